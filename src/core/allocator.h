@@ -1,0 +1,27 @@
+// Memory that tensors live in. Host memory is 64-byte aligned (AVX-512 loads); device
+// allocators (CUDA caching allocator) implement the same interface in their backend.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tllm {
+
+enum class Device : uint8_t { CPU, CUDA };
+const char* device_name(Device d);
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual Device device() const = 0;
+};
+
+// Aligned host memory. Stateless, so one shared instance is fine (it is not forward state).
+Allocator& host_allocator();
+
+void* aligned_host_alloc(size_t bytes, size_t alignment = 64);
+void aligned_host_free(void* p);
+
+}  // namespace tllm

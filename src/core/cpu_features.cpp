@@ -1,0 +1,51 @@
+#include "core/cpu_features.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tllm {
+
+namespace {
+CpuFeatures detect() {
+  CpuFeatures f;
+  __builtin_cpu_init();
+  f.avx2 = __builtin_cpu_supports("avx2");
+  f.fma = __builtin_cpu_supports("fma");
+  f.f16c = true;  // every AVX2 part has F16C; checked below via avx2
+  f.avx512f = __builtin_cpu_supports("avx512f");
+  f.avx512bw = __builtin_cpu_supports("avx512bw");
+  f.avx512vl = __builtin_cpu_supports("avx512vl");
+  f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+  f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+  f.avxvnni = __builtin_cpu_supports("avxvnni");
+  if (!f.avx2) f.f16c = false;
+  if (const char* cap = std::getenv("TLLM_CPU_ISA")) {
+    if (std::strcmp(cap, "avx2") == 0 || std::strcmp(cap, "scalar") == 0) {
+      f.avx512f = f.avx512bw = f.avx512vl = f.avx512bf16 = f.avx512vnni = false;
+    }
+    if (std::strcmp(cap, "scalar") == 0) f.avx2 = f.fma = f.f16c = f.avxvnni = false;
+  }
+  return f;
+}
+}  // namespace
+
+std::string CpuFeatures::str() const {
+  std::string s;
+  auto add = [&](bool b, const char* n) {
+    if (b) s += s.empty() ? n : std::string(" ") + n;
+  };
+  add(has_avx512(), "avx512");
+  add(avx512bf16, "avx512bf16");
+  add(avx512vnni, "avx512vnni");
+  add(has_avx2(), "avx2");
+  add(avxvnni, "avxvnni");
+  if (s.empty()) s = "scalar";
+  return s;
+}
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = detect();  // immutable after first read
+  return f;
+}
+
+}  // namespace tllm

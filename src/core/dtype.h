@@ -1,0 +1,57 @@
+// Element types and the scalar conversions between them.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace tllm {
+
+enum class DType : uint8_t {
+  F32,
+  F16,
+  BF16,
+  F64,
+  I8,
+  U8,
+  I16,
+  I32,
+  I64,
+  U32,
+  BOOL,
+  // Two 4-bit values per byte, low nibble first. Shapes count elements, not bytes.
+  I4,
+};
+
+// Bytes per element; 0 for sub-byte types (use dtype_nbytes).
+size_t dtype_size(DType t);
+// Bytes that `numel` elements of `t` occupy (rounds packed types up).
+size_t dtype_nbytes(DType t, int64_t numel);
+const char* dtype_name(DType t);  // "f32", "bf16", ...
+// Parses safetensors spellings ("F32", "BF16", "I64", ...); throws naming the value.
+DType dtype_from_safetensors(std::string_view s);
+// Parses user / config spellings: "float32", "bfloat16", "float16", "f32", "bf16", "f16".
+DType dtype_from_name(std::string_view s);
+bool dtype_is_float(DType t);
+
+// bf16 <-> f32. f32 -> bf16 rounds to nearest even; NaN stays NaN (quiet).
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// IEEE binary16 <-> f32, exact (f32 -> f16 rounds to nearest even, handles subnormals).
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+}  // namespace tllm

@@ -1,0 +1,88 @@
+// A small fork-join pool for CPU kernels. Workers spin briefly after each job and then
+// sleep on a futex (std::atomic::wait), so back-to-back kernel launches during decode cost
+// a few hundred nanoseconds instead of a condition-variable wake-up each.
+// The pool is an object owned by the CPU backend; nothing here is global.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <type_traits>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace tllm {
+
+class ThreadPool {
+ public:
+  // n_threads counts the calling thread; 0 means one per available core.
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(thread_index, n_threads) once on every thread (the caller is index 0) and
+  // returns when all calls have returned. Not re-entrant: kernels must not nest runs.
+  template <typename F>
+  void run(F&& fn) {
+    if (n_threads_ == 1) {
+      fn(0, 1);
+      return;
+    }
+    auto tramp = [](void* ctx, int i, int n) { (*static_cast<std::remove_reference_t<F>*>(ctx))(i, n); };
+    dispatch(tramp, &fn);
+  }
+
+  // Splits [0, n) into one contiguous range per thread (ranges of at least `grain`
+  // items, so small problems use fewer threads) and calls fn(begin, end).
+  template <typename F>
+  void parallel_for(int64_t n, int64_t grain, F&& fn) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    const int64_t max_chunks = (n + grain - 1) / grain;
+    const int use = static_cast<int>(std::min<int64_t>(n_threads_, max_chunks));
+    if (use <= 1) {
+      fn(int64_t{0}, n);
+      return;
+    }
+    run([&](int t, int) {
+      if (t >= use) return;
+      const int64_t b = n * t / use, e = n * (t + 1) / use;
+      if (b < e) fn(b, e);
+    });
+  }
+
+  // Hands out items [0, n) one at a time from a shared counter; for uneven work
+  // (attention over sequences of different lengths). fn(item, thread_index).
+  template <typename F>
+  void parallel_for_dynamic(int64_t n, F&& fn) {
+    if (n <= 0) return;
+    if (n_threads_ == 1 || n == 1) {
+      for (int64_t i = 0; i < n; ++i) fn(i, 0);
+      return;
+    }
+    std::atomic<int64_t> next{0};
+    run([&](int t, int) {
+      for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+           i = next.fetch_add(1, std::memory_order_relaxed))
+        fn(i, t);
+    });
+  }
+
+ private:
+  using Trampoline = void (*)(void*, int, int);
+  void dispatch(Trampoline fn, void* ctx);
+  void worker(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  Trampoline job_fn_ = nullptr;
+  void* job_ctx_ = nullptr;
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace tllm

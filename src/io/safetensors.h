@@ -1,0 +1,75 @@
+// safetensors checkpoints, memory-mapped. A tensor handed out is a host Tensor viewing the
+// mapping (no copy); the mapping stays alive while any such view lives.
+//
+// Format: 8-byte little-endian header length N, N bytes of JSON
+// {"name": {"dtype": "BF16", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
+// then the data block; offsets are relative to the data block.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tllm {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  size_t offset = 0;  // from the start of the data block
+  size_t nbytes = 0;
+  std::string file;   // path of the file holding it
+};
+
+// One .safetensors file. Every header entry is validated at open: known dtype, offsets in
+// bounds, non-overlapping, nbytes == numel * dtype size. Errors name the file and tensor.
+class SafetensorsFile {
+ public:
+  static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  ~SafetensorsFile();
+
+  const std::string& path() const { return path_; }
+  const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  const TensorInfo& info(const std::string& name) const;  // throws naming file and tensor
+  Tensor get(const std::string& name) const;              // host view into the mapping
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+  const char* data_ = nullptr;  // start of the data block
+  std::map<std::string, TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+  std::weak_ptr<SafetensorsFile> self_;
+};
+
+// All weights of a checkpoint directory: model.safetensors, or the shards named by
+// model.safetensors.index.json (every shard listed must exist and hold the tensors the
+// index assigns to it), or any *.safetensors files when there is neither.
+class Checkpoint {
+ public:
+  static Checkpoint open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  bool has(const std::string& name) const { return where_.count(name) != 0; }
+  const TensorInfo& info(const std::string& name) const;  // error lists the checkpoint dir
+  Tensor get(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::string dir_;
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const SafetensorsFile*> where_;
+};
+
+// Writes tensors (host, any dtype) to a .safetensors file; used by tests and `quantize`.
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace tllm

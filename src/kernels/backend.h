@@ -1,0 +1,132 @@
+// The op set the model forward is written in. One Backend per device: the CPU backend
+// (kernels/cpu) and the CUDA backend (kernels/cuda) implement the same virtual ops, so
+// model code never branches on the device. Each op forwards to a free function of its
+// backend (kernels/cpu/<op>.cpp, kernels/cuda/<op>.cu) that takes raw pointers and sizes;
+// kernels/reference holds naive versions of every op, used only by tests.
+//
+// Conventions
+// - T = tokens in the flat batch, B = sequences, H = hidden size, V = vocab.
+// - Activations are in activation_dtype() (f32 on CPU, bf16 on CUDA); norms, softmax and
+//   accumulation are f32 everywhere. Weights may be f32, bf16 or f16 (see LinearWeight).
+// - qkv rows are laid out [q: n_q_heads*head_dim | k: n_kv_heads*head_dim | v: n_kv_heads*head_dim].
+// - KV cache per layer: k_cache, v_cache [num_blocks, block_size, n_kv_heads, head_dim].
+//   Token slot s lives in block s / block_size at offset s % block_size.
+// - Ops are asynchronous on CUDA (one stream per backend); synchronize() before reading.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tllm {
+
+// Weight of y = x @ W^T + b. Dense weights are [out_features, in_features] row-major, as
+// HuggingFace stores them. Quantized formats (see the quantization issue) fill the
+// quant fields and leave `weight` as the packed data.
+enum class QuantScheme : uint8_t { None, Int8PerChannel, Int4Group };
+struct LinearWeight {
+  Tensor weight;  // dense: [out_features, in_features] f32/bf16/f16
+  Tensor bias;    // [out_features] f32, or undefined
+  QuantScheme quant = QuantScheme::None;
+  Tensor scales;  // quantized: per-channel [N] or per-group [N, K/group_size]
+  Tensor zeros;   // quantized int4: per-group offsets [N, K/group_size], or undefined
+  int group_size = 0;
+  int64_t out_features = 0;
+  int64_t in_features = 0;
+};
+
+struct QKVLayout {
+  int n_q_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int64_t row_stride() const { return static_cast<int64_t>(n_q_heads + 2 * n_kv_heads) * head_dim; }
+  int64_t k_offset() const { return static_cast<int64_t>(n_q_heads) * head_dim; }
+  int64_t v_offset() const { return static_cast<int64_t>(n_q_heads + n_kv_heads) * head_dim; }
+};
+
+struct RopeSpec {
+  int rotary_dim = 0;        // == head_dim for Qwen; rotates dims [0, rotary_dim)
+  bool interleaved = false;  // false: split-half (rotate_half, HF Qwen); true: pairs (2i, 2i+1)
+};
+
+// Metadata of the flat varlen batch, on the backend's device (int32). Host copies of the
+// scalars travel by value for launch decisions.
+struct AttentionMeta {
+  int num_seqs = 0;
+  int num_tokens = 0;
+  int max_seqlen_q = 0;
+  int max_seqlen_k = 0;
+  int block_size = 16;
+  int max_blocks_per_seq = 0;
+  Tensor cu_seqlens_q;  // i32 [B+1]: tokens of sequence b are rows [cu[b], cu[b+1])
+  Tensor seq_lens_k;    // i32 [B]: keys in the cache for b after this step's writes;
+                        //  query i of b sits at position seq_lens_k[b] - q_len_b + i
+  Tensor block_tables;  // i32 [B, max_blocks_per_seq]
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;  // "cpu (2 threads, avx512)", "cuda:0 (NVIDIA H100 ...)"
+  virtual Allocator& allocator() = 0;
+  virtual DType activation_dtype() const = 0;
+
+  Tensor empty(Shape shape, DType dtype) { return Tensor::empty(std::move(shape), dtype, allocator()); }
+  // Copies between any two devices; dtype and numel must match.
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;
+  // A host tensor of any float dtype as a tensor of this device in `dtype`. On the CPU, a
+  // tensor that already has the right dtype is returned as is (no copy of mmap'd weights).
+  virtual Tensor upload(const Tensor& host, DType dtype) = 0;
+  // Device tensor -> new host tensor in f32 (float inputs) or its own dtype (integers).
+  virtual Tensor download(const Tensor& t) = 0;
+  virtual void fill_zero(Tensor& t) = 0;
+  virtual void synchronize() = 0;
+
+  // --- ops ---------------------------------------------------------------------------
+  // out[T,H] = table[tokens[t], :]
+  virtual void embedding(Tensor& out, const Tensor& table, const Tensor& tokens) = 0;
+  // out = x / sqrt(mean(x^2) + eps) * weight, row-wise; out may alias x.
+  virtual void rms_norm(Tensor& out, const Tensor& x, const Tensor& weight, float eps) = 0;
+  // residual += x; out = rms_norm(residual) * weight.
+  virtual void add_rms_norm(Tensor& residual, const Tensor& x, Tensor& out, const Tensor& weight,
+                            float eps) = 0;
+  // out[T,N] = x[T,K] @ W^T + bias.
+  virtual void linear(Tensor& out, const Tensor& x, const LinearWeight& w) = 0;
+  // In place on qkv[T, layout.row_stride()]: optional per-head RMSNorm of q and k (Qwen3;
+  // q_norm/k_norm are [head_dim] or undefined), RoPE on q and k using
+  // cos_sin[rope_rows[t]] (f32 rows of [cos(rotary_dim/2) | sin(rotary_dim/2)]), then k and v
+  // of token t are written to slot slot_mapping[t] of the caches (skipped when < 0).
+  virtual void qk_norm_rope_kv_write(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm,
+                                     const Tensor& k_norm, float eps, const RopeSpec& rope,
+                                     const Tensor& cos_sin, const Tensor& rope_rows,
+                                     const Tensor& slot_mapping, Tensor& k_cache,
+                                     Tensor& v_cache) = 0;
+  // Causal attention of the q part of qkv over the paged cache (GQA: q head h reads kv head
+  // h / (n_q_heads / n_kv_heads)). out[T, n_q_heads*head_dim]. sliding_window > 0 limits
+  // keys to positions > pos - sliding_window.
+  virtual void attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout,
+                         const Tensor& k_cache, const Tensor& v_cache, const AttentionMeta& meta,
+                         float scale, int sliding_window) = 0;
+  // out[T,I] = silu(gate_up[:, :I]) * gate_up[:, I:]
+  virtual void silu_mul(Tensor& out, const Tensor& gate_up) = 0;
+  // out[i,:] = x[indices[i], :]
+  virtual void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) = 0;
+};
+
+struct CpuBackendOptions {
+  int threads = 0;  // 0: all cores
+};
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts = {});
+
+struct CudaBackendOptions {
+  int device = 0;
+};
+// Throws a clear error when tinyllm was built without CUDA or no GPU is present.
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts = {});
+bool cuda_available();  // built with CUDA and at least one device visible
+
+}  // namespace tllm

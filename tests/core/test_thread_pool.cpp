@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+using namespace tllm;
+
+TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 7, 1000, 4097}) {
+      std::vector<std::atomic<int>> hits(n);
+      for (int rep = 0; rep < 50; ++rep) {
+        pool.parallel_for(n, 3, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        });
+      }
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 50) << threads << " " << n << " " << i;
+    }
+  }
+}
+
+TEST(ThreadPool, DynamicAndRunEveryThread) {
+  ThreadPool pool(4);
+  std::vector<int> seen(4, 0);
+  pool.run([&](int t, int n) {
+    EXPECT_EQ(n, 4);
+    seen[t]++;
+  });
+  EXPECT_EQ(seen, std::vector<int>(4, 1));
+  std::vector<std::atomic<int>> hits(333);
+  pool.parallel_for_dynamic(333, [&](int64_t i, int) { hits[i]++; });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+}
+
+TEST(Tensor, ViewsShareMemoryAndCheckShapes) {
+  Tensor t = Tensor::zeros({4, 6}, DType::F32);
+  Tensor rows = t.slice_rows(1, 3);
+  rows.data<float>()[0] = 5.f;
+  EXPECT_EQ(t.data<float>()[6], 5.f);
+  EXPECT_EQ(rows.shape(), (Shape{2, 6}));
+  EXPECT_THROW(t.view({5, 5}), Error);
+  EXPECT_THROW(t.slice_rows(3, 5), Error);
+  Tensor v = t.view({24});
+  EXPECT_EQ(v.data<float>(), t.data<float>());
+  EXPECT_EQ(t.str(), "f32[4, 6]@cpu");
+}
