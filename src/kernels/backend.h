@@ -66,6 +66,53 @@ struct AttentionMeta {
   Tensor block_tables;  // i32 [B, max_blocks_per_seq]
 };
 
+// Sampling of one row of logits. Processing order (as HF generate): penalties,
+// temperature, top-k, top-p, min-p, then a draw. temperature == 0 means greedy (argmax,
+// lowest id on ties). The draw is the Gumbel/exponential race: token = argmax over kept
+// tokens of p_i / E_i with E_i = -log(u_i), u_i = uniform_from_hash(seed, offset, i)
+// (see sampling_uniform below), so the same seed gives the same token on every backend.
+struct SamplingRow {
+  float temperature = 1.0f;
+  int top_k = 0;            // <= 0: off
+  float top_p = 1.0f;       // 1: off
+  float min_p = 0.0f;       // 0: off
+  float repetition_penalty = 1.0f;  // HF: logit > 0 ? logit / p : logit * p, over prompt+output tokens
+  float presence_penalty = 0.0f;    // OpenAI: logit -= presence * (count > 0), output tokens only
+  float frequency_penalty = 0.0f;   // OpenAI: logit -= frequency * count, output tokens only
+  uint64_t seed = 0;
+  uint64_t offset = 0;      // index of the token being drawn within its request's stream
+  int num_top_logprobs = 0; // also return this many most likely tokens (raw log-softmax)
+};
+
+struct SampleBatch {
+  std::vector<SamplingRow> rows;  // [R], one per logits row
+  // Tokens that penalties apply to, CSR over rows: row r owns entries [offsets[r], offsets[r+1]).
+  // counts[j] = occurrences of tokens[j] in the output so far (0 when only in the prompt).
+  std::vector<int32_t> penalty_offsets;  // [R+1] or empty when no row has penalties
+  std::vector<int32_t> penalty_tokens;
+  std::vector<int32_t> penalty_counts;
+  // Per row, token ids to forbid (e.g. eos before min_tokens), CSR like the above.
+  std::vector<int32_t> banned_offsets;   // [R+1] or empty
+  std::vector<int32_t> banned_tokens;
+};
+
+struct SampleResult {
+  std::vector<int32_t> tokens;   // [R]
+  std::vector<float> logprobs;   // [R] raw log-softmax (before any processing) of the token
+  // [R][num_top_logprobs] (token, raw logprob), most likely first, ties by lower id.
+  std::vector<std::vector<std::pair<int32_t, float>>> top_logprobs;
+};
+
+// Counter-based uniform in (0, 1): splitmix64 of (seed, offset, token) -> 24 mantissa bits.
+inline float sampling_uniform(uint64_t seed, uint64_t offset, uint32_t token) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull ^ (offset + 0x632BE59BD9B4E019ull) * 0xD1B54A32D192ED03ull ^
+               (static_cast<uint64_t>(token) + 1) * 0x94D049BB133111EBull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (static_cast<float>(z >> 40) + 0.5f) * (1.0f / 16777216.0f);
+}
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -115,6 +162,10 @@ class Backend {
   virtual void silu_mul(Tensor& out, const Tensor& gate_up) = 0;
   // out[i,:] = x[indices[i], :]
   virtual void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) = 0;
+  // Samples one token per row of logits[R, V] (f32). Synchronous: returns host results.
+  virtual SampleResult sample(const Tensor& logits, const SampleBatch& batch) = 0;
+  // Row-wise log-softmax of logits[R, V] (f32) into a host tensor; prompt log-probs.
+  virtual Tensor log_softmax_to_host(const Tensor& logits) = 0;
 };
 
 struct CpuBackendOptions {
