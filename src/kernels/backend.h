@@ -14,6 +14,7 @@
 // - Ops are asynchronous on CUDA (one stream per backend); synchronize() before reading.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -113,6 +114,13 @@ inline float sampling_uniform(uint64_t seed, uint64_t offset, uint32_t token) {
   return (static_cast<float>(z >> 40) + 0.5f) * (1.0f / 16777216.0f);
 }
 
+// A recorded sequence of ops replayed over the same buffers (CUDA graphs).
+class CapturedGraph {
+ public:
+  virtual ~CapturedGraph() = default;
+  virtual void replay() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -132,6 +140,9 @@ class Backend {
   virtual Tensor download(const Tensor& t) = 0;
   virtual void fill_zero(Tensor& t) = 0;
   virtual void synchronize() = 0;
+  // Records the ops that fn() issues into a graph that replay() re-runs over the same
+  // buffers; fn must not allocate. Returns nullptr where unsupported (CPU).
+  virtual std::unique_ptr<CapturedGraph> capture(const std::function<void()>& fn) { return nullptr; }
 
   // --- ops ---------------------------------------------------------------------------
   // out[T,H] = table[tokens[t], :]
