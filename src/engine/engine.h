@@ -1,0 +1,101 @@
+// LLMEngine: model + paged KV cache + scheduler + sampler + detokenizer. step() runs one
+// scheduling decision and one forward over the flat batch and returns what each request
+// produced. Not thread-safe; AsyncEngine (async_engine.h) drives it from one thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/request.h"
+#include "engine/sampling_params.h"
+#include "model/config.h"
+
+namespace tllm {
+
+class Backend;
+class CausalLM;
+class Tokenizer;
+class ChatTemplate;
+class Scheduler;
+struct KVCache;
+
+struct EngineConfig {
+  std::string model_dir;
+  std::string device = "cpu";      // "cpu" | "cuda"
+  std::string dtype = "auto";      // auto | float32 | bfloat16 | float16
+  int threads = 0;                 // CPU threads (0: all cores)
+  int max_model_len = 0;           // 0: the model's max_position_embeddings
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 0;  // 0: 2048 on CUDA, 512 on CPU
+  int block_size = 16;
+  bool enable_prefix_caching = true;
+  double gpu_memory_utilization = 0.9;
+  size_t kv_cache_memory = 0;      // CPU: bytes of KV cache (0: 1 GiB, capped by the model's needs)
+  int num_kv_blocks = 0;           // > 0 overrides both (tests)
+  bool skip_tokenizer_init = false;
+  bool enforce_eager = false;      // CUDA: no graphs
+  std::string kv_cache_dtype = "auto";  // auto: f32 on CPU, bf16 on CUDA
+  std::string quantization;        // "", "int8", "int4" (quantization issue)
+  int quant_group_size = 64;
+};
+
+struct EngineStats {
+  int num_running = 0;
+  int num_waiting = 0;
+  int num_kv_blocks = 0;
+  int num_free_kv_blocks = 0;   // free and not holding a cached prefix
+  int num_cached_free_blocks = 0;  // free but still holding a reusable prefix block
+  double kv_usage() const { return num_kv_blocks ? 1.0 - double(num_free_kv_blocks + num_cached_free_blocks) / num_kv_blocks : 0.0; }
+  uint64_t prefix_cache_queries = 0;  // prompt tokens looked up
+  uint64_t prefix_cache_hits = 0;     // prompt tokens found
+  uint64_t prompt_tokens_total = 0;
+  uint64_t generation_tokens_total = 0;
+  uint64_t num_preemptions = 0;
+};
+
+class LLMEngine {
+ public:
+  explicit LLMEngine(const EngineConfig& config);
+  ~LLMEngine();
+
+  const ModelConfig& model_config() const;
+  const GenerationConfig& generation_config() const;
+  const Tokenizer* tokenizer() const;         // null when skipped or absent
+  const ChatTemplate* chat_template() const;  // null when the model has none
+  int max_model_len() const;
+  int vocab_size() const;
+  const EngineConfig& config() const { return config_; }
+  std::string backend_name() const;
+
+  // Queues a request. Throws InvalidArgument (prompt empty, too long for max_model_len with
+  // both counts in the message, token id out of vocabulary, bad sampling values).
+  void add_request(const std::string& request_id, std::vector<int32_t> prompt,
+                   const SamplingParams& params);
+  // Frees the request's KV blocks at once; its final output (finish_reason abort) is
+  // returned by the next step(). Unknown ids are ignored.
+  void abort_request(const std::string& request_id);
+  bool has_unfinished_requests() const;
+  std::vector<RequestOutput> step();
+  EngineStats stats() const;
+
+  // Convenience for offline use: runs every prompt to completion, outputs in order.
+  struct Completion {
+    std::vector<int32_t> token_ids;
+    std::string text;
+    std::vector<TokenLogprob> logprobs;
+    std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
+    FinishReason finish_reason = FinishReason::None;
+    int num_cached_tokens = 0;
+  };
+  std::vector<Completion> generate(const std::vector<std::vector<int32_t>>& prompts,
+                                   const std::vector<SamplingParams>& params);
+
+ private:
+  struct Impl;
+  EngineConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tllm

@@ -1,0 +1,39 @@
+// What the engine reports about a request: incremental outputs and final state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tllm {
+
+enum class FinishReason { None, Stop, Length, Abort };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "abort"
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // most likely first
+};
+
+// One event of a request's stream. Events of one request arrive in order; the last one
+// has finished == true. Text is the detokenized delta with stop strings already cut.
+struct RequestOutput {
+  std::string request_id;
+  std::vector<int32_t> new_token_ids;
+  std::string new_text;
+  std::vector<TokenLogprob> new_logprobs;  // one per new token when logprobs were asked
+  // Prompt logprobs (first event only, when asked): entry 0 has no logprob (nullopt).
+  std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
+  bool finished = false;
+  FinishReason finish_reason = FinishReason::None;
+  std::optional<std::string> stop_reason;  // the stop string or stop token id that ended it
+  int num_prompt_tokens = 0;
+  int num_cached_tokens = 0;  // prompt tokens served from the prefix cache
+  int num_output_tokens = 0;  // so far
+  std::string error;          // non-empty when the engine failed this request
+};
+
+}  // namespace tllm

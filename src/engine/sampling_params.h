@@ -1,0 +1,35 @@
+// Per-request generation settings, as the OpenAI / vLLM APIs name them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tllm {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // 0: greedy
+  float top_p = 1.0f;
+  int top_k = 0;  // 0 or -1: off
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;  // unset: the engine draws one
+  int max_tokens = 16;
+  int min_tokens = 0;
+  bool ignore_eos = false;
+  std::vector<std::string> stop;         // stop strings (not included in the output text)
+  std::vector<int32_t> stop_token_ids;   // extra stop ids besides the model's eos ids
+  bool include_stop_str_in_output = false;
+  int logprobs = -1;         // >= 0: return the sampled token's logprob and this many top ones
+  int prompt_logprobs = -1;  // >= 0: logprobs of every prompt token (echo in completions)
+  bool skip_special_tokens = true;
+  bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
+
+  // Throws InvalidArgument naming the field when a value is out of range.
+  void validate(int vocab_size) const;
+};
+
+}  // namespace tllm
