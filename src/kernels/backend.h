@@ -152,7 +152,8 @@ class Backend {
   // residual += x; out = rms_norm(residual) * weight.
   virtual void add_rms_norm(Tensor& residual, const Tensor& x, Tensor& out, const Tensor& weight,
                             float eps) = 0;
-  // out[T,N] = x[T,K] @ W^T + bias.
+  // out[T,N] = x[T,K] @ W^T + bias. out is activation_dtype() or F32 (the lm_head writes
+  // f32 logits so that log-probs keep their precision on bf16 backends).
   virtual void linear(Tensor& out, const Tensor& x, const LinearWeight& w) = 0;
   // In place on qkv[T, layout.row_stride()]: optional per-head RMSNorm of q and k (Qwen3;
   // q_norm/k_norm are [head_dim] or undefined), RoPE on q and k using

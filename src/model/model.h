@@ -1,0 +1,43 @@
+// CausalLM: a loaded model that runs the flat varlen batch (forward_batch.h) against a
+// paged KV cache and returns logits. Chosen by a registry keyed by config.architecture.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+#include "model/config.h"
+#include "model/forward_batch.h"
+#include "model/kv_cache.h"
+
+namespace tllm {
+
+class Backend;
+
+struct ModelLoadOptions {
+  DType weight_dtype = DType::BF16;  // dense weights on the device (f32, bf16 or f16)
+  int max_num_tokens = 2048;         // workspace rows: the most tokens one forward may carry
+  int max_num_seqs = 256;            // the most sequences one forward may carry
+  int max_model_len = 0;             // 0: max_position_embeddings
+  std::string quantization;          // "", "int8", "int4" (quantize on load)
+  int quant_group_size = 64;
+};
+
+class CausalLM {
+ public:
+  virtual ~CausalLM() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual Backend& backend() = 0;
+  // Logits [batch.logits_indices.size(), vocab] f32 on the backend's device; valid until
+  // the next forward.
+  virtual Tensor forward(const ForwardBatch& batch, KVCache& kv) = 0;
+  // Bytes of weights resident on the device (for the bench roofline and memory sizing).
+  virtual size_t weight_bytes() const = 0;
+};
+
+// Loads `dir` (config.json + safetensors) onto `backend`, validating every weight's name,
+// shape and dtype. The backend must outlive the model.
+std::unique_ptr<CausalLM> load_model(const std::string& dir, Backend& backend,
+                                     const ModelLoadOptions& opts);
+
+}  // namespace tllm
