@@ -11,6 +11,8 @@
 // - qkv rows are laid out [q: n_q_heads*head_dim | k: n_kv_heads*head_dim | v: n_kv_heads*head_dim].
 // - KV cache per layer: k_cache, v_cache [num_blocks, block_size, n_kv_heads, head_dim].
 //   Token slot s lives in block s / block_size at offset s % block_size.
+// - Index tensors: tokens, rope_rows, gather indices, cu_seqlens_q, seq_lens_k, block_tables
+//   are I32; slot_mapping is I64.
 // - Ops are asynchronous on CUDA (one stream per backend); synchronize() before reading.
 #pragma once
 
