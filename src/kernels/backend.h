@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -142,6 +143,8 @@ class Backend {
   virtual Tensor download(const Tensor& t) = 0;
   virtual void fill_zero(Tensor& t) = 0;
   virtual void synchronize() = 0;
+  // (free, total) bytes of device memory; (0, 0) on the CPU.
+  virtual std::pair<size_t, size_t> memory_info() { return {0, 0}; }
   // Records the ops that fn() issues into a graph that replay() re-runs over the same
   // buffers; fn must not allocate. Returns nullptr where unsupported (CPU).
   virtual std::unique_ptr<CapturedGraph> capture(const std::function<void()>& fn) { return nullptr; }
