@@ -1,0 +1,242 @@
+// tinyllm bench: llama-bench-style rows (pp = prompt processing, tg = token generation)
+// through the real engine, each beside its limit measured in the same run: decode against
+// the memory-bandwidth roofline (bytes of weights + KV read per step / bandwidth), prefill
+// against the matrix-multiply peak of this backend (a large `linear`).
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "core/thread_pool.h"
+#include "core/timer.h"
+#include "engine/engine.h"
+#include "kernels/backend.h"
+
+namespace tllm {
+
+namespace {
+
+struct BenchArgs {
+  EngineOptions engine;
+  std::vector<int> prompt_lens{512};
+  std::vector<int> gen_lens{128};
+  std::vector<int> depths{0};
+  std::vector<int> batches{1};
+  int repetitions = 3;
+  bool json = false;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// Bandwidth in bytes/s. CPU: a multithreaded read of 1 GiB (decode reads weights, it does
+// not write them). CUDA: device-to-device copy, counting bytes read plus written.
+double measure_bandwidth(Backend& be, int threads) {
+  const int64_t n = int64_t{1} << 28;  // 2^28 floats = 1 GiB
+  if (be.device() == Device::CPU) {
+    Tensor t = Tensor::empty({n}, DType::F32);
+    float* p = t.data<float>();
+    ThreadPool pool(threads);
+    pool.parallel_for(n, 1 << 20, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = static_cast<float>(i & 7);
+    });
+    std::vector<double> secs;
+    std::vector<double> sink(pool.size(), 0.0);
+    for (int r = 0; r < 5; ++r) {
+      const double t0 = now_seconds();
+      pool.parallel_for(n, 1 << 20, [&](int64_t b, int64_t e) {
+        // Eight independent accumulators so the loop is bound by loads, not adds.
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t i = b; i + 8 <= e; i += 8)
+          for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
+        double s = 0;
+        for (float a : acc) s += a;
+        sink[b * pool.size() / n] += s;
+      });
+      secs.push_back(now_seconds() - t0);
+    }
+    if (sink[0] == -1.0) std::printf(" ");  // keep the reads alive
+    return static_cast<double>(n) * 4 / median(secs);
+  }
+  Tensor a = be.empty({n}, DType::F32), b = be.empty({n}, DType::F32);
+  be.fill_zero(a);
+  be.copy(b, a);
+  be.synchronize();
+  std::vector<double> secs;
+  for (int r = 0; r < 10; ++r) {
+    const double t0 = now_seconds();
+    be.copy(b, a);
+    be.synchronize();
+    secs.push_back(now_seconds() - t0);
+  }
+  return 2.0 * static_cast<double>(n) * 4 / median(secs);
+}
+
+// FLOP/s of one large `linear` in the backend's own precision (the prefill limit).
+double measure_matmul_peak(Backend& be, DType weight_dtype) {
+  const bool cpu = be.device() == Device::CPU;
+  const int64_t M = cpu ? 256 : 8192, N = cpu ? 2048 : 8192, K = cpu ? 2048 : 8192;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  Tensor hx = Tensor::empty({M, K}, DType::F32), hw = Tensor::empty({N, K}, DType::F32);
+  for (int64_t i = 0; i < hx.numel(); ++i) hx.data<float>()[i] = dist(rng);
+  for (int64_t i = 0; i < hw.numel(); ++i) hw.data<float>()[i] = dist(rng);
+  Tensor x = be.upload(hx, be.activation_dtype());
+  LinearWeight w;
+  w.weight = be.upload(hw, weight_dtype);
+  w.out_features = N;
+  w.in_features = K;
+  Tensor y = be.empty({M, N}, be.activation_dtype());
+  be.linear(y, x, w);
+  be.synchronize();
+  std::vector<double> secs;
+  for (int r = 0; r < (cpu ? 3 : 20); ++r) {
+    const double t0 = now_seconds();
+    be.linear(y, x, w);
+    be.synchronize();
+    secs.push_back(now_seconds() - t0);
+  }
+  return 2.0 * M * N * K / median(secs);
+}
+
+std::vector<int32_t> random_prompt(int n, int vocab, std::mt19937& rng) {
+  std::uniform_int_distribution<int> d(0, vocab - 1);
+  std::vector<int32_t> p(std::max(1, n));
+  for (int32_t& t : p) t = d(rng);
+  return p;
+}
+
+void run_bench(const BenchArgs& a) {
+  EngineConfig cfg = a.engine.resolve();
+  cfg.enable_prefix_caching = false;  // random prompts; keep every run honest
+  int max_p = 1;
+  for (int p : a.prompt_lens) max_p = std::max(max_p, p);
+  for (int d : a.depths) max_p = std::max(max_p, d);
+  int max_b = 1;
+  for (int b : a.batches) max_b = std::max(max_b, b);
+  cfg.max_num_seqs = std::max(cfg.max_num_seqs, max_b);
+  if (cfg.max_num_batched_tokens == 0) cfg.max_num_batched_tokens = std::max(max_p, cfg.device == "cuda" ? 8192 : 512);
+  LLMEngine engine(cfg);
+  const ModelConfig& mc = engine.model_config();
+
+  // Limits measured now, on this machine.
+  std::unique_ptr<Backend> probe =
+      cfg.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({cfg.threads});
+  const double bw = measure_bandwidth(*probe, cfg.threads);
+  const DType wdt = mc.dtype == DType::F32 && cfg.device == "cuda" ? DType::BF16
+                    : cfg.dtype == "auto" ? mc.dtype : dtype_from_name(cfg.dtype);
+  const double peak = measure_matmul_peak(*probe, wdt);
+  probe.reset();
+
+  // Bytes and FLOPs of the model, counted from its shapes.
+  const double wbytes_per = static_cast<double>(dtype_size(wdt));
+  const double H = mc.hidden_size, I = mc.intermediate_size, V = mc.vocab_size, L = mc.num_layers;
+  const double q = mc.q_size(), kv = mc.kv_size();
+  const double layer_params = H * (q + 2 * kv) + q * H + 3 * H * I;
+  const double lm_params = V * H;
+  const double decode_bytes = (L * layer_params + lm_params) * wbytes_per;  // embedding: one row, ignored
+  const double kv_bytes_per_token = 2.0 * L * kv * (cfg.device == "cuda" ? 2 : 4);
+  const double params_total = L * layer_params + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
+
+  std::printf("model: %s (%s), %.1f M params, %s weights %.1f MiB; backend: %s\n", cfg.model_dir.c_str(),
+              mc.architecture.c_str(), params_total / 1e6, dtype_name(wdt), decode_bytes / (1 << 20),
+              engine.backend_name().c_str());
+  std::printf("limits measured now: bandwidth %.1f GB/s, matmul peak %.1f %s\n\n", bw / 1e9,
+              cfg.device == "cuda" ? peak / 1e12 : peak / 1e9, cfg.device == "cuda" ? "TFLOP/s" : "GFLOP/s");
+  std::printf("| test | batch | depth | t/s | limit t/s | %% of limit | note |\n|---|---|---|---|---|---|---|\n");
+
+  std::mt19937 rng(42);
+  int req = 0;
+  auto run_once = [&](int batch, int prompt_len, int gen, double& prefill_s, double& decode_s) {
+    SamplingParams sp;
+    sp.temperature = 0.0f;
+    sp.ignore_eos = true;
+    sp.max_tokens = gen;
+    sp.detokenize = false;
+    const double t0 = now_seconds();
+    for (int b = 0; b < batch; ++b)
+      engine.add_request("b" + std::to_string(req++), random_prompt(prompt_len, mc.vocab_size, rng), sp);
+    int have_first = 0;
+    double t_first = 0;
+    while (engine.has_unfinished_requests()) {
+      for (RequestOutput& o : engine.step()) {
+        if (o.num_output_tokens == 1 && ++have_first == batch) t_first = now_seconds();
+      }
+    }
+    prefill_s = t_first - t0;
+    decode_s = now_seconds() - t_first;
+  };
+
+  nlohmann::json rows = nlohmann::json::array();
+  auto emit = [&](const std::string& test, int batch, int depth, double tps, double limit, const std::string& note) {
+    std::printf("| %s | %d | %d | %.1f | %.1f | %.0f%% | %s |\n", test.c_str(), batch, depth, tps, limit,
+                100.0 * tps / limit, note.c_str());
+    std::fflush(stdout);
+    rows.push_back({{"test", test}, {"batch", batch}, {"depth", depth}, {"tokens_per_s", tps},
+                    {"limit_tokens_per_s", limit}, {"ratio", tps / limit}, {"note", note}});
+  };
+
+  {  // warm-up (allocations, caches, graphs)
+    double p, d;
+    run_once(1, 16, 4, p, d);
+  }
+  for (int P : a.prompt_lens) {
+    std::vector<double> ts;
+    for (int r = 0; r < a.repetitions; ++r) {
+      double p, d;
+      run_once(1, P, 1, p, d);
+      ts.push_back(p);
+    }
+    const double t = median(ts);
+    const double flops = 2.0 * L * layer_params * P + 2.0 * lm_params + 4.0 * L * q * P * (P + 1) / 2.0;
+    const double achieved = flops / t;
+    std::ostringstream note;
+    note << (cfg.device == "cuda" ? achieved / 1e12 : achieved / 1e9)
+         << (cfg.device == "cuda" ? " TFLOP/s" : " GFLOP/s") << " of matmul peak";
+    emit("pp" + std::to_string(P), 1, 0, P / t, P / (flops / peak), note.str());
+  }
+  for (int depth : a.depths) {
+    for (int B : a.batches) {
+      for (int N : a.gen_lens) {
+        std::vector<double> ts;
+        for (int r = 0; r < a.repetitions; ++r) {
+          double p, d;
+          run_once(B, std::max(1, depth), N + 1, p, d);
+          ts.push_back(d);
+        }
+        const double t = median(ts);
+        const double avg_ctx = std::max(1, depth) + N / 2.0;
+        const double step_bytes = decode_bytes + B * avg_ctx * kv_bytes_per_token;
+        const double limit = B * bw / step_bytes;
+        std::ostringstream note;
+        note << "roofline " << step_bytes / 1e6 << " MB/step";
+        emit("tg" + std::to_string(N), B, depth, B * N / t, limit, note.str());
+      }
+    }
+  }
+  if (a.json) std::printf("%s\n", nlohmann::json{{"bandwidth_Bps", bw}, {"matmul_peak_flops", peak}, {"rows", rows}}.dump().c_str());
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "prompt and decode throughput against the hardware limits");
+  args->engine.add_to(cmd);
+  cmd->add_option("-p,--n-prompt", args->prompt_lens, "prompt lengths (pp rows)")->delimiter(',');
+  cmd->add_option("-n,--n-gen", args->gen_lens, "generated tokens (tg rows)")->delimiter(',');
+  cmd->add_option("-d,--depth", args->depths, "context already in the cache before tg")->delimiter(',');
+  cmd->add_option("-b,--batch", args->batches, "concurrent sequences in tg rows")->delimiter(',');
+  cmd->add_option("-r,--repetitions", args->repetitions, "runs per row (median reported)")->capture_default_str();
+  cmd->add_flag("--json", args->json, "also print the rows as JSON");
+  cmd->callback([args] { run_bench(*args); });
+}
+
+}  // namespace tllm

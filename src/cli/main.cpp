@@ -1,0 +1,26 @@
+// tinyllm: one binary, several subcommands (see commands.h).
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tinyllm: LLM inference and serving for Qwen models (CPU and CUDA)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tinyllm 0.1.0");
+  tllm::register_generate_command(app);
+  tllm::register_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const tllm::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

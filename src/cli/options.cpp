@@ -1,0 +1,134 @@
+#include "cli/options.h"
+
+#include <cctype>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace tllm {
+
+void EngineOptions::add_to(CLI::App* cmd) {
+  EngineConfig& c = config;
+  cmd->add_option("--model", c.model_dir, "model directory (config.json, *.safetensors, tokenizer.json)")->required();
+  cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--dtype", c.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
+  cmd->add_option("--threads", c.threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--max-model-len", c.max_model_len, "context length (0: the model's)")->capture_default_str();
+  cmd->add_option("--max-num-seqs", c.max_num_seqs, "sequences per step")->capture_default_str();
+  cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens,
+                  "tokens per step (0: 512 on CPU, 8192 on CUDA)")->capture_default_str();
+  cmd->add_option("--block-size", c.block_size, "KV cache block size in tokens")->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", c.gpu_memory_utilization, "fraction of GPU memory to use")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-memory", kv_cache_memory, "CPU KV cache size, e.g. 2GiB (default 2GiB)");
+  cmd->add_option("--num-kv-blocks", c.num_kv_blocks, "exact number of KV blocks (overrides the sizes)");
+  cmd->add_option("--kv-cache-dtype", c.kv_cache_dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", c.enable_prefix_caching,
+                "reuse KV blocks of shared prompt prefixes (default on)");
+  cmd->add_flag("--skip-tokenizer-init", c.skip_tokenizer_init, "ids in and out only");
+  cmd->add_flag("--enforce-eager", c.enforce_eager, "CUDA: no graphs");
+  cmd->add_option("--quantization", c.quantization, "quantize on load: int8 or int4");
+  cmd->add_option("--quant-group-size", c.quant_group_size, "int4 group size (32, 64, 128)")->capture_default_str();
+}
+
+EngineConfig EngineOptions::resolve() const {
+  EngineConfig c = config;
+  if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
+  return c;
+}
+
+size_t parse_byte_size(const std::string& text, const std::string& flag) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  TLLM_CHECK_ARG(i > 0, flag, ": \"", text, "\" is not a size (e.g. 2GiB, 512MiB, 1000000)");
+  double v = 0;
+  try {
+    v = std::stod(text.substr(0, i));
+  } catch (...) {
+    TLLM_CHECK_ARG(false, flag, ": \"", text, "\" is not a size");
+  }
+  std::string unit = text.substr(i);
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  double mult = 1;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k" || unit == "kb") mult = 1e3;
+  else if (unit == "kib") mult = 1024.0;
+  else if (unit == "m" || unit == "mb") mult = 1e6;
+  else if (unit == "mib") mult = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb") mult = 1e9;
+  else if (unit == "gib") mult = 1024.0 * 1024 * 1024;
+  else TLLM_CHECK_ARG(false, flag, ": unknown size unit \"", unit, "\" (use B, KiB, MiB, GiB, KB, MB, GB)");
+  TLLM_CHECK_ARG(std::isfinite(v) && v > 0, flag, ": size must be positive, got \"", text, "\"");
+  return static_cast<size_t>(v * mult);
+}
+
+void SamplingOptions::add_to(CLI::App* cmd) {
+  cmd->add_option("--max-tokens", max_tokens, "tokens to generate")->capture_default_str();
+  cmd->add_option("--min-tokens", min_tokens, "tokens before eos/stop may end")->capture_default_str();
+  cmd->add_option("--temperature", temperature, "0 = greedy (default from generation_config.json)");
+  cmd->add_option("--top-p", top_p, "nucleus sampling");
+  cmd->add_option("--top-k", top_k, "top-k sampling (-1: off)");
+  cmd->add_option("--min-p", min_p, "min-p sampling");
+  cmd->add_option("--repetition-penalty", repetition_penalty);
+  cmd->add_option("--presence-penalty", presence_penalty);
+  cmd->add_option("--frequency-penalty", frequency_penalty);
+  cmd->add_option("--seed", seed, "per-request seed");
+  cmd->add_flag("--ignore-eos", ignore_eos, "keep generating after eos");
+  cmd->add_option("--stop", stop, "stop string (repeatable)");
+  cmd->add_option("--logprobs", logprobs, "return this many top log-probs per token");
+}
+
+SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
+  SamplingParams p;
+  // generation_config.json defaults: sampling values when do_sample, else greedy.
+  if (gen.do_sample) {
+    p.temperature = static_cast<float>(gen.temperature.value_or(1.0));
+    p.top_p = static_cast<float>(gen.top_p.value_or(1.0));
+    p.top_k = gen.top_k.value_or(0);
+    p.min_p = static_cast<float>(gen.min_p.value_or(0.0));
+  } else {
+    p.temperature = 0.0f;
+  }
+  p.repetition_penalty = static_cast<float>(gen.repetition_penalty.value_or(1.0));
+  if (temperature) p.temperature = *temperature;
+  if (top_p) p.top_p = *top_p;
+  if (top_k) p.top_k = *top_k;
+  if (min_p) p.min_p = *min_p;
+  if (repetition_penalty) p.repetition_penalty = *repetition_penalty;
+  if (presence_penalty) p.presence_penalty = *presence_penalty;
+  if (frequency_penalty) p.frequency_penalty = *frequency_penalty;
+  p.seed = seed;
+  p.max_tokens = max_tokens;
+  p.min_tokens = min_tokens;
+  p.ignore_eos = ignore_eos;
+  p.stop = stop;
+  p.logprobs = logprobs;
+  return p;
+}
+
+std::vector<int32_t> parse_id_list(const std::string& text) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t j = text.find(',', i);
+    if (j == std::string::npos) j = text.size();
+    std::string item = text.substr(i, j - i);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.erase(item.begin());
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+    TLLM_CHECK_ARG(!item.empty(), "token id list \"", text, "\" has an empty item");
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    TLLM_CHECK_ARG(used == item.size() && v >= 0 && v <= 0x7fffffff, "\"", item,
+                   "\" is not a token id (expected a non-negative integer)");
+    ids.push_back(static_cast<int32_t>(v));
+    i = j + 1;
+  }
+  return ids;
+}
+
+}  // namespace tllm

@@ -1,0 +1,41 @@
+// Engine options shared by the subcommands that load a model, spelled as vLLM spells them.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/engine.h"
+#include "engine/sampling_params.h"
+
+namespace tllm {
+
+struct EngineOptions {
+  EngineConfig config;
+  std::string kv_cache_memory;  // "2GiB", "512MiB", bytes
+  void add_to(CLI::App* cmd);
+  EngineConfig resolve() const;  // parses the size strings
+};
+
+// "2GiB", "1.5G", "512MiB", "1000000" -> bytes; throws InvalidArgument naming the flag.
+size_t parse_byte_size(const std::string& text, const std::string& flag);
+
+// Sampling flags; unset ones fall back to generation_config.json as vLLM does.
+struct SamplingOptions {
+  std::optional<float> temperature, top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty;
+  std::optional<int> top_k;
+  std::optional<uint64_t> seed;
+  int max_tokens = 64;
+  int min_tokens = 0;
+  bool ignore_eos = false;
+  std::vector<std::string> stop;
+  int logprobs = -1;
+  void add_to(CLI::App* cmd);
+  SamplingParams resolve(const GenerationConfig& gen) const;
+};
+
+// Comma-separated ids "1,2,3" -> vector; throws naming the bad item.
+std::vector<int32_t> parse_id_list(const std::string& text);
+
+}  // namespace tllm

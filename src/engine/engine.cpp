@@ -1,0 +1,496 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/logging.h"
+#include "engine/block_manager.h"
+#include "engine/scheduler.h"
+#include "kernels/backend.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::Abort: return "abort";
+    case FinishReason::None: break;
+  }
+  return "";
+}
+
+namespace {
+
+// Output-side state of one request: detokenizer, text held back while it could still be
+// the start of a stop string, penalty counts, prompt logprobs gathered across chunks.
+struct RequestState {
+  std::unique_ptr<IncrementalDetokenizer> detok;
+  std::string held;
+  size_t max_stop_len = 0;
+  std::unordered_map<int32_t, int> output_counts;
+  std::vector<int32_t> prompt_unique;  // distinct prompt tokens (repetition penalty)
+  std::vector<std::optional<TokenLogprob>> prompt_logprobs;
+  bool sent_first = false;
+};
+
+// Largest prefix length of `s` that ends on a UTF-8 character boundary and is <= n.
+size_t utf8_cut(const std::string& s, size_t n) {
+  if (n >= s.size()) return s.size();
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+std::vector<std::pair<int32_t, float>> top_n(const float* row, int64_t V, int n) {
+  std::vector<int32_t> idx(V);
+  for (int64_t i = 0; i < V; ++i) idx[i] = static_cast<int32_t>(i);
+  n = static_cast<int>(std::min<int64_t>(n, V));
+  std::partial_sort(idx.begin(), idx.begin() + n, idx.end(), [&](int32_t a, int32_t b) {
+    return row[a] > row[b] || (row[a] == row[b] && a < b);
+  });
+  std::vector<std::pair<int32_t, float>> out;
+  for (int i = 0; i < n; ++i) out.emplace_back(idx[i], row[idx[i]]);
+  return out;
+}
+
+DType resolve_weight_dtype(const std::string& requested, DType checkpoint, const std::string& device) {
+  if (requested == "auto") {
+    if (device == "cuda" && checkpoint == DType::F32) return DType::BF16;
+    return checkpoint;
+  }
+  return dtype_from_name(requested);
+}
+
+}  // namespace
+
+struct LLMEngine::Impl {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<CausalLM> model;
+  KVCache kv;
+  std::unique_ptr<BlockManager> blocks;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ChatTemplate> chat;
+  GenerationConfig gen;
+  std::set<int32_t> eos_ids;
+  int max_model_len = 0;
+  int vocab = 0;
+  std::unordered_map<std::string, RequestState> states;
+  std::vector<RequestOutput> pending;  // outputs of aborted requests, returned by the next step
+  std::mt19937_64 seed_rng{std::random_device{}()};
+  EngineStats counters;
+  uint64_t generate_calls = 0;
+
+  void process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr, int row,
+                       std::vector<RequestOutput>& outputs);
+};
+
+LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique<Impl>()) {
+  Impl& I = *impl_;
+  namespace fs = std::filesystem;
+  TLLM_CHECK_ARG(fs::is_directory(c.model_dir), "model directory \"", c.model_dir, "\" does not exist");
+  const ModelConfig mc = ModelConfig::load(c.model_dir);
+  I.gen = GenerationConfig::load(c.model_dir);
+
+  if (c.device == "cpu") {
+    I.backend = make_cpu_backend({c.threads});
+  } else if (c.device == "cuda") {
+    I.backend = make_cuda_backend({});
+  } else {
+    TLLM_CHECK_ARG(false, "unknown device \"", c.device, "\" (supported: cpu, cuda)");
+  }
+  TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
+  TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
+
+  I.max_model_len = c.max_model_len > 0 ? c.max_model_len : mc.max_position_embeddings;
+  TLLM_CHECK_ARG(I.max_model_len <= mc.max_position_embeddings, "max_model_len ", I.max_model_len,
+                 " exceeds the model's max_position_embeddings ", mc.max_position_embeddings);
+  const int max_batched = c.max_num_batched_tokens > 0 ? c.max_num_batched_tokens : (c.device == "cuda" ? 8192 : 512);
+
+  ModelLoadOptions mo;
+  mo.weight_dtype = resolve_weight_dtype(c.dtype, mc.dtype, c.device);
+  mo.max_num_tokens = max_batched;
+  mo.max_num_seqs = c.max_num_seqs;
+  mo.max_model_len = I.max_model_len;
+  mo.quantization = c.quantization;
+  mo.quant_group_size = c.quant_group_size;
+  I.model = load_model(c.model_dir, *I.backend, mo);
+  I.vocab = mc.vocab_size;
+
+  DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;
+  if (c.kv_cache_dtype != "auto") kv_dtype = dtype_from_name(c.kv_cache_dtype);
+  const size_t per_block = KVCache::bytes_per_block(mc, c.block_size, kv_dtype);
+  const int64_t blocks_per_seq = (I.max_model_len + c.block_size - 1) / c.block_size;
+  const int64_t max_useful = static_cast<int64_t>(c.max_num_seqs) * blocks_per_seq + 1;
+  int64_t num_blocks = 0;
+  if (c.num_kv_blocks > 0) {
+    num_blocks = c.num_kv_blocks;
+  } else if (c.device == "cuda") {
+    auto [free_b, total_b] = I.backend->memory_info();
+    const double budget = static_cast<double>(total_b) * c.gpu_memory_utilization - static_cast<double>(total_b - free_b);
+    TLLM_CHECK_ARG(budget > static_cast<double>(per_block), "no GPU memory left for the KV cache: ",
+                   free_b >> 20, " MiB free of ", total_b >> 20, " MiB with gpu_memory_utilization ",
+                   c.gpu_memory_utilization);
+    num_blocks = std::min<int64_t>(static_cast<int64_t>(budget / per_block), max_useful);
+  } else {
+    const size_t bytes = c.kv_cache_memory ? c.kv_cache_memory : (size_t{2} << 30);
+    num_blocks = std::min<int64_t>(static_cast<int64_t>(bytes / per_block), max_useful);
+  }
+  TLLM_CHECK_ARG(num_blocks >= 1, "the KV cache budget holds no block of ", per_block, " bytes");
+  if (num_blocks < blocks_per_seq)
+    TLLM_LOG(Warn, "the KV cache holds ", num_blocks * c.block_size, " tokens, less than max_model_len ",
+             I.max_model_len, "; longer requests are rejected");
+  I.kv = KVCache::allocate(*I.backend, mc, static_cast<int>(num_blocks), c.block_size, kv_dtype);
+  I.blocks = std::make_unique<BlockManager>(static_cast<int>(num_blocks), c.block_size, c.enable_prefix_caching);
+  SchedulerConfig sc;
+  sc.max_num_seqs = c.max_num_seqs;
+  sc.max_num_batched_tokens = max_batched;
+  sc.max_model_len = I.max_model_len;
+  I.scheduler = std::make_unique<Scheduler>(sc, *I.blocks);
+
+  if (!c.skip_tokenizer_init && fs::exists(fs::path(c.model_dir) / "tokenizer.json")) {
+    I.tokenizer = Tokenizer::load(c.model_dir);
+    bool has_template = fs::exists(fs::path(c.model_dir) / "chat_template.jinja");
+    const fs::path tc = fs::path(c.model_dir) / "tokenizer_config.json";
+    if (!has_template && fs::exists(tc)) {
+      std::ifstream f(tc);
+      auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+      has_template = j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
+    }
+    if (has_template) I.chat = ChatTemplate::load(c.model_dir);
+  }
+  for (int id : I.gen.eos_token_ids) I.eos_ids.insert(id);
+  for (int id : mc.eos_token_ids) I.eos_ids.insert(id);
+  I.counters.num_kv_blocks = static_cast<int>(num_blocks);
+  TLLM_LOG(Info, "loaded ", mc.architecture, " from ", c.model_dir, " on ", I.backend->name(), ": ",
+           I.model->weight_bytes() >> 20, " MiB of weights (", dtype_name(mo.weight_dtype), "), KV cache ",
+           num_blocks, " blocks x ", c.block_size, " tokens (", (num_blocks * per_block) >> 20, " MiB ",
+           dtype_name(kv_dtype), ")");
+}
+
+LLMEngine::~LLMEngine() = default;
+
+const ModelConfig& LLMEngine::model_config() const { return impl_->model->config(); }
+const GenerationConfig& LLMEngine::generation_config() const { return impl_->gen; }
+const Tokenizer* LLMEngine::tokenizer() const { return impl_->tokenizer.get(); }
+const ChatTemplate* LLMEngine::chat_template() const { return impl_->chat.get(); }
+int LLMEngine::max_model_len() const { return impl_->max_model_len; }
+int LLMEngine::vocab_size() const { return impl_->vocab; }
+std::string LLMEngine::backend_name() const { return impl_->backend->name(); }
+bool LLMEngine::has_unfinished_requests() const {
+  return impl_->scheduler->has_unfinished() || !impl_->pending.empty();
+}
+
+void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, const SamplingParams& params) {
+  Impl& I = *impl_;
+  TLLM_CHECK_ARG(!prompt.empty(), "request ", id, ": the prompt is empty");
+  params.validate(I.vocab);
+  for (int32_t t : prompt)
+    TLLM_CHECK_ARG(t >= 0 && t < I.vocab, "request ", id, ": token id ", t, " is outside the vocabulary [0, ",
+                   I.vocab, ")");
+  const int64_t total = static_cast<int64_t>(prompt.size()) + params.max_tokens;
+  TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
+                 " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
+                 params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
+  const int64_t blocks_needed = (total + I.blocks->block_size() - 1) / I.blocks->block_size();
+  TLLM_CHECK_ARG(blocks_needed <= I.blocks->num_blocks(), "request ", id, " needs ", blocks_needed,
+                 " KV cache blocks; the cache has ", I.blocks->num_blocks(), " (raise --kv-cache-memory)");
+  TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
+  if (!params.stop.empty() && params.detokenize)
+    TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");
+
+  auto seq = std::make_unique<Sequence>();
+  seq->id = id;
+  seq->num_prompt_tokens = static_cast<int>(prompt.size());
+  seq->tokens = std::move(prompt);
+  seq->params = params;
+  seq->seed = params.seed ? *params.seed : I.seed_rng();
+
+  RequestState st;
+  if (I.tokenizer && params.detokenize)
+    st.detok = std::make_unique<IncrementalDetokenizer>(*I.tokenizer, params.skip_special_tokens);
+  for (const std::string& s : params.stop) st.max_stop_len = std::max(st.max_stop_len, s.size());
+  if (params.repetition_penalty != 1.0f) {
+    st.prompt_unique = seq->tokens;
+    std::sort(st.prompt_unique.begin(), st.prompt_unique.end());
+    st.prompt_unique.erase(std::unique(st.prompt_unique.begin(), st.prompt_unique.end()), st.prompt_unique.end());
+  }
+  if (params.prompt_logprobs >= 0) {
+    st.prompt_logprobs.assign(seq->num_prompt_tokens, std::nullopt);
+  }
+  I.states.emplace(id, std::move(st));
+  I.counters.prompt_tokens_total += seq->num_prompt_tokens;
+  I.scheduler->add(std::move(seq));
+}
+
+void LLMEngine::abort_request(const std::string& id) {
+  Impl& I = *impl_;
+  std::unique_ptr<Sequence> seq = I.scheduler->remove(id);
+  if (!seq) return;
+  RequestOutput out;
+  out.request_id = id;
+  out.finished = true;
+  out.finish_reason = FinishReason::Abort;
+  out.num_prompt_tokens = seq->num_prompt_tokens;
+  out.num_cached_tokens = seq->num_cached_tokens;
+  out.num_output_tokens = seq->num_output_tokens();
+  I.states.erase(id);
+  I.pending.push_back(std::move(out));
+}
+
+EngineStats LLMEngine::stats() const {
+  const Impl& I = *impl_;
+  EngineStats s = I.counters;
+  s.num_running = I.scheduler->num_running();
+  s.num_waiting = I.scheduler->num_waiting();
+  s.num_cached_free_blocks = I.blocks->num_cached_free_blocks();
+  s.num_free_kv_blocks = I.blocks->num_free_blocks() - s.num_cached_free_blocks;
+  s.prefix_cache_queries = I.blocks->prefix_queries();
+  s.prefix_cache_hits = I.blocks->prefix_hits();
+  s.num_preemptions = I.scheduler->num_preemptions();
+  return s;
+}
+
+void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr,
+                                      int row, std::vector<RequestOutput>& outputs) {
+  const SamplingParams& p = q.params;
+  q.tokens.push_back(token);
+  ++st.output_counts[token];
+  ++counters.generation_tokens_total;
+  const int n_out = q.num_output_tokens();
+
+  RequestOutput out;
+  out.request_id = q.id;
+  out.new_token_ids.push_back(token);
+  if (p.logprobs >= 0) out.new_logprobs.push_back({token, sr.logprobs[row], sr.top_logprobs[row]});
+  if (!st.sent_first && p.prompt_logprobs >= 0) out.prompt_logprobs = std::move(st.prompt_logprobs);
+  st.sent_first = true;
+
+  FinishReason reason = FinishReason::None;
+  std::optional<std::string> stop_reason;
+  bool stopped_by_string = false;
+  const bool past_min = n_out >= p.min_tokens;
+  if (past_min && !p.ignore_eos && eos_ids.count(token)) {
+    reason = FinishReason::Stop;
+  } else if (past_min && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end()) {
+    reason = FinishReason::Stop;
+    stop_reason = std::to_string(token);
+  } else if (st.detok) {
+    st.held += st.detok->push(token);
+    if (past_min && !p.stop.empty()) {
+      size_t best = std::string::npos;
+      const std::string* which = nullptr;
+      for (const std::string& s : p.stop) {
+        size_t pos = st.held.find(s);
+        if (pos != std::string::npos && (best == std::string::npos || pos < best)) {
+          best = pos;
+          which = &s;
+        }
+      }
+      if (which) {
+        out.new_text = st.held.substr(0, best + (p.include_stop_str_in_output ? which->size() : 0));
+        st.held.clear();
+        reason = FinishReason::Stop;
+        stop_reason = *which;
+        stopped_by_string = true;
+      }
+    }
+  }
+  if (reason == FinishReason::None && (n_out >= p.max_tokens || q.num_tokens() >= max_model_len))
+    reason = FinishReason::Length;
+
+  if (st.detok && !stopped_by_string) {
+    if (reason != FinishReason::None) {
+      st.held += st.detok->flush();
+      out.new_text = std::move(st.held);
+      st.held.clear();
+    } else {
+      const size_t keep = st.max_stop_len > 0 ? st.max_stop_len - 1 : 0;
+      const size_t cut = utf8_cut(st.held, st.held.size() > keep ? st.held.size() - keep : 0);
+      out.new_text = st.held.substr(0, cut);
+      st.held.erase(0, cut);
+    }
+  }
+  out.num_prompt_tokens = q.num_prompt_tokens;
+  out.num_cached_tokens = q.num_cached_tokens;
+  out.num_output_tokens = n_out;
+  if (reason != FinishReason::None) {
+    out.finished = true;
+    out.finish_reason = reason;
+    out.stop_reason = stop_reason;
+  }
+  outputs.push_back(std::move(out));
+}
+
+std::vector<RequestOutput> LLMEngine::step() {
+  Impl& I = *impl_;
+  std::vector<RequestOutput> outputs = std::move(I.pending);
+  I.pending.clear();
+  SchedulerOutput so = I.scheduler->schedule();
+  if (so.empty()) return outputs;
+
+  // Flat batch: every scheduled sequence's new tokens, back to back.
+  const int bs = I.blocks->block_size();
+  ForwardBatch fb;
+  fb.max_blocks_per_seq = 1;
+  for (const ScheduledSequence& s : so.scheduled)
+    fb.max_blocks_per_seq = std::max<int>(fb.max_blocks_per_seq, static_cast<int>(s.seq->block_table.size()));
+  fb.cu_seqlens_q.push_back(0);
+  for (const ScheduledSequence& s : so.scheduled) {
+    const Sequence& q = *s.seq;
+    for (int t = s.first_token; t < s.first_token + s.num_new_tokens; ++t) {
+      fb.tokens.push_back(q.tokens[t]);
+      fb.positions.push_back(t);
+      fb.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs]) * bs + t % bs);
+    }
+    fb.cu_seqlens_q.push_back(static_cast<int32_t>(fb.tokens.size()));
+    fb.seq_lens_k.push_back(s.first_token + s.num_new_tokens);
+    for (int i = 0; i < fb.max_blocks_per_seq; ++i)
+      fb.block_tables.push_back(i < static_cast<int>(q.block_table.size()) ? q.block_table[i] : 0);
+  }
+  // Logits rows: first the rows that sample, then prompt-logprob rows.
+  std::vector<int> sampling;  // indices into so.scheduled
+  for (size_t i = 0; i < so.scheduled.size(); ++i) {
+    if (so.scheduled[i].samples()) {
+      fb.logits_indices.push_back(fb.cu_seqlens_q[i + 1] - 1);
+      sampling.push_back(static_cast<int>(i));
+    }
+  }
+  struct PromptRow {
+    Sequence* seq;
+    int position;  // logits at this position score prompt token position + 1
+  };
+  std::vector<PromptRow> prompt_rows;
+  for (size_t i = 0; i < so.scheduled.size(); ++i) {
+    const ScheduledSequence& s = so.scheduled[i];
+    if (!s.seq->wants_prompt_logprobs()) continue;
+    const int end = std::min(s.first_token + s.num_new_tokens, s.seq->num_prompt_tokens - 1);
+    for (int p = s.first_token; p < end; ++p) {
+      fb.logits_indices.push_back(fb.cu_seqlens_q[i] + (p - s.first_token));
+      prompt_rows.push_back({s.seq, p});
+    }
+  }
+
+  Tensor logits = I.model->forward(fb, I.kv);
+  I.scheduler->update_after_step(so);
+
+  const int R = static_cast<int>(sampling.size());
+  if (!prompt_rows.empty()) {
+    Tensor lp = I.backend->log_softmax_to_host(logits.slice_rows(R, R + static_cast<int64_t>(prompt_rows.size())));
+    const int64_t V = lp.dim(1);
+    for (size_t r = 0; r < prompt_rows.size(); ++r) {
+      Sequence& q = *prompt_rows[r].seq;
+      const int p = prompt_rows[r].position;
+      const float* row = lp.data<float>() + static_cast<int64_t>(r) * V;
+      const int32_t next = q.tokens[p + 1];
+      I.states.at(q.id).prompt_logprobs[p + 1] = TokenLogprob{next, row[next], top_n(row, V, q.params.prompt_logprobs)};
+    }
+  }
+  if (R == 0) return outputs;
+
+  SampleBatch sb;
+  bool any_penalty = false, any_ban = false;
+  for (int i : sampling) {
+    const Sequence& q = *so.scheduled[i].seq;
+    const SamplingParams& p = q.params;
+    SamplingRow row;
+    row.temperature = p.temperature;
+    row.top_k = p.top_k;
+    row.top_p = p.top_p;
+    row.min_p = p.min_p;
+    row.repetition_penalty = p.repetition_penalty;
+    row.presence_penalty = p.presence_penalty;
+    row.frequency_penalty = p.frequency_penalty;
+    row.seed = q.seed;
+    row.offset = static_cast<uint64_t>(q.num_output_tokens());
+    row.num_top_logprobs = std::max(0, p.logprobs);
+    sb.rows.push_back(row);
+    any_penalty |= p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+    any_ban |= q.num_output_tokens() < p.min_tokens;
+  }
+  if (any_penalty) {
+    sb.penalty_offsets.push_back(0);
+    for (int i : sampling) {
+      const Sequence& q = *so.scheduled[i].seq;
+      const RequestState& st = I.states.at(q.id);
+      if (q.params.repetition_penalty != 1.0f || q.params.presence_penalty != 0.0f || q.params.frequency_penalty != 0.0f) {
+        std::unordered_map<int32_t, int> counts = st.output_counts;
+        for (int32_t t : st.prompt_unique) counts.emplace(t, 0);
+        for (auto& [t, c] : counts) {
+          sb.penalty_tokens.push_back(t);
+          sb.penalty_counts.push_back(c);
+        }
+      }
+      sb.penalty_offsets.push_back(static_cast<int32_t>(sb.penalty_tokens.size()));
+    }
+  }
+  if (any_ban) {
+    sb.banned_offsets.push_back(0);
+    for (int i : sampling) {
+      const Sequence& q = *so.scheduled[i].seq;
+      if (q.num_output_tokens() < q.params.min_tokens) {
+        if (!q.params.ignore_eos)
+          for (int32_t t : I.eos_ids) sb.banned_tokens.push_back(t);
+        for (int32_t t : q.params.stop_token_ids) sb.banned_tokens.push_back(t);
+      }
+      sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));
+    }
+  }
+  SampleResult sr = I.backend->sample(logits.slice_rows(0, R), sb);
+
+  for (int r = 0; r < R; ++r) {
+    Sequence& q = *so.scheduled[sampling[r]].seq;
+    RequestState& st = I.states.at(q.id);
+    I.process_sampled(q, st, sr.tokens[r], sr, r, outputs);
+    if (outputs.back().finished) {
+      const std::string id = q.id;
+      I.scheduler->remove(id);  // frees its blocks now; full blocks stay in the prefix cache
+      I.states.erase(id);
+    }
+  }
+  return outputs;
+}
+
+std::vector<LLMEngine::Completion> LLMEngine::generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                       const std::vector<SamplingParams>& params) {
+  TLLM_CHECK_ARG(params.size() == prompts.size() || params.size() == 1,
+                 "generate: give one SamplingParams or one per prompt");
+  std::vector<Completion> results(prompts.size());
+  std::unordered_map<std::string, size_t> index;
+  const std::string prefix = "gen-" + std::to_string(impl_->generate_calls++) + "-";
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::string id = prefix + std::to_string(i);
+    add_request(id, prompts[i], params.size() == 1 ? params[0] : params[i]);
+    index[id] = i;
+  }
+  size_t done = 0;
+  while (done < prompts.size()) {
+    for (RequestOutput& o : step()) {
+      auto it = index.find(o.request_id);
+      if (it == index.end()) continue;
+      Completion& c = results[it->second];
+      c.token_ids.insert(c.token_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+      c.text += o.new_text;
+      c.logprobs.insert(c.logprobs.end(), o.new_logprobs.begin(), o.new_logprobs.end());
+      if (o.prompt_logprobs) c.prompt_logprobs = std::move(o.prompt_logprobs);
+      c.num_cached_tokens = o.num_cached_tokens;
+      if (o.finished) {
+        c.finish_reason = o.finish_reason;
+        ++done;
+      }
+    }
+  }
+  return results;
+}
+
+}  // namespace tllm

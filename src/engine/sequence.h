@@ -1,0 +1,37 @@
+// A request as the scheduler and block manager see it: its tokens, how many of them have
+// K/V in the cache, and the blocks that hold them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/sampling_params.h"
+
+namespace tllm {
+
+enum class SequenceStatus { Waiting, Running, Finished };
+
+struct Sequence {
+  std::string id;
+  uint64_t arrival = 0;            // admission order; lower runs first, is preempted last
+  std::vector<int32_t> tokens;     // prompt followed by output tokens
+  int num_prompt_tokens = 0;
+  int num_computed_tokens = 0;     // tokens whose K/V is in the cache
+  int num_cached_tokens = 0;       // prompt tokens served by the prefix cache (first schedule)
+  bool prefix_lookup_done = false; // cache lookup happens once per (re)admission
+  std::vector<int32_t> block_table;
+  std::vector<uint64_t> block_hashes;  // chained hashes of the full blocks of `tokens`
+  SequenceStatus status = SequenceStatus::Waiting;
+  SamplingParams params;
+  uint64_t seed = 0;
+  int num_preemptions = 0;
+
+  int num_tokens() const { return static_cast<int>(tokens.size()); }
+  int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
+  // Prompt logprobs need logits at every prompt position, so those requests skip the
+  // prefix cache (cached positions produce no logits).
+  bool wants_prompt_logprobs() const { return params.prompt_logprobs >= 0; }
+};
+
+}  // namespace tllm

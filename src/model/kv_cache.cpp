@@ -1,0 +1,31 @@
+#include "model/kv_cache.h"
+
+#include "kernels/backend.h"
+#include "model/config.h"
+
+namespace tllm {
+
+size_t KVCache::bytes_per_block(const ModelConfig& cfg, int block_size, DType dtype) {
+  return 2ull * cfg.num_layers * block_size * cfg.num_kv_heads * cfg.head_dim * dtype_size(dtype);
+}
+
+KVCache KVCache::allocate(Backend& backend, const ModelConfig& cfg, int num_blocks, int block_size,
+                          DType dtype) {
+  TLLM_CHECK(num_blocks > 0 && block_size > 0, "KV cache needs blocks (got ", num_blocks,
+             " blocks of ", block_size, ")");
+  KVCache kv;
+  kv.num_blocks = num_blocks;
+  kv.block_size = block_size;
+  kv.dtype = dtype;
+  const Shape shape = {num_blocks, block_size, cfg.num_kv_heads, cfg.head_dim};
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    kv.k.push_back(backend.empty(shape, dtype));
+    kv.v.push_back(backend.empty(shape, dtype));
+    // Zeroed so that padded reads (graph-captured decode of dummy rows) see finite values.
+    backend.fill_zero(kv.k.back());
+    backend.fill_zero(kv.v.back());
+  }
+  return kv;
+}
+
+}  // namespace tllm

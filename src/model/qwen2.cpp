@@ -1,0 +1,227 @@
+// Qwen2 / Qwen2.5 / Qwen3 decoder (dense; MoE layers plug in through MoeBlock).
+//
+//   x = embed(tokens)
+//   per layer: h = norm(x); qkv = h Wqkv + b; q,k = qk_norm (Qwen3); rope(q, k); cache <- k, v
+//              a = attention(q, cache); x += a Wo; h = norm(x); x += down(silu(h Wg) * h Wu)
+//   logits = norm(x)[last tokens] W_lm
+#include <algorithm>
+#include <cmath>
+
+#include "core/logging.h"
+#include "kernels/backend.h"
+#include "model/device_batch.h"
+#include "model/model.h"
+#include "model/moe.h"
+#include "model/rope.h"
+#include "model/weights.h"
+
+namespace tllm {
+
+namespace {
+
+struct Layer {
+  Tensor input_norm;  // f32 [H]
+  Tensor post_norm;   // f32 [H]
+  Tensor q_norm;      // f32 [head_dim] (Qwen3) or undefined
+  Tensor k_norm;
+  LinearWeight qkv;      // [q + 2 kv, H]
+  LinearWeight o;        // [H, q]
+  LinearWeight gate_up;  // [2 I, H]
+  LinearWeight down;     // [H, I]
+  std::unique_ptr<MoeBlock> moe;  // instead of gate_up/down on sparse layers
+  int sliding_window = 0;
+};
+
+// Activation buffers for the largest batch, allocated once.
+struct Workspace {
+  Tensor x, h, qkv, attn, o, gate_up, act, mlp_out, last_h, logits;
+};
+
+class Qwen2Model final : public CausalLM {
+ public:
+  Qwen2Model(const std::string& dir, ModelConfig cfg, Backend& backend, const ModelLoadOptions& opts)
+      : cfg_(std::move(cfg)), backend_(backend), rope_(cfg_) {
+    max_model_len_ = opts.max_model_len > 0 ? opts.max_model_len : cfg_.max_position_embeddings;
+    layout_ = QKVLayout{cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim};
+    load_weights(dir, opts);
+    allocate(opts);
+  }
+
+  const ModelConfig& config() const override { return cfg_; }
+  Backend& backend() override { return backend_; }
+  size_t weight_bytes() const override { return weight_bytes_; }
+
+  Tensor forward(const ForwardBatch& batch, KVCache& kv) override {
+    batch.validate(kv.block_size, kv.num_blocks);
+    TLLM_CHECK(batch.num_tokens() <= max_tokens_, "forward batch of ", batch.num_tokens(),
+               " tokens exceeds the workspace of ", max_tokens_, " tokens");
+    if (!device_batch_ || device_batch_block_size_ != kv.block_size) {
+      const int max_blocks = (max_model_len_ + kv.block_size - 1) / kv.block_size + 1;
+      device_batch_ = std::make_unique<DeviceBatch>(backend_, max_tokens_, max_seqs_, max_blocks, kv.block_size,
+                                                    rope_spec_.rotary_dim);
+      device_batch_block_size_ = kv.block_size;
+    }
+    for (int32_t p : batch.positions)
+      TLLM_CHECK(p < max_model_len_, "position ", p, " is beyond the model length ", max_model_len_);
+    device_batch_->upload(batch, dynamic_rope_rows(batch));
+    DeviceBatch& d = *device_batch_;
+    const int T = batch.num_tokens();
+    const int n_logits = static_cast<int>(batch.logits_indices.size());
+    const Tensor& cos_sin = rope_.depends_on_seq_len() ? d.dynamic_cos_sin : rope_table_;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+    const float eps = static_cast<float>(cfg_.rms_norm_eps);
+
+    Tensor x = ws_.x.slice_rows(0, T);            // [T, H] residual stream
+    Tensor h = ws_.h.slice_rows(0, T);            // [T, H] normed
+    Tensor qkv = ws_.qkv.slice_rows(0, T);        // [T, q + 2 kv]
+    Tensor attn = ws_.attn.slice_rows(0, T);      // [T, q]
+    Tensor o = ws_.o.slice_rows(0, T);            // [T, H]
+    Tensor gate_up = ws_.gate_up.slice_rows(0, T);  // [T, 2 I]
+    Tensor act = ws_.act.slice_rows(0, T);        // [T, I]
+    Tensor mlp_out = ws_.mlp_out.slice_rows(0, T);  // [T, H]
+
+    backend_.embedding(x, embed_, d.tokens);
+    for (int l = 0; l < cfg_.num_layers; ++l) {
+      Layer& L = layers_[l];
+      if (l == 0) {
+        backend_.rms_norm(h, x, L.input_norm, eps);
+      } else {
+        backend_.add_rms_norm(x, mlp_out, h, L.input_norm, eps);
+      }
+      backend_.linear(qkv, h, L.qkv);
+      backend_.qk_norm_rope_kv_write(qkv, layout_, L.q_norm, L.k_norm, eps, rope_spec_, cos_sin, d.rope_rows,
+                                     d.slot_mapping, kv.k[l], kv.v[l]);
+      backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
+      backend_.linear(o, attn, L.o);
+      backend_.add_rms_norm(x, o, h, L.post_norm, eps);
+      if (L.moe) {
+        L.moe->forward(mlp_out, h);
+      } else {
+        backend_.linear(gate_up, h, L.gate_up);
+        backend_.silu_mul(act, gate_up);
+        backend_.linear(mlp_out, act, L.down);
+      }
+    }
+    backend_.add_rms_norm(x, mlp_out, h, final_norm_, eps);
+
+    Tensor last_h = n_logits <= ws_.last_h.dim(0) ? ws_.last_h.slice_rows(0, n_logits)
+                                                   : backend_.empty({n_logits, cfg_.hidden_size}, act_dtype_);
+    Tensor logits = n_logits <= ws_.logits.dim(0) ? ws_.logits.slice_rows(0, n_logits)
+                                                   : backend_.empty({n_logits, cfg_.vocab_size}, DType::F32);
+    backend_.gather_rows(last_h, h, d.logits_indices);
+    backend_.linear(logits, last_h, lm_head_);
+    return logits;
+  }
+
+ private:
+  void load_weights(const std::string& dir, const ModelLoadOptions& opts) {
+    Checkpoint ckpt = Checkpoint::open(dir);
+    WeightLoader w(ckpt, backend_, opts.weight_dtype);
+    const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
+    const int64_t q = cfg_.q_size(), kvs = cfg_.kv_size();
+    embed_ = w.tensor("model.embed_tokens.weight", {V, H}, opts.weight_dtype);
+    final_norm_ = w.tensor("model.norm.weight", {H}, DType::F32);
+    if (cfg_.tie_word_embeddings) {
+      lm_head_.weight = embed_;
+      lm_head_.out_features = V;
+      lm_head_.in_features = H;
+      if (w.has("lm_head.weight")) w.host("lm_head.weight", {V, H});  // present but unused (tied)
+    } else {
+      lm_head_ = w.linear({"lm_head.weight"}, {V}, H);
+    }
+    layers_.resize(cfg_.num_layers);
+    for (int l = 0; l < cfg_.num_layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      Layer& L = layers_[l];
+      L.input_norm = w.tensor(p + "input_layernorm.weight", {H}, DType::F32);
+      L.post_norm = w.tensor(p + "post_attention_layernorm.weight", {H}, DType::F32);
+      const std::string a = p + "self_attn.";
+      std::vector<std::string> qkv_bias;
+      if (cfg_.qkv_bias) qkv_bias = {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"};
+      L.qkv = w.linear({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"}, {q, kvs, kvs}, H, qkv_bias);
+      L.o = w.linear({a + "o_proj.weight"}, {H}, q,
+                     cfg_.o_bias ? std::vector<std::string>{a + "o_proj.bias"} : std::vector<std::string>{});
+      if (cfg_.qk_norm) {
+        L.q_norm = w.tensor(a + "q_norm.weight", {cfg_.head_dim}, DType::F32);
+        L.k_norm = w.tensor(a + "k_norm.weight", {cfg_.head_dim}, DType::F32);
+      }
+      if (cfg_.layer_is_moe(l)) {
+        L.moe = MoeBlock::load(w, cfg_, p + "mlp.", opts.max_num_tokens);
+      } else {
+        const std::string m = p + "mlp.";
+        L.gate_up = w.linear({m + "gate_proj.weight", m + "up_proj.weight"}, {I, I}, H);
+        L.down = w.linear({m + "down_proj.weight"}, {H}, I);
+      }
+      L.sliding_window = cfg_.layer_sliding_window.empty() ? 0 : cfg_.layer_sliding_window[l];
+    }
+    for (const std::string& n : w.unused())
+      TLLM_LOG(Warn, "checkpoint tensor \"", n, "\" is not used by ", cfg_.architecture);
+    weight_bytes_ = w.uploaded_bytes();
+  }
+
+  void allocate(const ModelLoadOptions& opts) {
+    act_dtype_ = backend_.activation_dtype();
+    max_tokens_ = std::max(1, opts.max_num_tokens);
+    max_seqs_ = std::max(1, std::min(opts.max_num_seqs, max_tokens_));
+    const int max_seqs = max_seqs_;
+    const int64_t T = max_tokens_, H = cfg_.hidden_size, I = cfg_.intermediate_size;
+    int64_t I_mlp = I;
+    if (cfg_.is_moe()) I_mlp = std::max<int64_t>(I, cfg_.moe_intermediate_size);
+    ws_.x = backend_.empty({T, H}, act_dtype_);
+    ws_.h = backend_.empty({T, H}, act_dtype_);
+    ws_.qkv = backend_.empty({T, layout_.row_stride()}, act_dtype_);
+    ws_.attn = backend_.empty({T, cfg_.q_size()}, act_dtype_);
+    ws_.o = backend_.empty({T, H}, act_dtype_);
+    ws_.gate_up = backend_.empty({T, 2 * I_mlp}, act_dtype_);
+    ws_.act = backend_.empty({T, I_mlp}, act_dtype_);
+    ws_.mlp_out = backend_.empty({T, H}, act_dtype_);
+    ws_.last_h = backend_.empty({max_seqs, H}, act_dtype_);
+    ws_.logits = backend_.empty({max_seqs, cfg_.vocab_size}, DType::F32);
+    rope_spec_.rotary_dim = rope_.rotary_dim();
+    rope_spec_.interleaved = false;
+    if (!rope_.depends_on_seq_len()) rope_table_ = backend_.upload(rope_.table(max_model_len_), DType::F32);
+  }
+
+  // Dynamic NTK RoPE: a cos/sin row per token, computed for its sequence's length in
+  // this forward (as transformers' dynamic_rope_update does per call). Empty otherwise.
+  std::vector<float> dynamic_rope_rows(const ForwardBatch& b) const {
+    std::vector<float> rows;
+    if (!rope_.depends_on_seq_len()) return rows;
+    const int rd = rope_.rotary_dim();
+    rows.resize(static_cast<size_t>(b.num_tokens()) * rd);
+    for (int s = 0; s < b.num_seqs(); ++s)
+      for (int t = b.cu_seqlens_q[s]; t < b.cu_seqlens_q[s + 1]; ++t)
+        rope_.row(b.positions[t], b.seq_lens_k[s], rows.data() + static_cast<size_t>(t) * rd);
+    return rows;
+  }
+
+  ModelConfig cfg_;
+  Backend& backend_;
+  RopeTable rope_;
+  RopeSpec rope_spec_;
+  QKVLayout layout_;
+  int max_model_len_ = 0;
+  int max_tokens_ = 0;
+  int max_seqs_ = 0;
+  int device_batch_block_size_ = 0;
+  DType act_dtype_ = DType::F32;
+  Tensor embed_;       // [V, H]
+  Tensor final_norm_;  // f32 [H]
+  LinearWeight lm_head_;
+  Tensor rope_table_;  // f32 [max_model_len, rotary_dim] (static RoPE types)
+  std::vector<Layer> layers_;
+  Workspace ws_;
+  std::unique_ptr<DeviceBatch> device_batch_;
+  size_t weight_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<CausalLM> load_model(const std::string& dir, Backend& backend, const ModelLoadOptions& opts) {
+  ModelConfig cfg = ModelConfig::load(dir);
+  // One forward serves every supported architecture; the registry of names lives in
+  // config.cpp, which rejects anything else with the list of supported ones.
+  return std::make_unique<Qwen2Model>(dir, std::move(cfg), backend, opts);
+}
+
+}  // namespace tllm

@@ -1,0 +1,98 @@
+#include "model/weights.h"
+
+#include <cstring>
+
+#include "core/logging.h"
+
+namespace tllm {
+
+namespace {
+float load_as_f32(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::F32: return t.data<float>()[i];
+    case DType::BF16: return bf16_to_f32(t.data<uint16_t>()[i]);
+    case DType::F16: return f16_to_f32(t.data<uint16_t>()[i]);
+    case DType::F64: return static_cast<float>(t.data<double>()[i]);
+    default: TLLM_THROW("not a float tensor: ", t.str());
+  }
+}
+}  // namespace
+
+WeightLoader::WeightLoader(const Checkpoint& ckpt, Backend& backend, DType weight_dtype)
+    : ckpt_(ckpt), backend_(backend), weight_dtype_(weight_dtype) {}
+
+Tensor WeightLoader::host(const std::string& name, const Shape& shape) {
+  TLLM_CHECK(ckpt_.has(name), "checkpoint ", ckpt_.dir(), " has no tensor \"", name,
+             "\" (expected shape ", shape_str(shape), ")");
+  const TensorInfo& info = ckpt_.info(name);
+  TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ",
+             shape_str(shape), ", got ", shape_str(info.shape));
+  TLLM_CHECK(dtype_is_float(info.dtype), "tensor \"", name, "\" in ", info.file,
+             ": expected a float dtype (F32, BF16, F16), got ", dtype_name(info.dtype));
+  used_.insert(name);
+  return ckpt_.get(name);
+}
+
+Tensor WeightLoader::tensor(const std::string& name, const Shape& shape, DType dtype) {
+  Tensor h = host(name, shape);
+  uploaded_bytes_ += dtype_nbytes(dtype, h.numel());
+  return backend_.upload(h, dtype);
+}
+
+Tensor concat_rows(const std::vector<Tensor>& parts) {
+  TLLM_ASSERT(!parts.empty());
+  DType dt = parts[0].dtype();
+  int64_t rows = 0;
+  const int64_t cols = parts[0].ndim() == 1 ? 1 : parts[0].dim(1);
+  for (const Tensor& p : parts) {
+    if (p.dtype() != dt) dt = DType::F32;
+    rows += p.dim(0);
+  }
+  Shape shape = parts[0].ndim() == 1 ? Shape{rows} : Shape{rows, cols};
+  Tensor out = Tensor::empty(shape, dt);
+  char* dst = static_cast<char*>(out.raw());
+  for (const Tensor& p : parts) {
+    if (p.dtype() == dt) {
+      std::memcpy(dst, p.raw(), p.nbytes());
+      dst += p.nbytes();
+    } else {
+      float* f = reinterpret_cast<float*>(dst);
+      for (int64_t i = 0; i < p.numel(); ++i) f[i] = load_as_f32(p, i);
+      dst += p.numel() * sizeof(float);
+    }
+  }
+  return out;
+}
+
+LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                                  int64_t in_features, const std::vector<std::string>& bias_names) {
+  TLLM_ASSERT(names.size() == rows.size());
+  LinearWeight w;
+  w.in_features = in_features;
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < names.size(); ++i) {
+    parts.push_back(host(names[i], {rows[i], in_features}));
+    w.out_features += rows[i];
+  }
+  Tensor h = parts.size() == 1 ? parts[0] : concat_rows(parts);
+  w.weight = backend_.upload(h, weight_dtype_);
+  uploaded_bytes_ += dtype_nbytes(weight_dtype_, h.numel());
+  if (!bias_names.empty()) {
+    TLLM_ASSERT(bias_names.size() == names.size());
+    std::vector<Tensor> bparts;
+    for (size_t i = 0; i < bias_names.size(); ++i) bparts.push_back(host(bias_names[i], {rows[i]}));
+    Tensor hb = bparts.size() == 1 ? bparts[0] : concat_rows(bparts);
+    w.bias = backend_.upload(hb, DType::F32);
+    uploaded_bytes_ += w.bias.nbytes();
+  }
+  return w;
+}
+
+std::vector<std::string> WeightLoader::unused() const {
+  std::vector<std::string> out;
+  for (const std::string& n : ckpt_.names())
+    if (!used_.count(n)) out.push_back(n);
+  return out;
+}
+
+}  // namespace tllm

@@ -1,0 +1,45 @@
+// Loading weights from a checkpoint onto a backend, with every tensor's name, shape and
+// dtype checked (errors print expected vs actual and the checkpoint dir).
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "kernels/backend.h"
+
+namespace tllm {
+
+class WeightLoader {
+ public:
+  WeightLoader(const Checkpoint& ckpt, Backend& backend, DType weight_dtype);
+
+  bool has(const std::string& name) const { return ckpt_.has(name); }
+  // A float tensor of exactly `shape`, uploaded in `dtype` (norms and biases use F32).
+  Tensor tensor(const std::string& name, const Shape& shape, DType dtype);
+  // Rows of several [n_i, in] tensors stacked into one [sum n_i, in] weight (q|k|v,
+  // gate|up), uploaded in the weight dtype; biases likewise when bias names are given.
+  LinearWeight linear(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                      int64_t in_features, const std::vector<std::string>& bias_names = {});
+  // Host view of a float tensor after the same checks (for weights that need reshaping).
+  Tensor host(const std::string& name, const Shape& shape);
+  // Names in the checkpoint that no call asked for.
+  std::vector<std::string> unused() const;
+  size_t uploaded_bytes() const { return uploaded_bytes_; }
+  DType weight_dtype() const { return weight_dtype_; }
+  Backend& backend() { return backend_; }
+
+ private:
+  const Checkpoint& ckpt_;
+  Backend& backend_;
+  DType weight_dtype_;
+  std::set<std::string> used_;
+  size_t uploaded_bytes_ = 0;
+};
+
+// Host tensor [sum rows, cols] of `parts` stacked along the first dim, in the dtype the
+// parts share (or f32 when they differ).
+Tensor concat_rows(const std::vector<Tensor>& parts);
+
+}  // namespace tllm
