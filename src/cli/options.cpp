@@ -25,6 +25,8 @@ void EngineOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--kv-cache-dtype", c.kv_cache_dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
   cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", c.enable_prefix_caching,
                 "reuse KV blocks of shared prompt prefixes (default on)");
+  cmd->add_option("--load-format", c.load_format, "auto (safetensors) or dummy (random weights of the config's shape)")
+      ->capture_default_str();
   cmd->add_flag("--skip-tokenizer-init", c.skip_tokenizer_init, "ids in and out only");
   cmd->add_flag("--enforce-eager", c.enforce_eager, "CUDA: no graphs");
   cmd->add_option("--quantization", c.quantization, "quantize on load: int8 or int4");

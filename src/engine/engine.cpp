@@ -124,6 +124,9 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   mo.max_model_len = I.max_model_len;
   mo.quantization = c.quantization;
   mo.quant_group_size = c.quant_group_size;
+  TLLM_CHECK_ARG(c.load_format == "auto" || c.load_format == "safetensors" || c.load_format == "dummy",
+                 "unknown load format \"", c.load_format, "\" (supported: auto, safetensors, dummy)");
+  mo.dummy_weights = c.load_format == "dummy";
   I.model = load_model(c.model_dir, *I.backend, mo);
   I.vocab = mc.vocab_size;
 

@@ -39,6 +39,7 @@ struct EngineConfig {
   std::string kv_cache_dtype = "auto";  // auto: f32 on CPU, bf16 on CUDA
   std::string quantization;        // "", "int8", "int4" (quantization issue)
   int quant_group_size = 64;
+  std::string load_format = "auto";  // "auto" (safetensors) or "dummy" (random weights)
 };
 
 struct EngineStats {

@@ -6,6 +6,7 @@
 //   logits = norm(x)[last tokens] W_lm
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "core/logging.h"
 #include "kernels/backend.h"
@@ -115,8 +116,9 @@ class Qwen2Model final : public CausalLM {
 
  private:
   void load_weights(const std::string& dir, const ModelLoadOptions& opts) {
-    Checkpoint ckpt = Checkpoint::open(dir);
-    WeightLoader w(ckpt, backend_, opts.weight_dtype);
+    std::optional<Checkpoint> ckpt;
+    if (!opts.dummy_weights) ckpt = Checkpoint::open(dir);
+    WeightLoader w(ckpt ? &*ckpt : nullptr, backend_, opts.weight_dtype);
     const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
     const int64_t q = cfg_.q_size(), kvs = cfg_.kv_size();
     embed_ = w.tensor("model.embed_tokens.weight", {V, H}, opts.weight_dtype);

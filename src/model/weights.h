@@ -2,6 +2,7 @@
 // dtype checked (errors print expected vs actual and the checkpoint dir).
 #pragma once
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,9 +14,11 @@ namespace tllm {
 
 class WeightLoader {
  public:
-  WeightLoader(const Checkpoint& ckpt, Backend& backend, DType weight_dtype);
+  // `ckpt` null: dummy weights (vLLM's --load-format dummy): every tensor asked for is
+  // made up of random values, so benchmarks of real shapes need no checkpoint on disk.
+  WeightLoader(const Checkpoint* ckpt, Backend& backend, DType weight_dtype);
 
-  bool has(const std::string& name) const { return ckpt_.has(name); }
+  bool has(const std::string& name) const { return ckpt_ && ckpt_->has(name); }
   // A float tensor of exactly `shape`, uploaded in `dtype` (norms and biases use F32).
   Tensor tensor(const std::string& name, const Shape& shape, DType dtype);
   // Rows of several [n_i, in] tensors stacked into one [sum n_i, in] weight (q|k|v,
@@ -31,7 +34,11 @@ class WeightLoader {
   Backend& backend() { return backend_; }
 
  private:
-  const Checkpoint& ckpt_;
+  Tensor dummy(const std::string& name, const Shape& shape);
+
+  const Checkpoint* ckpt_;
+  std::vector<uint16_t> dummy_pool_;  // random bf16 values the dummy tensors are cut from
+  size_t dummy_offset_ = 0;
   Backend& backend_;
   DType weight_dtype_;
   std::set<std::string> used_;
