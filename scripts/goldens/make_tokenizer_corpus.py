@@ -37,7 +37,7 @@ add("Hello, world!", "Hello world", "hello world", "HELLO WORLD", "The quick bro
 add("I'm you're we've they'll he'd it's can't won't", "I'M YOU'RE WE'VE THEY'LL HE'D IT'S CAN'T",
     "'s 't 're 've 'm 'll 'd", "'S 'T 'RE 'VE 'M 'LL 'D", "'s't're've'm'll'd", "x'sy'Ty'REz",
     "don\u2019t it\u2019s we\u2019re", "rock 'n' roll", "''quoted''", "O'Reilly's", "'tis 'twas",
-    "ol' 'll' '", "it'S wE'Ll")
+    "ol' 'll' '", "it'S wE'Ll", "it'\u017f \u017fs 'K '\u212a", "'\u0130 '\u0131", "x\u0085 y\u0085\u0085z \u0085")
 
 # --- numbers
 add("0", "1", "12", "123", "1234", "12345", "123456", "1234567", "12345678901234567890",
