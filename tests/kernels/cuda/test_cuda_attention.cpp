@@ -1,0 +1,144 @@
+// qk_norm_rope_kv_write and paged attention (prefill, decode, mixed batches, GQA, block
+// sizes, split-KV for long contexts, sliding window) against the double references.
+#include <cstring>
+
+#include "kernels/cuda/cuda_test_util.h"
+#include "kernels/reference/reference.h"
+
+namespace tllm::test {
+namespace {
+
+using CudaAttention = CudaTest;
+
+struct Seq {
+  int q_len, kv_len;
+};
+
+void attention_case(CudaTest& t, cuda::CudaBackend& be, uint64_t seed, int n_q, int n_kv, int D,
+                    const std::vector<Seq>& seqs, int block_size, int window, double tol = 1.2e-2) {
+  std::mt19937_64 rng(seed);
+  QKVLayout L{n_q, n_kv, D};
+  const int B = static_cast<int>(seqs.size());
+  std::vector<int32_t> cu(B + 1, 0);
+  std::vector<Tensor> k, v;
+  for (int b = 0; b < B; ++b) {
+    cu[b + 1] = cu[b] + seqs[b].q_len;
+    k.push_back(randn({seqs[b].kv_len, n_kv, D}, rng, DType::F32));
+    v.push_back(randn({seqs[b].kv_len, n_kv, D}, rng, DType::F32));
+    ref::round_to(k.back(), DType::BF16);
+    ref::round_to(v.back(), DType::BF16);
+  }
+  const int T = cu[B];
+  Tensor qkv = randn({T, L.row_stride()}, rng, DType::BF16);
+  ref::PagedKV kv = ref::make_paged_kv(k, v, cu, block_size, DType::BF16, 3, seed + 1);
+  AttentionMeta m = kv.meta;
+  m.cu_seqlens_q = be.upload(kv.meta.cu_seqlens_q, DType::I32);
+  m.seq_lens_k = be.upload(kv.meta.seq_lens_k, DType::I32);
+  m.block_tables = be.upload(kv.meta.block_tables, DType::I32);
+  Tensor kc = be.upload(kv.k_cache, DType::BF16), vc = be.upload(kv.v_cache, DType::BF16);
+  Tensor out_h = Tensor::empty({T, n_q * D}, DType::BF16);
+  poison(out_h);
+  Tensor out = be.upload(out_h, DType::BF16);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  be.attention(out, be.upload(qkv, DType::BF16), L, kc, vc, m, scale, window);
+  Tensor want = Tensor::empty({T, n_q * D}, DType::F32);
+  ref::attention_dense(want, qkv, L, k, v, cu, scale, window);
+  const double err = rel_err(be.download(out), want);
+  std::string desc = "n_q=" + std::to_string(n_q) + " n_kv=" + std::to_string(n_kv) + " D=" + std::to_string(D) +
+                     " bs=" + std::to_string(block_size) + " window=" + std::to_string(window) + " seqs:";
+  for (auto s : seqs) desc += " (" + std::to_string(s.q_len) + "," + std::to_string(s.kv_len) + ")";
+  EXPECT_LT(err, tol) << desc;
+}
+
+TEST_F(CudaAttention, PrefillSingleSequence) {
+  attention_case(*this, be(), 21, 4, 4, 64, {{37, 37}}, 16, 0);
+  attention_case(*this, be(), 22, 8, 8, 128, {{700, 700}}, 16, 0);
+  attention_case(*this, be(), 23, 2, 1, 128, {{129, 129}}, 32, 0);
+}
+
+TEST_F(CudaAttention, MixedPrefillAndDecodeGqa) {
+  const std::vector<Seq> mixed = {{1, 300}, {17, 17}, {5, 100}, {1, 1}, {64, 64}, {130, 200}};
+  for (int bs : {16, 32}) {
+    attention_case(*this, be(), 31, 8, 4, 64, mixed, bs, 0);
+    attention_case(*this, be(), 32, 28, 4, 128, mixed, bs, 0);
+    attention_case(*this, be(), 33, 14, 7, 128, mixed, bs, 0);
+  }
+}
+
+TEST_F(CudaAttention, LongDecodeSplitKv) {
+  attention_case(*this, be(), 41, 14, 2, 128, {{1, 5000}}, 16, 0);
+  attention_case(*this, be(), 42, 28, 4, 128, {{1, 2000}, {1, 1500}, {1, 33}}, 16, 0);
+  attention_case(*this, be(), 43, 8, 8, 64, {{1, 4097}}, 32, 0);
+  attention_case(*this, be(), 44, 7, 1, 128, {{3, 3000}}, 16, 0);  // speculative-style q_len 3
+}
+
+TEST_F(CudaAttention, ManyDecodeSequences) {
+  std::mt19937_64 rng(5);
+  std::vector<Seq> seqs;
+  std::uniform_int_distribution<int> d(1, 600);
+  for (int i = 0; i < 40; ++i) seqs.push_back({1, d(rng)});
+  attention_case(*this, be(), 51, 28, 4, 128, seqs, 16, 0);
+}
+
+TEST_F(CudaAttention, SlidingWindow) {
+  attention_case(*this, be(), 61, 8, 2, 128, {{40, 100}, {1, 300}, {1, 20}, {70, 70}}, 16, 33);
+  attention_case(*this, be(), 62, 4, 4, 64, {{1, 3000}}, 16, 100);
+}
+
+TEST_F(CudaAttention, HeadDim256) {
+  attention_case(*this, be(), 71, 4, 2, 256, {{20, 50}, {1, 70}, {1, 1000}}, 16, 0);
+}
+
+TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
+  struct Case {
+    int n_q, n_kv, D, rot;
+    bool interleaved, norm;
+    int block_size;
+  };
+  const std::vector<Case> cases = {{4, 4, 64, 64, false, false, 16},   {14, 2, 64, 64, false, true, 32},
+                                   {28, 4, 128, 128, false, true, 16}, {7, 1, 128, 64, true, false, 16},
+                                   {8, 2, 256, 256, false, true, 16}};
+  std::mt19937_64 rng(81);
+  for (const Case& c : cases) {
+    QKVLayout L{c.n_q, c.n_kv, c.D};
+    const int T = 19, rows = 64, num_blocks = 6;
+    Tensor qkv = randn({T, L.row_stride()}, rng, DType::BF16, 1.5f);
+    Tensor cos_sin = Tensor::empty({rows, c.rot}, DType::F32);
+    for (int r = 0; r < rows; ++r)
+      for (int i = 0; i < c.rot / 2; ++i) {
+        const double a = r * std::pow(10000.0, -2.0 * i / c.rot);
+        cos_sin.data<float>()[r * c.rot + i] = static_cast<float>(std::cos(a));
+        cos_sin.data<float>()[r * c.rot + c.rot / 2 + i] = static_cast<float>(std::sin(a));
+      }
+    std::vector<int32_t> rope_rows(T);
+    std::vector<int64_t> slots(T);
+    std::vector<int64_t> perm(num_blocks * c.block_size);
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(i);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int t = 0; t < T; ++t) {
+      rope_rows[t] = static_cast<int32_t>((t * 7 + 3) % rows);
+      slots[t] = t % 5 == 4 ? -1 : perm[t];
+    }
+    Tensor qn, kn;
+    if (c.norm) {
+      qn = randn({c.D}, rng, DType::BF16, 0.2f, 1.0f);
+      kn = randn({c.D}, rng, DType::BF16, 0.2f, 1.0f);
+    }
+    Tensor kc = randn({num_blocks, c.block_size, c.n_kv, c.D}, rng, DType::BF16);
+    Tensor vc = randn({num_blocks, c.block_size, c.n_kv, c.D}, rng, DType::BF16);
+    RopeSpec rope{c.rot, c.interleaved};
+    Tensor d_qkv = dev(qkv), d_kc = dev(kc), d_vc = dev(vc);
+    be().qk_norm_rope_kv_write(d_qkv, L, c.norm ? dev(qn) : Tensor(), c.norm ? dev(kn) : Tensor(), 1e-6f, rope,
+                               dev(cos_sin), dev(ints(rope_rows)), dev(ints64(slots)), d_kc, d_vc);
+    Tensor w_qkv = as_f32(qkv), w_kc = as_f32(kc), w_vc = as_f32(vc);
+    ref::qk_norm_rope_kv_write(w_qkv, L, qn, kn, 1e-6f, rope, cos_sin, ints(rope_rows), ints64(slots), w_kc, w_vc);
+    const std::string desc = "n_q=" + std::to_string(c.n_q) + " D=" + std::to_string(c.D) +
+                             " rot=" + std::to_string(c.rot) + " norm=" + std::to_string(c.norm);
+    EXPECT_LT(rel_err(host(d_qkv), w_qkv), 6e-3) << desc;
+    EXPECT_LT(rel_err(host(d_kc), w_kc), 6e-3) << desc;
+    EXPECT_LT(rel_err(host(d_vc), w_vc), 1e-6) << desc;
+  }
+}
+
+}  // namespace
+}  // namespace tllm::test

@@ -1,0 +1,111 @@
+// Backend plumbing: graph capture and replay, the caching allocator's steady state,
+// copies, and clear errors for bad tensors.
+#include "kernels/cuda/cuda_test_util.h"
+#include "kernels/cuda/device_allocator.h"
+#include "kernels/reference/reference.h"
+
+namespace tllm::test {
+namespace {
+
+using CudaBackendTest = CudaTest;
+
+TEST_F(CudaBackendTest, NameAndMemoryInfo) {
+  EXPECT_NE(be().name().find("cuda:0"), std::string::npos) << be().name();
+  auto [free_b, total_b] = be().memory_info();
+  EXPECT_GT(total_b, size_t{0});
+  EXPECT_LE(free_b, total_b);
+  EXPECT_EQ(be().activation_dtype(), DType::BF16);
+}
+
+TEST_F(CudaBackendTest, CapturedGraphReplaysOverNewInputs) {
+  std::mt19937_64 rng(101);
+  const int T = 4, H = 512, N = 1024;
+  Tensor x = dev_poisoned({T, H}, DType::BF16);
+  Tensor normed = dev_poisoned({T, H}, DType::BF16);
+  Tensor y = dev_poisoned({T, N}, DType::BF16);
+  Tensor act = dev_poisoned({T, N / 2}, DType::BF16);
+  Tensor w_norm = dev(randn({H}, rng, DType::F32, 0.1f, 1.0f));
+  LinearWeight hw;
+  hw.weight = randn({N, H}, rng, DType::BF16, 0.05f);
+  LinearWeight dw = hw;
+  dw.weight = dev(hw.weight);
+  auto graph = be().capture([&] {
+    be().rms_norm(normed, x, w_norm, 1e-6f);
+    be().linear(y, normed, dw);
+    be().silu_mul(act, y);
+  });
+  ASSERT_NE(graph, nullptr);
+  for (int round = 0; round < 3; ++round) {
+    Tensor hx = randn({T, H}, rng, DType::BF16);
+    be().copy(x, hx);
+    graph->replay();
+    Tensor got = host(act);
+    // The same ops run directly.
+    Tensor n2 = dev_poisoned({T, H}, DType::BF16), y2 = dev_poisoned({T, N}, DType::BF16),
+           a2 = dev_poisoned({T, N / 2}, DType::BF16);
+    be().rms_norm(n2, dev(hx), w_norm, 1e-6f);
+    be().linear(y2, n2, dw);
+    be().silu_mul(a2, y2);
+    EXPECT_EQ(rel_err(got, host(a2)), 0.0) << "round " << round;
+  }
+}
+
+TEST_F(CudaBackendTest, SynchronousOpsRefuseCapture) {
+  std::mt19937_64 rng(102);
+  Tensor logits = dev(randn({1, 10}, rng, DType::F32));
+  SampleBatch batch;
+  batch.rows.resize(1);
+  EXPECT_THROW(be().capture([&] { be().sample(logits, batch); }), Error);
+  // The stream is usable afterwards.
+  EXPECT_EQ(be().sample(logits, batch).tokens.size(), 1u);
+}
+
+TEST_F(CudaBackendTest, AllocatorSteadyStateDoesNotMalloc) {
+  auto& alloc = cuda::DeviceCachingAllocator::for_device(0);
+  auto step = [&] {
+    for (int64_t n : {1000, 4096 * 3584, 17, 1 << 20}) {
+      Tensor a = be().empty({n}, DType::BF16);
+      Tensor b = be().empty({n}, DType::F32);
+      be().fill_zero(a);
+      be().fill_zero(b);
+    }
+  };
+  step();
+  const size_t before = alloc.stats().num_device_mallocs;
+  for (int i = 0; i < 10; ++i) step();
+  EXPECT_EQ(alloc.stats().num_device_mallocs, before);
+}
+
+TEST_F(CudaBackendTest, CopyBetweenDevices) {
+  std::mt19937_64 rng(103);
+  Tensor h = randn({3, 5}, rng, DType::F32);
+  Tensor d = be().empty({3, 5}, DType::F32);
+  be().copy(d, h);
+  Tensor d2 = be().empty({3, 5}, DType::F32);
+  be().copy(d2, d);
+  Tensor back = Tensor::empty({3, 5}, DType::F32);
+  be().copy(back, d2);
+  EXPECT_EQ(rel_err(back, h), 0.0);
+  Tensor wrong = be().empty({4, 5}, DType::F32);
+  EXPECT_THROW(be().copy(wrong, h), Error);
+}
+
+TEST_F(CudaBackendTest, ClearErrorsForBadTensors) {
+  std::mt19937_64 rng(104);
+  Tensor x_host = randn({2, 64}, rng, DType::BF16);
+  Tensor w = dev(randn({64}, rng, DType::F32));
+  Tensor out = dev_poisoned({2, 64}, DType::BF16);
+  try {
+    be().rms_norm(out, x_host, w, 1e-6f);
+    FAIL() << "host tensor accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA tensor"), std::string::npos) << e.what();
+  }
+  Tensor x32 = dev(randn({2, 64}, rng, DType::F32));
+  EXPECT_THROW(be().rms_norm(out, x32, w, 1e-6f), Error);
+  Tensor w_bad = dev(randn({63}, rng, DType::F32));
+  EXPECT_THROW(be().rms_norm(out, dev(x_host), w_bad, 1e-6f), Error);
+}
+
+}  // namespace
+}  // namespace tllm::test

@@ -1,0 +1,142 @@
+// sample and log_softmax_to_host against the reference (and the CPU backend): greedy and
+// seeded draws must pick the same tokens; log-probs agree to f32 precision.
+#include "kernels/cuda/cuda_test_util.h"
+#include "kernels/reference/reference.h"
+
+namespace tllm::test {
+namespace {
+
+using CudaSample = CudaTest;
+
+Tensor random_logits(std::mt19937_64& rng, int R, int V, float std = 3.0f) {
+  return randn({R, V}, rng, DType::F32, std);
+}
+
+void expect_same(const SampleResult& got, const SampleResult& want, const SampleBatch& batch, const std::string& what) {
+  ASSERT_EQ(got.tokens.size(), want.tokens.size()) << what;
+  for (size_t r = 0; r < got.tokens.size(); ++r) {
+    EXPECT_EQ(got.tokens[r], want.tokens[r]) << what << " row " << r;
+    EXPECT_NEAR(got.logprobs[r], want.logprobs[r], 2e-4) << what << " row " << r;
+    ASSERT_EQ(got.top_logprobs[r].size(), want.top_logprobs[r].size()) << what << " row " << r;
+    for (size_t i = 0; i < got.top_logprobs[r].size(); ++i) {
+      EXPECT_EQ(got.top_logprobs[r][i].first, want.top_logprobs[r][i].first) << what << " row " << r << " top " << i;
+      EXPECT_NEAR(got.top_logprobs[r][i].second, want.top_logprobs[r][i].second, 2e-4) << what;
+    }
+  }
+  (void)batch;
+}
+
+TEST_F(CudaSample, GreedyMatchesArgmax) {
+  std::mt19937_64 rng(91);
+  for (int V : {1000, 151936, 33}) {
+    const int R = 6;
+    Tensor logits = random_logits(rng, R, V);
+    logits.data<float>()[2 * V + 17 % V] = 100.0f;  // a clear winner
+    logits.data<float>()[3 * V + 5 % V] = 50.0f;     // a tie: the lower id wins
+    logits.data<float>()[3 * V + 9 % V] = 50.0f;
+    SampleBatch batch;
+    batch.rows.resize(R);
+    for (int r = 0; r < R; ++r) {
+      batch.rows[r].temperature = 0.0f;
+      batch.rows[r].num_top_logprobs = r;
+    }
+    SampleResult got = be().sample(dev(logits), batch);
+    expect_same(got, ref::sample(logits, batch), batch, "greedy V=" + std::to_string(V));
+  }
+}
+
+TEST_F(CudaSample, SeededDrawsMatchReferenceAndCpu) {
+  std::mt19937_64 rng(92);
+  auto cpu = make_cpu_backend();
+  const int V = 151936, R = 8;
+  std::vector<SamplingRow> configs(R);
+  configs[0].temperature = 1.0f;
+  configs[1].temperature = 0.7f, configs[1].top_k = 50;
+  configs[2].temperature = 1.3f, configs[2].top_p = 0.9f;
+  configs[3].top_k = 100, configs[3].top_p = 0.8f, configs[3].min_p = 0.05f;
+  configs[4].min_p = 0.1f, configs[4].temperature = 0.9f;
+  configs[5].repetition_penalty = 1.3f, configs[5].presence_penalty = 0.5f, configs[5].frequency_penalty = 0.2f;
+  configs[6].top_k = 1;
+  configs[7].temperature = 2.0f, configs[7].top_p = 0.5f, configs[7].num_top_logprobs = 20;
+  for (int trial = 0; trial < 6; ++trial) {
+    Tensor logits = random_logits(rng, R, V, trial % 2 ? 2.0f : 4.0f);
+    SampleBatch batch;
+    batch.rows = configs;
+    batch.penalty_offsets = {0};
+    batch.banned_offsets = {0};
+    for (int r = 0; r < R; ++r) {
+      batch.rows[r].seed = 1234 + trial;
+      batch.rows[r].offset = static_cast<uint64_t>(trial * 7 + r);
+      if (r == 5 || r == 0) {  // penalties with a duplicate id; the row-0 ones have no effect
+        for (int j = 0; j < 30; ++j) {
+          batch.penalty_tokens.push_back(static_cast<int32_t>((j * 977 + trial) % V));
+          batch.penalty_counts.push_back(j % 3);
+        }
+        batch.penalty_tokens.push_back(batch.penalty_tokens.back());
+        batch.penalty_counts.push_back(2);
+      }
+      batch.penalty_offsets.push_back(static_cast<int32_t>(batch.penalty_tokens.size()));
+      if (r == 1) {  // ban the current best
+        int best = 0;
+        for (int i = 1; i < V; ++i)
+          if (logits.data<float>()[r * V + i] > logits.data<float>()[r * V + best]) best = i;
+        batch.banned_tokens.push_back(best);
+      }
+      batch.banned_offsets.push_back(static_cast<int32_t>(batch.banned_tokens.size()));
+    }
+    for (int r = 0; r < R; ++r) batch.rows[5].repetition_penalty = r == 5 ? 1.3f : batch.rows[5].repetition_penalty;
+    SampleResult got = be().sample(dev(logits), batch);
+    expect_same(got, ref::sample(logits, batch), batch, "seeded vs reference, trial " + std::to_string(trial));
+    expect_same(got, cpu->sample(logits, batch), batch, "seeded vs cpu backend, trial " + std::to_string(trial));
+  }
+}
+
+TEST_F(CudaSample, DrawsFollowTheDistribution) {
+  // Many offsets over a small vocabulary: token frequencies approach softmax probabilities.
+  const int V = 8, R = 4000;
+  std::vector<float> row = {1.0f, 2.0f, 0.5f, -1.0f, 3.0f, 0.0f, 2.5f, -2.0f};
+  Tensor logits = Tensor::empty({R, V}, DType::F32);
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < V; ++i) logits.data<float>()[r * V + i] = row[i];
+  SampleBatch batch;
+  batch.rows.resize(R);
+  for (int r = 0; r < R; ++r) batch.rows[r].seed = 7, batch.rows[r].offset = static_cast<uint64_t>(r);
+  SampleResult got = be().sample(dev(logits), batch);
+  double z = 0;
+  for (float l : row) z += std::exp(l);
+  std::vector<int> count(V, 0);
+  for (int t : got.tokens) {
+    ASSERT_GE(t, 0);
+    ASSERT_LT(t, V);
+    ++count[t];
+  }
+  for (int i = 0; i < V; ++i) {
+    const double p = std::exp(row[i]) / z;
+    EXPECT_NEAR(count[i] / static_cast<double>(R), p, 4 * std::sqrt(p * (1 - p) / R) + 1e-3) << "token " << i;
+  }
+}
+
+TEST_F(CudaSample, RejectsBadBatches) {
+  std::mt19937_64 rng(93);
+  Tensor logits = dev(random_logits(rng, 2, 100));
+  SampleBatch batch;
+  batch.rows.resize(1);
+  EXPECT_THROW(be().sample(logits, batch), InvalidArgument);
+  batch.rows.resize(2);
+  batch.banned_offsets = {0, 1, 1};
+  batch.banned_tokens = {100};
+  EXPECT_THROW(be().sample(logits, batch), InvalidArgument);
+}
+
+TEST_F(CudaSample, LogSoftmaxMatchesReference) {
+  std::mt19937_64 rng(94);
+  for (int V : {151936, 1000, 7}) {
+    Tensor logits = random_logits(rng, 3, V, 5.0f);
+    Tensor got = be().log_softmax_to_host(dev(logits));
+    Tensor want = ref::log_softmax(logits);
+    EXPECT_LT(max_abs_diff(got, want), 1e-4) << "V=" << V;
+  }
+}
+
+}  // namespace
+}  // namespace tllm::test

@@ -1,0 +1,263 @@
+// Sampling semantics (backend.h SamplingRow / SampleBatch) on every CPU variant: greedy
+// ties, keep sets of top-k / top-p / min-p against the naive full-sort reference,
+// penalty formulas, banned tokens, seeded determinism, the drawn distribution, and top
+// log-probs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "kernel_test_util.h"
+#include "kernels/reference/reference.h"
+
+namespace tllm::test {
+namespace {
+
+Tensor logits_of(const std::vector<std::vector<float>>& rows) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())}, DType::F32);
+  for (size_t r = 0; r < rows.size(); ++r) std::copy(rows[r].begin(), rows[r].end(), t.data<float>() + r * rows[0].size());
+  return t;
+}
+
+SampleBatch batch_of(std::vector<SamplingRow> rows) {
+  SampleBatch b;
+  b.rows = std::move(rows);
+  return b;
+}
+
+class Sampling : public ::testing::TestWithParam<cpu::Isa> {
+ protected:
+  std::unique_ptr<CpuBackend> be = make_cpu_backend_isa(CpuBackendOptions{2}, GetParam());
+};
+
+TEST_P(Sampling, GreedyPicksLowestIdOnTies) {
+  Tensor l = logits_of({{0.f, 3.f, 1.f, 5.f, 5.f, -2.f}, {7.f, 7.f, 7.f, 7.f, 7.f, 7.f}});
+  SamplingRow g;
+  g.temperature = 0.0f;
+  SampleResult r = be->sample(l, batch_of({g, g}));
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{3, 0}));
+  EXPECT_NEAR(r.logprobs[1], -std::log(6.0), 1e-6);
+}
+
+TEST_P(Sampling, KeepSetsMatchNaiveReference) {
+  std::mt19937_64 rng(11);
+  int checked = 0;
+  for (int V : {7, 200, 5000, 151936}) {
+    for (int trial = 0; trial < (V > 10000 ? 4 : 30); ++trial) {
+      Tensor l = randn({1, V}, rng, DType::F32, trial % 3 == 0 ? 0.3f : 3.0f);
+      if (trial % 5 == 1) l.data<float>()[trial % V] = l.data<float>()[(trial + 1) % V];  // a tie
+      SamplingRow row;
+      row.temperature = std::vector<float>{1.0f, 0.7f, 1.5f, 0.0f}[trial % 4];
+      row.top_k = std::vector<int>{0, 1, 5, 50, V + 3}[trial % 5];
+      row.top_p = std::vector<float>{1.0f, 0.9f, 0.5f, 0.99f, 0.05f, 0.999f}[trial % 6];
+      row.min_p = std::vector<float>{0.0f, 0.0f, 0.05f, 0.3f, 1.5f, 0.0f, 0.0f}[trial % 7];
+      SampleBatch b = batch_of({row});
+      const auto got = cpu::sample_keep_set(l.data<float>(), V, b, 0);
+      const auto want = ref::sample_keep_set(l.data<float>(), V, b, 0);
+      ASSERT_EQ(got, want) << "V " << V << " trial " << trial << " T " << row.temperature << " k " << row.top_k
+                           << " p " << row.top_p << " min_p " << row.min_p;
+      ASSERT_FALSE(got.empty());
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 90);
+}
+
+TEST_P(Sampling, TopKKeepsTiesAndTopPMinPFollowHf) {
+  // probs of softmax([4, 3, 3, 2, 0]) ~ [0.53, 0.20, 0.20, 0.07, 0.01]
+  std::vector<float> x{4.f, 3.f, 3.f, 2.f, 0.f};
+  Tensor l = logits_of({x});
+  SamplingRow row;
+  row.top_k = 2;  // the k-th value (3) ties: both 3s stay, as HF's TopK
+  EXPECT_EQ(cpu::sample_keep_set(l.data<float>(), 5, batch_of({row}), 0), (std::vector<int32_t>{0, 1, 2}));
+  row = SamplingRow{};
+  row.top_p = 0.5f;  // the first token alone already has 0.53 >= 0.5
+  EXPECT_EQ(cpu::sample_keep_set(l.data<float>(), 5, batch_of({row}), 0), (std::vector<int32_t>{0}));
+  row.top_p = 0.6f;  // needs the second token
+  EXPECT_EQ(cpu::sample_keep_set(l.data<float>(), 5, batch_of({row}), 0), (std::vector<int32_t>{0, 1}));
+  row = SamplingRow{};
+  row.min_p = 0.3f;  // keep p >= 0.3 * p_max: exp(-1) = 0.37 stays, exp(-2) = 0.14 goes
+  EXPECT_EQ(cpu::sample_keep_set(l.data<float>(), 5, batch_of({row}), 0), (std::vector<int32_t>{0, 1, 2}));
+  row.temperature = 2.0f;  // after temperature exp(-2/2) = 0.37 >= 0.3 stays too
+  EXPECT_EQ(cpu::sample_keep_set(l.data<float>(), 5, batch_of({row}), 0), (std::vector<int32_t>{0, 1, 2, 3}));
+}
+
+TEST_P(Sampling, PenaltiesFollowTheFormulas) {
+  std::vector<float> x{2.0f, -1.0f, 1.9f, 0.5f, -3.0f};
+  Tensor l = logits_of({x, x, x});
+  SampleBatch b;
+  SamplingRow rep, pres, freq;
+  rep.temperature = pres.temperature = freq.temperature = 0.0f;
+  rep.repetition_penalty = 1.5f;   // 2.0 -> 1.333 (positive: divide) so 1.9 wins
+  pres.presence_penalty = 0.3f;    // token 0 in output (count 2): 2.0 - 0.3 = 1.7 < 1.9
+  freq.frequency_penalty = 0.06f;  // 2.0 - 0.06 * 2 = 1.88 < 1.9
+  b.rows = {rep, pres, freq};
+  b.penalty_offsets = {0, 1, 2, 3};
+  b.penalty_tokens = {0, 0, 0};
+  b.penalty_counts = {0, 2, 2};
+  SampleResult r = be->sample(l, b);
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{2, 2, 2}));
+  // Weaker penalties keep token 0; a prompt-only token (count 0) gets no presence penalty.
+  b.rows[1].presence_penalty = 0.05f;
+  b.rows[2].frequency_penalty = 0.04f;
+  b.penalty_counts = {0, 0, 1};
+  b.rows[1].presence_penalty = 5.0f;
+  r = be->sample(l, b);
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{2, 0, 0}));
+  // Negative logits are multiplied: -1 * 1.5 = -1.5, checked through min_p sets.
+  SamplingRow s;
+  s.repetition_penalty = 1.5f;
+  s.min_p = std::exp(-1.9f - 1.5f) * 0.999f;  // keeps exactly what has logit >= -1.5 after penalty
+  SampleBatch b2;
+  b2.rows = {s};
+  b2.penalty_offsets = {0, 3};
+  b2.penalty_tokens = {0, 1, 4};
+  b2.penalty_counts = {0, 1, 0};
+  Tensor l1 = logits_of({x});
+  // processed: [2/1.5=1.333, -1.5, 1.9, 0.5, -4.5]; max 1.9; -1.5 - 1.9 = -3.4 kept, -4.5 not.
+  EXPECT_EQ(cpu::sample_keep_set(l1.data<float>(), 5, b2, 0), (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(ref::sample_keep_set(l1.data<float>(), 5, b2, 0), (std::vector<int32_t>{0, 1, 2, 3}));
+}
+
+TEST_P(Sampling, BannedTokensAreNeverDrawn) {
+  std::mt19937_64 rng(3);
+  Tensor l = randn({1, 50}, rng, DType::F32, 2.0f);
+  const int top = static_cast<int>(std::max_element(l.data<float>(), l.data<float>() + 50) - l.data<float>());
+  SampleBatch b;
+  SamplingRow g;
+  g.temperature = 0.0f;
+  b.rows = {g};
+  b.banned_offsets = {0, 1};
+  b.banned_tokens = {top};
+  SampleResult r = be->sample(l, b);
+  EXPECT_NE(r.tokens[0], top);
+  b.rows[0].temperature = 5.0f;  // flat: every token likely
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    b.rows[0].seed = seed;
+    ASSERT_NE(be->sample(l, b).tokens[0], top);
+  }
+}
+
+TEST_P(Sampling, SameSeedSameTokenAndMatchesReference) {
+  std::mt19937_64 rng(5);
+  const int V = 1000, R = 6;
+  Tensor l = randn({R, V}, rng, DType::F32, 2.0f);
+  SampleBatch b;
+  for (int r = 0; r < R; ++r) {
+    SamplingRow row;
+    row.temperature = 0.5f + 0.3f * r;
+    row.top_k = r % 2 ? 40 : 0;
+    row.top_p = r % 3 ? 0.9f : 1.0f;
+    row.min_p = r == 5 ? 0.02f : 0.0f;
+    row.seed = 1000 + r;
+    row.offset = static_cast<uint64_t>(r) * 7;
+    row.num_top_logprobs = r;
+    b.rows.push_back(row);
+  }
+  b.penalty_offsets = {0, 0, 2, 2, 3, 3, 4};
+  b.penalty_tokens = {5, 9, 5, 17};
+  b.penalty_counts = {1, 0, 3, 2};
+  for (auto& row : b.rows) {
+    row.repetition_penalty = 1.1f;
+    row.frequency_penalty = 0.2f;
+    row.presence_penalty = 0.1f;
+  }
+  const SampleResult a = be->sample(l, b), a2 = be->sample(l, b), want = ref::sample(l, b);
+  EXPECT_EQ(a.tokens, a2.tokens);
+  EXPECT_EQ(a.tokens, want.tokens);
+  for (int r = 0; r < R; ++r) {
+    EXPECT_NEAR(a.logprobs[r], want.logprobs[r], 1e-5);
+    ASSERT_EQ(a.top_logprobs[r].size(), want.top_logprobs[r].size());
+    for (size_t i = 0; i < a.top_logprobs[r].size(); ++i) {
+      EXPECT_EQ(a.top_logprobs[r][i].first, want.top_logprobs[r][i].first);
+      EXPECT_NEAR(a.top_logprobs[r][i].second, want.top_logprobs[r][i].second, 1e-5);
+    }
+  }
+  // Many seeds: the draws agree with the reference race token for token.
+  int differ_offset = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    for (auto& row : b.rows) row.seed = seed;
+    const SampleResult x = be->sample(l, b), y = ref::sample(l, b);
+    ASSERT_EQ(x.tokens, y.tokens) << "seed " << seed;
+    b.rows[0].offset += 1;
+    differ_offset += be->sample(l, b).tokens[0] != x.tokens[0];
+    b.rows[0].offset -= 1;
+  }
+  EXPECT_GT(differ_offset, 10);  // the offset feeds the stream
+}
+
+TEST_P(Sampling, DrawsFollowTheDistribution) {
+  // Pearson chi-square over 20000 seeds, 4 degrees of freedom: p < 1e-4 above 23.5.
+  const std::vector<float> x{1.0f, 0.2f, -0.5f, 2.0f, 0.0f};
+  const float temperature = 0.8f;
+  Tensor l = logits_of({x});
+  std::vector<double> p(x.size());
+  double z = 0;
+  for (size_t i = 0; i < x.size(); ++i) z += (p[i] = std::exp(x[i] / temperature));
+  for (double& v : p) v /= z;
+  SamplingRow row;
+  row.temperature = temperature;
+  SampleBatch b = batch_of({row});
+  const int n = 20000;
+  std::vector<int> hist(x.size(), 0);
+  for (int s = 0; s < n; ++s) {
+    b.rows[0].seed = 77;
+    b.rows[0].offset = static_cast<uint64_t>(s);
+    hist[be->sample(l, b).tokens[0]]++;
+  }
+  double chi2 = 0;
+  for (size_t i = 0; i < x.size(); ++i) chi2 += (hist[i] - n * p[i]) * (hist[i] - n * p[i]) / (n * p[i]);
+  EXPECT_LT(chi2, 23.5) << "histogram " << hist[0] << " " << hist[1] << " " << hist[2] << " " << hist[3] << " " << hist[4];
+
+  // With top-k 2 the draw renormalises over {3, 0}.
+  b.rows[0].top_k = 2;
+  std::vector<int> h2(x.size(), 0);
+  for (int s = 0; s < n; ++s) {
+    b.rows[0].seed = static_cast<uint64_t>(s) * 31 + 1;
+    h2[be->sample(l, b).tokens[0]]++;
+  }
+  EXPECT_EQ(h2[1] + h2[2] + h2[4], 0);
+  const double p3 = p[3] / (p[3] + p[0]);
+  EXPECT_NEAR(h2[3] / static_cast<double>(n), p3, 4 * std::sqrt(p3 * (1 - p3) / n));
+}
+
+TEST_P(Sampling, TopLogprobsAreOrderedRawLogSoftmax) {
+  std::vector<float> x{1.0f, 3.0f, 3.0f, -1.0f, 2.5f, 3.0f};
+  Tensor l = logits_of({x});
+  SamplingRow row;
+  row.temperature = 0.0f;
+  row.num_top_logprobs = 4;
+  row.repetition_penalty = 2.0f;  // processing does not change the reported log-probs
+  SampleBatch b = batch_of({row});
+  b.penalty_offsets = {0, 1};
+  b.penalty_tokens = {1};
+  b.penalty_counts = {1};
+  SampleResult r = be->sample(l, b);
+  double z = 0;
+  for (float v : x) z += std::exp(v);
+  const float lse = static_cast<float>(std::log(z));
+  ASSERT_EQ(r.top_logprobs[0].size(), 4u);
+  const std::vector<int32_t> ids{1, 2, 5, 4};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.top_logprobs[0][i].first, ids[i]);
+    EXPECT_NEAR(r.top_logprobs[0][i].second, x[ids[i]] - lse, 1e-6);
+  }
+  EXPECT_EQ(r.tokens[0], 2);  // token 1 penalised to 1.5
+  EXPECT_NEAR(r.logprobs[0], 3.0f - lse, 1e-6);
+}
+
+TEST_P(Sampling, RejectsBadBatches) {
+  Tensor l = logits_of({{0.f, 1.f}});
+  SampleBatch b = batch_of({SamplingRow{}});
+  b.banned_offsets = {0, 1};
+  b.banned_tokens = {2};
+  EXPECT_THROW(be->sample(l, b), InvalidArgument);
+  EXPECT_THROW(be->sample(l, batch_of({})), InvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpu, Sampling, ::testing::ValuesIn(supported_isas()),
+                         [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
+
+}  // namespace
+}  // namespace tllm::test
