@@ -1,0 +1,223 @@
+#include "tokenizer/normalizers.h"
+
+#include <utf8proc.h>
+#include <vector>
+
+#include "tokenizer/byte_level.h"
+#include "tokenizer/regex.h"
+#include "tokenizer/unicode.h"
+
+namespace tllm::tok {
+
+char32_t get_char(const json& obj, const char* key, char32_t fallback, std::string_view where) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return fallback;
+  TLLM_CHECK_ARG(it->is_string(), "tokenizer.json: ", where, ".", key, " must be a string");
+  std::string s = it->get<std::string>();
+  TLLM_CHECK_ARG(!s.empty() && valid_utf8_prefix(s) == s.size(), "tokenizer.json: ", where, ".",
+                 key, " must be one character, got '", s, "'");
+  size_t i = 0;
+  char32_t c = next_cp(s, i);
+  TLLM_CHECK_ARG(i == s.size(), "tokenizer.json: ", where, ".", key,
+                 " must be one character, got '", s, "'");
+  return c;
+}
+
+namespace {
+
+class UnicodeNormalizer final : public Normalizer {
+ public:
+  explicit UnicodeNormalizer(NormForm form) : form_(form) {}
+  void apply(std::string& s, bool*) const override { s = normalize_form(s, form_); }
+
+ private:
+  NormForm form_;
+};
+
+class Lowercase final : public Normalizer {
+ public:
+  void apply(std::string& s, bool*) const override { s = to_lowercase(s); }
+};
+
+class Strip final : public Normalizer {
+ public:
+  Strip(bool left, bool right) : left_(left), right_(right) {}
+  void apply(std::string& s, bool* dropped_leading) const override {
+    size_t b = 0, e = s.size();
+    if (left_) {
+      while (b < e) {
+        size_t j = b;
+        if (!is_whitespace(next_cp(s, j))) break;
+        b = j;
+      }
+    }
+    if (right_) {
+      while (e > b) {
+        size_t j = e;
+        if (!is_whitespace(prev_cp(s, j))) break;
+        e = j;
+      }
+    }
+    if (b > 0 && dropped_leading) *dropped_leading = true;
+    s = s.substr(b, e - b);
+  }
+
+ private:
+  bool left_, right_;
+};
+
+// Removes non-spacing marks (Mn), as HF's StripAccents does (meant to follow NFD).
+class StripAccents final : public Normalizer {
+ public:
+  void apply(std::string& s, bool*) const override {
+    std::string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+      size_t start = i;
+      char32_t c = next_cp(s, i);
+      if (c >= 0x80 && utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_MN) {
+        continue;
+      }
+      out.append(s, start, i - start);
+    }
+    s = std::move(out);
+  }
+};
+
+class Replace final : public Normalizer {
+ public:
+  Replace(std::string literal, std::unique_ptr<Regex> regex, std::string content)
+      : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
+  void apply(std::string& s, bool*) const override {
+    std::string out;
+    size_t last = 0;
+    if (regex_) {
+      regex_->for_each_match(s, [&](size_t b, size_t e) {
+        out.append(s, last, b - last);
+        out += content_;
+        last = e;
+      });
+    } else {
+      if (literal_.empty()) return;
+      size_t pos = 0;
+      while ((pos = s.find(literal_, pos)) != std::string::npos) {
+        out.append(s, last, pos - last);
+        out += content_;
+        pos += literal_.size();
+        last = pos;
+      }
+    }
+    if (last == 0 && out.empty()) return;
+    out.append(s, last, std::string::npos);
+    s = std::move(out);
+  }
+
+ private:
+  std::string literal_;
+  std::unique_ptr<Regex> regex_;
+  std::string content_;
+};
+
+class Prepend final : public Normalizer {
+ public:
+  explicit Prepend(std::string p) : p_(std::move(p)) {}
+  void apply(std::string& s, bool*) const override {
+    if (!s.empty()) s.insert(0, p_);
+  }
+
+ private:
+  std::string p_;
+};
+
+class Append final : public Normalizer {
+ public:
+  explicit Append(std::string a) : a_(std::move(a)) {}
+  void apply(std::string& s, bool*) const override {
+    if (!s.empty()) s += a_;
+  }
+
+ private:
+  std::string a_;
+};
+
+class ByteLevelNormalizer final : public Normalizer {
+ public:
+  void apply(std::string& s, bool*) const override {
+    const auto& t = byte_level_table();
+    std::string out;
+    out.reserve(s.size() * 2);
+    for (unsigned char b : s) out += t.byte_to_utf8[b];
+    s = std::move(out);
+  }
+};
+
+class SequenceNormalizer final : public Normalizer {
+ public:
+  explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> items)
+      : items_(std::move(items)) {}
+  void apply(std::string& s, bool* dropped_leading) const override {
+    for (const auto& n : items_) n->apply(s, dropped_leading);
+  }
+
+ private:
+  std::vector<std::unique_ptr<Normalizer>> items_;
+};
+
+}  // namespace
+
+// Reads {"String": "..."} or {"Regex": "..."} patterns (Replace, Split).
+void read_pattern(const json& j, const std::string& where, std::string* literal,
+                  std::unique_ptr<Regex>* regex) {
+  const json& p = field(j, "pattern", where);
+  TLLM_CHECK_ARG(p.is_object() && p.size() == 1, "tokenizer.json: ", where,
+                 ".pattern must be {\"String\": ...} or {\"Regex\": ...}");
+  if (p.contains("String")) {
+    *literal = get_string(p, "String", where + ".pattern");
+  } else if (p.contains("Regex")) {
+    *regex = std::make_unique<Regex>(get_string(p, "Regex", where + ".pattern"), where + ".pattern");
+  } else {
+    TOK_FAIL("tokenizer.json: ", where, ".pattern must be {\"String\": ...} or {\"Regex\": ...}, got ",
+                   p.dump());
+  }
+}
+
+std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& where) {
+  if (j.is_null()) return nullptr;
+  std::string type = get_type(j, where);
+  if (type == "NFC") return std::make_unique<UnicodeNormalizer>(NormForm::NFC);
+  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(NormForm::NFD);
+  if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(NormForm::NFKC);
+  if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(NormForm::NFKD);
+  if (type == "Lowercase") return std::make_unique<Lowercase>();
+  if (type == "StripAccents") return std::make_unique<StripAccents>();
+  if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();
+  if (type == "Strip") {
+    return std::make_unique<Strip>(get_bool_or(j, "strip_left", true, where),
+                                   get_bool_or(j, "strip_right", true, where));
+  }
+  if (type == "Prepend") return std::make_unique<Prepend>(get_string(j, "prepend", where));
+  if (type == "Append") return std::make_unique<Append>(get_string(j, "append", where));
+  if (type == "Replace") {
+    std::string literal;
+    std::unique_ptr<Regex> regex;
+    read_pattern(j, where, &literal, &regex);
+    return std::make_unique<Replace>(std::move(literal), std::move(regex),
+                                     get_string(j, "content", where));
+  }
+  if (type == "Sequence") {
+    const json& list = field(j, "normalizers", where);
+    TLLM_CHECK_ARG(list.is_array(), "tokenizer.json: ", where, ".normalizers must be an array");
+    std::vector<std::unique_ptr<Normalizer>> items;
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto n = make_normalizer(list[i], where + ".normalizers[" + std::to_string(i) + "]");
+      if (n) items.push_back(std::move(n));
+    }
+    return std::make_unique<SequenceNormalizer>(std::move(items));
+  }
+  TOK_FAIL("tokenizer.json: ", where, ": unsupported normalizer type '", type,
+                 "' (supported: NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace, "
+                 "Prepend, Append, ByteLevel, Sequence)");
+}
+
+}  // namespace tllm::tok

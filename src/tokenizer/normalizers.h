@@ -1,0 +1,31 @@
+// Normalizers of tokenizer.json ("normalizer" field): NFC/NFD/NFKC/NFKD, Lowercase, Strip,
+// StripAccents, Replace, Prepend, Append, ByteLevel, Sequence.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tokenizer/json_util.h"
+#include "tokenizer/regex.h"
+
+namespace tllm::tok {
+
+class Normalizer {
+ public:
+  virtual ~Normalizer() = default;
+  // Normalizes s in place. Sets *dropped_leading when characters at the start of s were
+  // removed (HF then no longer maps the result to original offset 0, which Metaspace's
+  // prepend_scheme "first" looks at).
+  virtual void apply(std::string& s, bool* dropped_leading) const = 0;
+};
+
+// Builds the normalizer described by j (null allowed: returns nullptr). where names the field.
+std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& where);
+
+// Reads a {"String": "..."} or {"Regex": "..."} pattern field (Replace, Split): exactly one of
+// *literal / *regex is set.
+void read_pattern(const json& j, const std::string& where, std::string* literal,
+                  std::unique_ptr<Regex>* regex);
+
+}  // namespace tllm::tok

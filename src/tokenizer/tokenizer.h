@@ -1,0 +1,93 @@
+// Tokenizer: HuggingFace tokenizer.json (BPE model) read as the file declares it, with
+// encode/decode identical to HF `tokenizers`.
+//
+// Pipeline (as HF): added tokens are cut out of the raw text first (leftmost-longest; tokens
+// with "normalized": true are looked for in the normalized text instead); every other run is
+// normalized, pre-tokenized into words, and each word is encoded by the BPE model; with
+// add_special_tokens the post-processor adds its tokens (e.g. a BOS).
+//
+// Two ways to load, two reference behaviours for add_special_tokens=true:
+//  - from_json_text(tokenizer_json, "") behaves as `tokenizers.Tokenizer.from_file`: only the
+//    file's post_processor adds special tokens.
+//  - load(dir) / from_json_text(json, config) also read tokenizer_config.json (bos/eos/pad
+//    names) and behave as transformers' AutoTokenizer: for Llama-family tokenizer classes
+//    (LlamaTokenizer[Fast], CodeLlamaTokenizer[Fast], GemmaTokenizer[Fast]) add_bos_token
+//    (default true) / add_eos_token (default false) replace the post-processor, as
+//    LlamaTokenizerFast.update_post_processor does.
+//
+// Text that is not valid UTF-8: encode() first replaces every maximal invalid byte sequence
+// with U+FFFD, exactly as Python's bytes.decode("utf-8", errors="replace") (and Rust's
+// String::from_utf8_lossy) would, then encodes the result. decode() always returns valid
+// UTF-8: when the bytes of the tokens do not form valid UTF-8 (e.g. a cut-off multi-byte
+// character) each maximal invalid sequence becomes U+FFFD, as HF's ByteLevel decoder does
+// (ByteFallback instead gives one U+FFFD per byte of an invalid run, as HF does).
+//
+// BPE "dropout" is ignored (it is a training-time regularizer). Thread-safety: a loaded
+// Tokenizer is immutable except for an internal word cache guarded per shard; encode() and
+// decode() may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tllm {
+
+class Tokenizer {
+ public:
+  // dir holds tokenizer.json (+ optional tokenizer_config.json for bos/eos/pad names,
+  // add_bos_token etc.). Throws tllm::InvalidArgument naming the file and field at fault.
+  static std::unique_ptr<Tokenizer> load(const std::string& dir);
+  static std::unique_ptr<Tokenizer> from_json_text(const std::string& tokenizer_json,
+                                                   const std::string& tokenizer_config_json_or_empty);
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
+  // Ids that are in neither the vocab nor the added tokens are skipped, as HF does.
+  std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
+  std::string id_to_piece(int32_t id) const;  // vocab string as stored (e.g. "Ġthe"); throws if unknown
+  std::optional<int32_t> piece_to_id(std::string_view piece) const;
+  int32_t vocab_size() const;  // max id + 1 over vocab and added tokens
+  bool is_special(int32_t id) const;
+  std::optional<int32_t> bos_token_id() const;
+  std::optional<int32_t> eos_token_id() const;
+  std::optional<int32_t> pad_token_id() const;
+  std::string bos_token() const;  // strings from tokenizer_config.json ("" if none)
+  std::string eos_token() const;
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Streaming detokenizer: push ids one at a time; returns the text that became final
+// (complete UTF-8 characters only). The concatenation of all pushes + flush() equals
+// decode(all ids). After flush() the detokenizer starts a new, empty stream.
+//
+// It decodes a short window of ids each time (the ids since the last emitted boundary plus
+// the new one) and emits what the window's text gained, holding text back while it ends in
+// U+FFFD (an incomplete character), as vLLM's incremental detokenization does.
+class IncrementalDetokenizer {
+ public:
+  IncrementalDetokenizer(const Tokenizer& tok, bool skip_special_tokens = false);
+  std::string push(int32_t id);
+  std::string flush();
+
+ private:
+  const Tokenizer& tok_;
+  bool skip_special_;
+  std::vector<int32_t> ids_;
+  size_t prefix_offset_ = 0;  // window start
+  size_t read_offset_ = 0;    // ids before this are already emitted
+  std::string prefix_text_;   // decode(ids_[prefix_offset_, read_offset_))
+};
+
+}  // namespace tllm
