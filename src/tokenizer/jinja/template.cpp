@@ -1,0 +1,56 @@
+#include "tokenizer/jinja/template.h"
+
+#include <limits>
+
+#include "core/error.h"
+#include "tokenizer/jinja/builtins.h"
+#include "tokenizer/jinja/parser.h"
+
+namespace tllm::jinja {
+
+Template::Template(std::string source) { body_ = parse_template(source, &source_); }
+
+std::string Template::render(const Value& context, const RenderOptions& opts) const {
+  if (!context.is_dict()) throw InvalidArgument("template context must be a dict of variables");
+  auto globals = std::make_shared<Scope>();
+  install_globals(*globals, opts);
+  auto top = std::make_shared<Scope>(globals);
+  for (const auto& [k, v] : context.dict_ref().entries) {
+    if (!k.is_string()) throw InvalidArgument("template context keys must be strings, got " + k.repr());
+    top->set(k.as_string(), v);
+  }
+  Interpreter interp(source_, opts);
+  return interp.render(body_, top);
+}
+
+Value from_json(const nlohmann::ordered_json& j) {
+  using T = nlohmann::ordered_json::value_t;
+  switch (j.type()) {
+    case T::null: return Value::none();
+    case T::boolean: return Value(j.get<bool>());
+    case T::number_integer: return Value(j.get<int64_t>());
+    case T::number_unsigned: {
+      uint64_t u = j.get<uint64_t>();
+      if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        throw InvalidArgument("integer " + std::to_string(u) + " is too large for a template value (max 2^63-1)");
+      return Value(static_cast<int64_t>(u));
+    }
+    case T::number_float: return Value(j.get<double>());
+    case T::string: return Value(j.get<std::string>());
+    case T::array: {
+      List items;
+      items.reserve(j.size());
+      for (const auto& x : j) items.push_back(from_json(x));
+      return Value::list(std::move(items));
+    }
+    case T::object: {
+      auto d = std::make_shared<Dict>();
+      d->entries.reserve(j.size());
+      for (auto it = j.begin(); it != j.end(); ++it) d->entries.emplace_back(Value(it.key()), from_json(it.value()));
+      return Value::dict(d);
+    }
+    default: throw InvalidArgument(std::string("unsupported JSON value of type ") + j.type_name() + " in template input");
+  }
+}
+
+}  // namespace tllm::jinja
