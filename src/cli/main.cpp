@@ -11,6 +11,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tinyllm 0.1.0");
   tllm::register_generate_command(app);
   tllm::register_bench_command(app);
+  tllm::register_serve_command(app);
+  tllm::register_bench_serve_command(app);
+  tllm::register_throughput_command(app);
+  tllm::register_tokenize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
