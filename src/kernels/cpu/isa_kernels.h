@@ -9,6 +9,8 @@
 // linker may keep that copy for everyone.
 #pragma once
 
+#include <algorithm>
+
 #include "kernels/cpu/cpu_ops.h"
 
 namespace tllm::cpu {
@@ -44,11 +46,14 @@ struct AttentionItem {
   float* partial_lse = nullptr;
 };
 
-// Floats of per-thread workspace attention_item needs for `rows` rows.
+// Floats of per-thread workspace attention_item needs for items of up to `rows` rows.
+// SIMD variants work on chunks of at most 32 rows padded to whole vectors; the scalar one
+// on all rows at once.
 inline int64_t attention_workspace_floats(int64_t rows, int head_dim) {
   const int64_t dp = (head_dim + 15) / 16 * 16;
+  const int64_t rp = (std::max<int64_t>(rows, 32) + 15) / 16 * 16;
   constexpr int64_t kt = 16;  // the widest key tile of any variant
-  return 2 * rows * dp + 2 * kt * dp + rows * kt + 4 * rows + 64;
+  return 2 * rp * dp + 2 * kt * dp + rp * kt + 4 * rp + 64;
 }
 
 #define TLLM_CPU_ISA_KERNELS                                                                    \
