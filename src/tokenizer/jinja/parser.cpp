@@ -599,8 +599,9 @@ class Parser {
     }
   }
 
+  // Postfix nodes take the offset of their object, so errors point at the expression's start.
   ExprPtr parse_subscript(ExprPtr object) {
-    const uint32_t at = cur().offset;
+    const uint32_t at = object->offset;
     if (skip_op(".")) {
       if (cur().type == Tok::Name) {
         auto g = make<GetAttrExpr>(at);
@@ -620,6 +621,7 @@ class Parser {
       }
       fail("expected a name or number after '.', got " + describe(cur()));
     }
+    const uint32_t bracket = cur().offset;
     expect_op("[");
     // [a], [a:b], [a:b:c], [:b], [::c]
     ExprPtr parts[3];
@@ -633,7 +635,7 @@ class Parser {
     if (colons == 0 && is_op(",")) fail("tuple subscripts are not supported");
     expect_op("]");
     if (colons == 0) {
-      if (!parts[0]) fail_at(at, "empty subscript");
+      if (!parts[0]) fail_at(bracket, "empty subscript");
       auto g = make<GetItemExpr>(at);
       g->object = std::move(object);
       g->index = std::move(parts[0]);
@@ -671,7 +673,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr callee) {
-    auto c = make<CallExpr>(cur().offset);
+    auto c = make<CallExpr>(callee->offset);
     c->callee = std::move(callee);
     c->args = parse_call_args();
     return c;
