@@ -17,47 +17,214 @@ bool WordCache::get(std::string_view word, uint64_t hash, std::vector<int32_t>& 
   if (!lock.owns_lock()) return false;
   const Slot& s = sh.slots[(hash >> 8) % kSlotsPerShard];
   if (!s.used || s.hash != hash || s.key != word) return false;
-  out.insert(out.end(), s.ids, s.ids + s.n);
+  out.insert(out.end(), s.ids.begin(), s.ids.end());
   return true;
 }
 
 void WordCache::put(std::string_view word, uint64_t hash, const int32_t* ids, size_t n) const {
-  if (word.size() > kMaxKeyBytes || n > kMaxIds) return;
+  if (word.size() > kMaxKeyBytes) return;
   Shard& sh = shards_[hash % kShards];
   std::unique_lock lock(sh.mu, std::try_to_lock);
   if (!lock.owns_lock()) return;
   Slot& s = sh.slots[(hash >> 8) % kSlotsPerShard];
   s.hash = hash;
   s.key.assign(word);
-  s.n = static_cast<uint8_t>(n);
-  std::copy(ids, ids + n, s.ids);
+  s.ids.assign(ids, ids + n);
   s.used = true;
 }
 
-std::unique_ptr<BpeModel> BpeModel::from_json(const json& j) {
+namespace {
+
+// SAX handler: forwards every event to nlohmann's DOM builder, except the contents of
+// model.vocab (object) and model.merges (array), which it collects into BpeTables.
+class TokenizerJsonSax final : public nlohmann::json_sax<json> {
+ public:
+  TokenizerJsonSax(json& result, BpeTables* tables) : dom_(result, true), tables_(tables) {}
+
+  bool null() override { return capture_ ? bad_value("null") : dom_.null(); }
+  bool boolean(bool v) override { return capture_ ? bad_value("a boolean") : dom_.boolean(v); }
+  bool number_integer(number_integer_t v) override {
+    if (capture_ == Capture::Vocab && depth_ == 0) return vocab_id(v);
+    return capture_ ? bad_value("a number") : dom_.number_integer(v);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (capture_ == Capture::Vocab && depth_ == 0) return vocab_id(static_cast<int64_t>(v));
+    return capture_ ? bad_value("a number") : dom_.number_unsigned(v);
+  }
+  bool number_float(number_float_t v, const string_t& s) override {
+    return capture_ ? bad_value("a float") : dom_.number_float(v, s);
+  }
+  bool binary(binary_t& b) override { return capture_ ? bad_value("binary") : dom_.binary(b); }
+  bool string(string_t& v) override {
+    if (capture_ == Capture::Merges) {
+      if (depth_ == 0) {  // "a b"
+        size_t sp = v.find(' ');
+        TLLM_CHECK_ARG(sp != std::string::npos && sp > 0 && sp + 1 < v.size(), "tokenizer.json: model.merges[",
+                       tables_->merges.size(), "] = '", v, "' is not of the form 'a b'");
+        tables_->merges.emplace_back(v.substr(0, sp), v.substr(sp + 1));
+        return true;
+      }
+      if (depth_ == 1) {  // ["a", "b"]
+        pair_.push_back(std::move(v));
+        return true;
+      }
+    }
+    return capture_ ? bad_value("a string") : dom_.string(v);
+  }
+  bool start_object(std::size_t n) override {
+    if (capture_) {
+      if (capture_ == Capture::Vocab) return bad_value("an object");
+      return bad_value("an object");
+    }
+    if (at("vocab")) {
+      capture_ = Capture::Vocab;
+      tables_->has_vocab = true;
+      return true;
+    }
+    frames_.push_back({true, {}});
+    return dom_.start_object(n);
+  }
+  bool key(string_t& k) override {
+    if (capture_ == Capture::Vocab) {
+      key_ = std::move(k);
+      return true;
+    }
+    frames_.back().key = k;
+    return dom_.key(k);
+  }
+  bool end_object() override {
+    if (capture_ == Capture::Vocab) {
+      capture_ = Capture::None;
+      return dom_.null();  // placeholder value for model.vocab
+    }
+    frames_.pop_back();
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) override {
+    if (capture_ == Capture::Merges) {
+      if (depth_ != 0) return bad_value("a nested array");
+      depth_ = 1;
+      pair_.clear();
+      return true;
+    }
+    if (capture_) return bad_value("an array");
+    if (at("merges")) {
+      capture_ = Capture::Merges;
+      tables_->has_merges = true;
+      depth_ = 0;
+      return true;
+    }
+    frames_.push_back({false, {}});
+    return dom_.start_array(n);
+  }
+  bool end_array() override {
+    if (capture_ == Capture::Merges) {
+      if (depth_ == 1) {
+        TLLM_CHECK_ARG(pair_.size() == 2, "tokenizer.json: model.merges[", tables_->merges.size(),
+                       "] must be [\"a\", \"b\"]");
+        tables_->merges.emplace_back(std::move(pair_[0]), std::move(pair_[1]));
+        depth_ = 0;
+        return true;
+      }
+      capture_ = Capture::None;
+      return dom_.null();  // placeholder value for model.merges
+    }
+    frames_.pop_back();
+    return dom_.end_array();
+  }
+  bool parse_error(std::size_t pos, const std::string& last, const nlohmann::detail::exception& e) override {
+    TOK_FAIL("tokenizer.json: not valid JSON: ", e.what());
+    (void)pos;
+    (void)last;
+  }
+
+ private:
+  enum Capture { None = 0, Vocab, Merges };
+  struct Frame {
+    bool is_object;
+    std::string key;
+  };
+  // True when the value about to start is model.<name>.
+  bool at(const char* name) const {
+    return frames_.size() == 2 && frames_[0].is_object && frames_[0].key == "model" && frames_[1].is_object &&
+           frames_[1].key == name;
+  }
+  bool vocab_id(int64_t id) {
+    tables_->vocab.emplace_back(std::move(key_), id);
+    return true;
+  }
+  bool bad_value(const char* what) {
+    if (capture_ == Capture::Vocab) {
+      TOK_FAIL("tokenizer.json: model.vocab['", key_, "'] must be an integer id, got ", what);
+    }
+    TOK_FAIL("tokenizer.json: model.merges[", tables_->merges.size(), "] must be \"a b\" or [\"a\", \"b\"], got ",
+             what);
+  }
+
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  BpeTables* tables_;
+  std::vector<Frame> frames_;
+  Capture capture_ = Capture::None;
+  int depth_ = 0;
+  std::string key_;
+  std::vector<std::string> pair_;
+};
+
+}  // namespace
+
+json parse_tokenizer_json(const std::string& text, BpeTables* tables) {
+  json result;
+  TokenizerJsonSax sax(result, tables);
+  json::sax_parse(text, &sax);
+  return result;
+}
+
+std::unique_ptr<BpeModel> BpeModel::from_json(const json& j, BpeTables tables) {
   const std::string where = "model";
   std::unique_ptr<BpeModel> m(new BpeModel());
-  const json& vocab = field(j, "vocab", where);
-  TLLM_CHECK_ARG(vocab.is_object(), "tokenizer.json: model.vocab must be an object of token -> id, got ",
-                 vocab.type_name());
-  TLLM_CHECK_ARG(!vocab.empty(), "tokenizer.json: model.vocab is empty");
-  m->vocab_.reserve(vocab.size());
+  if (!tables.has_vocab) {
+    const json& vocab = field(j, "vocab", where);
+    TLLM_CHECK_ARG(vocab.is_object(), "tokenizer.json: model.vocab must be an object of token -> id, got ",
+                   vocab.type_name());
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+      TLLM_CHECK_ARG(it.value().is_number_integer(), "tokenizer.json: model.vocab['", it.key(),
+                     "'] must be an integer id");
+      tables.vocab.emplace_back(it.key(), it.value().get<int64_t>());
+    }
+  }
+  if (!tables.has_merges) {
+    const json& merges = field(j, "merges", where);
+    TLLM_CHECK_ARG(merges.is_array(), "tokenizer.json: model.merges must be an array, got ", merges.type_name());
+    for (size_t r = 0; r < merges.size(); ++r) {
+      const json& e = merges[r];
+      if (e.is_string()) {
+        const std::string& s = e.get_ref<const std::string&>();
+        size_t sp = s.find(' ');
+        TLLM_CHECK_ARG(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), "tokenizer.json: model.merges[",
+                       r, "] = '", s, "' is not of the form 'a b'");
+        tables.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+        tables.merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+      } else {
+        TOK_FAIL("tokenizer.json: model.merges[", r, "] must be \"a b\" or [\"a\", \"b\"], got ", e.dump());
+      }
+    }
+  }
+  TLLM_CHECK_ARG(!tables.vocab.empty(), "tokenizer.json: model.vocab is empty");
+  m->vocab_.reserve(tables.vocab.size());
   int64_t max_id = -1;
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    TLLM_CHECK_ARG(it.value().is_number_integer(), "tokenizer.json: model.vocab['", it.key(),
-                   "'] must be an integer id");
-    int64_t id = it.value().get<int64_t>();
-    TLLM_CHECK_ARG(id >= 0 && id < INT32_MAX, "tokenizer.json: model.vocab['", it.key(), "'] has id ",
-                   id, " out of range");
+  for (const auto& [token, id] : tables.vocab) {
+    TLLM_CHECK_ARG(id >= 0 && id < INT32_MAX, "tokenizer.json: model.vocab['", token, "'] has id ", id,
+                   " out of range");
     max_id = std::max(max_id, id);
   }
   m->id_to_token_.resize(static_cast<size_t>(max_id + 1));
   m->has_id_.assign(static_cast<size_t>(max_id + 1), false);
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    int32_t id = static_cast<int32_t>(it.value().get<int64_t>());
-    m->vocab_.set(it.key(), id);
-    m->id_to_token_[id] = it.key();
+  for (auto& [token, id64] : tables.vocab) {
+    int32_t id = static_cast<int32_t>(id64);
+    m->vocab_.set(token, id);
     m->has_id_[id] = true;
+    m->id_to_token_[id] = std::move(token);
   }
 
   // A Python-side dropout is a training-time regularizer; inference ignores it (documented).
@@ -78,27 +245,11 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const json& j) {
     m->byte_level_ids_[b] = m->vocab_.find(byte_level_table().byte_to_utf8[b]);
   }
 
-  const json& merges = field(j, "merges", where);
-  TLLM_CHECK_ARG(merges.is_array(), "tokenizer.json: model.merges must be an array, got ",
-                 merges.type_name());
-  m->merges_.reserve(merges.size());
+  m->merges_.reserve(tables.merges.size());
   std::string merged;
-  for (size_t r = 0; r < merges.size(); ++r) {
-    const json& e = merges[r];
-    std::string a, b;
-    if (e.is_string()) {
-      const std::string& s = e.get_ref<const std::string&>();
-      size_t sp = s.find(' ');
-      TLLM_CHECK_ARG(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), "tokenizer.json: model.merges[",
-                     r, "] = '", s, "' is not of the form 'a b'");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-      a = e[0].get<std::string>();
-      b = e[1].get<std::string>();
-    } else {
-      TOK_FAIL("tokenizer.json: model.merges[", r, "] must be \"a b\" or [\"a\", \"b\"], got ", e.dump());
-    }
+  for (size_t r = 0; r < tables.merges.size(); ++r) {
+    const std::string& a = tables.merges[r].first;
+    const std::string& b = tables.merges[r].second;
     int32_t ia = m->vocab_.find(a), ib = m->vocab_.find(b);
     TLLM_CHECK_ARG(ia >= 0, "tokenizer.json: model.merges[", r, "]: token '", a, "' is not in model.vocab");
     TLLM_CHECK_ARG(ib >= 0, "tokenizer.json: model.merges[", r, "]: token '", b, "' is not in model.vocab");

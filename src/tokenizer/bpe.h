@@ -21,8 +21,8 @@ namespace tllm::tok {
 
 class WordCache {
  public:
-  static constexpr size_t kMaxKeyBytes = 64;
-  static constexpr size_t kMaxIds = 14;
+  // HF caches words shorter than 256 characters; longer ones are rare and re-merged.
+  static constexpr size_t kMaxKeyBytes = 256;
   // Appends the cached ids of word to out; false on a miss (or a busy shard).
   bool get(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const;
   void put(std::string_view word, uint64_t hash, const int32_t* ids, size_t n) const;
@@ -33,9 +33,8 @@ class WordCache {
   struct Slot {
     uint64_t hash = 0;
     std::string key;
-    uint8_t n = 0;
     bool used = false;
-    int32_t ids[kMaxIds];
+    std::vector<int32_t> ids;
   };
   struct Shard {
     std::mutex mu;
@@ -44,10 +43,24 @@ class WordCache {
   mutable std::array<Shard, kShards> shards_;
 };
 
+// model.vocab and model.merges, read straight from the JSON text by the loader's SAX handler
+// (building a JSON DOM for 150k entries costs seconds).
+struct BpeTables {
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;
+  bool has_vocab = false;
+  bool has_merges = false;
+};
+
+// Streams tokenizer.json into a DOM, except model.vocab and model.merges which go into
+// *tables (their DOM slots are left null). Throws InvalidArgument for malformed JSON.
+json parse_tokenizer_json(const std::string& text, BpeTables* tables);
+
 class BpeModel {
  public:
-  // j is the "model" object; added_contents lets unk/byte tokens be checked against the vocab.
-  static std::unique_ptr<BpeModel> from_json(const json& j);
+  // j is the "model" object; tables hold its vocab and merges when parse_tokenizer_json
+  // captured them (else they are read from j).
+  static std::unique_ptr<BpeModel> from_json(const json& j, BpeTables tables);
 
   // Appends the ids of one pre-tokenized word. In byte mode the word holds raw bytes that
   // stand for their GPT-2 byte-level characters (see take_over_final_byte_level).

@@ -28,7 +28,12 @@ namespace {
 class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(NormForm form) : form_(form) {}
-  void apply(std::string& s, bool*) const override { s = normalize_form(s, form_); }
+  void apply(std::string& s, bool*) const override {
+    bool ascii = true;
+    for (unsigned char b : s) ascii = ascii && b < 0x80;
+    if (ascii || (form_ == NormForm::NFC && is_nfc_fast(s))) return;
+    s = normalize_form(s, form_);
+  }
 
  private:
   NormForm form_;

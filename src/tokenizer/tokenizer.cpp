@@ -51,11 +51,13 @@ struct Tokenizer::Impl {
 namespace {
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   TLLM_CHECK_ARG(in.good(), "tokenizer: cannot open ", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string s(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  TLLM_CHECK_ARG(in.good() || in.eof(), "tokenizer: cannot read ", path);
+  return s;
 }
 
 // tokenizer_config.json stores special tokens as "text" or {"content": "text", ...}.
@@ -134,12 +136,8 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
 
 std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenizer_json,
                                                      const std::string& tokenizer_config_json_or_empty) {
-  json j;
-  try {
-    j = json::parse(tokenizer_json);
-  } catch (const json::parse_error& e) {
-    TOK_FAIL("tokenizer.json: not valid JSON: ", e.what());
-  }
+  tok::BpeTables tables;
+  json j = tok::parse_tokenizer_json(tokenizer_json, &tables);
   TLLM_CHECK_ARG(j.is_object(), "tokenizer.json: top level must be an object, got ", j.type_name());
   auto impl = std::make_unique<Impl>();
 
@@ -150,7 +148,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
                                             : (model.contains("merges") ? "BPE" : "");
   TLLM_CHECK_ARG(type == "BPE", "tokenizer.json: model.type '", type,
                  "' is not supported (supported: BPE)");
-  impl->model = tok::BpeModel::from_json(model);
+  impl->model = tok::BpeModel::from_json(model, std::move(tables));
 
   auto get = [&](const char* key) -> const json& {
     static const json kNull;

@@ -156,12 +156,51 @@ bool is_punctuation(char32_t c) {
   }
 }
 
+namespace {
+
+// Code points that are NFC_Quick_Check=Yes with canonical combining class 0 and that never
+// combine with a preceding character. A string made only of these is already in NFC.
+// (Ranges chosen conservatively: marks, singletons, composition exclusions and
+// second-in-composition characters fall outside them.)
+bool nfc_inert(char32_t c) {
+  if (c < 0x300) return true;  // ASCII, Latin-1, Latin Extended-A/B, IPA, spacing modifiers
+  if (c >= 0x400 && c <= 0x482) return true;     // Cyrillic letters
+  if (c >= 0x48A && c <= 0x52F) return true;     // Cyrillic letters
+  if (c >= 0x621 && c <= 0x64A) return true;     // Arabic letters
+  if (c >= 0x2010 && c <= 0x2027) return true;   // dashes, quotes, bullets
+  if (c >= 0x2030 && c <= 0x205E) return true;   // per-mille, primes, punctuation
+  if (c >= 0x3000 && c <= 0x3029) return true;   // CJK symbols and punctuation
+  if (c >= 0x3030 && c <= 0x303F) return true;
+  if (c >= 0x3041 && c <= 0x3096) return true;   // Hiragana
+  if (c >= 0x30A1 && c <= 0x30FA) return true;   // Katakana
+  if (c >= 0x4E00 && c <= 0x9FFF) return true;   // CJK Unified Ideographs
+  if (c >= 0xAC00 && c <= 0xD7A3) return true;   // Hangul syllables (a following jamo is not inert)
+  if (c >= 0xFF01 && c <= 0xFF5E) return true;   // fullwidth ASCII (compatibility only)
+  if (c >= 0x1F300 && c <= 0x1FAFF) return true;  // emoji and pictographs
+  return false;
+}
+
+}  // namespace
+
+bool is_nfc_fast(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    if (!nfc_inert(next_cp(s, i))) return false;
+  }
+  return true;
+}
+
 std::string normalize_form(std::string_view s, NormForm form) {
   bool ascii = true;
   for (unsigned char b : s) {
     if (b >= 0x80) { ascii = false; break; }
   }
   if (ascii) return std::string(s);
+  if (form == NormForm::NFC && is_nfc_fast(s)) return std::string(s);
   int options = UTF8PROC_STABLE;
   switch (form) {
     case NormForm::NFC: options |= UTF8PROC_COMPOSE; break;

@@ -65,6 +65,9 @@ bool is_numeric(char32_t c);
 bool is_punctuation(char32_t c);
 
 enum class NormForm { NFC, NFD, NFKC, NFKD };
+// True when s is certainly already NFC (every code point is in ranges that NFC leaves alone
+// and that never compose with their neighbour); false means "run the full algorithm".
+bool is_nfc_fast(std::string_view s);
 // s must be valid UTF-8. ASCII input is returned unchanged without calling utf8proc.
 std::string normalize_form(std::string_view s, NormForm form);
 
