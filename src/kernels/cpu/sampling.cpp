@@ -70,76 +70,124 @@ int32_t argmax_lowest(const float* w, int64_t V) {
   return best;
 }
 
-// Fills `cand` with the kept ids (any order) for a sampling (temperature > 0) row.
-// Returns the largest kept processed logit.
-float keep_set(const float* w, int64_t V, const SamplingRow& row, RowScratch& rs) {
+// The kept set of a sampling (temperature > 0) row. When no filter is on, every token
+// with a finite logit is kept and `all` is set instead of listing them in `cand`.
+struct KeepSet {
+  bool all = false;
+  float wmax = kNegInf;  // largest kept processed logit
+};
+
+// Ids i with w[i] >= the m-th largest finite value (ties included), sorted larger first.
+void top_m_sorted(const float* w, int64_t V, size_t m, RowScratch& rs) {
+  rs.tmp.assign(w, w + V);
+  std::nth_element(rs.tmp.begin(), rs.tmp.begin() + static_cast<int64_t>(m - 1), rs.tmp.end(), std::greater<float>());
+  const float thr = rs.tmp[m - 1];
+  rs.cand.clear();
+  for (int64_t i = 0; i < V; ++i)
+    if (w[i] >= thr && w[i] > kNegInf) rs.cand.push_back(static_cast<int32_t>(i));
+}
+
+KeepSet keep_set(const float* w, int64_t V, const SamplingRow& row, RowScratch& rs, const Exec& ex) {
   std::vector<int32_t>& cand = rs.cand;
   cand.clear();
-  if (row.top_k > 0 && row.top_k < V) {
-    rs.tmp.assign(w, w + V);
-    std::nth_element(rs.tmp.begin(), rs.tmp.begin() + (row.top_k - 1), rs.tmp.end(), std::greater<float>());
-    const float thr = rs.tmp[row.top_k - 1];
-    for (int64_t i = 0; i < V; ++i)
-      if (w[i] >= thr && w[i] > kNegInf) cand.push_back(static_cast<int32_t>(i));
-  } else {
-    for (int64_t i = 0; i < V; ++i)
-      if (w[i] > kNegInf) cand.push_back(static_cast<int32_t>(i));
-  }
-  if (cand.empty()) {  // everything banned: fall back to the greedy choice
-    cand.push_back(argmax_lowest(w, V));
-    return w[cand[0]];
-  }
-  float wmax = kNegInf;
-  for (int32_t i : cand) wmax = std::max(wmax, w[i]);
-  const float inv_t = 1.0f / row.temperature;
-  const float smax = wmax * inv_t;
-  auto e_of = [&](int32_t i) { return std::exp(w[i] * inv_t - smax); };
   // Larger logit first, then lower id.
   auto before = [&](int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); };
+  KeepSet ks;
+  int64_t finite = 0;
+  for (int64_t i = 0; i < V; ++i) {
+    if (w[i] > kNegInf) ++finite;
+    ks.wmax = std::max(ks.wmax, w[i]);
+  }
+  if (finite == 0) {  // everything banned: fall back to the greedy choice
+    cand.push_back(argmax_lowest(w, V));
+    ks.wmax = w[cand[0]];
+    return ks;
+  }
+  bool sorted = false;
+  if (row.top_k > 0 && row.top_k < finite) {
+    top_m_sorted(w, V, static_cast<size_t>(row.top_k), rs);  // HF keeps ties of the k-th value
+    std::sort(cand.begin(), cand.end(), before);
+    sorted = true;
+  } else {
+    ks.all = true;
+  }
+  const float inv_t = 1.0f / row.temperature;
+  const float smax = ks.wmax * inv_t;
+  auto e_of = [&](int32_t i) { return std::exp(w[i] * inv_t - smax); };
 
-  if (row.top_p < 1.0f && cand.size() > 1) {
+  if (row.top_p < 1.0f) {
     double z = 0.0;
-    for (int32_t i : cand) z += e_of(i);
+    if (ks.all) {
+      rs.tmp.resize(static_cast<size_t>(V));
+      for (int64_t i = 0; i < V; ++i) rs.tmp[i] = w[i] * inv_t;
+      z = isa_kernel(ex.isa, sum_exp_row)(rs.tmp.data(), V, smax);
+    } else {
+      for (int32_t i : cand) z += e_of(i);
+    }
     const double target = static_cast<double>(row.top_p) * z;
-    size_t m = std::min<size_t>(cand.size(), 512);
+    // Walk the sorted prefix; without top-k, sort only the m largest and grow m if needed.
+    size_t m = ks.all ? std::min<size_t>(static_cast<size_t>(finite), 512) : cand.size();
     for (;;) {
-      if (m < cand.size()) std::nth_element(cand.begin(), cand.begin() + m, cand.end(), before);
-      std::sort(cand.begin(), cand.begin() + m, before);
+      if (!sorted) {
+        top_m_sorted(w, V, m, rs);
+        std::sort(cand.begin(), cand.end(), before);
+      }
       double cum = 0.0;
       size_t keep = 0;
-      while (keep < m && (keep == 0 || cum < target)) cum += e_of(cand[keep++]);
-      if (keep < m || m == cand.size() || cum >= target) {
+      while (keep < cand.size() && (keep == 0 || cum < target)) cum += e_of(cand[keep++]);
+      if (keep < cand.size() || cum >= target || static_cast<int64_t>(cand.size()) >= finite) {
         cand.resize(keep);
         break;
       }
-      m = std::min(cand.size(), m * 8);
+      m = std::min<size_t>(static_cast<size_t>(finite), m * 8);
+      sorted = false;
     }
+    ks.all = false;
   }
   if (row.min_p > 0.0f) {
-    const size_t before_n = cand.size();
-    int32_t top = cand[0];
-    for (int32_t i : cand)
-      if (before(i, top)) top = i;
-    cand.erase(std::remove_if(cand.begin(), cand.end(), [&](int32_t i) { return e_of(i) < row.min_p; }),
-               cand.end());
-    if (cand.empty() && before_n > 0) cand.push_back(top);
+    // p_i >= min_p * p_max  <=>  exp(s_i - s_max) >= min_p; a loose logit bound first.
+    const float lo = std::log(row.min_p) - 1e-3f;
+    auto drop = [&](int32_t i) { return !(w[i] * inv_t - smax >= lo && e_of(i) >= row.min_p); };
+    if (ks.all) {
+      for (int64_t i = 0; i < V; ++i)
+        if (w[i] > kNegInf && !drop(static_cast<int32_t>(i))) cand.push_back(static_cast<int32_t>(i));
+      ks.all = false;
+    } else {
+      cand.erase(std::remove_if(cand.begin(), cand.end(), drop), cand.end());
+    }
+    if (cand.empty()) cand.push_back(argmax_lowest(w, V));  // keeps at least the top token
   }
-  return wmax;
+  return ks;
 }
 
-int32_t draw(const float* w, const SamplingRow& row, float wmax, const std::vector<int32_t>& cand) {
+// The exponential race over the kept set: argmax p_i / E_i, E_i = -log(u_i), lowest id on
+// ties. Tokens that cannot beat the best key so far are skipped without the log and exp:
+// E_i >= E_min = -log(the largest u below 1), so key_i <= p_i / E_min. (u == 1 can come out
+// of sampling_uniform's float rounding; those tokens always take the exact path.)
+int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& ks, const std::vector<int32_t>& cand) {
   const float inv_t = 1.0f / row.temperature;
-  const float smax = wmax * inv_t;
+  const float smax = ks.wmax * inv_t;
+  static const float log_e_min = std::log(-std::log(std::nextafter(1.0f, 0.0f)));
   int32_t best = -1;
   float best_key = -1.0f;
-  for (int32_t i : cand) {
-    const float p = std::exp(w[i] * inv_t - smax);
+  float log_thr = kNegInf;  // skip when s_i - s_max < log_thr
+  auto visit = [&](int32_t i) {
     const float u = sampling_uniform(row.seed, row.offset, static_cast<uint32_t>(i));
+    if (u < 1.0f && w[i] * inv_t - smax < log_thr) return;
+    const float p = std::exp(w[i] * inv_t - smax);
     const float key = p / -std::log(u);
     if (key > best_key || (key == best_key && i < best)) {
       best_key = key;
       best = i;
+      log_thr = best_key > 0.0f ? std::log(best_key) + log_e_min - 1e-3f : kNegInf;
     }
+  };
+  if (ks.all) {
+    visit(argmax_lowest(w, V));  // a large key early makes the bound bite
+    for (int64_t i = 0; i < V; ++i)
+      if (w[i] > kNegInf) visit(static_cast<int32_t>(i));
+  } else {
+    for (int32_t i : cand) visit(i);
   }
   return best;
 }
@@ -205,7 +253,14 @@ std::vector<int32_t> sample_keep_set(const float* logits_row, int64_t vocab, con
   process_logits(logits_row, vocab, batch, r, rs.w);
   const SamplingRow& row = batch.rows[r];
   if (row.temperature == 0.0f) return {argmax_lowest(rs.w.data(), vocab)};
-  keep_set(rs.w.data(), vocab, row, rs);
+  ThreadPool pool(1);
+  Scratch scratch;
+  const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, Exec{pool, best_isa(), scratch});
+  if (ks.all) {
+    rs.cand.clear();
+    for (int64_t i = 0; i < vocab; ++i)
+      if (rs.w[i] > kNegInf) rs.cand.push_back(static_cast<int32_t>(i));
+  }
   std::sort(rs.cand.begin(), rs.cand.end());
   return rs.cand;
 }
@@ -231,8 +286,8 @@ SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const Samp
     if (row.temperature == 0.0f) {
       tok = argmax_lowest(rs.w.data(), vocab);
     } else {
-      const float wmax = keep_set(rs.w.data(), vocab, row, rs);
-      tok = draw(rs.w.data(), row, wmax, rs.cand);
+      const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, ex);
+      tok = draw(rs.w.data(), vocab, row, ks, rs.cand);
     }
     res.tokens[r] = tok;
     res.logprobs[r] = x[tok] - lse;
