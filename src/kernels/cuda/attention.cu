@@ -1,0 +1,437 @@
+// Paged attention for the flat varlen batch: FlashAttention-2 style with mma.sync, one
+// kernel for prefill, decode and mixed batches, plus split-KV (flash-decoding) when the
+// grid would not fill the GPU.
+//
+// GQA packing: a block owns one kv head of one sequence and BM = 64 "query rows", where
+// row r of the sequence is (token r / G, q head kv_head*G + r % G), G = n_q / n_kv. So K/V
+// tiles are loaded once per group, and a decode step (q_len 1) still fills G rows of a tile.
+// Blocks are listed by a tiny prep kernel (tiles per sequence, prefix-summed), heavy
+// (late) tiles first. The key range of a block, [causal/window lower bound, last row's
+// position], is cut into `splits` partitions (grid.z); with splits == 1 a block writes bf16
+// out directly, else f32 partials (normalised O and log2-sum-exp) that a combine kernel
+// merges.
+//
+// Per block: 4 warps x 16 rows; K and V tiles of BN keys arrive by cp.async (16 B, zero-fill
+// past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
+// are m16n8k16 bf16 MMAs with f32 accumulators; softmax is online in the exp2 domain.
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace tllm::cuda {
+namespace {
+
+constexpr int kBM = 64;
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+// 16-byte async copy; src_bytes 0 zero-fills the destination.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// Row r, 16-byte chunk c of a [rows, D] bf16 tile: chunks XOR-swizzled by r % 8 so that the 8
+// rows an ldmatrix reads hit 8 different bank groups.
+template <int D>
+__device__ __forceinline__ int swz(int r, int c) {
+  return r * D + ((c ^ (r & 7)) << 3);
+}
+
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) { return pack_bf16x2(lo, hi); }
+
+// Work list: tile_cu[b] = first tile of sequence b (tiles of kBM rows over q_len*G rows).
+__global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q, int B, int G) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  int acc = 0;
+  for (int b = 0; b < B; ++b) {
+    tile_cu[b] = acc;
+    const int rows = (cu_seqlens_q[b + 1] - cu_seqlens_q[b]) * G;
+    acc += (rows + kBM - 1) / kBM;
+  }
+  tile_cu[B] = acc;
+}
+
+struct KernelArgs {
+  AttentionParams p;
+  const int* tile_cu;  // [B+1]
+  float* o_part;       // [splits, T, n_q, D] (splits > 1)
+  float* lse_part;     // [splits, T, n_q]
+  int splits;
+  float scale_log2;
+};
+
+template <int D, int BN>
+__global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_constant__ KernelArgs args) {
+  static_assert(D % 64 == 0 && BN % 16 == 0, "tile shapes");
+  constexpr int CH = D / 8;  // 16-byte chunks per row
+  constexpr int NT = BN / 8; // key n-tiles per warp
+  constexpr int DT = D / 8;  // output d n-tiles
+  constexpr int KS = D / 16; // k-steps over D
+  extern __shared__ __align__(128) uint8_t smem_raw[];
+  bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
+  bf16* sK = sQ + kBM * D;       // [2][BN][D]
+  bf16* sV = sK + 2 * BN * D;    // [2][BN][D]
+
+  const AttentionParams& p = args.p;
+  const int B = p.num_seqs;
+  const int total_tiles = args.tile_cu[B];
+  const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy tiles first
+  if (tile < 0) return;
+  // Sequence of this tile: last b with tile_cu[b] <= tile.
+  int lo = 0, hi = B - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (args.tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
+  }
+  const int b = lo;
+  const int m_tile = tile - args.tile_cu[b];
+  const int kvh = blockIdx.y;
+  const int split = blockIdx.z;
+  const int G = p.n_q_heads / p.n_kv_heads;
+  const int q_start = p.cu_seqlens_q[b];
+  const int q_len = p.cu_seqlens_q[b + 1] - q_start;
+  const int kv_len = p.seq_lens_k[b];
+  const int row0 = m_tile * kBM;
+  const int rows_total = q_len * G;
+  const int ctx0 = kv_len - q_len;  // position of query 0
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+
+  // Key range of the whole block: rows row0..row0+63 (clamped to valid rows).
+  const int last_row = min(row0 + kBM, rows_total) - 1;
+  const int pos_lo = ctx0 + row0 / G, pos_hi = ctx0 + last_row / G;
+  int k_begin = 0;
+  if (p.sliding_window > 0) k_begin = max(0, pos_lo - p.sliding_window + 1);
+  const int k_end = min(kv_len, pos_hi + 1);
+  int part_begin = k_begin, part_end = k_end;
+  if (args.splits > 1) {
+    const int span = max(k_end - k_begin, 0);
+    const int per = (((span + args.splits - 1) / args.splits) + BN - 1) / BN * BN;
+    part_begin = min(k_begin + split * per, k_end);
+    part_end = min(part_begin + per, k_end);
+  }
+  const int n_tiles = part_end > part_begin ? (part_end - part_begin + BN - 1) / BN : 0;
+
+  const int32_t* btab = p.block_tables + static_cast<int64_t>(b) * p.max_blocks_per_seq;
+  const int64_t kv_row_stride = static_cast<int64_t>(p.n_kv_heads) * D;  // elements per slot
+
+  // --- async loads -------------------------------------------------------------------
+  {  // Q tile: rows beyond rows_total are zero-filled.
+    for (int c = tid; c < kBM * CH; c += kThreads) {
+      const int r = c / CH, ch = c % CH;
+      const int gr = row0 + r;
+      const bool ok = gr < rows_total;
+      const int tok = ok ? gr / G : 0, h = kvh * G + (ok ? gr % G : 0);
+      const bf16* src = p.q + static_cast<int64_t>(q_start + tok) * p.q_stride + h * D + ch * 8;
+      cp_async16(sQ + swz<D>(r, ch), ok ? src : p.q, ok ? 16 : 0);
+    }
+  }
+  auto load_kv = [&](int j, int stage) {
+    const int key0 = part_begin + j * BN;
+    bf16* dK = sK + stage * BN * D;
+    bf16* dV = sV + stage * BN * D;
+    for (int c = tid; c < BN * CH; c += kThreads) {
+      const int r = c / CH, ch = c % CH;
+      const int key = key0 + r;
+      const bool ok = key < part_end;
+      int64_t off = 0;
+      if (ok) {
+        const int64_t slot = static_cast<int64_t>(btab[key / p.block_size]) * p.block_size + key % p.block_size;
+        off = slot * kv_row_stride + static_cast<int64_t>(kvh) * D + ch * 8;
+      }
+      cp_async16(dK + swz<D>(r, ch), p.k_cache + off, ok ? 16 : 0);
+      cp_async16(dV + swz<D>(r, ch), p.v_cache + off, ok ? 16 : 0);
+    }
+  };
+  if (n_tiles > 0) load_kv(0, 0);
+  cp_async_commit();
+
+  // Per-thread rows: g = lane/4 and g+8 of the warp's 16.
+  const int g = lane >> 2, t4 = lane & 3;
+  int pos_r[2];
+  bool valid_r[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int gr = row0 + warp * 16 + g + 8 * i;
+    valid_r[i] = gr < rows_total;
+    pos_r[i] = valid_r[i] ? ctx0 + gr / G : -1;
+  }
+  const bool warp_active = row0 + warp * 16 < rows_total;
+  const int warp_pos_min = ctx0 + (row0 + warp * 16) / G;
+  const int warp_pos_max = ctx0 + min(row0 + warp * 16 + 15, rows_total - 1) / G;
+
+  float o[DT][4];
+#pragma unroll
+  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};
+  uint32_t qf[KS][4];
+
+  for (int j = 0; j < n_tiles; ++j) {
+    if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    if (j == 0 && warp_active) {
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        const int r = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        const int ch = ks * 2 + (lane >> 4);
+        ldmatrix_x4(qf[ks], sQ + swz<D>(r, ch));
+      }
+    }
+    if (warp_active) {
+      const bf16* cK = sK + (j & 1) * BN * D;
+      const bf16* cV = sV + (j & 1) * BN * D;
+      float s[NT][4];
+#pragma unroll
+      for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+#pragma unroll
+        for (int n2 = 0; n2 < NT / 2; ++n2) {
+          uint32_t kf[4];
+          const int r = n2 * 16 + (lane & 7) + ((lane >> 4) << 3);
+          const int ch = ks * 2 + ((lane >> 3) & 1);
+          ldmatrix_x4(kf, cK + swz<D>(r, ch));
+          mma16816(s[2 * n2], qf[ks], kf[0], kf[1]);
+          mma16816(s[2 * n2 + 1], qf[ks], kf[2], kf[3]);
+        }
+      }
+      // Mask and online softmax (exp2 domain).
+      const int key0 = part_begin + j * BN;
+      const bool need_mask = key0 + BN > part_end || key0 + BN - 1 > warp_pos_min ||
+                             (p.sliding_window > 0 && key0 <= warp_pos_max - p.sliding_window);
+      float mx[2] = {m_r[0], m_r[1]};
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int i = e >> 1;
+          const int key = key0 + n * 8 + 2 * t4 + (e & 1);
+          float v = s[n][e] * args.scale_log2;
+          if (need_mask) {
+            const bool ok = key < part_end && key <= pos_r[i] &&
+                            (p.sliding_window <= 0 || key > pos_r[i] - p.sliding_window);
+            v = ok ? v : -INFINITY;
+          }
+          s[n][e] = v;
+          mx[i] = fmaxf(mx[i], v);
+        }
+      }
+      float corr[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+        const float base = mx[i] == -INFINITY ? 0.0f : mx[i];
+        corr[i] = exp2f(m_r[i] - base);  // m_r = -inf -> 0
+        m_r[i] = mx[i];
+        l_r[i] *= corr[i];
+        mx[i] = base;
+      }
+      float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float pe = exp2f(s[n][e] - mx[e >> 1]);
+          s[n][e] = pe;
+          rs[e >> 1] += pe;
+        }
+      }
+      l_r[0] += rs[0];
+      l_r[1] += rs[1];
+#pragma unroll
+      for (int d = 0; d < DT; ++d) {
+        o[d][0] *= corr[0]; o[d][1] *= corr[0];
+        o[d][2] *= corr[1]; o[d][3] *= corr[1];
+      }
+      // O += P V: P (16 x BN) as A fragments from the S accumulators.
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        uint32_t pa[4];
+        pa[0] = pack2(s[2 * kk][0], s[2 * kk][1]);
+        pa[1] = pack2(s[2 * kk][2], s[2 * kk][3]);
+        pa[2] = pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[3] = pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+        for (int d2 = 0; d2 < DT / 2; ++d2) {
+          uint32_t vf[4];
+          const int r = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+          const int ch = d2 * 2 + (lane >> 4);
+          ldmatrix_x4_trans(vf, cV + swz<D>(r, ch));
+          mma16816(o[2 * d2], pa, vf[0], vf[1]);
+          mma16816(o[2 * d2 + 1], pa, vf[2], vf[3]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+
+  // Row sums across the quad.
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l_r[i] += __shfl_xor_sync(0xffffffffu, l_r[i], 1);
+    l_r[i] += __shfl_xor_sync(0xffffffffu, l_r[i], 2);
+  }
+  if (!warp_active) return;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (!valid_r[i]) continue;
+    const int gr = row0 + warp * 16 + g + 8 * i;
+    const int tok = q_start + gr / G;
+    const int h = kvh * G + gr % G;
+    const float inv = l_r[i] > 0.0f ? 1.0f / l_r[i] : 0.0f;
+    if (args.splits == 1) {
+      bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
+#pragma unroll
+      for (int d = 0; d < DT; ++d)
+        *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) = pack2(o[d][2 * i] * inv, o[d][2 * i + 1] * inv);
+    } else {
+      const int64_t rowi = (static_cast<int64_t>(split) * p.num_tokens + tok) * p.n_q_heads + h;
+      float* dst = args.o_part + rowi * D;
+#pragma unroll
+      for (int d = 0; d < DT; ++d)
+        *reinterpret_cast<float2*>(dst + d * 8 + 2 * t4) = make_float2(o[d][2 * i] * inv, o[d][2 * i + 1] * inv);
+      if (t4 == 0) args.lse_part[rowi] = l_r[i] > 0.0f ? m_r[i] + log2f(l_r[i]) : -INFINITY;
+    }
+  }
+}
+
+// out[t, h, :] = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse).
+template <int D>
+__global__ void attention_combine_kernel(bf16* __restrict__ out, const float* __restrict__ o_part,
+                                         const float* __restrict__ lse_part, int splits, int T, int n_q) {
+  const int t = blockIdx.x, h = blockIdx.y;
+  const int64_t stride = static_cast<int64_t>(T) * n_q;
+  const int64_t row = static_cast<int64_t>(t) * n_q + h;
+  float mx = -INFINITY;
+  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, lse_part[s * stride + row]);
+  for (int d = threadIdx.x * 4; d < D; d += blockDim.x * 4) {
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    float wsum = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float l = lse_part[s * stride + row];
+      if (l == -INFINITY) continue;
+      const float w = exp2f(l - mx);
+      const float4 v = *reinterpret_cast<const float4*>(o_part + (s * stride + row) * D + d);
+      acc.x += w * v.x; acc.y += w * v.y; acc.z += w * v.z; acc.w += w * v.w;
+      wsum += w;
+    }
+    const float inv = wsum > 0.0f ? 1.0f / wsum : 0.0f;
+    bf16* dst = out + row * D + d;
+    *reinterpret_cast<uint2*>(dst) = make_uint2(pack2(acc.x * inv, acc.y * inv), pack2(acc.z * inv, acc.w * inv));
+  }
+}
+
+template <int D> constexpr int block_n() { return D >= 256 ? 32 : 64; }
+template <int D> constexpr size_t smem_bytes() { return (kBM + 4 * block_n<D>()) * D * sizeof(bf16); }
+
+int choose_splits(const AttentionParams& p) {
+  const int G = p.n_q_heads / p.n_kv_heads;
+  const int64_t tiles_ub = (static_cast<int64_t>(p.num_tokens) * G + kBM - 1) / kBM;
+  const int64_t tiles = std::min<int64_t>(tiles_ub, static_cast<int64_t>(p.num_seqs) *
+                                                        ((static_cast<int64_t>(p.max_seqlen_q) * G + kBM - 1) / kBM));
+  const int64_t blocks = std::max<int64_t>(1, tiles * p.n_kv_heads);
+  const int target = 2 * std::max(p.num_sms, 1);
+  if (blocks >= target) return 1;
+  // Partitions of at least 128 keys; at most 64 of them.
+  const int max_by_len = std::max(1, p.max_seqlen_k / 128);
+  return static_cast<int>(std::min<int64_t>({(target + blocks - 1) / blocks, int64_t{max_by_len}, int64_t{64}}));
+}
+
+size_t align256(size_t x) { return (x + 255) / 256 * 256; }
+
+template <int D>
+void launch_d(const AttentionParams& p, cudaStream_t stream) {
+  constexpr int BN = block_n<D>();
+  const int splits = choose_splits(p);
+  const int G = p.n_q_heads / p.n_kv_heads;
+  uint8_t* ws = reinterpret_cast<uint8_t*>(p.workspace);
+  KernelArgs a{};
+  a.p = p;
+  a.tile_cu = reinterpret_cast<int*>(ws);
+  size_t off = align256(sizeof(int) * (p.num_seqs + 1));
+  if (splits > 1) {
+    a.o_part = reinterpret_cast<float*>(ws + off);
+    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * D);
+    a.lse_part = reinterpret_cast<float*>(ws + off);
+    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
+  }
+  TLLM_CHECK(off <= p.workspace_bytes, "attention: workspace too small (", p.workspace_bytes, " < ", off, ")");
+  a.splits = splits;
+  a.scale_log2 = p.scale * kLog2e;
+
+  attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G);
+  CUDA_CHECK_LAUNCH("attention_prep");
+  const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + kBM - 1) / kBM + p.num_seqs;
+  constexpr size_t smem = smem_bytes<D>();
+  static bool attr_set = false;  // per instantiation; the limit is a property of the function
+  if (!attr_set) {
+    CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(smem)));
+    attr_set = true;
+  }
+  attention_kernel<D, BN><<<dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits), kThreads, smem, stream>>>(a);
+  CUDA_CHECK_LAUNCH("attention");
+  if (splits > 1) {
+    attention_combine_kernel<D><<<dim3(p.num_tokens, p.n_q_heads), std::min(D / 4, 128), 0, stream>>>(
+        p.out, a.o_part, a.lse_part, splits, p.num_tokens, p.n_q_heads);
+    CUDA_CHECK_LAUNCH("attention_combine");
+  }
+}
+
+}  // namespace
+
+bool attention_supported_head_dim(int d) { return d == 64 || d == 128 || d == 256; }
+
+size_t attention_workspace_bytes(const AttentionParams& p) {
+  const int splits = choose_splits(p);
+  size_t bytes = align256(sizeof(int) * (p.num_seqs + 1));
+  if (splits > 1) {
+    bytes += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * p.head_dim);
+    bytes += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
+  }
+  return bytes;
+}
+
+void attention(const AttentionParams& p, cudaStream_t stream) {
+  if (p.num_tokens == 0 || p.num_seqs == 0) return;
+  TLLM_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0, "attention: n_q_heads ", p.n_q_heads,
+             " must be a multiple of n_kv_heads ", p.n_kv_heads);
+  switch (p.head_dim) {
+    case 64: return launch_d<64>(p, stream);
+    case 128: return launch_d<128>(p, stream);
+    case 256: return launch_d<256>(p, stream);
+    default:
+      TLLM_THROW("cuda attention: head_dim ", p.head_dim, " unsupported (supported: 64, 128, 256)");
+  }
+}
+
+}  // namespace tllm::cuda

@@ -1,0 +1,670 @@
+#include "kernels/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/sample.h"
+
+namespace tllm {
+namespace cuda {
+namespace {
+
+void expect_cuda(const Tensor& t, const char* op, const char* what) {
+  TLLM_CHECK(t.defined(), op, ": ", what, " is undefined");
+  TLLM_CHECK(t.device() == Device::CUDA, op, ": ", what, " must be a CUDA tensor, got ", t.str());
+}
+void expect_dtype(const Tensor& t, DType dt, const char* op, const char* what) {
+  TLLM_CHECK(t.dtype() == dt, op, ": ", what, " must be ", dtype_name(dt), ", got ", t.str());
+}
+void expect_numel(const Tensor& t, int64_t n, const char* op, const char* what) {
+  TLLM_CHECK(t.numel() == n, op, ": ", what, " must have ", n, " elements, got ", t.str());
+}
+int64_t last_dim(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(-1); }
+
+class CudaGraph final : public CapturedGraph {
+ public:
+  CudaGraph(cudaGraph_t g, cudaGraphExec_t e, cudaStream_t s) : graph_(g), exec_(e), stream_(s) {}
+  ~CudaGraph() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (graph_) cudaGraphDestroy(graph_);
+  }
+  void replay() override { CUDA_CHECK(cudaGraphLaunch(exec_, stream_)); }
+
+ private:
+  cudaGraph_t graph_;
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+// --- DeviceWorkspace -----------------------------------------------------------------
+DeviceWorkspace::~DeviceWorkspace() {
+  // Graphs captured over these buffers may still be replayed by their owner; the backend
+  // synchronises before it is destroyed, and the buffers go with it.
+  if (ptr_) cudaFree(ptr_);
+  for (void* p : retired_) cudaFree(p);
+}
+
+void* DeviceWorkspace::get(size_t bytes) {
+  if (bytes <= bytes_ && ptr_) return ptr_;
+  const size_t want = std::max(bytes, bytes_ * 2);
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(want, 1 << 20)));
+  if (ptr_) retired_.push_back(ptr_);
+  ptr_ = p;
+  bytes_ = std::max<size_t>(want, 1 << 20);
+  return ptr_;
+}
+
+// --- PinnedRing -------------------------------------------------------------------------
+PinnedRing::PinnedRing(size_t bytes) : size_(bytes) {
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&base_), bytes, cudaHostAllocDefault));
+}
+
+PinnedRing::~PinnedRing() {
+  for (auto& r : live_) {
+    cudaEventSynchronize(r.done);
+    cudaEventDestroy(r.done);
+  }
+  for (auto e : event_pool_) cudaEventDestroy(e);
+  if (base_) cudaFreeHost(base_);
+}
+
+void PinnedRing::upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  if (bytes == 0) return;
+  TLLM_ASSERT(bytes <= size_);
+  const size_t need = (bytes + 255) / 256 * 256;
+  if (head_ + need > size_) head_ = 0;
+  const size_t begin = head_, end = head_ + need;
+  // Wait for (and retire) earlier copies that read the region we are about to overwrite.
+  while (!live_.empty()) {
+    Region& r = live_.front();
+    const bool overlap = r.begin < end && begin < r.end;
+    const bool done = cudaEventQuery(r.done) == cudaSuccess;
+    if (!overlap && !done) break;
+    if (!done) CUDA_CHECK(cudaEventSynchronize(r.done));
+    event_pool_.push_back(r.done);
+    live_.pop_front();
+  }
+  for (auto& r : live_)  // regions behind the front (ring order is FIFO, so rare)
+    if (r.begin < end && begin < r.end) CUDA_CHECK(cudaEventSynchronize(r.done));
+  std::memcpy(base_ + begin, src, bytes);
+  CUDA_CHECK(cudaMemcpyAsync(dst, base_ + begin, bytes, cudaMemcpyHostToDevice, stream));
+  cudaEvent_t e;
+  if (event_pool_.empty()) {
+    CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  } else {
+    e = event_pool_.back();
+    event_pool_.pop_back();
+  }
+  CUDA_CHECK(cudaEventRecord(e, stream));
+  live_.push_back(Region{begin, end, e});
+  head_ = end;
+}
+
+// --- CudaBackend ------------------------------------------------------------------------
+CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) {
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  TLLM_CHECK_ARG(device_ >= 0 && device_ < count, "cuda device ", device_, " does not exist (", count,
+                 " visible)");
+  CUDA_CHECK(cudaSetDevice(device_));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  num_sms_ = prop.multiProcessorCount;
+  name_ = detail::concat("cuda:", device_, " (", prop.name, ", ", num_sms_, " SMs, sm_", prop.major, prop.minor,
+                         ", ", prop.totalGlobalMem >> 30, " GiB)");
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  alloc_ = &DeviceCachingAllocator::for_device(device_);
+  lt_ = std::make_unique<LtMatmul>();
+  ring_ = std::make_unique<PinnedRing>(16u << 20);
+  for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_);
+  ring_.reset();
+  lt_.reset();
+  for (int i = 0; i < 2; ++i) {
+    if (pinned_chunk_[i]) cudaFreeHost(pinned_chunk_[i]);
+    if (dev_stage_[i]) cudaFree(dev_stage_[i]);
+    if (chunk_done_[i]) cudaEventDestroy(chunk_done_[i]);
+  }
+  if (pinned_out_) cudaFreeHost(pinned_out_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::check_capturable(const char* op) const {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream_, &st));
+  TLLM_CHECK(st == cudaStreamCaptureStatusNone, op,
+             " synchronises with the host and cannot run inside a captured CUDA graph");
+}
+
+void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+std::pair<size_t, size_t> CudaBackend::memory_info() {
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  // Blocks cached by our allocator are free for our tensors too.
+  return {free_b + alloc_->stats().cached_bytes, total_b};
+}
+
+void CudaBackend::copy(Tensor& dst, const Tensor& src) {
+  TLLM_CHECK(dst.dtype() == src.dtype() && dst.numel() == src.numel(), "copy: ", src.str(), " -> ", dst.str(),
+             ": dtype and element count must match");
+  const size_t bytes = src.nbytes();
+  if (bytes == 0) return;
+  const bool host = dst.device() == Device::CPU || src.device() == Device::CPU;
+  if (host) check_capturable("copy to/from the host");
+  CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream_));
+  if (host) synchronize();
+}
+
+Tensor CudaBackend::upload(const Tensor& host, DType dtype) {
+  TLLM_CHECK(host.defined(), "upload: undefined tensor");
+  const DType sd = host.dtype();
+  const bool convert_needed = sd != dtype;
+  if (convert_needed) {
+    auto ok = [](DType d) { return d == DType::F32 || d == DType::BF16 || d == DType::F16; };
+    TLLM_CHECK(ok(sd) && ok(dtype), "upload: cannot convert ", dtype_name(sd), " to ", dtype_name(dtype),
+               " (conversions between f32, bf16 and f16 only)");
+  }
+  Tensor out = empty(host.shape(), dtype);
+  const int64_t n = host.numel();
+  if (n == 0) return out;
+  if (host.device() == Device::CUDA) {
+    cuda::convert(out.raw(), dtype, host.raw(), sd, n, stream_);
+    return out;
+  }
+  if (!convert_needed && host.nbytes() <= (1u << 20)) {
+    ring_->upload(out.raw(), host.raw(), host.nbytes(), stream_);
+    return out;
+  }
+  const size_t se = dtype_size(sd), de = dtype_size(dtype);
+  TLLM_CHECK(se > 0 && de > 0, "upload: packed dtype ", dtype_name(sd), " is not supported here");
+  for (int i = 0; i < 2; ++i) {
+    if (!pinned_chunk_[i]) CUDA_CHECK(cudaHostAlloc(&pinned_chunk_[i], kChunk, cudaHostAllocDefault));
+    if (convert_needed && !dev_stage_[i]) CUDA_CHECK(cudaMalloc(&dev_stage_[i], kChunk));
+  }
+  const int64_t per_chunk = static_cast<int64_t>(kChunk / se);
+  const uint8_t* src = static_cast<const uint8_t*>(host.raw());
+  uint8_t* dst = static_cast<uint8_t*>(out.raw());
+  int buf = 0;
+  for (int64_t off = 0; off < n; off += per_chunk, buf ^= 1) {
+    const int64_t cnt = std::min(per_chunk, n - off);
+    CUDA_CHECK(cudaEventSynchronize(chunk_done_[buf]));
+    std::memcpy(pinned_chunk_[buf], src + off * se, cnt * se);
+    if (!convert_needed) {
+      CUDA_CHECK(cudaMemcpyAsync(dst + off * de, pinned_chunk_[buf], cnt * se, cudaMemcpyHostToDevice, stream_));
+    } else {
+      CUDA_CHECK(cudaMemcpyAsync(dev_stage_[buf], pinned_chunk_[buf], cnt * se, cudaMemcpyHostToDevice, stream_));
+      cuda::convert(dst + off * de, dtype, dev_stage_[buf], sd, cnt, stream_);
+    }
+    CUDA_CHECK(cudaEventRecord(chunk_done_[buf], stream_));
+  }
+  return out;
+}
+
+Tensor CudaBackend::download(const Tensor& t) {
+  TLLM_CHECK(t.defined(), "download: undefined tensor");
+  check_capturable("download");
+  const bool is_float = dtype_is_float(t.dtype());
+  const DType hd = is_float ? DType::F32 : t.dtype();
+  Tensor out = Tensor::empty(t.shape(), hd);
+  if (t.numel() == 0) return out;
+  if (t.device() == Device::CPU) {
+    TLLM_CHECK(!is_float || t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16,
+               "download: unsupported dtype ", t.str());
+    Tensor tmp = upload(t, hd);
+    return download(tmp);
+  }
+  if (hd == t.dtype()) {
+    CUDA_CHECK(cudaMemcpyAsync(out.raw(), t.raw(), t.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  } else {
+    Tensor tmp = empty(t.shape(), DType::F32);
+    cuda::convert(tmp.raw(), DType::F32, t.raw(), t.dtype(), t.numel(), stream_);
+    CUDA_CHECK(cudaMemcpyAsync(out.raw(), tmp.raw(), tmp.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  }
+  synchronize();
+  return out;
+}
+
+void CudaBackend::fill_zero(Tensor& t) {
+  if (!t.defined() || t.nbytes() == 0) return;
+  if (t.device() == Device::CPU) {
+    std::memset(t.raw(), 0, t.nbytes());
+    return;
+  }
+  CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), stream_));
+}
+
+std::unique_ptr<CapturedGraph> CudaBackend::capture(const std::function<void()>& fn) {
+  CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    fn();
+  } catch (...) {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(stream_, &g);
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    throw;
+  }
+  cudaGraph_t graph = nullptr;
+  CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  if (err != cudaSuccess) {
+    cudaGraphDestroy(graph);
+    CUDA_CHECK(err);
+  }
+  return std::make_unique<CudaGraph>(graph, exec, stream_);
+}
+
+// --- ops ------------------------------------------------------------------------------
+void CudaBackend::embedding(Tensor& out, const Tensor& table, const Tensor& tokens) {
+  const char* op = "embedding";
+  expect_cuda(out, op, "out");
+  expect_cuda(table, op, "table");
+  expect_cuda(tokens, op, "tokens");
+  expect_dtype(tokens, DType::I32, op, "tokens");
+  TLLM_CHECK(table.ndim() == 2, op, ": table must be [vocab, hidden], got ", table.str());
+  const int64_t T = tokens.numel(), H = table.dim(1);
+  expect_numel(out, T * H, op, "out");
+  cuda::embedding(out.raw(), out.dtype(), table.raw(), table.dtype(), tokens.data<int32_t>(), static_cast<int>(T),
+                  static_cast<int>(H), table.dim(0), stream_);
+}
+
+void CudaBackend::rms_norm(Tensor& out, const Tensor& x, const Tensor& weight, float eps) {
+  const char* op = "rms_norm";
+  expect_cuda(out, op, "out");
+  expect_cuda(x, op, "x");
+  expect_cuda(weight, op, "weight");
+  expect_dtype(x, DType::BF16, op, "x");
+  expect_dtype(out, DType::BF16, op, "out");
+  const int64_t H = last_dim(x);
+  expect_numel(weight, H, op, "weight");
+  expect_numel(out, x.numel(), op, "out");
+  cuda::rms_norm(out.data<bf16>(), x.data<bf16>(), weight.raw(), weight.dtype(), static_cast<int>(x.numel() / H),
+                 static_cast<int>(H), eps, stream_);
+}
+
+void CudaBackend::add_rms_norm(Tensor& residual, const Tensor& x, Tensor& out, const Tensor& weight, float eps) {
+  const char* op = "add_rms_norm";
+  expect_cuda(residual, op, "residual");
+  expect_cuda(x, op, "x");
+  expect_cuda(out, op, "out");
+  expect_cuda(weight, op, "weight");
+  expect_dtype(residual, DType::BF16, op, "residual");
+  expect_dtype(x, DType::BF16, op, "x");
+  expect_dtype(out, DType::BF16, op, "out");
+  const int64_t H = last_dim(residual);
+  expect_numel(weight, H, op, "weight");
+  expect_numel(x, residual.numel(), op, "x");
+  expect_numel(out, residual.numel(), op, "out");
+  cuda::add_rms_norm(residual.data<bf16>(), x.data<bf16>(), out.data<bf16>(), weight.raw(), weight.dtype(),
+                     static_cast<int>(residual.numel() / H), static_cast<int>(H), eps, stream_);
+}
+
+void CudaBackend::check_linear(const Tensor& out, const Tensor& x, const LinearWeight& w, int64_t& T) const {
+  const char* op = "linear";
+  TLLM_CHECK(w.quant == QuantScheme::None, op,
+             ": quantized weights (int8/int4) are not supported by the CUDA backend yet; load the "
+             "checkpoint in bf16");
+  expect_cuda(out, op, "out");
+  expect_cuda(x, op, "x");
+  expect_cuda(w.weight, op, "weight");
+  TLLM_CHECK(w.weight.ndim() == 2, op, ": weight must be [out_features, in_features], got ", w.weight.str());
+  TLLM_CHECK(w.weight.dtype() == DType::BF16, op, ": the CUDA backend needs bf16 weights (upload with bf16), got ",
+             w.weight.str());
+  expect_dtype(x, DType::BF16, op, "x");
+  const int64_t N = w.weight.dim(0), K = w.weight.dim(1);
+  TLLM_CHECK(last_dim(x) == K, op, ": x ", x.str(), " does not match weight ", w.weight.str());
+  T = x.numel() / K;
+  expect_numel(out, T * N, op, "out");
+  TLLM_CHECK(out.dtype() == DType::BF16 || out.dtype() == DType::F32, op, ": out must be bf16 or f32, got ",
+             out.str());
+  if (w.bias.defined()) {
+    expect_cuda(w.bias, op, "bias");
+    expect_numel(w.bias, N, op, "bias");
+  }
+  TLLM_CHECK(T < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31), op, ": shape too large");
+}
+
+void CudaBackend::linear_cublas(Tensor& out, const Tensor& x, const LinearWeight& w) {
+  int64_t T = 0;
+  check_linear(out, x, w, T);
+  lt_->run(out.raw(), out.dtype(), x.data<bf16>(), w.weight.data<bf16>(), w.bias.defined() ? w.bias.raw() : nullptr,
+           w.bias.defined() ? w.bias.dtype() : DType::F32, static_cast<int>(T), static_cast<int>(w.weight.dim(0)),
+           static_cast<int>(w.weight.dim(1)), stream_);
+}
+
+void CudaBackend::linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& w) {
+  int64_t T = 0;
+  check_linear(out, x, w, T);
+  cuda::gemv_bf16(out.raw(), out.dtype(), x.data<bf16>(), w.weight.data<bf16>(),
+                  w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
+                  static_cast<int>(T), static_cast<int>(w.weight.dim(0)), static_cast<int>(w.weight.dim(1)), stream_);
+}
+
+void CudaBackend::linear(Tensor& out, const Tensor& x, const LinearWeight& w) {
+  int64_t T = 0;
+  check_linear(out, x, w, T);
+  if (T == 0) return;
+  const int64_t N = w.weight.dim(0), K = w.weight.dim(1);
+  const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
+  if (T <= kGemvMaxTokens && aligned && gemv_supported(static_cast<int>(T), N, K))
+    linear_gemv(out, x, w);
+  else
+    linear_cublas(out, x, w);
+}
+
+void CudaBackend::qk_norm_rope_kv_write(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm,
+                                        const Tensor& k_norm, float eps, const RopeSpec& rope, const Tensor& cos_sin,
+                                        const Tensor& rope_rows, const Tensor& slot_mapping, Tensor& k_cache,
+                                        Tensor& v_cache) {
+  const char* op = "qk_norm_rope_kv_write";
+  expect_cuda(qkv, op, "qkv");
+  expect_dtype(qkv, DType::BF16, op, "qkv");
+  const int D = layout.head_dim;
+  TLLM_CHECK(D > 0 && layout.n_q_heads > 0 && layout.n_kv_heads > 0, op, ": bad layout");
+  const int64_t T = qkv.numel() / layout.row_stride();
+  expect_numel(qkv, T * layout.row_stride(), op, "qkv");
+  const int rot = rope.rotary_dim > 0 ? rope.rotary_dim : D;
+  QkNormRopeParams p{};
+  p.qkv = qkv.data<bf16>();
+  p.row_stride = layout.row_stride();
+  p.T = static_cast<int>(T);
+  p.n_q_heads = layout.n_q_heads;
+  p.n_kv_heads = layout.n_kv_heads;
+  p.head_dim = D;
+  p.norm_dtype = DType::F32;
+  TLLM_CHECK(q_norm.defined() == k_norm.defined(), op, ": q_norm and k_norm must both be given or both undefined");
+  if (q_norm.defined()) {
+    expect_cuda(q_norm, op, "q_norm");
+    expect_cuda(k_norm, op, "k_norm");
+    expect_numel(q_norm, D, op, "q_norm");
+    expect_numel(k_norm, D, op, "k_norm");
+    TLLM_CHECK(q_norm.dtype() == k_norm.dtype(), op, ": q_norm and k_norm dtypes differ");
+    p.q_norm = q_norm.raw();
+    p.k_norm = k_norm.raw();
+    p.norm_dtype = q_norm.dtype();
+  }
+  p.eps = eps;
+  p.rotary_dim = rot;
+  p.interleaved = rope.interleaved;
+  expect_cuda(cos_sin, op, "cos_sin");
+  expect_dtype(cos_sin, DType::F32, op, "cos_sin");
+  TLLM_CHECK(last_dim(cos_sin) == rot, op, ": cos_sin rows must have rotary_dim = ", rot, " values, got ",
+             cos_sin.str());
+  expect_cuda(rope_rows, op, "rope_rows");
+  expect_dtype(rope_rows, DType::I32, op, "rope_rows");
+  expect_numel(rope_rows, T, op, "rope_rows");
+  p.cos_sin = cos_sin.data<float>();
+  p.rope_rows = rope_rows.data<int32_t>();
+  expect_cuda(slot_mapping, op, "slot_mapping");
+  TLLM_CHECK(slot_mapping.dtype() == DType::I64 || slot_mapping.dtype() == DType::I32, op,
+             ": slot_mapping must be i64 or i32, got ", slot_mapping.str());
+  expect_numel(slot_mapping, T, op, "slot_mapping");
+  p.slot_mapping = slot_mapping.raw();
+  p.slot_i64 = slot_mapping.dtype() == DType::I64;
+  for (const Tensor* c : {&k_cache, &v_cache}) {
+    expect_cuda(*c, op, "kv cache");
+    expect_dtype(*c, DType::BF16, op, "kv cache");
+    TLLM_CHECK(c->ndim() == 4 && c->dim(2) == layout.n_kv_heads && c->dim(3) == D, op,
+               ": kv cache must be [num_blocks, block_size, ", layout.n_kv_heads, ", ", D, "], got ", c->str());
+  }
+  TLLM_CHECK(k_cache.shape() == v_cache.shape(), op, ": k_cache and v_cache shapes differ");
+  p.k_cache = k_cache.data<bf16>();
+  p.v_cache = v_cache.data<bf16>();
+  p.num_slots = k_cache.dim(0) * k_cache.dim(1);
+  cuda::qk_norm_rope_kv_write(p, stream_);
+}
+
+void CudaBackend::attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout, const Tensor& k_cache,
+                            const Tensor& v_cache, const AttentionMeta& meta, float scale, int sliding_window) {
+  const char* op = "attention";
+  expect_cuda(out, op, "out");
+  expect_cuda(qkv, op, "qkv");
+  expect_dtype(qkv, DType::BF16, op, "qkv");
+  expect_dtype(out, DType::BF16, op, "out");
+  const int D = layout.head_dim;
+  TLLM_CHECK(attention_supported_head_dim(D), op, ": head_dim ", D, " unsupported by the CUDA backend (64, 128, 256)");
+  TLLM_CHECK(layout.n_kv_heads > 0 && layout.n_q_heads % layout.n_kv_heads == 0, op, ": n_q_heads ",
+             layout.n_q_heads, " not a multiple of n_kv_heads ", layout.n_kv_heads);
+  const int64_t T = meta.num_tokens;
+  expect_numel(qkv, T * layout.row_stride(), op, "qkv");
+  expect_numel(out, T * layout.n_q_heads * D, op, "out");
+  for (const Tensor* c : {&k_cache, &v_cache}) {
+    expect_cuda(*c, op, "kv cache");
+    expect_dtype(*c, DType::BF16, op, "kv cache");
+    TLLM_CHECK(c->ndim() == 4 && c->dim(1) == meta.block_size && c->dim(2) == layout.n_kv_heads && c->dim(3) == D,
+               op, ": kv cache must be [num_blocks, ", meta.block_size, ", ", layout.n_kv_heads, ", ", D, "], got ",
+               c->str());
+  }
+  const int B = meta.num_seqs;
+  expect_cuda(meta.cu_seqlens_q, op, "cu_seqlens_q");
+  expect_cuda(meta.seq_lens_k, op, "seq_lens_k");
+  expect_cuda(meta.block_tables, op, "block_tables");
+  expect_dtype(meta.cu_seqlens_q, DType::I32, op, "cu_seqlens_q");
+  expect_dtype(meta.seq_lens_k, DType::I32, op, "seq_lens_k");
+  expect_dtype(meta.block_tables, DType::I32, op, "block_tables");
+  expect_numel(meta.cu_seqlens_q, B + 1, op, "cu_seqlens_q");
+  expect_numel(meta.seq_lens_k, B, op, "seq_lens_k");
+  expect_numel(meta.block_tables, static_cast<int64_t>(B) * meta.max_blocks_per_seq, op, "block_tables");
+  if (T == 0 || B == 0) return;
+  AttentionParams p{};
+  p.q = qkv.data<bf16>();
+  p.q_stride = layout.row_stride();
+  p.k_cache = k_cache.data<bf16>();
+  p.v_cache = v_cache.data<bf16>();
+  p.out = out.data<bf16>();
+  p.cu_seqlens_q = meta.cu_seqlens_q.data<int32_t>();
+  p.seq_lens_k = meta.seq_lens_k.data<int32_t>();
+  p.block_tables = meta.block_tables.data<int32_t>();
+  p.num_seqs = B;
+  p.num_tokens = static_cast<int>(T);
+  p.max_seqlen_q = meta.max_seqlen_q;
+  p.max_seqlen_k = meta.max_seqlen_k;
+  p.block_size = meta.block_size;
+  p.max_blocks_per_seq = meta.max_blocks_per_seq;
+  p.n_q_heads = layout.n_q_heads;
+  p.n_kv_heads = layout.n_kv_heads;
+  p.head_dim = D;
+  p.scale = scale;
+  p.sliding_window = sliding_window;
+  p.num_sms = num_sms_;
+  p.workspace_bytes = attention_workspace_bytes(p);
+  p.workspace = static_cast<float*>(attn_ws_.get(p.workspace_bytes));
+  cuda::attention(p, stream_);
+}
+
+void CudaBackend::silu_mul(Tensor& out, const Tensor& gate_up) {
+  const char* op = "silu_mul";
+  expect_cuda(out, op, "out");
+  expect_cuda(gate_up, op, "gate_up");
+  expect_dtype(out, DType::BF16, op, "out");
+  expect_dtype(gate_up, DType::BF16, op, "gate_up");
+  const int64_t I2 = last_dim(gate_up);
+  TLLM_CHECK(I2 % 2 == 0, op, ": gate_up last dim must be even, got ", gate_up.str());
+  const int64_t T = gate_up.numel() / I2;
+  expect_numel(out, T * I2 / 2, op, "out");
+  cuda::silu_mul(out.data<bf16>(), gate_up.data<bf16>(), static_cast<int>(T), static_cast<int>(I2 / 2), stream_);
+}
+
+void CudaBackend::gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) {
+  const char* op = "gather_rows";
+  expect_cuda(out, op, "out");
+  expect_cuda(x, op, "x");
+  expect_cuda(indices, op, "indices");
+  expect_dtype(indices, DType::I32, op, "indices");
+  TLLM_CHECK(out.dtype() == x.dtype(), op, ": out ", out.str(), " and x ", x.str(), " dtypes differ");
+  TLLM_CHECK(x.ndim() >= 1, op, ": x must have rows");
+  const int64_t rows = x.dim(0), n = indices.numel();
+  const int64_t row_elems = rows == 0 ? 0 : x.numel() / rows;
+  expect_numel(out, n * row_elems, op, "out");
+  cuda::gather_rows(out.raw(), x.raw(), indices.data<int32_t>(), static_cast<int>(n), rows,
+                    static_cast<int64_t>(dtype_nbytes(x.dtype(), row_elems)), stream_);
+}
+
+SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& batch) {
+  const char* op = "sample";
+  check_capturable(op);
+  expect_cuda(logits_in, op, "logits");
+  TLLM_CHECK(logits_in.ndim() == 2, op, ": logits must be [rows, vocab], got ", logits_in.str());
+  const int R = static_cast<int>(logits_in.dim(0)), V = static_cast<int>(logits_in.dim(1));
+  TLLM_CHECK_ARG(static_cast<int>(batch.rows.size()) == R, op, ": ", batch.rows.size(), " sampling rows for ", R,
+                 " rows of logits");
+  Tensor logits = logits_in;
+  if (logits.dtype() != DType::F32) logits = upload(logits_in, DType::F32);
+  SampleResult res;
+  res.tokens.resize(R);
+  res.logprobs.resize(R);
+  res.top_logprobs.resize(R);
+  if (R == 0) return res;
+  TLLM_CHECK(V > 0, op, ": empty vocabulary");
+
+  const bool has_pen = !batch.penalty_offsets.empty(), has_ban = !batch.banned_offsets.empty();
+  auto check_csr = [&](const std::vector<int32_t>& offsets, const std::vector<int32_t>& tokens, const char* what) {
+    if (offsets.empty()) return;
+    TLLM_CHECK_ARG(static_cast<int>(offsets.size()) == R + 1, op, ": ", what, "_offsets has ", offsets.size(),
+                   " entries, expected rows + 1 = ", R + 1);
+    TLLM_CHECK_ARG(offsets[0] == 0 && offsets[R] == static_cast<int32_t>(tokens.size()), op, ": ", what,
+                   "_offsets must run from 0 to ", tokens.size());
+    for (int r = 0; r < R; ++r)
+      TLLM_CHECK_ARG(offsets[r] <= offsets[r + 1], op, ": ", what, "_offsets decreases at row ", r);
+    for (int32_t t : tokens)
+      TLLM_CHECK_ARG(t >= 0 && t < V, op, ": ", what, " token id ", t, " outside the vocabulary [0, ", V, ")");
+  };
+  check_csr(batch.penalty_offsets, batch.penalty_tokens, "penalty");
+  check_csr(batch.banned_offsets, batch.banned_tokens, "banned");
+  TLLM_CHECK_ARG(batch.penalty_counts.size() == batch.penalty_tokens.size(), op, ": penalty_counts has ",
+                 batch.penalty_counts.size(), " entries for ", batch.penalty_tokens.size(), " penalty tokens");
+  // Penalty entries merged per row: a duplicate id counts once for the repetition penalty
+  // and sums its counts (as the CPU backend).
+  std::vector<int32_t> pen_tokens, pen_counts, pen_offsets(R + 1, 0);
+  if (has_pen) {
+    std::vector<std::pair<int32_t, int64_t>> toks;
+    for (int r = 0; r < R; ++r) {
+      toks.clear();
+      for (int32_t j = batch.penalty_offsets[r]; j < batch.penalty_offsets[r + 1]; ++j)
+        toks.emplace_back(batch.penalty_tokens[j], batch.penalty_counts[j]);
+      std::sort(toks.begin(), toks.end());
+      for (size_t j = 0; j < toks.size();) {
+        const int32_t tok = toks[j].first;
+        int64_t count = 0;
+        for (; j < toks.size() && toks[j].first == tok; ++j) count += toks[j].second;
+        pen_tokens.push_back(tok);
+        pen_counts.push_back(static_cast<int32_t>(std::min<int64_t>(count, INT32_MAX)));
+      }
+      pen_offsets[r + 1] = static_cast<int32_t>(pen_tokens.size());
+    }
+  }
+  std::vector<SampleRowParams> rows(R);
+  int max_top = 0;
+  for (int r = 0; r < R; ++r) {
+    const SamplingRow& s = batch.rows[r];
+    TLLM_CHECK_ARG(s.num_top_logprobs >= 0 && s.num_top_logprobs <= kMaxTopLogprobs, op, ": row ", r,
+                   " num_top_logprobs ", s.num_top_logprobs, " out of range [0, ", kMaxTopLogprobs, "]");
+    TLLM_CHECK_ARG(s.temperature >= 0.0f && std::isfinite(s.temperature), op, ": row ", r, " temperature ",
+                   s.temperature, " must be >= 0");
+    TLLM_CHECK_ARG(s.repetition_penalty > 0.0f, op, ": row ", r, " repetition_penalty ", s.repetition_penalty,
+                   " must be > 0");
+    SampleRowParams& p = rows[r];
+    p.temperature = s.temperature;
+    p.top_k = s.top_k;
+    p.top_p = s.top_p;
+    p.min_p = s.min_p;
+    p.repetition_penalty = s.repetition_penalty;
+    p.presence_penalty = s.presence_penalty;
+    p.frequency_penalty = s.frequency_penalty;
+    p.num_top_logprobs = s.num_top_logprobs;
+    p.seed = s.seed;
+    p.offset = s.offset;
+    p.pen_begin = pen_offsets[r];
+    p.pen_end = pen_offsets[r + 1];
+    p.ban_begin = has_ban ? batch.banned_offsets[r] : 0;
+    p.ban_end = has_ban ? batch.banned_offsets[r + 1] : 0;
+    max_top = std::max(max_top, s.num_top_logprobs);
+  }
+  const int top_stride = std::max(max_top, 1);
+  Tensor d_rows = empty({static_cast<int64_t>(R * sizeof(SampleRowParams))}, DType::U8);
+  ring_->upload(d_rows.raw(), rows.data(), R * sizeof(SampleRowParams), stream_);
+  auto upload_i32 = [&](const std::vector<int32_t>& v) {
+    Tensor t = empty({std::max<int64_t>(static_cast<int64_t>(v.size()), 1)}, DType::I32);
+    if (!v.empty()) {
+      if (v.size() * 4 <= (1u << 20)) ring_->upload(t.raw(), v.data(), v.size() * 4, stream_);
+      else CUDA_CHECK(cudaMemcpy(t.raw(), v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+    }
+    return t;
+  };
+  Tensor pen_tok = upload_i32(pen_tokens), pen_cnt = upload_i32(pen_counts),
+         ban_tok = upload_i32(batch.banned_tokens);
+  Tensor scratch = empty({R, V}, DType::F32);
+  const size_t out_bytes = R * sizeof(SampleOutRow), top_bytes = static_cast<size_t>(R) * top_stride * sizeof(TopEntry);
+  Tensor d_out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);
+  auto* out_rows = static_cast<SampleOutRow*>(d_out.raw());
+  auto* out_top = reinterpret_cast<TopEntry*>(static_cast<uint8_t*>(d_out.raw()) + out_bytes);
+  cuda::sample(logits.data<float>(), R, V, static_cast<const SampleRowParams*>(d_rows.raw()), pen_tok.data<int32_t>(),
+               pen_cnt.data<int32_t>(), ban_tok.data<int32_t>(), scratch.data<float>(), out_rows, out_top, top_stride,
+               stream_);
+  if (pinned_out_bytes_ < out_bytes + top_bytes) {
+    if (pinned_out_) CUDA_CHECK(cudaFreeHost(pinned_out_));
+    pinned_out_bytes_ = std::max<size_t>(out_bytes + top_bytes, 64u << 10);
+    CUDA_CHECK(cudaHostAlloc(&pinned_out_, pinned_out_bytes_, cudaHostAllocDefault));
+  }
+  CUDA_CHECK(cudaMemcpyAsync(pinned_out_, d_out.raw(), out_bytes + top_bytes, cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+  const auto* h_rows = static_cast<const SampleOutRow*>(pinned_out_);
+  const auto* h_top = reinterpret_cast<const TopEntry*>(static_cast<const uint8_t*>(pinned_out_) + out_bytes);
+  for (int r = 0; r < R; ++r) {
+    res.tokens[r] = h_rows[r].token;
+    res.logprobs[r] = h_rows[r].logprob;
+    const int n = std::min(batch.rows[r].num_top_logprobs, V);
+    res.top_logprobs[r].reserve(n);
+    for (int i = 0; i < n; ++i) {
+      const TopEntry& e = h_top[static_cast<size_t>(r) * top_stride + i];
+      res.top_logprobs[r].emplace_back(e.token, e.logprob);
+    }
+  }
+  return res;
+}
+
+Tensor CudaBackend::log_softmax_to_host(const Tensor& logits_in) {
+  const char* op = "log_softmax_to_host";
+  check_capturable(op);
+  expect_cuda(logits_in, op, "logits");
+  TLLM_CHECK(logits_in.ndim() == 2, op, ": logits must be [rows, vocab], got ", logits_in.str());
+  Tensor logits = logits_in;
+  if (logits.dtype() != DType::F32) logits = upload(logits_in, DType::F32);
+  const int R = static_cast<int>(logits.dim(0)), V = static_cast<int>(logits.dim(1));
+  Tensor tmp = empty(logits.shape(), DType::F32);
+  cuda::log_softmax(tmp.data<float>(), logits.data<float>(), R, V, stream_);
+  return download(tmp);
+}
+
+}  // namespace cuda
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts) {
+  TLLM_CHECK(cuda_available(), "no CUDA device is visible (cudaGetDeviceCount found none); use --device cpu");
+  return std::make_unique<cuda::CudaBackend>(opts);
+}
+
+bool cuda_available() {
+  static const bool available = [] {
+    int n = 0;
+    const cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return n > 0;
+  }();
+  return available;
+}
+
+}  // namespace tllm

@@ -1,0 +1,118 @@
+// CudaBackend: the Backend of one GPU. One stream; a caching allocator; a cuBLASLt handle
+// with its workspace; pinned staging for uploads; persistent scratch for the ops that need
+// it (so captured CUDA graphs keep valid pointers). Ops validate their tensors here and
+// forward to the free functions of cuda_ops.h.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/device_allocator.h"
+#include "kernels/cuda/linear.h"
+
+namespace tllm::cuda {
+
+// Grow-only device scratch. A buffer that was replaced stays alive (retired) so that graphs
+// captured over it stay valid.
+class DeviceWorkspace {
+ public:
+  ~DeviceWorkspace();
+  void* get(size_t bytes);
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+  std::vector<void*> retired_;
+};
+
+// Pinned host ring for small uploads: host memcpy into the ring, async copy out of it; a
+// region is reused only after the copy that read it has completed (per-region events).
+class PinnedRing {
+ public:
+  explicit PinnedRing(size_t bytes);
+  ~PinnedRing();
+  // Copies `bytes` from src to dst (device) on stream, through the ring.
+  void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream);
+
+ private:
+  struct Region {
+    size_t begin, end;
+    cudaEvent_t done;
+  };
+  uint8_t* base_ = nullptr;
+  size_t size_ = 0, head_ = 0;
+  std::deque<Region> live_;
+  std::vector<cudaEvent_t> event_pool_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& opts);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device::CUDA; }
+  std::string name() const override { return name_; }
+  Allocator& allocator() override { return *alloc_; }
+  DType activation_dtype() const override { return DType::BF16; }
+
+  void copy(Tensor& dst, const Tensor& src) override;
+  Tensor upload(const Tensor& host, DType dtype) override;
+  Tensor download(const Tensor& t) override;
+  void fill_zero(Tensor& t) override;
+  void synchronize() override;
+  std::pair<size_t, size_t> memory_info() override;
+  std::unique_ptr<CapturedGraph> capture(const std::function<void()>& fn) override;
+
+  void embedding(Tensor& out, const Tensor& table, const Tensor& tokens) override;
+  void rms_norm(Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;
+  void add_rms_norm(Tensor& residual, const Tensor& x, Tensor& out, const Tensor& weight, float eps) override;
+  void linear(Tensor& out, const Tensor& x, const LinearWeight& w) override;
+  void qk_norm_rope_kv_write(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm, const Tensor& k_norm,
+                             float eps, const RopeSpec& rope, const Tensor& cos_sin, const Tensor& rope_rows,
+                             const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) override;
+  void attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout, const Tensor& k_cache,
+                 const Tensor& v_cache, const AttentionMeta& meta, float scale, int sliding_window) override;
+  void silu_mul(Tensor& out, const Tensor& gate_up) override;
+  void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
+  SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
+  Tensor log_softmax_to_host(const Tensor& logits) override;
+  // Mixture of experts (kernels/cuda/moe_backend.cu).
+  void moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) override;
+  void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                   const MoeExperts& w) override;
+  void moe_reserve(int max_tokens, int top_k, const MoeExperts& w) override;
+
+  cudaStream_t stream() const { return stream_; }
+  int num_sms() const { return num_sms_; }
+  // Linear through cuBLASLt only / the skinny GEMM only (benchmarks and tests).
+  void linear_cublas(Tensor& out, const Tensor& x, const LinearWeight& w);
+  void linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& w);
+
+ private:
+  void check_capturable(const char* op) const;
+  void check_linear(const Tensor& out, const Tensor& x, const LinearWeight& w, int64_t& T) const;
+
+  int device_ = 0;
+  int num_sms_ = 0;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  DeviceCachingAllocator* alloc_ = nullptr;
+  std::unique_ptr<LtMatmul> lt_;
+  DeviceWorkspace attn_ws_;
+  DeviceWorkspace moe_ws_;    // moe_experts scratch (sized by moe_reserve)
+  size_t moe_ws_bytes_ = 0;
+  std::unique_ptr<PinnedRing> ring_;
+  // Large uploads: two pinned chunks (+ device staging for conversions), double-buffered.
+  static constexpr size_t kChunk = 32u << 20;
+  void* pinned_chunk_[2] = {nullptr, nullptr};
+  void* dev_stage_[2] = {nullptr, nullptr};
+  cudaEvent_t chunk_done_[2] = {nullptr, nullptr};
+  void* pinned_out_ = nullptr;  // sample results
+  size_t pinned_out_bytes_ = 0;
+};
+
+}  // namespace tllm::cuda

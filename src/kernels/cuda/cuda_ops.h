@@ -1,0 +1,97 @@
+// Free functions of the CUDA backend: raw device pointers, explicit sizes, one stream.
+// The launchers pick grids and variants and check every launch; CudaBackend (cuda_backend.cu)
+// validates tensors and forwards here. Activations are bf16 ([T, H] row-major).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace tllm::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// dst[i] = convert(src[i]) between f32 / bf16 / f16 (same dtype: plain copy).
+void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n,
+             cudaStream_t stream);
+
+// out[T, H] = table[tokens[t], :]; table f32/bf16/f16, out f32/bf16.
+void embedding(void* out, DType out_dtype, const void* table, DType table_dtype,
+               const int32_t* tokens, int T, int H, int64_t vocab, cudaStream_t stream);
+
+// out = x * rsqrt(mean(x^2) + eps) * w, per row of H; weight f32 or bf16; out may alias x.
+void rms_norm(bf16* out, const bf16* x, const void* weight, DType weight_dtype, int T, int H,
+              float eps, cudaStream_t stream);
+// residual = bf16(residual + x); out = rms_norm(residual) * w.
+void add_rms_norm(bf16* residual, const bf16* x, bf16* out, const void* weight,
+                  DType weight_dtype, int T, int H, float eps, cudaStream_t stream);
+
+// out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
+void silu_mul(bf16* out, const bf16* gate_up, int T, int I, cudaStream_t stream);
+
+// out[i, :] = x[indices[i], :] for rows of row_bytes bytes.
+void gather_rows(void* out, const void* x, const int32_t* indices, int n, int64_t x_rows,
+                 int64_t row_bytes, cudaStream_t stream);
+
+// Skinny GEMM for T <= 16 tokens that streams W at memory speed with tensor cores:
+// out[T, N] = x[T, K] @ W[N, K]^T (+ bias). Needs K % 8 == 0 and 16-byte aligned rows.
+constexpr int kGemvMaxTokens = 16;
+bool gemv_supported(int T, int64_t N, int64_t K);
+void gemv_bf16(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias,
+               DType bias_dtype, int T, int N, int K, cudaStream_t stream);
+
+// out[T, N] += bias (used where the GEMM could not fuse it).
+void add_bias(void* out, DType out_dtype, const void* bias, DType bias_dtype, int T, int N,
+              cudaStream_t stream);
+
+struct QkNormRopeParams {
+  bf16* qkv;                 // [T, row_stride]
+  int64_t row_stride;
+  int T, n_q_heads, n_kv_heads, head_dim;
+  const void* q_norm;        // [head_dim] or null
+  const void* k_norm;        // [head_dim] or null
+  DType norm_dtype;
+  float eps;
+  int rotary_dim;
+  bool interleaved;
+  const float* cos_sin;      // [rows, rotary_dim] = [cos(rot/2) | sin(rot/2)]
+  const int32_t* rope_rows;  // [T]
+  const void* slot_mapping;  // [T] i64 or i32 (slot_i64); < 0: skip the cache write
+  bool slot_i64;
+  bf16* k_cache;             // [num_blocks, block_size, n_kv_heads, head_dim]
+  bf16* v_cache;
+  int64_t num_slots;         // num_blocks * block_size
+};
+void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
+
+struct AttentionParams {
+  const bf16* q;              // q rows of qkv, head h at q + t*q_stride + h*head_dim
+  int64_t q_stride;
+  const bf16* k_cache;        // [num_blocks, block_size, n_kv_heads, head_dim]
+  const bf16* v_cache;
+  bf16* out;                  // [T, n_q_heads*head_dim]
+  const int32_t* cu_seqlens_q;  // [B+1]
+  const int32_t* seq_lens_k;    // [B]
+  const int32_t* block_tables;  // [B, max_blocks_per_seq]
+  int num_seqs, num_tokens, max_seqlen_q, max_seqlen_k;
+  int block_size, max_blocks_per_seq;
+  int n_q_heads, n_kv_heads, head_dim;
+  float scale;
+  int sliding_window;         // 0: off
+  int num_sms;
+  // Scratch for split-KV partials; the launcher asks for its size first.
+  float* workspace;
+  size_t workspace_bytes;
+};
+bool attention_supported_head_dim(int head_dim);
+// Bytes of f32 scratch the split-KV path needs for this call (0: none).
+size_t attention_workspace_bytes(const AttentionParams& p);
+void attention(const AttentionParams& p, cudaStream_t stream);
+
+// Row-wise log-softmax of f32 logits [R, V].
+void log_softmax(float* out, const float* logits, int R, int V, cudaStream_t stream);
+
+}  // namespace tllm::cuda

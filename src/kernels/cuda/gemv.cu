@@ -1,0 +1,207 @@
+// Skinny GEMM for decode: out[T, N] = x[T, K] @ W[N, K]^T (+ bias) for T <= 16.
+//
+// Batch-1..16 decode is bound by streaming W once from HBM, so the kernel is built around
+// the weight loads: each warp owns a 16-row tile of W and a contiguous range of K; every
+// lane issues 16-byte streaming loads (L1 bypassed) of rows g and g+8 (g = lane/4) at
+// k = 32s + 8*(lane%4), UNROLL steps in flight before the first use. Those registers are fed
+// to mma.sync m16n8k16 as the A operand (16 rows x 16 k) with x as B (16 k x 8 tokens): K is
+// a reduction, so any permutation of k works as long as A and B agree, which lets each
+// lane's 16 contiguous bytes serve two MMAs (elements 0-3, then 4-7). T <= 8 uses one
+// n-tile, T <= 16 two. The warps of a block split K and sum their 16 x T partials in shared
+// memory, so no global workspace and no second launch. Tensor cores keep the math far
+// below the load time (one MMA per 512 bytes of W per warp), even at T = 16.
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/gemv_variants.h"
+
+namespace tllm::cuda {
+namespace {
+
+__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                               uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+template <bool HINT>
+__device__ __forceinline__ uint4 ld_w(const bf16* p) {
+  uint4 r;
+  if constexpr (HINT) {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+  } else {
+    r = ld_stream_u4(p);
+  }
+  return r;
+}
+
+template <int NT>
+__device__ __forceinline__ void mma_step(float (&acc)[NT][4], const uint4& a0, const uint4& a1,
+                                         const uint4 (&b)[NT]) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    mma_bf16_16816(acc[nt], a0.x, a1.x, a0.y, a1.y, b[nt].x, b[nt].y);
+    mma_bf16_16816(acc[nt], a0.z, a1.z, a0.w, a1.w, b[nt].z, b[nt].w);
+  }
+}
+
+template <typename OutT>
+__device__ __forceinline__ void store_out(OutT* out, float v);
+template <> __device__ __forceinline__ void store_out<float>(float* out, float v) { *out = v; }
+template <> __device__ __forceinline__ void store_out<bf16>(bf16* out, float v) {
+  *out = __float2bfloat16_rn(v);
+}
+
+// grid.x = ceil(N / 16); block = WARPS warps. bias_kind: 0 none, 1 f32, 2 bf16.
+template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT>
+__global__ void __launch_bounds__(WARPS * 32)
+    gemv_mma_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
+                    const void* __restrict__ bias, int bias_kind, int T, int N, int K) {
+  __shared__ float red[WARPS][16][NT * 8];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int n0 = blockIdx.x * 16;
+  const int r0 = min(n0 + g, N - 1), r1 = min(n0 + g + 8, N - 1);
+  const bf16* w0 = w + static_cast<int64_t>(r0) * K + 8 * t4;
+  const bf16* w1 = w + static_cast<int64_t>(r1) * K + 8 * t4;
+  const bf16* xr[NT];
+  bool xok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int tok = g + 8 * nt;
+    xok[nt] = tok < T;
+    xr[nt] = x + static_cast<int64_t>(xok[nt] ? tok : 0) * K + 8 * t4;
+  }
+
+  const int steps = (K + 31) / 32;
+  const int per_warp = (steps + WARPS - 1) / WARPS;
+  const int s_begin = min(warp * per_warp, steps);
+  const int s_end = min(s_begin + per_warp, steps);
+  const int full_end = min(s_end, K / 32);  // steps with all 32 k present
+
+  float acc[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
+
+  int s = s_begin;
+  for (; s + UNROLL <= full_end; s += UNROLL) {
+    uint4 a0[UNROLL], a1[UNROLL], b[UNROLL][NT];
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      a0[u] = ld_w<HINT>(w0 + 32 * (s + u));
+      a1[u] = ld_w<HINT>(w1 + 32 * (s + u));
+    }
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+        b[u][nt] = xok[nt] ? __ldg(reinterpret_cast<const uint4*>(xr[nt] + 32 * (s + u)))
+                           : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) mma_step<NT>(acc, a0[u], a1[u], b[u]);
+  }
+  for (; s < s_end; ++s) {  // remainder steps, the last possibly partial (K % 32 != 0)
+    const bool in = 32 * s + 8 * t4 + 8 <= K;
+    const uint4 z = make_uint4(0, 0, 0, 0);
+    const uint4 a0 = in ? ld_w<HINT>(w0 + 32 * s) : z;
+    const uint4 a1 = in ? ld_w<HINT>(w1 + 32 * s) : z;
+    uint4 b[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+      b[nt] = (in && xok[nt]) ? __ldg(reinterpret_cast<const uint4*>(xr[nt] + 32 * s)) : z;
+    mma_step<NT>(acc, a0, a1, b);
+  }
+
+  // acc[nt]: {row g, tok 2t}, {row g, tok 2t+1}, {row g+8, tok 2t}, {row g+8, tok 2t+1}
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    red[warp][g][nt * 8 + 2 * t4] = acc[nt][0];
+    red[warp][g][nt * 8 + 2 * t4 + 1] = acc[nt][1];
+    red[warp][g + 8][nt * 8 + 2 * t4] = acc[nt][2];
+    red[warp][g + 8][nt * 8 + 2 * t4 + 1] = acc[nt][3];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < 16 * T; i += WARPS * 32) {
+    const int row = i & 15, tok = i >> 4;
+    const int n = n0 + row;
+    if (n >= N) continue;
+    float v = 0.0f;
+#pragma unroll
+    for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
+    if (bias_kind == 1) v += static_cast<const float*>(bias)[n];
+    else if (bias_kind == 2) v += __bfloat162float(static_cast<const bf16*>(bias)[n]);
+    store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, v);
+  }
+}
+
+template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT>
+void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
+              int K, cudaStream_t stream) {
+  gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT><<<ceil_div(N, 16), WARPS * 32, 0, stream>>>(
+      static_cast<OutT*>(out), x, w, bias, bias_kind, T, N, K);
+  CUDA_CHECK_LAUNCH("gemv_bf16");
+}
+
+template <int WARPS, int UNROLL, bool HINT>
+void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* bias, int bias_kind,
+                int T, int N, int K, cudaStream_t stream) {
+  const bool two = T > 8;
+  if (od == DType::BF16) {
+    if (two) launch_t<2, WARPS, UNROLL, HINT, bf16>(out, x, w, bias, bias_kind, T, N, K, stream);
+    else launch_t<1, WARPS, UNROLL, HINT, bf16>(out, x, w, bias, bias_kind, T, N, K, stream);
+  } else if (od == DType::F32) {
+    if (two) launch_t<2, WARPS, UNROLL, HINT, float>(out, x, w, bias, bias_kind, T, N, K, stream);
+    else launch_t<1, WARPS, UNROLL, HINT, float>(out, x, w, bias, bias_kind, T, N, K, stream);
+  } else {
+    TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
+  }
+}
+
+int bias_kind_of(const void* bias, DType bd) {
+  if (!bias) return 0;
+  if (bd == DType::F32) return 1;
+  if (bd == DType::BF16) return 2;
+  TLLM_THROW("cuda linear: bias dtype ", dtype_name(bd), " unsupported (f32, bf16)");
+}
+
+}  // namespace
+
+bool gemv_supported(int T, int64_t N, int64_t K) {
+  return T >= 1 && T <= kGemvMaxTokens && N >= 1 && K >= 8 && K % 8 == 0 && N < (1ll << 31) &&
+         K < (1ll << 30);
+}
+
+void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bias, DType bd, int T,
+               int N, int K, cudaStream_t stream) {
+  TLLM_CHECK(gemv_supported(T, N, K), "gemv_bf16: unsupported shape T=", T, " N=", N, " K=", K);
+  TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
+             "gemv_bf16: x and W must be 16-byte aligned");
+  launch_cfg<8, 4, false>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+}
+
+// Variants for the micro-benchmark (bench/cuda), bf16 output.
+const std::vector<GemvVariant>& gemv_variants() {
+  static const std::vector<GemvVariant> v = {
+      {"w8u4", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<8, 4, false>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w8u2", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<8, 2, false>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w4u8", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<4, 8, false>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w8u4h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<8, 4, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+  };
+  return v;
+}
+
+}  // namespace tllm::cuda

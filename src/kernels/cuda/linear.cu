@@ -1,0 +1,147 @@
+#include "kernels/cuda/linear.h"
+
+#include "kernels/cuda/cuda_common.cuh"
+
+#define CUBLAS_CHECK(expr)                                                                  \
+  do {                                                                                      \
+    cublasStatus_t st_ = (expr);                                                            \
+    if (st_ != CUBLAS_STATUS_SUCCESS) [[unlikely]]                                          \
+      TLLM_THROW("cuBLASLt error ", static_cast<int>(st_), " (", cublasLtGetStatusString(st_), \
+                 ") in ", #expr, " at ", __FILE__, ":", __LINE__);                          \
+  } while (0)
+
+namespace tllm::cuda {
+namespace {
+
+template <typename OutT, typename BiasT>
+__global__ void add_bias_kernel(OutT* __restrict__ out, const BiasT* __restrict__ bias, int N) {
+  const int64_t t = blockIdx.y;
+  for (int n = blockIdx.x * blockDim.x + threadIdx.x; n < N; n += gridDim.x * blockDim.x)
+    out[t * N + n] = from_f32<OutT>(to_f32<OutT>(out[t * N + n]) + to_f32<BiasT>(bias[n]));
+}
+
+template <typename OutT>
+void add_bias_out(void* out, const void* bias, DType bd, int T, int N, cudaStream_t s) {
+  const dim3 grid(std::min(ceil_div(N, 256), 64), T);
+  if (bd == DType::F32)
+    add_bias_kernel<OutT, float><<<grid, 256, 0, s>>>(static_cast<OutT*>(out), static_cast<const float*>(bias), N);
+  else if (bd == DType::BF16)
+    add_bias_kernel<OutT, bf16><<<grid, 256, 0, s>>>(static_cast<OutT*>(out), static_cast<const bf16*>(bias), N);
+  else
+    TLLM_THROW("linear: bias dtype ", dtype_name(bd), " unsupported (f32, bf16)");
+  CUDA_CHECK_LAUNCH("add_bias");
+}
+
+int pointer_alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  int al = 256;
+  while (al > 2 && a % al != 0) al >>= 1;
+  return al;
+}
+
+}  // namespace
+
+void add_bias(void* out, DType od, const void* bias, DType bd, int T, int N, cudaStream_t stream) {
+  if (T == 0 || N == 0) return;
+  TLLM_CHECK(T <= 65535, "add_bias: at most 65535 rows per call, got ", T);
+  if (od == DType::BF16) add_bias_out<bf16>(out, bias, bd, T, N, stream);
+  else if (od == DType::F32) add_bias_out<float>(out, bias, bd, T, N, stream);
+  else TLLM_THROW("linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
+}
+
+LtMatmul::LtMatmul() {
+  CUBLAS_CHECK(cublasLtCreate(&handle_));
+  CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+}
+
+LtMatmul::~LtMatmul() {
+  for (auto& [k, p] : plans_) destroy(p);
+  if (workspace_) cudaFree(workspace_);
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+void LtMatmul::destroy(Plan& p) {
+  if (p.op) cublasLtMatmulDescDestroy(p.op);
+  if (p.a) cublasLtMatrixLayoutDestroy(p.a);
+  if (p.b) cublasLtMatrixLayoutDestroy(p.b);
+  if (p.c) cublasLtMatrixLayoutDestroy(p.c);
+  p = Plan{};
+}
+
+// Column-major view: D (N x T, ld N) = op(A) (N x K) * B (K x T), where A is W stored as
+// K x N (ld K) with op T, and B is x stored as K x T (ld K). Row-major out[T, N] == D.
+LtMatmul::Plan& LtMatmul::plan(const Key& key, int T, int N, int K, DType od, int bias_kind, int align) {
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+  Plan p;
+  const cudaDataType_t out_t = od == DType::F32 ? CUDA_R_32F : CUDA_R_16BF;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, K, N, K));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, K, T, K));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, out_t, N, T, N));
+  cublasLtMatmulPreference_t pref;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                    &workspace_bytes_, sizeof(workspace_bytes_)));
+  const uint32_t al = static_cast<uint32_t>(align);
+  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &al, sizeof(al)));
+
+  auto heuristic = [&]() {
+    cublasLtMatmulHeuristicResult_t res{};
+    int n = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &n);
+    if (st == CUBLAS_STATUS_SUCCESS && n > 0) {
+      p.algo = res.algo;
+      return true;
+    }
+    return false;
+  };
+  if (bias_kind != 0) {
+    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    const cudaDataType_t bt = bias_kind == 1 ? CUDA_R_32F : CUDA_R_16BF;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+    p.fused_bias = heuristic();
+    if (!p.fused_bias) {
+      const cublasLtEpilogue_t none = CUBLASLT_EPILOGUE_DEFAULT;
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &none, sizeof(none)));
+    }
+  }
+  p.ok = p.fused_bias || heuristic();
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (!p.ok) {
+    destroy(p);
+    TLLM_THROW("cuBLASLt has no algorithm for bf16 GEMM T=", T, " N=", N, " K=", K, " (alignment ", align, ")");
+  }
+  return plans_.emplace(key, p).first->second;
+}
+
+void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N,
+                   int K, cudaStream_t stream) {
+  if (T == 0 || N == 0) return;
+  TLLM_CHECK(od == DType::BF16 || od == DType::F32, "linear: output dtype ", dtype_name(od),
+             " unsupported (bf16, f32)");
+  const int bias_kind = bias ? (bd == DType::F32 ? 1 : bd == DType::BF16 ? 2 : -1) : 0;
+  TLLM_CHECK(bias_kind >= 0, "linear: bias dtype ", dtype_name(bd), " unsupported (f32, bf16)");
+  int align = std::min({pointer_alignment(out), pointer_alignment(x), pointer_alignment(w)});
+  // Leading dimensions also bound the alignment every column start can have.
+  const int elt_out = od == DType::F32 ? 4 : 2;
+  align = std::min(align, pointer_alignment(reinterpret_cast<const void*>(static_cast<uintptr_t>(K) * 2 | 256)));
+  align = std::min(align, pointer_alignment(reinterpret_cast<const void*>(static_cast<uintptr_t>(N) * elt_out | 256)));
+  std::lock_guard<std::mutex> lock(mu_);
+  Plan& p = plan(Key{T, N, K, static_cast<int>(od), bias_kind, align}, T, N, K, od, bias_kind, align);
+  if (p.fused_bias)
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  const float alpha = 1.0f, beta = 0.0f;
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &p.algo,
+                              workspace_, workspace_bytes_, stream));
+  if (bias && !p.fused_bias) add_bias(out, od, bias, bd, T, N, stream);
+}
+
+}  // namespace tllm::cuda

@@ -1,0 +1,166 @@
+// CudaBackend's mixture-of-experts ops: tensor checks, the scratch layout, and the launch
+// sequence of moe_ops.h. Scratch comes from one grow-only buffer of the backend that
+// moe_reserve() sizes at load, so a forward neither allocates nor synchronises.
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/moe_ops.h"
+
+namespace tllm::cuda {
+namespace {
+
+size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+// Scratch of one moe_experts call: routing metadata, act [P, I], y [P, H], and the shared
+// expert's [T, 2S], [T, S], [T, H] (bf16).
+struct MoeScratchLayout {
+  size_t meta = 0, act = 0, y = 0, s_gate_up = 0, s_act = 0, s_out = 0;
+  size_t total() const { return meta + act + y + s_gate_up + s_act + s_out; }
+};
+MoeScratchLayout scratch_layout(int64_t T, int64_t k, const MoeExperts& w) {
+  const int64_t P = T * k, S = w.shared_inter;
+  MoeScratchLayout l;
+  l.meta = align256(moe_meta_bytes(P, w.num_experts));
+  l.act = align256(static_cast<size_t>(P * w.inter) * 2);
+  l.y = align256(static_cast<size_t>(P * w.hidden) * 2);
+  if (S > 0) {
+    l.s_gate_up = align256(static_cast<size_t>(T * 2 * S) * 2);
+    l.s_act = align256(static_cast<size_t>(T * S) * 2);
+    l.s_out = align256(static_cast<size_t>(T * w.hidden) * 2);
+  }
+  return l;
+}
+
+void expect(const Tensor& t, DType dt, const char* op, const char* what) {
+  TLLM_CHECK(t.defined(), op, ": ", what, " is undefined");
+  TLLM_CHECK(t.device() == Device::CUDA, op, ": ", what, " must be a CUDA tensor, got ", t.str());
+  TLLM_CHECK(t.dtype() == dt, op, ": ", what, " must be ", dtype_name(dt), ", got ", t.str());
+}
+
+void check_expert_weight(const LinearWeight& lw, int64_t rows, int64_t cols, const char* op, const char* what) {
+  TLLM_CHECK(lw.quant == QuantScheme::None, op, ": ", what,
+             " is quantized; quantized (int8/int4) MoE experts are not supported by the CUDA backend yet "
+             "(load the checkpoint in bf16)");
+  expect(lw.weight, DType::BF16, op, what);
+  TLLM_CHECK(lw.weight.ndim() == 2 && lw.weight.dim(0) == rows && lw.weight.dim(1) == cols, op, ": ", what, " ",
+             lw.weight.str(), " must be [", rows, ", ", cols, "]");
+  TLLM_CHECK(!lw.bias.defined(), op, ": ", what, " has a bias; MoE experts have none");
+  TLLM_CHECK(reinterpret_cast<uintptr_t>(lw.weight.raw()) % 16 == 0, op, ": ", what, " must be 16-byte aligned");
+}
+
+void check_experts(const MoeExperts& w, const char* op) {
+  const int64_t E = w.num_experts, H = w.hidden, I = w.inter, S = w.shared_inter;
+  TLLM_CHECK(E >= 1 && E <= kMoeMaxExperts, op, ": ", E, " experts (the CUDA backend supports 1..", kMoeMaxExperts,
+             ")");
+  TLLM_CHECK(H > 0 && I > 0 && H % 8 == 0 && I % 8 == 0, op, ": hidden ", H, " and moe_intermediate ", I,
+             " must be positive multiples of 8 on the CUDA backend");
+  TLLM_CHECK(H < (1 << 30) && I < (1 << 30) && E * 2 * I * H < (int64_t{1} << 40), op, ": expert shapes too large");
+  check_expert_weight(w.gate_up, E * 2 * I, H, op, "experts gate_up");
+  check_expert_weight(w.down, E * H, I, op, "experts down");
+  if (S > 0) {
+    TLLM_CHECK(w.shared_gate_up.weight.defined() && w.shared_gate_up.weight.dim(0) == 2 * S &&
+                   w.shared_gate_up.weight.dim(1) == H,
+               op, ": shared_gate_up must be [", 2 * S, ", ", H, "]");
+    TLLM_CHECK(w.shared_down.weight.defined() && w.shared_down.weight.dim(0) == H && w.shared_down.weight.dim(1) == S,
+               op, ": shared_down must be [", H, ", ", S, "]");
+    expect(w.shared_gate, DType::F32, op, "shared_gate");
+    TLLM_CHECK(w.shared_gate.numel() == H, op, ": shared_gate ", w.shared_gate.str(), " must have ", H, " elements");
+  }
+}
+
+}  // namespace
+
+void CudaBackend::moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) {
+  const char* op = "moe_route";
+  TLLM_CHECK(router_logits.defined() && router_logits.device() == Device::CUDA && router_logits.ndim() == 2, op,
+             ": router_logits must be a CUDA [T, E] tensor, got ", router_logits.str());
+  TLLM_CHECK(router_logits.dtype() == DType::F32 || router_logits.dtype() == DType::BF16, op,
+             ": router_logits must be f32 or bf16, got ", router_logits.str());
+  const int64_t T = router_logits.dim(0), E = router_logits.dim(1);
+  expect(topk_ids, DType::I32, op, "topk_ids");
+  expect(topk_weights, DType::F32, op, "topk_weights");
+  TLLM_CHECK(topk_ids.ndim() == 2 && topk_ids.dim(0) == T, op, ": topk_ids ", topk_ids.str(), " must be [", T,
+             ", k]");
+  TLLM_CHECK(topk_weights.shape() == topk_ids.shape(), op, ": topk_weights ", topk_weights.str(),
+             " must match topk_ids ", topk_ids.str());
+  TLLM_CHECK(T < (int64_t{1} << 31), op, ": too many tokens");
+  cuda::moe_route(router_logits.raw(), router_logits.dtype(), static_cast<int>(T), static_cast<int>(E),
+                  static_cast<int>(topk_ids.dim(1)), renormalize, topk_ids.data<int32_t>(),
+                  topk_weights.data<float>(), stream_);
+}
+
+void CudaBackend::moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {
+  check_experts(w, "moe_reserve");
+  moe_gemm_init();
+  const size_t bytes = scratch_layout(std::max(1, max_tokens), std::max(1, top_k), w).total();
+  if (bytes > moe_ws_bytes_) {
+    check_capturable("moe_reserve");
+    moe_ws_.get(bytes);
+    moe_ws_bytes_ = bytes;
+  }
+}
+
+void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                              const MoeExperts& w) {
+  const char* op = "moe_experts";
+  check_experts(w, op);
+  expect(x, DType::BF16, op, "x");
+  expect(out, DType::BF16, op, "out");
+  const int64_t H = w.hidden, I = w.inter, S = w.shared_inter;
+  TLLM_CHECK(x.ndim() == 2 && x.dim(1) == H && out.shape() == x.shape(), op, ": x ", x.str(), " and out ",
+             out.str(), " must both be [T, ", H, "]");
+  TLLM_CHECK(out.raw() != x.raw(), op, ": out must not alias x");
+  const int64_t T = x.dim(0);
+  expect(topk_ids, DType::I32, op, "topk_ids");
+  expect(topk_weights, DType::F32, op, "topk_weights");
+  TLLM_CHECK(topk_ids.ndim() == 2 && topk_ids.dim(0) == T && topk_ids.dim(1) >= 1, op, ": topk_ids ",
+             topk_ids.str(), " must be [", T, ", k]");
+  TLLM_CHECK(topk_weights.shape() == topk_ids.shape(), op, ": topk_weights ", topk_weights.str(),
+             " must match topk_ids ", topk_ids.str());
+  TLLM_CHECK((reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(out.raw())) % 16 == 0, op,
+             ": x and out must be 16-byte aligned");
+  const int64_t k = topk_ids.dim(1), P = T * k;
+  TLLM_CHECK(P < (int64_t{1} << 30), op, ": ", P, " (token, expert) pairs are too many for one call");
+  if (T == 0) return;
+
+  const MoeScratchLayout l = scratch_layout(T, k, w);
+  if (l.total() > moe_ws_bytes_) {
+    check_capturable("moe_experts growing its scratch (moe_reserve did not cover this batch)");
+    moe_ws_.get(l.total());
+    moe_ws_bytes_ = l.total();
+  }
+  char* base = static_cast<char*>(moe_ws_.get(l.total()));
+
+  MoeExpertParams p;
+  p.x = x.data<bf16>();
+  p.gate_up = w.gate_up.weight.data<bf16>();
+  p.down = w.down.weight.data<bf16>();
+  p.meta = moe_meta_layout(base, P, w.num_experts);
+  p.act = reinterpret_cast<bf16*>(base + l.meta);
+  p.y = reinterpret_cast<bf16*>(base + l.meta + l.act);
+  p.T = static_cast<int>(T);
+  p.k = static_cast<int>(k);
+  p.E = w.num_experts;
+  p.H = static_cast<int>(H);
+  p.I = static_cast<int>(I);
+
+  cuda::moe_align(topk_ids.data<int32_t>(), P, w.num_experts, p.meta, stream_);
+  if (T <= kMoeGemvMaxTokens) moe_experts_decode(p, stream_);
+  else moe_experts_prefill(p, stream_);
+
+  const bf16* shared_y = nullptr;
+  if (S > 0) {
+    char* sb = base + l.meta + l.act + l.y;
+    Tensor s_gate_up = Tensor::wrap(sb, {T, 2 * S}, DType::BF16, Device::CUDA);
+    Tensor s_act = Tensor::wrap(sb + l.s_gate_up, {T, S}, DType::BF16, Device::CUDA);
+    Tensor s_out = Tensor::wrap(sb + l.s_gate_up + l.s_act, {T, H}, DType::BF16, Device::CUDA);
+    linear(s_gate_up, x, w.shared_gate_up);
+    silu_mul(s_act, s_gate_up);
+    linear(s_out, s_act, w.shared_down);
+    shared_y = s_out.data<bf16>();
+  }
+  cuda::moe_combine(out.data<bf16>(), p.y, p.meta.pair_pos, topk_weights.data<float>(), static_cast<int>(T),
+                    static_cast<int>(k), static_cast<int>(H), x.data<bf16>(), shared_y,
+                    S > 0 ? w.shared_gate.data<float>() : nullptr, stream_);
+}
+
+}  // namespace tllm::cuda

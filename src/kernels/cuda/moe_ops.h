@@ -1,0 +1,83 @@
+// Free functions of the CUDA mixture-of-experts ops (see Backend::moe_route / moe_experts in
+// backend.h); CudaBackend (moe_backend.cu) validates tensors, lays out the scratch and
+// calls these in order:
+//
+//   moe_route         logits [T, E] -> topk_ids [T, k], topk_weights [T, k]   (warp per token)
+//   moe_align         topk_ids -> the (token, slot) pairs grouped by expert: offsets, the
+//                     list of active experts and of BM-row tiles, pos <-> pair maps   (1 block)
+//   decode (T <= 32): moe_gemv gate|up (+SiLU) then down, a block per (16 weight rows,
+//                     active expert): only the active experts' weights are read, once
+//   prefill:          moe_gemm gate|up (+SiLU) then down, a block per (column block, tile of
+//                     BM pairs of one expert), A rows gathered from x by token
+//   moe_combine       out[t] = sum_j w[t,j] y[pos(t,j)] (+ sigmoid(x.g) shared[t])
+//
+// Every grid is sized from T, k and E alone (a fixed capacity: at most min(E, T*k) active
+// experts, ceil(T*k/BM) + min(E, T*k) tiles); blocks past the routed count, which only the
+// device knows, exit at once. Nothing synchronises with the host, so the whole op can be
+// captured in a CUDA graph.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace tllm::cuda {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kMoeMaxExperts = 2048;  // smem of the router and align kernels
+constexpr int kMoeTileRows = 64;      // BM of the grouped GEMM (rows of one expert per tile)
+constexpr int kMoeGemvMaxTokens = 32; // T up to which the decode path runs
+
+// router_logits [T, E] in f32 or bf16.
+void moe_route(const void* router_logits, DType logits_dtype, int T, int E, int k, bool renormalize, int32_t* ids,
+               float* weights, cudaStream_t stream);
+
+// Routing metadata in device memory, laid out by moe_meta_layout (int32 everywhere).
+struct MoeMeta {
+  int32_t* offsets = nullptr;      // [E+1] pairs of expert e are positions [offsets[e], offsets[e+1])
+  int32_t* active = nullptr;       // [E] experts with >= 1 pair, ascending; count in counts[0]
+  int32_t* tile_expert = nullptr;  // [max_tiles] expert of tile i
+  int32_t* tile_start = nullptr;   // [max_tiles] first position of tile i (<= BM rows, same expert)
+  int32_t* counts = nullptr;       // [2] n_active, n_tiles
+  int32_t* sorted_pair = nullptr;  // [P] position -> pair index (pair = t * k + j)
+  int32_t* pair_pos = nullptr;     // [P] pair -> position, -1 when its id is outside [0, E)
+  int max_tiles = 0;
+};
+inline int moe_max_tiles(int64_t P, int E) {
+  return static_cast<int>((P + kMoeTileRows - 1) / kMoeTileRows + (P < E ? P : E));
+}
+// Bytes for the metadata of P pairs over E experts, and the views into `base` (256-aligned).
+size_t moe_meta_bytes(int64_t P, int E);
+MoeMeta moe_meta_layout(void* base, int64_t P, int E);
+
+// Groups the P = T*k pairs of `ids` by expert (order within an expert is unspecified; every
+// pair's result is independent of it).
+void moe_align(const int32_t* ids, int64_t P, int E, const MoeMeta& meta, cudaStream_t stream);
+
+struct MoeExpertParams {
+  const bf16* x = nullptr;        // [T, H]
+  const bf16* gate_up = nullptr;  // [E * 2I, H]
+  const bf16* down = nullptr;     // [E * H, I]
+  bf16* act = nullptr;            // [P, I] scratch, by position
+  bf16* y = nullptr;              // [P, H] scratch, by position
+  int T = 0, k = 0, E = 0, H = 0, I = 0;
+  MoeMeta meta;
+};
+// act = silu(x gate_e^T) * (x up_e^T) and y = act down_e^T for every routed pair.
+// decode: T <= kMoeGemvMaxTokens; otherwise the grouped GEMM.
+void moe_experts_decode(const MoeExpertParams& p, cudaStream_t stream);
+void moe_experts_prefill(const MoeExpertParams& p, cudaStream_t stream);
+// Sets the shared-memory limits of the GEMM kernels (once; call before graph capture).
+void moe_gemm_init();
+
+// out[t] = bf16(sum_j weights[t, j] * y[pair_pos[t*k + j]] + sigmoid(x[t] . shared_gate) * shared_y[t]);
+// shared_y / shared_gate null: no shared expert. All rows [.., H], H % 8 == 0.
+void moe_combine(bf16* out, const bf16* y, const int32_t* pair_pos, const float* weights, int T, int k, int H,
+                 const bf16* x, const bf16* shared_y, const float* shared_gate, cudaStream_t stream);
+
+}  // namespace tllm::cuda

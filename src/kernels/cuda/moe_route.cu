@@ -1,0 +1,268 @@
+// Router, routing metadata and the final weighted sum of the CUDA MoE (see moe_ops.h).
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/moe_ops.h"
+
+namespace tllm::cuda {
+namespace {
+
+constexpr unsigned kFull = 0xffffffffu;
+
+// The top-k order: larger value first, NaN above everything (as torch orders NaN), equal
+// values by lower expert id; id < 0 is "none".
+__device__ __forceinline__ bool route_better(float a, int ia, float b, int ib) {
+  if (ib < 0) return ia >= 0;
+  if (ia < 0) return false;
+  const bool na = isnan(a), nb = isnan(b);
+  if (na != nb) return na;
+  if (!na && a != b) return a > b;
+  return ia < ib;
+}
+
+constexpr int kRouteWarps = 4;
+
+// A warp per token: softmax over E in f32 (probabilities kept in shared memory), then k
+// rounds of a warp-wide arg-max over the experts not yet taken.
+template <typename LogitT>
+__global__ void __launch_bounds__(kRouteWarps * 32)
+    moe_route_kernel(const LogitT* __restrict__ logits, int T, int E, int k, bool renormalize,
+                     int32_t* __restrict__ ids, float* __restrict__ weights) {
+  extern __shared__ float route_smem[];  // [warps][E] probabilities, then [warps][E] taken flags
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t = blockIdx.x * kRouteWarps + warp;
+  if (t >= T) return;  // warp-level work only below
+  float* prob = route_smem + warp * E;
+  unsigned char* taken = reinterpret_cast<unsigned char*>(route_smem + kRouteWarps * E) + warp * E;
+  const LogitT* row = logits + static_cast<int64_t>(t) * E;
+
+  float mx = -INFINITY;
+  for (int e = lane; e < E; e += 32) {
+    const float v = to_f32<LogitT>(row[e]);
+    prob[e] = v;
+    taken[e] = 0;
+    mx = fmaxf(mx, v);
+  }
+  mx = warp_max(mx);
+  float sum = 0.0f;
+  for (int e = lane; e < E; e += 32) {
+    const float v = expf(prob[e] - mx);
+    prob[e] = v;
+    sum += v;
+  }
+  sum = warp_sum(sum);
+  for (int e = lane; e < E; e += 32) prob[e] = prob[e] / sum;
+  __syncwarp();
+
+  int32_t* out_ids = ids + static_cast<int64_t>(t) * k;
+  float* out_w = weights + static_cast<int64_t>(t) * k;
+  float chosen = 0.0f;
+  for (int j = 0; j < k; ++j) {
+    float bv = 0.0f;
+    int bi = -1;
+    for (int e = lane; e < E; e += 32)
+      if (!taken[e] && route_better(prob[e], e, bv, bi)) {
+        bv = prob[e];
+        bi = e;
+      }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_xor_sync(kFull, bv, o);
+      const int oi = __shfl_xor_sync(kFull, bi, o);
+      if (route_better(ov, oi, bv, bi)) {
+        bv = ov;
+        bi = oi;
+      }
+    }
+    // A total order, so every lane holds the same (bv, bi); bi >= 0 since k <= E.
+    if (lane == 0) {
+      taken[bi] = 1;
+      out_ids[j] = bi;
+      out_w[j] = bv;
+    }
+    chosen += bv;
+    __syncwarp();
+  }
+  if (renormalize && lane == 0)
+    for (int j = 0; j < k; ++j) out_w[j] = out_w[j] / chosen;
+}
+
+// One block: counting sort of the pairs by expert plus the tile and active-expert lists.
+constexpr int kAlignThreads = 1024;
+
+__global__ void __launch_bounds__(kAlignThreads)
+    moe_align_kernel(const int32_t* __restrict__ ids, int P, int E, MoeMeta meta) {
+  extern __shared__ int align_smem[];
+  int* cnt = align_smem;       // [E]
+  int* off = cnt + E;          // [E+1]
+  int* tile_off = off + E + 1; // [E]
+  int* act_off = tile_off + E; // [E]
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  for (int e = tid; e < E; e += kAlignThreads) cnt[e] = 0;
+  __syncthreads();
+  for (int p = tid; p < P; p += kAlignThreads) {
+    const int e = ids[p];
+    meta.pair_pos[p] = (e >= 0 && e < E) ? atomicAdd(&cnt[e], 1) : -1;  // rank within the expert for now
+  }
+  __syncthreads();
+  if (warp == 0) {
+    int run_c = 0, run_t = 0, run_a = 0;
+    for (int base = 0; base < E; base += 32) {
+      const int e = base + lane;
+      const int c = e < E ? cnt[e] : 0;
+      const int tl = (c + kMoeTileRows - 1) / kMoeTileRows;
+      const int a = c > 0 ? 1 : 0;
+      int ic = c, it = tl, ia = a;  // inclusive warp scans
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int yc = __shfl_up_sync(kFull, ic, o), yt = __shfl_up_sync(kFull, it, o),
+                  ya = __shfl_up_sync(kFull, ia, o);
+        if (lane >= o) {
+          ic += yc;
+          it += yt;
+          ia += ya;
+        }
+      }
+      if (e < E) {
+        off[e] = run_c + ic - c;
+        tile_off[e] = run_t + it - tl;
+        act_off[e] = run_a + ia - a;
+      }
+      run_c += __shfl_sync(kFull, ic, 31);
+      run_t += __shfl_sync(kFull, it, 31);
+      run_a += __shfl_sync(kFull, ia, 31);
+    }
+    if (lane == 0) {
+      off[E] = run_c;
+      meta.offsets[E] = run_c;
+      meta.counts[0] = run_a;
+      meta.counts[1] = run_t;
+    }
+  }
+  __syncthreads();
+  for (int e = tid; e < E; e += kAlignThreads) {
+    meta.offsets[e] = off[e];
+    const int c = cnt[e];
+    if (c == 0) continue;
+    meta.active[act_off[e]] = e;
+    for (int j = 0, ti = tile_off[e]; j * kMoeTileRows < c; ++j, ++ti) {
+      meta.tile_expert[ti] = e;
+      meta.tile_start[ti] = off[e] + j * kMoeTileRows;
+    }
+  }
+  for (int p = tid; p < P; p += kAlignThreads) {  // the same p as above: this thread's own ranks
+    const int rank = meta.pair_pos[p];
+    if (rank < 0) continue;
+    const int pos = off[ids[p]] + rank;
+    meta.pair_pos[p] = pos;
+    meta.sorted_pair[pos] = p;
+  }
+}
+
+// A block per token: out = sum_j w_j y[pos_j] (+ sigmoid(x . g) shared), 8 columns a thread.
+constexpr int kCombineThreads = 256;
+
+__global__ void __launch_bounds__(kCombineThreads)
+    moe_combine_kernel(bf16* __restrict__ out, const bf16* __restrict__ y, const int32_t* __restrict__ pair_pos,
+                       const float* __restrict__ weights, int k, int H, const bf16* __restrict__ x,
+                       const bf16* __restrict__ shared_y, const float* __restrict__ shared_gate) {
+  __shared__ float red[32];
+  const int64_t t = blockIdx.x;
+  const int chunks = H / 8;
+  float s = 0.0f;
+  if (shared_y != nullptr) {
+    float d = 0.0f;
+    for (int c = threadIdx.x; c < chunks; c += kCombineThreads) {
+      float f[8];
+      bf16x8_to_f32(*reinterpret_cast<const uint4*>(x + t * H + 8 * c), f);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) d += f[i] * shared_gate[8 * c + i];
+    }
+    d = block_sum(d, red);
+    s = 1.0f / (1.0f + expf(-d));
+  }
+  for (int c = threadIdx.x; c < chunks; c += kCombineThreads) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < k; ++j) {
+      const int pos = pair_pos[t * k + j];
+      if (pos < 0) continue;
+      const float w = weights[t * k + j];
+      float f[8];
+      bf16x8_to_f32(*reinterpret_cast<const uint4*>(y + static_cast<int64_t>(pos) * H + 8 * c), f);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[i] += f[i] * w;
+    }
+    if (shared_y != nullptr) {
+      float f[8];
+      bf16x8_to_f32(*reinterpret_cast<const uint4*>(shared_y + t * H + 8 * c), f);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[i] += s * f[i];
+    }
+    *reinterpret_cast<uint4*>(out + t * H + 8 * c) = f32_to_bf16x8(acc);
+  }
+}
+
+size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+}  // namespace
+
+void moe_route(const void* logits, DType dt, int T, int E, int k, bool renormalize, int32_t* ids, float* weights,
+               cudaStream_t stream) {
+  if (T == 0) return;
+  TLLM_CHECK(E >= 1 && E <= kMoeMaxExperts, "moe_route: ", E, " experts (the CUDA router supports 1..",
+             kMoeMaxExperts, ")");
+  TLLM_CHECK(k >= 1 && k <= E, "moe_route: k = ", k, " must be in [1, E = ", E, "]");
+  const size_t smem = static_cast<size_t>(kRouteWarps) * E * (sizeof(float) + 1);
+  const int grid = ceil_div(T, kRouteWarps);
+  if (dt == DType::F32)
+    moe_route_kernel<float><<<grid, kRouteWarps * 32, smem, stream>>>(static_cast<const float*>(logits), T, E, k,
+                                                                        renormalize, ids, weights);
+  else if (dt == DType::BF16)
+    moe_route_kernel<bf16><<<grid, kRouteWarps * 32, smem, stream>>>(static_cast<const bf16*>(logits), T, E, k,
+                                                                       renormalize, ids, weights);
+  else
+    TLLM_THROW("moe_route: router logits must be f32 or bf16, got ", dtype_name(dt));
+  CUDA_CHECK_LAUNCH("moe_route");
+}
+
+size_t moe_meta_bytes(int64_t P, int E) {
+  const int64_t tiles = moe_max_tiles(P, E);
+  return align256((E + 1) * 4) + align256(E * 4) + 2 * align256(tiles * 4) + align256(2 * 4) +
+         2 * align256(P * 4);
+}
+
+MoeMeta moe_meta_layout(void* base, int64_t P, int E) {
+  MoeMeta m;
+  m.max_tiles = moe_max_tiles(P, E);
+  char* c = static_cast<char*>(base);
+  auto take = [&](size_t bytes) {
+    int32_t* r = reinterpret_cast<int32_t*>(c);
+    c += align256(bytes);
+    return r;
+  };
+  m.offsets = take((E + 1) * 4);
+  m.active = take(E * 4);
+  m.tile_expert = take(static_cast<size_t>(m.max_tiles) * 4);
+  m.tile_start = take(static_cast<size_t>(m.max_tiles) * 4);
+  m.counts = take(2 * 4);
+  m.sorted_pair = take(P * 4);
+  m.pair_pos = take(P * 4);
+  return m;
+}
+
+void moe_align(const int32_t* ids, int64_t P, int E, const MoeMeta& meta, cudaStream_t stream) {
+  TLLM_CHECK(E >= 1 && E <= kMoeMaxExperts, "moe_align: ", E, " experts (supported 1..", kMoeMaxExperts, ")");
+  TLLM_CHECK(P >= 0 && P < (int64_t{1} << 30), "moe_align: ", P, " pairs");
+  const size_t smem = static_cast<size_t>(4 * E + 1) * sizeof(int);
+  moe_align_kernel<<<1, kAlignThreads, smem, stream>>>(ids, static_cast<int>(P), E, meta);
+  CUDA_CHECK_LAUNCH("moe_align");
+}
+
+void moe_combine(bf16* out, const bf16* y, const int32_t* pair_pos, const float* weights, int T, int k, int H,
+                 const bf16* x, const bf16* shared_y, const float* shared_gate, cudaStream_t stream) {
+  if (T == 0) return;
+  TLLM_CHECK(H % 8 == 0, "moe_combine: hidden size ", H, " must be a multiple of 8");
+  TLLM_CHECK((shared_y == nullptr) == (shared_gate == nullptr), "moe_combine: shared_y and shared_gate go together");
+  moe_combine_kernel<<<T, kCombineThreads, 0, stream>>>(out, y, pair_pos, weights, k, H, x, shared_y, shared_gate);
+  CUDA_CHECK_LAUNCH("moe_combine");
+}
+
+}  // namespace tllm::cuda

@@ -1,0 +1,93 @@
+// In place on qkv: per-head RMSNorm of q and k (Qwen3), RoPE of q and k, then k and v of
+// each token written to its cache slot. One warp per (token, head); the head goes through
+// a per-warp f32 buffer in shared memory so RoPE can pair any two dims (split-half or
+// interleaved, rotary_dim <= head_dim).
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace tllm::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxHeadDim = 512;
+
+template <typename W>
+__global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormRopeParams p) {
+  __shared__ float buf[kWarps][kMaxHeadDim];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t = blockIdx.x;
+  const int head = blockIdx.y * kWarps + warp;  // [0, n_q) q, [n_q, n_q+n_kv) k, then v
+  const int nq = p.n_q_heads, nkv = p.n_kv_heads, D = p.head_dim;
+  if (head >= nq + 2 * nkv) return;
+  const bool is_q = head < nq, is_k = !is_q && head < nq + nkv, is_v = head >= nq + nkv;
+  bf16* src = p.qkv + static_cast<int64_t>(t) * p.row_stride + static_cast<int64_t>(head) * D;
+
+  int64_t slot = -1;
+  if (!is_q) {
+    slot = p.slot_i64 ? static_cast<const int64_t*>(p.slot_mapping)[t]
+                      : static_cast<const int32_t*>(p.slot_mapping)[t];
+    if (slot >= p.num_slots) slot = -1;  // validated on the host; never write out of bounds
+  }
+  const int kvh = is_k ? head - nq : head - nq - nkv;
+  bf16* cache_dst = nullptr;
+  if (slot >= 0) {
+    bf16* cache = is_k ? p.k_cache : p.v_cache;
+    cache_dst = cache + (slot * nkv + kvh) * D;
+  }
+  if (is_v) {
+    if (cache_dst)
+      for (int i = lane; i < D; i += 32) cache_dst[i] = src[i];
+    return;
+  }
+
+  float* b = buf[warp];
+  float ss = 0.0f;
+  for (int i = lane; i < D; i += 32) {
+    const float v = __bfloat162float(src[i]);
+    b[i] = v;
+    ss += v * v;
+  }
+  const W* nw = static_cast<const W*>(is_q ? p.q_norm : p.k_norm);
+  if (nw) {
+    const float inv = rsqrtf(warp_sum(ss) / static_cast<float>(D) + p.eps);
+    for (int i = lane; i < D; i += 32) b[i] = round_bf16(b[i] * inv * to_f32<W>(nw[i]));
+  }
+  __syncwarp();
+  const int half = p.rotary_dim / 2;
+  const float* cs = p.cos_sin + static_cast<int64_t>(p.rope_rows[t]) * p.rotary_dim;
+  for (int i = lane; i < half; i += 32) {
+    const float c = cs[i], s = cs[half + i];
+    const int i1 = p.interleaved ? 2 * i : i;
+    const int i2 = p.interleaved ? 2 * i + 1 : i + half;
+    const float x1 = b[i1], x2 = b[i2];
+    b[i1] = x1 * c - x2 * s;
+    b[i2] = x2 * c + x1 * s;
+  }
+  __syncwarp();
+  for (int i = lane; i < D; i += 32) {
+    const bf16 v = __float2bfloat16_rn(b[i]);
+    src[i] = v;
+    if (cache_dst) cache_dst[i] = v;
+  }
+}
+
+}  // namespace
+
+void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream) {
+  if (p.T == 0) return;
+  TLLM_CHECK(p.head_dim <= kMaxHeadDim, "qk_norm_rope_kv_write: head_dim ", p.head_dim,
+             " > ", kMaxHeadDim);
+  TLLM_CHECK(p.rotary_dim % 2 == 0 && p.rotary_dim <= p.head_dim, "qk_norm_rope_kv_write: rotary_dim ",
+             p.rotary_dim, " must be even and <= head_dim ", p.head_dim);
+  const dim3 grid(p.T, ceil_div(p.n_q_heads + 2 * p.n_kv_heads, kWarps));
+  if (p.norm_dtype == DType::BF16)
+    qk_norm_rope_kernel<__nv_bfloat16><<<grid, kWarps * 32, 0, stream>>>(p);
+  else if (p.norm_dtype == DType::F32)
+    qk_norm_rope_kernel<float><<<grid, kWarps * 32, 0, stream>>>(p);
+  else
+    TLLM_THROW("qk_norm_rope_kv_write: norm weight dtype ", dtype_name(p.norm_dtype),
+               " unsupported (f32, bf16)");
+  CUDA_CHECK_LAUNCH("qk_norm_rope_kv_write");
+}
+
+}  // namespace tllm::cuda

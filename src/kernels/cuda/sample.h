@@ -1,0 +1,43 @@
+// Device side of Backend::sample (kernels/cuda/sample.cu); CudaBackend packs SampleBatch
+// into these arrays, launches, and copies SampleOutRow/TopEntry back.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tllm::cuda {
+
+struct SampleRowParams {
+  float temperature;
+  int top_k;
+  float top_p;
+  float min_p;
+  float repetition_penalty;
+  float presence_penalty;
+  float frequency_penalty;
+  int num_top_logprobs;
+  uint64_t seed;
+  uint64_t offset;
+  int pen_begin, pen_end;  // into penalty_tokens / penalty_counts
+  int ban_begin, ban_end;  // into banned_tokens
+};
+
+struct SampleOutRow {
+  int32_t token;
+  float logprob;
+};
+
+struct TopEntry {
+  int32_t token;
+  float logprob;
+};
+
+constexpr int kMaxTopLogprobs = 64;
+
+// logits [R, V] f32; scratch [R, V] f32 (processed logits); top [R, max_top].
+void sample(const float* logits, int R, int V, const SampleRowParams* rows, const int32_t* penalty_tokens,
+            const int32_t* penalty_counts, const int32_t* banned_tokens, float* scratch, SampleOutRow* out,
+            TopEntry* top, int max_top, cudaStream_t stream);
+
+}  // namespace tllm::cuda
