@@ -387,8 +387,11 @@ void BpeModel::merge(std::vector<int32_t>& syms) const {
 // min-heap keyed by (rank, position); entries whose pair changed since are skipped.
 void BpeModel::merge_heap(std::vector<int32_t>& syms) const {
   const size_t n = syms.size();
-  std::vector<int32_t> prev(n), next(n);
-  std::vector<bool> alive(n, true);
+  thread_local std::vector<int32_t> prev, next;
+  thread_local std::vector<uint8_t> alive;
+  prev.resize(n);
+  next.resize(n);
+  alive.assign(n, 1);
   for (size_t i = 0; i < n; ++i) {
     prev[i] = static_cast<int32_t>(i) - 1;
     next[i] = (i + 1 < n) ? static_cast<int32_t>(i + 1) : -1;
@@ -397,29 +400,35 @@ void BpeModel::merge_heap(std::vector<int32_t>& syms) const {
     int32_t rank, pos, new_id;
     bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  thread_local std::vector<Cand> heap_buf;  // min-heap via std::*_heap with greater<>
+  heap_buf.clear();
+  auto push = [](Cand c) {
+    heap_buf.push_back(c);
+    std::push_heap(heap_buf.begin(), heap_buf.end(), std::greater<Cand>());
+  };
   for (size_t i = 0; i + 1 < n; ++i) {
     MergeInfo mi = merges_.find(syms[i], syms[i + 1]);
-    if (mi.rank >= 0) heap.push({mi.rank, static_cast<int32_t>(i), mi.new_id});
+    if (mi.rank >= 0) push({mi.rank, static_cast<int32_t>(i), mi.new_id});
   }
-  while (!heap.empty()) {
-    Cand c = heap.top();
-    heap.pop();
+  while (!heap_buf.empty()) {
+    std::pop_heap(heap_buf.begin(), heap_buf.end(), std::greater<Cand>());
+    Cand c = heap_buf.back();
+    heap_buf.pop_back();
     if (!alive[c.pos] || next[c.pos] < 0) continue;
     int32_t r = next[c.pos];
     MergeInfo cur = merges_.find(syms[c.pos], syms[r]);
     if (cur.rank != c.rank || cur.new_id != c.new_id) continue;
     syms[c.pos] = c.new_id;
-    alive[r] = false;
+    alive[r] = 0;
     next[c.pos] = next[r];
     if (next[r] >= 0) prev[next[r]] = c.pos;
     if (prev[c.pos] >= 0) {
       MergeInfo mi = merges_.find(syms[prev[c.pos]], syms[c.pos]);
-      if (mi.rank >= 0) heap.push({mi.rank, prev[c.pos], mi.new_id});
+      if (mi.rank >= 0) push({mi.rank, prev[c.pos], mi.new_id});
     }
     if (next[c.pos] >= 0) {
       MergeInfo mi = merges_.find(syms[c.pos], syms[next[c.pos]]);
-      if (mi.rank >= 0) heap.push({mi.rank, c.pos, mi.new_id});
+      if (mi.rank >= 0) push({mi.rank, c.pos, mi.new_id});
     }
   }
   size_t k = 0;

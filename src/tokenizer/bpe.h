@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -46,8 +47,8 @@ class WordCache {
 // model.vocab and model.merges, read straight from the JSON text by the loader's SAX handler
 // (building a JSON DOM for 150k entries costs seconds).
 struct BpeTables {
-  std::vector<std::pair<std::string, int64_t>> vocab;
-  std::vector<std::pair<std::string, std::string>> merges;
+  std::deque<std::pair<std::string, int64_t>> vocab;  // deques: no relocation while growing
+  std::deque<std::pair<std::string, std::string>> merges;
   bool has_vocab = false;
   bool has_merges = false;
 };

@@ -194,13 +194,9 @@ bool is_nfc_fast(std::string_view s) {
   return true;
 }
 
-std::string normalize_form(std::string_view s, NormForm form) {
-  bool ascii = true;
-  for (unsigned char b : s) {
-    if (b >= 0x80) { ascii = false; break; }
-  }
-  if (ascii) return std::string(s);
-  if (form == NormForm::NFC && is_nfc_fast(s)) return std::string(s);
+namespace {
+
+std::string utf8proc_form(std::string_view s, NormForm form) {
   int options = UTF8PROC_STABLE;
   switch (form) {
     case NormForm::NFC: options |= UTF8PROC_COMPOSE; break;
@@ -216,6 +212,55 @@ std::string normalize_form(std::string_view s, NormForm form) {
   std::string r(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
   std::free(out);
   return r;
+}
+
+}  // namespace
+
+std::string normalize_form(std::string_view s, NormForm form) {
+  bool ascii = true;
+  for (unsigned char b : s) {
+    if (b >= 0x80) { ascii = false; break; }
+  }
+  if (ascii) return std::string(s);
+  if (form != NormForm::NFC) return utf8proc_form(s, form);
+  // NFC piecewise: an inert character never combines with what precedes it, so the text
+  // splits into independent parts at inert characters. Only the stretches holding other
+  // characters (with the inert character just before them, which may compose with them)
+  // go through utf8proc.
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0, copied = 0;
+  size_t prev_start = 0;  // start of the previous character
+  while (i < s.size()) {
+    size_t start = i;
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      prev_start = start;
+      ++i;
+      continue;
+    }
+    char32_t c = next_cp(s, i);
+    if (nfc_inert(c)) {
+      prev_start = start;
+      continue;
+    }
+    // A stretch of non-inert characters from start; it begins one character earlier.
+    size_t seg_begin = start > 0 ? prev_start : start;
+    if (seg_begin < copied) seg_begin = copied;
+    size_t seg_end = i;
+    while (seg_end < s.size()) {
+      size_t j = seg_end;
+      if (static_cast<unsigned char>(s[j]) < 0x80) break;
+      if (nfc_inert(next_cp(s, j))) break;
+      seg_end = j;
+    }
+    out.append(s, copied, seg_begin - copied);
+    out += utf8proc_form(s.substr(seg_begin, seg_end - seg_begin), NormForm::NFC);
+    copied = seg_end;
+    i = seg_end;
+    prev_start = seg_end;  // unused until the next character sets it
+  }
+  out.append(s, copied, std::string_view::npos);
+  return out;
 }
 
 std::string to_lowercase(std::string_view s) {
