@@ -113,3 +113,14 @@ static inline void vload_bf16_pair_n(const uint16_t* p, int n, vf& even, vf& odd
   for (int i = 0; i < n && i < 16; ++i) buf[i] = p[i];
   vload_bf16_pair(buf, even, odd);
 }
+
+// Horizontal sums of 8 vectors at once: lane j of the result = sum of the lanes of a[j].
+static inline vf vtranspose_sum(const vf* a) {
+  vf t[4], u[2];
+  for (int i = 0; i < 4; ++i) t[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int i = 0; i < 2; ++i) {
+    const __m256d x = _mm256_castps_pd(t[2 * i]), y = _mm256_castps_pd(t[2 * i + 1]);
+    u[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(x, y)), _mm256_castpd_ps(_mm256_unpackhi_pd(x, y)));
+  }
+  return _mm256_add_ps(_mm256_permute2f128_ps(u[0], u[1], 0x20), _mm256_permute2f128_ps(u[0], u[1], 0x31));
+}
