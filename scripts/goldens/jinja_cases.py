@@ -5,6 +5,7 @@ trim_blocks, lstrip_blocks, loopcontrols, {% generation %}, transformers' tojson
 
 Usage: python3 scripts/goldens/jinja_cases.py [OUT_FILE]   (default tests/data/chat/jinja_cases.json)
 Needs only python3 + jinja2. Each case: {"name", "template", "context", "expected" | "error"}.
+strftime_now() is pinned to chat_goldens.FIXED_NOW (2024-07-26T14:30:05).
 """
 
 import json
@@ -160,12 +161,30 @@ CASES = [
 ]
 
 
+# A real-world Llama-3.2-style template (strftime_now, tojson(indent=4), |trim, messages[1:],
+# raise_exception) over some of the chat conversations.
+LLAMA_CONVERSATIONS = ["single_user", "system_user", "multi_turn", "tools_call_object", "tools_call_string",
+                       "parallel_tool_calls", "unicode", "tools_no_system", "empty_content"]
+
+
+def llama_cases():
+    with open(os.path.join(ROOT, "tests", "data", "chat", "templates", "llama3_2_style.jinja"), encoding="utf-8") as f:
+        template = f.read()
+    with open(os.path.join(ROOT, "tests", "data", "chat", "conversations.json"), encoding="utf-8") as f:
+        convs = {c["id"]: c for c in json.load(f)["conversations"]}
+    for cid in LLAMA_CONVERSATIONS:
+        c = convs[cid]
+        yield (f"llama3_2_style_{cid}", template,
+               {"messages": c["messages"], "tools": c.get("tools"), "add_generation_prompt": True,
+                "bos_token": "<|begin_of_text|>"})
+
+
 def main():
     out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "data", "chat", "jinja_cases.json")
     env = emulated_environment()
     import jinja2
     cases = []
-    for name, template, context in CASES:
+    for name, template, context in CASES + list(llama_cases()):
         case = {"name": name, "template": template, "context": context}
         try:
             case["expected"] = env.from_string(template).render(**context)
