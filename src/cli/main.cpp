@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   tllm::register_bench_serve_command(app);
   tllm::register_throughput_command(app);
   tllm::register_tokenize_command(app);
+  tllm::register_render_chat_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
