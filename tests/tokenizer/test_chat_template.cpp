@@ -78,6 +78,19 @@ TEST(JinjaErrors, RuntimeErrorsNameLineAndColumn) {
   EXPECT_EQ(error_of([] { render("{% break %}"); }), "template error at 1:4: 'break' or 'continue' outside a loop");
 }
 
+TEST(JinjaErrors, RunawayTemplatesFailCleanly) {
+  std::string deep_parens = "{{ " + std::string(2000, '(') + "1" + std::string(2000, ')') + " }}";
+  EXPECT_NE(error_of([&] { Template t(deep_parens); }).find("more than 500 deep"), std::string::npos);
+  std::string deep_ifs;
+  for (int k = 0; k < 2000; ++k) deep_ifs += "{% if true %}";
+  EXPECT_NE(error_of([&] { Template t(deep_ifs); }).find("more than 500 deep"), std::string::npos);
+  EXPECT_NE(error_of([] { render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"); })
+                .find("maximum recursion depth exceeded in macro 'f'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { render("{{ 'ab' * 1000000000000 }}"); }).find("too large"), std::string::npos);
+  EXPECT_EQ(render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }}"), "54321");
+}
+
 TEST(JinjaErrors, RaiseExceptionIsInvalidArgumentWithTheTemplatesMessage) {
   try {
     render("{% if messages|length > 1 %}{{ raise_exception('Only one message, got ' ~ messages|length) }}{% endif %}",

@@ -342,9 +342,19 @@ Value Interpreter::make_macro(const std::vector<MacroParam>* params, const Body*
     }
     local->set("varargs", Value::tuple(std::move(varargs)));
     local->set("kwargs", Value::dict(kwargs));
+    if (call_depth_ >= 200) throw TemplateFault("maximum recursion depth exceeded in macro '" + name + "'");
     int saved_depth = loop_depth_;
     loop_depth_ = 0;
-    std::string text = capture(*body, local);
+    ++call_depth_;
+    std::string text;
+    try {
+      text = capture(*body, local);
+    } catch (...) {
+      --call_depth_;
+      loop_depth_ = saved_depth;
+      throw;
+    }
+    --call_depth_;
     loop_depth_ = saved_depth;
     return Value(std::move(text));
   };
@@ -586,6 +596,9 @@ double py_fmod(double a, double b) {
 }
 
 Value repeat(const Value& seq, int64_t n) {
+  size_t unit = seq.is_string() ? seq.as_string().size() : seq.items().size();
+  if (n > 0 && unit > 0 && static_cast<uint64_t>(n) > (size_t{1} << 28) / unit)
+    throw TemplateFault("repetition result is too large");
   if (seq.is_string()) {
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.as_string();

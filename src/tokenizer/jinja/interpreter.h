@@ -76,6 +76,7 @@ class Interpreter {
   const RenderOptions& opts_;
   std::string* out_ = nullptr;
   int loop_depth_ = 0;
+  int call_depth_ = 0;  // macro recursion, bounded like Python's recursion limit
 };
 
 // Python-style errors for misuse of Undefined (jinja2's UndefinedError).

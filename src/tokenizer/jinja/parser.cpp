@@ -23,6 +23,16 @@ class Parser {
   const Lexer& lex_;
   std::vector<Token> toks_;
   size_t i_ = 0;
+  int depth_ = 0;  // nesting of blocks and sub-expressions, bounded so bad input cannot overflow the stack
+
+  static constexpr int kMaxDepth = 500;
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.fail("template nests blocks or expressions more than 500 deep");
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
 
   const Token& cur() const { return toks_[i_]; }
   const Token& peek(size_t k = 1) const { return toks_[std::min(i_ + k, toks_.size() - 1)]; }
@@ -91,6 +101,7 @@ class Parser {
 
   // Parses statements until `{% name %}` with name in `ends` (consumed up to the name).
   Body subparse(std::initializer_list<std::string_view> ends, std::string* which) {
+    DepthGuard guard(*this);
     Body body;
     while (true) {
       const Token& t = cur();
@@ -479,6 +490,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    DepthGuard guard(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       auto n = make<UnaryExpr>(cur().offset);
