@@ -24,12 +24,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,
 ldd "$BIN/test_kernels_cuda" | grep -E "not found|cublas|cudart" | tee -a "$OUT/gpu.txt"
 
 echo "== tests"
-timeout 300 "$BIN/test_kernels_cuda" --gtest_color=no "$@" >"$OUT/tests.log" 2>&1
+timeout 200 "$BIN/test_kernels_cuda" --gtest_color=no "$@" >"$OUT/tests.log" 2>&1
 test_rc=$?
 grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|error|Expected|Which is|rel_err|desc|seqs" "$OUT/tests.log" | head -60
 
 echo "== benchmarks"
-timeout 360 "$BIN/bench_kernels_cuda" >"$OUT/bench.log" 2>&1
+timeout 320 "$BIN/bench_kernels_cuda" >"$OUT/bench.log" 2>&1
 bench_rc=$?
 
 # SASS facts: 16-byte loads and tensor-core MMAs in the hot kernels.

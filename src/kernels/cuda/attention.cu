@@ -65,13 +65,13 @@ __device__ __forceinline__ int swz(int r, int c) {
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return pack_bf16x2(lo, hi); }
 
 // Work list: tile_cu[b] = first tile of sequence b (tiles of kBM rows over q_len*G rows).
-__global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q, int B, int G) {
+__global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q, int B, int G, int bm) {
   if (threadIdx.x != 0 || blockIdx.x != 0) return;
   int acc = 0;
   for (int b = 0; b < B; ++b) {
     tile_cu[b] = acc;
     const int rows = (cu_seqlens_q[b + 1] - cu_seqlens_q[b]) * G;
-    acc += (rows + kBM - 1) / kBM;
+    acc += (rows + bm - 1) / bm;
   }
   tile_cu[B] = acc;
 }
@@ -85,18 +85,24 @@ struct KernelArgs {
   float scale_log2;
 };
 
-template <int D, int BN>
+// SPLIT_KEYS (decode, <= 16 query rows per sequence): the 4 warps share one 16-row tile and
+// each takes a 16-key slice of every K/V tile, so all warps compute; their (max, sum, O) are
+// merged through shared memory at the end. Otherwise each warp owns 16 of the 64 rows.
+template <int D, int BN, bool SPLIT_KEYS>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_constant__ KernelArgs args) {
   static_assert(D % 64 == 0 && BN % 16 == 0, "tile shapes");
+  static_assert(!SPLIT_KEYS || BN == 16 * kWarps, "split-keys mode gives each warp 16 keys of a tile");
   constexpr int CH = D / 8;  // 16-byte chunks per row
-  constexpr int NT = BN / 8; // key n-tiles per warp
+  constexpr int BM = SPLIT_KEYS ? 16 : kBM;
+  constexpr int NT = SPLIT_KEYS ? 2 : BN / 8;  // key n-tiles per warp
   constexpr int DT = D / 8;  // output d n-tiles
   constexpr int KS = D / 16; // k-steps over D
   extern __shared__ __align__(128) uint8_t smem_raw[];
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
-  bf16* sK = sQ + kBM * D;       // [2][BN][D]
+  bf16* sK = sQ + BM * D;        // [2][BN][D]
   bf16* sV = sK + 2 * BN * D;    // [2][BN][D]
 
+  pdl_launch_dependents();
   const AttentionParams& p = args.p;
   const int B = p.num_seqs;
   const int total_tiles = args.tile_cu[B];
@@ -116,14 +122,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   const int q_start = p.cu_seqlens_q[b];
   const int q_len = p.cu_seqlens_q[b + 1] - q_start;
   const int kv_len = p.seq_lens_k[b];
-  const int row0 = m_tile * kBM;
+  const int row0 = m_tile * BM;
   const int rows_total = q_len * G;
   const int ctx0 = kv_len - q_len;  // position of query 0
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
-  // Key range of the whole block: rows row0..row0+63 (clamped to valid rows).
-  const int last_row = min(row0 + kBM, rows_total) - 1;
+  // Key range of the whole block: rows row0..row0+BM-1 (clamped to valid rows).
+  const int last_row = min(row0 + BM, rows_total) - 1;
   const int pos_lo = ctx0 + row0 / G, pos_hi = ctx0 + last_row / G;
   int k_begin = 0;
   if (p.sliding_window > 0) k_begin = max(0, pos_lo - p.sliding_window + 1);
@@ -142,7 +148,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
 
   // --- async loads -------------------------------------------------------------------
   {  // Q tile: rows beyond rows_total are zero-filled.
-    for (int c = tid; c < kBM * CH; c += kThreads) {
+    for (int c = tid; c < BM * CH; c += kThreads) {
       const int r = c / CH, ch = c % CH;
       const int gr = row0 + r;
       const bool ok = gr < rows_total;
@@ -173,17 +179,19 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
 
   // Per-thread rows: g = lane/4 and g+8 of the warp's 16.
   const int g = lane >> 2, t4 = lane & 3;
+  const int row_base = SPLIT_KEYS ? 0 : warp * 16;  // first row of this warp in the tile
+  const int key_base = SPLIT_KEYS ? warp * 16 : 0;  // first key of this warp in a K/V tile
   int pos_r[2];
   bool valid_r[2];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    const int gr = row0 + warp * 16 + g + 8 * i;
+    const int gr = row0 + row_base + g + 8 * i;
     valid_r[i] = gr < rows_total;
     pos_r[i] = valid_r[i] ? ctx0 + gr / G : -1;
   }
-  const bool warp_active = row0 + warp * 16 < rows_total;
-  const int warp_pos_min = ctx0 + (row0 + warp * 16) / G;
-  const int warp_pos_max = ctx0 + min(row0 + warp * 16 + 15, rows_total - 1) / G;
+  const bool warp_active = row0 + row_base < rows_total;
+  const int warp_pos_min = ctx0 + (row0 + row_base) / G;
+  const int warp_pos_max = ctx0 + min(row0 + row_base + 15, rows_total - 1) / G;
 
   float o[DT][4];
 #pragma unroll
@@ -199,7 +207,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
     if (j == 0 && warp_active) {
 #pragma unroll
       for (int ks = 0; ks < KS; ++ks) {
-        const int r = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        const int r = row_base + (lane & 7) + ((lane >> 3) & 1) * 8;
         const int ch = ks * 2 + (lane >> 4);
         ldmatrix_x4(qf[ks], sQ + swz<D>(r, ch));
       }
@@ -215,7 +223,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
 #pragma unroll
         for (int n2 = 0; n2 < NT / 2; ++n2) {
           uint32_t kf[4];
-          const int r = n2 * 16 + (lane & 7) + ((lane >> 4) << 3);
+          const int r = key_base + n2 * 16 + (lane & 7) + ((lane >> 4) << 3);
           const int ch = ks * 2 + ((lane >> 3) & 1);
           ldmatrix_x4(kf, cK + swz<D>(r, ch));
           mma16816(s[2 * n2], qf[ks], kf[0], kf[1]);
@@ -232,7 +240,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int i = e >> 1;
-          const int key = key0 + n * 8 + 2 * t4 + (e & 1);
+          const int key = key0 + key_base + n * 8 + 2 * t4 + (e & 1);
           float v = s[n][e] * args.scale_log2;
           if (need_mask) {
             const bool ok = key < part_end && key <= pos_r[i] &&
@@ -273,7 +281,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
       }
       // O += P V: P (16 x BN) as A fragments from the S accumulators.
 #pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) {
+      for (int kk = 0; kk < NT / 2; ++kk) {
         uint32_t pa[4];
         pa[0] = pack2(s[2 * kk][0], s[2 * kk][1]);
         pa[1] = pack2(s[2 * kk][2], s[2 * kk][3]);
@@ -282,7 +290,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
 #pragma unroll
         for (int d2 = 0; d2 < DT / 2; ++d2) {
           uint32_t vf[4];
-          const int r = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+          const int r = key_base + kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
           const int ch = d2 * 2 + (lane >> 4);
           ldmatrix_x4_trans(vf, cV + swz<D>(r, ch));
           mma16816(o[2 * d2], pa, vf[0], vf[1]);
@@ -299,6 +307,52 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   for (int i = 0; i < 2; ++i) {
     l_r[i] += __shfl_xor_sync(0xffffffffu, l_r[i], 1);
     l_r[i] += __shfl_xor_sync(0xffffffffu, l_r[i], 2);
+  }
+  if constexpr (SPLIT_KEYS) {
+    // Merge the 4 warps' partial softmax states (K/V smem is free now).
+    float* sO = reinterpret_cast<float*>(sK);  // [4][16][D]
+    float* sM = sO + kWarps * 16 * D;          // [4][16]
+    float* sL = sM + kWarps * 16;              // [4][16]
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int r = g + 8 * i;
+#pragma unroll
+      for (int d = 0; d < DT; ++d) {
+        sO[(warp * 16 + r) * D + d * 8 + 2 * t4] = o[d][2 * i];
+        sO[(warp * 16 + r) * D + d * 8 + 2 * t4 + 1] = o[d][2 * i + 1];
+      }
+      if (t4 == 0) {
+        sM[warp * 16 + r] = m_r[i];
+        sL[warp * 16 + r] = l_r[i];
+      }
+    }
+    __syncthreads();
+    for (int idx = tid; idx < 16 * D; idx += kThreads) {
+      const int r = idx / D, d = idx % D;
+      const int gr = row0 + r;
+      if (gr >= rows_total) continue;
+      float M = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sM[w * 16 + r]);
+      float L = 0.0f, acc = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float sc = M == -INFINITY ? 0.0f : exp2f(sM[w * 16 + r] - M);
+        L += sL[w * 16 + r] * sc;
+        acc += sO[(w * 16 + r) * D + d] * sc;
+      }
+      const int tok = q_start + gr / G;
+      const int h = kvh * G + gr % G;
+      const float v = L > 0.0f ? acc / L : 0.0f;
+      if (args.splits == 1) {
+        p.out[static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D + d] = __float2bfloat16_rn(v);
+      } else {
+        const int64_t rowi = (static_cast<int64_t>(split) * p.num_tokens + tok) * p.n_q_heads + h;
+        args.o_part[rowi * D + d] = v;
+        if (d == 0) args.lse_part[rowi] = L > 0.0f ? M + log2f(L) : -INFINITY;
+      }
+    }
+    return;
   }
   if (!warp_active) return;
 #pragma unroll
@@ -324,53 +378,83 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   }
 }
 
-// out[t, h, :] = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse).
+// out[t, h, :] = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse). One block per
+// (token, head): the weights go to shared memory first, then each thread sums its d over
+// the partitions with independent loads in flight (the loop over up to 256 partitions would
+// otherwise be a chain of dependent L2 round trips).
+constexpr int kCombineThreads = 128;
+constexpr int kMaxSplits = 256;
+
 template <int D>
-__global__ void attention_combine_kernel(bf16* __restrict__ out, const float* __restrict__ o_part,
-                                         const float* __restrict__ lse_part, int splits, int T, int n_q) {
+__global__ void __launch_bounds__(kCombineThreads)
+    attention_combine_kernel(bf16* __restrict__ out, const float* __restrict__ o_part,
+                             const float* __restrict__ lse_part, int splits, int T, int n_q) {
+  __shared__ float w[kMaxSplits];
+  __shared__ float red[32];
+  pdl_launch_dependents();
   const int t = blockIdx.x, h = blockIdx.y;
   const int64_t stride = static_cast<int64_t>(T) * n_q;
   const int64_t row = static_cast<int64_t>(t) * n_q + h;
   float mx = -INFINITY;
-  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, lse_part[s * stride + row]);
-  for (int d = threadIdx.x * 4; d < D; d += blockDim.x * 4) {
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    float wsum = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float l = lse_part[s * stride + row];
-      if (l == -INFINITY) continue;
-      const float w = exp2f(l - mx);
-      const float4 v = *reinterpret_cast<const float4*>(o_part + (s * stride + row) * D + d);
-      acc.x += w * v.x; acc.y += w * v.y; acc.z += w * v.z; acc.w += w * v.w;
-      wsum += w;
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+    const float l = lse_part[s * stride + row];
+    w[s] = l;
+    mx = fmaxf(mx, l);
+  }
+  mx = block_max(mx, red);
+  float ws = 0.0f;
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+    const float e = w[s] == -INFINITY ? 0.0f : exp2f(w[s] - mx);
+    w[s] = e;
+    ws += e;
+  }
+  ws = block_sum(ws, red);  // its barriers also publish w[]
+  const float inv = ws > 0.0f ? 1.0f / ws : 0.0f;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
+    const float* src = o_part + row * D + d;
+    int s = 0;
+    for (; s + 4 <= splits; s += 4) {
+      acc0 += w[s] * src[(s + 0) * stride * D];
+      acc1 += w[s + 1] * src[(s + 1) * stride * D];
+      acc2 += w[s + 2] * src[(s + 2) * stride * D];
+      acc3 += w[s + 3] * src[(s + 3) * stride * D];
     }
-    const float inv = wsum > 0.0f ? 1.0f / wsum : 0.0f;
-    bf16* dst = out + row * D + d;
-    *reinterpret_cast<uint2*>(dst) = make_uint2(pack2(acc.x * inv, acc.y * inv), pack2(acc.z * inv, acc.w * inv));
+    for (; s < splits; ++s) acc0 += w[s] * src[s * stride * D];
+    out[row * D + d] = __float2bfloat16_rn((acc0 + acc1 + acc2 + acc3) * inv);
   }
 }
 
-template <int D> constexpr int block_n() { return D >= 256 ? 32 : 64; }
-template <int D> constexpr size_t smem_bytes() { return (kBM + 4 * block_n<D>()) * D * sizeof(bf16); }
+template <int D, bool SPLIT_KEYS> constexpr int block_n() { return SPLIT_KEYS ? 64 : (D >= 256 ? 32 : 64); }
+template <int D, bool SPLIT_KEYS> constexpr size_t smem_bytes() {
+  return ((SPLIT_KEYS ? 16 : kBM) + 4 * block_n<D, SPLIT_KEYS>()) * D * sizeof(bf16);
+}
+
+// Decode-like batches (every sequence's q_len * G rows fit one 16-row tile) use split-keys.
+bool use_split_keys(const AttentionParams& p) {
+  return static_cast<int64_t>(p.max_seqlen_q) * (p.n_q_heads / p.n_kv_heads) <= 16;
+}
 
 int choose_splits(const AttentionParams& p) {
   const int G = p.n_q_heads / p.n_kv_heads;
-  const int64_t tiles_ub = (static_cast<int64_t>(p.num_tokens) * G + kBM - 1) / kBM;
+  const int bm = use_split_keys(p) ? 16 : kBM;
+  const int64_t tiles_ub = (static_cast<int64_t>(p.num_tokens) * G + bm - 1) / bm;
   const int64_t tiles = std::min<int64_t>(tiles_ub, static_cast<int64_t>(p.num_seqs) *
-                                                        ((static_cast<int64_t>(p.max_seqlen_q) * G + kBM - 1) / kBM));
+                                                        ((static_cast<int64_t>(p.max_seqlen_q) * G + bm - 1) / bm));
   const int64_t blocks = std::max<int64_t>(1, tiles * p.n_kv_heads);
-  const int target = 2 * std::max(p.num_sms, 1);
+  const int target = 3 * std::max(p.num_sms, 1);
   if (blocks >= target) return 1;
-  // Partitions of at least 128 keys; at most 64 of them.
+  // Partitions of at least 128 keys; at most 256 of them.
   const int max_by_len = std::max(1, p.max_seqlen_k / 128);
-  return static_cast<int>(std::min<int64_t>({(target + blocks - 1) / blocks, int64_t{max_by_len}, int64_t{64}}));
+  return static_cast<int>(std::min<int64_t>({(target + blocks - 1) / blocks, int64_t{max_by_len}, int64_t{kMaxSplits}}));
 }
 
 size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
-template <int D>
+template <int D, bool SPLIT_KEYS>
 void launch_d(const AttentionParams& p, cudaStream_t stream) {
-  constexpr int BN = block_n<D>();
+  constexpr int BN = block_n<D, SPLIT_KEYS>();
+  constexpr int BM = SPLIT_KEYS ? 16 : kBM;
   const int splits = choose_splits(p);
   const int G = p.n_q_heads / p.n_kv_heads;
   uint8_t* ws = reinterpret_cast<uint8_t*>(p.workspace);
@@ -388,23 +472,32 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
   a.splits = splits;
   a.scale_log2 = p.scale * kLog2e;
 
-  attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G);
+  attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G, BM);
   CUDA_CHECK_LAUNCH("attention_prep");
-  const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + kBM - 1) / kBM + p.num_seqs;
-  constexpr size_t smem = smem_bytes<D>();
+  const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + BM - 1) / BM + p.num_seqs;
+  constexpr size_t smem = smem_bytes<D, SPLIT_KEYS>();
+  static_assert(!SPLIT_KEYS || smem - 16 * D * sizeof(bf16) >= (kWarps * 16 * D + 2 * kWarps * 16) * sizeof(float),
+                "the split-keys merge reuses the K/V buffers");
   static bool attr_set = false;  // per instantiation; the limit is a property of the function
   if (!attr_set) {
-    CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D, BN, SPLIT_KEYS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(smem)));
     attr_set = true;
   }
-  attention_kernel<D, BN><<<dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits), kThreads, smem, stream>>>(a);
+  attention_kernel<D, BN, SPLIT_KEYS>
+      <<<dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits), kThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH("attention");
   if (splits > 1) {
-    attention_combine_kernel<D><<<dim3(p.num_tokens, p.n_q_heads), std::min(D / 4, 128), 0, stream>>>(
+    attention_combine_kernel<D><<<dim3(p.num_tokens, p.n_q_heads), kCombineThreads, 0, stream>>>(
         p.out, a.o_part, a.lse_part, splits, p.num_tokens, p.n_q_heads);
     CUDA_CHECK_LAUNCH("attention_combine");
   }
+}
+
+template <int D>
+void launch_dim(const AttentionParams& p, cudaStream_t stream) {
+  if (use_split_keys(p)) launch_d<D, true>(p, stream);
+  else launch_d<D, false>(p, stream);
 }
 
 }  // namespace
@@ -426,9 +519,9 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   TLLM_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0, "attention: n_q_heads ", p.n_q_heads,
              " must be a multiple of n_kv_heads ", p.n_kv_heads);
   switch (p.head_dim) {
-    case 64: return launch_d<64>(p, stream);
-    case 128: return launch_d<128>(p, stream);
-    case 256: return launch_d<256>(p, stream);
+    case 64: return launch_dim<64>(p, stream);
+    case 128: return launch_dim<128>(p, stream);
+    case 256: return launch_dim<256>(p, stream);
     default:
       TLLM_THROW("cuda attention: head_dim ", p.head_dim, " unsupported (supported: 64, 128, 256)");
   }

@@ -357,7 +357,9 @@ void CudaBackend::linear(Tensor& out, const Tensor& x, const LinearWeight& w) {
   if (T == 0) return;
   const int64_t N = w.weight.dim(0), K = w.weight.dim(1);
   const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
-  if (T <= kGemvMaxTokens && aligned && gemv_supported(static_cast<int>(T), N, K))
+  // The skinny GEMM beats cuBLASLt up to 8 tokens (one 8-token MMA tile); at 9..16 its
+  // second tile costs registers and cuBLASLt is ahead on large N (H100, docs/cuda-notes.md).
+  if (T <= 8 && aligned && gemv_supported(static_cast<int>(T), N, K))
     linear_gemv(out, x, w);
   else
     linear_cublas(out, x, w);
@@ -592,25 +594,31 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
     max_top = std::max(max_top, s.num_top_logprobs);
   }
   const int top_stride = std::max(max_top, 1);
-  Tensor d_rows = empty({static_cast<int64_t>(R * sizeof(SampleRowParams))}, DType::U8);
-  ring_->upload(d_rows.raw(), rows.data(), R * sizeof(SampleRowParams), stream_);
-  auto upload_i32 = [&](const std::vector<int32_t>& v) {
-    Tensor t = empty({std::max<int64_t>(static_cast<int64_t>(v.size()), 1)}, DType::I32);
-    if (!v.empty()) {
-      if (v.size() * 4 <= (1u << 20)) ring_->upload(t.raw(), v.data(), v.size() * 4, stream_);
-      else CUDA_CHECK(cudaMemcpy(t.raw(), v.data(), v.size() * 4, cudaMemcpyHostToDevice));
-    }
-    return t;
-  };
-  Tensor pen_tok = upload_i32(pen_tokens), pen_cnt = upload_i32(pen_counts),
-         ban_tok = upload_i32(batch.banned_tokens);
-  Tensor scratch = empty({R, V}, DType::F32);
+  // One upload: [row params | penalty tokens | penalty counts | banned tokens].
+  auto align16 = [](size_t x) { return (x + 15) / 16 * 16; };
+  const size_t off_pt = align16(R * sizeof(SampleRowParams));
+  const size_t off_pc = off_pt + align16(pen_tokens.size() * 4);
+  const size_t off_bt = off_pc + align16(pen_counts.size() * 4);
+  const size_t in_bytes = off_bt + align16(batch.banned_tokens.size() * 4) + 16;
+  std::vector<uint8_t> staged(in_bytes, 0);
+  std::memcpy(staged.data(), rows.data(), R * sizeof(SampleRowParams));
+  if (!pen_tokens.empty()) std::memcpy(staged.data() + off_pt, pen_tokens.data(), pen_tokens.size() * 4);
+  if (!pen_counts.empty()) std::memcpy(staged.data() + off_pc, pen_counts.data(), pen_counts.size() * 4);
+  if (!batch.banned_tokens.empty())
+    std::memcpy(staged.data() + off_bt, batch.banned_tokens.data(), batch.banned_tokens.size() * 4);
+  Tensor d_in = empty({static_cast<int64_t>(in_bytes)}, DType::U8);
+  if (in_bytes <= (1u << 20)) ring_->upload(d_in.raw(), staged.data(), in_bytes, stream_);
+  else CUDA_CHECK(cudaMemcpyAsync(d_in.raw(), staged.data(), in_bytes, cudaMemcpyHostToDevice, stream_));
+  const uint8_t* din = static_cast<const uint8_t*>(d_in.raw());
+  const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty();
+  Tensor scratch = empty({any_edit ? R : 1, any_edit ? V : 1}, DType::F32);
   const size_t out_bytes = R * sizeof(SampleOutRow), top_bytes = static_cast<size_t>(R) * top_stride * sizeof(TopEntry);
   Tensor d_out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);
   auto* out_rows = static_cast<SampleOutRow*>(d_out.raw());
   auto* out_top = reinterpret_cast<TopEntry*>(static_cast<uint8_t*>(d_out.raw()) + out_bytes);
-  cuda::sample(logits.data<float>(), R, V, static_cast<const SampleRowParams*>(d_rows.raw()), pen_tok.data<int32_t>(),
-               pen_cnt.data<int32_t>(), ban_tok.data<int32_t>(), scratch.data<float>(), out_rows, out_top, top_stride,
+  cuda::sample(logits.data<float>(), R, V, reinterpret_cast<const SampleRowParams*>(din),
+               reinterpret_cast<const int32_t*>(din + off_pt), reinterpret_cast<const int32_t*>(din + off_pc),
+               reinterpret_cast<const int32_t*>(din + off_bt), scratch.data<float>(), out_rows, out_top, top_stride,
                stream_);
   if (pinned_out_bytes_ < out_bytes + top_bytes) {
     if (pinned_out_) CUDA_CHECK(cudaFreeHost(pinned_out_));

@@ -108,6 +108,23 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   return warp_max(r);
 }
 
+// Programmatic dependent launch (sm_90+; no-ops elsewhere). A kernel calls
+// pdl_launch_dependents() early so that the next kernel, when launched with the PDL
+// attribute, may start its independent prologue (the skinny GEMM's weight loads) while this
+// one finishes; that next kernel calls pdl_wait() before it reads what we wrote.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// True when the current device supports PDL launches (compute capability >= 9.0).
+bool pdl_supported();
+
 // Streaming 16-byte load that skips L1 (weights are read once).
 __device__ __forceinline__ uint4 ld_stream_u4(const void* p) {
   uint4 r;

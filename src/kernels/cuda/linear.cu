@@ -32,6 +32,34 @@ void add_bias_out(void* out, const void* bias, DType bd, int T, int N, cudaStrea
   CUDA_CHECK_LAUNCH("add_bias");
 }
 
+// Plain tiled GEMM for shapes cuBLASLt has no algorithm for (leading dimensions that are
+// not a multiple of 8 bytes, e.g. odd N). Never on a real model's path; correct for any shape.
+template <typename OutT>
+__global__ void gemm_simt_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                 const void* __restrict__ bias, int bias_kind, int T, int N, int K) {
+  __shared__ float xs[16][33], ws[16][33];
+  const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  const int n = blockIdx.x * 16 + tx, t = blockIdx.y * 16 + ty;
+  float acc = 0.0f;
+  for (int k0 = 0; k0 < K; k0 += 32) {
+    for (int i = threadIdx.x; i < 16 * 32; i += 256) {
+      const int r = i / 32, c = i % 32, k = k0 + c;
+      const int tt = blockIdx.y * 16 + r, nn = blockIdx.x * 16 + r;
+      xs[r][c] = (tt < T && k < K) ? __bfloat162float(x[static_cast<int64_t>(tt) * K + k]) : 0.0f;
+      ws[r][c] = (nn < N && k < K) ? __bfloat162float(w[static_cast<int64_t>(nn) * K + k]) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int c = 0; c < 32; ++c) acc += xs[ty][c] * ws[tx][c];
+    __syncthreads();
+  }
+  if (t < T && n < N) {
+    if (bias_kind == 1) acc += static_cast<const float*>(bias)[n];
+    else if (bias_kind == 2) acc += __bfloat162float(static_cast<const bf16*>(bias)[n]);
+    out[static_cast<int64_t>(t) * N + n] = from_f32<OutT>(acc);
+  }
+}
+
 int pointer_alignment(const void* p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   int al = 256;
@@ -115,10 +143,7 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key, int T, int N, int K, DType od, in
   }
   p.ok = p.fused_bias || heuristic();
   cublasLtMatmulPreferenceDestroy(pref);
-  if (!p.ok) {
-    destroy(p);
-    TLLM_THROW("cuBLASLt has no algorithm for bf16 GEMM T=", T, " N=", N, " K=", K, " (alignment ", align, ")");
-  }
+  if (!p.ok) destroy(p);  // no algorithm (e.g. 2-byte aligned rows): run() uses the plain kernel
   return plans_.emplace(key, p).first->second;
 }
 
@@ -136,6 +161,16 @@ void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void
   align = std::min(align, pointer_alignment(reinterpret_cast<const void*>(static_cast<uintptr_t>(N) * elt_out | 256)));
   std::lock_guard<std::mutex> lock(mu_);
   Plan& p = plan(Key{T, N, K, static_cast<int>(od), bias_kind, align}, T, N, K, od, bias_kind, align);
+  if (!p.ok) {
+    TLLM_CHECK(T <= 65535 * 16, "linear: T=", T, " too large for the fallback GEMM");
+    const dim3 grid(ceil_div(N, 16), ceil_div(T, 16));
+    if (od == DType::F32)
+      gemm_simt_kernel<float><<<grid, 256, 0, stream>>>(static_cast<float*>(out), x, w, bias, bias_kind, T, N, K);
+    else
+      gemm_simt_kernel<bf16><<<grid, 256, 0, stream>>>(static_cast<bf16*>(out), x, w, bias, bias_kind, T, N, K);
+    CUDA_CHECK_LAUNCH("gemm_simt");
+    return;
+  }
   if (p.fused_bias)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   const float alpha = 1.0f, beta = 0.0f;

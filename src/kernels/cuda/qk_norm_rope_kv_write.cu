@@ -14,6 +14,7 @@ constexpr int kMaxHeadDim = 512;
 template <typename W>
 __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormRopeParams p) {
   __shared__ float buf[kWarps][kMaxHeadDim];
+  pdl_launch_dependents();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int t = blockIdx.x;
   const int head = blockIdx.y * kWarps + warp;  // [0, n_q) q, [n_q, n_q+n_kv) k, then v

@@ -29,20 +29,29 @@ template <typename W, bool ADD>
 __global__ void rms_norm_vec_kernel(bf16* out, const bf16* x, bf16* residual, const W* __restrict__ w,
                                     int H, float eps) {
   __shared__ float scratch[32];
+  pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const int nvec = H / 8;
-  uint4 v[kMaxVecPerThread];
-  float ss = 0.0f;
+  uint4 v[kMaxVecPerThread], rv[kMaxVecPerThread];
+  // All loads first, so that every vector of the thread is in flight at once.
 #pragma unroll
   for (int j = 0; j < kMaxVecPerThread; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     if (i < nvec) {
       v[j] = reinterpret_cast<const uint4*>(x + row * H)[i];
+      if constexpr (ADD) rv[j] = reinterpret_cast<const uint4*>(residual + row * H)[i];
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kMaxVecPerThread; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i < nvec) {
       float f[8];
       bf16x8_to_f32(v[j], f);
       if constexpr (ADD) {
         float r[8];
-        bf16x8_to_f32(reinterpret_cast<const uint4*>(residual + row * H)[i], r);
+        bf16x8_to_f32(rv[j], r);
 #pragma unroll
         for (int e = 0; e < 8; ++e) f[e] = round_bf16(f[e] + r[e]);
         v[j] = f32_to_bf16x8(f);
@@ -72,6 +81,7 @@ template <typename W, bool ADD>
 __global__ void rms_norm_scalar_kernel(bf16* out, const bf16* x, bf16* residual,
                                        const W* __restrict__ w, int H, float eps) {
   __shared__ float scratch[32];
+  pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   float ss = 0.0f;
   for (int i = threadIdx.x; i < H; i += blockDim.x) {
@@ -97,9 +107,10 @@ void launch(bf16* out, const bf16* x, bf16* residual, const void* weight, int T,
                         reinterpret_cast<uintptr_t>(residual) | reinterpret_cast<uintptr_t>(w)) % 16 == 0;
   const int nvec = H / 8;
   if (H % 8 == 0 && aligned && nvec <= 1024 * kMaxVecPerThread) {
-    int threads = std::min(1024, (ceil_div(nvec, kMaxVecPerThread) + 31) / 32 * 32);
-    // Prefer one vector per thread while the block stays <= 1024 threads.
-    threads = std::max(threads, std::min(1024, (nvec + 31) / 32 * 32));
+    // Up to 4 vectors per thread, all loaded before the first use: more bytes in flight per
+    // SM than one vector per thread (measured on H200: 62% of copy bandwidth at T=16384,
+    // H=3584 with one vector per thread).
+    const int threads = std::max(32, std::min(1024, (ceil_div(nvec, kMaxVecPerThread) + 31) / 32 * 32));
     rms_norm_vec_kernel<W, ADD><<<T, threads, 0, stream>>>(out, x, residual, w, H, eps);
   } else {
     rms_norm_scalar_kernel<W, ADD><<<T, 256, 0, stream>>>(out, x, residual, w, H, eps);

@@ -1,20 +1,23 @@
 // Sampling, one block per row of logits, no sort of the vocabulary:
-//   1. raw max and sum of exp (for the raw log-softmax of the chosen / top tokens);
-//   2. processed row into scratch: NaN -> -inf, repetition, presence and frequency
-//      penalties, bans (temperature enters as exp(w * inv_t - w_max * inv_t), as on the CPU);
-//   3. top-k and top-p thresholds by radix select over order-preserving 32-bit keys of the
-//      processed logits (4 passes of 8-bit digits with count and exp-mass histograms in
-//      shared memory); min-p as a ratio to the max;
-//   4. the exponential race argmax_i p_i / E_i with E_i = -log(sampling_uniform(...)),
-//      lowest id on ties; greedy (temperature 0) is argmax, lowest id on ties;
+//   1. one fused pass: raw max and sum of exp (online) for the raw log-softmax of the
+//      chosen / top tokens, plus the processed argmax (greedy);
+//   2. processed logits: NaN -> -inf, repetition / presence / frequency penalties, bans
+//      (copied to scratch only when the row has penalties or bans);
+//   3. top-k and top-p thresholds by radix select over order-preserving 32-bit keys (4
+//      passes of 8-bit digits; warp-private count and exp-mass histograms in shared memory,
+//      counts aggregated per warp with match_any); min-p as a ratio to the max;
+//   4. the exponential race argmax_i p_i / E_i, E_i = -log(sampling_uniform(seed, offset, i)),
+//      lowest id on ties; temperature enters as exp(w * inv_t - w_max * inv_t), as on the CPU;
 //   5. top-N raw logprobs by another radix select (ties by lower id).
+// Row passes use float4 loads, four in flight per thread.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/sample.h"
 
 namespace tllm::cuda {
 namespace {
 
-constexpr int kThreads = 1024;
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
 
 __device__ __forceinline__ uint32_t float_key(float f) {
   const uint32_t u = __float_as_uint(f);
@@ -31,36 +34,112 @@ __device__ __forceinline__ float uniform_hash(uint64_t seed, uint64_t offset, ui
   return (static_cast<float>(z >> 40) + 0.5f) * (1.0f / 16777216.0f);
 }
 
+__device__ __forceinline__ float proc(float v) { return isnan(v) ? -INFINITY : v; }
+
+__device__ __forceinline__ float key_float(uint32_t key) {
+  return __uint_as_float((key & 0x80000000u) ? (key ^ 0x80000000u) : ~key);
+}
+
+// Candidate path for top-k / top-p rows: one pass bins the processed logits by scaled
+// distance to the max, d = (w_max - w) / temperature, in 256 bins of 1/8 over [0, 32) (count
+// and exp-mass, warp-private); the bins nearest the max that hold the top-k (or the top-p
+// mass) give a cut; a second pass gathers the (at most kMaxCand) tokens above it, which are
+// sorted in shared memory and filtered exactly as the CPU backend does. Returns false (and
+// leaves the shared state free) when the cut would exceed kMaxCand tokens or is not within
+// 32 units of the max; the caller then runs the radix-select path.
+__device__ bool candidate_select(const float* row, int V, const SampleRowParams& prm, float wmax, float inv_t,
+                                 float smax, struct Shared& sh);
+
+constexpr int kMaxCand = 4096;
+
 struct Shared {
+  union {
+    struct {
+      unsigned int cnt[kWarps][256];  // radix digits or distance bins, per warp
+      float mass[kWarps][256];
+    };
+    unsigned long long cand[kMaxCand];  // candidates: float_key << 32 | ~id (sorted descending)
+  };
+  int n_cand, n_keep, b_cut;
   float red[32];
+  float red2[32];
   int ired[32];
-  unsigned int cnt[256];
-  float mass[256];
   uint32_t sel_prefix;
   float sel_above;
+  unsigned int sel_count;
   int n_list;
   TopEntry list[kMaxTopLogprobs];
 };
 
-// Finds, among elements with key >= floor_key, either
+// f(i, v) for every element of row[0, V): float4 loads, 4 in flight per thread, when aligned.
+template <typename F>
+__device__ __forceinline__ void for_each(const float* row, int V, F&& f) {
+  const int bd = blockDim.x;
+  int done = 0;
+  if ((reinterpret_cast<uintptr_t>(row) & 15) == 0) {
+    const float4* r4 = reinterpret_cast<const float4*>(row);
+    const int n4 = V / 4;
+    int i = threadIdx.x;
+    for (; i + 3 * bd < n4; i += 4 * bd) {
+      float4 q[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) q[u] = r4[i + u * bd];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int b = 4 * (i + u * bd);
+        f(b, q[u].x); f(b + 1, q[u].y); f(b + 2, q[u].z); f(b + 3, q[u].w);
+      }
+    }
+    for (; i < n4; i += bd) {
+      const float4 q = r4[i];
+      f(4 * i, q.x); f(4 * i + 1, q.y); f(4 * i + 2, q.z); f(4 * i + 3, q.w);
+    }
+    done = n4 * 4;
+  }
+  for (int i = done + threadIdx.x; i < V; i += bd) f(i, row[i]);
+}
+
+struct Selected {
+  uint32_t key;
+  float above;          // count (COUNT) or mass (MASS) of eligible elements with key > `key`
+  unsigned int count;   // eligible elements with key == `key`
+};
+
+// Among elements with key >= floor_key (NaN excluded), either
 //   COUNT: the k-th largest key (count(key > t) < k <= count(key >= t)), or
 //   MASS:  the lowest key t with mass(key > t) < target, mass = exp(v * inv_t - smax).
 template <bool MASS>
-__device__ uint32_t radix_select(const float* row, int V, uint32_t floor_key, int k, float target, float inv_t,
+__device__ Selected radix_select(const float* row, int V, uint32_t floor_key, int k, float target, float inv_t,
                                  float smax, Shared& sh) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   uint32_t prefix = 0;
-  float above = 0.0f;  // count or mass of eligible elements above the current prefix range
+  float above = 0.0f;
   for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int i = threadIdx.x; i < 256; i += blockDim.x) { sh.cnt[i] = 0; sh.mass[i] = 0.0f; }
+    for (int i = threadIdx.x; i < kWarps * 256; i += blockDim.x) {
+      (&sh.cnt[0][0])[i] = 0;
+      (&sh.mass[0][0])[i] = 0.0f;
+    }
     __syncthreads();
     const uint32_t hi_mask = shift == 24 ? 0u : (0xffffffffu << (shift + 8));
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
-      const float v = row[i];
+    for_each(row, V, [&](int, float v) {
       const uint32_t key = float_key(v);
-      if (isnan(v) || key < floor_key || (key & hi_mask) != prefix) continue;
-      const int d = (key >> shift) & 255;
-      atomicAdd(&sh.cnt[d], 1u);
-      if (MASS) atomicAdd(&sh.mass[d], expf(v * inv_t - smax));
+      const bool in = !isnan(v) && key >= floor_key && (key & hi_mask) == prefix;
+      const unsigned int d = in ? (key >> shift) & 255u : 256u;
+      // One atomic per distinct digit of the warp for the counts.
+      const unsigned int same = __match_any_sync(__activemask(), d);
+      if (in && lane == __ffs(same) - 1) atomicAdd(&sh.cnt[warp][d], static_cast<unsigned>(__popc(same)));
+      if (MASS && in) atomicAdd(&sh.mass[warp][d], expf(v * inv_t - smax));
+    });
+    __syncthreads();
+    for (int d = threadIdx.x; d < 256; d += blockDim.x) {
+      unsigned int c = 0;
+      float m = 0.0f;
+      for (int w = 0; w < kWarps; ++w) {
+        c += sh.cnt[w][d];
+        if (MASS) m += sh.mass[w][d];
+      }
+      sh.cnt[0][d] = c;
+      sh.mass[0][d] = m;
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -68,35 +147,32 @@ __device__ uint32_t radix_select(const float* row, int V, uint32_t floor_key, in
       float best_above = above;
       float acc = above;
       for (int d = 255; d >= 0; --d) {
-        if (sh.cnt[d] == 0) continue;
+        const unsigned int c = sh.cnt[0][d];
+        if (c == 0) continue;
         if (MASS) {
           if (acc < target) { best = d; best_above = acc; } else break;
-          acc += sh.mass[d];
+          acc += sh.mass[0][d];
         } else {
-          if (acc + static_cast<float>(sh.cnt[d]) >= static_cast<float>(k)) { best = d; best_above = acc; break; }
-          acc += static_cast<float>(sh.cnt[d]);
+          if (acc + static_cast<float>(c) >= static_cast<float>(k)) { best = d; best_above = acc; break; }
+          acc += static_cast<float>(c);
         }
       }
       if (best < 0) best = 0;  // unreachable for valid k / target
       sh.sel_prefix = prefix | (static_cast<uint32_t>(best) << shift);
       sh.sel_above = best_above;
+      sh.sel_count = sh.cnt[0][best];
     }
     __syncthreads();
     prefix = sh.sel_prefix;
     above = sh.sel_above;
   }
-  return prefix;
+  Selected s{prefix, above, sh.sel_count};
+  __syncthreads();
+  return s;
 }
 
-// argmax of score over i with key(row[i]) >= floor; lowest id on ties. Returns the id.
-template <typename F>
-__device__ int block_argmax(int V, F score, Shared& sh) {
-  float best = -INFINITY;
-  int best_id = 0x7fffffff;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    const float s = score(i);
-    if (s > best || (s == best && i < best_id)) { best = s; best_id = i; }
-  }
+// Block-wide argmax of (value, id), lowest id on ties.
+__device__ int block_argmax(float best, int best_id, Shared& sh) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     const float ob = __shfl_xor_sync(0xffffffffu, best, o);
@@ -125,6 +201,144 @@ __device__ int block_argmax(int V, F score, Shared& sh) {
   return r == 0x7fffffff ? 0 : r;
 }
 
+// Block-wide online (max, sum of exp(v - max)).
+__device__ void block_max_sumexp(float& m, float& s, Shared& sh) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float om = __shfl_xor_sync(0xffffffffu, m, o), os = __shfl_xor_sync(0xffffffffu, s, o);
+    const float nm = fmaxf(m, om);
+    s = (nm == -INFINITY) ? 0.0f : s * expf(m - nm) + os * expf(om - nm);
+    m = nm;
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) { sh.red[warp] = m; sh.red2[warp] = s; }
+  __syncthreads();
+  if (warp == 0) {
+    const int nw = blockDim.x >> 5;
+    m = lane < nw ? sh.red[lane] : -INFINITY;
+    s = lane < nw ? sh.red2[lane] : 0.0f;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float om = __shfl_xor_sync(0xffffffffu, m, o), os = __shfl_xor_sync(0xffffffffu, s, o);
+      const float nm = fmaxf(m, om);
+      s = (nm == -INFINITY) ? 0.0f : s * expf(m - nm) + os * expf(om - nm);
+      m = nm;
+    }
+    if (lane == 0) { sh.red[0] = m; sh.red2[0] = s; }
+  }
+  __syncthreads();
+  m = sh.red[0];
+  s = sh.red2[0];
+  __syncthreads();
+}
+
+__device__ bool candidate_select(const float* row, int V, const SampleRowParams& prm, float wmax, float inv_t,
+                                 float smax, Shared& sh) {
+  const int warp = threadIdx.x >> 5;
+  const bool use_k = prm.top_k > 0 && prm.top_k < V;
+  for (int i = threadIdx.x; i < kWarps * 256; i += blockDim.x) {
+    (&sh.cnt[0][0])[i] = 0;
+    (&sh.mass[0][0])[i] = 0.0f;
+  }
+  __syncthreads();
+  for_each(row, V, [&](int, float v) {
+    v = proc(v);
+    const float d = (wmax - v) * inv_t;
+    if (!(d < 32.0f)) return;  // also -inf
+    const int b = min(255, static_cast<int>(d * 8.0f));
+    atomicAdd(&sh.cnt[warp][b], 1u);
+    atomicAdd(&sh.mass[warp][b], expf(v * inv_t - smax));
+  });
+  __syncthreads();
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+    unsigned int c = 0;
+    float m = 0.0f;
+    for (int w = 0; w < kWarps; ++w) {
+      c += sh.cnt[w][b];
+      m += sh.mass[w][b];
+    }
+    sh.cnt[0][b] = c;
+    sh.mass[0][b] = m;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float z = 0.0f;
+    for (int b = 0; b < 256; ++b) z += sh.mass[0][b];
+    const float target = prm.top_p * z;
+    int cut = -1;
+    unsigned int count = 0;
+    float mass = 0.0f;
+    for (int b = 0; b < 256; ++b) {
+      count += sh.cnt[0][b];
+      mass += sh.mass[0][b];
+      if (use_k ? count >= static_cast<unsigned>(prm.top_k) : mass >= target) {
+        cut = b;
+        break;
+      }
+    }
+    // One more bin than needed for top-p, so float rounding of the bin sums cannot cut short.
+    if (cut >= 0 && !use_k && cut < 255) count += sh.cnt[0][++cut];
+    sh.b_cut = (cut < 0 || count > static_cast<unsigned>(kMaxCand)) ? -1 : cut;
+    sh.n_cand = 0;
+  }
+  __syncthreads();
+  const int cut = sh.b_cut;
+  if (cut < 0) return false;
+  for_each(row, V, [&](int i, float v) {
+    v = proc(v);
+    const float d = (wmax - v) * inv_t;
+    if (!(d < 32.0f) || min(255, static_cast<int>(d * 8.0f)) > cut) return;
+    const int slot = atomicAdd(&sh.n_cand, 1);
+    if (slot < kMaxCand)
+      sh.cand[slot] = (static_cast<unsigned long long>(float_key(v)) << 32) | (0xffffffffu - static_cast<uint32_t>(i));
+  });
+  __syncthreads();
+  const int n = min(sh.n_cand, kMaxCand);
+  int n2 = 1;
+  while (n2 < n) n2 <<= 1;
+  for (int i = n + threadIdx.x; i < n2; i += blockDim.x) sh.cand[i] = 0ull;
+  __syncthreads();
+  // Bitonic sort, descending: larger logit first, then lower id.
+  for (int k = 2; k <= n2; k <<= 1) {
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      for (int i = threadIdx.x; i < n2; i += blockDim.x) {
+        const int ixj = i ^ j;
+        if (ixj > i) {
+          const unsigned long long a = sh.cand[i], b = sh.cand[ixj];
+          const bool desc = (i & k) == 0;
+          if (desc ? a < b : a > b) {
+            sh.cand[i] = b;
+            sh.cand[ixj] = a;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  if (threadIdx.x == 0) {
+    auto val = [&](int j) { return key_float(static_cast<uint32_t>(sh.cand[j] >> 32)); };
+    int keep = n;
+    if (use_k) {
+      const float kth = val(prm.top_k - 1);
+      keep = prm.top_k;
+      while (keep < n && val(keep) >= kth) ++keep;
+    }
+    if (prm.top_p < 1.0f && keep > 1) {  // as the CPU backend: double sums of float exps
+      double z = 0.0;
+      for (int j = 0; j < keep; ++j) z += expf(val(j) * inv_t - smax);
+      const double target = static_cast<double>(prm.top_p) * z;
+      double cum = 0.0;
+      int kp = 0;
+      while (kp < keep && (kp == 0 || cum < target)) cum += expf(val(kp++) * inv_t - smax);
+      keep = kp;
+    }
+    sh.n_keep = keep;
+  }
+  __syncthreads();
+  return true;
+}
+
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const float* __restrict__ logits, int V, const SampleRowParams* __restrict__ rows,
                   const int32_t* __restrict__ pen_tokens, const int32_t* __restrict__ pen_counts,
@@ -134,73 +348,108 @@ __global__ void __launch_bounds__(kThreads)
   const int r = blockIdx.x;
   const SampleRowParams prm = rows[r];
   const float* raw = logits + static_cast<int64_t>(r) * V;
-  float* row = scratch + static_cast<int64_t>(r) * V;
+  const bool edited = prm.pen_end > prm.pen_begin || prm.ban_end > prm.ban_begin;
 
-  // 1. raw max / sum exp.
-  float mx = -INFINITY;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) mx = fmaxf(mx, raw[i]);
-  const float raw_max = block_max(mx, sh.red);
-  float se = 0.0f;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) se += isnan(raw[i]) ? 0.0f : expf(raw[i] - raw_max);
-  const float raw_lse = raw_max + logf(block_sum(se, sh.red));
-
-  // 2. processed logits: NaN -> -inf, penalties (the host merged duplicate ids), bans.
-  for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    const float v = raw[i];
-    row[i] = isnan(v) ? -INFINITY : v;
-  }
-  __syncthreads();
-  for (int j = prm.pen_begin + static_cast<int>(threadIdx.x); j < prm.pen_end; j += blockDim.x) {
-    const int tok = pen_tokens[j];
-    if (tok < 0 || tok >= V) continue;
-    float l = row[tok];
-    if (prm.repetition_penalty != 1.0f) l = l > 0.0f ? l / prm.repetition_penalty : l * prm.repetition_penalty;
-    const int c = pen_counts[j];
-    if (c > 0) l -= prm.presence_penalty;
-    l -= prm.frequency_penalty * static_cast<float>(c);
-    row[tok] = l;
-  }
-  __syncthreads();
-  for (int j = prm.ban_begin + static_cast<int>(threadIdx.x); j < prm.ban_end; j += blockDim.x) {
-    const int tok = ban_tokens[j];
-    if (tok >= 0 && tok < V) row[tok] = -INFINITY;
-  }
-  __syncthreads();
-
-  int token;
-  if (prm.temperature <= 0.0f) {
-    token = block_argmax(V, [&](int i) { return row[i]; }, sh);
-  } else {
-    // Temperature as in the CPU backend: p_i ~ exp(w_i * inv_t - w_max * inv_t); the order of
-    // the logits (top-k, top-p) does not depend on it.
-    const float inv_t = 1.0f / prm.temperature;
-    float pm = -INFINITY;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) pm = fmaxf(pm, row[i]);
-    const float smax = block_max(pm, sh.red) * inv_t;
-    // 3. thresholds as keys: keep key >= floor.
-    uint32_t floor_key = float_key(-INFINITY);
-    if (prm.top_k > 0 && prm.top_k < V) floor_key = radix_select<false>(row, V, 0u, prm.top_k, 0.0f, 0.0f, 0.0f, sh);
-    if (prm.top_p < 1.0f) {
-      float z = 0.0f;
-      for (int i = threadIdx.x; i < V; i += blockDim.x)
-        if (float_key(row[i]) >= floor_key) z += expf(row[i] * inv_t - smax);
-      z = block_sum(z, sh.red);
-      const uint32_t t = radix_select<true>(row, V, floor_key, 0, prm.top_p * z, inv_t, smax, sh);
-      floor_key = max(floor_key, t);
+  // 1. raw (max, sum exp) and, for unedited rows, the processed argmax, in one pass.
+  float rm = -INFINITY, rs = 0.0f, best = -INFINITY;
+  int best_id = 0x7fffffff;
+  float* row = nullptr;
+  if (edited) row = scratch + static_cast<int64_t>(r) * V;
+  for_each(raw, V, [&](int i, float v) {
+    if (!isnan(v)) {
+      if (v > rm) {
+        rs = (rm == -INFINITY ? 0.0f : rs * expf(rm - v)) + 1.0f;
+        rm = v;
+      } else {
+        rs += expf(v - rm);
+      }
     }
+    const float p = proc(v);
+    if (edited) row[i] = p;
+    if (p > best || (p == best && i < best_id)) { best = p; best_id = i; }
+  });
+  block_max_sumexp(rm, rs, sh);
+  const float raw_lse = rm + logf(rs);
+
+  // 2. penalties and bans on the scratch copy.
+  if (edited) {
+    __syncthreads();
+    for (int j = prm.pen_begin + static_cast<int>(threadIdx.x); j < prm.pen_end; j += blockDim.x) {
+      const int tok = pen_tokens[j];
+      if (tok < 0 || tok >= V) continue;
+      float l = row[tok];
+      if (prm.repetition_penalty != 1.0f) l = l > 0.0f ? l / prm.repetition_penalty : l * prm.repetition_penalty;
+      const int c = pen_counts[j];
+      if (c > 0) l -= prm.presence_penalty;
+      l -= prm.frequency_penalty * static_cast<float>(c);
+      row[tok] = l;
+    }
+    __syncthreads();
+    for (int j = prm.ban_begin + static_cast<int>(threadIdx.x); j < prm.ban_end; j += blockDim.x) {
+      const int tok = ban_tokens[j];
+      if (tok >= 0 && tok < V) row[tok] = -INFINITY;
+    }
+    __syncthreads();
+    best = -INFINITY;
+    best_id = 0x7fffffff;
+    for_each(row, V, [&](int i, float v) {
+      if (v > best || (v == best && i < best_id)) { best = v; best_id = i; }
+    });
+  } else {
+    row = const_cast<float*>(raw);  // read-only from here on; NaN handled by proc()
+  }
+  int token = block_argmax(best, best_id, sh);
+
+  if (prm.temperature > 0.0f) {
+    const float inv_t = 1.0f / prm.temperature;
+    const float wmax = proc(row[token]);
+    const float smax = wmax * inv_t;
     const float min_p = prm.min_p;
-    // 4. exponential race over kept tokens.
-    token = block_argmax(
-        V,
-        [&](int i) {
-          const float v = row[i];
-          if (float_key(v) < floor_key || v == -INFINITY) return -INFINITY;
-          const float pr = expf(v * inv_t - smax);
-          if (min_p > 0.0f && pr < min_p) return -INFINITY;
-          const float e = -logf(uniform_hash(prm.seed, prm.offset, static_cast<uint32_t>(i)));
-          return pr / e;
-        },
-        sh);
+    const bool filtered = (prm.top_k > 0 && prm.top_k < V) || prm.top_p < 1.0f;
+    if (filtered && candidate_select(row, V, prm, wmax, inv_t, smax, sh)) {
+      // 4a. the race over the kept prefix of the sorted candidates.
+      float rb = -INFINITY;
+      int rid = 0x7fffffff;
+      for (int j = threadIdx.x; j < sh.n_keep; j += blockDim.x) {
+        const unsigned long long c = sh.cand[j];
+        const float v = key_float(static_cast<uint32_t>(c >> 32));
+        const int i = static_cast<int>(0xffffffffu - static_cast<uint32_t>(c));
+        if (v == -INFINITY) continue;
+        const float pr = expf(v * inv_t - smax);
+        if (min_p > 0.0f && pr < min_p) continue;
+        const float score = pr / -logf(uniform_hash(prm.seed, prm.offset, static_cast<uint32_t>(i)));
+        if (score > rb || (score == rb && i < rid)) { rb = score; rid = i; }
+      }
+      token = block_argmax(rb, rid, sh);
+    } else {
+      // 3. thresholds as keys (radix select): keep key >= floor.
+      uint32_t floor_key = float_key(-INFINITY);
+      if (prm.top_k > 0 && prm.top_k < V)
+        floor_key = radix_select<false>(row, V, 0u, prm.top_k, 0.0f, 0.0f, 0.0f, sh).key;
+      if (prm.top_p < 1.0f) {
+        float z = 0.0f;
+        for_each(row, V, [&](int, float v) {
+          v = proc(v);
+          if (float_key(v) >= floor_key && v != -INFINITY) z += expf(v * inv_t - smax);
+        });
+        z = block_sum(z, sh.red);
+        const uint32_t t = radix_select<true>(row, V, floor_key, 0, prm.top_p * z, inv_t, smax, sh).key;
+        floor_key = max(floor_key, t);
+      }
+      // 4. exponential race over kept tokens.
+      float rb = -INFINITY;
+      int rid = 0x7fffffff;
+      for_each(row, V, [&](int i, float v) {
+        v = proc(v);
+        if (float_key(v) < floor_key || v == -INFINITY) return;
+        const float pr = expf(v * inv_t - smax);
+        if (min_p > 0.0f && pr < min_p) return;
+        const float score = pr / -logf(uniform_hash(prm.seed, prm.offset, static_cast<uint32_t>(i)));
+        if (score > rb || (score == rb && i < rid)) { rb = score; rid = i; }
+      });
+      // With nothing kept (every token banned) this is id 0, which is also the greedy choice.
+      token = block_argmax(rb, rid, sh);
+    }
   }
   if (threadIdx.x == 0) out[r] = SampleOutRow{token, raw[token] - raw_lse};
 
@@ -208,32 +457,37 @@ __global__ void __launch_bounds__(kThreads)
   const int n_top = min(prm.num_top_logprobs, max_top);
   if (n_top > 0) {
     const int nt = min(n_top, V);
-    const uint32_t t = radix_select<false>(raw, V, 0u, nt, 0.0f, 0.0f, 0.0f, sh);
+    const Selected sel = radix_select<false>(raw, V, 0u, nt, 0.0f, 0.0f, 0.0f, sh);
+    const uint32_t t = sel.key;
+    const int need_ties = nt - static_cast<int>(sel.above);
+    const bool all_ties = static_cast<int>(sel.count) <= need_ties;
     if (threadIdx.x == 0) sh.n_list = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
-      if (!isnan(raw[i]) && float_key(raw[i]) > t) {
+    for_each(raw, V, [&](int i, float v) {
+      if (isnan(v)) return;
+      const uint32_t key = float_key(v);
+      if (key > t || (all_ties && key == t)) {
         const int slot = atomicAdd(&sh.n_list, 1);
-        if (slot < kMaxTopLogprobs) sh.list[slot] = TopEntry{i, raw[i] - raw_lse};
+        if (slot < kMaxTopLogprobs) sh.list[slot] = TopEntry{i, v - raw_lse};
       }
-    }
+    });
     __syncthreads();
-    // Ties at the threshold: the lowest ids, in order (chunks of blockDim with a ballot scan).
-    for (int base = 0; base < V && sh.n_list < nt; base += blockDim.x) {
+    // More ties at the threshold than places: the lowest ids, in order (ballot scan).
+    for (int base = 0; !all_ties && base < V && sh.n_list < nt; base += blockDim.x) {
       const int i = base + threadIdx.x;
       const bool hit = i < V && !isnan(raw[i]) && float_key(raw[i]) == t;
       const unsigned ball = __ballot_sync(0xffffffffu, hit);
       const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-      if (lane == 0) sh.cnt[warp] = __popc(ball);
+      if (lane == 0) sh.cnt[0][warp] = __popc(ball);
       __syncthreads();
       int before = 0;
-      for (int w = 0; w < warp; ++w) before += sh.cnt[w];
+      for (int w = 0; w < warp; ++w) before += sh.cnt[0][w];
       const int pos = sh.n_list + before + __popc(ball & ((1u << lane) - 1));
       if (hit && pos < nt) sh.list[pos] = TopEntry{i, raw[i] - raw_lse};
       __syncthreads();
       if (threadIdx.x == 0) {
         int total = 0;
-        for (int w = 0; w < (int)(blockDim.x >> 5); ++w) total += sh.cnt[w];
+        for (int w = 0; w < kWarps; ++w) total += sh.cnt[0][w];
         sh.n_list = min(nt, sh.n_list + total);
       }
       __syncthreads();

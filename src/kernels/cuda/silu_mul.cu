@@ -10,6 +10,7 @@ __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g));
 // grid (ceil(I/8 / threads), T): 16-byte vectors of gate and up.
 __global__ void silu_mul_vec_kernel(uint4* __restrict__ out, const uint4* __restrict__ gate_up,
                                     int nvec) {
+  pdl_launch_dependents();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t t = blockIdx.y;
   if (i >= nvec) return;
@@ -22,6 +23,7 @@ __global__ void silu_mul_vec_kernel(uint4* __restrict__ out, const uint4* __rest
 }
 
 __global__ void silu_mul_scalar_kernel(bf16* __restrict__ out, const bf16* __restrict__ gate_up, int I) {
+  pdl_launch_dependents();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t t = blockIdx.y;
   if (i >= I) return;

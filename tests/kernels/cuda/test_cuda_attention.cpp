@@ -70,6 +70,9 @@ TEST_F(CudaAttention, LongDecodeSplitKv) {
   attention_case(*this, be(), 42, 28, 4, 128, {{1, 2000}, {1, 1500}, {1, 33}}, 16, 0);
   attention_case(*this, be(), 43, 8, 8, 64, {{1, 4097}}, 32, 0);
   attention_case(*this, be(), 44, 7, 1, 128, {{3, 3000}}, 16, 0);  // speculative-style q_len 3
+  attention_case(*this, be(), 45, 7, 1, 128, {{2, 3000}, {1, 17}}, 16, 0);  // 14 rows: split-keys tile
+  attention_case(*this, be(), 46, 16, 1, 64, {{1, 700}, {1, 64}}, 32, 0);   // G = 16
+  attention_case(*this, be(), 47, 4, 2, 256, {{1, 2500}}, 16, 0);
 }
 
 TEST_F(CudaAttention, ManyDecodeSequences) {

@@ -91,6 +91,27 @@ TEST_F(CudaSample, SeededDrawsMatchReferenceAndCpu) {
   }
 }
 
+TEST_F(CudaSample, CandidateAndRadixPathsAgreeWithReference) {
+  // Flat rows (top-p keeps tens of thousands of tokens: the radix-select path), peaked rows
+  // (a few candidates near the max) and large k (more candidates than fit the sort buffer).
+  std::mt19937_64 rng(95);
+  const int V = 151936;
+  for (float std : {0.3f, 1.0f, 8.0f}) {
+    const int R = 5;
+    Tensor logits = random_logits(rng, R, V, std);
+    SampleBatch batch;
+    batch.rows.resize(R);
+    batch.rows[0].top_p = 0.95f;
+    batch.rows[1].top_k = 20, batch.rows[1].top_p = 0.8f, batch.rows[1].temperature = 0.7f;
+    batch.rows[2].top_k = 5000;
+    batch.rows[3].top_p = 0.3f, batch.rows[3].temperature = 0.5f, batch.rows[3].min_p = 0.02f;
+    batch.rows[4].top_k = 3, batch.rows[4].temperature = 3.0f;
+    for (int r = 0; r < R; ++r) batch.rows[r].seed = 99, batch.rows[r].offset = static_cast<uint64_t>(r * 13);
+    SampleResult got = be().sample(dev(logits), batch);
+    expect_same(got, ref::sample(logits, batch), batch, "std " + std::to_string(std));
+  }
+}
+
 TEST_F(CudaSample, DrawsFollowTheDistribution) {
   // Many offsets over a small vocabulary: token frequencies approach softmax probabilities.
   const int V = 8, R = 4000;
