@@ -7,13 +7,20 @@
 //   BM_Attention            decode (1 query, long context) and prefill, paged bf16 / f32 KV
 //   BM_RmsNorm, BM_SiluMul, BM_Sample, BM_LogSoftmax over the vocabulary
 // Run: build-*/bench/cpu_kernels_bench [--benchmark_filter=Linear]
+// TLLM_THREADS=n sets the backend's threads (default: all cores). Counters ending in
+// "@cpu" divide by process CPU time instead of wall time and multiply by the thread count:
+// the rate the threads would reach with their cores to themselves (on a shared, loaded
+// machine); pool spin-waits count as busy, so it errs low.
 // GCC 12 flags _mm512_undefined_*() inside its own intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
+#include <time.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <vector>
@@ -25,10 +32,30 @@ using namespace tllm;
 
 namespace {
 
+int bench_threads() {
+  const char* e = std::getenv("TLLM_THREADS");
+  return e ? std::atoi(e) : 0;
+}
+
 CpuBackend& backend() {
-  static std::unique_ptr<CpuBackend> be = make_cpu_backend_isa(CpuBackendOptions{}, cpu::best_isa());
+  static std::unique_ptr<CpuBackend> be = make_cpu_backend_isa(CpuBackendOptions{bench_threads()}, cpu::best_isa());
   return *be;
 }
+
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Adds name@cpu = amount / (process CPU seconds / threads).
+struct CpuClock {
+  double start = process_cpu_seconds();
+  void report(benchmark::State& state, const char* name, double amount, int threads) const {
+    const double cpu = process_cpu_seconds() - start;
+    if (cpu > 0) state.counters[std::string(name) + "@cpu"] = amount * threads / cpu;
+  }
+};
 
 Tensor random_tensor(Shape shape, DType dtype, uint64_t seed, float std = 1.0f) {
   Tensor t = Tensor::empty(std::move(shape), dtype);
@@ -76,6 +103,36 @@ __attribute__((target("avx2"))) float sum_avx2(const float* p, int64_t n) {
   return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
 }
 
+// Independent FMAs only (12 accumulator chains): the f32 FMA peak that GEMM numbers are
+// measured against (2 FMA pipes x 16 lanes x 2 flops per cycle per core on Zen 4/5).
+__attribute__((target("avx512f"), noinline)) float fma_loop(int64_t iters, float seed) {
+  __m512 a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(seed + static_cast<float>(i));
+  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
+  __m512 s = a[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, a[i]);
+  return _mm512_reduce_add_ps(s);
+}
+
+void BM_FmaPeak(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  ThreadPool pool(threads);
+  const int64_t iters = 1 << 22;
+  std::vector<float> out(static_cast<size_t>(threads));
+  const CpuClock clock;
+  for (auto _ : state) {
+    pool.run([&](int t, int) { out[t] = fma_loop(iters, static_cast<float>(t)); });
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double flops = 12.0 * 16 * 2 * static_cast<double>(iters) * threads * state.iterations();
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+  clock.report(state, "GFLOP/s", flops / 1e9, threads);
+}
+BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 void BM_MemoryBandwidth(benchmark::State& state) {
   const int64_t n = (int64_t{1} << 30) / 4;  // 1 GiB of f32
   const int threads = static_cast<int>(state.range(0));
@@ -88,6 +145,7 @@ void BM_MemoryBandwidth(benchmark::State& state) {
   ThreadPool pool(threads);
   const bool avx512 = cpu::best_isa() == cpu::Isa::Avx512;
   std::vector<float> partial(static_cast<size_t>(threads));
+  const CpuClock clock;
   for (auto _ : state) {
     pool.run([&](int t, int nt) {
       const int64_t b = n / 1024 * t / nt * 1024, e = n / 1024 * (t + 1) / nt * 1024;
@@ -98,6 +156,7 @@ void BM_MemoryBandwidth(benchmark::State& state) {
   }
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(n) * 4 * state.iterations() / 1e9,
                                               benchmark::Counter::kIsRate);
+  clock.report(state, "GB/s", static_cast<double>(n) * 4 * state.iterations() / 1e9, threads);
 }
 BENCHMARK(BM_MemoryBandwidth)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -109,8 +168,11 @@ void BM_Linear(benchmark::State& state) {
   LinearWeight w;
   w.weight = random_tensor({N, K}, dt, 1, 0.05f);
   Tensor x = random_tensor({T, K}, DType::F32, 2), out = Tensor::empty({T, N}, DType::F32);
+  const CpuClock clock;
   for (auto _ : state) be.linear(out, x, w);
   const double it = static_cast<double>(state.iterations());
+  clock.report(state, T == 1 ? "GB/s" : "GFLOP/s", (T == 1 ? static_cast<double>(w.weight.nbytes()) : 2.0 * T * N * K) * it / 1e9,
+               be.exec().pool.size());
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.weight.nbytes()) * it / 1e9, benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * T * N * K * it / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(dtype_name(dt)) + " " + be.name());
@@ -155,6 +217,7 @@ void BM_DecodeLinears(benchmark::State& state) {
   Tensor gu = Tensor::empty({T, 9728}, DType::F32), logits = Tensor::empty({T, 151936}, DType::F32);
   double bytes = static_cast<double>(lm_head.weight.nbytes());
   for (const Layer& L : layers) bytes += static_cast<double>(L.qkv.weight.nbytes() + L.o.weight.nbytes() + L.gate_up.weight.nbytes() + L.down.weight.nbytes());
+  const CpuClock clock;
   for (auto _ : state) {
     for (const Layer& L : layers) {
       be.linear(qkv, x896, L.qkv);
@@ -167,6 +230,7 @@ void BM_DecodeLinears(benchmark::State& state) {
   const double it = static_cast<double>(state.iterations());
   state.counters["GB/s"] = benchmark::Counter(bytes * it / 1e9, benchmark::Counter::kIsRate);
   state.counters["tok/s"] = benchmark::Counter(T * it, benchmark::Counter::kIsRate);
+  clock.report(state, "GB/s", bytes * it / 1e9, be.exec().pool.size());
   state.counters["GB"] = bytes / 1e9;
 }
 BENCHMARK(BM_DecodeLinears)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
@@ -195,12 +259,14 @@ void BM_Attention(benchmark::State& state) {
   for (int b = 0; b <= B; ++b) m.cu_seqlens_q.data<int32_t>()[b] = b * q_len;
   for (int b = 0; b < B; ++b) m.seq_lens_k.data<int32_t>()[b] = k_len;
   for (int i = 0; i < B * blocks_per_seq; ++i) m.block_tables.data<int32_t>()[i] = i;
+  const CpuClock clock;
   for (auto _ : state) be.attention(out, qkv, L, kc, vc, m, 0.125f, 0);
   // Visible (query, key) pairs x heads x (2 FMAs of head_dim): QK^T and PV.
   double pairs = 0;
   for (int i = 0; i < q_len; ++i) pairs += k_len - q_len + i + 1;
   const double it = static_cast<double>(state.iterations());
   state.counters["GFLOP/s"] = benchmark::Counter(B * pairs * nq * 4.0 * D * it / 1e9, benchmark::Counter::kIsRate);
+  clock.report(state, "GFLOP/s", B * pairs * nq * 4.0 * D * it / 1e9, be.exec().pool.size());
   state.counters["KV GB/s"] = benchmark::Counter(static_cast<double>(B) * k_len * nkv * D * 2 * dtype_size(cache) * it / 1e9,
                                                  benchmark::Counter::kIsRate);
 }
