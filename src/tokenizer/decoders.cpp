@@ -43,16 +43,7 @@ class MetaspaceDecoder final : public Decoder {
   }
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
-      std::string out;
-      const std::string& t = tokens[i];
-      size_t pos = 0, hit;
-      while ((hit = t.find(rep_, pos)) != std::string::npos) {
-        out.append(t, pos, hit - pos);
-        if (!(i == 0 && prepend_)) out += ' ';
-        pos = hit + rep_.size();
-      }
-      out.append(t, pos, std::string::npos);
-      tokens[i] = std::move(out);
+      tokens[i] = replace_all(tokens[i], rep_, (i == 0 && prepend_) ? "" : " ");
     }
   }
 
@@ -143,35 +134,13 @@ class StripDecoder final : public Decoder {
 
 class ReplaceDecoder final : public Decoder {
  public:
-  ReplaceDecoder(std::string literal, std::unique_ptr<Regex> regex, std::string content)
-      : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
+  ReplaceDecoder(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
-    for (std::string& t : tokens) {
-      std::string out;
-      size_t last = 0;
-      if (regex_) {
-        regex_->for_each_match(t, [&](size_t b, size_t e) {
-          out.append(t, last, b - last);
-          out += content_;
-          last = e;
-        });
-      } else if (!literal_.empty()) {
-        size_t pos = 0;
-        while ((pos = t.find(literal_, pos)) != std::string::npos) {
-          out.append(t, last, pos - last);
-          out += content_;
-          pos += literal_.size();
-          last = pos;
-        }
-      }
-      out.append(t, last, std::string::npos);
-      t = std::move(out);
-    }
+    for (std::string& t : tokens) t = pattern_.replace_all(t, content_);
   }
 
  private:
-  std::string literal_;
-  std::unique_ptr<Regex> regex_;
+  Pattern pattern_;
   std::string content_;
 };
 
@@ -197,17 +166,7 @@ class WordPieceDecoder final : public Decoder {
         {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
         {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
     std::string out = s;
-    for (const auto& [from, to] : kRules) {
-      std::string next;
-      size_t pos = 0, hit, flen = std::char_traits<char>::length(from);
-      while ((hit = out.find(from, pos)) != std::string::npos) {
-        next.append(out, pos, hit - pos);
-        next += to;
-        pos = hit + flen;
-      }
-      next.append(out, pos, std::string::npos);
-      out = std::move(next);
-    }
+    for (const auto& [from, to] : kRules) out = replace_all(out, from, to);
     return out;
   }
 
@@ -222,17 +181,7 @@ class BpeDecoder final : public Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (suffix_.empty()) continue;
-      std::string& t = tokens[i];
-      const char* with = (i + 1 == tokens.size()) ? "" : " ";
-      std::string out;
-      size_t pos = 0, hit;
-      while ((hit = t.find(suffix_, pos)) != std::string::npos) {
-        out.append(t, pos, hit - pos);
-        out += with;
-        pos = hit + suffix_.size();
-      }
-      out.append(t, pos, std::string::npos);
-      t = std::move(out);
+      tokens[i] = replace_all(tokens[i], suffix_, (i + 1 == tokens.size()) ? "" : " ");
     }
   }
 
@@ -276,27 +225,14 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
     return std::make_unique<StripDecoder>(get_char(j, "content", U' ', where), static_cast<size_t>(start),
                                           static_cast<size_t>(stop));
   }
-  if (type == "Replace") {
-    std::string literal;
-    std::unique_ptr<Regex> regex;
-    read_pattern(j, where, &literal, &regex);
-    return std::make_unique<ReplaceDecoder>(std::move(literal), std::move(regex),
-                                            get_string(j, "content", where));
-  }
+  if (type == "Replace") return std::make_unique<ReplaceDecoder>(Pattern::read(j, where), get_string(j, "content", where));
   if (type == "WordPiece") {
     return std::make_unique<WordPieceDecoder>(get_string_or(j, "prefix", "##", where),
                                               get_bool_or(j, "cleanup", true, where));
   }
   if (type == "BPEDecoder") return std::make_unique<BpeDecoder>(get_string_or(j, "suffix", "</w>", where));
   if (type == "Sequence") {
-    const json& list = field(j, "decoders", where);
-    TLLM_CHECK_ARG(list.is_array(), "tokenizer.json: ", where, ".decoders must be an array");
-    std::vector<std::unique_ptr<Decoder>> items;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto d = make_decoder(list[i], where + ".decoders[" + std::to_string(i) + "]");
-      if (d) items.push_back(std::move(d));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(items));
+    return std::make_unique<SequenceDecoder>(make_list<Decoder>(j, "decoders", where, make_decoder));
   }
   TOK_FAIL("tokenizer.json: ", where, ": unsupported decoder type '", type,
            "' (supported: ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, WordPiece, "

@@ -1,9 +1,11 @@
 // Small helpers for reading tokenizer.json fields with errors that name the field.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.h"
 
@@ -56,6 +58,20 @@ inline std::string get_type(const json& obj, std::string_view where) {
   TLLM_CHECK_ARG(obj.is_object(), "tokenizer.json: ", where, " must be an object, got ",
                  obj.type_name());
   return get_string(obj, "type", where);
+}
+
+// Builds the items of a "Sequence" component: obj[key] must be an array; make(item, where)
+// returns a component or nullptr (a null entry), which is skipped.
+template <typename T, typename Make>
+std::vector<std::unique_ptr<T>> make_list(const json& obj, const char* key, const std::string& where, Make make) {
+  const json& list = field(obj, key, where);
+  TLLM_CHECK_ARG(list.is_array(), "tokenizer.json: ", where, ".", key, " must be an array");
+  std::vector<std::unique_ptr<T>> items;
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto item = make(list[i], where + "." + key + "[" + std::to_string(i) + "]");
+    if (item) items.push_back(std::move(item));
+  }
+  return items;
 }
 
 // Reads one code point from a JSON string field that must hold exactly one character.

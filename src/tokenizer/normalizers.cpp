@@ -92,35 +92,11 @@ class StripAccents final : public Normalizer {
 
 class Replace final : public Normalizer {
  public:
-  Replace(std::string literal, std::unique_ptr<Regex> regex, std::string content)
-      : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
-  void apply(std::string& s, bool*) const override {
-    std::string out;
-    size_t last = 0;
-    if (regex_) {
-      regex_->for_each_match(s, [&](size_t b, size_t e) {
-        out.append(s, last, b - last);
-        out += content_;
-        last = e;
-      });
-    } else {
-      if (literal_.empty()) return;
-      size_t pos = 0;
-      while ((pos = s.find(literal_, pos)) != std::string::npos) {
-        out.append(s, last, pos - last);
-        out += content_;
-        pos += literal_.size();
-        last = pos;
-      }
-    }
-    if (last == 0 && out.empty()) return;
-    out.append(s, last, std::string::npos);
-    s = std::move(out);
-  }
+  Replace(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
+  void apply(std::string& s, bool*) const override { s = pattern_.replace_all(s, content_); }
 
  private:
-  std::string literal_;
-  std::unique_ptr<Regex> regex_;
+  Pattern pattern_;
   std::string content_;
 };
 
@@ -171,20 +147,31 @@ class SequenceNormalizer final : public Normalizer {
 
 }  // namespace
 
-// Reads {"String": "..."} or {"Regex": "..."} patterns (Replace, Split).
-void read_pattern(const json& j, const std::string& where, std::string* literal,
-                  std::unique_ptr<Regex>* regex) {
+Pattern Pattern::read(const json& j, const std::string& where) {
   const json& p = field(j, "pattern", where);
-  TLLM_CHECK_ARG(p.is_object() && p.size() == 1, "tokenizer.json: ", where,
-                 ".pattern must be {\"String\": ...} or {\"Regex\": ...}");
+  TLLM_CHECK_ARG(p.is_object() && p.size() == 1 && (p.contains("String") || p.contains("Regex")),
+                 "tokenizer.json: ", where, ".pattern must be {\"String\": ...} or {\"Regex\": ...}, got ",
+                 p.dump());
+  Pattern out;
   if (p.contains("String")) {
-    *literal = get_string(p, "String", where + ".pattern");
-  } else if (p.contains("Regex")) {
-    *regex = std::make_unique<Regex>(get_string(p, "Regex", where + ".pattern"), where + ".pattern");
+    out.literal = get_string(p, "String", where + ".pattern");
   } else {
-    TOK_FAIL("tokenizer.json: ", where, ".pattern must be {\"String\": ...} or {\"Regex\": ...}, got ",
-                   p.dump());
+    out.regex = std::make_unique<Regex>(get_string(p, "Regex", where + ".pattern"), where + ".pattern");
   }
+  return out;
+}
+
+std::string Pattern::replace_all(std::string_view s, std::string_view content) const {
+  if (!regex) return tok::replace_all(s, literal, content);
+  std::string out;
+  size_t last = 0;
+  regex->for_each_match(s, [&](size_t b, size_t e) {
+    out.append(s, last, b - last);
+    out.append(content);
+    last = e;
+  });
+  out.append(s, last, std::string_view::npos);
+  return out;
 }
 
 std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& where) {
@@ -203,22 +190,9 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& wh
   }
   if (type == "Prepend") return std::make_unique<Prepend>(get_string(j, "prepend", where));
   if (type == "Append") return std::make_unique<Append>(get_string(j, "append", where));
-  if (type == "Replace") {
-    std::string literal;
-    std::unique_ptr<Regex> regex;
-    read_pattern(j, where, &literal, &regex);
-    return std::make_unique<Replace>(std::move(literal), std::move(regex),
-                                     get_string(j, "content", where));
-  }
+  if (type == "Replace") return std::make_unique<Replace>(Pattern::read(j, where), get_string(j, "content", where));
   if (type == "Sequence") {
-    const json& list = field(j, "normalizers", where);
-    TLLM_CHECK_ARG(list.is_array(), "tokenizer.json: ", where, ".normalizers must be an array");
-    std::vector<std::unique_ptr<Normalizer>> items;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto n = make_normalizer(list[i], where + ".normalizers[" + std::to_string(i) + "]");
-      if (n) items.push_back(std::move(n));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(items));
+    return std::make_unique<SequenceNormalizer>(make_list<Normalizer>(j, "normalizers", where, make_normalizer));
   }
   TOK_FAIL("tokenizer.json: ", where, ": unsupported normalizer type '", type,
                  "' (supported: NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace, "

@@ -23,9 +23,13 @@ class Normalizer {
 // Builds the normalizer described by j (null allowed: returns nullptr). where names the field.
 std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& where);
 
-// Reads a {"String": "..."} or {"Regex": "..."} pattern field (Replace, Split): exactly one of
-// *literal / *regex is set.
-void read_pattern(const json& j, const std::string& where, std::string* literal,
-                  std::unique_ptr<Regex>* regex);
+// The "pattern" field of Replace and Split: {"String": "..."} or {"Regex": "..."}.
+struct Pattern {
+  std::string literal;          // when regex is null
+  std::unique_ptr<Regex> regex;
+  static Pattern read(const json& j, const std::string& where);
+  // HF NormalizedString::replace: every match (left to right, non-overlapping) becomes content.
+  std::string replace_all(std::string_view s, std::string_view content) const;
+};
 
 }  // namespace tllm::tok

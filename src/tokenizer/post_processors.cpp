@@ -122,14 +122,7 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& j, const std::str
                                       std::vector<int32_t>{token_pair_id(j, "sep", where)});
   }
   if (type == "Sequence") {
-    const json& list = field(j, "processors", where);
-    TLLM_CHECK_ARG(list.is_array(), "tokenizer.json: ", where, ".processors must be an array");
-    std::vector<std::unique_ptr<PostProcessor>> items;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto p = make_post_processor(list[i], where + ".processors[" + std::to_string(i) + "]");
-      if (p) items.push_back(std::move(p));
-    }
-    return std::make_unique<SequenceProcessor>(std::move(items));
+    return std::make_unique<SequenceProcessor>(make_list<PostProcessor>(j, "processors", where, make_post_processor));
   }
   TOK_FAIL("tokenizer.json: ", where, ": unsupported post-processor type '", type,
            "' (supported: TemplateProcessing, RobertaProcessing, BertProcessing, ByteLevel, Sequence)");

@@ -357,10 +357,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
   if (j.is_null()) return nullptr;
   std::string type = get_type(j, where);
   if (type == "Split") {
-    std::string literal;
-    std::unique_ptr<Regex> regex;
-    read_pattern(j, where, &literal, &regex);
-    return std::make_unique<Split>(std::move(literal), std::move(regex),
+    Pattern pattern = Pattern::read(j, where);
+    return std::make_unique<Split>(std::move(pattern.literal), std::move(pattern.regex),
                                    parse_behavior(j, where, Behavior::Isolated),
                                    get_bool_or(j, "invert", false, where));
   }
@@ -413,14 +411,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
     return std::make_unique<Metaspace>(rep, prepend, get_bool_or(j, "split", true, where));
   }
   if (type == "Sequence") {
-    const json& list = field(j, "pretokenizers", where);
-    TLLM_CHECK_ARG(list.is_array(), "tokenizer.json: ", where, ".pretokenizers must be an array");
-    std::vector<std::unique_ptr<PreTokenizer>> items;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto p = make_pre_tokenizer(list[i], where + ".pretokenizers[" + std::to_string(i) + "]");
-      if (p) items.push_back(std::move(p));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(items));
+    return std::make_unique<SequencePreTokenizer>(
+        make_list<PreTokenizer>(j, "pretokenizers", where, make_pre_tokenizer));
   }
   TOK_FAIL("tokenizer.json: ", where, ": unsupported pre-tokenizer type '", type,
            "' (supported: Split, ByteLevel, Digits, Metaspace, Whitespace, WhitespaceSplit, "

@@ -263,6 +263,20 @@ std::string normalize_form(std::string_view s, NormForm form) {
   return out;
 }
 
+std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
+  if (from.empty()) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  size_t pos = 0, hit;
+  while ((hit = s.find(from, pos)) != std::string_view::npos) {
+    out.append(s, pos, hit - pos);
+    out.append(to);
+    pos = hit + from.size();
+  }
+  out.append(s, pos, std::string_view::npos);
+  return out;
+}
+
 std::string to_lowercase(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -71,6 +71,9 @@ bool is_nfc_fast(std::string_view s);
 // s must be valid UTF-8. ASCII input is returned unchanged without calling utf8proc.
 std::string normalize_form(std::string_view s, NormForm form);
 
+// s with every non-overlapping occurrence of from (left to right) replaced by to.
+std::string replace_all(std::string_view s, std::string_view from, std::string_view to);
+
 // Rust str::to_lowercase applied char by char (as HF's Lowercase normalizer does).
 std::string to_lowercase(std::string_view s);
 
