@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,31 @@ TEST(IncrementalDetokenizer, LongStreamEqualsDecode) {
     out += d.flush();
     EXPECT_EQ(out, qwen->decode(ids, skip));
   }
+}
+
+// encode() from several threads at once (shared word cache) gives the single-thread ids.
+TEST(Threads, ConcurrentEncodeMatchesSerial) {
+  LOAD_OR_SKIP(qwen, "qwen3");
+  std::vector<std::string> texts;
+  for (int i = 0; i < 400; ++i) {
+    texts.push_back("line " + std::to_string(i) + ": the quick brown fox 你好 " + std::string(i % 7, ' ') + "jumps");
+  }
+  std::vector<std::vector<int32_t>> want;
+  for (const auto& t : texts) want.push_back(qwen->encode(t));
+  std::vector<int> bad(4, 0);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w]() {
+      for (int rep = 0; rep < 5; ++rep) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          size_t k = (i * 7 + static_cast<size_t>(w) * 13 + static_cast<size_t>(rep)) % texts.size();
+          if (qwen->encode(texts[k]) != want[k]) ++bad[w];
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad, std::vector<int>(4, 0));
 }
 
 // Values from the files' tokenizer_config.json / added_tokens.
