@@ -105,17 +105,24 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   pdl_launch_dependents();
   const AttentionParams& p = args.p;
   const int B = p.num_seqs;
-  const int total_tiles = args.tile_cu[B];
-  const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy tiles first
-  if (tile < 0) return;
-  // Sequence of this tile: last b with tile_cu[b] <= tile.
-  int lo = 0, hi = B - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) >> 1;
-    if (args.tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
+  int b, m_tile;
+  if constexpr (SPLIT_KEYS) {
+    // Every sequence fits one 16-row tile: block x is sequence x (no work list needed).
+    b = blockIdx.x;
+    m_tile = 0;
+  } else {
+    const int total_tiles = args.tile_cu[B];
+    const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy tiles first
+    if (tile < 0) return;
+    // Sequence of this tile: last b with tile_cu[b] <= tile.
+    int lo = 0, hi = B - 1;
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) >> 1;
+      if (args.tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
+    }
+    b = lo;
+    m_tile = tile - args.tile_cu[b];
   }
-  const int b = lo;
-  const int m_tile = tile - args.tile_cu[b];
   const int kvh = blockIdx.y;
   const int split = blockIdx.z;
   const int G = p.n_q_heads / p.n_kv_heads;
@@ -125,6 +132,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   const int row0 = m_tile * BM;
   const int rows_total = q_len * G;
   const int ctx0 = kv_len - q_len;  // position of query 0
+  if (rows_total == 0) return;      // a sequence without queries this step
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
@@ -472,9 +480,12 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
   a.splits = splits;
   a.scale_log2 = p.scale * kLog2e;
 
-  attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G, BM);
-  CUDA_CHECK_LAUNCH("attention_prep");
-  const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + BM - 1) / BM + p.num_seqs;
+  if constexpr (!SPLIT_KEYS) {
+    attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G, BM);
+    CUDA_CHECK_LAUNCH("attention_prep");
+  }
+  const int64_t grid_x =
+      SPLIT_KEYS ? p.num_seqs : (static_cast<int64_t>(p.num_tokens) * G + BM - 1) / BM + p.num_seqs;
   constexpr size_t smem = smem_bytes<D, SPLIT_KEYS>();
   static_assert(!SPLIT_KEYS || smem - 16 * D * sizeof(bf16) >= (kWarps * 16 * D + 2 * kWarps * 16) * sizeof(float),
                 "the split-keys merge reuses the K/V buffers");

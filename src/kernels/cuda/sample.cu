@@ -3,12 +3,14 @@
 //      chosen / top tokens, plus the processed argmax (greedy);
 //   2. processed logits: NaN -> -inf, repetition / presence / frequency penalties, bans
 //      (copied to scratch only when the row has penalties or bans);
-//   3. top-k and top-p thresholds by radix select over order-preserving 32-bit keys (4
-//      passes of 8-bit digits; warp-private count and exp-mass histograms in shared memory,
-//      counts aggregated per warp with match_any); min-p as a ratio to the max;
+//   3. top-k / top-p: the candidate path (candidate_select: distance-bin histogram, gather
+//      of <= 4096 tokens, bitonic sort in shared memory, filtering in the CPU backend's
+//      order); when the cut holds more tokens, radix select over order-preserving 32-bit
+//      keys (4 passes of 8-bit digits, warp-private histograms); min-p as a ratio to the max;
 //   4. the exponential race argmax_i p_i / E_i, E_i = -log(sampling_uniform(seed, offset, i)),
 //      lowest id on ties; temperature enters as exp(w * inv_t - w_max * inv_t), as on the CPU;
-//   5. top-N raw logprobs by another radix select (ties by lower id).
+//   5. top-N raw logprobs through the same candidate buffer (radix select as the fallback),
+//      ties by lower id.
 // Row passes use float4 loads, four in flight per thread.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/sample.h"
@@ -61,6 +63,8 @@ struct Shared {
     unsigned long long cand[kMaxCand];  // candidates: float_key << 32 | ~id (sorted descending)
   };
   int n_cand, n_keep, b_cut;
+  double dred[32];
+  double z_all;  // sum over the whole row of exp(w * inv_t - smax), in double as the CPU backend
   float red[32];
   float red2[32];
   int ired[32];
@@ -233,62 +237,21 @@ __device__ void block_max_sumexp(float& m, float& s, Shared& sh) {
   __syncthreads();
 }
 
-__device__ bool candidate_select(const float* row, int V, const SampleRowParams& prm, float wmax, float inv_t,
-                                 float smax, Shared& sh) {
-  const int warp = threadIdx.x >> 5;
-  const bool use_k = prm.top_k > 0 && prm.top_k < V;
-  for (int i = threadIdx.x; i < kWarps * 256; i += blockDim.x) {
-    (&sh.cnt[0][0])[i] = 0;
-    (&sh.mass[0][0])[i] = 0.0f;
-  }
+// Distance bin of v: 8 bins per unit of d = (ref - v) * scale over [0, 32); -1 beyond (and
+// for -inf / NaN).
+__device__ __forceinline__ int distance_bin(float v, float ref, float scale) {
+  const float d = (ref - proc(v)) * scale;
+  return d < 32.0f ? min(255, static_cast<int>(d * 8.0f)) : -1;
+}
+
+// Gathers the tokens whose distance bin is <= cut into sh.cand as float_key << 32 | ~id and
+// sorts them descending (larger logit first, then lower id). Returns their number.
+__device__ int gather_sorted(const float* row, int V, float ref, float scale, int cut, Shared& sh) {
+  if (threadIdx.x == 0) sh.n_cand = 0;
   __syncthreads();
-  for_each(row, V, [&](int, float v) {
-    v = proc(v);
-    const float d = (wmax - v) * inv_t;
-    if (!(d < 32.0f)) return;  // also -inf
-    const int b = min(255, static_cast<int>(d * 8.0f));
-    atomicAdd(&sh.cnt[warp][b], 1u);
-    atomicAdd(&sh.mass[warp][b], expf(v * inv_t - smax));
-  });
-  __syncthreads();
-  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
-    unsigned int c = 0;
-    float m = 0.0f;
-    for (int w = 0; w < kWarps; ++w) {
-      c += sh.cnt[w][b];
-      m += sh.mass[w][b];
-    }
-    sh.cnt[0][b] = c;
-    sh.mass[0][b] = m;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float z = 0.0f;
-    for (int b = 0; b < 256; ++b) z += sh.mass[0][b];
-    const float target = prm.top_p * z;
-    int cut = -1;
-    unsigned int count = 0;
-    float mass = 0.0f;
-    for (int b = 0; b < 256; ++b) {
-      count += sh.cnt[0][b];
-      mass += sh.mass[0][b];
-      if (use_k ? count >= static_cast<unsigned>(prm.top_k) : mass >= target) {
-        cut = b;
-        break;
-      }
-    }
-    // One more bin than needed for top-p, so float rounding of the bin sums cannot cut short.
-    if (cut >= 0 && !use_k && cut < 255) count += sh.cnt[0][++cut];
-    sh.b_cut = (cut < 0 || count > static_cast<unsigned>(kMaxCand)) ? -1 : cut;
-    sh.n_cand = 0;
-  }
-  __syncthreads();
-  const int cut = sh.b_cut;
-  if (cut < 0) return false;
   for_each(row, V, [&](int i, float v) {
-    v = proc(v);
-    const float d = (wmax - v) * inv_t;
-    if (!(d < 32.0f) || min(255, static_cast<int>(d * 8.0f)) > cut) return;
+    const int b = distance_bin(v, ref, scale);
+    if (b < 0 || b > cut) return;
     const int slot = atomicAdd(&sh.n_cand, 1);
     if (slot < kMaxCand)
       sh.cand[slot] = (static_cast<unsigned long long>(float_key(v)) << 32) | (0xffffffffu - static_cast<uint32_t>(i));
@@ -299,8 +262,7 @@ __device__ bool candidate_select(const float* row, int V, const SampleRowParams&
   while (n2 < n) n2 <<= 1;
   for (int i = n + threadIdx.x; i < n2; i += blockDim.x) sh.cand[i] = 0ull;
   __syncthreads();
-  // Bitonic sort, descending: larger logit first, then lower id.
-  for (int k = 2; k <= n2; k <<= 1) {
+  for (int k = 2; k <= n2; k <<= 1) {  // bitonic sort
     for (int j = k >> 1; j > 0; j >>= 1) {
       for (int i = threadIdx.x; i < n2; i += blockDim.x) {
         const int ixj = i ^ j;
@@ -316,6 +278,70 @@ __device__ bool candidate_select(const float* row, int V, const SampleRowParams&
       __syncthreads();
     }
   }
+  return n;
+}
+
+__device__ bool candidate_select(const float* row, int V, const SampleRowParams& prm, float wmax, float inv_t,
+                                 float smax, Shared& sh) {
+  const int warp = threadIdx.x >> 5;
+  const bool use_k = prm.top_k > 0 && prm.top_k < V;
+  for (int i = threadIdx.x; i < kWarps * 256; i += blockDim.x) {
+    (&sh.cnt[0][0])[i] = 0;
+    (&sh.mass[0][0])[i] = 0.0f;
+  }
+  __syncthreads();
+  double zt = 0.0;  // top-p without top-k normalises over the whole row, not the candidates
+  for_each(row, V, [&](int, float v) {
+    v = proc(v);
+    if (v == -INFINITY) return;
+    const float e = expf(v * inv_t - smax);
+    zt += static_cast<double>(e);
+    const int b = distance_bin(v, wmax, inv_t);
+    if (b < 0) return;
+    atomicAdd(&sh.cnt[warp][b], 1u);
+    atomicAdd(&sh.mass[warp][b], e);
+  });
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) zt += __shfl_xor_sync(0xffffffffu, zt, o);
+  if ((threadIdx.x & 31) == 0) sh.dred[warp] = zt;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double z = 0.0;
+    for (int w = 0; w < kWarps; ++w) z += sh.dred[w];
+    sh.z_all = z;
+  }
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+    unsigned int c = 0;
+    float m = 0.0f;
+    for (int w = 0; w < kWarps; ++w) {
+      c += sh.cnt[w][b];
+      m += sh.mass[w][b];
+    }
+    sh.cnt[0][b] = c;
+    sh.mass[0][b] = m;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const float target = static_cast<float>(prm.top_p * sh.z_all);
+    int cut = -1;
+    unsigned int count = 0;
+    float mass = 0.0f;
+    for (int b = 0; b < 256; ++b) {
+      count += sh.cnt[0][b];
+      mass += sh.mass[0][b];
+      if (use_k ? count >= static_cast<unsigned>(prm.top_k) : mass >= target) {
+        cut = b;
+        break;
+      }
+    }
+    // One more bin than needed for top-p, so float rounding of the bin sums cannot cut short.
+    if (cut >= 0 && !use_k && cut < 255) count += sh.cnt[0][++cut];
+    sh.b_cut = (cut < 0 || count > static_cast<unsigned>(kMaxCand)) ? -1 : cut;
+  }
+  __syncthreads();
+  const int cut = sh.b_cut;
+  if (cut < 0) return false;
+  const int n = gather_sorted(row, V, wmax, inv_t, cut, sh);
   if (threadIdx.x == 0) {
     auto val = [&](int j) { return key_float(static_cast<uint32_t>(sh.cand[j] >> 32)); };
     int keep = n;
@@ -325,8 +351,11 @@ __device__ bool candidate_select(const float* row, int V, const SampleRowParams&
       while (keep < n && val(keep) >= kth) ++keep;
     }
     if (prm.top_p < 1.0f && keep > 1) {  // as the CPU backend: double sums of float exps
-      double z = 0.0;
-      for (int j = 0; j < keep; ++j) z += expf(val(j) * inv_t - smax);
+      double z = sh.z_all;  // without top-k: the whole row
+      if (use_k) {          // with top-k: the kept top-k set
+        z = 0.0;
+        for (int j = 0; j < keep; ++j) z += expf(val(j) * inv_t - smax);
+      }
       const double target = static_cast<double>(prm.top_p) * z;
       double cum = 0.0;
       int kp = 0;
@@ -335,6 +364,48 @@ __device__ bool candidate_select(const float* row, int V, const SampleRowParams&
     }
     sh.n_keep = keep;
   }
+  __syncthreads();
+  return true;
+}
+
+// Top-N raw logits through the candidate buffer: bins of the distance to the raw max, a cut
+// that holds >= N tokens, gather, bitonic sort (larger first, lower id on ties). Writes the
+// first N to sh.list and returns true; false (nothing written) when the cut would exceed
+// kMaxCand tokens, for the radix-select path.
+__device__ bool top_n_candidates(const float* raw, int V, int nt, float raw_max, float raw_lse, Shared& sh) {
+  const int warp = threadIdx.x >> 5;
+  for (int i = threadIdx.x; i < kWarps * 256; i += blockDim.x) (&sh.cnt[0][0])[i] = 0;
+  __syncthreads();
+  for_each(raw, V, [&](int, float v) {
+    const int b = distance_bin(v, raw_max, 1.0f);
+    if (b >= 0) atomicAdd(&sh.cnt[warp][b], 1u);
+  });
+  __syncthreads();
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+    unsigned int c = 0;
+    for (int w = 0; w < kWarps; ++w) c += sh.cnt[w][b];
+    sh.cnt[0][b] = c;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned int count = 0;
+    int cut = -1;
+    for (int b = 0; b < 256; ++b) {
+      count += sh.cnt[0][b];
+      if (count >= static_cast<unsigned>(nt)) { cut = b; break; }
+    }
+    sh.b_cut = (cut < 0 || count > static_cast<unsigned>(kMaxCand)) ? -1 : cut;
+  }
+  __syncthreads();
+  const int cut = sh.b_cut;
+  if (cut < 0) return false;
+  const int n = gather_sorted(raw, V, raw_max, 1.0f, cut, sh);
+  for (int j = threadIdx.x; j < min(nt, n); j += blockDim.x) {
+    const unsigned long long c = sh.cand[j];
+    sh.list[j] = TopEntry{static_cast<int32_t>(0xffffffffu - static_cast<uint32_t>(c)),
+                          key_float(static_cast<uint32_t>(c >> 32)) - raw_lse};
+  }
+  if (threadIdx.x == 0) sh.n_list = min(nt, n);
   __syncthreads();
   return true;
 }
@@ -457,40 +528,42 @@ __global__ void __launch_bounds__(kThreads)
   const int n_top = min(prm.num_top_logprobs, max_top);
   if (n_top > 0) {
     const int nt = min(n_top, V);
-    const Selected sel = radix_select<false>(raw, V, 0u, nt, 0.0f, 0.0f, 0.0f, sh);
-    const uint32_t t = sel.key;
-    const int need_ties = nt - static_cast<int>(sel.above);
-    const bool all_ties = static_cast<int>(sel.count) <= need_ties;
-    if (threadIdx.x == 0) sh.n_list = 0;
-    __syncthreads();
-    for_each(raw, V, [&](int i, float v) {
-      if (isnan(v)) return;
-      const uint32_t key = float_key(v);
-      if (key > t || (all_ties && key == t)) {
-        const int slot = atomicAdd(&sh.n_list, 1);
-        if (slot < kMaxTopLogprobs) sh.list[slot] = TopEntry{i, v - raw_lse};
+    if (!top_n_candidates(raw, V, nt, rm, raw_lse, sh)) {
+      const Selected sel = radix_select<false>(raw, V, 0u, nt, 0.0f, 0.0f, 0.0f, sh);
+      const uint32_t t = sel.key;
+      const int need_ties = nt - static_cast<int>(sel.above);
+      const bool all_ties = static_cast<int>(sel.count) <= need_ties;
+      if (threadIdx.x == 0) sh.n_list = 0;
+      __syncthreads();
+      for_each(raw, V, [&](int i, float v) {
+        if (isnan(v)) return;
+        const uint32_t key = float_key(v);
+        if (key > t || (all_ties && key == t)) {
+          const int slot = atomicAdd(&sh.n_list, 1);
+          if (slot < kMaxTopLogprobs) sh.list[slot] = TopEntry{i, v - raw_lse};
+        }
+      });
+      __syncthreads();
+      // More ties at the threshold than places: the lowest ids, in order (ballot scan).
+      for (int base = 0; !all_ties && base < V && sh.n_list < nt; base += blockDim.x) {
+        const int i = base + threadIdx.x;
+        const bool hit = i < V && !isnan(raw[i]) && float_key(raw[i]) == t;
+        const unsigned ball = __ballot_sync(0xffffffffu, hit);
+        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+        if (lane == 0) sh.cnt[0][warp] = __popc(ball);
+        __syncthreads();
+        int before = 0;
+        for (int w = 0; w < warp; ++w) before += sh.cnt[0][w];
+        const int pos = sh.n_list + before + __popc(ball & ((1u << lane) - 1));
+        if (hit && pos < nt) sh.list[pos] = TopEntry{i, raw[i] - raw_lse};
+        __syncthreads();
+        if (threadIdx.x == 0) {
+          int total = 0;
+          for (int w = 0; w < kWarps; ++w) total += sh.cnt[0][w];
+          sh.n_list = min(nt, sh.n_list + total);
+        }
+        __syncthreads();
       }
-    });
-    __syncthreads();
-    // More ties at the threshold than places: the lowest ids, in order (ballot scan).
-    for (int base = 0; !all_ties && base < V && sh.n_list < nt; base += blockDim.x) {
-      const int i = base + threadIdx.x;
-      const bool hit = i < V && !isnan(raw[i]) && float_key(raw[i]) == t;
-      const unsigned ball = __ballot_sync(0xffffffffu, hit);
-      const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-      if (lane == 0) sh.cnt[0][warp] = __popc(ball);
-      __syncthreads();
-      int before = 0;
-      for (int w = 0; w < warp; ++w) before += sh.cnt[0][w];
-      const int pos = sh.n_list + before + __popc(ball & ((1u << lane) - 1));
-      if (hit && pos < nt) sh.list[pos] = TopEntry{i, raw[i] - raw_lse};
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        int total = 0;
-        for (int w = 0; w < kWarps; ++w) total += sh.cnt[0][w];
-        sh.n_list = min(nt, sh.n_list + total);
-      }
-      __syncthreads();
     }
     if (threadIdx.x == 0) {
       const int n = min(sh.n_list, nt);
