@@ -66,6 +66,8 @@ inline int64_t attention_workspace_floats(int64_t rows, int head_dim) {
   float max_row(const float* x, int64_t n);                                                     \
   /* sum of exp(x[i] - shift) */                                                                \
   double sum_exp_row(const float* x, int64_t n, float shift);                                   \
+  /* out[i] = exp(x[i] - shift); returns their sum */                                           \
+  double exp_row(float* out, const float* x, int64_t n, float shift);                           \
   /* K rounded up to the block the linear kernel steps over */                                  \
   int64_t linear_padded_k(int64_t K);                                                           \
   void linear_prepare_x(const float* x, int64_t K, float* xp, int64_t kp, DType w_dtype);       \

@@ -6,11 +6,12 @@
 // ties). Log-probs are the raw log-softmax of the logits, before any processing.
 //
 // top-k keeps every token whose logit ties the k-th largest (as HF's TopKLogitsWarper);
-// selection uses nth_element, not a sort of the vocabulary. top-p keeps the smallest
-// prefix of the sorted kept set whose probability reaches top_p (HF TopPLogitsWarper:
-// token j stays iff the mass before it is < top_p); it sorts only a growing prefix.
-// min-p drops tokens with p < min_p * p_max (HF MinPLogitsWarper). At least one token
-// always survives.
+// the k-th value comes from one pass with a k-entry sorted list, no sort of the
+// vocabulary. top-p keeps the smallest prefix of the sorted kept set whose probability
+// reaches top_p (HF TopPLogitsWarper: token j stays iff the mass before it is < top_p);
+// without top-k it collects the tokens within C of the max logit, doubling C until their
+// mass reaches top_p, and sorts only those. min-p drops tokens with p < min_p * p_max
+// (HF MinPLogitsWarper). At least one token always survives.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -27,9 +28,11 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct RowScratch {
-  std::vector<float> w;     // [V] processed logits
-  std::vector<float> tmp;   // [V] for selection
+  std::vector<float> w;    // [V] processed logits
+  std::vector<float> s;    // [V] w / temperature
+  std::vector<float> e;    // [V] exp(s - s_max)
   std::vector<int32_t> cand;
+  std::vector<int32_t> bucket;
 };
 
 bool has_csr(const std::vector<int32_t>& offsets) { return !offsets.empty(); }
@@ -63,10 +66,43 @@ void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t
   }
 }
 
-int32_t argmax_lowest(const float* w, int64_t V) {
-  int32_t best = 0;
-  for (int64_t i = 1; i < V; ++i)
-    if (w[i] > w[best]) best = static_cast<int32_t>(i);
+// First index of the largest value (NaN never wins).
+int32_t argmax_lowest(const float* w, int64_t V, const Exec& ex) {
+  const float m = isa_kernel(ex.isa, max_row)(w, V);
+  for (int64_t i = 0; i < V; ++i)
+    if (w[i] == m) return static_cast<int32_t>(i);
+  return 0;  // all NaN / -inf
+}
+
+// The n best entries of v (larger value first, lower id on ties), NaN skipped and -inf
+// too when finite_only. One pass; blocks whose maximum cannot enter the list are skipped.
+std::vector<int32_t> best_ids(const float* v, int64_t V, int64_t n, bool finite_only) {
+  std::vector<int32_t> best;
+  n = std::min(n, V);
+  if (n <= 0) return best;
+  best.reserve(static_cast<size_t>(n) + 1);
+  float worst = kNegInf;  // value of best.back() once the list is full
+  bool full = false;
+  constexpr int64_t kBlock = 64;
+  for (int64_t b = 0; b < V; b += kBlock) {
+    const int64_t e = std::min(V, b + kBlock);
+    if (full) {
+      float bm = kNegInf;
+      for (int64_t i = b; i < e; ++i) bm = v[i] > bm ? v[i] : bm;
+      if (!(bm > worst)) continue;  // ids only grow, so a tie with the worst never enters
+    }
+    for (int64_t i = b; i < e; ++i) {
+      const float x = v[i];
+      if (std::isnan(x) || (finite_only && x == kNegInf)) continue;
+      if (full && !(x > worst)) continue;
+      // After every entry with a value >= x (they all have lower ids).
+      auto pos = std::upper_bound(best.begin(), best.end(), x, [&](float val, int32_t id) { return val > v[id]; });
+      best.insert(pos, static_cast<int32_t>(i));
+      if (static_cast<int64_t>(best.size()) > n) best.pop_back();
+      full = static_cast<int64_t>(best.size()) == n;
+      if (full) worst = v[best.back()];
+    }
+  }
   return best;
 }
 
@@ -77,14 +113,47 @@ struct KeepSet {
   float wmax = kNegInf;  // largest kept processed logit
 };
 
-// Ids i with w[i] >= the m-th largest finite value (ties included), sorted larger first.
-void top_m_sorted(const float* w, int64_t V, size_t m, RowScratch& rs) {
-  rs.tmp.assign(w, w + V);
-  std::nth_element(rs.tmp.begin(), rs.tmp.begin() + static_cast<int64_t>(m - 1), rs.tmp.end(), std::greater<float>());
-  const float thr = rs.tmp[m - 1];
-  rs.cand.clear();
-  for (int64_t i = 0; i < V; ++i)
-    if (w[i] >= thr && w[i] > kNegInf) rs.cand.push_back(static_cast<int32_t>(i));
+// top-p over the whole vocabulary without sorting it: a histogram of the probability
+// mass by distance below the max logit (kBucketsPerUnit buckets per unit of s) finds the
+// bucket where the cumulative mass crosses top_p; every token above it is kept (the mass
+// before each of them is below the target) and only that bucket's tokens are sorted.
+void top_p_all(const float* w, int64_t V, const SamplingRow& row, float smax, RowScratch& rs, const Exec& ex) {
+  constexpr float kBucketsPerUnit = 16.0f;
+  constexpr int kBuckets = 1024;  // the last one takes everything further than 64 below the max
+  const float inv_t = 1.0f / row.temperature;
+  rs.s.resize(static_cast<size_t>(V));
+  rs.e.resize(static_cast<size_t>(V));
+  rs.bucket.resize(static_cast<size_t>(V));
+  for (int64_t i = 0; i < V; ++i) rs.s[i] = w[i] * inv_t;
+  const double z = isa_kernel(ex.isa, exp_row)(rs.e.data(), rs.s.data(), V, smax);
+  const double target = static_cast<double>(row.top_p) * z;
+  std::vector<double> mass(kBuckets, 0.0);
+  for (int64_t i = 0; i < V; ++i) {
+    if (!(rs.s[i] > kNegInf)) {
+      rs.bucket[i] = kBuckets;  // never kept
+      continue;
+    }
+    const float dist = (smax - rs.s[i]) * kBucketsPerUnit;
+    const int b = dist < static_cast<float>(kBuckets - 1) ? static_cast<int>(dist) : kBuckets - 1;
+    rs.bucket[i] = b;
+    mass[b] += rs.e[i];
+  }
+  int cross = 0;
+  double above = 0.0;
+  while (cross < kBuckets - 1 && above + mass[cross] < target) above += mass[cross++];
+  std::vector<int32_t>& cand = rs.cand;
+  cand.clear();
+  std::vector<int32_t> edge;
+  for (int64_t i = 0; i < V; ++i) {
+    if (rs.bucket[i] < cross) cand.push_back(static_cast<int32_t>(i));
+    else if (rs.bucket[i] == cross) edge.push_back(static_cast<int32_t>(i));
+  }
+  std::sort(edge.begin(), edge.end(), [&](int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); });
+  double cum = above;
+  for (size_t j = 0; j < edge.size() && (cand.empty() || cum < target); ++j) {
+    cand.push_back(edge[j]);
+    cum += rs.e[edge[j]];
+  }
 }
 
 KeepSet keep_set(const float* w, int64_t V, const SamplingRow& row, RowScratch& rs, const Exec& ex) {
@@ -93,54 +162,38 @@ KeepSet keep_set(const float* w, int64_t V, const SamplingRow& row, RowScratch& 
   // Larger logit first, then lower id.
   auto before = [&](int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); };
   KeepSet ks;
-  int64_t finite = 0;
-  for (int64_t i = 0; i < V; ++i) {
-    if (w[i] > kNegInf) ++finite;
-    ks.wmax = std::max(ks.wmax, w[i]);
-  }
-  if (finite == 0) {  // everything banned: fall back to the greedy choice
-    cand.push_back(argmax_lowest(w, V));
-    ks.wmax = w[cand[0]];
+  ks.wmax = isa_kernel(ex.isa, max_row)(w, V);
+  if (ks.wmax == kNegInf) {  // everything banned: fall back to the greedy choice
+    cand.push_back(argmax_lowest(w, V, ex));
     return ks;
-  }
-  bool sorted = false;
-  if (row.top_k > 0 && row.top_k < finite) {
-    top_m_sorted(w, V, static_cast<size_t>(row.top_k), rs);  // HF keeps ties of the k-th value
-    std::sort(cand.begin(), cand.end(), before);
-    sorted = true;
-  } else {
-    ks.all = true;
   }
   const float inv_t = 1.0f / row.temperature;
   const float smax = ks.wmax * inv_t;
   auto e_of = [&](int32_t i) { return std::exp(w[i] * inv_t - smax); };
 
-  if (row.top_p < 1.0f) {
-    double z = 0.0;
-    if (ks.all) {
-      rs.tmp.resize(static_cast<size_t>(V));
-      for (int64_t i = 0; i < V; ++i) rs.tmp[i] = w[i] * inv_t;
-      z = isa_kernel(ex.isa, sum_exp_row)(rs.tmp.data(), V, smax);
-    } else {
-      for (int32_t i : cand) z += e_of(i);
+  ks.all = true;
+  if (row.top_k > 0 && row.top_k < V) {
+    const std::vector<int32_t> top = best_ids(w, V, row.top_k, /*finite_only=*/true);
+    if (static_cast<int64_t>(top.size()) == row.top_k) {  // fewer finite tokens: all stay
+      const float kth = w[top.back()];
+      for (int64_t i = 0; i < V; ++i)
+        if (w[i] >= kth) cand.push_back(static_cast<int32_t>(i));  // HF keeps ties of the k-th value
+      std::sort(cand.begin(), cand.end(), before);
+      ks.all = false;
     }
-    const double target = static_cast<double>(row.top_p) * z;
-    // Walk the sorted prefix; without top-k, sort only the m largest and grow m if needed.
-    size_t m = ks.all ? std::min<size_t>(static_cast<size_t>(finite), 512) : cand.size();
-    for (;;) {
-      if (!sorted) {
-        top_m_sorted(w, V, m, rs);
-        std::sort(cand.begin(), cand.end(), before);
-      }
+  }
+
+  if (row.top_p < 1.0f) {
+    if (ks.all) {
+      top_p_all(w, V, row, smax, rs, ex);
+    } else {
+      double z = 0.0;
+      for (int32_t i : cand) z += e_of(i);
+      const double target = static_cast<double>(row.top_p) * z;
       double cum = 0.0;
       size_t keep = 0;
       while (keep < cand.size() && (keep == 0 || cum < target)) cum += e_of(cand[keep++]);
-      if (keep < cand.size() || cum >= target || static_cast<int64_t>(cand.size()) >= finite) {
-        cand.resize(keep);
-        break;
-      }
-      m = std::min<size_t>(static_cast<size_t>(finite), m * 8);
-      sorted = false;
+      cand.resize(keep);
     }
     ks.all = false;
   }
@@ -155,16 +208,18 @@ KeepSet keep_set(const float* w, int64_t V, const SamplingRow& row, RowScratch& 
     } else {
       cand.erase(std::remove_if(cand.begin(), cand.end(), drop), cand.end());
     }
-    if (cand.empty()) cand.push_back(argmax_lowest(w, V));  // keeps at least the top token
+    if (cand.empty()) cand.push_back(argmax_lowest(w, V, ex));  // keeps at least the top token
   }
   return ks;
 }
 
 // The exponential race over the kept set: argmax p_i / E_i, E_i = -log(u_i), lowest id on
-// ties. Tokens that cannot beat the best key so far are skipped without the log and exp:
-// E_i >= E_min = -log(the largest u below 1), so key_i <= p_i / E_min. (u == 1 can come out
-// of sampling_uniform's float rounding; those tokens always take the exact path.)
-int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& ks, const std::vector<int32_t>& cand) {
+// ties. Most tokens are ruled out without the log: key_i <= p_i / E_min with
+// E_min = -log(the largest u below 1) (a bound on the logit alone), and E_i >= 1 - u_i.
+// (u == 1 can come out of sampling_uniform's float rounding; such tokens take the exact
+// path.)
+int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& ks, const std::vector<int32_t>& cand,
+             const Exec& ex) {
   const float inv_t = 1.0f / row.temperature;
   const float smax = ks.wmax * inv_t;
   static const float log_e_min = std::log(-std::log(std::nextafter(1.0f, 0.0f)));
@@ -172,9 +227,16 @@ int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& k
   float best_key = -1.0f;
   float log_thr = kNegInf;  // skip when s_i - s_max < log_thr
   auto visit = [&](int32_t i) {
+    const float d = w[i] * inv_t - smax;
     const float u = sampling_uniform(row.seed, row.offset, static_cast<uint32_t>(i));
-    if (u < 1.0f && w[i] * inv_t - smax < log_thr) return;
-    const float p = std::exp(w[i] * inv_t - smax);
+    float p;
+    if (u < 1.0f) {
+      if (d < log_thr) return;
+      p = std::exp(d);
+      if (p < best_key * (1.0f - u) * 0.999f) return;
+    } else {
+      p = std::exp(d);
+    }
     const float key = p / -std::log(u);
     if (key > best_key || (key == best_key && i < best)) {
       best_key = key;
@@ -183,7 +245,7 @@ int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& k
     }
   };
   if (ks.all) {
-    visit(argmax_lowest(w, V));  // a large key early makes the bound bite
+    visit(argmax_lowest(w, V, ex));  // a large key early makes the bounds bite
     for (int64_t i = 0; i < V; ++i)
       if (w[i] > kNegInf) visit(static_cast<int32_t>(i));
   } else {
@@ -194,21 +256,8 @@ int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& k
 
 // The n largest raw logits, most likely first, ties by lower id.
 std::vector<std::pair<int32_t, float>> top_n(const float* x, int64_t V, int n, float lse) {
-  n = static_cast<int>(std::min<int64_t>(n, V));
-  std::vector<int32_t> best;  // sorted, best first
-  best.reserve(static_cast<size_t>(n) + 1);
-  auto better = [&](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
-  for (int64_t i = 0; i < V && n > 0; ++i) {
-    const int32_t id = static_cast<int32_t>(i);
-    if (std::isnan(x[i])) continue;
-    if (static_cast<int>(best.size()) == n && !better(id, best.back())) continue;
-    auto pos = std::upper_bound(best.begin(), best.end(), id, better);
-    best.insert(pos, id);
-    if (static_cast<int>(best.size()) > n) best.pop_back();
-  }
   std::vector<std::pair<int32_t, float>> out;
-  out.reserve(best.size());
-  for (int32_t id : best) out.emplace_back(id, x[id] - lse);
+  for (int32_t id : best_ids(x, V, n, /*finite_only=*/false)) out.emplace_back(id, x[id] - lse);
   return out;
 }
 
@@ -252,10 +301,11 @@ std::vector<int32_t> sample_keep_set(const float* logits_row, int64_t vocab, con
   RowScratch rs;
   process_logits(logits_row, vocab, batch, r, rs.w);
   const SamplingRow& row = batch.rows[r];
-  if (row.temperature == 0.0f) return {argmax_lowest(rs.w.data(), vocab)};
   ThreadPool pool(1);
   Scratch scratch;
-  const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, Exec{pool, best_isa(), scratch});
+  const Exec ex{pool, best_isa(), scratch};
+  if (row.temperature == 0.0f) return {argmax_lowest(rs.w.data(), vocab, ex)};
+  const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, ex);
   if (ks.all) {
     rs.cand.clear();
     for (int64_t i = 0; i < vocab; ++i)
@@ -284,10 +334,10 @@ SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const Samp
     process_logits(x, vocab, batch, r, rs.w);
     int32_t tok;
     if (row.temperature == 0.0f) {
-      tok = argmax_lowest(rs.w.data(), vocab);
+      tok = argmax_lowest(rs.w.data(), vocab, ex);
     } else {
       const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, ex);
-      tok = draw(rs.w.data(), vocab, row, ks, rs.cand);
+      tok = draw(rs.w.data(), vocab, row, ks, rs.cand, ex);
     }
     res.tokens[r] = tok;
     res.logprobs[r] = x[tok] - lse;

@@ -21,6 +21,11 @@ double sum_exp_row(const float* x, int64_t n, float shift) {
   for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(x[i] - shift));
   return s;
 }
+double exp_row(float* out, const float* x, int64_t n, float shift) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += (out[i] = std::exp(x[i] - shift));
+  return s;
+}
 }  // namespace scalar
 
 void log_softmax(float* out, const float* logits, int64_t rows, int64_t vocab, const Exec& ex) {
