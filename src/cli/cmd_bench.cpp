@@ -3,6 +3,7 @@
 // the memory-bandwidth roofline (bytes of weights + KV read per step / bandwidth), prefill
 // against the matrix-multiply peak of this backend (a large `linear`).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -139,11 +140,32 @@ void run_bench(const BenchArgs& a) {
   const double wbytes_per = static_cast<double>(dtype_size(wdt));
   const double H = mc.hidden_size, I = mc.intermediate_size, V = mc.vocab_size, L = mc.num_layers;
   const double q = mc.q_size(), kv = mc.kv_size();
-  const double layer_params = H * (q + 2 * kv) + q * H + 3 * H * I;
+  // MLP parameters read by all layers when `experts_read` experts of each MoE layer are read.
+  // Dense layers read 3 H I. A MoE layer (Qwen2-MoE / Qwen3-MoE) reads its router, the shared
+  // expert and its gate, and the experts its tokens chose: k for one token; for a decode step
+  // of B sequences, E (1 - (1 - k/E)^B) on average under uniform routing.
+  int n_moe_layers = 0;
+  for (int l = 0; l < mc.num_layers; ++l) n_moe_layers += mc.layer_is_moe(l) ? 1 : 0;
+  const double n_moe = n_moe_layers, E = mc.num_experts, top_k = mc.num_experts_per_tok;
+  const double S = mc.shared_expert_intermediate_size;
+  const double moe_fixed = E * H + 3 * H * S + (S > 0 ? H : 0), expert_params = 3 * H * mc.moe_intermediate_size;
+  auto mlp_params_read = [&](double experts_read) {
+    return (L - n_moe) * 3 * H * I + n_moe * (moe_fixed + experts_read * expert_params);
+  };
+  auto experts_read_by = [&](int batch) {
+    return n_moe_layers == 0 ? 0.0 : E * (1.0 - std::pow(1.0 - top_k / E, batch));
+  };
+  // Parameters one token uses, averaged over the layers (all of them for dense models).
+  const double layer_params = H * (q + 2 * kv) + q * H + mlp_params_read(top_k) / L;
   const double lm_params = V * H;
   const double decode_bytes = (L * layer_params + lm_params) * wbytes_per;  // embedding: one row, ignored
+  // Weight bytes a decode step of `batch` sequences reads.
+  auto step_weight_bytes = [&](int batch) {
+    return decode_bytes + (mlp_params_read(experts_read_by(batch)) - mlp_params_read(top_k)) * wbytes_per;
+  };
   const double kv_bytes_per_token = 2.0 * L * kv * (cfg.device == "cuda" ? 2 : 4);
-  const double params_total = L * layer_params + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
+  const double params_total =
+      L * (H * (q + 2 * kv) + q * H) + mlp_params_read(E) + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
 
   std::printf("model: %s (%s), %.1f M params, %s weights %.1f MiB; backend: %s\n", cfg.model_dir.c_str(),
               mc.architecture.c_str(), params_total / 1e6, dtype_name(wdt), decode_bytes / (1 << 20),
@@ -213,10 +235,11 @@ void run_bench(const BenchArgs& a) {
         }
         const double t = median(ts);
         const double avg_ctx = std::max(1, depth) + N / 2.0;
-        const double step_bytes = decode_bytes + B * avg_ctx * kv_bytes_per_token;
+        const double step_bytes = step_weight_bytes(B) + B * avg_ctx * kv_bytes_per_token;
         const double limit = B * bw / step_bytes;
         std::ostringstream note;
         note << "roofline " << step_bytes / 1e6 << " MB/step";
+        if (n_moe_layers > 0) note << " (" << experts_read_by(B) << " of " << E << " experts/layer)";
         emit("tg" + std::to_string(N), B, depth, B * N / t, limit, note.str());
       }
     }

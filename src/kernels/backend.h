@@ -41,6 +41,39 @@ struct LinearWeight {
   int64_t in_features = 0;
 };
 
+// The routed experts of one mixture-of-experts layer (Qwen2-MoE / Qwen3-MoE), stacked at
+// load so that expert e is a row range of one weight (quantized weights slice the same way):
+//   gate_up  [E * 2I, H]: rows [e*2I, e*2I + I) are expert e's gate_proj, [e*2I + I, (e+1)*2I) its up_proj
+//   down     [E * H, I]:  rows [e*H, (e+1)*H) are expert e's down_proj
+// plus the optional shared expert of Qwen2-MoE, added to every token with a sigmoid gate:
+//   out += sigmoid(x . shared_gate) * down_s(silu(gate_s x) * up_s x).
+struct MoeExperts {
+  int num_experts = 0;           // E
+  int64_t hidden = 0;            // H
+  int64_t inter = 0;             // I (moe_intermediate_size)
+  LinearWeight gate_up;          // [E * 2I, H]
+  LinearWeight down;             // [E * H, I]
+  int64_t shared_inter = 0;      // S; 0: no shared expert
+  LinearWeight shared_gate_up;   // [2S, H] (gate rows then up rows)
+  LinearWeight shared_down;      // [H, S]
+  Tensor shared_gate;            // f32 [H]: the shared_expert_gate row
+
+  // Expert e's weights as views (same storage): gate_up [2I, H], down [H, I].
+  LinearWeight expert_gate_up(int e) const { return slice(gate_up, int64_t{e} * 2 * inter, 2 * inter); }
+  LinearWeight expert_down(int e) const { return slice(down, int64_t{e} * hidden, hidden); }
+
+ private:
+  static LinearWeight slice(const LinearWeight& w, int64_t row0, int64_t rows) {
+    LinearWeight v = w;
+    v.weight = w.weight.slice_rows(row0, row0 + rows);
+    if (w.bias.defined()) v.bias = w.bias.slice_rows(row0, row0 + rows);
+    if (w.scales.defined()) v.scales = w.scales.slice_rows(row0, row0 + rows);
+    if (w.zeros.defined()) v.zeros = w.zeros.slice_rows(row0, row0 + rows);
+    v.out_features = rows;
+    return v;
+  }
+};
+
 struct QKVLayout {
   int n_q_heads = 0;
   int n_kv_heads = 0;
@@ -183,6 +216,24 @@ class Backend {
   virtual SampleResult sample(const Tensor& logits, const SampleBatch& batch) = 0;
   // Row-wise log-softmax of logits[R, V] (f32) into a host tensor; prompt log-probs.
   virtual Tensor log_softmax_to_host(const Tensor& logits) = 0;
+
+  // --- mixture of experts (optional: the defaults throw "op X not supported by backend Y") ---
+  // Router: p = softmax(router_logits[t, :]) in f32; topk_ids[t, :] = the k experts of
+  // highest p, highest first, ties to the lower expert id (torch.topk leaves tie order
+  // unspecified; this is its stable order, and vLLM's); topk_weights[t, :] = their p, divided by
+  // their sum when `renormalize` (norm_topk_prob). router_logits [T, E] f32 or
+  // activation_dtype(); topk_ids i32 [T, k]; topk_weights f32 [T, k]; k = topk_ids.dim(-1).
+  virtual void moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize);
+  // out[t, :] = sum_j topk_weights[t, j] * expert_{topk_ids[t, j]}(x[t, :])  (j ascending)
+  //           + sigmoid(x[t, :] . shared_gate) * shared_expert(x[t, :])   (when w has one)
+  // with expert_e(x) = down_e(silu(gate_e x) * up_e x). x, out [T, H] in activation_dtype().
+  // Ids outside [0, E) contribute nothing. On CUDA it neither synchronises nor allocates
+  // once moe_reserve() covered T, so it can be captured in a graph.
+  virtual void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                           const MoeExperts& w);
+  // Sizes the scratch moe_experts needs for up to max_tokens tokens of top-k routing (call
+  // at load, before any graph capture). Optional; the default does nothing.
+  virtual void moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {}
 };
 
 struct CpuBackendOptions {

@@ -48,11 +48,16 @@ class CpuBackend final : public Backend {
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
+  // Mixture of experts (kernels/cpu/moe.cpp).
+  void moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) override;
+  void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                   const MoeExperts& w) override;
 
  private:
   ThreadPool pool_;
   cpu::Isa isa_;
   cpu::Scratch scratch_;
+  cpu::Scratch moe_scratch_;  // moe_experts' buffers (linear uses scratch_ meanwhile)
 };
 
 // make_cpu_backend with a forced instruction set (tests run every variant).

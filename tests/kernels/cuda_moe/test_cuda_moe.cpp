@@ -1,0 +1,335 @@
+// The MoE ops of CudaBackend against the double-precision references
+// (kernels/reference/moe_reference.h): the router (ties, renormalisation, f32 and bf16
+// logits), the experts on the decode path (T <= 32) and the grouped-GEMM path (T > 32) at
+// several shapes incl. Qwen3-30B-A3B's and Qwen1.5-MoE's layer sizes, duplicate and
+// out-of-range ids, replay of a captured CUDA graph over new routing, and the two MoE test
+// models run on the GPU through the engine against the HF goldens (bf16 tolerance).
+// Every test skips when no GPU is visible.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "kernels/backend.h"
+#include "kernels/reference/moe_reference.h"
+
+namespace tllm {
+namespace {
+
+Tensor randn(const Shape& shape, std::mt19937_64& rng, float std = 1.0f, float mean = 0.0f) {
+  Tensor t = Tensor::empty(shape, DType::F32);
+  std::normal_distribution<float> d(mean, std);
+  // Values exactly representable in bf16, so host reference and device see the same inputs.
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = bf16_to_f32(f32_to_bf16(d(rng)));
+  return t;
+}
+
+double value(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::F32: return t.data<float>()[i];
+    case DType::BF16: return bf16_to_f32(t.data<uint16_t>()[i]);
+    default: return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+// ||got - want|| / ||want||; +inf on NaN or size mismatch.
+double rel_err(const Tensor& got, const Tensor& want) {
+  if (got.numel() != want.numel()) return std::numeric_limits<double>::infinity();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double a = value(got, i), b = value(want, i);
+    if (!std::isfinite(a) || !std::isfinite(b)) return std::numeric_limits<double>::infinity();
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+class MoeCuda : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (cuda_available() && !be_) be_ = make_cuda_backend({});
+  }
+  static void TearDownTestSuite() { be_.reset(); }
+  void SetUp() override {
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA device visible: CUDA MoE tests skipped";
+  }
+  void TearDown() override {
+    if (be_) be_->synchronize();
+  }
+  Backend& be() { return *be_; }
+  Tensor dev(const Tensor& h, DType dt) { return be_->upload(h, dt); }
+  Tensor dev_nan(const Shape& shape, DType dt) {
+    Tensor h = Tensor::empty(shape, DType::F32);
+    for (int64_t i = 0; i < h.numel(); ++i) h.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+    return be_->upload(h, dt);
+  }
+  Tensor ints(const std::vector<int32_t>& v, Shape shape) {
+    Tensor h = Tensor::empty(std::move(shape), DType::I32);
+    std::copy(v.begin(), v.end(), h.data<int32_t>());
+    return be_->upload(h, DType::I32);
+  }
+
+  struct HostExperts {
+    MoeExperts host, dev;
+  };
+  HostExperts experts(int E, int H, int I, int S, std::mt19937_64& rng) {
+    HostExperts w;
+    MoeExperts& h = w.host;
+    h.num_experts = E;
+    h.hidden = H;
+    h.inter = I;
+    h.gate_up.weight = randn({int64_t{E} * 2 * I, H}, rng, 1.0f / std::sqrt(float(H)));
+    h.down.weight = randn({int64_t{E} * H, I}, rng, 1.0f / std::sqrt(float(I)));
+    if (S > 0) {
+      h.shared_inter = S;
+      h.shared_gate_up.weight = randn({2 * S, H}, rng, 1.0f / std::sqrt(float(H)));
+      h.shared_down.weight = randn({H, S}, rng, 1.0f / std::sqrt(float(S)));
+      h.shared_gate = randn({H}, rng, 1.0f / std::sqrt(float(H)));
+    }
+    MoeExperts& d = w.dev;
+    d = h;
+    d.gate_up.weight = dev(h.gate_up.weight, DType::BF16);
+    d.down.weight = dev(h.down.weight, DType::BF16);
+    if (S > 0) {
+      d.shared_gate_up.weight = dev(h.shared_gate_up.weight, DType::BF16);
+      d.shared_down.weight = dev(h.shared_down.weight, DType::BF16);
+      d.shared_gate = dev(h.shared_gate, DType::F32);
+    }
+    for (LinearWeight* lw : {&h.gate_up, &h.down, &h.shared_gate_up, &h.shared_down, &d.gate_up, &d.down,
+                             &d.shared_gate_up, &d.shared_down})
+      if (lw->weight.defined()) {
+        lw->out_features = lw->weight.dim(0);
+        lw->in_features = lw->weight.dim(1);
+      }
+    return w;
+  }
+
+  // Runs moe_experts on the device and the reference on the host; returns the relative error.
+  double check_experts(const HostExperts& w, const Tensor& x, const Tensor& ids_h, const Tensor& wts_h) {
+    const int64_t T = x.dim(0), H = w.host.hidden;
+    Tensor xd = dev(x, DType::BF16), out = dev_nan({T, H}, DType::BF16);
+    Tensor ids = be().upload(ids_h, DType::I32), wts = dev(wts_h, DType::F32);
+    be().moe_experts(out, xd, ids, wts, w.dev);
+    Tensor got = be().download(out);
+    Tensor want = Tensor::empty({T, H}, DType::F32);
+    ref::moe_experts(want, x, ids_h, wts_h, w.host);
+    return rel_err(got, want);
+  }
+
+  static inline std::unique_ptr<Backend> be_;
+};
+
+struct Routing {
+  Tensor ids, weights;  // host
+};
+Routing route_host(const Tensor& logits, int k, bool renorm) {
+  Routing r{Tensor::empty({logits.dim(0), k}, DType::I32), Tensor::empty({logits.dim(0), k}, DType::F32)};
+  ref::moe_route(r.ids, r.weights, logits, renorm);
+  return r;
+}
+
+TEST_F(MoeCuda, RouterMatchesReference) {
+  std::mt19937_64 rng(1);
+  for (auto [T, E, k] : std::vector<std::array<int, 3>>{
+           {1, 8, 2}, {5, 60, 4}, {33, 128, 8}, {1000, 128, 8}, {7, 257, 9}, {3, 1, 1}, {2, 2048, 32}}) {
+    for (DType dt : {DType::F32, DType::BF16})
+      for (bool renorm : {false, true}) {
+        SCOPED_TRACE(testing::Message() << "T=" << T << " E=" << E << " k=" << k << " " << dtype_name(dt)
+                                        << " renorm=" << renorm);
+        Tensor logits = randn({T, E}, rng, 2.0f);  // bf16-exact: both dtypes carry the same values
+        Tensor ids = be().upload(Tensor::zeros({T, k}, DType::I32), DType::I32);
+        Tensor wts = dev_nan({T, k}, DType::F32);
+        be().moe_route(ids, wts, dev(logits, dt), renorm);
+        Tensor got_ids = be().download(ids), got_w = be().download(wts);
+        Routing want = route_host(logits, k, renorm);
+        for (int64_t i = 0; i < T * k; ++i) {
+          ASSERT_EQ(got_ids.data<int32_t>()[i], want.ids.data<int32_t>()[i]) << "at " << i;
+          ASSERT_NEAR(got_w.data<float>()[i], want.weights.data<float>()[i], 1e-5 * want.weights.data<float>()[i] + 1e-9)
+              << "at " << i;
+        }
+      }
+  }
+}
+
+TEST_F(MoeCuda, RouterBreaksTiesByLowerExpertId) {
+  Tensor logits = Tensor::empty({3, 8}, DType::F32);
+  const std::vector<float> v = {1, 3, 3, 2, 3, 0, 3, 1, 5, 0, 4, 4, 1, 4, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::copy(v.begin(), v.end(), logits.data<float>());
+  for (bool renorm : {false, true}) {
+    Tensor ids = be().upload(Tensor::zeros({3, 3}, DType::I32), DType::I32), wts = dev_nan({3, 3}, DType::F32);
+    be().moe_route(ids, wts, dev(logits, DType::BF16), renorm);
+    Tensor got = be().download(ids);
+    EXPECT_EQ(std::vector<int32_t>(got.data<int32_t>(), got.data<int32_t>() + 9),
+              (std::vector<int32_t>{1, 2, 4, 0, 2, 3, 0, 1, 2}));
+  }
+}
+
+struct ExpertCase {
+  int T, E, k, H, I, S;
+};
+
+TEST_F(MoeCuda, ExpertsMatchReferenceOnBothPaths) {
+  std::mt19937_64 rng(2);
+  // T <= 32: decode path (NT = 1, 2, 4); T > 32: grouped GEMM (partial tiles, partial column
+  // blocks when I % 64 or H % 128 != 0, K tails when H or I % 32 != 0).
+  const std::vector<ExpertCase> cases = {
+      {1, 8, 2, 64, 48, 0},     {2, 8, 2, 64, 48, 96},   {5, 60, 4, 128, 176, 256}, {8, 128, 8, 256, 96, 0},
+      {9, 16, 4, 72, 40, 0},    {16, 8, 8, 64, 48, 32},  {17, 60, 4, 136, 88, 0},   {32, 128, 8, 128, 64, 0},
+      {33, 8, 2, 64, 48, 96},   {33, 8, 8, 64, 48, 0},   {64, 60, 4, 200, 104, 0},  {100, 128, 8, 256, 96, 64},
+      {257, 16, 2, 96, 136, 0}, {130, 4, 4, 48, 24, 0},
+  };
+  for (const ExpertCase& c : cases) {
+    SCOPED_TRACE(testing::Message() << "T=" << c.T << " E=" << c.E << " k=" << c.k << " H=" << c.H << " I=" << c.I
+                                    << " S=" << c.S);
+    HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
+    Tensor x = randn({c.T, c.H}, rng);
+    Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.T % 2 == 1);
+    EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3);
+  }
+}
+
+TEST_F(MoeCuda, ExpertsAtRealLayerSizes) {
+  std::mt19937_64 rng(3);
+  // Qwen3-30B-A3B (H 2048, I 768, 128 experts, top-8) and Qwen1.5-MoE-A2.7B (H 2048, I 1408,
+  // 60 experts, top-4, shared expert 5632) at decode and prefill batch sizes.
+  for (const ExpertCase& c : std::vector<ExpertCase>{{1, 128, 8, 2048, 768, 0}, {24, 128, 8, 2048, 768, 0},
+                                                     {48, 128, 8, 2048, 768, 0}, {3, 60, 4, 2048, 1408, 5632},
+                                                     {40, 60, 4, 2048, 1408, 5632}}) {
+    SCOPED_TRACE(testing::Message() << "T=" << c.T << " E=" << c.E << " k=" << c.k << " I=" << c.I << " S=" << c.S);
+    HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
+    Tensor x = randn({c.T, c.H}, rng);
+    Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.S == 0);
+    EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3);
+  }
+}
+
+TEST_F(MoeCuda, ExpertsHandleDuplicateAndOutOfRangeIds) {
+  std::mt19937_64 rng(4);
+  // T = 2, k = 8 all on expert 3: 16 pairs for one expert, beyond one 8-token chunk of the
+  // decode kernel; plus ids outside [0, E) that must contribute nothing. Then the same on the
+  // GEMM path (T = 40).
+  for (int T : {2, 40}) {
+    HostExperts w = experts(6, 64, 32, 0, rng);
+    Tensor x = randn({T, 64}, rng);
+    Tensor ids = Tensor::empty({T, 8}, DType::I32), wts = randn({T, 8}, rng, 0.2f, 0.3f);
+    for (int i = 0; i < T * 8; ++i) ids.data<int32_t>()[i] = (i % 11 == 5) ? -1 : (i % 13 == 7) ? 6 : 3;
+    EXPECT_LT(check_experts(w, x, ids, wts), 8e-3) << "T=" << T;
+  }
+}
+
+TEST_F(MoeCuda, CapturedGraphReplaysNewRouting) {
+  std::mt19937_64 rng(5);
+  const int T = 4, E = 16, k = 4, H = 128, I = 64;
+  HostExperts w = experts(E, H, I, 96, rng);
+  be().moe_reserve(64, k, w.dev);
+  Tensor xd = be().empty({T, H}, DType::BF16), logits_d = be().empty({T, E}, DType::BF16);
+  Tensor ids = be().empty({T, k}, DType::I32), wts = be().empty({T, k}, DType::F32), out = be().empty({T, H}, DType::BF16);
+  auto load_inputs = [&](const Tensor& x, const Tensor& logits) {
+    Tensor a = dev(x, DType::BF16), b = dev(logits, DType::BF16);
+    be().copy(xd, a);
+    be().copy(logits_d, b);
+    be().synchronize();
+  };
+  Tensor x0 = randn({T, H}, rng), l0 = randn({T, E}, rng, 2.0f);
+  load_inputs(x0, l0);
+  auto graph = be().capture([&] {
+    be().moe_route(ids, wts, logits_d, false);
+    be().moe_experts(out, xd, ids, wts, w.dev);
+  });
+  ASSERT_NE(graph, nullptr);
+  for (int rep = 0; rep < 3; ++rep) {
+    Tensor x = randn({T, H}, rng), logits = randn({T, E}, rng, 2.0f);
+    load_inputs(x, logits);
+    graph->replay();
+    be().synchronize();
+    Routing r = route_host(logits, k, false);
+    Tensor want = Tensor::empty({T, H}, DType::F32);
+    ref::moe_experts(want, x, r.ids, r.weights, w.host);
+    EXPECT_LT(rel_err(be().download(out), want), 8e-3) << "replay " << rep;
+  }
+}
+
+TEST_F(MoeCuda, UnsupportedShapesAreClearErrors) {
+  std::mt19937_64 rng(6);
+  HostExperts w = experts(4, 60, 32, 0, rng);  // H = 60: not a multiple of 8
+  Tensor x = dev(randn({2, 60}, rng), DType::BF16), out = be().empty({2, 60}, DType::BF16);
+  Tensor ids = ints({0, 1, 2, 3}, {2, 2}), wts = dev(randn({2, 2}, rng), DType::F32);
+  try {
+    be().moe_experts(out, x, ids, wts, w.dev);
+    ADD_FAILURE() << "no error for H = 60";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("multiples of 8"), std::string::npos) << e.what();
+  }
+}
+
+// --- the MoE test models on the GPU ----------------------------------------------------
+
+namespace fs = std::filesystem;
+
+// The checkout's root: $TLLM_TEST_SOURCE_DIR, else the build-time source dir, else the
+// working directory (the device machine runs these binaries from a copy of the checkout).
+fs::path source_dir() {
+  if (const char* env = std::getenv("TLLM_TEST_SOURCE_DIR")) return env;
+  if (fs::exists(fs::path(TLLM_SOURCE_DIR) / "tests/data/models")) return TLLM_SOURCE_DIR;
+  return fs::current_path();
+}
+
+TEST_F(MoeCuda, TestModelsFollowTheGoldensInBf16) {
+  // bf16 activations and weights against HF float32 goldens: the first greedy tokens agree
+  // and the log-probs of the golden's top-5 at each prompt position stay close.
+  for (const std::string name : {"qwen2_moe", "qwen3_moe"}) {
+    const fs::path dir = source_dir() / "tests/data/models" / name;
+    std::ifstream f(dir / "golden.json");
+    ASSERT_TRUE(f.good()) << dir;
+    const nlohmann::json g = nlohmann::json::parse(f);
+    EngineConfig c;
+    c.model_dir = dir.string();
+    c.device = "cuda";
+    c.skip_tokenizer_init = true;
+    c.num_kv_blocks = 256;
+    c.enable_prefix_caching = false;
+    LLMEngine engine(c);
+    for (const auto& cs : g["cases"]) {
+      const std::vector<int32_t> prompt = cs["prompt"].get<std::vector<int32_t>>();
+      const std::vector<int32_t> greedy = cs["greedy"].get<std::vector<int32_t>>();
+      SamplingParams p;
+      p.temperature = 0.0f;
+      p.max_tokens = static_cast<int>(greedy.size());
+      p.ignore_eos = true;
+      p.prompt_logprobs = 20;
+      p.detokenize = false;
+      auto out = engine.generate({prompt}, {p});
+      size_t agree = 0;
+      while (agree < greedy.size() && out[0].token_ids[agree] == greedy[agree]) ++agree;
+      EXPECT_GE(agree, 3u) << name << " prompt of " << prompt.size() << ": only " << agree
+                           << " greedy tokens agree with HF";
+      double worst = 0;
+      const auto& pl = *out[0].prompt_logprobs;
+      for (size_t j = 1; j < prompt.size(); ++j) {
+        const auto& ref_top = cs["prompt_top"][j - 1]["top"];
+        std::map<int32_t, float> mine;
+        for (auto& [id, lp] : pl[j]->top) mine[id] = lp;
+        for (int i = 0; i < 5; ++i) {
+          const int32_t id = ref_top[i][0].get<int32_t>();
+          if (mine.count(id)) worst = std::max(worst, std::fabs(mine[id] - ref_top[i][1].get<double>()));
+        }
+      }
+      EXPECT_LT(worst, 0.25) << name << ": worst prompt log-prob difference in the top-5";
+      std::printf("[moe cuda] %s prompt %zu: %zu/%zu greedy tokens agree, worst top-5 prompt logprob diff %.4f\n",
+                  name.c_str(), prompt.size(), agree, greedy.size(), worst);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tllm
