@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 
 #include "kernel_test_util.h"
 #include "kernels/reference/reference.h"
@@ -55,9 +56,29 @@ TEST_P(Sampling, KeepSetsMatchNaiveReference) {
       SampleBatch b = batch_of({row});
       const auto got = cpu::sample_keep_set(l.data<float>(), V, b, 0);
       const auto want = ref::sample_keep_set(l.data<float>(), V, b, 0);
-      ASSERT_EQ(got, want) << "V " << V << " trial " << trial << " T " << row.temperature << " k " << row.top_k
-                           << " p " << row.top_p << " min_p " << row.min_p;
       ASSERT_FALSE(got.empty());
+      if (got != want) {
+        // Float vs double sums may move the top-p boundary by tokens of negligible mass:
+        // both sets must be prefixes of the sorted order and differ by < 1e-5 of the mass.
+        const float* x = l.data<float>();
+        std::vector<int32_t> order(V);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t c) { return x[a] > x[c]; });
+        auto is_prefix = [&](const std::vector<int32_t>& set) {
+          std::vector<int32_t> head(order.begin(), order.begin() + static_cast<int64_t>(set.size()));
+          std::sort(head.begin(), head.end());
+          return head == set;
+        };
+        ASSERT_TRUE(is_prefix(got) && is_prefix(want)) << "V " << V << " trial " << trial;
+        const double t = row.temperature > 0 ? row.temperature : 1.0;
+        double z = 0, between = 0;
+        for (int i = 0; i < V; ++i) z += std::exp((x[i] - x[order[0]]) / t);
+        for (size_t i = std::min(got.size(), want.size()); i < std::max(got.size(), want.size()); ++i)
+          between += std::exp((x[order[i]] - x[order[0]]) / t);
+        ASSERT_LT(between / z, 1e-5) << "V " << V << " trial " << trial << " T " << row.temperature << " k "
+                                     << row.top_k << " p " << row.top_p << " min_p " << row.min_p << ": "
+                                     << got.size() << " vs " << want.size() << " tokens";
+      }
       ++checked;
     }
   }
