@@ -58,7 +58,7 @@ struct QkNormRopeParams {
   int rotary_dim;
   bool interleaved;
   const float* cos_sin;      // [rows, rotary_dim] = [cos(rot/2) | sin(rot/2)]
-  const int32_t* rope_rows;  // [T]
+  const int32_t* rope_rows;  // [T], each < rows of cos_sin (not checked on the device)
   const void* slot_mapping;  // [T] i64 or i32 (slot_i64); < 0: skip the cache write
   bool slot_i64;
   bf16* k_cache;             // [num_blocks, block_size, n_kv_heads, head_dim]
@@ -76,6 +76,8 @@ struct AttentionParams {
   const int32_t* cu_seqlens_q;  // [B+1]
   const int32_t* seq_lens_k;    // [B]
   const int32_t* block_tables;  // [B, max_blocks_per_seq]
+  // max_seqlen_q / max_seqlen_k must bound every sequence: max_seqlen_q * (n_q / n_kv) <= 16
+  // selects the split-keys decode kernel, which computes only the first 16 rows per sequence.
   int num_seqs, num_tokens, max_seqlen_q, max_seqlen_k;
   int block_size, max_blocks_per_seq;
   int n_q_heads, n_kv_heads, head_dim;
