@@ -221,6 +221,8 @@ void add_attention(std::vector<OpCase>& cases) {
   all.push_back({3, 1, 72, 16, 0, DType::F16, {{9, 40}, {1, 90}}});
   all.push_back({2, 2, 40, 16, 5, DType::F32, {{17, 17}}});
   all.push_back({28, 4, 64, 16, 0, DType::BF16, {{70, 70}, {1, 513}}});
+  all.push_back({40, 1, 64, 16, 0, DType::F32, {{3, 30}, {1, 300}}});  // group of 40 rows: chunked
+  all.push_back({8, 1, 128, 16, 0, DType::BF16, {{2, 40}, {1, 1}}});   // 8 and 16 rows
   for (const AttnCase& c : all)
     cases.push_back({attn_name(c), 1e-9, [c](CpuBackend& be, std::mt19937_64& rng) { return run_attention(c, be, rng); }});
 }
