@@ -308,8 +308,12 @@ Value Interpreter::make_macro(const std::vector<MacroParam>* params, const Body*
                               const ScopePtr& closure) {
   auto c = std::make_shared<Callable>();
   c->name = name;
-  c->fn = [this, params, body, name, closure](Args& args) -> Value {
-    auto local = std::make_shared<Scope>(closure);
+  // The scope holds the macro and the macro needs the scope: capture it weakly and keep it alive
+  // for the render in closures_, so the pair is not a reference cycle.
+  closures_.push_back(closure);
+  std::weak_ptr<Scope> weak_closure = closure;
+  c->fn = [this, params, body, name, weak_closure](Args& args) -> Value {
+    auto local = std::make_shared<Scope>(weak_closure.lock());
     std::vector<bool> bound(params->size(), false);
     List varargs;
     for (size_t k = 0; k < args.pos.size(); ++k) {

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "tokenizer/jinja/ast.h"
 #include "tokenizer/jinja/value.h"
@@ -77,6 +78,7 @@ class Interpreter {
   std::string* out_ = nullptr;
   int loop_depth_ = 0;
   int call_depth_ = 0;  // macro recursion, bounded like Python's recursion limit
+  std::vector<ScopePtr> closures_;  // scopes that define macros, alive until the render ends
 };
 
 // Python-style errors for misuse of Undefined (jinja2's UndefinedError).
