@@ -117,7 +117,9 @@ static inline void vload_bf16_pair_n(const uint16_t* p, int n, vf& even, vf& odd
 // Horizontal sums of 8 vectors at once: lane j of the result = sum of the lanes of a[j].
 static inline vf vtranspose_sum(const vf* a) {
   vf t[4], u[2];
+#pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) t[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+#pragma GCC unroll 2
   for (int i = 0; i < 2; ++i) {
     const __m256d x = _mm256_castps_pd(t[2 * i]), y = _mm256_castps_pd(t[2 * i + 1]);
     u[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(x, y)), _mm256_castpd_ps(_mm256_unpackhi_pd(x, y)));

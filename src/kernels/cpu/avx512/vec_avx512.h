@@ -94,11 +94,14 @@ static inline void vload_bf16_pair_n(const uint16_t* p, int n, vf& even, vf& odd
 // Horizontal sums of 16 vectors at once: lane j of the result = sum of the lanes of a[j].
 static inline vf vtranspose_sum(const vf* a) {
   vf t[8], u[4], v[2];
+#pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+#pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
     const __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
     u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
   }
+#pragma GCC unroll 2
   for (int i = 0; i < 2; ++i)
     v[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88), _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xdd));
   return _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x88), _mm512_shuffle_f32x4(v[0], v[1], 0xdd));
