@@ -382,31 +382,21 @@ class Parser {
     return e;
   }
 
-  ExprPtr parse_or() {
-    ExprPtr left = parse_and();
-    while (is_name("or")) {
+  // Left-associative `a or b or c` / `a and b and c`.
+  ExprPtr parse_logic(ExprKind kind, std::string_view word, ExprPtr (Parser::*operand)()) {
+    ExprPtr left = (this->*operand)();
+    while (is_name(word)) {
       next();
-      auto n = std::make_unique<LogicExpr>(ExprKind::Or);
+      auto n = std::make_unique<LogicExpr>(kind);
       n->offset = left->offset;
       n->left = std::move(left);
-      n->right = parse_and();
+      n->right = (this->*operand)();
       left = std::move(n);
     }
     return left;
   }
-
-  ExprPtr parse_and() {
-    ExprPtr left = parse_not();
-    while (is_name("and")) {
-      next();
-      auto n = std::make_unique<LogicExpr>(ExprKind::And);
-      n->offset = left->offset;
-      n->left = std::move(left);
-      n->right = parse_not();
-      left = std::move(n);
-    }
-    return left;
-  }
+  ExprPtr parse_or() { return parse_logic(ExprKind::Or, "or", &Parser::parse_and); }
+  ExprPtr parse_and() { return parse_logic(ExprKind::And, "and", &Parser::parse_not); }
 
   ExprPtr parse_not() {
     if (is_name("not")) {
