@@ -2,9 +2,7 @@
 # Mixture-of-experts checks on the GPU machine (device tool) over binaries built here and
 # carried along; nothing is built on the device. Build and pack (here):
 #   cmake -S . -B build-moe -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a-real
-#   ninja -C build-moe test_moe_cuda tinyllm
-#   mkdir -p build-moe/bin && cp build-moe/tests/kernels/cuda_moe/test_moe_cuda build-moe/src/cli/tinyllm build-moe/bin/ \
-#     && strip build-moe/bin/*
+#   ninja -C build-moe test_moe_cuda tinyllm && bash scripts/device/moe_pack.sh
 #   device run: bash scripts/device/moe_check.sh   (carry: build-moe/bin)
 # Runs the gpu-labelled MoE tests (ops vs the double-precision reference on the decode and
 # grouped-GEMM paths, graph replay, the two MoE test models vs the HF goldens), then
@@ -16,6 +14,7 @@ BIN=${BIN:-build-moe/bin}
 OUT=${OUT:-/tmp/moe_check}
 mkdir -p "$OUT"
 export TLLM_TEST_SOURCE_DIR=$PWD
+[ -d "$BIN/lib" ] && export LD_LIBRARY_PATH="$(cd "$BIN/lib" && pwd):${LD_LIBRARY_PATH:-}"
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
   [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
 done
