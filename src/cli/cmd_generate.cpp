@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/error.h"
 #include "core/timer.h"
 #include "engine/engine.h"
 #include "tokenizer/chat_template.h"

@@ -13,24 +13,36 @@
 #include <thread>
 #include <vector>
 
+#include "core/error.h"
 #include "engine/engine.h"
 
 namespace tllm {
 
 // Outputs of one request, in order. next() blocks until an output arrives or the timeout
 // passes (returns nullopt then). After an output with finished == true nothing follows.
+//
+// A stream made by submit_many() carries the outputs of several requests (n > 1 choices,
+// batched prompts), interleaved in the order the engine produced them; tell them apart by
+// RequestOutput::request_id. It is done after every one of them has finished.
 class RequestStream {
  public:
   std::optional<RequestOutput> next(double timeout_seconds);
+  // Moves every queued output into `out` (appending), waiting up to timeout_seconds for
+  // the first one. Returns false when nothing arrived. Cheaper than next() per token.
+  bool drain(std::vector<RequestOutput>& out, double timeout_seconds);
   const std::string& id() const { return id_; }
+  // True once every request of the stream has delivered its finished output.
+  bool done() const;
 
  private:
   friend class AsyncEngine;
   void push(RequestOutput out);
   std::string id_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<RequestOutput> queue_;
+  int num_requests_ = 1;
+  int num_finished_ = 0;  // pushed with finished == true
 };
 
 class AsyncEngine {
@@ -43,7 +55,18 @@ class AsyncEngine {
   // QueueFull when max_queue requests are already waiting). Thread-safe.
   std::shared_ptr<RequestStream> submit(const std::string& request_id, std::vector<int32_t> prompt,
                                         const SamplingParams& params);
-  // Thread-safe; the stream then ends with finish_reason abort.
+  struct Submission {
+    std::string request_id;
+    std::vector<int32_t> prompt;
+    SamplingParams params;
+  };
+  // Queues all of them or none (same checks as submit, QueueFull when they do not all
+  // fit); their outputs share one stream, whose id() is stream_id.
+  std::shared_ptr<RequestStream> submit_many(const std::string& stream_id,
+                                             std::vector<Submission> requests);
+  // Thread-safe; the stream then ends with finish_reason abort (delivered at once; the
+  // engine frees the request's KV blocks before its next step). Unknown or finished ids
+  // are ignored. A stream that every holder has dropped is aborted the same way.
   void abort(const std::string& request_id);
   EngineStats stats() const;  // thread-safe snapshot
   const LLMEngine& engine() const { return *engine_; }  // immutable parts only (config, tokenizer)
@@ -56,6 +79,7 @@ class AsyncEngine {
 
  private:
   void loop();
+  void check_submission(const Submission& s) const;
   std::unique_ptr<LLMEngine> engine_;
   int max_queue_;
   mutable std::mutex mu_;

@@ -1,0 +1,114 @@
+// tinyllm serve: the OpenAI-compatible HTTP server (flags spelled as `vllm serve` spells them).
+// It listens first and loads the model second, so /health says 503 (loading) meanwhile;
+// SIGINT/SIGTERM stop it cleanly (in-flight requests end with finish_reason "abort").
+#include <pthread.h>
+#include <unistd.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "core/logging.h"
+#include "core/timer.h"
+#include "engine/async_engine.h"
+#include "server/http_server.h"
+
+namespace tllm {
+namespace {
+
+struct ServeArgs {
+  EngineOptions engine;
+  ServerOptions server;
+  int max_queue = 1024;
+};
+
+void run_serve(ServeArgs& a) {
+  const EngineConfig config = a.engine.resolve();
+  a.server.model_dir = config.model_dir;
+  if (a.server.http_threads <= 0) a.server.http_threads = std::max(128, config.max_num_seqs + 64);
+  TLLM_CHECK_ARG(a.max_queue >= 1, "--max-queue must be at least 1, got ", a.max_queue);
+
+  // Every thread started from here on inherits this mask; the main thread takes the
+  // signals with sigwait, so no handler runs inside a request.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // the loader's "failed"
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  HttpServer server(a.server);
+  const int port = server.start();
+  std::printf("tinyllm serve: listening on http://%s:%d (loading %s)\n", a.server.host.c_str(), port,
+              config.model_dir.c_str());
+  std::fflush(stdout);
+
+  std::atomic<bool> loaded{false};
+  std::string load_error;
+  std::thread loader([&] {
+    try {
+      const double t0 = now_seconds();
+      // Test hook: stretch "loading" so tests can see /health answer 503.
+      if (const char* delay = std::getenv("TINYLLM_DEBUG_LOAD_DELAY_S"))
+        std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(delay)));
+      auto engine = std::make_unique<LLMEngine>(config);
+      const EngineStats stats = engine->stats();
+      const std::string backend = engine->backend_name();
+      const int max_len = engine->max_model_len();
+      server.set_engine(std::make_unique<AsyncEngine>(std::move(engine), a.max_queue));
+      loaded = true;
+      std::printf("tinyllm serve: ready in %.1f s (%s, max_model_len %d, %d KV blocks of %d tokens)\n",
+                  now_seconds() - t0, backend.c_str(), max_len, stats.num_kv_blocks, config.block_size);
+      std::fflush(stdout);
+    } catch (const std::exception& e) {
+      load_error = e.what();
+      kill(getpid(), SIGUSR1);
+    }
+  });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  if (sig == SIGUSR1) {
+    loader.join();
+    server.stop();
+    throw Error("could not load the model: " + load_error);
+  }
+  if (!loaded) {
+    // Interrupted while loading: there is nothing to drain, and the load cannot be cut short.
+    std::fprintf(stderr, "tinyllm serve: interrupted while loading\n");
+    std::fflush(stderr);
+    std::_Exit(130);
+  }
+  loader.join();
+  std::printf("tinyllm serve: stopping\n");
+  std::fflush(stdout);
+  server.stop();
+}
+
+}  // namespace
+
+void register_serve_command(CLI::App& app) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server");
+  args->engine.add_to(cmd);
+  ServerOptions& s = args->server;
+  s.host = "0.0.0.0";
+  cmd->add_option("--host", s.host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", s.port, "port (0: any free port, printed at start)")->capture_default_str();
+  cmd->add_option("--api-key", s.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
+  cmd->add_option("--served-model-name", s.served_model_names,
+                  "model name(s) in the API (default: the --model path); the first is reported");
+  cmd->add_option("--max-queue", args->max_queue, "requests waiting beyond this get HTTP 503")
+      ->capture_default_str();
+  cmd->add_option("--http-threads", s.http_threads, "HTTP worker threads (0: max(128, max-num-seqs + 64))");
+  cmd->add_flag("--enable-debug-endpoints", s.enable_debug_endpoints, "serve GET /debug/engine (engine stats)");
+  cmd->callback([args] { run_serve(*args); });
+}
+
+}  // namespace tllm

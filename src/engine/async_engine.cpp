@@ -1,0 +1,274 @@
+#include "engine/async_engine.h"
+
+#include <chrono>
+#include <unordered_set>
+
+#include "core/logging.h"
+
+namespace tllm {
+
+namespace {
+
+RequestOutput final_output(const std::string& id, FinishReason reason, std::string error = "") {
+  RequestOutput out;
+  out.request_id = id;
+  out.finished = true;
+  out.finish_reason = reason;
+  out.error = std::move(error);
+  return out;
+}
+
+}  // namespace
+
+// ---- RequestStream ----------------------------------------------------------------------
+
+void RequestStream::push(RequestOutput out) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (out.finished) ++num_finished_;
+    queue_.push_back(std::move(out));
+  }
+  cv_.notify_one();
+}
+
+std::optional<RequestOutput> RequestStream::next(double timeout_seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                    [&] { return !queue_.empty(); }))
+    return std::nullopt;
+  RequestOutput out = std::move(queue_.front());
+  queue_.pop_front();
+  return out;
+}
+
+bool RequestStream::drain(std::vector<RequestOutput>& out, double timeout_seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                    [&] { return !queue_.empty(); }))
+    return false;
+  for (auto& o : queue_) out.push_back(std::move(o));
+  queue_.clear();
+  return true;
+}
+
+bool RequestStream::done() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_finished_ >= num_requests_ && queue_.empty();
+}
+
+// ---- AsyncEngine ------------------------------------------------------------------------
+
+AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue)
+    : engine_(std::move(engine)), max_queue_(max_queue) {
+  TLLM_CHECK_ARG(engine_, "AsyncEngine: no engine given");
+  TLLM_CHECK_ARG(max_queue_ >= 1, "AsyncEngine: max_queue must be at least 1, got ", max_queue_);
+  stats_ = engine_->stats();
+  thread_ = std::thread([this] { loop(); });
+}
+
+AsyncEngine::~AsyncEngine() { shutdown(); }
+
+void AsyncEngine::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AsyncEngine::check_submission(const Submission& s) const {
+  TLLM_CHECK_ARG(!s.request_id.empty(), "request id must not be empty");
+  TLLM_CHECK_ARG(!s.prompt.empty(), "request ", s.request_id, ": the prompt is empty");
+  const int vocab = engine_->vocab_size();
+  for (size_t i = 0; i < s.prompt.size(); ++i)
+    TLLM_CHECK_ARG(s.prompt[i] >= 0 && s.prompt[i] < vocab, "request ", s.request_id,
+                   ": prompt token id ", s.prompt[i], " at position ", i,
+                   " is out of vocabulary (size ", vocab, ")");
+  const int max_len = engine_->max_model_len();
+  const int64_t prompt_len = static_cast<int64_t>(s.prompt.size());
+  TLLM_CHECK_ARG(prompt_len < max_len, "request ", s.request_id, ": the prompt has ", prompt_len,
+                 " tokens but the model's context is ", max_len,
+                 " tokens (at least one must be left to generate)");
+  TLLM_CHECK_ARG(prompt_len + s.params.max_tokens <= max_len, "request ", s.request_id,
+                 ": prompt (", prompt_len, " tokens) plus max_tokens (", s.params.max_tokens,
+                 ") exceeds the model's context of ", max_len, " tokens");
+  s.params.validate(vocab);
+}
+
+std::shared_ptr<RequestStream> AsyncEngine::submit(const std::string& request_id,
+                                                   std::vector<int32_t> prompt,
+                                                   const SamplingParams& params) {
+  std::vector<Submission> one;
+  one.push_back({request_id, std::move(prompt), params});
+  return submit_many(request_id, std::move(one));
+}
+
+std::shared_ptr<RequestStream> AsyncEngine::submit_many(const std::string& stream_id,
+                                                        std::vector<Submission> requests) {
+  TLLM_CHECK_ARG(!requests.empty(), "submit_many: no requests");
+  for (const auto& r : requests) check_submission(r);
+  auto stream = std::make_shared<RequestStream>();
+  stream->id_ = stream_id;
+  stream->num_requests_ = static_cast<int>(requests.size());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TLLM_CHECK(!stop_, "the engine is shutting down");
+    const int64_t waiting = static_cast<int64_t>(incoming_.size()) + waiting_in_engine_;
+    const int64_t k = static_cast<int64_t>(requests.size());
+    if (waiting > 0 && waiting + k > max_queue_)
+      throw QueueFull(detail::concat("the admission queue is full (", waiting, " requests waiting, limit ",
+                                     max_queue_, "); retry later"));
+    std::unordered_set<std::string> ids;
+    for (const auto& r : requests) {
+      TLLM_CHECK_ARG(ids.insert(r.request_id).second && !streams_.count(r.request_id),
+                     "request id ", r.request_id, " is already in use");
+    }
+    for (auto& r : requests) {
+      streams_[r.request_id] = stream;
+      incoming_.push_back({std::move(r.request_id), std::move(r.prompt), std::move(r.params)});
+    }
+  }
+  cv_.notify_one();
+  return stream;
+}
+
+void AsyncEngine::abort(const std::string& request_id) {
+  std::shared_ptr<RequestStream> stream;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = streams_.find(request_id);
+    if (it == streams_.end()) return;
+    stream = it->second.lock();
+    streams_.erase(it);
+    bool was_incoming = false;
+    for (auto p = incoming_.begin(); p != incoming_.end(); ++p) {
+      if (p->id == request_id) {
+        incoming_.erase(p);
+        was_incoming = true;
+        break;
+      }
+    }
+    if (!was_incoming) aborts_.push_back(request_id);
+  }
+  cv_.notify_one();
+  if (stream) stream->push(final_output(request_id, FinishReason::Abort));
+}
+
+EngineStats AsyncEngine::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void AsyncEngine::loop() {
+  std::vector<Pending> batch;
+  std::vector<std::string> aborts;
+  std::vector<std::pair<std::shared_ptr<RequestStream>, RequestOutput>> deliveries;
+  bool busy = false;
+  for (;;) {
+    batch.clear();
+    aborts.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || busy || !incoming_.empty() || !aborts_.empty(); });
+      if (stop_) break;
+      for (auto& p : incoming_) batch.push_back(std::move(p));
+      incoming_.clear();
+      aborts.swap(aborts_);
+      // Requests whose every reader is gone (a handler that died without aborting).
+      for (auto it = streams_.begin(); it != streams_.end();) {
+        if (it->second.expired()) {
+          aborts.push_back(it->first);
+          it = streams_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+
+    for (const auto& id : aborts) engine_->abort_request(id);
+    for (auto& p : batch) {
+      try {
+        engine_->add_request(p.id, std::move(p.prompt), p.params);
+      } catch (const std::exception& e) {
+        std::shared_ptr<RequestStream> stream;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = streams_.find(p.id);
+          if (it != streams_.end()) {
+            stream = it->second.lock();
+            streams_.erase(it);
+          }
+        }
+        if (stream) stream->push(final_output(p.id, FinishReason::None, e.what()));
+      }
+    }
+
+    std::vector<RequestOutput> outputs;
+    std::string step_error;
+    if (engine_->has_unfinished_requests()) {
+      try {
+        outputs = engine_->step();
+      } catch (const std::exception& e) {
+        step_error = e.what();
+        TLLM_LOG(Error, "engine step failed: ", step_error, "; failing every active request");
+      }
+    }
+
+    deliveries.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!step_error.empty()) {
+        for (auto& [id, weak] : streams_) {
+          bool queued = false;
+          for (const auto& p : incoming_) queued |= p.id == id;
+          if (queued) continue;
+          if (auto s = weak.lock()) deliveries.emplace_back(s, final_output(id, FinishReason::None, step_error));
+        }
+        for (auto& d : deliveries) streams_.erase(d.second.request_id);
+      }
+      for (auto& out : outputs) {
+        auto it = streams_.find(out.request_id);
+        if (it == streams_.end()) continue;  // aborted: its final output was already sent
+        auto s = it->second.lock();
+        if (out.finished) streams_.erase(it);
+        if (s) deliveries.emplace_back(std::move(s), std::move(out));
+      }
+    }
+    if (!step_error.empty()) {
+      for (auto& d : deliveries)
+        if (d.second.finished && d.second.finish_reason == FinishReason::None)
+          try {
+            engine_->abort_request(d.second.request_id);
+          } catch (const std::exception&) {
+          }
+    }
+    for (auto& [s, out] : deliveries) s->push(std::move(out));
+
+    busy = engine_->has_unfinished_requests();
+    EngineStats st = engine_->stats();
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_ = st;
+    waiting_in_engine_ = st.num_waiting;
+  }
+
+  // Shutdown: end every open stream.
+  std::vector<std::pair<std::shared_ptr<RequestStream>, std::string>> open;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, weak] : streams_)
+      if (auto s = weak.lock()) open.emplace_back(std::move(s), id);
+    streams_.clear();
+    incoming_.clear();
+  }
+  for (auto& [s, id] : open) {
+    try {
+      engine_->abort_request(id);
+    } catch (const std::exception&) {
+    }
+    s->push(final_output(id, FinishReason::Abort, "the server is shutting down"));
+  }
+}
+
+}  // namespace tllm

@@ -1,0 +1,204 @@
+#include "server/http_server.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <httplib.h>
+
+#include "core/logging.h"
+#include "engine/async_engine.h"
+#include "server/errors.h"
+#include "server/json_text.h"
+#include "server/serving.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+
+// httplib::Server with a larger accept backlog: its built-in 5 drops connections when
+// dozens of clients connect at once (each drop costs the client a 1 s SYN retry).
+struct HttpServer::Listener : httplib::Server {
+  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+};
+
+namespace {
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(error_body(e), "application/json");
+}
+
+using RouteFn = void (*)(ServingState&, const httplib::Request&, httplib::Response&);
+
+// Every route runs inside this: client mistakes become 4xx bodies, nothing else escapes.
+httplib::Server::Handler route(ServingState& state, RouteFn fn) {
+  return [&state, fn](const httplib::Request& req, httplib::Response& res) {
+    try {
+      fn(state, req, res);
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    } catch (const InvalidArgument& e) {
+      send_error(res, bad_request(e.what()));
+    } catch (const nlohmann::json::exception& e) {
+      // Only request data reaches nlohmann here: a shape we did not anticipate is still
+      // the client's mistake.
+      send_error(res, bad_request(std::string("Malformed request: ") + e.what()));
+    } catch (const std::exception& e) {
+      TLLM_LOG(Error, req.method, " ", req.path, " failed: ", e.what());
+      send_error(res, internal_error(e.what()));
+    }
+    state.metrics.count_http(res.status < 0 ? 200 : res.status);  // httplib fills in 200 later
+  };
+}
+
+void handle_health(ServingState& state, const httplib::Request&, httplib::Response& res) {
+  state.check_ready();
+  res.status = 200;
+}
+
+void handle_version(ServingState&, const httplib::Request&, httplib::Response& res) {
+  res.set_content("{\"version\":\"0.1.0\"}", "application/json");
+}
+
+void handle_models(ServingState& state, const httplib::Request&, httplib::Response& res) {
+  state.check_ready();
+  std::vector<std::string> names = state.options.served_model_names;
+  if (names.empty()) names.push_back(state.model_name);
+  std::string out = "{\"object\":\"list\",\"data\":[";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) out.push_back(',');
+    out += "{\"id\":";
+    append_json_string(out, names[i]);
+    out += ",\"object\":\"model\",\"created\":";
+    append_json_number(out, state.start_time);
+    out += ",\"owned_by\":\"tinyllm\",\"root\":";
+    append_json_string(out, state.options.model_dir);
+    out += ",\"parent\":null,\"max_model_len\":";
+    append_json_number(out, static_cast<int64_t>(state.engine->engine().max_model_len()));
+    out += ",\"permission\":[]}";
+  }
+  out += "]}";
+  res.set_content(out, "application/json");
+}
+
+void handle_metrics(ServingState& state, const httplib::Request&, httplib::Response& res) {
+  std::optional<EngineStats> stats;
+  if (state.ready.load(std::memory_order_acquire)) stats = state.engine->stats();
+  res.set_content(state.metrics.render(stats ? &*stats : nullptr), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void handle_debug_engine(ServingState& state, const httplib::Request&, httplib::Response& res) {
+  state.check_ready();
+  const EngineStats s = state.engine->stats();
+  nlohmann::ordered_json j = {{"num_running", s.num_running},
+                              {"num_waiting", s.num_waiting},
+                              {"num_kv_blocks", s.num_kv_blocks},
+                              {"num_free_kv_blocks", s.num_free_kv_blocks},
+                              {"num_cached_free_blocks", s.num_cached_free_blocks},
+                              {"num_used_kv_blocks", s.num_kv_blocks - s.num_free_kv_blocks - s.num_cached_free_blocks},
+                              {"kv_usage", s.kv_usage()},
+                              {"prefix_cache_queries", s.prefix_cache_queries},
+                              {"prefix_cache_hits", s.prefix_cache_hits},
+                              {"prompt_tokens_total", s.prompt_tokens_total},
+                              {"generation_tokens_total", s.generation_tokens_total},
+                              {"num_preemptions", s.num_preemptions}};
+  res.set_content(j.dump(), "application/json");
+}
+
+}  // namespace
+
+HttpServer::HttpServer(ServerOptions options)
+    : options_(std::move(options)), state_(std::make_unique<ServingState>(options_)),
+      listener_(std::make_unique<Listener>()) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+int HttpServer::start() {
+  // A client that disconnects mid-write must cost an EPIPE, not the process.
+  signal(SIGPIPE, SIG_IGN);
+  Listener& srv = *listener_;
+  const int threads = options_.http_threads > 0 ? options_.http_threads : 128;
+  srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  srv.set_tcp_nodelay(true);
+  srv.set_payload_max_length(options_.max_body_bytes);
+  srv.set_keep_alive_max_count(1000);
+
+  ServingState& st = *state_;
+  srv.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    if (st.options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + st.options.api_key)
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, unauthorized());
+    st.metrics.count_http(res.status);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  srv.set_error_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
+      send_error(res, not_found("Route not found: " + req.method + " " + req.path));
+    } else if (res.status == 413) {
+      send_error(res, ApiError(413, "The request body is too large", "invalid_request_error"));
+    } else if (res.status >= 400 && res.status < 500) {
+      send_error(res, ApiError(res.status, "Bad request: " + req.method + " " + req.path, "invalid_request_error"));
+    } else {
+      send_error(res, internal_error("Internal server error"));
+    }
+    st.metrics.count_http(res.status);
+  });
+  srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, internal_error(what));
+  });
+  srv.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    TLLM_LOG(Debug, req.method, " ", req.path, " -> ", res.status);
+  });
+
+  srv.Get("/health", route(st, handle_health));
+  srv.Get("/ping", route(st, handle_health));
+  srv.Get("/version", route(st, handle_version));
+  srv.Get("/metrics", route(st, handle_metrics));
+  srv.Get("/v1/models", route(st, handle_models));
+  srv.Post("/v1/completions", route(st, handle_completions));
+  srv.Post("/v1/chat/completions", route(st, handle_chat_completions));
+  srv.Post("/tokenize", route(st, handle_tokenize));
+  srv.Post("/detokenize", route(st, handle_detokenize));
+  if (options_.enable_debug_endpoints) srv.Get("/debug/engine", route(st, handle_debug_engine));
+
+  if (options_.port == 0) {
+    port_ = srv.bind_to_any_port(options_.host);
+    TLLM_CHECK(port_ > 0, "could not bind ", options_.host, " to a free port");
+  } else {
+    TLLM_CHECK(srv.bind_to_port(options_.host, options_.port), "could not bind ", options_.host, ":",
+               options_.port, " (in use, or not an address of this machine?)");
+    port_ = options_.port;
+  }
+  srv.raise_backlog(1024);
+  thread_ = std::thread([this] { listener_->listen_after_bind(); });
+  return port_;
+}
+
+void HttpServer::set_engine(std::unique_ptr<AsyncEngine> engine) {
+  TLLM_CHECK(engine && !state_->ready.load(), "HttpServer::set_engine: called twice or with no engine");
+  const LLMEngine& e = engine->engine();
+  if (e.tokenizer())
+    state_->tokenizer = std::make_unique<ServingTokenizer>(*e.tokenizer(), e.chat_template(), e.vocab_size());
+  state_->engine = std::move(engine);
+  state_->ready.store(true, std::memory_order_release);
+}
+
+void HttpServer::stop() {
+  if (!listener_) return;
+  state_->stopping.store(true);
+  // End in-flight requests first (their streams get an abort), so handler threads finish.
+  if (state_->engine) state_->engine->shutdown();
+  listener_->stop();
+  if (thread_.joinable()) thread_.join();
+  listener_.reset();
+}
+
+}  // namespace tllm

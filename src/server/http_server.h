@@ -1,0 +1,56 @@
+// The OpenAI-compatible HTTP server. It listens before the model loads (/health answers
+// 503 until set_engine()), so orchestrators can tell "loading" from "down".
+//
+// Routes: GET /health, /ping, /version, /metrics, /v1/models; POST /v1/completions,
+// /v1/chat/completions, /tokenize, /detokenize; GET /debug/engine when enabled.
+// cpp-httplib's thread pool runs one connection per thread; the engine loop runs on
+// AsyncEngine's own thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tllm {
+
+class AsyncEngine;
+struct ServingState;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;                              // 0: any free port (see HttpServer::port())
+  std::vector<std::string> served_model_names;  // empty: the model directory as given
+  std::string model_dir;
+  std::string api_key;                          // non-empty: /v1/* need "Authorization: Bearer <key>"
+  int http_threads = 0;                         // 0: enough for max_num_seqs streams + headroom
+  bool enable_debug_endpoints = false;          // GET /debug/engine (EngineStats as JSON)
+  size_t max_body_bytes = 64u << 20;
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(ServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving on a background thread; throws Error when the address
+  // cannot be bound. Returns the port (the chosen one when options.port == 0).
+  int start();
+  int port() const { return port_; }
+  // The engine is loaded: from now on /health says 200 and /v1/* serve. Takes ownership.
+  void set_engine(std::unique_ptr<AsyncEngine> engine);
+  // Stops accepting, ends in-flight streams (their requests are aborted), joins.
+  void stop();
+
+ private:
+  ServerOptions options_;
+  std::unique_ptr<ServingState> state_;
+  struct Listener;
+  std::unique_ptr<Listener> listener_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace tllm

@@ -1,0 +1,62 @@
+// Prometheus text exposition (format 0.0.4) of the server's metrics under vLLM's names,
+// so dashboards built for `vllm serve` work unchanged. Engine counters and gauges come
+// from an EngineStats snapshot at scrape time; latency histograms are observed by the
+// request handlers as outputs arrive.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/request.h"
+
+namespace tllm {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void observe(double v);
+  // Appends `<name>_bucket{le=...,labels}`, `_sum` and `_count` lines (no HELP/TYPE).
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+  uint64_t count() const;
+  double sum() const;
+
+ private:
+  std::vector<double> bounds_;
+  mutable std::mutex mu_;
+  std::vector<uint64_t> counts_;  // per bucket, not cumulative; last = +Inf
+  double sum_ = 0.0;
+  uint64_t count_ = 0;
+};
+
+// vLLM's default bucket boundaries (vllm/v1/metrics/buckets.py).
+std::vector<double> ttft_buckets();
+std::vector<double> inter_token_latency_buckets();
+std::vector<double> request_latency_buckets();
+
+class ServerMetrics {
+ public:
+  explicit ServerMetrics(std::string model_name);
+
+  Histogram time_to_first_token{ttft_buckets()};
+  Histogram inter_token_latency{inter_token_latency_buckets()};
+  Histogram e2e_request_latency{request_latency_buckets()};
+
+  void count_finished(FinishReason reason);  // vllm:request_success_total{finished_reason}
+  void count_http(int status);               // tinyllm:http_responses_total{status class}
+
+  // The whole exposition, given the engine's stats (nullopt while the model loads).
+  std::string render(const EngineStats* stats) const;
+
+ private:
+  std::string model_name_;
+  std::string labels_;  // model_name="..."
+  std::array<std::atomic<uint64_t>, 4> finished_{};  // stop, length, abort, error
+  std::array<std::atomic<uint64_t>, 5> http_{};      // 1xx..5xx
+};
+
+}  // namespace tllm

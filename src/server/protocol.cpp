@@ -1,0 +1,556 @@
+#include "server/protocol.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "server/errors.h"
+#include "server/json_text.h"
+
+namespace tllm {
+namespace {
+
+using json = RequestJson;
+
+const char* type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::number_float: return "a float";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    default: return "an unsupported value";
+  }
+}
+
+// Field readers: absent or null -> nullopt; a value of the wrong type -> 400 naming it.
+const json* find(const json& body, const std::string& key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::optional<double> get_number(const json& body, const std::string& key) {
+  const json* v = find(body, key);
+  if (!v) return std::nullopt;
+  if (!v->is_number()) throw bad_request("'" + key + "' must be a number, got " + type_name(*v), key);
+  return v->get<double>();
+}
+
+std::optional<int64_t> get_integer(const json& body, const std::string& key,
+                                   int64_t lo = std::numeric_limits<int32_t>::min(),
+                                   int64_t hi = std::numeric_limits<int32_t>::max()) {
+  const json* v = find(body, key);
+  if (!v) return std::nullopt;
+  int64_t x;
+  if (v->is_number_unsigned()) {
+    const uint64_t u = v->get<uint64_t>();
+    if (u > static_cast<uint64_t>(hi)) throw bad_request("'" + key + "' is too large: " + v->dump(), key);
+    x = static_cast<int64_t>(u);
+  } else if (v->is_number_integer()) {
+    x = v->get<int64_t>();
+  } else if (v->is_number_float()) {
+    // 10.0 is accepted as 10 (as pydantic does); 10.5 is not an integer.
+    const double d = v->get<double>();
+    if (std::floor(d) != d || std::fabs(d) > 9.0e15)
+      throw bad_request("'" + key + "' must be an integer, got " + v->dump(), key);
+    x = static_cast<int64_t>(d);
+  } else {
+    throw bad_request("'" + key + "' must be an integer, got " + type_name(*v), key);
+  }
+  if (x < lo || x > hi) throw bad_request("'" + key + "' is out of range: " + std::to_string(x), key);
+  return x;
+}
+
+std::optional<int> get_int(const json& body, const std::string& key) {
+  auto v = get_integer(body, key);
+  if (!v) return std::nullopt;
+  return static_cast<int>(*v);
+}
+
+std::optional<bool> get_bool(const json& body, const std::string& key) {
+  const json* v = find(body, key);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean()) throw bad_request("'" + key + "' must be a boolean, got " + type_name(*v), key);
+  return v->get<bool>();
+}
+
+std::optional<std::string> get_string(const json& body, const std::string& key) {
+  const json* v = find(body, key);
+  if (!v) return std::nullopt;
+  if (!v->is_string()) throw bad_request("'" + key + "' must be a string, got " + type_name(*v), key);
+  return v->get<std::string>();
+}
+
+std::string fmt(double v) {
+  std::string s;
+  append_json_number(s, v);
+  return s;
+}
+
+void check_range(const std::optional<double>& v, const std::string& key, double lo, bool lo_open,
+                 double hi, const char* range) {
+  if (!v) return;
+  const bool ok = (lo_open ? *v > lo : *v >= lo) && *v <= hi;
+  if (!ok) throw bad_request("'" + key + "' must be in " + range + ", got " + fmt(*v), key);
+}
+
+int32_t token_id_value(const json& v, const std::string& param) {
+  if (!v.is_number_integer() && !v.is_number_unsigned())
+    throw bad_request("'" + param + "' must be a list of integer token ids, found " + type_name(v), param);
+  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int32_t>::max()))
+    throw bad_request("'" + param + "': token id " + v.dump() + " is out of vocabulary", param);
+  const int64_t x = v.get<int64_t>();
+  if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max())
+    throw bad_request("'" + param + "': token id " + v.dump() + " is out of vocabulary", param);
+  return static_cast<int32_t>(x);
+}
+
+std::vector<int32_t> token_id_list(const json& v, const std::string& param) {
+  if (!v.is_array())
+    throw bad_request("'" + param + "' must be a list of integer token ids, got " + type_name(v), param);
+  std::vector<int32_t> ids;
+  ids.reserve(v.size());
+  for (const json& x : v) ids.push_back(token_id_value(x, param));
+  return ids;
+}
+
+// Fields that must be absent, null or a neutral value because the feature is not served.
+void reject_unsupported(const json& body, const std::string& key, const char* why) {
+  const json* v = find(body, key);
+  if (!v) return;
+  if ((v->is_object() || v->is_array() || v->is_string()) && v->empty()) return;
+  throw bad_request("'" + key + "' is not supported by this server" + std::string(why), key);
+}
+
+void check_known_fields(const json& body, const std::set<std::string>& known) {
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (!known.count(it.key()))
+      throw bad_request("Unrecognized request argument supplied: " + it.key(), it.key());
+}
+
+const std::set<std::string>& common_fields() {
+  static const std::set<std::string> f = {
+      "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+      "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
+      "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
+      "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "logit_bias",
+      "best_of", "response_format", "add_special_tokens",
+      // Accepted and ignored: they change nothing about the output here.
+      "user", "metadata", "store", "service_tier", "spaces_between_special_tokens", "request_id",
+      "priority", "truncate_prompt_tokens"};
+  return f;
+}
+
+void parse_common(const json& body, GenerationRequest& r) {
+  r.model = get_string(body, "model");
+  // Chat: max_completion_tokens is the current name, max_tokens the deprecated one.
+  const std::string max_key = find(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  r.max_tokens = get_int(body, max_key);
+  if (r.max_tokens && *r.max_tokens < 1)
+    throw bad_request("'" + max_key + "' must be at least 1, got " + std::to_string(*r.max_tokens), max_key);
+
+  r.temperature = get_number(body, "temperature");
+  check_range(r.temperature, "temperature", 0.0, false, 2.0, "[0, 2]");
+  r.top_p = get_number(body, "top_p");
+  check_range(r.top_p, "top_p", 0.0, true, 1.0, "(0, 1]");
+  r.top_k = get_int(body, "top_k");
+  if (r.top_k && *r.top_k < -1)
+    throw bad_request("'top_k' must be -1 or 0 (disabled) or a positive integer, got " +
+                          std::to_string(*r.top_k), "top_k");
+  r.min_p = get_number(body, "min_p");
+  check_range(r.min_p, "min_p", 0.0, false, 1.0, "[0, 1]");
+  r.repetition_penalty = get_number(body, "repetition_penalty");
+  check_range(r.repetition_penalty, "repetition_penalty", 0.0, true, 2.0, "(0, 2]");
+  auto presence = get_number(body, "presence_penalty");
+  check_range(presence, "presence_penalty", -2.0, false, 2.0, "[-2, 2]");
+  r.presence_penalty = presence.value_or(0.0);
+  auto frequency = get_number(body, "frequency_penalty");
+  check_range(frequency, "frequency_penalty", -2.0, false, 2.0, "[-2, 2]");
+  r.frequency_penalty = frequency.value_or(0.0);
+
+  r.seed = get_integer(body, "seed", std::numeric_limits<int64_t>::min(),
+                       std::numeric_limits<int64_t>::max());
+  if (r.seed && *r.seed == -1) r.seed.reset();  // vLLM: -1 means "no seed"
+
+  if (const json* stop = find(body, "stop")) {
+    if (stop->is_string()) {
+      r.stop.push_back(stop->get<std::string>());
+    } else if (stop->is_array()) {
+      for (const json& s : *stop) {
+        if (!s.is_string()) throw bad_request("'stop' must be a string or a list of strings", "stop");
+        r.stop.push_back(s.get<std::string>());
+      }
+    } else {
+      throw bad_request("'stop' must be a string or a list of strings, got " + std::string(type_name(*stop)), "stop");
+    }
+    for (const auto& s : r.stop)
+      if (s.empty()) throw bad_request("'stop' cannot contain an empty string", "stop");
+  }
+  if (const json* ids = find(body, "stop_token_ids")) r.stop_token_ids = token_id_list(*ids, "stop_token_ids");
+
+  if (auto n = get_int(body, "n")) r.n = *n;
+  if (r.n < 1 || r.n > kMaxChoices)
+    throw bad_request("'n' must be in [1, " + std::to_string(kMaxChoices) + "], got " + std::to_string(r.n), "n");
+  if (auto best_of = get_int(body, "best_of"); best_of && *best_of != r.n)
+    throw bad_request("'best_of' is not supported by this server (it must be absent or equal n)", "best_of");
+
+  r.stream = get_bool(body, "stream").value_or(false);
+  if (const json* so = find(body, "stream_options")) {
+    if (!r.stream)
+      throw bad_request("'stream_options' can only be given when 'stream' is true", "stream_options");
+    if (!so->is_object()) throw bad_request("'stream_options' must be an object", "stream_options");
+    for (auto it = so->begin(); it != so->end(); ++it) {
+      if (it.key() == "include_usage") {
+        if (!it->is_null() && !it->is_boolean())
+          throw bad_request("'stream_options.include_usage' must be a boolean", "stream_options");
+        r.include_usage = it->is_boolean() && it->get<bool>();
+      } else if (it.key() == "continuous_usage_stats") {
+        if (!it->is_null() && !(it->is_boolean() && !it->get<bool>()))
+          throw bad_request("'stream_options.continuous_usage_stats' is not supported by this server",
+                            "stream_options");
+      } else {
+        throw bad_request("Unrecognized stream option: " + it.key(), "stream_options");
+      }
+    }
+  }
+
+  r.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
+  r.min_tokens = get_int(body, "min_tokens").value_or(0);
+  if (r.min_tokens < 0)
+    throw bad_request("'min_tokens' must be at least 0, got " + std::to_string(r.min_tokens), "min_tokens");
+  if (r.max_tokens && r.min_tokens > *r.max_tokens)
+    throw bad_request("'min_tokens' must be at most max_tokens=" + std::to_string(*r.max_tokens) +
+                          ", got " + std::to_string(r.min_tokens), "min_tokens");
+  r.skip_special_tokens = get_bool(body, "skip_special_tokens").value_or(true);
+  r.include_stop_str_in_output = get_bool(body, "include_stop_str_in_output").value_or(false);
+  r.return_tokens_as_token_ids = get_bool(body, "return_tokens_as_token_ids").value_or(false);
+
+  reject_unsupported(body, "logit_bias", "");
+  if (const json* rf = find(body, "response_format")) {
+    const bool text = rf->is_object() && rf->contains("type") && (*rf)["type"] == "text";
+    if (!text)
+      throw bad_request("'response_format' other than {\"type\": \"text\"} is not supported by this server yet",
+                        "response_format");
+  }
+  if (auto t = get_integer(body, "truncate_prompt_tokens", -1); t && *t != -1)
+    throw bad_request("'truncate_prompt_tokens' is not supported by this server", "truncate_prompt_tokens");
+  get_int(body, "priority");
+  get_bool(body, "spaces_between_special_tokens");
+  if (const json* u = find(body, "user"); u && !u->is_string())
+    throw bad_request("'user' must be a string", "user");
+}
+
+// Chat message content: a string, or text parts joined by newlines (as vLLM does).
+std::string message_text(const json& content, const std::string& path) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array())
+    throw bad_request("'" + path + "' must be a string or a list of content parts, got " +
+                          type_name(content), "messages");
+  std::string text;
+  bool first = true;
+  for (size_t i = 0; i < content.size(); ++i) {
+    const json& part = content[i];
+    const std::string pp = path + "[" + std::to_string(i) + "]";
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+      throw bad_request("'" + pp + "' must be an object with a 'type'", "messages");
+    const std::string type = part["type"].get<std::string>();
+    if (type != "text")
+      throw bad_request("'" + pp + "': content part type '" + type +
+                            "' is not supported (this server takes text only)", "messages");
+    if (!part.contains("text") || !part["text"].is_string())
+      throw bad_request("'" + pp + ".text' must be a string", "messages");
+    if (!first) text += '\n';
+    text += part["text"].get<std::string>();
+    first = false;
+  }
+  return text;
+}
+
+json normalize_messages(const json& messages) {
+  if (!messages.is_array())
+    throw bad_request("'messages' must be a list of messages, got " + std::string(type_name(messages)), "messages");
+  if (messages.empty()) throw bad_request("'messages' must not be empty", "messages");
+  json out = json::array();
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const json& m = messages[i];
+    const std::string param = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) throw bad_request("'" + param + "' must be an object", "messages");
+    auto role_it = m.find("role");
+    if (role_it == m.end() || !role_it->is_string())
+      throw bad_request("'" + param + ".role' must be a string", "messages");
+    std::string role = role_it->get<std::string>();
+    if (role == "developer") role = "system";  // OpenAI's newer name for the system role
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool")
+      throw bad_request("'" + param + ".role' must be one of system, developer, user, assistant, tool; got '" +
+                            role + "'", "messages");
+    json nm = json::object();
+    for (auto it = m.begin(); it != m.end(); ++it) nm[it.key()] = it.value();
+    nm["role"] = role;
+    auto content = m.find("content");
+    const bool has_tool_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+    if (content == m.end() || content->is_null()) {
+      if (role != "assistant")
+        throw bad_request("'" + param + ".content' is required for role " + role, "messages");
+      nm["content"] = has_tool_calls ? json() : json("");
+    } else {
+      nm["content"] = message_text(*content, param + ".content");
+    }
+    if (has_tool_calls) {
+      const json& calls = m["tool_calls"];
+      if (!calls.is_array()) throw bad_request("'" + param + ".tool_calls' must be a list", "messages");
+      json ncalls = json::array();
+      for (const json& c : calls) {
+        if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
+          throw bad_request("'" + param + ".tool_calls' entries must have a 'function' object", "messages");
+        json nc = c;
+        json& fn = nc["function"];
+        // Templates (Qwen's among them) print arguments with tojson and expect an object;
+        // OpenAI sends a JSON string. Decode it when it holds an object, as vLLM does.
+        if (fn.contains("arguments") && fn["arguments"].is_string()) {
+          json parsed = json::parse(fn["arguments"].get<std::string>(), nullptr, false);
+          if (!parsed.is_discarded() && parsed.is_object()) fn["arguments"] = std::move(parsed);
+        }
+        ncalls.push_back(std::move(nc));
+      }
+      nm["tool_calls"] = std::move(ncalls);
+    }
+    if (auto name = m.find("name"); name != m.end() && !name->is_null() && !name->is_string())
+      throw bad_request("'" + param + ".name' must be a string", "messages");
+    out.push_back(std::move(nm));
+  }
+  return out;
+}
+
+json parse_tools(const json& body) {
+  const json* tools = find(body, "tools");
+  if (!tools) return json();
+  if (!tools->is_array()) throw bad_request("'tools' must be a list", "tools");
+  for (size_t i = 0; i < tools->size(); ++i) {
+    const json& t = (*tools)[i];
+    const std::string p = "tools[" + std::to_string(i) + "]";
+    if (!t.is_object() || !t.contains("type") || t["type"] != "function")
+      throw bad_request("'" + p + ".type' must be \"function\"", "tools");
+    if (!t.contains("function") || !t["function"].is_object() || !t["function"].contains("name") ||
+        !t["function"]["name"].is_string())
+      throw bad_request("'" + p + ".function.name' must be a string", "tools");
+  }
+  return tools->empty() ? json() : *tools;
+}
+
+void parse_chat_fields(const json& body, ChatRequest& r) {
+  const json* messages = find(body, "messages");
+  if (!messages) throw bad_request("'messages' is required", "messages");
+  r.messages = normalize_messages(*messages);
+  r.tools = parse_tools(body);
+  if (const json* tc = find(body, "tool_choice")) {
+    if (tc->is_string() && *tc == "none") {
+      r.tools = json();
+    } else if (!(tc->is_string() && *tc == "auto")) {
+      throw bad_request("'tool_choice' must be \"auto\" or \"none\" (forced tool calls are not supported yet)",
+                        "tool_choice");
+    }
+  }
+  r.add_generation_prompt = get_bool(body, "add_generation_prompt").value_or(true);
+  r.continue_final_message = get_bool(body, "continue_final_message").value_or(false);
+  if (r.continue_final_message && r.add_generation_prompt)
+    throw bad_request("Cannot set both 'continue_final_message' and 'add_generation_prompt' to true.",
+                      "continue_final_message");
+  if (r.continue_final_message && r.messages.back()["role"] != "assistant")
+    throw bad_request("'continue_final_message' needs the last message to be from the assistant",
+                      "continue_final_message");
+  if (const json* kw = find(body, "chat_template_kwargs")) {
+    if (!kw->is_object()) throw bad_request("'chat_template_kwargs' must be an object", "chat_template_kwargs");
+    r.chat_template_kwargs = *kw;
+  }
+  r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(false);
+  reject_unsupported(body, "chat_template", " (the model's own template is used)");
+}
+
+}  // namespace
+
+json parse_json_body(const std::string& body) {
+  // nlohmann checks UTF-8 inside strings only; a stray byte outside one is a syntax error.
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    if (!is_valid_utf8(body))
+      throw bad_request("The request body is not valid UTF-8 (" + sanitize_utf8(what) + ")");
+    throw bad_request("The request body is not valid JSON: " + what);
+  }
+  if (!j.is_object()) throw bad_request("The request body must be a JSON object, got " + std::string(type_name(j)));
+  return j;
+}
+
+CompletionRequest parse_completion_request(const json& body) {
+  static const std::set<std::string> known = [] {
+    auto k = common_fields();
+    k.insert({"prompt", "echo", "suffix"});
+    return k;
+  }();
+  check_known_fields(body, known);
+  CompletionRequest r;
+  parse_common(body, r);
+
+  const json* prompt = find(body, "prompt");
+  if (!prompt) throw bad_request("'prompt' is required", "prompt");
+  if (prompt->is_string()) {
+    r.prompts.emplace_back(prompt->get<std::string>());
+  } else if (prompt->is_array()) {
+    if (prompt->empty()) throw bad_request("'prompt' must not be empty", "prompt");
+    const json& first = (*prompt)[0];
+    if (first.is_string()) {
+      for (const json& p : *prompt) {
+        if (!p.is_string())
+          throw bad_request("'prompt' must be a string, a list of strings, a list of token ids or a list of "
+                            "lists of token ids; found a mix", "prompt");
+        r.prompts.emplace_back(p.get<std::string>());
+      }
+    } else if (first.is_array()) {
+      for (const json& p : *prompt) {
+        if (!p.is_array())
+          throw bad_request("'prompt' must be a string, a list of strings, a list of token ids or a list of "
+                            "lists of token ids; found a mix", "prompt");
+        r.prompts.emplace_back(token_id_list(p, "prompt"));
+      }
+    } else if (first.is_number()) {
+      r.prompts.emplace_back(token_id_list(*prompt, "prompt"));
+    } else {
+      throw bad_request("'prompt' must be a string, a list of strings, a list of token ids or a list of "
+                        "lists of token ids", "prompt");
+    }
+  } else {
+    throw bad_request("'prompt' must be a string or a list, got " + std::string(type_name(*prompt)), "prompt");
+  }
+
+  r.echo = get_bool(body, "echo").value_or(false);
+  if (auto lp = get_int(body, "logprobs")) {
+    if (*lp < 0 || *lp > kMaxLogprobs)
+      throw bad_request("'logprobs' must be in [0, " + std::to_string(kMaxLogprobs) + "], got " +
+                            std::to_string(*lp), "logprobs");
+    r.logprobs = *lp;
+  }
+  r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
+  reject_unsupported(body, "suffix", "");
+  return r;
+}
+
+ChatRequest parse_chat_request(const json& body) {
+  static const std::set<std::string> known = [] {
+    auto k = common_fields();
+    k.insert({"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
+              "parallel_tool_calls", "add_generation_prompt", "continue_final_message",
+              "chat_template_kwargs", "chat_template", "reasoning_effort", "functions",
+              "function_call", "audio", "modalities", "prediction", "web_search_options"});
+    return k;
+  }();
+  check_known_fields(body, known);
+  for (const char* key : {"functions", "function_call", "audio", "modalities", "prediction", "web_search_options"})
+    reject_unsupported(body, key, "");
+
+  ChatRequest r;
+  parse_common(body, r);
+  parse_chat_fields(body, r);
+
+  const bool logprobs = get_bool(body, "logprobs").value_or(false);
+  const auto top = get_int(body, "top_logprobs");
+  if (top && (*top < 0 || *top > kMaxLogprobs))
+    throw bad_request("'top_logprobs' must be in [0, " + std::to_string(kMaxLogprobs) + "], got " +
+                          std::to_string(*top), "top_logprobs");
+  if (top && *top > 0 && !logprobs)
+    throw bad_request("when using 'top_logprobs', 'logprobs' must be set to true", "top_logprobs");
+  r.logprobs = logprobs ? top.value_or(0) : -1;
+  return r;
+}
+
+TokenizeRequest parse_tokenize_request(const json& body) {
+  TokenizeRequest r;
+  r.model = get_string(body, "model");
+  r.return_token_strs = get_bool(body, "return_token_strs").value_or(false);
+  if (body.contains("messages")) {
+    static const std::set<std::string> known = {
+        "model", "messages", "add_generation_prompt", "continue_final_message", "add_special_tokens",
+        "chat_template_kwargs", "chat_template", "tools", "return_token_strs"};
+    check_known_fields(body, known);
+    ChatRequest chat;
+    parse_chat_fields(body, chat);
+    r.add_special_tokens = chat.add_special_tokens;
+    r.chat = std::move(chat);
+  } else {
+    static const std::set<std::string> known = {"model", "prompt", "add_special_tokens", "return_token_strs"};
+    check_known_fields(body, known);
+    r.prompt = get_string(body, "prompt");
+    if (!r.prompt) throw bad_request("'prompt' (a string) or 'messages' is required", "prompt");
+    r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
+  }
+  return r;
+}
+
+DetokenizeRequest parse_detokenize_request(const json& body) {
+  static const std::set<std::string> known = {"model", "tokens"};
+  check_known_fields(body, known);
+  DetokenizeRequest r;
+  r.model = get_string(body, "model");
+  const json* tokens = find(body, "tokens");
+  if (!tokens) throw bad_request("'tokens' is required", "tokens");
+  r.tokens = token_id_list(*tokens, "tokens");
+  return r;
+}
+
+void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param) {
+  for (int32_t id : ids)
+    if (id < 0 || id >= vocab_size)
+      throw bad_request("Token id " + std::to_string(id) + " in '" + param + "' is out of vocabulary (the model has " +
+                            std::to_string(vocab_size) + " tokens)", param);
+}
+
+void check_prompt_length(int prompt_len, int max_model_len, const std::string& param) {
+  if (prompt_len == 0) throw bad_request("The prompt is empty (it has 0 tokens)", param);
+  if (prompt_len >= max_model_len)
+    throw bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
+                          " tokens. However, your request has " + std::to_string(prompt_len) +
+                          " input tokens (at most " + std::to_string(max_model_len - 1) +
+                          " leave room for one output token). Please reduce the length of the input.",
+                      param);
+}
+
+SamplingParams make_sampling_params(const GenerationRequest& r, const GenerationConfig& defaults,
+                                    int prompt_len, int max_model_len, const std::string& prompt_param) {
+  check_prompt_length(prompt_len, max_model_len, prompt_param);
+  SamplingParams p;
+  p.temperature = static_cast<float>(r.temperature ? *r.temperature : defaults.temperature.value_or(1.0));
+  p.top_p = static_cast<float>(r.top_p ? *r.top_p : defaults.top_p.value_or(1.0));
+  p.top_k = r.top_k ? *r.top_k : defaults.top_k.value_or(0);
+  p.min_p = static_cast<float>(r.min_p ? *r.min_p : defaults.min_p.value_or(0.0));
+  p.repetition_penalty =
+      static_cast<float>(r.repetition_penalty ? *r.repetition_penalty : defaults.repetition_penalty.value_or(1.0));
+  p.presence_penalty = static_cast<float>(r.presence_penalty);
+  p.frequency_penalty = static_cast<float>(r.frequency_penalty);
+  if (r.seed) p.seed = static_cast<uint64_t>(*r.seed);
+
+  // As vLLM: the context bounds max_tokens (a larger request is clamped, finishing with
+  // "length"); without one, generate until the context is full or generation_config's cap.
+  const int room = max_model_len - prompt_len;
+  int max_tokens = room;
+  if (r.max_tokens) {
+    max_tokens = std::min(*r.max_tokens, room);
+  } else if (defaults.max_new_tokens && *defaults.max_new_tokens > 0) {
+    max_tokens = std::min(*defaults.max_new_tokens, room);
+  }
+  p.max_tokens = max_tokens;
+  p.min_tokens = std::min(r.min_tokens, max_tokens);
+  p.ignore_eos = r.ignore_eos;
+  p.stop = r.stop;
+  p.stop_token_ids = r.stop_token_ids;
+  p.include_stop_str_in_output = r.include_stop_str_in_output;
+  p.skip_special_tokens = r.skip_special_tokens;
+  p.logprobs = r.logprobs;
+  return p;
+}
+
+}  // namespace tllm

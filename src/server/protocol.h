@@ -1,0 +1,107 @@
+// OpenAI request bodies parsed into structs, with validation that needs no model: types,
+// ranges, unknown fields, malformed JSON, invalid UTF-8. Every failure is an ApiError 400
+// naming the parameter. Checks that need the model (prompt length, vocabulary) happen in
+// the handlers once the prompt is tokenized.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/sampling_params.h"
+#include "model/config.h"
+
+namespace tllm {
+
+// Request JSON is ordered: templates print tool schemas and arguments with tojson, and must
+// see the keys in the order the client sent them (as Python dicts keep them).
+using RequestJson = nlohmann::ordered_json;
+
+// The largest logprobs / top_logprobs count accepted (vLLM's default max_logprobs).
+inline constexpr int kMaxLogprobs = 20;
+inline constexpr int kMaxChoices = 128;  // n (as OpenAI)
+
+// Fields shared by /v1/completions and /v1/chat/completions (OpenAI + vLLM extensions).
+struct GenerationRequest {
+  std::optional<std::string> model;
+  std::optional<int> max_tokens;
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int> top_k;
+  std::optional<double> min_p;
+  std::optional<double> repetition_penalty;
+  double presence_penalty = 0.0;
+  double frequency_penalty = 0.0;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;
+  std::vector<int32_t> stop_token_ids;
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool ignore_eos = false;
+  int min_tokens = 0;
+  bool skip_special_tokens = true;
+  bool include_stop_str_in_output = false;
+  bool return_tokens_as_token_ids = false;
+  // Per-token logprobs: -1 off, else the number of top alternatives (0..kMaxLogprobs).
+  int logprobs = -1;
+};
+
+// A completions prompt: text, or token ids.
+using PromptInput = std::variant<std::string, std::vector<int32_t>>;
+
+struct CompletionRequest : GenerationRequest {
+  std::vector<PromptInput> prompts;  // one choice group per prompt
+  bool echo = false;
+  bool add_special_tokens = true;
+};
+
+struct ChatRequest : GenerationRequest {
+  RequestJson messages;  // normalized: content is a string (text parts joined), roles checked
+  RequestJson tools;     // null, or the request's tools array (dropped when tool_choice is "none")
+  bool add_generation_prompt = true;
+  bool continue_final_message = false;
+  RequestJson chat_template_kwargs = RequestJson::object();
+  bool add_special_tokens = false;
+};
+
+// /tokenize: either a prompt or chat messages (vLLM's two request shapes).
+struct TokenizeRequest {
+  std::optional<std::string> model;
+  std::optional<std::string> prompt;
+  std::optional<ChatRequest> chat;  // set when "messages" is given
+  bool add_special_tokens = true;
+  bool return_token_strs = false;
+};
+
+struct DetokenizeRequest {
+  std::optional<std::string> model;
+  std::vector<int32_t> tokens;
+};
+
+// Parses the HTTP body: malformed JSON, invalid UTF-8 or a non-object -> 400.
+RequestJson parse_json_body(const std::string& body);
+
+CompletionRequest parse_completion_request(const RequestJson& body);
+ChatRequest parse_chat_request(const RequestJson& body);
+TokenizeRequest parse_tokenize_request(const RequestJson& body);
+DetokenizeRequest parse_detokenize_request(const RequestJson& body);
+
+// Engine sampling settings for one choice: the request's values, else generation_config's,
+// else OpenAI's defaults. max_tokens: the request's (400 when prompt + max_tokens exceeds
+// the context, naming both counts), else what the context leaves (capped by
+// generation_config max_new_tokens). `prompt_param` names the prompt field in errors.
+SamplingParams make_sampling_params(const GenerationRequest& r, const GenerationConfig& defaults,
+                                    int prompt_len, int max_model_len,
+                                    const std::string& prompt_param);
+
+// 400 unless every id is in [0, vocab_size); `param` names the field.
+void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param);
+// 400 unless the prompt leaves room to generate (prompt_len < max_model_len).
+void check_prompt_length(int prompt_len, int max_model_len, const std::string& param);
+
+}  // namespace tllm

@@ -1,0 +1,259 @@
+#include "server/serving.h"
+
+#include <chrono>
+#include <random>
+
+#include <httplib.h>
+
+#include "core/timer.h"
+#include "server/client_connection.h"
+#include "server/errors.h"
+#include "server/json_text.h"
+#include "server/streaming.h"
+
+namespace tllm {
+
+ServingState::ServingState(ServerOptions opts)
+    : options(std::move(opts)),
+      model_name(options.served_model_names.empty() ? options.model_dir : options.served_model_names[0]),
+      metrics(model_name),
+      start_time(unix_time()) {}
+
+void ServingState::check_ready() const {
+  if (stopping.load()) throw service_unavailable("The server is shutting down.", "shutting_down");
+  if (!ready.load(std::memory_order_acquire))
+    throw service_unavailable("The model is still loading; retry when /health returns 200.", "model_loading");
+}
+
+void ServingState::check_model(const std::optional<std::string>& model) const {
+  if (!model) return;  // vLLM serves the default model when none is named
+  if (*model == model_name) return;
+  for (const auto& name : options.served_model_names)
+    if (*model == name) return;
+  throw not_found("The model `" + *model + "` does not exist. This server serves `" + model_name + "`.",
+                  "model", "model_not_found");
+}
+
+const ServingTokenizer& ServingState::require_tokenizer(const char* what) const {
+  if (!tokenizer)
+    throw bad_request(std::string(what) + " need a tokenizer, and this model was loaded without one "
+                      "(send token ids instead)");
+  return *tokenizer;
+}
+
+std::string make_request_id(const std::string& prefix) {
+  thread_local std::mt19937_64 rng([] {
+    std::random_device rd;
+    return (uint64_t(rd()) << 32) ^ rd() ^
+           uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+  }());
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = prefix + "-";
+  for (int half = 0; half < 2; ++half) {
+    uint64_t v = rng();
+    for (int i = 0; i < 16; ++i, v >>= 4) id.push_back(hex[v & 15]);
+  }
+  return id;
+}
+
+int64_t unix_time() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---- Generation -------------------------------------------------------------------------
+
+Generation::Generation(ServingState& state, std::string id, std::vector<PromptPlan> prompts, int n)
+    : state_(state), id_(std::move(id)), prompts_(std::move(prompts)), start_time_(now_seconds()) {
+  std::vector<AsyncEngine::Submission> subs;
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    for (int i = 0; i < n; ++i) {
+      ChoiceState c;
+      c.index = static_cast<int>(p) * n + i;
+      c.prompt_index = static_cast<int>(p);
+      c.num_prompt_tokens = static_cast<int>(prompts_[p].token_ids.size());
+      choices_.push_back(std::move(c));
+      SamplingParams sp = prompts_[p].params;
+      if (sp.seed) sp.seed = *sp.seed + static_cast<uint64_t>(i);  // n choices must differ
+      engine_ids_.push_back(id_ + "-" + std::to_string(choices_.back().index));
+      subs.push_back({engine_ids_.back(), prompts_[p].token_ids, std::move(sp)});
+    }
+  }
+  try {
+    stream_ = state_.engine->submit_many(id_, std::move(subs));
+  } catch (const AsyncEngine::QueueFull& e) {
+    throw service_unavailable(std::string("The server is overloaded: ") + e.what(), "queue_full");
+  } catch (const InvalidArgument& e) {
+    throw bad_request(e.what());
+  }
+}
+
+Generation::~Generation() {
+  if (stream_ && !done()) abort();
+}
+
+void Generation::abort() {
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    if (choices_[i].finished) continue;
+    state_.engine->abort(engine_ids_[i]);
+    choices_[i].finished = true;
+    choices_[i].finish_reason = FinishReason::Abort;
+    ++finished_;
+    state_.metrics.count_finished(FinishReason::Abort);
+  }
+}
+
+bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
+  buffer_.clear();
+  if (!stream_->drain(buffer_, timeout_seconds)) return false;
+  const double now = now_seconds();
+  for (RequestOutput& out : buffer_) {
+    // Engine ids are "<id>-<choice index>".
+    const size_t dash = out.request_id.rfind('-');
+    const size_t index = dash == std::string::npos ? 0 : std::strtoul(out.request_id.c_str() + dash + 1, nullptr, 10);
+    if (index >= choices_.size()) continue;
+    ChoiceState& c = choices_[index];
+    if (c.finished) continue;
+    if (!out.new_token_ids.empty()) {
+      if (!c.started) {
+        state_.metrics.time_to_first_token.observe(now - start_time_);
+        c.started = true;
+      } else {
+        state_.metrics.inter_token_latency.observe((now - c.last_token_time) / out.new_token_ids.size());
+      }
+      c.last_token_time = now;
+      c.token_ids.insert(c.token_ids.end(), out.new_token_ids.begin(), out.new_token_ids.end());
+    }
+    c.text += out.new_text;
+    c.logprobs.insert(c.logprobs.end(), out.new_logprobs.begin(), out.new_logprobs.end());
+    if (out.prompt_logprobs) c.prompt_logprobs = out.prompt_logprobs;
+    if (out.num_prompt_tokens > 0) c.num_prompt_tokens = out.num_prompt_tokens;
+    c.num_cached_tokens = std::max(c.num_cached_tokens, out.num_cached_tokens);
+    if (out.finished) {
+      c.finished = true;
+      c.finish_reason = out.finish_reason;
+      c.stop_reason = out.stop_reason;
+      c.error = out.error;
+      ++finished_;
+      state_.metrics.e2e_request_latency.observe(now - start_time_);
+      state_.metrics.count_finished(out.error.empty() ? out.finish_reason : FinishReason::None);
+    }
+    if (on_output) on_output(c, out);
+  }
+  return true;
+}
+
+int Generation::prompt_tokens() const {
+  int total = 0;
+  for (const auto& c : choices_)
+    if (c.index == 0 || c.prompt_index != choices_[c.index - 1].prompt_index) total += c.num_prompt_tokens;
+  return total;
+}
+
+int Generation::cached_tokens() const {
+  int total = 0;
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    int least = -1;
+    for (const auto& c : choices_)
+      if (c.prompt_index == static_cast<int>(p)) least = least < 0 ? c.num_cached_tokens : std::min(least, c.num_cached_tokens);
+    total += std::max(least, 0);
+  }
+  return total;
+}
+
+int Generation::completion_tokens() const {
+  int total = 0;
+  for (const auto& c : choices_) total += static_cast<int>(c.token_ids.size());
+  return total;
+}
+
+std::string Generation::error() const {
+  for (const auto& c : choices_)
+    if (!c.error.empty()) return c.error;
+  return "";
+}
+
+bool wait_for_completion(Generation& gen, const ClientConnection& conn) {
+  // Poll the socket every 50 ms: a client that gave up must not keep its KV blocks.
+  constexpr double kCheckInterval = 0.05;
+  double next_check = now_seconds() + kCheckInterval;
+  while (!gen.done()) {
+    gen.pump(kCheckInterval);
+    const double now = now_seconds();
+    if (now >= next_check) {
+      if (conn.closed()) {
+        gen.abort();
+        return false;
+      }
+      next_check = now + kCheckInterval;
+    }
+  }
+  return true;
+}
+
+std::string engine_error_body(const std::string& message) {
+  return error_body(internal_error("The engine failed this request: " + message));
+}
+
+bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::DataSink& sink,
+                       std::string initial, const ChunkFormatter& format,
+                       const std::function<void(std::string&)>& finish) {
+  constexpr double kCheckInterval = 0.05;
+  std::string buf = std::move(initial);
+  if (!buf.empty() && !sink.write(buf.data(), buf.size())) {
+    gen.abort();
+    return false;
+  }
+  buf.clear();
+  double next_check = now_seconds() + kCheckInterval;
+  std::string error;
+  while (!gen.done()) {
+    const bool got = gen.pump(kCheckInterval, [&](ChoiceState& c, const RequestOutput& out) {
+      if (!out.error.empty()) {
+        if (error.empty()) error = out.error;
+        return;
+      }
+      format(c, out, buf);
+    });
+    if (!error.empty()) break;
+    if (!buf.empty()) {
+      if (!sink.write(buf.data(), buf.size())) {
+        gen.abort();
+        return false;
+      }
+      buf.clear();
+    }
+    const double now = now_seconds();
+    if (!got || now >= next_check) {
+      if (conn.closed()) {
+        gen.abort();
+        return false;
+      }
+      next_check = now + kCheckInterval;
+    }
+  }
+  if (!error.empty()) {
+    gen.abort();
+    append_sse_event(buf, engine_error_body(error));
+  } else {
+    finish(buf);
+  }
+  buf += kSseDone;
+  if (!sink.write(buf.data(), buf.size())) return false;
+  sink.done();
+  return true;
+}
+
+void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens) {
+  out += "{\"prompt_tokens\":";
+  append_json_number(out, static_cast<int64_t>(prompt_tokens));
+  out += ",\"total_tokens\":";
+  append_json_number(out, static_cast<int64_t>(prompt_tokens + completion_tokens));
+  out += ",\"completion_tokens\":";
+  append_json_number(out, static_cast<int64_t>(completion_tokens));
+  out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+  append_json_number(out, static_cast<int64_t>(cached_tokens));
+  out += "}}";
+}
+
+}  // namespace tllm

@@ -1,0 +1,138 @@
+// What the route handlers share: the engine (once loaded), the tokenizer view, metrics,
+// and the Generation driver that runs one API request as one or more engine requests.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/async_engine.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/protocol.h"
+#include "server/tokenization.h"
+
+namespace httplib {
+struct Request;
+struct Response;
+class DataSink;
+}  // namespace httplib
+
+namespace tllm {
+
+class ClientConnection;
+
+struct ServingState {
+  explicit ServingState(ServerOptions opts);
+
+  ServerOptions options;
+  std::string model_name;  // the first served name
+  ServerMetrics metrics;
+  int64_t start_time = 0;  // unix seconds
+
+  // Set once by set_engine(); read without a lock after `ready` is seen true.
+  std::unique_ptr<AsyncEngine> engine;
+  std::unique_ptr<ServingTokenizer> tokenizer;  // null when the model has no tokenizer
+  std::atomic<bool> ready{false};
+  std::atomic<bool> stopping{false};
+
+  // 503 while loading; 404 when `model` names another model.
+  void check_ready() const;
+  void check_model(const std::optional<std::string>& model) const;
+  const ServingTokenizer& require_tokenizer(const char* what) const;
+};
+
+// Random request ids: "<prefix>-<32 hex digits>".
+std::string make_request_id(const std::string& prefix);
+int64_t unix_time();
+
+// One engine request's accumulated state, as the response builders need it.
+struct ChoiceState {
+  int index = 0;
+  int prompt_index = 0;
+  std::vector<int32_t> token_ids;
+  std::string text;
+  std::vector<TokenLogprob> logprobs;
+  std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
+  FinishReason finish_reason = FinishReason::None;
+  std::optional<std::string> stop_reason;
+  std::string error;
+  int num_prompt_tokens = 0;
+  int num_cached_tokens = 0;
+  bool finished = false;
+  bool started = false;  // a token has arrived
+  double last_token_time = 0;
+};
+
+struct PromptPlan {
+  std::vector<int32_t> token_ids;
+  SamplingParams params;
+};
+
+// Runs prompts x n choices through the AsyncEngine (ids "<id>-<choice>", seeds offset per
+// choice when the request has one), records metrics, and aborts every unfinished choice
+// when destroyed (a handler that returns early, a client that left).
+class Generation {
+ public:
+  // Submits; throws ApiError (400 for InvalidArgument, 503 for a full queue).
+  Generation(ServingState& state, std::string id, std::vector<PromptPlan> prompts, int n);
+  ~Generation();
+
+  const std::string& id() const { return id_; }
+  std::vector<ChoiceState>& choices() { return choices_; }
+  const std::vector<PromptPlan>& prompts() const { return prompts_; }
+  bool done() const { return finished_ == static_cast<int>(choices_.size()); }
+
+  // Waits up to timeout for outputs, folds them into choices() and calls on_output(choice,
+  // output) for each. Returns false when nothing arrived.
+  using OutputFn = std::function<void(ChoiceState&, const RequestOutput&)>;
+  bool pump(double timeout_seconds, const OutputFn& on_output = nullptr);
+  void abort();
+
+  // Totals for "usage": prompt tokens once per prompt, cached tokens likewise (the
+  // smallest count among a prompt's choices), completion tokens over every choice.
+  int prompt_tokens() const;
+  int cached_tokens() const;
+  int completion_tokens() const;
+  // The first engine error among the choices ("" when none).
+  std::string error() const;
+
+ private:
+  ServingState& state_;
+  std::string id_;
+  std::vector<PromptPlan> prompts_;
+  std::vector<ChoiceState> choices_;
+  std::vector<std::string> engine_ids_;
+  std::shared_ptr<RequestStream> stream_;
+  std::vector<RequestOutput> buffer_;
+  double start_time_;
+  int finished_ = 0;
+};
+
+// Blocks until gen is done, aborting it (and returning false) when the client leaves.
+bool wait_for_completion(Generation& gen, const ClientConnection& conn);
+
+// Streams gen as server-sent events: first `initial`, then what format() appends for each
+// output (written at once, one write per batch of outputs), then finish()'s text and
+// [DONE]. A failed write or a closed connection aborts gen and returns false; an engine
+// error ends the stream with an error event.
+using ChunkFormatter = std::function<void(ChoiceState&, const RequestOutput&, std::string& out)>;
+bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::DataSink& sink,
+                       std::string initial, const ChunkFormatter& format,
+                       const std::function<void(std::string&)>& finish);
+// Maps an engine error message to the error event / response of a failed request.
+std::string engine_error_body(const std::string& message);
+
+// Appends the usage object.
+void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens);
+
+// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp).
+void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_tokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_detokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace tllm

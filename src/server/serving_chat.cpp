@@ -1,0 +1,131 @@
+// POST /v1/chat/completions: messages rendered with the model's chat template, n choices,
+// logprobs in the chat shape, streaming deltas with the role first.
+#include <httplib.h>
+
+#include "server/client_connection.h"
+#include "server/errors.h"
+#include "server/json_text.h"
+#include "server/logprobs.h"
+#include "server/serving.h"
+#include "server/streaming.h"
+
+namespace tllm {
+namespace {
+
+struct ChatContext {
+  ChatRequest request;
+  LogprobStyle style;
+};
+
+void append_finish(std::string& out, const ChoiceState& c) {
+  out += ",\"finish_reason\":";
+  if (c.finished) append_json_string(out, finish_reason_name(c.finish_reason));
+  else out += "null";
+  out += ",\"stop_reason\":";
+  if (c.finished && c.stop_reason) append_json_string(out, *c.stop_reason);
+  else out += "null";
+}
+
+std::string full_response(const ChatContext& ctx, Generation& gen, int64_t created, const std::string& model) {
+  std::string out = "{\"id\":";
+  append_json_string(out, gen.id());
+  out += ",\"object\":\"chat.completion\",\"created\":";
+  append_json_number(out, created);
+  out += ",\"model\":";
+  append_json_string(out, model);
+  out += ",\"choices\":[";
+  for (size_t i = 0; i < gen.choices().size(); ++i) {
+    const ChoiceState& c = gen.choices()[i];
+    if (i) out.push_back(',');
+    out += "{\"index\":";
+    append_json_number(out, static_cast<int64_t>(c.index));
+    out += ",\"message\":{\"role\":\"assistant\",\"content\":";
+    append_json_string(out, c.text);
+    out += "},\"logprobs\":";
+    if (ctx.request.logprobs >= 0) append_chat_logprobs(out, c.logprobs, ctx.request.logprobs, ctx.style);
+    else out += "null";
+    append_finish(out, c);
+    out += "}";
+  }
+  out += "],\"usage\":";
+  append_usage(out, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());
+  out += "}";
+  return out;
+}
+
+}  // namespace
+
+void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  state.check_ready();
+  auto ctx = std::make_shared<ChatContext>();
+  ctx->request = parse_chat_request(parse_json_body(req.body));
+  ChatRequest& r = ctx->request;
+  state.check_model(r.model);
+  const LLMEngine& engine = state.engine->engine();
+  const ServingTokenizer& tok = state.require_tokenizer("chat completions");
+
+  PromptPlan plan;
+  plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
+  plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
+                                     engine.max_model_len(), "messages");
+  ctx->style.table = &tok.table();
+  ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
+  std::vector<PromptPlan> plans;
+  plans.push_back(std::move(plan));
+
+  auto gen = std::make_shared<Generation>(state, make_request_id("chatcmpl"), std::move(plans), r.n);
+  const int64_t created = unix_time();
+  auto conn = std::make_shared<ClientConnection>(req);
+
+  if (!r.stream) {
+    if (!wait_for_completion(*gen, *conn)) return;
+    if (const std::string err = gen->error(); !err.empty()) {
+      res.status = 500;
+      res.set_content(engine_error_body(err), "application/json");
+      return;
+    }
+    res.set_content(full_response(*ctx, *gen, created, state.model_name), "application/json");
+    return;
+  }
+
+  auto writer = std::make_shared<ChunkWriter>(gen->id(), "chat.completion.chunk", created, state.model_name);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [ctx, gen, conn, writer](size_t, httplib::DataSink& sink) {
+        const ChatRequest& r = ctx->request;
+        // The role comes first, in a chunk of its own per choice, before any token.
+        std::string initial, choice;
+        for (const ChoiceState& c : gen->choices()) {
+          choice = "{\"index\":";
+          append_json_number(choice, static_cast<int64_t>(c.index));
+          choice += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}";
+          writer->append_choice_event(initial, choice);
+        }
+        auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
+          const bool with_logprobs = r.logprobs >= 0 && !out.new_logprobs.empty();
+          if (out.new_text.empty() && !with_logprobs && !out.finished) return;
+          choice = "{\"index\":";
+          append_json_number(choice, static_cast<int64_t>(c.index));
+          choice += ",\"delta\":{";
+          if (!out.new_text.empty() || !out.finished) {
+            choice += "\"content\":";
+            append_json_string(choice, out.new_text);
+          }
+          choice += "},\"logprobs\":";
+          if (with_logprobs) append_chat_logprobs(choice, out.new_logprobs, r.logprobs, ctx->style);
+          else choice += "null";
+          append_finish(choice, c);
+          choice += "}";
+          writer->append_choice_event(buf, choice);
+        };
+        auto finish = [&](std::string& buf) {
+          if (!r.include_usage) return;
+          std::string usage;
+          append_usage(usage, gen->prompt_tokens(), gen->completion_tokens(), gen->cached_tokens());
+          writer->append_usage_event(buf, usage);
+        };
+        return stream_generation(*gen, *conn, sink, std::move(initial), format, finish);
+      });
+}
+
+}  // namespace tllm

@@ -1,0 +1,160 @@
+// POST /v1/completions: prompts as text or token ids, n choices each, echo, legacy logprobs.
+#include <httplib.h>
+
+#include "server/client_connection.h"
+#include "server/errors.h"
+#include "server/json_text.h"
+#include "server/logprobs.h"
+#include "server/serving.h"
+#include "server/streaming.h"
+
+namespace tllm {
+namespace {
+
+struct CompletionContext {
+  CompletionRequest request;
+  std::vector<std::string> echo_texts;  // per prompt, when echo
+  LogprobStyle style;
+};
+
+void append_finish(std::string& out, const ChoiceState& c) {
+  out += ",\"finish_reason\":";
+  if (c.finished) append_json_string(out, finish_reason_name(c.finish_reason));
+  else out += "null";
+  out += ",\"stop_reason\":";
+  if (c.finished && c.stop_reason) append_json_string(out, *c.stop_reason);
+  else out += "null";
+}
+
+std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t created,
+                          const std::string& model) {
+  std::string out = "{\"id\":";
+  append_json_string(out, gen.id());
+  out += ",\"object\":\"text_completion\",\"created\":";
+  append_json_number(out, created);
+  out += ",\"model\":";
+  append_json_string(out, model);
+  out += ",\"choices\":[";
+  for (size_t i = 0; i < gen.choices().size(); ++i) {
+    const ChoiceState& c = gen.choices()[i];
+    if (i) out.push_back(',');
+    out += "{\"index\":";
+    append_json_number(out, static_cast<int64_t>(c.index));
+    out += ",\"text\":";
+    append_json_string(out, ctx.request.echo ? ctx.echo_texts[c.prompt_index] + c.text : c.text);
+    out += ",\"logprobs\":";
+    if (ctx.request.logprobs >= 0) {
+      LegacyLogprobs lp(ctx.style);
+      if (ctx.request.echo)
+        lp.add_prompt(gen.prompts()[c.prompt_index].token_ids,
+                      c.prompt_logprobs ? *c.prompt_logprobs : std::vector<std::optional<TokenLogprob>>{});
+      for (const auto& t : c.logprobs) lp.add(t);
+      lp.append_json(out);
+    } else {
+      out += "null";
+    }
+    append_finish(out, c);
+    out += "}";
+  }
+  out += "],\"usage\":";
+  append_usage(out, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());
+  out += "}";
+  return out;
+}
+
+}  // namespace
+
+void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  state.check_ready();
+  auto ctx = std::make_shared<CompletionContext>();
+  ctx->request = parse_completion_request(parse_json_body(req.body));
+  CompletionRequest& r = ctx->request;
+  state.check_model(r.model);
+  const LLMEngine& engine = state.engine->engine();
+  if (!r.stop.empty()) state.require_tokenizer("stop strings");
+  if (r.echo) state.require_tokenizer("echo");
+
+  std::vector<PromptPlan> plans;
+  for (const PromptInput& prompt : r.prompts) {
+    PromptPlan plan;
+    std::string echo;
+    if (const auto* text = std::get_if<std::string>(&prompt)) {
+      plan.token_ids = state.require_tokenizer("text prompts").encode(*text, r.add_special_tokens);
+      echo = *text;
+    } else {
+      plan.token_ids = std::get<std::vector<int32_t>>(prompt);
+      check_token_ids(plan.token_ids, engine.vocab_size(), "prompt");
+      if (r.echo) echo = state.tokenizer->decode(plan.token_ids, /*skip_special_tokens=*/false);
+    }
+    plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
+                                       engine.max_model_len(), "prompt");
+    plan.params.detokenize = state.tokenizer != nullptr;
+    if (r.echo && r.logprobs >= 0) plan.params.prompt_logprobs = r.logprobs;
+    ctx->echo_texts.push_back(std::move(echo));
+    plans.push_back(std::move(plan));
+  }
+  ctx->style.table = state.tokenizer ? &state.tokenizer->table() : nullptr;
+  ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
+
+  auto gen = std::make_shared<Generation>(state, make_request_id("cmpl"), std::move(plans), r.n);
+  const int64_t created = unix_time();
+  auto conn = std::make_shared<ClientConnection>(req);
+
+  if (!r.stream) {
+    if (!wait_for_completion(*gen, *conn)) return;  // the client left; nobody reads this
+    if (const std::string err = gen->error(); !err.empty()) {
+      res.status = 500;
+      res.set_content(engine_error_body(err), "application/json");
+      return;
+    }
+    res.set_content(full_response(*ctx, *gen, created, state.model_name), "application/json");
+    return;
+  }
+
+  auto writer = std::make_shared<ChunkWriter>(gen->id(), "text_completion", created, state.model_name);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [ctx, gen, conn, writer](size_t, httplib::DataSink& sink) {
+        const CompletionRequest& r = ctx->request;
+        std::vector<LegacyLogprobs> lps(gen->choices().size(), LegacyLogprobs(ctx->style));
+        std::vector<char> sent_echo(gen->choices().size(), 0);
+        std::string choice;
+        auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
+          std::string text;
+          if (r.echo && !sent_echo[c.index]) {
+            sent_echo[c.index] = 1;
+            text = ctx->echo_texts[c.prompt_index];
+            if (r.logprobs >= 0)
+              lps[c.index].add_prompt(gen->prompts()[c.prompt_index].token_ids,
+                                      out.prompt_logprobs ? *out.prompt_logprobs
+                                                          : std::vector<std::optional<TokenLogprob>>{});
+          }
+          text += out.new_text;
+          for (const auto& t : out.new_logprobs) lps[c.index].add(t);
+          if (text.empty() && lps[c.index].empty() && !out.finished) return;
+          choice = "{\"index\":";
+          append_json_number(choice, static_cast<int64_t>(c.index));
+          choice += ",\"text\":";
+          append_json_string(choice, text);
+          choice += ",\"logprobs\":";
+          if (r.logprobs >= 0) {
+            lps[c.index].append_json(choice);
+            lps[c.index].clear();
+          } else {
+            choice += "null";
+          }
+          append_finish(choice, c);
+          choice += "}";
+          writer->append_choice_event(buf, choice);
+        };
+        auto finish = [&](std::string& buf) {
+          if (!r.include_usage) return;
+          std::string usage;
+          append_usage(usage, gen->prompt_tokens(), gen->completion_tokens(), gen->cached_tokens());
+          writer->append_usage_event(buf, usage);
+        };
+        return stream_generation(*gen, *conn, sink, "", format, finish);
+      });
+}
+
+}  // namespace tllm

@@ -1,0 +1,43 @@
+#include "server/streaming.h"
+
+#include "server/json_text.h"
+
+namespace tllm {
+
+void append_sse_event(std::string& out, std::string_view json) {
+  out += "data: ";
+  out += json;
+  out += "\n\n";
+}
+
+ChunkWriter::ChunkWriter(std::string_view id, std::string_view object, int64_t created,
+                         std::string_view model) {
+  prefix_ = "data: {\"id\":";
+  append_json_string(prefix_, id);
+  prefix_ += ",\"object\":";
+  append_json_string(prefix_, object);
+  prefix_ += ",\"created\":";
+  append_json_number(prefix_, created);
+  prefix_ += ",\"model\":";
+  append_json_string(prefix_, model);
+  prefix_ += ",\"choices\":[";
+}
+
+void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_json) const {
+  out += prefix_;
+  out += choice_json;
+  out += "]}\n\n";
+}
+
+void ChunkWriter::append_usage_event(std::string& out, std::string_view usage_json) const {
+  out += prefix_;
+  out += "],\"usage\":";
+  out += usage_json;
+  out += "}\n\n";
+}
+
+void ChunkWriter::append_error_event(std::string& out, std::string_view error_json) {
+  append_sse_event(out, error_json);
+}
+
+}  // namespace tllm

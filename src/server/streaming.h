@@ -1,0 +1,32 @@
+// Server-sent events: `data: {json}\n\n` per chunk, `data: [DONE]\n\n` at the end. Chunk
+// JSON is written by hand from a prefix fixed per request (id, object, created, model),
+// so the per-token cost is one string append, not a JSON tree.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tllm {
+
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// Appends `data: <json>\n\n`.
+void append_sse_event(std::string& out, std::string_view json);
+
+class ChunkWriter {
+ public:
+  // object: "chat.completion.chunk" or "text_completion".
+  ChunkWriter(std::string_view id, std::string_view object, int64_t created, std::string_view model);
+  // Appends one SSE event whose body is {<prefix>,"choices":[<choice_json>]}.
+  void append_choice_event(std::string& out, std::string_view choice_json) const;
+  // Appends the final usage event: {<prefix>,"choices":[],"usage":<usage_json>}.
+  void append_usage_event(std::string& out, std::string_view usage_json) const;
+  // Appends an error event ({"error": {...}}) for failures after the stream started.
+  static void append_error_event(std::string& out, std::string_view error_json);
+
+ private:
+  std::string prefix_;  // `data: {"id":...,"object":...,"created":...,"model":...,"choices":[`
+};
+
+}  // namespace tllm

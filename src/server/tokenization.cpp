@@ -1,0 +1,92 @@
+#include "server/tokenization.h"
+
+#include "server/errors.h"
+#include "server/json_text.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+namespace {
+
+// UTF-8 code points of s; false when s is not valid UTF-8.
+bool decode_code_points(const std::string& s, std::vector<char32_t>& out) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    char32_t cp = len == 1 ? c : c & (0x7F >> len);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    out.push_back(cp);
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+ServingTokenizer::ServingTokenizer(const Tokenizer& tokenizer, const ChatTemplate* chat, int model_vocab_size)
+    : tokenizer_(tokenizer),
+      chat_(chat),
+      table_(std::max(model_vocab_size, static_cast<int>(tokenizer.vocab_size())),
+             [this](int32_t id) { return token_bytes(id); }) {}
+
+std::vector<int32_t> ServingTokenizer::encode(const std::string& text, bool add_special_tokens) const {
+  return tokenizer_.encode(text, add_special_tokens);
+}
+
+std::string ServingTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  return tokenizer_.decode(ids, skip_special_tokens);
+}
+
+std::string ServingTokenizer::piece(int32_t id) const {
+  try {
+    return tokenizer_.id_to_piece(id);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+std::string ServingTokenizer::token_bytes(int32_t id) const {
+  const int32_t one[1] = {id};
+  std::string text = tokenizer_.decode(std::span<const int32_t>(one, 1), /*skip_special_tokens=*/false);
+  if (text.find("\xEF\xBF\xBD") == std::string::npos) return text;
+  // A piece of a multi-byte character: recover its bytes from the byte-level alphabet.
+  std::vector<char32_t> cps;
+  if (!decode_code_points(piece(id), cps) || cps.empty()) return text;
+  const auto& table = tok::byte_level_table();
+  std::string bytes;
+  for (char32_t cp : cps) {
+    const int b = table.byte_of(cp);
+    if (b < 0) return text;
+    bytes.push_back(static_cast<char>(b));
+  }
+  return bytes;
+}
+
+std::string ServingTokenizer::render_chat(const ChatRequest& r) const {
+  if (!chat_)
+    throw bad_request("This model has no chat template (tokenizer_config.json has no chat_template); "
+                      "use /v1/completions instead", "messages");
+  std::string text;
+  try {
+    text = chat_->render(r.messages, r.tools, r.add_generation_prompt, r.chat_template_kwargs);
+  } catch (const Error& e) {
+    // raise_exception() in a template reports a conversation the template does not accept.
+    throw bad_request(std::string("The chat template could not render these messages: ") + e.what(), "messages");
+  }
+  if (r.continue_final_message) {
+    // End the prompt right after the last message's text so the model continues it
+    // (dropping the end-of-turn marker the template wrote), as vLLM does.
+    const RequestJson& content = r.messages.back()["content"];
+    const std::string last = content.is_string() ? content.get<std::string>() : "";
+    const size_t pos = last.empty() ? std::string::npos : text.rfind(last);
+    if (pos == std::string::npos)
+      throw bad_request("continue_final_message: the final message's content does not appear in the rendered "
+                        "prompt", "continue_final_message");
+    text.resize(pos + last.size());
+  }
+  return text;
+}
+
+}  // namespace tllm

@@ -1,0 +1,41 @@
+// The server's view of the tokenizer and chat template: prompt encoding, chat rendering
+// (tools, chat_template_kwargs, add_generation_prompt, continue_final_message), decoding
+// for echo and /detokenize, and the raw bytes of single tokens for logprobs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/logprobs.h"
+#include "server/protocol.h"
+
+namespace tllm {
+
+class Tokenizer;
+class ChatTemplate;
+
+class ServingTokenizer {
+ public:
+  // chat may be null (the model has no chat template); model_vocab_size sizes the token
+  // table (the model's vocabulary can be larger than the tokenizer's).
+  ServingTokenizer(const Tokenizer& tokenizer, const ChatTemplate* chat, int model_vocab_size);
+
+  std::vector<int32_t> encode(const std::string& text, bool add_special_tokens) const;
+  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const;
+  std::string piece(int32_t id) const;  // vocab string as stored ("Ġthe"); "" if unknown
+  // The chat prompt; 400 when the model has no template or the template raises.
+  std::string render_chat(const ChatRequest& request) const;
+  const TokenTable& table() const { return table_; }
+
+  // Raw bytes of one token: for byte-level BPE the bytes its vocab string stands for
+  // (a partial UTF-8 character stays partial), else its decoded text.
+  std::string token_bytes(int32_t id) const;
+
+ private:
+  const Tokenizer& tokenizer_;
+  const ChatTemplate* chat_;
+  TokenTable table_;
+};
+
+}  // namespace tllm

@@ -1,0 +1,172 @@
+// The official OpenAI Node client against `tinyllm serve` (started here on a free
+// loopback port with the tiny model on CPU). Run by run.sh from ctest.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import OpenAI from "openai";
+
+const BIN = process.env.TINYLLM_BIN;
+const MODEL = process.env.TINYLLM_MODEL;
+let server;
+let baseURL;
+let client;
+
+before(async () => {
+  server = spawn(BIN, ["serve", "--model", MODEL, "--device", "cpu", "--threads", "2", "--kv-cache-memory", "256MiB", "--host", "127.0.0.1",
+                       "--port", "0", "--served-model-name", "tiny", "--enable-debug-endpoints"], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    let out = "";
+    server.stdout.on("data", (d) => {
+      out += d.toString();
+      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) resolve(Number(m[1]));
+    });
+    server.on("exit", (code) => reject(new Error(`tinyllm serve exited with ${code}: ${out}`)));
+  });
+  baseURL = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${baseURL}/health`)).status === 200) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: "unused", maxRetries: 0 });
+});
+
+after(async () => {
+  if (!server) return;
+  const exited = new Promise((r) => server.on("exit", (code) => r(code)));
+  server.kill("SIGTERM");
+  assert.equal(await exited, 0);
+});
+
+const prompt = "And the LORD said unto Moses,";
+
+test("models.list", async () => {
+  const models = await client.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), ["tiny"]);
+});
+
+test("completions: text, usage, finish_reason", async () => {
+  const r = await client.completions.create({ model: "tiny", prompt, max_tokens: 12, temperature: 0, ignore_eos: true });
+  assert.match(r.id, /^cmpl-/);
+  assert.equal(r.object, "text_completion");
+  assert.equal(r.choices.length, 1);
+  assert.equal(typeof r.choices[0].text, "string");
+  assert.equal(r.choices[0].finish_reason, "length");
+  assert.equal(r.usage.completion_tokens, 12);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + 12);
+});
+
+test("completions: streaming equals non-streaming, usage chunk last", async () => {
+  const body = { model: "tiny", prompt, max_tokens: 20, temperature: 0, ignore_eos: true };
+  const full = await client.completions.create(body);
+  const stream = await client.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  let text = "";
+  let usage = null;
+  const ids = new Set();
+  for await (const chunk of stream) {
+    ids.add(chunk.id);
+    for (const c of chunk.choices) text += c.text;
+    if (chunk.usage) usage = chunk.usage;
+  }
+  assert.equal(ids.size, 1);
+  assert.equal(text, full.choices[0].text);
+  assert.deepEqual(usage, full.usage);
+});
+
+test("chat: message, logprobs with top_logprobs", async () => {
+  const r = await client.chat.completions.create({
+    model: "tiny", messages: [{ role: "user", content: "Tell me a fortune." }], max_tokens: 10, temperature: 0,
+    logprobs: true, top_logprobs: 2,
+  });
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.choices[0].message.role, "assistant");
+  assert.equal(typeof r.choices[0].message.content, "string");
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, r.usage.completion_tokens);
+  for (const t of content) {
+    assert.equal(typeof t.token, "string");
+    assert.ok(Array.isArray(t.bytes));
+    assert.equal(t.top_logprobs.length, 2);
+    assert.ok(t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob);
+    assert.ok(Math.abs(t.logprob - t.top_logprobs[0].logprob) < 1e-6, "greedy picks the most likely token");
+  }
+});
+
+test("chat: streaming with role first and include_usage", async () => {
+  const body = { model: "tiny", messages: [{ role: "user", content: "Say something wise." }], max_tokens: 16, temperature: 0 };
+  const full = await client.chat.completions.create(body);
+  const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  let text = "";
+  let first = true;
+  let finish = null;
+  let usage = null;
+  for await (const chunk of stream) {
+    if (first) {
+      assert.equal(chunk.choices[0].delta.role, "assistant");
+      first = false;
+    }
+    for (const c of chunk.choices) {
+      text += c.delta.content ?? "";
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  assert.equal(text, full.choices[0].message.content);
+  assert.equal(finish, full.choices[0].finish_reason);
+  assert.deepEqual(usage, full.usage);
+});
+
+test("n > 1 and stop strings", async () => {
+  const r = await client.completions.create({ model: "tiny", prompt, max_tokens: 8, temperature: 1, seed: 3, n: 3 });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  const full = await client.completions.create({ model: "tiny", prompt, max_tokens: 30, temperature: 0, ignore_eos: true });
+  const text = full.choices[0].text;
+  const stop = text.slice(8, 11);
+  const cut = await client.completions.create({ model: "tiny", prompt, max_tokens: 30, temperature: 0, ignore_eos: true, stop: [stop] });
+  assert.equal(cut.choices[0].text, text.slice(0, text.indexOf(stop)));
+  assert.equal(cut.choices[0].finish_reason, "stop");
+});
+
+test("errors surface as the client's typed errors", async () => {
+  await assert.rejects(
+    client.completions.create({ model: "tiny", prompt, temperature: -1 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === "temperature");
+  await assert.rejects(
+    client.chat.completions.create({ model: "tiny", messages: [] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "messages");
+  await assert.rejects(
+    client.completions.create({ model: "no-such-model", prompt }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === "model_not_found");
+});
+
+test("aborting a stream frees the request and the server keeps serving", async () => {
+  const controller = new AbortController();
+  const stream = await client.completions.create(
+    { model: "tiny", prompt, max_tokens: 1500, ignore_eos: true, stream: true }, { signal: controller.signal });
+  let n = 0;
+  try {
+    for await (const _ of stream) if (++n === 3) controller.abort();
+  } catch {
+    // Depending on timing the client ends the iteration or throws an abort error.
+  }
+  assert.equal(n, 3);
+  let running = -1;
+  for (let i = 0; i < 200 && running !== 0; i++) {
+    running = (await (await fetch(`${baseURL}/debug/engine`)).json()).num_running;
+    if (running !== 0) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(running, 0, "the aborted request still runs");
+  const r = await client.completions.create({ model: "tiny", prompt, max_tokens: 2 });
+  assert.equal(r.choices.length, 1);
+});
+
+test("/tokenize and /detokenize (vLLM shapes)", async () => {
+  const t = await (await fetch(`${baseURL}/tokenize`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();
+  assert.equal(t.count, t.tokens.length);
+  const d = await (await fetch(`${baseURL}/detokenize`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ tokens: t.tokens }) })).json();
+  assert.equal(d.prompt, prompt);
+});

@@ -1,0 +1,168 @@
+// AsyncEngine over the real tiny model on CPU: outputs match LLMEngine driven directly,
+// aborts (explicit, or by dropping the stream) free every KV block, the admission queue
+// is bounded, and bad submissions are rejected on the caller's thread.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "core/timer.h"
+#include "engine/async_engine.h"
+#include "test_util.h"
+
+namespace tllm {
+namespace {
+
+EngineConfig tiny_config(const std::string& dir, int max_num_seqs = 8) {
+  EngineConfig c;
+  c.model_dir = dir;
+  c.device = "cpu";
+  c.threads = 2;
+  c.max_num_seqs = max_num_seqs;
+  c.kv_cache_memory = 64u << 20;
+  return c;
+}
+
+SamplingParams greedy(int max_tokens) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
+}
+
+// Reads a stream to its end; returns the outputs.
+std::vector<RequestOutput> collect(RequestStream& s, double timeout = 60.0) {
+  std::vector<RequestOutput> outs;
+  const double deadline = now_seconds() + timeout;
+  while (!s.done() && now_seconds() < deadline) s.drain(outs, 0.1);
+  EXPECT_TRUE(s.done()) << "stream did not finish in " << timeout << " s";
+  return outs;
+}
+
+bool wait_until(const std::function<bool()>& cond, double timeout = 10.0) {
+  const double deadline = now_seconds() + timeout;
+  while (now_seconds() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
+int used_blocks(const EngineStats& s) { return s.num_kv_blocks - s.num_free_kv_blocks - s.num_cached_free_blocks; }
+
+TEST(AsyncEngine, MatchesTheEngineDrivenDirectly) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::vector<int32_t> prompt = {100, 200, 300, 400, 500, 600, 700};
+  LLMEngine direct(tiny_config(dir));
+  const auto want = direct.generate({prompt}, {greedy(12)});
+
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir)));
+  auto stream = async.submit("r1", prompt, greedy(12));
+  EXPECT_EQ(stream->id(), "r1");
+  std::vector<int32_t> ids;
+  std::string text;
+  const auto outs = collect(*stream);
+  for (const auto& o : outs) {
+    EXPECT_EQ(o.request_id, "r1");
+    ids.insert(ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+    text += o.new_text;
+  }
+  ASSERT_FALSE(outs.empty());
+  EXPECT_TRUE(outs.back().finished);
+  EXPECT_EQ(outs.back().finish_reason, FinishReason::Length);
+  EXPECT_EQ(ids, want[0].token_ids);
+  EXPECT_EQ(text, want[0].text);
+  EXPECT_FALSE(stream->next(0.0));  // nothing after the final output
+}
+
+TEST(AsyncEngine, SubmitManySharesOneStream) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir)));
+  std::vector<AsyncEngine::Submission> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back({"g-" + std::to_string(i), {1, 2, 3, 4 + i}, greedy(4 + i)});
+  auto stream = async.submit_many("g", std::move(subs));
+  std::map<std::string, int> tokens, finals;
+  for (const auto& o : collect(*stream)) {
+    tokens[o.request_id] += static_cast<int>(o.new_token_ids.size());
+    finals[o.request_id] += o.finished;
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(tokens["g-" + std::to_string(i)], 4 + i);
+    EXPECT_EQ(finals["g-" + std::to_string(i)], 1);
+  }
+}
+
+TEST(AsyncEngine, AbortAndDroppedStreamsFreeTheirBlocks) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  auto cfg = tiny_config(dir);
+  cfg.enable_prefix_caching = false;  // so "free" means free, not cached
+  AsyncEngine async(std::make_unique<LLMEngine>(cfg));
+  std::vector<int32_t> prompt(300, 7);
+  auto a = async.submit("a", prompt, greedy(1500));
+  auto b = async.submit("b", prompt, greedy(1500));
+  // Both decoding.
+  ASSERT_TRUE(wait_until([&] { return async.stats().generation_tokens_total >= 10; }));
+  EXPECT_GT(used_blocks(async.stats()), 0);
+
+  async.abort("a");
+  const auto outs = collect(*a, 5.0);
+  ASSERT_FALSE(outs.empty());
+  EXPECT_EQ(outs.back().finish_reason, FinishReason::Abort);
+  async.abort("a");        // again: ignored
+  async.abort("unknown");  // ignored
+
+  b.reset();  // the reader went away without aborting
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = async.stats();
+    return s.num_running == 0 && s.num_waiting == 0 && used_blocks(s) == 0;
+  })) << "used blocks: " << used_blocks(async.stats());
+  // Still serving.
+  auto c = async.submit("c", {1, 2, 3}, greedy(3));
+  EXPECT_EQ(collect(*c).back().finish_reason, FinishReason::Length);
+}
+
+TEST(AsyncEngine, AdmissionQueueIsBounded) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir, /*max_num_seqs=*/1)), /*max_queue=*/1);
+  auto running = async.submit("run", {1, 2, 3}, greedy(1500));
+  ASSERT_TRUE(wait_until([&] { return async.stats().num_running == 1; }));
+  auto waiting = async.submit("wait", {1, 2, 3}, greedy(5));
+  EXPECT_THROW(async.submit("over", {1, 2, 3}, greedy(5)), AsyncEngine::QueueFull);
+  async.abort("run");
+  EXPECT_EQ(collect(*waiting).back().finish_reason, FinishReason::Length);
+  auto again = async.submit("again", {1, 2, 3}, greedy(2));
+  EXPECT_EQ(collect(*again).back().finish_reason, FinishReason::Length);
+}
+
+TEST(AsyncEngine, BadSubmissionsThrowOnTheCaller) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir)));
+  const int vocab = async.engine().vocab_size();
+  const int max_len = async.engine().max_model_len();
+  EXPECT_THROW(async.submit("e1", {}, greedy(2)), InvalidArgument);
+  EXPECT_THROW(async.submit("e2", {1, vocab}, greedy(2)), InvalidArgument);
+  EXPECT_THROW(async.submit("e3", {-1}, greedy(2)), InvalidArgument);
+  EXPECT_THROW(async.submit("e4", std::vector<int32_t>(max_len, 1), greedy(1)), InvalidArgument);
+  SamplingParams bad = greedy(2);
+  bad.top_p = 0.0f;
+  EXPECT_THROW(async.submit("e5", {1}, bad), InvalidArgument);
+  auto ok = async.submit("dup", {1, 2}, greedy(50));
+  EXPECT_THROW(async.submit("dup", {1, 2}, greedy(2)), InvalidArgument);
+  std::vector<AsyncEngine::Submission> twice = {{"x", {1}, greedy(1)}, {"x", {1}, greedy(1)}};
+  EXPECT_THROW(async.submit_many("x", twice), InvalidArgument);
+  collect(*ok);
+}
+
+TEST(AsyncEngine, ShutdownEndsOpenStreams) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir)));
+  auto s = async.submit("long", {1, 2, 3}, greedy(1500));
+  ASSERT_TRUE(wait_until([&] { return async.stats().generation_tokens_total > 0; }));
+  async.shutdown();
+  const auto outs = collect(*s, 5.0);
+  EXPECT_EQ(outs.back().finish_reason, FinishReason::Abort);
+  EXPECT_THROW(async.submit("late", {1}, greedy(1)), Error);
+}
+
+}  // namespace
+}  // namespace tllm

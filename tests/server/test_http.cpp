@@ -1,0 +1,746 @@
+// `tinyllm serve` as users run it: the real binary on a loopback port with the shipped tiny
+// model on CPU, driven over HTTP. Responses are checked against LLMEngine, Tokenizer and
+// ChatTemplate run in this process on the same model (the engine driven directly is the
+// reference for what the server must return).
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/timer.h"
+#include "engine/engine.h"
+#include "server/sse_client.h"
+#include "server_process.h"
+#include "test_util.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+
+constexpr const char* kThreads = "2";
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string raw;
+};
+
+Reply to_reply(const httplib::Result& r) {
+  Reply out;
+  if (!r) return out;
+  out.status = r->status;
+  out.raw = r->body;
+  out.body = json::parse(r->body, nullptr, false);
+  return out;
+}
+
+Reply post(const ServerProcess& s, const std::string& path, const std::string& body, const httplib::Headers& h = {}) {
+  auto c = s.client();
+  return to_reply(c.Post(path.c_str(), h, body, "application/json"));
+}
+Reply post(const ServerProcess& s, const std::string& path, const json& body) { return post(s, path, body.dump()); }
+Reply get(const ServerProcess& s, const std::string& path, const httplib::Headers& h = {}) {
+  auto c = s.client();
+  return to_reply(c.Get(path.c_str(), h));
+}
+
+// SSE payloads of one streaming request (without [DONE]); `done` says [DONE] came last.
+struct Stream {
+  int status = 0;
+  std::vector<json> chunks;
+  bool done = false;
+};
+Stream stream(const ServerProcess& s, const std::string& path, const json& body) {
+  Stream out;
+  SseClient client(s.url(), 120);
+  auto r = client.post(path, body.dump(), [&](std::string_view data) {
+    if (data == "[DONE]") {
+      out.done = true;
+    } else {
+      EXPECT_FALSE(out.done) << "data after [DONE]";
+      out.chunks.push_back(json::parse(data));
+    }
+    return true;
+  });
+  out.status = r.status;
+  return out;
+}
+
+// ---- the shared server and the in-process reference ---------------------------------------
+
+class Http : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_dir_ = testing::tiny_model_dir();
+    if (model_dir_.empty()) return;
+    server_ = new ServerProcess({"--model", model_dir_, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                                 "127.0.0.1", "--port", "0", "--served-model-name", "tiny", "tiny-alias",
+                                 "--enable-debug-endpoints", "--max-num-seqs", "96"});
+    ASSERT_TRUE(server_->wait_healthy());
+    EngineConfig c;
+    c.model_dir = model_dir_;
+    c.device = "cpu";
+    c.threads = std::stoi(kThreads);
+    c.kv_cache_memory = 256u << 20;
+    reference_ = new LLMEngine(c);
+  }
+  static void TearDownTestSuite() {
+    if (server_) {
+      EXPECT_EQ(server_->stop(), 0) << "serve should exit 0 on SIGTERM";
+    }
+    delete server_;
+    delete reference_;
+    server_ = nullptr;
+    reference_ = nullptr;
+  }
+  void SetUp() override {
+    if (model_dir_.empty()) GTEST_SKIP() << "tiny-qwen2-demo not found";
+  }
+
+  static const ServerProcess& server() { return *server_; }
+  static LLMEngine& reference() { return *reference_; }
+  static const Tokenizer& tok() { return *reference_->tokenizer(); }
+
+  // What the engine itself generates (greedy unless params say otherwise).
+  static LLMEngine::Completion direct(const std::vector<int32_t>& prompt, SamplingParams p) {
+    return reference().generate({prompt}, {p})[0];
+  }
+  static SamplingParams greedy(int max_tokens, int logprobs = -1) {
+    SamplingParams p;
+    p.temperature = 0.0f;
+    p.max_tokens = max_tokens;
+    p.logprobs = logprobs;
+    return p;
+  }
+
+  static inline std::string model_dir_;
+  static inline ServerProcess* server_ = nullptr;
+  static inline LLMEngine* reference_ = nullptr;
+};
+
+const std::string kPrompt = "And the LORD said unto Moses,";
+
+TEST_F(Http, HealthModelsVersion) {
+  EXPECT_EQ(get(server(), "/health").status, 200);
+  EXPECT_EQ(get(server(), "/ping").status, 200);
+  EXPECT_EQ(get(server(), "/version").status, 200);
+  const Reply m = get(server(), "/v1/models");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.body["object"], "list");
+  ASSERT_EQ(m.body["data"].size(), 2u);
+  EXPECT_EQ(m.body["data"][0]["id"], "tiny");
+  EXPECT_EQ(m.body["data"][1]["id"], "tiny-alias");
+  EXPECT_EQ(m.body["data"][0]["object"], "model");
+  EXPECT_EQ(m.body["data"][0]["max_model_len"], reference().max_model_len());
+}
+
+TEST_F(Http, CompletionMatchesTheEngine) {
+  const auto want = direct(tok().encode(kPrompt, true), greedy(16));
+  const Reply r = post(server(), "/v1/completions",
+                       json{{"model", "tiny"}, {"prompt", kPrompt}, {"max_tokens", 16}, {"temperature", 0}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["object"], "text_completion");
+  EXPECT_EQ(r.body["id"].get<std::string>().rfind("cmpl-", 0), 0u);
+  EXPECT_EQ(r.body["model"], "tiny");
+  EXPECT_TRUE(r.body["created"].is_number_integer());
+  ASSERT_EQ(r.body["choices"].size(), 1u);
+  const json& c = r.body["choices"][0];
+  EXPECT_EQ(c["index"], 0);
+  EXPECT_EQ(c["text"], want.text);
+  EXPECT_EQ(c["finish_reason"], finish_reason_name(want.finish_reason));
+  EXPECT_TRUE(c["logprobs"].is_null());
+  const json& u = r.body["usage"];
+  EXPECT_EQ(u["prompt_tokens"], tok().encode(kPrompt, true).size());
+  EXPECT_EQ(u["completion_tokens"], want.token_ids.size());
+  EXPECT_EQ(u["total_tokens"], u["prompt_tokens"].get<int>() + u["completion_tokens"].get<int>());
+  EXPECT_TRUE(u["prompt_tokens_details"]["cached_tokens"].is_number_integer());
+
+  // The alias and no model at all serve the same model.
+  const Reply alias = post(server(), "/v1/completions", json{{"model", "tiny-alias"}, {"prompt", kPrompt},
+                                                               {"max_tokens", 16}, {"temperature", 0}});
+  EXPECT_EQ(alias.body["choices"][0]["text"], want.text);
+  const Reply none = post(server(), "/v1/completions", json{{"prompt", kPrompt}, {"max_tokens", 16}, {"temperature", 0}});
+  EXPECT_EQ(none.body["choices"][0]["text"], want.text);
+}
+
+TEST_F(Http, CompletionPromptShapes) {
+  const std::vector<int32_t> a = tok().encode("A computer", true), b = tok().encode("The wise man", true);
+  const auto want_a = direct(a, greedy(6)), want_b = direct(b, greedy(6));
+  for (const json& prompt : {json(a), json::array({a, b}), json::array({"A computer", "The wise man"})}) {
+    SCOPED_TRACE(prompt.dump());
+    const Reply r = post(server(), "/v1/completions", json{{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}});
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body["choices"][0]["text"], want_a.text);
+    if (r.body["choices"].size() == 2) {
+      EXPECT_EQ(r.body["choices"][1]["index"], 1);
+      EXPECT_EQ(r.body["choices"][1]["text"], want_b.text);
+      EXPECT_EQ(r.body["usage"]["prompt_tokens"], a.size() + b.size());
+    }
+  }
+}
+
+TEST_F(Http, ChatMatchesTemplateAndEngine) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Tell me a fortune."}}});
+  const std::string rendered = reference().chat_template()->render(nlohmann::ordered_json::parse(messages.dump()),
+                                                                    nullptr, true);
+  const std::vector<int32_t> ids = tok().encode(rendered, false);
+  const auto want = direct(ids, greedy(20));
+  const Reply r = post(server(), "/v1/chat/completions",
+                       json{{"model", "tiny"}, {"messages", messages}, {"max_tokens", 20}, {"temperature", 0}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["object"], "chat.completion");
+  EXPECT_EQ(r.body["id"].get<std::string>().rfind("chatcmpl-", 0), 0u);
+  const json& c = r.body["choices"][0];
+  EXPECT_EQ(c["message"]["role"], "assistant");
+  EXPECT_EQ(c["message"]["content"], want.text);
+  EXPECT_EQ(c["finish_reason"], finish_reason_name(want.finish_reason));
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"], ids.size());
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], want.token_ids.size());
+
+  // add_generation_prompt=false renders without the assistant header.
+  const std::string bare = reference().chat_template()->render(nlohmann::ordered_json::parse(messages.dump()),
+                                                                nullptr, false);
+  const Reply t = post(server(), "/tokenize", json{{"messages", messages}, {"add_generation_prompt", false}});
+  ASSERT_EQ(t.status, 200) << t.raw;
+  EXPECT_EQ(t.body["tokens"], json(tok().encode(bare, false)));
+}
+
+TEST_F(Http, ChatContinueFinalMessage) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Begin."}},
+                                     {{"role", "assistant"}, {"content", "In the beginning"}}});
+  const std::string full = reference().chat_template()->render(nlohmann::ordered_json::parse(messages.dump()),
+                                                                nullptr, false);
+  const std::string cut = full.substr(0, full.rfind("In the beginning") + std::string("In the beginning").size());
+  const auto want = direct(tok().encode(cut, false), greedy(8));
+  const Reply r = post(server(), "/v1/chat/completions",
+                       json{{"messages", messages}, {"max_tokens", 8}, {"temperature", 0},
+                            {"continue_final_message", true}, {"add_generation_prompt", false}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"], want.text);
+}
+
+TEST_F(Http, StreamingEqualsNonStreaming) {
+  const json body = {{"prompt", kPrompt}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true}};
+  const Reply full = post(server(), "/v1/completions", body);
+  json sbody = body;
+  sbody["stream"] = true;
+  sbody["stream_options"] = {{"include_usage", true}};
+  const Stream s = stream(server(), "/v1/completions", sbody);
+  ASSERT_EQ(s.status, 200);
+  ASSERT_TRUE(s.done);
+  ASSERT_GE(s.chunks.size(), 2u);
+  std::string text;
+  const std::string id = s.chunks[0]["id"];
+  for (size_t i = 0; i + 1 < s.chunks.size(); ++i) {
+    const json& ch = s.chunks[i];
+    EXPECT_EQ(ch["id"], id);
+    EXPECT_EQ(ch["object"], "text_completion");
+    text += ch["choices"][0]["text"].get<std::string>();
+    const bool last = i + 2 == s.chunks.size();
+    EXPECT_EQ(ch["choices"][0]["finish_reason"].is_null(), !last) << ch.dump();
+  }
+  EXPECT_EQ(text, full.body["choices"][0]["text"]);
+  EXPECT_EQ(s.chunks[s.chunks.size() - 2]["choices"][0]["finish_reason"], "length");
+  const json& usage = s.chunks.back();
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["id"], id);
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 24);
+  EXPECT_EQ(usage["usage"], full.body["usage"]);
+
+  // Without include_usage there is no usage chunk.
+  sbody.erase("stream_options");
+  const Stream s2 = stream(server(), "/v1/completions", sbody);
+  for (const auto& ch : s2.chunks) EXPECT_FALSE(ch.contains("usage"));
+}
+
+TEST_F(Http, ChatStreamingRoleFirstFinishLast) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Say something wise."}}});
+  const json body = {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}};
+  const Reply full = post(server(), "/v1/chat/completions", body);
+  json sbody = body;
+  sbody["stream"] = true;
+  sbody["stream_options"] = {{"include_usage", true}};
+  const Stream s = stream(server(), "/v1/chat/completions", sbody);
+  ASSERT_TRUE(s.done);
+  ASSERT_GE(s.chunks.size(), 3u);
+  EXPECT_EQ(s.chunks[0]["object"], "chat.completion.chunk");
+  EXPECT_EQ(s.chunks[0]["choices"][0]["delta"]["role"], "assistant");
+  std::string text;
+  for (size_t i = 0; i + 1 < s.chunks.size(); ++i) {
+    EXPECT_EQ(s.chunks[i]["id"], s.chunks[0]["id"]);
+    const json& d = s.chunks[i]["choices"][0]["delta"];
+    if (i > 0) {
+      EXPECT_FALSE(d.contains("role"));
+    }
+    if (d.contains("content")) text += d["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, full.body["choices"][0]["message"]["content"]);
+  EXPECT_EQ(s.chunks[s.chunks.size() - 2]["choices"][0]["finish_reason"],
+            full.body["choices"][0]["finish_reason"]);
+  EXPECT_EQ(s.chunks.back()["usage"], full.body["usage"]);
+}
+
+TEST_F(Http, ChatLogprobsMatchTheEngine) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Name a virtue."}}});
+  const std::string rendered = reference().chat_template()->render(nlohmann::ordered_json::parse(messages.dump()),
+                                                                    nullptr, true);
+  const auto want = direct(tok().encode(rendered, false), greedy(10, 3));
+  const Reply r = post(server(), "/v1/chat/completions",
+                       json{{"messages", messages}, {"max_tokens", 10}, {"temperature", 0}, {"logprobs", true},
+                            {"top_logprobs", 3}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& content = r.body["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), want.logprobs.size());
+  for (size_t i = 0; i < content.size(); ++i) {
+    const auto& w = want.logprobs[i];
+    EXPECT_NEAR(content[i]["logprob"].get<double>(), w.logprob, 1e-4);
+    ASSERT_EQ(content[i]["top_logprobs"].size(), 3u);
+    for (size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(content[i]["top_logprobs"][k]["logprob"].get<double>(), w.top[k].second, 1e-4);
+    // "bytes" are the token's bytes; "token" is their text.
+    std::string bytes;
+    for (const auto& b : content[i]["bytes"]) bytes.push_back(static_cast<char>(b.get<int>()));
+    const int32_t id = want.token_ids[i];
+    EXPECT_EQ(content[i]["token"], tok().decode(std::vector<int32_t>{id}, false));
+    if (bytes.find('\xef') == std::string::npos) {
+      EXPECT_EQ(bytes, tok().decode(std::vector<int32_t>{id}, false));
+    }
+  }
+
+  // return_tokens_as_token_ids spells tokens "token_id:<id>".
+  const Reply ids = post(server(), "/v1/chat/completions",
+                         json{{"messages", messages}, {"max_tokens", 3}, {"temperature", 0}, {"logprobs", true},
+                              {"return_tokens_as_token_ids", true}});
+  const json& c2 = ids.body["choices"][0]["logprobs"]["content"];
+  for (size_t i = 0; i < c2.size(); ++i)
+    EXPECT_EQ(c2[i]["token"], "token_id:" + std::to_string(want.token_ids[i]));
+}
+
+TEST_F(Http, CompletionLogprobsLegacyShapeWithEcho) {
+  const std::vector<int32_t> prompt = tok().encode(kPrompt, true);
+  const auto want = direct(prompt, greedy(5, 2));
+  const Reply r = post(server(), "/v1/completions",
+                       json{{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}, {"logprobs", 2}, {"echo", true}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& c = r.body["choices"][0];
+  EXPECT_EQ(c["text"], tok().decode(prompt, false) + want.text);
+  const json& lp = c["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), prompt.size() + 5);
+  ASSERT_EQ(lp["token_logprobs"].size(), prompt.size() + 5);
+  ASSERT_EQ(lp["top_logprobs"].size(), prompt.size() + 5);
+  ASSERT_EQ(lp["text_offset"].size(), prompt.size() + 5);
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  for (size_t i = 1; i < prompt.size(); ++i) EXPECT_TRUE(lp["token_logprobs"][i].is_number()) << i;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_NEAR(lp["token_logprobs"][prompt.size() + i].get<double>(), want.logprobs[i].logprob, 1e-4);
+    EXPECT_GE(lp["top_logprobs"][prompt.size() + i].size(), 2u);
+  }
+  for (size_t i = 1; i < lp["text_offset"].size(); ++i)
+    EXPECT_GE(lp["text_offset"][i].get<int>(), lp["text_offset"][i - 1].get<int>());
+}
+
+TEST_F(Http, NChoicesUseOffsetSeeds) {
+  const json body = {{"prompt", kPrompt}, {"max_tokens", 12}, {"temperature", 1.0}, {"seed", 7}, {"n", 3}};
+  const Reply r = post(server(), "/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_EQ(r.body["choices"].size(), 3u);
+  int completion = 0;
+  for (int i = 0; i < 3; ++i) {
+    const json& c = r.body["choices"][i];
+    EXPECT_EQ(c["index"], i);
+    // Choice i is the request alone with seed 7 + i.
+    json one = body;
+    one["n"] = 1;
+    one["seed"] = 7 + i;
+    const Reply alone = post(server(), "/v1/completions", one);
+    EXPECT_EQ(c["text"], alone.body["choices"][0]["text"]) << i;
+    completion += alone.body["usage"]["completion_tokens"].get<int>();
+  }
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], completion);
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"], tok().encode(kPrompt, true).size());  // counted once
+
+  // Streaming with n: every choice gets its chunks, each ends with a finish_reason.
+  json sbody = body;
+  sbody["stream"] = true;
+  const Stream s = stream(server(), "/v1/completions", sbody);
+  std::vector<std::string> texts(3);
+  std::vector<int> finished(3, 0);
+  for (const auto& ch : s.chunks)
+    for (const auto& c : ch["choices"]) {
+      texts[c["index"].get<int>()] += c["text"].get<std::string>();
+      finished[c["index"].get<int>()] += !c["finish_reason"].is_null();
+    }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(texts[i], r.body["choices"][i]["text"]);
+    EXPECT_EQ(finished[i], 1);
+  }
+}
+
+TEST_F(Http, StopStrings) {
+  const json base = {{"prompt", kPrompt}, {"max_tokens", 40}, {"temperature", 0}, {"ignore_eos", true}};
+  const std::string full = post(server(), "/v1/completions", base).body["choices"][0]["text"];
+  ASSERT_GE(full.size(), 20u);
+  // A stop string from the middle of the greedy text.
+  const std::string stop = full.substr(10, 4);
+  const size_t at = full.find(stop);
+  json body = base;
+  body["stop"] = stop;
+  Reply r = post(server(), "/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["text"], full.substr(0, at));
+  EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(r.body["choices"][0]["stop_reason"], stop);
+  body["stop"] = json::array({"zzzz-never", stop});
+  body["include_stop_str_in_output"] = true;
+  r = post(server(), "/v1/completions", body);
+  EXPECT_EQ(r.body["choices"][0]["text"], full.substr(0, at + stop.size()));
+  // Streamed, the stop string never leaks out.
+  body.erase("include_stop_str_in_output");
+  body["stream"] = true;
+  const Stream s = stream(server(), "/v1/completions", body);
+  std::string text;
+  for (const auto& ch : s.chunks) text += ch["choices"][0]["text"].get<std::string>();
+  EXPECT_EQ(text, full.substr(0, at));
+}
+
+TEST_F(Http, TokenizeDetokenize) {
+  const std::string text = "Blessed are the meek: for they shall inherit the earth.";
+  const auto ids = tok().encode(text, true);
+  Reply r = post(server(), "/tokenize", json{{"model", "tiny"}, {"prompt", text}, {"return_token_strs", true}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["tokens"], json(ids));
+  EXPECT_EQ(r.body["count"], ids.size());
+  EXPECT_EQ(r.body["max_model_len"], reference().max_model_len());
+  ASSERT_EQ(r.body["token_strs"].size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(r.body["token_strs"][i], tok().id_to_piece(ids[i]));
+  r = post(server(), "/tokenize", json{{"prompt", text}});
+  EXPECT_TRUE(r.body["token_strs"].is_null());
+  r = post(server(), "/detokenize", json{{"tokens", ids}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["prompt"], text);
+}
+
+// Every client mistake through HTTP: status, error.type and error.param as OpenAI shapes them.
+TEST_F(Http, ClientErrors) {
+  const int vocab = reference().vocab_size();
+  const int max_len = reference().max_model_len();
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string param;
+    std::string message_has;
+  };
+  const std::string too_long = json{{"prompt", std::vector<int32_t>(max_len + 5, 1)}}.dump();
+  const std::vector<Case> cases = {
+      {"/v1/completions", "{\"prompt\": ", 400, "", "JSON"},
+      {"/v1/completions", "{\"prompt\": \"\xff\xfe\"}", 400, "", "UTF-8"},
+      {"/v1/completions", "{\"prompt\": 1.5}", 400, "prompt", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 0}", 400, "max_tokens", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": \"5\"}", 400, "max_tokens", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"temperature\": -1}", 400, "temperature", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"top_p\": 0}", 400, "top_p", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"top_k\": -5}", 400, "top_k", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"min_p\": 2}", 400, "min_p", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"n\": 0}", 400, "n", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logprobs\": 50}", 400, "logprobs", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"presence_penalty\": 3}", 400, "presence_penalty", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"repetition_penalty\": -1}", 400, "repetition_penalty", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"bogus\": 1}", 400, "bogus", "bogus"},
+      {"/v1/completions", json{{"prompt", {1, 2, vocab}}}.dump(), 400, "prompt", std::to_string(vocab)},
+      {"/v1/completions", json{{"prompt", {1, -3}}}.dump(), 400, "prompt", "-3"},
+      {"/v1/completions", json{{"prompt", "x"}, {"stop_token_ids", {vocab + 1}}}.dump(), 400, "", ""},
+      {"/v1/completions", too_long, 400, "prompt", std::to_string(max_len + 5)},
+      {"/v1/completions", json{{"prompt", "x"}, {"model", "gpt-9"}}.dump(), 404, "model", "gpt-9"},
+      {"/v1/chat/completions", "{\"messages\": []}", 400, "messages", ""},
+      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"top_logprobs\": 30, "
+                               "\"logprobs\": true}", 400, "top_logprobs", ""},
+      {"/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", std::string(max_len * 2, 'a')}}}}}.dump(),
+       400, "messages", "maximum context length"},
+      {"/tokenize", "{\"prompt\": 3}", 400, "prompt", ""},
+      {"/detokenize", json{{"tokens", {vocab}}}.dump(), 400, "tokens", ""},
+      {"/v1/nothing-here", "{}", 404, "", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path + " " + c.body.substr(0, 120));
+    const Reply r = post(server(), c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << r.raw;
+    ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << r.raw;
+    const json& e = r.body["error"];
+    EXPECT_EQ(e["type"], "invalid_request_error");
+    if (c.param.empty()) {
+      EXPECT_TRUE(e["param"].is_null()) << e.dump();
+    } else {
+      EXPECT_EQ(e["param"], c.param);
+    }
+    EXPECT_NE(e["message"].get<std::string>().find(c.message_has), std::string::npos) << e.dump();
+  }
+  // Unknown routes and methods are JSON 404s too.
+  EXPECT_EQ(get(server(), "/v1/completions").status, 404);
+  // The server is unharmed.
+  EXPECT_EQ(get(server(), "/health").status, 200);
+}
+
+TEST_F(Http, MetricsCountWhatWasServed) {
+  const json body = {{"prompt", kPrompt}, {"max_tokens", 5}, {"temperature", 0}, {"ignore_eos", true}};
+  auto metric = [](const std::string& text, const std::string& name) {
+    const std::regex re("^" + std::regex_replace(name, std::regex(R"([{}\[\]().*+?^$|\\])"), R"(\$&)") +
+                        R"(\{model_name="tiny"[^}]*\} ([0-9.e+-]+)$)");
+    std::smatch m;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line))
+      if (std::regex_match(line, m, re)) return std::stod(m[1]);
+    return -1.0;
+  };
+  const std::string before = get(server(), "/metrics").raw;
+  const double gen0 = metric(before, "vllm:generation_tokens_total");
+  const double ttft0 = metric(before, "vllm:time_to_first_token_seconds_count");
+  ASSERT_GE(gen0, 0);
+  ASSERT_EQ(post(server(), "/v1/completions", body).status, 200);
+  const auto m = get(server(), "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_GE(metric(m.raw, "vllm:generation_tokens_total"), gen0 + 5);
+  EXPECT_EQ(metric(m.raw, "vllm:time_to_first_token_seconds_count"), ttft0 + 1);
+  EXPECT_GE(metric(m.raw, "vllm:prompt_tokens_total"), 1);
+  EXPECT_GE(metric(m.raw, "vllm:e2e_request_latency_seconds_count"), 1);
+  EXPECT_GE(metric(m.raw, "vllm:inter_token_latency_seconds_count"), 4);
+  EXPECT_GE(metric(m.raw, "vllm:prefix_cache_queries_total"), 0);
+  EXPECT_GE(metric(m.raw, "vllm:prefix_cache_hits_total"), 0);
+  EXPECT_GE(metric(m.raw, "vllm:num_requests_running"), 0);
+  EXPECT_GE(metric(m.raw, "vllm:num_requests_waiting"), 0);
+  EXPECT_GE(metric(m.raw, "vllm:kv_cache_usage_perc"), 0);
+}
+
+// ---- disconnects and concurrency ---------------------------------------------------------
+
+// Sends a request on a raw socket and closes it after `delay` without reading a byte.
+void send_and_hang_up(int port, const std::string& path, const std::string& body, double delay) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string req = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+  close(fd);
+}
+
+json engine_state(const ServerProcess& s) { return get(s, "/debug/engine").body; }
+
+// Waits until nothing runs or waits and every KV block is back in the pool.
+bool wait_idle(const ServerProcess& s, json& state, double timeout = 15.0) {
+  const double deadline = now_seconds() + timeout;
+  do {
+    state = engine_state(s);
+    if (state["num_running"] == 0 && state["num_waiting"] == 0 && state["num_used_kv_blocks"] == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (now_seconds() < deadline);
+  return false;
+}
+
+TEST_F(Http, DisconnectsAbortAndFreeKv) {
+  const json long_gen = {{"prompt", kPrompt}, {"max_tokens", 1500}, {"temperature", 0}, {"ignore_eos", true}};
+  // Non-streaming, gone during decode.
+  send_and_hang_up(server().port(), "/v1/completions", long_gen.dump(), 0.3);
+  // Streaming, gone after two chunks.
+  json s = long_gen;
+  s["stream"] = true;
+  SseClient client(server().url());
+  int chunks = 0;
+  const auto r = client.post("/v1/completions", s.dump(), [&](std::string_view) { return ++chunks < 2; });
+  EXPECT_TRUE(r.stopped);
+  // Streaming, gone during prefill of a long prompt.
+  json p = long_gen;
+  p["prompt"] = std::vector<int32_t>(1500, 42);
+  p["max_tokens"] = 500;
+  p["stream"] = true;
+  send_and_hang_up(server().port(), "/v1/completions", p.dump(), 0.0);
+  // Chat, streaming, gone right after the role chunk.
+  json c = {{"messages", {{{"role", "user"}, {"content", "Talk for a long time."}}}},
+            {"max_tokens", 1500}, {"ignore_eos", true}, {"stream", true}};
+  const auto rc = client.post("/v1/chat/completions", c.dump(), [](std::string_view) { return false; });
+  EXPECT_TRUE(rc.stopped);
+
+  json state;
+  EXPECT_TRUE(wait_idle(server(), state, 10.0)) << state.dump();
+  EXPECT_EQ(post(server(), "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 2}}).status, 200);
+}
+
+TEST_F(Http, SixtyFourConcurrentStreamsWithDisconnects) {
+  constexpr int kRequests = 72;
+  std::mt19937 rng(1234);
+  struct Job {
+    json body;
+    int kind = 0;  // 0: read to the end, 1: hang up in prefill, 2: hang up in decode
+    std::string text;
+    int completion_tokens = -1;
+    bool ok = false;
+  };
+  std::vector<Job> jobs(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    Job& j = jobs[i];
+    j.kind = i % 8 == 3 ? 1 : i % 8 == 5 ? 2 : 0;
+    const int prompt_len = j.kind == 1 ? 1200 : 4 + (i * 37) % 300;
+    std::vector<int32_t> prompt(prompt_len);
+    for (auto& t : prompt) t = std::uniform_int_distribution<int>(0, 4000)(rng);
+    j.body = {{"prompt", prompt}, {"max_tokens", j.kind ? 1000 : 4 + (i * 13) % 48}, {"temperature", 0},
+              {"ignore_eos", true}, {"stream", true}, {"stream_options", {{"include_usage", true}}}};
+  }
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] {
+      Job& j = jobs[i];
+      ready++;
+      while (ready.load() < kRequests) std::this_thread::yield();
+      if (j.kind == 1) {
+        send_and_hang_up(server().port(), "/v1/completions", j.body.dump(), 0.01);
+        return;
+      }
+      SseClient client(server().url(), 300);
+      int chunks = 0;
+      bool done = false;
+      const auto r = client.post("/v1/completions", j.body.dump(), [&](std::string_view data) {
+        if (data == "[DONE]") {
+          done = true;
+          return true;
+        }
+        const json ch = json::parse(data);
+        if (ch["choices"].empty()) {
+          j.completion_tokens = ch["usage"]["completion_tokens"];
+        } else {
+          j.text += ch["choices"][0]["text"].get<std::string>();
+        }
+        return !(j.kind == 2 && ++chunks >= 3);
+      });
+      j.ok = r.status == 200 && done;
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  int completed = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    const Job& j = jobs[i];
+    if (j.kind != 0) continue;
+    ASSERT_TRUE(j.ok) << "request " << i;
+    EXPECT_EQ(j.completion_tokens, j.body["max_tokens"]) << i;
+    ++completed;
+  }
+  EXPECT_GE(completed, 54);
+
+  json state;
+  EXPECT_TRUE(wait_idle(server(), state)) << "KV not returned after disconnects: " << state.dump();
+
+  // Every completed stream equals the same request run alone.
+  for (int i = 0; i < kRequests; ++i) {
+    const Job& j = jobs[i];
+    if (j.kind != 0) continue;
+    json alone = j.body;
+    alone.erase("stream");
+    alone.erase("stream_options");
+    const Reply r = post(server(), "/v1/completions", alone);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(j.text, r.body["choices"][0]["text"]) << "request " << i << " differs when run alone";
+  }
+  EXPECT_TRUE(wait_idle(server(), state)) << state.dump();
+}
+
+// ---- servers with other flags ------------------------------------------------------------
+
+TEST(HttpFlags, ApiKeyGuardsV1Only) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1", "--port", "0",
+                   "--api-key", "sekrit"});
+  ASSERT_TRUE(s.wait_healthy());
+  const std::string body = json{{"prompt", "A"}, {"max_tokens", 2}}.dump();
+  for (const httplib::Headers& h : {httplib::Headers{}, httplib::Headers{{"Authorization", "Bearer wrong"}},
+                                    httplib::Headers{{"Authorization", "sekrit"}}}) {
+    const Reply r = post(s, "/v1/completions", body, h);
+    EXPECT_EQ(r.status, 401) << r.raw;
+    EXPECT_EQ(r.body["error"]["code"], "invalid_api_key");
+  }
+  EXPECT_EQ(get(s, "/v1/models").status, 401);
+  EXPECT_EQ(post(s, "/v1/completions", body, {{"Authorization", "Bearer sekrit"}}).status, 200);
+  EXPECT_EQ(get(s, "/v1/models", {{"Authorization", "Bearer sekrit"}}).status, 200);
+  EXPECT_EQ(get(s, "/health").status, 200);  // as vLLM: only /v1 is guarded
+  EXPECT_EQ(get(s, "/metrics").status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(HttpFlags, FullQueueIs503) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1", "--port", "0",
+                   "--max-num-seqs", "1", "--max-queue", "1", "--enable-debug-endpoints"});
+  ASSERT_TRUE(s.wait_healthy());
+  // One request runs (and streams until we hang up), one waits, the next is refused.
+  std::atomic<bool> first_chunk{false}, hang_up{false};
+  std::thread running([&] {
+    SseClient c(s.url());
+    c.post("/v1/completions",
+           json{{"prompt", "A"}, {"max_tokens", 1500}, {"ignore_eos", true}, {"stream", true}}.dump(),
+           [&](std::string_view) {
+             first_chunk = true;
+             return !hang_up.load();
+           });
+  });
+  while (!first_chunk) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Reply waiting;
+  std::thread waiter([&] { waiting = post(s, "/v1/completions", json{{"prompt", "B"}, {"max_tokens", 3}}); });
+  const double deadline = now_seconds() + 10;
+  while (engine_state(s)["num_waiting"] != 1 && now_seconds() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const Reply refused = post(s, "/v1/completions", json{{"prompt", "C"}, {"max_tokens", 3}});
+  EXPECT_EQ(refused.status, 503) << refused.raw;
+  EXPECT_EQ(refused.body["error"]["type"], "server_error");
+  hang_up = true;
+  running.join();
+  waiter.join();
+  EXPECT_EQ(waiting.status, 200) << waiting.raw;
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(HttpFlags, HealthIs503WhileLoading) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1", "--port", "0"},
+                  {{"TINYLLM_DEBUG_LOAD_DELAY_S", "2"}});
+  const Reply h = get(s, "/health");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(h.body["error"]["code"], "model_loading");
+  EXPECT_EQ(post(s, "/v1/completions", json{{"prompt", "A"}}).status, 503);
+  EXPECT_EQ(get(s, "/metrics").status, 200);
+  EXPECT_TRUE(s.wait_healthy());
+  EXPECT_EQ(post(s, "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 2}}).status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(HttpFlags, BadModelDirExitsWithAMessage) {
+  ServerProcess s({"--model", "/nonexistent/model", "--device", "cpu", "--host", "127.0.0.1", "--port", "0"});
+  const double deadline = now_seconds() + 20;
+  int status = -1;
+  while (now_seconds() < deadline) {
+    // The process exits by itself; stop() then only collects the status.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (get(s, "/health").status == 0) break;
+  }
+  status = s.stop();
+  EXPECT_EQ(status, 1);
+}
+
+}  // namespace
+}  // namespace tllm
