@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   tllm::register_throughput_command(app);
   tllm::register_tokenize_command(app);
   tllm::register_render_chat_command(app);
+  tllm::register_quantize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

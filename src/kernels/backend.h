@@ -27,18 +27,50 @@
 namespace tllm {
 
 // Weight of y = x @ W^T + b. Dense weights are [out_features, in_features] row-major, as
-// HuggingFace stores them. Quantized formats (see the quantization issue) fill the
-// quant fields and leave `weight` as the packed data.
-enum class QuantScheme : uint8_t { None, Int8PerChannel, Int4Group };
+// HuggingFace stores them.
+//
+// Quantized weights (quant != None) hold unsigned integer codes q with a scale and an offset
+// per group of `group_size` consecutive inputs of an output row (MLX's affine form, which
+// AWQ and GPTQ map onto with offset = -scale * zero_point):
+//   W[n, k] = scales[n, k / group_size] * q[n, k] + zeros[n, k / group_size]
+// q is in [0, 15] for Int4Group and [0, 255] for Int8Group; Int8PerChannel is Int8Group with
+// one group per row (group_size == in_features). group_size is a multiple of 32 or covers the
+// whole row. The tensors are in the kernel layout of the backend that packed them
+// (Backend::pack_quantized, kernels/quant_layout.h), not in any checkpoint's layout: `weight`
+// is u8 [rows_padded, row_bytes] with rows_padded = out_features rounded up to 16, and
+// scales / zeros are f16 or f32 [rows_padded, groups]. Row ranges starting and ending on a
+// multiple of 16 slice correctly with slice_rows (stacked MoE experts).
+enum class QuantScheme : uint8_t { None, Int8PerChannel, Int4Group, Int8Group };
 struct LinearWeight {
-  Tensor weight;  // dense: [out_features, in_features] f32/bf16/f16
+  Tensor weight;  // dense: [out_features, in_features] f32/bf16/f16; quantized: packed codes
   Tensor bias;    // [out_features] f32, or undefined
   QuantScheme quant = QuantScheme::None;
-  Tensor scales;  // quantized: per-channel [N] or per-group [N, K/group_size]
-  Tensor zeros;   // quantized int4: per-group offsets [N, K/group_size], or undefined
+  Tensor scales;  // quantized: per-group scales (layout above)
+  Tensor zeros;   // quantized: per-group offsets (MLX "biases"; -scale * zero for AWQ / GPTQ)
   int group_size = 0;
   int64_t out_features = 0;
   int64_t in_features = 0;
+  // CPU, quantized: multiply the dequantized weights with the f32 activations as they are
+  // (exact, for parity checks; chosen by loading with dtype float32) instead of the fast path
+  // that rounds activations to int8 per block of 32 for integer dot products.
+  bool f32_activations = false;
+  int quant_bits() const { return quant == QuantScheme::Int4Group ? 4 : quant == QuantScheme::None ? 16 : 8; }
+};
+
+// A quantized matrix in a checkpoint-independent form, on the host: the format loaders
+// (model/quant.h) decode MLX / AWQ / GPTQ tensors or quantize dense ones into this, and
+// Backend::pack_quantized lays it out for its kernels.
+//   W[r, c] = scales[r, c / group_size] * codes[r, c] + offsets[r, c / group_size]
+struct QuantizedMatrix {
+  int bits = 4;          // 4 (codes 0..15) or 8 (codes 0..255)
+  int group_size = 0;    // multiple of 32, or >= cols (one group per row)
+  int64_t rows = 0;      // out_features
+  int64_t cols = 0;      // in_features
+  Tensor codes;          // u8 [rows, cols], one code per byte
+  Tensor scales;         // f32 [rows, groups]
+  Tensor offsets;        // f32 [rows, groups]
+  int64_t groups() const { return group_size >= cols ? 1 : (cols + group_size - 1) / group_size; }
+  int64_t group_of(int64_t c) const { return group_size >= cols ? 0 : c / group_size; }
 };
 
 // The routed experts of one mixture-of-experts layer (Qwen2-MoE / Qwen3-MoE), stacked at
@@ -216,6 +248,13 @@ class Backend {
   virtual SampleResult sample(const Tensor& logits, const SampleBatch& batch) = 0;
   // Row-wise log-softmax of logits[R, V] (f32) into a host tensor; prompt log-probs.
   virtual Tensor log_softmax_to_host(const Tensor& logits) = 0;
+
+  // --- quantized weights (optional: the defaults throw naming the op and the backend) ---
+  // Lays a host QuantizedMatrix out in this backend's kernel layout (see LinearWeight) and
+  // puts it on the device; linear() then takes the result like a dense weight.
+  virtual LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations);
+  // embedding() for a quantized table [vocab, hidden] (a packed LinearWeight): dequantized rows.
+  virtual void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens);
 
   // --- mixture of experts (optional: the defaults throw "op X not supported by backend Y") ---
   // Router: p = softmax(router_logits[t, :]) in f32; topk_ids[t, :] = the k experts of

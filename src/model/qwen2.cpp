@@ -13,6 +13,7 @@
 #include "model/device_batch.h"
 #include "model/model.h"
 #include "model/moe.h"
+#include "model/quant.h"
 #include "model/rope.h"
 #include "model/weights.h"
 
@@ -81,7 +82,8 @@ class Qwen2Model final : public CausalLM {
     Tensor act = ws_.act.slice_rows(0, T);        // [T, I]
     Tensor mlp_out = ws_.mlp_out.slice_rows(0, T);  // [T, H]
 
-    backend_.embedding(x, embed_, d.tokens);
+    if (embed_.quant == QuantScheme::None) backend_.embedding(x, embed_.weight, d.tokens);
+    else backend_.embedding_quantized(x, embed_, d.tokens);
     for (int l = 0; l < cfg_.num_layers; ++l) {
       Layer& L = layers_[l];
       if (l == 0) {
@@ -119,14 +121,17 @@ class Qwen2Model final : public CausalLM {
     std::optional<Checkpoint> ckpt;
     if (!opts.dummy_weights) ckpt = Checkpoint::open(dir);
     WeightLoader w(ckpt ? &*ckpt : nullptr, backend_, opts.weight_dtype);
+    const QuantSpec quant = QuantSpec::resolve(dir, opts.quantization, opts.quant_group_size);
+    if (quant.format != QuantFormat::None) {
+      TLLM_LOG(Info, "weights: ", quant.describe());
+      w.set_quantization(std::make_shared<QuantLoader>(quant));
+    }
     const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
     const int64_t q = cfg_.q_size(), kvs = cfg_.kv_size();
-    embed_ = w.tensor("model.embed_tokens.weight", {V, H}, opts.weight_dtype);
+    embed_ = w.embedding("model.embed_tokens.weight", V, H);
     final_norm_ = w.tensor("model.norm.weight", {H}, DType::F32);
     if (cfg_.tie_word_embeddings) {
-      lm_head_.weight = embed_;
-      lm_head_.out_features = V;
-      lm_head_.in_features = H;
+      lm_head_ = embed_;
       if (w.has("lm_head.weight")) w.host("lm_head.weight", {V, H});  // present but unused (tied)
     } else {
       lm_head_ = w.linear({"lm_head.weight"}, {V}, H);
@@ -207,7 +212,7 @@ class Qwen2Model final : public CausalLM {
   int max_seqs_ = 0;
   int device_batch_block_size_ = 0;
   DType act_dtype_ = DType::F32;
-  Tensor embed_;       // [V, H]
+  LinearWeight embed_;  // [V, H], dense or quantized
   Tensor final_norm_;  // f32 [H]
   LinearWeight lm_head_;
   Tensor rope_table_;  // f32 [max_model_len, rotary_dim] (static RoPE types)

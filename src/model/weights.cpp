@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/logging.h"
+#include "model/quant.h"
 
 namespace tllm {
 
@@ -99,14 +100,19 @@ LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const s
   TLLM_ASSERT(names.size() == rows.size());
   LinearWeight w;
   w.in_features = in_features;
-  std::vector<Tensor> parts;
-  for (size_t i = 0; i < names.size(); ++i) {
-    parts.push_back(host(names[i], {rows[i], in_features}));
-    w.out_features += rows[i];
+  std::optional<LinearWeight> q = quant_ ? quant_->linear(*this, names, rows, in_features) : std::nullopt;
+  if (q) {
+    w = std::move(*q);
+  } else {
+    std::vector<Tensor> parts;
+    for (size_t i = 0; i < names.size(); ++i) {
+      parts.push_back(host(names[i], {rows[i], in_features}));
+      w.out_features += rows[i];
+    }
+    Tensor h = parts.size() == 1 ? parts[0] : concat_rows(parts);
+    w.weight = backend_.upload(h, weight_dtype_);
+    uploaded_bytes_ += dtype_nbytes(weight_dtype_, h.numel());
   }
-  Tensor h = parts.size() == 1 ? parts[0] : concat_rows(parts);
-  w.weight = backend_.upload(h, weight_dtype_);
-  uploaded_bytes_ += dtype_nbytes(weight_dtype_, h.numel());
   if (!bias_names.empty()) {
     TLLM_ASSERT(bias_names.size() == names.size());
     std::vector<Tensor> bparts;
@@ -116,6 +122,16 @@ LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const s
     uploaded_bytes_ += w.bias.nbytes();
   }
   return w;
+}
+
+LinearWeight WeightLoader::embedding(const std::string& name, int64_t vocab, int64_t hidden) {
+  if (quant_)
+    if (std::optional<LinearWeight> q = quant_->embedding(*this, name, vocab, hidden)) return std::move(*q);
+  LinearWeight e;
+  e.weight = tensor(name, {vocab, hidden}, weight_dtype_);
+  e.out_features = vocab;
+  e.in_features = hidden;
+  return e;
 }
 
 std::vector<std::string> WeightLoader::unused() const {

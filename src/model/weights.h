@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +12,8 @@
 #include "kernels/backend.h"
 
 namespace tllm {
+
+class QuantLoader;
 
 class WeightLoader {
  public:
@@ -33,6 +36,15 @@ class WeightLoader {
   DType weight_dtype() const { return weight_dtype_; }
   Backend& backend() { return backend_; }
 
+  // Quantized weights (model/quant.h): with a QuantLoader set, linear() and embedding() load
+  // quantized weights where the checkpoint stores them so or the quantization option asks.
+  void set_quantization(std::shared_ptr<QuantLoader> quant) { quant_ = std::move(quant); }
+  // The embedding table [vocab, hidden]: dense in the weight dtype, or quantized.
+  LinearWeight embedding(const std::string& name, int64_t vocab, int64_t hidden);
+  const Checkpoint* checkpoint() const { return ckpt_; }
+  void mark_used(const std::string& name) { used_.insert(name); }
+  void add_uploaded_bytes(size_t bytes) { uploaded_bytes_ += bytes; }
+
  private:
   Tensor dummy(const std::string& name, const Shape& shape);
 
@@ -43,6 +55,7 @@ class WeightLoader {
   DType weight_dtype_;
   std::set<std::string> used_;
   size_t uploaded_bytes_ = 0;
+  std::shared_ptr<QuantLoader> quant_;
 };
 
 // Host tensor [sum rows, cols] of `parts` stacked along the first dim, in the dtype the

@@ -159,8 +159,7 @@ void CpuBackend::add_rms_norm(Tensor& residual, const Tensor& x, Tensor& out, co
 }
 
 void CpuBackend::linear(Tensor& out, const Tensor& x, const LinearWeight& w) {
-  TLLM_CHECK(w.quant == QuantScheme::None,
-             "linear: quantized weights are not supported by the CPU backend yet (f32, bf16, f16 only)");
+  if (w.quant != QuantScheme::None) return linear_quantized(out, x, w);
   check_cpu(w.weight, "linear", "weight");
   TLLM_CHECK(w.weight.ndim() == 2 && is_float16ish(w.weight.dtype()), "linear: weight ", w.weight.str(),
              " must be [out_features, in_features] f32, bf16 or f16");

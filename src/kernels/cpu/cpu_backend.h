@@ -53,6 +53,11 @@ class CpuBackend final : public Backend {
   void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                    const MoeExperts& w) override;
 
+  // Quantized weights (kernels/cpu/quant_backend.cpp); linear() forwards quantized weights here.
+  LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations) override;
+  void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) override;
+  void linear_quantized(Tensor& out, const Tensor& x, const LinearWeight& w);
+
  private:
   ThreadPool pool_;
   cpu::Isa isa_;

@@ -1,0 +1,41 @@
+// tinyllm quantize: a float checkpoint -> an MLX-layout quantized checkpoint (group-wise
+// affine int4 or int8) that `tinyllm generate/serve/bench --model OUT` load directly.
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/timer.h"
+#include "model/quant_export.h"
+
+namespace tllm {
+
+namespace {
+
+struct QuantizeArgs {
+  std::string model;
+  std::string out;
+  int bits = 4;
+  int group_size = 64;
+};
+
+void run_quantize(const QuantizeArgs& a) {
+  const double t0 = now_seconds();
+  const QuantizeExportStats st = write_mlx_checkpoint(a.model, a.out, a.bits, a.group_size);
+  std::printf("wrote %s: %d weights quantized to %d bits (group %d), %d tensors copied; %.1f MiB -> %.1f MiB in %.1f s\n",
+              a.out.c_str(), st.quantized, a.bits, a.group_size, st.copied, st.bytes_in / 1048576.0,
+              st.bytes_out / 1048576.0, now_seconds() - t0);
+}
+
+}  // namespace
+
+void register_quantize_command(CLI::App& app) {
+  auto args = std::make_shared<QuantizeArgs>();
+  CLI::App* cmd = app.add_subcommand("quantize", "write a float checkpoint as an MLX-layout int4/int8 checkpoint");
+  cmd->add_option("--model", args->model, "float checkpoint directory (config.json + safetensors)")->required();
+  cmd->add_option("--out", args->out, "output directory")->required();
+  cmd->add_option("--bits", args->bits, "bits per weight: 4 or 8")->capture_default_str();
+  cmd->add_option("--group-size", args->group_size, "inputs per scale/bias group: 32, 64 or 128")->capture_default_str();
+  cmd->callback([args] { run_quantize(*args); });
+}
+
+}  // namespace tllm

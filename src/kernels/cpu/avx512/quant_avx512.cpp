@@ -1,0 +1,232 @@
+// AVX-512 kernels of the quantized linear (quant_ops.h). A tile is one panel of 16 weight
+// rows (one zmm lane per row) times MR tokens: per block of 32 columns the int32 dot
+// products accumulate with vpdpbusd (u8 codes x s8 activations; AVX-512 BW
+// vpmaddubsw + vpmaddwd where VNNI is missing, same integers), then one f32 fma per token
+// applies scale * d; offsets are added once per group. The weight panel is read once per
+// MR tokens, so prefill reuses it from L1/L2 while decode streams it at memory speed.
+// GCC 12 flags the _mm512_undefined_* inside its own intrinsic headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/quant_ops.h"
+
+namespace tllm::cpu::avx512 {
+
+namespace {
+
+constexpr int kRows = 16;
+
+inline int32_t load_i32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <bool F16>
+inline __m512 load_scales(const void* base, int64_t i) {
+  if constexpr (F16) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + i)));
+  } else {
+    return _mm512_loadu_ps(static_cast<const float*>(base) + i);
+  }
+}
+
+// acc (16 x i32) += per row the sum of 4 products of w (u8) and the broadcast x (4 x s8).
+// Codes below 16 (4-bit, or nibbles of 8-bit codes) never saturate vpmaddubsw.
+template <bool VNNI>
+inline __m512i dot4(__m512i acc, __m512i w, __m512i xb) {
+  if constexpr (VNNI) {
+    return _mm512_dpbusd_epi32(acc, w, xb);
+  } else {
+    const __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(w, xb), _mm512_set1_epi16(1));
+    return _mm512_add_epi32(acc, p);
+  }
+}
+
+template <bool VNNI>
+inline __m512i dot4_u8(__m512i acc, __m512i w, __m512i xb, __m512i m4) {
+  if constexpr (VNNI) {
+    return _mm512_dpbusd_epi32(acc, w, xb);
+  } else {
+    const __m512i ones = _mm512_set1_epi16(1);
+    const __m512i lo = _mm512_and_si512(w, m4), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+    const __m512i pl = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, xb), ones);
+    const __m512i ph = _mm512_madd_epi16(_mm512_maddubs_epi16(hi, xb), ones);
+    return _mm512_add_epi32(acc, _mm512_add_epi32(pl, _mm512_slli_epi32(ph, 4)));
+  }
+}
+
+template <int MR, int BITS, bool F16, bool VNNI>
+void tile(const QuantTask& t, int64_t p, int64_t t0) {
+  const uint8_t* panel = t.codes + p * t.panel_bytes;
+  const int64_t G = t.groups;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const int8_t* xr[MR];
+  const float* dr[MR];
+  __m512 acc[MR];
+  for (int i = 0; i < MR; ++i) {
+    xr[i] = t.xq + (t0 + i) * t.kp;
+    dr[i] = t.d + (t0 + i) * t.nblocks;
+    acc[i] = _mm512_setzero_ps();
+  }
+  for (int64_t g = 0; g < G; ++g) {
+    const __m512 s = load_scales<F16>(t.scales, (p * G + g) * kRows);
+    const int64_t jb = g * t.blocks_per_group, je = std::min(t.nblocks, jb + t.blocks_per_group);
+    for (int64_t j = jb; j < je; ++j) {
+      __m512i ia[MR];
+      for (int i = 0; i < MR; ++i) ia[i] = _mm512_setzero_si512();
+      if constexpr (BITS == 8) {
+        const uint8_t* wb = panel + j * 8 * 64;
+#pragma GCC unroll 8
+        for (int st = 0; st < 8; ++st) {
+          const __m512i w = _mm512_loadu_si512(wb + st * 64);
+          for (int i = 0; i < MR; ++i)
+            ia[i] = dot4_u8<VNNI>(ia[i], w, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 4 * st)), m4);
+        }
+      } else {
+        const uint8_t* wb = panel + j * 4 * 64;
+#pragma GCC unroll 4
+        for (int st = 0; st < 4; ++st) {
+          const __m512i v = _mm512_loadu_si512(wb + st * 64);
+          const __m512i lo = _mm512_and_si512(v, m4);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          for (int i = 0; i < MR; ++i) {
+            ia[i] = dot4<VNNI>(ia[i], lo, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st)));
+            ia[i] = dot4<VNNI>(ia[i], hi, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st + 4)));
+          }
+        }
+      }
+      for (int i = 0; i < MR; ++i)
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[i]), _mm512_mul_ps(s, _mm512_set1_ps(dr[i][j])), acc[i]);
+    }
+    const __m512 o = load_scales<F16>(t.offsets, (p * G + g) * kRows);
+    for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(o, _mm512_set1_ps(t.xsum[(t0 + i) * G + g]), acc[i]);
+  }
+  const int64_t row0 = p * kRows;
+  const int rows = static_cast<int>(std::min<int64_t>(kRows, t.N - row0));
+  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xffffu : (1u << rows) - 1u);
+  const __m512 b = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + row0) : _mm512_setzero_ps();
+  for (int i = 0; i < MR; ++i) {
+    const __m512 v = t.bias ? _mm512_add_ps(acc[i], b) : acc[i];
+    _mm512_mask_storeu_ps(t.out + (t0 + i) * t.N + row0, mask, v);
+  }
+}
+
+template <int BITS, bool F16, bool VNNI>
+void panels(const QuantTask& t, int64_t pb, int64_t pe) {
+  for (int64_t p = pb; p < pe; ++p) {
+    int64_t t0 = 0;
+    for (; t0 + 8 <= t.T; t0 += 8) tile<8, BITS, F16, VNNI>(t, p, t0);
+    switch (t.T - t0) {
+      case 1: tile<1, BITS, F16, VNNI>(t, p, t0); break;
+      case 2: tile<2, BITS, F16, VNNI>(t, p, t0); break;
+      case 3: tile<3, BITS, F16, VNNI>(t, p, t0); break;
+      case 4: tile<4, BITS, F16, VNNI>(t, p, t0); break;
+      case 5: tile<5, BITS, F16, VNNI>(t, p, t0); break;
+      case 6: tile<6, BITS, F16, VNNI>(t, p, t0); break;
+      case 7: tile<7, BITS, F16, VNNI>(t, p, t0); break;
+      default: break;
+    }
+  }
+}
+
+template <int BITS, bool F16>
+void panels_isa(const QuantTask& t, int64_t pb, int64_t pe) {
+  if (t.vnni) panels<BITS, F16, true>(t, pb, pe);
+  else panels<BITS, F16, false>(t, pb, pe);
+}
+
+}  // namespace
+
+void quant_prepare_acts(const float* x, int64_t K, int64_t kp, int8_t* xq, float* d, int32_t* bsum) {
+  for (int64_t j = 0; j < kp / 32; ++j) {
+    const int64_t k0 = j * 32;
+    const int n = static_cast<int>(std::clamp<int64_t>(K - k0, 0, 32));
+    const __mmask16 m0 = static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    const __mmask16 m1 = static_cast<__mmask16>(n >= 32 ? 0xffffu : n <= 16 ? 0u : (1u << (n - 16)) - 1u);
+    const __m512 a = _mm512_maskz_loadu_ps(m0, x + k0);
+    const __m512 b = _mm512_maskz_loadu_ps(m1, x + k0 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    d[j] = amax / 127.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, vid));
+    const __m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, vid));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + k0), _mm512_cvtepi32_epi8(qa));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + k0 + 16), _mm512_cvtepi32_epi8(qb));
+    bsum[j] = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+  }
+}
+
+void quant_panels(const QuantTask& t, int64_t pb, int64_t pe) {
+  if (t.bits == 8) {
+    if (t.scales_f16) panels_isa<8, true>(t, pb, pe);
+    else panels_isa<8, false>(t, pb, pe);
+  } else {
+    if (t.scales_f16) panels_isa<4, true>(t, pb, pe);
+    else panels_isa<4, false>(t, pb, pe);
+  }
+}
+
+void quant_panels_f32(const QuantTask& t, int64_t pb, int64_t pe, float* ws) {
+  const int64_t G = t.groups, kp = t.kp;
+  uint8_t* codes = reinterpret_cast<uint8_t*>(ws + kRows * kp);  // [16][kp] unpacked codes
+  const int64_t gcols = t.blocks_per_group * 32;
+  for (int64_t p = pb; p < pe; ++p) {
+    const uint8_t* panel = t.codes + p * t.panel_bytes;
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, t.N - p * kRows));
+    if (t.bits == 8) {
+      for (int64_t st = 0; st < kp / 4; ++st)
+        for (int r = 0; r < kRows; ++r) std::memcpy(codes + r * kp + 4 * st, panel + st * 64 + r * 4, 4);
+    } else {
+      for (int64_t st = 0; st < kp / 8; ++st)
+        for (int r = 0; r < kRows; ++r)
+          for (int j = 0; j < 4; ++j) {
+            const uint8_t b = panel[st * 64 + r * 4 + j];
+            codes[r * kp + 8 * st + j] = b & 15;
+            codes[r * kp + 8 * st + 4 + j] = b >> 4;
+          }
+    }
+    for (int r = 0; r < rows; ++r) {
+      float* wr = ws + r * kp;
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t i = (p * G + g) * kRows + r;
+        const float sv = t.scales_f16 ? _cvtsh_ss(static_cast<const uint16_t*>(t.scales)[i]) : static_cast<const float*>(t.scales)[i];
+        const float ov = t.scales_f16 ? _cvtsh_ss(static_cast<const uint16_t*>(t.offsets)[i]) : static_cast<const float*>(t.offsets)[i];
+        const __m512 s = _mm512_set1_ps(sv), o = _mm512_set1_ps(ov);
+        const int64_t kb = g * gcols, ke = std::min(kp, kb + gcols);
+        for (int64_t k = kb; k < ke; k += 16) {
+          const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + r * kp + k))));
+          _mm512_storeu_ps(wr + k, _mm512_add_ps(_mm512_mul_ps(s, q), o));
+        }
+      }
+    }
+    for (int64_t tok = 0; tok < t.T; ++tok) {
+      const float* x = t.x + tok * t.K;
+      for (int r = 0; r < rows; ++r) {
+        const float* wr = ws + r * kp;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        int64_t k = 0;
+        for (; k + 32 <= t.K; k += 32) {
+          a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_loadu_ps(wr + k), a0);
+          a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(wr + k + 16), a1);
+        }
+        for (; k < t.K; k += 16) {
+          const int n = static_cast<int>(std::min<int64_t>(16, t.K - k));
+          const __mmask16 m = static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
+          a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + k), _mm512_maskz_loadu_ps(m, wr + k), a0);
+        }
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        const int64_t row = p * kRows + r;
+        if (t.bias) sum += t.bias[row];
+        t.out[tok * t.N + row] = sum;
+      }
+    }
+  }
+}
+
+}  // namespace tllm::cpu::avx512

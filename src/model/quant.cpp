@@ -1,0 +1,540 @@
+#include "model/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/logging.h"
+#include "core/thread_pool.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "model/weights.h"
+
+namespace tllm {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string module_of(const std::string& weight_name) {
+  TLLM_CHECK(ends_with(weight_name, ".weight"), "quantized weight name \"", weight_name,
+             "\" does not end in .weight");
+  return weight_name.substr(0, weight_name.size() - 7);
+}
+
+float float_at(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::F32: return t.data<float>()[i];
+    case DType::BF16: return bf16_to_f32(t.data<uint16_t>()[i]);
+    case DType::F16: return f16_to_f32(t.data<uint16_t>()[i]);
+    default: TLLM_THROW("not a float tensor: ", t.str());
+  }
+}
+
+void expect(const Tensor& t, const std::string& name, std::initializer_list<DType> dtypes, const Shape& shape,
+            const std::string& what) {
+  TLLM_CHECK(t.defined(), what, ": missing tensor ", name);
+  bool ok = false;
+  for (DType d : dtypes) ok = ok || t.dtype() == d;
+  std::string want;
+  for (DType d : dtypes) want += std::string(want.empty() ? "" : " or ") + dtype_name(d);
+  TLLM_CHECK(ok, what, ": tensor ", name, " has dtype ", dtype_name(t.dtype()), ", expected ", want);
+  TLLM_CHECK(t.shape() == shape, what, ": tensor ", name, " has shape ", shape_str(t.shape()), ", expected ",
+             shape_str(shape));
+}
+
+QuantizedMatrix empty_matrix(int64_t rows, int64_t cols, int bits, int group) {
+  QuantizedMatrix m;
+  m.bits = bits;
+  m.group_size = group;
+  m.rows = rows;
+  m.cols = cols;
+  m.codes = Tensor::empty({rows, cols}, DType::U8);
+  m.scales = Tensor::empty({rows, m.groups()}, DType::F32);
+  m.offsets = Tensor::empty({rows, m.groups()}, DType::F32);
+  return m;
+}
+
+// Kernel bit width for stored codes of `bits` bits (narrower codes are valid wider ones).
+int kernel_bits(int bits) { return bits <= 4 ? 4 : 8; }
+
+template <typename F>
+void parallel_rows(ThreadPool* pool, int64_t rows, F&& f) {
+  if (pool) pool->parallel_for(rows, 8, f);
+  else f(int64_t{0}, rows);
+}
+
+float round_to(float v, DType dt) {
+  if (dt == DType::F16) return f16_to_f32(f32_to_f16(v));
+  if (dt == DType::BF16) return bf16_to_f32(f32_to_bf16(v));
+  return v;
+}
+
+}  // namespace
+
+const char* quant_format_name(QuantFormat f) {
+  switch (f) {
+    case QuantFormat::None: return "none";
+    case QuantFormat::OnLoad: return "quantize-on-load";
+    case QuantFormat::Mlx: return "mlx";
+    case QuantFormat::Awq: return "awq";
+    case QuantFormat::Gptq: return "gptq";
+  }
+  return "?";
+}
+
+// --- config ------------------------------------------------------------------------------
+
+QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& option, int group_size) {
+  QuantSpec s;
+  s.source = model_dir + "/config.json";
+  if (file_exists(s.source)) {
+    const nlohmann::json root = read_json_file(s.source);
+    JsonFields f(root, s.source);
+    const std::optional<JsonFields> qc = f.get_object("quantization_config");
+    const std::optional<JsonFields> mlx = f.get_object("quantization");
+    if (qc && qc->has("quant_method")) {
+      const std::string method = lower(qc->require_string("quant_method"));
+      if (method == "awq") {
+        s.format = QuantFormat::Awq;
+        const std::optional<int64_t> bits = qc->has("bits") ? qc->get_int("bits") : qc->get_int("w_bit");
+        if (bits.value_or(4) != 4) qc->fail(qc->has("bits") ? "bits" : "w_bit", "AWQ checkpoints must be 4-bit");
+        s.bits = 4;
+        const std::optional<int64_t> g = qc->has("group_size") ? qc->get_int("group_size") : qc->get_int("q_group_size");
+        if (!g) qc->fail("group_size", "AWQ group_size is required");
+        if (*g <= 0 || *g % 32) qc->fail("group_size", "AWQ group size must be a positive multiple of 32");
+        s.group_size = static_cast<int>(*g);
+        if (!qc->get_bool("zero_point").value_or(true))
+          qc->fail("zero_point", "AWQ without zero points is not supported (zero_point must be true)");
+        const std::string version = lower(qc->get_string("version").value_or("gemm"));
+        if (version != "gemm")
+          qc->fail("version", "AWQ version \"" + version + "\" is not supported (only \"gemm\": qweight packed along "
+                              "the output dimension in AWQ's order)");
+      } else if (method == "gptq") {
+        s.format = QuantFormat::Gptq;
+        const int64_t bits = qc->require_int("bits");
+        if (bits != 2 && bits != 4 && bits != 8) qc->fail("bits", "GPTQ bit width must be 2, 4 or 8");
+        s.bits = static_cast<int>(bits);
+        const int64_t g = qc->get_int("group_size").value_or(-1);
+        if (g != -1 && (g <= 0 || g % 32)) qc->fail("group_size", "GPTQ group size must be -1 or a positive multiple of 32");
+        s.group_size = static_cast<int>(g);
+        if (qc->get_bool("desc_act").value_or(false))
+          qc->fail("desc_act", "GPTQ with desc_act (act-order, permuted groups) is not supported; use a checkpoint "
+                               "quantized with desc_act false");
+        const std::string fmt = lower(qc->get_string("checkpoint_format").value_or("gptq"));
+        if (fmt == "gptq_v2") s.gptq_v2 = true;
+        else if (fmt != "gptq")
+          qc->fail("checkpoint_format", "GPTQ checkpoint format \"" + fmt + "\" is not supported (gptq, gptq_v2)");
+      } else {
+        qc->fail("quant_method", "quantization method \"" + method +
+                                     "\" is not supported (awq, gptq, or MLX's \"quantization\" field)");
+      }
+    } else if (mlx) {
+      s.format = QuantFormat::Mlx;
+      const std::string mode = lower(mlx->get_string("mode").value_or("affine"));
+      if (mode != "affine") mlx->fail("mode", "MLX quantization mode \"" + mode + "\" is not supported (affine)");
+      auto check = [&](const JsonFields& o, int bits, int group) {
+        if (bits != 2 && bits != 4 && bits != 8) o.fail("bits", "MLX bit width must be 2, 4 or 8");
+        if (group <= 0 || group % 32) o.fail("group_size", "MLX group size must be a positive multiple of 32");
+      };
+      s.bits = mlx->require_int_in("bits", 1, 16);
+      s.group_size = mlx->require_int_in("group_size", 1, 1 << 20);
+      check(*mlx, s.bits, s.group_size);
+      for (auto it = mlx->raw().begin(); it != mlx->raw().end(); ++it) {
+        const std::string& key = it.key();
+        if (key == "bits" || key == "group_size" || key == "mode") continue;
+        if (it->is_boolean() && !it->get<bool>()) {
+          s.mlx_overrides.push_back({key, {0, 0}});
+        } else if (it->is_object()) {
+          const std::optional<JsonFields> o = mlx->get_object(key);
+          const int b = o->get_int_in("bits", 1, 16).value_or(s.bits);
+          const int g = o->get_int_in("group_size", 1, 1 << 20).value_or(s.group_size);
+          check(*o, b, g);
+          s.mlx_overrides.push_back({key, {b, g}});
+        } else if (!it->is_boolean()) {
+          mlx->fail(key, "expected a per-module object {\"bits\", \"group_size\"} or false");
+        }
+      }
+    }
+  }
+  if (!option.empty()) {
+    TLLM_CHECK_ARG(s.format == QuantFormat::None, s.source, " describes a pre-quantized (",
+                   quant_format_name(s.format), ") checkpoint; --quantization ", option,
+                   " applies to float checkpoints only (leave it out)");
+    s.format = QuantFormat::OnLoad;
+    if (option == "int8") {
+      s.bits = 8;
+      s.group_size = 0;
+    } else if (option == "int4") {
+      s.bits = 4;
+      TLLM_CHECK_ARG(group_size == 32 || group_size == 64 || group_size == 128, "--quant-group-size ", group_size,
+                     " is not supported for int4 (32, 64, 128)");
+      s.group_size = group_size;
+    } else {
+      throw InvalidArgument("--quantization " + option + " is not supported (int8, int4)");
+    }
+  }
+  return s;
+}
+
+std::string QuantSpec::describe() const {
+  std::string d = quant_format_name(format);
+  if (format == QuantFormat::None) return d;
+  d += " " + std::to_string(bits) + "-bit";
+  if (format == QuantFormat::OnLoad && bits == 8) return d + " per channel";
+  d += group_size < 0 ? ", one group per row" : ", group " + std::to_string(group_size);
+  return d;
+}
+
+// --- codecs ------------------------------------------------------------------------------
+
+QuantizedMatrix quantize_int8_per_channel(const float* w, int64_t rows, int64_t cols, ThreadPool* pool) {
+  QuantizedMatrix m = empty_matrix(rows, cols, 8, static_cast<int>(cols));
+  parallel_rows(pool, rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* x = w + r * cols;
+      float amax = 0.0f;
+      for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
+      const float s = round_to(amax / 127.0f, DType::F16);
+      const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+      uint8_t* q = m.codes.data<uint8_t>() + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        const float v = std::clamp(std::nearbyint(x[c] * inv), -127.0f, 127.0f);
+        q[c] = static_cast<uint8_t>(static_cast<int>(v) + 128);
+      }
+      m.scales.data<float>()[r] = s;
+      m.offsets.data<float>()[r] = -128.0f * s;
+    }
+  });
+  return m;
+}
+
+QuantizedMatrix quantize_affine(const float* w, int64_t rows, int64_t cols, int bits, int group_size,
+                                DType scale_dtype, ThreadPool* pool) {
+  TLLM_CHECK(bits == 4 || bits == 8, "quantize_affine: bits must be 4 or 8");
+  TLLM_CHECK(group_size > 0 && (group_size % 32 == 0 || group_size >= cols), "quantize_affine: group size ",
+             group_size, " unsupported");
+  QuantizedMatrix m = empty_matrix(rows, cols, bits, group_size);
+  const int64_t G = m.groups();
+  const int64_t gs = std::min<int64_t>(group_size, cols);
+  const float qmax = static_cast<float>((1 << bits) - 1);
+  parallel_rows(pool, rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t c0 = g * gs, c1 = std::min(cols, c0 + gs);
+        const float* x = w + r * cols;
+        float lo = x[c0], hi = x[c0];
+        for (int64_t c = c0; c < c1; ++c) {
+          lo = std::min(lo, x[c]);
+          hi = std::max(hi, x[c]);
+        }
+        const float s = round_to((hi - lo) / qmax, scale_dtype);
+        const float o = round_to(lo, scale_dtype);
+        const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+        uint8_t* q = m.codes.data<uint8_t>() + r * cols;
+        for (int64_t c = c0; c < c1; ++c)
+          q[c] = static_cast<uint8_t>(std::clamp(std::nearbyint((x[c] - o) * inv), 0.0f, qmax));
+        m.scales.data<float>()[r * G + g] = s;
+        m.offsets.data<float>()[r * G + g] = o;
+      }
+  });
+  return m;
+}
+
+QuantizedMatrix decode_mlx(const Tensor& weight, const Tensor& scales, const Tensor& biases, int64_t rows,
+                           int64_t cols, int bits, int group_size, const std::string& what) {
+  TLLM_CHECK(bits == 2 || bits == 4 || bits == 8, what, ": MLX ", bits, "-bit weights are not supported (2, 4, 8)");
+  TLLM_CHECK(cols % group_size == 0, what, ": in_features ", cols, " is not a multiple of the group size ", group_size);
+  const int per = 32 / bits;
+  TLLM_CHECK(cols % per == 0, what, ": in_features ", cols, " is not a multiple of ", per);
+  const int64_t words = cols / per, G = cols / group_size;
+  expect(weight, what + ".weight", {DType::U32, DType::I32}, {rows, words}, what);
+  expect(scales, what + ".scales", {DType::F32, DType::BF16, DType::F16}, {rows, G}, what);
+  expect(biases, what + ".biases", {DType::F32, DType::BF16, DType::F16}, {rows, G}, what);
+  QuantizedMatrix m = empty_matrix(rows, cols, kernel_bits(bits), group_size);
+  const uint32_t mask = (1u << bits) - 1u;
+  const uint32_t* src = static_cast<const uint32_t*>(weight.raw());
+  uint8_t* q = m.codes.data<uint8_t>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t wi = 0; wi < words; ++wi) {
+      const uint32_t v = src[r * words + wi];
+      for (int j = 0; j < per; ++j) q[r * cols + wi * per + j] = static_cast<uint8_t>((v >> (bits * j)) & mask);
+    }
+  for (int64_t i = 0; i < rows * G; ++i) {
+    m.scales.data<float>()[i] = float_at(scales, i);
+    m.offsets.data<float>()[i] = float_at(biases, i);
+  }
+  return m;
+}
+
+QuantizedMatrix decode_awq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, int64_t rows,
+                           int64_t cols, int group_size, const std::string& what) {
+  TLLM_CHECK(rows % 8 == 0, what, ": out_features ", rows, " is not a multiple of 8 (AWQ packs 8 outputs per word)");
+  TLLM_CHECK(cols % group_size == 0, what, ": in_features ", cols, " is not a multiple of the group size ", group_size);
+  const int64_t G = cols / group_size, W = rows / 8;
+  expect(qweight, what + ".qweight", {DType::I32, DType::U32}, {cols, W}, what);
+  expect(qzeros, what + ".qzeros", {DType::I32, DType::U32}, {G, W}, what);
+  expect(scales, what + ".scales", {DType::F16, DType::BF16, DType::F32}, {G, rows}, what);
+  // Nibble i of a packed word holds output column 8 j + kOrder[i] (AutoAWQ's pack order).
+  static constexpr int kOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+  QuantizedMatrix m = empty_matrix(rows, cols, 4, group_size);
+  const uint32_t* qw = static_cast<const uint32_t*>(qweight.raw());
+  const uint32_t* qz = static_cast<const uint32_t*>(qzeros.raw());
+  uint8_t* q = m.codes.data<uint8_t>();
+  for (int64_t k = 0; k < cols; ++k)
+    for (int64_t j = 0; j < W; ++j) {
+      const uint32_t v = qw[k * W + j];
+      for (int i = 0; i < 8; ++i) q[(8 * j + kOrder[i]) * cols + k] = static_cast<uint8_t>((v >> (4 * i)) & 15u);
+    }
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t j = 0; j < W; ++j) {
+      const uint32_t v = qz[g * W + j];
+      for (int i = 0; i < 8; ++i) {
+        const int64_t n = 8 * j + kOrder[i];
+        const float s = float_at(scales, g * rows + n);
+        const float z = static_cast<float>((v >> (4 * i)) & 15u);
+        m.scales.data<float>()[n * G + g] = s;
+        m.offsets.data<float>()[n * G + g] = -(s * z);  // exact: an f16 times a 4-bit integer
+      }
+    }
+  return m;
+}
+
+QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
+                            int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
+  TLLM_CHECK(bits == 2 || bits == 4 || bits == 8, what, ": GPTQ ", bits, "-bit weights are not supported (2, 4, 8)");
+  const int per = 32 / bits;
+  const int64_t gs = group_size < 0 ? cols : group_size;
+  TLLM_CHECK(cols % per == 0 && rows % per == 0, what, ": [", rows, ", ", cols, "] must be multiples of ", per,
+             " for ", bits, "-bit GPTQ packing");
+  TLLM_CHECK(cols % gs == 0, what, ": in_features ", cols, " is not a multiple of the group size ", gs);
+  const int64_t G = cols / gs;
+  expect(qweight, what + ".qweight", {DType::I32, DType::U32}, {cols / per, rows}, what);
+  expect(qzeros, what + ".qzeros", {DType::I32, DType::U32}, {G, rows / per}, what);
+  expect(scales, what + ".scales", {DType::F16, DType::BF16, DType::F32}, {G, rows}, what);
+  if (g_idx.defined()) {
+    expect(g_idx, what + ".g_idx", {DType::I32, DType::I64}, {cols}, what);
+    for (int64_t k = 0; k < cols; ++k) {
+      const int64_t gi = g_idx.dtype() == DType::I32 ? g_idx.data<int32_t>()[k] : g_idx.data<int64_t>()[k];
+      TLLM_CHECK(gi == k / gs, what, ".g_idx[", k, "] = ", gi, " but ", k / gs,
+                 " was expected: act-order (desc_act) GPTQ checkpoints are not supported");
+    }
+  }
+  QuantizedMatrix m = empty_matrix(rows, cols, kernel_bits(bits), static_cast<int>(gs));
+  const uint32_t mask = (1u << bits) - 1u;
+  const uint32_t* qw = static_cast<const uint32_t*>(qweight.raw());
+  const uint32_t* qz = static_cast<const uint32_t*>(qzeros.raw());
+  uint8_t* q = m.codes.data<uint8_t>();
+  for (int64_t i = 0; i < cols / per; ++i)
+    for (int64_t n = 0; n < rows; ++n) {
+      const uint32_t v = qw[i * rows + n];
+      for (int j = 0; j < per; ++j) q[n * cols + i * per + j] = static_cast<uint8_t>((v >> (bits * j)) & mask);
+    }
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t c = 0; c < rows / per; ++c) {
+      const uint32_t v = qz[g * (rows / per) + c];
+      for (int j = 0; j < per; ++j) {
+        const int64_t n = c * per + j;
+        const float z = static_cast<float>(((v >> (bits * j)) & mask) + (v2 ? 0u : 1u));
+        const float s = float_at(scales, g * rows + n);
+        m.scales.data<float>()[n * G + g] = s;
+        m.offsets.data<float>()[n * G + g] = -(s * z);  // exact: an f16 times an integer <= 256
+      }
+    }
+  return m;
+}
+
+MlxTensors encode_mlx(const QuantizedMatrix& m, DType scale_dtype) {
+  const int bits = m.bits;
+  const int per = 32 / bits;
+  TLLM_CHECK(m.cols % per == 0 && m.cols % m.group_size == 0, "MLX encoding needs in_features ", m.cols,
+             " to be a multiple of the group size ", m.group_size);
+  const int64_t words = m.cols / per, G = m.groups();
+  MlxTensors t;
+  t.weight = Tensor::empty({m.rows, words}, DType::U32);
+  t.scales = Tensor::empty({m.rows, G}, scale_dtype);
+  t.biases = Tensor::empty({m.rows, G}, scale_dtype);
+  uint32_t* dst = t.weight.data<uint32_t>();
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t w = 0; w < words; ++w) {
+      uint32_t v = 0;
+      for (int j = 0; j < per; ++j) v |= static_cast<uint32_t>(m.codes.data<uint8_t>()[r * m.cols + w * per + j]) << (bits * j);
+      dst[r * words + w] = v;
+    }
+  for (int64_t i = 0; i < m.rows * G; ++i) {
+    const float s = m.scales.data<float>()[i], o = m.offsets.data<float>()[i];
+    if (scale_dtype == DType::F32) {
+      t.scales.data<float>()[i] = s;
+      t.biases.data<float>()[i] = o;
+    } else {
+      const bool f16 = scale_dtype == DType::F16;
+      const uint16_t hs = f16 ? f32_to_f16(s) : f32_to_bf16(s), ho = f16 ? f32_to_f16(o) : f32_to_bf16(o);
+      TLLM_CHECK((f16 ? f16_to_f32(hs) : bf16_to_f32(hs)) == s && (f16 ? f16_to_f32(ho) : bf16_to_f32(ho)) == o,
+                 "MLX encoding: scale ", s, " or offset ", o, " is not exact in ", dtype_name(scale_dtype));
+      t.scales.data<uint16_t>()[i] = hs;
+      t.biases.data<uint16_t>()[i] = ho;
+    }
+  }
+  return t;
+}
+
+QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts) {
+  TLLM_ASSERT(!parts.empty());
+  if (parts.size() == 1) return parts[0];
+  int64_t rows = 0;
+  for (const QuantizedMatrix& p : parts) {
+    TLLM_CHECK(p.cols == parts[0].cols && p.bits == parts[0].bits && p.group_size == parts[0].group_size,
+               "stacking quantized matrices of different shapes or schemes");
+    rows += p.rows;
+  }
+  QuantizedMatrix m = empty_matrix(rows, parts[0].cols, parts[0].bits, parts[0].group_size);
+  size_t oc = 0, os = 0;
+  for (const QuantizedMatrix& p : parts) {
+    std::memcpy(m.codes.data<uint8_t>() + oc, p.codes.raw(), p.codes.nbytes());
+    std::memcpy(m.scales.data<float>() + os, p.scales.raw(), p.scales.nbytes());
+    std::memcpy(m.offsets.data<float>() + os, p.offsets.raw(), p.offsets.nbytes());
+    oc += p.codes.numel();
+    os += p.scales.numel();
+  }
+  return m;
+}
+
+// --- loading ------------------------------------------------------------------------------
+
+QuantLoader::QuantLoader(QuantSpec spec) : spec_(std::move(spec)), pool_(std::make_unique<ThreadPool>(0)) {}
+QuantLoader::~QuantLoader() = default;
+
+std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& ckpt, const std::string& module) const {
+  switch (spec_.format) {
+    case QuantFormat::Mlx: {
+      if (!ckpt.has(module + ".scales")) return std::nullopt;
+      std::pair<int, int> s{spec_.bits, spec_.group_size};
+      for (const auto& [key, v] : spec_.mlx_overrides)
+        if (key == module) s = v;
+      TLLM_CHECK(s.first != 0, spec_.source, ": module ", module, " is marked unquantized but has ", module,
+                 ".scales in the checkpoint");
+      return s;
+    }
+    case QuantFormat::Awq:
+    case QuantFormat::Gptq:
+      if (!ckpt.has(module + ".qweight")) return std::nullopt;
+      return std::pair<int, int>{spec_.bits, spec_.group_size};
+    default: return std::nullopt;
+  }
+}
+
+QuantizedMatrix QuantLoader::decode(WeightLoader& w, const std::string& module, int64_t rows, int64_t cols, int bits,
+                                    int group) {
+  const Checkpoint& ck = *w.checkpoint();
+  auto get = [&](const std::string& suffix, bool required = true) {
+    const std::string name = module + suffix;
+    if (!ck.has(name)) {
+      TLLM_CHECK(!required, "checkpoint ", ck.dir(), " (", quant_format_name(spec_.format), ") has no tensor \"", name,
+                 "\"");
+      return Tensor();
+    }
+    w.mark_used(name);
+    return ck.get(name);
+  };
+  const std::string what = ck.dir() + ": " + module;
+  switch (spec_.format) {
+    case QuantFormat::Mlx:
+      return decode_mlx(get(".weight"), get(".scales"), get(".biases"), rows, cols, bits, group, what);
+    case QuantFormat::Awq:
+      return decode_awq(get(".qweight"), get(".qzeros"), get(".scales"), rows, cols, group, what);
+    case QuantFormat::Gptq:
+      return decode_gptq(get(".qweight"), get(".qzeros"), get(".scales"), get(".g_idx", false), rows, cols, bits, group,
+                         spec_.gptq_v2, what);
+    default: TLLM_THROW("internal error: decode of ", quant_format_name(spec_.format));
+  }
+}
+
+LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
+  LinearWeight lw = w.backend().pack_quantized(m, w.weight_dtype() == DType::F32);
+  w.add_uploaded_bytes(lw.weight.nbytes() + lw.scales.nbytes() + lw.zeros.nbytes());
+  return lw;
+}
+
+std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
+                                                const std::vector<int64_t>& rows, int64_t in_features) {
+  if (spec_.format == QuantFormat::None) return std::nullopt;
+  const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
+  const Checkpoint* ck = w.checkpoint();
+  if (spec_.format == QuantFormat::OnLoad || !ck) {
+    // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks).
+    std::vector<Tensor> parts;
+    for (size_t i = 0; i < names.size(); ++i) parts.push_back(w.host(names[i], {rows[i], in_features}));
+    Tensor h = concat_rows(parts);
+    const int64_t N = h.dim(0);
+    Tensor f = h;
+    if (h.dtype() != DType::F32) {
+      f = Tensor::empty(h.shape(), DType::F32);
+      pool_->parallel_for(h.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) f.data<float>()[i] = float_at(h, i);
+      });
+    }
+    const int bits = lm_head ? 8 : kernel_bits(spec_.bits);
+    const int group = spec_.group_size < 0 ? static_cast<int>(in_features) : spec_.group_size;
+    QuantizedMatrix m = bits == 8 && (lm_head || spec_.format == QuantFormat::OnLoad)
+                            ? quantize_int8_per_channel(f.data<float>(), N, in_features, pool_.get())
+                            : quantize_affine(f.data<float>(), N, in_features, bits, group, DType::F16, pool_.get());
+    return pack(w, m);
+  }
+  // Pre-quantized: every part stored with one scheme (or all dense).
+  std::vector<std::optional<std::pair<int, int>>> schemes;
+  bool any = false, all_same = true;
+  for (const std::string& n : names) {
+    schemes.push_back(stored_scheme(*ck, module_of(n)));
+    any = any || schemes.back().has_value();
+    all_same = all_same && schemes.back() == schemes.front();
+  }
+  if (!any) return std::nullopt;
+  std::vector<QuantizedMatrix> parts;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string module = module_of(names[i]);
+    TLLM_CHECK(schemes[i].has_value(), ck->dir(), ": ", module, " is stored unquantized but ", module_of(names[0]),
+               " is quantized; they are fused into one weight and must share their format");
+    parts.push_back(decode(w, module, rows[i], in_features, schemes[i]->first, schemes[i]->second));
+  }
+  if (!all_same) {
+    // Different bit widths or groups (MLX mixed recipes): widen to the common kernel scheme
+    // when the groups agree, else the parts cannot be fused.
+    int bits = 4;
+    for (const QuantizedMatrix& p : parts) bits = std::max(bits, p.bits);
+    for (QuantizedMatrix& p : parts) {
+      TLLM_CHECK(p.group_size == parts[0].group_size, ck->dir(), ": ", module_of(names[0]),
+                 " and the weights fused with it use different group sizes (", parts[0].group_size, " vs ",
+                 p.group_size, ")");
+      p.bits = bits;
+    }
+  }
+  return pack(w, stack_rows(parts));
+}
+
+std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::string& name, int64_t vocab,
+                                                   int64_t hidden) {
+  if (spec_.format == QuantFormat::None) return std::nullopt;
+  const Checkpoint* ck = w.checkpoint();
+  if (spec_.format == QuantFormat::OnLoad || (!ck && spec_.format == QuantFormat::Mlx)) {
+    Tensor h = w.host(name, {vocab, hidden});
+    Tensor f = Tensor::empty(h.shape(), DType::F32);
+    pool_->parallel_for(h.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) f.data<float>()[i] = float_at(h, i);
+    });
+    return pack(w, quantize_int8_per_channel(f.data<float>(), vocab, hidden, pool_.get()));
+  }
+  if (!ck) return std::nullopt;
+  const std::string module = module_of(name);
+  const std::optional<std::pair<int, int>> s = stored_scheme(*ck, module);
+  if (!s) return std::nullopt;
+  return pack(w, decode(w, module, vocab, hidden, s->first, s->second));
+}
+
+}  // namespace tllm

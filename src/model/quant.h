@@ -1,0 +1,116 @@
+// Quantized weights at load: which scheme a model uses (config.json of a pre-quantized
+// checkpoint, or the --quantization option for quantize-on-load), decoding of the published
+// formats into QuantizedMatrix (backend.h), and quantization of dense weights. The backend
+// then packs each matrix into its kernel layout (Backend::pack_quantized).
+//
+// Formats, as published (W = the [out, in] weight HF's Linear multiplies with):
+// - MLX (config.json "quantization": {"group_size", "bits", optional per-module overrides
+//   or false}; mode "affine"): <m>.weight u32 [out, in * bits / 32], values packed from the
+//   lowest bits of each word up, <m>.scales and <m>.biases [out, in / group_size];
+//   W = scales * q + biases. A module is quantized when <m>.scales exists (as mlx-lm loads).
+//   2, 4 and 8 bits (2-bit codes run on the 4-bit kernels, unchanged).
+// - AWQ, GEMM version (quantization_config {"quant_method": "awq", "bits": 4, "group_size",
+//   "zero_point": true, "version": "gemm"}): <m>.qweight i32 [in, out / 8] and <m>.qzeros
+//   i32 [in / group, out / 8] packed along the output dimension, nibble i of a word holding
+//   column 8 j + [0, 2, 4, 6, 1, 3, 5, 7][i]; <m>.scales [in / group, out];
+//   W[n, k] = (q - z) * s.
+// - GPTQ (quantization_config {"quant_method": "gptq", "bits": 2|4|8, "group_size" (-1: one
+//   group), "desc_act": false, "sym"}): <m>.qweight i32 [in * bits / 32, out] packed along the
+//   input dimension (value j of word row i is input i * 32 / bits + j), <m>.qzeros i32
+//   [groups, out * bits / 32] packed along the output dimension and stored minus one (the
+//   zero point is the stored value + 1; "checkpoint_format": "gptq_v2" stores it as is),
+//   <m>.scales [groups, out], <m>.g_idx i32 [in] (must be k / group_size);
+//   W[n, k] = (q - z) * s.
+// Everything else (desc_act true, AWQ GEMV/Marlin versions, other bit widths, MLX modes
+// other than affine) is rejected with an error naming the field and what is supported.
+//
+// Quantize on load (--quantization): "int8" is symmetric per output channel (W8A16, scale
+// max|w| / 127 as f16, codes q + 128); "int4" is affine per group of quant_group_size inputs
+// (32, 64 or 128) as MLX quantizes: scale = (max - min) / 15 and offset = min, both rounded
+// to f16, q = round((w - offset) / scale). With int4, the embedding and lm_head are int8
+// per channel (what llama.cpp's Q4_0 keeps them at); with int8 they are int8 too.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+
+namespace tllm {
+
+class Checkpoint;
+class ThreadPool;
+class WeightLoader;
+
+enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq };
+const char* quant_format_name(QuantFormat f);
+
+struct QuantSpec {
+  QuantFormat format = QuantFormat::None;
+  int bits = 0;          // OnLoad / AWQ / GPTQ / MLX default
+  int group_size = 0;    // OnLoad int4, AWQ, GPTQ (-1: one group), MLX default
+  bool gptq_v2 = false;  // GPTQ zeros stored without the -1
+  std::string source;    // config.json path, for messages
+  // MLX per-module overrides: module -> (bits, group_size); bits 0 = not quantized.
+  std::vector<std::pair<std::string, std::pair<int, int>>> mlx_overrides;
+
+  // Reads <model_dir>/config.json and combines it with the --quantization option
+  // ("", "int8", "int4"). A pre-quantized checkpoint with an option set is an error.
+  static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
+  std::string describe() const;  // "awq 4-bit, group 128"
+};
+
+// Loads the linears and embeddings of a model under a QuantSpec; WeightLoader calls it
+// (weights.h) before falling back to dense weights.
+class QuantLoader {
+ public:
+  explicit QuantLoader(QuantSpec spec);
+  ~QuantLoader();
+  const QuantSpec& spec() const { return spec_; }
+
+  // The weights `names` ("<module>.weight") stacked by rows, quantized when the scheme
+  // covers them; nullopt when they are to be loaded dense.
+  std::optional<LinearWeight> linear(WeightLoader& w, const std::vector<std::string>& names,
+                                     const std::vector<int64_t>& rows, int64_t in_features);
+  // The embedding table "<module>.weight" [vocab, hidden] quantized, or nullopt (dense).
+  std::optional<LinearWeight> embedding(WeightLoader& w, const std::string& name, int64_t vocab, int64_t hidden);
+
+ private:
+  // Quantization of the module in the checkpoint (bits, group) or nullopt when dense.
+  std::optional<std::pair<int, int>> stored_scheme(const Checkpoint& ckpt, const std::string& module) const;
+  QuantizedMatrix decode(WeightLoader& w, const std::string& module, int64_t rows, int64_t cols, int bits,
+                         int group);
+  LinearWeight pack(WeightLoader& w, const QuantizedMatrix& m);
+
+  QuantSpec spec_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+// --- format codecs (exposed for tests and `tinyllm quantize`) --------------------------
+
+// Dense f32 [rows, cols] -> int8 symmetric per channel / affine int4 (or int8) per group.
+QuantizedMatrix quantize_int8_per_channel(const float* w, int64_t rows, int64_t cols, ThreadPool* pool = nullptr);
+QuantizedMatrix quantize_affine(const float* w, int64_t rows, int64_t cols, int bits, int group_size,
+                                DType scale_dtype = DType::F16, ThreadPool* pool = nullptr);
+
+// Decoders of one module's tensors (host tensors as stored) into a QuantizedMatrix.
+QuantizedMatrix decode_mlx(const Tensor& weight, const Tensor& scales, const Tensor& biases, int64_t rows,
+                           int64_t cols, int bits, int group_size, const std::string& what);
+QuantizedMatrix decode_awq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, int64_t rows,
+                           int64_t cols, int group_size, const std::string& what);
+QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
+                            int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what);
+
+// MLX encoding of a QuantizedMatrix whose codes fit `bits` (for `tinyllm quantize`):
+// weight u32 [rows, cols * bits / 32], scales and biases [rows, groups] in `scale_dtype`.
+struct MlxTensors {
+  Tensor weight, scales, biases;
+};
+MlxTensors encode_mlx(const QuantizedMatrix& m, DType scale_dtype);
+
+// Stacks matrices of equal cols, bits and group size by rows.
+QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts);
+
+}  // namespace tllm

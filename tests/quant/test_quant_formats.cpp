@@ -1,0 +1,678 @@
+// Checkpoint formats against packers written here from each format's description:
+// - codecs: random codes, scales and zeros packed the way MLX / AutoAWQ (GEMM) / AutoGPTQ
+//   write them, decoded by the loader, dequantized bit-exactly as the format says;
+// - end to end: small pre-quantized checkpoints built from the random test models in
+//   tests/data/models, each beside an f32 checkpoint of its exactly dequantized weights;
+//   the quantized model (exact f32-activation path) gives the same logits as the dense one
+//   within f32 rounding, the fast path within the int8 activation rounding;
+// - quantize on load (int8, int4) against the bf16 model: KL divergence and top-1 agreement;
+// - `tinyllm quantize` output read back;
+// - unsupported configurations rejected with clear errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "kernels/backend.h"
+#include "kernels/reference/quant_reference.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "model/quant.h"
+#include "model/quant_export.h"
+
+namespace tllm {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+fs::path models_dir() { return fs::path(TLLM_SOURCE_DIR) / "tests/data/models"; }
+fs::path scratch_dir() {
+  static const fs::path d = [] {
+    fs::path p = fs::path(TLLM_BINARY_DIR) / "quant_test_ckpts";
+    fs::remove_all(p);
+    fs::create_directories(p);
+    return p;
+  }();
+  return d;
+}
+
+Tensor u32(const Shape& s) { return Tensor::zeros(s, DType::U32); }
+float bf16r(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+float f16r(float v) { return f16_to_f32(f32_to_f16(v)); }
+
+Tensor f32_tensor(const std::vector<float>& v, const Shape& s) {
+  Tensor t = Tensor::empty(s, DType::F32);
+  std::memcpy(t.raw(), v.data(), v.size() * 4);
+  return t;
+}
+Tensor half_tensor(const std::vector<float>& v, const Shape& s, DType dt) {
+  Tensor t = Tensor::empty(s, dt);
+  for (size_t i = 0; i < v.size(); ++i)
+    t.data<uint16_t>()[i] = dt == DType::BF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+  return t;
+}
+std::vector<float> as_f32(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = t.dtype() == DType::F32    ? t.data<float>()[i]
+           : t.dtype() == DType::BF16 ? bf16_to_f32(t.data<uint16_t>()[i])
+                                      : f16_to_f32(t.data<uint16_t>()[i]);
+  return v;
+}
+
+// ---- packers, from the formats' descriptions -------------------------------------------
+// A format-neutral description of one quantized [N, K] weight: codes q[n][k], and per
+// (n, group) either MLX's scale/bias or AWQ/GPTQ's scale/zero.
+struct Packed {
+  int64_t N = 0, K = 0;
+  int bits = 4, group = 32;
+  std::vector<uint32_t> q;  // [N, K]
+  std::vector<float> s;     // [N, G] (already rounded to the stored dtype)
+  std::vector<float> b;     // MLX bias [N, G]
+  std::vector<uint32_t> z;  // AWQ / GPTQ zero point [N, G]
+  int64_t G() const { return K / group; }
+};
+
+// MLX: u32 words, value j of a word in bits [bits*j, bits*j + bits), K*bits/32 words a row.
+Tensor pack_mlx_weight(const Packed& p) {
+  const int per = 32 / p.bits;
+  Tensor w = u32({p.N, p.K / per});
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t k = 0; k < p.K; ++k)
+      w.data<uint32_t>()[n * (p.K / per) + k / per] |= p.q[n * p.K + k] << (p.bits * (k % per));
+  return w;
+}
+
+// AutoAWQ GEMM: qweight [K, N/8], column block j's word holds, in nibble i, output column
+// 8j + order[i] with order = [0, 2, 4, 6, 1, 3, 5, 7]; qzeros [K/group, N/8] likewise.
+constexpr int kAwqOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+Tensor pack_awq(const std::vector<uint32_t>& v_kn, int64_t rows, int64_t N) {  // v_kn [rows, N]
+  Tensor w = Tensor::zeros({rows, N / 8}, DType::I32);
+  uint32_t* d = static_cast<uint32_t*>(w.raw());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < N / 8; ++j)
+      for (int i = 0; i < 8; ++i) d[r * (N / 8) + j] |= v_kn[r * N + 8 * j + kAwqOrder[i]] << (4 * i);
+  return w;
+}
+
+// AutoGPTQ: qweight [K*bits/32, N]: word row i packs inputs i*per .. i*per+per-1 (value j in
+// bits [bits*j, ...)); qzeros [G, N*bits/32] packs (zero - 1) of outputs c*per + j.
+Tensor pack_gptq_qweight(const Packed& p) {
+  const int per = 32 / p.bits;
+  Tensor w = Tensor::zeros({p.K / per, p.N}, DType::I32);
+  uint32_t* d = static_cast<uint32_t*>(w.raw());
+  for (int64_t k = 0; k < p.K; ++k)
+    for (int64_t n = 0; n < p.N; ++n) d[(k / per) * p.N + n] |= p.q[n * p.K + k] << (p.bits * (k % per));
+  return w;
+}
+Tensor pack_gptq_qzeros(const Packed& p) {
+  const int per = 32 / p.bits;
+  const uint32_t mask = (1u << p.bits) - 1;
+  Tensor w = Tensor::zeros({p.G(), p.N / per}, DType::I32);
+  uint32_t* d = static_cast<uint32_t*>(w.raw());
+  for (int64_t g = 0; g < p.G(); ++g)
+    for (int64_t n = 0; n < p.N; ++n) d[g * (p.N / per) + n / per] |= ((p.z[n * p.G() + g] - 1) & mask) << (p.bits * (n % per));
+  return w;
+}
+// [G, N] transposed scale / zero tables (AWQ / GPTQ store them input-group major).
+std::vector<float> t_scales(const Packed& p) {
+  std::vector<float> v(p.G() * p.N);
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t g = 0; g < p.G(); ++g) v[g * p.N + n] = p.s[n * p.G() + g];
+  return v;
+}
+
+// The dequantized weight as each format defines it, in f32.
+std::vector<float> dequant_mlx(const Packed& p) {
+  std::vector<float> w(p.N * p.K);
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int64_t g = k / p.group;
+      const float prod = p.s[n * p.G() + g] * static_cast<float>(p.q[n * p.K + k]);
+      w[n * p.K + k] = prod + p.b[n * p.G() + g];
+    }
+  return w;
+}
+std::vector<float> dequant_zero(const Packed& p) {  // AWQ, GPTQ: (q - z) * s
+  std::vector<float> w(p.N * p.K);
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int64_t g = k / p.group;
+      w[n * p.K + k] = (static_cast<float>(p.q[n * p.K + k]) - static_cast<float>(p.z[n * p.G() + g])) * p.s[n * p.G() + g];
+    }
+  return w;
+}
+
+// Quantizes a dense [N, K] weight with the given scheme (only to get realistic codes for the
+// end-to-end checkpoints; what is checked is the dequantization of whatever was stored).
+Packed quantize_for(const std::vector<float>& w, int64_t N, int64_t K, int bits, int group, bool mlx, bool sym,
+                    DType sdt) {
+  Packed p;
+  p.N = N;
+  p.K = K;
+  p.bits = bits;
+  p.group = group;
+  const int qmax = (1 << bits) - 1;
+  p.q.resize(N * K);
+  p.s.resize(N * p.G());
+  p.b.resize(N * p.G());
+  p.z.resize(N * p.G());
+  auto rnd = [&](float v) { return sdt == DType::BF16 ? bf16r(v) : f16r(v); };
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < p.G(); ++g) {
+      float lo = 1e30f, hi = -1e30f;
+      for (int64_t k = g * group; k < (g + 1) * group; ++k) {
+        lo = std::min(lo, w[n * K + k]);
+        hi = std::max(hi, w[n * K + k]);
+      }
+      float s;
+      uint32_t z = 0;
+      float b = 0;
+      if (mlx) {
+        s = rnd(std::max(hi - lo, 1e-4f) / qmax);
+        b = rnd(lo);
+      } else if (sym) {
+        z = 1u << (bits - 1);
+        s = rnd(std::max(std::max(-lo, hi), 1e-4f) / (qmax / 2.0f));
+      } else {
+        s = rnd(std::max(hi - lo, 1e-4f) / qmax);
+        // GPTQ v1 stores zero - 1, so zero 0 is not representable: keep it >= 1 (as AutoGPTQ's
+        // checkpoints effectively do).
+        z = static_cast<uint32_t>(std::clamp<float>(std::nearbyint(-lo / s), 1.0f, static_cast<float>(qmax)));
+      }
+      p.s[n * p.G() + g] = s;
+      p.b[n * p.G() + g] = b;
+      p.z[n * p.G() + g] = z;
+      for (int64_t k = g * group; k < (g + 1) * group; ++k) {
+        const float v = mlx ? (w[n * K + k] - b) / s : w[n * K + k] / s + static_cast<float>(z);
+        p.q[n * K + k] = static_cast<uint32_t>(std::clamp<float>(std::nearbyint(v), 0.0f, static_cast<float>(qmax)));
+      }
+    }
+  return p;
+}
+
+Packed random_packed(int64_t N, int64_t K, int bits, int group, std::mt19937_64& rng) {
+  std::vector<float> w(N * K);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  for (float& v : w) v = d(rng);
+  Packed p = quantize_for(w, N, K, bits, group, true, false, DType::BF16);
+  std::uniform_int_distribution<uint32_t> code(0, (1u << bits) - 1), zero(1, (1u << bits) - 1);
+  for (uint32_t& q : p.q) q = code(rng);  // every code value, not just those w produced
+  for (uint32_t& z : p.z) z = zero(rng);
+  return p;
+}
+
+void expect_bits_equal(const std::vector<float>& want, const Tensor& got, const std::string& what) {
+  ASSERT_EQ(static_cast<int64_t>(want.size()), got.numel()) << what;
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_EQ(std::memcmp(&want[i], got.data<float>() + i, 4), 0)
+        << what << ": element " << i << " is " << got.data<float>()[i] << ", the format gives " << want[i];
+}
+
+TEST(QuantFormats, MlxDecodesBitExactly) {
+  std::mt19937_64 rng(11);
+  for (int bits : {2, 4, 8})
+    for (int group : {32, 64, 128}) {
+      Packed p = random_packed(24, 256, bits, group, rng);
+      for (DType sdt : {DType::BF16, DType::F16, DType::F32}) {
+        Tensor sc = sdt == DType::F32 ? f32_tensor(p.s, {p.N, p.G()}) : half_tensor(p.s, {p.N, p.G()}, sdt);
+        Tensor bi = sdt == DType::F32 ? f32_tensor(p.b, {p.N, p.G()}) : half_tensor(p.b, {p.N, p.G()}, sdt);
+        Packed exact = p;  // what the stored (rounded) scales give
+        exact.s = as_f32(sc);
+        exact.b = as_f32(bi);
+        const QuantizedMatrix m = decode_mlx(pack_mlx_weight(p), sc, bi, p.N, p.K, bits, group, "test");
+        expect_bits_equal(dequant_mlx(exact), ref::dequantize(m), "mlx " + std::to_string(bits) + "-bit");
+      }
+    }
+}
+
+TEST(QuantFormats, AwqDecodesBitExactly) {
+  std::mt19937_64 rng(12);
+  for (int group : {32, 64, 128}) {
+    Packed p = random_packed(40, 256, 4, group, rng);
+    for (uint32_t& z : p.z) z = std::uniform_int_distribution<uint32_t>(0, 15)(rng);  // AWQ zeros may be 0
+    for (float& s : p.s) s = f16r(s);
+    std::vector<uint32_t> q_kn(p.K * p.N), z_gn(p.G() * p.N);
+    for (int64_t n = 0; n < p.N; ++n) {
+      for (int64_t k = 0; k < p.K; ++k) q_kn[k * p.N + n] = p.q[n * p.K + k];
+      for (int64_t g = 0; g < p.G(); ++g) z_gn[g * p.N + n] = p.z[n * p.G() + g];
+    }
+    const QuantizedMatrix m = decode_awq(pack_awq(q_kn, p.K, p.N), pack_awq(z_gn, p.G(), p.N),
+                                         half_tensor(t_scales(p), {p.G(), p.N}, DType::F16), p.N, p.K, group, "test");
+    expect_bits_equal(dequant_zero(p), ref::dequantize(m), "awq");
+  }
+}
+
+TEST(QuantFormats, GptqDecodesBitExactly) {
+  std::mt19937_64 rng(13);
+  for (int bits : {2, 4, 8})
+    for (int group : {32, 128, -1})
+      for (bool v2 : {false, true}) {
+        const int g = group < 0 ? 256 : group;
+        Packed p = random_packed(32, 256, bits, g, rng);
+        for (float& s : p.s) s = f16r(s);
+        Tensor qz = pack_gptq_qzeros(p);
+        if (v2) {  // v2 stores the zero itself: repack without the -1
+          const int per = 32 / bits;
+          qz = Tensor::zeros({p.G(), p.N / per}, DType::I32);
+          for (int64_t gg = 0; gg < p.G(); ++gg)
+            for (int64_t n = 0; n < p.N; ++n)
+              static_cast<uint32_t*>(qz.raw())[gg * (p.N / per) + n / per] |=
+                  (p.z[n * p.G() + gg] & ((1u << bits) - 1)) << (bits * (n % per));
+        }
+        Tensor gidx = Tensor::empty({p.K}, DType::I32);
+        for (int64_t k = 0; k < p.K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / g);
+        const QuantizedMatrix m = decode_gptq(pack_gptq_qweight(p), qz, half_tensor(t_scales(p), {p.G(), p.N}, DType::F16),
+                                              gidx, p.N, p.K, bits, group, v2, "test");
+        expect_bits_equal(dequant_zero(p), ref::dequantize(m), "gptq " + std::to_string(bits) + "-bit");
+        // Act-order g_idx is rejected.
+        std::swap(gidx.data<int32_t>()[0], gidx.data<int32_t>()[p.K - 1]);
+        if (group > 0) {
+          EXPECT_THROW(decode_gptq(pack_gptq_qweight(p), qz, half_tensor(t_scales(p), {p.G(), p.N}, DType::F16), gidx,
+                                   p.N, p.K, bits, group, v2, "test"),
+                       Error);
+        }
+      }
+}
+
+// ---- checkpoints -----------------------------------------------------------------------
+
+enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8 };
+const char* fmt_name(Fmt f) {
+  switch (f) {
+    case Fmt::Mlx4: return "mlx4";
+    case Fmt::Mlx8Mixed: return "mlx8_mixed";
+    case Fmt::Awq: return "awq";
+    case Fmt::GptqSym4: return "gptq_sym4";
+    case Fmt::GptqAsym8: return "gptq_asym8";
+  }
+  return "?";
+}
+
+bool is_linear(const std::string& name) {
+  for (const char* m : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+    if (name.find(std::string(m) + ".weight") != std::string::npos) return true;
+  return false;
+}
+
+// Writes <scratch>/<model>_<fmt> (quantized) and <scratch>/<model>_<fmt>_deq (f32 weights
+// as the format dequantizes them; the other tensors in f32) and returns both paths.
+std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
+  const fs::path src = models_dir() / model;
+  const fs::path qdir = scratch_dir() / (model + "_" + fmt_name(fmt));
+  const fs::path ddir = scratch_dir() / (model + "_" + fmt_name(fmt) + "_deq");
+  if (fs::exists(ddir / "config.json")) return {qdir, ddir};
+  fs::create_directories(qdir);
+  fs::create_directories(ddir);
+  const Checkpoint ck = Checkpoint::open(src.string());
+  std::vector<std::pair<std::string, Tensor>> qt, dt;
+  const bool mlx = fmt == Fmt::Mlx4 || fmt == Fmt::Mlx8Mixed;
+  for (const std::string& name : ck.names()) {
+    const Tensor t = ck.get(name);
+    const std::vector<float> w = as_f32(t);
+    const bool embed_or_head = name == "model.embed_tokens.weight" || name == "lm_head.weight";
+    bool quantize = is_linear(name) || (mlx && embed_or_head);
+    int bits = 4, group = 32;
+    if (fmt == Fmt::Mlx8Mixed) {
+      bits = 8;
+      if (name == "model.layers.1.mlp.down_proj.weight") bits = 4;  // per-module override
+      if (name == "lm_head.weight") quantize = false;                // override: false
+      if (name.find("layers.2.self_attn.k_proj") != std::string::npos) bits = 4;  // mixed within q|k|v
+    }
+    if (fmt == Fmt::GptqAsym8) {
+      bits = 8;
+      group = static_cast<int>(t.dim(-1));
+    }
+    if (!quantize) {
+      qt.emplace_back(name, t);
+      dt.emplace_back(name, f32_tensor(w, t.shape()));
+      continue;
+    }
+    const int64_t N = t.dim(0), K = t.dim(1);
+    const std::string module = name.substr(0, name.size() - 7);
+    const bool sym = fmt == Fmt::GptqSym4;
+    Packed p = quantize_for(w, N, K, bits, group, mlx, sym, mlx ? DType::BF16 : DType::F16);
+    if (mlx) {
+      qt.emplace_back(module + ".weight", pack_mlx_weight(p));
+      qt.emplace_back(module + ".scales", half_tensor(p.s, {N, p.G()}, DType::BF16));
+      qt.emplace_back(module + ".biases", half_tensor(p.b, {N, p.G()}, DType::BF16));
+      dt.emplace_back(name, f32_tensor(dequant_mlx(p), {N, K}));
+    } else if (fmt == Fmt::Awq) {
+      std::vector<uint32_t> q_kn(K * N), z_gn(p.G() * N);
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t k = 0; k < K; ++k) q_kn[k * N + n] = p.q[n * K + k];
+        for (int64_t g = 0; g < p.G(); ++g) z_gn[g * N + n] = p.z[n * p.G() + g];
+      }
+      qt.emplace_back(module + ".qweight", pack_awq(q_kn, K, N));
+      qt.emplace_back(module + ".qzeros", pack_awq(z_gn, p.G(), N));
+      qt.emplace_back(module + ".scales", half_tensor(t_scales(p), {p.G(), N}, DType::F16));
+      dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
+    } else {
+      qt.emplace_back(module + ".qweight", pack_gptq_qweight(p));
+      qt.emplace_back(module + ".qzeros", pack_gptq_qzeros(p));
+      qt.emplace_back(module + ".scales", half_tensor(t_scales(p), {p.G(), N}, DType::F16));
+      Tensor gidx = Tensor::empty({K}, DType::I32);
+      for (int64_t k = 0; k < K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / group);
+      qt.emplace_back(module + ".g_idx", gidx);
+      dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
+    }
+  }
+  write_safetensors((qdir / "model.safetensors").string(), qt);
+  write_safetensors((ddir / "model.safetensors").string(), dt);
+  std::ifstream f(src / "config.json");
+  json cfg = json::parse(f);
+  json dcfg = cfg;
+  dcfg["torch_dtype"] = "float32";
+  if (mlx) {
+    json q = {{"group_size", 32}, {"bits", fmt == Fmt::Mlx4 ? 4 : 8}};
+    if (fmt == Fmt::Mlx8Mixed) {
+      q["model.layers.1.mlp.down_proj"] = {{"group_size", 32}, {"bits", 4}};
+      q["model.layers.2.self_attn.k_proj"] = {{"group_size", 32}, {"bits", 4}};
+      q["lm_head"] = false;
+    }
+    cfg["quantization"] = q;
+    cfg["quantization_config"] = q;
+  } else if (fmt == Fmt::Awq) {
+    cfg["torch_dtype"] = "float16";
+    cfg["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 32},
+                                  {"zero_point", true}, {"version", "gemm"}};
+  } else {
+    cfg["torch_dtype"] = "float16";
+    cfg["quantization_config"] = {{"quant_method", "gptq"}, {"bits", fmt == Fmt::GptqSym4 ? 4 : 8},
+                                  {"group_size", fmt == Fmt::GptqSym4 ? 32 : -1}, {"desc_act", false},
+                                  {"sym", fmt == Fmt::GptqSym4}, {"checkpoint_format", "gptq"}};
+  }
+  std::ofstream(qdir / "config.json") << cfg.dump(2);
+  std::ofstream(ddir / "config.json") << dcfg.dump(2);
+  return {qdir, ddir};
+}
+
+// Logits [P, V] of one prompt run as a single prefill on the CPU backend.
+Tensor logits_of(const fs::path& dir, DType weight_dtype, const std::vector<int32_t>& prompt,
+                 const std::string& quantization = "", int group = 64) {
+  auto be = make_cpu_backend({2});
+  ModelLoadOptions o;
+  o.weight_dtype = weight_dtype;
+  o.max_num_tokens = 64;
+  o.max_num_seqs = 4;
+  o.quantization = quantization;
+  o.quant_group_size = group;
+  auto model = load_model(dir.string(), *be, o);
+  KVCache kv = KVCache::allocate(*be, model->config(), 8, 16, DType::F32);
+  ForwardBatch b;
+  const int P = static_cast<int>(prompt.size());
+  b.tokens = prompt;
+  for (int i = 0; i < P; ++i) {
+    b.positions.push_back(i);
+    b.slot_mapping.push_back(16 + i);
+    b.logits_indices.push_back(i);
+  }
+  b.cu_seqlens_q = {0, P};
+  b.seq_lens_k = {P};
+  b.max_blocks_per_seq = 4;
+  b.block_tables = {1, 2, 3, 4};
+  Tensor l = model->forward(b, kv);
+  return be->download(l);
+}
+
+std::vector<int32_t> prompt_of(int n, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> p(n);
+  for (int32_t& t : p) t = static_cast<int32_t>(rng() % vocab);
+  return p;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data<float>()[i])));
+  return m;
+}
+double max_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    m = std::max(m, std::fabs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
+  return m;
+}
+
+// KL(p_ref || p) averaged over rows, and the fraction of rows whose argmax agrees.
+std::pair<double, double> kl_top1(const Tensor& ref, const Tensor& got) {
+  const int64_t V = ref.dim(1), R = ref.dim(0);
+  double kl = 0, agree = 0;
+  for (int64_t r = 0; r < R; ++r) {
+    const float* a = ref.data<float>() + r * V;
+    const float* b = got.data<float>() + r * V;
+    double ma = -1e30, mb = -1e30;
+    int64_t ia = 0, ib = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      if (a[v] > ma) ma = a[v], ia = v;
+      if (b[v] > mb) mb = b[v], ib = v;
+    }
+    double za = 0, zb = 0;
+    for (int64_t v = 0; v < V; ++v) za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
+    for (int64_t v = 0; v < V; ++v) {
+      const double la = a[v] - ma - std::log(za), lb = b[v] - mb - std::log(zb);
+      kl += std::exp(la) * (la - lb);
+    }
+    agree += ia == ib;
+  }
+  return {kl / R, agree / R};
+}
+
+struct E2ECase {
+  std::string model;
+  Fmt fmt;
+};
+
+class QuantEndToEnd : public ::testing::TestWithParam<E2ECase> {};
+
+TEST_P(QuantEndToEnd, SameLogitsAsTheDequantizedModel) {
+  const auto [model, fmt] = GetParam();
+  const auto [qdir, ddir] = build(model, fmt);
+  const std::vector<int32_t> prompt = prompt_of(11, 384, 7);
+  const Tensor dense = logits_of(ddir, DType::F32, prompt);
+  // Exact path (dtype float32): f32 activations times exactly dequantized weights.
+  const Tensor exact = logits_of(qdir, DType::F32, prompt);
+  const double scale = max_abs(dense);
+  EXPECT_LE(max_diff(exact, dense), 2e-6 * scale + 1e-6)
+      << fmt_name(fmt) << ": max |logit diff| " << max_diff(exact, dense) << " of max |logit| " << scale;
+  // Fast path (dtype bfloat16): activations rounded to int8 per block of 32.
+  const Tensor fast = logits_of(qdir, DType::BF16, prompt);
+  const auto [kl, top1] = kl_top1(dense, fast);
+  std::printf("[ %s/%s ] exact path max|diff| %.3g (max|logit| %.3g); int8-activation path KL %.3g, top-1 %.3f\n",
+              model.c_str(), fmt_name(fmt), max_diff(exact, dense), scale, kl, top1);
+  // The random test models are sharp (lm_head std 1 over 64 inputs: logits up to ~40), so
+  // small activation errors show; the kernel tests bound this path tightly.
+  EXPECT_LT(kl, 0.02) << fmt_name(fmt);
+  EXPECT_GE(top1, 0.8) << fmt_name(fmt);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, QuantEndToEnd,
+                         ::testing::Values(E2ECase{"qwen2_untied", Fmt::Mlx4}, E2ECase{"qwen2_tied", Fmt::Mlx4},
+                                           E2ECase{"qwen2_untied", Fmt::Mlx8Mixed}, E2ECase{"qwen2_untied", Fmt::Awq},
+                                           E2ECase{"qwen2_tied", Fmt::Awq}, E2ECase{"qwen2_untied", Fmt::GptqSym4},
+                                           E2ECase{"qwen2_untied", Fmt::GptqAsym8}),
+                         [](const auto& info) { return info.param.model + "_" + fmt_name(info.param.fmt); });
+
+// Quantize on load computes with exactly the weights its quantizer produces: an f32
+// checkpoint of those dequantized weights gives the same logits within f32 rounding.
+TEST(QuantOnLoad, MatchesItsDequantizedWeights) {
+  for (const std::string model : {"qwen2_untied", "qwen2_tied"}) {
+    const fs::path src = models_dir() / model;
+    const Checkpoint ck = Checkpoint::open(src.string());
+    for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}, {"int4", 64}, {"int4", 128}}) {
+      const fs::path ddir = scratch_dir() / (model + "_onload_" + q + "_" + std::to_string(group) + "_deq");
+      fs::create_directories(ddir);
+      std::vector<std::pair<std::string, Tensor>> dt;
+      for (const std::string& name : ck.names()) {
+        const Tensor t = ck.get(name);
+        const std::vector<float> w = as_f32(t);
+        const bool head = name == "model.embed_tokens.weight" || name == "lm_head.weight";
+        if (!is_linear(name) && !head) {
+          dt.emplace_back(name, f32_tensor(w, t.shape()));
+          continue;
+        }
+        const QuantizedMatrix m = q == "int8" || head ? quantize_int8_per_channel(w.data(), t.dim(0), t.dim(1))
+                                                      : quantize_affine(w.data(), t.dim(0), t.dim(1), 4, group);
+        dt.emplace_back(name, ref::dequantize(m));
+      }
+      write_safetensors((ddir / "model.safetensors").string(), dt);
+      fs::copy_file(src / "config.json", ddir / "config.json", fs::copy_options::overwrite_existing);
+      const std::vector<int32_t> prompt = prompt_of(13, 384, 9);
+      const Tensor dense = logits_of(ddir, DType::F32, prompt);
+      const Tensor got = logits_of(src, DType::F32, prompt, q, group);
+      EXPECT_LE(max_diff(got, dense), 2e-6 * max_abs(dense) + 1e-6) << model << " " << q << " group " << group;
+    }
+  }
+}
+
+// Quantize on load against the bf16 model (f32 compute on both sides): the numbers go to
+// the log. These random models are sharp (lm_head std 1 over 64 inputs, logits up to ~40)
+// and quantization noise shows much more than on trained weights; the bounds catch a broken
+// path (KL of unrelated logits is > 5 here), not small regressions.
+TEST(QuantOnLoad, KlAndTop1AgainstBf16) {
+  for (const std::string model : {"qwen2_untied", "qwen2_tied", "qwen3_gqa7_bias"}) {
+    const fs::path dir = models_dir() / model;
+    if (!fs::exists(dir / "config.json")) continue;
+    const std::vector<int32_t> prompt = prompt_of(24, 384, 3);
+    const Tensor ref = logits_of(dir, DType::F32, prompt);
+    for (const auto& [q, group, max_kl, min_top1] :
+         std::vector<std::tuple<std::string, int, double, double>>{{"int8", 0, 0.05, 0.9},
+                                                                   {"int4", 32, 1.0, 0.45},
+                                                                   {"int4", 128, 2.0, 0.35}}) {
+      for (DType dt : {DType::F32, DType::BF16}) {
+        const Tensor got = logits_of(dir, dt, prompt, q, group ? group : 64);
+        const auto [kl, top1] = kl_top1(ref, got);
+        std::printf("[ %s ] %s group %d (%s path): KL %.4g, top-1 agreement %.3f\n", model.c_str(), q.c_str(), group,
+                    dt == DType::F32 ? "f32-activation" : "int8-activation", kl, top1);
+        EXPECT_LT(kl, max_kl) << model << " " << q;
+        EXPECT_GE(top1, min_top1) << model << " " << q;
+      }
+    }
+  }
+}
+
+TEST(QuantExport, MlxCheckpointReadsBack) {
+  for (int bits : {4, 8}) {
+    const fs::path out = scratch_dir() / ("exported_" + std::to_string(bits));
+    const QuantizeExportStats st = write_mlx_checkpoint((models_dir() / "qwen2_untied").string(), out.string(), bits, 32);
+    EXPECT_EQ(st.quantized, 3 * 7 + 2);  // 7 linears per layer, embedding, lm_head
+    std::ifstream f(out / "config.json");
+    const json cfg = json::parse(f);
+    EXPECT_EQ(cfg["quantization"]["bits"], bits);
+    EXPECT_EQ(cfg["quantization"]["group_size"], 32);
+    // The stored codes decode to quantize_affine of the original weights.
+    const Checkpoint src = Checkpoint::open((models_dir() / "qwen2_untied").string());
+    const Checkpoint q = Checkpoint::open(out.string());
+    const std::string m = "model.layers.0.mlp.down_proj";
+    const Tensor w = src.get(m + ".weight");
+    const std::vector<float> wf = as_f32(w);
+    const QuantizedMatrix want = quantize_affine(wf.data(), w.dim(0), w.dim(1), bits, 32, DType::BF16);
+    const QuantizedMatrix got = decode_mlx(q.get(m + ".weight"), q.get(m + ".scales"), q.get(m + ".biases"), w.dim(0),
+                                           w.dim(1), bits, 32, m);
+    ASSERT_EQ(0, std::memcmp(want.codes.raw(), got.codes.raw(), want.codes.nbytes()));
+    ASSERT_EQ(0, std::memcmp(want.scales.raw(), got.scales.raw(), want.scales.nbytes()));
+    ASSERT_EQ(0, std::memcmp(want.offsets.raw(), got.offsets.raw(), want.offsets.nbytes()));
+    // And the model loads and stays close to the original.
+    const std::vector<int32_t> prompt = prompt_of(16, 384, 5);
+    const auto [kl, top1] = kl_top1(logits_of(models_dir() / "qwen2_untied", DType::F32, prompt),
+                                    logits_of(out, DType::F32, prompt));
+    std::printf("[ exported mlx %d-bit g32 ] KL %.4g, top-1 %.3f\n", bits, kl, top1);
+    EXPECT_LT(kl, bits == 8 ? 0.01 : 2.0);
+    EXPECT_THROW(write_mlx_checkpoint(out.string(), (scratch_dir() / "again").string(), 4, 32), InvalidArgument);
+  }
+}
+
+// ---- errors ------------------------------------------------------------------------------
+
+fs::path with_config(const std::string& name, const std::function<void(json&)>& edit) {
+  const fs::path dir = scratch_dir() / ("cfg_" + name);
+  fs::create_directories(dir);
+  std::ifstream f(models_dir() / "qwen2_untied" / "config.json");
+  json cfg = json::parse(f);
+  edit(cfg);
+  std::ofstream(dir / "config.json") << cfg.dump(2);
+  return dir;
+}
+
+void expect_error(const fs::path& dir, const std::string& option, const std::string& needle) {
+  try {
+    QuantSpec::resolve(dir.string(), option, 64);
+    FAIL() << "no error for " << dir << " (expected one mentioning \"" << needle << "\")";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(QuantConfig, DetectsFormats) {
+  EXPECT_EQ(QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "", 64).format, QuantFormat::None);
+  EXPECT_EQ(QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "int4", 32).describe(),
+            "quantize-on-load 4-bit, group 32");
+  const QuantSpec awq = QuantSpec::resolve(build("qwen2_untied", Fmt::Awq).first.string(), "", 64);
+  EXPECT_EQ(awq.format, QuantFormat::Awq);
+  EXPECT_EQ(awq.group_size, 32);
+  const QuantSpec mlx = QuantSpec::resolve(build("qwen2_untied", Fmt::Mlx8Mixed).first.string(), "", 64);
+  EXPECT_EQ(mlx.format, QuantFormat::Mlx);
+  EXPECT_EQ(mlx.bits, 8);
+  EXPECT_EQ(mlx.mlx_overrides.size(), 3u);
+}
+
+TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
+  auto gptq = [](json& c) {
+    c["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 128}, {"desc_act", false}};
+  };
+  expect_error(with_config("desc_act", [&](json& c) { gptq(c); c["quantization_config"]["desc_act"] = true; }), "",
+               "desc_act");
+  expect_error(with_config("gptq3", [&](json& c) { gptq(c); c["quantization_config"]["bits"] = 3; }), "", "2, 4 or 8");
+  expect_error(with_config("awq_gemv", [](json& c) {
+                 c["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}, {"version", "gemv"}};
+               }),
+               "", "gemm");
+  expect_error(with_config("bnb", [](json& c) { c["quantization_config"] = {{"quant_method", "bitsandbytes"}}; }), "",
+               "not supported");
+  expect_error(with_config("mlx3", [](json& c) { c["quantization"] = {{"group_size", 64}, {"bits", 3}}; }), "",
+               "2, 4 or 8");
+  expect_error(with_config("mxfp4", [](json& c) {
+                 c["quantization"] = {{"group_size", 32}, {"bits", 4}, {"mode", "mxfp4"}};
+               }),
+               "", "affine");
+  expect_error(with_config("gptq_ok", gptq), "int4", "pre-quantized");
+  expect_error(models_dir() / "qwen2_untied", "int3", "int8, int4");
+  try {
+    QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "int4", 48);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("32, 64, 128"), std::string::npos);
+  }
+}
+
+// A tensor of the wrong shape in a pre-quantized checkpoint is reported by name.
+TEST(QuantConfig, WrongTensorShapeNamesTheTensor) {
+  const auto [qdir, ddir] = build("qwen2_untied", Fmt::Awq);
+  const fs::path bad = scratch_dir() / "awq_bad";
+  fs::create_directories(bad);
+  fs::copy_file(qdir / "config.json", bad / "config.json", fs::copy_options::overwrite_existing);
+  const Checkpoint ck = Checkpoint::open(qdir.string());
+  std::vector<std::pair<std::string, Tensor>> ts;
+  for (const std::string& n : ck.names()) {
+    Tensor t = ck.get(n);
+    if (n == "model.layers.0.mlp.up_proj.qzeros") t = Tensor::zeros({1, t.dim(1)}, DType::I32);
+    ts.emplace_back(n, t);
+  }
+  write_safetensors((bad / "model.safetensors").string(), ts);
+  try {
+    logits_of(bad, DType::F32, {1, 2, 3});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.mlp.up_proj.qzeros"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tllm

@@ -1,0 +1,207 @@
+// CPU quantized kernels and the kernel layouts against kernels/reference/quant_reference:
+// pack/unpack round trips of both layouts, the fast path (int8-rounded activations) against
+// the exact product of the dequantized weights with those activations, the exact path
+// against the dequantize-then-matmul reference, bit-identity of every instruction set, and
+// the embedding. Many shapes: odd K, N not a multiple of the 16-row panel, every group size.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/quant_ops.h"
+#include "kernels/quant_layout.h"
+#include "kernels/reference/quant_reference.h"
+#include "quant_test_util.h"
+
+namespace tllm {
+namespace {
+
+using test::random_quantized;
+
+struct Shape3 {
+  int64_t N, K;
+  int bits, group;
+};
+
+std::vector<Shape3> shapes() {
+  std::vector<Shape3> v;
+  for (int bits : {4, 8})
+    for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{
+             {1, 32}, {16, 64}, {17, 96}, {33, 200}, {40, 256}, {7, 33}, {100, 128}, {48, 390}, {31, 1000}})
+      for (int group : {32, 64, 128, 0})  // 0: one group per row
+        if (group == 0 || group <= K) v.push_back({N, K, bits, group == 0 ? static_cast<int>(K) : group});
+  return v;
+}
+
+std::vector<cpu::Isa> isas() {
+  std::vector<cpu::Isa> v;
+  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512})
+    if (cpu::isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+Tensor randn(const Shape& s, std::mt19937_64& rng, float std = 1.0f) {
+  Tensor t = Tensor::empty(s, DType::F32);
+  std::normal_distribution<float> d(0.0f, std);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+TEST(QuantLayout, PackUnpackRoundTripsBothLayouts) {
+  std::mt19937_64 rng(1);
+  for (const Shape3& s : shapes())
+    for (bool f16 : {true, false})
+      for (quant::Layout layout : {quant::Layout::Cpu, quant::Layout::Cuda}) {
+        const QuantizedMatrix m = random_quantized(s.N, s.K, s.bits, s.group, f16, rng);
+        const LinearWeight w = quant::pack(m, layout);
+        EXPECT_EQ(w.scales.dtype(), f16 ? DType::F16 : DType::F32);
+        EXPECT_EQ(w.weight.dim(0) % 16, 0);
+        const QuantizedMatrix u = quant::unpack(w, layout);
+        ASSERT_EQ(u.groups(), m.groups());
+        ASSERT_EQ(0, std::memcmp(u.codes.raw(), m.codes.raw(), m.codes.nbytes()))
+            << "codes differ, N=" << s.N << " K=" << s.K << " bits=" << s.bits << " layout=" << int(layout);
+        ASSERT_EQ(0, std::memcmp(u.scales.raw(), m.scales.raw(), m.scales.nbytes()));
+        ASSERT_EQ(0, std::memcmp(u.offsets.raw(), m.offsets.raw(), m.offsets.nbytes()));
+      }
+}
+
+// Padding rows and columns hold zero codes, scales and offsets.
+TEST(QuantLayout, PaddingIsZero) {
+  std::mt19937_64 rng(2);
+  const QuantizedMatrix m = random_quantized(17, 40, 4, 32, true, rng);
+  const LinearWeight w = quant::pack(m, quant::Layout::Cpu);
+  ASSERT_EQ(w.weight.dim(0), 32);
+  for (int64_t r = 17; r < 32; ++r)
+    for (int64_t g = 0; g < 2; ++g) {
+      EXPECT_EQ(quant::packed_scale(w, r, g), 0.0f);
+      EXPECT_EQ(quant::packed_offset(w, r, g), 0.0f);
+    }
+}
+
+TEST(QuantLayout, RejectsUnsupported) {
+  std::mt19937_64 rng(3);
+  QuantizedMatrix m = random_quantized(16, 96, 4, 32, true, rng);
+  m.group_size = 48;
+  EXPECT_THROW(quant::pack(m, quant::Layout::Cpu), Error);
+  m.group_size = 32;
+  m.bits = 3;
+  EXPECT_THROW(quant::pack(m, quant::Layout::Cpu), Error);
+  m.bits = 4;
+  m.codes.data<uint8_t>()[5] = 16;
+  EXPECT_THROW(quant::pack(m, quant::Layout::Cpu), Error);
+}
+
+// The fast path is the product of the dequantized weights with the int8-rounded activations:
+// compared with that exact product (double) the error is f32 rounding only.
+TEST(QuantCpu, FastPathMatchesDequantizedProductOfRoundedActivations) {
+  std::mt19937_64 rng(4);
+  ThreadPool pool(2);
+  cpu::Scratch scratch;
+  for (const Shape3& s : shapes())
+    for (int64_t T : {1, 3, 8, 13}) {
+      const bool f16 = (s.N + T) % 2 == 0;
+      const QuantizedMatrix m = random_quantized(s.N, s.K, s.bits, s.group, f16, rng);
+      LinearWeight w = quant::pack(m, quant::Layout::Cpu);
+      Tensor bias = randn({s.N}, rng);
+      Tensor x = randn({T, s.K}, rng);
+      Tensor ref, absref;
+      ref::quant_linear(ref, ref::round_activations_int8(x), m, bias, &absref);
+      Tensor exact, absexact;
+      ref::quant_linear(exact, x, m, bias, &absexact);
+      Tensor scalar_out;
+      for (cpu::Isa isa : isas()) {
+        for (bool vnni : {true, false}) {
+          if (!vnni && isa != cpu::Isa::Avx512) continue;
+          Tensor out = Tensor::empty({T, s.N}, DType::F32);
+          cpu::Exec ex{pool, isa, scratch};
+          cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, bias.data<float>(), ex, vnni);
+          for (int64_t i = 0; i < out.numel(); ++i) {
+            const float o = out.data<float>()[i], r = ref.data<float>()[i];
+            ASSERT_NEAR(o, r, 2e-6f * absref.data<float>()[i] + 1e-5f)
+                << "isa " << cpu::isa_name(isa) << " N=" << s.N << " K=" << s.K << " bits=" << s.bits
+                << " group=" << s.group << " T=" << T << " i=" << i;
+            // Against f32 activations the error is bounded by the activation rounding:
+            // |x - x_hat| <= d/2 per element, d <= max|x| / 127; loosely 1% of sum |x w|.
+            ASSERT_NEAR(o, exact.data<float>()[i], 0.01f * absexact.data<float>()[i] + 1e-4f);
+          }
+          if (!scalar_out.defined()) {
+            scalar_out = out;
+          } else {
+            ASSERT_EQ(0, std::memcmp(out.raw(), scalar_out.raw(), out.nbytes()))
+                << "isa " << cpu::isa_name(isa) << " vnni " << vnni << " differs from scalar, N=" << s.N
+                << " K=" << s.K << " bits=" << s.bits << " group=" << s.group << " T=" << T;
+          }
+        }
+      }
+    }
+}
+
+TEST(QuantCpu, ExactPathMatchesDequantizeThenMatmul) {
+  std::mt19937_64 rng(5);
+  ThreadPool pool(2);
+  cpu::Scratch scratch;
+  for (const Shape3& s : shapes())
+    for (int64_t T : {1, 5}) {
+      const QuantizedMatrix m = random_quantized(s.N, s.K, s.bits, s.group, T == 1, rng);
+      LinearWeight w = quant::pack(m, quant::Layout::Cpu);
+      w.f32_activations = true;
+      Tensor x = randn({T, s.K}, rng);
+      Tensor ref, absref;
+      ref::quant_linear(ref, x, m, Tensor(), &absref);
+      for (cpu::Isa isa : isas()) {
+        Tensor out = Tensor::empty({T, s.N}, DType::F32);
+        cpu::Exec ex{pool, isa, scratch};
+        cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, nullptr, ex);
+        for (int64_t i = 0; i < out.numel(); ++i)
+          ASSERT_NEAR(out.data<float>()[i], ref.data<float>()[i], 2e-6f * absref.data<float>()[i] + 1e-6f)
+              << "isa " << cpu::isa_name(isa) << " N=" << s.N << " K=" << s.K << " bits=" << s.bits;
+      }
+    }
+}
+
+TEST(QuantCpu, EmbeddingRowsAreDequantizedExactly) {
+  std::mt19937_64 rng(6);
+  auto be = make_cpu_backend_isa({2}, cpu::best_isa());
+  for (int bits : {4, 8}) {
+    const QuantizedMatrix m = random_quantized(50, 96, bits, 32, bits == 4, rng);
+    LinearWeight w = be->pack_quantized(m, false);
+    const Tensor deq = ref::dequantize(m);
+    Tensor tokens = Tensor::empty({4}, DType::I32);
+    const int32_t ids[4] = {0, 49, 17, 17};
+    std::memcpy(tokens.raw(), ids, sizeof(ids));
+    Tensor out = Tensor::empty({4, 96}, DType::F32);
+    be->embedding_quantized(out, w, tokens);
+    for (int t = 0; t < 4; ++t)
+      for (int k = 0; k < 96; ++k) ASSERT_EQ(out.data<float>()[t * 96 + k], deq.data<float>()[ids[t] * 96 + k]);
+    tokens.data<int32_t>()[2] = 50;
+    EXPECT_THROW(be->embedding_quantized(out, w, tokens), InvalidArgument);
+  }
+}
+
+// Through the backend: linear() dispatches on the scheme; row slices at multiples of 16
+// (stacked MoE experts) compute the rows they cover.
+TEST(QuantCpu, BackendLinearAndRowSlices) {
+  std::mt19937_64 rng(7);
+  auto be = make_cpu_backend_isa({2}, cpu::best_isa());
+  const QuantizedMatrix m = random_quantized(64, 128, 4, 64, true, rng);
+  LinearWeight w = be->pack_quantized(m, false);
+  Tensor x = randn({3, 128}, rng);
+  Tensor full = Tensor::empty({3, 64}, DType::F32);
+  be->linear(full, x, w);
+  LinearWeight part = w;
+  part.weight = w.weight.slice_rows(16, 48);
+  part.scales = w.scales.slice_rows(16, 48);
+  part.zeros = w.zeros.slice_rows(16, 48);
+  part.out_features = 32;
+  Tensor out = Tensor::empty({3, 32}, DType::F32);
+  be->linear(out, x, part);
+  for (int t = 0; t < 3; ++t)
+    for (int n = 0; n < 32; ++n) ASSERT_EQ(out.data<float>()[t * 32 + n], full.data<float>()[t * 64 + 16 + n]);
+  Tensor bad = Tensor::empty({3, 100}, DType::F32);
+  EXPECT_THROW(be->linear(out, bad, w), Error);
+}
+
+}  // namespace
+}  // namespace tllm
