@@ -14,5 +14,6 @@ void register_render_chat_command(CLI::App& app);
 void register_serve_command(CLI::App& app);
 void register_bench_serve_command(CLI::App& app);
 void register_quantize_command(CLI::App& app);
+void register_throughput_command(CLI::App& app);
 
 }  // namespace tllm
