@@ -216,9 +216,13 @@ void AsyncEngine::loop() {
       }
     }
 
+    // Stats first, so that a client who has its final output sees counters that include it.
+    const EngineStats st = engine_->stats();
     deliveries.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
+      stats_ = st;
+      waiting_in_engine_ = st.num_waiting;
       if (!step_error.empty()) {
         for (auto& [id, weak] : streams_) {
           bool queued = false;
@@ -247,10 +251,12 @@ void AsyncEngine::loop() {
     for (auto& [s, out] : deliveries) s->push(std::move(out));
 
     busy = engine_->has_unfinished_requests();
-    EngineStats st = engine_->stats();
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_ = st;
-    waiting_in_engine_ = st.num_waiting;
+    if (!step_error.empty()) {
+      const EngineStats after = engine_->stats();  // the failed requests were aborted
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_ = after;
+      waiting_in_engine_ = after.num_waiting;
+    }
   }
 
   // Shutdown: end every open stream.

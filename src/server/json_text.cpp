@@ -58,6 +58,17 @@ size_t invalid_prefix_length(std::string_view s, size_t i) {
 
 constexpr char kReplacement[] = "\xEF\xBF\xBD";
 
+// Appends the character at s[i] (or U+FFFD for an invalid sequence there); returns the
+// index after what it consumed.
+size_t append_char_or_replacement(std::string& out, std::string_view s, size_t i) {
+  if (const size_t len = valid_sequence_length(s, i)) {
+    out.append(s.data() + i, len);
+    return i + len;
+  }
+  out += kReplacement;
+  return i + invalid_prefix_length(s, i);
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -95,14 +106,7 @@ void append_json_string(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    const size_t len = valid_sequence_length(s, i);
-    if (len) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out += kReplacement;
-      i += invalid_prefix_length(s, i);
-    }
+    i = append_char_or_replacement(out, s, i);
   }
   out.push_back('"');
 }
@@ -125,17 +129,7 @@ void append_json_number(std::string& out, int64_t v) {
 std::string sanitize_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    const size_t len = valid_sequence_length(s, i);
-    if (len) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out += kReplacement;
-      i += invalid_prefix_length(s, i);
-    }
-  }
+  for (size_t i = 0; i < s.size();) i = append_char_or_replacement(out, s, i);
   return out;
 }
 

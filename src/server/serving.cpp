@@ -244,6 +244,38 @@ bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::D
   return true;
 }
 
+void respond_when_done(Generation& gen, const ClientConnection& conn, httplib::Response& res,
+                       const std::function<std::string()>& build) {
+  if (!wait_for_completion(gen, conn)) return;  // the client left; nobody reads this
+  if (const std::string err = gen.error(); !err.empty()) {
+    res.status = 500;
+    res.set_content(engine_error_body(err), "application/json");
+    return;
+  }
+  res.set_content(build(), "application/json");
+}
+
+void append_finish(std::string& out, const ChoiceState& c) {
+  out += ",\"finish_reason\":";
+  if (c.finished) append_json_string(out, finish_reason_name(c.finish_reason));
+  else out += "null";
+  out += ",\"stop_reason\":";
+  if (c.finished && c.stop_reason) append_json_string(out, *c.stop_reason);
+  else out += "null";
+}
+
+void append_response_tail(std::string& out, const Generation& gen) {
+  out += "],\"usage\":";
+  append_usage(out, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());
+  out += "}";
+}
+
+void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Generation& gen) {
+  std::string usage;
+  append_usage(usage, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());
+  writer.append_usage_event(out, usage);
+}
+
 void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens) {
   out += "{\"prompt_tokens\":";
   append_json_number(out, static_cast<int64_t>(prompt_tokens));

@@ -24,6 +24,7 @@ class DataSink;
 namespace tllm {
 
 class ClientConnection;
+class ChunkWriter;
 
 struct ServingState {
   explicit ServingState(ServerOptions opts);
@@ -83,6 +84,7 @@ class Generation {
 
   const std::string& id() const { return id_; }
   std::vector<ChoiceState>& choices() { return choices_; }
+  const std::vector<ChoiceState>& choices() const { return choices_; }
   const std::vector<PromptPlan>& prompts() const { return prompts_; }
   bool done() const { return finished_ == static_cast<int>(choices_.size()); }
 
@@ -125,6 +127,18 @@ bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::D
                        const std::function<void(std::string&)>& finish);
 // Maps an engine error message to the error event / response of a failed request.
 std::string engine_error_body(const std::string& message);
+
+// Non-streaming: waits for gen (aborting it when the client leaves) and answers with
+// build()'s JSON, or a 500 naming the engine's error.
+void respond_when_done(Generation& gen, const ClientConnection& conn, httplib::Response& res,
+                       const std::function<std::string()>& build);
+// `,"finish_reason":...,"stop_reason":...` of a choice (null while it runs).
+void append_finish(std::string& out, const ChoiceState& c);
+// `],"usage":{...}}`, closing a full response opened with append_response_head.
+void append_response_tail(std::string& out, const Generation& gen);
+
+// The final usage chunk of a stream (choices empty).
+void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Generation& gen);
 
 // Appends the usage object.
 void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens);

@@ -17,24 +17,10 @@ struct CompletionContext {
   LogprobStyle style;
 };
 
-void append_finish(std::string& out, const ChoiceState& c) {
-  out += ",\"finish_reason\":";
-  if (c.finished) append_json_string(out, finish_reason_name(c.finish_reason));
-  else out += "null";
-  out += ",\"stop_reason\":";
-  if (c.finished && c.stop_reason) append_json_string(out, *c.stop_reason);
-  else out += "null";
-}
-
 std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t created,
                           const std::string& model) {
-  std::string out = "{\"id\":";
-  append_json_string(out, gen.id());
-  out += ",\"object\":\"text_completion\",\"created\":";
-  append_json_number(out, created);
-  out += ",\"model\":";
-  append_json_string(out, model);
-  out += ",\"choices\":[";
+  std::string out;
+  append_response_head(out, gen.id(), "text_completion", created, model);
   for (size_t i = 0; i < gen.choices().size(); ++i) {
     const ChoiceState& c = gen.choices()[i];
     if (i) out.push_back(',');
@@ -56,9 +42,7 @@ std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t
     append_finish(out, c);
     out += "}";
   }
-  out += "],\"usage\":";
-  append_usage(out, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());
-  out += "}";
+  append_response_tail(out, gen);
   return out;
 }
 
@@ -101,13 +85,7 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
   auto conn = std::make_shared<ClientConnection>(req);
 
   if (!r.stream) {
-    if (!wait_for_completion(*gen, *conn)) return;  // the client left; nobody reads this
-    if (const std::string err = gen->error(); !err.empty()) {
-      res.status = 500;
-      res.set_content(engine_error_body(err), "application/json");
-      return;
-    }
-    res.set_content(full_response(*ctx, *gen, created, state.model_name), "application/json");
+    respond_when_done(*gen, *conn, res, [&] { return full_response(*ctx, *gen, created, state.model_name); });
     return;
   }
 
@@ -148,10 +126,7 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
           writer->append_choice_event(buf, choice);
         };
         auto finish = [&](std::string& buf) {
-          if (!r.include_usage) return;
-          std::string usage;
-          append_usage(usage, gen->prompt_tokens(), gen->completion_tokens(), gen->cached_tokens());
-          writer->append_usage_event(buf, usage);
+          if (r.include_usage) append_usage_chunk(buf, *writer, *gen);
         };
         return stream_generation(*gen, *conn, sink, "", format, finish);
       });

@@ -10,17 +10,23 @@ void append_sse_event(std::string& out, std::string_view json) {
   out += "\n\n";
 }
 
+void append_response_head(std::string& out, std::string_view id, std::string_view object, int64_t created,
+                          std::string_view model) {
+  out += "{\"id\":";
+  append_json_string(out, id);
+  out += ",\"object\":";
+  append_json_string(out, object);
+  out += ",\"created\":";
+  append_json_number(out, created);
+  out += ",\"model\":";
+  append_json_string(out, model);
+  out += ",\"choices\":[";
+}
+
 ChunkWriter::ChunkWriter(std::string_view id, std::string_view object, int64_t created,
                          std::string_view model) {
-  prefix_ = "data: {\"id\":";
-  append_json_string(prefix_, id);
-  prefix_ += ",\"object\":";
-  append_json_string(prefix_, object);
-  prefix_ += ",\"created\":";
-  append_json_number(prefix_, created);
-  prefix_ += ",\"model\":";
-  append_json_string(prefix_, model);
-  prefix_ += ",\"choices\":[";
+  prefix_ = "data: ";
+  append_response_head(prefix_, id, object, created, model);
 }
 
 void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_json) const {

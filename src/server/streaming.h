@@ -14,6 +14,11 @@ inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 // Appends `data: <json>\n\n`.
 void append_sse_event(std::string& out, std::string_view json);
 
+// Appends `{"id":...,"object":...,"created":...,"model":...,"choices":[`, the start of a
+// response or of a chunk.
+void append_response_head(std::string& out, std::string_view id, std::string_view object, int64_t created,
+                          std::string_view model);
+
 class ChunkWriter {
  public:
   // object: "chat.completion.chunk" or "text_completion".

@@ -151,7 +151,7 @@ test("aborting a stream frees the request and the server keeps serving", async (
   } catch {
     // Depending on timing the client ends the iteration or throws an abort error.
   }
-  assert.equal(n, 3);
+  assert.ok(n >= 3);
   let running = -1;
   for (let i = 0; i < 200 && running !== 0; i++) {
     running = (await (await fetch(`${baseURL}/debug/engine`)).json()).num_running;
