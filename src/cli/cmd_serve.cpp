@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "cli/commands.h"
@@ -30,7 +31,8 @@ struct ServeArgs {
 
 void run_serve(ServeArgs& a) {
   const EngineConfig config = a.engine.resolve();
-  a.server.model_dir = config.model_dir;
+  // Absolute, so that /v1/models "root" means the same folder to a client elsewhere on this machine.
+  a.server.model_dir = std::filesystem::absolute(config.model_dir).lexically_normal().string();
   if (a.server.http_threads <= 0) a.server.http_threads = std::max(128, config.max_num_seqs + 64);
   TLLM_CHECK_ARG(a.max_queue >= 1, "--max-queue must be at least 1, got ", a.max_queue);
 

@@ -124,7 +124,9 @@ int HttpServer::start() {
 
   ServingState& st = *state_;
   srv.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
-    if (st.options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    // CORS preflights carry no credentials; only /v1 is guarded, as in vLLM.
+    if (st.options.api_key.empty() || req.method == "OPTIONS" || req.path.rfind("/v1/", 0) != 0)
+      return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + st.options.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, unauthorized());
@@ -158,6 +160,13 @@ int HttpServer::start() {
     TLLM_LOG(Debug, req.method, " ", req.path, " -> ", res.status);
   });
 
+  // CORS as vLLM's defaults allow it (any origin), so browser clients can call the API.
+  srv.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
+  srv.Options(".*", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    res.status = 204;
+  });
   srv.Get("/health", route(st, handle_health));
   srv.Get("/ping", route(st, handle_health));
   srv.Get("/version", route(st, handle_version));

@@ -680,6 +680,12 @@ TEST(HttpFlags, ApiKeyGuardsV1Only) {
   EXPECT_EQ(get(s, "/v1/models", {{"Authorization", "Bearer sekrit"}}).status, 200);
   EXPECT_EQ(get(s, "/health").status, 200);  // as vLLM: only /v1 is guarded
   EXPECT_EQ(get(s, "/metrics").status, 200);
+  // A CORS preflight passes without the key.
+  auto c = s.client();
+  const auto pre = c.Options("/v1/chat/completions");
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
   EXPECT_EQ(s.stop(), 0);
 }
 
