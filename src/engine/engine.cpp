@@ -63,6 +63,20 @@ std::vector<std::pair<int32_t, float>> top_n(const float* row, int64_t V, int n)
   return out;
 }
 
+// The longest context the model supports, as vLLM derives it: RoPE scaling stretches
+// max_position_embeddings by its factor (yarn from its original length).
+int derived_max_model_len(const ModelConfig& mc) {
+  const RopeScaling& r = mc.rope_scaling;
+  double len = mc.max_position_embeddings;
+  if (r.type == RopeType::Linear || r.type == RopeType::Dynamic) len *= r.factor;
+  if (r.type == RopeType::Yarn) {
+    const int orig = r.original_max_position_embeddings > 0 ? r.original_max_position_embeddings
+                                                           : mc.max_position_embeddings;
+    len = std::max<double>(len, orig * r.factor);
+  }
+  return static_cast<int>(len);
+}
+
 DType resolve_weight_dtype(const std::string& requested, DType checkpoint, const std::string& device) {
   if (requested == "auto") {
     if (device == "cuda" && checkpoint == DType::F32) return DType::BF16;
@@ -112,9 +126,11 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
   TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
 
-  I.max_model_len = c.max_model_len > 0 ? c.max_model_len : mc.max_position_embeddings;
-  TLLM_CHECK_ARG(I.max_model_len <= mc.max_position_embeddings, "max_model_len ", I.max_model_len,
-                 " exceeds the model's max_position_embeddings ", mc.max_position_embeddings);
+  const int model_len = derived_max_model_len(mc);
+  I.max_model_len = c.max_model_len > 0 ? c.max_model_len : model_len;
+  TLLM_CHECK_ARG(I.max_model_len <= model_len, "max_model_len ", I.max_model_len,
+                 " exceeds the model's context length ", model_len, " (max_position_embeddings ",
+                 mc.max_position_embeddings, ", rope scaling ", rope_type_name(mc.rope_scaling.type), ")");
   const int max_batched = c.max_num_batched_tokens > 0 ? c.max_num_batched_tokens : (c.device == "cuda" ? 8192 : 512);
 
   ModelLoadOptions mo;
