@@ -21,9 +21,13 @@ KVCache KVCache::allocate(Backend& backend, const ModelConfig& cfg, int num_bloc
   for (int l = 0; l < cfg.num_layers; ++l) {
     kv.k.push_back(backend.empty(shape, dtype));
     kv.v.push_back(backend.empty(shape, dtype));
-    // Zeroed so that padded reads (graph-captured decode of dummy rows) see finite values.
-    backend.fill_zero(kv.k.back());
-    backend.fill_zero(kv.v.back());
+    // On the GPU, zeroed so that padded rows of graph-captured decode read finite values.
+    // On the CPU nothing reads a slot before it is written, and touching gigabytes of
+    // fresh pages would only slow start-up.
+    if (backend.device() != Device::CPU) {
+      backend.fill_zero(kv.k.back());
+      backend.fill_zero(kv.v.back());
+    }
   }
   return kv;
 }
