@@ -17,7 +17,8 @@ PORT="$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$PORT_FILE" 
 
 direct() {  # batch output_len
   "$BIN" throughput --model "$MODEL" "${ENGINE[@]}" --num-seqs "$1" --min-input-len $IN --max-input-len $IN \
-    --min-output-len "$2" --max-output-len "$2" --temperature 0 2>/dev/null | sed -n 's/.*Throughput: \([0-9.]*\)tok\/s/\1/p'
+    --min-output-len "$2" --max-output-len "$2" --temperature 0 --iters 2 2>/dev/null |
+    sed -n 's/.*Throughput: \([0-9.]*\)tok\/s/\1/p' | tail -1  # the warm run, as the server is warm
 }
 served() {  # batch output_len
   "$BIN" bench-serve --port "$PORT" --tokenizer "$MODEL" --num-prompts "$1" --max-concurrency "$1" \

@@ -21,10 +21,12 @@ struct ThroughputArgs {
   int max_token_id = 10000;  // nano-vllm draws ids in [0, 10000]
   float temperature = 0.6f;
   uint64_t seed = 0;
+  int iters = 1;  // > 1: run the workload again (warm KV pages, caches); each run is printed
 };
 
 void run_throughput(const ThroughputArgs& a) {
   TLLM_CHECK_ARG(a.num_seqs >= 1, "--num-seqs must be at least 1");
+  TLLM_CHECK_ARG(a.iters >= 1, "--iters must be at least 1");
   TLLM_CHECK_ARG(a.min_input_len >= 1 && a.min_input_len <= a.max_input_len, "need 1 <= --min-input-len <= --max-input-len");
   TLLM_CHECK_ARG(a.min_output_len >= 1 && a.min_output_len <= a.max_output_len, "need 1 <= --min-output-len <= --max-output-len");
   LLMEngine engine(a.engine.resolve());
@@ -59,14 +61,17 @@ void run_throughput(const ThroughputArgs& a) {
     p.detokenize = false;
     engine.generate({std::vector<int32_t>(16, 1)}, {p});
   }
-  const double t0 = now_seconds();
-  const auto outs = engine.generate(prompts, params);
-  const double dt = now_seconds() - t0;
-  long long generated = 0;
-  for (const auto& o : outs) generated += static_cast<long long>(o.token_ids.size());
-  std::printf("throughput: %d sequences, %lld input + %lld output tokens (%lld generated) on %s\n", a.num_seqs,
-              total_in, total_out, generated, engine.backend_name().c_str());
-  std::printf("Total: %lldtok, Time: %.2fs, Throughput: %.2ftok/s\n", generated, dt, generated / dt);
+  std::printf("throughput: %d sequences, %lld input + %lld output tokens on %s\n", a.num_seqs, total_in, total_out,
+              engine.backend_name().c_str());
+  for (int it = 0; it < a.iters; ++it) {
+    const double t0 = now_seconds();
+    const auto outs = engine.generate(prompts, params);
+    const double dt = now_seconds() - t0;
+    long long generated = 0;
+    for (const auto& o : outs) generated += static_cast<long long>(o.token_ids.size());
+    std::printf("Total: %lldtok, Time: %.2fs, Throughput: %.2ftok/s\n", generated, dt, generated / dt);
+    std::fflush(stdout);
+  }
 }
 
 }  // namespace
@@ -84,6 +89,7 @@ void register_throughput_command(CLI::App& app) {
   cmd->add_option("--max-token-id", a.max_token_id, "random prompt ids in [0, this]")->capture_default_str();
   cmd->add_option("--temperature", a.temperature)->capture_default_str();
   cmd->add_option("--seed", a.seed)->capture_default_str();
+  cmd->add_option("--iters", a.iters, "run the workload this many times (the first one warms up)")->capture_default_str();
   cmd->callback([args] { run_throughput(*args); });
 }
 
