@@ -17,6 +17,7 @@
 #include "core/timer.h"
 #include "engine/engine.h"
 #include "kernels/backend.h"
+#include "model/quant.h"
 
 namespace tllm {
 
@@ -137,7 +138,6 @@ void run_bench(const BenchArgs& a) {
   probe.reset();
 
   // Bytes and FLOPs of the model, counted from its shapes.
-  const double wbytes_per = static_cast<double>(dtype_size(wdt));
   const double H = mc.hidden_size, I = mc.intermediate_size, V = mc.vocab_size, L = mc.num_layers;
   const double q = mc.q_size(), kv = mc.kv_size();
   // MLP parameters read by all layers when `experts_read` experts of each MoE layer are read.
@@ -158,17 +158,21 @@ void run_bench(const BenchArgs& a) {
   // Parameters one token uses, averaged over the layers (all of them for dense models).
   const double layer_params = H * (q + 2 * kv) + q * H + mlp_params_read(top_k) / L;
   const double lm_params = V * H;
-  const double decode_bytes = (L * layer_params + lm_params) * wbytes_per;  // embedding: one row, ignored
+  // Quantized weights (model/quant.h): bytes per weight of the decoder linears and the lm_head.
+  const QuantSpec quant = QuantSpec::resolve(cfg.model_dir, cfg.quantization, cfg.quant_group_size);
+  const double layer_bpw = quant_bytes_per_weight(quant, false, wdt), head_bpw = quant_bytes_per_weight(quant, true, wdt);
+  const double decode_bytes = L * layer_params * layer_bpw + lm_params * head_bpw;  // embedding: one row, ignored
   // Weight bytes a decode step of `batch` sequences reads.
   auto step_weight_bytes = [&](int batch) {
-    return decode_bytes + (mlp_params_read(experts_read_by(batch)) - mlp_params_read(top_k)) * wbytes_per;
+    return decode_bytes + (mlp_params_read(experts_read_by(batch)) - mlp_params_read(top_k)) * layer_bpw;
   };
   const double kv_bytes_per_token = 2.0 * L * kv * (cfg.device == "cuda" ? 2 : 4);
   const double params_total =
       L * (H * (q + 2 * kv) + q * H) + mlp_params_read(E) + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
 
   std::printf("model: %s (%s), %.1f M params, %s weights %.1f MiB; backend: %s\n", cfg.model_dir.c_str(),
-              mc.architecture.c_str(), params_total / 1e6, dtype_name(wdt), decode_bytes / (1 << 20),
+              mc.architecture.c_str(), params_total / 1e6,
+              quant.format == QuantFormat::None ? dtype_name(wdt) : quant.describe().c_str(), decode_bytes / (1 << 20),
               engine.backend_name().c_str());
   std::printf("limits measured now: bandwidth %.1f GB/s, matmul peak %.1f %s\n\n", bw / 1e9,
               cfg.device == "cuda" ? peak / 1e12 : peak / 1e9, cfg.device == "cuda" ? "TFLOP/s" : "GFLOP/s");

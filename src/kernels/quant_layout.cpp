@@ -121,9 +121,35 @@ LinearWeight pack(const QuantizedMatrix& m, Layout layout, ThreadPool* pool) {
         const uint8_t* src = codes + row * K;
         if (layout == Layout::Cpu && bits == 8) {
           for (int64_t k = 0; k < K; ++k) dst[(k / 4) * 64 + r * 4 + (k % 4)] = src[k];
+        } else if (layout == Layout::Cuda) {
+          // Word by word in the order a lane reads them (same positions as cuda_pos).
+          const int tile = cuda_k_tile(bits);
+          const int g = r % 8, half = r / 8;
+          for (int64_t kt = 0; kt < Kp / tile; ++kt)
+            for (int c = 0; c < 4; ++c) {
+              uint8_t* lane_dst = dst + kt * 1024 + half * 512 + (g * 4 + c) * 16;
+              for (int w = 0; w < 4; ++w) {
+                uint32_t word = 0;
+                for (int pp = 0; pp < 4; ++pp)
+                  for (int e = 0; e < 2; ++e) {
+                    int64_t k;
+                    int shift;
+                    if (bits == 4) {
+                      k = kt * tile + 16 * (2 * w + pp / 2) + (pp % 2) * 8 + 2 * c + e;
+                      shift = 16 * e + 4 * pp;
+                    } else {
+                      if (pp >= 2) continue;
+                      k = kt * tile + 16 * w + pp * 8 + 2 * c + e;
+                      shift = 8 * (pp + 2 * e);
+                    }
+                    if (k < K) word |= static_cast<uint32_t>(src[k]) << shift;
+                  }
+                std::memcpy(lane_dst + 4 * w, &word, 4);
+              }
+            }
         } else {
           for (int64_t k = 0; k < K; ++k) {
-            const CodePos pos = layout == Layout::Cpu ? cpu_pos(bits, Kp, r, k) : cuda_pos(bits, r, k);
+            const CodePos pos = cpu_pos(bits, Kp, r, k);
             dst[pos.byte] |= static_cast<uint8_t>(src[k] << pos.shift);
           }
         }

@@ -193,6 +193,24 @@ std::string QuantSpec::describe() const {
   return d;
 }
 
+double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
+  const double dense_bytes = static_cast<double>(dtype_size(dense));
+  switch (spec.format) {
+    case QuantFormat::None: return dense_bytes;
+    case QuantFormat::OnLoad:
+      // int8: one f16 scale and offset per row (negligible); int4: f16 pair per group.
+      if (head || spec.bits == 8) return 1.0;
+      return 0.5 + 4.0 / spec.group_size;
+    case QuantFormat::Mlx: return (spec.bits <= 4 ? 0.5 : 1.0) + 4.0 / spec.group_size;  // f16 when exact
+    case QuantFormat::Awq:
+    case QuantFormat::Gptq:
+      if (head) return dense_bytes;
+      // f16 scales, offsets -scale * zero usually need f32; one group per row: negligible.
+      return (spec.bits <= 4 ? 0.5 : 1.0) + (spec.group_size > 0 ? 6.0 / spec.group_size : 0.0);
+  }
+  return dense_bytes;
+}
+
 // --- codecs ------------------------------------------------------------------------------
 
 QuantizedMatrix quantize_int8_per_channel(const float* w, int64_t rows, int64_t cols, ThreadPool* pool) {

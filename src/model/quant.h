@@ -88,6 +88,11 @@ class QuantLoader {
   std::unique_ptr<ThreadPool> pool_;
 };
 
+// Bytes the kernels read per weight (codes plus scales and offsets) of a decoder linear
+// (head = false) or of the lm_head (head = true) under `spec`; dtype_size(dense) when that
+// weight stays dense. For roofline arithmetic (tinyllm bench).
+double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense);
+
 // --- format codecs (exposed for tests and `tinyllm quantize`) --------------------------
 
 // Dense f32 [rows, cols] -> int8 symmetric per channel / affine int4 (or int8) per group.

@@ -205,3 +205,58 @@ TEST(QuantCpu, BackendLinearAndRowSlices) {
 
 }  // namespace
 }  // namespace tllm
+
+namespace tllm {
+namespace {
+
+// The CUDA kernels read the codes of a (panel, tile) as mma.m16n8k16 A fragments without
+// any index math (quant_gemm.cu, mma_codes): here the same extraction rule runs on the host
+// and every register must hold the codes PTX assigns to it: lane L, groupID g = L / 4,
+// threadID_in_group c = L % 4; a0 = A[g][2c, 2c+1], a1 = A[g+8][2c, 2c+1], a2 = A[g][2c+8, 2c+9],
+// a3 = A[g+8][2c+8, 2c+9] (low half first), A = the 16 x 16 block of k step m.
+TEST(QuantLayout, CudaTilesAreMmaFragments) {
+  std::mt19937_64 rng(8);
+  for (int bits : {4, 8}) {
+    const QuantizedMatrix m = random_quantized(32, 320, bits, 64, true, rng);
+    const LinearWeight w = quant::pack(m, quant::Layout::Cuda);
+    const int tile = quant::cuda_k_tile(bits);
+    const int64_t ktiles = quant::padded_cols(quant::Layout::Cuda, bits, m.cols) / tile;
+    auto code = [&](int64_t row, int64_t k) -> int {
+      return row < m.rows && k < m.cols ? m.codes.data<uint8_t>()[row * m.cols + k] : 0;
+    };
+    auto nib = [](uint32_t v, int shift) { return (v >> shift) & 0x000f000fu; };
+    for (int64_t p = 0; p < 2; ++p)
+      for (int64_t kt = 0; kt < ktiles; ++kt)
+        for (int lane = 0; lane < 32; ++lane) {
+          const uint8_t* base = w.weight.data<uint8_t>() + (p * ktiles + kt) * 1024;
+          uint32_t lo[4], hi[4];
+          std::memcpy(lo, base + lane * 16, 16);
+          std::memcpy(hi, base + 512 + lane * 16, 16);
+          const int g = lane / 4, c = lane % 4;
+          for (int step = 0; step < tile / 16; ++step) {
+            // (register value, value the register must hold as (low, high) code pair)
+            std::vector<std::pair<uint32_t, std::pair<int, int>>> regs;
+            const int64_t k0 = kt * tile + 16 * step + 2 * c, rg = p * 16 + g;
+            auto want = [&](int64_t row, int64_t k) { return std::make_pair(code(row, k), code(row, k + 1)); };
+            if (bits == 4) {
+              const int wd = step / 2, s0 = (step % 2) ? 8 : 0, s1 = (step % 2) ? 12 : 4;
+              regs = {{nib(lo[wd], s0), want(rg, k0)}, {nib(hi[wd], s0), want(rg + 8, k0)},
+                      {nib(lo[wd], s1), want(rg, k0 + 8)}, {nib(hi[wd], s1), want(rg + 8, k0 + 8)}};
+            } else {
+              // low nibbles at shifts 0 / 8, high nibbles at 4 / 12 (x16 by the 2048 magic)
+              auto both = [&](uint32_t v, int s_lo, int s_hi) { return nib(v, s_lo) | (nib(v, s_hi) << 4); };
+              const uint32_t l = lo[step], h = hi[step];
+              regs = {{both(l, 0, 4), want(rg, k0)}, {both(h, 0, 4), want(rg + 8, k0)},
+                      {both(l, 8, 12), want(rg, k0 + 8)}, {both(h, 8, 12), want(rg + 8, k0 + 8)}};
+            }
+            for (auto& [v, wv] : regs) {
+              ASSERT_EQ(static_cast<int>(v & 0xff), wv.first) << "bits " << bits << " lane " << lane << " step " << step;
+              ASSERT_EQ(static_cast<int>((v >> 16) & 0xff), wv.second) << "bits " << bits << " lane " << lane;
+            }
+          }
+        }
+  }
+}
+
+}  // namespace
+}  // namespace tllm

@@ -352,6 +352,7 @@ void CudaBackend::linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& 
 }
 
 void CudaBackend::linear(Tensor& out, const Tensor& x, const LinearWeight& w) {
+  if (w.quant != QuantScheme::None) return linear_quantized(out, x, w);
   int64_t T = 0;
   check_linear(out, x, w, T);
   if (T == 0) return;

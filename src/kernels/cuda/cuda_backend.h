@@ -91,6 +91,12 @@ class CudaBackend final : public Backend {
   // Linear through cuBLASLt only / the skinny GEMM only (benchmarks and tests).
   void linear_cublas(Tensor& out, const Tensor& x, const LinearWeight& w);
   void linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& w);
+  // Quantized weights (kernels/cuda/quant_backend.cu); linear() forwards quantized weights to
+  // linear_quantized. path: 0 auto, 1 skinny GEMM (T <= 16), 2 fused GEMM, 3 dequantize +
+  // cuBLASLt (tests and benchmarks force one).
+  LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations) override;
+  void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) override;
+  void linear_quantized(Tensor& out, const Tensor& x, const LinearWeight& w, int path = 0);
 
  private:
   void check_capturable(const char* op) const;
@@ -105,6 +111,8 @@ class CudaBackend final : public Backend {
   DeviceWorkspace attn_ws_;
   DeviceWorkspace moe_ws_;    // moe_experts scratch (sized by moe_reserve)
   size_t moe_ws_bytes_ = 0;
+  DeviceWorkspace quant_ws_;  // bf16 weights of the dequantize + cuBLASLt prefill path (sized at pack)
+  size_t quant_ws_bytes_ = 0;
   std::unique_ptr<PinnedRing> ring_;
   // Large uploads: two pinned chunks (+ device staging for conversions), double-buffered.
   static constexpr size_t kChunk = 32u << 20;

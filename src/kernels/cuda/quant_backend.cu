@@ -1,0 +1,154 @@
+// CudaBackend's quantized-weight ops: packing into the CUDA layout (kernels/quant_layout.h)
+// and uploading; linear() for quantized weights picks
+//   T <= 16:                  quant_gemv (streams the packed weights: decode)
+//   16 < T < kDequantTokens:  quant_gemm (fused: codes and activations in shared memory, mma)
+//   T >= kDequantTokens:      dequantize the weight to bf16 once, then cuBLASLt (prefill:
+//                             the GEMM is compute bound and the bf16 copy costs ~2.5 bytes
+//                             per weight against ~2 T flops)
+// TLLM_QUANT_GEMM=fused|dequant forces one of the two large-batch paths (benchmarks).
+#include <cstdlib>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/quant_ops.h"
+#include "kernels/quant_layout.h"
+
+namespace tllm::cuda {
+
+namespace {
+
+constexpr int kDequantTokens = 512;
+constexpr size_t kMaxDequantScratch = size_t{640} << 20;  // larger weights (big lm_heads) use the fused GEMM
+
+int forced_large_path() {
+  const char* e = std::getenv("TLLM_QUANT_GEMM");
+  if (!e || !*e || std::strcmp(e, "auto") == 0) return 0;
+  if (std::strcmp(e, "fused") == 0) return 2;
+  if (std::strcmp(e, "dequant") == 0) return 3;
+  TLLM_THROW("TLLM_QUANT_GEMM=", e, " is not supported (auto, fused, dequant)");
+}
+
+QuantGemmParams params_of(const LinearWeight& w) {
+  QuantGemmParams p;
+  p.bits = w.quant_bits();
+  p.N = static_cast<int>(w.out_features);
+  p.K = static_cast<int>(w.in_features);
+  p.groups = static_cast<int>(w.scales.dim(1));
+  p.group_size = w.group_size >= w.in_features ? static_cast<int>(w.in_features) : w.group_size;
+  const int tile = p.bits == 4 ? 128 : 64;
+  p.ktiles = (p.K + tile - 1) / tile;
+  p.codes = static_cast<const uint8_t*>(w.weight.raw());
+  p.scales = w.scales.raw();
+  p.offsets = w.zeros.raw();
+  p.scales_f16 = w.scales.dtype() == DType::F16;
+  return p;
+}
+
+void check_packed(const LinearWeight& w, const char* op) {
+  TLLM_CHECK(w.quant != QuantScheme::None, op, ": weight is not quantized");
+  for (const Tensor* t : {&w.weight, &w.scales, &w.zeros})
+    TLLM_CHECK(t->defined() && t->device() == Device::CUDA, op,
+               ": quantized weight tensors must be on the GPU (pack with the CUDA backend)");
+  const int bits = w.quant_bits();
+  const int64_t N = w.out_features, K = w.in_features;
+  const int64_t rb = quant::row_bytes(quant::Layout::Cuda, bits, K);
+  TLLM_CHECK(w.weight.dtype() == DType::U8 && w.weight.ndim() == 2 && w.weight.dim(1) == rb &&
+                 w.weight.dim(0) >= quant::padded_rows(N),
+             op, ": codes ", w.weight.str(), " are not in the CUDA layout for [", N, ", ", K, "] ", bits, "-bit");
+  TLLM_CHECK((w.scales.dtype() == DType::F16 || w.scales.dtype() == DType::F32) && w.zeros.dtype() == w.scales.dtype() &&
+                 w.scales.ndim() == 2 && w.zeros.shape() == w.scales.shape() && w.scales.dim(0) >= quant::padded_rows(N),
+             op, ": scales ", w.scales.str(), " / offsets ", w.zeros.str(), " do not match the weight");
+  TLLM_CHECK(N < (1ll << 31) && K < (1ll << 31), op, ": shape too large");
+}
+
+}  // namespace
+
+LinearWeight CudaBackend::pack_quantized(const QuantizedMatrix& m, bool) {
+  const std::string why = quant_unsupported_reason(m.bits, m.cols, m.group_size, m.groups());
+  TLLM_CHECK(why.empty(), "quantized weight [", m.rows, ", ", m.cols, "] on CUDA: ", why);
+  ThreadPool pool(0);
+  const LinearWeight h = quant::pack(m, quant::Layout::Cuda, &pool);
+  LinearWeight d = h;
+  d.weight = upload(h.weight, h.weight.dtype());
+  d.scales = upload(h.scales, h.scales.dtype());
+  d.zeros = upload(h.zeros, h.zeros.dtype());
+  synchronize();  // the host tensors go away with h
+  // Size the prefill scratch now, before the KV cache is sized from the free memory.
+  const size_t bytes = static_cast<size_t>(quant::padded_rows(m.rows)) * static_cast<size_t>(m.cols) * 2;
+  if (bytes <= kMaxDequantScratch && bytes > quant_ws_bytes_) {
+    quant_ws_.get(bytes);
+    quant_ws_bytes_ = bytes;
+  }
+  return d;
+}
+
+void CudaBackend::linear_quantized(Tensor& out, const Tensor& x, const LinearWeight& w, int path) {
+  const char* op = "linear";
+  check_packed(w, op);
+  const int64_t N = w.out_features, K = w.in_features;
+  TLLM_CHECK(x.defined() && x.device() == Device::CUDA && x.dtype() == DType::BF16, op, ": x ", x.str(),
+             " must be bf16 on the GPU");
+  TLLM_CHECK(x.ndim() >= 1 && x.dim(-1) == K, op, ": x ", x.str(), " does not match the quantized weight [", N, ", ",
+             K, "]");
+  const int64_t T = x.numel() / K;
+  TLLM_CHECK(out.defined() && out.device() == Device::CUDA && (out.dtype() == DType::BF16 || out.dtype() == DType::F32) &&
+                 out.numel() == T * N,
+             op, ": out ", out.str(), " must be bf16 or f32 [", T, ", ", N, "]");
+  if (w.bias.defined())
+    TLLM_CHECK(w.bias.device() == Device::CUDA && w.bias.numel() == N &&
+                   (w.bias.dtype() == DType::F32 || w.bias.dtype() == DType::BF16),
+               op, ": bias ", w.bias.str(), " must be f32 or bf16 [", N, "] on the GPU");
+  if (T == 0) return;
+  QuantGemmParams p = params_of(w);
+  p.x = x.data<bf16>();
+  p.T = static_cast<int>(T);
+  p.out = out.raw();
+  p.out_dtype = out.dtype();
+  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+  p.bias_dtype = w.bias.defined() ? w.bias.dtype() : DType::F32;
+
+  if (path == 0) {
+    if (T <= kQuantGemvMaxTokens) {
+      path = 1;
+    } else {
+      path = forced_large_path();
+      if (path == 0) path = T >= kDequantTokens ? 3 : 2;
+    }
+  }
+  if (path == 3) {
+    const size_t bytes = static_cast<size_t>(N) * static_cast<size_t>(K) * 2;
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(stream_, &st));
+    // Inside a graph capture the scratch cannot grow: use it only if it is large enough.
+    if (bytes > kMaxDequantScratch || (st != cudaStreamCaptureStatusNone && bytes > quant_ws_bytes_)) path = 2;
+  }
+  if (path == 1) {
+    TLLM_CHECK(T <= kQuantGemvMaxTokens, op, ": the skinny path takes at most ", kQuantGemvMaxTokens, " tokens");
+    quant_gemv(p, stream_);
+  } else if (path == 2) {
+    quant_gemm(p, stream_);
+  } else {
+    const size_t bytes = static_cast<size_t>(N) * static_cast<size_t>(K) * 2;
+    if (bytes > quant_ws_bytes_) quant_ws_bytes_ = bytes;
+    bf16* wb = static_cast<bf16*>(quant_ws_.get(quant_ws_bytes_));
+    quant_dequantize(p, wb, stream_);
+    lt_->run(out.raw(), out.dtype(), x.data<bf16>(), wb, p.bias, p.bias_dtype, static_cast<int>(T), static_cast<int>(N),
+             static_cast<int>(K), stream_);
+  }
+}
+
+void CudaBackend::embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) {
+  check_packed(table, "embedding");
+  TLLM_CHECK(tokens.defined() && tokens.device() == Device::CUDA && tokens.dtype() == DType::I32,
+             "embedding: tokens ", tokens.str(), " must be i32 on the GPU");
+  const int64_t T = tokens.numel(), H = table.in_features;
+  TLLM_CHECK(out.defined() && out.device() == Device::CUDA && (out.dtype() == DType::BF16 || out.dtype() == DType::F32) &&
+                 out.numel() == T * H,
+             "embedding: out ", out.str(), " must be bf16 or f32 [", T, ", ", H, "]");
+  QuantGemmParams p = params_of(table);
+  quant_embedding(p, tokens.data<int32_t>(), static_cast<int>(T), out.raw(), out.dtype(), stream_);
+}
+
+}  // namespace tllm::cuda

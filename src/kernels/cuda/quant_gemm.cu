@@ -1,0 +1,548 @@
+// W4A16 / W8A16 kernels (quant_ops.h). Layout: kernels/quant_layout.h (CUDA codes): per
+// 16-row panel and k tile (128 columns for 4 bits, 64 for 8) 1024 bytes in which lane L of a
+// warp finds its mma.m16n8k16 A fragments for every 16-wide k step of the tile at bytes
+// [16 L, 16 L + 16) (rows L / 4) and [512 + 16 L, ...) (rows L / 4 + 8).
+#include <cuda_fp16.h>
+
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/quant_ops.h"
+
+namespace tllm::cuda {
+namespace {
+
+constexpr uint32_t kMagicLo = 0x43004300u;  // bf16x2 (128, 128): | q gives 128 + q for q < 16
+constexpr uint32_t kMagicHi = 0x45004500u;  // bf16x2 (2048, 2048): | h gives 2048 + 16 h
+constexpr uint32_t kOnes = 0x3f803f80u;     // bf16x2 (1, 1)
+
+__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+template <int SHIFT>
+__device__ __forceinline__ uint32_t nib(uint32_t v, uint32_t magic) {
+  return ((v >> SHIFT) & 0x000f000fu) | magic;
+}
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int w) {
+  return w == 0 ? v.x : w == 1 ? v.y : w == 2 ? v.z : v.w;
+}
+
+// acc += (codes of k step m + C) x b. lo / hi: the lane's 16 bytes of rows g / g + 8.
+template <int BITS>
+__device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
+                                          uint32_t b1) {
+  if constexpr (BITS == 4) {
+    const uint32_t wl = word_of(lo, m >> 1), wh = word_of(hi, m >> 1);
+    if (m & 1) {
+      mma16816(acc, nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), nib<12>(wl, kMagicLo), nib<12>(wh, kMagicLo), b0, b1);
+    } else {
+      mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<4>(wl, kMagicLo), nib<4>(wh, kMagicLo), b0, b1);
+    }
+  } else {
+    const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
+    mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), b0, b1);
+    mma16816(acc, nib<4>(wl, kMagicHi), nib<4>(wh, kMagicHi), nib<12>(wl, kMagicHi), nib<12>(wh, kMagicHi), b0, b1);
+  }
+}
+
+template <bool F16S>
+__device__ __forceinline__ float load_scale(const void* p, int64_t i) {
+  if constexpr (F16S) {
+    return __half2float(__ldg(static_cast<const __half*>(p) + i));
+  } else {
+    return __ldg(static_cast<const float*>(p) + i);
+  }
+}
+
+template <typename OutT>
+__device__ __forceinline__ void store_val(OutT* p, float v);
+template <> __device__ __forceinline__ void store_val<float>(float* p, float v) { *p = v; }
+template <> __device__ __forceinline__ void store_val<bf16>(bf16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float bias_at(const QuantGemmParams& p, int n) {
+  if (!p.bias) return 0.0f;
+  return p.bias_dtype == DType::F32 ? static_cast<const float*>(p.bias)[n]
+                                    : __bfloat162float(static_cast<const bf16*>(p.bias)[n]);
+}
+
+__device__ __forceinline__ uint4 ld_codes(const uint4* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// ---------------------------------------------------------------------------------------
+// Skinny GEMM (T <= 16): grid = panels, 8 warps splitting the k tiles of the panel. Each
+// lane holds two tiles of codes in flight (four 16-byte loads) ahead of the MMAs.
+template <int BITS, int NT, int SEGM, bool F16S, typename OutT>
+__global__ void __launch_bounds__(256) quant_gemv_kernel(const __grid_constant__ QuantGemmParams p) {
+  constexpr int WARPS = 8, TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, U = 2;
+  constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
+  __shared__ float red[WARPS][16][NT * 8];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, c = lane & 3;
+  const int panel = blockIdx.x;
+  const int per_warp = (p.ktiles + WARPS - 1) / WARPS;
+  const int tb = min(warp * per_warp, p.ktiles), te = min(tb + per_warp, p.ktiles);
+  const uint4* wp = reinterpret_cast<const uint4*>(p.codes) + static_cast<int64_t>(panel) * p.ktiles * 64;
+  const uint32_t* x = reinterpret_cast<const uint32_t*>(p.x);
+
+  float tot[NT][4], acc[NT][4], accx[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) tot[nt][i] = acc[nt][i] = accx[nt][i] = 0.0f;
+
+  pdl_launch_dependents();
+  uint4 cur[U][2];
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    cur[u][0] = cur[u][1] = make_uint4(0, 0, 0, 0);
+    if (tb + u < te) {
+      cur[u][0] = ld_codes(wp + (tb + u) * 64 + lane);
+      cur[u][1] = ld_codes(wp + (tb + u) * 64 + 32 + lane);
+    }
+  }
+  pdl_wait();
+
+  for (int kt = tb; kt < te; kt += U) {
+    uint4 nxt[U][2];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      nxt[u][0] = nxt[u][1] = make_uint4(0, 0, 0, 0);
+      if (kt + U + u < te) {
+        nxt[u][0] = ld_codes(wp + (kt + U + u) * 64 + lane);
+        nxt[u][1] = ld_codes(wp + (kt + U + u) * 64 + 32 + lane);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (kt + u >= te) break;
+      const int k_tile = (kt + u) * TILE;
+#pragma unroll
+      for (int m = 0; m < STEPS; ++m) {
+        const int k = k_tile + 16 * m + 2 * c;
+        uint32_t b[NT][2];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const int tok = g + 8 * nt;
+          const bool ok = tok < p.T && k < p.K;
+          const int64_t off = (static_cast<int64_t>(tok) * p.K + k) >> 1;
+          b[nt][0] = ok ? __ldg(x + off) : 0u;
+          b[nt][1] = ok && k + 8 < p.K ? __ldg(x + off + 4) : 0u;
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          mma_codes<BITS>(acc[nt], cur[u][0], cur[u][1], m, b[nt][0], b[nt][1]);
+          mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[nt][0], b[nt][1]);
+        }
+        if ((m + 1) % SEGM == 0) {
+          const int kseg = k_tile + (m + 1 - SEGM) * 16;
+          // A segment past K (last tile) has zero sums; clamp its group to stay in bounds.
+          const int grp = p.groups == 1 ? 0 : min(kseg / p.group_size, p.groups - 1);
+          const int64_t si = (static_cast<int64_t>(panel) * p.groups + grp) * 16 + g;
+          const float sg = load_scale<F16S>(p.scales, si), sh = load_scale<F16S>(p.scales, si + 8);
+          const float og = load_scale<F16S>(p.offsets, si) - C * sg;
+          const float oh = load_scale<F16S>(p.offsets, si + 8) - C * sh;
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) {
+            tot[nt][0] += sg * acc[nt][0] + og * accx[nt][0];
+            tot[nt][1] += sg * acc[nt][1] + og * accx[nt][1];
+            tot[nt][2] += sh * acc[nt][2] + oh * accx[nt][2];
+            tot[nt][3] += sh * acc[nt][3] + oh * accx[nt][3];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[nt][i] = accx[nt][i] = 0.0f;
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      cur[u][0] = nxt[u][0];
+      cur[u][1] = nxt[u][1];
+    }
+  }
+
+  // tot[nt]: {row g, tok 2c}, {row g, tok 2c+1}, {row g+8, tok 2c}, {row g+8, tok 2c+1} (+ 8 nt)
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    red[warp][g][nt * 8 + 2 * c] = tot[nt][0];
+    red[warp][g][nt * 8 + 2 * c + 1] = tot[nt][1];
+    red[warp][g + 8][nt * 8 + 2 * c] = tot[nt][2];
+    red[warp][g + 8][nt * 8 + 2 * c + 1] = tot[nt][3];
+  }
+  __syncthreads();
+  OutT* out = static_cast<OutT*>(p.out);
+  for (int i = threadIdx.x; i < 16 * p.T; i += WARPS * 32) {
+    const int row = i & 15, tok = i >> 4;
+    const int n = panel * 16 + row;
+    if (n >= p.N) continue;
+    float v = bias_at(p, n);
+#pragma unroll
+    for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
+    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// GEMM: block = 64 rows (4 panels) x 64 tokens, 4 warps as 2 (rows) x 2 (tokens), each warp
+// 2 panels x 4 token tiles of 8. Per k tile: cp.async of the codes (4 KiB) and of x
+// (64 tokens x tile) into the other stage, X sums of the current stage, then the MMAs.
+template <int BITS>
+struct GemmSmem {
+  static constexpr int TILE = BITS == 4 ? 128 : 64;
+  static constexpr int XS = TILE + 8;  // bf16 row stride: ldmatrix rows hit distinct banks
+  static constexpr int NSEG_MAX = TILE / 32;
+  static constexpr int CODES = 2 * 4 * 1024;
+  static constexpr int X = 2 * 64 * XS * 2;
+  static constexpr int XSUM = 64 * NSEG_MAX * 4;
+  static constexpr int OUT = 64 * 65 * 4;  // epilogue tile, aliases X
+  static_assert(OUT <= X, "epilogue tile must fit the activation stages");
+  static constexpr int BYTES = CODES + X + XSUM;
+};
+
+template <int BITS, int SEGM, bool F16S, typename OutT>
+__global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__ QuantGemmParams p) {
+  using S = GemmSmem<BITS>;
+  constexpr int TILE = S::TILE, XS = S::XS, STEPS = TILE / 16, SEG = SEGM * 16, NSEG = TILE / SEG;
+  constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
+  __shared__ __align__(16) unsigned char smem[S::BYTES];
+  unsigned char* codes_s = smem;                                     // [2][4][1024]
+  bf16* xs = reinterpret_cast<bf16*>(smem + S::CODES);               // [2][64][XS]
+  float* xsum = reinterpret_cast<float*>(smem + S::CODES + S::X);    // [64][NSEG]
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, c = lane & 3;
+  const int wr = warp >> 1, wc = warp & 1;
+  const int npanels = (p.N + 15) / 16;
+  const int panel0 = blockIdx.x * 4, tok0 = blockIdx.y * 64;
+
+  auto load_stage = [&](int kt, int st) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int q = tid + i * 128;
+      const int pi = q >> 6, j = q & 63;
+      const int panel = panel0 + pi;
+      const bool ok = panel < npanels;
+      const uint8_t* src = p.codes + ((static_cast<int64_t>(ok ? panel : 0) * p.ktiles + kt) * 1024 + j * 16);
+      cp_async16(codes_s + st * 4096 + pi * 1024 + j * 16, src, ok ? 16 : 0);
+    }
+    constexpr int CH = TILE / 8;  // 16-byte chunks per token row
+#pragma unroll
+    for (int i = 0; i < 64 * CH / 128; ++i) {
+      const int q = tid + i * 128;
+      const int t = q / CH, cc = q % CH;
+      const int tok = tok0 + t, k = kt * TILE + cc * 8;
+      const bool ok = tok < p.T && k < p.K;
+      const bf16* src = ok ? p.x + static_cast<int64_t>(tok) * p.K + k : p.x;
+      cp_async16(xs + (st * 64 + t) * XS + cc * 8, src, ok ? 16 : 0);
+    }
+  };
+
+  float tot[2][4][4], acc[2][4][4];
+#pragma unroll
+  for (int a = 0; a < 2; ++a)
+#pragma unroll
+    for (int b = 0; b < 4; ++b)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) tot[a][b][i] = acc[a][b][i] = 0.0f;
+
+  load_stage(0, 0);
+  cp_async_commit();
+  for (int kt = 0; kt < p.ktiles; ++kt) {
+    const int st = kt & 1;
+    if (kt + 1 < p.ktiles) load_stage(kt + 1, st ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    // X[t][s]: sum of the stage's activations of token t over segment s.
+    for (int q = tid; q < 64 * NSEG; q += 128) {
+      const int t = q / NSEG, s = q % NSEG;
+      const bf16* row = xs + (st * 64 + t) * XS + s * SEG;
+      float sum = 0.0f;
+#pragma unroll
+      for (int k = 0; k < SEG; k += 8) {
+        float f[8];
+        bf16x8_to_f32(*reinterpret_cast<const uint4*>(row + k), f);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) sum += f[e];
+      }
+      xsum[t * NSEG + s] = sum;
+    }
+    __syncthreads();
+    uint4 lo[2], hi[2];
+#pragma unroll
+    for (int pi = 0; pi < 2; ++pi) {
+      const unsigned char* base = codes_s + st * 4096 + (2 * wr + pi) * 1024 + lane * 16;
+      lo[pi] = *reinterpret_cast<const uint4*>(base);
+      hi[pi] = *reinterpret_cast<const uint4*>(base + 512);
+    }
+#pragma unroll
+    for (int m = 0; m < STEPS; ++m) {
+      uint32_t b[4][2];
+#pragma unroll
+      for (int j = 0; j < 4; j += 2) {
+        const int mi = lane >> 3;
+        const int t = 32 * wc + 8 * (j + (mi >> 1)) + (lane & 7);
+        uint32_t r[4];
+        ldmatrix_x4(r, xs + (st * 64 + t) * XS + 16 * m + 8 * (mi & 1));
+        b[j][0] = r[0];
+        b[j][1] = r[1];
+        b[j + 1][0] = r[2];
+        b[j + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int pi = 0; pi < 2; ++pi)
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) mma_codes<BITS>(acc[pi][nt], lo[pi], hi[pi], m, b[nt][0], b[nt][1]);
+      if ((m + 1) % SEGM == 0) {
+        const int s = m / SEGM;
+        const int kseg = kt * TILE + s * SEG;
+        const int grp = p.groups == 1 ? 0 : min(kseg / p.group_size, p.groups - 1);
+#pragma unroll
+        for (int pi = 0; pi < 2; ++pi) {
+          const int panel = panel0 + 2 * wr + pi;
+          float sg = 0.0f, sh = 0.0f, og = 0.0f, oh = 0.0f;
+          if (panel < npanels) {
+            const int64_t si = (static_cast<int64_t>(panel) * p.groups + grp) * 16 + g;
+            sg = load_scale<F16S>(p.scales, si);
+            sh = load_scale<F16S>(p.scales, si + 8);
+            og = load_scale<F16S>(p.offsets, si) - C * sg;
+            oh = load_scale<F16S>(p.offsets, si + 8) - C * sh;
+          }
+#pragma unroll
+          for (int nt = 0; nt < 4; ++nt) {
+            const int t = 32 * wc + 8 * nt + 2 * c;
+            const float x0 = xsum[t * NSEG + s], x1 = xsum[(t + 1) * NSEG + s];
+            tot[pi][nt][0] += sg * acc[pi][nt][0] + og * x0;
+            tot[pi][nt][1] += sg * acc[pi][nt][1] + og * x1;
+            tot[pi][nt][2] += sh * acc[pi][nt][2] + oh * x0;
+            tot[pi][nt][3] += sh * acc[pi][nt][3] + oh * x1;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[pi][nt][i] = 0.0f;
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  float* ot = reinterpret_cast<float*>(smem + S::CODES);  // [64 rows][65]
+#pragma unroll
+  for (int pi = 0; pi < 2; ++pi)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+      const int row = (2 * wr + pi) * 16 + g, t = 32 * wc + 8 * nt + 2 * c;
+      ot[row * 65 + t] = tot[pi][nt][0];
+      ot[row * 65 + t + 1] = tot[pi][nt][1];
+      ot[(row + 8) * 65 + t] = tot[pi][nt][2];
+      ot[(row + 8) * 65 + t + 1] = tot[pi][nt][3];
+    }
+  __syncthreads();
+  OutT* out = static_cast<OutT*>(p.out);
+  for (int i = tid; i < 64 * 64; i += 128) {
+    const int t = i >> 6, row = i & 63;
+    const int n = panel0 * 16 + row, tok = tok0 + t;
+    if (n < p.N && tok < p.T) store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, ot[row * 65 + t] + bias_at(p, n));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Code (row, k) of the CUDA layout (see quant_layout.cpp, cuda_pos) for 4 / 8 bits.
+template <int BITS>
+__device__ __forceinline__ int code_at(const uint8_t* codes, int ktiles, int row, int k) {
+  constexpr int TILE = BITS == 4 ? 128 : 64;
+  const int panel = row >> 4, r = row & 15, kt = k / TILE, kin = k % TILE;
+  const int m = kin >> 4, kk = kin & 15, c = (kk & 7) >> 1, e = kk & 1, pslot = kk >> 3;
+  const int lane = (r & 7) * 4 + c, half = r >> 3;
+  const uint8_t* base = codes + (static_cast<int64_t>(panel) * ktiles + kt) * 1024 + half * 512 + lane * 16;
+  if constexpr (BITS == 4) {
+    const int bit = 16 * e + 4 * ((m & 1) * 2 + pslot);
+    return (base[(m >> 1) * 4 + (bit >> 3)] >> (bit & 7)) & 15;
+  } else {
+    return base[m * 4 + pslot + 2 * e];
+  }
+}
+
+template <int BITS, bool F16S>
+__device__ __forceinline__ float dequant_at(const QuantGemmParams& p, int row, int k) {
+  const int grp = p.groups == 1 ? 0 : k / p.group_size;
+  const int64_t si = (static_cast<int64_t>(row >> 4) * p.groups + grp) * 16 + (row & 15);
+  return load_scale<F16S>(p.scales, si) * static_cast<float>(code_at<BITS>(p.codes, p.ktiles, row, k)) +
+         load_scale<F16S>(p.offsets, si);
+}
+
+// One thread per pair of columns.
+template <int BITS, bool F16S>
+__global__ void quant_dequant_kernel(const __grid_constant__ QuantGemmParams p, bf16* __restrict__ w) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int half_k = p.K >> 1;
+  if (i >= static_cast<int64_t>(p.N) * half_k) return;
+  const int row = static_cast<int>(i / half_k), k = static_cast<int>(i % half_k) * 2;
+  const float w0 = dequant_at<BITS, F16S>(p, row, k), w1 = dequant_at<BITS, F16S>(p, row, k + 1);
+  reinterpret_cast<uint32_t*>(w)[i] = pack_bf16x2(w0, w1);
+}
+
+template <int BITS, bool F16S, typename OutT>
+__global__ void quant_embedding_kernel(const __grid_constant__ QuantGemmParams p, const int32_t* __restrict__ tokens,
+                                       OutT* __restrict__ out) {
+  const int t = blockIdx.x;
+  const int id = tokens[t];
+  const bool ok = id >= 0 && id < p.N;
+  for (int k = threadIdx.x; k < p.K; k += blockDim.x)
+    store_val<OutT>(out + static_cast<int64_t>(t) * p.K + k, ok ? dequant_at<BITS, F16S>(p, id, k) : 0.0f);
+}
+
+// --- launchers -------------------------------------------------------------------------
+
+int segment_mmas(const QuantGemmParams& p) {
+  const int tile = p.bits == 4 ? 128 : 64;
+  const int seg = p.groups == 1 ? tile : std::min(p.group_size, tile);
+  return seg / 16;
+}
+
+template <typename F>
+void dispatch(const QuantGemmParams& p, F&& f) {
+  const int segm = segment_mmas(p);
+  auto by_out = [&](auto bits, auto seg, auto f16) {
+    if (p.out_dtype == DType::BF16) f(bits, seg, f16, static_cast<bf16*>(nullptr));
+    else if (p.out_dtype == DType::F32) f(bits, seg, f16, static_cast<float*>(nullptr));
+    else TLLM_THROW("quantized linear: output dtype ", dtype_name(p.out_dtype), " unsupported (bf16, f32)");
+  };
+  auto by_scale = [&](auto bits, auto seg) {
+    if (p.scales_f16) by_out(bits, seg, std::true_type{});
+    else by_out(bits, seg, std::false_type{});
+  };
+  using I2 = std::integral_constant<int, 2>;
+  using I4 = std::integral_constant<int, 4>;
+  using I8 = std::integral_constant<int, 8>;
+  if (p.bits == 4) {
+    if (segm == 2) by_scale(I4{}, I2{});
+    else if (segm == 4) by_scale(I4{}, I4{});
+    else if (segm == 8) by_scale(I4{}, I8{});
+    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
+  } else if (p.bits == 8) {
+    if (segm == 2) by_scale(I8{}, I2{});
+    else if (segm == 4) by_scale(I8{}, I4{});
+    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
+  } else {
+    TLLM_THROW("quantized linear: ", p.bits, "-bit codes unsupported (4, 8)");
+  }
+}
+
+void check_params(const QuantGemmParams& p, const char* op) {
+  const std::string why = quant_unsupported_reason(p.bits, p.K, p.group_size, p.groups);
+  TLLM_CHECK(why.empty(), op, ": ", why);
+  TLLM_CHECK(p.N > 0 && p.T >= 0 && p.ktiles == (p.K + (p.bits == 4 ? 127 : 63)) / (p.bits == 4 ? 128 : 64), op,
+             ": inconsistent shape N=", p.N, " K=", p.K, " ktiles=", p.ktiles);
+  TLLM_CHECK(reinterpret_cast<uintptr_t>(p.codes) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0, op,
+             ": codes and x must be 16-byte aligned");
+}
+
+}  // namespace
+
+std::string quant_unsupported_reason(int bits, int64_t K, int64_t group_size, int64_t groups) {
+  if (bits != 4 && bits != 8) return detail::concat(bits, "-bit codes are not supported (4, 8)");
+  if (K % 8 != 0) return detail::concat("in_features ", K, " must be a multiple of 8 on CUDA");
+  const int tile = bits == 4 ? 128 : 64;
+  if (groups > 1 && group_size % tile != 0 && tile % group_size != 0)
+    return detail::concat("group size ", group_size, " does not divide and is not a multiple of the ", tile,
+                          "-column tile of ", bits, "-bit weights on CUDA (use 32, 64 or a multiple of ", tile, ")");
+  return {};
+}
+
+void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
+  check_params(p, "quant_gemv");
+  TLLM_CHECK(p.T >= 1 && p.T <= kQuantGemvMaxTokens, "quant_gemv: T=", p.T, " outside [1, 16]");
+  TLLM_CHECK(p.K % 2 == 0, "quant_gemv: K must be even");
+  dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
+    using OutT = std::remove_pointer_t<decltype(out_tag)>;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3((p.N + 15) / 16);
+    cfg.blockDim = dim3(256);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl_supported() ? 1 : 0;
+    if (p.T > 8) {
+      CUDA_CHECK(cudaLaunchKernelEx(&cfg, quant_gemv_kernel<decltype(bits)::value, 2, decltype(segm)::value,
+                                                            decltype(f16)::value, OutT>, p));
+    } else {
+      CUDA_CHECK(cudaLaunchKernelEx(&cfg, quant_gemv_kernel<decltype(bits)::value, 1, decltype(segm)::value,
+                                                            decltype(f16)::value, OutT>, p));
+    }
+  });
+  CUDA_CHECK_LAUNCH("quant_gemv");
+}
+
+void quant_gemm(const QuantGemmParams& p, cudaStream_t stream) {
+  check_params(p, "quant_gemm");
+  if (p.T == 0) return;
+  TLLM_CHECK((p.T + 63) / 64 <= 65535, "quant_gemm: too many tokens (", p.T, ")");
+  dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
+    using OutT = std::remove_pointer_t<decltype(out_tag)>;
+    const dim3 grid((p.N + 63) / 64, (p.T + 63) / 64);
+    quant_gemm_kernel<decltype(bits)::value, decltype(segm)::value, decltype(f16)::value, OutT>
+        <<<grid, 128, 0, stream>>>(p);
+  });
+  CUDA_CHECK_LAUNCH("quant_gemm");
+}
+
+void quant_dequantize(const QuantGemmParams& p, bf16* w, cudaStream_t stream) {
+  check_params(p, "quant_dequantize");
+  const int64_t n = static_cast<int64_t>(p.N) * (p.K / 2);
+  const int blocks = static_cast<int>((n + 255) / 256);
+  if (p.bits == 4) {
+    if (p.scales_f16) quant_dequant_kernel<4, true><<<blocks, 256, 0, stream>>>(p, w);
+    else quant_dequant_kernel<4, false><<<blocks, 256, 0, stream>>>(p, w);
+  } else {
+    if (p.scales_f16) quant_dequant_kernel<8, true><<<blocks, 256, 0, stream>>>(p, w);
+    else quant_dequant_kernel<8, false><<<blocks, 256, 0, stream>>>(p, w);
+  }
+  CUDA_CHECK_LAUNCH("quant_dequantize");
+}
+
+void quant_embedding(const QuantGemmParams& p, const int32_t* tokens, int T, void* out, DType od, cudaStream_t stream) {
+  if (T == 0) return;
+  TLLM_CHECK(od == DType::BF16 || od == DType::F32, "embedding: output dtype ", dtype_name(od), " unsupported");
+  auto go = [&](auto bits, auto f16) {
+    constexpr int B = decltype(bits)::value;
+    constexpr bool F = decltype(f16)::value;
+    if (od == DType::BF16) quant_embedding_kernel<B, F, bf16><<<T, 256, 0, stream>>>(p, tokens, static_cast<bf16*>(out));
+    else quant_embedding_kernel<B, F, float><<<T, 256, 0, stream>>>(p, tokens, static_cast<float*>(out));
+  };
+  if (p.bits == 4) {
+    if (p.scales_f16) go(std::integral_constant<int, 4>{}, std::true_type{});
+    else go(std::integral_constant<int, 4>{}, std::false_type{});
+  } else {
+    if (p.scales_f16) go(std::integral_constant<int, 8>{}, std::true_type{});
+    else go(std::integral_constant<int, 8>{}, std::false_type{});
+  }
+  CUDA_CHECK_LAUNCH("quant_embedding");
+}
+
+}  // namespace tllm::cuda

@@ -1,0 +1,59 @@
+// Quantized-weight kernels of the CUDA backend (W4A16 / W8A16; weights in the CUDA layout of
+// kernels/quant_layout.h, activations bf16, f32 accumulation).
+//
+// The codes go into mma.m16n8k16 as exact bf16 integers: a 4-bit code q becomes 128 + q
+// (0x4300 | q), an 8-bit code q = 16 h + l two operands 128 + l and 2048 + 16 h, so that an
+// MMA over a 16-wide k step sums (q + C) x with C = 128 or 2176. Per segment of k (a group,
+// or a layout tile when groups are longer) the f32 partial sums are scaled:
+//   out += scale * acc + (offset - C * scale) * X,   X = sum of x over the segment
+// (X from an MMA with an all-ones A in the skinny kernel, from shared memory in the GEMM).
+//   quant_gemv:  T <= 16 tokens, one block per 16-row panel, warps split K; streams the packed
+//                weights once (the decode path).
+//   quant_gemm:  any T; 64 rows x 64 tokens per block, codes and activations staged in shared
+//                memory with cp.async (double buffered), activations through ldmatrix.
+//   quant_dequantize: rows of W to bf16 [rows, K] (prefill: dequantize + cuBLASLt).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace tllm::cuda {
+
+struct QuantGemmParams {
+  const uint8_t* codes = nullptr;  // [panels][ktiles][1024]
+  const void* scales = nullptr;    // [panels][groups][16], f16 or f32
+  const void* offsets = nullptr;
+  bool scales_f16 = false;
+  int bits = 4;
+  int N = 0;                       // out_features
+  int K = 0;                       // in_features (multiple of 8)
+  int groups = 1;
+  int group_size = 0;              // >= K when groups == 1
+  int ktiles = 0;                  // padded K / tile
+  const __nv_bfloat16* x = nullptr;  // [T, K]
+  int T = 0;
+  void* out = nullptr;             // [T, N] bf16 or f32
+  DType out_dtype = DType::BF16;
+  const void* bias = nullptr;      // [N] f32 or bf16, or null
+  DType bias_dtype = DType::F32;
+};
+
+constexpr int kQuantGemvMaxTokens = 16;
+
+// Empty when the CUDA kernels take this shape, else why not (K % 8, group size vs tile).
+std::string quant_unsupported_reason(int bits, int64_t K, int64_t group_size, int64_t groups);
+
+void quant_gemv(const QuantGemmParams& p, cudaStream_t stream);
+void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
+// w[r, k] (bf16, row stride K) for rows [0, N) of the weight.
+void quant_dequantize(const QuantGemmParams& p, __nv_bfloat16* w, cudaStream_t stream);
+// out[t, :] = dequantized row tokens[t] (bf16 or f32 out).
+void quant_embedding(const QuantGemmParams& table, const int32_t* tokens, int T, void* out, DType out_dtype,
+                     cudaStream_t stream);
+
+}  // namespace tllm::cuda
