@@ -2,7 +2,7 @@
 """Random-weight checkpoints in the exact hub layout + HF transformers goldens.
 
 Run on a machine with torch + transformers (the GPU machine):
-    python3 scripts/goldens/model_goldens.py OUT_DIR
+    python3 scripts/goldens/model_goldens.py OUT_DIR [name1,name2,...]
 Writes OUT_DIR/models/<name>/{config.json, generation_config.json, *.safetensors[, index]},
 OUT_DIR/models/<name>/golden.json, and OUT_DIR/model_goldens.tar.gz holding all of it
 (unpacked into tests/data/models/ in the repo).
@@ -80,6 +80,13 @@ def specs():
                 norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], output_router_logits=False,
                 router_aux_loss_coef=0.001)
     out.append(("qwen3_moe", moe3, [10, 26], 1, "float32"))
+    # Head dims the CUDA attention kernels take (64, 128), for the GPU bf16 parity tests.
+    out.append(("qwen2_hd64", dict(q2, hidden_size=256, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=384, tie_word_embeddings=False), [20, 70], 1, "float64"))
+    out.append(("qwen3_hd128", dict(q3, hidden_size=256, num_attention_heads=4, num_key_value_heads=1,
+                head_dim=128, intermediate_size=384, tie_word_embeddings=True), [15, 60], 1, "float64"))
+    out.append(("qwen3_moe_hd64", dict(moe3, hidden_size=256, num_attention_heads=4, num_key_value_heads=2,
+                head_dim=64, moe_intermediate_size=64), [18, 40], 1, "float32"))
     return out
 
 
@@ -209,7 +216,10 @@ def main():
     models_dir = os.path.join(out_root, "models")
     os.makedirs(models_dir, exist_ok=True)
     print("transformers", transformers.__version__, "torch", torch.__version__, flush=True)
+    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
     for idx, (name, cfg_dict, prompts, shards, dt) in enumerate(specs()):
+        if only and name not in only:
+            continue
         d = os.path.join(models_dir, name)
         try:
             os.makedirs(d, exist_ok=True)

@@ -143,6 +143,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   TLLM_CHECK_ARG(c.load_format == "auto" || c.load_format == "safetensors" || c.load_format == "dummy",
                  "unknown load format \"", c.load_format, "\" (supported: auto, safetensors, dummy)");
   mo.dummy_weights = c.load_format == "dummy";
+  mo.cuda_graphs = !c.enforce_eager;
   I.model = load_model(c.model_dir, *I.backend, mo);
   I.vocab = mc.vocab_size;
 

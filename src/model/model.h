@@ -21,7 +21,8 @@ struct ModelLoadOptions {
   int max_model_len = 0;             // 0: max_position_embeddings
   std::string quantization;          // "", "int8", "int4" (quantize on load)
   int quant_group_size = 64;
-  bool dummy_weights = false;        // random weights, no safetensors needed (benchmarks)
+  bool dummy_weights = false;
+  bool cuda_graphs = true;           // capture decode steps into CUDA graphs (CUDA only)        // random weights, no safetensors needed (benchmarks)
 };
 
 class CausalLM {

@@ -6,6 +6,7 @@
 //   logits = norm(x)[last tokens] W_lm
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "core/logging.h"
@@ -57,18 +58,26 @@ class Qwen2Model final : public CausalLM {
     batch.validate(kv.block_size, kv.num_blocks);
     TLLM_CHECK(batch.num_tokens() <= max_tokens_, "forward batch of ", batch.num_tokens(),
                " tokens exceeds the workspace of ", max_tokens_, " tokens");
+    for (int32_t p : batch.positions)
+      TLLM_CHECK(p < max_model_len_, "position ", p, " is beyond the model length ", max_model_len_);
     if (!device_batch_ || device_batch_block_size_ != kv.block_size) {
       const int max_blocks = (max_model_len_ + kv.block_size - 1) / kv.block_size + 1;
       device_batch_ = std::make_unique<DeviceBatch>(backend_, max_tokens_, max_seqs_, max_blocks, kv.block_size,
                                                     rope_spec_.rotary_dim);
       device_batch_block_size_ = kv.block_size;
+      graphs_.clear();
     }
-    for (int32_t p : batch.positions)
-      TLLM_CHECK(p < max_model_len_, "position ", p, " is beyond the model length ", max_model_len_);
+    if (graph_eligible(batch)) return forward_graph(batch, kv);
     device_batch_->upload(batch, dynamic_rope_rows(batch));
+    return run(batch.num_tokens(), static_cast<int>(batch.logits_indices.size()), kv);
+  }
+
+ private:
+  // The layers over the batch already uploaded to device_batch_: T tokens, n_logits rows
+  // of logits. Issues ops only (no allocation for n_logits <= max_seqs), so it can be
+  // captured into a CUDA graph.
+  Tensor run(int T, int n_logits, KVCache& kv) {
     DeviceBatch& d = *device_batch_;
-    const int T = batch.num_tokens();
-    const int n_logits = static_cast<int>(batch.logits_indices.size());
     const Tensor& cos_sin = rope_.depends_on_seq_len() ? d.dynamic_cos_sin : rope_table_;
     const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
     const float eps = static_cast<float>(cfg_.rms_norm_eps);
@@ -116,7 +125,72 @@ class Qwen2Model final : public CausalLM {
     return logits;
   }
 
- private:
+  // CUDA graphs for decode: a pure-decode batch (one new token per sequence, logits of
+  // every row in order) is padded to a captured batch size; the graph is keyed by that
+  // size and by a power-of-two bucket of the longest context, which fixes the attention
+  // launch shape (block-table width, split count) baked into the graph. Padding rows
+  // attend to one key of block 0 and write no cache slot; their logits are dropped.
+  bool graph_eligible(const ForwardBatch& b) const {
+    if (!use_graphs_ || rope_.depends_on_seq_len()) return false;
+    const int B = b.num_seqs();
+    if (b.num_tokens() != B || B > max_graph_batch_) return false;
+    if (static_cast<int>(b.logits_indices.size()) != B) return false;
+    for (int i = 0; i < B; ++i)
+      if (b.logits_indices[i] != i) return false;
+    return true;
+  }
+
+  Tensor forward_graph(const ForwardBatch& b, KVCache& kv) {
+    const int B = b.num_seqs();
+    int Bp = 1;
+    for (int s : kGraphBatchSizes)
+      if (s >= B) {
+        Bp = s;
+        break;
+      }
+    int max_k = 0;
+    for (int v : b.seq_lens_k) max_k = std::max(max_k, v);
+    int bucket = 256;
+    while (bucket < max_k) bucket *= 2;
+    bucket = std::min(bucket, max_model_len_);
+    const int width = (bucket + kv.block_size - 1) / kv.block_size;
+
+    ForwardBatch p;  // padded copy with a fixed block-table width
+    p.tokens = b.tokens;
+    p.positions = b.positions;
+    p.slot_mapping = b.slot_mapping;
+    p.seq_lens_k = b.seq_lens_k;
+    p.max_blocks_per_seq = width;
+    p.block_tables.assign(static_cast<size_t>(Bp) * width, 0);
+    for (int i = 0; i < B; ++i)
+      std::copy_n(b.block_tables.begin() + static_cast<int64_t>(i) * b.max_blocks_per_seq,
+                  std::min(b.max_blocks_per_seq, width), p.block_tables.begin() + static_cast<int64_t>(i) * width);
+    p.tokens.resize(Bp, 0);
+    p.positions.resize(Bp, 0);
+    p.slot_mapping.resize(Bp, -1);
+    p.seq_lens_k.resize(Bp, 1);
+    p.cu_seqlens_q.resize(Bp + 1);
+    p.logits_indices.resize(Bp);
+    for (int i = 0; i <= Bp; ++i) p.cu_seqlens_q[i] = i;
+    for (int i = 0; i < Bp; ++i) p.logits_indices[i] = i;
+    device_batch_->upload(p, {});
+    device_batch_->meta.max_seqlen_k = bucket;  // launch shape of the bucket, not of this step
+
+    const int64_t key = static_cast<int64_t>(Bp) << 32 | bucket;
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) {
+      run(Bp, Bp, kv);  // warm-up: sizes every scratch buffer before capture
+      std::unique_ptr<CapturedGraph> g = backend_.capture([&] { run(Bp, Bp, kv); });
+      if (!g) {
+        use_graphs_ = false;
+        return run(Bp, Bp, kv).slice_rows(0, B);
+      }
+      it = graphs_.emplace(key, std::move(g)).first;
+    }
+    it->second->replay();
+    return ws_.logits.slice_rows(0, B);
+  }
+
   void load_weights(const std::string& dir, const ModelLoadOptions& opts) {
     std::optional<Checkpoint> ckpt;
     if (!opts.dummy_weights) ckpt = Checkpoint::open(dir);
@@ -168,8 +242,11 @@ class Qwen2Model final : public CausalLM {
 
   void allocate(const ModelLoadOptions& opts) {
     act_dtype_ = backend_.activation_dtype();
+    use_graphs_ = opts.cuda_graphs && backend_.device() == Device::CUDA;
     max_tokens_ = std::max(1, opts.max_num_tokens);
     max_seqs_ = std::max(1, std::min(opts.max_num_seqs, max_tokens_));
+    for (int g : kGraphBatchSizes)
+      if (g <= max_seqs_) max_graph_batch_ = g;
     const int max_seqs = max_seqs_;
     const int64_t T = max_tokens_, H = cfg_.hidden_size, I = cfg_.intermediate_size;
     int64_t I_mlp = I;
@@ -219,6 +296,10 @@ class Qwen2Model final : public CausalLM {
   std::vector<Layer> layers_;
   Workspace ws_;
   std::unique_ptr<DeviceBatch> device_batch_;
+  static constexpr int kGraphBatchSizes[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
+  bool use_graphs_ = false;
+  int max_graph_batch_ = 0;
+  std::map<int64_t, std::unique_ptr<CapturedGraph>> graphs_;
   size_t weight_bytes_ = 0;
 };
 
