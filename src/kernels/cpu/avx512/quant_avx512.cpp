@@ -77,15 +77,19 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
     const __m512 s = load_scales<F16>(t.scales, (p * G + g) * kRows);
     const int64_t jb = g * t.blocks_per_group, je = std::min(t.nblocks, jb + t.blocks_per_group);
     for (int64_t j = jb; j < je; ++j) {
-      __m512i ia[MR];
-      for (int i = 0; i < MR; ++i) ia[i] = _mm512_setzero_si512();
+      // Few tokens: two independent dot-product chains per token hide the vpdpbusd latency.
+      constexpr int CH = MR <= 2 ? 2 : 1;
+      __m512i ia[MR][CH];
+      for (int i = 0; i < MR; ++i)
+        for (int ch = 0; ch < CH; ++ch) ia[i][ch] = _mm512_setzero_si512();
       if constexpr (BITS == 8) {
         const uint8_t* wb = panel + j * 8 * 64;
 #pragma GCC unroll 8
         for (int st = 0; st < 8; ++st) {
           const __m512i w = _mm512_loadu_si512(wb + st * 64);
           for (int i = 0; i < MR; ++i)
-            ia[i] = dot4_u8<VNNI>(ia[i], w, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 4 * st)), m4);
+            ia[i][st % CH] =
+                dot4_u8<VNNI>(ia[i][st % CH], w, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 4 * st)), m4);
         }
       } else {
         const uint8_t* wb = panel + j * 4 * 64;
@@ -95,13 +99,15 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
           const __m512i lo = _mm512_and_si512(v, m4);
           const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
           for (int i = 0; i < MR; ++i) {
-            ia[i] = dot4<VNNI>(ia[i], lo, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st)));
-            ia[i] = dot4<VNNI>(ia[i], hi, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st + 4)));
+            ia[i][0] = dot4<VNNI>(ia[i][0], lo, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st)));
+            ia[i][CH - 1] = dot4<VNNI>(ia[i][CH - 1], hi, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st + 4)));
           }
         }
       }
-      for (int i = 0; i < MR; ++i)
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[i]), _mm512_mul_ps(s, _mm512_set1_ps(dr[i][j])), acc[i]);
+      for (int i = 0; i < MR; ++i) {
+        const __m512i sum = CH == 2 ? _mm512_add_epi32(ia[i][0], ia[i][CH - 1]) : ia[i][0];
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(s, _mm512_set1_ps(dr[i][j])), acc[i]);
+      }
     }
     const __m512 o = load_scales<F16>(t.offsets, (p * G + g) * kRows);
     for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(o, _mm512_set1_ps(t.xsum[(t0 + i) * G + g]), acc[i]);
