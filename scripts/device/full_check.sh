@@ -46,6 +46,29 @@ if has bench; then
   cat "$OUT/bench_7b.log" "$OUT/bench_7b_depth.log" "$OUT/bench_05b.log" | grep -vE "^\[tinyllm info" | tail -40
 fi
 
+if has profile; then
+  # Per-op device time (synchronised around every op; graphs off) for the dense shapes.
+  T="$P/tinyllm"
+  TLLM_PROFILE=1 timeout 150 $T bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
+    -p 512 -n 32 -b 1 -r 1 --max-model-len 4096 > "$OUT/profile_7b_b1.log" 2>&1
+  TLLM_PROFILE=1 timeout 150 $T bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
+    -p 4096 -n 16 -b 32 -r 1 --max-model-len 8192 > "$OUT/profile_7b_b32.log" 2>&1
+  TLLM_PROFILE=1 timeout 100 $T bench --model bench/configs/qwen2.5-0.5b --load-format dummy --device cuda \
+    -p 512 -n 64 -b 1 -r 1 --max-model-len 4096 > "$OUT/profile_05b.log" 2>&1
+  for f in profile_7b_b1 profile_7b_b32 profile_05b; do
+    echo "== $f"; grep -E "^\| (pp|tg)" "$OUT/$f.log"; grep "\[profile\]" "$OUT/$f.log" | head -16
+  done
+fi
+
+if has moe; then
+  T="$P/tinyllm"
+  timeout 300 $T bench --model bench/configs/qwen3-30b-a3b --load-format dummy --device cuda \
+    -p 4096 -n 64 -b 1,32,128 -r 2 --max-model-len 8192 > "$OUT/bench_30b_a3b.log" 2>&1
+  timeout 150 $T bench --model bench/configs/qwen1.5-moe-a2.7b --load-format dummy --device cuda \
+    -p 4096 -n 64 -b 1,32 -r 2 --max-model-len 8192 > "$OUT/bench_a27b.log" 2>&1
+  cat "$OUT/bench_30b_a3b.log" "$OUT/bench_a27b.log" | grep -vE "^\[tinyllm info" | tail -24
+fi
+
 if has peer; then
   timeout 200 python3 scripts/device/hf_peer.py bench/configs/qwen2.5-7b --prefill 4096 --gen 128 2>&1 | tail -1 | tee "$OUT/hf_peer_7b.json"
 fi

@@ -211,6 +211,26 @@ def goldens(model, prompts, vocab, seed):
     return cases
 
 
+def bf16_baseline(d, cases):
+    """How far HF itself lands from the reference in bf16 (GPU, SDPA), teacher-forced along
+    the reference's greedy path: mean and max |logprob error| over the reference's top-5 at
+    every position. The GPU tests hold our bf16 path to a multiple of this."""
+    if not torch.cuda.is_available():
+        return
+    m = load(d, torch.bfloat16).cuda().eval()
+    for c in cases:
+        ids = torch.tensor([c["prompt"] + c["greedy"][:-1]], device="cuda")
+        with torch.no_grad():
+            lp = torch.log_softmax(m(input_ids=ids).logits[0].float(), dim=-1).cpu()
+        refs = c["prompt_top"] + c["steps"][1:]
+        errs = []
+        for pos, ref in enumerate(refs):
+            for tok, val in ref["top"][:5]:
+                errs.append(abs(float(lp[pos, tok]) - val))
+        c["hf_bf16_err"] = {"mean": sum(errs) / len(errs), "max": max(errs)}
+    del m
+
+
 def main():
     out_root = sys.argv[1]
     models_dir = os.path.join(out_root, "models")
@@ -242,6 +262,9 @@ def main():
                 raise RuntimeError(f"reloaded checkpoint differs from the built model: {diff}")
             ref = ref.to(dtype)
             cases = goldens(ref, prompts, cfg_dict["vocab_size"], idx)
+            head_dim = cfg_dict.get("head_dim") or cfg_dict["hidden_size"] // cfg_dict["num_attention_heads"]
+            if head_dim in (64, 128):
+                bf16_baseline(d, cases)
             with open(os.path.join(d, "golden.json"), "w") as f:
                 json.dump({"dtype": dt, "transformers": transformers.__version__, "cases": cases}, f)
             print("ok", name, [len(c["greedy"]) for c in cases], flush=True)

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -13,6 +14,7 @@
 #include "engine/block_manager.h"
 #include "engine/scheduler.h"
 #include "kernels/backend.h"
+#include "kernels/profiling_backend.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
@@ -123,6 +125,8 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   } else {
     TLLM_CHECK_ARG(false, "unknown device \"", c.device, "\" (supported: cpu, cuda)");
   }
+  if (const char* prof = std::getenv("TLLM_PROFILE"); prof && *prof && std::string(prof) != "0")
+    I.backend = std::make_unique<ProfilingBackend>(std::move(I.backend));
   TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
   TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
 

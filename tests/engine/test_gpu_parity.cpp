@@ -1,8 +1,11 @@
 // End to end on the GPU (bf16 weights, activations and KV cache) against the HF float64 /
-// float32 goldens and against the CPU f32 path. bf16 tolerance: log-probs within 0.05 of
-// the reference for the reference's top tokens (teacher-forced prompt positions), and the
-// greedy continuation equal to the reference's for as long as the reference's top-1/top-2
-// gap exceeds 0.05 (after a near-tie the two runs may legitimately part).
+// float32 goldens and against the CPU f32 path. The bf16 tolerance is stated relative to
+// what HF transformers itself reaches in bf16 on the same model (recorded in the goldens as
+// hf_bf16_err: mean and max |log-prob error| over the reference's top-5 at every position,
+// teacher-forced): our mean error <= 1.5 x HF's + 0.01 and our max <= 2 x HF's + 0.05, over
+// the same positions; the greedy continuation equals the reference's for as long as the
+// reference's top-1/top-2 gap exceeds max(0.05, 2 x HF's max error) (after a near-tie the
+// two runs may legitimately part). Without a recorded baseline the tolerance is 0.05.
 // Skips with a message without a GPU. TLLM_TEST_SOURCE_DIR overrides the source path.
 #include <gtest/gtest.h>
 
@@ -34,6 +37,7 @@ using Top = std::vector<std::pair<int32_t, double>>;
 struct Case {
   std::vector<int32_t> prompt, greedy;
   std::vector<Top> steps, prompt_top;
+  double hf_mean = -1, hf_max = -1;  // HF's own bf16 error, when recorded
 };
 
 Top parse_top(const nlohmann::json& j) {
@@ -52,24 +56,41 @@ std::vector<Case> load_cases(const fs::path& dir) {
     k.greedy = c["greedy"].get<std::vector<int32_t>>();
     for (const auto& s : c["steps"]) k.steps.push_back(parse_top(s));
     for (const auto& s : c["prompt_top"]) k.prompt_top.push_back(parse_top(s));
+    if (c.contains("hf_bf16_err")) {
+      k.hf_mean = c["hf_bf16_err"]["mean"].get<double>();
+      k.hf_max = c["hf_bf16_err"]["max"].get<double>();
+    }
     out.push_back(std::move(k));
   }
   return out;
 }
 
-// The reference's 5 most likely tokens must be in our top-20 with log-probs within kTol.
-int check_top(const Top& ref, const std::vector<std::pair<int32_t, float>>& got, const std::string& where) {
+// |log-prob error| of the reference's 5 most likely tokens (1.0 when missing from ours).
+void add_errors(const Top& ref, const std::vector<std::pair<int32_t, float>>& got, std::vector<double>& errs) {
   std::map<int32_t, float> g(got.begin(), got.end());
-  int bad = 0;
   for (size_t i = 0; i < std::min<size_t>(5, ref.size()); ++i) {
     auto it = g.find(ref[i].first);
-    if (it == g.end() || std::fabs(it->second - ref[i].second) > kTol) {
-      ++bad;
-      ADD_FAILURE() << where << ": token " << ref[i].first << " ref " << ref[i].second << " got "
-                    << (it == g.end() ? std::string("missing") : std::to_string(it->second));
-    }
+    errs.push_back(it == g.end() ? 1.0 : std::fabs(it->second - ref[i].second));
   }
-  return bad;
+}
+
+struct ErrStats {
+  double mean = 0, max = 0;
+};
+ErrStats stats(const std::vector<double>& e) {
+  ErrStats s;
+  for (double v : e) {
+    s.mean += v;
+    s.max = std::max(s.max, v);
+  }
+  if (!e.empty()) s.mean /= static_cast<double>(e.size());
+  return s;
+}
+
+Top to_top(const std::vector<std::pair<int32_t, float>>& v) {
+  Top t;
+  for (auto& [id, lp] : v) t.emplace_back(id, lp);
+  return t;
 }
 
 EngineConfig config(const std::string& name, const std::string& device) {
@@ -130,24 +151,35 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& k = cases[i];
     const std::string where = name + " prompt " + std::to_string(i);
-    // Teacher-forced prompt positions: HF and CPU f32 as references.
+    const bool has_base = k.hf_mean >= 0;
+    const double mean_tol = has_base ? 1.5 * k.hf_mean + 0.01 : kTol;
+    const double max_tol = has_base ? 2.0 * k.hf_max + 0.05 : kTol;
+    const double gap_needed = has_base ? std::max(kTol, 2.0 * k.hf_max) : kTol;
+    std::vector<double> vs_hf, vs_cpu;
+    // Teacher-forced prompt positions (the last one is the first generated step's).
     for (size_t j = 1; j < k.prompt.size(); ++j) {
-      check_top(k.prompt_top[j - 1], (*g[i].prompt_logprobs)[j]->top, where + " vs HF, position " + std::to_string(j - 1));
-      Top cpu_top;
-      for (auto& [id, lp] : (*c[i].prompt_logprobs)[j]->top) cpu_top.emplace_back(id, lp);
-      check_top(cpu_top, (*g[i].prompt_logprobs)[j]->top, where + " vs CPU, position " + std::to_string(j - 1));
+      add_errors(k.prompt_top[j - 1], (*g[i].prompt_logprobs)[j]->top, vs_hf);
+      add_errors(to_top((*c[i].prompt_logprobs)[j]->top), (*g[i].prompt_logprobs)[j]->top, vs_cpu);
     }
+    add_errors(k.prompt_top.back(), g[i].logprobs[0].top, vs_hf);
     // Greedy continuation while the reference has a clear winner.
     size_t agreed = 0;
     for (size_t s = 0; s < k.greedy.size(); ++s) {
       const double gap = k.steps[s][0].second - k.steps[s][1].second;
       ASSERT_LT(s, g[i].token_ids.size());
-      if (gap <= kTol) break;  // a near-tie: bf16 may choose the other token from here on
+      if (gap <= gap_needed) break;  // a near-tie: bf16 may choose the other token from here on
       ASSERT_EQ(g[i].token_ids[s], k.greedy[s]) << where << " step " << s << " (reference gap " << gap << ")";
-      check_top(k.steps[s], g[i].logprobs[s].top, where + " step " + std::to_string(s));
+      if (s > 0) add_errors(k.steps[s], g[i].logprobs[s].top, vs_hf);
       ++agreed;
     }
-    std::printf("%s: %zu of %zu greedy steps compared and equal\n", where.c_str(), agreed, k.greedy.size());
+    const ErrStats h = stats(vs_hf), cp = stats(vs_cpu);
+    std::printf("%s: %zu/%zu greedy steps equal; |err| vs HF mean %.4f max %.4f (HF bf16 itself: mean %.4f max %.4f); "
+                "vs CPU f32 mean %.4f max %.4f\n",
+                where.c_str(), agreed, k.greedy.size(), h.mean, h.max, k.hf_mean, k.hf_max, cp.mean, cp.max);
+    EXPECT_LE(h.mean, mean_tol) << where << ": mean log-prob error against HF";
+    EXPECT_LE(h.max, max_tol) << where << ": max log-prob error against HF";
+    EXPECT_LE(cp.mean, mean_tol) << where << ": mean log-prob error against the CPU f32 path";
+    EXPECT_LE(cp.max, max_tol) << where << ": max log-prob error against the CPU f32 path";
   }
 }
 
