@@ -41,6 +41,8 @@ after(async () => {
 });
 
 const prompt = "And the LORD said unto Moses,";
+// Usage without cached_tokens, which depends on what ran before.
+const counts = ({ prompt_tokens, completion_tokens, total_tokens }) => ({ prompt_tokens, completion_tokens, total_tokens });
 
 test("models.list", async () => {
   const models = await client.models.list();
@@ -72,7 +74,7 @@ test("completions: streaming equals non-streaming, usage chunk last", async () =
   }
   assert.equal(ids.size, 1);
   assert.equal(text, full.choices[0].text);
-  assert.deepEqual(usage, full.usage);
+  assert.deepEqual(counts(usage), counts(full.usage));
 });
 
 test("chat: message, logprobs with top_logprobs", async () => {
@@ -115,7 +117,7 @@ test("chat: streaming with role first and include_usage", async () => {
   }
   assert.equal(text, full.choices[0].message.content);
   assert.equal(finish, full.choices[0].finish_reason);
-  assert.deepEqual(usage, full.usage);
+  assert.deepEqual(counts(usage), counts(full.usage));
 });
 
 test("n > 1 and stop strings", async () => {
