@@ -5,25 +5,9 @@
 #include "tokenizer/byte_level.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace tllm {
-namespace {
-
-// UTF-8 code points of s; false when s is not valid UTF-8.
-bool decode_code_points(const std::string& s, std::vector<char32_t>& out) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    char32_t cp = len == 1 ? c : c & (0x7F >> len);
-    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    out.push_back(cp);
-    i += len;
-  }
-  return true;
-}
-
-}  // namespace
 
 ServingTokenizer::ServingTokenizer(const Tokenizer& tokenizer, const ChatTemplate* chat, int model_vocab_size)
     : tokenizer_(tokenizer),
@@ -52,12 +36,12 @@ std::string ServingTokenizer::token_bytes(int32_t id) const {
   std::string text = tokenizer_.decode(std::span<const int32_t>(one, 1), /*skip_special_tokens=*/false);
   if (text.find("\xEF\xBF\xBD") == std::string::npos) return text;
   // A piece of a multi-byte character: recover its bytes from the byte-level alphabet.
-  std::vector<char32_t> cps;
-  if (!decode_code_points(piece(id), cps) || cps.empty()) return text;
+  const std::string p = piece(id);
+  if (p.empty() || !is_valid_utf8(p)) return text;
   const auto& table = tok::byte_level_table();
   std::string bytes;
-  for (char32_t cp : cps) {
-    const int b = table.byte_of(cp);
+  for (size_t i = 0; i < p.size();) {
+    const int b = table.byte_of(tok::next_cp(p, i));
     if (b < 0) return text;
     bytes.push_back(static_cast<char>(b));
   }
