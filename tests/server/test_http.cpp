@@ -550,6 +550,14 @@ void send_and_hang_up(int port, const std::string& path, const std::string& body
 
 json engine_state(const ServerProcess& s) { return get(s, "/debug/engine").body; }
 
+// vllm:request_success_total{finished_reason="abort"}.
+double aborted_requests(const ServerProcess& s) {
+  const std::string text = get(s, "/metrics").raw;
+  const std::string key = "finished_reason=\"abort\"} ";
+  const size_t at = text.find(key);
+  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+}
+
 // Waits until nothing runs or waits and every KV block is back in the pool.
 bool wait_idle(const ServerProcess& s, json& state, double timeout = 15.0) {
   const double deadline = now_seconds() + timeout;
@@ -562,6 +570,7 @@ bool wait_idle(const ServerProcess& s, json& state, double timeout = 15.0) {
 }
 
 TEST_F(Http, DisconnectsAbortAndFreeKv) {
+  const double aborted0 = aborted_requests(server());
   const json long_gen = {{"prompt", kPrompt}, {"max_tokens", 1500}, {"temperature", 0}, {"ignore_eos", true}};
   // Non-streaming, gone during decode.
   send_and_hang_up(server().port(), "/v1/completions", long_gen.dump(), 0.3);
@@ -586,6 +595,7 @@ TEST_F(Http, DisconnectsAbortAndFreeKv) {
 
   json state;
   EXPECT_TRUE(wait_idle(server(), state, 10.0)) << state.dump();
+  EXPECT_EQ(aborted_requests(server()), aborted0 + 4);  // aborted, not run to their 1500 tokens
   EXPECT_EQ(post(server(), "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 2}}).status, 200);
 }
 
@@ -600,6 +610,7 @@ TEST_F(Http, SixtyFourConcurrentStreamsWithDisconnects) {
     bool ok = false;
   };
   std::vector<Job> jobs(kRequests);
+  const double aborted0 = aborted_requests(server());
   for (int i = 0; i < kRequests; ++i) {
     Job& j = jobs[i];
     j.kind = i % 8 == 3 ? 1 : i % 8 == 5 ? 2 : 0;
@@ -653,6 +664,10 @@ TEST_F(Http, SixtyFourConcurrentStreamsWithDisconnects) {
 
   json state;
   EXPECT_TRUE(wait_idle(server(), state)) << "KV not returned after disconnects: " << state.dump();
+  // Every client that hung up (in prefill or in decode) was aborted, none ran to the end.
+  int hung_up = 0;
+  for (const Job& j : jobs) hung_up += j.kind != 0;
+  EXPECT_EQ(aborted_requests(server()), aborted0 + hung_up);
 
   // Every completed stream equals the same request run alone.
   for (int i = 0; i < kRequests; ++i) {
