@@ -81,12 +81,13 @@ def specs():
                 router_aux_loss_coef=0.001)
     out.append(("qwen3_moe", moe3, [10, 26], 1, "float32"))
     # Head dims the CUDA attention kernels take (64, 128), for the GPU bf16 parity tests.
-    out.append(("qwen2_hd64", dict(q2, hidden_size=256, num_attention_heads=4, num_key_value_heads=2,
-                intermediate_size=384, tie_word_embeddings=False), [20, 70], 1, "float64"))
-    out.append(("qwen3_hd128", dict(q3, hidden_size=256, num_attention_heads=4, num_key_value_heads=1,
-                head_dim=128, intermediate_size=384, tie_word_embeddings=True), [15, 60], 1, "float64"))
-    out.append(("qwen3_moe_hd64", dict(moe3, hidden_size=256, num_attention_heads=4, num_key_value_heads=2,
-                head_dim=64, moe_intermediate_size=64), [18, 40], 1, "float32"))
+    out.append(("qwen2_hd64", dict(q2, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
+                intermediate_size=192, num_hidden_layers=2, tie_word_embeddings=False), [20, 70], 1, "float64"))
+    out.append(("qwen3_hd128", dict(q3, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
+                head_dim=128, intermediate_size=192, num_hidden_layers=2, tie_word_embeddings=True), [15, 60], 1,
+                "float64"))
+    out.append(("qwen3_moe_hd64", dict(moe3, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
+                head_dim=64, moe_intermediate_size=32, num_hidden_layers=2), [18, 40], 1, "float32"))
     return out
 
 

@@ -1,21 +1,13 @@
 #include "model/device_batch.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 namespace tllm {
 
 namespace {
-template <typename T>
-void upload_into(Backend& backend, Tensor& dst_view, const Tensor& buf, const std::vector<T>& host,
-                 DType dtype) {
-  const int64_t n = static_cast<int64_t>(host.size());
-  TLLM_CHECK(n <= buf.numel(), "forward batch needs ", n, " entries, buffer holds ", buf.numel());
-  dst_view = buf.slice_rows(0, n);
-  if (n == 0) return;
-  Tensor src = Tensor::wrap(const_cast<T*>(host.data()), {n}, dtype, Device::CPU);
-  backend.copy(dst_view, src);
-}
+size_t align8(size_t x) { return (x + 7) / 8 * 8; }
 }  // namespace
 
 DeviceBatch::DeviceBatch(Backend& backend, int max_tokens, int max_seqs, int max_blocks_per_seq,
@@ -26,14 +18,11 @@ DeviceBatch::DeviceBatch(Backend& backend, int max_tokens, int max_seqs, int max
       max_blocks_per_seq_(max_blocks_per_seq),
       block_size_(block_size),
       rotary_dim_(rotary_dim) {
-  tokens_buf_ = backend.empty({max_tokens}, DType::I32);
-  positions_buf_ = backend.empty({max_tokens}, DType::I32);
-  slots_buf_ = backend.empty({max_tokens}, DType::I64);
-  rope_rows_buf_ = backend.empty({max_tokens}, DType::I32);
-  logits_idx_buf_ = backend.empty({max_tokens}, DType::I32);
-  cu_buf_ = backend.empty({max_seqs + 1}, DType::I32);
-  seq_lens_buf_ = backend.empty({max_seqs}, DType::I32);
-  block_tables_buf_ = backend.empty({static_cast<int64_t>(max_seqs) * max_blocks_per_seq}, DType::I32);
+  // tokens, positions, logits indices (i32 [T] each), slots (i64 [T]), cu (i32 [B+1]),
+  // seq lens (i32 [B]), block tables (i32 [B * width]); each padded to 8 bytes.
+  const size_t cap = 3 * align8(4ull * max_tokens) + 8ull * max_tokens + align8(4ull * (max_seqs + 1)) +
+                     align8(4ull * max_seqs) + align8(4ull * max_seqs * max_blocks_per_seq);
+  device_buf_ = backend.empty({static_cast<int64_t>(cap)}, DType::U8);
   std::vector<int32_t> iota(max_tokens);
   std::iota(iota.begin(), iota.end(), 0);
   iota_buf_ = backend.empty({max_tokens}, DType::I32);
@@ -48,33 +37,53 @@ void DeviceBatch::upload(const ForwardBatch& b, const std::vector<float>& rope_r
   TLLM_CHECK(B <= max_seqs_, "forward batch has ", B, " sequences; the workspace holds ", max_seqs_);
   TLLM_CHECK(b.max_blocks_per_seq <= max_blocks_per_seq_, "forward batch needs ", b.max_blocks_per_seq,
              " blocks per sequence; the workspace holds ", max_blocks_per_seq_);
-  upload_into(backend_, tokens, tokens_buf_, b.tokens, DType::I32);
-  upload_into(backend_, positions, positions_buf_, b.positions, DType::I32);
-  upload_into(backend_, slot_mapping, slots_buf_, b.slot_mapping, DType::I64);
-  upload_into(backend_, logits_indices, logits_idx_buf_, b.logits_indices, DType::I32);
+  const int n_logits = static_cast<int>(b.logits_indices.size());
+  TLLM_CHECK(n_logits <= max_tokens_, "forward batch asks for ", n_logits, " logits rows; at most ", max_tokens_);
+
+  staging_.resize(static_cast<size_t>(device_buf_.numel()));
+  size_t off = 0;
+  std::vector<std::pair<size_t, size_t>> spans;  // (offset, bytes) of each array, in order
+  auto put = [&](const void* data, size_t bytes) {
+    std::memcpy(staging_.data() + off, data, bytes);
+    spans.emplace_back(off, bytes);
+    off += align8(bytes);
+  };
+  put(b.tokens.data(), 4ull * T);
+  put(b.positions.data(), 4ull * T);
+  put(b.logits_indices.data(), 4ull * n_logits);
+  put(b.slot_mapping.data(), 8ull * T);
+  put(b.cu_seqlens_q.data(), 4ull * (B + 1));
+  put(b.seq_lens_k.data(), 4ull * B);
+  put(b.block_tables.data(), 4ull * b.block_tables.size());
+  Tensor dst = device_buf_.slice_rows(0, static_cast<int64_t>(off));
+  Tensor src = Tensor::wrap(staging_.data(), {static_cast<int64_t>(off)}, DType::U8, Device::CPU);
+  backend_.copy(dst, src);
+
+  uint8_t* base = device_buf_.data<uint8_t>();
+  auto view = [&](int i, Shape shape, DType dt) {
+    return Tensor::wrap(base + spans[i].first, std::move(shape), dt, device_buf_.device(), device_buf_.owner());
+  };
+  tokens = view(0, {T}, DType::I32);
+  positions = view(1, {T}, DType::I32);
+  logits_indices = view(2, {n_logits}, DType::I32);
+  slot_mapping = view(3, {T}, DType::I64);
   if (rope_rows_host.empty()) {
     rope_rows = positions;
   } else {
     TLLM_ASSERT(static_cast<int64_t>(rope_rows_host.size()) == static_cast<int64_t>(T) * rotary_dim_);
-    if (!cos_sin_buf_ || cos_sin_buf_.dim(0) < T)
-      cos_sin_buf_ = backend_.empty({max_tokens_, rotary_dim_}, DType::F32);
+    if (!cos_sin_buf_) cos_sin_buf_ = backend_.empty({max_tokens_, rotary_dim_}, DType::F32);
     dynamic_cos_sin = cos_sin_buf_.slice_rows(0, T);
-    Tensor src = Tensor::wrap(const_cast<float*>(rope_rows_host.data()), {T, rotary_dim_}, DType::F32,
-                              Device::CPU);
-    backend_.copy(dynamic_cos_sin, src);
+    Tensor cs = Tensor::wrap(const_cast<float*>(rope_rows_host.data()), {T, rotary_dim_}, DType::F32, Device::CPU);
+    backend_.copy(dynamic_cos_sin, cs);
     rope_rows = iota_buf_.slice_rows(0, T);
   }
-  Tensor cu, sl, bt;
-  upload_into(backend_, cu, cu_buf_, b.cu_seqlens_q, DType::I32);
-  upload_into(backend_, sl, seq_lens_buf_, b.seq_lens_k, DType::I32);
-  upload_into(backend_, bt, block_tables_buf_, b.block_tables, DType::I32);
   meta.num_seqs = B;
   meta.num_tokens = T;
   meta.block_size = block_size_;
   meta.max_blocks_per_seq = b.max_blocks_per_seq;
-  meta.cu_seqlens_q = cu;
-  meta.seq_lens_k = sl;
-  meta.block_tables = bt.view({B, b.max_blocks_per_seq});
+  meta.cu_seqlens_q = view(4, {B + 1}, DType::I32);
+  meta.seq_lens_k = view(5, {B}, DType::I32);
+  meta.block_tables = view(6, {B, b.max_blocks_per_seq}, DType::I32);
   meta.max_seqlen_q = 0;
   meta.max_seqlen_k = 0;
   for (int i = 0; i < B; ++i) {

@@ -32,8 +32,13 @@ class DeviceBatch {
  private:
   Backend& backend_;
   int max_tokens_, max_seqs_, max_blocks_per_seq_, block_size_, rotary_dim_;
-  Tensor tokens_buf_, positions_buf_, slots_buf_, rope_rows_buf_, iota_buf_, cos_sin_buf_,
-      logits_idx_buf_, cu_buf_, seq_lens_buf_, block_tables_buf_;
+  // All index arrays of a step travel in one host-to-device copy: they are packed back to
+  // back into staging_ and copied into device_buf_, and the views point into it. The packing
+  // depends only on (T, B, logits rows, table width), so a CUDA graph captured for one such
+  // shape finds its arrays at the same addresses on every replay.
+  std::vector<uint8_t> staging_;
+  Tensor device_buf_;  // u8 [capacity]
+  Tensor iota_buf_, cos_sin_buf_;
 };
 
 }  // namespace tllm

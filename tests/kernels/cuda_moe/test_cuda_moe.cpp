@@ -333,7 +333,11 @@ TEST_F(MoeCuda, TestModelsFollowTheGoldensInBf16) {
           ++n;
         }
       }
-      EXPECT_LT(sum / n, 0.1) << name << " prompt of " << prompt.size() << ": mean top-5 prompt log-prob difference";
+      // Relative to HF's own bf16 error on this model (recorded in the goldens); random tiny
+      // models have large logits, so bf16 errors of ~0.1 are normal there.
+      const double hf_mean = cs.contains("hf_bf16_err") ? cs["hf_bf16_err"]["mean"].get<double>() : 0.066;
+      EXPECT_LT(sum / n, 1.5 * hf_mean + 0.01)
+          << name << " prompt of " << prompt.size() << ": mean top-5 prompt log-prob difference";
       std::printf("[moe cuda] %s prompt %zu: %zu/%zu greedy tokens agree; top-5 prompt logprob diff mean %.4f worst %.4f\n",
                   name.c_str(), prompt.size(), agree, greedy.size(), sum / n, worst);
     }
