@@ -22,25 +22,39 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+void ThreadPool::run_tasks() {
+  for (int t = next_task_.fetch_add(1, std::memory_order_acq_rel); t < n_threads_;
+       t = next_task_.fetch_add(1, std::memory_order_acq_rel)) {
+    job_fn_(job_ctx_, t, n_threads_);
+    done_tasks_.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
+
 void ThreadPool::dispatch(Trampoline fn, void* ctx) {
   job_fn_ = fn;
   job_ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
+  next_task_.store(0, std::memory_order_relaxed);
+  done_tasks_.store(0, std::memory_order_relaxed);
+  open_.store(true, std::memory_order_seq_cst);  // publishes the job fields above
+  generation_.fetch_add(1, std::memory_order_seq_cst);
   generation_.notify_all();
-  fn(ctx, 0, n_threads_);
-  // Wait for the workers; they finish at about the same time as the caller.
+  run_tasks();
+  // Wait for the tasks other threads started; unstarted ones were run above.
   int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
+  while (done_tasks_.load(std::memory_order_acquire) != n_threads_) {
     if (++spins < kSpinIters) {
       cpu_relax();
     } else {
       std::this_thread::yield();
     }
   }
+  // Close the job, then wait for workers that joined it to leave: after this no worker
+  // touches job_fn_ / job_ctx_ (the caller's stack) any more.
+  open_.store(false, std::memory_order_seq_cst);
+  while (active_.load(std::memory_order_seq_cst) != 0) cpu_relax();
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::worker(int) {
   uint32_t seen = 0;  // the generation at construction; a late-starting thread must not skip job 1
   for (;;) {
     int spins = 0;
@@ -54,8 +68,10 @@ void ThreadPool::worker(int index) {
     }
     seen = g;
     if (stop_.load(std::memory_order_acquire)) return;
-    job_fn_(job_ctx_, index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Join the job that is open now (if any); a dispatcher cannot return while we are in.
+    active_.fetch_add(1, std::memory_order_seq_cst);
+    if (open_.load(std::memory_order_seq_cst)) run_tasks();
+    active_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 

@@ -1,6 +1,9 @@
 // A small fork-join pool for CPU kernels. Workers spin briefly after each job and then
 // sleep on a futex (std::atomic::wait), so back-to-back kernel launches during decode cost
 // a few hundred nanoseconds instead of a condition-variable wake-up each.
+// A job is n_threads tasks that threads claim from a counter, the caller included: when a
+// worker is descheduled (a shared machine, another process), the caller runs its task
+// instead of waiting for it to be scheduled again. Only tasks already started are waited on.
 // The pool is an object owned by the CPU backend; nothing here is global.
 #pragma once
 
@@ -23,8 +26,10 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(thread_index, n_threads) once on every thread (the caller is index 0) and
-  // returns when all calls have returned. Not re-entrant: kernels must not nest runs.
+  // Calls fn(task, n_threads) once for every task in [0, n_threads) and returns when all
+  // calls have returned. Tasks run concurrently on the pool's threads, but one thread may
+  // run several tasks one after another, so tasks must not wait for each other. `task`
+  // indexes per-task scratch. Not re-entrant: kernels must not nest runs.
   template <typename F>
   void run(F&& fn) {
     if (n_threads_ == 1) {
@@ -78,10 +83,15 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  void run_tasks();  // claims and runs tasks of the current job until none is left
+
   Trampoline job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
   std::atomic<uint32_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int> next_task_{0};   // next task index to claim
+  std::atomic<int> done_tasks_{0};  // tasks finished
+  std::atomic<bool> open_{false};   // workers may join the current job
+  std::atomic<int> active_{0};      // workers inside the current job
   std::atomic<bool> stop_{false};
 };
 

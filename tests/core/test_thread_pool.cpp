@@ -49,3 +49,17 @@ TEST(Tensor, ViewsShareMemoryAndCheckShapes) {
   EXPECT_EQ(v.data<float>(), t.data<float>());
   EXPECT_EQ(t.str(), "f32[4, 6]@cpu");
 }
+
+TEST(ThreadPool, EveryTaskRunsOnceUnderOversubscription) {
+  // More threads than cores: workers are often descheduled, and the caller takes over
+  // their unstarted tasks. Each task must still run exactly once per job.
+  ThreadPool pool(6);
+  std::vector<int> counts(6, 0);
+  for (int rep = 0; rep < 20000; ++rep) {
+    pool.run([&](int t, int n) {
+      ASSERT_EQ(n, 6);
+      counts[t]++;  // each task index is owned by exactly one call per job
+    });
+  }
+  for (int c : counts) EXPECT_EQ(c, 20000);
+}
