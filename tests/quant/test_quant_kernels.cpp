@@ -100,7 +100,7 @@ TEST(QuantCpu, FastPathMatchesDequantizedProductOfRoundedActivations) {
   ThreadPool pool(2);
   cpu::Scratch scratch;
   for (const Shape3& s : shapes())
-    for (int64_t T : {1, 3, 8, 13}) {
+    for (int64_t T : {1, 2, 3, 8, 10, 13}) {
       const bool f16 = (s.N + T) % 2 == 0;
       const QuantizedMatrix m = random_quantized(s.N, s.K, s.bits, s.group, f16, rng);
       LinearWeight w = quant::pack(m, quant::Layout::Cpu);

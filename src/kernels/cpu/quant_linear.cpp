@@ -4,6 +4,7 @@
 #include "kernels/cpu/quant_ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -170,9 +171,10 @@ void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, 
     const size_t per = static_cast<size_t>(20 * task.kp);
     float* ws = ex.scratch.floats(per * static_cast<size_t>(n));
     const auto kernel = isa_kernel(ex.isa, quant_panels_f32);
-    ex.pool.run([&](int i, int nt) {
-      const int64_t b = panels * i / nt, e = panels * (i + 1) / nt;
-      if (b < e) kernel(task, b, e, ws + per * static_cast<size_t>(i));
+    std::atomic<int64_t> next{0};
+    ex.pool.run([&](int i, int) {
+      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < panels;)
+        kernel(task, b, b + 1, ws + per * static_cast<size_t>(i));
     });
     return;
   }
@@ -207,8 +209,15 @@ void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, 
   task.xq = xq;
   task.d = d;
   task.xsum = xsum;
+  // Panels handed out in small chunks from a shared counter: on a shared machine a thread
+  // that starts late (descheduled) leaves its share to the others instead of stalling them.
   const auto kernel = isa_kernel(ex.isa, quant_panels);
-  ex.pool.parallel_for(panels, 1, [&](int64_t b, int64_t e) { kernel(task, b, e); });
+  const int64_t chunk = std::clamp<int64_t>(panels / (16 * ex.pool.size()), 1, 8);
+  std::atomic<int64_t> next{0};
+  ex.pool.run([&](int, int) {
+    for (int64_t b; (b = next.fetch_add(chunk, std::memory_order_relaxed)) < panels;)
+      kernel(task, b, std::min(panels, b + chunk));
+  });
 }
 
 void quant_embedding(float* out, const LinearWeight& table, const int32_t* tokens, int64_t T, const Exec& ex) {

@@ -19,6 +19,10 @@ namespace tllm::cpu::avx512 {
 namespace {
 
 constexpr int kRows = 16;
+// Decode of 4-bit codes: prefetch this far ahead of the loads (past the end of a panel
+// lands in the next one, which follows it in memory); measured a little faster on Zen 5
+// for 4-bit codes, not for 8-bit ones.
+constexpr int kPrefetch = 2048;
 
 inline int32_t load_i32(const int8_t* p) {
   int32_t v;
@@ -95,6 +99,7 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
         const uint8_t* wb = panel + j * 4 * 64;
 #pragma GCC unroll 4
         for (int st = 0; st < 4; ++st) {
+          if constexpr (MR <= 2) _mm_prefetch(reinterpret_cast<const char*>(wb + st * 64 + kPrefetch), _MM_HINT_T0);
           const __m512i v = _mm512_loadu_si512(wb + st * 64);
           const __m512i lo = _mm512_and_si512(v, m4);
           const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
