@@ -485,6 +485,8 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
   if (spec_.format == QuantFormat::None) return std::nullopt;
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   const Checkpoint* ck = w.checkpoint();
+  if (!ck && lm_head && (spec_.format == QuantFormat::Awq || spec_.format == QuantFormat::Gptq))
+    return std::nullopt;  // dummy weights of an AWQ / GPTQ model: their lm_head is dense
   if (spec_.format == QuantFormat::OnLoad || !ck) {
     // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks).
     std::vector<Tensor> parts;
@@ -534,6 +536,26 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
     }
   }
   return pack(w, stack_rows(parts));
+}
+
+std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::string& name, const Shape& shape) {
+  const Checkpoint* ck = w.checkpoint();
+  if (!ck || shape.size() != 2 || !ends_with(name, ".weight")) return std::nullopt;
+  if (spec_.format != QuantFormat::Mlx && spec_.format != QuantFormat::Awq && spec_.format != QuantFormat::Gptq)
+    return std::nullopt;
+  const std::string module = module_of(name);
+  const std::optional<std::pair<int, int>> s = stored_scheme(*ck, module);
+  if (!s) return std::nullopt;
+  const QuantizedMatrix m = decode(w, module, shape[0], shape[1], s->first, s->second);
+  Tensor out = Tensor::empty(shape, DType::F32);
+  const int64_t G = m.groups();
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t c = 0; c < m.cols; ++c) {
+      const int64_t g = m.group_of(c);
+      const float prod = m.scales.data<float>()[r * G + g] * static_cast<float>(m.codes.data<uint8_t>()[r * m.cols + c]);
+      out.data<float>()[r * m.cols + c] = prod + m.offsets.data<float>()[r * G + g];
+    }
+  return out;
 }
 
 std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::string& name, int64_t vocab,

@@ -76,6 +76,9 @@ class QuantLoader {
                                      const std::vector<int64_t>& rows, int64_t in_features);
   // The embedding table "<module>.weight" [vocab, hidden] quantized, or nullopt (dense).
   std::optional<LinearWeight> embedding(WeightLoader& w, const std::string& name, int64_t vocab, int64_t hidden);
+  // A weight the model reads as a dense tensor (a MoE router, say) that the checkpoint stores
+  // quantized: dequantized to f32 [rows, cols]; nullopt when it is not stored quantized.
+  std::optional<Tensor> dequantized(WeightLoader& w, const std::string& name, const Shape& shape);
 
  private:
   // Quantization of the module in the checkpoint (bits, group) or nullopt when dense.

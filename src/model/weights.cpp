@@ -53,6 +53,9 @@ Tensor WeightLoader::dummy(const std::string& name, const Shape& shape) {
 
 Tensor WeightLoader::host(const std::string& name, const Shape& shape) {
   if (!ckpt_) return dummy(name, shape);
+  // Stored quantized but read as a dense tensor (a MoE router of an MLX checkpoint): dequantize.
+  if (quant_ && (!ckpt_->has(name) || !dtype_is_float(ckpt_->info(name).dtype)))
+    if (std::optional<Tensor> t = quant_->dequantized(*this, name, shape)) return std::move(*t);
   TLLM_CHECK(ckpt_->has(name), "checkpoint ", ckpt_->dir(), " has no tensor \"", name,
              "\" (expected shape ", shape_str(shape), ")");
   const TensorInfo& info = ckpt_->info(name);

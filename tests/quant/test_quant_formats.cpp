@@ -676,3 +676,52 @@ TEST(QuantConfig, WrongTensorShapeNamesTheTensor) {
 
 }  // namespace
 }  // namespace tllm
+
+namespace tllm {
+namespace {
+
+// A MoE model exported to MLX, its experts quantized; then its first router stored quantized
+// too (as some MLX checkpoints do): the loader dequantizes it for the dense router.
+TEST(QuantExport, MoeModelAndQuantizedRouter) {
+  const fs::path src = models_dir() / "qwen2_moe";
+  if (!fs::exists(src / "config.json")) GTEST_SKIP() << "no qwen2_moe test model";
+  const fs::path out = scratch_dir() / "exported_moe";
+  const QuantizeExportStats st = write_mlx_checkpoint(src.string(), out.string(), 8, 32);
+  EXPECT_GT(st.quantized, 0);
+  const std::vector<int32_t> prompt = prompt_of(12, 384, 17);
+  const Tensor ref = logits_of(src, DType::F32, prompt);
+  const Tensor q = logits_of(out, DType::F32, prompt);
+  const auto [kl1, top1] = kl_top1(ref, q);
+  std::printf("[ qwen2_moe exported mlx 8-bit ] KL %.4g, top-1 %.3f\n", kl1, top1);
+  EXPECT_LT(kl1, 0.01);
+
+  const fs::path out2 = scratch_dir() / "exported_moe_router";
+  fs::create_directories(out2);
+  fs::copy_file(out / "config.json", out2 / "config.json", fs::copy_options::overwrite_existing);
+  const Checkpoint ck = Checkpoint::open(out.string());
+  std::vector<std::pair<std::string, Tensor>> ts;
+  const std::string router = "model.layers.0.mlp.gate";
+  QuantizedMatrix rm;
+  for (const std::string& n : ck.names()) {
+    Tensor t = ck.get(n);
+    if (n == router + ".weight") {
+      const std::vector<float> w = as_f32(t);
+      rm = quantize_affine(w.data(), t.dim(0), t.dim(1), 8, 32, DType::BF16);
+      const MlxTensors e = encode_mlx(rm, DType::BF16);
+      ts.emplace_back(router + ".weight", e.weight);
+      ts.emplace_back(router + ".scales", e.scales);
+      ts.emplace_back(router + ".biases", e.biases);
+    } else {
+      ts.emplace_back(n, t);
+    }
+  }
+  ASSERT_TRUE(rm.codes.defined()) << "the test model has no " << router;
+  write_safetensors((out2 / "model.safetensors").string(), ts);
+  const Tensor q2 = logits_of(out2, DType::F32, prompt);
+  const auto [kl2, top2] = kl_top1(q, q2);
+  std::printf("[ qwen2_moe, router quantized too ] KL vs dense router %.4g, top-1 %.3f\n", kl2, top2);
+  EXPECT_LT(kl2, 0.01);
+}
+
+}  // namespace
+}  // namespace tllm

@@ -104,13 +104,15 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
           const __m512i lo = _mm512_and_si512(v, m4);
           const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
           for (int i = 0; i < MR; ++i) {
-            ia[i][0] = dot4<VNNI>(ia[i][0], lo, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st)));
-            ia[i][CH - 1] = dot4<VNNI>(ia[i][CH - 1], hi, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st + 4)));
+            const int cl = (2 * st) % CH, chh = (2 * st + 1) % CH;
+            ia[i][cl] = dot4<VNNI>(ia[i][cl], lo, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st)));
+            ia[i][chh] = dot4<VNNI>(ia[i][chh], hi, _mm512_set1_epi32(load_i32(xr[i] + j * 32 + 8 * st + 4)));
           }
         }
       }
       for (int i = 0; i < MR; ++i) {
-        const __m512i sum = CH == 2 ? _mm512_add_epi32(ia[i][0], ia[i][CH - 1]) : ia[i][0];
+        __m512i sum = ia[i][0];
+        for (int ch = 1; ch < CH; ++ch) sum = _mm512_add_epi32(sum, ia[i][ch]);
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(s, _mm512_set1_ps(dr[i][j])), acc[i]);
       }
     }
