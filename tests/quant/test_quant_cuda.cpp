@@ -18,6 +18,7 @@
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/quant_export.h"
+#include "quant_model_util.h"
 #include "quant_test_util.h"
 
 namespace tllm {
@@ -145,46 +146,10 @@ TEST_F(QuantCuda, RejectsShapesItCannotRun) {
 
 Tensor logits(Backend& be, const fs::path& dir, DType wdt, const std::string& q, int group,
               const std::vector<int32_t>& prompt) {
-  ModelLoadOptions o;
-  o.weight_dtype = wdt;
-  o.max_num_tokens = 64;
-  o.max_num_seqs = 4;
-  o.quantization = q;
-  o.quant_group_size = group;
-  auto model = load_model(dir.string(), be, o);
-  KVCache kv = KVCache::allocate(be, model->config(), 8, 16, be.activation_dtype());
-  ForwardBatch b;
-  const int P = static_cast<int>(prompt.size());
-  b.tokens = prompt;
-  for (int i = 0; i < P; ++i) {
-    b.positions.push_back(i);
-    b.slot_mapping.push_back(16 + i);
-    b.logits_indices.push_back(i);
-  }
-  b.cu_seqlens_q = {0, P};
-  b.seq_lens_k = {P};
-  b.max_blocks_per_seq = 4;
-  b.block_tables = {1, 2, 3, 4};
-  Tensor l = model->forward(b, kv);
-  return be.download(l);
+  return test::model_logits(be, dir, wdt, prompt, q, group);
 }
 
-double kl(const Tensor& ref, const Tensor& got) {
-  const int64_t V = ref.dim(1), R = ref.dim(0);
-  double total = 0;
-  for (int64_t r = 0; r < R; ++r) {
-    const float* a = ref.data<float>() + r * V;
-    const float* b = got.data<float>() + r * V;
-    double ma = -1e30, mb = -1e30, za = 0, zb = 0;
-    for (int64_t v = 0; v < V; ++v) ma = std::max<double>(ma, a[v]), mb = std::max<double>(mb, b[v]);
-    for (int64_t v = 0; v < V; ++v) za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
-    for (int64_t v = 0; v < V; ++v) {
-      const double la = a[v] - ma - std::log(za), lb = b[v] - mb - std::log(zb);
-      total += std::exp(la) * (la - lb);
-    }
-  }
-  return total / R;
-}
+double kl(const Tensor& ref, const Tensor& got) { return test::kl_top1(ref, got).first; }
 
 // The same quantized weights on the GPU (bf16 activations) and on the CPU's exact f32 path:
 // they differ by bf16 activation rounding only, so the distributions agree closely.

@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "model/quant.h"
 #include "model/quant_export.h"
+#include "quant_model_util.h"
 
 namespace tllm {
 namespace {
@@ -398,36 +399,10 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
 Tensor logits_of(const fs::path& dir, DType weight_dtype, const std::vector<int32_t>& prompt,
                  const std::string& quantization = "", int group = 64) {
   auto be = make_cpu_backend({2});
-  ModelLoadOptions o;
-  o.weight_dtype = weight_dtype;
-  o.max_num_tokens = 64;
-  o.max_num_seqs = 4;
-  o.quantization = quantization;
-  o.quant_group_size = group;
-  auto model = load_model(dir.string(), *be, o);
-  KVCache kv = KVCache::allocate(*be, model->config(), 8, 16, DType::F32);
-  ForwardBatch b;
-  const int P = static_cast<int>(prompt.size());
-  b.tokens = prompt;
-  for (int i = 0; i < P; ++i) {
-    b.positions.push_back(i);
-    b.slot_mapping.push_back(16 + i);
-    b.logits_indices.push_back(i);
-  }
-  b.cu_seqlens_q = {0, P};
-  b.seq_lens_k = {P};
-  b.max_blocks_per_seq = 4;
-  b.block_tables = {1, 2, 3, 4};
-  Tensor l = model->forward(b, kv);
-  return be->download(l);
+  return test::model_logits(*be, dir, weight_dtype, prompt, quantization, group);
 }
 
-std::vector<int32_t> prompt_of(int n, int vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> p(n);
-  for (int32_t& t : p) t = static_cast<int32_t>(rng() % vocab);
-  return p;
-}
+std::vector<int32_t> prompt_of(int n, int vocab, uint64_t seed) { return test::random_prompt(n, vocab, seed); }
 
 double max_abs(const Tensor& t) {
   double m = 0;
@@ -441,29 +416,7 @@ double max_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
-// KL(p_ref || p) averaged over rows, and the fraction of rows whose argmax agrees.
-std::pair<double, double> kl_top1(const Tensor& ref, const Tensor& got) {
-  const int64_t V = ref.dim(1), R = ref.dim(0);
-  double kl = 0, agree = 0;
-  for (int64_t r = 0; r < R; ++r) {
-    const float* a = ref.data<float>() + r * V;
-    const float* b = got.data<float>() + r * V;
-    double ma = -1e30, mb = -1e30;
-    int64_t ia = 0, ib = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      if (a[v] > ma) ma = a[v], ia = v;
-      if (b[v] > mb) mb = b[v], ib = v;
-    }
-    double za = 0, zb = 0;
-    for (int64_t v = 0; v < V; ++v) za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
-    for (int64_t v = 0; v < V; ++v) {
-      const double la = a[v] - ma - std::log(za), lb = b[v] - mb - std::log(zb);
-      kl += std::exp(la) * (la - lb);
-    }
-    agree += ia == ib;
-  }
-  return {kl / R, agree / R};
-}
+using test::kl_top1;
 
 struct E2ECase {
   std::string model;
