@@ -125,17 +125,19 @@ void run_bench(const BenchArgs& a) {
   for (int b : a.batches) max_b = std::max(max_b, b);
   cfg.max_num_seqs = std::max(cfg.max_num_seqs, max_b);
   if (cfg.max_num_batched_tokens == 0) cfg.max_num_batched_tokens = std::max(max_p, cfg.device == "cuda" ? 8192 : 512);
+  // Limits measured now, on this machine, before the engine takes the device's memory.
+  const ModelConfig mc_probe = ModelConfig::load(cfg.model_dir);
+  const DType wdt = mc_probe.dtype == DType::F32 && cfg.device == "cuda" ? DType::BF16
+                    : cfg.dtype == "auto" ? mc_probe.dtype : dtype_from_name(cfg.dtype);
+  double bw = 0, peak = 0;
+  {
+    std::unique_ptr<Backend> probe =
+        cfg.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({cfg.threads});
+    bw = measure_bandwidth(*probe, cfg.threads);
+    peak = measure_matmul_peak(*probe, wdt);
+  }
   LLMEngine engine(cfg);
   const ModelConfig& mc = engine.model_config();
-
-  // Limits measured now, on this machine.
-  std::unique_ptr<Backend> probe =
-      cfg.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({cfg.threads});
-  const double bw = measure_bandwidth(*probe, cfg.threads);
-  const DType wdt = mc.dtype == DType::F32 && cfg.device == "cuda" ? DType::BF16
-                    : cfg.dtype == "auto" ? mc.dtype : dtype_from_name(cfg.dtype);
-  const double peak = measure_matmul_peak(*probe, wdt);
-  probe.reset();
 
   // Bytes and FLOPs of the model, counted from its shapes.
   const double H = mc.hidden_size, I = mc.intermediate_size, V = mc.vocab_size, L = mc.num_layers;
