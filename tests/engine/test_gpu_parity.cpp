@@ -10,60 +10,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/engine.h"
+#include "goldens.h"
 #include "kernels/backend.h"
 
 using namespace tllm;
-namespace fs = std::filesystem;
+using namespace tllm::goldens;
 
 namespace {
 
 constexpr double kTol = 0.05;
-
-fs::path models_dir() {
-  if (const char* m = std::getenv("TLLM_GOLDEN_MODELS")) return m;
-  if (const char* s = std::getenv("TLLM_TEST_SOURCE_DIR")) return fs::path(s) / "tests/data/models";
-  return fs::path(TLLM_SOURCE_DIR) / "tests/data/models";
-}
-
-using Top = std::vector<std::pair<int32_t, double>>;
-struct Case {
-  std::vector<int32_t> prompt, greedy;
-  std::vector<Top> steps, prompt_top;
-  double hf_mean = -1, hf_max = -1;  // HF's own bf16 error, when recorded
-};
-
-Top parse_top(const nlohmann::json& j) {
-  Top v;
-  for (const auto& e : j["top"]) v.emplace_back(e[0].get<int32_t>(), e[1].get<double>());
-  return v;
-}
-
-std::vector<Case> load_cases(const fs::path& dir) {
-  std::ifstream f(dir / "golden.json");
-  nlohmann::json g = nlohmann::json::parse(f);
-  std::vector<Case> out;
-  for (const auto& c : g["cases"]) {
-    Case k;
-    k.prompt = c["prompt"].get<std::vector<int32_t>>();
-    k.greedy = c["greedy"].get<std::vector<int32_t>>();
-    for (const auto& s : c["steps"]) k.steps.push_back(parse_top(s));
-    for (const auto& s : c["prompt_top"]) k.prompt_top.push_back(parse_top(s));
-    if (c.contains("hf_bf16_err")) {
-      k.hf_mean = c["hf_bf16_err"]["mean"].get<double>();
-      k.hf_max = c["hf_bf16_err"]["max"].get<double>();
-    }
-    out.push_back(std::move(k));
-  }
-  return out;
-}
 
 // |log-prob error| of the reference's 5 most likely tokens (1.0 when missing from ours).
 void add_errors(const Top& ref, const std::vector<std::pair<int32_t, float>>& got, std::vector<double>& errs) {
@@ -117,18 +75,13 @@ SamplingParams greedy(size_t n) {
 }
 
 std::vector<std::string> gpu_models() {
-  std::vector<std::string> names;
-  if (!fs::exists(models_dir())) return names;
-  for (const auto& e : fs::directory_iterator(models_dir())) {
-    if (!fs::exists(e.path() / "golden.json")) continue;
-    std::ifstream f(e.path() / "config.json");
-    nlohmann::json c = nlohmann::json::parse(f);
+  // The head dims the CUDA attention kernels take.
+  auto names = model_names([](const nlohmann::json& c) {
     const int hd = c.contains("head_dim") && !c["head_dim"].is_null()
                        ? c["head_dim"].get<int>()
                        : c["hidden_size"].get<int>() / c["num_attention_heads"].get<int>();
-    if (hd == 64 || hd == 128) names.push_back(e.path().filename().string());  // CUDA attention head dims
-  }
-  std::sort(names.begin(), names.end());
+    return hd == 64 || hd == 128;
+  });
   if (names.empty()) names.push_back("none");
   return names;
 }
@@ -141,7 +94,7 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
   const std::string name = GetParam();
   if (name == "none") GTEST_SKIP() << "no golden model with head_dim 64/128 in " << models_dir();
-  const std::vector<Case> cases = load_cases(models_dir() / name);
+  const std::vector<Case> cases = load_cases(name);
   std::vector<std::vector<int32_t>> prompts;
   for (const Case& k : cases) prompts.push_back(k.prompt);
   LLMEngine gpu(config(name, "cuda"));
@@ -151,10 +104,10 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& k = cases[i];
     const std::string where = name + " prompt " + std::to_string(i);
-    const bool has_base = k.hf_mean >= 0;
-    const double mean_tol = has_base ? 1.5 * k.hf_mean + 0.01 : kTol;
-    const double max_tol = has_base ? 2.0 * k.hf_max + 0.05 : kTol;
-    const double gap_needed = has_base ? std::max(kTol, 2.0 * k.hf_max) : kTol;
+    const bool has_base = k.hf_bf16_mean >= 0;
+    const double mean_tol = has_base ? 1.5 * k.hf_bf16_mean + 0.01 : kTol;
+    const double max_tol = has_base ? 2.0 * k.hf_bf16_max + 0.05 : kTol;
+    const double gap_needed = has_base ? std::max(kTol, 2.0 * k.hf_bf16_max) : kTol;
     std::vector<double> vs_hf, vs_cpu;
     // Teacher-forced prompt positions (the last one is the first generated step's).
     for (size_t j = 1; j < k.prompt.size(); ++j) {
@@ -175,7 +128,7 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
     const ErrStats h = stats(vs_hf), cp = stats(vs_cpu);
     std::printf("%s: %zu/%zu greedy steps equal; |err| vs HF mean %.4f max %.4f (HF bf16 itself: mean %.4f max %.4f); "
                 "vs CPU f32 mean %.4f max %.4f\n",
-                where.c_str(), agreed, k.greedy.size(), h.mean, h.max, k.hf_mean, k.hf_max, cp.mean, cp.max);
+                where.c_str(), agreed, k.greedy.size(), h.mean, h.max, k.hf_bf16_mean, k.hf_bf16_max, cp.mean, cp.max);
     EXPECT_LE(h.mean, mean_tol) << where << ": mean log-prob error against HF";
     EXPECT_LE(h.max, max_tol) << where << ": max log-prob error against HF";
     EXPECT_LE(cp.mean, mean_tol) << where << ": mean log-prob error against the CPU f32 path";

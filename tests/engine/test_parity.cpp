@@ -1,53 +1,25 @@
 // End-to-end parity with HuggingFace transformers (goldens in tests/data/models, made by
-// scripts/goldens/model_goldens.py in float64): the CPU f32 path must reproduce the 24
-// greedy tokens exactly and every top-20 log-prob within 1e-4, prompt positions included,
-// whether a prompt runs alone, together with others, or in small prefill chunks mixed
-// with other sequences' decode steps, and for several KV block sizes.
+// scripts/goldens/model_goldens.py: float64 for dense models, float32 for MoE models): the
+// CPU f32 path must reproduce the 24 greedy tokens exactly and every top-20 log-prob within
+// 1e-4, prompt positions included, whether a prompt runs alone, together with others in
+// small prefill chunks mixed with other sequences' decode steps (block sizes 1 and 32), or
+// a second time from the prefix cache. Every golden model runs: Qwen2 (tied/untied, bias,
+// MQA + yarn, dynamic, linear, sliding window, sharded), Qwen3 (head_dim != hidden/heads,
+// GQA 7, bias), Qwen2-MoE (shared expert, mlp_only_layers) and Qwen3-MoE.
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <map>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/engine.h"
+#include "goldens.h"
 
 using namespace tllm;
-namespace fs = std::filesystem;
+using namespace tllm::goldens;
 
 namespace {
 
 constexpr double kTol = 1e-4;
-
-struct Case {
-  std::vector<int32_t> prompt;
-  std::vector<int32_t> greedy;
-  std::vector<std::vector<std::pair<int32_t, double>>> steps;       // per generated token
-  std::vector<std::vector<std::pair<int32_t, double>>> prompt_top;  // per prompt position
-};
-
-std::vector<std::pair<int32_t, double>> parse_top(const nlohmann::json& j) {
-  std::vector<std::pair<int32_t, double>> v;
-  for (const auto& e : j["top"]) v.emplace_back(e[0].get<int32_t>(), e[1].get<double>());
-  return v;
-}
-
-std::vector<Case> load_cases(const fs::path& dir) {
-  std::ifstream f(dir / "golden.json");
-  nlohmann::json g = nlohmann::json::parse(f);
-  std::vector<Case> cases;
-  for (const auto& c : g["cases"]) {
-    Case k;
-    k.prompt = c["prompt"].get<std::vector<int32_t>>();
-    k.greedy = c["greedy"].get<std::vector<int32_t>>();
-    for (const auto& s : c["steps"]) k.steps.push_back(parse_top(s));
-    for (const auto& s : c["prompt_top"]) k.prompt_top.push_back(parse_top(s));
-    cases.push_back(std::move(k));
-  }
-  return cases;
-}
 
 // Every token in either top-20 list agrees within kTol; a token missing from the other
 // list is allowed only at the boundary (within kTol of the other list's 20th value).
@@ -66,13 +38,14 @@ void expect_top_match(const std::vector<std::pair<int32_t, double>>& ref,
       EXPECT_NEAR(it->second, lp, kTol) << where << ": token " << id;
     }
   }
-  for (auto& [id, lp] : got)
-    if (!r.count(id)) EXPECT_LE(lp, ref_last + kTol) << where << ": extra token " << id << " (" << lp << ")";
+  for (auto& [id, lp] : got) {
+    if (!r.count(id)) {
+      EXPECT_LE(lp, ref_last + kTol) << where << ": extra token " << id << " (" << lp << ")";
+    }
+  }
 }
 
-fs::path models_dir() { return fs::path(TLLM_SOURCE_DIR) / "tests/data/models"; }
-
-EngineConfig engine_config(const std::string& name, int block_size, int max_batched) {
+EngineConfig engine_config(const std::string& name, int block_size, int max_batched, bool prefix_caching) {
   EngineConfig c;
   c.model_dir = (models_dir() / name).string();
   c.device = "cpu";
@@ -82,7 +55,7 @@ EngineConfig engine_config(const std::string& name, int block_size, int max_batc
   c.max_num_batched_tokens = max_batched;
   c.num_kv_blocks = 4096 / block_size;
   c.skip_tokenizer_init = true;
-  c.enable_prefix_caching = false;
+  c.enable_prefix_caching = prefix_caching;
   return c;
 }
 
@@ -108,58 +81,71 @@ void check_completion(const Case& k, const LLMEngine::Completion& c, const std::
   const auto& pl = *c.prompt_logprobs;
   ASSERT_EQ(pl.size(), k.prompt.size()) << where;
   EXPECT_FALSE(pl[0].has_value());
-  // prompt_logprobs[j] scores prompt[j] from the distribution at position j - 1.
   for (size_t j = 1; j < k.prompt.size(); ++j) {
     ASSERT_TRUE(pl[j].has_value()) << where << " prompt position " << j;
     EXPECT_EQ(pl[j]->token, k.prompt[j]);
     expect_top_match(k.prompt_top[j - 1], pl[j]->top, where + " prompt position " + std::to_string(j - 1));
   }
-  // The last prompt position's distribution is the first generated step's.
   expect_top_match(k.prompt_top.back(), c.logprobs[0].top, where + " last prompt position");
 }
-
-std::vector<std::string> dense_models() {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(models_dir())) {
-    if (!fs::exists(e.path() / "golden.json")) continue;
-    const std::string n = e.path().filename().string();
-    if (n.find("moe") != std::string::npos) continue;  // covered by the MoE tests
-    names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 }  // namespace
 
 class Parity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Parity, EachPromptAlone) {
   const std::string name = GetParam();
-  for (const Case& k : load_cases(models_dir() / name)) {
-    LLMEngine engine(engine_config(name, 16, 512));
+  for (const Case& k : load_cases(name)) {
+    LLMEngine engine(engine_config(name, 16, 512, false));
     auto out = engine.generate({k.prompt}, {greedy_params(k.greedy.size())});
     check_completion(k, out[0], name + " alone (prompt of " + std::to_string(k.prompt.size()) + ")");
   }
 }
 
 TEST_P(Parity, AllPromptsTogetherInSmallChunks) {
-  // Block size 1 and 32, a budget of 7 tokens per step: prompts are split into chunks
-  // that share forwards with the other sequences' decode tokens.
+  // A budget of 7 tokens per step: prompts split into chunks that share forwards with the
+  // other sequences' decode tokens (so MoE experts see mixed batches of 1..7 rows too).
   const std::string name = GetParam();
-  const std::vector<Case> cases = load_cases(models_dir() / name);
+  const std::vector<Case> cases = load_cases(name);
   for (int block_size : {1, 32}) {
-    LLMEngine engine(engine_config(name, block_size, 7));
+    LLMEngine engine(engine_config(name, block_size, 7, false));
     std::vector<std::vector<int32_t>> prompts;
     for (const Case& k : cases) prompts.push_back(k.prompt);
     auto out = engine.generate(prompts, {greedy_params(cases[0].greedy.size())});
     for (size_t i = 0; i < cases.size(); ++i)
-      check_completion(cases[i], out[i], name + " batched, block size " + std::to_string(block_size) + ", prompt " +
-                                             std::to_string(i));
+      check_completion(cases[i], out[i],
+                       name + " batched, block size " + std::to_string(block_size) + ", prompt " + std::to_string(i));
     EXPECT_FALSE(engine.has_unfinished_requests());
     EXPECT_EQ(engine.stats().num_free_kv_blocks, engine.stats().num_kv_blocks);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(HfGoldens, Parity, ::testing::ValuesIn(dense_models()),
+TEST_P(Parity, PrefixCachingReusesBlocksWithSameResults) {
+  // The longest prompt twice, one after the other: the second run starts from the cached
+  // full blocks of the first and must still match the golden exactly. (Prompt log-probs
+  // need every prompt position computed, so these runs ask for sampled-token log-probs only.)
+  const std::string name = GetParam();
+  const std::vector<Case> cases = load_cases(name);
+  const Case* longest = &cases[0];
+  for (const Case& k : cases)
+    if (k.prompt.size() > longest->prompt.size()) longest = &k;
+  ASSERT_GE(longest->prompt.size(), 9u);
+  SamplingParams params = greedy_params(longest->greedy.size());
+  params.prompt_logprobs = -1;
+  auto check = [&](const LLMEngine::Completion& c, const std::string& where) {
+    ASSERT_EQ(c.token_ids, longest->greedy) << where << ": greedy tokens differ";
+    ASSERT_EQ(c.logprobs.size(), longest->steps.size()) << where;
+    for (size_t s = 0; s < longest->steps.size(); ++s)
+      expect_top_match(longest->steps[s], c.logprobs[s].top, where + " step " + std::to_string(s));
+  };
+  LLMEngine engine(engine_config(name, 4, 512, true));
+  auto first = engine.generate({longest->prompt}, {params});
+  check(first[0], name + " prefix caching, first run");
+  auto second = engine.generate({longest->prompt}, {params});
+  EXPECT_GE(second[0].num_cached_tokens, static_cast<int>(longest->prompt.size() / 4 * 4) - 4)
+      << "the second run did not reuse the cached prompt blocks";
+  check(second[0], name + " prefix caching, second run (" + std::to_string(second[0].num_cached_tokens) +
+                       " cached tokens)");
+}
+INSTANTIATE_TEST_SUITE_P(HfGoldens, Parity,
+                         ::testing::ValuesIn(model_names([](const nlohmann::json&) { return true; })),
                          [](const auto& info) { return info.param; });
