@@ -1,0 +1,125 @@
+// The tinyllm binary as users run it: generate with ids in/out on a checkpoint without a
+// tokenizer (greedy tokens and log-probs against the HF goldens), text in/out on the shipped
+// demo model, and clean one-line errors (exit status 1) for bad input.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "goldens.h"
+
+namespace fs = std::filesystem;
+using namespace tllm::goldens;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(TLLM_CLI_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string ids_arg(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  return s;
+}
+
+}  // namespace
+
+TEST(Cli, GenerateIdsJsonMatchesGoldens) {
+  const std::vector<Case> cases = load_cases("qwen2_untied");  // no tokenizer files in this checkpoint
+  const Case& k = cases[0];
+  const Result r = run("generate --model " + (models_dir() / "qwen2_untied").string() + " --prompt-ids " +
+                       ids_arg(k.prompt) + " --dtype float32 --temperature 0 --ignore-eos --max-tokens " +
+                       std::to_string(k.greedy.size()) + " --logprobs 3 --json --kv-cache-memory 64MiB");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t step = 0;
+  bool summary = false;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] != '{') continue;  // log lines
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j.contains("summary")) {
+      summary = true;
+      EXPECT_EQ(j["summary"]["generated_tokens"].get<size_t>(), k.greedy.size());
+      EXPECT_GT(j["summary"]["tokens_per_s"].get<double>(), 0.0);
+      continue;
+    }
+    ASSERT_LT(step, k.greedy.size());
+    EXPECT_EQ(j["token_id"].get<int32_t>(), k.greedy[step]) << "step " << step;
+    EXPECT_NEAR(j["logprob"].get<double>(), k.steps[step][0].second, 1e-4);
+    ASSERT_EQ(j["top_logprobs"].size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(j["top_logprobs"][i]["token_id"].get<int32_t>(), k.steps[step][i].first);
+      EXPECT_NEAR(j["top_logprobs"][i]["logprob"].get<double>(), k.steps[step][i].second, 1e-4);
+    }
+    ++step;
+  }
+  EXPECT_EQ(step, k.greedy.size());
+  EXPECT_TRUE(summary);
+}
+
+TEST(Cli, GenerateTextOnTheShippedModel) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const Result a = run("generate --model " + model +
+                       " --prompt \"And the LORD said unto Moses,\" --max-tokens 24 --seed 7 --kv-cache-memory 64MiB");
+  ASSERT_EQ(a.status, 0) << a.out;
+  const Result b = run("generate --model " + model +
+                       " --prompt \"And the LORD said unto Moses,\" --max-tokens 24 --seed 7 --kv-cache-memory 64MiB");
+  ASSERT_EQ(b.status, 0) << b.out;
+  // Same seed, same text; the text is not empty.
+  // stdout holds the text; stderr (merged here) the load line and the timing summary.
+  auto text = [](const std::string& out) {
+    std::string t = out.substr(out.find('\n') + 1);
+    return t.substr(0, t.find(" tokens in ") == std::string::npos ? t.size() : t.rfind('[', t.find(" tokens in ")));
+  };
+  const std::string ta = a.out, tb = b.out;
+  EXPECT_EQ(text(ta), text(tb));
+  EXPECT_GT(text(ta).size(), 20u);
+}
+
+TEST(Cli, BadInputGivesOneLineErrors) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  struct Bad {
+    std::string args, expect;
+  };
+  const fs::path tmp = fs::temp_directory_path() / "tinyllm_cli_bad";
+  fs::create_directories(tmp);
+  std::ofstream(tmp / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8}";
+  const std::vector<Bad> bad = {
+      {"generate --model /nonexistent/dir --prompt hi", "does not exist"},
+      {"generate --model " + tmp.string() + " --prompt-ids 1", "LlamaForCausalLM"},
+      {"generate --model " + model + " --prompt-ids 1,x,3", "not a token id"},
+      {"generate --model " + model + " --prompt-ids 99999 --kv-cache-memory 64MiB", "outside the vocabulary"},
+      {"generate --model " + model + " --prompt hi --temperature -1 --kv-cache-memory 64MiB", "temperature"},
+      {"generate --model " + model + " --prompt hi --max-tokens 5000 --kv-cache-memory 64MiB", "maximum context length"},
+      {"generate --model " + model + " --prompt hi --device tpu", "unknown device"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
+  };
+  for (const Bad& b : bad) {
+    const Result r = run(b.args);
+    EXPECT_EQ(r.status, 1) << b.args << "\n" << r.out;
+    EXPECT_NE(r.out.find("error: "), std::string::npos) << b.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
+  }
+}
