@@ -148,7 +148,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
                  "unknown load format \"", c.load_format, "\" (supported: auto, safetensors, dummy)");
   mo.dummy_weights = c.load_format == "dummy";
   mo.cuda_graphs = !c.enforce_eager;
-  I.model = load_model(c.model_dir, *I.backend, mo);
+  I.model = load_model(c.model_dir, mc, *I.backend, mo);
   I.vocab = mc.vocab_size;
 
   DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;

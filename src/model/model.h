@@ -41,5 +41,8 @@ class CausalLM {
 // shape and dtype. The backend must outlive the model.
 std::unique_ptr<CausalLM> load_model(const std::string& dir, Backend& backend,
                                      const ModelLoadOptions& opts);
+// The same with config.json already parsed (the engine reads it before choosing dtypes).
+std::unique_ptr<CausalLM> load_model(const std::string& dir, ModelConfig config, Backend& backend,
+                                     const ModelLoadOptions& opts);
 
 }  // namespace tllm

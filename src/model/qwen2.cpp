@@ -306,7 +306,11 @@ class Qwen2Model final : public CausalLM {
 }  // namespace
 
 std::unique_ptr<CausalLM> load_model(const std::string& dir, Backend& backend, const ModelLoadOptions& opts) {
-  ModelConfig cfg = ModelConfig::load(dir);
+  return load_model(dir, ModelConfig::load(dir), backend, opts);
+}
+
+std::unique_ptr<CausalLM> load_model(const std::string& dir, ModelConfig cfg, Backend& backend,
+                                     const ModelLoadOptions& opts) {
   // One forward serves every supported architecture; the registry of names lives in
   // config.cpp, which rejects anything else with the list of supported ones.
   return std::make_unique<Qwen2Model>(dir, std::move(cfg), backend, opts);
