@@ -273,6 +273,15 @@ class Backend {
   // Sizes the scratch moe_experts needs for up to max_tokens tokens of top-k routing (call
   // at load, before any graph capture). Optional; the default does nothing.
   virtual void moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {}
+  // The whole sparse MoE block: router_logits = x router^T, moe_route, moe_experts (the
+  // caller's router_logits [T, E], topk_ids / topk_weights [T, k] are left filled in). CUDA
+  // fuses it at decode batch sizes (kernels/cuda/moe_ops.h).
+  virtual void moe_block(Tensor& out, const Tensor& x, const LinearWeight& router, const MoeExperts& w,
+                         Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, bool renormalize) {
+    linear(router_logits, x, router);
+    moe_route(topk_ids, topk_weights, router_logits, renormalize);
+    moe_experts(out, x, topk_ids, topk_weights, w);
+  }
 };
 
 struct CpuBackendOptions {

@@ -90,9 +90,7 @@ class SparseMoeBlock final : public MoeBlock {
     Tensor logits = router_logits_.slice_rows(0, T);  // [T, E]
     Tensor ids = topk_ids_.slice_rows(0, T);          // i32 [T, k]
     Tensor weights = topk_weights_.slice_rows(0, T);  // f32 [T, k]
-    backend_.linear(logits, x, router_);
-    backend_.moe_route(ids, weights, logits, renormalize_);
-    backend_.moe_experts(out, x, ids, weights, experts_);
+    backend_.moe_block(out, x, router_, experts_, logits, ids, weights, renormalize_);
   }
 
   size_t active_weight_bytes_per_token() const override { return active_bytes_; }

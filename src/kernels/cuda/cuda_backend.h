@@ -85,6 +85,8 @@ class CudaBackend final : public Backend {
   void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                    const MoeExperts& w) override;
   void moe_reserve(int max_tokens, int top_k, const MoeExperts& w) override;
+  void moe_block(Tensor& out, const Tensor& x, const LinearWeight& router, const MoeExperts& w,
+                 Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, bool renormalize) override;
 
   cudaStream_t stream() const { return stream_; }
   int num_sms() const { return num_sms_; }

@@ -10,11 +10,12 @@ namespace {
 
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
-// Scratch of one moe_experts call: routing metadata, act [P, I], y [P, H], and the shared
-// expert's [T, 2S], [T, S], [T, H] (bf16).
+// Scratch of one moe_experts / moe_block call: the fused router's done counter (zeroed
+// whenever the buffer is (re)allocated; the router leaves it at zero), routing metadata,
+// act [P, I], y [P, H], and the shared expert's [T, 2S], [T, S], [T, H] (bf16).
 struct MoeScratchLayout {
-  size_t meta = 0, act = 0, y = 0, s_gate_up = 0, s_act = 0, s_out = 0;
-  size_t total() const { return meta + act + y + s_gate_up + s_act + s_out; }
+  size_t done = 256, meta = 0, act = 0, y = 0, s_gate_up = 0, s_act = 0, s_out = 0;
+  size_t total() const { return done + meta + act + y + s_gate_up + s_act + s_out; }
 };
 MoeScratchLayout scratch_layout(int64_t T, int64_t k, const MoeExperts& w) {
   const int64_t P = T * k, S = w.shared_inter;
@@ -67,6 +68,39 @@ void check_experts(const MoeExperts& w, const char* op) {
   }
 }
 
+// Grows the MoE scratch to `bytes` (never during capture: the caller checked) and zeroes
+// the done counter of new memory.
+char* moe_scratch(DeviceWorkspace& ws, size_t& ws_bytes, size_t bytes, cudaStream_t stream) {
+  if (bytes > ws_bytes) {
+    CUDA_CHECK(cudaMemsetAsync(ws.get(bytes), 0, MoeScratchLayout{}.done, stream));
+    ws_bytes = bytes;
+  }
+  return static_cast<char*>(ws.get(bytes));
+}
+
+// Shapes of a moe_experts call: x, out [T, H] bf16; topk_ids i32, topk_weights f32 [T, k].
+void check_experts_call(const Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                        const MoeExperts& w, const char* op) {
+  check_experts(w, op);
+  expect(x, DType::BF16, op, "x");
+  expect(out, DType::BF16, op, "out");
+  const int64_t H = w.hidden;
+  TLLM_CHECK(x.ndim() == 2 && x.dim(1) == H && out.shape() == x.shape(), op, ": x ", x.str(), " and out ",
+             out.str(), " must both be [T, ", H, "]");
+  TLLM_CHECK(out.raw() != x.raw(), op, ": out must not alias x");
+  const int64_t T = x.dim(0);
+  expect(topk_ids, DType::I32, op, "topk_ids");
+  expect(topk_weights, DType::F32, op, "topk_weights");
+  TLLM_CHECK(topk_ids.ndim() == 2 && topk_ids.dim(0) == T && topk_ids.dim(1) >= 1, op, ": topk_ids ",
+             topk_ids.str(), " must be [", T, ", k]");
+  TLLM_CHECK(topk_weights.shape() == topk_ids.shape(), op, ": topk_weights ", topk_weights.str(),
+             " must match topk_ids ", topk_ids.str());
+  TLLM_CHECK((reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(out.raw())) % 16 == 0, op,
+             ": x and out must be 16-byte aligned");
+  TLLM_CHECK(T * topk_ids.dim(1) < (int64_t{1} << 30), op, ": ", T * topk_ids.dim(1),
+             " (token, expert) pairs are too many for one call");
+}
+
 }  // namespace
 
 void CudaBackend::moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) {
@@ -94,41 +128,80 @@ void CudaBackend::moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {
   const size_t bytes = scratch_layout(std::max(1, max_tokens), std::max(1, top_k), w).total();
   if (bytes > moe_ws_bytes_) {
     check_capturable("moe_reserve");
-    moe_ws_.get(bytes);
-    moe_ws_bytes_ = bytes;
+    moe_scratch(moe_ws_, moe_ws_bytes_, bytes, stream_);
   }
+}
+
+void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& router, const MoeExperts& w,
+                            Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, bool renormalize) {
+  const char* op = "moe_block";
+  const int64_t T = x.ndim() == 2 ? x.dim(0) : 0, E = w.num_experts;
+  const int64_t k = topk_ids.ndim() == 2 ? topk_ids.dim(1) : 0;
+  const bool fused = moe_fused_supported(static_cast<int>(T), static_cast<int>(E), static_cast<int>(k)) &&
+                     router.quant == QuantScheme::None && router.weight.defined() &&
+                     router.weight.dtype() == DType::BF16 && router.weight.device() == Device::CUDA &&
+                     router.weight.ndim() == 2 && router.weight.dim(0) == E && router.weight.dim(1) == w.hidden &&
+                     !router.bias.defined() && reinterpret_cast<uintptr_t>(router.weight.raw()) % 16 == 0 &&
+                     router_logits.defined() && router_logits.device() == Device::CUDA &&
+                     (router_logits.dtype() == DType::BF16 || router_logits.dtype() == DType::F32) &&
+                     router_logits.ndim() == 2 && router_logits.dim(0) == T && router_logits.dim(1) == E;
+  if (!fused) {  // prefill, large E or k, a quantized router: the three ops one by one
+    Backend::moe_block(out, x, router, w, router_logits, topk_ids, topk_weights, renormalize);
+    return;
+  }
+  check_experts_call(out, x, topk_ids, topk_weights, w, op);
+  const int64_t H = w.hidden, I = w.inter, S = w.shared_inter, P = T * k;
+  const MoeScratchLayout l = scratch_layout(T, k, w);
+  if (l.total() > moe_ws_bytes_) check_capturable("moe_block growing its scratch (moe_reserve did not cover this batch)");
+  char* ws = moe_scratch(moe_ws_, moe_ws_bytes_, l.total(), stream_);
+  char* base = ws + l.done;
+
+  MoeDecodeParams p;
+  p.x = x.data<bf16>();
+  p.router = router.weight.data<bf16>();
+  p.logits = router_logits.raw();
+  p.logits_dtype = router_logits.dtype();
+  p.ids = topk_ids.data<int32_t>();
+  p.weights = topk_weights.data<float>();
+  p.renormalize = renormalize;
+  p.done = reinterpret_cast<unsigned*>(ws);
+  p.gate_up = w.gate_up.weight.data<bf16>();
+  p.down = w.down.weight.data<bf16>();
+  p.act = reinterpret_cast<bf16*>(base + l.meta);
+  p.out = out.data<bf16>();
+  p.T = static_cast<int>(T);
+  p.k = static_cast<int>(k);
+  p.E = static_cast<int>(E);
+  p.H = static_cast<int>(H);
+  p.I = static_cast<int>(I);
+  p.meta = moe_meta_layout(base, P, p.E);
+
+  cuda::moe_router_topk(p, stream_);
+  if (S > 0) {  // the shared expert between the router and the experts: gate|up -> down stays adjacent
+    char* sb = base + l.meta + l.act + l.y;
+    Tensor s_gate_up = Tensor::wrap(sb, {T, 2 * S}, DType::BF16, Device::CUDA);
+    Tensor s_act = Tensor::wrap(sb + l.s_gate_up, {T, S}, DType::BF16, Device::CUDA);
+    Tensor s_out = Tensor::wrap(sb + l.s_gate_up + l.s_act, {T, H}, DType::BF16, Device::CUDA);
+    linear(s_gate_up, x, w.shared_gate_up);
+    silu_mul(s_act, s_gate_up);
+    linear(s_out, s_act, w.shared_down);
+    p.shared_y = s_out.data<bf16>();
+    p.shared_gate = w.shared_gate.data<float>();
+  }
+  cuda::moe_decode_gate_up(p, stream_);
+  cuda::moe_decode_down_combine(p, stream_);
 }
 
 void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                               const MoeExperts& w) {
   const char* op = "moe_experts";
-  check_experts(w, op);
-  expect(x, DType::BF16, op, "x");
-  expect(out, DType::BF16, op, "out");
-  const int64_t H = w.hidden, I = w.inter, S = w.shared_inter;
-  TLLM_CHECK(x.ndim() == 2 && x.dim(1) == H && out.shape() == x.shape(), op, ": x ", x.str(), " and out ",
-             out.str(), " must both be [T, ", H, "]");
-  TLLM_CHECK(out.raw() != x.raw(), op, ": out must not alias x");
-  const int64_t T = x.dim(0);
-  expect(topk_ids, DType::I32, op, "topk_ids");
-  expect(topk_weights, DType::F32, op, "topk_weights");
-  TLLM_CHECK(topk_ids.ndim() == 2 && topk_ids.dim(0) == T && topk_ids.dim(1) >= 1, op, ": topk_ids ",
-             topk_ids.str(), " must be [", T, ", k]");
-  TLLM_CHECK(topk_weights.shape() == topk_ids.shape(), op, ": topk_weights ", topk_weights.str(),
-             " must match topk_ids ", topk_ids.str());
-  TLLM_CHECK((reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(out.raw())) % 16 == 0, op,
-             ": x and out must be 16-byte aligned");
-  const int64_t k = topk_ids.dim(1), P = T * k;
-  TLLM_CHECK(P < (int64_t{1} << 30), op, ": ", P, " (token, expert) pairs are too many for one call");
+  check_experts_call(out, x, topk_ids, topk_weights, w, op);
+  const int64_t T = x.dim(0), H = w.hidden, I = w.inter, S = w.shared_inter, k = topk_ids.dim(1), P = T * k;
   if (T == 0) return;
 
   const MoeScratchLayout l = scratch_layout(T, k, w);
-  if (l.total() > moe_ws_bytes_) {
-    check_capturable("moe_experts growing its scratch (moe_reserve did not cover this batch)");
-    moe_ws_.get(l.total());
-    moe_ws_bytes_ = l.total();
-  }
-  char* base = static_cast<char*>(moe_ws_.get(l.total()));
+  if (l.total() > moe_ws_bytes_) check_capturable("moe_experts growing its scratch (moe_reserve did not cover this batch)");
+  char* base = moe_scratch(moe_ws_, moe_ws_bytes_, l.total(), stream_) + l.done;
 
   MoeExpertParams p;
   p.x = x.data<bf16>();

@@ -11,6 +11,14 @@
 //                     BM pairs of one expert), A rows gathered from x by token
 //   moe_combine       out[t] = sum_j w[t,j] y[pos(t,j)] (+ sigmoid(x.g) shared[t])
 //
+// Fused decode block (T <= kMoeFusedMaxTokens; CudaBackend::moe_block), three kernels:
+//   moe_router_topk   router GEMV (warp per expert row) + softmax/top-k + the grouping of
+//                     moe_align, the last block to finish doing the routing (a done-counter)
+//   moe_gemv gate|up  as above, SiLU*mul in its epilogue
+//   moe_down_combine  a block per 16 rows of H over all active experts: y = act down_e^T,
+//                     rounded to bf16, then out[t] = sum_j w[t,j] y[t,j] (+ shared) in j order
+//                     (the arithmetic of moe_combine), no y scratch, no atomics: deterministic
+//
 // Every grid is sized from T, k and E alone (a fixed capacity: at most min(E, T*k) active
 // experts, ceil(T*k/BM) + min(E, T*k) tiles); blocks past the routed count, which only the
 // device knows, exit at once. Nothing synchronises with the host, so the whole op can be
@@ -24,6 +32,11 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#ifdef __CUDACC__
+#include <utility>
+
+#include "kernels/cuda/cuda_common.cuh"
+#endif
 
 namespace tllm::cuda {
 
@@ -75,9 +88,74 @@ void moe_experts_prefill(const MoeExpertParams& p, cudaStream_t stream);
 // Sets the shared-memory limits of the GEMM kernels (once; call before graph capture).
 void moe_gemm_init();
 
+// --- fused decode block ---
+constexpr int kMoeFusedMaxTokens = 16;   // T up to which moe_block takes the fused path
+constexpr int kMoeFusedMaxExperts = 256; // static smem of the router's routing block
+constexpr int kMoeFusedMaxTopK = 16;
+
+struct MoeDecodeParams {
+  const bf16* x = nullptr;          // [T, H]
+  const bf16* router = nullptr;     // [E, H]
+  void* logits = nullptr;           // [T, E] in logits_dtype (f32 or bf16), written
+  DType logits_dtype = DType::BF16;
+  int32_t* ids = nullptr;           // [T, k] written
+  float* weights = nullptr;         // [T, k] written
+  bool renormalize = false;
+  unsigned* done = nullptr;         // zero between launches (the last router block resets it)
+  const bf16* gate_up = nullptr;    // [E * 2I, H]
+  const bf16* down = nullptr;       // [E * H, I]
+  bf16* act = nullptr;              // [P, I] scratch, by position
+  bf16* out = nullptr;              // [T, H]
+  const bf16* shared_y = nullptr;   // [T, H] shared expert output, or null
+  const float* shared_gate = nullptr; // [H] with shared_y
+  int T = 0, k = 0, E = 0, H = 0, I = 0;
+  MoeMeta meta;                     // only offsets, active, counts[0], sorted_pair, pair_pos are used
+};
+// Whether the fused path takes this shape (otherwise use linear + moe_route + moe_experts).
+inline bool moe_fused_supported(int T, int E, int k) {
+  return T >= 1 && T <= kMoeFusedMaxTokens && E >= 1 && E <= kMoeFusedMaxExperts && k >= 1 && k <= E &&
+         k <= kMoeFusedMaxTopK;
+}
+// Kernel 1: logits, ids, weights and the routing metadata (all launched with PDL).
+void moe_router_topk(const MoeDecodeParams& p, cudaStream_t stream);
+// Kernel 2: act = silu(x gate_e^T) * (x up_e^T) per routed pair.
+void moe_decode_gate_up(const MoeDecodeParams& p, cudaStream_t stream);
+// Kernel 3: out = sum_j w[t,j] (act down_e^T) (+ sigmoid(x . shared_gate) shared_y).
+void moe_decode_down_combine(const MoeDecodeParams& p, cudaStream_t stream);
+
 // out[t] = bf16(sum_j weights[t, j] * y[pair_pos[t*k + j]] + sigmoid(x[t] . shared_gate) * shared_y[t]);
 // shared_y / shared_gate null: no shared expert. All rows [.., H], H % 8 == 0.
 void moe_combine(bf16* out, const bf16* y, const int32_t* pair_pos, const float* weights, int T, int k, int H,
                  const bf16* x, const bf16* shared_y, const float* shared_gate, cudaStream_t stream);
+
+#ifdef __CUDACC__
+// 16-byte weight load, streamed past L1, with the L2::256B prefetch hint: a warp's load
+// touches 64 B of each of 16 rows, and the hint lets DRAM serve whole 256 B runs that the
+// next steps then find in L2 (the effect measured for gemv.cu in docs/cuda-notes.md).
+__device__ __forceinline__ uint4 ld_weight_u4(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+// Launches `kernel` with programmatic dependent launch allowed (sm_90+), so it may start
+// while the previous kernel on the stream finishes; it must pdl_wait() before reading what
+// that kernel wrote.
+template <typename... Params, typename... Args>
+void moe_launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_supported() ? 1 : 0;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+#endif
 
 }  // namespace tllm::cuda

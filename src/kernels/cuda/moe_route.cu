@@ -20,23 +20,23 @@ __device__ __forceinline__ bool route_better(float a, int ia, float b, int ib) {
 
 constexpr int kRouteWarps = 4;
 
-// A warp per token: softmax over E in f32 (probabilities kept in shared memory), then k
-// rounds of a warp-wide arg-max over the experts not yet taken.
-template <typename LogitT>
-__global__ void __launch_bounds__(kRouteWarps * 32)
-    moe_route_kernel(const LogitT* __restrict__ logits, int T, int E, int k, bool renormalize,
-                     int32_t* __restrict__ ids, float* __restrict__ weights) {
-  extern __shared__ float route_smem[];  // [warps][E] probabilities, then [warps][E] taken flags
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int t = blockIdx.x * kRouteWarps + warp;
-  if (t >= T) return;  // warp-level work only below
-  float* prob = route_smem + warp * E;
-  unsigned char* taken = reinterpret_cast<unsigned char*>(route_smem + kRouteWarps * E) + warp * E;
-  const LogitT* row = logits + static_cast<int64_t>(t) * E;
+// Logits are read through L2 (ld.global.cg): in the fused router they were written by other
+// blocks of the same grid.
+__device__ __forceinline__ float load_logit(const float* p) { return __ldcg(p); }
+__device__ __forceinline__ float load_logit(const bf16* p) {
+  return __bfloat162float(__ushort_as_bfloat16(__ldcg(reinterpret_cast<const unsigned short*>(p))));
+}
 
+// One warp routes one token: softmax over the E logits of `row` in f32 (probabilities in
+// prob[E]), then k rounds of a warp-wide arg-max over the experts not yet taken (taken[E]).
+// Writes out_ids/out_w [k] and, when not null, smem_ids [k].
+template <typename LogitT>
+__device__ void route_token_warp(const LogitT* row, int E, int k, bool renormalize, float* prob,
+                                 unsigned char* taken, int32_t* out_ids, float* out_w, int* smem_ids) {
+  const int lane = threadIdx.x & 31;
   float mx = -INFINITY;
   for (int e = lane; e < E; e += 32) {
-    const float v = to_f32<LogitT>(row[e]);
+    const float v = load_logit(row + e);
     prob[e] = v;
     taken[e] = 0;
     mx = fmaxf(mx, v);
@@ -52,8 +52,6 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
   for (int e = lane; e < E; e += 32) prob[e] = prob[e] / sum;
   __syncwarp();
 
-  int32_t* out_ids = ids + static_cast<int64_t>(t) * k;
-  float* out_w = weights + static_cast<int64_t>(t) * k;
   float chosen = 0.0f;
   for (int j = 0; j < k; ++j) {
     float bv = 0.0f;
@@ -77,12 +75,151 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
       taken[bi] = 1;
       out_ids[j] = bi;
       out_w[j] = bv;
+      if (smem_ids != nullptr) smem_ids[j] = bi;
     }
     chosen += bv;
     __syncwarp();
   }
   if (renormalize && lane == 0)
     for (int j = 0; j < k; ++j) out_w[j] = out_w[j] / chosen;
+  __syncwarp();
+}
+
+// A warp per token.
+template <typename LogitT>
+__global__ void __launch_bounds__(kRouteWarps * 32)
+    moe_route_kernel(const LogitT* __restrict__ logits, int T, int E, int k, bool renormalize,
+                     int32_t* __restrict__ ids, float* __restrict__ weights) {
+  extern __shared__ float route_smem[];  // [warps][E] probabilities, then [warps][E] taken flags
+  const int warp = threadIdx.x >> 5;
+  const int t = blockIdx.x * kRouteWarps + warp;
+  if (t >= T) return;  // warp-level work only below
+  route_token_warp(logits + static_cast<int64_t>(t) * E, E, k, renormalize, route_smem + warp * E,
+                   reinterpret_cast<unsigned char*>(route_smem + kRouteWarps * E) + warp * E,
+                   ids + static_cast<int64_t>(t) * k, weights + static_cast<int64_t>(t) * k, nullptr);
+}
+
+// The fused decode router. A warp per expert row e: logits[t, e] = x[t] . router[e] for all
+// T tokens (the row streamed once, its first 8 x 16 bytes per lane issued before pdl_wait),
+// rounded to LogitT as the linear op would store them. The last block to finish (done
+// counter) routes every token (a warp per token, as moe_route) and groups the pairs by
+// expert as moe_align does, but deterministically: a pair's rank within its expert is the
+// number of earlier pairs on the same expert, so positions ascend with the token.
+constexpr int kRouterWarps = 8;
+constexpr int kRouterPre = 8;  // 16-byte router chunks per lane loaded before pdl_wait
+
+template <typename LogitT>
+__global__ void __launch_bounds__(kRouterWarps * 32) moe_router_topk_kernel(const __grid_constant__ MoeDecodeParams p) {
+  static_assert(kRouterWarps * 32 >= kMoeFusedMaxTokens * kMoeFusedMaxTopK, "a thread per pair");
+  __shared__ float s_prob[kRouterWarps][kMoeFusedMaxExperts];
+  __shared__ unsigned char s_taken[kRouterWarps][kMoeFusedMaxExperts];
+  __shared__ int s_ids[kMoeFusedMaxTokens * kMoeFusedMaxTopK];
+  __shared__ int s_cnt[kMoeFusedMaxExperts], s_off[kMoeFusedMaxExperts], s_act[kMoeFusedMaxExperts];
+  __shared__ bool s_last;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int E = p.E, H = p.H, T = p.T;
+  const int e = blockIdx.x * kRouterWarps + warp;
+  const int chunks = H / 8;
+  const bf16* wrow = p.router + static_cast<int64_t>(min(e, E - 1)) * H;
+
+  uint4 wpre[kRouterPre];
+#pragma unroll
+  for (int i = 0; i < kRouterPre; ++i) {
+    wpre[i] = ld_weight_u4(wrow + 8 * min(lane + 32 * i, chunks - 1));  // unconditional: all in flight
+  }
+  pdl_wait();  // x comes from the previous kernel
+  pdl_launch_dependents();
+
+  float acc[kMoeFusedMaxTokens];
+#pragma unroll
+  for (int t = 0; t < kMoeFusedMaxTokens; ++t) acc[t] = 0.0f;
+  auto consume = [&](const uint4& wv, int c) {
+    float wf[8];
+    bf16x8_to_f32(wv, wf);
+#pragma unroll
+    for (int t = 0; t < kMoeFusedMaxTokens; ++t) {
+      if (t >= T) break;
+      float xf[8];
+      bf16x8_to_f32(__ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t) * H + 8 * c)), xf);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[t] += wf[i] * xf[i];
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < kRouterPre; ++i)
+    if (lane + 32 * i < chunks) consume(wpre[i], lane + 32 * i);
+  for (int c = lane + 32 * kRouterPre; c < chunks; c += 32) consume(ld_weight_u4(wrow + 8 * c), c);
+#pragma unroll
+  for (int t = 0; t < kMoeFusedMaxTokens; ++t) {
+    if (t >= T) break;
+    const float v = warp_sum(acc[t]);
+    if (lane == 0 && e < E) {
+      LogitT* out = static_cast<LogitT*>(p.logits) + static_cast<int64_t>(t) * E + e;
+      if constexpr (sizeof(LogitT) == 4) *out = v;
+      else *out = __float2bfloat16_rn(v);
+    }
+  }
+
+  // Last block: every logit is written (release by each block's fence before its count).
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) s_last = atomicAdd(p.done, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+
+  const int k = p.k, P = T * k;
+  for (int t = warp; t < T; t += kRouterWarps)
+    route_token_warp(static_cast<const LogitT*>(p.logits) + static_cast<int64_t>(t) * E, E, k, p.renormalize,
+                     s_prob[warp], s_taken[warp], p.ids + t * k, p.weights + t * k, s_ids + t * k);
+  for (int x = tid; x < E; x += kRouterWarps * 32) s_cnt[x] = 0;
+  __syncthreads();
+  int my_e = -1, rank = 0;
+  if (tid < P) {
+    my_e = s_ids[tid];
+    for (int q = 0; q < tid; ++q) rank += s_ids[q] == my_e;
+    atomicAdd(&s_cnt[my_e], 1);
+  }
+  __syncthreads();
+  if (warp == 0) {
+    int run_c = 0, run_a = 0;
+    for (int base = 0; base < E; base += 32) {
+      const int x = base + lane;
+      const int c = x < E ? s_cnt[x] : 0;
+      const int a = c > 0 ? 1 : 0;
+      int ic = c, ia = a;  // inclusive warp scans
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int yc = __shfl_up_sync(kFull, ic, o), ya = __shfl_up_sync(kFull, ia, o);
+        if (lane >= o) {
+          ic += yc;
+          ia += ya;
+        }
+      }
+      if (x < E) {
+        s_off[x] = run_c + ic - c;
+        s_act[x] = run_a + ia - a;
+      }
+      run_c += __shfl_sync(kFull, ic, 31);
+      run_a += __shfl_sync(kFull, ia, 31);
+    }
+    if (lane == 0) {
+      p.meta.offsets[E] = run_c;
+      p.meta.counts[0] = run_a;
+      p.meta.counts[1] = 0;  // no GEMM tiles on this path
+    }
+  }
+  __syncthreads();
+  for (int x = tid; x < E; x += kRouterWarps * 32) {
+    p.meta.offsets[x] = s_off[x];
+    if (s_cnt[x] > 0) p.meta.active[s_act[x]] = x;
+  }
+  if (tid < P) {
+    const int pos = s_off[my_e] + rank;
+    p.meta.pair_pos[tid] = pos;
+    p.meta.sorted_pair[pos] = tid;
+  }
+  if (tid == 0) *p.done = 0;  // every block has counted: ready for the next launch
 }
 
 // One block: counting sort of the pairs by expert plus the tile and active-expert lists.
@@ -221,6 +358,21 @@ void moe_route(const void* logits, DType dt, int T, int E, int k, bool renormali
   else
     TLLM_THROW("moe_route: router logits must be f32 or bf16, got ", dtype_name(dt));
   CUDA_CHECK_LAUNCH("moe_route");
+}
+
+void moe_router_topk(const MoeDecodeParams& p, cudaStream_t stream) {
+  TLLM_CHECK(moe_fused_supported(p.T, p.E, p.k), "moe_router_topk: T = ", p.T, ", E = ", p.E, ", k = ", p.k,
+             " outside the fused decode path (T <= ", kMoeFusedMaxTokens, ", E <= ", kMoeFusedMaxExperts,
+             ", k <= ", kMoeFusedMaxTopK, ")");
+  TLLM_CHECK(p.H % 8 == 0, "moe_router_topk: hidden size ", p.H, " must be a multiple of 8");
+  const dim3 grid(ceil_div(p.E, kRouterWarps)), block(kRouterWarps * 32);
+  if (p.logits_dtype == DType::F32)
+    moe_launch_pdl(moe_router_topk_kernel<float>, grid, block, stream, p);
+  else if (p.logits_dtype == DType::BF16)
+    moe_launch_pdl(moe_router_topk_kernel<bf16>, grid, block, stream, p);
+  else
+    TLLM_THROW("moe_router_topk: router logits must be f32 or bf16, got ", dtype_name(p.logits_dtype));
+  CUDA_CHECK_LAUNCH("moe_router_topk");
 }
 
 size_t moe_meta_bytes(int64_t P, int E) {

@@ -272,6 +272,209 @@ TEST_F(MoeCuda, UnsupportedShapesAreClearErrors) {
   }
 }
 
+// --- the fused decode block (Backend::moe_block: router GEMV + top-k, gate|up, down + combine) ---
+
+// Router logits in double, rounded to bf16 as the device stores them: [T, E] f32 (bf16-exact).
+Tensor router_logits_host(const Tensor& x, const Tensor& router) {
+  const int64_t T = x.dim(0), E = router.dim(0), H = x.dim(1);
+  Tensor l = Tensor::empty({T, E}, DType::F32);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t e = 0; e < E; ++e) {
+      double d = 0;
+      for (int64_t h = 0; h < H; ++h) d += double(x.data<float>()[t * H + h]) * router.data<float>()[e * H + h];
+      l.data<float>()[t * E + e] = bf16_to_f32(f32_to_bf16(static_cast<float>(d)));
+    }
+  return l;
+}
+
+struct BlockResult {
+  Tensor out, logits, ids, weights;  // host
+};
+
+class MoeBlockCuda : public MoeCuda {
+ protected:
+  LinearWeight router_dev(const Tensor& router_h) {
+    LinearWeight r;
+    r.weight = dev(router_h, DType::BF16);
+    r.out_features = r.weight.dim(0);
+    r.in_features = r.weight.dim(1);
+    return r;
+  }
+  // One moe_block call (fused when T <= 16; `unfused` forces the three-op sequence).
+  BlockResult run_block(const HostExperts& w, const LinearWeight& router, const Tensor& x, int k, bool renorm,
+                        DType logits_dtype = DType::BF16, bool unfused = false) {
+    const int64_t T = x.dim(0), E = w.host.num_experts, H = w.host.hidden;
+    Tensor xd = dev(x, DType::BF16), out = dev_nan({T, H}, DType::BF16), logits = dev_nan({T, E}, logits_dtype);
+    Tensor ids = be().upload(Tensor::zeros({T, k}, DType::I32), DType::I32), wts = dev_nan({T, k}, DType::F32);
+    if (unfused) be().Backend::moe_block(out, xd, router, w.dev, logits, ids, wts, renorm);
+    else be().moe_block(out, xd, router, w.dev, logits, ids, wts, renorm);
+    return {be().download(out), be().download(logits), be().download(ids), be().download(wts)};
+  }
+  // The block against the double references. Logits: within one bf16 rounding of the double
+  // dot product. Routing: exactly ref::moe_route of the device's own logits (so a rounding
+  // difference in a logit cannot flake the test). Output: ref::moe_experts of that routing.
+  void check_block(const HostExperts& w, const Tensor& router_h, const Tensor& x, int k, bool renorm,
+                   DType logits_dtype = DType::BF16) {
+    const int64_t T = x.dim(0), E = router_h.dim(0), H = x.dim(1);
+    BlockResult got = run_block(w, router_dev(router_h), x, k, renorm, logits_dtype);
+    Tensor want_logits = router_logits_host(x, router_h);
+    for (int64_t i = 0; i < T * E; ++i) {
+      const double a = value(got.logits, i), b = want_logits.data<float>()[i];
+      ASSERT_LE(std::fabs(a - b), std::fabs(b) * (1.0 / 128) + 1e-6) << "logit " << i;
+    }
+    Tensor logits_f32 = Tensor::empty({T, E}, DType::F32);
+    for (int64_t i = 0; i < T * E; ++i) logits_f32.data<float>()[i] = static_cast<float>(value(got.logits, i));
+    Routing r = route_host(logits_f32, k, renorm);
+    for (int64_t i = 0; i < T * k; ++i) {
+      ASSERT_EQ(got.ids.data<int32_t>()[i], r.ids.data<int32_t>()[i]) << "pair " << i;
+      ASSERT_NEAR(got.weights.data<float>()[i], r.weights.data<float>()[i], 1e-5 * r.weights.data<float>()[i] + 1e-9)
+          << "pair " << i;
+    }
+    Tensor want = Tensor::empty({T, H}, DType::F32);
+    ref::moe_experts(want, x, r.ids, r.weights, w.host);
+    EXPECT_LT(rel_err(got.out, want), 8e-3);
+  }
+};
+
+TEST_F(MoeBlockCuda, FusedBlockMatchesReference) {
+  std::mt19937_64 rng(11);
+  // (E, k, H, I, S): small shapes with K tails (H, I not multiples of 32, H not of 16), few
+  // and many experts, k up to 16, the shared expert; T = 1, 2, 8, 16 on the fused path and
+  // 17, 40 through the fallback of the same call.
+  struct Shape5 {
+    int E, k, H, I, S;
+  };
+  for (const Shape5& c : std::vector<Shape5>{{8, 2, 64, 48, 0},
+                                             {16, 4, 72, 40, 96},
+                                             {60, 4, 128, 176, 256},
+                                             {128, 8, 256, 96, 0},
+                                             {256, 16, 136, 88, 0},
+                                             {5, 5, 64, 32, 64}}) {
+    HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
+    Tensor router = randn({c.E, c.H}, rng, 2.0f / std::sqrt(float(c.H)));
+    for (int T : {1, 2, 8, 16, 17, 40})
+      for (bool renorm : {false, true}) {
+        SCOPED_TRACE(testing::Message() << "T=" << T << " E=" << c.E << " k=" << c.k << " H=" << c.H << " I=" << c.I
+                                        << " S=" << c.S << " renorm=" << renorm);
+        check_block(w, router, randn({T, c.H}, rng), c.k, renorm);
+        if (HasFatalFailure()) return;
+      }
+  }
+  // f32 router logits.
+  HostExperts w = experts(32, 64, 48, 0, rng);
+  Tensor router = randn({32, 64}, rng, 0.25f);
+  check_block(w, router, randn({3, 64}, rng), 4, true, DType::F32);
+}
+
+TEST_F(MoeBlockCuda, FusedBlockAtRealLayerSizes) {
+  std::mt19937_64 rng(12);
+  // Qwen3-30B-A3B (128 experts top-8, norm_topk_prob) and Qwen1.5-MoE-A2.7B (60 top-4 +
+  // shared expert 5632, no renormalisation) at decode batch sizes.
+  struct Layer {
+    int E, k, H, I, S;
+    bool renorm;
+  };
+  for (const Layer& c : std::vector<Layer>{{128, 8, 2048, 768, 0, true}, {60, 4, 2048, 1408, 5632, false}}) {
+    HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
+    Tensor router = randn({c.E, c.H}, rng, 1.0f / std::sqrt(float(c.H)));
+    for (int T : {1, 8, 16}) {
+      SCOPED_TRACE(testing::Message() << "T=" << T << " E=" << c.E << " k=" << c.k << " S=" << c.S);
+      check_block(w, router, randn({T, c.H}, rng), c.k, c.renorm);
+    }
+  }
+}
+
+TEST_F(MoeBlockCuda, RouterTiesGoToTheLowerExpertId) {
+  std::mt19937_64 rng(13);
+  // Rows e and e + 8 of the router are equal, so every logit appears twice (bit-identical on
+  // the device: the same row sums in the same order); k = 5 splits a tied pair at the
+  // boundary. Top-k must take the lower id first, as the reference does.
+  const int E = 16, H = 128, k = 5;
+  HostExperts w = experts(E, H, 64, 0, rng);
+  Tensor router = randn({E, H}, rng, 0.2f);
+  for (int e = 0; e < 8; ++e)
+    for (int h = 0; h < H; ++h) router.data<float>()[(e + 8) * H + h] = router.data<float>()[e * H + h];
+  for (int T : {1, 4, 16})
+    for (bool renorm : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "T=" << T << " renorm=" << renorm);
+      Tensor x = randn({T, H}, rng);
+      check_block(w, router, x, k, renorm);
+      BlockResult got = run_block(w, router_dev(router), x, k, renorm);
+      for (int t = 0; t < T; ++t) {
+        // The tie partner of every chosen id < 8 that is not itself chosen comes later.
+        for (int j = 0; j < k; ++j) {
+          const int id = got.ids.data<int32_t>()[t * k + j];
+          if (id >= 8) {
+            bool lower_first = false;
+            for (int i = 0; i < j; ++i) lower_first |= got.ids.data<int32_t>()[t * k + i] == id - 8;
+            EXPECT_TRUE(lower_first) << "token " << t << ": expert " << id << " chosen before its tie " << id - 8;
+          }
+        }
+      }
+    }
+}
+
+TEST_F(MoeBlockCuda, FusedAgreesWithUnfusedAndIsDeterministic) {
+  std::mt19937_64 rng(14);
+  const int E = 64, H = 256, I = 128, k = 8;
+  HostExperts w = experts(E, H, I, 192, rng);
+  Tensor router_h = randn({E, H}, rng, 1.0f / std::sqrt(float(H)));
+  LinearWeight router = router_dev(router_h);
+  for (int T : {1, 5, 16}) {
+    Tensor x = randn({T, H}, rng);
+    BlockResult a = run_block(w, router, x, k, true), b = run_block(w, router, x, k, true);
+    BlockResult u = run_block(w, router, x, k, true, DType::BF16, /*unfused=*/true);
+    for (int64_t i = 0; i < a.out.numel(); ++i)
+      ASSERT_EQ(a.out.data<uint16_t>()[i], b.out.data<uint16_t>()[i]) << "T=" << T << ": run-to-run difference at " << i;
+    // Same routing as the three-op path (its router linear may round a logit differently,
+    // which could only matter at a near-tie; random logits have none at this size).
+    for (int64_t i = 0; i < T * k; ++i) EXPECT_EQ(a.ids.data<int32_t>()[i], u.ids.data<int32_t>()[i]) << "T=" << T;
+    EXPECT_LT(rel_err(a.out, u.out), 4e-3) << "T=" << T;
+  }
+}
+
+TEST_F(MoeBlockCuda, CapturedGraphOfSeveralBlocksReplays) {
+  std::mt19937_64 rng(15);
+  // Three blocks in one graph (as layers of a decode step), sharing the scratch and the
+  // router's done counter; replays over new inputs must match the reference each time.
+  const int E = 32, H = 128, I = 64, k = 4, S = 96;
+  for (int T : {1, 16}) {
+    HostExperts w = experts(E, H, I, S, rng);
+    Tensor router_h = randn({E, H}, rng, 1.0f / std::sqrt(float(H)));
+    LinearWeight router = router_dev(router_h);
+    be().moe_reserve(T, k, w.dev);
+    Tensor x0 = be().empty({T, H}, DType::BF16), x1 = be().empty({T, H}, DType::BF16);
+    Tensor x2 = be().empty({T, H}, DType::BF16), x3 = be().empty({T, H}, DType::BF16);
+    Tensor logits = be().empty({T, E}, DType::BF16), ids = be().empty({T, k}, DType::I32);
+    Tensor wts = be().empty({T, k}, DType::F32);
+    auto graph = be().capture([&] {
+      be().moe_block(x1, x0, router, w.dev, logits, ids, wts, true);
+      be().moe_block(x2, x1, router, w.dev, logits, ids, wts, true);
+      be().moe_block(x3, x2, router, w.dev, logits, ids, wts, true);
+    });
+    ASSERT_NE(graph, nullptr);
+    for (int rep = 0; rep < 3; ++rep) {
+      Tensor x = randn({T, H}, rng);
+      Tensor xd = dev(x, DType::BF16);
+      be().copy(x0, xd);
+      graph->replay();
+      be().synchronize();
+      // Reference of the chain, each block's input the device's previous output (bf16).
+      Tensor in = x;
+      Tensor got;
+      for (Tensor* y : {&x1, &x2, &x3}) {
+        got = be().download(*y);
+        Routing r = route_host(router_logits_host(in, router_h), k, true);
+        Tensor want = Tensor::empty({T, H}, DType::F32);
+        ref::moe_experts(want, in, r.ids, r.weights, w.host);
+        EXPECT_LT(rel_err(got, want), 8e-3) << "T=" << T << " replay " << rep;
+        in = Tensor::empty({T, H}, DType::F32);
+        for (int64_t i = 0; i < T * H; ++i) in.data<float>()[i] = static_cast<float>(value(got, i));
+      }
+    }
+  }
+}
+
 // --- the MoE test models on the GPU ----------------------------------------------------
 
 namespace fs = std::filesystem;

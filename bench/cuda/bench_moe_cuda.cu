@@ -1,0 +1,202 @@
+// The sparse MoE block alone (Backend::moe_block: router, top-k, experts, combine, shared
+// expert) at the Qwen3-30B-A3B and Qwen1.5-MoE-A2.7B layer shapes, bf16, T = 1, 8, 32.
+// Every layer has its own random weights (as many layers as the model, so a step streams
+// from HBM, not L2) and its own input rows. Measured per shape and T:
+//   call      one moe_block after another, layer by layer (median of CUDA event timings)
+//   graph     one CUDA graph of all the layers' blocks, like the MoE part of a decode step
+// each for the fused decode path (CudaBackend::moe_block) and the three-op sequence it
+// replaces (Backend::moe_block: linear, moe_route, moe_experts). Bytes are what a block
+// must read: router, the distinct experts its tokens chose (counted from the routing the
+// run produced), the shared expert, x and out; GB/s and % of the device copy bandwidth
+// measured first (read + write of a 1 GiB device-to-device copy).
+// Usage: bench_moe_cuda [--quick]   (--quick: 8 layers per shape, fewer reps)
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_common.cuh"
+
+using namespace tllm;
+using tllm::cuda::bf16;
+
+namespace {
+
+// Uniform values in [-scale, scale) from a per-element hash (any fixed pattern would do for
+// timing; random ones give realistic routing).
+__global__ void fill_uniform(void* p, int64_t n, bool is_bf16, uint32_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed ^ static_cast<uint32_t>(i >> 32) * 40503u;
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    const float v = (static_cast<float>(h >> 8) * (1.0f / 8388608.0f) - 1.0f) * scale;
+    if (is_bf16) static_cast<bf16*>(p)[i] = __float2bfloat16(v);
+    else static_cast<float*>(p)[i] = v;
+  }
+}
+
+Tensor random_tensor(Backend& be, Shape s, DType dt, uint32_t seed, float scale) {
+  Tensor t = be.empty(s, dt);
+  fill_uniform<<<1024, 256, 0, static_cast<cuda::CudaBackend&>(be).stream()>>>(t.raw(), t.numel(), dt == DType::BF16,
+                                                                              seed, scale);
+  CUDA_CHECK_LAUNCH("fill_uniform");
+  return t;
+}
+
+LinearWeight linear_weight(Backend& be, int64_t rows, int64_t cols, uint32_t seed) {
+  LinearWeight w;
+  w.weight = random_tensor(be, {rows, cols}, DType::BF16, seed, 1.7f / std::sqrt(float(cols)));
+  w.out_features = rows;
+  w.in_features = cols;
+  return w;
+}
+
+// Median per-call time (us) of fn, in batches of `inner` calls between two events.
+double time_us(cudaStream_t s, const std::function<void(int)>& fn, int inner, int reps) {
+  for (int i = 0; i < inner; ++i) fn(i);
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> v;
+  int it = 0;
+  for (int r = 0; r < reps; ++r) {
+    CUDA_CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < inner; ++i) fn(it++);
+    CUDA_CHECK(cudaEventRecord(b, s));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    v.push_back(ms * 1000.0 / inner);
+  }
+  CUDA_CHECK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct ModelShape {
+  const char* name;
+  int E, k;
+  int64_t H, I, S;
+  int layers;
+  bool renorm;
+};
+
+struct Layer {
+  LinearWeight router;
+  MoeExperts experts;
+  Tensor x, out, logits, ids, weights;  // x, out [Tmax, H]; logits [Tmax, E]; ids, weights [Tmax, k]
+};
+
+void bench_shape(cuda::CudaBackend& be, const ModelShape& m, bool quick, double copy_gbps) {
+  const int L = quick ? std::min(8, m.layers) : m.layers;
+  const int Tmax = 32;
+  cudaStream_t s = be.stream();
+  std::printf("\n== %s: %d experts top-%d, hidden %lld, moe_intermediate %lld, shared %lld, %d layers%s\n", m.name,
+              m.E, m.k, (long long)m.H, (long long)m.I, (long long)m.S, L, m.renorm ? ", norm_topk_prob" : "");
+  std::vector<Layer> layers(L);
+  for (int l = 0; l < L; ++l) {
+    Layer& y = layers[l];
+    const uint32_t seed = 1000u * (l + 1);
+    y.router = linear_weight(be, m.E, m.H, seed + 1);
+    MoeExperts& w = y.experts;
+    w.num_experts = m.E;
+    w.hidden = m.H;
+    w.inter = m.I;
+    w.gate_up = linear_weight(be, int64_t{m.E} * 2 * m.I, m.H, seed + 2);
+    w.down = linear_weight(be, int64_t{m.E} * m.H, m.I, seed + 3);
+    if (m.S > 0) {
+      w.shared_inter = m.S;
+      w.shared_gate_up = linear_weight(be, 2 * m.S, m.H, seed + 4);
+      w.shared_down = linear_weight(be, m.H, m.S, seed + 5);
+      w.shared_gate = random_tensor(be, {m.H}, DType::F32, seed + 6, 0.05f);
+    }
+    y.x = random_tensor(be, {Tmax, m.H}, DType::BF16, seed + 7, 1.0f);
+    y.out = be.empty({Tmax, m.H}, DType::BF16);
+    y.logits = be.empty({Tmax, m.E}, DType::BF16);
+    y.ids = be.empty({Tmax, m.k}, DType::I32);
+    y.weights = be.empty({Tmax, m.k}, DType::F32);
+    be.moe_reserve(Tmax, m.k, w);
+  }
+  be.synchronize();
+
+  for (int T : {1, 8, 32}) {
+    auto block = [&](int l, bool fused) {
+      Layer& y = layers[l];
+      Tensor x = y.x.slice_rows(0, T), out = y.out.slice_rows(0, T), lg = y.logits.slice_rows(0, T);
+      Tensor ids = y.ids.slice_rows(0, T), wt = y.weights.slice_rows(0, T);
+      if (fused) be.moe_block(out, x, y.router, y.experts, lg, ids, wt, m.renorm);
+      else be.Backend::moe_block(out, x, y.router, y.experts, lg, ids, wt, m.renorm);
+    };
+    // Bytes one block must read, from the routing this input produces (the same every run).
+    for (int l = 0; l < L; ++l) block(l, true);
+    be.synchronize();
+    double bytes = 0, experts = 0;
+    for (int l = 0; l < L; ++l) {
+      Tensor ids = be.download(layers[l].ids.slice_rows(0, T));
+      std::set<int32_t> distinct(ids.data<int32_t>(), ids.data<int32_t>() + ids.numel());
+      experts += double(distinct.size()) / L;
+      bytes += (double(m.E) * m.H * 2 + double(distinct.size()) * 3 * m.I * m.H * 2 + 3.0 * m.S * m.H * 2 +
+                (m.S > 0 ? m.H * 4.0 : 0.0) + 2.0 * T * m.H * 2) /
+               L;
+    }
+    std::printf("-- T = %d: %.1f of %d experts per layer, %.2f MB per block (%.2f us at copy bandwidth)\n", T,
+                experts, m.E, bytes / 1e6, bytes / copy_gbps / 1e3);
+    const char* fused_path = T <= 16 ? "fused (3 kernels)" : "fallback (linear+route+experts)";
+    for (bool fused : {true, false}) {
+      const char* what = fused ? fused_path : "unfused 3-op sequence";
+      const double us = time_us(s, [&](int i) { block(i % L, fused); }, L, quick ? 5 : 15);
+      std::printf("   call   %-34s %9.2f us/block  %8.1f GB/s  %5.1f%% of copy\n", what, us, bytes / us / 1e3,
+                  100.0 * bytes / us / 1e3 / copy_gbps);
+      auto graph = be.capture([&] {
+        for (int l = 0; l < L; ++l) block(l, fused);
+      });
+      if (!graph) {
+        std::printf("   graph  %-34s capture not supported\n", what);
+        continue;
+      }
+      const double gus = time_us(s, [&](int) { graph->replay(); }, 1, quick ? 10 : 30);
+      std::printf("   graph  %-34s %9.2f us/block  %8.1f GB/s  %5.1f%% of copy  (%d blocks: %.1f us)\n", what,
+                  gus / L, bytes * L / gus / 1e3, 100.0 * bytes * L / gus / 1e3 / copy_gbps, L, gus);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (!cuda_available()) {
+    std::printf("no CUDA device: nothing to benchmark\n");
+    return 0;
+  }
+  cuda::CudaBackend be(CudaBackendOptions{});
+  cudaStream_t s = be.stream();
+  std::printf("device: %s\n", be.name().c_str());
+  double copy_gbps = 0;
+  {
+    const size_t bytes = size_t{1} << 30;
+    Tensor a = be.empty({int64_t(bytes)}, DType::U8), b = be.empty({int64_t(bytes)}, DType::U8);
+    CUDA_CHECK(cudaMemsetAsync(a.raw(), 1, bytes, s));
+    const double us = time_us(
+        s, [&](int) { CUDA_CHECK(cudaMemcpyAsync(b.raw(), a.raw(), bytes, cudaMemcpyDeviceToDevice, s)); }, 5, 9);
+    copy_gbps = 2.0 * bytes / us / 1e3;
+    std::printf("copy bandwidth (1 GiB device-to-device, read + write): %.1f GB/s\n", copy_gbps);
+  }
+  const ModelShape shapes[] = {
+      {"qwen3-30b-a3b", 128, 8, 2048, 768, 0, 48, true},
+      {"qwen1.5-moe-a2.7b", 60, 4, 2048, 1408, 5632, 24, false},
+  };
+  for (const ModelShape& m : shapes) bench_shape(be, m, quick, copy_gbps);
+  return 0;
+}
