@@ -15,6 +15,7 @@
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
 // are m16n8k16 bf16 MMAs with f32 accumulators; softmax is online in the exp2 domain.
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/attention_variants.h"
 #include "kernels/cuda/cuda_ops.h"
 
 namespace tllm::cuda {
@@ -46,6 +47,17 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(a));
 }
 
+__device__ __forceinline__ void ldmatrix_x4_at(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans_at(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
 // 16-byte async copy; src_bytes 0 zero-fills the destination.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
@@ -74,6 +86,16 @@ __global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q,
     acc += (rows + bm - 1) / bm;
   }
   tile_cu[B] = acc;
+}
+
+// Sequence of a work-list tile: the last b with tile_cu[b] <= tile.
+__device__ __forceinline__ int tile_sequence(const int* tile_cu, int B, int tile) {
+  int lo = 0, hi = B - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
+  }
+  return lo;
 }
 
 struct KernelArgs {
@@ -114,13 +136,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
     const int total_tiles = args.tile_cu[B];
     const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy tiles first
     if (tile < 0) return;
-    // Sequence of this tile: last b with tile_cu[b] <= tile.
-    int lo = 0, hi = B - 1;
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) >> 1;
-      if (args.tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
-    }
-    b = lo;
+    b = tile_sequence(args.tile_cu, B, tile);
     m_tile = tile - args.tile_cu[b];
   }
   const int kvh = blockIdx.y;
@@ -433,6 +449,300 @@ __global__ void __launch_bounds__(kCombineThreads)
   }
 }
 
+// --- prefill kernel ---------------------------------------------------------------------
+// Prefill-heavy launches (a sequence with >= kPrefillBM query rows, no split-KV) run this
+// specialisation. Same work list, GQA packing and paging as attention_kernel, but each warp
+// owns 32 rows (two m16 tiles) of a 128-row tile, so every K/V fragment read from shared
+// memory feeds two MMAs: per warp and 64-key tile, 1 MFLOP against 40 KB of ldmatrix
+// traffic (Q 8 + K 16 + V 16 KB at D = 128) instead of 0.5 MFLOP against 32 KB. Q stays in
+// shared memory and is re-read per k-step (holding 64 more registers would spill).
+// K and V of a tile are separate cp.async groups: S = Q K^T starts as soon as K lands while
+// V is still in flight. Masks are only evaluated on tiles that cross the causal diagonal,
+// the window edge or the end of the keys; tiles entirely masked for a warp are skipped.
+constexpr int kPrefillBM = 128;
+constexpr int kPrefillBN = 64;  // keys per tile of the dispatched variant (32: bench/tests only)
+constexpr int kPrefillWarps = 4;
+constexpr int kPrefillThreads = kPrefillWarps * 32;
+
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: -inf -> +0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <int D, int BN>
+__global__ void __launch_bounds__(kPrefillThreads, 2)
+    attention_prefill_kernel(const __grid_constant__ KernelArgs args) {
+  static_assert(D == 64 || D == 128, "prefill kernel: head_dim 64 or 128");
+  static_assert(BN == 32 || BN == 64, "prefill kernel: 32 or 64 keys per tile");
+  constexpr int BM = kPrefillBM;
+  constexpr int WM = BM / kPrefillWarps;  // 32 rows per warp
+  constexpr int MT = WM / 16;             // m16 tiles per warp
+  constexpr int CH = D / 8;               // 16-byte chunks per row
+  constexpr int NT = BN / 8;              // key n-tiles
+  constexpr int DT = D / 8;               // output d n-tiles
+  constexpr int KS = D / 16;              // k-steps over D
+  constexpr int ROWS_PER_PASS = kPrefillThreads / CH;
+  static_assert(kPrefillThreads % CH == 0 && BN % ROWS_PER_PASS == 0, "load mapping");
+  constexpr int LOADS = BN / ROWS_PER_PASS;  // K/V rows per thread per tile
+  extern __shared__ __align__(128) uint8_t smem_raw[];
+  bf16* sQ = reinterpret_cast<bf16*>(smem_raw);  // [BM][D]
+  bf16* sK = sQ + BM * D;                        // [2][BN][D]
+  bf16* sV = sK + 2 * BN * D;                    // [2][BN][D]
+
+  pdl_launch_dependents();
+  const AttentionParams& p = args.p;
+  const int B = p.num_seqs;
+  // blockIdx.x = tile-rank * n_kv + kv head: the heavy (late) tiles of every kv head are
+  // dispatched first, the light ones fill the tail.
+  const int total_tiles = args.tile_cu[B];
+  const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x) / p.n_kv_heads;
+  const int kvh = static_cast<int>(blockIdx.x) % p.n_kv_heads;
+  if (tile < 0) return;
+  const int b = tile_sequence(args.tile_cu, B, tile);
+  const int m_tile = tile - args.tile_cu[b];
+  const int G = p.n_q_heads / p.n_kv_heads;
+  const int q_start = p.cu_seqlens_q[b];
+  const int q_len = p.cu_seqlens_q[b + 1] - q_start;
+  const int kv_len = p.seq_lens_k[b];
+  const int row0 = m_tile * BM;
+  const int rows_total = q_len * G;
+  const int ctx0 = kv_len - q_len;  // position of query 0
+  if (rows_total == 0) return;
+  const int window = p.sliding_window;
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int last_row = min(row0 + BM, rows_total) - 1;
+  const int pos_lo = ctx0 + row0 / G, pos_hi = ctx0 + last_row / G;
+  const int k_begin = window > 0 ? max(0, pos_lo - window + 1) : 0;
+  const int k_end = min(kv_len, pos_hi + 1);
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + BN - 1) / BN : 0;
+
+  const int32_t* btab = p.block_tables + static_cast<int64_t>(b) * p.max_blocks_per_seq;
+  const int64_t kv_row_stride = static_cast<int64_t>(p.n_kv_heads) * D;  // elements per slot
+  const int ld_ch = tid % CH, ld_r0 = tid / CH;  // this thread's chunk and first row of a load
+
+  {  // Q tile (rows past rows_total zero-filled): same commit group as K of tile 0.
+    for (int r = ld_r0; r < BM; r += ROWS_PER_PASS) {
+      const int gr = row0 + r;
+      const bool ok = gr < rows_total;
+      const int tok = ok ? gr / G : 0, h = kvh * G + (ok ? gr % G : 0);
+      const bf16* src = p.q + static_cast<int64_t>(q_start + tok) * p.q_stride + h * D + ld_ch * 8;
+      cp_async16(sQ + swz<D>(r, ld_ch), ok ? src : p.q, ok ? 16 : 0);
+    }
+  }
+  // Cache slots of this thread's LOADS rows of tile j (-1: past the keys); 32-bit slots,
+  // 64-bit element offsets only at the copy.
+  auto kv_slots = [&](int j, int (&slot)[LOADS]) {
+    const int key0 = k_begin + j * BN;
+#pragma unroll
+    for (int i = 0; i < LOADS; ++i) {
+      const int key = key0 + ld_r0 + i * ROWS_PER_PASS;
+      slot[i] = key < k_end ? btab[key / p.block_size] * p.block_size + key % p.block_size : -1;
+    }
+  };
+  const int64_t head_off = static_cast<int64_t>(kvh) * D + ld_ch * 8;
+  auto load_rows = [&](bf16* dst, const bf16* cache, const int (&slot)[LOADS]) {
+#pragma unroll
+    for (int i = 0; i < LOADS; ++i) {
+      const int r = ld_r0 + i * ROWS_PER_PASS;
+      const bf16* src = slot[i] < 0 ? cache : cache + slot[i] * kv_row_stride + head_off;
+      cp_async16(dst + swz<D>(r, ld_ch), src, slot[i] < 0 ? 0 : 16);
+    }
+  };
+  // Commit groups, in order: {Q, K0}, {V0}, then {K_j+1}, {V_j+1} per iteration j (empty
+  // groups past the last tile keep the count uniform): K_j is group 2j, V_j group 2j+1.
+  if (n_tiles > 0) {
+    int off[LOADS];
+    kv_slots(0, off);
+    load_rows(sK, p.k_cache, off);
+    cp_async_commit();
+    load_rows(sV, p.v_cache, off);
+    cp_async_commit();
+  } else {
+    cp_async_commit();
+    cp_async_commit();
+  }
+
+  // ldmatrix byte offsets. swz<D> of (row r, chunk 2*ks + x) is ((r * 2D) | ((x ^ r % 8) << 4))
+  // ^ (ks << 5) in bytes, since the row stride 2D is a multiple of 128 B and ks << 5 < 2D:
+  // one XOR with an immediate per fragment instead of a register per unrolled (ks, n) pair.
+  constexpr int ROWB = 2 * D;  // bytes per smem row
+  const uint32_t sQa = static_cast<uint32_t>(__cvta_generic_to_shared(sQ));
+  const uint32_t sKa = static_cast<uint32_t>(__cvta_generic_to_shared(sK));
+  const uint32_t sVa = static_cast<uint32_t>(__cvta_generic_to_shared(sV));
+  const int qr = warp * WM + (lane & 7) + ((lane >> 3) & 1) * 8;  // Q (A operand) rows
+  const uint32_t q_off = qr * ROWB + (((lane >> 4) ^ (qr & 7)) << 4);
+  const int kr = (lane & 7) + ((lane >> 4) << 3);  // K (B operand, non-transposed) rows
+  const uint32_t k_off = kr * ROWB + ((((lane >> 3) & 1) ^ (kr & 7)) << 4);
+  const int vr = (lane & 7) + ((lane >> 3) & 1) * 8;  // V (B operand, transposed) rows
+  const uint32_t v_off = vr * ROWB + (((lane >> 4) ^ (vr & 7)) << 4);
+
+  const int g = lane >> 2, t4 = lane & 3;
+  const int warp_row0 = row0 + warp * WM;  // first row of this warp (may be >= rows_total)
+  const bool warp_active = warp_row0 < rows_total;
+  const int warp_pos_min = ctx0 + warp_row0 / G;
+  const int warp_pos_max = ctx0 + min(warp_row0 + WM - 1, rows_total - 1) / G;
+
+  float o[MT][DT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int d = 0; d < DT; ++d) o[mt][d][0] = o[mt][d][1] = o[mt][d][2] = o[mt][d][3] = 0.0f;
+  // Running max (log2 domain, scaled) and sum per row: [mt][i] for rows g and g+8.
+  float m_r[MT][2], l_r[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) m_r[mt][0] = m_r[mt][1] = -INFINITY, l_r[mt][0] = l_r[mt][1] = 0.0f;
+  const float sl2 = args.scale_log2;  // > 0
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const int st = j & 1;
+    if (j + 1 < n_tiles) {
+      int off[LOADS];
+      kv_slots(j + 1, off);
+      load_rows(sK + (st ^ 1) * BN * D, p.k_cache, off);
+      cp_async_commit();
+      load_rows(sV + (st ^ 1) * BN * D, p.v_cache, off);
+      cp_async_commit();
+    } else {
+      cp_async_commit();
+      cp_async_commit();
+    }
+    const int key0 = k_begin + j * BN;
+    const bool work = warp_active && key0 <= warp_pos_max && (window <= 0 || key0 + BN - 1 > warp_pos_min - window);
+    const bool need_mask = key0 + BN > k_end || key0 + BN - 1 > warp_pos_min ||
+                           (window > 0 && key0 <= warp_pos_max - window);
+    uint32_t pa[MT][NT / 2][4];  // P of this tile, bf16 pairs
+    cp_async_wait<3>();  // Q and K_j
+    __syncthreads();
+    if (work) {
+      const uint32_t cKa = sKa + st * BN * ROWB;
+      float s[MT][NT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        uint32_t qa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ldmatrix_x4_at(qa[mt], sQa + mt * 16 * ROWB + (q_off ^ (ks << 5)));
+#pragma unroll
+        for (int n2 = 0; n2 < NT / 2; ++n2) {
+          uint32_t kf[4];
+          ldmatrix_x4_at(kf, cKa + n2 * 16 * ROWB + (k_off ^ (ks << 5)));
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816(s[mt][2 * n2], qa[mt], kf[0], kf[1]);
+            mma16816(s[mt][2 * n2 + 1], qa[mt], kf[2], kf[3]);
+          }
+        }
+      }
+      // Online softmax in the exp2 domain: p = 2^(s * scale_log2 - m), m the scaled row max.
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if (need_mask) {  // row positions recomputed here (registers are tight)
+          int pos_r[2];
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            const int gr = warp_row0 + mt * 16 + g + 8 * i;
+            pos_r[i] = gr < rows_total ? ctx0 + gr / G : -1;  // -1: every key masked
+          }
+#pragma unroll
+          for (int n = 0; n < NT; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int key = key0 + n * 8 + 2 * t4 + (e & 1);
+              const int pos = pos_r[e >> 1];
+              const bool ok = key < k_end && key <= pos && (window <= 0 || key > pos - window);
+              if (!ok) s[mt][n][e] = -INFINITY;
+            }
+        }
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+          mx[0] = fmaxf(mx[0], fmaxf(s[mt][n][0], s[mt][n][1]));
+          mx[1] = fmaxf(mx[1], fmaxf(s[mt][n][2], s[mt][n][3]));
+        }
+        float base[2], corr[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+          const float m_new = fmaxf(m_r[mt][i], mx[i] * sl2);  // -inf stays -inf (sl2 > 0)
+          base[i] = m_new == -INFINITY ? 0.0f : m_new;
+          corr[i] = fast_exp2(m_r[mt][i] - base[i]);  // m_r = -inf -> 0
+          m_r[mt][i] = m_new;
+        }
+        float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float pe = fast_exp2(fmaf(s[mt][n][e], sl2, -base[e >> 1]));
+            s[mt][n][e] = pe;
+            rs[e >> 1] += pe;
+          }
+        l_r[mt][0] = l_r[mt][0] * corr[0] + rs[0];
+        l_r[mt][1] = l_r[mt][1] * corr[1] + rs[1];
+#pragma unroll
+        for (int d = 0; d < DT; ++d) {
+          o[mt][d][0] *= corr[0]; o[mt][d][1] *= corr[0];
+          o[mt][d][2] *= corr[1]; o[mt][d][3] *= corr[1];
+        }
+        // P as bf16 A fragments of O += P V (the C layout of two n8 tiles is the A layout of
+        // one k16 step); packing now halves what stays live across the V barrier.
+#pragma unroll
+        for (int kk = 0; kk < NT / 2; ++kk) {
+          pa[mt][kk][0] = pack2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          pa[mt][kk][1] = pack2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          pa[mt][kk][2] = pack2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          pa[mt][kk][3] = pack2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
+      }
+    }
+    cp_async_wait<2>();  // V_j
+    __syncthreads();
+    if (work) {
+      // O += P V with P from registers (FA2: no round trip through shared memory).
+      const uint32_t cVa = sVa + st * BN * ROWB;
+#pragma unroll
+      for (int kk = 0; kk < NT / 2; ++kk) {
+#pragma unroll
+        for (int d2 = 0; d2 < DT / 2; ++d2) {
+          uint32_t vf[4];
+          ldmatrix_x4_trans_at(vf, cVa + kk * 16 * ROWB + (v_off ^ (d2 << 5)));
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816(o[mt][2 * d2], pa[mt][kk], vf[0], vf[1]);
+            mma16816(o[mt][2 * d2 + 1], pa[mt][kk], vf[2], vf[3]);
+          }
+        }
+      }
+    }
+    __syncthreads();  // iteration j+1 loads tile j+2 into stage st, read above
+  }
+  cp_async_wait<0>();
+  if (!warp_active) return;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float l = l_r[mt][i];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int gr = warp_row0 + mt * 16 + g + 8 * i;
+      if (gr >= rows_total) continue;
+      const int tok = q_start + gr / G;
+      const int h = kvh * G + gr % G;
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
+#pragma unroll
+      for (int d = 0; d < DT; ++d)
+        *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) = pack2(o[mt][d][2 * i] * inv, o[mt][d][2 * i + 1] * inv);
+    }
+}
+
 template <int D, bool SPLIT_KEYS> constexpr int block_n() { return SPLIT_KEYS ? 64 : (D >= 256 ? 32 : 64); }
 template <int D, bool SPLIT_KEYS> constexpr size_t smem_bytes() {
   return ((SPLIT_KEYS ? 16 : kBM) + 4 * block_n<D, SPLIT_KEYS>()) * D * sizeof(bf16);
@@ -511,6 +821,37 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
   else launch_d<D, false>(p, stream);
 }
 
+
+template <int D, int BN>
+void launch_prefill(const AttentionParams& p, cudaStream_t stream) {
+  constexpr size_t smem = static_cast<size_t>(kPrefillBM + 4 * BN) * D * sizeof(bf16);
+  const int G = p.n_q_heads / p.n_kv_heads;
+  KernelArgs a{};
+  a.p = p;
+  a.tile_cu = reinterpret_cast<int*>(p.workspace);
+  a.splits = 1;
+  a.scale_log2 = p.scale * kLog2e;
+  TLLM_CHECK(p.scale > 0.0f, "attention: the prefill kernel needs scale > 0, got ", p.scale);
+  TLLM_CHECK(sizeof(int) * (p.num_seqs + 1) <= p.workspace_bytes, "attention: workspace too small (",
+             p.workspace_bytes, " < ", sizeof(int) * (p.num_seqs + 1), ")");
+  attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G,
+                                              kPrefillBM);
+  CUDA_CHECK_LAUNCH("attention_prep");
+  // Upper bound on the tiles (sum over sequences of ceil(rows / BM)); surplus blocks exit.
+  const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + kPrefillBM - 1) / kPrefillBM + p.num_seqs;
+  static bool attr_set = false;
+  if (!attr_set) {
+    CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(smem)));
+    attr_set = true;
+  }
+  attention_prefill_kernel<D, BN>
+      <<<static_cast<unsigned>(grid_x * p.n_kv_heads), kPrefillThreads, smem, stream>>>(a);
+  CUDA_CHECK_LAUNCH("attention_prefill");
+}
+
+bool prefill_kernel_head_dim(int d) { return d == 64 || d == 128; }
+
 }  // namespace
 
 bool attention_supported_head_dim(int d) { return d == 64 || d == 128 || d == 256; }
@@ -525,10 +866,27 @@ size_t attention_workspace_bytes(const AttentionParams& p) {
   return bytes;
 }
 
-void attention(const AttentionParams& p, cudaStream_t stream) {
+bool attention_uses_prefill_kernel(const AttentionParams& p) {
+  if (!prefill_kernel_head_dim(p.head_dim) || p.n_kv_heads <= 0 || use_split_keys(p)) return false;
+  const int64_t rows = static_cast<int64_t>(p.max_seqlen_q) * (p.n_q_heads / p.n_kv_heads);
+  return rows >= kPrefillBM && choose_splits(p) == 1;
+}
+
+void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cudaStream_t stream) {
   if (p.num_tokens == 0 || p.num_seqs == 0) return;
   TLLM_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0, "attention: n_q_heads ", p.n_q_heads,
              " must be a multiple of n_kv_heads ", p.n_kv_heads);
+  if (kernel == AttentionKernel::kAuto)
+    kernel = attention_uses_prefill_kernel(p) ? AttentionKernel::kPrefill : AttentionKernel::kGeneric;
+  if (kernel == AttentionKernel::kPrefill || kernel == AttentionKernel::kPrefillN32) {
+    const bool n32 = kernel == AttentionKernel::kPrefillN32;
+    switch (p.head_dim) {
+      case 64: return n32 ? launch_prefill<64, 32>(p, stream) : launch_prefill<64, kPrefillBN>(p, stream);
+      case 128: return n32 ? launch_prefill<128, 32>(p, stream) : launch_prefill<128, kPrefillBN>(p, stream);
+      default:
+        TLLM_THROW("cuda attention: the prefill kernel supports head_dim 64 and 128, not ", p.head_dim);
+    }
+  }
   switch (p.head_dim) {
     case 64: return launch_dim<64>(p, stream);
     case 128: return launch_dim<128>(p, stream);
@@ -536,6 +894,10 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
     default:
       TLLM_THROW("cuda attention: head_dim ", p.head_dim, " unsupported (supported: 64, 128, 256)");
   }
+}
+
+void attention(const AttentionParams& p, cudaStream_t stream) {
+  attention_with_kernel(p, AttentionKernel::kAuto, stream);
 }
 
 }  // namespace tllm::cuda

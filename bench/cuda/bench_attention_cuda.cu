@@ -1,0 +1,222 @@
+// Prefill attention benchmark (issue #7): the generic paged-attention kernel against the
+// prefill specialisation, on one causal prompt of T tokens at the Qwen2.5-7B (28 q / 4 kv
+// heads, D 128) and Qwen2.5-0.5B (14 q / 2 kv heads, D 64) shapes, block size 16 pages in
+// shuffled order. FLOPs: 4 * D * n_q * (causal query-key pairs, T(T+1)/2), against a
+// cuBLASLt bf16 8192^3 GEMM measured here. Each variant's output is compared with the
+// generic kernel's (max |diff|). Usage: bench_attention_cuda [--quick]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/attention_variants.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+using namespace tllm;
+using tllm::cuda::bf16;
+
+namespace {
+
+__global__ void fill_uniform_bf16(bf16* p, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    p[i] = __float2bfloat16((static_cast<float>(z >> 40) * (1.0f / 16777216.0f) - 0.5f) * scale);
+  }
+}
+
+Tensor rand_bf16(Backend& be, Shape s, uint64_t seed, float scale) {
+  Tensor t = be.empty(s, DType::BF16);
+  fill_uniform_bf16<<<1024, 256>>>(t.data<bf16>(), t.numel(), seed, scale);
+  CUDA_CHECK_LAUNCH("fill");
+  return t;
+}
+
+// Median time (us) of one call, timed in batches of `inner` calls between events.
+double time_us(cudaStream_t s, const std::function<void()>& fn, int inner, int reps) {
+  for (int i = 0; i < 2; ++i) fn();
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> v;
+  for (int r = 0; r < reps; ++r) {
+    CUDA_CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < inner; ++i) fn();
+    CUDA_CHECK(cudaEventRecord(b, s));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    v.push_back(ms * 1000.0 / inner);
+  }
+  CUDA_CHECK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<float> to_host_f32(cuda::CudaBackend& be, const Tensor& t) {
+  Tensor h = be.download(t);
+  std::vector<float> f(static_cast<size_t>(h.numel()));
+  const bf16* p = h.data<bf16>();
+  for (size_t i = 0; i < f.size(); ++i) f[i] = __bfloat162float(p[i]);
+  return f;
+}
+
+struct Shape3 {
+  const char* name;
+  int n_q, n_kv, D;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (!cuda_available()) {
+    std::printf("no CUDA device: nothing to benchmark\n");
+    return 0;
+  }
+  cuda::CudaBackend be(CudaBackendOptions{});
+  cudaStream_t s = be.stream();
+  std::printf("device: %s, %d SMs\n", be.name().c_str(), be.num_sms());
+
+  double peak = 0;
+  {
+    const int M = 8192;
+    Tensor x = rand_bf16(be, {M, M}, 1, 1.0f), y = be.empty({M, M}, DType::BF16);
+    LinearWeight w;
+    w.weight = rand_bf16(be, {M, M}, 2, 0.05f);
+    const double us = time_us(s, [&] { be.linear_cublas(y, x, w); }, 3, 9);
+    peak = 2.0 * M * double(M) * M / us / 1e6;
+    std::printf("CEILING cuBLASLt bf16 GEMM 8192^3: %.1f us, %.1f TFLOP/s\n", us, peak);
+  }
+
+  using K = cuda::AttentionKernel;
+  struct Variant {
+    const char* name;
+    K kernel;
+  };
+  const Variant variants[] = {{"generic", K::kGeneric}, {"prefill", K::kPrefill}, {"prefill_n32", K::kPrefillN32},
+                              {"auto", K::kAuto}};
+  const Shape3 shapes[] = {{"7B", 28, 4, 128}, {"0.5B", 14, 2, 64}};
+  std::vector<int> lengths = {512, 4096, 16384};
+  if (quick) lengths = {4096};
+  const int bs = 16;
+  std::vector<std::string> summary;
+
+  // seqs: (q_len, kv_len) per sequence; queries sit at the end of their keys (causal).
+  auto run_case = [&](const Shape3& sh, const std::string& label, const std::vector<std::pair<int, int>>& seqs) {
+    const int B = static_cast<int>(seqs.size());
+    std::vector<int32_t> cu(B + 1, 0), lens(B);
+    int max_q = 0, max_k = 0, max_blocks = 0, total_blocks = 0;
+    double pairs = 0;
+    for (int b = 0; b < B; ++b) {
+      const auto [q, k] = seqs[b];
+      cu[b + 1] = cu[b] + q;
+      lens[b] = k;
+      max_q = std::max(max_q, q);
+      max_k = std::max(max_k, k);
+      max_blocks = std::max(max_blocks, (k + bs - 1) / bs);
+      total_blocks += (k + bs - 1) / bs;
+      pairs += static_cast<double>(q) * (k - q) + 0.5 * q * (q + 1.0);
+    }
+    // Pages handed out in a shuffled order, as a block manager with churn would.
+    std::vector<int32_t> perm(total_blocks);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), std::mt19937(7));
+    std::vector<int32_t> tables(static_cast<size_t>(B) * max_blocks, 0);
+    int next = 0;
+    for (int b = 0; b < B; ++b)
+      for (int j = 0; j < (seqs[b].second + bs - 1) / bs; ++j) tables[static_cast<size_t>(b) * max_blocks + j] = perm[next++];
+    auto up = [&](const std::vector<int32_t>& v) {
+      Tensor h = Tensor::empty({static_cast<int64_t>(v.size())}, DType::I32);
+      std::memcpy(h.raw(), v.data(), v.size() * sizeof(int32_t));
+      return be.upload(h, DType::I32);
+    };
+    Tensor d_cu = up(cu), d_lens = up(lens), d_tables = up(tables);
+    const int T = cu[B];
+    const int64_t q_stride = static_cast<int64_t>(sh.n_q + 2 * sh.n_kv) * sh.D;
+    Tensor qkv = rand_bf16(be, {T, q_stride}, 13, 2.0f);
+    Tensor kc = rand_bf16(be, {total_blocks, bs, sh.n_kv, sh.D}, 11, 2.0f);
+    Tensor vc = rand_bf16(be, {total_blocks, bs, sh.n_kv, sh.D}, 12, 2.0f);
+    Tensor out = be.empty({T, sh.n_q * sh.D}, DType::BF16);
+
+    cuda::AttentionParams p{};
+    p.q = qkv.data<bf16>();
+    p.q_stride = q_stride;
+    p.k_cache = kc.data<bf16>();
+    p.v_cache = vc.data<bf16>();
+    p.out = out.data<bf16>();
+    p.cu_seqlens_q = d_cu.data<int32_t>();
+    p.seq_lens_k = d_lens.data<int32_t>();
+    p.block_tables = d_tables.data<int32_t>();
+    p.num_seqs = B;
+    p.num_tokens = T;
+    p.max_seqlen_q = max_q;
+    p.max_seqlen_k = max_k;
+    p.block_size = bs;
+    p.max_blocks_per_seq = max_blocks;
+    p.n_q_heads = sh.n_q;
+    p.n_kv_heads = sh.n_kv;
+    p.head_dim = sh.D;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(sh.D));
+    p.sliding_window = 0;
+    p.num_sms = be.num_sms();
+    p.workspace_bytes = cuda::attention_workspace_bytes(p);
+    Tensor ws = be.empty({static_cast<int64_t>(std::max<size_t>(p.workspace_bytes, 256))}, DType::U8);
+    p.workspace = static_cast<float*>(ws.raw());
+
+    const double flops = 4.0 * sh.D * sh.n_q * pairs;
+    const int reps = pairs > 5e7 ? 5 : 11;
+    std::vector<float> ref;
+    double generic_us = 0;
+    for (const Variant& v : variants) {
+      CUDA_CHECK(cudaMemsetAsync(out.raw(), 0xff, out.numel() * sizeof(bf16), s));  // NaN
+      cuda::attention_with_kernel(p, v.kernel, s);
+      be.synchronize();
+      std::vector<float> got = to_host_f32(be, out);
+      double max_diff = 0;
+      if (ref.empty()) {
+        ref = got;
+      } else {
+        for (size_t i = 0; i < got.size(); ++i) {
+          const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
+          max_diff = std::isnan(d) ? INFINITY : std::max(max_diff, d);
+        }
+      }
+      const double us = time_us(s, [&] { cuda::attention_with_kernel(p, v.kernel, s); }, 3, reps);
+      if (v.kernel == K::kGeneric) generic_us = us;
+      const double tflops = flops / us / 1e6;
+      std::printf("attn %-5s %-22s %-12s %10.1f us  %6.1f TFLOP/s  %5.1f%% of GEMM peak  x%.2f vs generic  max|diff| %.3g\n",
+                  sh.name, label.c_str(), v.name, us, tflops, 100.0 * tflops / peak, generic_us / us, max_diff);
+      std::fflush(stdout);
+      if (v.kernel == K::kAuto) {
+        char line[256];
+        std::snprintf(line, sizeof(line), "SUMMARY attn %s %s: %s kernel %.1f us, %.1f TFLOP/s (%.1f%% of peak), x%.2f vs generic",
+                      sh.name, label.c_str(), cuda::attention_uses_prefill_kernel(p) ? "prefill" : "generic", us,
+                      tflops, 100.0 * tflops / peak, generic_us / us);
+        summary.push_back(line);
+      }
+    }
+  };
+
+  for (const Shape3& sh : shapes) {
+    for (int T : lengths) run_case(sh, "prompt T=" + std::to_string(T), {{T, T}});
+    if (!quick) {
+      run_case(sh, "chunk 512 on ctx 4096", {{512, 4096}});
+      run_case(sh, "8 prompts x 512", std::vector<std::pair<int, int>>(8, {512, 512}));
+    }
+  }
+  for (const std::string& l : summary) std::printf("%s\n", l.c_str());
+  return 0;
+}

@@ -1,0 +1,25 @@
+// The two paged-attention kernels behind cuda::attention, exposed for tests and
+// bench/cuda: the generic one (prefill, decode, mixed batches, split-KV, split-keys decode)
+// and the prefill specialisation (128-row tiles, 32 rows per warp) that prefill-heavy
+// launches take.
+#pragma once
+
+#include "kernels/cuda/cuda_ops.h"
+
+namespace tllm::cuda {
+
+// kPrefill: 64-key tiles (what kAuto dispatches); kPrefillN32: 32-key tiles, a tuning
+// alternative kept for the benchmark.
+enum class AttentionKernel { kAuto, kGeneric, kPrefill, kPrefillN32 };
+
+// True when cuda::attention runs the prefill kernel for p: head_dim 64 or 128, some
+// sequence with >= 128 query rows (q_len * n_q / n_kv), and enough tiles that the generic
+// kernel would not split the keys.
+bool attention_uses_prefill_kernel(const AttentionParams& p);
+
+// cuda::attention with the kernel forced (kAuto: what cuda::attention picks). kPrefill
+// handles any varlen batch (no split-KV) at head_dim 64 and 128 and throws otherwise; the
+// workspace of attention_workspace_bytes(p) suffices for every choice.
+void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cudaStream_t stream);
+
+}  // namespace tllm::cuda
