@@ -63,6 +63,17 @@ std::vector<Case> cases() {
   return v;
 }
 
+// got / want f32 [T, N]; |got - want| <= rel * sum_k |x w| + 1e-3 elementwise.
+void expect_close(const Tensor& got, const Tensor& want, const Tensor& absw, double rel, const std::string& what) {
+  const int64_t N = want.dim(1);
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const float g = got.data<float>()[i], r = want.data<float>()[i];
+    ASSERT_TRUE(std::isfinite(g)) << what << " i=" << i;
+    ASSERT_NEAR(g, r, rel * absw.data<float>()[i] + 1e-3)
+        << what << " i=" << i << " (token " << i / N << ", row " << i % N << ")";
+  }
+}
+
 // path: 1 skinny, 2 fused GEMM, 3 dequantize + cuBLASLt.
 void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int path, bool f16, bool bias, DType out_dt) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
@@ -84,19 +95,80 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
   // Dequantize + cuBLASLt: the weights rounded to bf16 (2^-9 relative). bf16 out: 2^-9.
   double rel = path == 3 ? 8e-3 : 1e-4;
   if (out_dt == DType::BF16) rel += 8e-3;
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    const float g = got.data<float>()[i], r = want.data<float>()[i];
-    ASSERT_TRUE(std::isfinite(g)) << "i=" << i;
-    ASSERT_NEAR(g, r, rel * absw.data<float>()[i] + 1e-3)
-        << "N=" << c.N << " K=" << c.K << " bits=" << c.bits << " group=" << group << " T=" << T << " path=" << path
-        << " f16 scales=" << f16 << " i=" << i << " (token " << i / c.N << ", row " << i % c.N << ")";
+  expect_close(got, want, absw, rel,
+               detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T, " path=", path,
+                              " f16 scales=", f16));
+}
+
+// The decode kernel called directly with each split of its block: 1, 2, 4 or 8 panels per
+// block of 8 warps, the other warps splitting each panel's k tiles. Against the float64
+// dequantize-then-matmul reference (ref::quant_linear).
+void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int panels_per_block, bool f16,
+                    bool bias) {
+  const int group = c.group ? c.group : static_cast<int>(c.K);
+  const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
+  const LinearWeight w = be.pack_quantized(m, false);
+  Tensor hb, db;
+  if (bias) {
+    hb = randn_bf16_as_f32({c.N}, rng);
+    db = be.upload(hb, DType::F32);
   }
+  const Tensor x = randn_bf16_as_f32({T, c.K}, rng);
+  Tensor dx = be.upload(x, DType::BF16);
+  Tensor dout = be.empty({T, c.N}, DType::F32);
+  cuda::QuantGemmParams p;
+  p.bits = c.bits;
+  p.N = static_cast<int>(c.N);
+  p.K = static_cast<int>(c.K);
+  p.groups = static_cast<int>(w.scales.dim(1));
+  p.group_size = group >= c.K ? static_cast<int>(c.K) : group;
+  p.ktiles = static_cast<int>(quant::padded_cols(quant::Layout::Cuda, c.bits, c.K) / quant::cuda_k_tile(c.bits));
+  p.codes = static_cast<const uint8_t*>(w.weight.raw());
+  p.scales = w.scales.raw();
+  p.offsets = w.zeros.raw();
+  p.scales_f16 = w.scales.dtype() == DType::F16;
+  ASSERT_EQ(p.scales_f16, f16);
+  p.x = static_cast<const __nv_bfloat16*>(dx.raw());
+  p.T = T;
+  p.out = dout.raw();
+  p.out_dtype = DType::F32;
+  p.bias = bias ? db.raw() : nullptr;
+  p.bias_dtype = DType::F32;
+  p.gemv_panels_per_block = panels_per_block;
+  cuda::quant_gemv(p, be.stream());
+  const Tensor got = be.download(dout);
+  Tensor want, absw;
+  ref::quant_linear(want, x, m, hb, &absw);
+  expect_close(got, want, absw, 1e-4,
+               detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
+                              " panels/block=", panels_per_block, " f16 scales=", f16));
 }
 
 TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
   std::mt19937_64 rng(21);
   for (const Case& c : cases())
-    for (int T : {1, 2, 7, 8, 9, 16}) run(be(), rng, c, T, 1, (c.N + T) % 2 == 0, T % 3 == 0, DType::F32);
+    for (int T : {1, 2, 3, 7, 8, 9, 16}) run(be(), rng, c, T, 1, (c.N + T) % 2 == 0, T % 3 == 0, DType::F32);
+}
+
+// Long enough K that a warp runs several rounds of its 4-tile ring plus a remainder; K with a
+// partial last tile (1928 = 15 x 128 + 8, 2000 = 31 x 64 + 16); groups shorter than, equal to
+// and longer than the k tile; N not a multiple of the 16-row panel nor of a block's panels.
+TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
+  std::mt19937_64 rng(28);
+  const std::vector<Case> shapes = {{40, 3584, 4, 128},  {72, 1928, 4, 32}, {33, 1928, 4, 64},  {130, 4352, 4, 256},
+                                    {50, 3584, 8, 0},    {24, 1000, 8, 32}, {40, 2000, 8, 128}, {145, 2048, 8, 64},
+                                    {17, 7168, 4, 0},    {8, 256, 4, 32}};
+  for (const Case& c : shapes)
+    for (int pb : {1, 2, 4, 8})
+      for (int T : {1, 3, 8, 16}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3);
+}
+
+// Scales and offsets staged in more than 48 KB of shared memory (f32 scales, groups of 32,
+// K = 25600: 100 groups per warp) take the opt-in launch path.
+TEST_F(QuantCuda, SkinnyGemmLargeStagedScales) {
+  std::mt19937_64 rng(29);
+  for (int T : {1, 16}) run_gemv_split(be(), rng, {40, 25600, 4, 32}, T, 1, false, true);
+  run_gemv_split(be(), rng, {24, 25600, 8, 32}, 9, 0, false, false);
 }
 
 TEST_F(QuantCuda, FusedGemmMatchesReference) {

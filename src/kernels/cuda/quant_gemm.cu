@@ -1,209 +1,23 @@
-// W4A16 / W8A16 kernels (quant_ops.h). Layout: kernels/quant_layout.h (CUDA codes): per
+// W4A16 / W8A16 kernels (quant_ops.h) for T > 16 (GEMM), dequantization and embedding rows;
+// the T <= 16 decode path is quant_gemv.cu. Layout: kernels/quant_layout.h (CUDA codes): per
 // 16-row panel and k tile (128 columns for 4 bits, 64 for 8) 1024 bytes in which lane L of a
 // warp finds its mma.m16n8k16 A fragments for every 16-wide k step of the tile at bytes
 // [16 L, 16 L + 16) (rows L / 4) and [512 + 16 L, ...) (rows L / 4 + 8).
-#include <cuda_fp16.h>
-
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/quant_common.cuh"
 #include "kernels/cuda/quant_ops.h"
 
 namespace tllm::cuda {
 namespace {
 
-constexpr uint32_t kMagicLo = 0x43004300u;  // bf16x2 (128, 128): | q gives 128 + q for q < 16
-constexpr uint32_t kMagicHi = 0x45004500u;  // bf16x2 (2048, 2048): | h gives 2048 + 16 h
-constexpr uint32_t kOnes = 0x3f803f80u;     // bf16x2 (1, 1)
-
-__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-template <int SHIFT>
-__device__ __forceinline__ uint32_t nib(uint32_t v, uint32_t magic) {
-  return ((v >> SHIFT) & 0x000f000fu) | magic;
-}
-
-__device__ __forceinline__ uint32_t word_of(const uint4& v, int w) {
-  return w == 0 ? v.x : w == 1 ? v.y : w == 2 ? v.z : v.w;
-}
-
-// acc += (codes of k step m + C) x b. lo / hi: the lane's 16 bytes of rows g / g + 8.
-template <int BITS>
-__device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
-                                          uint32_t b1) {
-  if constexpr (BITS == 4) {
-    const uint32_t wl = word_of(lo, m >> 1), wh = word_of(hi, m >> 1);
-    if (m & 1) {
-      mma16816(acc, nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), nib<12>(wl, kMagicLo), nib<12>(wh, kMagicLo), b0, b1);
-    } else {
-      mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<4>(wl, kMagicLo), nib<4>(wh, kMagicLo), b0, b1);
-    }
-  } else {
-    const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
-    mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), b0, b1);
-    mma16816(acc, nib<4>(wl, kMagicHi), nib<4>(wh, kMagicHi), nib<12>(wl, kMagicHi), nib<12>(wh, kMagicHi), b0, b1);
-  }
-}
-
-template <bool F16S>
-__device__ __forceinline__ float load_scale(const void* p, int64_t i) {
-  if constexpr (F16S) {
-    return __half2float(__ldg(static_cast<const __half*>(p) + i));
-  } else {
-    return __ldg(static_cast<const float*>(p) + i);
-  }
-}
-
-template <typename OutT>
-__device__ __forceinline__ void store_val(OutT* p, float v);
-template <> __device__ __forceinline__ void store_val<float>(float* p, float v) { *p = v; }
-template <> __device__ __forceinline__ void store_val<bf16>(bf16* p, float v) { *p = __float2bfloat16_rn(v); }
-
-__device__ __forceinline__ float bias_at(const QuantGemmParams& p, int n) {
-  if (!p.bias) return 0.0f;
-  return p.bias_dtype == DType::F32 ? static_cast<const float*>(p.bias)[n]
-                                    : __bfloat162float(static_cast<const bf16*>(p.bias)[n]);
-}
-
-__device__ __forceinline__ uint4 ld_codes(const uint4* p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
+using namespace qk;
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(a));
-}
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-
-// ---------------------------------------------------------------------------------------
-// Skinny GEMM (T <= 16): grid = panels, 8 warps splitting the k tiles of the panel. Each
-// lane holds two tiles of codes in flight (four 16-byte loads) ahead of the MMAs.
-template <int BITS, int NT, int SEGM, bool F16S, typename OutT>
-__global__ void __launch_bounds__(256) quant_gemv_kernel(const __grid_constant__ QuantGemmParams p) {
-  constexpr int WARPS = 8, TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, U = 2;
-  constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
-  __shared__ float red[WARPS][16][NT * 8];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2, c = lane & 3;
-  const int panel = blockIdx.x;
-  const int per_warp = (p.ktiles + WARPS - 1) / WARPS;
-  const int tb = min(warp * per_warp, p.ktiles), te = min(tb + per_warp, p.ktiles);
-  const uint4* wp = reinterpret_cast<const uint4*>(p.codes) + static_cast<int64_t>(panel) * p.ktiles * 64;
-  const uint32_t* x = reinterpret_cast<const uint32_t*>(p.x);
-
-  float tot[NT][4], acc[NT][4], accx[NT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) tot[nt][i] = acc[nt][i] = accx[nt][i] = 0.0f;
-
-  pdl_launch_dependents();
-  uint4 cur[U][2];
-#pragma unroll
-  for (int u = 0; u < U; ++u) {
-    cur[u][0] = cur[u][1] = make_uint4(0, 0, 0, 0);
-    if (tb + u < te) {
-      cur[u][0] = ld_codes(wp + (tb + u) * 64 + lane);
-      cur[u][1] = ld_codes(wp + (tb + u) * 64 + 32 + lane);
-    }
-  }
-  pdl_wait();
-
-  for (int kt = tb; kt < te; kt += U) {
-    uint4 nxt[U][2];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      nxt[u][0] = nxt[u][1] = make_uint4(0, 0, 0, 0);
-      if (kt + U + u < te) {
-        nxt[u][0] = ld_codes(wp + (kt + U + u) * 64 + lane);
-        nxt[u][1] = ld_codes(wp + (kt + U + u) * 64 + 32 + lane);
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      if (kt + u >= te) break;
-      const int k_tile = (kt + u) * TILE;
-#pragma unroll
-      for (int m = 0; m < STEPS; ++m) {
-        const int k = k_tile + 16 * m + 2 * c;
-        uint32_t b[NT][2];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          const int tok = g + 8 * nt;
-          const bool ok = tok < p.T && k < p.K;
-          const int64_t off = (static_cast<int64_t>(tok) * p.K + k) >> 1;
-          b[nt][0] = ok ? __ldg(x + off) : 0u;
-          b[nt][1] = ok && k + 8 < p.K ? __ldg(x + off + 4) : 0u;
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          mma_codes<BITS>(acc[nt], cur[u][0], cur[u][1], m, b[nt][0], b[nt][1]);
-          mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[nt][0], b[nt][1]);
-        }
-        if ((m + 1) % SEGM == 0) {
-          const int kseg = k_tile + (m + 1 - SEGM) * 16;
-          // A segment past K (last tile) has zero sums; clamp its group to stay in bounds.
-          const int grp = p.groups == 1 ? 0 : min(kseg / p.group_size, p.groups - 1);
-          const int64_t si = (static_cast<int64_t>(panel) * p.groups + grp) * 16 + g;
-          const float sg = load_scale<F16S>(p.scales, si), sh = load_scale<F16S>(p.scales, si + 8);
-          const float og = load_scale<F16S>(p.offsets, si) - C * sg;
-          const float oh = load_scale<F16S>(p.offsets, si + 8) - C * sh;
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            tot[nt][0] += sg * acc[nt][0] + og * accx[nt][0];
-            tot[nt][1] += sg * acc[nt][1] + og * accx[nt][1];
-            tot[nt][2] += sh * acc[nt][2] + oh * accx[nt][2];
-            tot[nt][3] += sh * acc[nt][3] + oh * accx[nt][3];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) acc[nt][i] = accx[nt][i] = 0.0f;
-          }
-        }
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      cur[u][0] = nxt[u][0];
-      cur[u][1] = nxt[u][1];
-    }
-  }
-
-  // tot[nt]: {row g, tok 2c}, {row g, tok 2c+1}, {row g+8, tok 2c}, {row g+8, tok 2c+1} (+ 8 nt)
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    red[warp][g][nt * 8 + 2 * c] = tot[nt][0];
-    red[warp][g][nt * 8 + 2 * c + 1] = tot[nt][1];
-    red[warp][g + 8][nt * 8 + 2 * c] = tot[nt][2];
-    red[warp][g + 8][nt * 8 + 2 * c + 1] = tot[nt][3];
-  }
-  __syncthreads();
-  OutT* out = static_cast<OutT*>(p.out);
-  for (int i = threadIdx.x; i < 16 * p.T; i += WARPS * 32) {
-    const int row = i & 15, tok = i >> 4;
-    const int n = panel * 16 + row;
-    if (n >= p.N) continue;
-    float v = bias_at(p, n);
-#pragma unroll
-    for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
-    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, v);
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -415,52 +229,6 @@ __global__ void quant_embedding_kernel(const __grid_constant__ QuantGemmParams p
     store_val<OutT>(out + static_cast<int64_t>(t) * p.K + k, ok ? dequant_at<BITS, F16S>(p, id, k) : 0.0f);
 }
 
-// --- launchers -------------------------------------------------------------------------
-
-int segment_mmas(const QuantGemmParams& p) {
-  const int tile = p.bits == 4 ? 128 : 64;
-  const int seg = p.groups == 1 ? tile : std::min(p.group_size, tile);
-  return seg / 16;
-}
-
-template <typename F>
-void dispatch(const QuantGemmParams& p, F&& f) {
-  const int segm = segment_mmas(p);
-  auto by_out = [&](auto bits, auto seg, auto f16) {
-    if (p.out_dtype == DType::BF16) f(bits, seg, f16, static_cast<bf16*>(nullptr));
-    else if (p.out_dtype == DType::F32) f(bits, seg, f16, static_cast<float*>(nullptr));
-    else TLLM_THROW("quantized linear: output dtype ", dtype_name(p.out_dtype), " unsupported (bf16, f32)");
-  };
-  auto by_scale = [&](auto bits, auto seg) {
-    if (p.scales_f16) by_out(bits, seg, std::true_type{});
-    else by_out(bits, seg, std::false_type{});
-  };
-  using I2 = std::integral_constant<int, 2>;
-  using I4 = std::integral_constant<int, 4>;
-  using I8 = std::integral_constant<int, 8>;
-  if (p.bits == 4) {
-    if (segm == 2) by_scale(I4{}, I2{});
-    else if (segm == 4) by_scale(I4{}, I4{});
-    else if (segm == 8) by_scale(I4{}, I8{});
-    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
-  } else if (p.bits == 8) {
-    if (segm == 2) by_scale(I8{}, I2{});
-    else if (segm == 4) by_scale(I8{}, I4{});
-    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
-  } else {
-    TLLM_THROW("quantized linear: ", p.bits, "-bit codes unsupported (4, 8)");
-  }
-}
-
-void check_params(const QuantGemmParams& p, const char* op) {
-  const std::string why = quant_unsupported_reason(p.bits, p.K, p.group_size, p.groups);
-  TLLM_CHECK(why.empty(), op, ": ", why);
-  TLLM_CHECK(p.N > 0 && p.T >= 0 && p.ktiles == (p.K + (p.bits == 4 ? 127 : 63)) / (p.bits == 4 ? 128 : 64), op,
-             ": inconsistent shape N=", p.N, " K=", p.K, " ktiles=", p.ktiles);
-  TLLM_CHECK(reinterpret_cast<uintptr_t>(p.codes) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0, op,
-             ": codes and x must be 16-byte aligned");
-}
-
 }  // namespace
 
 std::string quant_unsupported_reason(int bits, int64_t K, int64_t group_size, int64_t groups) {
@@ -471,32 +239,6 @@ std::string quant_unsupported_reason(int bits, int64_t K, int64_t group_size, in
     return detail::concat("group size ", group_size, " does not divide and is not a multiple of the ", tile,
                           "-column tile of ", bits, "-bit weights on CUDA (use 32, 64 or a multiple of ", tile, ")");
   return {};
-}
-
-void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
-  check_params(p, "quant_gemv");
-  TLLM_CHECK(p.T >= 1 && p.T <= kQuantGemvMaxTokens, "quant_gemv: T=", p.T, " outside [1, 16]");
-  TLLM_CHECK(p.K % 2 == 0, "quant_gemv: K must be even");
-  dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
-    using OutT = std::remove_pointer_t<decltype(out_tag)>;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3((p.N + 15) / 16);
-    cfg.blockDim = dim3(256);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = pdl_supported() ? 1 : 0;
-    if (p.T > 8) {
-      CUDA_CHECK(cudaLaunchKernelEx(&cfg, quant_gemv_kernel<decltype(bits)::value, 2, decltype(segm)::value,
-                                                            decltype(f16)::value, OutT>, p));
-    } else {
-      CUDA_CHECK(cudaLaunchKernelEx(&cfg, quant_gemv_kernel<decltype(bits)::value, 1, decltype(segm)::value,
-                                                            decltype(f16)::value, OutT>, p));
-    }
-  });
-  CUDA_CHECK_LAUNCH("quant_gemv");
 }
 
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream) {

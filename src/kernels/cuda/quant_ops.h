@@ -7,8 +7,11 @@
 // or a layout tile when groups are longer) the f32 partial sums are scaled:
 //   out += scale * acc + (offset - C * scale) * X,   X = sum of x over the segment
 // (X from an MMA with an all-ones A in the skinny kernel, from shared memory in the GEMM).
-//   quant_gemv:  T <= 16 tokens, one block per 16-row panel, warps split K; streams the packed
-//                weights once (the decode path).
+//   quant_gemv:  T <= 16 tokens (the decode path, quant_gemv.cu); streams the packed weights
+//                once: a block of 8 warps takes 1, 2, 4 or 8 panels, the warps of a panel
+//                split its k tiles, each lane keeps 4 tiles of codes (128 bytes) in flight,
+//                scales and offsets are staged in shared memory per warp (a K too long for
+//                that, in small groups, falls back to quant_gemm).
 //   quant_gemm:  any T; 64 rows x 64 tokens per block, codes and activations staged in shared
 //                memory with cp.async (double buffered), activations through ldmatrix.
 //   quant_dequantize: rows of W to bf16 [rows, K] (prefill: dequantize + cuBLASLt).
@@ -41,6 +44,9 @@ struct QuantGemmParams {
   DType out_dtype = DType::BF16;
   const void* bias = nullptr;      // [N] f32 or bf16, or null
   DType bias_dtype = DType::F32;
+  // quant_gemv only: 16-row panels per block of 8 warps (1, 2, 4 or 8; the other warps
+  // split each panel's k tiles); 0 lets the launcher choose from N and the SM count.
+  int gemv_panels_per_block = 0;
 };
 
 constexpr int kQuantGemvMaxTokens = 16;
@@ -49,6 +55,8 @@ constexpr int kQuantGemvMaxTokens = 16;
 std::string quant_unsupported_reason(int bits, int64_t K, int64_t group_size, int64_t groups);
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream);
+// The panels per block quant_gemv picks when p.gemv_panels_per_block is 0 (benchmarks).
+int quant_gemv_auto_panels_per_block(const QuantGemmParams& p);
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
 // w[r, k] (bf16, row stride K) for rows [0, N) of the weight.
 void quant_dequantize(const QuantGemmParams& p, __nv_bfloat16* w, cudaStream_t stream);

@@ -1,0 +1,276 @@
+// Micro-benchmark of the quantized decode path (quant_gemv: W4A16 / W8A16, T <= 16) at
+// Qwen2.5-7B shapes, against the device-to-device copy rate it measures first. For int4
+// group 128, int4 group 64 and int8 per channel (the schemes of --quantization int4 / int8):
+//   - every linear alone (qkv +bias, o_proj, gate_up, down; lm_head int8 per channel, as
+//     quantize-on-load keeps it) at T = 1, 8, 16, the launcher's choice and, at T = 1, each
+//     panels-per-block split; weights rotate through copies larger than L2, so HBM is
+//     what is measured;
+//   - the whole decode step's weight stream: 28 layers x {qkv, o_proj, gate_up, down} +
+//     lm_head captured in one CUDA graph (PDL between the kernels, as the engine runs it).
+// Bytes counted per kernel: packed codes (padded to 16 rows and the k tile) + scales and
+// offsets (f16) + x + out. Usage: bench_quant_cuda [--quick]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <cuda_fp16.h>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/quant_ops.h"
+
+using namespace tllm;
+using tllm::cuda::bf16;
+
+namespace {
+
+double g_copy_gbps = 0;
+
+__device__ __forceinline__ uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+// Any byte is a valid code in either layout, so random words stand for packed weights.
+__global__ void fill_random_u32(uint32_t* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = static_cast<uint32_t>(mix((i + 1) * 0x9E3779B97F4A7C15ull ^ seed));
+}
+__global__ void fill_random_f16(__half* p, int64_t n, uint64_t seed, float lo, float hi) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float u = static_cast<float>(mix((i + 1) * 0x9E3779B97F4A7C15ull ^ seed) >> 40) * (1.0f / 16777216.0f);
+    p[i] = __float2half(lo + (hi - lo) * u);
+  }
+}
+__global__ void fill_random_bf16(bf16* p, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float u = static_cast<float>(mix((i + 1) * 0x9E3779B97F4A7C15ull ^ seed) >> 40) * (1.0f / 16777216.0f);
+    p[i] = __float2bfloat16((u - 0.5f) * scale);
+  }
+}
+
+Tensor rand_bf16(Backend& be, Shape s, uint64_t seed, float scale = 1.0f) {
+  Tensor t = be.empty(s, DType::BF16);
+  fill_random_bf16<<<1024, 256>>>(t.data<bf16>(), t.numel(), seed, scale);
+  CUDA_CHECK_LAUNCH("fill");
+  return t;
+}
+
+struct Scheme {
+  const char* name;
+  int bits, group;  // group 0: one group per row (per channel)
+};
+
+// A packed quantized weight [N, K] on the device with random codes / scales / offsets.
+struct QWeight {
+  Tensor codes, scales, offsets, bias;
+  cuda::QuantGemmParams p;
+  double bytes = 0;  // codes + scales + offsets, as the kernel reads them
+};
+
+QWeight make_weight(cuda::CudaBackend& be, int N, int K, const Scheme& sc, bool bias, uint64_t seed) {
+  QWeight w;
+  const int tile = sc.bits == 4 ? 128 : 64;
+  const int64_t rows = (N + 15) / 16 * 16, ktiles = (K + tile - 1) / tile;
+  const int64_t code_bytes = rows / 16 * ktiles * 1024;
+  const int groups = sc.group ? (K + sc.group - 1) / sc.group : 1;
+  w.codes = be.empty({rows, ktiles * 1024 / 16}, DType::U8);
+  w.scales = be.empty({rows, groups}, DType::F16);
+  w.offsets = be.empty({rows, groups}, DType::F16);
+  fill_random_u32<<<1024, 256>>>(static_cast<uint32_t*>(w.codes.raw()), code_bytes / 4, seed);
+  fill_random_f16<<<256, 256>>>(static_cast<__half*>(w.scales.raw()), rows * groups, seed + 1, 0.005f, 0.05f);
+  fill_random_f16<<<256, 256>>>(static_cast<__half*>(w.offsets.raw()), rows * groups, seed + 2, -0.4f, 0.4f);
+  CUDA_CHECK_LAUNCH("fill");
+  cuda::QuantGemmParams& p = w.p;
+  p.codes = static_cast<const uint8_t*>(w.codes.raw());
+  p.scales = w.scales.raw();
+  p.offsets = w.offsets.raw();
+  p.scales_f16 = true;
+  p.bits = sc.bits;
+  p.N = N;
+  p.K = K;
+  p.groups = groups;
+  p.group_size = sc.group ? sc.group : K;
+  p.ktiles = static_cast<int>(ktiles);
+  if (bias) {
+    w.bias = be.empty({N}, DType::F32);
+    CUDA_CHECK(cudaMemsetAsync(w.bias.raw(), 0, N * 4, be.stream()));
+    p.bias = w.bias.raw();
+    p.bias_dtype = DType::F32;
+  }
+  w.bytes = static_cast<double>(code_bytes) + 2.0 * rows * groups * 2;
+  return w;
+}
+
+// Median time (us) of one call of fn, timed in batches of `inner` calls between events.
+double time_us(cudaStream_t s, const std::function<void(int)>& fn, int inner = 20, int reps = 15) {
+  for (int i = 0; i < 3; ++i) fn(i);
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> v;
+  int it = 0;
+  for (int r = 0; r < reps; ++r) {
+    CUDA_CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < inner; ++i) fn(it++);
+    CUDA_CHECK(cudaEventRecord(b, s));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    v.push_back(ms * 1000.0 / inner);
+  }
+  CUDA_CHECK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <typename... A>
+std::string fmt(const char* f, A... a) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, f, a...);
+  return buf;
+}
+
+void report(const std::string& name, const std::string& shape, double us, double bytes) {
+  const double gbps = bytes / us / 1e3;
+  std::printf("%-34s %-26s %9.2f us %10.1f MB %8.1f GB/s %6.1f%% of copy\n", name.c_str(), shape.c_str(), us, bytes / 1e6,
+              gbps, 100.0 * gbps / g_copy_gbps);
+  std::fflush(stdout);
+}
+
+struct Lin {
+  const char* name;
+  int N, K;
+  bool bias;
+};
+const Lin kLayer[] = {{"qkv", 4608, 3584, true}, {"o_proj", 3584, 3584, false}, {"gate_up", 37888, 3584, false},
+                      {"down", 3584, 18944, false}};
+const Lin kHead = {"lm_head", 152064, 3584, false};
+const Scheme kHeadScheme = {"int8", 8, 0};  // quantize-on-load keeps the lm_head int8 per channel
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (!cuda_available()) {
+    std::printf("no CUDA device: nothing to benchmark\n");
+    return 0;
+  }
+  cuda::CudaBackend be(CudaBackendOptions{});
+  cudaStream_t s = be.stream();
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  std::printf("device: %s (%d SMs)\n", be.name().c_str(), sms);
+  {
+    const size_t bytes = size_t{1} << 30;
+    Tensor a = be.empty({int64_t(bytes)}, DType::U8), b = be.empty({int64_t(bytes)}, DType::U8);
+    CUDA_CHECK(cudaMemsetAsync(a.raw(), 1, bytes, s));
+    const double us =
+        time_us(s, [&](int) { CUDA_CHECK(cudaMemcpyAsync(b.raw(), a.raw(), bytes, cudaMemcpyDeviceToDevice, s)); }, 5, 9);
+    g_copy_gbps = 2.0 * bytes / us / 1e3;
+    std::printf("CEILING copy d2d 1 GiB: %.1f us, %.1f GB/s (read + write)\n\n", us, g_copy_gbps);
+  }
+
+  const std::vector<Scheme> schemes = {{"int4_g128", 4, 128}, {"int4_g64", 4, 64}, {"int8", 8, 0}};
+  const std::vector<int> Ts = quick ? std::vector<int>{1} : std::vector<int>{1, 8, 16};
+  Tensor x = rand_bf16(be, {16, 18944}, 7), y = be.empty({16, 152064}, DType::BF16);
+
+  // --- each linear alone ----------------------------------------------------------------
+  for (const Scheme& sc : schemes) {
+    std::vector<Lin> lins(std::begin(kLayer), std::end(kLayer));
+    lins.push_back(kHead);
+    for (const Lin& l : lins) {
+      const Scheme& wsc = std::string(l.name) == "lm_head" ? kHeadScheme : sc;
+      const double one = make_weight(be, l.N, l.K, wsc, false, 1).bytes;
+      const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / one)));
+      std::vector<QWeight> ws;
+      for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, l.N, l.K, wsc, l.bias, 100 + c));
+      for (int T : Ts) {
+        const double bytes = one + 2.0 * T * (l.K + l.N);
+        auto run = [&](int pb) {
+          return time_us(s, [&](int i) {
+            cuda::QuantGemmParams p = ws[i % copies].p;
+            p.x = x.data<bf16>();
+            p.T = T;
+            p.out = y.raw();
+            p.out_dtype = DType::BF16;
+            p.gemv_panels_per_block = pb;
+            cuda::quant_gemv(p, s);
+          });
+        };
+        cuda::QuantGemmParams pa = ws[0].p;
+        pa.T = T;
+        const int auto_pb = cuda::quant_gemv_auto_panels_per_block(pa);
+        const std::string shape = fmt("T%d %dx%d", T, l.N, l.K);
+        report(fmt("qgemv_%s_%s auto(pb%d)", wsc.name, l.name, auto_pb), shape, run(0), bytes);
+        if (T == 1 && !quick)
+          for (int pb : {1, 2, 4, 8})
+            report(fmt("qgemv_%s_%s pb%d", wsc.name, l.name, pb), shape, run(pb), bytes);
+      }
+    }
+    std::printf("\n");
+  }
+
+  // --- the whole decode step's weight stream, one CUDA graph ------------------------------
+  for (const Scheme& sc : schemes) {
+    for (bool bf16_head : {false, true}) {
+      if (bf16_head && std::string(sc.name) != "int4_g128") continue;
+      std::vector<QWeight> W;
+      double total = 0;
+      for (int layer = 0; layer < 28; ++layer)
+        for (const Lin& l : kLayer) {
+          W.push_back(make_weight(be, l.N, l.K, sc, l.bias, 1000 + 8 * layer + W.size() % 4));
+          total += W.back().bytes;
+        }
+      QWeight head;
+      LinearWeight head_bf16;
+      if (bf16_head) {
+        head_bf16.weight = rand_bf16(be, {kHead.N, kHead.K}, 999, 0.03f);
+        total += 2.0 * kHead.N * kHead.K;
+      } else {
+        head = make_weight(be, kHead.N, kHead.K, kHeadScheme, false, 999);
+        total += head.bytes;
+      }
+      for (int T : quick ? std::vector<int>{1} : std::vector<int>{1, 8}) {
+        Tensor logits = be.empty({T, kHead.N}, DType::F32);
+        auto step = [&] {
+          for (const QWeight& w : W) {
+            cuda::QuantGemmParams p = w.p;
+            p.x = x.data<bf16>();
+            p.T = T;
+            p.out = y.raw();
+            p.out_dtype = DType::BF16;
+            cuda::quant_gemv(p, s);
+          }
+          if (bf16_head) {
+            Tensor xi = x.view({16 * 18944}).slice_rows(0, T * kHead.K).view({T, kHead.K});
+            be.linear(logits, xi, head_bf16);
+          } else {
+            cuda::QuantGemmParams p = head.p;
+            p.x = x.data<bf16>();
+            p.T = T;
+            p.out = logits.raw();
+            p.out_dtype = DType::F32;
+            cuda::quant_gemv(p, s);
+          }
+        };
+        auto graph = be.capture(step);
+        const double us = time_us(s, [&](int) { graph->replay(); }, 3, 9);
+        report(fmt("decode_step_7b_%s_%s", sc.name, bf16_head ? "bf16head" : "int8head"), fmt("T%d 113 linears", T), us,
+               total);
+        std::printf("    -> %.1f steps/s from the linears alone; at the copy rate %.1f (%.2f GB per step)\n", 1e6 / us,
+                    g_copy_gbps * 1e9 / total, total / 1e9);
+      }
+      be.synchronize();
+    }
+  }
+  return 0;
+}

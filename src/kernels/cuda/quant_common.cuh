@@ -1,0 +1,146 @@
+// Device helpers and host dispatch shared by the quantized-weight kernels (quant_gemm.cu:
+// GEMM, dequantize, embedding; quant_gemv.cu: the T <= 16 decode path). Arithmetic of the
+// codes as MMA operands: quant_ops.h; layout: kernels/quant_layout.h.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <string>
+#include <type_traits>
+
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/quant_ops.h"
+
+namespace tllm::cuda::qk {
+
+constexpr uint32_t kMagicLo = 0x43004300u;  // bf16x2 (128, 128): | q gives 128 + q for q < 16
+constexpr uint32_t kMagicHi = 0x45004500u;  // bf16x2 (2048, 2048): | h gives 2048 + 16 h
+constexpr uint32_t kOnes = 0x3f803f80u;     // bf16x2 (1, 1)
+
+// Not volatile: a pure function of its operands, so the compiler may schedule it among the
+// (volatile, ordered) weight loads.
+__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+template <int SHIFT>
+__device__ __forceinline__ uint32_t nib(uint32_t v, uint32_t magic) {
+  return ((v >> SHIFT) & 0x000f000fu) | magic;
+}
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int w) {
+  return w == 0 ? v.x : w == 1 ? v.y : w == 2 ? v.z : v.w;
+}
+
+// acc += (codes of k step m + C) x b. lo / hi: the lane's 16 bytes of rows g / g + 8.
+template <int BITS>
+__device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
+                                          uint32_t b1) {
+  if constexpr (BITS == 4) {
+    const uint32_t wl = word_of(lo, m >> 1), wh = word_of(hi, m >> 1);
+    if (m & 1) {
+      mma16816(acc, nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), nib<12>(wl, kMagicLo), nib<12>(wh, kMagicLo), b0, b1);
+    } else {
+      mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<4>(wl, kMagicLo), nib<4>(wh, kMagicLo), b0, b1);
+    }
+  } else {
+    const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
+    mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), b0, b1);
+    mma16816(acc, nib<4>(wl, kMagicHi), nib<4>(wh, kMagicHi), nib<12>(wl, kMagicHi), nib<12>(wh, kMagicHi), b0, b1);
+  }
+}
+
+template <bool F16S>
+__device__ __forceinline__ float load_scale(const void* p, int64_t i) {
+  if constexpr (F16S) {
+    return __half2float(__ldg(static_cast<const __half*>(p) + i));
+  } else {
+    return __ldg(static_cast<const float*>(p) + i);
+  }
+}
+
+template <typename OutT>
+__device__ __forceinline__ void store_val(OutT* p, float v);
+template <> __device__ __forceinline__ void store_val<float>(float* p, float v) { *p = v; }
+template <> __device__ __forceinline__ void store_val<bf16>(bf16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float bias_at(const QuantGemmParams& p, int n) {
+  if (!p.bias) return 0.0f;
+  return p.bias_dtype == DType::F32 ? static_cast<const float*>(p.bias)[n]
+                                    : __bfloat162float(static_cast<const bf16*>(p.bias)[n]);
+}
+
+// 16 bytes of codes, streamed: L1 bypassed, DRAM asked for the whole 256-byte run.
+__device__ __forceinline__ uint4 ld_codes(const uint4* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// --- host ------------------------------------------------------------------------------
+
+inline int k_tile(int bits) { return bits == 4 ? 128 : 64; }
+
+// MMAs (16-wide k steps) per scale segment: a group, or the tile when groups are longer.
+inline int segment_mmas(const QuantGemmParams& p) {
+  const int tile = k_tile(p.bits);
+  const int seg = p.groups == 1 ? tile : std::min(p.group_size, tile);
+  return seg / 16;
+}
+
+// f(bits, segm, f16 scales, OutT* tag) with compile-time constants for the supported
+// combinations; anything else throws naming what is supported.
+template <typename F>
+void dispatch(const QuantGemmParams& p, F&& f) {
+  const int segm = segment_mmas(p);
+  auto by_out = [&](auto bits, auto seg, auto f16) {
+    if (p.out_dtype == DType::BF16) f(bits, seg, f16, static_cast<bf16*>(nullptr));
+    else if (p.out_dtype == DType::F32) f(bits, seg, f16, static_cast<float*>(nullptr));
+    else TLLM_THROW("quantized linear: output dtype ", dtype_name(p.out_dtype), " unsupported (bf16, f32)");
+  };
+  auto by_scale = [&](auto bits, auto seg) {
+    if (p.scales_f16) by_out(bits, seg, std::true_type{});
+    else by_out(bits, seg, std::false_type{});
+  };
+  using I2 = std::integral_constant<int, 2>;
+  using I4 = std::integral_constant<int, 4>;
+  using I8 = std::integral_constant<int, 8>;
+  if (p.bits == 4) {
+    if (segm == 2) by_scale(I4{}, I2{});
+    else if (segm == 4) by_scale(I4{}, I4{});
+    else if (segm == 8) by_scale(I4{}, I8{});
+    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
+  } else if (p.bits == 8) {
+    if (segm == 2) by_scale(I8{}, I2{});
+    else if (segm == 4) by_scale(I8{}, I4{});
+    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
+  } else {
+    TLLM_THROW("quantized linear: ", p.bits, "-bit codes unsupported (4, 8)");
+  }
+}
+
+inline void check_params(const QuantGemmParams& p, const char* op) {
+  const std::string why = quant_unsupported_reason(p.bits, p.K, p.group_size, p.groups);
+  TLLM_CHECK(why.empty(), op, ": ", why);
+  TLLM_CHECK(p.N > 0 && p.T >= 0 && p.ktiles == (p.K + k_tile(p.bits) - 1) / k_tile(p.bits), op,
+             ": inconsistent shape N=", p.N, " K=", p.K, " ktiles=", p.ktiles);
+  TLLM_CHECK(reinterpret_cast<uintptr_t>(p.codes) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0, op,
+             ": codes and x must be 16-byte aligned");
+}
+
+}  // namespace tllm::cuda::qk
