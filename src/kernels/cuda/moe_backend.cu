@@ -101,6 +101,21 @@ void check_experts_call(const Tensor& out, const Tensor& x, const Tensor& topk_i
              " (token, expert) pairs are too many for one call");
 }
 
+// The shared expert's MLP on x [T, H] in the scratch at `base` (past meta, act, y):
+// returns its output [T, H] (bf16).
+const bf16* shared_expert(CudaBackend& be, const Tensor& x, const MoeExperts& w, const MoeScratchLayout& l,
+                          char* base) {
+  const int64_t T = x.dim(0), S = w.shared_inter, H = w.hidden;
+  char* sb = base + l.meta + l.act + l.y;
+  Tensor s_gate_up = Tensor::wrap(sb, {T, 2 * S}, DType::BF16, Device::CUDA);
+  Tensor s_act = Tensor::wrap(sb + l.s_gate_up, {T, S}, DType::BF16, Device::CUDA);
+  Tensor s_out = Tensor::wrap(sb + l.s_gate_up + l.s_act, {T, H}, DType::BF16, Device::CUDA);
+  be.linear(s_gate_up, x, w.shared_gate_up);
+  be.silu_mul(s_act, s_gate_up);
+  be.linear(s_out, s_act, w.shared_down);
+  return s_out.data<bf16>();
+}
+
 }  // namespace
 
 void CudaBackend::moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) {
@@ -152,7 +167,8 @@ void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& ro
   check_experts_call(out, x, topk_ids, topk_weights, w, op);
   const int64_t H = w.hidden, I = w.inter, S = w.shared_inter, P = T * k;
   const MoeScratchLayout l = scratch_layout(T, k, w);
-  if (l.total() > moe_ws_bytes_) check_capturable("moe_block growing its scratch (moe_reserve did not cover this batch)");
+  if (l.total() > moe_ws_bytes_)
+    check_capturable("moe_block growing its scratch (moe_reserve did not cover this batch)");
   char* ws = moe_scratch(moe_ws_, moe_ws_bytes_, l.total(), stream_);
   char* base = ws + l.done;
 
@@ -178,14 +194,7 @@ void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& ro
 
   cuda::moe_router_topk(p, stream_);
   if (S > 0) {  // the shared expert between the router and the experts: gate|up -> down stays adjacent
-    char* sb = base + l.meta + l.act + l.y;
-    Tensor s_gate_up = Tensor::wrap(sb, {T, 2 * S}, DType::BF16, Device::CUDA);
-    Tensor s_act = Tensor::wrap(sb + l.s_gate_up, {T, S}, DType::BF16, Device::CUDA);
-    Tensor s_out = Tensor::wrap(sb + l.s_gate_up + l.s_act, {T, H}, DType::BF16, Device::CUDA);
-    linear(s_gate_up, x, w.shared_gate_up);
-    silu_mul(s_act, s_gate_up);
-    linear(s_out, s_act, w.shared_down);
-    p.shared_y = s_out.data<bf16>();
+    p.shared_y = shared_expert(*this, x, w, l, base);
     p.shared_gate = w.shared_gate.data<float>();
   }
   cuda::moe_decode_gate_up(p, stream_);
@@ -200,7 +209,8 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
   if (T == 0) return;
 
   const MoeScratchLayout l = scratch_layout(T, k, w);
-  if (l.total() > moe_ws_bytes_) check_capturable("moe_experts growing its scratch (moe_reserve did not cover this batch)");
+  if (l.total() > moe_ws_bytes_)
+    check_capturable("moe_experts growing its scratch (moe_reserve did not cover this batch)");
   char* base = moe_scratch(moe_ws_, moe_ws_bytes_, l.total(), stream_) + l.done;
 
   MoeExpertParams p;
@@ -220,17 +230,7 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
   if (T <= kMoeGemvMaxTokens) moe_experts_decode(p, stream_);
   else moe_experts_prefill(p, stream_);
 
-  const bf16* shared_y = nullptr;
-  if (S > 0) {
-    char* sb = base + l.meta + l.act + l.y;
-    Tensor s_gate_up = Tensor::wrap(sb, {T, 2 * S}, DType::BF16, Device::CUDA);
-    Tensor s_act = Tensor::wrap(sb + l.s_gate_up, {T, S}, DType::BF16, Device::CUDA);
-    Tensor s_out = Tensor::wrap(sb + l.s_gate_up + l.s_act, {T, H}, DType::BF16, Device::CUDA);
-    linear(s_gate_up, x, w.shared_gate_up);
-    silu_mul(s_act, s_gate_up);
-    linear(s_out, s_act, w.shared_down);
-    shared_y = s_out.data<bf16>();
-  }
+  const bf16* shared_y = S > 0 ? shared_expert(*this, x, w, l, base) : nullptr;
   cuda::moe_combine(out.data<bf16>(), p.y, p.meta.pair_pos, topk_weights.data<float>(), static_cast<int>(T),
                     static_cast<int>(k), static_cast<int>(H), x.data<bf16>(), shared_y,
                     S > 0 ? w.shared_gate.data<float>() : nullptr, stream_);

@@ -315,7 +315,8 @@ __global__ void __launch_bounds__(kWarps * 32) moe_down_combine_kernel(const __g
       acc += __bfloat162float(__float2bfloat16_rn(y)) * __ldcg(p.weights + pair);
     }
     if (p.shared_y != nullptr) {
-      const unsigned short sy = __ldcg(reinterpret_cast<const unsigned short*>(p.shared_y) + static_cast<int64_t>(t) * H + n);
+      const unsigned short* sy_row = reinterpret_cast<const unsigned short*>(p.shared_y) + static_cast<int64_t>(t) * H;
+      const unsigned short sy = __ldcg(sy_row + n);
       acc += s_gate[t] * __bfloat162float(__ushort_as_bfloat16(sy));
     }
     p.out[static_cast<int64_t>(t) * H + n] = __float2bfloat16_rn(acc);

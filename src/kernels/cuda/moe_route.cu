@@ -31,7 +31,7 @@ __device__ __forceinline__ float load_logit(const bf16* p) {
 // prob[E]), then k rounds of a warp-wide arg-max over the experts not yet taken (taken[E]).
 // Writes out_ids/out_w [k] and, when not null, smem_ids [k].
 template <typename LogitT>
-__device__ void route_token_warp(const LogitT* row, int E, int k, bool renormalize, float* prob,
+__device__ __forceinline__ void route_token_warp(const LogitT* row, int E, int k, bool renormalize, float* prob,
                                  unsigned char* taken, int32_t* out_ids, float* out_w, int* smem_ids) {
   const int lane = threadIdx.x & 31;
   float mx = -INFINITY;

@@ -425,7 +425,7 @@ TEST_F(MoeBlockCuda, FusedAgreesWithUnfusedAndIsDeterministic) {
     BlockResult a = run_block(w, router, x, k, true), b = run_block(w, router, x, k, true);
     BlockResult u = run_block(w, router, x, k, true, DType::BF16, /*unfused=*/true);
     for (int64_t i = 0; i < a.out.numel(); ++i)
-      ASSERT_EQ(a.out.data<uint16_t>()[i], b.out.data<uint16_t>()[i]) << "T=" << T << ": run-to-run difference at " << i;
+      ASSERT_EQ(a.out.data<uint16_t>()[i], b.out.data<uint16_t>()[i]) << "T=" << T << ": run-to-run diff at " << i;
     // Same routing as the three-op path (its router linear may round a logit differently,
     // which could only matter at a near-tie; random logits have none at this size).
     for (int64_t i = 0; i < T * k; ++i) EXPECT_EQ(a.ids.data<int32_t>()[i], u.ids.data<int32_t>()[i]) << "T=" << T;
