@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
     std::vector<int32_t> tables(static_cast<size_t>(B) * max_blocks, 0);
     int next = 0;
     for (int b = 0; b < B; ++b)
-      for (int j = 0; j < (seqs[b].second + bs - 1) / bs; ++j) tables[static_cast<size_t>(b) * max_blocks + j] = perm[next++];
+      for (int j = 0; j < (seqs[b].second + bs - 1) / bs; ++j)
+        tables[static_cast<size_t>(b) * max_blocks + j] = perm[next++];
     auto up = [&](const std::vector<int32_t>& v) {
       Tensor h = Tensor::empty({static_cast<int64_t>(v.size())}, DType::I32);
       std::memcpy(h.raw(), v.data(), v.size() * sizeof(int32_t));

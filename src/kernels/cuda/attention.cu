@@ -11,6 +11,9 @@
 // out directly, else f32 partials (normalised O and log2-sum-exp) that a combine kernel
 // merges.
 //
+// Prefill-heavy launches take a specialisation with 128-row tiles (attention_prefill_kernel,
+// below); the rest of this header describes the generic kernel.
+//
 // Per block: 4 warps x 16 rows; K and V tiles of BN keys arrive by cp.async (16 B, zero-fill
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
 // are m16n8k16 bf16 MMAs with f32 accumulators; softmax is online in the exp2 domain.
@@ -457,8 +460,11 @@ __global__ void __launch_bounds__(kCombineThreads)
 // traffic (Q 8 + K 16 + V 16 KB at D = 128) instead of 0.5 MFLOP against 32 KB. Q stays in
 // shared memory and is re-read per k-step (holding 64 more registers would spill).
 // K and V of a tile are separate cp.async groups: S = Q K^T starts as soon as K lands while
-// V is still in flight. Masks are only evaluated on tiles that cross the causal diagonal,
-// the window edge or the end of the keys; tiles entirely masked for a warp are skipped.
+// V is still in flight; P goes from the S accumulators to bf16 A fragments of P V in
+// registers; block-table entries are read a tile ahead (see slot_of). Masks are only
+// evaluated on tiles that cross the causal diagonal, the window edge or the end of the keys;
+// tiles entirely masked for a warp are skipped. Blocks run heaviest tile first across all kv
+// heads. 128 threads, <= 255 registers and 96 KB of shared memory (D 128): 2 blocks per SM.
 constexpr int kPrefillBM = 128;
 constexpr int kPrefillBN = 64;  // keys per tile of the dispatched variant (32: bench/tests only)
 constexpr int kPrefillWarps = 4;
@@ -489,6 +495,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 2)
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);  // [BM][D]
   bf16* sK = sQ + BM * D;                        // [2][BN][D]
   bf16* sV = sK + 2 * BN * D;                    // [2][BN][D]
+  int* sSlot = reinterpret_cast<int*>(sV + 2 * BN * D);  // [2][BN] cache slot per key row
 
   pdl_launch_dependents();
   const AttentionParams& p = args.p;
@@ -531,33 +538,34 @@ __global__ void __launch_bounds__(kPrefillThreads, 2)
       cp_async16(sQ + swz<D>(r, ld_ch), ok ? src : p.q, ok ? 16 : 0);
     }
   }
-  // Cache slots of this thread's LOADS rows of tile j (-1: past the keys); 32-bit slots,
-  // 64-bit element offsets only at the copy.
-  auto kv_slots = [&](int j, int (&slot)[LOADS]) {
-    const int key0 = k_begin + j * BN;
-#pragma unroll
-    for (int i = 0; i < LOADS; ++i) {
-      const int key = key0 + ld_r0 + i * ROWS_PER_PASS;
-      slot[i] = key < k_end ? btab[key / p.block_size] * p.block_size + key % p.block_size : -1;
-    }
+  // Cache slot of key row r of tile j (-1: past the keys). The block table is read one tile
+  // ahead of the loads that use it: thread r < BN reads tile j+2's entry before the P V of
+  // tile j and stores it to sSlot after, so its latency hides behind MMAs.
+  auto slot_of = [&](int j, int r) {
+    const int key = k_begin + j * BN + r;
+    return key < k_end ? btab[key / p.block_size] * p.block_size + key % p.block_size : -1;
   };
   const int64_t head_off = static_cast<int64_t>(kvh) * D + ld_ch * 8;
-  auto load_rows = [&](bf16* dst, const bf16* cache, const int (&slot)[LOADS]) {
+  auto load_rows = [&](bf16* dst, const bf16* cache, const int* slots) {
 #pragma unroll
     for (int i = 0; i < LOADS; ++i) {
       const int r = ld_r0 + i * ROWS_PER_PASS;
-      const bf16* src = slot[i] < 0 ? cache : cache + slot[i] * kv_row_stride + head_off;
-      cp_async16(dst + swz<D>(r, ld_ch), src, slot[i] < 0 ? 0 : 16);
+      const int slot = slots[r];
+      const bf16* src = slot < 0 ? cache : cache + slot * kv_row_stride + head_off;
+      cp_async16(dst + swz<D>(r, ld_ch), src, slot < 0 ? 0 : 16);
     }
   };
   // Commit groups, in order: {Q, K0}, {V0}, then {K_j+1}, {V_j+1} per iteration j (empty
   // groups past the last tile keep the count uniform): K_j is group 2j, V_j group 2j+1.
+  if (tid < BN) {
+    sSlot[tid] = slot_of(0, tid);
+    sSlot[BN + tid] = slot_of(1, tid);
+  }
+  __syncthreads();
   if (n_tiles > 0) {
-    int off[LOADS];
-    kv_slots(0, off);
-    load_rows(sK, p.k_cache, off);
+    load_rows(sK, p.k_cache, sSlot);
     cp_async_commit();
-    load_rows(sV, p.v_cache, off);
+    load_rows(sV, p.v_cache, sSlot);
     cp_async_commit();
   } else {
     cp_async_commit();
@@ -597,12 +605,10 @@ __global__ void __launch_bounds__(kPrefillThreads, 2)
 
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
-    if (j + 1 < n_tiles) {
-      int off[LOADS];
-      kv_slots(j + 1, off);
-      load_rows(sK + (st ^ 1) * BN * D, p.k_cache, off);
+    if (j + 1 < n_tiles) {  // tile j+1's slots are in sSlot[st ^ 1]
+      load_rows(sK + (st ^ 1) * BN * D, p.k_cache, sSlot + (st ^ 1) * BN);
       cp_async_commit();
-      load_rows(sV + (st ^ 1) * BN * D, p.v_cache, off);
+      load_rows(sV + (st ^ 1) * BN * D, p.v_cache, sSlot + (st ^ 1) * BN);
       cp_async_commit();
     } else {
       cp_async_commit();
@@ -701,6 +707,8 @@ __global__ void __launch_bounds__(kPrefillThreads, 2)
         }
       }
     }
+    // Tile j+2's slots go to sSlot[st] (tile j's, consumed at the top of iteration j-1).
+    const int slot_ahead = tid < BN && j + 2 < n_tiles ? slot_of(j + 2, tid) : -1;
     cp_async_wait<2>();  // V_j
     __syncthreads();
     if (work) {
@@ -720,6 +728,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 2)
         }
       }
     }
+    if (tid < BN) sSlot[st * BN + tid] = slot_ahead;
     __syncthreads();  // iteration j+1 loads tile j+2 into stage st, read above
   }
   cp_async_wait<0>();
@@ -824,7 +833,7 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
 
 template <int D, int BN>
 void launch_prefill(const AttentionParams& p, cudaStream_t stream) {
-  constexpr size_t smem = static_cast<size_t>(kPrefillBM + 4 * BN) * D * sizeof(bf16);
+  constexpr size_t smem = static_cast<size_t>(kPrefillBM + 4 * BN) * D * sizeof(bf16) + 2 * BN * sizeof(int);
   const int G = p.n_q_heads / p.n_kv_heads;
   KernelArgs a{};
   a.p = p;
