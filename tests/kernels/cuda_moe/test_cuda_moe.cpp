@@ -300,7 +300,7 @@ class MoeBlockCuda : public MoeCuda {
     r.in_features = r.weight.dim(1);
     return r;
   }
-  // One moe_block call (fused when T <= 16; `unfused` forces the three-op sequence).
+  // One moe_block call (fused when T <= 16 and E <= 256; `unfused` forces the three-op sequence).
   BlockResult run_block(const HostExperts& w, const LinearWeight& router, const Tensor& x, int k, bool renorm,
                         DType logits_dtype = DType::BF16, bool unfused = false) {
     const int64_t T = x.dim(0), E = w.host.num_experts, H = w.host.hidden;
@@ -320,7 +320,8 @@ class MoeBlockCuda : public MoeCuda {
     Tensor want_logits = router_logits_host(x, router_h);
     for (int64_t i = 0; i < T * E; ++i) {
       const double a = value(got.logits, i), b = want_logits.data<float>()[i];
-      ASSERT_LE(std::fabs(a - b), std::fabs(b) * (1.0 / 128) + 1e-6) << "logit " << i;
+      // One bf16 ulp (2^-7 relative at most), plus f32-vs-double summation error near 0.
+      ASSERT_LE(std::fabs(a - b), std::fabs(b) * (1.0 / 128) + 1e-4) << "logit " << i;
     }
     Tensor logits_f32 = Tensor::empty({T, E}, DType::F32);
     for (int64_t i = 0; i < T * E; ++i) logits_f32.data<float>()[i] = static_cast<float>(value(got.logits, i));
