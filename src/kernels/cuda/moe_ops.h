@@ -18,6 +18,10 @@
 //   moe_down_combine  a block per 16 rows of H over all active experts: y = act down_e^T,
 //                     rounded to bf16, then out[t] = sum_j w[t,j] y[t,j] (+ shared) in j order
 //                     (the arithmetic of moe_combine), no y scratch, no atomics: deterministic
+// All three are launched with PDL: the router issues its weight loads and down_combine its
+// first expert weight loads before griddepcontrol.wait (the routing is known by then, see
+// moe_gemv.cu). A shared expert (Qwen2-MoE) runs as linear, silu_mul, linear between the
+// router and gate|up.
 //
 // Every grid is sized from T, k and E alone (a fixed capacity: at most min(E, T*k) active
 // experts, ceil(T*k/BM) + min(E, T*k) tiles); blocks past the routed count, which only the
