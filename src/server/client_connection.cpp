@@ -5,11 +5,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include <httplib.h>
 
@@ -77,6 +79,43 @@ bool ClientConnection::closed() const {
   if (n > 0) return false;  // a pipelined next request: still there
   if (n == 0) return true;  // orderly shutdown by the peer
   return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+bool ClientConnection::write_chunk(std::string_view data) const {
+  if (fd_ < 0) return false;
+  if (data.empty()) return true;  // an empty chunk would end the body
+  char head[24];
+  int head_len = 0;
+  for (size_t n = data.size(); n; n >>= 4) head[head_len++] = "0123456789abcdef"[n & 15];
+  for (int i = 0; i < head_len / 2; ++i) std::swap(head[i], head[head_len - 1 - i]);
+  head[head_len++] = '\r';
+  head[head_len++] = '\n';
+  iovec iov[3] = {{head, static_cast<size_t>(head_len)},
+                  {const_cast<char*>(data.data()), data.size()},
+                  {const_cast<char*>("\r\n"), 2}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 3;
+  // The socket is blocking with httplib's write timeout (SO_SNDTIMEO), so a short write
+  // only happens when the buffer filled up or a signal arrived; continue where it stopped.
+  while (msg.msg_iovlen > 0) {
+    const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    size_t left = static_cast<size_t>(n);
+    while (msg.msg_iovlen > 0 && left >= msg.msg_iov->iov_len) {
+      left -= msg.msg_iov->iov_len;
+      ++msg.msg_iov;
+      --msg.msg_iovlen;
+    }
+    if (msg.msg_iovlen > 0) {
+      msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + left;
+      msg.msg_iov->iov_len -= left;
+    }
+  }
+  return true;
 }
 
 }  // namespace tllm

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace httplib {
 struct Request;
@@ -21,6 +22,13 @@ class ClientConnection {
   bool found() const { return fd_ >= 0; }
   // Non-blocking: true when the peer closed or reset the connection.
   bool closed() const;
+  // Writes `data` as one HTTP/1.1 chunk (`<hex size>\r\n<data>\r\n`) straight to the
+  // socket, in one writev. For a chunked response whose headers httplib has already sent
+  // (inside a chunked content provider, which httplib never compresses for
+  // text/event-stream). It saves httplib's DataSink::write path two poll()s and two
+  // string copies per chunk. False when the write failed (or no socket was found:
+  // callers then use the DataSink).
+  bool write_chunk(std::string_view data) const;
 
  private:
   int fd_ = -1;
