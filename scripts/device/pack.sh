@@ -8,7 +8,8 @@ B=${B:-build-gpu}
 P="$B/pack"
 rm -rf "$P" && mkdir -p "$P/lib"
 for f in src/cli/tinyllm tests/kernels/cuda/test_kernels_cuda tests/kernels/cuda_moe/test_moe_cuda \
-         tests/engine/test_engine_gpu tests/quant/test_quant_cuda bench/cuda/bench_kernels_cuda; do
+         tests/engine/test_engine_gpu tests/quant/test_quant_cuda "$B"/bench/cuda/bench_*_cuda; do
+  f=${f#"$B/"}
   if [[ -x "$B/$f" ]]; then cp "$B/$f" "$P/"; strip "$P/$(basename "$f")"; fi
 done
 for lib in $(ldd "$P"/* 2>/dev/null | awk '/=>/{print $3}' | sort -u); do

@@ -242,6 +242,28 @@ class Backend {
                          float scale, int sliding_window) = 0;
   // out[T,I] = silu(gate_up[:, :I]) * gate_up[:, I:]
   virtual void silu_mul(Tensor& out, const Tensor& gate_up) = 0;
+  // Projections that end a sub-layer of the decoder, each followed by the residual update
+  // rn describes (add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps)); a
+  // backend may fuse the update, and the activation, into the projection.
+  //   linear_residual_norm:  out = x @ w^T (+ bias), then rn
+  //   silu_mul_linear:       out = (silu(gate) * up) @ down^T, then rn; act [T, I] is scratch
+  //                          for backends that materialise the activation
+  struct ResidualNorm {
+    Tensor* residual;
+    Tensor* normed;
+    const Tensor* weight;
+    float eps;
+  };
+  virtual void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
+    linear(out, x, w);
+    add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
+  }
+  virtual void silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
+                               const ResidualNorm& rn) {
+    silu_mul(act, gate_up);
+    linear(out, act, down);
+    add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
+  }
   // out[i,:] = x[indices[i], :]
   virtual void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) = 0;
   // Samples one token per row of logits[R, V] (f32). Synchronous: returns host results.

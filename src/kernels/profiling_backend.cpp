@@ -88,6 +88,18 @@ void ProfilingBackend::attention(Tensor& out, const Tensor& qkv, const QKVLayout
                           " maxk<=" + std::to_string(bucket);
   timed(key, [&] { inner_->attention(out, qkv, layout, k_cache, v_cache, meta, scale, sliding_window); });
 }
+void ProfilingBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w,
+                                            const ResidualNorm& rn) {
+  timed(rows_key("linear_residual_norm", x) + " N=" + std::to_string(w.out_features),
+        [&] { inner_->linear_residual_norm(out, x, w, rn); });
+}
+
+void ProfilingBackend::silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
+                                       const ResidualNorm& rn) {
+  timed(rows_key("silu_mul_linear", gate_up) + " N=" + std::to_string(down.out_features),
+        [&] { inner_->silu_mul_linear(out, gate_up, act, down, rn); });
+}
+
 void ProfilingBackend::silu_mul(Tensor& out, const Tensor& gate_up) {
   timed(rows_key("silu_mul", gate_up), [&] { inner_->silu_mul(out, gate_up); });
 }

@@ -1,9 +1,13 @@
 // Qwen2 / Qwen2.5 / Qwen3 decoder (dense; MoE layers plug in through MoeBlock).
 //
 //   x = embed(tokens)
-//   per layer: h = norm(x); qkv = h Wqkv + b; q,k = qk_norm (Qwen3); rope(q, k); cache <- k, v
-//              a = attention(q, cache); x += a Wo; h = norm(x); x += down(silu(h Wg) * h Wu)
-//   logits = norm(x)[last tokens] W_lm
+//   h = norm(x)
+//   per layer: qkv = h Wqkv + b; q,k = qk_norm (Qwen3); rope(q, k); cache <- k, v
+//              a = attention(q, cache); x += a Wo; h = norm(x)
+//              x += down(silu(h Wg) * h Wu); h = next_norm(x)   (the next layer's or the final norm)
+//   logits = h[last tokens] W_lm
+// Each projection that ends a sub-layer carries the residual update after it (the backend
+// may fuse the two).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -93,28 +97,23 @@ class Qwen2Model final : public CausalLM {
 
     if (embed_.quant == QuantScheme::None) backend_.embedding(x, embed_.weight, d.tokens);
     else backend_.embedding_quantized(x, embed_, d.tokens);
+    backend_.rms_norm(h, x, layers_[0].input_norm, eps);
     for (int l = 0; l < cfg_.num_layers; ++l) {
       Layer& L = layers_[l];
-      if (l == 0) {
-        backend_.rms_norm(h, x, L.input_norm, eps);
-      } else {
-        backend_.add_rms_norm(x, mlp_out, h, L.input_norm, eps);
-      }
+      const Tensor& next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].input_norm : final_norm_;
       backend_.linear(qkv, h, L.qkv);
       backend_.qk_norm_rope_kv_write(qkv, layout_, L.q_norm, L.k_norm, eps, rope_spec_, cos_sin, d.rope_rows,
                                      d.slot_mapping, kv.k[l], kv.v[l]);
       backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
-      backend_.linear(o, attn, L.o);
-      backend_.add_rms_norm(x, o, h, L.post_norm, eps);
+      backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
       if (L.moe) {
         L.moe->forward(mlp_out, h);
+        backend_.add_rms_norm(x, mlp_out, h, next_norm, eps);
       } else {
         backend_.linear(gate_up, h, L.gate_up);
-        backend_.silu_mul(act, gate_up);
-        backend_.linear(mlp_out, act, L.down);
+        backend_.silu_mul_linear(mlp_out, gate_up, act, L.down, {&x, &h, &next_norm, eps});
       }
     }
-    backend_.add_rms_norm(x, mlp_out, h, final_norm_, eps);
 
     Tensor last_h = n_logits <= ws_.last_h.dim(0) ? ws_.last_h.slice_rows(0, n_logits)
                                                    : backend_.empty({n_logits, cfg_.hidden_size}, act_dtype_);

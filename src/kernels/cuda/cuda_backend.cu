@@ -123,6 +123,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   lt_ = std::make_unique<LtMatmul>();
   ring_ = std::make_unique<PinnedRing>(16u << 20);
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
+  CUDA_CHECK(cudaMalloc(&norm_counter_, sizeof(unsigned int)));
+  CUDA_CHECK(cudaMemset(norm_counter_, 0, sizeof(unsigned int)));
 }
 
 CudaBackend::~CudaBackend() {
@@ -135,6 +137,7 @@ CudaBackend::~CudaBackend() {
     if (chunk_done_[i]) cudaEventDestroy(chunk_done_[i]);
   }
   if (pinned_out_) cudaFreeHost(pinned_out_);
+  if (norm_counter_) cudaFree(norm_counter_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -499,6 +502,64 @@ void CudaBackend::silu_mul(Tensor& out, const Tensor& gate_up) {
   cuda::silu_mul(out.data<bf16>(), gate_up.data<bf16>(), static_cast<int>(T), static_cast<int>(I2 / 2), stream_);
 }
 
+bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, cuda::GemvNorm& g) {
+  Tensor& r = *rn.residual;
+  Tensor& h = *rn.normed;
+  const Tensor& w = *rn.weight;
+  const int64_t N = out.ndim() >= 1 ? last_dim(out) : 0;
+  auto dev_bf16 = [&](const Tensor& t) {
+    return t.device() == Device::CUDA && t.dtype() == DType::BF16 && t.numel() == T * N &&
+           reinterpret_cast<uintptr_t>(t.raw()) % 16 == 0;
+  };
+  if (!(T >= 1 && dev_bf16(out) && dev_bf16(r) && dev_bf16(h) && w.device() == Device::CUDA &&
+        w.dtype() == DType::F32 && w.numel() == N && reinterpret_cast<uintptr_t>(w.raw()) % 16 == 0 &&
+        cuda::gemv_norm_supported(static_cast<int>(T), N)))
+    return false;
+  g = cuda::GemvNorm{r.data<bf16>(), h.data<bf16>(), w.data<float>(), rn.eps, norm_counter_};
+  return true;
+}
+
+void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
+  // Decode-sized batches: the residual update runs in the skinny GEMM's last block.
+  cuda::GemvNorm g;
+  if (w.quant == QuantScheme::None && x.device() == Device::CUDA && x.dtype() == DType::BF16 && x.ndim() >= 1 &&
+      w.weight.ndim() == 2 && last_dim(x) == w.weight.dim(1)) {
+    const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
+    const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
+    if (aligned && gemv_supported(static_cast<int>(T), N, K) && w.weight.dtype() == DType::BF16 &&
+        out.numel() == T * N && fused_norm_args(out, rn, T, g)) {
+      int64_t t = 0;
+      check_linear(out, x, w, t);
+      cuda::gemv_norm_bf16(out.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
+                           w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
+                           static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), g, stream_);
+      return;
+    }
+  }
+  Backend::linear_residual_norm(out, x, w, rn);
+}
+
+void CudaBackend::silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
+                                  const ResidualNorm& rn) {
+  // Decode-sized batches: the activation is computed inside the skinny GEMM's operand loads,
+  // and for the smallest ones the residual update runs in its last block.
+  const int64_t I2 = gate_up.ndim() >= 1 ? last_dim(gate_up) : 0;
+  const int64_t T = I2 > 0 ? gate_up.numel() / I2 : 0;
+  const bool fuse = down.quant == QuantScheme::None && !down.bias.defined() && gate_up.device() == Device::CUDA &&
+                    gate_up.dtype() == DType::BF16 && down.weight.dtype() == DType::BF16 &&
+                    out.dtype() == DType::BF16 && out.device() == Device::CUDA && T >= 1 && T <= 8 &&
+                    down.weight.ndim() == 2 && I2 == 2 * down.weight.dim(1) && out.numel() == T * down.weight.dim(0) &&
+                    gemv_supported(static_cast<int>(T), down.weight.dim(0), down.weight.dim(1)) &&
+                    (reinterpret_cast<uintptr_t>(gate_up.raw()) | reinterpret_cast<uintptr_t>(down.weight.raw())) % 16 == 0;
+  if (!fuse) return Backend::silu_mul_linear(out, gate_up, act, down, rn);
+  cuda::GemvNorm g;
+  const bool norm = fused_norm_args(out, rn, T, g);
+  cuda::gemv_silu_bf16(out.data<bf16>(), gate_up.data<bf16>(), down.weight.data<bf16>(), static_cast<int>(T),
+                       static_cast<int>(down.weight.dim(0)), static_cast<int>(down.weight.dim(1)), stream_,
+                       norm ? &g : nullptr);
+  if (!norm) add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
+}
+
 void CudaBackend::gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) {
   const char* op = "gather_rows";
   expect_cuda(out, op, "out");
@@ -617,10 +678,12 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
   Tensor d_out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);
   auto* out_rows = static_cast<SampleOutRow*>(d_out.raw());
   auto* out_top = reinterpret_cast<TopEntry*>(static_cast<uint8_t*>(d_out.raw()) + out_bytes);
+  const cuda::SamplePartials sp = cuda::sample_partials(R, V);
+  Tensor partials = empty({std::max<int64_t>(1, static_cast<int64_t>(R) * sp.n * 4)}, DType::F32);
   cuda::sample(logits.data<float>(), R, V, reinterpret_cast<const SampleRowParams*>(din),
                reinterpret_cast<const int32_t*>(din + off_pt), reinterpret_cast<const int32_t*>(din + off_pc),
                reinterpret_cast<const int32_t*>(din + off_bt), scratch.data<float>(), out_rows, out_top, top_stride,
-               stream_);
+               reinterpret_cast<cuda::RowPartial*>(partials.raw()), stream_);
   if (pinned_out_bytes_ < out_bytes + top_bytes) {
     if (pinned_out_) CUDA_CHECK(cudaFreeHost(pinned_out_));
     pinned_out_bytes_ = std::max<size_t>(out_bytes + top_bytes, 64u << 10);

@@ -77,6 +77,9 @@ class CudaBackend final : public Backend {
   void attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout, const Tensor& k_cache,
                  const Tensor& v_cache, const AttentionMeta& meta, float scale, int sliding_window) override;
   void silu_mul(Tensor& out, const Tensor& gate_up) override;
+  void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
+  void silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
+                       const ResidualNorm& rn) override;
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
@@ -123,6 +126,9 @@ class CudaBackend final : public Backend {
   cudaEvent_t chunk_done_[2] = {nullptr, nullptr};
   void* pinned_out_ = nullptr;  // sample results
   size_t pinned_out_bytes_ = 0;
+  unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
+  // The fused residual update of linear_residual_norm / silu_mul_linear, when it applies.
+  bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, cuda::GemvNorm& g);
 };
 
 }  // namespace tllm::cuda

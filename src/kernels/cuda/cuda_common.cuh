@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "core/error.h"
 
@@ -124,6 +125,24 @@ __device__ __forceinline__ void pdl_wait() {
 }
 // True when the current device supports PDL launches (compute capability >= 9.0).
 bool pdl_supported();
+
+// Launches kernel<<<grid, block, smem, stream>>>(args...) with the PDL attribute where the
+// device supports it. The kernel must call pdl_wait() in every thread before it reads what
+// an earlier kernel wrote (and before it exits, so that completion stays ordered).
+template <typename... KArgs, typename... Args>
+void launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_supported() ? 1 : 0;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 
 // Streaming 16-byte load that skips L1 (weights are read once).
 __device__ __forceinline__ uint4 ld_stream_u4(const void* p) {

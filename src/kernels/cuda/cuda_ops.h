@@ -43,6 +43,29 @@ bool gemv_supported(int T, int64_t N, int64_t K);
 void gemv_bf16(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias,
                DType bias_dtype, int T, int N, int K, cudaStream_t stream);
 
+// The decoder's residual update fused after a skinny GEMM's output out[T, N] (N = hidden):
+// residual = bf16(residual + out); normed = rms_norm(residual) * weight (f32 weight), done by
+// the grid's last block. counter: a device word that is 0 between launches (the kernel
+// leaves it 0); one per stream suffices, launches on a stream being ordered.
+struct GemvNorm {
+  bf16* residual = nullptr;
+  bf16* normed = nullptr;
+  const float* weight = nullptr;
+  float eps = 0.0f;
+  unsigned int* counter = nullptr;
+};
+constexpr int kGemvNormMaxTokens = 4;  // rows are normalised one after another by one block
+bool gemv_norm_supported(int T, int64_t N);
+
+// out[T, N] = (silu(gate) * up) @ W[N, K]^T for gate_up [T, 2K] = [gate | up] rows, T <= 8:
+// the down projection with the activation fused in (same rounding as silu_mul + gemv_bf16),
+// and the residual update when norm is given (T <= kGemvNormMaxTokens).
+void gemv_silu_bf16(bf16* out, const bf16* gate_up, const bf16* w, int T, int N, int K, cudaStream_t stream,
+                    const GemvNorm* norm = nullptr);
+// out = x @ W^T (+ bias) followed by norm's residual update (T <= kGemvNormMaxTokens).
+void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N,
+                    int K, const GemvNorm& norm, cudaStream_t stream);
+
 // out[T, N] += bias (used where the GEMM could not fuse it).
 void add_bias(void* out, DType out_dtype, const void* bias, DType bias_dtype, int T, int N,
               cudaStream_t stream);

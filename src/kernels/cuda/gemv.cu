@@ -10,9 +10,23 @@
 // n-tile, T <= 16 two. The warps of a block split K and sum their 16 x T partials in shared
 // memory, so no global workspace and no second launch. Tensor cores keep the math far
 // below the load time (one MMA per 512 bytes of W per warp), even at T = 16.
+//
+// SILU variant (the MLP's down projection): x is gate_up [T, 2K] and the kernel feeds
+// silu(gate) * up, rounded to bf16 exactly as silu_mul.cu does, so the activation never
+// goes through global memory and one launch per layer disappears.
+//
+// NORM variant (T <= 4): after its outputs are stored, each block counts itself done on a
+// device counter; the last one (the others' stores fenced before their count) runs the
+// residual add + RMSNorm that follows the projection in the decoder (rms_norm_row.cuh, the
+// same bits as the add_rms_norm kernel) and resets the counter. Nobody else reads the
+// residual during the GEMV, so updating it in place is safe, and the next kernel's
+// griddepcontrol.wait sees the finished grid.
+#include <type_traits>
+
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/gemv_variants.h"
+#include "kernels/cuda/rms_norm_row.cuh"
 
 namespace tllm::cuda {
 namespace {
@@ -56,11 +70,28 @@ template <> __device__ __forceinline__ void store_out<bf16>(bf16* out, float v) 
   *out = __float2bfloat16_rn(v);
 }
 
+__device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }
+
+// 8 activations at k: x itself, or silu(gate) * up read from gate_up (up K entries later).
+template <bool SILU>
+__device__ __forceinline__ uint4 load_x8(const bf16* p, int K) {
+  if constexpr (!SILU) {
+    return __ldg(reinterpret_cast<const uint4*>(p));
+  } else {
+    float g[8], u[8], o[8];
+    bf16x8_to_f32(__ldg(reinterpret_cast<const uint4*>(p)), g);
+    bf16x8_to_f32(__ldg(reinterpret_cast<const uint4*>(p + K)), u);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o[e] = silu_f32(g[e]) * u[e];
+    return f32_to_bf16x8(o);
+  }
+}
+
 // grid.x = ceil(N / 16); block = WARPS warps. bias_kind: 0 none, 1 f32, 2 bf16.
-template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT>
+template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false>
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_mma_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
-                    const void* __restrict__ bias, int bias_kind, int T, int N, int K) {
+                    const void* __restrict__ bias, int bias_kind, int T, int N, int K, const GemvNorm norm) {
   __shared__ float red[WARPS][16][NT * 8];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
@@ -74,7 +105,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   for (int nt = 0; nt < NT; ++nt) {
     const int tok = g + 8 * nt;
     xok[nt] = tok < T;
-    xr[nt] = x + static_cast<int64_t>(xok[nt] ? tok : 0) * K + 8 * t4;
+    xr[nt] = x + static_cast<int64_t>(xok[nt] ? tok : 0) * (SILU ? 2 * K : K) + 8 * t4;
   }
 
   const int steps = (K + 31) / 32;
@@ -110,8 +141,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     for (int u = 0; u < UNROLL; ++u)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
-        b[u][nt] = xok[nt] ? __ldg(reinterpret_cast<const uint4*>(xr[nt] + 32 * (s + u)))
-                           : make_uint4(0, 0, 0, 0);
+        b[u][nt] = xok[nt] ? load_x8<SILU>(xr[nt] + 32 * (s + u), K) : make_uint4(0, 0, 0, 0);
     const bool next = s + 2 * UNROLL <= full_end;
     uint4 n0[UNROLL], n1[UNROLL];
     if (next) {
@@ -141,7 +171,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     uint4 b[NT];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
-      b[nt] = (in && xok[nt]) ? __ldg(reinterpret_cast<const uint4*>(xr[nt] + 32 * s)) : z;
+      b[nt] = (in && xok[nt]) ? load_x8<SILU>(xr[nt] + 32 * s, K) : z;
     mma_step<NT>(acc, a0, a1, b);
   }
 
@@ -165,11 +195,28 @@ __global__ void __launch_bounds__(WARPS * 32)
     else if (bias_kind == 2) v += __bfloat162float(static_cast<const bf16*>(bias)[n]);
     store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, v);
   }
+  if constexpr (NORM) {
+    static_assert(std::is_same_v<OutT, bf16>, "the fused norm reads bf16 outputs");
+    __shared__ unsigned int last;
+    __shared__ float scratch[32];
+    __threadfence();  // this block's outputs, before it counts itself done
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(norm.counter, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (last) {
+      __threadfence();
+      for (int tok = 0; tok < T; ++tok)
+        rms_norm_row<float, true>(norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
+                                  norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps,
+                                  rms_norm_threads(N), scratch);
+      if (threadIdx.x == 0) *norm.counter = 0;
+    }
+  }
 }
 
-template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT>
+template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false>
 void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
-              int K, cudaStream_t stream) {
+              int K, cudaStream_t stream, const GemvNorm& norm = {}) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(ceil_div(N, 16));
   cfg.blockDim = dim3(WARPS * 32);
@@ -179,8 +226,8 @@ void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bia
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = pdl_supported() ? 1 : 0;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT>, static_cast<OutT*>(out), x, w,
-                                bias, bias_kind, T, N, K));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM>,
+                                static_cast<OutT*>(out), x, w, bias, bias_kind, T, N, K, norm));
   CUDA_CHECK_LAUNCH("gemv_bf16");
 }
 
@@ -222,6 +269,32 @@ void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bi
   // prefetch hint lets DRAM serve whole 256 B runs (measured on H200: 49% -> 60% of copy
   // bandwidth for 4608x3584, 67% -> 88% for 37888x3584; docs/cuda-notes.md).
   launch_cfg<8, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+}
+
+bool gemv_norm_supported(int T, int64_t N) {
+  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec && rms_norm_threads(N) <= 256;
+}
+
+void gemv_silu_bf16(bf16* out, const bf16* gate_up, const bf16* w, int T, int N, int K, cudaStream_t stream,
+                    const GemvNorm* norm) {
+  TLLM_CHECK(gemv_supported(T, N, K) && T <= 8, "gemv_silu_bf16: unsupported shape T=", T, " N=", N, " K=", K);
+  TLLM_CHECK((reinterpret_cast<uintptr_t>(gate_up) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
+             "gemv_silu_bf16: gate_up and W must be 16-byte aligned");
+  if (norm) {
+    TLLM_CHECK(gemv_norm_supported(T, N), "gemv_silu_bf16: no fused norm at T=", T, " N=", N);
+    launch_t<1, 8, 4, true, bf16, true, true>(out, gate_up, w, nullptr, 0, T, N, K, stream, *norm);
+  } else {
+    launch_t<1, 8, 4, true, bf16, true>(out, gate_up, w, nullptr, 0, T, N, K, stream);
+  }
+}
+
+void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
+                    const GemvNorm& norm, cudaStream_t stream) {
+  TLLM_CHECK(gemv_supported(T, N, K) && gemv_norm_supported(T, N), "gemv_norm_bf16: unsupported shape T=", T,
+             " N=", N, " K=", K);
+  TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
+             "gemv_norm_bf16: x and W must be 16-byte aligned");
+  launch_t<1, 8, 4, true, bf16, false, true>(out, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, norm);
 }
 
 // Variants for the micro-benchmark (bench/cuda), bf16 output.

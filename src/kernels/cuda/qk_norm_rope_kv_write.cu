@@ -14,6 +14,7 @@ constexpr int kMaxHeadDim = 512;
 template <typename W>
 __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormRopeParams p) {
   __shared__ float buf[kWarps][kMaxHeadDim];
+  pdl_wait();  // launched with PDL: qkv comes from the projection just before
   pdl_launch_dependents();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int t = blockIdx.x;
@@ -82,9 +83,9 @@ void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream) {
              p.rotary_dim, " must be even and <= head_dim ", p.head_dim);
   const dim3 grid(p.T, ceil_div(p.n_q_heads + 2 * p.n_kv_heads, kWarps));
   if (p.norm_dtype == DType::BF16)
-    qk_norm_rope_kernel<__nv_bfloat16><<<grid, kWarps * 32, 0, stream>>>(p);
+    launch_pdl(qk_norm_rope_kernel<__nv_bfloat16>, grid, dim3(kWarps * 32), 0, stream, p);
   else if (p.norm_dtype == DType::F32)
-    qk_norm_rope_kernel<float><<<grid, kWarps * 32, 0, stream>>>(p);
+    launch_pdl(qk_norm_rope_kernel<float>, grid, dim3(kWarps * 32), 0, stream, p);
   else
     TLLM_THROW("qk_norm_rope_kv_write: norm weight dtype ", dtype_name(p.norm_dtype),
                " unsupported (f32, bf16)");

@@ -4,76 +4,22 @@
 // and out written once).
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/rms_norm_row.cuh"
 
 namespace tllm::cuda {
 namespace {
 
-constexpr int kMaxVecPerThread = 4;  // 1024 threads * 4 * 8 = rows up to 32768 wide
-
-template <typename W>
-__device__ __forceinline__ void load_w8(const W* w, int i, float (&f)[8]);
-template <>
-__device__ __forceinline__ void load_w8<float>(const float* w, int i, float (&f)[8]) {
-  const float4 a = *reinterpret_cast<const float4*>(w + i);
-  const float4 b = *reinterpret_cast<const float4*>(w + i + 4);
-  f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w; f[4] = b.x; f[5] = b.y; f[6] = b.z; f[7] = b.w;
-}
-template <>
-__device__ __forceinline__ void load_w8<__nv_bfloat16>(const __nv_bfloat16* w, int i, float (&f)[8]) {
-  bf16x8_to_f32(*reinterpret_cast<const uint4*>(w + i), f);
-}
-
-// ADD: residual = bf16(residual + x) first, and the norm reads the rounded residual (as HF,
-// whose residual stream is bf16).
+// ADD: residual = bf16(residual + x) first (rms_norm_row.cuh). Launched with PDL: waits for
+// the producer of x before the first read.
 template <typename W, bool ADD>
 __global__ void rms_norm_vec_kernel(bf16* out, const bf16* x, bf16* residual, const W* __restrict__ w,
                                     int H, float eps) {
   __shared__ float scratch[32];
+  pdl_wait();
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
-  const int nvec = H / 8;
-  uint4 v[kMaxVecPerThread], rv[kMaxVecPerThread];
-  // All loads first, so that every vector of the thread is in flight at once.
-#pragma unroll
-  for (int j = 0; j < kMaxVecPerThread; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
-    if (i < nvec) {
-      v[j] = reinterpret_cast<const uint4*>(x + row * H)[i];
-      if constexpr (ADD) rv[j] = reinterpret_cast<const uint4*>(residual + row * H)[i];
-    }
-  }
-  float ss = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kMaxVecPerThread; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
-    if (i < nvec) {
-      float f[8];
-      bf16x8_to_f32(v[j], f);
-      if constexpr (ADD) {
-        float r[8];
-        bf16x8_to_f32(rv[j], r);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) f[e] = round_bf16(f[e] + r[e]);
-        v[j] = f32_to_bf16x8(f);
-        reinterpret_cast<uint4*>(residual + row * H)[i] = v[j];
-      }
-#pragma unroll
-      for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
-    }
-  }
-  const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(H) + eps);
-#pragma unroll
-  for (int j = 0; j < kMaxVecPerThread; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
-    if (i < nvec) {
-      float f[8], g[8];
-      bf16x8_to_f32(v[j], f);
-      load_w8<W>(w, i * 8, g);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * g[e];
-      reinterpret_cast<uint4*>(out + row * H)[i] = f32_to_bf16x8(f);
-    }
-  }
+  rms_norm_row<W, ADD>(out + row * H, x + row * H, ADD ? residual + row * H : nullptr, w, H, eps, blockDim.x,
+                       scratch);
 }
 
 // Any H (two passes over the row; the second re-reads it from L1/L2).
@@ -81,6 +27,7 @@ template <typename W, bool ADD>
 __global__ void rms_norm_scalar_kernel(bf16* out, const bf16* x, bf16* residual,
                                        const W* __restrict__ w, int H, float eps) {
   __shared__ float scratch[32];
+  pdl_wait();
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   float ss = 0.0f;
@@ -106,14 +53,14 @@ void launch(bf16* out, const bf16* x, bf16* residual, const void* weight, int T,
   const bool aligned = (reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(x) |
                         reinterpret_cast<uintptr_t>(residual) | reinterpret_cast<uintptr_t>(w)) % 16 == 0;
   const int nvec = H / 8;
-  if (H % 8 == 0 && aligned && nvec <= 1024 * kMaxVecPerThread) {
+  if (H % 8 == 0 && aligned && nvec <= 1024 * kNormMaxVec) {
     // Up to 4 vectors per thread, all loaded before the first use: more bytes in flight per
     // SM than one vector per thread (measured on H200: 62% of copy bandwidth at T=16384,
     // H=3584 with one vector per thread).
-    const int threads = std::max(32, std::min(1024, (ceil_div(nvec, kMaxVecPerThread) + 31) / 32 * 32));
-    rms_norm_vec_kernel<W, ADD><<<T, threads, 0, stream>>>(out, x, residual, w, H, eps);
+    launch_pdl(rms_norm_vec_kernel<W, ADD>, dim3(T), dim3(rms_norm_threads(H)), 0, stream, out, x, residual, w, H,
+               eps);
   } else {
-    rms_norm_scalar_kernel<W, ADD><<<T, 256, 0, stream>>>(out, x, residual, w, H, eps);
+    launch_pdl(rms_norm_scalar_kernel<W, ADD>, dim3(T), dim3(256), 0, stream, out, x, residual, w, H, eps);
   }
   CUDA_CHECK_LAUNCH(ADD ? "add_rms_norm" : "rms_norm");
 }

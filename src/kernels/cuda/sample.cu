@@ -410,11 +410,44 @@ __device__ bool top_n_candidates(const float* raw, int V, int nt, float raw_max,
   return true;
 }
 
+// Pass 1 split over many blocks: chunk c of row r gives the raw (max, sum exp) and the
+// argmax of its part (lowest id on ties). One block per row would stream a 152k-entry row
+// (0.6 MB) from one SM at ~10 GB/s; the partials let the whole GPU read it.
+__device__ __forceinline__ void scan_raw(float v, int i, float& rm, float& rs, float& best, int& best_id) {
+  if (!isnan(v)) {
+    if (v > rm) {
+      rs = (rm == -INFINITY ? 0.0f : rs * expf(rm - v)) + 1.0f;
+      rm = v;
+    } else {
+      rs += expf(v - rm);
+    }
+  }
+  const float p = proc(v);
+  if (p > best || (p == best && i < best_id)) { best = p; best_id = i; }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    row_partials_kernel(const float* __restrict__ logits, int V, int chunk, RowPartial* __restrict__ part) {
+  __shared__ Shared sh;
+  const int r = blockIdx.y, c = blockIdx.x;
+  const int begin = c * chunk, len = min(chunk, V - begin);
+  const float* raw = logits + static_cast<int64_t>(r) * V;
+  float rm = -INFINITY, rs = 0.0f, best = -INFINITY;
+  int best_id = 0x7fffffff;
+  if (len > 0) for_each(raw + begin, len, [&](int j, float v) { scan_raw(v, begin + j, rm, rs, best, best_id); });
+  block_max_sumexp(rm, rs, sh);
+  const int id = block_argmax(best, best_id, sh);
+  if (threadIdx.x == 0)
+    part[static_cast<int64_t>(r) * gridDim.x + c] =
+        len > 0 ? RowPartial{rm, rs, proc(raw[id]), id} : RowPartial{-INFINITY, 0.0f, -INFINITY, 0x7fffffff};
+}
+
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const float* __restrict__ logits, int V, const SampleRowParams* __restrict__ rows,
                   const int32_t* __restrict__ pen_tokens, const int32_t* __restrict__ pen_counts,
                   const int32_t* __restrict__ ban_tokens, float* __restrict__ scratch,
-                  SampleOutRow* __restrict__ out, TopEntry* __restrict__ top, int max_top) {
+                  SampleOutRow* __restrict__ out, TopEntry* __restrict__ top, int max_top,
+                  const RowPartial* __restrict__ part, int n_part) {
   __shared__ Shared sh;
   const int r = blockIdx.x;
   const SampleRowParams prm = rows[r];
@@ -426,19 +459,20 @@ __global__ void __launch_bounds__(kThreads)
   int best_id = 0x7fffffff;
   float* row = nullptr;
   if (edited) row = scratch + static_cast<int64_t>(r) * V;
-  for_each(raw, V, [&](int i, float v) {
-    if (!isnan(v)) {
-      if (v > rm) {
-        rs = (rm == -INFINITY ? 0.0f : rs * expf(rm - v)) + 1.0f;
-        rm = v;
-      } else {
-        rs += expf(v - rm);
-      }
+  if (!edited && n_part > 1) {  // merge the partials of row_partials_kernel
+    for (int j = threadIdx.x; j < n_part; j += blockDim.x) {
+      const RowPartial q = part[static_cast<int64_t>(r) * n_part + j];
+      const float nm = fmaxf(rm, q.m);
+      rs = nm == -INFINITY ? 0.0f : rs * expf(rm - nm) + q.s * expf(q.m - nm);
+      rm = nm;
+      if (q.best > best || (q.best == best && q.id < best_id)) { best = q.best; best_id = q.id; }
     }
-    const float p = proc(v);
-    if (edited) row[i] = p;
-    if (p > best || (p == best && i < best_id)) { best = p; best_id = i; }
-  });
+  } else {
+    for_each(raw, V, [&](int i, float v) {
+      scan_raw(v, i, rm, rs, best, best_id);
+      if (edited) row[i] = proc(v);
+    });
+  }
   block_max_sumexp(rm, rs, sh);
   const float raw_lse = rm + logf(rs);
 
@@ -584,12 +618,29 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
+SamplePartials sample_partials(int R, int V) {
+  // About two blocks per SM of a large GPU in all, each chunk at least 8k entries and a
+  // multiple of 4 (float4 alignment of the chunk starts).
+  if (R <= 0 || V < 16384) return {};
+  const int want = std::max(1, std::min(64, (264 + R - 1) / R));
+  int chunk = std::max(8192, (V + want - 1) / want);
+  chunk = (chunk + 3) / 4 * 4;
+  const int n = (V + chunk - 1) / chunk;
+  if (n <= 1) return {};
+  return SamplePartials{n, chunk};
+}
+
 void sample(const float* logits, int R, int V, const SampleRowParams* rows, const int32_t* pen_tokens,
             const int32_t* pen_counts, const int32_t* ban_tokens, float* scratch, SampleOutRow* out,
-            TopEntry* top, int max_top, cudaStream_t stream) {
+            TopEntry* top, int max_top, RowPartial* partials, cudaStream_t stream) {
   if (R == 0) return;
+  const SamplePartials sp = partials ? sample_partials(R, V) : SamplePartials{};
+  if (sp.n > 1) {
+    row_partials_kernel<<<dim3(sp.n, R), kThreads, 0, stream>>>(logits, V, sp.chunk, partials);
+    CUDA_CHECK_LAUNCH("sample_partials");
+  }
   sample_kernel<<<R, kThreads, 0, stream>>>(logits, V, rows, pen_tokens, pen_counts, ban_tokens, scratch, out,
-                                            top, max_top);
+                                            top, max_top, partials, sp.n);
   CUDA_CHECK_LAUNCH("sample");
 }
 

@@ -35,9 +35,22 @@ struct TopEntry {
 
 constexpr int kMaxTopLogprobs = 64;
 
-// logits [R, V] f32; scratch [R, V] f32 (processed logits); top [R, max_top].
+// Partial results of the first pass over a chunk of a row (raw max / sum of exp, argmax).
+struct RowPartial {
+  float m, s, best;
+  int id;
+};
+struct SamplePartials {
+  int n = 0;      // chunks per row (0 or 1: no split)
+  int chunk = 0;  // entries per chunk
+};
+// How the first pass over [R, V] logits is split; sample() needs R * n RowPartials of scratch.
+SamplePartials sample_partials(int R, int V);
+
+// logits [R, V] f32; scratch [R, V] f32 (processed logits); top [R, max_top]; partials: room
+// for R * sample_partials(R, V).n entries, or null (one block reads each row).
 void sample(const float* logits, int R, int V, const SampleRowParams* rows, const int32_t* penalty_tokens,
             const int32_t* penalty_counts, const int32_t* banned_tokens, float* scratch, SampleOutRow* out,
-            TopEntry* top, int max_top, cudaStream_t stream);
+            TopEntry* top, int max_top, RowPartial* partials, cudaStream_t stream);
 
 }  // namespace tllm::cuda

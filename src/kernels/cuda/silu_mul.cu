@@ -10,6 +10,7 @@ __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g));
 // grid (ceil(I/8 / threads), T): 16-byte vectors of gate and up.
 __global__ void silu_mul_vec_kernel(uint4* __restrict__ out, const uint4* __restrict__ gate_up,
                                     int nvec) {
+  pdl_wait();  // launched with PDL
   pdl_launch_dependents();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t t = blockIdx.y;
@@ -23,6 +24,7 @@ __global__ void silu_mul_vec_kernel(uint4* __restrict__ out, const uint4* __rest
 }
 
 __global__ void silu_mul_scalar_kernel(bf16* __restrict__ out, const bf16* __restrict__ gate_up, int I) {
+  pdl_wait();  // launched with PDL
   pdl_launch_dependents();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t t = blockIdx.y;
@@ -40,10 +42,10 @@ void silu_mul(bf16* out, const bf16* gate_up, int T, int I, cudaStream_t stream)
   if (I % 8 == 0 && (reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(gate_up)) % 16 == 0) {
     const int nvec = I / 8;
     const int threads = std::min(256, (nvec + 31) / 32 * 32);
-    silu_mul_vec_kernel<<<dim3(ceil_div(nvec, threads), T), threads, 0, stream>>>(
-        reinterpret_cast<uint4*>(out), reinterpret_cast<const uint4*>(gate_up), nvec);
+    launch_pdl(silu_mul_vec_kernel, dim3(ceil_div(nvec, threads), T), dim3(threads), 0, stream,
+               reinterpret_cast<uint4*>(out), reinterpret_cast<const uint4*>(gate_up), nvec);
   } else {
-    silu_mul_scalar_kernel<<<dim3(ceil_div(I, 256), T), 256, 0, stream>>>(out, gate_up, I);
+    launch_pdl(silu_mul_scalar_kernel, dim3(ceil_div(I, 256), T), dim3(256), 0, stream, out, gate_up, I);
   }
   CUDA_CHECK_LAUNCH("silu_mul");
 }

@@ -1,5 +1,7 @@
 // sample and log_softmax_to_host against the reference (and the CPU backend): greedy and
 // seeded draws must pick the same tokens; log-probs agree to f32 precision.
+#include <cmath>
+
 #include "kernels/cuda/cuda_test_util.h"
 #include "kernels/reference/reference.h"
 
@@ -42,6 +44,29 @@ TEST_F(CudaSample, GreedyMatchesArgmax) {
     }
     SampleResult got = be().sample(dev(logits), batch);
     expect_same(got, ref::sample(logits, batch), batch, "greedy V=" + std::to_string(V));
+  }
+}
+
+// The first pass over a large row is split into chunks read by many blocks: the merge must
+// keep the lowest id on ties across chunks, skip NaNs and give the exact raw logprob, at
+// every row count (the split depends on R).
+TEST_F(CudaSample, GreedySplitRowsMatchArgmax) {
+  std::mt19937_64 rng(93);
+  for (int R : {1, 2, 5, 40}) {
+    const int V = 151936;
+    Tensor logits = random_logits(rng, R, V);
+    float* d = logits.data<float>();
+    for (int r = 0; r < R; ++r) {
+      const int a = static_cast<int>(rng() % 1000), b = V - 1 - static_cast<int>(rng() % 1000);
+      d[static_cast<int64_t>(r) * V + a] = 40.0f + r;  // equal maxima far apart: the lower id wins
+      d[static_cast<int64_t>(r) * V + b] = 40.0f + r;
+      d[static_cast<int64_t>(r) * V + V / 2] = std::nanf("");
+    }
+    SampleBatch batch;
+    batch.rows.resize(R);
+    for (int r = 0; r < R; ++r) batch.rows[r].temperature = 0.0f;
+    SampleResult got = be().sample(dev(logits), batch);
+    expect_same(got, ref::sample(logits, batch), batch, "greedy split R=" + std::to_string(R));
   }
 }
 

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# One device call of a working session: gpu tests, a per-kernel timing of decode steps
+# (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
+# issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
+# (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
+#   STAGES="tests ncu bench serve moebench quantbench quant moe attn" (default all).
+set -u
+P=${P:-build-gpu/pack}
+OUT=${OUT:-/tmp/session_check}
+L=/tmp/session_logs
+STAGES=${STAGES:-tests ncu bench serve moebench quantbench quant moe attn}
+rm -rf "$L" && mkdir -p "$L" "$OUT"
+export LD_LIBRARY_PATH="$PWD/$P/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export TLLM_TEST_SOURCE_DIR=$PWD PYTHONUNBUFFERED=1
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+T="$P/tinyllm"
+S="$OUT/summary.txt"
+exec > >(tee -a "$S") 2>&1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+ldd "$T" | grep "not found"
+t0=$(date +%s)
+stamp() { echo "-- [$(( $(date +%s) - t0 ))s] $*"; }
+
+if has tests; then
+  for t in test_kernels_cuda test_quant_cuda test_moe_cuda test_engine_gpu; do
+    [[ -x "$P/$t" ]] || continue
+    timeout 300 "$P/$t" --gtest_color=no > "$L/$t.log" 2>&1
+    rc=$?
+    stamp "$t rc=$rc $(grep -E "^\[  PASSED  \]|^\[  FAILED  \] [0-9]+ test" "$L/$t.log" | tr '\n' ' ')"
+    grep -E "^\[  FAILED  \] [^0-9]|Failure" "$L/$t.log" | head -12
+  done
+fi
+
+if has ncu; then
+  # Kernel durations of decode steps replayed from the CUDA graph (each node timed alone,
+  # so PDL overlap is not counted): 0.5B and 7B shapes, batch 1.
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  for m in qwen2.5-0.5b:2600 qwen2.5-7b:2900; do
+    name=${m%%:*}; skip=${m##*:}
+    timeout 240 "$NCU" --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
+      --launch-skip "$skip" --launch-count 500 --csv --page raw --print-units base \
+      "$T" bench --model bench/configs/$name --load-format dummy --device cuda -p 16 -n 40 -b 1 -r 1 \
+      --max-model-len 2048 > "$L/ncu_$name.csv" 2> "$L/ncu_$name.err"
+    stamp "ncu $name rc=$? lines $(wc -l < "$L/ncu_$name.csv")"
+    python3 - "$L/ncu_$name.csv" <<'PY'
+import csv, sys, collections
+rows = list(csv.reader(open(sys.argv[1])))
+hdr = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
+if hdr is None: print("  no ncu rows"); sys.exit()
+h = rows[hdr]; ki = h.index("Kernel Name"); ti = h.index("gpu__time_duration.sum")
+tot = collections.defaultdict(lambda: [0, 0.0])
+for r in rows[hdr + 2:]:
+    try: v = float(r[ti])
+    except: continue
+    k = r[ki][:70]; tot[k][0] += 1; tot[k][1] += v
+s = sum(v[1] for v in tot.values()); n = sum(v[0] for v in tot.values())
+print(f"  {n} kernels, {s/1e3:.1f} us total (unit ns assumed)")
+for k, (c, v) in sorted(tot.items(), key=lambda x: -x[1][1])[:14]:
+    print(f"  {v/1e3:9.1f} us {c:5d} x {v/c/1e3:7.2f} us  {k}")
+PY
+  done
+fi
+
+if has bench; then
+  timeout 200 $T bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
+    -p 512,4096 -n 128 -b 1,8,32 -r 3 --max-model-len 8192 > "$L/bench_7b.log" 2>&1
+  stamp "bench 7b rc=$?"
+  timeout 100 $T bench --model bench/configs/qwen2.5-0.5b --load-format dummy --device cuda \
+    -p 512 -n 128 -b 1,32 -r 3 --max-model-len 8192 > "$L/bench_05b.log" 2>&1
+  stamp "bench 0.5b rc=$?"
+  cat "$L/bench_7b.log" "$L/bench_05b.log" | grep -E "^\| (pp|tg)|limits"
+fi
+
+if has serve; then
+  # Offline throughput, nano-vllm's workload (256 seqs, in/out uniform in 100..1024, ignore_eos).
+  timeout 240 $T throughput --model bench/configs/qwen2.5-7b --load-format dummy --device cuda --iters 2 \
+    > "$L/throughput_7b.log" 2>&1
+  stamp "throughput 7b rc=$?"; grep -iE "throughput|tok/s" "$L/throughput_7b.log" | tail -3
+  # bench-serve at 64 concurrent clients against the real server.
+  PF=$(mktemp)
+  $T serve --model bench/configs/qwen2.5-7b --load-format dummy --device cuda --host 127.0.0.1 --port 0 \
+    --max-model-len 4096 > "$PF" 2> "$L/serve_7b.err" &
+  SP=$!
+  for _ in $(seq 900); do grep -q "ready in" "$PF" && break; sleep 0.2; done
+  PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$PF" | head -1)
+  timeout 200 $T bench-serve --port "$PORT" --tokenizer bench/configs/qwen2.5-7b --num-prompts 512 \
+    --max-concurrency 64 --random-input-len 512 --random-output-len 256 > "$L/bench_serve_7b_c64.log" 2>&1
+  stamp "bench-serve 7b c64 rc=$?"; grep -vE "^\s*$" "$L/bench_serve_7b_c64.log" | tail -22
+  kill -TERM $SP; wait $SP 2>/dev/null
+  # Server overhead: HTTP streaming vs the engine driven directly, batch 1 and 64.
+  timeout 300 bash bench/serve/overhead.sh "$T" bench/configs/qwen2.5-0.5b cuda 2 --load-format dummy \
+    --max-model-len 4096 > "$L/overhead_05b.log" 2>&1
+  stamp "overhead 0.5b rc=$?"; cat "$L/overhead_05b.log" | tail -6
+fi
+
+if has moebench; then
+  timeout 240 $T bench --model bench/configs/qwen3-30b-a3b --load-format dummy --device cuda \
+    -p 4096 -n 64 -b 1,32,128 -r 2 --max-model-len 8192 > "$L/bench_30b_a3b.log" 2>&1
+  stamp "bench 30b-a3b rc=$?"
+  timeout 150 $T bench --model bench/configs/qwen1.5-moe-a2.7b --load-format dummy --device cuda \
+    -p 4096 -n 64 -b 1,32 -r 2 --max-model-len 8192 > "$L/bench_a27b.log" 2>&1
+  stamp "bench a2.7b rc=$?"
+  cat "$L/bench_30b_a3b.log" "$L/bench_a27b.log" | grep -E "^\| (pp|tg)|limits"
+fi
+
+if has quantbench; then
+  M=bench/configs/qwen2.5-7b
+  timeout 150 $T bench --model $M --load-format dummy --device cuda --max-model-len 8192 --quantization int4 \
+    --quant-group-size 128 -p 4096 -n 128 -b 1,8 -r 3 > "$L/bench_7b_int4.log" 2>&1
+  stamp "bench 7b int4 rc=$?"
+  timeout 120 $T bench --model $M --load-format dummy --device cuda --max-model-len 8192 --quantization int8 \
+    -p 512 -n 128 -b 1,8 -r 3 > "$L/bench_7b_int8.log" 2>&1
+  stamp "bench 7b int8 rc=$?"
+  cat "$L/bench_7b_int4.log" "$L/bench_7b_int8.log" | grep -E "^\| (pp|tg)|limits"
+fi
+
+for h in quant:quant_gemv_check.sh moe:moe_decode_check.sh attn:attention_check.sh; do
+  st=${h%%:*}; sc=scripts/device/${h##*:}
+  if has "$st" && [[ -f "$sc" ]]; then
+    OUT="$L/$st" P="$P" timeout 400 bash "$sc" > "$L/$st.log" 2>&1
+    stamp "$st check rc=$?"; tail -30 "$L/$st.log"
+  fi
+done
+
+tar czf "$OUT/logs.tar.gz" -C "$L" .
+stamp "done"

@@ -1,0 +1,85 @@
+// One row of (add_)rms_norm by a block, shared by the rms_norm kernels and the skinny GEMM's
+// fused epilogue (gemv.cu), so both give the same bits: the first `nthr` threads own the
+// row's 16-byte vectors i = t + j * nthr (j < kNormMaxVec), the other threads of the block
+// only join the reduction with zeros (which leaves the sum unchanged).
+#pragma once
+
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace tllm::cuda {
+
+constexpr int kNormMaxVec = 4;  // 1024 threads * 4 * 8 = rows up to 32768 wide
+
+// Threads of the one-row-per-block kernel for a row of H (H % 8 == 0, H / 8 <= 4096).
+__host__ __device__ inline int rms_norm_threads(int H) {
+  const int nvec = H / 8;
+  const int t = ((nvec + kNormMaxVec - 1) / kNormMaxVec + 31) / 32 * 32;
+  return t < 32 ? 32 : (t > 1024 ? 1024 : t);
+}
+
+template <typename W>
+__device__ __forceinline__ void load_w8(const W* w, int i, float (&f)[8]);
+template <>
+__device__ __forceinline__ void load_w8<float>(const float* w, int i, float (&f)[8]) {
+  const float4 a = *reinterpret_cast<const float4*>(w + i);
+  const float4 b = *reinterpret_cast<const float4*>(w + i + 4);
+  f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w; f[4] = b.x; f[5] = b.y; f[6] = b.z; f[7] = b.w;
+}
+template <>
+__device__ __forceinline__ void load_w8<__nv_bfloat16>(const __nv_bfloat16* w, int i, float (&f)[8]) {
+  bf16x8_to_f32(*reinterpret_cast<const uint4*>(w + i), f);
+}
+
+// ADD: residual = bf16(residual + x) first, and the norm reads the rounded residual (as HF,
+// whose residual stream is bf16). x and residual are read through L2 (ld.cg): in the fused
+// epilogue x was just written by other blocks. Every thread of the block must call this.
+template <typename W, bool ADD>
+__device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* residual, const W* __restrict__ w,
+                                             int H, float eps, int nthr, float* scratch) {
+  const int nvec = H / 8;
+  const int t = threadIdx.x;
+  uint4 v[kNormMaxVec], rv[kNormMaxVec];
+  // All loads first, so that every vector of the thread is in flight at once.
+#pragma unroll
+  for (int j = 0; j < kNormMaxVec; ++j) {
+    const int i = t + j * nthr;
+    if (t < nthr && i < nvec) {
+      v[j] = __ldcg(reinterpret_cast<const uint4*>(x) + i);
+      if constexpr (ADD) rv[j] = __ldcg(reinterpret_cast<const uint4*>(residual) + i);
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kNormMaxVec; ++j) {
+    const int i = t + j * nthr;
+    if (t < nthr && i < nvec) {
+      float f[8];
+      bf16x8_to_f32(v[j], f);
+      if constexpr (ADD) {
+        float r[8];
+        bf16x8_to_f32(rv[j], r);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) f[e] = round_bf16(f[e] + r[e]);
+        v[j] = f32_to_bf16x8(f);
+        reinterpret_cast<uint4*>(residual)[i] = v[j];
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
+    }
+  }
+  const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(H) + eps);
+#pragma unroll
+  for (int j = 0; j < kNormMaxVec; ++j) {
+    const int i = t + j * nthr;
+    if (t < nthr && i < nvec) {
+      float f[8], g[8];
+      bf16x8_to_f32(v[j], f);
+      load_w8<W>(w, i * 8, g);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * g[e];
+      reinterpret_cast<uint4*>(out)[i] = f32_to_bf16x8(f);
+    }
+  }
+}
+
+}  // namespace tllm::cuda
