@@ -3,12 +3,13 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench quant moe attn" (default all).
+#   STAGES="tests ncu bench serve moebench quantbench attn quantk moek" (default all: more than
+#   one 10-minute call; pick a subset per call).
 set -u
 P=${P:-build-gpu/pack}
 OUT=${OUT:-/tmp/session_check}
 L=/tmp/session_logs
-STAGES=${STAGES:-tests ncu bench serve moebench quantbench quant moe attn}
+STAGES=${STAGES:-tests ncu bench serve moebench quantbench attn quantk moek}
 rm -rf "$L" && mkdir -p "$L" "$OUT"
 export LD_LIBRARY_PATH="$PWD/$P/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export TLLM_TEST_SOURCE_DIR=$PWD PYTHONUNBUFFERED=1
@@ -24,7 +25,7 @@ stamp() { echo "-- [$(( $(date +%s) - t0 ))s] $*"; }
 if has tests; then
   for t in test_kernels_cuda test_quant_cuda test_moe_cuda test_engine_gpu; do
     [[ -x "$P/$t" ]] || continue
-    timeout 300 "$P/$t" --gtest_color=no > "$L/$t.log" 2>&1
+    timeout "${TTIME:-200}" "$P/$t" --gtest_color=no > "$L/$t.log" 2>&1
     rc=$?
     stamp "$t rc=$rc $(grep -E "^\[  PASSED  \]|^\[  FAILED  \] [0-9]+ test" "$L/$t.log" | tr '\n' ' ')"
     grep -E "^\[  FAILED  \] [^0-9]|Failure" "$L/$t.log" | head -12
@@ -114,11 +115,12 @@ if has quantbench; then
   cat "$L/bench_7b_int4.log" "$L/bench_7b_int8.log" | grep -E "^\| (pp|tg)|limits"
 fi
 
-for h in quant:quant_gemv_check.sh moe:moe_decode_check.sh attn:attention_check.sh; do
-  st=${h%%:*}; sc=scripts/device/${h##*:}
-  if has "$st" && [[ -f "$sc" ]]; then
-    OUT="$L/$st" P="$P" timeout 400 bash "$sc" > "$L/$st.log" 2>&1
-    stamp "$st check rc=$?"; tail -30 "$L/$st.log"
+# The kernel micro-benchmarks of the attention, quantized-GEMV and MoE paths.
+for b in attn:bench_attention_cuda quantk:bench_quant_cuda moek:bench_moe_cuda; do
+  st=${b%%:*}; exe=$P/${b##*:}
+  if has "$st" && [[ -x "$exe" ]]; then
+    timeout "${KTIME:-170}" "$exe" > "$L/${b##*:}.log" 2>&1
+    stamp "${b##*:} rc=$?"; grep -vE "^\s*$" "$L/${b##*:}.log" | tail -40
   fi
 done
 

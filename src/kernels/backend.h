@@ -246,8 +246,6 @@ class Backend {
   // rn describes (add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps)); a
   // backend may fuse the update, and the activation, into the projection.
   //   linear_residual_norm:  out = x @ w^T (+ bias), then rn
-  //   silu_mul_linear:       out = (silu(gate) * up) @ down^T, then rn; act [T, I] is scratch
-  //                          for backends that materialise the activation
   struct ResidualNorm {
     Tensor* residual;
     Tensor* normed;
@@ -258,11 +256,11 @@ class Backend {
     linear(out, x, w);
     add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
   }
-  virtual void silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
-                               const ResidualNorm& rn) {
-    silu_mul(act, gate_up);
-    linear(out, act, down);
-    add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
+  // act = silu(gate) * up of [gate | up] = x @ gate_up^T: the MLP's first half. gate_up_out
+  // [T, 2 I] is scratch for backends that materialise the projection before the activation.
+  virtual void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) {
+    linear(gate_up_out, x, gate_up);
+    silu_mul(act, gate_up_out);
   }
   // out[i,:] = x[indices[i], :]
   virtual void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) = 0;

@@ -94,10 +94,10 @@ void ProfilingBackend::linear_residual_norm(Tensor& out, const Tensor& x, const 
         [&] { inner_->linear_residual_norm(out, x, w, rn); });
 }
 
-void ProfilingBackend::silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
-                                       const ResidualNorm& rn) {
-  timed(rows_key("silu_mul_linear", gate_up) + " N=" + std::to_string(down.out_features),
-        [&] { inner_->silu_mul_linear(out, gate_up, act, down, rn); });
+void ProfilingBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up,
+                                       Tensor& gate_up_out) {
+  timed(rows_key("linear_silu_mul", x) + " N=" + std::to_string(gate_up.out_features),
+        [&] { inner_->linear_silu_mul(act, x, gate_up, gate_up_out); });
 }
 
 void ProfilingBackend::silu_mul(Tensor& out, const Tensor& gate_up) {

@@ -110,8 +110,8 @@ class Qwen2Model final : public CausalLM {
         L.moe->forward(mlp_out, h);
         backend_.add_rms_norm(x, mlp_out, h, next_norm, eps);
       } else {
-        backend_.linear(gate_up, h, L.gate_up);
-        backend_.silu_mul_linear(mlp_out, gate_up, act, L.down, {&x, &h, &next_norm, eps});
+        backend_.linear_silu_mul(act, h, L.gate_up, gate_up);                           // act = silu(h Wg) * h Wu
+        backend_.linear_residual_norm(mlp_out, act, L.down, {&x, &h, &next_norm, eps});  // x += act Wd; h = norm(x)
       }
     }
 

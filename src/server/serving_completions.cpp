@@ -109,7 +109,11 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
           }
           text += out.new_text;
           for (const auto& t : out.new_logprobs) lps[c.index].add(t);
-          if (text.empty() && lps[c.index].empty() && !out.finished) return;
+          // Text held back (an incomplete UTF-8 sequence, a possible stop string) waits for the
+          // next step. Without a tokenizer (a dummy-weights benchmark shape) there is no text to
+          // wait for: every step with new tokens makes a chunk, so clients see tokens arrive.
+          const bool has_text = ctx->style.table != nullptr;
+          if (text.empty() && lps[c.index].empty() && !out.finished && (has_text || out.new_token_ids.empty())) return;
           choice = "{\"index\":";
           append_json_number(choice, static_cast<int64_t>(c.index));
           choice += ",\"text\":";

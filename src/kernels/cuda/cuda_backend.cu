@@ -539,25 +539,23 @@ void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const Linea
   Backend::linear_residual_norm(out, x, w, rn);
 }
 
-void CudaBackend::silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
-                                  const ResidualNorm& rn) {
-  // Decode-sized batches: the activation is computed inside the skinny GEMM's operand loads,
-  // and for the smallest ones the residual update runs in its last block.
-  const int64_t I2 = gate_up.ndim() >= 1 ? last_dim(gate_up) : 0;
-  const int64_t T = I2 > 0 ? gate_up.numel() / I2 : 0;
-  const bool fuse = down.quant == QuantScheme::None && !down.bias.defined() && gate_up.device() == Device::CUDA &&
-                    gate_up.dtype() == DType::BF16 && down.weight.dtype() == DType::BF16 &&
-                    out.dtype() == DType::BF16 && out.device() == Device::CUDA && T >= 1 && T <= 8 &&
-                    down.weight.ndim() == 2 && I2 == 2 * down.weight.dim(1) && out.numel() == T * down.weight.dim(0) &&
-                    gemv_supported(static_cast<int>(T), down.weight.dim(0), down.weight.dim(1)) &&
-                    (reinterpret_cast<uintptr_t>(gate_up.raw()) | reinterpret_cast<uintptr_t>(down.weight.raw())) % 16 == 0;
-  if (!fuse) return Backend::silu_mul_linear(out, gate_up, act, down, rn);
-  cuda::GemvNorm g;
-  const bool norm = fused_norm_args(out, rn, T, g);
-  cuda::gemv_silu_bf16(out.data<bf16>(), gate_up.data<bf16>(), down.weight.data<bf16>(), static_cast<int>(T),
-                       static_cast<int>(down.weight.dim(0)), static_cast<int>(down.weight.dim(1)), stream_,
-                       norm ? &g : nullptr);
-  if (!norm) add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
+void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) {
+  // Decode-sized batches: the activation is the skinny GEMM's epilogue (gemv.cu, SILU).
+  const LinearWeight& w = gate_up;
+  if (w.quant == QuantScheme::None && x.device() == Device::CUDA && x.dtype() == DType::BF16 && x.ndim() >= 1 &&
+      w.weight.ndim() == 2 && w.weight.dtype() == DType::BF16 && last_dim(x) == w.weight.dim(1) &&
+      act.device() == Device::CUDA && act.dtype() == DType::BF16) {
+    const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
+    const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
+    if (T >= 1 && T <= 8 && N % 2 == 0 && aligned && gemv_supported(static_cast<int>(T), N, K) &&
+        act.numel() == T * (N / 2) && (!w.bias.defined() || w.bias.numel() == N)) {
+      cuda::gemv_silu_bf16(act.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
+                           w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
+                           static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), stream_);
+      return;
+    }
+  }
+  Backend::linear_silu_mul(act, x, gate_up, gate_up_out);
 }
 
 void CudaBackend::gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) {

@@ -78,8 +78,7 @@ class CudaBackend final : public Backend {
                  const Tensor& v_cache, const AttentionMeta& meta, float scale, int sliding_window) override;
   void silu_mul(Tensor& out, const Tensor& gate_up) override;
   void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
-  void silu_mul_linear(Tensor& out, const Tensor& gate_up, Tensor& act, const LinearWeight& down,
-                       const ResidualNorm& rn) override;
+  void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) override;
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
@@ -127,7 +126,7 @@ class CudaBackend final : public Backend {
   void* pinned_out_ = nullptr;  // sample results
   size_t pinned_out_bytes_ = 0;
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
-  // The fused residual update of linear_residual_norm / silu_mul_linear, when it applies.
+  // The fused residual update of linear_residual_norm, when it applies.
   bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, cuda::GemvNorm& g);
 };
 

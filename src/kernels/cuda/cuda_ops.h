@@ -57,11 +57,10 @@ struct GemvNorm {
 constexpr int kGemvNormMaxTokens = 4;  // rows are normalised one after another by one block
 bool gemv_norm_supported(int T, int64_t N);
 
-// out[T, N] = (silu(gate) * up) @ W[N, K]^T for gate_up [T, 2K] = [gate | up] rows, T <= 8:
-// the down projection with the activation fused in (same rounding as silu_mul + gemv_bf16),
-// and the residual update when norm is given (T <= kGemvNormMaxTokens).
-void gemv_silu_bf16(bf16* out, const bf16* gate_up, const bf16* w, int T, int N, int K, cudaStream_t stream,
-                    const GemvNorm* norm = nullptr);
+// act[T, N/2] = silu(gate) * up for [gate | up] = x[T, K] @ W[N, K]^T (+ bias), T <= 8: the
+// gate|up projection with the activation in its epilogue (the bits of gemv_bf16 + silu_mul).
+void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N, int K,
+                    cudaStream_t stream);
 // out = x @ W^T (+ bias) followed by norm's residual update (T <= kGemvNormMaxTokens).
 void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N,
                     int K, const GemvNorm& norm, cudaStream_t stream);

@@ -59,66 +59,78 @@ TEST_F(CudaLinear, CublasMatchesReference) {
   }
 }
 
-// The projections that end a decoder sub-layer, fused with the activation (silu_mul_linear,
-// T <= 8) and the residual update (T <= 4, in the GEMV's last block): they must give exactly
-// the bits of the unfused ops (silu_mul, linear, add_rms_norm) at every T, including the
-// sizes that fall back, and the float reference within bf16 rounding.
+// The fused decoder ops must give exactly the bits of the unfused ones at every T (the
+// fused paths: linear_silu_mul for T <= 8, linear_residual_norm for T <= 4; larger T falls
+// back) and the float reference within bf16 rounding.
 void expect_same_bits(cuda::CudaBackend& be, const Tensor& a, const Tensor& b, const std::string& what) {
   Tensor ha = be.download(a), hb = be.download(b);
   ASSERT_EQ(ha.nbytes(), hb.nbytes()) << what;
   EXPECT_EQ(std::memcmp(ha.raw(), hb.raw(), ha.nbytes()), 0) << what;
 }
 
-TEST_F(CudaLinear, FusedSubLayerEndsMatchUnfused) {
+LinearWeight random_weight(cuda::CudaBackend& be, std::mt19937_64& rng, int N, int K, bool bias, LinearWeight& host) {
+  host.weight = randn({N, K}, rng, DType::BF16, 1.0f / std::sqrt(static_cast<float>(K)));
+  if (bias) host.bias = randn({N}, rng, DType::F32, 0.5f);
+  host.out_features = N;
+  host.in_features = K;
+  LinearWeight dw = host;
+  dw.weight = be.upload(host.weight, DType::BF16);
+  if (bias) dw.bias = be.upload(host.bias, DType::F32);
+  return dw;
+}
+
+TEST_F(CudaLinear, LinearSiluMulMatchesUnfused) {
   std::mt19937_64 rng(14);
-  // (N = hidden, K): hidden sizes of the 0.5B/7B shapes and odd ones (the norm needs N % 8 == 0).
+  // (I, K): intermediate sizes of the 0.5B/7B shapes (scaled) and odd ones.
+  const std::vector<std::pair<int, int>> ik = {{4864, 896}, {7, 64}, {33, 72}, {100, 136}, {1000, 3584}};
+  for (int T : {1, 2, 3, 8, 9, 16})
+    for (auto [I, K] : ik) {
+      const std::string what = "T=" + std::to_string(T) + " I=" + std::to_string(I) + " K=" + std::to_string(K);
+      Tensor x = randn({T, K}, rng, DType::BF16, 2.0f);
+      LinearWeight hw;
+      LinearWeight dw = random_weight(be(), rng, 2 * I, K, T == 3, hw);
+      Tensor dx = dev(x);
+      Tensor gu1 = dev_poisoned({T, 2 * I}, DType::BF16), gu2 = dev_poisoned({T, 2 * I}, DType::BF16);
+      Tensor a1 = dev_poisoned({T, I}, DType::BF16), a2 = dev_poisoned({T, I}, DType::BF16);
+      be().linear_silu_mul(a1, dx, dw, gu1);
+      be().linear(gu2, dx, dw);
+      be().silu_mul(a2, gu2);
+      expect_same_bits(be(), a1, a2, what);
+      Tensor gu = Tensor::empty({T, 2 * I}, DType::F32), want = Tensor::empty({T, I}, DType::F32);
+      ref::linear(gu, x, hw);
+      ref::silu_mul(want, gu);
+      EXPECT_LT(rel_err(host(a1), want), 1e-2) << what;
+    }
+}
+
+TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
+  std::mt19937_64 rng(15);
+  // (N = hidden, K): the norm needs N % 8 == 0.
   const std::vector<std::pair<int, int>> nk = {{64, 64}, {896, 4864}, {104, 136}, {3584, 1000}, {2048, 768}};
-  for (int T : {1, 2, 3, 4, 5, 8, 9, 16})
-    for (auto [N, K] : nk)
-      for (bool silu : {true, false}) {
-        const std::string what = std::string(silu ? "silu_mul_linear" : "linear_residual_norm") +
-                                 " T=" + std::to_string(T) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
-        Tensor in = randn({T, silu ? 2 * K : K}, rng, DType::BF16, 2.0f);
-        Tensor res = randn({T, N}, rng, DType::BF16, 1.0f);
-        Tensor nw = randn({N}, rng, DType::F32, 1.0f);
-        LinearWeight hw;
-        hw.weight = randn({N, K}, rng, DType::BF16, 1.0f / std::sqrt(static_cast<float>(K)));
-        if (!silu && T % 2 == 1) hw.bias = randn({N}, rng, DType::F32, 0.5f);
-        hw.out_features = N;
-        hw.in_features = K;
-        LinearWeight dw = hw;
-        dw.weight = be().upload(hw.weight, DType::BF16);
-        if (hw.bias.defined()) dw.bias = be().upload(hw.bias, DType::F32);
-        Tensor din = dev(in), dnw = dev(nw);
-        Tensor r1 = dev(res), r2 = dev(res);
-        Tensor h1 = dev_poisoned({T, N}, DType::BF16), h2 = dev_poisoned({T, N}, DType::BF16);
-        Tensor o1 = dev_poisoned({T, N}, DType::BF16), o2 = dev_poisoned({T, N}, DType::BF16);
-        Tensor act1 = dev_poisoned({T, K}, DType::BF16), act2 = dev_poisoned({T, K}, DType::BF16);
-        const Backend::ResidualNorm rn{&r1, &h1, &dnw, 1e-6f};
-        if (silu) {
-          be().silu_mul_linear(o1, din, act1, dw, rn);
-          be().silu_mul(act2, din);
-          be().linear(o2, act2, dw);
-        } else {
-          be().linear_residual_norm(o1, din, dw, rn);
-          be().linear(o2, din, dw);
-        }
-        be().add_rms_norm(r2, o2, h2, dnw, 1e-6f);
-        expect_same_bits(be(), o1, o2, what + " out");
-        expect_same_bits(be(), r1, r2, what + " residual");
-        expect_same_bits(be(), h1, h2, what + " normed");
-        // Against the float reference: the projection output.
-        Tensor x = in;
-        if (silu) {
-          x = Tensor::empty({T, K}, DType::F32);
-          ref::silu_mul(x, in);
-        }
-        Tensor want = Tensor::empty({T, N}, DType::F32);
-        ref::linear(want, x, hw);
-        EXPECT_LT(rel_err(host(o1), want), 1e-2) << what;
-      }
-  // Every fused call above relies on the previous one leaving the grid counter at 0 (else
-  // no block would see itself last and the normed rows would stay poisoned).
+  for (int T : {1, 2, 3, 4, 5, 8, 16})
+    for (auto [N, K] : nk) {
+      const std::string what = "T=" + std::to_string(T) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
+      Tensor in = randn({T, K}, rng, DType::BF16, 2.0f);
+      Tensor res = randn({T, N}, rng, DType::BF16, 1.0f);
+      Tensor nw = randn({N}, rng, DType::F32, 1.0f);
+      LinearWeight hw;
+      LinearWeight dw = random_weight(be(), rng, N, K, T % 2 == 1, hw);
+      Tensor din = dev(in), dnw = dev(nw);
+      Tensor r1 = dev(res), r2 = dev(res);
+      Tensor h1 = dev_poisoned({T, N}, DType::BF16), h2 = dev_poisoned({T, N}, DType::BF16);
+      Tensor o1 = dev_poisoned({T, N}, DType::BF16), o2 = dev_poisoned({T, N}, DType::BF16);
+      be().linear_residual_norm(o1, din, dw, {&r1, &h1, &dnw, 1e-6f});
+      be().linear(o2, din, dw);
+      be().add_rms_norm(r2, o2, h2, dnw, 1e-6f);
+      expect_same_bits(be(), o1, o2, what + " out");
+      expect_same_bits(be(), r1, r2, what + " residual");
+      expect_same_bits(be(), h1, h2, what + " normed");
+      Tensor want = Tensor::empty({T, N}, DType::F32);
+      ref::linear(want, in, hw);
+      EXPECT_LT(rel_err(host(o1), want), 1e-2) << what;
+    }
+  // Each fused call relies on the previous one leaving the grid counter at 0 (else no block
+  // would see itself last and the normed rows would stay poisoned).
 }
 
 TEST_F(CudaLinear, AutoRoutesEveryShape) {
