@@ -21,7 +21,9 @@ PORT="$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$PORT_FILE" 
 TICK="$(getconf CLK_TCK)"
 
 server_cpu() { awk -v t="$TICK" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$SERVER/stat"; }
-timed() { /usr/bin/time -f "%U %S" -o "$TIME_FILE" "$@"; }
+timed() {  # CPU seconds into TIME_FILE where /usr/bin/time exists (0 0 otherwise)
+  if [[ -x /usr/bin/time ]]; then /usr/bin/time -f "%U %S" -o "$TIME_FILE" "$@"; else echo "0 0" >"$TIME_FILE"; "$@"; fi
+}
 cpu_of_last() { awk '{ print $1 + $2 }' "$TIME_FILE"; }
 
 direct() {  # batch output_len

@@ -25,7 +25,9 @@ stamp() { echo "-- [$(( $(date +%s) - t0 ))s] $*"; }
 if has tests; then
   for t in test_kernels_cuda test_quant_cuda test_moe_cuda test_engine_gpu; do
     [[ -x "$P/$t" ]] || continue
-    timeout "${TTIME:-200}" "$P/$t" --gtest_color=no > "$L/$t.log" 2>&1
+    filter=()  # the float64 references at real MoE layer sizes take minutes on the host CPU
+    [[ $t == test_moe_cuda ]] && filter=(--gtest_filter=-MoeCuda.ExpertsAtRealLayerSizes:MoeBlockCuda.FusedBlockAtRealLayerSizes)
+    timeout "${TTIME:-200}" "$P/$t" --gtest_color=no "${filter[@]}" > "$L/$t.log" 2>&1
     rc=$?
     stamp "$t rc=$rc $(grep -E "^\[  PASSED  \]|^\[  FAILED  \] [0-9]+ test" "$L/$t.log" | tr '\n' ' ')"
     grep -E "^\[  FAILED  \] [^0-9]|Failure" "$L/$t.log" | head -12
@@ -51,7 +53,7 @@ if hdr is None: print("  no ncu rows"); sys.exit()
 h = rows[hdr]; ki = h.index("Kernel Name"); ti = h.index("gpu__time_duration.sum")
 tot = collections.defaultdict(lambda: [0, 0.0])
 for r in rows[hdr + 2:]:
-    try: v = float(r[ti])
+    try: v = float(r[ti].replace(",", ""))
     except: continue
     k = r[ki][:70]; tot[k][0] += 1; tot[k][1] += v
 s = sum(v[1] for v in tot.values()); n = sum(v[0] for v in tot.values())
@@ -89,7 +91,7 @@ if has serve; then
   stamp "bench-serve 7b c64 rc=$?"; grep -vE "^\s*$" "$L/bench_serve_7b_c64.log" | tail -22
   kill -TERM $SP; wait $SP 2>/dev/null
   # Server overhead: HTTP streaming vs the engine driven directly, batch 1 and 64.
-  timeout 300 bash bench/serve/overhead.sh "$T" bench/configs/qwen2.5-0.5b cuda 2 --load-format dummy \
+  timeout 240 bash bench/serve/overhead.sh "$T" bench/configs/qwen2.5-0.5b cuda 2 "1 64" --load-format dummy \
     --max-model-len 4096 > "$L/overhead_05b.log" 2>&1
   stamp "overhead 0.5b rc=$?"; cat "$L/overhead_05b.log" | tail -6
 fi
