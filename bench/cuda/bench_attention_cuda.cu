@@ -215,6 +215,19 @@ int main(int argc, char** argv) {
         summary.push_back(line);
       }
     }
+    // The reference above is the generic kernel's first call: a second call must match it
+    // bit for bit (the kernel is deterministic), else the inputs changed under it.
+    CUDA_CHECK(cudaMemsetAsync(out.raw(), 0xff, out.numel() * sizeof(bf16), s));
+    cuda::attention_with_kernel(p, K::kGeneric, s);
+    be.synchronize();
+    const std::vector<float> again = to_host_f32(be, out);
+    double rerun_diff = 0;
+    for (size_t i = 0; i < again.size(); ++i) {
+      const double d = std::fabs(static_cast<double>(again[i]) - ref[i]);
+      rerun_diff = std::isnan(d) ? INFINITY : std::max(rerun_diff, d);
+    }
+    std::printf("attn %-5s %-22s generic rerun vs first call: max|diff| %.3g%s\n", sh.name, label.c_str(), rerun_diff,
+                rerun_diff == 0 ? "" : "  <- inputs not stable (bench bug)");
   };
 
   for (const Shape3& sh : shapes) {

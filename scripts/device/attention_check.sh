@@ -2,7 +2,8 @@
 # Attention (issue #7) on the GPU machine, over packed binaries (B=build-gpu bash
 # scripts/device/pack.sh, with bench/cuda/bench_attention_cuda among the packed files):
 #   device run: bash scripts/device/attention_check.sh   (carry: build-gpu/pack)
-# Runs the CudaAttention gtests (float64 references: generic and prefill kernels, dispatch)
+# Runs the CudaAttention gtests (float64 references: generic and prefill kernels, dispatch,
+# batched prompts of issue #7)
 # and bench_attention_cuda (generic vs prefill kernel, TFLOP/s and % of the cuBLASLt bf16
 # GEMM peak), counts local-memory (spill) instructions in the attention kernels when
 # cuobjdump is there, writes full logs to $OUT and prints a short summary last.
@@ -44,5 +45,8 @@ fi
 
 echo "== summary"
 grep -E "^CEILING|^SUMMARY" "$OUT/bench.log"
+grep -E "max\|diff\| [0-9.e+-]*[1-9]" "$OUT/bench.log" | awk '{for (i=1;i<=NF;i++) if ($i=="max|diff|" && $(i+1)+0 > 0.01) {print "LARGE DIFF: " $0; break}}'
+grep -c "generic rerun vs first call: max|diff| 0$" "$OUT/bench.log" | sed 's/^/bench cases with a bit-identical generic rerun: /'
+grep "inputs not stable" "$OUT/bench.log"
 tail -3 "$OUT/tests.log"
 echo "tests rc=$test_rc bench rc=$bench_rc"
