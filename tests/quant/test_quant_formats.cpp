@@ -16,6 +16,8 @@
 #include <fstream>
 #include <random>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
@@ -34,14 +36,23 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 fs::path models_dir() { return fs::path(TLLM_SOURCE_DIR) / "tests/data/models"; }
+// One folder per test process, removed when it exits: ctest runs the cases as parallel
+// processes, and a shared folder that each process cleared at start made them delete each
+// other's checkpoints.
 fs::path scratch_dir() {
-  static const fs::path d = [] {
-    fs::path p = fs::path(TLLM_BINARY_DIR) / "quant_test_ckpts";
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-  }();
-  return d;
+  struct Scratch {
+    fs::path p = fs::path(TLLM_BINARY_DIR) / ("quant_test_ckpts." + std::to_string(::getpid()));
+    Scratch() {
+      fs::remove_all(p);
+      fs::create_directories(p);
+    }
+    ~Scratch() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  };
+  static const Scratch d;
+  return d.p;
 }
 
 Tensor u32(const Shape& s) { return Tensor::zeros(s, DType::U32); }
