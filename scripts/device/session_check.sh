@@ -71,7 +71,10 @@ if has bench; then
   timeout 100 $T bench --model bench/configs/qwen2.5-0.5b --load-format dummy --device cuda \
     -p 512 -n 128 -b 1,32 -r 3 --max-model-len 8192 > "$L/bench_05b.log" 2>&1
   stamp "bench 0.5b rc=$?"
-  cat "$L/bench_7b.log" "$L/bench_05b.log" | grep -E "^\| (pp|tg)|limits"
+  timeout 100 $T bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
+    -p 16 -n 128 -d 4096 -b 1 -r 3 --max-model-len 8192 > "$L/bench_7b_depth.log" 2>&1
+  stamp "bench 7b depth rc=$?"
+  cat "$L/bench_7b.log" "$L/bench_05b.log" "$L/bench_7b_depth.log" | grep -E "^\| (pp|tg)|limits"
 fi
 
 if has serve; then
@@ -86,22 +89,22 @@ if has serve; then
   SP=$!
   for _ in $(seq 900); do grep -q "ready in" "$PF" && break; sleep 0.2; done
   PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$PF" | head -1)
-  timeout 200 $T bench-serve --port "$PORT" --tokenizer bench/configs/qwen2.5-7b --num-prompts 512 \
+  timeout 200 $T bench-serve --port "$PORT" --tokenizer bench/configs/qwen2.5-7b --num-prompts 256 \
     --max-concurrency 64 --random-input-len 512 --random-output-len 256 > "$L/bench_serve_7b_c64.log" 2>&1
   stamp "bench-serve 7b c64 rc=$?"; grep -vE "^\s*$" "$L/bench_serve_7b_c64.log" | tail -22
   kill -TERM $SP; wait $SP 2>/dev/null
   # Server overhead: HTTP streaming vs the engine driven directly, batch 1 and 64.
-  timeout 240 bash bench/serve/overhead.sh "$T" bench/configs/qwen2.5-0.5b cuda 2 "1 64" --load-format dummy \
+  timeout 240 bash bench/serve/overhead.sh "$T" bench/configs/qwen2.5-0.5b cuda "${OVERHEAD_RUNS:-1}" "1 64" --load-format dummy \
     --max-model-len 4096 > "$L/overhead_05b.log" 2>&1
   stamp "overhead 0.5b rc=$?"; cat "$L/overhead_05b.log" | tail -6
 fi
 
 if has moebench; then
   timeout 240 $T bench --model bench/configs/qwen3-30b-a3b --load-format dummy --device cuda \
-    -p 4096 -n 64 -b 1,32,128 -r 2 --max-model-len 8192 > "$L/bench_30b_a3b.log" 2>&1
+    -p 4096 -n 64 -b 1,32,128 -r 1 --max-model-len 8192 > "$L/bench_30b_a3b.log" 2>&1
   stamp "bench 30b-a3b rc=$?"
   timeout 150 $T bench --model bench/configs/qwen1.5-moe-a2.7b --load-format dummy --device cuda \
-    -p 4096 -n 64 -b 1,32 -r 2 --max-model-len 8192 > "$L/bench_a27b.log" 2>&1
+    -p 4096 -n 64 -b 1,32 -r 1 --max-model-len 8192 > "$L/bench_a27b.log" 2>&1
   stamp "bench a2.7b rc=$?"
   cat "$L/bench_30b_a3b.log" "$L/bench_a27b.log" | grep -E "^\| (pp|tg)|limits"
 fi
@@ -109,10 +112,10 @@ fi
 if has quantbench; then
   M=bench/configs/qwen2.5-7b
   timeout 150 $T bench --model $M --load-format dummy --device cuda --max-model-len 8192 --quantization int4 \
-    --quant-group-size 128 -p 4096 -n 128 -b 1,8 -r 3 > "$L/bench_7b_int4.log" 2>&1
+    --quant-group-size 128 -p 4096 -n 128 -b 1,8 -r 2 > "$L/bench_7b_int4.log" 2>&1
   stamp "bench 7b int4 rc=$?"
   timeout 120 $T bench --model $M --load-format dummy --device cuda --max-model-len 8192 --quantization int8 \
-    -p 512 -n 128 -b 1,8 -r 3 > "$L/bench_7b_int8.log" 2>&1
+    -p 512 -n 128 -b 1,8 -r 2 > "$L/bench_7b_int8.log" 2>&1
   stamp "bench 7b int8 rc=$?"
   cat "$L/bench_7b_int4.log" "$L/bench_7b_int8.log" | grep -E "^\| (pp|tg)|limits"
 fi
