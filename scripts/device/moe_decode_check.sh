@@ -7,7 +7,8 @@
 # Steps: the MoE gpu tests (fused block vs the double reference at T = 1, 2, 8, 16, ties,
 # shared expert, graph replay; the older op tests; the MoE test model vs the HF goldens),
 # bench_moe_cuda (the block alone at the 30B-A3B and 1.5-MoE-A2.7B shapes, T = 1, 8, 32,
-# per call and as a graph of all layers, fused vs the three-op sequence), then, when tinyllm
+# per call and as a graph of all layers, fused vs the three-op sequence; then the fused
+# path's three kernels alone and chained at 30B-A3B, T = 1 and 8), then, when tinyllm
 # is packed, `tinyllm bench` of Qwen3-30B-A3B decode at batch 1 and 32. A summary is printed
 # last. Extra arguments go to the test binary (e.g. --gtest_filter=MoeBlockCuda.*).
 set -u
@@ -27,6 +28,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limi
 stamp "== MoE gpu tests"
 timeout 240 "$BIN/test_moe_cuda" --gtest_color=no "$@" >"$OUT/moe_tests.log" 2>&1
 test_rc=$?
+stamp "tests done (the binary should take < 60 s: real-size references run on sampled rows)"
 grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|Failure|Expected|Which is|rel_err|moe cuda|error" "$OUT/moe_tests.log" | head -60
 if [ $test_rc -ne 0 ] && command -v compute-sanitizer >/dev/null; then
   stamp "== tests failed: memcheck of the fused block tests"
@@ -54,4 +56,4 @@ fi
 stamp "== summary"
 echo "tests rc=$test_rc: $(grep -cE '^\[       OK' "$OUT/moe_tests.log") ok, $(grep -cE '^\[  FAILED  \] [A-Za-z]' "$OUT/moe_tests.log") failed"
 echo "bench_moe_cuda rc=$bench_rc"
-grep -E "^== |^-- |graph" "$OUT/bench_moe.log"
+grep -E "^== |^-- |graph|alone|router_topk \+|all three" "$OUT/bench_moe.log"
