@@ -8,7 +8,8 @@
 // replaces (Backend::moe_block: linear, moe_route, moe_experts). Bytes are what a block
 // must read: router, the distinct experts its tokens chose (counted from the routing the
 // run produced), the shared expert, x and out; GB/s and % of the device copy bandwidth
-// measured first (read + write of a 1 GiB device-to-device copy).
+// measured first (read + write of a 1 GiB device-to-device copy). Then, for the shapes
+// without a shared expert, the fused path's three kernels alone and chained (bench_kernels).
 // Usage: bench_moe_cuda [--quick]   (--quick: 8 layers per shape, fewer reps)
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/moe_ops.h"
 
 using namespace tllm;
 using tllm::cuda::bf16;
@@ -98,6 +100,9 @@ struct Layer {
   Tensor x, out, logits, ids, weights;  // x, out [Tmax, H]; logits [Tmax, E]; ids, weights [Tmax, k]
 };
 
+void bench_kernels(cuda::CudaBackend& be, const ModelShape& m, std::vector<Layer>& layers, double copy_gbps,
+                   bool quick);
+
 void bench_shape(cuda::CudaBackend& be, const ModelShape& m, bool quick, double copy_gbps) {
   const int L = quick ? std::min(8, m.layers) : m.layers;
   const int Tmax = 32;
@@ -168,6 +173,93 @@ void bench_shape(cuda::CudaBackend& be, const ModelShape& m, bool quick, double 
       const double gus = time_us(s, [&](int) { graph->replay(); }, 1, quick ? 10 : 30);
       std::printf("   graph  %-34s %9.2f us/block  %8.1f GB/s  %5.1f%% of copy  (%d blocks: %.1f us)\n", what,
                   gus / L, bytes * L / gus / 1e3, 100.0 * bytes * L / gus / 1e3 / copy_gbps, L, gus);
+    }
+  }
+  bench_kernels(be, m, layers, copy_gbps, quick);
+}
+
+// The three kernels of the fused decode block one by one (moe_ops.h), at the shapes without a
+// shared expert: a graph of L launches of one kernel (each layer with its own weights and
+// scratch, the routing left there by a full run first), then of the first two, then of all
+// three, so that both each kernel's own time and its cost inside the chain (PDL overlap,
+// the routing tail) show. Bytes: router E H + T H; gate|up the distinct experts' 2 I H;
+// down_combine their I H + T H (bf16).
+void bench_kernels(cuda::CudaBackend& be, const ModelShape& m, std::vector<Layer>& layers, double copy_gbps,
+                   bool quick) {
+  if (m.S > 0) return;
+  const int L = static_cast<int>(layers.size());
+  cudaStream_t s = be.stream();
+  for (int T : {1, 8}) {
+    const int64_t P = int64_t{T} * m.k;
+    const size_t meta_bytes = (cuda::moe_meta_bytes(P, m.E) + 255) / 256 * 256;
+    std::vector<Tensor> scratch(L);
+    std::vector<cuda::MoeDecodeParams> params(L);
+    for (int l = 0; l < L; ++l) {
+      scratch[l] = be.empty({int64_t(256 + meta_bytes + P * m.I * 2)}, DType::U8);
+      char* base = static_cast<char*>(scratch[l].raw());
+      CUDA_CHECK(cudaMemsetAsync(base, 0, 256, s));  // the router's done counter
+      Layer& y = layers[l];
+      cuda::MoeDecodeParams& p = params[l];
+      p.x = y.x.data<bf16>();
+      p.router = y.router.weight.data<bf16>();
+      p.logits = y.logits.raw();
+      p.logits_dtype = DType::BF16;
+      p.ids = y.ids.data<int32_t>();
+      p.weights = y.weights.data<float>();
+      p.renormalize = m.renorm;
+      p.done = reinterpret_cast<unsigned*>(base);
+      p.gate_up = y.experts.gate_up.weight.data<bf16>();
+      p.down = y.experts.down.weight.data<bf16>();
+      p.meta = cuda::moe_meta_layout(base + 256, P, m.E);
+      p.act = reinterpret_cast<bf16*>(base + 256 + meta_bytes);
+      p.out = y.out.data<bf16>();
+      p.T = T;
+      p.k = m.k;
+      p.E = m.E;
+      p.H = static_cast<int>(m.H);
+      p.I = static_cast<int>(m.I);
+    }
+    for (int l = 0; l < L; ++l) {  // routing and act of every layer, for the kernels run alone
+      cuda::moe_router_topk(params[l], s);
+      cuda::moe_decode_gate_up(params[l], s);
+      cuda::moe_decode_down_combine(params[l], s);
+    }
+    be.synchronize();
+    double distinct = 0;
+    for (int l = 0; l < L; ++l) {
+      Tensor ids = be.download(layers[l].ids.slice_rows(0, T));
+      distinct += double(std::set<int32_t>(ids.data<int32_t>(), ids.data<int32_t>() + ids.numel()).size()) / L;
+    }
+    const double router_b = double(m.E) * m.H * 2 + 2.0 * T * m.H, gate_up_b = distinct * 2 * m.I * m.H * 2,
+                 down_b = distinct * m.I * m.H * 2 + 2.0 * T * m.H;
+    std::printf("-- T = %d, fused block kernel by kernel (graph of %d layers, %.1f experts per layer)\n", T, L,
+                distinct);
+    struct Run {
+      const char* what;
+      int first, last;  // kernels [first, last] of router_topk, gate_up, down_combine
+      double bytes;
+    };
+    const Run runs[] = {{"router_topk alone", 0, 0, router_b},
+                        {"gate_up alone", 1, 1, gate_up_b},
+                        {"down_combine alone", 2, 2, down_b},
+                        {"router_topk + gate_up", 0, 1, router_b + gate_up_b},
+                        {"all three", 0, 2, router_b + gate_up_b + down_b}};
+    for (const Run& r : runs) {
+      auto graph = be.capture([&] {
+        for (int l = 0; l < L; ++l) {
+          if (r.first <= 0 && r.last >= 0) cuda::moe_router_topk(params[l], s);
+          if (r.first <= 1 && r.last >= 1) cuda::moe_decode_gate_up(params[l], s);
+          if (r.first <= 2 && r.last >= 2) cuda::moe_decode_down_combine(params[l], s);
+        }
+      });
+      if (!graph) {
+        std::printf("   %-24s capture not supported\n", r.what);
+        continue;
+      }
+      const double us = time_us(s, [&](int) { graph->replay(); }, 1, quick ? 10 : 30) / L;
+      std::printf("   %-24s %9.2f us/block  %8.2f MB  %8.1f GB/s  %5.1f%% of copy  (%.2f us at copy bandwidth)\n",
+                  r.what, us, r.bytes / 1e6, r.bytes / us / 1e3, 100.0 * r.bytes / us / 1e3 / copy_gbps,
+                  r.bytes / copy_gbps / 1e3);
     }
   }
 }

@@ -51,63 +51,97 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a
 // lane can be in flight; loads are unconditional (one outside K re-reads the row start and
 // is zeroed) so that no branch separates them. pdl_wait() follows the first group's loads
 // when `wait` (the weights never depend on the previous kernel; B may).
-template <int NT, int UNROLL, bool B_CG>
+// PIPE = false: the loop of the kernel before the fused block (a group's A and B loads,
+// guarded, then its MMAs; no second A buffer): at NT = 4 it needs ~100 registers, 2 blocks
+// per SM, where the pipelined loop took 204 (152 unpipelined with unconditional
+// ld_weight_u4 loads), one block per SM; batch 32 end to end lost ~20% on an H200 with it.
+template <int NT, int UNROLL, bool B_CG, bool PIPE = true>
 __device__ __forceinline__ void mma_k_range(float (&acc)[NT][4], const bf16* w0, const bf16* w1,
                                             const bf16* const (&xr)[NT], const bool (&xok)[NT], int s_begin,
                                             int s_end, int K, int t4, bool wait) {
   const uint4 zero = make_uint4(0, 0, 0, 0);
   auto in_range = [&](int su) { return su < s_end && 32 * su + 8 * t4 + 8 <= K; };
-  uint4 a0[UNROLL], a1[UNROLL];
-#pragma unroll
-  for (int u = 0; u < UNROLL; ++u) {
-    const int off = in_range(s_begin + u) ? 32 * (s_begin + u) : -8 * t4;
-    a0[u] = ld_weight_u4(w0 + off);
-    a1[u] = ld_weight_u4(w1 + off);
-  }
-  if (wait) pdl_wait();
-  for (int s = s_begin; s < s_end; s += UNROLL) {
-    uint4 b[UNROLL][NT];
-#pragma unroll
-    for (int u = 0; u < UNROLL; ++u)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const bool ok = in_range(s + u) && xok[nt];
-        const uint4* bp = reinterpret_cast<const uint4*>(xr[nt] + (ok ? 32 * (s + u) : -8 * t4));
-        b[u][nt] = B_CG ? __ldcg(bp) : __ldg(bp);
-        if (!ok) b[u][nt] = zero;
-      }
-    uint4 n0[UNROLL], n1[UNROLL];
-    const bool next = s + UNROLL < s_end;
-    if (next) {
+  if constexpr (!PIPE) {
+    if (wait) pdl_wait();
+    for (int s = s_begin; s < s_end; s += UNROLL) {
+      uint4 a0[UNROLL], a1[UNROLL], b[UNROLL][NT];
+      bool in[UNROLL];
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u) {
-        const int off = in_range(s + UNROLL + u) ? 32 * (s + UNROLL + u) : -8 * t4;
-        n0[u] = ld_weight_u4(w0 + off);
-        n1[u] = ld_weight_u4(w1 + off);
+        in[u] = in_range(s + u);
+        a0[u] = in[u] ? ld_stream_u4(w0 + 32 * (s + u)) : zero;
+        a1[u] = in[u] ? ld_stream_u4(w1 + 32 * (s + u)) : zero;
       }
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const uint4* bp = reinterpret_cast<const uint4*>(xr[nt] + 32 * (s + u));
+          b[u][nt] = (in[u] && xok[nt]) ? (B_CG ? __ldcg(bp) : __ldg(bp)) : zero;
+        }
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          mma_16816(acc[nt], a0[u].x, a1[u].x, a0[u].y, a1[u].y, b[u][nt].x, b[u][nt].y);
+          mma_16816(acc[nt], a0[u].z, a1[u].z, a0[u].w, a1[u].w, b[u][nt].z, b[u][nt].w);
+        }
     }
+  } else {
+    uint4 a0[UNROLL], a1[UNROLL];
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
-      if (!in_range(s + u)) a0[u] = a1[u] = zero;
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        mma_16816(acc[nt], a0[u].x, a1[u].x, a0[u].y, a1[u].y, b[u][nt].x, b[u][nt].y);
-        mma_16816(acc[nt], a0[u].z, a1[u].z, a0[u].w, a1[u].w, b[u][nt].z, b[u][nt].w);
-      }
+      const int off = in_range(s_begin + u) ? 32 * (s_begin + u) : -8 * t4;
+      a0[u] = ld_weight_u4(w0 + off);
+      a1[u] = ld_weight_u4(w1 + off);
     }
-    if (next) {
+    if (wait) pdl_wait();
+    for (int s = s_begin; s < s_end; s += UNROLL) {
+      uint4 b[UNROLL][NT];
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const bool ok = in_range(s + u) && xok[nt];
+          const uint4* bp = reinterpret_cast<const uint4*>(xr[nt] + (ok ? 32 * (s + u) : -8 * t4));
+          b[u][nt] = B_CG ? __ldcg(bp) : __ldg(bp);
+          if (!ok) b[u][nt] = zero;
+        }
+      uint4 n0[UNROLL], n1[UNROLL];
+      const bool next = s + UNROLL < s_end;
+      if (next) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {
+          const int off = in_range(s + UNROLL + u) ? 32 * (s + UNROLL + u) : -8 * t4;
+          n0[u] = ld_weight_u4(w0 + off);
+          n1[u] = ld_weight_u4(w1 + off);
+        }
+      }
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u) {
-        a0[u] = n0[u];
-        a1[u] = n1[u];
+        if (!in_range(s + u)) a0[u] = a1[u] = zero;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          mma_16816(acc[nt], a0[u].x, a1[u].x, a0[u].y, a1[u].y, b[u][nt].x, b[u][nt].y);
+          mma_16816(acc[nt], a0[u].z, a1[u].z, a0[u].w, a1[u].w, b[u][nt].z, b[u][nt].w);
+        }
+      }
+      if (next) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {
+          a0[u] = n0[u];
+          a1[u] = n1[u];
+        }
       }
     }
   }
 }
 
-// At NT = 1, two blocks per SM (<= 128 registers): the decode grid has ~6 blocks per SM.
+// Two blocks per SM (<= 128 registers) at NT = 1 (the decode grid has ~6 blocks per SM) and
+// NT = 4 (the unpipelined loop, T = 17..32).
 template <int NT, bool GATED, int UNROLL>
-__global__ void __launch_bounds__(kWarps * 32, NT == 1 ? 2 : 1) moe_gemv_kernel(const __grid_constant__ GemvParams p) {
+__global__ void __launch_bounds__(kWarps * 32, NT == 1 || NT == 4 ? 2 : 1)
+    moe_gemv_kernel(const __grid_constant__ GemvParams p) {
   __shared__ float red[kWarps][16][NT * 8];
   // Launched with PDL on the fused path: the routing metadata comes from the previous
   // kernel(s). Dependents may launch once every block is past this wait (moe_down_combine
@@ -158,7 +192,8 @@ __global__ void __launch_bounds__(kWarps * 32, NT == 1 ? 2 : 1) moe_gemv_kernel(
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
 
-    if (s_begin < s_end) mma_k_range<NT, UNROLL, false>(acc, w0, w1, xr, xok, s_begin, s_end, p.K, t4, false);
+    if (s_begin < s_end)
+      mma_k_range<NT, UNROLL, false, (NT < 4)>(acc, w0, w1, xr, xok, s_begin, s_end, p.K, t4, false);
 
     // acc[nt]: {row g, col 2 t4}, {row g, col 2 t4 + 1}, {row g + 8, col 2 t4}, {row g + 8, col 2 t4 + 1};
     // column c of n-tile nt is pair c0 + 8 nt + c of the expert.
