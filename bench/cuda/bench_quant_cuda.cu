@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
       for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, l.N, l.K, wsc, l.bias, 100 + c));
       for (int T : Ts) {
         const double bytes = one + 2.0 * T * (l.K + l.N);
-        auto run = [&](int pb, int x_staging = 0, int occupancy = 0) {
+        auto run = [&](int pb, int x_staging = 0) {
           return time_us(s, [&](int i) {
             cuda::QuantGemmParams p = ws[i % copies].p;
             p.x = x.data<bf16>();
@@ -204,7 +204,6 @@ int main(int argc, char** argv) {
             p.out_dtype = DType::BF16;
             p.gemv_panels_per_block = pb;
             p.gemv_x_staging = x_staging;
-            p.gemv_occupancy = occupancy;
             cuda::quant_gemv(p, s);
           });
         };
@@ -214,7 +213,6 @@ int main(int argc, char** argv) {
         const std::string shape = fmt("T%d %dx%d", T, l.N, l.K);
         report(fmt("qgemv_%s_%s auto(pb%d)", wsc.name, l.name, auto_pb), shape, run(0), bytes);
         report(fmt("qgemv_%s_%s auto x-global", wsc.name, l.name), shape, run(0, -1), bytes);
-        if (T <= 8) report(fmt("qgemv_%s_%s auto occ3", wsc.name, l.name), shape, run(0, 0, 3), bytes);
         if (T == 1 && !quick)
           for (int pb : {1, 2, 4, 8})
             report(fmt("qgemv_%s_%s pb%d", wsc.name, l.name, pb), shape, run(pb), bytes);
@@ -243,8 +241,7 @@ int main(int argc, char** argv) {
         head = make_weight(be, kHead.N, kHead.K, kHeadScheme, false, 999);
         total += head.bytes;
       }
-      for (int T : quick ? std::vector<int>{1} : std::vector<int>{1, 8})
-      for (int occupancy : {0, 3}) {  // 3: the 3-blocks-per-SM kernels (quant_ops.h)
+      for (int T : quick ? std::vector<int>{1} : std::vector<int>{1, 8}) {
         Tensor logits = be.empty({T, kHead.N}, DType::F32);
         auto step = [&] {
           for (const QWeight& w : W) {
@@ -253,7 +250,6 @@ int main(int argc, char** argv) {
             p.T = T;
             p.out = y.raw();
             p.out_dtype = DType::BF16;
-            p.gemv_occupancy = occupancy;
             cuda::quant_gemv(p, s);
           }
           if (bf16_head) {
@@ -265,14 +261,13 @@ int main(int argc, char** argv) {
             p.T = T;
             p.out = logits.raw();
             p.out_dtype = DType::F32;
-            p.gemv_occupancy = occupancy;
             cuda::quant_gemv(p, s);
           }
         };
         auto graph = be.capture(step);
         const double us = time_us(s, [&](int) { graph->replay(); }, 3, 9);
-        report(fmt("decode_step_7b_%s_%s%s", sc.name, bf16_head ? "bf16head" : "int8head", occupancy ? "_occ3" : ""),
-               fmt("T%d 113 linears", T), us, total);
+        report(fmt("decode_step_7b_%s_%s", sc.name, bf16_head ? "bf16head" : "int8head"), fmt("T%d 113 linears", T), us,
+               total);
         std::printf("    -> %.1f steps/s from the linears alone; at the copy rate %.1f (%.2f GB per step)\n", 1e6 / us,
                     g_copy_gbps * 1e9 / total, total / 1e9);
       }

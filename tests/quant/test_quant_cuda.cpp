@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
-#include <utility>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/quant_ops.h"
@@ -107,7 +106,7 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
 // where it fits (x_staging 0) or read from global memory (-1). Against the float64
 // dequantize-then-matmul reference (ref::quant_linear).
 void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int panels_per_block, bool f16,
-                    bool bias, int x_staging = 0, int occupancy = 0) {
+                    bool bias, int x_staging = 0) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
   const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
   const LinearWeight w = be.pack_quantized(m, false);
@@ -139,14 +138,13 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   p.bias_dtype = DType::F32;
   p.gemv_panels_per_block = panels_per_block;
   p.gemv_x_staging = x_staging;
-  p.gemv_occupancy = occupancy;
   cuda::quant_gemv(p, be.stream());
   const Tensor got = be.download(dout);
   Tensor want, absw;
   ref::quant_linear(want, x, m, hb, &absw);
   expect_close(got, want, absw, 1e-4,
                detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
-                              " panels/block=", panels_per_block, " x staging=", x_staging, " occupancy=", occupancy, " f16 scales=", f16));
+                              " panels/block=", panels_per_block, " x staging=", x_staging, " f16 scales=", f16));
 }
 
 TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
@@ -159,7 +157,7 @@ TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
 // partial last tile (1928 = 15 x 128 + 8, 2000 = 31 x 64 + 16); groups shorter than, equal to
 // and longer than the k tile (x sums per segment of 2, 4 and 8 k steps); N not a multiple of
 // the 16-row panel nor of a block's panels. x staged (T x K up to ~96 KB: all but the T = 16
-// cases with K > 2900), also by the 3-blocks-per-SM kernel, and from global memory.
+// cases with K > 2900) and from global memory.
 TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
   std::mt19937_64 rng(28);
   const std::vector<Case> shapes = {{40, 3584, 4, 128},  {72, 1928, 4, 32}, {33, 1928, 4, 64},  {130, 4352, 4, 256},
@@ -168,8 +166,7 @@ TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
   for (const Case& c : shapes)
     for (int pb : {1, 2, 4, 8})
       for (int T : {1, 3, 8, 16})
-        for (auto [staging, occupancy] : {std::pair{0, 0}, std::pair{0, 3}, std::pair{-1, 0}})
-          run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3, staging, occupancy);
+        for (int staging : {0, -1}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3, staging);
 }
 
 // Scales and offsets staged in more than 48 KB of shared memory (f32 scales, groups of 32,

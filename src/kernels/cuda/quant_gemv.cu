@@ -74,10 +74,8 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 // Without XS, x fragments come from global memory and the x sums from the all-ones MMA.
 //   scales   [8 warps][gpw groups][16 rows]           (f16 or f32, as stored)
 //   offsets  [8 warps][gpw groups][16 rows]
-// MINB: blocks per SM the registers must allow (2: ~104-128 registers, no spills; 3: 80
-// registers with 20-72 bytes of spills, 24 warps per SM; an experiment, gemv_occupancy).
-template <int BITS, int NT, int SEGM, bool F16S, bool XS, int MINB, typename OutT>
-__global__ void __launch_bounds__(kWarps * 32, MINB)
+template <int BITS, int NT, int SEGM, bool F16S, bool XS, typename OutT>
+__global__ void __launch_bounds__(kWarps * 32, 2)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
   constexpr int SS = F16S ? 2 : 4;      // bytes per scale
@@ -373,14 +371,9 @@ GemvPlan plan_for(const QuantGemmParams& p, int pb) {
 
 // Resident blocks per SM: 2 by the kernel's registers (__launch_bounds__), less where shared
 // memory limits.
-int blocks_per_sm(size_t smem, int regs_bound) {
+int blocks_per_sm(size_t smem) {
   const size_t per_sm = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor));
-  return std::max(1, std::min(regs_bound, static_cast<int>(per_sm / (smem + 1024))));  // + 1 KB reserved per block
-}
-
-// The 3-blocks-per-SM kernel exists for staged x at T <= 8 (quant_ops.h: gemv_occupancy).
-bool use_occupancy3(const QuantGemmParams& p, const GemvPlan& pl) {
-  return p.gemv_occupancy == 3 && pl.xs && p.T <= 8;
+  return std::max(1, std::min(2, static_cast<int>(per_sm / (smem + 1024))));  // + 1 KB reserved per block
 }
 
 }  // namespace
@@ -398,7 +391,7 @@ int quant_gemv_auto_panels_per_block(const QuantGemmParams& p) {
   for (int pb : {1, 2, 4, 8}) {
     const GemvPlan pl = plan_for(p, pb);
     if (pl.pb != pb) break;  // shared memory already forced fewer panels
-    const int slots = sms * blocks_per_sm(pl.smem, use_occupancy3(p, pl) ? 3 : 2);
+    const int slots = sms * blocks_per_sm(pl.smem);
     const int blocks = (panels + pb - 1) / pb;
     const int waves = (blocks + slots - 1) / slots;
     const int tiles_per_warp = (p.ktiles + kWarps / pb - 1) / (kWarps / pb);
@@ -443,14 +436,12 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
     constexpr bool F = decltype(f16)::value;
-    if (use_occupancy3(p, pl)) {
-      launch(quant_gemv_kernel<B, 1, S, F, true, 3, OutT>);
-    } else if (pl.xs) {
-      if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, true, 2, OutT>);
-      else launch(quant_gemv_kernel<B, 1, S, F, true, 2, OutT>);
+    if (pl.xs) {
+      if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, true, OutT>);
+      else launch(quant_gemv_kernel<B, 1, S, F, true, OutT>);
     } else {
-      if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, false, 2, OutT>);
-      else launch(quant_gemv_kernel<B, 1, S, F, false, 2, OutT>);
+      if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, false, OutT>);
+      else launch(quant_gemv_kernel<B, 1, S, F, false, OutT>);
     }
   });
   CUDA_CHECK_LAUNCH("quant_gemv");

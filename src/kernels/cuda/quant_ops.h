@@ -52,9 +52,6 @@ struct QuantGemmParams {
   // T x K fits (<= 96 KB with the rest), -1 never (x fragments from global memory, x sums by
   // an all-ones MMA: the path of large T x K, forced by tests and benchmarks).
   int gemv_x_staging = 0;
-  // quant_gemv only, an experiment to measure: 3 runs the staged-x T <= 8 kernels compiled
-  // for 3 blocks (24 warps) per SM (80 registers, some spills) instead of 2; 0 the default.
-  int gemv_occupancy = 0;
 };
 
 constexpr int kQuantGemvMaxTokens = 16;
