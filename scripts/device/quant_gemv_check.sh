@@ -8,9 +8,8 @@
 #    against the float64 dequantize-then-matmul reference), then the whole suite; a
 #    compute-sanitizer memcheck of the split test if anything fails.
 # 2. bench_quant_cuda: each 7B linear alone (int4 g128, int4 g64, int8; T = 1, 8, 16; each
-#    panels-per-block split at T = 1; "auto x-global": the launcher's choice with x read
-#    from global memory, the path before x staging) and one decode step's 113 linears in a
-#    CUDA graph, in GB/s and % of the copy rate it measures.
+#    panels-per-block split at T = 1) and one decode step's 113 linears in a CUDA graph,
+#    in GB/s and % of the copy rate it measures.
 # Logs: $OUT/quant_gemv_tests.log and $OUT/quant_gemv_bench.log. About 3-4 minutes.
 set -u
 P=${P:-build-gpu/pack}
