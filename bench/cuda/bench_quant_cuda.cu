@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
       for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, l.N, l.K, wsc, l.bias, 100 + c));
       for (int T : Ts) {
         const double bytes = one + 2.0 * T * (l.K + l.N);
-        auto run = [&](int pb, int x_staging = 0) {
+        auto run = [&](int pb) {
           return time_us(s, [&](int i) {
             cuda::QuantGemmParams p = ws[i % copies].p;
             p.x = x.data<bf16>();
@@ -203,7 +203,6 @@ int main(int argc, char** argv) {
             p.out = y.raw();
             p.out_dtype = DType::BF16;
             p.gemv_panels_per_block = pb;
-            p.gemv_x_staging = x_staging;
             cuda::quant_gemv(p, s);
           });
         };
@@ -212,7 +211,6 @@ int main(int argc, char** argv) {
         const int auto_pb = cuda::quant_gemv_auto_panels_per_block(pa);
         const std::string shape = fmt("T%d %dx%d", T, l.N, l.K);
         report(fmt("qgemv_%s_%s auto(pb%d)", wsc.name, l.name, auto_pb), shape, run(0), bytes);
-        report(fmt("qgemv_%s_%s auto x-global", wsc.name, l.name), shape, run(0, -1), bytes);
         if (T == 1 && !quick)
           for (int pb : {1, 2, 4, 8})
             report(fmt("qgemv_%s_%s pb%d", wsc.name, l.name, pb), shape, run(pb), bytes);

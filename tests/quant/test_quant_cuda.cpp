@@ -102,11 +102,10 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
 }
 
 // The decode kernel called directly with each split of its block: 1, 2, 4 or 8 panels per
-// block of 8 warps, the other warps splitting each panel's k tiles; x staged in shared memory
-// where it fits (x_staging 0) or read from global memory (-1). Against the float64
+// block of 8 warps, the other warps splitting each panel's k tiles. Against the float64
 // dequantize-then-matmul reference (ref::quant_linear).
 void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int panels_per_block, bool f16,
-                    bool bias, int x_staging = 0) {
+                    bool bias) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
   const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
   const LinearWeight w = be.pack_quantized(m, false);
@@ -137,14 +136,13 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   p.bias = bias ? db.raw() : nullptr;
   p.bias_dtype = DType::F32;
   p.gemv_panels_per_block = panels_per_block;
-  p.gemv_x_staging = x_staging;
   cuda::quant_gemv(p, be.stream());
   const Tensor got = be.download(dout);
   Tensor want, absw;
   ref::quant_linear(want, x, m, hb, &absw);
   expect_close(got, want, absw, 1e-4,
                detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
-                              " panels/block=", panels_per_block, " x staging=", x_staging, " f16 scales=", f16));
+                              " panels/block=", panels_per_block, " f16 scales=", f16));
 }
 
 TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
@@ -155,9 +153,7 @@ TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
 
 // Long enough K that a warp runs several rounds of its 4-tile ring plus a remainder; K with a
 // partial last tile (1928 = 15 x 128 + 8, 2000 = 31 x 64 + 16); groups shorter than, equal to
-// and longer than the k tile (x sums per segment of 2, 4 and 8 k steps); N not a multiple of
-// the 16-row panel nor of a block's panels. x staged (T x K up to ~96 KB: all but the T = 16
-// cases with K > 2900) and from global memory.
+// and longer than the k tile; N not a multiple of the 16-row panel nor of a block's panels.
 TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
   std::mt19937_64 rng(28);
   const std::vector<Case> shapes = {{40, 3584, 4, 128},  {72, 1928, 4, 32}, {33, 1928, 4, 64},  {130, 4352, 4, 256},
@@ -165,8 +161,7 @@ TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
                                     {17, 7168, 4, 0},    {8, 256, 4, 32}};
   for (const Case& c : shapes)
     for (int pb : {1, 2, 4, 8})
-      for (int T : {1, 3, 8, 16})
-        for (int staging : {0, -1}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3, staging);
+      for (int T : {1, 3, 8, 16}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3);
 }
 
 // Scales and offsets staged in more than 48 KB of shared memory (f32 scales, groups of 32,

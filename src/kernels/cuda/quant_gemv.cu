@@ -16,20 +16,13 @@
 //   per-segment reads are then shared-memory hits.
 // - Work per block sized to the matrix: a block of 8 warps takes PB = 1, 2, 4 or 8 panels and
 //   the 8 / PB warps of a panel split its k tiles, summing their 16 x T partials in shared
-//   memory (no workspace, one launch). PB comes from a model of waves x per-block time
-//   (quant_gemv_auto_panels_per_block), fitted to the first H200 run: gate_up 4, lm_head 4,
-//   o_proj / down 1, qkv 2 (288 one-panel blocks were 2 waves over 264 slots).
+//   memory (no workspace, one launch). Large N (gate_up, lm_head) takes several panels per
+//   block, so each warp streams 14-56 tiles; small N (qkv, o_proj, down: 224-288 panels) one
+//   panel per block, so that every SM has work.
 // - Little math per byte: a code becomes an exact bf16 operand (128 + q) with one shift and
-//   one lop3, one mma.m16n8k16 per 16 k x 16 rows (two for 8 bits); at T <= 8 two
-//   accumulator sets alternate by k step so the MMA dependency chains are half as long.
-// - Round 2, after the H200 run (int4 step 50% of copy, T = 8 much slower than T = 1): where
-//   T x K fits in ~96 KB (every 7B linear at T = 1, qkv / o_proj / gate_up up to T = 8),
-//   x is staged in shared memory once per block in B-fragment order, with its sums per scale
-//   segment. The k loop then has no global loads but the code stream: before, each lane
-//   issued 16 scattered 4-byte x loads per tile (L2 latency in every tile's chain; at T = 8
-//   eight 16-byte wavefronts each, ~128 L1 cycles per KB of codes against ~80 cycles per KB
-//   of HBM time per SM), and an all-ones MMA per k step for the x sums (half the MMAs of a
-//   4-bit tile) is gone. Larger T x K keep the global x path.
+//   one lop3, one mma.m16n8k16 per 16 k x 16 rows (two for 8 bits) plus one all-ones MMA for
+//   the x sums of the offset term; at T <= 8 two accumulator sets alternate by k step so the
+//   MMA dependency chains are half as long.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/quant_common.cuh"
 #include "kernels/cuda/quant_ops.h"
@@ -62,19 +55,9 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 // grid.x = ceil(panels / pb), block = 8 warps; warp w works on panel blockIdx.x * pb + w / wpp
 // (wpp = 8 / pb), k tiles [tb, te) of it. Dynamic shared memory:
 //   red      f32 [8 warps][16 rows][NT * 8 tokens]   (partials, summed over a panel's warps)
-// and, when T x K is small enough (XS; the launcher decides), x staged once per block:
-//   xsum     f32 [ktiles * NS segments][NT * 8 tokens]: sum of x over each segment of k, the
-//            same for every row; replaces the all-ones MMA per k step (half the MMAs of a
-//            4-bit tile)
-//   xstage   x [ktiles * TILE / 32 k pairs][T tokens][16 words], in the order of the B
-//            fragments, so that one 16-byte load gives a lane both words of two k steps; zero
-//            past K. Replaces 16 scattered 4-byte global loads per lane and tile inside the
-//            k loop, whose L2 latency sat in every tile's dependency chain and whose 8-token
-//            wavefronts throttled T = 8.
-// Without XS, x fragments come from global memory and the x sums from the all-ones MMA.
 //   scales   [8 warps][gpw groups][16 rows]           (f16 or f32, as stored)
 //   offsets  [8 warps][gpw groups][16 rows]
-template <int BITS, int NT, int SEGM, bool F16S, bool XS, typename OutT>
+template <int BITS, int NT, int SEGM, bool F16S, typename OutT>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
@@ -86,13 +69,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   extern __shared__ __align__(16) unsigned char smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, c = lane & 3;
-  constexpr int RS = NT * 8;  // row stride of red and xsum: tokens
   float* red = reinterpret_cast<float*>(smem);
-  float* xsum = red + kWarps * 16 * RS;
-  const int nseg = XS ? p.ktiles * NS : 0;
-  uint32_t* xstage = reinterpret_cast<uint32_t*>(xsum + nseg * RS);
-  const int xstage_words = XS ? p.ktiles * (TILE / 32) * p.T * 16 : 0;
-  unsigned char* st_scales = reinterpret_cast<unsigned char*>(xstage + xstage_words) + warp * gpw * 16 * SS;
+  unsigned char* st_scales = smem + kWarps * 16 * NT * 8 * 4 + warp * gpw * 16 * SS;
   unsigned char* st_offsets = st_scales + kWarps * gpw * 16 * SS;
 
   const int wpp = kWarps / pb;
@@ -151,43 +129,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     // word index of x[tok][2c]; + kt * TILE / 2 + 8 m gives x[tok][kt * TILE + 16 m + 2c]
     xr[nt] = reinterpret_cast<const uint32_t*>(p.x) + (static_cast<int64_t>(xok[nt] ? tok : 0) * p.K >> 1) + c;
   }
-  if constexpr (XS) {
-    // One 16-byte chunk (8 k) of x per thread and pass: chunk q of token tok (pair q / 4, words
-    // w = 4 (q % 4) + j; word w of a pair is word wi = w % 8 of k step w / 8, which lane
-    // c = wi % 4 wants as b[w / 8][wi / 4]). Its sum joins those of the other GC chunks of
-    // its segment by shuffles: rows and segments are whole multiples of GC chunks, so a
-    // segment's chunks sit in GC aligned lanes of one warp.
-    constexpr int GC = 2 * SEGM;  // chunks per segment: 16 SEGM k / 8
-    const int row_chunks = p.ktiles * TILE / 8, total = p.T * row_chunks;
-    for (int i = threadIdx.x; i < nseg * RS; i += kWarps * 32)
-      if (i % RS >= p.T) xsum[i] = 0.0f;
-#pragma unroll 8
-    for (int base = 0; base < total; base += kWarps * 32) {  // uniform trip count: shuffles
-      const int i = base + threadIdx.x;
-      const int tok = i < total ? i / row_chunks : 0, q = i - tok * row_chunks;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (i < total && 8 * q < p.K) v = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(tok) * p.K) + q);
-      const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-      float sum = 0.0f;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) sum += __uint_as_float(w[j] << 16) + __uint_as_float(w[j] & 0xffff0000u);
-#pragma unroll
-      for (int o = 1; o < GC; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (i < total) {
-        uint32_t* dst = xstage + ((q >> 2) * p.T + tok) * 16;
-        const int w0 = 4 * (q & 3);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int wd = w0 + j, wi = wd & 7;
-          dst[4 * (wi & 3) + 2 * (wd >> 3) + (wi >> 2)] = w[j];
-        }
-        if (q % GC == 0) xsum[(q / GC) * RS + tok] = sum;
-      }
-    }
-  }
   cp_async_wait<0>();
-  if constexpr (XS) __syncthreads();  // xstage and xsum are the block's
-  else __syncwarp();                  // staged scales are the warp's own
+  __syncwarp();
 
   float tot[NT][4];
 #pragma unroll
@@ -198,22 +141,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   // One k tile: x fragments, the MMAs, and per segment (a group, or the tile) the scaling
   //   tot += scale * sum (q + C) x + (offset - C * scale) * sum x.
   auto tile = [&](int kt, const uint4& lo, const uint4& hi, auto check) {
-    [[maybe_unused]] constexpr bool CHECK = decltype(check)::value;
+    constexpr bool CHECK = decltype(check)::value;
     uint32_t b[STEPS][NT][2];
-    if constexpr (XS) {
-#pragma unroll
-      for (int mp = 0; mp < STEPS / 2; ++mp)
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          uint4 v = make_uint4(0, 0, 0, 0);
-          if (xok[nt])
-            v = *reinterpret_cast<const uint4*>(xstage + ((kt * (STEPS / 2) + mp) * p.T + g + 8 * nt) * 16 + 4 * c);
-          b[2 * mp][nt][0] = v.x;
-          b[2 * mp][nt][1] = v.y;
-          b[2 * mp + 1][nt][0] = v.z;
-          b[2 * mp + 1][nt][1] = v.w;
-        }
-    } else {
 #pragma unroll
     for (int m = 0; m < STEPS; ++m)
 #pragma unroll
@@ -228,8 +157,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         b[m][nt][0] = ok0 ? __ldg(xp) : 0u;
         b[m][nt][1] = ok1 ? __ldg(xp + 4) : 0u;
       }
-    }
-    float acc[PAR][NT][4], accx[PAR][NT][4];  // accx: sums of x (!XS)
+    float acc[PAR][NT][4], accx[PAR][NT][4];
 #pragma unroll
     for (int a = 0; a < PAR; ++a)
 #pragma unroll
@@ -242,7 +170,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
         mma_codes<BITS>(acc[a][nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
-        if constexpr (!XS) mma16816(accx[a][nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
+        mma16816(accx[a][nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
       }
       if ((m + 1) % SEGM == 0) {
         // Group of this segment; a segment past K (last tile) has zero sums, its group is
@@ -255,21 +183,18 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         const float og = smem_scale<F16S>(st_offsets, i0) - C * sg;
         const float oh = smem_scale<F16S>(st_offsets, i0 + 8) - C * sh;
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          float2 xs2 = make_float2(0.0f, 0.0f);  // tokens 2c, 2c + 1
-          if constexpr (XS) xs2 = *reinterpret_cast<const float2*>(xsum + (kt * NS + m / SEGM) * RS + nt * 8 + 2 * c);
+        for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            float q = acc[0][nt][i], xs = XS ? ((i & 1) ? xs2.y : xs2.x) : accx[0][nt][i];
+            float q = acc[0][nt][i], xs = accx[0][nt][i];
             if constexpr (PAR == 2) {
               q += acc[1][nt][i];
-              if constexpr (!XS) xs += accx[1][nt][i];
+              xs += accx[1][nt][i];
             }
             tot[nt][i] += (i < 2 ? sg : sh) * q + (i < 2 ? og : oh) * xs;
 #pragma unroll
             for (int a2 = 0; a2 < PAR; ++a2) acc[a2][nt][i] = accx[a2][nt][i] = 0.0f;
           }
-        }
       }
     }
   };
@@ -300,6 +225,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
 
   // tot[nt]: {row g, tok 2c}, {row g, tok 2c+1}, {row g+8, tok 2c}, {row g+8, tok 2c+1} (+ 8 nt)
+  constexpr int RS = NT * 8;
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     red[(warp * 16 + g) * RS + nt * 8 + 2 * c] = tot[nt][0];
@@ -328,80 +254,22 @@ int device_attr(cudaDeviceAttr a) {
   return v;
 }
 
-// Staged x stays under this, so that two blocks still fit an SM (228 KB).
-constexpr size_t kStageLimit = 96 * 1024;
-
-struct GemvPlan {
-  int pb = 1;        // panels per block
-  int gpw = 0;       // scale groups staged per warp
-  bool xs = false;   // x staged in shared memory
-  size_t smem = 0;   // dynamic shared memory bytes
-  bool gemm = false; // too much shared memory even at one panel per block: use quant_gemm
-};
-
-// Shared memory of the kernel's layout (see quant_gemv_kernel) for pb panels per block.
-GemvPlan plan_for(const QuantGemmParams& p, int pb) {
-  GemvPlan pl;
-  const size_t max_smem = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin));
-  const int nt = p.T > 8 ? 2 : 1, ss = p.scales_f16 ? 2 : 4;
-  const int tile = k_tile(p.bits);
-  const size_t nseg = static_cast<size_t>(p.ktiles) * (tile / 16 / segment_mmas(p));
-  auto base = [&](int b, int& gpw) {
-    const int wpp = kWarps / b;
-    gpw = staged_groups((p.ktiles + wpp - 1) / wpp, tile, p.group_size, p.groups);
-    return static_cast<size_t>(kWarps) * 16 * nt * 8 * 4 + 2 * static_cast<size_t>(kWarps) * gpw * 16 * ss;
-  };
-  pl.pb = pb;
-  pl.smem = base(pb, pl.gpw);
-  while (pl.smem > max_smem / 2 && pl.pb > 1) {  // fewer panels: more warps split K, fewer groups each
-    pl.pb /= 2;
-    pl.smem = base(pl.pb, pl.gpw);
-  }
-  if (pl.smem > max_smem) {  // a very long K in small groups: the GEMM reads scales from global memory
-    pl.gemm = true;
-    return pl;
-  }
-  const size_t stage = static_cast<size_t>(p.ktiles) * tile * p.T * 2 + nseg * nt * 8 * 4;  // xstage + xsum
-  if (p.gemv_x_staging >= 0 && pl.smem + stage <= kStageLimit) {
-    pl.xs = true;
-    pl.smem += stage;
-  }
-  return pl;
-}
-
-// Resident blocks per SM: 2 by the kernel's registers (__launch_bounds__), less where shared
-// memory limits.
-int blocks_per_sm(size_t smem) {
-  const size_t per_sm = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor));
-  return std::max(1, std::min(2, static_cast<int>(per_sm / (smem + 1024))));  // + 1 KB reserved per block
+size_t gemv_smem_bytes(const QuantGemmParams& p, int pb, int& gpw) {
+  const int nt = p.T > 8 ? 2 : 1, ss = p.scales_f16 ? 2 : 4, wpp = kWarps / pb;
+  gpw = staged_groups((p.ktiles + wpp - 1) / wpp, k_tile(p.bits), p.group_size, p.groups);
+  return static_cast<size_t>(kWarps) * 16 * nt * 8 * 4 + 2 * static_cast<size_t>(kWarps) * gpw * 16 * ss;
 }
 
 }  // namespace
 
 int quant_gemv_auto_panels_per_block(const QuantGemmParams& p) {
-  // Modelled time of a choice: waves of blocks x the time of one block, ~ the tiles each warp
-  // streams plus a fixed cost of ~6 tiles (first load latency, staging, reduction). Fitted
-  // to the H200 run of the first version (gate_up, lm_head, down, qkv per pb): long streams
-  // per warp (large pb) amortize the fixed cost, small pb fills the last wave (qkv's 288
-  // one-panel blocks over 264 slots took 2 waves; pb 2 was faster).
+  // Several panels per block (longer streams per warp) only while that still leaves >= 4
+  // blocks per SM; otherwise one panel per block and 8 warps over its k tiles.
   const int sms = device_attr(cudaDevAttrMultiProcessorCount);
   const int panels = (p.N + 15) / 16;
-  int best = 1;
-  double best_cost = 0.0;
-  for (int pb : {1, 2, 4, 8}) {
-    const GemvPlan pl = plan_for(p, pb);
-    if (pl.pb != pb) break;  // shared memory already forced fewer panels
-    const int slots = sms * blocks_per_sm(pl.smem);
-    const int blocks = (panels + pb - 1) / pb;
-    const int waves = (blocks + slots - 1) / slots;
-    const int tiles_per_warp = (p.ktiles + kWarps / pb - 1) / (kWarps / pb);
-    const double cost = static_cast<double>(waves) * (6.0 + tiles_per_warp);
-    if (pb == 1 || cost < best_cost) {
-      best = pb;
-      best_cost = cost;
-    }
-  }
-  return best;
+  for (int pb : {8, 4, 2})
+    if ((panels + pb - 1) / pb >= 4 * sms) return pb;
+  return 1;
 }
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
@@ -409,40 +277,40 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   TLLM_CHECK(p.T >= 1 && p.T <= kQuantGemvMaxTokens, "quant_gemv: T=", p.T, " outside [1, 16]");
   TLLM_CHECK(reinterpret_cast<uintptr_t>(p.scales) % 16 == 0 && reinterpret_cast<uintptr_t>(p.offsets) % 16 == 0,
              "quant_gemv: scales and offsets must be 16-byte aligned");
-  const int pb_asked = p.gemv_panels_per_block ? p.gemv_panels_per_block : quant_gemv_auto_panels_per_block(p);
-  TLLM_CHECK(pb_asked == 1 || pb_asked == 2 || pb_asked == 4 || pb_asked == 8, "quant_gemv: ", pb_asked,
-             " panels per block (1, 2, 4 or 8)");
-  const GemvPlan pl = plan_for(p, pb_asked);
-  if (pl.gemm) {
+  int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block : quant_gemv_auto_panels_per_block(p);
+  TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
+  const size_t max_smem = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin));
+  int gpw = 0;
+  size_t smem = gemv_smem_bytes(p, pb, gpw);
+  while (smem > max_smem / 2 && pb > 1) {  // fewer panels: more warps split K, fewer groups each
+    pb /= 2;
+    smem = gemv_smem_bytes(p, pb, gpw);
+  }
+  if (smem > max_smem) {  // a very long K in small groups: the GEMM reads scales from global memory
     quant_gemm(p, stream);
     return;
   }
   dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
     using OutT = std::remove_pointer_t<decltype(out_tag)>;
     auto launch = [&](auto kernel) {
-      if (pl.smem > 48 * 1024)
-        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(pl.smem)));
+      if (smem > 48 * 1024)
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
       cudaLaunchConfig_t cfg{};
-      cfg.gridDim = dim3(((p.N + 15) / 16 + pl.pb - 1) / pl.pb);
+      cfg.gridDim = dim3(((p.N + 15) / 16 + pb - 1) / pb);
       cfg.blockDim = dim3(kWarps * 32);
-      cfg.dynamicSmemBytes = pl.smem;
+      cfg.dynamicSmemBytes = smem;
       cfg.stream = stream;
       cudaLaunchAttribute attr[1];
       attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
       attr[0].val.programmaticStreamSerializationAllowed = 1;
       cfg.attrs = attr;
       cfg.numAttrs = pdl_supported() ? 1 : 0;
-      CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p, pl.pb, pl.gpw));
+      CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p, pb, gpw));
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
     constexpr bool F = decltype(f16)::value;
-    if (pl.xs) {
-      if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, true, OutT>);
-      else launch(quant_gemv_kernel<B, 1, S, F, true, OutT>);
-    } else {
-      if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, false, OutT>);
-      else launch(quant_gemv_kernel<B, 1, S, F, false, OutT>);
-    }
+    if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, OutT>);
+    else launch(quant_gemv_kernel<B, 1, S, F, OutT>);
   });
   CUDA_CHECK_LAUNCH("quant_gemv");
 }

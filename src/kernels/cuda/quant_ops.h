@@ -11,8 +11,7 @@
 //                once: a block of 8 warps takes 1, 2, 4 or 8 panels, the warps of a panel
 //                split its k tiles, each lane keeps 4 tiles of codes (128 bytes) in flight,
 //                scales and offsets are staged in shared memory per warp (a K too long for
-//                that, in small groups, falls back to quant_gemm), and so are x and its
-//                segment sums when T x K is small enough.
+//                that, in small groups, falls back to quant_gemm).
 //   quant_gemm:  any T; 64 rows x 64 tokens per block, codes and activations staged in shared
 //                memory with cp.async (double buffered), activations through ldmatrix.
 //   quant_dequantize: rows of W to bf16 [rows, K] (prefill: dequantize + cuBLASLt).
@@ -48,10 +47,6 @@ struct QuantGemmParams {
   // quant_gemv only: 16-row panels per block of 8 warps (1, 2, 4 or 8; the other warps
   // split each panel's k tiles); 0 lets the launcher choose from N and the SM count.
   int gemv_panels_per_block = 0;
-  // quant_gemv only: 0 stages x (and its sums per scale segment) in shared memory when
-  // T x K fits (<= 96 KB with the rest), -1 never (x fragments from global memory, x sums by
-  // an all-ones MMA: the path of large T x K, forced by tests and benchmarks).
-  int gemv_x_staging = 0;
 };
 
 constexpr int kQuantGemvMaxTokens = 16;
