@@ -127,6 +127,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   bf16* sK = sQ + BM * D;        // [2][BN][D]
   bf16* sV = sK + 2 * BN * D;    // [2][BN][D]
 
+  pdl_wait();  // launched with PDL: q/k/v come from the rope/cache-write kernel just before
   pdl_launch_dependents();
   const AttentionParams& p = args.p;
   const int B = p.num_seqs;
@@ -418,6 +419,7 @@ __global__ void __launch_bounds__(kCombineThreads)
                              const float* __restrict__ lse_part, int splits, int T, int n_q) {
   __shared__ float w[kMaxSplits];
   __shared__ float red[32];
+  pdl_wait();  // launched with PDL after the split attention kernel
   pdl_launch_dependents();
   const int t = blockIdx.x, h = blockIdx.y;
   const int64_t stride = static_cast<int64_t>(T) * n_q;
@@ -814,12 +816,13 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
                                     static_cast<int>(smem)));
     attr_set = true;
   }
-  attention_kernel<D, BN, SPLIT_KEYS>
-      <<<dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits), kThreads, smem, stream>>>(a);
+  // PDL launches: in a decode graph each starts while its predecessor drains.
+  launch_pdl(attention_kernel<D, BN, SPLIT_KEYS>, dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits),
+             dim3(kThreads), smem, stream, a);
   CUDA_CHECK_LAUNCH("attention");
   if (splits > 1) {
-    attention_combine_kernel<D><<<dim3(p.num_tokens, p.n_q_heads), kCombineThreads, 0, stream>>>(
-        p.out, a.o_part, a.lse_part, splits, p.num_tokens, p.n_q_heads);
+    launch_pdl(attention_combine_kernel<D>, dim3(p.num_tokens, p.n_q_heads), dim3(kCombineThreads), 0, stream, p.out,
+               a.o_part, a.lse_part, splits, p.num_tokens, p.n_q_heads);
     CUDA_CHECK_LAUNCH("attention_combine");
   }
 }
