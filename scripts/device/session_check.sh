@@ -3,13 +3,14 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench attn quantk moek" (default all: more than
-#   one 10-minute call; pick a subset per call).
+#   STAGES="tests ncu bench serve moebench quantbench peer attn quantk moek" (default all: more
+#   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
+#   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
 P=${P:-build-gpu/pack}
 OUT=${OUT:-/tmp/session_check}
 L=/tmp/session_logs
-STAGES=${STAGES:-tests ncu bench serve moebench quantbench attn quantk moek}
+STAGES=${STAGES:-tests ncu bench serve moebench quantbench peer attn quantk moek}
 rm -rf "$L" && mkdir -p "$L" "$OUT"
 export LD_LIBRARY_PATH="$PWD/$P/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export TLLM_TEST_SOURCE_DIR=$PWD PYTHONUNBUFFERED=1
@@ -116,6 +117,13 @@ if has quantbench; then
     -p 512 -n 128 -b 1,8 -r 2 > "$L/bench_7b_int8.log" 2>&1
   stamp "bench 7b int8 rc=$?"
   cat "$L/bench_7b_int4.log" "$L/bench_7b_int8.log" | grep -E "^\| (pp|tg)|limits"
+fi
+
+if has peer; then
+  # HF transformers (eager, SDPA) on the same shape: the peer line of the CUDA issue.
+  timeout 200 python3 scripts/device/hf_peer.py bench/configs/qwen2.5-7b --prefill 4096 --gen 128 2>&1 | tail -1 \
+    | tee "$L/hf_peer_7b.json"
+  stamp "hf peer rc=$?"
 fi
 
 # The kernel micro-benchmarks of the attention, quantized-GEMV and MoE paths.
