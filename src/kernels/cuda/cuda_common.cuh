@@ -144,6 +144,17 @@ void launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cu
   CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
+// 16-byte weight load, streamed past L1, with the L2::256B prefetch hint: a warp's load
+// touches 64 B of each of 16 rows, and the hint lets DRAM serve whole 256 B runs that the
+// next steps then find in L2 (measured for gemv.cu in docs/cuda-notes.md).
+__device__ __forceinline__ uint4 ld_weight_u4(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
 // Streaming 16-byte load that skips L1 (weights are read once).
 __device__ __forceinline__ uint4 ld_stream_u4(const void* p) {
   uint4 r;

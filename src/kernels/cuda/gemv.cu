@@ -48,9 +48,7 @@ template <bool HINT>
 __device__ __forceinline__ uint4 ld_w(const bf16* p) {
   uint4 r;
   if constexpr (HINT) {
-    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
+    r = ld_weight_u4(p);
   } else {
     r = ld_stream_u4(p);
   }

@@ -376,8 +376,8 @@ void moe_decode_gate_up(const MoeDecodeParams& p, cudaStream_t stream) {
   g.sorted_pair = p.meta.sorted_pair;
   g.top_k = p.k;
   const dim3 grid(ceil_div(p.I, 8), std::min(p.E, p.T * p.k)), block(kWarps * 32);
-  if (p.T <= 8) moe_launch_pdl(moe_gemv_kernel<1, true, 4>, grid, block, stream, g);
-  else moe_launch_pdl(moe_gemv_kernel<2, true, 4>, grid, block, stream, g);
+  if (p.T <= 8) launch_pdl(moe_gemv_kernel<1, true, 4>, grid, block, 0, stream, g);
+  else launch_pdl(moe_gemv_kernel<2, true, 4>, grid, block, 0, stream, g);
   CUDA_CHECK_LAUNCH("moe_decode_gate_up");
 }
 
@@ -387,8 +387,8 @@ void moe_decode_down_combine(const MoeDecodeParams& p, cudaStream_t stream) {
   TLLM_CHECK((p.shared_y == nullptr) == (p.shared_gate == nullptr),
              "moe_decode_down_combine: shared_y and shared_gate go together");
   const dim3 grid(ceil_div(p.H, 16)), block(kWarps * 32);
-  if (p.T <= 8) moe_launch_pdl(moe_down_combine_kernel<1>, grid, block, stream, p);
-  else moe_launch_pdl(moe_down_combine_kernel<2>, grid, block, stream, p);
+  if (p.T <= 8) launch_pdl(moe_down_combine_kernel<1>, grid, block, 0, stream, p);
+  else launch_pdl(moe_down_combine_kernel<2>, grid, block, 0, stream, p);
   CUDA_CHECK_LAUNCH("moe_decode_down_combine");
 }
 

@@ -37,8 +37,6 @@
 
 #include "core/dtype.h"
 #ifdef __CUDACC__
-#include <utility>
-
 #include "kernels/cuda/cuda_common.cuh"
 #endif
 
@@ -133,33 +131,7 @@ void moe_combine(bf16* out, const bf16* y, const int32_t* pair_pos, const float*
                  const bf16* x, const bf16* shared_y, const float* shared_gate, cudaStream_t stream);
 
 #ifdef __CUDACC__
-// 16-byte weight load, streamed past L1, with the L2::256B prefetch hint: a warp's load
-// touches 64 B of each of 16 rows, and the hint lets DRAM serve whole 256 B runs that the
-// next steps then find in L2 (the effect measured for gemv.cu in docs/cuda-notes.md).
-__device__ __forceinline__ uint4 ld_weight_u4(const void* p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
 
-// Launches `kernel` with programmatic dependent launch allowed (sm_90+), so it may start
-// while the previous kernel on the stream finishes; it must pdl_wait() before reading what
-// that kernel wrote.
-template <typename... Params, typename... Args>
-void moe_launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args&&... args) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_supported() ? 1 : 0;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
-}
 #endif
 
 }  // namespace tllm::cuda

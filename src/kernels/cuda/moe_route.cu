@@ -367,9 +367,9 @@ void moe_router_topk(const MoeDecodeParams& p, cudaStream_t stream) {
   TLLM_CHECK(p.H % 8 == 0, "moe_router_topk: hidden size ", p.H, " must be a multiple of 8");
   const dim3 grid(ceil_div(p.E, kRouterWarps)), block(kRouterWarps * 32);
   if (p.logits_dtype == DType::F32)
-    moe_launch_pdl(moe_router_topk_kernel<float>, grid, block, stream, p);
+    launch_pdl(moe_router_topk_kernel<float>, grid, block, 0, stream, p);
   else if (p.logits_dtype == DType::BF16)
-    moe_launch_pdl(moe_router_topk_kernel<bf16>, grid, block, stream, p);
+    launch_pdl(moe_router_topk_kernel<bf16>, grid, block, 0, stream, p);
   else
     TLLM_THROW("moe_router_topk: router logits must be f32 or bf16, got ", dtype_name(p.logits_dtype));
   CUDA_CHECK_LAUNCH("moe_router_topk");

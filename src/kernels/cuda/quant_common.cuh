@@ -75,14 +75,6 @@ __device__ __forceinline__ float bias_at(const QuantGemmParams& p, int n) {
                                     : __bfloat162float(static_cast<const bf16*>(p.bias)[n]);
 }
 
-// 16 bytes of codes, streamed: L1 bypassed, DRAM asked for the whole 256-byte run.
-__device__ __forceinline__ uint4 ld_codes(const uint4* p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));

@@ -89,8 +89,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #pragma unroll
   for (int s = 0; s < kDepth; ++s) {
     if (tb + s < te_ring) {
-      ring[s][0] = ld_codes(wp + (tb + s) * 64);
-      ring[s][1] = ld_codes(wp + (tb + s) * 64 + 32);
+      ring[s][0] = ld_weight_u4(wp + (tb + s) * 64);
+      ring[s][1] = ld_weight_u4(wp + (tb + s) * 64 + 32);
     } else {
       ring[s][0] = ring[s][1] = make_uint4(0, 0, 0, 0);
     }
@@ -205,8 +205,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     for (int s = 0; s < kDepth; ++s) {
       const uint4 lo = ring[s][0], hi = ring[s][1];
       if (kt + kDepth + s < te_ring) {  // refill the slot before using what it held
-        ring[s][0] = ld_codes(wp + (kt + kDepth + s) * 64);
-        ring[s][1] = ld_codes(wp + (kt + kDepth + s) * 64 + 32);
+        ring[s][0] = ld_weight_u4(wp + (kt + kDepth + s) * 64);
+        ring[s][1] = ld_weight_u4(wp + (kt + kDepth + s) * 64 + 32);
       }
       tile(kt + s, lo, hi, std::false_type{});
     }
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     }
   }
   if (te > te_ring) {  // the last tile, K not a multiple of TILE (codes are zero-padded)
-    const uint4 lo = ld_codes(wp + te_ring * 64), hi = ld_codes(wp + te_ring * 64 + 32);
+    const uint4 lo = ld_weight_u4(wp + te_ring * 64), hi = ld_weight_u4(wp + te_ring * 64 + 32);
     tile(te_ring, lo, hi, std::true_type{});
   }
 
