@@ -18,6 +18,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "bench_timing.h"
 
 using namespace tllm;
 using tllm::cuda::bf16;
@@ -46,28 +47,8 @@ Tensor rand_bf16(cuda::CudaBackend& be, Shape s, uint64_t seed, float scale) {
   return t;
 }
 
-// Median time (us) of one call, timed in batches of `inner` calls between events.
 double time_us(cudaStream_t s, const std::function<void()>& fn, int inner, int reps) {
-  for (int i = 0; i < 2; ++i) fn();
-  CUDA_CHECK(cudaStreamSynchronize(s));
-  cudaEvent_t a, b;
-  CUDA_CHECK(cudaEventCreate(&a));
-  CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> v;
-  for (int r = 0; r < reps; ++r) {
-    CUDA_CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < inner; ++i) fn();
-    CUDA_CHECK(cudaEventRecord(b, s));
-    CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    v.push_back(ms * 1000.0 / inner);
-  }
-  CUDA_CHECK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return tllm::bench::time_us(s, [&](int) { fn(); }, inner, reps, 2);
 }
 
 std::vector<float> to_host_f32(cuda::CudaBackend& be, const Tensor& t) {

@@ -23,6 +23,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/moe_ops.h"
+#include "bench_timing.h"
 
 using namespace tllm;
 using tllm::cuda::bf16;
@@ -61,29 +62,9 @@ LinearWeight linear_weight(Backend& be, int64_t rows, int64_t cols, uint32_t see
   return w;
 }
 
-// Median per-call time (us) of fn, in batches of `inner` calls between two events.
+// Warm-up: one batch of `inner` calls.
 double time_us(cudaStream_t s, const std::function<void(int)>& fn, int inner, int reps) {
-  for (int i = 0; i < inner; ++i) fn(i);
-  CUDA_CHECK(cudaStreamSynchronize(s));
-  cudaEvent_t a, b;
-  CUDA_CHECK(cudaEventCreate(&a));
-  CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> v;
-  int it = 0;
-  for (int r = 0; r < reps; ++r) {
-    CUDA_CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < inner; ++i) fn(it++);
-    CUDA_CHECK(cudaEventRecord(b, s));
-    CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    v.push_back(ms * 1000.0 / inner);
-  }
-  CUDA_CHECK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return tllm::bench::time_us(s, fn, inner, reps, inner);
 }
 
 struct ModelShape {
