@@ -354,16 +354,23 @@ void CudaBackend::linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& 
                   static_cast<int>(T), static_cast<int>(w.weight.dim(0)), static_cast<int>(w.weight.dim(1)), stream_);
 }
 
+bool CudaBackend::skinny(const Tensor& x, const LinearWeight& w) const {
+  if (w.quant != QuantScheme::None || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.ndim() < 1 ||
+      w.weight.ndim() != 2 || w.weight.dtype() != DType::BF16 || last_dim(x) != w.weight.dim(1))
+    return false;
+  const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
+  const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
+  // The skinny GEMM beats cuBLASLt up to 8 tokens (one 8-token MMA tile); at 9..16 its
+  // second tile costs registers and cuBLASLt is ahead on large N (H100, docs/cuda-notes.md).
+  return T >= 1 && T <= 8 && aligned && gemv_supported(static_cast<int>(T), N, K);
+}
+
 void CudaBackend::linear(Tensor& out, const Tensor& x, const LinearWeight& w) {
   if (w.quant != QuantScheme::None) return linear_quantized(out, x, w);
   int64_t T = 0;
   check_linear(out, x, w, T);
   if (T == 0) return;
-  const int64_t N = w.weight.dim(0), K = w.weight.dim(1);
-  const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
-  // The skinny GEMM beats cuBLASLt up to 8 tokens (one 8-token MMA tile); at 9..16 its
-  // second tile costs registers and cuBLASLt is ahead on large N (H100, docs/cuda-notes.md).
-  if (T <= 8 && aligned && gemv_supported(static_cast<int>(T), N, K))
+  if (skinny(x, w))
     linear_gemv(out, x, w);
   else
     linear_cublas(out, x, w);
@@ -522,12 +529,9 @@ bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int
 void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
   // Decode-sized batches: the residual update runs in the skinny GEMM's last block.
   cuda::GemvNorm g;
-  if (w.quant == QuantScheme::None && x.device() == Device::CUDA && x.dtype() == DType::BF16 && x.ndim() >= 1 &&
-      w.weight.ndim() == 2 && last_dim(x) == w.weight.dim(1)) {
+  if (skinny(x, w)) {
     const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
-    const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
-    if (aligned && gemv_supported(static_cast<int>(T), N, K) && w.weight.dtype() == DType::BF16 &&
-        out.numel() == T * N && fused_norm_args(out, rn, T, g)) {
+    if (fused_norm_args(out, rn, T, g)) {
       int64_t t = 0;
       check_linear(out, x, w, t);
       cuda::gemv_norm_bf16(out.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
@@ -542,13 +546,9 @@ void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const Linea
 void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) {
   // Decode-sized batches: the activation is the skinny GEMM's epilogue (gemv.cu, SILU).
   const LinearWeight& w = gate_up;
-  if (w.quant == QuantScheme::None && x.device() == Device::CUDA && x.dtype() == DType::BF16 && x.ndim() >= 1 &&
-      w.weight.ndim() == 2 && w.weight.dtype() == DType::BF16 && last_dim(x) == w.weight.dim(1) &&
-      act.device() == Device::CUDA && act.dtype() == DType::BF16) {
+  if (skinny(x, w) && act.device() == Device::CUDA && act.dtype() == DType::BF16) {
     const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
-    const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
-    if (T >= 1 && T <= 8 && N % 2 == 0 && aligned && gemv_supported(static_cast<int>(T), N, K) &&
-        act.numel() == T * (N / 2) && (!w.bias.defined() || w.bias.numel() == N)) {
+    if (N % 2 == 0 && act.numel() == T * (N / 2) && (!w.bias.defined() || w.bias.numel() == N)) {
       cuda::gemv_silu_bf16(act.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
                            w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
                            static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), stream_);
@@ -677,7 +677,8 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
   auto* out_rows = static_cast<SampleOutRow*>(d_out.raw());
   auto* out_top = reinterpret_cast<TopEntry*>(static_cast<uint8_t*>(d_out.raw()) + out_bytes);
   const cuda::SamplePartials sp = cuda::sample_partials(R, V);
-  Tensor partials = empty({std::max<int64_t>(1, static_cast<int64_t>(R) * sp.n * 4)}, DType::F32);
+  Tensor partials =
+      empty({std::max<int64_t>(1, static_cast<int64_t>(R) * sp.n * sizeof(cuda::RowPartial))}, DType::U8);
   cuda::sample(logits.data<float>(), R, V, reinterpret_cast<const SampleRowParams*>(din),
                reinterpret_cast<const int32_t*>(din + off_pt), reinterpret_cast<const int32_t*>(din + off_pc),
                reinterpret_cast<const int32_t*>(din + off_bt), scratch.data<float>(), out_rows, out_top, top_stride,

@@ -105,6 +105,9 @@ class CudaBackend final : public Backend {
  private:
   void check_capturable(const char* op) const;
   void check_linear(const Tensor& out, const Tensor& x, const LinearWeight& w, int64_t& T) const;
+  // Whether x @ w^T goes to the skinny GEMM (gemv.cu): a dense bf16 weight, 1..8 tokens of
+  // bf16 on the device, 16-byte aligned, a shape gemv_supported accepts.
+  bool skinny(const Tensor& x, const LinearWeight& w) const;
 
   int device_ = 0;
   int num_sms_ = 0;
