@@ -232,17 +232,9 @@ __global__ void __launch_bounds__(WARPS * 32)
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false>
 void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
               int K, cudaStream_t stream, const GemvNorm& norm = {}) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(SILU ? ceil_div(N / 2, 8) : ceil_div(N, 16));
-  cfg.blockDim = dim3(WARPS * 32);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_supported() ? 1 : 0;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM>,
-                                static_cast<OutT*>(out), x, w, bias, bias_kind, T, N, K, norm));
+  launch_pdl(gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM>,
+             dim3(SILU ? ceil_div(N / 2, 8) : ceil_div(N, 16)), dim3(WARPS * 32), 0, stream, static_cast<OutT*>(out), x,
+             w, bias, bias_kind, T, N, K, norm);
   CUDA_CHECK_LAUNCH("gemv_bf16");
 }
 

@@ -295,17 +295,7 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     auto launch = [&](auto kernel) {
       if (smem > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-      cudaLaunchConfig_t cfg{};
-      cfg.gridDim = dim3(((p.N + 15) / 16 + pb - 1) / pb);
-      cfg.blockDim = dim3(kWarps * 32);
-      cfg.dynamicSmemBytes = smem;
-      cfg.stream = stream;
-      cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attr[0].val.programmaticStreamSerializationAllowed = 1;
-      cfg.attrs = attr;
-      cfg.numAttrs = pdl_supported() ? 1 : 0;
-      CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p, pb, gpw));
+      launch_pdl(kernel, dim3(((p.N + 15) / 16 + pb - 1) / pb), dim3(kWarps * 32), smem, stream, p, pb, gpw);
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
     constexpr bool F = decltype(f16)::value;
