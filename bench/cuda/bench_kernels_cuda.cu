@@ -106,12 +106,9 @@ int main(int argc, char** argv) {
 
   // --- ceilings -----------------------------------------------------------------------
   {
-    const size_t bytes = size_t{1} << 30;
-    Tensor a = be.empty({int64_t(bytes)}, DType::U8), b = be.empty({int64_t(bytes)}, DType::U8);
-    CUDA_CHECK(cudaMemsetAsync(a.raw(), 1, bytes, s));
-    const double us = time_us(s, [&](int) { CUDA_CHECK(cudaMemcpyAsync(b.raw(), a.raw(), bytes, cudaMemcpyDeviceToDevice, s)); }, 5, 9);
-    g_copy_gbps = 2.0 * bytes / us / 1e3;
-    std::printf("CEILING copy d2d 1 GiB: %.1f us, %.1f GB/s (read + write)\n", us, g_copy_gbps);
+    const tllm::bench::CopyCeiling c = tllm::bench::copy_ceiling(be, 3);
+    g_copy_gbps = c.gbps;
+    std::printf("CEILING copy d2d 1 GiB: %.1f us, %.1f GB/s (read + write)\n", c.us, g_copy_gbps);
   }
   {
     const int M = 8192;

@@ -256,16 +256,8 @@ int main(int argc, char** argv) {
   cuda::CudaBackend be(CudaBackendOptions{});
   cudaStream_t s = be.stream();
   std::printf("device: %s\n", be.name().c_str());
-  double copy_gbps = 0;
-  {
-    const size_t bytes = size_t{1} << 30;
-    Tensor a = be.empty({int64_t(bytes)}, DType::U8), b = be.empty({int64_t(bytes)}, DType::U8);
-    CUDA_CHECK(cudaMemsetAsync(a.raw(), 1, bytes, s));
-    const double us = time_us(
-        s, [&](int) { CUDA_CHECK(cudaMemcpyAsync(b.raw(), a.raw(), bytes, cudaMemcpyDeviceToDevice, s)); }, 5, 9);
-    copy_gbps = 2.0 * bytes / us / 1e3;
-    std::printf("copy bandwidth (1 GiB device-to-device, read + write): %.1f GB/s\n", copy_gbps);
-  }
+  const double copy_gbps = tllm::bench::copy_ceiling(be, 5).gbps;  // warm-up: one batch, as time_us here
+  std::printf("copy bandwidth (1 GiB device-to-device, read + write): %.1f GB/s\n", copy_gbps);
   const ModelShape shapes[] = {
       {"qwen3-30b-a3b", 128, 8, 2048, 768, 0, 48, true},
       {"qwen1.5-moe-a2.7b", 60, 4, 2048, 1408, 5632, 24, false},
