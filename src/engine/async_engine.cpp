@@ -63,6 +63,7 @@ AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue)
   TLLM_CHECK_ARG(engine_, "AsyncEngine: no engine given");
   TLLM_CHECK_ARG(max_queue_ >= 1, "AsyncEngine: max_queue must be at least 1, got ", max_queue_);
   stats_ = engine_->stats();
+  delivery_ = std::thread([this] { deliver_loop(); });
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -76,6 +77,36 @@ void AsyncEngine::shutdown() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    out_stop_ = true;
+  }
+  out_cv_.notify_all();
+  if (delivery_.joinable()) delivery_.join();  // after delivering what the loop left
+}
+
+void AsyncEngine::post_locked(std::vector<Delivery>& outputs) {
+  if (outputs.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    for (auto& d : outputs) outbox_.push_back(std::move(d));
+  }
+  outputs.clear();
+  out_cv_.notify_one();
+}
+
+void AsyncEngine::deliver_loop() {
+  std::vector<Delivery> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(out_mu_);
+      out_cv_.wait(lock, [&] { return out_stop_ || !outbox_.empty(); });
+      if (outbox_.empty()) return;  // stopping, and everything was delivered
+      batch.swap(outbox_);
+    }
+    for (auto& [s, out] : batch) s->push(std::move(out));
+    batch.clear();
+  }
 }
 
 void AsyncEngine::check_submission(const Submission& s) const {
@@ -135,12 +166,12 @@ std::shared_ptr<RequestStream> AsyncEngine::submit_many(const std::string& strea
 }
 
 void AsyncEngine::abort(const std::string& request_id) {
-  std::shared_ptr<RequestStream> stream;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = streams_.find(request_id);
     if (it == streams_.end()) return;
-    stream = it->second.lock();
+    std::vector<Delivery> final;
+    if (auto stream = it->second.lock()) final.emplace_back(std::move(stream), final_output(request_id, FinishReason::Abort));
     streams_.erase(it);
     bool was_incoming = false;
     for (auto p = incoming_.begin(); p != incoming_.end(); ++p) {
@@ -151,9 +182,9 @@ void AsyncEngine::abort(const std::string& request_id) {
       }
     }
     if (!was_incoming) aborts_.push_back(request_id);
+    post_locked(final);
   }
   cv_.notify_one();
-  if (stream) stream->push(final_output(request_id, FinishReason::Abort));
 }
 
 EngineStats AsyncEngine::stats() const {
@@ -164,7 +195,7 @@ EngineStats AsyncEngine::stats() const {
 void AsyncEngine::loop() {
   std::vector<Pending> batch;
   std::vector<std::string> aborts;
-  std::vector<std::pair<std::shared_ptr<RequestStream>, RequestOutput>> deliveries;
+  std::vector<Delivery> deliveries;
   bool busy = false;
   for (;;) {
     batch.clear();
@@ -192,16 +223,14 @@ void AsyncEngine::loop() {
       try {
         engine_->add_request(p.id, std::move(p.prompt), p.params);
       } catch (const std::exception& e) {
-        std::shared_ptr<RequestStream> stream;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          auto it = streams_.find(p.id);
-          if (it != streams_.end()) {
-            stream = it->second.lock();
-            streams_.erase(it);
-          }
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = streams_.find(p.id);
+        if (it != streams_.end()) {
+          std::vector<Delivery> final;
+          if (auto stream = it->second.lock()) final.emplace_back(std::move(stream), final_output(p.id, FinishReason::None, e.what()));
+          streams_.erase(it);
+          post_locked(final);
         }
-        if (stream) stream->push(final_output(p.id, FinishReason::None, e.what()));
       }
     }
 
@@ -239,6 +268,7 @@ void AsyncEngine::loop() {
         if (out.finished) streams_.erase(it);
         if (s) deliveries.emplace_back(std::move(s), std::move(out));
       }
+      if (step_error.empty()) post_locked(deliveries);
     }
     if (!step_error.empty()) {
       for (auto& d : deliveries)
@@ -247,34 +277,28 @@ void AsyncEngine::loop() {
             engine_->abort_request(d.second.request_id);
           } catch (const std::exception&) {
           }
-    }
-    for (auto& [s, out] : deliveries) s->push(std::move(out));
-
-    busy = engine_->has_unfinished_requests();
-    if (!step_error.empty()) {
       const EngineStats after = engine_->stats();  // the failed requests were aborted
       std::lock_guard<std::mutex> lock(mu_);
       stats_ = after;
       waiting_in_engine_ = after.num_waiting;
+      post_locked(deliveries);  // their streams were unmapped above: nothing can come between
     }
+    busy = engine_->has_unfinished_requests();
   }
 
-  // Shutdown: end every open stream.
-  std::vector<std::pair<std::shared_ptr<RequestStream>, std::string>> open;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [id, weak] : streams_)
-      if (auto s = weak.lock()) open.emplace_back(std::move(s), id);
-    streams_.clear();
-    incoming_.clear();
-  }
-  for (auto& [s, id] : open) {
+  // Shutdown: end every open stream (shutdown() then stops the delivery thread once it has
+  // delivered these).
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, weak] : streams_) {
     try {
       engine_->abort_request(id);
     } catch (const std::exception&) {
     }
-    s->push(final_output(id, FinishReason::Abort, "the server is shutting down"));
+    if (auto s = weak.lock()) deliveries.emplace_back(std::move(s), final_output(id, FinishReason::Abort, "the server is shutting down"));
   }
+  streams_.clear();
+  incoming_.clear();
+  post_locked(deliveries);
 }
 
 }  // namespace tllm

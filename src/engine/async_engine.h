@@ -1,6 +1,9 @@
 // AsyncEngine: runs LLMEngine::step() on its own thread and hands each request's outputs
 // to a per-request stream that HTTP handler threads read. Requests are admitted through a
 // bounded queue (max_queue); a full queue is reported to the caller, not blocked on.
+// Outputs reach the streams through a delivery thread: waking the reader of every request
+// of a batch (a futex call each, 64 per step at 64 concurrent requests) would otherwise sit
+// on the engine thread between two steps.
 #pragma once
 
 #include <condition_variable>
@@ -78,7 +81,12 @@ class AsyncEngine {
   };
 
  private:
+  using Delivery = std::pair<std::shared_ptr<RequestStream>, RequestOutput>;
   void loop();
+  void deliver_loop();
+  // Queues outputs for the delivery thread; the caller holds mu_, so that the order of the
+  // engine's outputs and of abort()'s final outputs is the order in which readers see them.
+  void post_locked(std::vector<Delivery>& outputs);
   void check_submission(const Submission& s) const;
   std::unique_ptr<LLMEngine> engine_;
   int max_queue_;
@@ -95,6 +103,11 @@ class AsyncEngine {
   EngineStats stats_;
   int waiting_in_engine_ = 0;
   bool stop_ = false;
+  std::mutex out_mu_;  // after mu_ when both are held
+  std::condition_variable out_cv_;
+  std::vector<Delivery> outbox_;
+  bool out_stop_ = false;
+  std::thread delivery_;
   std::thread thread_;
 };
 

@@ -95,11 +95,12 @@ Generation::~Generation() {
 void Generation::abort() {
   for (size_t i = 0; i < choices_.size(); ++i) {
     if (choices_[i].finished) continue;
+    // Counted before the engine hears of it: whoever sees the engine idle sees the count.
+    state_.metrics.count_finished(FinishReason::Abort);
     state_.engine->abort(engine_ids_[i]);
     choices_[i].finished = true;
     choices_[i].finish_reason = FinishReason::Abort;
     ++finished_;
-    state_.metrics.count_finished(FinishReason::Abort);
   }
 }
 
