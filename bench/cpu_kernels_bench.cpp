@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <random>
 #include <vector>
@@ -193,30 +194,57 @@ void linear_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Linear)->Apply(linear_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Every projection of a 24-layer Qwen2.5-0.5B-shape model at T rows, distinct buffers
-// (no cache reuse between layers), plus the tied lm_head.
+// (no cache reuse between layers), plus the tied lm_head. Args: T, weight bits (16 bf16;
+// 8 int8 per channel; 4 int4 group 32 with f16 scale/offset, lm_head int8 as the bench's
+// int4 model has it).
 void BM_DecodeLinears(benchmark::State& state) {
   const int64_t T = state.range(0);
+  const int bits = static_cast<int>(state.range(1));
   CpuBackend& be = backend();
   struct Layer {
     LinearWeight qkv, o, gate_up, down;
   };
-  static std::vector<Layer> layers;
-  static LinearWeight lm_head;
-  auto make = [](int64_t N, int64_t K, bool bias) {
+  static std::map<int, std::pair<std::vector<Layer>, LinearWeight>> models;
+  auto make = [&](int64_t N, int64_t K, bool bias, int b) {
     LinearWeight w;
-    w.weight = filled_tensor({N, K}, DType::BF16);
+    if (b == 16) {
+      w.weight = filled_tensor({N, K}, DType::BF16);
+    } else {
+      QuantizedMatrix m;
+      m.bits = b;
+      m.group_size = b == 4 ? 32 : static_cast<int>(K);
+      m.rows = N;
+      m.cols = K;
+      m.codes = Tensor::empty({N, K}, DType::U8);
+      std::mt19937 rng(static_cast<uint32_t>(N * 31 + K));
+      for (int64_t i = 0; i < N * K; ++i) m.codes.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % (1u << b));
+      m.scales = Tensor::empty({N, m.groups()}, DType::F32);
+      m.offsets = Tensor::empty({N, m.groups()}, DType::F32);
+      for (int64_t i = 0; i < m.scales.numel(); ++i) {
+        m.scales.data<float>()[i] = 0.01f;
+        m.offsets.data<float>()[i] = -0.05f;
+      }
+      w = be.pack_quantized(m, false);
+    }
     if (bias) w.bias = Tensor::zeros({N}, DType::F32);
     return w;
   };
+  auto& [layers, lm_head] = models[bits];
   if (layers.empty()) {
-    for (int l = 0; l < 24; ++l) layers.push_back({make(1152, 896, true), make(896, 896, false), make(9728, 896, false), make(896, 4864, false)});
-    lm_head = make(151936, 896, false);
+    for (int l = 0; l < 24; ++l)
+      layers.push_back({make(1152, 896, true, bits), make(896, 896, false, bits), make(9728, 896, false, bits),
+                        make(896, 4864, false, bits)});
+    lm_head = make(151936, 896, false, bits == 16 ? 16 : 8);
   }
   Tensor x896 = random_tensor({T, 896}, DType::F32, 3), x4864 = random_tensor({T, 4864}, DType::F32, 4);
   Tensor qkv = Tensor::empty({T, 1152}, DType::F32), o = Tensor::empty({T, 896}, DType::F32);
   Tensor gu = Tensor::empty({T, 9728}, DType::F32), logits = Tensor::empty({T, 151936}, DType::F32);
-  double bytes = static_cast<double>(lm_head.weight.nbytes());
-  for (const Layer& L : layers) bytes += static_cast<double>(L.qkv.weight.nbytes() + L.o.weight.nbytes() + L.gate_up.weight.nbytes() + L.down.weight.nbytes());
+  auto nbytes = [](const LinearWeight& w) {
+    return static_cast<double>(w.weight.nbytes() + (w.scales.defined() ? w.scales.nbytes() : 0) +
+                               (w.zeros.defined() ? w.zeros.nbytes() : 0));
+  };
+  double bytes = nbytes(lm_head);
+  for (const Layer& L : layers) bytes += nbytes(L.qkv) + nbytes(L.o) + nbytes(L.gate_up) + nbytes(L.down);
   const CpuClock clock;
   for (auto _ : state) {
     for (const Layer& L : layers) {
@@ -233,7 +261,7 @@ void BM_DecodeLinears(benchmark::State& state) {
   clock.report(state, "GB/s", bytes * it / 1e9, be.exec().pool.size());
   state.counters["GB"] = bytes / 1e9;
 }
-BENCHMARK(BM_DecodeLinears)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_DecodeLinears)->Args({1, 16})->Args({1, 8})->Args({1, 4})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 // Args: q_len, k_len, cache dtype (0 f32, 1 bf16), batch. Qwen2.5-0.5B heads: 14 q, 2 kv, 64.
 void BM_Attention(benchmark::State& state) {

@@ -3,14 +3,14 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench peer attn quantk moek" (default all: more
+#   STAGES="tests ncu bench serve moebench quantbench peer attn quantk moek gemvk" (default all: more
 #   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
 #   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
 P=${P:-build-gpu/pack}
 OUT=${OUT:-/tmp/session_check}
 L=/tmp/session_logs
-STAGES=${STAGES:-tests ncu bench serve moebench quantbench peer attn quantk moek}
+STAGES=${STAGES:-tests ncu bench serve moebench quantbench peer attn quantk moek gemvk}
 rm -rf "$L" && mkdir -p "$L" "$OUT"
 export LD_LIBRARY_PATH="$PWD/$P/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export TLLM_TEST_SOURCE_DIR=$PWD PYTHONUNBUFFERED=1
@@ -127,7 +127,7 @@ if has peer; then
 fi
 
 # The kernel micro-benchmarks of the attention, quantized-GEMV and MoE paths.
-for b in attn:bench_attention_cuda quantk:bench_quant_cuda moek:bench_moe_cuda; do
+for b in attn:bench_attention_cuda quantk:bench_quant_cuda moek:bench_moe_cuda gemvk:bench_kernels_cuda; do
   st=${b%%:*}; exe=$P/${b##*:}
   if has "$st" && [[ -x "$exe" ]]; then
     timeout "${KTIME:-170}" "$exe" > "$L/${b##*:}.log" 2>&1
