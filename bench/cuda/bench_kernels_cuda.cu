@@ -128,7 +128,12 @@ int main(int argc, char** argv) {
   const std::vector<Lin> lins = {{"qkv", 4608, 3584}, {"o_proj", 3584, 3584}, {"gate_up", 37888, 3584},
                                  {"down", 3584, 18944}, {"lm_head", 152064, 3584}};
   const std::vector<int> Ts = quick ? std::vector<int>{1, 8} : std::vector<int>{1, 2, 4, 8, 16};
-  for (const Lin& l : lins) {
+  // Decode GEMVs: the 7B shapes, then the 0.5B ones (K = 896: few steps per warp).
+  std::vector<Lin> decode_lins = lins;
+  for (const Lin& l : {Lin{"qkv_0.5b", 1152, 896}, Lin{"o_proj_0.5b", 896, 896}, Lin{"gate_up_0.5b", 9728, 896},
+                       Lin{"down_0.5b", 896, 4864}, Lin{"lm_head_0.5b", 151936, 896}})
+    decode_lins.push_back(l);
+  for (const Lin& l : decode_lins) {
     const double wbytes = 2.0 * l.N * l.K;
     const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / wbytes)));
     std::vector<LinearWeight> ws(copies);

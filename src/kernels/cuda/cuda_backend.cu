@@ -351,7 +351,8 @@ void CudaBackend::linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& 
   check_linear(out, x, w, T);
   cuda::gemv_bf16(out.raw(), out.dtype(), x.data<bf16>(), w.weight.data<bf16>(),
                   w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
-                  static_cast<int>(T), static_cast<int>(w.weight.dim(0)), static_cast<int>(w.weight.dim(1)), stream_);
+                  static_cast<int>(T), static_cast<int>(w.weight.dim(0)), static_cast<int>(w.weight.dim(1)), num_sms_,
+                  stream_);
 }
 
 bool CudaBackend::skinny(const Tensor& x, const LinearWeight& w) const {
@@ -520,7 +521,7 @@ bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int
   };
   if (!(T >= 1 && dev_bf16(out) && dev_bf16(r) && dev_bf16(h) && w.device() == Device::CUDA &&
         w.dtype() == DType::F32 && w.numel() == N && reinterpret_cast<uintptr_t>(w.raw()) % 16 == 0 &&
-        cuda::gemv_norm_supported(static_cast<int>(T), N)))
+        cuda::gemv_norm_supported(static_cast<int>(T), N, num_sms_)))
     return false;
   g = cuda::GemvNorm{r.data<bf16>(), h.data<bf16>(), w.data<float>(), rn.eps, norm_counter_};
   return true;
@@ -536,7 +537,7 @@ void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const Linea
       check_linear(out, x, w, t);
       cuda::gemv_norm_bf16(out.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
                            w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
-                           static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), g, stream_);
+                           static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), g, num_sms_, stream_);
       return;
     }
   }
@@ -551,7 +552,7 @@ void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeig
     if (N % 2 == 0 && act.numel() == T * (N / 2) && (!w.bias.defined() || w.bias.numel() == N)) {
       cuda::gemv_silu_bf16(act.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
                            w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
-                           static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), stream_);
+                           static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), num_sms_, stream_);
       return;
     }
   }

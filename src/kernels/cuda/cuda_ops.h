@@ -40,8 +40,9 @@ void gather_rows(void* out, const void* x, const int32_t* indices, int n, int64_
 // out[T, N] = x[T, K] @ W[N, K]^T (+ bias). Needs K % 8 == 0 and 16-byte aligned rows.
 constexpr int kGemvMaxTokens = 16;
 bool gemv_supported(int T, int64_t N, int64_t K);
+// num_sms picks the block size (gemv.cu: 4 warps when the grid has >= 2 blocks per SM).
 void gemv_bf16(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias,
-               DType bias_dtype, int T, int N, int K, cudaStream_t stream);
+               DType bias_dtype, int T, int N, int K, int num_sms, cudaStream_t stream);
 
 // The decoder's residual update fused after a skinny GEMM's output out[T, N] (N = hidden):
 // residual = bf16(residual + out); normed = rms_norm(residual) * weight (f32 weight), done by
@@ -55,15 +56,15 @@ struct GemvNorm {
   unsigned int* counter = nullptr;
 };
 constexpr int kGemvNormMaxTokens = 4;  // rows are normalised one after another by one block
-bool gemv_norm_supported(int T, int64_t N);
+bool gemv_norm_supported(int T, int64_t N, int num_sms);
 
 // act[T, N/2] = silu(gate) * up for [gate | up] = x[T, K] @ W[N, K]^T (+ bias), T <= 8: the
 // gate|up projection with the activation in its epilogue (the bits of gemv_bf16 + silu_mul).
 void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N, int K,
-                    cudaStream_t stream);
+                    int num_sms, cudaStream_t stream);
 // out = x @ W^T (+ bias) followed by norm's residual update (T <= kGemvNormMaxTokens).
 void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N,
-                    int K, const GemvNorm& norm, cudaStream_t stream);
+                    int K, const GemvNorm& norm, int num_sms, cudaStream_t stream);
 
 // out[T, N] += bias (used where the GEMM could not fuse it).
 void add_bias(void* out, DType out_dtype, const void* bias, DType bias_dtype, int T, int N,

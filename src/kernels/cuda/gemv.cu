@@ -253,6 +253,14 @@ void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* b
   }
 }
 
+// Warps per block. Each warp of a block takes 1/WARPS of K for the block's 16 rows. Measured
+// on an H200 (run 15, T=1, bench_kernels_cuda variants w4u4h / w8u4h): 4 warps win when the
+// grid has at least two blocks per SM (qkv 4608x3584: 11.8 vs 14.7 us; gate_up 37888x3584:
+// 64.5 vs 70.8 us, 99% of the copy rate; lm_head 152064x3584: 240.6 vs 260.5 us), 8 warps
+// when it has fewer (o_proj 3584x3584, 224 blocks on 132 SMs: 8.4 vs 10.2 us; down
+// 3584x18944: 35.8 vs 42.6 us), where 4-warp blocks leave too few loads in flight per SM.
+bool four_warps(int64_t blocks, int num_sms) { return blocks >= 2 * static_cast<int64_t>(num_sms); }
+
 int bias_kind_of(const void* bias, DType bd) {
   if (!bias) return 0;
   if (bd == DType::F32) return 1;
@@ -268,32 +276,39 @@ bool gemv_supported(int T, int64_t N, int64_t K) {
 }
 
 void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bias, DType bd, int T,
-               int N, int K, cudaStream_t stream) {
+               int N, int K, int num_sms, cudaStream_t stream) {
   TLLM_CHECK(gemv_supported(T, N, K), "gemv_bf16: unsupported shape T=", T, " N=", N, " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_bf16: x and W must be 16-byte aligned");
   // L2::256B on the weight loads: each load instruction touches 64 B of 16 rows, and the
   // prefetch hint lets DRAM serve whole 256 B runs (measured on H200: 49% -> 60% of copy
   // bandwidth for 4608x3584, 67% -> 88% for 37888x3584; docs/cuda-notes.md).
-  launch_cfg<8, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  if (four_warps(ceil_div(N, 16), num_sms)) launch_cfg<4, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  else launch_cfg<8, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
 }
 
-bool gemv_norm_supported(int T, int64_t N) {
-  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec && rms_norm_threads(N) <= 256;
+bool gemv_norm_supported(int T, int64_t N, int num_sms) {
+  // Not where the plain GEMV takes 4-warp blocks: the fused kernel must give the bits of
+  // gemv + add_rms_norm, and its last block needs up to 256 threads for the row.
+  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec && rms_norm_threads(N) <= 256 &&
+         !four_warps(ceil_div(N, 16), num_sms);
 }
 
 void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
-                    cudaStream_t stream) {
+                    int num_sms, cudaStream_t stream) {
   TLLM_CHECK(gemv_supported(T, N, K) && T <= 8 && N % 2 == 0, "gemv_silu_bf16: unsupported shape T=", T, " N=", N,
              " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_silu_bf16: x and W must be 16-byte aligned");
-  launch_t<1, 8, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  if (four_warps(ceil_div(N / 2, 8), num_sms))
+    launch_t<1, 4, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  else
+    launch_t<1, 8, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
 }
 
 void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
-                    const GemvNorm& norm, cudaStream_t stream) {
-  TLLM_CHECK(gemv_supported(T, N, K) && gemv_norm_supported(T, N), "gemv_norm_bf16: unsupported shape T=", T,
+                    const GemvNorm& norm, int num_sms, cudaStream_t stream) {
+  TLLM_CHECK(gemv_supported(T, N, K) && gemv_norm_supported(T, N, num_sms), "gemv_norm_bf16: unsupported shape T=", T,
              " N=", N, " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_norm_bf16: x and W must be 16-byte aligned");
