@@ -510,7 +510,7 @@ void CudaBackend::silu_mul(Tensor& out, const Tensor& gate_up) {
   cuda::silu_mul(out.data<bf16>(), gate_up.data<bf16>(), static_cast<int>(T), static_cast<int>(I2 / 2), stream_);
 }
 
-bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, cuda::GemvNorm& g) {
+bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g) {
   Tensor& r = *rn.residual;
   Tensor& h = *rn.normed;
   const Tensor& w = *rn.weight;
@@ -521,7 +521,7 @@ bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int
   };
   if (!(T >= 1 && dev_bf16(out) && dev_bf16(r) && dev_bf16(h) && w.device() == Device::CUDA &&
         w.dtype() == DType::F32 && w.numel() == N && reinterpret_cast<uintptr_t>(w.raw()) % 16 == 0 &&
-        cuda::gemv_norm_supported(static_cast<int>(T), N, num_sms_)))
+        cuda::gemv_norm_supported(static_cast<int>(T), N, K, num_sms_)))
     return false;
   g = cuda::GemvNorm{r.data<bf16>(), h.data<bf16>(), w.data<float>(), rn.eps, norm_counter_};
   return true;
@@ -532,7 +532,7 @@ void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const Linea
   cuda::GemvNorm g;
   if (skinny(x, w)) {
     const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
-    if (fused_norm_args(out, rn, T, g)) {
+    if (fused_norm_args(out, rn, T, K, g)) {
       int64_t t = 0;
       check_linear(out, x, w, t);
       cuda::gemv_norm_bf16(out.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),

@@ -130,7 +130,7 @@ class CudaBackend final : public Backend {
   size_t pinned_out_bytes_ = 0;
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
   // The fused residual update of linear_residual_norm, when it applies.
-  bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, cuda::GemvNorm& g);
+  bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g);
 };
 
 }  // namespace tllm::cuda

@@ -40,7 +40,7 @@ void gather_rows(void* out, const void* x, const int32_t* indices, int n, int64_
 // out[T, N] = x[T, K] @ W[N, K]^T (+ bias). Needs K % 8 == 0 and 16-byte aligned rows.
 constexpr int kGemvMaxTokens = 16;
 bool gemv_supported(int T, int64_t N, int64_t K);
-// num_sms picks the block size (gemv.cu: 4 warps when the grid has >= 2 blocks per SM).
+// num_sms picks the block size (gemv.cu: 4 warps for >= 2 blocks per SM and K >= 3072).
 void gemv_bf16(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias,
                DType bias_dtype, int T, int N, int K, int num_sms, cudaStream_t stream);
 
@@ -56,7 +56,7 @@ struct GemvNorm {
   unsigned int* counter = nullptr;
 };
 constexpr int kGemvNormMaxTokens = 4;  // rows are normalised one after another by one block
-bool gemv_norm_supported(int T, int64_t N, int num_sms);
+bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms);
 
 // act[T, N/2] = silu(gate) * up for [gate | up] = x[T, K] @ W[N, K]^T (+ bias), T <= 8: the
 // gate|up projection with the activation in its epilogue (the bits of gemv_bf16 + silu_mul).

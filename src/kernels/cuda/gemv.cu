@@ -254,12 +254,17 @@ void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* b
 }
 
 // Warps per block. Each warp of a block takes 1/WARPS of K for the block's 16 rows. Measured
-// on an H200 (run 15, T=1, bench_kernels_cuda variants w4u4h / w8u4h): 4 warps win when the
-// grid has at least two blocks per SM (qkv 4608x3584: 11.8 vs 14.7 us; gate_up 37888x3584:
-// 64.5 vs 70.8 us, 99% of the copy rate; lm_head 152064x3584: 240.6 vs 260.5 us), 8 warps
-// when it has fewer (o_proj 3584x3584, 224 blocks on 132 SMs: 8.4 vs 10.2 us; down
-// 3584x18944: 35.8 vs 42.6 us), where 4-warp blocks leave too few loads in flight per SM.
-bool four_warps(int64_t blocks, int num_sms) { return blocks >= 2 * static_cast<int64_t>(num_sms); }
+// on an H200 (runs 15 and 17, T=1, bench_kernels_cuda variants w4u4h / w8u4h): 4 warps win
+// when the grid has at least two blocks per SM and K gives each warp >= 24 steps of 32
+// (qkv 4608x3584: 11.8 vs 14.7 us; gate_up 37888x3584: 64.5 vs 70.8 us, 99% of the copy
+// rate; lm_head 152064x3584: 240.6 vs 260.5 us); 8 warps otherwise: with fewer blocks
+// (o_proj 3584x3584, 224 blocks on 132 SMs: 8.4 vs 10.2 us; down 3584x18944: 35.8 vs 42.6
+// us) 4-warp blocks leave too few loads in flight per SM, and with short rows (K = 896:
+// gate_up 9728x896 7.7 vs 9.3 us, lm_head 151936x896 72.7 vs 77.9 us) they leave each warp too
+// much of a short row to walk through.
+bool four_warps(int64_t blocks, int64_t K, int num_sms) {
+  return blocks >= 2 * static_cast<int64_t>(num_sms) && K >= 3072;
+}
 
 int bias_kind_of(const void* bias, DType bd) {
   if (!bias) return 0;
@@ -283,15 +288,15 @@ void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bi
   // L2::256B on the weight loads: each load instruction touches 64 B of 16 rows, and the
   // prefetch hint lets DRAM serve whole 256 B runs (measured on H200: 49% -> 60% of copy
   // bandwidth for 4608x3584, 67% -> 88% for 37888x3584; docs/cuda-notes.md).
-  if (four_warps(ceil_div(N, 16), num_sms)) launch_cfg<4, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  if (four_warps(ceil_div(N, 16), K, num_sms)) launch_cfg<4, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
   else launch_cfg<8, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
 }
 
-bool gemv_norm_supported(int T, int64_t N, int num_sms) {
+bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms) {
   // Not where the plain GEMV takes 4-warp blocks: the fused kernel must give the bits of
   // gemv + add_rms_norm, and its last block needs up to 256 threads for the row.
   return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec && rms_norm_threads(N) <= 256 &&
-         !four_warps(ceil_div(N, 16), num_sms);
+         !four_warps(ceil_div(N, 16), K, num_sms);
 }
 
 void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
@@ -300,7 +305,7 @@ void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, D
              " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_silu_bf16: x and W must be 16-byte aligned");
-  if (four_warps(ceil_div(N / 2, 8), num_sms))
+  if (four_warps(ceil_div(N / 2, 8), K, num_sms))
     launch_t<1, 4, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
   else
     launch_t<1, 8, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
@@ -308,7 +313,7 @@ void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, D
 
 void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
                     const GemvNorm& norm, int num_sms, cudaStream_t stream) {
-  TLLM_CHECK(gemv_supported(T, N, K) && gemv_norm_supported(T, N, num_sms), "gemv_norm_bf16: unsupported shape T=", T,
+  TLLM_CHECK(gemv_supported(T, N, K) && gemv_norm_supported(T, N, K, num_sms), "gemv_norm_bf16: unsupported shape T=", T,
              " N=", N, " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_norm_bf16: x and W must be 16-byte aligned");

@@ -34,8 +34,26 @@ template <typename LogitT>
 __device__ __forceinline__ void route_token_warp(const LogitT* row, int E, int k, bool renormalize, float* prob,
                                  unsigned char* taken, int32_t* out_ids, float* out_w, int* smem_ids) {
   const int lane = threadIdx.x & 31;
+  // The first 32 x kHeld logits are loaded before any is used (predicated, one L2 round trip;
+  // a loop of load-then-store to shared memory waited for each load in turn).
+  constexpr int kHeld = kMoeFusedMaxExperts / 32;
+  float held[kHeld];
+#pragma unroll
+  for (int i = 0; i < kHeld; ++i) {
+    const int e = lane + 32 * i;
+    held[i] = e < E ? load_logit(row + e) : 0.0f;
+  }
   float mx = -INFINITY;
-  for (int e = lane; e < E; e += 32) {
+#pragma unroll
+  for (int i = 0; i < kHeld; ++i) {
+    const int e = lane + 32 * i;
+    if (e < E) {
+      prob[e] = held[i];
+      taken[e] = 0;
+      mx = fmaxf(mx, held[i]);
+    }
+  }
+  for (int e = lane + 32 * kHeld; e < E; e += 32) {
     const float v = load_logit(row + e);
     prob[e] = v;
     taken[e] = 0;
@@ -73,15 +91,27 @@ __device__ __forceinline__ void route_token_warp(const LogitT* row, int E, int k
     // A total order, so every lane holds the same (bv, bi); bi >= 0 since k <= E.
     if (lane == 0) {
       taken[bi] = 1;
-      out_ids[j] = bi;
-      out_w[j] = bv;
-      if (smem_ids != nullptr) smem_ids[j] = bi;
+      if (smem_ids != nullptr) {
+        smem_ids[j] = bi;
+      } else {
+        out_ids[j] = bi;
+        out_w[j] = bv;
+      }
     }
     chosen += bv;
     __syncwarp();
   }
-  if (renormalize && lane == 0)
+  if (smem_ids != nullptr) {
+    // The outputs from shared memory, a lane per choice (prob[e] is the bv of its round):
+    // no global read-back of the weights for the renormalisation.
+    for (int j = lane; j < k; j += 32) {
+      const int e = smem_ids[j];
+      out_ids[j] = e;
+      out_w[j] = renormalize ? prob[e] / chosen : prob[e];
+    }
+  } else if (renormalize && lane == 0) {
     for (int j = 0; j < k; ++j) out_w[j] = out_w[j] / chosen;
+  }
   __syncwarp();
 }
 
@@ -133,22 +163,50 @@ __global__ void __launch_bounds__(kRouterWarps * 32) moe_router_topk_kernel(cons
   float acc[kMoeFusedMaxTokens];
 #pragma unroll
   for (int t = 0; t < kMoeFusedMaxTokens; ++t) acc[t] = 0.0f;
-  auto consume = [&](const uint4& wv, int c) {
-    float wf[8];
-    bf16x8_to_f32(wv, wf);
+  // The prefetched chunks, a pair of tokens at a time: the pair's 2 x kRouterPre x chunks are
+  // loaded (clamped, unconditionally) before any is used, so a lane waits for one L2 round
+  // trip per pair. (A loop that loaded each token's chunk where it was used waited for them
+  // one by one: 13 us at T = 1 and 26 us at T = 8 for the whole kernel on an H200.) Each
+  // acc[t] still sums its chunks in ascending order, as before.
+  static_assert(kMoeFusedMaxTokens % 2 == 0, "token pairs");
+#pragma unroll
+  for (int t0 = 0; t0 < kMoeFusedMaxTokens; t0 += 2) {
+    if (t0 >= T) break;
+    const int t1 = min(t0 + 1, T - 1);
+    uint4 xa[kRouterPre], xb[kRouterPre];
+#pragma unroll
+    for (int i = 0; i < kRouterPre; ++i) {
+      const int c = min(lane + 32 * i, chunks - 1);
+      xa[i] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t0) * H + 8 * c));
+      xb[i] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t1) * H + 8 * c));
+    }
+#pragma unroll
+    for (int i = 0; i < kRouterPre; ++i) {
+      if (lane + 32 * i >= chunks) break;
+      float wf[8], fa[8], fb[8];
+      bf16x8_to_f32(wpre[i], wf);
+      bf16x8_to_f32(xa[i], fa);
+      bf16x8_to_f32(xb[i], fb);
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        acc[t0] += wf[q] * fa[q];
+        acc[t0 + 1] += wf[q] * fb[q];  // t0 + 1 == T: a copy of t0's sum, never stored
+      }
+    }
+  }
+  // Rows longer than 32 x kRouterPre chunks: the rest streamed, token by token.
+  for (int c = lane + 32 * kRouterPre; c < chunks; c += 32) {
+    float w8[8];
+    bf16x8_to_f32(ld_weight_u4(wrow + 8 * c), w8);
 #pragma unroll
     for (int t = 0; t < kMoeFusedMaxTokens; ++t) {
       if (t >= T) break;
       float xf[8];
       bf16x8_to_f32(__ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t) * H + 8 * c)), xf);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) acc[t] += wf[i] * xf[i];
+      for (int q = 0; q < 8; ++q) acc[t] += w8[q] * xf[q];
     }
-  };
-#pragma unroll
-  for (int i = 0; i < kRouterPre; ++i)
-    if (lane + 32 * i < chunks) consume(wpre[i], lane + 32 * i);
-  for (int c = lane + 32 * kRouterPre; c < chunks; c += 32) consume(ld_weight_u4(wrow + 8 * c), c);
+  }
 #pragma unroll
   for (int t = 0; t < kMoeFusedMaxTokens; ++t) {
     if (t >= T) break;

@@ -43,7 +43,7 @@ TEST_F(CudaLinear, SkinnyGemmMatchesReference) {
   std::mt19937_64 rng(11);
   const std::vector<std::pair<int, int>> nk = {{1, 8},     {7, 64},    {33, 72},  {100, 136}, {257, 520},
                                                {1000, 896}, {300, 3584}, {65, 4104}, {17, 40},
-                                               {4500, 520}};  // >= 2 blocks per SM: 4-warp blocks
+                                               {4500, 520}, {4500, 3080}};  // >= 2 blocks per SM: 4-warp blocks at K >= 3072
   for (int T : {1, 2, 3, 5, 8, 9, 13, 16})
     for (auto [N, K] : nk) run_case(*this, be(), rng, T, N, K, T % 2 == 1, DType::BF16, Path::Gemv, 8e-3);
   for (int T : {1, 11}) run_case(*this, be(), rng, T, 513, 256, true, DType::F32, Path::Gemv, 1e-4);
@@ -83,7 +83,7 @@ LinearWeight random_weight(cuda::CudaBackend& be, std::mt19937_64& rng, int N, i
 TEST_F(CudaLinear, LinearSiluMulMatchesUnfused) {
   std::mt19937_64 rng(14);
   // (I, K): intermediate sizes of the 0.5B/7B shapes (scaled) and odd ones.
-  const std::vector<std::pair<int, int>> ik = {{4864, 896}, {7, 64}, {33, 72}, {100, 136}, {1000, 3584}};
+  const std::vector<std::pair<int, int>> ik = {{4864, 896}, {7, 64}, {33, 72}, {100, 136}, {1000, 3584}, {2200, 3080}};
   for (int T : {1, 2, 3, 8, 9, 16})
     for (auto [I, K] : ik) {
       const std::string what = "T=" + std::to_string(T) + " I=" + std::to_string(I) + " K=" + std::to_string(K);
@@ -107,9 +107,9 @@ TEST_F(CudaLinear, LinearSiluMulMatchesUnfused) {
 TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
   std::mt19937_64 rng(15);
   // (N = hidden, K): the norm needs N % 8 == 0.
-  // 5120: a hidden size whose plain GEMV takes 4-warp blocks on a 132-SM GPU (the fused path
+  // 5120 x 3072: a shape whose plain GEMV takes 4-warp blocks on a 132-SM GPU (the fused path
   // then steps aside, the bits stay those of the unfused ops).
-  const std::vector<std::pair<int, int>> nk = {{64, 64}, {896, 4864}, {104, 136}, {3584, 1000}, {2048, 768}, {5120, 264}};
+  const std::vector<std::pair<int, int>> nk = {{64, 64}, {896, 4864}, {104, 136}, {3584, 1000}, {2048, 768}, {5120, 3072}};
   for (int T : {1, 2, 3, 4, 5, 8, 16})
     for (auto [N, K] : nk) {
       const std::string what = "T=" + std::to_string(T) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
