@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
 // lane l summing the 16-byte chunks l, l + 32, ... in order, then warp_sum (the row streamed
 // once, its first 8 x 16 bytes per lane issued before pdl_wait), rounded to LogitT as the
 // linear op would store them. Right after pdl_wait the block prefetches x into L1 (a 128-byte
-// line a thread), and a warp loads a chunk of x for 8 tokens at once: the warps wait for one
+// line a thread), and a warp loads a chunk of x for 4 tokens at once: the warps wait for one
 // round trip to L2, not one per chunk and token.
 //
 // Routing, three stages:
@@ -142,7 +142,11 @@ constexpr int kRouterWarps = 16;
 constexpr int kRouterThreads = kRouterWarps * 32;
 constexpr int kRouterMaxCluster = 8;  // the portable cluster size
 constexpr int kRouterPre = 8;         // 16-byte router chunks per lane loaded before pdl_wait
-constexpr int kRouterXBatch = 8;      // tokens whose x chunk a lane loads at once
+constexpr int kRouterXBatch = 4;      // tokens whose x chunk a lane loads at once
+// 96 registers, no spills on sm_90 (8 tokens a batch needs 128, a whole SM): a block
+// takes 3/4 of an SM's registers, so each block of the cluster can start (PDL) next to a
+// small block of the previous kernel instead of waiting for idle SMs of one GPC.
+constexpr int kRouterMaxRegs = 96;
 constexpr int kRouterPairs = kMoeFusedMaxTokens * kMoeFusedMaxTopK;
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -160,7 +164,7 @@ __device__ __forceinline__ unsigned route_key(float v) {
 }
 
 template <typename LogitT>
-__global__ void __launch_bounds__(kRouterThreads) moe_router_topk_kernel(const __grid_constant__ MoeDecodeParams p) {
+__global__ void __maxnreg__(kRouterMaxRegs) moe_router_topk_kernel(const __grid_constant__ MoeDecodeParams p) {
   static_assert(kRouterThreads - 32 >= kRouterPairs, "a thread per pair besides warp 0");
   static_assert(kRouterWarps >= kMoeFusedMaxTokens && kMoeFusedMaxTokens <= 32, "a warp, and a lane, per token");
   static_assert(kMoeFusedMaxTokens * kMoeFusedMaxTopK < (1 << 16), "counts packed in 16 bits");
