@@ -12,8 +12,10 @@
 //   moe_combine       out[t] = sum_j w[t,j] y[pos(t,j)] (+ sigmoid(x.g) shared[t])
 //
 // Fused decode block (T <= kMoeFusedMaxTokens; CudaBackend::moe_block), three kernels:
-//   moe_router_topk   router GEMV (warp per expert row) + softmax/top-k + the grouping of
-//                     moe_align, the last block to finish doing the routing (a done-counter)
+//   moe_router_topk   router GEMV (warp per expert row) + softmax/top-k (rank per expert) +
+//                     the grouping of moe_align; on sm_90+ one thread block cluster that
+//                     gathers through distributed shared memory, before that the last block
+//                     to finish doing the routing (a done-counter)
 //   moe_gemv gate|up  as above, SiLU*mul in its epilogue
 //   moe_down_combine  a block per 16 rows of H over all active experts: y = act down_e^T,
 //                     rounded to bf16, then out[t] = sum_j w[t,j] y[t,j] (+ shared) in j order
@@ -103,7 +105,7 @@ struct MoeDecodeParams {
   int32_t* ids = nullptr;           // [T, k] written
   float* weights = nullptr;         // [T, k] written
   bool renormalize = false;
-  unsigned* done = nullptr;         // zero between launches (the last router block resets it)
+  unsigned* done = nullptr;         // zero between launches (the last router block resets it; before sm_90)
   const bf16* gate_up = nullptr;    // [E * 2I, H]
   const bf16* down = nullptr;       // [E * H, I]
   bf16* act = nullptr;              // [P, I] scratch, by position

@@ -27,47 +27,36 @@ __device__ __forceinline__ float load_logit(const bf16* p) {
   return __bfloat162float(__ushort_as_bfloat16(__ldcg(reinterpret_cast<const unsigned short*>(p))));
 }
 
-// One warp routes one token: softmax over the E logits of `row` in f32 (probabilities in
-// prob[E]), then k rounds of a warp-wide arg-max over the experts not yet taken (taken[E]).
-// Writes out_ids/out_w [k] and, when not null, smem_ids [k].
-template <typename LogitT>
-__device__ __forceinline__ void route_token_warp(const LogitT* row, int E, int k, bool renormalize, float* prob,
-                                 unsigned char* taken, int32_t* out_ids, float* out_w, int* smem_ids) {
+// Softmax in f32 of one token's E values, in place (a warp; max and sum as lane-strided
+// partials, then over the warp). The fused router calls it too: both paths route the same
+// probabilities, bit for bit.
+__device__ __forceinline__ void softmax_warp(float* v, int E) {
   const int lane = threadIdx.x & 31;
-  // The first 32 x kHeld logits are loaded before any is used (predicated, one L2 round trip;
-  // a loop of load-then-store to shared memory waited for each load in turn).
-  constexpr int kHeld = kMoeFusedMaxExperts / 32;
-  float held[kHeld];
-#pragma unroll
-  for (int i = 0; i < kHeld; ++i) {
-    const int e = lane + 32 * i;
-    held[i] = e < E ? load_logit(row + e) : 0.0f;
-  }
   float mx = -INFINITY;
-#pragma unroll
-  for (int i = 0; i < kHeld; ++i) {
-    const int e = lane + 32 * i;
-    if (e < E) {
-      prob[e] = held[i];
-      taken[e] = 0;
-      mx = fmaxf(mx, held[i]);
-    }
-  }
-  for (int e = lane + 32 * kHeld; e < E; e += 32) {
-    const float v = load_logit(row + e);
-    prob[e] = v;
-    taken[e] = 0;
-    mx = fmaxf(mx, v);
-  }
+  for (int e = lane; e < E; e += 32) mx = fmaxf(mx, v[e]);
   mx = warp_max(mx);
   float sum = 0.0f;
   for (int e = lane; e < E; e += 32) {
-    const float v = expf(prob[e] - mx);
-    prob[e] = v;
-    sum += v;
+    const float x = expf(v[e] - mx);
+    v[e] = x;
+    sum += x;
   }
   sum = warp_sum(sum);
-  for (int e = lane; e < E; e += 32) prob[e] = prob[e] / sum;
+  for (int e = lane; e < E; e += 32) v[e] = v[e] / sum;
+}
+
+// One warp routes one token: softmax over the E logits of `row` (probabilities in prob[E]),
+// then k rounds of a warp-wide arg-max over the experts not yet taken (taken[E]).
+// Writes out_ids/out_w [k].
+template <typename LogitT>
+__device__ __forceinline__ void route_token_warp(const LogitT* row, int E, int k, bool renormalize, float* prob,
+                                 unsigned char* taken, int32_t* out_ids, float* out_w) {
+  const int lane = threadIdx.x & 31;
+  for (int e = lane; e < E; e += 32) {
+    prob[e] = load_logit(row + e);
+    taken[e] = 0;
+  }
+  softmax_warp(prob, E);  // each lane reads back only its own entries
   __syncwarp();
 
   float chosen = 0.0f;
@@ -91,27 +80,14 @@ __device__ __forceinline__ void route_token_warp(const LogitT* row, int E, int k
     // A total order, so every lane holds the same (bv, bi); bi >= 0 since k <= E.
     if (lane == 0) {
       taken[bi] = 1;
-      if (smem_ids != nullptr) {
-        smem_ids[j] = bi;
-      } else {
-        out_ids[j] = bi;
-        out_w[j] = bv;
-      }
+      out_ids[j] = bi;
+      out_w[j] = bv;
     }
     chosen += bv;
     __syncwarp();
   }
-  if (smem_ids != nullptr) {
-    // The outputs from shared memory, a lane per choice (prob[e] is the bv of its round):
-    // no global read-back of the weights for the renormalisation.
-    for (int j = lane; j < k; j += 32) {
-      const int e = smem_ids[j];
-      out_ids[j] = e;
-      out_w[j] = renormalize ? prob[e] / chosen : prob[e];
-    }
-  } else if (renormalize && lane == 0) {
+  if (renormalize && lane == 0)
     for (int j = 0; j < k; ++j) out_w[j] = out_w[j] / chosen;
-  }
   __syncwarp();
 }
 
@@ -126,159 +102,260 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
   if (t >= T) return;  // warp-level work only below
   route_token_warp(logits + static_cast<int64_t>(t) * E, E, k, renormalize, route_smem + warp * E,
                    reinterpret_cast<unsigned char*>(route_smem + kRouteWarps * E) + warp * E,
-                   ids + static_cast<int64_t>(t) * k, weights + static_cast<int64_t>(t) * k, nullptr);
+                   ids + static_cast<int64_t>(t) * k, weights + static_cast<int64_t>(t) * k);
 }
 
-// The fused decode router. A warp per expert row e: logits[t, e] = x[t] . router[e] for all
-// T tokens (the row streamed once, its first 8 x 16 bytes per lane issued before pdl_wait),
-// rounded to LogitT as the linear op would store them. The last block to finish (done
-// counter) routes every token (a warp per token, as moe_route) and groups the pairs by
-// expert as moe_align does, but deterministically: a pair's rank within its expert is the
-// number of earlier pairs on the same expert, so positions ascend with the token.
-constexpr int kRouterWarps = 8;
-constexpr int kRouterPre = 8;  // 16-byte router chunks per lane loaded before pdl_wait
+// The fused decode router: logits, softmax, top-k and the grouping of moe_align in one kernel.
+//
+// Logits: a warp per expert row e computes logits[t, e] = x[t] . router[e] for all T tokens,
+// lane l summing the 16-byte chunks l, l + 32, ... in order, then warp_sum (the row streamed
+// once, its first 8 x 16 bytes per lane issued before pdl_wait), rounded to LogitT as the
+// linear op would store them. Right after pdl_wait the block prefetches x into L1 (a 128-byte
+// line a thread), and a warp loads a chunk of x for 4 tokens at once: the warps wait for one
+// round trip to L2, not one per chunk and token.
+//
+// Routing, three stages:
+//  1. the blocks that route hold all T x E logits (as stored) in shared memory;
+//  2. softmax per token (a warp per token, softmax_warp: the arithmetic of moe_route), then
+//     a warp per expert row e finds, for every token, the rank of e: the number of experts
+//     better under route_better, counted by comparing route keys (a comparison per expert
+//     and lane, one warp reduction). e is chosen iff rank < k, in slot `rank`: the order of k
+//     rounds of arg-max, without k dependent rounds. The rank of the pair among the pairs of
+//     expert e is the number of earlier tokens that chose e (a popcount over the warp's
+//     mask of choosing tokens), so positions ascend with the token as in the old serial
+//     count. Every chosen pair (expert, probability, rank in expert) and every expert's
+//     count goes to the shared memory of the block that finishes;
+//  3. that block writes ids and weights (renormalised by the sum of the k weights in slot
+//     order, as the rounds summed them) and the metadata: offsets and the active list by a
+//     warp scan of the counts, pair_pos / sorted_pair from offset + rank in expert.
+//
+// sm_90+: the grid is one thread block cluster of up to 8 blocks of 16 warps (no cross-block
+// traffic through global memory). Every warp writes its logits into every block's shared
+// memory through distributed shared memory; a cluster barrier ends stage 1; each block does
+// stage 2 for its own rows, sending the pairs to block 0; a second barrier hands them over
+// and block 0 alone does stage 3 (the others exit at once). The barriers cost no global
+// round trips, unlike a fence + done counter + re-read of the logits from L2.
+// Older GPUs: no clusters; each block counts itself done on p.done once its logits are in
+// global memory (fenced), and the last one reads all logits back and does stages 2 and 3
+// for every row.
+constexpr int kRouterWarps = 16;
+constexpr int kRouterThreads = kRouterWarps * 32;
+constexpr int kRouterMaxCluster = 8;  // the portable cluster size
+constexpr int kRouterPre = 8;         // 16-byte router chunks per lane loaded before pdl_wait
+constexpr int kRouterXBatch = 4;      // tokens whose x chunk a lane loads at once
+// 96 registers, no spills on sm_90 (8 tokens a batch needs 128, a whole SM): a block
+// takes 3/4 of an SM's registers, so each block of the cluster can start (PDL) next to a
+// small block of the previous kernel instead of waiting for idle SMs of one GPC.
+constexpr int kRouterMaxRegs = 96;
+constexpr int kRouterPairs = kMoeFusedMaxTokens * kMoeFusedMaxTopK;
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define TLLM_MOE_ROUTER_CLUSTER 1
+#else
+#define TLLM_MOE_ROUTER_CLUSTER 0
+#endif
+
+// A key whose unsigned order is route_better's order of the values: NaN above everything,
+// -0 equal to +0 (equal keys fall back to the lower expert id, as in route_better).
+__device__ __forceinline__ unsigned route_key(float v) {
+  if (isnan(v)) return 0xffffffffu;
+  const unsigned u = __float_as_uint(v + 0.0f);  // -0 + 0 = +0
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
 
 template <typename LogitT>
-__global__ void __launch_bounds__(kRouterWarps * 32) moe_router_topk_kernel(const __grid_constant__ MoeDecodeParams p) {
-  static_assert(kRouterWarps * 32 >= kMoeFusedMaxTokens * kMoeFusedMaxTopK, "a thread per pair");
-  __shared__ float s_prob[kRouterWarps][kMoeFusedMaxExperts];
-  __shared__ unsigned char s_taken[kRouterWarps][kMoeFusedMaxExperts];
-  __shared__ int s_ids[kMoeFusedMaxTokens * kMoeFusedMaxTopK];
-  __shared__ int s_cnt[kMoeFusedMaxExperts], s_off[kMoeFusedMaxExperts], s_act[kMoeFusedMaxExperts];
-  __shared__ bool s_last;
+__global__ void __maxnreg__(kRouterMaxRegs) moe_router_topk_kernel(const __grid_constant__ MoeDecodeParams p) {
+  static_assert(kRouterThreads - 32 >= kRouterPairs, "a thread per pair besides warp 0");
+  static_assert(kRouterWarps >= kMoeFusedMaxTokens && kMoeFusedMaxTokens <= 32, "a warp, and a lane, per token");
+  static_assert(kMoeFusedMaxTokens * kMoeFusedMaxTopK < (1 << 16), "counts packed in 16 bits");
+  __shared__ float s_logit[kMoeFusedMaxTokens][kMoeFusedMaxExperts];  // logits, then probabilities
+  __shared__ unsigned s_key[kMoeFusedMaxTokens][kMoeFusedMaxExperts];  // route_key of the probabilities
+  __shared__ int s_pair_e[kRouterPairs], s_pair_r[kRouterPairs];      // slot t*k + j: expert, rank in expert
+  __shared__ float s_pair_w[kRouterPairs];                            // its probability
+  __shared__ int s_cnt[kMoeFusedMaxExperts], s_off[kMoeFusedMaxExperts];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int E = p.E, H = p.H, T = p.T;
-  const int e = blockIdx.x * kRouterWarps + warp;
+  const int E = p.E, H = p.H, T = p.T, k = p.k;
   const int chunks = H / 8;
-  const bf16* wrow = p.router + static_cast<int64_t>(min(e, E - 1)) * H;
+  const int first = blockIdx.x * kRouterWarps + warp, stride = kRouterWarps * gridDim.x;  // this warp's rows
 
   uint4 wpre[kRouterPre];
+  auto load_row = [&](int e) {
+    const bf16* wrow = p.router + static_cast<int64_t>(e) * H;
 #pragma unroll
-  for (int i = 0; i < kRouterPre; ++i) {
-    wpre[i] = ld_weight_u4(wrow + 8 * min(lane + 32 * i, chunks - 1));  // unconditional: all in flight
-  }
+    for (int i = 0; i < kRouterPre; ++i) {
+      wpre[i] = ld_weight_u4(wrow + 8 * min(lane + 32 * i, chunks - 1));  // unconditional: all in flight
+    }
+  };
+  load_row(min(first, E - 1));
+#if TLLM_MOE_ROUTER_CLUSTER
+  __cluster_barrier_arrive_relaxed();  // started: the wait below lets the others write our shared memory
+#endif
   pdl_wait();  // x comes from the previous kernel
   pdl_launch_dependents();
+  const char* xb = reinterpret_cast<const char*>(p.x);
+  for (int64_t off = int64_t{tid} * 128; off < int64_t{T} * H * 2; off += int64_t{kRouterThreads} * 128)
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(xb + off));
+#if TLLM_MOE_ROUTER_CLUSTER
+  __cluster_barrier_wait();
+#endif
 
   float acc[kMoeFusedMaxTokens];
+  auto consume = [&](const uint4& wv, int c) {
+    float wf[8];
+    bf16x8_to_f32(wv, wf);
 #pragma unroll
-  for (int t = 0; t < kMoeFusedMaxTokens; ++t) acc[t] = 0.0f;
-  // The prefetched chunks, a pair of tokens at a time: the pair's 2 x kRouterPre x chunks are
-  // loaded (clamped, unconditionally) before any is used, so a lane waits for one L2 round
-  // trip per pair. (A loop that loaded each token's chunk where it was used waited for them
-  // one by one: 13 us at T = 1 and 26 us at T = 8 for the whole kernel on an H200.) Each
-  // acc[t] still sums its chunks in ascending order, as before.
-  static_assert(kMoeFusedMaxTokens % 2 == 0, "token pairs");
+    for (int t0 = 0; t0 < kMoeFusedMaxTokens; t0 += kRouterXBatch) {
+      if (t0 >= T) break;
+      uint4 xv[kRouterXBatch];
 #pragma unroll
-  for (int t0 = 0; t0 < kMoeFusedMaxTokens; t0 += 2) {
-    if (t0 >= T) break;
-    const int t1 = min(t0 + 1, T - 1);
-    uint4 xa[kRouterPre], xb[kRouterPre];
+      for (int u = 0; u < kRouterXBatch; ++u)
+        if (t0 + u < T) xv[u] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t0 + u) * H + 8 * c));
 #pragma unroll
-    for (int i = 0; i < kRouterPre; ++i) {
-      const int c = min(lane + 32 * i, chunks - 1);
-      xa[i] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t0) * H + 8 * c));
-      xb[i] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t1) * H + 8 * c));
-    }
+      for (int u = 0; u < kRouterXBatch; ++u) {
+        if (t0 + u >= T) break;
+        float xf[8];
+        bf16x8_to_f32(xv[u], xf);
 #pragma unroll
-    for (int i = 0; i < kRouterPre; ++i) {
-      if (lane + 32 * i >= chunks) break;
-      float wf[8], fa[8], fb[8];
-      bf16x8_to_f32(wpre[i], wf);
-      bf16x8_to_f32(xa[i], fa);
-      bf16x8_to_f32(xb[i], fb);
-#pragma unroll
-      for (int q = 0; q < 8; ++q) {
-        acc[t0] += wf[q] * fa[q];
-        acc[t0 + 1] += wf[q] * fb[q];  // t0 + 1 == T: a copy of t0's sum, never stored
+        for (int i = 0; i < 8; ++i) acc[t0 + u] += wf[i] * xf[i];
       }
     }
-  }
-  // Rows longer than 32 x kRouterPre chunks: the rest streamed, token by token.
-  for (int c = lane + 32 * kRouterPre; c < chunks; c += 32) {
-    float w8[8];
-    bf16x8_to_f32(ld_weight_u4(wrow + 8 * c), w8);
+  };
+  for (int e = first; e < E; e += stride) {
+    if (e != first) load_row(e);
+#pragma unroll
+    for (int t = 0; t < kMoeFusedMaxTokens; ++t) acc[t] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kRouterPre; ++i)
+      if (lane + 32 * i < chunks) consume(wpre[i], lane + 32 * i);
+    for (int c = lane + 32 * kRouterPre; c < chunks; c += 32)
+      consume(ld_weight_u4(p.router + static_cast<int64_t>(e) * H + 8 * c), c);
+    LogitT mine{};  // lane t: logit (t, e) as stored
 #pragma unroll
     for (int t = 0; t < kMoeFusedMaxTokens; ++t) {
       if (t >= T) break;
-      float xf[8];
-      bf16x8_to_f32(__ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(t) * H + 8 * c)), xf);
-#pragma unroll
-      for (int q = 0; q < 8; ++q) acc[t] += w8[q] * xf[q];
+      const LogitT v = from_f32<LogitT>(warp_sum(acc[t]));
+      if (lane == t) mine = v;
     }
-  }
-#pragma unroll
-  for (int t = 0; t < kMoeFusedMaxTokens; ++t) {
-    if (t >= T) break;
-    const float v = warp_sum(acc[t]);
-    if (lane == 0 && e < E) {
-      LogitT* out = static_cast<LogitT*>(p.logits) + static_cast<int64_t>(t) * E + e;
-      if constexpr (sizeof(LogitT) == 4) *out = v;
-      else *out = __float2bfloat16_rn(v);
+    if (lane < T) {
+      static_cast<LogitT*>(p.logits)[static_cast<int64_t>(lane) * E + e] = mine;
+#if TLLM_MOE_ROUTER_CLUSTER
+      for (int b = 0; b < static_cast<int>(gridDim.x); ++b)
+        *static_cast<float*>(__cluster_map_shared_rank(&s_logit[lane][e], b)) = to_f32(mine);
+#endif
     }
   }
 
-  // Last block: every logit is written (release by each block's fence before its count).
-  __threadfence();
+  // Stage 1. The stage-2 rows of this warp (rfirst, rfirst + rstride, ...) and where the
+  // pairs and counts go (leader(): block 0's shared memory, or our own).
+#if TLLM_MOE_ROUTER_CLUSTER
+  __cluster_barrier_arrive();  // release: our logits are in every block
+  __cluster_barrier_wait();    // acquire: everyone's are in ours
+  const int rfirst = first, rstride = stride;
+  auto leader = [](auto* s) { return static_cast<decltype(s)>(__cluster_map_shared_rank(s, 0)); };
+#else
+  __shared__ bool s_last;
+  __threadfence();  // release: our logits, before the count
   __syncthreads();
   if (tid == 0) s_last = atomicAdd(p.done, 1u) == gridDim.x - 1;
   __syncthreads();
   if (!s_last) return;
   __threadfence();
-
-  const int k = p.k, P = T * k;
-  for (int t = warp; t < T; t += kRouterWarps)
-    route_token_warp(static_cast<const LogitT*>(p.logits) + static_cast<int64_t>(t) * E, E, k, p.renormalize,
-                     s_prob[warp], s_taken[warp], p.ids + t * k, p.weights + t * k, s_ids + t * k);
-  for (int x = tid; x < E; x += kRouterWarps * 32) s_cnt[x] = 0;
+  for (int i = tid; i < T * E; i += kRouterThreads)
+    s_logit[i / E][i % E] = load_logit(static_cast<const LogitT*>(p.logits) + i);
   __syncthreads();
-  int my_e = -1, rank = 0;
-  if (tid < P) {
-    my_e = s_ids[tid];
-    for (int q = 0; q < tid; ++q) rank += s_ids[q] == my_e;
-    atomicAdd(&s_cnt[my_e], 1);
+  const int rfirst = warp, rstride = kRouterWarps;
+  auto leader = [](auto* s) { return s; };
+#endif
+
+  // Stage 2.
+  if (warp < T) {
+    softmax_warp(s_logit[warp], E);
+    for (int e = lane; e < E; e += 32) s_key[warp][e] = route_key(s_logit[warp][e]);  // this lane's own entries
   }
   __syncthreads();
-  if (warp == 0) {
-    int run_c = 0, run_a = 0;
-    for (int base = 0; base < E; base += 32) {
-      const int x = base + lane;
-      const int c = x < E ? s_cnt[x] : 0;
-      const int a = c > 0 ? 1 : 0;
-      int ic = c, ia = a;  // inclusive warp scans
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int yc = __shfl_up_sync(kFull, ic, o), ya = __shfl_up_sync(kFull, ia, o);
-        if (lane >= o) {
-          ic += yc;
-          ia += ya;
-        }
+  int* const l_pair_e = leader(s_pair_e);
+  int* const l_pair_r = leader(s_pair_r);
+  float* const l_pair_w = leader(s_pair_w);
+  int* const l_cnt = leader(s_cnt);
+  for (int e = rfirst; e < E; e += rstride) {
+    int my_rank = k;  // lane t: the rank of e for token t
+    for (int t = 0; t < T; ++t) {
+      const unsigned ke = s_key[t][e];
+      unsigned better = 0;
+      for (int x = lane; x < E; x += 32) {
+        const unsigned kx = s_key[t][x];
+        better += kx > ke || (kx == ke && x < e);
       }
-      if (x < E) {
-        s_off[x] = run_c + ic - c;
-        s_act[x] = run_a + ia - a;
-      }
-      run_c += __shfl_sync(kFull, ic, 31);
-      run_a += __shfl_sync(kFull, ia, 31);
+      const int rank = static_cast<int>(__reduce_add_sync(kFull, better));
+      if (lane == t) my_rank = rank;
     }
-    if (lane == 0) {
-      p.meta.offsets[E] = run_c;
-      p.meta.counts[0] = run_a;
+    const bool chosen = lane < T && my_rank < k;
+    const unsigned tokens = __ballot_sync(kFull, chosen);  // the tokens that chose e
+    if (chosen) {
+      const int q = lane * k + my_rank;
+      l_pair_e[q] = e;
+      l_pair_r[q] = __popc(tokens & ((1u << lane) - 1));
+      l_pair_w[q] = s_logit[lane][e];
+    }
+    if (lane == 0) l_cnt[e] = __popc(tokens);
+  }
+#if TLLM_MOE_ROUTER_CLUSTER
+  __cluster_barrier_arrive();  // release: our pairs and counts are in block 0
+  if (blockIdx.x != 0) return;
+  __cluster_barrier_wait();
+#else
+  __syncthreads();
+#endif
+
+  // Stage 3. Warp 0: offsets and the active list; lane l scans experts [l * per, (l + 1) * per),
+  // a count and an active flag packed in one int. The other warps: a thread per pair.
+  const int P = T * k, q = tid - 32;
+  if (warp == 0) {
+    const int per = (E + 31) / 32, lo = min(E, lane * per), hi = min(E, lo + per);
+    int local = 0;
+    for (int e = lo; e < hi; ++e) local += s_cnt[e] + (s_cnt[e] > 0 ? 1 << 16 : 0);
+    int incl = local;  // inclusive warp scan
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(kFull, incl, o);
+      if (lane >= o) incl += y;
+    }
+    int run = incl - local;
+    for (int e = lo; e < hi; ++e) {
+      const int c = s_cnt[e];
+      s_off[e] = run & 0xffff;
+      p.meta.offsets[e] = run & 0xffff;
+      if (c > 0) p.meta.active[run >> 16] = e;
+      run += c + (c > 0 ? 1 << 16 : 0);
+    }
+    if (lane == 31) {
+      p.meta.offsets[E] = incl & 0xffff;
+      p.meta.counts[0] = incl >> 16;
       p.meta.counts[1] = 0;  // no GEMM tiles on this path
     }
+  } else if (q < P) {
+    float w = s_pair_w[q];
+    if (p.renormalize) {
+      const int t0 = q - q % k;
+      float chosen = 0.0f;  // the k weights in slot order, as the arg-max rounds summed them
+      for (int j = 0; j < k; ++j) chosen += s_pair_w[t0 + j];
+      w = w / chosen;
+    }
+    p.ids[q] = s_pair_e[q];
+    p.weights[q] = w;
   }
   __syncthreads();
-  for (int x = tid; x < E; x += kRouterWarps * 32) {
-    p.meta.offsets[x] = s_off[x];
-    if (s_cnt[x] > 0) p.meta.active[s_act[x]] = x;
+  if (warp > 0 && q < P) {
+    const int pos = s_off[s_pair_e[q]] + s_pair_r[q];
+    p.meta.pair_pos[q] = pos;
+    p.meta.sorted_pair[pos] = q;
   }
-  if (tid < P) {
-    const int pos = s_off[my_e] + rank;
-    p.meta.pair_pos[tid] = pos;
-    p.meta.sorted_pair[pos] = tid;
-  }
+#if !TLLM_MOE_ROUTER_CLUSTER
   if (tid == 0) *p.done = 0;  // every block has counted: ready for the next launch
+#endif
 }
+
+#undef TLLM_MOE_ROUTER_CLUSTER
 
 // One block: counting sort of the pairs by expert plus the tile and active-expert lists.
 constexpr int kAlignThreads = 1024;
@@ -423,11 +500,17 @@ void moe_router_topk(const MoeDecodeParams& p, cudaStream_t stream) {
              " outside the fused decode path (T <= ", kMoeFusedMaxTokens, ", E <= ", kMoeFusedMaxExperts,
              ", k <= ", kMoeFusedMaxTopK, ")");
   TLLM_CHECK(p.H % 8 == 0, "moe_router_topk: hidden size ", p.H, " must be a multiple of 8");
-  const dim3 grid(ceil_div(p.E, kRouterWarps)), block(kRouterWarps * 32);
+  // sm_90+ (the devices of PDL, and those that run the cluster path of the kernel): one
+  // cluster of up to 8 blocks, 16 rows each, a warp looping over rows when E > 128.
+  // Older GPUs: a block per 16 rows, the done counter.
+  const bool cluster = pdl_supported();
+  const int blocks = cluster ? std::min(kRouterMaxCluster, ceil_div(p.E, kRouterWarps)) : ceil_div(p.E, kRouterWarps);
+  const dim3 grid(blocks), block(kRouterThreads);
+  const unsigned cluster_size = cluster ? blocks : 0;
   if (p.logits_dtype == DType::F32)
-    launch_pdl(moe_router_topk_kernel<float>, grid, block, 0, stream, p);
+    launch_pdl_cluster(moe_router_topk_kernel<float>, grid, block, 0, stream, cluster_size, p);
   else if (p.logits_dtype == DType::BF16)
-    launch_pdl(moe_router_topk_kernel<bf16>, grid, block, 0, stream, p);
+    launch_pdl_cluster(moe_router_topk_kernel<bf16>, grid, block, 0, stream, cluster_size, p);
   else
     TLLM_THROW("moe_router_topk: router logits must be f32 or bf16, got ", dtype_name(p.logits_dtype));
   CUDA_CHECK_LAUNCH("moe_router_topk");

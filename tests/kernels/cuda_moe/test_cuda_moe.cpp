@@ -480,6 +480,61 @@ TEST_F(MoeBlockCuda, RouterTiesGoToTheLowerExpertId) {
     }
 }
 
+TEST_F(MoeBlockCuda, FusedRouterMatchesMoeRouteBitForBitWithTiesAndNaN) {
+  std::mt19937_64 rng(16);
+  // The fused router's rank-based top-k against moe_route's k arg-max rounds on the logits
+  // the fused kernel stored: ids and weight bits must agree exactly (the two share the
+  // softmax code and sum the renormalisation in the same order). E not a multiple of 32
+  // (40: a cluster of 3 blocks; 200: 8 blocks, warps with two rows); rows e and e + E/2 of
+  // the router equal (ties between bit-identical logits); one token's x holds a NaN, so all
+  // its logits and probabilities are NaN (ids 0..k-1 as torch orders NaN, NaN weights).
+  const int H = 64, k = 6, nan_token = 2;
+  for (int E : {40, 200}) {
+    HostExperts w = experts(E, H, 32, 0, rng);
+    Tensor router_h = randn({E, H}, rng, 0.2f);
+    for (int e = 0; e < E / 2; ++e)
+      for (int h = 0; h < H; ++h) router_h.data<float>()[(e + E / 2) * H + h] = router_h.data<float>()[e * H + h];
+    const LinearWeight router = router_dev(router_h);
+    for (int T : {3, 8, 16})
+      for (DType dt : {DType::BF16, DType::F32})
+        for (bool renorm : {false, true}) {
+          SCOPED_TRACE(testing::Message() << "E=" << E << " T=" << T << " " << dtype_name(dt) << " renorm=" << renorm);
+          Tensor x = randn({T, H}, rng);
+          x.data<float>()[nan_token * H + 5] = std::numeric_limits<float>::quiet_NaN();
+          BlockResult got = run_block(w, router, x, k, renorm, dt);
+          Tensor ids = be().upload(Tensor::zeros({T, k}, DType::I32), DType::I32), wts = dev_nan({T, k}, DType::F32);
+          be().moe_route(ids, wts, be().upload(got.logits, dt), renorm);
+          Tensor want_ids = be().download(ids), want_w = be().download(wts);
+          ASSERT_EQ(std::memcmp(got.ids.raw(), want_ids.raw(), T * k * 4), 0);
+          for (int i = 0; i < T * k; ++i) {  // bits equal, or both NaN
+            const float a = got.weights.data<float>()[i], b = want_w.data<float>()[i];
+            ASSERT_TRUE(std::memcmp(&a, &b, 4) == 0 || (std::isnan(a) && std::isnan(b))) << "pair " << i << ": " << a
+                                                                                          << " vs " << b;
+          }
+          for (int j = 0; j < k; ++j) {
+            EXPECT_EQ(got.ids.data<int32_t>()[nan_token * k + j], j);
+            EXPECT_TRUE(std::isnan(got.weights.data<float>()[nan_token * k + j]));
+          }
+          // The other tokens: routing and output as the reference (the grouping metadata is
+          // what gate|up and down_combine read).
+          std::vector<int64_t> rows;
+          for (int t = 0; t < T; ++t)
+            if (t != nan_token) rows.push_back(t);
+          Tensor logits_f32 = Tensor::empty({T, E}, DType::F32);
+          for (int64_t i = 0; i < T * E; ++i) logits_f32.data<float>()[i] = static_cast<float>(value(got.logits, i));
+          Routing r = route_host(take_rows(logits_f32, rows), k, renorm);
+          Tensor got_ids = take_rows(got.ids, rows);
+          for (int64_t i = 0; i < got_ids.numel(); ++i)
+            ASSERT_EQ(got_ids.data<int32_t>()[i], r.ids.data<int32_t>()[i]) << "pair " << i;
+          Tensor got_f32 = Tensor::empty({T, H}, DType::F32);
+          for (int64_t i = 0; i < T * H; ++i) got_f32.data<float>()[i] = static_cast<float>(value(got.out, i));
+          Tensor want = Tensor::empty({static_cast<int64_t>(rows.size()), H}, DType::F32);
+          ref::moe_experts(want, take_rows(x, rows), r.ids, r.weights, w.host);
+          EXPECT_LT(rel_err(take_rows(got_f32, rows), want), 8e-3);
+        }
+  }
+}
+
 TEST_F(MoeBlockCuda, FusedAgreesWithUnfusedAndIsDeterministic) {
   std::mt19937_64 rng(14);
   const int E = 64, H = 256, I = 128, k = 8;
