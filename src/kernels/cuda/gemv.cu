@@ -288,8 +288,11 @@ void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bi
   // L2::256B on the weight loads: each load instruction touches 64 B of 16 rows, and the
   // prefetch hint lets DRAM serve whole 256 B runs (measured on H200: 49% -> 60% of copy
   // bandwidth for 4608x3584, 67% -> 88% for 37888x3584; docs/cuda-notes.md).
-  if (four_warps(ceil_div(N, 16), K, num_sms)) launch_cfg<4, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
-  else launch_cfg<8, 4, true>(out, od, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  const int bk = bias_kind_of(bias, bd);
+  if (four_warps(ceil_div(N, 16), K, num_sms))
+    launch_cfg<4, 4, true>(out, od, x, w, bias, bk, T, N, K, stream);
+  else
+    launch_cfg<8, 4, true>(out, od, x, w, bias, bk, T, N, K, stream);
 }
 
 bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms) {

@@ -132,8 +132,4 @@ void moe_decode_down_combine(const MoeDecodeParams& p, cudaStream_t stream);
 void moe_combine(bf16* out, const bf16* y, const int32_t* pair_pos, const float* weights, int T, int k, int H,
                  const bf16* x, const bf16* shared_y, const float* shared_gate, cudaStream_t stream);
 
-#ifdef __CUDACC__
-
-#endif
-
 }  // namespace tllm::cuda
