@@ -3,6 +3,11 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
 #include <httplib.h>
 
 #include "core/logging.h"
@@ -187,7 +192,21 @@ int HttpServer::start() {
     port_ = options_.port;
   }
   srv.raise_backlog(1024);
-  thread_ = std::thread([this] { listener_->listen_after_bind(); });
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  thread_ = std::thread([this, returned] {
+    listener_->listen_after_bind();
+    returned->store(true);
+  });
+  // Return only once the accept loop runs: httplib's stop() does nothing before that, so a
+  // stop() right after start() (a model that fails to load at once) would leave the
+  // listener running and stop() blocked in join forever.
+  while (!srv.is_running()) {
+    if (returned->load()) {
+      thread_.join();
+      TLLM_THROW("could not listen on ", options_.host, ":", port_);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
   return port_;
 }
 
