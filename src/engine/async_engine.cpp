@@ -1,9 +1,13 @@
 #include "engine/async_engine.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <unordered_set>
 
 #include "core/logging.h"
+#include "core/timer.h"
 
 namespace tllm {
 
@@ -17,6 +21,37 @@ RequestOutput final_output(const std::string& id, FinishReason reason, std::stri
   out.error = std::move(error);
   return out;
 }
+
+// TLLM_STEP_TIMING=1: the engine thread's time between consecutive steps (picking up new
+// requests and aborts, handing the outputs to the delivery thread), median printed when the
+// loop ends. LLMEngine prints the phases inside step().
+class LoopGap {
+ public:
+  LoopGap() {
+    const char* e = std::getenv("TLLM_STEP_TIMING");
+    enabled_ = e && *e && std::string(e) != "0";
+  }
+  ~LoopGap() {
+    if (!enabled_ || gaps_.empty()) return;
+    std::nth_element(gaps_.begin(), gaps_.begin() + gaps_.size() / 2, gaps_.end());
+    std::fprintf(stderr, "[step timing] serving loop: %zu steps back to back, median %.1f us between steps\n",
+                 gaps_.size(), gaps_[gaps_.size() / 2] * 1e6);
+  }
+  // consecutive: the previous iteration also ran a step (the loop did not wait for work).
+  void begin_step(bool consecutive) {
+    if (!enabled_) return;
+    const double t = now_seconds();
+    if (consecutive && last_end_ > 0) gaps_.push_back(t - last_end_);
+  }
+  void end_step() {
+    if (enabled_) last_end_ = now_seconds();
+  }
+
+ private:
+  bool enabled_ = false;
+  double last_end_ = 0;
+  std::vector<double> gaps_;
+};
 
 }  // namespace
 
@@ -193,6 +228,7 @@ EngineStats AsyncEngine::stats() const {
 }
 
 void AsyncEngine::loop() {
+  LoopGap gap;
   std::vector<Pending> batch;
   std::vector<std::string> aborts;
   std::vector<Delivery> deliveries;
@@ -238,7 +274,9 @@ void AsyncEngine::loop() {
     std::string step_error;
     if (engine_->has_unfinished_requests()) {
       try {
+        gap.begin_step(busy);
         outputs = engine_->step();
+        gap.end_step();
       } catch (const std::exception& e) {
         step_error = e.what();
         TLLM_LOG(Error, "engine step failed: ", step_error, "; failing every active request");

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/logging.h"
+#include "core/timer.h"
 #include "engine/block_manager.h"
 #include "engine/scheduler.h"
 #include "kernels/backend.h"
@@ -87,6 +89,53 @@ DType resolve_weight_dtype(const std::string& requested, DType checkpoint, const
   return dtype_from_name(requested);
 }
 
+// TLLM_STEP_TIMING=1: host wall time of the phases of each step() that samples, as medians
+// printed when the engine is destroyed. On a GPU the forward only launches work and the
+// sample call waits for it, so "build" and "after" are time the GPU spends idle between
+// decode steps (plus the wake-up of the wait), "sample" holds the GPU time of the step.
+class StepTiming {
+ public:
+  static constexpr int kPhases = 4;
+  StepTiming() {
+    const char* e = std::getenv("TLLM_STEP_TIMING");
+    enabled_ = e && *e && std::string(e) != "0";
+  }
+  ~StepTiming() {
+    if (!enabled_ || phases_[0].empty()) return;
+    static const char* names[kPhases] = {"schedule+build", "forward launch", "sample (waits for the GPU)",
+                                         "outputs"};
+    std::string msg = "[step timing] " + std::to_string(phases_[0].size()) + " steps, median us per step:";
+    double total = 0;
+    for (int i = 0; i < kPhases; ++i) {
+      const double m = median(phases_[i]);
+      total += m;
+      msg += std::string(" ") + names[i] + " " + std::to_string(static_cast<int>(m * 1e6 + 0.5)) + ";";
+    }
+    int max_rows = 0;
+    double sum_rows = 0;
+    for (int r : rows_) max_rows = std::max(max_rows, r), sum_rows += r;
+    int below = 0;
+    for (int r : rows_) below += r < max_rows;
+    std::fprintf(stderr, "%s sum %d; sampled rows per step: mean %.1f, max %d, %d steps below the max\n",
+                 msg.c_str(), static_cast<int>(total * 1e6 + 0.5), sum_rows / rows_.size(), max_rows, below);
+  }
+  bool enabled() const { return enabled_; }
+  // t: the step's entry, its forward launch, its return from forward and from sample, its end.
+  void add(const double (&t)[kPhases + 1], int rows) {
+    for (int i = 0; i < kPhases; ++i) phases_[i].push_back(t[i + 1] - t[i]);
+    rows_.push_back(rows);
+  }
+
+ private:
+  static double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  }
+  bool enabled_ = false;
+  std::vector<double> phases_[kPhases];
+  std::vector<int> rows_;
+};
+
 }  // namespace
 
 struct LLMEngine::Impl {
@@ -106,6 +155,7 @@ struct LLMEngine::Impl {
   std::mt19937_64 seed_rng{std::random_device{}()};
   EngineStats counters;
   uint64_t generate_calls = 0;
+  StepTiming timing;
 
   void process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr, int row,
                        std::vector<RequestOutput>& outputs);
@@ -358,6 +408,7 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
 
 std::vector<RequestOutput> LLMEngine::step() {
   Impl& I = *impl_;
+  double t[StepTiming::kPhases + 1] = {I.timing.enabled() ? now_seconds() : 0.0};
   std::vector<RequestOutput> outputs = std::move(I.pending);
   I.pending.clear();
   SchedulerOutput so = I.scheduler->schedule();
@@ -405,7 +456,9 @@ std::vector<RequestOutput> LLMEngine::step() {
     }
   }
 
+  if (I.timing.enabled()) t[1] = now_seconds();
   Tensor logits = I.model->forward(fb, I.kv);
+  if (I.timing.enabled()) t[2] = now_seconds();
   I.scheduler->update_after_step(so);
 
   const int R = static_cast<int>(sampling.size());
@@ -471,6 +524,7 @@ std::vector<RequestOutput> LLMEngine::step() {
     }
   }
   SampleResult sr = I.backend->sample(logits.slice_rows(0, R), sb);
+  if (I.timing.enabled()) t[3] = now_seconds();
 
   for (int r = 0; r < R; ++r) {
     Sequence& q = *so.scheduled[sampling[r]].seq;
@@ -481,6 +535,10 @@ std::vector<RequestOutput> LLMEngine::step() {
       I.scheduler->remove(id);  // frees its blocks now; full blocks stay in the prefix cache
       I.states.erase(id);
     }
+  }
+  if (I.timing.enabled()) {
+    t[4] = now_seconds();
+    I.timing.add(t, R);
   }
   return outputs;
 }

@@ -24,8 +24,8 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(TLLM_CLI_BINARY) + " " + args + " 2>&1";
+Result run(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(TLLM_CLI_BINARY) + " " + args + " 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -96,6 +96,21 @@ TEST(Cli, GenerateTextOnTheShippedModel) {
   const std::string ta = a.out, tb = b.out;
   EXPECT_EQ(text(ta), text(tb));
   EXPECT_GT(text(ta).size(), 20u);
+}
+
+// TLLM_STEP_TIMING=1: one timing line when the engine ends, counting every step that
+// sampled (the prefill step and one per further token) and the rows it sampled.
+TEST(Cli, StepTimingCountsTheSamplingSteps) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const std::string args = "generate --model " + model + " --prompt \"And the LORD said\" --max-tokens 17 " +
+                           "--ignore-eos --kv-cache-memory 64MiB";
+  const Result r = run(args, "TLLM_STEP_TIMING=1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("[step timing] 17 steps, median us per step: schedule+build "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sampled rows per step: mean 1.0, max 1, 0 steps below the max"), std::string::npos) << r.out;
+  const Result quiet = run(args);
+  ASSERT_EQ(quiet.status, 0) << quiet.out;
+  EXPECT_EQ(quiet.out.find("[step timing]"), std::string::npos) << quiet.out;
 }
 
 TEST(Cli, BadInputGivesOneLineErrors) {
