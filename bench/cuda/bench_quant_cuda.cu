@@ -8,7 +8,7 @@
 //   - the whole decode step's weight stream: 28 layers x {qkv, o_proj, gate_up, down} +
 //     lm_head captured in one CUDA graph (PDL between the kernels, as the engine runs it).
 // Bytes counted per kernel: packed codes (padded to 16 rows and the k tile) + scales and
-// offsets (f16) + x + out. Usage: bench_quant_cuda [--quick]
+// offsets (f16) + x + out. Usage: bench_quant_cuda [--quick | --profile]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -138,8 +138,37 @@ const Scheme kHeadScheme = {"int8", 8, 0};  // quantize-on-load keeps the lm_hea
 
 }  // namespace
 
+// --profile: each 7B linear once at T = 1 (int4 g128, int8, then bf16 through the skinny
+// GEMM for comparison) and nothing else, for `ncu --kernel-name regex:gemv`.
+void profile_once(cuda::CudaBackend& be, const Tensor& x, Tensor& y) {
+  for (const Scheme& sc : {Scheme{"int4_g128", 4, 128}, Scheme{"int8", 8, 0}})
+    for (const Lin& l : kLayer) {
+      QWeight w = make_weight(be, l.N, l.K, sc, l.bias, 5);
+      cuda::QuantGemmParams p = w.p;
+      p.x = x.data<bf16>();
+      p.T = 1;
+      p.out = y.raw();
+      p.out_dtype = DType::BF16;
+      cuda::quant_gemv(p, be.stream());
+      be.synchronize();
+      std::printf("profiled %s %s T1 %dx%d\n", sc.name, l.name, l.N, l.K);
+    }
+  for (const Lin& l : kLayer) {
+    LinearWeight w;
+    w.weight = rand_bf16(be, {l.N, l.K}, 6, 0.03f);
+    w.in_features = l.K;
+    w.out_features = l.N;
+    Tensor xi = x.view({16 * 18944}).slice_rows(0, l.K).view({1, l.K});
+    Tensor out = be.empty({1, l.N}, DType::BF16);
+    be.linear_gemv(out, xi, w);
+    be.synchronize();
+    std::printf("profiled bf16 %s T1 %dx%d\n", l.name, l.N, l.K);
+  }
+}
+
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool profile = argc > 1 && std::strcmp(argv[1], "--profile") == 0;
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to benchmark\n");
     return 0;
@@ -158,6 +187,10 @@ int main(int argc, char** argv) {
   const std::vector<Scheme> schemes = {{"int4_g128", 4, 128}, {"int4_g64", 4, 64}, {"int8", 8, 0}};
   const std::vector<int> Ts = quick ? std::vector<int>{1} : std::vector<int>{1, 8, 16};
   Tensor x = rand_bf16(be, {16, 18944}, 7), y = be.empty({16, 152064}, DType::BF16);
+  if (profile) {
+    profile_once(be, x, y);
+    return 0;
+  }
 
   // --- each linear alone ----------------------------------------------------------------
   for (const Scheme& sc : schemes) {
