@@ -2,14 +2,15 @@
 # Per-kernel durations of decode steps replayed from the CUDA graph (ncu, each graph node
 # timed alone, so PDL overlap is not counted), batch 1, for one or more tinyllm binaries
 # (A/B of a change). Usage: ncu_decode.sh MODEL_CONFIG_DIR SKIP BIN [BIN...]
-#   SKIP: launches to skip (past prefill and graph capture), e.g. 2900 for the 7B shape.
+#   SKIP: launches to skip (past prefill and graph capture), e.g. 2900 for the 7B shape;
+#   COUNT (env, default 500): launches profiled after them.
 set -u
 M="$1"; SKIP="$2"; shift 2
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for T in "$@"; do
   csv=$(mktemp)
   timeout 240 "$NCU" --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
-    --launch-skip "$SKIP" --launch-count 400 --csv --page raw --print-units base \
+    --launch-skip "$SKIP" --launch-count "${COUNT:-500}" --csv --page raw --print-units base \
     "$T" bench --model "$M" --load-format dummy --device cuda -p 16 -n 40 -b 1 -r 1 --max-model-len 2048 \
     > "$csv" 2>/dev/null
   echo "== $T ($(basename "$M")), ncu rc=$?"

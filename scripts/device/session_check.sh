@@ -36,30 +36,10 @@ fi
 if has ncu; then
   # Kernel durations of decode steps replayed from the CUDA graph (each node timed alone,
   # so PDL overlap is not counted): 0.5B and 7B shapes, batch 1.
-  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
   for m in qwen2.5-0.5b:2600 qwen2.5-7b:2900; do
     name=${m%%:*}; skip=${m##*:}
-    timeout 240 "$NCU" --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
-      --launch-skip "$skip" --launch-count 500 --csv --page raw --print-units base \
-      "$T" bench --model bench/configs/$name --load-format dummy --device cuda -p 16 -n 40 -b 1 -r 1 \
-      --max-model-len 2048 > "$L/ncu_$name.csv" 2> "$L/ncu_$name.err"
-    stamp "ncu $name rc=$? lines $(wc -l < "$L/ncu_$name.csv")"
-    python3 - "$L/ncu_$name.csv" <<'PY'
-import csv, sys, collections
-rows = list(csv.reader(open(sys.argv[1])))
-hdr = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
-if hdr is None: print("  no ncu rows"); sys.exit()
-h = rows[hdr]; ki = h.index("Kernel Name"); ti = h.index("gpu__time_duration.sum")
-tot = collections.defaultdict(lambda: [0, 0.0])
-for r in rows[hdr + 2:]:
-    try: v = float(r[ti].replace(",", ""))
-    except: continue
-    k = r[ki][:70]; tot[k][0] += 1; tot[k][1] += v
-s = sum(v[1] for v in tot.values()); n = sum(v[0] for v in tot.values())
-print(f"  {n} kernels, {s/1e3:.1f} us total (unit ns assumed)")
-for k, (c, v) in sorted(tot.items(), key=lambda x: -x[1][1])[:14]:
-    print(f"  {v/1e3:9.1f} us {c:5d} x {v/c/1e3:7.2f} us  {k}")
-PY
+    bash scripts/device/ncu_decode.sh bench/configs/$name "$skip" "$T" > "$L/ncu_$name.log" 2>&1
+    stamp "ncu $name"; cat "$L/ncu_$name.log"
   done
 fi
 
