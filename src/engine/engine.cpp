@@ -91,8 +91,8 @@ DType resolve_weight_dtype(const std::string& requested, DType checkpoint, const
 
 // TLLM_STEP_TIMING=1: host wall time of the phases of each step() that samples, as medians
 // printed when the engine is destroyed. On a GPU the forward only launches work and the
-// sample call waits for it, so "build" and "after" are time the GPU spends idle between
-// decode steps (plus the wake-up of the wait), "sample" holds the GPU time of the step.
+// sample call waits for it, so "schedule+build" and "outputs" are time the GPU spends idle
+// between decode steps (as is the wake-up from the wait), "sample" holds the step's GPU time.
 class StepTiming {
  public:
   static constexpr int kPhases = 4;
