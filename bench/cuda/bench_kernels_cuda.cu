@@ -2,7 +2,8 @@
 // device copy bandwidth counting read + write, cuBLASLt bf16 GEMM at 8192^3), then every op
 // at Qwen2.5-7B shapes with its bytes / FLOPs over those ceilings. Times are medians of CUDA
 // event timings after warm-up; weights rotate through copies larger than L2 so HBM is what
-// is measured. Usage: bench_kernels_cuda [--quick]
+// is measured. Usage: bench_kernels_cuda [--quick | --prefill] (--prefill: the ceilings,
+// prefill GEMMs, prefill attention and elementwise ops only).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -96,6 +97,7 @@ std::string cat(const A&... a) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool prefill_only = argc > 1 && std::strcmp(argv[1], "--prefill") == 0;
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to benchmark\n");
     return 0;
@@ -134,6 +136,7 @@ int main(int argc, char** argv) {
                        Lin{"down_0.5b", 896, 4864}, Lin{"lm_head_0.5b", 151936, 896}})
     decode_lins.push_back(l);
   for (const Lin& l : decode_lins) {
+    if (prefill_only) break;
     const double wbytes = 2.0 * l.N * l.K;
     const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / wbytes)));
     std::vector<LinearWeight> ws(copies);
@@ -165,7 +168,7 @@ int main(int argc, char** argv) {
   }
 
   // --- whole-model weight stream at batch 1 (Qwen2.5-7B: 28 layers + lm_head), CUDA graph --
-  if (!quick) {
+  if (!quick && !prefill_only) {
     const int L = 28;
     std::vector<LinearWeight> W;
     for (int l = 0; l < L; ++l)
@@ -248,12 +251,14 @@ int main(int argc, char** argv) {
     run_attn("attn_prefill_4096", {{4096, 4096}});
     run_attn("attn_prefill_8x512", std::vector<std::pair<int, int>>(8, {512, 512}));
     run_attn("attn_chunk_512_ctx4096", {{512, 4096}});
-    for (int ctx : {1024, 4096, 16384, 32768}) run_attn(cat("attn_decode_b1_ctx", ctx), {{1, ctx}});
-    run_attn("attn_decode_b32_ctx2048", std::vector<std::pair<int, int>>(32, {1, 2048}));
-    run_attn("attn_decode_b128_ctx1024", std::vector<std::pair<int, int>>(128, {1, 1024}));
-    std::vector<std::pair<int, int>> mixed(31, {1, 2048});
-    mixed.push_back({512, 1024});
-    run_attn("attn_mixed_31dec_1x512", mixed);
+    if (!prefill_only) {
+      for (int ctx : {1024, 4096, 16384, 32768}) run_attn(cat("attn_decode_b1_ctx", ctx), {{1, ctx}});
+      run_attn("attn_decode_b32_ctx2048", std::vector<std::pair<int, int>>(32, {1, 2048}));
+      run_attn("attn_decode_b128_ctx1024", std::vector<std::pair<int, int>>(128, {1, 1024}));
+      std::vector<std::pair<int, int>> mixed(31, {1, 2048});
+      mixed.push_back({512, 1024});
+      run_attn("attn_mixed_31dec_1x512", mixed);
+    }
   }
 
   // --- elementwise ------------------------------------------------------------------------
@@ -307,6 +312,7 @@ int main(int argc, char** argv) {
 
   // --- sampling -------------------------------------------------------------------------
   for (int R : {1, 64}) {
+    if (prefill_only) break;
     const int V = 152064;
     Tensor logits = rand_f32(be, {R, V}, 31, 8.0f);
     SampleBatch greedy, topkp;

@@ -3,14 +3,14 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench peer attn quantk moek gemvk" (default all: more
+#   STAGES="tests ncu bench serve moebench quantbench peer attn quantk moek gemvk tuneab" (default all: more
 #   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
 #   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
 P=${P:-build-gpu/pack}
 OUT=${OUT:-/tmp/session_check}
 L=/tmp/session_logs
-STAGES=${STAGES:-tests ncu bench serve moebench quantbench peer attn quantk moek gemvk}
+STAGES=${STAGES:-tests ncu bench serve moebench quantbench peer attn quantk moek gemvk tuneab}
 rm -rf "$L" && mkdir -p "$L" "$OUT"
 export LD_LIBRARY_PATH="$PWD/$P/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export TLLM_TEST_SOURCE_DIR=$PWD PYTHONUNBUFFERED=1
@@ -104,6 +104,31 @@ if has peer; then
   timeout 200 python3 scripts/device/hf_peer.py bench/configs/qwen2.5-7b --prefill 4096 --gen 128 2>&1 | tail -1 \
     | tee "$L/hf_peer_7b.json"
   stamp "hf peer rc=$?"
+fi
+
+if has tuneab; then
+  # The cuBLASLt autotuner (kernels/cuda/linear.h) off and on, alternated: the prefill kernel
+  # rows (with the tuner's choices, TLLM_LOG=debug) and the 7B prefill rows. With the tuner on,
+  # the GEMM peak each binary measures is tuned as well.
+  for i in 1 2; do
+    for tune in 0 1; do
+      if [[ $i == 1 ]]; then
+        TLLM_GEMM_TUNE=$tune TLLM_LOG=debug timeout 120 "$P/bench_kernels_cuda" --prefill > "$L/kern_prefill_t${tune}_$i.log" 2>&1
+        stamp "bench_kernels_cuda --prefill tune=$tune rc=$?"
+        grep -E "CEILING|^gemm_|qk_norm|silu|attn_prefill|gemm tune" "$L/kern_prefill_t${tune}_$i.log" | grep -v "%$" | head -30
+      fi
+      # SM clock and board power every 50 ms during the run: is the prefill power-capped?
+      nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 50 > "$L/clocks_t${tune}_$i.csv" &
+      SMI=$!
+      TLLM_GEMM_TUNE=$tune timeout 150 $T bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
+        -p 512,4096 -n 16 -b 1 -r ${TUNE_REPS:-5} --max-model-len 8192 > "$L/pp_7b_t${tune}_$i.log" 2>&1
+      rc=$?; kill $SMI 2>/dev/null; wait $SMI 2>/dev/null
+      stamp "bench 7b pp tune=$tune rc=$rc"; grep -E "^\| pp|limits" "$L/pp_7b_t${tune}_$i.log"
+      # samples drawing > 400 W (the prefill / GEMM phases): SM clock min / median, power max
+      awk -F', ' '$2 > 400 {print $1, $2}' "$L/clocks_t${tune}_$i.csv" | sort -n | awk '{c[NR]=$1; if ($2 > p) p = $2}
+        END {if (NR) printf "  busy samples %d: SM clock min %d MHz, median %d MHz; power max %.0f W\n", NR, c[1], c[int((NR+1)/2)], p}'
+    done
+  done
 fi
 
 # The kernel micro-benchmarks of the attention, quantized-GEMV and MoE paths.

@@ -311,6 +311,9 @@ std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts = {});
 
 struct CudaBackendOptions {
   int device = 0;
+  // Time cuBLASLt's candidate algorithms on the first prefill-sized GEMM of each shape
+  // bucket (kernels/cuda/linear.h); the environment variable TLLM_GEMM_TUNE=0 also turns it off.
+  bool gemm_autotune = true;
 };
 // Throws a clear error when tinyllm was built without CUDA or no GPU is present.
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts = {});

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -120,7 +122,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
                          ", ", prop.totalGlobalMem >> 30, " GiB)");
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   alloc_ = &DeviceCachingAllocator::for_device(device_);
-  lt_ = std::make_unique<LtMatmul>();
+  const char* tune_env = std::getenv("TLLM_GEMM_TUNE");
+  lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && !(tune_env && std::string(tune_env) == "0"));
   ring_ = std::make_unique<PinnedRing>(16u << 20);
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
   CUDA_CHECK(cudaMalloc(&norm_counter_, sizeof(unsigned int)));

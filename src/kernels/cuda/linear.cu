@@ -1,5 +1,6 @@
 #include "kernels/cuda/linear.h"
 
+#include "core/logging.h"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define CUBLAS_CHECK(expr)                                                                  \
@@ -77,7 +78,7 @@ void add_bias(void* out, DType od, const void* bias, DType bd, int T, int N, cud
   else TLLM_THROW("linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
 }
 
-LtMatmul::LtMatmul() {
+LtMatmul::LtMatmul(bool autotune) : autotune_(autotune) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
   CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
 }
@@ -120,15 +121,16 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key, int T, int N, int K, DType od, in
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &al, sizeof(al)));
 
   auto heuristic = [&]() {
-    cublasLtMatmulHeuristicResult_t res{};
+    cublasLtMatmulHeuristicResult_t res[kMaxCandidates]{};
     int n = 0;
     const cublasStatus_t st =
-        cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &n);
-    if (st == CUBLAS_STATUS_SUCCESS && n > 0) {
-      p.algo = res.algo;
-      return true;
-    }
-    return false;
+        cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, kMaxCandidates, res, &n);
+    if (st != CUBLAS_STATUS_SUCCESS) return false;
+    for (int i = 0; i < n; ++i)
+      if (res[i].state == CUBLAS_STATUS_SUCCESS) p.candidates[p.n_candidates++] = res[i].algo;
+    if (p.n_candidates == 0) return false;
+    p.algo = p.candidates[0];
+    return true;
   };
   // Bias is added by a separate kernel, not the BIAS epilogue: on H200 (cuBLASLt 13.0) the
   // epilogue's plan ran a [4096 x 4608 x 3584] product at 7 TFLOP/s against 95+ without it
@@ -153,7 +155,8 @@ void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void
   align = std::min(align, pointer_alignment(reinterpret_cast<const void*>(static_cast<uintptr_t>(K) * 2 | 256)));
   align = std::min(align, pointer_alignment(reinterpret_cast<const void*>(static_cast<uintptr_t>(N) * elt_out | 256)));
   std::lock_guard<std::mutex> lock(mu_);
-  Plan& p = plan(Key{T, N, K, static_cast<int>(od), bias_kind, align}, T, N, K, od, bias_kind, align);
+  const Key key{T, N, K, static_cast<int>(od), bias_kind, align};
+  Plan& p = plan(key, T, N, K, od, bias_kind, align);
   if (!p.ok) {
     TLLM_CHECK(T <= 65535 * 16, "linear: T=", T, " too large for the fallback GEMM");
     const dim3 grid(ceil_div(N, 16), ceil_div(T, 16));
@@ -166,10 +169,56 @@ void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void
   }
   if (p.fused_bias)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  const float alpha = 1.0f, beta = 0.0f;
-  CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &p.algo,
-                              workspace_, workspace_bytes_, stream));
+  if (autotune_ && !p.tuned && T >= kTuneMinTokens && p.n_candidates > 1) tune(p, key, out, x, w, stream);
+  matmul(p, p.algo, out, x, w, stream);
   if (bias && !p.fused_bias) add_bias(out, od, bias, bd, T, N, stream);
+}
+
+void LtMatmul::matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x, const bf16* w,
+                      cudaStream_t stream) {
+  const float alpha = 1.0f, beta = 0.0f;
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace_,
+                              workspace_bytes_, stream));
+}
+
+void LtMatmul::tune(Plan& p, const Key& key, void* out, const bf16* x, const bf16* w, cudaStream_t stream) {
+  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream, &cap));
+  if (cap != cudaStreamCaptureStatusNone) return;  // no timing inside a graph; tuned on a later call
+  p.tuned = true;
+  Key bucket = key;
+  int& bt = std::get<0>(bucket);
+  while (bt & (bt - 1)) bt &= bt - 1;  // highest power of two <= T
+  if (auto it = tuned_.find(bucket); it != tuned_.end()) {
+    cublasLtMatmulHeuristicResult_t chk{};
+    if (cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &it->second, &chk) == CUBLAS_STATUS_SUCCESS &&
+        chk.workspaceSize <= workspace_bytes_)
+      p.algo = it->second;
+    return;
+  }
+  // Time every candidate on the call's operands: one warm-up run, then kReps runs between two
+  // events; the output is rewritten by the real call that follows.
+  constexpr int kReps = 3;
+  cudaEvent_t ev[2];
+  for (auto& e : ev) CUDA_CHECK(cudaEventCreate(&e));
+  float ms[kMaxCandidates] = {};
+  for (int i = 0; i < p.n_candidates; ++i) {
+    matmul(p, p.candidates[i], out, x, w, stream);
+    CUDA_CHECK(cudaEventRecord(ev[0], stream));
+    for (int r = 0; r < kReps; ++r) matmul(p, p.candidates[i], out, x, w, stream);
+    CUDA_CHECK(cudaEventRecord(ev[1], stream));
+    CUDA_CHECK(cudaEventSynchronize(ev[1]));
+    CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[0], ev[1]));
+  }
+  for (auto& e : ev) CUDA_CHECK(cudaEventDestroy(e));
+  int best = 0;
+  for (int i = 1; i < p.n_candidates; ++i)
+    if (ms[i] < ms[best]) best = i;
+  if (best != 0 && ms[best] > ms[0] * (1.0 - kTuneMargin)) best = 0;  // not clearly faster: keep the first
+  p.algo = p.candidates[best];
+  tuned_.emplace(bucket, p.algo);
+  TLLM_LOG(Debug, "gemm tune T=", std::get<0>(key), " N=", std::get<1>(key), " K=", std::get<2>(key), ": candidate ",
+           best, " of ", p.n_candidates, ", ", 1e3 * ms[best] / kReps, " us (first choice ", 1e3 * ms[0] / kReps, " us)");
 }
 
 }  // namespace tllm::cuda
