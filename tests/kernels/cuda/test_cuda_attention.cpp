@@ -323,7 +323,8 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
   };
   const std::vector<Case> cases = {{4, 4, 64, 64, false, false, 16},   {14, 2, 64, 64, false, true, 32},
                                    {28, 4, 128, 128, false, true, 16}, {7, 1, 128, 64, true, false, 16},
-                                   {8, 2, 256, 256, false, true, 16}};
+                                   {8, 2, 256, 256, false, true, 16},
+                                   {4, 2, 96, 64, true, true, 16}};  // 96: the one-element-per-lane path
   std::mt19937_64 rng(81);
   for (const Case& c : cases) {
     QKVLayout L{c.n_q, c.n_kv, c.D};
