@@ -1,5 +1,7 @@
 #include "kernels/cuda/linear.h"
 
+#include <limits>
+
 #include "core/logging.h"
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -174,11 +176,16 @@ void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void
   if (bias && !p.fused_bias) add_bias(out, od, bias, bd, T, N, stream);
 }
 
+cublasStatus_t LtMatmul::launch(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x,
+                                const bf16* w, cudaStream_t stream) {
+  const float alpha = 1.0f, beta = 0.0f;
+  return cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace_,
+                        workspace_bytes_, stream);
+}
+
 void LtMatmul::matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x, const bf16* w,
                       cudaStream_t stream) {
-  const float alpha = 1.0f, beta = 0.0f;
-  CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace_,
-                              workspace_bytes_, stream));
+  CUBLAS_CHECK(launch(p, algo, out, x, w, stream));
 }
 
 void LtMatmul::tune(Plan& p, const Key& key, void* out, const bf16* x, const bf16* w, cudaStream_t stream) {
@@ -197,20 +204,29 @@ void LtMatmul::tune(Plan& p, const Key& key, void* out, const bf16* x, const bf1
     return;
   }
   // Time every candidate on the call's operands: one warm-up run, then kReps runs between two
-  // events; the output is rewritten by the real call that follows.
+  // events; the output is rewritten by the real call that follows. A candidate cuBLASLt
+  // refuses to launch is skipped, not an error.
   constexpr int kReps = 3;
-  cudaEvent_t ev[2];
-  for (auto& e : ev) CUDA_CHECK(cudaEventCreate(&e));
-  float ms[kMaxCandidates] = {};
+  struct Events {
+    cudaEvent_t e[2]{};
+    Events() {
+      for (auto& x : e) CUDA_CHECK(cudaEventCreate(&x));
+    }
+    ~Events() {
+      for (auto& x : e) cudaEventDestroy(x);
+    }
+  } ev;
+  float ms[kMaxCandidates];
   for (int i = 0; i < p.n_candidates; ++i) {
-    matmul(p, p.candidates[i], out, x, w, stream);
-    CUDA_CHECK(cudaEventRecord(ev[0], stream));
-    for (int r = 0; r < kReps; ++r) matmul(p, p.candidates[i], out, x, w, stream);
-    CUDA_CHECK(cudaEventRecord(ev[1], stream));
-    CUDA_CHECK(cudaEventSynchronize(ev[1]));
-    CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[0], ev[1]));
+    ms[i] = std::numeric_limits<float>::infinity();
+    if (launch(p, p.candidates[i], out, x, w, stream) != CUBLAS_STATUS_SUCCESS) continue;
+    CUDA_CHECK(cudaEventRecord(ev.e[0], stream));
+    bool ok = true;
+    for (int r = 0; r < kReps && ok; ++r) ok = launch(p, p.candidates[i], out, x, w, stream) == CUBLAS_STATUS_SUCCESS;
+    CUDA_CHECK(cudaEventRecord(ev.e[1], stream));
+    CUDA_CHECK(cudaEventSynchronize(ev.e[1]));
+    if (ok) CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev.e[0], ev.e[1]));
   }
-  for (auto& e : ev) CUDA_CHECK(cudaEventDestroy(e));
   int best = 0;
   for (int i = 1; i < p.n_candidates; ++i)
     if (ms[i] < ms[best]) best = i;

@@ -52,8 +52,10 @@ class LtMatmul {
   static void destroy(Plan& p);
   // Picks p.algo for the bucket of key (see the header comment); runs the GEMM several times.
   void tune(Plan& p, const Key& key, void* out, const bf16* x, const bf16* w, cudaStream_t stream);
+  cublasStatus_t launch(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x, const bf16* w,
+                        cudaStream_t stream);
   void matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x, const bf16* w,
-              cudaStream_t stream);
+              cudaStream_t stream);  // launch, throwing on a cuBLASLt error
 
   static constexpr int kTuneMinTokens = 256;
   static constexpr int kMaxCandidates = 16;  // = size of Plan::candidates
