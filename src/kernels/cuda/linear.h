@@ -59,7 +59,10 @@ class LtMatmul {
 
   static constexpr int kTuneMinTokens = 256;
   static constexpr int kMaxCandidates = 16;  // = size of Plan::candidates
-  static constexpr double kTuneMargin = 0.05;
+  // Between the gains of the best alternatives measured at the 7B shapes (runs 25-31):
+  // gate_up 0-3.1%, o_proj 5.4-6.2%, down 8.0-9.0%; so each choice is the same in every
+  // process there (at 5%, o_proj's flipped between processes in run 28).
+  static constexpr double kTuneMargin = 0.04;
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
