@@ -10,8 +10,9 @@
 // when it beats the first choice by more than kTuneMargin; later calls of the bucket reuse
 // that algorithm (cublasLtMatmulAlgoCheck) without timing. Token buckets are powers of two,
 // so a server sees at most ~6 tunings per projection shape over its lifetime. Measured (runs
-// 25-27): down 848 -> 754 us, o_proj 154 -> 137 us at 4,096 tokens, the other 7B shapes keep
-// the first choice; the 7B prefill of 4,096 tokens +1.0% (docs/cuda-notes.md, session 5).
+// 25-32): down 848 -> 754 us, o_proj 154 -> 137 us at 4,096 tokens on most cards, the other
+// 7B shapes keep the first choice; the 7B prefill of 4,096 tokens +0.7% on average, which
+// algorithm wins differs between cards (docs/cuda-notes.md, session 5).
 #pragma once
 
 #include <cublasLt.h>
@@ -37,11 +38,12 @@ class LtMatmul {
            int T, int N, int K, cudaStream_t stream);
 
  private:
+  static constexpr int kMaxCandidates = 16;  // heuristic results kept per plan
   struct Plan {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    cublasLtMatmulAlgo_t candidates[16]{};  // heuristic order; [0] is algo before tuning
+    cublasLtMatmulAlgo_t candidates[kMaxCandidates]{};  // heuristic order; [0] is algo before tuning
     int n_candidates = 0;
     bool fused_bias = false;
     bool ok = false;
@@ -58,7 +60,6 @@ class LtMatmul {
               cudaStream_t stream);  // launch, throwing on a cuBLASLt error
 
   static constexpr int kTuneMinTokens = 256;
-  static constexpr int kMaxCandidates = 16;  // = size of Plan::candidates
   // Between the gains of the best alternatives measured at the 7B shapes (runs 25-31):
   // gate_up 0-3.1%, o_proj 5.4-6.2%, down 8.0-9.0%; so each choice is the same in every
   // process there (at 5%, o_proj's flipped between processes in run 28).
