@@ -11,6 +11,7 @@
 #include <atomic>
 #include <type_traits>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -56,6 +57,37 @@ class ThreadPool {
       if (t >= use) return;
       const int64_t b = n * t / use, e = n * (t + 1) / use;
       if (b < e) fn(b, e);
+    });
+  }
+
+  // Splits [0, n) into one contiguous share per task; each task works through its own share
+  // in chunks of `chunk` items taken from that share's counter, then through the other
+  // shares the same way. fn(begin, end, task), with begin..end inside one share. Each thread
+  // streams one contiguous range (what hardware prefetchers follow), and a thread that starts
+  // late (descheduled on a shared machine) leaves the rest of its share to the others.
+  template <typename F>
+  void parallel_for_shares(int64_t n, int64_t chunk, F&& fn) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    if (n_threads_ == 1) {
+      for (int64_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk), 0);
+      return;
+    }
+    struct alignas(64) Share {
+      std::atomic<int64_t> next;
+      int64_t end;
+    };
+    std::unique_ptr<Share[]> shares(new Share[n_threads_]);
+    for (int i = 0; i < n_threads_; ++i) {
+      shares[i].next.store(n * i / n_threads_, std::memory_order_relaxed);
+      shares[i].end = n * (i + 1) / n_threads_;
+    }
+    run([&](int t, int nt) {
+      for (int k = 0; k < nt; ++k) {
+        Share& sh = shares[(t + k) % nt];
+        for (int64_t b; (b = sh.next.fetch_add(chunk, std::memory_order_relaxed)) < sh.end;)
+          fn(b, std::min(sh.end, b + chunk), t);
+      }
     });
   }
 

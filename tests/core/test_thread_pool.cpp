@@ -37,6 +37,29 @@ TEST(ThreadPool, DynamicAndRunEveryThread) {
   for (auto& h : hits) EXPECT_EQ(h.load(), 1);
 }
 
+TEST(ThreadPool, SharesCoverEveryIndexOnceInContiguousChunks) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 7, 1000, 4097}) {
+      for (int64_t chunk : {1, 3, 8}) {
+        std::vector<std::atomic<int>> hits(n);
+        std::atomic<bool> bad{false};
+        pool.parallel_for_shares(n, chunk, [&](int64_t b, int64_t e, int task) {
+          // A chunk stays inside one task's share and is at most `chunk` long.
+          int share = 0;  // the share holding b: [n * i / threads, n * (i + 1) / threads)
+          while (b >= n * (share + 1) / threads) ++share;
+          if (e <= b || e - b > chunk || b < n * share / threads || e > n * (share + 1) / threads ||
+              task < 0 || task >= threads)
+            bad = true;
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        });
+        EXPECT_FALSE(bad.load()) << threads << " " << n << " " << chunk;
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " " << n << " " << i;
+      }
+    }
+  }
+}
+
 TEST(Tensor, ViewsShareMemoryAndCheckShapes) {
   Tensor t = Tensor::zeros({4, 6}, DType::F32);
   Tensor rows = t.slice_rows(1, 3);

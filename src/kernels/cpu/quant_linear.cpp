@@ -4,10 +4,8 @@
 #include "kernels/cpu/quant_ops.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <memory>
 
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
@@ -172,10 +170,8 @@ void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, 
     const size_t per = static_cast<size_t>(20 * task.kp);
     float* ws = ex.scratch.floats(per * static_cast<size_t>(n));
     const auto kernel = isa_kernel(ex.isa, quant_panels_f32);
-    std::atomic<int64_t> next{0};
-    ex.pool.run([&](int i, int) {
-      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < panels;)
-        kernel(task, b, b + 1, ws + per * static_cast<size_t>(i));
+    ex.pool.parallel_for_shares(panels, 1, [&](int64_t b, int64_t e, int i) {
+      kernel(task, b, e, ws + per * static_cast<size_t>(i));
     });
     return;
   }
@@ -210,32 +206,13 @@ void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, 
   task.xq = xq;
   task.d = d;
   task.xsum = xsum;
-  // Each thread streams its own contiguous share of the panels, in small chunks taken from
-  // that share's counter, then helps with the others' shares the same way. A contiguous
-  // share keeps each thread on one sequential stream (the hardware prefetchers' case); the
-  // chunks keep the balance on a shared machine, where a thread that starts late
-  // (descheduled) leaves its share to the others instead of stalling them. Against one shared
-  // counter (chunks of both threads interleaved in memory): int4 decode of the 0.5B shape
-  // +11% tok/s, alternated A/B on the 2-vCPU development VM (docs/performance.md).
+  // Each thread streams its own contiguous share of the panels, helping with the others'
+  // when done (ThreadPool::parallel_for_shares). Against one shared counter (both threads'
+  // chunks interleaved in memory): int4 decode of the 0.5B shape +11% tok/s, alternated A/B
+  // on the 2-vCPU development VM (docs/performance.md).
   const auto kernel = isa_kernel(ex.isa, quant_panels);
-  const int n = ex.pool.size();
-  const int64_t chunk = std::clamp<int64_t>(panels / (16 * n), 1, 8);
-  struct alignas(64) Share {
-    std::atomic<int64_t> next;
-    int64_t end;
-  };
-  std::unique_ptr<Share[]> shares(new Share[n]);
-  for (int i = 0; i < n; ++i) {
-    shares[i].next.store(panels * i / n, std::memory_order_relaxed);
-    shares[i].end = panels * (i + 1) / n;
-  }
-  ex.pool.run([&](int t, int nt) {
-    for (int k = 0; k < nt; ++k) {
-      Share& sh = shares[(t + k) % nt];
-      for (int64_t b; (b = sh.next.fetch_add(chunk, std::memory_order_relaxed)) < sh.end;)
-        kernel(task, b, std::min(sh.end, b + chunk));
-    }
-  });
+  const int64_t chunk = std::clamp<int64_t>(panels / (16 * ex.pool.size()), 1, 8);
+  ex.pool.parallel_for_shares(panels, chunk, [&](int64_t b, int64_t e, int) { kernel(task, b, e); });
 }
 
 void quant_embedding(float* out, const LinearWeight& table, const int32_t* tokens, int64_t T, const Exec& ex) {
