@@ -21,8 +21,16 @@
 //   panel per block, so that every SM has work.
 // - Little math per byte: a code becomes an exact bf16 operand (128 + q) with one shift and
 //   one lop3, one mma.m16n8k16 per 16 k x 16 rows (two for 8 bits) plus one all-ones MMA for
-//   the x sums of the offset term; at T <= 8 two accumulator sets alternate by k step so the
-//   MMA dependency chains are half as long.
+//   the x sums of the offset term.
+// - The kernel is issue-bound, not latency-bound: ncu (H200, run 35) counted ~230
+//   instructions issued per 1 KB tile of the 7B int4 gate|up at 0.56 per scheduler and
+//   cycle. Hence one accumulator set (two alternating by k step halved the MMA dependency
+//   chains but cost registers and adds: the 113 linears of a 7B int4 step -1.3% at T = 1,
+//   run 37), the and/or of a code as one lop3 (the compiler had emitted two: quant_common.cuh)
+//   and x loads without a per-token predicate and zeroing: 221 -> 181 instructions per tile,
+//   the step's linears 1,854 -> 1,727 us (int8 2,710 -> 2,490 us; run 39). Refilling a ring
+//   slot after its tile (5 slots, no register copies) saved another 6% of the instructions
+//   but ran 1.7% slower (run 40): not kept.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/quant_common.cuh"
 #include "kernels/cuda/quant_ops.h"
@@ -62,7 +70,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
   constexpr int SS = F16S ? 2 : 4;      // bytes per scale
-  constexpr int PAR = NT == 1 ? 2 : 1;  // accumulator sets alternating by k step
   constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
   static_assert(STEPS % SEGM == 0, "a segment divides the tile");
 
@@ -121,13 +128,11 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 
   pdl_wait();  // x is the previous kernel's output
   const uint32_t* xr[NT];
-  bool xok[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
-    const int tok = g + 8 * nt;
-    xok[nt] = tok < p.T;
+    const int tok = g + 8 * nt < p.T ? g + 8 * nt : 0;  // columns past T: row 0, never stored
     // word index of x[tok][2c]; + kt * TILE / 2 + 8 m gives x[tok][kt * TILE + 16 m + 2c]
-    xr[nt] = reinterpret_cast<const uint32_t*>(p.x) + (static_cast<int64_t>(xok[nt] ? tok : 0) * p.K >> 1) + c;
+    xr[nt] = reinterpret_cast<const uint32_t*>(p.x) + (static_cast<int64_t>(tok) * p.K >> 1) + c;
   }
   cp_async_wait<0>();
   __syncwarp();
@@ -147,30 +152,28 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     for (int m = 0; m < STEPS; ++m)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        bool ok0 = xok[nt], ok1 = xok[nt];
+        // Token columns >= T read row 0 (xr) and are never stored: no predicate, no zeroing.
+        const uint32_t* xp = xr[nt] + kt * (TILE / 2) + 8 * m;
         if constexpr (CHECK) {
           const int k = kt * TILE + 16 * m + 2 * c;  // K % 8 == 0: k < K covers k + 1 too
-          ok0 = ok0 && k < p.K;
-          ok1 = ok1 && k + 8 < p.K;
+          b[m][nt][0] = k < p.K ? __ldg(xp) : 0u;
+          b[m][nt][1] = k + 8 < p.K ? __ldg(xp + 4) : 0u;
+        } else {
+          b[m][nt][0] = __ldg(xp);
+          b[m][nt][1] = __ldg(xp + 4);
         }
-        const uint32_t* xp = xr[nt] + kt * (TILE / 2) + 8 * m;
-        b[m][nt][0] = ok0 ? __ldg(xp) : 0u;
-        b[m][nt][1] = ok1 ? __ldg(xp + 4) : 0u;
       }
-    float acc[PAR][NT][4], accx[PAR][NT][4];
+    float acc[NT][4], accx[NT][4];
 #pragma unroll
-    for (int a = 0; a < PAR; ++a)
+    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[a][nt][i] = accx[a][nt][i] = 0.0f;
+      for (int i = 0; i < 4; ++i) acc[nt][i] = accx[nt][i] = 0.0f;
 #pragma unroll
     for (int m = 0; m < STEPS; ++m) {
-      const int a = m % PAR;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        mma_codes<BITS>(acc[a][nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
-        mma16816(accx[a][nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
+        mma_codes<BITS>(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
+        mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
       }
       if ((m + 1) % SEGM == 0) {
         // Group of this segment; a segment past K (last tile) has zero sums, its group is
@@ -186,14 +189,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            float q = acc[0][nt][i], xs = accx[0][nt][i];
-            if constexpr (PAR == 2) {
-              q += acc[1][nt][i];
-              xs += accx[1][nt][i];
-            }
-            tot[nt][i] += (i < 2 ? sg : sh) * q + (i < 2 ? og : oh) * xs;
-#pragma unroll
-            for (int a2 = 0; a2 < PAR; ++a2) acc[a2][nt][i] = accx[a2][nt][i] = 0.0f;
+            tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i] + (i < 2 ? og : oh) * accx[nt][i];
+            acc[nt][i] = accx[nt][i] = 0.0f;
           }
       }
     }
