@@ -885,6 +885,9 @@ size_t attention_workspace_bytes(const AttentionParams& p) {
   return bytes;
 }
 
+bool attention_uses_split_keys(const AttentionParams& p) { return use_split_keys(p); }
+int attention_splits(const AttentionParams& p) { return choose_splits(p); }
+
 bool attention_uses_prefill_kernel(const AttentionParams& p) {
   if (!prefill_kernel_head_dim(p.head_dim) || p.n_kv_heads <= 0 || use_split_keys(p)) return false;
   const int64_t rows = static_cast<int64_t>(p.max_seqlen_q) * (p.n_q_heads / p.n_kv_heads);

@@ -17,6 +17,13 @@ enum class AttentionKernel { kAuto, kGeneric, kPrefill, kPrefillN32 };
 // kernel would not split the keys.
 bool attention_uses_prefill_kernel(const AttentionParams& p);
 
+// True when the generic kernel runs in split-keys (decode) mode for p: every sequence's
+// q_len * n_q / n_kv rows fit one 16-row tile. Its key partitions per (sequence, kv head):
+// attention_splits(p) (1: no split-KV), read from num_seqs, num_tokens, max_seqlen_q,
+// max_seqlen_k, the head counts and num_sms.
+bool attention_uses_split_keys(const AttentionParams& p);
+int attention_splits(const AttentionParams& p);
+
 // cuda::attention with the kernel forced (kAuto: what cuda::attention picks). kPrefill
 // handles any varlen batch (no split-KV) at head_dim 64 and 128 and throws otherwise; the
 // workspace of attention_workspace_bytes(p) suffices for every choice.

@@ -1,5 +1,6 @@
 // qk_norm_rope_kv_write and paged attention (prefill, decode, mixed batches, GQA, block
-// sizes, split-KV for long contexts, sliding window) against the double references.
+// sizes, split-KV for long contexts, sliding window, a decode step of rope then attention)
+// against the double references.
 #include <cstring>
 
 #include "kernels/cuda/attention_variants.h"
@@ -364,6 +365,135 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
     EXPECT_LT(rel_err(host(d_qkv), w_qkv), 6e-3) << desc;
     EXPECT_LT(rel_err(host(d_kc), w_kc), 6e-3) << desc;
     EXPECT_LT(rel_err(host(d_vc), w_vc), 1e-6) << desc;
+  }
+}
+
+// A decode step as the model runs it: qk_norm_rope_kv_write, then attention on the same
+// stream (both launched with PDL, so attention may start while the rope kernel still runs;
+// a variant that issued the loads of earlier steps' keys before griddepcontrol.wait was
+// measured in H200 run 37 and not kept, and any such change must keep this test green).
+// Each round the new slots hold 1000 in K and V before the step: an attention that read a
+// new key before the rope kernel wrote it would be far off the reference (computed from the
+// roped q and the cache after the step), and would differ from a second attention run alone
+// on the same inputs afterwards, which must give the same bits. Splits 1 and > 1; per split
+// count: a partition holding only the new key, first tiles that mix cached and new keys,
+// two new keys per sequence (astride two partitions), a sequence whose only key is new, a
+// sliding window (empty partitions).
+TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
+  const int n_q = 28, n_kv = 4, D = 128, block_size = 16, rounds = 20;  // Qwen2.5-7B heads
+  const int max_len = 2000;
+  const QKVLayout L{n_q, n_kv, D};
+  const RopeSpec rope{D, false};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  std::mt19937_64 rng(91);
+  Tensor cos_sin = Tensor::empty({max_len, D}, DType::F32);
+  for (int r = 0; r < max_len; ++r)
+    for (int i = 0; i < D / 2; ++i) {
+      const double a = r * std::pow(10000.0, -2.0 * i / D);
+      cos_sin.data<float>()[r * D + i] = static_cast<float>(std::cos(a));
+      cos_sin.data<float>()[r * D + D / 2 + i] = static_cast<float>(std::sin(a));
+    }
+  const Tensor d_cos_sin = dev(cos_sin);
+  const Tensor qn = randn({D}, rng, DType::BF16, 0.2f, 1.0f), kn = randn({D}, rng, DType::BF16, 0.2f, 1.0f);
+  const Tensor d_qn = dev(qn), d_kn = dev(kn);
+
+  // The split count depends on the batch shape (sequences, tokens, longest q and k), not on
+  // the other lengths: with S splits, a sequence of 64 (S - 1) + 1 keys has 64-key
+  // partitions and its last one holds only the new key.
+  const std::vector<Seq> shape = {{1, max_len}, {1, 1}, {1, 1}, {2, 1}, {1, 1}, {1, 1}};
+  const int S = cuda::attention_splits(routing_params(be(), n_q, n_kv, D, shape));
+  ASSERT_GT(S, 1);
+  const int edge = 64 * (S - 1);
+  struct Config {
+    std::vector<Seq> seqs;
+    int window;
+    bool norm;
+  };
+  const std::vector<Config> configs = {
+      {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 0, true},
+      {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 100, false},
+      {{{1, 1}, {1, 17}, {1, 64}, {1, 65}, {2, 130}, {1, 256}}, 0, true},  // splits 1
+  };
+  for (const Config& c : configs) {
+    const cuda::AttentionParams rp = routing_params(be(), n_q, n_kv, D, c.seqs);
+    ASSERT_TRUE(cuda::attention_uses_split_keys(rp));
+    ASSERT_EQ(cuda::attention_splits(rp), c.seqs[0].kv_len == max_len ? S : 1);
+    const int B = static_cast<int>(c.seqs.size());
+    std::vector<int32_t> cu(B + 1, 0);
+    for (int b = 0; b < B; ++b) cu[b + 1] = cu[b] + c.seqs[b].q_len;
+    const int T = cu[B];
+    std::string desc = "window=" + std::to_string(c.window) + " splits=" + std::to_string(cuda::attention_splits(rp)) +
+                       " seqs:";
+    for (const Seq& s : c.seqs) desc += " (" + std::to_string(s.q_len) + "," + std::to_string(s.kv_len) + ")";
+
+    for (int round = 0; round < rounds; ++round) {
+      const std::string where = desc + " round " + std::to_string(round);
+      // Cached keys random; this step's positions hold 1000 until the rope kernel writes them.
+      std::vector<Tensor> k, v;
+      for (const Seq& s : c.seqs) {
+        k.push_back(randn({s.kv_len, n_kv, D}, rng, DType::F32));
+        v.push_back(randn({s.kv_len, n_kv, D}, rng, DType::F32));
+        ref::round_to(k.back(), DType::BF16);
+        ref::round_to(v.back(), DType::BF16);
+        for (int64_t i = static_cast<int64_t>(s.kv_len - s.q_len) * n_kv * D; i < k.back().numel(); ++i)
+          k.back().data<float>()[i] = v.back().data<float>()[i] = 1000.0f;
+      }
+      const ref::PagedKV kv = ref::make_paged_kv(k, v, cu, block_size, DType::BF16, 3, 1000 + round);
+      const int width = kv.meta.max_blocks_per_seq;
+      std::vector<int64_t> slots(T);
+      std::vector<int32_t> positions(T);
+      for (int b = 0; b < B; ++b)
+        for (int i = 0; i < c.seqs[b].q_len; ++i) {
+          const int pos = c.seqs[b].kv_len - c.seqs[b].q_len + i;
+          positions[cu[b] + i] = pos;
+          slots[cu[b] + i] = static_cast<int64_t>(kv.block_tables[b * width + pos / block_size]) * block_size +
+                             pos % block_size;
+        }
+      AttentionMeta m = kv.meta;
+      m.cu_seqlens_q = be().upload(kv.meta.cu_seqlens_q, DType::I32);
+      m.seq_lens_k = be().upload(kv.meta.seq_lens_k, DType::I32);
+      m.block_tables = be().upload(kv.meta.block_tables, DType::I32);
+      Tensor d_qkv = dev(randn({T, L.row_stride()}, rng, DType::BF16));
+      Tensor d_kc = dev(kv.k_cache), d_vc = dev(kv.v_cache);
+      const Tensor d_slots = dev(ints64(slots)), d_rows = dev(ints(positions));
+      Tensor d_out = dev_poisoned({T, n_q * D}, DType::BF16), d_again = dev_poisoned({T, n_q * D}, DType::BF16);
+
+      be().qk_norm_rope_kv_write(d_qkv, L, c.norm ? d_qn : Tensor(), c.norm ? d_kn : Tensor(), 1e-6f, rope,
+                                 d_cos_sin, d_rows, d_slots, d_kc, d_vc);
+      be().attention(d_out, d_qkv, L, d_kc, d_vc, m, scale, c.window);
+      const Tensor got = host(d_out);  // synchronises: the attention below runs alone
+      be().attention(d_again, d_qkv, L, d_kc, d_vc, m, scale, c.window);
+      const Tensor again = host(d_again);
+      ASSERT_EQ(std::memcmp(got.raw(), again.raw(), got.nbytes()), 0) << where << ": differs from attention run alone";
+
+      // The rope kernel wrote every new slot (the same bits as the roped qkv row).
+      const Tensor qkv = host(d_qkv), kc = host(d_kc), vc = host(d_vc);
+      const int64_t kv_width = static_cast<int64_t>(n_kv) * D;
+      for (int t = 0; t < T; ++t)
+        for (int64_t i = 0; i < kv_width; ++i) {
+          ASSERT_EQ(value_at(kc, slots[t] * kv_width + i), value_at(qkv, t * L.row_stride() + L.k_offset() + i))
+              << where << " token " << t;
+          ASSERT_EQ(value_at(vc, slots[t] * kv_width + i), value_at(qkv, t * L.row_stride() + L.v_offset() + i))
+              << where << " token " << t;
+        }
+      // Reference from the roped q and the cache after the step.
+      std::vector<Tensor> k2, v2;
+      for (int b = 0; b < B; ++b) {
+        k2.push_back(Tensor::empty({c.seqs[b].kv_len, n_kv, D}, DType::F32));
+        v2.push_back(Tensor::empty({c.seqs[b].kv_len, n_kv, D}, DType::F32));
+        for (int pos = 0; pos < c.seqs[b].kv_len; ++pos) {
+          const int64_t slot =
+              static_cast<int64_t>(kv.block_tables[b * width + pos / block_size]) * block_size + pos % block_size;
+          for (int64_t i = 0; i < kv_width; ++i) {
+            k2.back().data<float>()[pos * kv_width + i] = static_cast<float>(value_at(kc, slot * kv_width + i));
+            v2.back().data<float>()[pos * kv_width + i] = static_cast<float>(value_at(vc, slot * kv_width + i));
+          }
+        }
+      }
+      Tensor want = Tensor::empty({T, n_q * D}, DType::F32);
+      sampled_attention_ref(want, std::vector<char>(T, 1), qkv, L, k2, v2, cu, scale, c.window);
+      ASSERT_LT(rel_err(got, want), 1.2e-2) << where;
+    }
   }
 }
 
