@@ -8,6 +8,8 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <random>
+#include <limits>
 
 #include "kernel_test_util.h"
 #include "kernels/reference/reference.h"
@@ -39,6 +41,59 @@ TEST_P(Sampling, GreedyPicksLowestIdOnTies) {
   SampleResult r = be->sample(l, batch_of({g, g}));
   EXPECT_EQ(r.tokens, (std::vector<int32_t>{3, 0}));
   EXPECT_NEAR(r.logprobs[1], -std::log(6.0), 1e-6);
+}
+
+// Greedy over rows longer than a vector (the SIMD max / first-index scan): ties across lane
+// and vector boundaries, NaN before, beside and after the maximum (NaN never wins), +inf,
+// rows of only -inf or NaN (token 0), against the first index of the largest non-NaN value.
+TEST_P(Sampling, GreedyLongRowsSkipNaNAndPickLowestId) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d(0.0f, 2.0f);
+  for (int V : {17, 33, 100, 1000, 151936}) {
+    for (int trial = 0; trial < 12; ++trial) {
+      std::vector<float> row(V);
+      for (float& v : row) v = d(rng);
+      const int at = static_cast<int>(rng() % V);
+      switch (trial % 6) {
+        case 0: break;
+        case 1:  // ties: the maximum again later, in another vector
+          row[at] = 50.0f;
+          row[(at + 1 + static_cast<int>(rng() % V)) % V] = 50.0f;
+          break;
+        case 2:  // NaN before, beside and after
+          row[at] = 40.0f;
+          for (int k = 0; k < V / 7 + 1; ++k) row[rng() % V] = nan;
+          row[at] = 40.0f;
+          if (at > 0) row[at - 1] = nan;
+          break;
+        case 3:  // +inf and NaN
+          row[at] = inf;
+          row[rng() % V] = nan;
+          break;
+        case 4:  // only -inf and NaN
+          for (int i = 0; i < V; ++i) row[i] = i % 3 ? -inf : nan;
+          break;
+        case 5:  // NaN first in every vector lane
+          for (int i = 0; i < V; i += 3) row[i] = nan;
+          break;
+      }
+      int32_t want = 0;
+      float best = -inf;
+      bool found = false;
+      for (int i = 0; i < V; ++i)
+        if (!std::isnan(row[i]) && (!found || row[i] > best)) {
+          if (row[i] == -inf && !found) continue;
+          best = row[i];
+          want = i;
+          found = true;
+        }
+      SamplingRow g;
+      g.temperature = 0.0f;
+      const SampleResult r = be->sample(logits_of({row}), batch_of({g}));
+      ASSERT_EQ(r.tokens[0], want) << "V=" << V << " trial " << trial;
+    }
+  }
 }
 
 TEST_P(Sampling, KeepSetsMatchNaiveReference) {

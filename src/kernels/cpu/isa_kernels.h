@@ -64,6 +64,8 @@ inline int64_t attention_workspace_floats(int64_t rows, int head_dim) {
                         float eps);                                                             \
   void silu_mul_row(float* out, const float* gate, const float* up, int64_t n);                 \
   float max_row(const float* x, int64_t n);                                                     \
+  /* first i with x[i] >= v (n when none) */                                                    \
+  int64_t first_at_least_row(const float* x, int64_t n, float v);                               \
   /* sum of exp(x[i] - shift) */                                                                \
   double sum_exp_row(const float* x, int64_t n, float shift);                                   \
   /* out[i] = exp(x[i] - shift); returns their sum */                                           \

@@ -66,12 +66,12 @@ void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t
   }
 }
 
-// First index of the largest value (NaN never wins).
+// First index of the largest value (NaN never wins: max_row skips it and x >= m is false).
 int32_t argmax_lowest(const float* w, int64_t V, const Exec& ex) {
   const float m = isa_kernel(ex.isa, max_row)(w, V);
-  for (int64_t i = 0; i < V; ++i)
-    if (w[i] == m) return static_cast<int32_t>(i);
-  return 0;  // all NaN / -inf
+  if (m == kNegInf) return 0;  // all NaN / -inf
+  const int64_t i = isa_kernel(ex.isa, first_at_least_row)(w, V, m);
+  return i < V ? static_cast<int32_t>(i) : 0;
 }
 
 // The n best entries of v (larger value first, lower id on ties), NaN skipped and -inf
@@ -331,9 +331,11 @@ SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const Samp
     RowScratch& rs = scratch[thread];
     const float m = row_max(x, vocab);
     const float lse = m + static_cast<float>(std::log(row_sum_exp(x, vocab, m)));
-    process_logits(x, vocab, batch, r, rs.w);
     int32_t tok;
-    if (row.temperature == 0.0f) {
+    const bool raw = !has_csr(batch.penalty_offsets) && !has_csr(batch.banned_offsets);
+    if (row.temperature == 0.0f && raw) {
+      tok = argmax_lowest(x, vocab, ex);  // the processed logits would be x with NaN -> -inf
+    } else if (process_logits(x, vocab, batch, r, rs.w), row.temperature == 0.0f) {
       tok = argmax_lowest(rs.w.data(), vocab, ex);
     } else {
       const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, ex);

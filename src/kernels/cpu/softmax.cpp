@@ -16,6 +16,12 @@ float max_row(const float* x, int64_t n) {
   return m;
 }
 
+int64_t first_at_least_row(const float* x, int64_t n, float v) {
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] >= v) return i;
+  return n;
+}
+
 double sum_exp_row(const float* x, int64_t n, float shift) {
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(x[i] - shift));

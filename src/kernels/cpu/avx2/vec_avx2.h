@@ -40,6 +40,7 @@ using vmask = __m256;
 static inline vmask vge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 static inline vmask vgt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 static inline vmask vmask_and(vmask a, vmask b) { return _mm256_and_ps(a, b); }
+static inline unsigned vmask_bits(vmask m) { return static_cast<unsigned>(_mm256_movemask_ps(m)); }  // bit i: lane i
 static inline vf vselect(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 
 // exp(x) to about 1 ulp; 0 below -87.3 (also for -inf), +inf above 88.7.

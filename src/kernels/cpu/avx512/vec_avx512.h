@@ -29,6 +29,7 @@ using vmask = __mmask16;
 static inline vmask vge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
 static inline vmask vgt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 static inline vmask vmask_and(vmask a, vmask b) { return static_cast<vmask>(a & b); }
+static inline unsigned vmask_bits(vmask m) { return m; }  // bit i: lane i
 // m ? a : b
 static inline vf vselect(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
 
