@@ -193,6 +193,25 @@ void linear_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Linear)->Apply(linear_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Random codes, constant scale / offset: int8 per channel (bits 8) or int4 group 32.
+QuantizedMatrix random_quantized(int64_t N, int64_t K, int bits, uint32_t seed) {
+  QuantizedMatrix m;
+  m.bits = bits;
+  m.group_size = bits == 4 ? 32 : static_cast<int>(K);
+  m.rows = N;
+  m.cols = K;
+  m.codes = Tensor::empty({N, K}, DType::U8);
+  std::mt19937 rng(seed);
+  for (int64_t i = 0; i < N * K; ++i) m.codes.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % (1u << bits));
+  m.scales = Tensor::empty({N, m.groups()}, DType::F32);
+  m.offsets = Tensor::empty({N, m.groups()}, DType::F32);
+  for (int64_t i = 0; i < m.scales.numel(); ++i) {
+    m.scales.data<float>()[i] = 0.01f;
+    m.offsets.data<float>()[i] = -0.05f;
+  }
+  return m;
+}
+
 // Every projection of a 24-layer Qwen2.5-0.5B-shape model at T rows, distinct buffers
 // (no cache reuse between layers), plus the tied lm_head. Args: T, weight bits (16 bf16;
 // 8 int8 per channel; 4 int4 group 32 with f16 scale/offset, lm_head int8 as the bench's
@@ -210,21 +229,7 @@ void BM_DecodeLinears(benchmark::State& state) {
     if (b == 16) {
       w.weight = filled_tensor({N, K}, DType::BF16);
     } else {
-      QuantizedMatrix m;
-      m.bits = b;
-      m.group_size = b == 4 ? 32 : static_cast<int>(K);
-      m.rows = N;
-      m.cols = K;
-      m.codes = Tensor::empty({N, K}, DType::U8);
-      std::mt19937 rng(static_cast<uint32_t>(N * 31 + K));
-      for (int64_t i = 0; i < N * K; ++i) m.codes.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % (1u << b));
-      m.scales = Tensor::empty({N, m.groups()}, DType::F32);
-      m.offsets = Tensor::empty({N, m.groups()}, DType::F32);
-      for (int64_t i = 0; i < m.scales.numel(); ++i) {
-        m.scales.data<float>()[i] = 0.01f;
-        m.offsets.data<float>()[i] = -0.05f;
-      }
-      w = be.pack_quantized(m, false);
+      w = be.pack_quantized(random_quantized(N, K, b, static_cast<uint32_t>(N * 31 + K)), false);
     }
     if (bias) w.bias = Tensor::zeros({N}, DType::F32);
     return w;
@@ -271,21 +276,7 @@ void BM_QuantDecodeHot(benchmark::State& state) {
   const int bits = static_cast<int>(state.range(0));
   CpuBackend& be = backend();
   const int64_t N = 9728, K = 896;
-  QuantizedMatrix m;
-  m.bits = bits;
-  m.group_size = bits == 4 ? 32 : static_cast<int>(K);
-  m.rows = N;
-  m.cols = K;
-  m.codes = Tensor::empty({N, K}, DType::U8);
-  std::mt19937 rng(7);
-  for (int64_t i = 0; i < N * K; ++i) m.codes.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % (1u << bits));
-  m.scales = Tensor::empty({N, m.groups()}, DType::F32);
-  m.offsets = Tensor::empty({N, m.groups()}, DType::F32);
-  for (int64_t i = 0; i < m.scales.numel(); ++i) {
-    m.scales.data<float>()[i] = 0.01f;
-    m.offsets.data<float>()[i] = -0.05f;
-  }
-  const LinearWeight w = be.pack_quantized(m, false);
+  const LinearWeight w = be.pack_quantized(random_quantized(N, K, bits, 7), false);
   const double bytes = static_cast<double>(w.weight.nbytes() + w.scales.nbytes() + w.zeros.nbytes());
   Tensor x = random_tensor({1, K}, DType::F32, 5), out = Tensor::empty({1, N}, DType::F32);
   const CpuClock clock;
