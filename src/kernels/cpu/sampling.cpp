@@ -66,12 +66,17 @@ void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t
   }
 }
 
-// First index of the largest value (NaN never wins: max_row skips it and x >= m is false).
-int32_t argmax_lowest(const float* w, int64_t V, const Exec& ex) {
-  const float m = isa_kernel(ex.isa, max_row)(w, V);
-  if (m == kNegInf) return 0;  // all NaN / -inf
+// First index of m = max_row(w) (NaN never wins: max_row skips it and NaN >= m is false);
+// 0 when every value is NaN or -inf.
+int32_t index_of_max(const float* w, int64_t V, float m, const Exec& ex) {
+  if (m == kNegInf) return 0;
   const int64_t i = isa_kernel(ex.isa, first_at_least_row)(w, V, m);
   return i < V ? static_cast<int32_t>(i) : 0;
+}
+
+// First index of the largest value.
+int32_t argmax_lowest(const float* w, int64_t V, const Exec& ex) {
+  return index_of_max(w, V, isa_kernel(ex.isa, max_row)(w, V), ex);
 }
 
 // The n best entries of v (larger value first, lower id on ties), NaN skipped and -inf
@@ -334,12 +339,16 @@ SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const Samp
     int32_t tok;
     const bool raw = !has_csr(batch.penalty_offsets) && !has_csr(batch.banned_offsets);
     if (row.temperature == 0.0f && raw) {
-      tok = argmax_lowest(x, vocab, ex);  // the processed logits would be x with NaN -> -inf
-    } else if (process_logits(x, vocab, batch, r, rs.w), row.temperature == 0.0f) {
-      tok = argmax_lowest(rs.w.data(), vocab, ex);
+      // The processed logits would be x with NaN -> -inf: its maximum is m, found above.
+      tok = index_of_max(x, vocab, m, ex);
     } else {
-      const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, ex);
-      tok = draw(rs.w.data(), vocab, row, ks, rs.cand, ex);
+      process_logits(x, vocab, batch, r, rs.w);
+      if (row.temperature == 0.0f) {
+        tok = argmax_lowest(rs.w.data(), vocab, ex);
+      } else {
+        const KeepSet ks = keep_set(rs.w.data(), vocab, row, rs, ex);
+        tok = draw(rs.w.data(), vocab, row, ks, rs.cand, ex);
+      }
     }
     res.tokens[r] = tok;
     res.logprobs[r] = x[tok] - lse;
