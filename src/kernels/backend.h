@@ -135,6 +135,39 @@ struct AttentionMeta {
   Tensor block_tables;  // i32 [B, max_blocks_per_seq]
 };
 
+// One token of one sequence through every (dense) decoder layer, as the model's per-layer
+// ops compute it (model/qwen2.cpp): on entry x [1, H] holds the embedded token; on return x
+// is the residual stream after the last layer, h [1, H] = rms_norm(x, final_norm), and each
+// layer's k and v of the token are in its cache slot. The pointers refer to the caller's
+// tensors, which outlive the call; q_norm / k_norm undefined: no q/k norm.
+struct DecoderStackLayer {
+  const Tensor* input_norm = nullptr;
+  const Tensor* post_norm = nullptr;
+  const Tensor* q_norm = nullptr;
+  const Tensor* k_norm = nullptr;
+  const LinearWeight* qkv = nullptr;
+  const LinearWeight* o = nullptr;
+  const LinearWeight* gate_up = nullptr;
+  const LinearWeight* down = nullptr;
+  const Tensor* k_cache = nullptr;
+  const Tensor* v_cache = nullptr;
+  int sliding_window = 0;
+};
+struct DecoderStack {
+  Tensor* x = nullptr;
+  Tensor* h = nullptr;
+  const Tensor* final_norm = nullptr;
+  std::vector<DecoderStackLayer> layers;
+  QKVLayout layout;
+  RopeSpec rope;
+  const Tensor* cos_sin = nullptr;       // f32 [positions, rotary_dim]
+  const Tensor* rope_rows = nullptr;     // i32 [1]
+  const Tensor* slot_mapping = nullptr;  // i64 [1]
+  const AttentionMeta* meta = nullptr;   // one sequence, one token
+  float scale = 0.0f;
+  float eps = 0.0f;
+};
+
 // Sampling of one row of logits. Processing order (as HF generate): penalties,
 // temperature, top-k, top-p, min-p, then a draw. temperature == 0 means greedy (argmax,
 // lowest id on ties). The draw is the Gumbel/exponential race: token = argmax over kept
@@ -302,6 +335,12 @@ class Backend {
     moe_route(topk_ids, topk_weights, router_logits, renormalize);
     moe_experts(out, x, topk_ids, topk_weights, w);
   }
+
+  // Runs the DecoderStack in one call where the backend has a fused path for it (CUDA: one
+  // persistent kernel, kernels/cuda/decoder_stack.cu) and returns true; returns false,
+  // having issued nothing, where it has none for these weights or this batch (the model then
+  // runs the layers op by op).
+  virtual bool decoder_stack(const DecoderStack& s) { return false; }
 };
 
 struct CpuBackendOptions {

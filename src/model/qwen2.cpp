@@ -7,7 +7,8 @@
 //              x += down(silu(h Wg) * h Wu); h = next_norm(x)   (the next layer's or the final norm)
 //   logits = h[last tokens] W_lm
 // Each projection that ends a sub-layer carries the residual update after it (the backend
-// may fuse the two).
+// may fuse the two). A one-token step of one sequence may run all layers as one
+// Backend::decoder_stack call (the same math; CUDA: one persistent kernel).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -97,21 +98,25 @@ class Qwen2Model final : public CausalLM {
 
     if (embed_.quant == QuantScheme::None) backend_.embedding(x, embed_.weight, d.tokens);
     else backend_.embedding_quantized(x, embed_, d.tokens);
-    backend_.rms_norm(h, x, layers_[0].input_norm, eps);
-    for (int l = 0; l < cfg_.num_layers; ++l) {
-      Layer& L = layers_[l];
-      const Tensor& next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].input_norm : final_norm_;
-      backend_.linear(qkv, h, L.qkv);
-      backend_.qk_norm_rope_kv_write(qkv, layout_, L.q_norm, L.k_norm, eps, rope_spec_, cos_sin, d.rope_rows,
-                                     d.slot_mapping, kv.k[l], kv.v[l]);
-      backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
-      backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
-      if (L.moe) {
-        L.moe->forward(mlp_out, h);
-        backend_.add_rms_norm(x, mlp_out, h, next_norm, eps);
-      } else {
-        backend_.linear_silu_mul(act, h, L.gate_up, gate_up);                           // act = silu(h Wg) * h Wu
-        backend_.linear_residual_norm(mlp_out, act, L.down, {&x, &h, &next_norm, eps});  // x += act Wd; h = norm(x)
+    // One token of one sequence: the backend may run every layer as one fused call.
+    const bool fused = T == 1 && d.meta.num_seqs == 1 && backend_.decoder_stack(decoder_stack(x, h, cos_sin, kv));
+    if (!fused) {
+      backend_.rms_norm(h, x, layers_[0].input_norm, eps);
+      for (int l = 0; l < cfg_.num_layers; ++l) {
+        Layer& L = layers_[l];
+        const Tensor& next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].input_norm : final_norm_;
+        backend_.linear(qkv, h, L.qkv);
+        backend_.qk_norm_rope_kv_write(qkv, layout_, L.q_norm, L.k_norm, eps, rope_spec_, cos_sin, d.rope_rows,
+                                       d.slot_mapping, kv.k[l], kv.v[l]);
+        backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
+        backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
+        if (L.moe) {
+          L.moe->forward(mlp_out, h);
+          backend_.add_rms_norm(x, mlp_out, h, next_norm, eps);
+        } else {
+          backend_.linear_silu_mul(act, h, L.gate_up, gate_up);                           // act = silu(h Wg) * h Wu
+          backend_.linear_residual_norm(mlp_out, act, L.down, {&x, &h, &next_norm, eps});  // x += act Wd; h = norm(x)
+        }
       }
     }
 
@@ -122,6 +127,23 @@ class Qwen2Model final : public CausalLM {
     backend_.gather_rows(last_h, h, d.logits_indices);
     backend_.linear(logits, last_h, lm_head_);
     return logits;
+  }
+
+  // The layers of run() as one Backend::decoder_stack call (dense layers only; empty
+  // stack_.layers: a MoE model, which the fused path does not take).
+  const DecoderStack& decoder_stack(Tensor& x, Tensor& h, const Tensor& cos_sin, KVCache& kv) {
+    DeviceBatch& d = *device_batch_;
+    stack_.x = &x;
+    stack_.h = &h;
+    stack_.cos_sin = &cos_sin;
+    stack_.rope_rows = &d.rope_rows;
+    stack_.slot_mapping = &d.slot_mapping;
+    stack_.meta = &d.meta;
+    for (size_t l = 0; l < stack_.layers.size(); ++l) {
+      stack_.layers[l].k_cache = &kv.k[l];
+      stack_.layers[l].v_cache = &kv.v[l];
+    }
+    return stack_;
   }
 
   // CUDA graphs for decode: a pure-decode batch (one new token per sequence, logits of
@@ -262,6 +284,15 @@ class Qwen2Model final : public CausalLM {
     ws_.logits = backend_.empty({max_seqs, cfg_.vocab_size}, DType::F32);
     rope_spec_.rotary_dim = rope_.rotary_dim();
     rope_spec_.interleaved = false;
+    stack_.final_norm = &final_norm_;
+    stack_.layout = layout_;
+    stack_.rope = rope_spec_;
+    stack_.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+    stack_.eps = static_cast<float>(cfg_.rms_norm_eps);
+    if (!cfg_.is_moe())
+      for (const Layer& L : layers_)
+        stack_.layers.push_back({&L.input_norm, &L.post_norm, &L.q_norm, &L.k_norm, &L.qkv, &L.o, &L.gate_up, &L.down,
+                                 nullptr, nullptr, L.sliding_window});
     if (!rope_.depends_on_seq_len()) rope_table_ = backend_.upload(rope_.table(max_model_len_), DType::F32);
   }
 
@@ -294,6 +325,7 @@ class Qwen2Model final : public CausalLM {
   Tensor rope_table_;  // f32 [max_model_len, rotary_dim] (static RoPE types)
   std::vector<Layer> layers_;
   Workspace ws_;
+  DecoderStack stack_;  // the fused path's view of the layers (decoder_stack())
   std::unique_ptr<DeviceBatch> device_batch_;
   static constexpr int kGraphBatchSizes[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
   bool use_graphs_ = false;

@@ -90,4 +90,17 @@ inline double max_abs_diff(const Tensor& got, const Tensor& want) {
   return m;
 }
 
+// f32 [positions, rd] split-half RoPE table: row p = [cos(p f_i) for i < rd/2 | sin(p f_i)],
+// f_i = theta^(-2i/rd).
+inline Tensor cos_sin_table(int positions, int rd, double theta) {
+  Tensor t = Tensor::empty({positions, rd}, DType::F32);
+  for (int p = 0; p < positions; ++p)
+    for (int i = 0; i < rd / 2; ++i) {
+      const double f = p * std::pow(theta, -2.0 * i / rd);
+      t.data<float>()[p * rd + i] = static_cast<float>(std::cos(f));
+      t.data<float>()[p * rd + rd / 2 + i] = static_cast<float>(std::sin(f));
+    }
+  return t;
+}
+
 }  // namespace tllm::test

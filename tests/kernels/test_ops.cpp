@@ -104,17 +104,6 @@ void add_linear(std::vector<OpCase>& cases) {
       }
 }
 
-Tensor cos_sin_table(int positions, int rd, double theta) {
-  Tensor t = Tensor::empty({positions, rd}, DType::F32);
-  for (int p = 0; p < positions; ++p)
-    for (int i = 0; i < rd / 2; ++i) {
-      const double f = p * std::pow(theta, -2.0 * i / rd);
-      t.data<float>()[p * rd + i] = static_cast<float>(std::cos(f));
-      t.data<float>()[p * rd + rd / 2 + i] = static_cast<float>(std::sin(f));
-    }
-  return t;
-}
-
 void add_rope(std::vector<OpCase>& cases) {
   struct S {
     int nq, nkv, D, rd, T;

@@ -7,10 +7,13 @@
 #include <cuda_runtime.h>
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/decoder_stack.h"
 #include "kernels/cuda/device_allocator.h"
 #include "kernels/cuda/linear.h"
 
@@ -89,6 +92,11 @@ class CudaBackend final : public Backend {
   void moe_reserve(int max_tokens, int top_k, const MoeExperts& w) override;
   void moe_block(Tensor& out, const Tensor& x, const LinearWeight& router, const MoeExperts& w,
                  Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, bool renormalize) override;
+  // One-token decode through every layer as one persistent kernel (decoder_stack_backend.cu).
+  bool decoder_stack(const DecoderStack& s) override;
+  // Forces that path on (any layer size) or off (tests, benchmarks); otherwise
+  // TLLM_DECODER_STACK decides at first use (unset: on for layers up to 128 MB).
+  void set_decoder_stack(bool enabled) { stack_enabled_ = enabled ? 2 : 0; }
 
   cudaStream_t stream() const { return stream_; }
   int num_sms() const { return num_sms_; }
@@ -128,6 +136,25 @@ class CudaBackend final : public Backend {
   cudaEvent_t chunk_done_[2] = {nullptr, nullptr};
   void* pinned_out_ = nullptr;  // sample results
   size_t pinned_out_bytes_ = 0;
+  // decoder_stack: the device copy of each model's per-layer pointer table (keyed by the
+  // model's first weight), and the kernel's scratch.
+  struct StackTable {
+    ~StackTable();
+    std::vector<StackLayerPtrs> host;
+    StackLayerPtrs* table = nullptr;
+    size_t capacity = 0;
+    std::tuple<int64_t, int64_t, int, int, int> shape_checked{-1, -1, -1, -1, -1};
+    bool shape_ok = false;
+    bool declined = false, announced = false;  // logged once each
+    unsigned long long* timing = nullptr;       // TLLM_STACK_TIMING: the kernel's phase stamps
+    size_t timing_n = 0;
+    double phase_ns[5] = {0, 0, 0, 0, 0}, total_ns = 0;
+    int64_t timed_calls = 0;
+  };
+  void log_timing(StackTable& st, size_t stamps);
+  std::map<const void*, StackTable> stack_tables_;
+  DeviceWorkspace stack_ws_;
+  int stack_enabled_ = -1;  // 0 off, 1 by layer size, 2 forced on; -1: TLLM_DECODER_STACK not read yet
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
   // The fused residual update of linear_residual_norm, when it applies.
   bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g);

@@ -59,4 +59,5 @@ inline Tensor as_f32(const Tensor& t) {
   return o;
 }
 
+
 }  // namespace tllm::test

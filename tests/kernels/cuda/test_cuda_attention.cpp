@@ -386,14 +386,7 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
   const RopeSpec rope{D, false};
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   std::mt19937_64 rng(91);
-  Tensor cos_sin = Tensor::empty({max_len, D}, DType::F32);
-  for (int r = 0; r < max_len; ++r)
-    for (int i = 0; i < D / 2; ++i) {
-      const double a = r * std::pow(10000.0, -2.0 * i / D);
-      cos_sin.data<float>()[r * D + i] = static_cast<float>(std::cos(a));
-      cos_sin.data<float>()[r * D + D / 2 + i] = static_cast<float>(std::sin(a));
-    }
-  const Tensor d_cos_sin = dev(cos_sin);
+  const Tensor d_cos_sin = dev(cos_sin_table(max_len, D, 10000.0));
   const Tensor qn = randn({D}, rng, DType::BF16, 0.2f, 1.0f), kn = randn({D}, rng, DType::BF16, 0.2f, 1.0f);
   const Tensor d_qn = dev(qn), d_kn = dev(kn);
 

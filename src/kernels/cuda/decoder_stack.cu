@@ -1,0 +1,645 @@
+// Every decoder layer of a one-token decode step in one persistent kernel.
+//
+// Why: at batch 1 the op-by-op decode step is a chain of ~8 kernels per layer, each too
+// small to reach the copy rate: at the Qwen2.5-0.5B shape a layer's 30 MB of weights
+// would stream in 7 us but the chain takes ~33 us (docs/cuda-notes.md, "0.5B layer").
+// Here one block per SM walks the layers; the phases of a layer are separated by grid
+// barriers, and each block issues its first weight loads of a phase before it waits at the
+// barrier that precedes it (weights do not depend on the previous phase), so DRAM latency
+// overlaps the barrier.
+//
+// Measured (H200, docs/cuda-notes.md "Session 7"): at 0.5B a layer takes ~29 us (qkv 3.4,
+// attention 6.7, o 4.4, gate|up 10.0, down 4.4: each phase is a chain of a barrier and one
+// or two dependent L2 round trips), about what the op-by-op graph takes; at 1.5B it is 4-5%
+// faster, at 7B 6% slower (CudaBackend uses it for layers up to 128 MB). Not kept: whole
+// phases requested into L2 ahead of use (cp.async.bulk.prefetch.L2; 0.5B 992 -> 798 tok/s,
+// run 43), and weights staged into shared memory with cp.async one phase ahead or before
+// the barrier (runs 46-47: the copies queue ahead of the dependent loads of the phase on the
+// critical path; 711 -> 792-806 us per step for the 0.5B layers).
+//
+// Phases of layer l (5 grid barriers per layer):
+//   1. h = rms_norm(x, input_norm) (every block, into shared memory); qkv = h Wqkv + b
+//   2. attention units (q head, key split), one warp each: q/k norm (Qwen3) and RoPE of the
+//      head, k/v of the token written to its cache slot, online softmax over the split's keys
+//      (the token's own key and value come from the warp, not the cache); splits of a head
+//      are merged by the last one to finish (per-head counter)
+//   3. x += attn Wo (+ b)
+//   4. h = rms_norm(x, post_norm); act = silu(h Wg) * (h Wu)
+//   5. x += act Wd
+// and after the last layer block 0 writes h = rms_norm(x, final_norm).
+//
+// GEMV (gemv_tile): each block owns an even share of the output rows; its warps take
+// (row, 2 KB segment) units in contiguous ranges, the input vector in shared memory as f32,
+// fp32 FMA (T = 1 needs no tensor cores). The bf16 roundings are those of the op-by-op path
+// (qkv, attn, o, act and the residual in bf16), so results differ from it only by summation
+// order; every sum has a fixed order, so a step is reproducible bit for bit.
+//
+// Activations written by one block and read by another go through L2 (ld.cg / st), never
+// L1, and only across a grid barrier (release/acquire at gpu scope).
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/decoder_stack.h"
+
+namespace tllm::cuda {
+namespace {
+
+constexpr int kWarps = 16;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kChunkKeys = 64;     // keys per attention split (about)
+
+struct Scratch {
+  bf16* qkv;
+  bf16* attn;
+  bf16* act;
+  float* part;       // [n_q][max_splits][2 + D]: m, l, acc
+  unsigned* sync;    // [0]: barrier arrivals; [1 + h]: finished splits of head h
+  int max_splits;
+};
+
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+__host__ __device__ inline int max_splits_of(int n_q, int num_sms) {
+  const int s = num_sms * kWarps / n_q;
+  return s < 1 ? 1 : (s > 256 ? 256 : s);
+}
+
+// The workspace carve-up, the same on host and device.
+__host__ __device__ inline Scratch carve(void* base, int H, int I, int n_q, int n_kv, int D, int num_sms) {
+  (void)H;
+  Scratch s;
+  auto* p = static_cast<unsigned char*>(base);
+  size_t off = 0;
+  auto take = [&](size_t bytes) {
+    void* r = p + off;
+    off += (bytes + 255) / 256 * 256;
+    return r;
+  };
+  s.max_splits = max_splits_of(n_q, num_sms);
+  s.sync = static_cast<unsigned*>(take(sizeof(unsigned) * (1 + n_q)));
+  s.qkv = static_cast<bf16*>(take(sizeof(bf16) * (n_q + 2 * n_kv) * D));
+  s.attn = static_cast<bf16*>(take(sizeof(bf16) * n_q * D));
+  s.act = static_cast<bf16*>(take(sizeof(bf16) * I));
+  s.part = static_cast<float*>(take(sizeof(float) * n_q * s.max_splits * (2 + D)));
+  return s;
+}
+
+size_t sync_bytes(int n_q) { return sizeof(unsigned) * (1 + n_q); }
+
+// ---- grid barrier -------------------------------------------------------
+
+// Barrier k (k = 1, 2, ...) of the launch: every block adds 1 to the counter and waits
+// until it reads k * gridDim.x. The counter is zeroed before the launch.
+__device__ __forceinline__ void grid_sync(unsigned* counter, unsigned& target) {
+  // bar.sync orders the block's writes before thread 0's release (cumulative at gpu scope),
+  // and thread 0's acquire before the block's reads after the second bar.sync (the pattern
+  // of CUTLASS's generic barrier).
+  __syncthreads();
+  target += gridDim.x;
+  if (threadIdx.x == 0) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
+    unsigned v;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counter) : "memory");
+    } while (v < target);
+  }
+  __syncthreads();
+}
+
+// ---- vectors in shared memory -------------------------------------------------------------
+
+// dst[0, n) = f32(src) (n % 8 == 0), read through L2.
+__device__ __forceinline__ void load_vec(float* dst, const bf16* src, int n) {
+  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
+    float f[8];
+    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(src) + i), f);
+    reinterpret_cast<float4*>(dst)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+    reinterpret_cast<float4*>(dst)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
+  }
+  __syncthreads();
+}
+
+// dst = bf16-rounded rms_norm(x) * w as f32 (the formula of rms_norm_row.cuh).
+__device__ __forceinline__ void norm_vec(float* dst, const bf16* x, const float* __restrict__ w, int n, float eps,
+                                         float* red) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
+    float f[8];
+    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(x) + i), f);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      dst[8 * i + e] = f[e];
+      ss += f[e] * f[e];
+    }
+  }
+  const float inv = rsqrtf(block_sum(ss, red) / static_cast<float>(n) + eps);
+  for (int i = threadIdx.x; i < n / 8; i += kThreads)
+#pragma unroll
+    for (int e = 0; e < 8; ++e) dst[8 * i + e] = round_bf16(dst[8 * i + e] * inv * w[8 * i + e]);
+  __syncthreads();
+}
+
+// ---- GEMV ------------------------------------------------------------------------------
+
+__device__ __forceinline__ float dot8(const uint4& a, const float* x, float acc) {
+  const float4 x0 = reinterpret_cast<const float4*>(x)[0];
+  const float4 x1 = reinterpret_cast<const float4*>(x)[1];
+  acc = fmaf(__uint_as_float(a.x << 16), x0.x, acc);
+  acc = fmaf(__uint_as_float(a.x & 0xffff0000u), x0.y, acc);
+  acc = fmaf(__uint_as_float(a.y << 16), x0.z, acc);
+  acc = fmaf(__uint_as_float(a.y & 0xffff0000u), x0.w, acc);
+  acc = fmaf(__uint_as_float(a.z << 16), x1.x, acc);
+  acc = fmaf(__uint_as_float(a.z & 0xffff0000u), x1.y, acc);
+  acc = fmaf(__uint_as_float(a.w << 16), x1.z, acc);
+  acc = fmaf(__uint_as_float(a.w & 0xffff0000u), x1.w, acc);
+  return acc;
+}
+
+// This block's share of a GEMV: R rows (row_of(i) maps them to rows of W [*, K]) cut into
+// units of one row x one segment of 32 x kSegVecs 16-byte vectors (lane L reads vectors
+// L, L + 32, ...: coalesced). Each warp takes a contiguous range of units, kGemvUnits units
+// (kGemvUnits x kSegVecs loads per lane) in flight, the next group's loads issued before
+// the current group's math; a unit's dot product, summed over the warp once, lands in
+// part[unit], and a row is summed over its segments in order (deterministic).
+// pre() runs after the first group's loads are issued and before any math: it holds the
+// grid barrier and fills xs, so the first weight loads overlap the barrier wait (weights
+// do not depend on the previous phase). epi(row_sum) then runs on every thread; row_sum(i)
+// is row i's dot product.
+constexpr int kSegVecs = 4;
+constexpr int kGemvUnits = 2;
+
+template <typename RowOf, typename Pre, typename Epi>
+__device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row_of, const float* xs, float* part,
+                                          Pre pre, Epi epi) {
+  constexpr int U = kGemvUnits, V = kSegVecs;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int nvec = K / 8, nseg = (nvec + 32 * V - 1) / (32 * V), units = R * nseg;
+  const int u_begin = warp * units / kWarps, u_end = (warp + 1) * units / kWarps;
+  auto issue = [&](int unit, uint4 (&r)[V]) {
+#pragma unroll
+    for (int v = 0; v < V; ++v) r[v] = make_uint4(0, 0, 0, 0);
+    if (unit >= u_end) return;
+    const int i = unit / nseg, seg = unit - i * nseg;
+    const bf16* w = W + static_cast<int64_t>(row_of(i)) * K;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const int vec = (seg * V + v) * 32 + lane;
+      if (vec < nvec) r[v] = ld_weight_u4(w + 8 * vec);
+    }
+  };
+  uint4 a[U][V];
+#pragma unroll
+  for (int u = 0; u < U; ++u) issue(u_begin + u, a[u]);
+  pre();
+  for (int u0 = u_begin; u0 < u_end; u0 += U) {
+    uint4 b[U][V];
+    const bool more = u0 + U < u_end;
+    if (more) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) issue(u0 + U + u, b[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int unit = u0 + u;
+      if (unit < u_end) {
+        const int seg = unit % nseg;
+        float d = 0.0f;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const int vec = (seg * V + v) * 32 + lane;
+          if (vec < nvec) d = dot8(a[u][v], xs + 8 * vec, d);
+        }
+        d = warp_sum(d);
+        if (lane == 0) part[unit] = d;
+      }
+    }
+    if (more) {
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int v = 0; v < V; ++v) a[u][v] = b[u][v];
+    }
+  }
+  __syncthreads();
+  epi([&](int i) {
+    float sum = 0.0f;
+    for (int sg = 0; sg < nseg; ++sg) sum += part[i * nseg + sg];
+    return sum;
+  });
+  __syncthreads();
+}
+
+// Rows [r0, r1) of N dealt to this block: an even split.
+__device__ __forceinline__ void block_rows(int N, int& r0, int& r1) {
+  r0 = static_cast<int>(static_cast<int64_t>(N) * blockIdx.x / gridDim.x);
+  r1 = static_cast<int>(static_cast<int64_t>(N) * (blockIdx.x + 1) / gridDim.x);
+}
+
+__device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }  // as silu_mul.cu
+
+// ---- attention --------------------------------------------------------------------------
+
+// VEC elements of bf16 as one load / store.
+template <int VEC> struct VecBits;
+template <> struct VecBits<2> { using T = uint32_t; };
+template <> struct VecBits<4> { using T = uint2; };
+
+template <int VEC>
+__device__ __forceinline__ void load_bf16(const bf16* p, float (&f)[VEC]) {
+  const typename VecBits<VEC>::T raw = *reinterpret_cast<const typename VecBits<VEC>::T*>(p);
+  const bf16* e = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) f[i] = __bfloat162float(e[i]);
+}
+template <int VEC>
+__device__ __forceinline__ void load_bf16_cg(const bf16* p, float (&f)[VEC]) {
+  typename VecBits<VEC>::T raw;
+  if constexpr (VEC == 2) raw = __ldcg(reinterpret_cast<const unsigned*>(p));
+  else raw = __ldcg(reinterpret_cast<const uint2*>(p));
+  const bf16* e = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) f[i] = __bfloat162float(e[i]);
+}
+template <int VEC>
+__device__ __forceinline__ void store_bf16(bf16* p, const float (&f)[VEC]) {
+  typename VecBits<VEC>::T raw;
+  bf16* e = reinterpret_cast<bf16*>(&raw);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) e[i] = __float2bfloat16_rn(f[i]);
+  *reinterpret_cast<typename VecBits<VEC>::T*>(p) = raw;
+}
+
+// Per-head RMSNorm (Qwen3 q/k norm, bf16-rounded as the rope kernel does) and split-half
+// RoPE over the whole head of a lane's VEC dims [VEC lane, VEC lane + VEC); the rotation
+// partner of lane L is lane L ^ 16. The result is rounded to bf16 (what the cache holds).
+template <int D>
+__device__ __forceinline__ void norm_rope(float (&v)[D / 32], const float* norm_w, float eps, const float* cs) {
+  constexpr int VEC = D / 32, half = D / 2;
+  const int lane = threadIdx.x & 31;
+  if (norm_w) {
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) ss += v[i] * v[i];
+    const float inv = rsqrtf(warp_sum(ss) / static_cast<float>(D) + eps);
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) v[i] = round_bf16(v[i] * inv * norm_w[VEC * lane + i]);
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const int j = (VEC * lane + i) % half;
+    const float c = cs[j], s = cs[half + j];
+    const float other = __shfl_xor_sync(0xffffffffu, v[i], 16);
+    v[i] = round_bf16(lane < 16 ? v[i] * c - other * s : v[i] * c + other * s);
+  }
+}
+
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+// One (q head h, key split s of S) unit on one warp. wbuf: this warp's 3 D floats (q, the
+// token's k and v); vt: its [32][D] bf16 tile of values. Keys go 32 at a time, lane j
+// owning key j of the tile: its K row straight into registers, its V row into vt with
+// cp.async, so a tile costs one memory latency; then lane L sums p_j v_j over the tile for
+// its VEC dims from vt.
+template <int D>
+__device__ void attention_unit(const DecoderStackParams& p, const StackLayerPtrs& L, const Scratch& sc, int h, int s,
+                               int S, int chunk, int n_keys, float* wbuf, bf16* vt) {
+  constexpr int VEC = D / 32;
+  const int lane = threadIdx.x & 31;
+  const int group = p.n_q / p.n_kv, kvh = h / group;
+  const int pos = n_keys - 1;  // the token's own key
+  const int Q = p.n_q * D, KV = p.n_kv * D;
+  const float* cs = p.cos_sin + static_cast<int64_t>(p.rope_rows[0]) * D;
+
+  float q[VEC], k[VEC], v[VEC];
+  load_bf16_cg<VEC>(sc.qkv + h * D + VEC * lane, q);
+  load_bf16_cg<VEC>(sc.qkv + Q + kvh * D + VEC * lane, k);
+  load_bf16_cg<VEC>(sc.qkv + Q + KV + kvh * D + VEC * lane, v);
+  norm_rope<D>(q, L.q_norm, p.eps, cs);
+  norm_rope<D>(k, L.k_norm, p.eps, cs);
+  float* qs = wbuf;
+  float* kn = wbuf + D;
+  float* vn = wbuf + 2 * D;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    qs[VEC * lane + i] = q[i];
+    kn[VEC * lane + i] = k[i];
+    vn[VEC * lane + i] = v[i];
+  }
+  __syncwarp();
+  if (h % group == 0 && s == S - 1) {  // one unit per kv head writes the token's k and v
+    const int64_t slot = p.slot_mapping[0];
+    if (slot >= 0 && slot < p.num_slots) {
+      const int64_t off = (slot * p.n_kv + kvh) * D + VEC * lane;
+      store_bf16<VEC>(L.k_cache + off, k);
+      store_bf16<VEC>(L.v_cache + off, v);
+    }
+  }
+
+  const int k0 = s * chunk;
+  const int k1 = min(n_keys, k0 + chunk);
+  float m = -INFINITY, l = 0.0f, acc[VEC];
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+  for (int jb = k0; jb < k1; jb += 32) {
+    const int j = jb + lane;
+    float score = -INFINITY;
+    bf16* vrow = vt + lane * D;
+    if (j < k1) {
+      float d = 0.0f;
+      if (j == pos) {
+#pragma unroll
+        for (int e = 0; e < D; e += 8) {
+          float f[8];
+#pragma unroll
+          for (int t = 0; t < 8; ++t) f[t] = vn[e + t];
+          *reinterpret_cast<uint4*>(vrow + e) = f32_to_bf16x8(f);
+        }
+#pragma unroll 8
+        for (int e = 0; e < D; ++e) d = fmaf(kn[e], qs[e], d);
+      } else {
+        const int64_t row = (static_cast<int64_t>(p.block_tables[j / p.block_size]) * p.block_size +
+                             j % p.block_size) * p.n_kv + kvh;
+        const bf16* vp = L.v_cache + row * D;
+#pragma unroll
+        for (int e = 0; e < D; e += 8) cp_async16(vrow + e, vp + e);
+        const bf16* kp = L.k_cache + row * D;
+        uint4 kr[D / 8];
+#pragma unroll
+        for (int e = 0; e < D / 8; ++e) kr[e] = __ldg(reinterpret_cast<const uint4*>(kp) + e);
+#pragma unroll
+        for (int e = 0; e < D / 8; ++e) d = dot8(kr[e], qs + 8 * e, d);
+      }
+      score = d * p.scale;
+    }
+    const float m_new = fmaxf(m, warp_max(score));
+    const float pj = j < k1 ? __expf(score - m_new) : 0.0f;
+    const float corr = __expf(m - m_new);
+    l = l * corr + warp_sum(pj);
+    m = m_new;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) acc[i] *= corr;
+    cp_async_wait_all();
+    __syncwarp();
+    const int nk = min(32, k1 - jb);
+#pragma unroll 4
+    for (int jj = 0; jj < nk; ++jj) {
+      const float w = __shfl_sync(0xffffffffu, pj, jj);
+      float vv[VEC];
+      load_bf16<VEC>(vt + jj * D + VEC * lane, vv);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] = fmaf(w, vv[i], acc[i]);
+    }
+    __syncwarp();
+  }
+
+  bf16* out = sc.attn + h * D + VEC * lane;
+  if (S == 1) {
+    float o[VEC];
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) o[i] = acc[i] / l;
+    store_bf16<VEC>(out, o);
+    return;
+  }
+  float* part = sc.part + (static_cast<int64_t>(h) * sc.max_splits + s) * (2 + D);
+  if (lane == 0) {
+    part[0] = m;
+    part[1] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) part[2 + VEC * lane + i] = acc[i];
+  __syncwarp();  // the warp's stores, then lane 0's count with release (and acquire) semantics
+  unsigned done = 0;
+  if (lane == 0)
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(done) : "l"(sc.sync + 1 + h) : "memory");
+  done = __shfl_sync(0xffffffffu, done, 0);
+  if (done != static_cast<unsigned>(S - 1)) return;
+  // The last split of head h merges all S: lane t reads split t's m and l, every lane then
+  // its dims of each split's acc.
+  const float* parts = sc.part + static_cast<int64_t>(h) * sc.max_splits * (2 + D);
+  float M = -INFINITY;
+  for (int t = lane; t < S; t += 32) M = fmaxf(M, __ldcg(parts + t * (2 + D)));
+  M = warp_max(M);
+  float lt = 0.0f, o[VEC];
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) o[i] = 0.0f;
+  for (int t0 = 0; t0 < S; t0 += 32) {
+    const int t = t0 + lane;
+    const float w_mine = t < S ? __expf(__ldcg(parts + t * (2 + D)) - M) : 0.0f;  // 0 for an empty split
+    lt += warp_sum(t < S ? w_mine * __ldcg(parts + t * (2 + D) + 1) : 0.0f);
+    const int nt = min(32, S - t0);
+#pragma unroll 4
+    for (int tt = 0; tt < nt; ++tt) {
+      const float w = __shfl_sync(0xffffffffu, w_mine, tt);
+      const float* pt = parts + (t0 + tt) * (2 + D) + 2 + VEC * lane;
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) o[i] = fmaf(w, __ldcg(pt + i), o[i]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) o[i] /= lt;
+  store_bf16<VEC>(out, o);
+  if (lane == 0) sc.sync[1 + h] = 0;  // for the next layer
+}
+
+// Splits of n_keys keys: about kChunkKeys each, at most max_splits; chunk a multiple of 32.
+__device__ __forceinline__ void attention_splits(int n_keys, int max_splits, int& S, int& chunk) {
+  S = (n_keys + kChunkKeys - 1) / kChunkKeys;
+  S = S < 1 ? 1 : (S > max_splits ? max_splits : S);
+  chunk = ((n_keys + S - 1) / S + 31) / 32 * 32;
+}
+
+// ---- the kernel -------------------------------------------------------------------------
+
+// Floats of the shared-memory area that holds the GEMV input vector (xs) or, during
+// attention, the warps' value tiles; and of the GEMV partial sums (part).
+__host__ __device__ inline int xs_area(int H, int I, int n_q, int D) {
+  const int v = H > n_q * D ? H : n_q * D;
+  const int vec_len = v > I ? v : I;
+  const int tiles = kWarps * 32 * D / 2;
+  return vec_len > tiles ? vec_len : tiles;
+}
+__host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, int G) {
+  auto units = [&](int N, int K) { return ((N + G - 1) / G) * ((K / 8 + 32 * kSegVecs - 1) / (32 * kSegVecs)); };
+  const int Q = n_q * D, NQKV = Q + 2 * n_kv * D;
+  const int a = units(NQKV, H), b = units(H, Q), c = 2 * units(I, H), d = units(H, I);
+  const int m1 = a > b ? a : b, m2 = c > d ? c : d;
+  return m1 > m2 ? m1 : m2;
+}
+
+__device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
+  if (p.timing && blockIdx.x == 0 && threadIdx.x == 0) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    p.timing[k] = t;
+  }
+  ++k;
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ DecoderStackParams p) {
+  extern __shared__ __align__(16) float smem[];
+  __shared__ float red[32];
+  const Scratch sc = carve(p.workspace, p.H, p.I, p.n_q, p.n_kv, D, gridDim.x);
+  const int H = p.H, I = p.I, Q = p.n_q * D, NQKV = Q + 2 * p.n_kv * D;
+  const int warp = threadIdx.x >> 5;
+  const int area = xs_area(H, I, p.n_q, D);
+  float* xs = smem;                                                    // GEMV input vector
+  bf16* vt = reinterpret_cast<bf16*>(smem) + warp * 32 * D;            // attention: this warp's value tile
+  float* wbuf = smem + area + warp * 3 * D;                            // attention: q, k, v of the head
+  float* part = smem + area + kWarps * 3 * D;                          // GEMV partial sums
+  float* xown = part + part_area(H, I, p.n_q, p.n_kv, D, gridDim.x);  // x[h0, h1): only this block updates them
+  unsigned target = 0;
+  int timer = 0;
+  stamp(p, timer);
+  auto sync = [&] {
+    grid_sync(sc.sync, target);
+    stamp(p, timer);
+  };
+  int q0, q1, h0, h1, f0, f1;
+  block_rows(NQKV, q0, q1);
+  block_rows(H, h0, h1);
+  block_rows(I, f0, f1);
+  const int F = f1 - f0;
+  const int n_keys = p.seq_lens_k[0];  // keys after this step, the token's own last
+  int S, chunk;
+  attention_splits(n_keys, sc.max_splits, S, chunk);
+  auto add_residual = [&](auto row_sum, const float* bias) {  // x[n] += bf16(row . xs + b) for the block's rows
+    for (int i = threadIdx.x; i < h1 - h0; i += kThreads) {
+      const int n = h0 + i;
+      const float a = row_sum(i);
+      const float o = round_bf16(bias ? a + bias[n] : a);
+      xown[i] = round_bf16(xown[i] + o);
+      p.x[n] = __float2bfloat16_rn(xown[i]);
+    }
+  };
+  for (int i = threadIdx.x; i < h1 - h0; i += kThreads) xown[i] = __bfloat162float(p.x[h0 + i]);
+
+  for (int l = 0; l < p.n_layers; ++l) {
+    const StackLayerPtrs& L = p.layers[l];
+    // 1. qkv = norm(x) Wqkv + b
+    gemv_tile(
+        L.w_qkv, q1 - q0, H, [&](int i) { return q0 + i; }, xs, part,
+        [&] {
+          if (l > 0) sync();
+          norm_vec(xs, p.x, L.input_norm, H, p.eps, red);
+        },
+        [&](auto row_sum) {
+          for (int i = threadIdx.x; i < q1 - q0; i += kThreads) {
+            const int n = q0 + i;
+            const float a = row_sum(i);
+            sc.qkv[n] = __float2bfloat16_rn(L.b_qkv ? a + L.b_qkv[n] : a);
+          }
+        });
+    sync();
+    // 2. attention, units (head, split) spread over the SMs first
+    {
+      for (int u = warp * gridDim.x + blockIdx.x; u < p.n_q * S; u += gridDim.x * kWarps)
+        attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt);
+    }
+    // 3. x += attn Wo + b
+    gemv_tile(
+        L.w_o, h1 - h0, Q, [&](int i) { return h0 + i; }, xs, part,
+        [&] {
+          sync();
+          load_vec(xs, sc.attn, Q);
+        },
+        [&](auto row_sum) { add_residual(row_sum, L.b_o); });
+    // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
+    gemv_tile(
+        L.w_gate_up, 2 * F, H, [&](int i) { return i < F ? f0 + i : I + f0 + (i - F); }, xs, part,
+        [&] {
+          sync();
+          norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
+        },
+        [&](auto row_sum) {
+          for (int i = threadIdx.x; i < F; i += kThreads)
+            sc.act[f0 + i] = __float2bfloat16_rn(silu_f32(round_bf16(row_sum(i))) * round_bf16(row_sum(F + i)));
+        });
+    // 5. x += act Wd
+    gemv_tile(
+        L.w_down, h1 - h0, I, [&](int i) { return h0 + i; }, xs, part,
+        [&] {
+          sync();
+          load_vec(xs, sc.act, I);
+        },
+        [&](auto row_sum) { add_residual(row_sum, nullptr); });
+  }
+  sync();
+  if (blockIdx.x == 0) {
+    norm_vec(xs, p.x, p.final_norm, H, p.eps, red);
+    for (int i = threadIdx.x; i < H; i += kThreads) p.h[i] = __float2bfloat16_rn(xs[i]);
+  }
+}
+
+size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, int num_sms) {
+  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D)) + static_cast<size_t>(kWarps) * 3 * D +
+                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, num_sms)) + (H + num_sms - 1) / num_sms);
+}
+
+// Sets the kernel's dynamic shared memory limit on the current device; true when one block
+// of it fits an SM.
+template <int D>
+bool configure(size_t smem) {
+  if (cudaFuncSetAttribute(decoder_stack_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(smem)) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<D>, kThreads, smem) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return blocks >= 1;
+}
+
+bool cooperative_device() {
+  int dev = 0, coop = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess) return false;
+  return coop != 0;
+}
+
+}  // namespace
+
+bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, int num_sms) {
+  if (D != 64 && D != 128) return false;
+  if (H <= 0 || I <= 0 || n_q <= 0 || n_kv <= 0 || n_q % n_kv != 0) return false;
+  if (H % 8 != 0 || I % 8 != 0) return false;
+  if (!cooperative_device()) return false;
+  if (num_sms <= 0) return false;
+  const size_t smem = smem_bytes(H, I, n_q, n_kv, D, num_sms);
+  if (smem > 200 * 1024) return false;
+  return D == 64 ? configure<64>(smem) : configure<128>(smem);
+}
+
+size_t decoder_stack_workspace_bytes(int H, int I, int n_q, int n_kv, int D, int num_sms) {
+  const int ms = max_splits_of(n_q, num_sms);
+  return align256(sync_bytes(n_q)) + align256(sizeof(bf16) * (n_q + 2 * n_kv) * D) +
+         align256(sizeof(bf16) * n_q * D) + align256(sizeof(bf16) * I) +
+         align256(sizeof(float) * n_q * ms * (2 + D));
+}
+
+void decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream) {
+  TLLM_CHECK(decoder_stack_supported(p.H, p.I, p.n_q, p.n_kv, p.D, num_sms), "decoder_stack: unsupported shape H=", p.H,
+             " I=", p.I, " n_q=", p.n_q, " n_kv=", p.n_kv, " D=", p.D);
+  CUDA_CHECK(cudaMemsetAsync(p.workspace, 0, sync_bytes(p.n_q), stream));
+  const size_t smem = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, num_sms);
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(num_sms);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeCooperative;
+  attr[0].val.cooperative = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  if (p.D == 64) CUDA_CHECK(cudaLaunchKernelEx(&cfg, decoder_stack_kernel<64>, p));
+  else CUDA_CHECK(cudaLaunchKernelEx(&cfg, decoder_stack_kernel<128>, p));
+  CUDA_CHECK_LAUNCH("decoder_stack");
+}
+
+}  // namespace tllm::cuda

@@ -1,0 +1,249 @@
+// CudaBackend::decoder_stack (the one-kernel decode step, kernels/cuda/decoder_stack.cu)
+// against the same layers run op by op on the same backend, as model/qwen2.cpp runs them:
+// random dense layers, a paged cache with random earlier keys behind a shuffled block table,
+// token positions from 0 to beyond several attention splits. The two paths round to bf16 at
+// the same points and differ only in summation order, so x, h and the cache slots each
+// layer writes agree to bf16-level error; every other cache slot must be left untouched.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "cuda_test_util.h"
+
+namespace tllm::test {
+namespace {
+
+class CudaDecoderStack : public CudaTest {};
+
+struct StackShape {
+  int H, I, n_q, n_kv, D, layers;
+  bool qkv_bias, o_bias, qk_norm;
+};
+
+struct Model {
+  std::vector<Tensor> input_norm, post_norm, q_norm, k_norm;
+  std::vector<LinearWeight> qkv, o, gate_up, down;
+  Tensor final_norm;
+};
+
+// The DecoderStack of one token over the given tensors (one layer entry per element).
+DecoderStack stack_of(Tensor& x, Tensor& h, const Tensor& final_norm, std::vector<DecoderStackLayer> layers,
+                      const QKVLayout& lay, const Tensor& cos_sin, const Tensor& rope_rows, const Tensor& slots,
+                      const AttentionMeta& meta, float scale) {
+  DecoderStack s;
+  s.x = &x;
+  s.h = &h;
+  s.final_norm = &final_norm;
+  s.layers = std::move(layers);
+  s.layout = lay;
+  s.rope = RopeSpec{lay.head_dim, false};
+  s.cos_sin = &cos_sin;
+  s.rope_rows = &rope_rows;
+  s.slot_mapping = &slots;
+  s.meta = &meta;
+  s.scale = scale;
+  s.eps = 1e-6f;
+  return s;
+}
+
+TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
+  const std::vector<StackShape> shapes = {
+      {256, 512, 4, 2, 64, 3, true, false, false},    // Qwen2-like: qkv bias, head_dim 64
+      {384, 1024, 6, 2, 128, 2, false, true, true},   // Qwen3-like: q/k norm, n_q D != H, an o bias
+      {896, 4864, 14, 2, 64, 2, true, false, false},  // the Qwen2.5-0.5B layer shape
+  };
+  const int block_size = 16, max_len = 4200;
+  std::mt19937_64 rng(2026);
+  for (const StackShape& sh : shapes) {
+    const int H = sh.H, I = sh.I, n_q = sh.n_q, n_kv = sh.n_kv, D = sh.D;
+    const QKVLayout lay{n_q, n_kv, D};
+    const std::string what = "H=" + std::to_string(H) + " I=" + std::to_string(I) + " heads " + std::to_string(n_q) +
+                             "/" + std::to_string(n_kv) + " D=" + std::to_string(D);
+    auto up = [&](const Tensor& h, DType dt) { return be().upload(h, dt); };
+    auto linear = [&](int64_t rows, int64_t cols, bool bias) {
+      LinearWeight w;
+      w.weight = up(randn({rows, cols}, rng, DType::F32, 1.0f / std::sqrt(static_cast<float>(cols))), DType::BF16);
+      if (bias) w.bias = up(randn({rows}, rng, DType::F32, 0.1f), DType::F32);
+      w.out_features = rows;
+      w.in_features = cols;
+      return w;
+    };
+    auto norm_w = [&](int64_t n) { return up(randn({n}, rng, DType::F32, 0.2f, 1.0f), DType::F32); };
+    Model m;
+    for (int l = 0; l < sh.layers; ++l) {
+      m.input_norm.push_back(norm_w(H));
+      m.post_norm.push_back(norm_w(H));
+      m.q_norm.push_back(sh.qk_norm ? norm_w(D) : Tensor());
+      m.k_norm.push_back(sh.qk_norm ? norm_w(D) : Tensor());
+      m.qkv.push_back(linear(lay.row_stride(), H, sh.qkv_bias));
+      m.o.push_back(linear(H, int64_t{n_q} * D, sh.o_bias));
+      m.gate_up.push_back(linear(2 * int64_t{I}, H, false));
+      m.down.push_back(linear(H, I, false));
+    }
+    m.final_norm = norm_w(H);
+    const Tensor d_cos_sin = dev(cos_sin_table(max_len, D, 1000000.0));
+
+    // A cache with random earlier keys; the sequence's blocks in shuffled order.
+    const int num_blocks = max_len / block_size + 4;
+    std::vector<int32_t> table(num_blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng);
+    std::vector<Tensor> k0, v0;
+    for (int l = 0; l < sh.layers; ++l) {
+      k0.push_back(randn({num_blocks, block_size, n_kv, D}, rng, DType::BF16));
+      v0.push_back(randn({num_blocks, block_size, n_kv, D}, rng, DType::BF16));
+    }
+    const int64_t slot_elems = int64_t{n_kv} * D;
+
+    for (int pos : {0, 1, 37, 255, 256, 700, 2500, max_len - 1}) {
+      const std::string where = what + " position " + std::to_string(pos);
+      const int64_t slot = int64_t{table[pos / block_size]} * block_size + pos % block_size;
+      AttentionMeta meta;
+      meta.num_seqs = 1;
+      meta.num_tokens = 1;
+      meta.max_seqlen_q = 1;
+      meta.max_seqlen_k = pos + 1;
+      meta.block_size = block_size;
+      meta.max_blocks_per_seq = num_blocks;
+      meta.cu_seqlens_q = dev(ints({0, 1}));
+      meta.seq_lens_k = dev(ints({pos + 1}));
+      meta.block_tables = dev(ints(table));
+      const Tensor rope_rows = dev(ints({pos})), slots = dev(ints64({slot}));
+      const Tensor x0 = randn({1, H}, rng, DType::BF16);
+
+      // Op by op (the model's loop).
+      std::vector<Tensor> kc, vc;
+      for (int l = 0; l < sh.layers; ++l) {
+        kc.push_back(dev(k0[l]));
+        vc.push_back(dev(v0[l]));
+      }
+      Tensor x = dev(x0), h = dev_poisoned({1, H}, DType::BF16);
+      Tensor qkv = be().empty({1, lay.row_stride()}, DType::BF16), attn = be().empty({1, n_q * D}, DType::BF16);
+      Tensor o = be().empty({1, H}, DType::BF16), gu = be().empty({1, 2 * I}, DType::BF16);
+      Tensor act = be().empty({1, I}, DType::BF16), mlp = be().empty({1, H}, DType::BF16);
+      const float eps = 1e-6f, scale = 1.0f / std::sqrt(static_cast<float>(D));
+      be().rms_norm(h, x, m.input_norm[0], eps);
+      for (int l = 0; l < sh.layers; ++l) {
+        const Tensor& next = l + 1 < sh.layers ? m.input_norm[l + 1] : m.final_norm;
+        be().linear(qkv, h, m.qkv[l]);
+        be().qk_norm_rope_kv_write(qkv, lay, m.q_norm[l], m.k_norm[l], eps, RopeSpec{D, false}, d_cos_sin, rope_rows,
+                                   slots, kc[l], vc[l]);
+        be().attention(attn, qkv, lay, kc[l], vc[l], meta, scale, 0);
+        be().linear_residual_norm(o, attn, m.o[l], {&x, &h, &m.post_norm[l], eps});
+        be().linear_silu_mul(act, h, m.gate_up[l], gu);
+        be().linear_residual_norm(mlp, act, m.down[l], {&x, &h, &next, eps});
+      }
+      const Tensor want_x = host(x), want_h = host(h);
+
+      // Fused, twice: the same bits (no atomics in any sum).
+      Tensor got_x[2], got_h[2];
+      std::vector<Tensor> got_k, got_v;
+      for (int variant = 0; variant < 2; ++variant) {
+        be().set_decoder_stack(true);
+        std::vector<Tensor> kf, vf;
+        for (int l = 0; l < sh.layers; ++l) {
+          kf.push_back(dev(k0[l]));
+          vf.push_back(dev(v0[l]));
+        }
+        Tensor xf = dev(x0), hf = dev_poisoned({1, H}, DType::BF16);
+        std::vector<DecoderStackLayer> layers;
+        for (int l = 0; l < sh.layers; ++l)
+          layers.push_back({&m.input_norm[l], &m.post_norm[l], &m.q_norm[l], &m.k_norm[l], &m.qkv[l], &m.o[l],
+                            &m.gate_up[l], &m.down[l], &kf[l], &vf[l], 0});
+        const DecoderStack s = stack_of(xf, hf, m.final_norm, layers, lay, d_cos_sin, rope_rows, slots, meta, scale);
+        ASSERT_TRUE(be().decoder_stack(s)) << where << ": the fused path declined";
+        got_x[variant] = host(xf);
+        got_h[variant] = host(hf);
+        if (variant == 0)
+          for (int l = 0; l < sh.layers; ++l) {
+            got_k.push_back(host(kf[l]));
+            got_v.push_back(host(vf[l]));
+          }
+      }
+      be().set_decoder_stack(true);
+      EXPECT_EQ(std::memcmp(got_x[0].raw(), got_x[1].raw(), got_x[0].nbytes()), 0) << where << ": x not reproducible";
+      EXPECT_EQ(std::memcmp(got_h[0].raw(), got_h[1].raw(), got_h[0].nbytes()), 0) << where << ": h not reproducible";
+      EXPECT_LT(rel_err(got_x[0], want_x), 2e-2) << where << ": residual x";
+      EXPECT_LT(rel_err(got_h[0], want_h), 2e-2) << where << ": final norm h";
+      for (int l = 0; l < sh.layers; ++l) {
+        const Tensor want_k = host(kc[l]), want_v = host(vc[l]);
+        // The token's slot against the op-by-op cache; every other slot untouched.
+        const Tensor gk = got_k[l].view({got_k[l].numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
+        const Tensor wk = want_k.view({want_k.numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
+        const Tensor gv = got_v[l].view({got_k[l].numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
+        const Tensor wv = want_v.view({want_v.numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
+        EXPECT_LT(rel_err(gk, wk), 2e-2) << where << " layer " << l << ": cached k";
+        EXPECT_LT(rel_err(gv, wv), 2e-2) << where << " layer " << l << ": cached v";
+        for (const auto& [got, init] : {std::pair{&got_k[l], &k0[l]}, std::pair{&got_v[l], &v0[l]}}) {
+          int64_t changed = 0;  // host() gives f32: compare values
+          for (int64_t i = 0; i < got->numel(); ++i)
+            if (i / slot_elems != slot && value_at(*got, i) != value_at(*init, i)) ++changed;
+          EXPECT_EQ(changed, 0) << where << " layer " << l << ": cache entries outside the token's slot changed";
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaDecoderStack, DeclinesWhatItDoesNotRun) {
+  // Two tokens, a sliding window, a quantized weight: the op returns false and writes nothing.
+  std::mt19937_64 rng(7);
+  const int H = 64, I = 128, D = 64;
+  const QKVLayout lay{2, 1, D};
+  auto lw = [&](int64_t r, int64_t c) {
+    LinearWeight w;
+    w.weight = dev(randn({r, c}, rng, DType::BF16), DType::BF16);
+    w.out_features = r;
+    w.in_features = c;
+    return w;
+  };
+  LinearWeight qkv = lw(lay.row_stride(), H), o = lw(H, 2 * D), gu = lw(2 * I, H), dn = lw(H, I);
+  const Tensor nw = dev(randn({H}, rng)), kc = dev(randn({4, 16, 1, D}, rng, DType::BF16));
+  const Tensor vc = dev(randn({4, 16, 1, D}, rng, DType::BF16)), cs = dev(randn({64, D}, rng));
+  const Tensor rows = dev(ints({3})), slots = dev(ints64({3}));
+  const Tensor x0 = randn({1, H}, rng, DType::BF16);
+  Tensor x = dev(x0), h = dev(randn({1, H}, rng, DType::BF16));
+  AttentionMeta meta;
+  meta.num_seqs = 1;
+  meta.num_tokens = 1;
+  meta.block_size = 16;
+  meta.max_blocks_per_seq = 4;
+  meta.seq_lens_k = dev(ints({4}));
+  meta.block_tables = dev(ints({0, 1, 2, 3}));
+  const DecoderStack s =
+      stack_of(x, h, nw, {{&nw, &nw, nullptr, nullptr, &qkv, &o, &gu, &dn, &kc, &vc, 0}}, lay, cs, rows, slots, meta,
+               0.125f);
+  be().set_decoder_stack(true);
+  ASSERT_TRUE(be().decoder_stack(s));  // the baseline runs
+
+  DecoderStack t = s;
+  AttentionMeta two = meta;
+  two.num_tokens = 2;
+  t.meta = &two;
+  EXPECT_FALSE(be().decoder_stack(t)) << "two tokens";
+  t = s;
+  t.layers[0].sliding_window = 8;
+  EXPECT_FALSE(be().decoder_stack(t)) << "sliding window";
+  t = s;
+  t.rope = RopeSpec{D / 2, false};
+  EXPECT_FALSE(be().decoder_stack(t)) << "partial rotary";
+  LinearWeight q8 = gu;
+  q8.quant = QuantScheme::Int8PerChannel;
+  t = s;
+  t.layers[0].gate_up = &q8;
+  EXPECT_FALSE(be().decoder_stack(t)) << "quantized weight";
+  be().set_decoder_stack(false);
+  EXPECT_FALSE(be().decoder_stack(s)) << "turned off";
+  be().set_decoder_stack(true);
+  Tensor x2 = dev(x0);
+  t = s;
+  t.x = &x2;
+  t.meta = &two;
+  EXPECT_FALSE(be().decoder_stack(t));
+  const Tensor after = host(x2);
+  EXPECT_EQ(rel_err(after, x0), 0.0) << "a declined call wrote x";
+}
+
+}  // namespace
+}  // namespace tllm::test
