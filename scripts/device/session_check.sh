@@ -3,7 +3,7 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench binab peer attn quantk moek gemvk tuneab" (default all: more
+#   STAGES="tests ncu bench serve moebench quantbench binab stackab peer attn quantk moek gemvk tuneab" (default all: more
 #   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
 #   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
@@ -97,6 +97,22 @@ if has quantbench; then
     -p 512 -n 128 -b 1,8 -r 2 > "$L/bench_7b_int8.log" 2>&1
   stamp "bench 7b int8 rc=$?"
   cat "$L/bench_7b_int4.log" "$L/bench_7b_int8.log" | grep -E "^\| (pp|tg)|limits"
+fi
+
+if has stackab; then
+  # The one-kernel decode step (TLLM_DECODER_STACK=1: forced on at any size) against the
+  # op-by-op graph (=0), batch 1, alternated.
+  for round in $(seq "${STACK_ROUNDS:-2}"); do
+    for v in off on; do
+      for name in ${STACK_MODELS:-qwen2.5-0.5b qwen2.5-1.5b qwen2.5-7b}; do
+        TLLM_DECODER_STACK=$([[ $v == on ]] && echo 1 || echo 0) \
+          timeout 100 $T bench --model bench/configs/$name --load-format dummy --device cuda --max-model-len 4096 \
+          -p 16 -n 128 -b 1 -r 2 > "$L/stackab_${v}_${name}_$round.log" 2>&1
+        stamp "stackab $v $name round $round rc=$?"
+        grep -E "^\| tg" "$L/stackab_${v}_${name}_$round.log"
+      done
+    done
+  done
 fi
 
 if has binab && [[ -x "${BASE:-}" ]]; then
