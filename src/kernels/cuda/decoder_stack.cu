@@ -4,19 +4,19 @@
 // small to reach the copy rate: at the Qwen2.5-0.5B shape a layer's 30 MB of weights
 // would stream in 7 us but the chain takes ~33 us (docs/cuda-notes.md, "0.5B layer").
 // Here one block per SM walks the layers; the phases of a layer are separated by grid
-// barriers, and each block issues its first weight loads of a phase before it waits at the
-// barrier that precedes it (weights do not depend on the previous phase), so DRAM latency
-// overlaps the barrier.
+// barriers split in two: a block arrives when its work of the phase is done, then issues
+// its first weight loads of the next phase (weights do not depend on the other blocks),
+// then waits, so DRAM latency overlaps the barrier.
 //
-// Measured (H200, docs/cuda-notes.md "Session 7"): at 0.5B a layer takes ~29 us (qkv 3.4,
-// attention 6.7, o 4.4, gate|up 10.0, down 4.4: each phase is a chain of a barrier and one
-// or two dependent L2 round trips), about what the op-by-op graph takes; at 1.5B it is 4-5%
-// faster, at 7B 6% slower (CudaBackend uses it for layers up to 128 MB). Not kept: whole
-// phases requested into L2 ahead of use (cp.async.bulk.prefetch.L2; 0.5B 992 -> 798 tok/s,
-// run 43), and weights staged into shared memory with cp.async one phase ahead or before
-// the barrier (runs 46-47: the copies queue ahead of the dependent loads of the phase on the
-// critical path; 711 -> 792-806 us per step for the 0.5B layers).
-//
+// Measured (H200, docs/cuda-notes.md "Session 7", run 52): at 0.5B a layer takes ~26 us
+// (qkv 3.4, attention 6.0, o 3.6, gate|up 8.5, down 4.7: each phase is a chain of a barrier
+// and one or two dependent L2 round trips): tg128 batch 1 1,243 -> 1,347 tok/s (29% -> 32%
+// of roofline); 1.5B 611 -> 688 (45% -> 51%); 7B 237 -> 228 (CudaBackend uses it for layers
+// up to 128 MB). Not kept: whole phases requested into L2 ahead of use
+// (cp.async.bulk.prefetch.L2; 0.5B 992 -> 798 tok/s, run 43), and weights staged into
+// shared memory with cp.async one phase ahead or at phase entry (runs 46, 47, 50, 51: the
+// copies delay the block's barrier arrival or queue ahead of the phase's dependent loads).
+
 // Phases of layer l (5 grid barriers per layer):
 //   1. h = rms_norm(x, input_norm) (every block, into shared memory); qkv = h Wqkv + b
 //   2. attention units (q head, key split), one warp each: q/k norm (Qwen3) and RoPE of the
@@ -44,7 +44,8 @@ namespace {
 
 constexpr int kWarps = 16;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kChunkKeys = 64;     // keys per attention split (about)
+constexpr int kAttnWarps = 8;      // warps per block that take attention units
+constexpr int kChunkKeys = 32;     // keys per attention split (about): one tile
 
 struct Scratch {
   bf16* qkv;
@@ -58,7 +59,7 @@ struct Scratch {
 size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 __host__ __device__ inline int max_splits_of(int n_q, int num_sms) {
-  const int s = num_sms * kWarps / n_q;
+  const int s = num_sms * kAttnWarps / n_q;
   return s < 1 ? 1 : (s > 256 ? 256 : s);
 }
 
@@ -86,16 +87,20 @@ size_t sync_bytes(int n_q) { return sizeof(unsigned) * (1 + n_q); }
 
 // ---- grid barrier -------------------------------------------------------
 
-// Barrier k (k = 1, 2, ...) of the launch: every block adds 1 to the counter and waits
-// until it reads k * gridDim.x. The counter is zeroed before the launch.
-__device__ __forceinline__ void grid_sync(unsigned* counter, unsigned& target) {
-  // bar.sync orders the block's writes before thread 0's release (cumulative at gpu scope),
-  // and thread 0's acquire before the block's reads after the second bar.sync (the pattern
-  // of CUTLASS's generic barrier).
+// Barrier k (k = 1, 2, ...) of the launch, split in two: every block adds 1 to the counter
+// when its work of the phase is done (arrive), may then issue loads that do not depend on
+// the other blocks (the next phase's weights), and waits until it reads k * gridDim.x. The
+// counter is zeroed before the launch. (Issuing those loads before arriving delayed the
+// arrival: H200 runs 46, 47, 50.)
+__device__ __forceinline__ void grid_arrive(unsigned* counter, unsigned& target) {
+  // bar.sync orders the block's writes before thread 0's release (cumulative at gpu scope).
   __syncthreads();
   target += gridDim.x;
+  if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
+}
+__device__ __forceinline__ void grid_wait(const unsigned* counter, unsigned target) {
+  // Thread 0's acquire, then bar.sync: the block's later reads see every block's writes.
   if (threadIdx.x == 0) {
-    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
     unsigned v;
     do {
       asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counter) : "memory");
@@ -166,13 +171,20 @@ __device__ __forceinline__ float dot8(const uint4& a, const float* x, float acc)
 constexpr int kSegVecs = 4;
 constexpr int kGemvUnits = 2;
 
-template <typename RowOf, typename Pre, typename Epi>
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+template <typename RowOf, typename Arrive, typename Pre, typename Epi>
 __device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row_of, const float* xs, float* part,
-                                          Pre pre, Epi epi) {
+                                          Arrive arrive, Pre pre, Epi epi) {
   constexpr int U = kGemvUnits, V = kSegVecs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nvec = K / 8, nseg = (nvec + 32 * V - 1) / (32 * V), units = R * nseg;
   const int u_begin = warp * units / kWarps, u_end = (warp + 1) * units / kWarps;
+  arrive();
   auto issue = [&](int unit, uint4 (&r)[V]) {
 #pragma unroll
     for (int v = 0; v < V; ++v) r[v] = make_uint4(0, 0, 0, 0);
@@ -184,6 +196,17 @@ __device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row
       const int vec = (seg * V + v) * 32 + lane;
       if (vec < nvec) r[v] = ld_weight_u4(w + 8 * vec);
     }
+  };
+  auto math = [&](int unit, const uint4 (&r)[V]) {
+    const int seg = unit % nseg;
+    float d = 0.0f;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const int vec = (seg * V + v) * 32 + lane;
+      if (vec < nvec) d = dot8(r[v], xs + 8 * vec, d);
+    }
+    d = warp_sum(d);
+    if (lane == 0) part[unit] = d;
   };
   uint4 a[U][V];
 #pragma unroll
@@ -197,20 +220,8 @@ __device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row
       for (int u = 0; u < U; ++u) issue(u0 + U + u, b[u]);
     }
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int unit = u0 + u;
-      if (unit < u_end) {
-        const int seg = unit % nseg;
-        float d = 0.0f;
-#pragma unroll
-        for (int v = 0; v < V; ++v) {
-          const int vec = (seg * V + v) * 32 + lane;
-          if (vec < nvec) d = dot8(a[u][v], xs + 8 * vec, d);
-        }
-        d = warp_sum(d);
-        if (lane == 0) part[unit] = d;
-      }
-    }
+    for (int u = 0; u < U; ++u)
+      if (u0 + u < u_end) math(u0 + u, a[u]);
     if (more) {
 #pragma unroll
       for (int u = 0; u < U; ++u)
@@ -291,11 +302,6 @@ __device__ __forceinline__ void norm_rope(float (&v)[D / 32], const float* norm_
   }
 }
 
-__device__ __forceinline__ void cp_async16(void* smem_dst, const void* src) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 // One (q head h, key split s of S) unit on one warp. wbuf: this warp's 3 D floats (q, the
 // token's k and v); vt: its [32][D] bf16 tile of values. Keys go 32 at a time, lane j
@@ -457,7 +463,7 @@ __device__ __forceinline__ void attention_splits(int n_keys, int max_splits, int
 __host__ __device__ inline int xs_area(int H, int I, int n_q, int D) {
   const int v = H > n_q * D ? H : n_q * D;
   const int vec_len = v > I ? v : I;
-  const int tiles = kWarps * 32 * D / 2;
+  const int tiles = kAttnWarps * 32 * D / 2;
   return vec_len > tiles ? vec_len : tiles;
 }
 __host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, int G) {
@@ -465,8 +471,11 @@ __host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D,
   const int Q = n_q * D, NQKV = Q + 2 * n_kv * D;
   const int a = units(NQKV, H), b = units(H, Q), c = 2 * units(I, H), d = units(H, I);
   const int m1 = a > b ? a : b, m2 = c > d ? c : d;
-  return m1 > m2 ? m1 : m2;
+  return ((m1 > m2 ? m1 : m2) + 3) / 4 * 4;
 }
+
+// Floats of the block's own residual rows.
+__host__ __device__ inline int xown_area(int H, int G) { return ((H + G - 1) / G + 3) / 4 * 4; }
 
 __device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
   if (p.timing && blockIdx.x == 0 && threadIdx.x == 0) {
@@ -487,15 +496,20 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   const int area = xs_area(H, I, p.n_q, D);
   float* xs = smem;                                                    // GEMV input vector
   bf16* vt = reinterpret_cast<bf16*>(smem) + warp * 32 * D;            // attention: this warp's value tile
-  float* wbuf = smem + area + warp * 3 * D;                            // attention: q, k, v of the head
-  float* part = smem + area + kWarps * 3 * D;                          // GEMV partial sums
+  float* wbuf = smem + area + (warp % kAttnWarps) * 3 * D;             // attention: q, k, v of the head
+  float* part = smem + area + kAttnWarps * 3 * D;                      // GEMV partial sums
   float* xown = part + part_area(H, I, p.n_q, p.n_kv, D, gridDim.x);  // x[h0, h1): only this block updates them
   unsigned target = 0;
   int timer = 0;
   stamp(p, timer);
-  auto sync = [&] {
-    grid_sync(sc.sync, target);
+  auto arrive = [&] { grid_arrive(sc.sync, target); };
+  auto wait = [&] {
+    grid_wait(sc.sync, target);
     stamp(p, timer);
+  };
+  auto sync = [&] {
+    arrive();
+    wait();
   };
   int q0, q1, h0, h1, f0, f1;
   block_rows(NQKV, q0, q1);
@@ -522,7 +536,10 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     gemv_tile(
         L.w_qkv, q1 - q0, H, [&](int i) { return q0 + i; }, xs, part,
         [&] {
-          if (l > 0) sync();
+          if (l > 0) arrive();
+        },
+        [&] {
+          if (l > 0) wait();
           norm_vec(xs, p.x, L.input_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
@@ -535,22 +552,22 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     sync();
     // 2. attention, units (head, split) spread over the SMs first
     {
-      for (int u = warp * gridDim.x + blockIdx.x; u < p.n_q * S; u += gridDim.x * kWarps)
+      for (int u = warp * gridDim.x + blockIdx.x; warp < kAttnWarps && u < p.n_q * S; u += gridDim.x * kAttnWarps)
         attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt);
     }
     // 3. x += attn Wo + b
     gemv_tile(
-        L.w_o, h1 - h0, Q, [&](int i) { return h0 + i; }, xs, part,
+        L.w_o, h1 - h0, Q, [&](int i) { return h0 + i; }, xs, part, arrive,
         [&] {
-          sync();
+          wait();
           load_vec(xs, sc.attn, Q);
         },
         [&](auto row_sum) { add_residual(row_sum, L.b_o); });
     // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
     gemv_tile(
-        L.w_gate_up, 2 * F, H, [&](int i) { return i < F ? f0 + i : I + f0 + (i - F); }, xs, part,
+        L.w_gate_up, 2 * F, H, [&](int i) { return i < F ? f0 + i : I + f0 + (i - F); }, xs, part, arrive,
         [&] {
-          sync();
+          wait();
           norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
@@ -559,9 +576,9 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
         });
     // 5. x += act Wd
     gemv_tile(
-        L.w_down, h1 - h0, I, [&](int i) { return h0 + i; }, xs, part,
+        L.w_down, h1 - h0, I, [&](int i) { return h0 + i; }, xs, part, arrive,
         [&] {
-          sync();
+          wait();
           load_vec(xs, sc.act, I);
         },
         [&](auto row_sum) { add_residual(row_sum, nullptr); });
@@ -574,8 +591,8 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
 }
 
 size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, int num_sms) {
-  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D)) + static_cast<size_t>(kWarps) * 3 * D +
-                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, num_sms)) + (H + num_sms - 1) / num_sms);
+  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D)) + static_cast<size_t>(kAttnWarps) * 3 * D +
+                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, num_sms)) + xown_area(H, num_sms));
 }
 
 // Sets the kernel's dynamic shared memory limit on the current device; true when one block

@@ -5,13 +5,13 @@
 // a graph capture: there the op declines and the layers run op by op).
 //
 // Used by default for models whose layers hold at most kAutoLayerBytes of weights: measured
-// on an H200 (run 48, tg128 batch 1, alternated), the kernel gains over the op-by-op graph
-// at the Qwen2.5-1.5B shape (88 MB per layer: 609 -> 633-643 tok/s) and is even at 0.5B
-// (30 MB: 1,241 -> 1,247-1,258), but loses at 7B (466 MB: 236-237 -> 222-223), where the
-// op-by-op GEMVs stream large matrices faster than its fp32-FMA GEMV.
-// TLLM_DECODER_STACK=0 turns the path off, =1 on for any size. TLLM_STACK_TIMING=1 (with --enforce-eager: not
-// inside graphs) times the kernel's phases with block 0's globaltimer after each grid
-// barrier and logs the mean per layer every 256 calls.
+// on an H200 (runs 51-52, tg128 batch 1), the kernel gains over the op-by-op graph at the
+// Qwen2.5-0.5B shape (30 MB per layer: 1,243 -> 1,334-1,347 tok/s) and at 1.5B (88 MB:
+// 611 -> 688-689), but loses at 7B (466 MB: 237 -> 228), where the op-by-op GEMVs stream
+// large matrices faster than its fp32-FMA GEMV.
+// TLLM_DECODER_STACK=0 turns the path off, =1 on for any size. TLLM_STACK_TIMING=1 (with
+// --enforce-eager: not inside graphs) times the kernel's phases with block 0's globaltimer
+// after each grid barrier and logs the mean per layer every 256 calls.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
