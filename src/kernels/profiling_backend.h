@@ -1,7 +1,9 @@
 // ProfilingBackend: wraps a backend and times every op (synchronizing before and after,
 // so each op's time is its own). Enabled by TLLM_PROFILE=1 in the engine; it reports a
 // table per op (and per linear shape) to stderr when destroyed. Graph capture is off
-// while profiling (synchronization cannot be captured).
+// while profiling (synchronization cannot be captured). The fused multi-op paths
+// (moe_block, decoder_stack) are not forwarded: under profiling their ops run and are timed
+// one by one (the decoder stack kernel has its own phase timer, TLLM_STACK_TIMING).
 #pragma once
 
 #include <map>
