@@ -639,24 +639,27 @@ size_t decoder_stack_workspace_bytes(int H, int I, int n_q, int n_kv, int D, int
          align256(sizeof(float) * n_q * ms * (2 + D));
 }
 
-void decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream) {
-  TLLM_CHECK(decoder_stack_supported(p.H, p.I, p.n_q, p.n_kv, p.D, num_sms), "decoder_stack: unsupported shape H=", p.H,
-             " I=", p.I, " n_q=", p.n_q, " n_kv=", p.n_kv, " D=", p.D);
+bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream) {
   CUDA_CHECK(cudaMemsetAsync(p.workspace, 0, sync_bytes(p.n_q), stream));
-  const size_t smem = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, num_sms);
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(num_sms);
   cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
+  cfg.dynamicSmemBytes = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, num_sms);
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;
   attr[0].val.cooperative = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  if (p.D == 64) CUDA_CHECK(cudaLaunchKernelEx(&cfg, decoder_stack_kernel<64>, p));
-  else CUDA_CHECK(cudaLaunchKernelEx(&cfg, decoder_stack_kernel<128>, p));
+  const cudaError_t err = p.D == 64 ? cudaLaunchKernelEx(&cfg, decoder_stack_kernel<64>, p)
+                                    : cudaLaunchKernelEx(&cfg, decoder_stack_kernel<128>, p);
+  if (err == cudaErrorCooperativeLaunchTooLarge) {  // fewer SMs free than the device has (MPS, another context)
+    cudaGetLastError();
+    return false;
+  }
+  CUDA_CHECK(err);
   CUDA_CHECK_LAUNCH("decoder_stack");
+  return true;
 }
 
 }  // namespace tllm::cuda

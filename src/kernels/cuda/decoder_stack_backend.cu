@@ -224,7 +224,12 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     }
     p.timing = st.timing;
   }
-  cuda::decoder_stack(p, num_sms_, stream_);
+  if (!cuda::decoder_stack(p, num_sms_, stream_)) {
+    TLLM_LOG(Warn, "decoder stack kernel: the device refused a cooperative launch of ", num_sms_,
+             " blocks (SMs taken by another context?); running the layers op by op from now on");
+    st.shape_ok = false;
+    return false;
+  }
   if (timed) log_timing(st, stamps);
   return true;
 }
