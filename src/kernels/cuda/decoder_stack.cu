@@ -164,18 +164,13 @@ __device__ __forceinline__ float dot8(const uint4& a, const float* x, float acc)
 // (kGemvUnits x kSegVecs loads per lane) in flight, the next group's loads issued before
 // the current group's math; a unit's dot product, summed over the warp once, lands in
 // part[unit], and a row is summed over its segments in order (deterministic).
-// pre() runs after the first group's loads are issued and before any math: it holds the
-// grid barrier and fills xs, so the first weight loads overlap the barrier wait (weights
-// do not depend on the previous phase). epi(row_sum) then runs on every thread; row_sum(i)
-// is row i's dot product.
+// arrive() (the block's arrival at the barrier that ends the previous phase) runs first,
+// then the first group's loads are issued, then pre() waits at that barrier and fills xs:
+// the first weight loads overlap the wait (weights do not depend on the previous phase) and
+// do not delay the arrival. epi(row_sum) then runs on every thread; row_sum(i) is row i's
+// dot product.
 constexpr int kSegVecs = 4;
 constexpr int kGemvUnits = 2;
-
-__device__ __forceinline__ void cp_async16(void* smem_dst, const void* src) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 template <typename RowOf, typename Arrive, typename Pre, typename Epi>
 __device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row_of, const float* xs, float* part,
@@ -302,6 +297,12 @@ __device__ __forceinline__ void norm_rope(float (&v)[D / 32], const float* norm_
   }
 }
 
+
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 // One (q head h, key split s of S) unit on one warp. wbuf: this warp's 3 D floats (q, the
 // token's k and v); vt: its [32][D] bf16 tile of values. Keys go 32 at a time, lane j
