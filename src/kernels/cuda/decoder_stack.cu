@@ -54,23 +54,21 @@ struct Scratch {
   float* part;       // [n_q][max_splits][2 + D]: m, l, acc
   unsigned* sync;    // [0]: barrier arrivals; [1 + h]: finished splits of head h
   int max_splits;
+  size_t bytes;      // the whole workspace
 };
-
-size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 __host__ __device__ inline int max_splits_of(int n_q, int num_sms) {
   const int s = num_sms * kAttnWarps / n_q;
   return s < 1 ? 1 : (s > 256 ? 256 : s);
 }
 
-// The workspace carve-up, the same on host and device.
-__host__ __device__ inline Scratch carve(void* base, int H, int I, int n_q, int n_kv, int D, int num_sms) {
-  (void)H;
+// The workspace carve-up (base null: only the sizes), the same on host and device.
+__host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, int D, int num_sms) {
   Scratch s;
   auto* p = static_cast<unsigned char*>(base);
   size_t off = 0;
   auto take = [&](size_t bytes) {
-    void* r = p + off;
+    void* r = p ? p + off : nullptr;
     off += (bytes + 255) / 256 * 256;
     return r;
   };
@@ -80,6 +78,7 @@ __host__ __device__ inline Scratch carve(void* base, int H, int I, int n_q, int 
   s.attn = static_cast<bf16*>(take(sizeof(bf16) * n_q * D));
   s.act = static_cast<bf16*>(take(sizeof(bf16) * I));
   s.part = static_cast<float*>(take(sizeof(float) * n_q * s.max_splits * (2 + D)));
+  s.bytes = off;
   return s;
 }
 
@@ -491,7 +490,7 @@ template <int D>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ DecoderStackParams p) {
   extern __shared__ __align__(16) float smem[];
   __shared__ float red[32];
-  const Scratch sc = carve(p.workspace, p.H, p.I, p.n_q, p.n_kv, D, gridDim.x);
+  const Scratch sc = carve(p.workspace, p.I, p.n_q, p.n_kv, D, gridDim.x);
   const int H = p.H, I = p.I, Q = p.n_q * D, NQKV = Q + 2 * p.n_kv * D;
   const int warp = threadIdx.x >> 5;
   const int area = xs_area(H, I, p.n_q, D);
@@ -633,11 +632,8 @@ bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, int num_sms
   return D == 64 ? configure<64>(smem) : configure<128>(smem);
 }
 
-size_t decoder_stack_workspace_bytes(int H, int I, int n_q, int n_kv, int D, int num_sms) {
-  const int ms = max_splits_of(n_q, num_sms);
-  return align256(sync_bytes(n_q)) + align256(sizeof(bf16) * (n_q + 2 * n_kv) * D) +
-         align256(sizeof(bf16) * n_q * D) + align256(sizeof(bf16) * I) +
-         align256(sizeof(float) * n_q * ms * (2 + D));
+size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, int num_sms) {
+  return carve(nullptr, I, n_q, n_kv, D, num_sms).bytes;
 }
 
 bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream) {

@@ -51,7 +51,7 @@ struct DecoderStackParams {
 // Whether the kernel takes this shape on the current device (head_dim 64 or 128, sizes
 // multiples of 8, the shared-memory vector fits, a cooperative launch of one block per SM).
 bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, int num_sms);
-size_t decoder_stack_workspace_bytes(int H, int I, int n_q, int n_kv, int D, int num_sms);
+size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, int num_sms);
 // Zeroes the kernel's counters and launches it (one cooperative block per SM) for a shape
 // decoder_stack_supported accepted. False, with nothing but the zeroing issued, when the
 // device refuses the cooperative launch (not every SM free: MPS, another context).

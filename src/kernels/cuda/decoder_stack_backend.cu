@@ -211,7 +211,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.block_size = m.block_size;
   p.scale = s.scale;
   p.eps = s.eps;
-  p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.H, p.I, n_q, n_kv, D, num_sms_));
+  p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, num_sms_));
   cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
   const bool timed = cs == cudaStreamCaptureStatusNone && env_int("TLLM_STACK_TIMING", 0) != 0;
