@@ -155,6 +155,7 @@ class CudaBackend final : public Backend {
   std::map<const void*, StackTable> stack_tables_;
   DeviceWorkspace stack_ws_;
   int stack_enabled_ = -1;  // 0 off, 1 by layer size, 2 forced on; -1: TLLM_DECODER_STACK not read yet
+  int stack_timing_ = -1;   // TLLM_STACK_TIMING (read at first use)
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
   // The fused residual update of linear_residual_norm, when it applies.
   bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g);

@@ -134,6 +134,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     const int e = env_int("TLLM_DECODER_STACK", -1);
     stack_enabled_ = e < 0 ? 1 : (e == 0 ? 0 : 2);
   }
+  if (stack_timing_ < 0) stack_timing_ = env_int("TLLM_STACK_TIMING", 0) != 0;
   if (!stack_enabled_ || !s.meta || s.meta->num_seqs != 1 || s.meta->num_tokens != 1 || s.layers.empty()) return false;
   const DecoderStackLayer& L0 = s.layers[0];
   if (!s.x || !s.h || !on_device(*s.x, DType::BF16) || !on_device(*s.h, DType::BF16) || !L0.qkv || !L0.gate_up ||
@@ -212,9 +213,12 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.scale = s.scale;
   p.eps = s.eps;
   p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, num_sms_));
-  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-  CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
-  const bool timed = cs == cudaStreamCaptureStatusNone && env_int("TLLM_STACK_TIMING", 0) != 0;
+  bool timed = false;
+  if (stack_timing_) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
+    timed = cs == cudaStreamCaptureStatusNone;
+  }
   const size_t stamps = 5 * st.host.size() + 1;
   if (timed) {
     if (st.timing_n < stamps) {
