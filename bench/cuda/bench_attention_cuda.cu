@@ -92,8 +92,10 @@ int main(int argc, char** argv) {
     const char* name;
     K kernel;
   };
-  const Variant variants[] = {{"generic", K::kGeneric}, {"prefill", K::kPrefill}, {"prefill_n32", K::kPrefillN32},
-                              {"auto", K::kAuto}};
+  std::vector<Variant> variants = {{"generic", K::kGeneric}, {"prefill", K::kPrefill}, {"prefill_n32", K::kPrefillN32}};
+  if (cuda::attention_prefill_sm90_available()) variants.push_back({"prefill_sm90", K::kPrefillSm90});
+  else std::printf("(no wgmma prefill kernel here: not sm_90, no sm_90a code, or TLLM_ATTN_SM90=0)\n");
+  variants.push_back({"auto", K::kAuto});
   const Shape3 shapes[] = {{"7B", 28, 4, 128}, {"0.5B", 14, 2, 64}};
   std::vector<int> lengths = {512, 4096, 16384};
   if (quick) lengths = {4096};
@@ -191,7 +193,10 @@ int main(int argc, char** argv) {
       if (v.kernel == K::kAuto) {
         char line[256];
         std::snprintf(line, sizeof(line), "SUMMARY attn %s %s: %s kernel %.1f us, %.1f TFLOP/s (%.1f%% of peak), x%.2f vs generic",
-                      sh.name, label.c_str(), cuda::attention_uses_prefill_kernel(p) ? "prefill" : "generic", us,
+                      sh.name, label.c_str(), !cuda::attention_uses_prefill_kernel(p)     ? "generic"
+                      : cuda::attention_prefill_sm90_available() ? "prefill_sm90"
+                                                                 : "prefill",
+                      us,
                       tflops, 100.0 * tflops / peak, generic_us / us);
         summary.push_back(line);
       }

@@ -3,7 +3,7 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench binab stackab peer attn quantk moek gemvk tuneab" (default all: more
+#   STAGES="tests ncu bench serve moebench quantbench binab stackab attnab peer attn quantk moek gemvk tuneab" (default all: more
 #   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
 #   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
@@ -110,6 +110,22 @@ if has stackab; then
           -p 16 -n 128 -b 1 -r 2 > "$L/stackab_${v}_${name}_$round.log" 2>&1
         stamp "stackab $v $name round $round rc=$?"
         grep -E "^\| tg" "$L/stackab_${v}_${name}_$round.log"
+      done
+    done
+  done
+fi
+
+if has attnab; then
+  # Prefill with the wgmma attention kernel (TLLM_ATTN_SM90 unset) against the mma.sync one
+  # (=0), alternated: 4,096-token prompts.
+  for round in $(seq "${ATTN_ROUNDS:-2}"); do
+    for v in off on; do
+      for name in ${ATTN_MODELS:-qwen2.5-7b qwen2.5-0.5b}; do
+        env $([[ $v == off ]] && echo TLLM_ATTN_SM90=0) \
+          timeout 100 $T bench --model bench/configs/$name --load-format dummy --device cuda --max-model-len 8192 \
+          -p 4096 -n 1 -b 1 -r 3 > "$L/attnab_${v}_${name}_$round.log" 2>&1
+        stamp "attnab $v $name round $round rc=$?"
+        grep -E "^\| pp|limits" "$L/attnab_${v}_${name}_$round.log"
       done
     done
   done

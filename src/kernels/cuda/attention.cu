@@ -18,16 +18,17 @@
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
 // are m16n8k16 bf16 MMAs with f32 accumulators; softmax is online in the exp2 domain.
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_variants.h"
 #include "kernels/cuda/cuda_ops.h"
 
 namespace tllm::cuda {
 namespace {
+using namespace attn;
 
 constexpr int kBM = 64;
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr float kLog2e = 1.4426950408889634f;
 
 __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
@@ -61,14 +62,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans_at(uint32_t (&r)[4], uint32_t 
                : "r"(addr));
 }
 
-// 16-byte async copy; src_bytes 0 zero-fills the destination.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // Row r, 16-byte chunk c of a [rows, D] bf16 tile: chunks XOR-swizzled by r % 8 so that the 8
 // rows an ldmatrix reads hit 8 different bank groups.
@@ -91,24 +84,7 @@ __global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q,
   tile_cu[B] = acc;
 }
 
-// Sequence of a work-list tile: the last b with tile_cu[b] <= tile.
-__device__ __forceinline__ int tile_sequence(const int* tile_cu, int B, int tile) {
-  int lo = 0, hi = B - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) >> 1;
-    if (tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
 
-struct KernelArgs {
-  AttentionParams p;
-  const int* tile_cu;  // [B+1]
-  float* o_part;       // [splits, T, n_q, D] (splits > 1)
-  float* lse_part;     // [splits, T, n_q]
-  int splits;
-  float scale_log2;
-};
 
 // SPLIT_KEYS (decode, <= 16 query rows per sequence): the 4 warps share one 16-row tile and
 // each takes a 16-key slice of every K/V tile, so all warps compute; their (max, sum, O) are
@@ -475,11 +451,6 @@ constexpr int kPrefillBN = 64;  // keys per tile of the dispatched variant (32: 
 constexpr int kPrefillWarps = 4;
 constexpr int kPrefillThreads = kPrefillWarps * 32;
 
-__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: -inf -> +0
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 
 template <int D, int BN>
 __global__ void __launch_bounds__(kPrefillThreads, 2)
@@ -841,8 +812,11 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
 }
 
 
+// The prefill kernels: mma.sync (attention_prefill_kernel<D, BN>) or, with sm90, the wgmma
+// kernel of attention_prefill_sm90.cu. Same 128-row work list.
 template <int D, int BN>
-void launch_prefill(const AttentionParams& p, cudaStream_t stream) {
+void launch_prefill(const AttentionParams& p, bool sm90, cudaStream_t stream) {
+  static_assert(kPrefillBM == kSm90BM, "one work list for both prefill kernels");
   constexpr size_t smem = static_cast<size_t>(kPrefillBM + 4 * BN) * D * sizeof(bf16) + 2 * BN * sizeof(int);
   const int G = p.n_q_heads / p.n_kv_heads;
   KernelArgs a{};
@@ -858,6 +832,7 @@ void launch_prefill(const AttentionParams& p, cudaStream_t stream) {
   CUDA_CHECK_LAUNCH("attention_prep");
   // Upper bound on the tiles (sum over sequences of ceil(rows / BM)); surplus blocks exit.
   const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + kPrefillBM - 1) / kPrefillBM + p.num_seqs;
+  if (sm90) return launch_prefill_sm90(a, grid_x, stream);
   static bool attr_set = false;
   if (!attr_set) {
     CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -886,6 +861,7 @@ size_t attention_workspace_bytes(const AttentionParams& p) {
 }
 
 bool attention_uses_split_keys(const AttentionParams& p) { return use_split_keys(p); }
+bool attention_prefill_sm90_available() { return attn::prefill_sm90_available(); }
 int attention_splits(const AttentionParams& p) { return choose_splits(p); }
 
 bool attention_uses_prefill_kernel(const AttentionParams& p) {
@@ -898,15 +874,23 @@ void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cud
   if (p.num_tokens == 0 || p.num_seqs == 0) return;
   TLLM_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0, "attention: n_q_heads ", p.n_q_heads,
              " must be a multiple of n_kv_heads ", p.n_kv_heads);
-  if (kernel == AttentionKernel::kAuto)
-    kernel = attention_uses_prefill_kernel(p) ? AttentionKernel::kPrefill : AttentionKernel::kGeneric;
-  if (kernel == AttentionKernel::kPrefill || kernel == AttentionKernel::kPrefillN32) {
-    const bool n32 = kernel == AttentionKernel::kPrefillN32;
+  if (kernel == AttentionKernel::kAuto) {
+    kernel = !attention_uses_prefill_kernel(p) ? AttentionKernel::kGeneric
+             : prefill_sm90_available() && prefill_sm90_supports(p) ? AttentionKernel::kPrefillSm90
+                                                                    : AttentionKernel::kPrefill;
+  }
+  if (kernel == AttentionKernel::kPrefillSm90)
+    TLLM_CHECK(prefill_sm90_available(), "cuda attention: the wgmma prefill kernel needs an sm_90 GPU and a build ",
+               "with sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a), and TLLM_ATTN_SM90 not 0");
+  if (kernel == AttentionKernel::kPrefill || kernel == AttentionKernel::kPrefillN32 ||
+      kernel == AttentionKernel::kPrefillSm90) {
+    const bool n32 = kernel == AttentionKernel::kPrefillN32, sm90 = kernel == AttentionKernel::kPrefillSm90;
     switch (p.head_dim) {
-      case 64: return n32 ? launch_prefill<64, 32>(p, stream) : launch_prefill<64, kPrefillBN>(p, stream);
-      case 128: return n32 ? launch_prefill<128, 32>(p, stream) : launch_prefill<128, kPrefillBN>(p, stream);
+      case 64: return n32 ? launch_prefill<64, 32>(p, false, stream) : launch_prefill<64, kPrefillBN>(p, sm90, stream);
+      case 128:
+        return n32 ? launch_prefill<128, 32>(p, false, stream) : launch_prefill<128, kPrefillBN>(p, sm90, stream);
       default:
-        TLLM_THROW("cuda attention: the prefill kernel supports head_dim 64 and 128, not ", p.head_dim);
+        TLLM_THROW("cuda attention: the prefill kernels support head_dim 64 and 128, not ", p.head_dim);
     }
   }
   switch (p.head_dim) {

@@ -8,9 +8,14 @@
 
 namespace tllm::cuda {
 
-// kPrefill: 64-key tiles (what kAuto dispatches); kPrefillN32: 32-key tiles, a tuning
-// alternative kept for the benchmark.
-enum class AttentionKernel { kAuto, kGeneric, kPrefill, kPrefillN32 };
+// kPrefill: mma.sync, 64-key tiles (what kAuto dispatches where kPrefillSm90 is not
+// available); kPrefillN32: 32-key tiles, a tuning alternative kept for the benchmark;
+// kPrefillSm90: wgmma (attention_prefill_sm90.cu), what kAuto dispatches on sm_90 when the
+// binary has sm_90a code and TLLM_ATTN_SM90 is not 0 (throws elsewhere).
+enum class AttentionKernel { kAuto, kGeneric, kPrefill, kPrefillN32, kPrefillSm90 };
+
+// True when kPrefillSm90 can run on the current device.
+bool attention_prefill_sm90_available();
 
 // True when cuda::attention runs the prefill kernel for p: head_dim 64 or 128, some
 // sequence with >= 128 query rows (q_len * n_q / n_kv), and enough tiles that the generic

@@ -1,6 +1,7 @@
 // qk_norm_rope_kv_write and paged attention (prefill, decode, mixed batches, GQA, block
 // sizes, split-KV for long contexts, sliding window, a decode step of rope then attention)
 // against the double references.
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cuda/attention_variants.h"
@@ -232,9 +233,33 @@ TEST_F(CudaAttention, HeadDim256) {
 // long prefills beside decode rows, chunked prefill on top of an existing cache, GQA ratios
 // 1/4/7/8, head_dim 64 and 128, block size 16 pages in shuffled order, sliding windows,
 // tiles that end mid-page and mid-tile; both key-tile widths (and the generic kernel).
-TEST_F(CudaAttention, PrefillKernelVarlenMatchesReference) {
+// The prefill kernels a test runs: both mma.sync widths, the wgmma kernel where this device
+// and build have it, and the generic kernel.
+std::vector<cuda::AttentionKernel> prefill_kernels(bool with_auto) {
   using K = cuda::AttentionKernel;
-  const std::vector<K> kernels = {K::kPrefill, K::kPrefillN32, K::kGeneric};
+  std::vector<K> k = {K::kPrefill, K::kPrefillN32, K::kGeneric};
+  if (cuda::attention_prefill_sm90_available()) k.push_back(K::kPrefillSm90);
+  if (with_auto) k.insert(k.begin(), K::kAuto);
+  return k;
+}
+
+// On an sm_90 GPU the build's sm_90a code must be found, else prefill silently falls back
+// to the mma.sync kernel (TLLM_ATTN_SM90=0 turns it off on purpose).
+TEST_F(CudaAttention, WgmmaPrefillAvailableOnHopper) {
+  int dev = 0, major = 0, minor = 0;
+  ASSERT_EQ(cudaGetDevice(&dev), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev), cudaSuccess);
+  const char* env = std::getenv("TLLM_ATTN_SM90");
+  if (major != 9 || minor != 0 || (env != nullptr && env[0] == '0')) {
+    EXPECT_FALSE(cuda::attention_prefill_sm90_available() && major != 9);
+    GTEST_SKIP() << "not an sm_90 device (or TLLM_ATTN_SM90=0)";
+  }
+  EXPECT_TRUE(cuda::attention_prefill_sm90_available());
+}
+
+TEST_F(CudaAttention, PrefillKernelVarlenMatchesReference) {
+  const std::vector<cuda::AttentionKernel> kernels = prefill_kernels(false);
   // GQA 7 (Qwen2.5-7B heads): one long prefill, a chunk on a 300-key cache, decode rows.
   attention_case(*this, be(), 101, 28, 4, 128, {{333, 333}, {1, 90}, {150, 300}, {19, 19}, {1, 1}}, 16, 0,
                  1.2e-2, kernels, 5e-2);
@@ -258,8 +283,7 @@ TEST_F(CudaAttention, PrefillKernelVarlenMatchesReference) {
 // the 128- and 64-row tiles, chunks on a cache, G 7 and 8, D 64 and 128; every kernel
 // against the float64 reference on every 3rd token (all tiles, both ends of each sequence).
 TEST_F(CudaAttention, PrefillKernelBatchedPromptsMatchesReference) {
-  using K = cuda::AttentionKernel;
-  const std::vector<K> all = {K::kAuto, K::kPrefill, K::kPrefillN32, K::kGeneric};
+  const std::vector<cuda::AttentionKernel> all = prefill_kernels(true);
   struct Case {
     int n_q, n_kv, D;
     std::vector<Seq> seqs;

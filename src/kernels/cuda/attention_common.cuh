@@ -1,0 +1,57 @@
+// Pieces shared by the paged-attention kernels (attention.cu: generic and mma.sync prefill;
+// attention_prefill_sm90.cu: the wgmma prefill): launch arguments, the tile work list and
+// small device helpers.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace tllm::cuda::attn {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+struct KernelArgs {
+  AttentionParams p;
+  const int* tile_cu;  // [B+1]
+  float* o_part;       // [splits, T, n_q, D] (splits > 1)
+  float* lse_part;     // [splits, T, n_q]
+  int splits;
+  float scale_log2;
+};
+
+// Sequence of a work-list tile: the last b with tile_cu[b] <= tile.
+__device__ __forceinline__ int tile_sequence(const int* tile_cu, int B, int tile) {
+  int lo = 0, hi = B - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (tile_cu[mid] <= tile) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+// 16-byte async copy; src_bytes 0 zero-fills the destination.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: -inf -> +0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// The wgmma prefill kernel (attention_prefill_sm90.cu) for a launch whose work list
+// (a.tile_cu, tiles of kSm90BM rows) is built. prefill_sm90_available():
+// the current device is sm_90 and this binary carries sm_90a code.
+constexpr int kSm90BM = 128;
+bool prefill_sm90_available();
+bool prefill_sm90_supports(const AttentionParams& p);  // head_dim 64 / 128, block size % 16 == 0
+void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream);
+
+}  // namespace tllm::cuda::attn

@@ -1,0 +1,429 @@
+// Prefill attention over the paged KV cache with Hopper warpgroup MMAs (wgmma, sm_90a).
+//
+// Same work list, GQA packing (row r of a sequence = token r / G, q head kv_head*G + r % G),
+// causal / sliding-window masks and output as attention_prefill_kernel in attention.cu,
+// which it replaces on sm_90 for head_dim 64 and 128. A block owns 128 query rows of one kv
+// head and runs 2 consumer warpgroups (64 rows each) and 1 producer warpgroup:
+//  - the producer streams 64-key K and V tiles into a 4-stage shared-memory ring with
+//    cp.async, in the 128-byte swizzle wgmma reads (rows of 64 bf16, 16-byte chunks XOR
+//    row % 8), and signals a "full" mbarrier per stage; the consumers release a stage
+//    through an "empty" mbarrier once their MMAs on it have retired. No block-wide barrier
+//    inside the loop, so the two warpgroups drift and one's softmax overlaps the other's MMAs;
+//  - S = Q K^T and O += P V are wgmma.m64nNk16: Q, K, V read by the tensor cores from shared
+//    memory through descriptors, P from registers;
+//  - within a warpgroup the next tile's S = Q K^T is issued before the softmax of the current
+//    one, and O += P V right after it (FlashAttention-3's intra-warpgroup pipelining).
+// A TMA producer (16-row boxes, one per page piece) measured slower (521 against 466 us for
+// 7B T=4096, H200): the consumers waited on it, small strided boxes are not what TMA is fast
+// at; so did one producer warp issuing all the cp.async (~600 instructions per tile: the
+// consumers waited on it). 384 threads, 1 block per SM; 162 KB of shared memory at
+// head_dim 128.
+#include <atomic>
+#include <cstdlib>
+#include <type_traits>
+
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace tllm::cuda::attn {
+namespace {
+
+constexpr int kConsumerThreads = 256;  // 2 warpgroups
+constexpr int kProducerThreads = 128;  // 1 warpgroup: 2 threads per key row of a tile
+constexpr int kThreads = kConsumerThreads + kProducerThreads;
+constexpr int kBN = 64;     // keys per tile
+constexpr int kStages = 4;  // K/V ring depth
+
+template <int D>
+struct SmemLayout {
+  static constexpr int kQBytes = kSm90BM * 2 * D;  // [D / 64 regions][BM rows][128 B]
+  static constexpr int kTileBytes = kBN * 2 * D;   // K or V of one tile, same form
+  static constexpr int kStageBytes = 2 * kTileBytes;
+  static constexpr int kBarOffset = kQBytes + kStages * kStageBytes;    // full[S], empty[S]
+  static constexpr int kBytes = kBarOffset + 2 * kStages * 8 + 1024;   // + slack to align to 1024
+};
+
+// Byte offset of (row r, 16-byte chunk c) in a [D / 64][ROWS][128 B] tile with the 128-byte
+// swizzle of wgmma_desc_sw128.
+template <int ROWS>
+__device__ __forceinline__ uint32_t sw128_offset(int r, int c) {
+  return (c >> 3) * (ROWS * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+}
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done) {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  }
+}
+template <int D>
+__device__ __forceinline__ void pv_mma(float (&o)[D / 2], const uint32_t (&a)[4], uint64_t desc) {
+  if constexpr (D == 128) wgmma_m64n128k16_rs_tb(o, a, desc, 1);
+  else wgmma_m64n64k16_rs_tb(o, a, desc, 1);
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 1)
+    attention_prefill_sm90_kernel(const __grid_constant__ KernelArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(D == 64 || D == 128, "head_dim 64 or 128");
+  static_assert(2 * kBN == kProducerThreads, "two producer threads per key row");
+  constexpr int BM = kSm90BM, BN = kBN, S = kStages;
+  constexpr int CH = D / 8;    // 16-byte chunks per row
+  constexpr int KS = D / 16;   // k-steps of S = Q K^T
+  constexpr int PK = BN / 16;  // k-steps of O += P V
+  constexpr int SN = BN / 2;   // S accumulators per thread (64 x BN per warpgroup)
+  constexpr int ON = D / 2;    // O accumulators per thread (64 x D per warpgroup)
+  using L = SmemLayout<D>;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) & 1023)) & 1023);
+  const uint32_t sbase = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const uint32_t full_bar = sbase + L::kBarOffset, empty_bar = full_bar + 8 * S;
+
+  const AttentionParams& p = args.p;
+  const int B = p.num_seqs;
+  // blockIdx.x = tile-rank * n_kv + kv head: heavy (late) tiles of every kv head first.
+  const int total_tiles = args.tile_cu[B];
+  const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x) / p.n_kv_heads;
+  const int kvh = static_cast<int>(blockIdx.x) % p.n_kv_heads;
+  if (tile < 0) return;
+  const int b = tile_sequence(args.tile_cu, B, tile);
+  const int G = p.n_q_heads / p.n_kv_heads;
+  const int q_start = p.cu_seqlens_q[b];
+  const int q_len = p.cu_seqlens_q[b + 1] - q_start;
+  const int kv_len = p.seq_lens_k[b];
+  const int row0 = (tile - args.tile_cu[b]) * BM;
+  const int rows_total = q_len * G;
+  const int ctx0 = kv_len - q_len;  // position of query 0
+  if (rows_total == 0) return;
+  const int window = p.sliding_window;
+  const int last_row = min(row0 + BM, rows_total) - 1;
+  const int k_begin = window > 0 ? max(0, ctx0 + row0 / G - window + 1) : 0;
+  const int k_end = min(kv_len, ctx0 + last_row / G + 1);
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + BN - 1) / BN : 0;
+  const int tid = threadIdx.x;
+
+  if (tid == kConsumerThreads) {
+    for (int s = 0; s < S; ++s) {
+      mbar_init(full_bar + 8 * s, kProducerThreads);      // one arrive per producer thread
+      mbar_init(empty_bar + 8 * s, kConsumerThreads / 32);  // one arrive per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  if (tid < kConsumerThreads) {  // Q rows past rows_total: zeros
+    constexpr int ROWS_PER_PASS = kConsumerThreads / CH;
+    const int ch = tid % CH;
+    for (int r = tid / CH; r < BM; r += ROWS_PER_PASS) {
+      const int gr = row0 + r;
+      const bool ok = gr < rows_total;
+      const int tok = ok ? gr / G : 0, h = kvh * G + (ok ? gr % G : 0);
+      const bf16* src = p.q + static_cast<int64_t>(q_start + tok) * p.q_stride + h * D + ch * 8;
+      cp_async16(smem + sw128_offset<BM>(r, ch), ok ? src : p.q, ok ? 16 : 0);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    fence_proxy_async_shared();
+  }
+  __syncthreads();
+
+  // --- producer warpgroup ---------------------------------------------------------------
+  // Thread t copies key row t / 2 of every K and V tile, the 16-byte chunks 2k + t % 2 (two
+  // threads read a row's 32-byte sectors whole), with cp.async; keys past k_end are
+  // zero-filled (0 * V stays 0 whatever an unwritten cache slot holds). The next tile's
+  // cache slot is read while this tile's copies are issued. Tile j is announced on
+  // full[j % S] once its copies have landed, two tiles later: three tiles in flight.
+  if (tid >= kConsumerThreads) {
+    const int t = tid - kConsumerThreads, r = t >> 1, half = t & 1;
+    const int32_t* btab = p.block_tables + static_cast<int64_t>(b) * p.max_blocks_per_seq;
+    const int64_t row_stride = static_cast<int64_t>(p.n_kv_heads) * D;
+    const bf16* k_src = p.k_cache + static_cast<int64_t>(kvh) * D + half * 8;
+    const bf16* v_src = p.v_cache + static_cast<int64_t>(kvh) * D + half * 8;
+    uint32_t dst_off[CH / 2];  // this thread's chunks in a [regions][BN][128 B] tile
+#pragma unroll
+    for (int k = 0; k < CH / 2; ++k) dst_off[k] = sw128_offset<BN>(r, 2 * k + half);
+    auto slot_of = [&](int j) {  // cache slot of key row r of tile j; -1 past the keys
+      const int key = k_begin + j * BN + r;
+      return key < k_end ? btab[key / p.block_size] * p.block_size + key % p.block_size : -1;
+    };
+    auto announce = [&](int j) {  // this thread's copies of tile j have landed
+      fence_proxy_async_shared();
+      mbar_arrive(full_bar + 8 * (j % S));
+    };
+    int slot = slot_of(0);
+    for (int j = 0; j < n_tiles; ++j) {
+      const int st = j % S;
+      const int next = slot_of(j + 1);
+      if (j >= S) mbar_wait(empty_bar + 8 * st, ((j / S) - 1) & 1);
+      uint8_t* k_dst = smem + L::kQBytes + st * L::kStageBytes;
+      uint8_t* v_dst = k_dst + L::kTileBytes;
+      const int64_t off = slot < 0 ? 0 : slot * row_stride;
+      const int bytes = slot < 0 ? 0 : 16;
+#pragma unroll
+      for (int k = 0; k < CH / 2; ++k) {
+        cp_async16(k_dst + dst_off[k], k_src + off + 16 * k, bytes);
+        cp_async16(v_dst + dst_off[k], v_src + off + 16 * k, bytes);
+      }
+      cp_async_commit();
+      if (j >= 2) {
+        cp_async_wait<2>();
+        announce(j - 2);
+      }
+      slot = next;
+    }
+    cp_async_wait<0>();
+    for (int j = max(0, n_tiles - 2); j < n_tiles; ++j) announce(j);
+    return;
+  }
+
+  // --- consumer warpgroups ---------------------------------------------------------------
+  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int wg_row0 = row0 + wg * 64;
+  const bool wg_active = wg_row0 < rows_total;
+  const int warp_row0 = wg_row0 + warp * 16;
+  const int warp_pos_min = ctx0 + min(warp_row0, rows_total - 1) / G;
+  const int warp_pos_max = ctx0 + min(warp_row0 + 15, rows_total - 1) / G;
+  int pos_r[2];  // positions of this thread's rows g and g + 8 (-1: padding row, all masked)
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int gr = warp_row0 + g + 8 * i;
+    pos_r[i] = gr < rows_total ? ctx0 + gr / G : -1;
+  }
+
+  // Descriptors: a k-step inside a 128-byte row is +32 B of start address (+2 encoded), the
+  // next 64 columns of Q / K are one region further; V k-steps are 16 rows (2 KB) apart.
+  const uint64_t q_desc = wgmma_desc_sw128(sbase + wg * 64 * 128, 16, 1024);
+  const uint64_t k_desc0 = wgmma_desc_sw128(sbase + L::kQBytes, 16, 1024);
+  const uint64_t v_desc0 = wgmma_desc_sw128(sbase + L::kQBytes + L::kTileBytes, BN * 128, 1024);
+  auto qk = [&](float (&s)[SN], int j) {  // S = Q K_j^T, issued asynchronously
+    const uint64_t kd = k_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+      constexpr int kQRegion = BM * 128 >> 4, kKRegion = BN * 128 >> 4;
+      const int in_row = (ks & 3) * 2, region = ks >> 2;
+      wgmma_m64n64k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
+    }
+    wgmma_commit();
+  };
+  float o[ON];
+#pragma unroll
+  for (int i = 0; i < ON; ++i) o[i] = 0.0f;
+  auto pv = [&](const uint32_t (&pa)[PK][4], int j) {  // O += P_j V_j, issued asynchronously
+    const uint64_t vd = v_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < PK; ++kk) pv_mma<D>(o, pa[kk], vd + kk * (16 * 128 >> 4));
+    wgmma_commit();
+  };
+
+  // Online softmax in the exp2 domain, as attention_prefill_kernel: p = 2^(s*scale_log2 - m).
+  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};
+  const float sl2 = args.scale_log2;  // > 0
+  auto softmax = [&](float (&s)[SN], int j, float (&corr)[2]) {
+    const int key0 = k_begin + j * BN;
+    const bool need_mask = key0 + BN > k_end || key0 + BN - 1 > warp_pos_min ||
+                           (window > 0 && key0 <= warp_pos_max - window);
+    if (need_mask) {
+#pragma unroll
+      for (int i = 0; i < SN; ++i) {
+        const int key = key0 + (i >> 2) * 8 + 2 * t4 + (i & 1);
+        const int pos = pos_r[(i >> 1) & 1];
+        const bool ok = key < k_end && key <= pos && (window <= 0 || key > pos - window);
+        if (!ok) s[i] = -INFINITY;
+      }
+    }
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int i = 0; i < SN; i += 4) {
+      mx[0] = fmaxf(mx[0], fmaxf(s[i], s[i + 1]));
+      mx[1] = fmaxf(mx[1], fmaxf(s[i + 2], s[i + 3]));
+    }
+    float base[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+      const float m_new = fmaxf(m_r[i], mx[i] * sl2);  // -inf stays -inf (sl2 > 0)
+      base[i] = m_new == -INFINITY ? 0.0f : m_new;
+      corr[i] = fast_exp2(m_r[i] - base[i]);  // m_r = -inf -> 0
+      m_r[i] = m_new;
+    }
+    float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < SN; ++i) {
+      const float pe = fast_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+      s[i] = pe;
+      rs[(i >> 1) & 1] += pe;
+    }
+    l_r[0] = l_r[0] * corr[0] + rs[0];
+    l_r[1] = l_r[1] * corr[1] + rs[1];
+  };
+  // P as bf16 A fragments: the C layout of two n8 column tiles is the A layout of one k16 step.
+  auto pack_p = [&](const float (&s)[SN], uint32_t (&pa)[PK][4]) {
+#pragma unroll
+    for (int kk = 0; kk < PK; ++kk) {
+      pa[kk][0] = pack_bf16x2(s[8 * kk + 0], s[8 * kk + 1]);
+      pa[kk][1] = pack_bf16x2(s[8 * kk + 2], s[8 * kk + 3]);
+      pa[kk][2] = pack_bf16x2(s[8 * kk + 4], s[8 * kk + 5]);
+      pa[kk][3] = pack_bf16x2(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+  };
+
+  // Every warpgroup runs the MMAs of every tile of the block, also where all of its rows
+  // are masked (at most the block's last tile for the first warpgroup, and tiles of padding
+  // rows): wgmma under a branch the compiler cannot prove uniform gets serialized, which
+  // costs more than those few MMAs. Masked scores give p = 0.
+  float s[SN];
+  uint32_t pa[PK][4];
+  if (n_tiles > 0) {
+    mbar_wait(full_bar, 0);
+    qk(s, 0);
+    wgmma_wait<0>();
+    wgmma_fence_regs(s);
+    float corr[2];
+    softmax(s, 0, corr);  // O is still zero: nothing to rescale
+    pack_p(s, pa);
+  }
+  // One tile step; NEXT (all but the last tile) also issues S_{j+1}. A compile-time flag:
+  // a wgmma issued under a runtime branch is serialized by the compiler.
+  auto step = [&](int j, auto next) {
+    constexpr bool NEXT = decltype(next)::value;
+    if constexpr (NEXT) {
+      mbar_wait(full_bar + 8 * ((j + 1) % S), ((j + 1) / S) & 1);
+      qk(s, j + 1);  // s is free: tile j's P is in pa
+    }
+    pv(pa, j);
+    // Softmax of S_{j+1} while P_j V_j runs; P_{j+1} goes to pa (and O is rescaled) only
+    // once P_j V_j has retired: registers an in-flight wgmma reads are not written.
+    float corr[2] = {1.0f, 1.0f};
+    if constexpr (NEXT) {
+      wgmma_wait<1>();  // S_{j+1} done, P_j V_j may still run
+      wgmma_fence_regs(s);
+      softmax(s, j + 1, corr);
+    }
+    wgmma_wait<0>();  // P_j V_j done: stage j % S is free again
+    wgmma_fence_regs(o);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(empty_bar + 8 * (j % S));
+    if constexpr (NEXT) {
+      if (!__all_sync(0xffffffffu, corr[0] == 1.0f && corr[1] == 1.0f)) {  // max unchanged: skip
+#pragma unroll
+        for (int i = 0; i < ON; i += 4) {
+          o[i] *= corr[0];
+          o[i + 1] *= corr[0];
+          o[i + 2] *= corr[1];
+          o[i + 3] *= corr[1];
+        }
+      }
+      pack_p(s, pa);
+    }
+  };
+  for (int j = 0; j + 1 < n_tiles; ++j) step(j, std::true_type{});
+  if (n_tiles > 0) step(n_tiles - 1, std::false_type{});
+
+  if (!wg_active) return;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float l = l_r[i];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int gr = warp_row0 + g + 8 * i;
+    if (gr >= rows_total) continue;
+    const int tok = q_start + gr / G;
+    const int h = kvh * G + gr % G;
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d)
+      *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) = pack_bf16x2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
+  }
+#else
+  __trap();  // launched only where prefill_sm90_available()
+#endif
+}
+
+__global__ void sm90a_probe_kernel(int* out) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *out = 1;
+#else
+  *out = 0;
+#endif
+}
+
+bool env_disabled() {
+  static const bool off = [] {
+    const char* e = std::getenv("TLLM_ATTN_SM90");
+    return e != nullptr && e[0] == '0';
+  }();
+  return off;
+}
+
+template <int D>
+void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
+  constexpr int smem = SmemLayout<D>::kBytes;
+  static bool attr_set = false;  // per instantiation; the limit is a property of the function
+  if (!attr_set) {
+    CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_sm90_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    attr_set = true;
+  }
+  attention_prefill_sm90_kernel<D>
+      <<<static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), kThreads, smem, stream>>>(a);
+  CUDA_CHECK_LAUNCH("attention_prefill_sm90");
+}
+
+}  // namespace
+
+// Per device: 0 not probed yet, 1 no, 2 yes. The probe runs once per device, on a stream of
+// its own (prefill launches are never captured in graphs).
+bool prefill_sm90_available() {
+  if (env_disabled()) return false;
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> state[kMaxDevices] = {};
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices) return false;
+  const int known = state[dev].load(std::memory_order_acquire);
+  if (known != 0) return known == 2;
+  int major = 0, minor = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+  bool yes = false;
+  if (major == 9 && minor == 0) {
+    cudaStream_t s = nullptr;
+    int* flag = nullptr;
+    int host = 0;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaMallocAsync(&flag, sizeof(int), s));
+    sm90a_probe_kernel<<<1, 1, 0, s>>>(flag);
+    const cudaError_t launched = cudaGetLastError();  // no sm_90 code in this binary: refused
+    if (launched == cudaSuccess) CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaFreeAsync(flag, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    CUDA_CHECK(cudaStreamDestroy(s));
+    yes = launched == cudaSuccess && host == 1;
+  }
+  state[dev].store(yes ? 2 : 1, std::memory_order_release);
+  return yes;
+}
+
+bool prefill_sm90_supports(const AttentionParams& p) { return p.head_dim == 64 || p.head_dim == 128; }
+
+void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
+  TLLM_CHECK(prefill_sm90_supports(a.p), "cuda attention: the sm_90 prefill kernel needs head_dim 64 or 128, got ",
+             a.p.head_dim);
+  if (a.p.head_dim == 64) launch_d<64>(a, tiles_upper_bound, stream);
+  else launch_d<128>(a, tiles_upper_bound, stream);
+}
+
+}  // namespace tllm::cuda::attn
