@@ -186,7 +186,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // --- consumer warpgroups ---------------------------------------------------------------
-  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  // The warpgroup index is a template constant, so the descriptors of this warpgroup's Q rows
+  // are uniform values (computed in uniform registers, not moved there per MMA).
+  auto consume = [&](auto wg_c) {
+  constexpr int wg = decltype(wg_c)::value;
+  const int warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int wg_row0 = row0 + wg * 64;
   const bool wg_active = wg_row0 < rows_total;
@@ -286,27 +290,36 @@ __global__ void __launch_bounds__(kThreads, 1)
   // costs more than those few MMAs. Masked scores give p = 0.
   float s[SN];
   uint32_t pa[PK][4];
+  float corr[2] = {1.0f, 1.0f};  // O's rescale for the tile whose P is in pa
   if (n_tiles > 0) {
     mbar_wait(full_bar, 0);
     qk(s, 0);
     wgmma_wait<0>();
     wgmma_fence_regs(s);
-    float corr[2];
-    softmax(s, 0, corr);  // O is still zero: nothing to rescale
+    softmax(s, 0, corr);
     pack_p(s, pa);
+    corr[0] = corr[1] = 1.0f;  // O is still zero: nothing to rescale
   }
   // One tile step; NEXT (all but the last tile) also issues S_{j+1}. A compile-time flag:
-  // a wgmma issued under a runtime branch is serialized by the compiler.
+  // a wgmma issued under a runtime branch is serialized by the compiler. O is rescaled for
+  // tile j's maximum (corr, from the softmax of tile j in the previous step) while S_{j+1}
+  // runs, just before P_j V_j is issued.
   auto step = [&](int j, auto next) {
     constexpr bool NEXT = decltype(next)::value;
     if constexpr (NEXT) {
       mbar_wait(full_bar + 8 * ((j + 1) % S), ((j + 1) / S) & 1);
       qk(s, j + 1);  // s is free: tile j's P is in pa
     }
+#pragma unroll
+    for (int i = 0; i < ON; i += 4) {
+      o[i] *= corr[0];
+      o[i + 1] *= corr[0];
+      o[i + 2] *= corr[1];
+      o[i + 3] *= corr[1];
+    }
     pv(pa, j);
-    // Softmax of S_{j+1} while P_j V_j runs; P_{j+1} goes to pa (and O is rescaled) only
-    // once P_j V_j has retired: registers an in-flight wgmma reads are not written.
-    float corr[2] = {1.0f, 1.0f};
+    // Softmax of S_{j+1} while P_j V_j runs; P_{j+1} goes to pa only once P_j V_j has
+    // retired: registers an in-flight wgmma reads are not written.
     if constexpr (NEXT) {
       wgmma_wait<1>();  // S_{j+1} done, P_j V_j may still run
       wgmma_fence_regs(s);
@@ -316,18 +329,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_fence_regs(o);
     __syncwarp();
     if (lane == 0) mbar_arrive(empty_bar + 8 * (j % S));
-    if constexpr (NEXT) {
-      if (!__all_sync(0xffffffffu, corr[0] == 1.0f && corr[1] == 1.0f)) {  // max unchanged: skip
-#pragma unroll
-        for (int i = 0; i < ON; i += 4) {
-          o[i] *= corr[0];
-          o[i + 1] *= corr[0];
-          o[i + 2] *= corr[1];
-          o[i + 3] *= corr[1];
-        }
-      }
-      pack_p(s, pa);
-    }
+    if constexpr (NEXT) pack_p(s, pa);
   };
   for (int j = 0; j + 1 < n_tiles; ++j) step(j, std::true_type{});
   if (n_tiles > 0) step(n_tiles - 1, std::false_type{});
@@ -348,6 +350,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int d = 0; d < D / 8; ++d)
       *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) = pack_bf16x2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
   }
+  };
+  if (tid < 128) consume(std::integral_constant<int, 0>{});
+  else consume(std::integral_constant<int, 1>{});
 #else
   __trap();  // launched only where prefill_sm90_available()
 #endif
