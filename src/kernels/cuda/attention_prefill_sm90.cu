@@ -31,16 +31,17 @@ namespace {
 constexpr int kConsumerThreads = 256;  // 2 warpgroups
 constexpr int kProducerThreads = 128;  // 1 warpgroup: 2 threads per key row of a tile
 constexpr int kThreads = kConsumerThreads + kProducerThreads;
-constexpr int kBN = 64;     // keys per tile
-constexpr int kStages = 4;  // K/V ring depth
+// Keys per tile BN: 64 (4-stage ring, 168 registers per thread) or 128 (3 stages; the
+// consumers take 232 registers and the producer 40 through setmaxnreg).
+template <int BN> constexpr int stages() { return BN == 64 ? 4 : 3; }
 
-template <int D>
+template <int D, int BN>
 struct SmemLayout {
   static constexpr int kQBytes = kSm90BM * 2 * D;  // [D / 64 regions][BM rows][128 B]
-  static constexpr int kTileBytes = kBN * 2 * D;   // K or V of one tile, same form
+  static constexpr int kTileBytes = BN * 2 * D;    // K or V of one tile, same form
   static constexpr int kStageBytes = 2 * kTileBytes;
-  static constexpr int kBarOffset = kQBytes + kStages * kStageBytes;    // full[S], empty[S]
-  static constexpr int kBytes = kBarOffset + 2 * kStages * 8 + 1024;   // + slack to align to 1024
+  static constexpr int kBarOffset = kQBytes + stages<BN>() * kStageBytes;  // full[S], empty[S]
+  static constexpr int kBytes = kBarOffset + 2 * stages<BN>() * 8 + 1024;  // + slack to align to 1024
 };
 
 // Byte offset of (row r, 16-byte chunk c) in a [D / 64][ROWS][128 B] tile with the 128-byte
@@ -72,19 +73,20 @@ __device__ __forceinline__ void pv_mma(float (&o)[D / 2], const uint32_t (&a)[4]
   else wgmma_m64n64k16_rs_tb(o, a, desc, 1);
 }
 
-template <int D>
+template <int D, int BN>
 __global__ void __launch_bounds__(kThreads, 1)
     attention_prefill_sm90_kernel(const __grid_constant__ KernelArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
-  static_assert(2 * kBN == kProducerThreads, "two producer threads per key row");
-  constexpr int BM = kSm90BM, BN = kBN, S = kStages;
+  static_assert(BN == 64 || BN == 128, "64 or 128 keys per tile");
+  constexpr int BM = kSm90BM, S = stages<BN>();
+  constexpr int LAG = S - 2;  // tiles the producer issues before announcing one
   constexpr int CH = D / 8;    // 16-byte chunks per row
   constexpr int KS = D / 16;   // k-steps of S = Q K^T
   constexpr int PK = BN / 16;  // k-steps of O += P V
   constexpr int SN = BN / 2;   // S accumulators per thread (64 x BN per warpgroup)
   constexpr int ON = D / 2;    // O accumulators per thread (64 x D per warpgroup)
-  using L = SmemLayout<D>;
+  using L = SmemLayout<D, BN>;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) & 1023)) & 1023);
   const uint32_t sbase = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
@@ -137,53 +139,62 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   // --- producer warpgroup ---------------------------------------------------------------
-  // Thread t copies key row t / 2 of every K and V tile, the 16-byte chunks 2k + t % 2 (two
-  // threads read a row's 32-byte sectors whole), with cp.async; keys past k_end are
-  // zero-filled (0 * V stays 0 whatever an unwritten cache slot holds). The next tile's
-  // cache slot is read while this tile's copies are issued. Tile j is announced on
-  // full[j % S] once its copies have landed, two tiles later: three tiles in flight.
+  // Thread t copies key rows t / 2 + 64 q of every K and V tile, the 16-byte chunks
+  // 2k + t % 2 (two threads read a row's 32-byte sectors whole), with cp.async; keys past
+  // k_end are zero-filled (0 * V stays 0 whatever an unwritten cache slot holds). The next
+  // tile's cache slots are read while this tile's copies are issued. Tile j is announced on
+  // full[j % S] once its copies have landed, LAG tiles later.
   if (tid >= kConsumerThreads) {
+    if constexpr (BN == 128) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    constexpr int RPT = BN / 64;  // rows per thread
     const int t = tid - kConsumerThreads, r = t >> 1, half = t & 1;
     const int32_t* btab = p.block_tables + static_cast<int64_t>(b) * p.max_blocks_per_seq;
     const int64_t row_stride = static_cast<int64_t>(p.n_kv_heads) * D;
     const bf16* k_src = p.k_cache + static_cast<int64_t>(kvh) * D + half * 8;
     const bf16* v_src = p.v_cache + static_cast<int64_t>(kvh) * D + half * 8;
-    uint32_t dst_off[CH / 2];  // this thread's chunks in a [regions][BN][128 B] tile
-#pragma unroll
-    for (int k = 0; k < CH / 2; ++k) dst_off[k] = sw128_offset<BN>(r, 2 * k + half);
-    auto slot_of = [&](int j) {  // cache slot of key row r of tile j; -1 past the keys
-      const int key = k_begin + j * BN + r;
+    auto slot_of = [&](int j, int q) {  // cache slot of key row r + 64 q of tile j; -1 past the keys
+      const int key = k_begin + j * BN + r + 64 * q;
       return key < k_end ? btab[key / p.block_size] * p.block_size + key % p.block_size : -1;
     };
     auto announce = [&](int j) {  // this thread's copies of tile j have landed
       fence_proxy_async_shared();
       mbar_arrive(full_bar + 8 * (j % S));
     };
-    int slot = slot_of(0);
+    int slot[RPT];
+#pragma unroll
+    for (int q = 0; q < RPT; ++q) slot[q] = slot_of(0, q);
     for (int j = 0; j < n_tiles; ++j) {
       const int st = j % S;
-      const int next = slot_of(j + 1);
+      int next[RPT];
+#pragma unroll
+      for (int q = 0; q < RPT; ++q) next[q] = slot_of(j + 1, q);
       if (j >= S) mbar_wait(empty_bar + 8 * st, ((j / S) - 1) & 1);
       uint8_t* k_dst = smem + L::kQBytes + st * L::kStageBytes;
       uint8_t* v_dst = k_dst + L::kTileBytes;
-      const int64_t off = slot < 0 ? 0 : slot * row_stride;
-      const int bytes = slot < 0 ? 0 : 16;
 #pragma unroll
-      for (int k = 0; k < CH / 2; ++k) {
-        cp_async16(k_dst + dst_off[k], k_src + off + 16 * k, bytes);
-        cp_async16(v_dst + dst_off[k], v_src + off + 16 * k, bytes);
+      for (int q = 0; q < RPT; ++q) {
+        const int64_t off = slot[q] < 0 ? 0 : slot[q] * row_stride;
+        const int bytes = slot[q] < 0 ? 0 : 16;
+#pragma unroll
+        for (int k = 0; k < CH / 2; ++k) {
+          const uint32_t dst = sw128_offset<BN>(r + 64 * q, 2 * k + half);
+          cp_async16(k_dst + dst, k_src + off + 16 * k, bytes);
+          cp_async16(v_dst + dst, v_src + off + 16 * k, bytes);
+        }
       }
       cp_async_commit();
-      if (j >= 2) {
-        cp_async_wait<2>();
-        announce(j - 2);
+      if (j >= LAG) {
+        cp_async_wait<LAG>();
+        announce(j - LAG);
       }
-      slot = next;
+#pragma unroll
+      for (int q = 0; q < RPT; ++q) slot[q] = next[q];
     }
     cp_async_wait<0>();
-    for (int j = max(0, n_tiles - 2); j < n_tiles; ++j) announce(j);
+    for (int j = max(0, n_tiles - LAG); j < n_tiles; ++j) announce(j);
     return;
   }
+  if constexpr (BN == 128) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
 
   // --- consumer warpgroups ---------------------------------------------------------------
   // The warpgroup index is a template constant, so the descriptors of this warpgroup's Q rows
@@ -216,7 +227,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int ks = 0; ks < KS; ++ks) {
       constexpr int kQRegion = BM * 128 >> 4, kKRegion = BN * 128 >> 4;
       const int in_row = (ks & 3) * 2, region = ks >> 2;
-      wgmma_m64n64k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
+      if constexpr (BN == 64)
+        wgmma_m64n64k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
+      else
+        wgmma_m64n128k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
     }
     wgmma_commit();
   };
@@ -374,17 +388,26 @@ bool env_disabled() {
   return off;
 }
 
-template <int D>
+template <int D, int BN>
 void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
-  constexpr int smem = SmemLayout<D>::kBytes;
+  constexpr int smem = SmemLayout<D, BN>::kBytes;
   static bool attr_set = false;  // per instantiation; the limit is a property of the function
   if (!attr_set) {
-    CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_sm90_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_sm90_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    smem));
     attr_set = true;
   }
-  attention_prefill_sm90_kernel<D>
+  attention_prefill_sm90_kernel<D, BN>
       <<<static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), kThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH("attention_prefill_sm90");
+}
+
+int tile_keys() {  // TLLM_ATTN_SM90_BN=64: the 64-key variant (bench A/B)
+  static const int bn = [] {
+    const char* e = std::getenv("TLLM_ATTN_SM90_BN");
+    return e != nullptr && std::atoi(e) == 64 ? 64 : 128;
+  }();
+  return bn;
 }
 
 }  // namespace
@@ -427,8 +450,9 @@ bool prefill_sm90_supports(const AttentionParams& p) { return p.head_dim == 64 |
 void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
   TLLM_CHECK(prefill_sm90_supports(a.p), "cuda attention: the sm_90 prefill kernel needs head_dim 64 or 128, got ",
              a.p.head_dim);
-  if (a.p.head_dim == 64) launch_d<64>(a, tiles_upper_bound, stream);
-  else launch_d<128>(a, tiles_upper_bound, stream);
+  const bool n64 = tile_keys() == 64;
+  if (a.p.head_dim == 64) n64 ? launch_d<64, 64>(a, tiles_upper_bound, stream) : launch_d<64, 128>(a, tiles_upper_bound, stream);
+  else n64 ? launch_d<128, 64>(a, tiles_upper_bound, stream) : launch_d<128, 128>(a, tiles_upper_bound, stream);
 }
 
 }  // namespace tllm::cuda::attn
