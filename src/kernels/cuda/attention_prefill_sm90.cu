@@ -4,20 +4,20 @@
 // causal / sliding-window masks and output as attention_prefill_kernel in attention.cu,
 // which it replaces on sm_90 for head_dim 64 and 128. A block owns 128 query rows of one kv
 // head and runs 2 consumer warpgroups (64 rows each) and 1 producer warpgroup:
-//  - the producer streams 64-key K and V tiles into a 4-stage shared-memory ring with
-//    cp.async, in the 128-byte swizzle wgmma reads (rows of 64 bf16, 16-byte chunks XOR
-//    row % 8), and signals a "full" mbarrier per stage; the consumers release a stage
-//    through an "empty" mbarrier once their MMAs on it have retired. No block-wide barrier
-//    inside the loop, so the two warpgroups drift and one's softmax overlaps the other's MMAs;
+//  - the producer streams K and V tiles (64 keys, 4 stages; or 128 keys, 3 stages, where a
+//    sequence has more than 1,024 keys) into a shared-memory ring with cp.async, in the
+//    128-byte swizzle wgmma reads (rows of 64 bf16, 16-byte chunks XOR row % 8), and signals
+//    a "full" mbarrier per stage; the consumers release a stage through an "empty" mbarrier
+//    once their MMAs on it have retired. No block-wide barrier inside the loop;
 //  - S = Q K^T and O += P V are wgmma.m64nNk16: Q, K, V read by the tensor cores from shared
 //    memory through descriptors, P from registers;
 //  - within a warpgroup the next tile's S = Q K^T is issued before the softmax of the current
 //    one, and O += P V right after it (FlashAttention-3's intra-warpgroup pipelining).
-// A TMA producer (16-row boxes, one per page piece) measured slower (521 against 466 us for
-// 7B T=4096, H200): the consumers waited on it, small strided boxes are not what TMA is fast
-// at; so did one producer warp issuing all the cp.async (~600 instructions per tile: the
-// consumers waited on it). 384 threads, 1 block per SM; 162 KB of shared memory at
-// head_dim 128.
+// Measured slower and replaced (docs/cuda-notes.md, session 8): a block barrier per tile with
+// every thread loading; a TMA producer (16-row boxes, one per page piece, serialised behind
+// the block-table reads); a single producer warp (~600 instructions per tile).
+// 384 threads, 1 block per SM; at head_dim 128, 162 KB (64-key tiles) or 225 KB (128-key
+// tiles) of shared memory.
 #include <atomic>
 #include <cstdlib>
 #include <type_traits>
@@ -200,170 +200,173 @@ __global__ void __launch_bounds__(kThreads, 1)
   // The warpgroup index is a template constant, so the descriptors of this warpgroup's Q rows
   // are uniform values (computed in uniform registers, not moved there per MMA).
   auto consume = [&](auto wg_c) {
-  constexpr int wg = decltype(wg_c)::value;
-  const int warp = (tid >> 5) & 3, lane = tid & 31;
-  const int g = lane >> 2, t4 = lane & 3;
-  const int wg_row0 = row0 + wg * 64;
-  const bool wg_active = wg_row0 < rows_total;
-  const int warp_row0 = wg_row0 + warp * 16;
-  const int warp_pos_min = ctx0 + min(warp_row0, rows_total - 1) / G;
-  const int warp_pos_max = ctx0 + min(warp_row0 + 15, rows_total - 1) / G;
-  int pos_r[2];  // positions of this thread's rows g and g + 8 (-1: padding row, all masked)
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int gr = warp_row0 + g + 8 * i;
-    pos_r[i] = gr < rows_total ? ctx0 + gr / G : -1;
-  }
-
-  // Descriptors: a k-step inside a 128-byte row is +32 B of start address (+2 encoded), the
-  // next 64 columns of Q / K are one region further; V k-steps are 16 rows (2 KB) apart.
-  const uint64_t q_desc = wgmma_desc_sw128(sbase + wg * 64 * 128, 16, 1024);
-  const uint64_t k_desc0 = wgmma_desc_sw128(sbase + L::kQBytes, 16, 1024);
-  const uint64_t v_desc0 = wgmma_desc_sw128(sbase + L::kQBytes + L::kTileBytes, BN * 128, 1024);
-  auto qk = [&](float (&s)[SN], int j) {  // S = Q K_j^T, issued asynchronously
-    const uint64_t kd = k_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
-    wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < KS; ++ks) {
-      constexpr int kQRegion = BM * 128 >> 4, kKRegion = BN * 128 >> 4;
-      const int in_row = (ks & 3) * 2, region = ks >> 2;
-      if constexpr (BN == 64)
-        wgmma_m64n64k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
-      else
-        wgmma_m64n128k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
-    }
-    wgmma_commit();
-  };
-  float o[ON];
-#pragma unroll
-  for (int i = 0; i < ON; ++i) o[i] = 0.0f;
-  auto pv = [&](const uint32_t (&pa)[PK][4], int j) {  // O += P_j V_j, issued asynchronously
-    const uint64_t vd = v_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < PK; ++kk) pv_mma<D>(o, pa[kk], vd + kk * (16 * 128 >> 4));
-    wgmma_commit();
-  };
-
-  // Online softmax in the exp2 domain, as attention_prefill_kernel: p = 2^(s*scale_log2 - m).
-  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};
-  const float sl2 = args.scale_log2;  // > 0
-  auto softmax = [&](float (&s)[SN], int j, float (&corr)[2]) {
-    const int key0 = k_begin + j * BN;
-    const bool need_mask = key0 + BN > k_end || key0 + BN - 1 > warp_pos_min ||
-                           (window > 0 && key0 <= warp_pos_max - window);
-    if (need_mask) {
-#pragma unroll
-      for (int i = 0; i < SN; ++i) {
-        const int key = key0 + (i >> 2) * 8 + 2 * t4 + (i & 1);
-        const int pos = pos_r[(i >> 1) & 1];
-        const bool ok = key < k_end && key <= pos && (window <= 0 || key > pos - window);
-        if (!ok) s[i] = -INFINITY;
-      }
-    }
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < SN; i += 4) {
-      mx[0] = fmaxf(mx[0], fmaxf(s[i], s[i + 1]));
-      mx[1] = fmaxf(mx[1], fmaxf(s[i + 2], s[i + 3]));
-    }
-    float base[2];
+    constexpr int wg = decltype(wg_c)::value;
+    const int warp = (tid >> 5) & 3, lane = tid & 31;
+    const int g = lane >> 2, t4 = lane & 3;
+    const int wg_row0 = row0 + wg * 64;
+    const bool wg_active = wg_row0 < rows_total;
+    const int warp_row0 = wg_row0 + warp * 16;
+    const int warp_pos_min = ctx0 + min(warp_row0, rows_total - 1) / G;
+    const int warp_pos_max = ctx0 + min(warp_row0 + 15, rows_total - 1) / G;
+    int pos_r[2];  // positions of this thread's rows g and g + 8 (-1: padding row, all masked)
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-      const float m_new = fmaxf(m_r[i], mx[i] * sl2);  // -inf stays -inf (sl2 > 0)
-      base[i] = m_new == -INFINITY ? 0.0f : m_new;
-      corr[i] = fast_exp2(m_r[i] - base[i]);  // m_r = -inf -> 0
-      m_r[i] = m_new;
+      const int gr = warp_row0 + g + 8 * i;
+      pos_r[i] = gr < rows_total ? ctx0 + gr / G : -1;
     }
-    float rs[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < SN; ++i) {
-      const float pe = fast_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
-      s[i] = pe;
-      rs[(i >> 1) & 1] += pe;
-    }
-    l_r[0] = l_r[0] * corr[0] + rs[0];
-    l_r[1] = l_r[1] * corr[1] + rs[1];
-  };
-  // P as bf16 A fragments: the C layout of two n8 column tiles is the A layout of one k16 step.
-  auto pack_p = [&](const float (&s)[SN], uint32_t (&pa)[PK][4]) {
-#pragma unroll
-    for (int kk = 0; kk < PK; ++kk) {
-      pa[kk][0] = pack_bf16x2(s[8 * kk + 0], s[8 * kk + 1]);
-      pa[kk][1] = pack_bf16x2(s[8 * kk + 2], s[8 * kk + 3]);
-      pa[kk][2] = pack_bf16x2(s[8 * kk + 4], s[8 * kk + 5]);
-      pa[kk][3] = pack_bf16x2(s[8 * kk + 6], s[8 * kk + 7]);
-    }
-  };
 
-  // Every warpgroup runs the MMAs of every tile of the block, also where all of its rows
-  // are masked (at most the block's last tile for the first warpgroup, and tiles of padding
-  // rows): wgmma under a branch the compiler cannot prove uniform gets serialized, which
-  // costs more than those few MMAs. Masked scores give p = 0.
-  float s[SN];
-  uint32_t pa[PK][4];
-  float corr[2] = {1.0f, 1.0f};  // O's rescale for the tile whose P is in pa
-  if (n_tiles > 0) {
-    mbar_wait(full_bar, 0);
-    qk(s, 0);
-    wgmma_wait<0>();
-    wgmma_fence_regs(s);
-    softmax(s, 0, corr);
-    pack_p(s, pa);
-    corr[0] = corr[1] = 1.0f;  // O is still zero: nothing to rescale
-  }
-  // One tile step; NEXT (all but the last tile) also issues S_{j+1}. A compile-time flag:
-  // a wgmma issued under a runtime branch is serialized by the compiler. O is rescaled for
-  // tile j's maximum (corr, from the softmax of tile j in the previous step) while S_{j+1}
-  // runs, just before P_j V_j is issued.
-  auto step = [&](int j, auto next) {
-    constexpr bool NEXT = decltype(next)::value;
-    if constexpr (NEXT) {
-      mbar_wait(full_bar + 8 * ((j + 1) % S), ((j + 1) / S) & 1);
-      qk(s, j + 1);  // s is free: tile j's P is in pa
-    }
+    // Descriptors: a k-step inside a 128-byte row is +32 B of start address (+2 encoded), the
+    // next 64 columns of Q / K are one region further; V k-steps are 16 rows (2 KB) apart.
+    const uint64_t q_desc = wgmma_desc_sw128(sbase + wg * 64 * 128, 16, 1024);
+    const uint64_t k_desc0 = wgmma_desc_sw128(sbase + L::kQBytes, 16, 1024);
+    const uint64_t v_desc0 = wgmma_desc_sw128(sbase + L::kQBytes + L::kTileBytes, BN * 128, 1024);
+    auto qk = [&](float (&s)[SN], int j) {  // S = Q K_j^T, issued asynchronously
+      const uint64_t kd = k_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
+      wgmma_fence();
 #pragma unroll
-    for (int i = 0; i < ON; i += 4) {
-      o[i] *= corr[0];
-      o[i + 1] *= corr[0];
-      o[i + 2] *= corr[1];
-      o[i + 3] *= corr[1];
-    }
-    pv(pa, j);
-    // Softmax of S_{j+1} while P_j V_j runs; P_{j+1} goes to pa only once P_j V_j has
-    // retired: registers an in-flight wgmma reads are not written.
-    if constexpr (NEXT) {
-      wgmma_wait<1>();  // S_{j+1} done, P_j V_j may still run
+      for (int ks = 0; ks < KS; ++ks) {
+        constexpr int kQRegion = BM * 128 >> 4, kKRegion = BN * 128 >> 4;
+        const int in_row = (ks & 3) * 2, region = ks >> 2;
+        if constexpr (BN == 64)
+          wgmma_m64n64k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
+        else
+          wgmma_m64n128k16_ss(s, q_desc + region * kQRegion + in_row, kd + region * kKRegion + in_row, ks > 0);
+      }
+      wgmma_commit();
+    };
+    float o[ON];
+#pragma unroll
+    for (int i = 0; i < ON; ++i) o[i] = 0.0f;
+    auto pv = [&](const uint32_t (&pa)[PK][4], int j) {  // O += P_j V_j, issued asynchronously
+      const uint64_t vd = v_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < PK; ++kk) pv_mma<D>(o, pa[kk], vd + kk * (16 * 128 >> 4));
+      wgmma_commit();
+    };
+
+    // Online softmax in the exp2 domain, as attention_prefill_kernel: p = 2^(s*scale_log2 - m).
+    float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};
+    const float sl2 = args.scale_log2;  // > 0
+    auto softmax = [&](float (&s)[SN], int j, float (&corr)[2]) {
+      const int key0 = k_begin + j * BN;
+      const bool need_mask = key0 + BN > k_end || key0 + BN - 1 > warp_pos_min ||
+                             (window > 0 && key0 <= warp_pos_max - window);
+      if (need_mask) {
+#pragma unroll
+        for (int i = 0; i < SN; ++i) {
+          const int key = key0 + (i >> 2) * 8 + 2 * t4 + (i & 1);
+          const int pos = pos_r[(i >> 1) & 1];
+          const bool ok = key < k_end && key <= pos && (window <= 0 || key > pos - window);
+          if (!ok) s[i] = -INFINITY;
+        }
+      }
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int i = 0; i < SN; i += 4) {
+        mx[0] = fmaxf(mx[0], fmaxf(s[i], s[i + 1]));
+        mx[1] = fmaxf(mx[1], fmaxf(s[i + 2], s[i + 3]));
+      }
+      float base[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+        const float m_new = fmaxf(m_r[i], mx[i] * sl2);  // -inf stays -inf (sl2 > 0)
+        base[i] = m_new == -INFINITY ? 0.0f : m_new;
+        corr[i] = fast_exp2(m_r[i] - base[i]);  // m_r = -inf -> 0
+        m_r[i] = m_new;
+      }
+      float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int i = 0; i < SN; ++i) {
+        const float pe = fast_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+        s[i] = pe;
+        rs[(i >> 1) & 1] += pe;
+      }
+      l_r[0] = l_r[0] * corr[0] + rs[0];
+      l_r[1] = l_r[1] * corr[1] + rs[1];
+    };
+    // P as bf16 A fragments: the C layout of two n8 column tiles is the A layout of one k16 step.
+    auto pack_p = [&](const float (&s)[SN], uint32_t (&pa)[PK][4]) {
+#pragma unroll
+      for (int kk = 0; kk < PK; ++kk) {
+        pa[kk][0] = pack_bf16x2(s[8 * kk + 0], s[8 * kk + 1]);
+        pa[kk][1] = pack_bf16x2(s[8 * kk + 2], s[8 * kk + 3]);
+        pa[kk][2] = pack_bf16x2(s[8 * kk + 4], s[8 * kk + 5]);
+        pa[kk][3] = pack_bf16x2(s[8 * kk + 6], s[8 * kk + 7]);
+      }
+    };
+
+    // Every warpgroup runs the MMAs of every tile of the block, also where all of its rows
+    // are masked (at most the block's last tile for the first warpgroup, and tiles of padding
+    // rows): wgmma under a branch the compiler cannot prove uniform gets serialized, which
+    // costs more than those few MMAs. Masked scores give p = 0.
+    float s[SN];
+    uint32_t pa[PK][4];
+    float corr[2] = {1.0f, 1.0f};  // O's rescale for the tile whose P is in pa
+    if (n_tiles > 0) {
+      mbar_wait(full_bar, 0);
+      qk(s, 0);
+      wgmma_wait<0>();
       wgmma_fence_regs(s);
-      softmax(s, j + 1, corr);
+      softmax(s, 0, corr);
+      pack_p(s, pa);
+      corr[0] = corr[1] = 1.0f;  // O is still zero: nothing to rescale
     }
-    wgmma_wait<0>();  // P_j V_j done: stage j % S is free again
-    wgmma_fence_regs(o);
-    __syncwarp();
-    if (lane == 0) mbar_arrive(empty_bar + 8 * (j % S));
-    if constexpr (NEXT) pack_p(s, pa);
-  };
-  for (int j = 0; j + 1 < n_tiles; ++j) step(j, std::true_type{});
-  if (n_tiles > 0) step(n_tiles - 1, std::false_type{});
+    // One tile step; NEXT (all but the last tile) also issues S_{j+1}. A compile-time flag:
+    // a wgmma issued under a runtime branch is serialized by the compiler. O is rescaled for
+    // tile j's maximum (corr, from the softmax of tile j in the previous step) while S_{j+1}
+    // runs, just before P_j V_j is issued.
+    auto step = [&](int j, auto next) {
+      constexpr bool NEXT = decltype(next)::value;
+      if constexpr (NEXT) {
+        mbar_wait(full_bar + 8 * ((j + 1) % S), ((j + 1) / S) & 1);
+        qk(s, j + 1);  // s is free: tile j's P is in pa
+      }
+#pragma unroll
+      for (int i = 0; i < ON; i += 4) {
+        o[i] *= corr[0];
+        o[i + 1] *= corr[0];
+        o[i + 2] *= corr[1];
+        o[i + 3] *= corr[1];
+      }
+      pv(pa, j);
+      // Softmax of S_{j+1} while P_j V_j runs; P_{j+1} goes to pa only once P_j V_j has
+      // retired: registers an in-flight wgmma reads are not written.
+      if constexpr (NEXT) {
+        wgmma_wait<1>();  // S_{j+1} done, P_j V_j may still run
+        wgmma_fence_regs(s);
+        softmax(s, j + 1, corr);
+      }
+      wgmma_wait<0>();  // P_j V_j done: stage j % S is free again
+      wgmma_fence_regs(o);
+#pragma unroll
+      for (int kk = 0; kk < PK; ++kk) wgmma_fence_regs(pa[kk]);  // read until here: no reuse before
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty_bar + 8 * (j % S));
+      if constexpr (NEXT) pack_p(s, pa);
+    };
+    for (int j = 0; j + 1 < n_tiles; ++j) step(j, std::true_type{});
+    if (n_tiles > 0) step(n_tiles - 1, std::false_type{});
 
-  if (!wg_active) return;
+    if (!wg_active) return;
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    float l = l_r[i];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const int gr = warp_row0 + g + 8 * i;
-    if (gr >= rows_total) continue;
-    const int tok = q_start + gr / G;
-    const int h = kvh * G + gr % G;
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
+    for (int i = 0; i < 2; ++i) {
+      float l = l_r[i];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int gr = warp_row0 + g + 8 * i;
+      if (gr >= rows_total) continue;
+      const int tok = q_start + gr / G;
+      const int h = kvh * G + gr % G;
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
 #pragma unroll
-    for (int d = 0; d < D / 8; ++d)
-      *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) = pack_bf16x2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
-  }
+      for (int d = 0; d < D / 8; ++d)
+        *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) =
+            pack_bf16x2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
+    }
   };
   if (tid < 128) consume(std::integral_constant<int, 0>{});
   else consume(std::integral_constant<int, 1>{});
@@ -402,12 +405,17 @@ void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t strea
   CUDA_CHECK_LAUNCH("attention_prefill_sm90");
 }
 
-int tile_keys() {  // TLLM_ATTN_SM90_BN=64: the 64-key variant (bench A/B)
-  static const int bn = [] {
+// Keys per tile: 128 where some sequence has more than 1,024 keys, else 64 (run 64, H200:
+// 7B heads T=4096 391 against 409 us, T=16384 5154 against 5693; 8 prompts x 512 keys 119
+// against 112). TLLM_ATTN_SM90_BN=64 / 128 forces one (bench A/B).
+int tile_keys(const AttentionParams& p) {
+  static const int forced = [] {
     const char* e = std::getenv("TLLM_ATTN_SM90_BN");
-    return e != nullptr && std::atoi(e) == 64 ? 64 : 128;
+    const int v = e != nullptr ? std::atoi(e) : 0;
+    return v == 64 || v == 128 ? v : 0;
   }();
-  return bn;
+  if (forced != 0) return forced;
+  return p.max_seqlen_k > 1024 ? 128 : 64;
 }
 
 }  // namespace
@@ -450,9 +458,14 @@ bool prefill_sm90_supports(const AttentionParams& p) { return p.head_dim == 64 |
 void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
   TLLM_CHECK(prefill_sm90_supports(a.p), "cuda attention: the sm_90 prefill kernel needs head_dim 64 or 128, got ",
              a.p.head_dim);
-  const bool n64 = tile_keys() == 64;
-  if (a.p.head_dim == 64) n64 ? launch_d<64, 64>(a, tiles_upper_bound, stream) : launch_d<64, 128>(a, tiles_upper_bound, stream);
-  else n64 ? launch_d<128, 64>(a, tiles_upper_bound, stream) : launch_d<128, 128>(a, tiles_upper_bound, stream);
+  const bool n64 = tile_keys(a.p) == 64;
+  if (a.p.head_dim == 64) {
+    if (n64) launch_d<64, 64>(a, tiles_upper_bound, stream);
+    else launch_d<64, 128>(a, tiles_upper_bound, stream);
+  } else {
+    if (n64) launch_d<128, 64>(a, tiles_upper_bound, stream);
+    else launch_d<128, 128>(a, tiles_upper_bound, stream);
+  }
 }
 
 }  // namespace tllm::cuda::attn

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/cuda/attention_variants.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/sample.h"
@@ -128,6 +129,9 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
   CUDA_CHECK(cudaMalloc(&norm_counter_, sizeof(unsigned int)));
   CUDA_CHECK(cudaMemset(norm_counter_, 0, sizeof(unsigned int)));
+  // Probe once now whether the wgmma prefill attention runs here (a kernel launch and a
+  // sync on a private stream), so that the first prefill never does it, capture or not.
+  attention_prefill_sm90_available();
 }
 
 CudaBackend::~CudaBackend() {

@@ -274,6 +274,10 @@ TEST_F(CudaAttention, PrefillKernelVarlenMatchesReference) {
   attention_case(*this, be(), 107, 14, 2, 64, {{260, 500}, {90, 90}}, 16, 100, 1.2e-2, kernels, 5e-2);
   // Block size 32 and a sequence whose rows fill exactly one 128-row tile.
   attention_case(*this, be(), 108, 4, 4, 128, {{128, 128}, {256, 300}}, 32, 0, 1.2e-2, kernels, 5e-2);
+  // More than 1,024 keys (the wgmma kernel's 128-key tiles; 64-key tiles below that): a
+  // chunk on a long cache ending mid-tile, beside a decode row and a short prompt.
+  attention_case(*this, be(), 109, 28, 4, 128, {{160, 1500}, {1, 1100}, {70, 70}}, 16, 0, 1.2e-2, kernels, 5e-2);
+  attention_case(*this, be(), 110, 14, 2, 64, {{130, 1300}, {40, 1030}}, 32, 0, 1.2e-2, kernels, 5e-2);
 }
 
 // Batched prompts in one varlen launch (issue #7: the bench row "attn 7B 8 prompts x 512"
