@@ -475,30 +475,12 @@ __global__ void __launch_bounds__(kPrefillThreads, 2)
 
   pdl_launch_dependents();
   const AttentionParams& p = args.p;
-  const int B = p.num_seqs;
-  // blockIdx.x = tile-rank * n_kv + kv head: the heavy (late) tiles of every kv head are
-  // dispatched first, the light ones fill the tail.
-  const int total_tiles = args.tile_cu[B];
-  const int tile = total_tiles - 1 - static_cast<int>(blockIdx.x) / p.n_kv_heads;
-  const int kvh = static_cast<int>(blockIdx.x) % p.n_kv_heads;
-  if (tile < 0) return;
-  const int b = tile_sequence(args.tile_cu, B, tile);
-  const int m_tile = tile - args.tile_cu[b];
-  const int G = p.n_q_heads / p.n_kv_heads;
-  const int q_start = p.cu_seqlens_q[b];
-  const int q_len = p.cu_seqlens_q[b + 1] - q_start;
-  const int kv_len = p.seq_lens_k[b];
-  const int row0 = m_tile * BM;
-  const int rows_total = q_len * G;
-  const int ctx0 = kv_len - q_len;  // position of query 0
-  if (rows_total == 0) return;
+  const PrefillTile pt = prefill_tile(args, BM);
+  if (!pt.valid) return;
+  const int b = pt.b, kvh = pt.kvh, G = pt.G, q_start = pt.q_start, row0 = pt.row0;
+  const int rows_total = pt.rows_total, ctx0 = pt.ctx0, k_begin = pt.k_begin, k_end = pt.k_end;
   const int window = p.sliding_window;
-
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int last_row = min(row0 + BM, rows_total) - 1;
-  const int pos_lo = ctx0 + row0 / G, pos_hi = ctx0 + last_row / G;
-  const int k_begin = window > 0 ? max(0, pos_lo - window + 1) : 0;
-  const int k_end = min(kv_len, pos_hi + 1);
   const int n_tiles = k_end > k_begin ? (k_end - k_begin + BN - 1) / BN : 0;
 
   const int32_t* btab = p.block_tables + static_cast<int64_t>(b) * p.max_blocks_per_seq;

@@ -31,6 +31,37 @@ __device__ __forceinline__ int tile_sequence(const int* tile_cu, int B, int tile
   return lo;
 }
 
+// The query-row tile of a prefill block (both prefill kernels): blockIdx.x = tile-rank *
+// n_kv + kv head, so the heavy (late) tiles of every kv head are dispatched first and the
+// light ones fill the tail. Rows row0.. of sequence b; [k_begin, k_end) are the keys any of
+// them sees. valid is false for surplus blocks and empty sequences.
+struct PrefillTile {
+  bool valid;
+  int b, kvh, G, q_start, kv_len, row0, rows_total, ctx0, last_row, k_begin, k_end;
+};
+__device__ __forceinline__ PrefillTile prefill_tile(const KernelArgs& args, int bm) {
+  const AttentionParams& p = args.p;
+  PrefillTile t{};
+  const int tile = args.tile_cu[p.num_seqs] - 1 - static_cast<int>(blockIdx.x) / p.n_kv_heads;
+  t.kvh = static_cast<int>(blockIdx.x) % p.n_kv_heads;
+  if (tile < 0) return t;
+  t.b = tile_sequence(args.tile_cu, p.num_seqs, tile);
+  t.G = p.n_q_heads / p.n_kv_heads;
+  t.q_start = p.cu_seqlens_q[t.b];
+  const int q_len = p.cu_seqlens_q[t.b + 1] - t.q_start;
+  t.kv_len = p.seq_lens_k[t.b];
+  t.row0 = (tile - args.tile_cu[t.b]) * bm;
+  t.rows_total = q_len * t.G;
+  t.ctx0 = t.kv_len - q_len;  // position of query 0
+  if (t.rows_total == 0) return t;
+  t.last_row = min(t.row0 + bm, t.rows_total) - 1;
+  const int pos_lo = t.ctx0 + t.row0 / t.G, pos_hi = t.ctx0 + t.last_row / t.G;
+  t.k_begin = p.sliding_window > 0 ? max(0, pos_lo - p.sliding_window + 1) : 0;
+  t.k_end = min(t.kv_len, pos_hi + 1);
+  t.valid = true;
+  return t;
+}
+
 // 16-byte async copy; src_bytes 0 zero-fills the destination.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
