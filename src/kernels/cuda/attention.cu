@@ -11,8 +11,9 @@
 // out directly, else f32 partials (normalised O and log2-sum-exp) that a combine kernel
 // merges.
 //
-// Prefill-heavy launches take a specialisation with 128-row tiles (attention_prefill_kernel,
-// below); the rest of this header describes the generic kernel.
+// Prefill-heavy launches take a specialisation with 128-row tiles: on sm_90 the wgmma kernel
+// of attention_prefill_sm90.cu, elsewhere attention_prefill_kernel (below). The rest of this
+// header describes the generic kernel.
 //
 // Per block: 4 warps x 16 rows; K and V tiles of BN keys arrive by cp.async (16 B, zero-fill
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
@@ -62,7 +63,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans_at(uint32_t (&r)[4], uint32_t 
                : "r"(addr));
 }
 
-
 // Row r, 16-byte chunk c of a [rows, D] bf16 tile: chunks XOR-swizzled by r % 8 so that the 8
 // rows an ldmatrix reads hit 8 different bank groups.
 template <int D>
@@ -83,8 +83,6 @@ __global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q,
   }
   tile_cu[B] = acc;
 }
-
-
 
 // SPLIT_KEYS (decode, <= 16 query rows per sequence): the 4 warps share one 16-row tile and
 // each takes a 16-key slice of every K/V tile, so all warps compute; their (max, sum, O) are
@@ -451,7 +449,6 @@ constexpr int kPrefillBN = 64;  // keys per tile of the dispatched variant (32: 
 constexpr int kPrefillWarps = 4;
 constexpr int kPrefillThreads = kPrefillWarps * 32;
 
-
 template <int D, int BN>
 __global__ void __launch_bounds__(kPrefillThreads, 2)
     attention_prefill_kernel(const __grid_constant__ KernelArgs args) {
@@ -792,7 +789,6 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
   if (use_split_keys(p)) launch_d<D, true>(p, stream);
   else launch_d<D, false>(p, stream);
 }
-
 
 // The prefill kernels: mma.sync (attention_prefill_kernel<D, BN>) or, with sm90, the wgmma
 // kernel of attention_prefill_sm90.cu. Same 128-row work list.
