@@ -426,12 +426,12 @@ bool prefill_sm90_available() {
     int* flag = nullptr;
     int host = 0;
     CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    CUDA_CHECK(cudaMallocAsync(&flag, sizeof(int), s));
+    CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));  // not cudaMallocAsync: not every setup has pools
     sm90a_probe_kernel<<<1, 1, 0, s>>>(flag);
     const cudaError_t launched = cudaGetLastError();  // no sm_90 code in this binary: refused
     if (launched == cudaSuccess) CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, s));
-    CUDA_CHECK(cudaFreeAsync(flag, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
+    CUDA_CHECK(cudaFree(flag));
     CUDA_CHECK(cudaStreamDestroy(s));
     yes = launched == cudaSuccess && host == 1;
   }
