@@ -99,37 +99,34 @@ if has quantbench; then
   cat "$L/bench_7b_int4.log" "$L/bench_7b_int8.log" | grep -E "^\| (pp|tg)|limits"
 fi
 
-if has stackab; then
-  # The one-kernel decode step (TLLM_DECODER_STACK=1: forced on at any size) against the
-  # op-by-op graph (=0), batch 1, alternated.
-  for round in $(seq "${STACK_ROUNDS:-2}"); do
+# Alternated A/B of an environment switch: ab STAGE OFF_ENV ON_ENV ROUNDS "MODELS" ROW_REGEX
+# BENCH_ARGS... runs `tinyllm bench` per round, setting (off, on) and model, with OFF_ENV or
+# ON_ENV in the environment ("" for none), logging to $L/STAGE_{off,on}_MODEL_ROUND.log.
+ab() {
+  local stage=$1 off_env=$2 on_env=$3 rounds=$4 models=$5 rows=$6
+  shift 6
+  for round in $(seq "$rounds"); do
     for v in off on; do
-      for name in ${STACK_MODELS:-qwen2.5-0.5b qwen2.5-1.5b qwen2.5-7b}; do
-        TLLM_DECODER_STACK=$([[ $v == on ]] && echo 1 || echo 0) \
-          timeout 100 $T bench --model bench/configs/$name --load-format dummy --device cuda --max-model-len 4096 \
-          -p 16 -n 128 -b 1 -r 2 > "$L/stackab_${v}_${name}_$round.log" 2>&1
-        stamp "stackab $v $name round $round rc=$?"
-        grep -E "^\| tg" "$L/stackab_${v}_${name}_$round.log"
+      for name in $models; do
+        local log="$L/${stage}_${v}_${name}_$round.log"
+        env $([[ $v == on ]] && echo "$on_env" || echo "$off_env") \
+          timeout 100 $T bench --model bench/configs/$name --load-format dummy --device cuda "$@" > "$log" 2>&1
+        stamp "$stage $v $name round $round rc=$?"
+        grep -E "$rows" "$log"
       done
     done
   done
-fi
+}
 
-if has attnab; then
-  # Prefill with the wgmma attention kernel (TLLM_ATTN_SM90 unset) against the mma.sync one
-  # (=0), alternated: 4,096-token prompts.
-  for round in $(seq "${ATTN_ROUNDS:-2}"); do
-    for v in off on; do
-      for name in ${ATTN_MODELS:-qwen2.5-7b qwen2.5-0.5b}; do
-        env $([[ $v == off ]] && echo TLLM_ATTN_SM90=0) \
-          timeout 100 $T bench --model bench/configs/$name --load-format dummy --device cuda --max-model-len 8192 \
-          -p 4096 -n 1 -b 1 -r 3 > "$L/attnab_${v}_${name}_$round.log" 2>&1
-        stamp "attnab $v $name round $round rc=$?"
-        grep -E "^\| pp|limits" "$L/attnab_${v}_${name}_$round.log"
-      done
-    done
-  done
-fi
+# The one-kernel decode step (TLLM_DECODER_STACK=1: forced on at any size) against the
+# op-by-op graph (=0), batch 1.
+has stackab && ab stackab TLLM_DECODER_STACK=0 TLLM_DECODER_STACK=1 "${STACK_ROUNDS:-2}" \
+  "${STACK_MODELS:-qwen2.5-0.5b qwen2.5-1.5b qwen2.5-7b}" "^\| tg" --max-model-len 4096 -p 16 -n 128 -b 1 -r 2
+
+# Prefill with the wgmma attention kernel (TLLM_ATTN_SM90 unset) against the mma.sync one
+# (=0): 4,096-token prompts.
+has attnab && ab attnab TLLM_ATTN_SM90=0 "" "${ATTN_ROUNDS:-2}" "${ATTN_MODELS:-qwen2.5-7b qwen2.5-0.5b}" \
+  "^\| pp|limits" --max-model-len 8192 -p 4096 -n 1 -b 1 -r 3
 
 if has binab && [[ -x "${BASE:-}" ]]; then
   # Decode A/B of two builds (BASE = the binary without the change), alternated: 7B and

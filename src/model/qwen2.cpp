@@ -84,8 +84,7 @@ class Qwen2Model final : public CausalLM {
   Tensor run(int T, int n_logits, KVCache& kv) {
     DeviceBatch& d = *device_batch_;
     const Tensor& cos_sin = rope_.depends_on_seq_len() ? d.dynamic_cos_sin : rope_table_;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
-    const float eps = static_cast<float>(cfg_.rms_norm_eps);
+    const float scale = attention_scale(), eps = norm_eps();
 
     Tensor x = ws_.x.slice_rows(0, T);            // [T, H] residual stream
     Tensor h = ws_.h.slice_rows(0, T);            // [T, H] normed
@@ -128,6 +127,9 @@ class Qwen2Model final : public CausalLM {
     backend_.linear(logits, last_h, lm_head_);
     return logits;
   }
+
+  float attention_scale() const { return 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim)); }
+  float norm_eps() const { return static_cast<float>(cfg_.rms_norm_eps); }
 
   // The layers of run() as one Backend::decoder_stack call (dense layers only; empty
   // stack_.layers: a MoE model, which the fused path does not take).
@@ -287,8 +289,8 @@ class Qwen2Model final : public CausalLM {
     stack_.final_norm = &final_norm_;
     stack_.layout = layout_;
     stack_.rope = rope_spec_;
-    stack_.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
-    stack_.eps = static_cast<float>(cfg_.rms_norm_eps);
+    stack_.scale = attention_scale();
+    stack_.eps = norm_eps();
     if (!cfg_.is_moe())
       for (const Layer& L : layers_)
         stack_.layers.push_back({&L.input_norm, &L.post_norm, &L.q_norm, &L.k_norm, &L.qkv, &L.o, &L.gate_up, &L.down,

@@ -853,9 +853,10 @@ void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cud
   TLLM_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0, "attention: n_q_heads ", p.n_q_heads,
              " must be a multiple of n_kv_heads ", p.n_kv_heads);
   if (kernel == AttentionKernel::kAuto) {
+    // (attention_uses_prefill_kernel implies head_dim 64 or 128, which both prefill kernels take.)
     kernel = !attention_uses_prefill_kernel(p) ? AttentionKernel::kGeneric
-             : prefill_sm90_available() && prefill_sm90_supports(p) ? AttentionKernel::kPrefillSm90
-                                                                    : AttentionKernel::kPrefill;
+             : prefill_sm90_available()        ? AttentionKernel::kPrefillSm90
+                                               : AttentionKernel::kPrefill;
   }
   if (kernel == AttentionKernel::kPrefillSm90)
     TLLM_CHECK(prefill_sm90_available(), "cuda attention: the wgmma prefill kernel needs an sm_90 GPU and a build ",

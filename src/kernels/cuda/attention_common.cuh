@@ -82,7 +82,6 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: -inf -
 // the current device is sm_90 and this binary carries sm_90a code.
 constexpr int kSm90BM = 128;
 bool prefill_sm90_available();
-bool prefill_sm90_supports(const AttentionParams& p);  // head_dim 64 / 128, block size % 16 == 0
 void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream);
 
 }  // namespace tllm::cuda::attn

@@ -439,11 +439,9 @@ bool prefill_sm90_available() {
   return yes;
 }
 
-bool prefill_sm90_supports(const AttentionParams& p) { return p.head_dim == 64 || p.head_dim == 128; }
-
 void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
-  TLLM_CHECK(prefill_sm90_supports(a.p), "cuda attention: the sm_90 prefill kernel needs head_dim 64 or 128, got ",
-             a.p.head_dim);
+  TLLM_CHECK(a.p.head_dim == 64 || a.p.head_dim == 128,
+             "cuda attention: the sm_90 prefill kernel needs head_dim 64 or 128, got ", a.p.head_dim);
   const bool n64 = tile_keys(a.p) == 64;
   if (a.p.head_dim == 64) {
     if (n64) launch_d<64, 64>(a, tiles_upper_bound, stream);
