@@ -1,6 +1,7 @@
 // Router, routing metadata and the final weighted sum of the CUDA MoE (see moe_ops.h).
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/moe_ops.h"
+#include "kernels/cuda/moe_route_common.cuh"
 
 namespace tllm::cuda {
 namespace {
@@ -25,24 +26,6 @@ constexpr int kRouteWarps = 4;
 __device__ __forceinline__ float load_logit(const float* p) { return __ldcg(p); }
 __device__ __forceinline__ float load_logit(const bf16* p) {
   return __bfloat162float(__ushort_as_bfloat16(__ldcg(reinterpret_cast<const unsigned short*>(p))));
-}
-
-// Softmax in f32 of one token's E values, in place (a warp; max and sum as lane-strided
-// partials, then over the warp). The fused router calls it too: both paths route the same
-// probabilities, bit for bit.
-__device__ __forceinline__ void softmax_warp(float* v, int E) {
-  const int lane = threadIdx.x & 31;
-  float mx = -INFINITY;
-  for (int e = lane; e < E; e += 32) mx = fmaxf(mx, v[e]);
-  mx = warp_max(mx);
-  float sum = 0.0f;
-  for (int e = lane; e < E; e += 32) {
-    const float x = expf(v[e] - mx);
-    v[e] = x;
-    sum += x;
-  }
-  sum = warp_sum(sum);
-  for (int e = lane; e < E; e += 32) v[e] = v[e] / sum;
 }
 
 // One warp routes one token: softmax over the E logits of `row` (probabilities in prob[E]),
@@ -154,14 +137,6 @@ constexpr int kRouterPairs = kMoeFusedMaxTokens * kMoeFusedMaxTopK;
 #else
 #define TLLM_MOE_ROUTER_CLUSTER 0
 #endif
-
-// A key whose unsigned order is route_better's order of the values: NaN above everything,
-// -0 equal to +0 (equal keys fall back to the lower expert id, as in route_better).
-__device__ __forceinline__ unsigned route_key(float v) {
-  if (isnan(v)) return 0xffffffffu;
-  const unsigned u = __float_as_uint(v + 0.0f);  // -0 + 0 = +0
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 template <typename LogitT>
 __global__ void __maxnreg__(kRouterMaxRegs) moe_router_topk_kernel(const __grid_constant__ MoeDecodeParams p) {
