@@ -135,8 +135,8 @@ struct AttentionMeta {
   Tensor block_tables;  // i32 [B, max_blocks_per_seq]
 };
 
-// One token of one sequence through every (dense) decoder layer, as the model's per-layer
-// ops compute it (model/qwen2.cpp): on entry x [1, H] holds the embedded token; on return x
+// One token of one sequence through every decoder layer, as the model's per-layer ops
+// compute it (model/qwen2.cpp): on entry x [1, H] holds the embedded token; on return x
 // is the residual stream after the last layer, h [1, H] = rms_norm(x, final_norm), and each
 // layer's k and v of the token are in its cache slot. The pointers refer to the caller's
 // tensors, which outlive the call; q_norm / k_norm undefined: no q/k norm.
@@ -152,6 +152,12 @@ struct DecoderStackLayer {
   const Tensor* k_cache = nullptr;
   const Tensor* v_cache = nullptr;
   int sliding_window = 0;
+  // A sparse MoE MLP in place of gate_up / down (null: a dense layer): the router [E, H],
+  // the stacked experts, top-k and norm_topk_prob, as Backend::moe_block takes them.
+  const LinearWeight* router = nullptr;
+  const MoeExperts* experts = nullptr;
+  int top_k = 0;
+  bool renormalize = false;
 };
 struct DecoderStack {
   Tensor* x = nullptr;

@@ -95,6 +95,13 @@ class SparseMoeBlock final : public MoeBlock {
 
   size_t active_weight_bytes_per_token() const override { return active_bytes_; }
 
+  void describe(DecoderStackLayer& layer) const override {
+    layer.router = &router_;
+    layer.experts = &experts_;
+    layer.top_k = top_k_;
+    layer.renormalize = renormalize_;
+  }
+
  private:
   Backend& backend_;
   int top_k_;

@@ -13,6 +13,7 @@ namespace tllm {
 class Backend;
 class WeightLoader;
 struct ModelConfig;
+struct DecoderStackLayer;
 
 class MoeBlock {
  public:
@@ -24,6 +25,9 @@ class MoeBlock {
   // out[T, H] = MoE(x[T, H]).
   virtual void forward(Tensor& out, const Tensor& x) = 0;
   virtual size_t active_weight_bytes_per_token() const = 0;
+  // Points the layer's MoE fields (router, experts, top_k, renormalize) at this block, for
+  // Backend::decoder_stack.
+  virtual void describe(DecoderStackLayer& layer) const = 0;
 };
 
 }  // namespace tllm

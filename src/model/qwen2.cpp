@@ -131,8 +131,7 @@ class Qwen2Model final : public CausalLM {
   float attention_scale() const { return 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim)); }
   float norm_eps() const { return static_cast<float>(cfg_.rms_norm_eps); }
 
-  // The layers of run() as one Backend::decoder_stack call (dense layers only; empty
-  // stack_.layers: a MoE model, which the fused path does not take).
+  // The layers of run() as one Backend::decoder_stack call.
   const DecoderStack& decoder_stack(Tensor& x, Tensor& h, const Tensor& cos_sin, KVCache& kv) {
     DeviceBatch& d = *device_batch_;
     stack_.x = &x;
@@ -291,10 +290,22 @@ class Qwen2Model final : public CausalLM {
     stack_.rope = rope_spec_;
     stack_.scale = attention_scale();
     stack_.eps = norm_eps();
-    if (!cfg_.is_moe())
-      for (const Layer& L : layers_)
-        stack_.layers.push_back({&L.input_norm, &L.post_norm, &L.q_norm, &L.k_norm, &L.qkv, &L.o, &L.gate_up, &L.down,
-                                 nullptr, nullptr, L.sliding_window});
+    for (const Layer& L : layers_) {
+      DecoderStackLayer& S = stack_.layers.emplace_back();
+      S.input_norm = &L.input_norm;
+      S.post_norm = &L.post_norm;
+      S.q_norm = &L.q_norm;
+      S.k_norm = &L.k_norm;
+      S.qkv = &L.qkv;
+      S.o = &L.o;
+      S.sliding_window = L.sliding_window;
+      if (L.moe) {
+        L.moe->describe(S);
+      } else {
+        S.gate_up = &L.gate_up;
+        S.down = &L.down;
+      }
+    }
     if (!rope_.depends_on_seq_len()) rope_table_ = backend_.upload(rope_.table(max_model_len_), DType::F32);
   }
 

@@ -143,12 +143,12 @@ class CudaBackend final : public Backend {
     std::vector<StackLayerPtrs> host;
     StackLayerPtrs* table = nullptr;
     size_t capacity = 0;
-    std::tuple<int64_t, int64_t, int, int, int> shape_checked{-1, -1, -1, -1, -1};
+    std::tuple<int64_t, int64_t, int, int, int, int, int, int> shape_checked{-1, -1, -1, -1, -1, -1, -1, -1};
     bool shape_ok = false;
     bool declined = false, announced = false;  // logged once each
     unsigned long long* timing = nullptr;       // TLLM_STACK_TIMING: the kernel's phase stamps
     size_t timing_n = 0;
-    double phase_ns[5] = {0, 0, 0, 0, 0}, total_ns = 0;
+    double phase_ns[kStackPhases] = {}, total_ns = 0;
     int64_t timed_calls = 0;
   };
   void log_timing(StackTable& st, size_t stamps);

@@ -17,15 +17,23 @@
 // shared memory with cp.async one phase ahead or at phase entry (runs 46, 47, 50, 51: the
 // copies delay the block's barrier arrival or queue ahead of the phase's dependent loads).
 
-// Phases of layer l (5 grid barriers per layer):
+// Phases of layer l (5 grid barriers per dense layer, 6 per MoE layer):
 //   1. h = rms_norm(x, input_norm) (every block, into shared memory); qkv = h Wqkv + b
 //   2. attention units (q head, key split), one warp each: q/k norm (Qwen3) and RoPE of the
 //      head, k/v of the token written to its cache slot, online softmax over the split's keys
 //      (the token's own key and value come from the warp, not the cache); splits of a head
 //      are merged by the last one to finish (per-head counter)
 //   3. x += attn Wo (+ b)
+//   dense MLP:
 //   4. h = rms_norm(x, post_norm); act = silu(h Wg) * (h Wu)
 //   5. x += act Wd
+//   sparse MoE MLP (Qwen3-MoE; no shared expert):
+//   4. h = rms_norm(x, post_norm) (every block, kept in shared memory for 5); router logits
+//      h . Wr[e], rounded to bf16
+//   5. every block routes the token itself from the E logits (softmax and rank-based top-k,
+//      moe_route_common.cuh: the router kernels' arithmetic); act[j I + f] = silu(h Wg_e) *
+//      (h Wu_e) for the k chosen experts e = e_j (the MoE kernels' formula)
+//   6. x += sum_j w_j bf16(act_j Wd_e) (j in slot order, as moe_down_combine)
 // and after the last layer block 0 writes h = rms_norm(x, final_norm).
 //
 // GEMV (gemv_tile): each block owns an even share of the output rows; its warps take
@@ -38,6 +46,7 @@
 // L1, and only across a grid barrier (release/acquire at gpu scope).
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/decoder_stack.h"
+#include "kernels/cuda/moe_route_common.cuh"
 
 namespace tllm::cuda {
 namespace {
@@ -50,7 +59,8 @@ constexpr int kChunkKeys = 32;     // keys per attention split (about): one tile
 struct Scratch {
   bf16* qkv;
   bf16* attn;
-  bf16* act;
+  bf16* act;         // [max(I, k Im)]
+  float* logits;     // [E]: a MoE layer's router logits (bf16 values)
   float* part;       // [n_q][max_splits][2 + D]: m, l, acc
   unsigned* sync;    // [0]: barrier arrivals; [1 + h]: finished splits of head h
   int max_splits;
@@ -62,8 +72,15 @@ __host__ __device__ inline int max_splits_of(int n_q, int num_sms) {
   return s < 1 ? 1 : (s > 256 ? 256 : s);
 }
 
+// Elements of the MLP activation: the dense layers' I, the MoE layers' k experts of Im.
+__host__ __device__ inline int act_len(int I, const MoeDims& moe) {
+  const int m = moe.k * moe.I;
+  return I > m ? I : m;
+}
+
 // The workspace carve-up (base null: only the sizes), the same on host and device.
-__host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, int D, int num_sms) {
+__host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, int D, const MoeDims& moe,
+                                         int num_sms) {
   Scratch s;
   auto* p = static_cast<unsigned char*>(base);
   size_t off = 0;
@@ -76,7 +93,8 @@ __host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, i
   s.sync = static_cast<unsigned*>(take(sizeof(unsigned) * (1 + n_q)));
   s.qkv = static_cast<bf16*>(take(sizeof(bf16) * (n_q + 2 * n_kv) * D));
   s.attn = static_cast<bf16*>(take(sizeof(bf16) * n_q * D));
-  s.act = static_cast<bf16*>(take(sizeof(bf16) * I));
+  s.act = static_cast<bf16*>(take(sizeof(bf16) * act_len(I, moe)));
+  s.logits = static_cast<float*>(take(sizeof(float) * (moe.E > 0 ? moe.E : 1)));
   s.part = static_cast<float*>(take(sizeof(float) * n_q * s.max_splits * (2 + D)));
   s.bytes = off;
   return s;
@@ -110,42 +128,8 @@ __device__ __forceinline__ void grid_wait(const unsigned* counter, unsigned targ
 
 // ---- vectors in shared memory -------------------------------------------------------------
 
-// dst[0, n) = f32(src) (n % 8 == 0), read through L2.
-__device__ __forceinline__ void load_vec(float* dst, const bf16* src, int n) {
-  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
-    float f[8];
-    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(src) + i), f);
-    reinterpret_cast<float4*>(dst)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
-    reinterpret_cast<float4*>(dst)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
-  }
-  __syncthreads();
-}
-
-// dst = bf16-rounded rms_norm(x) * w as f32 (the formula of rms_norm_row.cuh).
-__device__ __forceinline__ void norm_vec(float* dst, const bf16* x, const float* __restrict__ w, int n, float eps,
-                                         float* red) {
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
-    float f[8];
-    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(x) + i), f);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      dst[8 * i + e] = f[e];
-      ss += f[e] * f[e];
-    }
-  }
-  const float inv = rsqrtf(block_sum(ss, red) / static_cast<float>(n) + eps);
-  for (int i = threadIdx.x; i < n / 8; i += kThreads)
-#pragma unroll
-    for (int e = 0; e < 8; ++e) dst[8 * i + e] = round_bf16(dst[8 * i + e] * inv * w[8 * i + e]);
-  __syncthreads();
-}
-
-// ---- GEMV ------------------------------------------------------------------------------
-
-__device__ __forceinline__ float dot8(const uint4& a, const float* x, float acc) {
-  const float4 x0 = reinterpret_cast<const float4*>(x)[0];
-  const float4 x1 = reinterpret_cast<const float4*>(x)[1];
+// acc + the 8 bf16 values of a . (x0, x1), in element order.
+__device__ __forceinline__ float dot8(const uint4& a, const float4& x0, const float4& x1, float acc) {
   acc = fmaf(__uint_as_float(a.x << 16), x0.x, acc);
   acc = fmaf(__uint_as_float(a.x & 0xffff0000u), x0.y, acc);
   acc = fmaf(__uint_as_float(a.y << 16), x0.z, acc);
@@ -156,27 +140,95 @@ __device__ __forceinline__ float dot8(const uint4& a, const float* x, float acc)
   acc = fmaf(__uint_as_float(a.w & 0xffff0000u), x1.w, acc);
   return acc;
 }
+__device__ __forceinline__ float dot8(const uint4& a, const float* x, float acc) {
+  return dot8(a, reinterpret_cast<const float4*>(x)[0], reinterpret_cast<const float4*>(x)[1], acc);
+}
 
-// This block's share of a GEMV: R rows (row_of(i) maps them to rows of W [*, K]) cut into
-// units of one row x one segment of 32 x kSegVecs 16-byte vectors (lane L reads vectors
-// L, L + 32, ...: coalesced). Each warp takes a contiguous range of units, kGemvUnits units
-// (kGemvUnits x kSegVecs loads per lane) in flight, the next group's loads issued before
-// the current group's math; a unit's dot product, summed over the warp once, lands in
-// part[unit], and a row is summed over its segments in order (deterministic).
+// The GEMV input vector in shared memory, f32, as two planes of float4: element 8 v + e is
+// lo[v].e for e < 4 and lo[plane + v].(e - 4) otherwise. The lanes of a warp reading vectors
+// v0 + lane then touch consecutive 16-byte words in each plane: no bank conflict. (One plane
+// of 32-byte vectors made every such load a 2-way conflict: 41% of the kernel's shared-memory
+// wavefronts, ncu run 70.)
+struct XVec {
+  float4* lo;
+  int plane;  // hi = lo + plane
+  __device__ __forceinline__ float get(int i) const {
+    return reinterpret_cast<const float*>(&lo[(i >> 3) + ((i & 4) ? plane : 0)])[i & 3];
+  }
+  __device__ __forceinline__ void set8(int v, const float (&f)[8]) const {
+    lo[v] = make_float4(f[0], f[1], f[2], f[3]);
+    lo[plane + v] = make_float4(f[4], f[5], f[6], f[7]);
+  }
+  __device__ __forceinline__ void get8(int v, float (&f)[8]) const {
+    const float4 a = lo[v], b = lo[plane + v];
+    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+  }
+  // acc + the 8 bf16 weights of a . vector v, in element order.
+  __device__ __forceinline__ float dot8(const uint4& a, int v, float acc) const {
+    return tllm::cuda::dot8(a, lo[v], lo[plane + v], acc);
+  }
+};
+
+// dst[0, n) = f32(src) (n % 8 == 0), read through L2.
+__device__ __forceinline__ void load_vec(const XVec& dst, const bf16* src, int n) {
+  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
+    float f[8];
+    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(src) + i), f);
+    dst.set8(i, f);
+  }
+  __syncthreads();
+}
+
+// dst = bf16-rounded rms_norm(x) * w as f32 (the formula of rms_norm_row.cuh).
+__device__ __forceinline__ void norm_vec(const XVec& dst, const bf16* x, const float* __restrict__ w, int n, float eps,
+                                         float* red) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
+    float f[8];
+    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(x) + i), f);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
+    dst.set8(i, f);
+  }
+  const float inv = rsqrtf(block_sum(ss, red) / static_cast<float>(n) + eps);
+  for (int i = threadIdx.x; i < n / 8; i += kThreads) {
+    float f[8];
+    dst.get8(i, f);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) f[e] = round_bf16(f[e] * inv * w[8 * i + e]);
+    dst.set8(i, f);
+  }
+  __syncthreads();
+}
+
+// ---- GEMV ------------------------------------------------------------------------------
+
+// This block's share of a GEMV: R rows of K (row i: the weight row row_ptr(i) times the
+// input vector at vector x_of(i) of xs) cut into units of one row x one segment of
+// 32 x kSegVecs 16-byte vectors (lane L reads vectors L, L + 32, ...: coalesced). Each warp
+// takes a contiguous range of units, kGemvUnits units (kGemvUnits x kSegVecs loads per
+// lane) in flight, the next group's loads issued before the current group's math; a unit's
+// dot product, summed over the warp once, lands in part[unit], and a row is summed over its
+// segments in order (deterministic).
 // arrive() (the block's arrival at the barrier that ends the previous phase) runs first,
 // then the first group's loads are issued, then pre() waits at that barrier and fills xs:
 // the first weight loads overlap the wait (weights do not depend on the previous phase) and
 // do not delay the arrival. epi(row_sum) then runs on every thread; row_sum(i) is row i's
 // dot product.
+// (A ring of 3 or 5 units per warp in shared memory filled by cp.async instead of the
+// register double buffer was measured on an H200, run 69: 0.5B and 1.5B steps 2-7% slower,
+// 30B-A3B 5% faster, the deeper ring no faster than the shallow one: the GEMV is not short
+// of bytes in flight.)
 constexpr int kSegVecs = 4;
+constexpr int kUnitVecs = 32 * kSegVecs;  // 16-byte vectors of a unit (2 KB)
 constexpr int kGemvUnits = 2;
 
-template <typename RowOf, typename Arrive, typename Pre, typename Epi>
-__device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row_of, const float* xs, float* part,
+template <typename RowPtr, typename XOf, typename Arrive, typename Pre, typename Epi>
+__device__ __forceinline__ void gemv_tile(int R, int K, RowPtr row_ptr, XOf x_of, const XVec& xs, float* part,
                                           Arrive arrive, Pre pre, Epi epi) {
   constexpr int U = kGemvUnits, V = kSegVecs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int nvec = K / 8, nseg = (nvec + 32 * V - 1) / (32 * V), units = R * nseg;
+  const int nvec = K / 8, nseg = (nvec + kUnitVecs - 1) / kUnitVecs, units = R * nseg;
   const int u_begin = warp * units / kWarps, u_end = (warp + 1) * units / kWarps;
   arrive();
   auto issue = [&](int unit, uint4 (&r)[V]) {
@@ -184,7 +236,7 @@ __device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row
     for (int v = 0; v < V; ++v) r[v] = make_uint4(0, 0, 0, 0);
     if (unit >= u_end) return;
     const int i = unit / nseg, seg = unit - i * nseg;
-    const bf16* w = W + static_cast<int64_t>(row_of(i)) * K;
+    const bf16* w = row_ptr(i);
 #pragma unroll
     for (int v = 0; v < V; ++v) {
       const int vec = (seg * V + v) * 32 + lane;
@@ -192,12 +244,13 @@ __device__ __forceinline__ void gemv_tile(const bf16* W, int R, int K, RowOf row
     }
   };
   auto math = [&](int unit, const uint4 (&r)[V]) {
-    const int seg = unit % nseg;
+    const int i = unit / nseg, seg = unit - i * nseg;
+    const int x0 = x_of(i);
     float d = 0.0f;
 #pragma unroll
     for (int v = 0; v < V; ++v) {
       const int vec = (seg * V + v) * 32 + lane;
-      if (vec < nvec) d = dot8(r[v], xs + 8 * vec, d);
+      if (vec < nvec) d = xs.dot8(r[v], x0 + vec, d);
     }
     d = warp_sum(d);
     if (lane == 0) part[unit] = d;
@@ -239,6 +292,54 @@ __device__ __forceinline__ void block_rows(int N, int& r0, int& r1) {
 }
 
 __device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }  // as silu_mul.cu
+
+// ---- MoE routing -------------------------------------------------------------------------
+
+// Routing state of the current MoE layer, in shared memory (every block routes for itself).
+struct Route {
+  float prob[kStackMaxExperts];
+  unsigned key[kStackMaxExperts];
+  int id[kStackMaxTopK];       // slot j: the expert
+  float p[kStackMaxTopK];      // its probability
+  float w[kStackMaxTopK];      // its weight (renormalised when asked)
+};
+
+// softmax of the E logits, then expert e takes slot rank(e) when rank(e) < k, rank(e) being
+// the number of experts ahead of it in the routing order (route_key, ties to the lower id):
+// the router kernel's choice and slot order, without k dependent rounds.
+__device__ __forceinline__ void route_token(const float* logits, const MoeDims& moe, Route& r) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, E = moe.E, k = moe.k;
+  if (warp == 0) {
+    for (int e = lane; e < E; e += 32) r.prob[e] = __ldcg(logits + e);
+    softmax_warp(r.prob, E);  // each lane reads back only its own entries
+    for (int e = lane; e < E; e += 32) r.key[e] = route_key(r.prob[e]);
+  }
+  __syncthreads();
+  for (int e = warp; e < E; e += kWarps) {
+    const unsigned ke = r.key[e];
+    unsigned better = 0;
+    for (int x = lane; x < E; x += 32) {
+      const unsigned kx = r.key[x];
+      better += kx > ke || (kx == ke && x < e);
+    }
+    const int rank = static_cast<int>(__reduce_add_sync(0xffffffffu, better));
+    if (lane == 0 && rank < k) {
+      r.id[rank] = e;
+      r.p[rank] = r.prob[e];
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x < k) {
+    float w = r.p[threadIdx.x];
+    if (moe.renormalize) {
+      float chosen = 0.0f;  // the k weights in slot order, as the router kernel sums them
+      for (int j = 0; j < k; ++j) chosen += r.p[j];
+      w = w / chosen;
+    }
+    r.w[threadIdx.x] = w;
+  }
+  __syncthreads();
+}
 
 // ---- attention --------------------------------------------------------------------------
 
@@ -458,20 +559,27 @@ __device__ __forceinline__ void attention_splits(int n_keys, int max_splits, int
 
 // ---- the kernel -------------------------------------------------------------------------
 
-// Floats of the shared-memory area that holds the GEMV input vector (xs) or, during
-// attention, the warps' value tiles; and of the GEMV partial sums (part).
-__host__ __device__ inline int xs_area(int H, int I, int n_q, int D) {
+// Floats of the GEMV input vector (xs: the longest of H, n_q D and the activation), rounded
+// up to whole 8-vectors; its hi plane starts after xs_plane(...) float4s.
+__host__ __device__ inline int vec_area(int H, int I, int n_q, int D, const MoeDims& moe) {
   const int v = H > n_q * D ? H : n_q * D;
-  const int vec_len = v > I ? v : I;
-  const int tiles = kAttnWarps * 32 * D / 2;
-  return vec_len > tiles ? vec_len : tiles;
+  const int a = act_len(I, moe);
+  return ((v > a ? v : a) + 7) / 8 * 8;
 }
-__host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, int G) {
+// Floats of the shared-memory area that holds the GEMV input vector or, during attention,
+// the warps' value tiles; and of the GEMV partial sums (part).
+__host__ __device__ inline int xs_area(int H, int I, int n_q, int D, const MoeDims& moe) {
+  const int v = vec_area(H, I, n_q, D, moe), tiles = kAttnWarps * 32 * D / 2;
+  return v > tiles ? v : tiles;
+}
+__host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int G) {
   auto units = [&](int N, int K) { return ((N + G - 1) / G) * ((K / 8 + 32 * kSegVecs - 1) / (32 * kSegVecs)); };
   const int Q = n_q * D, NQKV = Q + 2 * n_kv * D;
   const int a = units(NQKV, H), b = units(H, Q), c = 2 * units(I, H), d = units(H, I);
-  const int m1 = a > b ? a : b, m2 = c > d ? c : d;
-  return ((m1 > m2 ? m1 : m2) + 3) / 4 * 4;
+  const int e = 2 * units(moe.k * moe.I, H), f = moe.k * units(H, moe.I);
+  const int m1 = a > b ? a : b, m2 = c > d ? c : d, m3 = e > f ? e : f;
+  const int m = m1 > m2 ? m1 : m2;
+  return ((m > m3 ? m : m3) + 3) / 4 * 4;
 }
 
 // Floats of the block's own residual rows.
@@ -490,15 +598,17 @@ template <int D>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ DecoderStackParams p) {
   extern __shared__ __align__(16) float smem[];
   __shared__ float red[32];
-  const Scratch sc = carve(p.workspace, p.I, p.n_q, p.n_kv, D, gridDim.x);
+  __shared__ Route route;
+  const MoeDims& moe = p.moe;
+  const Scratch sc = carve(p.workspace, p.I, p.n_q, p.n_kv, D, moe, gridDim.x);
   const int H = p.H, I = p.I, Q = p.n_q * D, NQKV = Q + 2 * p.n_kv * D;
   const int warp = threadIdx.x >> 5;
-  const int area = xs_area(H, I, p.n_q, D);
-  float* xs = smem;                                                    // GEMV input vector
+  const int area = xs_area(H, I, p.n_q, D, moe);
+  const XVec xs{reinterpret_cast<float4*>(smem), vec_area(H, I, p.n_q, D, moe) / 8};  // GEMV input vector
   bf16* vt = reinterpret_cast<bf16*>(smem) + warp * 32 * D;            // attention: this warp's value tile
   float* wbuf = smem + area + (warp % kAttnWarps) * 3 * D;             // attention: q, k, v of the head
   float* part = smem + area + kAttnWarps * 3 * D;                      // GEMV partial sums
-  float* xown = part + part_area(H, I, p.n_q, p.n_kv, D, gridDim.x);  // x[h0, h1): only this block updates them
+  float* xown = part + part_area(H, I, p.n_q, p.n_kv, D, moe, gridDim.x);  // x[h0, h1): only this block updates them
   unsigned target = 0;
   int timer = 0;
   stamp(p, timer);
@@ -511,15 +621,17 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     arrive();
     wait();
   };
-  int q0, q1, h0, h1, f0, f1;
+  int q0, q1, h0, h1, f0, f1, m0, m1, e0, e1;
   block_rows(NQKV, q0, q1);
   block_rows(H, h0, h1);
   block_rows(I, f0, f1);
-  const int F = f1 - f0;
+  block_rows(moe.k * moe.I, m0, m1);  // MoE: features j Im + f of the k chosen experts
+  block_rows(moe.E, e0, e1);          // MoE: router rows
+  const int F = f1 - f0, M = m1 - m0, k = moe.k, Im = moe.I;
   const int n_keys = p.seq_lens_k[0];  // keys after this step, the token's own last
   int S, chunk;
   attention_splits(n_keys, sc.max_splits, S, chunk);
-  auto add_residual = [&](auto row_sum, const float* bias) {  // x[n] += bf16(row . xs + b) for the block's rows
+  auto add_residual = [&](auto row_sum, const float* bias) {  // x[n] += bf16(row_sum(n - h0) + b) for the block's rows
     for (int i = threadIdx.x; i < h1 - h0; i += kThreads) {
       const int n = h0 + i;
       const float a = row_sum(i);
@@ -528,13 +640,14 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
       p.x[n] = __float2bfloat16_rn(xown[i]);
     }
   };
+  auto vec = [](int) { return 0; };  // every row's input starts at vector 0
   for (int i = threadIdx.x; i < h1 - h0; i += kThreads) xown[i] = __bfloat162float(p.x[h0 + i]);
 
   for (int l = 0; l < p.n_layers; ++l) {
     const StackLayerPtrs& L = p.layers[l];
     // 1. qkv = norm(x) Wqkv + b
     gemv_tile(
-        L.w_qkv, q1 - q0, H, [&](int i) { return q0 + i; }, xs, part,
+        q1 - q0, H, [&](int i) { return L.w_qkv + static_cast<int64_t>(q0 + i) * H; }, vec, xs, part,
         [&] {
           if (l > 0) arrive();
         },
@@ -557,42 +670,99 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     }
     // 3. x += attn Wo + b
     gemv_tile(
-        L.w_o, h1 - h0, Q, [&](int i) { return h0 + i; }, xs, part, arrive,
+        h1 - h0, Q, [&](int i) { return L.w_o + static_cast<int64_t>(h0 + i) * Q; }, vec, xs, part, arrive,
         [&] {
           wait();
           load_vec(xs, sc.attn, Q);
         },
         [&](auto row_sum) { add_residual(row_sum, L.b_o); });
-    // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
+    if (!L.w_router) {
+      // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
+      gemv_tile(
+          2 * F, H,
+          [&](int i) { return L.w_gate_up + static_cast<int64_t>(i < F ? f0 + i : I + f0 + (i - F)) * H; }, vec, xs,
+          part, arrive,
+          [&] {
+            wait();
+            stamp(p, timer);  // no router phase
+            norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
+          },
+          [&](auto row_sum) {
+            for (int i = threadIdx.x; i < F; i += kThreads)
+              sc.act[f0 + i] = __float2bfloat16_rn(silu_f32(round_bf16(row_sum(i))) * round_bf16(row_sum(F + i)));
+          });
+      // 5. x += act Wd
+      gemv_tile(
+          h1 - h0, I, [&](int i) { return L.w_down + static_cast<int64_t>(h0 + i) * I; }, vec, xs, part, arrive,
+          [&] {
+            wait();
+            load_vec(xs, sc.act, I);
+          },
+          [&](auto row_sum) { add_residual(row_sum, nullptr); });
+      continue;
+    }
+    // MoE 4. h = norm(x) (kept in xs for 5); the block's rows of the router logits, rounded
+    // to bf16 as the op-by-op path stores them
     gemv_tile(
-        L.w_gate_up, 2 * F, H, [&](int i) { return i < F ? f0 + i : I + f0 + (i - F); }, xs, part, arrive,
+        e1 - e0, H, [&](int i) { return L.w_router + static_cast<int64_t>(e0 + i) * H; }, vec, xs, part, arrive,
         [&] {
           wait();
           norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
-          for (int i = threadIdx.x; i < F; i += kThreads)
-            sc.act[f0 + i] = __float2bfloat16_rn(silu_f32(round_bf16(row_sum(i))) * round_bf16(row_sum(F + i)));
+          for (int i = threadIdx.x; i < e1 - e0; i += kThreads) sc.logits[e0 + i] = round_bf16(row_sum(i));
         });
-    // 5. x += act Wd
+    // MoE 5. route; act[j Im + f] = silu(h Wg_e) * h Wu_e for the block's features (gate
+    // rows, then the matching up rows). No weight can be requested before the routing.
+    auto expert_row = [&](int i) {  // feature m0 + i (i < M: its gate row) or m0 + i - M (its up row)
+      const int f = m0 + (i < M ? i : i - M), j = f / Im, ff = f - j * Im;
+      return L.w_gate_up + (static_cast<int64_t>(route.id[j]) * 2 * Im + ff + (i < M ? 0 : Im)) * H;
+    };
     gemv_tile(
-        L.w_down, h1 - h0, I, [&](int i) { return h0 + i; }, xs, part, arrive,
+        2 * M, H, expert_row, vec, xs, part,
+        [&] {
+          sync();
+          route_token(sc.logits, moe, route);
+        },
+        [] {},
+        [&](auto row_sum) {
+          for (int i = threadIdx.x; i < M; i += kThreads) {
+            const float g = row_sum(i), u = row_sum(M + i);
+            sc.act[m0 + i] = __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);  // as moe_gemv.cu
+          }
+        });
+    // MoE 6. x += sum_j w_j bf16(act_j Wd_e) for the block's rows: row i = (row h0 + i / k, slot i % k)
+    gemv_tile(
+        (h1 - h0) * k, Im,
+        [&](int i) {
+          const int r = i / k, j = i - r * k;
+          return L.w_down + (static_cast<int64_t>(route.id[j]) * H + h0 + r) * Im;
+        },
+        [&](int i) { return (i % k) * (Im / 8); }, xs, part, arrive,
         [&] {
           wait();
-          load_vec(xs, sc.act, I);
+          load_vec(xs, sc.act, k * Im);
         },
-        [&](auto row_sum) { add_residual(row_sum, nullptr); });
+        [&](auto row_sum) {
+          add_residual(
+              [&](int r) {
+                float acc = 0.0f;
+                for (int j = 0; j < k; ++j) acc += round_bf16(row_sum(r * k + j)) * route.w[j];
+                return acc;
+              },
+              nullptr);
+        });
   }
   sync();
   if (blockIdx.x == 0) {
     norm_vec(xs, p.x, p.final_norm, H, p.eps, red);
-    for (int i = threadIdx.x; i < H; i += kThreads) p.h[i] = __float2bfloat16_rn(xs[i]);
+    for (int i = threadIdx.x; i < H; i += kThreads) p.h[i] = __float2bfloat16_rn(xs.get(i));
   }
 }
 
-size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, int num_sms) {
-  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D)) + static_cast<size_t>(kAttnWarps) * 3 * D +
-                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, num_sms)) + xown_area(H, num_sms));
+size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
+  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D, moe)) + static_cast<size_t>(kAttnWarps) * 3 * D +
+                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, moe, num_sms)) + xown_area(H, num_sms));
 }
 
 // Sets the kernel's dynamic shared memory limit on the current device; true when one block
@@ -621,19 +791,24 @@ bool cooperative_device() {
 
 }  // namespace
 
-bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, int num_sms) {
+bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
   if (D != 64 && D != 128) return false;
-  if (H <= 0 || I <= 0 || n_q <= 0 || n_kv <= 0 || n_q % n_kv != 0) return false;
+  if (H <= 0 || I < 0 || n_q <= 0 || n_kv <= 0 || n_q % n_kv != 0) return false;
   if (H % 8 != 0 || I % 8 != 0) return false;
+  if (moe.E < 0 || moe.E > kStackMaxExperts) return false;
+  if (moe.E > 0 && (moe.k < 1 || moe.k > kStackMaxTopK || moe.k > moe.E || moe.I <= 0 || moe.I % 8 != 0))
+    return false;
+  if (I == 0 && moe.E == 0) return false;
+  if (static_cast<int64_t>(moe.k) * moe.I > (1 << 24)) return false;
   if (!cooperative_device()) return false;
   if (num_sms <= 0) return false;
-  const size_t smem = smem_bytes(H, I, n_q, n_kv, D, num_sms);
+  const size_t smem = smem_bytes(H, I, n_q, n_kv, D, moe, num_sms);
   if (smem > 200 * 1024) return false;
   return D == 64 ? configure<64>(smem) : configure<128>(smem);
 }
 
-size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, int num_sms) {
-  return carve(nullptr, I, n_q, n_kv, D, num_sms).bytes;
+size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
+  return carve(nullptr, I, n_q, n_kv, D, moe, num_sms).bytes;
 }
 
 bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream) {
@@ -641,7 +816,7 @@ bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(num_sms);
   cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, num_sms);
+  cfg.dynamicSmemBytes = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, p.moe, num_sms);
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;

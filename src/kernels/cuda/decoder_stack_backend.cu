@@ -1,14 +1,15 @@
 // CudaBackend::decoder_stack: decides whether a DecoderStack can run as the one persistent
-// kernel of decoder_stack.cu (dense bf16 weights, one token of one sequence, full-width
-// split-half RoPE, no sliding window) and launches it. The per-layer pointer table lives on
+// kernel of decoder_stack.cu (bf16 weights, dense or sparse-MoE MLPs without a shared expert,
+// one token of one sequence, full-width split-half RoPE, no sliding window) and launches it. The per-layer pointer table lives on
 // the device and is re-uploaded only when the layers or the KV cache change (never inside
 // a graph capture: there the op declines and the layers run op by op).
 //
-// Used by default for models whose layers hold at most kAutoLayerBytes of weights: measured
-// on an H200 (runs 51-52, tg128 batch 1), the kernel gains over the op-by-op graph at the
-// Qwen2.5-0.5B shape (30 MB per layer: 1,243 -> 1,334-1,347 tok/s) and at 1.5B (88 MB:
-// 611 -> 688-689), but loses at 7B (466 MB: 237 -> 228), where the op-by-op GEMVs stream
-// large matrices faster than its fp32-FMA GEMV.
+// Used by default for models whose layers read at most kAutoLayerBytes of weights per token
+// (a MoE layer: attention, router and k experts): measured on an H200 (runs 51-52, tg128
+// batch 1), the kernel gains over the op-by-op graph at the Qwen2.5-0.5B shape (30 MB per
+// layer: 1,243 -> 1,334-1,347 tok/s) and at 1.5B (88 MB: 611 -> 688-689), but loses at 7B
+// (466 MB: 237 -> 228), where the op-by-op GEMVs stream large matrices faster than its
+// fp32-FMA GEMV.
 // TLLM_DECODER_STACK=0 turns the path off, =1 on for any size. TLLM_STACK_TIMING=1 (with
 // --enforce-eager: not inside graphs) times the kernel's phases with block 0's globaltimer
 // after each grid barrier and logs the mean per layer every 256 calls.
@@ -53,9 +54,51 @@ int env_int(const char* name, int fallback) {
   return e && *e ? std::atoi(e) : fallback;
 }
 
+// The dense layers' intermediate size (0: none) and the MoE layers' dims (E = 0: none),
+// from the first layer of each kind; build_table checks that every layer agrees.
+void mlp_dims(const DecoderStack& s, int64_t& I, MoeDims& moe) {
+  I = 0;
+  moe = MoeDims{};
+  for (const DecoderStackLayer& L : s.layers) {
+    if (L.router && L.experts && moe.E == 0) {
+      moe.E = L.experts->num_experts;
+      moe.k = L.top_k;
+      moe.I = static_cast<int>(std::min<int64_t>(L.experts->inter, 1 << 30));
+      moe.renormalize = L.renormalize;
+    } else if (!L.router && L.gate_up && I == 0 && L.gate_up->weight.ndim() == 2) {
+      I = L.gate_up->weight.dim(0) / 2;
+    }
+  }
+}
+
+// Bytes of weights one token reads in the layers: attention, then the dense MLP or the
+// router and k experts. The largest layer counts.
+int64_t max_layer_bytes(const DecoderStack& s, int64_t H, int64_t I, const MoeDims& moe) {
+  const QKVLayout& lay = s.layout;
+  const int64_t attn = 2 * ((int64_t{lay.n_q_heads} + 2 * lay.n_kv_heads) * lay.head_dim * H +
+                            H * int64_t{lay.n_q_heads} * lay.head_dim);
+  int64_t m = 0;
+  for (const DecoderStackLayer& L : s.layers)
+    m = std::max(m, attn + (L.router ? 2 * (moe.E * H + 3 * int64_t{moe.k} * moe.I * H) : 2 * 3 * I * H));
+  return m;
+}
+
+// Why the kernel cannot run this MoE layer (nullptr: it can).
+const char* check_moe(const DecoderStackLayer& L, int64_t H, const MoeDims& moe) {
+  const MoeExperts& x = *L.experts;
+  if (x.shared_inter > 0) return "a MoE layer with a shared expert (Qwen2-MoE)";
+  if (x.num_experts != moe.E || L.top_k != moe.k || x.inter != moe.I || L.renormalize != moe.renormalize ||
+      x.hidden != H)
+    return "MoE layers of different shapes";
+  if (!dense(L.router, moe.E, H, false) || !dense(&x.gate_up, int64_t{moe.E} * 2 * moe.I, H, false) ||
+      !dense(&x.down, int64_t{moe.E} * H, moe.I, false))
+    return "MoE weights not dense bf16 (quantized, or another dtype or shape)";
+  return nullptr;
+}
+
 // Why the kernel cannot run this stack (nullptr: it can); fills the layer table.
-const char* build_table(const DecoderStack& s, int64_t H, int64_t I, std::vector<StackLayerPtrs>& t,
-                        int64_t& num_slots) {
+const char* build_table(const DecoderStack& s, int64_t H, int64_t I, const MoeDims& moe,
+                        std::vector<StackLayerPtrs>& t, int64_t& num_slots) {
   const QKVLayout& lay = s.layout;
   const int D = lay.head_dim, n_q = lay.n_q_heads, n_kv = lay.n_kv_heads;
   const int64_t Q = int64_t{n_q} * D, KV = int64_t{n_kv} * D;
@@ -73,9 +116,14 @@ const char* build_table(const DecoderStack& s, int64_t H, int64_t I, std::vector
   for (size_t l = 0; l < s.layers.size(); ++l) {
     const DecoderStackLayer& L = s.layers[l];
     if (L.sliding_window != 0) return "sliding-window attention";
-    if (!dense(L.qkv, Q + 2 * KV, H, true) || !dense(L.o, H, Q, true) || !dense(L.gate_up, 2 * I, H, false) ||
-        !dense(L.down, H, I, false))
+    if (!dense(L.qkv, Q + 2 * KV, H, true) || !dense(L.o, H, Q, true))
       return "weights not dense bf16 (quantized, or another dtype or shape)";
+    if (L.router || L.experts) {
+      if (!L.router || !L.experts) return "a MoE layer without its router or experts";
+      if (const char* why = check_moe(L, H, moe)) return why;
+    } else if (!dense(L.gate_up, 2 * I, H, false) || !dense(L.down, H, I, false)) {
+      return "weights not dense bf16 (quantized, or another dtype or shape)";
+    }
     if (!f32_vec(L.input_norm, H, false) || !f32_vec(L.post_norm, H, false) || !f32_vec(L.q_norm, D, true) ||
         !f32_vec(L.k_norm, D, true))
       return "norm weights not f32";
@@ -92,8 +140,14 @@ const char* build_table(const DecoderStack& s, int64_t H, int64_t I, std::vector
     p.b_qkv = L.qkv->bias.defined() ? L.qkv->bias.data<float>() : nullptr;
     p.w_o = L.o->weight.data<bf16>();
     p.b_o = L.o->bias.defined() ? L.o->bias.data<float>() : nullptr;
-    p.w_gate_up = L.gate_up->weight.data<bf16>();
-    p.w_down = L.down->weight.data<bf16>();
+    if (L.router) {
+      p.w_router = L.router->weight.data<bf16>();
+      p.w_gate_up = L.experts->gate_up.weight.data<bf16>();
+      p.w_down = L.experts->down.weight.data<bf16>();
+    } else {
+      p.w_gate_up = L.gate_up->weight.data<bf16>();
+      p.w_down = L.down->weight.data<bf16>();
+    }
     p.input_norm = L.input_norm->data<float>();
     p.post_norm = L.post_norm->data<float>();
     p.q_norm = f32_or_null(L.q_norm);
@@ -119,14 +173,15 @@ void CudaBackend::log_timing(StackTable& st, size_t stamps) {
   std::vector<unsigned long long> t(stamps);
   CUDA_CHECK(cudaMemcpyAsync(t.data(), st.timing, stamps * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  for (size_t k = 0; k + 1 < stamps; ++k) st.phase_ns[k % 5] += static_cast<double>(t[k + 1] - t[k]);
+  for (size_t k = 0; k + 1 < stamps; ++k) st.phase_ns[k % kStackPhases] += static_cast<double>(t[k + 1] - t[k]);
   st.total_ns += static_cast<double>(t[stamps - 1] - t[0]);
   if (++st.timed_calls % 256 != 0) return;
   const double per = 1e3 * static_cast<double>(st.timed_calls) * static_cast<double>(st.host.size());
-  TLLM_LOG(Info, "decoder stack phases, us per layer (mean of ", st.timed_calls, " steps): qkv ", st.phase_ns[0] / per,
-           ", attention ", st.phase_ns[1] / per, ", o ", st.phase_ns[2] / per, ", gate_up ", st.phase_ns[3] / per,
-           ", down ", st.phase_ns[4] / per, "; all layers ", st.total_ns / (1e3 * static_cast<double>(st.timed_calls)),
-           " us");
+  std::string phases;
+  for (int k = 0; k < kStackPhases; ++k)
+    phases += std::string(k ? ", " : "") + kStackPhaseNames[k] + " " + std::to_string(st.phase_ns[k] / per);
+  TLLM_LOG(Info, "decoder stack phases, us per layer (mean of ", st.timed_calls, " steps): ", phases,
+           "; all layers ", st.total_ns / (1e3 * static_cast<double>(st.timed_calls)), " us");
 }
 
 bool CudaBackend::decoder_stack(const DecoderStack& s) {
@@ -137,31 +192,34 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   if (stack_timing_ < 0) stack_timing_ = env_int("TLLM_STACK_TIMING", 0) != 0;
   if (!stack_enabled_ || !s.meta || s.meta->num_seqs != 1 || s.meta->num_tokens != 1 || s.layers.empty()) return false;
   const DecoderStackLayer& L0 = s.layers[0];
-  if (!s.x || !s.h || !on_device(*s.x, DType::BF16) || !on_device(*s.h, DType::BF16) || !L0.qkv || !L0.gate_up ||
-      !L0.qkv->weight.defined() || L0.gate_up->weight.ndim() != 2)
+  if (!s.x || !s.h || !on_device(*s.x, DType::BF16) || !on_device(*s.h, DType::BF16) || !L0.qkv ||
+      !L0.qkv->weight.defined())
     return false;
   const QKVLayout& lay = s.layout;
   const int D = lay.head_dim, n_q = lay.n_q_heads, n_kv = lay.n_kv_heads;
-  const int64_t H = s.x->numel(), I = L0.gate_up->weight.dim(0) / 2;
+  const int64_t H = s.x->numel();
+  int64_t I = 0;
+  MoeDims moe;
+  mlp_dims(s, I, moe);
   if (s.h->numel() != H) return false;
   // One table per model (speculative decoding runs two on one backend), keyed by its first weight.
   StackTable& st = stack_tables_[L0.qkv->weight.raw()];
-  const auto shape = std::make_tuple(H, I, n_q, n_kv, D);
+  const auto shape = std::make_tuple(H, I, n_q, n_kv, D, moe.E, moe.k, moe.I);
   if (st.shape_checked != shape) {
     st.shape_checked = shape;
     st.shape_ok = H < (1 << 30) && I < (1 << 30) &&
-                  decoder_stack_supported(static_cast<int>(H), static_cast<int>(I), n_q, n_kv, D, num_sms_);
+                  decoder_stack_supported(static_cast<int>(H), static_cast<int>(I), n_q, n_kv, D, moe, num_sms_);
     if (!st.shape_ok)
       TLLM_LOG(Info, "decoder stack kernel: not used for this model (shape H=", H, " I=", I, " heads ", n_q, "/",
-               n_kv, " head_dim ", D, " unsupported on this device)");
+               n_kv, " head_dim ", D, " experts ", moe.E, " top-", moe.k, " of I=", moe.I,
+               " unsupported on this device)");
   }
   if (!st.shape_ok) return false;
-  const int64_t layer_bytes = 2 * ((int64_t{n_q} + 2 * n_kv) * D * H + H * int64_t{n_q} * D + 3 * I * H);
   std::vector<StackLayerPtrs> t;
   int64_t num_slots = -1;
-  const char* why = stack_enabled_ == 1 && layer_bytes > kAutoLayerBytes
+  const char* why = stack_enabled_ == 1 && max_layer_bytes(s, H, I, moe) > kAutoLayerBytes
                         ? "layers above 128 MB, where the op-by-op kernels are faster; TLLM_DECODER_STACK=1 forces it"
-                        : build_table(s, H, I, t, num_slots);
+                        : build_table(s, H, I, moe, t, num_slots);
   if (why) {
     if (!st.declined) TLLM_LOG(Info, "decoder stack kernel: not used for this model (", why, ")");
     st.declined = true;
@@ -200,6 +258,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.final_norm = s.final_norm->data<float>();
   p.H = static_cast<int>(H);
   p.I = static_cast<int>(I);
+  p.moe = moe;
   p.n_q = n_q;
   p.n_kv = n_kv;
   p.D = D;
@@ -212,14 +271,14 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.block_size = m.block_size;
   p.scale = s.scale;
   p.eps = s.eps;
-  p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, num_sms_));
+  p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, moe, num_sms_));
   bool timed = false;
   if (stack_timing_) {
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
     CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
     timed = cs == cudaStreamCaptureStatusNone;
   }
-  const size_t stamps = 5 * st.host.size() + 1;
+  const size_t stamps = kStackPhases * st.host.size() + 1;
   if (timed) {
     if (st.timing_n < stamps) {
       if (st.timing) CUDA_CHECK(cudaFree(st.timing));

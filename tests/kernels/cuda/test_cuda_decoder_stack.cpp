@@ -1,9 +1,14 @@
 // CudaBackend::decoder_stack (the one-kernel decode step, kernels/cuda/decoder_stack.cu)
 // against the same layers run op by op on the same backend, as model/qwen2.cpp runs them:
-// random dense layers, a paged cache with random earlier keys behind a shuffled block table,
-// token positions from 0 to beyond several attention splits. The two paths round to bf16 at
-// the same points and differ only in summation order, so x, h and the cache slots each
-// layer writes agree to bf16-level error; every other cache slot must be left untouched.
+// random dense and sparse-MoE layers (router, top-k experts: Backend::moe_block op by op), a
+// paged cache with random earlier keys behind a shuffled block table, token positions from 0
+// to beyond several attention splits. The two paths round to bf16 at the same points and
+// differ only in summation order, so x, h and the cache slots each layer writes agree to
+// bf16-level error; every other cache slot must be left untouched. One exception: where the
+// op-by-op router's k-th and (k+1)-th logits are within two bf16 steps of each other, a
+// last-bit difference of a logit may pick the other expert, so the layers from there on are
+// not compared (at most half of a shape's positions may be such near-ties: with 128 experts
+// about one layer in six is one).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,12 +24,44 @@ class CudaDecoderStack : public CudaTest {};
 struct StackShape {
   int H, I, n_q, n_kv, D, layers;
   bool qkv_bias, o_bias, qk_norm;
+  // MoE layers (E > 0): E experts of intermediate size Im, top-k; every layer when I == 0,
+  // else the odd layers (Qwen2-MoE's decoder_sparse_step 2).
+  int E = 0, k = 0, Im = 0;
+  bool renormalize = false;
+  bool moe_layer(int l) const { return E > 0 && (I == 0 || l % 2 == 1); }
 };
+
+// Whether the k-th and (k+1)-th largest of the router logits (bf16 values) are within two
+// bf16 steps: a top-k choice that the last bit of h can flip.
+bool near_tie(const Tensor& logits, int k) {
+  std::vector<double> v(logits.numel());
+  for (size_t i = 0; i < v.size(); ++i) v[i] = value_at(logits, static_cast<int64_t>(i));
+  if (k >= static_cast<int>(v.size())) return false;
+  std::sort(v.begin(), v.end(), std::greater<>());
+  const double step = std::ldexp(1.0, std::ilogb(std::max(std::fabs(v[k - 1]), 1e-30)) - 7);  // bf16: 8 bits
+  return v[k - 1] - v[k] <= 2 * step;
+}
 
 struct Model {
   std::vector<Tensor> input_norm, post_norm, q_norm, k_norm;
-  std::vector<LinearWeight> qkv, o, gate_up, down;
+  std::vector<LinearWeight> qkv, o, gate_up, down, router;  // router: MoE layers
+  std::vector<MoeExperts> experts;
   Tensor final_norm;
+  // Layer l's entry of a DecoderStack over the caches k, v.
+  DecoderStackLayer layer(const StackShape& sh, int l, const Tensor& k, const Tensor& v) const {
+    DecoderStackLayer L{&input_norm[l], &post_norm[l], &q_norm[l], &k_norm[l], &qkv[l], &o[l], nullptr, nullptr,
+                        &k, &v, 0};
+    if (sh.moe_layer(l)) {
+      L.router = &router[l];
+      L.experts = &experts[l];
+      L.top_k = sh.k;
+      L.renormalize = sh.renormalize;
+    } else {
+      L.gate_up = &gate_up[l];
+      L.down = &down[l];
+    }
+    return L;
+  }
 };
 
 // The DecoderStack of one token over the given tensors (one layer entry per element).
@@ -52,6 +89,12 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
       {256, 512, 4, 2, 64, 3, true, false, false},    // Qwen2-like: qkv bias, head_dim 64
       {384, 1024, 6, 2, 128, 2, false, true, true},   // Qwen3-like: q/k norm, n_q D != H, an o bias
       {896, 4864, 14, 2, 64, 2, true, false, false},  // the Qwen2.5-0.5B layer shape
+      // Qwen3-MoE-like: every layer sparse, 128 experts, top-8 renormalised
+      {512, 0, 8, 2, 128, 2, false, false, true, 128, 8, 256, true},
+      // dense and MoE layers alternating, top-4 not renormalised, Qwen2-like attention
+      {256, 512, 4, 2, 64, 3, true, false, false, 16, 4, 128, false},
+      // the Qwen3-30B-A3B attention and expert shapes with 32 experts (fewer router rows than SMs)
+      {2048, 0, 32, 4, 128, 1, false, false, true, 32, 8, 768, true},
   };
   const int block_size = 16, max_len = 4200;
   std::mt19937_64 rng(2026);
@@ -59,7 +102,8 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
     const int H = sh.H, I = sh.I, n_q = sh.n_q, n_kv = sh.n_kv, D = sh.D;
     const QKVLayout lay{n_q, n_kv, D};
     const std::string what = "H=" + std::to_string(H) + " I=" + std::to_string(I) + " heads " + std::to_string(n_q) +
-                             "/" + std::to_string(n_kv) + " D=" + std::to_string(D);
+                             "/" + std::to_string(n_kv) + " D=" + std::to_string(D) + " experts " +
+                             std::to_string(sh.E) + " top-" + std::to_string(sh.k);
     auto up = [&](const Tensor& h, DType dt) { return be().upload(h, dt); };
     auto linear = [&](int64_t rows, int64_t cols, bool bias) {
       LinearWeight w;
@@ -78,8 +122,23 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
       m.k_norm.push_back(sh.qk_norm ? norm_w(D) : Tensor());
       m.qkv.push_back(linear(lay.row_stride(), H, sh.qkv_bias));
       m.o.push_back(linear(H, int64_t{n_q} * D, sh.o_bias));
-      m.gate_up.push_back(linear(2 * int64_t{I}, H, false));
-      m.down.push_back(linear(H, I, false));
+      if (sh.moe_layer(l)) {
+        MoeExperts x;
+        x.num_experts = sh.E;
+        x.hidden = H;
+        x.inter = sh.Im;
+        x.gate_up = linear(int64_t{sh.E} * 2 * sh.Im, H, false);
+        x.down = linear(int64_t{sh.E} * H, sh.Im, false);
+        m.experts.push_back(std::move(x));
+        m.router.push_back(linear(sh.E, H, false));
+        m.gate_up.emplace_back();
+        m.down.emplace_back();
+      } else {
+        m.experts.emplace_back();
+        m.router.emplace_back();
+        m.gate_up.push_back(linear(2 * int64_t{I}, H, false));
+        m.down.push_back(linear(H, I, false));
+      }
     }
     m.final_norm = norm_w(H);
     const Tensor d_cos_sin = dev(cos_sin_table(max_len, D, 1000000.0));
@@ -96,7 +155,9 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
     }
     const int64_t slot_elems = int64_t{n_kv} * D;
 
+    int ties = 0, positions = 0;
     for (int pos : {0, 1, 37, 255, 256, 700, 2500, max_len - 1}) {
+      ++positions;
       const std::string where = what + " position " + std::to_string(pos);
       const int64_t slot = int64_t{table[pos / block_size]} * block_size + pos % block_size;
       AttentionMeta meta;
@@ -120,10 +181,13 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
       }
       Tensor x = dev(x0), h = dev_poisoned({1, H}, DType::BF16);
       Tensor qkv = be().empty({1, lay.row_stride()}, DType::BF16), attn = be().empty({1, n_q * D}, DType::BF16);
-      Tensor o = be().empty({1, H}, DType::BF16), gu = be().empty({1, 2 * I}, DType::BF16);
-      Tensor act = be().empty({1, I}, DType::BF16), mlp = be().empty({1, H}, DType::BF16);
+      Tensor o = be().empty({1, H}, DType::BF16), gu = be().empty({1, 2 * std::max(I, 1)}, DType::BF16);
+      Tensor act = be().empty({1, std::max(I, 1)}, DType::BF16), mlp = be().empty({1, H}, DType::BF16);
+      Tensor logits = be().empty({1, std::max(sh.E, 1)}, DType::BF16);
+      Tensor ids = be().empty({1, std::max(sh.k, 1)}, DType::I32), wts = be().empty({1, std::max(sh.k, 1)}, DType::F32);
       const float eps = 1e-6f, scale = 1.0f / std::sqrt(static_cast<float>(D));
       be().rms_norm(h, x, m.input_norm[0], eps);
+      int tie_layer = sh.layers;  // the first MoE layer whose routing is a near tie
       for (int l = 0; l < sh.layers; ++l) {
         const Tensor& next = l + 1 < sh.layers ? m.input_norm[l + 1] : m.final_norm;
         be().linear(qkv, h, m.qkv[l]);
@@ -131,8 +195,14 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
                                    slots, kc[l], vc[l]);
         be().attention(attn, qkv, lay, kc[l], vc[l], meta, scale, 0);
         be().linear_residual_norm(o, attn, m.o[l], {&x, &h, &m.post_norm[l], eps});
-        be().linear_silu_mul(act, h, m.gate_up[l], gu);
-        be().linear_residual_norm(mlp, act, m.down[l], {&x, &h, &next, eps});
+        if (sh.moe_layer(l)) {
+          be().moe_block(mlp, h, m.router[l], m.experts[l], logits, ids, wts, sh.renormalize);
+          be().add_rms_norm(x, mlp, h, next, eps);
+          if (tie_layer == sh.layers && near_tie(host(logits), sh.k)) tie_layer = l;
+        } else {
+          be().linear_silu_mul(act, h, m.gate_up[l], gu);
+          be().linear_residual_norm(mlp, act, m.down[l], {&x, &h, &next, eps});
+        }
       }
       const Tensor want_x = host(x), want_h = host(h);
 
@@ -148,9 +218,7 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
         }
         Tensor xf = dev(x0), hf = dev_poisoned({1, H}, DType::BF16);
         std::vector<DecoderStackLayer> layers;
-        for (int l = 0; l < sh.layers; ++l)
-          layers.push_back({&m.input_norm[l], &m.post_norm[l], &m.q_norm[l], &m.k_norm[l], &m.qkv[l], &m.o[l],
-                            &m.gate_up[l], &m.down[l], &kf[l], &vf[l], 0});
+        for (int l = 0; l < sh.layers; ++l) layers.push_back(m.layer(sh, l, kf[l], vf[l]));
         const DecoderStack s = stack_of(xf, hf, m.final_norm, layers, lay, d_cos_sin, rope_rows, slots, meta, scale);
         ASSERT_TRUE(be().decoder_stack(s)) << where << ": the fused path declined";
         got_x[variant] = host(xf);
@@ -164,8 +232,14 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
       be().set_decoder_stack(true);
       EXPECT_EQ(std::memcmp(got_x[0].raw(), got_x[1].raw(), got_x[0].nbytes()), 0) << where << ": x not reproducible";
       EXPECT_EQ(std::memcmp(got_h[0].raw(), got_h[1].raw(), got_h[0].nbytes()), 0) << where << ": h not reproducible";
-      EXPECT_LT(rel_err(got_x[0], want_x), 2e-2) << where << ": residual x";
-      EXPECT_LT(rel_err(got_h[0], want_h), 2e-2) << where << ": final norm h";
+      if (tie_layer < sh.layers) {
+        ++ties;
+        std::printf("note: %s: layer %d routes a near tie; x, h and later layers' caches not compared\n",
+                    where.c_str(), tie_layer);
+      } else {
+        EXPECT_LT(rel_err(got_x[0], want_x), 2e-2) << where << ": residual x";
+        EXPECT_LT(rel_err(got_h[0], want_h), 2e-2) << where << ": final norm h";
+      }
       for (int l = 0; l < sh.layers; ++l) {
         const Tensor want_k = host(kc[l]), want_v = host(vc[l]);
         // The token's slot against the op-by-op cache; every other slot untouched.
@@ -173,8 +247,10 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
         const Tensor wk = want_k.view({want_k.numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
         const Tensor gv = got_v[l].view({got_k[l].numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
         const Tensor wv = want_v.view({want_v.numel()}).slice_rows(slot * slot_elems, (slot + 1) * slot_elems);
-        EXPECT_LT(rel_err(gk, wk), 2e-2) << where << " layer " << l << ": cached k";
-        EXPECT_LT(rel_err(gv, wv), 2e-2) << where << " layer " << l << ": cached v";
+        if (l <= tie_layer) {
+          EXPECT_LT(rel_err(gk, wk), 2e-2) << where << " layer " << l << ": cached k";
+          EXPECT_LT(rel_err(gv, wv), 2e-2) << where << " layer " << l << ": cached v";
+        }
         for (const auto& [got, init] : {std::pair{&got_k[l], &k0[l]}, std::pair{&got_v[l], &v0[l]}}) {
           int64_t changed = 0;  // host() gives f32: compare values
           for (int64_t i = 0; i < got->numel(); ++i)
@@ -183,11 +259,13 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
         }
       }
     }
+    EXPECT_LE(2 * ties, positions) << what << ": " << ties << " of " << positions << " positions route near ties";
   }
 }
 
 TEST_F(CudaDecoderStack, DeclinesWhatItDoesNotRun) {
-  // Two tokens, a sliding window, a quantized weight: the op returns false and writes nothing.
+  // Two tokens, a sliding window, a quantized weight, MoE layers it does not take: the op
+  // returns false and writes nothing.
   std::mt19937_64 rng(7);
   const int H = 64, I = 128, D = 64;
   const QKVLayout lay{2, 1, D};
@@ -233,6 +311,36 @@ TEST_F(CudaDecoderStack, DeclinesWhatItDoesNotRun) {
   t = s;
   t.layers[0].gate_up = &q8;
   EXPECT_FALSE(be().decoder_stack(t)) << "quantized weight";
+  // MoE layers: the plain one runs; a shared expert (Qwen2-MoE) or quantized experts decline.
+  MoeExperts ex;
+  ex.num_experts = 4;
+  ex.hidden = H;
+  ex.inter = 64;
+  ex.gate_up = lw(4 * 2 * 64, H);
+  ex.down = lw(4 * H, 64);
+  LinearWeight router = lw(4, H);
+  t = s;
+  t.layers[0].gate_up = t.layers[0].down = nullptr;
+  t.layers[0].router = &router;
+  t.layers[0].experts = &ex;
+  t.layers[0].top_k = 2;
+  EXPECT_TRUE(be().decoder_stack(t)) << "a MoE layer";
+  MoeExperts shared = ex;
+  shared.shared_inter = 64;
+  shared.shared_gate_up = lw(2 * 64, H);
+  shared.shared_down = lw(H, 64);
+  shared.shared_gate = nw;
+  DecoderStack u = t;
+  u.layers[0].experts = &shared;
+  EXPECT_FALSE(be().decoder_stack(u)) << "shared expert";
+  MoeExperts q8x = ex;
+  q8x.down.quant = QuantScheme::Int8PerChannel;
+  u = t;
+  u.layers[0].experts = &q8x;
+  EXPECT_FALSE(be().decoder_stack(u)) << "quantized experts";
+  u = t;
+  u.layers[0].top_k = 5;
+  EXPECT_FALSE(be().decoder_stack(u)) << "top-k above the expert count";
   be().set_decoder_stack(false);
   EXPECT_FALSE(be().decoder_stack(s)) << "turned off";
   be().set_decoder_stack(true);
