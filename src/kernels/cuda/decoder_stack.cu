@@ -12,7 +12,10 @@
 // (qkv 3.4, attention 6.0, o 3.6, gate|up 8.5, down 4.7: each phase is a chain of a barrier
 // and one or two dependent L2 round trips): tg128 batch 1 1,243 -> 1,347 tok/s (29% -> 32%
 // of roofline); 1.5B 611 -> 688 (45% -> 51%); 7B 237 -> 228 (CudaBackend uses it for layers
-// up to 128 MB). Not kept: whole phases requested into L2 ahead of use
+// up to 128 MB). Session 9 (runs 68-73): MoE layers, and a conflict-free input vector:
+// 0.5B ~25 us per layer (1,351 tok/s), 1.5B 712 tok/s (53%), Qwen3-30B-A3B 59 us per layer
+// (qkv 8.1, attention 8.8, o 6.3, router 3.1, gate|up 20.8, down 12.0): 300 -> 331 tok/s
+// (44% -> 48%). Not kept: whole phases requested into L2 ahead of use
 // (cp.async.bulk.prefetch.L2; 0.5B 992 -> 798 tok/s, run 43), and weights staged into
 // shared memory with cp.async one phase ahead or at phase entry (runs 46, 47, 50, 51: the
 // copies delay the block's barrier arrival or queue ahead of the phase's dependent loads).
@@ -560,7 +563,7 @@ __device__ __forceinline__ void attention_splits(int n_keys, int max_splits, int
 // ---- the kernel -------------------------------------------------------------------------
 
 // Floats of the GEMV input vector (xs: the longest of H, n_q D and the activation), rounded
-// up to whole 8-vectors; its hi plane starts after xs_plane(...) float4s.
+// up to whole 8-vectors; its second plane starts vec_area / 8 float4s in.
 __host__ __device__ inline int vec_area(int H, int I, int n_q, int D, const MoeDims& moe) {
   const int v = H > n_q * D ? H : n_q * D;
   const int a = act_len(I, moe);

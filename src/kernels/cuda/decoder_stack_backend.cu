@@ -1,15 +1,16 @@
 // CudaBackend::decoder_stack: decides whether a DecoderStack can run as the one persistent
-// kernel of decoder_stack.cu (bf16 weights, dense or sparse-MoE MLPs without a shared expert,
-// one token of one sequence, full-width split-half RoPE, no sliding window) and launches it. The per-layer pointer table lives on
-// the device and is re-uploaded only when the layers or the KV cache change (never inside
-// a graph capture: there the op declines and the layers run op by op).
+// kernel of decoder_stack.cu (bf16 weights, dense or sparse-MoE MLPs without a shared
+// expert, one token of one sequence, full-width split-half RoPE, no sliding window) and
+// launches it. The per-layer pointer table lives on the device and is re-uploaded only when
+// the layers or the KV cache change (never inside a graph capture: there the op declines
+// and the layers run op by op).
 //
 // Used by default for models whose layers read at most kAutoLayerBytes of weights per token
-// (a MoE layer: attention, router and k experts): measured on an H200 (runs 51-52, tg128
-// batch 1), the kernel gains over the op-by-op graph at the Qwen2.5-0.5B shape (30 MB per
-// layer: 1,243 -> 1,334-1,347 tok/s) and at 1.5B (88 MB: 611 -> 688-689), but loses at 7B
-// (466 MB: 237 -> 228), where the op-by-op GEMVs stream large matrices faster than its
-// fp32-FMA GEMV.
+// (a MoE layer: attention, router and k experts): measured on an H200 (tg128 batch 1), the
+// kernel gains over the op-by-op graph at the Qwen2.5-0.5B shape (30 MB per layer: 1,238 ->
+// 1,351 tok/s, run 71), at 1.5B (88 MB: 607 -> 712) and at Qwen3-30B-A3B (113 MB with 8 of
+// 128 experts: 300 -> 331), but loses at 7B (466 MB: 237 -> 228, run 52), where the op-by-op
+// GEMVs stream large matrices faster than its fp32-FMA GEMV.
 // TLLM_DECODER_STACK=0 turns the path off, =1 on for any size. TLLM_STACK_TIMING=1 (with
 // --enforce-eager: not inside graphs) times the kernel's phases with block 0's globaltimer
 // after each grid barrier and logs the mean per layer every 256 calls.
