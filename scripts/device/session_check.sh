@@ -3,7 +3,7 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench binab stackab stacktime attnab peer attn quantk moek gemvk tuneab" (default all: more
+#   STAGES="tests ncu bench serve moebench quantbench binab stackab stacktime stream attnab peer attn quantk moek gemvk tuneab" (default all: more
 #   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
 #   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
@@ -132,6 +132,13 @@ if has stacktime; then
     stamp "stacktime $name rc=$?"
     grep -E "decoder stack|^\| tg" "$L/stacktime_$name.log" | tail -3
   done
+fi
+
+# Read-only streams in the decode GEMVs' access patterns (bench_stream_cuda's header).
+if has stream; then
+  timeout 200 "$P/bench_stream_cuda" > "$L/stream.log" 2>&1
+  stamp "bench_stream_cuda rc=$?"
+  cat "$L/stream.log"
 fi
 
 # Prefill with the wgmma attention kernel (TLLM_ATTN_SM90 unset) against the mma.sync one
