@@ -576,7 +576,7 @@ __host__ __device__ inline int xs_area(int H, int I, int n_q, int D, const MoeDi
   return v > tiles ? v : tiles;
 }
 __host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int G) {
-  auto units = [&](int N, int K) { return ((N + G - 1) / G) * ((K / 8 + 32 * kSegVecs - 1) / (32 * kSegVecs)); };
+  auto units = [&](int N, int K) { return ((N + G - 1) / G) * ((K / 8 + kUnitVecs - 1) / kUnitVecs); };  // as gemv_tile
   const int Q = n_q * D, NQKV = Q + 2 * n_kv * D;
   const int a = units(NQKV, H), b = units(H, Q), c = 2 * units(I, H), d = units(H, I);
   const int e = 2 * units(moe.k * moe.I, H), f = moe.k * units(H, moe.I);

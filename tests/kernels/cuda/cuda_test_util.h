@@ -59,5 +59,4 @@ inline Tensor as_f32(const Tensor& t) {
   return o;
 }
 
-
 }  // namespace tllm::test
