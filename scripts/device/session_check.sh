@@ -3,7 +3,7 @@
 # (ncu, inside the CUDA graph), dense benchmarks, the serving workloads of the serving
 # issue, and the helpers' kernel checks. Binaries from `B=build-gpu bash scripts/device/pack.sh`
 # (carry build-gpu/pack). Everything lands in one tarball $OUT/logs.tar.gz plus $OUT/summary.txt.
-#   STAGES="tests ncu bench serve moebench quantbench binab stackab stacktime stream attnab peer attn quantk moek gemvk tuneab" (default all: more
+#   STAGES="tests ncu bench serve moebench quantbench binab stackab stacktrace stacktime stream attnab peer attn quantk moek gemvk tuneab" (default all: more
 #   than one 10-minute call; the session's runs 12-13 were STAGES="tests bench attn" and then
 #   STAGES="serve quantbench moebench quantk moek"; the HF peer line is STAGES=peer).
 set -u
@@ -122,6 +122,20 @@ ab() {
 # op-by-op graph (=0), batch 1.
 has stackab && ab stackab TLLM_DECODER_STACK=0 TLLM_DECODER_STACK=1 "${STACK_ROUNDS:-2}" \
   "${STACK_MODELS:-qwen2.5-0.5b qwen2.5-1.5b qwen2.5-7b}" "^\| tg" --max-model-len 4096 -p 16 -n 128 -b 1 -r 2
+
+# Per-block event times of two layers of the stack kernel (eager mode, TLLM_STACK_TRACE),
+# summarised by scripts/device/stack_trace.py.
+if has stacktrace; then
+  for name in ${STACK_MODELS:-qwen2.5-0.5b qwen2.5-7b}; do
+    f="$L/trace_$name.txt"
+    TLLM_DECODER_STACK=1 TLLM_STACK_TRACE=$f timeout 150 $T bench --model bench/configs/$name \
+      --load-format dummy --device cuda --enforce-eager --max-model-len 4096 -p 16 -n 128 -b 1 -r 1 \
+      > "$L/stacktrace_$name.log" 2>&1
+    stamp "stacktrace $name rc=$?"
+    python3 scripts/device/stack_trace.py "$f" | tee "$L/trace_$name.summary"
+    gzip -f "$f"
+  done
+fi
 
 # The decoder stack kernel's phases (block 0's clock after each grid barrier; eager mode):
 # us per layer, logged every 256 steps.

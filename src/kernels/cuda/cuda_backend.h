@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -150,12 +151,16 @@ class CudaBackend final : public Backend {
     size_t timing_n = 0;
     double phase_ns[kStackPhases] = {}, total_ns = 0;
     int64_t timed_calls = 0;
+    unsigned long long* trace = nullptr;  // TLLM_STACK_TRACE: per-block event times of two layers
+    int64_t traced_calls = 0;
   };
   void log_timing(StackTable& st, size_t stamps);
   std::map<const void*, StackTable> stack_tables_;
   DeviceWorkspace stack_ws_;
   int stack_enabled_ = -1;  // 0 off, 1 by layer size, 2 forced on; -1: TLLM_DECODER_STACK not read yet
   int stack_timing_ = -1;   // TLLM_STACK_TIMING (read at first use)
+  std::string stack_trace_path_;  // TLLM_STACK_TRACE (eager steps only)
+  void dump_trace(StackTable& st, int layer);
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
   // The fused residual update of linear_residual_norm, when it applies.
   bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g);

@@ -217,7 +217,8 @@ __device__ __forceinline__ void norm_vec(const XVec& dst, const bf16* x, const f
 // then the first group's loads are issued, then pre() waits at that barrier and fills xs:
 // the first weight loads overlap the wait (weights do not depend on the previous phase) and
 // do not delay the arrival. epi(row_sum) then runs on every thread; row_sum(i) is row i's
-// dot product.
+// dot product. ev() marks, for the optional trace, input ready, this thread's loop done, the
+// block's loops done and the epilogue done.
 // (A ring of 3 or 5 units per warp in shared memory filled by cp.async instead of the
 // register double buffer was measured on an H200, run 69: 0.5B and 1.5B steps 2-7% slower,
 // 30B-A3B 5% faster, the deeper ring no faster than the shallow one: the GEMV is not short
@@ -226,9 +227,9 @@ constexpr int kSegVecs = 4;
 constexpr int kUnitVecs = 32 * kSegVecs;  // 16-byte vectors of a unit (2 KB)
 constexpr int kGemvUnits = 2;
 
-template <typename RowPtr, typename XOf, typename Arrive, typename Pre, typename Epi>
+template <typename RowPtr, typename XOf, typename Arrive, typename Pre, typename Epi, typename Ev>
 __device__ __forceinline__ void gemv_tile(int R, int K, RowPtr row_ptr, XOf x_of, const XVec& xs, float* part,
-                                          Arrive arrive, Pre pre, Epi epi) {
+                                          Arrive arrive, Pre pre, Epi epi, Ev ev) {
   constexpr int U = kGemvUnits, V = kSegVecs;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nvec = K / 8, nseg = (nvec + kUnitVecs - 1) / kUnitVecs, units = R * nseg;
@@ -262,6 +263,7 @@ __device__ __forceinline__ void gemv_tile(int R, int K, RowPtr row_ptr, XOf x_of
 #pragma unroll
   for (int u = 0; u < U; ++u) issue(u_begin + u, a[u]);
   pre();
+  ev();
   for (int u0 = u_begin; u0 < u_end; u0 += U) {
     uint4 b[U][V];
     const bool more = u0 + U < u_end;
@@ -279,12 +281,15 @@ __device__ __forceinline__ void gemv_tile(int R, int K, RowPtr row_ptr, XOf x_of
         for (int v = 0; v < V; ++v) a[u][v] = b[u][v];
     }
   }
+  ev();
   __syncthreads();
+  ev();
   epi([&](int i) {
     float sum = 0.0f;
     for (int sg = 0; sg < nseg; ++sg) sum += part[i * nseg + sg];
     return sum;
   });
+  ev();
   __syncthreads();
 }
 
@@ -597,7 +602,7 @@ __device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
   ++k;
 }
 
-template <int D>
+template <int D, bool kTrace>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ DecoderStackParams p) {
   extern __shared__ __align__(16) float smem[];
   __shared__ float red[32];
@@ -615,10 +620,28 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   unsigned target = 0;
   int timer = 0;
   stamp(p, timer);
-  auto arrive = [&] { grid_arrive(sc.sync, target); };
+  // The optional trace (kTrace, TLLM_STACK_TRACE) of layers trace_layer and trace_layer + 1:
+  // each block's globaltimer at every event (arrival, barrier pass, gemv_tile's marks,
+  // attention done), in program order.
+  bool tracing = false;
+  int tk = 0;
+  auto ev = [&] {
+    if (!kTrace || !tracing) return;
+    if (threadIdx.x == 0 && tk < kStackTraceSlots) {
+      unsigned long long t;
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+      p.trace[static_cast<int64_t>(tk) * gridDim.x + blockIdx.x] = t;
+    }
+    ++tk;
+  };
+  auto arrive = [&] {
+    grid_arrive(sc.sync, target);
+    ev();
+  };
   auto wait = [&] {
     grid_wait(sc.sync, target);
     stamp(p, timer);
+    ev();
   };
   auto sync = [&] {
     arrive();
@@ -648,6 +671,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
 
   for (int l = 0; l < p.n_layers; ++l) {
     const StackLayerPtrs& L = p.layers[l];
+    tracing = kTrace && (l == p.trace_layer || l == p.trace_layer + 1);
     // 1. qkv = norm(x) Wqkv + b
     gemv_tile(
         q1 - q0, H, [&](int i) { return L.w_qkv + static_cast<int64_t>(q0 + i) * H; }, vec, xs, part,
@@ -664,13 +688,14 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
             const float a = row_sum(i);
             sc.qkv[n] = __float2bfloat16_rn(L.b_qkv ? a + L.b_qkv[n] : a);
           }
-        });
+        }, ev);
     sync();
     // 2. attention, units (head, split) spread over the SMs first
     {
       for (int u = warp * gridDim.x + blockIdx.x; warp < kAttnWarps && u < p.n_q * S; u += gridDim.x * kAttnWarps)
         attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt);
     }
+    ev();
     // 3. x += attn Wo + b
     gemv_tile(
         h1 - h0, Q, [&](int i) { return L.w_o + static_cast<int64_t>(h0 + i) * Q; }, vec, xs, part, arrive,
@@ -678,7 +703,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           wait();
           load_vec(xs, sc.attn, Q);
         },
-        [&](auto row_sum) { add_residual(row_sum, L.b_o); });
+        [&](auto row_sum) { add_residual(row_sum, L.b_o); }, ev);
     if (!L.w_router) {
       // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
       gemv_tile(
@@ -693,7 +718,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           [&](auto row_sum) {
             for (int i = threadIdx.x; i < F; i += kThreads)
               sc.act[f0 + i] = __float2bfloat16_rn(silu_f32(round_bf16(row_sum(i))) * round_bf16(row_sum(F + i)));
-          });
+          }, ev);
       // 5. x += act Wd
       gemv_tile(
           h1 - h0, I, [&](int i) { return L.w_down + static_cast<int64_t>(h0 + i) * I; }, vec, xs, part, arrive,
@@ -701,7 +726,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
             wait();
             load_vec(xs, sc.act, I);
           },
-          [&](auto row_sum) { add_residual(row_sum, nullptr); });
+          [&](auto row_sum) { add_residual(row_sum, nullptr); }, ev);
       continue;
     }
     // MoE 4. h = norm(x) (kept in xs for 5); the block's rows of the router logits, rounded
@@ -714,7 +739,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
         },
         [&](auto row_sum) {
           for (int i = threadIdx.x; i < e1 - e0; i += kThreads) sc.logits[e0 + i] = round_bf16(row_sum(i));
-        });
+        }, ev);
     // MoE 5. route; act[j Im + f] = silu(h Wg_e) * h Wu_e for the block's features (gate
     // rows, then the matching up rows). No weight can be requested before the routing.
     auto expert_row = [&](int i) {  // feature m0 + i (i < M: its gate row) or m0 + i - M (its up row)
@@ -733,7 +758,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
             const float g = row_sum(i), u = row_sum(M + i);
             sc.act[m0 + i] = __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);  // as moe_gemv.cu
           }
-        });
+        }, ev);
     // MoE 6. x += sum_j w_j bf16(act_j Wd_e) for the block's rows: row i = (row h0 + i / k, slot i % k)
     gemv_tile(
         (h1 - h0) * k, Im,
@@ -754,7 +779,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
                 return acc;
               },
               nullptr);
-        });
+        }, ev);
   }
   sync();
   if (blockIdx.x == 0) {
@@ -770,15 +795,15 @@ size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, in
 
 // Sets the kernel's dynamic shared memory limit on the current device; true when one block
 // of it fits an SM.
-template <int D>
+template <int D, bool kTrace>
 bool configure(size_t smem) {
-  if (cudaFuncSetAttribute(decoder_stack_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  if (cudaFuncSetAttribute(decoder_stack_kernel<D, kTrace>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(smem)) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
   int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<D>, kThreads, smem) != cudaSuccess) {
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<D, kTrace>, kThreads, smem) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
@@ -807,7 +832,8 @@ bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDi
   if (num_sms <= 0) return false;
   const size_t smem = smem_bytes(H, I, n_q, n_kv, D, moe, num_sms);
   if (smem > 200 * 1024) return false;
-  return D == 64 ? configure<64>(smem) : configure<128>(smem);
+  return D == 64 ? configure<64, false>(smem) && configure<64, true>(smem)
+                 : configure<128, false>(smem) && configure<128, true>(smem);
 }
 
 size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
@@ -826,8 +852,10 @@ bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream
   attr[0].val.cooperative = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  const cudaError_t err = p.D == 64 ? cudaLaunchKernelEx(&cfg, decoder_stack_kernel<64>, p)
-                                    : cudaLaunchKernelEx(&cfg, decoder_stack_kernel<128>, p);
+  const bool tr = p.trace != nullptr;
+  const cudaError_t err =
+      p.D == 64 ? cudaLaunchKernelEx(&cfg, tr ? decoder_stack_kernel<64, true> : decoder_stack_kernel<64, false>, p)
+                : cudaLaunchKernelEx(&cfg, tr ? decoder_stack_kernel<128, true> : decoder_stack_kernel<128, false>, p);
   if (err == cudaErrorCooperativeLaunchTooLarge) {  // fewer SMs free than the device has (MPS, another context)
     cudaGetLastError();
     return false;

@@ -58,11 +58,19 @@ struct DecoderStackParams {
   unsigned long long* timing = nullptr;
   // Scratch (decoder_stack_workspace_bytes): qkv, attn, act, attention partials, counters.
   void* workspace = nullptr;
+  // Optional (a diagnostic, TLLM_STACK_TRACE): globaltimer (ns) of every block at each event
+  // of layers trace_layer and trace_layer + 1, [kStackTraceSlots][gridDim.x]; events in
+  // program order: barrier arrival, barrier pass, GEMV input ready, thread 0's GEMV loop done,
+  // the block's loops done, GEMV epilogue done, attention done. Launches a traced build of
+  // the kernel.
+  unsigned long long* trace = nullptr;
+  int trace_layer = 0;
 };
 
 // The phases of a layer, in the order of the timing stamps (a dense layer's router phase
 // takes no time).
 constexpr int kStackPhases = 6;
+constexpr int kStackTraceSlots = 80;
 constexpr const char* kStackPhaseNames[kStackPhases] = {"qkv", "attention", "o", "router", "gate_up", "down"};
 
 // Whether the kernel takes this shape on the current device (head_dim 64 or 128, sizes

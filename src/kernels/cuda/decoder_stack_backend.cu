@@ -9,12 +9,16 @@
 // (a MoE layer: attention, router and k experts): measured on an H200 (tg128 batch 1), the
 // kernel gains over the op-by-op graph at the Qwen2.5-0.5B shape (30 MB per layer: 1,238 ->
 // 1,351 tok/s, run 71), at 1.5B (88 MB: 607 -> 712) and at Qwen3-30B-A3B (113 MB with 8 of
-// 128 experts: 300 -> 331), but loses at 7B (466 MB: 237 -> 228, run 52), where the op-by-op
-// GEMVs stream large matrices faster than its fp32-FMA GEMV.
+// 128 experts: 300 -> 331), but not at 7B (466 MB: 228 against 237, run 52; 235-240 against
+// 237 in runs 75-78 of session 10: level), where each op-by-op GEMV is large enough to
+// stream near the copy rate and the kernel's phase boundaries cost as much as the launches.
 // TLLM_DECODER_STACK=0 turns the path off, =1 on for any size. TLLM_STACK_TIMING=1 (with
 // --enforce-eager: not inside graphs) times the kernel's phases with block 0's globaltimer
-// after each grid barrier and logs the mean per layer every 256 calls.
+// after each grid barrier and logs the mean per layer every 256 calls. TLLM_STACK_TRACE=FILE
+// (eager too) runs a traced build of the kernel and writes every block's event times of two
+// layers for 16 steps (dump_trace; summarised by scripts/device/stack_trace.py).
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -168,6 +172,31 @@ bool same_table(const std::vector<StackLayerPtrs>& a, const std::vector<StackLay
 CudaBackend::StackTable::~StackTable() {
   if (table) cudaFree(table);
   if (timing) cudaFree(timing);
+  if (trace) cudaFree(trace);
+}
+
+// TLLM_STACK_TRACE=FILE: every 8th eager step from the 64th (16 steps), the per-block event
+// times of the traced layers appended to FILE as "step event block ns" lines (a diagnostic for
+// scripts/device/stack_trace.py).
+void CudaBackend::dump_trace(StackTable& st, int layer) {
+  const int64_t call = st.traced_calls++;
+  if (call < 64 || call % 8 != 0 || call >= 64 + 16 * 8) return;
+  const size_t n = static_cast<size_t>(kStackTraceSlots) * num_sms_;
+  std::vector<unsigned long long> t(n);
+  CUDA_CHECK(cudaMemcpyAsync(t.data(), st.trace, n * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  FILE* f = std::fopen(stack_trace_path_.c_str(), "a");
+  if (!f) {
+    TLLM_LOG(Warn, "TLLM_STACK_TRACE: cannot open ", stack_trace_path_, " for appending; trace dropped");
+    return;
+  }
+  for (int k = 0; k < kStackTraceSlots; ++k)
+    for (int b = 0; b < num_sms_; ++b) {
+      const unsigned long long v = t[static_cast<size_t>(k) * num_sms_ + b];
+      if (v) std::fprintf(f, "%lld %d %d %llu\n", static_cast<long long>(call), k, b, v);
+    }
+  std::fprintf(f, "# layer %d\n", layer);
+  std::fclose(f);
 }
 
 void CudaBackend::log_timing(StackTable& st, size_t stamps) {
@@ -190,7 +219,10 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     const int e = env_int("TLLM_DECODER_STACK", -1);
     stack_enabled_ = e < 0 ? 1 : (e == 0 ? 0 : 2);
   }
-  if (stack_timing_ < 0) stack_timing_ = env_int("TLLM_STACK_TIMING", 0) != 0;
+  if (stack_timing_ < 0) {
+    stack_timing_ = env_int("TLLM_STACK_TIMING", 0) != 0;
+    if (const char* tp = std::getenv("TLLM_STACK_TRACE")) stack_trace_path_ = tp;
+  }
   if (!stack_enabled_ || !s.meta || s.meta->num_seqs != 1 || s.meta->num_tokens != 1 || s.layers.empty()) return false;
   const DecoderStackLayer& L0 = s.layers[0];
   if (!s.x || !s.h || !on_device(*s.x, DType::BF16) || !on_device(*s.h, DType::BF16) || !L0.qkv ||
@@ -274,7 +306,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.eps = s.eps;
   p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, moe, num_sms_));
   bool timed = false;
-  if (stack_timing_) {
+  if (stack_timing_ || !stack_trace_path_.empty()) {
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
     CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
     timed = cs == cudaStreamCaptureStatusNone;
@@ -286,7 +318,14 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
       CUDA_CHECK(cudaMalloc(&st.timing, stamps * sizeof(unsigned long long)));
       st.timing_n = stamps;
     }
-    p.timing = st.timing;
+    if (stack_timing_) p.timing = st.timing;
+    if (!stack_trace_path_.empty()) {
+      const size_t n = static_cast<size_t>(kStackTraceSlots) * num_sms_;
+      if (!st.trace) CUDA_CHECK(cudaMalloc(&st.trace, n * sizeof(unsigned long long)));
+      CUDA_CHECK(cudaMemsetAsync(st.trace, 0, n * sizeof(unsigned long long), stream_));
+      p.trace = st.trace;
+      p.trace_layer = p.n_layers > 2 ? p.n_layers / 2 : (p.n_layers > 1 ? 1 : 0);
+    }
   }
   if (!cuda::decoder_stack(p, num_sms_, stream_)) {
     TLLM_LOG(Warn, "decoder stack kernel: the device refused a cooperative launch of ", num_sms_,
@@ -294,7 +333,8 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     st.shape_ok = false;
     return false;
   }
-  if (timed) log_timing(st, stamps);
+  if (timed && stack_timing_) log_timing(st, stamps);
+  if (timed && p.trace) dump_trace(st, p.trace_layer);
   return true;
 }
 
