@@ -173,6 +173,25 @@ __device__ __forceinline__ uint4 ld_weight_u4(const void* p) {
   return r;
 }
 
+// cp.async (sm_80+): 16 bytes from global to shared memory, past L1; the 3-operand form reads
+// src_bytes (0-16) and zero-fills the rest (src_bytes 0: no read, a zeroed destination).
+// commit / wait_group N: this thread's copies of all but the last N groups have landed. The
+// "memory" clobbers keep the compiler from moving shared-memory accesses across them.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(gmem), "r"(src_bytes) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
 // Streaming 16-byte load that skips L1 (weights are read once).
 __device__ __forceinline__ uint4 ld_stream_u4(const void* p) {
   uint4 r;

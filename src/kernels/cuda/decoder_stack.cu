@@ -405,13 +405,6 @@ __device__ __forceinline__ void norm_rope(float (&v)[D / 32], const float* norm_
   }
 }
 
-
-__device__ __forceinline__ void cp_async16(void* smem_dst, const void* src) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
-
 // One (q head h, key split s of S) unit on one warp. wbuf: this warp's 3 D floats (q, the
 // token's k and v); vt: its [32][D] bf16 tile of values. Keys go 32 at a time, lane j
 // owning key j of the tile: its K row straight into registers, its V row into vt with

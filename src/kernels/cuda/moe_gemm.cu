@@ -37,15 +37,6 @@ struct GemmParams {
   int top_k;
 };
 
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, int src_bytes) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
   const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -105,13 +96,13 @@ __global__ void __launch_bounds__(THREADS) moe_gemm_kernel(const __grid_constant
     for (int i = 0; i < A_CHUNKS; ++i) {
       bf16* dst = As + (stage * BM + load_row(t, i)) * LDS + kc;
       const bool ok = kin && a_src[i] != nullptr;
-      cp_async_16(dst, ok ? a_src[i] + k0 : p.a, ok ? 16 : 0);
+      cp_async16(dst, ok ? a_src[i] + k0 : p.a, ok ? 16 : 0);
     }
 #pragma unroll
     for (int i = 0; i < B_CHUNKS; ++i) {
       bf16* dst = Bs + (stage * BN + load_row(t, i)) * LDS + kc;
       const bool ok = kin && b_src[i] != nullptr;
-      cp_async_16(dst, ok ? b_src[i] + k0 : p.w, ok ? 16 : 0);
+      cp_async16(dst, ok ? b_src[i] + k0 : p.w, ok ? 16 : 0);
     }
   };
 
