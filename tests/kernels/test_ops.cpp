@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <numeric>
 #include <sstream>
@@ -81,7 +82,8 @@ void add_linear(std::vector<OpCase>& cases) {
   const std::vector<std::tuple<int, int, int>> shapes = {
       {1, 1, 1},      {1, 17, 33},    {1, 64, 896},  {2, 100, 130}, {3, 45, 64},   {4, 33, 100},
       {5, 129, 257},  {7, 33, 100},   {8, 31, 48},   {15, 70, 31},  {16, 64, 64},  {17, 100, 300},
-      {33, 47, 129},  {64, 256, 512}, {1, 896, 4864}, {13, 5, 1000}, {40, 160, 96}, {2, 3, 4097}};
+      {33, 47, 129},  {64, 256, 512}, {1, 896, 4864}, {13, 5, 1000}, {40, 160, 96}, {2, 3, 4097},
+      {1, 2050, 64},  {3, 1000, 200}};  // the last two: decode-sized, columns in per-thread shares
   for (DType d : {DType::F32, DType::BF16, DType::F16})
     for (auto [T, N, K] : shapes)
       for (bool bias : {false, true}) {
@@ -284,6 +286,36 @@ INSTANTIATE_TEST_SUITE_P(Cpu, KernelOps,
                          ::testing::Combine(::testing::ValuesIn(supported_isas()),
                                             ::testing::Range(0, static_cast<int>(op_cases().size()))),
                          case_name);
+
+// A decode-sized linear hands its columns to the threads in shares and chunks that depend
+// on the thread count; every column is still computed whole by one thread, so the output is
+// the same bits for any count.
+TEST(KernelBackend, DecodeLinearIsTheSameBitsForAnyThreadCount) {
+  std::mt19937_64 rng(7);
+  for (DType d : {DType::BF16, DType::F32})
+    for (int T : {1, 3}) {
+      Tensor x = randn({T, 300}, rng);
+      LinearWeight w;
+      w.weight = randn({1000, 300}, rng, d, 0.1f);
+      w.bias = randn({1000}, rng);
+      w.out_features = 1000;
+      w.in_features = 300;
+      std::vector<float> first;
+      for (int threads : {1, 2, 3}) {
+        auto be = make_cpu_backend_isa(CpuBackendOptions{threads}, cpu::best_isa());
+        Tensor out = Tensor::empty({T, 1000}, DType::F32);
+        poison(out);
+        be->linear(out, x, w);
+        std::vector<float> got(out.data<float>(), out.data<float>() + out.numel());
+        if (first.empty()) {
+          first = got;
+          continue;
+        }
+        EXPECT_EQ(0, std::memcmp(first.data(), got.data(), got.size() * sizeof(float)))
+            << dtype_name(d) << " T=" << T << ": " << threads << " threads differ from 1";
+      }
+    }
+}
 
 // --- bad input is a clear error, not a crash ---------------------------------------
 

@@ -82,9 +82,20 @@ void linear(float* out, const float* x, const void* w, DType w_dtype, const floa
   task.K = K;
   const auto block = isa_kernel(ex.isa, linear_block);
   // Columns go to threads in units of 16 so that every thread's range starts on a tile.
-  constexpr int64_t kUnit = 16;
+  constexpr int64_t kUnit = 16, kSharesMaxT = 4;
   const int64_t units = (N + kUnit - 1) / kUnit;
   const int64_t min_units = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(K * T * kUnit, 1));
+  if (T <= kSharesMaxT && units >= 16 * static_cast<int64_t>(ex.pool.size())) {
+    // Decode-sized: each thread streams its own contiguous share of the columns and then helps
+    // with the others' (ThreadPool::parallel_for_shares), as the quantized linear does, so a
+    // thread descheduled on a shared machine does not hold the step.
+    const int64_t chunk =
+        std::max(min_units, std::clamp<int64_t>(units / (16 * static_cast<int64_t>(ex.pool.size())), 1, 8));
+    ex.pool.parallel_for_shares(units, chunk, [&](int64_t b, int64_t e, int) {
+      block(task, b * kUnit, std::min(N, e * kUnit));
+    });
+    return;
+  }
   ex.pool.parallel_for(units, min_units, [&](int64_t b, int64_t e) {
     block(task, b * kUnit, std::min(N, e * kUnit));
   });
