@@ -172,7 +172,8 @@ void run_bench(const BenchArgs& a) {
   const double params_total =
       L * (H * (q + 2 * kv) + q * H) + mlp_params_read(E) + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
 
-  std::printf("model: %s (%s), %.1f M params, %s weights %.1f MiB; backend: %s\n", cfg.model_dir.c_str(),
+  std::printf("model: %s (%s), %.1f M params, %s weights, %.1f MiB of them read per decode token; backend: %s\n",
+              cfg.model_dir.c_str(),
               mc.architecture.c_str(), params_total / 1e6,
               quant.format == QuantFormat::None ? dtype_name(wdt) : quant.describe().c_str(), decode_bytes / (1 << 20),
               engine.backend_name().c_str());

@@ -1,6 +1,9 @@
 #include "core/allocator.h"
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <new>
 
 #include "core/error.h"
@@ -18,6 +21,12 @@ void* aligned_host_alloc(size_t bytes, size_t alignment) {
 }
 
 void aligned_host_free(void* p) { std::free(p); }
+
+void release_free_host_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 namespace {
 class HostAllocator final : public Allocator {

@@ -247,7 +247,8 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   for (int id : mc.eos_token_ids) I.eos_ids.insert(id);
   I.counters.num_kv_blocks = static_cast<int>(num_blocks);
   TLLM_LOG(Info, "loaded ", mc.architecture, " from ", c.model_dir, " on ", I.backend->name(), ": ",
-           I.model->weight_bytes() >> 20, " MiB of weights (", dtype_name(mo.weight_dtype), "), KV cache ",
+           I.model->weight_bytes() >> 20, " MiB of weights (",
+           mo.quantization.empty() ? dtype_name(mo.weight_dtype) : mo.quantization.c_str(), "), KV cache ",
            num_blocks, " blocks x ", c.block_size, " tokens (", (num_blocks * per_block) >> 20, " MiB ",
            dtype_name(kv_dtype), ")");
 }

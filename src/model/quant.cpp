@@ -488,24 +488,28 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
   if (!ck && lm_head && (spec_.format == QuantFormat::Awq || spec_.format == QuantFormat::Gptq))
     return std::nullopt;  // dummy weights of an AWQ / GPTQ model: their lm_head is dense
   if (spec_.format == QuantFormat::OnLoad || !ck) {
-    // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks).
-    std::vector<Tensor> parts;
-    for (size_t i = 0; i < names.size(); ++i) parts.push_back(w.host(names[i], {rows[i], in_features}));
-    Tensor h = concat_rows(parts);
-    const int64_t N = h.dim(0);
-    Tensor f = h;
-    if (h.dtype() != DType::F32) {
-      f = Tensor::empty(h.shape(), DType::F32);
-      pool_->parallel_for(h.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) f.data<float>()[i] = float_at(h, i);
-      });
-    }
+    // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks),
+    // one part at a time: the quantizers work row by row, so the codes are those of the
+    // concatenated matrix, and only one part's dense and f32 copies are alive at once (a
+    // Qwen3-30B-A3B layer fuses 256 expert matrices: 2.4 GB of transients otherwise).
     const int bits = lm_head ? 8 : kernel_bits(spec_.bits);
     const int group = spec_.group_size < 0 ? static_cast<int>(in_features) : spec_.group_size;
-    QuantizedMatrix m = bits == 8 && (lm_head || spec_.format == QuantFormat::OnLoad)
-                            ? quantize_int8_per_channel(f.data<float>(), N, in_features, pool_.get())
-                            : quantize_affine(f.data<float>(), N, in_features, bits, group, DType::F16, pool_.get());
-    return pack(w, m);
+    const bool per_channel = bits == 8 && (lm_head || spec_.format == QuantFormat::OnLoad);
+    std::vector<QuantizedMatrix> parts;
+    for (size_t i = 0; i < names.size(); ++i) {
+      Tensor h = w.host(names[i], {rows[i], in_features});
+      Tensor f = h;
+      if (h.dtype() != DType::F32) {
+        f = Tensor::empty(h.shape(), DType::F32);
+        pool_->parallel_for(h.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+          for (int64_t j = b; j < e; ++j) f.data<float>()[j] = float_at(h, j);
+        });
+      }
+      parts.push_back(per_channel
+                          ? quantize_int8_per_channel(f.data<float>(), rows[i], in_features, pool_.get())
+                          : quantize_affine(f.data<float>(), rows[i], in_features, bits, group, DType::F16, pool_.get()));
+    }
+    return pack(w, stack_rows(parts));
   }
   // Pre-quantized: every part stored with one scheme (or all dense).
   std::vector<std::optional<std::pair<int, int>>> schemes;

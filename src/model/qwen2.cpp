@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 
+#include "core/allocator.h"
 #include "core/logging.h"
 #include "kernels/backend.h"
 #include "model/device_batch.h"
@@ -256,6 +257,7 @@ class Qwen2Model final : public CausalLM {
         L.down = w.linear({m + "down_proj.weight"}, {H}, I);
       }
       L.sliding_window = cfg_.layer_sliding_window.empty() ? 0 : cfg_.layer_sliding_window[l];
+      release_free_host_memory();  // the layer's transients (host copies, f32 before quantizing)
     }
     for (const std::string& n : w.unused())
       TLLM_LOG(Warn, "checkpoint tensor \"", n, "\" is not used by ", cfg_.architecture);

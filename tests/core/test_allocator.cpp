@@ -1,0 +1,61 @@
+// Host memory handed back to the operating system (core/allocator.h). glibc keeps freed
+// blocks below its adaptive mmap threshold in the heap; a model load frees gigabytes of such
+// transients between long-lived allocations, so the loader calls release_free_host_memory()
+// after each layer (a Qwen1.5-MoE-A2.7B int4 load stayed at 10.7 GB resident for 3.2 GB of
+// weights without it).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/allocator.h"
+
+namespace tllm {
+namespace {
+
+// Resident set of this process in kB (Linux), or -1.
+long resident_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+TEST(HostMemory, FreedHeapBlocksGoBackToTheSystem) {
+#if !defined(__GLIBC__)
+  GTEST_SKIP() << "release_free_host_memory is a no-op without glibc";
+#else
+  if (resident_kb() < 0) GTEST_SKIP() << "no /proc/self/status";
+  // A freed 24 MB mapping raises glibc's mmap threshold to 24 MB (its ceiling is 32 MB), so
+  // the 16 MB blocks below come from the heap, as a layer's per-expert weights do.
+  aligned_host_free(aligned_host_alloc(size_t{24} << 20));
+  constexpr int kBlocks = 32;
+  constexpr size_t kBytes = size_t{16} << 20;
+  std::vector<void*> blocks;
+  for (int i = 0; i < kBlocks; ++i) {
+    blocks.push_back(aligned_host_alloc(kBytes));
+    std::memset(blocks.back(), 1, kBytes);  // resident
+  }
+  void* keep = aligned_host_alloc(size_t{1} << 20);  // long-lived, above them: no top trim
+  std::memset(keep, 1, size_t{1} << 20);
+  for (void* p : blocks) aligned_host_free(p);
+  const long before = resident_kb();
+  const long freed_kb = static_cast<long>(kBlocks * kBytes / 1024);
+  if (before < freed_kb / 2) {
+    aligned_host_free(keep);
+    GTEST_SKIP() << "the C library returned the freed blocks by itself (resident " << before << " kB)";
+  }
+  release_free_host_memory();
+  const long after = resident_kb();
+  aligned_host_free(keep);
+  EXPECT_LT(after, before - freed_kb / 2) << "resident " << before << " kB before the release, " << after
+                                          << " kB after; " << freed_kb << " kB were freed";
+#endif
+}
+
+}  // namespace
+}  // namespace tllm
