@@ -198,17 +198,18 @@ __global__ void __launch_bounds__(WARPS * 32)
       store_out<OutT>(out + static_cast<int64_t>(tok) * I + n, silu_f32(gv) * uv);
     }
     return;
-  }
-  for (int i = threadIdx.x; i < 16 * T; i += WARPS * 32) {
-    const int row = i & 15, tok = i >> 4;
-    const int n = n0 + row;
-    if (n >= N) continue;
-    float v = 0.0f;
+  } else {
+    for (int i = threadIdx.x; i < 16 * T; i += WARPS * 32) {
+      const int row = i & 15, tok = i >> 4;
+      const int n = n0 + row;
+      if (n >= N) continue;
+      float v = 0.0f;
 #pragma unroll
-    for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
-    if (bias_kind == 1) v += static_cast<const float*>(bias)[n];
-    else if (bias_kind == 2) v += __bfloat162float(static_cast<const bf16*>(bias)[n]);
-    store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, v);
+      for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
+      if (bias_kind == 1) v += static_cast<const float*>(bias)[n];
+      else if (bias_kind == 2) v += __bfloat162float(static_cast<const bf16*>(bias)[n]);
+      store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, v);
+    }
   }
   if constexpr (NORM) {
     static_assert(std::is_same_v<OutT, bf16>, "the fused norm reads bf16 outputs");
