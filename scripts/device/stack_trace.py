@@ -27,7 +27,7 @@ MOE_V1 = ["qkv.A", "qkv.W", "qkv.P", "qkv.E", "attn.A", "attn.W", "attn.D", "o.A
           "down.A", "down.W", "down.P", "down.E"]
 # Events of two traced layers (the second layer's last phase ends at the next layer's first
 # arrival, which is not traced) -> labels of one layer.
-LAYOUTS = {2 * len(x) + 0: x for x in (DENSE, MOE, DENSE_V1, MOE_V1)}
+LAYOUTS = {2 * len(x): x for x in (DENSE, MOE, DENSE_V1, MOE_V1)}
 
 
 def main():

@@ -5,7 +5,6 @@
 // weights without it).
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>

@@ -312,20 +312,20 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     timed = cs == cudaStreamCaptureStatusNone;
   }
   const size_t stamps = kStackPhases * st.host.size() + 1;
-  if (timed) {
+  if (timed && stack_timing_) {
     if (st.timing_n < stamps) {
       if (st.timing) CUDA_CHECK(cudaFree(st.timing));
       CUDA_CHECK(cudaMalloc(&st.timing, stamps * sizeof(unsigned long long)));
       st.timing_n = stamps;
     }
-    if (stack_timing_) p.timing = st.timing;
-    if (!stack_trace_path_.empty()) {
-      const size_t n = static_cast<size_t>(kStackTraceSlots) * num_sms_;
-      if (!st.trace) CUDA_CHECK(cudaMalloc(&st.trace, n * sizeof(unsigned long long)));
-      CUDA_CHECK(cudaMemsetAsync(st.trace, 0, n * sizeof(unsigned long long), stream_));
-      p.trace = st.trace;
-      p.trace_layer = p.n_layers > 2 ? p.n_layers / 2 : (p.n_layers > 1 ? 1 : 0);
-    }
+    p.timing = st.timing;
+  }
+  if (timed && !stack_trace_path_.empty()) {
+    const size_t n = static_cast<size_t>(kStackTraceSlots) * num_sms_;
+    if (!st.trace) CUDA_CHECK(cudaMalloc(&st.trace, n * sizeof(unsigned long long)));
+    CUDA_CHECK(cudaMemsetAsync(st.trace, 0, n * sizeof(unsigned long long), stream_));
+    p.trace = st.trace;
+    p.trace_layer = p.n_layers / 2;  // >= 1 from two layers on (layer 0 has no arrival before its qkv)
   }
   if (!cuda::decoder_stack(p, num_sms_, stream_)) {
     TLLM_LOG(Warn, "decoder stack kernel: the device refused a cooperative launch of ", num_sms_,
@@ -333,8 +333,8 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     st.shape_ok = false;
     return false;
   }
-  if (timed && stack_timing_) log_timing(st, stamps);
-  if (timed && p.trace) dump_trace(st, p.trace_layer);
+  if (p.timing) log_timing(st, stamps);
+  if (p.trace) dump_trace(st, p.trace_layer);
   return true;
 }
 
