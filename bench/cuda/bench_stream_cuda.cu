@@ -15,13 +15,20 @@
 //               window of the matrix at a time
 //   blocks-W    one block of W warps per 16 KB chunk, as many blocks as chunks (the
 //               op-by-op GEMV's grid: many small blocks, several resident per SM)
+//   ring-S-C    the decoder stack's weight-ring build: one block per SM of 16 computing warps
+//               and a producer warp that bulk-copies (TMA) the block's contiguous share into a
+//               shared-memory ring of S stages of 32 KB, C bytes per copy (2 KB: one copy per
+//               unit, as decoder_stack.cu; 32 KB: one per stage); each warp folds its 2 KB
+//               unit of a stage from shared memory and releases it (sm_90 only)
 // Sizes 8 to 512 MB, each over fresh buffers (no L2 reuse between calls: the buffers rotate
 // through 1.5 GB). Printed: us, GB/s read, % of the read + write rate of a 1 GiB
 // device-to-device copy (a read-only stream reaches that rate: HBM serves reads and writes
 // from one pool of bandwidth).
 // Answer (H200, run 74): the pattern does not matter (all within ~5% at every size); the
 // size does: ~3.3 us of fixed cost per launch plus ~4.1 TB/s (8 MB 5.5 us = 36% of the copy
-// rate, 64 MB 19 us = 84%, 512 MB 125-131 us = 97-102%).
+// rate, 64 MB 19 us = 84%, 512 MB 125-131 us = 97-102%). The ring patterns (run 80): level
+// with the others up to 64 MB and faster above (256-512 MB: 100-104% of the copy rate against
+// 94-97% for stack-2), whatever the copy size (2 to 32 KB).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -102,6 +109,72 @@ __global__ void blocks_kernel(const char* src, int64_t units, unsigned* sink) {
   if (acc == 0x12345678u) sink[0] = acc;
 }
 
+// ring: block b's contiguous share in stages of 32 KB (16 units), copied by the producer
+// warp (warp 16) in C-byte bulk copies into S stages; warp w folds unit w of each stage.
+template <int S, int C>
+__global__ void __launch_bounds__(544, 1) ring_kernel(const char* src, int64_t units, unsigned* sink) {
+  extern __shared__ __align__(128) unsigned char ring_smem[];
+  __shared__ __align__(8) unsigned long long bars[2 * S];
+  constexpr int kStage = 16 * kUnitBytes;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const uint32_t data = static_cast<uint32_t>(__cvta_generic_to_shared(ring_smem));
+  const uint32_t full = static_cast<uint32_t>(__cvta_generic_to_shared(bars)), empty = full + 8 * S;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < S; ++i) {
+      tllm::cuda::mbar_init(full + 8 * i, 1);
+      tllm::cuda::mbar_init(empty + 8 * i, 16);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  const int64_t b0 = units * blockIdx.x / gridDim.x, b1 = units * (blockIdx.x + 1) / gridDim.x;
+  const int64_t stages = (b1 - b0 + 15) / 16;
+  if (warp == 16) {
+    for (int64_t g = 0; g < stages; ++g) {
+      const int slot = static_cast<int>(g % S);
+      const int64_t u0 = b0 + 16 * g, nu = b1 - u0 < 16 ? b1 - u0 : 16;
+      const int bytes = static_cast<int>(nu) * kUnitBytes;
+      if (lane == 0) {
+        if (g >= S) tllm::cuda::mbar_wait(empty + 8 * slot, static_cast<uint32_t>((g / S - 1) & 1));
+        tllm::cuda::mbar_arrive_expect_tx(full + 8 * slot, bytes);
+      }
+      __syncwarp();
+      for (int o = lane * C; o < bytes; o += 32 * C)
+        tllm::cuda::bulk_copy_g2s(data + slot * kStage + o, src + u0 * kUnitBytes + o,
+                                  bytes - o < C ? bytes - o : C, full + 8 * slot);
+    }
+    return;
+  }
+  unsigned acc = 0;
+  for (int64_t g = 0; g < stages; ++g) {
+    const int slot = static_cast<int>(g % S);
+    tllm::cuda::mbar_wait(full + 8 * slot, static_cast<uint32_t>((g / S) & 1));
+    if (b0 + 16 * g + warp < b1) {
+#pragma unroll
+      for (int v = 0; v < kVecs; ++v) {
+        uint4 r;
+        asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                     : "r"(data + slot * kStage + warp * kUnitBytes + 512 * v + 16 * lane));
+        acc ^= fold(r);
+      }
+    }
+    __syncwarp();
+    if (lane == 0) tllm::cuda::mbar_arrive(empty + 8 * slot);
+  }
+  if (acc == 0x12345678u) sink[0] = acc;
+}
+template <int S, int C>
+void launch_ring(const char* p, int64_t u, unsigned* k, int g, cudaStream_t st) {
+  constexpr int smem = S * 16 * kUnitBytes;
+  static bool configured = false;
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(ring_kernel<S, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    configured = true;
+  }
+  ring_kernel<S, C><<<g, 544, smem, st>>>(p, u, k);
+}
+
 }  // namespace
 
 int main() {
@@ -127,7 +200,9 @@ int main() {
     std::string name;
     void (*launch)(const char*, int64_t, unsigned*, int, cudaStream_t);
   };
-  const std::vector<Pattern> patterns = {
+  int major = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+  std::vector<Pattern> patterns = {
       {"stack-1", [](const char* p, int64_t u, unsigned* k, int g, cudaStream_t st) { stack_kernel<1><<<g, 512, 0, st>>>(p, u, k); }},
       {"stack-2", [](const char* p, int64_t u, unsigned* k, int g, cudaStream_t st) { stack_kernel<2><<<g, 512, 0, st>>>(p, u, k); }},
       {"stack-3", [](const char* p, int64_t u, unsigned* k, int g, cudaStream_t st) { stack_kernel<3><<<g, 512, 0, st>>>(p, u, k); }},
@@ -140,6 +215,12 @@ int main() {
          blocks_kernel<<<static_cast<unsigned>((u + 7) / 8), 256, 0, st>>>(p, u, k);
        }},
   };
+  if (major >= 9) {
+    patterns.push_back({"ring-4-2K", launch_ring<4, 2048>});
+    patterns.push_back({"ring-4-32K", launch_ring<4, 32768>});
+    patterns.push_back({"ring-6-2K", launch_ring<6, 2048>});
+    patterns.push_back({"ring-6-8K", launch_ring<6, 8192>});
+  }
   std::printf("%-10s %8s %10s %10s %8s\n", "pattern", "MB", "us", "GB/s", "%copy");
   for (int64_t mb : {8, 16, 32, 64, 128, 256, 512}) {
     const int64_t bytes = mb << 20, units = bytes / kUnitBytes, slots = pool / bytes;
