@@ -198,7 +198,9 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
                  "unknown load format \"", c.load_format, "\" (supported: auto, safetensors, dummy)");
   mo.dummy_weights = c.load_format == "dummy";
   mo.cuda_graphs = !c.enforce_eager;
+  const double load_t0 = now_seconds();
   I.model = load_model(c.model_dir, mc, *I.backend, mo);
+  const double load_s = now_seconds() - load_t0;
   I.vocab = mc.vocab_size;
 
   DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;
@@ -246,8 +248,10 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   for (int id : I.gen.eos_token_ids) I.eos_ids.insert(id);
   for (int id : mc.eos_token_ids) I.eos_ids.insert(id);
   I.counters.num_kv_blocks = static_cast<int>(num_blocks);
-  TLLM_LOG(Info, "loaded ", mc.architecture, " from ", c.model_dir, " on ", I.backend->name(), ": ",
-           I.model->weight_bytes() >> 20, " MiB of weights (",
+  char took[32];
+  std::snprintf(took, sizeof(took), "%.1f", load_s);
+  TLLM_LOG(Info, "loaded ", mc.architecture, " from ", c.model_dir, " on ", I.backend->name(), " in ", took,
+           " s: ", I.model->weight_bytes() >> 20, " MiB of weights (",
            mo.quantization.empty() ? dtype_name(mo.weight_dtype) : mo.quantization.c_str(), "), KV cache ",
            num_blocks, " blocks x ", c.block_size, " tokens (", (num_blocks * per_block) >> 20, " MiB ",
            dtype_name(kv_dtype), ")");

@@ -75,13 +75,24 @@ void validate(const QuantizedMatrix& m, const std::string& what) {
                t->defined() ? t->str() : std::string("undefined"));
   if (m.bits == 4) {
     const uint8_t* c = m.codes.data<uint8_t>();
-    uint8_t any = 0;
-    for (int64_t i = 0; i < m.codes.numel(); ++i) any |= c[i];
-    TLLM_CHECK(any < 16, what, ": 4-bit codes must be in [0, 15]");
+    const int64_t n = m.codes.numel();
+    uint64_t any = 0;  // 8 codes at a time (this loop runs over every code of a model loaded)
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, c + i, 8);
+      any |= w;
+    }
+    for (; i < n; ++i) any |= c[i];
+    TLLM_CHECK((any & 0xf0f0f0f0f0f0f0f0ull) == 0, what, ": 4-bit codes must be in [0, 15]");
   }
   for (const Tensor* t : {&m.scales, &m.offsets}) {
     const float* v = t->data<float>();
-    for (int64_t i = 0; i < t->numel(); ++i)
+    const int64_t n = t->numel();
+    bool finite = true;
+    for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(v[i]);
+    if (finite) continue;
+    for (int64_t i = 0; i < n; ++i)
       TLLM_CHECK(std::isfinite(v[i]), what, ": non-finite scale or offset ", v[i], " at index ", i);
   }
 }
@@ -147,8 +158,12 @@ LinearWeight pack(const QuantizedMatrix& m, Layout layout, ThreadPool* pool) {
                 std::memcpy(lane_dst + 4 * w, &word, 4);
               }
             }
-        } else {
-          for (int64_t k = 0; k < K; ++k) {
+        } else {  // 4 bits: byte j of step s holds k = 8 s + j (low nibble) and 8 s + 4 + j (high)
+          const int64_t full = K / 8;
+          for (int64_t st = 0; st < full; ++st)
+            for (int j = 0; j < 4; ++j)
+              dst[st * 64 + r * 4 + j] = static_cast<uint8_t>(src[8 * st + j] | src[8 * st + 4 + j] << 4);
+          for (int64_t k = full * 8; k < K; ++k) {  // a K that is not a multiple of 8
             const CodePos pos = cpu_pos(bits, Kp, r, k);
             dst[pos.byte] |= static_cast<uint8_t>(src[k] << pos.shift);
           }

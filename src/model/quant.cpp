@@ -29,6 +29,34 @@ std::string module_of(const std::string& weight_name) {
   return weight_name.substr(0, weight_name.size() - 7);
 }
 
+// std::nearbyint(v) (round half to even) for |v| <= 2^22 without a libm call (the generic
+// x86-64 build has no roundss): adding 1.5 * 2^23 leaves no fraction bits. Callers clamp v
+// to a small integer range first; clamp then round equals round then clamp for integer bounds.
+inline float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+// dst[i] = f32(src[i]) for a float tensor, one dtype dispatch per call (the loops vectorise).
+void to_f32(const Tensor& src, float* dst, ThreadPool* pool) {
+  const int64_t n = src.numel();
+  auto run = [&](int64_t b, int64_t e) {
+    switch (src.dtype()) {
+      case DType::F32: std::memcpy(dst + b, src.data<float>() + b, sizeof(float) * static_cast<size_t>(e - b)); break;
+      case DType::BF16: {
+        const uint16_t* h = src.data<uint16_t>();
+        for (int64_t i = b; i < e; ++i) dst[i] = bf16_to_f32(h[i]);
+        break;
+      }
+      case DType::F16: {
+        const uint16_t* h = src.data<uint16_t>();
+        for (int64_t i = b; i < e; ++i) dst[i] = f16_to_f32(h[i]);
+        break;
+      }
+      default: TLLM_THROW("not a float tensor: ", src.str());
+    }
+  };
+  if (pool) pool->parallel_for(n, 1 << 16, run);
+  else run(0, n);
+}
+
 float float_at(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
     case DType::F32: return t.data<float>()[i];
@@ -224,7 +252,7 @@ QuantizedMatrix quantize_int8_per_channel(const float* w, int64_t rows, int64_t 
       const float inv = s > 0.0f ? 1.0f / s : 0.0f;
       uint8_t* q = m.codes.data<uint8_t>() + r * cols;
       for (int64_t c = 0; c < cols; ++c) {
-        const float v = std::clamp(std::nearbyint(x[c] * inv), -127.0f, 127.0f);
+        const float v = round_even(std::min(std::max(x[c] * inv, -127.0f), 127.0f));
         q[c] = static_cast<uint8_t>(static_cast<int>(v) + 128);
       }
       m.scales.data<float>()[r] = s;
@@ -258,7 +286,7 @@ QuantizedMatrix quantize_affine(const float* w, int64_t rows, int64_t cols, int 
         const float inv = s > 0.0f ? 1.0f / s : 0.0f;
         uint8_t* q = m.codes.data<uint8_t>() + r * cols;
         for (int64_t c = c0; c < c1; ++c)
-          q[c] = static_cast<uint8_t>(std::clamp(std::nearbyint((x[c] - o) * inv), 0.0f, qmax));
+          q[c] = static_cast<uint8_t>(round_even(std::min(std::max((x[c] - o) * inv, 0.0f), qmax)));
         m.scales.data<float>()[r * G + g] = s;
         m.offsets.data<float>()[r * G + g] = o;
       }
@@ -501,9 +529,7 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
       Tensor f = h;
       if (h.dtype() != DType::F32) {
         f = Tensor::empty(h.shape(), DType::F32);
-        pool_->parallel_for(h.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-          for (int64_t j = b; j < e; ++j) f.data<float>()[j] = float_at(h, j);
-        });
+        to_f32(h, f.data<float>(), pool_.get());
       }
       parts.push_back(per_channel
                           ? quantize_int8_per_channel(f.data<float>(), rows[i], in_features, pool_.get())
@@ -569,9 +595,7 @@ std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::s
   if (spec_.format == QuantFormat::OnLoad || (!ck && spec_.format == QuantFormat::Mlx)) {
     Tensor h = w.host(name, {vocab, hidden});
     Tensor f = Tensor::empty(h.shape(), DType::F32);
-    pool_->parallel_for(h.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) f.data<float>()[i] = float_at(h, i);
-    });
+    to_f32(h, f.data<float>(), pool_.get());
     return pack(w, quantize_int8_per_channel(f.data<float>(), vocab, hidden, pool_.get()));
   }
   if (!ck) return std::nullopt;

@@ -10,6 +10,7 @@
 // - unsupported configurations rejected with clear errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -466,6 +467,69 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantEndToEnd,
 
 // Quantize on load computes with exactly the weights its quantizer produces: an f32
 // checkpoint of those dequantized weights gives the same logits within f32 rounding.
+// The quantizers' codes by their definition: per group lo / hi, scale (hi - lo) / qmax and
+// offset lo rounded to f16, code = clamp(round half to even((x - offset) * (1 / scale))); per
+// channel amax / 127 and round half to even(x / scale) + 128. Rows of exact ties (x.5 after
+// scaling) and random rows, at 4 and 8 bits.
+TEST(QuantOnLoad, CodesFollowTheDefinitionIncludingTies) {
+  const int64_t cols = 64;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+  std::vector<float> w;
+  for (int bits : {4, 8}) {
+    const float qmax = static_cast<float>((1 << bits) - 1);
+    for (int g = 0; g < 2; ++g) {  // ties: lo = 0, hi = qmax (scale 1), then x.5 values
+      w.push_back(0.0f);
+      w.push_back(qmax);
+      for (int64_t c = 2; c < 32; ++c) w.push_back(static_cast<float>((c - 2) % static_cast<int>(qmax)) + 0.5f);
+    }
+  }
+  for (int64_t c = 0; c < cols; ++c) w.push_back(c == 0 ? 127.0f : static_cast<float>(c % 250 - 125) + 0.5f);
+  for (int r = 0; r < 6; ++r)
+    for (int64_t c = 0; c < cols; ++c) w.push_back(u(rng));
+  const int64_t rows = static_cast<int64_t>(w.size()) / cols;
+  auto f16 = [](float v) { return f16_to_f32(f32_to_f16(v)); };
+  for (int bits : {4, 8}) {
+    const QuantizedMatrix m = quantize_affine(w.data(), rows, cols, bits, 32);
+    const float qmax = static_cast<float>((1 << bits) - 1);
+    int64_t ties = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < 2; ++g) {
+        const float* x = w.data() + r * cols + 32 * g;
+        const float lo = *std::min_element(x, x + 32), hi = *std::max_element(x, x + 32);
+        const float s = m.scales.data<float>()[r * 2 + g], o = m.offsets.data<float>()[r * 2 + g];
+        ASSERT_EQ(s, f16((hi - lo) / qmax)) << bits << " bits, row " << r;
+        ASSERT_EQ(o, f16(lo)) << bits << " bits, row " << r;
+        const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+        for (int c = 0; c < 32; ++c) {
+          const float v = (x[c] - o) * inv;
+          ties += v - std::floor(v) == 0.5f;
+          const float want = std::clamp(std::nearbyint(v), 0.0f, qmax);
+          ASSERT_EQ(m.codes.data<uint8_t>()[r * cols + 32 * g + c], static_cast<uint8_t>(want))
+              << bits << " bits, row " << r << " col " << 32 * g + c << ": x " << x[c] << " -> " << v;
+        }
+      }
+    EXPECT_GE(ties, 30) << "the tie rows did not produce ties";
+  }
+  const QuantizedMatrix m = quantize_int8_per_channel(w.data(), rows, cols);
+  int64_t ties = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = w.data() + r * cols;
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
+    const float s = m.scales.data<float>()[r];
+    ASSERT_EQ(s, f16(amax / 127.0f)) << "row " << r;
+    const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = x[c] * inv;
+      ties += std::fabs(v - std::trunc(v)) == 0.5f;
+      const int want = static_cast<int>(std::clamp(std::nearbyint(v), -127.0f, 127.0f)) + 128;
+      ASSERT_EQ(m.codes.data<uint8_t>()[r * cols + c], want) << "int8 row " << r << " col " << c << ": " << v;
+    }
+  }
+  EXPECT_GE(ties, 30) << "the per-channel tie row did not produce ties";
+}
+
 TEST(QuantOnLoad, MatchesItsDequantizedWeights) {
   for (const std::string model : {"qwen2_untied", "qwen2_tied"}) {
     const fs::path src = models_dir() / model;
