@@ -7,14 +7,20 @@ REV (a temporary worktree) and from the working tree, and compares the kernels' 
 needs no device run to keep the measurements and gpu test results of REV.
 
   scripts/dev/sass_compare.py REV src/kernels/cuda/moe_gemm.cu [more .cu files]
-      [--arch sm_90a] [--nvcc /usr/local/cuda/bin/nvcc]
+      [--arch sm_90a] [--nvcc /usr/local/cuda/bin/nvcc] [--build build]
+
+The nvcc flags are those the CMake build uses for the file (its compile_commands.json in
+--build), with the architecture, output and include root replaced; without that file, the
+build's flags as of 2026-11-29.
 
 Prints one line per kernel: identical, differs (with sizes), or only on one side (a renamed
 or new kernel). Exit status 0 when every kernel of every file is identical, 1 otherwise.
 """
 import argparse
+import json
 import os
 import re
+import shlex
 import struct
 import subprocess
 import sys
@@ -41,9 +47,39 @@ def text_sections(path):
             for h in hdrs if name(h[0]).startswith(".text")}
 
 
-def compile_cubin(nvcc, root, src, arch, out):
-    cmd = [nvcc, "--expt-relaxed-constexpr", "-O3", "-DNDEBUG", "-DTLLM_HAVE_CUDA=1", f"-arch={arch}",
-           "-std=c++20", f"-I{os.path.join(root, 'src')}", "-cubin", os.path.join(root, src), "-o", out]
+def build_flags(build_dir, repo, src):
+    """The CMake build's nvcc flags for src (relative to repo), without the compiler, source,
+    output and architecture; None when the build has no compile_commands.json entry."""
+    path = os.path.join(build_dir, "compile_commands.json")
+    if not os.path.exists(path):
+        return None
+    target = os.path.normpath(os.path.join(repo, src))
+    for e in json.load(open(path)):
+        if os.path.normpath(os.path.join(e.get("directory", ""), e["file"])) != target:
+            continue
+        args = e["arguments"] if "arguments" in e else shlex.split(e["command"])
+        out, skip = [], False
+        for x in args[1:]:
+            if skip:
+                skip = False
+            elif x in ("-o", "-x"):
+                skip = True
+            elif x == "-c" or x.startswith("--generate-code") or x.startswith("-gencode") or x.startswith("-arch"):
+                continue
+            elif os.path.normpath(x) == target:
+                continue
+            else:
+                out.append(x)
+        return out
+    return None
+
+
+def compile_cubin(nvcc, root, src, arch, out, flags, repo):
+    if flags is None:
+        flags = ["--expt-relaxed-constexpr", "-O3", "-DNDEBUG", "-DTLLM_HAVE_CUDA=1", "-std=c++20", f"-I{repo}/src"]
+    # include paths into the repository point into the tree being compiled
+    flags = [f.replace(repo, root) for f in flags]
+    cmd = [nvcc] + flags + [f"-arch={arch}", "-x", "cu", "-cubin", os.path.join(root, src), "-o", out]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"nvcc failed for {src} in {root}:\n{r.stderr}")
@@ -55,9 +91,11 @@ def main():
     ap.add_argument("files", nargs="+")
     ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc")
+    ap.add_argument("--build", default=None, help="CMake build folder (default: <repo>/build)")
     a = ap.parse_args()
     repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                           check=True).stdout.strip()
+    build_dir = a.build or os.path.join(repo, "build")
     all_same = True
     with tempfile.TemporaryDirectory() as tmp:
         old = os.path.join(tmp, "old")
@@ -66,8 +104,11 @@ def main():
             for src in a.files:
                 rel = os.path.relpath(os.path.abspath(src), repo)
                 before, after = os.path.join(tmp, "before.cubin"), os.path.join(tmp, "after.cubin")
-                compile_cubin(a.nvcc, old, rel, a.arch, before)
-                compile_cubin(a.nvcc, repo, rel, a.arch, after)
+                flags = build_flags(build_dir, repo, rel)
+                if flags is None:
+                    print(f"{rel}: no compile_commands.json entry in {build_dir}; the flags of 2026-11-29")
+                compile_cubin(a.nvcc, old, rel, a.arch, before, flags, repo)
+                compile_cubin(a.nvcc, repo, rel, a.arch, after, flags, repo)
                 b, n = text_sections(before), text_sections(after)
                 for k in sorted(set(b) | set(n)):
                     kernel = k[len(".text."):]
