@@ -138,3 +138,35 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
   }
 }
+
+// tinyllm bench on the shipped model, int4 on load: a pp and a tg row, each beside a limit
+// measured in the same run; the tg row's limit is bytes per step over a bandwidth no lower
+// than the start-up reading (on the CPU the higher of it and a reading after the row).
+TEST(Cli, BenchRowsCarryTheirLimits) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const Result r = run("bench --model " + model + " -p 16 -n 8 -r 1 --json --quantization int4 --quant-group-size 32");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("quantize-on-load 4-bit, group 32 weights"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" s: "), std::string::npos) << "the load line names the load time\n" << r.out;
+  const size_t brace = r.out.rfind("\n{");
+  ASSERT_NE(brace, std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out.substr(brace + 1));
+  const double bw = j.at("bandwidth_Bps").get<double>();
+  EXPECT_GT(bw, 1e8);
+  EXPECT_GT(j.at("matmul_peak_flops").get<double>(), 1e8);
+  ASSERT_EQ(j.at("rows").size(), 2u) << j.dump();
+  for (const auto& row : j.at("rows")) {
+    const double tps = row.at("tokens_per_s").get<double>(), limit = row.at("limit_tokens_per_s").get<double>();
+    EXPECT_GT(tps, 0.0) << row.dump();
+    EXPECT_GT(limit, 0.0) << row.dump();
+    EXPECT_NEAR(row.at("ratio").get<double>(), tps / limit, 1e-9) << row.dump();
+  }
+  const auto& tg = j.at("rows")[1];
+  EXPECT_EQ(tg.at("test"), "tg8");
+  const std::string note = tg.at("note");
+  ASSERT_EQ(note.rfind("roofline ", 0), 0u) << note;
+  const double mb = std::stod(note.substr(9));
+  EXPECT_GT(mb, 1.0) << note;  // the demo model's int4 layers + int8 lm_head: ~4 MB per step
+  EXPECT_LT(mb, 8.0) << note;
+  EXPECT_GE(tg.at("limit_tokens_per_s").get<double>() * mb * 1e6, bw * (1 - 1e-5)) << note;
+}
