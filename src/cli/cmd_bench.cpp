@@ -171,7 +171,10 @@ void run_bench(const BenchArgs& a) {
   auto step_weight_bytes = [&](int batch) {
     return decode_bytes + (mlp_params_read(experts_read_by(batch)) - mlp_params_read(top_k)) * layer_bpw;
   };
-  const double kv_bytes_per_token = 2.0 * L * kv * (cfg.device == "cuda" ? 2 : 4);
+  // KV cache bytes per token: the engine's choice (auto: f32 on the CPU, bf16 on CUDA) or --kv-cache-dtype.
+  const double kv_elem = cfg.kv_cache_dtype == "auto" ? (cfg.device == "cuda" ? 2.0 : 4.0)
+                                                      : static_cast<double>(dtype_size(dtype_from_name(cfg.kv_cache_dtype)));
+  const double kv_bytes_per_token = 2.0 * L * kv * kv_elem;
   const double params_total =
       L * (H * (q + 2 * kv) + q * H) + mlp_params_read(E) + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
 

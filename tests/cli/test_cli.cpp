@@ -170,3 +170,23 @@ TEST(Cli, BenchRowsCarryTheirLimits) {
   EXPECT_LT(mb, 8.0) << note;
   EXPECT_GE(tg.at("limit_tokens_per_s").get<double>() * mb * 1e6, bw * (1 - 1e-5)) << note;
 }
+
+// The tg roofline counts the KV cache in the dtype it is stored in: bf16 instead of the CPU's
+// default f32 halves the KV bytes per step (demo model: 6 layers x 2 kv heads x 64 dims).
+TEST(Cli, BenchCountsTheKvCacheDtype) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  auto step_mb = [&](const std::string& kv) {
+    const Result r = run("bench --model " + model + " -p 16 -n 4 -d 256 -r 1 --kv-cache-dtype " + kv);
+    EXPECT_EQ(r.status, 0) << r.out;
+    const size_t at = r.out.find("| tg4 | 1 | 256 |");
+    const size_t rl = r.out.find("roofline ", at);
+    if (at == std::string::npos || rl == std::string::npos) {
+      ADD_FAILURE() << r.out;
+      return 0.0;
+    }
+    return std::stod(r.out.substr(rl + 9));
+  };
+  const double f32 = step_mb("float32"), bf16 = step_mb("bfloat16");
+  const double kv_f32 = 2.0 * 6 * 2 * 64 * 4 * (256 + 4 / 2.0) / 1e6;  // K and V, layers, kv heads, dims, bytes, mean context
+  EXPECT_NEAR(f32 - bf16, kv_f32 / 2, 1e-3) << f32 << " vs " << bf16;
+}
