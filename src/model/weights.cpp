@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/logging.h"
+#include "core/thread_pool.h"
 #include "model/quant.h"
 
 namespace tllm {
@@ -21,6 +22,30 @@ float load_as_f32(const Tensor& t, int64_t i) {
 }
 }  // namespace
 
+void fill_from_pool(uint16_t* dst, int64_t n, const std::vector<uint16_t>& pool, size_t& offset,
+                    ThreadPool* threads) {
+  struct Piece {
+    int64_t at;
+    size_t from;
+    int64_t len;
+  };
+  std::vector<Piece> pieces;  // the chunks, cut into <= 1 Mi-element pieces to share out
+  for (int64_t i = 0; i < n;) {
+    const size_t off = offset % pool.size();
+    const int64_t len = std::min<int64_t>(n - i, static_cast<int64_t>(pool.size() - off));
+    for (int64_t k = 0; k < len; k += int64_t{1} << 20)
+      pieces.push_back({i + k, off + static_cast<size_t>(k), std::min<int64_t>(len - k, int64_t{1} << 20)});
+    i += len;
+    offset += static_cast<size_t>(len) + 7919;
+  }
+  auto copy = [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j)
+      std::memcpy(dst + pieces[j].at, pool.data() + pieces[j].from, static_cast<size_t>(pieces[j].len) * 2);
+  };
+  if (threads && pieces.size() > 1) threads->parallel_for(static_cast<int64_t>(pieces.size()), 1, copy);
+  else copy(0, static_cast<int64_t>(pieces.size()));
+}
+
 WeightLoader::WeightLoader(const Checkpoint* ckpt, Backend& backend, DType weight_dtype)
     : ckpt_(ckpt), backend_(backend), weight_dtype_(weight_dtype) {
   if (!ckpt_) {
@@ -28,8 +53,13 @@ WeightLoader::WeightLoader(const Checkpoint* ckpt, Backend& backend, DType weigh
     std::normal_distribution<float> dist(0.0f, 0.02f);
     dummy_pool_.resize(size_t{1} << 22);
     for (uint16_t& v : dummy_pool_) v = f32_to_bf16(dist(rng));
+    // First touches of tens of GB of fresh host pages and their copies (a 30B-A3B benchmark)
+    // were one thread's work: spread over the cores.
+    dummy_threads_ = std::make_unique<ThreadPool>(0);
   }
 }
+
+WeightLoader::~WeightLoader() = default;
 
 Tensor WeightLoader::dummy(const std::string& name, const Shape& shape) {
   // Distinct memory per tensor (no aliasing that would let caches flatter a benchmark),
@@ -38,16 +68,25 @@ Tensor WeightLoader::dummy(const std::string& name, const Shape& shape) {
   uint16_t* p = t.data<uint16_t>();
   const int64_t n = t.numel();
   const bool norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-  for (int64_t i = 0; i < n;) {
-    const size_t off = dummy_offset_ % dummy_pool_.size();
-    const int64_t len = std::min<int64_t>(n - i, static_cast<int64_t>(dummy_pool_.size() - off));
-    std::memcpy(p + i, dummy_pool_.data() + off, static_cast<size_t>(len) * 2);
-    i += len;
-    dummy_offset_ += static_cast<size_t>(len) + 7919;
-  }
+  fill_from_pool(p, n, dummy_pool_, dummy_offset_, dummy_threads_.get());
   if (norm)
     for (int64_t i = 0; i < n; ++i) p[i] = f32_to_bf16(1.0f + bf16_to_f32(p[i]));
   used_.insert(name);
+  return t;
+}
+
+Tensor WeightLoader::dummy_rows(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                                int64_t cols) {
+  int64_t total = 0;
+  for (int64_t r : rows) total += r;
+  Tensor t = Tensor::empty({total, cols}, DType::BF16);
+  uint16_t* p = t.data<uint16_t>();
+  for (size_t i = 0; i < names.size(); ++i) {
+    TLLM_ASSERT(names[i].size() < 11 || names[i].compare(names[i].size() - 11, 11, "norm.weight") != 0);
+    fill_from_pool(p, rows[i] * cols, dummy_pool_, dummy_offset_, dummy_threads_.get());
+    p += rows[i] * cols;
+    used_.insert(names[i]);
+  }
   return t;
 }
 
@@ -107,12 +146,15 @@ LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const s
   if (q) {
     w = std::move(*q);
   } else {
-    std::vector<Tensor> parts;
-    for (size_t i = 0; i < names.size(); ++i) {
-      parts.push_back(host(names[i], {rows[i], in_features}));
-      w.out_features += rows[i];
+    Tensor h;
+    for (size_t i = 0; i < names.size(); ++i) w.out_features += rows[i];
+    if (!ckpt_ && names.size() > 1) {
+      h = dummy_rows(names, rows, in_features);  // no per-part tensors and no stacking copy
+    } else {
+      std::vector<Tensor> parts;
+      for (size_t i = 0; i < names.size(); ++i) parts.push_back(host(names[i], {rows[i], in_features}));
+      h = parts.size() == 1 ? parts[0] : concat_rows(parts);
     }
-    Tensor h = parts.size() == 1 ? parts[0] : concat_rows(parts);
     w.weight = backend_.upload(h, weight_dtype_);
     uploaded_bytes_ += dtype_nbytes(weight_dtype_, h.numel());
   }

@@ -14,12 +14,20 @@
 namespace tllm {
 
 class QuantLoader;
+class ThreadPool;
+
+// The dummy-weight fill: dst[0, n) cut from `pool` in chunks starting at `offset` (advanced
+// past each chunk by its length plus 7919, so tensors do not repeat each other), the copies
+// spread over `threads` (null: this thread). The bytes do not depend on the thread count.
+void fill_from_pool(uint16_t* dst, int64_t n, const std::vector<uint16_t>& pool, size_t& offset,
+                    ThreadPool* threads);
 
 class WeightLoader {
  public:
   // `ckpt` null: dummy weights (vLLM's --load-format dummy): every tensor asked for is
   // made up of random values, so benchmarks of real shapes need no checkpoint on disk.
   WeightLoader(const Checkpoint* ckpt, Backend& backend, DType weight_dtype);
+  ~WeightLoader();
 
   bool has(const std::string& name) const { return ckpt_ && ckpt_->has(name); }
   // A float tensor of exactly `shape`, uploaded in `dtype` (norms and biases use F32).
@@ -47,10 +55,13 @@ class WeightLoader {
 
  private:
   Tensor dummy(const std::string& name, const Shape& shape);
+  // Dummy parts stacked by rows, filled in place: the bytes of concat_rows of their dummies.
+  Tensor dummy_rows(const std::vector<std::string>& names, const std::vector<int64_t>& rows, int64_t cols);
 
   const Checkpoint* ckpt_;
   std::vector<uint16_t> dummy_pool_;  // random bf16 values the dummy tensors are cut from
   size_t dummy_offset_ = 0;
+  std::unique_ptr<ThreadPool> dummy_threads_;  // the copies of dummy fills (one per core)
   Backend& backend_;
   DType weight_dtype_;
   std::set<std::string> used_;
