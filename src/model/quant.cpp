@@ -34,29 +34,6 @@ std::string module_of(const std::string& weight_name) {
 // to a small integer range first; clamp then round equals round then clamp for integer bounds.
 inline float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
-// dst[i] = f32(src[i]) for a float tensor, one dtype dispatch per call (the loops vectorise).
-void to_f32(const Tensor& src, float* dst, ThreadPool* pool) {
-  const int64_t n = src.numel();
-  auto run = [&](int64_t b, int64_t e) {
-    switch (src.dtype()) {
-      case DType::F32: std::memcpy(dst + b, src.data<float>() + b, sizeof(float) * static_cast<size_t>(e - b)); break;
-      case DType::BF16: {
-        const uint16_t* h = src.data<uint16_t>();
-        for (int64_t i = b; i < e; ++i) dst[i] = bf16_to_f32(h[i]);
-        break;
-      }
-      case DType::F16: {
-        const uint16_t* h = src.data<uint16_t>();
-        for (int64_t i = b; i < e; ++i) dst[i] = f16_to_f32(h[i]);
-        break;
-      }
-      default: TLLM_THROW("not a float tensor: ", src.str());
-    }
-  };
-  if (pool) pool->parallel_for(n, 1 << 16, run);
-  else run(0, n);
-}
-
 float float_at(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
     case DType::F32: return t.data<float>()[i];
@@ -313,10 +290,8 @@ QuantizedMatrix decode_mlx(const Tensor& weight, const Tensor& scales, const Ten
       const uint32_t v = src[r * words + wi];
       for (int j = 0; j < per; ++j) q[r * cols + wi * per + j] = static_cast<uint8_t>((v >> (bits * j)) & mask);
     }
-  for (int64_t i = 0; i < rows * G; ++i) {
-    m.scales.data<float>()[i] = float_at(scales, i);
-    m.offsets.data<float>()[i] = float_at(biases, i);
-  }
+  host_to_f32(scales, m.scales.data<float>());
+  host_to_f32(biases, m.offsets.data<float>());
   return m;
 }
 
@@ -529,7 +504,7 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
       Tensor f = h;
       if (h.dtype() != DType::F32) {
         f = Tensor::empty(h.shape(), DType::F32);
-        to_f32(h, f.data<float>(), pool_.get());
+        host_to_f32(h, f.data<float>(), pool_.get());
       }
       parts.push_back(per_channel
                           ? quantize_int8_per_channel(f.data<float>(), rows[i], in_features, pool_.get())
@@ -595,7 +570,7 @@ std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::s
   if (spec_.format == QuantFormat::OnLoad || (!ck && spec_.format == QuantFormat::Mlx)) {
     Tensor h = w.host(name, {vocab, hidden});
     Tensor f = Tensor::empty(h.shape(), DType::F32);
-    to_f32(h, f.data<float>(), pool_.get());
+    host_to_f32(h, f.data<float>(), pool_.get());
     return pack(w, quantize_int8_per_channel(f.data<float>(), vocab, hidden, pool_.get()));
   }
   if (!ck) return std::nullopt;

@@ -11,16 +11,30 @@
 namespace tllm {
 
 namespace {
-float load_as_f32(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::F32: return t.data<float>()[i];
-    case DType::BF16: return bf16_to_f32(t.data<uint16_t>()[i]);
-    case DType::F16: return f16_to_f32(t.data<uint16_t>()[i]);
-    case DType::F64: return static_cast<float>(t.data<double>()[i]);
-    default: TLLM_THROW("not a float tensor: ", t.str());
-  }
+bool is_norm_weight(const std::string& name) {
+  return name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
 }
 }  // namespace
+
+void host_to_f32(const Tensor& src, float* dst, ThreadPool* pool) {
+  TLLM_CHECK(dtype_is_float(src.dtype()), "not a float tensor: ", src.str());
+  auto run = [&](int64_t b, int64_t e) {
+    switch (src.dtype()) {
+      case DType::F32: std::memcpy(dst + b, src.data<float>() + b, sizeof(float) * static_cast<size_t>(e - b)); break;
+      case DType::BF16:
+        for (int64_t i = b; i < e; ++i) dst[i] = bf16_to_f32(src.data<uint16_t>()[i]);
+        break;
+      case DType::F16:
+        for (int64_t i = b; i < e; ++i) dst[i] = f16_to_f32(src.data<uint16_t>()[i]);
+        break;
+      default:  // F64
+        for (int64_t i = b; i < e; ++i) dst[i] = static_cast<float>(src.data<double>()[i]);
+    }
+  };
+  const int64_t n = src.numel();
+  if (pool) pool->parallel_for(n, 1 << 16, run);
+  else run(0, n);
+}
 
 void fill_from_pool(uint16_t* dst, int64_t n, const std::vector<uint16_t>& pool, size_t& offset,
                     ThreadPool* threads) {
@@ -67,7 +81,7 @@ Tensor WeightLoader::dummy(const std::string& name, const Shape& shape) {
   Tensor t = Tensor::empty(shape, DType::BF16);
   uint16_t* p = t.data<uint16_t>();
   const int64_t n = t.numel();
-  const bool norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+  const bool norm = is_norm_weight(name);
   fill_from_pool(p, n, dummy_pool_, dummy_offset_, dummy_threads_.get());
   if (norm)
     for (int64_t i = 0; i < n; ++i) p[i] = f32_to_bf16(1.0f + bf16_to_f32(p[i]));
@@ -82,7 +96,7 @@ Tensor WeightLoader::dummy_rows(const std::vector<std::string>& names, const std
   Tensor t = Tensor::empty({total, cols}, DType::BF16);
   uint16_t* p = t.data<uint16_t>();
   for (size_t i = 0; i < names.size(); ++i) {
-    TLLM_ASSERT(names[i].size() < 11 || names[i].compare(names[i].size() - 11, 11, "norm.weight") != 0);
+    TLLM_ASSERT(!is_norm_weight(names[i]));
     fill_from_pool(p, rows[i] * cols, dummy_pool_, dummy_offset_, dummy_threads_.get());
     p += rows[i] * cols;
     used_.insert(names[i]);
@@ -129,8 +143,7 @@ Tensor concat_rows(const std::vector<Tensor>& parts) {
       std::memcpy(dst, p.raw(), p.nbytes());
       dst += p.nbytes();
     } else {
-      float* f = reinterpret_cast<float*>(dst);
-      for (int64_t i = 0; i < p.numel(); ++i) f[i] = load_as_f32(p, i);
+      host_to_f32(p, reinterpret_cast<float*>(dst));
       dst += p.numel() * sizeof(float);
     }
   }

@@ -22,6 +22,10 @@ class ThreadPool;
 void fill_from_pool(uint16_t* dst, int64_t n, const std::vector<uint16_t>& pool, size_t& offset,
                     ThreadPool* threads);
 
+// dst[0, numel) = the float tensor `src` (f32, bf16, f16 or f64, on the host) as f32, one
+// dtype dispatch per call; spread over `pool` when given.
+void host_to_f32(const Tensor& src, float* dst, ThreadPool* pool = nullptr);
+
 class WeightLoader {
  public:
   // `ckpt` null: dummy weights (vLLM's --load-format dummy): every tensor asked for is
