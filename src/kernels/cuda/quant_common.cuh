@@ -80,8 +80,6 @@ __device__ __forceinline__ float bias_at(const QuantGemmParams& p, int n) {
                                     : __bfloat162float(static_cast<const bf16*>(p.bias)[n]);
 }
 
-
-
 // --- host ------------------------------------------------------------------------------
 
 inline int k_tile(int bits) { return bits == 4 ? 128 : 64; }
