@@ -3,8 +3,8 @@
 // group 128, int4 group 64 and int8 per channel (the schemes of --quantization int4 / int8):
 //   - every linear alone (qkv +bias, o_proj, gate_up, down; lm_head int8 per channel, as
 //     quantize-on-load keeps it) at T = 1, 8, 16, the launcher's choice and, at T = 1, each
-//     panels-per-block split; weights rotate through copies larger than L2, so HBM is
-//     what is measured;
+//     panels-per-block split of both T = 1 kernels (x from L1, x staged); weights rotate
+//     through copies larger than L2, so HBM is what is measured;
 //   - the whole decode step's weight stream: 28 layers x {qkv, o_proj, gate_up, down} +
 //     lm_head captured in one CUDA graph (PDL between the kernels, as the engine runs it).
 // Bytes counted per kernel: packed codes (padded to 16 rows and the k tile) + scales and
@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
       for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, l.N, l.K, wsc, l.bias, 100 + c));
       for (int T : Ts) {
         const double bytes = one + 2.0 * T * (l.K + l.N);
-        auto run = [&](int pb) {
+        using Kernel = cuda::QuantGemmParams::GemvKernel;
+        auto run = [&](int pb, Kernel kernel) {
           return time_us(s, [&](int i) {
             cuda::QuantGemmParams p = ws[i % copies].p;
             p.x = x.data<bf16>();
@@ -212,17 +213,21 @@ int main(int argc, char** argv) {
             p.out = y.raw();
             p.out_dtype = DType::BF16;
             p.gemv_panels_per_block = pb;
+            p.gemv_kernel = kernel;
             cuda::quant_gemv(p, s);
           });
         };
         cuda::QuantGemmParams pa = ws[0].p;
         pa.T = T;
-        const int auto_pb = cuda::quant_gemv_auto_panels_per_block(pa);
+        const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(pa);
         const std::string shape = fmt("T%d %dx%d", T, l.N, l.K);
-        report(fmt("qgemv_%s_%s auto(pb%d)", wsc.name, l.name, auto_pb), shape, run(0), bytes);
+        report(fmt("qgemv_%s_%s auto(pb%d%s)", wsc.name, l.name, ch.panels_per_block, ch.x_staged ? " xs" : ""), shape,
+               run(0, Kernel::Auto), bytes);
         if (T == 1 && !quick)
-          for (int pb : {1, 2, 4, 8})
-            report(fmt("qgemv_%s_%s pb%d", wsc.name, l.name, pb), shape, run(pb), bytes);
+          for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged})
+            for (int pb : {1, 2, 4, 8})
+              report(fmt("qgemv_%s_%s pb%d%s", wsc.name, l.name, pb, kernel == Kernel::XStaged ? " xs" : ""), shape,
+                     run(pb, kernel), bytes);
       }
     }
     std::printf("\n");

@@ -3,17 +3,19 @@
 // dequantize-then-matmul reference at many shapes (K not a multiple of the tile, N not a
 // multiple of the 16-row panel, every group size, f16 and f32 scales, bias, bf16 and f32
 // out); the quantized embedding; and a quantized model on the GPU against the same model on
-// the CPU's exact f32 path.
+// the CPU's exact f32 path; the decode GEMV's kernels, splits and fused epilogues.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/quant_ops.h"
+#include "kernels/kernel_test_util.h"
 #include "kernels/quant_layout.h"
 #include "kernels/reference/quant_reference.h"
 #include "model/kv_cache.h"
@@ -104,8 +106,29 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
 // The decode kernel called directly with each split of its block: 1, 2, 4 or 8 panels per
 // block of 8 warps, the other warps splitting each panel's k tiles. Against the float64
 // dequantize-then-matmul reference (ref::quant_linear).
+using GemvKernel = cuda::QuantGemmParams::GemvKernel;
+
+// quant_gemv's parameters for a packed weight of the case's shape (x, T and out left to set).
+cuda::QuantGemmParams gemv_params(const Case& c, const LinearWeight& w) {
+  const int group = c.group ? c.group : static_cast<int>(c.K);
+  cuda::QuantGemmParams p;
+  p.bits = c.bits;
+  p.N = static_cast<int>(c.N);
+  p.K = static_cast<int>(c.K);
+  p.groups = static_cast<int>((c.K + group - 1) / group);
+  p.group_size = group >= c.K ? static_cast<int>(c.K) : group;
+  p.ktiles = static_cast<int>(quant::padded_cols(quant::Layout::Cuda, c.bits, c.K) / quant::cuda_k_tile(c.bits));
+  if (w.weight.defined()) {
+    p.codes = static_cast<const uint8_t*>(w.weight.raw());
+    p.scales = w.scales.raw();
+    p.offsets = w.zeros.raw();
+    p.scales_f16 = w.scales.dtype() == DType::F16;
+  }
+  return p;
+}
+
 void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int panels_per_block, bool f16,
-                    bool bias) {
+                    bool bias, GemvKernel kernel = GemvKernel::Auto) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
   const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
   const LinearWeight w = be.pack_quantized(m, false);
@@ -117,17 +140,8 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   const Tensor x = randn_bf16_as_f32({T, c.K}, rng);
   Tensor dx = be.upload(x, DType::BF16);
   Tensor dout = be.empty({T, c.N}, DType::F32);
-  cuda::QuantGemmParams p;
-  p.bits = c.bits;
-  p.N = static_cast<int>(c.N);
-  p.K = static_cast<int>(c.K);
-  p.groups = static_cast<int>(w.scales.dim(1));
-  p.group_size = group >= c.K ? static_cast<int>(c.K) : group;
-  p.ktiles = static_cast<int>(quant::padded_cols(quant::Layout::Cuda, c.bits, c.K) / quant::cuda_k_tile(c.bits));
-  p.codes = static_cast<const uint8_t*>(w.weight.raw());
-  p.scales = w.scales.raw();
-  p.offsets = w.zeros.raw();
-  p.scales_f16 = w.scales.dtype() == DType::F16;
+  cuda::QuantGemmParams p = gemv_params(c, w);
+  ASSERT_EQ(p.groups, w.scales.dim(1));
   ASSERT_EQ(p.scales_f16, f16);
   p.x = static_cast<const __nv_bfloat16*>(dx.raw());
   p.T = T;
@@ -136,13 +150,17 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   p.bias = bias ? db.raw() : nullptr;
   p.bias_dtype = DType::F32;
   p.gemv_panels_per_block = panels_per_block;
+  p.gemv_kernel = kernel;
   cuda::quant_gemv(p, be.stream());
   const Tensor got = be.download(dout);
   Tensor want, absw;
   ref::quant_linear(want, x, m, hb, &absw);
   expect_close(got, want, absw, 1e-4,
                detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
-                              " panels/block=", panels_per_block, " f16 scales=", f16));
+                              " panels/block=", panels_per_block, " f16 scales=", f16,
+                              " kernel=", kernel == GemvKernel::XStaged  ? "x staged"
+                                          : kernel == GemvKernel::XFromL1 ? "x from L1"
+                                                                          : "auto"));
 }
 
 TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
@@ -160,8 +178,32 @@ TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
                                     {50, 3584, 8, 0},    {24, 1000, 8, 32}, {40, 2000, 8, 128}, {145, 2048, 8, 64},
                                     {17, 7168, 4, 0},    {8, 256, 4, 32}};
   for (const Case& c : shapes)
-    for (int pb : {1, 2, 4, 8})
+    for (int pb : {1, 2, 4, 8}) {
       for (int T : {1, 3, 8, 16}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3);
+      // T = 1 has two kernels (x from L1, x staged in shared memory); the launcher picks by
+      // grid size, so small N would only ever see the first: force each.
+      for (GemvKernel k : {GemvKernel::XFromL1, GemvKernel::XStaged})
+        run_gemv_split(be(), rng, c, 1, pb, (c.N + pb) % 2 == 1, pb == 2, k);
+    }
+}
+
+// The launcher's choice at 7B shapes on this device: T = 1 grids with more blocks than 2 per
+// SM (q|k|v, gate|up, lm_head) take the x-staged kernel, and what it picks is right.
+TEST_F(QuantCuda, SkinnyGemmLargeGridsTakeTheStagedKernel) {
+  std::mt19937_64 rng(30);
+  for (const Case& c : std::vector<Case>{{4608, 3584, 4, 128}, {37888, 3584, 4, 128}, {3584, 18944, 4, 128},
+                                          {37888, 3584, 8, 0}}) {
+    cuda::QuantGemmParams p = gemv_params(c, LinearWeight{});
+    p.scales_f16 = true;
+    p.T = 1;
+    const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(p);
+    const int blocks = static_cast<int>((c.N / 16 + ch.panels_per_block - 1) / ch.panels_per_block);
+    EXPECT_EQ(ch.x_staged, blocks > 2 * be().num_sms()) << "N=" << c.N << " K=" << c.K;
+    EXPECT_FALSE(ch.gemm);
+    p.T = 2;
+    EXPECT_FALSE(cuda::quant_gemv_choice(p).x_staged);
+  }
+  run_gemv_split(be(), rng, {37888, 3584, 4, 128}, 1, 0, true, false);
 }
 
 // Scales and offsets staged in more than 48 KB of shared memory (f32 scales, groups of 32,
@@ -170,6 +212,137 @@ TEST_F(QuantCuda, SkinnyGemmLargeStagedScales) {
   std::mt19937_64 rng(29);
   for (int T : {1, 16}) run_gemv_split(be(), rng, {40, 25600, 4, 32}, T, 1, false, true);
   run_gemv_split(be(), rng, {24, 25600, 8, 32}, 9, 0, false, false);
+}
+
+void expect_same_bits(cuda::CudaBackend& be, const Tensor& a, const Tensor& b, const std::string& what) {
+  const Tensor ha = be.download(a), hb = be.download(b);
+  ASSERT_EQ(ha.nbytes(), hb.nbytes()) << what;
+  EXPECT_EQ(std::memcmp(ha.raw(), hb.raw(), ha.nbytes()), 0) << what;
+}
+
+Tensor poisoned(cuda::CudaBackend& be, const Shape& s) {
+  Tensor h = Tensor::empty(s, DType::BF16);
+  test::poison(h);
+  return be.upload(h, DType::BF16);
+}
+
+// The decode GEMV's fused epilogues give exactly the bits of the unfused ops run with the same
+// kernel and panels-per-block split (the split sets the order of the K sums): SiLU (act =
+// silu(gate) * up of [gate | up] rows: quant_gemv + silu_mul) and the residual add + RMSNorm
+// (quant_gemv + add_rms_norm); through the backend (linear_quantized_fused takes decode
+// batches) and through each kernel and split. A 7B-size gate|up runs the x-staged kernel
+// with its real grid.
+TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
+  std::mt19937_64 rng(31);
+  auto kernels_at = [](int T) {
+    return T == 1 ? std::vector<GemvKernel>{GemvKernel::XFromL1, GemvKernel::XStaged}
+                  : std::vector<GemvKernel>{GemvKernel::XFromL1};
+  };
+  auto same_choice = [](cuda::QuantGemmParams& p, const cuda::QuantGemvChoice& ch) {
+    p.gemv_panels_per_block = ch.panels_per_block;
+    p.gemv_kernel = ch.x_staged ? GemvKernel::XStaged : GemvKernel::XFromL1;
+  };
+  const std::vector<Case> silu_cases = {
+      {1024, 896, 4, 128}, {48, 1000, 4, 32}, {528, 2048, 8, 0}, {18944, 3584, 4, 128}};
+  for (const Case& c : silu_cases) {
+    const int64_t I = c.N, N = 2 * I;  // c.N: the intermediate size
+    const Case gu{N, c.K, c.bits, c.group};
+    const int group = c.group ? c.group : static_cast<int>(c.K);
+    const QuantizedMatrix m = test::random_quantized(N, c.K, c.bits, group, I % 2 == 0, rng);
+    LinearWeight w = be().pack_quantized(m, false);
+    if (I == 48) w.bias = be().upload(randn_bf16_as_f32({N}, rng), DType::F32);
+    for (int T : {1, 3, 8}) {
+      const std::string what = detail::concat("silu I=", I, " K=", c.K, " bits=", c.bits, " T=", T);
+      Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
+      cuda::QuantGemmParams base = gemv_params(gu, w);
+      base.x = static_cast<const __nv_bfloat16*>(dx.raw());
+      base.T = T;
+      base.out_dtype = DType::BF16;
+      base.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+      auto unfused = [&](cuda::QuantGemmParams p) {  // quant_gemv + silu_mul with p's kernel and split
+        Tensor g = be().empty({T, N}, DType::BF16), a = be().empty({T, I}, DType::BF16);
+        p.out = g.raw();
+        cuda::quant_gemv(p, be().stream());
+        be().silu_mul(a, g);
+        return a;
+      };
+      cuda::QuantGemmParams ps = base;
+      ps.silu = true;
+      same_choice(base, cuda::quant_gemv_choice(ps));
+      Tensor act = poisoned(be(), {T, I});
+      ASSERT_TRUE(be().linear_quantized_fused(act, dx, w, nullptr)) << what;
+      expect_same_bits(be(), act, unfused(base), what);
+      for (GemvKernel k : kernels_at(T))
+        for (int pb : {2, 4, 8}) {
+          cuda::QuantGemmParams p = base;
+          p.gemv_panels_per_block = pb;
+          p.gemv_kernel = k;
+          const Tensor want = unfused(p);
+          Tensor a = poisoned(be(), {T, I});
+          p.out = a.raw();
+          p.silu = true;
+          cuda::quant_gemv(p, be().stream());
+          expect_same_bits(be(), a, want, detail::concat(what, " pb=", pb, " staged=", k == GemvKernel::XStaged));
+        }
+    }
+  }
+  Tensor counter = be().upload(Tensor::zeros({1}, DType::I32), DType::I32);
+  const std::vector<Case> norm_cases = {
+      {896, 4864, 4, 64}, {3584, 3584, 4, 128}, {104, 136, 8, 0}, {3584, 18944, 8, 0}};
+  for (const Case& c : norm_cases) {
+    const int group = c.group ? c.group : static_cast<int>(c.K);
+    const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, true, rng);
+    LinearWeight w = be().pack_quantized(m, false);
+    if (c.N == 104) w.bias = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
+    const Tensor nw = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
+    for (int T : {1, 2, 4}) {
+      const std::string what = detail::concat("norm N=", c.N, " K=", c.K, " bits=", c.bits, " T=", T);
+      Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
+      const Tensor res = randn_bf16_as_f32({T, c.N}, rng);
+      cuda::QuantGemmParams base = gemv_params(c, w);
+      base.x = static_cast<const __nv_bfloat16*>(dx.raw());
+      base.T = T;
+      base.out_dtype = DType::BF16;
+      base.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+      struct Out {
+        Tensor o, r, h;
+      };
+      auto unfused = [&](cuda::QuantGemmParams p) {  // quant_gemv + add_rms_norm with p's kernel and split
+        Out u{be().empty({T, c.N}, DType::BF16), be().upload(res, DType::BF16), be().empty({T, c.N}, DType::BF16)};
+        p.out = u.o.raw();
+        cuda::quant_gemv(p, be().stream());
+        be().add_rms_norm(u.r, u.o, u.h, nw, 1e-6f);
+        return u;
+      };
+      auto expect_same = [&](const Out& a, const Out& b, const std::string& v) {
+        expect_same_bits(be(), a.o, b.o, v + " out");
+        expect_same_bits(be(), a.r, b.r, v + " residual");
+        expect_same_bits(be(), a.h, b.h, v + " normed");
+      };
+      same_choice(base, cuda::quant_gemv_choice(base));
+      Out f{poisoned(be(), {T, c.N}), be().upload(res, DType::BF16), poisoned(be(), {T, c.N})};
+      const Backend::ResidualNorm rn{&f.r, &f.h, &nw, 1e-6f};
+      ASSERT_TRUE(be().linear_quantized_fused(f.o, dx, w, &rn)) << what;
+      expect_same(f, unfused(base), what);
+      for (GemvKernel k : kernels_at(T))
+        for (int pb : {1, 2, 4, 8}) {
+          cuda::QuantGemmParams p = base;
+          p.gemv_panels_per_block = pb;
+          p.gemv_kernel = k;
+          const Out want = unfused(p);
+          Out got{poisoned(be(), {T, c.N}), be().upload(res, DType::BF16), poisoned(be(), {T, c.N})};
+          p.out = got.o.raw();
+          p.norm = cuda::GemvNorm{static_cast<__nv_bfloat16*>(got.r.raw()), static_cast<__nv_bfloat16*>(got.h.raw()),
+                                  static_cast<const float*>(nw.raw()), 1e-6f,
+                                  static_cast<unsigned int*>(counter.raw())};
+          cuda::quant_gemv(p, be().stream());
+          expect_same(got, want, detail::concat(what, " pb=", pb, " staged=", k == GemvKernel::XStaged));
+        }
+    }
+  }
+  // Every fused call left the grid counter at 0 for the next one (else no block would see
+  // itself last and the normed rows would stay poisoned).
+  EXPECT_EQ(be().download(counter).data<int32_t>()[0], 0);
 }
 
 TEST_F(QuantCuda, FusedGemmMatchesReference) {

@@ -9,6 +9,7 @@
 #include "kernels/cuda/attention_variants.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/quant_ops.h"
 #include "kernels/cuda/sample.h"
 
 namespace tllm {
@@ -517,7 +518,8 @@ void CudaBackend::silu_mul(Tensor& out, const Tensor& gate_up) {
   cuda::silu_mul(out.data<bf16>(), gate_up.data<bf16>(), static_cast<int>(T), static_cast<int>(I2 / 2), stream_);
 }
 
-bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g) {
+bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g,
+                                  bool quantized) {
   Tensor& r = *rn.residual;
   Tensor& h = *rn.normed;
   const Tensor& w = *rn.weight;
@@ -528,7 +530,8 @@ bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int
   };
   if (!(T >= 1 && dev_bf16(out) && dev_bf16(r) && dev_bf16(h) && w.device() == Device::CUDA &&
         w.dtype() == DType::F32 && w.numel() == N && reinterpret_cast<uintptr_t>(w.raw()) % 16 == 0 &&
-        cuda::gemv_norm_supported(static_cast<int>(T), N, K, num_sms_)))
+        (quantized ? cuda::quant_gemv_norm_supported(static_cast<int>(T), static_cast<int>(N))
+                   : cuda::gemv_norm_supported(static_cast<int>(T), N, K, num_sms_))))
     return false;
   g = cuda::GemvNorm{r.data<bf16>(), h.data<bf16>(), w.data<float>(), rn.eps, norm_counter_};
   return true;
@@ -536,6 +539,7 @@ bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int
 
 void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
   // Decode-sized batches: the residual update runs in the skinny GEMM's last block.
+  if (w.quant != QuantScheme::None && linear_quantized_fused(out, x, w, &rn)) return;
   cuda::GemvNorm g;
   if (skinny(x, w)) {
     const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
@@ -553,6 +557,7 @@ void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const Linea
 
 void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) {
   // Decode-sized batches: the activation is the skinny GEMM's epilogue (gemv.cu, SILU).
+  if (gate_up.quant != QuantScheme::None && linear_quantized_fused(act, x, gate_up, nullptr)) return;
   const LinearWeight& w = gate_up;
   if (skinny(x, w) && act.device() == Device::CUDA && act.dtype() == DType::BF16) {
     const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);

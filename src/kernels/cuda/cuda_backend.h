@@ -110,6 +110,10 @@ class CudaBackend final : public Backend {
   LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations) override;
   void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) override;
   void linear_quantized(Tensor& out, const Tensor& x, const LinearWeight& w, int path = 0);
+  // Decode batches of a quantized weight through quant_gemv with its epilogue fused: rn null,
+  // w is [gate | up] and out the activation silu(gate) * up; else the residual add + norm of
+  // rn after out = x w^T. False (nothing launched) where the fused kernel does not apply.
+  bool linear_quantized_fused(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* rn);
 
  private:
   void check_capturable(const char* op) const;
@@ -163,7 +167,8 @@ class CudaBackend final : public Backend {
   void dump_trace(StackTable& st, int layer);
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)
   // The fused residual update of linear_residual_norm, when it applies.
-  bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g);
+  bool fused_norm_args(const Tensor& out, const ResidualNorm& rn, int64_t T, int64_t K, cuda::GemvNorm& g,
+                       bool quantized = false);
 };
 
 }  // namespace tllm::cuda

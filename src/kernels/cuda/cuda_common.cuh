@@ -61,6 +61,10 @@ __device__ __forceinline__ float round_bf16(float x) {
   return __bfloat162float(__float2bfloat16_rn(x));
 }
 
+// SiLU in f32, the formula of every kernel that applies it (silu_mul.cu, the GEMV epilogues,
+// the decoder stack), so fused and unfused paths give the same bits.
+__device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }
+
 // Scalar loads/stores of the element types the ops accept.
 template <typename T> __device__ __forceinline__ float to_f32(T x);
 template <> __device__ __forceinline__ float to_f32<float>(float x) { return x; }

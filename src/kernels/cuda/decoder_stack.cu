@@ -299,7 +299,6 @@ __device__ __forceinline__ void block_rows(int N, int& r0, int& r1) {
   r1 = static_cast<int>(static_cast<int64_t>(N) * (blockIdx.x + 1) / gridDim.x);
 }
 
-__device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }  // as silu_mul.cu
 
 // ---- MoE routing -------------------------------------------------------------------------
 

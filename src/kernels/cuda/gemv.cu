@@ -19,12 +19,9 @@
 // (Fusing the activation into the down projection's operand loads instead was measured
 // 40 us per 7B layer slower on an H200: every block recomputed all of it.)
 //
-// NORM variant (T <= 4): after its outputs are stored, each block counts itself done on a
-// device counter; the last one (the others' stores fenced before their count) runs the
-// residual add + RMSNorm that follows the projection in the decoder (rms_norm_row.cuh, the
-// same bits as the add_rms_norm kernel) and resets the counter. Nobody else reads the
-// residual during the GEMV, so updating it in place is safe, and the next kernel's
-// griddepcontrol.wait sees the finished grid.
+// NORM variant (T <= 4): the last block to finish runs the residual add + RMSNorm that
+// follows the projection in the decoder (gemv_last_block_norm in rms_norm_row.cuh: the bits
+// of the add_rms_norm kernel); the next kernel's griddepcontrol.wait sees the finished grid.
 #include <type_traits>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -71,8 +68,6 @@ template <> __device__ __forceinline__ void store_out<float>(float* out, float v
 template <> __device__ __forceinline__ void store_out<bf16>(bf16* out, float v) {
   *out = __float2bfloat16_rn(v);
 }
-
-__device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }  // as silu_mul.cu
 
 // grid.x = ceil(N / 16) (SILU: ceil(N / 2 / 8)); block = WARPS warps. bias_kind: 0 none, 1 f32, 2 bf16.
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false>
@@ -213,20 +208,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
   if constexpr (NORM) {
     static_assert(std::is_same_v<OutT, bf16>, "the fused norm reads bf16 outputs");
-    __shared__ unsigned int last;
-    __shared__ float scratch[32];
-    __threadfence();  // this block's outputs, before it counts itself done
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(norm.counter, 1u) == gridDim.x - 1;
-    __syncthreads();
-    if (last) {
-      __threadfence();
-      for (int tok = 0; tok < T; ++tok)
-        rms_norm_row<float, true>(norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
-                                  norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps,
-                                  rms_norm_threads(N), scratch);
-      if (threadIdx.x == 0) *norm.counter = 0;
-    }
+    gemv_last_block_norm(norm, out, T, N);
   }
 }
 

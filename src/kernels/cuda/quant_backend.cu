@@ -139,6 +139,33 @@ void CudaBackend::linear_quantized(Tensor& out, const Tensor& x, const LinearWei
   }
 }
 
+bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* rn) {
+  // Up to one 8-token MMA tile, as the dense skinny GEMM's epilogues (gemv.cu).
+  const int64_t N = w.out_features, K = w.in_features;
+  if (!x.defined() || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.ndim() < 1 || x.dim(-1) != K ||
+      !out.defined() || out.device() != Device::CUDA || out.dtype() != DType::BF16)
+    return false;
+  const int64_t T = x.numel() / K;
+  if (T < 1 || T > 8 || (w.bias.defined() && w.bias.numel() != N)) return false;
+  check_packed(w, "linear");
+  QuantGemmParams p = params_of(w);
+  p.x = x.data<bf16>();
+  p.T = static_cast<int>(T);
+  p.out = out.raw();
+  p.out_dtype = DType::BF16;
+  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+  p.bias_dtype = w.bias.defined() ? w.bias.dtype() : DType::F32;
+  if (rn) {
+    if (out.numel() != T * N || !fused_norm_args(out, *rn, T, K, p.norm, true)) return false;
+  } else {
+    if (N % 32 != 0 || out.numel() != T * (N / 2)) return false;
+    p.silu = true;
+  }
+  if (quant_gemv_choice(p).gemm) return false;
+  quant_gemv(p, stream_);
+  return true;
+}
+
 void CudaBackend::embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) {
   check_packed(table, "embedding");
   TLLM_CHECK(tokens.defined() && tokens.device() == Device::CUDA && tokens.dtype() == DType::I32,

@@ -7,7 +7,7 @@
 // panel per block, 2 tiles per lane in flight, scales read from global memory inside the k
 // loop) ran at 23% (int4) / 37% (int8) of the copy rate on an H200; this one is built for the
 // stream:
-// - Bytes in flight: every lane keeps kDepth = 4 tiles of codes (4 x 32 B) in a register
+// - Bytes in flight: every lane keeps 4 tiles of codes (4 x 32 B) in a register
 //   ring, the first 4 issued before griddepcontrol.wait (PDL: codes do not depend on the
 //   previous kernel). Two blocks of 8 warps per SM hold 64 KB in flight, above the ~32-48 KB
 //   the copy rate needs (4.2 TB/s / 132 SMs x ~1 us of loaded latency).
@@ -31,9 +31,26 @@
 //   the step's linears 1,854 -> 1,727 us (int8 2,710 -> 2,490 us; run 39). Refilling a ring
 //   slot after its tile (5 slots, no register copies) saved another 6% of the instructions
 //   but ran 1.7% slower (run 40): not kept.
+// - T = 1, large grids: a second kernel (XSM) stages x once per block in shared memory, in
+//   the order the lanes read it, with its sum over every scale segment. The per-tile work
+//   loses the all-ones MMA (half the tile's MMAs) and 12 of its 16 x loads (4 16-byte shared
+//   loads instead), which frees registers: 80 per thread, 3 blocks of 8 warps per SM, 3
+//   tiles in flight per lane. Where the grid has more blocks than 2 per SM (7B q|k|v,
+//   gate|up, lm_head) it is faster: gate|up 28.8 -> 22.5 us, q|k|v 7.0 -> 6.3, int8 lm_head
+//   146 -> 133, the 113 linears of a 7B int4 g128 step 1,734 -> 1,422 us (H200, runs 84-85);
+//   on o_proj and down (224 blocks) it is slower (5.2 -> 6.3, 14.3 -> 18.9 us: 1.7 blocks
+//   per SM, fewer bytes in flight), so those keep the first kernel (plan_gemv).
+// - Epilogues (bf16 out): SiLU (the gate|up projection writes act = silu(gate) * up: a
+//   block pairs gate panels with their up panels) and the residual add + RMSNorm after o_proj
+//   and down (the last block, as gemv.cu): three small kernels fewer per layer, with the
+//   bits of the unfused ops. Engine, 7B tg128 b1 (H200, run 86): int4 g128 428 -> 495 tok/s
+//   (staged kernel 477), int8 332 -> 362 (357).
+#include <algorithm>
+
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/quant_common.cuh"
 #include "kernels/cuda/quant_ops.h"
+#include "kernels/cuda/rms_norm_row.cuh"
 
 namespace tllm::cuda {
 namespace {
@@ -41,7 +58,10 @@ namespace {
 using namespace qk;
 
 constexpr int kWarps = 8;
-constexpr int kDepth = 4;  // k tiles of codes in flight per lane
+// Blocks per SM and k tiles of codes in flight per lane: the kernel with x from L1 (128
+// registers per thread), the x-staged T = 1 kernel (80 registers: 3 blocks per SM).
+constexpr int kBlocksL1 = 2, kDepthL1 = 4;
+constexpr int kBlocksXs = 3, kDepthXs = 3;
 
 // Scale groups a warp stages for a range of `tiles` k tiles (a range may start inside a
 // group when groups span several tiles). Host (shared memory size) and kernel agree on it.
@@ -49,6 +69,16 @@ __host__ __device__ inline int staged_groups(int tiles, int tile, int group_size
   if (groups == 1) return 1;
   const int n = group_size <= tile ? tiles * (tile / group_size) : tiles * tile / group_size + 2;
   return n < groups ? n : groups;
+}
+
+// T = 1 (XSM kernels): x staged in shared memory in fragment order, per k tile and lane
+// column c the 2 STEPS words lane c reads (words 8 m + c and 8 m + 4 + c of the tile for
+// step m), padded so that the four c rows of a tile start in different banks; then the sums
+// of x over each scale segment (segment s: columns [16 SEGM s, 16 SEGM (s + 1))).
+__host__ __device__ constexpr int x_lane_words(int bits) { return bits == 4 ? 20 : 12; }
+__host__ __device__ inline size_t x_stage_bytes(int bits, int ktiles, int segm) {
+  const int segments = ktiles * ((bits == 4 ? 128 : 64) / 16 / segm);
+  return static_cast<size_t>(ktiles) * 4 * x_lane_words(bits) * 4 + static_cast<size_t>(segments) * 4;
 }
 
 template <bool F16S>
@@ -61,14 +91,19 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 }
 
 // grid.x = ceil(panels / pb), block = 8 warps; warp w works on panel blockIdx.x * pb + w / wpp
-// (wpp = 8 / pb), k tiles [tb, te) of it. Dynamic shared memory:
+// (wpp = 8 / pb; SiLU epilogue: gate / up pairs, below), k tiles [tb, te) of it. Dynamic
+// shared memory:
 //   red      f32 [8 warps][16 rows][NT * 8 tokens]   (partials, summed over a panel's warps)
 //   scales   [8 warps][gpw groups][16 rows]           (f16 or f32, as stored)
 //   offsets  [8 warps][gpw groups][16 rows]
-template <int BITS, int NT, int SEGM, bool F16S, typename OutT>
-__global__ void __launch_bounds__(kWarps * 32, 2)
+//   XSM: x   u32 [ktiles][4 lane columns][CW words], then f32 segment sums [ktiles * NS]
+template <int BITS, int NT, int SEGM, bool F16S, typename OutT, bool XSM>
+__global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
+  constexpr int CW = x_lane_words(BITS);  // XSM: words per lane c and tile (padded)
+  static_assert(!XSM || NT == 1, "x in shared memory: one token");
+  constexpr int DEPTH = XSM ? kDepthXs : kDepthL1;
   constexpr int SS = F16S ? 2 : 4;      // bytes per scale
   constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
   static_assert(STEPS % SEGM == 0, "a segment divides the tile");
@@ -79,22 +114,30 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   float* red = reinterpret_cast<float*>(smem);
   unsigned char* st_scales = smem + kWarps * 16 * NT * 8 * 4 + warp * gpw * 16 * SS;
   unsigned char* st_offsets = st_scales + kWarps * gpw * 16 * SS;
+  // XSM: x in fragment order [ktiles][4][CW] words, then the segment sums [ktiles * NS].
+  uint32_t* xs = reinterpret_cast<uint32_t*>(smem + kWarps * 16 * NT * 8 * 4 + 2 * kWarps * gpw * 16 * SS);
+  float* xsum = reinterpret_cast<float*>(xs + p.ktiles * 4 * CW);
 
-  const int wpp = kWarps / pb;
-  const int panel = blockIdx.x * pb + warp / wpp;
-  const bool live = panel < (p.N + 15) / 16;
+  // Panel slot j = warp / wpp of the block is panel blockIdx.x * pb + j; with the SiLU
+  // epilogue, slots j < pb / 2 are gate panels blockIdx.x * pb / 2 + j and slots j >= pb / 2
+  // the matching up panels (I / 16 further), so the block holds both halves of its features.
+  const int wpp = kWarps / pb, slot = warp / wpp, half = pb / 2;
+  const int gate_panel = blockIdx.x * half + slot % max(half, 1);
+  const int panel = p.silu ? gate_panel + (slot >= half ? p.N / 32 : 0) : blockIdx.x * pb + slot;
+  const bool live = p.silu ? gate_panel < p.N / 32 : panel < (p.N + 15) / 16;
   const int per_warp = (p.ktiles + wpp - 1) / wpp;
   const int tb = live ? min((warp % wpp) * per_warp, p.ktiles) : 0;
   const int te = live ? min(tb + per_warp, p.ktiles) : 0;
   // Tiles with all TILE columns inside K go through the ring; the last tile of a K that is
-  // not a multiple of TILE (x must be masked there) is done after it.
-  const int te_ring = max(tb, min(te, p.K / TILE));
+  // not a multiple of TILE (x must be masked there) is done after it. XSM: the staged x is
+  // zero past K, so every tile goes through the ring.
+  const int te_ring = XSM ? te : max(tb, min(te, p.K / TILE));
   const uint4* wp = reinterpret_cast<const uint4*>(p.codes) + static_cast<int64_t>(live ? panel : 0) * p.ktiles * 64 + lane;
 
   pdl_launch_dependents();
-  uint4 ring[kDepth][2];
+  uint4 ring[DEPTH][2];
 #pragma unroll
-  for (int s = 0; s < kDepth; ++s) {
+  for (int s = 0; s < DEPTH; ++s) {
     if (tb + s < te_ring) {
       ring[s][0] = ld_weight_u4(wp + (tb + s) * 64);
       ring[s][1] = ld_weight_u4(wp + (tb + s) * 64 + 32);
@@ -134,8 +177,45 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     // word index of x[tok][2c]; + kt * TILE / 2 + 8 m gives x[tok][kt * TILE + 16 m + 2c]
     xr[nt] = reinterpret_cast<const uint32_t*>(p.x) + (static_cast<int64_t>(tok) * p.K >> 1) + c;
   }
+  if constexpr (XSM) {
+    // 16-byte chunk q = x[8 q, 8 q + 8) is chunk j = q % (TILE / 8) = 2 m + h of tile q / (TILE / 8):
+    // its words are lane c's word h of step m. Lanes of one segment sum it with shuffles (a
+    // segment is 2 SEGM chunks, which divides 32, and the trip count is the same in every warp).
+    constexpr int CPT = TILE / 8, CPS = 2 * SEGM, BATCH = 4;  // BATCH loads in flight per thread
+    const int chunks = p.ktiles * CPT;
+    for (int q0 = 0; q0 < chunks; q0 += BATCH * kWarps * 32) {
+      uint4 v[BATCH];
+#pragma unroll
+      for (int b = 0; b < BATCH; ++b) {
+        const int q = q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x);
+        v[b] = q < chunks && 8 * q < p.K ? __ldg(reinterpret_cast<const uint4*>(p.x) + q)
+                                         : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int b = 0; b < BATCH; ++b) {
+        const int q = q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x);
+        float sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < 4; ++w) {
+          const uint32_t u = word_of(v[b], w);
+          sum += __uint_as_float(u << 16) + __uint_as_float(u & 0xffff0000u);
+        }
+#pragma unroll
+        for (int o = CPS / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        if (q < chunks) {
+          uint32_t* d = xs + (q / CPT) * 4 * CW + q % CPT;
+          d[0] = v[b].x;
+          d[CW] = v[b].y;
+          d[2 * CW] = v[b].z;
+          d[3 * CW] = v[b].w;
+          if (q % CPS == 0) xsum[q / CPS] = sum;
+        }
+      }
+    }
+  }
   cp_async_wait<0>();
-  __syncwarp();
+  if constexpr (XSM) __syncthreads();
+  else __syncwarp();
 
   float tot[NT][4];
 #pragma unroll
@@ -146,8 +226,19 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   // One k tile: x fragments, the MMAs, and per segment (a group, or the tile) the scaling
   //   tot += scale * sum (q + C) x + (offset - C * scale) * sum x.
   auto tile = [&](int kt, const uint4& lo, const uint4& hi, auto check) {
-    constexpr bool CHECK = decltype(check)::value;
+    [[maybe_unused]] constexpr bool CHECK = decltype(check)::value;
     uint32_t b[STEPS][NT][2];
+    if constexpr (XSM) {
+      const uint32_t* xw = xs + kt * 4 * CW + c * CW;
+#pragma unroll
+      for (int j = 0; j < STEPS / 2; ++j) {
+        const uint4 v = *reinterpret_cast<const uint4*>(xw + 4 * j);
+        b[2 * j][0][0] = v.x;
+        b[2 * j][0][1] = v.y;
+        b[2 * j + 1][0][0] = v.z;
+        b[2 * j + 1][0][1] = v.w;
+      }
+    } else {
 #pragma unroll
     for (int m = 0; m < STEPS; ++m)
 #pragma unroll
@@ -163,6 +254,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
           b[m][nt][1] = __ldg(xp + 4);
         }
       }
+    }
     float acc[NT][4], accx[NT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
@@ -173,7 +265,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
         mma_codes<BITS>(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
-        mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
+        if constexpr (!XSM) mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
       }
       if ((m + 1) % SEGM == 0) {
         // Group of this segment; a segment past K (last tile) has zero sums, its group is
@@ -185,11 +277,12 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         const float sg = smem_scale<F16S>(st_scales, i0), sh = smem_scale<F16S>(st_scales, i0 + 8);
         const float og = smem_scale<F16S>(st_offsets, i0) - C * sg;
         const float oh = smem_scale<F16S>(st_offsets, i0 + 8) - C * sh;
+        const float xsv = XSM ? xsum[kt * NS + m / SEGM] : 0.0f;  // T = 1: every column is token 0
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i] + (i < 2 ? og : oh) * accx[nt][i];
+            tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i] + (i < 2 ? og : oh) * (XSM ? xsv : accx[nt][i]);
             acc[nt][i] = accx[nt][i] = 0.0f;
           }
       }
@@ -197,28 +290,30 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   };
 
   int kt = tb;
-  for (; kt + kDepth <= te_ring; kt += kDepth) {
+  for (; kt + DEPTH <= te_ring; kt += DEPTH) {
 #pragma unroll
-    for (int s = 0; s < kDepth; ++s) {
+    for (int s = 0; s < DEPTH; ++s) {
       const uint4 lo = ring[s][0], hi = ring[s][1];
-      if (kt + kDepth + s < te_ring) {  // refill the slot before using what it held
-        ring[s][0] = ld_weight_u4(wp + (kt + kDepth + s) * 64);
-        ring[s][1] = ld_weight_u4(wp + (kt + kDepth + s) * 64 + 32);
+      if (kt + DEPTH + s < te_ring) {  // refill the slot before using what it held
+        ring[s][0] = ld_weight_u4(wp + (kt + DEPTH + s) * 64);
+        ring[s][1] = ld_weight_u4(wp + (kt + DEPTH + s) * 64 + 32);
       }
       tile(kt + s, lo, hi, std::false_type{});
     }
   }
-  for (; kt < te_ring; ++kt) {  // fewer than kDepth tiles left, all loaded: shift the ring
+  for (; kt < te_ring; ++kt) {  // fewer than DEPTH tiles left, all loaded: shift the ring
     tile(kt, ring[0][0], ring[0][1], std::false_type{});
 #pragma unroll
-    for (int s = 0; s + 1 < kDepth; ++s) {
+    for (int s = 0; s + 1 < DEPTH; ++s) {
       ring[s][0] = ring[s + 1][0];
       ring[s][1] = ring[s + 1][1];
     }
   }
-  if (te > te_ring) {  // the last tile, K not a multiple of TILE (codes are zero-padded)
-    const uint4 lo = ld_weight_u4(wp + te_ring * 64), hi = ld_weight_u4(wp + te_ring * 64 + 32);
-    tile(te_ring, lo, hi, std::true_type{});
+  if constexpr (!XSM) {
+    if (te > te_ring) {  // the last tile, K not a multiple of TILE (codes are zero-padded)
+      const uint4 lo = ld_weight_u4(wp + te_ring * 64), hi = ld_weight_u4(wp + te_ring * 64 + 32);
+      tile(te_ring, lo, hi, std::true_type{});
+    }
   }
 
   // tot[nt]: {row g, tok 2c}, {row g, tok 2c+1}, {row g+8, tok 2c}, {row g+8, tok 2c+1} (+ 8 nt)
@@ -232,15 +327,33 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
   __syncthreads();
   OutT* out = static_cast<OutT*>(p.out);
+  auto row_sum = [&](float v, int pl, int row, int tok) {  // v (the bias) + the panel's warp partials
+    for (int w = 0; w < wpp; ++w) v += red[((pl * wpp + w) * 16 + row) * RS + tok];
+    return v;
+  };
+  if (p.silu) {  // act[tok][n] = silu(gate) * up, each rounded to bf16 first as gate_up would be
+    const int I = p.N / 2, rows = half * 16;
+    for (int i = threadIdx.x; i < rows * p.T; i += kWarps * 32) {
+      const int tok = i / rows, r = i - tok * rows;
+      const int pl = r >> 4, row = r & 15;
+      const int n = (blockIdx.x * half + pl) * 16 + row;
+      if (n >= I) continue;
+      const float gv = round_bf16(row_sum(bias_at(p, n), pl, row, tok));
+      const float uv = round_bf16(row_sum(bias_at(p, I + n), pl + half, row, tok));
+      store_val<OutT>(out + static_cast<int64_t>(tok) * I + n, silu_f32(gv) * uv);
+    }
+    return;
+  }
   const int rows = pb * 16;
   for (int i = threadIdx.x; i < rows * p.T; i += kWarps * 32) {
     const int tok = i / rows, r = i - tok * rows;
     const int pl = r >> 4, row = r & 15;
     const int n = (blockIdx.x * pb + pl) * 16 + row;
     if (n >= p.N) continue;
-    float v = bias_at(p, n);
-    for (int w = 0; w < wpp; ++w) v += red[((pl * wpp + w) * 16 + row) * RS + tok];
-    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, v);
+    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, row_sum(bias_at(p, n), pl, row, tok));
+  }
+  if constexpr (std::is_same_v<OutT, bf16>) {
+    if (p.norm.counter) gemv_last_block_norm(p.norm, out, p.T, p.N);
   }
 }
 
@@ -257,21 +370,73 @@ size_t gemv_smem_bytes(const QuantGemmParams& p, int pb, int& gpw) {
   return static_cast<size_t>(kWarps) * 16 * nt * 8 * 4 + 2 * static_cast<size_t>(kWarps) * gpw * 16 * ss;
 }
 
-}  // namespace
-
-int quant_gemv_auto_panels_per_block(const QuantGemmParams& p) {
-  // Several panels per block (longer streams per warp) only while that still leaves >= 4
-  // blocks per SM; otherwise one panel per block and 8 warps over its k tiles, except where
-  // one panel per block would spill a few blocks into a second wave (2 blocks of 8 warps are
-  // resident per SM): then 2 panels per block, all in one wave. 7B qkv (288 panels on 132
-  // SMs), H200 run 39: 8.6 us with 1 panel per block (288 blocks), 7.0 us with 2 (144);
-  // int4 g64 9.3 -> 7.9, int8 11.7 -> 10.2.
-  const int sms = device_attr(cudaDevAttrMultiProcessorCount);
-  const int panels = (p.N + 15) / 16, resident = 2 * sms;
+// Several panels per block (longer streams per warp) only while that still leaves >= 4
+// blocks per SM; otherwise one panel per block and 8 warps over its k tiles, except where
+// one panel per block would spill a few blocks into a second wave (`per_sm` blocks of 8
+// warps are resident per SM): then 2 panels per block, all in one wave. 7B qkv (288 panels
+// on 132 SMs, 2 blocks per SM), H200 run 39: 8.6 us with 1 panel per block (288 blocks),
+// 7.0 us with 2 (144); int4 g64 9.3 -> 7.9, int8 11.7 -> 10.2.
+int auto_panels_per_block(int panels, int sms, int per_sm) {
   for (int pb : {8, 4, 2})
     if ((panels + pb - 1) / pb >= 4 * sms) return pb;
-  if (panels > resident && (panels + 1) / 2 <= resident) return 2;
+  if (panels > per_sm * sms && (panels + 1) / 2 <= per_sm * sms) return 2;
   return 1;
+}
+
+struct GemvPlan {
+  QuantGemvChoice choice;
+  int gpw = 0;       // scale groups staged per warp
+  size_t smem = 0;   // dynamic shared memory per block
+};
+
+// Panels per block and shared memory of one kernel; fewer panels per block (more warps split
+// K, fewer groups each) while the staged scales would not leave `per_sm` blocks per SM. The
+// SiLU epilogue pairs gate and up panels in a block: 2 panels per block at least.
+GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_smem, int sms) {
+  GemvPlan g;
+  g.choice.x_staged = staged;
+  const int min_pb = p.silu ? 2 : 1;
+  int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block
+                                   : std::max(min_pb, auto_panels_per_block((p.N + 15) / 16, sms, per_sm));
+  TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
+  TLLM_CHECK(pb >= min_pb, "quant_gemv: the SiLU epilogue takes 2, 4 or 8 panels per block, not ", pb);
+  const size_t xs = staged ? x_stage_bytes(p.bits, p.ktiles, segment_mmas(p)) : 0;
+  g.smem = gemv_smem_bytes(p, pb, g.gpw) + xs;
+  while (g.smem > max_smem / per_sm && pb > min_pb) {
+    pb /= 2;
+    g.smem = gemv_smem_bytes(p, pb, g.gpw) + xs;
+  }
+  g.choice.panels_per_block = pb;
+  g.choice.gemm = g.smem > max_smem;
+  return g;
+}
+
+// T = 1 takes the x-staged kernel (x and its segment sums in shared memory: no all-ones MMA,
+// 4 instead of 16 loads of x per tile, 3 blocks per SM) where its grid has more blocks than
+// 2 per SM: 7B int4 g128 (H200, run 84) gate|up 28.8 -> 22.3 us, q|k|v 7.0 -> 6.2, int8
+// lm_head 146 -> 132. Smaller grids (o_proj and down: 224 blocks) keep the kernel with x
+// from L1: staged, their blocks start later (o 5.0 -> 6.2 us, down 14.1 -> 19.6).
+GemvPlan plan_gemv(const QuantGemmParams& p) {
+  using K = QuantGemmParams::GemvKernel;
+  const int sms = device_attr(cudaDevAttrMultiProcessorCount);
+  const size_t max_smem = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin));
+  TLLM_CHECK(p.gemv_kernel != K::XStaged || p.T == 1, "quant_gemv: the x-staged kernel takes T = 1, not ", p.T);
+  if (p.T == 1 && p.gemv_kernel != K::XFromL1) {
+    GemvPlan s = plan_for(p, true, kBlocksXs, max_smem, sms);
+    if (p.gemv_kernel == K::XStaged && !s.choice.gemm) return s;
+    const int blocks = ((p.N + 15) / 16 + s.choice.panels_per_block - 1) / s.choice.panels_per_block;
+    if (s.smem <= max_smem / kBlocksXs && blocks > kBlocksL1 * sms) return s;
+  }
+  return plan_for(p, false, kBlocksL1, max_smem, sms);
+}
+
+}  // namespace
+
+QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p) { return plan_gemv(p).choice; }
+
+bool quant_gemv_norm_supported(int T, int N) {
+  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec &&
+         rms_norm_threads(N) <= kWarps * 32;
 }
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
@@ -279,19 +444,24 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   TLLM_CHECK(p.T >= 1 && p.T <= kQuantGemvMaxTokens, "quant_gemv: T=", p.T, " outside [1, 16]");
   TLLM_CHECK(reinterpret_cast<uintptr_t>(p.scales) % 16 == 0 && reinterpret_cast<uintptr_t>(p.offsets) % 16 == 0,
              "quant_gemv: scales and offsets must be 16-byte aligned");
-  int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block : quant_gemv_auto_panels_per_block(p);
-  TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
-  const size_t max_smem = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin));
-  int gpw = 0;
-  size_t smem = gemv_smem_bytes(p, pb, gpw);
-  while (smem > max_smem / 2 && pb > 1) {  // fewer panels: more warps split K, fewer groups each
-    pb /= 2;
-    smem = gemv_smem_bytes(p, pb, gpw);
+  const bool norm = p.norm.counter != nullptr;
+  if (p.silu || norm) {
+    TLLM_CHECK(p.out_dtype == DType::BF16, "quant_gemv: the SiLU and norm epilogues write bf16");
+    TLLM_CHECK(!p.silu || !norm, "quant_gemv: one epilogue at a time");
+    TLLM_CHECK(!p.silu || p.N % 32 == 0, "quant_gemv: the SiLU epilogue needs gate|up rows 2 I with I % 16 == 0, not ",
+               p.N);
+    TLLM_CHECK(!norm || quant_gemv_norm_supported(p.T, p.N), "quant_gemv: no fused norm for T=", p.T, " N=", p.N);
+    TLLM_CHECK(!norm || (p.norm.residual && p.norm.normed && p.norm.weight), "quant_gemv: norm tensors missing");
   }
-  if (smem > max_smem) {  // a very long K in small groups: the GEMM reads scales from global memory
+  const GemvPlan plan = plan_gemv(p);
+  if (plan.choice.gemm) {  // a very long K in small groups: the GEMM reads scales from global memory
+    TLLM_CHECK(!p.silu && !norm, "quant_gemv: no epilogue where the GEMM runs instead (K=", p.K, ")");
     quant_gemm(p, stream);
     return;
   }
+  const int pb = plan.choice.panels_per_block, gpw = plan.gpw;
+  const size_t smem = plan.smem;
+  const bool xsm = plan.choice.x_staged;
   dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
     using OutT = std::remove_pointer_t<decltype(out_tag)>;
     auto launch = [&](auto kernel) {
@@ -301,8 +471,9 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
     constexpr bool F = decltype(f16)::value;
-    if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, OutT>);
-    else launch(quant_gemv_kernel<B, 1, S, F, OutT>);
+    if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, OutT, false>);
+    else if (xsm) launch(quant_gemv_kernel<B, 1, S, F, OutT, true>);
+    else launch(quant_gemv_kernel<B, 1, S, F, OutT, false>);
   });
   CUDA_CHECK_LAUNCH("quant_gemv");
 }

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "core/dtype.h"
+#include "kernels/cuda/cuda_ops.h"
 
 namespace tllm::cuda {
 
@@ -47,6 +48,24 @@ struct QuantGemmParams {
   // quant_gemv only: 16-row panels per block of 8 warps (1, 2, 4 or 8; the other warps
   // split each panel's k tiles); 0 lets the launcher choose from N and the SM count.
   int gemv_panels_per_block = 0;
+  // quant_gemv only: which kernel (tests and benchmarks force one; GemvKernel::Auto picks).
+  enum class GemvKernel : uint8_t { Auto, XFromL1, XStaged } gemv_kernel = GemvKernel::Auto;
+  // quant_gemv epilogues (bf16 out; the bits of the unfused ops):
+  // silu (T <= 8): the rows are [gate (I) | up (I)], I = N / 2 a multiple of 16, and out is
+  //   act [T, I] = silu(gate) * up (as quant_gemv + silu_mul);
+  // norm (counter set, T <= kGemvNormMaxTokens, rms_norm_threads(N) <= 256): out [T, N]
+  //   followed by norm's residual add + RMSNorm (as quant_gemv + add_rms_norm).
+  bool silu = false;
+  GemvNorm norm{};
+};
+
+// What quant_gemv launches for p: panels per block, and whether x is staged in shared
+// memory (T = 1 only) or read from L1; gemm: a very long K in small groups whose scales do
+// not fit shared memory goes to quant_gemm instead.
+struct QuantGemvChoice {
+  int panels_per_block = 1;
+  bool x_staged = false;
+  bool gemm = false;
 };
 
 constexpr int kQuantGemvMaxTokens = 16;
@@ -55,8 +74,9 @@ constexpr int kQuantGemvMaxTokens = 16;
 std::string quant_unsupported_reason(int bits, int64_t K, int64_t group_size, int64_t groups);
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream);
-// The panels per block quant_gemv picks when p.gemv_panels_per_block is 0 (benchmarks).
-int quant_gemv_auto_panels_per_block(const QuantGemmParams& p);
+QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p);
+// Whether quant_gemv takes the norm epilogue for T tokens of N outputs.
+bool quant_gemv_norm_supported(int T, int N);
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
 // w[r, k] (bf16, row stride K) for rows [0, N) of the weight.
 void quant_dequantize(const QuantGemmParams& p, __nv_bfloat16* w, cudaStream_t stream);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
 
 namespace tllm::cuda {
 
@@ -79,6 +80,30 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
       for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * g[e];
       reinterpret_cast<uint4*>(out)[i] = f32_to_bf16x8(f);
     }
+  }
+}
+
+// The residual add + RMSNorm that follows a decode GEMV (gemv.cu, quant_gemv.cu), run by the
+// last block of the grid to finish: each block fences its stores of out [T, N] (bf16) and
+// counts itself on norm.counter; the last one sees them all, updates the residual, writes
+// the normed rows (rms_norm_row: the bits of the add_rms_norm kernel) and resets the
+// counter. Nobody else reads the residual during the GEMV, so updating it in place is safe.
+// Every thread of the block calls it, after the block's own stores; rms_norm_threads(N)
+// must not exceed the block size.
+__device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const bf16* out, int T, int N) {
+  __shared__ unsigned int last;
+  __shared__ float scratch[32];
+  __threadfence();  // this block's outputs, before it counts itself done
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(norm.counter, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (last) {
+    __threadfence();
+    for (int tok = 0; tok < T; ++tok)
+      rms_norm_row<float, true>(norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
+                                norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps,
+                                rms_norm_threads(N), scratch);
+    if (threadIdx.x == 0) *norm.counter = 0;
   }
 }
 

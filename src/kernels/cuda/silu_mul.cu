@@ -5,8 +5,6 @@
 namespace tllm::cuda {
 namespace {
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
-
 // grid (ceil(I/8 / threads), T): 16-byte vectors of gate and up.
 __global__ void silu_mul_vec_kernel(uint4* __restrict__ out, const uint4* __restrict__ gate_up,
                                     int nvec) {
@@ -19,7 +17,7 @@ __global__ void silu_mul_vec_kernel(uint4* __restrict__ out, const uint4* __rest
   bf16x8_to_f32(gate_up[t * 2 * nvec + i], g);
   bf16x8_to_f32(gate_up[t * 2 * nvec + nvec + i], u);
 #pragma unroll
-  for (int e = 0; e < 8; ++e) o[e] = silu(g[e]) * u[e];
+  for (int e = 0; e < 8; ++e) o[e] = silu_f32(g[e]) * u[e];
   out[t * nvec + i] = f32_to_bf16x8(o);
 }
 
@@ -31,7 +29,7 @@ __global__ void silu_mul_scalar_kernel(bf16* __restrict__ out, const bf16* __res
   if (i >= I) return;
   const float g = __bfloat162float(gate_up[t * 2 * I + i]);
   const float u = __bfloat162float(gate_up[t * 2 * I + I + i]);
-  out[t * I + i] = __float2bfloat16_rn(silu(g) * u);
+  out[t * I + i] = __float2bfloat16_rn(silu_f32(g) * u);
 }
 
 }  // namespace
