@@ -434,5 +434,63 @@ TEST_F(QuantCuda, ModelMatchesCpuExactPath) {
   }
 }
 
+// Decode steps (T = 1: the quantized GEMV's decode kernels with the SiLU and residual-norm
+// epilogues fused, which the 12-token prefill above never takes) after the same prompt, with
+// the same fed tokens on both sides: logits [steps, V] of each step.
+Tensor decode_logits(Backend& be, const fs::path& dir, DType wdt, const std::string& q, int group,
+                     const std::vector<int32_t>& prompt, const std::vector<int32_t>& fed) {
+  ModelLoadOptions o;
+  o.weight_dtype = wdt;
+  o.max_num_tokens = 64;
+  o.max_num_seqs = 4;
+  o.quantization = q;
+  o.quant_group_size = group;
+  auto model = load_model(dir.string(), be, o);
+  KVCache kv = KVCache::allocate(be, model->config(), 8, 16, be.activation_dtype());
+  const int P = static_cast<int>(prompt.size()), S = static_cast<int>(fed.size());
+  auto batch = [&](const std::vector<int32_t>& tokens, int pos0) {
+    ForwardBatch b;
+    b.tokens = tokens;
+    const int T = static_cast<int>(tokens.size());
+    for (int i = 0; i < T; ++i) {
+      b.positions.push_back(pos0 + i);
+      b.slot_mapping.push_back(16 + pos0 + i);  // block 1 onwards
+    }
+    b.logits_indices = {T - 1};
+    b.cu_seqlens_q = {0, T};
+    b.seq_lens_k = {pos0 + T};
+    b.max_blocks_per_seq = 4;
+    b.block_tables = {1, 2, 3, 4};
+    return b;
+  };
+  model->forward(batch(prompt, 0), kv);
+  std::vector<Tensor> steps;
+  for (int s = 0; s < S; ++s) steps.push_back(be.download(model->forward(batch({fed[s]}, P + s), kv)));
+  const int64_t V = steps[0].numel();
+  Tensor out = Tensor::empty({S, V}, DType::F32);
+  for (int s = 0; s < S; ++s)
+    for (int64_t v = 0; v < V; ++v) out.data<float>()[s * V + v] = steps[s].data<float>()[v];
+  return out;
+}
+
+TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
+  const char* env_src = std::getenv("TLLM_TEST_SOURCE_DIR");
+  const fs::path src = fs::path(env_src ? env_src : TLLM_SOURCE_DIR) / "tests/data/models/qwen2_hd64";
+  std::mt19937_64 rng(32);
+  std::vector<int32_t> prompt(12), fed(6);
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 384);
+  for (int32_t& t : fed) t = static_cast<int32_t>(rng() % 384);
+  auto cpu = make_cpu_backend({2});
+  const double base = kl(decode_logits(*cpu, src, DType::F32, "", 64, prompt, fed),
+                         decode_logits(be(), src, DType::BF16, "", 64, prompt, fed));
+  std::printf("[ decode, gpu bf16 vs cpu f32, dense ] KL %.3g\n", base);
+  for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}, {"int4", 128}}) {
+    const double d = kl(decode_logits(*cpu, src, DType::F32, q, group, prompt, fed),
+                        decode_logits(be(), src, DType::BF16, q, group, prompt, fed));
+    std::printf("[ decode, gpu vs cpu f32, %s g%d ] KL %.3g\n", q.c_str(), group, d);
+    EXPECT_LT(d, 4 * base + 5e-3) << q << " g" << group;
+  }
+}
+
 }  // namespace
 }  // namespace tllm
