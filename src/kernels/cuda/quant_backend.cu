@@ -6,6 +6,8 @@
 //                             the GEMM is compute bound and the bf16 copy costs ~2.5 bytes
 //                             per weight against ~2 T flops)
 // TLLM_QUANT_GEMM=fused|dequant forces one of the two large-batch paths (benchmarks).
+// linear_silu_mul and linear_residual_norm at T <= 8 (the norm at T <= 4) take quant_gemv
+// with its epilogue fused (linear_quantized_fused), as the dense skinny GEMM does.
 #include <cstdlib>
 #include <cstring>
 
