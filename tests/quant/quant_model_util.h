@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -15,17 +16,23 @@
 
 namespace tllm::test {
 
-// Logits [P, V] (f32, host) of `prompt` as one prefill of a model loaded from `dir`.
-inline Tensor model_logits(Backend& be, const std::filesystem::path& dir, DType weight_dtype,
-                           const std::vector<int32_t>& prompt, const std::string& quantization = "",
-                           int group = 64) {
+// The small test models of these tests loaded on `be` (64 tokens, 4 sequences per step).
+inline std::unique_ptr<CausalLM> load_test_model(Backend& be, const std::filesystem::path& dir, DType weight_dtype,
+                                                 const std::string& quantization, int group) {
   ModelLoadOptions o;
   o.weight_dtype = weight_dtype;
   o.max_num_tokens = 64;
   o.max_num_seqs = 4;
   o.quantization = quantization;
   o.quant_group_size = group;
-  auto model = load_model(dir.string(), be, o);
+  return load_model(dir.string(), be, o);
+}
+
+// Logits [P, V] (f32, host) of `prompt` as one prefill of a model loaded from `dir`.
+inline Tensor model_logits(Backend& be, const std::filesystem::path& dir, DType weight_dtype,
+                           const std::vector<int32_t>& prompt, const std::string& quantization = "",
+                           int group = 64) {
+  auto model = load_test_model(be, dir, weight_dtype, quantization, group);
   KVCache kv = KVCache::allocate(be, model->config(), 8, 16, be.activation_dtype());
   ForwardBatch b;
   const int P = static_cast<int>(prompt.size());

@@ -439,13 +439,7 @@ TEST_F(QuantCuda, ModelMatchesCpuExactPath) {
 // the same fed tokens on both sides: logits [steps, V] of each step.
 Tensor decode_logits(Backend& be, const fs::path& dir, DType wdt, const std::string& q, int group,
                      const std::vector<int32_t>& prompt, const std::vector<int32_t>& fed) {
-  ModelLoadOptions o;
-  o.weight_dtype = wdt;
-  o.max_num_tokens = 64;
-  o.max_num_seqs = 4;
-  o.quantization = q;
-  o.quant_group_size = group;
-  auto model = load_model(dir.string(), be, o);
+  auto model = test::load_test_model(be, dir, wdt, q, group);
   KVCache kv = KVCache::allocate(be, model->config(), 8, 16, be.activation_dtype());
   const int P = static_cast<int>(prompt.size()), S = static_cast<int>(fed.size());
   auto batch = [&](const std::vector<int32_t>& tokens, int pos0) {
