@@ -281,8 +281,7 @@ void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bi
 bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms) {
   // Not where the plain GEMV takes 4-warp blocks: the fused kernel must give the bits of
   // gemv + add_rms_norm, and its last block needs up to 256 threads for the row.
-  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec && rms_norm_threads(N) <= 256 &&
-         !four_warps(ceil_div(N, 16), K, num_sms);
+  return gemv_norm_fits(T, N, 256) && !four_warps(ceil_div(N, 16), K, num_sms);
 }
 
 void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,

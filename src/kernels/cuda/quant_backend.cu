@@ -48,6 +48,18 @@ QuantGemmParams params_of(const LinearWeight& w) {
   return p;
 }
 
+// params_of(w) for out [T, N] = x [T, K] w^T (+ w's bias).
+QuantGemmParams linear_params(const LinearWeight& w, const Tensor& x, int64_t T, Tensor& out) {
+  QuantGemmParams p = params_of(w);
+  p.x = x.data<bf16>();
+  p.T = static_cast<int>(T);
+  p.out = out.raw();
+  p.out_dtype = out.dtype();
+  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+  p.bias_dtype = w.bias.defined() ? w.bias.dtype() : DType::F32;
+  return p;
+}
+
 void check_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(w.quant != QuantScheme::None, op, ": weight is not quantized");
   for (const Tensor* t : {&w.weight, &w.scales, &w.zeros})
@@ -103,13 +115,7 @@ void CudaBackend::linear_quantized(Tensor& out, const Tensor& x, const LinearWei
                    (w.bias.dtype() == DType::F32 || w.bias.dtype() == DType::BF16),
                op, ": bias ", w.bias.str(), " must be f32 or bf16 [", N, "] on the GPU");
   if (T == 0) return;
-  QuantGemmParams p = params_of(w);
-  p.x = x.data<bf16>();
-  p.T = static_cast<int>(T);
-  p.out = out.raw();
-  p.out_dtype = out.dtype();
-  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
-  p.bias_dtype = w.bias.defined() ? w.bias.dtype() : DType::F32;
+  QuantGemmParams p = linear_params(w, x, T, out);
 
   if (path == 0) {
     if (T <= kQuantGemvMaxTokens) {
@@ -150,13 +156,7 @@ bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const Lin
   const int64_t T = x.numel() / K;
   if (T < 1 || T > 8 || (w.bias.defined() && w.bias.numel() != N)) return false;
   check_packed(w, "linear");
-  QuantGemmParams p = params_of(w);
-  p.x = x.data<bf16>();
-  p.T = static_cast<int>(T);
-  p.out = out.raw();
-  p.out_dtype = DType::BF16;
-  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
-  p.bias_dtype = w.bias.defined() ? w.bias.dtype() : DType::F32;
+  QuantGemmParams p = linear_params(w, x, T, out);  // out is bf16 (checked above)
   if (rn) {
     if (out.numel() != T * N || !fused_norm_args(out, *rn, T, K, p.norm, true)) return false;
   } else {

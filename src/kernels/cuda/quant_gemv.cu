@@ -76,8 +76,8 @@ __host__ __device__ inline int staged_groups(int tiles, int tile, int group_size
 // step m), padded so that the four c rows of a tile start in different banks; then the sums
 // of x over each scale segment (segment s: columns [16 SEGM s, 16 SEGM (s + 1))).
 __host__ __device__ constexpr int x_lane_words(int bits) { return bits == 4 ? 20 : 12; }
-__host__ __device__ inline size_t x_stage_bytes(int bits, int ktiles, int segm) {
-  const int segments = ktiles * ((bits == 4 ? 128 : 64) / 16 / segm);
+inline size_t x_stage_bytes(int bits, int ktiles, int segm) {
+  const int segments = ktiles * (k_tile(bits) / 16 / segm);
   return static_cast<size_t>(ktiles) * 4 * x_lane_words(bits) * 4 + static_cast<size_t>(segments) * 4;
 }
 
@@ -434,10 +434,7 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
 
 QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p) { return plan_gemv(p).choice; }
 
-bool quant_gemv_norm_supported(int T, int N) {
-  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec &&
-         rms_norm_threads(N) <= kWarps * 32;
-}
+bool quant_gemv_norm_supported(int T, int N) { return gemv_norm_fits(T, N, kWarps * 32); }
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   check_params(p, "quant_gemv");

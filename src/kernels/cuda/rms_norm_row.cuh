@@ -18,6 +18,12 @@ __host__ __device__ inline int rms_norm_threads(int H) {
   return t < 32 ? 32 : (t > 1024 ? 1024 : t);
 }
 
+// Whether gemv_last_block_norm (below) takes T rows of N in a block of `block_threads`.
+inline bool gemv_norm_fits(int T, int64_t N, int block_threads) {
+  return T >= 1 && T <= kGemvNormMaxTokens && N % 8 == 0 && N / 8 <= 1024 * kNormMaxVec &&
+         rms_norm_threads(static_cast<int>(N)) <= block_threads;
+}
+
 template <typename W>
 __device__ __forceinline__ void load_w8(const W* w, int i, float (&f)[8]);
 template <>
