@@ -9,13 +9,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <random>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/quant_ops.h"
-#include "kernels/kernel_test_util.h"
+#include "kernels/cuda/cuda_test_util.h"
 #include "kernels/quant_layout.h"
 #include "kernels/reference/quant_reference.h"
 #include "model/kv_cache.h"
@@ -29,20 +28,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class QuantCuda : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (cuda_available() && !backend_) backend_ = std::make_unique<cuda::CudaBackend>(CudaBackendOptions{});
-  }
-  void SetUp() override {
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA device visible: quantized CUDA tests skipped";
-  }
-  void TearDown() override {
-    if (backend_) backend_->synchronize();
-  }
-  cuda::CudaBackend& be() { return *backend_; }
-  static inline std::unique_ptr<cuda::CudaBackend> backend_;
-};
+class QuantCuda : public test::CudaTest {};
+using test::expect_same_bits;
 
 Tensor randn_bf16_as_f32(const Shape& s, std::mt19937_64& rng, float std = 1.0f) {
   Tensor t = Tensor::empty(s, DType::F32);
@@ -214,18 +201,6 @@ TEST_F(QuantCuda, SkinnyGemmLargeStagedScales) {
   run_gemv_split(be(), rng, {24, 25600, 8, 32}, 9, 0, false, false);
 }
 
-void expect_same_bits(cuda::CudaBackend& be, const Tensor& a, const Tensor& b, const std::string& what) {
-  const Tensor ha = be.download(a), hb = be.download(b);
-  ASSERT_EQ(ha.nbytes(), hb.nbytes()) << what;
-  EXPECT_EQ(std::memcmp(ha.raw(), hb.raw(), ha.nbytes()), 0) << what;
-}
-
-Tensor poisoned(cuda::CudaBackend& be, const Shape& s) {
-  Tensor h = Tensor::empty(s, DType::BF16);
-  test::poison(h);
-  return be.upload(h, DType::BF16);
-}
-
 // The decode GEMV's fused epilogues give exactly the bits of the unfused ops run with the same
 // kernel and panels-per-block split (the split sets the order of the K sums): SiLU (act =
 // silu(gate) * up of [gate | up] rows: quant_gemv + silu_mul) and the residual add + RMSNorm
@@ -269,7 +244,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
       cuda::QuantGemmParams ps = base;
       ps.silu = true;
       same_choice(base, cuda::quant_gemv_choice(ps));
-      Tensor act = poisoned(be(), {T, I});
+      Tensor act = dev_poisoned({T, I}, DType::BF16);
       ASSERT_TRUE(be().linear_quantized_fused(act, dx, w, nullptr)) << what;
       expect_same_bits(be(), act, unfused(base), what);
       for (GemvKernel k : kernels_at(T))
@@ -278,7 +253,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
           p.gemv_panels_per_block = pb;
           p.gemv_kernel = k;
           const Tensor want = unfused(p);
-          Tensor a = poisoned(be(), {T, I});
+          Tensor a = dev_poisoned({T, I}, DType::BF16);
           p.out = a.raw();
           p.silu = true;
           cuda::quant_gemv(p, be().stream());
@@ -320,7 +295,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
         expect_same_bits(be(), a.h, b.h, v + " normed");
       };
       same_choice(base, cuda::quant_gemv_choice(base));
-      Out f{poisoned(be(), {T, c.N}), be().upload(res, DType::BF16), poisoned(be(), {T, c.N})};
+      Out f{dev_poisoned({T, c.N}, DType::BF16), be().upload(res, DType::BF16), dev_poisoned({T, c.N}, DType::BF16)};
       const Backend::ResidualNorm rn{&f.r, &f.h, &nw, 1e-6f};
       ASSERT_TRUE(be().linear_quantized_fused(f.o, dx, w, &rn)) << what;
       expect_same(f, unfused(base), what);
@@ -330,7 +305,8 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
           p.gemv_panels_per_block = pb;
           p.gemv_kernel = k;
           const Out want = unfused(p);
-          Out got{poisoned(be(), {T, c.N}), be().upload(res, DType::BF16), poisoned(be(), {T, c.N})};
+          Out got{dev_poisoned({T, c.N}, DType::BF16), be().upload(res, DType::BF16),
+                  dev_poisoned({T, c.N}, DType::BF16)};
           p.out = got.o.raw();
           p.norm = cuda::GemvNorm{static_cast<__nv_bfloat16*>(got.r.raw()), static_cast<__nv_bfloat16*>(got.h.raw()),
                                   static_cast<const float*>(nw.raw()), 1e-6f,

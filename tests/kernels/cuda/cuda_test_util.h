@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -39,6 +41,13 @@ class CudaTest : public ::testing::Test {
 
   static inline std::unique_ptr<cuda::CudaBackend> backend_;
 };
+
+// Device tensors a and b hold the same bytes.
+inline void expect_same_bits(cuda::CudaBackend& be, const Tensor& a, const Tensor& b, const std::string& what) {
+  const Tensor ha = be.download(a), hb = be.download(b);
+  ASSERT_EQ(ha.nbytes(), hb.nbytes()) << what;
+  EXPECT_EQ(std::memcmp(ha.raw(), hb.raw(), ha.nbytes()), 0) << what;
+}
 
 // ||got - want|| / ||want||; +inf on NaN/inf or a size mismatch.
 inline double rel_err(const Tensor& got, const Tensor& want) {

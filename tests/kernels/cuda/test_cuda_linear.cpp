@@ -63,12 +63,6 @@ TEST_F(CudaLinear, CublasMatchesReference) {
 // The fused decoder ops must give exactly the bits of the unfused ones at every T (the
 // fused paths: linear_silu_mul for T <= 8, linear_residual_norm for T <= 4; larger T falls
 // back) and the float reference within bf16 rounding.
-void expect_same_bits(cuda::CudaBackend& be, const Tensor& a, const Tensor& b, const std::string& what) {
-  Tensor ha = be.download(a), hb = be.download(b);
-  ASSERT_EQ(ha.nbytes(), hb.nbytes()) << what;
-  EXPECT_EQ(std::memcmp(ha.raw(), hb.raw(), ha.nbytes()), 0) << what;
-}
-
 LinearWeight random_weight(cuda::CudaBackend& be, std::mt19937_64& rng, int N, int K, bool bias, LinearWeight& host) {
   host.weight = randn({N, K}, rng, DType::BF16, 1.0f / std::sqrt(static_cast<float>(K)));
   if (bias) host.bias = randn({N}, rng, DType::F32, 0.5f);
