@@ -285,37 +285,19 @@ class Backend {
   // rn describes (add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps)); a
   // backend may fuse the update, and the activation, into the projection.
   //   linear_residual_norm:  out = x @ w^T (+ bias), then rn
-  // Deferred norm: rn.next names the projection that reads rn.normed next (or is null).
-  // A backend may then add only the residual and leave the norm to that projection, which
-  // computes it from the residual as it reads its input: linear_residual_norm returns true,
-  // rn.normed (and out) are left unwritten, and the caller must hand rn to that projection
-  // (linear_normed, or linear_silu_mul's `deferred`), which writes the same bits as the
-  // unfused ops would.
   struct ResidualNorm {
     Tensor* residual;
     Tensor* normed;
     const Tensor* weight;
     float eps;
-    const LinearWeight* next = nullptr;
   };
-  virtual bool linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
+  virtual void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
     linear(out, x, w);
     add_rms_norm(*rn.residual, out, *rn.normed, *rn.weight, rn.eps);
-    return false;
-  }
-  // out = h @ w^T with h = x, or, when `deferred` (what linear_residual_norm deferred to w;
-  // x is then its rn.normed), h = rms_norm(*deferred->residual) * *deferred->weight. The
-  // default writes that norm into x first.
-  virtual void linear_normed(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* deferred) {
-    if (deferred) rms_norm(*deferred->normed, *deferred->residual, *deferred->weight, deferred->eps);
-    linear(out, x, w);
   }
   // act = silu(gate) * up of [gate | up] = x @ gate_up^T: the MLP's first half. gate_up_out
   // [T, 2 I] is scratch for backends that materialise the projection before the activation.
-  // `deferred`: as linear_normed's.
-  virtual void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out,
-                               const ResidualNorm* deferred = nullptr) {
-    if (deferred) rms_norm(*deferred->normed, *deferred->residual, *deferred->weight, deferred->eps);
+  virtual void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) {
     linear(gate_up_out, x, gate_up);
     silu_mul(act, gate_up_out);
   }

@@ -88,25 +88,16 @@ void ProfilingBackend::attention(Tensor& out, const Tensor& qkv, const QKVLayout
                           " maxk<=" + std::to_string(bucket);
   timed(key, [&] { inner_->attention(out, qkv, layout, k_cache, v_cache, meta, scale, sliding_window); });
 }
-bool ProfilingBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w,
+void ProfilingBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w,
                                             const ResidualNorm& rn) {
-  bool deferred = false;
   timed(rows_key("linear_residual_norm", x) + " N=" + std::to_string(w.out_features),
-        [&] { deferred = inner_->linear_residual_norm(out, x, w, rn); });
-  return deferred;
-}
-
-void ProfilingBackend::linear_normed(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* deferred) {
-  if (!deferred) return linear(out, x, w);
-  timed(rows_key("linear_normed", x) + " N=" + std::to_string(w.out_features),
-        [&] { inner_->linear_normed(out, x, w, deferred); });
+        [&] { inner_->linear_residual_norm(out, x, w, rn); });
 }
 
 void ProfilingBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up,
-                                       Tensor& gate_up_out, const ResidualNorm* deferred) {
-  timed(rows_key(deferred ? "linear_normed_silu_mul" : "linear_silu_mul", x) + " N=" +
-            std::to_string(gate_up.out_features),
-        [&] { inner_->linear_silu_mul(act, x, gate_up, gate_up_out, deferred); });
+                                       Tensor& gate_up_out) {
+  timed(rows_key("linear_silu_mul", x) + " N=" + std::to_string(gate_up.out_features),
+        [&] { inner_->linear_silu_mul(act, x, gate_up, gate_up_out); });
 }
 
 void ProfilingBackend::silu_mul(Tensor& out, const Tensor& gate_up) {

@@ -41,10 +41,8 @@ class ProfilingBackend final : public Backend {
   void attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout, const Tensor& k_cache,
                  const Tensor& v_cache, const AttentionMeta& meta, float scale, int sliding_window) override;
   void silu_mul(Tensor& out, const Tensor& gate_up) override;
-  bool linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
-  void linear_normed(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* deferred) override;
-  void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out,
-                       const ResidualNorm* deferred = nullptr) override;
+  void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
+  void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) override;
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;

@@ -7,7 +7,7 @@
 //              x += down(silu(h Wg) * h Wu); h = next_norm(x)   (the next layer's or the final norm)
 //   logits = h[last tokens] W_lm
 // Each projection that ends a sub-layer carries the residual update after it (the backend
-// may fuse the two, and may leave the norm to the projection that reads h next). A one-token step of one sequence may run all layers as one
+// may fuse the two). A one-token step of one sequence may run all layers as one
 // Backend::decoder_stack call (the same math; CUDA: one persistent kernel).
 #include <algorithm>
 #include <cmath>
@@ -102,27 +102,20 @@ class Qwen2Model final : public CausalLM {
     const bool fused = T == 1 && d.meta.num_seqs == 1 && backend_.decoder_stack(decoder_stack(x, h, cos_sin, kv));
     if (!fused) {
       backend_.rms_norm(h, x, layers_[0].input_norm, eps);
-      // h = norm(x) after each residual update; the backend may leave it to the projection
-      // that reads h next (rn.next), which then gets rn (Backend::ResidualNorm).
-      Backend::ResidualNorm rn{};
-      bool deferred = false;
       for (int l = 0; l < cfg_.num_layers; ++l) {
         Layer& L = layers_[l];
-        const bool last = l + 1 == cfg_.num_layers;
-        const Tensor& next_norm = last ? final_norm_ : layers_[l + 1].input_norm;
-        backend_.linear_normed(qkv, h, L.qkv, deferred ? &rn : nullptr);
+        const Tensor& next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].input_norm : final_norm_;
+        backend_.linear(qkv, h, L.qkv);
         backend_.qk_norm_rope_kv_write(qkv, layout_, L.q_norm, L.k_norm, eps, rope_spec_, cos_sin, d.rope_rows,
                                        d.slot_mapping, kv.k[l], kv.v[l]);
         backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
-        rn = {&x, &h, &L.post_norm, eps, L.moe ? nullptr : &L.gate_up};
-        deferred = backend_.linear_residual_norm(o, attn, L.o, rn);  // x += o; h = norm(x)
+        backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
         if (L.moe) {
           L.moe->forward(mlp_out, h);
           backend_.add_rms_norm(x, mlp_out, h, next_norm, eps);
         } else {
-          backend_.linear_silu_mul(act, h, L.gate_up, gate_up, deferred ? &rn : nullptr);  // act = silu(h Wg) * h Wu
-          rn = {&x, &h, &next_norm, eps, last ? nullptr : &layers_[l + 1].qkv};
-          deferred = backend_.linear_residual_norm(mlp_out, act, L.down, rn);  // x += act Wd; h = norm(x)
+          backend_.linear_silu_mul(act, h, L.gate_up, gate_up);                           // act = silu(h Wg) * h Wu
+          backend_.linear_residual_norm(mlp_out, act, L.down, {&x, &h, &next_norm, eps});  // x += act Wd; h = norm(x)
         }
       }
     }

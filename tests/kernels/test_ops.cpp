@@ -317,41 +317,6 @@ TEST(KernelBackend, DecodeLinearIsTheSameBitsForAnyThreadCount) {
     }
 }
 
-// A deferred norm (Backend::ResidualNorm::next) that a backend's projection cannot fold in:
-// the default linear_normed / linear_silu_mul run the norm into rn.normed first, so the
-// results are those of rms_norm then the projection. The CPU backend never defers.
-TEST(KernelBackend, DeferredNormDefaultsRunTheNormFirst) {
-  std::mt19937_64 rng(8);
-  auto be = make_cpu_backend_isa(CpuBackendOptions{2}, cpu::best_isa());
-  const int H = 96, N = 64;
-  auto linear_weight = [&](int n, int k) {
-    LinearWeight w;
-    w.weight = randn({n, k}, rng, DType::F32, 0.1f);
-    w.out_features = n;
-    w.in_features = k;
-    return w;
-  };
-  const LinearWeight w = linear_weight(N, H), wo = linear_weight(H, H);
-  const Tensor nw = randn({H}, rng), attn = randn({1, H}, rng), x0 = randn({1, H}, rng);
-  auto same = [](const Tensor& a, const Tensor& b) { return std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0; };
-  for (bool silu : {false, true}) {
-    Tensor x = x0.clone(), h = Tensor::empty({1, H}, DType::F32), o = Tensor::empty({1, H}, DType::F32);
-    const Backend::ResidualNorm rn{&x, &h, &nw, 1e-6f, &w};
-    EXPECT_FALSE(be->linear_residual_norm(o, attn, wo, rn));
-    const Tensor h_ref = h.clone();
-    Tensor out = Tensor::empty({1, silu ? N / 2 : N}, DType::F32), want = Tensor::empty({1, silu ? N / 2 : N}, DType::F32);
-    Tensor gu = Tensor::empty({1, N}, DType::F32);
-    if (silu) be->linear_silu_mul(want, h_ref, w, gu);
-    else be->linear(want, h_ref, w);
-    poison(h);  // as a backend that deferred the norm leaves it
-    poison(out);
-    if (silu) be->linear_silu_mul(out, h, w, gu, &rn);
-    else be->linear_normed(out, h, w, &rn);
-    EXPECT_TRUE(same(h, h_ref)) << "silu=" << silu;
-    EXPECT_TRUE(same(out, want)) << "silu=" << silu;
-  }
-}
-
 // --- bad input is a clear error, not a crash ---------------------------------------
 
 TEST(KernelErrors, BadInputsThrowNamingTheProblem) {

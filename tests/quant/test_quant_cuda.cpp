@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -322,159 +321,6 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
   EXPECT_EQ(be().download(counter).data<int32_t>()[0], 0);
 }
 
-// The deferred norm's two halves, each against the unfused ops with the same kernel and split:
-// the input norm (x-staged kernel, T = 1: quant_gemv reads rms_norm(x) * weight, with and
-// without the SiLU epilogue) gives the bits of rms_norm + quant_gemv; the residual add (both
-// kernels, T = 1 and 3) gives the residual of quant_gemv + add_rms_norm. K covers one tile,
-// K not a multiple of the tile, and the norm's widest one-block row (8192).
-TEST_F(QuantCuda, InputNormAndResidualAddGiveTheUnfusedBits) {
-  std::mt19937_64 rng(33);
-  const float eps = 1e-6f;
-  const std::vector<Case> in_cases = {{64, 64, 4, 32},   {96, 1000, 4, 128}, {320, 896, 8, 0},
-                                      {64, 3584, 4, 128}, {32, 8192, 8, 64},  {1024, 896, 4, 64}};
-  for (const Case& c : in_cases) {
-    const int group = c.group ? c.group : static_cast<int>(c.K);
-    const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, c.K % 3 != 0, rng);
-    LinearWeight w = be().pack_quantized(m, false);
-    if (c.N == 96) w.bias = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
-    const Tensor dx = be().upload(randn_bf16_as_f32({1, c.K}, rng, 3.0f), DType::BF16);
-    const Tensor nw = be().upload(randn_bf16_as_f32({c.K}, rng), DType::F32);
-    Tensor h = be().empty({1, c.K}, DType::BF16);
-    be().rms_norm(h, dx, nw, eps);
-    for (bool silu : {false, true})
-      for (int pb : {1, 2, 4, 8}) {
-        if (silu && pb == 1) continue;
-        const std::string what =
-            detail::concat("in-norm N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " silu=", silu, " pb=", pb);
-        const int64_t n_out = silu ? c.N / 2 : c.N;
-        cuda::QuantGemmParams p = gemv_params(c, w);
-        p.T = 1;
-        p.out_dtype = DType::BF16;
-        p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
-        p.silu = silu;
-        p.gemv_panels_per_block = pb;
-        p.gemv_kernel = GemvKernel::XStaged;
-        Tensor want = dev_poisoned({1, n_out}, DType::BF16), got = dev_poisoned({1, n_out}, DType::BF16);
-        p.x = static_cast<const __nv_bfloat16*>(h.raw());
-        p.out = want.raw();
-        cuda::quant_gemv(p, be().stream());
-        p.x = static_cast<const __nv_bfloat16*>(dx.raw());
-        p.in_norm_weight = static_cast<const float*>(nw.raw());
-        p.in_norm_eps = eps;
-        ASSERT_TRUE(cuda::quant_gemv_in_norm_supported(p)) << what;
-        p.out = got.raw();
-        cuda::quant_gemv(p, be().stream());
-        expect_same_bits(be(), got, want, what);
-      }
-  }
-  {  // what the input norm does not take: T > 1, the kernel with x from L1, K past 8192
-    cuda::QuantGemmParams p = gemv_params({64, 3584, 4, 128}, LinearWeight{});
-    p.T = 1;
-    p.gemv_kernel = GemvKernel::XStaged;
-    EXPECT_TRUE(cuda::quant_gemv_in_norm_supported(p));
-    p.T = 2;
-    EXPECT_FALSE(cuda::quant_gemv_in_norm_supported(p));
-    p.T = 1;
-    p.gemv_kernel = GemvKernel::XFromL1;
-    EXPECT_FALSE(cuda::quant_gemv_in_norm_supported(p));
-    p = gemv_params({64, 8200, 4, 128}, LinearWeight{});
-    p.T = 1;
-    p.gemv_kernel = GemvKernel::XStaged;
-    EXPECT_FALSE(cuda::quant_gemv_in_norm_supported(p));
-  }
-  const std::vector<Case> add_cases = {{3584, 3584, 4, 128}, {104, 136, 8, 0}, {896, 4864, 4, 64}};
-  for (const Case& c : add_cases) {
-    const int group = c.group ? c.group : static_cast<int>(c.K);
-    const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, true, rng);
-    LinearWeight w = be().pack_quantized(m, false);
-    if (c.N == 104) w.bias = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
-    const Tensor nw = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
-    for (int T : {1, 3}) {
-      const Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
-      const Tensor res = randn_bf16_as_f32({T, c.N}, rng);
-      for (GemvKernel k : T == 1 ? std::vector<GemvKernel>{GemvKernel::XFromL1, GemvKernel::XStaged}
-                                 : std::vector<GemvKernel>{GemvKernel::XFromL1})
-        for (int pb : {1, 4}) {
-          const std::string what = detail::concat("residual add N=", c.N, " K=", c.K, " bits=", c.bits, " T=", T,
-                                                  " pb=", pb, " staged=", k == GemvKernel::XStaged);
-          cuda::QuantGemmParams p = gemv_params(c, w);
-          p.x = static_cast<const __nv_bfloat16*>(dx.raw());
-          p.T = T;
-          p.out_dtype = DType::BF16;
-          p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
-          p.gemv_panels_per_block = pb;
-          p.gemv_kernel = k;
-          Tensor o = be().empty({T, c.N}, DType::BF16), hn = be().empty({T, c.N}, DType::BF16);
-          Tensor want = be().upload(res, DType::BF16), got = be().upload(res, DType::BF16);
-          p.out = o.raw();
-          cuda::quant_gemv(p, be().stream());
-          be().add_rms_norm(want, o, hn, nw, eps);
-          Tensor untouched = dev_poisoned({T, c.N}, DType::BF16);
-          const Tensor poison = be().download(untouched);
-          p.out = untouched.raw();
-          p.residual = static_cast<__nv_bfloat16*>(got.raw());
-          cuda::quant_gemv(p, be().stream());
-          expect_same_bits(be(), got, want, what);
-          const Tensor after = be().download(untouched);
-          EXPECT_EQ(std::memcmp(after.raw(), poison.raw(), after.nbytes()), 0) << what << ": out was written";
-        }
-    }
-  }
-}
-
-// The deferred norm through the backend at the 7B int4 shapes: o_proj -> gate|up (SiLU) and
-// down -> the next layer's q|k|v leave the norm to the next projection (linear_residual_norm
-// returns true) and give the residual and the next projection's output bit for bit as with
-// deferral off; a next projection too small for the x-staged kernel is not deferred to.
-TEST_F(QuantCuda, DeferredNormThroughTheBackend) {
-  std::mt19937_64 rng(34);
-  const float eps = 1e-6f;
-  auto pack = [&](int64_t N, int64_t K) {
-    return be().pack_quantized(test::random_quantized(N, K, 4, 128, true, rng), false);
-  };
-  const int64_t H = 3584, I = 18944;
-  const LinearWeight wo = pack(H, H), wgu = pack(2 * I, H), wdown = pack(H, I), wqkv = pack(4608, H), wsmall = pack(64, H);
-  const Tensor nw = be().upload(randn_bf16_as_f32({H}, rng), DType::F32);
-  const Tensor x0 = randn_bf16_as_f32({1, H}, rng, 2.0f);
-  const Tensor attn = be().upload(randn_bf16_as_f32({1, H}, rng), DType::BF16);
-  const Tensor act_in = be().upload(randn_bf16_as_f32({1, I}, rng, 0.1f), DType::BF16);
-  struct Step {
-    Tensor x, out;
-    bool deferred;
-  };
-  // producer (w, input) then the next projection (silu: gate|up) the way the decoder calls them
-  auto step = [&](cuda::CudaBackend::DeferNorm mode, const LinearWeight& w, const Tensor& in, const LinearWeight& next,
-                  bool silu) {
-    be().defer_norm = mode;
-    Step s{be().upload(x0, DType::BF16), be().empty({1, silu ? I : next.out_features}, DType::BF16), false};
-    Tensor h = dev_poisoned({1, H}, DType::BF16), o = be().empty({1, H}, DType::BF16);
-    Tensor scratch = be().empty({1, next.out_features}, DType::BF16);
-    const Backend::ResidualNorm rn{&s.x, &h, &nw, eps, &next};
-    s.deferred = be().linear_residual_norm(o, in, w, rn);
-    if (silu) be().linear_silu_mul(s.out, h, next, scratch, s.deferred ? &rn : nullptr);
-    else be().linear_normed(s.out, h, next, s.deferred ? &rn : nullptr);
-    be().defer_norm = cuda::CudaBackend::DeferNorm::Auto;
-    return s;
-  };
-  struct Pair {
-    const char* what;
-    const LinearWeight* w;
-    const Tensor* in;
-    const LinearWeight* next;
-    bool silu, defers;
-  };
-  for (const Pair& c : std::vector<Pair>{{"o -> gate|up", &wo, &attn, &wgu, true, true},
-                                         {"down -> qkv", &wdown, &act_in, &wqkv, false, true},
-                                         {"o -> small", &wo, &attn, &wsmall, false, false}}) {
-    const Step off = step(cuda::CudaBackend::DeferNorm::Off, *c.w, *c.in, *c.next, c.silu);
-    const Step on = step(cuda::CudaBackend::DeferNorm::Auto, *c.w, *c.in, *c.next, c.silu);
-    EXPECT_FALSE(off.deferred) << c.what;
-    EXPECT_EQ(on.deferred, c.defers) << c.what;
-    expect_same_bits(be(), on.x, off.x, std::string(c.what) + " residual");
-    expect_same_bits(be(), on.out, off.out, std::string(c.what) + " next projection");
-  }
-}
-
 TEST_F(QuantCuda, FusedGemmMatchesReference) {
   std::mt19937_64 rng(22);
   for (const Case& c : cases())
@@ -613,13 +459,6 @@ TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
                         decode_logits(be(), src, DType::BF16, q, group, prompt, fed));
     std::printf("[ decode, gpu vs cpu f32, %s g%d ] KL %.3g\n", q.c_str(), group, d);
     EXPECT_LT(d, 4 * base + 5e-3) << q << " g" << group;
-    // Every norm after o_proj and down deferred to the next projection (x-staged kernel forced).
-    be().defer_norm = cuda::CudaBackend::DeferNorm::Always;
-    const double dd = kl(decode_logits(*cpu, src, DType::F32, q, group, prompt, fed),
-                         decode_logits(be(), src, DType::BF16, q, group, prompt, fed));
-    be().defer_norm = cuda::CudaBackend::DeferNorm::Auto;
-    std::printf("[ decode, gpu vs cpu f32, %s g%d, deferred norms ] KL %.3g\n", q.c_str(), group, dd);
-    EXPECT_LT(dd, 4 * base + 5e-3) << q << " g" << group << " deferred norms";
   }
 }
 

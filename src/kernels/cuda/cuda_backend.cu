@@ -126,11 +126,6 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   alloc_ = &DeviceCachingAllocator::for_device(device_);
   const char* tune_env = std::getenv("TLLM_GEMM_TUNE");
   lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && !(tune_env && std::string(tune_env) == "0"));
-  if (const char* e = std::getenv("TLLM_DEFER_NORM"); e && *e) {
-    const std::string v = e;
-    TLLM_CHECK_ARG(v == "0" || v == "1" || v == "always", "TLLM_DEFER_NORM=", v, " is not supported (0, 1, always)");
-    defer_norm = v == "0" ? DeferNorm::Off : v == "1" ? DeferNorm::Auto : DeferNorm::Always;
-  }
   ring_ = std::make_unique<PinnedRing>(16u << 20);
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
   CUDA_CHECK(cudaMalloc(&norm_counter_, sizeof(unsigned int)));
@@ -542,13 +537,9 @@ bool CudaBackend::fused_norm_args(const Tensor& out, const ResidualNorm& rn, int
   return true;
 }
 
-bool CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
-  // One token through a quantized weight: the norm is left to the next projection's GEMV.
+void CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) {
   // Decode-sized batches: the residual update runs in the skinny GEMM's last block.
-  if (w.quant != QuantScheme::None) {
-    if (rn.next && linear_quantized_defer_norm(out, x, w, rn)) return true;
-    if (linear_quantized_fused(out, x, w, &rn)) return false;
-  }
+  if (w.quant != QuantScheme::None && linear_quantized_fused(out, x, w, &rn)) return;
   cuda::GemvNorm g;
   if (skinny(x, w)) {
     const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
@@ -558,23 +549,13 @@ bool CudaBackend::linear_residual_norm(Tensor& out, const Tensor& x, const Linea
       cuda::gemv_norm_bf16(out.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
                            w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
                            static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), g, num_sms_, stream_);
-      return false;
+      return;
     }
   }
-  return Backend::linear_residual_norm(out, x, w, rn);
+  Backend::linear_residual_norm(out, x, w, rn);
 }
 
-void CudaBackend::linear_normed(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* deferred) {
-  if (deferred && w.quant != QuantScheme::None && linear_quantized_in_norm(out, *deferred, w, false)) return;
-  Backend::linear_normed(out, x, w, deferred);
-}
-
-void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out,
-                                  const ResidualNorm* deferred) {
-  if (deferred) {
-    if (gate_up.quant != QuantScheme::None && linear_quantized_in_norm(act, *deferred, gate_up, true)) return;
-    rms_norm(*deferred->normed, *deferred->residual, *deferred->weight, deferred->eps);
-  }
+void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) {
   // Decode-sized batches: the activation is the skinny GEMM's epilogue (gemv.cu, SILU).
   if (gate_up.quant != QuantScheme::None && linear_quantized_fused(act, x, gate_up, nullptr)) return;
   const LinearWeight& w = gate_up;

@@ -81,10 +81,8 @@ class CudaBackend final : public Backend {
   void attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout, const Tensor& k_cache,
                  const Tensor& v_cache, const AttentionMeta& meta, float scale, int sliding_window) override;
   void silu_mul(Tensor& out, const Tensor& gate_up) override;
-  bool linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
-  void linear_normed(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* deferred) override;
-  void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out,
-                       const ResidualNorm* deferred = nullptr) override;
+  void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
+  void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) override;
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
@@ -116,19 +114,6 @@ class CudaBackend final : public Backend {
   // w is [gate | up] and out the activation silu(gate) * up; else the residual add + norm of
   // rn after out = x w^T. False (nothing launched) where the fused kernel does not apply.
   bool linear_quantized_fused(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* rn);
-  // Deferred norm for quantized weights (one token; rn.next and w quantized, rn.next's input
-  // norm taken by quant_gemv's x-staged kernel): x w^T added to the residual only (out is
-  // not written).
-  // False (nothing launched) where it does not apply.
-  // Which deferrals it makes: Auto where the next projection's GEMV takes the x-staged kernel
-  // by its own rule, Always with that kernel forced on the next projection (tests), Off.
-  // TLLM_DEFER_NORM=0 / 1 / always sets it at construction.
-  enum class DeferNorm { Off, Auto, Always };
-  DeferNorm defer_norm = DeferNorm::Auto;
-  bool linear_quantized_defer_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn);
-  // The projection a norm was deferred to, with the norm computed in quant_gemv (silu: w is
-  // [gate | up] and out the activation). False (nothing launched) where it does not apply.
-  bool linear_quantized_in_norm(Tensor& out, const ResidualNorm& deferred, const LinearWeight& w, bool silu);
 
  private:
   void check_capturable(const char* op) const;

@@ -7,10 +7,7 @@
 //                             per weight against ~2 T flops)
 // TLLM_QUANT_GEMM=fused|dequant forces one of the two large-batch paths (benchmarks).
 // linear_silu_mul and linear_residual_norm at T <= 8 (the norm at T <= 4) take quant_gemv
-// with its epilogue fused (linear_quantized_fused), as the dense skinny GEMM does. At T = 1,
-// when the next projection is quantized and its GEMV takes the x-staged kernel,
-// linear_residual_norm only adds the residual and that projection computes the norm
-// (linear_quantized_defer_norm / linear_quantized_in_norm; Backend::ResidualNorm::next).
+// with its epilogue fused (linear_quantized_fused), as the dense skinny GEMM does.
 #include <cstdlib>
 #include <cstring>
 
@@ -167,67 +164,6 @@ bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const Lin
     p.silu = true;
   }
   if (quant_gemv_choice(p).gemm) return false;
-  quant_gemv(p, stream_);
-  return true;
-}
-
-namespace {
-// The residual and the norm weight of rn as quant_gemv's residual add / input norm take them:
-// [N] bf16 and f32 on the device, 16-byte aligned (one token).
-bool norm_tensors_ok(const Backend::ResidualNorm& rn, int64_t N) {
-  const Tensor& r = *rn.residual;
-  const Tensor& nw = *rn.weight;
-  return r.defined() && r.device() == Device::CUDA && r.dtype() == DType::BF16 && r.numel() == N &&
-         reinterpret_cast<uintptr_t>(r.raw()) % 16 == 0 && nw.defined() && nw.device() == Device::CUDA &&
-         nw.dtype() == DType::F32 && nw.numel() == N && reinterpret_cast<uintptr_t>(nw.raw()) % 16 == 0;
-}
-
-// quant_gemv's parameters for `w` reading rms_norm(*rn.residual) * *rn.weight (one token).
-QuantGemmParams in_norm_params(const LinearWeight& w, const Backend::ResidualNorm& rn, bool forced) {
-  QuantGemmParams p = params_of(w);
-  if (forced) p.gemv_kernel = QuantGemmParams::GemvKernel::XStaged;
-  p.x = rn.residual->data<bf16>();
-  p.T = 1;
-  p.out_dtype = DType::BF16;
-  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
-  p.bias_dtype = w.bias.defined() ? w.bias.dtype() : DType::F32;
-  p.in_norm_weight = rn.weight->data<float>();
-  p.in_norm_eps = rn.eps;
-  return p;
-}
-}  // namespace
-
-bool CudaBackend::linear_quantized_defer_norm(Tensor& out, const Tensor& x, const LinearWeight& w,
-                                              const ResidualNorm& rn) {
-  const int64_t N = w.out_features, K = w.in_features;
-  const LinearWeight& next = *rn.next;
-  if (defer_norm == DeferNorm::Off || !x.defined() || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.numel() != K || x.dim(-1) != K ||
-      next.quant == QuantScheme::None || next.in_features != N || !norm_tensors_ok(rn, N) ||
-      (w.bias.defined() && w.bias.numel() != N))
-    return false;
-  check_packed(w, "linear");
-  check_packed(next, "linear");
-  // Whether the next projection will take the norm (as a plain projection; the SiLU pairing
-  // of a gate|up only changes its panels per block).
-  if (!quant_gemv_in_norm_supported(in_norm_params(next, rn, defer_norm == DeferNorm::Always))) return false;
-  if (!out.defined() || out.device() != Device::CUDA || out.dtype() != DType::BF16 || out.numel() != N) return false;
-  QuantGemmParams p = linear_params(w, x, 1, out);  // out: not written
-  p.residual = rn.residual->data<bf16>();
-  if (quant_gemv_choice(p).gemm) return false;
-  quant_gemv(p, stream_);
-  return true;
-}
-
-bool CudaBackend::linear_quantized_in_norm(Tensor& out, const ResidualNorm& deferred, const LinearWeight& w, bool silu) {
-  const int64_t N = w.out_features, K = w.in_features;
-  if (!norm_tensors_ok(deferred, K) || !out.defined() || out.device() != Device::CUDA || out.dtype() != DType::BF16 ||
-      out.numel() != (silu ? N / 2 : N) || (silu && N % 32 != 0) || (w.bias.defined() && w.bias.numel() != N))
-    return false;
-  check_packed(w, "linear");
-  QuantGemmParams p = in_norm_params(w, deferred, defer_norm == DeferNorm::Always);
-  p.out = out.raw();
-  p.silu = silu;
-  if (!quant_gemv_in_norm_supported(p)) return false;
   quant_gemv(p, stream_);
   return true;
 }

@@ -45,14 +45,6 @@
 //   and down (the last block, as gemv.cu): three small kernels fewer per layer, with the
 //   bits of the unfused ops. Engine, 7B tg128 b1 (H200, run 86): int4 g128 428 -> 495 tok/s
 //   (staged kernel 477), int8 332 -> 362 (357).
-// - Deferred norm (T = 1): the last-block norm is a serial tail at the end of every o_proj and
-//   down grid (fence, counter, the last block re-reading the row). Instead the projection may
-//   only add its rows to the residual (`residual`: each block its own rows, no last block)
-//   and the next projection's x-staged kernel computes the norm while it stages x
-//   (`in_norm_weight`: each block reduces the 3-7 KB row itself, with rms_norm_row's thread
-//   mapping and order, so h has the rms_norm kernel's bits; the norm weights arrive by
-//   cp.async before griddepcontrol.wait). 7B int4 g128 tg128 b1 (H200, run 92): 490-495 ->
-//   517-518 tok/s; int8 level (362-363).
 #include <algorithm>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -104,8 +96,7 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 //   red      f32 [8 warps][16 rows][NT * 8 tokens]   (partials, summed over a panel's warps)
 //   scales   [8 warps][gpw groups][16 rows]           (f16 or f32, as stored)
 //   offsets  [8 warps][gpw groups][16 rows]
-//   XSM: x   u32 [ktiles][4 lane columns][CW words], then f32 segment sums [ktiles * NS],
-//        then (in_norm) the norm weights f32 [K] at the next 16-byte boundary
+//   XSM: x   u32 [ktiles][4 lane columns][CW words], then f32 segment sums [ktiles * NS]
 template <int BITS, int NT, int SEGM, bool F16S, typename OutT, bool XSM>
 __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
@@ -126,7 +117,6 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
   // XSM: x in fragment order [ktiles][4][CW] words, then the segment sums [ktiles * NS].
   uint32_t* xs = reinterpret_cast<uint32_t*>(smem + kWarps * 16 * NT * 8 * 4 + 2 * kWarps * gpw * 16 * SS);
   float* xsum = reinterpret_cast<float*>(xs + p.ktiles * 4 * CW);
-  float* norm_w = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(xsum + p.ktiles * NS) + 15) & ~uintptr_t{15});
 
   // Panel slot j = warp / wpp of the block is panel blockIdx.x * pb + j; with the SiLU
   // epilogue, slots j < pb / 2 are gate panels blockIdx.x * pb / 2 + j and slots j >= pb / 2
@@ -176,20 +166,10 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
       const int j = second ? i - chunks : i;
       cp_async16((second ? st_offsets : st_scales) + 16 * j, (second ? go : gs) + 16 * j, 16);
     }
-    if (XSM && p.in_norm_weight)  // the input norm's weights (no dependency on the previous kernel)
-      for (int i = threadIdx.x; i < p.K / 4; i += kWarps * 32) cp_async16(norm_w + 4 * i, p.in_norm_weight + 4 * i, 16);
     cp_async_commit();
   }
 
   pdl_wait();  // x is the previous kernel's output
-  // Residual add: this thread's first output row's residual, loaded now (into shared memory,
-  // not to hold a register through the k loop) so that the epilogue does not wait for it.
-  const int out_rows = pb * 16;
-  __shared__ __nv_bfloat16 res_early[kWarps * 32];
-  if (p.residual && static_cast<int>(threadIdx.x) < out_rows * p.T) {
-    const int tok = threadIdx.x / out_rows, n = blockIdx.x * pb * 16 + static_cast<int>(threadIdx.x) % out_rows;
-    if (n < p.N) res_early[threadIdx.x] = p.residual[static_cast<int64_t>(tok) * p.N + n];
-  }
   const uint32_t* xr[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
@@ -200,80 +180,36 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
   if constexpr (XSM) {
     // 16-byte chunk q = x[8 q, 8 q + 8) is chunk j = q % (TILE / 8) = 2 m + h of tile q / (TILE / 8):
     // its words are lane c's word h of step m. Lanes of one segment sum it with shuffles (a
-    // segment is 2 SEGM chunks, which divides 32, and lane = q % 32 in both loops below, so
-    // every lane of a warp calls stage() together). Chunks past K are staged as zeros.
-    constexpr int CPT = TILE / 8, CPS = 2 * SEGM;
+    // segment is 2 SEGM chunks, which divides 32, and the trip count is the same in every warp).
+    constexpr int CPT = TILE / 8, CPS = 2 * SEGM, BATCH = 4;  // BATCH loads in flight per thread
     const int chunks = p.ktiles * CPT;
-    auto stage = [&](int q, const uint4& v) {
-      float sum = 0.0f;
+    for (int q0 = 0; q0 < chunks; q0 += BATCH * kWarps * 32) {
+      uint4 v[BATCH];
 #pragma unroll
-      for (int w = 0; w < 4; ++w) {
-        const uint32_t u = word_of(v, w);
-        sum += __uint_as_float(u << 16) + __uint_as_float(u & 0xffff0000u);
+      for (int b = 0; b < BATCH; ++b) {
+        const int q = q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x);
+        v[b] = q < chunks && 8 * q < p.K ? __ldg(reinterpret_cast<const uint4*>(p.x) + q)
+                                         : make_uint4(0, 0, 0, 0);
       }
 #pragma unroll
-      for (int o = CPS / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (q < chunks) {
-        uint32_t* d = xs + (q / CPT) * 4 * CW + q % CPT;
-        d[0] = v.x;
-        d[CW] = v.y;
-        d[2 * CW] = v.z;
-        d[3 * CW] = v.w;
-        if (q % CPS == 0) xsum[q / CPS] = sum;
-      }
-    };
-    const uint4 zero = make_uint4(0, 0, 0, 0);
-    if (p.in_norm_weight) {
-      // Stage h = rms_norm(x) * weight instead of x. The sum of squares takes rms_norm_row's
-      // thread mapping (thread t < nthr owns vectors t + j nthr), order and block reduction,
-      // so h has the bits of the rms_norm kernel; nthr is a multiple of 32 and kNormMaxVec
-      // nthr covers the padded chunks.
-      const int nvec = p.K / 8, nthr = rms_norm_threads(p.K), t = threadIdx.x;
-      __shared__ float scratch[32];
-      uint4 v[kNormMaxVec];
-      float ss = 0.0f;
+      for (int b = 0; b < BATCH; ++b) {
+        const int q = q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x);
+        float sum = 0.0f;
 #pragma unroll
-      for (int j = 0; j < kNormMaxVec; ++j) {
-        const int i = t + j * nthr;
-        v[j] = t < nthr && i < nvec ? __ldcg(reinterpret_cast<const uint4*>(p.x) + i) : zero;
-      }
-#pragma unroll
-      for (int j = 0; j < kNormMaxVec; ++j) {
-        if (t < nthr && t + j * nthr < nvec) {
-          float f[8];
-          bf16x8_to_f32(v[j], f);
-#pragma unroll
-          for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
-        }
-      }
-      cp_async_wait<0>();  // the norm weights, visible to every thread after block_sum's barriers
-      const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(p.K) + p.in_norm_eps);
-      if (t < nthr) {
-#pragma unroll
-        for (int j = 0; j < kNormMaxVec; ++j) {
-          const int i = t + j * nthr;
-          uint4 h = zero;
-          if (i < nvec) {
-            float f[8];
-            bf16x8_to_f32(v[j], f);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * norm_w[8 * i + e];
-            h = f32_to_bf16x8(f);
-          }
-          stage(i, h);
-        }
-      }
-    } else {
-      constexpr int BATCH = 4;  // loads in flight per thread
-      for (int q0 = 0; q0 < chunks; q0 += BATCH * kWarps * 32) {
-        uint4 v[BATCH];
-#pragma unroll
-        for (int b = 0; b < BATCH; ++b) {
-          const int q = q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x);
-          v[b] = q < chunks && 8 * q < p.K ? __ldg(reinterpret_cast<const uint4*>(p.x) + q) : zero;
+        for (int w = 0; w < 4; ++w) {
+          const uint32_t u = word_of(v[b], w);
+          sum += __uint_as_float(u << 16) + __uint_as_float(u & 0xffff0000u);
         }
 #pragma unroll
-        for (int b = 0; b < BATCH; ++b) stage(q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x), v[b]);
+        for (int o = CPS / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        if (q < chunks) {
+          uint32_t* d = xs + (q / CPT) * 4 * CW + q % CPT;
+          d[0] = v[b].x;
+          d[CW] = v[b].y;
+          d[2 * CW] = v[b].z;
+          d[3 * CW] = v[b].w;
+          if (q % CPS == 0) xsum[q / CPS] = sum;
+        }
       }
     }
   }
@@ -408,20 +344,13 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     }
     return;
   }
-  const int rows = out_rows;
+  const int rows = pb * 16;
   for (int i = threadIdx.x; i < rows * p.T; i += kWarps * 32) {
     const int tok = i / rows, r = i - tok * rows;
     const int pl = r >> 4, row = r & 15;
     const int n = (blockIdx.x * pb + pl) * 16 + row;
     if (n >= p.N) continue;
-    const float v = row_sum(bias_at(p, n), pl, row, tok);
-    if (p.residual) {  // residual += bf16(v), rounded as add_rms_norm rounds it
-      __nv_bfloat16* res = p.residual + static_cast<int64_t>(tok) * p.N + n;
-      const float rv = __bfloat162float(i == static_cast<int>(threadIdx.x) ? res_early[i] : *res);
-      *res = __float2bfloat16_rn(round_bf16(v) + rv);
-    } else {
-      store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, v);
-    }
+    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, row_sum(bias_at(p, n), pl, row, tok));
   }
   if constexpr (std::is_same_v<OutT, bf16>) {
     if (p.norm.counter) gemv_last_block_norm(p.norm, out, p.T, p.N);
@@ -471,13 +400,7 @@ GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_
                                    : std::max(min_pb, auto_panels_per_block((p.N + 15) / 16, sms, per_sm));
   TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
   TLLM_CHECK(pb >= min_pb, "quant_gemv: the SiLU epilogue takes 2, 4 or 8 panels per block, not ", pb);
-  // XSM: staged x and segment sums, then (input norm) the norm weights at a 16-byte boundary.
-  size_t xs = 0;
-  if (staged) {
-    xs = x_stage_bytes(p.bits, p.ktiles, segment_mmas(p));
-    if (p.in_norm_weight) xs = (xs + 15) / 16 * 16 + static_cast<size_t>(p.K) * 4;
-  }
-  // gemv_smem_bytes is a multiple of 16: the staged regions start aligned.
+  const size_t xs = staged ? x_stage_bytes(p.bits, p.ktiles, segment_mmas(p)) : 0;
   g.smem = gemv_smem_bytes(p, pb, g.gpw) + xs;
   while (g.smem > max_smem / per_sm && pb > min_pb) {
     pb /= 2;
@@ -493,8 +416,6 @@ GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_
 // 2 per SM: 7B int4 g128 (H200, run 84) gate|up 28.8 -> 22.3 us, q|k|v 7.0 -> 6.2, int8
 // lm_head 146 -> 132. Smaller grids (o_proj and down: 224 blocks) keep the kernel with x
 // from L1: staged, their blocks start later (o 5.0 -> 6.2 us, down 14.1 -> 19.6).
-// An input norm (p.in_norm_weight) is computed while x is staged: the x-staged kernel or
-// nothing (choice.x_staged false: quant_gemv refuses it, quant_gemv_in_norm_supported says no).
 GemvPlan plan_gemv(const QuantGemmParams& p) {
   using K = QuantGemmParams::GemvKernel;
   const int sms = device_attr(cudaDevAttrMultiProcessorCount);
@@ -506,13 +427,7 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
     const int blocks = ((p.N + 15) / 16 + s.choice.panels_per_block - 1) / s.choice.panels_per_block;
     if (s.smem <= max_smem / kBlocksXs && blocks > kBlocksL1 * sms) return s;
   }
-  GemvPlan l1 = plan_for(p, false, kBlocksL1, max_smem, sms);
-  if (p.in_norm_weight) l1.choice.x_staged = false;
-  return l1;
-}
-
-bool in_norm_shape_ok(const QuantGemmParams& p) {
-  return p.T == 1 && p.K % 8 == 0 && rms_norm_threads(p.K) <= kWarps * 32 && !p.norm.counter && !p.residual;
+  return plan_for(p, false, kBlocksL1, max_smem, sms);
 }
 
 }  // namespace
@@ -520,14 +435,6 @@ bool in_norm_shape_ok(const QuantGemmParams& p) {
 QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p) { return plan_gemv(p).choice; }
 
 bool quant_gemv_norm_supported(int T, int N) { return gemv_norm_fits(T, N, kWarps * 32); }
-
-bool quant_gemv_in_norm_supported(const QuantGemmParams& p) {
-  if (!in_norm_shape_ok(p)) return false;
-  QuantGemmParams q = p;
-  if (!q.in_norm_weight) q.in_norm_weight = reinterpret_cast<const float*>(uintptr_t{16});  // only its size matters here
-  const QuantGemvChoice ch = plan_gemv(q).choice;
-  return ch.x_staged && !ch.gemm;
-}
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   check_params(p, "quant_gemv");
@@ -543,18 +450,9 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     TLLM_CHECK(!norm || quant_gemv_norm_supported(p.T, p.N), "quant_gemv: no fused norm for T=", p.T, " N=", p.N);
     TLLM_CHECK(!norm || (p.norm.residual && p.norm.normed && p.norm.weight), "quant_gemv: norm tensors missing");
   }
-  if (p.residual)
-    TLLM_CHECK(p.out_dtype == DType::BF16 && !p.silu && !norm, "quant_gemv: the residual add takes bf16 out and no other epilogue");
-  if (p.in_norm_weight) {
-    TLLM_CHECK(in_norm_shape_ok(p), "quant_gemv: no input norm for T=", p.T, " K=", p.K,
-               " (T = 1, K % 8 == 0, K <= 8192, no norm or residual epilogue)");
-    TLLM_CHECK(reinterpret_cast<uintptr_t>(p.in_norm_weight) % 16 == 0, "quant_gemv: the input norm's weights must be 16-byte aligned");
-  }
   const GemvPlan plan = plan_gemv(p);
-  TLLM_CHECK(!p.in_norm_weight || (plan.choice.x_staged && !plan.choice.gemm),
-             "quant_gemv: the input norm needs the x-staged kernel, which does not take this shape (N=", p.N, ", K=", p.K, ")");
   if (plan.choice.gemm) {  // a very long K in small groups: the GEMM reads scales from global memory
-    TLLM_CHECK(!p.silu && !norm && !p.residual, "quant_gemv: no epilogue where the GEMM runs instead (K=", p.K, ")");
+    TLLM_CHECK(!p.silu && !norm, "quant_gemv: no epilogue where the GEMM runs instead (K=", p.K, ")");
     quant_gemm(p, stream);
     return;
   }

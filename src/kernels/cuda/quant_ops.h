@@ -57,15 +57,6 @@ struct QuantGemmParams {
   //   followed by norm's residual add + RMSNorm (as quant_gemv + add_rms_norm).
   bool silu = false;
   GemvNorm norm{};
-  // residual (instead of norm; T any): the residual add alone, residual[T, N] =
-  //   bf16(residual + bf16(x W^T)) (the add of add_rms_norm); out is not written. The
-  //   norm that would follow is left to the next projection (in_norm below).
-  __nv_bfloat16* residual = nullptr;
-  // in_norm_weight (T = 1, the x-staged kernel, K <= 8192): the input is rms_norm(x) *
-  //   in_norm_weight (f32 [K], 16-byte aligned), computed by every block while it stages x
-  //   (the bits of rms_norm + quant_gemv; x is the residual stream).
-  const float* in_norm_weight = nullptr;
-  float in_norm_eps = 0.0f;
 };
 
 // What quant_gemv launches for p: panels per block, and whether x is staged in shared
@@ -86,10 +77,6 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream);
 QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p);
 // Whether quant_gemv takes the norm epilogue for T tokens of N outputs.
 bool quant_gemv_norm_supported(int T, int N);
-// Whether quant_gemv takes p with an input norm (p.in_norm_weight set or not): T = 1, a K
-// the norm's one-block reduction covers, and the x-staged kernel chosen for p (by the
-// launcher's rule, or forced by p.gemv_kernel).
-bool quant_gemv_in_norm_supported(const QuantGemmParams& p);
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
 // w[r, k] (bf16, row stride K) for rows [0, N) of the weight.
 void quant_dequantize(const QuantGemmParams& p, __nv_bfloat16* w, cudaStream_t stream);
