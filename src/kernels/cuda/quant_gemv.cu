@@ -353,7 +353,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, row_sum(bias_at(p, n), pl, row, tok));
   }
   if constexpr (std::is_same_v<OutT, bf16>) {
-    if (p.norm.counter) gemv_last_block_norm(p.norm, out, p.T, p.N);
+    if (p.norm.counter) gemv_last_block_norm<!XSM>(p.norm, out, p.T, p.N);  // XSM: 80 registers
   }
 }
 

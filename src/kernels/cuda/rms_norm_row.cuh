@@ -39,13 +39,18 @@ __device__ __forceinline__ void load_w8<__nv_bfloat16>(const __nv_bfloat16* w, i
 
 // ADD: residual = bf16(residual + x) first, and the norm reads the rounded residual (as HF,
 // whose residual stream is bf16). x and residual are read through L2 (ld.cg): in the fused
-// epilogue x was just written by other blocks. Every thread of the block must call this.
-template <typename W, bool ADD>
+// epilogue x was just written by other blocks. WEIGHTS_FIRST: the norm weights are loaded
+// with the row (32 more registers), not after the reduction: in a decode step they have
+// been evicted from L2 by the weight stream, and the GEMV epilogue's last block is on the
+// critical path (the standalone kernels keep their register budget). Same bits either way.
+// Every thread of the block must call this.
+template <typename W, bool ADD, bool WEIGHTS_FIRST = false>
 __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* residual, const W* __restrict__ w,
                                              int H, float eps, int nthr, float* scratch) {
   const int nvec = H / 8;
   const int t = threadIdx.x;
   uint4 v[kNormMaxVec], rv[kNormMaxVec];
+  float g[WEIGHTS_FIRST ? kNormMaxVec : 1][8];
   // All loads first, so that every vector of the thread is in flight at once.
 #pragma unroll
   for (int j = 0; j < kNormMaxVec; ++j) {
@@ -53,6 +58,7 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
     if (t < nthr && i < nvec) {
       v[j] = __ldcg(reinterpret_cast<const uint4*>(x) + i);
       if constexpr (ADD) rv[j] = __ldcg(reinterpret_cast<const uint4*>(residual) + i);
+      if constexpr (WEIGHTS_FIRST) load_w8<W>(w, i * 8, g[j]);
     }
   }
   float ss = 0.0f;
@@ -79,11 +85,12 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
   for (int j = 0; j < kNormMaxVec; ++j) {
     const int i = t + j * nthr;
     if (t < nthr && i < nvec) {
-      float f[8], g[8];
+      float f[8];
       bf16x8_to_f32(v[j], f);
-      load_w8<W>(w, i * 8, g);
+      if constexpr (!WEIGHTS_FIRST) load_w8<W>(w, i * 8, g[0]);
+      const float* gj = g[WEIGHTS_FIRST ? j : 0];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * g[e];
+      for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * gj[e];
       reinterpret_cast<uint4*>(out)[i] = f32_to_bf16x8(f);
     }
   }
@@ -96,6 +103,8 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
 // counter. Nobody else reads the residual during the GEMV, so updating it in place is safe.
 // Every thread of the block calls it, after the block's own stores; rms_norm_threads(N)
 // must not exceed the block size.
+// WEIGHTS_FIRST: as rms_norm_row's (kernels with registers to spare).
+template <bool WEIGHTS_FIRST = true>
 __device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const bf16* out, int T, int N) {
   __shared__ unsigned int last;
   __shared__ float scratch[32];
@@ -106,7 +115,7 @@ __device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const
   if (last) {
     __threadfence();
     for (int tok = 0; tok < T; ++tok)
-      rms_norm_row<float, true>(norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
+      rms_norm_row<float, true, WEIGHTS_FIRST>(norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
                                 norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps,
                                 rms_norm_threads(N), scratch);
     if (threadIdx.x == 0) *norm.counter = 0;
