@@ -119,6 +119,17 @@ __global__ void __launch_bounds__(WARPS * 32)
       a1[u] = ld_w<HINT>(w1 + 32 * (s + u));
     }
   }
+  // The block's 16 bias values, fetched before the wait: read in the epilogue they would be
+  // a DRAM round trip (evicted by the weight stream) at the end of the critical path.
+  __shared__ float bias_s[16];
+  if (bias_kind != 0 && threadIdx.x < 16) {
+    const int r = threadIdx.x;
+    const int n = SILU ? (r < 8 ? n0 + r : I + n0 + r - 8) : n0 + r;
+    const bool ok = SILU ? n0 + (r & 7) < I : n < N;
+    bias_s[r] = !ok ? 0.0f
+                    : bias_kind == 1 ? static_cast<const float*>(bias)[n]
+                                     : __bfloat162float(static_cast<const bf16*>(bias)[n]);
+  }
   pdl_wait();
   while (have) {
     uint4 b[UNROLL][NT];
@@ -181,12 +192,9 @@ __global__ void __launch_bounds__(WARPS * 32)
         gv += red[wi][row][tok];
         uv += red[wi][row + 8][tok];
       }
-      if (bias_kind == 1) {
-        gv += static_cast<const float*>(bias)[n];
-        uv += static_cast<const float*>(bias)[I + n];
-      } else if (bias_kind == 2) {
-        gv += __bfloat162float(static_cast<const bf16*>(bias)[n]);
-        uv += __bfloat162float(static_cast<const bf16*>(bias)[I + n]);
+      if (bias_kind != 0) {
+        gv += bias_s[row];
+        uv += bias_s[8 + row];
       }
       gv = round_bf16(gv);  // gate_up is bf16 between the two ops of the unfused path
       uv = round_bf16(uv);
@@ -201,8 +209,7 @@ __global__ void __launch_bounds__(WARPS * 32)
       float v = 0.0f;
 #pragma unroll
       for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
-      if (bias_kind == 1) v += static_cast<const float*>(bias)[n];
-      else if (bias_kind == 2) v += __bfloat162float(static_cast<const bf16*>(bias)[n]);
+      if (bias_kind != 0) v += bias_s[row];
       store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, v);
     }
   }

@@ -169,6 +169,17 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     cp_async_commit();
   }
 
+  // The block's bias values (rows of slot j at bias_s[16 j, 16 j + 16)), fetched now: read in
+  // the epilogue they would be a DRAM round trip (evicted by the weight stream) at the end of
+  // the grid's critical path.
+  __shared__ float bias_s[kWarps * 16];
+  if (p.bias && static_cast<int>(threadIdx.x) < pb * 16) {
+    const int j = threadIdx.x >> 4, r = threadIdx.x & 15;
+    const int gp = blockIdx.x * half + j % max(half, 1);  // SiLU: gate panel of slot j
+    const int n = p.silu ? (j >= half ? p.N / 2 : 0) + gp * 16 + r : (blockIdx.x * pb + j) * 16 + r;
+    const bool ok = p.silu ? gp * 16 + r < p.N / 2 : n < p.N;
+    bias_s[threadIdx.x] = ok ? bias_at(p, n) : 0.0f;
+  }
   pdl_wait();  // x is the previous kernel's output
   const uint32_t* xr[NT];
 #pragma unroll
@@ -338,8 +349,8 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
       const int pl = r >> 4, row = r & 15;
       const int n = (blockIdx.x * half + pl) * 16 + row;
       if (n >= I) continue;
-      const float gv = round_bf16(row_sum(bias_at(p, n), pl, row, tok));
-      const float uv = round_bf16(row_sum(bias_at(p, I + n), pl + half, row, tok));
+      const float gv = round_bf16(row_sum(p.bias ? bias_s[pl * 16 + row] : 0.0f, pl, row, tok));
+      const float uv = round_bf16(row_sum(p.bias ? bias_s[(pl + half) * 16 + row] : 0.0f, pl + half, row, tok));
       store_val<OutT>(out + static_cast<int64_t>(tok) * I + n, silu_f32(gv) * uv);
     }
     return;
@@ -350,7 +361,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     const int pl = r >> 4, row = r & 15;
     const int n = (blockIdx.x * pb + pl) * 16 + row;
     if (n >= p.N) continue;
-    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, row_sum(bias_at(p, n), pl, row, tok));
+    store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, row_sum(p.bias ? bias_s[r] : 0.0f, pl, row, tok));
   }
   if constexpr (std::is_same_v<OutT, bf16>) {
     if (p.norm.counter) gemv_last_block_norm<!XSM>(p.norm, out, p.T, p.N);  // XSM: 80 registers
