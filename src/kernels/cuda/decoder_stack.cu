@@ -187,7 +187,8 @@ __device__ __forceinline__ void load_vec(const XVec& dst, const bf16* src, int n
 // evicted them and norm_vec reads them after its reduction, on the critical path. (Copying
 // them into shared memory by cp.async there instead was slower: run 94.)
 __device__ __forceinline__ void prefetch_norm_w(const float* w, int n) {
-  for (int i = threadIdx.x; i < (n + 31) / 32; i += kThreads) asm volatile("prefetch.global.L2 [%0];" ::"l"(w + 32 * i));
+  for (int i = threadIdx.x; i < (n + 31) / 32; i += kThreads)
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + 32 * i));
 }
 
 // dst = bf16-rounded rms_norm(x) * w as f32 (the formula of rms_norm_row.cuh).

@@ -115,9 +115,10 @@ __device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const
   if (last) {
     __threadfence();
     for (int tok = 0; tok < T; ++tok)
-      rms_norm_row<float, true, WEIGHTS_FIRST>(norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
-                                norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps,
-                                rms_norm_threads(N), scratch);
+      rms_norm_row<float, true, WEIGHTS_FIRST>(norm.normed + static_cast<int64_t>(tok) * N,
+                                               out + static_cast<int64_t>(tok) * N,
+                                               norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N,
+                                               norm.eps, rms_norm_threads(N), scratch);
     if (threadIdx.x == 0) *norm.counter = 0;
   }
 }
