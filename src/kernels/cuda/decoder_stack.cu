@@ -182,11 +182,12 @@ __device__ __forceinline__ void load_vec(const XVec& dst, const bf16* src, int n
   __syncthreads();
 }
 
-// Requests the norm weights w [n] into L2 (one 128-byte line per thread, no registers held):
-// called before the barrier wait that precedes norm_vec, since the step's weight stream has
-// evicted them and norm_vec reads them after its reduction, on the critical path. (Copying
-// them into shared memory by cp.async there instead was slower: run 94.)
-__device__ __forceinline__ void prefetch_norm_w(const float* w, int n) {
+// Requests w [n] into L2 (one 128-byte line per thread, no registers held). Called before a
+// barrier wait for what the phase after it reads on its critical path and the step's weight
+// stream has evicted: the norm weights (read after norm_vec's reduction) and the q|k|v bias
+// rows (read in the epilogue). (Copying the norm weights into shared memory by cp.async
+// there instead was slower: run 94.)
+__device__ __forceinline__ void prefetch_l2(const float* w, int n) {
   for (int i = threadIdx.x; i < (n + 31) / 32; i += kThreads)
     asm volatile("prefetch.global.L2 [%0];" ::"l"(w + 32 * i));
 }
@@ -307,7 +308,6 @@ __device__ __forceinline__ void block_rows(int N, int& r0, int& r1) {
   r0 = static_cast<int>(static_cast<int64_t>(N) * blockIdx.x / gridDim.x);
   r1 = static_cast<int>(static_cast<int64_t>(N) * (blockIdx.x + 1) / gridDim.x);
 }
-
 
 // ---- MoE routing -------------------------------------------------------------------------
 
@@ -680,8 +680,8 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           if (l > 0) arrive();
         },
         [&] {
-          prefetch_norm_w(L.input_norm, H);
-          if (L.b_qkv) prefetch_norm_w(L.b_qkv + q0, q1 - q0);  // the epilogue's bias rows, likewise
+          prefetch_l2(L.input_norm, H);
+          if (L.b_qkv) prefetch_l2(L.b_qkv + q0, q1 - q0);
           if (l > 0) wait();
           norm_vec(xs, p.x, L.input_norm, H, p.eps, red);
         },
@@ -714,7 +714,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           [&](int i) { return L.w_gate_up + static_cast<int64_t>(i < F ? f0 + i : I + f0 + (i - F)) * H; }, vec, xs,
           part, arrive,
           [&] {
-            prefetch_norm_w(L.post_norm, H);
+            prefetch_l2(L.post_norm, H);
             wait();
             stamp(p, timer);  // no router phase
             norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
@@ -738,7 +738,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     gemv_tile(
         e1 - e0, H, [&](int i) { return L.w_router + static_cast<int64_t>(e0 + i) * H; }, vec, xs, part, arrive,
         [&] {
-          prefetch_norm_w(L.post_norm, H);
+          prefetch_l2(L.post_norm, H);
           wait();
           norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
         },
