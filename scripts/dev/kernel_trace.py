@@ -25,24 +25,21 @@ def short(name, width=70):
     return name if len(name) <= width else name[: width - 3] + "..."
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("trace")
-    ap.add_argument("--step", default="", help="also cut at kernels matching this regex over 'GRID / BLOCK  NAME'")
-    ap.add_argument("--min-kernels", type=int, default=3)
-    ap.add_argument("--top", type=int, default=400, help="positions printed at most")
-    a = ap.parse_args()
-
+def read_trace(path):
+    """(start, end, grid, block, name, in_graph) per kernel, sorted by start."""
     rows = []
-    with open(a.trace) as f:
+    with open(path) as f:
         for r in csv.DictReader(f):
             rows.append((int(r["start"]), int(r["end"]), r["grid"], r["block"], r["name"], r["graph_node"] != "0"))
     rows.sort()
-    if not any(k[5] for k in rows):
-        sys.exit("no graph kernels in the trace")
-    # A step: a run of graph kernels, cut where a kernel launched outside graphs (sampling)
-    # comes between them, or at each kernel matching --step.
-    step_re = re.compile(a.step) if a.step else None
+    return rows
+
+
+def split_steps(rows, step_regex="", min_kernels=3):
+    """Runs of graph kernels, cut where a kernel launched outside graphs (sampling) comes
+    between them, or at each kernel matching step_regex; each kernel as (start, end, grid,
+    block, name)."""
+    step_re = re.compile(step_regex) if step_regex else None
     steps, cur = [], []
     for k in rows:
         starts = (not k[5]) or (step_re is not None and step_re.search(f"{k[2]} / {k[3]}  {k[4]}"))
@@ -53,35 +50,60 @@ def main():
             cur.append(k[:5])
     if cur:
         steps.append(cur)
-    steps = [s for s in steps if len(s) >= a.min_kernels]
-    counts = collections.Counter(len(s) for s in steps)
-    n = counts.most_common(1)[0][0]
-    shapes = collections.Counter(tuple(k[4] for k in s) for s in steps if len(s) == n)
-    names0 = shapes.most_common(1)[0][0]
-    keep = [s for s in steps if tuple(k[4] for k in s) == names0]
-    print(f"{len(steps)} steps; {len(keep)} with the common shape of {n} kernels")
-    spans = [s[-1][1] - s[0][0] for s in keep]
-    print(f"step span (first start -> last end): median {statistics.median(spans) / 1e3:.1f} us")
+    return [s for s in steps if len(s) >= min_kernels]
+
+
+def summarize(steps):
+    """Medians (us) over the steps of the most common shape: the span, the gap to the next
+    step, and per position the duration, the marginal (end - previous end) and the lead
+    (start - previous end)."""
+    n = collections.Counter(len(s) for s in steps).most_common(1)[0][0]
+    shapes = collections.Counter(tuple(k[2:5] for k in s) for s in steps if len(s) == n)
+    shape = shapes.most_common(1)[0][0]
+    keep = [s for s in steps if tuple(k[2:5] for k in s) == shape]
+    med = lambda xs: statistics.median(xs) / 1e3
+    out = {"steps": len(steps), "kept": len(keep), "kernels": n,
+           "span": med(s[-1][1] - s[0][0] for s in keep), "gap": None, "positions": []}
     gaps = [keep[i + 1][0][0] - keep[i][-1][1] for i in range(len(keep) - 1)]
     if gaps:
-        print(f"between steps (last end -> next first start): median {statistics.median(gaps) / 1e3:.1f} us")
+        out["gap"] = med(gaps)
+    for i in range(n):
+        dur = med(s[i][1] - s[i][0] for s in keep)
+        marg = dur if i == 0 else med(s[i][1] - s[i - 1][1] for s in keep)
+        lead = 0.0 if i == 0 else med(s[i][0] - s[i - 1][1] for s in keep)
+        grid, block, name = shape[i]
+        out["positions"].append({"dur": dur, "marg": marg, "lead": lead, "grid": grid, "block": block, "name": name})
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("trace")
+    ap.add_argument("--step", default="", help="also cut at kernels matching this regex over 'GRID / BLOCK  NAME'")
+    ap.add_argument("--min-kernels", type=int, default=3)
+    ap.add_argument("--top", type=int, default=400, help="positions printed at most")
+    a = ap.parse_args()
+
+    rows = read_trace(a.trace)
+    if not any(k[5] for k in rows):
+        sys.exit("no graph kernels in the trace")
+    steps = split_steps(rows, a.step, a.min_kernels)
+    if not steps:
+        sys.exit(f"no step of at least {a.min_kernels} graph kernels")
+    r = summarize(steps)
+    print(f"{r['steps']} steps; {r['kept']} with the common shape of {r['kernels']} kernels")
+    print(f"step span (first start -> last end): median {r['span']:.1f} us")
+    if r["gap"] is not None:
+        print(f"between steps (last end -> next first start): median {r['gap']:.1f} us")
     print()
     print(f"{'pos':>4} {'dur us':>8} {'marg us':>8} {'start-prev end':>14}  grid / block  name")
     by_name = collections.defaultdict(lambda: [0.0, 0.0, 0])
-    for i in range(n):
-        dur = statistics.median(s[i][1] - s[i][0] for s in keep) / 1e3
-        if i == 0:
-            marg = dur
-            lead = 0.0
-        else:
-            marg = statistics.median(s[i][1] - s[i - 1][1] for s in keep) / 1e3
-            lead = statistics.median(s[i][0] - s[i - 1][1] for s in keep) / 1e3
-        k = keep[0][i]
+    for i, p in enumerate(r["positions"]):
         if i < a.top:
-            print(f"{i:>4} {dur:8.2f} {marg:8.2f} {lead:14.2f}  {k[2]} / {k[3]}  {short(k[4])}")
-        e = by_name[f"{k[2]} / {k[3]}  {short(k[4], 200)}"]
-        e[0] += dur
-        e[1] += marg
+            print(f"{i:>4} {p['dur']:8.2f} {p['marg']:8.2f} {p['lead']:14.2f}  {p['grid']} / {p['block']}  {short(p['name'])}")
+        e = by_name[f"{p['grid']} / {p['block']}  {short(p['name'], 200)}"]
+        e[0] += p["dur"]
+        e[1] += p["marg"]
         e[2] += 1
     print()
     print("by kernel (grid / block, name): count, sum of durations, sum of marginals (us per step)")
