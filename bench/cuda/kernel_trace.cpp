@@ -11,15 +11,14 @@
 //       tinyllm bench ...
 //   python3 scripts/dev/kernel_trace.py t.csv
 // (libcupti.so.13 must be on the library path; the device runs carry it in build/pack/lib.)
-// Tracing lengthens the host's part of a step (on an H200, 7B decode: ~170 us between graph
-// launches traced against ~50 untraced) and leaves the GPU's span about as it is; read the
-// timeline for where time goes and take throughput from untraced runs.
+// Tracing lengthens the host's part of a step (7B decode on an H200: graphs ~170 us apart
+// traced; the untraced throughput implies ~50) and seems to leave the GPU's span as it is;
+// read the timeline for where time goes and take throughput from untraced runs.
 #include <cupti.h>
 #include <cxxabi.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <string>
 
