@@ -29,6 +29,11 @@ void EngineOptions::add_to(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_flag("--skip-tokenizer-init", c.skip_tokenizer_init, "ids in and out only");
   cmd->add_flag("--enforce-eager", c.enforce_eager, "CUDA: no graphs");
+  cmd->add_option("--async-scheduling", c.async_scheduling,
+                  "launch the next step before this step's tokens reach the host: auto (where the backend "
+                  "overlaps its sampling), on or off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_option("--quantization", c.quantization, "quantize on load: int8 or int4");
   cmd->add_option("--quant-group-size", c.quant_group_size, "int4 group size (32, 64, 128)")->capture_default_str();
 }

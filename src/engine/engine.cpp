@@ -157,8 +157,43 @@ struct LLMEngine::Impl {
   uint64_t generate_calls = 0;
   StepTiming timing;
 
+  // A step whose draw the host has not collected yet (async scheduling).
+  struct Launched {
+    SchedulerOutput so;
+    std::vector<int> sampling;     // so.scheduled index of each drawn row
+    std::vector<int> token_index;  // per row: the index of its placeholder in the sequence's tokens
+    int ticket = -1;
+    bool references(const Sequence* q) const {
+      for (const ScheduledSequence& s : so.scheduled)
+        if (s.seq == q) return true;
+      return false;
+    }
+  };
+  struct PromptRow {
+    Sequence* seq;
+    int position;  // logits at this position score prompt token position + 1
+  };
+  bool async = false;
+  std::unique_ptr<Launched> in_flight;
+  std::set<const Sequence*> zombies;  // finished or aborted while an in-flight step holds them
+
+  // The flat batch of a schedule: tokens (placeholders become feed rows of draw `ticket`),
+  // the rows that sample and the prompt-logprob rows.
+  void build_batch(const SchedulerOutput& so, ForwardBatch& fb, std::vector<int>& sampling,
+                   std::vector<PromptRow>& prompt_rows, int ticket) const;
+  void record_prompt_logprobs(const Tensor& logits, int R, const std::vector<PromptRow>& prompt_rows);
+  SampleBatch build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const;
+  // Async scheduling: schedule, forward and start the draw; placeholders for the drawn tokens.
+  std::unique_ptr<Launched> launch(int feed_ticket);
+  // Collects L's draw and processes its tokens; sequences that finish while `next` holds
+  // them wait as zombies until `next` resolves.
+  void resolve(Launched& L, const Launched* next, std::vector<RequestOutput>& outputs);
+  void finish(Sequence& q);  // removes a finished sequence and its state
+  std::vector<RequestOutput> step_async();
+
+  // index >= 0: the token replaces the placeholder tokens[index] (async scheduling).
   void process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr, int row,
-                       std::vector<RequestOutput>& outputs);
+                       std::vector<RequestOutput>& outputs, int index = -1);
 };
 
 LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique<Impl>()) {
@@ -177,6 +212,9 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   }
   if (const char* prof = std::getenv("TLLM_PROFILE"); prof && *prof && std::string(prof) != "0")
     I.backend = std::make_unique<ProfilingBackend>(std::move(I.backend));
+  TLLM_CHECK_ARG(c.async_scheduling == "auto" || c.async_scheduling == "on" || c.async_scheduling == "off",
+                 "async_scheduling must be auto, on or off, got \"", c.async_scheduling, "\"");
+  I.async = c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling());
   TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
   TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
 
@@ -267,7 +305,7 @@ int LLMEngine::max_model_len() const { return impl_->max_model_len; }
 int LLMEngine::vocab_size() const { return impl_->vocab; }
 std::string LLMEngine::backend_name() const { return impl_->backend->name(); }
 bool LLMEngine::has_unfinished_requests() const {
-  return impl_->scheduler->has_unfinished() || !impl_->pending.empty();
+  return impl_->scheduler->has_unfinished() || !impl_->pending.empty() || impl_->in_flight != nullptr;
 }
 
 void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, const SamplingParams& params) {
@@ -314,16 +352,24 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
 
 void LLMEngine::abort_request(const std::string& id) {
   Impl& I = *impl_;
-  std::unique_ptr<Sequence> seq = I.scheduler->remove(id);
-  if (!seq) return;
+  Sequence* q = I.scheduler->find(id);
+  if (!q || I.zombies.count(q)) return;
   RequestOutput out;
   out.request_id = id;
   out.finished = true;
   out.finish_reason = FinishReason::Abort;
-  out.num_prompt_tokens = seq->num_prompt_tokens;
-  out.num_cached_tokens = seq->num_cached_tokens;
-  out.num_output_tokens = seq->num_output_tokens();
+  out.num_prompt_tokens = q->num_prompt_tokens;
+  out.num_cached_tokens = q->num_cached_tokens;
+  int pending = 0;  // drawn tokens the host has not seen (async scheduling)
+  for (int i = q->num_tokens() - 1; i >= q->num_prompt_tokens && q->tokens[i] < 0; --i) ++pending;
+  out.num_output_tokens = q->num_output_tokens() - pending;
   I.states.erase(id);
+  if (I.in_flight && I.in_flight->references(q)) {
+    q->hold = true;  // an in-flight step still writes its cache: removed when that step resolves
+    I.zombies.insert(q);
+  } else {
+    I.scheduler->remove(id);
+  }
   I.pending.push_back(std::move(out));
 }
 
@@ -341,12 +387,17 @@ EngineStats LLMEngine::stats() const {
 }
 
 void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr,
-                                      int row, std::vector<RequestOutput>& outputs) {
+                                      int row, std::vector<RequestOutput>& outputs, int index) {
   const SamplingParams& p = q.params;
-  q.tokens.push_back(token);
+  if (index >= 0) {
+    q.tokens[index] = token;
+  } else {
+    q.tokens.push_back(token);
+    index = q.num_tokens() - 1;
+  }
   ++st.output_counts[token];
   ++counters.generation_tokens_total;
-  const int n_out = q.num_output_tokens();
+  const int n_out = index + 1 - q.num_prompt_tokens;
 
   RequestOutput out;
   out.request_id = q.id;
@@ -385,7 +436,7 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
       }
     }
   }
-  if (reason == FinishReason::None && (n_out >= p.max_tokens || q.num_tokens() >= max_model_len))
+  if (reason == FinishReason::None && (n_out >= p.max_tokens || index + 1 >= max_model_len))
     reason = FinishReason::Length;
 
   if (st.detok && !stopped_by_string) {
@@ -411,17 +462,10 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   outputs.push_back(std::move(out));
 }
 
-std::vector<RequestOutput> LLMEngine::step() {
-  Impl& I = *impl_;
-  double t[StepTiming::kPhases + 1] = {I.timing.enabled() ? now_seconds() : 0.0};
-  std::vector<RequestOutput> outputs = std::move(I.pending);
-  I.pending.clear();
-  SchedulerOutput so = I.scheduler->schedule();
-  if (so.empty()) return outputs;
-
+void LLMEngine::Impl::build_batch(const SchedulerOutput& so, ForwardBatch& fb, std::vector<int>& sampling,
+                                  std::vector<PromptRow>& prompt_rows, int ticket) const {
   // Flat batch: every scheduled sequence's new tokens, back to back.
-  const int bs = I.blocks->block_size();
-  ForwardBatch fb;
+  const int bs = blocks->block_size();
   fb.max_blocks_per_seq = 1;
   for (const ScheduledSequence& s : so.scheduled)
     fb.max_blocks_per_seq = std::max<int>(fb.max_blocks_per_seq, static_cast<int>(s.seq->block_table.size()));
@@ -429,7 +473,16 @@ std::vector<RequestOutput> LLMEngine::step() {
   for (const ScheduledSequence& s : so.scheduled) {
     const Sequence& q = *s.seq;
     for (int t = s.first_token; t < s.first_token + s.num_new_tokens; ++t) {
-      fb.tokens.push_back(q.tokens[t]);
+      const int32_t tok = q.tokens[t];
+      if (tok < 0) {  // drawn by the step in flight, not seen yet: fed on the device
+        TLLM_ASSERT(ticket >= 0);
+        if (fb.feed_rows.empty()) fb.feed_rows.assign(fb.tokens.size(), -1);
+        fb.feed_rows.push_back(-1 - tok);
+        fb.feed_ticket = ticket;
+      } else if (!fb.feed_rows.empty()) {
+        fb.feed_rows.push_back(-1);
+      }
+      fb.tokens.push_back(tok < 0 ? 0 : tok);
       fb.positions.push_back(t);
       fb.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs]) * bs + t % bs);
     }
@@ -439,18 +492,12 @@ std::vector<RequestOutput> LLMEngine::step() {
       fb.block_tables.push_back(i < static_cast<int>(q.block_table.size()) ? q.block_table[i] : 0);
   }
   // Logits rows: first the rows that sample, then prompt-logprob rows.
-  std::vector<int> sampling;  // indices into so.scheduled
   for (size_t i = 0; i < so.scheduled.size(); ++i) {
     if (so.scheduled[i].samples()) {
       fb.logits_indices.push_back(fb.cu_seqlens_q[i + 1] - 1);
       sampling.push_back(static_cast<int>(i));
     }
   }
-  struct PromptRow {
-    Sequence* seq;
-    int position;  // logits at this position score prompt token position + 1
-  };
-  std::vector<PromptRow> prompt_rows;
   for (size_t i = 0; i < so.scheduled.size(); ++i) {
     const ScheduledSequence& s = so.scheduled[i];
     if (!s.seq->wants_prompt_logprobs()) continue;
@@ -460,26 +507,22 @@ std::vector<RequestOutput> LLMEngine::step() {
       prompt_rows.push_back({s.seq, p});
     }
   }
+}
 
-  if (I.timing.enabled()) t[1] = now_seconds();
-  Tensor logits = I.model->forward(fb, I.kv);
-  if (I.timing.enabled()) t[2] = now_seconds();
-  I.scheduler->update_after_step(so);
-
-  const int R = static_cast<int>(sampling.size());
-  if (!prompt_rows.empty()) {
-    Tensor lp = I.backend->log_softmax_to_host(logits.slice_rows(R, R + static_cast<int64_t>(prompt_rows.size())));
-    const int64_t V = lp.dim(1);
-    for (size_t r = 0; r < prompt_rows.size(); ++r) {
-      Sequence& q = *prompt_rows[r].seq;
-      const int p = prompt_rows[r].position;
-      const float* row = lp.data<float>() + static_cast<int64_t>(r) * V;
-      const int32_t next = q.tokens[p + 1];
-      I.states.at(q.id).prompt_logprobs[p + 1] = TokenLogprob{next, row[next], top_n(row, V, q.params.prompt_logprobs)};
-    }
+void LLMEngine::Impl::record_prompt_logprobs(const Tensor& logits, int R, const std::vector<PromptRow>& prompt_rows) {
+  if (prompt_rows.empty()) return;
+  Tensor lp = backend->log_softmax_to_host(logits.slice_rows(R, R + static_cast<int64_t>(prompt_rows.size())));
+  const int64_t V = lp.dim(1);
+  for (size_t r = 0; r < prompt_rows.size(); ++r) {
+    Sequence& q = *prompt_rows[r].seq;
+    const int p = prompt_rows[r].position;
+    const float* row = lp.data<float>() + static_cast<int64_t>(r) * V;
+    const int32_t next = q.tokens[p + 1];
+    states.at(q.id).prompt_logprobs[p + 1] = TokenLogprob{next, row[next], top_n(row, V, q.params.prompt_logprobs)};
   }
-  if (R == 0) return outputs;
+}
 
+SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const {
   SampleBatch sb;
   bool any_penalty = false, any_ban = false;
   for (int i : sampling) {
@@ -504,7 +547,7 @@ std::vector<RequestOutput> LLMEngine::step() {
     sb.penalty_offsets.push_back(0);
     for (int i : sampling) {
       const Sequence& q = *so.scheduled[i].seq;
-      const RequestState& st = I.states.at(q.id);
+      const RequestState& st = states.at(q.id);
       if (q.params.repetition_penalty != 1.0f || q.params.presence_penalty != 0.0f || q.params.frequency_penalty != 0.0f) {
         std::unordered_map<int32_t, int> counts = st.output_counts;
         for (int32_t t : st.prompt_unique) counts.emplace(t, 0);
@@ -522,30 +565,131 @@ std::vector<RequestOutput> LLMEngine::step() {
       const Sequence& q = *so.scheduled[i].seq;
       if (q.num_output_tokens() < q.params.min_tokens) {
         if (!q.params.ignore_eos)
-          for (int32_t t : I.eos_ids) sb.banned_tokens.push_back(t);
+          for (int32_t t : eos_ids) sb.banned_tokens.push_back(t);
         for (int32_t t : q.params.stop_token_ids) sb.banned_tokens.push_back(t);
       }
       sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));
     }
   }
-  SampleResult sr = I.backend->sample(logits.slice_rows(0, R), sb);
+  return sb;
+}
+
+void LLMEngine::Impl::finish(Sequence& q) {
+  const std::string id = q.id;
+  zombies.erase(&q);
+  scheduler->remove(id);  // frees its blocks now; full blocks stay in the prefix cache
+  states.erase(id);
+}
+
+std::vector<RequestOutput> LLMEngine::step() {
+  Impl& I = *impl_;
+  if (I.async) return I.step_async();
+  double t[StepTiming::kPhases + 1] = {I.timing.enabled() ? now_seconds() : 0.0};
+  std::vector<RequestOutput> outputs = std::move(I.pending);
+  I.pending.clear();
+  SchedulerOutput so = I.scheduler->schedule();
+  if (so.empty()) return outputs;
+
+  ForwardBatch fb;
+  std::vector<int> sampling;  // indices into so.scheduled
+  std::vector<Impl::PromptRow> prompt_rows;
+  I.build_batch(so, fb, sampling, prompt_rows, -1);
+
+  if (I.timing.enabled()) t[1] = now_seconds();
+  Tensor logits = I.model->forward(fb, I.kv);
+  if (I.timing.enabled()) t[2] = now_seconds();
+  I.scheduler->update_after_step(so);
+
+  const int R = static_cast<int>(sampling.size());
+  I.record_prompt_logprobs(logits, R, prompt_rows);
+  if (R == 0) return outputs;
+
+  SampleResult sr = I.backend->sample(logits.slice_rows(0, R), I.build_sample_batch(so, sampling));
   if (I.timing.enabled()) t[3] = now_seconds();
 
   for (int r = 0; r < R; ++r) {
     Sequence& q = *so.scheduled[sampling[r]].seq;
     RequestState& st = I.states.at(q.id);
     I.process_sampled(q, st, sr.tokens[r], sr, r, outputs);
-    if (outputs.back().finished) {
-      const std::string id = q.id;
-      I.scheduler->remove(id);  // frees its blocks now; full blocks stay in the prefix cache
-      I.states.erase(id);
-    }
+    if (outputs.back().finished) I.finish(q);
   }
   if (I.timing.enabled()) {
     t[4] = now_seconds();
     I.timing.add(t, R);
   }
   return outputs;
+}
+
+// Async scheduling. The step launched by the previous call (in_flight) has drawn its tokens
+// on the device; this call schedules and launches the next step first, its inputs fed from
+// that draw, and only then collects the draw and processes it, so the host's work overlaps
+// the next forward. Sequences sampled in flight carry placeholders in `tokens` until then.
+std::vector<RequestOutput> LLMEngine::Impl::step_async() {
+  std::vector<RequestOutput> outputs = std::move(pending);
+  pending.clear();
+  std::unique_ptr<Launched> prev = std::move(in_flight);
+  if (prev) {
+    // Penalty counts need the previous token on the host: resolve before scheduling.
+    bool penalties = false;
+    for (int i : prev->sampling) {
+      const SamplingParams& p = prev->so.scheduled[i].seq->params;
+      penalties |= p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+    }
+    if (penalties) {
+      resolve(*prev, nullptr, outputs);
+      prev.reset();
+    }
+  }
+  std::unique_ptr<Launched> next = launch(prev ? prev->ticket : -1);
+  if (prev) resolve(*prev, next.get(), outputs);
+  if (next) {
+    scheduler->update_after_step(next->so);  // after resolve: full blocks are hashed with real tokens
+    if (!next->sampling.empty()) in_flight = std::move(next);
+  }
+  return outputs;
+}
+
+std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_ticket) {
+  SchedulerOutput so = scheduler->schedule();
+  if (so.empty()) return nullptr;
+  auto L = std::make_unique<Launched>();
+  ForwardBatch fb;
+  std::vector<PromptRow> prompt_rows;
+  build_batch(so, fb, L->sampling, prompt_rows, feed_ticket);
+  Tensor logits = model->forward(fb, kv);
+  const int R = static_cast<int>(L->sampling.size());
+  record_prompt_logprobs(logits, R, prompt_rows);
+  if (R > 0) {
+    L->ticket = backend->sample_deferred(logits.slice_rows(0, R), build_sample_batch(so, L->sampling));
+    for (int r = 0; r < R; ++r) {
+      Sequence& q = *so.scheduled[L->sampling[r]].seq;
+      q.tokens.push_back(-1 - r);
+      L->token_index.push_back(q.num_tokens() - 1);
+      // Its last token is drawn: nothing more to run for it.
+      if (q.num_output_tokens() >= q.params.max_tokens || q.num_tokens() >= max_model_len) q.hold = true;
+    }
+  }
+  L->so = std::move(so);
+  return L;
+}
+
+void LLMEngine::Impl::resolve(Launched& L, const Launched* next, std::vector<RequestOutput>& outputs) {
+  SampleResult sr = backend->collect_sample(L.ticket);
+  for (size_t r = 0; r < L.sampling.size(); ++r) {
+    Sequence& q = *L.so.scheduled[L.sampling[r]].seq;
+    if (zombies.count(&q)) continue;  // aborted: its output was sent
+    process_sampled(q, states.at(q.id), sr.tokens[r], sr, static_cast<int>(r), outputs, L.token_index[r]);
+    if (!outputs.back().finished) continue;
+    if (next && next->references(&q)) {
+      q.hold = true;  // `next` still computes (and writes the cache of) its placeholder
+      zombies.insert(&q);
+    } else {
+      finish(q);
+    }
+  }
+  // Zombies L held and `next` does not: nothing runs for them any more.
+  for (const ScheduledSequence& s : L.so.scheduled)
+    if (zombies.count(s.seq) && !(next && next->references(s.seq))) finish(*s.seq);
 }
 
 std::vector<LLMEngine::Completion> LLMEngine::generate(const std::vector<std::vector<int32_t>>& prompts,

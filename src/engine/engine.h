@@ -40,6 +40,14 @@ struct EngineConfig {
   std::string quantization;        // "", "int8", "int4" (quantization issue)
   int quant_group_size = 64;
   std::string load_format = "auto";  // "auto" (safetensors) or "dummy" (random weights)
+  // Async scheduling: step() launches the next forward before this step's sampled tokens
+  // reach the host (they go into the next embedding on the device), so the host's work
+  // between steps overlaps the GPU; outputs arrive one step() later. "auto": on where the
+  // backend overlaps its sampling (Backend::defers_sampling); "on": always (with a backend
+  // that draws synchronously the results are the same and nothing overlaps); "off".
+  // Steps after one that sampled with repetition / presence / frequency penalties run
+  // synchronously (the penalty counts need the previous token).
+  std::string async_scheduling = "auto";
 };
 
 struct EngineStats {

@@ -58,15 +58,18 @@ SchedulerOutput Scheduler::schedule() {
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* seq = running_[i];
     const int n = std::min(seq->num_tokens() - seq->num_computed_tokens, budget);
-    if (n <= 0) {
+    if (n <= 0 || seq->hold) {
       ++i;
       continue;
     }
     bool ok = blocks_.allocate(*seq, n);
     while (!ok) {
-      // Preempt the most recently admitted sequence that is not already in this step.
-      Sequence* victim = running_.back();
-      if (victim == seq) break;
+      // Preempt the most recently admitted sequence that is not already in this step (nor
+      // held: a held sequence is finishing).
+      Sequence* victim = nullptr;
+      for (auto it = running_.rbegin(); it != running_.rend() && !victim; ++it)
+        if (!(*it)->hold) victim = *it;
+      if (victim == seq || victim == nullptr) break;
       out.preempted.push_back(victim);
       preempt(victim);
       ok = blocks_.allocate(*seq, n);

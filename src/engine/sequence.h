@@ -26,6 +26,10 @@ struct Sequence {
   SamplingParams params;
   uint64_t seed = 0;
   int num_preemptions = 0;
+  // Async scheduling (engine.cpp): output tokens drawn but not yet seen by the host are
+  // placeholders -1 - row (row of their draw); `hold` keeps the scheduler from running the
+  // sequence again (it has all its tokens, or is finished and waits for an in-flight step).
+  bool hold = false;
 
   int num_tokens() const { return static_cast<int>(tokens.size()); }
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }

@@ -308,6 +308,20 @@ class Backend {
   // Row-wise log-softmax of logits[R, V] (f32) into a host tensor; prompt log-probs.
   virtual Tensor log_softmax_to_host(const Tensor& logits) = 0;
 
+  // --- deferred sampling (the engine's async scheduling, engine/engine.cpp) ---
+  // sample_deferred() starts the draw of sample() and returns a ticket (0 or 1; at most two
+  // draws are outstanding, a new one reuses the ticket of the one before the last);
+  // feed_tokens() writes that draw's ids into tokens[i] for every i with rows[i] >= 0
+  // (tokens[i] = id of row rows[i]), ordered after the draw, so that the next forward can
+  // start before the host has seen them; collect_sample() returns the draw's host results.
+  // The defaults (backend_sample.cpp) draw at once with sample() and patch tokens through a
+  // host copy: correct everywhere, overlapping nothing. A backend that overlaps says so in
+  // defers_sampling(); the engine pipelines steps only then (or when told to for tests).
+  virtual bool defers_sampling() const { return false; }
+  virtual int sample_deferred(const Tensor& logits, const SampleBatch& batch);
+  virtual void feed_tokens(Tensor& tokens, const std::vector<int32_t>& rows, int ticket);
+  virtual SampleResult collect_sample(int ticket);
+
   // --- quantized weights (optional: the defaults throw naming the op and the backend) ---
   // Lays a host QuantizedMatrix out in this backend's kernel layout (see LinearWeight) and
   // puts it on the device; linear() then takes the result like a dense weight.
@@ -347,6 +361,11 @@ class Backend {
   // having issued nothing, where it has none for these weights or this batch (the model then
   // runs the layers op by op).
   virtual bool decoder_stack(const DecoderStack& s) { return false; }
+
+ private:
+  SampleResult deferred_[2];  // the default deferred draws, by ticket
+  bool deferred_live_[2] = {false, false};
+  int next_ticket_ = 0;
 };
 
 struct CpuBackendOptions {

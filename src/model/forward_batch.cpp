@@ -37,6 +37,9 @@ void ForwardBatch::validate(int block_size, int num_blocks) const {
       TLLM_CHECK(slot_mapping[t] < num_slots, "forward batch: slot ", slot_mapping[t], " out of range");
     }
   }
+  TLLM_CHECK(feed_rows.empty() || (static_cast<int>(feed_rows.size()) == T && (feed_ticket == 0 || feed_ticket == 1)),
+             "forward batch: feed_rows has ", feed_rows.size(), " entries for ", T, " tokens (ticket ", feed_ticket,
+             ")");
   for (int32_t i : logits_indices)
     TLLM_CHECK(i >= 0 && i < T, "forward batch: logits index ", i, " outside ", T, " tokens");
 }

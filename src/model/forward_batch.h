@@ -20,6 +20,11 @@ struct ForwardBatch {
   int max_blocks_per_seq = 0;
   std::vector<int64_t> slot_mapping;  // [T] cache slot of each new token's K/V (-1: skip)
   std::vector<int32_t> logits_indices;  // rows of the batch whose logits are returned
+  // Tokens the host has not seen yet (the engine's async scheduling): where feed_rows[t] >= 0,
+  // token t is row feed_rows[t] of the deferred draw feed_ticket (Backend::sample_deferred)
+  // and tokens[t] is a placeholder. Empty: every token is in `tokens`.
+  std::vector<int32_t> feed_rows;     // [T] or empty
+  int feed_ticket = -1;
 
   int num_tokens() const { return static_cast<int>(tokens.size()); }
   int num_seqs() const { return cu_seqlens_q.empty() ? 0 : static_cast<int>(cu_seqlens_q.size()) - 1; }
