@@ -121,6 +121,38 @@ TEST(AsyncEngine, AbortAndDroppedStreamsFreeTheirBlocks) {
   EXPECT_EQ(collect(*c).back().finish_reason, FinishReason::Length);
 }
 
+TEST(AsyncEngine, AsyncSchedulingStreamsTheSameTokensAndFreesAborts) {
+  // With async scheduling the engine's outputs come one step() later and aborted or finished
+  // sequences leave one step later; the loop must still deliver and free everything.
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::vector<int32_t> prompt = {100, 200, 300, 400, 500, 600, 700};
+  LLMEngine direct(tiny_config(dir));
+  const auto want = direct.generate({prompt, {5, 6, 7}}, {greedy(12)});
+
+  auto cfg = tiny_config(dir);
+  cfg.enable_prefix_caching = false;
+  cfg.async_scheduling = "on";
+  AsyncEngine async(std::make_unique<LLMEngine>(cfg));
+  auto s1 = async.submit("r1", prompt, greedy(12));
+  auto s2 = async.submit("r2", {5, 6, 7}, greedy(12));
+  auto long_run = async.submit("long", std::vector<int32_t>(50, 9), greedy(1500));
+  for (auto [stream, w] : {std::pair{&s1, 0}, std::pair{&s2, 1}}) {
+    std::vector<int32_t> ids;
+    const auto outs = collect(**stream);
+    for (const auto& o : outs) ids.insert(ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+    ASSERT_FALSE(outs.empty());
+    EXPECT_EQ(outs.back().finish_reason, FinishReason::Length);
+    EXPECT_EQ(ids, want[w].token_ids);
+  }
+  ASSERT_TRUE(wait_until([&] { return async.stats().generation_tokens_total >= 40; }));
+  async.abort("long");
+  EXPECT_EQ(collect(*long_run, 5.0).back().finish_reason, FinishReason::Abort);
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = async.stats();
+    return s.num_running == 0 && s.num_waiting == 0 && used_blocks(s) == 0;
+  })) << "used blocks: " << used_blocks(async.stats());
+}
+
 TEST(AsyncEngine, AdmissionQueueIsBounded) {
   TLLM_REQUIRE_TINY_MODEL(dir);
   AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir, /*max_num_seqs=*/1)), /*max_queue=*/1);
