@@ -332,6 +332,35 @@ TEST_P(Sampling, RejectsBadBatches) {
   EXPECT_THROW(be->sample(l, batch_of({})), InvalidArgument);
 }
 
+// Deferred draws (async scheduling): the same tokens as sample(), two tickets at once, the
+// ids patched into a token array where rows say so, and clear errors for misuse.
+TEST_P(Sampling, DeferredDrawsFeedTheirTokens) {
+  Tensor l1 = logits_of({{0.f, 3.f, 1.f}, {9.f, 1.f, 2.f}});
+  Tensor l2 = logits_of({{0.f, 0.f, 4.f}});
+  SamplingRow g;
+  g.temperature = 0.0f;
+  const SampleResult want1 = be->sample(l1, batch_of({g, g}));
+  const int t1 = be->sample_deferred(l1, batch_of({g, g}));
+  const int t2 = be->sample_deferred(l2, batch_of({g}));
+  EXPECT_NE(t1, t2);
+  Tensor tokens = Tensor::empty({4}, DType::I32);
+  std::vector<int32_t> init = {7, 7, 7, 7};
+  std::copy(init.begin(), init.end(), tokens.data<int32_t>());
+  be->feed_tokens(tokens, {1, -1, 0, -1}, t1);
+  EXPECT_EQ(std::vector<int32_t>(tokens.data<int32_t>(), tokens.data<int32_t>() + 4),
+            (std::vector<int32_t>{want1.tokens[1], 7, want1.tokens[0], 7}));
+  be->feed_tokens(tokens, {-1, 0, -1, -1}, t2);
+  EXPECT_EQ(tokens.data<int32_t>()[1], 2);
+  EXPECT_THROW(be->feed_tokens(tokens, {2, -1, -1, -1}, t1), std::exception);  // row past the draw
+  EXPECT_THROW(be->feed_tokens(tokens, {0, -1}, t1), std::exception);          // size mismatch
+  EXPECT_THROW(be->feed_tokens(tokens, {0, -1, -1, -1}, 5), std::exception);   // no such ticket
+  const SampleResult got1 = be->collect_sample(t1);
+  EXPECT_EQ(got1.tokens, want1.tokens);
+  EXPECT_EQ(got1.logprobs, want1.logprobs);
+  EXPECT_EQ(be->collect_sample(t2).tokens, (std::vector<int32_t>{2}));
+  EXPECT_THROW(be->collect_sample(t1), std::exception);  // collected already
+}
+
 INSTANTIATE_TEST_SUITE_P(Cpu, Sampling, ::testing::ValuesIn(supported_isas()),
                          [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
 
