@@ -540,7 +540,7 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
     row.offset = static_cast<uint64_t>(q.num_output_tokens());
     row.num_top_logprobs = std::max(0, p.logprobs);
     sb.rows.push_back(row);
-    any_penalty |= p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+    any_penalty |= p.has_penalties();
     any_ban |= q.num_output_tokens() < p.min_tokens;
   }
   if (any_penalty) {
@@ -548,7 +548,7 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
     for (int i : sampling) {
       const Sequence& q = *so.scheduled[i].seq;
       const RequestState& st = states.at(q.id);
-      if (q.params.repetition_penalty != 1.0f || q.params.presence_penalty != 0.0f || q.params.frequency_penalty != 0.0f) {
+      if (q.params.has_penalties()) {
         std::unordered_map<int32_t, int> counts = st.output_counts;
         for (int32_t t : st.prompt_unique) counts.emplace(t, 0);
         for (auto& [t, c] : counts) {
@@ -631,10 +631,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_async() {
   if (prev) {
     // Penalty counts need the previous token on the host: resolve before scheduling.
     bool penalties = false;
-    for (int i : prev->sampling) {
-      const SamplingParams& p = prev->so.scheduled[i].seq->params;
-      penalties |= p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
-    }
+    for (int i : prev->sampling) penalties |= prev->so.scheduled[i].seq->params.has_penalties();
     if (penalties) {
       resolve(*prev, nullptr, outputs);
       prev.reset();

@@ -28,6 +28,11 @@ struct SamplingParams {
   bool skip_special_tokens = true;
   bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
 
+  // Whether a repetition, presence or frequency penalty applies (the draw then needs the
+  // output token counts so far).
+  bool has_penalties() const {
+    return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
+  }
   // Throws InvalidArgument naming the field when a value is out of range.
   void validate(int vocab_size) const;
 };
