@@ -64,6 +64,8 @@ void DeviceBatch::upload(const ForwardBatch& b, const std::vector<float>& rope_r
     return Tensor::wrap(base + spans[i].first, std::move(shape), dt, device_buf_.device(), device_buf_.owner());
   };
   tokens = view(0, {T}, DType::I32);
+  // Tokens drawn by a step the host has not collected: written on the device, after the draw.
+  if (!b.feed_rows.empty()) backend_.feed_tokens(tokens, b.feed_rows, b.feed_ticket);
   positions = view(1, {T}, DType::I32);
   logits_indices = view(2, {n_logits}, DType::I32);
   slot_mapping = view(3, {T}, DType::I64);

@@ -14,7 +14,8 @@ class DeviceBatch {
 
   // Copies `batch` into the buffers. When `rope_rows_host` is non-empty (dynamic RoPE),
   // those per-token cos/sin rows are uploaded and rope_rows indexes them 0..T-1;
-  // otherwise rope_rows = positions (rows of the model's static table).
+  // otherwise rope_rows = positions (rows of the model's static table). Tokens with feed
+  // rows are then written from their deferred draw (Backend::feed_tokens).
   void upload(const ForwardBatch& batch, const std::vector<float>& rope_rows_host);
 
   int max_tokens() const { return max_tokens_; }

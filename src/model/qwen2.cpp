@@ -75,7 +75,6 @@ class Qwen2Model final : public CausalLM {
     }
     if (graph_eligible(batch)) return forward_graph(batch, kv);
     device_batch_->upload(batch, dynamic_rope_rows(batch));
-    if (!batch.feed_rows.empty()) backend_.feed_tokens(device_batch_->tokens, batch.feed_rows, batch.feed_ticket);
     return run(batch.num_tokens(), static_cast<int>(batch.logits_indices.size()), kv);
   }
 
@@ -190,6 +189,11 @@ class Qwen2Model final : public CausalLM {
       std::copy_n(b.block_tables.begin() + static_cast<int64_t>(i) * b.max_blocks_per_seq,
                   std::min(b.max_blocks_per_seq, width), p.block_tables.begin() + static_cast<int64_t>(i) * width);
     p.tokens.resize(Bp, 0);
+    if (!b.feed_rows.empty()) {
+      p.feed_rows = b.feed_rows;
+      p.feed_rows.resize(Bp, -1);
+      p.feed_ticket = b.feed_ticket;
+    }
     p.positions.resize(Bp, 0);
     p.slot_mapping.resize(Bp, -1);
     p.seq_lens_k.resize(Bp, 1);
@@ -199,11 +203,6 @@ class Qwen2Model final : public CausalLM {
     for (int i = 0; i < Bp; ++i) p.logits_indices[i] = i;
     device_batch_->upload(p, {});
     device_batch_->meta.max_seqlen_k = bucket;  // launch shape of the bucket, not of this step
-    if (!b.feed_rows.empty()) {
-      std::vector<int32_t> rows = b.feed_rows;
-      rows.resize(Bp, -1);
-      backend_.feed_tokens(device_batch_->tokens, rows, b.feed_ticket);
-    }
 
     const int64_t key = static_cast<int64_t>(Bp) << 32 | bucket;
     auto it = graphs_.find(key);
