@@ -7,6 +7,7 @@ namespace tllm {
 
 int Backend::sample_deferred(const Tensor& logits, const SampleBatch& batch) {
   const int ticket = next_ticket_;
+  TLLM_CHECK(!deferred_live_[ticket], "sample_deferred: both draws are outstanding; collect one first");
   next_ticket_ ^= 1;
   deferred_[ticket] = sample(logits, batch);
   deferred_live_[ticket] = true;

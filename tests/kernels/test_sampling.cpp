@@ -343,6 +343,7 @@ TEST_P(Sampling, DeferredDrawsFeedTheirTokens) {
   const int t1 = be->sample_deferred(l1, batch_of({g, g}));
   const int t2 = be->sample_deferred(l2, batch_of({g}));
   EXPECT_NE(t1, t2);
+  EXPECT_THROW(be->sample_deferred(l2, batch_of({g})), std::exception);  // a third outstanding draw
   Tensor tokens = Tensor::empty({4}, DType::I32);
   std::vector<int32_t> init = {7, 7, 7, 7};
   std::copy(init.begin(), init.end(), tokens.data<int32_t>());
