@@ -9,12 +9,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../server/test_util.h"  // tiny_model_dir: the shipped demo model
 #include "engine/engine.h"
 #include "kernels/backend.h"
 #include "tokenizer/tokenizer.h"
@@ -22,14 +22,10 @@
 namespace tllm {
 namespace {
 
-namespace fs = std::filesystem;
-
-std::string demo_model() { return (fs::path(TLLM_SOURCE_DIR) / "models/tiny-qwen2-demo").string(); }
-
 // kv_tokens: the cache size in tokens (blocks of 4 on the CPU, 16 on CUDA).
 EngineConfig config(const std::string& async, int max_batched = 64, int kv_tokens = 1024) {
   EngineConfig c;
-  c.model_dir = demo_model();
+  c.model_dir = ::tllm::testing::tiny_model_dir();
   c.device = TLLM_ASYNC_DEVICE;
   c.threads = 2;
   c.block_size = c.device == "cuda" ? 16 : 4;
