@@ -144,7 +144,10 @@ CudaBackend::~CudaBackend() {
     if (dev_stage_[i]) cudaFree(dev_stage_[i]);
     if (chunk_done_[i]) cudaEventDestroy(chunk_done_[i]);
   }
-  if (pinned_out_) cudaFreeHost(pinned_out_);
+  for (Draw& d : draws_) {
+    if (d.pinned) cudaFreeHost(d.pinned);
+    if (d.done) cudaEventDestroy(d.done);
+  }
   if (norm_counter_) cudaFree(norm_counter_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -172,6 +175,12 @@ void CudaBackend::copy(Tensor& dst, const Tensor& src) {
   if (bytes == 0) return;
   const bool host = dst.device() == Device::CPU || src.device() == Device::CPU;
   if (host) check_capturable("copy to/from the host");
+  if (src.device() == Device::CPU && dst.device() != Device::CPU && bytes <= kRingCopyBytes) {
+    // Small uploads (a step's batch metadata) through the pinned ring: the host does not
+    // wait for the work queued before them (async scheduling overlaps exactly that).
+    ring_->upload(dst.raw(), src.raw(), bytes, stream_);
+    return;
+  }
   CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream_));
   if (host) synchronize();
 }
@@ -587,6 +596,42 @@ void CudaBackend::gather_rows(Tensor& out, const Tensor& x, const Tensor& indice
 }
 
 SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& batch) {
+  launch_draw(logits_in, batch, draws_[2]);
+  return finish_draw(draws_[2]);
+}
+
+int CudaBackend::sample_deferred(const Tensor& logits, const SampleBatch& batch) {
+  const int ticket = next_draw_;
+  next_draw_ ^= 1;
+  TLLM_CHECK(!draws_[ticket].live, "sample_deferred: both draws are outstanding; collect one first");
+  launch_draw(logits, batch, draws_[ticket]);
+  return ticket;
+}
+
+void CudaBackend::feed_tokens(Tensor& tokens, const std::vector<int32_t>& rows, int ticket) {
+  const char* op = "feed_tokens";
+  check_capturable(op);
+  expect_cuda(tokens, op, "tokens");
+  TLLM_CHECK(ticket == 0 || ticket == 1, op, ": ticket ", ticket, " is not 0 or 1");
+  const Draw& d = draws_[ticket];
+  TLLM_CHECK(d.live, op, ": no draw under ticket ", ticket);
+  TLLM_CHECK(tokens.dtype() == DType::I32 && tokens.numel() == static_cast<int64_t>(rows.size()), op, ": tokens ",
+             tokens.str(), " against ", rows.size(), " rows");
+  for (int32_t r : rows) TLLM_CHECK(r < d.R, op, ": row ", r, " of a draw of ", d.R, " rows");
+  const int n = static_cast<int>(rows.size());
+  Tensor d_rows = empty({n}, DType::I32);
+  ring_->upload(d_rows.raw(), rows.data(), 4ull * n, stream_);
+  cuda::feed_tokens(tokens.data<int32_t>(), d_rows.data<int32_t>(), static_cast<const SampleOutRow*>(d.out.raw()), n,
+                    stream_);
+}
+
+SampleResult CudaBackend::collect_sample(int ticket) {
+  TLLM_CHECK(ticket == 0 || ticket == 1, "collect_sample: ticket ", ticket, " is not 0 or 1");
+  TLLM_CHECK(draws_[ticket].live, "collect_sample: no draw under ticket ", ticket);
+  return finish_draw(draws_[ticket]);
+}
+
+void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch, Draw& draw) {
   const char* op = "sample";
   check_capturable(op);
   expect_cuda(logits_in, op, "logits");
@@ -596,11 +641,10 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
                  " rows of logits");
   Tensor logits = logits_in;
   if (logits.dtype() != DType::F32) logits = upload(logits_in, DType::F32);
-  SampleResult res;
-  res.tokens.resize(R);
-  res.logprobs.resize(R);
-  res.top_logprobs.resize(R);
-  if (R == 0) return res;
+  draw.R = R;
+  draw.n_top.assign(R, 0);
+  draw.live = true;
+  if (R == 0) return;
   TLLM_CHECK(V > 0, op, ": empty vocabulary");
 
   const bool has_pen = !batch.penalty_offsets.empty(), has_ban = !batch.banned_offsets.empty();
@@ -686,9 +730,11 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
   const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty();
   Tensor scratch = empty({any_edit ? R : 1, any_edit ? V : 1}, DType::F32);
   const size_t out_bytes = R * sizeof(SampleOutRow), top_bytes = static_cast<size_t>(R) * top_stride * sizeof(TopEntry);
-  Tensor d_out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);
-  auto* out_rows = static_cast<SampleOutRow*>(d_out.raw());
-  auto* out_top = reinterpret_cast<TopEntry*>(static_cast<uint8_t*>(d_out.raw()) + out_bytes);
+  draw.out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);  // kept for feed_tokens
+  draw.top_stride = top_stride;
+  for (int r = 0; r < R; ++r) draw.n_top[r] = std::min(batch.rows[r].num_top_logprobs, V);
+  auto* out_rows = static_cast<SampleOutRow*>(draw.out.raw());
+  auto* out_top = reinterpret_cast<TopEntry*>(static_cast<uint8_t*>(draw.out.raw()) + out_bytes);
   const cuda::SamplePartials sp = cuda::sample_partials(R, V);
   Tensor partials =
       empty({std::max<int64_t>(1, static_cast<int64_t>(R) * sp.n * sizeof(cuda::RowPartial))}, DType::U8);
@@ -696,22 +742,39 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
                reinterpret_cast<const int32_t*>(din + off_pt), reinterpret_cast<const int32_t*>(din + off_pc),
                reinterpret_cast<const int32_t*>(din + off_bt), scratch.data<float>(), out_rows, out_top, top_stride,
                reinterpret_cast<cuda::RowPartial*>(partials.raw()), stream_);
-  if (pinned_out_bytes_ < out_bytes + top_bytes) {
-    if (pinned_out_) CUDA_CHECK(cudaFreeHost(pinned_out_));
-    pinned_out_bytes_ = std::max<size_t>(out_bytes + top_bytes, 64u << 10);
-    CUDA_CHECK(cudaHostAlloc(&pinned_out_, pinned_out_bytes_, cudaHostAllocDefault));
+  if (draw.pinned_bytes < out_bytes + top_bytes) {
+    if (draw.pinned) {
+      CUDA_CHECK(cudaStreamSynchronize(stream_));  // an earlier copy may still land in it
+      CUDA_CHECK(cudaFreeHost(draw.pinned));
+    }
+    draw.pinned_bytes = std::max<size_t>(out_bytes + top_bytes, 64u << 10);
+    CUDA_CHECK(cudaHostAlloc(&draw.pinned, draw.pinned_bytes, cudaHostAllocDefault));
   }
-  CUDA_CHECK(cudaMemcpyAsync(pinned_out_, d_out.raw(), out_bytes + top_bytes, cudaMemcpyDeviceToHost, stream_));
-  synchronize();
-  const auto* h_rows = static_cast<const SampleOutRow*>(pinned_out_);
-  const auto* h_top = reinterpret_cast<const TopEntry*>(static_cast<const uint8_t*>(pinned_out_) + out_bytes);
+  CUDA_CHECK(cudaMemcpyAsync(draw.pinned, draw.out.raw(), out_bytes + top_bytes, cudaMemcpyDeviceToHost, stream_));
+  if (!draw.done) CUDA_CHECK(cudaEventCreateWithFlags(&draw.done, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventRecord(draw.done, stream_));
+}
+
+// Waits for the draw's copy to the host (not for work queued after it) and reads it.
+SampleResult CudaBackend::finish_draw(Draw& draw) {
+  const int R = draw.R;
+  SampleResult res;
+  res.tokens.resize(R);
+  res.logprobs.resize(R);
+  res.top_logprobs.resize(R);
+  draw.live = false;
+  if (R == 0) return res;
+  CUDA_CHECK(cudaEventSynchronize(draw.done));
+  const size_t out_bytes = R * sizeof(SampleOutRow);
+  const auto* h_rows = static_cast<const SampleOutRow*>(draw.pinned);
+  const auto* h_top = reinterpret_cast<const TopEntry*>(static_cast<const uint8_t*>(draw.pinned) + out_bytes);
   for (int r = 0; r < R; ++r) {
     res.tokens[r] = h_rows[r].token;
     res.logprobs[r] = h_rows[r].logprob;
-    const int n = std::min(batch.rows[r].num_top_logprobs, V);
+    const int n = draw.n_top[r];
     res.top_logprobs[r].reserve(n);
     for (int i = 0; i < n; ++i) {
-      const TopEntry& e = h_top[static_cast<size_t>(r) * top_stride + i];
+      const TopEntry& e = h_top[static_cast<size_t>(r) * draw.top_stride + i];
       res.top_logprobs[r].emplace_back(e.token, e.logprob);
     }
   }

@@ -86,6 +86,12 @@ class CudaBackend final : public Backend {
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
+  // Deferred draws: the kernels and the copy of the ids to pinned memory are queued, the ids
+  // stay on the device for feed_tokens (a kernel), collect_sample waits on the copy's event.
+  bool defers_sampling() const override { return true; }
+  int sample_deferred(const Tensor& logits, const SampleBatch& batch) override;
+  void feed_tokens(Tensor& tokens, const std::vector<int32_t>& rows, int ticket) override;
+  SampleResult collect_sample(int ticket) override;
   // Mixture of experts (kernels/cuda/moe_backend.cu).
   void moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) override;
   void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
@@ -139,8 +145,22 @@ class CudaBackend final : public Backend {
   void* pinned_chunk_[2] = {nullptr, nullptr};
   void* dev_stage_[2] = {nullptr, nullptr};
   cudaEvent_t chunk_done_[2] = {nullptr, nullptr};
-  void* pinned_out_ = nullptr;  // sample results
-  size_t pinned_out_bytes_ = 0;
+  // A draw of sample(): its device results (ids for feed_tokens, log-probs), their pinned
+  // host copy and the event that copy records. draws_[0..1]: deferred tickets; [2]: sample().
+  struct Draw {
+    Tensor out;
+    void* pinned = nullptr;
+    size_t pinned_bytes = 0;
+    cudaEvent_t done = nullptr;
+    int R = 0, top_stride = 1;
+    std::vector<int> n_top;
+    bool live = false;
+  };
+  void launch_draw(const Tensor& logits, const SampleBatch& batch, Draw& draw);
+  SampleResult finish_draw(Draw& draw);
+  Draw draws_[3];
+  int next_draw_ = 0;
+  static constexpr size_t kRingCopyBytes = 1u << 20;
   // decoder_stack: the device copy of each model's per-layer pointer table (keyed by the
   // model's first weight), and the kernel's scratch.
   struct StackTable {

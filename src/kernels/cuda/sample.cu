@@ -644,4 +644,16 @@ void sample(const float* logits, int R, int V, const SampleRowParams* rows, cons
   CUDA_CHECK_LAUNCH("sample");
 }
 
+// tokens[i] = out[rows[i]].token where rows[i] >= 0 (async scheduling's feed of drawn ids).
+__global__ void feed_tokens_kernel(int32_t* tokens, const int32_t* rows, const SampleOutRow* out, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n && rows[i] >= 0) tokens[i] = out[rows[i]].token;
+}
+
+void feed_tokens(int32_t* tokens, const int32_t* rows, const SampleOutRow* out, int n, cudaStream_t stream) {
+  if (n <= 0) return;
+  feed_tokens_kernel<<<(n + 255) / 256, 256, 0, stream>>>(tokens, rows, out, n);
+  CUDA_CHECK_LAUNCH("feed_tokens");
+}
+
 }  // namespace tllm::cuda

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Async scheduling on the GPU, one device call (branch async-cuda; build here, carry the
+# binaries): every gpu test suite (CudaBackend::copy now uploads small tensors through the
+# pinned ring without a sync, so all of them, not only the engine's), then decode rows with
+# --async-scheduling on / off alternated.
+#   BIN=build/asy (tinyllm, test_engine_gpu, test_kernels_cuda, test_quant_cuda, test_moe_cuda)
+#   OUT=... bash scripts/device/async_check.sh
+set -u
+source scripts/device/run_lib.sh
+run_init async_check "${LIMIT:-580}"
+B=${BIN:-build/asy}
+run_gtest t_engine "$B/test_engine_gpu"
+run_gtest t_kernels "$B/test_kernels_cuda"
+run_gtest t_quant "$B/test_quant_cuda"
+run_gtest t_moe "$B/test_moe_cuda"
+V=$(basename "$B")
+for round in 1 2; do
+  for m in off on; do
+    run_bench "$V" qwen2.5-0.5b "s05_${m}_$round" -b 1 --async-scheduling "$m"
+    run_bench "$V" qwen2.5-7b "s7_${m}_$round" -b 1 --async-scheduling "$m"
+  done
+done
+for m in off on; do
+  run_bench "$V" qwen2.5-7b "s7_int4_$m" -b 1 --quantization int4 --quant-group-size 128 --async-scheduling "$m"
+  run_bench "$V" qwen2.5-7b "s7_b8_$m" -b 8 --async-scheduling "$m"
+  run_bench "$V" qwen3-30b-a3b "moe_$m" -b 1 --async-scheduling "$m"
+done
+run_done
