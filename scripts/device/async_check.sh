@@ -2,8 +2,10 @@
 # Async scheduling on the GPU, one device call (branch async-cuda; build here, carry the
 # binaries): every gpu test suite (CudaBackend::copy now uploads small tensors through the
 # pinned ring without a sync, so all of them, not only the engine's), then decode rows with
-# --async-scheduling on / off alternated.
-#   BIN=build/asy (tinyllm, test_engine_gpu, test_kernels_cuda, test_quant_cuda, test_moe_cuda)
+# --async-scheduling on / off alternated, and kernel timelines of both (the gap between one
+# step's graph and the next: ~50-60 us synchronous, run 98; scripts/dev/kernel_trace.py).
+#   BIN=build/asy (tinyllm, test_engine_gpu, test_kernels_cuda, test_quant_cuda, test_moe_cuda);
+#   build/pack/lib holds the runtime libraries, libcupti.so.13 and libkernel_trace.so
 #   OUT=... bash scripts/device/async_check.sh
 set -u
 source scripts/device/run_lib.sh
@@ -24,5 +26,9 @@ for m in off on; do
   run_bench "$V" qwen2.5-7b "s7_int4_$m" -b 1 --quantization int4 --quant-group-size 128 --async-scheduling "$m"
   run_bench "$V" qwen2.5-7b "s7_b8_$m" -b 8 --async-scheduling "$m"
   run_bench "$V" qwen3-30b-a3b "moe_$m" -b 1 --async-scheduling "$m"
+done
+for m in off on; do
+  run_trace "7b_$m" "$B/tinyllm" qwen2.5-7b --async-scheduling "$m"
+  TLLM_DECODER_STACK=0 run_trace "05_opbyop_$m" "$B/tinyllm" qwen2.5-0.5b --async-scheduling "$m"
 done
 run_done
