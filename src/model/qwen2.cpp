@@ -11,6 +11,7 @@
 // Backend::decoder_stack call (the same math; CUDA: one persistent kernel).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -96,6 +97,7 @@ class Qwen2Model final : public CausalLM {
     Tensor act = ws_.act.slice_rows(0, T);        // [T, I]
     Tensor mlp_out = ws_.mlp_out.slice_rows(0, T);  // [T, H]
 
+    d.meta.release_dependents_early = release_attention_early_;
     if (embed_.quant == QuantScheme::None) backend_.embedding(x, embed_.weight, d.tokens);
     else backend_.embedding_quantized(x, embed_, d.tokens);
     // One token of one sequence: the backend may run every layer as one fused call.
@@ -272,6 +274,9 @@ class Qwen2Model final : public CausalLM {
   void allocate(const ModelLoadOptions& opts) {
     act_dtype_ = backend_.activation_dtype();
     use_graphs_ = opts.cuda_graphs && backend_.device() == Device::CUDA;
+    const char* early = std::getenv("TLLM_ATTN_RELEASE_EARLY");
+    release_attention_early_ = !layers_.empty() && layers_[0].o.quant != QuantScheme::None &&
+                               !(early && std::string(early) == "0");
     max_tokens_ = std::max(1, opts.max_num_tokens);
     max_seqs_ = std::max(1, std::min(opts.max_num_seqs, max_tokens_));
     for (int g : kGraphBatchSizes)
@@ -349,6 +354,9 @@ class Qwen2Model final : public CausalLM {
   std::unique_ptr<DeviceBatch> device_batch_;
   static constexpr int kGraphBatchSizes[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
   bool use_graphs_ = false;
+  // Attention may release the o projection early where it is quantized (AttentionMeta);
+  // TLLM_ATTN_RELEASE_EARLY=0 turns it off (measurements).
+  bool release_attention_early_ = false;
   int max_graph_batch_ = 0;
   std::map<int64_t, std::unique_ptr<CapturedGraph>> graphs_;
   size_t weight_bytes_ = 0;

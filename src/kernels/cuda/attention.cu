@@ -306,6 +306,11 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
     __syncthreads();
   }
   cp_async_wait<0>();
+  if constexpr (SPLIT_KEYS) {
+    // The model's hint (AttentionMeta::release_dependents_early): let the next kernel start
+    // now; it waits in griddepcontrol.wait for this grid to finish.
+    if (p.release_early) pdl_launch_dependents();
+  }
 
   // Row sums across the quad.
 #pragma unroll

@@ -508,6 +508,7 @@ void CudaBackend::attention(Tensor& out, const Tensor& qkv, const QKVLayout& lay
   p.head_dim = D;
   p.scale = scale;
   p.sliding_window = sliding_window;
+  p.release_early = meta.release_dependents_early ? 1 : 0;
   p.num_sms = num_sms_;
   p.workspace_bytes = attention_workspace_bytes(p);
   p.workspace = static_cast<float*>(attn_ws_.get(p.workspace_bytes));

@@ -107,6 +107,7 @@ struct AttentionParams {
   float scale;
   int sliding_window;         // 0: off
   int num_sms;
+  int release_early;          // decode: launch the dependent kernel after the key loop
   // Scratch for split-KV partials; the launcher asks for its size first.
   float* workspace;
   size_t workspace_bytes;
