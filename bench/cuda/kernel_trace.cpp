@@ -4,7 +4,9 @@
 // at exit the records go to $TLLM_KTRACE_OUT (default ktrace.csv) as
 //   start,end,graph_node,grid,block,name
 // one line per kernel (template arguments' commas written as ';'), in the order CUPTI hands
-// the records over. scripts/dev/kernel_trace.py reads it.
+// the records over. Copies and memsets are lines too, with grid "copy" and block the
+// direction (HtoD, DtoH, DtoD, HtoH, PtoP, set) and name "memcpy N B" / "memset N B": the
+// chain between two decode graphs is mostly small copies. scripts/dev/kernel_trace.py reads it.
 //
 // Built as build/bench/cuda/libkernel_trace.so where the toolkit has CUPTI. Use:
 //   CUDA_INJECTION64_PATH=$PWD/build/bench/cuda/libkernel_trace.so TLLM_KTRACE_OUT=t.csv \
@@ -61,16 +63,37 @@ void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_recor
   *max_records = 0;
 }
 
+const char* copy_direction(uint8_t kind) {
+  switch (kind) {
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return "HtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return "DtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return "DtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH: return "HtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP: return "PtoP";
+    default: return "other";
+  }
+}
+
 void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, size_t valid) {
   std::lock_guard<std::mutex> lock(g_mutex);
   CUpti_Activity* rec = nullptr;
-  while (cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
-    if (rec->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL && rec->kind != CUPTI_ACTIVITY_KIND_KERNEL) continue;
-    const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(rec);
-    if (g_out)
+  while (g_out && cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
+    if (rec->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || rec->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
+      const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(rec);
       std::fprintf(g_out, "%llu,%llu,%llu,%dx%dx%d,%dx%dx%d,%s\n", static_cast<unsigned long long>(k->start),
                    static_cast<unsigned long long>(k->end), static_cast<unsigned long long>(k->graphNodeId),
                    k->gridX, k->gridY, k->gridZ, k->blockX, k->blockY, k->blockZ, short_name(k->name).c_str());
+    } else if (rec->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
+      const auto* c = reinterpret_cast<const CUpti_ActivityMemcpy6*>(rec);
+      std::fprintf(g_out, "%llu,%llu,%llu,copy,%s,memcpy %llu B\n", static_cast<unsigned long long>(c->start),
+                   static_cast<unsigned long long>(c->end), static_cast<unsigned long long>(c->graphNodeId),
+                   copy_direction(c->copyKind), static_cast<unsigned long long>(c->bytes));
+    } else if (rec->kind == CUPTI_ACTIVITY_KIND_MEMSET) {
+      const auto* m = reinterpret_cast<const CUpti_ActivityMemset4*>(rec);
+      std::fprintf(g_out, "%llu,%llu,%llu,copy,set,memset %llu B\n", static_cast<unsigned long long>(m->start),
+                   static_cast<unsigned long long>(m->end), static_cast<unsigned long long>(m->graphNodeId),
+                   static_cast<unsigned long long>(m->bytes));
+    }
   }
   size_t dropped = 0;
   cuptiActivityGetNumDroppedRecords(nullptr, 0, &dropped);
@@ -96,7 +119,9 @@ extern "C" int InitializeInjection(void) {
   }
   std::fprintf(g_out, "start,end,graph_node,grid,block,name\n");
   check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
-  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable kernel");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "cuptiActivityEnable memcpy");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMSET), "cuptiActivityEnable memset");
   std::atexit(finish);
   return 1;
 }

@@ -10,7 +10,10 @@ the most common kernel count are kept (the same graph), and for each position in
 the medians over steps are printed: the kernel's own duration (end - start; with PDL a
 kernel starts while its predecessor runs, so this overlaps) and its marginal time, end -
 previous end, which is what the kernel adds to the chain. Positions are then summed by
-kernel name.
+kernel name. Last, the chain between one step's graph and the next: the kernels and copies
+(lines with grid "copy") outside graphs, each with its median lead (start - previous end)
+and duration, which is where the GPU waits for sampling, the token's copy to the host and the
+next step's metadata.
 """
 import argparse
 import collections
@@ -25,11 +28,14 @@ def short(name, width=70):
     return name if len(name) <= width else name[: width - 3] + "..."
 
 
-def read_trace(path):
-    """(start, end, grid, block, name, in_graph) per kernel, sorted by start."""
+def read_trace(path, copies=False):
+    """(start, end, grid, block, name, in_graph) per kernel, sorted by start; with copies,
+    memcpy / memset lines (grid "copy") too."""
     rows = []
     with open(path) as f:
         for r in csv.DictReader(f):
+            if r["grid"] == "copy" and not copies:
+                continue
             rows.append((int(r["start"]), int(r["end"]), r["grid"], r["block"], r["name"], r["graph_node"] != "0"))
     rows.sort()
     return rows
@@ -76,6 +82,38 @@ def summarize(steps):
     return out
 
 
+def between_steps(rows, min_kernels=3):
+    """The chain outside graphs from the end of one graph run (of at least min_kernels
+    kernels) to the start of the next: for the most common sequence of items, per item the
+    median lead (start - end of the item before; the graph's last kernel for the first) and
+    duration (us), then the lead of the next graph. rows from read_trace(copies=True)."""
+    chains, run, tail = [], [], None
+    for k in rows:
+        if k[5]:
+            if tail is not None and len(run) >= min_kernels:
+                chains.append((run[-1][1], tail, k[0]))
+            if tail is not None:
+                run, tail = [], None
+            run.append(k)
+        elif run:
+            if tail is None:
+                tail = []
+            tail.append(k)
+    if not chains:
+        return None
+    common = collections.Counter(tuple(f"{k[2]} / {k[3]}  {k[4]}" for k in t) for _, t, _ in chains).most_common(1)[0][0]
+    keep = [c for c in chains if tuple(f"{k[2]} / {k[3]}  {k[4]}" for k in c[1]) == common]
+    med = lambda xs: statistics.median(xs) / 1e3
+    items = []
+    for i, name in enumerate(common):
+        prev_end = (lambda c: c[0]) if i == 0 else (lambda c, i=i: c[1][i - 1][1])
+        items.append({"name": name, "lead": med(c[1][i][0] - prev_end(c) for c in keep),
+                      "dur": med(c[1][i][1] - c[1][i][0] for c in keep)})
+    last_end = (lambda c: c[1][-1][1]) if common else (lambda c: c[0])
+    return {"chains": len(chains), "kept": len(keep), "items": items,
+            "next_lead": med(c[2] - last_end(c) for c in keep), "total": med(c[2] - c[0] for c in keep)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("trace")
@@ -112,6 +150,15 @@ def main():
         print(f"{c:5d} {d:10.1f} {m:10.1f}  {short(name, 120)}")
         total += m
     print(f"{'':5} {'':10} {total:10.1f}  total")
+
+    b = between_steps(read_trace(a.trace, copies=True), a.min_kernels)
+    if b:
+        print()
+        print(f"between graphs ({b['kept']} of {b['chains']} gaps with the common chain): median {b['total']:.1f} us")
+        print(f"{'lead us':>8} {'dur us':>8}  item")
+        for it in b["items"]:
+            print(f"{it['lead']:8.2f} {it['dur']:8.2f}  {short(it['name'], 120)}")
+        print(f"{b['next_lead']:8.2f} {'':8}  next graph")
 
 
 if __name__ == "__main__":

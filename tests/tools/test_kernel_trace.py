@@ -23,13 +23,15 @@ def write_trace(path, kernels):
 
 
 def decode_step(t0, b_end):
-    """Three graph kernels (B starts before A ends: a PDL overlap), then two sampling kernels."""
+    """Three graph kernels (B starts before A ends: a PDL overlap), then two sampling kernels
+    and the token's copy to the host."""
     return [
         (t0 + 0 * US, t0 + 10 * US, 11, "1x1x1", "448x1x1", "void embed<bf16>"),
         (t0 + 5 * US, t0 + b_end * US, 12, "224x1x1", "256x1x1", "void gemv<8; 4>"),
         (t0 + b_end * US, t0 + (b_end + 4) * US, 13, "9504x1x1", "128x1x1", "void gemv<4; 4>"),
         (t0 + 40 * US, t0 + 45 * US, 0, "19x1x1", "512x1x1", "sample_partials"),
         (t0 + 46 * US, t0 + 48 * US, 0, "1x1x1", "512x1x1", "sample_finish"),
+        (t0 + 50 * US, t0 + 52 * US, 0, "copy", "DtoH", "memcpy 4 B"),
     ]
 
 
@@ -68,6 +70,23 @@ class KernelTraceTest(unittest.TestCase):
         self.assertAlmostEqual(p[1]["lead"], -5.0)  # started 5 us before A ended
         self.assertAlmostEqual(p[2]["marg"], 4.0)
         self.assertAlmostEqual(p[2]["lead"], 0.0)
+
+    def test_chain_between_graphs(self):
+        # kernels only by default: the copies neither cut steps nor count as kernels
+        self.assertFalse(any(k[2] == "copy" for k in kernel_trace.read_trace(self.path)))
+        b = kernel_trace.between_steps(kernel_trace.read_trace(self.path, copies=True))
+        # three gaps follow a graph run: "other" -> decode 0 (only sample_partials between them),
+        # decode 0 -> 1 and 1 -> 2 (the common chain: partials, finish, copy)
+        self.assertEqual((b["chains"], b["kept"]), (3, 2))
+        self.assertEqual([x["name"] for x in b["items"]],
+                         ["19x1x1 / 512x1x1  sample_partials", "1x1x1 / 512x1x1  sample_finish", "copy / DtoH  memcpy 4 B"])
+        self.assertAlmostEqual(b["items"][0]["lead"], 5.5)  # graphs ending at 34 and 35, partials at 40
+        self.assertAlmostEqual(b["items"][0]["dur"], 5.0)
+        self.assertAlmostEqual(b["items"][1]["lead"], 1.0)
+        self.assertAlmostEqual(b["items"][2]["lead"], 2.0)
+        self.assertAlmostEqual(b["items"][2]["dur"], 2.0)
+        self.assertAlmostEqual(b["next_lead"], 48.0)  # copy ends at 52, the next graph starts at 100
+        self.assertAlmostEqual(b["total"], 65.5)
 
     def test_cut_at_regex(self):
         # cutting at the middle kernel too splits each decode step in two
