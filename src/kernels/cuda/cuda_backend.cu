@@ -123,6 +123,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   name_ = detail::concat("cuda:", device_, " (", prop.name, ", ", num_sms_, " SMs, sm_", prop.major, prop.minor,
                          ", ", prop.totalGlobalMem >> 30, " GiB)");
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   alloc_ = &DeviceCachingAllocator::for_device(device_);
   const char* tune_env = std::getenv("TLLM_GEMM_TUNE");
   lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && !(tune_env && std::string(tune_env) == "0"));
@@ -137,6 +138,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
+  cudaStreamSynchronize(copy_stream_);
   ring_.reset();
   lt_.reset();
   for (int i = 0; i < 2; ++i) {
@@ -147,8 +149,10 @@ CudaBackend::~CudaBackend() {
   for (Draw& d : draws_) {
     if (d.pinned) cudaFreeHost(d.pinned);
     if (d.done) cudaEventDestroy(d.done);
+    if (d.ready) cudaEventDestroy(d.ready);
   }
   if (norm_counter_) cudaFree(norm_counter_);
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -168,6 +172,13 @@ std::pair<size_t, size_t> CudaBackend::memory_info() {
   return {free_b + alloc_->stats().cached_bytes, total_b};
 }
 
+// A few KB ride in a kernel's launch parameters (cheaper than a copy-engine transfer between
+// two kernels); up to kRingCopyBytes go through the pinned ring. Neither waits for the stream.
+void CudaBackend::upload_small(void* dst, const void* src, size_t bytes) {
+  if (bytes <= cuda::kInlineUploadMaxBytes) cuda::upload_inline(dst, src, bytes, stream_);
+  else ring_->upload(dst, src, bytes, stream_);
+}
+
 void CudaBackend::copy(Tensor& dst, const Tensor& src) {
   TLLM_CHECK(dst.dtype() == src.dtype() && dst.numel() == src.numel(), "copy: ", src.str(), " -> ", dst.str(),
              ": dtype and element count must match");
@@ -176,9 +187,9 @@ void CudaBackend::copy(Tensor& dst, const Tensor& src) {
   const bool host = dst.device() == Device::CPU || src.device() == Device::CPU;
   if (host) check_capturable("copy to/from the host");
   if (src.device() == Device::CPU && dst.device() != Device::CPU && bytes <= kRingCopyBytes) {
-    // Small uploads (a step's batch metadata) through the pinned ring: the host does not
-    // wait for the work queued before them (async scheduling overlaps exactly that).
-    ring_->upload(dst.raw(), src.raw(), bytes, stream_);
+    // Small uploads (a step's batch metadata): the host does not wait for the work queued
+    // before them (async scheduling overlaps exactly that).
+    upload_small(dst.raw(), src.raw(), bytes);
     return;
   }
   CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream_));
@@ -201,8 +212,8 @@ Tensor CudaBackend::upload(const Tensor& host, DType dtype) {
     cuda::convert(out.raw(), dtype, host.raw(), sd, n, stream_);
     return out;
   }
-  if (!convert_needed && host.nbytes() <= (1u << 20)) {
-    ring_->upload(out.raw(), host.raw(), host.nbytes(), stream_);
+  if (!convert_needed && host.nbytes() <= kRingCopyBytes) {
+    upload_small(out.raw(), host.raw(), host.nbytes());
     return out;
   }
   const size_t se = dtype_size(sd), de = dtype_size(dtype);
@@ -597,7 +608,7 @@ void CudaBackend::gather_rows(Tensor& out, const Tensor& x, const Tensor& indice
 }
 
 SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& batch) {
-  launch_draw(logits_in, batch, draws_[2]);
+  launch_draw(logits_in, batch, draws_[2], /*deferred=*/false);
   return finish_draw(draws_[2]);
 }
 
@@ -605,7 +616,7 @@ int CudaBackend::sample_deferred(const Tensor& logits, const SampleBatch& batch)
   const int ticket = next_draw_;
   next_draw_ ^= 1;
   TLLM_CHECK(!draws_[ticket].live, "sample_deferred: both draws are outstanding; collect one first");
-  launch_draw(logits, batch, draws_[ticket]);
+  launch_draw(logits, batch, draws_[ticket], /*deferred=*/true);
   return ticket;
 }
 
@@ -619,11 +630,8 @@ void CudaBackend::feed_tokens(Tensor& tokens, const std::vector<int32_t>& rows, 
   TLLM_CHECK(tokens.dtype() == DType::I32 && tokens.numel() == static_cast<int64_t>(rows.size()), op, ": tokens ",
              tokens.str(), " against ", rows.size(), " rows");
   for (int32_t r : rows) TLLM_CHECK(r < d.R, op, ": row ", r, " of a draw of ", d.R, " rows");
-  const int n = static_cast<int>(rows.size());
-  Tensor d_rows = empty({n}, DType::I32);
-  ring_->upload(d_rows.raw(), rows.data(), 4ull * n, stream_);
-  cuda::feed_tokens(tokens.data<int32_t>(), d_rows.data<int32_t>(), static_cast<const SampleOutRow*>(d.out.raw()), n,
-                    stream_);
+  cuda::feed_tokens(tokens.data<int32_t>(), rows.data(), static_cast<const SampleOutRow*>(d.out.raw()),
+                    static_cast<int>(rows.size()), stream_);
 }
 
 SampleResult CudaBackend::collect_sample(int ticket) {
@@ -632,7 +640,7 @@ SampleResult CudaBackend::collect_sample(int ticket) {
   return finish_draw(draws_[ticket]);
 }
 
-void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch, Draw& draw) {
+void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch, Draw& draw, bool deferred) {
   const char* op = "sample";
   check_capturable(op);
   expect_cuda(logits_in, op, "logits");
@@ -725,7 +733,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   if (!batch.banned_tokens.empty())
     std::memcpy(staged.data() + off_bt, batch.banned_tokens.data(), batch.banned_tokens.size() * 4);
   Tensor d_in = empty({static_cast<int64_t>(in_bytes)}, DType::U8);
-  if (in_bytes <= (1u << 20)) ring_->upload(d_in.raw(), staged.data(), in_bytes, stream_);
+  if (in_bytes <= kRingCopyBytes) upload_small(d_in.raw(), staged.data(), in_bytes);
   else CUDA_CHECK(cudaMemcpyAsync(d_in.raw(), staged.data(), in_bytes, cudaMemcpyHostToDevice, stream_));
   const uint8_t* din = static_cast<const uint8_t*>(d_in.raw());
   const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty();
@@ -745,15 +753,27 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
                reinterpret_cast<cuda::RowPartial*>(partials.raw()), stream_);
   if (draw.pinned_bytes < out_bytes + top_bytes) {
     if (draw.pinned) {
-      CUDA_CHECK(cudaStreamSynchronize(stream_));  // an earlier copy may still land in it
+      CUDA_CHECK(cudaEventSynchronize(draw.done));  // an earlier copy may still land in it
       CUDA_CHECK(cudaFreeHost(draw.pinned));
     }
     draw.pinned_bytes = std::max<size_t>(out_bytes + top_bytes, 64u << 10);
     CUDA_CHECK(cudaHostAlloc(&draw.pinned, draw.pinned_bytes, cudaHostAllocDefault));
   }
-  CUDA_CHECK(cudaMemcpyAsync(draw.pinned, draw.out.raw(), out_bytes + top_bytes, cudaMemcpyDeviceToHost, stream_));
+  // A deferred draw's copy to the host runs on its own stream: the next step's kernels,
+  // queued behind the draw on stream_, need the ids on the device only (feed_tokens), not
+  // the copy (run 103: the chain between two decode graphs 36 -> 18 us with the uploads in
+  // kernel parameters). sample()'s host waits at once, and the hop to another stream would
+  // only delay it (~5 us).
   if (!draw.done) CUDA_CHECK(cudaEventCreateWithFlags(&draw.done, cudaEventDisableTiming));
-  CUDA_CHECK(cudaEventRecord(draw.done, stream_));
+  cudaStream_t copy_on = stream_;
+  if (deferred) {
+    if (!draw.ready) CUDA_CHECK(cudaEventCreateWithFlags(&draw.ready, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(draw.ready, stream_));
+    CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, draw.ready, 0));
+    copy_on = copy_stream_;
+  }
+  CUDA_CHECK(cudaMemcpyAsync(draw.pinned, draw.out.raw(), out_bytes + top_bytes, cudaMemcpyDeviceToHost, copy_on));
+  CUDA_CHECK(cudaEventRecord(draw.done, copy_on));
 }
 
 // Waits for the draw's copy to the host (not for work queued after it) and reads it.

@@ -123,6 +123,7 @@ class CudaBackend final : public Backend {
 
  private:
   void check_capturable(const char* op) const;
+  void upload_small(void* dst, const void* src, size_t bytes);
   void check_linear(const Tensor& out, const Tensor& x, const LinearWeight& w, int64_t& T) const;
   // Whether x @ w^T goes to the skinny GEMM (gemv.cu): a dense bf16 weight, 1..8 tokens of
   // bf16 on the device, 16-byte aligned, a shape gemv_supported accepts.
@@ -132,6 +133,7 @@ class CudaBackend final : public Backend {
   int num_sms_ = 0;
   std::string name_;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t copy_stream_ = nullptr;  // draws' copies to the host (launch_draw)
   DeviceCachingAllocator* alloc_ = nullptr;
   std::unique_ptr<LtMatmul> lt_;
   DeviceWorkspace attn_ws_;
@@ -151,12 +153,13 @@ class CudaBackend final : public Backend {
     Tensor out;
     void* pinned = nullptr;
     size_t pinned_bytes = 0;
-    cudaEvent_t done = nullptr;
+    cudaEvent_t ready = nullptr;  // on stream_ after the draw's kernels
+    cudaEvent_t done = nullptr;   // on copy_stream_ after the copy to pinned
     int R = 0, top_stride = 1;
     std::vector<int> n_top;
     bool live = false;
   };
-  void launch_draw(const Tensor& logits, const SampleBatch& batch, Draw& draw);
+  void launch_draw(const Tensor& logits, const SampleBatch& batch, Draw& draw, bool deferred);
   SampleResult finish_draw(Draw& draw);
   Draw draws_[3];
   int next_draw_ = 0;

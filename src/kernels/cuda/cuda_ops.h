@@ -14,6 +14,12 @@ namespace tllm::cuda {
 
 using bf16 = __nv_bfloat16;
 
+// dst[0, bytes) = src[0, bytes) (host memory, any kind) in stream order, the bytes carried in
+// the launch parameters of one kernel per 4,000 (inline_upload.cu): for uploads of a few KB,
+// where a pinned cudaMemcpyAsync costs more than its bytes. src may be reused on return.
+constexpr size_t kInlineUploadMaxBytes = 8000;
+void upload_inline(void* dst, const void* src, size_t bytes, cudaStream_t stream);
+
 // dst[i] = convert(src[i]) between f32 / bf16 / f16 (same dtype: plain copy).
 void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n,
              cudaStream_t stream);

@@ -12,6 +12,9 @@
 //   5. top-N raw logprobs through the same candidate buffer (radix select as the fallback),
 //      ties by lower id.
 // Row passes use float4 loads, four in flight per thread.
+#include <algorithm>
+#include <cstring>
+
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/sample.h"
 
@@ -644,16 +647,31 @@ void sample(const float* logits, int R, int V, const SampleRowParams* rows, cons
   CUDA_CHECK_LAUNCH("sample");
 }
 
-// tokens[i] = out[rows[i]].token where rows[i] >= 0 (async scheduling's feed of drawn ids).
-__global__ void feed_tokens_kernel(int32_t* tokens, const int32_t* rows, const SampleOutRow* out, int n) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n && rows[i] >= 0) tokens[i] = out[rows[i]].token;
+// tokens[i] = out[rows[i]].token where rows[i] >= 0 (async scheduling's feed of drawn ids),
+// for up to kFeedRows rows carried in the launch's parameters (no copy of the rows first).
+constexpr int kFeedRows = 960;
+struct FeedChunk {
+  int32_t* tokens;
+  const SampleOutRow* out;
+  int n;
+  int32_t rows[kFeedRows];
+};
+
+__global__ void feed_tokens_kernel(const __grid_constant__ FeedChunk p) {
+  for (int i = threadIdx.x; i < p.n; i += blockDim.x)
+    if (p.rows[i] >= 0) p.tokens[i] = p.out[p.rows[i]].token;
 }
 
 void feed_tokens(int32_t* tokens, const int32_t* rows, const SampleOutRow* out, int n, cudaStream_t stream) {
-  if (n <= 0) return;
-  feed_tokens_kernel<<<(n + 255) / 256, 256, 0, stream>>>(tokens, rows, out, n);
-  CUDA_CHECK_LAUNCH("feed_tokens");
+  for (int off = 0; off < n; off += kFeedRows) {
+    FeedChunk p;
+    p.tokens = tokens + off;
+    p.out = out;
+    p.n = std::min(kFeedRows, n - off);
+    std::memcpy(p.rows, rows + off, sizeof(int32_t) * p.n);
+    feed_tokens_kernel<<<1, 256, 0, stream>>>(p);
+    CUDA_CHECK_LAUNCH("feed_tokens");
+  }
 }
 
 }  // namespace tllm::cuda

@@ -53,7 +53,8 @@ void sample(const float* logits, int R, int V, const SampleRowParams* rows, cons
             const int32_t* penalty_counts, const int32_t* banned_tokens, float* scratch, SampleOutRow* out,
             TopEntry* top, int max_top, RowPartial* partials, cudaStream_t stream);
 
-// tokens[i] = out[rows[i]].token for every i < n with rows[i] >= 0.
+// tokens[i] = out[rows[i]].token for every i < n with rows[i] >= 0; rows in host memory
+// (carried in the launch parameters, 960 per kernel).
 void feed_tokens(int32_t* tokens, const int32_t* rows, const SampleOutRow* out, int n, cudaStream_t stream);
 
 }  // namespace tllm::cuda

@@ -1,5 +1,7 @@
 // Backend plumbing: graph capture and replay, the caching allocator's steady state,
 // copies, and clear errors for bad tensors.
+#include <cstring>
+
 #include "kernels/cuda/cuda_test_util.h"
 #include "kernels/cuda/device_allocator.h"
 #include "kernels/reference/reference.h"
@@ -88,6 +90,30 @@ TEST_F(CudaBackendTest, CopyBetweenDevices) {
   EXPECT_EQ(rel_err(back, h), 0.0);
   Tensor wrong = be().empty({4, 5}, DType::F32);
   EXPECT_THROW(be().copy(wrong, h), Error);
+}
+
+// Small uploads ride in kernel parameters (up to 8,000 bytes, 4,000 per kernel), larger ones
+// through the pinned ring, the largest through cudaMemcpy: every size around those limits
+// lands whole, in stream order (all into one buffer, the last upload wins), and the host's
+// buffer is free for reuse as soon as copy returns.
+TEST_F(CudaBackendTest, UploadsOfEverySizeLandInOrder) {
+  std::mt19937_64 rng(105);
+  const int64_t sizes[] = {1, 3, 3999, 4000, 4001, 7999, 8000, 8001, 12345, (1 << 20) - 1, 1 << 20, (1 << 20) + 7};
+  Tensor d = be().empty({(1 << 20) + 7}, DType::U8);
+  for (int64_t n : sizes) {
+    std::vector<uint8_t> want(static_cast<size_t>(n));
+    for (auto& b : want) b = static_cast<uint8_t>(rng());
+    std::vector<uint8_t> buf = want;
+    for (int round = 0; round < 3; ++round) {  // three uploads into one place: the third must win
+      if (round == 2) buf = want;
+      Tensor dst = d.slice_rows(0, n);
+      be().copy(dst, Tensor::wrap(buf.data(), {n}, DType::U8, Device::CPU));
+      for (auto& b : buf) b = static_cast<uint8_t>(b + 1);  // reused at once
+    }
+    Tensor back = Tensor::empty({n}, DType::U8);
+    be().copy(back, d.slice_rows(0, n));
+    EXPECT_EQ(std::memcmp(back.raw(), want.data(), static_cast<size_t>(n)), 0) << n << " bytes";
+  }
 }
 
 TEST_F(CudaBackendTest, ClearErrorsForBadTensors) {

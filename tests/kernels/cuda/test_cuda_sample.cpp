@@ -161,6 +161,39 @@ TEST_F(CudaSample, DrawsFollowTheDistribution) {
   }
 }
 
+// Deferred draws on the device: the same tokens and log-probs as sample(), their ids written
+// into device tokens where rows say so (2,000 rows: the rows travel in the kernels' launch
+// parameters, 960 per launch), the host copy collected later while more work is queued.
+TEST_F(CudaSample, DeferredDrawsFeedDeviceTokens) {
+  std::mt19937_64 rng(97);
+  const int R = 300, V = 1000, N = 2000;
+  Tensor logits = random_logits(rng, R, V);
+  SampleBatch batch;
+  batch.rows.resize(R);
+  for (int r = 0; r < R; ++r) {
+    batch.rows[r].temperature = r % 2 ? 0.8f : 0.0f;
+    batch.rows[r].seed = 1000 + r;
+    batch.rows[r].num_top_logprobs = r % 3;
+  }
+  Tensor dl = dev(logits);
+  const SampleResult want = be().sample(dl, batch);
+  const int t = be().sample_deferred(dl, batch);
+  std::vector<int32_t> init(N), rows(N);
+  for (int i = 0; i < N; ++i) {
+    init[i] = -5 - i;
+    rows[i] = (i % 7 == 3) ? -1 : static_cast<int32_t>(rng() % R);
+  }
+  Tensor tokens = dev(Tensor::wrap(init.data(), {N}, DType::I32, Device::CPU));
+  be().feed_tokens(tokens, rows, t);
+  Tensor other = be().empty({R, V}, DType::F32);  // more work queued behind the draw
+  be().copy(other, dl);
+  const SampleResult got = be().collect_sample(t);
+  expect_same(got, want, batch, "deferred");
+  Tensor back = host(tokens);
+  for (int i = 0; i < N; ++i)
+    ASSERT_EQ(back.data<int32_t>()[i], rows[i] < 0 ? init[i] : want.tokens[rows[i]]) << "token " << i;
+}
+
 TEST_F(CudaSample, RejectsBadBatches) {
   std::mt19937_64 rng(93);
   Tensor logits = dev(random_logits(rng, 2, 100));
