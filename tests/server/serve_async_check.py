@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""`tinyllm serve` with async scheduling on (the default on CUDA) and off, driven over real HTTP
+(stdlib only: the GPU machine has no node for the OpenAI client test). ctest runs it on the
+CPU (test_server_async_py, where `on` runs the pipelined engine with synchronous draws); the
+device runs with --device cuda, where the draws overlap the next step.
+
+  serve_async_check.py TINYLLM_BINARY MODEL_DIR [--device cuda|cpu]
+
+Phase 1, one request at a time (batch 1 in both modes, so the numerics are the same): greedy,
+seeded top-p, logprobs, a stop string, min_tokens; each streamed and not, in both modes; the
+texts, finish reasons and log-probs must be equal between the modes, and a streamed request's
+pieces must add up to the same request unstreamed.
+Phase 2, 40 concurrent streams, 10 of them dropped by the client after 3 chunks, plus
+malformed requests among them: every kept stream ends with one finish_reason and [DONE], no
+chunk after it, length finishes have max_tokens tokens, the malformed ones get a 400 naming
+the problem, and afterwards the server has nothing running or waiting and every KV block
+free (prefix-cached blocks count as free). Exit status 0 when everything holds.
+"""
+import argparse
+import http.client
+import json
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+
+FAILS = []
+
+
+def fail(msg):
+    FAILS.append(msg)
+    print("FAIL:", msg, flush=True)
+
+
+def start_server(binary, model, device, mode):
+    p = subprocess.Popen([binary, "serve", "--model", model, "--device", device, "--host", "127.0.0.1", "--port", "0",
+                          "--async-scheduling", mode, "--max-num-seqs", "32", "--served-model-name", "m"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port = None
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        line = p.stdout.readline()
+        if not line:
+            break
+        m = re.search(r"listening on http://[^:]+:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+            break
+    if port is None:
+        p.kill()
+        sys.exit(f"server ({mode}) did not start")
+    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()  # drain its log
+    for _ in range(600):  # loading
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                return p, port
+        except OSError:
+            pass
+        time.sleep(0.1)
+    p.kill()
+    sys.exit(f"server ({mode}) never became healthy")
+
+
+def post(port, path, body, raw=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("POST", path, body=raw if raw is not None else json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    return r.status, r.read().decode()
+
+
+def stream(port, body, drop_after=None):
+    """(pieces, finish_reasons, logprobs, saw_done, events_after_finish, status)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("POST", "/v1/completions", body=json.dumps(dict(body, stream=True)),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    if r.status != 200:
+        return None, None, None, False, 0, r.status
+    pieces, finishes, lps, done, after, n = [], [], [], False, 0, 0
+    while True:
+        line = r.fp.readline()
+        if not line:
+            break
+        line = line.decode().strip()
+        if not line.startswith("data: "):
+            continue
+        data = line[6:]
+        if data == "[DONE]":
+            done = True
+            break
+        ev = json.loads(data)
+        n += 1
+        for ch in ev.get("choices", []):
+            if finishes:
+                after += 1
+            pieces.append(ch.get("text", ""))
+            if ch.get("logprobs"):
+                lps += ch["logprobs"].get("token_logprobs", [])
+            if ch.get("finish_reason"):
+                finishes.append(ch["finish_reason"])
+        if drop_after is not None and n >= drop_after:
+            c.close()  # the client goes away mid-stream
+            return pieces, finishes, lps, False, after, 200
+    return pieces, finishes, lps, done, after, 200
+
+
+PROMPTS = ["And the LORD said unto Moses,", "A computer", "In the beginning", "Q: What is the meaning of life?\nA:",
+           "The fortune says:", "Blessed are the", "It is a truth universally", "Once upon a time"]
+
+
+def phase1_bodies():
+    out = []
+    for i, p in enumerate(PROMPTS[:6]):
+        b = {"model": "m", "prompt": p, "max_tokens": 24 + 4 * i, "ignore_eos": True}
+        if i % 3 == 1:
+            b.update(temperature=0.8, top_p=0.9, seed=100 + i)
+        else:
+            b.update(temperature=0.0)
+        if i == 2:
+            b["logprobs"] = 2
+        if i == 3:
+            b.update(stop=["\n"], ignore_eos=False)
+        if i == 4:
+            b.update(min_tokens=8, ignore_eos=False)
+        out.append(b)
+    return out
+
+
+def phase1(port):
+    res = []
+    for b in phase1_bodies():
+        st, text = post(port, "/v1/completions", b)
+        if st != 200:
+            fail(f"phase 1: status {st}: {text[:200]}")
+            res.append(None)
+            continue
+        ch = json.loads(text)["choices"][0]
+        lp = (ch.get("logprobs") or {}).get("token_logprobs")
+        pieces, fins, slp, done, after, _ = stream(port, b)
+        if "".join(pieces) != ch["text"] or fins != [ch["finish_reason"]] or not done:
+            fail(f"phase 1: streamed {''.join(pieces)!r} {fins} done={done} against {ch['text']!r} {ch['finish_reason']}")
+        if lp is not None and [round(x, 4) for x in slp] != [round(x, 4) for x in lp]:
+            fail("phase 1: streamed log-probs differ from the unstreamed ones")
+        res.append((ch["text"], ch["finish_reason"], lp))
+    return res
+
+
+def phase2(port, seed):
+    rng = random.Random(seed)
+    results, threads = {}, []
+
+    def one(i):
+        if i % 13 == 5:  # malformed among the streams
+            st, text = post(port, "/v1/completions", None, raw='{"model": "m", "prompt": "x", "max_tokens": }')
+            results[i] = ("bad_json", st, text)
+            return
+        if i % 13 == 9:
+            st, text = post(port, "/v1/completions", {"model": "m", "prompt": "x", "max_tokens": -3})
+            results[i] = ("bad_value", st, text)
+            return
+        mt = rng.randint(1, 48)
+        b = {"model": "m", "prompt": rng.choice(PROMPTS) * rng.randint(1, 6), "max_tokens": mt, "ignore_eos": True,
+             "temperature": rng.choice([0.0, 0.7]), "seed": i}
+        if i % 5 == 0:
+            b["frequency_penalty"] = 0.4  # penalised steps fall back to synchronous ones
+        drop = 3 if i % 4 == 1 else None
+        results[i] = ("stream", mt, drop, stream(port, b, drop))
+
+    for i in range(44):
+        t = threading.Thread(target=one, args=(i,))
+        threads.append(t)
+        t.start()
+        time.sleep(rng.random() * 0.01)
+    for t in threads:
+        t.join()
+    kept = dropped = 0
+    for i, r in sorted(results.items()):
+        if r[0] in ("bad_json", "bad_value"):
+            if r[1] != 400 or "error" not in r[2]:
+                fail(f"phase 2: malformed request {i} ({r[0]}): status {r[1]} {r[2][:200]}")
+            continue
+        _, mt, drop, (pieces, fins, _, done, after, st) = r
+        if st != 200:
+            fail(f"phase 2: request {i}: status {st}")
+            continue
+        if drop is not None:
+            dropped += 1
+            continue
+        kept += 1
+        if len(fins) != 1 or not done or after:
+            fail(f"phase 2: request {i}: finishes {fins}, [DONE] {done}, {after} chunks after the finish")
+    # the server notices dropped clients and frees their blocks
+    for _ in range(100):
+        st, text = 0, ""
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        vals = {k: float(v) for k, v in re.findall(r"^(vllm:num_requests_running|vllm:num_requests_waiting|vllm:kv_cache_usage_perc)\{[^}]*\} (\S+)", text, re.M)}
+        if vals and all(v == 0 for v in vals.values()):
+            break
+        time.sleep(0.1)
+    else:
+        fail(f"phase 2: after the run the server reports {vals}")
+    return kept, dropped
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("model")
+    ap.add_argument("--device", default="cuda")
+    a = ap.parse_args()
+    got = {}
+    for mode in ("on", "off"):
+        p, port = start_server(a.binary, a.model, a.device, mode)
+        try:
+            got[mode] = phase1(port)
+            kept, dropped = phase2(port, 7)
+            print(f"{mode}: phase 1 {len(got[mode])} requests; phase 2 {kept} streams kept, {dropped} dropped", flush=True)
+            phase2(port, 8)  # a second round on the same server: nothing left over from the first
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+    for i, (x, y) in enumerate(zip(got["on"], got["off"])):
+        if x != y:
+            fail(f"phase 1 request {i}: async {x!r} against synchronous {y!r}")
+    print("FAILED" if FAILS else "PASSED", f"({len(FAILS)} failures)")
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
