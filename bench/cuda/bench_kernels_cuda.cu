@@ -2,8 +2,10 @@
 // device copy bandwidth counting read + write, cuBLASLt bf16 GEMM at 8192^3), then every op
 // at Qwen2.5-7B shapes with its bytes / FLOPs over those ceilings. Times are medians of CUDA
 // event timings after warm-up; weights rotate through copies larger than L2 so HBM is what
-// is measured. Usage: bench_kernels_cuda [--quick | --prefill] (--prefill: the ceilings,
-// prefill GEMMs, prefill attention and elementwise ops only).
+// is measured. Usage: bench_kernels_cuda [--quick | --prefill | --gemv NxK[,NxK...]]
+// (--prefill: the ceilings, prefill GEMMs, prefill attention and elementwise ops only;
+// --gemv: the ceilings, then batch-1 decode GEMVs of the given shapes and every variant, e.g.
+// to see how a grid of N/16 blocks that does not fill the SMs evenly streams).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -98,6 +100,19 @@ std::string cat(const A&... a) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool prefill_only = argc > 1 && std::strcmp(argv[1], "--prefill") == 0;
+  std::vector<std::pair<int, int>> gemv_shapes;  // --gemv NxK,...
+  if (argc > 2 && std::strcmp(argv[1], "--gemv") == 0) {
+    std::stringstream ss(argv[2]);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      int n = 0, k = 0;
+      if (std::sscanf(item.c_str(), "%dx%d", &n, &k) != 2 || n <= 0 || k <= 0 || k % 8 != 0) {
+        std::fprintf(stderr, "--gemv: \"%s\" is not NxK with K a multiple of 8\n", item.c_str());
+        return 2;
+      }
+      gemv_shapes.emplace_back(n, k);
+    }
+  }
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to benchmark\n");
     return 0;
@@ -120,6 +135,36 @@ int main(int argc, char** argv) {
     const double us = time_us(s, [&](int) { be.linear_cublas(y, x, w); }, 3, 9);
     g_peak_tflops = 2.0 * M * double(M) * M / us / 1e6;
     std::printf("CEILING cuBLASLt bf16 GEMM 8192^3: %.1f us, %.1f TFLOP/s\n", us, g_peak_tflops);
+  }
+  if (!gemv_shapes.empty()) {
+    for (auto [N, K] : gemv_shapes) {
+      const double wbytes = 2.0 * N * K;
+      const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / wbytes)));
+      std::vector<LinearWeight> ws(copies);
+      for (int c = 0; c < copies; ++c) ws[c].weight = rand_bf16(be, {N, K}, 100 + c, 0.03f);
+      Tensor x = rand_bf16(be, {1, K}, 7), y = be.empty({1, N}, DType::BF16);
+      const double bytes = wbytes + 2.0 * (K + N);
+      const std::string sh = cat("T1 ", shp({N, K}), " (", (N + 15) / 16, " panels)");
+      report("gemv", sh, time_us(s, [&](int i) { be.linear_gemv(y, x, ws[i % copies]); }), bytes, 0);
+      be.linear_gemv(y, x, ws[0]);
+      const Tensor want = be.download(y);
+      for (const auto& v : cuda::gemv_variants()) {
+        report(cat("gemv_", v.name), sh,
+               time_us(s, [&](int i) { v.run(y.raw(), x.data<bf16>(), ws[i % copies].weight.data<bf16>(), 1, N, K, s); }),
+               bytes, 0);
+        v.run(y.raw(), x.data<bf16>(), ws[0].weight.data<bf16>(), 1, N, K, s);
+        const Tensor got = be.download(y);
+        double md = 0, mx = 0;  // against the default kernel: bf16 roundings of other summation orders
+        for (int64_t j = 0; j < N; ++j) {
+          const double a = static_cast<double>(__bfloat162float(got.data<bf16>()[j]));
+          const double b = static_cast<double>(__bfloat162float(want.data<bf16>()[j]));
+          md = std::max(md, std::abs(a - b));
+          mx = std::max(mx, std::abs(b));
+        }
+        std::printf("  %s: max |diff| %.3g of max |out| %.3g%s\n", v.name, md, mx, md <= 0.02 * mx ? "" : "  MISMATCH");
+      }
+    }
+    return 0;
   }
   report("copy_d2d", "1GiB", 0, 0, 0);
   g_rows.back().gbps = g_copy_gbps;
