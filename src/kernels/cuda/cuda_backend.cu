@@ -205,6 +205,8 @@ Tensor CudaBackend::upload(const Tensor& host, DType dtype) {
     TLLM_CHECK(ok(sd) && ok(dtype), "upload: cannot convert ", dtype_name(sd), " to ", dtype_name(dtype),
                " (conversions between f32, bf16 and f16 only)");
   }
+  // From the host: a capture would bake the bytes (or the ring slot) into the graph.
+  if (host.device() == Device::CPU) check_capturable("upload from the host");
   Tensor out = empty(host.shape(), dtype);
   const int64_t n = host.numel();
   if (n == 0) return out;
