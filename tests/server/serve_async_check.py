@@ -6,15 +6,16 @@ device runs with --device cuda, where the draws overlap the next step.
 
   serve_async_check.py TINYLLM_BINARY MODEL_DIR [--device cuda|cpu]
 
-Phase 1, one request at a time (batch 1 in both modes, so the numerics are the same): greedy,
-seeded top-p, logprobs, a stop string, min_tokens; each streamed and not, in both modes; the
-texts, finish reasons and log-probs must be equal between the modes, and a streamed request's
-pieces must add up to the same request unstreamed.
-Phase 2, 40 concurrent streams, 10 of them dropped by the client after 3 chunks, plus
-malformed requests among them: every kept stream ends with one finish_reason and [DONE], no
-chunk after it, length finishes have max_tokens tokens, the malformed ones get a 400 naming
-the problem, and afterwards the server has nothing running or waiting and every KV block
-free (prefix-cached blocks count as free). Exit status 0 when everything holds.
+Phase 1, one request at a time (one batch shape per request in both modes, so the numerics are
+the same): greedy, seeded top-p, logprobs, a stop string, min_tokens, n = 3; streamed and not
+(n = 1). The texts, finish reasons and log-probs must be equal between the modes, and a
+streamed request's pieces must add up to the same request unstreamed.
+Phase 2, 40 concurrent streams (some with penalties, whose steps run synchronously), 10 of them
+dropped by the client after 3 chunks, and malformed requests among them: every kept stream
+ends with one finish_reason and [DONE], no chunk after it, and a usage chunk whose
+completion_tokens is max_tokens for a length finish; the malformed ones get a 400 with an
+error object; afterwards the server has nothing running or waiting and every KV block free
+(prefix-cached blocks count as free). Exit status 0 when everything holds.
 """
 import argparse
 import http.client
@@ -73,14 +74,14 @@ def post(port, path, body, raw=None):
 
 
 def stream(port, body, drop_after=None):
-    """(pieces, finish_reasons, logprobs, saw_done, events_after_finish, status)."""
+    """(pieces, finish_reasons, logprobs, saw_done, events_after_finish, status, usage)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     c.request("POST", "/v1/completions", body=json.dumps(dict(body, stream=True)),
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     if r.status != 200:
-        return None, None, None, False, 0, r.status
-    pieces, finishes, lps, done, after, n = [], [], [], False, 0, 0
+        return None, None, None, False, 0, r.status, None
+    pieces, finishes, lps, done, after, n, usage = [], [], [], False, 0, 0, None
     while True:
         line = r.fp.readline()
         if not line:
@@ -94,6 +95,8 @@ def stream(port, body, drop_after=None):
             break
         ev = json.loads(data)
         n += 1
+        if ev.get("usage"):
+            usage = ev["usage"]
         for ch in ev.get("choices", []):
             if finishes:
                 after += 1
@@ -104,8 +107,8 @@ def stream(port, body, drop_after=None):
                 finishes.append(ch["finish_reason"])
         if drop_after is not None and n >= drop_after:
             c.close()  # the client goes away mid-stream
-            return pieces, finishes, lps, False, after, 200
-    return pieces, finishes, lps, done, after, 200
+            return pieces, finishes, lps, False, after, 200, usage
+    return pieces, finishes, lps, done, after, 200, usage
 
 
 PROMPTS = ["And the LORD said unto Moses,", "A computer", "In the beginning", "Q: What is the meaning of life?\nA:",
@@ -126,6 +129,8 @@ def phase1_bodies():
             b.update(stop=["\n"], ignore_eos=False)
         if i == 4:
             b.update(min_tokens=8, ignore_eos=False)
+        if i == 5:
+            b.update(n=3, temperature=0.9, seed=5)  # three sequences of one request, batched together
         out.append(b)
     return out
 
@@ -138,14 +143,18 @@ def phase1(port):
             fail(f"phase 1: status {st}: {text[:200]}")
             res.append(None)
             continue
-        ch = json.loads(text)["choices"][0]
-        lp = (ch.get("logprobs") or {}).get("token_logprobs")
-        pieces, fins, slp, done, after, _ = stream(port, b)
-        if "".join(pieces) != ch["text"] or fins != [ch["finish_reason"]] or not done:
-            fail(f"phase 1: streamed {''.join(pieces)!r} {fins} done={done} against {ch['text']!r} {ch['finish_reason']}")
-        if lp is not None and [round(x, 4) for x in slp] != [round(x, 4) for x in lp]:
-            fail("phase 1: streamed log-probs differ from the unstreamed ones")
-        res.append((ch["text"], ch["finish_reason"], lp))
+        choices = sorted(json.loads(text)["choices"], key=lambda c: c["index"])
+        if len(choices) != b.get("n", 1):
+            fail(f"phase 1: {len(choices)} choices for n={b.get('n', 1)}")
+        if b.get("n", 1) == 1:  # the streamed form of a one-choice request adds up to the same
+            ch = choices[0]
+            lp = (ch.get("logprobs") or {}).get("token_logprobs")
+            pieces, fins, slp, done, after, _, _ = stream(port, b)
+            if "".join(pieces) != ch["text"] or fins != [ch["finish_reason"]] or not done:
+                fail(f"phase 1: streamed {''.join(pieces)!r} {fins} done={done} against {ch['text']!r} {ch['finish_reason']}")
+            if lp is not None and [round(x, 4) for x in slp] != [round(x, 4) for x in lp]:
+                fail("phase 1: streamed log-probs differ from the unstreamed ones")
+        res.append([(c["text"], c["finish_reason"], (c.get("logprobs") or {}).get("token_logprobs")) for c in choices])
     return res
 
 
@@ -164,7 +173,7 @@ def phase2(port, seed):
             return
         mt = rng.randint(1, 48)
         b = {"model": "m", "prompt": rng.choice(PROMPTS) * rng.randint(1, 6), "max_tokens": mt, "ignore_eos": True,
-             "temperature": rng.choice([0.0, 0.7]), "seed": i}
+             "temperature": rng.choice([0.0, 0.7]), "seed": i, "stream_options": {"include_usage": True}}
         if i % 5 == 0:
             b["frequency_penalty"] = 0.4  # penalised steps fall back to synchronous ones
         drop = 3 if i % 4 == 1 else None
@@ -183,7 +192,7 @@ def phase2(port, seed):
             if r[1] != 400 or "error" not in r[2]:
                 fail(f"phase 2: malformed request {i} ({r[0]}): status {r[1]} {r[2][:200]}")
             continue
-        _, mt, drop, (pieces, fins, _, done, after, st) = r
+        _, mt, drop, (pieces, fins, _, done, after, st, usage) = r
         if st != 200:
             fail(f"phase 2: request {i}: status {st}")
             continue
@@ -193,6 +202,8 @@ def phase2(port, seed):
         kept += 1
         if len(fins) != 1 or not done or after:
             fail(f"phase 2: request {i}: finishes {fins}, [DONE] {done}, {after} chunks after the finish")
+        elif not usage or (fins[0] == "length" and usage.get("completion_tokens") != mt):
+            fail(f"phase 2: request {i}: finish {fins[0]} with usage {usage} for max_tokens {mt}")
     # the server notices dropped clients and frees their blocks
     for _ in range(100):
         st, text = 0, ""
