@@ -134,8 +134,8 @@ struct AttentionMeta {
                         //  query i of b sits at position seq_lens_k[b] - q_len_b + i
   Tensor block_tables;  // i32 [B, max_blocks_per_seq]
   // A launch hint: the kernel after attention may start (and wait) before attention ends.
-  // Pays where that kernel is a quantized decode GEMV (int4 +1.7%, run 100), costs bf16
-  // 6-13% (runs 99-100), so the model sets it only for quantized projections.
+  // Pays where that kernel is a quantized decode GEMV (7B int4 +3.0%, int8 +1.6%, run 102),
+  // costs bf16 6-13% (runs 99-100), so the model sets it only for quantized projections.
   bool release_dependents_early = false;
 };
 

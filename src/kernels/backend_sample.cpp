@@ -8,9 +8,9 @@ namespace tllm {
 int Backend::sample_deferred(const Tensor& logits, const SampleBatch& batch) {
   const int ticket = next_ticket_;
   TLLM_CHECK(!deferred_live_[ticket], "sample_deferred: both draws are outstanding; collect one first");
-  next_ticket_ ^= 1;
-  deferred_[ticket] = sample(logits, batch);
+  deferred_[ticket] = sample(logits, batch);  // a bad batch throws: nothing taken
   deferred_live_[ticket] = true;
+  next_ticket_ ^= 1;
   return ticket;
 }
 

@@ -360,6 +360,14 @@ TEST_P(Sampling, DeferredDrawsFeedTheirTokens) {
   EXPECT_EQ(got1.logprobs, want1.logprobs);
   EXPECT_EQ(be->collect_sample(t2).tokens, (std::vector<int32_t>{2}));
   EXPECT_THROW(be->collect_sample(t1), std::exception);  // collected already
+  // A bad batch takes no ticket: both are free for the next two draws.
+  SamplingRow bad;
+  bad.temperature = -1.0f;
+  EXPECT_THROW(be->sample_deferred(l2, batch_of({bad})), InvalidArgument);
+  const int t3 = be->sample_deferred(l2, batch_of({g}));
+  const int t4 = be->sample_deferred(l2, batch_of({g}));
+  EXPECT_EQ(be->collect_sample(t3).tokens, (std::vector<int32_t>{2}));
+  EXPECT_EQ(be->collect_sample(t4).tokens, (std::vector<int32_t>{2}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, Sampling, ::testing::ValuesIn(supported_isas()),

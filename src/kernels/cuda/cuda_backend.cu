@@ -616,9 +616,9 @@ SampleResult CudaBackend::sample(const Tensor& logits_in, const SampleBatch& bat
 
 int CudaBackend::sample_deferred(const Tensor& logits, const SampleBatch& batch) {
   const int ticket = next_draw_;
-  next_draw_ ^= 1;
   TLLM_CHECK(!draws_[ticket].live, "sample_deferred: both draws are outstanding; collect one first");
-  launch_draw(logits, batch, draws_[ticket], /*deferred=*/true);
+  launch_draw(logits, batch, draws_[ticket], /*deferred=*/true);  // a bad batch throws: nothing taken
+  next_draw_ ^= 1;
   return ticket;
 }
 
@@ -652,10 +652,13 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
                  " rows of logits");
   Tensor logits = logits_in;
   if (logits.dtype() != DType::F32) logits = upload(logits_in, DType::F32);
+  draw.live = false;  // until everything is queued
   draw.R = R;
   draw.n_top.assign(R, 0);
-  draw.live = true;
-  if (R == 0) return;
+  if (R == 0) {
+    draw.live = true;
+    return;
+  }
   TLLM_CHECK(V > 0, op, ": empty vocabulary");
 
   const bool has_pen = !batch.penalty_offsets.empty(), has_ban = !batch.banned_offsets.empty();
@@ -776,6 +779,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   }
   CUDA_CHECK(cudaMemcpyAsync(draw.pinned, draw.out.raw(), out_bytes + top_bytes, cudaMemcpyDeviceToHost, copy_on));
   CUDA_CHECK(cudaEventRecord(draw.done, copy_on));
+  draw.live = true;
 }
 
 // Waits for the draw's copy to the host (not for work queued after it) and reads it.

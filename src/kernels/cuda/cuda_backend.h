@@ -86,8 +86,9 @@ class CudaBackend final : public Backend {
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
-  // Deferred draws: the kernels and the copy of the ids to pinned memory are queued, the ids
-  // stay on the device for feed_tokens (a kernel), collect_sample waits on the copy's event.
+  // Deferred draws: the kernels are queued, the ids stay on the device for feed_tokens (a
+  // kernel carrying its rows as parameters), the copy to pinned memory runs on a second
+  // stream, and collect_sample waits on that copy's event only.
   bool defers_sampling() const override { return true; }
   int sample_deferred(const Tensor& logits, const SampleBatch& batch) override;
   void feed_tokens(Tensor& tokens, const std::vector<int32_t>& rows, int ticket) override;
@@ -154,7 +155,7 @@ class CudaBackend final : public Backend {
     void* pinned = nullptr;
     size_t pinned_bytes = 0;
     cudaEvent_t ready = nullptr;  // on stream_ after the draw's kernels
-    cudaEvent_t done = nullptr;   // on copy_stream_ after the copy to pinned
+    cudaEvent_t done = nullptr;   // after the copy to pinned (copy_stream_ for deferred draws)
     int R = 0, top_stride = 1;
     std::vector<int> n_top;
     bool live = false;

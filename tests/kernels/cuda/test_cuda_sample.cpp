@@ -192,6 +192,13 @@ TEST_F(CudaSample, DeferredDrawsFeedDeviceTokens) {
   Tensor back = host(tokens);
   for (int i = 0; i < N; ++i)
     ASSERT_EQ(back.data<int32_t>()[i], rows[i] < 0 ? init[i] : want.tokens[rows[i]]) << "token " << i;
+  // A batch refused after the draw slot was picked (a bad row) takes no ticket.
+  SampleBatch bad = batch;
+  bad.rows[R - 1].temperature = -1.0f;
+  EXPECT_THROW(be().sample_deferred(dl, bad), InvalidArgument);
+  const int t3 = be().sample_deferred(dl, batch), t4 = be().sample_deferred(dl, batch);
+  EXPECT_EQ(be().collect_sample(t3).tokens, want.tokens);
+  EXPECT_EQ(be().collect_sample(t4).tokens, want.tokens);
 }
 
 TEST_F(CudaSample, RejectsBadBatches) {
