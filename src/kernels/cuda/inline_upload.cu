@@ -4,6 +4,7 @@
 // ~2-4 us between the previous and the next kernel on an H200 (run 102's timeline: the
 // chain between two decode graphs was 36 us, eight stream operations). A launch carries
 // up to 4 KB of parameters with it, so the copy becomes one small kernel writing them.
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cuda/cuda_common.cuh"
