@@ -136,6 +136,26 @@ TEST(AsyncScheduling, MixedBatchGivesTheSynchronousResults) {
   for (size_t r = 0; r < got[0].size(); ++r) expect_same(got[0][r], got[1][r], "round " + std::to_string(r));
 }
 
+TEST(AsyncScheduling, EagerStepsGiveTheSynchronousResults) {
+  TLLM_ASYNC_SKIP_WITHOUT_DEVICE();
+  // Without CUDA graphs (--enforce-eager) the fed tokens reach the embedding through the
+  // op-by-op launches instead of a replay: three greedy and seeded requests of different
+  // lengths (the batch shrinks as they finish), async against synchronous, both eager.
+  std::vector<SamplingParams> ps = {params(12), params(20, 0.8f, 3), params(16, 1.0f, 9)};
+  ps[2].top_k = 30;
+  std::vector<LLMEngine::Completion> got[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    EngineConfig c = config(mode ? "on" : "off");
+    c.enforce_eager = true;
+    LLMEngine engine(c);
+    auto p = prompts(engine);
+    p.resize(3);
+    got[mode] = engine.generate(p, ps);
+    drain(engine, mode ? "async" : "sync");
+  }
+  expect_same(got[0], got[1], "eager");
+}
+
 TEST(AsyncScheduling, StopsWhereTheSynchronousEngineStops) {
   TLLM_ASYNC_SKIP_WITHOUT_DEVICE();
   // A sequence that stops on a token or a string is found finished one step late: the step
