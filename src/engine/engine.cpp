@@ -191,6 +191,10 @@ struct LLMEngine::Impl {
   void finish(Sequence& q);  // removes a finished sequence and its state
   std::vector<RequestOutput> step_async();
 
+  // Whether q ends by length once it holds num_tokens tokens (max_tokens or max_model_len).
+  bool reaches_length(const Sequence& q, int num_tokens) const {
+    return num_tokens - q.num_prompt_tokens >= q.params.max_tokens || num_tokens >= max_model_len;
+  }
   // index >= 0: the token replaces the placeholder tokens[index] (async scheduling).
   void process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr, int row,
                        std::vector<RequestOutput>& outputs, int index = -1);
@@ -436,8 +440,7 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
       }
     }
   }
-  if (reason == FinishReason::None && (n_out >= p.max_tokens || index + 1 >= max_model_len))
-    reason = FinishReason::Length;
+  if (reason == FinishReason::None && reaches_length(q, index + 1)) reason = FinishReason::Length;
 
   if (st.detok && !stopped_by_string) {
     if (reason != FinishReason::None) {
@@ -663,7 +666,7 @@ std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_tick
       q.tokens.push_back(-1 - r);
       L->token_index.push_back(q.num_tokens() - 1);
       // Its last token is drawn: nothing more to run for it.
-      if (q.num_output_tokens() >= q.params.max_tokens || q.num_tokens() >= max_model_len) q.hold = true;
+      if (reaches_length(q, q.num_tokens())) q.hold = true;
     }
   }
   L->so = std::move(so);

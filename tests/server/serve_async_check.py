@@ -206,7 +206,6 @@ def phase2(port, seed):
             fail(f"phase 2: request {i}: finish {fins[0]} with usage {usage} for max_tokens {mt}")
     # the server notices dropped clients and frees their blocks
     for _ in range(100):
-        st, text = 0, ""
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c.request("GET", "/metrics")
         text = c.getresponse().read().decode()
