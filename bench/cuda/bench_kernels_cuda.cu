@@ -64,6 +64,15 @@ Tensor rand_f32(Backend& be, Shape s, uint64_t seed, float scale = 1.0f) {
   return t;
 }
 
+// Copies of an [N, K] weight that together exceed L2 (~300 MB), so that timings rotating
+// through them read HBM.
+std::vector<LinearWeight> weight_copies(Backend& be, int N, int K) {
+  const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / (2.0 * N * K))));
+  std::vector<LinearWeight> ws(copies);
+  for (int c = 0; c < copies; ++c) ws[c].weight = rand_bf16(be, {N, K}, 100 + c, 0.03f);
+  return ws;
+}
+
 double time_us(cudaStream_t s, const std::function<void(int)>& fn, int inner = 10, int reps = 15) {
   return tllm::bench::time_us(s, fn, inner, reps, 3);
 }
@@ -138,12 +147,10 @@ int main(int argc, char** argv) {
   }
   if (!gemv_shapes.empty()) {
     for (auto [N, K] : gemv_shapes) {
-      const double wbytes = 2.0 * N * K;
-      const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / wbytes)));
-      std::vector<LinearWeight> ws(copies);
-      for (int c = 0; c < copies; ++c) ws[c].weight = rand_bf16(be, {N, K}, 100 + c, 0.03f);
+      const std::vector<LinearWeight> ws = weight_copies(be, N, K);
+      const int copies = static_cast<int>(ws.size());
       Tensor x = rand_bf16(be, {1, K}, 7), y = be.empty({1, N}, DType::BF16);
-      const double bytes = wbytes + 2.0 * (K + N);
+      const double bytes = 2.0 * N * K + 2.0 * (K + N);
       const std::string sh = cat("T1 ", shp({N, K}), " (", (N + 15) / 16, " panels)");
       report("gemv", sh, time_us(s, [&](int i) { be.linear_gemv(y, x, ws[i % copies]); }), bytes, 0);
       be.linear_gemv(y, x, ws[0]);
@@ -183,9 +190,8 @@ int main(int argc, char** argv) {
   for (const Lin& l : decode_lins) {
     if (prefill_only) break;
     const double wbytes = 2.0 * l.N * l.K;
-    const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / wbytes)));
-    std::vector<LinearWeight> ws(copies);
-    for (int c = 0; c < copies; ++c) ws[c].weight = rand_bf16(be, {l.N, l.K}, 100 + c, 0.03f);
+    const std::vector<LinearWeight> ws = weight_copies(be, l.N, l.K);
+    const int copies = static_cast<int>(ws.size());
     for (int T : Ts) {
       Tensor x = rand_bf16(be, {T, l.K}, 7), y = be.empty({T, l.N}, DType::BF16);
       const double bytes = wbytes + 2.0 * T * (l.K + l.N);
