@@ -305,6 +305,26 @@ class Backend {
     linear(gate_up_out, x, gate_up);
     silu_mul(act, gate_up_out);
   }
+  // The attention's first half: qkv = x @ w^T (+ bias), then qk_norm_rope_kv_write(qkv, ...)
+  // with the arguments in r. A backend may fuse the rotation and the cache writes into the
+  // projection.
+  struct RopeKvWrite {
+    const QKVLayout* layout;
+    const Tensor* q_norm;  // undefined tensors: no q/k norms
+    const Tensor* k_norm;
+    float eps;
+    const RopeSpec* rope;
+    const Tensor* cos_sin;
+    const Tensor* rope_rows;
+    const Tensor* slot_mapping;
+    Tensor* k_cache;
+    Tensor* v_cache;
+  };
+  virtual void linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) {
+    linear(qkv, x, w);
+    qk_norm_rope_kv_write(qkv, *r.layout, *r.q_norm, *r.k_norm, r.eps, *r.rope, *r.cos_sin, *r.rope_rows,
+                          *r.slot_mapping, *r.k_cache, *r.v_cache);
+  }
   // out[i,:] = x[indices[i], :]
   virtual void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) = 0;
   // Samples one token per row of logits[R, V] (f32). Synchronous: returns host results.

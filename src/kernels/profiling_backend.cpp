@@ -100,6 +100,12 @@ void ProfilingBackend::linear_silu_mul(Tensor& act, const Tensor& x, const Linea
         [&] { inner_->linear_silu_mul(act, x, gate_up, gate_up_out); });
 }
 
+void ProfilingBackend::linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w,
+                                            const RopeKvWrite& r) {
+  timed(rows_key("linear_rope_kv_write", x) + " N=" + std::to_string(w.out_features),
+        [&] { inner_->linear_rope_kv_write(qkv, x, w, r); });
+}
+
 void ProfilingBackend::silu_mul(Tensor& out, const Tensor& gate_up) {
   timed(rows_key("silu_mul", gate_up), [&] { inner_->silu_mul(out, gate_up); });
 }

@@ -107,9 +107,9 @@ class Qwen2Model final : public CausalLM {
       for (int l = 0; l < cfg_.num_layers; ++l) {
         Layer& L = layers_[l];
         const Tensor& next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].input_norm : final_norm_;
-        backend_.linear(qkv, h, L.qkv);
-        backend_.qk_norm_rope_kv_write(qkv, layout_, L.q_norm, L.k_norm, eps, rope_spec_, cos_sin, d.rope_rows,
-                                       d.slot_mapping, kv.k[l], kv.v[l]);
+        backend_.linear_rope_kv_write(qkv, h, L.qkv,  // qkv = h Wqkv + b; rope(q, k); cache <- k, v
+                                      {&layout_, &L.q_norm, &L.k_norm, eps, &rope_spec_, &cos_sin, &d.rope_rows,
+                                       &d.slot_mapping, &kv.k[l], &kv.v[l]});
         backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
         backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
         if (L.moe) {

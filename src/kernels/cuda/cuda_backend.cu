@@ -126,6 +126,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   alloc_ = &DeviceCachingAllocator::for_device(device_);
   const char* tune_env = std::getenv("TLLM_GEMM_TUNE");
+  const char* rope_env = std::getenv("TLLM_FUSED_ROPE");
+  fused_rope_ = !(rope_env && std::string(rope_env) == "0");
   lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && !(tune_env && std::string(tune_env) == "0"));
   ring_ = std::make_unique<PinnedRing>(16u << 20);
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
@@ -411,6 +413,46 @@ void CudaBackend::qk_norm_rope_kv_write(Tensor& qkv, const QKVLayout& layout, co
                                         const Tensor& k_norm, float eps, const RopeSpec& rope, const Tensor& cos_sin,
                                         const Tensor& rope_rows, const Tensor& slot_mapping, Tensor& k_cache,
                                         Tensor& v_cache) {
+  cuda::qk_norm_rope_kv_write(
+      rope_params(qkv, layout, q_norm, k_norm, eps, rope, cos_sin, rope_rows, slot_mapping, k_cache, v_cache),
+      stream_);
+}
+
+bool CudaBackend::rope_fusable(const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) const {
+  const QKVLayout& L = *r.layout;
+  const int rot = r.rope->rotary_dim > 0 ? r.rope->rotary_dim : L.head_dim;
+  return fused_rope_ && !r.q_norm->defined() && !r.k_norm->defined() && rot == L.head_dim && !r.rope->interleaved &&
+         skinny(x, w) && L.row_stride() == w.weight.dim(0) &&
+         cuda::gemv_rope_supported(static_cast<int>(x.numel() / last_dim(x)), L.n_q_heads, L.n_kv_heads, L.head_dim,
+                                   w.weight.dim(1));
+}
+
+void CudaBackend::linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) {
+  if (!rope_fusable(x, w, r)) return Backend::linear_rope_kv_write(qkv, x, w, r);
+  int64_t T = 0;
+  check_linear(qkv, x, w, T);
+  const QkNormRopeParams p = rope_params(qkv, *r.layout, *r.q_norm, *r.k_norm, r.eps, *r.rope, *r.cos_sin,
+                                         *r.rope_rows, *r.slot_mapping, *r.k_cache, *r.v_cache);
+  cuda::GemvRope g;
+  g.n_q_heads = p.n_q_heads;
+  g.n_kv_heads = p.n_kv_heads;
+  g.head_dim = p.head_dim;
+  g.cos_sin = p.cos_sin;
+  g.rope_rows = p.rope_rows;
+  g.slot_mapping = p.slot_mapping;
+  g.slot_i64 = p.slot_i64;
+  g.k_cache = p.k_cache;
+  g.v_cache = p.v_cache;
+  g.num_slots = p.num_slots;
+  cuda::gemv_rope_kv_bf16(qkv.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
+                          w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
+                          p.T, static_cast<int>(w.weight.dim(1)), g, num_sms_, stream_);
+}
+
+QkNormRopeParams CudaBackend::rope_params(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm,
+                                          const Tensor& k_norm, float eps, const RopeSpec& rope,
+                                          const Tensor& cos_sin, const Tensor& rope_rows,
+                                          const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) const {
   const char* op = "qk_norm_rope_kv_write";
   expect_cuda(qkv, op, "qkv");
   expect_dtype(qkv, DType::BF16, op, "qkv");
@@ -466,7 +508,7 @@ void CudaBackend::qk_norm_rope_kv_write(Tensor& qkv, const QKVLayout& layout, co
   p.k_cache = k_cache.data<bf16>();
   p.v_cache = v_cache.data<bf16>();
   p.num_slots = k_cache.dim(0) * k_cache.dim(1);
-  cuda::qk_norm_rope_kv_write(p, stream_);
+  return p;
 }
 
 void CudaBackend::attention(Tensor& out, const Tensor& qkv, const QKVLayout& layout, const Tensor& k_cache,

@@ -83,6 +83,12 @@ class CudaBackend final : public Backend {
   void silu_mul(Tensor& out, const Tensor& gate_up) override;
   void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
   void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) override;
+  // Decode batches without q/k norms: the rotation and the cache writes run in the skinny
+  // GEMM's epilogue (gemv.cu, ROPE); TLLM_FUSED_ROPE=0 keeps them a separate kernel.
+  void linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) override;
+  // Whether linear_rope_kv_write runs as that one kernel for these arguments.
+  bool rope_fusable(const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) const;
+  void set_fused_rope(bool enabled) { fused_rope_ = enabled; }
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
@@ -129,6 +135,11 @@ class CudaBackend final : public Backend {
   // Whether x @ w^T goes to the skinny GEMM (gemv.cu): a dense bf16 weight, 1..8 tokens of
   // bf16 on the device, 16-byte aligned, a shape gemv_supported accepts.
   bool skinny(const Tensor& x, const LinearWeight& w) const;
+  // qk_norm_rope_kv_write's arguments, checked, as the kernels take them.
+  cuda::QkNormRopeParams rope_params(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm, const Tensor& k_norm,
+                                     float eps, const RopeSpec& rope, const Tensor& cos_sin, const Tensor& rope_rows,
+                                     const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) const;
+  bool fused_rope_ = true;  // TLLM_FUSED_ROPE (read at construction)
 
   int device_ = 0;
   int num_sms_ = 0;

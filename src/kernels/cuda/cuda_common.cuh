@@ -65,6 +65,14 @@ __device__ __forceinline__ float round_bf16(float x) {
 // the decoder stack), so fused and unfused paths give the same bits.
 __device__ __forceinline__ float silu_f32(float g) { return g / (1.0f + __expf(-g)); }
 
+// One RoPE pair: (x1, x2) -> (x1 c - x2 s, x2 c + x1 s), with the multiply-adds spelled out
+// so that every kernel that rotates (qk_norm_rope_kv_write, the q|k|v GEMV's epilogue) gives
+// the same bits whatever the compiler would contract.
+__device__ __forceinline__ void rope_rotate(float x1, float x2, float c, float s, float& y1, float& y2) {
+  y1 = __fmaf_rn(x1, c, -__fmul_rn(x2, s));
+  y2 = __fmaf_rn(x2, c, __fmul_rn(x1, s));
+}
+
 // Scalar loads/stores of the element types the ops accept.
 template <typename T> __device__ __forceinline__ float to_f32(T x);
 template <> __device__ __forceinline__ float to_f32<float>(float x) { return x; }

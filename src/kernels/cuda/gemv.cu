@@ -22,6 +22,15 @@
 // NORM variant (T <= 4): the last block to finish runs the residual add + RMSNorm that
 // follows the projection in the decoder (gemv_last_block_norm in rms_norm_row.cuh: the bits
 // of the add_rms_norm kernel); the next kernel's griddepcontrol.wait sees the finished grid.
+//
+// ROPE variant (the attention's q|k|v projection, T <= 8, no q/k norms): a block of a q or k
+// head takes dims 8j..8j+7 of the head as the tile's rows 0-7 and their RoPE partners
+// D/2+8j.. as rows 8-15 (the rows of W need not be adjacent: each is its own stream), so
+// after the K reduction it rotates its pairs and writes q and k, and k and v to their cache
+// slots, with the bits of gemv + qk_norm_rope_kv_write; the separate rotation kernel, ~1.7
+// us of a 7B layer's chain (H200 run 98), goes. The positions' cos / sin and the cache
+// slots are read before griddepcontrol.wait: they are uploaded before the step's embedding,
+// which is not launched with PDL, so every kernel after it starts after they landed.
 #include <type_traits>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -70,18 +79,26 @@ template <> __device__ __forceinline__ void store_out<bf16>(bf16* out, float v) 
 }
 
 // grid.x = ceil(N / 16) (SILU: ceil(N / 2 / 8)); block = WARPS warps. bias_kind: 0 none, 1 f32, 2 bf16.
-template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false>
+template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
+          bool ROPE = false>
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_mma_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
-                    const void* __restrict__ bias, int bias_kind, int T, int N, int K, const GemvNorm norm) {
+                    const void* __restrict__ bias, int bias_kind, int T, int N, int K, const GemvNorm norm,
+                    const GemvRope rope) {
+  static_assert(!ROPE || (NT == 1 && std::is_same_v<OutT, bf16> && !SILU && !NORM), "ROPE: bf16 q|k|v, T <= 8");
   __shared__ float red[WARPS][16][NT * 8];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
   // SILU: N counts gate|up rows (2 I); this block's 16 rows are 8 gate rows and their up rows.
   const int I = N / 2;
-  const int n0 = SILU ? blockIdx.x * 8 : blockIdx.x * 16;
+  // ROPE: blocks [0, (n_q + n_kv) D / 16) rotate (`rot`): head `head`, dims n0 - head D + [0, 8)
+  // and their partners half later; the v heads' blocks are plain 16-row panels.
+  const int D = ROPE ? rope.head_dim : 0, half = D / 2;
+  const bool rot = ROPE && static_cast<int>(blockIdx.x) < (rope.n_q_heads + rope.n_kv_heads) * (D / 16);
+  const int head = rot ? blockIdx.x / (D / 16) : 0;
+  const int n0 = SILU ? blockIdx.x * 8 : rot ? head * D + 8 * (blockIdx.x % (D / 16)) : blockIdx.x * 16;
   const int r0 = SILU ? min(n0 + g, I - 1) : min(n0 + g, N - 1);
-  const int r1 = SILU ? I + r0 : min(n0 + g + 8, N - 1);
+  const int r1 = SILU ? I + r0 : rot ? r0 + half : min(n0 + g + 8, N - 1);
   const bf16* w0 = w + static_cast<int64_t>(r0) * K + 8 * t4;
   const bf16* w1 = w + static_cast<int64_t>(r1) * K + 8 * t4;
   const bf16* xr[NT];
@@ -124,11 +141,30 @@ __global__ void __launch_bounds__(WARPS * 32)
   __shared__ float bias_s[16];
   if (bias_kind != 0 && threadIdx.x < 16) {
     const int r = threadIdx.x;
-    const int n = SILU ? (r < 8 ? n0 + r : I + n0 + r - 8) : n0 + r;
+    const int n = SILU ? (r < 8 ? n0 + r : I + n0 + r - 8) : rot ? n0 + (r & 7) + (r < 8 ? 0 : half) : n0 + r;
     const bool ok = SILU ? n0 + (r & 7) < I : n < N;
     bias_s[r] = !ok ? 0.0f
                     : bias_kind == 1 ? static_cast<const float*>(bias)[n]
                                      : __bfloat162float(static_cast<const bf16*>(bias)[n]);
+  }
+  // ROPE: each token's cos / sin of the block's 8 dims and its cache slot, also before the
+  // wait (see the top of the file for why they are ready).
+  __shared__ float cs_s[ROPE ? 8 : 1][8][2];
+  __shared__ int64_t slot_s[ROPE ? 8 : 1];
+  if constexpr (ROPE) {
+    const int i = static_cast<int>(threadIdx.x) - 16;
+    if (rot && i >= 0 && i < 8 * T) {
+      const int tok = i >> 3, d = n0 - head * D + (i & 7);
+      const float* cs = rope.cos_sin + static_cast<int64_t>(rope.rope_rows[tok]) * D;
+      cs_s[tok][i & 7][0] = cs[d];
+      cs_s[tok][i & 7][1] = cs[half + d];
+    } else if (i >= 64 && i < 64 + T) {
+      const int tok = i - 64;
+      int64_t slot = rope.slot_i64 ? static_cast<const int64_t*>(rope.slot_mapping)[tok]
+                                   : static_cast<const int32_t*>(rope.slot_mapping)[tok];
+      if (slot >= rope.num_slots) slot = -1;  // validated on the host; never write out of bounds
+      slot_s[tok] = slot;
+    }
   }
   pdl_wait();
   while (have) {
@@ -181,7 +217,55 @@ __global__ void __launch_bounds__(WARPS * 32)
     red[warp][g + 8][nt * 8 + 2 * t4 + 1] = acc[nt][3];
   }
   __syncthreads();
-  if constexpr (SILU) {
+  if constexpr (ROPE) {
+    const int nq = rope.n_q_heads, nkv = rope.n_kv_heads;
+    if (rot) {
+      // Rows 0-7: dims d of the head, rows 8-15: d + D/2. bf16 between the projection and the
+      // rotation, as the unfused ops.
+      bf16* k_cache = head >= nq ? rope.k_cache + static_cast<int64_t>(head - nq) * D : nullptr;
+      for (int i = threadIdx.x; i < 8 * T; i += WARPS * 32) {
+        const int row = i & 7, tok = i >> 3;
+        float v1 = 0.0f, v2 = 0.0f;
+#pragma unroll
+        for (int wi = 0; wi < WARPS; ++wi) {
+          v1 += red[wi][row][tok];
+          v2 += red[wi][row + 8][tok];
+        }
+        if (bias_kind != 0) {
+          v1 += bias_s[row];
+          v2 += bias_s[8 + row];
+        }
+        float y1, y2;
+        rope_rotate(round_bf16(v1), round_bf16(v2), cs_s[tok][row][0], cs_s[tok][row][1], y1, y2);
+        const bf16 b1 = __float2bfloat16_rn(y1), b2 = __float2bfloat16_rn(y2);
+        const int n = n0 + row;
+        out[static_cast<int64_t>(tok) * N + n] = b1;
+        out[static_cast<int64_t>(tok) * N + n + half] = b2;
+        const int64_t slot = slot_s[tok];
+        if (k_cache && slot >= 0) {
+          bf16* c = k_cache + slot * nkv * D + (n - head * D);
+          c[0] = b1;
+          c[half] = b2;
+        }
+      }
+    } else {
+      // v rows: 16 of one head (D % 16 == 0), to qkv and to the v cache.
+      const int vh = n0 / D - nq - nkv;
+      for (int i = threadIdx.x; i < 16 * T; i += WARPS * 32) {
+        const int row = i & 15, tok = i >> 4;
+        const int n = n0 + row;
+        float v = 0.0f;
+#pragma unroll
+        for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
+        if (bias_kind != 0) v += bias_s[row];
+        const bf16 b = __float2bfloat16_rn(v);
+        out[static_cast<int64_t>(tok) * N + n] = b;
+        const int64_t slot = slot_s[tok];
+        if (slot >= 0) rope.v_cache[(slot * nkv + vh) * D + (n - n0 / D * D)] = b;
+      }
+    }
+    return;
+  } else if constexpr (SILU) {
     for (int i = threadIdx.x; i < 8 * T; i += WARPS * 32) {
       const int row = i & 7, tok = i >> 3;
       const int n = n0 + row;
@@ -219,12 +303,13 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
 }
 
-template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false>
+template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
+          bool ROPE = false>
 void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
-              int K, cudaStream_t stream, const GemvNorm& norm = {}) {
-  launch_pdl(gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM>,
+              int K, cudaStream_t stream, const GemvNorm& norm = {}, const GemvRope& rope = {}) {
+  launch_pdl(gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM, ROPE>,
              dim3(SILU ? ceil_div(N / 2, 8) : ceil_div(N, 16)), dim3(WARPS * 32), 0, stream, static_cast<OutT*>(out), x,
-             w, bias, bias_kind, T, N, K, norm);
+             w, bias, bias_kind, T, N, K, norm, rope);
   CUDA_CHECK_LAUNCH("gemv_bf16");
 }
 
@@ -310,6 +395,27 @@ void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, D
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_norm_bf16: x and W must be 16-byte aligned");
   launch_t<1, 8, 4, true, bf16, false, true>(out, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, norm);
+}
+
+bool gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim, int64_t K) {
+  return T >= 1 && T <= 8 && n_q_heads > 0 && n_kv_heads > 0 && head_dim >= 16 && head_dim % 16 == 0 &&
+         gemv_supported(T, static_cast<int64_t>(n_q_heads + 2 * n_kv_heads) * head_dim, K);
+}
+
+void gemv_rope_kv_bf16(bf16* qkv, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int K,
+                       const GemvRope& rope, int num_sms, cudaStream_t stream) {
+  TLLM_CHECK(gemv_rope_supported(T, rope.n_q_heads, rope.n_kv_heads, rope.head_dim, K),
+             "gemv_rope_kv_bf16: unsupported shape T=", T, " heads ", rope.n_q_heads, "/", rope.n_kv_heads, " x ",
+             rope.head_dim, " K=", K);
+  TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
+             "gemv_rope_kv_bf16: x and W must be 16-byte aligned");
+  const int N = (rope.n_q_heads + 2 * rope.n_kv_heads) * rope.head_dim;
+  // The block size of gemv_bf16 for the same shape, so that the sums are those of the
+  // unfused projection.
+  if (four_warps(ceil_div(N, 16), K, num_sms))
+    launch_t<1, 4, 4, true, bf16, false, false, true>(qkv, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, {}, rope);
+  else
+    launch_t<1, 8, 4, true, bf16, false, false, true>(qkv, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, {}, rope);
 }
 
 // Variants for the micro-benchmark (bench/cuda), bf16 output.

@@ -92,9 +92,7 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormR
     const float c = cs[i], s = cs[half + i];
     const int i1 = p.interleaved ? 2 * i : i;
     const int i2 = p.interleaved ? 2 * i + 1 : i + half;
-    const float x1 = b[i1], x2 = b[i2];
-    b[i1] = x1 * c - x2 * s;
-    b[i2] = x2 * c + x1 * s;
+    rope_rotate(b[i1], b[i2], c, s, b[i1], b[i2]);
   }
   __syncwarp();
   if constexpr (VEC > 0) {

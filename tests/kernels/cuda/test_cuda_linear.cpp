@@ -153,6 +153,85 @@ TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
   // would see itself last and the normed rows would stay poisoned).
 }
 
+// The q|k|v projection with the rotation and the cache writes in its epilogue
+// (linear_rope_kv_write; gemv.cu, ROPE) gives the bits of linear + qk_norm_rope_kv_write:
+// qkv, every written cache slot and every slot it must leave alone, at the heads of the
+// Qwen2.5 0.5B / 1.5B / 7B shapes (7B: 288 blocks, the 4-warp kernel) and small odd ones,
+// T = 1..8, with and without bias, i64 and i32 slots, skipped slots (-1). What the fused
+// kernel does not take (q/k norms, partial or interleaved rotary, T > 8) goes through the
+// unfused ops and is checked against the float reference.
+TEST_F(CudaLinear, LinearRopeKvWriteMatchesUnfused) {
+  struct Case {
+    int n_q, n_kv, D, K;
+    int rot;  // 0: head_dim
+    bool interleaved, norm;
+    bool fused;  // what rope_fusable must say at T <= 8
+  };
+  const std::vector<Case> cases = {
+      {14, 2, 64, 896, 0, false, false, true},    {12, 2, 128, 1536, 0, false, false, true},
+      {28, 4, 128, 3584, 0, false, false, true},  {3, 1, 16, 72, 0, false, false, true},
+      {5, 5, 32, 136, 0, false, false, true},     {4, 2, 64, 256, 32, false, false, false},
+      {4, 2, 64, 256, 0, true, false, false},     {4, 2, 64, 256, 0, false, true, false}};
+  std::mt19937_64 rng(16);
+  const int rows = 50, num_blocks = 5, block_size = 16;
+  for (const Case& c : cases)
+    for (int T : {1, 2, 3, 8, 9}) {
+      const bool bias = T % 2 == 1, i64 = T != 2;
+      const std::string what = "heads " + std::to_string(c.n_q) + "/" + std::to_string(c.n_kv) + " D=" +
+                               std::to_string(c.D) + " K=" + std::to_string(c.K) + " T=" + std::to_string(T);
+      QKVLayout L{c.n_q, c.n_kv, c.D};
+      const int N = static_cast<int>(L.row_stride()), rot = c.rot > 0 ? c.rot : c.D;
+      Tensor x = randn({T, c.K}, rng, DType::BF16, 2.0f);
+      LinearWeight hw;
+      LinearWeight dw = random_weight(be(), rng, N, c.K, bias, hw);
+      Tensor cos_sin = Tensor::empty({rows, rot}, DType::F32);
+      for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < rot / 2; ++i) {
+          const double a = (r * 37 % rows) * std::pow(10000.0, -2.0 * i / rot);
+          cos_sin.data<float>()[r * rot + i] = static_cast<float>(std::cos(a));
+          cos_sin.data<float>()[r * rot + rot / 2 + i] = static_cast<float>(std::sin(a));
+        }
+      std::vector<int32_t> rope_rows(T);
+      std::vector<int64_t> slots(T);
+      std::vector<int32_t> slots32(T);
+      for (int t = 0; t < T; ++t) {
+        rope_rows[t] = static_cast<int32_t>((t * 13 + 5 + T) % rows);
+        slots[t] = t % 4 == 3 ? -1 : (t * 29 + 7 * T) % (num_blocks * block_size);
+        slots32[t] = static_cast<int32_t>(slots[t]);
+      }
+      Tensor qn, kn;
+      if (c.norm) {
+        qn = randn({c.D}, rng, DType::F32, 0.2f, 1.0f);
+        kn = randn({c.D}, rng, DType::F32, 0.2f, 1.0f);
+      }
+      Tensor kc = randn({num_blocks, block_size, c.n_kv, c.D}, rng, DType::BF16);
+      Tensor vc = randn({num_blocks, block_size, c.n_kv, c.D}, rng, DType::BF16);
+      const RopeSpec rope{rot, c.interleaved};
+      Tensor dx = dev(x), dcs = dev(cos_sin), drows = dev(ints(rope_rows));
+      Tensor dslots = i64 ? dev(ints64(slots)) : dev(ints(slots32));
+      Tensor dqn = c.norm ? dev(qn) : Tensor(), dkn = c.norm ? dev(kn) : Tensor();
+      Tensor q1 = dev_poisoned({T, N}, DType::BF16), q2 = dev_poisoned({T, N}, DType::BF16);
+      Tensor k1 = dev(kc), k2 = dev(kc), v1 = dev(vc), v2 = dev(vc);
+      const cuda::CudaBackend::RopeKvWrite r{&L, &dqn, &dkn, 1e-6f, &rope, &dcs, &drows, &dslots, &k1, &v1};
+      EXPECT_EQ(be().rope_fusable(dx, dw, r), c.fused && T <= 8) << what;
+      be().linear_rope_kv_write(q1, dx, dw, r);
+      be().linear(q2, dx, dw);
+      be().qk_norm_rope_kv_write(q2, L, dqn, dkn, 1e-6f, rope, dcs, drows, dslots, k2, v2);
+      expect_same_bits(be(), q1, q2, what + " qkv");
+      expect_same_bits(be(), k1, k2, what + " k cache");
+      expect_same_bits(be(), v1, v2, what + " v cache");
+      // The float reference: projection, then bf16, then the rotation and the cache writes.
+      Tensor want = Tensor::empty({T, N}, DType::F32);
+      ref::linear(want, x, hw);
+      Tensor want_kc = as_f32(kc), want_vc = as_f32(vc);
+      ref::qk_norm_rope_kv_write(want, L, qn, kn, 1e-6f, rope, cos_sin, ints(rope_rows), ints64(slots), want_kc,
+                                 want_vc);
+      EXPECT_LT(rel_err(host(q1), want), 1e-2) << what;
+      EXPECT_LT(rel_err(host(k1), want_kc), 1e-2) << what;
+      EXPECT_LT(rel_err(host(v1), want_vc), 1e-2) << what;
+    }
+}
+
 TEST_F(CudaLinear, AutoRoutesEveryShape) {
   std::mt19937_64 rng(13);
   for (int T : {1, 4, 16, 17, 100})
