@@ -18,6 +18,9 @@
 // Per block: 4 warps x 16 rows; K and V tiles of BN keys arrive by cp.async (16 B, zero-fill
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
 // are m16n8k16 bf16 MMAs with f32 accumulators; softmax is online in the exp2 domain.
+#include <cstdlib>
+#include <string>
+
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_variants.h"
@@ -101,11 +104,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   bf16* sK = sQ + BM * D;        // [2][BN][D]
   bf16* sV = sK + 2 * BN * D;    // [2][BN][D]
 
-  // Launched with PDL: q/k/v come from the rope/cache-write kernel just before. No early
+  // Launched with PDL: q and this step's k/v come from the kernel just before (the rope /
+  // cache-write kernel, or the q|k|v GEMV with both in its epilogue). No early
   // launch_dependents here: the next kernel (the o projection, whose GEMV triggers its own
   // dependents at entry) starts when this one completes. Triggered at entry, that chain of
   // early launches made 7B decode 12% slower when no combine kernel sat in between (run 23).
-  pdl_wait();
+  // SPLIT_KEYS waits further down, after the loads that do not depend on that kernel; the
+  // general kernel's work list comes from the prep kernel, so it waits here.
+  if constexpr (!SPLIT_KEYS) pdl_wait();
   const AttentionParams& p = args.p;
   const int B = p.num_seqs;
   int b, m_tile;
@@ -129,7 +135,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   const int row0 = m_tile * BM;
   const int rows_total = q_len * G;
   const int ctx0 = kv_len - q_len;  // position of query 0
-  if (rows_total == 0) return;      // a sequence without queries this step
+  if (rows_total == 0) {            // a sequence without queries this step
+    if constexpr (SPLIT_KEYS) pdl_wait();
+    return;
+  }
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
@@ -152,6 +161,40 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   const int64_t kv_row_stride = static_cast<int64_t>(p.n_kv_heads) * D;  // elements per slot
 
   // --- async loads -------------------------------------------------------------------
+  // which: 0 every key of tile j; 1 only keys of earlier steps (< ctx0, in range); 2 the rest
+  // (this step's keys and the zero-filled rows past the range).
+  auto load_kv = [&](int j, int stage, int which) {
+    const int key0 = part_begin + j * BN;
+    bf16* dK = sK + stage * BN * D;
+    bf16* dV = sV + stage * BN * D;
+    for (int c = tid; c < BN * CH; c += kThreads) {
+      const int r = c / CH, ch = c % CH;
+      const int key = key0 + r;
+      const bool ok = key < part_end;
+      if (which != 0 && (which == 1) != (ok && key < ctx0)) continue;
+      int64_t off = 0;
+      if (ok) {
+        const int64_t slot = static_cast<int64_t>(btab[key / p.block_size]) * p.block_size + key % p.block_size;
+        off = slot * kv_row_stride + static_cast<int64_t>(kvh) * D + ch * 8;
+      }
+      cp_async16(dK + swz<D>(r, ch), p.k_cache + off, ok ? 16 : 0);
+      cp_async16(dV + swz<D>(r, ch), p.v_cache + off, ok ? 16 : 0);
+    }
+  };
+  if constexpr (SPLIT_KEYS) {
+    // Decode: the sequence lengths and block tables were uploaded before the step's first
+    // kernel (the embedding, launched without PDL), and keys of earlier steps are not written
+    // by this step, so their loads into the first two K/V stages go ahead of the wait and
+    // overlap the q|k|v projection (which releases this kernel at its entry). q and this
+    // step's keys are loaded after it. (Run 37 measured this behind the separate rope
+    // kernel, which released attention only after its own wait: +0.4%.)
+    if (args.early_loads) {
+      if (n_tiles > 0) load_kv(0, 0, 1);
+      if (n_tiles > 1) load_kv(1, 1, 1);
+    }
+    pdl_wait();
+  }
+  const int rest = SPLIT_KEYS && args.early_loads ? 2 : 0;  // what the first two tiles still need
   {  // Q tile: rows beyond rows_total are zero-filled.
     for (int c = tid; c < BM * CH; c += kThreads) {
       const int r = c / CH, ch = c % CH;
@@ -162,24 +205,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
       cp_async16(sQ + swz<D>(r, ch), ok ? src : p.q, ok ? 16 : 0);
     }
   }
-  auto load_kv = [&](int j, int stage) {
-    const int key0 = part_begin + j * BN;
-    bf16* dK = sK + stage * BN * D;
-    bf16* dV = sV + stage * BN * D;
-    for (int c = tid; c < BN * CH; c += kThreads) {
-      const int r = c / CH, ch = c % CH;
-      const int key = key0 + r;
-      const bool ok = key < part_end;
-      int64_t off = 0;
-      if (ok) {
-        const int64_t slot = static_cast<int64_t>(btab[key / p.block_size]) * p.block_size + key % p.block_size;
-        off = slot * kv_row_stride + static_cast<int64_t>(kvh) * D + ch * 8;
-      }
-      cp_async16(dK + swz<D>(r, ch), p.k_cache + off, ok ? 16 : 0);
-      cp_async16(dV + swz<D>(r, ch), p.v_cache + off, ok ? 16 : 0);
-    }
-  };
-  if (n_tiles > 0) load_kv(0, 0);
+  if (n_tiles > 0) load_kv(0, 0, rest);
   cp_async_commit();
 
   // Per-thread rows: g = lane/4 and g+8 of the warp's 16.
@@ -205,7 +231,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_consta
   uint32_t qf[KS][4];
 
   for (int j = 0; j < n_tiles; ++j) {
-    if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1);
+    if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1, j == 0 ? rest : 0);
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
@@ -762,6 +788,12 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
   TLLM_CHECK(off <= p.workspace_bytes, "attention: workspace too small (", p.workspace_bytes, " < ", off, ")");
   a.splits = splits;
   a.scale_log2 = p.scale * kLog2e;
+  // TLLM_ATTN_EARLY_LOADS=0: every load after griddepcontrol.wait (A/B measurements).
+  static const bool early_loads = [] {
+    const char* e = std::getenv("TLLM_ATTN_EARLY_LOADS");
+    return !(e && std::string(e) == "0");
+  }();
+  a.early_loads = early_loads;
 
   if constexpr (!SPLIT_KEYS) {
     attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G, BM);

@@ -19,6 +19,7 @@ struct KernelArgs {
   float* lse_part;     // [splits, T, n_q]
   int splits;
   float scale_log2;
+  bool early_loads;  // split-keys decode: earlier steps' keys loaded before griddepcontrol.wait
 };
 
 // Sequence of a work-list tile: the last b with tile_cu[b] <= tile.

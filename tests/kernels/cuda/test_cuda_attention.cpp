@@ -396,10 +396,11 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
   }
 }
 
-// A decode step as the model runs it: qk_norm_rope_kv_write, then attention on the same
-// stream (both launched with PDL, so attention may start while the rope kernel still runs;
-// a variant that issued the loads of earlier steps' keys before griddepcontrol.wait was
-// measured in H200 run 37 and not kept, and any such change must keep this test green).
+// A decode step as the model runs it: qk_norm_rope_kv_write (or, without q/k norms, the
+// q|k|v GEMV with the rotation and cache writes in its epilogue: linear_rope_kv_write), then
+// attention on the same stream (both launched with PDL, so attention starts while the kernel
+// before it still runs, and issues the loads of earlier steps' keys before its
+// griddepcontrol.wait; this test guards that chain).
 // Each round the new slots hold 1000 in K and V before the step: an attention that read a
 // new key before the rope kernel wrote it would be far off the reference (computed from the
 // roped q and the cache after the step), and would differ from a second attention run alone
@@ -429,12 +430,21 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
     std::vector<Seq> seqs;
     int window;
     bool norm;
+    bool fused = false;  // qkv from linear_rope_kv_write (T = 7 <= 8, no norms)
   };
   const std::vector<Config> configs = {
       {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 0, true},
       {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 100, false},
       {{{1, 1}, {1, 17}, {1, 64}, {1, 65}, {2, 130}, {1, 256}}, 0, true},  // splits 1
+      {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 0, false, true},
+      {{{1, 1}, {1, 17}, {1, 64}, {1, 65}, {2, 130}, {1, 256}}, 0, false, true},
   };
+  const int K = 192;  // the fused configs' q|k|v projection: [T, K] x [row_stride, K]^T
+  LinearWeight w;
+  w.weight = dev(randn({L.row_stride(), K}, rng, DType::BF16, 1.0f / std::sqrt(static_cast<float>(K))));
+  w.bias = dev(randn({L.row_stride()}, rng, DType::F32, 0.5f));
+  w.out_features = static_cast<int>(L.row_stride());
+  w.in_features = K;
   for (const Config& c : configs) {
     const cuda::AttentionParams rp = routing_params(be(), n_q, n_kv, D, c.seqs);
     ASSERT_TRUE(cuda::attention_uses_split_keys(rp));
@@ -444,7 +454,7 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
     for (int b = 0; b < B; ++b) cu[b + 1] = cu[b] + c.seqs[b].q_len;
     const int T = cu[B];
     std::string desc = "window=" + std::to_string(c.window) + " splits=" + std::to_string(cuda::attention_splits(rp)) +
-                       " seqs:";
+                       " fused=" + std::to_string(c.fused) + " seqs:";
     for (const Seq& s : c.seqs) desc += " (" + std::to_string(s.q_len) + "," + std::to_string(s.kv_len) + ")";
 
     for (int round = 0; round < rounds; ++round) {
@@ -479,8 +489,15 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
       const Tensor d_slots = dev(ints64(slots)), d_rows = dev(ints(positions));
       Tensor d_out = dev_poisoned({T, n_q * D}, DType::BF16), d_again = dev_poisoned({T, n_q * D}, DType::BF16);
 
-      be().qk_norm_rope_kv_write(d_qkv, L, c.norm ? d_qn : Tensor(), c.norm ? d_kn : Tensor(), 1e-6f, rope,
-                                 d_cos_sin, d_rows, d_slots, d_kc, d_vc);
+      if (c.fused) {
+        const Tensor none, d_x = dev(randn({T, K}, rng, DType::BF16, 2.0f));
+        const cuda::CudaBackend::RopeKvWrite r{&L, &none, &none, 1e-6f, &rope, &d_cos_sin, &d_rows, &d_slots, &d_kc, &d_vc};
+        ASSERT_TRUE(be().rope_fusable(d_x, w, r)) << where;
+        be().linear_rope_kv_write(d_qkv, d_x, w, r);
+      } else {
+        be().qk_norm_rope_kv_write(d_qkv, L, c.norm ? d_qn : Tensor(), c.norm ? d_kn : Tensor(), 1e-6f, rope,
+                                   d_cos_sin, d_rows, d_slots, d_kc, d_vc);
+      }
       be().attention(d_out, d_qkv, L, d_kc, d_vc, m, scale, c.window);
       const Tensor got = host(d_out);  // synchronises: the attention below runs alone
       be().attention(d_again, d_qkv, L, d_kc, d_vc, m, scale, c.window);
