@@ -319,6 +319,9 @@ class Backend {
     const Tensor* slot_mapping;
     Tensor* k_cache;
     Tensor* v_cache;
+    // The model's hint, as AttentionMeta::release_dependents_early (set with it): a backend
+    // whose rotation runs as its own kernel may start the attention early.
+    bool release_attention_early = false;
   };
   virtual void linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) {
     linear(qkv, x, w);

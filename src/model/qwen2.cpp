@@ -109,7 +109,7 @@ class Qwen2Model final : public CausalLM {
         const Tensor& next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].input_norm : final_norm_;
         backend_.linear_rope_kv_write(qkv, h, L.qkv,  // qkv = h Wqkv + b; rope(q, k); cache <- k, v
                                       {&layout_, &L.q_norm, &L.k_norm, eps, &rope_spec_, &cos_sin, &d.rope_rows,
-                                       &d.slot_mapping, &kv.k[l], &kv.v[l]});
+                                       &d.slot_mapping, &kv.k[l], &kv.v[l], release_attention_early_});
         backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
         backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
         if (L.moe) {

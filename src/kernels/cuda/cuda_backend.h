@@ -139,7 +139,8 @@ class CudaBackend final : public Backend {
   cuda::QkNormRopeParams rope_params(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm, const Tensor& k_norm,
                                      float eps, const RopeSpec& rope, const Tensor& cos_sin, const Tensor& rope_rows,
                                      const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) const;
-  bool fused_rope_ = true;  // TLLM_FUSED_ROPE (read at construction)
+  bool fused_rope_ = true;           // TLLM_FUSED_ROPE (read at construction)
+  bool rope_release_early_ = true;   // TLLM_ROPE_RELEASE_EARLY: RopeKvWrite::release_attention_early honoured
 
   int device_ = 0;
   int num_sms_ = 0;

@@ -113,6 +113,7 @@ struct QkNormRopeParams {
   bf16* k_cache;             // [num_blocks, block_size, n_kv_heads, head_dim]
   bf16* v_cache;
   int64_t num_slots;         // num_blocks * block_size
+  bool release_at_entry;     // launch the dependent (decode attention) before the wait
 };
 void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
 

@@ -27,8 +27,13 @@ template <> struct VecOf<8> { using T = uint4; };
 template <typename W, int VEC>
 __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormRopeParams p) {
   __shared__ __align__(16) float buf[kWarps][kMaxHeadDim];
-  pdl_wait();  // launched with PDL: qkv comes from the projection just before
-  pdl_launch_dependents();
+  // Launched with PDL: qkv comes from the projection just before. release_at_entry (set by
+  // the backend for quantized q|k|v without q/k norms: CudaBackend::linear_rope_kv_write) lets
+  // the decode attention start now, so that its loads of earlier steps' keys overlap the
+  // projection; it waits in griddepcontrol.wait for this grid.
+  if (p.release_at_entry) pdl_launch_dependents();
+  pdl_wait();
+  if (!p.release_at_entry) pdl_launch_dependents();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int t = blockIdx.x;
   const int head = blockIdx.y * kWarps + warp;  // [0, n_q) q, [n_q, n_q+n_kv) k, then v

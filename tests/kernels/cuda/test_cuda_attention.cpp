@@ -397,10 +397,11 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
 }
 
 // A decode step as the model runs it: qk_norm_rope_kv_write (or, without q/k norms, the
-// q|k|v GEMV with the rotation and cache writes in its epilogue: linear_rope_kv_write), then
-// attention on the same stream (both launched with PDL, so attention starts while the kernel
-// before it still runs, and issues the loads of earlier steps' keys before its
-// griddepcontrol.wait; this test guards that chain).
+// q|k|v GEMV with the rotation and cache writes in its epilogue: linear_rope_kv_write; or the
+// rotation kernel releasing attention at its entry, as on the quantized path), then attention
+// on the same stream (both launched with PDL, so attention starts while the kernel before it
+// still runs, and issues the loads of earlier steps' keys before its griddepcontrol.wait;
+// this test guards that chain).
 // Each round the new slots hold 1000 in K and V before the step: an attention that read a
 // new key before the rope kernel wrote it would be far off the reference (computed from the
 // roped q and the cache after the step), and would differ from a second attention run alone
@@ -431,6 +432,8 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
     int window;
     bool norm;
     bool fused = false;  // qkv from linear_rope_kv_write (T = 7 <= 8, no norms)
+    bool early = false;  // the rotation kernel releasing attention at its entry (the quantized path's
+                         // chain: the fused GEMV turned off, no norms)
   };
   const std::vector<Config> configs = {
       {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 0, true},
@@ -438,6 +441,8 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
       {{{1, 1}, {1, 17}, {1, 64}, {1, 65}, {2, 130}, {1, 256}}, 0, true},  // splits 1
       {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 0, false, true},
       {{{1, 1}, {1, 17}, {1, 64}, {1, 65}, {2, 130}, {1, 256}}, 0, false, true},
+      {{{1, max_len}, {1, edge + 1}, {1, edge + 30}, {2, edge + 1}, {1, 100}, {1, 1}}, 0, false, false, true},
+      {{{1, 1}, {1, 17}, {1, 64}, {1, 65}, {2, 130}, {1, 256}}, 100, false, false, true},
   };
   const int K = 192;  // the fused configs' q|k|v projection: [T, K] x [row_stride, K]^T
   LinearWeight w;
@@ -454,7 +459,7 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
     for (int b = 0; b < B; ++b) cu[b + 1] = cu[b] + c.seqs[b].q_len;
     const int T = cu[B];
     std::string desc = "window=" + std::to_string(c.window) + " splits=" + std::to_string(cuda::attention_splits(rp)) +
-                       " fused=" + std::to_string(c.fused) + " seqs:";
+                       " fused=" + std::to_string(c.fused) + " early=" + std::to_string(c.early) + " seqs:";
     for (const Seq& s : c.seqs) desc += " (" + std::to_string(s.q_len) + "," + std::to_string(s.kv_len) + ")";
 
     for (int round = 0; round < rounds; ++round) {
@@ -489,11 +494,17 @@ TEST_F(CudaAttention, RopeThenAttentionDecodeStep) {
       const Tensor d_slots = dev(ints64(slots)), d_rows = dev(ints(positions));
       Tensor d_out = dev_poisoned({T, n_q * D}, DType::BF16), d_again = dev_poisoned({T, n_q * D}, DType::BF16);
 
-      if (c.fused) {
+      if (c.fused || c.early) {
         const Tensor none, d_x = dev(randn({T, K}, rng, DType::BF16, 2.0f));
-        const cuda::CudaBackend::RopeKvWrite r{&L, &none, &none, 1e-6f, &rope, &d_cos_sin, &d_rows, &d_slots, &d_kc, &d_vc};
-        ASSERT_TRUE(be().rope_fusable(d_x, w, r)) << where;
+        const Tensor& qn_used = c.norm ? d_qn : none;
+        const Tensor& kn_used = c.norm ? d_kn : none;
+        const cuda::CudaBackend::RopeKvWrite r{&L,      &qn_used, &kn_used, 1e-6f, &rope, &d_cos_sin,
+                                               &d_rows, &d_slots, &d_kc,    &d_vc, c.early};
+        be().set_fused_rope(!c.early);
+        const bool fusable = be().rope_fusable(d_x, w, r);
         be().linear_rope_kv_write(d_qkv, d_x, w, r);
+        be().set_fused_rope(true);
+        ASSERT_EQ(fusable, c.fused) << where;
       } else {
         be().qk_norm_rope_kv_write(d_qkv, L, c.norm ? d_qn : Tensor(), c.norm ? d_kn : Tensor(), 1e-6f, rope,
                                    d_cos_sin, d_rows, d_slots, d_kc, d_vc);
