@@ -78,6 +78,24 @@ template <> __device__ __forceinline__ void store_out<bf16>(bf16* out, float v) 
   *out = __float2bfloat16_rn(v);
 }
 
+// The K sums of the block's rows `row` and `row + 8` for token tok, over its warps in order,
+// plus their biases: the SILU (gate, up) and ROPE (d, d + D/2) row pairs.
+template <int WARPS, int COLS>
+__device__ __forceinline__ void row_pair_sums(const float (&red)[WARPS][16][COLS], bool has_bias, const float* bias_s,
+                                              int row, int tok, float& a, float& b) {
+  a = 0.0f;
+  b = 0.0f;
+#pragma unroll
+  for (int wi = 0; wi < WARPS; ++wi) {
+    a += red[wi][row][tok];
+    b += red[wi][row + 8][tok];
+  }
+  if (has_bias) {
+    a += bias_s[row];
+    b += bias_s[8 + row];
+  }
+}
+
 // grid.x = ceil(N / 16) (SILU: ceil(N / 2 / 8)); block = WARPS warps. bias_kind: 0 none, 1 f32, 2 bf16.
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
           bool ROPE = false>
@@ -225,16 +243,8 @@ __global__ void __launch_bounds__(WARPS * 32)
       bf16* k_cache = head >= nq ? rope.k_cache + static_cast<int64_t>(head - nq) * D : nullptr;
       for (int i = threadIdx.x; i < 8 * T; i += WARPS * 32) {
         const int row = i & 7, tok = i >> 3;
-        float v1 = 0.0f, v2 = 0.0f;
-#pragma unroll
-        for (int wi = 0; wi < WARPS; ++wi) {
-          v1 += red[wi][row][tok];
-          v2 += red[wi][row + 8][tok];
-        }
-        if (bias_kind != 0) {
-          v1 += bias_s[row];
-          v2 += bias_s[8 + row];
-        }
+        float v1, v2;
+        row_pair_sums(red, bias_kind != 0, bias_s, row, tok, v1, v2);
         float y1, y2;
         rope_rotate(round_bf16(v1), round_bf16(v2), cs_s[tok][row][0], cs_s[tok][row][1], y1, y2);
         const bf16 b1 = __float2bfloat16_rn(y1), b2 = __float2bfloat16_rn(y2);
@@ -270,16 +280,8 @@ __global__ void __launch_bounds__(WARPS * 32)
       const int row = i & 7, tok = i >> 3;
       const int n = n0 + row;
       if (n >= I) continue;
-      float gv = 0.0f, uv = 0.0f;
-#pragma unroll
-      for (int wi = 0; wi < WARPS; ++wi) {
-        gv += red[wi][row][tok];
-        uv += red[wi][row + 8][tok];
-      }
-      if (bias_kind != 0) {
-        gv += bias_s[row];
-        uv += bias_s[8 + row];
-      }
+      float gv, uv;
+      row_pair_sums(red, bias_kind != 0, bias_s, row, tok, gv, uv);
       gv = round_bf16(gv);  // gate_up is bf16 between the two ops of the unfused path
       uv = round_bf16(uv);
       store_out<OutT>(out + static_cast<int64_t>(tok) * I + n, silu_f32(gv) * uv);
