@@ -78,8 +78,18 @@ template <> __device__ __forceinline__ void store_out<bf16>(bf16* out, float v) 
   *out = __float2bfloat16_rn(v);
 }
 
-// The K sums of the block's rows `row` and `row + 8` for token tok, over its warps in order,
-// plus their biases: the SILU (gate, up) and ROPE (d, d + D/2) row pairs.
+// The K sum of the block's row `row` for token tok, over its warps in order, plus its bias.
+template <int WARPS, int COLS>
+__device__ __forceinline__ float row_sum(const float (&red)[WARPS][16][COLS], bool has_bias, const float* bias_s,
+                                         int row, int tok) {
+  float v = 0.0f;
+#pragma unroll
+  for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
+  if (has_bias) v += bias_s[row];
+  return v;
+}
+
+// The same for rows `row` and `row + 8`: the SILU (gate, up) and ROPE (d, d + D/2) row pairs.
 template <int WARPS, int COLS>
 __device__ __forceinline__ void row_pair_sums(const float (&red)[WARPS][16][COLS], bool has_bias, const float* bias_s,
                                               int row, int tok, float& a, float& b) {
@@ -264,11 +274,7 @@ __global__ void __launch_bounds__(WARPS * 32)
       for (int i = threadIdx.x; i < 16 * T; i += WARPS * 32) {
         const int row = i & 15, tok = i >> 4;
         const int n = n0 + row;
-        float v = 0.0f;
-#pragma unroll
-        for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
-        if (bias_kind != 0) v += bias_s[row];
-        const bf16 b = __float2bfloat16_rn(v);
+        const bf16 b = __float2bfloat16_rn(row_sum(red, bias_kind != 0, bias_s, row, tok));
         out[static_cast<int64_t>(tok) * N + n] = b;
         const int64_t slot = slot_s[tok];
         if (slot >= 0) rope.v_cache[(slot * nkv + vh) * D + (n - n0 / D * D)] = b;
@@ -292,11 +298,7 @@ __global__ void __launch_bounds__(WARPS * 32)
       const int row = i & 15, tok = i >> 4;
       const int n = n0 + row;
       if (n >= N) continue;
-      float v = 0.0f;
-#pragma unroll
-      for (int wi = 0; wi < WARPS; ++wi) v += red[wi][row][tok];
-      if (bias_kind != 0) v += bias_s[row];
-      store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, v);
+      store_out<OutT>(out + static_cast<int64_t>(tok) * N + n, row_sum(red, bias_kind != 0, bias_s, row, tok));
     }
   }
   if constexpr (NORM) {
