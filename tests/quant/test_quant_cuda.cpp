@@ -341,26 +341,28 @@ TEST_F(QuantCuda, Bf16OutputAndAutoPath) {
 
 TEST_F(QuantCuda, EmbeddingRowsAreDequantized) {
   std::mt19937_64 rng(25);
-  for (int bits : {4, 8}) {
-    const QuantizedMatrix m = test::random_quantized(70, 200, bits, 32, bits == 4, rng);
-    LinearWeight w = be().pack_quantized(m, false);
-    const Tensor deq = ref::dequantize(m);
-    const std::vector<int32_t> ids = {0, 69, 17, 17, 33};
-    Tensor hid = Tensor::empty({5}, DType::I32);
-    std::memcpy(hid.raw(), ids.data(), 20);
-    Tensor tokens = be().upload(hid, DType::I32);
-    Tensor out = be().empty({5, 200}, DType::F32);
-    be().embedding_quantized(out, w, tokens);
-    const Tensor got = be().download(out);
-    // The kernel computes q * scale + offset with one rounding (FMA), the reference with two:
-    // they may differ in the last bit.
-    for (int t = 0; t < 5; ++t)
-      for (int k = 0; k < 200; ++k) {
-        const float want = deq.data<float>()[ids[t] * 200 + k];
-        ASSERT_NEAR(got.data<float>()[t * 200 + k], want, 2e-7f * std::max(1.0f, std::fabs(want)))
-            << "bits " << bits << " row " << ids[t] << " col " << k;
-      }
-  }
+  // K = 200: one block per token; 4,352: 9 blocks of 512 columns, the last one partial.
+  for (int K : {200, 4352})
+    for (int bits : {4, 8}) {
+      const QuantizedMatrix m = test::random_quantized(70, K, bits, 32, bits == 4, rng);
+      LinearWeight w = be().pack_quantized(m, false);
+      const Tensor deq = ref::dequantize(m);
+      const std::vector<int32_t> ids = {0, 69, 17, 17, 33};
+      Tensor hid = Tensor::empty({5}, DType::I32);
+      std::memcpy(hid.raw(), ids.data(), 20);
+      Tensor tokens = be().upload(hid, DType::I32);
+      Tensor out = be().empty({5, K}, DType::F32);
+      be().embedding_quantized(out, w, tokens);
+      const Tensor got = be().download(out);
+      // The kernel computes q * scale + offset with one rounding (FMA), the reference with
+      // two: they may differ in the last bit.
+      for (int t = 0; t < 5; ++t)
+        for (int k = 0; k < K; ++k) {
+          const float want = deq.data<float>()[ids[t] * K + k];
+          ASSERT_NEAR(got.data<float>()[t * K + k], want, 2e-7f * std::max(1.0f, std::fabs(want)))
+              << "bits " << bits << " K " << K << " row " << ids[t] << " col " << k;
+        }
+    }
 }
 
 TEST_F(QuantCuda, RejectsShapesItCannotRun) {
