@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "core/allocator.h"
+#include "core/env.h"
 #include "core/logging.h"
 #include "kernels/backend.h"
 #include "model/device_batch.h"
@@ -274,9 +275,8 @@ class Qwen2Model final : public CausalLM {
   void allocate(const ModelLoadOptions& opts) {
     act_dtype_ = backend_.activation_dtype();
     use_graphs_ = opts.cuda_graphs && backend_.device() == Device::CUDA;
-    const char* early = std::getenv("TLLM_ATTN_RELEASE_EARLY");
     release_attention_early_ = !layers_.empty() && layers_[0].o.quant != QuantScheme::None &&
-                               !(early && std::string(early) == "0");
+                               env_switch_on("TLLM_ATTN_RELEASE_EARLY");
     max_tokens_ = std::max(1, opts.max_num_tokens);
     max_seqs_ = std::max(1, std::min(opts.max_num_seqs, max_tokens_));
     for (int g : kGraphBatchSizes)

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/env.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_variants.h"
@@ -789,10 +790,7 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
   a.splits = splits;
   a.scale_log2 = p.scale * kLog2e;
   // TLLM_ATTN_EARLY_LOADS=0: every load after griddepcontrol.wait (A/B measurements).
-  static const bool early_loads = [] {
-    const char* e = std::getenv("TLLM_ATTN_EARLY_LOADS");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool early_loads = env_switch_on("TLLM_ATTN_EARLY_LOADS");
   a.early_loads = early_loads;
 
   if constexpr (!SPLIT_KEYS) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/env.h"
 #include "kernels/cuda/attention_variants.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -125,12 +126,9 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   alloc_ = &DeviceCachingAllocator::for_device(device_);
-  const char* tune_env = std::getenv("TLLM_GEMM_TUNE");
-  const char* rope_env = std::getenv("TLLM_FUSED_ROPE");
-  fused_rope_ = !(rope_env && std::string(rope_env) == "0");
-  const char* rope_early_env = std::getenv("TLLM_ROPE_RELEASE_EARLY");
-  rope_release_early_ = !(rope_early_env && std::string(rope_early_env) == "0");
-  lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && !(tune_env && std::string(tune_env) == "0"));
+  fused_rope_ = env_switch_on("TLLM_FUSED_ROPE");
+  rope_release_early_ = env_switch_on("TLLM_ROPE_RELEASE_EARLY");
+  lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && env_switch_on("TLLM_GEMM_TUNE"));
   ring_ = std::make_unique<PinnedRing>(16u << 20);
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
   CUDA_CHECK(cudaMalloc(&norm_counter_, sizeof(unsigned int)));
@@ -430,10 +428,10 @@ bool CudaBackend::rope_fusable(const Tensor& x, const LinearWeight& w, const Rop
 }
 
 void CudaBackend::linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) {
+  QkNormRopeParams p = rope_params(qkv, *r.layout, *r.q_norm, *r.k_norm, r.eps, *r.rope, *r.cos_sin, *r.rope_rows,
+                                   *r.slot_mapping, *r.k_cache, *r.v_cache);
   if (!rope_fusable(x, w, r)) {
     linear(qkv, x, w);
-    QkNormRopeParams p = rope_params(qkv, *r.layout, *r.q_norm, *r.k_norm, r.eps, *r.rope, *r.cos_sin, *r.rope_rows,
-                                     *r.slot_mapping, *r.k_cache, *r.v_cache);
     // Only without q/k norms: with them the early release measured slower (H200 run 113:
     // Qwen3-8B int4 475.1 -> 464.0; run 111: bf16 234.3 -> 233.2), without them faster (7B
     // int4 540.5 -> 546.8, int8 382.2 -> 385.0). Not understood further.
@@ -443,22 +441,9 @@ void CudaBackend::linear_rope_kv_write(Tensor& qkv, const Tensor& x, const Linea
   }
   int64_t T = 0;
   check_linear(qkv, x, w, T);
-  const QkNormRopeParams p = rope_params(qkv, *r.layout, *r.q_norm, *r.k_norm, r.eps, *r.rope, *r.cos_sin,
-                                         *r.rope_rows, *r.slot_mapping, *r.k_cache, *r.v_cache);
-  cuda::GemvRope g;
-  g.n_q_heads = p.n_q_heads;
-  g.n_kv_heads = p.n_kv_heads;
-  g.head_dim = p.head_dim;
-  g.cos_sin = p.cos_sin;
-  g.rope_rows = p.rope_rows;
-  g.slot_mapping = p.slot_mapping;
-  g.slot_i64 = p.slot_i64;
-  g.k_cache = p.k_cache;
-  g.v_cache = p.v_cache;
-  g.num_slots = p.num_slots;
-  cuda::gemv_rope_kv_bf16(qkv.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
-                          w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
-                          p.T, static_cast<int>(w.weight.dim(1)), g, num_sms_, stream_);
+  cuda::gemv_rope_kv_bf16(p, x.data<bf16>(), w.weight.data<bf16>(), w.bias.defined() ? w.bias.raw() : nullptr,
+                          w.bias.defined() ? w.bias.dtype() : DType::F32, static_cast<int>(w.weight.dim(1)), num_sms_,
+                          stream_);
 }
 
 QkNormRopeParams CudaBackend::rope_params(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm,

@@ -72,26 +72,6 @@ void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, D
 void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N,
                     int K, const GemvNorm& norm, int num_sms, cudaStream_t stream);
 
-// The q|k|v projection of a decode step with the rotation and the cache writes of
-// qk_norm_rope_kv_write (below) in its epilogue, for the case without q/k norms: split-half
-// RoPE over the whole head (rotary_dim = head_dim, head_dim % 16 == 0), rows of
-// (n_q + 2 n_kv) heads, T <= 8. A block takes dims [8j, 8j + 8) and their partners
-// [D/2 + 8j, ...) of one q or k head, so both halves of every rotated pair end in the same
-// block; v heads keep 16-row panels. Same bits as gemv_bf16 followed by qk_norm_rope_kv_write.
-struct GemvRope {
-  int n_q_heads = 0, n_kv_heads = 0, head_dim = 0;
-  const float* cos_sin = nullptr;      // [rows, head_dim] = [cos(D/2) | sin(D/2)]
-  const int32_t* rope_rows = nullptr;  // [T]
-  const void* slot_mapping = nullptr;  // [T] i64 or i32 (slot_i64); < 0: no cache write
-  bool slot_i64 = true;
-  bf16* k_cache = nullptr;             // [num_blocks, block_size, n_kv_heads, head_dim]
-  bf16* v_cache = nullptr;
-  int64_t num_slots = 0;
-};
-bool gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim, int64_t K);
-void gemv_rope_kv_bf16(bf16* qkv, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int K,
-                       const GemvRope& rope, int num_sms, cudaStream_t stream);
-
 // out[T, N] += bias (used where the GEMM could not fuse it).
 void add_bias(void* out, DType out_dtype, const void* bias, DType bias_dtype, int T, int N,
               cudaStream_t stream);
@@ -116,6 +96,18 @@ struct QkNormRopeParams {
   bool release_at_entry;     // launch the dependent (decode attention) before the wait
 };
 void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
+
+// The q|k|v projection of a decode step (x[T, K] @ w^T, + bias) with the rotation and the
+// cache writes of qk_norm_rope_kv_write in its epilogue, for the case without q/k norms:
+// split-half RoPE over the whole head (rotary_dim = head_dim, head_dim % 16 == 0), rows of
+// (n_q + 2 n_kv) heads, T <= 8. A block takes dims [8j, 8j + 8) and their partners
+// [D/2 + 8j, ...) of one q or k head, so both halves of every rotated pair end in the same
+// block; v heads keep 16-row panels. p is qk_norm_rope_kv_write's (p.qkv is the output; its
+// norm and release fields are not read). Same bits as gemv_bf16 followed by
+// qk_norm_rope_kv_write.
+bool gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim, int64_t K);
+void gemv_rope_kv_bf16(const QkNormRopeParams& p, const bf16* x, const bf16* w, const void* bias, DType bias_dtype,
+                       int K, int num_sms, cudaStream_t stream);
 
 struct AttentionParams {
   const bf16* q;              // q rows of qkv, head h at q + t*q_stride + h*head_dim

@@ -112,7 +112,7 @@ template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = f
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_mma_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
                     const void* __restrict__ bias, int bias_kind, int T, int N, int K, const GemvNorm norm,
-                    const GemvRope rope) {
+                    const QkNormRopeParams rope) {
   static_assert(!ROPE || (NT == 1 && std::is_same_v<OutT, bf16> && !SILU && !NORM), "ROPE: bf16 q|k|v, T <= 8");
   __shared__ float red[WARPS][16][NT * 8];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -326,7 +326,7 @@ __global__ void __launch_bounds__(WARPS * 32)
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
           bool ROPE = false>
 void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
-              int K, cudaStream_t stream, const GemvNorm& norm = {}, const GemvRope& rope = {}) {
+              int K, cudaStream_t stream, const GemvNorm& norm = {}, const QkNormRopeParams& rope = {}) {
   launch_pdl(gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM, ROPE>,
              dim3(SILU ? ceil_div(N / 2, 8) : ceil_div(N, 16)), dim3(WARPS * 32), 0, stream, static_cast<OutT*>(out), x,
              w, bias, bias_kind, T, N, K, norm, rope);
@@ -422,20 +422,20 @@ bool gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim, int
          gemv_supported(T, static_cast<int64_t>(n_q_heads + 2 * n_kv_heads) * head_dim, K);
 }
 
-void gemv_rope_kv_bf16(bf16* qkv, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int K,
-                       const GemvRope& rope, int num_sms, cudaStream_t stream) {
-  TLLM_CHECK(gemv_rope_supported(T, rope.n_q_heads, rope.n_kv_heads, rope.head_dim, K),
-             "gemv_rope_kv_bf16: unsupported shape T=", T, " heads ", rope.n_q_heads, "/", rope.n_kv_heads, " x ",
-             rope.head_dim, " K=", K);
+void gemv_rope_kv_bf16(const QkNormRopeParams& p, const bf16* x, const bf16* w, const void* bias, DType bd, int K,
+                       int num_sms, cudaStream_t stream) {
+  TLLM_CHECK(gemv_rope_supported(p.T, p.n_q_heads, p.n_kv_heads, p.head_dim, K),
+             "gemv_rope_kv_bf16: unsupported shape T=", p.T, " heads ", p.n_q_heads, "/", p.n_kv_heads, " x ",
+             p.head_dim, " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_rope_kv_bf16: x and W must be 16-byte aligned");
-  const int N = (rope.n_q_heads + 2 * rope.n_kv_heads) * rope.head_dim;
+  const int N = (p.n_q_heads + 2 * p.n_kv_heads) * p.head_dim;
   // The block size of gemv_bf16 for the same shape, so that the sums are those of the
   // unfused projection.
   if (four_warps(ceil_div(N, 16), K, num_sms))
-    launch_t<1, 4, 4, true, bf16, false, false, true>(qkv, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, {}, rope);
+    launch_t<1, 4, 4, true, bf16, false, false, true>(p.qkv, x, w, bias, bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
   else
-    launch_t<1, 8, 4, true, bf16, false, false, true>(qkv, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, {}, rope);
+    launch_t<1, 8, 4, true, bf16, false, false, true>(p.qkv, x, w, bias, bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
 }
 
 // Variants for the micro-benchmark (bench/cuda), bf16 output.
