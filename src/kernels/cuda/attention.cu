@@ -18,9 +18,6 @@
 // Per block: 4 warps x 16 rows; K and V tiles of BN keys arrive by cp.async (16 B, zero-fill
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
 // are m16n8k16 bf16 MMAs with f32 accumulators; softmax is online in the exp2 domain.
-#include <cstdlib>
-#include <string>
-
 #include "core/env.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/attention_common.cuh"
