@@ -6,7 +6,8 @@ layers (program order: barrier arrival A, barrier pass W, GEMV input ready P, th
 loop done E, the block's loops done S, its epilogue done X, attention done D). Prints, per event, the min / median / max over blocks in us after the
 step's first event (median over the traced steps), then per phase: how long after the last
 arrival the blocks pass the barrier, input-ready and loop times, and the spread of arrivals.
-Usage: stack_trace.py FILE (the layout, dense or MoE, is told by the number of events)
+Usage: stack_trace.py FILE (the layout, dense or MoE, is told by the number of events; a
+trace of an experimental build with other events is printed by event number)
 """
 import statistics as st
 import sys
@@ -43,7 +44,8 @@ def main():
     events = sorted({k for _, k in t})
     names = LAYOUTS.get(len(events))
     if names is None:
-        sys.exit(f"{path}: {len(events)} events per step, not a known layout ({sorted(LAYOUTS)})")
+        print(f"{path}: {len(events)} events per step, not a known layout ({sorted(LAYOUTS)}): by number")
+        names = [f"e{k}" for k in events]
     rel = defaultdict(lambda: defaultdict(list))  # event -> stat -> [per step]
     for s in steps:
         t0 = min(t[(s, 0)].values())

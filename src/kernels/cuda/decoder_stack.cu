@@ -18,7 +18,13 @@
 // (44% -> 48%). Not kept: whole phases requested into L2 ahead of use
 // (cp.async.bulk.prefetch.L2; 0.5B 992 -> 798 tok/s, run 43), and weights staged into
 // shared memory with cp.async one phase ahead or at phase entry (runs 46, 47, 50, 51: the
-// copies delay the block's barrier arrival or queue ahead of the phase's dependent loads).
+// copies delay the block's barrier arrival or queue ahead of the phase's dependent loads);
+// the attention computed inside every block instead of across the grid, one grid barrier
+// per layer fewer (runs 122-126, session 18: all heads per block 1,468 -> 1,084 tok/s at
+// 0.5B; one head per block with the o projection split by head and summed in fixed point
+// 1,463 -> 1,295: the in-block chain is as long as the grid's, and the second path's
+// registers spill into both); the layer's earlier K / V requested into L2 in the q|k|v phase
+// (run 127: -5%).
 
 // Phases of layer l (5 grid barriers per dense layer, 6 per MoE layer):
 //   1. h = rms_norm(x, input_norm) (every block, into shared memory); qkv = h Wqkv + b
@@ -413,6 +419,10 @@ __device__ __forceinline__ void norm_rope(float (&v)[D / 32], const float* norm_
   }
 }
 
+// Entries of the block table the kernel copies into shared memory at launch (the attention
+// reads the rest from global memory).
+constexpr int kTableCopy = 256;
+
 // One (q head h, key split s of S) unit on one warp. wbuf: this warp's 3 D floats (q, the
 // token's k and v); vt: its [32][D] bf16 tile of values. Keys go 32 at a time, lane j
 // owning key j of the tile: its K row straight into registers, its V row into vt with
@@ -420,14 +430,12 @@ __device__ __forceinline__ void norm_rope(float (&v)[D / 32], const float* norm_
 // its VEC dims from vt.
 template <int D>
 __device__ void attention_unit(const DecoderStackParams& p, const StackLayerPtrs& L, const Scratch& sc, int h, int s,
-                               int S, int chunk, int n_keys, float* wbuf, bf16* vt) {
+                               int S, int chunk, int n_keys, float* wbuf, bf16* vt, const float* cs, const int* bt) {
   constexpr int VEC = D / 32;
   const int lane = threadIdx.x & 31;
   const int group = p.n_q / p.n_kv, kvh = h / group;
   const int pos = n_keys - 1;  // the token's own key
   const int Q = p.n_q * D, KV = p.n_kv * D;
-  const float* cs = p.cos_sin + static_cast<int64_t>(p.rope_rows[0]) * D;
-
   float q[VEC], k[VEC], v[VEC];
   load_bf16_cg<VEC>(sc.qkv + h * D + VEC * lane, q);
   load_bf16_cg<VEC>(sc.qkv + Q + kvh * D + VEC * lane, k);
@@ -475,7 +483,8 @@ __device__ void attention_unit(const DecoderStackParams& p, const StackLayerPtrs
 #pragma unroll 8
         for (int e = 0; e < D; ++e) d = fmaf(kn[e], qs[e], d);
       } else {
-        const int64_t row = (static_cast<int64_t>(p.block_tables[j / p.block_size]) * p.block_size +
+        const int blk = j / p.block_size;
+        const int64_t row = (static_cast<int64_t>(blk < kTableCopy ? bt[blk] : p.block_tables[blk]) * p.block_size +
                              j % p.block_size) * p.n_kv + kvh;
         const bf16* vp = L.v_cache + row * D;
 #pragma unroll
@@ -608,6 +617,11 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   extern __shared__ __align__(16) float smem[];
   __shared__ float red[32];
   __shared__ Route route;
+  // Constants of the launch that every layer's attention reads on its critical path: the
+  // token's cos | sin row and the first kTableCopy blocks of its block table (from global
+  // memory they were one or two dependent round trips per attention unit per layer).
+  __shared__ float cs_s[128];
+  __shared__ int bt_s[kTableCopy];
   const MoeDims& moe = p.moe;
   const Scratch sc = carve(p.workspace, p.I, p.n_q, p.n_kv, D, moe, gridDim.x);
   const int H = p.H, I = p.I, Q = p.n_q * D, NQKV = Q + 2 * p.n_kv * D;
@@ -668,6 +682,9 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     }
   };
   auto vec = [](int) { return 0; };  // every row's input starts at vector 0
+  for (int i = threadIdx.x; i < D; i += kThreads) cs_s[i] = p.cos_sin[static_cast<int64_t>(p.rope_rows[0]) * D + i];
+  for (int i = threadIdx.x; i < min(kTableCopy, (n_keys + p.block_size - 1) / p.block_size); i += kThreads)
+    bt_s[i] = p.block_tables[i];  // read after the first grid barrier (bar.sync there)
   for (int i = threadIdx.x; i < h1 - h0; i += kThreads) xown[i] = __bfloat162float(p.x[h0 + i]);
 
   for (int l = 0; l < p.n_layers; ++l) {
@@ -696,7 +713,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     // 2. attention, units (head, split) spread over the SMs first
     {
       for (int u = warp * gridDim.x + blockIdx.x; warp < kAttnWarps && u < p.n_q * S; u += gridDim.x * kAttnWarps)
-        attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt);
+        attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt, cs_s, bt_s);
     }
     ev();
     // 3. x += attn Wo + b
