@@ -31,7 +31,8 @@
 //   2. attention units (q head, key split), one warp each: q/k norm (Qwen3) and RoPE of the
 //      head, k/v of the token written to its cache slot, online softmax over the split's keys
 //      (the token's own key and value come from the warp, not the cache); splits of a head
-//      are merged by the last one to finish (per-head counter)
+//      are merged by the last one to finish (per-head counter), or, up to kAttnWarps splits,
+//      run on one block (head h on block h) and merge in shared memory
 //   3. x += attn Wo (+ b)
 //   dense MLP:
 //   4. h = rms_norm(x, post_norm); act = silu(h Wg) * (h Wu)
@@ -428,9 +429,14 @@ constexpr int kTableCopy = 256;
 // owning key j of the tile: its K row straight into registers, its V row into vt with
 // cp.async, so a tile costs one memory latency; then lane L sums p_j v_j over the tile for
 // its VEC dims from vt.
+// block_merge: the S splits of head h run on warps 0..S-1 of one block (warp s = split s),
+// so they merge through shared memory (each split's partial in its warp's wbuf, a named
+// barrier of the S warps) instead of through L2 (a partial store, a counter's atomic round
+// trip, the last split's loads of the others).
 template <int D>
 __device__ void attention_unit(const DecoderStackParams& p, const StackLayerPtrs& L, const Scratch& sc, int h, int s,
-                               int S, int chunk, int n_keys, float* wbuf, bf16* vt, const float* cs, const int* bt) {
+                               int S, int chunk, int n_keys, float* wbuf, bf16* vt, const float* cs, const int* bt,
+                               bool block_merge) {
   constexpr int VEC = D / 32;
   const int lane = threadIdx.x & 31;
   const int group = p.n_q / p.n_kv, kvh = h / group;
@@ -527,45 +533,57 @@ __device__ void attention_unit(const DecoderStackParams& p, const StackLayerPtrs
     store_bf16<VEC>(out, o);
     return;
   }
-  float* part = sc.part + (static_cast<int64_t>(h) * sc.max_splits + s) * (2 + D);
+  // This split's partial (m, l, acc): in shared memory (its warp's wbuf, free after the key
+  // loop) or in L2; the parts of head h are `stride` floats apart.
+  const int stride = block_merge ? 3 * D : 2 + D;
+  float* part = block_merge ? wbuf : sc.part + (static_cast<int64_t>(h) * sc.max_splits + s) * (2 + D);
+  __syncwarp();  // every lane's reads of wbuf in the key loop are done
   if (lane == 0) {
     part[0] = m;
     part[1] = l;
   }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) part[2 + VEC * lane + i] = acc[i];
-  __syncwarp();  // the warp's stores, then lane 0's count with release (and acquire) semantics
-  unsigned done = 0;
-  if (lane == 0)
-    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(done) : "l"(sc.sync + 1 + h) : "memory");
-  done = __shfl_sync(0xffffffffu, done, 0);
-  if (done != static_cast<unsigned>(S - 1)) return;
-  // The last split of head h merges all S: lane t reads split t's m and l, every lane then
-  // its dims of each split's acc.
-  const float* parts = sc.part + static_cast<int64_t>(h) * sc.max_splits * (2 + D);
+  const float* parts;
+  if (block_merge) {
+    asm volatile("bar.sync 1, %0;" ::"r"(32 * S) : "memory");  // the S warps' partials are written
+    if (s != 0) return;
+    parts = wbuf;  // warp 0's: split t's is t wbufs on
+  } else {
+    __syncwarp();  // the warp's stores, then lane 0's count with release (and acquire) semantics
+    unsigned done = 0;
+    if (lane == 0)
+      asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(done) : "l"(sc.sync + 1 + h) : "memory");
+    done = __shfl_sync(0xffffffffu, done, 0);
+    if (done != static_cast<unsigned>(S - 1)) return;
+    parts = sc.part + static_cast<int64_t>(h) * sc.max_splits * (2 + D);
+  }
+  // Split 0 (block merge) or the last split to finish merges all S: lane t reads split t's m
+  // and l, every lane then its dims of each split's acc (written by other SMs: through L2).
+  auto ld = [&](const float* a) { return block_merge ? *a : __ldcg(a); };
   float M = -INFINITY;
-  for (int t = lane; t < S; t += 32) M = fmaxf(M, __ldcg(parts + t * (2 + D)));
+  for (int t = lane; t < S; t += 32) M = fmaxf(M, ld(parts + t * stride));
   M = warp_max(M);
   float lt = 0.0f, o[VEC];
 #pragma unroll
   for (int i = 0; i < VEC; ++i) o[i] = 0.0f;
   for (int t0 = 0; t0 < S; t0 += 32) {
     const int t = t0 + lane;
-    const float w_mine = t < S ? __expf(__ldcg(parts + t * (2 + D)) - M) : 0.0f;  // 0 for an empty split
-    lt += warp_sum(t < S ? w_mine * __ldcg(parts + t * (2 + D) + 1) : 0.0f);
+    const float w_mine = t < S ? __expf(ld(parts + t * stride) - M) : 0.0f;  // 0 for an empty split
+    lt += warp_sum(t < S ? w_mine * ld(parts + t * stride + 1) : 0.0f);
     const int nt = min(32, S - t0);
 #pragma unroll 4
     for (int tt = 0; tt < nt; ++tt) {
       const float w = __shfl_sync(0xffffffffu, w_mine, tt);
-      const float* pt = parts + (t0 + tt) * (2 + D) + 2 + VEC * lane;
+      const float* pt = parts + (t0 + tt) * stride + 2 + VEC * lane;
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) o[i] = fmaf(w, __ldcg(pt + i), o[i]);
+      for (int i = 0; i < VEC; ++i) o[i] = fmaf(w, ld(pt + i), o[i]);
     }
   }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) o[i] /= lt;
   store_bf16<VEC>(out, o);
-  if (lane == 0) sc.sync[1 + h] = 0;  // for the next layer
+  if (!block_merge && lane == 0) sc.sync[1 + h] = 0;  // for the next layer
 }
 
 // Splits of n_keys keys: about kChunkKeys each, at most max_splits; chunk a multiple of 32.
@@ -672,6 +690,8 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   const int n_keys = p.seq_lens_k[0];  // keys after this step, the token's own last
   int S, chunk;
   attention_splits(n_keys, sc.max_splits, S, chunk);
+  // Short contexts: a head's splits in one block, merged in shared memory (attention_unit).
+  const bool block_merge = S > 1 && S <= kAttnWarps && p.n_q <= static_cast<int>(gridDim.x);
   auto add_residual = [&](auto row_sum, const float* bias) {  // x[n] += bf16(row_sum(n - h0) + b) for the block's rows
     for (int i = threadIdx.x; i < h1 - h0; i += kThreads) {
       const int n = h0 + i;
@@ -710,10 +730,15 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           }
         }, ev);
     sync();
-    // 2. attention, units (head, split) spread over the SMs first
+    // 2. attention, units (head, split)
     {
-      for (int u = warp * gridDim.x + blockIdx.x; warp < kAttnWarps && u < p.n_q * S; u += gridDim.x * kAttnWarps)
-        attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt, cs_s, bt_s);
+      if (block_merge) {  // head h on block h, split s on its warp s
+        if (blockIdx.x < p.n_q && warp < S)
+          attention_unit<D>(p, L, sc, blockIdx.x, warp, S, chunk, n_keys, wbuf, vt, cs_s, bt_s, true);
+      } else {  // units spread over the SMs first
+        for (int u = warp * gridDim.x + blockIdx.x; warp < kAttnWarps && u < p.n_q * S; u += gridDim.x * kAttnWarps)
+          attention_unit<D>(p, L, sc, u / S, u % S, S, chunk, n_keys, wbuf, vt, cs_s, bt_s, false);
+      }
     }
     ev();
     // 3. x += attn Wo + b
