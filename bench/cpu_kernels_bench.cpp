@@ -285,6 +285,21 @@ void BM_QuantDecodeHot(benchmark::State& state) {
 }
 BENCHMARK(BM_QuantDecodeHot)->Arg(8)->Arg(4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// The quantized prefill kernel (the fast path: int8-rounded activations, integer dot
+// products) on the same weight for a 128-token chunk: GFLOP/s. Args: weight bits.
+void BM_QuantPrefill(benchmark::State& state) {
+  const int bits = static_cast<int>(state.range(0));
+  CpuBackend& be = backend();
+  const int64_t N = 9728, K = 896, T = 128;
+  const LinearWeight w = be.pack_quantized(random_quantized(N, K, bits, 7), false);
+  Tensor x = random_tensor({T, K}, DType::F32, 5), out = Tensor::empty({T, N}, DType::F32);
+  const CpuClock clock;
+  for (auto _ : state) be.linear(out, x, w);
+  clock.report(state, "GFLOP/s", 2.0 * static_cast<double>(N * K * T) * static_cast<double>(state.iterations()) / 1e9,
+               be.exec().pool.size());
+}
+BENCHMARK(BM_QuantPrefill)->Arg(8)->Arg(4)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // Args: q_len, k_len, cache dtype (0 f32, 1 bf16), batch, caches walked in turn (24: a decode
 // step's layers, whose 50 MB at 2,048 keys come from DRAM). Qwen2.5-0.5B heads: 14 q, 2 kv, 64.
 void BM_Attention(benchmark::State& state) {
