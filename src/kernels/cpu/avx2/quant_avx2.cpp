@@ -1,12 +1,7 @@
 // AVX2 kernels of the quantized linear (quant_ops.h): the AVX-512 tiles with each 16-row
 // panel in two ymm halves (rows 0-7 are bytes 0-31 of every 64-byte step, rows 8-15 bytes
-// 32-63). Dot products are vpmaddubsw + vpmaddwd, arranged so that vpmaddubsw's 16-bit pair
-// sums cannot saturate, so the int32 sums equal the VNNI ones exactly: 4-bit codes as they
-// are (15 x 127 x 2); 8-bit codes c as w = c - 128 clamped to [-127, 127], multiplied as
-// |w| . (x sign(w)) (127 x 127 x 2), then sum c x = sum w x + 128 sum x, less x at every
-// c = 0 (where the clamp moved w from -128 to -127; a byte compare finds them, and a row's
-// codes hold a 0 about once in its length, its minimum). Splitting 8-bit codes into nibbles
-// instead (session 17) cost twice the multiplies per byte.
+// 32-63). Dot products are vpmaddubsw + vpmaddwd on 4-bit values (8-bit codes split into
+// nibbles), which cannot saturate, so the int32 sums equal the VNNI ones exactly.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -56,27 +51,16 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
       for (int i = 0; i < MR; ++i) ia[i][0] = ia[i][1] = _mm256_setzero_si256();
       if constexpr (BITS == 8) {
         const uint8_t* wb = panel + j * 8 * 64;
-        const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80)), lowest = _mm256_set1_epi8(-127);
-        const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi8(1);
         for (int st = 0; st < 8; ++st) {
           for (int h = 0; h < 2; ++h) {
-            const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + st * 64 + h * 32));
-            const __m256i w = _mm256_max_epi8(_mm256_xor_si256(c, bias), lowest);  // c - 128, clamped
-            const __m256i wa = _mm256_abs_epi8(w);
-            const __m256i c0 = _mm256_cmpeq_epi8(c, zero);
-            const bool any0 = _mm256_movemask_epi8(c0) != 0;
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + st * 64 + h * 32));
+            const __m256i lo = _mm256_and_si256(w, m4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
             for (int i = 0; i < MR; ++i) {
               const __m256i xb = _mm256_set1_epi32(load_i32(t.xq + (t0 + i) * t.kp + j * 32 + 4 * st));
-              __m256i d = dot4(wa, _mm256_sign_epi8(xb, w));
-              if (any0) d = _mm256_sub_epi32(d, dot4(_mm256_and_si256(c0, one), xb));
+              const __m256i d = _mm256_add_epi32(dot4(lo, xb), _mm256_slli_epi32(dot4(hi, xb), 4));
               ia[i][h] = _mm256_add_epi32(ia[i][h], d);
             }
           }
-        }
-        for (int i = 0; i < MR; ++i) {  // + 128 sum x of the block, for every row
-          const __m256i s = _mm256_set1_epi32(128 * t.bsum[(t0 + i) * t.nblocks + j]);
-          ia[i][0] = _mm256_add_epi32(ia[i][0], s);
-          ia[i][1] = _mm256_add_epi32(ia[i][1], s);
         }
       } else {
         const uint8_t* wb = panel + j * 4 * 64;
