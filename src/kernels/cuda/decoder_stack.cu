@@ -638,7 +638,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   // Constants of the launch that every layer's attention reads on its critical path: the
   // token's cos | sin row and the first kTableCopy blocks of its block table (from global
   // memory they were one or two dependent round trips per attention unit per layer).
-  __shared__ float cs_s[128];
+  __shared__ float cs_s[D];
   __shared__ int bt_s[kTableCopy];
   const MoeDims& moe = p.moe;
   const Scratch sc = carve(p.workspace, p.I, p.n_q, p.n_kv, D, moe, gridDim.x);
