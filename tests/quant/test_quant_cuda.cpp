@@ -17,6 +17,7 @@
 #include "kernels/cuda/cuda_test_util.h"
 #include "kernels/quant_layout.h"
 #include "kernels/reference/quant_reference.h"
+#include "kernels/reference/reference.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/quant_export.h"
@@ -319,6 +320,125 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
   // Every fused call left the grid counter at 0 for the next one (else no block would see
   // itself last and the normed rows would stay poisoned).
   EXPECT_EQ(be().download(counter).data<int32_t>()[0], 0);
+}
+
+// The decode GEMV's RoPE + KV-write epilogue (rope_kv: a block pairs a q / k head's panel of
+// dims [16 j, 16 j + 16) with its partner D/2 later) gives the bits of quant_gemv with the
+// same kernel and split (2 panels per block) followed by qk_norm_rope_kv_write: q|k|v, every
+// written cache slot and every slot it must leave alone; at the heads of the Qwen2.5 0.5B
+// and 7B shapes (7B: the real 144-block grid) and small ones (head_dim 32, 256), T = 1..8,
+// bias or not, i64 and i32 slots, skipped slots. Through the backend (linear_rope_kv_write
+// takes it where rope_fusable says so; head_dim 96 and T = 9 go through the unfused ops),
+// against the float reference too.
+TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
+  struct RCase {
+    int n_q, n_kv, D, K, bits, group;
+  };
+  const std::vector<RCase> rcases = {{14, 2, 64, 896, 4, 64},   {28, 4, 128, 3584, 4, 128}, {28, 4, 128, 3584, 8, 0},
+                                     {3, 1, 32, 72, 4, 0},      {2, 1, 256, 520, 8, 32},    {5, 5, 96, 136, 4, 0}};
+  std::mt19937_64 rng(32);
+  const int rows = 40, num_blocks = 5, block_size = 16;
+  for (const RCase& c : rcases) {
+    const QKVLayout L{c.n_q, c.n_kv, c.D};
+    const int N = static_cast<int>(L.row_stride());
+    const Case lc{N, c.K, c.bits, c.group};
+    const int group = c.group ? c.group : c.K;
+    const QuantizedMatrix m = test::random_quantized(N, c.K, c.bits, group, c.D == 32, rng);
+    LinearWeight w = be().pack_quantized(m, false);
+    Tensor hb;
+    if (c.D != 256) {
+      hb = randn_bf16_as_f32({N}, rng);
+      w.bias = be().upload(hb, DType::F32);
+    }
+    for (int T : {1, 2, 3, 8, 9}) {
+      const std::string what = detail::concat("heads ", c.n_q, "/", c.n_kv, " D=", c.D, " K=", c.K, " bits=", c.bits,
+                                              " T=", T);
+      const bool i64 = T != 2;
+      const Tensor x = randn_bf16_as_f32({T, c.K}, rng);
+      Tensor cos_sin = Tensor::empty({rows, c.D}, DType::F32);
+      for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < c.D / 2; ++i) {
+          const double a = (r * 37 % rows) * std::pow(10000.0, -2.0 * i / c.D);
+          cos_sin.data<float>()[r * c.D + i] = static_cast<float>(std::cos(a));
+          cos_sin.data<float>()[r * c.D + c.D / 2 + i] = static_cast<float>(std::sin(a));
+        }
+      std::vector<int32_t> rope_rows(T), slots32(T);
+      std::vector<int64_t> slots(T);
+      for (int t = 0; t < T; ++t) {
+        rope_rows[t] = (t * 13 + 5 + T) % rows;
+        slots[t] = t % 4 == 3 ? -1 : (t * 29 + 7 * T) % (num_blocks * block_size);
+        slots32[t] = static_cast<int32_t>(slots[t]);
+      }
+      const Tensor kc = randn_bf16_as_f32({num_blocks, block_size, c.n_kv, c.D}, rng);
+      const Tensor vc = randn_bf16_as_f32({num_blocks, block_size, c.n_kv, c.D}, rng);
+      const RopeSpec rope{c.D, false};
+      Tensor dx = be().upload(x, DType::BF16), dcs = be().upload(cos_sin, DType::F32);
+      Tensor drows = be().upload(test::ints(rope_rows), DType::I32);
+      Tensor dslots = i64 ? be().upload(test::ints64(slots), DType::I64) : be().upload(test::ints(slots32), DType::I32);
+      const Tensor none;
+      struct Out {
+        Tensor q, k, v;
+      };
+      auto fresh = [&] {
+        return Out{dev_poisoned({T, N}, DType::BF16), be().upload(kc, DType::BF16), be().upload(vc, DType::BF16)};
+      };
+      auto expect_same = [&](const Out& a, const Out& b, const std::string& v) {
+        expect_same_bits(be(), a.q, b.q, v + " qkv");
+        expect_same_bits(be(), a.k, b.k, v + " k cache");
+        expect_same_bits(be(), a.v, b.v, v + " v cache");
+      };
+      cuda::QuantGemmParams base = gemv_params(lc, w);
+      base.x = static_cast<const __nv_bfloat16*>(dx.raw());
+      base.T = T;
+      base.out_dtype = DType::BF16;
+      base.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+      auto unfused = [&](cuda::QuantGemmParams p) {  // quant_gemv + qk_norm_rope_kv_write with p's kernel and split
+        Out u = fresh();
+        p.out = u.q.raw();
+        cuda::quant_gemv(p, be().stream());
+        be().qk_norm_rope_kv_write(u.q, L, none, none, 1e-6f, rope, dcs, drows, dslots, u.k, u.v);
+        return u;
+      };
+      // Through the backend.
+      Out f = fresh();
+      const cuda::CudaBackend::RopeKvWrite r{&L, &none, &none, 1e-6f, &rope, &dcs, &drows, &dslots, &f.k, &f.v};
+      const bool fusable = T <= 8 && c.D != 96;
+      EXPECT_EQ(be().rope_fusable(dx, w, r), fusable) << what;
+      be().linear_rope_kv_write(f.q, dx, w, r);
+      cuda::QuantGemmParams pr = base;
+      pr.rope_kv = true;
+      if (fusable) {
+        const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(pr);
+        EXPECT_EQ(ch.panels_per_block, 2) << what;
+        base.gemv_panels_per_block = 2;
+        base.gemv_kernel = ch.x_staged ? GemvKernel::XStaged : GemvKernel::XFromL1;
+      }
+      expect_same(f, unfused(base), what + " backend");
+      // The float reference: projection, bf16, then the rotation and the cache writes.
+      Tensor want, absw;
+      ref::quant_linear(want, x, m, hb, &absw);
+      Tensor want_k = kc.clone(), want_v = vc.clone();
+      ref::qk_norm_rope_kv_write(want, L, none, none, 1e-6f, rope, cos_sin, test::ints(rope_rows), test::ints64(slots),
+                                 want_k, want_v);
+      EXPECT_LT(test::rel_err(be().download(f.q), want), 1e-2) << what;
+      EXPECT_LT(test::rel_err(be().download(f.k), want_k), 1e-2) << what;
+      EXPECT_LT(test::rel_err(be().download(f.v), want_v), 1e-2) << what;
+      if (!fusable) continue;
+      // Each kernel directly.
+      for (GemvKernel k : T == 1 ? std::vector<GemvKernel>{GemvKernel::XFromL1, GemvKernel::XStaged}
+                                 : std::vector<GemvKernel>{GemvKernel::XFromL1}) {
+        cuda::QuantGemmParams p = base;
+        p.gemv_kernel = k;
+        const Out u = unfused(p);
+        Out got = fresh();
+        p.out = got.q.raw();
+        p.rope_kv = true;
+        p.rope = be().rope_params(got.q, L, none, none, 1e-6f, rope, dcs, drows, dslots, got.k, got.v);
+        cuda::quant_gemv(p, be().stream());
+        expect_same(got, u, detail::concat(what, " staged=", k == GemvKernel::XStaged));
+      }
+    }
+  }
 }
 
 TEST_F(QuantCuda, FusedGemmMatchesReference) {

@@ -421,8 +421,10 @@ void CudaBackend::qk_norm_rope_kv_write(Tensor& qkv, const QKVLayout& layout, co
 bool CudaBackend::rope_fusable(const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) const {
   const QKVLayout& L = *r.layout;
   const int rot = r.rope->rotary_dim > 0 ? r.rope->rotary_dim : L.head_dim;
-  return fused_rope_ && !r.q_norm->defined() && !r.k_norm->defined() && rot == L.head_dim && !r.rope->interleaved &&
-         skinny(x, w) && L.row_stride() == w.weight.dim(0) &&
+  if (!fused_rope_ || r.q_norm->defined() || r.k_norm->defined() || rot != L.head_dim || r.rope->interleaved)
+    return false;
+  if (w.quant != QuantScheme::None) return quantized_rope_fusable(x, w, L);
+  return skinny(x, w) && L.row_stride() == w.weight.dim(0) &&
          cuda::gemv_rope_supported(static_cast<int>(x.numel() / last_dim(x)), L.n_q_heads, L.n_kv_heads, L.head_dim,
                                    w.weight.dim(1));
 }
@@ -437,6 +439,10 @@ void CudaBackend::linear_rope_kv_write(Tensor& qkv, const Tensor& x, const Linea
     // int4 540.5 -> 546.8, int8 382.2 -> 385.0). Not understood further.
     p.release_at_entry = r.release_attention_early && !r.q_norm->defined() && rope_release_early_;
     cuda::qk_norm_rope_kv_write(p, stream_);
+    return;
+  }
+  if (w.quant != QuantScheme::None) {
+    linear_quantized_rope(qkv, x, w, p);
     return;
   }
   int64_t T = 0;

@@ -84,7 +84,8 @@ class CudaBackend final : public Backend {
   void linear_residual_norm(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm& rn) override;
   void linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeight& gate_up, Tensor& gate_up_out) override;
   // Decode batches without q/k norms: the rotation and the cache writes run in the skinny
-  // GEMM's epilogue (gemv.cu, ROPE); TLLM_FUSED_ROPE=0 keeps them a separate kernel.
+  // GEMM's epilogue (gemv.cu, ROPE; quantized weights: quant_gemv.cu's rope_kv);
+  // TLLM_FUSED_ROPE=0 keeps them a separate kernel.
   void linear_rope_kv_write(Tensor& qkv, const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) override;
   // Whether linear_rope_kv_write runs as that one kernel for these arguments.
   bool rope_fusable(const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) const;
@@ -127,6 +128,14 @@ class CudaBackend final : public Backend {
   // w is [gate | up] and out the activation silu(gate) * up; else the residual add + norm of
   // rn after out = x w^T. False (nothing launched) where the fused kernel does not apply.
   bool linear_quantized_fused(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* rn);
+  // Whether quant_gemv's RoPE + KV-write epilogue takes x @ w^T for q|k|v heads `layout`
+  // (the rotation's own conditions are rope_fusable's); the launch with its parameters.
+  bool quantized_rope_fusable(const Tensor& x, const LinearWeight& w, const QKVLayout& layout) const;
+  void linear_quantized_rope(Tensor& qkv, const Tensor& x, const LinearWeight& w, const cuda::QkNormRopeParams& p);
+  // qk_norm_rope_kv_write's arguments, checked, as the kernels take them.
+  cuda::QkNormRopeParams rope_params(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm, const Tensor& k_norm,
+                                     float eps, const RopeSpec& rope, const Tensor& cos_sin, const Tensor& rope_rows,
+                                     const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) const;
 
  private:
   void check_capturable(const char* op) const;
@@ -135,10 +144,6 @@ class CudaBackend final : public Backend {
   // Whether x @ w^T goes to the skinny GEMM (gemv.cu): a dense bf16 weight, 1..8 tokens of
   // bf16 on the device, 16-byte aligned, a shape gemv_supported accepts.
   bool skinny(const Tensor& x, const LinearWeight& w) const;
-  // qk_norm_rope_kv_write's arguments, checked, as the kernels take them.
-  cuda::QkNormRopeParams rope_params(Tensor& qkv, const QKVLayout& layout, const Tensor& q_norm, const Tensor& k_norm,
-                                     float eps, const RopeSpec& rope, const Tensor& cos_sin, const Tensor& rope_rows,
-                                     const Tensor& slot_mapping, Tensor& k_cache, Tensor& v_cache) const;
   bool fused_rope_ = true;           // TLLM_FUSED_ROPE (read at construction)
   bool rope_release_early_ = true;   // TLLM_ROPE_RELEASE_EARLY: RopeKvWrite::release_attention_early honoured
 

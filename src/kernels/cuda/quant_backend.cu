@@ -7,7 +7,8 @@
 //                             per weight against ~2 T flops)
 // TLLM_QUANT_GEMM=fused|dequant forces one of the two large-batch paths (benchmarks).
 // linear_silu_mul and linear_residual_norm at T <= 8 (the norm at T <= 4) take quant_gemv
-// with its epilogue fused (linear_quantized_fused), as the dense skinny GEMM does.
+// with its epilogue fused (linear_quantized_fused), as the dense skinny GEMM does, and so
+// does linear_rope_kv_write without q/k norms at T <= 8 (linear_quantized_rope).
 #include <cstdlib>
 #include <cstring>
 
@@ -166,6 +167,31 @@ bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const Lin
   if (quant_gemv_choice(p).gemm) return false;
   quant_gemv(p, stream_);
   return true;
+}
+
+bool CudaBackend::quantized_rope_fusable(const Tensor& x, const LinearWeight& w, const QKVLayout& L) const {
+  const int64_t N = w.out_features, K = w.in_features;
+  if (!x.defined() || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.ndim() < 1 || x.dim(-1) != K ||
+      N != L.row_stride() || (w.bias.defined() && w.bias.numel() != N))
+    return false;
+  const int64_t T = x.numel() / K;
+  if (!cuda::quant_gemv_rope_supported(static_cast<int>(T), L.n_q_heads, L.n_kv_heads, L.head_dim)) return false;
+  check_packed(w, "linear_rope_kv_write");
+  QuantGemmParams p = params_of(w);
+  p.T = static_cast<int>(T);
+  p.out_dtype = DType::BF16;
+  p.rope_kv = true;
+  return !quant_gemv_choice(p).gemm;
+}
+
+void CudaBackend::linear_quantized_rope(Tensor& qkv, const Tensor& x, const LinearWeight& w, const QkNormRopeParams& r) {
+  const int64_t T = x.numel() / w.in_features;
+  TLLM_CHECK(qkv.numel() == T * w.out_features, "linear_rope_kv_write: qkv ", qkv.str(), " is not [", T, ", ",
+             w.out_features, "]");
+  QuantGemmParams p = linear_params(w, x, T, qkv);
+  p.rope_kv = true;
+  p.rope = r;
+  quant_gemv(p, stream_);
 }
 
 void CudaBackend::embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) {

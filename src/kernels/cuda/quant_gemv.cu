@@ -44,7 +44,12 @@
 //   block pairs gate panels with their up panels) and the residual add + RMSNorm after o_proj
 //   and down (the last block, as gemv.cu): three small kernels fewer per layer, with the
 //   bits of the unfused ops. Engine, 7B tg128 b1 (H200, run 86): int4 g128 428 -> 495 tok/s
-//   (staged kernel 477), int8 332 -> 362 (357).
+//   (staged kernel 477), int8 332 -> 362 (357). And RoPE + the KV-cache writes after q|k|v
+//   (rope_kv, as gemv.cu's ROPE does for bf16): a block pairs a head's panel of dims [16 j,
+//   16 j + 16) with the panel D/2 later, rotates and writes the cache slots; the rotation
+//   kernel (~2 us per layer) goes. 7B tg b1 (H200, run 132, same binary, TLLM_FUSED_ROPE=0/1):
+//   int4 g128 543.5 / 544.1 -> 553.1 / 553.2 tok/s, int8 381.9 -> 384.1; b8 int4 2,382 -> 2,393
+//   (the 2-panel grid runs x from L1 at T = 1: 144 blocks, under plan_gemv's staged cut).
 #include <algorithm>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -120,11 +125,25 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
 
   // Panel slot j = warp / wpp of the block is panel blockIdx.x * pb + j; with the SiLU
   // epilogue, slots j < pb / 2 are gate panels blockIdx.x * pb / 2 + j and slots j >= pb / 2
-  // the matching up panels (I / 16 further), so the block holds both halves of its features.
+  // the matching up panels (I / 16 further), so the block holds both halves of its features;
+  // with the RoPE epilogue (pb = 2) block b < rot_blocks holds panel j of a q or k head and
+  // its partner D / 32 panels later, the v heads' blocks two panels in order.
   const int wpp = kWarps / pb, slot = warp / wpp, half = pb / 2;
-  const int gate_panel = blockIdx.x * half + slot % max(half, 1);
-  const int panel = p.silu ? gate_panel + (slot >= half ? p.N / 32 : 0) : blockIdx.x * pb + slot;
-  const bool live = p.silu ? gate_panel < p.N / 32 : panel < (p.N + 15) / 16;
+  // RoPE: hp = D / 32 panel pairs per head, a power of two (head_dim 32, 64, 128 or 256).
+  const int hs = p.rope_kv ? __ffs(p.rope.head_dim >> 5) - 1 : 0, hp = 1 << hs;
+  const bool rot = p.rope_kv && static_cast<int>(blockIdx.x) < (p.rope.n_q_heads + p.rope.n_kv_heads) << hs;
+  auto panel_of = [&](int j) {  // panel of slot j, -1 past the matrix
+    if (p.silu) {
+      const int gp = blockIdx.x * half + j % max(half, 1);
+      return gp < p.N / 32 ? gp + (j >= half ? p.N / 32 : 0) : -1;
+    }
+    const int b = blockIdx.x;
+    const int pn = rot ? ((b >> hs) << (hs + 1)) + (b & (hp - 1)) + (j << hs) : b * pb + j;
+    return pn < (p.N + 15) / 16 ? pn : -1;
+  };
+  const int panel_or = panel_of(slot);
+  const bool live = panel_or >= 0;
+  const int panel = live ? panel_or : 0;
   const int per_warp = (p.ktiles + wpp - 1) / wpp;
   const int tb = live ? min((warp % wpp) * per_warp, p.ktiles) : 0;
   const int te = live ? min(tb + per_warp, p.ktiles) : 0;
@@ -132,7 +151,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
   // not a multiple of TILE (x must be masked there) is done after it. XSM: the staged x is
   // zero past K, so every tile goes through the ring.
   const int te_ring = XSM ? te : max(tb, min(te, p.K / TILE));
-  const uint4* wp = reinterpret_cast<const uint4*>(p.codes) + static_cast<int64_t>(live ? panel : 0) * p.ktiles * 64 + lane;
+  const uint4* wp = reinterpret_cast<const uint4*>(p.codes) + static_cast<int64_t>(panel) * p.ktiles * 64 + lane;
 
   pdl_launch_dependents();
   uint4 ring[DEPTH][2];
@@ -174,11 +193,27 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
   // the grid's critical path.
   __shared__ float bias_s[kWarps * 16];
   if (p.bias && static_cast<int>(threadIdx.x) < pb * 16) {
-    const int j = threadIdx.x >> 4, r = threadIdx.x & 15;
-    const int gp = blockIdx.x * half + j % max(half, 1);  // SiLU: gate panel of slot j
-    const int n = p.silu ? (j >= half ? p.N / 2 : 0) + gp * 16 + r : (blockIdx.x * pb + j) * 16 + r;
-    const bool ok = p.silu ? gp * 16 + r < p.N / 2 : n < p.N;
-    bias_s[threadIdx.x] = ok ? bias_at(p, n) : 0.0f;
+    const int pj = panel_of(threadIdx.x >> 4), n = pj * 16 + (threadIdx.x & 15);
+    bias_s[threadIdx.x] = pj >= 0 && n < p.N ? bias_at(p, n) : 0.0f;
+  }
+  // RoPE: each token's cos / sin of the block's 16 dims and its cache slot, also before the
+  // wait (uploaded before the step's first kernel).
+  __shared__ float cs_s[8][16][2];
+  __shared__ int64_t slot_s[8];
+  if (p.rope_kv) {
+    const int i = threadIdx.x, D = p.rope.head_dim;
+    if (rot && i < 16 * p.T) {
+      const int tok = i >> 4, d = ((blockIdx.x & (hp - 1)) << 4) + (i & 15);
+      const float* cs = p.rope.cos_sin + static_cast<int64_t>(p.rope.rope_rows[tok]) * D;
+      cs_s[tok][i & 15][0] = cs[d];
+      cs_s[tok][i & 15][1] = cs[D / 2 + d];
+    } else if (i >= 128 && i < 128 + p.T) {
+      const int tok = i - 128;
+      int64_t s = p.rope.slot_i64 ? static_cast<const int64_t*>(p.rope.slot_mapping)[tok]
+                                  : static_cast<const int32_t*>(p.rope.slot_mapping)[tok];
+      if (s >= p.rope.num_slots) s = -1;  // validated on the host; never write out of bounds
+      slot_s[tok] = s;
+    }
   }
   pdl_wait();  // x is the previous kernel's output
   const uint32_t* xr[NT];
@@ -355,6 +390,44 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     }
     return;
   }
+  if (p.rope_kv) {  // pb = 2, bf16 out, T <= 8
+    bf16* q = reinterpret_cast<bf16*>(p.out);
+    const int D = p.rope.head_dim, nq = p.rope.n_q_heads, nkv = p.rope.n_kv_heads;
+    if (rot) {
+      // Slot 0 rows: dims d0 + r of the head, slot 1 rows: d0 + D/2 + r. bf16 between the
+      // projection and the rotation, as the unfused ops.
+      const int head = blockIdx.x >> hs, d0 = (blockIdx.x & (hp - 1)) << 4;
+      bf16* k_cache = head >= nq ? p.rope.k_cache + static_cast<int64_t>(head - nq) * D : nullptr;
+      for (int i = threadIdx.x; i < 16 * p.T; i += kWarps * 32) {
+        const int row = i & 15, tok = i >> 4;
+        const float v1 = round_bf16(row_sum(p.bias ? bias_s[row] : 0.0f, 0, row, tok));
+        const float v2 = round_bf16(row_sum(p.bias ? bias_s[16 + row] : 0.0f, 1, row, tok));
+        float y1, y2;
+        rope_rotate(v1, v2, cs_s[tok][row][0], cs_s[tok][row][1], y1, y2);
+        const bf16 b1 = __float2bfloat16_rn(y1), b2 = __float2bfloat16_rn(y2);
+        const int n = head * D + d0 + row;
+        q[static_cast<int64_t>(tok) * p.N + n] = b1;
+        q[static_cast<int64_t>(tok) * p.N + n + D / 2] = b2;
+        const int64_t s = slot_s[tok];
+        if (k_cache && s >= 0) {
+          bf16* c = k_cache + s * nkv * D + d0 + row;
+          c[0] = b1;
+          c[D / 2] = b2;
+        }
+      }
+    } else {
+      // v rows: two panels of one head (D % 32 == 0), to qkv and to the v cache.
+      for (int i = threadIdx.x; i < 32 * p.T; i += kWarps * 32) {
+        const int tok = i >> 5, pl = (i >> 4) & 1, row = i & 15;
+        const int n = panel_of(pl) * 16 + row;
+        const bf16 b = __float2bfloat16_rn(row_sum(p.bias ? bias_s[pl * 16 + row] : 0.0f, pl, row, tok));
+        q[static_cast<int64_t>(tok) * p.N + n] = b;
+        const int64_t s = slot_s[tok];
+        if (s >= 0) p.rope.v_cache[(s * nkv + (n / D - nq - nkv)) * D + n % D] = b;
+      }
+    }
+    return;
+  }
   const int rows = pb * 16;
   for (int i = threadIdx.x; i < rows * p.T; i += kWarps * 32) {
     const int tok = i / rows, r = i - tok * rows;
@@ -406,11 +479,13 @@ struct GemvPlan {
 GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_smem, int sms) {
   GemvPlan g;
   g.choice.x_staged = staged;
-  const int min_pb = p.silu ? 2 : 1;
+  const int min_pb = p.silu || p.rope_kv ? 2 : 1;
   int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block
+           : p.rope_kv             ? 2
                                    : std::max(min_pb, auto_panels_per_block((p.N + 15) / 16, sms, per_sm));
   TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
   TLLM_CHECK(pb >= min_pb, "quant_gemv: the SiLU epilogue takes 2, 4 or 8 panels per block, not ", pb);
+  TLLM_CHECK(!p.rope_kv || pb == 2, "quant_gemv: the RoPE epilogue takes 2 panels per block, not ", pb);
   const size_t xs = staged ? x_stage_bytes(p.bits, p.ktiles, segment_mmas(p)) : 0;
   g.smem = gemv_smem_bytes(p, pb, g.gpw) + xs;
   while (g.smem > max_smem / per_sm && pb > min_pb) {
@@ -436,6 +511,9 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
     GemvPlan s = plan_for(p, true, kBlocksXs, max_smem, sms);
     if (p.gemv_kernel == K::XStaged && !s.choice.gemm) return s;
     const int blocks = ((p.N + 15) / 16 + s.choice.panels_per_block - 1) / s.choice.panels_per_block;
+    // The RoPE epilogue's 2-panel grid (7B q|k|v: 144 blocks) falls below the cut: staged, it
+    // ran slower than from L1 (H200 run 132, 7B tg b1: int4 543.2 against 553.1 tok/s, int8
+    // 371.4 against 384.1).
     if (s.smem <= max_smem / kBlocksXs && blocks > kBlocksL1 * sms) return s;
   }
   return plan_for(p, false, kBlocksL1, max_smem, sms);
@@ -446,6 +524,11 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
 QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p) { return plan_gemv(p).choice; }
 
 bool quant_gemv_norm_supported(int T, int N) { return gemv_norm_fits(T, N, kWarps * 32); }
+
+bool quant_gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim) {
+  return T >= 1 && T <= 8 && n_q_heads > 0 && n_kv_heads > 0 &&
+         (head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
 
 void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   check_params(p, "quant_gemv");
@@ -461,9 +544,21 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     TLLM_CHECK(!norm || quant_gemv_norm_supported(p.T, p.N), "quant_gemv: no fused norm for T=", p.T, " N=", p.N);
     TLLM_CHECK(!norm || (p.norm.residual && p.norm.normed && p.norm.weight), "quant_gemv: norm tensors missing");
   }
+  if (p.rope_kv) {
+    const QkNormRopeParams& r = p.rope;
+    TLLM_CHECK(p.out_dtype == DType::BF16 && !p.silu && !norm, "quant_gemv: the RoPE epilogue writes bf16 q|k|v alone");
+    TLLM_CHECK(quant_gemv_rope_supported(p.T, r.n_q_heads, r.n_kv_heads, r.head_dim), "quant_gemv: no RoPE epilogue for T=",
+               p.T, " heads ", r.n_q_heads, "/", r.n_kv_heads, " x ", r.head_dim);
+    TLLM_CHECK(p.N == (r.n_q_heads + 2 * r.n_kv_heads) * r.head_dim && r.row_stride == p.N && r.T == p.T,
+               "quant_gemv: the RoPE epilogue's rows are the q|k|v heads, N=", p.N);
+    TLLM_CHECK(r.rotary_dim == r.head_dim && !r.interleaved && !r.q_norm && !r.k_norm,
+               "quant_gemv: the RoPE epilogue rotates whole heads split-half, without q/k norms");
+    TLLM_CHECK(r.cos_sin && r.rope_rows && r.slot_mapping && r.k_cache && r.v_cache,
+               "quant_gemv: RoPE tensors missing");
+  }
   const GemvPlan plan = plan_gemv(p);
   if (plan.choice.gemm) {  // a very long K in small groups: the GEMM reads scales from global memory
-    TLLM_CHECK(!p.silu && !norm, "quant_gemv: no epilogue where the GEMM runs instead (K=", p.K, ")");
+    TLLM_CHECK(!p.silu && !norm && !p.rope_kv, "quant_gemv: no epilogue where the GEMM runs instead (K=", p.K, ")");
     quant_gemm(p, stream);
     return;
   }

@@ -55,8 +55,17 @@ struct QuantGemmParams {
   //   act [T, I] = silu(gate) * up (as quant_gemv + silu_mul);
   // norm (counter set, T <= kGemvNormMaxTokens, rms_norm_threads(N) <= 256): out [T, N]
   //   followed by norm's residual add + RMSNorm (as quant_gemv + add_rms_norm).
+  // rope_kv (T <= 8, 2 panels per block): the rows are q|k|v heads (rope: p.N = (n_q + 2 n_kv)
+  //   head_dim, head_dim 32, 64, 128 or 256, rotary_dim = head_dim, split-half, no q/k norms), and out
+  //   is qkv with q and k rotated, k and v written to their cache slots (as quant_gemv +
+  //   qk_norm_rope_kv_write; rope.qkv is not read, out is the output). A block of a q or k
+  //   head pairs its panel of dims [16 j, 16 j + 16) with the partner panel D/2 later, so
+  //   both halves of every rotated pair end in one block (as the SiLU epilogue pairs gate and
+  //   up panels); v heads' panels go two per block in order.
   bool silu = false;
   GemvNorm norm{};
+  bool rope_kv = false;
+  QkNormRopeParams rope{};
 };
 
 // What quant_gemv launches for p: panels per block, and whether x is staged in shared
@@ -77,6 +86,9 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream);
 QuantGemvChoice quant_gemv_choice(const QuantGemmParams& p);
 // Whether quant_gemv takes the norm epilogue for T tokens of N outputs.
 bool quant_gemv_norm_supported(int T, int N);
+// Whether quant_gemv takes the rope_kv epilogue for T tokens of these heads (rotary_dim =
+// head_dim, split-half, no q/k norms; the caller checks those).
+bool quant_gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim);
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
 // w[r, k] (bf16, row stride K) for rows [0, N) of the weight.
 void quant_dequantize(const QuantGemmParams& p, __nv_bfloat16* w, cudaStream_t stream);
