@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/error.h"
+
 namespace tllm {
 
 namespace {
@@ -19,10 +21,11 @@ CpuFeatures detect() {
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avxvnni = __builtin_cpu_supports("avxvnni");
   if (!f.avx2) f.f16c = false;
-  if (const char* cap = std::getenv("TLLM_CPU_ISA")) {
-    if (std::strcmp(cap, "avx2") == 0 || std::strcmp(cap, "scalar") == 0) {
-      f.avx512f = f.avx512bw = f.avx512vl = f.avx512bf16 = f.avx512vnni = false;
-    }
+  if (const char* cap = std::getenv("TLLM_CPU_ISA"); cap && *cap) {
+    // A cap below what the CPU has (benchmarks and tests of the narrower kernels).
+    TLLM_CHECK_ARG(std::strcmp(cap, "avx2") == 0 || std::strcmp(cap, "scalar") == 0,
+                   "environment variable TLLM_CPU_ISA='", cap, "': expected avx2 or scalar");
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512bf16 = f.avx512vnni = false;
     if (std::strcmp(cap, "scalar") == 0) f.avx2 = f.fma = f.f16c = f.avxvnni = false;
   }
   return f;

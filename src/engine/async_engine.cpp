@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <unordered_set>
 
+#include "core/env.h"
 #include "core/logging.h"
 #include "core/timer.h"
 
@@ -28,8 +29,7 @@ RequestOutput final_output(const std::string& id, FinishReason reason, std::stri
 class LoopGap {
  public:
   LoopGap() {
-    const char* e = std::getenv("TLLM_STEP_TIMING");
-    enabled_ = e && *e && std::string(e) != "0";
+    enabled_ = env_flag("TLLM_STEP_TIMING");
   }
   ~LoopGap() {
     if (!enabled_ || gaps_.empty()) return;

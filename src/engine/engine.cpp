@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/env.h"
 #include "core/logging.h"
 #include "core/timer.h"
 #include "engine/block_manager.h"
@@ -97,8 +98,7 @@ class StepTiming {
  public:
   static constexpr int kPhases = 4;
   StepTiming() {
-    const char* e = std::getenv("TLLM_STEP_TIMING");
-    enabled_ = e && *e && std::string(e) != "0";
+    enabled_ = env_flag("TLLM_STEP_TIMING");
   }
   ~StepTiming() {
     if (!enabled_ || phases_[0].empty()) return;
@@ -214,7 +214,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   } else {
     TLLM_CHECK_ARG(false, "unknown device \"", c.device, "\" (supported: cpu, cuda)");
   }
-  if (const char* prof = std::getenv("TLLM_PROFILE"); prof && *prof && std::string(prof) != "0")
+  if (env_flag("TLLM_PROFILE"))
     I.backend = std::make_unique<ProfilingBackend>(std::move(I.backend));
   TLLM_CHECK_ARG(c.async_scheduling == "auto" || c.async_scheduling == "on" || c.async_scheduling == "off",
                  "async_scheduling must be auto, on or off, got \"", c.async_scheduling, "\"");

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "core/env.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/wgmma.cuh"
 
@@ -354,10 +355,7 @@ __global__ void sm90a_probe_kernel(int* out) {
 }
 
 bool env_disabled() {
-  static const bool off = [] {
-    const char* e = std::getenv("TLLM_ATTN_SM90");
-    return e != nullptr && e[0] == '0';
-  }();
+  static const bool off = !env_switch_on("TLLM_ATTN_SM90");
   return off;
 }
 
@@ -380,9 +378,10 @@ void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t strea
 // against 112). TLLM_ATTN_SM90_BN=64 / 128 forces one (bench A/B).
 int tile_keys(const AttentionParams& p) {
   static const int forced = [] {
-    const char* e = std::getenv("TLLM_ATTN_SM90_BN");
-    const int v = e != nullptr ? std::atoi(e) : 0;
-    return v == 64 || v == 128 ? v : 0;
+    const int v = env_int("TLLM_ATTN_SM90_BN", 0);
+    TLLM_CHECK_ARG(v == 0 || v == 64 || v == 128, "environment variable TLLM_ATTN_SM90_BN=", v,
+                   ": expected 64 or 128");
+    return v;
   }();
   if (forced != 0) return forced;
   return p.max_seqlen_k > 1024 ? 128 : 64;

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/env.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/decoder_stack.h"
@@ -53,11 +54,6 @@ bool f32_vec(const Tensor* t, int64_t n, bool optional) {
 const float* f32_or_null(const Tensor* t) { return t && t->defined() ? t->data<float>() : nullptr; }
 
 constexpr int64_t kAutoLayerBytes = int64_t{128} << 20;
-
-int env_int(const char* name, int fallback) {
-  const char* e = std::getenv(name);
-  return e && *e ? std::atoi(e) : fallback;
-}
 
 // The dense layers' intermediate size (0: none) and the MoE layers' dims (E = 0: none),
 // from the first layer of each kind; build_table checks that every layer agrees.
@@ -220,7 +216,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     stack_enabled_ = e < 0 ? 1 : (e == 0 ? 0 : 2);
   }
   if (stack_timing_ < 0) {
-    stack_timing_ = env_int("TLLM_STACK_TIMING", 0) != 0;
+    stack_timing_ = env_flag("TLLM_STACK_TIMING");
     if (const char* tp = std::getenv("TLLM_STACK_TRACE")) stack_trace_path_ = tp;
   }
   if (!stack_enabled_ || !s.meta || s.meta->num_seqs != 1 || s.meta->num_tokens != 1 || s.layers.empty()) return false;
