@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/thread_pool.h"
@@ -134,6 +135,55 @@ TEST(QuantCpu, FastPathMatchesDequantizedProductOfRoundedActivations) {
                 << " K=" << s.K << " bits=" << s.bits << " group=" << s.group << " T=" << T;
           }
         }
+      }
+    }
+}
+
+// The extremes of the integer dot products: 8-bit codes 0 and 255 (|c - 128| = 128 and 127 in
+// the AVX2 kernel's sign form) and 1 / 128 / 254 against activations at +-127 after rounding,
+// in every pairing of neighbours, so that a 16-bit pair sum of vpmaddubsw reaches its largest
+// magnitudes (2 x 128 x 127). Every instruction set must give the scalar kernel's bits, and
+// those match the dequantized product of the rounded activations.
+TEST(QuantCpu, ExtremeCodesAndActivationsAreExact) {
+  ThreadPool pool(2);
+  cpu::Scratch scratch;
+  const int64_t N = 48, K = 256;
+  const int codes[] = {0, 255, 128, 1, 254};
+  for (int bits : {8, 4})
+    for (int pattern = 0; pattern < 4; ++pattern) {
+      std::mt19937_64 rng(pattern);
+      QuantizedMatrix m = random_quantized(N, K, bits, 64, true, rng);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) {
+          const int c = pattern == 0 ? 0 : pattern == 1 ? 255 : codes[(n * 7 + k * (pattern == 2 ? 1 : 3)) % 5];
+          m.codes.data<uint8_t>()[n * K + k] = static_cast<uint8_t>(bits == 8 ? c : c & 15);
+        }
+      LinearWeight w = quant::pack(m, quant::Layout::Cpu);
+      for (int64_t T : {1, 2, 5}) {
+        // x = +-1 everywhere (every block's xq at +-127), signs by token and column pattern.
+        Tensor x = Tensor::empty({T, K}, DType::F32);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t k = 0; k < K; ++k)
+            x.data<float>()[t * K + k] = (t == 0 || ((k / (t + 1)) % 2 == 0)) == (pattern % 2 == 0) ? 1.0f : -1.0f;
+        Tensor ref, absref;
+        ref::quant_linear(ref, ref::round_activations_int8(x), m, Tensor(), &absref);
+        Tensor scalar_out;
+        for (cpu::Isa isa : isas())
+          for (bool vnni : {true, false}) {
+            if (!vnni && isa != cpu::Isa::Avx512) continue;
+            Tensor out = Tensor::empty({T, N}, DType::F32);
+            cpu::Exec ex{pool, isa, scratch};
+            cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, nullptr, ex, vnni);
+            const std::string what = detail::concat("isa ", cpu::isa_name(isa), " vnni ", vnni, " bits ", bits,
+                                                    " pattern ", pattern, " T ", T);
+            for (int64_t i = 0; i < out.numel(); ++i)
+              ASSERT_NEAR(out.data<float>()[i], ref.data<float>()[i], 2e-6f * absref.data<float>()[i] + 1e-5f)
+                  << what << " i=" << i;
+            if (!scalar_out.defined())
+              scalar_out = out;
+            else
+              ASSERT_EQ(0, std::memcmp(out.raw(), scalar_out.raw(), out.nbytes())) << what << " differs from scalar";
+          }
       }
     }
 }

@@ -206,6 +206,7 @@ void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, 
   task.xq = xq;
   task.d = d;
   task.xsum = xsum;
+  task.bsum = bsum;
   // Each thread streams its own contiguous share of the panels, helping with the others'
   // when done (ThreadPool::parallel_for_shares). Against one shared counter (both threads'
   // chunks interleaved in memory): int4 decode of the 0.5B shape +11% tok/s, alternated A/B

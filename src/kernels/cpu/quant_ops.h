@@ -42,6 +42,7 @@ struct QuantTask {
   const int8_t* xq = nullptr;      // [T, kp]
   const float* d = nullptr;        // [T, nblocks]
   const float* xsum = nullptr;     // [T, groups]
+  const int32_t* bsum = nullptr;   // [T, nblocks]: sum of each block's xq
   // exact path
   const float* x = nullptr;        // [T, K]
   int64_t K = 0;

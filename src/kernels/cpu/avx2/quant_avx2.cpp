@@ -1,7 +1,12 @@
 // AVX2 kernels of the quantized linear (quant_ops.h): the AVX-512 tiles with each 16-row
 // panel in two ymm halves (rows 0-7 are bytes 0-31 of every 64-byte step, rows 8-15 bytes
-// 32-63). Dot products are vpmaddubsw + vpmaddwd on 4-bit values (8-bit codes split into
-// nibbles), which cannot saturate, so the int32 sums equal the VNNI ones exactly.
+// 32-63). Dot products are vpmaddubsw + vpmaddwd, whose 16-bit pair sums must not saturate:
+// 4-bit codes go in as they are; an 8-bit code c goes in as |c - 128| (vpabsb of c ^ 0x80:
+// 0..128 as an unsigned byte) against x carrying the sign of c - 128 (vpsignb), so a pair
+// sums at most 2 x 128 x 127 = 32,512, and 128 x (the block's sum of x) is added back per
+// block. Either way the int32 sums equal the VNNI ones exactly. (The 8-bit codes were two
+// nibbles before: twice the multiplies per byte; 0.5B int8 prefill on a Zen 3 VM was then
+// only level with llama.cpp's Q8_0, docs/performance.md.)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -30,7 +35,8 @@ inline __m256 load8(const void* base, int64_t i) {
   }
 }
 
-// Per 32-bit lane: sum of the 4 products of nibble codes w (u8 < 16) and x (s8).
+// Per 32-bit lane: sum of the 4 products of w (u8) and x (s8); no pair of products may
+// leave int16 (vpmaddubsw saturates).
 inline __m256i dot4(__m256i w, __m256i xb) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xb), _mm256_set1_epi16(1));
 }
@@ -51,16 +57,22 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
       for (int i = 0; i < MR; ++i) ia[i][0] = ia[i][1] = _mm256_setzero_si256();
       if constexpr (BITS == 8) {
         const uint8_t* wb = panel + j * 8 * 64;
+        const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
         for (int st = 0; st < 8; ++st) {
           for (int h = 0; h < 2; ++h) {
             const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + st * 64 + h * 32));
-            const __m256i lo = _mm256_and_si256(w, m4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+            const __m256i ws = _mm256_xor_si256(w, flip);  // c - 128 as a signed byte
+            const __m256i wa = _mm256_abs_epi8(ws);         // |c - 128|, 128 stays 0x80 = 128 unsigned
             for (int i = 0; i < MR; ++i) {
               const __m256i xb = _mm256_set1_epi32(load_i32(t.xq + (t0 + i) * t.kp + j * 32 + 4 * st));
-              const __m256i d = _mm256_add_epi32(dot4(lo, xb), _mm256_slli_epi32(dot4(hi, xb), 4));
-              ia[i][h] = _mm256_add_epi32(ia[i][h], d);
+              ia[i][h] = _mm256_add_epi32(ia[i][h], dot4(wa, _mm256_sign_epi8(xb, ws)));
             }
           }
+        }
+        for (int i = 0; i < MR; ++i) {  // + 128 x the block's sum of x: sum c x exactly
+          const __m256i b = _mm256_set1_epi32(128 * t.bsum[(t0 + i) * t.nblocks + j]);
+          ia[i][0] = _mm256_add_epi32(ia[i][0], b);
+          ia[i][1] = _mm256_add_epi32(ia[i][1], b);
         }
       } else {
         const uint8_t* wb = panel + j * 4 * 64;
