@@ -75,18 +75,26 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
           ia[i][1] = _mm256_add_epi32(ia[i][1], b);
         }
       } else {
+        // A 4-bit pair sum is at most 2 x 15 x 127 = 3,810, so the block's 8 of them per lane
+        // add up in int16 (<= 30,480) and widen once (vpmaddwd) per block.
         const uint8_t* wb = panel + j * 4 * 64;
+        __m256i s16[MR][2];
+        for (int i = 0; i < MR; ++i) s16[i][0] = s16[i][1] = _mm256_setzero_si256();
         for (int st = 0; st < 4; ++st) {
           for (int h = 0; h < 2; ++h) {
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + st * 64 + h * 32));
             const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             for (int i = 0; i < MR; ++i) {
               const int8_t* xr = t.xq + (t0 + i) * t.kp + j * 32 + 8 * st;
-              ia[i][h] = _mm256_add_epi32(ia[i][h], dot4(lo, _mm256_set1_epi32(load_i32(xr))));
-              ia[i][h] = _mm256_add_epi32(ia[i][h], dot4(hi, _mm256_set1_epi32(load_i32(xr + 4))));
+              const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(load_i32(xr))),
+                                                 _mm256_maddubs_epi16(hi, _mm256_set1_epi32(load_i32(xr + 4))));
+              s16[i][h] = _mm256_add_epi16(s16[i][h], p);
             }
           }
         }
+        const __m256i ones = _mm256_set1_epi16(1);
+        for (int i = 0; i < MR; ++i)
+          for (int h = 0; h < 2; ++h) ia[i][h] = _mm256_madd_epi16(s16[i][h], ones);
       }
       for (int i = 0; i < MR; ++i) {
         const __m256 dv = _mm256_set1_ps(t.d[(t0 + i) * t.nblocks + j]);
