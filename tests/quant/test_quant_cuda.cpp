@@ -115,6 +115,17 @@ cuda::QuantGemmParams gemv_params(const Case& c, const LinearWeight& w) {
   return p;
 }
 
+// gemv_params with x (bf16 [T, K] on the device), T, bf16 out and w's bias set: the fused
+// epilogues' tests (out left to set).
+cuda::QuantGemmParams decode_params(const Case& c, const LinearWeight& w, const Tensor& dx, int T) {
+  cuda::QuantGemmParams p = gemv_params(c, w);
+  p.x = static_cast<const __nv_bfloat16*>(dx.raw());
+  p.T = T;
+  p.out_dtype = DType::BF16;
+  p.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+  return p;
+}
+
 void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int panels_per_block, bool f16,
                     bool bias, GemvKernel kernel = GemvKernel::Auto) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
@@ -230,11 +241,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
     for (int T : {1, 3, 8}) {
       const std::string what = detail::concat("silu I=", I, " K=", c.K, " bits=", c.bits, " T=", T);
       Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
-      cuda::QuantGemmParams base = gemv_params(gu, w);
-      base.x = static_cast<const __nv_bfloat16*>(dx.raw());
-      base.T = T;
-      base.out_dtype = DType::BF16;
-      base.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+      cuda::QuantGemmParams base = decode_params(gu, w, dx, T);
       auto unfused = [&](cuda::QuantGemmParams p) {  // quant_gemv + silu_mul with p's kernel and split
         Tensor g = be().empty({T, N}, DType::BF16), a = be().empty({T, I}, DType::BF16);
         p.out = g.raw();
@@ -275,11 +282,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
       const std::string what = detail::concat("norm N=", c.N, " K=", c.K, " bits=", c.bits, " T=", T);
       Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
       const Tensor res = randn_bf16_as_f32({T, c.N}, rng);
-      cuda::QuantGemmParams base = gemv_params(c, w);
-      base.x = static_cast<const __nv_bfloat16*>(dx.raw());
-      base.T = T;
-      base.out_dtype = DType::BF16;
-      base.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+      cuda::QuantGemmParams base = decode_params(c, w, dx, T);
       struct Out {
         Tensor o, r, h;
       };
@@ -387,11 +390,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
         expect_same_bits(be(), a.k, b.k, v + " k cache");
         expect_same_bits(be(), a.v, b.v, v + " v cache");
       };
-      cuda::QuantGemmParams base = gemv_params(lc, w);
-      base.x = static_cast<const __nv_bfloat16*>(dx.raw());
-      base.T = T;
-      base.out_dtype = DType::BF16;
-      base.bias = w.bias.defined() ? w.bias.raw() : nullptr;
+      cuda::QuantGemmParams base = decode_params(lc, w, dx, T);
       auto unfused = [&](cuda::QuantGemmParams p) {  // quant_gemv + qk_norm_rope_kv_write with p's kernel and split
         Out u = fresh();
         p.out = u.q.raw();

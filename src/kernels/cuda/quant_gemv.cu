@@ -484,8 +484,8 @@ GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_
            : p.rope_kv             ? 2
                                    : std::max(min_pb, auto_panels_per_block((p.N + 15) / 16, sms, per_sm));
   TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
-  TLLM_CHECK(pb >= min_pb, "quant_gemv: the SiLU epilogue takes 2, 4 or 8 panels per block, not ", pb);
   TLLM_CHECK(!p.rope_kv || pb == 2, "quant_gemv: the RoPE epilogue takes 2 panels per block, not ", pb);
+  TLLM_CHECK(pb >= min_pb, "quant_gemv: the SiLU epilogue takes 2, 4 or 8 panels per block, not ", pb);
   const size_t xs = staged ? x_stage_bytes(p.bits, p.ktiles, segment_mmas(p)) : 0;
   g.smem = gemv_smem_bytes(p, pb, g.gpw) + xs;
   while (g.smem > max_smem / per_sm && pb > min_pb) {
