@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/sampling_params.h"
+
 namespace tllm::goldens {
 
 namespace fs = std::filesystem;
@@ -36,6 +38,19 @@ inline fs::path models_dir() {
   if (const char* m = std::getenv("TLLM_GOLDEN_MODELS"); m && *m) return m;
   if (const char* s = std::getenv("TLLM_TEST_SOURCE_DIR"); s && *s) return fs::path(s) / "tests/data/models";
   return fs::path(TLLM_SOURCE_DIR) / "tests/data/models";
+}
+
+// The sampling the goldens were made with: greedy for n_new tokens past any eos, the top-20
+// log-probs of every step and prompt position, token ids only.
+inline SamplingParams greedy_params(size_t n_new) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.max_tokens = static_cast<int>(n_new);
+  p.ignore_eos = true;
+  p.logprobs = 20;
+  p.prompt_logprobs = 20;
+  p.detokenize = false;
+  return p;
 }
 
 inline Top parse_top(const nlohmann::json& j) {

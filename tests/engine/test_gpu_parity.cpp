@@ -63,17 +63,6 @@ EngineConfig config(const std::string& name, const std::string& device) {
   return c;
 }
 
-SamplingParams greedy(size_t n) {
-  SamplingParams p;
-  p.temperature = 0.0f;
-  p.max_tokens = static_cast<int>(n);
-  p.ignore_eos = true;
-  p.logprobs = 20;
-  p.prompt_logprobs = 20;
-  p.detokenize = false;
-  return p;
-}
-
 std::vector<std::string> gpu_models() {
   // The head dims the CUDA attention kernels take.
   auto names = model_names([](const nlohmann::json& c) {
@@ -99,8 +88,8 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
   for (const Case& k : cases) prompts.push_back(k.prompt);
   LLMEngine gpu(config(name, "cuda"));
   LLMEngine cpu(config(name, "cpu"));
-  auto g = gpu.generate(prompts, {greedy(cases[0].greedy.size())});
-  auto c = cpu.generate(prompts, {greedy(cases[0].greedy.size())});
+  auto g = gpu.generate(prompts, {greedy_params(cases[0].greedy.size())});
+  auto c = cpu.generate(prompts, {greedy_params(cases[0].greedy.size())});
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& k = cases[i];
     const std::string where = name + " prompt " + std::to_string(i);

@@ -59,17 +59,6 @@ EngineConfig engine_config(const std::string& name, int block_size, int max_batc
   return c;
 }
 
-SamplingParams greedy_params(size_t n_new) {
-  SamplingParams p;
-  p.temperature = 0.0f;
-  p.max_tokens = static_cast<int>(n_new);
-  p.ignore_eos = true;
-  p.logprobs = 20;
-  p.prompt_logprobs = 20;
-  p.detokenize = false;
-  return p;
-}
-
 void check_completion(const Case& k, const LLMEngine::Completion& c, const std::string& where) {
   ASSERT_EQ(c.token_ids, k.greedy) << where << ": greedy tokens differ";
   ASSERT_EQ(c.logprobs.size(), k.steps.size()) << where;
