@@ -10,10 +10,12 @@ namespace tllm {
 LogLevel log_level() {
   static const LogLevel level = [] {
     const char* e = std::getenv("TLLM_LOG");
-    if (!e) return LogLevel::Info;
+    if (!e || !*e || !std::strcmp(e, "info")) return LogLevel::Info;
     if (!std::strcmp(e, "debug")) return LogLevel::Debug;
     if (!std::strcmp(e, "warn")) return LogLevel::Warn;
     if (!std::strcmp(e, "error")) return LogLevel::Error;
+    // Read inside the logger, where an exception has no place to go: say so once instead.
+    std::fprintf(stderr, "[tinyllm warn] TLLM_LOG='%s' is not debug, info, warn or error; logging at info\n", e);
     return LogLevel::Info;
   }();
   return level;
