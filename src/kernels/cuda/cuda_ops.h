@@ -96,6 +96,15 @@ struct QkNormRopeParams {
   bool release_at_entry;     // launch the dependent (decode attention) before the wait
 };
 void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
+#ifdef __CUDACC__
+// Token t's cache slot from p.slot_mapping (i64 or i32); < 0: no write. A slot past the cache
+// (the host validates the mapping) reads as -1, so no kernel writes out of bounds.
+__device__ __forceinline__ int64_t cache_slot(const QkNormRopeParams& p, int t) {
+  const int64_t s = p.slot_i64 ? static_cast<const int64_t*>(p.slot_mapping)[t]
+                               : static_cast<const int32_t*>(p.slot_mapping)[t];
+  return s >= p.num_slots ? -1 : s;
+}
+#endif
 
 // The q|k|v projection of a decode step (x[T, K] @ w^T, + bias) with the rotation and the
 // cache writes of qk_norm_rope_kv_write in its epilogue, for the case without q/k norms:

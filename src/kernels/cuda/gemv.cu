@@ -192,11 +192,7 @@ __global__ void __launch_bounds__(WARPS * 32)
       cs_s[tok][i & 7][0] = cs[d];
       cs_s[tok][i & 7][1] = cs[half + d];
     } else if (i >= 64 && i < 64 + T) {
-      const int tok = i - 64;
-      int64_t slot = rope.slot_i64 ? static_cast<const int64_t*>(rope.slot_mapping)[tok]
-                                   : static_cast<const int32_t*>(rope.slot_mapping)[tok];
-      if (slot >= rope.num_slots) slot = -1;  // validated on the host; never write out of bounds
-      slot_s[tok] = slot;
+      slot_s[i - 64] = cache_slot(rope, i - 64);
     }
   }
   pdl_wait();

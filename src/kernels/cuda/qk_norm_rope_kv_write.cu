@@ -42,12 +42,7 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormR
   const bool is_q = head < nq, is_k = !is_q && head < nq + nkv, is_v = head >= nq + nkv;
   bf16* src = p.qkv + static_cast<int64_t>(t) * p.row_stride + static_cast<int64_t>(head) * D;
 
-  int64_t slot = -1;
-  if (!is_q) {
-    slot = p.slot_i64 ? static_cast<const int64_t*>(p.slot_mapping)[t]
-                      : static_cast<const int32_t*>(p.slot_mapping)[t];
-    if (slot >= p.num_slots) slot = -1;  // validated on the host; never write out of bounds
-  }
+  const int64_t slot = is_q ? -1 : cache_slot(p, t);
   const int kvh = is_k ? head - nq : head - nq - nkv;
   bf16* cache_dst = nullptr;
   if (slot >= 0) {

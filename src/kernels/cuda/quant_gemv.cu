@@ -208,11 +208,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
       cs_s[tok][i & 15][0] = cs[d];
       cs_s[tok][i & 15][1] = cs[D / 2 + d];
     } else if (i >= 128 && i < 128 + p.T) {
-      const int tok = i - 128;
-      int64_t s = p.rope.slot_i64 ? static_cast<const int64_t*>(p.rope.slot_mapping)[tok]
-                                  : static_cast<const int32_t*>(p.rope.slot_mapping)[tok];
-      if (s >= p.rope.num_slots) s = -1;  // validated on the host; never write out of bounds
-      slot_s[tok] = s;
+      slot_s[i - 128] = cache_slot(p.rope, i - 128);
     }
   }
   pdl_wait();  // x is the previous kernel's output
