@@ -61,6 +61,15 @@ QuantGemmParams linear_params(const LinearWeight& w, const Tensor& x, int64_t T,
   return p;
 }
 
+// Tokens of x where a decode-path epilogue of quant_gemv may take x @ w^T: bf16 x on the GPU
+// with w's in_features per row, w's bias (if any) one value per output; 0 where not.
+int64_t decode_tokens(const Tensor& x, const LinearWeight& w) {
+  if (!x.defined() || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.ndim() < 1 ||
+      x.dim(-1) != w.in_features || (w.bias.defined() && w.bias.numel() != w.out_features))
+    return 0;
+  return x.numel() / w.in_features;
+}
+
 void check_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(w.quant != QuantScheme::None, op, ": weight is not quantized");
   for (const Tensor* t : {&w.weight, &w.scales, &w.zeros})
@@ -150,12 +159,8 @@ void CudaBackend::linear_quantized(Tensor& out, const Tensor& x, const LinearWei
 
 bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const LinearWeight& w, const ResidualNorm* rn) {
   // Up to one 8-token MMA tile, as the dense skinny GEMM's epilogues (gemv.cu).
-  const int64_t N = w.out_features, K = w.in_features;
-  if (!x.defined() || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.ndim() < 1 || x.dim(-1) != K ||
-      !out.defined() || out.device() != Device::CUDA || out.dtype() != DType::BF16)
-    return false;
-  const int64_t T = x.numel() / K;
-  if (T < 1 || T > 8 || (w.bias.defined() && w.bias.numel() != N)) return false;
+  const int64_t N = w.out_features, K = w.in_features, T = decode_tokens(x, w);
+  if (T < 1 || T > 8 || !out.defined() || out.device() != Device::CUDA || out.dtype() != DType::BF16) return false;
   check_packed(w, "linear");
   QuantGemmParams p = linear_params(w, x, T, out);  // out is bf16 (checked above)
   if (rn) {
@@ -170,12 +175,10 @@ bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const Lin
 }
 
 bool CudaBackend::quantized_rope_fusable(const Tensor& x, const LinearWeight& w, const QKVLayout& L) const {
-  const int64_t N = w.out_features, K = w.in_features;
-  if (!x.defined() || x.device() != Device::CUDA || x.dtype() != DType::BF16 || x.ndim() < 1 || x.dim(-1) != K ||
-      N != L.row_stride() || (w.bias.defined() && w.bias.numel() != N))
+  const int64_t T = decode_tokens(x, w);
+  if (w.out_features != L.row_stride() ||
+      !cuda::quant_gemv_rope_supported(static_cast<int>(T), L.n_q_heads, L.n_kv_heads, L.head_dim))
     return false;
-  const int64_t T = x.numel() / K;
-  if (!cuda::quant_gemv_rope_supported(static_cast<int>(T), L.n_q_heads, L.n_kv_heads, L.head_dim)) return false;
   check_packed(w, "linear_rope_kv_write");
   QuantGemmParams p = params_of(w);
   p.T = static_cast<int>(T);
