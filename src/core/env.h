@@ -13,21 +13,17 @@
 
 namespace tllm {
 
-// An on-by-default switch: unset, empty or "1" is on, "0" is off.
-inline bool env_switch_on(const char* name) {
+// A switch: "1" is on, "0" is off, unset or empty is `fallback`.
+inline bool env_switch(const char* name, bool fallback) {
   const char* e = std::getenv(name);
-  if (!e || !*e || std::strcmp(e, "1") == 0) return true;
+  if (!e || !*e) return fallback;
+  if (std::strcmp(e, "1") == 0) return true;
   if (std::strcmp(e, "0") == 0) return false;
   throw InvalidArgument(detail::concat("environment variable ", name, "='", e, "': expected 0 or 1"));
 }
-
-// An off-by-default switch: unset, empty or "0" is off, "1" is on.
-inline bool env_flag(const char* name) {
-  const char* e = std::getenv(name);
-  if (!e || !*e || std::strcmp(e, "0") == 0) return false;
-  if (std::strcmp(e, "1") == 0) return true;
-  throw InvalidArgument(detail::concat("environment variable ", name, "='", e, "': expected 0 or 1"));
-}
+// On by default (the A/B switches of the CUDA paths) / off by default (timing and profiling).
+inline bool env_switch_on(const char* name) { return env_switch(name, true); }
+inline bool env_flag(const char* name) { return env_switch(name, false); }
 
 // A whole decimal number (optional sign); unset or empty gives `fallback`.
 inline int env_int(const char* name, int fallback) {
