@@ -358,13 +358,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
                                               " T=", T);
       const bool i64 = T != 2;
       const Tensor x = randn_bf16_as_f32({T, c.K}, rng);
-      Tensor cos_sin = Tensor::empty({rows, c.D}, DType::F32);
-      for (int r = 0; r < rows; ++r)
-        for (int i = 0; i < c.D / 2; ++i) {
-          const double a = (r * 37 % rows) * std::pow(10000.0, -2.0 * i / c.D);
-          cos_sin.data<float>()[r * c.D + i] = static_cast<float>(std::cos(a));
-          cos_sin.data<float>()[r * c.D + c.D / 2 + i] = static_cast<float>(std::sin(a));
-        }
+      const Tensor cos_sin = test::cos_sin_table(rows, c.D, 10000.0);
       std::vector<int32_t> rope_rows(T), slots32(T);
       std::vector<int64_t> slots(T);
       for (int t = 0; t < T; ++t) {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include "core/thread_pool.h"
@@ -94,6 +95,34 @@ TEST(QuantLayout, RejectsUnsupported) {
   EXPECT_THROW(quant::pack(m, quant::Layout::Cpu), Error);
 }
 
+// quant_linear of w on x [T, K] with every instruction set the machine has (AVX-512 also
+// without VNNI): each output within f32 rounding of ref (the product with the rounded
+// activations; absref its |x w| sums), every set's bits those of the first (scalar), and
+// more(out) for any further check.
+void expect_isas_agree(ThreadPool& pool, cpu::Scratch& scratch, const LinearWeight& w, const Tensor& x,
+                       const float* bias, const Tensor& ref, const Tensor& absref, const std::string& what,
+                       const std::function<void(const Tensor&, const std::string&)>& more = {}) {
+  const int64_t T = x.dim(0), N = w.out_features;
+  Tensor scalar_out;
+  for (cpu::Isa isa : isas())
+    for (bool vnni : {true, false}) {
+      if (!vnni && isa != cpu::Isa::Avx512) continue;
+      Tensor out = Tensor::empty({T, N}, DType::F32);
+      cpu::Exec ex{pool, isa, scratch};
+      cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, bias, ex, vnni);
+      const std::string where = detail::concat(what, " isa ", cpu::isa_name(isa), " vnni ", vnni);
+      for (int64_t i = 0; i < out.numel(); ++i)
+        ASSERT_NEAR(out.data<float>()[i], ref.data<float>()[i], 2e-6f * absref.data<float>()[i] + 1e-5f)
+            << where << " i=" << i;
+      if (more) more(out, where);
+      if (::testing::Test::HasFatalFailure()) return;
+      if (!scalar_out.defined())
+        scalar_out = out;
+      else
+        ASSERT_EQ(0, std::memcmp(out.raw(), scalar_out.raw(), out.nbytes())) << where << " differs from scalar";
+    }
+}
+
 // The fast path is the product of the dequantized weights with the int8-rounded activations:
 // compared with that exact product (double) the error is f32 rounding only.
 TEST(QuantCpu, FastPathMatchesDequantizedProductOfRoundedActivations) {
@@ -111,31 +140,18 @@ TEST(QuantCpu, FastPathMatchesDequantizedProductOfRoundedActivations) {
       ref::quant_linear(ref, ref::round_activations_int8(x), m, bias, &absref);
       Tensor exact, absexact;
       ref::quant_linear(exact, x, m, bias, &absexact);
-      Tensor scalar_out;
-      for (cpu::Isa isa : isas()) {
-        for (bool vnni : {true, false}) {
-          if (!vnni && isa != cpu::Isa::Avx512) continue;
-          Tensor out = Tensor::empty({T, s.N}, DType::F32);
-          cpu::Exec ex{pool, isa, scratch};
-          cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, bias.data<float>(), ex, vnni);
-          for (int64_t i = 0; i < out.numel(); ++i) {
-            const float o = out.data<float>()[i], r = ref.data<float>()[i];
-            ASSERT_NEAR(o, r, 2e-6f * absref.data<float>()[i] + 1e-5f)
-                << "isa " << cpu::isa_name(isa) << " N=" << s.N << " K=" << s.K << " bits=" << s.bits
-                << " group=" << s.group << " T=" << T << " i=" << i;
-            // Against f32 activations the error is bounded by the activation rounding:
-            // |x - x_hat| <= d/2 per element, d <= max|x| / 127; loosely 1% of sum |x w|.
-            ASSERT_NEAR(o, exact.data<float>()[i], 0.01f * absexact.data<float>()[i] + 1e-4f);
-          }
-          if (!scalar_out.defined()) {
-            scalar_out = out;
-          } else {
-            ASSERT_EQ(0, std::memcmp(out.raw(), scalar_out.raw(), out.nbytes()))
-                << "isa " << cpu::isa_name(isa) << " vnni " << vnni << " differs from scalar, N=" << s.N
-                << " K=" << s.K << " bits=" << s.bits << " group=" << s.group << " T=" << T;
-          }
-        }
-      }
+      const std::string what =
+          detail::concat("N=", s.N, " K=", s.K, " bits=", s.bits, " group=", s.group, " T=", T);
+      // Against f32 activations the error is bounded by the activation rounding:
+      // |x - x_hat| <= d/2 per element, d <= max|x| / 127; loosely 1% of sum |x w|.
+      expect_isas_agree(pool, scratch, w, x, bias.data<float>(), ref, absref, what,
+                        [&](const Tensor& out, const std::string& where) {
+                          for (int64_t i = 0; i < out.numel(); ++i)
+                            ASSERT_NEAR(out.data<float>()[i], exact.data<float>()[i],
+                                        0.01f * absexact.data<float>()[i] + 1e-4f)
+                                << where << " i=" << i;
+                        });
+      if (HasFatalFailure()) return;
     }
 }
 
@@ -167,23 +183,9 @@ TEST(QuantCpu, ExtremeCodesAndActivationsAreExact) {
             x.data<float>()[t * K + k] = (t == 0 || ((k / (t + 1)) % 2 == 0)) == (pattern % 2 == 0) ? 1.0f : -1.0f;
         Tensor ref, absref;
         ref::quant_linear(ref, ref::round_activations_int8(x), m, Tensor(), &absref);
-        Tensor scalar_out;
-        for (cpu::Isa isa : isas())
-          for (bool vnni : {true, false}) {
-            if (!vnni && isa != cpu::Isa::Avx512) continue;
-            Tensor out = Tensor::empty({T, N}, DType::F32);
-            cpu::Exec ex{pool, isa, scratch};
-            cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, nullptr, ex, vnni);
-            const std::string what = detail::concat("isa ", cpu::isa_name(isa), " vnni ", vnni, " bits ", bits,
-                                                    " pattern ", pattern, " T ", T);
-            for (int64_t i = 0; i < out.numel(); ++i)
-              ASSERT_NEAR(out.data<float>()[i], ref.data<float>()[i], 2e-6f * absref.data<float>()[i] + 1e-5f)
-                  << what << " i=" << i;
-            if (!scalar_out.defined())
-              scalar_out = out;
-            else
-              ASSERT_EQ(0, std::memcmp(out.raw(), scalar_out.raw(), out.nbytes())) << what << " differs from scalar";
-          }
+        expect_isas_agree(pool, scratch, w, x, nullptr, ref, absref,
+                          detail::concat("bits ", bits, " pattern ", pattern, " T ", T));
+        if (HasFatalFailure()) return;
       }
     }
 }

@@ -359,13 +359,7 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
     QKVLayout L{c.n_q, c.n_kv, c.D};
     const int T = 19, rows = 64, num_blocks = 6;
     Tensor qkv = randn({T, L.row_stride()}, rng, DType::BF16, 1.5f);
-    Tensor cos_sin = Tensor::empty({rows, c.rot}, DType::F32);
-    for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < c.rot / 2; ++i) {
-        const double a = r * std::pow(10000.0, -2.0 * i / c.rot);
-        cos_sin.data<float>()[r * c.rot + i] = static_cast<float>(std::cos(a));
-        cos_sin.data<float>()[r * c.rot + c.rot / 2 + i] = static_cast<float>(std::sin(a));
-      }
+    const Tensor cos_sin = cos_sin_table(rows, c.rot, 10000.0);
     std::vector<int32_t> rope_rows(T);
     std::vector<int64_t> slots(T);
     std::vector<int64_t> perm(num_blocks * c.block_size);
