@@ -3,7 +3,8 @@
 // group 128, int4 group 64 and int8 per channel (the schemes of --quantization int4 / int8):
 //   - every linear alone (qkv +bias, o_proj, gate_up, down; lm_head int8 per channel, as
 //     quantize-on-load keeps it) at T = 1, 8, 16, the launcher's choice and, at T = 1, each
-//     panels-per-block split of both T = 1 kernels (x from L1, x staged); weights rotate
+//     panels-per-block split of the T = 1 kernels (x from L1, x staged "xs", and for 8-bit
+//     codes the deep staged kernel "xs2"); weights rotate
 //     through copies larger than L2, so HBM is what is measured;
 //   - the whole decode step's weight stream: 28 layers x {qkv, o_proj, gate_up, down} +
 //     lm_head captured in one CUDA graph (PDL between the kernels, as the engine runs it).
@@ -221,13 +222,16 @@ int main(int argc, char** argv) {
         pa.T = T;
         const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(pa);
         const std::string shape = fmt("T%d %dx%d", T, l.N, l.K);
-        report(fmt("qgemv_%s_%s auto(pb%d%s)", wsc.name, l.name, ch.panels_per_block, ch.x_staged ? " xs" : ""), shape,
-               run(0, Kernel::Auto), bytes);
+        auto tag = [](Kernel k) { return k == Kernel::XStaged ? " xs" : k == Kernel::XStagedDeep ? " xs2" : ""; };
+        report(fmt("qgemv_%s_%s auto(pb%d%s)", wsc.name, l.name, ch.panels_per_block,
+                   !ch.x_staged ? "" : ch.blocks_per_sm == 2 ? " xs2" : " xs"),
+               shape, run(0, Kernel::Auto), bytes);
         if (T == 1 && !quick)
-          for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged})
+          for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged, Kernel::XStagedDeep}) {
+            if (kernel == Kernel::XStagedDeep && wsc.bits != 8) continue;  // 8-bit codes only
             for (int pb : {1, 2, 4, 8})
-              report(fmt("qgemv_%s_%s pb%d%s", wsc.name, l.name, pb, kernel == Kernel::XStaged ? " xs" : ""), shape,
-                     run(pb, kernel), bytes);
+              report(fmt("qgemv_%s_%s pb%d%s", wsc.name, l.name, pb, tag(kernel)), shape, run(pb, kernel), bytes);
+          }
       }
     }
     std::printf("\n");

@@ -96,6 +96,19 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
 // dequantize-then-matmul reference (ref::quant_linear).
 using GemvKernel = cuda::QuantGemmParams::GemvKernel;
 
+// The kernel a launcher choice names (to force it with another split).
+GemvKernel kernel_of(const cuda::QuantGemvChoice& ch) {
+  return !ch.x_staged ? GemvKernel::XFromL1 : ch.blocks_per_sm == 2 ? GemvKernel::XStagedDeep : GemvKernel::XStaged;
+}
+
+// The decode kernels for T tokens of `bits`-bit codes (the x-staged ones take T = 1, the deep
+// one 8-bit codes).
+std::vector<GemvKernel> kernels_at(int T, int bits) {
+  if (T > 1) return {GemvKernel::XFromL1};
+  if (bits == 8) return {GemvKernel::XFromL1, GemvKernel::XStaged, GemvKernel::XStagedDeep};
+  return {GemvKernel::XFromL1, GemvKernel::XStaged};
+}
+
 // quant_gemv's parameters for a packed weight of the case's shape (x, T and out left to set).
 cuda::QuantGemmParams gemv_params(const Case& c, const LinearWeight& w) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
@@ -157,9 +170,10 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   expect_close(got, want, absw, 1e-4,
                detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
                               " panels/block=", panels_per_block, " f16 scales=", f16,
-                              " kernel=", kernel == GemvKernel::XStaged  ? "x staged"
-                                          : kernel == GemvKernel::XFromL1 ? "x from L1"
-                                                                          : "auto"));
+                              " kernel=", kernel == GemvKernel::XStaged       ? "x staged"
+                                          : kernel == GemvKernel::XStagedDeep ? "x staged, deep"
+                                          : kernel == GemvKernel::XFromL1     ? "x from L1"
+                                                                              : "auto"));
 }
 
 TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
@@ -181,28 +195,85 @@ TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
       for (int T : {1, 3, 8, 16}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3);
       // T = 1 has two kernels (x from L1, x staged in shared memory); the launcher picks by
       // grid size, so small N would only ever see the first: force each.
-      for (GemvKernel k : {GemvKernel::XFromL1, GemvKernel::XStaged})
-        run_gemv_split(be(), rng, c, 1, pb, (c.N + pb) % 2 == 1, pb == 2, k);
+      for (GemvKernel k : kernels_at(1, c.bits)) run_gemv_split(be(), rng, c, 1, pb, (c.N + pb) % 2 == 1, pb == 2, k);
     }
 }
 
+// With 8-bit codes the staged kernels take x as f16, each scale segment scaled by 2^-E from
+// its largest |x|: x of any bf16 magnitude, uniform or a different power per segment, and
+// outliers far past f16's range beside N(0, 1) values, against the float64 reference with a
+// purely relative bound (expect_close's absolute 1e-3 would hide small x); every kernel and
+// both code widths alike.
+TEST_F(QuantCuda, StagedKernelTakesXOfAnyMagnitude) {
+  std::mt19937_64 rng(31);
+  for (const Case& c : std::vector<Case>{{64, 3584, 4, 128}, {64, 3584, 8, 0}, {48, 1000, 4, 32}, {48, 1000, 8, 64}}) {
+    const int group = c.group ? c.group : static_cast<int>(c.K);
+    const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, true, rng);
+    const LinearWeight w = be().pack_quantized(m, false);
+    for (int form = 0; form < 7; ++form) {
+      Tensor x = randn_bf16_as_f32({1, c.K}, rng);
+      float* xv = x.data<float>();
+      const int powers[] = {-60, -24, 24, 60};
+      for (int64_t k = 0; k < c.K; ++k) {
+        float f = 1.0f;
+        if (form < 4) f = std::ldexp(1.0f, powers[form]);                   // every value 2^e
+        else if (form == 4) f = std::ldexp(1.0f, 13 * static_cast<int>((k / 64) % 7) - 39);  // 2^e per 64 columns
+        else if (k % 97 == 5) f = form == 5 ? 6e4f : 1e30f;                 // outliers (f16 max 65504)
+        xv[k] = bf16_to_f32(f32_to_bf16(xv[k] * f));
+      }
+      const Tensor dx = be().upload(x, DType::BF16);
+      Tensor want, absw;
+      ref::quant_linear(want, x, m, Tensor{}, &absw);
+      for (GemvKernel k : kernels_at(1, c.bits)) {
+        const int variant = static_cast<int>(k);
+        Tensor dout = be().empty({1, c.N}, DType::F32);
+        cuda::QuantGemmParams p = gemv_params(c, w);
+        p.x = static_cast<const __nv_bfloat16*>(dx.raw());
+        p.T = 1;
+        p.out = dout.raw();
+        p.out_dtype = DType::F32;
+        p.gemv_kernel = k;
+        cuda::quant_gemv(p, be().stream());
+        const Tensor got = be().download(dout);
+        for (int64_t i = 0; i < c.N; ++i) {
+          const float g = got.data<float>()[i], r = want.data<float>()[i];
+          ASSERT_TRUE(std::isfinite(g)) << "form " << form << " variant " << variant << " row " << i;
+          ASSERT_LE(std::fabs(g - r), 1e-4 * absw.data<float>()[i])
+              << "form " << form << " variant " << variant << " N=" << c.N << " K=" << c.K << " bits=" << c.bits
+              << " row " << i << " got " << g << " want " << r;
+        }
+      }
+    }
+  }
+}
+
 // The launcher's choice at 7B shapes on this device: T = 1 grids with more blocks than 2 per
-// SM (q|k|v, gate|up, lm_head) take the x-staged kernel, and what it picks is right.
+// SM (q|k|v, gate|up, lm_head) take the x-staged kernel at 3 blocks per SM; with 8-bit codes
+// grids of 1-2 blocks per SM its deep form (2 per SM) where x is staged in one round of loads
+// (K <= 8,192: o_proj); everything else x from L1 (4-bit o_proj, down, a 1.5B o_proj of 96
+// blocks), as does T > 1; and what it picks is right.
 TEST_F(QuantCuda, SkinnyGemmLargeGridsTakeTheStagedKernel) {
   std::mt19937_64 rng(30);
   for (const Case& c : std::vector<Case>{{4608, 3584, 4, 128}, {37888, 3584, 4, 128}, {3584, 18944, 4, 128},
-                                          {37888, 3584, 8, 0}}) {
+                                          {3584, 3584, 4, 128}, {37888, 3584, 8, 0}, {3584, 3584, 8, 0},
+                                          {3584, 18944, 8, 0}, {1536, 1536, 8, 0}}) {
     cuda::QuantGemmParams p = gemv_params(c, LinearWeight{});
     p.scales_f16 = true;
     p.T = 1;
     const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(p);
     const int blocks = static_cast<int>((c.N / 16 + ch.panels_per_block - 1) / ch.panels_per_block);
-    EXPECT_EQ(ch.x_staged, blocks > 2 * be().num_sms()) << "N=" << c.N << " K=" << c.K;
+    const bool large = blocks > 2 * be().num_sms();
+    const bool deep = !large && c.bits == 8 && blocks >= be().num_sms() && c.K <= 8192;
+    EXPECT_EQ(ch.x_staged, large || deep) << "N=" << c.N << " K=" << c.K << " bits=" << c.bits;
+    if (ch.x_staged) {
+      EXPECT_EQ(ch.blocks_per_sm, large ? 3 : 2) << "N=" << c.N << " K=" << c.K;
+    }
     EXPECT_FALSE(ch.gemm);
     p.T = 2;
     EXPECT_FALSE(cuda::quant_gemv_choice(p).x_staged);
   }
   run_gemv_split(be(), rng, {37888, 3584, 4, 128}, 1, 0, true, false);
+  run_gemv_split(be(), rng, {3584, 3584, 8, 0}, 1, 0, true, false);
 }
 
 // Scales and offsets staged in more than 48 KB of shared memory (f32 scales, groups of 32,
@@ -221,13 +292,9 @@ TEST_F(QuantCuda, SkinnyGemmLargeStagedScales) {
 // with its real grid.
 TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
   std::mt19937_64 rng(31);
-  auto kernels_at = [](int T) {
-    return T == 1 ? std::vector<GemvKernel>{GemvKernel::XFromL1, GemvKernel::XStaged}
-                  : std::vector<GemvKernel>{GemvKernel::XFromL1};
-  };
   auto same_choice = [](cuda::QuantGemmParams& p, const cuda::QuantGemvChoice& ch) {
     p.gemv_panels_per_block = ch.panels_per_block;
-    p.gemv_kernel = ch.x_staged ? GemvKernel::XStaged : GemvKernel::XFromL1;
+    p.gemv_kernel = kernel_of(ch);
   };
   const std::vector<Case> silu_cases = {
       {1024, 896, 4, 128}, {48, 1000, 4, 32}, {528, 2048, 8, 0}, {18944, 3584, 4, 128}};
@@ -255,7 +322,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
       Tensor act = dev_poisoned({T, I}, DType::BF16);
       ASSERT_TRUE(be().linear_quantized_fused(act, dx, w, nullptr)) << what;
       expect_same_bits(be(), act, unfused(base), what);
-      for (GemvKernel k : kernels_at(T))
+      for (GemvKernel k : kernels_at(T, c.bits))
         for (int pb : {2, 4, 8}) {
           cuda::QuantGemmParams p = base;
           p.gemv_panels_per_block = pb;
@@ -265,7 +332,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
           p.out = a.raw();
           p.silu = true;
           cuda::quant_gemv(p, be().stream());
-          expect_same_bits(be(), a, want, detail::concat(what, " pb=", pb, " staged=", k == GemvKernel::XStaged));
+          expect_same_bits(be(), a, want, detail::concat(what, " pb=", pb, " kernel=", static_cast<int>(k)));
         }
     }
   }
@@ -303,7 +370,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
       const Backend::ResidualNorm rn{&f.r, &f.h, &nw, 1e-6f};
       ASSERT_TRUE(be().linear_quantized_fused(f.o, dx, w, &rn)) << what;
       expect_same(f, unfused(base), what);
-      for (GemvKernel k : kernels_at(T))
+      for (GemvKernel k : kernels_at(T, c.bits))
         for (int pb : {1, 2, 4, 8}) {
           cuda::QuantGemmParams p = base;
           p.gemv_panels_per_block = pb;
@@ -316,7 +383,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
                                   static_cast<const float*>(nw.raw()), 1e-6f,
                                   static_cast<unsigned int*>(counter.raw())};
           cuda::quant_gemv(p, be().stream());
-          expect_same(got, want, detail::concat(what, " pb=", pb, " staged=", k == GemvKernel::XStaged));
+          expect_same(got, want, detail::concat(what, " pb=", pb, " kernel=", static_cast<int>(k)));
         }
     }
   }
@@ -404,7 +471,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
         const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(pr);
         EXPECT_EQ(ch.panels_per_block, 2) << what;
         base.gemv_panels_per_block = 2;
-        base.gemv_kernel = ch.x_staged ? GemvKernel::XStaged : GemvKernel::XFromL1;
+        base.gemv_kernel = kernel_of(ch);
       }
       expect_same(f, unfused(base), what + " backend");
       // The float reference: projection, bf16, then the rotation and the cache writes.
@@ -418,8 +485,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
       EXPECT_LT(test::rel_err(be().download(f.v), want_v), 1e-2) << what;
       if (!fusable) continue;
       // Each kernel directly.
-      for (GemvKernel k : T == 1 ? std::vector<GemvKernel>{GemvKernel::XFromL1, GemvKernel::XStaged}
-                                 : std::vector<GemvKernel>{GemvKernel::XFromL1}) {
+      for (GemvKernel k : kernels_at(T, c.bits)) {
         cuda::QuantGemmParams p = base;
         p.gemv_kernel = k;
         const Out u = unfused(p);
@@ -428,7 +494,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
         p.rope_kv = true;
         p.rope = be().rope_params(got.q, L, none, none, 1e-6f, rope, dcs, drows, dslots, got.k, got.v);
         cuda::quant_gemv(p, be().stream());
-        expect_same(got, u, detail::concat(what, " staged=", k == GemvKernel::XStaged));
+        expect_same(got, u, detail::concat(what, " kernel=", static_cast<int>(k)));
       }
     }
   }

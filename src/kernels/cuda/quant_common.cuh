@@ -17,6 +17,9 @@ namespace tllm::cuda::qk {
 constexpr uint32_t kMagicLo = 0x43004300u;  // bf16x2 (128, 128): | q gives 128 + q for q < 16
 constexpr uint32_t kMagicHi = 0x45004500u;  // bf16x2 (2048, 2048): | h gives 2048 + 16 h
 constexpr uint32_t kOnes = 0x3f803f80u;     // bf16x2 (1, 1)
+// f16 operands of 8-bit codes (the x-staged decode kernel, whose x is staged as f16): a
+// 10-bit mantissa holds a whole byte, f16 0x64qq = 1024 + q.
+constexpr uint32_t kF16Bytes = 0x64646464u;  // prmt source of the 0x64 high bytes
 
 // Not volatile: a pure function of its operands, so the compiler may schedule it among the
 // (volatile, ordered) weight loads.
@@ -26,6 +29,23 @@ __device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1
       "{%0,%1,%2,%3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void mma16816_f16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                             uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Bytes of {b, a} picked by SEL (prmt: a is bytes 0-3, b bytes 4-7; SEL's nibbles, lowest
+// first, choose d's bytes 0-3).
+template <uint32_t SEL>
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b) {
+  uint32_t r;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "n"(SEL));
+  return r;
 }
 
 // ((v >> SHIFT) & 0x000f000f) | magic as one lop3 (0xea = (a & b) | c). Written as C++ the
@@ -58,6 +78,20 @@ __device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, cons
     mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), b0, b1);
     mma16816(acc, nib<4>(wl, kMagicHi), nib<4>(wh, kMagicHi), nib<12>(wl, kMagicHi), nib<12>(wh, kMagicHi), b0, b1);
   }
+}
+
+// acc += (8-bit codes of k step m + 1024) x b as f16 operands: bytes 0, 2 of the lane's word
+// are columns 2c, 2c + 1 and bytes 1, 3 columns 2c + 8, 2c + 9 (as mma_codes reads them); a
+// byte becomes 1024 + q in one prmt, so a step is 4 prmt and one MMA where the bf16 form
+// (whose 7-bit mantissa holds a nibble, not a byte) takes 14 shift / lop3 and two MMAs. The
+// x-staged decode kernel takes it with x staged as f16. (The 4-bit form saves less: the high
+// nibble of a byte is 1024 + 16 q by masking alone against x / 16, 5 instead of 7 operations
+// per word; measured level to 0.5% slower end to end, H200 runs 137-139, not kept.)
+__device__ __forceinline__ void mma_codes_f16(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
+                                              uint32_t b1) {
+  const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
+  mma16816_f16(acc, prmt<0x4240>(wl, kF16Bytes), prmt<0x4240>(wh, kF16Bytes), prmt<0x4341>(wl, kF16Bytes),
+               prmt<0x4341>(wh, kF16Bytes), b0, b1);
 }
 
 template <bool F16S>

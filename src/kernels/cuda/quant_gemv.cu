@@ -50,6 +50,16 @@
 //   kernel (~2 us per layer) goes. 7B tg b1 (H200, run 132, same binary, TLLM_FUSED_ROPE=0/1):
 //   int4 g128 543.5 / 544.1 -> 553.1 / 553.2 tok/s, int8 381.9 -> 384.1; b8 int4 2,382 -> 2,393
 //   (the 2-panel grid runs x from L1 at T = 1: 144 blocks, under plan_gemv's staged cut).
+// - 8-bit codes in the x-staged kernel as f16 operands: x is staged as f16 (x 2^-E per scale
+//   segment, E from the segment's largest |x|: exact, no overflow), a code byte becomes 1024 +
+//   q in one prmt, one MMA per k step (the bf16 form split each byte into two nibble operands:
+//   14 shift / lop3 and two MMAs per step). And a deep form of the staged kernel (2 blocks per
+//   SM, 4 tiles in flight) for 8-bit grids of 1-2 blocks per SM whose x stages in one round
+//   of loads (7B o_proj, the RoPE q|k|v; not down, K = 18,944). Engine tg b1 against the
+//   previous build, alternated (H200 run 140): 7B int8 384.5 -> 392.5 tok/s, Qwen3-8B int8
+//   347.6 -> 356.5, 1.5B int8 847.6 -> 859.2. The 4-bit f16 form (the high nibble 1024 + 16 q
+//   by masking alone, against x / 16) saves 2 of 7 operations per word and measured level to
+//   -0.5% (runs 137-139): 4-bit codes keep the bf16 kernels.
 #include <algorithm>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -67,6 +77,9 @@ constexpr int kWarps = 8;
 // registers per thread), the x-staged T = 1 kernel (80 registers: 3 blocks per SM).
 constexpr int kBlocksL1 = 2, kDepthL1 = 4;
 constexpr int kBlocksXs = 3, kDepthXs = 3;
+// 8-bit codes: the x-staged kernel at the L1 kernel's residency (128 registers, 4 tiles in
+// flight), for grids of 1-2 blocks per SM (7B o_proj, the RoPE q|k|v).
+constexpr int kBlocksXsDeep = 2, kDepthXsDeep = 4;
 
 // Scale groups a warp stages for a range of `tiles` k tiles (a range may start inside a
 // group when groups span several tiles). Host (shared memory size) and kernel agree on it.
@@ -80,11 +93,15 @@ __host__ __device__ inline int staged_groups(int tiles, int tile, int group_size
 // column c the 2 STEPS words lane c reads (words 8 m + c and 8 m + 4 + c of the tile for
 // step m), padded so that the four c rows of a tile start in different banks; then the sums
 // of x over each scale segment (segment s: columns [16 SEGM s, 16 SEGM (s + 1))).
+// 8-bit codes stage x as f16 (x 2^-E per segment): each segment's 2^E follows the sums.
 __host__ __device__ constexpr int x_lane_words(int bits) { return bits == 4 ? 20 : 12; }
 inline size_t x_stage_bytes(int bits, int ktiles, int segm) {
   const int segments = ktiles * (k_tile(bits) / 16 / segm);
-  return static_cast<size_t>(ktiles) * 4 * x_lane_words(bits) * 4 + static_cast<size_t>(segments) * 4;
+  return static_cast<size_t>(ktiles) * 4 * x_lane_words(bits) * 4 + static_cast<size_t>(segments) * (bits == 8 ? 8 : 4);
 }
+// 16-byte x chunks each thread loads per round while staging; a K of at most kWarps * 32 *
+// kStageBatch chunks (8,192 columns) is staged in one round of loads.
+constexpr int kStageBatch = 4;
 
 template <bool F16S>
 __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
@@ -102,15 +119,23 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 //   scales   [8 warps][gpw groups][16 rows]           (f16 or f32, as stored)
 //   offsets  [8 warps][gpw groups][16 rows]
 //   XSM: x   u32 [ktiles][4 lane columns][CW words], then f32 segment sums [ktiles * NS]
-template <int BITS, int NT, int SEGM, bool F16S, typename OutT, bool XSM>
-__global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
+//            (8 bits: then the segments' scales 2^E [ktiles * NS])
+// XSB: 0 x from L1; kBlocksXs, or kBlocksXsDeep (8 bits only): x staged, that many blocks per
+// SM. With 8-bit codes (F16X) the staged kernels take x as f16, x 2^-E per segment (E from
+// the segment's largest |x|, so that every bf16 value converts exactly and none overflows),
+// and the codes as f16 operands (mma_codes_f16: a byte is one prmt, one MMA per k step
+// instead of the bf16 form's two); the scale step multiplies by 2^E again.
+template <int BITS, int NT, int SEGM, bool F16S, typename OutT, int XSB>
+__global__ void __launch_bounds__(kWarps * 32, XSB ? XSB : kBlocksL1)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
+  constexpr bool XSM = XSB > 0, F16X = XSM && BITS == 8;
+  static_assert(XSB == 0 || XSB == kBlocksXs || (XSB == kBlocksXsDeep && BITS == 8), "staged kernel residency");
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
   constexpr int CW = x_lane_words(BITS);  // XSM: words per lane c and tile (padded)
   static_assert(!XSM || NT == 1, "x in shared memory: one token");
-  constexpr int DEPTH = XSM ? kDepthXs : kDepthL1;
+  constexpr int DEPTH = XSB == kBlocksXs ? kDepthXs : XSB == kBlocksXsDeep ? kDepthXsDeep : kDepthL1;
   constexpr int SS = F16S ? 2 : 4;      // bytes per scale
-  constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
+  constexpr float C = F16X ? 1024.0f : BITS == 4 ? 128.0f : 2176.0f;
   static_assert(STEPS % SEGM == 0, "a segment divides the tile");
 
   extern __shared__ __align__(16) unsigned char smem[];
@@ -122,6 +147,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
   // XSM: x in fragment order [ktiles][4][CW] words, then the segment sums [ktiles * NS].
   uint32_t* xs = reinterpret_cast<uint32_t*>(smem + kWarps * 16 * NT * 8 * 4 + 2 * kWarps * gpw * 16 * SS);
   float* xsum = reinterpret_cast<float*>(xs + p.ktiles * 4 * CW);
+  float* xscl = xsum + p.ktiles * NS;  // F16X: 2^E per segment
 
   // Panel slot j = warp / wpp of the block is panel blockIdx.x * pb + j; with the SiLU
   // epilogue, slots j < pb / 2 are gate panels blockIdx.x * pb / 2 + j and slots j >= pb / 2
@@ -223,7 +249,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     // 16-byte chunk q = x[8 q, 8 q + 8) is chunk j = q % (TILE / 8) = 2 m + h of tile q / (TILE / 8):
     // its words are lane c's word h of step m. Lanes of one segment sum it with shuffles (a
     // segment is 2 SEGM chunks, which divides 32, and the trip count is the same in every warp).
-    constexpr int CPT = TILE / 8, CPS = 2 * SEGM, BATCH = 4;  // BATCH loads in flight per thread
+    constexpr int CPT = TILE / 8, CPS = 2 * SEGM, BATCH = kStageBatch;  // loads in flight per thread
     const int chunks = p.ktiles * CPT;
     for (int q0 = 0; q0 < chunks; q0 += BATCH * kWarps * 32) {
       uint4 v[BATCH];
@@ -237,20 +263,42 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
       for (int b = 0; b < BATCH; ++b) {
         const int q = q0 + b * kWarps * 32 + static_cast<int>(threadIdx.x);
         float sum = 0.0f;
+        uint32_t mx = 0;  // F16X: the largest |x| of the chunk, as bf16 bits (they order as the values)
 #pragma unroll
         for (int w = 0; w < 4; ++w) {
           const uint32_t u = word_of(v[b], w);
           sum += __uint_as_float(u << 16) + __uint_as_float(u & 0xffff0000u);
+          if constexpr (F16X) mx = max(mx, max(u & 0x7fffu, (u >> 16) & 0x7fffu));
         }
 #pragma unroll
         for (int o = CPS / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        int E = 0;
+        if constexpr (F16X) {
+#pragma unroll
+          for (int o = CPS / 2; o > 0; o >>= 1) mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+          // max |x| 2^-E in [2^14, 2^15): f16 holds every bf16 value of the segment exactly
+          // (down to 2^-24 of the largest), none overflows.
+          E = max(static_cast<int>(mx >> 7) - 141, -64);
+          const float inv = __int_as_float((127 - E) << 23);
+          auto f16x2 = [inv](uint32_t u) {
+            const __half2 h = __floats2half2_rn(__uint_as_float(u << 16) * inv, __uint_as_float(u & 0xffff0000u) * inv);
+            return *reinterpret_cast<const uint32_t*>(&h);
+          };
+          v[b].x = f16x2(v[b].x);
+          v[b].y = f16x2(v[b].y);
+          v[b].z = f16x2(v[b].z);
+          v[b].w = f16x2(v[b].w);
+        }
         if (q < chunks) {
           uint32_t* d = xs + (q / CPT) * 4 * CW + q % CPT;
           d[0] = v[b].x;
           d[CW] = v[b].y;
           d[2 * CW] = v[b].z;
           d[3 * CW] = v[b].w;
-          if (q % CPS == 0) xsum[q / CPS] = sum;
+          if (q % CPS == 0) {
+            xsum[q / CPS] = sum;
+            if constexpr (F16X) xscl[q / CPS] = __int_as_float((E + 127) << 23);
+          }
         }
       }
     }
@@ -306,7 +354,8 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     for (int m = 0; m < STEPS; ++m) {
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        mma_codes<BITS>(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
+        if constexpr (F16X) mma_codes_f16(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
+        else mma_codes<BITS>(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
         if constexpr (!XSM) mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
       }
       if ((m + 1) % SEGM == 0) {
@@ -320,11 +369,13 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
         const float og = smem_scale<F16S>(st_offsets, i0) - C * sg;
         const float oh = smem_scale<F16S>(st_offsets, i0 + 8) - C * sh;
         const float xsv = XSM ? xsum[kt * NS + m / SEGM] : 0.0f;  // T = 1: every column is token 0
+        const float xsc = F16X ? xscl[kt * NS + m / SEGM] : 1.0f;  // 2^E: x was staged as x 2^-E
+        const float sgx = sg * xsc, shx = sh * xsc;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i] + (i < 2 ? og : oh) * (XSM ? xsv : accx[nt][i]);
+            tot[nt][i] += (i < 2 ? sgx : shx) * acc[nt][i] + (i < 2 ? og : oh) * (XSM ? xsv : accx[nt][i]);
             acc[nt][i] = accx[nt][i] = 0.0f;
           }
       }
@@ -433,7 +484,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSM ? kBlocksXs : kBlocksL1)
     store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, row_sum(p.bias ? bias_s[r] : 0.0f, pl, row, tok));
   }
   if constexpr (std::is_same_v<OutT, bf16>) {
-    if (p.norm.counter) gemv_last_block_norm<!XSM>(p.norm, out, p.T, p.N);  // XSM: 80 registers
+    if (p.norm.counter) gemv_last_block_norm<XSB != kBlocksXs>(p.norm, out, p.T, p.N);  // kBlocksXs: 80 registers
   }
 }
 
@@ -475,6 +526,7 @@ struct GemvPlan {
 GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_smem, int sms) {
   GemvPlan g;
   g.choice.x_staged = staged;
+  g.choice.blocks_per_sm = per_sm;
   const int min_pb = p.silu || p.rope_kv ? 2 : 1;
   int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block
            : p.rope_kv             ? 2
@@ -502,15 +554,26 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
   using K = QuantGemmParams::GemvKernel;
   const int sms = device_attr(cudaDevAttrMultiProcessorCount);
   const size_t max_smem = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin));
-  TLLM_CHECK(p.gemv_kernel != K::XStaged || p.T == 1, "quant_gemv: the x-staged kernel takes T = 1, not ", p.T);
+  const bool forced_staged = p.gemv_kernel == K::XStaged || p.gemv_kernel == K::XStagedDeep;
+  TLLM_CHECK(!forced_staged || p.T == 1, "quant_gemv: the x-staged kernel takes T = 1, not ", p.T);
+  TLLM_CHECK(p.gemv_kernel != K::XStagedDeep || p.bits == 8, "quant_gemv: the deep x-staged kernel takes 8-bit codes");
   if (p.T == 1 && p.gemv_kernel != K::XFromL1) {
     GemvPlan s = plan_for(p, true, kBlocksXs, max_smem, sms);
     if (p.gemv_kernel == K::XStaged && !s.choice.gemm) return s;
+    const GemvPlan d = plan_for(p, true, kBlocksXsDeep, max_smem, sms);
+    if (p.gemv_kernel == K::XStagedDeep && !d.choice.gemm) return d;
     const int blocks = ((p.N + 15) / 16 + s.choice.panels_per_block - 1) / s.choice.panels_per_block;
     // The RoPE epilogue's 2-panel grid (7B q|k|v: 144 blocks) falls below the cut: staged, it
     // ran slower than from L1 (H200 run 132, 7B tg b1: int4 543.2 against 553.1 tok/s, int8
     // 371.4 against 384.1).
     if (s.smem <= max_smem / kBlocksXs && blocks > kBlocksL1 * sms) return s;
+    // 8 bits, 1-2 blocks per SM: the deep staged kernel, where x is staged in one round of
+    // loads. Its f16 operands halve the MMAs and cut the code unpacking of the kernel with x
+    // from L1; a longer x (7B down: 3 rounds) delays the first tile more than that saves.
+    const int dblocks = ((p.N + 15) / 16 + d.choice.panels_per_block - 1) / d.choice.panels_per_block;
+    if (p.bits == 8 && dblocks >= sms && p.ktiles * k_tile(p.bits) <= kWarps * 32 * kStageBatch * 8 &&
+        d.smem <= max_smem / kBlocksXsDeep)
+      return d;
   }
   return plan_for(p, false, kBlocksL1, max_smem, sms);
 }
@@ -570,9 +633,15 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
     constexpr bool F = decltype(f16)::value;
-    if (p.T > 8) launch(quant_gemv_kernel<B, 2, S, F, OutT, false>);
-    else if (xsm) launch(quant_gemv_kernel<B, 1, S, F, OutT, true>);
-    else launch(quant_gemv_kernel<B, 1, S, F, OutT, false>);
+    if (p.T > 8) {
+      launch(quant_gemv_kernel<B, 2, S, F, OutT, 0>);
+    } else if (xsm && plan.choice.blocks_per_sm == kBlocksXsDeep) {
+      if constexpr (B == 8) launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXsDeep>);
+    } else if (xsm) {
+      launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXs>);
+    } else {
+      launch(quant_gemv_kernel<B, 1, S, F, OutT, 0>);
+    }
   });
   CUDA_CHECK_LAUNCH("quant_gemv");
 }

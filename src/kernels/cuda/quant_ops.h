@@ -7,6 +7,8 @@
 // or a layout tile when groups are longer) the f32 partial sums are scaled:
 //   out += scale * acc + (offset - C * scale) * X,   X = sum of x over the segment
 // (X from an MMA with an all-ones A in the skinny kernel, from shared memory in the GEMM).
+// The x-staged decode kernel takes 8-bit codes as f16 operands instead (f16 0x64qq = 1024 + q,
+// one MMA per k step), with x staged as f16 x 2^-E per segment and C = 1024.
 //   quant_gemv:  T <= 16 tokens (the decode path, quant_gemv.cu); streams the packed weights
 //                once: a block of 8 warps takes 1, 2, 4 or 8 panels, the warps of a panel
 //                split its k tiles, each lane keeps 4 tiles of codes (128 bytes) in flight,
@@ -49,7 +51,11 @@ struct QuantGemmParams {
   // split each panel's k tiles); 0 lets the launcher choose from N and the SM count.
   int gemv_panels_per_block = 0;
   // quant_gemv only: which kernel (tests and benchmarks force one; GemvKernel::Auto picks).
-  enum class GemvKernel : uint8_t { Auto, XFromL1, XStaged } gemv_kernel = GemvKernel::Auto;
+  // XStaged: x staged in shared memory, 3 blocks per SM (80 registers, 3 tiles in flight);
+  // XStagedDeep (8-bit codes): the same at 2 blocks per SM (128 registers, 4 tiles). With
+  // 8-bit codes both stage x as f16 (x 2^-E per scale segment) and take the codes as f16
+  // operands.
+  enum class GemvKernel : uint8_t { Auto, XFromL1, XStaged, XStagedDeep } gemv_kernel = GemvKernel::Auto;
   // quant_gemv epilogues (bf16 out; the bits of the unfused ops):
   // silu (T <= 8): the rows are [gate (I) | up (I)], I = N / 2 a multiple of 16, and out is
   //   act [T, I] = silu(gate) * up (as quant_gemv + silu_mul);
@@ -74,6 +80,7 @@ struct QuantGemmParams {
 struct QuantGemvChoice {
   int panels_per_block = 1;
   bool x_staged = false;
+  int blocks_per_sm = 2;  // residency the kernel is built for (x staged: 3 or 2)
   bool gemm = false;
 };
 
