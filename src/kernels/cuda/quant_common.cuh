@@ -21,22 +21,19 @@ constexpr uint32_t kOnes = 0x3f803f80u;     // bf16x2 (1, 1)
 // 10-bit mantissa holds a whole byte, f16 0x64qq = 1024 + q.
 constexpr uint32_t kF16Bytes = 0x64646464u;  // prmt source of the 0x64 high bytes
 
-// Not volatile: a pure function of its operands, so the compiler may schedule it among the
-// (volatile, ordered) weight loads.
+// d += a b, m16n8k16, f32 accumulators; operands bf16 (or f16: F16). Not volatile: a pure
+// function of its operands, so the compiler may schedule it among the (volatile, ordered)
+// weight loads.
+template <bool F16 = false>
 __device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void mma16816_f16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                             uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#define TLLM_MMA16816(AB)                                                                                   \
+  asm("mma.sync.aligned.m16n8k16.row.col.f32" AB ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};" \
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                                      \
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
+  if constexpr (F16) TLLM_MMA16816(".f16.f16");
+  else TLLM_MMA16816(".bf16.bf16");
+#undef TLLM_MMA16816
 }
 
 // Bytes of {b, a} picked by SEL (prmt: a is bytes 0-3, b bytes 4-7; SEL's nibbles, lowest
@@ -90,7 +87,7 @@ __device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, cons
 __device__ __forceinline__ void mma_codes_f16(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
                                               uint32_t b1) {
   const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
-  mma16816_f16(acc, prmt<0x4240>(wl, kF16Bytes), prmt<0x4240>(wh, kF16Bytes), prmt<0x4341>(wl, kF16Bytes),
+  mma16816<true>(acc, prmt<0x4240>(wl, kF16Bytes), prmt<0x4240>(wh, kF16Bytes), prmt<0x4341>(wl, kF16Bytes),
                prmt<0x4341>(wh, kF16Bytes), b0, b1);
 }
 
