@@ -53,7 +53,7 @@ run_bench() {
 run_gtest() {
   local n=$1
   shift
-  timeout "${RUN_TEST_TIMEOUT:-150}" "$@" > "$RUN_DIR/$n.log" 2>&1
+  timeout "${RUN_TEST_TIMEOUT:-240}" "$@" > "$RUN_DIR/$n.log" 2>&1
   run_log "$n rc=$? $(grep -E '^\[  (PASSED|FAILED)' "$RUN_DIR/$n.log" | paste -sd' ')"
 }
 
