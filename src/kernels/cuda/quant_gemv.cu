@@ -637,6 +637,7 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
       launch(quant_gemv_kernel<B, 2, S, F, OutT, 0>);
     } else if (xsm && plan.choice.blocks_per_sm == kBlocksXsDeep) {
       if constexpr (B == 8) launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXsDeep>);
+      else TLLM_THROW("quant_gemv: the deep x-staged kernel takes 8-bit codes");  // plan_gemv never picks it
     } else if (xsm) {
       launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXs>);
     } else {
