@@ -223,9 +223,8 @@ int main(int argc, char** argv) {
         const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(pa);
         const std::string shape = fmt("T%d %dx%d", T, l.N, l.K);
         auto tag = [](Kernel k) { return k == Kernel::XStaged ? " xs" : k == Kernel::XStagedDeep ? " xs2" : ""; };
-        report(fmt("qgemv_%s_%s auto(pb%d%s)", wsc.name, l.name, ch.panels_per_block,
-                   !ch.x_staged ? "" : ch.blocks_per_sm == 2 ? " xs2" : " xs"),
-               shape, run(0, Kernel::Auto), bytes);
+        report(fmt("qgemv_%s_%s auto(pb%d%s)", wsc.name, l.name, ch.panels_per_block, tag(ch.kernel)), shape,
+               run(0, Kernel::Auto), bytes);
         if (T == 1 && !quick)
           for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged, Kernel::XStagedDeep}) {
             if (kernel == Kernel::XStagedDeep && wsc.bits != 8) continue;  // 8-bit codes only

@@ -96,11 +96,6 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
 // dequantize-then-matmul reference (ref::quant_linear).
 using GemvKernel = cuda::QuantGemmParams::GemvKernel;
 
-// The kernel a launcher choice names (to force it with another split).
-GemvKernel kernel_of(const cuda::QuantGemvChoice& ch) {
-  return !ch.x_staged ? GemvKernel::XFromL1 : ch.blocks_per_sm == 2 ? GemvKernel::XStagedDeep : GemvKernel::XStaged;
-}
-
 // The decode kernels for T tokens of `bits`-bit codes (the x-staged ones take T = 1, the deep
 // one 8-bit codes).
 std::vector<GemvKernel> kernels_at(int T, int bits) {
@@ -264,13 +259,11 @@ TEST_F(QuantCuda, SkinnyGemmLargeGridsTakeTheStagedKernel) {
     const int blocks = static_cast<int>((c.N / 16 + ch.panels_per_block - 1) / ch.panels_per_block);
     const bool large = blocks > 2 * be().num_sms();
     const bool deep = !large && c.bits == 8 && blocks >= be().num_sms() && c.K <= 8192;
-    EXPECT_EQ(ch.x_staged, large || deep) << "N=" << c.N << " K=" << c.K << " bits=" << c.bits;
-    if (ch.x_staged) {
-      EXPECT_EQ(ch.blocks_per_sm, large ? 3 : 2) << "N=" << c.N << " K=" << c.K;
-    }
+    EXPECT_EQ(ch.kernel, large ? GemvKernel::XStaged : deep ? GemvKernel::XStagedDeep : GemvKernel::XFromL1)
+        << "N=" << c.N << " K=" << c.K << " bits=" << c.bits;
     EXPECT_FALSE(ch.gemm);
     p.T = 2;
-    EXPECT_FALSE(cuda::quant_gemv_choice(p).x_staged);
+    EXPECT_EQ(cuda::quant_gemv_choice(p).kernel, GemvKernel::XFromL1);
   }
   run_gemv_split(be(), rng, {37888, 3584, 4, 128}, 1, 0, true, false);
   run_gemv_split(be(), rng, {3584, 3584, 8, 0}, 1, 0, true, false);
@@ -294,7 +287,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
   std::mt19937_64 rng(31);
   auto same_choice = [](cuda::QuantGemmParams& p, const cuda::QuantGemvChoice& ch) {
     p.gemv_panels_per_block = ch.panels_per_block;
-    p.gemv_kernel = kernel_of(ch);
+    p.gemv_kernel = ch.kernel;
   };
   const std::vector<Case> silu_cases = {
       {1024, 896, 4, 128}, {48, 1000, 4, 32}, {528, 2048, 8, 0}, {18944, 3584, 4, 128}};
@@ -471,7 +464,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
         const cuda::QuantGemvChoice ch = cuda::quant_gemv_choice(pr);
         EXPECT_EQ(ch.panels_per_block, 2) << what;
         base.gemv_panels_per_block = 2;
-        base.gemv_kernel = kernel_of(ch);
+        base.gemv_kernel = ch.kernel;
       }
       expect_same(f, unfused(base), what + " backend");
       // The float reference: projection, bf16, then the rotation and the cache writes.

@@ -94,10 +94,11 @@ __host__ __device__ inline int staged_groups(int tiles, int tile, int group_size
 // step m), padded so that the four c rows of a tile start in different banks; then the sums
 // of x over each scale segment (segment s: columns [16 SEGM s, 16 SEGM (s + 1))).
 // 8-bit codes stage x as f16 (x 2^-E per segment): each segment's 2^E follows the sums.
+__host__ __device__ constexpr bool x_staged_f16(int bits) { return bits == 8; }
 __host__ __device__ constexpr int x_lane_words(int bits) { return bits == 4 ? 20 : 12; }
 inline size_t x_stage_bytes(int bits, int ktiles, int segm) {
   const int segments = ktiles * (k_tile(bits) / 16 / segm);
-  return static_cast<size_t>(ktiles) * 4 * x_lane_words(bits) * 4 + static_cast<size_t>(segments) * (bits == 8 ? 8 : 4);
+  return static_cast<size_t>(ktiles) * 4 * x_lane_words(bits) * 4 + static_cast<size_t>(segments) * (x_staged_f16(bits) ? 8 : 4);
 }
 // 16-byte x chunks each thread loads per round while staging; a K of at most kWarps * 32 *
 // kStageBatch chunks (8,192 columns) is staged in one round of loads.
@@ -128,7 +129,7 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 template <int BITS, int NT, int SEGM, bool F16S, typename OutT, int XSB>
 __global__ void __launch_bounds__(kWarps * 32, XSB ? XSB : kBlocksL1)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
-  constexpr bool XSM = XSB > 0, F16X = XSM && BITS == 8;
+  constexpr bool XSM = XSB > 0, F16X = XSM && x_staged_f16(BITS);
   static_assert(XSB == 0 || XSB == kBlocksXs || (XSB == kBlocksXsDeep && BITS == 8), "staged kernel residency");
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
   constexpr int CW = x_lane_words(BITS);  // XSM: words per lane c and tile (padded)
@@ -523,10 +524,12 @@ struct GemvPlan {
 // Panels per block and shared memory of one kernel; fewer panels per block (more warps split
 // K, fewer groups each) while the staged scales would not leave `per_sm` blocks per SM. The
 // SiLU epilogue pairs gate and up panels in a block: 2 panels per block at least.
-GemvPlan plan_for(const QuantGemmParams& p, bool staged, int per_sm, size_t max_smem, int sms) {
+GemvPlan plan_for(const QuantGemmParams& p, QuantGemmParams::GemvKernel kernel, size_t max_smem, int sms) {
+  using K = QuantGemmParams::GemvKernel;
+  const bool staged = kernel != K::XFromL1;
+  const int per_sm = kernel == K::XStaged ? kBlocksXs : kernel == K::XStagedDeep ? kBlocksXsDeep : kBlocksL1;
   GemvPlan g;
-  g.choice.x_staged = staged;
-  g.choice.blocks_per_sm = per_sm;
+  g.choice.kernel = kernel;
   const int min_pb = p.silu || p.rope_kv ? 2 : 1;
   int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block
            : p.rope_kv             ? 2
@@ -558,9 +561,9 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
   TLLM_CHECK(!forced_staged || p.T == 1, "quant_gemv: the x-staged kernel takes T = 1, not ", p.T);
   TLLM_CHECK(p.gemv_kernel != K::XStagedDeep || p.bits == 8, "quant_gemv: the deep x-staged kernel takes 8-bit codes");
   if (p.T == 1 && p.gemv_kernel != K::XFromL1) {
-    GemvPlan s = plan_for(p, true, kBlocksXs, max_smem, sms);
+    GemvPlan s = plan_for(p, K::XStaged, max_smem, sms);
     if (p.gemv_kernel == K::XStaged && !s.choice.gemm) return s;
-    const GemvPlan d = plan_for(p, true, kBlocksXsDeep, max_smem, sms);
+    const GemvPlan d = plan_for(p, K::XStagedDeep, max_smem, sms);
     if (p.gemv_kernel == K::XStagedDeep && !d.choice.gemm) return d;
     const int blocks = ((p.N + 15) / 16 + s.choice.panels_per_block - 1) / s.choice.panels_per_block;
     // The RoPE epilogue's 2-panel grid (7B q|k|v: 144 blocks) falls below the cut: staged, it
@@ -575,7 +578,7 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
         d.smem <= max_smem / kBlocksXsDeep)
       return d;
   }
-  return plan_for(p, false, kBlocksL1, max_smem, sms);
+  return plan_for(p, K::XFromL1, max_smem, sms);
 }
 
 }  // namespace
@@ -623,7 +626,7 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   }
   const int pb = plan.choice.panels_per_block, gpw = plan.gpw;
   const size_t smem = plan.smem;
-  const bool xsm = plan.choice.x_staged;
+  const QuantGemmParams::GemvKernel kernel = plan.choice.kernel;
   dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
     using OutT = std::remove_pointer_t<decltype(out_tag)>;
     auto launch = [&](auto kernel) {
@@ -635,10 +638,10 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     constexpr bool F = decltype(f16)::value;
     if (p.T > 8) {
       launch(quant_gemv_kernel<B, 2, S, F, OutT, 0>);
-    } else if (xsm && plan.choice.blocks_per_sm == kBlocksXsDeep) {
+    } else if (kernel == QuantGemmParams::GemvKernel::XStagedDeep) {
       if constexpr (B == 8) launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXsDeep>);
       else TLLM_THROW("quant_gemv: the deep x-staged kernel takes 8-bit codes");  // plan_gemv never picks it
-    } else if (xsm) {
+    } else if (kernel == QuantGemmParams::GemvKernel::XStaged) {
       launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXs>);
     } else {
       launch(quant_gemv_kernel<B, 1, S, F, OutT, 0>);

@@ -74,13 +74,12 @@ struct QuantGemmParams {
   QkNormRopeParams rope{};
 };
 
-// What quant_gemv launches for p: panels per block, and whether x is staged in shared
-// memory (T = 1 only) or read from L1; gemm: a very long K in small groups whose scales do
-// not fit shared memory goes to quant_gemm instead.
+// What quant_gemv launches for p: panels per block and the kernel (x read from L1, or staged
+// in shared memory at T = 1); gemm: a very long K in small groups whose scales do not fit
+// shared memory goes to quant_gemm instead.
 struct QuantGemvChoice {
   int panels_per_block = 1;
-  bool x_staged = false;
-  int blocks_per_sm = 2;  // residency the kernel is built for (x staged: 3 or 2)
+  QuantGemmParams::GemvKernel kernel = QuantGemmParams::GemvKernel::XFromL1;  // never Auto
   bool gemm = false;
 };
 
