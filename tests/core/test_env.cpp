@@ -42,22 +42,14 @@ std::string error_of(auto&& f) {
   return "";
 }
 
-TEST(Env, SwitchOnByDefault) {
-  for (const char* v : {static_cast<const char*>(nullptr), "", "1"}) {
+// Unset or empty gives the default (on for env_switch_on, off for env_flag), "1" on, "0" off.
+TEST(Env, SwitchesTakeTheirDefaultWhenUnset) {
+  for (const char* v : {static_cast<const char*>(nullptr), "", "1", "0"}) {
     ScopedEnv e(kVar, v);
-    EXPECT_TRUE(env_switch_on(kVar)) << (v ? v : "unset");
+    const bool set = v && *v;
+    EXPECT_EQ(env_switch_on(kVar), set ? v[0] == '1' : true) << (v ? v : "unset");
+    EXPECT_EQ(env_flag(kVar), set ? v[0] == '1' : false) << (v ? v : "unset");
   }
-  ScopedEnv e(kVar, "0");
-  EXPECT_FALSE(env_switch_on(kVar));
-}
-
-TEST(Env, FlagOffByDefault) {
-  for (const char* v : {static_cast<const char*>(nullptr), "", "0"}) {
-    ScopedEnv e(kVar, v);
-    EXPECT_FALSE(env_flag(kVar)) << (v ? v : "unset");
-  }
-  ScopedEnv e(kVar, "1");
-  EXPECT_TRUE(env_flag(kVar));
 }
 
 TEST(Env, MisspeltSwitchesNameTheVariable) {
