@@ -104,6 +104,12 @@ std::vector<GemvKernel> kernels_at(int T, int bits) {
   return {GemvKernel::XFromL1, GemvKernel::XStaged};
 }
 
+const char* kernel_name(GemvKernel k) {
+  return k == GemvKernel::XStaged ? "x staged" : k == GemvKernel::XStagedDeep ? "x staged, deep"
+                                             : k == GemvKernel::XFromL1   ? "x from L1"
+                                                                          : "auto";
+}
+
 // quant_gemv's parameters for a packed weight of the case's shape (x, T and out left to set).
 cuda::QuantGemmParams gemv_params(const Case& c, const LinearWeight& w) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
@@ -165,10 +171,7 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   expect_close(got, want, absw, 1e-4,
                detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
                               " panels/block=", panels_per_block, " f16 scales=", f16,
-                              " kernel=", kernel == GemvKernel::XStaged       ? "x staged"
-                                          : kernel == GemvKernel::XStagedDeep ? "x staged, deep"
-                                          : kernel == GemvKernel::XFromL1     ? "x from L1"
-                                                                              : "auto"));
+                              " kernel=", kernel_name(kernel)));
 }
 
 TEST_F(QuantCuda, SkinnyGemmMatchesReference) {
@@ -220,7 +223,6 @@ TEST_F(QuantCuda, StagedKernelTakesXOfAnyMagnitude) {
       Tensor want, absw;
       ref::quant_linear(want, x, m, Tensor{}, &absw);
       for (GemvKernel k : kernels_at(1, c.bits)) {
-        const int variant = static_cast<int>(k);
         Tensor dout = be().empty({1, c.N}, DType::F32);
         cuda::QuantGemmParams p = gemv_params(c, w);
         p.x = static_cast<const __nv_bfloat16*>(dx.raw());
@@ -232,9 +234,9 @@ TEST_F(QuantCuda, StagedKernelTakesXOfAnyMagnitude) {
         const Tensor got = be().download(dout);
         for (int64_t i = 0; i < c.N; ++i) {
           const float g = got.data<float>()[i], r = want.data<float>()[i];
-          ASSERT_TRUE(std::isfinite(g)) << "form " << form << " variant " << variant << " row " << i;
+          ASSERT_TRUE(std::isfinite(g)) << "form " << form << " kernel " << kernel_name(k) << " row " << i;
           ASSERT_LE(std::fabs(g - r), 1e-4 * absw.data<float>()[i])
-              << "form " << form << " variant " << variant << " N=" << c.N << " K=" << c.K << " bits=" << c.bits
+              << "form " << form << " kernel " << kernel_name(k) << " N=" << c.N << " K=" << c.K << " bits=" << c.bits
               << " row " << i << " got " << g << " want " << r;
         }
       }
@@ -325,7 +327,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
           p.out = a.raw();
           p.silu = true;
           cuda::quant_gemv(p, be().stream());
-          expect_same_bits(be(), a, want, detail::concat(what, " pb=", pb, " kernel=", static_cast<int>(k)));
+          expect_same_bits(be(), a, want, detail::concat(what, " pb=", pb, " kernel=", kernel_name(k)));
         }
     }
   }
@@ -376,7 +378,7 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
                                   static_cast<const float*>(nw.raw()), 1e-6f,
                                   static_cast<unsigned int*>(counter.raw())};
           cuda::quant_gemv(p, be().stream());
-          expect_same(got, want, detail::concat(what, " pb=", pb, " kernel=", static_cast<int>(k)));
+          expect_same(got, want, detail::concat(what, " pb=", pb, " kernel=", kernel_name(k)));
         }
     }
   }
@@ -487,7 +489,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
         p.rope_kv = true;
         p.rope = be().rope_params(got.q, L, none, none, 1e-6f, rope, dcs, drows, dslots, got.k, got.v);
         cuda::quant_gemv(p, be().stream());
-        expect_same(got, u, detail::concat(what, " kernel=", static_cast<int>(k)));
+        expect_same(got, u, detail::concat(what, " kernel=", kernel_name(k)));
       }
     }
   }

@@ -502,6 +502,10 @@ size_t gemv_smem_bytes(const QuantGemmParams& p, int pb, int& gpw) {
   return static_cast<size_t>(kWarps) * 16 * nt * 8 * 4 + 2 * static_cast<size_t>(kWarps) * gpw * 16 * ss;
 }
 
+// 16-row panels of p's N rows, and the grid of a launch with pb of them per block.
+inline int gemv_panels(const QuantGemmParams& p) { return (p.N + 15) / 16; }
+inline int gemv_blocks(const QuantGemmParams& p, int pb) { return (gemv_panels(p) + pb - 1) / pb; }
+
 // Several panels per block (longer streams per warp) only while that still leaves >= 4
 // blocks per SM; otherwise one panel per block and 8 warps over its k tiles, except where
 // one panel per block would spill a few blocks into a second wave (`per_sm` blocks of 8
@@ -533,7 +537,7 @@ GemvPlan plan_for(const QuantGemmParams& p, QuantGemmParams::GemvKernel kernel, 
   const int min_pb = p.silu || p.rope_kv ? 2 : 1;
   int pb = p.gemv_panels_per_block ? p.gemv_panels_per_block
            : p.rope_kv             ? 2
-                                   : std::max(min_pb, auto_panels_per_block((p.N + 15) / 16, sms, per_sm));
+                                   : std::max(min_pb, auto_panels_per_block(gemv_panels(p), sms, per_sm));
   TLLM_CHECK(pb == 1 || pb == 2 || pb == 4 || pb == 8, "quant_gemv: ", pb, " panels per block (1, 2, 4 or 8)");
   TLLM_CHECK(!p.rope_kv || pb == 2, "quant_gemv: the RoPE epilogue takes 2 panels per block, not ", pb);
   TLLM_CHECK(pb >= min_pb, "quant_gemv: the SiLU epilogue takes 2, 4 or 8 panels per block, not ", pb);
@@ -565,7 +569,7 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
     if (p.gemv_kernel == K::XStaged && !s.choice.gemm) return s;
     const GemvPlan d = plan_for(p, K::XStagedDeep, max_smem, sms);
     if (p.gemv_kernel == K::XStagedDeep && !d.choice.gemm) return d;
-    const int blocks = ((p.N + 15) / 16 + s.choice.panels_per_block - 1) / s.choice.panels_per_block;
+    const int blocks = gemv_blocks(p, s.choice.panels_per_block);
     // The RoPE epilogue's 2-panel grid (7B q|k|v: 144 blocks) falls below the cut: staged, it
     // ran slower than from L1 (H200 run 132, 7B tg b1: int4 543.2 against 553.1 tok/s, int8
     // 371.4 against 384.1).
@@ -573,7 +577,7 @@ GemvPlan plan_gemv(const QuantGemmParams& p) {
     // 8 bits, 1-2 blocks per SM: the deep staged kernel, where x is staged in one round of
     // loads. Its f16 operands halve the MMAs and cut the code unpacking of the kernel with x
     // from L1; a longer x (7B down: 3 rounds) delays the first tile more than that saves.
-    const int dblocks = ((p.N + 15) / 16 + d.choice.panels_per_block - 1) / d.choice.panels_per_block;
+    const int dblocks = gemv_blocks(p, d.choice.panels_per_block);
     if (p.bits == 8 && dblocks >= sms && p.ktiles * k_tile(p.bits) <= kWarps * 32 * kStageBatch * 8 &&
         d.smem <= max_smem / kBlocksXsDeep)
       return d;
@@ -632,7 +636,7 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     auto launch = [&](auto kernel) {
       if (smem > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-      launch_pdl(kernel, dim3(((p.N + 15) / 16 + pb - 1) / pb), dim3(kWarps * 32), smem, stream, p, pb, gpw);
+      launch_pdl(kernel, dim3(gemv_blocks(p, pb)), dim3(kWarps * 32), smem, stream, p, pb, gpw);
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
     constexpr bool F = decltype(f16)::value;
