@@ -351,10 +351,14 @@ void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* b
 // rate; lm_head 152064x3584: 240.6 vs 260.5 us); 8 warps otherwise: with fewer blocks
 // (o_proj 3584x3584, 224 blocks on 132 SMs: 8.4 vs 10.2 us; down 3584x18944: 35.8 vs 42.6
 // us) 4-warp blocks leave too few loads in flight per SM, and with short rows (K = 896:
-// gate_up 9728x896 7.7 vs 9.3 us, lm_head 151936x896 72.7 vs 77.9 us) they leave each warp too
-// much of a short row to walk through.
+// gate_up 9728x896 7.6 vs 7.8 us, run 150) the 8-warp block's shorter walk wins. Except for
+// the vocabulary-sized grids (>= 32 blocks per SM): since the k steps go to the warps in whole
+// groups (run 116), an 8-warp block of K = 896 is 7 warps of a single 4-step group, and the
+// 4-warp block, 2 groups per warp, streams better (H200 run 150: lm_head 151936x896 75.1 ->
+// 66.2 us, 151936x1536 117.5 -> 106.0, 151936x2048 141.0 -> 139.8).
 bool four_warps(int64_t blocks, int64_t K, int num_sms) {
-  return blocks >= 2 * static_cast<int64_t>(num_sms) && K >= 3072;
+  const int64_t sms = num_sms;
+  return blocks >= 2 * sms && (K >= 3072 || blocks >= 32 * sms);
 }
 
 int bias_kind_of(const void* bias, DType bd) {

@@ -47,6 +47,10 @@ TEST_F(CudaLinear, SkinnyGemmMatchesReference) {
   for (int T : {1, 2, 3, 5, 8, 9, 13, 16})
     for (auto [N, K] : nk) run_case(*this, be(), rng, T, N, K, T % 2 == 1, DType::BF16, Path::Gemv, 8e-3);
   for (int T : {1, 11}) run_case(*this, be(), rng, T, 513, 256, true, DType::F32, Path::Gemv, 1e-4);
+  // A vocabulary-sized grid at a short K (>= 32 blocks per SM on a 132-SM GPU: 4-warp blocks),
+  // the logits' f32 output and bf16.
+  for (int T : {1, 16}) run_case(*this, be(), rng, T, 68000, 896, false, DType::F32, Path::Gemv, 1e-4);
+  run_case(*this, be(), rng, 8, 68000 + 9, 1544, true, DType::BF16, Path::Gemv, 8e-3);
 }
 
 TEST_F(CudaLinear, CublasMatchesReference) {
