@@ -782,10 +782,22 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   if (!pen_counts.empty()) std::memcpy(staged.data() + off_pc, pen_counts.data(), pen_counts.size() * 4);
   if (!batch.banned_tokens.empty())
     std::memcpy(staged.data() + off_bt, batch.banned_tokens.data(), batch.banned_tokens.size() * 4);
-  Tensor d_in = empty({static_cast<int64_t>(in_bytes)}, DType::U8);
-  if (in_bytes <= kRingCopyBytes) upload_small(d_in.raw(), staged.data(), in_bytes);
-  else CUDA_CHECK(cudaMemcpyAsync(d_in.raw(), staged.data(), in_bytes, cudaMemcpyHostToDevice, stream_));
-  const uint8_t* din = static_cast<const uint8_t*>(d_in.raw());
+  // Up to kSampleInlineBytes (one row: 80 bytes without penalties) they travel in the sampling
+  // kernel's launch parameters; otherwise one upload.
+  cuda::SampleInputs inputs;
+  inputs.bytes = in_bytes;
+  inputs.off_pt = off_pt;
+  inputs.off_pc = off_pc;
+  inputs.off_bt = off_bt;
+  Tensor d_in;
+  if (in_bytes <= cuda::kSampleInlineBytes) {
+    inputs.host = staged.data();
+  } else {
+    d_in = empty({static_cast<int64_t>(in_bytes)}, DType::U8);
+    if (in_bytes <= kRingCopyBytes) upload_small(d_in.raw(), staged.data(), in_bytes);
+    else CUDA_CHECK(cudaMemcpyAsync(d_in.raw(), staged.data(), in_bytes, cudaMemcpyHostToDevice, stream_));
+    inputs.device = static_cast<const uint8_t*>(d_in.raw());
+  }
   const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty();
   Tensor scratch = empty({any_edit ? R : 1, any_edit ? V : 1}, DType::F32);
   const size_t out_bytes = R * sizeof(SampleOutRow), top_bytes = static_cast<size_t>(R) * top_stride * sizeof(TopEntry);
@@ -797,9 +809,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   const cuda::SamplePartials sp = cuda::sample_partials(R, V);
   Tensor partials =
       empty({std::max<int64_t>(1, static_cast<int64_t>(R) * sp.n * sizeof(cuda::RowPartial))}, DType::U8);
-  cuda::sample(logits.data<float>(), R, V, reinterpret_cast<const SampleRowParams*>(din),
-               reinterpret_cast<const int32_t*>(din + off_pt), reinterpret_cast<const int32_t*>(din + off_pc),
-               reinterpret_cast<const int32_t*>(din + off_bt), scratch.data<float>(), out_rows, out_top, top_stride,
+  cuda::sample(logits.data<float>(), R, V, inputs, scratch.data<float>(), out_rows, out_top, top_stride,
                reinterpret_cast<cuda::RowPartial*>(partials.raw()), stream_);
   if (draw.pinned_bytes < out_bytes + top_bytes) {
     if (draw.pinned) {

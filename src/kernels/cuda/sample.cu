@@ -11,7 +11,10 @@
 //      lowest id on ties; temperature enters as exp(w * inv_t - w_max * inv_t), as on the CPU;
 //   5. top-N raw logprobs through the same candidate buffer (radix select as the fallback),
 //      ties by lower id.
-// Row passes use float4 loads, four in flight per thread.
+// Row passes use float4 loads, four in flight per thread. A large row's first pass is split
+// over chunks of >= 2,048 entries (row_partials_kernel, about 64 blocks for one 151,936-entry
+// row), merged by the row's block; the per-row parameters travel in the launch parameters
+// when they fit (SampleInline), so a batch-1 draw is two kernels and no upload.
 #include <algorithm>
 #include <cstring>
 
@@ -445,12 +448,12 @@ __global__ void __launch_bounds__(kThreads)
         len > 0 ? RowPartial{rm, rs, proc(raw[id]), id} : RowPartial{-INFINITY, 0.0f, -INFINITY, 0x7fffffff};
 }
 
-__global__ void __launch_bounds__(kThreads)
-    sample_kernel(const float* __restrict__ logits, int V, const SampleRowParams* __restrict__ rows,
-                  const int32_t* __restrict__ pen_tokens, const int32_t* __restrict__ pen_counts,
-                  const int32_t* __restrict__ ban_tokens, float* __restrict__ scratch,
-                  SampleOutRow* __restrict__ out, TopEntry* __restrict__ top, int max_top,
-                  const RowPartial* __restrict__ part, int n_part) {
+// Row blockIdx.x of the draw (one block per row).
+__device__ __forceinline__ void sample_row(const float* __restrict__ logits, int V, const SampleRowParams* __restrict__ rows,
+                                           const int32_t* __restrict__ pen_tokens, const int32_t* __restrict__ pen_counts,
+                                           const int32_t* __restrict__ ban_tokens, float* __restrict__ scratch,
+                                           SampleOutRow* __restrict__ out, TopEntry* __restrict__ top, int max_top,
+                                           const RowPartial* __restrict__ part, int n_part) {
   __shared__ Shared sh;
   const int r = blockIdx.x;
   const SampleRowParams prm = rows[r];
@@ -619,6 +622,42 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The per-row inputs, [row params | penalty tokens | penalty counts | banned tokens], in device
+// memory, or, when they fit, in the launch's parameters (SampleInline: no upload before the
+// draw, one kernel fewer in the chain between two decode steps).
+struct SampleArgs {
+  const float* logits;
+  int V;
+  const SampleRowParams* rows;
+  const int32_t* pen_tokens;
+  const int32_t* pen_counts;
+  const int32_t* ban_tokens;
+  float* scratch;
+  SampleOutRow* out;
+  TopEntry* top;
+  int max_top;
+  const RowPartial* part;
+  int n_part;
+};
+struct SampleInline {
+  SampleArgs a;
+  uint32_t off_pt, off_pc, off_bt;
+  alignas(16) unsigned char bytes[kSampleInlineBytes];
+};
+
+__global__ void __launch_bounds__(kThreads) sample_kernel(const __grid_constant__ SampleArgs a) {
+  sample_row(a.logits, a.V, a.rows, a.pen_tokens, a.pen_counts, a.ban_tokens, a.scratch, a.out, a.top, a.max_top, a.part,
+             a.n_part);
+}
+
+__global__ void __launch_bounds__(kThreads) sample_inline_kernel(const __grid_constant__ SampleInline in) {
+  const SampleArgs& a = in.a;
+  sample_row(a.logits, a.V, reinterpret_cast<const SampleRowParams*>(in.bytes),
+             reinterpret_cast<const int32_t*>(in.bytes + in.off_pt), reinterpret_cast<const int32_t*>(in.bytes + in.off_pc),
+             reinterpret_cast<const int32_t*>(in.bytes + in.off_bt), a.scratch, a.out, a.top, a.max_top, a.part,
+             a.n_part);
+}
+
 }  // namespace
 
 SamplePartials sample_partials(int R, int V) {
@@ -626,24 +665,39 @@ SamplePartials sample_partials(int R, int V) {
   // multiple of 4 (float4 alignment of the chunk starts).
   if (R <= 0 || V < 16384) return {};
   const int want = std::max(1, std::min(64, (264 + R - 1) / R));
-  int chunk = std::max(8192, (V + want - 1) / want);
+  int chunk = std::max(2048, (V + want - 1) / want);
   chunk = (chunk + 3) / 4 * 4;
   const int n = (V + chunk - 1) / chunk;
   if (n <= 1) return {};
   return SamplePartials{n, chunk};
 }
 
-void sample(const float* logits, int R, int V, const SampleRowParams* rows, const int32_t* pen_tokens,
-            const int32_t* pen_counts, const int32_t* ban_tokens, float* scratch, SampleOutRow* out,
-            TopEntry* top, int max_top, RowPartial* partials, cudaStream_t stream) {
+void sample(const float* logits, int R, int V, const SampleInputs& in, float* scratch, SampleOutRow* out, TopEntry* top,
+            int max_top, RowPartial* partials, cudaStream_t stream) {
   if (R == 0) return;
   const SamplePartials sp = partials ? sample_partials(R, V) : SamplePartials{};
   if (sp.n > 1) {
     row_partials_kernel<<<dim3(sp.n, R), kThreads, 0, stream>>>(logits, V, sp.chunk, partials);
     CUDA_CHECK_LAUNCH("sample_partials");
   }
-  sample_kernel<<<R, kThreads, 0, stream>>>(logits, V, rows, pen_tokens, pen_counts, ban_tokens, scratch, out,
-                                            top, max_top, partials, sp.n);
+  SampleArgs a{logits, V, nullptr, nullptr, nullptr, nullptr, scratch, out, top, max_top, partials, sp.n};
+  if (in.device) {
+    a.rows = reinterpret_cast<const SampleRowParams*>(in.device);
+    a.pen_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_pt);
+    a.pen_counts = reinterpret_cast<const int32_t*>(in.device + in.off_pc);
+    a.ban_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_bt);
+    sample_kernel<<<R, kThreads, 0, stream>>>(a);
+  } else {
+    TLLM_CHECK(in.host && in.bytes <= kSampleInlineBytes, "sample: ", in.bytes, " bytes of inputs on the host (at most ",
+               kSampleInlineBytes, " go in the launch parameters)");
+    SampleInline p;
+    p.a = a;
+    p.off_pt = static_cast<uint32_t>(in.off_pt);
+    p.off_pc = static_cast<uint32_t>(in.off_pc);
+    p.off_bt = static_cast<uint32_t>(in.off_bt);
+    std::memcpy(p.bytes, in.host, in.bytes);
+    sample_inline_kernel<<<R, kThreads, 0, stream>>>(p);
+  }
   CUDA_CHECK_LAUNCH("sample");
 }
 

@@ -47,11 +47,23 @@ struct SamplePartials {
 // How the first pass over [R, V] logits is split; sample() needs R * n RowPartials of scratch.
 SamplePartials sample_partials(int R, int V);
 
+// The draw's per-row inputs as one block of bytes: [R SampleRowParams | penalty tokens |
+// penalty counts | banned tokens] (int32), the arrays at byte offsets off_pt / off_pc / off_bt
+// (16-byte aligned). Either in device memory (device), or, up to kSampleInlineBytes, in host
+// memory (host, device null): then they travel in the sampling kernel's launch parameters,
+// with no upload before it (the host buffer may be reused on return).
+constexpr size_t kSampleInlineBytes = 3840;
+struct SampleInputs {
+  const uint8_t* host = nullptr;
+  const uint8_t* device = nullptr;
+  size_t bytes = 0;
+  size_t off_pt = 0, off_pc = 0, off_bt = 0;
+};
+
 // logits [R, V] f32; scratch [R, V] f32 (processed logits); top [R, max_top]; partials: room
 // for R * sample_partials(R, V).n entries, or null (one block reads each row).
-void sample(const float* logits, int R, int V, const SampleRowParams* rows, const int32_t* penalty_tokens,
-            const int32_t* penalty_counts, const int32_t* banned_tokens, float* scratch, SampleOutRow* out,
-            TopEntry* top, int max_top, RowPartial* partials, cudaStream_t stream);
+void sample(const float* logits, int R, int V, const SampleInputs& in, float* scratch, SampleOutRow* out, TopEntry* top,
+            int max_top, RowPartial* partials, cudaStream_t stream);
 
 // tokens[i] = out[rows[i]].token for every i < n with rows[i] >= 0; rows in host memory
 // (carried in the launch parameters, 960 per kernel).

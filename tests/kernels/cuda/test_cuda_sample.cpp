@@ -91,8 +91,12 @@ TEST_F(CudaSample, SeededDrawsMatchReferenceAndCpu) {
     for (int r = 0; r < R; ++r) {
       batch.rows[r].seed = 1234 + trial;
       batch.rows[r].offset = static_cast<uint64_t>(trial * 7 + r);
-      if (r == 5 || r == 0) {  // penalties with a duplicate id; the row-0 ones have no effect
-        for (int j = 0; j < 30; ++j) {
+      // Penalties with a duplicate id; the row-0 ones have no effect. 30 per row keep the draw's
+      // inputs under kSampleInlineBytes (they travel in the launch parameters), 600 per row
+      // (~9.6 KB) go through an upload.
+      const int n_pen = trial < 3 ? 30 : 600;
+      if (r == 5 || r == 0) {
+        for (int j = 0; j < n_pen; ++j) {
           batch.penalty_tokens.push_back(static_cast<int32_t>((j * 977 + trial) % V));
           batch.penalty_counts.push_back(j % 3);
         }
