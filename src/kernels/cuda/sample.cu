@@ -622,9 +622,10 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
   }
 }
 
-// The per-row inputs, [row params | penalty tokens | penalty counts | banned tokens], in device
-// memory, or, when they fit, in the launch's parameters (SampleInline: no upload before the
-// draw, one kernel fewer in the chain between two decode steps).
+// The sampling kernel's arguments. sample_kernel reads the per-row inputs ([row params |
+// penalty tokens | penalty counts | banned tokens]) from device memory; sample_inline_kernel
+// gets them in its launch parameters (SampleInline::bytes, the pointers set from the offsets):
+// no upload before the draw, one kernel fewer in the chain between two decode steps.
 struct SampleArgs {
   const float* logits;
   int V;
