@@ -202,6 +202,8 @@ class CudaBackend final : public Backend {
   void log_timing(StackTable& st, size_t stamps);
   std::map<const void*, StackTable> stack_tables_;
   DeviceWorkspace stack_ws_;
+  const void* stack_ws_zeroed_ = nullptr;  // the stack workspace whose counters were zeroed, and how many bytes
+  size_t stack_ws_zeroed_bytes_ = 0;
   int stack_enabled_ = -1;  // 0 off, 1 by layer size, 2 forced on; -1: TLLM_DECODER_STACK not read yet
   int stack_timing_ = -1;   // TLLM_STACK_TIMING (read at first use)
   std::string stack_trace_path_;  // TLLM_STACK_TRACE (eager steps only)

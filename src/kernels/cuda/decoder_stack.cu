@@ -72,7 +72,7 @@ struct Scratch {
   bf16* act;         // [max(I, k Im)]
   float* logits;     // [E]: a MoE layer's router logits (bf16 values)
   float* part;       // [n_q][max_splits][2 + D]: m, l, acc
-  unsigned* sync;    // [0]: barrier arrivals; [1 + h]: finished splits of head h
+  unsigned* sync;    // [0]: barrier arrivals; [1 + h]: finished splits of head h; [1 + n_q]: blocks done
   int max_splits;
   size_t bytes;      // the whole workspace
 };
@@ -100,7 +100,7 @@ __host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, i
     return r;
   };
   s.max_splits = max_splits_of(n_q, num_sms);
-  s.sync = static_cast<unsigned*>(take(sizeof(unsigned) * (1 + n_q)));
+  s.sync = static_cast<unsigned*>(take(sizeof(unsigned) * (2 + n_q)));
   s.qkv = static_cast<bf16*>(take(sizeof(bf16) * (n_q + 2 * n_kv) * D));
   s.attn = static_cast<bf16*>(take(sizeof(bf16) * n_q * D));
   s.act = static_cast<bf16*>(take(sizeof(bf16) * act_len(I, moe)));
@@ -110,15 +110,14 @@ __host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, i
   return s;
 }
 
-size_t sync_bytes(int n_q) { return sizeof(unsigned) * (1 + n_q); }
 
 // ---- grid barrier -------------------------------------------------------
 
 // Barrier k (k = 1, 2, ...) of the launch, split in two: every block adds 1 to the counter
 // when its work of the phase is done (arrive), may then issue loads that do not depend on
 // the other blocks (the next phase's weights), and waits until it reads k * gridDim.x. The
-// counter is zeroed before the launch. (Issuing those loads before arriving delayed the
-// arrival: H200 runs 46, 47, 50.)
+// counter is 0 at the launch: the last block to finish resets it (grid_exit). (Issuing those
+// loads before arriving delayed the arrival: H200 runs 46, 47, 50.)
 __device__ __forceinline__ void grid_arrive(unsigned* counter, unsigned& target) {
   // bar.sync orders the block's writes before thread 0's release (cumulative at gpu scope).
   __syncthreads();
@@ -134,6 +133,21 @@ __device__ __forceinline__ void grid_wait(const unsigned* counter, unsigned targ
     } while (v < target);
   }
   __syncthreads();
+}
+
+// After the block's last barrier wait: the last block to get here zeroes the barrier counter
+// and this exit count, so that the next launch finds them 0 without a memset before it (a
+// memset node between the embedding and this kernel cost ~3 us of every 0.5B step, run 152's
+// timeline). Every other block has passed its last wait (and so read the counter for the last
+// time) before it counted its exit.
+__device__ __forceinline__ void grid_exit(unsigned* counter, unsigned* exits) {
+  if (threadIdx.x == 0) {
+    const unsigned before = atomicAdd(exits, 1u);
+    if (before == gridDim.x - 1) {
+      *counter = 0;
+      *exits = 0;
+    }
+  }
 }
 
 // ---- vectors in shared memory -------------------------------------------------------------
@@ -833,6 +847,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     norm_vec(xs, p.x, p.final_norm, H, p.eps, red);
     for (int i = threadIdx.x; i < H; i += kThreads) p.h[i] = __float2bfloat16_rn(xs.get(i));
   }
+  grid_exit(sc.sync, sc.sync + 1 + p.n_q);
 }
 
 size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
@@ -887,8 +902,9 @@ size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, const MoeD
   return carve(nullptr, I, n_q, n_kv, D, moe, num_sms).bytes;
 }
 
+size_t decoder_stack_sync_bytes(int n_q) { return sizeof(unsigned) * (2 + n_q); }
+
 bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream) {
-  CUDA_CHECK(cudaMemsetAsync(p.workspace, 0, sync_bytes(p.n_q), stream));
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(num_sms);
   cfg.blockDim = dim3(kThreads);

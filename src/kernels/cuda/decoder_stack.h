@@ -78,9 +78,13 @@ constexpr const char* kStackPhaseNames[kStackPhases] = {"qkv", "attention", "o",
 // shared-memory vectors fit, a cooperative launch of one block per SM).
 bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms);
 size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms);
-// Zeroes the kernel's counters and launches it (one cooperative block per SM) for a shape
-// decoder_stack_supported accepted. False, with nothing but the zeroing issued, when the
-// device refuses the cooperative launch (not every SM free: MPS, another context).
+// Bytes at the start of the workspace that hold the kernel's counters (grid barrier, per-head
+// splits, exits): zero them once in new memory; every launch leaves them 0.
+size_t decoder_stack_sync_bytes(int n_q);
+// Launches the kernel (one cooperative block per SM) for a shape decoder_stack_supported
+// accepted; the workspace's first decoder_stack_sync_bytes must be 0, and the kernel leaves
+// them 0. False, with nothing issued, when the device refuses the cooperative launch (not
+// every SM free: MPS, another context).
 bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream);
 
 }  // namespace tllm::cuda
