@@ -21,7 +21,11 @@ struct InlineChunk {
   alignas(16) uint8_t data[kChunkBytes];
 };
 
+// Launched with PDL: its launch overlaps the previous kernel (between two decode steps that
+// is the draw), and it writes only once that kernel has completed.
 __global__ void inline_upload_kernel(const __grid_constant__ InlineChunk p) {
+  pdl_launch_dependents();
+  pdl_wait();
   for (uint32_t i = threadIdx.x; i < p.n; i += blockDim.x) p.dst[i] = p.data[i];
 }
 
@@ -35,7 +39,7 @@ void upload_inline(void* dst, const void* src, size_t bytes, cudaStream_t stream
     p.dst = d + off;
     p.n = static_cast<uint32_t>(std::min<size_t>(kChunkBytes, bytes - off));
     std::memcpy(p.data, s + off, p.n);
-    inline_upload_kernel<<<1, 256, 0, stream>>>(p);
+    launch_pdl(inline_upload_kernel, dim3(1), dim3(256), 0, stream, p);
     CUDA_CHECK_LAUNCH("upload_inline");
   }
 }

@@ -435,6 +435,7 @@ __device__ __forceinline__ void scan_raw(float v, int i, float& rm, float& rs, f
 __global__ void __launch_bounds__(kThreads)
     row_partials_kernel(const float* __restrict__ logits, int V, int chunk, RowPartial* __restrict__ part) {
   __shared__ Shared sh;
+  pdl_launch_dependents();  // the sampling kernel's launch overlaps this pass (it waits for it)
   const int r = blockIdx.y, c = blockIdx.x;
   const int begin = c * chunk, len = min(chunk, V - begin);
   const float* raw = logits + static_cast<int64_t>(r) * V;
@@ -455,6 +456,10 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
                                            SampleOutRow* __restrict__ out, TopEntry* __restrict__ top, int max_top,
                                            const RowPartial* __restrict__ part, int n_part) {
   __shared__ Shared sh;
+  // Launched with PDL (behind the row partials, or an upload): nothing of the previous kernels
+  // is read before the wait; the next stream operation may launch at once.
+  pdl_launch_dependents();
+  pdl_wait();
   const int r = blockIdx.x;
   const SampleRowParams prm = rows[r];
   const float* raw = logits + static_cast<int64_t>(r) * V;
@@ -687,7 +692,7 @@ void sample(const float* logits, int R, int V, const SampleInputs& in, float* sc
     a.pen_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_pt);
     a.pen_counts = reinterpret_cast<const int32_t*>(in.device + in.off_pc);
     a.ban_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_bt);
-    sample_kernel<<<R, kThreads, 0, stream>>>(a);
+    launch_pdl(sample_kernel, dim3(R), dim3(kThreads), 0, stream, a);
   } else {
     TLLM_CHECK(in.host && in.bytes <= kSampleInlineBytes, "sample: ", in.bytes, " bytes of inputs on the host (at most ",
                kSampleInlineBytes, " go in the launch parameters)");
@@ -697,7 +702,7 @@ void sample(const float* logits, int R, int V, const SampleInputs& in, float* sc
     p.off_pc = static_cast<uint32_t>(in.off_pc);
     p.off_bt = static_cast<uint32_t>(in.off_bt);
     std::memcpy(p.bytes, in.host, in.bytes);
-    sample_inline_kernel<<<R, kThreads, 0, stream>>>(p);
+    launch_pdl(sample_inline_kernel, dim3(R), dim3(kThreads), 0, stream, p);
   }
   CUDA_CHECK_LAUNCH("sample");
 }
@@ -713,6 +718,8 @@ struct FeedChunk {
 };
 
 __global__ void feed_tokens_kernel(const __grid_constant__ FeedChunk p) {
+  pdl_launch_dependents();
+  pdl_wait();  // launched with PDL behind the draw or an upload
   for (int i = threadIdx.x; i < p.n; i += blockDim.x)
     if (p.rows[i] >= 0) p.tokens[i] = p.out[p.rows[i]].token;
 }
@@ -724,7 +731,7 @@ void feed_tokens(int32_t* tokens, const int32_t* rows, const SampleOutRow* out, 
     p.out = out;
     p.n = std::min(kFeedRows, n - off);
     std::memcpy(p.rows, rows + off, sizeof(int32_t) * p.n);
-    feed_tokens_kernel<<<1, 256, 0, stream>>>(p);
+    launch_pdl(feed_tokens_kernel, dim3(1), dim3(256), 0, stream, p);
     CUDA_CHECK_LAUNCH("feed_tokens");
   }
 }
