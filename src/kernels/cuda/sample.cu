@@ -650,6 +650,7 @@ struct SampleInline {
   uint32_t off_pt, off_pc, off_bt;
   alignas(16) unsigned char bytes[kSampleInlineBytes];
 };
+static_assert(sizeof(SampleInline) <= 4096, "kernel parameters are limited to 4 KB (without the large-parameter mode)");
 
 __global__ void __launch_bounds__(kThreads) sample_kernel(const __grid_constant__ SampleArgs a) {
   sample_row(a.logits, a.V, a.rows, a.pen_tokens, a.pen_counts, a.ban_tokens, a.scratch, a.out, a.top, a.max_top, a.part,
