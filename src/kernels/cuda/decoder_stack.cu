@@ -110,7 +110,6 @@ __host__ __device__ inline Scratch carve(void* base, int I, int n_q, int n_kv, i
   return s;
 }
 
-
 // ---- grid barrier -------------------------------------------------------
 
 // Barrier k (k = 1, 2, ...) of the launch, split in two: every block adds 1 to the counter
