@@ -62,7 +62,17 @@ void* DeviceWorkspace::get(size_t bytes) {
   if (ptr_) retired_.push_back(ptr_);
   ptr_ = p;
   bytes_ = std::max<size_t>(want, 1 << 20);
+  zeroed_ = 0;
   return ptr_;
+}
+
+void* DeviceWorkspace::get_counters_zeroed(size_t bytes, size_t counters, cudaStream_t stream) {
+  void* p = get(std::max(bytes, counters));
+  if (counters > zeroed_) {
+    CUDA_CHECK(cudaMemsetAsync(p, 0, counters, stream));
+    zeroed_ = counters;
+  }
+  return p;
 }
 
 // --- PinnedRing -------------------------------------------------------------------------

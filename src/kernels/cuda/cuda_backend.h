@@ -26,10 +26,14 @@ class DeviceWorkspace {
  public:
   ~DeviceWorkspace();
   void* get(size_t bytes);
+  // get(bytes) with its first `counters` bytes 0: zeroed on `stream` when the memory is new or
+  // fewer bytes were zeroed before. For kernels that keep counters there and leave them 0.
+  void* get_counters_zeroed(size_t bytes, size_t counters, cudaStream_t stream);
 
  private:
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
+  size_t zeroed_ = 0;  // leading bytes of ptr_ known to be 0 (get_counters_zeroed)
   std::vector<void*> retired_;
 };
 
@@ -202,8 +206,6 @@ class CudaBackend final : public Backend {
   void log_timing(StackTable& st, size_t stamps);
   std::map<const void*, StackTable> stack_tables_;
   DeviceWorkspace stack_ws_;
-  const void* stack_ws_zeroed_ = nullptr;  // the stack workspace whose counters were zeroed, and how many bytes
-  size_t stack_ws_zeroed_bytes_ = 0;
   int stack_enabled_ = -1;  // 0 off, 1 by layer size, 2 forced on; -1: TLLM_DECODER_STACK not read yet
   int stack_timing_ = -1;   // TLLM_STACK_TIMING (read at first use)
   std::string stack_trace_path_;  // TLLM_STACK_TRACE (eager steps only)

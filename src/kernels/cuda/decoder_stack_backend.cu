@@ -300,15 +300,10 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.block_size = m.block_size;
   p.scale = s.scale;
   p.eps = s.eps;
-  p.workspace = stack_ws_.get(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, moe, num_sms_));
-  // New memory (or more counters than were zeroed): the kernel's counters start at 0 here, and
-  // every launch leaves them 0 (decoder_stack.cu, grid_exit), so no memset precedes each step.
-  const size_t sync = decoder_stack_sync_bytes(n_q);
-  if (p.workspace != stack_ws_zeroed_ || sync > stack_ws_zeroed_bytes_) {
-    CUDA_CHECK(cudaMemsetAsync(p.workspace, 0, sync, stream_));
-    stack_ws_zeroed_ = p.workspace;
-    stack_ws_zeroed_bytes_ = sync;
-  }
+  // The kernel's counters are zeroed once in new memory; every launch leaves them 0
+  // (decoder_stack.cu, grid_exit), so no memset precedes each step.
+  p.workspace = stack_ws_.get_counters_zeroed(decoder_stack_workspace_bytes(p.I, n_q, n_kv, D, moe, num_sms_),
+                                              decoder_stack_sync_bytes(n_q), stream_);
   bool timed = false;
   if (stack_timing_ || !stack_trace_path_.empty()) {
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;

@@ -1,6 +1,8 @@
 // CudaBackend's mixture-of-experts ops: tensor checks, the scratch layout, and the launch
 // sequence of moe_ops.h. Scratch comes from one grow-only buffer of the backend that
 // moe_reserve() sizes at load, so a forward neither allocates nor synchronises.
+#include <algorithm>
+
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/moe_ops.h"
@@ -68,14 +70,11 @@ void check_experts(const MoeExperts& w, const char* op) {
   }
 }
 
-// Grows the MoE scratch to `bytes` (never during capture: the caller checked) and zeroes
-// the done counter of new memory.
+// Grows the MoE scratch to `bytes` (never during capture: the caller checked); the done
+// counter of new memory is zeroed (the kernels leave it 0).
 char* moe_scratch(DeviceWorkspace& ws, size_t& ws_bytes, size_t bytes, cudaStream_t stream) {
-  if (bytes > ws_bytes) {
-    CUDA_CHECK(cudaMemsetAsync(ws.get(bytes), 0, MoeScratchLayout{}.done, stream));
-    ws_bytes = bytes;
-  }
-  return static_cast<char*>(ws.get(bytes));
+  ws_bytes = std::max(ws_bytes, bytes);
+  return static_cast<char*>(ws.get_counters_zeroed(bytes, MoeScratchLayout{}.done, stream));
 }
 
 // Shapes of a moe_experts call: x, out [T, H] bf16; topk_ids i32, topk_weights f32 [T, k].
