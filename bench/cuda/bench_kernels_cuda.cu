@@ -109,6 +109,9 @@ std::string cat(const A&... a) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool prefill_only = argc > 1 && std::strcmp(argv[1], "--prefill") == 0;
+  // --batch: the batched-decode linears (T = 8..32) of the 0.5B / 1.5B / 7B shapes, every
+  // skinny-GEMM variant against cuBLASLt.
+  const bool batch_only = argc > 1 && std::strcmp(argv[1], "--batch") == 0;
   std::vector<std::pair<int, int>> gemv_shapes;  // --gemv NxK,...
   if (argc > 2 && std::strcmp(argv[1], "--gemv") == 0) {
     std::stringstream ss(argv[2]);
@@ -169,6 +172,44 @@ int main(int argc, char** argv) {
           mx = std::max(mx, std::abs(b));
         }
         std::printf("  %s: max |diff| %.3g of max |out| %.3g%s\n", v.name, md, mx, md <= 0.02 * mx ? "" : "  MISMATCH");
+      }
+    }
+    return 0;
+  }
+  if (batch_only) {
+    struct BLin { const char* name; int N, K; };
+    const std::vector<BLin> bl = {{"qkv_7b", 4608, 3584},      {"o_7b", 3584, 3584},      {"gate_up_7b", 37888, 3584},
+                                  {"down_7b", 3584, 18944},    {"lm_head_7b", 152064, 3584}, {"qkv_0.5b", 1152, 896},
+                                  {"o_0.5b", 896, 896},        {"gate_up_0.5b", 9728, 896}, {"down_0.5b", 896, 4864},
+                                  {"lm_head_0.5b", 151936, 896}, {"qkv_1.5b", 2048, 1536}, {"o_1.5b", 1536, 1536},
+                                  {"gate_up_1.5b", 17920, 1536}, {"down_1.5b", 1536, 8960}};
+    for (const BLin& l : bl) {
+      const std::vector<LinearWeight> ws = weight_copies(be, l.N, l.K);
+      const int copies = static_cast<int>(ws.size());
+      for (int T : {8, 16, 24, 32}) {
+        Tensor x = rand_bf16(be, {T, l.K}, 7), y = be.empty({T, l.N}, DType::BF16);
+        const double bytes = 2.0 * l.N * l.K + 2.0 * T * (l.K + l.N);
+        const double flops = 2.0 * T * l.N * double(l.K);
+        const std::string sh = cat("T", T, " ", shp({l.N, l.K}));
+        report(cat("cublas_", l.name), sh, time_us(s, [&](int i) { be.linear_cublas(y, x, ws[i % copies]); }), bytes, flops);
+        be.linear_cublas(y, x, ws[0]);
+        const Tensor want = be.download(y);
+        report(cat("gemv_", l.name), sh, time_us(s, [&](int i) { be.linear_gemv(y, x, ws[i % copies]); }), bytes, flops);
+        for (const auto& v : cuda::gemv_variants()) {
+          report(cat("gemv_", v.name, "_", l.name), sh,
+                 time_us(s, [&](int i) { v.run(y.raw(), x.data<bf16>(), ws[i % copies].weight.data<bf16>(), T, l.N, l.K, s); }),
+                 bytes, flops);
+          v.run(y.raw(), x.data<bf16>(), ws[0].weight.data<bf16>(), T, l.N, l.K, s);
+          const Tensor got = be.download(y);
+          double md = 0, mx = 0;
+          for (int64_t j = 0; j < int64_t(T) * l.N; ++j) {
+            const double a = static_cast<double>(__bfloat162float(got.data<bf16>()[j]));
+            const double b = static_cast<double>(__bfloat162float(want.data<bf16>()[j]));
+            md = std::max(md, std::abs(a - b));
+            mx = std::max(mx, std::abs(b));
+          }
+          if (md > 0.02 * mx) std::printf("  %s T%d %s: max |diff| %.3g of max |out| %.3g  MISMATCH\n", v.name, T, l.name, md, mx);
+        }
       }
     }
     return 0;

@@ -7,7 +7,11 @@ REV (a temporary worktree) and from the working tree, and compares the kernels' 
 needs no device run to keep the measurements and gpu test results of REV.
 
   scripts/dev/sass_compare.py REV src/kernels/cuda/moe_gemm.cu [more .cu files]
-      [--arch sm_90a] [--nvcc /usr/local/cuda/bin/nvcc] [--build build]
+      [--arch sm_90a] [--nvcc /usr/local/cuda/bin/nvcc] [--build build] [--rename RE SUB]
+
+--rename applies re.sub(RE, SUB) to the working tree's kernel names before pairing them, for a
+change that adds a template parameter (e.g. a trailing `bool = false`: the kernels that keep
+the old default get a new mangled name and the same code).
 
 The nvcc flags are those the CMake build uses for the file (its compile_commands.json in
 --build), with the architecture, output and include root replaced; without that file, the
@@ -92,6 +96,8 @@ def main():
     ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc")
     ap.add_argument("--build", default=None, help="CMake build folder (default: <repo>/build)")
+    ap.add_argument("--rename", nargs=2, metavar=("RE", "SUB"), default=None,
+                    help="rename the working tree's kernels with re.sub(RE, SUB) before pairing")
     a = ap.parse_args()
     repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                           check=True).stdout.strip()
@@ -110,6 +116,8 @@ def main():
                 compile_cubin(a.nvcc, old, rel, a.arch, before, flags, repo)
                 compile_cubin(a.nvcc, repo, rel, a.arch, after, flags, repo)
                 b, n = text_sections(before), text_sections(after)
+                if a.rename:
+                    n = {re.sub(a.rename[0], a.rename[1], k): v for k, v in n.items()}
                 for k in sorted(set(b) | set(n)):
                     kernel = k[len(".text."):]
                     if k not in n:

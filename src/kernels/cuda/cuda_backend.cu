@@ -186,8 +186,8 @@ std::pair<size_t, size_t> CudaBackend::memory_info() {
 
 // A few KB ride in a kernel's launch parameters (cheaper than a copy-engine transfer between
 // two kernels); up to kRingCopyBytes go through the pinned ring. Neither waits for the stream.
-void CudaBackend::upload_small(void* dst, const void* src, size_t bytes) {
-  if (bytes <= cuda::kInlineUploadMaxBytes) cuda::upload_inline(dst, src, bytes, stream_);
+void CudaBackend::upload_small(void* dst, const void* src, size_t bytes, bool release_early) {
+  if (bytes <= cuda::kInlineUploadMaxBytes) cuda::upload_inline(dst, src, bytes, stream_, release_early);
   else ring_->upload(dst, src, bytes, stream_);
 }
 
@@ -227,7 +227,10 @@ Tensor CudaBackend::upload(const Tensor& host, DType dtype) {
     return out;
   }
   if (!convert_needed && host.nbytes() <= kRingCopyBytes) {
-    upload_small(out.raw(), host.raw(), host.nbytes());
+    // A weight or bias may be read by the next kernel before its griddepcontrol.wait (the
+    // decode GEMVs fetch the bias ahead of it), which PDL orders only against the previous
+    // kernel's trigger: that kernel starts once the bytes landed.
+    upload_small(out.raw(), host.raw(), host.nbytes(), false);
     return out;
   }
   const size_t se = dtype_size(sd), de = dtype_size(dtype);
@@ -403,9 +406,16 @@ bool CudaBackend::skinny(const Tensor& x, const LinearWeight& w) const {
     return false;
   const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
   const bool aligned = (reinterpret_cast<uintptr_t>(x.raw()) | reinterpret_cast<uintptr_t>(w.weight.raw())) % 16 == 0;
-  // The skinny GEMM beats cuBLASLt up to 8 tokens (one 8-token MMA tile); at 9..16 its
-  // second tile costs registers and cuBLASLt is ahead on large N (H100, docs/cuda-notes.md).
-  return T >= 1 && T <= 8 && aligned && gemv_supported(static_cast<int>(T), N, K);
+  // Where the skinny GEMM beats cuBLASLt (H200 run 164, bench_kernels_cuda --batch, the
+  // 0.5B / 1.5B / 7B linears): up to 8 tokens everywhere; 9..16 but the vocabulary-sized
+  // heads (0.5B lm_head at T = 16: 78.4 against 72.0 us; 7B gate|up 71.6 against 74.5, 0.5B
+  // down 6.5 against 11.8); 17..32 for small matrices only (0.5B q|k|v 4.6 against 7.9 us at
+  // T = 32, 1.5B o 6.1 against 7.7; 0.5B gate|up, 8.7 M weights, 10.6 against 9.0 at best).
+  // cuBLASLt there also needs the bias and activation kernels the skinny GEMM fuses.
+  if (!aligned || !gemv_supported(static_cast<int>(T), N, K)) return false;
+  if (T <= 8) return true;
+  if (T <= 16) return N < 65536;
+  return T <= 32 && N * K <= (int64_t{8} << 20);
 }
 
 void CudaBackend::linear(Tensor& out, const Tensor& x, const LinearWeight& w) {

@@ -143,10 +143,13 @@ class CudaBackend final : public Backend {
 
  private:
   void check_capturable(const char* op) const;
-  void upload_small(void* dst, const void* src, size_t bytes);
+  // release_early: as cuda::upload_inline's (the step's metadata); false for tensors that a
+  // kernel may read before its griddepcontrol.wait (upload(): weights, biases).
+  void upload_small(void* dst, const void* src, size_t bytes, bool release_early = true);
   void check_linear(const Tensor& out, const Tensor& x, const LinearWeight& w, int64_t& T) const;
-  // Whether x @ w^T goes to the skinny GEMM (gemv.cu): a dense bf16 weight, 1..8 tokens of
-  // bf16 on the device, 16-byte aligned, a shape gemv_supported accepts.
+  // Whether x @ w^T goes to the skinny GEMM (gemv.cu): a dense bf16 weight, 1..32 tokens of
+  // bf16 on the device (above 8 only for the shapes where it beats cuBLASLt), 16-byte
+  // aligned, a shape gemv_supported accepts.
   bool skinny(const Tensor& x, const LinearWeight& w) const;
   bool fused_rope_ = true;           // TLLM_FUSED_ROPE (read at construction)
   bool rope_release_early_ = true;   // TLLM_ROPE_RELEASE_EARLY: RopeKvWrite::release_attention_early honoured

@@ -17,8 +17,13 @@ using bf16 = __nv_bfloat16;
 // dst[0, bytes) = src[0, bytes) (host memory, any kind) in stream order, the bytes carried in
 // the launch parameters of one kernel per 4,000 (inline_upload.cu): for uploads of a few KB,
 // where a pinned cudaMemcpyAsync costs more than its bytes. src may be reused on return.
+// release_early: the next kernel may start (PDL) before the bytes land, so it must read them
+// only after its griddepcontrol.wait (a step's metadata: every kernel that reads it before
+// its wait comes after the step's embedding, which is not launched with PDL). Without it the
+// next kernel starts when the copy has completed: for data that a kernel may read before its
+// wait (weights, biases, norm weights: the decode GEMVs fetch them ahead of the wait).
 constexpr size_t kInlineUploadMaxBytes = 8000;
-void upload_inline(void* dst, const void* src, size_t bytes, cudaStream_t stream);
+void upload_inline(void* dst, const void* src, size_t bytes, cudaStream_t stream, bool release_early = true);
 
 // dst[i] = convert(src[i]) between f32 / bf16 / f16 (same dtype: plain copy).
 void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n,
@@ -42,11 +47,11 @@ void silu_mul(bf16* out, const bf16* gate_up, int T, int I, cudaStream_t stream)
 void gather_rows(void* out, const void* x, const int32_t* indices, int n, int64_t x_rows,
                  int64_t row_bytes, cudaStream_t stream);
 
-// Skinny GEMM for T <= 16 tokens that streams W at memory speed with tensor cores:
+// Skinny GEMM for T <= 32 tokens that streams W at memory speed with tensor cores:
 // out[T, N] = x[T, K] @ W[N, K]^T (+ bias). Needs K % 8 == 0 and 16-byte aligned rows.
-constexpr int kGemvMaxTokens = 16;
+constexpr int kGemvMaxTokens = 32;
 bool gemv_supported(int T, int64_t N, int64_t K);
-// num_sms picks the block size (gemv.cu: 4 warps for >= 2 blocks per SM and K >= 3072).
+// num_sms and T pick the launch shape (gemv.cu, gemv_cfg).
 void gemv_bf16(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias,
                DType bias_dtype, int T, int N, int K, int num_sms, cudaStream_t stream);
 
@@ -64,7 +69,7 @@ struct GemvNorm {
 constexpr int kGemvNormMaxTokens = 4;  // rows are normalised one after another by one block
 bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms);
 
-// act[T, N/2] = silu(gate) * up for [gate | up] = x[T, K] @ W[N, K]^T (+ bias), T <= 8: the
+// act[T, N/2] = silu(gate) * up for [gate | up] = x[T, K] @ W[N, K]^T (+ bias), T <= 32: the
 // gate|up projection with the activation in its epilogue (the bits of gemv_bf16 + silu_mul).
 void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bias_dtype, int T, int N, int K,
                     int num_sms, cudaStream_t stream);

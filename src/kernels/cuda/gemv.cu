@@ -1,13 +1,13 @@
-// Skinny GEMM for decode: out[T, N] = x[T, K] @ W[N, K]^T (+ bias) for T <= 16.
+// Skinny GEMM for decode: out[T, N] = x[T, K] @ W[N, K]^T (+ bias) for T <= 32.
 //
-// Batch-1..16 decode is bound by streaming W once from HBM, so the kernel is built around
+// Batch-1..32 decode is bound by streaming W once from HBM, so the kernel is built around
 // the weight loads: each warp owns a 16-row tile of W and a contiguous range of K; every
 // lane issues 16-byte streaming loads (L1 bypassed) of rows g and g+8 (g = lane/4) at
 // k = 32s + 8*(lane%4), UNROLL steps in flight before the first use. Those registers are fed
 // to mma.sync m16n8k16 as the A operand (16 rows x 16 k) with x as B (16 k x 8 tokens): K is
 // a reduction, so any permutation of k works as long as A and B agree, which lets each
 // lane's 16 contiguous bytes serve two MMAs (elements 0-3, then 4-7). T <= 8 uses one
-// n-tile, T <= 16 two. The warps of a block split K and sum their 16 x T partials in shared
+// n-tile, T <= 16 two, T <= 32 four. The warps of a block split K and sum their 16 x T partials in shared
 // memory, so no global workspace and no second launch. Tensor cores keep the math far
 // below the load time (one MMA per 512 bytes of W per warp), even at T = 16.
 //
@@ -108,7 +108,7 @@ __device__ __forceinline__ void row_pair_sums(const float (&red)[WARPS][16][COLS
 
 // grid.x = ceil(N / 16) (SILU: ceil(N / 2 / 8)); block = WARPS warps. bias_kind: 0 none, 1 f32, 2 bf16.
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
-          bool ROPE = false>
+          bool ROPE = false, bool XPF = false>
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_mma_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
                     const void* __restrict__ bias, int bias_kind, int T, int N, int K, const GemvNorm norm,
@@ -196,22 +196,31 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
   }
   pdl_wait();
-  while (have) {
-    uint4 b[UNROLL][NT];
+  // x for a group: XPF loads the next group's x with its weights (one group ahead, as W)
+  // instead of at the top of each group.
+  uint4 b[UNROLL][NT];
+  auto load_x = [&](uint4 (&dst)[UNROLL][NT], int s0) {
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
-        b[u][nt] = xok[nt] ? __ldg(reinterpret_cast<const uint4*>(xr[nt] + 32 * (s + u)))
-                           : make_uint4(0, 0, 0, 0);
+        dst[u][nt] = xok[nt] ? __ldg(reinterpret_cast<const uint4*>(xr[nt] + 32 * (s0 + u))) : make_uint4(0, 0, 0, 0);
+  };
+  if constexpr (XPF) {
+    if (have) load_x(b, s);
+  }
+  while (have) {
+    if constexpr (!XPF) load_x(b, s);
     const bool next = s + 2 * UNROLL <= full_end;
     uint4 n0[UNROLL], n1[UNROLL];
+    uint4 bn[UNROLL][NT];
     if (next) {
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u) {
         n0[u] = ld_w<HINT>(w0 + 32 * (s + UNROLL + u));
         n1[u] = ld_w<HINT>(w1 + 32 * (s + UNROLL + u));
       }
+      if constexpr (XPF) load_x(bn, s + UNROLL);
     }
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) mma_step<NT>(acc, a0[u], a1[u], b[u]);
@@ -222,6 +231,10 @@ __global__ void __launch_bounds__(WARPS * 32)
       for (int u = 0; u < UNROLL; ++u) {
         a0[u] = n0[u];
         a1[u] = n1[u];
+        if constexpr (XPF) {
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) b[u][nt] = bn[u][nt];
+        }
       }
     }
   }
@@ -320,25 +333,34 @@ __global__ void __launch_bounds__(WARPS * 32)
 }
 
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
-          bool ROPE = false>
+          bool ROPE = false, bool XPF = false>
 void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
               int K, cudaStream_t stream, const GemvNorm& norm = {}, const QkNormRopeParams& rope = {}) {
-  launch_pdl(gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM, ROPE>,
+  launch_pdl(gemv_mma_kernel<NT, WARPS, UNROLL, HINT, OutT, SILU, NORM, ROPE, XPF>,
              dim3(SILU ? ceil_div(N / 2, 8) : ceil_div(N, 16)), dim3(WARPS * 32), 0, stream, static_cast<OutT*>(out), x,
              w, bias, bias_kind, T, N, K, norm, rope);
   CUDA_CHECK_LAUNCH("gemv_bf16");
 }
 
-template <int WARPS, int UNROLL, bool HINT>
+template <int WARPS, int UNROLL, bool HINT, bool XPF = false>
 void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* bias, int bias_kind,
                 int T, int N, int K, cudaStream_t stream) {
-  const bool two = T > 8;
+  auto go = [&](auto nt, auto zero) {
+    using OutT = decltype(zero);
+    launch_t<decltype(nt)::value, WARPS, UNROLL, HINT, OutT, false, false, false, XPF>(out, x, w, bias, bias_kind, T, N,
+                                                                                      K, stream);
+  };
+  using N1 = std::integral_constant<int, 1>;
+  using N2 = std::integral_constant<int, 2>;
+  using N4 = std::integral_constant<int, 4>;
   if (od == DType::BF16) {
-    if (two) launch_t<2, WARPS, UNROLL, HINT, bf16>(out, x, w, bias, bias_kind, T, N, K, stream);
-    else launch_t<1, WARPS, UNROLL, HINT, bf16>(out, x, w, bias, bias_kind, T, N, K, stream);
+    if (T > 16) go(N4{}, bf16{});
+    else if (T > 8) go(N2{}, bf16{});
+    else go(N1{}, bf16{});
   } else if (od == DType::F32) {
-    if (two) launch_t<2, WARPS, UNROLL, HINT, float>(out, x, w, bias, bias_kind, T, N, K, stream);
-    else launch_t<1, WARPS, UNROLL, HINT, float>(out, x, w, bias, bias_kind, T, N, K, stream);
+    if (T > 16) go(N4{}, float{});
+    else if (T > 8) go(N2{}, float{});
+    else go(N1{}, float{});
   } else {
     TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
   }
@@ -359,6 +381,62 @@ void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* b
 bool four_warps(int64_t blocks, int64_t K, int num_sms) {
   const int64_t sms = num_sms;
   return blocks >= 2 * sms && (K >= 3072 || blocks >= 32 * sms);
+}
+
+// The launch shape of every entry point (plain, SILU, NORM, ROPE), so that a fused variant
+// sums in the order of its plain projection. T = 1 as tuned for batch-1 decode (four_warps,
+// x loaded at each group). Batched decode (H200 run 164, bench_kernels_cuda --batch, 0.5B /
+// 1.5B / 7B linears at T = 8..32): x loaded one group ahead (XPF) wins at T <= 8 in every
+// shape (7B q|k|v 13.2 -> 12.3 us, 0.5B gate|up 8.5 -> 7.6); 4-warp blocks from two blocks per
+// SM whatever K (1.5B gate|up 17,920 x 1,536 at T = 8: 18.7 -> 16.2); grids smaller than the
+// SM count take 16-warp blocks (0.5B down 896 x 4,864: 6.8 -> 5.6, 1.5B down 12.1 -> 10.3);
+// at T = 9..16 XPF only with 4-warp blocks (8-warp 7B o_proj: 9.6 -> 13.1 with it); at
+// T = 17..32 8 warps without it (within 5% of the best variant wherever linear() takes the
+// skinny GEMM there, CudaBackend::skinny).
+struct GemvCfg {
+  int warps;
+  bool xpf;
+};
+GemvCfg gemv_cfg(int T, int64_t blocks, int64_t K, int num_sms) {
+  if (T <= 1) return {four_warps(blocks, K, num_sms) ? 4 : 8, false};
+  if (T > 16) return {8, false};
+  if (T > kGemvNormMaxTokens && blocks < num_sms) return {16, false};
+  const bool four = blocks >= 2 * static_cast<int64_t>(num_sms);
+  return {four ? 4 : 8, T <= 8 || four};
+}
+
+template <int V>
+using IntC = std::integral_constant<int, V>;
+template <bool V>
+using BoolC = std::integral_constant<bool, V>;
+
+// Launches gemv_mma_kernel in the shape c for T tokens (1, 2 or 4 token tiles).
+template <typename OutT, bool SILU = false, bool NORM = false, bool ROPE = false>
+void launch_picked(const GemvCfg& c, void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T,
+                   int N, int K, cudaStream_t stream, const GemvNorm& norm = {}, const QkNormRopeParams& rope = {}) {
+  auto go = [&](auto nt, auto wp, auto xp) {
+    constexpr int NT = decltype(nt)::value, W = decltype(wp)::value;
+    constexpr bool X = decltype(xp)::value;
+    if constexpr ((NORM || ROPE) && NT != 1) {
+      TLLM_THROW("gemv: the fused norm / RoPE take at most 8 tokens, got ", T);
+    } else if constexpr (NORM && W != 8) {
+      TLLM_THROW("gemv: the fused norm takes 8-warp blocks");
+    } else if constexpr (W == 16 && NT == 4) {
+      TLLM_THROW("gemv: no 16-warp blocks above 16 tokens");
+    } else {
+      launch_t<NT, W, 4, true, OutT, SILU, NORM, ROPE, X>(out, x, w, bias, bias_kind, T, N, K, stream, norm, rope);
+    }
+  };
+  auto by_shape = [&](auto nt) {
+    if (c.warps == 16) go(nt, IntC<16>{}, BoolC<false>{});
+    else if (c.warps == 4 && c.xpf) go(nt, IntC<4>{}, BoolC<true>{});
+    else if (c.warps == 4) go(nt, IntC<4>{}, BoolC<false>{});
+    else if (c.xpf) go(nt, IntC<8>{}, BoolC<true>{});
+    else go(nt, IntC<8>{}, BoolC<false>{});
+  };
+  if (T > 16) by_shape(IntC<4>{});
+  else if (T > 8) by_shape(IntC<2>{});
+  else by_shape(IntC<1>{});
 }
 
 int bias_kind_of(const void* bias, DType bd) {
@@ -384,28 +462,28 @@ void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bi
   // prefetch hint lets DRAM serve whole 256 B runs (measured on H200: 49% -> 60% of copy
   // bandwidth for 4608x3584, 67% -> 88% for 37888x3584; docs/cuda-notes.md).
   const int bk = bias_kind_of(bias, bd);
-  if (four_warps(ceil_div(N, 16), K, num_sms))
-    launch_cfg<4, 4, true>(out, od, x, w, bias, bk, T, N, K, stream);
+  const GemvCfg c = gemv_cfg(T, ceil_div(N, 16), K, num_sms);
+  if (od == DType::BF16)
+    launch_picked<bf16>(c, out, x, w, bias, bk, T, N, K, stream);
+  else if (od == DType::F32)
+    launch_picked<float>(c, out, x, w, bias, bk, T, N, K, stream);
   else
-    launch_cfg<8, 4, true>(out, od, x, w, bias, bk, T, N, K, stream);
+    TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
 }
 
 bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms) {
-  // Not where the plain GEMV takes 4-warp blocks: the fused kernel must give the bits of
+  // Only where the plain GEMV takes 8-warp blocks: the fused kernel must give the bits of
   // gemv + add_rms_norm, and its last block needs up to 256 threads for the row.
-  return gemv_norm_fits(T, N, 256) && !four_warps(ceil_div(N, 16), K, num_sms);
+  return gemv_norm_fits(T, N, 256) && gemv_cfg(T, ceil_div(N, 16), K, num_sms).warps == 8;
 }
 
 void gemv_silu_bf16(bf16* act, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
                     int num_sms, cudaStream_t stream) {
-  TLLM_CHECK(gemv_supported(T, N, K) && T <= 8 && N % 2 == 0, "gemv_silu_bf16: unsupported shape T=", T, " N=", N,
-             " K=", K);
+  TLLM_CHECK(gemv_supported(T, N, K) && N % 2 == 0, "gemv_silu_bf16: unsupported shape T=", T, " N=", N, " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_silu_bf16: x and W must be 16-byte aligned");
-  if (four_warps(ceil_div(N / 2, 8), K, num_sms))
-    launch_t<1, 4, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
-  else
-    launch_t<1, 8, 4, true, bf16, true>(act, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream);
+  launch_picked<bf16, true>(gemv_cfg(T, ceil_div(N / 2, 8), K, num_sms), act, x, w, bias, bias_kind_of(bias, bd), T, N,
+                            K, stream);
 }
 
 void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N, int K,
@@ -414,7 +492,8 @@ void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, D
              " N=", N, " K=", K);
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_norm_bf16: x and W must be 16-byte aligned");
-  launch_t<1, 8, 4, true, bf16, false, true>(out, x, w, bias, bias_kind_of(bias, bd), T, N, K, stream, norm);
+  launch_picked<bf16, false, true>(gemv_cfg(T, ceil_div(N, 16), K, num_sms), out, x, w, bias, bias_kind_of(bias, bd), T,
+                                   N, K, stream, norm);
 }
 
 bool gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim, int64_t K) {
@@ -430,12 +509,10 @@ void gemv_rope_kv_bf16(const QkNormRopeParams& p, const bf16* x, const bf16* w, 
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_rope_kv_bf16: x and W must be 16-byte aligned");
   const int N = (p.n_q_heads + 2 * p.n_kv_heads) * p.head_dim;
-  // The block size of gemv_bf16 for the same shape, so that the sums are those of the
+  // The launch shape of gemv_bf16 for the same shape, so that the sums are those of the
   // unfused projection.
-  if (four_warps(ceil_div(N, 16), K, num_sms))
-    launch_t<1, 4, 4, true, bf16, false, false, true>(p.qkv, x, w, bias, bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
-  else
-    launch_t<1, 8, 4, true, bf16, false, false, true>(p.qkv, x, w, bias, bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
+  launch_picked<bf16, false, false, true>(gemv_cfg(p.T, ceil_div(N, 16), K, num_sms), p.qkv, x, w, bias,
+                                          bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
 }
 
 // Variants for the micro-benchmark (bench/cuda), bf16 output.
@@ -455,6 +532,24 @@ const std::vector<GemvVariant>& gemv_variants() {
        }},
       {"w8u4", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
          launch_cfg<8, 4, false>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w8u2h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<8, 2, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w4u2h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<4, 2, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w8u4hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<8, 4, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w4u4hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<4, 4, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w8u2hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<8, 2, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+       }},
+      {"w4u2hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+         launch_cfg<4, 2, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
        }},
   };
   return v;

@@ -18,26 +18,30 @@ constexpr uint32_t kChunkBytes = 4000;  // with dst and n, under the 4 KB parame
 struct InlineChunk {
   uint8_t* dst;
   uint32_t n;
+  uint32_t release_early;  // trigger the dependent launch at entry (upload_inline)
   alignas(16) uint8_t data[kChunkBytes];
 };
 
 // Launched with PDL: its launch overlaps the previous kernel (between two decode steps that
-// is the draw), and it writes only once that kernel has completed.
+// is the draw), and it writes only once that kernel has completed. With release_early 0 the
+// next kernel starts only when this one has completed (its bytes visible to everything the
+// next kernel reads, before its own griddepcontrol.wait too).
 __global__ void inline_upload_kernel(const __grid_constant__ InlineChunk p) {
-  pdl_launch_dependents();
+  if (p.release_early) pdl_launch_dependents();
   pdl_wait();
   for (uint32_t i = threadIdx.x; i < p.n; i += blockDim.x) p.dst[i] = p.data[i];
 }
 
 }  // namespace
 
-void upload_inline(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+void upload_inline(void* dst, const void* src, size_t bytes, cudaStream_t stream, bool release_early) {
   auto* d = static_cast<uint8_t*>(dst);
   const auto* s = static_cast<const uint8_t*>(src);
   for (size_t off = 0; off < bytes; off += kChunkBytes) {
     InlineChunk p;
     p.dst = d + off;
     p.n = static_cast<uint32_t>(std::min<size_t>(kChunkBytes, bytes - off));
+    p.release_early = release_early ? 1 : 0;
     std::memcpy(p.data, s + off, p.n);
     launch_pdl(inline_upload_kernel, dim3(1), dim3(256), 0, stream, p);
     CUDA_CHECK_LAUNCH("upload_inline");

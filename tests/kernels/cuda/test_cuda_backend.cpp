@@ -124,6 +124,39 @@ TEST_F(CudaBackendTest, UploadsOfEverySizeLandInOrder) {
   }
 }
 
+// upload() hands a weight to whatever kernel comes next, and the decode GEMVs read their bias
+// (like their weights) before griddepcontrol.wait, while the previous kernels may still run.
+// Each round uploads a new bias and two more small tensors right before the GEMV, with x = 0
+// so that the output is exactly bf16(bias): a GEMV that started before the bias landed
+// would give the previous round's values. (H200 run 168: 2,000 rounds passed with the early
+// release too; PDL allows the stale read, the timing did not produce it there.)
+TEST_F(CudaBackendTest, UploadedBiasIsWhatTheNextGemvReads) {
+  std::mt19937_64 rng(106);
+  const int N = 1000, K = 896;
+  LinearWeight w;
+  w.weight = dev(randn({N, K}, rng, DType::BF16, 0.05f));
+  Tensor x0 = Tensor::empty({1, K}, DType::BF16);
+  std::memset(x0.raw(), 0, x0.nbytes());
+  be().synchronize();
+  for (int round = 0; round < 200; ++round) {
+    Tensor b = randn({N}, rng, DType::F32, 1.0f);
+    w.bias = be().upload(b, DType::F32);
+    Tensor dx = be().upload(x0, DType::BF16);
+    Tensor out = dev_poisoned({1, N}, DType::BF16);
+    be().linear_gemv(out, dx, w);
+    const Tensor got = host(out);  // f32 on the host
+    int bad = 0;
+    std::string first;
+    for (int n = 0; n < N; ++n) {
+      const float g = got.data<float>()[n];
+      const float want = __bfloat162float(__float2bfloat16_rn(b.data<float>()[n]));
+      if (g != want && ++bad <= 3)
+        first += " [" + std::to_string(n) + "] " + std::to_string(g) + " want " + std::to_string(want);
+    }
+    ASSERT_EQ(bad, 0) << "round " << round << ": " << bad << " of " << N << " outputs differ from the bias:" << first;
+  }
+}
+
 TEST_F(CudaBackendTest, ClearErrorsForBadTensors) {
   std::mt19937_64 rng(104);
   Tensor x_host = randn({2, 64}, rng, DType::BF16);

@@ -1,4 +1,4 @@
-// linear: the skinny-GEMM kernel (T <= 16) and cuBLASLt, bf16 and f32 outputs, with and
+// linear: the skinny-GEMM kernel (T <= 32) and cuBLASLt, bf16 and f32 outputs, with and
 // without bias, at odd shapes.
 #include <cstring>
 
@@ -44,9 +44,11 @@ TEST_F(CudaLinear, SkinnyGemmMatchesReference) {
   const std::vector<std::pair<int, int>> nk = {{1, 8},     {7, 64},    {33, 72},  {100, 136}, {257, 520},
                                                {1000, 896}, {300, 3584}, {65, 4104}, {17, 40},
                                                {4500, 520}, {4500, 3080}};  // >= 2 blocks per SM: 4-warp blocks at K >= 3072
-  for (int T : {1, 2, 3, 5, 8, 9, 13, 16})
+  // T = 2..32 take the batched launch shapes (gemv.cu, gemv_cfg): x a group ahead, 16-warp
+  // blocks for grids below the SM count, 2 and 4 token tiles.
+  for (int T : {1, 2, 3, 5, 8, 9, 13, 16, 17, 24, 31, 32})
     for (auto [N, K] : nk) run_case(*this, be(), rng, T, N, K, T % 2 == 1, DType::BF16, Path::Gemv, 8e-3);
-  for (int T : {1, 11}) run_case(*this, be(), rng, T, 513, 256, true, DType::F32, Path::Gemv, 1e-4);
+  for (int T : {1, 11, 29}) run_case(*this, be(), rng, T, 513, 256, true, DType::F32, Path::Gemv, 1e-4);
   // A vocabulary-sized grid at a short K (>= 32 blocks per SM on a 132-SM GPU: 4-warp blocks),
   // the logits' f32 output and bf16.
   for (int T : {1, 16}) run_case(*this, be(), rng, T, 68000, 896, false, DType::F32, Path::Gemv, 1e-4);
@@ -105,7 +107,7 @@ TEST_F(CudaLinear, LinearSiluMulMatchesUnfused) {
   std::mt19937_64 rng(14);
   // (I, K): intermediate sizes of the 0.5B/7B shapes (scaled) and odd ones.
   const std::vector<std::pair<int, int>> ik = {{4864, 896}, {7, 64}, {33, 72}, {100, 136}, {1000, 3584}, {2200, 3080}};
-  for (int T : {1, 2, 3, 8, 9, 16})
+  for (int T : {1, 2, 3, 8, 9, 16, 17, 32})
     for (auto [I, K] : ik) {
       const std::string what = "T=" + std::to_string(T) + " I=" + std::to_string(I) + " K=" + std::to_string(K);
       Tensor x = randn({T, K}, rng, DType::BF16, 2.0f);
@@ -131,7 +133,7 @@ TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
   // 5120 x 3072: a shape whose plain GEMV takes 4-warp blocks on a 132-SM GPU (the fused path
   // then steps aside, the bits stay those of the unfused ops).
   const std::vector<std::pair<int, int>> nk = {{64, 64}, {896, 4864}, {104, 136}, {3584, 1000}, {2048, 768}, {5120, 3072}};
-  for (int T : {1, 2, 3, 4, 5, 8, 16})
+  for (int T : {1, 2, 3, 4, 5, 8, 16, 24, 32})
     for (auto [N, K] : nk) {
       const std::string what = "T=" + std::to_string(T) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
       Tensor in = randn({T, K}, rng, DType::BF16, 2.0f);
@@ -238,8 +240,8 @@ TEST_F(CudaLinear, LinearRopeKvWriteMatchesUnfused) {
 
 TEST_F(CudaLinear, AutoRoutesEveryShape) {
   std::mt19937_64 rng(13);
-  for (int T : {1, 4, 16, 17, 100})
-    for (auto [N, K] : std::vector<std::pair<int, int>>{{64, 64}, {77, 37}, {512, 1536}})
+  for (int T : {1, 4, 16, 17, 32, 33, 100})
+    for (auto [N, K] : std::vector<std::pair<int, int>>{{64, 64}, {77, 37}, {512, 1536}, {3000, 3072}})
       run_case(*this, be(), rng, T, N, K, true, DType::BF16, Path::Auto, 8e-3);
 }
 
