@@ -7,9 +7,9 @@
 // to mma.sync m16n8k16 as the A operand (16 rows x 16 k) with x as B (16 k x 8 tokens): K is
 // a reduction, so any permutation of k works as long as A and B agree, which lets each
 // lane's 16 contiguous bytes serve two MMAs (elements 0-3, then 4-7). T <= 8 uses one
-// n-tile, T <= 16 two, T <= 32 four. The warps of a block split K and sum their 16 x T partials in shared
-// memory, so no global workspace and no second launch. Tensor cores keep the math far
-// below the load time (one MMA per 512 bytes of W per warp), even at T = 16.
+// n-tile, T <= 16 two, T <= 32 four. The warps of a block split K and sum their 16 x T
+// partials in shared memory, so no global workspace and no second launch. Tensor cores keep
+// the math far below the load time (one MMA per 512 bytes of W per warp), even at T = 32.
 //
 // SILU variant (the MLP's gate|up projection, W = [gate (I rows) | up (I rows)]): block b
 // takes gate rows 8b..8b+7 as the tile's rows 0-7 and the matching up rows I+8b.. as rows
@@ -332,6 +332,11 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
 }
 
+template <int V>
+using IntC = std::integral_constant<int, V>;
+template <bool V>
+using BoolC = std::integral_constant<bool, V>;
+
 template <int NT, int WARPS, int UNROLL, bool HINT, typename OutT, bool SILU = false, bool NORM = false,
           bool ROPE = false, bool XPF = false>
 void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T, int N,
@@ -350,17 +355,14 @@ void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* b
     launch_t<decltype(nt)::value, WARPS, UNROLL, HINT, OutT, false, false, false, XPF>(out, x, w, bias, bias_kind, T, N,
                                                                                       K, stream);
   };
-  using N1 = std::integral_constant<int, 1>;
-  using N2 = std::integral_constant<int, 2>;
-  using N4 = std::integral_constant<int, 4>;
   if (od == DType::BF16) {
-    if (T > 16) go(N4{}, bf16{});
-    else if (T > 8) go(N2{}, bf16{});
-    else go(N1{}, bf16{});
+    if (T > 16) go(IntC<4>{}, bf16{});
+    else if (T > 8) go(IntC<2>{}, bf16{});
+    else go(IntC<1>{}, bf16{});
   } else if (od == DType::F32) {
-    if (T > 16) go(N4{}, float{});
-    else if (T > 8) go(N2{}, float{});
-    else go(N1{}, float{});
+    if (T > 16) go(IntC<4>{}, float{});
+    else if (T > 8) go(IntC<2>{}, float{});
+    else go(IntC<1>{}, float{});
   } else {
     TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
   }
@@ -404,11 +406,6 @@ GemvCfg gemv_cfg(int T, int64_t blocks, int64_t K, int num_sms) {
   const bool four = blocks >= 2 * static_cast<int64_t>(num_sms);
   return {four ? 4 : 8, T <= 8 || four};
 }
-
-template <int V>
-using IntC = std::integral_constant<int, V>;
-template <bool V>
-using BoolC = std::integral_constant<bool, V>;
 
 // Launches gemv_mma_kernel in the shape c for T tokens (1, 2 or 4 token tiles).
 template <typename OutT, bool SILU = false, bool NORM = false, bool ROPE = false>
