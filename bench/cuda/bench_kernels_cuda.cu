@@ -66,6 +66,19 @@ Tensor rand_f32(Backend& be, Shape s, uint64_t seed, float scale = 1.0f) {
 
 // Copies of an [N, K] weight that together exceed L2 (~300 MB), so that timings rotating
 // through them read HBM.
+// max |got - want| over two host tensors of one shape, and max |want| in mx. download()
+// returns float data as f32 on the host, whatever the device dtype.
+double max_abs_diff(const Tensor& got, const Tensor& want, double& mx) {
+  double md = 0;
+  mx = 0;
+  for (int64_t j = 0; j < want.numel(); ++j) {
+    const double a = got.data<float>()[j], b = want.data<float>()[j];
+    md = std::max(md, std::abs(a - b));
+    mx = std::max(mx, std::abs(b));
+  }
+  return md;
+}
+
 std::vector<LinearWeight> weight_copies(Backend& be, int N, int K) {
   const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / (2.0 * N * K))));
   std::vector<LinearWeight> ws(copies);
@@ -163,14 +176,8 @@ int main(int argc, char** argv) {
                time_us(s, [&](int i) { v.run(y.raw(), x.data<bf16>(), ws[i % copies].weight.data<bf16>(), 1, N, K, s); }),
                bytes, 0);
         v.run(y.raw(), x.data<bf16>(), ws[0].weight.data<bf16>(), 1, N, K, s);
-        const Tensor got = be.download(y);
-        double md = 0, mx = 0;  // against the default kernel: bf16 roundings of other summation orders
-        for (int64_t j = 0; j < N; ++j) {
-          const double a = static_cast<double>(__bfloat162float(got.data<bf16>()[j]));
-          const double b = static_cast<double>(__bfloat162float(want.data<bf16>()[j]));
-          md = std::max(md, std::abs(a - b));
-          mx = std::max(mx, std::abs(b));
-        }
+        double mx = 0;  // against the default kernel: bf16 roundings of other summation orders
+        const double md = max_abs_diff(be.download(y), want, mx);
         std::printf("  %s: max |diff| %.3g of max |out| %.3g%s\n", v.name, md, mx, md <= 0.02 * mx ? "" : "  MISMATCH");
       }
     }
@@ -200,14 +207,8 @@ int main(int argc, char** argv) {
                  time_us(s, [&](int i) { v.run(y.raw(), x.data<bf16>(), ws[i % copies].weight.data<bf16>(), T, l.N, l.K, s); }),
                  bytes, flops);
           v.run(y.raw(), x.data<bf16>(), ws[0].weight.data<bf16>(), T, l.N, l.K, s);
-          const Tensor got = be.download(y);
-          double md = 0, mx = 0;
-          for (int64_t j = 0; j < int64_t(T) * l.N; ++j) {
-            const double a = static_cast<double>(__bfloat162float(got.data<bf16>()[j]));
-            const double b = static_cast<double>(__bfloat162float(want.data<bf16>()[j]));
-            md = std::max(md, std::abs(a - b));
-            mx = std::max(mx, std::abs(b));
-          }
+          double mx = 0;
+          const double md = max_abs_diff(be.download(y), want, mx);
           if (md > 0.02 * mx) std::printf("  %s T%d %s: max |diff| %.3g of max |out| %.3g  MISMATCH\n", v.name, T, l.name, md, mx);
         }
       }

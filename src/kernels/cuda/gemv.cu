@@ -347,25 +347,31 @@ void launch_t(void* out, const bf16* x, const bf16* w, const void* bias, int bia
   CUDA_CHECK_LAUNCH("gemv_bf16");
 }
 
+// f(IntC<NT>{}) with NT the 8-token tiles that T tokens take (1, 2 or 4).
+template <typename F>
+void with_token_tiles(int T, F&& f) {
+  if (T > 16) f(IntC<4>{});
+  else if (T > 8) f(IntC<2>{});
+  else f(IntC<1>{});
+}
+
+// f(OutT{}) for the output dtype (bf16 or f32).
+template <typename F>
+void with_out_type(DType od, F&& f) {
+  if (od == DType::BF16) f(bf16{});
+  else if (od == DType::F32) f(float{});
+  else TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
+}
+
 template <int WARPS, int UNROLL, bool HINT, bool XPF = false>
 void launch_cfg(void* out, DType od, const bf16* x, const bf16* w, const void* bias, int bias_kind,
                 int T, int N, int K, cudaStream_t stream) {
-  auto go = [&](auto nt, auto zero) {
-    using OutT = decltype(zero);
-    launch_t<decltype(nt)::value, WARPS, UNROLL, HINT, OutT, false, false, false, XPF>(out, x, w, bias, bias_kind, T, N,
-                                                                                      K, stream);
-  };
-  if (od == DType::BF16) {
-    if (T > 16) go(IntC<4>{}, bf16{});
-    else if (T > 8) go(IntC<2>{}, bf16{});
-    else go(IntC<1>{}, bf16{});
-  } else if (od == DType::F32) {
-    if (T > 16) go(IntC<4>{}, float{});
-    else if (T > 8) go(IntC<2>{}, float{});
-    else go(IntC<1>{}, float{});
-  } else {
-    TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
-  }
+  with_out_type(od, [&](auto zero) {
+    with_token_tiles(T, [&](auto nt) {
+      launch_t<decltype(nt)::value, WARPS, UNROLL, HINT, decltype(zero), false, false, false, XPF>(
+          out, x, w, bias, bias_kind, T, N, K, stream);
+    });
+  });
 }
 
 // Warps per block. Each warp of a block takes 1/WARPS of K for the block's 16 rows. Measured
@@ -431,9 +437,7 @@ void launch_picked(const GemvCfg& c, void* out, const bf16* x, const bf16* w, co
     else if (c.xpf) go(nt, IntC<8>{}, BoolC<true>{});
     else go(nt, IntC<8>{}, BoolC<false>{});
   };
-  if (T > 16) by_shape(IntC<4>{});
-  else if (T > 8) by_shape(IntC<2>{});
-  else by_shape(IntC<1>{});
+  with_token_tiles(T, by_shape);
 }
 
 int bias_kind_of(const void* bias, DType bd) {
@@ -460,12 +464,7 @@ void gemv_bf16(void* out, DType od, const bf16* x, const bf16* w, const void* bi
   // bandwidth for 4608x3584, 67% -> 88% for 37888x3584; docs/cuda-notes.md).
   const int bk = bias_kind_of(bias, bd);
   const GemvCfg c = gemv_cfg(T, ceil_div(N, 16), K, num_sms);
-  if (od == DType::BF16)
-    launch_picked<bf16>(c, out, x, w, bias, bk, T, N, K, stream);
-  else if (od == DType::F32)
-    launch_picked<float>(c, out, x, w, bias, bk, T, N, K, stream);
-  else
-    TLLM_THROW("cuda linear: output dtype ", dtype_name(od), " unsupported (bf16, f32)");
+  with_out_type(od, [&](auto zero) { launch_picked<decltype(zero)>(c, out, x, w, bias, bk, T, N, K, stream); });
 }
 
 bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms) {
