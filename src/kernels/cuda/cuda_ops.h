@@ -66,7 +66,7 @@ struct GemvNorm {
   float eps = 0.0f;
   unsigned int* counter = nullptr;
 };
-constexpr int kGemvNormMaxTokens = 4;  // rows are normalised one after another by one block
+constexpr int kGemvNormMaxTokens = 4;  // normalised by the grid's last block
 bool gemv_norm_supported(int T, int64_t N, int64_t K, int num_sms);
 
 // act[T, N/2] = silu(gate) * up for [gate | up] = x[T, K] @ W[N, K]^T (+ bias), T <= 32: the
@@ -114,7 +114,7 @@ __device__ __forceinline__ int64_t cache_slot(const QkNormRopeParams& p, int t) 
 // The q|k|v projection of a decode step (x[T, K] @ w^T, + bias) with the rotation and the
 // cache writes of qk_norm_rope_kv_write in its epilogue, for the case without q/k norms:
 // split-half RoPE over the whole head (rotary_dim = head_dim, head_dim % 16 == 0), rows of
-// (n_q + 2 n_kv) heads, T <= 8. A block takes dims [8j, 8j + 8) and their partners
+// (n_q + 2 n_kv) heads, T <= 32. A block takes dims [8j, 8j + 8) and their partners
 // [D/2 + 8j, ...) of one q or k head, so both halves of every rotated pair end in the same
 // block; v heads keep 16-row panels. p is qk_norm_rope_kv_write's (p.qkv is the output; its
 // norm and release fields are not read). Same bits as gemv_bf16 followed by

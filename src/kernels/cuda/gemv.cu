@@ -21,9 +21,10 @@
 //
 // NORM variant (T <= 4): the last block to finish runs the residual add + RMSNorm that
 // follows the projection in the decoder (gemv_last_block_norm in rms_norm_row.cuh: the bits
-// of the add_rms_norm kernel); the next kernel's griddepcontrol.wait sees the finished grid.
+// of the add_rms_norm kernel; rows up to 1,024 wide a warp each); the next kernel's
+// griddepcontrol.wait sees the finished grid.
 //
-// ROPE variant (the attention's q|k|v projection, T <= 8, no q/k norms): a block of a q or k
+// ROPE variant (the attention's q|k|v projection, no q/k norms): a block of a q or k
 // head takes dims 8j..8j+7 of the head as the tile's rows 0-7 and their RoPE partners
 // D/2+8j.. as rows 8-15 (the rows of W need not be adjacent: each is its own stream), so
 // after the K reduction it rotates its pairs and writes q and k, and k and v to their cache
@@ -113,7 +114,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     gemv_mma_kernel(OutT* __restrict__ out, const bf16* __restrict__ x, const bf16* __restrict__ w,
                     const void* __restrict__ bias, int bias_kind, int T, int N, int K, const GemvNorm norm,
                     const QkNormRopeParams rope) {
-  static_assert(!ROPE || (NT == 1 && std::is_same_v<OutT, bf16> && !SILU && !NORM), "ROPE: bf16 q|k|v, T <= 8");
+  static_assert(!ROPE || (std::is_same_v<OutT, bf16> && !SILU && !NORM), "ROPE: bf16 q|k|v alone");
   __shared__ float red[WARPS][16][NT * 8];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
@@ -158,7 +159,12 @@ __global__ void __launch_bounds__(WARPS * 32)
   // Register double buffering: the loads of group s + UNROLL are issued before the MMAs of
   // group s, so 2 x UNROLL x 2 loads per lane stay in flight. The first group of weight loads
   // precedes pdl_wait(): W does not depend on the previous kernel, x does.
-  pdl_launch_dependents();
+  // The dependent is launched here (at entry), except behind the rotation above 8 tokens: the
+  // attention that follows it, launched at entry, took 3.5 us more per 1.5B layer at batch 32
+  // (H200 run 172: its early K/V loads and resident blocks beside the whole GEMV); those
+  // blocks launch it after their epilogue.
+  constexpr bool kLateRelease = ROPE && NT > 1;
+  if constexpr (!kLateRelease) pdl_launch_dependents();
   int s = s_begin;
   uint4 a0[UNROLL], a1[UNROLL];
   bool have = s + UNROLL <= full_end;
@@ -182,9 +188,9 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
   // ROPE: each token's cos / sin of the block's 8 dims and its cache slot, also before the
   // wait (see the top of the file for why they are ready).
-  __shared__ float cs_s[ROPE ? 8 : 1][8][2];
-  __shared__ int64_t slot_s[ROPE ? 8 : 1];
-  if constexpr (ROPE) {
+  __shared__ float cs_s[ROPE ? NT * 8 : 1][8][2];
+  __shared__ int64_t slot_s[ROPE ? NT * 8 : 1];
+  if constexpr (ROPE && NT == 1) {
     const int i = static_cast<int>(threadIdx.x) - 16;
     if (rot && i >= 0 && i < 8 * T) {
       const int tok = i >> 3, d = n0 - head * D + (i & 7);
@@ -193,6 +199,19 @@ __global__ void __launch_bounds__(WARPS * 32)
       cs_s[tok][i & 7][1] = cs[half + d];
     } else if (i >= 64 && i < 64 + T) {
       slot_s[i - 64] = cache_slot(rope, i - 64);
+    }
+  } else if constexpr (ROPE) {  // up to 8 x 32 cos / sin pairs and 32 slots: more than a thread each
+    for (int i = threadIdx.x; i < 9 * T; i += WARPS * 32) {
+      if (i < 8 * T) {
+        if (rot) {
+          const int tok = i >> 3, d = n0 - head * D + (i & 7);
+          const float* cs = rope.cos_sin + static_cast<int64_t>(rope.rope_rows[tok]) * D;
+          cs_s[tok][i & 7][0] = cs[d];
+          cs_s[tok][i & 7][1] = cs[half + d];
+        }
+      } else {
+        slot_s[i - 8 * T] = cache_slot(rope, i - 8 * T);
+      }
     }
   }
   pdl_wait();
@@ -305,6 +324,7 @@ __global__ void __launch_bounds__(WARPS * 32)
         if (slot >= 0) rope.v_cache[(slot * nkv + vh) * D + (n - n0 / D * D)] = b;
       }
     }
+    if constexpr (kLateRelease) pdl_launch_dependents();
     return;
   } else if constexpr (SILU) {
     for (int i = threadIdx.x; i < 8 * T; i += WARPS * 32) {
@@ -420,12 +440,13 @@ void launch_picked(const GemvCfg& c, void* out, const bf16* x, const bf16* w, co
   auto go = [&](auto nt, auto wp, auto xp) {
     constexpr int NT = decltype(nt)::value, W = decltype(wp)::value;
     constexpr bool X = decltype(xp)::value;
-    if constexpr ((NORM || ROPE) && NT != 1) {
-      TLLM_THROW("gemv: the fused norm / RoPE take at most 8 tokens, got ", T);
-    } else if constexpr (NORM && W != 8) {
-      TLLM_THROW("gemv: the fused norm takes 8-warp blocks");
-    } else if constexpr (W == 16 && NT == 4) {
-      TLLM_THROW("gemv: no 16-warp blocks above 16 tokens");
+    // Shapes gemv_cfg never gives are not instantiated: above 8 tokens x one group ahead
+    // only with 4 warps, above 16 tokens 8 warps alone; the fused norm (T <= 4) only in
+    // 8-warp blocks (gemv_norm_supported).
+    constexpr bool given = NT == 1 || (NT == 2 && (W == 4) == X) || (NT == 4 && W == 8 && !X);
+    if constexpr (!given || (NORM && (NT != 1 || W != 8))) {
+      TLLM_THROW("gemv: no kernel for ", W, "-warp blocks", X ? " with x ahead" : "", " at T = ", T,
+                 NORM ? " with the fused norm" : "");
     } else {
       launch_t<NT, W, 4, true, OutT, SILU, NORM, ROPE, X>(out, x, w, bias, bias_kind, T, N, K, stream, norm, rope);
     }
@@ -493,7 +514,7 @@ void gemv_norm_bf16(bf16* out, const bf16* x, const bf16* w, const void* bias, D
 }
 
 bool gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim, int64_t K) {
-  return T >= 1 && T <= 8 && n_q_heads > 0 && n_kv_heads > 0 && head_dim >= 16 && head_dim % 16 == 0 &&
+  return T >= 1 && T <= kGemvMaxTokens && n_q_heads > 0 && n_kv_heads > 0 && head_dim >= 16 && head_dim % 16 == 0 &&
          gemv_supported(T, static_cast<int64_t>(n_q_heads + 2 * n_kv_heads) * head_dim, K);
 }
 

@@ -2,6 +2,7 @@
 // without bias, at odd shapes.
 #include <cstring>
 
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/cuda_test_util.h"
 #include "kernels/reference/reference.h"
 
@@ -151,6 +152,12 @@ TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
       expect_same_bits(be(), o1, o2, what + " out");
       expect_same_bits(be(), r1, r2, what + " residual");
       expect_same_bits(be(), h1, h2, what + " normed");
+      // The fused kernel takes up to 4 rows (rows up to 1,024 wide a warp each: 64, 104, 896;
+      // wider ones one after another) in 8-warp grids: those of up to 128 blocks on any card of
+      // more than 64 SMs (5,120 takes 4-warp blocks on a 132-SM card).
+      if (T <= 4 && N <= 2048) {
+        EXPECT_TRUE(cuda::gemv_norm_supported(T, N, K, be().num_sms())) << what;
+      }
       Tensor want = Tensor::empty({T, N}, DType::F32);
       ref::linear(want, in, hw);
       EXPECT_LT(rel_err(host(o1), want), 1e-2) << what;
@@ -163,15 +170,16 @@ TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
 // (linear_rope_kv_write; gemv.cu, ROPE) gives the bits of linear + qk_norm_rope_kv_write:
 // qkv, every written cache slot and every slot it must leave alone, at the heads of the
 // Qwen2.5 0.5B / 1.5B / 7B shapes (7B: 288 blocks, the 4-warp kernel) and small odd ones,
-// T = 1..8, with and without bias, i64 and i32 slots, skipped slots (-1). What the fused
-// kernel does not take (q/k norms, partial or interleaved rotary, T > 8) goes through the
-// unfused ops and is checked against the float reference.
+// T = 1..32 (every token tile and launch shape), with and without bias, i64 and i32 slots,
+// skipped slots (-1). What the fused kernel does not take (q/k norms, partial or interleaved
+// rotary, 7B above 16 tokens) goes through the unfused ops and is checked against the float
+// reference.
 TEST_F(CudaLinear, LinearRopeKvWriteMatchesUnfused) {
   struct Case {
     int n_q, n_kv, D, K;
     int rot;  // 0: head_dim
     bool interleaved, norm;
-    bool fused;  // what rope_fusable must say at T <= 8
+    bool fused;  // what rope_fusable must say wherever linear() takes the skinny GEMM
   };
   const std::vector<Case> cases = {
       {14, 2, 64, 896, 0, false, false, true},    {12, 2, 128, 1536, 0, false, false, true},
@@ -181,7 +189,7 @@ TEST_F(CudaLinear, LinearRopeKvWriteMatchesUnfused) {
   std::mt19937_64 rng(16);
   const int rows = 50, num_blocks = 5, block_size = 16;
   for (const Case& c : cases)
-    for (int T : {1, 2, 3, 8, 9}) {
+    for (int T : {1, 2, 3, 8, 9, 16, 17, 32}) {
       const bool bias = T % 2 == 1, i64 = T != 2;
       const std::string what = "heads " + std::to_string(c.n_q) + "/" + std::to_string(c.n_kv) + " D=" +
                                std::to_string(c.D) + " K=" + std::to_string(c.K) + " T=" + std::to_string(T);
@@ -219,7 +227,9 @@ TEST_F(CudaLinear, LinearRopeKvWriteMatchesUnfused) {
       Tensor q1 = dev_poisoned({T, N}, DType::BF16), q2 = dev_poisoned({T, N}, DType::BF16);
       Tensor k1 = dev(kc), k2 = dev(kc), v1 = dev(vc), v2 = dev(vc);
       const cuda::CudaBackend::RopeKvWrite r{&L, &dqn, &dkn, 1e-6f, &rope, &dcs, &drows, &dslots, &k1, &v1};
-      EXPECT_EQ(be().rope_fusable(dx, dw, r), c.fused && T <= 8) << what;
+      // Fused wherever linear() takes the skinny GEMM: above 16 tokens up to 8 M weights.
+      EXPECT_EQ(be().rope_fusable(dx, dw, r), c.fused && (T <= 16 || int64_t{N} * c.K <= (int64_t{8} << 20)))
+          << what;
       be().linear_rope_kv_write(q1, dx, dw, r);
       be().linear(q2, dx, dw);
       be().qk_norm_rope_kv_write(q2, L, dqn, dkn, 1e-6f, rope, dcs, drows, dslots, k2, v2);
