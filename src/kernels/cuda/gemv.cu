@@ -532,42 +532,31 @@ void gemv_rope_kv_bf16(const QkNormRopeParams& p, const bf16* x, const bf16* w, 
                                           bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
 }
 
-// Variants for the micro-benchmark (bench/cuda), bf16 output.
+// Variants for the micro-benchmark (bench/cuda), bf16 output: W warps, U k-steps per group,
+// H the L2 256B hint, X x loaded a group ahead.
+namespace {
+template <int W, int U, bool H, bool X = false>
+GemvVariant variant(const char* name) {
+  return {name, [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
+            launch_cfg<W, U, H, X>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
+          }};
+}
+
+}  // namespace
+
 const std::vector<GemvVariant>& gemv_variants() {
   static const std::vector<GemvVariant> v = {
-      {"w8u4h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<8, 4, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w8u8h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<8, 8, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w16u4h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<16, 4, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w4u4h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<4, 4, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w8u4", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<8, 4, false>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w8u2h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<8, 2, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w4u2h", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<4, 2, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w8u4hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<8, 4, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w4u4hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<4, 4, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w8u2hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<8, 2, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
-      {"w4u2hx", [](void* o, const bf16* x, const bf16* w, int T, int N, int K, cudaStream_t s) {
-         launch_cfg<4, 2, true, true>(o, DType::BF16, x, w, nullptr, 0, T, N, K, s);
-       }},
+      variant<8, 4, true>("w8u4h"),
+      variant<8, 8, true>("w8u8h"),
+      variant<16, 4, true>("w16u4h"),
+      variant<4, 4, true>("w4u4h"),
+      variant<8, 4, false>("w8u4"),
+      variant<8, 2, true>("w8u2h"),
+      variant<4, 2, true>("w4u2h"),
+      variant<8, 4, true, true>("w8u4hx"),
+      variant<4, 4, true, true>("w4u4hx"),
+      variant<8, 2, true, true>("w8u2hx"),
+      variant<4, 2, true, true>("w4u2hx"),
   };
   return v;
 }

@@ -4,6 +4,8 @@
 // only join the reduction with zeros (which leaves the sum unchanged).
 #pragma once
 
+#include <type_traits>
+
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 
@@ -121,19 +123,18 @@ __device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const
   __syncthreads();
   if (last) {
     __threadfence();
+    auto row = [&](auto warp, int tok) {
+      constexpr bool kWarp = decltype(warp)::value;
+      rms_norm_row<float, true, WEIGHTS_FIRST, kWarp>(norm.normed + static_cast<int64_t>(tok) * N,
+                                                      out + static_cast<int64_t>(tok) * N,
+                                                      norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N,
+                                                      norm.eps, kWarp ? 32 : rms_norm_threads(N), scratch);
+    };
     if (T > 1 && rms_norm_threads(N) == 32) {
       const int warps = static_cast<int>(blockDim.x >> 5);
-      for (int tok = static_cast<int>(threadIdx.x >> 5); tok < T; tok += warps)
-        rms_norm_row<float, true, WEIGHTS_FIRST, true>(norm.normed + static_cast<int64_t>(tok) * N,
-                                                       out + static_cast<int64_t>(tok) * N,
-                                                       norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N,
-                                                       norm.eps, 32, scratch);
+      for (int tok = static_cast<int>(threadIdx.x >> 5); tok < T; tok += warps) row(std::true_type{}, tok);
     } else {
-      for (int tok = 0; tok < T; ++tok)
-        rms_norm_row<float, true, WEIGHTS_FIRST>(norm.normed + static_cast<int64_t>(tok) * N,
-                                                 out + static_cast<int64_t>(tok) * N,
-                                                 norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N,
-                                                 norm.eps, rms_norm_threads(N), scratch);
+      for (int tok = 0; tok < T; ++tok) row(std::false_type{}, tok);
     }
     if (threadIdx.x == 0) *norm.counter = 0;
   }
