@@ -99,6 +99,12 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// bar.sync on named barrier `id` (1-15; 0 is __syncthreads') for `count` threads (a multiple
+// of 32): a barrier for a subset of the block's warps.
+__device__ __forceinline__ void named_bar_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(count) : "memory");
+}
+
 // Block-wide sum; every thread gets the result. `scratch` holds >= 32 floats.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

@@ -47,12 +47,17 @@ __device__ __forceinline__ void load_w8<__nv_bfloat16>(const __nv_bfloat16* w, i
 // critical path (the standalone kernels keep their register budget). Same bits either way.
 // Every thread of the block must call this. WARP: one warp normalises the row alone (nthr =
 // 32, the norm kernel's block for rows up to 1,024 wide; every lane of the warp calls it):
-// its warp_sum is that block's block_sum, whose second pass adds zeros, so same bits.
-template <typename W, bool ADD, bool WEIGHTS_FIRST = false, bool WARP = false>
+// its warp_sum is that block's block_sum, whose second pass adds zeros, so same bits. GROUP:
+// the nthr threads [g nthr, (g + 1) nthr) of the block (g = threadIdx.x / nthr) normalise the
+// row alone, reducing through their warps' scratch slots and named barrier 1 + g: the norm
+// kernel's nthr-thread block_sum, so same bits; every thread of the group calls it.
+template <typename W, bool ADD, bool WEIGHTS_FIRST = false, bool WARP = false, bool GROUP = false>
 __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* residual, const W* __restrict__ w,
                                              int H, float eps, int nthr, float* scratch) {
   const int nvec = H / 8;
-  const int t = WARP ? static_cast<int>(threadIdx.x & 31) : static_cast<int>(threadIdx.x);
+  const int t = WARP    ? static_cast<int>(threadIdx.x & 31)
+                : GROUP ? static_cast<int>(threadIdx.x) % nthr
+                        : static_cast<int>(threadIdx.x);
   uint4 v[kNormMaxVec], rv[kNormMaxVec];
   float g[WEIGHTS_FIRST ? kNormMaxVec : 1][8];
   // All loads first, so that every vector of the thread is in flight at once.
@@ -84,7 +89,21 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
       for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
     }
   }
-  const float inv = rsqrtf((WARP ? warp_sum(ss) : block_sum(ss, scratch)) / static_cast<float>(H) + eps);
+  float sum;
+  if constexpr (WARP) {
+    sum = warp_sum(ss);
+  } else if constexpr (GROUP) {
+    const int g = static_cast<int>(threadIdx.x) / nthr, lane = static_cast<int>(threadIdx.x & 31);
+    const int warp = static_cast<int>(threadIdx.x >> 5), w0 = g * nthr / 32;
+    ss = warp_sum(ss);
+    named_bar_sync(1 + g, nthr);  // the group's scratch slots free (as block_sum's first barrier)
+    if (lane == 0) scratch[warp] = ss;
+    named_bar_sync(1 + g, nthr);
+    sum = warp_sum(lane < nthr / 32 ? scratch[w0 + lane] : 0.0f);
+  } else {
+    sum = block_sum(ss, scratch);
+  }
+  const float inv = rsqrtf(sum / static_cast<float>(H) + eps);
 #pragma unroll
   for (int j = 0; j < kNormMaxVec; ++j) {
     const int i = t + j * nthr;
@@ -105,8 +124,10 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
 // counts itself on norm.counter; the last one sees them all, updates the residual, writes
 // the normed rows (rms_norm_row: the bits of the add_rms_norm kernel) and resets the
 // counter. Rows of up to 1,024 (rms_norm_threads 32) go a warp each, side by side (H200 run
-// 174: 0.5B b4 4,795 -> 5,842 tok/s against one row after another); wider rows one after
-// another with the whole block. (Above 4 tokens the standalone norm kernel stays faster: with
+// 174: 0.5B b4 4,795 -> 5,842 tok/s against one row after another); wider rows a group of
+// rms_norm_threads(N) threads each, as many side by side as the block holds (run 175: 1.5B
+// b2 / b4 +3% / +9%, 7B +1% / +2%, 7B int4 b4 +2%), else one after another with the whole
+// block. (Above 4 tokens the standalone norm kernel stays faster: with
 // a warp per row in the last block, 0.5B b8 -3.4%, b32 -15%, run 174; with the grid's last T
 // blocks a row each, polling for the last, -5% / -3.5%, run 170.) Nobody else reads the
 // residual during the GEMV, so updating it in place is safe.
@@ -123,18 +144,25 @@ __device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const
   __syncthreads();
   if (last) {
     __threadfence();
-    auto row = [&](auto warp, int tok) {
+    auto row = [&](auto warp, auto group, int tok) {
       constexpr bool kWarp = decltype(warp)::value;
-      rms_norm_row<float, true, WEIGHTS_FIRST, kWarp>(norm.normed + static_cast<int64_t>(tok) * N,
-                                                      out + static_cast<int64_t>(tok) * N,
-                                                      norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N,
-                                                      norm.eps, kWarp ? 32 : rms_norm_threads(N), scratch);
+      rms_norm_row<float, true, WEIGHTS_FIRST, kWarp, decltype(group)::value>(
+          norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
+          norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps, kWarp ? 32 : rms_norm_threads(N),
+          scratch);
     };
+    const int nthr = rms_norm_threads(N), groups = static_cast<int>(blockDim.x) / nthr;
     if (T > 1 && rms_norm_threads(N) == 32) {
       const int warps = static_cast<int>(blockDim.x >> 5);
-      for (int tok = static_cast<int>(threadIdx.x >> 5); tok < T; tok += warps) row(std::true_type{}, tok);
+      for (int tok = static_cast<int>(threadIdx.x >> 5); tok < T; tok += warps)
+        row(std::true_type{}, std::false_type{}, tok);
+    } else if (T > 1 && groups > 1) {
+      // A group's threads take the same rows, so its named barrier sees all of them.
+      const int g = static_cast<int>(threadIdx.x) / nthr;
+      if (g < groups)
+        for (int tok = g; tok < T; tok += groups) row(std::false_type{}, std::true_type{}, tok);
     } else {
-      for (int tok = 0; tok < T; ++tok) row(std::false_type{}, tok);
+      for (int tok = 0; tok < T; ++tok) row(std::false_type{}, std::false_type{}, tok);
     }
     if (threadIdx.x == 0) *norm.counter = 0;
   }
