@@ -98,7 +98,8 @@ struct QkNormRopeParams {
   bf16* k_cache;             // [num_blocks, block_size, n_kv_heads, head_dim]
   bf16* v_cache;
   int64_t num_slots;         // num_blocks * block_size
-  bool release_at_entry;     // launch the dependent (decode attention) before the wait
+  bool release_at_entry;     // launch the dependent (decode attention) before the wait (the rope
+                             // kernel; gemv_rope_kv_bf16 sets it per head width above 8 tokens)
 };
 void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
 #ifdef __CUDACC__

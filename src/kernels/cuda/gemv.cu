@@ -159,12 +159,13 @@ __global__ void __launch_bounds__(WARPS * 32)
   // Register double buffering: the loads of group s + UNROLL are issued before the MMAs of
   // group s, so 2 x UNROLL x 2 loads per lane stay in flight. The first group of weight loads
   // precedes pdl_wait(): W does not depend on the previous kernel, x does.
-  // The dependent is launched here (at entry), except behind the rotation above 8 tokens: the
-  // attention that follows it, launched at entry, took 3.5 us more per 1.5B layer at batch 32
-  // (H200 run 172: its early K/V loads and resident blocks beside the whole GEMV); those
-  // blocks launch it after their epilogue.
-  constexpr bool kLateRelease = ROPE && NT > 1;
-  if constexpr (!kLateRelease) pdl_launch_dependents();
+  // The dependent is launched here (at entry), except behind the rotation above 8 tokens when
+  // the host asks for it (rope.release_at_entry false: heads wider than 64): the attention
+  // that follows it, launched at entry, took 3.5 us more per 1.5B layer at batch 32 (H200 run
+  // 172: its early K/V loads and resident blocks beside the whole GEMV), while 0.5B (64-wide
+  // heads) gained (run 171); those blocks launch it after their epilogue.
+  const bool late_release = ROPE && NT > 1 && !rope.release_at_entry;
+  if (!late_release) pdl_launch_dependents();
   int s = s_begin;
   uint4 a0[UNROLL], a1[UNROLL];
   bool have = s + UNROLL <= full_end;
@@ -324,7 +325,7 @@ __global__ void __launch_bounds__(WARPS * 32)
         if (slot >= 0) rope.v_cache[(slot * nkv + vh) * D + (n - n0 / D * D)] = b;
       }
     }
-    if constexpr (kLateRelease) pdl_launch_dependents();
+    if (late_release) pdl_launch_dependents();
     return;
   } else if constexpr (SILU) {
     for (int i = threadIdx.x; i < 8 * T; i += WARPS * 32) {
@@ -526,10 +527,14 @@ void gemv_rope_kv_bf16(const QkNormRopeParams& p, const bf16* x, const bf16* w, 
   TLLM_CHECK((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0,
              "gemv_rope_kv_bf16: x and W must be 16-byte aligned");
   const int N = (p.n_q_heads + 2 * p.n_kv_heads) * p.head_dim;
+  // Above 8 tokens the attention is released at entry for heads of up to 64 only (see the
+  // kernel); up to 8 always.
+  QkNormRopeParams q = p;
+  q.release_at_entry = p.T <= 8 || p.head_dim <= 64;
   // The launch shape of gemv_bf16 for the same shape, so that the sums are those of the
   // unfused projection.
   launch_picked<bf16, false, false, true>(gemv_cfg(p.T, ceil_div(N, 16), K, num_sms), p.qkv, x, w, bias,
-                                          bias_kind_of(bias, bd), p.T, N, K, stream, {}, p);
+                                          bias_kind_of(bias, bd), p.T, N, K, stream, {}, q);
 }
 
 // Variants for the micro-benchmark (bench/cuda), bf16 output: W warps, U k-steps per group,
