@@ -127,10 +127,10 @@ __device__ __forceinline__ void rms_norm_row(bf16* out, const bf16* x, bf16* res
 // 174: 0.5B b4 4,795 -> 5,842 tok/s against one row after another); wider rows a group of
 // rms_norm_threads(N) threads each, as many side by side as the block holds (run 175: 1.5B
 // b2 / b4 +3% / +9%, 7B +1% / +2%, 7B int4 b4 +2%), else one after another with the whole
-// block. (Above 4 tokens the standalone norm kernel stays faster: with
-// a warp per row in the last block, 0.5B b8 -3.4%, b32 -15%, run 174; with the grid's last T
-// blocks a row each, polling for the last, -5% / -3.5%, run 170.) Nobody else reads the
-// residual during the GEMV, so updating it in place is safe.
+// block. (Above 4 tokens the standalone norm kernel stays faster: with a warp per row in the
+// last block, 0.5B b8 -3.4%, b32 -15%, run 174; with the grid's last T blocks a row each,
+// polling for the last, -5% / -3.5%, run 170.) Nobody else reads the residual during the
+// GEMV, so updating it in place is safe.
 // Every thread of the block calls it, after the block's own stores; rms_norm_threads(N)
 // must not exceed the block size.
 // WEIGHTS_FIRST: as rms_norm_row's (kernels with registers to spare).
@@ -144,15 +144,13 @@ __device__ __forceinline__ void gemv_last_block_norm(const GemvNorm& norm, const
   __syncthreads();
   if (last) {
     __threadfence();
-    auto row = [&](auto warp, auto group, int tok) {
-      constexpr bool kWarp = decltype(warp)::value;
-      rms_norm_row<float, true, WEIGHTS_FIRST, kWarp, decltype(group)::value>(
-          norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
-          norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps, kWarp ? 32 : rms_norm_threads(N),
-          scratch);
-    };
     const int nthr = rms_norm_threads(N), groups = static_cast<int>(blockDim.x) / nthr;
-    if (T > 1 && rms_norm_threads(N) == 32) {
+    auto row = [&](auto warp, auto group, int tok) {
+      rms_norm_row<float, true, WEIGHTS_FIRST, decltype(warp)::value, decltype(group)::value>(
+          norm.normed + static_cast<int64_t>(tok) * N, out + static_cast<int64_t>(tok) * N,
+          norm.residual + static_cast<int64_t>(tok) * N, norm.weight, N, norm.eps, nthr, scratch);
+    };
+    if (T > 1 && nthr == 32) {
       const int warps = static_cast<int>(blockDim.x >> 5);
       for (int tok = static_cast<int>(threadIdx.x >> 5); tok < T; tok += warps)
         row(std::true_type{}, std::false_type{}, tok);
