@@ -421,16 +421,23 @@ bool four_warps(int64_t blocks, int64_t K, int num_sms) {
 // SM count take 16-warp blocks (0.5B down 896 x 4,864: 6.8 -> 5.6, 1.5B down 12.1 -> 10.3);
 // at T = 9..16 XPF only with 4-warp blocks (8-warp 7B o_proj: 9.6 -> 13.1 with it); at
 // T = 17..32 8 warps without it (within 5% of the best variant wherever linear() takes the
-// skinny GEMM there, CudaBackend::skinny).
+// skinny GEMM there, CudaBackend::skinny). Short rows (K <= 1,024) in 4-warp grids below the
+// vocabulary size at T = 2..8 take 2-step groups: K = 896 is 28 steps, 7 groups of 4 for 4
+// warps (2, 2, 2, 1) against 14 groups of 2 (run 175: 0.5B gate|up 9,728 x 896 at T = 8
+// 7.54 -> 6.71 us; run 185, same binary: 0.5B b2 +1.3%, b4 +0.6%, b8 +0.9%; at T = 9..16,
+// without x ahead, -1.4% / -1.5% at b12 / b16; run 175's table has the vocabulary-sized 0.5B
+// logits at T = 8 8 us slower in 2-step groups).
 struct GemvCfg {
   int warps;
   bool xpf;
+  int unroll = 4;  // k steps per group
 };
 GemvCfg gemv_cfg(int T, int64_t blocks, int64_t K, int num_sms) {
   if (T <= 1) return {four_warps(blocks, K, num_sms) ? 4 : 8, false};
   if (T > 16) return {8, false};
   if (T > kGemvNormMaxTokens && blocks < num_sms) return {16, false};
   const bool four = blocks >= 2 * static_cast<int64_t>(num_sms);
+  if (T <= 8 && four && K <= 1024 && blocks < 32 * static_cast<int64_t>(num_sms)) return {4, true, 2};
   return {four ? 4 : 8, T <= 8 || four};
 }
 
@@ -438,26 +445,29 @@ GemvCfg gemv_cfg(int T, int64_t blocks, int64_t K, int num_sms) {
 template <typename OutT, bool SILU = false, bool NORM = false, bool ROPE = false>
 void launch_picked(const GemvCfg& c, void* out, const bf16* x, const bf16* w, const void* bias, int bias_kind, int T,
                    int N, int K, cudaStream_t stream, const GemvNorm& norm = {}, const QkNormRopeParams& rope = {}) {
-  auto go = [&](auto nt, auto wp, auto xp) {
-    constexpr int NT = decltype(nt)::value, W = decltype(wp)::value;
+  auto go = [&](auto nt, auto wp, auto xp, auto up) {
+    constexpr int NT = decltype(nt)::value, W = decltype(wp)::value, U = decltype(up)::value;
     constexpr bool X = decltype(xp)::value;
     // Shapes gemv_cfg never gives are not instantiated: above 8 tokens x one group ahead
     // only with 4 warps, above 16 tokens 8 warps alone; the fused norm (T <= 4) only in
     // 8-warp blocks (gemv_norm_supported).
-    constexpr bool given = NT == 1 || (NT == 2 && (W == 4) == X) || (NT == 4 && W == 8 && !X);
+    // 2-step groups: one token tile in 4-warp blocks with x ahead.
+    constexpr bool given = U == 2 ? NT == 1 && W == 4 && X
+                                  : NT == 1 || (NT == 2 && (W == 4) == X) || (NT == 4 && W == 8 && !X);
     if constexpr (!given || (NORM && (NT != 1 || W != 8))) {
       TLLM_THROW("gemv: no kernel for ", W, "-warp blocks", X ? " with x ahead" : "", " at T = ", T,
                  NORM ? " with the fused norm" : "");
     } else {
-      launch_t<NT, W, 4, true, OutT, SILU, NORM, ROPE, X>(out, x, w, bias, bias_kind, T, N, K, stream, norm, rope);
+      launch_t<NT, W, U, true, OutT, SILU, NORM, ROPE, X>(out, x, w, bias, bias_kind, T, N, K, stream, norm, rope);
     }
   };
   auto by_shape = [&](auto nt) {
-    if (c.warps == 16) go(nt, IntC<16>{}, BoolC<false>{});
-    else if (c.warps == 4 && c.xpf) go(nt, IntC<4>{}, BoolC<true>{});
-    else if (c.warps == 4) go(nt, IntC<4>{}, BoolC<false>{});
-    else if (c.xpf) go(nt, IntC<8>{}, BoolC<true>{});
-    else go(nt, IntC<8>{}, BoolC<false>{});
+    if (c.unroll == 2) go(nt, IntC<4>{}, BoolC<true>{}, IntC<2>{});
+    else if (c.warps == 16) go(nt, IntC<16>{}, BoolC<false>{}, IntC<4>{});
+    else if (c.warps == 4 && c.xpf) go(nt, IntC<4>{}, BoolC<true>{}, IntC<4>{});
+    else if (c.warps == 4) go(nt, IntC<4>{}, BoolC<false>{}, IntC<4>{});
+    else if (c.xpf) go(nt, IntC<8>{}, BoolC<true>{}, IntC<4>{});
+    else go(nt, IntC<8>{}, BoolC<false>{}, IntC<4>{});
   };
   with_token_tiles(T, by_shape);
 }

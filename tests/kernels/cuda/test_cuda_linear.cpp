@@ -185,7 +185,8 @@ TEST_F(CudaLinear, LinearRopeKvWriteMatchesUnfused) {
       {14, 2, 64, 896, 0, false, false, true},    {12, 2, 128, 1536, 0, false, false, true},
       {28, 4, 128, 3584, 0, false, false, true},  {3, 1, 16, 72, 0, false, false, true},
       {5, 5, 32, 136, 0, false, false, true},     {4, 2, 64, 256, 32, false, false, false},
-      {4, 2, 64, 256, 0, true, false, false},     {4, 2, 64, 256, 0, false, true, false}};
+      {4, 2, 64, 256, 0, true, false, false},     {4, 2, 64, 256, 0, false, true, false},
+      {64, 8, 64, 520, 0, false, false, true}};  // 320 blocks at a short K: 2-step groups at T = 2..8
   std::mt19937_64 rng(16);
   const int rows = 50, num_blocks = 5, block_size = 16;
   for (const Case& c : cases)
