@@ -3,6 +3,7 @@
 // demo model, and clean one-line errors (exit status 1) for bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -189,4 +190,30 @@ TEST(Cli, BenchCountsTheKvCacheDtype) {
   const double f32 = step_mb("float32"), bf16 = step_mb("bfloat16");
   const double kv_f32 = 2.0 * 6 * 2 * 64 * 4 * (256 + 4 / 2.0) / 1e6;  // K and V, layers, kv heads, dims, bytes, mean context
   EXPECT_NEAR(f32 - bf16, kv_f32 / 2, 1e-3) << f32 << " vs " << bf16;
+}
+
+// A CPU decode row whose step fits in the last-level cache says so (its ratio may pass 100% of
+// the DRAM roofline; the demo model's does on a server CPU), and says nothing of it where the
+// step does not fit or sysfs reports no cache: the cache as sysfs reports it for cpu0 on the
+// machine running the test.
+TEST(Cli, BenchNamesTheCacheWhereTheStepFitsInIt) {
+  int64_t llc = 0;
+  for (int i = 0; i < 16; ++i) {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
+    int64_t v = 0;
+    char unit = 0;
+    if (!(f >> v)) continue;
+    f >> unit;
+    llc = std::max(llc, v * (unit == 'K' ? 1024 : unit == 'M' ? 1 << 20 : unit == 'G' ? 1 << 30 : 1));
+  }
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";  // ~12 MB per step
+  const Result r = run("bench --model " + model + " -p 16 -n 2 -r 1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const size_t at = r.out.find("| tg2 | 1 | 0 |");
+  const size_t rl = r.out.find("roofline ", at);
+  ASSERT_NE(rl, std::string::npos) << r.out;
+  const double mb = std::stod(r.out.substr(rl + 9));
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  const bool fits = llc > 0 && mb * 1e6 <= static_cast<double>(llc);
+  EXPECT_EQ(line.find("last-level cache") != std::string::npos, fits) << line << " llc " << llc;
 }
