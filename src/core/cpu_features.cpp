@@ -3,11 +3,21 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "core/error.h"
 
 namespace tllm {
 
 namespace {
+// Linux hands out the AMX tile registers per process on request (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); a process that uses them unasked is killed.
+bool amx_permitted() {
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
   __builtin_cpu_init();
@@ -21,11 +31,15 @@ CpuFeatures detect() {
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avxvnni = __builtin_cpu_supports("avxvnni");
   if (!f.avx2) f.f16c = false;
+  const char* amx_env = std::getenv("TLLM_CPU_AMX");
+  const bool amx_wanted = !(amx_env && std::strcmp(amx_env, "0") == 0);
+  f.amx_int8 = amx_wanted && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
+               f.avx512vnni && amx_permitted();
   if (const char* cap = std::getenv("TLLM_CPU_ISA"); cap && *cap) {
     // A cap below what the CPU has (benchmarks and tests of the narrower kernels).
     TLLM_CHECK_ARG(std::strcmp(cap, "avx2") == 0 || std::strcmp(cap, "scalar") == 0,
                    "environment variable TLLM_CPU_ISA='", cap, "': expected avx2 or scalar");
-    f.avx512f = f.avx512bw = f.avx512vl = f.avx512bf16 = f.avx512vnni = false;
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512bf16 = f.avx512vnni = f.amx_int8 = false;
     if (std::strcmp(cap, "scalar") == 0) f.avx2 = f.fma = f.f16c = f.avxvnni = false;
   }
   return f;
@@ -40,6 +54,7 @@ std::string CpuFeatures::str() const {
   add(has_avx512(), "avx512");
   add(avx512bf16, "avx512bf16");
   add(avx512vnni, "avx512vnni");
+  add(amx_int8, "amx");
   add(has_avx2(), "avx2");
   add(avxvnni, "avxvnni");
   if (s.empty()) s = "scalar";

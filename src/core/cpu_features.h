@@ -16,6 +16,7 @@ struct CpuFeatures {
   bool avx512bf16 = false;
   bool avx512vnni = false;
   bool avxvnni = false;
+  bool amx_int8 = false;  // AMX tiles with int8 products, and the OS lets this process use them
 
   bool has_avx512() const { return avx512f && avx512bw && avx512vl; }
   bool has_avx2() const { return avx2 && fma && f16c; }
@@ -23,7 +24,8 @@ struct CpuFeatures {
 };
 
 // Detected features; TLLM_CPU_ISA=avx2|scalar in the environment caps what is reported
-// (used by tests to exercise the fallbacks on an AVX-512 machine).
+// (used by tests to exercise the fallbacks on an AVX-512 machine), and TLLM_CPU_AMX=0 leaves
+// AMX out (benchmarks against the AVX-512 kernels).
 const CpuFeatures& cpu_features();
 
 }  // namespace tllm

@@ -10,6 +10,7 @@
 #include <functional>
 #include <random>
 
+#include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/quant_ops.h"
@@ -96,21 +97,25 @@ TEST(QuantLayout, RejectsUnsupported) {
 }
 
 // quant_linear of w on x [T, K] with every instruction set the machine has (AVX-512 also
-// without VNNI): each output within f32 rounding of ref (the product with the rounded
-// activations; absref its |x w| sums), every set's bits those of the first (scalar), and
-// more(out) for any further check.
+// without VNNI, and without AMX where the machine has it: AMX takes 16-token tiles): each
+// output within f32 rounding of ref (the product with the rounded activations; absref its
+// |x w| sums), every set's bits those of the first (scalar), and more(out) for any further
+// check.
 void expect_isas_agree(ThreadPool& pool, cpu::Scratch& scratch, const LinearWeight& w, const Tensor& x,
                        const float* bias, const Tensor& ref, const Tensor& absref, const std::string& what,
                        const std::function<void(const Tensor&, const std::string&)>& more = {}) {
   const int64_t T = x.dim(0), N = w.out_features;
   Tensor scalar_out;
   for (cpu::Isa isa : isas())
-    for (bool vnni : {true, false}) {
-      if (!vnni && isa != cpu::Isa::Avx512) continue;
+    for (int variant : {0, 1, 2}) {  // 0: all the set has (AMX where present), 1: no AMX, 2: no VNNI
+      if (isa != cpu::Isa::Avx512 && variant > 0) continue;
+      if (variant == 1 && !cpu_features().amx_int8) continue;
+      const bool vnni = variant != 2, amx = variant == 0;
       Tensor out = Tensor::empty({T, N}, DType::F32);
       cpu::Exec ex{pool, isa, scratch};
-      cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, bias, ex, vnni);
-      const std::string where = detail::concat(what, " isa ", cpu::isa_name(isa), " vnni ", vnni);
+      cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, bias, ex, vnni, amx);
+      const std::string where =
+          detail::concat(what, " isa ", cpu::isa_name(isa), " vnni ", vnni, " amx ", amx && cpu_features().amx_int8);
       for (int64_t i = 0; i < out.numel(); ++i)
         ASSERT_NEAR(out.data<float>()[i], ref.data<float>()[i], 2e-6f * absref.data<float>()[i] + 1e-5f)
             << where << " i=" << i;
@@ -130,7 +135,7 @@ TEST(QuantCpu, FastPathMatchesDequantizedProductOfRoundedActivations) {
   ThreadPool pool(2);
   cpu::Scratch scratch;
   for (const Shape3& s : shapes())
-    for (int64_t T : {1, 2, 3, 8, 10, 13}) {
+    for (int64_t T : {1, 2, 3, 8, 10, 13, 16, 37}) {  // 16 and 37: AMX tiles of 16 tokens and the rest
       const bool f16 = (s.N + T) % 2 == 0;
       const QuantizedMatrix m = random_quantized(s.N, s.K, s.bits, s.group, f16, rng);
       LinearWeight w = quant::pack(m, quant::Layout::Cpu);
@@ -175,7 +180,7 @@ TEST(QuantCpu, ExtremeCodesAndActivationsAreExact) {
           m.codes.data<uint8_t>()[n * K + k] = static_cast<uint8_t>(bits == 8 ? c : c & 15);
         }
       LinearWeight w = quant::pack(m, quant::Layout::Cpu);
-      for (int64_t T : {1, 2, 5}) {
+      for (int64_t T : {1, 2, 5, 18}) {
         // x = +-1 everywhere (every block's xq at +-127), signs by token and column pattern.
         Tensor x = Tensor::empty({T, K}, DType::F32);
         for (int64_t t = 0; t < T; ++t)

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "core/cpu_features.h"
 #include "kernels/cpu/isa_kernels.h"
 
 namespace tllm {
@@ -70,7 +71,9 @@ CpuBackend::CpuBackend(const CpuBackendOptions& opts, cpu::Isa isa) : pool_(opts
 }
 
 std::string CpuBackend::name() const {
-  return "cpu (" + std::to_string(pool_.size()) + " threads, " + cpu::isa_name(isa_) + ")";
+  // AMX: the quantized linears' 16-token tiles (quant_avx512.cpp) on machines that have it.
+  const bool amx = isa_ == cpu::Isa::Avx512 && cpu_features().amx_int8;
+  return "cpu (" + std::to_string(pool_.size()) + " threads, " + cpu::isa_name(isa_) + (amx ? " + amx" : "") + ")";
 }
 
 void CpuBackend::copy(Tensor& dst, const Tensor& src) {

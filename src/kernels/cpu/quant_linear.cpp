@@ -67,6 +67,7 @@ QuantTask make_task(const LinearWeight& w) {
   t.groups = w.scales.dim(1);
   t.blocks_per_group = t.groups == 1 ? t.nblocks : w.group_size / quant::kCpuBlock;
   t.vnni = cpu_features().avx512vnni;
+  t.amx = cpu_features().amx_int8;
   return t;
 }
 
@@ -154,11 +155,12 @@ void quant_panels_f32(const QuantTask& t, int64_t p_begin, int64_t p_end, float*
 }  // namespace scalar
 
 void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, const float* bias,
-                  const Exec& ex, bool use_vnni) {
+                  const Exec& ex, bool use_vnni, bool use_amx) {
   check_packed(w, "linear");
   if (T <= 0) return;
   QuantTask task = make_task(w);
   task.vnni = task.vnni && use_vnni;
+  task.amx = task.amx && task.vnni && use_amx;
   task.T = T;
   task.out = out;
   task.bias = bias;

@@ -5,7 +5,8 @@
 // (x ~ d_j * xq, d_j = max|x| / 127 over the block), so that
 //   out[t, n] = sum_g ( sum_{j in g} fl(fl(isum_j) * scale[n, g] * d_j) + offset[n, g] * X[t, g] )
 // with isum_j = sum_{k in block j} q[n, k] * xq[t, k] exact in int32 (VNNI vpdpbusd on
-// AVX-512, vpmaddubsw on AVX2) and X[t, g] = sum_{j in g} d_j * sum_k xq[t, k]: the exact
+// AVX-512, AMX TDPBSUD for 16-token tiles where the CPU has AMX-INT8, vpmaddubsw on AVX2)
+// and X[t, g] = sum_{j in g} d_j * sum_k xq[t, k]: the exact
 // product of the dequantized weights with the rounded activations, up to f32 rounding in a
 // fixed order, so every instruction set gives bit-identical results.
 // Exact path (LinearWeight::f32_activations): dequantized weight rows times f32 activations.
@@ -19,9 +20,10 @@
 namespace tllm::cpu {
 
 // out[T, N] = x[T, K] @ W^T (+ bias[N]) for a quantized W in the CPU layout.
-// use_vnni = false forces the AVX-512 kernels onto their non-VNNI instructions (tests).
+// use_vnni = false forces the AVX-512 kernels onto their non-VNNI instructions, use_amx =
+// false keeps them off the AMX tiles (tests: every path gives the same bits).
 void quant_linear(float* out, const float* x, int64_t T, const LinearWeight& w, const float* bias,
-                  const Exec& ex, bool use_vnni = true);
+                  const Exec& ex, bool use_vnni = true, bool use_amx = true);
 // out[t, :] = row tokens[t] of a quantized table [vocab, hidden], dequantized to f32.
 void quant_embedding(float* out, const LinearWeight& table, const int32_t* tokens, int64_t T, const Exec& ex);
 
@@ -31,6 +33,7 @@ struct QuantTask {
   int64_t panel_bytes = 0;         // 16 * row bytes
   int bits = 8;
   bool vnni = false;               // AVX-512: the machine has AVX512-VNNI
+  bool amx = false;                // AVX-512: 16-token tiles on AMX (TDPBSUD), the same integers
   const void* scales = nullptr;    // [panels][groups][16]
   const void* offsets = nullptr;
   bool scales_f16 = false;

@@ -10,7 +10,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "kernels/cpu/quant_ops.h"
 
@@ -129,27 +131,154 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
   }
 }
 
+// Tokens [t0, T) of panel p, 8 at a time.
+template <int BITS, bool F16, bool VNNI>
+void tokens_from(const QuantTask& t, int64_t p, int64_t t0) {
+  for (; t0 + 8 <= t.T; t0 += 8) tile<8, BITS, F16, VNNI>(t, p, t0);
+  switch (t.T - t0) {
+    case 1: tile<1, BITS, F16, VNNI>(t, p, t0); break;
+    case 2: tile<2, BITS, F16, VNNI>(t, p, t0); break;
+    case 3: tile<3, BITS, F16, VNNI>(t, p, t0); break;
+    case 4: tile<4, BITS, F16, VNNI>(t, p, t0); break;
+    case 5: tile<5, BITS, F16, VNNI>(t, p, t0); break;
+    case 6: tile<6, BITS, F16, VNNI>(t, p, t0); break;
+    case 7: tile<7, BITS, F16, VNNI>(t, p, t0); break;
+    default: break;
+  }
+}
+
 template <int BITS, bool F16, bool VNNI>
 void panels(const QuantTask& t, int64_t pb, int64_t pe) {
-  for (int64_t p = pb; p < pe; ++p) {
-    int64_t t0 = 0;
-    for (; t0 + 8 <= t.T; t0 += 8) tile<8, BITS, F16, VNNI>(t, p, t0);
-    switch (t.T - t0) {
-      case 1: tile<1, BITS, F16, VNNI>(t, p, t0); break;
-      case 2: tile<2, BITS, F16, VNNI>(t, p, t0); break;
-      case 3: tile<3, BITS, F16, VNNI>(t, p, t0); break;
-      case 4: tile<4, BITS, F16, VNNI>(t, p, t0); break;
-      case 5: tile<5, BITS, F16, VNNI>(t, p, t0); break;
-      case 6: tile<6, BITS, F16, VNNI>(t, p, t0); break;
-      case 7: tile<7, BITS, F16, VNNI>(t, p, t0); break;
-      default: break;
+  for (int64_t p = pb; p < pe; ++p) tokens_from<BITS, F16, VNNI>(t, p, 0);
+}
+
+// ---- AMX (Sapphire Rapids and later) ----------------------------------------------------------
+// The same integers as tile<> with 16 tokens at once: per block of 32 columns one TDPBSUD
+// multiplies the tokens' int8 activations (tile 1: 16 tokens x 32 bytes, straight from xq)
+// with the panel's codes (tile 2: 8 rows of 16 weight rows x 4 codes, which is the panel's
+// own byte order for 8-bit codes; 4-bit panels are split into bytes once per panel, for all
+// its token tiles) into 16 x 16 int32 sums (tile 0), which then take the f32 steps of tile<>
+// in the same order: so the bits are those of the AVX-512 kernels.
+struct alignas(64) AmxConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// codes: the panel's 8-bit codes in the VNNI byte order (block j at j * 512 bytes). Two sets
+// of tiles take the blocks in turn (sums 0 / 3, activations 1 / 4, codes 2 / 5) and two
+// buffers their stored sums, so that the tile unit multiplies block j + 1 while the vector
+// units scale block j - 1's sums. cbuf: 2 x 16 x 16 int32.
+template <bool F16>
+__attribute__((target("amx-tile,amx-int8"))) void tile_amx(const QuantTask& t, int64_t p, int64_t t0,
+                                                           const uint8_t* codes, int32_t* cbuf) {
+  const int64_t G = t.groups, nb = t.nblocks, kp = t.kp;
+  const int8_t* xt = t.xq + t0 * kp;
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+  int64_t g = 0, gend = std::min(nb, t.blocks_per_group);
+  __m512 s = load_scales<F16>(t.scales, p * G * kRows);
+  // Block jj's sums (in cb) scaled into acc, in block order; after a group's last block its
+  // offsets, then the next group's scales.
+  auto scale_block = [&](int64_t jj, const int32_t* cb) {
+    for (int i = 0; i < 16; ++i) {
+      const __m512i sum = _mm512_load_si512(cb + 16 * i);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(s, _mm512_set1_ps(t.d[(t0 + i) * nb + jj])), acc[i]);
     }
+    if (jj + 1 == gend) {
+      const __m512 o = load_scales<F16>(t.offsets, (p * G + g) * kRows);
+      for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(o, _mm512_set1_ps(t.xsum[(t0 + i) * G + g]), acc[i]);
+      if (++g < G) {
+        s = load_scales<F16>(t.scales, (p * G + g) * kRows);
+        gend = std::min(nb, gend + t.blocks_per_group);
+      }
+    }
+  };
+  // Three stages in flight: block j + 1 multiplied, block j's sums stored, block j - 1's
+  // (stored one iteration earlier) scaled.
+  _tile_zero(0);
+  _tile_loadd(1, xt, kp);
+  _tile_loadd(2, codes, 64);
+  _tile_dpbsud(0, 1, 2);
+  for (int64_t j = 0; j < nb; ++j) {
+    const bool odd = j & 1;
+    if (j + 1 < nb) {
+      if (odd) {
+        _tile_zero(0);
+        _tile_loadd(1, xt + (j + 1) * 32, kp);
+        _tile_loadd(2, codes + (j + 1) * 512, 64);
+        _tile_dpbsud(0, 1, 2);
+      } else {
+        _tile_zero(3);
+        _tile_loadd(4, xt + (j + 1) * 32, kp);
+        _tile_loadd(5, codes + (j + 1) * 512, 64);
+        _tile_dpbsud(3, 4, 5);
+      }
+    }
+    if (odd) _tile_stored(3, cbuf + 256, 64);
+    else _tile_stored(0, cbuf, 64);
+    if (j > 0) scale_block(j - 1, odd ? cbuf : cbuf + 256);
+  }
+  scale_block(nb - 1, (nb - 1) & 1 ? cbuf + 256 : cbuf);
+  const int64_t row0 = p * kRows;
+  const int rows = static_cast<int>(std::min<int64_t>(kRows, t.N - row0));
+  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xffffu : (1u << rows) - 1u);
+  const __m512 b = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + row0) : _mm512_setzero_ps();
+  for (int i = 0; i < 16; ++i) {
+    const __m512 v = t.bias ? _mm512_add_ps(acc[i], b) : acc[i];
+    _mm512_mask_storeu_ps(t.out + (t0 + i) * t.N + row0, mask, v);
+  }
+}
+
+// 4-bit codes: a panel's nibbles split into bytes once (low nibbles of a 4-column step give
+// the first 4 columns, high ones the next 4), then shared by every 16-token tile.
+inline void unpack_panel4(const uint8_t* panel, int64_t nblocks, uint8_t* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int64_t st = 0; st < nblocks * 4; ++st) {
+    const __m512i v = _mm512_loadu_si512(panel + st * 64);
+    _mm512_store_si512(out + (2 * st) * 64, _mm512_and_si512(v, m4));
+    _mm512_store_si512(out + (2 * st + 1) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
   }
 }
 
 template <int BITS, bool F16>
+__attribute__((target("amx-tile,amx-int8"))) void panels_amx(const QuantTask& t, int64_t pb, int64_t pe) {
+  AmxConfig cfg;
+  cfg.rows[0] = 16;  // sums: 16 tokens x 16 int32
+  cfg.colsb[0] = 64;
+  cfg.rows[1] = 16;  // activations: 16 tokens x 32 int8
+  cfg.colsb[1] = 32;
+  cfg.rows[2] = 8;   // codes: 8 steps of 4 columns x 16 rows x 4 bytes
+  cfg.colsb[2] = 64;
+  for (int i = 3; i < 6; ++i) {  // the second set
+    cfg.rows[i] = cfg.rows[i - 3];
+    cfg.colsb[i] = cfg.colsb[i - 3];
+  }
+  _tile_loadconfig(&cfg);
+  alignas(64) int32_t cbuf[2 * 16 * 16];  // two blocks' sums
+  std::unique_ptr<uint8_t[]> unpacked;
+  uint8_t* u = nullptr;
+  if constexpr (BITS == 4) {
+    unpacked.reset(new uint8_t[t.nblocks * 512 + 64]);
+    u = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(unpacked.get()) + 63) / 64 * 64);
+  }
+  for (int64_t p = pb; p < pe; ++p) {
+    const uint8_t* panel = t.codes + p * t.panel_bytes;
+    if constexpr (BITS == 4) unpack_panel4(panel, t.nblocks, u);
+    const uint8_t* codes = BITS == 4 ? u : panel;
+    int64_t t0 = 0;
+    for (; t0 + 16 <= t.T; t0 += 16) tile_amx<F16>(t, p, t0, codes, cbuf);
+    tokens_from<BITS, F16, true>(t, p, t0);
+  }
+  _tile_release();
+}
+
+template <int BITS, bool F16>
 void panels_isa(const QuantTask& t, int64_t pb, int64_t pe) {
-  if (t.vnni) panels<BITS, F16, true>(t, pb, pe);
+  if (t.amx && t.vnni && t.T >= 16) panels_amx<BITS, F16>(t, pb, pe);
+  else if (t.vnni) panels<BITS, F16, true>(t, pb, pe);
   else panels<BITS, F16, false>(t, pb, pe);
 }
 
