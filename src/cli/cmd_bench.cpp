@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -17,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/cpu_features.h"
 #include "core/logging.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
@@ -70,24 +70,6 @@ double measure_cpu_bandwidth(int threads) {
   }
   if (sink[0] == -1.0) std::printf(" ");  // keep the reads alive
   return static_cast<double>(n) * 4 / median(secs);
-}
-
-// The largest CPU cache of cpu0 in bytes as Linux reports it (sysfs sizes such as "2048K";
-// 0 where it says nothing). A decode step whose bytes fit in it is served from the cache, not
-// DRAM, so its row may pass 100% of the bandwidth roofline (the 14M demo model does).
-int64_t cpu_last_level_cache_bytes() {
-  int64_t best = 0;
-  for (int i = 0; i < 16; ++i) {
-    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
-    if (!f) continue;
-    int64_t v = 0;
-    char unit = 0;
-    if (!(f >> v)) continue;
-    f >> unit;
-    const int64_t scale = unit == 'K' ? 1 << 10 : unit == 'M' ? 1 << 20 : unit == 'G' ? 1 << 30 : 1;
-    best = std::max(best, v * scale);
-  }
-  return best;
 }
 
 // Bandwidth in bytes/s. CPU: measure_cpu_bandwidth. CUDA: device-to-device copy, counting

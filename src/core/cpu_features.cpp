@@ -1,7 +1,9 @@
 #include "core/cpu_features.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -64,6 +66,20 @@ std::string CpuFeatures::str() const {
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = detect();  // immutable after first read
   return f;
+}
+
+int64_t cpu_last_level_cache_bytes() {
+  int64_t best = 0;
+  for (int i = 0; i < 16; ++i) {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
+    int64_t v = 0;
+    char unit = 0;
+    if (!(f >> v)) continue;
+    f >> unit;
+    const int64_t scale = unit == 'K' ? 1 << 10 : unit == 'M' ? 1 << 20 : unit == 'G' ? 1 << 30 : 1;
+    best = std::max(best, v * scale);
+  }
+  return best;
 }
 
 }  // namespace tllm

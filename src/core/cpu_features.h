@@ -2,6 +2,7 @@
 // AVX-512 / AVX2 / scalar variants from this at run time, so one binary runs everywhere.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace tllm {
@@ -27,5 +28,9 @@ struct CpuFeatures {
 // (used by tests to exercise the fallbacks on an AVX-512 machine), and TLLM_CPU_AMX=0 leaves
 // AMX out (benchmarks against the AVX-512 kernels).
 const CpuFeatures& cpu_features();
+
+// The largest CPU cache of cpu0 in bytes as Linux reports it (sysfs sizes such as "2048K";
+// 0 where it says nothing): a decode step whose bytes fit in it need not be bound by DRAM.
+int64_t cpu_last_level_cache_bytes();
 
 }  // namespace tllm

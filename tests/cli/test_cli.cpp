@@ -3,7 +3,6 @@
 // demo model, and clean one-line errors (exit status 1) for bad input.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cpu_features.h"
 #include "goldens.h"
 
 namespace fs = std::filesystem;
@@ -197,15 +197,7 @@ TEST(Cli, BenchCountsTheKvCacheDtype) {
 // step does not fit or sysfs reports no cache: the cache as sysfs reports it for cpu0 on the
 // machine running the test.
 TEST(Cli, BenchNamesTheCacheWhereTheStepFitsInIt) {
-  int64_t llc = 0;
-  for (int i = 0; i < 16; ++i) {
-    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
-    int64_t v = 0;
-    char unit = 0;
-    if (!(f >> v)) continue;
-    f >> unit;
-    llc = std::max(llc, v * (unit == 'K' ? 1024 : unit == 'M' ? 1 << 20 : unit == 'G' ? 1 << 30 : 1));
-  }
+  const int64_t llc = tllm::cpu_last_level_cache_bytes();
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";  // ~12 MB per step
   const Result r = run("bench --model " + model + " -p 16 -n 2 -r 1");
   ASSERT_EQ(r.status, 0) << r.out;

@@ -33,7 +33,7 @@ struct QuantTask {
   int64_t panel_bytes = 0;         // 16 * row bytes
   int bits = 8;
   bool vnni = false;               // AVX-512: the machine has AVX512-VNNI
-  bool amx = false;                // AVX-512: 16-token tiles on AMX (TDPBSUD), the same integers
+  bool amx = false;                // AVX-512: 16-token tiles on AMX (TDPBSUD), the same integers; implies vnni
   const void* scales = nullptr;    // [panels][groups][16]
   const void* offsets = nullptr;
   bool scales_f16 = false;

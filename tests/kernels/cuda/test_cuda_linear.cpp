@@ -153,8 +153,9 @@ TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
       expect_same_bits(be(), r1, r2, what + " residual");
       expect_same_bits(be(), h1, h2, what + " normed");
       // The fused kernel takes up to 4 rows (rows up to 1,024 wide a warp each: 64, 104, 896;
-      // wider ones in groups of threads side by side: 2,048, 3,584) in 8-warp grids: those of up to 128 blocks on any card of
-      // more than 64 SMs (5,120 takes 4-warp blocks on a 132-SM card).
+      // wider ones in groups of threads side by side: 2,048, 3,584) in 8-warp grids: those of
+      // up to 128 blocks on any card of more than 64 SMs (5,120 takes 4-warp blocks on a
+      // 132-SM card).
       if (T <= 4 && N <= 2048) {
         EXPECT_TRUE(cuda::gemv_norm_supported(T, N, K, be().num_sms())) << what;
       }

@@ -66,6 +66,19 @@ inline __m512i dot4_u8(__m512i acc, __m512i w, __m512i xb, __m512i m4) {
   }
 }
 
+// out[t0 + i, 16 rows of panel p] = acc[i] (+ bias), the rows past N left alone.
+template <int M>
+inline void store_rows(const QuantTask& t, int64_t p, int64_t t0, const __m512 (&acc)[M]) {
+  const int64_t row0 = p * kRows;
+  const int rows = static_cast<int>(std::min<int64_t>(kRows, t.N - row0));
+  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xffffu : (1u << rows) - 1u);
+  const __m512 b = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + row0) : _mm512_setzero_ps();
+  for (int i = 0; i < M; ++i) {
+    const __m512 v = t.bias ? _mm512_add_ps(acc[i], b) : acc[i];
+    _mm512_mask_storeu_ps(t.out + (t0 + i) * t.N + row0, mask, v);
+  }
+}
+
 template <int MR, int BITS, bool F16, bool VNNI>
 void tile(const QuantTask& t, int64_t p, int64_t t0) {
   const uint8_t* panel = t.codes + p * t.panel_bytes;
@@ -121,14 +134,7 @@ void tile(const QuantTask& t, int64_t p, int64_t t0) {
     const __m512 o = load_scales<F16>(t.offsets, (p * G + g) * kRows);
     for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(o, _mm512_set1_ps(t.xsum[(t0 + i) * G + g]), acc[i]);
   }
-  const int64_t row0 = p * kRows;
-  const int rows = static_cast<int>(std::min<int64_t>(kRows, t.N - row0));
-  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xffffu : (1u << rows) - 1u);
-  const __m512 b = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + row0) : _mm512_setzero_ps();
-  for (int i = 0; i < MR; ++i) {
-    const __m512 v = t.bias ? _mm512_add_ps(acc[i], b) : acc[i];
-    _mm512_mask_storeu_ps(t.out + (t0 + i) * t.N + row0, mask, v);
-  }
+  store_rows(t, p, t0, acc);
 }
 
 // Tokens [t0, T) of panel p, 8 at a time.
@@ -222,14 +228,7 @@ __attribute__((target("amx-tile,amx-int8"))) void tile_amx(const QuantTask& t, i
     if (j > 0) scale_block(j - 1, odd ? cbuf : cbuf + 256);
   }
   scale_block(nb - 1, (nb - 1) & 1 ? cbuf + 256 : cbuf);
-  const int64_t row0 = p * kRows;
-  const int rows = static_cast<int>(std::min<int64_t>(kRows, t.N - row0));
-  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xffffu : (1u << rows) - 1u);
-  const __m512 b = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + row0) : _mm512_setzero_ps();
-  for (int i = 0; i < 16; ++i) {
-    const __m512 v = t.bias ? _mm512_add_ps(acc[i], b) : acc[i];
-    _mm512_mask_storeu_ps(t.out + (t0 + i) * t.N + row0, mask, v);
-  }
+  store_rows(t, p, t0, acc);
 }
 
 // 4-bit codes: a panel's nibbles split into bytes once (low nibbles of a 4-column step give
@@ -277,7 +276,7 @@ __attribute__((target("amx-tile,amx-int8"))) void panels_amx(const QuantTask& t,
 
 template <int BITS, bool F16>
 void panels_isa(const QuantTask& t, int64_t pb, int64_t pe) {
-  if (t.amx && t.vnni && t.T >= 16) panels_amx<BITS, F16>(t, pb, pe);
+  if (t.amx && t.T >= 16) panels_amx<BITS, F16>(t, pb, pe);  // t.amx implies t.vnni (quant_linear)
   else if (t.vnni) panels<BITS, F16, true>(t, pb, pe);
   else panels<BITS, F16, false>(t, pb, pe);
 }
