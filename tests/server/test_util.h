@@ -1,16 +1,20 @@
 // Helpers shared by the server tests: where the shipped tiny model is.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 namespace tllm::testing {
 
-// models/tiny-qwen2-demo in the checkout, else ../shared/models/tiny-qwen2-demo; "" if neither.
+// models/tiny-qwen2-demo in the checkout ($TLLM_TEST_SOURCE_DIR where set: the GPU machine runs
+// binaries built in another folder), else ../shared/models/tiny-qwen2-demo; "" if neither.
 inline std::string tiny_model_dir() {
   namespace fs = std::filesystem;
-  for (const fs::path& p : {fs::path(TLLM_SOURCE_DIR) / "models" / "tiny-qwen2-demo",
-                           fs::path(TLLM_SOURCE_DIR) / ".." / "shared" / "models" / "tiny-qwen2-demo"})
+  const char* env = std::getenv("TLLM_TEST_SOURCE_DIR");
+  const fs::path root = env && *env ? fs::path(env) : fs::path(TLLM_SOURCE_DIR);
+  for (const fs::path& p : {root / "models" / "tiny-qwen2-demo",
+                           root / ".." / "shared" / "models" / "tiny-qwen2-demo"})
     if (fs::exists(p / "config.json")) return fs::weakly_canonical(p).string();
   return "";
 }

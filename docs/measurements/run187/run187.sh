@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# NOT RUN (written in session 27, no device time left): the measurement that
-# next_split_norm_o8warps.diff is for (apply it on a0356db, build, pack as build/rNNN).
+# Run 187 (session 28): the measurement session 27 wrote for next_split_norm_o8warps.diff
+# (applied on 9308c35, built, packed as build/r187).
 # Same binary: the norm kernel (TLLM_IN_NORM=0), the split norm with the o GEMV in 16-warp
 # blocks (=1, run 184's form) and in 8-warp blocks (TLLM_IN_NORM_O_WARPS=8), and timelines.
 set -u
