@@ -72,6 +72,25 @@ double measure_cpu_bandwidth(int threads) {
   return static_cast<double>(n) * 4 / median(secs);
 }
 
+// Seconds per call of `op` on a backend: the median over `samples` of `per_sample`
+// calls queued back to back and one synchronize. One call per synchronize counts the launch
+// and the host's wake-up against a 0.5-1.5 ms operation: on the H200 the copy below read
+// 4.16-4.19 TB/s that way, ~1.5% under the 4.24-4.25 TB/s that CUDA events give for it
+// (bench/cuda/bench_timing.h), so every decode ratio read ~1.5% high.
+template <typename Op>
+double seconds_per_call(Backend& be, int samples, int per_sample, Op&& op) {
+  op();
+  be.synchronize();
+  std::vector<double> secs;
+  for (int r = 0; r < samples; ++r) {
+    const double t0 = now_seconds();
+    for (int i = 0; i < per_sample; ++i) op();
+    be.synchronize();
+    secs.push_back((now_seconds() - t0) / per_sample);
+  }
+  return median(secs);
+}
+
 // Bandwidth in bytes/s. CPU: measure_cpu_bandwidth. CUDA: device-to-device copy, counting
 // bytes read plus written.
 double measure_bandwidth(Backend& be, int threads) {
@@ -79,16 +98,7 @@ double measure_bandwidth(Backend& be, int threads) {
   const int64_t n = int64_t{1} << 28;  // 2^28 floats = 1 GiB
   Tensor a = be.empty({n}, DType::F32), b = be.empty({n}, DType::F32);
   be.fill_zero(a);
-  be.copy(b, a);
-  be.synchronize();
-  std::vector<double> secs;
-  for (int r = 0; r < 10; ++r) {
-    const double t0 = now_seconds();
-    be.copy(b, a);
-    be.synchronize();
-    secs.push_back(now_seconds() - t0);
-  }
-  return 2.0 * static_cast<double>(n) * 4 / median(secs);
+  return 2.0 * static_cast<double>(n) * 4 / seconds_per_call(be, 5, 8, [&] { be.copy(b, a); });
 }
 
 // FLOP/s of one large `linear` in the backend's own precision (the prefill limit).
@@ -106,16 +116,9 @@ double measure_matmul_peak(Backend& be, DType weight_dtype) {
   w.out_features = N;
   w.in_features = K;
   Tensor y = be.empty({M, N}, be.activation_dtype());
-  be.linear(y, x, w);
-  be.synchronize();
-  std::vector<double> secs;
-  for (int r = 0; r < (cpu ? 3 : 20); ++r) {
-    const double t0 = now_seconds();
-    be.linear(y, x, w);
-    be.synchronize();
-    secs.push_back(now_seconds() - t0);
-  }
-  return 2.0 * M * N * K / median(secs);
+  const double s = cpu ? seconds_per_call(be, 3, 1, [&] { be.linear(y, x, w); })
+                       : seconds_per_call(be, 5, 4, [&] { be.linear(y, x, w); });
+  return 2.0 * M * N * K / s;
 }
 
 std::vector<int32_t> random_prompt(int n, int vocab, std::mt19937& rng) {
