@@ -124,7 +124,9 @@ __global__ void __launch_bounds__(544, 1) ring_kernel(const char* src, int64_t u
       tllm::cuda::mbar_init(full + 8 * i, 1);
       tllm::cuda::mbar_init(empty + 8 * i, 16);
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // sm_90 only (main() runs it there only)
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
   }
   __syncthreads();
   const int64_t b0 = units * blockIdx.x / gridDim.x, b1 = units * (blockIdx.x + 1) / gridDim.x;
