@@ -102,13 +102,17 @@ void register_serve_command(CLI::App& app) {
   ServerOptions& s = args->server;
   s.host = "0.0.0.0";
   cmd->add_option("--host", s.host, "address to listen on")->capture_default_str();
-  cmd->add_option("--port", s.port, "port (0: any free port, printed at start)")->capture_default_str();
+  cmd->add_option("--port", s.port, "port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   cmd->add_option("--api-key", s.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
   cmd->add_option("--served-model-name", s.served_model_names,
                   "model name(s) in the API (default: the --model path); the first is reported");
   cmd->add_option("--max-queue", args->max_queue, "requests waiting beyond this get HTTP 503")
+      ->check(kNonNegativeInt)
       ->capture_default_str();
-  cmd->add_option("--http-threads", s.http_threads, "HTTP worker threads (0: max(128, max-num-seqs + 64))");
+  cmd->add_option("--http-threads", s.http_threads, "HTTP worker threads (0: max(128, max-num-seqs + 64))")
+      ->check(kNonNegativeInt);
   cmd->add_flag("--enable-debug-endpoints", s.enable_debug_endpoints, "serve GET /debug/engine (engine stats)");
   cmd->callback([args] { run_serve(*args); });
 }

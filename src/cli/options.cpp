@@ -1,27 +1,58 @@
 #include "cli/options.h"
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <system_error>
 
 #include "core/error.h"
 
 namespace tllm {
+
+const CLI::Validator kNonNegativeInt(
+    [](std::string& text) -> std::string {
+      long long v = 0;
+      const char* end = text.data() + text.size();
+      const auto [p, ec] = std::from_chars(text.data(), end, v);
+      if (text.empty() || ec != std::errc() || p != end || v < 0) return "must be an integer >= 0, got \"" + text + "\"";
+      return "";
+    },
+    "INT>=0");
+
+const CLI::Validator kUint64(
+    [](std::string& text) -> std::string {
+      uint64_t v = 0;
+      const char* end = text.data() + text.size();
+      const auto [p, ec] = std::from_chars(text.data(), end, v);
+      if (text.empty() || ec != std::errc() || p != end)
+        return "must be an integer in [0, 18446744073709551615], got \"" + text + "\"";
+      return "";
+    },
+    "UINT64");
 
 void EngineOptions::add_to(CLI::App* cmd) {
   EngineConfig& c = config;
   cmd->add_option("--model", c.model_dir, "model directory (config.json, *.safetensors, tokenizer.json)")->required();
   cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", c.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
-  cmd->add_option("--threads", c.threads, "CPU threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--max-model-len", c.max_model_len, "context length (0: the model's)")->capture_default_str();
+  cmd->add_option("--threads", c.threads, "CPU threads (0: all cores)")
+      ->check(kNonNegativeInt)
+      ->capture_default_str();
+  cmd->add_option("--max-model-len", c.max_model_len, "context length (0: the model's)")
+      ->check(kNonNegativeInt)
+      ->capture_default_str();
   cmd->add_option("--max-num-seqs", c.max_num_seqs, "sequences per step")->capture_default_str();
   cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens,
-                  "tokens per step (0: 512 on CPU, 8192 on CUDA)")->capture_default_str();
+                  "tokens per step (0: 512 on CPU, 8192 on CUDA)")
+      ->check(kNonNegativeInt)
+      ->capture_default_str();
   cmd->add_option("--block-size", c.block_size, "KV cache block size in tokens")->capture_default_str();
   cmd->add_option("--gpu-memory-utilization", c.gpu_memory_utilization, "fraction of GPU memory to use")
       ->capture_default_str();
   cmd->add_option("--kv-cache-memory", kv_cache_memory, "CPU KV cache size, e.g. 2GiB (default 2GiB)");
-  cmd->add_option("--num-kv-blocks", c.num_kv_blocks, "exact number of KV blocks (overrides the sizes)");
+  cmd->add_option("--num-kv-blocks", c.num_kv_blocks, "exact number of KV blocks (overrides the sizes)")
+      ->check(kNonNegativeInt);
   cmd->add_option("--kv-cache-dtype", c.kv_cache_dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
   cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", c.enable_prefix_caching,
                 "reuse KV blocks of shared prompt prefixes (default on)");
@@ -79,7 +110,7 @@ void SamplingOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--repetition-penalty", repetition_penalty);
   cmd->add_option("--presence-penalty", presence_penalty);
   cmd->add_option("--frequency-penalty", frequency_penalty);
-  cmd->add_option("--seed", seed, "per-request seed");
+  cmd->add_option("--seed", seed, "per-request seed (0 to 2^64 - 1)")->check(kUint64);
   cmd->add_flag("--ignore-eos", ignore_eos, "keep generating after eos");
   cmd->add_option("--stop", stop, "stop string (repeatable)");
   cmd->add_option("--logprobs", logprobs, "return this many top log-probs per token");

@@ -21,6 +21,11 @@ struct EngineOptions {
 // "2GiB", "1.5G", "512MiB", "1000000" -> bytes; throws InvalidArgument naming the flag.
 size_t parse_byte_size(const std::string& text, const std::string& flag);
 
+// Flag checks: a decimal integer >= 0 (counts and sizes where 0 means "automatic"), and one in
+// [0, 2^64 - 1] (seeds: CLI11's own conversion wrapped "-1" and saturated larger values).
+extern const CLI::Validator kNonNegativeInt;
+extern const CLI::Validator kUint64;
+
 // Sampling flags; unset ones fall back to generation_config.json as vLLM does.
 struct SamplingOptions {
   std::optional<float> temperature, top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty;

@@ -151,7 +151,9 @@ std::optional<int> JsonFields::get_int_in(std::string_view key, int64_t lo, int6
   auto i = get_int(key);
   if (!i) return std::nullopt;
   if (*i < lo || *i > hi) {
-    if (hi == std::numeric_limits<int>::max()) fail(key, detail::concat("must be >= ", lo));
+    // The open-ended ranges (hi = INT_MAX): name the side that was crossed.
+    if (hi == std::numeric_limits<int>::max())
+      fail(key, *i < lo ? detail::concat("must be >= ", lo) : detail::concat("is too large (at most ", hi, ")"));
     fail(key, detail::concat("must be in [", lo, ", ", hi, "]"));
   }
   return static_cast<int>(*i);

@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -52,6 +53,13 @@ httplib::Server::Handler route(ServingState& state, RouteFn fn) {
       send_error(res, internal_error(e.what()));
     }
     state.metrics.count_http(res.status < 0 ? 200 : res.status);  // httplib fills in 200 later
+#ifdef __GLIBC__
+    // A large body's temporaries (its text, pieces and token ids) came from this worker
+    // thread's malloc arena, which glibc keeps at its peak: ~65 MB per worker after one 20 MB
+    // prompt, and a server has hundreds of workers. Give the free pages back after such a
+    // request (the tokenizer's own thread-local scratch trims itself: tokenizer/scratch.h).
+    if (req.body.size() > (size_t{1} << 20)) malloc_trim(0);
+#endif
   };
 }
 
@@ -183,6 +191,12 @@ int HttpServer::start() {
   srv.Post("/detokenize", route(st, handle_detokenize));
   if (options_.enable_debug_endpoints) srv.Get("/debug/engine", route(st, handle_debug_engine));
 
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server
+  // bound the same port without an error and the kernel split the connections between them.
+  srv.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   if (options_.port == 0) {
     port_ = srv.bind_to_any_port(options_.host);
     TLLM_CHECK(port_ > 0, "could not bind ", options_.host, " to a free port");

@@ -295,7 +295,9 @@ json normalize_messages(const json& messages) {
     if (content == m.end() || content->is_null()) {
       if (role != "assistant")
         throw bad_request("'" + param + ".content' is required for role " + role, "messages");
-      nm["content"] = has_tool_calls ? json() : json("");
+      // "" with or without tool calls, as vLLM hands string-content templates: templates that
+      // concatenate message.content (ChatML ones like the demo model's) fail on null.
+      nm["content"] = "";
     } else {
       nm["content"] = message_text(*content, param + ".content");
     }

@@ -6,6 +6,7 @@
 #include <queue>
 
 #include "tokenizer/byte_level.h"
+#include "tokenizer/scratch.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm::tok {
@@ -436,6 +437,10 @@ void BpeModel::merge_heap(std::vector<int32_t>& syms) const {
     if (alive[i]) syms[k++] = syms[i];
   }
   syms.resize(k);
+  trim_scratch(prev);
+  trim_scratch(next);
+  trim_scratch(alive);
+  trim_scratch(heap_buf);
 }
 
 void BpeModel::tokenize(std::string_view word, bool byte_mode, std::vector<int32_t>& out) const {
@@ -464,6 +469,7 @@ void BpeModel::tokenize(std::string_view word, bool byte_mode, std::vector<int32
   merge(syms);
   out.insert(out.end(), syms.begin(), syms.end());
   cache_.put(word, h, syms.data(), syms.size());
+  trim_scratch(syms);
 }
 
 }  // namespace tllm::tok

@@ -3,6 +3,7 @@
 #include "tokenizer/byte_level.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/scratch.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm::tok {
@@ -91,6 +92,7 @@ void split_segments(std::string_view text, bool at_origin, std::vector<Seg>& seg
     if (c.remove || c.e <= c.b) continue;
     out.push_back({text.substr(c.b, c.e - c.b), at_origin && c.b == 0});
   }
+  trim_scratch(cuts);
 }
 
 // Segments where every character satisfying pred is its own match (HF's Fn(char) pattern).
@@ -175,6 +177,7 @@ class Split final : public PreTokenizer {
         literal_segments(p.text, literal_, invert_, segs);
       }
       split_segments(p.text, p.at_origin, segs, behavior_, out);
+      trim_scratch(segs);
     });
   }
 
@@ -195,6 +198,7 @@ class CharSplit final : public PreTokenizer {
       thread_local std::vector<Seg> segs;
       char_segments(p.text, pred_, segs);
       split_segments(p.text, p.at_origin, segs, behavior_, out);
+      trim_scratch(segs);
     });
   }
 
@@ -274,6 +278,7 @@ class Metaspace final : public PreTokenizer {
       char32_t r = replacement_;
       char_segments(text, [r](char32_t c) { return c == r; }, segs);
       split_segments(text, p.at_origin, segs, Behavior::MergedWithNext, out);
+      trim_scratch(segs);
     });
   }
 

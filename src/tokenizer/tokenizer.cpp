@@ -12,6 +12,7 @@
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processors.h"
 #include "tokenizer/pre_tokenizers.h"
+#include "tokenizer/scratch.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
@@ -88,6 +89,8 @@ void Tokenizer::Impl::encode_normalized(std::string_view text, bool at_origin, s
   pre_tokenizer->apply(pieces, arena);
   for (const tok::Piece& p : pieces) model->tokenize(p.text, byte_mode, ids);
   pieces.clear();
+  tok::trim_scratch(pieces);
+  if (arena.size() > 1024) tok::PieceArena().swap(arena);  // deque::clear may keep its block map
   arena.clear();
 }
 

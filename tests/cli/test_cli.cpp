@@ -132,6 +132,19 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --device tpu", "unknown device"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
   };
+  // Flag values CLI11 itself refuses (its exit status, one line naming the flag).
+  const std::vector<Bad> refused = {
+      {"generate --model " + model + " --prompt hi --seed -1", "--seed: must be an integer in [0, 18446744073709551615]"},
+      {"generate --model " + model + " --prompt hi --seed 18446744073709551616", "--seed: must be an integer"},
+      {"generate --model " + model + " --prompt hi --max-model-len -1", "--max-model-len: must be an integer >= 0"},
+      {"serve --model " + model + " --port 99999", "--port: Value 99999 not in range 0 to 65535"},
+      {"serve --model " + model + " --http-threads -1", "--http-threads: must be an integer >= 0"},
+  };
+  for (const Bad& b : refused) {
+    const Result r = run(b.args);
+    EXPECT_NE(r.status, 0) << b.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
+  }
   for (const Bad& b : bad) {
     const Result r = run(b.args);
     EXPECT_EQ(r.status, 1) << b.args << "\n" << r.out;

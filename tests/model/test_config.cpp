@@ -353,6 +353,8 @@ TEST(ModelConfig, Errors) {
   err(with(q2, "model_type", "llama"), {"'model_type'", "llama", "qwen2"});
   err(with(q2, "vocab_size", "<erase>"), {"'vocab_size'", "required"});
   err(with(q2, "hidden_size", 0), {"'hidden_size' = 0", ">= 1"});
+  err(with(q2, "hidden_size", int64_t{1} << 31), {"'hidden_size' = 2147483648", "too large", "2147483647"});
+  err(with(q2, "max_position_embeddings", int64_t{1} << 40), {"'max_position_embeddings'", "too large"});
   err(with(q2, "num_hidden_layers", -2), {"'num_hidden_layers' = -2"});
   err(with(q2, "intermediate_size", "4864"), {"'intermediate_size'", "integer"});
   err(with(q2, "num_attention_heads", 2.5), {"'num_attention_heads' = 2.5"});

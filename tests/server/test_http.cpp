@@ -451,6 +451,8 @@ TEST_F(Http, ClientErrors) {
     std::string message_has;
   };
   const std::string too_long = json{{"prompt", std::vector<int32_t>(max_len + 5, 1)}}.dump();
+  // 50,000 levels under a field the template sees (it crashed the server: recursion).
+  const std::string deep = std::string(50000, '[') + std::string(50000, ']');
   const std::vector<Case> cases = {
       {"/v1/completions", "{\"prompt\": ", 400, "", "JSON"},
       {"/v1/completions", "{\"prompt\": \"\xff\xfe\"}", 400, "", "UTF-8"},
@@ -476,6 +478,8 @@ TEST_F(Http, ClientErrors) {
                                "\"logprobs\": true}", 400, "top_logprobs", ""},
       {"/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", std::string(max_len * 2, 'a')}}}}}.dump(),
        400, "messages", "maximum context length"},
+      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\", \"extra\": " + deep + "}]}",
+       400, "messages", "nested more than 256 levels"},
       {"/tokenize", "{\"prompt\": 3}", 400, "prompt", ""},
       {"/detokenize", json{{"tokens", {vocab}}}.dump(), 400, "tokens", ""},
       {"/v1/nothing-here", "{}", 404, "", ""},
@@ -498,6 +502,28 @@ TEST_F(Http, ClientErrors) {
   EXPECT_EQ(get(server(), "/v1/completions").status, 404);
   // The server is unharmed.
   EXPECT_EQ(get(server(), "/health").status, 200);
+}
+
+// An OpenAI tool-call round trip sends the assistant's turn with "content": null; the demo
+// model's template concatenates message.content, so null must reach it as "" (as vLLM does).
+TEST_F(Http, ToolCallTurnWithNullContent) {
+  auto turn = [](const json& content) {
+    json assistant = {{"role", "assistant"},
+                      {"tool_calls", {{{"id", "c1"}, {"type", "function"},
+                                       {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}};
+    if (!content.is_discarded()) assistant["content"] = content;
+    return json{{"messages", {{{"role", "user"}, {"content", "hi"}}, assistant,
+                              {{"role", "tool"}, {"content", "42"}, {"tool_call_id", "c1"}}}},
+                {"max_tokens", 2}, {"temperature", 0}};
+  };
+  const Reply empty = post(server(), "/v1/chat/completions", turn(""));
+  ASSERT_EQ(empty.status, 200) << empty.raw;
+  for (const json& content : {json(nullptr), json(json::value_t::discarded)}) {
+    const Reply r = post(server(), "/v1/chat/completions", turn(content));
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body["usage"]["prompt_tokens"], empty.body["usage"]["prompt_tokens"]);
+    EXPECT_EQ(r.body["choices"][0]["message"]["content"], empty.body["choices"][0]["message"]["content"]);
+  }
 }
 
 TEST_F(Http, MetricsCountWhatWasServed) {
@@ -741,6 +767,24 @@ TEST(HttpFlags, FullQueueIs503) {
   waiter.join();
   EXPECT_EQ(waiting.status, 200) << waiting.raw;
   EXPECT_EQ(s.stop(), 0);
+}
+
+// A second server on a port in use exits with the bind error on stderr, before it prints the
+// "listening" line (httplib's default SO_REUSEPORT let it bind too, and the kernel split the
+// connections between the two).
+TEST(HttpFlags, APortInUseIsRefused) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::vector<std::string> base = {"--model", dir, "--device", "cpu", "--threads", kThreads,
+                                         "--kv-cache-memory", "64MiB", "--host", "127.0.0.1", "--port"};
+  std::vector<std::string> args = base;
+  args.push_back("0");
+  ServerProcess first(args);
+  ASSERT_TRUE(first.wait_healthy());
+  args = base;
+  args.push_back(std::to_string(first.port()));
+  EXPECT_THROW(ServerProcess second(args), std::runtime_error) << "a second server listens on port " << first.port();
+  EXPECT_EQ(get(first, "/health").status, 200);
+  EXPECT_EQ(first.stop(), 0);
 }
 
 TEST(HttpFlags, HealthIs503WhileLoading) {

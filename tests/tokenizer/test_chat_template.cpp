@@ -131,6 +131,26 @@ TEST(Jinja, FromJsonKeepsTypesAndOrder) {
   EXPECT_THROW(tllm::jinja::from_json(ordered_json::parse("18446744073709551615")), tllm::InvalidArgument);
 }
 
+// Request JSON is a client's to nest: converting 100,000 levels by recursion overflowed the
+// stack (the server died on one request); past 256 levels it is refused with a message.
+TEST(Jinja, FromJsonRefusesDeepNesting) {
+  auto nested = [](int depth) { return std::string(depth, '[') + "1" + std::string(depth, ']'); };
+  try {
+    tllm::jinja::from_json(ordered_json::parse(nested(100000)));
+    ADD_FAILURE() << "100,000 levels converted";
+  } catch (const tllm::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("nested more than 256 levels"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(tllm::jinja::from_json(ordered_json::parse(nested(257))), tllm::InvalidArgument);
+  auto v = tllm::jinja::from_json(ordered_json::parse(nested(256)));
+  for (int i = 0; i < 256; ++i) {
+    ASSERT_TRUE(v.is_list()) << "level " << i;
+    const tllm::jinja::Value inner = v.items().at(0);
+    v = inner;
+  }
+  EXPECT_EQ(v.repr(), "1");
+}
+
 TEST(ChatTemplate, FromStringSeesMessagesToolsKwargsAndSpecialTokens) {
   auto ct = ChatTemplate::from_string(
       "{{ bos_token }}|{{ eos_token }}|{{ messages[0].content }}|{{ tools is none }}|{{ documents is none }}|"

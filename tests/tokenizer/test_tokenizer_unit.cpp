@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/scratch.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer_test_util.h"
@@ -268,3 +269,16 @@ TEST(Regex, OnigurumaClassesTranslated) {
 
 }  // namespace
 }  // namespace tllm
+
+// The tokenizer's thread-local scratch keeps small capacity between calls and frees a buffer
+// that one large input grew past 1 MiB (a server's hundreds of worker threads kept ~300 MB
+// each after one 20 MB prompt).
+TEST(Scratch, TrimFreesOnlyLargeBuffers) {
+  std::vector<int32_t> small(1000), large(1 << 20);
+  small.clear();
+  large.clear();
+  tllm::tok::trim_scratch(small);
+  tllm::tok::trim_scratch(large);
+  EXPECT_GE(small.capacity(), 1000u);
+  EXPECT_EQ(large.capacity(), 0u);
+}

@@ -23,8 +23,17 @@ std::string Template::render(const Value& context, const RenderOptions& opts) co
   return interp.render(body_, top);
 }
 
-Value from_json(const nlohmann::ordered_json& j) {
+namespace {
+
+// Request JSON (messages, tools, chat_template_kwargs) reaches templates through here; a
+// client can nest it arbitrarily deep, and converting it by recursion overflowed the stack
+// at ~20,000 levels (a remote crash of the server). Templates never need more than a few.
+constexpr int kMaxJsonDepth = 256;
+
+Value from_json_at(const nlohmann::ordered_json& j, int depth) {
   using T = nlohmann::ordered_json::value_t;
+  if (depth > kMaxJsonDepth && (j.is_array() || j.is_object()))
+    throw InvalidArgument("template input is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
   switch (j.type()) {
     case T::null: return Value::none();
     case T::boolean: return Value(j.get<bool>());
@@ -40,17 +49,22 @@ Value from_json(const nlohmann::ordered_json& j) {
     case T::array: {
       List items;
       items.reserve(j.size());
-      for (const auto& x : j) items.push_back(from_json(x));
+      for (const auto& x : j) items.push_back(from_json_at(x, depth + 1));
       return Value::list(std::move(items));
     }
     case T::object: {
       auto d = std::make_shared<Dict>();
       d->entries.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) d->entries.emplace_back(Value(it.key()), from_json(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it)
+        d->entries.emplace_back(Value(it.key()), from_json_at(it.value(), depth + 1));
       return Value::dict(d);
     }
     default: throw InvalidArgument(std::string("unsupported JSON value of type ") + j.type_name() + " in template input");
   }
 }
+
+}  // namespace
+
+Value from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 1); }
 
 }  // namespace tllm::jinja
