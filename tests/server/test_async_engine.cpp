@@ -185,6 +185,27 @@ TEST(AsyncEngine, BadSubmissionsThrowOnTheCaller) {
   collect(*ok);
 }
 
+// A request the whole KV cache cannot hold is refused on the caller (the server's 400), not
+// failed on the engine thread; one that fits exactly still runs.
+TEST(AsyncEngine, ARequestLargerThanTheCacheThrowsOnTheCaller) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  EngineConfig c = tiny_config(dir);
+  c.num_kv_blocks = 2;
+  AsyncEngine async(std::make_unique<LLMEngine>(c));
+  const int block = c.block_size;
+  try {
+    async.submit("big", std::vector<int32_t>(block + 1, 1), greedy(block));
+    ADD_FAILURE() << "a request of 3 blocks was taken by a cache of 2";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("needs 3 KV cache blocks of 16 tokens; the cache has 2"), std::string::npos)
+        << e.what();
+  }
+  const auto out = collect(*async.submit("fits", std::vector<int32_t>(block, 1), greedy(block)));
+  ASSERT_FALSE(out.empty());
+  EXPECT_TRUE(out.back().error.empty()) << out.back().error;
+  EXPECT_EQ(out.back().finish_reason, FinishReason::Length);
+}
+
 TEST(AsyncEngine, ShutdownEndsOpenStreams) {
   TLLM_REQUIRE_TINY_MODEL(dir);
   AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir)));
