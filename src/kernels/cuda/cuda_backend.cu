@@ -137,6 +137,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   alloc_ = &DeviceCachingAllocator::for_device(device_);
   fused_rope_ = env_switch_on("TLLM_FUSED_ROPE");
+  rope_token_blocks_ = env_switch_on("TLLM_ROPE_TOKEN_BLOCKS");
   rope_release_early_ = env_switch_on("TLLM_ROPE_RELEASE_EARLY");
   lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && env_switch_on("TLLM_GEMM_TUNE"));
   ring_ = std::make_unique<PinnedRing>(16u << 20);
@@ -492,6 +493,7 @@ QkNormRopeParams CudaBackend::rope_params(Tensor& qkv, const QKVLayout& layout, 
   p.n_kv_heads = layout.n_kv_heads;
   p.head_dim = D;
   p.norm_dtype = DType::F32;
+  p.token_blocks = rope_token_blocks_;
   TLLM_CHECK(q_norm.defined() == k_norm.defined(), op, ": q_norm and k_norm must both be given or both undefined");
   if (q_norm.defined()) {
     expect_cuda(q_norm, op, "q_norm");

@@ -94,6 +94,7 @@ class CudaBackend final : public Backend {
   // Whether linear_rope_kv_write runs as that one kernel for these arguments.
   bool rope_fusable(const Tensor& x, const LinearWeight& w, const RopeKvWrite& r) const;
   void set_fused_rope(bool enabled) { fused_rope_ = enabled; }
+  void set_rope_token_blocks(bool enabled) { rope_token_blocks_ = enabled; }
   void gather_rows(Tensor& out, const Tensor& x, const Tensor& indices) override;
   SampleResult sample(const Tensor& logits, const SampleBatch& batch) override;
   Tensor log_softmax_to_host(const Tensor& logits) override;
@@ -152,6 +153,7 @@ class CudaBackend final : public Backend {
   // aligned, a shape gemv_supported accepts.
   bool skinny(const Tensor& x, const LinearWeight& w) const;
   bool fused_rope_ = true;           // TLLM_FUSED_ROPE (read at construction)
+  bool rope_token_blocks_ = true;    // TLLM_ROPE_TOKEN_BLOCKS: the rope kernel's block-per-token form
   bool rope_release_early_ = true;   // TLLM_ROPE_RELEASE_EARLY: RopeKvWrite::release_attention_early honoured
 
   int device_ = 0;

@@ -100,6 +100,8 @@ struct QkNormRopeParams {
   int64_t num_slots;         // num_blocks * block_size
   bool release_at_entry;     // launch the dependent (decode attention) before the wait (the rope
                              // kernel; gemv_rope_kv_bf16 sets it per head width above 8 tokens)
+  bool token_blocks = true;  // the rope kernel: one block per token where it can (false: a warp
+                             // per head everywhere; TLLM_ROPE_TOKEN_BLOCKS=0, a measurement knob)
 };
 void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
 #ifdef __CUDACC__

@@ -350,9 +350,12 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
     bool interleaved, norm;
     int block_size;
   };
+  // Without norms, split-half over the whole head at 64 / 128 / 256: the block-per-token kernel
+  // (the 7B heads among them), which must also give the warp-per-head kernel's bits.
   const std::vector<Case> cases = {{4, 4, 64, 64, false, false, 16},   {14, 2, 64, 64, false, true, 32},
                                    {28, 4, 128, 128, false, true, 16}, {7, 1, 128, 64, true, false, 16},
-                                   {8, 2, 256, 256, false, true, 16},
+                                   {8, 2, 256, 256, false, true, 16},  {28, 4, 128, 128, false, false, 16},
+                                   {8, 2, 256, 256, false, false, 32}, {60, 2, 64, 64, false, false, 16},
                                    {4, 2, 96, 64, true, true, 16}};  // 96: the one-element-per-lane path
   std::mt19937_64 rng(81);
   for (const Case& c : cases) {
@@ -387,6 +390,14 @@ TEST_F(CudaAttention, QkNormRopeKvWriteMatchesReference) {
     EXPECT_LT(rel_err(host(d_qkv), w_qkv), 6e-3) << desc;
     EXPECT_LT(rel_err(host(d_kc), w_kc), 6e-3) << desc;
     EXPECT_LT(rel_err(host(d_vc), w_vc), 1e-6) << desc;
+    Tensor d_qkv2 = dev(qkv), d_kc2 = dev(kc), d_vc2 = dev(vc);
+    be().set_rope_token_blocks(false);
+    be().qk_norm_rope_kv_write(d_qkv2, L, c.norm ? dev(qn) : Tensor(), c.norm ? dev(kn) : Tensor(), 1e-6f, rope,
+                               dev(cos_sin), dev(ints(rope_rows)), dev(ints64(slots)), d_kc2, d_vc2);
+    be().set_rope_token_blocks(true);
+    expect_same_bits(be(), d_qkv, d_qkv2, desc + ": qkv, token blocks against a warp per head");
+    expect_same_bits(be(), d_kc, d_kc2, desc + ": k cache");
+    expect_same_bits(be(), d_vc, d_vc2, desc + ": v cache");
   }
 }
 
