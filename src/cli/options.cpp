@@ -15,7 +15,8 @@ const CLI::Validator kNonNegativeInt(
       long long v = 0;
       const char* end = text.data() + text.size();
       const auto [p, ec] = std::from_chars(text.data(), end, v);
-      if (text.empty() || ec != std::errc() || p != end || v < 0) return "must be an integer >= 0, got \"" + text + "\"";
+      if (text.empty() || ec != std::errc() || p != end || v < 0)
+        return "must be an integer >= 0, got \"" + text + "\"";
       return "";
     },
     "INT>=0");
