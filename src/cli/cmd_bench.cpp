@@ -75,8 +75,8 @@ double measure_cpu_bandwidth(int threads) {
 // Seconds per call of `op` on a backend: the median over `samples` of `per_sample`
 // calls queued back to back and one synchronize. One call per synchronize counts the launch
 // and the host's wake-up against a 0.5-1.5 ms operation: on the H200 the copy below read
-// 4.16-4.19 TB/s that way, ~1.5% under the 4.24-4.25 TB/s that CUDA events give for it
-// (bench/cuda/bench_timing.h), so every decode ratio read ~1.5% high.
+// 4,180 GB/s that way where CUDA events give 4,262 (bench/cuda/bench_timing.h) and the back-to-
+// back form 4,258-4,261 (run 188, one call), so every decode ratio read ~1.9% high.
 template <typename Op>
 double seconds_per_call(Backend& be, int samples, int per_sample, Op&& op) {
   op();

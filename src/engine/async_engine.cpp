@@ -98,7 +98,6 @@ AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue)
   TLLM_CHECK_ARG(engine_, "AsyncEngine: no engine given");
   TLLM_CHECK_ARG(max_queue_ >= 1, "AsyncEngine: max_queue must be at least 1, got ", max_queue_);
   stats_ = engine_->stats();
-  kv_blocks_ = stats_.num_kv_blocks;
   delivery_ = std::thread([this] { deliver_loop(); });
   thread_ = std::thread([this] { loop(); });
 }
@@ -163,11 +162,7 @@ void AsyncEngine::check_submission(const Submission& s) const {
                  ") exceeds the model's context of ", max_len, " tokens");
   // A request the whole cache cannot hold is refused here, where the caller hears of it as a
   // bad request, not failed later on the engine thread (the server's 500).
-  const int64_t block = engine_->config().block_size;
-  const int64_t blocks = (prompt_len + s.params.max_tokens + block - 1) / block;
-  TLLM_CHECK_ARG(blocks <= kv_blocks_, "request ", s.request_id, ": prompt (", prompt_len, " tokens) plus max_tokens (",
-                 s.params.max_tokens, ") needs ", blocks, " KV cache blocks of ", block, " tokens; the cache has ",
-                 kv_blocks_, " (raise --kv-cache-memory or --num-kv-blocks, or ask for fewer tokens)");
+  engine_->check_kv_capacity(s.request_id, prompt_len, s.params.max_tokens);
   s.params.validate(vocab);
 }
 

@@ -90,7 +90,6 @@ class AsyncEngine {
   void check_submission(const Submission& s) const;
   std::unique_ptr<LLMEngine> engine_;
   int max_queue_;
-  int64_t kv_blocks_ = 0;  // the engine's KV cache, fixed at construction (for check_submission)
   mutable std::mutex mu_;
   std::condition_variable cv_;
   struct Pending {

@@ -306,6 +306,14 @@ const GenerationConfig& LLMEngine::generation_config() const { return impl_->gen
 const Tokenizer* LLMEngine::tokenizer() const { return impl_->tokenizer.get(); }
 const ChatTemplate* LLMEngine::chat_template() const { return impl_->chat.get(); }
 int LLMEngine::max_model_len() const { return impl_->max_model_len; }
+
+void LLMEngine::check_kv_capacity(const std::string& request_id, int64_t prompt_len, int max_tokens) const {
+  const int64_t block = impl_->blocks->block_size(), have = impl_->blocks->num_blocks();
+  const int64_t blocks = (prompt_len + max_tokens + block - 1) / block;
+  TLLM_CHECK_ARG(blocks <= have, "request ", request_id, ": prompt (", prompt_len, " tokens) plus max_tokens (",
+                 max_tokens, ") needs ", blocks, " KV cache blocks of ", block, " tokens; the cache has ", have,
+                 " (raise --kv-cache-memory or --num-kv-blocks, or ask for fewer tokens)");
+}
 int LLMEngine::vocab_size() const { return impl_->vocab; }
 std::string LLMEngine::backend_name() const { return impl_->backend->name(); }
 bool LLMEngine::has_unfinished_requests() const {
@@ -323,9 +331,7 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
                  " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
                  params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
-  const int64_t blocks_needed = (total + I.blocks->block_size() - 1) / I.blocks->block_size();
-  TLLM_CHECK_ARG(blocks_needed <= I.blocks->num_blocks(), "request ", id, " needs ", blocks_needed,
-                 " KV cache blocks; the cache has ", I.blocks->num_blocks(), " (raise --kv-cache-memory)");
+  check_kv_capacity(id, static_cast<int64_t>(prompt.size()), params.max_tokens);
   TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
   if (!params.stop.empty() && params.detokenize)
     TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");
