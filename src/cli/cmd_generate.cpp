@@ -37,6 +37,7 @@ void run_generate(const GenerateArgs& a) {
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string& text : a.prompts) {
     TLLM_CHECK_ARG(tok != nullptr, "--prompt needs a tokenizer; this model has none (use --prompt-ids)");
+    check_utf8_text(text, "--prompt");
     std::string rendered = text;
     if (a.chat) {
       TLLM_CHECK_ARG(engine.chat_template() != nullptr, "--chat: the model has no chat template");

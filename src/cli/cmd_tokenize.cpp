@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -34,6 +35,7 @@ void run_tokenize(const TokenizeArgs& a) {
     ss << in.rdbuf();
     text = ss.str();
   }
+  check_utf8_text(text, a.file.empty() ? std::string("TEXT") : "--file " + a.file);
   auto tok = Tokenizer::load(a.model);
   std::vector<int32_t> ids = tok->encode(text, a.add_special_tokens);
   if (a.json) {

@@ -4,9 +4,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <system_error>
 
 #include "core/error.h"
+#include "tokenizer/unicode.h"
 
 namespace tllm {
 
@@ -168,6 +170,14 @@ std::vector<int32_t> parse_id_list(const std::string& text) {
     i = j + 1;
   }
   return ids;
+}
+
+void check_utf8_text(const std::string& text, const std::string& what) {
+  const size_t ok = tok::valid_utf8_prefix(text);
+  if (ok == text.size()) return;
+  char byte[8];
+  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[ok]));
+  TLLM_CHECK_ARG(false, what, " is not valid UTF-8: the sequence at byte ", ok, " (", byte, ") is invalid");
 }
 
 }  // namespace tllm

@@ -43,4 +43,8 @@ struct SamplingOptions {
 // Comma-separated ids "1,2,3" -> vector; throws naming the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text);
 
+// Throws naming `what` and the byte offset where text stops being valid UTF-8 (the server
+// refuses such a body with a 400; the CLI refuses it the same way instead of encoding U+FFFD).
+void check_utf8_text(const std::string& text, const std::string& what);
+
 }  // namespace tllm

@@ -35,6 +35,24 @@ void send_error(httplib::Response& res, const ApiError& e) {
 
 using RouteFn = void (*)(ServingState&, const httplib::Request&, httplib::Response&);
 
+// What is wrong with how a request delimits its body, as "411 message" / "400 message", or "".
+// Methods that carry a body need Content-Length (decimal digits only) or chunked encoding.
+std::string body_framing_error(const httplib::Request& req) {
+  if (req.method != "POST" && req.method != "PUT" && req.method != "PATCH" && req.method != "DELETE") return "";
+  if (req.has_header("Transfer-Encoding")) {
+    // httplib decodes chunked bodies; any other coding it would read until the connection closes.
+    return req.get_header_value("Transfer-Encoding") == "chunked"
+               ? ""
+               : "400 Unsupported Transfer-Encoding \"" + req.get_header_value("Transfer-Encoding") +
+                     "\" (only chunked)";
+  }
+  if (!req.has_header("Content-Length")) return "411 Length Required: a " + req.method + " request needs a Content-Length header";
+  if (req.get_header_value_count("Content-Length") != 1) return "400 More than one Content-Length header";
+  const std::string v = req.get_header_value("Content-Length");
+  const bool digits = !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
+  return digits ? "" : "400 Invalid Content-Length \"" + sanitize_utf8(v.substr(0, 40)) + "\" (not a byte count)";
+}
+
 // Every route runs inside this: client mistakes become 4xx bodies, nothing else escapes.
 httplib::Server::Handler route(ServingState& state, RouteFn fn) {
   return [&state, fn](const httplib::Request& req, httplib::Response& res) {
@@ -137,6 +155,14 @@ int HttpServer::start() {
 
   ServingState& st = *state_;
   srv.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    // Runs before httplib reads a body. A body's length must be said: without Content-Length
+    // or chunked encoding httplib would read until the client closes or the read timeout
+    // (10 s) passes, and a malformed length (e.g. -5) read as a huge number, i.e. a 413.
+    if (const std::string why = body_framing_error(req); !why.empty()) {
+      send_error(res, ApiError(why.rfind("411", 0) == 0 ? 411 : 400, why.substr(4), "invalid_request_error"));
+      st.metrics.count_http(res.status);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // CORS preflights carry no credentials; only /v1 is guarded, as in vLLM.
     if (st.options.api_key.empty() || req.method == "OPTIONS" || req.path.rfind("/v1/", 0) != 0)
       return httplib::Server::HandlerResponse::Unhandled;
@@ -146,9 +172,15 @@ int HttpServer::start() {
     st.metrics.count_http(res.status);
     return httplib::Server::HandlerResponse::Handled;
   });
-  srv.set_error_handler([&st](const httplib::Request& req, httplib::Response& res) {
+  srv.set_error_handler([this, &st](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    if (res.status == 404) {
+    const auto allowed = routes_.find(req.path);
+    if (res.status == 404 && allowed != routes_.end()) {
+      // A known path with another method: 405 and the methods it takes, as FastAPI (vLLM) answers.
+      res.set_header("Allow", allowed->second);
+      send_error(res, ApiError(405, "Method Not Allowed: " + req.method + " " + req.path + " (allowed: " +
+                                        allowed->second + ")", "invalid_request_error"));
+    } else if (res.status == 404) {
       send_error(res, not_found("Route not found: " + req.method + " " + req.path));
     } else if (res.status == 413) {
       send_error(res, ApiError(413, "The request body is too large", "invalid_request_error"));
@@ -180,16 +212,25 @@ int HttpServer::start() {
     res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
     res.status = 204;
   });
-  srv.Get("/health", route(st, handle_health));
-  srv.Get("/ping", route(st, handle_health));
-  srv.Get("/version", route(st, handle_version));
-  srv.Get("/metrics", route(st, handle_metrics));
-  srv.Get("/v1/models", route(st, handle_models));
-  srv.Post("/v1/completions", route(st, handle_completions));
-  srv.Post("/v1/chat/completions", route(st, handle_chat_completions));
-  srv.Post("/tokenize", route(st, handle_tokenize));
-  srv.Post("/detokenize", route(st, handle_detokenize));
-  if (options_.enable_debug_endpoints) srv.Get("/debug/engine", route(st, handle_debug_engine));
+  // Each path takes one method; routes_ remembers which, for the 405 of the others.
+  auto add = [&](const char* method, const std::string& path, RouteFn fn) {
+    if (std::string(method) == "GET") {
+      srv.Get(path, route(st, fn));
+    } else {
+      srv.Post(path, route(st, fn));
+    }
+    routes_[path] = std::string(method) + ", OPTIONS";
+  };
+  add("GET", "/health", handle_health);
+  add("GET", "/ping", handle_health);
+  add("GET", "/version", handle_version);
+  add("GET", "/metrics", handle_metrics);
+  add("GET", "/v1/models", handle_models);
+  add("POST", "/v1/completions", handle_completions);
+  add("POST", "/v1/chat/completions", handle_chat_completions);
+  add("POST", "/tokenize", handle_tokenize);
+  add("POST", "/detokenize", handle_detokenize);
+  if (options_.enable_debug_endpoints) add("GET", "/debug/engine", handle_debug_engine);
 
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server
   // bound the same port without an error and the kernel split the connections between them.

@@ -4,9 +4,11 @@
 // Routes: GET /health, /ping, /version, /metrics, /v1/models; POST /v1/completions,
 // /v1/chat/completions, /tokenize, /detokenize; GET /debug/engine when enabled.
 // cpp-httplib's thread pool runs one connection per thread; the engine loop runs on
-// AsyncEngine's own thread.
+// AsyncEngine's own thread. Another method on one of these paths is a 405; a body without
+// Content-Length (or chunked encoding) a 411.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +53,7 @@ class HttpServer {
   std::unique_ptr<Listener> listener_;
   std::thread thread_;
   int port_ = 0;
+  std::map<std::string, std::string> routes_;  // path -> its "Allow" header (the 405 of other methods)
 };
 
 }  // namespace tllm

@@ -131,6 +131,11 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --max-tokens 5000 --kv-cache-memory 64MiB", "maximum context length"},
       {"generate --model " + model + " --prompt hi --device tpu", "unknown device"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
+      // Invalid UTF-8 (a lone continuation byte after "ab"; a truncated 3-byte sequence):
+      // refused naming the byte, as the server refuses such a body, not encoded as U+FFFD.
+      {"generate --model " + model + " --prompt \"$(printf 'ab\\200c')\" --kv-cache-memory 64MiB",
+       "--prompt is not valid UTF-8: the sequence at byte 2 (0x80) is invalid"},
+      {"tokenize --model " + model + " \"$(printf 'x\\342\\202')\"", "TEXT is not valid UTF-8: the sequence at byte 1 (0xE2)"},
   };
   // Flag values CLI11 itself refuses (its exit status, one line naming the flag).
   const std::vector<Bad> refused = {

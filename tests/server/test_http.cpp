@@ -498,10 +498,97 @@ TEST_F(Http, ClientErrors) {
     }
     EXPECT_NE(e["message"].get<std::string>().find(c.message_has), std::string::npos) << e.dump();
   }
-  // Unknown routes and methods are JSON 404s too.
-  EXPECT_EQ(get(server(), "/v1/completions").status, 404);
+  // Unknown routes are JSON 404s too.
+  EXPECT_EQ(get(server(), "/v1/nothing-here").status, 404);
   // The server is unharmed.
   EXPECT_EQ(get(server(), "/health").status, 200);
+}
+
+// One raw request on a fresh connection; returns the status line's code and the rest of the
+// response, or 0 when nothing complete came back within 5 s (the server waiting for bytes
+// that are never sent: httplib's own read timeout is 10 s).
+struct RawReply {
+  int status = 0;
+  std::string head, body;
+};
+RawReply raw_exchange(int port, const std::string& request) {
+  RawReply out;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return out;
+  }
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    const size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::smatch m;
+      const std::string head = got.substr(0, end);
+      const bool has_len = std::regex_search(head, m, std::regex("Content-Length: ([0-9]+)", std::regex::icase));
+      if (has_len && got.size() >= end + 4 + std::stoul(m[1])) {
+        out.head = head;
+        out.body = got.substr(end + 4, std::stoul(m[1]));
+        out.status = std::stoi(head.substr(9, 3));
+        break;
+      }
+    }
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+// How a request frames its body, and methods a path does not take: answered at once with the
+// status that says what is wrong (a POST without Content-Length used to wait out the 10 s read
+// timeout, "Content-Length: -5" was a 413, a GET on a POST route a 404).
+TEST_F(Http, BodyFramingAndMethods) {
+  const std::string body = json{{"prompt", kPrompt}, {"max_tokens", 2}, {"temperature", 0}}.dump();
+  const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n";
+  struct Case {
+    std::string request;
+    int status;
+    std::string message_has, header_has;
+  };
+  // The same body in two chunks.
+  const size_t cut = body.size() / 2;
+  char sizes[64];
+  std::snprintf(sizes, sizeof(sizes), "%zx|%zx", cut, body.size() - cut);
+  const std::string s(sizes);
+  const std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n" + s.substr(0, s.find('|')) + "\r\n" +
+                              body.substr(0, cut) + "\r\n" + s.substr(s.find('|') + 1) + "\r\n" + body.substr(cut) +
+                              "\r\n0\r\n\r\n";
+  const std::vector<Case> cases = {
+      {head + "\r\n" + body, 411, "Length Required", ""},
+      {head + "Content-Length: -5\r\n\r\n", 400, "Invalid Content-Length \\\"-5\\\"", ""},
+      {head + "Content-Length: 12abc\r\n\r\n", 400, "Invalid Content-Length", ""},
+      {head + "Transfer-Encoding: gzip\r\n\r\n", 400, "Unsupported Transfer-Encoding", ""},
+      {"GET /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "allowed: POST", "Allow: POST, OPTIONS"},
+      {"POST /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}", 405, "allowed: GET",
+       "Allow: GET, OPTIONS"},
+      {"DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", 405, "DELETE /health", ""},
+      {chunked, 200, "text_completion", ""},
+      {head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 200, "text_completion", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.request.substr(0, 200));
+    const RawReply r = raw_exchange(server().port(), c.request);
+    EXPECT_EQ(r.status, c.status) << r.head << "\n" << r.body;
+    EXPECT_NE(r.body.find(c.message_has), std::string::npos) << r.body;
+    EXPECT_NE(r.head.find(c.header_has), std::string::npos) << r.head;
+    if (c.status != 200) {
+      EXPECT_TRUE(json::parse(r.body, nullptr, false).contains("error")) << r.body;
+    }
+  }
 }
 
 // An OpenAI tool-call round trip sends the assistant's turn with "content": null; the demo
