@@ -160,9 +160,6 @@ void AsyncEngine::check_submission(const Submission& s) const {
   TLLM_CHECK_ARG(prompt_len + s.params.max_tokens <= max_len, "request ", s.request_id,
                  ": prompt (", prompt_len, " tokens) plus max_tokens (", s.params.max_tokens,
                  ") exceeds the model's context of ", max_len, " tokens");
-  // A request the whole cache cannot hold is refused here, where the caller hears of it as a
-  // bad request, not failed later on the engine thread (the server's 500).
-  engine_->check_kv_capacity(s.request_id, prompt_len, s.params.max_tokens);
   s.params.validate(vocab);
 }
 

@@ -265,9 +265,19 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
     num_blocks = std::min<int64_t>(static_cast<int64_t>(bytes / per_block), max_useful);
   }
   TLLM_CHECK_ARG(num_blocks >= 1, "the KV cache budget holds no block of ", per_block, " bytes");
-  if (num_blocks < blocks_per_seq)
-    TLLM_LOG(Warn, "the KV cache holds ", num_blocks * c.block_size, " tokens, less than max_model_len ",
-             I.max_model_len, "; longer requests are rejected");
+  if (num_blocks < blocks_per_seq) {
+    // One sequence of max_model_len tokens would not fit. Asked for explicitly, that is an
+    // error at start (as vLLM's); by default the context becomes what the cache holds, so that
+    // /v1/models and every limit say what will actually be served.
+    const int64_t fits = num_blocks * c.block_size;
+    const char* more = c.device == "cuda" ? "--gpu-memory-utilization" : "--kv-cache-memory";
+    TLLM_CHECK_ARG(c.max_model_len == 0, "max_model_len ", I.max_model_len, " is larger than the ", fits,
+                   " tokens the KV cache holds (", num_blocks, " blocks of ", c.block_size, "): raise ", more,
+                   " or --num-kv-blocks, or lower --max-model-len");
+    TLLM_LOG(Warn, "max_model_len ", fits, " (the model allows ", I.max_model_len, "): the KV cache holds ", fits,
+             " tokens; raise ", more, " or --num-kv-blocks for longer contexts");
+    I.max_model_len = static_cast<int>(fits);
+  }
   I.kv = KVCache::allocate(*I.backend, mc, static_cast<int>(num_blocks), c.block_size, kv_dtype);
   I.blocks = std::make_unique<BlockManager>(static_cast<int>(num_blocks), c.block_size, c.enable_prefix_caching);
   SchedulerConfig sc;
@@ -307,13 +317,6 @@ const Tokenizer* LLMEngine::tokenizer() const { return impl_->tokenizer.get(); }
 const ChatTemplate* LLMEngine::chat_template() const { return impl_->chat.get(); }
 int LLMEngine::max_model_len() const { return impl_->max_model_len; }
 
-void LLMEngine::check_kv_capacity(const std::string& request_id, int64_t prompt_len, int max_tokens) const {
-  const int64_t block = impl_->blocks->block_size(), have = impl_->blocks->num_blocks();
-  const int64_t blocks = (prompt_len + max_tokens + block - 1) / block;
-  TLLM_CHECK_ARG(blocks <= have, "request ", request_id, ": prompt (", prompt_len, " tokens) plus max_tokens (",
-                 max_tokens, ") needs ", blocks, " KV cache blocks of ", block, " tokens; the cache has ", have,
-                 " (raise --kv-cache-memory or --num-kv-blocks, or ask for fewer tokens)");
-}
 int LLMEngine::vocab_size() const { return impl_->vocab; }
 std::string LLMEngine::backend_name() const { return impl_->backend->name(); }
 bool LLMEngine::has_unfinished_requests() const {
@@ -331,7 +334,6 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
                  " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
                  params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
-  check_kv_capacity(id, static_cast<int64_t>(prompt.size()), params.max_tokens);
   TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
   if (!params.stop.empty() && params.detokenize)
     TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");

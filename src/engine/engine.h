@@ -73,11 +73,10 @@ class LLMEngine {
   const GenerationConfig& generation_config() const;
   const Tokenizer* tokenizer() const;         // null when skipped or absent
   const ChatTemplate* chat_template() const;  // null when the model has none
+  // The longest prompt + completion served: --max-model-len, else the model's context, lowered
+  // to what the KV cache holds when one full-length sequence would not fit (so a request
+  // within it always fits the cache).
   int max_model_len() const;
-  // Throws InvalidArgument when prompt_len + max_tokens tokens need more KV blocks than the
-  // whole cache has. Reads only what is fixed at construction, so any thread may call it
-  // (AsyncEngine checks submissions with it before they reach the engine thread).
-  void check_kv_capacity(const std::string& request_id, int64_t prompt_len, int max_tokens) const;
   int vocab_size() const;
   const EngineConfig& config() const { return config_; }
   std::string backend_name() const;

@@ -193,17 +193,28 @@ TEST(AsyncEngine, ARequestLargerThanTheCacheThrowsOnTheCaller) {
   c.num_kv_blocks = 2;
   AsyncEngine async(std::make_unique<LLMEngine>(c));
   const int block = c.block_size;
+  // The context is what the cache holds (2 blocks), not the model's 2,048 tokens.
+  EXPECT_EQ(async.engine().max_model_len(), 2 * block);
   try {
     async.submit("big", std::vector<int32_t>(block + 1, 1), greedy(block));
     ADD_FAILURE() << "a request of 3 blocks was taken by a cache of 2";
   } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("needs 3 KV cache blocks of 16 tokens; the cache has 2"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("exceeds the model's context of 32 tokens"), std::string::npos) << e.what();
   }
   const auto out = collect(*async.submit("fits", std::vector<int32_t>(block, 1), greedy(block)));
   ASSERT_FALSE(out.empty());
   EXPECT_TRUE(out.back().error.empty()) << out.back().error;
   EXPECT_EQ(out.back().finish_reason, FinishReason::Length);
+  // Asked for explicitly, a context the cache cannot hold is refused at start, naming both.
+  c.max_model_len = 2 * block + 1;
+  try {
+    LLMEngine e(c);
+    ADD_FAILURE() << "max_model_len 33 was taken with a cache of 32 tokens";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("max_model_len 33 is larger than the 32 tokens the KV cache holds"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(AsyncEngine, ShutdownEndsOpenStreams) {
