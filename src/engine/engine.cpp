@@ -535,7 +535,7 @@ void LLMEngine::Impl::record_prompt_logprobs(const Tensor& logits, int R, const 
 
 SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const {
   SampleBatch sb;
-  bool any_penalty = false, any_ban = false;
+  bool any_penalty = false, any_ban = false, any_bias = false;
   for (int i : sampling) {
     const Sequence& q = *so.scheduled[i].seq;
     const SamplingParams& p = q.params;
@@ -553,6 +553,7 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
     sb.rows.push_back(row);
     any_penalty |= p.has_penalties();
     any_ban |= q.num_output_tokens() < p.min_tokens;
+    any_bias |= !p.logit_bias.empty();
   }
   if (any_penalty) {
     sb.penalty_offsets.push_back(0);
@@ -580,6 +581,16 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
         for (int32_t t : q.params.stop_token_ids) sb.banned_tokens.push_back(t);
       }
       sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));
+    }
+  }
+  if (any_bias) {
+    sb.bias_offsets.push_back(0);
+    for (int i : sampling) {
+      for (const auto& [tok, bias] : so.scheduled[i].seq->params.logit_bias) {
+        sb.bias_tokens.push_back(tok);
+        sb.bias_values.push_back(bias);
+      }
+      sb.bias_offsets.push_back(static_cast<int32_t>(sb.bias_tokens.size()));
     }
   }
   return sb;

@@ -1,5 +1,6 @@
 #include "engine/sampling_params.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -24,6 +25,16 @@ void SamplingParams::validate(int vocab_size) const {
   TLLM_CHECK_ARG(logprobs <= 20, "logprobs must be at most 20, got ", logprobs);
   TLLM_CHECK_ARG(prompt_logprobs <= 20, "prompt_logprobs must be at most 20, got ", prompt_logprobs);
   for (const std::string& s : stop) TLLM_CHECK_ARG(!s.empty(), "stop strings must not be empty");
+  std::vector<int32_t> biased;
+  for (const auto& [id, bias] : logit_bias) {
+    TLLM_CHECK_ARG(id >= 0 && id < vocab_size, "logit_bias: token id ", id, " is outside the vocabulary [0, ",
+                   vocab_size, ")");
+    TLLM_CHECK_ARG(std::isfinite(bias), "logit_bias: the bias of token ", id, " must be a finite number");
+    biased.push_back(id);
+  }
+  std::sort(biased.begin(), biased.end());
+  const auto twice = std::adjacent_find(biased.begin(), biased.end());
+  TLLM_CHECK_ARG(twice == biased.end(), "logit_bias: token id ", twice == biased.end() ? 0 : *twice, " is listed twice");
   for (int32_t id : stop_token_ids)
     TLLM_CHECK_ARG(id >= 0 && id < vocab_size, "stop_token_ids: token id ", id, " is outside the vocabulary [0, ",
                    vocab_size, ")");

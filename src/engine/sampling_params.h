@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tllm {
@@ -22,6 +23,9 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::vector<std::string> stop;         // stop strings (not included in the output text)
   std::vector<int32_t> stop_token_ids;   // extra stop ids besides the model's eos ids
+  // (token id, bias) added to the token's logit before penalties and temperature (OpenAI's
+  // logit_bias; vLLM's order). Each id at most once.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   bool include_stop_str_in_output = false;
   int logprobs = -1;         // >= 0: return the sampled token's logprob and this many top ones
   int prompt_logprobs = -1;  // >= 0: logprobs of every prompt token (echo in completions)

@@ -206,6 +206,11 @@ struct SampleBatch {
   // Per row, token ids to forbid (e.g. eos before min_tokens), CSR like the above.
   std::vector<int32_t> banned_offsets;   // [R+1] or empty
   std::vector<int32_t> banned_tokens;
+  // Per row, (token, bias) added to the logit before the penalties (logit_bias), CSR like the
+  // above; a token at most once per row.
+  std::vector<int32_t> bias_offsets;     // [R+1] or empty
+  std::vector<int32_t> bias_tokens;
+  std::vector<float> bias_values;
 };
 
 struct SampleResult {

@@ -1,5 +1,6 @@
 #include "server/protocol.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -229,7 +230,26 @@ void parse_common(const json& body, GenerationRequest& r) {
   r.include_stop_str_in_output = get_bool(body, "include_stop_str_in_output").value_or(false);
   r.return_tokens_as_token_ids = get_bool(body, "return_tokens_as_token_ids").value_or(false);
 
-  reject_unsupported(body, "logit_bias", "");
+  if (const json* lb = find(body, "logit_bias")) {
+    // {"token id": bias}: ids as decimal strings (JSON keys), biases clamped to [-100, 100] as
+    // vLLM does; ids outside the vocabulary are refused when the request is submitted.
+    if (!lb->is_object())
+      throw bad_request("'logit_bias' must be an object mapping token ids to biases, got " + std::string(type_name(*lb)),
+                        "logit_bias");
+    for (auto it = lb->begin(); it != lb->end(); ++it) {
+      const std::string& key = it.key();
+      int64_t id = -1;
+      const bool digits = !key.empty() && key.size() <= 10 && key.find_first_not_of("0123456789") == std::string::npos;
+      if (digits) id = std::stoll(key);
+      if (!digits || id > std::numeric_limits<int32_t>::max())
+        throw bad_request("'logit_bias': key \"" + sanitize_utf8(key.substr(0, 40)) + "\" is not a token id", "logit_bias");
+      if (!it->is_number())
+        throw bad_request("'logit_bias': the bias of token " + key + " must be a number, got " + type_name(*it),
+                          "logit_bias");
+      const double bias = std::clamp(it->get<double>(), -100.0, 100.0);
+      r.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
+    }
+  }
   if (const json* rf = find(body, "response_format")) {
     const bool text = rf->is_object() && rf->contains("type") && (*rf)["type"] == "text";
     if (!text)
@@ -549,6 +569,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.ignore_eos = r.ignore_eos;
   p.stop = r.stop;
   p.stop_token_ids = r.stop_token_ids;
+  p.logit_bias = r.logit_bias;
   p.include_stop_str_in_output = r.include_stop_str_in_output;
   p.skip_special_tokens = r.skip_special_tokens;
   p.logprobs = r.logprobs;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct GenerationRequest {
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, bias in [-100, 100])
   int n = 1;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage

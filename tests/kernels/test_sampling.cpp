@@ -1,7 +1,7 @@
 // Sampling semantics (backend.h SamplingRow / SampleBatch) on every CPU variant: greedy
 // ties, keep sets of top-k / top-p / min-p against the naive full-sort reference,
-// penalty formulas, banned tokens, seeded determinism, the drawn distribution, and top
-// log-probs.
+// penalty formulas, banned tokens, logit biases, seeded determinism, the drawn distribution,
+// and top log-probs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -215,6 +215,77 @@ TEST_P(Sampling, BannedTokensAreNeverDrawn) {
   }
 }
 
+// A logit bias is the same as adding it to the logits before the draw, penalties after it
+// (vLLM's order): every draw equals the unbiased draw over the biased logits, and the
+// reference's; the returned log-probs stay those of the raw logits.
+TEST_P(Sampling, LogitBiasIsAddedBeforeThePenalties) {
+  std::mt19937_64 rng(11);
+  const int V = 700, R = 4;
+  Tensor l = randn({R, V}, rng, DType::F32, 2.0f);
+  SampleBatch b;
+  for (int r = 0; r < R; ++r) {
+    SamplingRow row;
+    row.temperature = r == 0 ? 0.0f : 0.6f + 0.4f * r;
+    row.top_k = r == 2 ? 30 : 0;
+    row.top_p = r == 3 ? 0.8f : 1.0f;
+    row.repetition_penalty = r == 1 ? 1.4f : 1.0f;
+    row.num_top_logprobs = 3;
+    b.rows.push_back(row);
+  }
+  // Row 0: +100 on its lowest logit (greedy must take it); row 1: a bias on a penalised token
+  // (bias first, then the division); row 2: -100 on its top 5; row 3: none.
+  const float* x = l.data<float>();
+  const int low0 = static_cast<int>(std::min_element(x, x + V) - x);
+  std::vector<int32_t> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int c) { return x[2 * V + a] > x[2 * V + c]; });
+  b.bias_offsets = {0, 1, 3, 8, 8};
+  b.bias_tokens = {low0, 40, 41, order[0], order[1], order[2], order[3], order[4]};
+  b.bias_values = {100.0f, 3.0f, -0.5f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f};
+  b.penalty_offsets = {0, 0, 2, 2, 2};
+  b.penalty_tokens = {40, 7};
+  b.penalty_counts = {1, 0};
+  // The same draw with the biases folded into the logits.
+  Tensor biased = Tensor::empty({R, V}, DType::F32);
+  std::copy(x, x + R * V, biased.data<float>());
+  for (int r = 0; r < R; ++r)
+    for (int32_t j = b.bias_offsets[r]; j < b.bias_offsets[r + 1]; ++j)
+      biased.data<float>()[r * V + b.bias_tokens[j]] += b.bias_values[j];
+  SampleBatch plain = b;
+  plain.bias_offsets.clear();
+  plain.bias_tokens.clear();
+  plain.bias_values.clear();
+  const SampleResult raw = be->sample(l, plain);
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    for (auto& row : b.rows) row.seed = seed;
+    for (auto& row : plain.rows) row.seed = seed;
+    const SampleResult got = be->sample(l, b), folded = be->sample(biased, plain), want = ref::sample(l, b);
+    ASSERT_EQ(got.tokens, folded.tokens) << "seed " << seed;
+    ASSERT_EQ(got.tokens, want.tokens) << "seed " << seed;
+    EXPECT_EQ(got.tokens[0], low0);
+    for (int k = 0; k < 5; ++k) ASSERT_NE(got.tokens[2], order[k]) << "seed " << seed;
+    for (int r = 0; r < R; ++r) EXPECT_NEAR(got.logprobs[r], want.logprobs[r], 1e-5) << "raw log-prob, row " << r;
+  }
+  // Log-probs are the raw ones: the top entries of a biased row are the unbiased row's.
+  const SampleResult got = be->sample(l, b);
+  for (int r = 0; r < R; ++r) EXPECT_EQ(got.top_logprobs[r], raw.top_logprobs[r]) << "row " << r;
+  // Where the order decides a greedy draw: bias first, (1 + 2) / 2 = 1.5 < 2; bias after the
+  // repetition penalty would be 1 / 2 + 2 = 2.5 > 2.
+  SamplingRow g;
+  g.temperature = 0.0f;
+  g.repetition_penalty = 2.0f;
+  SampleBatch ob = batch_of({g});
+  ob.penalty_offsets = {0, 1};
+  ob.penalty_tokens = {1};
+  ob.penalty_counts = {1};
+  ob.bias_offsets = {0, 1};
+  ob.bias_tokens = {1};
+  ob.bias_values = {2.0f};
+  EXPECT_EQ(be->sample(logits_of({{2.0f, 1.0f}}), ob).tokens[0], 0);
+  ob.bias_values = {3.2f};  // (1 + 3.2) / 2 = 2.1 > 2
+  EXPECT_EQ(be->sample(logits_of({{2.0f, 1.0f}}), ob).tokens[0], 1);
+}
+
 TEST_P(Sampling, SameSeedSameTokenAndMatchesReference) {
   std::mt19937_64 rng(5);
   const int V = 1000, R = 6;
@@ -330,6 +401,14 @@ TEST_P(Sampling, RejectsBadBatches) {
   b.banned_tokens = {2};
   EXPECT_THROW(be->sample(l, b), InvalidArgument);
   EXPECT_THROW(be->sample(l, batch_of({})), InvalidArgument);
+  SampleBatch biased = batch_of({SamplingRow{}});
+  biased.bias_offsets = {0, 2};
+  biased.bias_tokens = {1, 1};  // a token twice
+  biased.bias_values = {1.0f, 2.0f};
+  EXPECT_THROW(be->sample(l, biased), InvalidArgument);
+  biased.bias_tokens = {0, 1};
+  biased.bias_values = {1.0f};  // one value for two tokens
+  EXPECT_THROW(be->sample(l, biased), InvalidArgument);
 }
 
 // Deferred draws (async scheduling): the same tokens as sample(), two tickets at once, the

@@ -182,6 +182,55 @@ TEST_F(Http, CompletionMatchesTheEngine) {
   EXPECT_EQ(none.body["choices"][0]["text"], want.text);
 }
 
+// logit_bias (OpenAI's {"token id": bias}) steers the draw as the engine does with the same
+// biases: +100 on one token makes greedy decoding repeat it, -100 on the greedy choice
+// removes it; sampled draws with a seed equal the engine's.
+TEST_F(Http, LogitBiasSteersTheDraw) {
+  const std::vector<int32_t> prompt = tok().encode(kPrompt, true);
+  const auto plain = direct(prompt, greedy(4));
+  ASSERT_FALSE(plain.token_ids.empty());
+  const int32_t pushed = plain.token_ids[0] == 1000 ? 1001 : 1000;
+  struct Case {
+    json bias;
+    std::vector<std::pair<int32_t, float>> engine_bias;
+    float temperature;
+  };
+  const std::vector<Case> cases = {
+      {json{{std::to_string(pushed), 100}}, {{pushed, 100.0f}}, 0.0f},
+      {json{{std::to_string(plain.token_ids[0]), -100}}, {{plain.token_ids[0], -100.0f}}, 0.0f},
+      // Out of [-100, 100]: clamped, as vLLM does.
+      {json{{std::to_string(plain.token_ids[0]), -1e9}, {"7", 2.5}}, {{7, 2.5f}, {plain.token_ids[0], -100.0f}}, 0.8f},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.bias.dump());
+    SamplingParams p = greedy(4);
+    p.temperature = c.temperature;
+    p.seed = 17;
+    p.logit_bias = c.engine_bias;
+    const auto want = direct(prompt, p);
+    for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+      json body = {{"max_tokens", 4}, {"temperature", c.temperature}, {"seed", 17}, {"logit_bias", c.bias}};
+      if (std::string(path) == "/v1/completions") {
+        body["prompt"] = prompt;
+      } else {
+        body["messages"] = {{{"role", "user"}, {"content", kPrompt}}};
+      }
+      const Reply r = post(server(), path, body);
+      ASSERT_EQ(r.status, 200) << r.raw;
+      if (std::string(path) == "/v1/completions") {
+        EXPECT_EQ(r.body["choices"][0]["text"], want.text);
+      } else if (c.engine_bias.size() == 1 && c.engine_bias[0].second > 0) {
+        EXPECT_EQ(r.body["choices"][0]["message"]["content"], tok().decode(std::vector<int32_t>(4, pushed)));
+      }
+    }
+    if (c.temperature == 0.0f && c.engine_bias[0].second > 0) {
+      EXPECT_EQ(want.token_ids, (std::vector<int32_t>{pushed, pushed, pushed, pushed}));
+    } else if (c.temperature == 0.0f) {
+      EXPECT_NE(want.token_ids[0], plain.token_ids[0]);
+    }
+  }
+}
+
 TEST_F(Http, CompletionPromptShapes) {
   const std::vector<int32_t> a = tok().encode("A computer", true), b = tok().encode("The wise man", true);
   const auto want_a = direct(a, greedy(6)), want_b = direct(b, greedy(6));
@@ -482,6 +531,13 @@ TEST_F(Http, ClientErrors) {
        400, "messages", "nested more than 256 levels"},
       {"/tokenize", "{\"prompt\": 3}", 400, "prompt", ""},
       {"/detokenize", json{{"tokens", {vocab}}}.dump(), 400, "tokens", ""},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": [1, 2]}", 400, "logit_bias", "object"},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"a7\": 1}}", 400, "logit_bias", "a7"},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"-3\": 1}}", 400, "logit_bias", "not a token id"},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"5\": \"high\"}}", 400, "logit_bias", "number"},
+      {"/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"logit_bias", {{std::to_string(vocab), 1}}}}.dump(),
+       400, "", "outside the vocabulary"},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"1\": 1, \"01\": 2}}", 400, "", "token id 1 is listed twice"},
       {"/v1/nothing-here", "{}", 404, "", ""},
   };
   for (const Case& c : cases) {

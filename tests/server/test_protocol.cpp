@@ -101,7 +101,10 @@ const std::vector<BadCase>& bad_cases() {
       // unknown and unsupported fields
       {Endpoint::Completions, "{\"prompt\": \"a\", \"max_token\": 5}", "max_token"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"messages\": []}", "messages"},
-      {Endpoint::Completions, "{\"prompt\": \"a\", \"logit_bias\": {\"1\": 5}}", "logit_bias"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"logit_bias\": {\"1\": null}}", "logit_bias"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"logit_bias\": {\"1.5\": 1}}", "logit_bias"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"logit_bias\": {\"99999999999\": 1}}", "logit_bias"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"logit_bias\": \"5\"}", "logit_bias"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"suffix\": \"x\"}", "suffix"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"response_format\": {\"type\": \"json_object\"}}", "response_format"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": 5}", "truncate_prompt_tokens"},
@@ -210,7 +213,7 @@ TEST(Protocol, CompletionFields) {
     "seed": -5, "stop": "END", "stop_token_ids": [5, 6], "n": 3, "stream": true,
     "stream_options": {"include_usage": true}, "logprobs": 2, "echo": true, "ignore_eos": true,
     "min_tokens": 2, "skip_special_tokens": false, "include_stop_str_in_output": true,
-    "return_tokens_as_token_ids": true, "user": "u", "logit_bias": {}, "best_of": 3, "suffix": null})"));
+    "return_tokens_as_token_ids": true, "user": "u", "logit_bias": {"12": -3.5, "0": 250}, "best_of": 3, "suffix": null})"));
   EXPECT_EQ(r.model, "m");
   EXPECT_EQ(r.max_tokens, 7);
   EXPECT_EQ(r.temperature, 0.0);
@@ -219,6 +222,8 @@ TEST(Protocol, CompletionFields) {
   EXPECT_EQ(r.seed, -5);
   EXPECT_EQ(r.stop, std::vector<std::string>{"END"});
   EXPECT_EQ(r.stop_token_ids, (std::vector<int32_t>{5, 6}));
+  // In the request's order, biases clamped to [-100, 100].
+  EXPECT_EQ(r.logit_bias, (std::vector<std::pair<int32_t, float>>{{12, -3.5f}, {0, 100.0f}}));
   EXPECT_EQ(r.n, 3);
   EXPECT_TRUE(r.stream && r.include_usage && r.echo && r.ignore_eos && r.include_stop_str_in_output &&
               r.return_tokens_as_token_ids);

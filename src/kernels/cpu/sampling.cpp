@@ -1,6 +1,6 @@
-// Sampling of one token per logits row, in the order HF generate applies its processors:
-// penalties (repetition, presence, frequency) and banned tokens, then temperature, top-k,
-// top-p, min-p, then the exponential race argmax_i p_i / E_i with E_i = -log(u_i) and
+// Sampling of one token per logits row: logit biases (first, as vLLM applies them), then in the
+// order HF generate applies its processors: penalties (repetition, presence, frequency) and
+// banned tokens, then temperature, top-k, top-p, min-p, then the exponential race argmax_i p_i / E_i with E_i = -log(u_i) and
 // u_i = sampling_uniform(seed, offset, i), which draws i with probability p_i and gives the
 // same token for the same seed on every backend. temperature == 0 is greedy (lowest id on
 // ties). Log-probs are the raw log-softmax of the logits, before any processing.
@@ -37,12 +37,15 @@ struct RowScratch {
 
 bool has_csr(const std::vector<int32_t>& offsets) { return !offsets.empty(); }
 
-// Processed logits of row r: raw, NaN -> -inf, penalties, banned tokens.
+// Processed logits of row r: raw, NaN -> -inf, logit biases, penalties, banned tokens.
 void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t r, std::vector<float>& w) {
   w.assign(x, x + V);
   for (float& v : w)
     if (std::isnan(v)) v = kNegInf;
   const SamplingRow& row = batch.rows[r];
+  if (has_csr(batch.bias_offsets)) {
+    for (int32_t j = batch.bias_offsets[r]; j < batch.bias_offsets[r + 1]; ++j) w[batch.bias_tokens[j]] += batch.bias_values[j];
+  }
   if (has_csr(batch.penalty_offsets)) {
     const int32_t b = batch.penalty_offsets[r], e = batch.penalty_offsets[r + 1];
     // Duplicate ids count once for the repetition penalty and sum their counts.
@@ -288,6 +291,15 @@ void check_batch(const SampleBatch& batch, int64_t rows, int64_t vocab) {
   TLLM_CHECK_ARG(batch.penalty_counts.size() == batch.penalty_tokens.size(), "sample: penalty_counts has ",
                  batch.penalty_counts.size(), " entries for ", batch.penalty_tokens.size(), " penalty tokens");
   check_csr(batch.banned_offsets, batch.banned_tokens, rows, vocab, "banned");
+  check_csr(batch.bias_offsets, batch.bias_tokens, rows, vocab, "bias");
+  TLLM_CHECK_ARG(batch.bias_values.size() == batch.bias_tokens.size(), "sample: bias_values has ",
+                 batch.bias_values.size(), " entries for ", batch.bias_tokens.size(), " bias tokens");
+  for (int64_t r = 0; has_csr(batch.bias_offsets) && r < rows; ++r) {
+    std::vector<int32_t> t(batch.bias_tokens.begin() + batch.bias_offsets[r],
+                           batch.bias_tokens.begin() + batch.bias_offsets[r + 1]);
+    std::sort(t.begin(), t.end());
+    TLLM_CHECK_ARG(std::adjacent_find(t.begin(), t.end()) == t.end(), "sample: row ", r, " biases a token twice");
+  }
   for (int64_t r = 0; r < rows; ++r) {
     const SamplingRow& row = batch.rows[r];
     TLLM_CHECK_ARG(row.temperature >= 0.0f && std::isfinite(row.temperature), "sample: row ", r,
@@ -337,7 +349,7 @@ SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const Samp
     const float m = row_max(x, vocab);
     const float lse = m + static_cast<float>(std::log(row_sum_exp(x, vocab, m)));
     int32_t tok;
-    const bool raw = !has_csr(batch.penalty_offsets) && !has_csr(batch.banned_offsets);
+    const bool raw = !has_csr(batch.penalty_offsets) && !has_csr(batch.banned_offsets) && !has_csr(batch.bias_offsets);
     if (row.temperature == 0.0f && raw) {
       // The processed logits would be x with NaN -> -inf: its maximum is m, found above.
       tok = index_of_max(x, vocab, m, ex);

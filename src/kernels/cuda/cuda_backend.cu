@@ -742,6 +742,16 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   };
   check_csr(batch.penalty_offsets, batch.penalty_tokens, "penalty");
   check_csr(batch.banned_offsets, batch.banned_tokens, "banned");
+  check_csr(batch.bias_offsets, batch.bias_tokens, "bias");
+  TLLM_CHECK_ARG(batch.bias_values.size() == batch.bias_tokens.size(), op, ": bias_values has ",
+                 batch.bias_values.size(), " entries for ", batch.bias_tokens.size(), " bias tokens");
+  const bool has_bias = !batch.bias_offsets.empty();
+  for (int r = 0; has_bias && r < R; ++r) {  // unique per row: the kernel adds them in parallel
+    std::vector<int32_t> t(batch.bias_tokens.begin() + batch.bias_offsets[r],
+                           batch.bias_tokens.begin() + batch.bias_offsets[r + 1]);
+    std::sort(t.begin(), t.end());
+    TLLM_CHECK_ARG(std::adjacent_find(t.begin(), t.end()) == t.end(), op, ": row ", r, " biases a token twice");
+  }
   TLLM_CHECK_ARG(batch.penalty_counts.size() == batch.penalty_tokens.size(), op, ": penalty_counts has ",
                  batch.penalty_counts.size(), " entries for ", batch.penalty_tokens.size(), " penalty tokens");
   // Penalty entries merged per row: a duplicate id counts once for the repetition penalty
@@ -789,28 +799,39 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
     p.pen_end = pen_offsets[r + 1];
     p.ban_begin = has_ban ? batch.banned_offsets[r] : 0;
     p.ban_end = has_ban ? batch.banned_offsets[r + 1] : 0;
+    p.bias_begin = has_bias ? batch.bias_offsets[r] : 0;
+    p.bias_end = has_bias ? batch.bias_offsets[r + 1] : 0;
     max_top = std::max(max_top, s.num_top_logprobs);
   }
   const int top_stride = std::max(max_top, 1);
-  // One upload: [row params | penalty tokens | penalty counts | banned tokens].
+  // One upload: [row params | penalty tokens | penalty counts | banned tokens | bias tokens |
+  // bias values].
   auto align16 = [](size_t x) { return (x + 15) / 16 * 16; };
   const size_t off_pt = align16(R * sizeof(SampleRowParams));
   const size_t off_pc = off_pt + align16(pen_tokens.size() * 4);
   const size_t off_bt = off_pc + align16(pen_counts.size() * 4);
-  const size_t in_bytes = off_bt + align16(batch.banned_tokens.size() * 4) + 16;
+  const size_t off_bi = off_bt + align16(batch.banned_tokens.size() * 4);
+  const size_t off_bv = off_bi + align16(batch.bias_tokens.size() * 4);
+  const size_t in_bytes = off_bv + align16(batch.bias_values.size() * 4) + 16;
   std::vector<uint8_t> staged(in_bytes, 0);
   std::memcpy(staged.data(), rows.data(), R * sizeof(SampleRowParams));
   if (!pen_tokens.empty()) std::memcpy(staged.data() + off_pt, pen_tokens.data(), pen_tokens.size() * 4);
   if (!pen_counts.empty()) std::memcpy(staged.data() + off_pc, pen_counts.data(), pen_counts.size() * 4);
   if (!batch.banned_tokens.empty())
     std::memcpy(staged.data() + off_bt, batch.banned_tokens.data(), batch.banned_tokens.size() * 4);
-  // Up to kSampleInlineBytes (one row: 80 bytes without penalties) they travel in the sampling
+  if (!batch.bias_tokens.empty()) {
+    std::memcpy(staged.data() + off_bi, batch.bias_tokens.data(), batch.bias_tokens.size() * 4);
+    std::memcpy(staged.data() + off_bv, batch.bias_values.data(), batch.bias_values.size() * 4);
+  }
+  // Up to kSampleInlineBytes (one row: 88 bytes without penalties) they travel in the sampling
   // kernel's launch parameters; otherwise one upload.
   cuda::SampleInputs inputs;
   inputs.bytes = in_bytes;
   inputs.off_pt = off_pt;
   inputs.off_pc = off_pc;
   inputs.off_bt = off_bt;
+  inputs.off_bi = off_bi;
+  inputs.off_bv = off_bv;
   Tensor d_in;
   if (in_bytes <= cuda::kSampleInlineBytes) {
     inputs.host = staged.data();
@@ -820,7 +841,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
     else CUDA_CHECK(cudaMemcpyAsync(d_in.raw(), staged.data(), in_bytes, cudaMemcpyHostToDevice, stream_));
     inputs.device = static_cast<const uint8_t*>(d_in.raw());
   }
-  const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty();
+  const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty() || !batch.bias_tokens.empty();
   Tensor scratch = empty({any_edit ? R : 1, any_edit ? V : 1}, DType::F32);
   const size_t out_bytes = R * sizeof(SampleOutRow), top_bytes = static_cast<size_t>(R) * top_stride * sizeof(TopEntry);
   draw.out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);  // kept for feed_tokens

@@ -1,8 +1,8 @@
 // Sampling, one block per row of logits, no sort of the vocabulary:
 //   1. one fused pass: raw max and sum of exp (online) for the raw log-softmax of the
 //      chosen / top tokens, plus the processed argmax (greedy);
-//   2. processed logits: NaN -> -inf, repetition / presence / frequency penalties, bans
-//      (copied to scratch only when the row has penalties or bans);
+//   2. processed logits: NaN -> -inf, logit biases, repetition / presence / frequency
+//      penalties, bans (copied to scratch only when the row has biases, penalties or bans);
 //   3. top-k / top-p: the candidate path (candidate_select: distance-bin histogram, gather
 //      of <= 4096 tokens, bitonic sort in shared memory, filtering in the CPU backend's
 //      order); when the cut holds more tokens, radix select over order-preserving 32-bit
@@ -452,7 +452,8 @@ __global__ void __launch_bounds__(kThreads)
 // Row blockIdx.x of the draw (one block per row).
 __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int V, const SampleRowParams* __restrict__ rows,
                                            const int32_t* __restrict__ pen_tokens, const int32_t* __restrict__ pen_counts,
-                                           const int32_t* __restrict__ ban_tokens, float* __restrict__ scratch,
+                                           const int32_t* __restrict__ ban_tokens, const int32_t* __restrict__ bias_tokens,
+                                           const float* __restrict__ bias_values, float* __restrict__ scratch,
                                            SampleOutRow* __restrict__ out, TopEntry* __restrict__ top, int max_top,
                                            const RowPartial* __restrict__ part, int n_part) {
   __shared__ Shared sh;
@@ -463,7 +464,7 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
   const int r = blockIdx.x;
   const SampleRowParams prm = rows[r];
   const float* raw = logits + static_cast<int64_t>(r) * V;
-  const bool edited = prm.pen_end > prm.pen_begin || prm.ban_end > prm.ban_begin;
+  const bool edited = prm.pen_end > prm.pen_begin || prm.ban_end > prm.ban_begin || prm.bias_end > prm.bias_begin;
 
   // 1. raw (max, sum exp) and, for unedited rows, the processed argmax, in one pass.
   float rm = -INFINITY, rs = 0.0f, best = -INFINITY;
@@ -487,8 +488,13 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
   block_max_sumexp(rm, rs, sh);
   const float raw_lse = rm + logf(rs);
 
-  // 2. penalties and bans on the scratch copy.
+  // 2. biases, penalties and bans on the scratch copy.
   if (edited) {
+    __syncthreads();
+    for (int j = prm.bias_begin + static_cast<int>(threadIdx.x); j < prm.bias_end; j += blockDim.x) {
+      const int tok = bias_tokens[j];
+      if (tok >= 0 && tok < V) row[tok] += bias_values[j];
+    }
     __syncthreads();
     for (int j = prm.pen_begin + static_cast<int>(threadIdx.x); j < prm.pen_end; j += blockDim.x) {
       const int tok = pen_tokens[j];
@@ -638,6 +644,8 @@ struct SampleArgs {
   const int32_t* pen_tokens;
   const int32_t* pen_counts;
   const int32_t* ban_tokens;
+  const int32_t* bias_tokens;
+  const float* bias_values;
   float* scratch;
   SampleOutRow* out;
   TopEntry* top;
@@ -647,22 +655,22 @@ struct SampleArgs {
 };
 struct SampleInline {
   SampleArgs a;
-  uint32_t off_pt, off_pc, off_bt;
+  uint32_t off_pt, off_pc, off_bt, off_bi, off_bv;
   alignas(16) unsigned char bytes[kSampleInlineBytes];
 };
 static_assert(sizeof(SampleInline) <= 4096, "kernel parameters are limited to 4 KB (without the large-parameter mode)");
 
 __global__ void __launch_bounds__(kThreads) sample_kernel(const __grid_constant__ SampleArgs a) {
-  sample_row(a.logits, a.V, a.rows, a.pen_tokens, a.pen_counts, a.ban_tokens, a.scratch, a.out, a.top, a.max_top, a.part,
-             a.n_part);
+  sample_row(a.logits, a.V, a.rows, a.pen_tokens, a.pen_counts, a.ban_tokens, a.bias_tokens, a.bias_values, a.scratch,
+             a.out, a.top, a.max_top, a.part, a.n_part);
 }
 
 __global__ void __launch_bounds__(kThreads) sample_inline_kernel(const __grid_constant__ SampleInline in) {
   const SampleArgs& a = in.a;
   sample_row(a.logits, a.V, reinterpret_cast<const SampleRowParams*>(in.bytes),
              reinterpret_cast<const int32_t*>(in.bytes + in.off_pt), reinterpret_cast<const int32_t*>(in.bytes + in.off_pc),
-             reinterpret_cast<const int32_t*>(in.bytes + in.off_bt), a.scratch, a.out, a.top, a.max_top, a.part,
-             a.n_part);
+             reinterpret_cast<const int32_t*>(in.bytes + in.off_bt), reinterpret_cast<const int32_t*>(in.bytes + in.off_bi),
+             reinterpret_cast<const float*>(in.bytes + in.off_bv), a.scratch, a.out, a.top, a.max_top, a.part, a.n_part);
 }
 
 }  // namespace
@@ -687,12 +695,14 @@ void sample(const float* logits, int R, int V, const SampleInputs& in, float* sc
     row_partials_kernel<<<dim3(sp.n, R), kThreads, 0, stream>>>(logits, V, sp.chunk, partials);
     CUDA_CHECK_LAUNCH("sample_partials");
   }
-  SampleArgs a{logits, V, nullptr, nullptr, nullptr, nullptr, scratch, out, top, max_top, partials, sp.n};
+  SampleArgs a{logits, V, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, scratch, out, top, max_top, partials, sp.n};
   if (in.device) {
     a.rows = reinterpret_cast<const SampleRowParams*>(in.device);
     a.pen_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_pt);
     a.pen_counts = reinterpret_cast<const int32_t*>(in.device + in.off_pc);
     a.ban_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_bt);
+    a.bias_tokens = reinterpret_cast<const int32_t*>(in.device + in.off_bi);
+    a.bias_values = reinterpret_cast<const float*>(in.device + in.off_bv);
     launch_pdl(sample_kernel, dim3(R), dim3(kThreads), 0, stream, a);
   } else {
     TLLM_CHECK(in.host && in.bytes <= kSampleInlineBytes, "sample: ", in.bytes, " bytes of inputs on the host (at most ",
@@ -702,6 +712,8 @@ void sample(const float* logits, int R, int V, const SampleInputs& in, float* sc
     p.off_pt = static_cast<uint32_t>(in.off_pt);
     p.off_pc = static_cast<uint32_t>(in.off_pc);
     p.off_bt = static_cast<uint32_t>(in.off_bt);
+    p.off_bi = static_cast<uint32_t>(in.off_bi);
+    p.off_bv = static_cast<uint32_t>(in.off_bv);
     std::memcpy(p.bytes, in.host, in.bytes);
     launch_pdl(sample_inline_kernel, dim3(R), dim3(kThreads), 0, stream, p);
   }

@@ -21,6 +21,7 @@ struct SampleRowParams {
   uint64_t offset;
   int pen_begin, pen_end;  // into penalty_tokens / penalty_counts
   int ban_begin, ban_end;  // into banned_tokens
+  int bias_begin, bias_end;  // into bias_tokens / bias_values (each token at most once)
 };
 
 struct SampleOutRow {
@@ -48,8 +49,8 @@ struct SamplePartials {
 SamplePartials sample_partials(int R, int V);
 
 // The draw's per-row inputs as one block of bytes: [R SampleRowParams | penalty tokens |
-// penalty counts | banned tokens] (int32), the arrays at byte offsets off_pt / off_pc / off_bt
-// (16-byte aligned). Either in device memory (device), or, up to kSampleInlineBytes, in host
+// penalty counts | banned tokens | bias tokens] (int32) [bias values] (f32), the arrays at byte
+// offsets off_pt / off_pc / off_bt / off_bi / off_bv (16-byte aligned). Either in device memory (device), or, up to kSampleInlineBytes, in host
 // memory (host, device null): then they travel in the sampling kernel's launch parameters,
 // with no upload before it (the host buffer may be reused on return).
 constexpr size_t kSampleInlineBytes = 3840;
@@ -57,7 +58,7 @@ struct SampleInputs {
   const uint8_t* host = nullptr;
   const uint8_t* device = nullptr;
   size_t bytes = 0;
-  size_t off_pt = 0, off_pc = 0, off_bt = 0;
+  size_t off_pt = 0, off_pc = 0, off_bt = 0, off_bi = 0, off_bv = 0;
 };
 
 // logits [R, V] f32; scratch [R, V] f32 (processed logits); top [R, max_top]; partials: room

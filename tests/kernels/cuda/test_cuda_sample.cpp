@@ -1,6 +1,8 @@
 // sample and log_softmax_to_host against the reference (and the CPU backend): greedy and
 // seeded draws must pick the same tokens; log-probs agree to f32 precision.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "kernels/cuda/cuda_test_util.h"
 #include "kernels/reference/reference.h"
@@ -113,6 +115,32 @@ TEST_F(CudaSample, SeededDrawsMatchReferenceAndCpu) {
       batch.banned_offsets.push_back(static_cast<int32_t>(batch.banned_tokens.size()));
     }
     for (int r = 0; r < R; ++r) batch.rows[5].repetition_penalty = r == 5 ? 1.3f : batch.rows[5].repetition_penalty;
+    // Logit biases (trials 1, 2 and 4, 5): row 2 pushes a tail token up to the top, row 5 biases
+    // some of its penalised tokens, row 7 buries its 40 best; the other rows none.
+    if (trial % 3 != 0) {
+      batch.bias_offsets = {0};
+      for (int r = 0; r < R; ++r) {
+        const float* row = logits.data<float>() + static_cast<int64_t>(r) * V;
+        if (r == 2) {
+          batch.bias_tokens.push_back(static_cast<int32_t>(std::min_element(row, row + V) - row));
+          batch.bias_values.push_back(60.0f);
+        } else if (r == 5) {
+          for (int j = 0; j < 8; ++j) {
+            batch.bias_tokens.push_back(static_cast<int32_t>((j * 977 + trial) % V));
+            batch.bias_values.push_back(j % 2 ? 4.0f : -2.0f);
+          }
+        } else if (r == 7) {
+          std::vector<int32_t> ids(V);
+          std::iota(ids.begin(), ids.end(), 0);
+          std::partial_sort(ids.begin(), ids.begin() + 40, ids.end(), [&](int a, int b) { return row[a] > row[b]; });
+          for (int j = 0; j < 40; ++j) {
+            batch.bias_tokens.push_back(ids[j]);
+            batch.bias_values.push_back(-100.0f);
+          }
+        }
+        batch.bias_offsets.push_back(static_cast<int32_t>(batch.bias_tokens.size()));
+      }
+    }
     SampleResult got = be().sample(dev(logits), batch);
     expect_same(got, ref::sample(logits, batch), batch, "seeded vs reference, trial " + std::to_string(trial));
     expect_same(got, cpu->sample(logits, batch), batch, "seeded vs cpu backend, trial " + std::to_string(trial));
@@ -214,6 +242,12 @@ TEST_F(CudaSample, RejectsBadBatches) {
   batch.rows.resize(2);
   batch.banned_offsets = {0, 1, 1};
   batch.banned_tokens = {100};
+  EXPECT_THROW(be().sample(logits, batch), InvalidArgument);
+  batch.banned_offsets.clear();
+  batch.banned_tokens.clear();
+  batch.bias_offsets = {0, 2, 2};
+  batch.bias_tokens = {5, 5};  // a token twice in a row: the kernel adds a row's biases in parallel
+  batch.bias_values = {1.0f, 1.0f};
   EXPECT_THROW(be().sample(logits, batch), InvalidArgument);
 }
 

@@ -164,6 +164,17 @@ test("aborting a stream frees the request and the server keeps serving", async (
   assert.equal(r.choices.length, 1);
 });
 
+test("logit_bias: +100 on a token makes greedy decoding repeat it", async () => {
+  const r = await client.chat.completions.create({
+    model: "tiny", messages: [{ role: "user", content: prompt }], max_tokens: 3, temperature: 0, logit_bias: { "1000": 100 } });
+  const d = await (await fetch(`${baseURL}/detokenize`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ tokens: [1000, 1000, 1000] }) })).json();
+  assert.equal(r.choices[0].message.content, d.prompt);
+  await assert.rejects(
+    client.completions.create({ model: "tiny", prompt, max_tokens: 2, logit_bias: { "x": 1 } }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "logit_bias");
+});
+
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const t = await (await fetch(`${baseURL}/tokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();
