@@ -139,10 +139,10 @@ const std::set<std::string>& common_fields() {
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
       "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "logit_bias",
-      "best_of", "response_format", "add_special_tokens",
+      "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens",
       // Accepted and ignored: they change nothing about the output here.
       "user", "metadata", "store", "service_tier", "spaces_between_special_tokens", "request_id",
-      "priority", "truncate_prompt_tokens"};
+      "priority"};
   return f;
 }
 
@@ -256,8 +256,12 @@ void parse_common(const json& body, GenerationRequest& r) {
       throw bad_request("'response_format' other than {\"type\": \"text\"} is not supported by this server yet",
                         "response_format");
   }
-  if (auto t = get_integer(body, "truncate_prompt_tokens", -1); t && *t != -1)
-    throw bad_request("'truncate_prompt_tokens' is not supported by this server", "truncate_prompt_tokens");
+  if (auto t = get_integer(body, "truncate_prompt_tokens", -1)) {
+    if (*t == 0)
+      throw bad_request("'truncate_prompt_tokens' must be -1 (the context length) or at least 1, got 0",
+                        "truncate_prompt_tokens");
+    r.truncate_prompt_tokens = static_cast<int>(*t);
+  }
   get_int(body, "priority");
   get_bool(body, "spaces_between_special_tokens");
   if (const json* u = find(body, "user"); u && !u->is_string())
@@ -522,6 +526,16 @@ DetokenizeRequest parse_detokenize_request(const json& body) {
   if (!tokens) throw bad_request("'tokens' is required", "tokens");
   r.tokens = token_id_list(*tokens, "tokens");
   return r;
+}
+
+void truncate_prompt(std::vector<int32_t>& ids, const GenerationRequest& r, int max_model_len) {
+  if (!r.truncate_prompt_tokens) return;
+  const int keep = *r.truncate_prompt_tokens == -1 ? max_model_len : *r.truncate_prompt_tokens;
+  if (keep > max_model_len)
+    throw bad_request("'truncate_prompt_tokens' (" + std::to_string(keep) + ") is larger than the model's context of " +
+                          std::to_string(max_model_len) + " tokens",
+                      "truncate_prompt_tokens");
+  if (static_cast<int64_t>(ids.size()) > keep) ids.erase(ids.begin(), ids.end() - keep);
 }
 
 void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param) {

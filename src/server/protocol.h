@@ -51,6 +51,8 @@ struct GenerationRequest {
   bool return_tokens_as_token_ids = false;
   // Per-token logprobs: -1 off, else the number of top alternatives (0..kMaxLogprobs).
   int logprobs = -1;
+  // vLLM's truncate_prompt_tokens: keep the last k prompt tokens (-1: the context length).
+  std::optional<int> truncate_prompt_tokens;
 };
 
 // A completions prompt: text, or token ids.
@@ -101,6 +103,8 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
                                     int prompt_len, int max_model_len,
                                     const std::string& prompt_param);
 
+// truncate_prompt_tokens: drops all but the last k tokens of ids (400 when k exceeds the context).
+void truncate_prompt(std::vector<int32_t>& ids, const GenerationRequest& r, int max_model_len);
 // 400 unless every id is in [0, vocab_size); `param` names the field.
 void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param);
 // 400 unless the prompt leaves room to generate (prompt_len < max_model_len).

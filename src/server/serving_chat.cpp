@@ -50,6 +50,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
 
   PromptPlan plan;
   plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
+  truncate_prompt(plan.token_ids, r, engine.max_model_len());
   plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                      engine.max_model_len(), "messages");
   ctx->style.table = &tok.table();

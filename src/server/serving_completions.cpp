@@ -68,8 +68,12 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
     } else {
       plan.token_ids = std::get<std::vector<int32_t>>(prompt);
       check_token_ids(plan.token_ids, engine.vocab_size(), "prompt");
-      if (r.echo) echo = state.tokenizer->decode(plan.token_ids, /*skip_special_tokens=*/false);
     }
+    // The echo is what the model saw: the prompt as given, or its kept tokens when truncated.
+    const size_t given = plan.token_ids.size();
+    truncate_prompt(plan.token_ids, r, engine.max_model_len());
+    if (r.echo && (plan.token_ids.size() != given || std::holds_alternative<std::vector<int32_t>>(prompt)))
+      echo = state.tokenizer->decode(plan.token_ids, /*skip_special_tokens=*/false);
     plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                        engine.max_model_len(), "prompt");
     plan.params.detokenize = state.tokenizer != nullptr;

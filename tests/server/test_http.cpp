@@ -231,6 +231,48 @@ TEST_F(Http, LogitBiasSteersTheDraw) {
   }
 }
 
+// truncate_prompt_tokens (vLLM): the model sees the last k prompt tokens; -1 keeps the context
+// length; the echo and usage say what was kept.
+TEST_F(Http, TruncatePromptTokensKeepsTheEnd) {
+  const std::vector<int32_t> ids = tok().encode(kPrompt, true);
+  ASSERT_GT(ids.size(), 4u);
+  const std::vector<int32_t> tail(ids.end() - 3, ids.end());
+  const auto want = direct(tail, greedy(5));
+  for (const json& prompt : {json(kPrompt), json(ids)}) {
+    SCOPED_TRACE(prompt.dump());
+    const Reply r = post(server(), "/v1/completions",
+                         json{{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}, {"truncate_prompt_tokens", 3},
+                              {"echo", true}});
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body["usage"]["prompt_tokens"], 3);
+    EXPECT_EQ(r.body["choices"][0]["text"], tok().decode(tail, false) + want.text);
+  }
+  // Longer than the context: -1 and k < max_model_len keep the end, k > max_model_len is a 400.
+  const int max_len = reference().max_model_len();
+  std::vector<int32_t> long_ids;
+  while (static_cast<int>(long_ids.size()) < max_len + 5) long_ids.insert(long_ids.end(), ids.begin(), ids.end());
+  const std::vector<int32_t> kept(long_ids.end() - (max_len - 8), long_ids.end());
+  const Reply r = post(server(), "/v1/completions",
+                       json{{"prompt", long_ids}, {"max_tokens", 2}, {"temperature", 0},
+                            {"truncate_prompt_tokens", max_len - 8}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"], max_len - 8);
+  EXPECT_EQ(r.body["choices"][0]["text"], direct(kept, greedy(2)).text);
+  const Reply all = post(server(), "/v1/completions",
+                         json{{"prompt", long_ids}, {"max_tokens", 2}, {"truncate_prompt_tokens", -1}});
+  EXPECT_EQ(all.status, 400) << all.raw;  // the whole context kept: nothing left to generate
+  const Reply over = post(server(), "/v1/completions",
+                          json{{"prompt", "x"}, {"max_tokens", 2}, {"truncate_prompt_tokens", max_len + 1}});
+  EXPECT_EQ(over.status, 400) << over.raw;
+  EXPECT_EQ(over.body["error"]["param"], "truncate_prompt_tokens");
+  // Chat: the rendered conversation's last tokens.
+  const Reply chat = post(server(), "/v1/chat/completions",
+                          json{{"messages", {{{"role", "user"}, {"content", kPrompt}}}}, {"max_tokens", 2},
+                               {"truncate_prompt_tokens", 4}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  EXPECT_EQ(chat.body["usage"]["prompt_tokens"], 4);
+}
+
 TEST_F(Http, CompletionPromptShapes) {
   const std::vector<int32_t> a = tok().encode("A computer", true), b = tok().encode("The wise man", true);
   const auto want_a = direct(a, greedy(6)), want_b = direct(b, greedy(6));

@@ -107,7 +107,9 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\", \"logit_bias\": \"5\"}", "logit_bias"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"suffix\": \"x\"}", "suffix"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"response_format\": {\"type\": \"json_object\"}}", "response_format"},
-      {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": 5}", "truncate_prompt_tokens"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": 0}", "truncate_prompt_tokens"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": -2}", "truncate_prompt_tokens"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": \"5\"}", "truncate_prompt_tokens"},
       // chat messages
       {Endpoint::Chat, "{}", "messages"},
       {Endpoint::Chat, "{\"messages\": []}", "messages"},
