@@ -34,7 +34,8 @@ void SamplingParams::validate(int vocab_size) const {
   }
   std::sort(biased.begin(), biased.end());
   const auto twice = std::adjacent_find(biased.begin(), biased.end());
-  TLLM_CHECK_ARG(twice == biased.end(), "logit_bias: token id ", twice == biased.end() ? 0 : *twice, " is listed twice");
+  TLLM_CHECK_ARG(twice == biased.end(), "logit_bias: token id ", twice == biased.end() ? 0 : *twice,
+                 " is listed twice");
   for (int32_t id : stop_token_ids)
     TLLM_CHECK_ARG(id >= 0 && id < vocab_size, "stop_token_ids: token id ", id, " is outside the vocabulary [0, ",
                    vocab_size, ")");

@@ -46,7 +46,8 @@ std::string body_framing_error(const httplib::Request& req) {
                : "400 Unsupported Transfer-Encoding \"" + req.get_header_value("Transfer-Encoding") +
                      "\" (only chunked)";
   }
-  if (!req.has_header("Content-Length")) return "411 Length Required: a " + req.method + " request needs a Content-Length header";
+  if (!req.has_header("Content-Length"))
+    return "411 Length Required: a " + req.method + " request needs a Content-Length header";
   if (req.get_header_value_count("Content-Length") != 1) return "400 More than one Content-Length header";
   const std::string v = req.get_header_value("Content-Length");
   const bool digits = !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;

@@ -1,9 +1,10 @@
 // Sampling of one token per logits row: logit biases (first, as vLLM applies them), then in the
 // order HF generate applies its processors: penalties (repetition, presence, frequency) and
-// banned tokens, then temperature, top-k, top-p, min-p, then the exponential race argmax_i p_i / E_i with E_i = -log(u_i) and
-// u_i = sampling_uniform(seed, offset, i), which draws i with probability p_i and gives the
-// same token for the same seed on every backend. temperature == 0 is greedy (lowest id on
-// ties). Log-probs are the raw log-softmax of the logits, before any processing.
+// banned tokens, then temperature, top-k, top-p, min-p, then the exponential race
+// argmax_i p_i / E_i with E_i = -log(u_i) and u_i = sampling_uniform(seed, offset, i), which
+// draws i with probability p_i and gives the same token for the same seed on every backend.
+// temperature == 0 is greedy (lowest id on ties). Log-probs are the raw log-softmax of the
+// logits, before any processing.
 //
 // top-k keeps every token whose logit ties the k-th largest (as HF's TopKLogitsWarper);
 // the k-th value comes from one pass with a k-entry sorted list, no sort of the
@@ -44,7 +45,8 @@ void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t
     if (std::isnan(v)) v = kNegInf;
   const SamplingRow& row = batch.rows[r];
   if (has_csr(batch.bias_offsets)) {
-    for (int32_t j = batch.bias_offsets[r]; j < batch.bias_offsets[r + 1]; ++j) w[batch.bias_tokens[j]] += batch.bias_values[j];
+    for (int32_t j = batch.bias_offsets[r]; j < batch.bias_offsets[r + 1]; ++j)
+      w[batch.bias_tokens[j]] += batch.bias_values[j];
   }
   if (has_csr(batch.penalty_offsets)) {
     const int32_t b = batch.penalty_offsets[r], e = batch.penalty_offsets[r + 1];

@@ -50,9 +50,10 @@ SamplePartials sample_partials(int R, int V);
 
 // The draw's per-row inputs as one block of bytes: [R SampleRowParams | penalty tokens |
 // penalty counts | banned tokens | bias tokens] (int32) [bias values] (f32), the arrays at byte
-// offsets off_pt / off_pc / off_bt / off_bi / off_bv (16-byte aligned). Either in device memory (device), or, up to kSampleInlineBytes, in host
-// memory (host, device null): then they travel in the sampling kernel's launch parameters,
-// with no upload before it (the host buffer may be reused on return).
+// offsets off_pt / off_pc / off_bt / off_bi / off_bv (16-byte aligned). Either in device
+// memory (device), or, up to kSampleInlineBytes, in host memory (host, device null): then they
+// travel in the sampling kernel's launch parameters, with no upload before it (the host buffer
+// may be reused on return).
 constexpr size_t kSampleInlineBytes = 3840;
 struct SampleInputs {
   const uint8_t* host = nullptr;

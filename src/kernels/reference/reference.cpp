@@ -66,7 +66,8 @@ std::vector<float> processed(const float* x, int64_t V, const SampleBatch& batch
     if (std::isnan(f)) f = kNegInf;
   const SamplingRow& row = batch.rows[r];
   if (!batch.bias_offsets.empty())
-    for (int32_t j = batch.bias_offsets[r]; j < batch.bias_offsets[r + 1]; ++j) w[batch.bias_tokens[j]] += batch.bias_values[j];
+    for (int32_t j = batch.bias_offsets[r]; j < batch.bias_offsets[r + 1]; ++j)
+      w[batch.bias_tokens[j]] += batch.bias_values[j];
   if (!batch.penalty_offsets.empty()) {
     std::vector<int64_t> count(static_cast<size_t>(V), -1);  // -1: not listed
     for (int32_t j = batch.penalty_offsets[r]; j < batch.penalty_offsets[r + 1]; ++j) {
