@@ -30,6 +30,10 @@ struct SamplingParams {
   int logprobs = -1;         // >= 0: return the sampled token's logprob and this many top ones
   int prompt_logprobs = -1;  // >= 0: logprobs of every prompt token (echo in completions)
   bool skip_special_tokens = true;
+  // JSON mode (OpenAI's response_format json_object): only tokens that keep the output a prefix
+  // of a JSON object are drawn, and the sequence ends (eos, stop ids) only once it is complete.
+  // engine/json_prefix.h says what is accepted.
+  bool json_object = false;
   bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
 
   // Whether a repetition, presence or frequency penalty applies (the draw then needs the
@@ -37,6 +41,9 @@ struct SamplingParams {
   bool has_penalties() const {
     return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
   }
+  // Whether the next draw depends on the previous token on the host (penalties, JSON mode): an
+  // async engine then resolves a step before it schedules the next.
+  bool needs_previous_token() const { return has_penalties() || json_object; }
   // Throws InvalidArgument naming the field when a value is out of range.
   void validate(int vocab_size) const;
 };

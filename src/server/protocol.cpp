@@ -251,10 +251,15 @@ void parse_common(const json& body, GenerationRequest& r) {
     }
   }
   if (const json* rf = find(body, "response_format")) {
-    const bool text = rf->is_object() && rf->contains("type") && (*rf)["type"] == "text";
-    if (!text)
-      throw bad_request("'response_format' other than {\"type\": \"text\"} is not supported by this server yet",
+    const json* type = rf->is_object() ? find(*rf, "type") : nullptr;
+    const std::string t = type && type->is_string() ? type->get<std::string>() : "";
+    if (t == "json_object") {
+      r.json_object = true;
+    } else if (t != "text") {
+      throw bad_request("'response_format' must be {\"type\": \"text\"} or {\"type\": \"json_object\"}" +
+                            std::string(t == "json_schema" ? " (json_schema is not supported by this server yet)" : ""),
                         "response_format");
+    }
   }
   if (auto t = get_integer(body, "truncate_prompt_tokens", -1)) {
     if (*t == 0)
@@ -584,6 +589,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.stop = r.stop;
   p.stop_token_ids = r.stop_token_ids;
   p.logit_bias = r.logit_bias;
+  p.json_object = r.json_object;
   p.include_stop_str_in_output = r.include_stop_str_in_output;
   p.skip_special_tokens = r.skip_special_tokens;
   p.logprobs = r.logprobs;

@@ -53,6 +53,7 @@ struct GenerationRequest {
   int logprobs = -1;
   // vLLM's truncate_prompt_tokens: keep the last k prompt tokens (-1: the context length).
   std::optional<int> truncate_prompt_tokens;
+  bool json_object = false;  // response_format {"type": "json_object"}
 };
 
 // A completions prompt: text, or token ids.

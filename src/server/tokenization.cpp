@@ -1,11 +1,9 @@
 #include "server/tokenization.h"
 
 #include "server/errors.h"
-#include "server/json_text.h"
-#include "tokenizer/byte_level.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
 
 namespace tllm {
 
@@ -31,22 +29,7 @@ std::string ServingTokenizer::piece(int32_t id) const {
   }
 }
 
-std::string ServingTokenizer::token_bytes(int32_t id) const {
-  const int32_t one[1] = {id};
-  std::string text = tokenizer_.decode(std::span<const int32_t>(one, 1), /*skip_special_tokens=*/false);
-  if (text.find("\xEF\xBF\xBD") == std::string::npos) return text;
-  // A piece of a multi-byte character: recover its bytes from the byte-level alphabet.
-  const std::string p = piece(id);
-  if (p.empty() || !is_valid_utf8(p)) return text;
-  const auto& table = tok::byte_level_table();
-  std::string bytes;
-  for (size_t i = 0; i < p.size();) {
-    const int b = table.byte_of(tok::next_cp(p, i));
-    if (b < 0) return text;
-    bytes.push_back(static_cast<char>(b));
-  }
-  return bytes;
-}
+std::string ServingTokenizer::token_bytes(int32_t id) const { return tllm::token_bytes(tokenizer_, id); }
 
 std::string ServingTokenizer::render_chat(const ChatRequest& r) const {
   if (!chat_)

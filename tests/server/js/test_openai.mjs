@@ -175,6 +175,19 @@ test("logit_bias: +100 on a token makes greedy decoding repeat it", async () => 
     (e) => e instanceof OpenAI.BadRequestError && e.param === "logit_bias");
 });
 
+test("response_format json_object: the content is JSON (or, cut short, its start)", async () => {
+  const r = await client.chat.completions.create({
+    model: "tiny", messages: [{ role: "user", content: "Answer in JSON." }], max_tokens: 40, seed: 3,
+    response_format: { type: "json_object" } });
+  const content = r.choices[0].message.content;
+  assert.equal(content[0], "{");
+  if (r.choices[0].finish_reason === "stop") assert.equal(typeof JSON.parse(content), "object");
+  await assert.rejects(
+    client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "x" }],
+      response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format");
+});
+
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const t = await (await fetch(`${baseURL}/tokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();

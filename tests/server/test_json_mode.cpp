@@ -1,0 +1,100 @@
+// JSON mode (SamplingParams::json_object) on the shipped tiny model, checked with nlohmann::json
+// as the reference: every output, token by token, is a prefix of a JSON object (the parser fails
+// only at the end of input), every output that stopped is one whole object, and the draw is the
+// same with async scheduling on and off. The token filter against a direct count.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "engine/json_mode.h"
+#include "test_util.h"
+#include "tokenizer/token_bytes.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+namespace {
+
+bool json_object_prefix(const std::string& s) {
+  const size_t first = s.find_first_not_of(" \t\n\r");
+  if (first != std::string::npos && s[first] != '{') return false;
+  try {
+    const nlohmann::json parsed = nlohmann::json::parse(s);
+    (void)parsed;
+    return true;
+  } catch (const nlohmann::json::parse_error& e) {
+    return e.byte > s.size();
+  }
+}
+
+EngineConfig config(const std::string& dir, const char* async) {
+  EngineConfig c;
+  c.model_dir = dir;
+  c.device = "cpu";
+  c.threads = 2;
+  c.kv_cache_memory = 64u << 20;
+  c.async_scheduling = async;
+  return c;
+}
+
+TEST(JsonMode, OutputsAreJsonObjects) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  LLMEngine sync(config(dir, "off")), async(config(dir, "on"));
+  const Tokenizer& tok = *sync.tokenizer();
+  const std::vector<int32_t> prompt = tok.encode("Reply in JSON. The answer is", true);
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<SamplingParams> params;
+  for (int i = 0; i < 12; ++i) {
+    SamplingParams p;
+    p.json_object = true;
+    p.temperature = i % 3 == 0 ? 0.0f : 1.0f;
+    p.seed = 100 + i;
+    p.max_tokens = 160;
+    if (i % 2) p.logit_bias = {{*tok.piece_to_id("}"), 4.0f}};  // closes sooner: some finish by eos
+    prompts.push_back(prompt);
+    params.push_back(p);
+  }
+  const auto out = sync.generate(prompts, params);
+  const auto out_async = async.generate(prompts, params);
+  int stopped = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE(out[i].text);
+    EXPECT_EQ(out[i].token_ids, out_async[i].token_ids) << "request " << i;
+    std::string text;
+    for (int32_t t : out[i].token_ids) {
+      if (t == out[i].token_ids.back() && out[i].finish_reason == FinishReason::Stop) break;  // the eos
+      text += token_bytes(tok, t);
+      ASSERT_TRUE(json_object_prefix(text)) << "after token " << t;
+    }
+    EXPECT_EQ(text, out[i].text);
+    if (out[i].finish_reason == FinishReason::Stop) {
+      ++stopped;
+      EXPECT_TRUE(nlohmann::json::accept(text)) << text;
+    }
+  }
+  EXPECT_GT(stopped, 0) << "no request closed its object";
+}
+
+TEST(JsonMode, TheFilterBansWhatTheRecognizerRefuses) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  LLMEngine engine(config(dir, "off"));
+  const Tokenizer& tok = *engine.tokenizer();
+  JsonTokenFilter filter(tok, engine.vocab_size());
+  for (const char* so_far : {"", "{", "{\"ke", "{\"k\": ", "{\"k\": 12", "{\"k\": [tr", "{\"k\": \"x\\u00", "{}"}) {
+    SCOPED_TRACE(so_far);
+    JsonPrefix state;
+    ASSERT_TRUE(state.feed(std::string_view(so_far)));
+    std::vector<int32_t> want;
+    for (int32_t id = 0; id < engine.vocab_size(); ++id) {
+      JsonPrefix s = state;
+      const std::string b = id < tok.vocab_size() && !tok.is_special(id) ? token_bytes(tok, id) : "";
+      if (b.empty() || !s.feed(std::string_view(b))) want.push_back(id);
+    }
+    EXPECT_EQ(filter.banned(state), want);
+    // Something may follow an open object; nothing a closed one (the engine lets eos through).
+    EXPECT_EQ(want.size() == static_cast<size_t>(engine.vocab_size()), state.complete());
+  }
+}
+
+}  // namespace
+}  // namespace tllm
