@@ -136,6 +136,32 @@ TEST(AsyncScheduling, MixedBatchGivesTheSynchronousResults) {
   for (size_t r = 0; r < got[0].size(); ++r) expect_same(got[0][r], got[1][r], "round " + std::to_string(r));
 }
 
+TEST(AsyncScheduling, JsonModeAndLogitBiasGiveTheSynchronousResults) {
+  TLLM_ASYNC_SKIP_WITHOUT_DEVICE();
+  // JSON mode bans most of the vocabulary at every draw (the sampler's large-list path) and
+  // needs the previous token on the host (its steps resolve before the next launches); beside
+  // it a plain and a logit-biased request. Each JSON-mode output starts an object.
+  LLMEngine probe(config("off"));
+  const int32_t brace = *probe.tokenizer()->piece_to_id("}");
+  std::vector<SamplingParams> ps = {params(30, 1.0f, 5), params(24), params(30, 0.9f, 8), params(20, 1.0f, 2)};
+  ps[0].json_object = true;
+  ps[0].ignore_eos = false;
+  ps[2].json_object = true;
+  ps[2].ignore_eos = false;
+  ps[2].logit_bias = {{brace, 3.0f}};
+  ps[3].logit_bias = {{brace, 2.0f}, {0, -1.0f}};
+  std::vector<LLMEngine::Completion> got[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    LLMEngine engine(config(mode ? "on" : "off"));
+    auto p = prompts(engine);
+    p.resize(ps.size());
+    got[mode] = engine.generate(p, ps);
+    drain(engine, mode ? "async" : "sync");
+  }
+  expect_same(got[0], got[1], "json mode");
+  for (int i : {0, 2}) EXPECT_EQ(got[0][i].text.substr(0, 1), "{") << got[0][i].text;
+}
+
 TEST(AsyncScheduling, EagerStepsGiveTheSynchronousResults) {
   TLLM_ASYNC_SKIP_WITHOUT_DEVICE();
   // Without CUDA graphs (--enforce-eager) the fed tokens reach the embedding through the
