@@ -261,9 +261,9 @@ void respond_when_done(Generation& gen, const ClientConnection& conn, httplib::R
   res.set_content(build(), "application/json");
 }
 
-void append_finish(std::string& out, const ChoiceState& c) {
+void append_finish(std::string& out, const ChoiceState& c, const char* reason) {
   out += ",\"finish_reason\":";
-  if (c.finished) append_json_string(out, finish_reason_name(c.finish_reason));
+  if (c.finished) append_json_string(out, reason ? reason : finish_reason_name(c.finish_reason));
   else out += "null";
   out += ",\"stop_reason\":";
   if (c.finished && c.stop_reason) append_json_string(out, *c.stop_reason);

@@ -132,8 +132,9 @@ std::string engine_error_body(const std::string& message);
 // build()'s JSON, or a 500 naming the engine's error.
 void respond_when_done(Generation& gen, const ClientConnection& conn, httplib::Response& res,
                        const std::function<std::string()>& build);
-// `,"finish_reason":...,"stop_reason":...` of a choice (null while it runs).
-void append_finish(std::string& out, const ChoiceState& c);
+// `,"finish_reason":...,"stop_reason":...` of a choice (null while it runs); `reason`, when
+// given, replaces the engine's finish reason (chat's "tool_calls").
+void append_finish(std::string& out, const ChoiceState& c, const char* reason = nullptr);
 // `],"usage":{...}}`, closing a full response opened with append_response_head.
 void append_response_tail(std::string& out, const Generation& gen);
 

@@ -1,5 +1,8 @@
 // POST /v1/chat/completions: messages rendered with the model's chat template, n choices,
-// logprobs in the chat shape, streaming deltas with the role first.
+// logprobs in the chat shape, streaming deltas with the role first. With tools in the request
+// (and tool_choice not "none"), <tool_call> blocks in the output become the message's
+// tool_calls and the finish reason "tool_calls" (server/tool_calls.h); a stream holds the text
+// from a "<tool_call>" on and sends the calls in one delta at the end.
 #include <httplib.h>
 
 #include "server/client_connection.h"
@@ -8,6 +11,7 @@
 #include "server/logprobs.h"
 #include "server/serving.h"
 #include "server/streaming.h"
+#include "server/tool_calls.h"
 
 namespace tllm {
 namespace {
@@ -26,11 +30,20 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     out += "{\"index\":";
     append_json_number(out, static_cast<int64_t>(c.index));
     out += ",\"message\":{\"role\":\"assistant\",\"content\":";
-    append_json_string(out, c.text);
+    const ParsedToolCalls parsed = ctx.request.tools.is_null() ? ParsedToolCalls{c.text, {}} : parse_tool_calls(c.text);
+    if (parsed.calls.empty() || !parsed.content.empty()) {
+      append_json_string(out, parsed.content);
+    } else {
+      out += "null";
+    }
+    if (!parsed.calls.empty()) {
+      out.push_back(',');
+      append_tool_calls(out, parsed.calls, /*indexed=*/false);
+    }
     out += "},\"logprobs\":";
     if (ctx.request.logprobs >= 0) append_chat_logprobs(out, c.logprobs, ctx.request.logprobs, ctx.style);
     else out += "null";
-    append_finish(out, c);
+    append_finish(out, c, parsed.calls.empty() ? nullptr : "tool_calls");
     out += "}";
   }
   append_response_tail(out, gen);
@@ -80,20 +93,41 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           choice += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}";
           writer->append_choice_event(initial, choice);
         }
+        // With tools, each choice's text goes out up to where a <tool_call> (or what may begin
+        // one) starts; the rest waits for the end, where it becomes the calls, or content.
+        const bool tools = !r.tools.is_null();
+        std::vector<size_t> sent(gen->choices().size(), 0);
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
           const bool with_logprobs = r.logprobs >= 0 && !out.new_logprobs.empty();
-          if (out.new_text.empty() && !with_logprobs && !out.finished) return;
+          std::string text = out.new_text;
+          ParsedToolCalls parsed;
+          if (tools) {
+            size_t& done = sent[static_cast<size_t>(c.index)];
+            if (out.finished) {
+              parsed = parse_tool_calls(std::string_view(c.text).substr(std::min(done, c.text.size())));
+              text = parsed.content;
+            } else {
+              const size_t upto = done + tool_call_free_prefix(std::string_view(c.text).substr(done));
+              text = c.text.substr(done, upto - done);
+              done = upto;
+            }
+          }
+          if (text.empty() && !with_logprobs && !out.finished) return;
           choice = "{\"index\":";
           append_json_number(choice, static_cast<int64_t>(c.index));
           choice += ",\"delta\":{";
-          if (!out.new_text.empty() || !out.finished) {
+          if (!text.empty() || !out.finished) {
             choice += "\"content\":";
-            append_json_string(choice, out.new_text);
+            append_json_string(choice, text);
+          }
+          if (!parsed.calls.empty()) {
+            if (!text.empty()) choice.push_back(',');
+            append_tool_calls(choice, parsed.calls, /*indexed=*/true);
           }
           choice += "},\"logprobs\":";
           if (with_logprobs) append_chat_logprobs(choice, out.new_logprobs, r.logprobs, ctx->style);
           else choice += "null";
-          append_finish(choice, c);
+          append_finish(choice, c, parsed.calls.empty() ? nullptr : "tool_calls");
           choice += "}";
           writer->append_choice_event(buf, choice);
         };

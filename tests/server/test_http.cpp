@@ -407,6 +407,39 @@ TEST_F(Http, StreamingEqualsNonStreaming) {
   for (const auto& ch : s2.chunks) EXPECT_FALSE(ch.contains("usage"));
 }
 
+// With tools in the request, output without <tool_call> blocks is plain content, streamed or
+// not: biased towards '<' so that the stream's hold-back of what may start a tag is exercised
+// (server/tool_calls.h has the parser's own tests; no model here writes tool calls).
+TEST_F(Http, ToolsWithoutCallsKeepTheContent) {
+  const json tools = json::array({{{"type", "function"},
+                                   {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}}});
+  const int32_t lt = *tok().piece_to_id("<");
+  int with_lt = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SCOPED_TRACE(seed);
+    json body = {{"messages", {{{"role", "user"}, {"content", "What is the weather in Paris?"}}}},
+                 {"tools", tools}, {"max_tokens", 40}, {"seed", seed}, {"logit_bias", {{std::to_string(lt), 5}}}};
+    const Reply full = post(server(), "/v1/chat/completions", body);
+    ASSERT_EQ(full.status, 200) << full.raw;
+    const json& message = full.body["choices"][0]["message"];
+    EXPECT_FALSE(message.contains("tool_calls"));
+    const std::string content = message["content"];
+    with_lt += content.find('<') != std::string::npos;
+    body["stream"] = true;
+    const Stream st = stream(server(), "/v1/chat/completions", body);
+    ASSERT_EQ(st.status, 200);
+    std::string text;
+    for (const json& ch : st.chunks) {
+      const json& delta = ch["choices"][0]["delta"];
+      EXPECT_FALSE(delta.contains("tool_calls"));
+      if (delta.contains("content")) text += delta["content"].get<std::string>();
+    }
+    EXPECT_EQ(text, content);
+    EXPECT_EQ(st.chunks.back()["choices"][0]["finish_reason"], full.body["choices"][0]["finish_reason"]);
+  }
+  EXPECT_GT(with_lt, 0) << "no reply held a '<'";
+}
+
 TEST_F(Http, ChatStreamingRoleFirstFinishLast) {
   const json messages = json::array({{{"role", "user"}, {"content", "Say something wise."}}});
   const json body = {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}};

@@ -1,0 +1,72 @@
+#include "server/tool_calls.h"
+
+#include <nlohmann/json.hpp>
+
+#include "server/json_text.h"
+#include "server/serving.h"
+
+namespace tllm {
+namespace {
+
+constexpr std::string_view kOpen = "<tool_call>";
+constexpr std::string_view kClose = "</tool_call>";
+
+}  // namespace
+
+ParsedToolCalls parse_tool_calls(std::string_view text) {
+  ParsedToolCalls out;
+  size_t at = text.find(kOpen);
+  if (at == std::string_view::npos) {
+    out.content = std::string(text);
+    return out;
+  }
+  out.content = std::string(text.substr(0, at));
+  while (at != std::string_view::npos) {
+    const size_t body = at + kOpen.size();
+    const size_t close = text.find(kClose, body);
+    const std::string_view block = text.substr(body, close == std::string_view::npos ? text.npos : close - body);
+    const nlohmann::json call = nlohmann::json::parse(block, nullptr, /*allow_exceptions=*/false);
+    if (!call.is_object() || !call.contains("name") || !call["name"].is_string()) return {std::string(text), {}};
+    ToolCall tc;
+    tc.name = call["name"].get<std::string>();
+    const auto args = call.find("arguments");
+    tc.arguments = args == call.end() || args->is_null() ? "{}"
+                   : args->is_string()                   ? args->get<std::string>()
+                                                         : args->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.calls.push_back(std::move(tc));
+    at = close == std::string_view::npos ? close : text.find(kOpen, close + kClose.size());
+  }
+  return out;
+}
+
+size_t tool_call_free_prefix(std::string_view text) {
+  const size_t open = text.find(kOpen);
+  if (open != std::string_view::npos) return open;
+  // The longest suffix that is a proper prefix of "<tool_call>" is held back.
+  for (size_t n = std::min(text.size(), kOpen.size() - 1); n > 0; --n)
+    if (text.substr(text.size() - n) == kOpen.substr(0, n)) return text.size() - n;
+  return text.size();
+}
+
+void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed) {
+  out += "\"tool_calls\":[";
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('{');
+    if (indexed) {
+      out += "\"index\":";
+      append_json_number(out, static_cast<int64_t>(i));
+      out.push_back(',');
+    }
+    out += "\"id\":";
+    append_json_string(out, make_request_id("chatcmpl-tool"));
+    out += ",\"type\":\"function\",\"function\":{\"name\":";
+    append_json_string(out, calls[i].name);
+    out += ",\"arguments\":";
+    append_json_string(out, calls[i].arguments);
+    out += "}}";
+  }
+  out.push_back(']');
+}
+
+}  // namespace tllm

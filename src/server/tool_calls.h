@@ -1,0 +1,35 @@
+// Tool calls in a chat completion's output, in the Hermes format that Qwen2.5 / Qwen3 chat
+// templates teach the model (vLLM's "hermes" tool parser):
+//   text <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call> <tool_call>...</tool_call>
+// The content is the text before the first <tool_call>; each block is one call; the last block
+// may lack its closing tag (the output ended). When any block is not a JSON object with a
+// string "name", nothing is a call and the whole text stays content, as vLLM does.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tllm {
+
+struct ToolCall {
+  std::string name;
+  std::string arguments;  // the arguments as a JSON text ("{}" when the block has none)
+};
+
+struct ParsedToolCalls {
+  std::string content;  // the text before the first call (the whole text without calls)
+  std::vector<ToolCall> calls;
+};
+
+ParsedToolCalls parse_tool_calls(std::string_view text);
+
+// Streaming: how many leading bytes of text can go out as content now. Everything before a
+// "<tool_call>", and before a suffix that could still become one.
+size_t tool_call_free_prefix(std::string_view text);
+
+// Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function"); with `indexed`
+// each entry also carries its index (the streaming delta's shape).
+void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed);
+
+}  // namespace tllm
