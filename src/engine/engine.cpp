@@ -15,7 +15,7 @@
 #include "core/logging.h"
 #include "core/timer.h"
 #include "engine/block_manager.h"
-#include "engine/json_mode.h"
+#include "engine/output_format.h"
 #include "engine/scheduler.h"
 #include "kernels/backend.h"
 #include "kernels/profiling_backend.h"
@@ -48,7 +48,7 @@ struct RequestState {
   std::vector<int32_t> prompt_unique;  // distinct prompt tokens (repetition penalty)
   std::vector<std::optional<TokenLogprob>> prompt_logprobs;
   bool sent_first = false;
-  std::optional<JsonPrefix> json;  // JSON mode: the output so far, as the recognizer saw it
+  std::optional<FormatPrefix> format;  // structured output: the output so far, as the recognizer saw it
 };
 
 // Largest prefix length of `s` that ends on a UTF-8 character boundary and is <= n.
@@ -177,8 +177,8 @@ struct LLMEngine::Impl {
   };
   bool async = false;
   std::unique_ptr<Launched> in_flight;
-  // JSON mode's token filter, made on the first JSON-mode request (its cache fills as it runs).
-  mutable std::unique_ptr<JsonTokenFilter> json_filter;
+  // Structured output's token filter, made on the first such request (its cache fills as it runs).
+  mutable std::unique_ptr<OutputFilter> output_filter;
   std::set<const Sequence*> zombies;  // finished or aborted while an in-flight step holds them
 
   // The flat batch of a schedule: tokens (placeholders become feed rows of draw `ticket`),
@@ -361,10 +361,11 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   if (params.prompt_logprobs >= 0) {
     st.prompt_logprobs.assign(seq->num_prompt_tokens, std::nullopt);
   }
-  if (params.json_object) {
-    TLLM_CHECK_ARG(I.tokenizer != nullptr, "request ", id, ": JSON mode needs the model's tokenizer, and it has none");
-    if (!I.json_filter) I.json_filter = std::make_unique<JsonTokenFilter>(*I.tokenizer, I.vocab);
-    st.json.emplace();
+  if (!params.output_format.empty()) {
+    TLLM_CHECK_ARG(I.tokenizer != nullptr, "request ", id,
+                   ": structured output (JSON mode, forced tool calls) needs the model's tokenizer, and it has none");
+    if (!I.output_filter) I.output_filter = std::make_unique<OutputFilter>(*I.tokenizer, I.vocab);
+    st.format.emplace(&seq->params.output_format);  // the Sequence keeps its params at one address
   }
   I.states.emplace(id, std::move(st));
   I.counters.prompt_tokens_total += seq->num_prompt_tokens;
@@ -418,8 +419,8 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   }
   ++st.output_counts[token];
   ++counters.generation_tokens_total;
-  // JSON mode: the filter let only tokens through whose bytes the recognizer takes, and end ids.
-  if (st.json) st.json->feed(json_filter->bytes(token));
+  // Structured output: the filter let through only tokens whose bytes the recognizer takes, and end ids.
+  if (st.format) st.format->feed(output_filter->bytes(token));
   const int n_out = index + 1 - q.num_prompt_tokens;
 
   RequestOutput out;
@@ -563,7 +564,7 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
     row.num_top_logprobs = std::max(0, p.logprobs);
     sb.rows.push_back(row);
     any_penalty |= p.has_penalties();
-    any_ban |= q.num_output_tokens() < p.min_tokens || p.json_object;
+    any_ban |= q.num_output_tokens() < p.min_tokens || !p.output_format.empty();
     any_bias |= !p.logit_bias.empty();
   }
   if (any_penalty) {
@@ -586,20 +587,20 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
     sb.banned_offsets.push_back(0);
     for (int i : sampling) {
       const Sequence& q = *so.scheduled[i].seq;
-      const JsonPrefix* json = q.params.json_object ? &*states.at(q.id).json : nullptr;
-      if (q.num_output_tokens() < q.params.min_tokens || (json && !json->complete())) {
-        // Nothing may end the sequence before min_tokens, nor a JSON-mode one before its object closes.
+      const FormatPrefix* format = q.params.output_format.empty() ? nullptr : &*states.at(q.id).format;
+      if (q.num_output_tokens() < q.params.min_tokens || (format && !format->complete())) {
+        // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
         if (!q.params.ignore_eos)
           for (int32_t t : eos_ids) sb.banned_tokens.push_back(t);
         for (int32_t t : q.params.stop_token_ids) sb.banned_tokens.push_back(t);
       }
-      if (json) {
-        // The filter bans every special token; an end id is let through once the object is closed.
-        const std::vector<int32_t>& no = json_filter->banned(*json);
+      if (format) {
+        // The filter bans every special token; an end id is let through once the format is complete.
+        const std::vector<int32_t>& no = output_filter->banned(*format);
         const auto& stops = q.params.stop_token_ids;
         for (int32_t t : no) {
           const bool ends = (!q.params.ignore_eos && eos_ids.count(t)) || std::find(stops.begin(), stops.end(), t) != stops.end();
-          if (!(ends && json->complete())) sb.banned_tokens.push_back(t);
+          if (!(ends && format->complete())) sb.banned_tokens.push_back(t);
         }
       }
       sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));

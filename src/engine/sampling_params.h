@@ -9,6 +9,19 @@
 
 namespace tllm {
 
+// One piece of a structured output (engine/output_format.h): a JSON object, a literal text, or
+// one of several texts (none a prefix of another).
+struct OutputPiece {
+  bool json_object = false;
+  std::string literal;
+  std::vector<std::string> one_of;  // when not empty: one of these instead of `literal`
+  bool operator==(const OutputPiece&) const = default;
+
+  static OutputPiece object() { return {true, {}, {}}; }
+  static OutputPiece text(std::string s) { return {false, std::move(s), {}}; }
+  static OutputPiece any_of(std::vector<std::string> texts) { return {false, {}, std::move(texts)}; }
+};
+
 struct SamplingParams {
   float temperature = 1.0f;  // 0: greedy
   float top_p = 1.0f;
@@ -30,10 +43,10 @@ struct SamplingParams {
   int logprobs = -1;         // >= 0: return the sampled token's logprob and this many top ones
   int prompt_logprobs = -1;  // >= 0: logprobs of every prompt token (echo in completions)
   bool skip_special_tokens = true;
-  // JSON mode (OpenAI's response_format json_object): only tokens that keep the output a prefix
-  // of a JSON object are drawn, and the sequence ends (eos, stop ids) only once it is complete.
-  // engine/json_prefix.h says what is accepted.
-  bool json_object = false;
+  // Structured output (empty: free text): only tokens that keep the output a prefix of these
+  // pieces are drawn, and the sequence ends (eos, stop ids) only once they are complete. JSON
+  // mode (response_format json_object) is one object; engine/output_format.h has the rest.
+  std::vector<OutputPiece> output_format;
   bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
 
   // Whether a repetition, presence or frequency penalty applies (the draw then needs the
@@ -43,7 +56,7 @@ struct SamplingParams {
   }
   // Whether the next draw depends on the previous token on the host (penalties, JSON mode): an
   // async engine then resolves a step before it schedules the next.
-  bool needs_previous_token() const { return has_penalties() || json_object; }
+  bool needs_previous_token() const { return has_penalties() || !output_format.empty(); }
   // Throws InvalidArgument naming the field when a value is out of range.
   void validate(int vocab_size) const;
 };

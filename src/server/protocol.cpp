@@ -378,11 +378,27 @@ void parse_chat_fields(const json& body, ChatRequest& r) {
   r.messages = normalize_messages(*messages);
   r.tools = parse_tools(body);
   if (const json* tc = find(body, "tool_choice")) {
+    // "auto", "none", "required" (some call), or {"type": "function", "function": {"name": f}}.
+    const json* fn = tc->is_object() ? find(*tc, "function") : nullptr;
+    const json* name = fn && fn->is_object() ? find(*fn, "name") : nullptr;
     if (tc->is_string() && *tc == "none") {
       r.tools = json();
+    } else if (tc->is_string() && *tc == "required") {
+      r.force_tool_call = true;
+    } else if (name && name->is_string()) {
+      r.force_tool_call = true;
+      r.forced_tool = name->get<std::string>();
     } else if (!(tc->is_string() && *tc == "auto")) {
-      throw bad_request("'tool_choice' must be \"auto\" or \"none\" (forced tool calls are not supported yet)",
-                        "tool_choice");
+      throw bad_request("'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+                        "\"function\": {\"name\": ...}}", "tool_choice");
+    }
+    if (r.force_tool_call) {
+      if (r.tools.is_null()) throw bad_request("'tool_choice' forces a tool call, but 'tools' is empty", "tool_choice");
+      bool known = r.forced_tool.empty();
+      for (const json& t : r.tools) known |= t["function"]["name"] == r.forced_tool;
+      if (!known) throw bad_request("'tool_choice' names tool '" + r.forced_tool + "', which is not in 'tools'", "tool_choice");
+      if (r.json_object)
+        throw bad_request("'response_format' json_object cannot be combined with a forced tool call", "response_format");
     }
   }
   r.add_generation_prompt = get_bool(body, "add_generation_prompt").value_or(true);
@@ -589,7 +605,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.stop = r.stop;
   p.stop_token_ids = r.stop_token_ids;
   p.logit_bias = r.logit_bias;
-  p.json_object = r.json_object;
+  if (r.json_object) p.output_format = {OutputPiece::object()};
   p.include_stop_str_in_output = r.include_stop_str_in_output;
   p.skip_special_tokens = r.skip_special_tokens;
   p.logprobs = r.logprobs;

@@ -68,6 +68,8 @@ struct CompletionRequest : GenerationRequest {
 struct ChatRequest : GenerationRequest {
   RequestJson messages;  // normalized: content is a string (text parts joined), roles checked
   RequestJson tools;     // null, or the request's tools array (dropped when tool_choice is "none")
+  bool force_tool_call = false;  // tool_choice "required" or a named function
+  std::string forced_tool;       // the named function ("" with "required")
   bool add_generation_prompt = true;
   bool continue_final_message = false;
   RequestJson chat_template_kwargs = RequestJson::object();

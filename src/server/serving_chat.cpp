@@ -66,6 +66,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
   truncate_prompt(plan.token_ids, r, engine.max_model_len());
   plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                      engine.max_model_len(), "messages");
+  if (r.force_tool_call) plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
   ctx->style.table = &tok.table();
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
   std::vector<PromptPlan> plans;

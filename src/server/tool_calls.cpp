@@ -48,6 +48,21 @@ size_t tool_call_free_prefix(std::string_view text) {
   return text.size();
 }
 
+std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name) {
+  // Each name as its JSON string after the opening quote: with its closing quote, none is a
+  // prefix of another.
+  std::vector<std::string> names;
+  for (const nlohmann::ordered_json& t : tools) {
+    const std::string n = t["function"]["name"].get<std::string>();
+    if (!name.empty() && n != name) continue;
+    std::string quoted;
+    append_json_string(quoted, n);
+    names.push_back(quoted.substr(1));
+  }
+  return {OutputPiece::text("<tool_call>\n{\"name\": \""), OutputPiece::any_of(std::move(names)),
+          OutputPiece::text(", \"arguments\": "), OutputPiece::object(), OutputPiece::text("}\n</tool_call>")};
+}
+
 void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed) {
   out += "\"tool_calls\":[";
   for (size_t i = 0; i < calls.size(); ++i) {

@@ -10,6 +10,10 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "engine/sampling_params.h"
+
 namespace tllm {
 
 struct ToolCall {
@@ -27,6 +31,11 @@ ParsedToolCalls parse_tool_calls(std::string_view text);
 // Streaming: how many leading bytes of text can go out as content now. Everything before a
 // "<tool_call>", and before a suffix that could still become one.
 size_t tool_call_free_prefix(std::string_view text);
+
+// The structured output of a forced call (tool_choice "required", name empty: the name is one
+// of the tools'; a named function: that name), the model writing the arguments object:
+//   <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
+std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name);
 
 // Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function"); with `indexed`
 // each entry also carries its index (the streaming delta's shape).

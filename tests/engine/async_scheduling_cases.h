@@ -144,9 +144,9 @@ TEST(AsyncScheduling, JsonModeAndLogitBiasGiveTheSynchronousResults) {
   LLMEngine probe(config("off"));
   const int32_t brace = *probe.tokenizer()->piece_to_id("}");
   std::vector<SamplingParams> ps = {params(30, 1.0f, 5), params(24), params(30, 0.9f, 8), params(20, 1.0f, 2)};
-  ps[0].json_object = true;
+  ps[0].output_format = {OutputPiece::object()};
   ps[0].ignore_eos = false;
-  ps[2].json_object = true;
+  ps[2].output_format = {OutputPiece::object()};
   ps[2].ignore_eos = false;
   ps[2].logit_bias = {{brace, 3.0f}};
   ps[3].logit_bias = {{brace, 2.0f}, {0, -1.0f}};

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/json_prefix.h"
+#include "engine/output_format.h"
 
 namespace tllm {
 namespace {
@@ -196,6 +197,59 @@ TEST(JsonPrefix, MatchesNlohmannOnMutatedDocuments) {
   }
   EXPECT_GT(refused, 10000);
   EXPECT_GT(complete, 100);
+}
+
+// Literal pieces around an object (a forced tool call's shape): exactly that text is taken,
+// complete at its end; keys tell formats and positions apart.
+TEST(FormatPrefix, LiteralsAroundAnObject) {
+  const std::vector<OutputPiece> call = {OutputPiece::text("<c>{\"name\": \"f\", \"arguments\": "), OutputPiece::object(),
+                                         OutputPiece::text("}</c>")};
+  const std::string text = "<c>{\"name\": \"f\", \"arguments\": {\"x\": [1, \"}\"]}}</c>";
+  FormatPrefix p(&call);
+  for (size_t i = 0; i < text.size(); ++i) {
+    ASSERT_FALSE(p.complete()) << i;
+    FormatPrefix wrong = p;
+    EXPECT_FALSE(wrong.feed("\x01")) << i;  // a control byte fits nowhere
+    ASSERT_TRUE(p.feed(std::string_view(text).substr(i, 1))) << i;
+  }
+  EXPECT_TRUE(p.complete());
+  EXPECT_FALSE(FormatPrefix(p).feed(" "));
+  FormatPrefix q(&call);
+  EXPECT_FALSE(q.feed("<c>{\"name\": \"g\""));  // the fixed name
+  FormatPrefix r(&call);
+  EXPECT_FALSE(r.feed("<c>{\"name\": \"f\", \"arguments\": []"));  // the arguments are an object
+  const std::vector<OutputPiece> other = {OutputPiece::text("<d>{\"name\": \"f\", \"arguments\": "), OutputPiece::object(),
+                                          OutputPiece::text("}</c>")};
+  FormatPrefix a(&call), b(&other);
+  EXPECT_NE(a.key(), b.key());
+  ASSERT_TRUE(a.feed("<c>{"));
+  FormatPrefix a2(&call);
+  ASSERT_TRUE(a2.feed("<c>{\""));
+  EXPECT_NE(a.key(), a2.key());
+  const std::vector<OutputPiece> empty;
+  EXPECT_TRUE(FormatPrefix(&empty).complete());
+}
+
+// One of several texts (a forced call's tool name): any one whole, nothing else.
+TEST(FormatPrefix, OneOfSeveralTexts) {
+  const std::vector<OutputPiece> fmt = {OutputPiece::text("<"), OutputPiece::any_of({"get\"", "get_weather\"", "now\""}),
+                                        OutputPiece::text(">")};
+  for (const char* ok : {"<get\">", "<get_weather\">", "<now\">"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_TRUE(p.feed(ok)) << ok;
+    EXPECT_TRUE(p.complete()) << ok;
+  }
+  for (const char* bad : {"<ge>", "<got\"", "<get_w\"", "<now>", "<nowx"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_FALSE(p.feed(bad) && p.complete()) << bad;
+  }
+  FormatPrefix open(&fmt);
+  EXPECT_TRUE(open.feed("<get"));  // still get" or get_weather"
+  EXPECT_FALSE(open.complete());
+  FormatPrefix a(&fmt), b(&fmt);
+  ASSERT_TRUE(a.feed("<g"));
+  ASSERT_TRUE(b.feed("<n"));
+  EXPECT_NE(a.key(), b.key());
 }
 
 }  // namespace

@@ -300,7 +300,7 @@ TEST_F(Http, JsonModeGivesJsonObjects) {
     }
     // The engine's JSON mode on the same rendered prompt.
     SamplingParams p;
-    p.json_object = true;
+    p.output_format = {OutputPiece::object()};
     p.seed = static_cast<uint64_t>(seed);
     p.max_tokens = 48;
     p.logit_bias = {{*tok().piece_to_id("}"), 3.0f}};
@@ -438,6 +438,58 @@ TEST_F(Http, ToolsWithoutCallsKeepTheContent) {
     EXPECT_EQ(st.chunks.back()["choices"][0]["finish_reason"], full.body["choices"][0]["finish_reason"]);
   }
   EXPECT_GT(with_lt, 0) << "no reply held a '<'";
+}
+
+// tool_choice "required" or a named function forces a call: the output is constrained to
+// <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, which comes back as tool_calls
+// (finish_reason "tool_calls" once the call is closed), streamed or not.
+TEST_F(Http, ForcedToolCalls) {
+  const json tools = json::array(
+      {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}},
+       {{"type", "function"}, {"function", {{"name", "now"}, {"parameters", {{"type", "object"}}}}}}});
+  const std::string brace = std::to_string(*tok().piece_to_id("}"));
+  int closed = 0;
+  for (const json& choice : {json("required"), json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}}) {
+    for (int seed = 0; seed < 3; ++seed) {
+      SCOPED_TRACE(choice.dump() + " seed " + std::to_string(seed));
+      json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}}, {"tools", tools},
+                   {"tool_choice", choice}, {"max_tokens", 120}, {"seed", seed}, {"logit_bias", {{brace, 4}}}};
+      const Reply r = post(server(), "/v1/chat/completions", body);
+      ASSERT_EQ(r.status, 200) << r.raw;
+      const json& c = r.body["choices"][0];
+      if (c["finish_reason"] != "tool_calls") continue;  // cut by max_tokens inside the arguments
+      ++closed;
+      const json& calls = c["message"]["tool_calls"];
+      ASSERT_EQ(calls.size(), 1u) << r.raw;
+      EXPECT_TRUE(c["message"]["content"].is_null());
+      EXPECT_EQ(calls[0]["type"], "function");
+      const json args = json::parse(calls[0]["function"]["arguments"].get<std::string>());
+      if (choice.is_object()) {
+        EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+        EXPECT_TRUE(args.is_object());
+      }
+      // The stream carries the same call in one delta, then finish_reason "tool_calls".
+      body["stream"] = true;
+      const Stream st = stream(server(), "/v1/chat/completions", body);
+      ASSERT_EQ(st.status, 200);
+      json streamed;
+      for (const json& ch : st.chunks)
+        if (ch["choices"][0]["delta"].contains("tool_calls")) streamed = ch["choices"][0]["delta"]["tool_calls"];
+      ASSERT_EQ(streamed.size(), 1u);
+      EXPECT_EQ(streamed[0]["index"], 0);
+      EXPECT_EQ(streamed[0]["function"], calls[0]["function"]);
+      EXPECT_EQ(st.chunks.back()["choices"][0]["finish_reason"], "tool_calls");
+    }
+  }
+  EXPECT_GT(closed, 0) << "no forced call was closed within max_tokens";
+  // A forced call needs tools, and a named one a tool of that name.
+  const json msgs = {{{"role", "user"}, {"content", "x"}}};
+  EXPECT_EQ(post(server(), "/v1/chat/completions", json{{"messages", msgs}, {"tool_choice", "required"}}).status, 400);
+  const Reply unknown = post(server(), "/v1/chat/completions",
+                             json{{"messages", msgs}, {"tools", tools},
+                                  {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}});
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.body["error"]["param"], "tool_choice");
 }
 
 TEST_F(Http, ChatStreamingRoleFirstFinishLast) {

@@ -1,4 +1,5 @@
-// JSON mode (SamplingParams::json_object) on the shipped tiny model, checked with nlohmann::json
+// Structured output on the shipped tiny model: JSON mode (SamplingParams::output_format = one
+// object) and a forced tool call, checked with nlohmann::json
 // as the reference: every output, token by token, is a prefix of a JSON object (the parser fails
 // only at the end of input), every output that stopped is one whole object, and the draw is the
 // same with async scheduling on and off. The token filter against a direct count.
@@ -7,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
-#include "engine/json_mode.h"
+#include "engine/output_format.h"
 #include "test_util.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
@@ -46,7 +47,7 @@ TEST(JsonMode, OutputsAreJsonObjects) {
   std::vector<SamplingParams> params;
   for (int i = 0; i < 12; ++i) {
     SamplingParams p;
-    p.json_object = true;
+    p.output_format = {OutputPiece::object()};
     p.temperature = i % 3 == 0 ? 0.0f : 1.0f;
     p.seed = 100 + i;
     p.max_tokens = 160;
@@ -79,18 +80,21 @@ TEST(JsonMode, TheFilterBansWhatTheRecognizerRefuses) {
   TLLM_REQUIRE_TINY_MODEL(dir);
   LLMEngine engine(config(dir, "off"));
   const Tokenizer& tok = *engine.tokenizer();
-  JsonTokenFilter filter(tok, engine.vocab_size());
+  OutputFilter filter(tok, engine.vocab_size());
+  const std::vector<OutputPiece> object = {OutputPiece::object()};
   for (const char* so_far : {"", "{", "{\"ke", "{\"k\": ", "{\"k\": 12", "{\"k\": [tr", "{\"k\": \"x\\u00", "{}"}) {
     SCOPED_TRACE(so_far);
     JsonPrefix state;
     ASSERT_TRUE(state.feed(std::string_view(so_far)));
+    FormatPrefix format(&object);
+    ASSERT_TRUE(format.feed(so_far));
     std::vector<int32_t> want;
     for (int32_t id = 0; id < engine.vocab_size(); ++id) {
       JsonPrefix s = state;
       const std::string b = id < tok.vocab_size() && !tok.is_special(id) ? token_bytes(tok, id) : "";
       if (b.empty() || !s.feed(std::string_view(b))) want.push_back(id);
     }
-    EXPECT_EQ(filter.banned(state), want);
+    EXPECT_EQ(filter.banned(format), want);
     // Something may follow an open object; nothing a closed one (the engine lets eos through).
     EXPECT_EQ(want.size() == static_cast<size_t>(engine.vocab_size()), state.complete());
   }

@@ -188,6 +188,19 @@ test("response_format json_object: the content is JSON (or, cut short, its start
     (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format");
 });
 
+test("tool_choice naming a function: the reply is that tool call", async () => {
+  const r = await client.chat.completions.create({
+    model: "tiny", messages: [{ role: "user", content: "Weather in Paris?" }], max_tokens: 120, seed: 1,
+    tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }],
+    tool_choice: { type: "function", function: { name: "get_weather" } }, logit_bias: { "92": 4 } });
+  const c = r.choices[0];
+  assert.equal(c.finish_reason, "tool_calls");
+  assert.equal(c.message.content, null);
+  assert.equal(c.message.tool_calls.length, 1);
+  assert.equal(c.message.tool_calls[0].function.name, "get_weather");
+  assert.equal(typeof JSON.parse(c.message.tool_calls[0].function.arguments), "object");
+});
+
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const t = await (await fetch(`${baseURL}/tokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();

@@ -1,0 +1,64 @@
+// Structured output: the text a request must produce, as a sequence of pieces, each a literal
+// text, one of several texts, or a JSON object (engine/json_prefix.h). JSON mode is one object;
+// a forced tool call is the Hermes call around its arguments object, its name fixed or one of
+// the request's tools:
+//   "<tool_call>\n{\"name\": \"" one of {"f\"", "g\""} ", \"arguments\": " object "}\n</tool_call>"
+// FormatPrefix follows the output byte by byte; OutputFilter says which tokens may come next:
+// those whose bytes it takes; never special tokens (their text is not what a client sees);
+// the ids that end a sequence (eos, stop_token_ids) only once the format is complete, which the
+// engine adds per request. One pass over the vocabulary per new state (~1 M recognizer steps
+// for a 152k vocabulary, 1-5 ms on one core); results are cached by state, and inside a string
+// the state repeats from token to token.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/json_prefix.h"
+#include "engine/sampling_params.h"
+
+namespace tllm {
+
+class Tokenizer;
+
+class FormatPrefix {
+ public:
+  // pieces must outlive the prefix (the request's SamplingParams hold them).
+  explicit FormatPrefix(const std::vector<OutputPiece>* pieces);
+  // Feeds s; false (state unspecified) at the first byte refused.
+  bool feed(std::string_view s);
+  bool complete() const { return piece_ == pieces_->size(); }
+  // Equal keys: equal formats and states.
+  std::string key() const;
+
+ private:
+  bool step(unsigned char c);
+  void next_piece();
+
+  const std::vector<OutputPiece>* pieces_;
+  size_t piece_ = 0, pos_ = 0;
+  JsonPrefix json_;
+  std::string got_;  // a one_of piece's bytes so far
+};
+
+class OutputFilter {
+ public:
+  // vocab_size: the model's (ids the tokenizer does not know are never drawn).
+  OutputFilter(const Tokenizer& tokenizer, int vocab_size);
+
+  // Sorted ids that must not come after `state`, end ids aside.
+  const std::vector<int32_t>& banned(const FormatPrefix& state);
+  // The bytes token id adds to the output ("" for special and unknown ids).
+  const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
+
+ private:
+  static constexpr size_t kMaxCached = 256;
+  std::vector<std::string> bytes_;
+  std::vector<uint8_t> never_;  // special or unknown: always banned
+  std::unordered_map<std::string, std::vector<int32_t>> cache_;
+};
+
+}  // namespace tllm
