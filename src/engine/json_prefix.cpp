@@ -1,5 +1,7 @@
 #include "engine/json_prefix.h"
 
+#include "tokenizer/unicode.h"
+
 namespace tllm {
 namespace {
 
@@ -169,22 +171,12 @@ bool JsonPrefix::step(unsigned char c) {
       }
       if (c < 0x20) return false;  // control characters must be escaped
       if (c < 0x80) return true;
-      // A UTF-8 lead byte (RFC 3629 table 3-7): how many continuation bytes, and the range of
-      // the first one (no overlongs, no surrogates, nothing above U+10FFFF).
-      lo_ = 0x80;
-      hi_ = 0xBF;
-      if (c >= 0xC2 && c <= 0xDF) {
-        cont_ = 1;
-      } else if (c >= 0xE0 && c <= 0xEF) {
-        cont_ = 2;
-        if (c == 0xE0) lo_ = 0xA0;
-        if (c == 0xED) hi_ = 0x9F;
-      } else if (c >= 0xF0 && c <= 0xF4) {
-        cont_ = 3;
-        if (c == 0xF0) lo_ = 0x90;
-        if (c == 0xF4) hi_ = 0x8F;
-      } else {
-        return false;
+      {
+        tok::Utf8Lead lead;
+        if (!tok::utf8_lead(c, lead)) return false;
+        cont_ = static_cast<uint8_t>(lead.continuation);
+        lo_ = lead.lo;
+        hi_ = lead.hi;
       }
       st_ = St::Utf8;
       return true;

@@ -32,22 +32,13 @@ namespace {
 size_t check_seq(const unsigned char* p, size_t n, size_t* maximal) {
   unsigned char b = p[0];
   if (b < 0x80) return 1;
-  size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (b >= 0xC2 && b <= 0xDF) {
-    need = 2;
-  } else if (b >= 0xE0 && b <= 0xEF) {
-    need = 3;
-    if (b == 0xE0) lo = 0xA0;
-    if (b == 0xED) hi = 0x9F;
-  } else if (b >= 0xF0 && b <= 0xF4) {
-    need = 4;
-    if (b == 0xF0) lo = 0x90;
-    if (b == 0xF4) hi = 0x8F;
-  } else {
+  Utf8Lead lead;
+  if (!utf8_lead(b, lead)) {
     *maximal = 1;
     return 0;
   }
+  const size_t need = static_cast<size_t>(lead.continuation) + 1;
+  const unsigned char lo = lead.lo, hi = lead.hi;
   size_t k = 1;
   for (; k < need; ++k) {
     if (k >= n) break;
@@ -61,6 +52,24 @@ size_t check_seq(const unsigned char* p, size_t n, size_t* maximal) {
 }
 
 }  // namespace
+
+bool utf8_lead(unsigned char b, Utf8Lead& lead) {
+  lead = {0, 0x80, 0xBF};
+  if (b >= 0xC2 && b <= 0xDF) {
+    lead.continuation = 1;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    lead.continuation = 2;
+    if (b == 0xE0) lead.lo = 0xA0;
+    if (b == 0xED) lead.hi = 0x9F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    lead.continuation = 3;
+    if (b == 0xF0) lead.lo = 0x90;
+    if (b == 0xF4) lead.hi = 0x8F;
+  } else {
+    return false;
+  }
+  return true;
+}
 
 size_t valid_utf8_prefix(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());

@@ -45,6 +45,15 @@ inline char32_t prev_cp(std::string_view s, size_t& i) {
 
 void append_utf8(std::string& out, char32_t c);
 
+// A UTF-8 lead byte (Unicode table 3-7, RFC 3629): how many continuation bytes follow (1-3)
+// and the range the first of them must fall in (no overlongs, no surrogates, nothing above
+// U+10FFFF; the later ones are 0x80-0xBF). False for ASCII and bytes that cannot lead.
+struct Utf8Lead {
+  int continuation;
+  unsigned char lo, hi;
+};
+bool utf8_lead(unsigned char b, Utf8Lead& lead);
+
 // Length of the longest prefix of s that is valid UTF-8.
 size_t valid_utf8_prefix(std::string_view s);
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../engine/json_oracle.h"
 #include "engine/engine.h"
 #include "engine/output_format.h"
 #include "test_util.h"
@@ -16,17 +17,7 @@
 namespace tllm {
 namespace {
 
-bool json_object_prefix(const std::string& s) {
-  const size_t first = s.find_first_not_of(" \t\n\r");
-  if (first != std::string::npos && s[first] != '{') return false;
-  try {
-    const nlohmann::json parsed = nlohmann::json::parse(s);
-    (void)parsed;
-    return true;
-  } catch (const nlohmann::json::parse_error& e) {
-    return e.byte > s.size();
-  }
-}
+using testing::json_object_prefix;
 
 EngineConfig config(const std::string& dir, const char* async) {
   EngineConfig c;
