@@ -31,6 +31,9 @@ class JsonPrefix {
   bool complete() const { return st_ == St::Done; }
   // Equal keys: equal states (every later byte is taken or refused alike).
   std::string key() const;
+  // Inside a string, between characters: any run of whole UTF-8 characters without '"', '\\'
+  // or control bytes is taken and leaves the state as it is.
+  bool in_plain_string() const { return st_ == St::Str; }
 
  private:
   enum class St : uint8_t {

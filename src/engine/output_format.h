@@ -6,9 +6,11 @@
 // FormatPrefix follows the output byte by byte; OutputFilter says which tokens may come next:
 // those whose bytes it takes; never special tokens (their text is not what a client sees);
 // the ids that end a sequence (eos, stop_token_ids) only once the format is complete, which the
-// engine adds per request. One pass over the vocabulary per new state (~1 M recognizer steps
-// for a 152k vocabulary, 1-5 ms on one core); results are cached by state, and inside a string
-// the state repeats from token to token.
+// engine adds per request. Per new state the filter walks the vocabulary sorted by bytes as a
+// trie, feeding each shared prefix once and dropping every token under a refused one; inside a
+// string, where most tokens are taken, tokens of plain text (whole UTF-8 characters, no quote,
+// backslash or control byte) are taken without simulation and the others simulated. Results
+// are cached by state.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,8 @@ class FormatPrefix {
   // Feeds s; false (state unspecified) at the first byte refused.
   bool feed(std::string_view s);
   bool complete() const { return piece_ == pieces_->size(); }
+  // In a JSON object's string, between characters (JsonPrefix::in_plain_string).
+  bool in_plain_string() const;
   // Equal keys: equal formats and states.
   std::string key() const;
 
@@ -58,7 +62,13 @@ class OutputFilter {
   static constexpr size_t kMaxCached = 256;
   std::vector<std::string> bytes_;
   std::vector<uint8_t> never_;  // special or unknown: always banned
+  std::vector<uint8_t> plain_;  // plain string text (see in_plain_string)
+  std::vector<int32_t> sorted_;  // the drawable tokens, by their bytes
+  // Marks in ok the tokens of sorted_[lo, hi) (which share their first d bytes, fed to s) that s
+  // takes whole.
+  void walk(size_t lo, size_t hi, size_t d, const FormatPrefix& s, std::vector<uint8_t>& ok) const;
   std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  std::vector<uint8_t> ok_;  // banned()'s scratch
 };
 
 }  // namespace tllm
