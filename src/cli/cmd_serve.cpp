@@ -114,6 +114,9 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--http-threads", s.http_threads, "HTTP worker threads (0: max(128, max-num-seqs + 64))")
       ->check(kNonNegativeInt);
   cmd->add_flag("--enable-debug-endpoints", s.enable_debug_endpoints, "serve GET /debug/engine (engine stats)");
+  cmd->add_option("--reasoning-parser", s.reasoning_parser,
+                  "split <think> reasoning into reasoning_content: qwen3 or deepseek_r1 (as vLLM)")
+      ->check(CLI::IsMember({"qwen3", "deepseek_r1"}));
   cmd->callback([args] { run_serve(*args); });
 }
 

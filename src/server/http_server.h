@@ -27,6 +27,7 @@ struct ServerOptions {
   std::string api_key;                          // non-empty: /v1/* need "Authorization: Bearer <key>"
   int http_threads = 0;                         // 0: enough for max_num_seqs streams + headroom
   bool enable_debug_endpoints = false;          // GET /debug/engine (EngineStats as JSON)
+  std::string reasoning_parser;                 // "", "qwen3", "deepseek_r1" (server/chat_output.h)
   size_t max_body_bytes = 64u << 20;
 };
 

@@ -16,6 +16,7 @@ namespace tllm {
 ServingState::ServingState(ServerOptions opts)
     : options(std::move(opts)),
       model_name(options.served_model_names.empty() ? options.model_dir : options.served_model_names[0]),
+      reasoning_parser(reasoning_parser_from_name(options.reasoning_parser)),
       metrics(model_name),
       start_time(unix_time()) {}
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/async_engine.h"
+#include "server/chat_output.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/protocol.h"
@@ -31,6 +32,7 @@ struct ServingState {
 
   ServerOptions options;
   std::string model_name;  // the first served name
+  ReasoningParser reasoning_parser = ReasoningParser::None;  // from options.reasoning_parser
   ServerMetrics metrics;
   int64_t start_time = 0;  // unix seconds
 

@@ -1,8 +1,7 @@
 // POST /v1/chat/completions: messages rendered with the model's chat template, n choices,
-// logprobs in the chat shape, streaming deltas with the role first. With tools in the request
-// (and tool_choice not "none"), <tool_call> blocks in the output become the message's
-// tool_calls and the finish reason "tool_calls" (server/tool_calls.h); a stream holds the text
-// from a "<tool_call>" on and sends the calls in one delta at the end.
+// logprobs in the chat shape, streaming deltas with the role first. The output splits into
+// reasoning_content (with --reasoning-parser), content and tool_calls (with tools in the
+// request; finish reason "tool_calls"), as server/chat_output.h says.
 #include <httplib.h>
 
 #include "server/client_connection.h"
@@ -11,6 +10,7 @@
 #include "server/logprobs.h"
 #include "server/serving.h"
 #include "server/streaming.h"
+#include "server/chat_output.h"
 #include "server/tool_calls.h"
 
 namespace tllm {
@@ -19,6 +19,7 @@ namespace {
 struct ChatContext {
   ChatRequest request;
   LogprobStyle style;
+  ReasoningParser reasoning = ReasoningParser::None;
 };
 
 std::string full_response(const ChatContext& ctx, Generation& gen, int64_t created, const std::string& model) {
@@ -29,8 +30,15 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     if (i) out.push_back(',');
     out += "{\"index\":";
     append_json_number(out, static_cast<int64_t>(c.index));
-    out += ",\"message\":{\"role\":\"assistant\",\"content\":";
-    const ParsedToolCalls parsed = ctx.request.tools.is_null() ? ParsedToolCalls{c.text, {}} : parse_tool_calls(c.text);
+    out += ",\"message\":{\"role\":\"assistant\",";
+    const ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, !ctx.request.tools.is_null());
+    if (ctx.reasoning != ReasoningParser::None) {
+      out += "\"reasoning_content\":";
+      if (parsed.reasoning) append_json_string(out, *parsed.reasoning);
+      else out += "null";
+      out.push_back(',');
+    }
+    out += "\"content\":";
     if (parsed.calls.empty() || !parsed.content.empty()) {
       append_json_string(out, parsed.content);
     } else {
@@ -69,6 +77,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
   if (r.force_tool_call) plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
   ctx->style.table = &tok.table();
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
+  ctx->reasoning = state.reasoning_parser;
   std::vector<PromptPlan> plans;
   plans.push_back(std::move(plan));
 
@@ -94,35 +103,30 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           choice += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}";
           writer->append_choice_event(initial, choice);
         }
-        // With tools, each choice's text goes out up to where a <tool_call> (or what may begin
-        // one) starts; the rest waits for the end, where it becomes the calls, or content.
-        const bool tools = !r.tools.is_null();
-        std::vector<size_t> sent(gen->choices().size(), 0);
+        // Each choice's text through its splitter: reasoning, content, and at the end the calls.
+        std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null()));
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
           const bool with_logprobs = r.logprobs >= 0 && !out.new_logprobs.empty();
-          std::string text = out.new_text;
-          ParsedToolCalls parsed;
-          if (tools) {
-            size_t& done = sent[static_cast<size_t>(c.index)];
-            if (out.finished) {
-              parsed = parse_tool_calls(std::string_view(c.text).substr(std::min(done, c.text.size())));
-              text = parsed.content;
-            } else {
-              const size_t upto = done + tool_call_free_prefix(std::string_view(c.text).substr(done));
-              text = c.text.substr(done, upto - done);
-              done = upto;
-            }
-          }
-          if (text.empty() && !with_logprobs && !out.finished) return;
+          const ChatOutputStream::Delta parsed = splitters[static_cast<size_t>(c.index)].push(c.text, out.finished);
+          const std::string& text = parsed.content;
+          if (text.empty() && parsed.reasoning.empty() && !with_logprobs && !out.finished) return;
           choice = "{\"index\":";
           append_json_number(choice, static_cast<int64_t>(c.index));
           choice += ",\"delta\":{";
-          if (!text.empty() || !out.finished) {
+          bool comma = false;
+          if (!parsed.reasoning.empty()) {
+            choice += "\"reasoning_content\":";
+            append_json_string(choice, parsed.reasoning);
+            comma = true;
+          }
+          if (!text.empty() || (!out.finished && parsed.reasoning.empty())) {
+            if (comma) choice.push_back(',');
             choice += "\"content\":";
             append_json_string(choice, text);
+            comma = true;
           }
           if (!parsed.calls.empty()) {
-            if (!text.empty()) choice.push_back(',');
+            if (comma) choice.push_back(',');
             append_tool_calls(choice, parsed.calls, /*indexed=*/true);
           }
           choice += "},\"logprobs\":";

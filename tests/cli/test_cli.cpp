@@ -144,6 +144,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --max-model-len -1", "--max-model-len: must be an integer >= 0"},
       {"serve --model " + model + " --port 99999", "--port: Value 99999 not in range 0 to 65535"},
       {"serve --model " + model + " --http-threads -1", "--http-threads: must be an integer >= 0"},
+      {"serve --model " + model + " --reasoning-parser granite", "--reasoning-parser: granite not in {qwen3,deepseek_r1}"},
   };
   for (const Bad& b : refused) {
     const Result r = run(b.args);

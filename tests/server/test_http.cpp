@@ -1051,6 +1051,33 @@ TEST(HttpFlags, ApiKeyGuardsV1Only) {
   EXPECT_EQ(s.stop(), 0);
 }
 
+// --reasoning-parser qwen3: replies carry reasoning_content (null: the demo model writes no
+// <think>), content stays the engine's text, streamed and not (the split itself:
+// ChatOutput.* in test_chat_output.cpp).
+TEST(HttpFlags, ReasoningParserAddsReasoningContent) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--reasoning-parser", "qwen3"});
+  ASSERT_TRUE(s.wait_healthy());
+  json body = {{"messages", {{{"role", "user"}, {"content", "Tell me a fortune."}}}}, {"max_tokens", 12},
+               {"temperature", 0}};
+  const Reply r = post(s, "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& m = r.body["choices"][0]["message"];
+  ASSERT_TRUE(m.contains("reasoning_content"));
+  EXPECT_TRUE(m["reasoning_content"].is_null());
+  EXPECT_FALSE(m["content"].get<std::string>().empty());
+  body["stream"] = true;
+  const Stream st = stream(s, "/v1/chat/completions", body);
+  std::string text;
+  for (const json& ch : st.chunks) {
+    EXPECT_FALSE(ch["choices"][0]["delta"].contains("reasoning_content"));
+    text += ch["choices"][0]["delta"].value("content", "");
+  }
+  EXPECT_EQ(text, m["content"]);
+  EXPECT_EQ(s.stop(), 0);
+}
+
 TEST(HttpFlags, FullQueueIs503) {
   TLLM_REQUIRE_TINY_MODEL(dir);
   ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1", "--port", "0",
