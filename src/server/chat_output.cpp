@@ -10,14 +10,6 @@ namespace {
 constexpr std::string_view kThink = "<think>";
 constexpr std::string_view kEndThink = "</think>";
 
-// Bytes of s that may go out while `tag` could still start at its end: all but the longest
-// suffix that is a proper prefix of tag.
-size_t before_partial_tag(std::string_view s, std::string_view tag) {
-  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n)
-    if (s.substr(s.size() - n) == tag.substr(0, n)) return s.size() - n;
-  return s.size();
-}
-
 }  // namespace
 
 ReasoningParser reasoning_parser_from_name(const std::string& name) {
@@ -69,7 +61,7 @@ ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finis
       sent_ = end + kEndThink.size();
       phase_ = Phase::Content;
     } else {
-      const size_t upto = finished ? text.size() : sent_ + before_partial_tag(text.substr(sent_), kEndThink);
+      const size_t upto = finished ? text.size() : sent_ + text_before_tag(text.substr(sent_), kEndThink);
       d.reasoning = std::string(text.substr(sent_, upto - sent_));
       sent_ = upto;
       return d;

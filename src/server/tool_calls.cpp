@@ -39,14 +39,16 @@ ParsedToolCalls parse_tool_calls(std::string_view text) {
   return out;
 }
 
-size_t tool_call_free_prefix(std::string_view text) {
-  const size_t open = text.find(kOpen);
-  if (open != std::string_view::npos) return open;
-  // The longest suffix that is a proper prefix of "<tool_call>" is held back.
-  for (size_t n = std::min(text.size(), kOpen.size() - 1); n > 0; --n)
-    if (text.substr(text.size() - n) == kOpen.substr(0, n)) return text.size() - n;
+size_t text_before_tag(std::string_view text, std::string_view tag) {
+  const size_t at = text.find(tag);
+  if (at != std::string_view::npos) return at;
+  // The longest suffix that is a proper prefix of the tag is held back.
+  for (size_t n = std::min(text.size(), tag.size() - 1); n > 0; --n)
+    if (text.substr(text.size() - n) == tag.substr(0, n)) return text.size() - n;
   return text.size();
 }
+
+size_t tool_call_free_prefix(std::string_view text) { return text_before_tag(text, kOpen); }
 
 std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name) {
   // Each name as its JSON string after the opening quote: with its closing quote, none is a

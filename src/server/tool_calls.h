@@ -28,8 +28,10 @@ struct ParsedToolCalls {
 
 ParsedToolCalls parse_tool_calls(std::string_view text);
 
-// Streaming: how many leading bytes of text can go out as content now. Everything before a
-// "<tool_call>", and before a suffix that could still become one.
+// Streaming: how many leading bytes of text can go out now: everything before `tag`, and before
+// a suffix that could still become it.
+size_t text_before_tag(std::string_view text, std::string_view tag);
+// text_before_tag(text, "<tool_call>").
 size_t tool_call_free_prefix(std::string_view text);
 
 // The structured output of a forced call (tool_choice "required", name empty: the name is one
