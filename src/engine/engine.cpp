@@ -320,7 +320,6 @@ const GenerationConfig& LLMEngine::generation_config() const { return impl_->gen
 const Tokenizer* LLMEngine::tokenizer() const { return impl_->tokenizer.get(); }
 const ChatTemplate* LLMEngine::chat_template() const { return impl_->chat.get(); }
 int LLMEngine::max_model_len() const { return impl_->max_model_len; }
-
 int LLMEngine::vocab_size() const { return impl_->vocab; }
 std::string LLMEngine::backend_name() const { return impl_->backend->name(); }
 bool LLMEngine::has_unfinished_requests() const {
@@ -597,10 +596,14 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
       if (format) {
         // The filter bans every special token; an end id is let through once the format is complete.
         const std::vector<int32_t>& no = output_filter->banned(*format);
-        const auto& stops = q.params.stop_token_ids;
-        for (int32_t t : no) {
-          const bool ends = (!q.params.ignore_eos && eos_ids.count(t)) || std::find(stops.begin(), stops.end(), t) != stops.end();
-          if (!(ends && format->complete())) sb.banned_tokens.push_back(t);
+        if (!format->complete()) {
+          sb.banned_tokens.insert(sb.banned_tokens.end(), no.begin(), no.end());
+        } else {
+          const auto& stops = q.params.stop_token_ids;
+          for (int32_t t : no) {
+            const bool ends = (!q.params.ignore_eos && eos_ids.count(t)) || std::find(stops.begin(), stops.end(), t) != stops.end();
+            if (!ends) sb.banned_tokens.push_back(t);
+          }
         }
       }
       sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));

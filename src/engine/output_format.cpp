@@ -14,7 +14,9 @@ bool empty_piece(const OutputPiece& p) { return !p.json_object && p.one_of.empty
 
 }  // namespace
 
-FormatPrefix::FormatPrefix(const std::vector<OutputPiece>* pieces) : pieces_(pieces) {
+FormatPrefix::FormatPrefix(const std::vector<OutputPiece>* pieces) : pieces_(pieces) { skip_empty_pieces(); }
+
+void FormatPrefix::skip_empty_pieces() {
   while (piece_ < pieces_->size() && empty_piece((*pieces_)[piece_])) ++piece_;
 }
 
@@ -23,7 +25,7 @@ void FormatPrefix::next_piece() {
   pos_ = 0;
   json_ = JsonPrefix();
   got_.clear();
-  while (piece_ < pieces_->size() && empty_piece((*pieces_)[piece_])) ++piece_;
+  skip_empty_pieces();
 }
 
 bool FormatPrefix::step(unsigned char c) {

@@ -41,6 +41,7 @@ class FormatPrefix {
  private:
   bool step(unsigned char c);
   void next_piece();
+  void skip_empty_pieces();
 
   const std::vector<OutputPiece>* pieces_;
   size_t piece_ = 0, pos_ = 0;

@@ -213,6 +213,12 @@ struct SampleBatch {
   std::vector<float> bias_values;
 };
 
+// Throws InvalidArgument naming what is wrong with batch for [rows, vocab] logits: the row
+// count, the CSR lists (bounds, ids in the vocabulary, a token biased twice in a row), each
+// row's temperature, repetition penalty and num_top_logprobs >= 0. Every backend's sample()
+// checks with it first (backend_sample.cpp).
+void check_sample_batch(const SampleBatch& batch, int64_t rows, int64_t vocab);
+
 struct SampleResult {
   std::vector<int32_t> tokens;   // [R]
   std::vector<float> logprobs;   // [R] raw log-softmax (before any processing) of the token

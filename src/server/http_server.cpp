@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -35,23 +36,26 @@ void send_error(httplib::Response& res, const ApiError& e) {
 
 using RouteFn = void (*)(ServingState&, const httplib::Request&, httplib::Response&);
 
-// What is wrong with how a request delimits its body, as "411 message" / "400 message", or "".
-// Methods that carry a body need Content-Length (decimal digits only) or chunked encoding.
-std::string body_framing_error(const httplib::Request& req) {
-  if (req.method != "POST" && req.method != "PUT" && req.method != "PATCH" && req.method != "DELETE") return "";
+// What is wrong with how a request delimits its body (a 411 or a 400), if anything. Methods that
+// carry a body need Content-Length (decimal digits only) or chunked encoding.
+std::optional<ApiError> body_framing_error(const httplib::Request& req) {
+  if (req.method != "POST" && req.method != "PUT" && req.method != "PATCH" && req.method != "DELETE") return {};
+  auto error = [](int status, const std::string& message) {
+    return std::optional<ApiError>(ApiError(status, message, "invalid_request_error"));
+  };
   if (req.has_header("Transfer-Encoding")) {
     // httplib decodes chunked bodies; any other coding it would read until the connection closes.
-    return req.get_header_value("Transfer-Encoding") == "chunked"
-               ? ""
-               : "400 Unsupported Transfer-Encoding \"" + req.get_header_value("Transfer-Encoding") +
-                     "\" (only chunked)";
+    const std::string te = req.get_header_value("Transfer-Encoding");
+    if (te == "chunked") return {};
+    return error(400, "Unsupported Transfer-Encoding \"" + sanitize_utf8(te) + "\" (only chunked)");
   }
   if (!req.has_header("Content-Length"))
-    return "411 Length Required: a " + req.method + " request needs a Content-Length header";
-  if (req.get_header_value_count("Content-Length") != 1) return "400 More than one Content-Length header";
+    return error(411, "Length Required: a " + req.method + " request needs a Content-Length header");
+  if (req.get_header_value_count("Content-Length") != 1) return error(400, "More than one Content-Length header");
   const std::string v = req.get_header_value("Content-Length");
   const bool digits = !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
-  return digits ? "" : "400 Invalid Content-Length \"" + sanitize_utf8(v.substr(0, 40)) + "\" (not a byte count)";
+  if (digits) return {};
+  return error(400, "Invalid Content-Length \"" + sanitize_utf8(v.substr(0, 40)) + "\" (not a byte count)");
 }
 
 // Every route runs inside this: client mistakes become 4xx bodies, nothing else escapes.
@@ -159,8 +163,8 @@ int HttpServer::start() {
     // Runs before httplib reads a body. A body's length must be said: without Content-Length
     // or chunked encoding httplib would read until the client closes or the read timeout
     // (10 s) passes, and a malformed length (e.g. -5) read as a huge number, i.e. a 413.
-    if (const std::string why = body_framing_error(req); !why.empty()) {
-      send_error(res, ApiError(why.rfind("411", 0) == 0 ? 411 : 400, why.substr(4), "invalid_request_error"));
+    if (const std::optional<ApiError> e = body_framing_error(req)) {
+      send_error(res, *e);
       st.metrics.count_http(res.status);
       return httplib::Server::HandlerResponse::Handled;
     }

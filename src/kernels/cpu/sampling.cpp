@@ -271,48 +271,6 @@ std::vector<std::pair<int32_t, float>> top_n(const float* x, int64_t V, int n, f
   return out;
 }
 
-void check_csr(const std::vector<int32_t>& offsets, const std::vector<int32_t>& tokens, int64_t rows,
-               int64_t vocab, const char* what) {
-  if (offsets.empty()) return;
-  TLLM_CHECK_ARG(static_cast<int64_t>(offsets.size()) == rows + 1, "sample: ", what, "_offsets has ",
-                 offsets.size(), " entries, expected rows + 1 = ", rows + 1);
-  TLLM_CHECK_ARG(offsets[0] == 0 && offsets[rows] == static_cast<int32_t>(tokens.size()), "sample: ", what,
-                 "_offsets must run from 0 to ", tokens.size());
-  for (int64_t r = 0; r < rows; ++r)
-    TLLM_CHECK_ARG(offsets[r] <= offsets[r + 1], "sample: ", what, "_offsets decreases at row ", r);
-  for (int32_t t : tokens)
-    TLLM_CHECK_ARG(t >= 0 && t < vocab, "sample: ", what, " token id ", t, " outside the vocabulary [0, ",
-                   vocab, ")");
-}
-
-void check_batch(const SampleBatch& batch, int64_t rows, int64_t vocab) {
-  TLLM_CHECK_ARG(static_cast<int64_t>(batch.rows.size()) == rows, "sample: ", batch.rows.size(),
-                 " sampling rows for ", rows, " rows of logits");
-  TLLM_CHECK_ARG(vocab > 0, "sample: empty vocabulary");
-  check_csr(batch.penalty_offsets, batch.penalty_tokens, rows, vocab, "penalty");
-  TLLM_CHECK_ARG(batch.penalty_counts.size() == batch.penalty_tokens.size(), "sample: penalty_counts has ",
-                 batch.penalty_counts.size(), " entries for ", batch.penalty_tokens.size(), " penalty tokens");
-  check_csr(batch.banned_offsets, batch.banned_tokens, rows, vocab, "banned");
-  check_csr(batch.bias_offsets, batch.bias_tokens, rows, vocab, "bias");
-  TLLM_CHECK_ARG(batch.bias_values.size() == batch.bias_tokens.size(), "sample: bias_values has ",
-                 batch.bias_values.size(), " entries for ", batch.bias_tokens.size(), " bias tokens");
-  for (int64_t r = 0; has_csr(batch.bias_offsets) && r < rows; ++r) {
-    std::vector<int32_t> t(batch.bias_tokens.begin() + batch.bias_offsets[r],
-                           batch.bias_tokens.begin() + batch.bias_offsets[r + 1]);
-    std::sort(t.begin(), t.end());
-    TLLM_CHECK_ARG(std::adjacent_find(t.begin(), t.end()) == t.end(), "sample: row ", r, " biases a token twice");
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    const SamplingRow& row = batch.rows[r];
-    TLLM_CHECK_ARG(row.temperature >= 0.0f && std::isfinite(row.temperature), "sample: row ", r,
-                   " temperature ", row.temperature, " must be >= 0");
-    TLLM_CHECK_ARG(row.repetition_penalty > 0.0f, "sample: row ", r, " repetition_penalty ",
-                   row.repetition_penalty, " must be > 0");
-    TLLM_CHECK_ARG(row.num_top_logprobs >= 0, "sample: row ", r, " num_top_logprobs ", row.num_top_logprobs,
-                   " must be >= 0");
-  }
-}
-
 }  // namespace
 
 std::vector<int32_t> sample_keep_set(const float* logits_row, int64_t vocab, const SampleBatch& batch,
@@ -336,7 +294,7 @@ std::vector<int32_t> sample_keep_set(const float* logits_row, int64_t vocab, con
 
 SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const SampleBatch& batch,
                     const Exec& ex) {
-  check_batch(batch, rows, vocab);
+  check_sample_batch(batch, rows, vocab);
   SampleResult res;
   res.tokens.resize(static_cast<size_t>(rows));
   res.logprobs.resize(static_cast<size_t>(rows));

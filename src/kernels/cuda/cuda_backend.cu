@@ -715,8 +715,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   expect_cuda(logits_in, op, "logits");
   TLLM_CHECK(logits_in.ndim() == 2, op, ": logits must be [rows, vocab], got ", logits_in.str());
   const int R = static_cast<int>(logits_in.dim(0)), V = static_cast<int>(logits_in.dim(1));
-  TLLM_CHECK_ARG(static_cast<int>(batch.rows.size()) == R, op, ": ", batch.rows.size(), " sampling rows for ", R,
-                 " rows of logits");
+  check_sample_batch(batch, R, V);
   Tensor logits = logits_in;
   if (logits.dtype() != DType::F32) logits = upload(logits_in, DType::F32);
   draw.live = false;  // until everything is queued
@@ -726,34 +725,9 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
     draw.live = true;
     return;
   }
-  TLLM_CHECK(V > 0, op, ": empty vocabulary");
 
   const bool has_pen = !batch.penalty_offsets.empty(), has_ban = !batch.banned_offsets.empty();
-  auto check_csr = [&](const std::vector<int32_t>& offsets, const std::vector<int32_t>& tokens, const char* what) {
-    if (offsets.empty()) return;
-    TLLM_CHECK_ARG(static_cast<int>(offsets.size()) == R + 1, op, ": ", what, "_offsets has ", offsets.size(),
-                   " entries, expected rows + 1 = ", R + 1);
-    TLLM_CHECK_ARG(offsets[0] == 0 && offsets[R] == static_cast<int32_t>(tokens.size()), op, ": ", what,
-                   "_offsets must run from 0 to ", tokens.size());
-    for (int r = 0; r < R; ++r)
-      TLLM_CHECK_ARG(offsets[r] <= offsets[r + 1], op, ": ", what, "_offsets decreases at row ", r);
-    for (int32_t t : tokens)
-      TLLM_CHECK_ARG(t >= 0 && t < V, op, ": ", what, " token id ", t, " outside the vocabulary [0, ", V, ")");
-  };
-  check_csr(batch.penalty_offsets, batch.penalty_tokens, "penalty");
-  check_csr(batch.banned_offsets, batch.banned_tokens, "banned");
-  check_csr(batch.bias_offsets, batch.bias_tokens, "bias");
-  TLLM_CHECK_ARG(batch.bias_values.size() == batch.bias_tokens.size(), op, ": bias_values has ",
-                 batch.bias_values.size(), " entries for ", batch.bias_tokens.size(), " bias tokens");
   const bool has_bias = !batch.bias_offsets.empty();
-  for (int r = 0; has_bias && r < R; ++r) {  // unique per row: the kernel adds them in parallel
-    std::vector<int32_t> t(batch.bias_tokens.begin() + batch.bias_offsets[r],
-                           batch.bias_tokens.begin() + batch.bias_offsets[r + 1]);
-    std::sort(t.begin(), t.end());
-    TLLM_CHECK_ARG(std::adjacent_find(t.begin(), t.end()) == t.end(), op, ": row ", r, " biases a token twice");
-  }
-  TLLM_CHECK_ARG(batch.penalty_counts.size() == batch.penalty_tokens.size(), op, ": penalty_counts has ",
-                 batch.penalty_counts.size(), " entries for ", batch.penalty_tokens.size(), " penalty tokens");
   // Penalty entries merged per row: a duplicate id counts once for the repetition penalty
   // and sums its counts (as the CPU backend).
   std::vector<int32_t> pen_tokens, pen_counts, pen_offsets(R + 1, 0);
@@ -778,12 +752,8 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   int max_top = 0;
   for (int r = 0; r < R; ++r) {
     const SamplingRow& s = batch.rows[r];
-    TLLM_CHECK_ARG(s.num_top_logprobs >= 0 && s.num_top_logprobs <= kMaxTopLogprobs, op, ": row ", r,
-                   " num_top_logprobs ", s.num_top_logprobs, " out of range [0, ", kMaxTopLogprobs, "]");
-    TLLM_CHECK_ARG(s.temperature >= 0.0f && std::isfinite(s.temperature), op, ": row ", r, " temperature ",
-                   s.temperature, " must be >= 0");
-    TLLM_CHECK_ARG(s.repetition_penalty > 0.0f, op, ": row ", r, " repetition_penalty ", s.repetition_penalty,
-                   " must be > 0");
+    TLLM_CHECK_ARG(s.num_top_logprobs <= kMaxTopLogprobs, op, ": row ", r, " num_top_logprobs ",
+                   s.num_top_logprobs, " out of range [0, ", kMaxTopLogprobs, "]");
     SampleRowParams& p = rows[r];
     p.temperature = s.temperature;
     p.top_k = s.top_k;
