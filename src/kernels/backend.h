@@ -194,6 +194,9 @@ struct SamplingRow {
   uint64_t seed = 0;
   uint64_t offset = 0;      // index of the token being drawn within its request's stream
   int num_top_logprobs = 0; // also return this many most likely tokens (raw log-softmax)
+  // The row's banned_tokens entries are the only tokens it may draw; every other one is banned
+  // (structured output: most states allow a few hundred tokens of 150k).
+  bool allow_only = false;
 };
 
 struct SampleBatch {
@@ -203,7 +206,8 @@ struct SampleBatch {
   std::vector<int32_t> penalty_offsets;  // [R+1] or empty when no row has penalties
   std::vector<int32_t> penalty_tokens;
   std::vector<int32_t> penalty_counts;
-  // Per row, token ids to forbid (e.g. eos before min_tokens), CSR like the above.
+  // Per row, token ids to forbid (e.g. eos before min_tokens), CSR like the above; for a row
+  // with allow_only, the ids it may draw.
   std::vector<int32_t> banned_offsets;   // [R+1] or empty
   std::vector<int32_t> banned_tokens;
   // Per row, (token, bias) added to the logit before the penalties (logit_bias), CSR like the

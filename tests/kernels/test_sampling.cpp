@@ -286,6 +286,62 @@ TEST_P(Sampling, LogitBiasIsAddedBeforeThePenalties) {
   EXPECT_EQ(be->sample(logits_of({{2.0f, 1.0f}}), ob).tokens[0], 1);
 }
 
+// allow_only rows (structured output's short lists): the same draws as banning every other
+// token, and the reference's; penalties and biases still apply to the allowed ones; raw
+// log-probs unchanged.
+TEST_P(Sampling, AllowOnlyEqualsBanningTheRest) {
+  std::mt19937_64 rng(23);
+  const int V = 900, R = 5;
+  Tensor l = randn({R, V}, rng, DType::F32, 2.0f);
+  SampleBatch allow, ban;
+  for (int r = 0; r < R; ++r) {
+    SamplingRow row;
+    row.temperature = r == 0 ? 0.0f : 0.5f + 0.3f * r;
+    row.top_k = r == 2 ? 5 : 0;
+    row.top_p = r == 3 ? 0.7f : 1.0f;
+    row.repetition_penalty = r == 4 ? 1.5f : 1.0f;
+    row.num_top_logprobs = 2;
+    allow.rows.push_back(row);
+    ban.rows.push_back(row);
+    allow.rows.back().allow_only = r != 1;  // row 1: an ordinary ban list in the same batch
+  }
+  allow.banned_offsets = {0};
+  ban.banned_offsets = {0};
+  for (int r = 0; r < R; ++r) {
+    std::vector<uint8_t> in(V, 0);
+    const int n = r == 3 ? 1 : 3 + 17 * r;  // row 3: one token allowed
+    for (int j = 0; j < n; ++j) in[static_cast<size_t>(rng() % V)] = 1;
+    for (int32_t t = 0; t < V; ++t) {
+      if (r == 1 ? !in[t] : in[t]) allow.banned_tokens.push_back(t);
+      if (!in[t]) ban.banned_tokens.push_back(t);
+    }
+    allow.banned_offsets.push_back(static_cast<int32_t>(allow.banned_tokens.size()));
+    ban.banned_offsets.push_back(static_cast<int32_t>(ban.banned_tokens.size()));
+  }
+  for (SampleBatch* b : {&allow, &ban}) {
+    b->penalty_offsets = {0, 0, 0, 0, 0, 2};
+    b->penalty_tokens = {allow.banned_tokens[allow.banned_offsets[4]], 3};
+    b->penalty_counts = {2, 0};
+    b->bias_offsets = {0, 0, 0, 1, 1, 1};
+    b->bias_tokens = {allow.banned_tokens[allow.banned_offsets[2] + 1]};
+    b->bias_values = {50.0f};
+  }
+  for (uint64_t seed = 0; seed < 60; ++seed) {
+    for (auto& row : allow.rows) row.seed = seed;
+    for (auto& row : ban.rows) row.seed = seed;
+    const SampleResult got = be->sample(l, allow), want = be->sample(l, ban), refd = ref::sample(l, allow);
+    ASSERT_EQ(got.tokens, want.tokens) << "seed " << seed;
+    ASSERT_EQ(got.tokens, refd.tokens) << "seed " << seed;
+    EXPECT_EQ(got.top_logprobs, want.top_logprobs);
+    for (int r = 0; r < R; ++r) {
+      const bool listed = std::binary_search(allow.banned_tokens.begin() + allow.banned_offsets[r],
+                                             allow.banned_tokens.begin() + allow.banned_offsets[r + 1], got.tokens[r]);
+      EXPECT_EQ(listed, r != 1) << "row " << r << " drew " << got.tokens[r];
+    }
+    EXPECT_EQ(got.tokens[2], allow.bias_tokens[0]);  // +50 on an allowed token
+  }
+}
+
 TEST_P(Sampling, SameSeedSameTokenAndMatchesReference) {
   std::mt19937_64 rng(5);
   const int V = 1000, R = 6;

@@ -38,7 +38,8 @@ struct RowScratch {
 
 bool has_csr(const std::vector<int32_t>& offsets) { return !offsets.empty(); }
 
-// Processed logits of row r: raw, NaN -> -inf, logit biases, penalties, banned tokens.
+// Processed logits of row r: raw, NaN -> -inf, logit biases, penalties, banned tokens (or, for
+// an allow_only row, every token but the listed ones).
 void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t r, std::vector<float>& w) {
   w.assign(x, x + V);
   for (float& v : w)
@@ -66,7 +67,14 @@ void process_logits(const float* x, int64_t V, const SampleBatch& batch, int64_t
       w[tok] = v;
     }
   }
-  if (has_csr(batch.banned_offsets)) {
+  if (row.allow_only) {
+    std::vector<std::pair<int32_t, float>> keep;
+    if (has_csr(batch.banned_offsets))
+      for (int32_t j = batch.banned_offsets[r]; j < batch.banned_offsets[r + 1]; ++j)
+        keep.emplace_back(batch.banned_tokens[j], w[batch.banned_tokens[j]]);
+    std::fill(w.begin(), w.end(), kNegInf);
+    for (const auto& [tok, v] : keep) w[tok] = v;
+  } else if (has_csr(batch.banned_offsets)) {
     for (int32_t j = batch.banned_offsets[r]; j < batch.banned_offsets[r + 1]; ++j) w[batch.banned_tokens[j]] = kNegInf;
   }
 }
@@ -309,7 +317,8 @@ SampleResult sample(const float* logits, int64_t rows, int64_t vocab, const Samp
     const float m = row_max(x, vocab);
     const float lse = m + static_cast<float>(std::log(row_sum_exp(x, vocab, m)));
     int32_t tok;
-    const bool raw = !has_csr(batch.penalty_offsets) && !has_csr(batch.banned_offsets) && !has_csr(batch.bias_offsets);
+    const bool raw = !has_csr(batch.penalty_offsets) && !has_csr(batch.banned_offsets) && !has_csr(batch.bias_offsets) &&
+                     !row.allow_only;
     if (row.temperature == 0.0f && raw) {
       // The processed logits would be x with NaN -> -inf: its maximum is m, found above.
       tok = index_of_max(x, vocab, m, ex);

@@ -750,6 +750,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
   }
   std::vector<SampleRowParams> rows(R);
   int max_top = 0;
+  bool any_allow = false;
   for (int r = 0; r < R; ++r) {
     const SamplingRow& s = batch.rows[r];
     TLLM_CHECK_ARG(s.num_top_logprobs <= kMaxTopLogprobs, op, ": row ", r, " num_top_logprobs ",
@@ -771,6 +772,8 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
     p.ban_end = has_ban ? batch.banned_offsets[r + 1] : 0;
     p.bias_begin = has_bias ? batch.bias_offsets[r] : 0;
     p.bias_end = has_bias ? batch.bias_offsets[r + 1] : 0;
+    p.allow_only = s.allow_only ? 1 : 0;
+    any_allow |= s.allow_only;
     max_top = std::max(max_top, s.num_top_logprobs);
   }
   const int top_stride = std::max(max_top, 1);
@@ -793,7 +796,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
     std::memcpy(staged.data() + off_bi, batch.bias_tokens.data(), batch.bias_tokens.size() * 4);
     std::memcpy(staged.data() + off_bv, batch.bias_values.data(), batch.bias_values.size() * 4);
   }
-  // Up to kSampleInlineBytes (one row: 88 bytes without penalties) they travel in the sampling
+  // Up to kSampleInlineBytes (one row: 96 bytes without penalties) they travel in the sampling
   // kernel's launch parameters; otherwise one upload.
   cuda::SampleInputs inputs;
   inputs.bytes = in_bytes;
@@ -811,7 +814,7 @@ void CudaBackend::launch_draw(const Tensor& logits_in, const SampleBatch& batch,
     else CUDA_CHECK(cudaMemcpyAsync(d_in.raw(), staged.data(), in_bytes, cudaMemcpyHostToDevice, stream_));
     inputs.device = static_cast<const uint8_t*>(d_in.raw());
   }
-  const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty() || !batch.bias_tokens.empty();
+  const bool any_edit = !pen_tokens.empty() || !batch.banned_tokens.empty() || !batch.bias_tokens.empty() || any_allow;
   Tensor scratch = empty({any_edit ? R : 1, any_edit ? V : 1}, DType::F32);
   const size_t out_bytes = R * sizeof(SampleOutRow), top_bytes = static_cast<size_t>(R) * top_stride * sizeof(TopEntry);
   draw.out = empty({static_cast<int64_t>(out_bytes + top_bytes)}, DType::U8);  // kept for feed_tokens

@@ -464,7 +464,8 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
   const int r = blockIdx.x;
   const SampleRowParams prm = rows[r];
   const float* raw = logits + static_cast<int64_t>(r) * V;
-  const bool edited = prm.pen_end > prm.pen_begin || prm.ban_end > prm.ban_begin || prm.bias_end > prm.bias_begin;
+  const bool edited =
+      prm.pen_end > prm.pen_begin || prm.ban_end > prm.ban_begin || prm.bias_end > prm.bias_begin || prm.allow_only;
 
   // 1. raw (max, sum exp) and, for unedited rows, the processed argmax, in one pass.
   float rm = -INFINITY, rs = 0.0f, best = -INFINITY;
@@ -482,15 +483,23 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
   } else {
     for_each(raw, V, [&](int i, float v) {
       scan_raw(v, i, rm, rs, best, best_id);
-      if (edited) row[i] = proc(v);
+      if (edited) row[i] = prm.allow_only ? -INFINITY : proc(v);
     });
   }
   block_max_sumexp(rm, rs, sh);
   const float raw_lse = rm + logf(rs);
 
-  // 2. biases, penalties and bans on the scratch copy.
+  // 2. biases, penalties and bans on the scratch copy (an allow_only row: its listed tokens
+  // restored over the -inf of step 1 first, and nothing banned after).
   if (edited) {
     __syncthreads();
+    if (prm.allow_only) {
+      for (int j = prm.ban_begin + static_cast<int>(threadIdx.x); j < prm.ban_end; j += blockDim.x) {
+        const int tok = ban_tokens[j];
+        if (tok >= 0 && tok < V) row[tok] = proc(raw[tok]);
+      }
+      __syncthreads();
+    }
     for (int j = prm.bias_begin + static_cast<int>(threadIdx.x); j < prm.bias_end; j += blockDim.x) {
       const int tok = bias_tokens[j];
       if (tok >= 0 && tok < V) row[tok] += bias_values[j];
@@ -507,7 +516,7 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ logits, int
       row[tok] = l;
     }
     __syncthreads();
-    for (int j = prm.ban_begin + static_cast<int>(threadIdx.x); j < prm.ban_end; j += blockDim.x) {
+    for (int j = prm.ban_begin + static_cast<int>(threadIdx.x); j < prm.ban_end && !prm.allow_only; j += blockDim.x) {
       const int tok = ban_tokens[j];
       if (tok >= 0 && tok < V) row[tok] = -INFINITY;
     }

@@ -22,6 +22,7 @@ struct SampleRowParams {
   int pen_begin, pen_end;  // into penalty_tokens / penalty_counts
   int ban_begin, ban_end;  // into banned_tokens
   int bias_begin, bias_end;  // into bias_tokens / bias_values (each token at most once)
+  int allow_only;            // the ban entries are the only tokens allowed (SamplingRow::allow_only)
 };
 
 struct SampleOutRow {

@@ -83,8 +83,15 @@ std::vector<float> processed(const float* x, int64_t V, const SampleBatch& batch
       w[i] = v;
     }
   }
-  if (!batch.banned_offsets.empty())
+  if (row.allow_only) {
+    std::vector<uint8_t> allowed(static_cast<size_t>(V), 0);
+    if (!batch.banned_offsets.empty())
+      for (int32_t j = batch.banned_offsets[r]; j < batch.banned_offsets[r + 1]; ++j) allowed[batch.banned_tokens[j]] = 1;
+    for (int64_t i = 0; i < V; ++i)
+      if (!allowed[i]) w[i] = kNegInf;
+  } else if (!batch.banned_offsets.empty()) {
     for (int32_t j = batch.banned_offsets[r]; j < batch.banned_offsets[r + 1]; ++j) w[batch.banned_tokens[j]] = kNegInf;
+  }
   return w;
 }
 

@@ -147,6 +147,65 @@ TEST_F(CudaSample, SeededDrawsMatchReferenceAndCpu) {
   }
 }
 
+// allow_only rows (structured output): the listed tokens are the only ones drawn, the same
+// draws as the reference and the CPU backend and as banning every other token; a short list
+// (inline inputs) and long ones (uploaded), with penalties and biases on allowed tokens.
+TEST_F(CudaSample, AllowOnlyRowsMatchReferenceAndCpu) {
+  std::mt19937_64 rng(31);
+  auto cpu = make_cpu_backend();
+  const int V = 151936, R = 4;
+  for (int trial = 0; trial < 4; ++trial) {
+    Tensor logits = random_logits(rng, R, V, 3.0f);
+    SampleBatch allow, ban;
+    for (int r = 0; r < R; ++r) {
+      SamplingRow row;
+      row.temperature = r == 0 ? 0.0f : 0.7f + 0.2f * r;
+      row.top_k = r == 2 ? 20 : 0;
+      row.top_p = r == 3 ? 0.8f : 1.0f;
+      row.repetition_penalty = r == 1 ? 1.3f : 1.0f;
+      row.num_top_logprobs = r == 3 ? 5 : 0;
+      row.seed = 77 + trial;
+      row.offset = static_cast<uint64_t>(r);
+      allow.rows.push_back(row);
+      ban.rows.push_back(row);
+      allow.rows.back().allow_only = true;
+    }
+    allow.banned_offsets = {0};
+    ban.banned_offsets = {0};
+    allow.penalty_offsets = {0};
+    for (int r = 0; r < R; ++r) {
+      // Trial 0: 3 tokens per row (inline); then up to 20,000 (uploaded).
+      const int n = trial == 0 ? 3 : 500 * (r + 1) * trial;
+      std::vector<uint8_t> in(V, 0);
+      for (int j = 0; j < n; ++j) in[static_cast<size_t>(rng() % V)] = 1;
+      for (int32_t t = 0; t < V; ++t) (in[t] ? allow.banned_tokens : ban.banned_tokens).push_back(t);
+      allow.banned_offsets.push_back(static_cast<int32_t>(allow.banned_tokens.size()));
+      ban.banned_offsets.push_back(static_cast<int32_t>(ban.banned_tokens.size()));
+      if (r == 1) allow.penalty_tokens.push_back(allow.banned_tokens[allow.banned_offsets[1]]), allow.penalty_counts.push_back(3);
+      allow.penalty_offsets.push_back(static_cast<int32_t>(allow.penalty_tokens.size()));
+    }
+    allow.bias_offsets = {0, 0, 0, 1, 1};
+    allow.bias_tokens = {allow.banned_tokens[allow.banned_offsets[2]]};
+    allow.bias_values = {40.0f};
+    ban.penalty_offsets = allow.penalty_offsets;
+    ban.penalty_tokens = allow.penalty_tokens;
+    ban.penalty_counts = allow.penalty_counts;
+    ban.bias_offsets = allow.bias_offsets;
+    ban.bias_tokens = allow.bias_tokens;
+    ban.bias_values = allow.bias_values;
+    const SampleResult got = be().sample(dev(logits), allow);
+    const std::string what = "allow_only, trial " + std::to_string(trial);
+    expect_same(got, ref::sample(logits, allow), allow, what + " vs reference");
+    expect_same(got, cpu->sample(logits, allow), allow, what + " vs cpu backend");
+    expect_same(got, be().sample(dev(logits), ban), ban, what + " vs the rest banned");
+    for (int r = 0; r < R; ++r)
+      EXPECT_TRUE(std::binary_search(allow.banned_tokens.begin() + allow.banned_offsets[r],
+                                     allow.banned_tokens.begin() + allow.banned_offsets[r + 1], got.tokens[r]))
+          << what << " row " << r;
+    EXPECT_EQ(got.tokens[2], allow.bias_tokens[0]) << what;
+  }
+}
+
 TEST_F(CudaSample, CandidateAndRadixPathsAgreeWithReference) {
   // Flat rows (top-p keeps tens of thousands of tokens: the radix-select path), peaked rows
   // (a few candidates near the max) and large k (more candidates than fit the sort buffer).
