@@ -584,26 +584,35 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
   }
   if (any_ban) {
     sb.banned_offsets.push_back(0);
-    for (int i : sampling) {
-      const Sequence& q = *so.scheduled[i].seq;
-      const FormatPrefix* format = q.params.output_format.empty() ? nullptr : &*states.at(q.id).format;
-      if (q.num_output_tokens() < q.params.min_tokens || (format && !format->complete())) {
-        // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
-        if (!q.params.ignore_eos)
-          for (int32_t t : eos_ids) sb.banned_tokens.push_back(t);
-        for (int32_t t : q.params.stop_token_ids) sb.banned_tokens.push_back(t);
-      }
-      if (format) {
-        // The filter bans every special token; an end id is let through once the format is complete.
-        const std::vector<int32_t>& no = output_filter->banned(*format);
-        if (!format->complete()) {
-          sb.banned_tokens.insert(sb.banned_tokens.end(), no.begin(), no.end());
+    for (size_t k = 0; k < sampling.size(); ++k) {
+      const Sequence& q = *so.scheduled[sampling[k]].seq;
+      const SamplingParams& p = q.params;
+      const FormatPrefix* format = p.output_format.empty() ? nullptr : &*states.at(q.id).format;
+      // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
+      const bool may_end = q.num_output_tokens() >= p.min_tokens && (!format || format->complete());
+      const auto& stops = p.stop_token_ids;
+      const auto is_end = [&](int32_t t) {
+        return (!p.ignore_eos && eos_ids.count(t)) || std::find(stops.begin(), stops.end(), t) != stops.end();
+      };
+      std::vector<int32_t> ends;
+      if (!p.ignore_eos) ends.assign(eos_ids.begin(), eos_ids.end());
+      ends.insert(ends.end(), stops.begin(), stops.end());
+      if (!format) {
+        if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
+      } else {
+        // The filter never lets special tokens through; end ids are added here once they may come.
+        const TokenSet& next = output_filter->next(*format);
+        if (next.allowed) {
+          sb.rows[k].allow_only = true;
+          for (int32_t t : next.ids)
+            if (may_end || !is_end(t)) sb.banned_tokens.push_back(t);
+          if (may_end)
+            for (int32_t t : ends)
+              if (!next.contains(t)) sb.banned_tokens.push_back(t);
         } else {
-          const auto& stops = q.params.stop_token_ids;
-          for (int32_t t : no) {
-            const bool ends = (!q.params.ignore_eos && eos_ids.count(t)) || std::find(stops.begin(), stops.end(), t) != stops.end();
-            if (!ends) sb.banned_tokens.push_back(t);
-          }
+          for (int32_t t : next.ids)
+            if (!may_end || !is_end(t)) sb.banned_tokens.push_back(t);
+          if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
         }
       }
       sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));

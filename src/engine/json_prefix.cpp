@@ -1,9 +1,67 @@
 #include "engine/json_prefix.h"
 
+#include <algorithm>
+
+#include "engine/json_schema.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
 namespace {
+
+using Kind = JsonSchema::Kind;
+using Frame = JsonPrefix::Frame;
+using Thread = JsonPrefix::Thread;
+
+// What a frame expects next.
+enum St : uint8_t {
+  VStart,   // a value of the frame's node begins (whitespace first, but not at the top level)
+  OFirst,   // after '{': '"' (a key) or '}'
+  OKey,     // after ',' in an object: '"'
+  OKeyStr,  // in a key (string scanner; declared keys [first, last) match so far)
+  OColon,   // after a key: ':'
+  OAfter,   // after a member's value: ',' or '}'
+  AFirst,   // after '[': an item or ']'
+  AAfter,   // after an item: ',' or ']'
+  Str,      // in a string value
+  NMinus,   // numbers, as JSON's grammar: '-'
+  NZero,    // an integer part "0"
+  NInt,     // an integer part [1-9][0-9]*
+  NDot,     // '.'
+  NFrac,    // fraction digits
+  NE,       // 'e' / 'E'
+  NESign,   // the exponent's sign
+  NExp,     // exponent digits
+  Lit,      // in one of the node's literal texts (pos bytes matched)
+};
+
+// The string scanner inside a frame (Frame::str).
+enum Scan : uint8_t { Plain, Esc, Hex, LowBs, LowU, Utf8 };
+constexpr uint8_t kLow = 1, kHigh = 2, kExtra = 4, kNeg = 8;
+
+// Whether an integer whose digits begin with those read (magnitude v, sign neg; zero: the digits
+// are the whole "0") can still land in [lo, hi]: v itself, or v followed by k more digits, the
+// magnitudes [v 10^k, v 10^k + 10^k - 1].
+bool integer_reachable(bool neg, uint64_t v, bool zero, int64_t lo, int64_t hi) {
+  using I = __int128;
+  if (zero) return lo <= 0 && 0 <= hi;
+  I a = v, w = 1;
+  for (int k = 0; k < 20; ++k) {
+    const I mlo = a, mhi = a + w - 1;
+    const I vlo = neg ? -mhi : mlo, vhi = neg ? -mlo : mhi;
+    if (vlo <= hi && vhi >= lo) return true;
+    if (neg ? -mlo < lo : mlo > hi) return false;  // longer ones only go further out
+    a *= 10;
+    w *= 10;
+  }
+  return false;
+}
+
+bool integer_inside(const Frame& f, int64_t lo, int64_t hi) {
+  const __int128 v = (f.flags & kNeg) ? -static_cast<__int128>(f.num) : static_cast<__int128>(f.num);
+  return lo <= v && v <= hi;
+}
+
+enum class Scanned { Refused, Taken, Char, Closed };
 
 bool is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -14,271 +72,513 @@ int hex_value(unsigned char c) {
   return -1;
 }
 
+// One byte of a JSON string's body. A character may begin only when may_begin (its length
+// limit); Char when one is complete (a surrogate pair counts once).
+Scanned scan(Frame& f, unsigned char c, bool may_begin) {
+  switch (f.str) {
+    case Plain:
+      if (c == '"') return Scanned::Closed;
+      if (!may_begin) return Scanned::Refused;
+      if (c == '\\') {
+        f.str = Esc;
+        return Scanned::Taken;
+      }
+      if (c < 0x20) return Scanned::Refused;  // control characters must be escaped
+      if (c < 0x80) return Scanned::Char;
+      {
+        tok::Utf8Lead lead;
+        if (!tok::utf8_lead(c, lead)) return Scanned::Refused;
+        f.cont = static_cast<uint8_t>(lead.continuation);
+        f.lo = lead.lo;
+        f.hi = lead.hi;
+      }
+      f.str = Utf8;
+      return Scanned::Taken;
+    case Utf8:
+      if (c < f.lo || c > f.hi) return Scanned::Refused;
+      f.lo = 0x80;
+      f.hi = 0xBF;
+      if (--f.cont > 0) return Scanned::Taken;
+      f.str = Plain;
+      return Scanned::Char;
+    case Esc:
+      if (c == 'u') {
+        f.hex = 0;
+        f.flags &= static_cast<uint8_t>(~kLow);
+        f.str = Hex;
+        return Scanned::Taken;
+      }
+      if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' && c != 't')
+        return Scanned::Refused;
+      f.str = Plain;
+      return Scanned::Char;
+    case LowBs:
+      if (c != '\\') return Scanned::Refused;
+      f.str = LowU;
+      return Scanned::Taken;
+    case LowU:
+      if (c != 'u') return Scanned::Refused;
+      f.hex = 0;
+      f.flags |= kLow;
+      f.str = Hex;
+      return Scanned::Taken;
+    case Hex: {
+      const int v = hex_value(c);
+      if (v < 0) return Scanned::Refused;
+      const bool low = f.flags & kLow;
+      if (f.hex == 0) {
+        if (low && v != 0xD) return Scanned::Refused;  // the escape after a high surrogate: DC00-DFFF
+        f.hex_first = static_cast<uint8_t>(v);
+      } else if (f.hex == 1) {
+        const bool surrogate = f.hex_first == 0xD && v >= 0x8;
+        if (low && v < 0xC) return Scanned::Refused;
+        if (!low && surrogate && v >= 0xC) return Scanned::Refused;  // a low surrogate without its high one
+        if (!low && surrogate) f.flags |= kHigh;
+      }
+      if (++f.hex < 4) return Scanned::Taken;
+      const bool high = f.flags & kHigh;
+      f.flags &= static_cast<uint8_t>(~(kLow | kHigh));
+      f.hex = 0;
+      f.hex_first = 0;
+      f.str = high ? LowBs : Plain;
+      return high ? Scanned::Taken : Scanned::Char;
+    }
+    default:
+      return Scanned::Refused;
+  }
+}
+
+void put(std::string& k, uint32_t v) { k.append(reinterpret_cast<const char*>(&v), sizeof v); }
+
+void thread_key(const Thread& t, std::string& k) {
+  put(k, static_cast<uint32_t>(t.ws));
+  put(k, static_cast<uint32_t>(t.stack.size()));
+  for (const Frame& f : t.stack) {
+    put(k, static_cast<uint32_t>(f.node));
+    k.push_back(static_cast<char>(f.st));
+    k.push_back(static_cast<char>(f.str));
+    k.push_back(static_cast<char>(f.hex));
+    k.push_back(static_cast<char>(f.hex_first));
+    k.push_back(static_cast<char>(f.cont));
+    k.push_back(static_cast<char>(f.lo));
+    k.push_back(static_cast<char>(f.hi));
+    k.push_back(static_cast<char>(f.flags));
+    put(k, f.pos);
+    put(k, f.first);
+    put(k, f.last);
+    put(k, f.count);
+    put(k, static_cast<uint32_t>(f.prop));
+    put(k, static_cast<uint32_t>(f.seen));
+    put(k, static_cast<uint32_t>(f.seen >> 32));
+    put(k, static_cast<uint32_t>(f.num));
+    put(k, static_cast<uint32_t>(f.num >> 32));
+  }
+}
+
+// Whitespace between tokens: one space (where space_ok), or a newline (where newline_ok) and
+// up to kMaxWhitespace spaces / tabs of indentation. ws: 0 none yet, 1 a space, 2 + k a newline
+// and k indentation bytes.
+bool take_whitespace(int& ws, unsigned char c, bool space_ok, bool newline_ok) {
+  if (c == '\n' && ws == 0 && newline_ok) {
+    ws = 2;
+    return true;
+  }
+  if (c == ' ' && ws == 0 && space_ok) {
+    ws = 1;
+    return true;
+  }
+  if ((c == ' ' || c == '\t') && ws >= 2 && ws - 2 < JsonPrefix::kMaxWhitespace) {
+    ++ws;
+    return true;
+  }
+  return false;
+}
+
+bool accepting_number(uint8_t st) { return st == NZero || st == NInt || st == NFrac || st == NExp; }
+
 }  // namespace
 
-bool JsonPrefix::feed(unsigned char c) {
-  const JsonPrefix before = *this;
-  if (step(c)) return true;
-  *this = before;
+JsonPrefix::JsonPrefix() : JsonPrefix(JsonSchema::any_object()) {}
+
+JsonPrefix::JsonPrefix(std::shared_ptr<const JsonSchema> schema) : JsonPrefix(schema.get()) { owned_ = std::move(schema); }
+
+JsonPrefix::JsonPrefix(const JsonSchema* schema) : schema_(schema) {
+  Thread t;
+  push_value(t, schema_->root());
+  threads_.push_back(std::move(t));
+}
+
+bool JsonPrefix::fits(const Thread& t, int node) const {
+  // A value pushed now sits inside every frame of the stack (all containers).
+  return node >= 0 && static_cast<int>(t.stack.size()) + schema_->node(node).min_depth <= kMaxDepth;
+}
+
+void JsonPrefix::end_value(Thread& t) const { t.stack.pop_back(); }
+
+void JsonPrefix::push_value(Thread& t, int node) const {
+  Frame f;
+  f.node = node;
+  f.st = VStart;
+  t.stack.push_back(f);
+}
+
+bool JsonPrefix::key_open(const Thread& t, const Frame& f) const {
+  const JsonSchema::Node& n = schema_->node(f.node);
+  if (fits(t, n.additional)) return true;
+  for (size_t i = 0; i < n.keys.size(); ++i)
+    if (!((f.seen >> i) & 1) && fits(t, n.values[i])) return true;
   return false;
+}
+
+void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
+  const JsonSchema& S = *schema_;
+  for (;;) {
+    if (t.stack.empty()) return;  // the top-level value is closed: nothing follows
+    Frame& f = t.stack.back();
+    const JsonSchema::Node& n = S.node(f.node);
+    bool had_ws = false;  // whitespace came since the last token
+    switch (f.st) {
+      case VStart:
+      case OFirst:
+      case OKey:
+      case OColon:
+      case OAfter:
+      case AFirst:
+      case AAfter:
+        if (is_ws(c)) {
+          // Where a writer of JSON puts whitespace, compact or pretty-printed: after '{', '['
+          // and ',' a space or a newline; after ':' a space; after a value a newline, before
+          // its container's closer only; none before ':' or ',', and none around the
+          // top-level value.
+          bool space_ok = false, newline_ok = false;
+          if (f.st == VStart) {
+            if (t.stack.size() == 1) return;
+            space_ok = true;
+            newline_ok = t.stack[t.stack.size() - 2].st == AAfter;  // an item, not a member's value
+          } else if (f.st == OFirst || f.st == OKey || f.st == AFirst) {
+            space_ok = newline_ok = true;
+          } else if (f.st == OAfter) {
+            newline_ok = (n.required & ~f.seen) == 0;
+          } else if (f.st == AAfter) {
+            newline_ok = f.count >= n.min_count;
+          }
+          if (!S.any_whitespace() || !take_whitespace(t.ws, c, space_ok, newline_ok)) return;
+          out.push_back(std::move(t));
+          return;
+        }
+        had_ws = t.ws != 0;
+        t.ws = 0;
+        break;
+      default:
+        break;
+    }
+    switch (f.st) {
+      case VStart: {
+        if (n.kind == Kind::AnyOf) {
+          const int open = static_cast<int>(t.stack.size()) - 1;
+          for (int a : n.alts) {
+            const JsonSchema::Node& alt = S.node(a);
+            if (!alt.can_start(c) || open + alt.min_depth > kMaxDepth) continue;
+            Thread u = t;
+            u.stack.back().node = a;
+            advance(std::move(u), c, out);
+          }
+          return;
+        }
+        if (!n.can_start(c)) return;
+        switch (n.kind) {
+          case Kind::Object: f.st = OFirst; break;
+          case Kind::Array: f.st = AFirst; break;
+          case Kind::String: f.st = Str; break;
+          case Kind::Number:
+          case Kind::Integer:
+            if (n.bounded) {  // a sign where a negative fits, a first digit that can land inside
+              const bool ok = c == '-' ? n.min_value <= -1
+                                       : integer_reachable(false, static_cast<uint64_t>(c - '0'), c == '0', n.min_value, n.max_value);
+              if (!ok) return;
+              f.num = c == '-' ? 0 : static_cast<uint64_t>(c - '0');
+              f.flags = c == '-' ? kNeg : 0;
+            }
+            f.st = c == '-' ? NMinus : c == '0' ? NZero : NInt;
+            break;
+          case Kind::Literals: {
+            uint32_t a = 0;
+            while (static_cast<unsigned char>(n.texts[a][0]) != c) ++a;
+            uint32_t b = a;
+            while (b < n.texts.size() && static_cast<unsigned char>(n.texts[b][0]) == c) ++b;
+            f.st = Lit;
+            f.first = a;
+            f.last = b;
+            f.pos = 1;
+            if (b - a == 1 && n.texts[a].size() == 1) end_value(t);
+            break;
+          }
+          case Kind::AnyOf: return;
+        }
+        out.push_back(std::move(t));
+        return;
+      }
+      case OFirst:
+      case OKey:
+        if (c == '"' && key_open(t, f)) {
+          f.st = OKeyStr;
+          f.first = 0;
+          f.last = static_cast<uint32_t>(n.keys.size());
+          f.pos = 1;
+          f.flags = fits(t, n.additional) ? kExtra : 0;
+          out.push_back(std::move(t));
+          return;
+        }
+        if (f.st == OFirst && c == '}' && n.required == 0) {
+          end_value(t);
+          out.push_back(std::move(t));
+        }
+        return;
+      case OKeyStr: {
+        const Scanned r = scan(f, c, true);
+        if (r == Scanned::Refused) return;
+        if (r == Scanned::Closed) {
+          for (uint32_t i = f.first; i < f.last; ++i) {
+            if (n.keys[i].size() != f.pos + 1) continue;
+            // A declared key: its property, once; another key's schema never takes its name.
+            if (((f.seen >> i) & 1) || !fits(t, n.values[i])) return;
+            f.prop = static_cast<int32_t>(i);
+            f.seen |= uint64_t{1} << i;
+            f.st = OColon;
+            f.first = f.last = f.pos = 0;
+            f.flags = 0;
+            out.push_back(std::move(t));
+            return;
+          }
+          if (!(f.flags & kExtra)) return;
+          f.prop = -1;
+          f.st = OColon;
+          f.first = f.last = f.pos = 0;
+          f.flags = 0;
+          out.push_back(std::move(t));
+          return;
+        }
+        uint32_t a = f.first;
+        const auto match = [&](uint32_t i) { return n.keys[i].size() > f.pos && static_cast<unsigned char>(n.keys[i][f.pos]) == c; };
+        while (a < f.last && !match(a)) ++a;
+        uint32_t b = a;
+        while (b < f.last && match(b)) ++b;
+        bool alive = f.flags & kExtra;
+        for (uint32_t i = a; i < b && !alive; ++i) alive = !((f.seen >> i) & 1) && fits(t, n.values[i]);
+        if (!alive) return;
+        if (a == b) {
+          f.first = f.last = f.pos = 0;  // another key: the declared ones no longer matter
+        } else {
+          f.first = a;
+          f.last = b;
+          ++f.pos;
+        }
+        out.push_back(std::move(t));
+        return;
+      }
+      case OColon: {
+        if (c != ':') return;
+        const int value = f.prop >= 0 ? n.values[static_cast<size_t>(f.prop)] : n.additional;
+        f.st = OAfter;
+        f.prop = -1;
+        push_value(t, value);
+        out.push_back(std::move(t));
+        return;
+      }
+      case OAfter:
+        if (c == ',' && !had_ws && key_open(t, f)) {
+          f.st = OKey;
+          out.push_back(std::move(t));
+        } else if (c == '}' && (n.required & ~f.seen) == 0) {
+          end_value(t);
+          out.push_back(std::move(t));
+        }
+        return;
+      case AFirst: {
+        if (c == ']') {
+          if (n.min_count > 0) return;
+          end_value(t);
+          out.push_back(std::move(t));
+          return;
+        }
+        const int item = n.item(0);
+        if (n.max_count == 0 || !fits(t, item)) return;
+        f.st = AAfter;
+        f.count = 1;
+        if (n.max_count == JsonSchema::kUnbounded)
+          f.count = std::min<uint32_t>(f.count, std::max<uint32_t>(n.min_count, static_cast<uint32_t>(n.prefix.size())));
+        push_value(t, item);
+        continue;  // the item's first byte
+      }
+      case AAfter:
+        if (c == ',' && !had_ws) {
+          const int item = n.item(f.count);
+          if (f.count >= n.max_count || !fits(t, item)) return;
+          ++f.count;
+          // Past the prefix and the minimum every count behaves alike.
+          if (n.max_count == JsonSchema::kUnbounded)
+            f.count = std::min<uint32_t>(f.count, std::max<uint32_t>(n.min_count, static_cast<uint32_t>(n.prefix.size())));
+          push_value(t, item);
+          out.push_back(std::move(t));
+        } else if (c == ']' && f.count >= n.min_count) {
+          end_value(t);
+          out.push_back(std::move(t));
+        }
+        return;
+      case Str: {
+        const Scanned r = scan(f, c, f.count < n.max_count);
+        if (r == Scanned::Refused) return;
+        if (r == Scanned::Closed) {
+          if (f.count < n.min_count) return;
+          end_value(t);
+        } else if (r == Scanned::Char) {
+          ++f.count;
+          if (n.max_count == JsonSchema::kUnbounded) f.count = std::min(f.count, n.min_count);
+        }
+        out.push_back(std::move(t));
+        return;
+      }
+      case NMinus:
+        if (!is_digit(c)) return;
+        if (n.bounded && !integer_reachable(true, static_cast<uint64_t>(c - '0'), c == '0', n.min_value, n.max_value)) return;
+        f.num = n.bounded ? static_cast<uint64_t>(c - '0') : 0;
+        f.st = c == '0' ? NZero : NInt;
+        out.push_back(std::move(t));
+        return;
+      case NZero:
+      case NInt:
+      case NFrac:
+      case NExp: {
+        const bool integer = n.kind == Kind::Integer;
+        if (is_digit(c) && f.st != NZero) {
+          if (integer && n.bounded) {
+            if (f.num > (UINT64_MAX - 9) / 10) return;
+            const uint64_t v = f.num * 10 + static_cast<uint64_t>(c - '0');
+            if (!integer_reachable(f.flags & kNeg, v, false, n.min_value, n.max_value)) return;
+            f.num = v;
+          }
+          out.push_back(std::move(t));
+          return;
+        }
+        if (c == '.' && !integer && f.st != NFrac && f.st != NExp) {
+          f.st = NDot;
+        } else if ((c == 'e' || c == 'E') && !integer && f.st != NExp) {
+          f.st = NE;
+        } else {
+          if (integer && n.bounded && !integer_inside(f, n.min_value, n.max_value)) return;
+          end_value(t);  // the number ends; the byte follows it
+          continue;
+        }
+        out.push_back(std::move(t));
+        return;
+      }
+      case NDot:
+        if (!is_digit(c)) return;
+        f.st = NFrac;
+        out.push_back(std::move(t));
+        return;
+      case NE:
+        if (c == '+' || c == '-') {
+          f.st = NESign;
+        } else if (is_digit(c)) {
+          f.st = NExp;
+        } else {
+          return;
+        }
+        out.push_back(std::move(t));
+        return;
+      case NESign:
+        if (!is_digit(c)) return;
+        f.st = NExp;
+        out.push_back(std::move(t));
+        return;
+      case Lit: {
+        const auto match = [&](uint32_t i) { return n.texts[i].size() > f.pos && static_cast<unsigned char>(n.texts[i][f.pos]) == c; };
+        uint32_t a = f.first;
+        while (a < f.last && !match(a)) ++a;
+        uint32_t b = a;
+        while (b < f.last && match(b)) ++b;
+        if (a == b) {
+          // The texts sharing the bytes read sort after the one that is exactly them.
+          if (n.texts[f.first].size() != f.pos) return;
+          end_value(t);
+          continue;
+        }
+        f.first = a;
+        f.last = b;
+        ++f.pos;
+        if (b - a == 1 && n.texts[a].size() == f.pos) end_value(t);
+        out.push_back(std::move(t));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+bool JsonPrefix::feed(unsigned char c) {
+  Threads out;
+  for (const Thread& t : threads_) advance(t, c, out);
+  if (out.empty()) return false;
+  if (out.size() > 1) {
+    std::vector<std::pair<std::string, size_t>> keys;
+    for (size_t i = 0; i < out.size(); ++i) {
+      keys.emplace_back(std::string(), i);
+      thread_key(out[i], keys.back().first);
+    }
+    std::sort(keys.begin(), keys.end());
+    Threads unique;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (i == 0 || keys[i].first != keys[i - 1].first) unique.push_back(std::move(out[keys[i].second]));
+    out = std::move(unique);
+  }
+  threads_ = std::move(out);
+  return true;
 }
 
 bool JsonPrefix::feed(std::string_view s) {
   for (char c : s)
-    if (!step(static_cast<unsigned char>(c))) return false;
+    if (!feed(static_cast<unsigned char>(c))) return false;
   return true;
+}
+
+bool JsonPrefix::value_accepting(const Thread& t) const {
+  if (t.stack.empty()) return true;
+  if (t.stack.size() != 1) return false;
+  const Frame& f = t.stack.back();
+  if (accepting_number(f.st)) {
+    const JsonSchema::Node& n = schema_->node(f.node);
+    return !(n.kind == Kind::Integer && n.bounded) || integer_inside(f, n.min_value, n.max_value);
+  }
+  return f.st == Lit && schema_->node(f.node).texts[f.first].size() == f.pos;
+}
+
+bool JsonPrefix::complete() const {
+  return std::any_of(threads_.begin(), threads_.end(), [&](const Thread& t) { return value_accepting(t); });
+}
+
+bool JsonPrefix::closed() const {
+  return std::all_of(threads_.begin(), threads_.end(), [](const Thread& t) { return t.stack.empty(); });
 }
 
 std::string JsonPrefix::key() const {
   std::string k;
-  k.reserve(stack_.size() + 16);
-  k.push_back(static_cast<char>(st_));
-  k.push_back(static_cast<char>(key_ | low_ << 1 | high_ << 2));
-  k.push_back(static_cast<char>(hex_));
-  k.push_back(static_cast<char>(hex_first_));
-  k.push_back(static_cast<char>(cont_));
-  k.push_back(static_cast<char>(lo_));
-  k.push_back(static_cast<char>(hi_));
-  k.push_back(lit_ ? lit_[0] : '-');
-  k.push_back(static_cast<char>(pos_));
-  k.push_back(static_cast<char>(ws_));
-  k += stack_;
+  for (const Thread& t : threads_) thread_key(t, k);
   return k;
 }
 
-bool JsonPrefix::push(char closer) {
-  if (static_cast<int>(stack_.size()) >= kMaxDepth) return false;
-  stack_.push_back(closer);
+bool JsonPrefix::in_plain_string(uint32_t* room) const {
+  if (threads_.size() != 1 || threads_[0].stack.empty()) return false;
+  const Frame& f = threads_[0].stack.back();
+  if (f.st == OKeyStr && f.str == Plain && (f.flags & kExtra)) {
+    *room = JsonSchema::kUnbounded;  // plain text never closes a key, and another key takes any
+    return true;
+  }
+  if (f.st != Str || f.str != Plain) return false;
+  const uint32_t max = schema_->node(f.node).max_count;
+  *room = max == JsonSchema::kUnbounded ? max : max - f.count;
   return true;
-}
-
-void JsonPrefix::end_value() { st_ = stack_.empty() ? St::Done : St::AfterValue; }
-
-bool JsonPrefix::begin_value(unsigned char c) {
-  switch (c) {
-    case '{':
-      if (!push('}')) return false;
-      st_ = St::ObjFirst;
-      return true;
-    case '[':
-      if (!push(']')) return false;
-      st_ = St::ArrFirst;
-      return true;
-    case '"':
-      key_ = false;
-      st_ = St::Str;
-      return true;
-    case '-':
-      st_ = St::NumMinus;
-      return true;
-    case '0':
-      st_ = St::NumZero;
-      return true;
-    case 't':
-    case 'f':
-    case 'n':
-      lit_ = c == 't' ? "true" : c == 'f' ? "false" : "null";
-      pos_ = 1;
-      st_ = St::Lit;
-      return true;
-    default:
-      if (c >= '1' && c <= '9') {
-        st_ = St::NumInt;
-        return true;
-      }
-      return false;
-  }
-}
-
-// A number ends at the first byte that cannot continue it; that byte then follows the value.
-bool JsonPrefix::after_value(unsigned char c) {
-  end_value();
-  return step(c);
-}
-
-bool JsonPrefix::step(unsigned char c) {
-  switch (st_) {
-    case St::ObjFirst:
-    case St::ObjKey:
-    case St::Colon:
-    case St::Value:
-    case St::ArrFirst:
-    case St::AfterValue:
-      if (is_ws(c)) {
-        if (ws_ >= kMaxWhitespace) return false;
-        ++ws_;
-        return true;
-      }
-      ws_ = 0;
-      break;
-    default:
-      break;
-  }
-  switch (st_) {
-    case St::TopStart:
-      if (c != '{' || !push('}')) return false;
-      st_ = St::ObjFirst;
-      return true;
-    case St::ObjFirst:
-    case St::ObjKey:
-      if (c == '"') {
-        key_ = true;
-        st_ = St::Str;
-        return true;
-      }
-      if (st_ == St::ObjFirst && c == '}') {
-        stack_.pop_back();
-        end_value();
-        return true;
-      }
-      return false;
-    case St::Colon:
-      if (c != ':') return false;
-      st_ = St::Value;
-      return true;
-    case St::ArrFirst:
-      if (c == ']') {
-        stack_.pop_back();
-        end_value();
-        return true;
-      }
-      return begin_value(c);
-    case St::Value:
-      return begin_value(c);
-    case St::AfterValue:
-      if (c == ',') {
-        st_ = stack_.back() == '}' ? St::ObjKey : St::Value;
-        return true;
-      }
-      if (c != static_cast<unsigned char>(stack_.back())) return false;
-      stack_.pop_back();
-      end_value();
-      return true;
-    case St::Done:
-      return false;
-    case St::Str:
-      if (c == '"') {
-        if (key_) {
-          st_ = St::Colon;
-        } else {
-          end_value();
-        }
-        return true;
-      }
-      if (c == '\\') {
-        st_ = St::StrEsc;
-        return true;
-      }
-      if (c < 0x20) return false;  // control characters must be escaped
-      if (c < 0x80) return true;
-      {
-        tok::Utf8Lead lead;
-        if (!tok::utf8_lead(c, lead)) return false;
-        cont_ = static_cast<uint8_t>(lead.continuation);
-        lo_ = lead.lo;
-        hi_ = lead.hi;
-      }
-      st_ = St::Utf8;
-      return true;
-    case St::Utf8:
-      if (c < lo_ || c > hi_) return false;
-      lo_ = 0x80;
-      hi_ = 0xBF;
-      if (--cont_ == 0) st_ = St::Str;
-      return true;
-    case St::StrEsc:
-      if (c == 'u') {
-        hex_ = 0;
-        low_ = false;
-        st_ = St::StrHex;
-        return true;
-      }
-      if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' && c != 't') return false;
-      st_ = St::Str;
-      return true;
-    case St::LowBs:
-      if (c != '\\') return false;
-      st_ = St::LowU;
-      return true;
-    case St::LowU:
-      if (c != 'u') return false;
-      hex_ = 0;
-      low_ = true;
-      st_ = St::StrHex;
-      return true;
-    case St::StrHex: {
-      const int v = hex_value(c);
-      if (v < 0) return false;
-      if (hex_ == 0) {
-        if (low_ && v != 0xD) return false;  // the escape after a high surrogate: DC00-DFFF
-        hex_first_ = static_cast<uint8_t>(v);
-      } else if (hex_ == 1) {
-        const bool surrogate = hex_first_ == 0xD && v >= 0x8;
-        if (low_ && v < 0xC) return false;
-        if (!low_ && surrogate && v >= 0xC) return false;  // a low surrogate without its high one
-        high_ = !low_ && surrogate;
-      }
-      if (++hex_ == 4) {
-        st_ = high_ ? St::LowBs : St::Str;
-        high_ = false;
-        low_ = false;
-      }
-      return true;
-    }
-    case St::NumMinus:
-      if (c == '0') {
-        st_ = St::NumZero;
-        return true;
-      }
-      if (c >= '1' && c <= '9') {
-        st_ = St::NumInt;
-        return true;
-      }
-      return false;
-    case St::NumZero:
-    case St::NumInt:
-      if (st_ == St::NumInt && is_digit(c)) return true;
-      if (c == '.') {
-        st_ = St::NumDot;
-        return true;
-      }
-      if (c == 'e' || c == 'E') {
-        st_ = St::NumE;
-        return true;
-      }
-      return after_value(c);
-    case St::NumDot:
-      if (!is_digit(c)) return false;
-      st_ = St::NumFrac;
-      return true;
-    case St::NumFrac:
-      if (is_digit(c)) return true;
-      if (c == 'e' || c == 'E') {
-        st_ = St::NumE;
-        return true;
-      }
-      return after_value(c);
-    case St::NumE:
-      if (c == '+' || c == '-') {
-        st_ = St::NumESign;
-        return true;
-      }
-      if (!is_digit(c)) return false;
-      st_ = St::NumExp;
-      return true;
-    case St::NumESign:
-      if (!is_digit(c)) return false;
-      st_ = St::NumExp;
-      return true;
-    case St::NumExp:
-      if (is_digit(c)) return true;
-      return after_value(c);
-    case St::Lit:
-      if (c != static_cast<unsigned char>(lit_[pos_])) return false;
-      if (lit_[++pos_] == '\0') end_value();
-      return true;
-  }
-  return false;
 }
 
 }  // namespace tllm

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/json_schema.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -10,53 +11,77 @@ namespace tllm {
 
 namespace {
 
-bool empty_piece(const OutputPiece& p) { return !p.json_object && p.one_of.empty() && p.literal.empty(); }
+bool empty_piece(const OutputPiece& p) { return !p.json && p.one_of.empty() && p.literal.empty(); }
 
 }  // namespace
+
+OutputPiece OutputPiece::object() { return value(JsonSchema::any_object()); }
 
 FormatPrefix::FormatPrefix(const std::vector<OutputPiece>* pieces) : pieces_(pieces) { skip_empty_pieces(); }
 
 void FormatPrefix::skip_empty_pieces() {
   while (piece_ < pieces_->size() && empty_piece((*pieces_)[piece_])) ++piece_;
+  json_.reset();
+  if (piece_ < pieces_->size() && (*pieces_)[piece_].json) json_.emplace((*pieces_)[piece_].json.get());
 }
 
 void FormatPrefix::next_piece() {
   ++piece_;
   pos_ = 0;
-  json_ = JsonPrefix();
   got_.clear();
   skip_empty_pieces();
 }
 
-bool FormatPrefix::step(unsigned char c) {
-  if (complete()) return false;
+bool FormatPrefix::piece_may_end() const {
   const OutputPiece& p = (*pieces_)[piece_];
-  if (p.json_object) {
-    const char b = static_cast<char>(c);
-    if (!json_.feed(std::string_view(&b, 1))) return false;
-    if (json_.complete()) next_piece();
-    return true;
-  }
-  if (!p.one_of.empty()) {
-    got_.push_back(static_cast<char>(c));
-    bool open = false;
-    for (const std::string& o : p.one_of) {
-      if (o == got_) {
-        next_piece();
-        return true;
-      }
-      open |= o.compare(0, got_.size(), got_) == 0;
-    }
-    return open;
-  }
-  if (c != static_cast<unsigned char>(p.literal[pos_])) return false;
-  if (++pos_ == p.literal.size()) next_piece();
-  return true;
+  if (json_) return json_->complete();
+  return std::find(p.one_of.begin(), p.one_of.end(), got_) != p.one_of.end();
 }
 
-bool FormatPrefix::in_plain_string() const {
-  return !complete() && (*pieces_)[piece_].json_object && json_.in_plain_string();
+bool FormatPrefix::complete() const {
+  if (piece_ == pieces_->size()) return true;
+  for (size_t i = piece_ + 1; i < pieces_->size(); ++i)
+    if (!empty_piece((*pieces_)[i])) return false;
+  // A number, or a choice that a longer one extends, may end here or go on.
+  return piece_may_end();
 }
+
+bool FormatPrefix::step(unsigned char c) {
+  if (piece_ == pieces_->size()) return false;
+  const OutputPiece& p = (*pieces_)[piece_];
+  if (p.json) {
+    if (json_->feed(c)) {
+      if (json_->closed()) next_piece();
+      return true;
+    }
+  } else if (!p.one_of.empty()) {
+    got_.push_back(static_cast<char>(c));
+    bool exact = false, longer = false;
+    for (const std::string& o : p.one_of) {
+      if (o == got_) {
+        exact = true;
+      } else if (o.size() > got_.size() && o.compare(0, got_.size(), got_) == 0) {
+        longer = true;
+      }
+    }
+    if (exact && !longer) {
+      next_piece();
+      return true;
+    }
+    if (exact || longer) return true;
+    got_.pop_back();
+  } else {
+    if (c != static_cast<unsigned char>(p.literal[pos_])) return false;
+    if (++pos_ == p.literal.size()) next_piece();
+    return true;
+  }
+  // A piece that may end here and cannot take c (a number, a choice): c begins the next one.
+  if (!piece_may_end()) return false;
+  next_piece();
+  return step(c);
+}
+
+bool FormatPrefix::in_plain_string(uint32_t* room) const { return json_ && json_->in_plain_string(room); }
 
 bool FormatPrefix::feed(std::string_view s) {
   for (char c : s)
@@ -67,24 +92,28 @@ bool FormatPrefix::feed(std::string_view s) {
 std::string FormatPrefix::key() const {
   std::string k;
   for (const OutputPiece& p : *pieces_) {
-    k += p.json_object ? 'O' : p.one_of.empty() ? 'L' : 'A';
+    k += p.json ? 'J' : p.one_of.empty() ? 'L' : 'A';
+    if (p.json) k += p.json->fingerprint();
     k += p.literal;
     for (const std::string& o : p.one_of) (k += o).push_back('\1');
     k.push_back('\0');
   }
   k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + got_ + '\0';
-  if (!complete() && (*pieces_)[piece_].json_object) k += json_.key();
+  if (json_) k += json_->key();
   return k;
 }
 
 namespace {
 
-// Whole UTF-8 characters without '"', '\\' or control bytes.
-bool plain_text(const std::string& b) {
-  if (tok::valid_utf8_prefix(b) != b.size()) return false;
-  for (unsigned char c : b)
-    if (c < 0x20 || c == '"' || c == '\\') return false;
-  return true;
+// Whole UTF-8 characters without '"', '\\' or control bytes: how many (0: not such text).
+uint32_t plain_chars(const std::string& b) {
+  if (tok::valid_utf8_prefix(b) != b.size()) return 0;
+  uint32_t chars = 0;
+  for (unsigned char c : b) {
+    if (c < 0x20 || c == '"' || c == '\\') return 0;
+    chars += (c & 0xC0) != 0x80;
+  }
+  return chars;
 }
 
 }  // namespace
@@ -100,53 +129,57 @@ OutputFilter::OutputFilter(const Tokenizer& tokenizer, int vocab_size)
     b = token_bytes(tokenizer, id);
     if (b.empty()) continue;
     never_[static_cast<size_t>(id)] = 0;
-    plain_[static_cast<size_t>(id)] = plain_text(b);
+    plain_[static_cast<size_t>(id)] = plain_chars(b);
     sorted_.push_back(id);
   }
   // std::string orders bytes as unsigned char (char_traits<char>), as walk() groups them.
   std::sort(sorted_.begin(), sorted_.end(),
             [&](int32_t a, int32_t b) { return bytes_[static_cast<size_t>(a)] < bytes_[static_cast<size_t>(b)]; });
+  for (int32_t id : sorted_)
+    if (!plain_[static_cast<size_t>(id)]) rest_.push_back(id);
 }
 
-void OutputFilter::walk(size_t lo, size_t hi, size_t d, const FormatPrefix& s, std::vector<uint8_t>& ok) const {
+void OutputFilter::walk(const std::vector<int32_t>& sorted, size_t lo, size_t hi, size_t d, const FormatPrefix& s,
+                        std::vector<uint8_t>& ok) const {
   size_t i = lo;
-  for (; i < hi && bytes_[static_cast<size_t>(sorted_[i])].size() == d; ++i) ok[static_cast<size_t>(sorted_[i])] = 1;
+  for (; i < hi && bytes_[static_cast<size_t>(sorted[i])].size() == d; ++i) ok[static_cast<size_t>(sorted[i])] = 1;
   while (i < hi) {
     const auto byte_at = [&](int32_t id) { return static_cast<unsigned char>(bytes_[static_cast<size_t>(id)][d]); };
-    const unsigned char b = byte_at(sorted_[i]);
+    const unsigned char b = byte_at(sorted[i]);
     const size_t j = static_cast<size_t>(
-        std::partition_point(sorted_.begin() + static_cast<std::ptrdiff_t>(i), sorted_.begin() + static_cast<std::ptrdiff_t>(hi),
+        std::partition_point(sorted.begin() + static_cast<std::ptrdiff_t>(i), sorted.begin() + static_cast<std::ptrdiff_t>(hi),
                              [&](int32_t id) { return byte_at(id) <= b; }) -
-        sorted_.begin());
+        sorted.begin());
     FormatPrefix next = s;
     const char c = static_cast<char>(b);
-    if (next.feed(std::string_view(&c, 1))) walk(i, j, d + 1, next, ok);
+    if (next.feed(std::string_view(&c, 1))) walk(sorted, i, j, d + 1, next, ok);
     i = j;
   }
 }
 
-const std::vector<int32_t>& OutputFilter::banned(const FormatPrefix& state) {
+bool TokenSet::contains(int32_t id) const { return std::binary_search(ids.begin(), ids.end(), id) == allowed; }
+
+const TokenSet& OutputFilter::next(const FormatPrefix& state) {
   const std::string key = state.key();
   if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   if (cache_.size() >= kMaxCached) cache_.clear();
   std::vector<uint8_t>& ok = ok_;  // reused: a fresh 152k-entry vector per state costs page faults
   ok.assign(bytes_.size(), 0);
-  if (state.in_plain_string()) {
-    for (int32_t id : sorted_) {
-      if (plain_[static_cast<size_t>(id)]) {
-        ok[static_cast<size_t>(id)] = 1;
-      } else {
-        FormatPrefix s = state;
-        ok[static_cast<size_t>(id)] = s.feed(bytes_[static_cast<size_t>(id)]);
-      }
-    }
+  if (uint32_t room = 0; state.in_plain_string(&room)) {
+    // Plain string text is taken while it fits; the rest (quotes, escapes, pieces of UTF-8
+    // characters) walked as their own trie.
+    for (int32_t id : sorted_)
+      if (const uint32_t chars = plain_[static_cast<size_t>(id)]; chars > 0) ok[static_cast<size_t>(id)] = chars <= room;
+    walk(rest_, 0, rest_.size(), 0, state, ok);
   } else {
-    walk(0, sorted_.size(), 0, state, ok);
+    walk(sorted_, 0, sorted_.size(), 0, state, ok);
   }
-  std::vector<int32_t> out;
-  out.reserve(ok.size() - static_cast<size_t>(std::count(ok.begin(), ok.end(), uint8_t{1})));
+  TokenSet out;
+  const size_t n_ok = static_cast<size_t>(std::count(ok.begin(), ok.end(), uint8_t{1}));
+  out.allowed = n_ok <= ok.size() / 2;
+  out.ids.reserve(out.allowed ? n_ok : ok.size() - n_ok);
   for (size_t id = 0; id < ok.size(); ++id)
-    if (!ok[id]) out.push_back(static_cast<int32_t>(id));
+    if ((ok[id] != 0) == out.allowed) out.ids.push_back(static_cast<int32_t>(id));
   return cache_.emplace(key, std::move(out)).first->second;
 }
 

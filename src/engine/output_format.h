@@ -1,7 +1,8 @@
 // Structured output: the text a request must produce, as a sequence of pieces, each a literal
-// text, one of several texts, or a JSON object (engine/json_prefix.h). JSON mode is one object;
-// a forced tool call is the Hermes call around its arguments object, its name fixed or one of
-// the request's tools:
+// text, one of several texts, or a JSON value under a schema (engine/json_prefix.h). JSON mode
+// is one object, response_format json_schema one value; a forced tool call is the Hermes call
+// around its arguments (the tool's parameters schema), its name fixed or one of the request's
+// tools:
 //   "<tool_call>\n{\"name\": \"" one of {"f\"", "g\""} ", \"arguments\": " object "}\n</tool_call>"
 // FormatPrefix follows the output byte by byte; OutputFilter says which tokens may come next:
 // those whose bytes it takes; never special tokens (their text is not what a client sees);
@@ -9,11 +10,12 @@
 // engine adds per request. Per new state the filter walks the vocabulary sorted by bytes as a
 // trie, feeding each shared prefix once and dropping every token under a refused one; inside a
 // string, where most tokens are taken, tokens of plain text (whole UTF-8 characters, no quote,
-// backslash or control byte) are taken without simulation and the others simulated. Results
-// are cached by state.
+// backslash or control byte) are taken without simulation while they fit the string's length
+// limit, and the others walked as a trie of their own. Results are cached by state.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,9 +34,10 @@ class FormatPrefix {
   explicit FormatPrefix(const std::vector<OutputPiece>* pieces);
   // Feeds s; false (state unspecified) at the first byte refused.
   bool feed(std::string_view s);
-  bool complete() const { return piece_ == pieces_->size(); }
-  // In a JSON object's string, between characters (JsonPrefix::in_plain_string).
-  bool in_plain_string() const;
+  // The output may end here.
+  bool complete() const;
+  // In a JSON string value, between characters, `room` more allowed (JsonPrefix::in_plain_string).
+  bool in_plain_string(uint32_t* room) const;
   // Equal keys: equal formats and states.
   std::string key() const;
 
@@ -42,11 +45,20 @@ class FormatPrefix {
   bool step(unsigned char c);
   void next_piece();
   void skip_empty_pieces();
+  bool piece_may_end() const;  // the current piece is whole (more may still extend it)
 
   const std::vector<OutputPiece>* pieces_;
   size_t piece_ = 0, pos_ = 0;
-  JsonPrefix json_;
+  std::optional<JsonPrefix> json_;  // the current piece's, when it is a JSON value
   std::string got_;  // a one_of piece's bytes so far
+};
+
+// The tokens that may come next, as whichever list is shorter: the allowed ids (most states of
+// a structure allow a few hundred) or the banned ones (inside strings most tokens are allowed).
+struct TokenSet {
+  bool allowed = false;       // ids lists the allowed tokens (else the banned ones)
+  std::vector<int32_t> ids;   // sorted
+  bool contains(int32_t id) const;  // whether id may come next
 };
 
 class OutputFilter {
@@ -54,8 +66,9 @@ class OutputFilter {
   // vocab_size: the model's (ids the tokenizer does not know are never drawn).
   OutputFilter(const Tokenizer& tokenizer, int vocab_size);
 
-  // Sorted ids that must not come after `state`, end ids aside.
-  const std::vector<int32_t>& banned(const FormatPrefix& state);
+  // What may come after `state`, end ids aside (never allowed here: the engine adds them
+  // once the format is complete).
+  const TokenSet& next(const FormatPrefix& state);
   // The bytes token id adds to the output ("" for special and unknown ids).
   const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
 
@@ -63,13 +76,15 @@ class OutputFilter {
   static constexpr size_t kMaxCached = 256;
   std::vector<std::string> bytes_;
   std::vector<uint8_t> never_;  // special or unknown: always banned
-  std::vector<uint8_t> plain_;  // plain string text (see in_plain_string)
+  std::vector<uint32_t> plain_;  // characters of plain string text (see in_plain_string); 0: not plain
   std::vector<int32_t> sorted_;  // the drawable tokens, by their bytes
-  // Marks in ok the tokens of sorted_[lo, hi) (which share their first d bytes, fed to s) that s
+  std::vector<int32_t> rest_;    // those of them that are not plain string text, by their bytes
+  // Marks in ok the tokens of sorted[lo, hi) (which share their first d bytes, fed to s) that s
   // takes whole.
-  void walk(size_t lo, size_t hi, size_t d, const FormatPrefix& s, std::vector<uint8_t>& ok) const;
-  std::unordered_map<std::string, std::vector<int32_t>> cache_;
-  std::vector<uint8_t> ok_;  // banned()'s scratch
+  void walk(const std::vector<int32_t>& sorted, size_t lo, size_t hi, size_t d, const FormatPrefix& s,
+            std::vector<uint8_t>& ok) const;
+  std::unordered_map<std::string, TokenSet> cache_;
+  std::vector<uint8_t> ok_;  // next()'s scratch
 };
 
 }  // namespace tllm

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -9,17 +10,19 @@
 
 namespace tllm {
 
-// One piece of a structured output (engine/output_format.h): a JSON object, a literal text, or
-// one of several texts (none a prefix of another).
+class JsonSchema;
+
+// One piece of a structured output (engine/output_format.h): a JSON value under a schema
+// (engine/json_schema.h), a literal text, or one of several texts.
 struct OutputPiece {
-  bool json_object = false;
+  std::shared_ptr<const JsonSchema> json;  // set: a JSON value this schema allows
   std::string literal;
   std::vector<std::string> one_of;  // when not empty: one of these instead of `literal`
-  bool operator==(const OutputPiece&) const = default;
 
-  static OutputPiece object() { return {true, {}, {}}; }
-  static OutputPiece text(std::string s) { return {false, std::move(s), {}}; }
-  static OutputPiece any_of(std::vector<std::string> texts) { return {false, {}, std::move(texts)}; }
+  static OutputPiece object();  // any JSON object (JSON mode)
+  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}}; }
+  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}}; }
+  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts)}; }
 };
 
 struct SamplingParams {
@@ -45,7 +48,8 @@ struct SamplingParams {
   bool skip_special_tokens = true;
   // Structured output (empty: free text): only tokens that keep the output a prefix of these
   // pieces are drawn, and the sequence ends (eos, stop ids) only once they are complete. JSON
-  // mode (response_format json_object) is one object; engine/output_format.h has the rest.
+  // mode (response_format json_object) is one object, json_schema one value under the schema;
+  // engine/output_format.h has the rest.
   std::vector<OutputPiece> output_format;
   bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <set>
 
+#include "core/error.h"
+#include "engine/json_schema.h"
 #include "server/errors.h"
 #include "server/json_text.h"
 
@@ -139,11 +141,118 @@ const std::set<std::string>& common_fields() {
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
       "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "logit_bias",
-      "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens",
+      "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens", "guided_json",
+      "guided_choice", "guided_regex", "guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend",
+      "structural_tag", "structured_outputs",
       // Accepted and ignored: they change nothing about the output here.
       "user", "metadata", "store", "service_tier", "spaces_between_special_tokens", "request_id",
       "priority"};
   return f;
+}
+
+// A JSON Schema from the request, compiled; its errors are 400s naming `param`.
+std::shared_ptr<const JsonSchema> schema_of(const json& schema, const std::string& param, const std::string& path,
+                                            bool any_whitespace) {
+  try {
+    return JsonSchema::compile(nlohmann::json(schema), any_whitespace);
+  } catch (const InvalidArgument& e) {
+    std::string why = e.what();
+    if (why.rfind("schema", 0) == 0) why = path + why.substr(6);  // "schema.properties.x: ..." -> path.properties.x
+    throw bad_request("'" + param + "': " + why, param);
+  }
+}
+
+// Structured output: OpenAI's response_format (json_object, json_schema), vLLM's guided_json /
+// guided_choice and structured_outputs {json, choice, json_object}; at most one of them.
+void parse_output_format(const json& body, GenerationRequest& r) {
+  // vLLM's structured_outputs.disable_any_whitespace: JSON without whitespace between tokens.
+  bool any_whitespace = true;
+  if (const json* so = find(body, "structured_outputs"); so && so->is_object())
+    if (const json* d = find(*so, "disable_any_whitespace")) {
+      if (!d->is_boolean())
+        throw bad_request("'structured_outputs.disable_any_whitespace' must be a boolean", "structured_outputs");
+      any_whitespace = !d->get<bool>();
+    }
+  const auto object = [&] { return OutputPiece::value(JsonSchema::compile(nlohmann::json{{"type", "object"}}, any_whitespace)); };
+  const auto set = [&](const std::string& field, std::vector<OutputPiece> format) {
+    if (!r.output_format_field.empty())
+      throw bad_request("'" + field + "' and '" + r.output_format_field + "' both constrain the output; give one", field);
+    r.output_format_field = field;
+    r.output_format = std::move(format);
+  };
+  const auto choice = [&](const json& v, const std::string& field) {
+    if (!v.is_array() || v.empty())
+      throw bad_request("'" + field + "' must be a non-empty list of strings", field);
+    std::vector<std::string> texts;
+    for (const json& c : v) {
+      if (!c.is_string() || c.get<std::string>().empty())
+        throw bad_request("'" + field + "' must be a non-empty list of non-empty strings", field);
+      texts.push_back(c.get<std::string>());
+    }
+    set(field, {OutputPiece::any_of(std::move(texts))});
+  };
+  // A schema given as an object, or as its JSON text (vLLM takes both).
+  const auto schema = [&](const json& v, const std::string& field, const std::string& path) {
+    json s = v;
+    if (v.is_string()) {
+      s = json::parse(v.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (s.is_discarded()) throw bad_request("'" + field + "' is a string but not a JSON text", field);
+    }
+    if (!s.is_object() && !s.is_boolean())
+      throw bad_request("'" + field + "' must be a JSON Schema object, got " + std::string(type_name(s)), field);
+    set(field, {OutputPiece::value(schema_of(s, field, path, any_whitespace))});
+  };
+  if (const json* rf = find(body, "response_format")) {
+    const json* type = rf->is_object() ? find(*rf, "type") : nullptr;
+    const std::string t = type && type->is_string() ? type->get<std::string>() : "";
+    if (t == "json_object") {
+      set("response_format", {object()});
+    } else if (t == "json_schema") {
+      const json* js = find(*rf, "json_schema");
+      if (!js || !js->is_object())
+        throw bad_request("'response_format.json_schema' must be an object with the 'schema' (and a 'name')",
+                          "response_format");
+      const json* s = find(*js, "schema");
+      if (s && !s->is_object() && !s->is_boolean())
+        throw bad_request(std::string("'response_format.json_schema.schema' must be a JSON Schema object, got ") + type_name(*s),
+                          "response_format");
+      // No schema: any JSON value.
+      set("response_format", {OutputPiece::value(schema_of(s ? *s : json(true), "response_format",
+                                                           "response_format.json_schema.schema", any_whitespace))});
+    } else if (t != "text") {
+      throw bad_request("'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
+                        "{\"type\": \"json_schema\", \"json_schema\": {...}}", "response_format");
+    }
+  }
+  if (const json* g = find(body, "guided_json")) schema(*g, "guided_json", "guided_json");
+  if (const json* g = find(body, "guided_choice")) choice(*g, "guided_choice");
+  for (const char* key : {"guided_regex", "guided_grammar", "guided_whitespace_pattern", "structural_tag"})
+    reject_unsupported(body, key, " (structured output here takes JSON schemas and choices)");
+  if (const json* so = find(body, "structured_outputs")) {
+    if (!so->is_object()) throw bad_request("'structured_outputs' must be an object", "structured_outputs");
+    for (auto it = so->begin(); it != so->end(); ++it) {
+      const std::string k = it.key();
+      if (it->is_null()) continue;
+      if (k == "json") {
+        schema(*it, "structured_outputs", "structured_outputs.json");
+      } else if (k == "choice") {
+        choice(*it, "structured_outputs");
+      } else if (k == "json_object") {
+        if (!it->is_boolean()) throw bad_request("'structured_outputs.json_object' must be a boolean", "structured_outputs");
+        if (it->get<bool>()) set("structured_outputs", {object()});
+      } else if (k == "disable_any_whitespace") {
+        // read above
+      } else if (k == "disable_fallback" || k == "disable_additional_properties") {
+        // vLLM's backend switches: nothing to switch here (no fallback backend; properties
+        // without additionalProperties already allow no other keys).
+      } else {
+        throw bad_request("'structured_outputs." + k + "' is not supported by this server (json, choice and "
+                          "json_object are)", "structured_outputs");
+      }
+    }
+  }
+  if (const json* b = find(body, "guided_decoding_backend"); b && !b->is_string())
+    throw bad_request("'guided_decoding_backend' must be a string", "guided_decoding_backend");
 }
 
 void parse_common(const json& body, GenerationRequest& r) {
@@ -250,17 +359,7 @@ void parse_common(const json& body, GenerationRequest& r) {
       r.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
     }
   }
-  if (const json* rf = find(body, "response_format")) {
-    const json* type = rf->is_object() ? find(*rf, "type") : nullptr;
-    const std::string t = type && type->is_string() ? type->get<std::string>() : "";
-    if (t == "json_object") {
-      r.json_object = true;
-    } else if (t != "text") {
-      throw bad_request("'response_format' must be {\"type\": \"text\"} or {\"type\": \"json_object\"}" +
-                            std::string(t == "json_schema" ? " (json_schema is not supported by this server yet)" : ""),
-                        "response_format");
-    }
-  }
+  parse_output_format(body, r);
   if (auto t = get_integer(body, "truncate_prompt_tokens", -1)) {
     if (*t == 0)
       throw bad_request("'truncate_prompt_tokens' must be -1 (the context length) or at least 1, got 0",
@@ -397,8 +496,9 @@ void parse_chat_fields(const json& body, ChatRequest& r) {
       bool known = r.forced_tool.empty();
       for (const json& t : r.tools) known |= t["function"]["name"] == r.forced_tool;
       if (!known) throw bad_request("'tool_choice' names tool '" + r.forced_tool + "', which is not in 'tools'", "tool_choice");
-      if (r.json_object)
-        throw bad_request("'response_format' json_object cannot be combined with a forced tool call", "response_format");
+      if (!r.output_format_field.empty())
+        throw bad_request("'" + r.output_format_field + "' cannot be combined with a forced tool call ('tool_choice')",
+                          r.output_format_field);
     }
   }
   r.add_generation_prompt = get_bool(body, "add_generation_prompt").value_or(true);
@@ -605,7 +705,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.stop = r.stop;
   p.stop_token_ids = r.stop_token_ids;
   p.logit_bias = r.logit_bias;
-  if (r.json_object) p.output_format = {OutputPiece::object()};
+  p.output_format = r.output_format;
   p.include_stop_str_in_output = r.include_stop_str_in_output;
   p.skip_special_tokens = r.skip_special_tokens;
   p.logprobs = r.logprobs;

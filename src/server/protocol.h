@@ -53,7 +53,10 @@ struct GenerationRequest {
   int logprobs = -1;
   // vLLM's truncate_prompt_tokens: keep the last k prompt tokens (-1: the context length).
   std::optional<int> truncate_prompt_tokens;
-  bool json_object = false;  // response_format {"type": "json_object"}
+  // Structured output (response_format json_object / json_schema, guided_json, guided_choice,
+  // structured_outputs) and the field that asked for it ("" when none did).
+  std::vector<OutputPiece> output_format;
+  std::string output_format_field;
 };
 
 // A completions prompt: text, or token ids.

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+#include "core/logging.h"
+#include "engine/json_schema.h"
 #include "server/json_text.h"
 #include "server/serving.h"
 
@@ -51,18 +54,30 @@ size_t text_before_tag(std::string_view text, std::string_view tag) {
 size_t tool_call_free_prefix(std::string_view text) { return text_before_tag(text, kOpen); }
 
 std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name) {
-  // Each name as its JSON string after the opening quote: with its closing quote, none is a
-  // prefix of another.
-  std::vector<std::string> names;
+  // One call object per eligible tool: its name, and arguments under its parameters schema
+  // (any object where it has none, or one with keywords structured output cannot enforce).
+  nlohmann::json calls = nlohmann::json::array();
   for (const nlohmann::ordered_json& t : tools) {
-    const std::string n = t["function"]["name"].get<std::string>();
+    const nlohmann::ordered_json& f = t["function"];
+    const std::string n = f["name"].get<std::string>();
     if (!name.empty() && n != name) continue;
-    std::string quoted;
-    append_json_string(quoted, n);
-    names.push_back(quoted.substr(1));
+    nlohmann::json args = {{"type", "object"}};
+    if (auto p = f.find("parameters"); p != f.end() && p->is_object() && !p->empty()) {
+      try {
+        JsonSchema::compile(nlohmann::json(*p));
+        args = nlohmann::json(*p);
+      } catch (const InvalidArgument& e) {
+        TLLM_LOG(Warn, "tool '", n, "': its arguments are constrained to a JSON object only: ", e.what());
+      }
+    }
+    calls.push_back({{"type", "object"},
+                     {"properties", {{"name", {{"const", n}}}, {"arguments", std::move(args)}}},
+                     {"required", {"name", "arguments"}},
+                     {"additionalProperties", false}});
   }
-  return {OutputPiece::text("<tool_call>\n{\"name\": \""), OutputPiece::any_of(std::move(names)),
-          OutputPiece::text(", \"arguments\": "), OutputPiece::object(), OutputPiece::text("}\n</tool_call>")};
+  const nlohmann::json schema = calls.size() == 1 ? calls[0] : nlohmann::json{{"anyOf", calls}};
+  return {OutputPiece::text("<tool_call>\n"), OutputPiece::value(JsonSchema::compile(schema)),
+          OutputPiece::text("\n</tool_call>")};
 }
 
 void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed) {

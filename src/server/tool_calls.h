@@ -35,7 +35,9 @@ size_t text_before_tag(std::string_view text, std::string_view tag);
 size_t tool_call_free_prefix(std::string_view text);
 
 // The structured output of a forced call (tool_choice "required", name empty: the name is one
-// of the tools'; a named function: that name), the model writing the arguments object:
+// of the tools'; a named function: that name), the model writing the call object, its
+// arguments under the tool's parameters schema (engine/json_schema.h; a schema with keywords it
+// cannot enforce constrains them to a JSON object, with a warning in the log):
 //   <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
 std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name);
 

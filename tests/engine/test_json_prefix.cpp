@@ -1,7 +1,7 @@
 // JsonPrefix (JSON mode's recognizer) against nlohmann::json as the reference: a byte string is
 // a valid prefix when nlohmann either parses it or fails only at its end (the error's byte past
 // the input), it starts with an object, and it keeps the recognizer's whitespace policy (none
-// before or after the object, runs of at most kMaxWhitespace). Valid documents, hand-picked
+// before or after the object; between tokens one space or a newline and indentation). Valid documents, hand-picked
 // refusals, and 20,000 mutated documents byte by byte.
 #include <gtest/gtest.h>
 
@@ -21,19 +21,36 @@ namespace {
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 bool oracle_prefix(const std::string& s) { return testing::json_object_prefix(s); }
+// The whitespace policy (engine/json_prefix.h): one space, or a newline and up to
+// kMaxWhitespace spaces / tabs; which of them depends on what came before the run: after '{',
+// '[' or ',' either, after ':' the space, after a key nothing, after a value the newline (and
+// then only a closer; in JSON mode a closer may always come).
+bool newline_run(const std::string& run) {
+  if (run.empty() || run[0] != '\n' || run.size() - 1 > static_cast<size_t>(JsonPrefix::kMaxWhitespace)) return false;
+  return run.find_first_not_of(" \t", 1) == std::string::npos;
+}
+bool whitespace_run_ok(const std::string& before, const std::string& run) {
+  const char p = before.back();
+  if (p == '{' || p == '[' || p == ',') return run == " " || newline_run(run);
+  if (p == ':') return run == " ";
+  if (p == '"' && oracle_prefix(before + ":")) return false;  // a key
+  return newline_run(run);
+}
+
 // Whether the last byte of t makes it no prefix of such a text. nlohmann reads a whole token
 // before its parser looks at it, so a token only begun at the end (a 'f' where ':' must come)
 // fails "at the end" too: the token is finished first, and t is refused when the parse then
-// fails within it. Whitespace is refused after the object and beyond kMaxWhitespace in a row
-// (the mutated documents hold no string with that many).
+// fails within it. Whitespace is refused after the object and where the run breaks the policy,
+// and ',' after whitespace (the mutated documents hold no string with whitespace).
 bool oracle_refuses(const std::string& t) {
   if (!oracle_prefix(t)) return true;
   const char c = t.back();
   if (is_ws(c)) {
     const size_t last = t.find_last_not_of(" \t\n\r");
-    if (t.size() - 1 - last > static_cast<size_t>(JsonPrefix::kMaxWhitespace)) return true;
+    if (last == std::string::npos || !whitespace_run_ok(t.substr(0, last + 1), t.substr(last + 1))) return true;
     return nlohmann::json::accept(t.substr(0, last + 1));
   }
+  if (c == ',' && t.size() > 1 && is_ws(t[t.size() - 2])) return true;  // whitespace only before a closer
   const std::string rest = c == 't' ? "rue" : c == 'f' ? "alse" : c == 'n' ? "ull" : c == '"' ? "\"" :
                            (c == '-' || (c >= '0' && c <= '9')) ? "0" : "";
   if (rest.empty()) return false;
@@ -92,7 +109,7 @@ TEST(JsonPrefix, RefusesAtTheFirstImpossibleByte) {
   const std::vector<Case> cases = {
       {"[1]", 0},                          // not an object
       {"\"s\"", 0},
-      {"{\"a\" 1}", 5},                    // missing ':'
+      {"{\"a\" 1}", 4},                    // no whitespace before ':'
       {"{\"a\": 01}", 7},                  // no leading zeros
       {"{\"a\": 1.}", 8},                  // a digit must follow '.'
       {"{\"a\": .5}", 6},
@@ -137,11 +154,27 @@ TEST(JsonPrefix, LimitsDepthAndWhitespaceRuns) {
   EXPECT_FALSE(p.feed('{'));
   JsonPrefix w;
   ASSERT_TRUE(w.feed('{'));
-  for (int i = 0; i < JsonPrefix::kMaxWhitespace; ++i) ASSERT_TRUE(w.feed(i % 2 ? ' ' : '\n'));
+  ASSERT_TRUE(w.feed('\n'));
+  for (int i = 0; i < JsonPrefix::kMaxWhitespace; ++i) ASSERT_TRUE(w.feed(i % 2 ? ' ' : '\t'));
   EXPECT_FALSE(w.feed(' '));
+  EXPECT_FALSE(w.feed('\n'));
   EXPECT_TRUE(w.feed('"'));
   ASSERT_TRUE(w.feed("k\""));
-  EXPECT_TRUE(w.feed(' '));  // the run starts again after a token
+  EXPECT_FALSE(w.feed(' '));  // none before ':'
+  ASSERT_TRUE(w.feed(':'));
+  EXPECT_TRUE(w.feed(' '));  // a run starts again after a token
+  EXPECT_FALSE(w.feed(' '));  // one space, not two
+  EXPECT_FALSE(w.feed('\n'));  // after ':' the space only
+  ASSERT_TRUE(w.feed('1'));
+  JsonPrefix before_comma = w;
+  EXPECT_FALSE(before_comma.feed(' '));  // after a value: a newline, and then only the closer
+  EXPECT_TRUE(before_comma.feed('\n'));
+  EXPECT_FALSE(JsonPrefix(before_comma).feed(','));
+  EXPECT_TRUE(before_comma.feed('}'));
+  for (const char* bad : {"{\t", "{\r\n", "{\n\n", "{ \n"}) {
+    JsonPrefix b;
+    EXPECT_FALSE(b.feed(std::string_view(bad))) << bad;
+  }
 }
 
 TEST(JsonPrefix, KeysNameTheState) {

@@ -15,8 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../engine/schema_oracle.h"
 #include "core/timer.h"
 #include "engine/engine.h"
+#include "engine/json_schema.h"
 #include "server/sse_client.h"
 #include "server_process.h"
 #include "test_util.h"
@@ -310,11 +312,87 @@ TEST_F(Http, JsonModeGivesJsonObjects) {
     const auto want = direct(tok().encode(rendered, false), p);
     EXPECT_EQ(content, want.text);
   }
-  const Reply schema = post(server(), "/v1/chat/completions",
-                            json{{"messages", {{{"role", "user"}, {"content", "x"}}}},
-                                 {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}}});
-  EXPECT_EQ(schema.status, 400);
-  EXPECT_EQ(schema.body["error"]["param"], "response_format");
+}
+
+// response_format json_schema (and vLLM's guided_json / structured_outputs.json): every reply
+// that stopped is valid under the schema (tests/engine/schema_oracle.h), each one the engine's
+// own output for that schema; guided_choice gives one of the choices; what cannot be enforced
+// is a 400 naming the field.
+TEST_F(Http, JsonSchemaAndChoices) {
+  const json schema = json::parse(R"({"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"},
+      "kind": {"enum": ["man", "woman", "child"]}}, "required": ["name", "age", "kind"]})");
+  const testing::SchemaOracle oracle(schema);
+  const json messages = {{{"role", "user"}, {"content", "Who was Moses? Answer in JSON."}}};
+  const std::string brace = std::to_string(*tok().piece_to_id("}"));
+  int stopped = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SCOPED_TRACE(seed);
+    json body = {{"messages", messages}, {"max_tokens", 96}, {"seed", seed}, {"logit_bias", {{brace, 3}}},
+                 {"temperature", 1.0}, {"top_p", 1.0}, {"top_k", -1}};
+    if (seed % 2 == 0) {
+      body["response_format"] = {{"type", "json_schema"}, {"json_schema", {{"name", "person"}, {"schema", schema}}}};
+    } else {
+      body[seed == 1 ? "guided_json" : "structured_outputs"] =
+          seed == 1 ? json(schema.dump()) : json{{"json", schema}, {"disable_any_whitespace", true}};
+    }
+    const Reply r = post(server(), "/v1/chat/completions", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const std::string content = r.body["choices"][0]["message"]["content"];
+    if (r.body["choices"][0]["finish_reason"] == "stop") {
+      ++stopped;
+      const json parsed = json::parse(content, nullptr, false);
+      ASSERT_FALSE(parsed.is_discarded()) << content;
+      EXPECT_TRUE(oracle.valid(parsed)) << content;
+    }
+    SamplingParams p;
+    p.output_format = {OutputPiece::value(JsonSchema::compile(schema, /*any_whitespace=*/seed != 3))};
+    p.seed = static_cast<uint64_t>(seed);
+    p.max_tokens = 96;
+    p.logit_bias = {{*tok().piece_to_id("}"), 3.0f}};
+    const std::string rendered =
+        reference().chat_template()->render(nlohmann::ordered_json::parse(messages.dump()), nullptr, true);
+    EXPECT_EQ(content, direct(tok().encode(rendered, false), p).text);
+  }
+  EXPECT_GT(stopped, 0) << "no reply closed its object within max_tokens";
+
+  const json choices = {"yes", "no", "not sure"};
+  for (const char* field : {"guided_choice", "structured_outputs"}) {
+    for (int seed = 0; seed < 3; ++seed) {
+      json body = {{"prompt", "Is the sky blue?"}, {"max_tokens", 8}, {"seed", seed}};
+      body[field] = std::string(field) == "guided_choice" ? choices : json{{"choice", choices}};
+      const Reply r = post(server(), "/v1/completions", body);
+      ASSERT_EQ(r.status, 200) << r.raw;
+      const std::string text = r.body["choices"][0]["text"];
+      EXPECT_NE(std::find(choices.begin(), choices.end(), text), choices.end()) << text;
+      EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+    }
+  }
+
+  const auto error = [&](const json& extra) {
+    json body = {{"messages", messages}};
+    body.update(extra);
+    return post(server(), "/v1/chat/completions", body);
+  };
+  const Reply pattern = error({{"response_format", {{"type", "json_schema"}, {"json_schema",
+                                 {{"name", "p"}, {"schema", {{"type", "string"}, {"pattern", "a+"}}}}}}}});
+  EXPECT_EQ(pattern.status, 400);
+  EXPECT_EQ(pattern.body["error"]["param"], "response_format");
+  EXPECT_NE(pattern.body["error"]["message"].get<std::string>().find("'pattern'"), std::string::npos) << pattern.raw;
+  EXPECT_EQ(error({{"response_format", {{"type", "json_schema"}}}}).status, 400);
+  EXPECT_EQ(error({{"guided_regex", "a+"}}).status, 400);
+  EXPECT_EQ(error({{"guided_json", "{not json"}}).status, 400);
+  EXPECT_EQ(error({{"guided_choice", json::array()}}).status, 400);
+  EXPECT_EQ(error({{"structured_outputs", {{"grammar", "root ::= x"}}}}).status, 400);
+  const Reply both = error({{"guided_choice", choices}, {"response_format", {{"type", "json_object"}}}});
+  EXPECT_EQ(both.status, 400);
+  EXPECT_NE(both.body["error"]["message"].get<std::string>().find("both"), std::string::npos) << both.raw;
+  const json tool = {{"type", "function"}, {"function", {{"name", "f"}}}};
+  EXPECT_EQ(error({{"guided_json", schema}, {"tools", {tool}}, {"tool_choice", "required"}}).status, 400);
+  // No schema: any JSON value.
+  const Reply any = error({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}},
+                           {"max_tokens", 4}});
+  EXPECT_EQ(any.status, 200) << any.raw;
 }
 
 TEST_F(Http, CompletionPromptShapes) {
@@ -444,8 +522,11 @@ TEST_F(Http, ToolsWithoutCallsKeepTheContent) {
 // <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, which comes back as tool_calls
 // (finish_reason "tool_calls" once the call is closed), streamed or not.
 TEST_F(Http, ForcedToolCalls) {
+  const json weather = json::parse(R"({"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]},
+      "days": {"type": "integer"}}, "required": ["city"]})");
+  const testing::SchemaOracle weather_args(weather);
   const json tools = json::array(
-      {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}},
+      {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", weather}}}},
        {{"type", "function"}, {"function", {{"name", "now"}, {"parameters", {{"type", "object"}}}}}}});
   const std::string brace = std::to_string(*tok().piece_to_id("}"));
   int closed = 0;
@@ -466,7 +547,10 @@ TEST_F(Http, ForcedToolCalls) {
       const json args = json::parse(calls[0]["function"]["arguments"].get<std::string>());
       if (choice.is_object()) {
         EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
-        EXPECT_TRUE(args.is_object());
+      }
+      EXPECT_TRUE(args.is_object());
+      if (calls[0]["function"]["name"] == "get_weather") {
+        EXPECT_TRUE(weather_args.valid(args)) << args.dump();
       }
       // The stream carries the same call in one delta, then finish_reason "tool_calls".
       body["stream"] = true;

@@ -10,6 +10,7 @@
 #include "../engine/json_oracle.h"
 #include "engine/engine.h"
 #include "engine/output_format.h"
+#include "engine/json_schema.h"
 #include "test_util.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
@@ -72,22 +73,40 @@ TEST(JsonMode, TheFilterBansWhatTheRecognizerRefuses) {
   LLMEngine engine(config(dir, "off"));
   const Tokenizer& tok = *engine.tokenizer();
   OutputFilter filter(tok, engine.vocab_size());
-  const std::vector<OutputPiece> object = {OutputPiece::object()};
-  for (const char* so_far : {"", "{", "{\"ke", "{\"k\": ", "{\"k\": 12", "{\"k\": [tr", "{\"k\": \"x\\u00", "{}"}) {
-    SCOPED_TRACE(so_far);
-    JsonPrefix state;
-    ASSERT_TRUE(state.feed(std::string_view(so_far)));
-    FormatPrefix format(&object);
-    ASSERT_TRUE(format.feed(so_far));
-    std::vector<int32_t> want;
-    for (int32_t id = 0; id < engine.vocab_size(); ++id) {
-      JsonPrefix s = state;
-      const std::string b = id < tok.vocab_size() && !tok.is_special(id) ? token_bytes(tok, id) : "";
-      if (b.empty() || !s.feed(std::string_view(b))) want.push_back(id);
+  // JSON mode, and a schema whose strings have length limits (the plain-string shortcut's room).
+  const auto schema = JsonSchema::compile(nlohmann::json::parse(R"({"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 5}, "tags": {"type": "array", "items": {"enum": ["red", "green"]}},
+      "id": {"type": "integer"}}, "required": ["id"]})"));
+  const std::vector<std::pair<std::shared_ptr<const JsonSchema>, std::vector<const char*>>> cases = {
+      {JsonSchema::any_object(),
+       {"", "{", "{\"ke", "{\"k\": ", "{\"k\": 12", "{\"k\": [tr", "{\"k\": \"x\\u00", "{}"}},
+      {schema, {"", "{", "{\"", "{\"name\": \"", "{\"name\": \"abc", "{\"name\": \"abcde", "{\"tags\": [\"gr",
+                "{\"id\": 1", "{\"id\": 1}"}},
+  };
+  for (const auto& [s, texts] : cases) {
+    const std::vector<OutputPiece> format_pieces = {OutputPiece::value(s)};
+    for (const char* so_far : texts) {
+      SCOPED_TRACE(so_far);
+      JsonPrefix state(s);
+      ASSERT_TRUE(state.feed(std::string_view(so_far)));
+      FormatPrefix format(&format_pieces);
+      ASSERT_TRUE(format.feed(so_far));
+      std::vector<int32_t> want;
+      for (int32_t id = 0; id < engine.vocab_size(); ++id) {
+        JsonPrefix st = state;
+        const std::string b = id < tok.vocab_size() && !tok.is_special(id) ? token_bytes(tok, id) : "";
+        if (b.empty() || !st.feed(std::string_view(b))) want.push_back(id);
+      }
+      const TokenSet& next = filter.next(format);
+      std::vector<int32_t> banned;
+      for (int32_t id = 0; id < engine.vocab_size(); ++id)
+        if (!next.contains(id)) banned.push_back(id);
+      EXPECT_EQ(banned, want);
+      // The shorter list is kept.
+      EXPECT_EQ(next.allowed, want.size() * 2 >= static_cast<size_t>(engine.vocab_size()));
+      // Something may follow an open object; nothing a closed one (the engine lets eos through).
+      EXPECT_EQ(want.size() == static_cast<size_t>(engine.vocab_size()), state.closed());
     }
-    EXPECT_EQ(filter.banned(format), want);
-    // Something may follow an open object; nothing a closed one (the engine lets eos through).
-    EXPECT_EQ(want.size() == static_cast<size_t>(engine.vocab_size()), state.complete());
   }
 }
 

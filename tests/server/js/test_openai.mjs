@@ -182,10 +182,30 @@ test("response_format json_object: the content is JSON (or, cut short, its start
   const content = r.choices[0].message.content;
   assert.equal(content[0], "{");
   if (r.choices[0].finish_reason === "stop") assert.equal(typeof JSON.parse(content), "object");
+});
+
+test("response_format json_schema: the content follows the schema; unsupported keywords are a 400", async () => {
+  const schema = { type: "object", properties: { answer: { type: "string", maxLength: 16 }, sure: { type: "boolean" } },
+                   required: ["answer", "sure"], additionalProperties: false };
+  let stopped = 0;
+  for (const seed of [1, 2, 3]) {
+    const r = await client.chat.completions.create({
+      model: "tiny", messages: [{ role: "user", content: "Who led Israel out of Egypt? Answer in JSON." }],
+      max_tokens: 60, seed, response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } } });
+    const c = r.choices[0];
+    if (c.finish_reason !== "stop") continue;
+    stopped++;
+    const v = JSON.parse(c.message.content);
+    assert.deepEqual(Object.keys(v).sort(), ["answer", "sure"]);
+    assert.equal(typeof v.answer, "string");
+    assert.ok([...v.answer].length <= 16);
+    assert.equal(typeof v.sure, "boolean");
+  }
+  assert.ok(stopped > 0, "no reply closed its object");
   await assert.rejects(
     client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "x" }],
-      response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }),
-    (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format");
+      response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a+$" } } } }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format" && /pattern/.test(e.message));
 });
 
 test("tool_choice naming a function: the reply is that tool call", async () => {

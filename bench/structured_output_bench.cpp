@@ -1,0 +1,123 @@
+// Host cost of structured output: the token filter (engine/output_format.h) that runs before
+// every draw of a structured request. Feeds a JSON document token by token (as a model would
+// write it) through a fresh OutputFilter and times banned() per token, for JSON mode, a JSON
+// schema and a forced tool call's format.
+//
+// usage: structured_output_bench --model DIR [--iters K]   (DIR: a tokenizer, e.g. Qwen3's)
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/json_schema.h"
+#include "engine/output_format.h"
+#include "tokenizer/token_bytes.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+const char* kDoc = R"({
+  "name": "Ada Lovelace",
+  "born": 1815,
+  "fields": ["mathematics", "computing"],
+  "notes": "Wrote the first published program, for Babbage's Analytical Engine.",
+  "alive": false,
+  "address": {"city": "London", "street": "St James's Square", "number": 12}
+})";
+
+const char* kSchema = R"({"type": "object", "properties": {
+  "name": {"type": "string", "maxLength": 40}, "born": {"type": "integer"},
+  "fields": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+  "notes": {"type": "string"}, "alive": {"type": "boolean"},
+  "address": {"type": "object", "properties": {"city": {"type": "string"}, "street": {"type": "string"},
+              "number": {"type": "integer"}}, "required": ["city"]}},
+  "required": ["name", "born", "alive"]})";
+
+struct Result {
+  double ms_per_token = 0, ms_first = 0;
+  size_t tokens = 0, states = 0;
+};
+
+Result run(const tllm::Tokenizer& tok, const std::vector<tllm::OutputPiece>& pieces, const std::string& text) {
+  tllm::OutputFilter filter(tok, static_cast<int>(tok.vocab_size()));
+  tllm::FormatPrefix state(&pieces);
+  const std::vector<int32_t> ids = tok.encode(text, false);
+  Result r;
+  double total = 0;
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const double t0 = now_s();
+    const tllm::TokenSet& next = filter.next(state);
+    const double dt = now_s() - t0;
+    total += dt;
+    if (i == 0) r.ms_first = dt * 1e3;
+    if (std::getenv("TLLM_BENCH_VERBOSE") && dt > 0.5e-3)
+      std::fprintf(stderr, "  %.2f ms before token %zu (%s)\n", dt * 1e3, i, tllm::token_bytes(tok, ids[i]).c_str());
+    if (!next.contains(ids[i])) {
+      std::fprintf(stderr, "structured_output_bench: token %zu (%d) of the document is banned\n", i, ids[i]);
+      std::exit(1);
+    }
+    const std::string key = state.key();
+    if (std::find(seen.begin(), seen.end(), key) == seen.end()) seen.push_back(key);
+    if (!state.feed(filter.bytes(ids[i]))) {
+      std::fprintf(stderr, "structured_output_bench: the document is refused at token %zu\n", i);
+      std::exit(1);
+    }
+  }
+  r.tokens = ids.size();
+  r.states = seen.size();
+  r.ms_per_token = total * 1e3 / static_cast<double>(ids.size());
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model;
+  int iters = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--model") model = argv[i + 1];
+    else if (a == "--iters") iters = std::atoi(argv[i + 1]);
+  }
+  if (model.empty()) {
+    std::fprintf(stderr, "usage: structured_output_bench --model DIR [--iters K]\n");
+    return 2;
+  }
+  const auto tok = tllm::Tokenizer::load(model);
+  const std::string doc = kDoc;
+  const nlohmann::json parsed = nlohmann::json::parse(doc);
+  const std::string call = "<tool_call>\n{\"name\": \"record\", \"arguments\": " + parsed.dump() + "}\n</tool_call>";
+  nlohmann::json tools = nlohmann::json::array();
+  const std::vector<std::pair<std::string, std::vector<tllm::OutputPiece>>> cases = {
+      {"json_object", {tllm::OutputPiece::object()}},
+      {"json_schema", {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}},
+      {"tool call (schema)",
+       {tllm::OutputPiece::text("<tool_call>\n"),
+        tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json{
+            {"type", "object"},
+            {"properties", {{"name", {{"const", "record"}}}, {"arguments", nlohmann::json::parse(kSchema)}}},
+            {"required", {"name", "arguments"}}})),
+        tllm::OutputPiece::text("\n</tool_call>")}},
+  };
+  std::printf("vocabulary %d tokens\n", static_cast<int>(tok->vocab_size()));
+  std::printf("%-20s %8s %8s %14s %14s\n", "format", "tokens", "states", "first ms", "ms / token");
+  for (const auto& [name, pieces] : cases) {
+    const std::string& text = name == "tool call (schema)" ? call : doc;
+    Result best;
+    for (int k = 0; k < iters; ++k) {
+      const Result r = run(*tok, pieces, text);
+      if (k == 0 || r.ms_per_token < best.ms_per_token) best = r;
+    }
+    std::printf("%-20s %8zu %8zu %14.3f %14.3f\n", name.c_str(), best.tokens, best.states, best.ms_first,
+                best.ms_per_token);
+  }
+  return 0;
+}

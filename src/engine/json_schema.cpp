@@ -1,0 +1,478 @@
+#include "engine/json_schema.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "engine/json_prefix.h"
+
+namespace tllm {
+
+using nlohmann::json;
+
+namespace {
+
+// Keywords that constrain values in ways the recognizer does not enforce: refused, never ignored.
+const std::set<std::string>& refused_keywords() {
+  static const std::set<std::string> k = {
+      "pattern", "patternProperties", "propertyNames", "multipleOf", "minProperties", "maxProperties",
+      "uniqueItems", "contains",
+      "minContains", "maxContains", "dependentRequired", "dependentSchemas", "dependencies", "if",
+      "then", "else", "not", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
+      "contentSchema"};
+  return k;
+}
+
+// Keywords that make a schema more than a reference or a union (beside $ref / anyOf / allOf).
+bool constrains(const std::string& key) {
+  static const std::set<std::string> k = {
+      "type", "enum", "const", "properties", "required", "additionalProperties", "items", "prefixItems",
+      "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
+      "$ref", "nullable"};
+  return k.count(key) > 0;
+}
+
+void add_first(JsonSchema::Node& n, unsigned char c) { n.first[c >> 6] |= uint64_t{1} << (c & 63); }
+
+const char* const kBounds[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+
+bool has_bounds(const json& s) {
+  for (const char* k : kBounds)
+    if (s.contains(k)) return true;
+  return false;
+}
+
+int64_t clamp_to_int64(double x) {
+  if (x <= -9.2e18) return std::numeric_limits<int64_t>::min();
+  if (x >= 9.2e18) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(x);
+}
+
+// The integers [lo, hi] the bound keywords allow (draft 4's boolean exclusive* included).
+void integer_bounds(const json& s, const std::string& path, int64_t& lo, int64_t& hi) {
+  const auto number = [&](const char* key) -> std::optional<double> {
+    auto it = s.find(key);
+    if (it == s.end() || it->is_boolean()) return std::nullopt;
+    TLLM_CHECK_ARG(it->is_number(), path, ".", key, " must be a number, got ", it->dump());
+    return it->get<double>();
+  };
+  const auto flag = [&](const char* key) { return s.contains(key) && s[key].is_boolean() && s[key].get<bool>(); };
+  lo = std::numeric_limits<int64_t>::min();
+  hi = std::numeric_limits<int64_t>::max();
+  if (auto m = number("minimum")) lo = std::max(lo, flag("exclusiveMinimum") ? clamp_to_int64(std::floor(*m) + 1) : clamp_to_int64(std::ceil(*m)));
+  if (auto m = number("exclusiveMinimum")) lo = std::max(lo, clamp_to_int64(std::floor(*m) + 1));
+  if (auto m = number("maximum")) hi = std::min(hi, flag("exclusiveMaximum") ? clamp_to_int64(std::ceil(*m) - 1) : clamp_to_int64(std::floor(*m)));
+  if (auto m = number("exclusiveMaximum")) hi = std::min(hi, clamp_to_int64(std::ceil(*m) - 1));
+}
+
+}  // namespace
+
+class SchemaCompiler {
+ public:
+  SchemaCompiler(const json& root, bool any_whitespace) : root_(root) { out_.any_whitespace_ = any_whitespace; }
+
+  std::shared_ptr<const JsonSchema> run() {
+    out_.root_ = compile(root_, "schema");
+    finish();
+    const JsonSchema::Node& r = out_.nodes_[static_cast<size_t>(out_.root_)];
+    TLLM_CHECK_ARG(r.min_depth != JsonSchema::kNoFit, "schema: no JSON value satisfies this schema");
+    TLLM_CHECK_ARG(r.min_depth <= JsonPrefix::kMaxDepth, "schema: every value it allows nests more than ",
+                   JsonPrefix::kMaxDepth, " containers deep");
+    out_.fingerprint_ = (out_.any_whitespace_ ? "ws:" : "compact:") + root_.dump();
+    return std::make_shared<const JsonSchema>(std::move(out_));
+  }
+
+ private:
+  using Kind = JsonSchema::Kind;
+  using Node = JsonSchema::Node;
+
+  int reserve() {
+    out_.nodes_.emplace_back();
+    return static_cast<int>(out_.nodes_.size()) - 1;
+  }
+  Node& at(int i) { return out_.nodes_[static_cast<size_t>(i)]; }
+
+  // Any JSON value: one node per compile, shared.
+  int any() {
+    if (any_ >= 0) return any_;
+    any_ = reserve();
+    const int obj = reserve(), arr = reserve(), str = reserve(), num = reserve(), lit = reserve();
+    at(obj).kind = Kind::Object;
+    at(obj).additional = any_;
+    at(arr).kind = Kind::Array;
+    at(arr).items = any_;
+    at(str).kind = Kind::String;
+    at(num).kind = Kind::Number;
+    at(lit).kind = Kind::Literals;
+    at(lit).texts = {"false", "null", "true"};
+    at(any_).alts = {obj, arr, str, num, lit};
+    return any_;
+  }
+
+  int compile(const json& s, const std::string& path) {
+    if (s.is_boolean()) {
+      if (s.get<bool>()) return any();
+      return reserve();  // an AnyOf of nothing: no value
+    }
+    TLLM_CHECK_ARG(s.is_object(), path, " must be a schema object or a boolean, got ", s.type_name());
+    for (auto it = s.begin(); it != s.end(); ++it)
+      TLLM_CHECK_ARG(!refused_keywords().count(it.key()), path, ": '", it.key(),
+                     "' is not supported by structured output here (supported: type, properties, required, "
+                     "additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, enum, "
+                     "const, anyOf, oneOf, $ref)");
+    if (auto r = s.find("$ref"); r != s.end()) {
+      only(s, path, "$ref");
+      return ref(*r, path);
+    }
+    if (auto a = s.find("allOf"); a != s.end()) {
+      only(s, path, "allOf");
+      TLLM_CHECK_ARG(a->is_array() && a->size() == 1, path,
+                     ": 'allOf' is supported with one schema only (merging several is not)");
+      return compile((*a)[0], path + ".allOf[0]");
+    }
+    for (const char* key : {"anyOf", "oneOf"}) {
+      if (auto a = s.find(key); a != s.end()) {
+        only(s, path, key);
+        TLLM_CHECK_ARG(a->is_array() && !a->empty(), path, ": '", key, "' must be a non-empty list of schemas");
+        const int n = reserve();
+        for (size_t i = 0; i < a->size(); ++i) {
+          const int alt = compile((*a)[i], path + "." + key + "[" + std::to_string(i) + "]");
+          at(n).alts.push_back(alt);
+        }
+        return n;
+      }
+    }
+    const int n = reserve();
+    compile_typed(n, s, path);
+    return n;
+  }
+
+  // Beside $ref / allOf / anyOf / oneOf only annotations may stand.
+  static void only(const json& s, const std::string& path, const char* key) {
+    for (auto it = s.begin(); it != s.end(); ++it)
+      TLLM_CHECK_ARG(it.key() == key || !constrains(it.key()), path, ": '", it.key(), "' beside '", key,
+                     "' is not supported (put it inside)");
+  }
+
+  int ref(const json& r, const std::string& path) {
+    TLLM_CHECK_ARG(r.is_string(), path, ".$ref must be a string");
+    const std::string target = r.get<std::string>();
+    if (auto it = refs_.find(target); it != refs_.end()) return it->second;
+    const bool local = target == "#" || target.rfind("#/$defs/", 0) == 0 || target.rfind("#/definitions/", 0) == 0;
+    TLLM_CHECK_ARG(local, path, ".$ref \"", target,
+                   "\" is not supported (only \"#\", \"#/$defs/...\" and \"#/definitions/...\")");
+    const json* t = &root_;
+    if (target != "#") {
+      json::json_pointer ptr;
+      try {
+        ptr = json::json_pointer(target.substr(1));
+      } catch (const json::exception&) {
+        TLLM_CHECK_ARG(false, path, ".$ref \"", target, "\" is not a valid JSON pointer");
+      }
+      TLLM_CHECK_ARG(root_.contains(ptr), path, ".$ref \"", target, "\" names no schema in this document");
+      t = &root_.at(ptr);
+    }
+    // A placeholder first, so that the target may refer to itself; it becomes a one-way union.
+    const int n = reserve();
+    refs_[target] = n;
+    const int body = compile(*t, target);
+    at(n).alts = {body};
+    return n;
+  }
+
+  void compile_typed(int n, const json& s, const std::string& path) {
+    static const std::vector<std::string> kTypes = {"object", "array", "string", "number", "integer", "boolean", "null"};
+    std::vector<std::string> types;
+    if (auto t = s.find("type"); t != s.end()) {
+      const auto add = [&](const json& v) {
+        TLLM_CHECK_ARG(v.is_string() && std::count(kTypes.begin(), kTypes.end(), v.get<std::string>()), path,
+                       ".type: ", v.dump(), " is not a JSON Schema type");
+        if (!std::count(types.begin(), types.end(), v.get<std::string>())) types.push_back(v.get<std::string>());
+      };
+      if (t->is_array()) {
+        TLLM_CHECK_ARG(!t->empty(), path, ".type must not be an empty list");
+        for (const json& v : *t) add(v);
+      } else {
+        add(*t);
+      }
+    }
+    if (auto nb = s.find("nullable"); nb != s.end() && nb->is_boolean() && nb->get<bool>() && !types.empty() &&
+                                       !std::count(types.begin(), types.end(), "null"))
+      types.push_back("null");
+
+    const bool has_enum = s.contains("enum") || s.contains("const");
+    if (has_enum) {
+      literals(n, s, path, types);
+      return;
+    }
+    if (types.empty()) {
+      for (const char* k : kBounds)
+        TLLM_CHECK_ARG(!s.contains(k), path, ": '", k, "' needs \"type\": \"integer\" (bounds are enforced on integers only)");
+      // No type: the keywords say which one is meant; none says any value.
+      const auto has = [&](std::initializer_list<const char*> keys) {
+        for (const char* k : keys)
+          if (s.contains(k)) return true;
+        return false;
+      };
+      if (has({"properties", "required", "additionalProperties"})) types.push_back("object");
+      if (has({"items", "prefixItems", "minItems", "maxItems", "additionalItems"})) types.push_back("array");
+      if (has({"minLength", "maxLength"})) types.push_back("string");
+      if (types.empty()) {
+        at(n).alts = {any()};
+        return;
+      }
+    }
+    if (types.size() == 1) {
+      fill(n, types[0], s, path);
+      return;
+    }
+    for (const std::string& t : types) {
+      const int alt = reserve();
+      fill(alt, t, s, path);
+      at(n).alts.push_back(alt);
+    }
+  }
+
+  void literals(int n, const json& s, const std::string& path, const std::vector<std::string>& types) {
+    std::vector<json> values;
+    if (auto c = s.find("const"); c != s.end()) values.push_back(*c);
+    if (auto e = s.find("enum"); e != s.end()) {
+      TLLM_CHECK_ARG(e->is_array() && !e->empty(), path, ".enum must be a non-empty list");
+      if (values.empty()) {
+        values.assign(e->begin(), e->end());
+      } else {  // const and enum: the const, if the enum has it
+        if (std::find(e->begin(), e->end(), values[0]) == e->end()) values.clear();
+      }
+    }
+    const auto type_of = [](const json& v) -> std::string {
+      if (v.is_object()) return "object";
+      if (v.is_array()) return "array";
+      if (v.is_string()) return "string";
+      if (v.is_boolean()) return "boolean";
+      if (v.is_null()) return "null";
+      if (v.is_number_float()) return "number";
+      return "integer";
+    };
+    Node& node = at(n);
+    node.kind = Kind::Literals;
+    // Bounds drop the numbers outside them.
+    const auto inside = [&](const json& v) {
+      if (!v.is_number()) return true;
+      const double x = v.get<double>();
+      const auto num = [&](const char* k) { return s.contains(k) && s[k].is_number(); };
+      const auto flag = [&](const char* k) { return s.contains(k) && s[k].is_boolean() && s[k].get<bool>(); };
+      if (num("minimum") && (flag("exclusiveMinimum") ? x <= s["minimum"].get<double>() : x < s["minimum"].get<double>())) return false;
+      if (num("maximum") && (flag("exclusiveMaximum") ? x >= s["maximum"].get<double>() : x > s["maximum"].get<double>())) return false;
+      if (num("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>()) return false;
+      if (num("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>()) return false;
+      return true;
+    };
+    for (const json& v : values) {
+      const std::string t = type_of(v);
+      const bool typed = types.empty() || std::count(types.begin(), types.end(), t) ||
+                         (t == "integer" && std::count(types.begin(), types.end(), "number"));
+      if (typed && inside(v)) node.texts.push_back(v.dump());
+    }
+    std::sort(node.texts.begin(), node.texts.end());
+    node.texts.erase(std::unique(node.texts.begin(), node.texts.end()), node.texts.end());
+    TLLM_CHECK_ARG(!node.texts.empty(), path, ": no value of 'enum' / 'const' has the schema's type (and lies within its bounds)");
+  }
+
+  static uint32_t count_of(const json& s, const char* key, const std::string& path, uint32_t dflt) {
+    auto it = s.find(key);
+    if (it == s.end()) return dflt;
+    TLLM_CHECK_ARG(it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0), path, ".",
+                   key, " must be a non-negative integer, got ", it->dump());
+    return static_cast<uint32_t>(std::min<uint64_t>(it->get<uint64_t>(), JsonSchema::kUnbounded - 1));
+  }
+
+  void fill(int n, const std::string& type, const json& s, const std::string& path) {
+    if (type == "boolean" || type == "null") {
+      at(n).kind = Kind::Literals;
+      at(n).texts = type == "null" ? std::vector<std::string>{"null"} : std::vector<std::string>{"false", "true"};
+    } else if (type == "number") {
+      for (const char* k : kBounds)
+        TLLM_CHECK_ARG(!s.contains(k), path, ": '", k,
+                       "' is not supported on \"type\": \"number\" (bounds are enforced on integers only)");
+      at(n).kind = Kind::Number;
+    } else if (type == "integer") {
+      at(n).kind = Kind::Integer;
+      if (has_bounds(s)) {
+        at(n).bounded = true;
+        integer_bounds(s, path, at(n).min_value, at(n).max_value);
+      }
+    } else if (type == "string") {
+      at(n).kind = Kind::String;
+      at(n).min_count = count_of(s, "minLength", path, 0);
+      at(n).max_count = count_of(s, "maxLength", path, JsonSchema::kUnbounded);
+    } else if (type == "array") {
+      array(n, s, path);
+    } else {
+      object(n, s, path);
+    }
+  }
+
+  void array(int n, const json& s, const std::string& path) {
+    std::vector<int> prefix;
+    int items = -2;  // -2: any
+    const auto tuple = [&](const json& list, const std::string& key) {
+      TLLM_CHECK_ARG(list.is_array(), path, ".", key, " must be a list of schemas");
+      for (size_t i = 0; i < list.size(); ++i)
+        prefix.push_back(compile(list[i], path + "." + key + "[" + std::to_string(i) + "]"));
+    };
+    if (auto p = s.find("prefixItems"); p != s.end()) tuple(*p, "prefixItems");
+    if (auto it = s.find("items"); it != s.end()) {
+      if (it->is_array()) {  // draft 4-7 tuples: items as a list, additionalItems after it
+        TLLM_CHECK_ARG(!s.contains("prefixItems"), path, ": 'items' as a list beside 'prefixItems'");
+        tuple(*it, "items");
+        if (auto a = s.find("additionalItems"); a != s.end())
+          items = a->is_boolean() && !a->get<bool>() ? -1 : compile(*a, path + ".additionalItems");
+      } else {
+        items = it->is_boolean() && !it->get<bool>() ? -1 : compile(*it, path + ".items");
+      }
+    }
+    if (items == -2) items = any();
+    const uint32_t lo = count_of(s, "minItems", path, 0), hi = count_of(s, "maxItems", path, JsonSchema::kUnbounded);
+    Node& node = at(n);
+    node.kind = Kind::Array;
+    node.prefix = std::move(prefix);
+    node.items = items;
+    node.min_count = lo;
+    node.max_count = hi;
+    if (items < 0) node.max_count = std::min<uint32_t>(node.max_count, static_cast<uint32_t>(node.prefix.size()));
+  }
+
+  void object(int n, const json& s, const std::string& path) {
+    std::map<std::string, int> props;  // name -> schema
+    if (auto p = s.find("properties"); p != s.end()) {
+      TLLM_CHECK_ARG(p->is_object(), path, ".properties must be an object");
+      for (auto it = p->begin(); it != p->end(); ++it)
+        props[it.key()] = compile(it.value(), path + ".properties." + it.key());
+    }
+    int additional = -1;
+    if (auto a = s.find("additionalProperties"); a != s.end()) {
+      if (!(a->is_boolean() && !a->get<bool>())) additional = compile(*a, path + ".additionalProperties");
+    } else if (!s.contains("properties")) {
+      additional = any();
+    }
+    std::set<std::string> required;
+    if (auto r = s.find("required"); r != s.end()) {
+      TLLM_CHECK_ARG(r->is_array(), path, ".required must be a list of property names");
+      for (const json& name : *r) {
+        TLLM_CHECK_ARG(name.is_string(), path, ".required must be a list of property names, found ", name.dump());
+        const std::string k = name.get<std::string>();
+        if (!props.count(k)) {
+          TLLM_CHECK_ARG(additional >= 0, path, ": required property \"", k,
+                         "\" is not in 'properties' and no other keys are allowed");
+          props[k] = additional;
+        }
+        required.insert(k);
+      }
+    }
+    TLLM_CHECK_ARG(static_cast<int>(props.size()) <= JsonSchema::kMaxProperties, path, " has ", props.size(),
+                   " properties; structured output takes at most ", JsonSchema::kMaxProperties, " per object");
+    std::vector<std::pair<std::string, int>> sorted;
+    for (const auto& [name, value] : props) sorted.emplace_back(json(name).dump(), value);
+    std::sort(sorted.begin(), sorted.end());
+    Node& node = at(n);
+    node.kind = Kind::Object;
+    node.additional = additional;
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      node.keys.push_back(sorted[i].first);
+      node.values.push_back(sorted[i].second);
+      if (required.count(json::parse(sorted[i].first).get<std::string>())) node.required |= uint64_t{1} << i;
+    }
+  }
+
+  // Unions flattened (no alternative is a union), then first bytes and depths.
+  void finish() {
+    std::vector<Node>& nodes = out_.nodes_;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].kind != Kind::AnyOf) continue;
+      std::vector<int> flat, todo(nodes[i].alts.rbegin(), nodes[i].alts.rend());
+      std::set<int> seen = {static_cast<int>(i)};
+      while (!todo.empty()) {
+        const int a = todo.back();
+        todo.pop_back();
+        if (!seen.insert(a).second) continue;
+        if (nodes[static_cast<size_t>(a)].kind == Kind::AnyOf) {
+          todo.insert(todo.end(), nodes[static_cast<size_t>(a)].alts.rbegin(), nodes[static_cast<size_t>(a)].alts.rend());
+        } else {
+          flat.push_back(a);
+        }
+      }
+      nodes[i].alts = std::move(flat);
+    }
+    for (Node& n : nodes) {
+      switch (n.kind) {
+        case Kind::Object: add_first(n, '{'); break;
+        case Kind::Array: add_first(n, '['); break;
+        case Kind::String: add_first(n, '"'); break;
+        case Kind::Number:
+        case Kind::Integer:
+          add_first(n, '-');
+          for (char c = '0'; c <= '9'; ++c) add_first(n, static_cast<unsigned char>(c));
+          break;
+        case Kind::Literals:
+          for (const std::string& t : n.texts) add_first(n, static_cast<unsigned char>(t[0]));
+          break;
+        case Kind::AnyOf: break;
+      }
+    }
+    for (Node& n : nodes)
+      if (n.kind == Kind::AnyOf)
+        for (int a : n.alts)
+          for (int w = 0; w < 4; ++w) n.first[w] |= nodes[static_cast<size_t>(a)].first[w];
+    // Least depths by iteration to a fixed point (recursive schemas included).
+    const auto depth = [&](int i) { return i < 0 ? JsonSchema::kNoFit : nodes[static_cast<size_t>(i)].min_depth; };
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (Node& n : nodes) {
+        int d = JsonSchema::kNoFit;
+        switch (n.kind) {
+          case Kind::Number: d = 0; break;
+          case Kind::Integer: d = n.bounded && n.min_value > n.max_value ? JsonSchema::kNoFit : 0; break;
+          case Kind::String: d = n.min_count <= n.max_count ? 0 : JsonSchema::kNoFit; break;
+          case Kind::Literals: d = n.texts.empty() ? JsonSchema::kNoFit : 0; break;
+          case Kind::Object:
+            d = 1;
+            for (size_t p = 0; p < n.keys.size(); ++p)
+              if ((n.required >> p) & 1) d = std::max(d, 1 + depth(n.values[p]));
+            break;
+          case Kind::Array:
+            d = n.min_count <= n.max_count ? 1 : JsonSchema::kNoFit;
+            // Items past the prefix share one schema: one of them stands for all.
+            for (uint32_t k = 0; k < n.min_count && k <= n.prefix.size() && d < JsonSchema::kNoFit; ++k)
+              d = std::max(d, 1 + depth(n.item(k)));
+            break;
+          case Kind::AnyOf:
+            for (int a : n.alts) d = std::min(d, depth(a));
+            break;
+        }
+        d = std::min(d, JsonSchema::kNoFit);
+        if (d < n.min_depth) {
+          n.min_depth = d;
+          changed = true;
+        }
+      }
+    }
+  }
+
+  const json& root_;
+  JsonSchema out_;
+  std::map<std::string, int> refs_;
+  int any_ = -1;
+};
+
+std::shared_ptr<const JsonSchema> JsonSchema::compile(const nlohmann::json& schema, bool any_whitespace) {
+  return SchemaCompiler(schema, any_whitespace).run();
+}
+
+std::shared_ptr<const JsonSchema> JsonSchema::any_object() { return compile(json{{"type", "object"}}); }
+
+}  // namespace tllm

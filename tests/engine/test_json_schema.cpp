@@ -1,0 +1,323 @@
+// JSON Schema structured output (engine/json_schema.h, engine/json_prefix.h) against an
+// independent validator (schema_oracle.h) and nlohmann::json: random walks through the bytes
+// the recognizer takes never reach a dead end and, once complete, are valid JSON the schema
+// allows; those documents re-serialized are taken whole; hand-picked refusals at the exact byte;
+// compile errors name the keyword and its place.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "engine/json_prefix.h"
+#include "engine/json_schema.h"
+#include "engine/output_format.h"
+#include "schema_oracle.h"
+
+namespace tllm {
+namespace {
+
+using nlohmann::json;
+
+JsonPrefix prefix_of(const json& schema) { return JsonPrefix(JsonSchema::compile(schema)); }
+
+// nlohmann's parse, or nothing: also for numbers beyond a double's range ("4e724" is JSON, but
+// nlohmann refuses it), which `overflow` reports.
+std::optional<json> parse(const std::string& doc, bool* overflow = nullptr) {
+  try {
+    return json::parse(doc);
+  } catch (const json::out_of_range&) {
+    if (overflow) *overflow = true;
+  } catch (const json::parse_error&) {
+  }
+  return std::nullopt;
+}
+
+// Bytes the recognizer takes after `p`.
+std::vector<unsigned char> takes(const JsonPrefix& p) {
+  std::vector<unsigned char> out;
+  for (int c = 0; c < 256; ++c) {
+    JsonPrefix q = p;
+    if (q.feed(static_cast<unsigned char>(c))) out.push_back(static_cast<unsigned char>(c));
+  }
+  return out;
+}
+
+// A random walk through what the recognizer takes, closers favoured so that most walks end.
+// Returns false when it did not complete within max_bytes.
+bool random_walk(JsonPrefix p, std::mt19937_64& rng, size_t max_bytes, std::string& out) {
+  out.clear();
+  while (out.size() < max_bytes) {
+    if (p.closed() || (p.complete() && rng() % 4 == 0)) return true;
+    const std::vector<unsigned char> ok = takes(p);
+    if (ok.empty() && p.complete()) return true;  // a number nothing may extend ("0")
+    if (ok.empty()) {
+      ADD_FAILURE() << "dead end after " << ::testing::PrintToString(out);
+      return false;
+    }
+    std::vector<double> w;
+    for (unsigned char c : ok) {
+      double x = 1.0;
+      if (c == '}' || c == ']') x = 60.0;
+      else if (c == '"' || c == ',' || c == ':') x = 25.0;
+      else if (c == '{' || c == '[') x = 6.0;
+      else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) x = 3.0;
+      else if (c == ' ' || c == '\n') x = 2.0;
+      w.push_back(x);
+    }
+    std::discrete_distribution<size_t> pick(w.begin(), w.end());
+    const unsigned char c = ok[pick(rng)];
+    EXPECT_TRUE(p.feed(c));
+    out.push_back(static_cast<char>(c));
+  }
+  return p.complete();
+}
+
+const std::vector<json>& schemas() {
+  static const std::vector<json> s = {
+      json::parse(R"({"type": "object", "properties": {
+          "name": {"type": "string", "minLength": 1, "maxLength": 8}, "age": {"type": "integer"},
+          "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b", "cd"]}, "minItems": 1, "maxItems": 3},
+          "ok": {"type": "boolean"}, "score": {"type": ["number", "null"]}}, "required": ["name", "age"]})"),
+      json::parse(R"({"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
+          "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": 2}}, "required": ["v"]}},
+          "$ref": "#/$defs/node"})"),
+      json::parse(R"({"anyOf": [
+          {"type": "object", "properties": {"kind": {"const": "circle"}, "r": {"type": "number"}}, "required": ["kind", "r"]},
+          {"type": "object", "properties": {"kind": {"const": "rect"}, "w": {"type": "number"}, "h": {"type": "number"}},
+           "required": ["kind", "w", "h"]}]})"),
+      json::parse(R"({"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": false, "minItems": 2})"),
+      json::parse(R"({"enum": ["x", 1, 12, 1.5, null, true, {"a": [1, 2]}]})"),
+      json::parse(R"({"type": "object", "properties": {"id": {"type": "integer"}},
+          "additionalProperties": {"type": "string", "maxLength": 3}})"),
+      json(true),
+      json::parse(R"({"type": "object", "properties": {"a": {"type": "null"}, "ab": {"type": "null"},
+          "a b": {"type": "null"}, "q\"": {"type": "null"}, "\u00e9": {"type": "null"}}, "required": ["ab"]})"),
+      json::parse(R"({"type": "string", "minLength": 3, "maxLength": 3})"),
+      json::parse(R"({"type": "integer", "nullable": true})"),
+      json::parse(R"({"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "array", "items": {"$ref": "#"}}]})"),
+      json::parse(R"({"type": "object", "properties": {"x": {"allOf": [{"type": "number"}]}, "y": {"title": "any"}},
+          "required": ["x", "y"], "description": "annotations are ignored"})"),
+      json::parse(R"({"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": -5, "maximum": 250},
+          {"type": "integer", "exclusiveMinimum": 1000, "exclusiveMaximum": 1003}]}, "maxItems": 4})"),
+  };
+  return s;
+}
+
+TEST(JsonSchema, RandomWalksEndInValidDocuments) {
+  std::mt19937_64 rng(11);
+  for (size_t k = 0; k < schemas().size(); ++k) {
+    const json& schema = schemas()[k];
+    SCOPED_TRACE(schema.dump());
+    const testing::SchemaOracle oracle(schema);
+    const JsonPrefix start = prefix_of(schema);
+    int complete = 0;
+    for (int n = 0; n < 150; ++n) {
+      std::string doc;
+      if (!random_walk(start, rng, 3000, doc)) continue;
+      SCOPED_TRACE(::testing::PrintToString(doc));
+      bool overflow = false;
+      const std::optional<json> parsed_doc = parse(doc, &overflow);
+      if (overflow) continue;
+      ++complete;
+      ASSERT_TRUE(parsed_doc.has_value());
+      const json& parsed = *parsed_doc;
+      ASSERT_TRUE(oracle.valid(parsed));
+      // The same value written compactly is taken whole (but for integers beyond 64 bits, which
+      // nlohmann writes back as "8.8e+20", no integer's syntax).
+      const std::string compact = parsed.dump();
+      if (compact.find("e+") != std::string::npos) continue;
+      JsonPrefix again = start;
+      ASSERT_TRUE(again.feed(std::string_view(compact))) << compact;
+      EXPECT_TRUE(again.complete());
+    }
+    EXPECT_GT(complete, 100);
+  }
+}
+
+// Documents the validator refuses are refused by the recognizer somewhere (a sample of
+// near-miss mutations of valid ones); documents it takes whole and complete are valid.
+TEST(JsonSchema, MutatedDocumentsAgreeWithTheValidator) {
+  std::mt19937_64 rng(5);
+  const std::string alphabet = "{}[],:\" 0123456789.-eabcdhiknrtuvwxyz";
+  for (size_t k = 0; k < schemas().size(); ++k) {
+    const json& schema = schemas()[k];
+    SCOPED_TRACE(schema.dump());
+    const testing::SchemaOracle oracle(schema);
+    const JsonPrefix start = prefix_of(schema);
+    int taken = 0, refused = 0;
+    for (int n = 0; n < 300; ++n) {
+      std::string doc;
+      if (!random_walk(start, rng, 3000, doc) || doc.empty()) continue;
+      const size_t at = rng() % doc.size();
+      switch (rng() % 3) {
+        case 0: doc.insert(doc.begin() + static_cast<std::ptrdiff_t>(at), alphabet[rng() % alphabet.size()]); break;
+        case 1: doc.erase(at, 1); break;
+        default: doc[at] = alphabet[rng() % alphabet.size()]; break;
+      }
+      JsonPrefix p = start;
+      const bool whole = p.feed(std::string_view(doc)) && p.complete();
+      bool overflow = false;
+      const std::optional<json> parsed = parse(doc, &overflow);
+      if (overflow) continue;
+      const bool valid = parsed && oracle.valid(*parsed);
+      SCOPED_TRACE(::testing::PrintToString(doc));
+      if (whole) {
+        ASSERT_TRUE(valid);
+        ++taken;
+      } else {
+        ++refused;
+      }
+    }
+    EXPECT_GT(refused, 0);
+  }
+}
+
+// Feeds `ok`, then expects `bad` (its next byte) refused.
+void refuses_after(const json& schema, const std::string& ok, char bad) {
+  JsonPrefix p = prefix_of(schema);
+  ASSERT_TRUE(p.feed(std::string_view(ok))) << ok;
+  EXPECT_FALSE(p.feed(static_cast<unsigned char>(bad))) << ok << " + " << bad;
+}
+
+TEST(JsonSchema, RefusesAtTheFirstImpossibleByte) {
+  const json& person = schemas()[0];
+  refuses_after(person, "{\"age\": 1", '}');               // name is required
+  refuses_after(person, "{\"name\": \"", '"');             // minLength 1
+  refuses_after(person, "{\"name\": \"12345678", '9');     // maxLength 8
+  refuses_after(person, "{\"age\": 1", '.');               // an integer
+  refuses_after(person, "{\"n", 'i');                      // no such key
+  refuses_after(person, "{\"name\": \"x\", \"", 'n');      // name again
+  refuses_after(person, "{\"tags\": [", ']');              // minItems 1
+  refuses_after(person, "{\"tags\": [\"a\", \"b\", \"cd\"", ',');  // maxItems 3
+  refuses_after(person, "{\"tags\": [\"c", '"');           // enum
+  refuses_after(person, "{\"score\": ", '"');              // number or null
+  refuses_after(person, "", ' ');                          // nothing before the value
+  const json& shape = schemas()[2];
+  refuses_after(shape, "{\"kind\": \"circle\", \"", 'w');
+  refuses_after(shape, "{\"kind\": \"rect\", \"", 'r');
+  JsonPrefix either = prefix_of(shape);
+  EXPECT_TRUE(either.feed(std::string_view("{\"w\": 1, \"kind\": \"rect\", \"h\": 2}")));  // any key order
+  EXPECT_TRUE(either.closed());
+  const json& pair = schemas()[3];
+  refuses_after(pair, "[1, \"a\"", ',');
+  refuses_after(pair, "[1", ']');
+  const json& lits = schemas()[4];
+  for (const char* whole : {"12", "1.5", "1", "null", "{\"a\":[1,2]}", "\"x\""}) {
+    JsonPrefix p = prefix_of(lits);
+    EXPECT_TRUE(p.feed(std::string_view(whole)) && p.complete()) << whole;
+  }
+  refuses_after(lits, "1", '3');
+  refuses_after(lits, "{\"a\":", ' ');  // enum values are their compact texts
+  const json extra = json::parse(R"({"type": "object", "properties": {"id": {"type": "integer"}},
+      "additionalProperties": {"type": "string", "maxLength": 3}, "required": ["id"]})");
+  refuses_after(extra, "{\"x\": \"ab\"", '}');  // id is required
+  refuses_after(extra, "{\"x\": \"abc", 'd');
+  refuses_after(extra, "{\"id\": 1, \"x\": ", '1');  // other keys hold strings
+  refuses_after(extra, "{\"id\": 1, \"id", '"');  // "id" once
+  JsonPrefix ex = prefix_of(extra);
+  EXPECT_TRUE(ex.feed(std::string_view("{\"i\": \"\", \"idx\": \"abc\", \"id\": -0}")));
+  EXPECT_TRUE(ex.closed());
+  const json& three = schemas()[8];
+  refuses_after(three, "\"ab", '"');
+  refuses_after(three, "\"abc", 'd');
+  refuses_after(three, "\"\\u00e9\\n", '"');  // escapes count as one character each
+  const json& keys = schemas()[7];
+  refuses_after(keys, "{\"a\": null", '}');  // "ab" is required
+  JsonPrefix k = prefix_of(keys);
+  EXPECT_TRUE(k.feed(std::string_view("{\"a b\": null, \"q\\\"\": null, \"\xC3\xA9\": null, \"ab\": null}")));
+  EXPECT_TRUE(k.closed());
+  // Without whitespace (vLLM's disable_any_whitespace): compact texts only.
+  const auto compact = JsonSchema::compile(person, /*any_whitespace=*/false);
+  JsonPrefix c(compact);
+  EXPECT_FALSE(JsonPrefix(c).feed('\n'));
+  EXPECT_TRUE(c.feed(std::string_view("{\"name\":\"x\",")));
+  EXPECT_FALSE(JsonPrefix(c).feed(' '));
+  EXPECT_TRUE(c.feed(std::string_view("\"age\":1}")) && c.closed());
+  EXPECT_NE(compact->fingerprint(), JsonSchema::compile(person)->fingerprint());
+  // Integer bounds: a digit is taken while some integer it begins lies inside them.
+  const json small = json::parse(R"({"type": "integer", "minimum": 1, "maximum": 100})");
+  for (const char* whole : {"1", "10", "100", "7", "99"}) {
+    JsonPrefix p = prefix_of(small);
+    EXPECT_TRUE(p.feed(std::string_view(whole)) && p.complete()) << whole;
+  }
+  refuses_after(small, "", '0');
+  refuses_after(small, "", '-');
+  refuses_after(small, "10", '1');   // 101
+  refuses_after(small, "100", '0');  // 1000
+  refuses_after(small, "20", '0');
+  const json around = json::parse(R"({"type": "object", "properties": {"t": {"type": "integer", "minimum": -5,
+      "exclusiveMaximum": 3}}, "required": ["t"]})");
+  refuses_after(around, "{\"t\": -", '6');
+  refuses_after(around, "{\"t\": -1", '0');  // -10
+  refuses_after(around, "{\"t\": ", '3');
+  refuses_after(around, "{\"t\": 2", '1');
+  for (const char* whole : {"{\"t\": -5}", "{\"t\": -0}", "{\"t\": 0}", "{\"t\": 2}"}) {
+    JsonPrefix p = prefix_of(around);
+    EXPECT_TRUE(p.feed(std::string_view(whole)) && p.closed()) << whole;
+  }
+  JsonPrefix minus_one = prefix_of(around);
+  ASSERT_TRUE(minus_one.feed(std::string_view("{\"t\": -1")));  // -1 may end here: '}' follows
+  EXPECT_TRUE(minus_one.feed('}'));
+  // Nesting: 32 containers, not 33.
+  const json nest = json::parse(R"({"type": "array", "items": {"$ref": "#"}})");
+  refuses_after(nest, std::string(32, '['), '[');
+}
+
+TEST(JsonSchema, CompileErrorsNameTheKeyword) {
+  const auto error = [](const char* text) {
+    try {
+      JsonSchema::compile(json::parse(text));
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string("compiled");
+  };
+  EXPECT_NE(error(R"({"type": "string", "pattern": "a+"})").find("'pattern' is not supported"), std::string::npos);
+  EXPECT_NE(error(R"({"properties": {"n": {"type": "number", "minimum": 0}}})").find("schema.properties.n: 'minimum'"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"maximum": 3})").find("needs \"type\": \"integer\""), std::string::npos);
+  EXPECT_NE(error(R"({"type": "integer", "minimum": 5, "maximum": 4})").find("no JSON value"), std::string::npos);
+  EXPECT_EQ(error(R"({"type": "integer", "minimum": 0, "maximum": 10, "enum": [0, 5, 11]})"), "compiled");
+  EXPECT_NE(error(R"({"type": "integer", "minimum": 0, "enum": [-1, -2]})").find("no value of 'enum'"), std::string::npos);
+  EXPECT_NE(error(R"({"$ref": "#/$defs/missing"})").find("names no schema"), std::string::npos);
+  EXPECT_NE(error(R"({"$ref": "https://example.com/s.json"})").find("is not supported"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "object", "required": ["x"], "additionalProperties": false})").find("\"x\""),
+            std::string::npos);
+  EXPECT_NE(error(R"({"enum": []})").find("non-empty"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "foo"})").find("not a JSON Schema type"), std::string::npos);
+  EXPECT_NE(error(R"({"allOf": [{}, {}]})").find("one schema only"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "minLength": 5, "maxLength": 2})").find("no JSON value"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "array", "items": {"$ref": "#"}, "minItems": 1})").find("no JSON value"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "enum": [1, 2]})").find("type"), std::string::npos);
+  EXPECT_NE(error(R"({"anyOf": [{"type": "string"}], "type": "string"})").find("beside 'anyOf'"), std::string::npos);
+  EXPECT_EQ(error(R"({"type": "object", "title": "t", "description": "d", "format": "x", "default": {}})"), "compiled");
+}
+
+// The filter's plain-string shortcut respects maxLength; a choice that a longer one extends may
+// end or go on.
+TEST(FormatPrefix, ChoicesThatExtendEachOther) {
+  const std::vector<OutputPiece> fmt = {OutputPiece::any_of({"yes", "yes please", "no"})};
+  FormatPrefix p(&fmt);
+  ASSERT_TRUE(p.feed("yes"));
+  EXPECT_TRUE(p.complete());
+  FormatPrefix q = p;
+  EXPECT_TRUE(q.feed(" please"));
+  EXPECT_TRUE(q.complete());
+  EXPECT_FALSE(FormatPrefix(q).feed("!"));
+  EXPECT_FALSE(FormatPrefix(p).feed("!"));
+  const std::vector<OutputPiece> then = {OutputPiece::any_of({"a", "ab"}), OutputPiece::text("!")};
+  for (const char* ok : {"a!", "ab!"}) {
+    FormatPrefix r(&then);
+    EXPECT_TRUE(r.feed(ok) && r.complete()) << ok;
+  }
+  FormatPrefix r(&then);
+  EXPECT_FALSE(r.feed("ac"));
+}
+
+}  // namespace
+}  // namespace tllm
