@@ -11,7 +11,14 @@ namespace tllm {
 
 namespace {
 
-bool empty_piece(const OutputPiece& p) { return !p.json && p.one_of.empty() && p.literal.empty(); }
+bool empty_piece(const OutputPiece& p) { return !p.json && p.one_of.empty() && p.literal.empty() && p.until.empty(); }
+
+// The longest prefix of `trigger` that ends `text` (a KMP step, done plainly: triggers are short).
+size_t trigger_match(const std::string& trigger, const std::string& text) {
+  for (size_t k = std::min(trigger.size(), text.size()); k > 0; --k)
+    if (text.compare(text.size() - k, k, trigger, 0, k) == 0) return k;
+  return 0;
+}
 
 }  // namespace
 
@@ -27,6 +34,7 @@ void FormatPrefix::skip_empty_pieces() {
 
 void FormatPrefix::next_piece() {
   ++piece_;
+  if (piece_ == pieces_->size() && repeats()) piece_ = 0;
   pos_ = 0;
   got_.clear();
   skip_empty_pieces();
@@ -38,8 +46,17 @@ bool FormatPrefix::piece_may_end() const {
   return std::find(p.one_of.begin(), p.one_of.end(), got_) != p.one_of.end();
 }
 
+bool FormatPrefix::repeats() const { return !pieces_->empty() && !(*pieces_)[0].until.empty(); }
+
+bool FormatPrefix::in_free_text(unsigned char* first) const {
+  if (piece_ == pieces_->size() || (*pieces_)[piece_].until.empty() || pos_ != 0) return false;
+  *first = static_cast<unsigned char>((*pieces_)[piece_].until[0]);
+  return true;
+}
+
 bool FormatPrefix::complete() const {
   if (piece_ == pieces_->size()) return true;
+  if (!(*pieces_)[piece_].until.empty()) return true;  // free text may end anywhere
   for (size_t i = piece_ + 1; i < pieces_->size(); ++i)
     if (!empty_piece((*pieces_)[i])) return false;
   // A number, or a choice that a longer one extends, may end here or go on.
@@ -49,6 +66,13 @@ bool FormatPrefix::complete() const {
 bool FormatPrefix::step(unsigned char c) {
   if (piece_ == pieces_->size()) return false;
   const OutputPiece& p = (*pieces_)[piece_];
+  if (!p.until.empty()) {
+    std::string seen = p.until.substr(0, pos_);
+    seen.push_back(static_cast<char>(c));
+    pos_ = trigger_match(p.until, seen);
+    if (pos_ == p.until.size()) next_piece();
+    return true;
+  }
   if (p.json) {
     if (json_->feed(c)) {
       if (json_->closed()) next_piece();
@@ -92,9 +116,10 @@ bool FormatPrefix::feed(std::string_view s) {
 std::string FormatPrefix::key() const {
   std::string k;
   for (const OutputPiece& p : *pieces_) {
-    k += p.json ? 'J' : p.one_of.empty() ? 'L' : 'A';
+    k += p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
     if (p.json) k += p.json->fingerprint();
     k += p.literal;
+    k += p.until;
     for (const std::string& o : p.one_of) (k += o).push_back('\1');
     k.push_back('\0');
   }
@@ -165,7 +190,18 @@ const TokenSet& OutputFilter::next(const FormatPrefix& state) {
   if (cache_.size() >= kMaxCached) cache_.clear();
   std::vector<uint8_t>& ok = ok_;  // reused: a fresh 152k-entry vector per state costs page faults
   ok.assign(bytes_.size(), 0);
-  if (uint32_t room = 0; state.in_plain_string(&room)) {
+  if (unsigned char first = 0; state.in_free_text(&first)) {
+    // Text without the trigger's first byte leaves free text as it is; the rest is simulated.
+    for (int32_t id : sorted_) {
+      const std::string& b = bytes_[static_cast<size_t>(id)];
+      if (b.find(static_cast<char>(first)) == std::string::npos) {
+        ok[static_cast<size_t>(id)] = 1;
+      } else {
+        FormatPrefix s = state;
+        ok[static_cast<size_t>(id)] = s.feed(b);
+      }
+    }
+  } else if (uint32_t room = 0; state.in_plain_string(&room)) {
     // Plain string text is taken while it fits; the rest (quotes, escapes, pieces of UTF-8
     // characters) walked as their own trie.
     for (int32_t id : sorted_)

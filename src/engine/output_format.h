@@ -1,9 +1,11 @@
 // Structured output: the text a request must produce, as a sequence of pieces, each a literal
-// text, one of several texts, or a JSON value under a schema (engine/json_prefix.h). JSON mode
-// is one object, response_format json_schema one value; a forced tool call is the Hermes call
-// around its arguments (the tool's parameters schema), its name fixed or one of the request's
-// tools:
-//   "<tool_call>\n{\"name\": \"" one of {"f\"", "g\""} ", \"arguments\": " object "}\n</tool_call>"
+// text, one of several texts, a JSON value under a schema (engine/json_prefix.h), or free text
+// up to a trigger. JSON mode is one object, response_format json_schema one value, guided_choice
+// one of several texts; a forced tool call is
+//   "<tool_call>\n" call "\n</tool_call>"
+// with `call` a JSON value of the union over the eligible tools of {"name": const, "arguments":
+// the tool's parameters}; with strict tools under tool_choice "auto" the same call follows free
+// text up to "<tool_call>" (a format that starts with free text repeats: more text, more calls).
 // FormatPrefix follows the output byte by byte; OutputFilter says which tokens may come next:
 // those whose bytes it takes; never special tokens (their text is not what a client sees);
 // the ids that end a sequence (eos, stop_token_ids) only once the format is complete, which the
@@ -38,6 +40,9 @@ class FormatPrefix {
   bool complete() const;
   // In a JSON string value, between characters, `room` more allowed (JsonPrefix::in_plain_string).
   bool in_plain_string(uint32_t* room) const;
+  // In free text with no part of its trigger written: any text without the trigger's first
+  // byte (`first`) is taken and leaves the state as it is.
+  bool in_free_text(unsigned char* first) const;
   // Equal keys: equal formats and states.
   std::string key() const;
 
@@ -46,6 +51,7 @@ class FormatPrefix {
   void next_piece();
   void skip_empty_pieces();
   bool piece_may_end() const;  // the current piece is whole (more may still extend it)
+  bool repeats() const;        // the format starts with free text, and goes back to it at its end
 
   const std::vector<OutputPiece>* pieces_;
   size_t piece_ = 0, pos_ = 0;

@@ -13,16 +13,20 @@ namespace tllm {
 class JsonSchema;
 
 // One piece of a structured output (engine/output_format.h): a JSON value under a schema
-// (engine/json_schema.h), a literal text, or one of several texts.
+// (engine/json_schema.h), a literal text, one of several texts, or free text up to a trigger.
 struct OutputPiece {
   std::shared_ptr<const JsonSchema> json;  // set: a JSON value this schema allows
   std::string literal;
   std::vector<std::string> one_of;  // when not empty: one of these instead of `literal`
+  // When not empty: any text, until it writes this trigger (which ends the piece). A format
+  // that starts with such a piece repeats: after its last piece the free text goes on.
+  std::string until;
 
   static OutputPiece object();  // any JSON object (JSON mode)
-  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}}; }
-  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}}; }
-  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts)}; }
+  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}, {}}; }
+  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}, {}}; }
+  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts), {}}; }
+  static OutputPiece text_until(std::string trigger) { return {nullptr, {}, {}, std::move(trigger)}; }
 };
 
 struct SamplingParams {

@@ -467,6 +467,8 @@ json parse_tools(const json& body) {
     if (!t.contains("function") || !t["function"].is_object() || !t["function"].contains("name") ||
         !t["function"]["name"].is_string())
       throw bad_request("'" + p + ".function.name' must be a string", "tools");
+    if (auto s = t["function"].find("strict"); s != t["function"].end() && !s->is_null() && !s->is_boolean())
+      throw bad_request("'" + p + ".function.strict' must be a boolean", "tools");
   }
   return tools->empty() ? json() : *tools;
 }

@@ -74,7 +74,11 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
   truncate_prompt(plan.token_ids, r, engine.max_model_len());
   plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                      engine.max_model_len(), "messages");
-  if (r.force_tool_call) plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
+  if (r.force_tool_call) {
+    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
+  } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
+    plan.params.output_format = strict_tool_call_format(r.tools);
+  }
   ctx->style.table = &tok.table();
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
   ctx->reasoning = state.reasoning_parser;

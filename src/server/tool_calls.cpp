@@ -53,16 +53,26 @@ size_t text_before_tag(std::string_view text, std::string_view tag) {
 
 size_t tool_call_free_prefix(std::string_view text) { return text_before_tag(text, kOpen); }
 
-std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name) {
-  // One call object per eligible tool: its name, and arguments under its parameters schema
-  // (any object where it has none, or one with keywords structured output cannot enforce).
+namespace {
+
+bool strict(const nlohmann::ordered_json& function) {
+  auto it = function.find("strict");
+  return it != function.end() && it->is_boolean() && it->get<bool>();
+}
+
+// The call object of the eligible tools (all, or the one named): a union over them of
+// {"name": const, "arguments": schema}, the arguments' schema the tool's parameters (when
+// `all_schemas` or the tool is strict) or any object (no parameters, keywords structured
+// output cannot enforce, or a tool that is not strict).
+std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tools, const std::string& name,
+                                              bool all_schemas) {
   nlohmann::json calls = nlohmann::json::array();
   for (const nlohmann::ordered_json& t : tools) {
     const nlohmann::ordered_json& f = t["function"];
     const std::string n = f["name"].get<std::string>();
     if (!name.empty() && n != name) continue;
     nlohmann::json args = {{"type", "object"}};
-    if (auto p = f.find("parameters"); p != f.end() && p->is_object() && !p->empty()) {
+    if (auto p = f.find("parameters"); (all_schemas || strict(f)) && p != f.end() && p->is_object() && !p->empty()) {
       try {
         JsonSchema::compile(nlohmann::json(*p));
         args = nlohmann::json(*p);
@@ -75,9 +85,26 @@ std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& t
                      {"required", {"name", "arguments"}},
                      {"additionalProperties", false}});
   }
-  const nlohmann::json schema = calls.size() == 1 ? calls[0] : nlohmann::json{{"anyOf", calls}};
-  return {OutputPiece::text("<tool_call>\n"), OutputPiece::value(JsonSchema::compile(schema)),
+  return JsonSchema::compile(calls.size() == 1 ? calls[0] : nlohmann::json{{"anyOf", calls}});
+}
+
+}  // namespace
+
+std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name) {
+  return {OutputPiece::text("<tool_call>\n"), OutputPiece::value(call_schema(tools, name, true)),
           OutputPiece::text("\n</tool_call>")};
+}
+
+bool has_strict_tool(const nlohmann::ordered_json& tools) {
+  if (!tools.is_array()) return false;
+  for (const nlohmann::ordered_json& t : tools)
+    if (strict(t["function"])) return true;
+  return false;
+}
+
+std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& tools) {
+  return {OutputPiece::text_until(std::string(kOpen)), OutputPiece::text("\n"),
+          OutputPiece::value(call_schema(tools, "", false)), OutputPiece::text("\n</tool_call>")};
 }
 
 void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed) {

@@ -41,6 +41,13 @@ size_t tool_call_free_prefix(std::string_view text);
 //   <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
 std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name);
 
+// Whether a tool sets "strict": true (OpenAI: its calls follow its parameters schema).
+bool has_strict_tool(const nlohmann::ordered_json& tools);
+// tool_choice "auto" with strict tools: free text, and once the model writes "<tool_call>" the
+// call as above (strict tools' arguments under their schemas, the others' any object), then
+// free text again (more calls may follow).
+std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& tools);
+
 // Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function"); with `indexed`
 // each entry also carries its index (the streaming delta's shape).
 void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed);

@@ -319,5 +319,37 @@ TEST(FormatPrefix, ChoicesThatExtendEachOther) {
   EXPECT_FALSE(r.feed("ac"));
 }
 
+// Free text up to a trigger, then the pieces after it, then free text again (strict tool calls
+// under tool_choice "auto"): any text is taken until the trigger is whole; the end may come in
+// free text only.
+TEST(FormatPrefix, FreeTextUntilATrigger) {
+  const std::vector<OutputPiece> fmt = {OutputPiece::text_until("<c>"), OutputPiece::text("{"),
+                                        OutputPiece::any_of({"a", "b"}), OutputPiece::text("}")};
+  for (const char* ok : {"", "hello <x> world", "hi <c>{a}", "<<c>{b}more<c>{a} end", "x <c", "<c<c>{a}"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_TRUE(p.feed(ok)) << ok;
+    EXPECT_TRUE(p.complete()) << ok;  // in free text (a part of the trigger is still text)
+  }
+  for (const char* open : {"hi <c>", "hi <c>{", "hi <c>{a"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_TRUE(p.feed(open)) << open;
+    EXPECT_FALSE(p.complete()) << open;
+  }
+  for (const char* bad : {"hi <c>{c", "<c>x", "<c>{a}<c>{ab"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_FALSE(p.feed(bad)) << bad;
+  }
+  FormatPrefix a(&fmt), b(&fmt), c(&fmt);
+  ASSERT_TRUE(a.feed("some text"));
+  ASSERT_TRUE(b.feed("<c>{a} and more"));
+  ASSERT_TRUE(c.feed("text <"));
+  EXPECT_EQ(a.key(), b.key());  // free text, nothing of the trigger: the same state
+  EXPECT_NE(a.key(), c.key());
+  unsigned char first = 0;
+  EXPECT_TRUE(a.in_free_text(&first));
+  EXPECT_EQ(first, '<');
+  EXPECT_FALSE(c.in_free_text(&first));
+}
+
 }  // namespace
 }  // namespace tllm

@@ -576,6 +576,31 @@ TEST_F(Http, ForcedToolCalls) {
   EXPECT_EQ(unknown.body["error"]["param"], "tool_choice");
 }
 
+// Strict tools under tool_choice "auto": the reply is free text until the model writes
+// "<tool_call>" (then the call follows the tool's schema; JsonMode.FreeTextThenTheFormatAfterItsTrigger
+// and FormatPrefix.FreeTextUntilATrigger test that part, which the demo model never reaches):
+// the same text as without "strict"; "strict" must be a boolean.
+TEST_F(Http, StrictToolsLeaveFreeTextAlone) {
+  json tool = {{"type", "function"},
+               {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}};
+  for (int seed = 0; seed < 3; ++seed) {
+    json body = {{"messages", {{{"role", "user"}, {"content", "Tell me about Moses."}}}}, {"tools", {tool}},
+                 {"max_tokens", 24}, {"seed", seed}};
+    const Reply plain = post(server(), "/v1/chat/completions", body);
+    body["tools"][0]["function"]["strict"] = true;
+    const Reply strict = post(server(), "/v1/chat/completions", body);
+    ASSERT_EQ(plain.status, 200) << plain.raw;
+    ASSERT_EQ(strict.status, 200) << strict.raw;
+    EXPECT_EQ(strict.body["choices"][0]["message"], plain.body["choices"][0]["message"]) << seed;
+    EXPECT_EQ(strict.body["choices"][0]["finish_reason"], plain.body["choices"][0]["finish_reason"]) << seed;
+  }
+  tool["function"]["strict"] = "yes";
+  const Reply bad = post(server(), "/v1/chat/completions",
+                         json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", {tool}}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["param"], "tools");
+}
+
 TEST_F(Http, ChatStreamingRoleFirstFinishLast) {
   const json messages = json::array({{{"role", "user"}, {"content", "Say something wise."}}});
   const json body = {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}};

@@ -110,5 +110,50 @@ TEST(JsonMode, TheFilterBansWhatTheRecognizerRefuses) {
   }
 }
 
+// Free text with a trigger (strict tool calls under tool_choice "auto", here with a trigger the
+// demo model writes on its own): after every " the" the output goes on with " king." or
+// " queen."; a reply that ends by eos does so in free text; the filter against a direct count.
+TEST(JsonMode, FreeTextThenTheFormatAfterItsTrigger) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  LLMEngine engine(config(dir, "off"));
+  const Tokenizer& tok = *engine.tokenizer();
+  const std::vector<OutputPiece> fmt = {OutputPiece::text_until(" the"), OutputPiece::any_of({" king.", " queen."})};
+  const std::vector<int32_t> prompt = tok.encode("And the LORD said unto Moses,", true);
+  int triggered = 0;
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    SamplingParams p;
+    p.output_format = fmt;
+    p.seed = seed;
+    p.max_tokens = 60;
+    const auto out = engine.generate({prompt}, {p})[0];
+    SCOPED_TRACE(out.text);
+    for (size_t at = out.text.find(" the"); at != std::string::npos; at = out.text.find(" the", at + 1)) {
+      const std::string rest = out.text.substr(at + 4);
+      if (rest.size() < 7 && (std::string(" king.").rfind(rest, 0) == 0 || std::string(" queen.").rfind(rest, 0) == 0))
+        continue;  // cut by max_tokens
+      ++triggered;
+      EXPECT_TRUE(rest.rfind(" king.", 0) == 0 || rest.rfind(" queen.", 0) == 0) << rest;
+    }
+    if (out.finish_reason == FinishReason::Stop) {
+      FormatPrefix state(&fmt);
+      ASSERT_TRUE(state.feed(out.text));
+      EXPECT_TRUE(state.complete());
+    }
+  }
+  EXPECT_GT(triggered, 0) << "the model never wrote the trigger";
+  OutputFilter filter(tok, engine.vocab_size());
+  for (const char* so_far : {"", "Moses said", "and th", "and the", "and the qu", "the king. Then"}) {
+    SCOPED_TRACE(so_far);
+    FormatPrefix format(&fmt);
+    ASSERT_TRUE(format.feed(so_far));
+    const TokenSet& next = filter.next(format);
+    for (int32_t id = 0; id < engine.vocab_size(); ++id) {
+      FormatPrefix s = format;
+      const std::string b = id < tok.vocab_size() && !tok.is_special(id) ? token_bytes(tok, id) : "";
+      ASSERT_EQ(next.contains(id), !b.empty() && s.feed(b)) << "token " << id << " " << b;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tllm
