@@ -8,6 +8,8 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "engine/json_schema.h"
+#include "io/json.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
@@ -117,6 +119,10 @@ void SamplingOptions::add_to(CLI::App* cmd) {
   cmd->add_flag("--ignore-eos", ignore_eos, "keep generating after eos");
   cmd->add_option("--stop", stop, "stop string (repeatable)");
   cmd->add_option("--logprobs", logprobs, "return this many top log-probs per token");
+  cmd->add_option("--json-schema", json_schema,
+                  "the output is JSON valid under this JSON Schema (inline, or @FILE); '{\"type\": \"object\"}' for "
+                  "any object");
+  cmd->add_option("--choice", choices, "the output is one of these texts (repeatable)");
 }
 
 SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
@@ -144,6 +150,24 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
   p.ignore_eos = ignore_eos;
   p.stop = stop;
   p.logprobs = logprobs;
+  TLLM_CHECK_ARG(json_schema.empty() || choices.empty(), "give --json-schema or --choice, not both");
+  if (!json_schema.empty()) {
+    const bool from_file = json_schema[0] == '@';
+    nlohmann::json schema;
+    try {
+      schema = parse_json(from_file ? read_file(json_schema.substr(1)) : json_schema,
+                          from_file ? json_schema.substr(1) : "the schema");
+    } catch (const Error& e) {
+      TLLM_CHECK_ARG(false, "--json-schema: ", e.what());
+    }
+    try {
+      p.output_format = {OutputPiece::value(JsonSchema::compile(schema))};
+    } catch (const InvalidArgument& e) {
+      TLLM_CHECK_ARG(false, "--json-schema: ", e.what());
+    }
+  }
+  for (const std::string& c : choices) TLLM_CHECK_ARG(!c.empty(), "--choice: a choice must not be empty");
+  if (!choices.empty()) p.output_format = {OutputPiece::any_of(choices)};
   return p;
 }
 

@@ -36,6 +36,8 @@ struct SamplingOptions {
   bool ignore_eos = false;
   std::vector<std::string> stop;
   int logprobs = -1;
+  std::string json_schema;          // structured output: a JSON Schema, or @FILE holding one
+  std::vector<std::string> choices;  // structured output: one of these texts
   void add_to(CLI::App* cmd);
   SamplingParams resolve(const GenerationConfig& gen) const;
 };

@@ -1,6 +1,7 @@
 #include "engine/json_prefix.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/json_schema.h"
 #include "tokenizer/unicode.h"
@@ -194,6 +195,17 @@ bool take_whitespace(int& ws, unsigned char c, bool space_ok, bool newline_ok) {
   return false;
 }
 
+// The texts of sorted [first, last) (which share their first pos bytes) whose next byte is c:
+// again a range, [*a, *b).
+void narrow(const std::vector<std::string>& texts, uint32_t first, uint32_t last, uint32_t pos, unsigned char c,
+            uint32_t* a, uint32_t* b) {
+  const auto match = [&](uint32_t i) { return texts[i].size() > pos && static_cast<unsigned char>(texts[i][pos]) == c; };
+  *a = first;
+  while (*a < last && !match(*a)) ++*a;
+  *b = *a;
+  while (*b < last && match(*b)) ++*b;
+}
+
 bool accepting_number(uint8_t st) { return st == NZero || st == NInt || st == NFrac || st == NExp; }
 
 }  // namespace
@@ -302,10 +314,8 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
             f.st = c == '-' ? NMinus : c == '0' ? NZero : NInt;
             break;
           case Kind::Literals: {
-            uint32_t a = 0;
-            while (static_cast<unsigned char>(n.texts[a][0]) != c) ++a;
-            uint32_t b = a;
-            while (b < n.texts.size() && static_cast<unsigned char>(n.texts[b][0]) == c) ++b;
+            uint32_t a = 0, b = 0;
+            narrow(n.texts, 0, static_cast<uint32_t>(n.texts.size()), 0, c, &a, &b);
             f.st = Lit;
             f.first = a;
             f.last = b;
@@ -358,11 +368,8 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
           out.push_back(std::move(t));
           return;
         }
-        uint32_t a = f.first;
-        const auto match = [&](uint32_t i) { return n.keys[i].size() > f.pos && static_cast<unsigned char>(n.keys[i][f.pos]) == c; };
-        while (a < f.last && !match(a)) ++a;
-        uint32_t b = a;
-        while (b < f.last && match(b)) ++b;
+        uint32_t a = 0, b = 0;
+        narrow(n.keys, f.first, f.last, f.pos, c, &a, &b);
         bool alive = f.flags & kExtra;
         for (uint32_t i = a; i < b && !alive; ++i) alive = !((f.seen >> i) & 1) && fits(t, n.values[i]);
         if (!alive) return;
@@ -493,11 +500,8 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         out.push_back(std::move(t));
         return;
       case Lit: {
-        const auto match = [&](uint32_t i) { return n.texts[i].size() > f.pos && static_cast<unsigned char>(n.texts[i][f.pos]) == c; };
-        uint32_t a = f.first;
-        while (a < f.last && !match(a)) ++a;
-        uint32_t b = a;
-        while (b < f.last && match(b)) ++b;
+        uint32_t a = 0, b = 0;
+        narrow(n.texts, f.first, f.last, f.pos, c, &a, &b);
         if (a == b) {
           // The texts sharing the bytes read sort after the one that is exactly them.
           if (n.texts[f.first].size() != f.pos) return;

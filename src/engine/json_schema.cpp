@@ -123,8 +123,8 @@ class SchemaCompiler {
     for (auto it = s.begin(); it != s.end(); ++it)
       TLLM_CHECK_ARG(!refused_keywords().count(it.key()), path, ": '", it.key(),
                      "' is not supported by structured output here (supported: type, properties, required, "
-                     "additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, enum, "
-                     "const, anyOf, oneOf, $ref)");
+                     "additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, "
+                     "minimum / maximum on integers, enum, const, anyOf, oneOf, $ref)");
     if (auto r = s.find("$ref"); r != s.end()) {
       only(s, path, "$ref");
       return ref(*r, path);

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../engine/schema_oracle.h"
 #include "core/cpu_features.h"
 #include "goldens.h"
 
@@ -99,6 +100,42 @@ TEST(Cli, GenerateTextOnTheShippedModel) {
   EXPECT_GT(text(ta).size(), 20u);
 }
 
+// Structured output from the command line: --json-schema (inline or @FILE) and --choice; the
+// per-token JSON lines rebuild the text, which the schema's validator accepts when it stopped.
+TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const std::string schema = R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+      "year": {"type": "integer", "minimum": 900, "maximum": 1100}}, "required": ["name", "year"]})";
+  const std::filesystem::path file = std::filesystem::temp_directory_path() / "tllm_cli_schema.json";
+  { std::ofstream(file) << schema; }
+  int stopped = 0;
+  for (int seed = 1; seed <= 4; ++seed) {
+    const Result r = run("generate --model " + model + " --prompt \"The king of Israel\" --max-tokens 80 --seed " +
+                         std::to_string(seed) + " --kv-cache-memory 64MiB --json --json-schema @" + file.string());
+    ASSERT_EQ(r.status, 0) << r.out;
+    std::string text, finish;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded()) continue;
+      if (j.contains("text")) text += j["text"].get<std::string>();
+      if (j.contains("summary")) finish = j["summary"]["finish_reasons"][0];
+    }
+    SCOPED_TRACE(text);
+    if (finish != "stop") continue;
+    ++stopped;
+    const nlohmann::json v = nlohmann::json::parse(text);
+    EXPECT_TRUE(tllm::testing::SchemaOracle(nlohmann::json::parse(schema)).valid(v));
+  }
+  EXPECT_GT(stopped, 0);
+  std::filesystem::remove(file);
+  const Result c = run("generate --model " + model + " --prompt \"Is it good?\" --max-tokens 8 --seed 3 --kv-cache-memory 64MiB "
+                       "--choice yes --choice no --choice \"not sure\"");
+  ASSERT_EQ(c.status, 0) << c.out;
+  const std::string out = c.out.substr(c.out.find('\n') + 1);
+  EXPECT_TRUE(out.rfind("yes[", 0) == 0 || out.rfind("no[", 0) == 0 || out.rfind("not sure[", 0) == 0) << out;
+}
+
 // TLLM_STEP_TIMING=1: one timing line when the engine ends, counting every step that
 // sampled (the prefill step and one per further token) and the rows it sampled.
 TEST(Cli, StepTimingCountsTheSamplingSteps) {
@@ -142,6 +179,12 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --seed -1", "--seed: must be an integer in [0, 18446744073709551615]"},
       {"generate --model " + model + " --prompt hi --seed 18446744073709551616", "--seed: must be an integer"},
       {"generate --model " + model + " --prompt hi --max-model-len -1", "--max-model-len: must be an integer >= 0"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --json-schema '{\"type\": \"string\", \"pattern\": \"a\"}'",
+       "--json-schema: schema: 'pattern' is not supported"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --json-schema '{\"type\":'", "--json-schema: the schema"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --json-schema @/nonexistent.json",
+       "--json-schema: cannot read /nonexistent.json"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --choice a --json-schema '{}'", "not both"},
       {"serve --model " + model + " --port 99999", "--port: Value 99999 not in range 0 to 65535"},
       {"serve --model " + model + " --http-threads -1", "--http-threads: must be an integer >= 0"},
       {"serve --model " + model + " --reasoning-parser granite", "--reasoning-parser: granite not in {qwen3,deepseek_r1}"},
