@@ -532,8 +532,10 @@ bool JsonPrefix::feed(unsigned char c) {
       thread_key(out[i], keys.back().first);
     }
     std::sort(keys.begin(), keys.end());
+    // Beyond kMaxThreads live alternatives the first ones (in key order) are kept: each of them
+    // can still complete, so the output stays valid, only fewer texts stay possible.
     Threads unique;
-    for (size_t i = 0; i < keys.size(); ++i)
+    for (size_t i = 0; i < keys.size() && unique.size() < kMaxThreads; ++i)
       if (i == 0 || keys[i].first != keys[i - 1].first) unique.push_back(std::move(out[keys[i].second]));
     out = std::move(unique);
   }

@@ -35,6 +35,9 @@ class JsonPrefix {
  public:
   static constexpr int kMaxDepth = 32;
   static constexpr int kMaxWhitespace = 20;
+  // Live alternatives (threads) kept: a union of unions that all take the same bytes would
+  // otherwise double them at every level.
+  static constexpr size_t kMaxThreads = 32;
 
   // Any JSON object (JSON mode).
   JsonPrefix();

@@ -115,6 +115,15 @@ class SchemaCompiler {
   }
 
   int compile(const json& s, const std::string& path) {
+    // Schemas nest by recursion here: a bound keeps a hostile request from the stack's end.
+    struct Depth {
+      int& d;
+      explicit Depth(int& depth) : d(depth) { ++d; }
+      ~Depth() { --d; }
+    } depth(depth_);
+    TLLM_CHECK_ARG(depth_ <= kMaxSchemaDepth, path, ": the schema nests more than ", kMaxSchemaDepth,
+                   " schemas deep");
+    TLLM_CHECK_ARG(out_.nodes_.size() < kMaxNodes, "schema: more than ", kMaxNodes, " schemas in one");
     if (s.is_boolean()) {
       if (s.get<bool>()) return any();
       return reserve();  // an AnyOf of nothing: no value
@@ -463,7 +472,10 @@ class SchemaCompiler {
     }
   }
 
+  static constexpr int kMaxSchemaDepth = 64;
+  static constexpr size_t kMaxNodes = 20000;
   const json& root_;
+  int depth_ = 0;
   JsonSchema out_;
   std::map<std::string, int> refs_;
   int any_ = -1;

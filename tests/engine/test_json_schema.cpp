@@ -263,6 +263,13 @@ TEST(JsonSchema, RefusesAtTheFirstImpossibleByte) {
   JsonPrefix minus_one = prefix_of(around);
   ASSERT_TRUE(minus_one.feed(std::string_view("{\"t\": -1")));  // -1 may end here: '}' follows
   EXPECT_TRUE(minus_one.feed('}'));
+  // Unions of unions that take the same bytes: the live alternatives stay bounded, and what is
+  // taken still completes.
+  const json twins = json::parse(R"({"anyOf": [{"type": "array", "items": {"$ref": "#"}}, {"type": "array", "items": {"$ref": "#"}}]})");
+  JsonPrefix tw = prefix_of(twins);
+  ASSERT_TRUE(tw.feed(std::string_view(std::string(30, '['))));
+  ASSERT_TRUE(tw.feed(std::string_view(std::string(30, ']'))));
+  EXPECT_TRUE(tw.closed());
   // Nesting: 32 containers, not 33.
   const json nest = json::parse(R"({"type": "array", "items": {"$ref": "#"}})");
   refuses_after(nest, std::string(32, '['), '[');
@@ -296,6 +303,9 @@ TEST(JsonSchema, CompileErrorsNameTheKeyword) {
   EXPECT_NE(error(R"({"type": "string", "enum": [1, 2]})").find("type"), std::string::npos);
   EXPECT_NE(error(R"({"anyOf": [{"type": "string"}], "type": "string"})").find("beside 'anyOf'"), std::string::npos);
   EXPECT_EQ(error(R"({"type": "object", "title": "t", "description": "d", "format": "x", "default": {}})"), "compiled");
+  std::string deep = "true";
+  for (int i = 0; i < 200; ++i) deep = "{\"items\": " + deep + "}";
+  EXPECT_NE(error(deep.c_str()).find("nests more than"), std::string::npos);
 }
 
 // The filter's plain-string shortcut respects maxLength; a choice that a longer one extends may
