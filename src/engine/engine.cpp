@@ -188,7 +188,10 @@ struct LLMEngine::Impl {
   void record_prompt_logprobs(const Tensor& logits, int R, const std::vector<PromptRow>& prompt_rows);
   SampleBatch build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const;
   // Async scheduling: schedule, forward and start the draw; placeholders for the drawn tokens.
-  std::unique_ptr<Launched> launch(int feed_ticket);
+  // Schedules, builds and launches a step (its forward, then its draw). `resolve_first`: a step
+  // whose draw the host needs before this one's draw can be built (penalties, structured
+  // output): resolved after this step's forward is queued, so the device runs it meanwhile.
+  std::unique_ptr<Launched> launch(int feed_ticket, Launched* resolve_first, std::vector<RequestOutput>& outputs);
   // Collects L's draw and processes its tokens; sequences that finish while `next` holds
   // them wait as zombies until `next` resolves.
   void resolve(Launched& L, const Launched* next, std::vector<RequestOutput>& outputs);
@@ -685,18 +688,14 @@ std::vector<RequestOutput> LLMEngine::Impl::step_async() {
   std::vector<RequestOutput> outputs = std::move(pending);
   pending.clear();
   std::unique_ptr<Launched> prev = std::move(in_flight);
-  if (prev) {
-    // Penalty counts and JSON mode's filter need the previous token on the host: resolve
-    // before scheduling.
-    bool penalties = false;
-    for (int i : prev->sampling) penalties |= prev->so.scheduled[i].seq->params.needs_previous_token();
-    if (penalties) {
-      resolve(*prev, nullptr, outputs);
-      prev.reset();
-    }
-  }
-  std::unique_ptr<Launched> next = launch(prev ? prev->ticket : -1);
-  if (prev) resolve(*prev, next.get(), outputs);
+  // Penalty counts and structured output's filter need the previous token on the host before
+  // the next draw: that draw is built once the previous one is resolved, after the next
+  // forward is queued (the device runs it while the host resolves and filters).
+  bool host_first = false;
+  if (prev)
+    for (int i : prev->sampling) host_first |= prev->so.scheduled[i].seq->params.needs_previous_token();
+  std::unique_ptr<Launched> next = launch(prev ? prev->ticket : -1, host_first ? prev.get() : nullptr, outputs);
+  if (prev && !host_first) resolve(*prev, next.get(), outputs);
   if (next) {
     scheduler->update_after_step(next->so);  // after resolve: full blocks are hashed with real tokens
     if (!next->sampling.empty()) in_flight = std::move(next);
@@ -704,27 +703,33 @@ std::vector<RequestOutput> LLMEngine::Impl::step_async() {
   return outputs;
 }
 
-std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_ticket) {
+std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_ticket, Launched* resolve_first,
+                                                                   std::vector<RequestOutput>& outputs) {
   SchedulerOutput so = scheduler->schedule();
-  if (so.empty()) return nullptr;
+  if (so.empty()) {
+    if (resolve_first) resolve(*resolve_first, nullptr, outputs);
+    return nullptr;
+  }
   auto L = std::make_unique<Launched>();
+  L->so = std::move(so);
   ForwardBatch fb;
   std::vector<PromptRow> prompt_rows;
-  build_batch(so, fb, L->sampling, prompt_rows, feed_ticket);
+  build_batch(L->so, fb, L->sampling, prompt_rows, feed_ticket);
   Tensor logits = model->forward(fb, kv);
   const int R = static_cast<int>(L->sampling.size());
   record_prompt_logprobs(logits, R, prompt_rows);
+  // Sequences it finishes that this step holds wait as zombies (their rows are drawn and dropped).
+  if (resolve_first) resolve(*resolve_first, L.get(), outputs);
   if (R > 0) {
-    L->ticket = backend->sample_deferred(logits.slice_rows(0, R), build_sample_batch(so, L->sampling));
+    L->ticket = backend->sample_deferred(logits.slice_rows(0, R), build_sample_batch(L->so, L->sampling));
     for (int r = 0; r < R; ++r) {
-      Sequence& q = *so.scheduled[L->sampling[r]].seq;
+      Sequence& q = *L->so.scheduled[L->sampling[r]].seq;
       q.tokens.push_back(-1 - r);
       L->token_index.push_back(q.num_tokens() - 1);
       // Its last token is drawn: nothing more to run for it.
       if (reaches_length(q, q.num_tokens())) q.hold = true;
     }
   }
-  L->so = std::move(so);
   return L;
 }
 
