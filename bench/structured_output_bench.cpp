@@ -1,9 +1,10 @@
 // Host cost of structured output: the token filter (engine/output_format.h) that runs before
 // every draw of a structured request. Feeds a JSON document token by token (as a model would
-// write it) through a fresh OutputFilter and times banned() per token, for JSON mode, a JSON
+// write it) through a fresh OutputFilter and times next() per token, for JSON mode, a JSON
 // schema and a forced tool call's format.
 //
 // usage: structured_output_bench --model DIR [--iters K]   (DIR: a tokenizer, e.g. Qwen3's)
+//   TLLM_BENCH_VERBOSE=1 also lists the tokens whose filter took over 0.5 ms.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
