@@ -139,6 +139,97 @@ TEST(JsonSchema, RandomWalksEndInValidDocuments) {
   }
 }
 
+// Random schemas (nested objects, arrays, tuples, unions, type lists, enums, bounds, lengths):
+// whatever compiles has no dead end, and every walk that completes is valid under it.
+json random_schema(std::mt19937_64& rng, int depth) {
+  const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const int kind = depth <= 0 ? pick(6) : pick(10);
+  switch (kind) {
+    case 0: {
+      json s = {{"type", "string"}};
+      if (pick(2)) s["maxLength"] = pick(6);
+      if (pick(2)) s["minLength"] = pick(4);
+      return s;
+    }
+    case 1: {
+      json s = {{"type", "integer"}};
+      if (pick(2)) s["minimum"] = pick(200) - 100;
+      if (pick(2)) s[pick(2) ? "maximum" : "exclusiveMaximum"] = pick(300) - 50;
+      return s;
+    }
+    case 2: return {{"type", pick(2) ? "number" : "boolean"}};
+    case 3: return {{"type", "null"}};
+    case 4: {
+      json e = json::array();
+      for (int i = 0, n = 1 + pick(4); i < n; ++i) {
+        switch (pick(4)) {
+          case 0: e.push_back(std::string(1 + pick(3), static_cast<char>('a' + pick(3)))); break;
+          case 1: e.push_back(pick(30) - 10); break;
+          case 2: e.push_back(nullptr); break;
+          default: e.push_back(json::array({pick(3), "x"})); break;
+        }
+      }
+      return {{"enum", e}};
+    }
+    case 5: return {{"type", json::array({"string", "integer", "null"})}};
+    case 6: case 7: {
+      json s = {{"type", "object"}, {"properties", json::object()}};
+      json required = json::array();
+      for (int i = 0, n = 1 + pick(4); i < n; ++i) {
+        const std::string key = std::string(1, static_cast<char>('a' + pick(4))) + (pick(2) ? "b" : "");
+        s["properties"][key] = random_schema(rng, depth - 1);
+        if (pick(2)) required.push_back(key);
+      }
+      std::sort(required.begin(), required.end());
+      required.erase(std::unique(required.begin(), required.end()), required.end());
+      s["required"] = required;
+      if (pick(3) == 0) s["additionalProperties"] = pick(2) ? json(true) : random_schema(rng, 0);
+      return s;
+    }
+    case 8: {
+      json s = {{"type", "array"}, {"items", random_schema(rng, depth - 1)}};
+      if (pick(2)) s["maxItems"] = 1 + pick(3);
+      if (pick(3) == 0) s["minItems"] = pick(2);
+      if (pick(3) == 0) s["prefixItems"] = json::array({random_schema(rng, depth - 1)});
+      return s;
+    }
+    default: {
+      json alts = json::array();
+      for (int i = 0, n = 2 + pick(2); i < n; ++i) alts.push_back(random_schema(rng, depth - 1));
+      return {{pick(2) ? "anyOf" : "oneOf", alts}};
+    }
+  }
+}
+
+TEST(JsonSchema, RandomSchemasHaveNoDeadEnds) {
+  std::mt19937_64 rng(99);
+  int compiled = 0, walks = 0;
+  for (int k = 0; k < 120; ++k) {
+    const json schema = random_schema(rng, 3);
+    std::shared_ptr<const JsonSchema> c;
+    try {
+      c = JsonSchema::compile(schema);
+    } catch (const InvalidArgument&) {
+      continue;  // e.g. a string whose minLength exceeds its maxLength
+    }
+    ++compiled;
+    SCOPED_TRACE(schema.dump());
+    const testing::SchemaOracle oracle(schema);
+    for (int n = 0; n < 20; ++n) {
+      std::string doc;
+      if (!random_walk(JsonPrefix(c), rng, 2000, doc)) continue;
+      bool overflow = false;
+      const std::optional<json> parsed = parse(doc, &overflow);
+      if (overflow) continue;
+      ++walks;
+      ASSERT_TRUE(parsed.has_value()) << doc;
+      ASSERT_TRUE(oracle.valid(*parsed)) << doc;
+    }
+  }
+  EXPECT_GT(compiled, 80);
+  EXPECT_GT(walks, 1000);
+}
+
 // Documents the validator refuses are refused by the recognizer somewhere (a sample of
 // near-miss mutations of valid ones); documents it takes whole and complete are valid.
 TEST(JsonSchema, MutatedDocumentsAgreeWithTheValidator) {
