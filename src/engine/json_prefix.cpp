@@ -57,9 +57,18 @@ bool integer_reachable(bool neg, uint64_t v, bool zero, int64_t lo, int64_t hi) 
   return false;
 }
 
-bool integer_inside(const Frame& f, int64_t lo, int64_t hi) {
+// Whether the number read so far may end here: a bounded integer only inside its bounds.
+bool number_may_end(const Frame& f, const JsonSchema::Node& n) {
+  if (n.kind != Kind::Integer || !n.bounded) return true;
   const __int128 v = (f.flags & kNeg) ? -static_cast<__int128>(f.num) : static_cast<__int128>(f.num);
-  return lo <= v && v <= hi;
+  return n.min_value <= v && v <= n.max_value;
+}
+
+// Array items begun or string characters, capped where larger counts no longer differ: without
+// a maximum, beyond the minimum and the tuple prefix (strings have none).
+uint32_t capped_count(const JsonSchema::Node& n, uint32_t count) {
+  if (n.max_count != JsonSchema::kUnbounded) return count;
+  return std::min<uint32_t>(count, std::max<uint32_t>(n.min_count, static_cast<uint32_t>(n.prefix.size())));
 }
 
 enum class Scanned { Refused, Taken, Char, Closed };
@@ -411,9 +420,7 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         const int item = n.item(0);
         if (n.max_count == 0 || !fits(t, item)) return;
         f.st = AAfter;
-        f.count = 1;
-        if (n.max_count == JsonSchema::kUnbounded)
-          f.count = std::min<uint32_t>(f.count, std::max<uint32_t>(n.min_count, static_cast<uint32_t>(n.prefix.size())));
+        f.count = capped_count(n, 1);
         push_value(t, item);
         continue;  // the item's first byte
       }
@@ -421,10 +428,7 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         if (c == ',' && !had_ws) {
           const int item = n.item(f.count);
           if (f.count >= n.max_count || !fits(t, item)) return;
-          ++f.count;
-          // Past the prefix and the minimum every count behaves alike.
-          if (n.max_count == JsonSchema::kUnbounded)
-            f.count = std::min<uint32_t>(f.count, std::max<uint32_t>(n.min_count, static_cast<uint32_t>(n.prefix.size())));
+          f.count = capped_count(n, f.count + 1);
           push_value(t, item);
           out.push_back(std::move(t));
         } else if (c == ']' && f.count >= n.min_count) {
@@ -439,8 +443,7 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
           if (f.count < n.min_count) return;
           end_value(t);
         } else if (r == Scanned::Char) {
-          ++f.count;
-          if (n.max_count == JsonSchema::kUnbounded) f.count = std::min(f.count, n.min_count);
+          f.count = capped_count(n, f.count + 1);
         }
         out.push_back(std::move(t));
         return;
@@ -472,7 +475,7 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         } else if ((c == 'e' || c == 'E') && !integer && f.st != NExp) {
           f.st = NE;
         } else {
-          if (integer && n.bounded && !integer_inside(f, n.min_value, n.max_value)) return;
+          if (!number_may_end(f, n)) return;
           end_value(t);  // the number ends; the byte follows it
           continue;
         }
@@ -553,10 +556,7 @@ bool JsonPrefix::value_accepting(const Thread& t) const {
   if (t.stack.empty()) return true;
   if (t.stack.size() != 1) return false;
   const Frame& f = t.stack.back();
-  if (accepting_number(f.st)) {
-    const JsonSchema::Node& n = schema_->node(f.node);
-    return !(n.kind == Kind::Integer && n.bounded) || integer_inside(f, n.min_value, n.max_value);
-  }
+  if (accepting_number(f.st)) return number_may_end(f, schema_->node(f.node));
   return f.st == Lit && schema_->node(f.node).texts[f.first].size() == f.pos;
 }
 

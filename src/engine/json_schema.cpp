@@ -53,22 +53,42 @@ int64_t clamp_to_int64(double x) {
   return static_cast<int64_t>(x);
 }
 
-// The integers [lo, hi] the bound keywords allow (draft 4's boolean exclusive* included).
-void integer_bounds(const json& s, const std::string& path, int64_t& lo, int64_t& hi) {
-  const auto number = [&](const char* key) -> std::optional<double> {
-    auto it = s.find(key);
-    if (it == s.end() || it->is_boolean()) return std::nullopt;
-    TLLM_CHECK_ARG(it->is_number(), path, ".", key, " must be a number, got ", it->dump());
-    return it->get<double>();
-  };
-  const auto flag = [&](const char* key) { return s.contains(key) && s[key].is_boolean() && s[key].get<bool>(); };
-  lo = std::numeric_limits<int64_t>::min();
-  hi = std::numeric_limits<int64_t>::max();
-  if (auto m = number("minimum")) lo = std::max(lo, flag("exclusiveMinimum") ? clamp_to_int64(std::floor(*m) + 1) : clamp_to_int64(std::ceil(*m)));
-  if (auto m = number("exclusiveMinimum")) lo = std::max(lo, clamp_to_int64(std::floor(*m) + 1));
-  if (auto m = number("maximum")) hi = std::min(hi, flag("exclusiveMaximum") ? clamp_to_int64(std::ceil(*m) - 1) : clamp_to_int64(std::floor(*m)));
-  if (auto m = number("exclusiveMaximum")) hi = std::min(hi, clamp_to_int64(std::ceil(*m) - 1));
-}
+// A schema's bound keywords, read once: inclusive and exclusive limits (draft 4's boolean
+// exclusiveMinimum / exclusiveMaximum turn minimum / maximum exclusive).
+struct NumberBounds {
+  std::optional<double> minimum, maximum, exclusive_minimum, exclusive_maximum;
+
+  NumberBounds(const json& s, const std::string& path) {
+    const auto number = [&](const char* key) -> std::optional<double> {
+      auto it = s.find(key);
+      if (it == s.end() || it->is_boolean()) return std::nullopt;
+      TLLM_CHECK_ARG(it->is_number(), path, ".", key, " must be a number, got ", it->dump());
+      return it->get<double>();
+    };
+    const auto flag = [&](const char* key) { return s.contains(key) && s[key].is_boolean() && s[key].get<bool>(); };
+    minimum = number("minimum");
+    maximum = number("maximum");
+    exclusive_minimum = number("exclusiveMinimum");
+    exclusive_maximum = number("exclusiveMaximum");
+    if (minimum && flag("exclusiveMinimum")) exclusive_minimum = std::max(*minimum, exclusive_minimum.value_or(*minimum));
+    if (maximum && flag("exclusiveMaximum")) exclusive_maximum = std::min(*maximum, exclusive_maximum.value_or(*maximum));
+    if (flag("exclusiveMinimum")) minimum.reset();
+    if (flag("exclusiveMaximum")) maximum.reset();
+  }
+  bool admits(double x) const {
+    return !(minimum && x < *minimum) && !(maximum && x > *maximum) && !(exclusive_minimum && x <= *exclusive_minimum) &&
+           !(exclusive_maximum && x >= *exclusive_maximum);
+  }
+  // The integers [lo, hi] admitted.
+  void integers(int64_t& lo, int64_t& hi) const {
+    lo = std::numeric_limits<int64_t>::min();
+    hi = std::numeric_limits<int64_t>::max();
+    if (minimum) lo = std::max(lo, clamp_to_int64(std::ceil(*minimum)));
+    if (exclusive_minimum) lo = std::max(lo, clamp_to_int64(std::floor(*exclusive_minimum) + 1));
+    if (maximum) hi = std::min(hi, clamp_to_int64(std::floor(*maximum)));
+    if (exclusive_maximum) hi = std::min(hi, clamp_to_int64(std::ceil(*exclusive_maximum) - 1));
+  }
+};
 
 }  // namespace
 
@@ -269,23 +289,12 @@ class SchemaCompiler {
     };
     Node& node = at(n);
     node.kind = Kind::Literals;
-    // Bounds drop the numbers outside them.
-    const auto inside = [&](const json& v) {
-      if (!v.is_number()) return true;
-      const double x = v.get<double>();
-      const auto num = [&](const char* k) { return s.contains(k) && s[k].is_number(); };
-      const auto flag = [&](const char* k) { return s.contains(k) && s[k].is_boolean() && s[k].get<bool>(); };
-      if (num("minimum") && (flag("exclusiveMinimum") ? x <= s["minimum"].get<double>() : x < s["minimum"].get<double>())) return false;
-      if (num("maximum") && (flag("exclusiveMaximum") ? x >= s["maximum"].get<double>() : x > s["maximum"].get<double>())) return false;
-      if (num("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>()) return false;
-      if (num("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>()) return false;
-      return true;
-    };
+    const NumberBounds bounds(s, path);  // they drop the numbers outside them
     for (const json& v : values) {
       const std::string t = type_of(v);
       const bool typed = types.empty() || std::count(types.begin(), types.end(), t) ||
                          (t == "integer" && std::count(types.begin(), types.end(), "number"));
-      if (typed && inside(v)) node.texts.push_back(v.dump());
+      if (typed && (!v.is_number() || bounds.admits(v.get<double>()))) node.texts.push_back(v.dump());
     }
     std::sort(node.texts.begin(), node.texts.end());
     node.texts.erase(std::unique(node.texts.begin(), node.texts.end()), node.texts.end());
@@ -313,7 +322,7 @@ class SchemaCompiler {
       at(n).kind = Kind::Integer;
       if (has_bounds(s)) {
         at(n).bounded = true;
-        integer_bounds(s, path, at(n).min_value, at(n).max_value);
+        NumberBounds(s, path).integers(at(n).min_value, at(n).max_value);
       }
     } else if (type == "string") {
       at(n).kind = Kind::String;
@@ -485,6 +494,8 @@ std::shared_ptr<const JsonSchema> JsonSchema::compile(const nlohmann::json& sche
   return SchemaCompiler(schema, any_whitespace).run();
 }
 
-std::shared_ptr<const JsonSchema> JsonSchema::any_object() { return compile(json{{"type", "object"}}); }
+std::shared_ptr<const JsonSchema> JsonSchema::any_object(bool any_whitespace) {
+  return compile(json{{"type", "object"}}, any_whitespace);
+}
 
 }  // namespace tllm

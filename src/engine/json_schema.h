@@ -65,7 +65,7 @@ class JsonSchema {
   // any_whitespace false: no whitespace between tokens (vLLM's disable_any_whitespace).
   static std::shared_ptr<const JsonSchema> compile(const nlohmann::json& schema, bool any_whitespace = true);
   // Any JSON object (JSON mode).
-  static std::shared_ptr<const JsonSchema> any_object();
+  static std::shared_ptr<const JsonSchema> any_object(bool any_whitespace = true);
 
   const Node& node(int i) const { return nodes_[static_cast<size_t>(i)]; }
   int root() const { return root_; }

@@ -173,7 +173,7 @@ void parse_output_format(const json& body, GenerationRequest& r) {
         throw bad_request("'structured_outputs.disable_any_whitespace' must be a boolean", "structured_outputs");
       any_whitespace = !d->get<bool>();
     }
-  const auto object = [&] { return OutputPiece::value(JsonSchema::compile(nlohmann::json{{"type", "object"}}, any_whitespace)); };
+  const auto object = [&] { return OutputPiece::value(JsonSchema::any_object(any_whitespace)); };
   const auto set = [&](const std::string& field, std::vector<OutputPiece> format) {
     if (!r.output_format_field.empty())
       throw bad_request("'" + field + "' and '" + r.output_format_field + "' both constrain the output; give one", field);
