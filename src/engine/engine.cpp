@@ -593,13 +593,11 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
       const FormatPrefix* format = p.output_format.empty() ? nullptr : &*states.at(q.id).format;
       // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
       const bool may_end = q.num_output_tokens() >= p.min_tokens && (!format || format->complete());
-      const auto& stops = p.stop_token_ids;
-      const auto is_end = [&](int32_t t) {
-        return (!p.ignore_eos && eos_ids.count(t)) || std::find(stops.begin(), stops.end(), t) != stops.end();
-      };
+      // The ids that end it: eos (unless ignored) and its stop ids.
       std::vector<int32_t> ends;
       if (!p.ignore_eos) ends.assign(eos_ids.begin(), eos_ids.end());
-      ends.insert(ends.end(), stops.begin(), stops.end());
+      ends.insert(ends.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
+      const auto is_end = [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); };
       if (!format) {
         if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
       } else {
