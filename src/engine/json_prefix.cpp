@@ -247,7 +247,7 @@ bool JsonPrefix::key_open(const Thread& t, const Frame& f) const {
   const JsonSchema::Node& n = schema_->node(f.node);
   if (fits(t, n.additional)) return true;
   for (size_t i = 0; i < n.keys.size(); ++i)
-    if (!((f.seen >> i) & 1) && fits(t, n.values[i])) return true;
+    if (!((f.seen >> i) & 1) && n.in_order(i, f.seen) && fits(t, n.values[i])) return true;
   return false;
 }
 
@@ -360,7 +360,7 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
           for (uint32_t i = f.first; i < f.last; ++i) {
             if (n.keys[i].size() != f.pos + 1) continue;
             // A declared key: its property, once; another key's schema never takes its name.
-            if (((f.seen >> i) & 1) || !fits(t, n.values[i])) return;
+            if (((f.seen >> i) & 1) || !n.in_order(i, f.seen) || !fits(t, n.values[i])) return;
             f.prop = static_cast<int32_t>(i);
             f.seen |= uint64_t{1} << i;
             f.st = OColon;
@@ -380,7 +380,8 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         uint32_t a = 0, b = 0;
         narrow(n.keys, f.first, f.last, f.pos, c, &a, &b);
         bool alive = f.flags & kExtra;
-        for (uint32_t i = a; i < b && !alive; ++i) alive = !((f.seen >> i) & 1) && fits(t, n.values[i]);
+        for (uint32_t i = a; i < b && !alive; ++i)
+          alive = !((f.seen >> i) & 1) && n.in_order(i, f.seen) && fits(t, n.values[i]);
         if (!alive) return;
         if (a == b) {
           f.first = f.last = f.pos = 0;  // another key: the declared ones no longer matter

@@ -31,9 +31,9 @@ const std::set<std::string>& refused_keywords() {
 // Keywords that make a schema more than a reference or a union (beside $ref / anyOf / allOf).
 bool constrains(const std::string& key) {
   static const std::set<std::string> k = {
-      "type", "enum", "const", "properties", "required", "additionalProperties", "items", "prefixItems",
-      "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
-      "$ref", "nullable"};
+      "type", "enum", "const", "properties", "required", "additionalProperties", "propertyOrdering", "items",
+      "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf",
+      "allOf", "$ref", "nullable"};
   return k.count(key) > 0;
 }
 
@@ -397,9 +397,34 @@ class SchemaCompiler {
     std::vector<std::pair<std::string, int>> sorted;
     for (const auto& [name, value] : props) sorted.emplace_back(json(name).dump(), value);
     std::sort(sorted.begin(), sorted.end());
+    // propertyOrdering (as Gemini's API): the declared properties in the order they must come.
+    std::vector<uint64_t> before;
+    if (auto o = s.find("propertyOrdering"); o != s.end()) {
+      const std::string where = path + ".propertyOrdering";
+      TLLM_CHECK_ARG(o->is_array() && o->size() == props.size(), where, " must list each of the ", props.size(),
+                     " declared properties once");
+      std::vector<size_t> rank_of_sorted(sorted.size(), sorted.size());
+      for (size_t r = 0; r < o->size(); ++r) {
+        const json& name = (*o)[r];
+        TLLM_CHECK_ARG(name.is_string(), where, " must be a list of property names, found ", name.dump());
+        const auto it = std::find_if(sorted.begin(), sorted.end(),
+                                     [&](const auto& e) { return e.first == name.dump(); });
+        TLLM_CHECK_ARG(it != sorted.end(), where, ": \"", name.get<std::string>(), "\" is not a declared property");
+        size_t& rank = rank_of_sorted[static_cast<size_t>(it - sorted.begin())];
+        TLLM_CHECK_ARG(rank == sorted.size(), where, " lists \"", name.get<std::string>(), "\" twice");
+        rank = r;
+      }
+      for (size_t i = 0; i < sorted.size(); ++i) {
+        uint64_t m = 0;
+        for (size_t j = 0; j < sorted.size(); ++j)
+          if (rank_of_sorted[j] < rank_of_sorted[i]) m |= uint64_t{1} << j;
+        before.push_back(m);
+      }
+    }
     Node& node = at(n);
     node.kind = Kind::Object;
     node.additional = additional;
+    node.before = std::move(before);
     for (size_t i = 0; i < sorted.size(); ++i) {
       node.keys.push_back(sorted[i].first);
       node.values.push_back(sorted[i].second);

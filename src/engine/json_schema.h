@@ -7,7 +7,8 @@
 // OpenAI's structured outputs), items / prefixItems / minItems / maxItems, minLength /
 // maxLength (characters), minimum / maximum / exclusiveMinimum / exclusiveMaximum on integers,
 // enum, const, anyOf, oneOf (taken as anyOf), allOf of one schema, nullable, $ref to "#",
-// "#/$defs/..." and "#/definitions/..." (recursion included).
+// "#/$defs/..." and "#/definitions/..." (recursion included), and Gemini's propertyOrdering
+// (the declared properties in the order they must come; without it any order).
 // Annotations are ignored (title, description, default, examples, format, ...); keywords that
 // constrain in ways this does not enforce (pattern, bounds on non-integer numbers, multipleOf,
 // uniqueItems, not, if, ...) are refused by name rather than ignored. A schema no value can satisfy, or none within
@@ -40,6 +41,12 @@ class JsonSchema {
     std::vector<int> values;
     uint64_t required = 0;
     int additional = -1;
+    // propertyOrdering: before[i], the properties that must precede property i (empty: any order).
+    std::vector<uint64_t> before;
+    // Whether property i may come next after the properties `seen` (bits as `required`).
+    bool in_order(size_t i, uint64_t seen) const {
+      return before.empty() || ((seen & ~before[i]) == 0 && (required & before[i] & ~seen) == 0);
+    }
     // Array: the schema of item i (prefix[i], then items; -1: no more items), counts.
     std::vector<int> prefix;
     int items = -1;

@@ -364,6 +364,19 @@ TEST(JsonSchema, RefusesAtTheFirstImpossibleByte) {
   // Nesting: 32 containers, not 33.
   const json nest = json::parse(R"({"type": "array", "items": {"$ref": "#"}})");
   refuses_after(nest, std::string(32, '['), '[');
+  // propertyOrdering: the declared order (here against the alphabetical one); an optional
+  // property may be skipped, a required one not, and none comes back after a later one.
+  const json ordered = json::parse(R"({"type": "object", "properties": {"name": {"type": "string"},
+      "arguments": {"type": "object"}, "id": {"type": "integer"}}, "required": ["name", "arguments"],
+      "propertyOrdering": ["name", "id", "arguments"]})");
+  refuses_after(ordered, "{\"", 'a');                                  // name first
+  refuses_after(ordered, "{\"", 'i');
+  refuses_after(ordered, "{\"name\": \"f\", \"arguments\": {}", ',');  // id cannot come after arguments
+  refuses_after(ordered, "{\"name\": \"f\", \"", 'n');
+  for (const char* whole : {"{\"name\": \"f\", \"arguments\": {}}", "{\"name\": \"f\", \"id\": 3, \"arguments\": {}}"}) {
+    JsonPrefix p = prefix_of(ordered);
+    EXPECT_TRUE(p.feed(std::string_view(whole)) && p.closed()) << whole;
+  }
 }
 
 TEST(JsonSchema, CompileErrorsNameTheKeyword) {
@@ -394,6 +407,12 @@ TEST(JsonSchema, CompileErrorsNameTheKeyword) {
   EXPECT_NE(error(R"({"type": "string", "enum": [1, 2]})").find("type"), std::string::npos);
   EXPECT_NE(error(R"({"anyOf": [{"type": "string"}], "type": "string"})").find("beside 'anyOf'"), std::string::npos);
   EXPECT_EQ(error(R"({"type": "object", "title": "t", "description": "d", "format": "x", "default": {}})"), "compiled");
+  EXPECT_NE(error(R"({"properties": {"a": {}, "b": {}}, "propertyOrdering": ["a"]})").find("each of the 2"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"properties": {"a": {}}, "propertyOrdering": ["b"]})").find("\"b\" is not a declared"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"properties": {"a": {}, "b": {}}, "propertyOrdering": ["a", "a"]})").find("twice"),
+            std::string::npos);
   std::string deep = "true";
   for (int i = 0; i < 200; ++i) deep = "{\"items\": " + deep + "}";
   EXPECT_NE(error(deep.c_str()).find("nests more than"), std::string::npos);
