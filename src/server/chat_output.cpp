@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "server/tool_calls.h"
 
 namespace tllm {
 namespace {
@@ -67,19 +68,73 @@ ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finis
       return d;
     }
   }
-  // Content: with tools, up to what may start a <tool_call>; at the end the rest becomes calls.
-  const std::string_view rest = text.substr(std::min(sent_, text.size()));
-  if (tools_ && finished) {
-    ParsedToolCalls p = parse_tool_calls(rest);
-    d.content = std::move(p.content);
-    d.calls = std::move(p.calls);
-    sent_ = text.size();
-  } else {
-    const size_t upto = tools_ ? tool_call_free_prefix(rest) : rest.size();
-    d.content = std::string(rest.substr(0, upto));
-    sent_ += upto;
+  // Content: with tools, up to the first <tool_call> (or what may start one); then calls.
+  if (first_tag_ == std::string_view::npos) {
+    const std::string_view rest = text.substr(std::min(sent_, text.size()));
+    const size_t upto = !tools_ || finished ? rest.size() : tool_call_free_prefix(rest);
+    const size_t tag = tools_ ? rest.find(kToolCallOpen) : std::string_view::npos;
+    const size_t n = std::min(upto, tag);
+    d.content = std::string(rest.substr(0, n));
+    sent_ += n;
+    if (tag == std::string_view::npos) return d;
+    first_tag_ = sent_;
   }
+  push_calls(text, finished, d);
   return d;
+}
+
+void ChatOutputStream::push_calls(std::string_view text, bool finished, Delta& d) {
+  constexpr size_t npos = std::string_view::npos;
+  while (true) {
+    if (block_ == npos) {
+      const size_t open = text.find(kToolCallOpen, sent_);
+      if (open == npos) break;  // text between or after blocks is not content (as the whole parse)
+      block_ = open + kToolCallOpen.size();
+      named_ = false;
+      args_sent_ = 0;
+      args_whole_ = false;
+    }
+    const size_t close = text.find(kToolCallClose, block_);
+    const bool ends = close != npos || finished;
+    const size_t body_end = close != npos ? close
+                            : finished    ? text.size()
+                                          : block_ + text_before_tag(text.substr(block_), kToolCallClose);
+    const CallBodyScan scan = scan_call_body(text.substr(block_, body_end - block_));
+    if (!named_ && scan.name && !scan.bad) {
+      d.calls.push_back({calls_++, *scan.name, ""});
+      named_ = true;
+    }
+    if (named_) {
+      std::string fragment;
+      if (scan.args == CallBodyScan::Args::Raw) {
+        const size_t len = scan.args_end - scan.args_begin;
+        if (len > args_sent_) fragment = std::string(text.substr(block_ + scan.args_begin + args_sent_, len - args_sent_));
+        args_sent_ = std::max(args_sent_, len);
+      } else if (!args_whole_ && scan.args == CallBodyScan::Args::String && scan.args_complete) {
+        fragment = scan.args_string;  // a JSON string of arguments: its text, decoded
+        args_whole_ = true;
+      } else if (!args_whole_ && ends && scan.args != CallBodyScan::Args::String) {
+        fragment = "{}";  // none, or null, by the block's end: "{}", as the whole parse
+        args_whole_ = true;
+      }
+      if (!fragment.empty()) {
+        if (!d.calls.empty() && d.calls.back().index == calls_ - 1) d.calls.back().arguments += fragment;
+        else d.calls.push_back({calls_ - 1, std::nullopt, std::move(fragment)});
+      }
+    }
+    if (!ends) break;
+    sent_ = close != npos ? close + kToolCallClose.size() : text.size();
+    block_ = npos;
+    if (close == npos) break;
+  }
+  // No block named a function by the end: the text from the first tag is content, as the whole
+  // parse has it (or its calls, should the whole parse find some the scan did not).
+  if (finished && calls_ == 0) {
+    ParsedToolCalls p = parse_tool_calls(text.substr(first_tag_));
+    d.content += p.content;
+    for (ToolCall& c : p.calls) d.calls.push_back({calls_++, std::move(c.name), std::move(c.arguments)});
+    sent_ = text.size();
+  }
 }
 
 }  // namespace tllm

@@ -7,7 +7,12 @@
 //  - with tools in the request, <tool_call> blocks in the content become tool_calls
 //    (server/tool_calls.h).
 // ChatOutputStream gives the same parts incrementally: what may still turn out to be a tag is
-// held back; tool calls go out in one piece at the end.
+// held back; a tool call goes out as soon as its name is complete, then its arguments as they
+// are written (server/tool_calls.h, ToolCallDelta). Where a reply's blocks are all calls the
+// streamed calls are the whole reply's. Where some block is not (not a JSON object naming a
+// function), the whole reply keeps the text as content, as vLLM's parser; the stream does too
+// when no block named a function, but once a call has gone out it stays: a later block that is
+// not a call is dropped, and a call's text after its arguments is not checked.
 #pragma once
 
 #include <optional>
@@ -35,17 +40,30 @@ class ChatOutputStream {
   ChatOutputStream(ReasoningParser reasoning, bool tools) : parser_(reasoning), tools_(tools) {}
   struct Delta {
     std::string reasoning, content;
-    std::vector<ToolCall> calls;
+    std::vector<ToolCallDelta> calls;
   };
   // text: the choice's whole text so far; finished: no more will come.
   Delta push(std::string_view text, bool finished);
+  // Whether a tool call has gone out (the finish reason is then "tool_calls").
+  bool has_calls() const { return calls_ > 0; }
 
  private:
   enum class Phase { Undecided, Reasoning, Content };
+  void push_calls(std::string_view text, bool finished, Delta& d);
+
   ReasoningParser parser_;
   bool tools_;
   Phase phase_ = Phase::Undecided;
   size_t sent_ = 0;  // bytes of the text sent or consumed as tags
+  // Tool calls (content phase, after the first <tool_call>): the calls sent, the first tag's
+  // offset, and the open block: its body's offset, whether its call went out, how much of its
+  // arguments text did, and whether they went out whole (a JSON string decoded, or "{}").
+  int calls_ = 0;
+  size_t first_tag_ = std::string_view::npos;
+  size_t block_ = std::string_view::npos;
+  bool named_ = false;
+  size_t args_sent_ = 0;
+  bool args_whole_ = false;
 };
 
 }  // namespace tllm

@@ -46,12 +46,12 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     }
     if (!parsed.calls.empty()) {
       out.push_back(',');
-      append_tool_calls(out, parsed.calls, /*indexed=*/false);
+      append_tool_calls(out, parsed.calls);
     }
     out += "},\"logprobs\":";
     if (ctx.request.logprobs >= 0) append_chat_logprobs(out, c.logprobs, ctx.request.logprobs, ctx.style);
     else out += "null";
-    append_finish(out, c, parsed.calls.empty() ? nullptr : "tool_calls");
+    append_finish(out, c, !parsed.calls.empty() && c.finish_reason == FinishReason::Stop ? "tool_calls" : nullptr);
     out += "}";
   }
   append_response_tail(out, gen);
@@ -107,13 +107,14 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           choice += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}";
           writer->append_choice_event(initial, choice);
         }
-        // Each choice's text through its splitter: reasoning, content, and at the end the calls.
+        // Each choice's text through its splitter: reasoning, content, and tool calls as they come.
         std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null()));
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
           const bool with_logprobs = r.logprobs >= 0 && !out.new_logprobs.empty();
-          const ChatOutputStream::Delta parsed = splitters[static_cast<size_t>(c.index)].push(c.text, out.finished);
+          ChatOutputStream& splitter = splitters[static_cast<size_t>(c.index)];
+          const ChatOutputStream::Delta parsed = splitter.push(c.text, out.finished);
           const std::string& text = parsed.content;
-          if (text.empty() && parsed.reasoning.empty() && !with_logprobs && !out.finished) return;
+          if (text.empty() && parsed.reasoning.empty() && parsed.calls.empty() && !with_logprobs && !out.finished) return;
           choice = "{\"index\":";
           append_json_number(choice, static_cast<int64_t>(c.index));
           choice += ",\"delta\":{";
@@ -123,7 +124,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
             append_json_string(choice, parsed.reasoning);
             comma = true;
           }
-          if (!text.empty() || (!out.finished && parsed.reasoning.empty())) {
+          if (!text.empty() || (!out.finished && parsed.reasoning.empty() && parsed.calls.empty())) {
             if (comma) choice.push_back(',');
             choice += "\"content\":";
             append_json_string(choice, text);
@@ -131,12 +132,14 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           }
           if (!parsed.calls.empty()) {
             if (comma) choice.push_back(',');
-            append_tool_calls(choice, parsed.calls, /*indexed=*/true);
+            append_tool_call_deltas(choice, parsed.calls);
           }
           choice += "},\"logprobs\":";
           if (with_logprobs) append_chat_logprobs(choice, out.new_logprobs, r.logprobs, ctx->style);
           else choice += "null";
-          append_finish(choice, c, parsed.calls.empty() ? nullptr : "tool_calls");
+          // "tool_calls" when the model ended its turn after calls (a call cut by max_tokens
+          // keeps "length": its arguments are incomplete).
+          append_finish(choice, c, splitter.has_calls() && c.finish_reason == FinishReason::Stop ? "tool_calls" : nullptr);
           choice += "}";
           writer->append_choice_event(buf, choice);
         };

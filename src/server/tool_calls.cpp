@@ -9,24 +9,18 @@
 #include "server/serving.h"
 
 namespace tllm {
-namespace {
-
-constexpr std::string_view kOpen = "<tool_call>";
-constexpr std::string_view kClose = "</tool_call>";
-
-}  // namespace
 
 ParsedToolCalls parse_tool_calls(std::string_view text) {
   ParsedToolCalls out;
-  size_t at = text.find(kOpen);
+  size_t at = text.find(kToolCallOpen);
   if (at == std::string_view::npos) {
     out.content = std::string(text);
     return out;
   }
   out.content = std::string(text.substr(0, at));
   while (at != std::string_view::npos) {
-    const size_t body = at + kOpen.size();
-    const size_t close = text.find(kClose, body);
+    const size_t body = at + kToolCallOpen.size();
+    const size_t close = text.find(kToolCallClose, body);
     const std::string_view block = text.substr(body, close == std::string_view::npos ? text.npos : close - body);
     const nlohmann::json call = nlohmann::json::parse(block, nullptr, /*allow_exceptions=*/false);
     if (!call.is_object() || !call.contains("name") || !call["name"].is_string()) return {std::string(text), {}};
@@ -37,9 +31,108 @@ ParsedToolCalls parse_tool_calls(std::string_view text) {
                    : args->is_string()                   ? args->get<std::string>()
                                                          : args->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out.calls.push_back(std::move(tc));
-    at = close == std::string_view::npos ? close : text.find(kOpen, close + kClose.size());
+    at = close == std::string_view::npos ? close : text.find(kToolCallOpen, close + kToolCallClose.size());
   }
   return out;
+}
+
+namespace {
+
+bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+size_t skip_space(std::string_view t, size_t i) {
+  while (i < t.size() && json_space(t[i])) ++i;
+  return i;
+}
+// The end (one past the closing quote) of the JSON string starting at t[i] == '"', or npos
+// when it has not arrived whole.
+size_t string_end(std::string_view t, size_t i) {
+  for (size_t j = i + 1; j < t.size(); ++j) {
+    if (t[j] == '\\') ++j;
+    else if (t[j] == '"') return j + 1;
+  }
+  return std::string_view::npos;
+}
+// The end of the JSON value starting at t[i] (after its last byte), or npos when it has not
+// arrived whole. Only the nesting is followed: a malformed value shows in the whole parse.
+size_t value_end(std::string_view t, size_t i) {
+  if (t[i] == '"') return string_end(t, i);
+  if (t[i] == '{' || t[i] == '[') {
+    int depth = 0;
+    for (size_t j = i; j < t.size(); ++j) {
+      const char c = t[j];
+      if (c == '"') {
+        j = string_end(t, j);
+        if (j == std::string_view::npos) return j;
+        --j;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return j + 1;
+      }
+    }
+    return std::string_view::npos;
+  }
+  // A number or a literal: up to the next delimiter (it may go on while none has arrived).
+  for (size_t j = i; j < t.size(); ++j)
+    if (t[j] == ',' || t[j] == '}' || t[j] == ']' || json_space(t[j])) return j;
+  return std::string_view::npos;
+}
+std::optional<std::string> decode_string(std::string_view token) {
+  const nlohmann::json v = nlohmann::json::parse(token, nullptr, /*allow_exceptions=*/false);
+  if (!v.is_string()) return std::nullopt;
+  return v.get<std::string>();
+}
+
+}  // namespace
+
+CallBodyScan scan_call_body(std::string_view body) {
+  CallBodyScan r;
+  size_t i = skip_space(body, 0);
+  if (i == body.size()) return r;
+  if (body[i] != '{') {
+    r.bad = true;
+    return r;
+  }
+  i = skip_space(body, i + 1);
+  while (i < body.size() && body[i] != '}') {
+    if (body[i] != '"') {
+      r.bad = true;
+      return r;
+    }
+    const size_t key_end = string_end(body, i);
+    if (key_end == std::string_view::npos) return r;
+    const std::optional<std::string> key = decode_string(body.substr(i, key_end - i));
+    i = skip_space(body, key_end);
+    if (i == body.size()) return r;
+    if (!key || body[i] != ':') {
+      r.bad = true;
+      return r;
+    }
+    i = skip_space(body, i + 1);
+    if (i == body.size()) return r;
+    const size_t end = value_end(body, i);
+    if (*key == "arguments") {
+      r.args = body[i] == '"'   ? CallBodyScan::Args::String
+               : body[i] == 'n' ? CallBodyScan::Args::Null  // only null starts with n
+                                : CallBodyScan::Args::Raw;
+      r.args_begin = i;
+      r.args_end = end == std::string_view::npos ? body.size() : end;
+      r.args_complete = end != std::string_view::npos;
+      if (r.args == CallBodyScan::Args::String && r.args_complete) {
+        std::optional<std::string> s = decode_string(body.substr(i, end - i));
+        if (!s) r.bad = true;
+        else r.args_string = std::move(*s);
+      }
+    } else if (*key == "name" && end != std::string_view::npos && body[i] == '"') {
+      r.name = decode_string(body.substr(i, end - i));
+    }
+    if (end == std::string_view::npos) return r;
+    i = skip_space(body, end);
+    if (i < body.size() && body[i] == ',') i = skip_space(body, i + 1);
+    else if (i < body.size() && body[i] != '}') r.bad = true;
+    if (r.bad) return r;
+  }
+  return r;
 }
 
 size_t text_before_tag(std::string_view text, std::string_view tag) {
@@ -51,7 +144,7 @@ size_t text_before_tag(std::string_view text, std::string_view tag) {
   return text.size();
 }
 
-size_t tool_call_free_prefix(std::string_view text) { return text_before_tag(text, kOpen); }
+size_t tool_call_free_prefix(std::string_view text) { return text_before_tag(text, kToolCallOpen); }
 
 namespace {
 
@@ -80,9 +173,11 @@ std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tool
         TLLM_LOG(Warn, "tool '", n, "': its arguments are constrained to a JSON object only: ", e.what());
       }
     }
+    // The name first, so that a streamed call can go out before its arguments are written.
     calls.push_back({{"type", "object"},
                      {"properties", {{"name", {{"const", n}}}, {"arguments", std::move(args)}}},
                      {"required", {"name", "arguments"}},
+                     {"propertyOrdering", {"name", "arguments"}},
                      {"additionalProperties", false}});
   }
   return JsonSchema::compile(calls.size() == 1 ? calls[0] : nlohmann::json{{"anyOf", calls}});
@@ -103,26 +198,42 @@ bool has_strict_tool(const nlohmann::ordered_json& tools) {
 }
 
 std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& tools) {
-  return {OutputPiece::text_until(std::string(kOpen)), OutputPiece::text("\n"),
+  return {OutputPiece::text_until(std::string(kToolCallOpen)), OutputPiece::text("\n"),
           OutputPiece::value(call_schema(tools, "", false)), OutputPiece::text("\n</tool_call>")};
 }
 
-void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed) {
+void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls) {
   out += "\"tool_calls\":[";
   for (size_t i = 0; i < calls.size(); ++i) {
     if (i) out.push_back(',');
-    out.push_back('{');
-    if (indexed) {
-      out += "\"index\":";
-      append_json_number(out, static_cast<int64_t>(i));
-      out.push_back(',');
-    }
-    out += "\"id\":";
+    out += "{\"id\":";
     append_json_string(out, make_request_id("chatcmpl-tool"));
     out += ",\"type\":\"function\",\"function\":{\"name\":";
     append_json_string(out, calls[i].name);
     out += ",\"arguments\":";
     append_json_string(out, calls[i].arguments);
+    out += "}}";
+  }
+  out.push_back(']');
+}
+
+void append_tool_call_deltas(std::string& out, const std::vector<ToolCallDelta>& deltas) {
+  out += "\"tool_calls\":[";
+  for (size_t i = 0; i < deltas.size(); ++i) {
+    const ToolCallDelta& d = deltas[i];
+    if (i) out.push_back(',');
+    out += "{\"index\":";
+    append_json_number(out, static_cast<int64_t>(d.index));
+    if (d.name) {
+      out += ",\"id\":";
+      append_json_string(out, make_request_id("chatcmpl-tool"));
+      out += ",\"type\":\"function\",\"function\":{\"name\":";
+      append_json_string(out, *d.name);
+      out += ",\"arguments\":";
+    } else {
+      out += ",\"function\":{\"arguments\":";
+    }
+    append_json_string(out, d.arguments);
     out += "}}";
   }
   out.push_back(']');

@@ -6,6 +6,7 @@
 // string "name", nothing is a call and the whole text stays content, as vLLM does.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,9 @@
 #include "engine/sampling_params.h"
 
 namespace tllm {
+
+inline constexpr std::string_view kToolCallOpen = "<tool_call>";
+inline constexpr std::string_view kToolCallClose = "</tool_call>";
 
 struct ToolCall {
   std::string name;
@@ -28,6 +32,29 @@ struct ParsedToolCalls {
 
 ParsedToolCalls parse_tool_calls(std::string_view text);
 
+// Streaming (OpenAI's delta.tool_calls): a call goes out as its first delta, with the name
+// (the id and type go with it) once the "name" string is complete, then fragments of its
+// arguments' JSON text as the model writes them (concatenated, the arguments value as written;
+// a string-valued "arguments" goes out decoded once complete; none or null: "{}").
+struct ToolCallDelta {
+  int index = 0;
+  std::optional<std::string> name;  // set on the call's first delta
+  std::string arguments;            // the next fragment of the arguments text
+};
+
+// What has arrived of a <tool_call> block's body (the text after the tag): the object's name
+// once its string is complete, and the span of its "arguments" value so far.
+struct CallBodyScan {
+  enum class Args { None, Null, String, Raw };  // Raw: an object, array, number or literal
+  bool bad = false;                             // not the start of a JSON object with string keys
+  std::optional<std::string> name;
+  Args args = Args::None;
+  size_t args_begin = 0, args_end = 0;  // the value's text in the body
+  bool args_complete = false;           // args_end is its end (else: what has arrived of it)
+  std::string args_string;              // Args::String, complete: the decoded string
+};
+CallBodyScan scan_call_body(std::string_view body);
+
 // Streaming: how many leading bytes of text can go out now: everything before `tag`, and before
 // a suffix that could still become it.
 size_t text_before_tag(std::string_view text, std::string_view tag);
@@ -35,9 +62,9 @@ size_t text_before_tag(std::string_view text, std::string_view tag);
 size_t tool_call_free_prefix(std::string_view text);
 
 // The structured output of a forced call (tool_choice "required", name empty: the name is one
-// of the tools'; a named function: that name), the model writing the call object, its
-// arguments under the tool's parameters schema (engine/json_schema.h; a schema with keywords it
-// cannot enforce constrains them to a JSON object, with a warning in the log):
+// of the tools'; a named function: that name), the model writing the call object, its name
+// first, its arguments under the tool's parameters schema (engine/json_schema.h; a schema with
+// keywords it cannot enforce constrains them to a JSON object, with a warning in the log):
 //   <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
 std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name);
 
@@ -48,8 +75,10 @@ bool has_strict_tool(const nlohmann::ordered_json& tools);
 // free text again (more calls may follow).
 std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& tools);
 
-// Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function"); with `indexed`
-// each entry also carries its index (the streaming delta's shape).
-void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls, bool indexed);
+// Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function") of a whole reply.
+void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls);
+// The same of a streamed chunk: each delta with its index; a call's first delta with its id,
+// type and name.
+void append_tool_call_deltas(std::string& out, const std::vector<ToolCallDelta>& deltas);
 
 }  // namespace tllm

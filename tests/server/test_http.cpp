@@ -552,16 +552,35 @@ TEST_F(Http, ForcedToolCalls) {
       if (calls[0]["function"]["name"] == "get_weather") {
         EXPECT_TRUE(weather_args.valid(args)) << args.dump();
       }
-      // The stream carries the same call in one delta, then finish_reason "tool_calls".
+      // The stream carries the same call as it is written: a first delta with the id, type and
+      // name, then the arguments in fragments over several chunks (the model's text, so the
+      // same JSON as the whole reply's, which is re-serialised), then finish_reason "tool_calls".
       body["stream"] = true;
       const Stream st = stream(server(), "/v1/chat/completions", body);
       ASSERT_EQ(st.status, 200);
-      json streamed;
-      for (const json& ch : st.chunks)
-        if (ch["choices"][0]["delta"].contains("tool_calls")) streamed = ch["choices"][0]["delta"]["tool_calls"];
-      ASSERT_EQ(streamed.size(), 1u);
-      EXPECT_EQ(streamed[0]["index"], 0);
-      EXPECT_EQ(streamed[0]["function"], calls[0]["function"]);
+      std::string name, arguments;
+      int call_chunks = 0, named = 0;
+      for (const json& ch : st.chunks) {
+        const json& delta = ch["choices"][0]["delta"];
+        if (!delta.contains("tool_calls")) continue;
+        ++call_chunks;
+        for (const json& d : delta["tool_calls"]) {
+          EXPECT_EQ(d["index"], 0);
+          if (d["function"].contains("name")) {
+            ++named;
+            name = d["function"]["name"];
+            EXPECT_EQ(d["type"], "function");
+            EXPECT_EQ(d["id"].get<std::string>().rfind("chatcmpl-tool-", 0), 0u);
+          } else {
+            EXPECT_FALSE(d.contains("id"));
+          }
+          arguments += d["function"]["arguments"].get<std::string>();
+        }
+      }
+      EXPECT_EQ(named, 1);
+      EXPECT_GT(call_chunks, 2);
+      EXPECT_EQ(name, calls[0]["function"]["name"]);
+      EXPECT_EQ(json::parse(arguments), args) << arguments;
       EXPECT_EQ(st.chunks.back()["choices"][0]["finish_reason"], "tool_calls");
     }
   }

@@ -50,22 +50,71 @@ TEST(ToolCalls, StreamingHoldsBackWhatMayStartACall) {
 
 TEST(ToolCalls, TheResponseShape) {
   std::string out = "{";
-  append_tool_calls(out, {{"f", "{\"a\":1}"}, {"g", "{}"}}, /*indexed=*/true);
+  append_tool_calls(out, {{"f", "{\"a\":1}"}, {"g", "{}"}});
   out += "}";
   const nlohmann::json j = nlohmann::json::parse(out);
   ASSERT_EQ(j["tool_calls"].size(), 2u);
   for (int i = 0; i < 2; ++i) {
     const nlohmann::json& c = j["tool_calls"][i];
-    EXPECT_EQ(c["index"], i);
+    EXPECT_FALSE(c.contains("index"));
     EXPECT_EQ(c["type"], "function");
     EXPECT_EQ(c["id"].get<std::string>().rfind("chatcmpl-tool-", 0), 0u);
   }
   EXPECT_NE(j["tool_calls"][0]["id"], j["tool_calls"][1]["id"]);
   EXPECT_EQ(j["tool_calls"][0]["function"]["name"], "f");
   EXPECT_EQ(j["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
-  std::string plain = "{";
-  append_tool_calls(plain, {{"f", "{}"}}, /*indexed=*/false);
-  EXPECT_FALSE(nlohmann::json::parse(plain + "}")["tool_calls"][0].contains("index"));
+  // Streamed (OpenAI's chunk shape): every delta has its index; a call's first one its id,
+  // type and name; later ones only an arguments fragment.
+  std::string deltas = "{";
+  append_tool_call_deltas(deltas, {{0, "f", ""}, {0, std::nullopt, "{\"a\""}, {1, "g", "{}"}});
+  const nlohmann::json d = nlohmann::json::parse(deltas + "}")["tool_calls"];
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0]["index"], 0);
+  EXPECT_EQ(d[0]["type"], "function");
+  EXPECT_EQ(d[0]["function"]["name"], "f");
+  EXPECT_EQ(d[0]["function"]["arguments"], "");
+  EXPECT_EQ(d[1]["index"], 0);
+  EXPECT_FALSE(d[1].contains("id"));
+  EXPECT_FALSE(d[1]["function"].contains("name"));
+  EXPECT_EQ(d[1]["function"]["arguments"], "{\"a\"");
+  EXPECT_EQ(d[2]["index"], 1);
+  EXPECT_EQ(d[2]["function"]["name"], "g");
+  EXPECT_EQ(d[2]["function"]["arguments"], "{}");
+}
+
+// The scan of a block's body as it arrives: the name once its string is complete, the
+// arguments' span so far, and a body that cannot start a JSON object is bad at once.
+TEST(ToolCalls, TheScanOfAPartialBody) {
+  const std::string body = "\n{\"name\": \"get_\\u0077eather\", \"arguments\": {\"city\": \"Pa{r}is \\\"x\\\"\", \"n\": [1, 2]}}\n";
+  const size_t args_at = body.find("{\"city");
+  const size_t args_end = body.rfind('}');  // the object's own brace; the arguments end before it
+  for (size_t n = 0; n <= body.size(); ++n) {
+    SCOPED_TRACE("first " + std::to_string(n) + " bytes");
+    const CallBodyScan s = scan_call_body(std::string_view(body).substr(0, n));
+    EXPECT_FALSE(s.bad);
+    const size_t name_end = body.find("\", \"arguments") + 1;
+    EXPECT_EQ(s.name.has_value(), n >= name_end);
+    if (s.name) {
+      EXPECT_EQ(*s.name, "get_weather");
+    }
+    if (n > args_at) {
+      ASSERT_EQ(s.args, CallBodyScan::Args::Raw);
+      EXPECT_EQ(s.args_begin, args_at);
+      EXPECT_EQ(s.args_complete, n >= args_end);
+      EXPECT_EQ(s.args_end, std::min(n, args_end));
+    } else {
+      EXPECT_EQ(s.args, CallBodyScan::Args::None);
+    }
+  }
+  EXPECT_TRUE(scan_call_body("not a call").bad);
+  EXPECT_TRUE(scan_call_body("{name: 1}").bad);
+  EXPECT_TRUE(scan_call_body("{\"name\" 1").bad);
+  const CallBodyScan str = scan_call_body("{\"arguments\": \"{\\\"a\\\": 1}\", \"name\": \"f\"}");
+  EXPECT_EQ(str.args, CallBodyScan::Args::String);
+  EXPECT_TRUE(str.args_complete);
+  EXPECT_EQ(str.args_string, "{\"a\": 1}");
+  EXPECT_EQ(*str.name, "f");
+  EXPECT_EQ(scan_call_body("{\"name\": \"f\", \"arguments\": nu").args, CallBodyScan::Args::Null);
 }
 
 }  // namespace

@@ -221,6 +221,27 @@ test("tool_choice naming a function: the reply is that tool call", async () => {
   assert.equal(typeof JSON.parse(c.message.tool_calls[0].function.arguments), "object");
 });
 
+test("a streamed tool call arrives in pieces that the client's stream helper puts together", async () => {
+  const body = {
+    model: "tiny", messages: [{ role: "user", content: "Weather in Paris?" }], max_tokens: 120, seed: 1,
+    tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }],
+    tool_choice: { type: "function", function: { name: "get_weather" } }, logit_bias: { "92": 4 } };
+  const whole = (await client.chat.completions.create(body)).choices[0].message.tool_calls[0];
+  const stream = client.chat.completions.stream(body);
+  let fragments = 0;
+  stream.on("chunk", (chunk) => {
+    for (const d of chunk.choices[0]?.delta?.tool_calls ?? []) if (d.function?.arguments) fragments++;
+  });
+  const final = await stream.finalChatCompletion();
+  const c = final.choices[0];
+  assert.equal(c.finish_reason, "tool_calls");
+  assert.equal(c.message.tool_calls.length, 1);
+  assert.equal(c.message.tool_calls[0].function.name, "get_weather");
+  assert.match(c.message.tool_calls[0].id, /^chatcmpl-tool-/);
+  assert.deepEqual(JSON.parse(c.message.tool_calls[0].function.arguments), JSON.parse(whole.function.arguments));
+  assert.ok(fragments > 1, `the arguments came in ${fragments} fragment(s)`);
+});
+
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const t = await (await fetch(`${baseURL}/tokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();
