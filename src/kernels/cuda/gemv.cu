@@ -218,13 +218,15 @@ __global__ void __launch_bounds__(WARPS * 32)
   pdl_wait();
   // x for a group: XPF loads the next group's x with its weights (one group ahead, as W)
   // instead of at the top of each group.
-  // kAddrFirst (the one-token kernels): the same loads written as `!ok ? 0 : load(p)` with the
-  // address computed first. Same values; nvcc then compiles a group of the 7B gate|up loop in
-  // 126 instructions instead of 136, with its x loads issued 14 instructions in instead of 27
-  // (docs/measurements/run199/silu_t1_loop_sass.txt). H200 runs 199-200, alternated on one
-  // card: 7B tg b1 250.3 -> 257.7 tok/s (+2.9%), Qwen3-8B +0.5%, the stack-kernel shapes level.
-  // The batched kernels keep the other form: this one cost 7B b8 2.5% (1,974.8 -> 1,925.8).
-  constexpr bool kAddrFirst = NT == 1 && !XPF && WARPS <= 8;
+  // kAddrFirst (kernels that load x at each group, up to 8 warps: one token, and 9..32 tokens
+  // in 8-warp blocks): the same loads written as `!ok ? 0 : load(p)` with the address computed
+  // first. Same values; nvcc then compiles a group of the 7B gate|up loop in 126 instructions
+  // instead of 136, with its x loads issued 14 instructions in instead of 27
+  // (docs/measurements/run199/silu_t1_loop_sass.txt). H200, alternated on one card: 7B tg b1
+  // 250.3 -> 257.7 tok/s (+2.9%, run 200), Qwen3-8B +0.5%, the stack-kernel shapes level; 7B
+  // b12 / b16 +2.3% (run 201), b32 and 0.5B / 1.5B at 12..32 level. The kernels with x a group
+  // ahead keep the other form: in them this one cost 7B b8 2.5% (1,974.8 -> 1,925.8, run 199).
+  constexpr bool kAddrFirst = !XPF && WARPS <= 8;
   uint4 b[UNROLL][NT];
   auto load_x = [&](uint4 (&dst)[UNROLL][NT], int s0) {
 #pragma unroll
