@@ -1,7 +1,9 @@
 // Host cost of structured output: the token filter (engine/output_format.h) that runs before
 // every draw of a structured request. Feeds a JSON document token by token (as a model would
 // write it) through a fresh OutputFilter and times next() per token, for JSON mode, a JSON
-// schema and a forced tool call's format.
+// schema, a forced tool call's format and a string of at least 4000 characters. states: the
+// distinct recognizer states met; computed: the answers the filter computed (states whose
+// answers must differ; the rest came from its cache).
 //
 // usage: structured_output_bench --model DIR [--iters K]   (DIR: a tokenizer, e.g. Qwen3's)
 //   TLLM_BENCH_VERBOSE=1 also lists the tokens whose filter took over 0.5 ms.
@@ -43,7 +45,7 @@ const char* kSchema = R"({"type": "object", "properties": {
 
 struct Result {
   double ms_per_token = 0, ms_first = 0;
-  size_t tokens = 0, states = 0;
+  size_t tokens = 0, states = 0, computed = 0;
 };
 
 Result run(const tllm::Tokenizer& tok, const std::vector<tllm::OutputPiece>& pieces, const std::string& text) {
@@ -74,6 +76,7 @@ Result run(const tllm::Tokenizer& tok, const std::vector<tllm::OutputPiece>& pie
   }
   r.tokens = ids.size();
   r.states = seen.size();
+  r.computed = filter.states_computed();
   r.ms_per_token = total * 1e3 / static_cast<double>(ids.size());
   return r;
 }
@@ -96,7 +99,9 @@ int main(int argc, char** argv) {
   const std::string doc = kDoc;
   const nlohmann::json parsed = nlohmann::json::parse(doc);
   const std::string call = "<tool_call>\n{\"name\": \"record\", \"arguments\": " + parsed.dump() + "}\n</tool_call>";
-  nlohmann::json tools = nlohmann::json::array();
+  std::string long_text = "\"";
+  while (long_text.size() < 4500) long_text += "The quick brown fox jumps over the lazy dog, then rests. ";
+  long_text += "\"";
   const std::vector<std::pair<std::string, std::vector<tllm::OutputPiece>>> cases = {
       {"json_object", {tllm::OutputPiece::object()}},
       {"json_schema", {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}},
@@ -107,18 +112,21 @@ int main(int argc, char** argv) {
             {"properties", {{"name", {{"const", "record"}}}, {"arguments", nlohmann::json::parse(kSchema)}}},
             {"required", {"name", "arguments"}}})),
         tllm::OutputPiece::text("\n</tool_call>")}},
+      // A string of at least 4000 characters: its count is part of every state.
+      {"long string",
+       {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(R"({"type": "string", "minLength": 4000})")))}},
   };
   std::printf("vocabulary %d tokens\n", static_cast<int>(tok->vocab_size()));
-  std::printf("%-20s %8s %8s %14s %14s\n", "format", "tokens", "states", "first ms", "ms / token");
+  std::printf("%-20s %8s %8s %9s %14s %14s\n", "format", "tokens", "states", "computed", "first ms", "ms / token");
   for (const auto& [name, pieces] : cases) {
-    const std::string& text = name == "tool call (schema)" ? call : doc;
+    const std::string& text = name == "tool call (schema)" ? call : name == "long string" ? long_text : doc;
     Result best;
     for (int k = 0; k < iters; ++k) {
       const Result r = run(*tok, pieces, text);
       if (k == 0 || r.ms_per_token < best.ms_per_token) best = r;
     }
-    std::printf("%-20s %8zu %8zu %14.3f %14.3f\n", name.c_str(), best.tokens, best.states, best.ms_first,
-                best.ms_per_token);
+    std::printf("%-20s %8zu %8zu %9zu %14.3f %14.3f\n", name.c_str(), best.tokens, best.states, best.computed,
+                best.ms_first, best.ms_per_token);
   }
   return 0;
 }

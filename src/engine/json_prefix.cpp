@@ -160,7 +160,22 @@ Scanned scan(Frame& f, unsigned char c, bool may_begin) {
 
 void put(std::string& k, uint32_t v) { k.append(reinterpret_cast<const char*>(&v), sizeof v); }
 
-void thread_key(const Thread& t, std::string& k) {
+// A frame's count in a key for texts of up to `horizon` bytes (JsonPrefix::key): such a text
+// adds at most `horizon` characters or items, so the count matters only through the limits it
+// can reach (minimum, maximum, a tuple's length; each tuple position has its own schema).
+// Counts with the same limits behind them and none within reach share one key.
+uint32_t key_count(const JsonSchema::Node& n, uint32_t count, uint32_t horizon) {
+  if (horizon == JsonPrefix::kExactKey || count < n.prefix.size()) return count;
+  uint32_t behind = 0;
+  for (const uint32_t limit : {n.min_count, n.max_count, static_cast<uint32_t>(n.prefix.size())}) {
+    if (limit == JsonSchema::kUnbounded) continue;
+    if (count >= limit) ++behind;
+    else if (uint64_t{count} + horizon >= limit) return count;
+  }
+  return 0x80000000u | behind;
+}
+
+void thread_key(const JsonSchema& S, const Thread& t, uint32_t horizon, std::string& k) {
   put(k, static_cast<uint32_t>(t.ws));
   put(k, static_cast<uint32_t>(t.stack.size()));
   for (const Frame& f : t.stack) {
@@ -176,7 +191,7 @@ void thread_key(const Thread& t, std::string& k) {
     put(k, f.pos);
     put(k, f.first);
     put(k, f.last);
-    put(k, f.count);
+    put(k, key_count(S.node(f.node), f.count, horizon));
     put(k, static_cast<uint32_t>(f.prop));
     put(k, static_cast<uint32_t>(f.seen));
     put(k, static_cast<uint32_t>(f.seen >> 32));
@@ -533,7 +548,7 @@ bool JsonPrefix::feed(unsigned char c) {
     std::vector<std::pair<std::string, size_t>> keys;
     for (size_t i = 0; i < out.size(); ++i) {
       keys.emplace_back(std::string(), i);
-      thread_key(out[i], keys.back().first);
+      thread_key(*schema_, out[i], kExactKey, keys.back().first);
     }
     std::sort(keys.begin(), keys.end());
     // Beyond kMaxThreads live alternatives the first ones (in key order) are kept: each of them
@@ -569,9 +584,9 @@ bool JsonPrefix::closed() const {
   return std::all_of(threads_.begin(), threads_.end(), [](const Thread& t) { return t.stack.empty(); });
 }
 
-std::string JsonPrefix::key() const {
+std::string JsonPrefix::key(uint32_t horizon) const {
   std::string k;
-  for (const Thread& t : threads_) thread_key(t, k);
+  for (const Thread& t : threads_) thread_key(*schema_, t, horizon, k);
   return k;
 }
 

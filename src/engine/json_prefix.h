@@ -55,7 +55,10 @@ class JsonPrefix {
   // Complete, and no byte may follow (a closed container or string; not a number).
   bool closed() const;
   // Equal keys: equal states (every later byte is taken or refused alike), for one schema.
-  std::string key() const;
+  // With a horizon: equal keys take or refuse every text of up to `horizon` bytes alike (a
+  // string's or array's count is kept only where such a text can reach one of its limits).
+  std::string key(uint32_t horizon = kExactKey) const;
+  static constexpr uint32_t kExactKey = 0xffffffffu;
   // Inside a string, between characters, with `room` more characters allowed: any run of at
   // most `room` whole UTF-8 characters without '"', '\\' or control bytes is taken (a value,
   // or a key where keys other than the declared ones are allowed).

@@ -113,7 +113,7 @@ bool FormatPrefix::feed(std::string_view s) {
   return true;
 }
 
-std::string FormatPrefix::key() const {
+std::string FormatPrefix::key(uint32_t horizon) const {
   std::string k;
   for (const OutputPiece& p : *pieces_) {
     k += p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
@@ -124,7 +124,7 @@ std::string FormatPrefix::key() const {
     k.push_back('\0');
   }
   k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + got_ + '\0';
-  if (json_) k += json_->key();
+  if (json_) k += json_->key(horizon);
   return k;
 }
 
@@ -155,6 +155,7 @@ OutputFilter::OutputFilter(const Tokenizer& tokenizer, int vocab_size)
     if (b.empty()) continue;
     never_[static_cast<size_t>(id)] = 0;
     plain_[static_cast<size_t>(id)] = plain_chars(b);
+    longest_ = std::max(longest_, static_cast<uint32_t>(b.size()));
     sorted_.push_back(id);
   }
   // std::string orders bytes as unsigned char (char_traits<char>), as walk() groups them.
@@ -185,9 +186,12 @@ void OutputFilter::walk(const std::vector<int32_t>& sorted, size_t lo, size_t hi
 bool TokenSet::contains(int32_t id) const { return std::binary_search(ids.begin(), ids.end(), id) == allowed; }
 
 const TokenSet& OutputFilter::next(const FormatPrefix& state) {
-  const std::string key = state.key();
+  // States that take or refuse every token alike share an answer: a long string's character
+  // count, say, matters only within a token's length of its limits.
+  const std::string key = state.key(longest_);
   if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   if (cache_.size() >= kMaxCached) cache_.clear();
+  ++computed_;
   std::vector<uint8_t>& ok = ok_;  // reused: a fresh 152k-entry vector per state costs page faults
   ok.assign(bytes_.size(), 0);
   if (unsigned char first = 0; state.in_free_text(&first)) {

@@ -43,8 +43,9 @@ class FormatPrefix {
   // In free text with no part of its trigger written: any text without the trigger's first
   // byte (`first`) is taken and leaves the state as it is.
   bool in_free_text(unsigned char* first) const;
-  // Equal keys: equal formats and states.
-  std::string key() const;
+  // Equal keys: equal formats and states; with a horizon, states that take or refuse every
+  // text of up to `horizon` bytes alike (JsonPrefix::key).
+  std::string key(uint32_t horizon = JsonPrefix::kExactKey) const;
 
  private:
   bool step(unsigned char c);
@@ -75,12 +76,15 @@ class OutputFilter {
   // What may come after `state`, end ids aside (never allowed here: the engine adds them
   // once the format is complete).
   const TokenSet& next(const FormatPrefix& state);
+  // States computed so far (cache misses), for tests and benchmarks.
+  size_t states_computed() const { return computed_; }
   // The bytes token id adds to the output ("" for special and unknown ids).
   const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
 
  private:
   static constexpr size_t kMaxCached = 256;
   std::vector<std::string> bytes_;
+  uint32_t longest_ = 0;         // bytes of the longest token: the horizon of the cache's keys
   std::vector<uint8_t> never_;  // special or unknown: always banned
   std::vector<uint32_t> plain_;  // characters of plain string text (see in_plain_string); 0: not plain
   std::vector<int32_t> sorted_;  // the drawable tokens, by their bytes
@@ -90,6 +94,7 @@ class OutputFilter {
   void walk(const std::vector<int32_t>& sorted, size_t lo, size_t hi, size_t d, const FormatPrefix& s,
             std::vector<uint8_t>& ok) const;
   std::unordered_map<std::string, TokenSet> cache_;
+  size_t computed_ = 0;
   std::vector<uint8_t> ok_;  // next()'s scratch
 };
 

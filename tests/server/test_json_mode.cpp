@@ -5,6 +5,8 @@
 // same with async scheduling on and off. The token filter against a direct count.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "../engine/json_oracle.h"
@@ -108,6 +110,46 @@ TEST(JsonMode, TheFilterBansWhatTheRecognizerRefuses) {
       EXPECT_EQ(want.size() == static_cast<size_t>(engine.vocab_size()), state.closed());
     }
   }
+}
+
+// Strings with length limits: the filter's answer for every state of a walk equals a direct
+// count over the vocabulary, and states whose string is far from its limits share one answer
+// (the character count is in the cache's key only within a token's length of a limit).
+TEST(JsonMode, LongStringsShareTheFilterStates) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  LLMEngine engine(config(dir, "off"));
+  const Tokenizer& tok = *engine.tokenizer();
+  OutputFilter filter(tok, engine.vocab_size());
+  const auto schema = JsonSchema::compile(nlohmann::json::parse(R"({"type": "array", "minItems": 2, "maxItems": 2,
+      "items": {"type": "string", "minLength": 150, "maxLength": 190}})"));
+  const std::vector<OutputPiece> fmt = {OutputPiece::value(schema)};
+  FormatPrefix state(&fmt);
+  std::mt19937 rng(5);
+  std::string text;
+  size_t steps = 0;
+  while (!state.complete() && steps < 600) {
+    const TokenSet& next = filter.next(state);
+    std::vector<int32_t> allowed;
+    for (int32_t id = 0; id < engine.vocab_size(); ++id) {
+      FormatPrefix s = state;
+      const std::string& b = filter.bytes(id);
+      const bool ok = !b.empty() && s.feed(b);
+      ASSERT_EQ(next.contains(id), ok) << "after " << text << ": token " << id << " " << b;
+      if (ok) allowed.push_back(id);
+    }
+    ASSERT_FALSE(allowed.empty()) << text;
+    const int32_t id = allowed[rng() % allowed.size()];
+    text += filter.bytes(id);
+    ASSERT_TRUE(state.feed(filter.bytes(id)));
+    ++steps;
+  }
+  EXPECT_TRUE(state.complete()) << text;
+  const nlohmann::json doc = nlohmann::json::parse(text);
+  ASSERT_EQ(doc.size(), 2u);
+  for (const auto& s : doc) {
+    EXPECT_GE(s.get<std::string>().size(), 150u);
+  }
+  EXPECT_LT(filter.states_computed() * 3, steps * 2) << filter.states_computed() << " states for " << steps << " tokens";
 }
 
 // Free text with a trigger (strict tool calls under tool_choice "auto", here with a trigger the
