@@ -71,12 +71,12 @@ ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finis
   // Content: with tools, up to the first <tool_call> (or what may start one); then calls.
   if (first_tag_ == std::string_view::npos) {
     const std::string_view rest = text.substr(std::min(sent_, text.size()));
-    const size_t upto = !tools_ || finished ? rest.size() : tool_call_free_prefix(rest);
-    const size_t tag = tools_ ? rest.find(kToolCallOpen) : std::string_view::npos;
-    const size_t n = std::min(upto, tag);
+    const size_t n = !tools_   ? rest.size()
+                     : finished ? std::min(rest.find(kToolCallOpen), rest.size())
+                                : tool_call_free_prefix(rest);
     d.content = std::string(rest.substr(0, n));
     sent_ += n;
-    if (tag == std::string_view::npos) return d;
+    if (!tools_ || !rest.substr(n).starts_with(kToolCallOpen)) return d;
     first_tag_ = sent_;
   }
   push_calls(text, finished, d);

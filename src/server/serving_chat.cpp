@@ -22,6 +22,13 @@ struct ChatContext {
   ReasoningParser reasoning = ReasoningParser::None;
 };
 
+// The finish reason of a choice with tool calls: "tool_calls" when the model ended its turn
+// after them (a call cut by max_tokens keeps "length": its arguments are incomplete); null for
+// the engine's own.
+const char* calls_finish(const ChoiceState& c, bool has_calls) {
+  return has_calls && c.finish_reason == FinishReason::Stop ? "tool_calls" : nullptr;
+}
+
 std::string full_response(const ChatContext& ctx, Generation& gen, int64_t created, const std::string& model) {
   std::string out;
   append_response_head(out, gen.id(), "chat.completion", created, model);
@@ -51,7 +58,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     out += "},\"logprobs\":";
     if (ctx.request.logprobs >= 0) append_chat_logprobs(out, c.logprobs, ctx.request.logprobs, ctx.style);
     else out += "null";
-    append_finish(out, c, !parsed.calls.empty() && c.finish_reason == FinishReason::Stop ? "tool_calls" : nullptr);
+    append_finish(out, c, calls_finish(c, !parsed.calls.empty()));
     out += "}";
   }
   append_response_tail(out, gen);
@@ -137,9 +144,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           choice += "},\"logprobs\":";
           if (with_logprobs) append_chat_logprobs(choice, out.new_logprobs, r.logprobs, ctx->style);
           else choice += "null";
-          // "tool_calls" when the model ended its turn after calls (a call cut by max_tokens
-          // keeps "length": its arguments are incomplete).
-          append_finish(choice, c, splitter.has_calls() && c.finish_reason == FinishReason::Stop ? "tool_calls" : nullptr);
+          append_finish(choice, c, calls_finish(c, splitter.has_calls()));
           choice += "}";
           writer->append_choice_event(buf, choice);
         };

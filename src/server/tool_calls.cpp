@@ -202,17 +202,37 @@ std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& t
           OutputPiece::value(call_schema(tools, "", false)), OutputPiece::text("\n</tool_call>")};
 }
 
+namespace {
+
+// One entry of "tool_calls": its index (streamed), then with the name (a whole call or a
+// streamed call's first delta) its id and type, then the arguments (text or fragment).
+void append_call(std::string& out, std::optional<int> index, const std::string* name, const std::string& arguments) {
+  out.push_back('{');
+  if (index) {
+    out += "\"index\":";
+    append_json_number(out, static_cast<int64_t>(*index));
+    out.push_back(',');
+  }
+  if (name) {
+    out += "\"id\":";
+    append_json_string(out, make_request_id("chatcmpl-tool"));
+    out += ",\"type\":\"function\",\"function\":{\"name\":";
+    append_json_string(out, *name);
+    out += ",\"arguments\":";
+  } else {
+    out += "\"function\":{\"arguments\":";
+  }
+  append_json_string(out, arguments);
+  out += "}}";
+}
+
+}  // namespace
+
 void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls) {
   out += "\"tool_calls\":[";
   for (size_t i = 0; i < calls.size(); ++i) {
     if (i) out.push_back(',');
-    out += "{\"id\":";
-    append_json_string(out, make_request_id("chatcmpl-tool"));
-    out += ",\"type\":\"function\",\"function\":{\"name\":";
-    append_json_string(out, calls[i].name);
-    out += ",\"arguments\":";
-    append_json_string(out, calls[i].arguments);
-    out += "}}";
+    append_call(out, std::nullopt, &calls[i].name, calls[i].arguments);
   }
   out.push_back(']');
 }
@@ -220,21 +240,8 @@ void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls) {
 void append_tool_call_deltas(std::string& out, const std::vector<ToolCallDelta>& deltas) {
   out += "\"tool_calls\":[";
   for (size_t i = 0; i < deltas.size(); ++i) {
-    const ToolCallDelta& d = deltas[i];
     if (i) out.push_back(',');
-    out += "{\"index\":";
-    append_json_number(out, static_cast<int64_t>(d.index));
-    if (d.name) {
-      out += ",\"id\":";
-      append_json_string(out, make_request_id("chatcmpl-tool"));
-      out += ",\"type\":\"function\",\"function\":{\"name\":";
-      append_json_string(out, *d.name);
-      out += ",\"arguments\":";
-    } else {
-      out += ",\"function\":{\"arguments\":";
-    }
-    append_json_string(out, d.arguments);
-    out += "}}";
+    append_call(out, deltas[i].index, deltas[i].name ? &*deltas[i].name : nullptr, deltas[i].arguments);
   }
   out.push_back(']');
 }
