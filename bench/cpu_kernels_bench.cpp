@@ -267,6 +267,13 @@ void BM_DecodeLinears(benchmark::State& state) {
   state.counters["GB"] = bytes / 1e9;
 }
 BENCHMARK(BM_DecodeLinears)->Args({1, 16})->Args({1, 8})->Args({1, 4})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+// A few tokens at once (speculative decoding's verification of k drafts runs T = k + 1): a
+// forward that streams its weights costs about one token's as long as they stay DRAM-bound.
+BENCHMARK(BM_DecodeLinears)
+    ->ArgsProduct({{2, 4, 5}, {16, 8, 4}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
 // The quantized decode kernel on one weight that stays in cache (the 0.5B gate|up, 5.4 MB at
 // int4 g32, 8.7 MB at int8): its compute rate, with memory out of the way. Decode streams

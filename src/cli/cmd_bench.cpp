@@ -130,6 +130,11 @@ std::vector<int32_t> random_prompt(int n, int vocab, std::mt19937& rng) {
 
 void run_bench(const BenchArgs& a) {
   EngineConfig cfg = a.engine.resolve();
+  // Random prompts and weights give a draft nothing to guess, and the rows' limits count one
+  // model's bytes per token: speculative decoding is measured on real text instead
+  // (bench/speculative.sh).
+  TLLM_CHECK_ARG(!cfg.speculative.enabled(), "bench measures plain decoding; measure speculative decoding with "
+                                             "generate or throughput on a model and its draft (bench/speculative.sh)");
   cfg.enable_prefix_caching = false;  // random prompts; keep every run honest
   int max_p = 1;
   for (int p : a.prompt_lens) max_p = std::max(max_p, p);

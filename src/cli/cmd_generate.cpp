@@ -94,6 +94,7 @@ void run_generate(const GenerateArgs& a) {
   const int decode_tokens = total - static_cast<int>(prompts.size());
   size_t prompt_tokens = 0;
   for (auto& p : prompts) prompt_tokens += p.size();
+  const EngineStats stats = engine.stats();
   if (a.json) {
     nlohmann::ordered_json s;
     s["prompt_tokens"] = prompt_tokens;
@@ -104,6 +105,11 @@ void run_generate(const GenerateArgs& a) {
     s["decode_tokens_per_s"] = decode_tokens > 0 && decode_s > 0 ? decode_tokens / decode_s : 0.0;
     s["tokens_per_s"] = total / std::max(1e-9, t_end - t0);
     s["backend"] = engine.backend_name();
+    if (stats.spec_num_drafts > 0) {
+      s["spec_num_drafts"] = stats.spec_num_drafts;
+      s["spec_num_draft_tokens"] = stats.spec_num_draft_tokens;
+      s["spec_num_accepted_tokens"] = stats.spec_num_accepted_tokens;
+    }
     std::cout << nlohmann::ordered_json{{"summary", s}}.dump() << "\n";
     return;
   }
@@ -117,6 +123,12 @@ void run_generate(const GenerateArgs& a) {
                t_end - t0, t_first > 0 ? t_first - t0 : 0.0,
                decode_tokens > 0 && decode_s > 0 ? decode_tokens / decode_s : 0.0,
                reasons.size() == 1 ? reasons[0].c_str() : "see above", engine.backend_name().c_str());
+  if (stats.spec_num_drafts > 0)
+    std::fprintf(stderr, "[speculative decoding: %llu of %llu drafts accepted (%.1f%%), %.2f tokens per verification]\n",
+                 static_cast<unsigned long long>(stats.spec_num_accepted_tokens),
+                 static_cast<unsigned long long>(stats.spec_num_draft_tokens),
+                 100.0 * stats.spec_num_accepted_tokens / std::max<uint64_t>(1, stats.spec_num_draft_tokens),
+                 1.0 + double(stats.spec_num_accepted_tokens) / stats.spec_num_drafts);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "engine/json_schema.h"
+#include "engine/speculative.h"
 #include "io/json.h"
 #include "tokenizer/unicode.h"
 
@@ -71,12 +72,31 @@ void EngineOptions::add_to(CLI::App* cmd) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--quantization", c.quantization, "quantize on load: int8 or int4");
+  cmd->add_option("--speculative-model", c.speculative.model_dir,
+                  "draft model for speculative decoding (same tokenizer as --model)");
+  cmd->add_option("--num-speculative-tokens", c.speculative.num_tokens, "drafts per step and sequence (default 4)")
+      ->check(CLI::Range(1, kMaxSpeculativeTokens));
+  cmd->add_option("--speculative-disable-by-batch-size", c.speculative.disable_by_batch_size,
+                  "decode plainly in steps with at least this many running sequences (0: never)")
+      ->check(kNonNegativeInt);
+  cmd->add_option("--speculative-config", speculative_config,
+                  "vLLM's JSON form: {\"model\": DIR, \"num_speculative_tokens\": K, \"disable_by_batch_size\": B}");
   cmd->add_option("--quant-group-size", c.quant_group_size, "int4 group size (32, 64, 128)")->capture_default_str();
 }
 
 EngineConfig EngineOptions::resolve() const {
   EngineConfig c = config;
   if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
+  if (!speculative_config.empty()) {
+    TLLM_CHECK_ARG(!c.speculative.enabled() && c.speculative.num_tokens == 0 && c.speculative.disable_by_batch_size == 0,
+                   "give the draft model either with --speculative-config or with --speculative-model / "
+                   "--num-speculative-tokens, not both");
+    c.speculative = parse_speculative_config(speculative_config);
+  }
+  TLLM_CHECK_ARG(c.speculative.enabled() || c.speculative.num_tokens == 0,
+                 "--num-speculative-tokens needs a draft model (--speculative-model DIR)");
+  TLLM_CHECK_ARG(c.speculative.enabled() || c.speculative.disable_by_batch_size == 0,
+                 "--speculative-disable-by-batch-size needs a draft model (--speculative-model DIR)");
   return c;
 }
 

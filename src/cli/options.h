@@ -14,6 +14,7 @@ namespace tllm {
 struct EngineOptions {
   EngineConfig config;
   std::string kv_cache_memory;  // "2GiB", "512MiB", bytes
+  std::string speculative_config;  // vLLM's --speculative-config JSON
   void add_to(CLI::App* cmd);
   EngineConfig resolve() const;  // parses the size strings
 };

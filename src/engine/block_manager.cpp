@@ -137,6 +137,7 @@ void BlockManager::release(Sequence& seq) {
   }
   seq.block_table.clear();
   seq.num_computed_tokens = 0;
+  seq.num_draft_computed = 0;
 }
 
 }  // namespace tllm

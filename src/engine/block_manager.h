@@ -35,7 +35,8 @@ class BlockManager {
   // Registers the blocks that became full and computed, so later requests can reuse them.
   void commit_computed(Sequence& seq);
   // Drops the sequence's references; its blocks go to the free list (cached ones stay
-  // reusable until evicted). Clears the block table and resets num_computed_tokens.
+  // reusable until evicted). Clears the block table and resets num_computed_tokens (and
+  // num_draft_computed).
   void release(Sequence& seq);
 
   uint64_t prefix_queries() const { return queries_; }  // prompt tokens looked up

@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/env.h"
+#include "io/json.h"
 #include "core/logging.h"
 #include "core/timer.h"
 #include "engine/block_manager.h"
 #include "engine/output_format.h"
 #include "engine/scheduler.h"
+#include "engine/speculative.h"
 #include "kernels/backend.h"
 #include "kernels/profiling_backend.h"
 #include "model/kv_cache.h"
@@ -138,6 +140,45 @@ class StepTiming {
   std::vector<int> rows_;
 };
 
+// The draft model of speculative decoding, on the target's backend with its load options.
+// Refused with the reason: a missing directory, k out of range, a context shorter than the
+// engine's, or a tokenizer that differs from the target's (its drafts would be other tokens).
+std::unique_ptr<CausalLM> load_draft(const EngineConfig& c, const ModelConfig& target, const ModelLoadOptions& mo,
+                                     int max_model_len, Backend& backend) {
+  namespace fs = std::filesystem;
+  const std::string& dir = c.speculative.model_dir;
+  TLLM_CHECK_ARG(fs::is_directory(dir), "speculative model directory \"", dir, "\" does not exist");
+  TLLM_CHECK_ARG(c.speculative.num_tokens >= 0 && c.speculative.num_tokens <= kMaxSpeculativeTokens,
+                 "num_speculative_tokens must be in [1, ", kMaxSpeculativeTokens, "], got ", c.speculative.num_tokens);
+  const ModelConfig dc = ModelConfig::load(dir);
+  const int draft_len = derived_max_model_len(dc);
+  TLLM_CHECK_ARG(draft_len >= max_model_len, "the draft model's context length ", draft_len, " (", dir,
+                 ") is shorter than max_model_len ", max_model_len, ": lower --max-model-len");
+  const fs::path tt = fs::path(c.model_dir) / "tokenizer.json", dt = fs::path(dir) / "tokenizer.json";
+  if (fs::exists(tt) && fs::exists(dt)) {
+    const nlohmann::json a = read_json_file(tt.string()), b = read_json_file(dt.string());
+    const auto part = [](const nlohmann::json& j, const char* key, const char* sub) {
+      const auto it = j.find(key);
+      if (it == j.end()) return nlohmann::json();
+      if (!sub) return *it;
+      const auto s = it->find(sub);
+      return s == it->end() ? nlohmann::json() : *s;
+    };
+    TLLM_CHECK_ARG(part(a, "model", "vocab") == part(b, "model", "vocab") &&
+                       part(a, "model", "merges") == part(b, "model", "merges") &&
+                       part(a, "added_tokens", nullptr) == part(b, "added_tokens", nullptr),
+                   "the draft model's tokenizer (", dt.string(), ") differs from the target's (", tt.string(),
+                   "): a draft must share the target's vocabulary");
+  }
+  if (dc.vocab_size != target.vocab_size)
+    TLLM_LOG(Info, "draft model vocabulary ", dc.vocab_size, " ids, target ", target.vocab_size,
+             ": drafts are drawn from the ids both have");
+  ModelLoadOptions dmo = mo;
+  dmo.weight_dtype = resolve_weight_dtype(c.dtype, dc.dtype, c.device);
+  dmo.quantization.clear();
+  return load_model(dir, dc, backend, dmo);
+}
+
 }  // namespace
 
 struct LLMEngine::Impl {
@@ -177,16 +218,27 @@ struct LLMEngine::Impl {
   };
   bool async = false;
   std::unique_ptr<Launched> in_flight;
+  std::unique_ptr<Drafter> drafter;  // speculative decoding (null: off)
+  int spec_off_at = 0;               // SpeculativeConfig::disable_by_batch_size
+  int max_batched = 0;
   // Structured output's token filter, made on the first such request (its cache fills as it runs).
   mutable std::unique_ptr<OutputFilter> output_filter;
   std::set<const Sequence*> zombies;  // finished or aborted while an in-flight step holds them
 
   // The flat batch of a schedule: tokens (placeholders become feed rows of draw `ticket`),
   // the rows that sample and the prompt-logprob rows.
+  // Speculative decoding: drafts[i] (when given) follow scheduled sequence i's tokens, each
+  // with a logits row; ahead[r] is the number of drafts before sampling row r.
   void build_batch(const SchedulerOutput& so, ForwardBatch& fb, std::vector<int>& sampling,
-                   std::vector<PromptRow>& prompt_rows, int ticket) const;
+                   std::vector<PromptRow>& prompt_rows, int ticket,
+                   const std::vector<std::vector<int32_t>>* drafts = nullptr, std::vector<int>* ahead = nullptr) const;
   void record_prompt_logprobs(const Tensor& logits, int R, const std::vector<PromptRow>& prompt_rows);
   SampleBatch build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const;
+  // The draw of the token after rows[j]'s tokens and ahead[j] drafts (which only sequences
+  // without penalties or structured output have), over a vocabulary of `vocab` ids (a draft
+  // model's may be smaller: ids beyond it are left out of biases and bans).
+  SampleBatch sample_rows(const std::vector<const Sequence*>& rows, const std::vector<int>& ahead, int vocab) const;
+  std::vector<RequestOutput> step_speculative();
   // Async scheduling: schedule, forward and start the draw; placeholders for the drawn tokens.
   // Schedules, builds and launches a step (its forward, then its draw). `resolve_first`: a step
   // whose draw the host needs before this one's draw can be built (penalties, structured
@@ -226,6 +278,11 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   TLLM_CHECK_ARG(c.async_scheduling == "auto" || c.async_scheduling == "on" || c.async_scheduling == "off",
                  "async_scheduling must be auto, on or off, got \"", c.async_scheduling, "\"");
   I.async = c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling());
+  if (c.speculative.enabled()) {
+    TLLM_CHECK_ARG(c.async_scheduling != "on",
+                   "speculative decoding runs its steps synchronously: drop --async-scheduling on (or use auto)");
+    I.async = false;
+  }
   TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
   TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
 
@@ -249,12 +306,17 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   mo.cuda_graphs = !c.enforce_eager;
   const double load_t0 = now_seconds();
   I.model = load_model(c.model_dir, mc, *I.backend, mo);
-  const double load_s = now_seconds() - load_t0;
   I.vocab = mc.vocab_size;
+  I.max_batched = max_batched;
+  std::unique_ptr<CausalLM> draft;
+  if (c.speculative.enabled()) draft = load_draft(c, mc, mo, I.max_model_len, *I.backend);
+  const double load_s = now_seconds() - load_t0;
 
   DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;
   if (c.kv_cache_dtype != "auto") kv_dtype = dtype_from_name(c.kv_cache_dtype);
-  const size_t per_block = KVCache::bytes_per_block(mc, c.block_size, kv_dtype);
+  // A draft model's cache has the target's blocks (one block table addresses both).
+  const size_t per_block = KVCache::bytes_per_block(mc, c.block_size, kv_dtype) +
+                           (draft ? KVCache::bytes_per_block(draft->config(), c.block_size, kv_dtype) : 0);
   const int64_t blocks_per_seq = (I.max_model_len + c.block_size - 1) / c.block_size;
   const int64_t max_useful = static_cast<int64_t>(c.max_num_seqs) * blocks_per_seq + 1;
   int64_t num_blocks = 0;
@@ -286,6 +348,14 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
     I.max_model_len = static_cast<int>(fits);
   }
   I.kv = KVCache::allocate(*I.backend, mc, static_cast<int>(num_blocks), c.block_size, kv_dtype);
+  if (draft) {
+    const int k = c.speculative.num_tokens > 0 ? c.speculative.num_tokens : kDefaultSpeculativeTokens;
+    KVCache dkv = KVCache::allocate(*I.backend, draft->config(), static_cast<int>(num_blocks), c.block_size, kv_dtype);
+    TLLM_LOG(Info, "speculative decoding: draft model ", c.speculative.model_dir, " (", draft->weight_bytes() >> 20,
+             " MiB of weights), ", k, " tokens per step");
+    I.drafter = std::make_unique<Drafter>(std::move(draft), std::move(dkv), k, max_batched);
+    I.spec_off_at = c.speculative.disable_by_batch_size;
+  }
   I.blocks = std::make_unique<BlockManager>(static_cast<int>(num_blocks), c.block_size, c.enable_prefix_caching);
   SchedulerConfig sc;
   sc.max_num_seqs = c.max_num_seqs;
@@ -488,14 +558,17 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
 }
 
 void LLMEngine::Impl::build_batch(const SchedulerOutput& so, ForwardBatch& fb, std::vector<int>& sampling,
-                                  std::vector<PromptRow>& prompt_rows, int ticket) const {
+                                  std::vector<PromptRow>& prompt_rows, int ticket,
+                                  const std::vector<std::vector<int32_t>>* drafts, std::vector<int>* ahead) const {
+  const auto num_drafts = [&](size_t i) { return drafts ? static_cast<int>((*drafts)[i].size()) : 0; };
   // Flat batch: every scheduled sequence's new tokens, back to back.
   const int bs = blocks->block_size();
   fb.max_blocks_per_seq = 1;
   for (const ScheduledSequence& s : so.scheduled)
     fb.max_blocks_per_seq = std::max<int>(fb.max_blocks_per_seq, static_cast<int>(s.seq->block_table.size()));
   fb.cu_seqlens_q.push_back(0);
-  for (const ScheduledSequence& s : so.scheduled) {
+  for (size_t i = 0; i < so.scheduled.size(); ++i) {
+    const ScheduledSequence& s = so.scheduled[i];
     const Sequence& q = *s.seq;
     for (int t = s.first_token; t < s.first_token + s.num_new_tokens; ++t) {
       const int32_t tok = q.tokens[t];
@@ -511,16 +584,27 @@ void LLMEngine::Impl::build_batch(const SchedulerOutput& so, ForwardBatch& fb, s
       fb.positions.push_back(t);
       fb.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs]) * bs + t % bs);
     }
+    const int d = num_drafts(i);
+    for (int j = 0; j < d; ++j) {  // speculative decoding: the drafts follow the sequence's last token
+      const int t = s.first_token + s.num_new_tokens + j;
+      TLLM_ASSERT(fb.feed_rows.empty());
+      fb.tokens.push_back((*drafts)[i][j]);
+      fb.positions.push_back(t);
+      fb.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs]) * bs + t % bs);
+    }
     fb.cu_seqlens_q.push_back(static_cast<int32_t>(fb.tokens.size()));
-    fb.seq_lens_k.push_back(s.first_token + s.num_new_tokens);
+    fb.seq_lens_k.push_back(s.first_token + s.num_new_tokens + d);
     for (int i = 0; i < fb.max_blocks_per_seq; ++i)
       fb.block_tables.push_back(i < static_cast<int>(q.block_table.size()) ? q.block_table[i] : 0);
   }
   // Logits rows: first the rows that sample, then prompt-logprob rows.
   for (size_t i = 0; i < so.scheduled.size(); ++i) {
-    if (so.scheduled[i].samples()) {
-      fb.logits_indices.push_back(fb.cu_seqlens_q[i + 1] - 1);
+    if (!so.scheduled[i].samples()) continue;
+    const int d = num_drafts(i);
+    for (int j = 0; j <= d; ++j) {  // the last token's row, then each draft's
+      fb.logits_indices.push_back(fb.cu_seqlens_q[i + 1] - 1 - d + j);
       sampling.push_back(static_cast<int>(i));
+      if (ahead) ahead->push_back(j);
     }
   }
   for (size_t i = 0; i < so.scheduled.size(); ++i) {
@@ -548,11 +632,21 @@ void LLMEngine::Impl::record_prompt_logprobs(const Tensor& logits, int R, const 
 }
 
 SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const {
+  std::vector<const Sequence*> rows;
+  for (int i : sampling) rows.push_back(so.scheduled[i].seq);
+  return sample_rows(rows, std::vector<int>(rows.size(), 0), vocab);
+}
+
+SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seqs, const std::vector<int>& ahead,
+                                         int row_vocab) const {
   SampleBatch sb;
   bool any_penalty = false, any_ban = false, any_bias = false;
-  for (int i : sampling) {
-    const Sequence& q = *so.scheduled[i].seq;
+  const auto in_vocab = [&](int32_t t) { return t < row_vocab; };
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    const Sequence& q = *seqs[k];
     const SamplingParams& p = q.params;
+    TLLM_ASSERT(ahead[k] == 0 || !p.needs_previous_token());
+    const int n_out = q.num_output_tokens() + ahead[k];
     SamplingRow row;
     row.temperature = p.temperature;
     row.top_k = p.top_k;
@@ -562,17 +656,17 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
     row.presence_penalty = p.presence_penalty;
     row.frequency_penalty = p.frequency_penalty;
     row.seed = q.seed;
-    row.offset = static_cast<uint64_t>(q.num_output_tokens());
+    row.offset = static_cast<uint64_t>(n_out);
     row.num_top_logprobs = std::max(0, p.logprobs);
     sb.rows.push_back(row);
     any_penalty |= p.has_penalties();
-    any_ban |= q.num_output_tokens() < p.min_tokens || !p.output_format.empty();
+    any_ban |= n_out < p.min_tokens || !p.output_format.empty();
     any_bias |= !p.logit_bias.empty();
   }
   if (any_penalty) {
     sb.penalty_offsets.push_back(0);
-    for (int i : sampling) {
-      const Sequence& q = *so.scheduled[i].seq;
+    for (const Sequence* row_seq : seqs) {
+      const Sequence& q = *row_seq;
       const RequestState& st = states.at(q.id);
       if (q.params.has_penalties()) {
         std::unordered_map<int32_t, int> counts = st.output_counts;
@@ -587,16 +681,17 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
   }
   if (any_ban) {
     sb.banned_offsets.push_back(0);
-    for (size_t k = 0; k < sampling.size(); ++k) {
-      const Sequence& q = *so.scheduled[sampling[k]].seq;
+    for (size_t k = 0; k < seqs.size(); ++k) {
+      const Sequence& q = *seqs[k];
       const SamplingParams& p = q.params;
       const FormatPrefix* format = p.output_format.empty() ? nullptr : &*states.at(q.id).format;
       // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
-      const bool may_end = q.num_output_tokens() >= p.min_tokens && (!format || format->complete());
+      const bool may_end = q.num_output_tokens() + ahead[k] >= p.min_tokens && (!format || format->complete());
       // The ids that end it: eos (unless ignored) and its stop ids.
       std::vector<int32_t> ends;
       if (!p.ignore_eos) ends.assign(eos_ids.begin(), eos_ids.end());
       ends.insert(ends.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
+      ends.erase(std::remove_if(ends.begin(), ends.end(), [&](int32_t t) { return !in_vocab(t); }), ends.end());
       const auto is_end = [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); };
       if (!format) {
         if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
@@ -621,8 +716,9 @@ SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const
   }
   if (any_bias) {
     sb.bias_offsets.push_back(0);
-    for (int i : sampling) {
-      for (const auto& [tok, bias] : so.scheduled[i].seq->params.logit_bias) {
+    for (const Sequence* q : seqs) {
+      for (const auto& [tok, bias] : q->params.logit_bias) {
+        if (!in_vocab(tok)) continue;
         sb.bias_tokens.push_back(tok);
         sb.bias_values.push_back(bias);
       }
@@ -642,6 +738,7 @@ void LLMEngine::Impl::finish(Sequence& q) {
 std::vector<RequestOutput> LLMEngine::step() {
   Impl& I = *impl_;
   if (I.async) return I.step_async();
+  if (I.drafter) return I.step_speculative();
   double t[StepTiming::kPhases + 1] = {I.timing.enabled() ? now_seconds() : 0.0};
   std::vector<RequestOutput> outputs = std::move(I.pending);
   I.pending.clear();
@@ -674,6 +771,94 @@ std::vector<RequestOutput> LLMEngine::step() {
   if (I.timing.enabled()) {
     t[4] = now_seconds();
     I.timing.add(t, R);
+  }
+  return outputs;
+}
+
+// A step with a draft model (engine/speculative.h). The decoding sequences that may take
+// drafts (no penalties, no structured output: their draws need each earlier token on the host)
+// get up to k, within max_tokens, the context and the step's token budget, and blocks for
+// them; the target computes the batch with every draft after its sequence's last token and
+// draws at every one of those positions with the offsets of a plain decode. A sequence keeps
+// the drafts up to the first that differs from the target's draw there, then that draw.
+std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
+  std::vector<RequestOutput> outputs = std::move(pending);
+  pending.clear();
+  SchedulerOutput so = scheduler->schedule();
+  if (so.empty()) return outputs;
+
+  std::vector<std::vector<int32_t>> drafts(so.scheduled.size());
+  std::vector<Drafter::Item> items;
+  std::vector<size_t> item_index;
+  int room = max_batched - so.num_batched_tokens;
+  if (spec_off_at > 0 && scheduler->num_running() >= spec_off_at) room = 0;  // decode plainly
+  for (size_t i = 0; i < so.scheduled.size() && room > 0; ++i) {
+    const ScheduledSequence& s = so.scheduled[i];
+    Sequence& q = *s.seq;
+    if (!s.samples() || s.num_new_tokens != 1 || q.params.needs_previous_token()) continue;
+    // The verified tokens and the target's own after them stay within max_tokens and the context.
+    const int m = std::min({drafter->num_tokens(), q.params.max_tokens - q.num_output_tokens() - 1,
+                            max_model_len - q.num_tokens() - 1, room});
+    if (m <= 0 || !blocks->allocate(q, 1 + m)) continue;
+    room -= m;
+    items.push_back({&q, m});
+    item_index.push_back(i);
+  }
+  if (!items.empty()) {
+    std::vector<std::vector<int32_t>> d = drafter->propose(
+        items, [&](const std::vector<const Sequence*>& rows, const std::vector<int>& ahead, int v) {
+          return sample_rows(rows, ahead, v);
+        },
+        vocab);
+    for (size_t j = 0; j < items.size(); ++j) drafts[item_index[j]] = std::move(d[j]);
+  }
+
+  ForwardBatch fb;
+  std::vector<int> sampling, ahead;
+  std::vector<PromptRow> prompt_rows;
+  build_batch(so, fb, sampling, prompt_rows, -1, &drafts, &ahead);
+  Tensor logits = model->forward(fb, kv);
+  scheduler->update_after_step(so);
+  const int R = static_cast<int>(sampling.size());
+  record_prompt_logprobs(logits, R, prompt_rows);
+  if (R == 0) return outputs;
+  std::vector<const Sequence*> rows;
+  for (int i : sampling) rows.push_back(so.scheduled[i].seq);
+  const SampleResult sr = backend->sample(logits.slice_rows(0, R), sample_rows(rows, ahead, vocab));
+
+  for (int r0 = 0; r0 < R;) {
+    const size_t i = static_cast<size_t>(sampling[r0]);
+    Sequence& q = *so.scheduled[i].seq;
+    RequestState& st = states.at(q.id);
+    const std::vector<int32_t>& dq = drafts[i];
+    const int d = static_cast<int>(dq.size());
+    int a = 0;  // drafts the target drew too
+    while (a < d && sr.tokens[r0 + a] == dq[a]) ++a;
+    if (d > 0) {
+      ++counters.spec_num_drafts;
+      counters.spec_num_draft_tokens += static_cast<uint64_t>(d);
+      counters.spec_num_accepted_tokens += static_cast<uint64_t>(a);
+    }
+    // One output per token, as a plain decode's, up to the one that finishes the request.
+    bool finished = false;
+    int emitted = 0;
+    while (emitted <= a && !finished) {
+      process_sampled(q, st, sr.tokens[r0 + emitted], sr, r0 + emitted, outputs);
+      finished = outputs.back().finished;
+      ++emitted;
+    }
+    if (emitted > 1) {
+      // The target's K/V of the kept drafts before the last token emitted (the prefix cache
+      // then holds what a plain decode's would).
+      q.num_computed_tokens += emitted - 1;
+      blocks->commit_computed(q);
+    }
+    if (finished) {
+      finish(q);
+    } else if (d > 0) {
+      Drafter::accepted(q, d, a);
+    }
+    r0 += d + 1;
   }
   return outputs;
 }

@@ -21,6 +21,17 @@ class ChatTemplate;
 class Scheduler;
 struct KVCache;
 
+// Speculative decoding (engine/speculative.h): a draft model proposes `num_tokens` tokens per
+// step and sequence, the target verifies them in one forward.
+struct SpeculativeConfig {
+  std::string model_dir;  // the draft model ("": off)
+  int num_tokens = 0;     // 0: 4
+  // > 0: steps with at least this many running sequences decode plainly (vLLM's
+  // disable_by_batch_size: drafting pays at small batches, where decode is bandwidth-bound).
+  int disable_by_batch_size = 0;
+  bool enabled() const { return !model_dir.empty(); }
+};
+
 struct EngineConfig {
   std::string model_dir;
   std::string device = "cpu";      // "cpu" | "cuda"
@@ -48,6 +59,8 @@ struct EngineConfig {
   // Steps after one that sampled with repetition / presence / frequency penalties run
   // synchronously (the penalty counts need the previous token).
   std::string async_scheduling = "auto";
+  // Steps run synchronously with a draft model (async scheduling "on" is refused).
+  SpeculativeConfig speculative;
 };
 
 struct EngineStats {
@@ -62,6 +75,11 @@ struct EngineStats {
   uint64_t prompt_tokens_total = 0;
   uint64_t generation_tokens_total = 0;
   uint64_t num_preemptions = 0;
+  // Speculative decoding: verification steps of a sequence with drafts, drafts verified, and
+  // of those the ones kept (vLLM's spec_decode num_drafts / num_draft_tokens / num_accepted_tokens).
+  uint64_t spec_num_drafts = 0;
+  uint64_t spec_num_draft_tokens = 0;
+  uint64_t spec_num_accepted_tokens = 0;
 };
 
 class LLMEngine {

@@ -18,6 +18,9 @@ struct Sequence {
   std::vector<int32_t> tokens;     // prompt followed by output tokens
   int num_prompt_tokens = 0;
   int num_computed_tokens = 0;     // tokens whose K/V is in the cache
+  // Speculative decoding (engine/speculative.h): tokens whose K/V the draft model has in its
+  // own cache, which shares this block table. Reset with the blocks.
+  int num_draft_computed = 0;
   int num_cached_tokens = 0;       // prompt tokens served by the prefix cache (first schedule)
   bool prefix_lookup_done = false; // cache lookup happens once per (re)admission
   std::vector<int32_t> block_table;

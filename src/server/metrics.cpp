@@ -161,6 +161,13 @@ std::string ServerMetrics::render(const EngineStats* stats) const {
   sample(out, "vllm:prefix_cache_hits_total", labels_, double(s.prefix_cache_hits));
   header(out, "vllm:num_preemptions_total", "counter", "Cumulative number of preemption from the engine.");
   sample(out, "vllm:num_preemptions_total", labels_, double(s.num_preemptions));
+  header(out, "vllm:spec_decode_num_drafts_total", "counter",
+         "Number of spec decoding drafts (verification steps of a sequence with drafted tokens).");
+  sample(out, "vllm:spec_decode_num_drafts_total", labels_, double(s.spec_num_drafts));
+  header(out, "vllm:spec_decode_num_draft_tokens_total", "counter", "Number of draft tokens.");
+  sample(out, "vllm:spec_decode_num_draft_tokens_total", labels_, double(s.spec_num_draft_tokens));
+  header(out, "vllm:spec_decode_num_accepted_tokens_total", "counter", "Number of accepted tokens.");
+  sample(out, "vllm:spec_decode_num_accepted_tokens_total", labels_, double(s.spec_num_accepted_tokens));
   header(out, "vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.");
   sample(out, "vllm:prompt_tokens_total", labels_, double(s.prompt_tokens_total));
   header(out, "vllm:generation_tokens_total", "counter", "Number of generation tokens processed.");

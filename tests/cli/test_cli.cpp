@@ -98,6 +98,15 @@ TEST(Cli, GenerateTextOnTheShippedModel) {
   const std::string ta = a.out, tb = b.out;
   EXPECT_EQ(text(ta), text(tb));
   EXPECT_GT(text(ta).size(), 20u);
+  // With the shipped draft model (speculative decoding) the text is the same; the summary
+  // says how many drafts were kept.
+  const Result c = run("generate --model " + model + " --prompt \"And the LORD said unto Moses,\" --max-tokens 24 --seed 7 " +
+                       "--kv-cache-memory 64MiB --speculative-model " + model + "-draft --num-speculative-tokens 3");
+  ASSERT_EQ(c.status, 0) << c.out;
+  const size_t line = c.out.find("\n", c.out.find("speculative decoding: draft model"));
+  ASSERT_NE(line, std::string::npos) << c.out;
+  EXPECT_EQ(text(c.out.substr(line + 1)), text(ta)) << c.out;
+  EXPECT_NE(c.out.find(" drafts accepted ("), std::string::npos) << c.out;
 }
 
 // Structured output from the command line: --json-schema (inline or @FILE) and --choice; the
@@ -173,6 +182,12 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt \"$(printf 'ab\\200c')\" --kv-cache-memory 64MiB",
        "--prompt is not valid UTF-8: the sequence at byte 2 (0x80) is invalid"},
       {"tokenize --model " + model + " \"$(printf 'x\\342\\202')\"", "TEXT is not valid UTF-8: the sequence at byte 1 (0xE2)"},
+      {"generate --model " + model + " --prompt hi --num-speculative-tokens 3", "needs a draft model"},
+      {"generate --model " + model + " --prompt hi --speculative-model /nonexistent/draft",
+       "speculative model directory \"/nonexistent/draft\" does not exist"},
+      {"generate --model " + model + " --prompt hi --speculative-config '{\"model\": \"d\", \"k\": 1}'",
+       "--speculative-config: unknown field \"k\""},
+      {"generate --model " + model + " --prompt hi --speculative-config '{\"model\": \"d\"}' --speculative-model d", "not both"},
   };
   // Flag values CLI11 itself refuses (its exit status, one line naming the flag).
   const std::vector<Bad> refused = {
@@ -188,6 +203,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"serve --model " + model + " --port 99999", "--port: Value 99999 not in range 0 to 65535"},
       {"serve --model " + model + " --http-threads -1", "--http-threads: must be an integer >= 0"},
       {"serve --model " + model + " --reasoning-parser granite", "--reasoning-parser: granite not in {qwen3,deepseek_r1}"},
+      {"generate --model " + model + " --prompt hi --speculative-model d --num-speculative-tokens 17",
+       "--num-speculative-tokens: Value 17 not in range 1 to 16"},
   };
   for (const Bad& b : refused) {
     const Result r = run(b.args);

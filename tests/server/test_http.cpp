@@ -1270,6 +1270,59 @@ TEST(HttpFlags, HealthIs503WhileLoading) {
   EXPECT_EQ(s.stop(), 0);
 }
 
+// --speculative-model: the server drafts with the demo model's draft and serves what the
+// plain engine generates (greedy and seeded, streamed and not); /metrics counts the drafts.
+TEST(HttpFlags, SpeculativeDecodingServesThePlainText) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::string draft = testing::tiny_draft_dir();
+  if (draft.empty()) GTEST_SKIP() << "tiny-qwen2-demo-draft not found";
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--speculative-config",
+                   json{{"model", draft}, {"num_speculative_tokens", 3}}.dump()});
+  ASSERT_TRUE(s.wait_healthy());
+  EngineConfig c;
+  c.model_dir = dir;
+  c.threads = 2;
+  c.kv_cache_memory = 256u << 20;
+  LLMEngine plain(c);
+  const std::vector<int32_t> prompt = plain.tokenizer()->encode(kPrompt, true);
+  for (const float temperature : {0.0f, 0.8f}) {
+    SamplingParams p;
+    p.temperature = temperature;
+    p.seed = 42;
+    p.top_p = 0.9f;
+    p.top_k = 30;
+    p.max_tokens = 40;
+    p.ignore_eos = true;
+    const auto want = plain.generate({prompt}, {p})[0];
+    json body = {{"prompt", kPrompt}, {"max_tokens", 40}, {"temperature", temperature}, {"top_p", 0.9},
+                 {"top_k", 30},       {"seed", 42},        {"ignore_eos", true}};
+    const Reply r = post(s, "/v1/completions", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body["choices"][0]["text"], want.text) << temperature;
+    EXPECT_EQ(r.body["usage"]["completion_tokens"], 40);
+    body["stream"] = true;
+    const Stream st = stream(s, "/v1/completions", body);
+    std::string text;
+    for (const json& ch : st.chunks) text += ch["choices"][0]["text"].get<std::string>();
+    EXPECT_EQ(text, want.text) << temperature;
+  }
+  const std::string m = get(s, "/metrics").raw;
+  const auto value = [&](const std::string& name) {
+    std::smatch g;
+    const bool found = std::regex_search(m, g, std::regex(name + "\\{[^}]*\\} ([0-9.e+]+)"));
+    return found ? std::stod(g[1]) : -1.0;
+  };
+  const double drafts = value("vllm:spec_decode_num_drafts_total");
+  const double tokens = value("vllm:spec_decode_num_draft_tokens_total");
+  const double accepted = value("vllm:spec_decode_num_accepted_tokens_total");
+  EXPECT_GT(drafts, 0) << m;
+  EXPECT_LE(tokens, 3 * drafts);
+  EXPECT_GT(accepted, 0);
+  EXPECT_LE(accepted, tokens);
+  EXPECT_EQ(s.stop(), 0);
+}
+
 TEST(HttpFlags, BadModelDirExitsWithAMessage) {
   ServerProcess s({"--model", "/nonexistent/model", "--device", "cpu", "--host", "127.0.0.1", "--port", "0"});
   const double deadline = now_seconds() + 20;

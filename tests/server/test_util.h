@@ -7,17 +7,19 @@
 
 namespace tllm::testing {
 
-// models/tiny-qwen2-demo in the checkout ($TLLM_TEST_SOURCE_DIR where set: the GPU machine runs
-// binaries built in another folder), else ../shared/models/tiny-qwen2-demo; "" if neither.
-inline std::string tiny_model_dir() {
+// models/NAME in the checkout ($TLLM_TEST_SOURCE_DIR where set: the GPU machine runs binaries
+// built in another folder), else ../shared/models/NAME; "" if neither.
+inline std::string shipped_model_dir(const std::string& name) {
   namespace fs = std::filesystem;
   const char* env = std::getenv("TLLM_TEST_SOURCE_DIR");
   const fs::path root = env && *env ? fs::path(env) : fs::path(TLLM_SOURCE_DIR);
-  for (const fs::path& p : {root / "models" / "tiny-qwen2-demo",
-                           root / ".." / "shared" / "models" / "tiny-qwen2-demo"})
+  for (const fs::path& p : {root / "models" / name, root / ".." / "shared" / "models" / name})
     if (fs::exists(p / "config.json")) return fs::weakly_canonical(p).string();
   return "";
 }
+inline std::string tiny_model_dir() { return shipped_model_dir("tiny-qwen2-demo"); }
+// Its draft model (speculative decoding), trained on the same text with the same tokenizer.
+inline std::string tiny_draft_dir() { return shipped_model_dir("tiny-qwen2-demo-draft"); }
 
 }  // namespace tllm::testing
 

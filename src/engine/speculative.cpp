@@ -1,0 +1,126 @@
+#include "engine/speculative.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "io/json.h"
+
+namespace tllm {
+
+SpeculativeConfig parse_speculative_config(const std::string& text) {
+  const nlohmann::json j = parse_json(text, "--speculative-config");
+  TLLM_CHECK_ARG(j.is_object(), "--speculative-config must be a JSON object, e.g. "
+                                "{\"model\": \"DIR\", \"num_speculative_tokens\": 4}");
+  for (const auto& [key, v] : j.items())
+    TLLM_CHECK_ARG(key == "model" || key == "num_speculative_tokens" || key == "method" || key == "disable_by_batch_size",
+                   "--speculative-config: unknown field \"", key,
+                   "\" (supported: model, num_speculative_tokens, method, disable_by_batch_size)");
+  const JsonFields f(j, "--speculative-config");
+  SpeculativeConfig c;
+  c.model_dir = f.require_string("model");
+  TLLM_CHECK_ARG(!c.model_dir.empty(), "--speculative-config: \"model\" (the draft model's directory) is empty");
+  c.num_tokens = f.get_int_in("num_speculative_tokens", 1, kMaxSpeculativeTokens).value_or(0);
+  c.disable_by_batch_size = f.get_int_in("disable_by_batch_size", 1, 1 << 20).value_or(0);
+  if (auto method = f.get_string("method"))
+    TLLM_CHECK_ARG(*method == "draft_model", "--speculative-config: method \"", *method,
+                   "\" is not supported (supported: draft_model)");
+  return c;
+}
+
+Drafter::Drafter(std::unique_ptr<CausalLM> model, KVCache kv, int num_tokens, int max_batched_tokens)
+    : model_(std::move(model)), kv_(std::move(kv)), k_(num_tokens), max_batched_(max_batched_tokens) {}
+
+namespace {
+
+// A ForwardBatch of the draft: sequences added one by one, each with its new tokens.
+class DraftBatch {
+ public:
+  DraftBatch(int block_size, int max_blocks) : bs_(block_size) {
+    fb_.max_blocks_per_seq = std::max(1, max_blocks);
+    fb_.cu_seqlens_q.push_back(0);
+  }
+  // tokens[i] at position first + i; the row of the last one gives logits when `logits`.
+  void add(const Sequence& q, int first, const int32_t* tokens, int count, bool logits) {
+    for (int i = 0; i < count; ++i) {
+      const int t = first + i;
+      fb_.tokens.push_back(tokens[i]);
+      fb_.positions.push_back(t);
+      fb_.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs_]) * bs_ + t % bs_);
+    }
+    fb_.cu_seqlens_q.push_back(static_cast<int32_t>(fb_.tokens.size()));
+    fb_.seq_lens_k.push_back(first + count);
+    for (int i = 0; i < fb_.max_blocks_per_seq; ++i)
+      fb_.block_tables.push_back(i < static_cast<int>(q.block_table.size()) ? q.block_table[i] : 0);
+    if (logits) fb_.logits_indices.push_back(static_cast<int32_t>(fb_.tokens.size()) - 1);
+  }
+  bool empty() const { return fb_.tokens.empty(); }
+  const ForwardBatch& get() const { return fb_; }
+
+ private:
+  int bs_;
+  ForwardBatch fb_;
+};
+
+}  // namespace
+
+std::vector<std::vector<int32_t>> Drafter::propose(const std::vector<Item>& items, const SampleRowsFn& rows,
+                                                   int target_vocab) {
+  std::vector<std::vector<int32_t>> drafts(items.size());
+  int max_blocks = 1;
+  for (const Item& it : items) max_blocks = std::max<int>(max_blocks, static_cast<int>(it.seq->block_table.size()));
+  const int vocab = model_->config().vocab_size;
+
+  // First forward: every item's cache caught up to its last token, within the token budget;
+  // the ones that got there draw their first draft.
+  DraftBatch first(kv_.block_size, max_blocks);
+  std::vector<size_t> drawing;  // items that draw, in the order of their logits rows
+  int budget = max_batched_;
+  for (size_t i = 0; i < items.size() && budget > 0; ++i) {
+    Sequence& q = *items[i].seq;
+    const int n = q.num_tokens();
+    const int behind = n - q.num_draft_computed;
+    TLLM_ASSERT(behind >= 1);
+    const int count = std::min(behind, budget);
+    const bool draws = count == behind && items[i].max_drafts > 0;
+    first.add(q, q.num_draft_computed, q.tokens.data() + q.num_draft_computed, count, draws);
+    budget -= count;
+    q.num_draft_computed += count;
+    if (draws) drawing.push_back(i);
+  }
+  if (first.empty()) return drafts;
+  Tensor logits = model_->forward(first.get(), kv_);
+  std::vector<int> ahead;
+  // Later forwards: one token per sequence still drafting (the draft drawn last), until each
+  // has its max_drafts or drew an id outside the target's vocabulary.
+  for (int step = 0; !drawing.empty(); ++step) {
+    std::vector<const Sequence*> seqs;
+    for (size_t i : drawing) seqs.push_back(items[i].seq);
+    ahead.assign(drawing.size(), step);
+    const int R = static_cast<int>(drawing.size());
+    SampleResult sr = model_->backend().sample(logits.slice_rows(0, R), rows(seqs, ahead, vocab));
+    std::vector<size_t> still;
+    for (int r = 0; r < R; ++r) {
+      const size_t i = drawing[r];
+      if (sr.tokens[r] >= target_vocab) continue;
+      drafts[i].push_back(sr.tokens[r]);
+      if (static_cast<int>(drafts[i].size()) < items[i].max_drafts) still.push_back(i);
+    }
+    drawing = std::move(still);
+    if (drawing.empty()) break;
+    DraftBatch next(kv_.block_size, max_blocks);
+    for (size_t i : drawing) {
+      const Sequence& q = *items[i].seq;
+      next.add(q, q.num_tokens() + step, &drafts[i].back(), 1, true);
+    }
+    logits = model_->forward(next.get(), kv_);
+  }
+  return drafts;
+}
+
+void Drafter::accepted(Sequence& seq, int num_drafts, int accepted) {
+  // The draft cache holds drafts 1 .. num_drafts - 1 (the last one was drawn, not computed);
+  // those kept are now tokens of the sequence.
+  seq.num_draft_computed += std::min(accepted, num_drafts - 1);
+}
+
+}  // namespace tllm

@@ -1,0 +1,477 @@
+// Speculative decoding (engine/speculative.h) on the CPU with the shipped demo model and its
+// draft. Verification keeps a draft only where the target draws that very token with the
+// plain decode's seed and offset, so the outputs must be the plain engine's: the same tokens,
+// texts and finish reasons, log-probs within the float rounding of a (k+1)-token forward
+// against a one-token one. The drafts must also be taken (counters), and every block freed.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../server/test_util.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/json_schema.h"
+#include "engine/speculative.h"
+#include "io/json.h"
+#include "kernels/backend.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+namespace {
+
+#define REQUIRE_DEMO_MODELS()                                                                       \
+  if (::tllm::testing::tiny_model_dir().empty() || ::tllm::testing::tiny_draft_dir().empty())       \
+  GTEST_SKIP() << "tiny-qwen2-demo / tiny-qwen2-demo-draft not found (models/ or ../shared/models/)"
+
+EngineConfig config(int k, int max_batched = 64, int kv_tokens = 2048, std::string draft = "") {
+  EngineConfig c;
+  c.model_dir = ::tllm::testing::tiny_model_dir();
+  c.threads = 2;
+  c.block_size = 4;
+  c.max_num_batched_tokens = max_batched;
+  c.num_kv_blocks = kv_tokens / c.block_size;
+  if (k > 0) {
+    c.speculative.model_dir = draft.empty() ? ::tllm::testing::tiny_draft_dir() : draft;
+    c.speculative.num_tokens = k;
+  }
+  return c;
+}
+
+SamplingParams params(int max_tokens, float temperature = 0.0f, uint64_t seed = 1) {
+  SamplingParams p;
+  p.max_tokens = max_tokens;
+  p.temperature = temperature;
+  p.seed = seed;
+  p.ignore_eos = true;
+  return p;
+}
+
+std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) {
+  const Tokenizer& tok = *engine.tokenizer();
+  std::vector<std::vector<int32_t>> p;
+  for (const char* s : {"And the LORD said unto Moses,", "A computer", "In the beginning",
+                        "A computer is a machine that", "Q: What is the meaning of life?\nA:"})
+    p.push_back(tok.encode(s));
+  return p;
+}
+
+void expect_plain(const std::vector<LLMEngine::Completion>& plain, const std::vector<LLMEngine::Completion>& spec,
+                  const std::string& where) {
+  ASSERT_EQ(plain.size(), spec.size()) << where;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const std::string w = where + ", request " + std::to_string(i);
+    EXPECT_EQ(plain[i].token_ids, spec[i].token_ids) << w;
+    EXPECT_EQ(plain[i].text, spec[i].text) << w;
+    EXPECT_EQ(plain[i].finish_reason, spec[i].finish_reason) << w;
+    EXPECT_EQ(plain[i].num_cached_tokens, spec[i].num_cached_tokens) << w;
+    ASSERT_EQ(plain[i].logprobs.size(), spec[i].logprobs.size()) << w;
+    for (size_t j = 0; j < plain[i].logprobs.size(); ++j) {
+      const TokenLogprob &a = plain[i].logprobs[j], &b = spec[i].logprobs[j];
+      EXPECT_EQ(a.token, b.token) << w << ", token " << j;
+      EXPECT_NEAR(a.logprob, b.logprob, 1e-4) << w << ", token " << j;
+      ASSERT_EQ(a.top.size(), b.top.size()) << w << ", token " << j;
+      for (size_t t = 0; t < a.top.size(); ++t) {
+        EXPECT_EQ(a.top[t].first, b.top[t].first) << w << ", token " << j << ", top " << t;
+        EXPECT_NEAR(a.top[t].second, b.top[t].second, 1e-4) << w << ", token " << j << ", top " << t;
+      }
+    }
+    ASSERT_EQ(plain[i].prompt_logprobs.has_value(), spec[i].prompt_logprobs.has_value()) << w;
+  }
+}
+
+void drain(LLMEngine& engine, const std::string& where) {
+  EXPECT_FALSE(engine.has_unfinished_requests()) << where;
+  const EngineStats s = engine.stats();
+  EXPECT_EQ(s.num_free_kv_blocks + s.num_cached_free_blocks, s.num_kv_blocks) << where << ": blocks still held";
+}
+
+// Greedy and seeded sampling (top-p, top-k + min-p), log-probs, prompt log-probs, min_tokens
+// with eos live, a stop string, a logit bias, max_tokens of 1 and 2 (no room for a draft, or one),
+// a penalised request and a JSON-mode one (both decode plainly beside the drafted ones), at
+// k = 1, 4 and 7.
+std::vector<SamplingParams> mixed_params() {
+  std::vector<SamplingParams> ps;
+  ps.push_back(params(40));
+  ps.back().logprobs = 3;
+  ps.push_back(params(45, 0.8f, 7));
+  ps.back().top_p = 0.9f;
+  ps.push_back(params(30, 1.0f, 11));
+  ps.back().top_k = 20;
+  ps.back().min_p = 0.05f;
+  ps.push_back(params(30));
+  ps.back().prompt_logprobs = 2;
+  ps.back().min_tokens = 6;
+  ps.back().ignore_eos = false;
+  ps.push_back(params(35, 0.7f, 3));
+  ps.back().stop = {"Israel"};
+  ps.push_back(params(1));
+  ps.push_back(params(2, 0.9f, 5));
+  ps.push_back(params(25, 0.9f, 8));
+  ps.back().logit_bias = {{11, 2.0f}, {269, -5.0f}};
+  ps.push_back(params(20, 0.7f, 3));
+  ps.back().presence_penalty = 0.5f;
+  ps.back().repetition_penalty = 1.2f;
+  ps.push_back(params(30));
+  ps.back().output_format = {OutputPiece::object()};
+  ps.back().ignore_eos = false;
+  return ps;
+}
+
+TEST(Speculative, OutputsAreThePlainDecodes) {
+  REQUIRE_DEMO_MODELS();
+  const std::vector<SamplingParams> ps = mixed_params();
+  LLMEngine plain(config(0));
+  auto p = prompts(plain);
+  std::vector<std::vector<int32_t>> all;
+  for (size_t i = 0; i < ps.size(); ++i) all.push_back(p[i % p.size()]);
+  const auto want = plain.generate(all, ps);
+  for (int k : {1, 4, 7}) {
+    LLMEngine spec(config(k));
+    const auto got = spec.generate(all, ps);
+    const std::string where = "k = " + std::to_string(k);
+    expect_plain(want, got, where);
+    drain(spec, where);
+    const EngineStats s = spec.stats();
+    EXPECT_GT(s.spec_num_drafts, 20u) << where;
+    EXPECT_LE(s.spec_num_draft_tokens, s.spec_num_drafts * static_cast<uint64_t>(k)) << where;
+    EXPECT_LE(s.spec_num_accepted_tokens, s.spec_num_draft_tokens) << where;
+    // The demo pair agrees on some of these tokens (10-20% of the drafts here, more on greedy
+    // Bible text; TheTargetAsItsOwnDraftKeepsEveryDraft checks the bookkeeping closely).
+    EXPECT_GT(s.spec_num_accepted_tokens * 20, s.spec_num_draft_tokens) << where;
+    // Every generated token counts once, drafted or not.
+    uint64_t n = 0;
+    for (const auto& c : got) n += c.token_ids.size();
+    EXPECT_EQ(s.generation_tokens_total, n) << where;
+  }
+}
+
+TEST(Speculative, TheTargetAsItsOwnDraftKeepsEveryDraft) {
+  REQUIRE_DEMO_MODELS();
+  // With the target as the draft, both draw from (nearly) the same logits with the same seeds:
+  // a draft is lost only to the rounding of a (k+1)-token forward. A draft cache that missed a
+  // token, or held one at the wrong place, would lose most of them.
+  const std::string self = ::tllm::testing::tiny_model_dir();
+  std::vector<SamplingParams> ps = {params(60), params(60, 0.8f, 4), params(50, 1.0f, 9)};
+  LLMEngine plain(config(0));
+  auto p = prompts(plain);
+  p.resize(ps.size());
+  const auto want = plain.generate(p, ps);
+  LLMEngine spec(config(5, 64, 2048, self));
+  expect_plain(want, spec.generate(p, ps), "self-draft");
+  const EngineStats s = spec.stats();
+  EXPECT_GT(s.spec_num_draft_tokens, 100u);
+  EXPECT_GE(s.spec_num_accepted_tokens * 100, s.spec_num_draft_tokens * 98)
+      << s.spec_num_accepted_tokens << " of " << s.spec_num_draft_tokens;
+  drain(spec, "self-draft");
+}
+
+TEST(Speculative, PrefixCacheAndChunkedPrefill) {
+  REQUIRE_DEMO_MODELS();
+  // Round 2's prompts are round 1's prompts and completions and more: the target reuses the
+  // cached blocks, the draft computes those tokens itself. A 12-token step budget chunks the
+  // prefills and leaves drafts little room.
+  std::vector<SamplingParams> ps = {params(30), params(30, 0.8f, 2), params(20, 0.6f, 6), params(25), params(30)};
+  std::vector<std::vector<LLMEngine::Completion>> got[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    LLMEngine engine(config(mode ? 4 : 0, 12));
+    const auto p = prompts(engine);
+    got[mode].push_back(engine.generate(p, ps));
+    auto longer = p;
+    for (size_t i = 0; i < longer.size(); ++i) {
+      const auto& done = got[mode][0][i].token_ids;
+      longer[i].insert(longer[i].end(), done.begin(), done.end());
+      longer[i].insert(longer[i].end(), p[1].begin(), p[1].end());
+    }
+    got[mode].push_back(engine.generate(longer, ps));
+    EXPECT_GT(engine.stats().prefix_cache_hits, 0u) << mode;
+    drain(engine, mode ? "spec" : "plain");
+    if (mode) EXPECT_GT(engine.stats().spec_num_accepted_tokens, 0u);
+  }
+  for (size_t r = 0; r < 2; ++r) expect_plain(got[0][r], got[1][r], "round " + std::to_string(r));
+}
+
+TEST(Speculative, PreemptionUnderASmallCache) {
+  REQUIRE_DEMO_MODELS();
+  // A 96-token cache for 5 requests of ~10 + 30 tokens, drafts taking blocks ahead: sequences
+  // are preempted and recomputed (their draft caches too).
+  LLMEngine plain(config(0));
+  const auto want = plain.generate(prompts(plain), {params(30)});
+  LLMEngine spec(config(4, 64, 96));
+  const auto got = spec.generate(prompts(spec), {params(30)});
+  EXPECT_GT(spec.stats().num_preemptions, 0u);
+  expect_plain(want, got, "preemption");
+  drain(spec, "preemption");
+}
+
+TEST(Speculative, AtTheEndOfTheContext) {
+  REQUIRE_DEMO_MODELS();
+  // max_model_len 24: requests that end exactly at the context's end, drafts cut to fit.
+  std::vector<SamplingParams> ps;
+  std::vector<std::vector<int32_t>> p;
+  LLMEngine plain([] {
+    EngineConfig c = config(0);
+    c.max_model_len = 24;
+    return c;
+  }());
+  for (const auto& q : prompts(plain)) {
+    p.push_back(q);
+    ps.push_back(params(24 - static_cast<int>(q.size())));
+  }
+  const auto want = plain.generate(p, ps);
+  EngineConfig c = config(6);
+  c.max_model_len = 24;
+  LLMEngine spec(c);
+  const auto got = spec.generate(p, ps);
+  expect_plain(want, got, "context end");
+  for (const auto& g : got) EXPECT_EQ(g.finish_reason, FinishReason::Length);
+  drain(spec, "context end");
+}
+
+TEST(Speculative, AbortsAndRandomArrivalsKeepTheBooks) {
+  REQUIRE_DEMO_MODELS();
+  // Requests arrive and are aborted at random between steps (stop ids, penalties, a 64-token
+  // cache); every request ends exactly once, a Length finish has exactly max_tokens tokens,
+  // and every block is free at the end.
+  LLMEngine engine(config(4, 16, 64));
+  std::mt19937 rng(99);
+  std::map<std::string, int> max_tokens, tokens, finals;
+  std::map<std::string, FinishReason> reason;
+  std::vector<std::string> live;
+  auto take = [&](std::vector<RequestOutput> outs) {
+    for (const RequestOutput& o : outs) {
+      EXPECT_EQ(finals[o.request_id], 0) << "output after the end of " << o.request_id;
+      tokens[o.request_id] += static_cast<int>(o.new_token_ids.size());
+      if (o.finished) {
+        ++finals[o.request_id];
+        reason[o.request_id] = o.finish_reason;
+        live.erase(std::remove(live.begin(), live.end(), o.request_id), live.end());
+      }
+    }
+  };
+  for (int next_id = 0; next_id < 40;) {
+    const int action = static_cast<int>(rng() % 10);
+    if (action < 5) {
+      const std::string id = "q" + std::to_string(next_id++);
+      std::vector<int32_t> prompt(1 + rng() % 12);
+      for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 4000);
+      SamplingParams sp = params(1 + static_cast<int>(rng() % 24), (rng() % 2) ? 0.8f : 0.0f, rng());
+      if (rng() % 3 == 0)
+        for (int k = 0; k < 400; ++k) sp.stop_token_ids.push_back(static_cast<int32_t>(rng() % 4000));
+      if (rng() % 5 == 0) sp.frequency_penalty = 0.5f;
+      max_tokens[id] = sp.max_tokens;
+      engine.add_request(id, prompt, sp);
+      live.push_back(id);
+    } else if (action < 7 && !live.empty()) {
+      engine.abort_request(live[rng() % live.size()]);
+    }
+    if (engine.has_unfinished_requests()) take(engine.step());
+  }
+  while (engine.has_unfinished_requests()) take(engine.step());
+  for (const auto& [id, m] : max_tokens) {
+    EXPECT_EQ(finals[id], 1) << id;
+    EXPECT_LE(tokens[id], m) << id;
+    if (reason[id] == FinishReason::Length) EXPECT_EQ(tokens[id], m) << id;
+  }
+  drain(engine, "random");
+  EXPECT_GT(engine.stats().spec_num_drafts, 0u);
+}
+
+TEST(Speculative, DisabledByBatchSize) {
+  REQUIRE_DEMO_MODELS();
+  // disable_by_batch_size 3: steps with 3 or more running sequences decode plainly. Requests of
+  // 10, 20, 40, 60 and 80 tokens: the drafting starts once three have finished.
+  std::vector<SamplingParams> ps = {params(10), params(20), params(40, 0.8f, 2), params(60), params(80)};
+  LLMEngine plain(config(0));
+  const auto p = prompts(plain);
+  const auto want = plain.generate(p, ps);
+  for (int off : {1, 3}) {
+    EngineConfig c = config(4);
+    c.speculative.disable_by_batch_size = off;
+    LLMEngine spec(c);
+    expect_plain(want, spec.generate(p, ps), "disable_by_batch_size " + std::to_string(off));
+    const EngineStats s = spec.stats();
+    if (off == 1) {
+      EXPECT_EQ(s.spec_num_drafts, 0u);
+    } else {
+      // At most the last two requests' tokens past the 40th were drafted for: 2 x 40 + 20 steps.
+      EXPECT_GT(s.spec_num_drafts, 0u);
+      EXPECT_LE(s.spec_num_drafts, 60u);
+    }
+    drain(spec, "disable_by_batch_size");
+  }
+}
+
+// Logits [P, V] (host) of `prompt` as one prefill of the model in `dir`.
+Tensor prefill_logits(Backend& be, const std::string& dir, const std::vector<int32_t>& prompt) {
+  ModelLoadOptions o;
+  o.weight_dtype = DType::F32;
+  o.max_num_tokens = static_cast<int>(prompt.size());
+  o.max_num_seqs = 1;
+  auto model = load_model(dir, be, o);
+  const int P = static_cast<int>(prompt.size()), bs = 16, blocks = (P + bs - 1) / bs;
+  KVCache kv = KVCache::allocate(be, model->config(), blocks, bs, DType::F32);
+  ForwardBatch b;
+  b.tokens = prompt;
+  for (int i = 0; i < P; ++i) {
+    b.positions.push_back(i);
+    b.slot_mapping.push_back(i);
+    b.logits_indices.push_back(i);
+  }
+  b.cu_seqlens_q = {0, P};
+  b.seq_lens_k = {P};
+  b.max_blocks_per_seq = blocks;
+  for (int i = 0; i < blocks; ++i) b.block_tables.push_back(i);
+  return be.download(model->forward(b, kv));
+}
+
+TEST(Speculative, CoupledDrawsAgreeAboutAsOftenAsRejectionSamplingAccepts) {
+  REQUIRE_DEMO_MODELS();
+  // At every position of a text, the target's and the draft's next-token distributions p and q
+  // (temperature 1): rejection sampling keeps a draft with probability sum_i min(p_i, q_i) =
+  // 1 - TV(p, q), the most any coupling of the two draws can agree. The sampler's draws of
+  // both from the same (seed, offset) are such a coupling (the same exponential race over
+  // p and q), and agree at least (1 - TV) / (1 + TV) of the time; independent draws would agree
+  // sum_i p_i q_i. Estimated over 200 seeds at each of ~100 positions through the real sampler.
+  auto be = make_cpu_backend({2});
+  const std::string target = ::tllm::testing::tiny_model_dir(), draft = ::tllm::testing::tiny_draft_dir();
+  const auto tok = Tokenizer::load(target);
+  const std::vector<int32_t> text = tok->encode(
+      "And God said, Let there be light: and there was light. And God saw the light, that it was good: and God "
+      "divided the light from the darkness. A computer is a machine that does what you tell it, not what you want.");
+  const Tensor lp = prefill_logits(*be, target, text), lq = prefill_logits(*be, draft, text);
+  const int64_t P = lp.dim(0), V = lp.dim(1);
+  ASSERT_EQ(lq.dim(1), V);
+  constexpr int kSeeds = 200;
+  double best = 0, bound = 0, independent = 0, coupled = 0;
+  for (int64_t t = 0; t < P; ++t) {
+    std::vector<double> p(V), q(V);
+    for (auto [logits, dist] : {std::pair{&lp, &p}, std::pair{&lq, &q}}) {
+      const float* x = logits->data<float>() + t * V;
+      const double m = *std::max_element(x, x + V);
+      double z = 0;
+      for (int64_t i = 0; i < V; ++i) z += (*dist)[i] = std::exp(x[i] - m);
+      for (double& v : *dist) v /= z;
+    }
+    double overlap = 0, dot = 0;
+    for (int64_t i = 0; i < V; ++i) overlap += std::min(p[i], q[i]), dot += p[i] * q[i];
+    best += overlap;
+    bound += overlap / (2 - overlap);  // (1 - TV) / (1 + TV)
+    independent += dot;
+    // Both rows of one position with each seed, as the target and the draft draw them.
+    Tensor rows = Tensor::empty({2 * kSeeds, V}, DType::F32);
+    SampleBatch sb;
+    for (int s = 0; s < kSeeds; ++s) {
+      for (int m = 0; m < 2; ++m) {
+        const float* x = (m ? lq : lp).data<float>() + t * V;
+        std::copy(x, x + V, rows.data<float>() + (2 * s + m) * V);
+        SamplingRow r;
+        r.seed = 1000 + s;
+        r.offset = static_cast<uint64_t>(t);
+        sb.rows.push_back(r);
+      }
+    }
+    const SampleResult res = be->sample(rows, sb);
+    int agree = 0;
+    for (int s = 0; s < kSeeds; ++s) agree += res.tokens[2 * s] == res.tokens[2 * s + 1];
+    coupled += static_cast<double>(agree) / kSeeds;
+  }
+  best /= P, bound /= P, independent /= P, coupled /= P;
+  std::printf("positions %lld: rejection sampling keeps %.3f, coupled draws agree %.3f (bound %.3f), independent %.3f\n",
+              static_cast<long long>(P), best, coupled, bound, independent);
+  EXPECT_LE(coupled, best + 0.01);
+  EXPECT_GE(coupled, bound - 0.01);
+  EXPECT_GT(coupled, independent + 0.1);
+}
+
+std::string error_of(const EngineConfig& c) {
+  try {
+    LLMEngine e(c);
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Speculative, RefusesWhatCannotWork) {
+  REQUIRE_DEMO_MODELS();
+  namespace fs = std::filesystem;
+  EngineConfig c = config(4);
+  c.speculative.model_dir = "/nonexistent/draft";
+  EXPECT_NE(error_of(c).find("speculative model directory \"/nonexistent/draft\" does not exist"), std::string::npos)
+      << error_of(c);
+
+  c = config(17);
+  EXPECT_NE(error_of(c).find("num_speculative_tokens must be in [1, 16], got 17"), std::string::npos) << error_of(c);
+
+  c = config(4);
+  c.async_scheduling = "on";
+  EXPECT_NE(error_of(c).find("synchronously"), std::string::npos) << error_of(c);
+
+  // A draft whose tokenizer has one entry renamed, and one with a 512-token context.
+  const fs::path tmp = fs::temp_directory_path() / ("tllm_spec_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  for (const char* name : {"tok", "short"}) {
+    fs::create_directories(tmp / name);
+    for (const auto& e : fs::directory_iterator(::tllm::testing::tiny_draft_dir()))
+      fs::copy_file(e.path(), tmp / name / e.path().filename());
+  }
+  {
+    nlohmann::json tj = read_json_file((tmp / "tok" / "tokenizer.json").string());
+    auto& vocab = tj["model"]["vocab"];
+    const std::string first = vocab.begin().key();
+    const auto id = vocab[first];
+    vocab.erase(first);
+    vocab["renamed-entry"] = id;
+    fs::permissions(tmp / "tok" / "tokenizer.json", fs::perms::owner_write, fs::perm_options::add);
+    std::ofstream(tmp / "tok" / "tokenizer.json") << tj.dump();
+    nlohmann::json cj = read_json_file((tmp / "short" / "config.json").string());
+    cj["max_position_embeddings"] = 512;
+    fs::permissions(tmp / "short" / "config.json", fs::perms::owner_write, fs::perm_options::add);
+    std::ofstream(tmp / "short" / "config.json") << cj.dump();
+  }
+  c = config(4, 64, 2048, (tmp / "tok").string());
+  EXPECT_NE(error_of(c).find("differs from the target's"), std::string::npos) << error_of(c);
+  c = config(4, 64, 2048, (tmp / "short").string());
+  EXPECT_NE(error_of(c).find("the draft model's context length 512"), std::string::npos) << error_of(c);
+  EXPECT_NE(error_of(c).find("max_model_len 2048"), std::string::npos) << error_of(c);
+  c.max_model_len = 512;  // fits now
+  EXPECT_EQ(error_of(c), "");
+  fs::remove_all(tmp);
+}
+
+TEST(Speculative, ParsesVllmSpeculativeConfig) {
+  SpeculativeConfig c = parse_speculative_config(R"({"model": "/m/draft", "num_speculative_tokens": 5})");
+  EXPECT_EQ(c.model_dir, "/m/draft");
+  EXPECT_EQ(c.num_tokens, 5);
+  EXPECT_EQ(c.disable_by_batch_size, 0);
+  c = parse_speculative_config(R"({"method": "draft_model", "model": "d", "disable_by_batch_size": 8})");
+  EXPECT_EQ(c.model_dir, "d");
+  EXPECT_EQ(c.num_tokens, 0);
+  EXPECT_EQ(c.disable_by_batch_size, 8);
+  const auto error = [](const std::string& text) {
+    try {
+      parse_speculative_config(text);
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error(R"({"model": "d", "num_speculative_tokens": 0})").find("num_speculative_tokens"), std::string::npos);
+  EXPECT_NE(error(R"({"model": "d", "num_speculative_tokens": 2.5})").find("num_speculative_tokens"), std::string::npos);
+  EXPECT_NE(error(R"({"model": "d", "disable_by_batch_size": 0})").find("disable_by_batch_size"), std::string::npos);
+  EXPECT_NE(error(R"({"model": "d", "method": "eagle"})").find("method \"eagle\" is not supported"), std::string::npos);
+  EXPECT_NE(error(R"({"model": "d", "draft_tp": 2})").find("unknown field \"draft_tp\""), std::string::npos);
+  EXPECT_NE(error(R"({"num_speculative_tokens": 3})").find("model"), std::string::npos);
+  EXPECT_NE(error(R"({"model": "d",)").find("--speculative-config"), std::string::npos);
+  EXPECT_NE(error(R"(["d"])").find("must be a JSON object"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tllm
