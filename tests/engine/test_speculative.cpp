@@ -283,6 +283,39 @@ TEST(Speculative, AbortsAndRandomArrivalsKeepTheBooks) {
   EXPECT_GT(engine.stats().spec_num_drafts, 0u);
 }
 
+TEST(Speculative, EveryArchitectureOfTheTestCheckpoints) {
+  // The random-weight test checkpoints (no tokenizer: ids in and out), each its own draft, f32:
+  // dense and MoE, Qwen2 and Qwen3, sliding window, YaRN / dynamic RoPE, head dims 64 / 128.
+  // The outputs are the plain decodes (greedy and seeded), nearly every draft kept.
+  namespace fs = std::filesystem;
+  const fs::path models = fs::path(TLLM_SOURCE_DIR) / "tests" / "data" / "models";
+  for (const char* name : {"qwen2_tied", "qwen2_sliding", "qwen2_mqa_yarn", "qwen2_dynamic", "qwen3_hd128", "qwen3_moe",
+                           "qwen2_moe"}) {
+    EngineConfig c;
+    c.model_dir = (models / name).string();
+    c.threads = 2;
+    c.dtype = "float32";
+    c.block_size = 4;
+    c.num_kv_blocks = 256;
+    c.max_num_batched_tokens = 64;
+    c.skip_tokenizer_init = true;
+    std::vector<std::vector<int32_t>> p = {{1, 2, 3, 4, 5, 6, 7}, {100, 90, 80}, {42}};
+    std::vector<SamplingParams> ps = {params(20), params(20, 0.9f, 5), params(16, 0.7f, 9)};
+    for (SamplingParams& sp : ps) sp.detokenize = false;
+    LLMEngine plain(c);
+    const auto want = plain.generate(p, ps);
+    c.speculative.model_dir = c.model_dir;
+    c.speculative.num_tokens = 3;
+    LLMEngine spec(c);
+    expect_plain(want, spec.generate(p, ps), name);
+    const EngineStats s = spec.stats();
+    EXPECT_GT(s.spec_num_draft_tokens, 20u) << name;
+    EXPECT_GE(s.spec_num_accepted_tokens * 100, s.spec_num_draft_tokens * 95)
+        << name << ": " << s.spec_num_accepted_tokens << " of " << s.spec_num_draft_tokens;
+    drain(spec, name);
+  }
+}
+
 TEST(Speculative, DisabledByBatchSize) {
   REQUIRE_DEMO_MODELS();
   // disable_by_batch_size 3: steps with 3 or more running sequences decode plainly. Requests of
