@@ -141,15 +141,13 @@ class StepTiming {
 };
 
 // The draft model of speculative decoding, on the target's backend with its load options.
-// Refused with the reason: a missing directory, k out of range, a context shorter than the
+// Refused with the reason: a missing directory, a context shorter than the
 // engine's, or a tokenizer that differs from the target's (its drafts would be other tokens).
 std::unique_ptr<CausalLM> load_draft(const EngineConfig& c, const ModelConfig& target, const ModelLoadOptions& mo,
                                      int max_model_len, Backend& backend) {
   namespace fs = std::filesystem;
   const std::string& dir = c.speculative.model_dir;
   TLLM_CHECK_ARG(fs::is_directory(dir), "speculative model directory \"", dir, "\" does not exist");
-  TLLM_CHECK_ARG(c.speculative.num_tokens >= 0 && c.speculative.num_tokens <= kMaxSpeculativeTokens,
-                 "num_speculative_tokens must be in [1, ", kMaxSpeculativeTokens, "], got ", c.speculative.num_tokens);
   const ModelConfig dc = ModelConfig::load(dir);
   const int draft_len = derived_max_model_len(dc);
   TLLM_CHECK_ARG(draft_len >= max_model_len, "the draft model's context length ", draft_len, " (", dir,
@@ -218,7 +216,7 @@ struct LLMEngine::Impl {
   };
   bool async = false;
   std::unique_ptr<Launched> in_flight;
-  std::unique_ptr<Drafter> drafter;  // speculative decoding (null: off)
+  std::unique_ptr<Proposer> drafter;  // speculative decoding (null: off)
   int spec_off_at = 0;               // SpeculativeConfig::disable_by_batch_size
   int max_batched = 0;
   // Structured output's token filter, made on the first such request (its cache fills as it runs).
@@ -279,6 +277,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
                  "async_scheduling must be auto, on or off, got \"", c.async_scheduling, "\"");
   I.async = c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling());
   if (c.speculative.enabled()) {
+    check_speculative_config(config_.speculative);  // the defaults filled in
     TLLM_CHECK_ARG(c.async_scheduling != "on",
                    "speculative decoding runs its steps synchronously: drop --async-scheduling on (or use auto)");
     I.async = false;
@@ -309,7 +308,8 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   I.vocab = mc.vocab_size;
   I.max_batched = max_batched;
   std::unique_ptr<CausalLM> draft;
-  if (c.speculative.enabled()) draft = load_draft(c, mc, mo, I.max_model_len, *I.backend);
+  if (c.speculative.enabled() && !config_.speculative.ngram())
+    draft = load_draft(config_, mc, mo, I.max_model_len, *I.backend);
   const double load_s = now_seconds() - load_t0;
 
   DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;
@@ -348,13 +348,19 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
     I.max_model_len = static_cast<int>(fits);
   }
   I.kv = KVCache::allocate(*I.backend, mc, static_cast<int>(num_blocks), c.block_size, kv_dtype);
+  const SpeculativeConfig& spec = config_.speculative;
   if (draft) {
-    const int k = c.speculative.num_tokens > 0 ? c.speculative.num_tokens : kDefaultSpeculativeTokens;
     KVCache dkv = KVCache::allocate(*I.backend, draft->config(), static_cast<int>(num_blocks), c.block_size, kv_dtype);
-    TLLM_LOG(Info, "speculative decoding: draft model ", c.speculative.model_dir, " (", draft->weight_bytes() >> 20,
-             " MiB of weights), ", k, " tokens per step");
-    I.drafter = std::make_unique<Drafter>(std::move(draft), std::move(dkv), k, max_batched);
-    I.spec_off_at = c.speculative.disable_by_batch_size;
+    TLLM_LOG(Info, "speculative decoding: draft model ", spec.model_dir, " (", draft->weight_bytes() >> 20,
+             " MiB of weights), ", spec.num_tokens, " tokens per step");
+    I.drafter = std::make_unique<DraftModelProposer>(std::move(draft), std::move(dkv), spec.num_tokens, max_batched);
+  } else if (spec.enabled()) {
+    TLLM_LOG(Info, "speculative decoding: n-gram lookup of ", spec.prompt_lookup_max, " down to ",
+             spec.prompt_lookup_min, " tokens, ", spec.num_tokens, " tokens per step");
+    I.drafter = std::make_unique<NgramProposer>(spec.num_tokens, spec.prompt_lookup_min, spec.prompt_lookup_max);
+  }
+  if (I.drafter) {
+    I.spec_off_at = spec.disable_by_batch_size;
   }
   I.blocks = std::make_unique<BlockManager>(static_cast<int>(num_blocks), c.block_size, c.enable_prefix_caching);
   SchedulerConfig sc;
@@ -775,7 +781,7 @@ std::vector<RequestOutput> LLMEngine::step() {
   return outputs;
 }
 
-// A step with a draft model (engine/speculative.h). The decoding sequences that may take
+// A step with drafts (engine/speculative.h). The decoding sequences that may take
 // drafts (no penalties, no structured output: their draws need each earlier token on the host)
 // get up to k, within max_tokens, the context and the step's token budget, and blocks for
 // them; the target computes the batch with every draft after its sequence's last token and
@@ -788,7 +794,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   if (so.empty()) return outputs;
 
   std::vector<std::vector<int32_t>> drafts(so.scheduled.size());
-  std::vector<Drafter::Item> items;
+  std::vector<Proposer::Item> items;
   std::vector<size_t> item_index;
   int room = max_batched - so.num_batched_tokens;
   if (spec_off_at > 0 && scheduler->num_running() >= spec_off_at) room = 0;  // decode plainly
@@ -856,7 +862,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
     if (finished) {
       finish(q);
     } else if (d > 0) {
-      Drafter::accepted(q, d, a);
+      drafter->accepted(q, d, a);
     }
     r0 += d + 1;
   }

@@ -21,15 +21,19 @@ class ChatTemplate;
 class Scheduler;
 struct KVCache;
 
-// Speculative decoding (engine/speculative.h): a draft model proposes `num_tokens` tokens per
-// step and sequence, the target verifies them in one forward.
+// Speculative decoding (engine/speculative.h): drafts for `num_tokens` tokens per step and
+// sequence, from a draft model or (method "ngram") from the sequence's own earlier text; the
+// target verifies them in one forward.
 struct SpeculativeConfig {
-  std::string model_dir;  // the draft model ("": off)
+  std::string method;     // "draft_model" (the default with a model) or "ngram"
+  std::string model_dir;  // the draft model (draft_model)
   int num_tokens = 0;     // 0: 4
+  int prompt_lookup_min = 0, prompt_lookup_max = 0;  // ngram: n-gram lengths tried (0: 1 and 4)
   // > 0: steps with at least this many running sequences decode plainly (vLLM's
   // disable_by_batch_size: drafting pays at small batches, where decode is bandwidth-bound).
   int disable_by_batch_size = 0;
-  bool enabled() const { return !model_dir.empty(); }
+  bool ngram() const { return method == "ngram"; }
+  bool enabled() const { return !model_dir.empty() || ngram(); }
 };
 
 struct EngineConfig {

@@ -1,6 +1,7 @@
 #include "engine/speculative.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "core/error.h"
 #include "io/json.h"
@@ -11,24 +12,60 @@ SpeculativeConfig parse_speculative_config(const std::string& text) {
   const nlohmann::json j = parse_json(text, "--speculative-config");
   TLLM_CHECK_ARG(j.is_object(), "--speculative-config must be a JSON object, e.g. "
                                 "{\"model\": \"DIR\", \"num_speculative_tokens\": 4}");
+  static const char* const kFields[] = {"model", "method", "num_speculative_tokens", "prompt_lookup_max",
+                                        "prompt_lookup_min", "disable_by_batch_size"};
   for (const auto& [key, v] : j.items())
-    TLLM_CHECK_ARG(key == "model" || key == "num_speculative_tokens" || key == "method" || key == "disable_by_batch_size",
+    TLLM_CHECK_ARG(std::find(std::begin(kFields), std::end(kFields), key) != std::end(kFields),
                    "--speculative-config: unknown field \"", key,
-                   "\" (supported: model, num_speculative_tokens, method, disable_by_batch_size)");
+                   "\" (supported: model, method, num_speculative_tokens, prompt_lookup_max, prompt_lookup_min, "
+                   "disable_by_batch_size)");
   const JsonFields f(j, "--speculative-config");
   SpeculativeConfig c;
-  c.model_dir = f.require_string("model");
-  TLLM_CHECK_ARG(!c.model_dir.empty(), "--speculative-config: \"model\" (the draft model's directory) is empty");
+  c.method = f.get_string("method").value_or(f.has("model") ? "draft_model" : "");
+  TLLM_CHECK_ARG(!c.method.empty(), "--speculative-config needs \"model\" (a draft model's directory) or "
+                                    "\"method\": \"ngram\"");
+  TLLM_CHECK_ARG(c.method == "draft_model" || c.method == "ngram", "--speculative-config: method \"", c.method,
+                 "\" is not supported (supported: draft_model, ngram)");
+  if (c.method == "draft_model") {
+    c.model_dir = f.require_string("model");
+    TLLM_CHECK_ARG(!c.model_dir.empty(), "--speculative-config: \"model\" (the draft model's directory) is empty");
+  } else {
+    TLLM_CHECK_ARG(!f.has("model"), "--speculative-config: method ngram takes no \"model\"");
+  }
   c.num_tokens = f.get_int_in("num_speculative_tokens", 1, kMaxSpeculativeTokens).value_or(0);
+  c.prompt_lookup_max = f.get_int_in("prompt_lookup_max", 1, kMaxPromptLookup).value_or(0);
+  c.prompt_lookup_min = f.get_int_in("prompt_lookup_min", 1, kMaxPromptLookup).value_or(0);
   c.disable_by_batch_size = f.get_int_in("disable_by_batch_size", 1, 1 << 20).value_or(0);
-  if (auto method = f.get_string("method"))
-    TLLM_CHECK_ARG(*method == "draft_model", "--speculative-config: method \"", *method,
-                   "\" is not supported (supported: draft_model)");
   return c;
 }
 
-Drafter::Drafter(std::unique_ptr<CausalLM> model, KVCache kv, int num_tokens, int max_batched_tokens)
-    : model_(std::move(model)), kv_(std::move(kv)), k_(num_tokens), max_batched_(max_batched_tokens) {}
+void check_speculative_config(SpeculativeConfig& c) {
+  if (c.method.empty()) c.method = c.model_dir == "[ngram]" ? "ngram" : "draft_model";  // vLLM's old spelling
+  if (c.ngram() && c.model_dir == "[ngram]") c.model_dir.clear();
+  TLLM_CHECK_ARG(c.method == "draft_model" || c.method == "ngram", "speculative method \"", c.method,
+                 "\" is not supported (supported: draft_model, ngram)");
+  TLLM_CHECK_ARG(c.ngram() || !c.model_dir.empty(), "speculative decoding with a draft model needs its directory");
+  TLLM_CHECK_ARG(!c.ngram() || c.model_dir.empty(), "speculative method ngram takes no draft model");
+  TLLM_CHECK_ARG(c.num_tokens >= 0 && c.num_tokens <= kMaxSpeculativeTokens, "num_speculative_tokens must be in [1, ",
+                 kMaxSpeculativeTokens, "], got ", c.num_tokens);
+  if (c.num_tokens == 0) c.num_tokens = kDefaultSpeculativeTokens;
+  TLLM_CHECK_ARG(c.ngram() || (c.prompt_lookup_min == 0 && c.prompt_lookup_max == 0),
+                 "prompt_lookup_min / prompt_lookup_max belong to method ngram");
+  if (c.ngram()) {
+    // As vLLM: one of the two given sets the other.
+    if (c.prompt_lookup_max == 0) c.prompt_lookup_max = c.prompt_lookup_min > 0 ? c.prompt_lookup_min : 4;
+    if (c.prompt_lookup_min == 0) c.prompt_lookup_min = std::min(1, c.prompt_lookup_max);
+    TLLM_CHECK_ARG(c.prompt_lookup_min >= 1 && c.prompt_lookup_max <= kMaxPromptLookup &&
+                       c.prompt_lookup_min <= c.prompt_lookup_max,
+                   "prompt_lookup_min (", c.prompt_lookup_min, ") and prompt_lookup_max (", c.prompt_lookup_max,
+                   ") must satisfy 1 <= min <= max <= ", kMaxPromptLookup);
+  }
+  TLLM_CHECK_ARG(c.disable_by_batch_size >= 0, "disable_by_batch_size must be >= 0, got ", c.disable_by_batch_size);
+}
+
+DraftModelProposer::DraftModelProposer(std::unique_ptr<CausalLM> model, KVCache kv, int num_tokens,
+                                       int max_batched_tokens)
+    : Proposer(num_tokens), model_(std::move(model)), kv_(std::move(kv)), max_batched_(max_batched_tokens) {}
 
 namespace {
 
@@ -63,7 +100,7 @@ class DraftBatch {
 
 }  // namespace
 
-std::vector<std::vector<int32_t>> Drafter::propose(const std::vector<Item>& items, const SampleRowsFn& rows,
+std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<Item>& items, const SampleRowsFn& rows,
                                                    int target_vocab) {
   std::vector<std::vector<int32_t>> drafts(items.size());
   int max_blocks = 1;
@@ -117,10 +154,37 @@ std::vector<std::vector<int32_t>> Drafter::propose(const std::vector<Item>& item
   return drafts;
 }
 
-void Drafter::accepted(Sequence& seq, int num_drafts, int accepted) {
+void DraftModelProposer::accepted(Sequence& seq, int num_drafts, int accepted) {
   // The draft cache holds drafts 1 .. num_drafts - 1 (the last one was drawn, not computed);
   // those kept are now tokens of the sequence.
   seq.num_draft_computed += std::min(accepted, num_drafts - 1);
+}
+
+NgramProposer::NgramProposer(int num_tokens, int min_n, int max_n) : Proposer(num_tokens), min_n_(min_n), max_n_(max_n) {}
+
+std::vector<int32_t> NgramProposer::lookup(const std::vector<int32_t>& t, int max) const {
+  const int n = static_cast<int>(t.size());
+  for (int len = std::min(max_n_, n - 1); len >= min_n_; --len) {
+    // The latest start i < n - len where t[i, i + len) equals the last len tokens.
+    const int32_t* tail = t.data() + n - len;
+    for (int i = n - len - 1; i >= 0; --i) {
+      if (t[i + len - 1] != tail[len - 1] || !std::equal(tail, tail + len, t.data() + i)) continue;
+      const int from = i + len, to = std::min(n, from + max);
+      return std::vector<int32_t>(t.begin() + from, t.begin() + to);
+    }
+  }
+  return {};
+}
+
+std::vector<std::vector<int32_t>> NgramProposer::propose(const std::vector<Item>& items, const SampleRowsFn&,
+                                                         int target_vocab) {
+  std::vector<std::vector<int32_t>> drafts;
+  drafts.reserve(items.size());
+  for (const Item& it : items) {
+    drafts.push_back(lookup(it.seq->tokens, it.max_drafts));
+    for (int32_t tok : drafts.back()) TLLM_ASSERT(tok >= 0 && tok < target_vocab);
+  }
+  return drafts;
 }
 
 }  // namespace tllm

@@ -35,17 +35,20 @@ namespace tllm {
 
 constexpr int kDefaultSpeculativeTokens = 4;
 constexpr int kMaxSpeculativeTokens = 16;
+constexpr int kMaxPromptLookup = 64;
 
 // Parses vLLM's --speculative-config JSON: {"model": DIR, "num_speculative_tokens": k,
-// "method": "draft_model"}; throws InvalidArgument naming the field.
+// "method": "draft_model" | "ngram", "prompt_lookup_max": n, "prompt_lookup_min": n,
+// "disable_by_batch_size": b}; throws InvalidArgument naming the field.
 SpeculativeConfig parse_speculative_config(const std::string& text);
+// Fills the defaults (method from the model, k, the n-gram lengths; "[ngram]" as the model is
+// vLLM's old spelling of method ngram) and throws InvalidArgument naming what is out of range.
+void check_speculative_config(SpeculativeConfig& c);
 
-class Drafter {
+// Proposes the drafts of a step's decoding sequences.
+class Proposer {
  public:
-  // `model` runs on the target's backend; `kv` has the target's block size and block count.
-  Drafter(std::unique_ptr<CausalLM> model, KVCache kv, int num_tokens, int max_batched_tokens);
-
-  const CausalLM& model() const { return *model_; }
+  virtual ~Proposer() = default;
   int num_tokens() const { return k_; }
 
   // A decoding sequence of this step: its tokens end with the one the target computes next;
@@ -58,20 +61,55 @@ class Drafter {
   // tokens and ahead[j] drafts after them, over a vocabulary of `vocab` ids.
   using SampleRowsFn = std::function<SampleBatch(const std::vector<const Sequence*>& rows,
                                                  const std::vector<int>& ahead, int vocab)>;
+  // result[i]: item i's drafts, at most its max_drafts (none is fine), ids of the target's
+  // vocabulary.
+  virtual std::vector<std::vector<int32_t>> propose(const std::vector<Item>& items, const SampleRowsFn& rows,
+                                                    int target_vocab) = 0;
+  // After verification: `accepted` of the sequence's `num_drafts` drafts were kept (its tokens
+  // now end with them and the target's next token).
+  virtual void accepted(Sequence& /*seq*/, int /*num_drafts*/, int /*accepted*/) {}
+
+ protected:
+  explicit Proposer(int num_tokens) : k_(num_tokens) {}
+
+ private:
+  int k_;
+};
+
+// vLLM's draft_model method: a small model of the same tokenizer draws the drafts.
+class DraftModelProposer final : public Proposer {
+ public:
+  // `model` runs on the target's backend; `kv` has the target's block size and block count.
+  DraftModelProposer(std::unique_ptr<CausalLM> model, KVCache kv, int num_tokens, int max_batched_tokens);
+
   // Catches each item's draft cache up to its last token (as far as the step's token budget
-  // reaches) and draws its drafts. result[i] holds item i's drafts (empty when it could not be
-  // caught up this step); every draft is an id of both vocabularies.
+  // reaches) and draws its drafts with the rows' seeds and offsets (empty for an item that
+  // could not be caught up this step).
   std::vector<std::vector<int32_t>> propose(const std::vector<Item>& items, const SampleRowsFn& rows,
-                                            int target_vocab);
-  // After verification: `accepted` of the sequence's drafts were kept (its tokens now end with
-  // them and the target's next token). The draft cache holds the drafts it computed.
-  static void accepted(Sequence& seq, int num_drafts, int accepted);
+                                            int target_vocab) override;
+  // The draft cache holds the drafts it computed (all but the last): the kept ones stay.
+  void accepted(Sequence& seq, int num_drafts, int accepted) override;
 
  private:
   std::unique_ptr<CausalLM> model_;
   KVCache kv_;
-  int k_;
   int max_batched_;
+};
+
+// vLLM's ngram method (prompt lookup decoding): the drafts are the tokens that followed the
+// latest earlier occurrence of the sequence's last n tokens (n from prompt_lookup_max down to
+// prompt_lookup_min), in its prompt or its output. No model: it pays where text repeats its
+// context (quoting, editing code, extraction, retrieval-augmented answers).
+class NgramProposer final : public Proposer {
+ public:
+  NgramProposer(int num_tokens, int min_n, int max_n);
+  std::vector<std::vector<int32_t>> propose(const std::vector<Item>& items, const SampleRowsFn& rows,
+                                            int target_vocab) override;
+  // The drafts for `tokens` (at most `max` of them).
+  std::vector<int32_t> lookup(const std::vector<int32_t>& tokens, int max) const;
+
+ private:
+  int min_n_, max_n_;
 };
 
 }  // namespace tllm

@@ -316,6 +316,55 @@ TEST(Speculative, EveryArchitectureOfTheTestCheckpoints) {
   }
 }
 
+TEST(Speculative, NgramLookupTakesTheLatestLongestMatch) {
+  NgramProposer p(/*num_tokens=*/3, /*min_n=*/1, /*max_n=*/3);
+  using V = std::vector<int32_t>;
+  // The last 3 tokens (7 8 9) occur at 1 and at 6: the later one's continuation.
+  EXPECT_EQ(p.lookup({5, 7, 8, 9, 1, 2, 7, 8, 9, 3, 4, 0, 7, 8, 9}, 3), (V{3, 4, 0}));
+  EXPECT_EQ(p.lookup({5, 7, 8, 9, 1, 2, 7, 8, 9, 3, 4, 0, 7, 8, 9}, 2), (V{3, 4}));
+  // No 3-gram or 2-gram match: the 1-gram (9) at 2 gives 4, 6, 7.
+  EXPECT_EQ(p.lookup({1, 2, 9, 4, 6, 7, 3, 9}, 3), (V{4, 6, 7}));
+  // A longer match wins over a later shorter one: (2 9) at 1 over (9) at 4.
+  EXPECT_EQ(p.lookup({1, 2, 9, 5, 9, 6, 2, 9}, 3), (V{5, 9, 6}));
+  // The continuation stops at the end of the sequence.
+  EXPECT_EQ(p.lookup({4, 4, 4}, 3), (V{4}));
+  EXPECT_EQ(p.lookup({1, 2, 3, 1, 2}, 3), (V{3, 1, 2}));
+  EXPECT_TRUE(p.lookup({1, 2, 3, 4}, 3).empty());
+  EXPECT_TRUE(p.lookup({7}, 3).empty());
+  // min_n 2: a lone repeated token is not enough.
+  NgramProposer p2(3, 2, 4);
+  EXPECT_TRUE(p2.lookup({1, 2, 9, 4, 6, 7, 3, 9}, 3).empty());
+  EXPECT_EQ(p2.lookup({1, 3, 9, 4, 6, 3, 9}, 3), (V{4, 6, 3}));
+}
+
+TEST(Speculative, NgramOutputsAreThePlainDecodes) {
+  REQUIRE_DEMO_MODELS();
+  // The same mixed requests as OutputsAreThePlainDecodes, drafts from the sequences' own text
+  // (vLLM's spelling "[ngram]" and the JSON form), plus greedy Bible text, which repeats itself.
+  std::vector<SamplingParams> ps = mixed_params();
+  ps.push_back(params(120));
+  LLMEngine plain(config(0));
+  auto p = prompts(plain);
+  std::vector<std::vector<int32_t>> all;
+  for (size_t i = 0; i < ps.size(); ++i) all.push_back(p[i % p.size()]);
+  const auto want = plain.generate(all, ps);
+  for (const char* how : {"[ngram]", "json"}) {
+    EngineConfig c = config(0);
+    if (std::string(how) == "json") {
+      c.speculative = parse_speculative_config(R"({"method": "ngram", "num_speculative_tokens": 5, "prompt_lookup_max": 3})");
+    } else {
+      c.speculative.model_dir = "[ngram]";
+      c.speculative.num_tokens = 3;
+    }
+    LLMEngine spec(c);
+    expect_plain(want, spec.generate(all, ps), how);
+    const EngineStats s = spec.stats();
+    EXPECT_GT(s.spec_num_accepted_tokens, 20u) << how;
+    EXPECT_LE(s.spec_num_accepted_tokens, s.spec_num_draft_tokens) << how;
+    drain(spec, how);
+  }
+}
+
 TEST(Speculative, DisabledByBatchSize) {
   REQUIRE_DEMO_MODELS();
   // disable_by_batch_size 3: steps with 3 or more running sequences decode plainly. Requests of
@@ -443,6 +492,22 @@ TEST(Speculative, RefusesWhatCannotWork) {
   c = config(17);
   EXPECT_NE(error_of(c).find("num_speculative_tokens must be in [1, 16], got 17"), std::string::npos) << error_of(c);
 
+  c = config(0);
+  c.speculative.method = "ngram";
+  c.speculative.prompt_lookup_min = 5;
+  c.speculative.prompt_lookup_max = 3;
+  EXPECT_NE(error_of(c).find("prompt_lookup_min (5) and prompt_lookup_max (3) must satisfy"), std::string::npos)
+      << error_of(c);
+  c = config(4);
+  c.speculative.method = "ngram";
+  EXPECT_NE(error_of(c).find("ngram takes no draft model"), std::string::npos) << error_of(c);
+  c = config(4);
+  c.speculative.prompt_lookup_max = 2;
+  EXPECT_NE(error_of(c).find("belong to method ngram"), std::string::npos) << error_of(c);
+  c = config(4);
+  c.speculative.method = "eagle";
+  EXPECT_NE(error_of(c).find("speculative method \"eagle\" is not supported"), std::string::npos) << error_of(c);
+
   c = config(4);
   c.async_scheduling = "on";
   EXPECT_NE(error_of(c).find("synchronously"), std::string::npos) << error_of(c);
@@ -501,7 +566,22 @@ TEST(Speculative, ParsesVllmSpeculativeConfig) {
   EXPECT_NE(error(R"({"model": "d", "disable_by_batch_size": 0})").find("disable_by_batch_size"), std::string::npos);
   EXPECT_NE(error(R"({"model": "d", "method": "eagle"})").find("method \"eagle\" is not supported"), std::string::npos);
   EXPECT_NE(error(R"({"model": "d", "draft_tp": 2})").find("unknown field \"draft_tp\""), std::string::npos);
-  EXPECT_NE(error(R"({"num_speculative_tokens": 3})").find("model"), std::string::npos);
+  EXPECT_NE(error(R"({"num_speculative_tokens": 3})").find("needs \"model\""), std::string::npos);
+  c = parse_speculative_config(R"({"method": "ngram", "prompt_lookup_min": 2, "prompt_lookup_max": 5})");
+  EXPECT_TRUE(c.ngram());
+  EXPECT_EQ(c.prompt_lookup_min, 2);
+  EXPECT_EQ(c.prompt_lookup_max, 5);
+  EXPECT_NE(error(R"({"method": "ngram", "model": "d"})").find("ngram takes no \"model\""), std::string::npos);
+  EXPECT_NE(error(R"({"method": "ngram", "prompt_lookup_max": 65})").find("prompt_lookup_max"), std::string::npos);
+  // Defaults: k 4, n-grams of 4 down to 1; one length given sets the other.
+  check_speculative_config(c = parse_speculative_config(R"({"method": "ngram"})"));
+  EXPECT_EQ(c.num_tokens, 4);
+  EXPECT_EQ(c.prompt_lookup_max, 4);
+  EXPECT_EQ(c.prompt_lookup_min, 1);
+  check_speculative_config(c = parse_speculative_config(R"({"method": "ngram", "prompt_lookup_min": 3})"));
+  EXPECT_EQ(c.prompt_lookup_max, 3);
+  check_speculative_config(c = parse_speculative_config(R"({"method": "ngram", "prompt_lookup_max": 6})"));
+  EXPECT_EQ(c.prompt_lookup_min, 1);
   EXPECT_NE(error(R"({"model": "d",)").find("--speculative-config"), std::string::npos);
   EXPECT_NE(error(R"(["d"])").find("must be a JSON object"), std::string::npos);
 }
