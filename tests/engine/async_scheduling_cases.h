@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../server/test_util.h"  // tiny_model_dir: the shipped demo model
+#include "engine_cases.h"
 #include "engine/engine.h"
 #include "kernels/backend.h"
 #include "tokenizer/tokenizer.h"
@@ -41,12 +42,7 @@ EngineConfig config(const std::string& async, int max_batched = 64, int kv_token
   } while (0)
 
 SamplingParams params(int max_tokens, float temperature = 0.0f, uint64_t seed = 1) {
-  SamplingParams p;
-  p.max_tokens = max_tokens;
-  p.temperature = temperature;
-  p.seed = seed;
-  p.ignore_eos = true;
-  return p;
+  return ::tllm::testing::test_params(max_tokens, temperature, seed);
 }
 
 void expect_same(const std::vector<LLMEngine::Completion>& a, const std::vector<LLMEngine::Completion>& b,
@@ -86,14 +82,7 @@ void drain(LLMEngine& engine, const std::string& where) {
   EXPECT_EQ(s.num_running, 0) << where;
 }
 
-std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) {
-  const Tokenizer& tok = *engine.tokenizer();
-  std::vector<std::vector<int32_t>> p;
-  for (const char* s : {"And the LORD said unto Moses,", "A computer", "In the beginning",
-                        "A computer is a machine that", "Q: What is the meaning of life?\nA:"})
-    p.push_back(tok.encode(s));
-  return p;
-}
+std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) { return ::tllm::testing::demo_prompts(engine); }
 
 TEST(AsyncScheduling, MixedBatchGivesTheSynchronousResults) {
   TLLM_ASYNC_SKIP_WITHOUT_DEVICE();
@@ -281,48 +270,7 @@ TEST(AsyncScheduling, RandomArrivalsAndAbortsKeepTheBooks) {
   // at the end.
   for (const char* mode : {"off", "on"}) {
     LLMEngine engine(config(mode, 16, std::string(TLLM_ASYNC_DEVICE) == "cuda" ? 48 : 40));
-    std::mt19937 rng(1234);
-    std::map<std::string, int> max_tokens, tokens, finals;
-    std::map<std::string, FinishReason> reason;
-    std::vector<std::string> live;
-    int next_id = 0;
-    auto take = [&](std::vector<RequestOutput> outs) {
-      for (const RequestOutput& o : outs) {
-        EXPECT_EQ(finals[o.request_id], 0) << mode << ": output after the end of " << o.request_id;
-        tokens[o.request_id] += static_cast<int>(o.new_token_ids.size());
-        if (o.finished) {
-          ++finals[o.request_id];
-          reason[o.request_id] = o.finish_reason;
-          live.erase(std::remove(live.begin(), live.end(), o.request_id), live.end());
-        }
-      }
-    };
-    while (next_id < 40) {
-      const int action = static_cast<int>(rng() % 10);
-      if (action < 5) {
-        const std::string id = "q" + std::to_string(next_id++);
-        std::vector<int32_t> prompt(1 + rng() % 12);
-        for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 4000);
-        SamplingParams sp = params(1 + static_cast<int>(rng() % 24), (rng() % 2) ? 0.8f : 0.0f, rng());
-        if (rng() % 3 == 0)  // 400 stop ids: about one token in ten stops
-          for (int k = 0; k < 400; ++k) sp.stop_token_ids.push_back(static_cast<int32_t>(rng() % 4000));
-        if (rng() % 5 == 0) sp.frequency_penalty = 0.5f;
-        max_tokens[id] = sp.max_tokens;
-        engine.add_request(id, prompt, sp);
-        live.push_back(id);
-      } else if (action < 7 && !live.empty()) {
-        engine.abort_request(live[rng() % live.size()]);
-      }
-      if (engine.has_unfinished_requests()) take(engine.step());
-    }
-    while (engine.has_unfinished_requests()) take(engine.step());
-    for (const auto& [id, m] : max_tokens) {
-      EXPECT_EQ(finals[id], 1) << mode << ": " << id;
-      EXPECT_LE(tokens[id], m) << mode << ": " << id;
-      if (reason[id] == FinishReason::Length) {
-        EXPECT_EQ(tokens[id], m) << mode << ": " << id;
-      }
-    }
+    ::tllm::testing::random_arrivals_and_aborts(engine, 1234, mode);
     drain(engine, mode);
   }
 }

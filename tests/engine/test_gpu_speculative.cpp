@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../server/test_util.h"
+#include "engine_cases.h"
 #include "engine/engine.h"
 #include "kernels/backend.h"
 #include "tokenizer/tokenizer.h"
@@ -31,12 +32,8 @@ EngineConfig config(int k, const std::string& draft = "") {
 }
 
 SamplingParams params(int max_tokens, float temperature = 0.0f, uint64_t seed = 1) {
-  SamplingParams p;
-  p.max_tokens = max_tokens;
-  p.temperature = temperature;
-  p.seed = seed;
-  p.ignore_eos = true;
-  p.logprobs = 2;
+  SamplingParams p = ::tllm::testing::test_params(max_tokens, temperature, seed);
+  p.logprobs = 2;  // the plain run's top-2 gap where the runs part
   return p;
 }
 

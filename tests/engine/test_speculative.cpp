@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../server/test_util.h"
+#include "engine_cases.h"
 #include "core/error.h"
 #include "engine/engine.h"
 #include "engine/json_schema.h"
@@ -45,22 +46,10 @@ EngineConfig config(int k, int max_batched = 64, int kv_tokens = 2048, std::stri
 }
 
 SamplingParams params(int max_tokens, float temperature = 0.0f, uint64_t seed = 1) {
-  SamplingParams p;
-  p.max_tokens = max_tokens;
-  p.temperature = temperature;
-  p.seed = seed;
-  p.ignore_eos = true;
-  return p;
+  return ::tllm::testing::test_params(max_tokens, temperature, seed);
 }
 
-std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) {
-  const Tokenizer& tok = *engine.tokenizer();
-  std::vector<std::vector<int32_t>> p;
-  for (const char* s : {"And the LORD said unto Moses,", "A computer", "In the beginning",
-                        "A computer is a machine that", "Q: What is the meaning of life?\nA:"})
-    p.push_back(tok.encode(s));
-  return p;
-}
+std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) { return ::tllm::testing::demo_prompts(engine); }
 
 void expect_plain(const std::vector<LLMEngine::Completion>& plain, const std::vector<LLMEngine::Completion>& spec,
                   const std::string& where) {
@@ -236,49 +225,10 @@ TEST(Speculative, AtTheEndOfTheContext) {
 
 TEST(Speculative, AbortsAndRandomArrivalsKeepTheBooks) {
   REQUIRE_DEMO_MODELS();
-  // Requests arrive and are aborted at random between steps (stop ids, penalties, a 64-token
-  // cache); every request ends exactly once, a Length finish has exactly max_tokens tokens,
-  // and every block is free at the end.
+  // Requests arrive and are aborted at random between steps (engine_cases.h; a 64-token cache:
+  // preemption); the books balance and every block is free at the end.
   LLMEngine engine(config(4, 16, 64));
-  std::mt19937 rng(99);
-  std::map<std::string, int> max_tokens, tokens, finals;
-  std::map<std::string, FinishReason> reason;
-  std::vector<std::string> live;
-  auto take = [&](std::vector<RequestOutput> outs) {
-    for (const RequestOutput& o : outs) {
-      EXPECT_EQ(finals[o.request_id], 0) << "output after the end of " << o.request_id;
-      tokens[o.request_id] += static_cast<int>(o.new_token_ids.size());
-      if (o.finished) {
-        ++finals[o.request_id];
-        reason[o.request_id] = o.finish_reason;
-        live.erase(std::remove(live.begin(), live.end(), o.request_id), live.end());
-      }
-    }
-  };
-  for (int next_id = 0; next_id < 40;) {
-    const int action = static_cast<int>(rng() % 10);
-    if (action < 5) {
-      const std::string id = "q" + std::to_string(next_id++);
-      std::vector<int32_t> prompt(1 + rng() % 12);
-      for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 4000);
-      SamplingParams sp = params(1 + static_cast<int>(rng() % 24), (rng() % 2) ? 0.8f : 0.0f, rng());
-      if (rng() % 3 == 0)
-        for (int k = 0; k < 400; ++k) sp.stop_token_ids.push_back(static_cast<int32_t>(rng() % 4000));
-      if (rng() % 5 == 0) sp.frequency_penalty = 0.5f;
-      max_tokens[id] = sp.max_tokens;
-      engine.add_request(id, prompt, sp);
-      live.push_back(id);
-    } else if (action < 7 && !live.empty()) {
-      engine.abort_request(live[rng() % live.size()]);
-    }
-    if (engine.has_unfinished_requests()) take(engine.step());
-  }
-  while (engine.has_unfinished_requests()) take(engine.step());
-  for (const auto& [id, m] : max_tokens) {
-    EXPECT_EQ(finals[id], 1) << id;
-    EXPECT_LE(tokens[id], m) << id;
-    if (reason[id] == FinishReason::Length) EXPECT_EQ(tokens[id], m) << id;
-  }
+  ::tllm::testing::random_arrivals_and_aborts(engine, 99, "speculative");
   drain(engine, "random");
   EXPECT_GT(engine.stats().spec_num_drafts, 0u);
 }
