@@ -47,30 +47,7 @@ SamplingParams params(int max_tokens, float temperature = 0.0f, uint64_t seed = 
 
 void expect_same(const std::vector<LLMEngine::Completion>& a, const std::vector<LLMEngine::Completion>& b,
                  const std::string& where) {
-  ASSERT_EQ(a.size(), b.size()) << where;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const std::string w = where + ", request " + std::to_string(i);
-    EXPECT_EQ(a[i].token_ids, b[i].token_ids) << w;
-    EXPECT_EQ(a[i].text, b[i].text) << w;
-    EXPECT_EQ(a[i].finish_reason, b[i].finish_reason) << w;
-    EXPECT_EQ(a[i].num_cached_tokens, b[i].num_cached_tokens) << w;
-    ASSERT_EQ(a[i].logprobs.size(), b[i].logprobs.size()) << w;
-    for (size_t j = 0; j < a[i].logprobs.size(); ++j) {
-      EXPECT_EQ(a[i].logprobs[j].token, b[i].logprobs[j].token) << w << ", token " << j;
-      EXPECT_EQ(a[i].logprobs[j].logprob, b[i].logprobs[j].logprob) << w << ", token " << j;
-      EXPECT_EQ(a[i].logprobs[j].top, b[i].logprobs[j].top) << w << ", token " << j;
-    }
-    ASSERT_EQ(a[i].prompt_logprobs.has_value(), b[i].prompt_logprobs.has_value()) << w;
-    if (a[i].prompt_logprobs) {
-      ASSERT_EQ(a[i].prompt_logprobs->size(), b[i].prompt_logprobs->size()) << w;
-      for (size_t j = 0; j < a[i].prompt_logprobs->size(); ++j) {
-        ASSERT_EQ((*a[i].prompt_logprobs)[j].has_value(), (*b[i].prompt_logprobs)[j].has_value()) << w;
-        if ((*a[i].prompt_logprobs)[j]) {
-          EXPECT_EQ((*a[i].prompt_logprobs)[j]->logprob, (*b[i].prompt_logprobs)[j]->logprob) << w << ", prompt " << j;
-        }
-      }
-    }
-  }
+  ::tllm::testing::expect_same_outputs(a, b, where);  // bit for bit
 }
 
 // Runs the engine until nothing is left in flight and checks that every KV block is free.

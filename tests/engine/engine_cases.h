@@ -34,6 +34,44 @@ inline std::vector<std::vector<int32_t>> demo_prompts(LLMEngine& engine) {
   return p;
 }
 
+// Two runs of the same requests give the same tokens, texts, finish reasons and cache hits, and
+// log-probs equal (tol 0) or within tol.
+inline void expect_same_outputs(const std::vector<LLMEngine::Completion>& a, const std::vector<LLMEngine::Completion>& b,
+                                const std::string& where, double tol = 0.0) {
+  const auto near = [&](float x, float y, const std::string& w) {
+    if (tol == 0.0) EXPECT_EQ(x, y) << w;
+    else EXPECT_NEAR(x, y, tol) << w;
+  };
+  ASSERT_EQ(a.size(), b.size()) << where;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string w = where + ", request " + std::to_string(i);
+    EXPECT_EQ(a[i].token_ids, b[i].token_ids) << w;
+    EXPECT_EQ(a[i].text, b[i].text) << w;
+    EXPECT_EQ(a[i].finish_reason, b[i].finish_reason) << w;
+    EXPECT_EQ(a[i].num_cached_tokens, b[i].num_cached_tokens) << w;
+    ASSERT_EQ(a[i].logprobs.size(), b[i].logprobs.size()) << w;
+    for (size_t j = 0; j < a[i].logprobs.size(); ++j) {
+      const TokenLogprob &x = a[i].logprobs[j], &y = b[i].logprobs[j];
+      const std::string wj = w + ", token " + std::to_string(j);
+      EXPECT_EQ(x.token, y.token) << wj;
+      near(x.logprob, y.logprob, wj);
+      ASSERT_EQ(x.top.size(), y.top.size()) << wj;
+      for (size_t t = 0; t < x.top.size(); ++t) {
+        EXPECT_EQ(x.top[t].first, y.top[t].first) << wj << ", top " << t;
+        near(x.top[t].second, y.top[t].second, wj + ", top " + std::to_string(t));
+      }
+    }
+    ASSERT_EQ(a[i].prompt_logprobs.has_value(), b[i].prompt_logprobs.has_value()) << w;
+    if (!a[i].prompt_logprobs) continue;
+    ASSERT_EQ(a[i].prompt_logprobs->size(), b[i].prompt_logprobs->size()) << w;
+    for (size_t j = 0; j < a[i].prompt_logprobs->size(); ++j) {
+      const auto &x = (*a[i].prompt_logprobs)[j], &y = (*b[i].prompt_logprobs)[j];
+      ASSERT_EQ(x.has_value(), y.has_value()) << w;
+      if (x) near(x->logprob, y->logprob, w + ", prompt " + std::to_string(j));
+    }
+  }
+}
+
 // Forty requests arrive and are aborted at random between steps (random prompts, greedy or
 // sampled, a third with 400 stop ids, a fifth with a frequency penalty): every request ends
 // exactly once, nothing follows its end, and a Length finish has exactly max_tokens tokens.

@@ -51,28 +51,10 @@ SamplingParams params(int max_tokens, float temperature = 0.0f, uint64_t seed = 
 
 std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) { return ::tllm::testing::demo_prompts(engine); }
 
+// Log-probs within the rounding of a (k+1)-token forward against a one-token one.
 void expect_plain(const std::vector<LLMEngine::Completion>& plain, const std::vector<LLMEngine::Completion>& spec,
                   const std::string& where) {
-  ASSERT_EQ(plain.size(), spec.size()) << where;
-  for (size_t i = 0; i < plain.size(); ++i) {
-    const std::string w = where + ", request " + std::to_string(i);
-    EXPECT_EQ(plain[i].token_ids, spec[i].token_ids) << w;
-    EXPECT_EQ(plain[i].text, spec[i].text) << w;
-    EXPECT_EQ(plain[i].finish_reason, spec[i].finish_reason) << w;
-    EXPECT_EQ(plain[i].num_cached_tokens, spec[i].num_cached_tokens) << w;
-    ASSERT_EQ(plain[i].logprobs.size(), spec[i].logprobs.size()) << w;
-    for (size_t j = 0; j < plain[i].logprobs.size(); ++j) {
-      const TokenLogprob &a = plain[i].logprobs[j], &b = spec[i].logprobs[j];
-      EXPECT_EQ(a.token, b.token) << w << ", token " << j;
-      EXPECT_NEAR(a.logprob, b.logprob, 1e-4) << w << ", token " << j;
-      ASSERT_EQ(a.top.size(), b.top.size()) << w << ", token " << j;
-      for (size_t t = 0; t < a.top.size(); ++t) {
-        EXPECT_EQ(a.top[t].first, b.top[t].first) << w << ", token " << j << ", top " << t;
-        EXPECT_NEAR(a.top[t].second, b.top[t].second, 1e-4) << w << ", token " << j << ", top " << t;
-      }
-    }
-    ASSERT_EQ(plain[i].prompt_logprobs.has_value(), spec[i].prompt_logprobs.has_value()) << w;
-  }
+  ::tllm::testing::expect_same_outputs(plain, spec, where, 1e-4);
 }
 
 void drain(LLMEngine& engine, const std::string& where) {
