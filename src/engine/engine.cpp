@@ -232,10 +232,13 @@ struct LLMEngine::Impl {
                    const std::vector<std::vector<int32_t>>* drafts = nullptr, std::vector<int>* ahead = nullptr) const;
   void record_prompt_logprobs(const Tensor& logits, int R, const std::vector<PromptRow>& prompt_rows);
   SampleBatch build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const;
-  // The draw of the token after rows[j]'s tokens and ahead[j] drafts (which only sequences
-  // without penalties or structured output have), over a vocabulary of `vocab` ids (a draft
-  // model's may be smaller: ids beyond it are left out of biases and bans).
-  SampleBatch sample_rows(const std::vector<const Sequence*>& rows, const std::vector<int>& ahead, int vocab) const;
+  // The draw of the token after rows[j]'s tokens and the first ahead[j] of *drafts[j] (their
+  // penalty counts and structured output's state include those drafts), over a vocabulary of
+  // `vocab` ids (a draft model's may be smaller: ids beyond it are left out of biases and bans).
+  SampleBatch sample_rows(const std::vector<const Sequence*>& rows, const std::vector<int>& ahead,
+                          const std::vector<const std::vector<int32_t>*>& drafts, int vocab) const;
+  // Speculative decoding: cuts q's drafts at the first one its structured output would refuse.
+  void cut_to_format(const Sequence& q, std::vector<int32_t>& drafts) const;
   std::vector<RequestOutput> step_speculative();
   // Async scheduling: schedule, forward and start the draw; placeholders for the drawn tokens.
   // Schedules, builds and launches a step (its forward, then its draw). `resolve_first`: a step
@@ -640,18 +643,18 @@ void LLMEngine::Impl::record_prompt_logprobs(const Tensor& logits, int R, const 
 SampleBatch LLMEngine::Impl::build_sample_batch(const SchedulerOutput& so, const std::vector<int>& sampling) const {
   std::vector<const Sequence*> rows;
   for (int i : sampling) rows.push_back(so.scheduled[i].seq);
-  return sample_rows(rows, std::vector<int>(rows.size(), 0), vocab);
+  return sample_rows(rows, std::vector<int>(rows.size(), 0), std::vector<const std::vector<int32_t>*>(rows.size()), vocab);
 }
 
 SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seqs, const std::vector<int>& ahead,
-                                         int row_vocab) const {
+                                         const std::vector<const std::vector<int32_t>*>& drafts, int row_vocab) const {
   SampleBatch sb;
   bool any_penalty = false, any_ban = false, any_bias = false;
   const auto in_vocab = [&](int32_t t) { return t < row_vocab; };
   for (size_t k = 0; k < seqs.size(); ++k) {
     const Sequence& q = *seqs[k];
     const SamplingParams& p = q.params;
-    TLLM_ASSERT(ahead[k] == 0 || !p.needs_previous_token());
+    TLLM_ASSERT(ahead[k] == 0 || (drafts[k] && static_cast<int>(drafts[k]->size()) >= ahead[k]));
     const int n_out = q.num_output_tokens() + ahead[k];
     SamplingRow row;
     row.temperature = p.temperature;
@@ -671,11 +674,12 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
   }
   if (any_penalty) {
     sb.penalty_offsets.push_back(0);
-    for (const Sequence* row_seq : seqs) {
-      const Sequence& q = *row_seq;
+    for (size_t k = 0; k < seqs.size(); ++k) {
+      const Sequence& q = *seqs[k];
       const RequestState& st = states.at(q.id);
       if (q.params.has_penalties()) {
         std::unordered_map<int32_t, int> counts = st.output_counts;
+        for (int j = 0; j < ahead[k]; ++j) ++counts[(*drafts[k])[j]];
         for (int32_t t : st.prompt_unique) counts.emplace(t, 0);
         for (auto& [t, c] : counts) {
           sb.penalty_tokens.push_back(t);
@@ -691,6 +695,20 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
       const Sequence& q = *seqs[k];
       const SamplingParams& p = q.params;
       const FormatPrefix* format = p.output_format.empty() ? nullptr : &*states.at(q.id).format;
+      std::optional<FormatPrefix> after;  // the format's state after the drafts before this row
+      if (format && ahead[k] > 0) {
+        after = *format;
+        for (int j = 0; j < ahead[k] && format; ++j)
+          if (!after->feed(output_filter->bytes((*drafts[k])[j]))) format = nullptr;
+        if (!format) {
+          // A draft model's draft the format refuses (drawn where every allowed id lies outside
+          // its vocabulary): nothing may follow it; the engine cuts it before verification.
+          sb.rows[k].allow_only = true;
+          sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));
+          continue;
+        }
+        format = &*after;
+      }
       // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
       const bool may_end = q.num_output_tokens() + ahead[k] >= p.min_tokens && (!format || format->complete());
       // The ids that end it: eos (unless ignored) and its stop ids.
@@ -707,13 +725,13 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
         if (next.allowed) {
           sb.rows[k].allow_only = true;
           for (int32_t t : next.ids)
-            if (may_end || !is_end(t)) sb.banned_tokens.push_back(t);
+            if (in_vocab(t) && (may_end || !is_end(t))) sb.banned_tokens.push_back(t);
           if (may_end)
             for (int32_t t : ends)
               if (!next.contains(t)) sb.banned_tokens.push_back(t);
         } else {
           for (int32_t t : next.ids)
-            if (!may_end || !is_end(t)) sb.banned_tokens.push_back(t);
+            if (in_vocab(t) && (!may_end || !is_end(t))) sb.banned_tokens.push_back(t);
           if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
         }
       }
@@ -781,12 +799,25 @@ std::vector<RequestOutput> LLMEngine::step() {
   return outputs;
 }
 
-// A step with drafts (engine/speculative.h). The decoding sequences that may take
-// drafts (no penalties, no structured output: their draws need each earlier token on the host)
-// get up to k, within max_tokens, the context and the step's token budget, and blocks for
-// them; the target computes the batch with every draft after its sequence's last token and
-// draws at every one of those positions with the offsets of a plain decode. A sequence keeps
-// the drafts up to the first that differs from the target's draw there, then that draw.
+void LLMEngine::Impl::cut_to_format(const Sequence& q, std::vector<int32_t>& d) const {
+  if (q.params.output_format.empty()) return;
+  FormatPrefix f = *states.at(q.id).format;
+  for (size_t j = 0; j < d.size(); ++j) {
+    // The filter's set leaves out end ids: a draft that would end the sequence is cut too.
+    if (!output_filter->next(f).contains(d[j]) || !f.feed(output_filter->bytes(d[j]))) {
+      d.resize(j);
+      return;
+    }
+  }
+}
+
+// A step with drafts (engine/speculative.h). Every decoding sequence gets up to k drafts,
+// within max_tokens, the context and the step's token budget, and blocks for them (drafts of
+// a structured output are cut at the first one its format refuses); the target computes the
+// batch with every draft after its sequence's last token and draws at every one of those
+// positions as a plain decode would after the drafts before it (offset, penalty counts,
+// structured output's state). A sequence keeps the drafts up to the first that differs from
+// the target's draw there, then that draw.
 std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   std::vector<RequestOutput> outputs = std::move(pending);
   pending.clear();
@@ -801,7 +832,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   for (size_t i = 0; i < so.scheduled.size() && room > 0; ++i) {
     const ScheduledSequence& s = so.scheduled[i];
     Sequence& q = *s.seq;
-    if (!s.samples() || s.num_new_tokens != 1 || q.params.needs_previous_token()) continue;
+    if (!s.samples() || s.num_new_tokens != 1) continue;
     // The verified tokens and the target's own after them stay within max_tokens and the context.
     const int m = std::min({drafter->num_tokens(), q.params.max_tokens - q.num_output_tokens() - 1,
                             max_model_len - q.num_tokens() - 1, room});
@@ -812,11 +843,14 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   }
   if (!items.empty()) {
     std::vector<std::vector<int32_t>> d = drafter->propose(
-        items, [&](const std::vector<const Sequence*>& rows, const std::vector<int>& ahead, int v) {
-          return sample_rows(rows, ahead, v);
-        },
+        items,
+        [&](const std::vector<const Sequence*>& rows, const std::vector<int>& ahead,
+            const std::vector<const std::vector<int32_t>*>& before, int v) { return sample_rows(rows, ahead, before, v); },
         vocab);
-    for (size_t j = 0; j < items.size(); ++j) drafts[item_index[j]] = std::move(d[j]);
+    for (size_t j = 0; j < items.size(); ++j) {
+      cut_to_format(*items[j].seq, d[j]);
+      drafts[item_index[j]] = std::move(d[j]);
+    }
   }
 
   ForwardBatch fb;
@@ -829,8 +863,9 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   record_prompt_logprobs(logits, R, prompt_rows);
   if (R == 0) return outputs;
   std::vector<const Sequence*> rows;
-  for (int i : sampling) rows.push_back(so.scheduled[i].seq);
-  const SampleResult sr = backend->sample(logits.slice_rows(0, R), sample_rows(rows, ahead, vocab));
+  std::vector<const std::vector<int32_t>*> before;
+  for (int i : sampling) rows.push_back(so.scheduled[i].seq), before.push_back(&drafts[i]);
+  const SampleResult sr = backend->sample(logits.slice_rows(0, R), sample_rows(rows, ahead, before, vocab));
 
   for (int r0 = 0; r0 < R;) {
     const size_t i = static_cast<size_t>(sampling[r0]);

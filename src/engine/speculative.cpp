@@ -131,10 +131,11 @@ std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<
   // has its max_drafts or drew an id outside the target's vocabulary.
   for (int step = 0; !drawing.empty(); ++step) {
     std::vector<const Sequence*> seqs;
-    for (size_t i : drawing) seqs.push_back(items[i].seq);
+    std::vector<const std::vector<int32_t>*> before;
+    for (size_t i : drawing) seqs.push_back(items[i].seq), before.push_back(&drafts[i]);
     ahead.assign(drawing.size(), step);
     const int R = static_cast<int>(drawing.size());
-    SampleResult sr = model_->backend().sample(logits.slice_rows(0, R), rows(seqs, ahead, vocab));
+    SampleResult sr = model_->backend().sample(logits.slice_rows(0, R), rows(seqs, ahead, before, vocab));
     std::vector<size_t> still;
     for (int r = 0; r < R; ++r) {
       const size_t i = drawing[r];

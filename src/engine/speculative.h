@@ -58,9 +58,10 @@ class Proposer {
     int max_drafts = 0;
   };
   // The draw parameters of the given rows: rows[j] draws the token that follows its sequence's
-  // tokens and ahead[j] drafts after them, over a vocabulary of `vocab` ids.
-  using SampleRowsFn = std::function<SampleBatch(const std::vector<const Sequence*>& rows,
-                                                 const std::vector<int>& ahead, int vocab)>;
+  // tokens and the first ahead[j] of *drafts[j] (null when ahead[j] is 0), over a vocabulary of
+  // `vocab` ids.
+  using SampleRowsFn = std::function<SampleBatch(const std::vector<const Sequence*>& rows, const std::vector<int>& ahead,
+                                                 const std::vector<const std::vector<int32_t>*>& drafts, int vocab)>;
   // result[i]: item i's drafts, at most its max_drafts (none is fine), ids of the target's
   // vocabulary.
   virtual std::vector<std::vector<int32_t>> propose(const std::vector<Item>& items, const SampleRowsFn& rows,

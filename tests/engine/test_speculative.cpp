@@ -297,6 +297,42 @@ TEST(Speculative, NgramOutputsAreThePlainDecodes) {
   }
 }
 
+TEST(Speculative, PenaltiesAndStructuredOutputTakeDraftsToo) {
+  REQUIRE_DEMO_MODELS();
+  // Each verification row draws as a plain decode would after the drafts before it: penalty
+  // counts and structured output's state include them (and drafts the format refuses are cut
+  // before verification). Penalised requests, then JSON-mode ones, each kind in its own
+  // engine so that the counters show it was drafted for; n-grams and the draft model.
+  std::vector<std::vector<SamplingParams>> kinds(2);
+  kinds[0] = {params(60), params(60, 0.8f, 4), params(50), params(60)};
+  kinds[0][0].repetition_penalty = 1.3f;
+  kinds[0][1].presence_penalty = 0.4f;
+  kinds[0][1].frequency_penalty = 0.2f;
+  kinds[0][2].frequency_penalty = 1.0f;
+  kinds[0][3].presence_penalty = 1.5f;
+  kinds[1] = {params(80), params(80, 0.7f, 6)};
+  for (SamplingParams& sp : kinds[1]) {
+    sp.output_format = {OutputPiece::object()};
+    sp.ignore_eos = false;
+  }
+  for (size_t kind = 0; kind < kinds.size(); ++kind) {
+    LLMEngine plain(config(0));  // fresh caches, as the speculative engines have
+    const auto p = prompts(plain);
+    std::vector<std::vector<int32_t>> q(p.begin(), p.begin() + static_cast<long>(kinds[kind].size()));
+    const auto want = plain.generate(q, kinds[kind]);
+    for (const std::string draft : {"[ngram]", ""}) {
+      const std::string where = (kind ? "json mode, " : "penalties, ") + (draft.empty() ? "draft model" : draft);
+      LLMEngine spec(config(3, 64, 2048, draft));
+      expect_plain(want, spec.generate(q, kinds[kind]), where);
+      const EngineStats s = spec.stats();
+      EXPECT_GT(s.spec_num_accepted_tokens, 0u) << where;
+      drain(spec, where);
+    }
+    if (kind == 1)
+      for (const auto& c : want) EXPECT_EQ(c.text.substr(0, 1), "{") << c.text;
+  }
+}
+
 TEST(Speculative, DisabledByBatchSize) {
   REQUIRE_DEMO_MODELS();
   // disable_by_batch_size 3: steps with 3 or more running sequences decode plainly. Requests of
