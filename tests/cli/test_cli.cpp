@@ -14,6 +14,9 @@
 
 #include "../engine/schema_oracle.h"
 #include "core/cpu_features.h"
+#include "engine/engine.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "goldens.h"
 
 namespace fs = std::filesystem;
@@ -107,6 +110,64 @@ TEST(Cli, GenerateTextOnTheShippedModel) {
   ASSERT_NE(line, std::string::npos) << c.out;
   EXPECT_EQ(text(c.out.substr(line + 1)), text(ta)) << c.out;
   EXPECT_NE(c.out.find(" drafts accepted ("), std::string::npos) << c.out;
+}
+
+// tinyllm chat: lines in, replies out (stdout holds only the replies, one per line); each turn
+// is the engine's greedy reply to the whole conversation so far rendered with the model's chat
+// template; /system sets a system prompt and starts over; an over-long message is refused
+// with an error and the conversation goes on.
+TEST(Cli, ChatKeepsTheConversation) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const std::string input = "Hello, who are you?\nTell me a fortune.\n/system You are a preacher.\nWhat is love?\n" +
+                            std::string(3000, 'x') + "\nAnd then?\n";
+  const fs::path in = fs::temp_directory_path() / "tinyllm_chat_in.txt";
+  std::ofstream(in) << input;
+  const std::string cmd = std::string(TLLM_CLI_BINARY) + " chat --model " + model +
+                          " --temperature 0 --max-tokens 12 --max-model-len 512 --kv-cache-memory 64MiB < " +
+                          in.string() + " 2>/dev/null";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  ASSERT_EQ(pclose(p), 0) << out;
+
+  tllm::EngineConfig c;
+  c.model_dir = model;
+  c.threads = 2;
+  c.kv_cache_memory = 64u << 20;
+  tllm::LLMEngine engine(c);
+  tllm::SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = 12;
+  const auto answer = [&](const nlohmann::ordered_json& messages) {
+    const std::string r = engine.chat_template()->render(messages, nullptr, true);
+    return engine.generate({engine.tokenizer()->encode(r, false)}, {sp})[0].text;
+  };
+  nlohmann::ordered_json m = nlohmann::ordered_json::array();
+  std::string want;
+  for (const char* user : {"Hello, who are you?", "Tell me a fortune."}) {
+    m.push_back({{"role", "user"}, {"content", user}});
+    const std::string a = answer(m);
+    want += a + "\n";
+    m.push_back({{"role", "assistant"}, {"content", a}});
+  }
+  m = nlohmann::ordered_json::array({{{"role", "system"}, {"content", "You are a preacher."}}});
+  for (const char* user : {"What is love?", "And then?"}) {  // the 3000-character line is refused
+    m.push_back({{"role", "user"}, {"content", user}});
+    const std::string a = answer(m);
+    want += a + "\n";
+    m.push_back({{"role", "assistant"}, {"content", a}});
+  }
+  EXPECT_EQ(out, want);
+
+  // The refusal names the limit on stderr.
+  const Result r = run("chat --model " + model + " --max-tokens 12 --max-model-len 512 --kv-cache-memory 64MiB < " +
+                       in.string());
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("error: This model's maximum context length is 512 tokens"), std::string::npos) << r.out;
+  fs::remove(in);
 }
 
 // Structured output from the command line: --json-schema (inline or @FILE) and --choice; the
