@@ -27,6 +27,7 @@ struct ServeArgs {
   EngineOptions engine;
   ServerOptions server;
   int max_queue = 1024;
+  bool disable_log_stats = false;
 };
 
 void run_serve(ServeArgs& a) {
@@ -63,7 +64,7 @@ void run_serve(ServeArgs& a) {
       const EngineStats stats = engine->stats();
       const std::string backend = engine->backend_name();
       const int max_len = engine->max_model_len();
-      server.set_engine(std::make_unique<AsyncEngine>(std::move(engine), a.max_queue));
+      server.set_engine(std::make_unique<AsyncEngine>(std::move(engine), a.max_queue, a.disable_log_stats ? 0.0 : 10.0));
       loaded = true;
       std::printf("tinyllm serve: ready in %.1f s (%s, max_model_len %d, %d KV blocks of %d tokens)\n",
                   now_seconds() - t0, backend.c_str(), max_len, stats.num_kv_blocks, config.block_size);
@@ -106,6 +107,8 @@ void register_serve_command(CLI::App& app) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--api-key", s.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
+  cmd->add_flag("--disable-log-stats", args->disable_log_stats,
+                "no stats line (throughput, requests, KV cache, drafts) every 10 s while serving");
   cmd->add_option("--served-model-name", s.served_model_names,
                   "model name(s) in the API (default: the --model path); the first is reported");
   cmd->add_option("--max-queue", args->max_queue, "requests waiting beyond this get HTTP 503")

@@ -1,4 +1,5 @@
 #include "engine/async_engine.h"
+#include "engine/stats_logger.h"
 
 #include <algorithm>
 #include <chrono>
@@ -93,8 +94,8 @@ bool RequestStream::done() const {
 
 // ---- AsyncEngine ------------------------------------------------------------------------
 
-AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue)
-    : engine_(std::move(engine)), max_queue_(max_queue) {
+AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue, double log_stats_interval)
+    : engine_(std::move(engine)), max_queue_(max_queue), log_stats_interval_(log_stats_interval) {
   TLLM_CHECK_ARG(engine_, "AsyncEngine: no engine given");
   TLLM_CHECK_ARG(max_queue_ >= 1, "AsyncEngine: max_queue must be at least 1, got ", max_queue_);
   stats_ = engine_->stats();
@@ -229,6 +230,8 @@ EngineStats AsyncEngine::stats() const {
 
 void AsyncEngine::loop() {
   LoopGap gap;
+  std::optional<StatsLogger> stats_log;
+  if (log_stats_interval_ > 0) stats_log.emplace(log_stats_interval_);
   std::vector<Pending> batch;
   std::vector<std::string> aborts;
   std::vector<Delivery> deliveries;
@@ -285,6 +288,8 @@ void AsyncEngine::loop() {
 
     // Stats first, so that a client who has its final output sees counters that include it.
     const EngineStats st = engine_->stats();
+    if (stats_log)
+      if (auto line = stats_log->update(st, now_seconds())) TLLM_LOG(Info, *line);
     deliveries.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -50,8 +50,9 @@ class RequestStream {
 
 class AsyncEngine {
  public:
-  // Takes ownership; starts the loop thread.
-  AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue = 1024);
+  // Takes ownership; starts the loop thread. log_stats_interval > 0: a stats line (StatsLogger)
+  // at most that often, in seconds, while there is work.
+  AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue = 1024, double log_stats_interval = 0);
   ~AsyncEngine();
 
   // Validates and queues the request (throws InvalidArgument for client mistakes, and
@@ -90,6 +91,7 @@ class AsyncEngine {
   void check_submission(const Submission& s) const;
   std::unique_ptr<LLMEngine> engine_;
   int max_queue_;
+  double log_stats_interval_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   struct Pending {
