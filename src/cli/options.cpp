@@ -72,6 +72,18 @@ void EngineOptions::add_to(CLI::App* cmd) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--quantization", c.quantization, "quantize on load: int8 or int4");
+  cmd->add_option("--runner", c.runner, "generate, or pooling: an embedding model (POST /v1/embeddings)")
+      ->check(CLI::IsMember({"generate", "pooling"}))
+      ->capture_default_str();
+  cmd->add_option("--task", task, "vLLM's older spelling: generate, or embed (= --runner pooling)")
+      ->check(CLI::IsMember({"generate", "embed"}));
+  cmd->add_option("--pooling-type", c.pooling_type,
+                  "pooling model: auto (the model's sentence-transformers files, else last), last, mean or cls")
+      ->check(CLI::IsMember({"auto", "last", "mean", "cls"}))
+      ->capture_default_str();
+  cmd->add_option("--pooling-normalize", pooling_normalize,
+                  "pooling model: auto (the model's modules.json, else true), true or false")
+      ->check(CLI::IsMember({"auto", "true", "false"}));
   cmd->add_option("--speculative-model", c.speculative.model_dir,
                   "draft model for speculative decoding (same tokenizer as --model)");
   cmd->add_option("--num-speculative-tokens", c.speculative.num_tokens, "drafts per step and sequence (default 4)")
@@ -87,6 +99,10 @@ void EngineOptions::add_to(CLI::App* cmd) {
 EngineConfig EngineOptions::resolve() const {
   EngineConfig c = config;
   if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
+  if (pooling_normalize == "true" || pooling_normalize == "false") c.pooling_normalize = pooling_normalize == "true";
+  if (task == "embed") {
+    c.runner = "pooling";
+  }
   if (!speculative_config.empty()) {
     TLLM_CHECK_ARG(!c.speculative.enabled() && c.speculative.num_tokens == 0 && c.speculative.disable_by_batch_size == 0,
                    "give the draft model either with --speculative-config or with --speculative-model / "

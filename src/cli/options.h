@@ -15,6 +15,8 @@ struct EngineOptions {
   EngineConfig config;
   std::string kv_cache_memory;  // "2GiB", "512MiB", bytes
   std::string speculative_config;  // vLLM's --speculative-config JSON
+  std::string task;                // vLLM's --task: "embed" is --runner pooling
+  std::string pooling_normalize;   // "auto", "true", "false"
   void add_to(CLI::App* cmd);
   EngineConfig resolve() const;  // parses the size strings
 };

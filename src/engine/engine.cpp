@@ -17,6 +17,7 @@
 #include "core/timer.h"
 #include "engine/block_manager.h"
 #include "engine/output_format.h"
+#include "engine/pooling.h"
 #include "engine/scheduler.h"
 #include "engine/speculative.h"
 #include "kernels/backend.h"
@@ -216,6 +217,7 @@ struct LLMEngine::Impl {
   };
   bool async = false;
   std::unique_ptr<Launched> in_flight;
+  std::unique_ptr<Pooler> pooler;      // a pooling model (null: generation)
   std::unique_ptr<Proposer> drafter;  // speculative decoding (null: off)
   int spec_off_at = 0;               // SpeculativeConfig::disable_by_batch_size
   int max_batched = 0;
@@ -240,6 +242,7 @@ struct LLMEngine::Impl {
   // Speculative decoding: cuts q's drafts at the first one its structured output would refuse.
   void cut_to_format(const Sequence& q, std::vector<int32_t>& drafts) const;
   std::vector<RequestOutput> step_speculative();
+  std::vector<RequestOutput> step_pooling();
   // Async scheduling: schedule, forward and start the draw; placeholders for the drawn tokens.
   // Schedules, builds and launches a step (its forward, then its draw). `resolve_first`: a step
   // whose draw the host needs before this one's draw can be built (penalties, structured
@@ -279,6 +282,16 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   TLLM_CHECK_ARG(c.async_scheduling == "auto" || c.async_scheduling == "on" || c.async_scheduling == "off",
                  "async_scheduling must be auto, on or off, got \"", c.async_scheduling, "\"");
   I.async = c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling());
+  TLLM_CHECK_ARG(c.runner == "generate" || c.runner == "pooling", "runner must be generate or pooling, got \"",
+                 c.runner, "\"");
+  const bool pooling = c.runner == "pooling";
+  std::optional<PoolingConfig> pool;
+  if (pooling) {
+    pool = PoolingConfig::resolve(c.model_dir, c.pooling_type, c.pooling_normalize);
+    TLLM_CHECK_ARG(!c.speculative.enabled(), "a pooling model has no decode to speculate on");
+    TLLM_CHECK_ARG(c.async_scheduling != "on", "a pooling model runs no draws to overlap: drop --async-scheduling on");
+    I.async = false;
+  }
   if (c.speculative.enabled()) {
     check_speculative_config(config_.speculative);  // the defaults filled in
     TLLM_CHECK_ARG(c.async_scheduling != "on",
@@ -306,6 +319,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
                  "unknown load format \"", c.load_format, "\" (supported: auto, safetensors, dummy)");
   mo.dummy_weights = c.load_format == "dummy";
   mo.cuda_graphs = !c.enforce_eager;
+  mo.pooling = pooling;
   const double load_t0 = now_seconds();
   I.model = load_model(c.model_dir, mc, *I.backend, mo);
   I.vocab = mc.vocab_size;
@@ -365,7 +379,13 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   if (I.drafter) {
     I.spec_off_at = spec.disable_by_batch_size;
   }
-  I.blocks = std::make_unique<BlockManager>(static_cast<int>(num_blocks), c.block_size, c.enable_prefix_caching);
+  // Mean and first-token pooling need every token's hidden state: no cached prefixes there.
+  I.blocks = std::make_unique<BlockManager>(static_cast<int>(num_blocks), c.block_size,
+                                            c.enable_prefix_caching && !(pool && pool->needs_every_token()));
+  if (pool) {
+    I.pooler = std::make_unique<Pooler>(*pool, mc.hidden_size);
+    TLLM_LOG(Info, "pooling model: ", pooling_type_name(pool->type), " token", pool->normalize ? ", normalised" : "");
+  }
   SchedulerConfig sc;
   sc.max_num_seqs = c.max_num_seqs;
   sc.max_num_batched_tokens = max_batched;
@@ -415,7 +435,11 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   for (int32_t t : prompt)
     TLLM_CHECK_ARG(t >= 0 && t < I.vocab, "request ", id, ": token id ", t, " is outside the vocabulary [0, ",
                    I.vocab, ")");
-  const int64_t total = static_cast<int64_t>(prompt.size()) + params.max_tokens;
+  // A pooling request computes its prompt only.
+  const int64_t total = static_cast<int64_t>(prompt.size()) + (I.pooler ? 0 : params.max_tokens);
+  if (I.pooler)
+    TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
+                   " tokens. However, you requested ", total, " tokens in the input. Please reduce the input.");
   TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
                  " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
                  params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
@@ -467,6 +491,7 @@ void LLMEngine::abort_request(const std::string& id) {
   for (int i = q->num_tokens() - 1; i >= q->num_prompt_tokens && q->tokens[i] < 0; --i) ++pending;
   out.num_output_tokens = q->num_output_tokens() - pending;
   I.states.erase(id);
+  if (I.pooler) I.pooler->drop(id);
   if (I.in_flight && I.in_flight->references(q)) {
     q->hold = true;  // an in-flight step still writes its cache: removed when that step resolves
     I.zombies.insert(q);
@@ -763,6 +788,7 @@ std::vector<RequestOutput> LLMEngine::step() {
   Impl& I = *impl_;
   if (I.async) return I.step_async();
   if (I.drafter) return I.step_speculative();
+  if (I.pooler) return I.step_pooling();
   double t[StepTiming::kPhases + 1] = {I.timing.enabled() ? now_seconds() : 0.0};
   std::vector<RequestOutput> outputs = std::move(I.pending);
   I.pending.clear();
@@ -904,6 +930,72 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   return outputs;
 }
 
+// A step of a pooling model: the scheduled prefill chunks, with the hidden-state rows the
+// pooling needs (every row for mean, the prompt's first for cls, its last for last); a
+// sequence whose prompt is complete gets its vector and finishes.
+std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
+  std::vector<RequestOutput> outputs = std::move(pending);
+  pending.clear();
+  SchedulerOutput so = scheduler->schedule();
+  if (so.empty()) return outputs;
+  ForwardBatch fb;
+  std::vector<int> last;  // scheduled sequences whose prompt this step completes
+  std::vector<PromptRow> unused;
+  build_batch(so, fb, last, unused, -1);
+  struct Rows {
+    const Sequence* seq;
+    int first, count, row;  // positions [first, first + count) are hidden rows [row, row + count)
+  };
+  std::vector<Rows> rows;
+  fb.logits_indices.clear();
+  const PoolingType type = pooler->config().type;
+  for (size_t i = 0; i < so.scheduled.size(); ++i) {
+    const ScheduledSequence& s = so.scheduled[i];
+    int first = s.first_token, count = s.num_new_tokens;
+    if (type == PoolingType::Last) first = s.first_token + s.num_new_tokens - 1, count = s.samples() ? 1 : 0;
+    if (type == PoolingType::Cls) count = s.first_token == 0 ? 1 : 0;
+    if (count == 0) continue;
+    rows.push_back({s.seq, first, count, static_cast<int>(fb.logits_indices.size())});
+    for (int t = first; t < first + count; ++t) fb.logits_indices.push_back(fb.cu_seqlens_q[i] + (t - s.first_token));
+  }
+  Tensor hidden;
+  if (fb.logits_indices.empty()) {
+    fb.logits_indices.push_back(0);  // a forward returns at least one row
+    model->forward(fb, kv);
+  } else {
+    hidden = model->forward(fb, kv);
+  }
+  scheduler->update_after_step(so);
+  if (hidden.defined()) {
+    const Tensor host = backend->download(hidden);
+    std::vector<float> f32(static_cast<size_t>(host.numel()));
+    if (host.dtype() == DType::F32) {
+      std::copy_n(host.data<float>(), f32.size(), f32.begin());
+    } else {
+      TLLM_CHECK(host.dtype() == DType::BF16 || host.dtype() == DType::F16, "pooling: hidden states in ",
+                 dtype_name(host.dtype()));
+      const uint16_t* h = host.data<uint16_t>();
+      for (size_t i = 0; i < f32.size(); ++i)
+        f32[i] = host.dtype() == DType::BF16 ? bf16_to_f32(h[i]) : f16_to_f32(h[i]);
+    }
+    for (const Rows& r : rows)
+      pooler->add(r.seq->id, r.first, f32.data() + static_cast<int64_t>(r.row) * host.dim(1), r.count);
+  }
+  for (int i : last) {
+    Sequence& q = *so.scheduled[i].seq;
+    RequestOutput out;
+    out.request_id = q.id;
+    out.embedding = pooler->finish(q.id, q.num_prompt_tokens);
+    out.finished = true;
+    out.finish_reason = FinishReason::Stop;
+    out.num_prompt_tokens = q.num_prompt_tokens;
+    out.num_cached_tokens = q.num_cached_tokens;
+    outputs.push_back(std::move(out));
+    finish(q);
+  }
+  return outputs;
+}
+
 // Async scheduling. The step launched by the previous call (in_flight) has drawn its tokens
 // on the device; this call schedules and launches the next step first, its inputs fed from
 // that draw, and only then collects the draw and processes it, so the host's work overlaps
@@ -974,6 +1066,31 @@ void LLMEngine::Impl::resolve(Launched& L, const Launched* next, std::vector<Req
   // Zombies L held and `next` does not: nothing runs for them any more.
   for (const ScheduledSequence& s : L.so.scheduled)
     if (zombies.count(s.seq) && !(next && next->references(s.seq))) finish(*s.seq);
+}
+
+bool LLMEngine::pooling() const { return impl_->pooler != nullptr; }
+bool LLMEngine::pooling_normalizes() const { return impl_->pooler && impl_->pooler->config().normalize; }
+int LLMEngine::hidden_size() const { return impl_->model->config().hidden_size; }
+
+std::vector<std::vector<float>> LLMEngine::embed(const std::vector<std::vector<int32_t>>& prompts) {
+  TLLM_CHECK_ARG(pooling(), "embed: this engine generates (runner \"generate\"); start it with runner \"pooling\"");
+  std::vector<std::vector<float>> out(prompts.size());
+  std::unordered_map<std::string, size_t> index;
+  const std::string prefix = "embed-" + std::to_string(impl_->generate_calls++) + "-";
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    add_request(prefix + std::to_string(i), prompts[i], SamplingParams{});
+    index[prefix + std::to_string(i)] = i;
+  }
+  size_t done = 0;
+  while (done < prompts.size())
+    for (RequestOutput& o : step()) {
+      auto it = index.find(o.request_id);
+      if (it == index.end() || !o.finished) continue;
+      TLLM_CHECK(o.error.empty(), "embed: ", o.error);
+      out[it->second] = std::move(o.embedding);
+      ++done;
+    }
+  return out;
 }
 
 std::vector<LLMEngine::Completion> LLMEngine::generate(const std::vector<std::vector<int32_t>>& prompts,

@@ -65,6 +65,12 @@ struct EngineConfig {
   std::string async_scheduling = "auto";
   // Steps run synchronously with a draft model (async scheduling "on" is refused).
   SpeculativeConfig speculative;
+  // "generate", or "pooling": an embedding model (engine/pooling.h), every request a prefill
+  // whose output is one vector; pooling_type "auto" (the model's sentence-transformers files,
+  // else last), "last", "mean" or "cls".
+  std::string runner = "generate";
+  std::string pooling_type = "auto";
+  std::optional<bool> pooling_normalize;  // unset: the model's files (modules.json), else true
 };
 
 struct EngineStats {
@@ -125,6 +131,12 @@ class LLMEngine {
   };
   std::vector<Completion> generate(const std::vector<std::vector<int32_t>>& prompts,
                                    const std::vector<SamplingParams>& params);
+  // A pooling engine (runner "pooling"): the vector of every prompt, in order.
+  std::vector<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& prompts);
+  bool pooling() const;
+  // A pooling engine's: whether its vectors are L2-normalised, and their length.
+  bool pooling_normalizes() const;
+  int hidden_size() const;
 
  private:
   struct Impl;

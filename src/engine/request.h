@@ -34,6 +34,7 @@ struct RequestOutput {
   int num_cached_tokens = 0;  // prompt tokens served from the prefix cache
   int num_output_tokens = 0;  // so far
   std::string error;          // non-empty when the engine failed this request
+  std::vector<float> embedding;  // a pooling model's output (the only event of its request)
 };
 
 }  // namespace tllm

@@ -22,7 +22,10 @@ struct ModelLoadOptions {
   std::string quantization;          // "", "int8", "int4" (quantize on load)
   int quant_group_size = 64;
   bool dummy_weights = false;
-  bool cuda_graphs = true;           // capture decode steps into CUDA graphs (CUDA only)        // random weights, no safetensors needed (benchmarks)
+  bool cuda_graphs = true;           // capture decode steps into CUDA graphs (CUDA only)
+  // Pooling (embedding) model: no lm_head is loaded and forward() returns the final-normed
+  // hidden states of the requested rows instead of logits.
+  bool pooling = false;
 };
 
 class CausalLM {
@@ -30,8 +33,9 @@ class CausalLM {
   virtual ~CausalLM() = default;
   virtual const ModelConfig& config() const = 0;
   virtual Backend& backend() = 0;
-  // Logits [batch.logits_indices.size(), vocab] f32 on the backend's device; valid until
-  // the next forward.
+  // Logits [batch.logits_indices.size(), vocab] f32 on the backend's device (a pooling model:
+  // the final-normed hidden states [rows, hidden] in the activation dtype); valid until the
+  // next forward.
   virtual Tensor forward(const ForwardBatch& batch, KVCache& kv) = 0;
   // Bytes of weights resident on the device (for the bench roofline and memory sizing).
   virtual size_t weight_bytes() const = 0;

@@ -54,6 +54,7 @@ class Qwen2Model final : public CausalLM {
       : cfg_(std::move(cfg)), backend_(backend), rope_(cfg_) {
     max_model_len_ = opts.max_model_len > 0 ? opts.max_model_len : cfg_.max_position_embeddings;
     layout_ = QKVLayout{cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim};
+    pooling_ = opts.pooling;
     load_weights(dir, opts);
     allocate(opts);
   }
@@ -125,9 +126,10 @@ class Qwen2Model final : public CausalLM {
 
     Tensor last_h = n_logits <= ws_.last_h.dim(0) ? ws_.last_h.slice_rows(0, n_logits)
                                                    : backend_.empty({n_logits, cfg_.hidden_size}, act_dtype_);
+    backend_.gather_rows(last_h, h, d.logits_indices);
+    if (pooling_) return last_h;
     Tensor logits = n_logits <= ws_.logits.dim(0) ? ws_.logits.slice_rows(0, n_logits)
                                                    : backend_.empty({n_logits, cfg_.vocab_size}, DType::F32);
-    backend_.gather_rows(last_h, h, d.logits_indices);
     backend_.linear(logits, last_h, lm_head_);
     return logits;
   }
@@ -157,7 +159,7 @@ class Qwen2Model final : public CausalLM {
   // launch shape (block-table width, split count) baked into the graph. Padding rows
   // attend to one key of block 0 and write no cache slot; their logits are dropped.
   bool graph_eligible(const ForwardBatch& b) const {
-    if (!use_graphs_ || rope_.depends_on_seq_len()) return false;
+    if (!use_graphs_ || pooling_ || rope_.depends_on_seq_len()) return false;
     const int B = b.num_seqs();
     if (b.num_tokens() != B || B > max_graph_batch_) return false;
     if (static_cast<int>(b.logits_indices.size()) != B) return false;
@@ -233,9 +235,14 @@ class Qwen2Model final : public CausalLM {
     }
     const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
     const int64_t q = cfg_.q_size(), kvs = cfg_.kv_size();
-    embed_ = w.embedding("model.embed_tokens.weight", V, H);
-    final_norm_ = w.tensor("model.norm.weight", {H}, DType::F32);
-    if (cfg_.tie_word_embeddings) {
+    // Checkpoints saved from the bare decoder (transformers' Qwen3Model, as Qwen3-Embedding's
+    // are) name their tensors without the "model." prefix.
+    const std::string root = w.has("embed_tokens.weight") && !w.has("model.embed_tokens.weight") ? "" : "model.";
+    embed_ = w.embedding(root + "embed_tokens.weight", V, H);
+    final_norm_ = w.tensor(root + "norm.weight", {H}, DType::F32);
+    if (pooling_) {
+      if (w.has("lm_head.weight")) w.mark_used("lm_head.weight");  // a pooling model computes no logits
+    } else if (cfg_.tie_word_embeddings) {
       lm_head_ = embed_;
       if (w.has("lm_head.weight")) w.host("lm_head.weight", {V, H});  // present but unused (tied)
     } else {
@@ -243,7 +250,7 @@ class Qwen2Model final : public CausalLM {
     }
     layers_.resize(cfg_.num_layers);
     for (int l = 0; l < cfg_.num_layers; ++l) {
-      const std::string p = "model.layers." + std::to_string(l) + ".";
+      const std::string p = root + "layers." + std::to_string(l) + ".";
       Layer& L = layers_[l];
       L.input_norm = w.tensor(p + "input_layernorm.weight", {H}, DType::F32);
       L.post_norm = w.tensor(p + "post_attention_layernorm.weight", {H}, DType::F32);
@@ -294,7 +301,7 @@ class Qwen2Model final : public CausalLM {
     ws_.act = backend_.empty({T, I_mlp}, act_dtype_);
     ws_.mlp_out = backend_.empty({T, H}, act_dtype_);
     ws_.last_h = backend_.empty({max_seqs, H}, act_dtype_);
-    ws_.logits = backend_.empty({max_seqs, cfg_.vocab_size}, DType::F32);
+    if (!pooling_) ws_.logits = backend_.empty({max_seqs, cfg_.vocab_size}, DType::F32);
     rope_spec_.rotary_dim = rope_.rotary_dim();
     rope_spec_.interleaved = false;
     stack_.final_norm = &final_norm_;
@@ -354,6 +361,7 @@ class Qwen2Model final : public CausalLM {
   std::unique_ptr<DeviceBatch> device_batch_;
   static constexpr int kGraphBatchSizes[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
   bool use_graphs_ = false;
+  bool pooling_ = false;  // ModelLoadOptions::pooling
   // Attention may release the o projection early where it is quantized (AttentionMeta);
   // TLLM_ATTN_RELEASE_EARLY=0 turns it off (measurements).
   bool release_attention_early_ = false;

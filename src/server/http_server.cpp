@@ -233,6 +233,7 @@ int HttpServer::start() {
   add("GET", "/v1/models", handle_models);
   add("POST", "/v1/completions", handle_completions);
   add("POST", "/v1/chat/completions", handle_chat_completions);
+  add("POST", "/v1/embeddings", handle_embeddings);
   add("POST", "/tokenize", handle_tokenize);
   add("POST", "/detokenize", handle_detokenize);
   if (options_.enable_debug_endpoints) add("GET", "/debug/engine", handle_debug_engine);

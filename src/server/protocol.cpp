@@ -536,6 +536,36 @@ json parse_json_body(const std::string& body) {
   return j;
 }
 
+std::vector<PromptInput> parse_prompt_inputs(const json& v, const std::string& param) {
+  const std::string shapes = "'" + param + "' must be a string, a list of strings, a list of token ids or a list of "
+                             "lists of token ids";
+  std::vector<PromptInput> out;
+  if (v.is_string()) {
+    out.emplace_back(v.get<std::string>());
+  } else if (v.is_array()) {
+    if (v.empty()) throw bad_request("'" + param + "' must not be empty", param);
+    const json& first = v[0];
+    if (first.is_string()) {
+      for (const json& p : v) {
+        if (!p.is_string()) throw bad_request(shapes + "; found a mix", param);
+        out.emplace_back(p.get<std::string>());
+      }
+    } else if (first.is_array()) {
+      for (const json& p : v) {
+        if (!p.is_array()) throw bad_request(shapes + "; found a mix", param);
+        out.emplace_back(token_id_list(p, param));
+      }
+    } else if (first.is_number()) {
+      out.emplace_back(token_id_list(v, param));
+    } else {
+      throw bad_request(shapes, param);
+    }
+  } else {
+    throw bad_request("'" + param + "' must be a string or a list, got " + std::string(type_name(v)), param);
+  }
+  return out;
+}
+
 CompletionRequest parse_completion_request(const json& body) {
   static const std::set<std::string> known = [] {
     auto k = common_fields();
@@ -548,34 +578,7 @@ CompletionRequest parse_completion_request(const json& body) {
 
   const json* prompt = find(body, "prompt");
   if (!prompt) throw bad_request("'prompt' is required", "prompt");
-  if (prompt->is_string()) {
-    r.prompts.emplace_back(prompt->get<std::string>());
-  } else if (prompt->is_array()) {
-    if (prompt->empty()) throw bad_request("'prompt' must not be empty", "prompt");
-    const json& first = (*prompt)[0];
-    if (first.is_string()) {
-      for (const json& p : *prompt) {
-        if (!p.is_string())
-          throw bad_request("'prompt' must be a string, a list of strings, a list of token ids or a list of "
-                            "lists of token ids; found a mix", "prompt");
-        r.prompts.emplace_back(p.get<std::string>());
-      }
-    } else if (first.is_array()) {
-      for (const json& p : *prompt) {
-        if (!p.is_array())
-          throw bad_request("'prompt' must be a string, a list of strings, a list of token ids or a list of "
-                            "lists of token ids; found a mix", "prompt");
-        r.prompts.emplace_back(token_id_list(p, "prompt"));
-      }
-    } else if (first.is_number()) {
-      r.prompts.emplace_back(token_id_list(*prompt, "prompt"));
-    } else {
-      throw bad_request("'prompt' must be a string, a list of strings, a list of token ids or a list of "
-                        "lists of token ids", "prompt");
-    }
-  } else {
-    throw bad_request("'prompt' must be a string or a list, got " + std::string(type_name(*prompt)), "prompt");
-  }
+  r.prompts = parse_prompt_inputs(*prompt, "prompt");
 
   r.echo = get_bool(body, "echo").value_or(false);
   if (auto lp = get_int(body, "logprobs")) {
@@ -648,6 +651,34 @@ DetokenizeRequest parse_detokenize_request(const json& body) {
   const json* tokens = find(body, "tokens");
   if (!tokens) throw bad_request("'tokens' is required", "tokens");
   r.tokens = token_id_list(*tokens, "tokens");
+  return r;
+}
+
+EmbeddingRequest parse_embedding_request(const json& body) {
+  static const std::set<std::string> known = {"model", "input", "encoding_format", "dimensions", "user",
+                                              "truncate_prompt_tokens", "add_special_tokens"};
+  check_known_fields(body, known);
+  EmbeddingRequest r;
+  r.model = get_string(body, "model");
+  const json* input = find(body, "input");
+  if (!input) throw bad_request("'input' is required", "input");
+  r.inputs = parse_prompt_inputs(*input, "input");
+  for (const PromptInput& p : r.inputs)
+    if (const auto* text = std::get_if<std::string>(&p); text && text->empty())
+      throw bad_request("'input' must not contain empty strings", "input");
+  r.encoding_format = get_string(body, "encoding_format").value_or("float");
+  if (r.encoding_format != "float" && r.encoding_format != "base64")
+    throw bad_request("'encoding_format' must be \"float\" or \"base64\", got \"" + r.encoding_format + "\"",
+                      "encoding_format");
+  r.dimensions = get_int(body, "dimensions");
+  if (r.dimensions && *r.dimensions < 1)
+    throw bad_request("'dimensions' must be at least 1, got " + std::to_string(*r.dimensions), "dimensions");
+  if (auto t = get_int(body, "truncate_prompt_tokens")) {
+    if (*t < -1 || *t == 0) throw bad_request("'truncate_prompt_tokens' must be -1 or at least 1", "truncate_prompt_tokens");
+    r.truncate_prompt_tokens = *t;
+  }
+  r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
+  get_string(body, "user");  // accepted (OpenAI's), unused
   return r;
 }
 

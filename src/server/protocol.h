@@ -88,6 +88,16 @@ struct TokenizeRequest {
   bool return_token_strs = false;
 };
 
+// POST /v1/embeddings (OpenAI's embeddings API; a pooling model).
+struct EmbeddingRequest {
+  std::optional<std::string> model;
+  std::vector<PromptInput> inputs;
+  std::string encoding_format = "float";  // or "base64" (little-endian f32)
+  std::optional<int> dimensions;           // keep the first n, renormalised (Matryoshka models)
+  std::optional<int> truncate_prompt_tokens;
+  bool add_special_tokens = true;
+};
+
 struct DetokenizeRequest {
   std::optional<std::string> model;
   std::vector<int32_t> tokens;
@@ -100,6 +110,9 @@ CompletionRequest parse_completion_request(const RequestJson& body);
 ChatRequest parse_chat_request(const RequestJson& body);
 TokenizeRequest parse_tokenize_request(const RequestJson& body);
 DetokenizeRequest parse_detokenize_request(const RequestJson& body);
+EmbeddingRequest parse_embedding_request(const RequestJson& body);
+// A prompt field: a string, a list of strings, a list of token ids or a list of such lists.
+std::vector<PromptInput> parse_prompt_inputs(const RequestJson& v, const std::string& param);
 
 // Engine sampling settings for one choice: the request's values, else generation_config's,
 // else OpenAI's defaults. max_tokens: the request's (400 when prompt + max_tokens exceeds

@@ -42,6 +42,15 @@ const ServingTokenizer& ServingState::require_tokenizer(const char* what) const 
   return *tokenizer;
 }
 
+void ServingState::require_runner(bool pooling, const char* route) const {
+  if (engine->engine().pooling() == pooling) return;
+  if (pooling)
+    throw bad_request(std::string(route) + " needs an embedding model; this server generates text (serve an "
+                      "embedding model with --runner pooling)");
+  throw bad_request(std::string(route) + " generates text; this server runs an embedding model (--runner pooling): "
+                    "use /v1/embeddings");
+}
+
 std::string make_request_id(const std::string& prefix) {
   thread_local std::mt19937_64 rng([] {
     std::random_device rd;
@@ -128,6 +137,7 @@ bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
     }
     c.text += out.new_text;
     c.logprobs.insert(c.logprobs.end(), out.new_logprobs.begin(), out.new_logprobs.end());
+    if (!out.embedding.empty()) c.embedding = out.embedding;
     if (out.prompt_logprobs) c.prompt_logprobs = out.prompt_logprobs;
     if (out.num_prompt_tokens > 0) c.num_prompt_tokens = out.num_prompt_tokens;
     c.num_cached_tokens = std::max(c.num_cached_tokens, out.num_cached_tokens);

@@ -46,6 +46,9 @@ struct ServingState {
   void check_ready() const;
   void check_model(const std::optional<std::string>& model) const;
   const ServingTokenizer& require_tokenizer(const char* what) const;
+  // 400 naming the runner when the model serves embeddings (generation routes) or generates
+  // text (/v1/embeddings).
+  void require_runner(bool pooling, const char* route) const;
 };
 
 // Random request ids: "<prefix>-<32 hex digits>".
@@ -68,6 +71,7 @@ struct ChoiceState {
   bool finished = false;
   bool started = false;  // a token has arrived
   double last_token_time = 0;
+  std::vector<float> embedding;  // a pooling model's output
 };
 
 struct PromptPlan {
@@ -146,10 +150,11 @@ void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Gener
 // Appends the usage object.
 void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens);
 
-// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp).
+// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp, serving_embeddings.cpp).
 void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_tokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_detokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace tllm

@@ -69,6 +69,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
 
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
+  state.require_runner(false, "/v1/chat/completions");
   auto ctx = std::make_shared<ChatContext>();
   ctx->request = parse_chat_request(parse_json_body(req.body));
   ChatRequest& r = ctx->request;

@@ -50,6 +50,7 @@ std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t
 
 void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
+  state.require_runner(false, "/v1/completions");
   auto ctx = std::make_shared<CompletionContext>();
   ctx->request = parse_completion_request(parse_json_body(req.body));
   CompletionRequest& r = ctx->request;

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstring>
 #include <random>
 #include <regex>
 #include <thread>
@@ -771,6 +773,12 @@ TEST_F(Http, StopStrings) {
   EXPECT_EQ(text, full.substr(0, at));
 }
 
+TEST_F(Http, EmbeddingsNeedAnEmbeddingModel) {
+  const Reply r = post(server(), "/v1/embeddings", json{{"input", "hello"}});
+  EXPECT_EQ(r.status, 400) << r.raw;
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("--runner pooling"), std::string::npos) << r.raw;
+}
+
 TEST_F(Http, TokenizeDetokenize) {
   const std::string text = "Blessed are the meek: for they shall inherit the earth.";
   const auto ids = tok().encode(text, true);
@@ -1320,6 +1328,82 @@ TEST(HttpFlags, SpeculativeDecodingServesThePlainText) {
   EXPECT_LE(tokens, 3 * drafts);
   EXPECT_GT(accepted, 0);
   EXPECT_LE(accepted, tokens);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+// --runner pooling: /v1/embeddings answers with the engine's vectors (text and token-id
+// inputs, one or several), cut to `dimensions` and renormalised, as floats or base64 of
+// little-endian f32; the generation routes refuse, as /v1/embeddings does on a generation server.
+TEST(HttpFlags, EmbeddingsServeThePoolingModel) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--runner", "pooling", "--served-model-name", "emb"});
+  ASSERT_TRUE(s.wait_healthy());
+  EngineConfig c;
+  c.model_dir = dir;
+  c.threads = 2;
+  c.kv_cache_memory = 256u << 20;
+  c.runner = "pooling";
+  LLMEngine ref(c);
+  const Tokenizer& tok = *ref.tokenizer();
+  const std::vector<std::string> texts = {"In the beginning God created the heaven and the earth.", "A computer"};
+  const std::vector<int32_t> ids = {11, 22, 33, 44};
+  auto want = ref.embed({tok.encode(texts[0], true), tok.encode(texts[1], true), ids});
+  const Reply r = post(s, "/v1/embeddings", json{{"model", "emb"}, {"input", texts}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["object"], "list");
+  EXPECT_EQ(r.body["model"], "emb");
+  ASSERT_EQ(r.body["data"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& d = r.body["data"][i];
+    EXPECT_EQ(d["index"], i);
+    EXPECT_EQ(d["object"], "embedding");
+    const auto v = d["embedding"].get<std::vector<float>>();
+    ASSERT_EQ(v.size(), want[i].size());
+    for (size_t k = 0; k < v.size(); ++k) EXPECT_FLOAT_EQ(v[k], want[i][k]) << i << ", " << k;
+  }
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"], tok.encode(texts[0], true).size() + tok.encode(texts[1], true).size());
+  EXPECT_EQ(r.body["usage"]["total_tokens"], r.body["usage"]["prompt_tokens"]);
+
+  // Token ids, 16 dimensions (renormalised), base64.
+  const Reply b = post(s, "/v1/embeddings", json{{"input", ids}, {"dimensions", 16}, {"encoding_format", "base64"}});
+  ASSERT_EQ(b.status, 200) << b.raw;
+  const std::string b64 = b.body["data"][0]["embedding"];
+  std::string bytes;
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i + 3 < b64.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char ch = b64[i + k];
+      v = v << 6 | (ch == '=' ? (++pad, 0u) : static_cast<uint32_t>(alphabet.find(ch)));
+    }
+    for (int k = 0; k < 3 - pad; ++k) bytes += static_cast<char>(v >> (16 - 8 * k) & 0xff);
+  }
+  ASSERT_EQ(bytes.size(), 16u * 4);
+  double n = 0;
+  for (int k = 0; k < 16; ++k) n += static_cast<double>(want[2][k]) * want[2][k];
+  for (int k = 0; k < 16; ++k) {
+    float x;
+    std::memcpy(&x, bytes.data() + 4 * k, 4);
+    EXPECT_NEAR(x, want[2][k] / std::sqrt(n), 1e-6) << k;
+  }
+
+  const auto error = [&](const std::string& path, const json& body) {
+    const Reply e = post(s, path, body);
+    EXPECT_EQ(e.status, 400) << e.raw;
+    return e.body["error"]["message"].get<std::string>();
+  };
+  EXPECT_NE(error("/v1/embeddings", json{{"input", "x"}, {"dimensions", 257}}).find("exceeds the model's embedding size of 256"),
+            std::string::npos);
+  EXPECT_NE(error("/v1/embeddings", json{{"input", json::array()}}).find("'input' must not be empty"), std::string::npos);
+  EXPECT_NE(error("/v1/embeddings", json{{"input", ""}}).find("empty strings"), std::string::npos);
+  EXPECT_NE(error("/v1/embeddings", json{{"input", "x"}, {"encoding_format", "int8"}}).find("encoding_format"),
+            std::string::npos);
+  EXPECT_NE(error("/v1/embeddings", json{{"input", {1, 99999}}}).find("99999"), std::string::npos);
+  EXPECT_NE(error("/v1/completions", json{{"prompt", "x"}}).find("use /v1/embeddings"), std::string::npos);
+  EXPECT_NE(error("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "x"}}}}}).find("use /v1/embeddings"),
+            std::string::npos);
   EXPECT_EQ(s.stop(), 0);
 }
 

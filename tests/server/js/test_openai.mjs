@@ -11,33 +11,44 @@ let server;
 let baseURL;
 let client;
 
-before(async () => {
-  server = spawn(BIN, ["serve", "--model", MODEL, "--device", "cpu", "--threads", "2", "--kv-cache-memory", "256MiB", "--host", "127.0.0.1",
-                       "--port", "0", "--served-model-name", "tiny", "--enable-debug-endpoints"], { stdio: ["ignore", "pipe", "inherit"] });
+// Starts `tinyllm serve` with the tiny model and `extra` flags; resolves once /health is 200.
+async function startServer(extra) {
+  const proc = spawn(BIN, ["serve", "--model", MODEL, "--device", "cpu", "--threads", "2", "--kv-cache-memory", "256MiB", "--host", "127.0.0.1",
+                           "--port", "0", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise((resolve, reject) => {
     let out = "";
-    server.stdout.on("data", (d) => {
+    proc.stdout.on("data", (d) => {
       out += d.toString();
       const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
       if (m) resolve(Number(m[1]));
     });
-    server.on("exit", (code) => reject(new Error(`tinyllm serve exited with ${code}: ${out}`)));
+    proc.on("exit", (code) => reject(new Error(`tinyllm serve exited with ${code}: ${out}`)));
   });
-  baseURL = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
     try {
-      if ((await fetch(`${baseURL}/health`)).status === 200) break;
+      if ((await fetch(`${url}/health`)).status === 200) break;
     } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
+  return { proc, url };
+}
+
+async function stopServer(proc) {
+  const exited = new Promise((r) => proc.on("exit", (code) => r(code)));
+  proc.kill("SIGTERM");
+  assert.equal(await exited, 0);
+}
+
+before(async () => {
+  const s = await startServer(["--served-model-name", "tiny", "--enable-debug-endpoints"]);
+  server = s.proc;
+  baseURL = s.url;
   client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: "unused", maxRetries: 0 });
 });
 
 after(async () => {
-  if (!server) return;
-  const exited = new Promise((r) => server.on("exit", (code) => r(code)));
-  server.kill("SIGTERM");
-  assert.equal(await exited, 0);
+  if (server) await stopServer(server);
 });
 
 const prompt = "And the LORD said unto Moses,";
@@ -249,4 +260,27 @@ test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const d = await (await fetch(`${baseURL}/detokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ tokens: t.tokens }) })).json();
   assert.equal(d.prompt, prompt);
+});
+
+test("embeddings.create on a pooling server: the client's base64 default and floats agree", async () => {
+  const { proc, url } = await startServer(["--runner", "pooling", "--served-model-name", "emb"]);
+  try {
+    const emb = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const input = ["In the beginning God created the heaven and the earth.", "A computer"];
+    const packed = await emb.embeddings.create({ model: "emb", input });  // the client asks for base64
+    const floats = await emb.embeddings.create({ model: "emb", input, encoding_format: "float" });
+    assert.equal(packed.data.length, 2);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(packed.data[i].embedding.length, 256);
+      assert.deepEqual(Array.from(packed.data[i].embedding, Math.fround), floats.data[i].embedding.map(Math.fround));
+      const norm = Math.sqrt(floats.data[i].embedding.reduce((a, x) => a + x * x, 0));
+      assert.ok(Math.abs(norm - 1) < 1e-5, `norm ${norm}`);
+    }
+    assert.ok(packed.usage.prompt_tokens > 0);
+    const short = await emb.embeddings.create({ model: "emb", input: "A computer", dimensions: 32 });
+    assert.equal(short.data[0].embedding.length, 32);
+    await assert.rejects(emb.completions.create({ model: "emb", prompt: "x" }), (e) => e.status === 400);
+  } finally {
+    await stopServer(proc);
+  }
 });

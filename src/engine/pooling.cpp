@@ -1,0 +1,87 @@
+#include "engine/pooling.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/json.h"
+
+namespace tllm {
+
+const char* pooling_type_name(PoolingType t) {
+  switch (t) {
+    case PoolingType::Last: return "last";
+    case PoolingType::Mean: return "mean";
+    case PoolingType::Cls: return "cls";
+  }
+  return "";
+}
+
+PoolingConfig PoolingConfig::resolve(const std::string& model_dir, const std::string& requested,
+                                     std::optional<bool> normalize) {
+  namespace fs = std::filesystem;
+  PoolingConfig c;
+  const fs::path pooling = fs::path(model_dir) / "1_Pooling" / "config.json";
+  if (fs::exists(pooling)) {
+    const nlohmann::json j = read_json_file(pooling.string());
+    const JsonFields f(j, pooling.string());
+    if (f.get_bool("pooling_mode_lasttoken").value_or(false)) c.type = PoolingType::Last;
+    else if (f.get_bool("pooling_mode_mean_tokens").value_or(false)) c.type = PoolingType::Mean;
+    else if (f.get_bool("pooling_mode_cls_token").value_or(false)) c.type = PoolingType::Cls;
+  }
+  const fs::path modules = fs::path(model_dir) / "modules.json";
+  if (fs::exists(modules)) {
+    const nlohmann::json j = read_json_file(modules.string());
+    bool found = false;
+    if (j.is_array())
+      for (const auto& m : j)
+        if (m.is_object() && m.value("type", "") == "sentence_transformers.models.Normalize") found = true;
+    c.normalize = found;
+  }
+  if (requested == "last") c.type = PoolingType::Last;
+  else if (requested == "mean") c.type = PoolingType::Mean;
+  else if (requested == "cls") c.type = PoolingType::Cls;
+  else TLLM_CHECK_ARG(requested == "auto", "pooling type must be auto, last, mean or cls, got \"", requested, "\"");
+  if (normalize) c.normalize = *normalize;
+  return c;
+}
+
+void Pooler::add(const std::string& id, int first, const float* rows, int count) {
+  Acc& a = acc_[id];
+  if (a.sum.empty()) a.sum.assign(static_cast<size_t>(hidden_), 0.0);
+  for (int r = 0; r < count; ++r) {
+    const float* x = rows + static_cast<int64_t>(r) * hidden_;
+    const int pos = first + r;
+    if (cfg_.type == PoolingType::Mean) {
+      for (int64_t i = 0; i < hidden_; ++i) a.sum[i] += x[i];
+    } else if (cfg_.type == PoolingType::Cls ? pos == 0 : true) {
+      a.last.assign(x, x + hidden_);  // Last: the latest row seen is the last token's at the end
+    }
+    ++a.count;
+  }
+}
+
+std::vector<float> Pooler::finish(const std::string& id, int num_tokens) {
+  auto it = acc_.find(id);
+  TLLM_CHECK(it != acc_.end(), "pooling: no rows for request ", id);
+  Acc a = std::move(it->second);
+  acc_.erase(it);
+  std::vector<float> v(static_cast<size_t>(hidden_));
+  if (cfg_.type == PoolingType::Mean) {
+    TLLM_CHECK(a.count == num_tokens, "pooling: ", a.count, " rows for a prompt of ", num_tokens, " tokens");
+    for (int64_t i = 0; i < hidden_; ++i) v[i] = static_cast<float>(a.sum[i] / num_tokens);
+  } else {
+    TLLM_CHECK(!a.last.empty(), "pooling: the ", pooling_type_name(cfg_.type), " row of request ", id, " is missing");
+    v = std::move(a.last);
+  }
+  if (cfg_.normalize) {
+    double n = 0;
+    for (float x : v) n += static_cast<double>(x) * x;
+    n = std::sqrt(n);
+    if (n > 0)
+      for (float& x : v) x = static_cast<float>(x / n);
+  }
+  return v;
+}
+
+}  // namespace tllm

@@ -1,0 +1,191 @@
+// Pooling (embedding) models (engine/pooling.h) on the CPU. References: the demo model ties
+// its lm_head to its embedding matrix E, so its logits are E h for the final-normed hidden
+// state h that last-token pooling returns; mean pooling is the average of every prefix's
+// last-token vector (causal attention); first-token (cls) pooling is the one-token prompt's.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "../server/test_util.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/pooling.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+namespace {
+
+namespace fs = std::filesystem;
+
+EngineConfig pooling_config(const std::string& dir, const std::string& type = "auto",
+                            std::optional<bool> normalize = std::nullopt) {
+  EngineConfig c;
+  c.model_dir = dir;
+  c.threads = 2;
+  c.dtype = "float32";
+  c.runner = "pooling";
+  c.pooling_type = type;
+  c.pooling_normalize = normalize;
+  c.block_size = 4;
+  c.num_kv_blocks = 256;
+  c.max_num_batched_tokens = 8;  // prompts over several chunks
+  return c;
+}
+
+double norm(const std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  return std::sqrt(n);
+}
+
+TEST(Pooling, LastTokenIsWhatTheLogitsAreMadeOf) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  // The plain engine's top-20 log-probs of the next token after each prompt: log-prob
+  // differences are logit differences, E_j h - E_k h = |h| (E_j e - E_k e) for the normalised
+  // vector e, so the top-20 ids ordered by E e are those, and the ratio is one number |h|.
+  EngineConfig gc;
+  gc.model_dir = dir;
+  gc.threads = 2;
+  gc.dtype = "float32";
+  gc.num_kv_blocks = 256;
+  gc.block_size = 4;
+  LLMEngine gen(gc);
+  LLMEngine pool(pooling_config(dir));
+  EXPECT_TRUE(pool.pooling());
+  auto file = SafetensorsFile::open((fs::path(dir) / "model.safetensors").string());
+  const Tensor E = file->get("model.embed_tokens.weight");
+  ASSERT_EQ(E.dtype(), DType::BF16);
+  const int64_t V = E.dim(0), H = E.dim(1);
+  const auto& tok = *gen.tokenizer();
+  std::vector<std::vector<int32_t>> prompts;
+  for (const char* s : {"And the LORD said unto Moses,", "A computer is a machine that", "In the beginning"})
+    prompts.push_back(tok.encode(s));
+  const auto vecs = pool.embed(prompts);
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = 1;
+  sp.logprobs = 20;
+  const auto want = gen.generate(prompts, {sp});
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    const std::vector<float>& e = vecs[p];
+    ASSERT_EQ(static_cast<int64_t>(e.size()), H);
+    EXPECT_NEAR(norm(e), 1.0, 1e-5);
+    std::vector<double> score(V);
+    for (int64_t j = 0; j < V; ++j) {
+      double d = 0;
+      for (int64_t i = 0; i < H; ++i) d += bf16_to_f32(E.data<uint16_t>()[j * H + i]) * static_cast<double>(e[i]);
+      score[j] = d;
+    }
+    const auto& top = want[p].logprobs[0].top;
+    ASSERT_EQ(top.size(), 20u);
+    const double scale = (top[0].second - top[19].second) / (score[top[0].first] - score[top[19].first]);
+    EXPECT_GT(scale, 1.0);
+    for (size_t k = 1; k < top.size(); ++k) {
+      EXPECT_GE(score[top[k - 1].first], score[top[k].first] - 1e-6) << "prompt " << p << ", rank " << k;
+      const double got = scale * (score[top[0].first] - score[top[k].first]);
+      EXPECT_NEAR(got, top[0].second - top[k].second, 1e-3) << "prompt " << p << ", rank " << k;
+    }
+  }
+}
+
+TEST(Pooling, MeanAndClsFromEveryPrefixesLastToken) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  LLMEngine last(pooling_config(dir, "last", false));
+  LLMEngine mean(pooling_config(dir, "mean", false));
+  LLMEngine cls(pooling_config(dir, "cls", false));
+  const std::vector<int32_t> p = last.tokenizer()->encode("And God said, Let there be light: and there was light.");
+  ASSERT_GT(p.size(), 8u);  // over two 8-token chunks
+  std::vector<std::vector<int32_t>> prefixes;
+  for (size_t n = 1; n <= p.size(); ++n) prefixes.emplace_back(p.begin(), p.begin() + static_cast<long>(n));
+  const auto each = last.embed(prefixes);
+  const auto m = mean.embed({p, p})[1];  // the second one after the first: no state carried over
+  const auto c = cls.embed({p})[0];
+  for (size_t i = 0; i < m.size(); ++i) {
+    double avg = 0;
+    for (const auto& v : each) avg += v[i];
+    avg /= static_cast<double>(each.size());
+    EXPECT_NEAR(m[i], avg, 1e-4 * (1 + std::fabs(avg))) << i;
+    EXPECT_NEAR(c[i], each[0][i], 1e-4 * (1 + std::fabs(each[0][i]))) << i;
+  }
+  EXPECT_GT(norm(m), 1.5);  // not normalised (the demo's final norm leaves |h| >> 1)
+}
+
+// The random-weight checkpoint with its tensors renamed as transformers' Qwen3Model saves them
+// (no "model." prefix, no lm_head): the same vectors as the original.
+TEST(Pooling, BareDecoderCheckpointsLoad) {
+  const fs::path src = fs::path(TLLM_SOURCE_DIR) / "tests" / "data" / "models" / "qwen2_untied";
+  const fs::path dst = fs::temp_directory_path() / ("tllm_bare_" + std::to_string(::getpid()));
+  fs::remove_all(dst);
+  fs::create_directories(dst);
+  fs::copy_file(src / "config.json", dst / "config.json");
+  auto file = SafetensorsFile::open((src / "model.safetensors").string());
+  std::vector<std::pair<std::string, Tensor>> renamed;
+  for (const auto& [name, info] : file->tensors()) {
+    if (name == "lm_head.weight") continue;
+    renamed.emplace_back(name.rfind("model.", 0) == 0 ? name.substr(6) : name, file->get(name));
+  }
+  write_safetensors((dst / "model.safetensors").string(), renamed);
+  EngineConfig a = pooling_config(src.string()), b = pooling_config(dst.string());
+  a.skip_tokenizer_init = b.skip_tokenizer_init = true;
+  LLMEngine ea(a), eb(b);
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {42}};
+  const auto va = ea.embed(prompts), vb = eb.embed(prompts);
+  ASSERT_EQ(va.size(), vb.size());
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_EQ(va[i], vb[i]) << i;
+  // Without an lm_head it cannot generate: the loader says which tensor is missing.
+  EngineConfig g = b;
+  g.runner = "generate";
+  try {
+    LLMEngine e(g);
+    ADD_FAILURE() << "generation without an lm_head";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("lm_head.weight"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dst);
+}
+
+TEST(Pooling, SentenceTransformersFilesAndRefusals) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const fs::path tmp = fs::temp_directory_path() / ("tllm_pool_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp / "1_Pooling");
+  std::ofstream(tmp / "1_Pooling" / "config.json") << R"({"word_embedding_dimension": 256, "pooling_mode_mean_tokens": true})";
+  std::ofstream(tmp / "modules.json") << R"([{"idx": 0, "type": "sentence_transformers.models.Transformer"}])";
+  PoolingConfig c = PoolingConfig::resolve(tmp.string(), "auto");
+  EXPECT_EQ(c.type, PoolingType::Mean);
+  EXPECT_FALSE(c.normalize);  // modules.json without a Normalize module
+  std::ofstream(tmp / "modules.json") << R"([{"type": "sentence_transformers.models.Normalize"}])";
+  std::ofstream(tmp / "1_Pooling" / "config.json") << R"({"pooling_mode_lasttoken": true})";
+  c = PoolingConfig::resolve(tmp.string(), "auto");
+  EXPECT_EQ(c.type, PoolingType::Last);
+  EXPECT_TRUE(c.normalize);
+  EXPECT_EQ(PoolingConfig::resolve(tmp.string(), "cls", false).type, PoolingType::Cls);
+  EXPECT_FALSE(PoolingConfig::resolve(tmp.string(), "cls", false).normalize);
+  EXPECT_THROW(PoolingConfig::resolve(tmp.string(), "max"), InvalidArgument);
+  fs::remove_all(tmp);
+
+  EngineConfig e = pooling_config(dir);
+  e.speculative.method = "ngram";
+  EXPECT_THROW(LLMEngine x(e), InvalidArgument);
+  e = pooling_config(dir);
+  e.runner = "rerank";
+  EXPECT_THROW(LLMEngine x(e), InvalidArgument);
+  EngineConfig g = pooling_config(dir);
+  g.runner = "generate";
+  LLMEngine gen(g);
+  EXPECT_FALSE(gen.pooling());
+  EXPECT_THROW(gen.embed({{1, 2}}), InvalidArgument);
+  // A pooling request may fill the context (no tokens to generate), not exceed it.
+  EngineConfig s = pooling_config(dir);
+  s.max_model_len = 16;
+  LLMEngine pool(s);
+  EXPECT_EQ(pool.embed({std::vector<int32_t>(16, 7)})[0].size(), 256u);
+  EXPECT_THROW(pool.embed({std::vector<int32_t>(17, 7)}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace tllm
