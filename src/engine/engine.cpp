@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/env.h"
-#include "io/json.h"
 #include "core/logging.h"
 #include "core/timer.h"
 #include "engine/block_manager.h"
@@ -20,6 +19,7 @@
 #include "engine/pooling.h"
 #include "engine/scheduler.h"
 #include "engine/speculative.h"
+#include "io/json.h"
 #include "kernels/backend.h"
 #include "kernels/profiling_backend.h"
 #include "model/kv_cache.h"
@@ -142,8 +142,8 @@ class StepTiming {
 };
 
 // The draft model of speculative decoding, on the target's backend with its load options.
-// Refused with the reason: a missing directory, a context shorter than the
-// engine's, or a tokenizer that differs from the target's (its drafts would be other tokens).
+// Refused with the reason: a missing directory, a context shorter than the engine's, or a
+// tokenizer that differs from the target's (its drafts would be other tokens).
 std::unique_ptr<CausalLM> load_draft(const EngineConfig& c, const ModelConfig& target, const ModelLoadOptions& mo,
                                      int max_model_len, Backend& backend) {
   namespace fs = std::filesystem;
