@@ -46,6 +46,14 @@ PoolingConfig PoolingConfig::resolve(const std::string& model_dir, const std::st
   return c;
 }
 
+void l2_normalize(std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  n = std::sqrt(n);
+  if (n > 0)
+    for (float& x : v) x = static_cast<float>(x / n);
+}
+
 void Pooler::add(const std::string& id, int first, const float* rows, int count) {
   Acc& a = acc_[id];
   if (a.sum.empty()) a.sum.assign(static_cast<size_t>(hidden_), 0.0);
@@ -74,13 +82,7 @@ std::vector<float> Pooler::finish(const std::string& id, int num_tokens) {
     TLLM_CHECK(!a.last.empty(), "pooling: the ", pooling_type_name(cfg_.type), " row of request ", id, " is missing");
     v = std::move(a.last);
   }
-  if (cfg_.normalize) {
-    double n = 0;
-    for (float x : v) n += static_cast<double>(x) * x;
-    n = std::sqrt(n);
-    if (n > 0)
-      for (float& x : v) x = static_cast<float>(x / n);
-  }
+  if (cfg_.normalize) l2_normalize(v);
   return v;
 }
 

@@ -28,6 +28,9 @@ struct PoolingConfig {
   bool needs_every_token() const { return type != PoolingType::Last; }
 };
 
+// Scales v to unit L2 norm (a zero vector stays zero).
+void l2_normalize(std::vector<float>& v);
+
 // Gathers the rows each sequence's pooling needs across its prefill chunks.
 class Pooler {
  public:

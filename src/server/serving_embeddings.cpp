@@ -3,9 +3,9 @@
 // cut to its first `dimensions` values and renormalised (Matryoshka-trained models).
 #include <httplib.h>
 
-#include <cmath>
 #include <cstring>
 
+#include "engine/pooling.h"
 #include "server/client_connection.h"
 #include "server/errors.h"
 #include "server/json_text.h"
@@ -32,13 +32,7 @@ std::string base64(const unsigned char* p, size_t n) {
 // The first `dims` values of v, renormalised when the model's vectors are normalised.
 std::vector<float> shorten(const std::vector<float>& v, size_t dims, bool renormalize) {
   std::vector<float> out(v.begin(), v.begin() + static_cast<long>(std::min(dims, v.size())));
-  if (renormalize && out.size() < v.size()) {
-    double n = 0;
-    for (float x : out) n += static_cast<double>(x) * x;
-    n = std::sqrt(n);
-    if (n > 0)
-      for (float& x : out) x = static_cast<float>(x / n);
-  }
+  if (renormalize && out.size() < v.size()) l2_normalize(out);
   return out;
 }
 
