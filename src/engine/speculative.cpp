@@ -164,17 +164,19 @@ void DraftModelProposer::accepted(Sequence& seq, int num_drafts, int accepted) {
 NgramProposer::NgramProposer(int num_tokens, int min_n, int max_n) : Proposer(num_tokens), min_n_(min_n), max_n_(max_n) {}
 
 std::vector<int32_t> NgramProposer::lookup(const std::vector<int32_t>& t, int max) const {
+  // One pass from the end over the earlier places of the last token: the longest match (up to
+  // max_n_) ending there, the latest of the longest; a match of max_n_ cannot be beaten.
   const int n = static_cast<int>(t.size());
-  for (int len = std::min(max_n_, n - 1); len >= min_n_; --len) {
-    // The latest start i < n - len where t[i, i + len) equals the last len tokens.
-    const int32_t* tail = t.data() + n - len;
-    for (int i = n - len - 1; i >= 0; --i) {
-      if (t[i + len - 1] != tail[len - 1] || !std::equal(tail, tail + len, t.data() + i)) continue;
-      const int from = i + len, to = std::min(n, from + max);
-      return std::vector<int32_t>(t.begin() + from, t.begin() + to);
-    }
+  int best_len = 0, best_end = -1;
+  for (int e = n - 2; e >= 0 && best_len < max_n_; --e) {
+    if (t[e] != t[n - 1]) continue;
+    int len = 1;
+    while (len < max_n_ && len <= e && t[e - len] == t[n - 1 - len]) ++len;
+    if (len > best_len) best_len = len, best_end = e;
   }
-  return {};
+  if (best_len < min_n_) return {};
+  const int from = best_end + 1, to = std::min(n, from + max);
+  return std::vector<int32_t>(t.begin() + from, t.begin() + to);
 }
 
 std::vector<std::vector<int32_t>> NgramProposer::propose(const std::vector<Item>& items, const SampleRowsFn&,
