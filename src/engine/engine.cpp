@@ -937,6 +937,9 @@ std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
   std::vector<RequestOutput> outputs = std::move(pending);
   pending.clear();
   SchedulerOutput so = scheduler->schedule();
+  // A preempted prompt is recomputed from its first token. (Prefill alone rarely preempts: a
+  // running prompt takes the step's budget before any other is admitted.)
+  for (const Sequence* q : so.preempted) pooler->drop(q->id);
   if (so.empty()) return outputs;
   ForwardBatch fb;
   std::vector<int> last;  // scheduled sequences whose prompt this step completes
