@@ -129,7 +129,7 @@ std::vector<int32_t> random_prompt(int n, int vocab, std::mt19937& rng) {
 }
 
 void run_bench(const BenchArgs& a) {
-  EngineConfig cfg = a.engine.resolve();
+  EngineConfig cfg = a.engine.resolve_for_generation("bench");
   // Random prompts and weights give a draft nothing to guess, and the rows' limits count one
   // model's bytes per token: speculative decoding is measured on real text instead
   // (bench/speculative.sh).

@@ -55,7 +55,7 @@ std::string reply(LLMEngine& engine, const nlohmann::ordered_json& messages, con
 }
 
 void run_chat(const ChatArgs& a) {
-  LLMEngine engine(a.engine.resolve());
+  LLMEngine engine(a.engine.resolve_for_generation("chat"));
   TLLM_CHECK_ARG(engine.tokenizer() != nullptr, "chat needs the model's tokenizer (tokenizer.json)");
   TLLM_CHECK_ARG(engine.chat_template() != nullptr, "chat: the model has no chat template");
   check_utf8_text(a.system, "--system");

@@ -30,7 +30,7 @@ struct GenerateArgs {
 void run_generate(const GenerateArgs& a) {
   TLLM_CHECK_ARG(!a.prompts.empty() || !a.prompt_ids.empty(), "give --prompt TEXT or --prompt-ids 1,2,3");
   const double t_load = now_seconds();
-  LLMEngine engine(a.engine.resolve());
+  LLMEngine engine(a.engine.resolve_for_generation("generate"));
   const double load_s = now_seconds() - t_load;
   const Tokenizer* tok = engine.tokenizer();
 

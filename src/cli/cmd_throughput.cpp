@@ -29,7 +29,7 @@ void run_throughput(const ThroughputArgs& a) {
   TLLM_CHECK_ARG(a.iters >= 1, "--iters must be at least 1");
   TLLM_CHECK_ARG(a.min_input_len >= 1 && a.min_input_len <= a.max_input_len, "need 1 <= --min-input-len <= --max-input-len");
   TLLM_CHECK_ARG(a.min_output_len >= 1 && a.min_output_len <= a.max_output_len, "need 1 <= --min-output-len <= --max-output-len");
-  LLMEngine engine(a.engine.resolve());
+  LLMEngine engine(a.engine.resolve_for_generation("throughput"));
   const int max_len = engine.max_model_len();
   TLLM_CHECK_ARG(a.max_input_len < max_len, "--max-input-len ", a.max_input_len, " leaves no room in the context of ",
                  max_len, " tokens");

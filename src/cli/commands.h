@@ -9,6 +9,7 @@ namespace tllm {
 
 void register_generate_command(CLI::App& app);
 void register_chat_command(CLI::App& app);
+void register_embed_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
 void register_tokenize_command(CLI::App& app);
 void register_render_chat_command(CLI::App& app);

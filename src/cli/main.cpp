@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tinyllm 0.1.0");
   tllm::register_generate_command(app);
   tllm::register_chat_command(app);
+  tllm::register_embed_command(app);
   tllm::register_bench_command(app);
   tllm::register_serve_command(app);
   tllm::register_bench_serve_command(app);

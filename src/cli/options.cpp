@@ -116,6 +116,13 @@ EngineConfig EngineOptions::resolve() const {
   return c;
 }
 
+EngineConfig EngineOptions::resolve_for_generation(const char* command) const {
+  EngineConfig c = resolve();
+  TLLM_CHECK_ARG(c.runner == "generate", command, " generates text, and --runner pooling (--task embed) makes an "
+                                                  "embedding model: serve it (POST /v1/embeddings) or use `tinyllm embed`");
+  return c;
+}
+
 size_t parse_byte_size(const std::string& text, const std::string& flag) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;

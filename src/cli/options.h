@@ -19,6 +19,8 @@ struct EngineOptions {
   std::string pooling_normalize;   // "auto", "true", "false"
   void add_to(CLI::App* cmd);
   EngineConfig resolve() const;  // parses the size strings
+  // resolve() for a command that generates text: a pooling runner is refused naming `command`.
+  EngineConfig resolve_for_generation(const char* command) const;
 };
 
 // "2GiB", "1.5G", "512MiB", "1000000" -> bytes; throws InvalidArgument naming the flag.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -170,6 +171,56 @@ TEST(Cli, ChatKeepsTheConversation) {
   fs::remove(in);
 }
 
+// tinyllm embed: one JSON object per input with the pooling engine's vector (text and ids);
+// --similarity gives their cosine similarities; --dimensions cuts and renormalises.
+TEST(Cli, EmbedPrintsTheEnginesVectors) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const std::string base = std::string(TLLM_CLI_BINARY) + " embed --model " + model + " --kv-cache-memory 64MiB ";
+  const auto stdout_of = [](const std::string& cmd) {
+    std::string out;
+    FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
+    if (!p) return out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    EXPECT_EQ(pclose(p), 0) << cmd;
+    return out;
+  };
+  const std::string out = stdout_of(base + "--input \"A computer\" --input-ids 11,22,33");
+  tllm::EngineConfig c;
+  c.model_dir = model;
+  c.threads = 2;
+  c.kv_cache_memory = 64u << 20;
+  c.runner = "pooling";
+  tllm::LLMEngine engine(c);
+  const auto want = engine.embed({engine.tokenizer()->encode("A computer", true), {11, 22, 33}});
+  std::istringstream lines(out);
+  std::string line;
+  size_t i = 0;
+  for (; std::getline(lines, line); ++i) {
+    const auto j = nlohmann::json::parse(line);
+    ASSERT_LT(i, want.size());
+    EXPECT_EQ(j["index"], i);
+    const auto v = j["embedding"].get<std::vector<float>>();
+    ASSERT_EQ(v.size(), want[i].size());
+    for (size_t k = 0; k < v.size(); ++k) EXPECT_FLOAT_EQ(v[k], want[i][k]) << i << ", " << k;
+  }
+  EXPECT_EQ(i, 2u);
+  const auto sim = nlohmann::json::parse(stdout_of(base + "--input \"A computer\" --input \"A computer\" --input-ids 11,22,33 --similarity"));
+  const auto& m = sim["cosine_similarity"];
+  EXPECT_NEAR(m[0][1].get<double>(), 1.0, 1e-6);
+  double dot = 0;
+  for (size_t k = 0; k < want[0].size(); ++k) dot += double(want[0][k]) * want[1][k];
+  EXPECT_NEAR(m[0][2].get<double>(), dot, 1e-5);  // unit vectors: the dot product
+  const auto short_v = nlohmann::json::parse(stdout_of(base + "--input-ids 11,22,33 --dimensions 8"))["embedding"].get<std::vector<double>>();
+  ASSERT_EQ(short_v.size(), 8u);
+  double n = 0, n8 = 0;
+  for (double x : short_v) n += x * x;
+  for (int k = 0; k < 8; ++k) n8 += double(want[1][k]) * want[1][k];
+  EXPECT_NEAR(n, 1.0, 1e-5);
+  EXPECT_NEAR(short_v[0], want[1][0] / std::sqrt(n8), 1e-6);
+}
+
 // Structured output from the command line: --json-schema (inline or @FILE) and --choice; the
 // per-token JSON lines rebuild the text, which the schema's validator accepts when it stopped.
 TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
@@ -244,6 +295,10 @@ TEST(Cli, BadInputGivesOneLineErrors) {
        "--prompt is not valid UTF-8: the sequence at byte 2 (0x80) is invalid"},
       {"tokenize --model " + model + " \"$(printf 'x\\342\\202')\"", "TEXT is not valid UTF-8: the sequence at byte 1 (0xE2)"},
       {"generate --model " + model + " --prompt hi --num-speculative-tokens 3", "needs a draft model"},
+      {"generate --model " + model + " --prompt hi --runner pooling", "generate generates text, and --runner pooling"},
+      {"chat --model " + model + " --task embed", "chat generates text"},
+      {"embed --model " + model + " --kv-cache-memory 64MiB", "give --input TEXT or --input-ids"},
+      {"embed --model " + model + " --kv-cache-memory 64MiB --input x --dimensions 999", "--dimensions must be in [1, 256]"},
       {"generate --model " + model + " --prompt hi --speculative-model /nonexistent/draft",
        "speculative model directory \"/nonexistent/draft\" does not exist"},
       {"generate --model " + model + " --prompt hi --speculative-config '{\"model\": \"d\", \"k\": 1}'",
