@@ -91,6 +91,7 @@ class DraftBatch {
     if (logits) fb_.logits_indices.push_back(static_cast<int32_t>(fb_.tokens.size()) - 1);
   }
   bool empty() const { return fb_.tokens.empty(); }
+  void request_row(int32_t token_row) { fb_.logits_indices.push_back(token_row); }
   const ForwardBatch& get() const { return fb_; }
 
  private:
@@ -125,6 +126,8 @@ std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<
     if (draws) drawing.push_back(i);
   }
   if (first.empty()) return drafts;
+  // Only catching up (nobody draws yet): one row of logits anyway, as every forward returns.
+  if (drawing.empty()) first.request_row(0);
   Tensor logits = model_->forward(first.get(), kv_);
   std::vector<int> ahead;
   // Later forwards: one token per sequence still drafting (the draft drawn last), until each
