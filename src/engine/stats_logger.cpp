@@ -12,6 +12,12 @@ std::optional<std::string> StatsLogger::update(const EngineStats& s, double now)
   }
   const double dt = now - last_;
   if (dt < interval_) return std::nullopt;
+  if (dt > 2 * interval_) {
+    // The loop slept (no work): averages over the sleep would read near zero. Start afresh.
+    last_ = now;
+    prev_ = s;
+    return std::nullopt;
+  }
   const uint64_t prompt = s.prompt_tokens_total - prev_.prompt_tokens_total;
   const uint64_t generated = s.generation_tokens_total - prev_.generation_tokens_total;
   const bool active = s.num_running > 0 || s.num_waiting > 0;

@@ -16,7 +16,8 @@ class StatsLogger {
   explicit StatsLogger(double interval_s) : interval_(interval_s) {}
   // The line(s) to log at time `now` (seconds): once `interval` has passed since the last
   // line, and only when tokens were processed in between or requests are still running or
-  // waiting; nullopt otherwise.
+  // waiting; nullopt otherwise. After more than two intervals without a call (the serving loop
+  // slept for want of work) the interval starts afresh instead.
   std::optional<std::string> update(const EngineStats& s, double now);
 
  private:

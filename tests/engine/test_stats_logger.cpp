@@ -41,6 +41,16 @@ TEST(StatsLogger, RatesOverTheIntervalAndOnlyWhileThereIsWork) {
   ASSERT_TRUE(later);
   EXPECT_NE(later->find("Avg generation throughput: 9.1 tokens/s"), std::string::npos) << *later;
   EXPECT_EQ(later->find("SpecDecoding"), std::string::npos) << *later;
+  // The loop slept for an hour, then a request came: no line averaged over the hour; the
+  // rates start from the wake-up.
+  s.prompt_tokens_total += 500;
+  EXPECT_FALSE(log.update(s, 3736.0));
+  s.generation_tokens_total += 220;
+  const auto woke = log.update(s, 3747.0);
+  ASSERT_TRUE(woke);
+  EXPECT_NE(woke->find("Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 20.0 tokens/s"),
+            std::string::npos)
+      << *woke;
 }
 
 }  // namespace
