@@ -24,6 +24,7 @@
 #include "kernels/profiling_backend.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/weights.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -154,7 +155,8 @@ std::unique_ptr<CausalLM> load_draft(const EngineConfig& c, const ModelConfig& t
   TLLM_CHECK_ARG(draft_len >= max_model_len, "the draft model's context length ", draft_len, " (", dir,
                  ") is shorter than max_model_len ", max_model_len, ": lower --max-model-len");
   const fs::path tt = fs::path(c.model_dir) / "tokenizer.json", dt = fs::path(dir) / "tokenizer.json";
-  if (fs::exists(tt) && fs::exists(dt)) {
+  if (fs::exists(tt) && fs::exists(dt) && read_file(tt.string()) != read_file(dt.string())) {
+    // Files that differ may still hold one vocabulary (their decoders or templates differ).
     const nlohmann::json a = read_json_file(tt.string()), b = read_json_file(dt.string());
     const auto part = [](const nlohmann::json& j, const char* key, const char* sub) {
       const auto it = j.find(key);
@@ -435,14 +437,16 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   for (int32_t t : prompt)
     TLLM_CHECK_ARG(t >= 0 && t < I.vocab, "request ", id, ": token id ", t, " is outside the vocabulary [0, ",
                    I.vocab, ")");
-  // A pooling request computes its prompt only.
-  const int64_t total = static_cast<int64_t>(prompt.size()) + (I.pooler ? 0 : params.max_tokens);
-  if (I.pooler)
+  if (I.pooler) {  // a pooling request computes its prompt only
+    TLLM_CHECK_ARG(static_cast<int64_t>(prompt.size()) <= I.max_model_len, "This model's maximum context length is ",
+                   I.max_model_len, " tokens. However, you requested ", prompt.size(),
+                   " tokens in the input. Please reduce the input.");
+  } else {
+    const int64_t total = static_cast<int64_t>(prompt.size()) + params.max_tokens;
     TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
-                   " tokens. However, you requested ", total, " tokens in the input. Please reduce the input.");
-  TLLM_CHECK_ARG(total <= I.max_model_len, "This model's maximum context length is ", I.max_model_len,
-                 " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
-                 params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
+                   " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
+                   params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
+  }
   TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
   if (!params.stop.empty() && params.detokenize)
     TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");
@@ -616,7 +620,7 @@ void LLMEngine::Impl::build_batch(const SchedulerOutput& so, ForwardBatch& fb, s
       }
       fb.tokens.push_back(tok < 0 ? 0 : tok);
       fb.positions.push_back(t);
-      fb.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs]) * bs + t % bs);
+      fb.slot_mapping.push_back(q.slot(t, bs));
     }
     const int d = num_drafts(i);
     for (int j = 0; j < d; ++j) {  // speculative decoding: the drafts follow the sequence's last token
@@ -624,7 +628,7 @@ void LLMEngine::Impl::build_batch(const SchedulerOutput& so, ForwardBatch& fb, s
       TLLM_ASSERT(fb.feed_rows.empty());
       fb.tokens.push_back((*drafts)[i][j]);
       fb.positions.push_back(t);
-      fb.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs]) * bs + t % bs);
+      fb.slot_mapping.push_back(q.slot(t, bs));
     }
     fb.cu_seqlens_q.push_back(static_cast<int32_t>(fb.tokens.size()));
     fb.seq_lens_k.push_back(s.first_token + s.num_new_tokens + d);
@@ -972,15 +976,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
   if (hidden.defined()) {
     const Tensor host = backend->download(hidden);
     std::vector<float> f32(static_cast<size_t>(host.numel()));
-    if (host.dtype() == DType::F32) {
-      std::copy_n(host.data<float>(), f32.size(), f32.begin());
-    } else {
-      TLLM_CHECK(host.dtype() == DType::BF16 || host.dtype() == DType::F16, "pooling: hidden states in ",
-                 dtype_name(host.dtype()));
-      const uint16_t* h = host.data<uint16_t>();
-      for (size_t i = 0; i < f32.size(); ++i)
-        f32[i] = host.dtype() == DType::BF16 ? bf16_to_f32(h[i]) : f16_to_f32(h[i]);
-    }
+    host_to_f32(host, f32.data());  // the activation dtype (bf16 on CUDA)
     for (const Rows& r : rows)
       pooler->add(r.seq->id, r.first, f32.data() + static_cast<int64_t>(r.row) * host.dim(1), r.count);
   }
@@ -1077,22 +1073,8 @@ int LLMEngine::hidden_size() const { return impl_->model->config().hidden_size; 
 
 std::vector<std::vector<float>> LLMEngine::embed(const std::vector<std::vector<int32_t>>& prompts) {
   TLLM_CHECK_ARG(pooling(), "embed: this engine generates (runner \"generate\"); start it with runner \"pooling\"");
-  std::vector<std::vector<float>> out(prompts.size());
-  std::unordered_map<std::string, size_t> index;
-  const std::string prefix = "embed-" + std::to_string(impl_->generate_calls++) + "-";
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    add_request(prefix + std::to_string(i), prompts[i], SamplingParams{});
-    index[prefix + std::to_string(i)] = i;
-  }
-  size_t done = 0;
-  while (done < prompts.size())
-    for (RequestOutput& o : step()) {
-      auto it = index.find(o.request_id);
-      if (it == index.end() || !o.finished) continue;
-      TLLM_CHECK(o.error.empty(), "embed: ", o.error);
-      out[it->second] = std::move(o.embedding);
-      ++done;
-    }
+  std::vector<std::vector<float>> out;
+  for (Completion& c : generate(prompts, {SamplingParams{}})) out.push_back(std::move(c.embedding));
   return out;
 }
 
@@ -1119,6 +1101,7 @@ std::vector<LLMEngine::Completion> LLMEngine::generate(const std::vector<std::ve
       c.logprobs.insert(c.logprobs.end(), o.new_logprobs.begin(), o.new_logprobs.end());
       if (o.prompt_logprobs) c.prompt_logprobs = std::move(o.prompt_logprobs);
       c.num_cached_tokens = o.num_cached_tokens;
+      if (!o.embedding.empty()) c.embedding = std::move(o.embedding);
       if (o.finished) {
         c.finish_reason = o.finish_reason;
         ++done;

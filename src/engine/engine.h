@@ -128,6 +128,7 @@ class LLMEngine {
     std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
     FinishReason finish_reason = FinishReason::None;
     int num_cached_tokens = 0;
+    std::vector<float> embedding;  // a pooling engine's vector
   };
   std::vector<Completion> generate(const std::vector<std::vector<int32_t>>& prompts,
                                    const std::vector<SamplingParams>& params);

@@ -35,6 +35,10 @@ struct Sequence {
   bool hold = false;
 
   int num_tokens() const { return static_cast<int>(tokens.size()); }
+  // The KV cache slot of position t: its place in the block that block_table gives it.
+  int64_t slot(int t, int block_size) const {
+    return static_cast<int64_t>(block_table[t / block_size]) * block_size + t % block_size;
+  }
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
   // Prompt logprobs need logits at every prompt position, so those requests skip the
   // prefix cache (cached positions produce no logits).

@@ -82,7 +82,7 @@ class DraftBatch {
       const int t = first + i;
       fb_.tokens.push_back(tokens[i]);
       fb_.positions.push_back(t);
-      fb_.slot_mapping.push_back(static_cast<int64_t>(q.block_table[t / bs_]) * bs_ + t % bs_);
+      fb_.slot_mapping.push_back(q.slot(t, bs_));
     }
     fb_.cu_seqlens_q.push_back(static_cast<int32_t>(fb_.tokens.size()));
     fb_.seq_lens_k.push_back(first + count);

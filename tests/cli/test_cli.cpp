@@ -27,11 +27,11 @@ namespace {
 
 struct Result {
   int status = -1;
-  std::string out;  // stdout and stderr together
+  std::string out;  // what the command wrote (run: stdout and stderr together)
 };
 
-Result run(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(TLLM_CLI_BINARY) + " " + args + " 2>&1";
+// A shell command's exit status and standard output.
+Result run_shell(const std::string& cmd) {
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -41,6 +41,16 @@ Result run(const std::string& args, const std::string& env = "") {
   const int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// tinyllm ARGS with stdout and stderr together.
+Result run(const std::string& args, const std::string& env = "") {
+  return run_shell(env + (env.empty() ? "" : " ") + std::string(TLLM_CLI_BINARY) + " " + args + " 2>&1");
+}
+
+// tinyllm ARGS, stdout only (stderr dropped).
+Result run_stdout(const std::string& args) {
+  return run_shell(std::string(TLLM_CLI_BINARY) + " " + args + " 2>/dev/null");
 }
 
 std::string ids_arg(const std::vector<int32_t>& ids) {
@@ -123,16 +133,11 @@ TEST(Cli, ChatKeepsTheConversation) {
                             std::string(3000, 'x') + "\nAnd then?\n";
   const fs::path in = fs::temp_directory_path() / "tinyllm_chat_in.txt";
   std::ofstream(in) << input;
-  const std::string cmd = std::string(TLLM_CLI_BINARY) + " chat --model " + model +
-                          " --temperature 0 --max-tokens 12 --max-model-len 512 --kv-cache-memory 64MiB < " +
-                          in.string() + " 2>/dev/null";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const Result chat = run_stdout("chat --model " + model +
+                                 " --temperature 0 --max-tokens 12 --max-model-len 512 --kv-cache-memory 64MiB < " +
+                                 in.string());
+  ASSERT_EQ(chat.status, 0) << chat.out;
+  const std::string& out = chat.out;
 
   tllm::EngineConfig c;
   c.model_dir = model;
@@ -175,16 +180,11 @@ TEST(Cli, ChatKeepsTheConversation) {
 // --similarity gives their cosine similarities; --dimensions cuts and renormalises.
 TEST(Cli, EmbedPrintsTheEnginesVectors) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
-  const std::string base = std::string(TLLM_CLI_BINARY) + " embed --model " + model + " --kv-cache-memory 64MiB ";
-  const auto stdout_of = [](const std::string& cmd) {
-    std::string out;
-    FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
-    if (!p) return out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    EXPECT_EQ(pclose(p), 0) << cmd;
-    return out;
+  const std::string base = "embed --model " + model + " --kv-cache-memory 64MiB ";
+  const auto stdout_of = [](const std::string& args) {
+    const Result r = run_stdout(args);
+    EXPECT_EQ(r.status, 0) << args;
+    return r.out;
   };
   const std::string out = stdout_of(base + "--input \"A computer\" --input-ids 11,22,33");
   tllm::EngineConfig c;
