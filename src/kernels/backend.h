@@ -255,6 +255,8 @@ class Backend {
   virtual std::string name() const = 0;  // "cpu (2 threads, avx512)", "cuda:0 (NVIDIA H100 ...)"
   virtual Allocator& allocator() = 0;
   virtual DType activation_dtype() const = 0;
+  // The head dims its attention takes (empty: any), checked when a model's KV cache is made.
+  virtual std::vector<int> attention_head_dims() const { return {}; }
 
   Tensor empty(Shape shape, DType dtype) { return Tensor::empty(std::move(shape), dtype, allocator()); }
   // Copies between any two devices; dtype and numel must match.

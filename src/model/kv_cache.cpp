@@ -1,5 +1,8 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
+#include <string>
+
 #include "kernels/backend.h"
 #include "model/config.h"
 
@@ -13,6 +16,13 @@ KVCache KVCache::allocate(Backend& backend, const ModelConfig& cfg, int num_bloc
                           DType dtype) {
   TLLM_CHECK(num_blocks > 0 && block_size > 0, "KV cache needs blocks (got ", num_blocks,
              " blocks of ", block_size, ")");
+  const std::vector<int> dims = backend.attention_head_dims();
+  if (!dims.empty() && std::find(dims.begin(), dims.end(), cfg.head_dim) == dims.end()) {
+    std::string list;
+    for (int d : dims) list += (list.empty() ? "" : ", ") + std::to_string(d);
+    TLLM_THROW("head_dim ", cfg.head_dim, " is not supported by the attention of ", backend.name(), " (head dims ",
+               list, ")");
+  }
   KVCache kv;
   kv.num_blocks = num_blocks;
   kv.block_size = block_size;

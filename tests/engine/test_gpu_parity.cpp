@@ -15,6 +15,8 @@
 #include "engine/engine.h"
 #include "goldens.h"
 #include "kernels/backend.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
 
 using namespace tllm;
 using namespace tllm::goldens;
@@ -127,3 +129,22 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
 
 INSTANTIATE_TEST_SUITE_P(HfGoldens, GpuParity, ::testing::ValuesIn(gpu_models()),
                          [](const auto& info) { return info.param; });
+
+// A head dim the CUDA attention does not take is refused when the KV cache is made (at load),
+// naming it, rather than at the first step; 32 (small draft models) is taken.
+TEST(GpuModel, KvCacheRefusesAnUnsupportedHeadDim) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
+  std::unique_ptr<Backend> be = make_cuda_backend();
+  ModelConfig cfg;
+  cfg.num_layers = 2;
+  cfg.num_kv_heads = 2;
+  cfg.head_dim = 32;
+  EXPECT_EQ(KVCache::allocate(*be, cfg, 4, 16, DType::BF16).k.size(), 2u);
+  cfg.head_dim = 80;
+  try {
+    KVCache::allocate(*be, cfg, 4, 16, DType::BF16);
+    ADD_FAILURE() << "head_dim 80 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 80 is not supported"), std::string::npos) << e.what();
+  }
+}

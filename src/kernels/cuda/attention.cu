@@ -64,11 +64,13 @@ __device__ __forceinline__ void ldmatrix_x4_trans_at(uint32_t (&r)[4], uint32_t 
                : "r"(addr));
 }
 
-// Row r, 16-byte chunk c of a [rows, D] bf16 tile: chunks XOR-swizzled by r % 8 so that the 8
-// rows an ldmatrix reads hit 8 different bank groups.
+// Row r, 16-byte chunk c of a [rows, D] bf16 tile: chunks XOR-swizzled so that the 8 rows an
+// ldmatrix reads hit 8 different bank groups: by r % 8 for rows of 8 or more chunks; at D = 32
+// (4 chunks, two rows per 128 bytes) by (r / 2) % 4, the row's parity giving the other half.
 template <int D>
 __device__ __forceinline__ int swz(int r, int c) {
-  return r * D + ((c ^ (r & 7)) << 3);
+  if constexpr (D == 32) return r * D + ((c ^ ((r >> 1) & 3)) << 3);
+  else return r * D + ((c ^ (r & 7)) << 3);
 }
 
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return pack_bf16x2(lo, hi); }
@@ -90,7 +92,7 @@ __global__ void attention_prep_kernel(int* tile_cu, const int32_t* cu_seqlens_q,
 // merged through shared memory at the end. Otherwise each warp owns 16 of the 64 rows.
 template <int D, int BN, bool SPLIT_KEYS>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const __grid_constant__ KernelArgs args) {
-  static_assert(D % 64 == 0 && BN % 16 == 0, "tile shapes");
+  static_assert((D == 32 || D % 64 == 0) && BN % 16 == 0, "tile shapes");
   static_assert(!SPLIT_KEYS || BN == 16 * kWarps, "split-keys mode gives each warp 16 keys of a tile");
   constexpr int CH = D / 8;  // 16-byte chunks per row
   constexpr int BM = SPLIT_KEYS ? 16 : kBM;
@@ -858,7 +860,7 @@ bool prefill_kernel_head_dim(int d) { return d == 64 || d == 128; }
 
 }  // namespace
 
-bool attention_supported_head_dim(int d) { return d == 64 || d == 128 || d == 256; }
+bool attention_supported_head_dim(int d) { return d == 32 || d == 64 || d == 128 || d == 256; }  // as CudaBackend::attention_head_dims
 
 size_t attention_workspace_bytes(const AttentionParams& p) {
   const int splits = choose_splits(p);
@@ -905,11 +907,12 @@ void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cud
     }
   }
   switch (p.head_dim) {
+    case 32: return launch_dim<32>(p, stream);
     case 64: return launch_dim<64>(p, stream);
     case 128: return launch_dim<128>(p, stream);
     case 256: return launch_dim<256>(p, stream);
     default:
-      TLLM_THROW("cuda attention: head_dim ", p.head_dim, " unsupported (supported: 64, 128, 256)");
+      TLLM_THROW("cuda attention: head_dim ", p.head_dim, " unsupported (supported: 32, 64, 128, 256)");
   }
 }
 

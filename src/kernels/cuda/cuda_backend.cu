@@ -544,7 +544,7 @@ void CudaBackend::attention(Tensor& out, const Tensor& qkv, const QKVLayout& lay
   expect_dtype(qkv, DType::BF16, op, "qkv");
   expect_dtype(out, DType::BF16, op, "out");
   const int D = layout.head_dim;
-  TLLM_CHECK(attention_supported_head_dim(D), op, ": head_dim ", D, " unsupported by the CUDA backend (64, 128, 256)");
+  TLLM_CHECK(attention_supported_head_dim(D), op, ": head_dim ", D, " unsupported by the CUDA backend (32, 64, 128, 256)");
   TLLM_CHECK(layout.n_kv_heads > 0 && layout.n_q_heads % layout.n_kv_heads == 0, op, ": n_q_heads ",
              layout.n_q_heads, " not a multiple of n_kv_heads ", layout.n_kv_heads);
   const int64_t T = meta.num_tokens;

@@ -64,6 +64,7 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::CUDA; }
   std::string name() const override { return name_; }
+  std::vector<int> attention_head_dims() const override { return {32, 64, 128, 256}; }
   Allocator& allocator() override { return *alloc_; }
   DType activation_dtype() const override { return DType::BF16; }
 

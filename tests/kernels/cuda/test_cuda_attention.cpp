@@ -225,6 +225,14 @@ TEST_F(CudaAttention, SlidingWindow) {
   attention_case(*this, be(), 62, 4, 4, 64, {{1, 3000}}, 16, 100);
 }
 
+// Head dim 32 (small draft models, e.g. the shipped demo draft): the generic kernel with its
+// own swizzle; prefill, chunks on a cache, decode rows, split keys, GQA, a sliding window.
+TEST_F(CudaAttention, HeadDim32) {
+  attention_case(*this, be(), 81, 4, 2, 32, {{37, 37}, {1, 90}, {150, 300}, {1, 1}}, 16, 0);
+  attention_case(*this, be(), 82, 8, 1, 32, {{1, 3000}, {2, 700}}, 16, 0);
+  attention_case(*this, be(), 83, 4, 4, 32, {{200, 200}, {1, 300}}, 32, 33);
+}
+
 TEST_F(CudaAttention, HeadDim256) {
   attention_case(*this, be(), 71, 4, 2, 256, {{20, 50}, {1, 70}, {1, 1000}}, 16, 0);
 }
