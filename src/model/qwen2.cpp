@@ -76,7 +76,7 @@ class Qwen2Model final : public CausalLM {
       device_batch_block_size_ = kv.block_size;
       graphs_.clear();
     }
-    if (graph_eligible(batch)) return forward_graph(batch, kv);
+    if (const GraphShape g = graph_shape(batch); g.q > 0) return forward_graph(batch, g, kv);
     device_batch_->upload(batch, dynamic_rope_rows(batch));
     return run(batch.num_tokens(), static_cast<int>(batch.logits_indices.size()), kv);
   }
@@ -153,29 +153,44 @@ class Qwen2Model final : public CausalLM {
     return stack_;
   }
 
-  // CUDA graphs for decode: a pure-decode batch (one new token per sequence, logits of
-  // every row in order) is padded to a captured batch size; the graph is keyed by that
-  // size and by a power-of-two bucket of the longest context, which fixes the attention
-  // launch shape (block-table width, split count) baked into the graph. Padding rows
-  // attend to one key of block 0 and write no cache slot; their logits are dropped.
-  bool graph_eligible(const ForwardBatch& b) const {
-    if (!use_graphs_ || pooling_ || rope_.depends_on_seq_len()) return false;
-    const int B = b.num_seqs();
-    if (b.num_tokens() != B || B > max_graph_batch_) return false;
-    if (static_cast<int>(b.logits_indices.size()) != B) return false;
-    for (int i = 0; i < B; ++i)
-      if (b.logits_indices[i] != i) return false;
-    return true;
+  // CUDA graphs for decode: a uniform batch (every sequence Q new tokens, Q <= kMaxGraphQ:
+  // one in a plain decode step; the last token and its drafts in a speculative verification,
+  // or the tokens a draft model catches up on) with the logits of every token in order, or of
+  // each sequence's last token, is padded to a captured batch size; the graph is keyed by that
+  // size, Q, the logits rows and a power-of-two bucket of the longest context, which fixes the
+  // attention launch shape (block-table width, split count) baked into the graph. Padding
+  // sequences attend to Q keys of block 0 and write no cache slot; their logits are dropped.
+  struct GraphShape {
+    int q = 0;              // tokens per sequence; 0: the batch takes no graph
+    bool all_rows = false;  // logits of every token (else of each sequence's last)
+  };
+  GraphShape graph_shape(const ForwardBatch& b) const {
+    if (!use_graphs_ || pooling_ || rope_.depends_on_seq_len()) return {};
+    const int B = b.num_seqs(), T = b.num_tokens();
+    if (B == 0 || T % B != 0 || B > max_graph_batch_) return {};
+    const int Q = T / B;
+    if (Q > kMaxGraphQ || (Q > 1 && !b.feed_rows.empty())) return {};
+    for (int i = 0; i <= B; ++i)
+      if (b.cu_seqlens_q[i] != i * Q) return {};
+    const int R = static_cast<int>(b.logits_indices.size());
+    const bool all_rows = R == T;
+    if (!all_rows && R != B) return {};
+    for (int i = 0; i < R; ++i)
+      if (b.logits_indices[i] != (all_rows ? i : (i + 1) * Q - 1)) return {};
+    const int Bp = padded_batch(B);  // the padded batch and its logits fit the workspace (no allocation)
+    if (Bp * Q > max_tokens_ || Bp * (all_rows ? Q : 1) > max_seqs_) return {};
+    return {Q, all_rows};
   }
 
-  Tensor forward_graph(const ForwardBatch& b, KVCache& kv) {
-    const int B = b.num_seqs();
-    int Bp = 1;
+  static int padded_batch(int B) {
     for (int s : kGraphBatchSizes)
-      if (s >= B) {
-        Bp = s;
-        break;
-      }
+      if (s >= B) return s;
+    return B;
+  }
+
+  Tensor forward_graph(const ForwardBatch& b, GraphShape shape, KVCache& kv) {
+    const int Q = shape.q, B = b.num_seqs(), Bp = padded_batch(B), Tp = Bp * Q;
+    const int R = shape.all_rows ? Tp : Bp, R_real = shape.all_rows ? B * Q : B;  // logits rows
     int max_k = 0;
     for (int v : b.seq_lens_k) max_k = std::max(max_k, v);
     int bucket = 256;
@@ -193,35 +208,35 @@ class Qwen2Model final : public CausalLM {
     for (int i = 0; i < B; ++i)
       std::copy_n(b.block_tables.begin() + static_cast<int64_t>(i) * b.max_blocks_per_seq,
                   std::min(b.max_blocks_per_seq, width), p.block_tables.begin() + static_cast<int64_t>(i) * width);
-    p.tokens.resize(Bp, 0);
+    p.tokens.resize(Tp, 0);
     if (!b.feed_rows.empty()) {
       p.feed_rows = b.feed_rows;
-      p.feed_rows.resize(Bp, -1);
+      p.feed_rows.resize(Tp, -1);
       p.feed_ticket = b.feed_ticket;
     }
-    p.positions.resize(Bp, 0);
-    p.slot_mapping.resize(Bp, -1);
-    p.seq_lens_k.resize(Bp, 1);
+    p.positions.resize(Tp, 0);
+    p.slot_mapping.resize(Tp, -1);
+    p.seq_lens_k.resize(Bp, Q);
     p.cu_seqlens_q.resize(Bp + 1);
-    p.logits_indices.resize(Bp);
-    for (int i = 0; i <= Bp; ++i) p.cu_seqlens_q[i] = i;
-    for (int i = 0; i < Bp; ++i) p.logits_indices[i] = i;
+    p.logits_indices.resize(R);
+    for (int i = 0; i <= Bp; ++i) p.cu_seqlens_q[i] = i * Q;
+    for (int i = 0; i < R; ++i) p.logits_indices[i] = shape.all_rows ? i : (i + 1) * Q - 1;
     device_batch_->upload(p, {});
     device_batch_->meta.max_seqlen_k = bucket;  // launch shape of the bucket, not of this step
 
-    const int64_t key = static_cast<int64_t>(Bp) << 32 | bucket;
+    const int64_t key = ((static_cast<int64_t>(Bp) * (kMaxGraphQ + 1) + Q) * 2 + shape.all_rows) << 32 | bucket;
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
-      run(Bp, Bp, kv);  // warm-up: sizes every scratch buffer before capture
-      std::unique_ptr<CapturedGraph> g = backend_.capture([&] { run(Bp, Bp, kv); });
+      run(Tp, R, kv);  // warm-up: sizes every scratch buffer before capture
+      std::unique_ptr<CapturedGraph> g = backend_.capture([&] { run(Tp, R, kv); });
       if (!g) {
         use_graphs_ = false;
-        return run(Bp, Bp, kv).slice_rows(0, B);
+        return run(Tp, R, kv).slice_rows(0, R_real);
       }
       it = graphs_.emplace(key, std::move(g)).first;
     }
     it->second->replay();
-    return ws_.logits.slice_rows(0, B);
+    return ws_.logits.slice_rows(0, R_real);
   }
 
   void load_weights(const std::string& dir, const ModelLoadOptions& opts) {
@@ -360,6 +375,7 @@ class Qwen2Model final : public CausalLM {
   DecoderStack stack_;  // the fused path's view of the layers (decoder_stack())
   std::unique_ptr<DeviceBatch> device_batch_;
   static constexpr int kGraphBatchSizes[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
+  static constexpr int kMaxGraphQ = 8;  // tokens per sequence of a captured step (a verification of 7 drafts)
   bool use_graphs_ = false;
   bool pooling_ = false;  // ModelLoadOptions::pooling
   // Attention may release the o projection early where it is quantized (AttentionMeta);
