@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "engine/json_schema.h"
+#include "engine/regex.h"
 #include "engine/speculative.h"
 #include "io/json.h"
 #include "tokenizer/unicode.h"
@@ -166,6 +167,7 @@ void SamplingOptions::add_to(CLI::App* cmd) {
                   "the output is JSON valid under this JSON Schema (inline, or @FILE); '{\"type\": \"object\"}' for "
                   "any object");
   cmd->add_option("--choice", choices, "the output is one of these texts (repeatable)");
+  cmd->add_option("--regex", regex, "the output is text this regular expression matches whole");
 }
 
 SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
@@ -193,7 +195,8 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
   p.ignore_eos = ignore_eos;
   p.stop = stop;
   p.logprobs = logprobs;
-  TLLM_CHECK_ARG(json_schema.empty() || choices.empty(), "give --json-schema or --choice, not both");
+  TLLM_CHECK_ARG(int{!json_schema.empty()} + int{!choices.empty()} + int{!regex.empty()} <= 1,
+                 "give one of --json-schema, --choice and --regex");
   if (!json_schema.empty()) {
     const bool from_file = json_schema[0] == '@';
     nlohmann::json schema;
@@ -211,6 +214,13 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
   }
   for (const std::string& c : choices) TLLM_CHECK_ARG(!c.empty(), "--choice: a choice must not be empty");
   if (!choices.empty()) p.output_format = {OutputPiece::any_of(choices)};
+  if (!regex.empty()) {
+    try {
+      p.output_format = {OutputPiece::matching(Regex::compile(regex))};
+    } catch (const InvalidArgument& e) {
+      TLLM_CHECK_ARG(false, "--regex: ", e.what());
+    }
+  }
   return p;
 }
 

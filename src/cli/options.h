@@ -43,6 +43,7 @@ struct SamplingOptions {
   int logprobs = -1;
   std::string json_schema;          // structured output: a JSON Schema, or @FILE holding one
   std::vector<std::string> choices;  // structured output: one of these texts
+  std::string regex;                 // structured output: text this regular expression matches
   void add_to(CLI::App* cmd);
   SamplingParams resolve(const GenerationConfig& gen) const;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/json_schema.h"
+#include "engine/regex.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -11,7 +12,11 @@ namespace tllm {
 
 namespace {
 
-bool empty_piece(const OutputPiece& p) { return !p.json && p.one_of.empty() && p.literal.empty() && p.until.empty(); }
+// A piece that takes no text: nothing in it, or a regular expression that matches only "".
+bool empty_piece(const OutputPiece& p) {
+  if (p.regex) return p.regex->finished(p.regex->start());
+  return !p.json && p.one_of.empty() && p.literal.empty() && p.until.empty();
+}
 
 // The longest prefix of `trigger` that ends `text` (a KMP step, done plainly: triggers are short).
 size_t trigger_match(const std::string& trigger, const std::string& text) {
@@ -30,6 +35,7 @@ void FormatPrefix::skip_empty_pieces() {
   while (piece_ < pieces_->size() && empty_piece((*pieces_)[piece_])) ++piece_;
   json_.reset();
   if (piece_ < pieces_->size() && (*pieces_)[piece_].json) json_.emplace((*pieces_)[piece_].json.get());
+  if (piece_ < pieces_->size() && (*pieces_)[piece_].regex) re_ = (*pieces_)[piece_].regex->start();
 }
 
 void FormatPrefix::next_piece() {
@@ -37,11 +43,13 @@ void FormatPrefix::next_piece() {
   if (piece_ == pieces_->size() && repeats()) piece_ = 0;
   pos_ = 0;
   got_.clear();
+  re_ = 0;
   skip_empty_pieces();
 }
 
 bool FormatPrefix::piece_may_end() const {
   const OutputPiece& p = (*pieces_)[piece_];
+  if (p.regex) return p.regex->accepting(re_);
   if (json_) return json_->complete();
   return std::find(p.one_of.begin(), p.one_of.end(), got_) != p.one_of.end();
 }
@@ -73,7 +81,13 @@ bool FormatPrefix::step(unsigned char c) {
     if (pos_ == p.until.size()) next_piece();
     return true;
   }
-  if (p.json) {
+  if (p.regex) {
+    if (const int n = p.regex->next(re_, c); n != Regex::kDead) {
+      re_ = n;
+      if (p.regex->finished(n)) next_piece();
+      return true;
+    }
+  } else if (p.json) {
     if (json_->feed(c)) {
       if (json_->closed()) next_piece();
       return true;
@@ -116,14 +130,15 @@ bool FormatPrefix::feed(std::string_view s) {
 std::string FormatPrefix::key(uint32_t horizon) const {
   std::string k;
   for (const OutputPiece& p : *pieces_) {
-    k += p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
+    k += p.regex ? 'R' : p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
     if (p.json) k += p.json->fingerprint();
+    if (p.regex) k += p.regex->pattern();
     k += p.literal;
     k += p.until;
     for (const std::string& o : p.one_of) (k += o).push_back('\1');
     k.push_back('\0');
   }
-  k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + got_ + '\0';
+  k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + std::to_string(re_) + ':' + got_ + '\0';
   if (json_) k += json_->key(horizon);
   return k;
 }

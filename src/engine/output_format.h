@@ -1,6 +1,6 @@
 // Structured output: the text a request must produce, as a sequence of pieces, each a literal
-// text, one of several texts, a JSON value under a schema (engine/json_prefix.h), or free text
-// up to a trigger. JSON mode is one object, response_format json_schema one value, guided_choice
+// text, one of several texts, a JSON value under a schema (engine/json_prefix.h), text a regular
+// expression matches (engine/regex.h), or free text up to a trigger. JSON mode is one object, response_format json_schema one value, guided_choice
 // one of several texts; a forced tool call is
 //   "<tool_call>\n" call "\n</tool_call>"
 // with `call` a JSON value of the union over the eligible tools of {"name": const, "arguments":
@@ -58,6 +58,7 @@ class FormatPrefix {
   size_t piece_ = 0, pos_ = 0;
   std::optional<JsonPrefix> json_;  // the current piece's, when it is a JSON value
   std::string got_;  // a one_of piece's bytes so far
+  int re_ = 0;       // a regex piece's automaton state
 };
 
 // The tokens that may come next, as whichever list is shorter: the allowed ids (most states of

@@ -11,6 +11,7 @@
 namespace tllm {
 
 class JsonSchema;
+class Regex;
 
 // One piece of a structured output (engine/output_format.h): a JSON value under a schema
 // (engine/json_schema.h), a literal text, one of several texts, or free text up to a trigger.
@@ -21,12 +22,14 @@ struct OutputPiece {
   // When not empty: any text, until it writes this trigger (which ends the piece). A format
   // that starts with such a piece repeats: after its last piece the free text goes on.
   std::string until;
+  std::shared_ptr<const Regex> regex;  // set: text this regular expression matches whole
 
   static OutputPiece object();  // any JSON object (JSON mode)
-  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}, {}}; }
-  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}, {}}; }
-  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts), {}}; }
-  static OutputPiece text_until(std::string trigger) { return {nullptr, {}, {}, std::move(trigger)}; }
+  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}, {}, {}}; }
+  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}, {}, {}}; }
+  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts), {}, {}}; }
+  static OutputPiece text_until(std::string trigger) { return {nullptr, {}, {}, std::move(trigger), {}}; }
+  static OutputPiece matching(std::shared_ptr<const Regex> re) { return {nullptr, {}, {}, {}, std::move(re)}; }
 };
 
 struct SamplingParams {

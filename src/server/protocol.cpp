@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "engine/json_schema.h"
+#include "engine/regex.h"
 #include "server/errors.h"
 #include "server/json_text.h"
 
@@ -163,7 +164,8 @@ std::shared_ptr<const JsonSchema> schema_of(const json& schema, const std::strin
 }
 
 // Structured output: OpenAI's response_format (json_object, json_schema), vLLM's guided_json /
-// guided_choice and structured_outputs {json, choice, json_object}; at most one of them.
+// guided_choice / guided_regex and structured_outputs {json, choice, regex, json_object}; at most
+// one of them.
 void parse_output_format(const json& body, GenerationRequest& r) {
   // vLLM's structured_outputs.disable_any_whitespace: JSON without whitespace between tokens.
   bool any_whitespace = true;
@@ -224,10 +226,19 @@ void parse_output_format(const json& body, GenerationRequest& r) {
                         "{\"type\": \"json_schema\", \"json_schema\": {...}}", "response_format");
     }
   }
+  const auto regex = [&](const json& v, const std::string& field) {
+    if (!v.is_string()) throw bad_request("'" + field + "' must be a string (a regular expression)", field);
+    try {
+      set(field, {OutputPiece::matching(Regex::compile(v.get<std::string>()))});
+    } catch (const InvalidArgument& e) {
+      throw bad_request("'" + field + "': " + e.what(), field);
+    }
+  };
   if (const json* g = find(body, "guided_json")) schema(*g, "guided_json", "guided_json");
   if (const json* g = find(body, "guided_choice")) choice(*g, "guided_choice");
-  for (const char* key : {"guided_regex", "guided_grammar", "guided_whitespace_pattern", "structural_tag"})
-    reject_unsupported(body, key, " (structured output here takes JSON schemas and choices)");
+  if (const json* g = find(body, "guided_regex")) regex(*g, "guided_regex");
+  for (const char* key : {"guided_grammar", "guided_whitespace_pattern", "structural_tag"})
+    reject_unsupported(body, key, " (structured output here takes JSON schemas, choices and regular expressions)");
   if (const json* so = find(body, "structured_outputs")) {
     if (!so->is_object()) throw bad_request("'structured_outputs' must be an object", "structured_outputs");
     for (auto it = so->begin(); it != so->end(); ++it) {
@@ -237,6 +248,8 @@ void parse_output_format(const json& body, GenerationRequest& r) {
         schema(*it, "structured_outputs", "structured_outputs.json");
       } else if (k == "choice") {
         choice(*it, "structured_outputs");
+      } else if (k == "regex") {
+        regex(*it, "structured_outputs");
       } else if (k == "json_object") {
         if (!it->is_boolean()) throw bad_request("'structured_outputs.json_object' must be a boolean", "structured_outputs");
         if (it->get<bool>()) set("structured_outputs", {object()});
@@ -246,8 +259,8 @@ void parse_output_format(const json& body, GenerationRequest& r) {
         // vLLM's backend switches: nothing to switch here (no fallback backend; properties
         // without additionalProperties already allow no other keys).
       } else {
-        throw bad_request("'structured_outputs." + k + "' is not supported by this server (json, choice and "
-                          "json_object are)", "structured_outputs");
+        throw bad_request("'structured_outputs." + k + "' is not supported by this server (json, choice, regex "
+                          "and json_object are)", "structured_outputs");
       }
     }
   }

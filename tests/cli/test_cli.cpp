@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -255,6 +256,21 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   ASSERT_EQ(c.status, 0) << c.out;
   const std::string out = c.out.substr(c.out.find('\n') + 1);
   EXPECT_TRUE(out.rfind("yes[", 0) == 0 || out.rfind("no[", 0) == 0 || out.rfind("not sure[", 0) == 0) << out;
+  // --regex: the JSON lines' text matches whole when the run stopped.
+  const std::string pattern = "(Yes|No), [a-z]+ [a-z]+\\.";
+  const Result g = run("generate --model " + model + " --prompt \"Is it good?\" --max-tokens 24 --seed 5 "
+                       "--kv-cache-memory 64MiB --json --regex '" + pattern + "'");
+  ASSERT_EQ(g.status, 0) << g.out;
+  std::string text, finish;
+  std::istringstream lines(g.out);
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) continue;
+    if (j.contains("text")) text += j["text"].get<std::string>();
+    if (j.contains("summary")) finish = j["summary"]["finish_reasons"][0];
+  }
+  EXPECT_EQ(finish, "stop") << text;
+  EXPECT_TRUE(std::regex_match(text, std::regex(pattern))) << text;
 }
 
 // TLLM_STEP_TIMING=1: one timing line when the engine ends, counting every step that
@@ -315,7 +331,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --json-schema '{\"type\":'", "--json-schema: the schema"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --json-schema @/nonexistent.json",
        "--json-schema: cannot read /nonexistent.json"},
-      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --choice a --json-schema '{}'", "not both"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --choice a --json-schema '{}'", "give one of"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --regex '[a'", "--regex: regex: missing ']'"},
       {"serve --model " + model + " --port 99999", "--port: Value 99999 not in range 0 to 65535"},
       {"serve --model " + model + " --http-threads -1", "--http-threads: must be an integer >= 0"},
       {"serve --model " + model + " --reasoning-parser granite", "--reasoning-parser: granite not in {qwen3,deepseek_r1}"},

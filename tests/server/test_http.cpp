@@ -21,6 +21,7 @@
 #include "core/timer.h"
 #include "engine/engine.h"
 #include "engine/json_schema.h"
+#include "engine/regex.h"
 #include "server/sse_client.h"
 #include "server_process.h"
 #include "test_util.h"
@@ -382,7 +383,7 @@ TEST_F(Http, JsonSchemaAndChoices) {
   EXPECT_EQ(pattern.body["error"]["param"], "response_format");
   EXPECT_NE(pattern.body["error"]["message"].get<std::string>().find("'pattern'"), std::string::npos) << pattern.raw;
   EXPECT_EQ(error({{"response_format", {{"type", "json_schema"}}}}).status, 400);
-  EXPECT_EQ(error({{"guided_regex", "a+"}}).status, 400);
+  EXPECT_EQ(error({{"guided_grammar", "root ::= x"}}).status, 400);
   EXPECT_EQ(error({{"guided_json", "{not json"}}).status, 400);
   EXPECT_EQ(error({{"guided_choice", json::array()}}).status, 400);
   EXPECT_EQ(error({{"structured_outputs", {{"grammar", "root ::= x"}}}}).status, 400);
@@ -395,6 +396,50 @@ TEST_F(Http, JsonSchemaAndChoices) {
   const Reply any = error({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}},
                            {"max_tokens", 4}});
   EXPECT_EQ(any.status, 200) << any.raw;
+}
+
+// vLLM's guided_regex and structured_outputs.regex: every reply that stopped matches the
+// pattern whole (std::regex as the reference), each the engine's own output for that regex;
+// a pattern that cannot be compiled is a 400 naming the field and the offset.
+TEST_F(Http, GuidedRegex) {
+  const std::string pattern = "(The|A) [a-z]+( [a-z]+){1,5}\\. (Yes|No)!";
+  const std::regex ref(pattern, std::regex::ECMAScript);
+  int stopped = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SCOPED_TRACE(seed);
+    json body = {{"prompt", "And the LORD said unto Moses,"}, {"max_tokens", 40}, {"seed", seed}, {"temperature", 1.0},
+                 {"top_p", 1.0}, {"top_k", -1}};
+    if (seed % 2 == 0) body["guided_regex"] = pattern;
+    else body["structured_outputs"] = {{"regex", pattern}};
+    const Reply r = post(server(), "/v1/completions", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const std::string text = r.body["choices"][0]["text"];
+    if (r.body["choices"][0]["finish_reason"] == "stop") {
+      ++stopped;
+      EXPECT_TRUE(std::regex_match(text, ref)) << text;
+    }
+    SamplingParams p;
+    p.output_format = {OutputPiece::matching(Regex::compile(pattern))};
+    p.seed = static_cast<uint64_t>(seed);
+    p.max_tokens = 40;
+    EXPECT_EQ(text, direct(tok().encode("And the LORD said unto Moses,", true), p).text);
+  }
+  EXPECT_GT(stopped, 0);
+  const auto error = [&](const json& extra) {
+    json body = {{"prompt", "Hi"}, {"max_tokens", 4}};
+    body.update(extra);
+    return post(server(), "/v1/completions", body);
+  };
+  const Reply open = error({{"guided_regex", "(ab"}});
+  EXPECT_EQ(open.status, 400);
+  EXPECT_EQ(open.body["error"]["param"], "guided_regex");
+  EXPECT_NE(open.body["error"]["message"].get<std::string>().find("missing ')' at offset 3"), std::string::npos)
+      << open.raw;
+  const Reply look = error({{"structured_outputs", {{"regex", "a(?=b)"}}}});
+  EXPECT_EQ(look.status, 400);
+  EXPECT_NE(look.body["error"]["message"].get<std::string>().find("lookaround"), std::string::npos) << look.raw;
+  EXPECT_EQ(error({{"guided_regex", 5}}).status, 400);
+  EXPECT_EQ(error({{"guided_regex", "a"}, {"guided_choice", {"a"}}}).status, 400);
 }
 
 TEST_F(Http, CompletionPromptShapes) {
