@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/json_schema.h"
+#include "engine/regex.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
@@ -158,6 +159,55 @@ Scanned scan(Frame& f, unsigned char c, bool may_begin) {
   }
 }
 
+// A string under a pattern (JsonSchema::Node::pattern): the automaton reads the string's
+// characters as UTF-8, escapes decoded. Raw bytes go through as they are; a short escape as the
+// byte it stands for; \u escapes only for control characters (\u0000-\u001F, the ones JSON
+// cannot write raw; the others come raw), so that every digit taken keeps a character the
+// pattern can take within reach. str / hex: the scanner's state before c. False: c refused.
+bool pattern_step(const Regex& re, Frame& f, uint8_t str, uint8_t hex, unsigned char c) {
+  static constexpr unsigned char kShort[][2] = {{'"', '"'}, {'\\', '\\'}, {'/', '/'}, {'b', '\b'},
+                                                {'f', '\f'}, {'n', '\n'}, {'r', '\r'},   {'t', '\t'}};
+  const auto control_alive = [&](unsigned lo, unsigned hi) {
+    for (unsigned b = lo; b <= hi; ++b)
+      if (re.next(f.re, static_cast<unsigned char>(b)) != Regex::kDead) return true;
+    return false;
+  };
+  const auto take = [&](unsigned char b) {
+    const int n = re.next(f.re, b);
+    if (n == Regex::kDead) return false;
+    f.re = n;
+    return true;
+  };
+  switch (str) {
+    case Plain:
+      if (c != '\\') return take(c);
+      for (const auto& e : kShort)
+        if (re.next(f.re, e[1]) != Regex::kDead) return true;
+      return control_alive(0x00, 0x1F);
+    case Utf8:
+      return take(c);
+    case Esc:
+      if (c == 'u') return control_alive(0x00, 0x1F);
+      for (const auto& e : kShort)
+        if (e[0] == c) return take(e[1]);
+      return false;
+    case Hex: {
+      const int v = hex_value(c);
+      if (hex < 2) return v == 0;
+      if (hex == 2) {
+        if (v > 1) return false;
+        f.num = static_cast<uint64_t>(v);
+        return control_alive(16u * v, 16u * v + 15);
+      }
+      const unsigned char b = static_cast<unsigned char>(16 * f.num + static_cast<uint64_t>(v));
+      f.num = 0;
+      return take(b);
+    }
+    default:  // the low half of a surrogate pair: never reached (\u takes control characters only)
+      return false;
+  }
+}
+
 void put(std::string& k, uint32_t v) { k.append(reinterpret_cast<const char*>(&v), sizeof v); }
 
 // A frame's count in a key for texts of up to `horizon` bytes (JsonPrefix::key): such a text
@@ -197,6 +247,7 @@ void thread_key(const JsonSchema& S, const Thread& t, uint32_t horizon, std::str
     put(k, static_cast<uint32_t>(f.seen >> 32));
     put(k, static_cast<uint32_t>(f.num));
     put(k, static_cast<uint32_t>(f.num >> 32));
+    put(k, static_cast<uint32_t>(f.re));
   }
 }
 
@@ -325,7 +376,11 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         switch (n.kind) {
           case Kind::Object: f.st = OFirst; break;
           case Kind::Array: f.st = AFirst; break;
-          case Kind::String: f.st = Str; break;
+          case Kind::String:
+            f.st = Str;
+            f.re = 0;  // Regex::start()
+            f.num = 0;
+            break;
           case Kind::Number:
           case Kind::Integer:
             if (n.bounded) {  // a sign where a negative fits, a first digit that can land inside
@@ -453,13 +508,15 @@ void JsonPrefix::advance(Thread t, unsigned char c, Threads& out) const {
         }
         return;
       case Str: {
+        const uint8_t str = f.str, hex = f.hex;  // the scanner before c
         const Scanned r = scan(f, c, f.count < n.max_count);
         if (r == Scanned::Refused) return;
         if (r == Scanned::Closed) {
-          if (f.count < n.min_count) return;
+          if (f.count < n.min_count || (n.pattern && !n.pattern->accepting(f.re))) return;
           end_value(t);
-        } else if (r == Scanned::Char) {
-          f.count = capped_count(n, f.count + 1);
+        } else {
+          if (n.pattern && !pattern_step(*n.pattern, f, str, hex, c)) return;
+          if (r == Scanned::Char) f.count = capped_count(n, f.count + 1);
         }
         out.push_back(std::move(t));
         return;
@@ -597,7 +654,7 @@ bool JsonPrefix::in_plain_string(uint32_t* room) const {
     *room = JsonSchema::kUnbounded;  // plain text never closes a key, and another key takes any
     return true;
   }
-  if (f.st != Str || f.str != Plain) return false;
+  if (f.st != Str || f.str != Plain || schema_->node(f.node).pattern) return false;  // a pattern reads every byte
   const uint32_t max = schema_->node(f.node).max_count;
   *room = max == JsonSchema::kUnbounded ? max : max - f.count;
   return true;

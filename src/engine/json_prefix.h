@@ -78,7 +78,8 @@ class JsonPrefix {
     uint32_t count = 0;     // array items begun or string characters (capped where it no longer matters)
     int32_t prop = -1;      // object: the property whose value is read (-1: another key)
     uint64_t seen = 0;      // object: properties given
-    uint64_t num = 0;       // a bounded integer: the magnitude of its digits so far
+    uint64_t num = 0;       // a bounded integer: the magnitude of its digits so far; a patterned string: a \u digit
+    int32_t re = 0;         // a string under a pattern: its automaton's state
   };
   struct Thread {
     SmallVector<Frame, 6> stack;  // empty: the top-level value was closed

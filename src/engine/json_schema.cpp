@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "engine/json_prefix.h"
+#include "engine/regex.h"
 
 namespace tllm {
 
@@ -20,7 +21,7 @@ namespace {
 // Keywords that constrain values in ways the recognizer does not enforce: refused, never ignored.
 const std::set<std::string>& refused_keywords() {
   static const std::set<std::string> k = {
-      "pattern", "patternProperties", "propertyNames", "multipleOf", "minProperties", "maxProperties",
+      "patternProperties", "propertyNames", "multipleOf", "minProperties", "maxProperties",
       "uniqueItems", "contains",
       "minContains", "maxContains", "dependentRequired", "dependentSchemas", "dependencies", "if",
       "then", "else", "not", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
@@ -32,7 +33,7 @@ const std::set<std::string>& refused_keywords() {
 bool constrains(const std::string& key) {
   static const std::set<std::string> k = {
       "type", "enum", "const", "properties", "required", "additionalProperties", "propertyOrdering", "items",
-      "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf",
+      "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "anyOf", "oneOf",
       "allOf", "$ref", "nullable"};
   return k.count(key) > 0;
 }
@@ -51,6 +52,31 @@ int64_t clamp_to_int64(double x) {
   if (x <= -9.2e18) return std::numeric_limits<int64_t>::min();
   if (x >= 9.2e18) return std::numeric_limits<int64_t>::max();
   return static_cast<int64_t>(x);
+}
+
+// A string schema's "pattern" as an automaton over the whole string: JSON Schema searches the
+// pattern (ECMA-262), so an end without its anchor (^ at the start, $ at the end) matches any
+// text there.
+std::shared_ptr<const Regex> pattern_of(const json& s, const std::string& path) {
+  const json& p = s["pattern"];
+  TLLM_CHECK_ARG(p.is_string(), path, ": 'pattern' must be a string");
+  TLLM_CHECK_ARG(!s.contains("minLength") && !s.contains("maxLength"), path,
+                 ": 'pattern' together with 'minLength' / 'maxLength' is not supported (put the length in the pattern, "
+                 "e.g. {2,8})");
+  std::string body = p.get<std::string>();
+  const bool head = !body.empty() && body[0] == '^';
+  size_t slashes = 0;  // backslashes before a final '$': an even number leaves it an anchor
+  for (size_t i = body.size() >= 2 ? body.size() - 1 : 0; i-- > 0 && body[i] == '\\';) ++slashes;
+  const bool tail = body.size() > (head ? 1u : 0u) && body.back() == '$' && slashes % 2 == 0;
+  if (head) body.erase(0, 1);
+  if (tail) body.pop_back();
+  const std::string any = "[\\s\\S]*";
+  try {
+    Regex::compile(body);  // its errors' offsets are the pattern's (after a leading ^)
+    return Regex::compile((head ? "" : any) + "(?:" + body + ")" + (tail ? "" : any));
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(path + ": 'pattern': " + e.what());
+  }
 }
 
 // A schema's bound keywords, read once: inclusive and exclusive limits (draft 4's boolean
@@ -250,7 +276,7 @@ class SchemaCompiler {
       };
       if (has({"properties", "required", "additionalProperties"})) types.push_back("object");
       if (has({"items", "prefixItems", "minItems", "maxItems", "additionalItems"})) types.push_back("array");
-      if (has({"minLength", "maxLength"})) types.push_back("string");
+      if (has({"minLength", "maxLength", "pattern"})) types.push_back("string");
       if (types.empty()) {
         at(n).alts = {any()};
         return;
@@ -328,6 +354,7 @@ class SchemaCompiler {
       at(n).kind = Kind::String;
       at(n).min_count = count_of(s, "minLength", path, 0);
       at(n).max_count = count_of(s, "maxLength", path, JsonSchema::kUnbounded);
+      if (s.contains("pattern")) at(n).pattern = pattern_of(s, path);
     } else if (type == "array") {
       array(n, s, path);
     } else {

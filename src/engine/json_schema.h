@@ -5,12 +5,13 @@
 // What is enforced: type (one or a list), properties / required / additionalProperties (absent:
 // no other keys when "properties" is given, any keys otherwise, as xgrammar's strict mode and
 // OpenAI's structured outputs), items / prefixItems / minItems / maxItems, minLength /
-// maxLength (characters), minimum / maximum / exclusiveMinimum / exclusiveMaximum on integers,
+// maxLength (characters), pattern (ECMAScript as engine/regex.h takes it; not with min/maxLength),
+// minimum / maximum / exclusiveMinimum / exclusiveMaximum on integers,
 // enum, const, anyOf, oneOf (taken as anyOf), allOf of one schema, nullable, $ref to "#",
 // "#/$defs/..." and "#/definitions/..." (recursion included), and Gemini's propertyOrdering
 // (the declared properties in the order they must come; without it any order).
 // Annotations are ignored (title, description, default, examples, format, ...); keywords that
-// constrain in ways this does not enforce (pattern, bounds on non-integer numbers, multipleOf,
+// constrain in ways this does not enforce (bounds on non-integer numbers, multipleOf,
 // uniqueItems, not, if, ...) are refused by name rather than ignored. A schema no value can satisfy, or none within
 // JsonPrefix::kMaxDepth nested containers, is refused too: the recognizer never takes a byte
 // after which no valid completion exists.
@@ -25,6 +26,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 namespace tllm {
+
+class Regex;
 
 class JsonSchema {
  public:
@@ -52,6 +55,9 @@ class JsonSchema {
     int items = -1;
     // Array items or string characters.
     uint32_t min_count = 0, max_count = kUnbounded;
+    // String: what its characters must match (the schema's pattern, searched as JSON Schema
+    // does: unanchored ends match any text); null: any.
+    std::shared_ptr<const Regex> pattern;
     // Integer: bounds (minimum / maximum, exclusive ones folded in) when `bounded`.
     bool bounded = false;
     int64_t min_value = std::numeric_limits<int64_t>::min(), max_value = std::numeric_limits<int64_t>::max();

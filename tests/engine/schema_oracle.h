@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -60,7 +61,7 @@ class SchemaOracle {
     } else {
       if (s.contains("properties") || s.contains("required") || s.contains("additionalProperties")) types.push_back("object");
       if (s.contains("items") || s.contains("prefixItems") || s.contains("minItems") || s.contains("maxItems")) types.push_back("array");
-      if (s.contains("minLength") || s.contains("maxLength")) types.push_back("string");
+      if (s.contains("minLength") || s.contains("maxLength") || s.contains("pattern")) types.push_back("string");
     }
     if (!types.empty() && std::none_of(types.begin(), types.end(), [&](const std::string& t) { return has_type(v, t); }))
       return false;
@@ -75,6 +76,9 @@ class SchemaOracle {
     if (v.is_string()) {
       const size_t n = code_points(v.get<std::string>());
       if (n < s.value("minLength", size_t{0}) || n > s.value("maxLength", size_t(-1))) return false;
+      // pattern: an ECMAScript search (std::regex reads bytes: ASCII patterns only here).
+      if (s.contains("pattern") && !std::regex_search(v.get<std::string>(), std::regex(s["pattern"].get<std::string>())))
+        return false;
     }
     if (v.is_array()) {
       if (v.size() < s.value("minItems", size_t{0}) || v.size() > s.value("maxItems", size_t(-1))) return false;

@@ -5,6 +5,7 @@
 // compile errors name the keyword and its place.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <optional>
 #include <random>
 #include <string>
@@ -379,6 +380,63 @@ TEST(JsonSchema, RefusesAtTheFirstImpossibleByte) {
   }
 }
 
+// String patterns (searched, as JSON Schema does, unless anchored) against the oracle's
+// std::regex_search: every string up to 4 characters over a small alphabet, written as JSON
+// (short escapes, and \u escapes for control characters), is accepted whole iff it matches; for
+// an anchored pattern every prefix of such a text is taken iff a match extends it. \u escapes of
+// other characters are refused under a pattern (they come raw).
+TEST(JsonSchema, PatternStringsAgreeWithStdRegex) {
+  std::vector<std::string> strings = {""};
+  for (size_t begin = 0, len = 0; len < 4; ++len) {
+    const size_t end = strings.size();
+    for (size_t i = begin; i < end; ++i)
+      for (const char* c : {"a", "b", "1", "\n", "\""}) strings.push_back(strings[i] + c);
+    begin = end;
+  }
+  const auto encodings = [](const std::string& v) {  // the dump, and control characters as \u
+    std::vector<std::string> out = {json(v).dump()};
+    std::string u = "\"";
+    for (char c : v) u += c == '\n' ? std::string("\\u000a") : json(std::string(1, c)).dump().substr(1, json(std::string(1, c)).dump().size() - 2);
+    out.push_back(u + "\"");
+    return out;
+  };
+  for (const char* pattern : {"b1", "^a", "1$", "^(ab|1)\\n?b$", "a\\nb|\"", "^[^a]*$"}) {
+    SCOPED_TRACE(pattern);
+    const json schema = {{"type", "string"}, {"pattern", pattern}};
+    const auto compiled = JsonSchema::compile(schema);
+    const testing::SchemaOracle oracle(schema);
+    int matched = 0;
+    for (const std::string& v : strings) {
+      const bool want = oracle.valid(json(v));
+      matched += want;
+      for (const std::string& text : encodings(v)) {
+        JsonPrefix p(compiled);
+        const bool whole = p.feed(std::string_view(text)) && p.closed();
+        ASSERT_EQ(whole, want) << text;
+      }
+    }
+    EXPECT_GT(matched, 0);
+    if (pattern[0] != '^' || pattern[std::strlen(pattern) - 1] != '$') continue;
+    for (const std::string& v : strings) {  // liveness: the open string's prefix
+      bool extendable = false;
+      for (const std::string& m : strings)
+        if (m.compare(0, v.size(), v) == 0 && oracle.valid(json(m))) extendable = true;
+      const std::string text = json(v).dump();
+      JsonPrefix p(compiled);
+      EXPECT_EQ(p.feed(std::string_view(text.data(), text.size() - 1)), extendable) << text;
+    }
+  }
+  JsonPrefix p(JsonSchema::compile(json{{"type", "string"}, {"pattern", "^a"}}));
+  EXPECT_FALSE(p.feed(std::string_view("\"\\u0061")));  // 'a' as an escape: refused under a pattern
+  const auto newline = JsonSchema::compile(json{{"type", "string"}, {"pattern", "^\\n$"}});
+  for (const char* refused : {"\"\\u1", "\"\\u01", "\"\\u0009", "\"\\u00", "\"\\t"}) {
+    JsonPrefix q(newline);
+    EXPECT_EQ(q.feed(std::string_view(refused)), std::string(refused) == "\"\\u00") << refused;
+  }
+  JsonPrefix q(newline);
+  EXPECT_TRUE(q.feed(std::string_view("\"\\u000a\"")) && q.closed());
+}
+
 TEST(JsonSchema, CompileErrorsNameTheKeyword) {
   const auto error = [](const char* text) {
     try {
@@ -388,7 +446,12 @@ TEST(JsonSchema, CompileErrorsNameTheKeyword) {
     }
     return std::string("compiled");
   };
-  EXPECT_NE(error(R"({"type": "string", "pattern": "a+"})").find("'pattern' is not supported"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "pattern": "a+", "maxLength": 3})").find("'pattern' together with"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"properties": {"z": {"pattern": "(a"}}})").find("schema.properties.z: 'pattern': regex: missing ')' at offset 2"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "pattern": 5})").find("'pattern' must be a string"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "number", "multipleOf": 2})").find("'multipleOf' is not supported"), std::string::npos);
   EXPECT_NE(error(R"({"properties": {"n": {"type": "number", "minimum": 0}}})").find("schema.properties.n: 'minimum'"),
             std::string::npos);
   EXPECT_NE(error(R"({"maximum": 3})").find("needs \"type\": \"integer\""), std::string::npos);

@@ -378,10 +378,11 @@ TEST_F(Http, JsonSchemaAndChoices) {
     return post(server(), "/v1/chat/completions", body);
   };
   const Reply pattern = error({{"response_format", {{"type", "json_schema"}, {"json_schema",
-                                 {{"name", "p"}, {"schema", {{"type", "string"}, {"pattern", "a+"}}}}}}}});
+                                 {{"name", "p"}, {"schema", {{"type", "string"}, {"pattern", "a+"}, {"maxLength", 3}}}}}}}});
   EXPECT_EQ(pattern.status, 400);
   EXPECT_EQ(pattern.body["error"]["param"], "response_format");
-  EXPECT_NE(pattern.body["error"]["message"].get<std::string>().find("'pattern'"), std::string::npos) << pattern.raw;
+  EXPECT_NE(pattern.body["error"]["message"].get<std::string>().find("'pattern' together with"), std::string::npos)
+      << pattern.raw;
   EXPECT_EQ(error({{"response_format", {{"type", "json_schema"}}}}).status, 400);
   EXPECT_EQ(error({{"guided_grammar", "root ::= x"}}).status, 400);
   EXPECT_EQ(error({{"guided_json", "{not json"}}).status, 400);

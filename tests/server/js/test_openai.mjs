@@ -213,10 +213,33 @@ test("response_format json_schema: the content follows the schema; unsupported k
     assert.equal(typeof v.sure, "boolean");
   }
   assert.ok(stopped > 0, "no reply closed its object");
+  // A string schema with a pattern: the reply is a JSON string that matches it.
+  const word = /^[a-z]+( [a-z]+)*$/;
+  const pat = await client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "Say it." }],
+    max_tokens: 40, seed: 2,
+    response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: word.source } } } });
+  if (pat.choices[0].finish_reason === "stop") assert.match(JSON.parse(pat.choices[0].message.content), word);
+  else assert.match(pat.choices[0].message.content, /^"[a-z]+( [a-z]+)* ?[a-z]*$/);
   await assert.rejects(
     client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "x" }],
-      response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a+$" } } } }),
+      response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a+$", maxLength: 3 } } } }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format" && /pattern/.test(e.message));
+});
+
+test("guided_regex (vLLM's extra parameter) through the official client: the text matches whole", async () => {
+  const re = /^(Yes|No), [a-z]+( [a-z]+){0,4}\.$/;
+  let stopped = 0;
+  for (const seed of [1, 2, 3]) {
+    const r = await client.completions.create({ model: "tiny", prompt: "Is it good?", max_tokens: 24, seed,
+      guided_regex: re.source.slice(1, -1) });
+    const c = r.choices[0];
+    if (c.finish_reason !== "stop") continue;
+    stopped++;
+    assert.match(c.text, re);
+  }
+  assert.ok(stopped > 0, "no reply ended within max_tokens");
+  await assert.rejects(client.completions.create({ model: "tiny", prompt: "x", guided_regex: "(a" }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "guided_regex" && /offset 2/.test(e.message));
 });
 
 test("tool_choice naming a function: the reply is that tool call", async () => {
