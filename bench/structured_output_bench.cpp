@@ -1,7 +1,8 @@
 // Host cost of structured output: the token filter (engine/output_format.h) that runs before
 // every draw of a structured request. Feeds a JSON document token by token (as a model would
 // write it) through a fresh OutputFilter and times next() per token, for JSON mode, a JSON
-// schema, a forced tool call's format and a string of at least 4000 characters. states: the
+// schema, a forced tool call's format, a string of at least 4000 characters, a regular
+// expression (guided_regex) and a schema with string patterns. states: the
 // distinct recognizer states met; computed: the answers the filter computed (states whose
 // answers must differ; the rest came from its cache).
 //
@@ -17,6 +18,7 @@
 
 #include "engine/json_schema.h"
 #include "engine/output_format.h"
+#include "engine/regex.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
 
@@ -102,27 +104,48 @@ int main(int argc, char** argv) {
   std::string long_text = "\"";
   while (long_text.size() < 4500) long_text += "The quick brown fox jumps over the lazy dog, then rests. ";
   long_text += "\"";
-  const std::vector<std::pair<std::string, std::vector<tllm::OutputPiece>>> cases = {
-      {"json_object", {tllm::OutputPiece::object()}},
-      {"json_schema", {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}},
+  // A contact line under a regular expression, and the same fields as JSON under patterns.
+  const std::string contact = "Contact: alice.smith@example.com, +1 (555) 123-4567, Paris office since 2019.";
+  const std::string contact_re =
+      "Contact: [a-z.]+@[a-z]+\\.[a-z]{2,4}, \\+\\d{1,3} \\(\\d{3}\\) \\d{3}-\\d{4}, [A-Z][a-z]+ (office|branch) "
+      "since (19|20)\\d{2}\\.";
+  const std::string contact_json =
+      R"({"email": "alice.smith@example.com", "phone": "+1 (555) 123-4567", "city": "Paris", "since": 2019})";
+  const nlohmann::json contact_schema = nlohmann::json::parse(R"({"type": "object", "properties": {
+      "email": {"type": "string", "pattern": "^[a-z.]+@[a-z]+\\.[a-z]{2,4}$"},
+      "phone": {"type": "string", "pattern": "^\\+\\d{1,3} \\(\\d{3}\\) \\d{3}-\\d{4}$"},
+      "city": {"type": "string", "pattern": "^[A-Z][a-z]+$"},
+      "since": {"type": "integer", "minimum": 1900, "maximum": 2100}},
+      "required": ["email", "phone", "city", "since"], "propertyOrdering": ["email", "phone", "city", "since"]})");
+  struct Case {
+    std::string name;
+    std::vector<tllm::OutputPiece> pieces;
+    const std::string* text;
+  };
+  const std::vector<Case> cases = {
+      {"json_object", {tllm::OutputPiece::object()}, &doc},
+      {"json_schema", {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}, &doc},
       {"tool call (schema)",
        {tllm::OutputPiece::text("<tool_call>\n"),
         tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json{
             {"type", "object"},
             {"properties", {{"name", {{"const", "record"}}}, {"arguments", nlohmann::json::parse(kSchema)}}},
             {"required", {"name", "arguments"}}})),
-        tllm::OutputPiece::text("\n</tool_call>")}},
+        tllm::OutputPiece::text("\n</tool_call>")},
+       &call},
       // A string of at least 4000 characters: its count is part of every state.
       {"long string",
-       {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(R"({"type": "string", "minLength": 4000})")))}},
+       {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(R"({"type": "string", "minLength": 4000})")))},
+       &long_text},
+      {"regex", {tllm::OutputPiece::matching(tllm::Regex::compile(contact_re))}, &contact},
+      {"schema + patterns", {tllm::OutputPiece::value(tllm::JsonSchema::compile(contact_schema))}, &contact_json},
   };
   std::printf("vocabulary %d tokens\n", static_cast<int>(tok->vocab_size()));
   std::printf("%-20s %8s %8s %9s %14s %14s\n", "format", "tokens", "states", "computed", "first ms", "ms / token");
-  for (const auto& [name, pieces] : cases) {
-    const std::string& text = name == "tool call (schema)" ? call : name == "long string" ? long_text : doc;
+  for (const auto& [name, pieces, text] : cases) {
     Result best;
     for (int k = 0; k < iters; ++k) {
-      const Result r = run(*tok, pieces, text);
+      const Result r = run(*tok, pieces, *text);
       if (k == 0 || r.ms_per_token < best.ms_per_token) best = r;
     }
     std::printf("%-20s %8zu %8zu %9zu %14.3f %14.3f\n", name.c_str(), best.tokens, best.states, best.computed,
