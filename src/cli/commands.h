@@ -17,5 +17,6 @@ void register_serve_command(CLI::App& app);
 void register_bench_serve_command(CLI::App& app);
 void register_quantize_command(CLI::App& app);
 void register_throughput_command(CLI::App& app);
+void register_rag_command(CLI::App& app);
 
 }  // namespace tllm

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   tllm::register_generate_command(app);
   tllm::register_chat_command(app);
   tllm::register_embed_command(app);
+  tllm::register_rag_command(app);
   tllm::register_bench_command(app);
   tllm::register_serve_command(app);
   tllm::register_bench_serve_command(app);

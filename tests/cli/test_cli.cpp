@@ -273,6 +273,43 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   EXPECT_TRUE(std::regex_match(text, std::regex(pattern))) << text;
 }
 
+// tinyllm rag: index two documents with the demo model as the embedder, query with a chunk's
+// exact text (it comes first, at cosine 1), ask the demo model with the passages; one-line
+// errors for a foreign index file and a missing generator.
+TEST(Cli, RagIndexQueryAsk) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const std::filesystem::path root = std::filesystem::temp_directory_path() / "tllm_cli_rag";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root / "docs");
+  { std::ofstream(root / "docs" / "a.txt") << "The lighthouse keeper lit the lamp at dusk. Ships passed the strait.\n"; }
+  { std::ofstream(root / "docs" / "b.md") << "Mix flour, water and salt. Knead the dough for ten minutes.\n"; }
+  const std::string index = (root / "x.idx").string();
+  const Result built = run("rag index --model " + model + " --kv-cache-memory 64MiB --input " + (root / "docs").string() +
+                           " --index " + index + " --chunk-tokens 16 --chunk-overlap 0");
+  ASSERT_EQ(built.status, 0) << built.out;
+  EXPECT_NE(built.out.find("chunks of 2 documents"), std::string::npos) << built.out;
+  const Result q = run_stdout("rag query --model " + model + " --kv-cache-memory 64MiB --index " + index +
+                              " --query \"Knead the dough for ten minutes.\" --passages 2");
+  ASSERT_EQ(q.status, 0) << q.out;
+  const nlohmann::json first = nlohmann::json::parse(q.out.substr(0, q.out.find('\n')));
+  EXPECT_EQ(first["rank"], 1);
+  EXPECT_EQ(first["text"], "Knead the dough for ten minutes.");
+  EXPECT_NEAR(first["score"].get<double>(), 1.0, 1e-4);
+  EXPECT_EQ(first["source"], (root / "docs" / "b.md").string());
+  const Result a = run_stdout("rag ask --model " + model + " --kv-cache-memory 64MiB --index " + index +
+                              " --generator " + model + " --query \"How long to knead?\" --max-tokens 8 --seed 1");
+  ASSERT_EQ(a.status, 0) << a.out;
+  EXPECT_NE(a.out.find("Sources:\n[1] "), std::string::npos) << a.out;
+  { std::ofstream(root / "not.idx") << "hello"; }
+  const Result bad = run("rag query --model " + model + " --index " + (root / "not.idx").string() + " --query x");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.out.find("not a tinyllm RAG index"), std::string::npos) << bad.out;
+  const Result no_gen = run("rag ask --model " + model + " --index " + index + " --query x");
+  EXPECT_NE(no_gen.status, 0);
+  EXPECT_NE(no_gen.out.find("--generator"), std::string::npos) << no_gen.out;
+  std::filesystem::remove_all(root);
+}
+
 // TLLM_STEP_TIMING=1: one timing line when the engine ends, counting every step that
 // sampled (the prefill step and one per further token) and the rows it sampled.
 TEST(Cli, StepTimingCountsTheSamplingSteps) {
