@@ -222,6 +222,23 @@ TEST(Cli, EmbedPrintsTheEnginesVectors) {
   EXPECT_NEAR(short_v[0], want[1][0] / std::sqrt(n8), 1e-6);
 }
 
+namespace {
+
+// `generate --json` output: the text its per-token lines rebuild, and the summary's finish reason.
+std::pair<std::string, std::string> text_and_finish(const std::string& out) {
+  std::string text, finish;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) continue;
+    if (j.contains("text")) text += j["text"].get<std::string>();
+    if (j.contains("summary")) finish = j["summary"]["finish_reasons"][0];
+  }
+  return {text, finish};
+}
+
+}  // namespace
+
 // Structured output from the command line: --json-schema (inline or @FILE) and --choice; the
 // per-token JSON lines rebuild the text, which the schema's validator accepts when it stopped.
 TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
@@ -235,14 +252,7 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
     const Result r = run("generate --model " + model + " --prompt \"The king of Israel\" --max-tokens 80 --seed " +
                          std::to_string(seed) + " --kv-cache-memory 64MiB --json --json-schema @" + file.string());
     ASSERT_EQ(r.status, 0) << r.out;
-    std::string text, finish;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded()) continue;
-      if (j.contains("text")) text += j["text"].get<std::string>();
-      if (j.contains("summary")) finish = j["summary"]["finish_reasons"][0];
-    }
+    const auto [text, finish] = text_and_finish(r.out);
     SCOPED_TRACE(text);
     if (finish != "stop") continue;
     ++stopped;
@@ -261,14 +271,7 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   const Result g = run("generate --model " + model + " --prompt \"Is it good?\" --max-tokens 24 --seed 5 "
                        "--kv-cache-memory 64MiB --json --regex '" + pattern + "'");
   ASSERT_EQ(g.status, 0) << g.out;
-  std::string text, finish;
-  std::istringstream lines(g.out);
-  for (std::string line; std::getline(lines, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) continue;
-    if (j.contains("text")) text += j["text"].get<std::string>();
-    if (j.contains("summary")) finish = j["summary"]["finish_reasons"][0];
-  }
+  const auto [text, finish] = text_and_finish(g.out);
   EXPECT_EQ(finish, "stop") << text;
   EXPECT_TRUE(std::regex_match(text, std::regex(pattern))) << text;
 }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../engine/filter_check.h"
 #include "../engine/json_oracle.h"
 #include "engine/engine.h"
 #include "engine/output_format.h"
@@ -183,18 +184,8 @@ TEST(JsonMode, FreeTextThenTheFormatAfterItsTrigger) {
     }
   }
   EXPECT_GT(triggered, 0) << "the model never wrote the trigger";
-  OutputFilter filter(tok, engine.vocab_size());
-  for (const char* so_far : {"", "Moses said", "and th", "and the", "and the qu", "the king. Then"}) {
-    SCOPED_TRACE(so_far);
-    FormatPrefix format(&fmt);
-    ASSERT_TRUE(format.feed(so_far));
-    const TokenSet& next = filter.next(format);
-    for (int32_t id = 0; id < engine.vocab_size(); ++id) {
-      FormatPrefix s = format;
-      const std::string b = id < tok.vocab_size() && !tok.is_special(id) ? token_bytes(tok, id) : "";
-      ASSERT_EQ(next.contains(id), !b.empty() && s.feed(b)) << "token " << id << " " << b;
-    }
-  }
+  testing::expect_filter_is_direct_count(tok, engine.vocab_size(), fmt,
+                                         {"", "Moses said", "and th", "and the", "and the qu", "the king. Then"});
 }
 
 }  // namespace
