@@ -234,6 +234,8 @@ int HttpServer::start() {
   add("POST", "/v1/completions", handle_completions);
   add("POST", "/v1/chat/completions", handle_chat_completions);
   add("POST", "/v1/embeddings", handle_embeddings);
+  for (const char* path : {"/score", "/v1/score"}) add("POST", path, handle_score);
+  for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) add("POST", path, handle_rerank);
   add("POST", "/tokenize", handle_tokenize);
   add("POST", "/detokenize", handle_detokenize);
   if (options_.enable_debug_endpoints) add("GET", "/debug/engine", handle_debug_engine);

@@ -695,6 +695,66 @@ EmbeddingRequest parse_embedding_request(const json& body) {
   return r;
 }
 
+namespace {
+
+// A text field: one non-empty string, or (list_ok) a non-empty list of them.
+std::vector<std::string> texts_of(const json& body, const std::string& key, bool list_ok) {
+  const json* v = find(body, key);
+  if (!v) throw bad_request("'" + key + "' is required", key);
+  std::vector<std::string> out;
+  if (v->is_string()) {
+    out.push_back(v->get<std::string>());
+  } else if (list_ok && v->is_array() && !v->empty()) {
+    for (const json& t : *v) {
+      if (!t.is_string()) throw bad_request("'" + key + "' must be a string or a list of strings", key);
+      out.push_back(t.get<std::string>());
+    }
+  } else {
+    throw bad_request(list_ok ? "'" + key + "' must be a string or a non-empty list of strings" : "'" + key + "' must be a string",
+                      key);
+  }
+  for (const std::string& t : out)
+    if (t.empty()) throw bad_request("'" + key + "' must not contain empty strings", key);
+  return out;
+}
+
+std::optional<int> truncation_of(const json& body) {
+  auto t = get_int(body, "truncate_prompt_tokens");
+  if (t && (*t < -1 || *t == 0)) throw bad_request("'truncate_prompt_tokens' must be -1 or at least 1", "truncate_prompt_tokens");
+  return t;
+}
+
+}  // namespace
+
+ScoreRequest parse_score_request(const json& body) {
+  check_known_fields(body, {"model", "text_1", "text_2", "truncate_prompt_tokens", "user", "encoding_format"});
+  ScoreRequest r;
+  r.model = get_string(body, "model");
+  r.text_1 = texts_of(body, "text_1", true);
+  r.text_2 = texts_of(body, "text_2", true);
+  if (r.text_1.size() > 1 && r.text_1.size() != r.text_2.size())
+    throw bad_request("'text_1' has " + std::to_string(r.text_1.size()) + " texts and 'text_2' " +
+                          std::to_string(r.text_2.size()) + ": a list against a list must pair them one to one",
+                      "text_2");
+  r.truncate_prompt_tokens = truncation_of(body);
+  get_string(body, "user");
+  return r;
+}
+
+RerankRequest parse_rerank_request(const json& body) {
+  check_known_fields(body, {"model", "query", "documents", "top_n", "return_documents", "truncate_prompt_tokens", "user"});
+  RerankRequest r;
+  r.model = get_string(body, "model");
+  r.query = texts_of(body, "query", false)[0];
+  r.documents = texts_of(body, "documents", true);
+  r.top_n = get_int(body, "top_n");
+  if (r.top_n && *r.top_n < 1) throw bad_request("'top_n' must be at least 1, got " + std::to_string(*r.top_n), "top_n");
+  r.return_documents = get_bool(body, "return_documents").value_or(true);
+  r.truncate_prompt_tokens = truncation_of(body);
+  get_string(body, "user");
+  return r;
+}
+
 void truncate_prompt(std::vector<int32_t>& ids, const GenerationRequest& r, int max_model_len) {
   if (!r.truncate_prompt_tokens) return;
   const int keep = *r.truncate_prompt_tokens == -1 ? max_model_len : *r.truncate_prompt_tokens;

@@ -98,6 +98,25 @@ struct EmbeddingRequest {
   bool add_special_tokens = true;
 };
 
+// POST /score, /v1/score (vLLM's score API on an embedding model: cosine similarity): text_1
+// and text_2 as one text each, one against several, or two lists of one length (pairwise).
+struct ScoreRequest {
+  std::optional<std::string> model;
+  std::vector<std::string> text_1, text_2;
+  std::optional<int> truncate_prompt_tokens;
+};
+
+// POST /rerank, /v1/rerank, /v2/rerank (Jina / Cohere's shape, as vLLM serves it): the
+// documents ordered by their score against the query.
+struct RerankRequest {
+  std::optional<std::string> model;
+  std::string query;
+  std::vector<std::string> documents;
+  std::optional<int> top_n;
+  bool return_documents = true;
+  std::optional<int> truncate_prompt_tokens;
+};
+
 struct DetokenizeRequest {
   std::optional<std::string> model;
   std::vector<int32_t> tokens;
@@ -111,6 +130,8 @@ ChatRequest parse_chat_request(const RequestJson& body);
 TokenizeRequest parse_tokenize_request(const RequestJson& body);
 DetokenizeRequest parse_detokenize_request(const RequestJson& body);
 EmbeddingRequest parse_embedding_request(const RequestJson& body);
+ScoreRequest parse_score_request(const RequestJson& body);
+RerankRequest parse_rerank_request(const RequestJson& body);
 // A prompt field: a string, a list of strings, a list of token ids or a list of such lists.
 std::vector<PromptInput> parse_prompt_inputs(const RequestJson& v, const std::string& param);
 

@@ -150,11 +150,13 @@ void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Gener
 // Appends the usage object.
 void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens);
 
-// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp, serving_embeddings.cpp).
+// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp, serving_embeddings.cpp, serving_score.cpp).
 void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_tokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_detokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_score(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_rerank(ServingState& state, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace tllm

@@ -823,6 +823,12 @@ TEST_F(Http, EmbeddingsNeedAnEmbeddingModel) {
   const Reply r = post(server(), "/v1/embeddings", json{{"input", "hello"}});
   EXPECT_EQ(r.status, 400) << r.raw;
   EXPECT_NE(r.body["error"]["message"].get<std::string>().find("--runner pooling"), std::string::npos) << r.raw;
+  for (const auto& [path, body] : std::vector<std::pair<std::string, json>>{
+           {"/v1/score", json{{"text_1", "a"}, {"text_2", "b"}}}, {"/v1/rerank", json{{"query", "a"}, {"documents", {"b"}}}}}) {
+    const Reply e = post(server(), path, body);
+    EXPECT_EQ(e.status, 400) << e.raw;
+    EXPECT_NE(e.body["error"]["message"].get<std::string>().find("needs an embedding model"), std::string::npos) << e.raw;
+  }
 }
 
 TEST_F(Http, TokenizeDetokenize) {
@@ -1449,6 +1455,52 @@ TEST(HttpFlags, EmbeddingsServeThePoolingModel) {
   EXPECT_NE(error("/v1/embeddings", json{{"input", {1, 99999}}}).find("99999"), std::string::npos);
   EXPECT_NE(error("/v1/completions", json{{"prompt", "x"}}).find("use /v1/embeddings"), std::string::npos);
   EXPECT_NE(error("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "x"}}}}}).find("use /v1/embeddings"),
+            std::string::npos);
+
+  // vLLM's score API and the rerank API: cosine similarities of the engine's own vectors.
+  const auto cos = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double d = 0, na = 0, nb = 0;
+    for (size_t k = 0; k < a.size(); ++k) d += double(a[k]) * b[k], na += double(a[k]) * a[k], nb += double(b[k]) * b[k];
+    return d / std::sqrt(na * nb);
+  };
+  const std::vector<std::string> docs = {"Knead the dough.", "In the beginning God created the heaven and the earth.",
+                                         "A computer", "Ships pass."};
+  std::vector<std::vector<int32_t>> doc_ids;
+  for (const std::string& d : docs) doc_ids.push_back(tok.encode(d, true));
+  const auto dv = ref.embed(doc_ids);
+  for (const char* path : {"/score", "/v1/score"}) {
+    const Reply sc = post(s, path, json{{"model", "emb"}, {"text_1", texts[0]}, {"text_2", docs}});
+    ASSERT_EQ(sc.status, 200) << sc.raw;
+    ASSERT_EQ(sc.body["data"].size(), docs.size());
+    for (size_t i = 0; i < docs.size(); ++i) {
+      EXPECT_EQ(sc.body["data"][i]["index"], i);
+      EXPECT_EQ(sc.body["data"][i]["object"], "score");
+      EXPECT_NEAR(sc.body["data"][i]["score"].get<double>(), cos(want[0], dv[i]), 1e-6) << i;
+    }
+  }
+  const Reply pairs = post(s, "/v1/score", json{{"text_1", {docs[0], docs[1]}}, {"text_2", {docs[2], docs[1]}}});
+  ASSERT_EQ(pairs.status, 200) << pairs.raw;
+  EXPECT_NEAR(pairs.body["data"][0]["score"].get<double>(), cos(dv[0], dv[2]), 1e-6);
+  EXPECT_NEAR(pairs.body["data"][1]["score"].get<double>(), 1.0, 1e-6);
+  for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) {
+    const Reply rr = post(s, path, json{{"model", "emb"}, {"query", texts[0]}, {"documents", docs}, {"top_n", 3}});
+    ASSERT_EQ(rr.status, 200) << rr.raw;
+    std::vector<size_t> order = {0, 1, 2, 3};
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cos(want[0], dv[a]) > cos(want[0], dv[b]); });
+    ASSERT_EQ(rr.body["results"].size(), 3u);
+    EXPECT_EQ(rr.body["results"][0]["index"], 1);  // the query's own text
+    for (size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ(rr.body["results"][k]["index"], order[k]);
+      EXPECT_EQ(rr.body["results"][k]["document"]["text"], docs[order[k]]);
+      EXPECT_NEAR(rr.body["results"][k]["relevance_score"].get<double>(), cos(want[0], dv[order[k]]), 1e-6);
+    }
+  }
+  EXPECT_NE(error("/v1/score", json{{"text_1", {"a", "b"}}, {"text_2", {"c"}}}).find("pair them one to one"),
+            std::string::npos);
+  EXPECT_NE(error("/v1/score", json{{"text_1", "a"}}).find("'text_2' is required"), std::string::npos);
+  EXPECT_NE(error("/v1/rerank", json{{"query", "a"}, {"documents", json::array()}}).find("non-empty list"),
+            std::string::npos);
+  EXPECT_NE(error("/v1/rerank", json{{"query", "a"}, {"documents", {"b"}}, {"top_n", 0}}).find("'top_n'"),
             std::string::npos);
   EXPECT_EQ(s.stop(), 0);
 }
