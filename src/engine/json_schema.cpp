@@ -70,6 +70,24 @@ std::shared_ptr<const Regex> pattern_of(const json& s, const std::string& path) 
   const bool tail = body.size() > (head ? 1u : 0u) && body.back() == '$' && slashes % 2 == 0;
   if (head) body.erase(0, 1);
   if (tail) body.pop_back();
+  if (head || tail) {  // ^a|b$ anchors each branch on one side only: not what stripping them gives
+    int depth = 0;
+    bool in_class = false;
+    for (size_t i = 0; i < body.size(); ++i) {
+      const char c = body[i];
+      if (c == '\\') ++i;
+      else if (in_class) in_class = c != ']';
+      else if (c == '[') {
+        in_class = true;
+        if (i + 1 < body.size() && body[i + 1] == '^') ++i;
+        if (i + 1 < body.size() && body[i + 1] == ']') ++i;  // a leading ']' is a member
+      } else if (c == '(') ++depth;
+      else if (c == ')') --depth;
+      else if (c == '|' && depth == 0)
+        TLLM_CHECK_ARG(false, path, ": 'pattern' anchors a top-level alternation with ^ / $ (only its first or last "
+                       "branch would be anchored): group it, as ^(a|b)$");
+    }
+  }
   const std::string any = "[\\s\\S]*";
   try {
     Regex::compile(body);  // its errors' offsets are the pattern's (after a leading ^)

@@ -451,6 +451,10 @@ TEST(JsonSchema, CompileErrorsNameTheKeyword) {
   EXPECT_NE(error(R"({"properties": {"z": {"pattern": "(a"}}})").find("schema.properties.z: 'pattern': regex: missing ')' at offset 2"),
             std::string::npos);
   EXPECT_NE(error(R"({"type": "string", "pattern": 5})").find("'pattern' must be a string"), std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "pattern": "^a|b$"})").find("group it"), std::string::npos);
+  EXPECT_EQ(error(R"({"type": "string", "pattern": "^(a|b)$"})"), "compiled");
+  EXPECT_EQ(error(R"({"type": "string", "pattern": "^[|]x(y|z)\\|$"})"), "compiled");
+  EXPECT_EQ(error(R"({"type": "string", "pattern": "a|b"})"), "compiled");  // unanchored: a search for either
   EXPECT_NE(error(R"({"type": "number", "multipleOf": 2})").find("'multipleOf' is not supported"), std::string::npos);
   EXPECT_NE(error(R"({"properties": {"n": {"type": "number", "minimum": 0}}})").find("schema.properties.n: 'minimum'"),
             std::string::npos);
