@@ -53,6 +53,10 @@ struct ServingState {
 
 // Random request ids: "<prefix>-<32 hex digits>".
 std::string make_request_id(const std::string& prefix);
+// The pooling routes' list responses (serving_embeddings.cpp): {"id", "object": "list",
+// "created", "model", "data": [ ... then ], "usage": {prompt and total tokens}}.
+void open_list_response(std::string& out, const std::string& id, int64_t created, const std::string& model);
+void close_list_response(std::string& out, int64_t prompt_tokens);
 int64_t unix_time();
 
 // One engine request's accumulated state, as the response builders need it.

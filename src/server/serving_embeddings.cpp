@@ -38,6 +38,24 @@ std::vector<float> shorten(const std::vector<float>& v, size_t dims, bool renorm
 
 }  // namespace
 
+void open_list_response(std::string& out, const std::string& id, int64_t created, const std::string& model) {
+  out = "{\"id\":";
+  append_json_string(out, id);
+  out += ",\"object\":\"list\",\"created\":";
+  append_json_number(out, created);
+  out += ",\"model\":";
+  append_json_string(out, model);
+  out += ",\"data\":[";
+}
+
+void close_list_response(std::string& out, int64_t prompt_tokens) {
+  out += "],\"usage\":{\"prompt_tokens\":";
+  append_json_number(out, prompt_tokens);
+  out += ",\"total_tokens\":";
+  append_json_number(out, prompt_tokens);
+  out += "}}";
+}
+
 void handle_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
   state.require_runner(true, "/v1/embeddings");
@@ -72,13 +90,8 @@ void handle_embeddings(ServingState& state, const httplib::Request& req, httplib
   const int64_t created = unix_time();
   ClientConnection conn(req);
   respond_when_done(gen, conn, res, [&] {
-    std::string out = "{\"id\":";
-    append_json_string(out, gen.id());
-    out += ",\"object\":\"list\",\"created\":";
-    append_json_number(out, created);
-    out += ",\"model\":";
-    append_json_string(out, state.model_name);
-    out += ",\"data\":[";
+    std::string out;
+    open_list_response(out, gen.id(), created, state.model_name);
     for (size_t i = 0; i < gen.choices().size(); ++i) {
       const ChoiceState& c = gen.choices()[i];
       const std::vector<float> v =
@@ -102,11 +115,7 @@ void handle_embeddings(ServingState& state, const httplib::Request& req, httplib
       }
       out += '}';
     }
-    out += "],\"usage\":{\"prompt_tokens\":";
-    append_json_number(out, static_cast<int64_t>(gen.prompt_tokens()));
-    out += ",\"total_tokens\":";
-    append_json_number(out, static_cast<int64_t>(gen.prompt_tokens()));
-    out += "}}";
+    close_list_response(out, static_cast<int64_t>(gen.prompt_tokens()));
     return out;
   });
 }

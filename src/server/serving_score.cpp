@@ -46,15 +46,6 @@ std::vector<PromptPlan> plans_of(ServingState& state, const std::vector<std::pai
   return plans;
 }
 
-void open_response(std::string& out, const std::string& id, const std::string& model) {
-  out = "{\"id\":";
-  append_json_string(out, id);
-  out += ",\"object\":\"list\",\"created\":";
-  append_json_number(out, unix_time());
-  out += ",\"model\":";
-  append_json_string(out, model);
-}
-
 }  // namespace
 
 void handle_score(ServingState& state, const httplib::Request& req, httplib::Response& res) {
@@ -70,8 +61,7 @@ void handle_score(ServingState& state, const httplib::Request& req, httplib::Res
   respond_when_done(gen, conn, res, [&] {
     const size_t n1 = r.text_1.size(), pairs = r.text_2.size();
     std::string out;
-    open_response(out, gen.id(), state.model_name);
-    out += ",\"data\":[";
+    open_list_response(out, gen.id(), unix_time(), state.model_name);
     for (size_t i = 0; i < pairs; ++i) {
       const std::vector<float>& a = gen.choices()[n1 == 1 ? 0 : i].embedding;
       const std::vector<float>& b = gen.choices()[n1 + i].embedding;
@@ -82,11 +72,7 @@ void handle_score(ServingState& state, const httplib::Request& req, httplib::Res
       append_json_number(out, cosine(a, b));
       out += '}';
     }
-    out += "],\"usage\":{\"prompt_tokens\":";
-    append_json_number(out, static_cast<int64_t>(gen.prompt_tokens()));
-    out += ",\"total_tokens\":";
-    append_json_number(out, static_cast<int64_t>(gen.prompt_tokens()));
-    out += "}}";
+    close_list_response(out, static_cast<int64_t>(gen.prompt_tokens()));
     return out;
   });
 }
