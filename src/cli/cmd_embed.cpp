@@ -1,7 +1,6 @@
 // tinyllm embed: the vectors of an embedding model (the pooling runner, engine/pooling.h) for
 // texts or token ids, one JSON object per input on stdout; --similarity prints the inputs'
 // cosine similarities instead.
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -52,11 +51,7 @@ void run_embed(const EmbedArgs& a) {
     nlohmann::ordered_json m = nlohmann::ordered_json::array();
     for (const auto& x : vecs) {
       nlohmann::ordered_json row = nlohmann::ordered_json::array();
-      for (const auto& y : vecs) {
-        double dot = 0, nx = 0, ny = 0;
-        for (size_t i = 0; i < x.size(); ++i) dot += double(x[i]) * y[i], nx += double(x[i]) * x[i], ny += double(y[i]) * y[i];
-        row.push_back(nx > 0 && ny > 0 ? dot / std::sqrt(nx * ny) : 0.0);
-      }
+      for (const auto& y : vecs) row.push_back(cosine_similarity(x, y));
       m.push_back(row);
     }
     std::cout << nlohmann::ordered_json{{"cosine_similarity", m}}.dump() << "\n";

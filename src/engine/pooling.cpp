@@ -54,6 +54,13 @@ void l2_normalize(std::vector<float>& v) {
     for (float& x : v) x = static_cast<float>(x / n);
 }
 
+double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    dot += double(a[i]) * b[i], na += double(a[i]) * a[i], nb += double(b[i]) * b[i];
+  return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0.0;
+}
+
 void Pooler::add(const std::string& id, int first, const float* rows, int count) {
   Acc& a = acc_[id];
   if (a.sum.empty()) a.sum.assign(static_cast<size_t>(hidden_), 0.0);

@@ -30,6 +30,8 @@ struct PoolingConfig {
 
 // Scales v to unit L2 norm (a zero vector stays zero).
 void l2_normalize(std::vector<float>& v);
+// The cosine of the angle between a and b (equal sizes; 0 when either is zero), in f64.
+double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b);
 
 // Gathers the rows each sequence's pooling needs across its prefill chunks.
 class Pooler {

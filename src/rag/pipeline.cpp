@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "core/error.h"
 #include "engine/engine.h"
+#include "io/json.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -24,9 +24,7 @@ bool text_file(const fs::path& p) {
 }
 
 std::string read_document(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  TLLM_CHECK_ARG(f.good(), "cannot read the document ", path);
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string s = read_file(path);
   TLLM_CHECK_ARG(tok::valid_utf8_prefix(s) == s.size(), "the document ", path, " is not valid UTF-8 (at byte ",
                  tok::valid_utf8_prefix(s), ")");
   return s;

@@ -667,6 +667,17 @@ DetokenizeRequest parse_detokenize_request(const json& body) {
   return r;
 }
 
+namespace {
+
+// truncate_prompt_tokens of a pooling route: -1 (the context's length) or at least 1.
+std::optional<int> truncation_of(const json& body) {
+  auto t = get_int(body, "truncate_prompt_tokens");
+  if (t && (*t < -1 || *t == 0)) throw bad_request("'truncate_prompt_tokens' must be -1 or at least 1", "truncate_prompt_tokens");
+  return t;
+}
+
+}  // namespace
+
 EmbeddingRequest parse_embedding_request(const json& body) {
   static const std::set<std::string> known = {"model", "input", "encoding_format", "dimensions", "user",
                                               "truncate_prompt_tokens", "add_special_tokens"};
@@ -686,10 +697,7 @@ EmbeddingRequest parse_embedding_request(const json& body) {
   r.dimensions = get_int(body, "dimensions");
   if (r.dimensions && *r.dimensions < 1)
     throw bad_request("'dimensions' must be at least 1, got " + std::to_string(*r.dimensions), "dimensions");
-  if (auto t = get_int(body, "truncate_prompt_tokens")) {
-    if (*t < -1 || *t == 0) throw bad_request("'truncate_prompt_tokens' must be -1 or at least 1", "truncate_prompt_tokens");
-    r.truncate_prompt_tokens = *t;
-  }
+  r.truncate_prompt_tokens = truncation_of(body);
   r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
   get_string(body, "user");  // accepted (OpenAI's), unused
   return r;
@@ -716,12 +724,6 @@ std::vector<std::string> texts_of(const json& body, const std::string& key, bool
   for (const std::string& t : out)
     if (t.empty()) throw bad_request("'" + key + "' must not contain empty strings", key);
   return out;
-}
-
-std::optional<int> truncation_of(const json& body) {
-  auto t = get_int(body, "truncate_prompt_tokens");
-  if (t && (*t < -1 || *t == 0)) throw bad_request("'truncate_prompt_tokens' must be -1 or at least 1", "truncate_prompt_tokens");
-  return t;
 }
 
 }  // namespace
@@ -762,7 +764,13 @@ void truncate_prompt(std::vector<int32_t>& ids, const GenerationRequest& r, int 
     throw bad_request("'truncate_prompt_tokens' (" + std::to_string(keep) + ") is larger than the model's context of " +
                           std::to_string(max_model_len) + " tokens",
                       "truncate_prompt_tokens");
-  if (static_cast<int64_t>(ids.size()) > keep) ids.erase(ids.begin(), ids.end() - keep);
+  keep_last_tokens(ids, keep, max_model_len);
+}
+
+void keep_last_tokens(std::vector<int32_t>& ids, std::optional<int> k, int max_model_len) {
+  if (!k) return;
+  const size_t keep = static_cast<size_t>(*k == -1 ? max_model_len : *k);
+  if (ids.size() > keep) ids.erase(ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(keep));
 }
 
 void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param) {

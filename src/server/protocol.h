@@ -145,6 +145,8 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
 
 // truncate_prompt_tokens: drops all but the last k tokens of ids (400 when k exceeds the context).
 void truncate_prompt(std::vector<int32_t>& ids, const GenerationRequest& r, int max_model_len);
+// The same for the pooling routes: k = -1 keeps the context's length; no k keeps every token.
+void keep_last_tokens(std::vector<int32_t>& ids, std::optional<int> k, int max_model_len);
 // 400 unless every id is in [0, vocab_size); `param` names the field.
 void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param);
 // 400 unless the prompt leaves room to generate (prompt_len < max_model_len).

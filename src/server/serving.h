@@ -53,9 +53,8 @@ struct ServingState {
 
 // Random request ids: "<prefix>-<32 hex digits>".
 std::string make_request_id(const std::string& prefix);
-// The pooling routes' list responses (serving_embeddings.cpp): {"id", "object": "list",
-// "created", "model", "data": [ ... then ], "usage": {prompt and total tokens}}.
-void open_list_response(std::string& out, const std::string& id, int64_t created, const std::string& model);
+// `],"usage":{"prompt_tokens","total_tokens"}}`, closing a pooling route's list response
+// (opened with append_response_head(..., "list", ..., "data"); serving_embeddings.cpp).
 void close_list_response(std::string& out, int64_t prompt_tokens);
 int64_t unix_time();
 

@@ -10,6 +10,7 @@
 #include "server/errors.h"
 #include "server/json_text.h"
 #include "server/serving.h"
+#include "server/streaming.h"
 
 namespace tllm {
 namespace {
@@ -37,16 +38,6 @@ std::vector<float> shorten(const std::vector<float>& v, size_t dims, bool renorm
 }
 
 }  // namespace
-
-void open_list_response(std::string& out, const std::string& id, int64_t created, const std::string& model) {
-  out = "{\"id\":";
-  append_json_string(out, id);
-  out += ",\"object\":\"list\",\"created\":";
-  append_json_number(out, created);
-  out += ",\"model\":";
-  append_json_string(out, model);
-  out += ",\"data\":[";
-}
 
 void close_list_response(std::string& out, int64_t prompt_tokens) {
   out += "],\"usage\":{\"prompt_tokens\":";
@@ -76,12 +67,7 @@ void handle_embeddings(ServingState& state, const httplib::Request& req, httplib
       plan.token_ids = std::get<std::vector<int32_t>>(input);
       check_token_ids(plan.token_ids, engine.vocab_size(), "input");
     }
-    if (r.truncate_prompt_tokens) {
-      const size_t keep = *r.truncate_prompt_tokens == -1 ? static_cast<size_t>(engine.max_model_len())
-                                                          : static_cast<size_t>(*r.truncate_prompt_tokens);
-      if (plan.token_ids.size() > keep)
-        plan.token_ids.erase(plan.token_ids.begin(), plan.token_ids.end() - static_cast<long>(keep));
-    }
+    keep_last_tokens(plan.token_ids, r.truncate_prompt_tokens, engine.max_model_len());
     if (plan.token_ids.empty()) throw bad_request("an input has no tokens", "input");
     plan.params.detokenize = false;
     plans.push_back(std::move(plan));
@@ -91,7 +77,7 @@ void handle_embeddings(ServingState& state, const httplib::Request& req, httplib
   ClientConnection conn(req);
   respond_when_done(gen, conn, res, [&] {
     std::string out;
-    open_list_response(out, gen.id(), created, state.model_name);
+    append_response_head(out, gen.id(), "list", created, state.model_name, "data");
     for (size_t i = 0; i < gen.choices().size(); ++i) {
       const ChoiceState& c = gen.choices()[i];
       const std::vector<float> v =

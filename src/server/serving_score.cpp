@@ -4,22 +4,16 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <cmath>
 
+#include "engine/pooling.h"
 #include "server/client_connection.h"
 #include "server/errors.h"
 #include "server/json_text.h"
 #include "server/serving.h"
+#include "server/streaming.h"
 
 namespace tllm {
 namespace {
-
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
-    dot += double(a[i]) * b[i], na += double(a[i]) * a[i], nb += double(b[i]) * b[i];
-  return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0.0;
-}
 
 // One plan per (text, the field it came from), in order.
 std::vector<PromptPlan> plans_of(ServingState& state, const std::vector<std::pair<std::string, std::string>>& texts,
@@ -29,11 +23,7 @@ std::vector<PromptPlan> plans_of(ServingState& state, const std::vector<std::pai
   for (const auto& [text, param] : texts) {
     PromptPlan plan;
     plan.token_ids = state.require_tokenizer("text inputs").encode(text, /*add_special_tokens=*/true);
-    if (truncate) {
-      const size_t keep = *truncate == -1 ? static_cast<size_t>(engine.max_model_len()) : static_cast<size_t>(*truncate);
-      if (plan.token_ids.size() > keep)
-        plan.token_ids.erase(plan.token_ids.begin(), plan.token_ids.end() - static_cast<long>(keep));
-    }
+    keep_last_tokens(plan.token_ids, truncate, engine.max_model_len());
     if (plan.token_ids.empty()) throw bad_request("a text in '" + param + "' has no tokens", param);
     if (static_cast<int>(plan.token_ids.size()) > engine.max_model_len())
       throw bad_request("a text in '" + param + "' has " + std::to_string(plan.token_ids.size()) +
@@ -61,7 +51,7 @@ void handle_score(ServingState& state, const httplib::Request& req, httplib::Res
   respond_when_done(gen, conn, res, [&] {
     const size_t n1 = r.text_1.size(), pairs = r.text_2.size();
     std::string out;
-    open_list_response(out, gen.id(), unix_time(), state.model_name);
+    append_response_head(out, gen.id(), "list", unix_time(), state.model_name, "data");
     for (size_t i = 0; i < pairs; ++i) {
       const std::vector<float>& a = gen.choices()[n1 == 1 ? 0 : i].embedding;
       const std::vector<float>& b = gen.choices()[n1 + i].embedding;
@@ -69,7 +59,7 @@ void handle_score(ServingState& state, const httplib::Request& req, httplib::Res
       out += "{\"index\":";
       append_json_number(out, static_cast<int64_t>(i));
       out += ",\"object\":\"score\",\"score\":";
-      append_json_number(out, cosine(a, b));
+      append_json_number(out, cosine_similarity(a, b));
       out += '}';
     }
     close_list_response(out, static_cast<int64_t>(gen.prompt_tokens()));
@@ -89,7 +79,7 @@ void handle_rerank(ServingState& state, const httplib::Request& req, httplib::Re
   respond_when_done(gen, conn, res, [&] {
     std::vector<std::pair<double, size_t>> ranked;  // best first; ties in document order
     for (size_t i = 0; i < r.documents.size(); ++i)
-      ranked.push_back({cosine(gen.choices()[0].embedding, gen.choices()[1 + i].embedding), i});
+      ranked.push_back({cosine_similarity(gen.choices()[0].embedding, gen.choices()[1 + i].embedding), i});
     std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     if (r.top_n && static_cast<size_t>(*r.top_n) < ranked.size()) ranked.resize(static_cast<size_t>(*r.top_n));
     std::string out = "{\"id\":";

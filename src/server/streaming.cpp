@@ -11,7 +11,7 @@ void append_sse_event(std::string& out, std::string_view json) {
 }
 
 void append_response_head(std::string& out, std::string_view id, std::string_view object, int64_t created,
-                          std::string_view model) {
+                          std::string_view model, std::string_view list) {
   out += "{\"id\":";
   append_json_string(out, id);
   out += ",\"object\":";
@@ -20,7 +20,9 @@ void append_response_head(std::string& out, std::string_view id, std::string_vie
   append_json_number(out, created);
   out += ",\"model\":";
   append_json_string(out, model);
-  out += ",\"choices\":[";
+  out += ',';
+  append_json_string(out, list);
+  out += ":[";
 }
 
 ChunkWriter::ChunkWriter(std::string_view id, std::string_view object, int64_t created,

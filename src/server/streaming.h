@@ -14,10 +14,10 @@ inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 // Appends `data: <json>\n\n`.
 void append_sse_event(std::string& out, std::string_view json);
 
-// Appends `{"id":...,"object":...,"created":...,"model":...,"choices":[`, the start of a
-// response or of a chunk.
+// Appends `{"id":...,"object":...,"created":...,"model":...,"<list>":[`, the start of a
+// response or of a chunk ("choices"; the pooling routes' "data").
 void append_response_head(std::string& out, std::string_view id, std::string_view object, int64_t created,
-                          std::string_view model);
+                          std::string_view model, std::string_view list = "choices");
 
 class ChunkWriter {
  public:
