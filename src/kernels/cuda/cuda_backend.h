@@ -167,6 +167,8 @@ class CudaBackend final : public Backend {
   DeviceWorkspace attn_ws_;
   DeviceWorkspace moe_ws_;    // moe_experts scratch (sized by moe_reserve)
   size_t moe_ws_bytes_ = 0;
+  DeviceWorkspace moe_dequant_ws_;  // bf16 copies of quantized experts for prefill (sized by moe_reserve)
+  size_t moe_dequant_bytes_ = 0;
   DeviceWorkspace quant_ws_;  // bf16 weights of the dequantize + cuBLASLt prefill path (sized at pack)
   size_t quant_ws_bytes_ = 0;
   std::unique_ptr<PinnedRing> ring_;

@@ -6,6 +6,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/moe_ops.h"
+#include "kernels/cuda/quant_ops.h"
 
 namespace tllm::cuda {
 namespace {
@@ -40,14 +41,52 @@ void expect(const Tensor& t, DType dt, const char* op, const char* what) {
 }
 
 void check_expert_weight(const LinearWeight& lw, int64_t rows, int64_t cols, const char* op, const char* what) {
-  TLLM_CHECK(lw.quant == QuantScheme::None, op, ": ", what,
-             " is quantized; quantized (int8/int4) MoE experts are not supported by the CUDA backend yet "
-             "(load the checkpoint in bf16)");
+  TLLM_CHECK(!lw.bias.defined(), op, ": ", what, " has a bias; MoE experts have none");
+  if (lw.quant != QuantScheme::None) {
+    check_quant_packed(lw, op);
+    TLLM_CHECK(lw.out_features == rows && lw.in_features == cols, op, ": ", what, " (quantized, ", lw.out_features,
+               " x ", lw.in_features, ") must be [", rows, ", ", cols, "]");
+    return;
+  }
   expect(lw.weight, DType::BF16, op, what);
   TLLM_CHECK(lw.weight.ndim() == 2 && lw.weight.dim(0) == rows && lw.weight.dim(1) == cols, op, ": ", what, " ",
              lw.weight.str(), " must be [", rows, ", ", cols, "]");
-  TLLM_CHECK(!lw.bias.defined(), op, ": ", what, " has a bias; MoE experts have none");
   TLLM_CHECK(reinterpret_cast<uintptr_t>(lw.weight.raw()) % 16 == 0, op, ": ", what, " must be 16-byte aligned");
+}
+
+bool quantized(const MoeExperts& w) { return w.gate_up.quant != QuantScheme::None; }
+
+MoeQuantWeight quant_weight(const LinearWeight& lw) {
+  const QuantGemmParams g = quant_params(lw);
+  MoeQuantWeight m;
+  m.codes = g.codes;
+  m.scales = g.scales;
+  m.offsets = g.offsets;
+  m.scales_f16 = g.scales_f16;
+  m.bits = g.bits;
+  m.K = g.K;
+  m.ktiles = g.ktiles;
+  m.groups = g.groups;
+  m.group_size = g.group_size;
+  return m;
+}
+
+// The quantized decode kernels' parameters: x [T, H], act / y scratch, the grouping `meta`.
+MoeQuantExpertParams quant_experts_params(const MoeExperts& w, const bf16* x, bf16* act, bf16* y, int T, int k,
+                                          const MoeMeta& meta) {
+  MoeQuantExpertParams q;
+  q.x = x;
+  q.gate_up = quant_weight(w.gate_up);
+  q.down = quant_weight(w.down);
+  q.act = act;
+  q.y = y;
+  q.T = T;
+  q.k = k;
+  q.E = w.num_experts;
+  q.H = static_cast<int>(w.hidden);
+  q.I = static_cast<int>(w.inter);
+  q.meta = meta;
+  return q;
 }
 
 void check_experts(const MoeExperts& w, const char* op) {
@@ -59,15 +98,31 @@ void check_experts(const MoeExperts& w, const char* op) {
   TLLM_CHECK(H < (1 << 30) && I < (1 << 30) && E * 2 * I * H < (int64_t{1} << 40), op, ": expert shapes too large");
   check_expert_weight(w.gate_up, E * 2 * I, H, op, "experts gate_up");
   check_expert_weight(w.down, E * H, I, op, "experts down");
+  if (quantized(w) || w.down.quant != QuantScheme::None) {
+    TLLM_CHECK(w.gate_up.quant != QuantScheme::None && w.down.quant != QuantScheme::None, op,
+               ": experts gate_up and down must both be quantized or both bf16");
+    // An expert is whole 16-row panels of the stacked weights, its up rows too.
+    TLLM_CHECK(H % 16 == 0 && I % 16 == 0, op, ": quantized experts on the CUDA backend need hidden_size (", H,
+               ") and moe_intermediate_size (", I, ") to be multiples of 16");
+  }
   if (S > 0) {
-    TLLM_CHECK(w.shared_gate_up.weight.defined() && w.shared_gate_up.weight.dim(0) == 2 * S &&
-                   w.shared_gate_up.weight.dim(1) == H,
-               op, ": shared_gate_up must be [", 2 * S, ", ", H, "]");
-    TLLM_CHECK(w.shared_down.weight.defined() && w.shared_down.weight.dim(0) == H && w.shared_down.weight.dim(1) == S,
-               op, ": shared_down must be [", H, ", ", S, "]");
+    // Dense [rows, cols], or quantized (packed codes; the shape in out_features / in_features).
+    auto shaped = [](const LinearWeight& lw, int64_t rows, int64_t cols) {
+      if (!lw.weight.defined()) return false;
+      if (lw.quant != QuantScheme::None) return lw.out_features == rows && lw.in_features == cols;
+      return lw.weight.ndim() == 2 && lw.weight.dim(0) == rows && lw.weight.dim(1) == cols;
+    };
+    TLLM_CHECK(shaped(w.shared_gate_up, 2 * S, H), op, ": shared_gate_up must be [", 2 * S, ", ", H, "]");
+    TLLM_CHECK(shaped(w.shared_down, H, S), op, ": shared_down must be [", H, ", ", S, "]");
     expect(w.shared_gate, DType::F32, op, "shared_gate");
     TLLM_CHECK(w.shared_gate.numel() == H, op, ": shared_gate ", w.shared_gate.str(), " must have ", H, " elements");
   }
+}
+
+// bf16 copies of the stacked experts, gate_up then down: the quantized prefill path's scratch.
+size_t dequant_bytes(const MoeExperts& w) {
+  return align256(static_cast<size_t>(w.num_experts) * 2 * w.inter * w.hidden * 2) +
+         static_cast<size_t>(w.num_experts) * w.hidden * w.inter * 2;
 }
 
 // Grows the MoE scratch to `bytes` (never during capture: the caller checked); the done
@@ -144,6 +199,14 @@ void CudaBackend::moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {
     check_capturable("moe_reserve");
     moe_scratch(moe_ws_, moe_ws_bytes_, bytes, stream_);
   }
+  if (quantized(w) && max_tokens > kMoeQuantGemvMaxTokens) {
+    const size_t dq = dequant_bytes(w);
+    if (dq > moe_dequant_bytes_) {
+      check_capturable("moe_reserve");
+      moe_dequant_ws_.get(dq);
+      moe_dequant_bytes_ = dq;
+    }
+  }
 }
 
 void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& router, const MoeExperts& w,
@@ -151,6 +214,8 @@ void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& ro
   const char* op = "moe_block";
   const int64_t T = x.ndim() == 2 ? x.dim(0) : 0, E = w.num_experts;
   const int64_t k = topk_ids.ndim() == 2 ? topk_ids.dim(1) : 0;
+  // The fused router (GEMV, top-k and the grouping in one kernel) for a small batch with a
+  // bf16 router; then the fused expert kernels (bf16) or the quantized ones and moe_combine.
   const bool fused = moe_fused_supported(static_cast<int>(T), static_cast<int>(E), static_cast<int>(k)) &&
                      router.quant == QuantScheme::None && router.weight.defined() &&
                      router.weight.dtype() == DType::BF16 && router.weight.device() == Device::CUDA &&
@@ -180,8 +245,8 @@ void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& ro
   p.weights = topk_weights.data<float>();
   p.renormalize = renormalize;
   p.done = reinterpret_cast<unsigned*>(ws);
-  p.gate_up = w.gate_up.weight.data<bf16>();
-  p.down = w.down.weight.data<bf16>();
+  p.gate_up = quantized(w) ? nullptr : w.gate_up.weight.data<bf16>();
+  p.down = quantized(w) ? nullptr : w.down.weight.data<bf16>();
   p.act = reinterpret_cast<bf16*>(base + l.meta);
   p.out = out.data<bf16>();
   p.T = static_cast<int>(T);
@@ -195,6 +260,12 @@ void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& ro
   if (S > 0) {  // the shared expert between the router and the experts: gate|up -> down stays adjacent
     p.shared_y = shared_expert(*this, x, w, l, base);
     p.shared_gate = w.shared_gate.data<float>();
+  }
+  if (quantized(w)) {
+    bf16* y = reinterpret_cast<bf16*>(base + l.meta + l.act);
+    moe_quant_experts_decode(quant_experts_params(w, p.x, p.act, y, p.T, p.k, p.meta), stream_);
+    cuda::moe_combine(p.out, y, p.meta.pair_pos, p.weights, p.T, p.k, p.H, p.x, p.shared_y, p.shared_gate, stream_);
+    return;
   }
   cuda::moe_decode_gate_up(p, stream_);
   cuda::moe_decode_down_combine(p, stream_);
@@ -226,8 +297,26 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
   p.I = static_cast<int>(I);
 
   cuda::moe_align(topk_ids.data<int32_t>(), P, w.num_experts, p.meta, stream_);
-  if (T <= kMoeGemvMaxTokens) moe_experts_decode(p, stream_);
-  else moe_experts_prefill(p, stream_);
+  if (!quantized(w)) {
+    if (T <= kMoeGemvMaxTokens) moe_experts_decode(p, stream_);
+    else moe_experts_prefill(p, stream_);
+  } else if (T <= kMoeQuantGemvMaxTokens) {  // only the active experts' codes
+    moe_quant_experts_decode(quant_experts_params(w, p.x, p.act, p.y, p.T, p.k, p.meta), stream_);
+  } else {  // prefill: every expert to bf16 once, then the grouped GEMM
+    const size_t dq = dequant_bytes(w);
+    if (dq > moe_dequant_bytes_) {
+      check_capturable("moe_experts growing its dequantization scratch (moe_reserve did not cover this batch)");
+      moe_dequant_bytes_ = dq;
+    }
+    char* d = static_cast<char*>(moe_dequant_ws_.get(moe_dequant_bytes_));
+    bf16* gu = reinterpret_cast<bf16*>(d);
+    bf16* dn = reinterpret_cast<bf16*>(d + align256(static_cast<size_t>(w.num_experts) * 2 * I * H * 2));
+    quant_dequantize(quant_params(w.gate_up), gu, stream_);
+    quant_dequantize(quant_params(w.down), dn, stream_);
+    p.gate_up = gu;
+    p.down = dn;
+    moe_experts_prefill(p, stream_);
+  }
 
   const bf16* shared_y = S > 0 ? shared_expert(*this, x, w, l, base) : nullptr;
   cuda::moe_combine(out.data<bf16>(), p.y, p.meta.pair_pos, topk_weights.data<float>(), static_cast<int>(T),

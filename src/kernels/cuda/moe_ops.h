@@ -92,6 +92,33 @@ void moe_experts_prefill(const MoeExpertParams& p, cudaStream_t stream);
 // Sets the shared-memory limits of the GEMM kernels (once; call before graph capture).
 void moe_gemm_init();
 
+// --- quantized experts (int8 / int4 codes in the CUDA layout of kernels/quant_layout.h) ---
+constexpr int kMoeQuantGemvMaxTokens = 64;  // T up to which the quantized decode path runs
+
+// One stacked expert weight [E * rows, K]: expert e's rows are whole 16-row panels.
+struct MoeQuantWeight {
+  const uint8_t* codes = nullptr;  // [panels][ktiles][1024]
+  const void* scales = nullptr;    // [panels][groups][16], f16 or f32
+  const void* offsets = nullptr;
+  bool scales_f16 = false;
+  int bits = 4;
+  int K = 0, ktiles = 0, groups = 1;
+  int group_size = 0;  // K when groups == 1
+};
+struct MoeQuantExpertParams {
+  const bf16* x = nullptr;  // [T, H]
+  MoeQuantWeight gate_up;   // [E * 2I, H]
+  MoeQuantWeight down;      // [E * H, I]
+  bf16* act = nullptr;      // [P, I] scratch, by position
+  bf16* y = nullptr;        // [P, H] scratch, by position
+  int T = 0, k = 0, E = 0, H = 0, I = 0;  // H, I multiples of 16
+  MoeMeta meta;             // after moe_align
+};
+// act = silu(x gate_e^T) * (x up_e^T) and y = act down_e^T for every routed pair, reading
+// only the active experts' codes (moe_quant.cu); T <= kMoeQuantGemvMaxTokens. Larger T:
+// dequantize the experts (quant_dequantize) and run moe_experts_prefill.
+void moe_quant_experts_decode(const MoeQuantExpertParams& p, cudaStream_t stream);
+
 // --- fused decode block ---
 constexpr int kMoeFusedMaxTokens = 16;   // T up to which moe_block takes the fused path
 constexpr int kMoeFusedMaxExperts = 256; // static smem of the router's routing block

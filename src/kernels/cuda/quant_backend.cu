@@ -33,25 +33,9 @@ int forced_large_path() {
   TLLM_THROW("TLLM_QUANT_GEMM=", e, " is not supported (auto, fused, dequant)");
 }
 
-QuantGemmParams params_of(const LinearWeight& w) {
-  QuantGemmParams p;
-  p.bits = w.quant_bits();
-  p.N = static_cast<int>(w.out_features);
-  p.K = static_cast<int>(w.in_features);
-  p.groups = static_cast<int>(w.scales.dim(1));
-  p.group_size = w.group_size >= w.in_features ? static_cast<int>(w.in_features) : w.group_size;
-  const int tile = p.bits == 4 ? 128 : 64;
-  p.ktiles = (p.K + tile - 1) / tile;
-  p.codes = static_cast<const uint8_t*>(w.weight.raw());
-  p.scales = w.scales.raw();
-  p.offsets = w.zeros.raw();
-  p.scales_f16 = w.scales.dtype() == DType::F16;
-  return p;
-}
-
-// params_of(w) for out [T, N] = x [T, K] w^T (+ w's bias).
+// quant_params(w) for out [T, N] = x [T, K] w^T (+ w's bias).
 QuantGemmParams linear_params(const LinearWeight& w, const Tensor& x, int64_t T, Tensor& out) {
-  QuantGemmParams p = params_of(w);
+  QuantGemmParams p = quant_params(w);
   p.x = x.data<bf16>();
   p.T = static_cast<int>(T);
   p.out = out.raw();
@@ -70,7 +54,25 @@ int64_t decode_tokens(const Tensor& x, const LinearWeight& w) {
   return x.numel() / w.in_features;
 }
 
-void check_packed(const LinearWeight& w, const char* op) {
+}  // namespace
+
+QuantGemmParams quant_params(const LinearWeight& w) {
+  QuantGemmParams p;
+  p.bits = w.quant_bits();
+  p.N = static_cast<int>(w.out_features);
+  p.K = static_cast<int>(w.in_features);
+  p.groups = static_cast<int>(w.scales.dim(1));
+  p.group_size = w.group_size >= w.in_features ? static_cast<int>(w.in_features) : w.group_size;
+  const int tile = p.bits == 4 ? 128 : 64;
+  p.ktiles = (p.K + tile - 1) / tile;
+  p.codes = static_cast<const uint8_t*>(w.weight.raw());
+  p.scales = w.scales.raw();
+  p.offsets = w.zeros.raw();
+  p.scales_f16 = w.scales.dtype() == DType::F16;
+  return p;
+}
+
+void check_quant_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(w.quant != QuantScheme::None, op, ": weight is not quantized");
   for (const Tensor* t : {&w.weight, &w.scales, &w.zeros})
     TLLM_CHECK(t->defined() && t->device() == Device::CUDA, op,
@@ -87,7 +89,6 @@ void check_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(N < (1ll << 31) && K < (1ll << 31), op, ": shape too large");
 }
 
-}  // namespace
 
 LinearWeight CudaBackend::pack_quantized(const QuantizedMatrix& m, bool) {
   const std::string why = quant_unsupported_reason(m.bits, m.cols, m.group_size, m.groups());
@@ -110,7 +111,7 @@ LinearWeight CudaBackend::pack_quantized(const QuantizedMatrix& m, bool) {
 
 void CudaBackend::linear_quantized(Tensor& out, const Tensor& x, const LinearWeight& w, int path) {
   const char* op = "linear";
-  check_packed(w, op);
+  check_quant_packed(w, op);
   const int64_t N = w.out_features, K = w.in_features;
   TLLM_CHECK(x.defined() && x.device() == Device::CUDA && x.dtype() == DType::BF16, op, ": x ", x.str(),
              " must be bf16 on the GPU");
@@ -161,7 +162,7 @@ bool CudaBackend::linear_quantized_fused(Tensor& out, const Tensor& x, const Lin
   // Up to one 8-token MMA tile, as the dense skinny GEMM's epilogues (gemv.cu).
   const int64_t N = w.out_features, K = w.in_features, T = decode_tokens(x, w);
   if (T < 1 || T > 8 || !out.defined() || out.device() != Device::CUDA || out.dtype() != DType::BF16) return false;
-  check_packed(w, "linear");
+  check_quant_packed(w, "linear");
   QuantGemmParams p = linear_params(w, x, T, out);  // out is bf16 (checked above)
   if (rn) {
     if (out.numel() != T * N || !fused_norm_args(out, *rn, T, K, p.norm, true)) return false;
@@ -179,8 +180,8 @@ bool CudaBackend::quantized_rope_fusable(const Tensor& x, const LinearWeight& w,
   if (w.out_features != L.row_stride() ||
       !cuda::quant_gemv_rope_supported(static_cast<int>(T), L.n_q_heads, L.n_kv_heads, L.head_dim))
     return false;
-  check_packed(w, "linear_rope_kv_write");
-  QuantGemmParams p = params_of(w);
+  check_quant_packed(w, "linear_rope_kv_write");
+  QuantGemmParams p = quant_params(w);
   p.T = static_cast<int>(T);
   p.out_dtype = DType::BF16;
   p.rope_kv = true;
@@ -198,14 +199,14 @@ void CudaBackend::linear_quantized_rope(Tensor& qkv, const Tensor& x, const Line
 }
 
 void CudaBackend::embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) {
-  check_packed(table, "embedding");
+  check_quant_packed(table, "embedding");
   TLLM_CHECK(tokens.defined() && tokens.device() == Device::CUDA && tokens.dtype() == DType::I32,
              "embedding: tokens ", tokens.str(), " must be i32 on the GPU");
   const int64_t T = tokens.numel(), H = table.in_features;
   TLLM_CHECK(out.defined() && out.device() == Device::CUDA && (out.dtype() == DType::BF16 || out.dtype() == DType::F32) &&
                  out.numel() == T * H,
              "embedding: out ", out.str(), " must be bf16 or f32 [", T, ", ", H, "]");
-  QuantGemmParams p = params_of(table);
+  QuantGemmParams p = quant_params(table);
   quant_embedding(p, tokens.data<int32_t>(), static_cast<int>(T), out.raw(), out.dtype(), stream_);
 }
 

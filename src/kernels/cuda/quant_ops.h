@@ -28,6 +28,10 @@
 #include "core/dtype.h"
 #include "kernels/cuda/cuda_ops.h"
 
+namespace tllm {
+struct LinearWeight;
+}
+
 namespace tllm::cuda {
 
 struct QuantGemmParams {
@@ -96,6 +100,10 @@ bool quant_gemv_norm_supported(int T, int N);
 // head_dim, split-half, no q/k norms; the caller checks those).
 bool quant_gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim);
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
+// The weight fields of QuantGemmParams for a quantized weight packed by CudaBackend, and the
+// check that it is one (CUDA tensors in the CUDA layout; throws naming `op`).
+QuantGemmParams quant_params(const LinearWeight& w);
+void check_quant_packed(const LinearWeight& w, const char* op);
 // w[r, k] (bf16, row stride K) for rows [0, N) of the weight.
 void quant_dequantize(const QuantGemmParams& p, __nv_bfloat16* w, cudaStream_t stream);
 // out[t, :] = dequantized row tokens[t] (bf16 or f32 out).

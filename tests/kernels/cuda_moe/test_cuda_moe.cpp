@@ -22,6 +22,8 @@
 #include "engine/engine.h"
 #include "kernels/backend.h"
 #include "kernels/reference/moe_reference.h"
+#include "kernels/reference/quant_reference.h"
+#include "quant/quant_test_util.h"
 
 namespace tllm {
 namespace {
@@ -154,6 +156,34 @@ class MoeCuda : public ::testing::Test {
     return w;
   }
 
+  // Quantized experts (int8 / int4, group `group`, f16 or f32 scales; the shared expert too):
+  // dev packed by the backend, host the dequantized f32 weights the reference runs on.
+  HostExperts quant_experts(int bits, int group, bool f16, int E, int H, int I, int S, std::mt19937_64& rng) {
+    HostExperts w;
+    for (MoeExperts* m : {&w.host, &w.dev}) {
+      m->num_experts = E;
+      m->hidden = H;
+      m->inter = I;
+      m->shared_inter = S;
+    }
+    auto both = [&](int64_t rows, int64_t cols, LinearWeight& h, LinearWeight& d) {
+      const QuantizedMatrix m = test::random_quantized(rows, cols, bits, group, f16, rng);
+      d = be_->pack_quantized(m, false);
+      h.weight = ref::dequantize(m);
+      h.out_features = rows;
+      h.in_features = cols;
+    };
+    both(int64_t{E} * 2 * I, H, w.host.gate_up, w.dev.gate_up);
+    both(int64_t{E} * H, I, w.host.down, w.dev.down);
+    if (S > 0) {
+      both(2 * S, H, w.host.shared_gate_up, w.dev.shared_gate_up);
+      both(H, S, w.host.shared_down, w.dev.shared_down);
+      w.host.shared_gate = randn({H}, rng, 1.0f / std::sqrt(float(H)));
+      w.dev.shared_gate = dev(w.host.shared_gate, DType::F32);
+    }
+    return w;
+  }
+
   // Runs moe_experts on the device and the reference on the host; returns the relative error
   // over all rows, or over `rows` only (the reference then runs on those rows alone).
   double check_experts(const HostExperts& w, const Tensor& x, const Tensor& ids_h, const Tensor& wts_h,
@@ -244,6 +274,60 @@ TEST_F(MoeCuda, ExpertsMatchReferenceOnBothPaths) {
     Tensor x = randn({c.T, c.H}, rng);
     Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.T % 2 == 1);
     EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3);
+  }
+}
+
+TEST_F(MoeCuda, QuantizedExpertsMatchTheDequantizedReference) {
+  std::mt19937_64 rng(12);
+  // int4 / int8 codes, group sizes 32 / 64 / 128 / one group per row, f16 and f32 scales;
+  // T <= 64: the quantized decode kernels (NT = 1, 2, 4; several passes of one expert's
+  // tokens at T = 33..64), T > 64: the experts dequantized to bf16 and the grouped GEMM. K
+  // tails: H = 208 and I = 80 are not multiples of the 128- (int4) or 64-column (int8) tiles.
+  struct Case {
+    int bits, group;
+    bool f16;
+    int T, E, k, H, I, S;
+  };
+  const std::vector<Case> cases = {
+      {4, 32, true, 1, 8, 2, 64, 48, 0},      {4, 64, false, 3, 16, 4, 128, 64, 96},
+      {4, 128, true, 9, 60, 4, 256, 176, 0},  {4, 0, true, 17, 8, 2, 208, 80, 0},
+      {8, 0, true, 1, 8, 2, 64, 48, 0},       {8, 32, false, 8, 16, 4, 208, 80, 32},
+      {8, 64, true, 40, 8, 8, 128, 64, 0},    {4, 32, true, 64, 8, 8, 128, 64, 0},
+      {4, 64, true, 65, 16, 4, 128, 96, 0},   {8, 0, false, 200, 16, 2, 208, 80, 48},
+  };
+  for (const Case& c : cases) {
+    const int group = c.group ? c.group : 1 << 20;  // 0: one group per row
+    SCOPED_TRACE(testing::Message() << "int" << c.bits << " group " << c.group << (c.f16 ? " f16" : " f32")
+                                    << " T=" << c.T << " E=" << c.E << " k=" << c.k << " H=" << c.H << " I=" << c.I
+                                    << " S=" << c.S);
+    HostExperts w = quant_experts(c.bits, group, c.f16, c.E, c.H, c.I, c.S, rng);
+    be().moe_reserve(256, c.k, w.dev);
+    Tensor x = randn({c.T, c.H}, rng, 0.5f);
+    Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.T % 2 == 1);
+    EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3);
+  }
+  // Repeated ids: 16 pairs of T = 2 tokens on one expert (two passes of the NT = 1 kernel),
+  // ids outside [0, E) contributing nothing.
+  HostExperts w = quant_experts(4, 32, true, 6, 64, 32, 0, rng);
+  Tensor x = randn({2, 64}, rng);
+  Tensor ids = Tensor::empty({2, 8}, DType::I32), wts = randn({2, 8}, rng, 0.2f, 0.3f);
+  for (int i = 0; i < 16; ++i) ids.data<int32_t>()[i] = (i % 11 == 5) ? -1 : (i % 13 == 7) ? 6 : 3;
+  EXPECT_LT(check_experts(w, x, ids, wts), 8e-3) << "repeated ids";
+}
+
+TEST_F(MoeCuda, QuantizedExpertsAtRealLayerSizes) {
+  std::mt19937_64 rng(13);
+  // Qwen3-30B-A3B's expert shapes (H 2048, I 768, top-8; 32 of its 128 experts) in int4 g128
+  // and int8, at a decode batch and a prefill chunk; the reference on sampled rows.
+  for (int bits : {4, 8}) {
+    HostExperts w = quant_experts(bits, 128, true, 32, 2048, 768, 0, rng);
+    be().moe_reserve(256, 8, w.dev);
+    for (int T : {1, 12, 100}) {
+      SCOPED_TRACE(testing::Message() << "int" << bits << " T=" << T);
+      Tensor x = randn({T, 2048}, rng, 0.5f);
+      Routing r = route_host(randn({T, 32}, rng, 2.0f), 8, true);
+      EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(T)), 8e-3);
+    }
   }
 }
 
@@ -430,6 +514,28 @@ TEST_F(MoeBlockCuda, FusedBlockMatchesReference) {
   HostExperts w = experts(32, 64, 48, 0, rng);
   Tensor router = randn({32, 64}, rng, 0.25f);
   check_block(w, router, randn({3, 64}, rng), 4, true, DType::F32);
+}
+
+TEST_F(MoeBlockCuda, FusedRouterWithQuantizedExperts) {
+  std::mt19937_64 rng(14);
+  // Quantized experts behind the fused router (T <= 16: router, the quantized decode kernels,
+  // moe_combine) and the three-op sequence (T = 17, 70: the quantized decode kernels, then the
+  // dequantize + grouped GEMM path), with and without a quantized shared expert.
+  struct Case {
+    int bits, group, E, k, H, I, S;
+  };
+  for (const Case& c : std::vector<Case>{{4, 32, 16, 4, 128, 64, 96}, {8, 64, 60, 4, 256, 176, 0},
+                                         {4, 128, 128, 8, 256, 96, 0}}) {
+    HostExperts w = quant_experts(c.bits, c.group, true, c.E, c.H, c.I, c.S, rng);
+    be().moe_reserve(128, c.k, w.dev);
+    Tensor router = randn({c.E, c.H}, rng, 2.0f / std::sqrt(float(c.H)));
+    for (int T : {1, 5, 16, 17, 70}) {
+      SCOPED_TRACE(testing::Message() << "int" << c.bits << " g" << c.group << " T=" << T << " E=" << c.E
+                                      << " k=" << c.k << " H=" << c.H << " I=" << c.I << " S=" << c.S);
+      check_block(w, router, randn({T, c.H}, rng, 0.5f), c.k, T % 2 == 0);
+      if (HasFatalFailure()) return;
+    }
+  }
 }
 
 TEST_F(MoeBlockCuda, FusedBlockAtRealLayerSizes) {
@@ -669,6 +775,97 @@ TEST_F(MoeCuda, TestModelsFollowTheGoldensInBf16) {
       std::printf("[moe cuda] %s prompt %zu: %zu/%zu greedy tokens agree; top-5 prompt logprob diff mean %.4f worst %.4f\n",
                   name.c_str(), prompt.size(), agree, greedy.size(), sum / n, worst);
     }
+  }
+}
+
+TEST_F(MoeCuda, QuantizedTestModelAgreesWithTheCpu) {
+  // The Qwen3-MoE test model quantized on load (every linear and the experts; int8, and int4
+  // in groups of 32) on the GPU (bf16 activations) against the same codes on the CPU with f32
+  // activations: the golden prompts and a 100-token one (its prefill takes the experts'
+  // dequantize + grouped GEMM path, the others and the decode steps the quantized decode
+  // kernels).
+  const fs::path dir = source_dir() / "tests/data/models/qwen3_moe_hd64";
+  std::ifstream f(dir / "golden.json");
+  ASSERT_TRUE(f.good()) << dir;
+  const nlohmann::json g = nlohmann::json::parse(f);
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& cs : g["cases"]) prompts.push_back(cs["prompt"].get<std::vector<int32_t>>());
+  std::vector<int32_t> long_prompt;
+  for (int i = 0; i < 100; ++i) long_prompt.push_back(3 + (i * 37 + i * i) % 380);
+  prompts.push_back(long_prompt);
+  const double hf_mean = g["cases"][0].contains("hf_bf16_err") ? g["cases"][0]["hf_bf16_err"]["mean"].get<double>() : 0.066;
+  for (const std::string q : {"int8", "int4"}) {
+    auto run = [&](const std::string& device) {
+      EngineConfig c;
+      c.model_dir = dir.string();
+      c.device = device;
+      if (device == "cpu") c.dtype = "float32";
+      c.quantization = q;
+      c.quant_group_size = 32;
+      c.skip_tokenizer_init = true;
+      c.num_kv_blocks = 256;
+      c.enable_prefix_caching = false;
+      LLMEngine engine(c);
+      std::vector<SamplingParams> ps(prompts.size());
+      for (SamplingParams& p : ps) {
+        p.temperature = 0.0f;
+        p.max_tokens = 4;
+        p.ignore_eos = true;
+        p.prompt_logprobs = 20;
+        p.logprobs = 2;
+        p.detokenize = false;
+      }
+      return engine.generate(prompts, ps);
+    };
+    const auto cpu = run("cpu"), gpu = run("cuda");
+    ASSERT_EQ(cpu.size(), prompts.size());
+    ASSERT_EQ(gpu.size(), prompts.size());
+    // Per prompt position (teacher-forced: the same context on both), the mean difference of
+    // the CPU's top-5 log-probs. Activations in bf16 against f32 move a router logit by a
+    // bf16 step; where two experts are that close the other one is chosen, and in these tiny
+    // random models that moves the position's log-probs, and through its keys every later
+    // position's, by up to ~2-5 (H200, run 212: one of the six prompt / width pairs had a
+    // quarter of its positions beyond 0.5). So the checks pool every prompt of a width: the
+    // median position at bf16 level (as HF's own bf16 error) and 90% of positions within
+    // 0.5; wrong codes, scales or experts move every position of every prompt.
+    std::vector<double> diffs;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const auto& pc = *cpu[i].prompt_logprobs;
+      const auto& pg = *gpu[i].prompt_logprobs;
+      double worst = 0;
+      for (size_t j = 1; j < prompts[i].size(); ++j) {
+        std::map<int32_t, float> mine(pg[j]->top.begin(), pg[j]->top.end());
+        double sum = 0;
+        int n = 0;
+        for (const auto& [id, lp] : pc[j]->top) {
+          if (n == 5) break;
+          sum += mine.count(id) ? std::fabs(mine[id] - lp) : 1.0;
+          ++n;
+        }
+        diffs.push_back(sum / std::max(n, 1));
+        worst = std::max(worst, diffs.back());
+      }
+      // The first generated token (the same context on both) where the CPU's margin is clear.
+      ASSERT_FALSE(cpu[i].logprobs.empty());
+      ASSERT_FALSE(gpu[i].token_ids.empty());
+      const auto& top = cpu[i].logprobs[0].top;
+      if (top.size() >= 2 && top[0].second - top[1].second > 0.5) {
+        EXPECT_EQ(gpu[i].token_ids[0], cpu[i].token_ids[0]) << q << " prompt of " << prompts[i].size()
+                                                            << ": first generated token";
+      }
+      std::printf("[moe cuda %s] prompt %zu: worst position's top-5 prompt logprob diff %.4f\n", q.c_str(),
+                  prompts[i].size(), worst);
+    }
+    ASSERT_FALSE(diffs.empty());
+    std::vector<double> sorted = diffs;
+    std::sort(sorted.begin(), sorted.end());
+    const double median = sorted[sorted.size() / 2];
+    const double close = static_cast<double>(std::count_if(diffs.begin(), diffs.end(), [](double d) { return d <= 0.5; })) /
+                         static_cast<double>(diffs.size());
+    EXPECT_LT(median, 1.5 * hf_mean + 0.01) << q << ": median position's top-5 log-prob difference, GPU against CPU";
+    EXPECT_GE(close, 0.9) << q << ": share of prompt positions within 0.5";
+    std::printf("[moe cuda %s] %zu positions: median %.4f, %.1f%% within 0.5\n", q.c_str(), diffs.size(), median,
+                100 * close);
   }
 }
 
