@@ -1,10 +1,12 @@
 // Quantized (int8 / int4) experts on the decode path (moe_ops.h, moe_quant_experts_decode):
 // the grouping of moe_align, then two kernels that read only the active experts' codes:
-//   gate|up  a block per (16 features, active expert): warps 0-3 the gate panel, 4-7 the up
-//            panel, each a quarter of the k tiles; act[pos] = silu(gate) * up for the
-//            expert's pairs (positions [offsets[e], offsets[e + 1]) of moe_align)
-//   down     a block per (16 rows of H, active expert), 8 warps splitting the k tiles:
-//            y[pos] = act[pos] down_e^T
+//   gate|up  a block per (gate / up panel pairs, active expert): warps 0-3 the gate panels,
+//            4-7 the up panels; act[pos] = silu(gate) * up for the expert's pairs
+//            (positions [offsets[e], offsets[e + 1]) of moe_align)
+//   down     a block per (panels of 16 rows of H, active expert): y[pos] = act[pos] down_e^T
+// A panel's k tiles are split over 1-8 warps so that each streams about kDepth tiles (a ring
+// of kDepth tiles of codes per lane in flight); the block's scales and offsets are staged in
+// shared memory behind the first code requests, and at NT = 1 x is loaded a tile ahead.
 // then moe_combine, as for bf16 experts. The codes are in the CUDA layout of
 // kernels/quant_layout.h (16-row panels, 1024-byte k tiles in mma.m16n8k16 fragment order),
 // and the arithmetic is quant_gemv's (quant_ops.h): a code enters the MMA as the exact bf16
@@ -25,22 +27,46 @@ using namespace qk;
 constexpr int kWarps = 8;
 constexpr int kDepth = 4;  // k tiles of codes in flight per lane (a register ring)
 
-// Scale or offset i of a panel's [groups][16] block.
-__device__ __forceinline__ float scale_at(const void* base, bool f16, int64_t i) {
-  return f16 ? __half2float(__ldg(reinterpret_cast<const __half*>(base) + i)) : __ldg(reinterpret_cast<const float*>(base) + i);
+// Scale or offset i of a panel's [groups][16] block, staged in shared memory.
+__device__ __forceinline__ float staged(const unsigned char* base, bool f16, int i) {
+  return f16 ? __half2float(reinterpret_cast<const __half*>(base)[i]) : reinterpret_cast<const float*>(base)[i];
+}
+
+// Bytes of one panel's scales (or offsets): [groups][16] of 2 or 4 bytes.
+__host__ __device__ inline int panel_scale_bytes(const MoeQuantWeight& w) {
+  return w.groups * 16 * (w.scales_f16 ? 2 : 4);
+}
+
+// The x fragments of one k tile for n tile 0 (NT = 1: loaded a tile ahead): b[m] = x at k =
+// 16 m + 2 c (+ 1) and + 8 (+ 9) of the tile, 0 past K.
+template <int BITS>
+__device__ __forceinline__ void load_x_tile(const uint32_t* xr, int kt, int K, uint32_t (&b)[BITS == 4 ? 8 : 4][2]) {
+  constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16;
+  const int c = threadIdx.x & 3;
+  const bool tail = (kt + 1) * TILE > K;
+#pragma unroll
+  for (int m = 0; m < STEPS; ++m) {
+    const int k = kt * TILE + 16 * m;
+    const uint32_t* xp = xr + k / 2;
+    b[m][0] = !tail || k + 2 * c < K ? __ldg(xp) : 0u;
+    b[m][1] = !tail || k + 2 * c + 8 < K ? __ldg(xp + 4) : 0u;
+  }
 }
 
 // One warp's part of a panel: tiles [tb, te) of panel `panel` of w against the x rows xr[nt]
 // (lane column c = lane % 4 already added), summed into tot[nt] ({row g, token 2c}, {row g,
-// token 2c + 1}, {row g + 8, token 2c}, {row g + 8, token 2c + 1} of n tile nt).
-template <int BITS, int NT>
+// token 2c + 1}, {row g + 8, token 2c}, {row g + 8, token 2c + 1} of n tile nt). The codes of
+// the first kDepth tiles are requested first, then `stage` requests the block's scales and
+// offsets (ss / so: the panel's [groups][16]) and this warp the first tile's x; `ready` waits
+// for the staged values: codes, scales and x are in flight together.
+template <int BITS, int NT, typename Stage, typename Ready>
 __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel, int tb, int te,
-                                          const uint32_t* (&xr)[NT], float (&tot)[NT][4]) {
+                                          const uint32_t* (&xr)[NT], const unsigned char* ss,
+                                          const unsigned char* so, Stage stage, Ready ready, float (&tot)[NT][4]) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16;
   constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
-  const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+  const int lane = threadIdx.x & 31, g = lane >> 2;
   const uint8_t* wp = w.codes + panel * w.ktiles * 1024 + 16 * lane;
-  const int64_t sbase = panel * w.groups * 16;
   uint4 ring[kDepth][2];
 #pragma unroll
   for (int s = 0; s < kDepth; ++s)
@@ -48,6 +74,12 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
       ring[s][0] = ld_weight_u4(wp + (tb + s) * 1024);
       ring[s][1] = ld_weight_u4(wp + (tb + s) * 1024 + 512);
     }
+  stage();
+  uint32_t xc[STEPS][2], xn[STEPS][2];  // NT = 1: this tile's x fragments and the next one's
+  if constexpr (NT == 1) {
+    if (tb < te) load_x_tile<BITS>(xr[0], tb, w.K, xc);
+  }
+  ready();
   float acc[NT][4], accx[NT][4];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)
@@ -63,25 +95,35 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
         ring[s][0] = ld_weight_u4(wp + (kt + kDepth) * 1024);
         ring[s][1] = ld_weight_u4(wp + (kt + kDepth) * 1024 + 512);
       }
+      if constexpr (NT == 1) {
+        if (kt + 1 < te) load_x_tile<BITS>(xr[0], kt + 1, w.K, xn);
+      }
       const bool tail = (kt + 1) * TILE > w.K;  // the last tile of a K that is not a multiple of TILE
 #pragma unroll
       for (int m = 0; m < STEPS; ++m) {
         const int k = kt * TILE + 16 * m;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-          const uint32_t* xp = xr[nt] + k / 2;
-          const uint32_t b0 = !tail || k + 2 * c < w.K ? __ldg(xp) : 0u;
-          const uint32_t b1 = !tail || k + 2 * c + 8 < w.K ? __ldg(xp + 4) : 0u;
+          uint32_t b0, b1;
+          if constexpr (NT == 1) {
+            b0 = xc[m][0];
+            b1 = xc[m][1];
+          } else {
+            const int c = lane & 3;
+            const uint32_t* xp = xr[nt] + k / 2;
+            b0 = !tail || k + 2 * c < w.K ? __ldg(xp) : 0u;
+            b1 = !tail || k + 2 * c + 8 < w.K ? __ldg(xp + 4) : 0u;
+          }
           mma_codes<BITS>(acc[nt], lo, hi, m, b0, b1);
           mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b0, b1);
         }
         // A scale segment ends at a group's end or the tile's (group_size is a multiple of 16).
         if ((k + 16) % w.group_size == 0 || m == STEPS - 1) {
           const int grp = w.groups == 1 ? 0 : min(k / w.group_size, w.groups - 1);
-          const int64_t i0 = sbase + grp * 16 + g;
-          const float sg = scale_at(w.scales, w.scales_f16, i0), sh = scale_at(w.scales, w.scales_f16, i0 + 8);
-          const float og = scale_at(w.offsets, w.scales_f16, i0) - C * sg;
-          const float oh = scale_at(w.offsets, w.scales_f16, i0 + 8) - C * sh;
+          const int i0 = grp * 16 + g;
+          const float sg = staged(ss, w.scales_f16, i0), sh = staged(ss, w.scales_f16, i0 + 8);
+          const float og = staged(so, w.scales_f16, i0) - C * sg;
+          const float oh = staged(so, w.scales_f16, i0 + 8) - C * sh;
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -91,17 +133,28 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
             }
         }
       }
+      if constexpr (NT == 1) {
+#pragma unroll
+        for (int m = 0; m < STEPS; ++m) {
+          xc[m][0] = xn[m][0];
+          xc[m][1] = xn[m][1];
+        }
+      }
     }
   }
 }
 
 // SILU: the gate|up kernel (K = H, x = the tokens' rows, out = act [P, I]); else the down
-// kernel (K = I, x = act by position, out = y [P, H]). grid = (panels of one expert's output
-// (I / 16 or H / 16), active-expert capacity).
+// kernel (K = I, x = act by position, out = y [P, H]). uw warps share a panel's k tiles (a
+// power of 2, from the tile count: each warp should stream ~kDepth tiles), so a block takes
+// 8 / uw output panels (down) or 4 / uw gate / up panel pairs (warps 0-3 the gate panels,
+// 4-7 the up panels). grid = (output panels / panels per block, active-expert capacity).
 template <int BITS, int NT, bool SILU>
-__global__ void __launch_bounds__(kWarps * 32) moe_quant_gemv_kernel(const __grid_constant__ MoeQuantExpertParams p) {
+__global__ void __launch_bounds__(kWarps * 32, NT == 4 ? 1 : 2)
+    moe_quant_gemv_kernel(const __grid_constant__ MoeQuantExpertParams p, int uw) {
   constexpr int COLS = NT * 8;
   __shared__ float red[kWarps][16][COLS + 1];
+  extern __shared__ __align__(16) unsigned char stage[];  // per panel of the block: scales, then offsets
   const int a = blockIdx.y;
   if (a >= p.meta.counts[0]) return;
   const int e = p.meta.active[a];
@@ -109,11 +162,32 @@ __global__ void __launch_bounds__(kWarps * 32) moe_quant_gemv_kernel(const __gri
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
   const MoeQuantWeight& w = SILU ? p.gate_up : p.down;
   const int K = SILU ? p.H : p.I;
-  const int wpp = SILU ? kWarps / 2 : kWarps;  // warps per panel
-  const int wk = warp % wpp;
-  const int64_t panel = SILU ? (int64_t{e} * 2 * p.I + (warp / wpp) * p.I) / 16 + blockIdx.x
-                             : int64_t{e} * p.H / 16 + blockIdx.x;
-  const int tb = wk * w.ktiles / wpp, te = (wk + 1) * w.ktiles / wpp;
+  const int n_out = (SILU ? p.I : p.H) / 16;          // output panels of one expert
+  const int per_block = (SILU ? kWarps / 2 : kWarps) / uw;  // output panels per block
+  // This warp's output panel (j) and weight panel: SILU half = warp / 4 (gate or up).
+  const int half = SILU ? warp / (kWarps / 2) : 0, slot = (SILU ? warp % (kWarps / 2) : warp) / uw;
+  const int j = blockIdx.x * per_block + slot, wk = warp % uw;
+  const bool live = j < n_out;
+  const int64_t panel = SILU ? (int64_t{e} * 2 * p.I + half * p.I) / 16 + j : int64_t{e} * n_out + j;
+  const int tb = live ? wk * w.ktiles / uw : 0, te = live ? (wk + 1) * w.ktiles / uw : 0;
+  // The block's panels' scales and offsets into shared memory (16-byte copies by every
+  // thread), behind each warp's first code requests; awaited once before the first tile.
+  // Staged panel q = half * per_block + slot (a panel past n_out is not staged).
+  const int psb = panel_scale_bytes(w), np = (SILU ? 2 : 1) * per_block;
+  auto stage_scales = [&] {
+    const int per = psb / 16;
+    for (int i = threadIdx.x; i < np * 2 * per; i += kWarps * 32) {
+      const int q = i / (2 * per), kind = (i / per) % 2, off = 16 * (i % per);
+      const int qh = SILU ? q / per_block : 0, qj = blockIdx.x * per_block + q % per_block;
+      if (qj >= n_out) continue;
+      const int64_t pnl = SILU ? (int64_t{e} * 2 * p.I + qh * p.I) / 16 + qj : int64_t{e} * n_out + qj;
+      const unsigned char* src = static_cast<const unsigned char*>(kind ? w.offsets : w.scales) + pnl * psb + off;
+      cp_async16(stage + (2 * q + kind) * psb + off, src);
+    }
+  };
+  const unsigned char* ss = stage + 2 * (half * per_block + slot) * psb;
+  const unsigned char* so = ss + psb;
+  bool staged_once = false;
   // x row of the expert's n-th pair: its token's row of x (gate|up) or its position's row of act.
   auto x_row = [&](int n) -> const bf16* {
     const int pos = pos0 + (n < cnt ? n : 0);
@@ -128,7 +202,18 @@ __global__ void __launch_bounds__(kWarps * 32) moe_quant_gemv_kernel(const __gri
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int i = 0; i < 4; ++i) tot[nt][i] = 0.0f;
-    panel_dot<BITS, NT>(w, panel, tb, te, xr, tot);
+    panel_dot<BITS, NT>(
+        w, panel, tb, te, xr, ss, so,
+        [&] {
+          if (!staged_once) stage_scales();
+        },
+        [&] {
+          if (staged_once) return;
+          staged_once = true;
+          cp_async_wait_all();
+          __syncthreads();
+        },
+        tot);
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
       red[warp][g][nt * 8 + 2 * c] = tot[nt][0];
@@ -138,17 +223,19 @@ __global__ void __launch_bounds__(kWarps * 32) moe_quant_gemv_kernel(const __gri
     }
     __syncthreads();
     const int n_here = min(COLS, cnt - n0);
-    for (int i = threadIdx.x; i < 16 * n_here; i += kWarps * 32) {
-      const int r = i / n_here, n = i % n_here;
+    for (int i = threadIdx.x; i < per_block * 16 * n_here; i += kWarps * 32) {
+      const int q = i / (16 * n_here), r = (i / n_here) % 16, n = i % n_here;
+      const int jo = blockIdx.x * per_block + q;
+      if (jo >= n_out) continue;
       float s0 = 0.0f;
-      for (int v = 0; v < wpp; ++v) s0 += red[v][r][n];
+      for (int v = 0; v < uw; ++v) s0 += red[q * uw + v][r][n];
       const int64_t pos = pos0 + n0 + n;
       if constexpr (SILU) {
         float s1 = 0.0f;
-        for (int v = wpp; v < kWarps; ++v) s1 += red[v][r][n];
-        p.act[pos * p.I + blockIdx.x * 16 + r] = __float2bfloat16_rn(s0 / (1.0f + expf(-s0)) * s1);  // as moe_gemv.cu
+        for (int v = 0; v < uw; ++v) s1 += red[kWarps / 2 + q * uw + v][r][n];
+        p.act[pos * p.I + jo * 16 + r] = __float2bfloat16_rn(s0 / (1.0f + expf(-s0)) * s1);  // as moe_gemv.cu
       } else {
-        p.y[pos * p.H + blockIdx.x * 16 + r] = __float2bfloat16_rn(s0);
+        p.y[pos * p.H + jo * 16 + r] = __float2bfloat16_rn(s0);
       }
     }
     __syncthreads();
@@ -159,8 +246,25 @@ template <bool SILU>
 void launch(const MoeQuantExpertParams& p, int nt, cudaStream_t stream) {
   const MoeQuantWeight& w = SILU ? p.gate_up : p.down;
   const int64_t P = int64_t{p.T} * p.k;
-  const dim3 grid((SILU ? p.I : p.H) / 16, static_cast<unsigned>(P < p.E ? P : p.E));
-  auto go = [&](auto kernel) { kernel<<<grid, kWarps * 32, 0, stream>>>(p); };
+  // Warps per panel: each should stream about kDepth tiles (down at I = 768, int4: 6 tiles, so
+  // one warp a panel and 8 panels a block; gate|up at H = 2048: 16 tiles, 4 warps a panel).
+  const int max_uw = SILU ? kWarps / 2 : kWarps;
+  int uw = 1;
+  while (uw < max_uw && w.ktiles / (2 * uw) >= kDepth) uw *= 2;
+  const int n_out = (SILU ? p.I : p.H) / 16, experts = static_cast<int>(P < p.E ? P : p.E);
+  // Fewer warps a panel where the grid would take more than one wave of 2 blocks per SM.
+  int sms = 0, dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  while (uw > 1 && static_cast<int64_t>((n_out + max_uw / uw - 1) / (max_uw / uw)) * experts > 2 * sms) uw /= 2;
+  const int per_block = max_uw / uw;
+  const dim3 grid((n_out + per_block - 1) / per_block, static_cast<unsigned>(experts));
+  const size_t smem = static_cast<size_t>(SILU ? 2 : 1) * per_block * 2 * panel_scale_bytes(w);
+  TLLM_CHECK(smem <= 160 * 1024, "moe_quant: ", w.groups, " scale groups per row are too many for shared memory");
+  auto go = [&](auto kernel) {
+    if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    kernel<<<grid, kWarps * 32, smem, stream>>>(p, uw);
+  };
   if (w.bits == 4) {
     if (nt == 1) go(moe_quant_gemv_kernel<4, 1, SILU>);
     else if (nt == 2) go(moe_quant_gemv_kernel<4, 2, SILU>);
