@@ -13,6 +13,7 @@
 #include "kernel_test_util.h"
 #include "kernels/reference/moe_reference.h"
 #include "kernels/reference/quant_reference.h"
+#include "quant/quant_test_util.h"
 
 namespace tllm::test {
 namespace {
@@ -39,14 +40,6 @@ QuantizedMatrix random_quantized(int bits, int group, int64_t rows, int64_t cols
   return m;
 }
 
-LinearWeight dense(const QuantizedMatrix& m) {
-  LinearWeight w;
-  w.weight = ref::dequantize(m);
-  w.out_features = m.rows;
-  w.in_features = m.cols;
-  return w;
-}
-
 struct Pair {
   MoeExperts quantized, dense;
 };
@@ -54,24 +47,10 @@ struct Pair {
 Pair make_experts(CpuBackend& be, int bits, int group, int E, int H, int I, int S, bool f32_act,
                   std::mt19937_64& rng) {
   Pair p;
-  for (MoeExperts* w : {&p.quantized, &p.dense}) {
-    w->num_experts = E;
-    w->hidden = H;
-    w->inter = I;
-    w->shared_inter = S;
-  }
-  auto both = [&](int64_t rows, int64_t cols, LinearWeight& q, LinearWeight& d) {
-    QuantizedMatrix m = random_quantized(bits, group, rows, cols, rng);
-    q = be.pack_quantized(m, f32_act);
-    d = dense(m);
-  };
-  both(int64_t{E} * 2 * I, H, p.quantized.gate_up, p.dense.gate_up);
-  both(int64_t{E} * H, I, p.quantized.down, p.dense.down);
-  if (S > 0) {
-    both(2 * S, H, p.quantized.shared_gate_up, p.dense.shared_gate_up);
-    both(H, S, p.quantized.shared_down, p.dense.shared_down);
-    p.quantized.shared_gate = p.dense.shared_gate = randn({H}, rng, DType::F32, 0.1f);
-  }
+  quantized_experts(
+      be, E, H, I, S, f32_act, [&](int64_t rows, int64_t cols) { return random_quantized(bits, group, rows, cols, rng); },
+      p.quantized, p.dense);
+  if (S > 0) p.quantized.shared_gate = p.dense.shared_gate = randn({H}, rng, DType::F32, 0.1f);
   return p;
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/tensor.h"
 #include "kernels/backend.h"
+#include "kernels/reference/quant_reference.h"
 
 namespace tllm::test {
 
@@ -35,6 +36,34 @@ inline QuantizedMatrix random_quantized(int64_t N, int64_t K, int bits, int grou
     m.offsets.data<float>()[i] = o;
   }
   return m;
+}
+
+// Stacked MoE experts from random quantized matrices made by make(rows, cols): `quantized`
+// packed by `be` (f32_act: pack_quantized's flag), `dense` the dequantized f32 weights that the
+// references run on. gate_up [E * 2I, H], down [E * H, I] and, with S > 0, the shared
+// expert's [2S, H] / [H, S] (its shared_gate is the caller's).
+template <typename Make>
+void quantized_experts(Backend& be, int E, int64_t H, int64_t I, int64_t S, bool f32_act, Make make,
+                       MoeExperts& quantized, MoeExperts& dense) {
+  for (MoeExperts* w : {&quantized, &dense}) {
+    w->num_experts = E;
+    w->hidden = H;
+    w->inter = I;
+    w->shared_inter = S;
+  }
+  auto both = [&](int64_t rows, int64_t cols, LinearWeight& q, LinearWeight& d) {
+    const QuantizedMatrix m = make(rows, cols);
+    q = be.pack_quantized(m, f32_act);
+    d.weight = ref::dequantize(m);
+    d.out_features = rows;
+    d.in_features = cols;
+  };
+  both(int64_t{E} * 2 * I, H, quantized.gate_up, dense.gate_up);
+  both(int64_t{E} * H, I, quantized.down, dense.down);
+  if (S > 0) {
+    both(2 * S, H, quantized.shared_gate_up, dense.shared_gate_up);
+    both(H, S, quantized.shared_down, dense.shared_down);
+  }
 }
 
 }  // namespace tllm::test

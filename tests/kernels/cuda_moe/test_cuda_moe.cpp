@@ -160,24 +160,11 @@ class MoeCuda : public ::testing::Test {
   // dev packed by the backend, host the dequantized f32 weights the reference runs on.
   HostExperts quant_experts(int bits, int group, bool f16, int E, int H, int I, int S, std::mt19937_64& rng) {
     HostExperts w;
-    for (MoeExperts* m : {&w.host, &w.dev}) {
-      m->num_experts = E;
-      m->hidden = H;
-      m->inter = I;
-      m->shared_inter = S;
-    }
-    auto both = [&](int64_t rows, int64_t cols, LinearWeight& h, LinearWeight& d) {
-      const QuantizedMatrix m = test::random_quantized(rows, cols, bits, group, f16, rng);
-      d = be_->pack_quantized(m, false);
-      h.weight = ref::dequantize(m);
-      h.out_features = rows;
-      h.in_features = cols;
-    };
-    both(int64_t{E} * 2 * I, H, w.host.gate_up, w.dev.gate_up);
-    both(int64_t{E} * H, I, w.host.down, w.dev.down);
+    test::quantized_experts(
+        *be_, E, H, I, S, false,
+        [&](int64_t rows, int64_t cols) { return test::random_quantized(rows, cols, bits, group, f16, rng); }, w.dev,
+        w.host);
     if (S > 0) {
-      both(2 * S, H, w.host.shared_gate_up, w.dev.shared_gate_up);
-      both(H, S, w.host.shared_down, w.dev.shared_down);
       w.host.shared_gate = randn({H}, rng, 1.0f / std::sqrt(float(H)));
       w.dev.shared_gate = dev(w.host.shared_gate, DType::F32);
     }
