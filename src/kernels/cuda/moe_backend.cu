@@ -119,10 +119,13 @@ void check_experts(const MoeExperts& w, const char* op) {
   }
 }
 
-// bf16 copies of the stacked experts, gate_up then down: the quantized prefill path's scratch.
+// bf16 copies of the stacked experts, gate_up then down (from this offset): the quantized
+// prefill path's scratch.
+size_t dequant_down_offset(const MoeExperts& w) {
+  return align256(static_cast<size_t>(w.num_experts) * 2 * w.inter * w.hidden * 2);
+}
 size_t dequant_bytes(const MoeExperts& w) {
-  return align256(static_cast<size_t>(w.num_experts) * 2 * w.inter * w.hidden * 2) +
-         static_cast<size_t>(w.num_experts) * w.hidden * w.inter * 2;
+  return dequant_down_offset(w) + static_cast<size_t>(w.num_experts) * w.hidden * w.inter * 2;
 }
 
 // Grows the MoE scratch to `bytes` (never during capture: the caller checked); the done
@@ -310,7 +313,7 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
     }
     char* d = static_cast<char*>(moe_dequant_ws_.get(moe_dequant_bytes_));
     bf16* gu = reinterpret_cast<bf16*>(d);
-    bf16* dn = reinterpret_cast<bf16*>(d + align256(static_cast<size_t>(w.num_experts) * 2 * I * H * 2));
+    bf16* dn = reinterpret_cast<bf16*>(d + dequant_down_offset(w));
     quant_dequantize(quant_params(w.gate_up), gu, stream_);
     quant_dequantize(quant_params(w.down), dn, stream_);
     p.gate_up = gu;

@@ -41,20 +41,22 @@ __host__ __device__ inline int panel_scale_bytes(const MoeQuantWeight& w) {
   return w.groups * 16 * (w.scales_f16 ? 2 : 4);
 }
 
-// The x fragments of one k tile for n tile 0 (NT = 1: loaded a tile ahead): b[m] = x at k =
-// 16 m + 2 c (+ 1) and + 8 (+ 9) of the tile, 0 past K.
+// The x fragment pair of the 16-wide k step at k (lane column c = lane % 4 already in xr): x
+// at k + 2 c (+ 1) and k + 2 c + 8 (+ 9), 0 past K (checked only in the last tile: `tail`).
+__device__ __forceinline__ void load_x_step(const uint32_t* xr, int k, int K, bool tail, uint32_t& b0, uint32_t& b1) {
+  const int c = threadIdx.x & 3;
+  const uint32_t* xp = xr + k / 2;
+  b0 = !tail || k + 2 * c < K ? __ldg(xp) : 0u;
+  b1 = !tail || k + 2 * c + 8 < K ? __ldg(xp + 4) : 0u;
+}
+
+// The x fragments of one k tile for n tile 0 (NT = 1: loaded a tile ahead), b[m] of step m.
 template <int BITS>
 __device__ __forceinline__ void load_x_tile(const uint32_t* xr, int kt, int K, uint32_t (&b)[BITS == 4 ? 8 : 4][2]) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16;
-  const int c = threadIdx.x & 3;
   const bool tail = (kt + 1) * TILE > K;
 #pragma unroll
-  for (int m = 0; m < STEPS; ++m) {
-    const int k = kt * TILE + 16 * m;
-    const uint32_t* xp = xr + k / 2;
-    b[m][0] = !tail || k + 2 * c < K ? __ldg(xp) : 0u;
-    b[m][1] = !tail || k + 2 * c + 8 < K ? __ldg(xp + 4) : 0u;
-  }
+  for (int m = 0; m < STEPS; ++m) load_x_step(xr, kt * TILE + 16 * m, K, tail, b[m][0], b[m][1]);
 }
 
 // One warp's part of a panel: tiles [tb, te) of panel `panel` of w against the x rows xr[nt]
@@ -113,10 +115,7 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
             b0 = xc[m][0];
             b1 = xc[m][1];
           } else {
-            const int c = lane & 3;
-            const uint32_t* xp = xr[nt] + k / 2;
-            b0 = !tail || k + 2 * c < w.K ? __ldg(xp) : 0u;
-            b1 = !tail || k + 2 * c + 8 < w.K ? __ldg(xp + 4) : 0u;
+            load_x_step(xr[nt], k, w.K, tail, b0, b1);
           }
           mma_codes<BITS>(acc[nt], lo, hi, m, b0, b1);
           mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b0, b1);

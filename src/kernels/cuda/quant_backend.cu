@@ -89,7 +89,6 @@ void check_quant_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(N < (1ll << 31) && K < (1ll << 31), op, ": shape too large");
 }
 
-
 LinearWeight CudaBackend::pack_quantized(const QuantizedMatrix& m, bool) {
   const std::string why = quant_unsupported_reason(m.bits, m.cols, m.group_size, m.groups());
   TLLM_CHECK(why.empty(), "quantized weight [", m.rows, ", ", m.cols, "] on CUDA: ", why);
