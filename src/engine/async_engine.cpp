@@ -225,7 +225,9 @@ void AsyncEngine::abort(const std::string& request_id) {
 
 EngineStats AsyncEngine::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  EngineStats s = stats_;
+  s.num_waiting += static_cast<int>(incoming_.size()) + admitting_;
+  return s;
 }
 
 void AsyncEngine::loop() {
@@ -245,6 +247,7 @@ void AsyncEngine::loop() {
       if (stop_) break;
       for (auto& p : incoming_) batch.push_back(std::move(p));
       incoming_.clear();
+      admitting_ = static_cast<int>(batch.size());
       aborts.swap(aborts_);
       // Requests whose every reader is gone (a handler that died without aborting).
       for (auto it = streams_.begin(); it != streams_.end();) {
@@ -295,6 +298,7 @@ void AsyncEngine::loop() {
       std::lock_guard<std::mutex> lock(mu_);
       stats_ = st;
       waiting_in_engine_ = st.num_waiting;
+      admitting_ = 0;
       if (!step_error.empty()) {
         for (auto& [id, weak] : streams_) {
           bool queued = false;

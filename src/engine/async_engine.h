@@ -72,7 +72,9 @@ class AsyncEngine {
   // engine frees the request's KV blocks before its next step). Unknown or finished ids
   // are ignored. A stream that every holder has dropped is aborted the same way.
   void abort(const std::string& request_id);
-  EngineStats stats() const;  // thread-safe snapshot
+  // Thread-safe snapshot of the engine after its last step; num_waiting also counts the
+  // requests submitted since, which the engine has not stepped yet.
+  EngineStats stats() const;
   const LLMEngine& engine() const { return *engine_; }  // immutable parts only (config, tokenizer)
   void shutdown();
 
@@ -104,6 +106,7 @@ class AsyncEngine {
   std::map<std::string, std::weak_ptr<RequestStream>> streams_;
   EngineStats stats_;
   int waiting_in_engine_ = 0;
+  int admitting_ = 0;  // taken from incoming_ by the loop, not yet in stats_
   bool stop_ = false;
   std::mutex out_mu_;  // after mu_ when both are held
   std::condition_variable out_cv_;

@@ -166,6 +166,27 @@ TEST(AsyncEngine, AdmissionQueueIsBounded) {
   EXPECT_EQ(collect(*again).back().finish_reason, FinishReason::Length);
 }
 
+TEST(AsyncEngine, StatsCountASubmittedRequestAtOnce) {
+  // A request is running or waiting in stats() from the moment submit() returns, also before
+  // the engine's next step has taken it in (/metrics and /debug/engine report stats()).
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir, /*max_num_seqs=*/1)));
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 6; ++i) {
+    streams.push_back(async.submit("r" + std::to_string(i), {1, 2, 3}, greedy(1500)));
+    const EngineStats s = async.stats();
+    EXPECT_EQ(s.num_running + s.num_waiting, i + 1) << "after submission " << i;
+    EXPECT_LE(s.num_running, 1);
+  }
+  ASSERT_TRUE(wait_until([&] { return async.stats().num_running == 1; }));
+  EXPECT_EQ(async.stats().num_waiting, 5);
+  for (int i = 0; i < 6; ++i) async.abort("r" + std::to_string(i));
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = async.stats();
+    return s.num_running == 0 && s.num_waiting == 0 && used_blocks(s) == 0;
+  }));
+}
+
 TEST(AsyncEngine, BadSubmissionsThrowOnTheCaller) {
   TLLM_REQUIRE_TINY_MODEL(dir);
   AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir)));

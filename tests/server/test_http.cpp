@@ -1086,6 +1086,19 @@ double aborted_requests(const ServerProcess& s) {
   return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
 }
 
+// Waits until `want` requests have been counted as aborted (a handler counts its abort when
+// it notices the hang-up, up to 50 ms later, so the engine can look idle before that, e.g.
+// while a hung-up request is still being parsed). Returns the last count read.
+double wait_aborted(const ServerProcess& s, double want, double timeout = 15.0) {
+  const double deadline = now_seconds() + timeout;
+  double n = aborted_requests(s);
+  while (n < want && now_seconds() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    n = aborted_requests(s);
+  }
+  return n;
+}
+
 // Waits until nothing runs or waits and every KV block is back in the pool.
 bool wait_idle(const ServerProcess& s, json& state, double timeout = 15.0) {
   const double deadline = now_seconds() + timeout;
@@ -1121,9 +1134,11 @@ TEST_F(Http, DisconnectsAbortAndFreeKv) {
   const auto rc = client.post("/v1/chat/completions", c.dump(), [](std::string_view) { return false; });
   EXPECT_TRUE(rc.stopped);
 
+  // All four aborted, not run to their 1500 tokens, and their KV blocks back in the pool.
+  EXPECT_EQ(wait_aborted(server(), aborted0 + 4, 10.0), aborted0 + 4);
   json state;
   EXPECT_TRUE(wait_idle(server(), state, 10.0)) << state.dump();
-  EXPECT_EQ(aborted_requests(server()), aborted0 + 4);  // aborted, not run to their 1500 tokens
+  EXPECT_EQ(aborted_requests(server()), aborted0 + 4);  // and no more
   EXPECT_EQ(post(server(), "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 2}}).status, 200);
 }
 
@@ -1190,11 +1205,12 @@ TEST_F(Http, SixtyFourConcurrentStreamsWithDisconnects) {
   }
   EXPECT_GE(completed, 54);
 
-  json state;
-  EXPECT_TRUE(wait_idle(server(), state)) << "KV not returned after disconnects: " << state.dump();
   // Every client that hung up (in prefill or in decode) was aborted, none ran to the end.
   int hung_up = 0;
   for (const Job& j : jobs) hung_up += j.kind != 0;
+  EXPECT_EQ(wait_aborted(server(), aborted0 + hung_up), aborted0 + hung_up);
+  json state;
+  EXPECT_TRUE(wait_idle(server(), state)) << "KV not returned after disconnects: " << state.dump();
   EXPECT_EQ(aborted_requests(server()), aborted0 + hung_up);
 
   // Every completed stream equals the same request run alone.
