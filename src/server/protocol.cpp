@@ -10,97 +10,13 @@
 #include "engine/regex.h"
 #include "server/errors.h"
 #include "server/json_text.h"
+#include "server/request_fields.h"
 
 namespace tllm {
 namespace {
 
 using json = RequestJson;
-
-const char* type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_float: return "a float";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    default: return "an unsupported value";
-  }
-}
-
-// Field readers: absent or null -> nullopt; a value of the wrong type -> 400 naming it.
-const json* find(const json& body, const std::string& key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-std::optional<double> get_number(const json& body, const std::string& key) {
-  const json* v = find(body, key);
-  if (!v) return std::nullopt;
-  if (!v->is_number()) throw bad_request("'" + key + "' must be a number, got " + type_name(*v), key);
-  return v->get<double>();
-}
-
-std::optional<int64_t> get_integer(const json& body, const std::string& key,
-                                   int64_t lo = std::numeric_limits<int32_t>::min(),
-                                   int64_t hi = std::numeric_limits<int32_t>::max()) {
-  const json* v = find(body, key);
-  if (!v) return std::nullopt;
-  int64_t x;
-  if (v->is_number_unsigned()) {
-    const uint64_t u = v->get<uint64_t>();
-    if (u > static_cast<uint64_t>(hi)) throw bad_request("'" + key + "' is too large: " + v->dump(), key);
-    x = static_cast<int64_t>(u);
-  } else if (v->is_number_integer()) {
-    x = v->get<int64_t>();
-  } else if (v->is_number_float()) {
-    // 10.0 is accepted as 10 (as pydantic does); 10.5 is not an integer.
-    const double d = v->get<double>();
-    if (std::floor(d) != d || std::fabs(d) > 9.0e15)
-      throw bad_request("'" + key + "' must be an integer, got " + v->dump(), key);
-    x = static_cast<int64_t>(d);
-  } else {
-    throw bad_request("'" + key + "' must be an integer, got " + type_name(*v), key);
-  }
-  if (x < lo || x > hi) throw bad_request("'" + key + "' is out of range: " + std::to_string(x), key);
-  return x;
-}
-
-std::optional<int> get_int(const json& body, const std::string& key) {
-  auto v = get_integer(body, key);
-  if (!v) return std::nullopt;
-  return static_cast<int>(*v);
-}
-
-std::optional<bool> get_bool(const json& body, const std::string& key) {
-  const json* v = find(body, key);
-  if (!v) return std::nullopt;
-  if (!v->is_boolean()) throw bad_request("'" + key + "' must be a boolean, got " + type_name(*v), key);
-  return v->get<bool>();
-}
-
-std::optional<std::string> get_string(const json& body, const std::string& key) {
-  const json* v = find(body, key);
-  if (!v) return std::nullopt;
-  if (!v->is_string()) throw bad_request("'" + key + "' must be a string, got " + type_name(*v), key);
-  return v->get<std::string>();
-}
-
-std::string fmt(double v) {
-  std::string s;
-  append_json_number(s, v);
-  return s;
-}
-
-void check_range(const std::optional<double>& v, const std::string& key, double lo, bool lo_open,
-                 double hi, const char* range) {
-  if (!v) return;
-  const bool ok = (lo_open ? *v > lo : *v >= lo) && *v <= hi;
-  if (!ok) throw bad_request("'" + key + "' must be in " + range + ", got " + fmt(*v), key);
-}
+using namespace request_fields;
 
 int32_t token_id_value(const json& v, const std::string& param) {
   if (!v.is_number_integer() && !v.is_number_unsigned())
@@ -120,20 +36,6 @@ std::vector<int32_t> token_id_list(const json& v, const std::string& param) {
   ids.reserve(v.size());
   for (const json& x : v) ids.push_back(token_id_value(x, param));
   return ids;
-}
-
-// Fields that must be absent, null or a neutral value because the feature is not served.
-void reject_unsupported(const json& body, const std::string& key, const char* why) {
-  const json* v = find(body, key);
-  if (!v) return;
-  if ((v->is_object() || v->is_array() || v->is_string()) && v->empty()) return;
-  throw bad_request("'" + key + "' is not supported by this server" + std::string(why), key);
-}
-
-void check_known_fields(const json& body, const std::set<std::string>& known) {
-  for (auto it = body.begin(); it != body.end(); ++it)
-    if (!known.count(it.key()))
-      throw bad_request("Unrecognized request argument supplied: " + it.key(), it.key());
 }
 
 const std::set<std::string>& common_fields() {
