@@ -233,6 +233,7 @@ int HttpServer::start() {
   add("GET", "/v1/models", handle_models);
   add("POST", "/v1/completions", handle_completions);
   add("POST", "/v1/chat/completions", handle_chat_completions);
+  add("POST", "/v1/responses", handle_responses);
   add("POST", "/v1/embeddings", handle_embeddings);
   for (const char* path : {"/score", "/v1/score"}) add("POST", path, handle_score);
   for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) add("POST", path, handle_rerank);

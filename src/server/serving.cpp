@@ -209,7 +209,8 @@ std::string engine_error_body(const std::string& message) {
 
 bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::DataSink& sink,
                        std::string initial, const ChunkFormatter& format,
-                       const std::function<void(std::string&)>& finish) {
+                       const std::function<void(std::string&)>& finish,
+                       const std::function<void(std::string&, const std::string&)>& on_error, bool done_marker) {
   constexpr double kCheckInterval = 0.05;
   // One chunk per batch of outputs, written straight to the socket when it was found
   // (one syscall), else through httplib's sink (two poll()s and a send).
@@ -251,11 +252,12 @@ bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::D
   }
   if (!error.empty()) {
     gen.abort();
-    append_sse_event(buf, engine_error_body(error));
+    if (on_error) on_error(buf, error);
+    else append_sse_event(buf, engine_error_body(error));
   } else {
     finish(buf);
   }
-  buf += kSseDone;
+  if (done_marker) buf += kSseDone;
   if (!write(buf)) return false;
   sink.done();
   return true;

@@ -128,12 +128,15 @@ bool wait_for_completion(Generation& gen, const ClientConnection& conn);
 
 // Streams gen as server-sent events: first `initial`, then what format() appends for each
 // output (written at once, one write per batch of outputs), then finish()'s text and
-// [DONE]. A failed write or a closed connection aborts gen and returns false; an engine
-// error ends the stream with an error event.
+// [DONE] (unless done_marker is false). A failed write or a closed connection aborts gen and
+// returns false; an engine error ends the stream with an error event, or what
+// on_error(out, message) appends when given.
 using ChunkFormatter = std::function<void(ChoiceState&, const RequestOutput&, std::string& out)>;
 bool stream_generation(Generation& gen, const ClientConnection& conn, httplib::DataSink& sink,
                        std::string initial, const ChunkFormatter& format,
-                       const std::function<void(std::string&)>& finish);
+                       const std::function<void(std::string&)>& finish,
+                       const std::function<void(std::string&, const std::string&)>& on_error = nullptr,
+                       bool done_marker = true);
 // Maps an engine error message to the error event / response of a failed request.
 std::string engine_error_body(const std::string& message);
 
@@ -153,7 +156,8 @@ void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Gener
 // Appends the usage object.
 void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens);
 
-// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp, serving_embeddings.cpp, serving_score.cpp).
+// Route handlers (serving_completions.cpp, serving_chat.cpp, tokenize.cpp, serving_embeddings.cpp, serving_score.cpp,
+// serving_responses.cpp).
 void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_tokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
@@ -161,5 +165,6 @@ void handle_detokenize(ServingState& state, const httplib::Request& req, httplib
 void handle_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_score(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_rerank(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_responses(ServingState& state, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace tllm

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <random>
 #include <regex>
 #include <thread>
@@ -24,6 +26,7 @@
 #include "engine/regex.h"
 #include "server/sse_client.h"
 #include "server_process.h"
+#include "sse_events.h"
 #include "test_util.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -1028,6 +1031,208 @@ TEST_F(Http, ToolCallTurnWithNullContent) {
   }
 }
 
+// ---- /v1/responses ----------------------------------------------------------------------
+
+// A streamed /v1/responses request's events (the body checked for the stream's shape).
+std::vector<testing::SseEvent> response_events(const ServerProcess& s, json body) {
+  body["stream"] = true;
+  auto c = s.client();
+  const auto r = c.Post("/v1/responses", body.dump(), "application/json");
+  EXPECT_TRUE(r);
+  if (!r) return {};
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u);
+  EXPECT_EQ(r->body.find("[DONE]"), std::string::npos) << "the Responses API sends no [DONE]";
+  auto events = testing::parse_sse_events(r->body);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].data["type"], events[i].type);
+    EXPECT_EQ(events[i].data["sequence_number"], i);
+  }
+  return events;
+}
+
+// Each item's deltas (output_text, reasoning_text, function_call_arguments), concatenated.
+std::map<std::string, std::string> item_deltas(const std::vector<testing::SseEvent>& events) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : events)
+    if (e.type.size() > 6 && e.type.compare(e.type.size() - 6, 6, ".delta") == 0)
+      out[e.data["item_id"]] += e.data["delta"].get<std::string>();
+  return out;
+}
+
+// The text of a response's message items.
+std::string output_text(const json& response) {
+  std::string text;
+  for (const json& item : response["output"])
+    if (item["type"] == "message") text += item["content"][0]["text"].get<std::string>();
+  return text;
+}
+
+// The Responses API is the chat completion of the same conversation: same text, token counts
+// and finish; streamed, the text deltas add up to it and the last event carries the response.
+TEST_F(Http, ResponsesAreTheChatCompletionOfTheConversation) {
+  struct Case {
+    json input, messages;
+    std::optional<std::string> instructions;
+    int max_tokens;
+  };
+  const json history = json::parse(R"([
+      {"role": "user", "content": [{"type": "input_text", "text": "What is the weather?"}]},
+      {"type": "function_call", "call_id": "call_7", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
+      {"type": "function_call_output", "call_id": "call_7", "output": "Sunny and warm."},
+      {"role": "assistant", "content": [{"type": "output_text", "text": "It is sunny.", "annotations": []}]},
+      {"role": "user", "content": "Tell me a fortune."}])");
+  const json history_chat = json::parse(R"([
+      {"role": "system", "content": "Answer in one line."},
+      {"role": "user", "content": "What is the weather?"},
+      {"role": "assistant", "content": "", "tool_calls": [{"id": "call_7", "type": "function",
+          "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+      {"role": "tool", "tool_call_id": "call_7", "content": "Sunny and warm."},
+      {"role": "assistant", "content": "It is sunny."},
+      {"role": "user", "content": "Tell me a fortune."}])");
+  const Case cases[] = {
+      {"Tell me a fortune.", {{{"role", "user"}, {"content", "Tell me a fortune."}}}, std::nullopt, 40},
+      {"And the LORD said", {{{"role", "user"}, {"content", "And the LORD said"}}}, std::nullopt, 6},
+      {history, history_chat, "Answer in one line.", 30},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.input.dump());
+    const Reply chat = post(server(), "/v1/chat/completions",
+                            json{{"messages", c.messages}, {"max_tokens", c.max_tokens}, {"temperature", 0},
+                                 {"logprobs", true}, {"top_logprobs", 2}});
+    ASSERT_EQ(chat.status, 200) << chat.raw;
+    json body = {{"model", "tiny"}, {"input", c.input}, {"max_output_tokens", c.max_tokens}, {"temperature", 0},
+                 {"include", {"message.output_text.logprobs"}}, {"top_logprobs", 2}, {"metadata", {{"k", "v"}}}};
+    if (c.instructions) body["instructions"] = *c.instructions;
+    const Reply r = post(server(), "/v1/responses", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const json& resp = r.body;
+    EXPECT_EQ(resp["object"], "response");
+    EXPECT_EQ(resp["id"].get<std::string>().rfind("resp_", 0), 0u);
+    EXPECT_EQ(resp["model"], "tiny");
+    EXPECT_EQ(resp["metadata"], json({{"k", "v"}}));
+    EXPECT_EQ(resp["temperature"], 0);
+    EXPECT_EQ(resp["max_output_tokens"], c.max_tokens);
+    const json& choice = chat.body["choices"][0];
+    ASSERT_EQ(resp["output"].size(), 1u) << r.raw;
+    const json& item = resp["output"][0];
+    EXPECT_EQ(item["type"], "message");
+    EXPECT_EQ(item["role"], "assistant");
+    EXPECT_EQ(item["id"].get<std::string>().rfind("msg_", 0), 0u);
+    EXPECT_EQ(item["content"][0]["type"], "output_text");
+    EXPECT_EQ(item["content"][0]["text"], choice["message"]["content"]);
+    EXPECT_EQ(item["content"][0]["logprobs"], choice["logprobs"]["content"]);
+    const bool cut = choice["finish_reason"] == "length";
+    EXPECT_EQ(resp["status"], cut ? "incomplete" : "completed");
+    EXPECT_EQ(item["status"], cut ? "incomplete" : "completed");
+    if (cut) {
+      EXPECT_EQ(resp["incomplete_details"]["reason"], "max_output_tokens");
+    } else {
+      EXPECT_TRUE(resp["incomplete_details"].is_null());
+    }
+    EXPECT_EQ(resp["usage"]["input_tokens"], chat.body["usage"]["prompt_tokens"]);
+    EXPECT_EQ(resp["usage"]["output_tokens"], chat.body["usage"]["completion_tokens"]);
+    EXPECT_EQ(resp["usage"]["total_tokens"], chat.body["usage"]["total_tokens"]);
+    EXPECT_EQ(resp["usage"]["output_tokens_details"]["reasoning_tokens"], 0);
+
+    const auto events = response_events(server(), body);
+    ASSERT_GE(events.size(), 6u);
+    EXPECT_EQ(events[0].type, "response.created");
+    EXPECT_EQ(events[0].data["response"]["status"], "in_progress");
+    EXPECT_TRUE(events[0].data["response"]["output"].empty());
+    EXPECT_EQ(events[1].type, "response.in_progress");
+    EXPECT_EQ(events.back().type, cut ? "response.incomplete" : "response.completed");
+    const json& last = events.back().data["response"];
+    EXPECT_EQ(last["id"], events[0].data["response"]["id"]);
+    EXPECT_EQ(output_text(last), choice["message"]["content"]);
+    EXPECT_EQ(last["output"][0]["content"][0]["logprobs"], choice["logprobs"]["content"]);
+    EXPECT_EQ(item_deltas(events)[last["output"][0]["id"]], choice["message"]["content"]);
+    EXPECT_EQ(last["usage"]["output_tokens"], resp["usage"]["output_tokens"]);
+    // The delta events carry the tokens' logprobs, each once.
+    json streamed = json::array();
+    for (const auto& e : events)
+      if (e.type == "response.output_text.delta")
+        for (const json& lp : e.data["logprobs"]) streamed.push_back(lp);
+    EXPECT_EQ(streamed, choice["logprobs"]["content"]);
+  }
+}
+
+// A forced function call is a function_call item whose arguments follow the tool's schema;
+// streamed, its arguments arrive as deltas; sent back with its output, the next turn runs.
+TEST_F(Http, ResponsesFunctionCalls) {
+  const json weather = json::parse(R"({"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]},
+      "days": {"type": "integer"}}, "required": ["city"]})");
+  const testing::SchemaOracle weather_args(weather);
+  const json tools = json::array({{{"type", "function"}, {"name", "get_weather"}, {"parameters", weather}},
+                                  {{"type", "function"}, {"name", "now"}, {"parameters", {{"type", "object"}}}}});
+  const std::string brace = std::to_string(*tok().piece_to_id("}"));
+  int closed = 0;
+  for (int seed = 0; seed < 3; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const json user = {{"role", "user"}, {"content", "Weather in Paris?"}};
+    json body = {{"input", {user}}, {"tools", tools}, {"tool_choice", {{"type", "function"}, {"name", "get_weather"}}},
+                 {"max_output_tokens", 120}, {"seed", seed}, {"logit_bias", {{brace, 4}}}};
+    const Reply r = post(server(), "/v1/responses", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body["tools"], tools);
+    if (r.body["status"] != "completed") continue;  // cut by max_output_tokens inside the arguments
+    ++closed;
+    const json& output = r.body["output"];
+    ASSERT_EQ(output.size(), 1u) << r.raw;
+    const json& call = output[0];
+    EXPECT_EQ(call["type"], "function_call");
+    EXPECT_EQ(call["name"], "get_weather");
+    EXPECT_EQ(call["id"].get<std::string>().rfind("fc_", 0), 0u);
+    EXPECT_EQ(call["call_id"].get<std::string>().rfind("call_", 0), 0u);
+    const json args = json::parse(call["arguments"].get<std::string>());
+    EXPECT_TRUE(weather_args.valid(args)) << args.dump();
+
+    const auto events = response_events(server(), body);
+    const json& last = events.back().data["response"];
+    ASSERT_EQ(last["output"].size(), 1u);
+    const json& streamed = last["output"][0];
+    EXPECT_EQ(streamed["name"], "get_weather");
+    EXPECT_EQ(json::parse(streamed["arguments"].get<std::string>()), args);
+    EXPECT_EQ(item_deltas(events)[streamed["id"]], streamed["arguments"]);
+    int arg_events = 0;
+    for (const auto& e : events) arg_events += e.type == "response.function_call_arguments.delta";
+    EXPECT_GT(arg_events, 1);
+
+    // The next turn: the call as the model wrote it, and its output.
+    json next = {{"input", {user, call, {{"type", "function_call_output"}, {"call_id", call["call_id"]},
+                                         {"output", "Sunny, 25 C."}}}},
+                 {"tools", tools}, {"max_output_tokens", 8}, {"temperature", 0}};
+    const Reply turn = post(server(), "/v1/responses", next);
+    ASSERT_EQ(turn.status, 200) << turn.raw;
+    EXPECT_GT(turn.body["usage"]["input_tokens"].get<int>(), r.body["usage"]["input_tokens"].get<int>());
+  }
+  EXPECT_GT(closed, 0) << "no forced call was closed within max_output_tokens";
+}
+
+TEST_F(Http, ResponsesClientErrors) {
+  const std::pair<json, std::string> cases[] = {
+      {json{{"input", json::array()}}, "input"},
+      {json{{"input", "x"}, {"previous_response_id", "resp_1"}}, "previous_response_id"},
+      {json{{"input", "x"}, {"model", "other"}}, "model"},
+      {json{{"input", "x"}, {"tools", {{{"type", "file_search"}}}}}, "tools"},
+      {json{{"input", {{{"role", "user"}, {"content", {{{"type", "input_file"}, {"file_id", "f"}}}}}}}}, "input"},
+  };
+  for (const auto& [body, param] : cases) {
+    const Reply r = post(server(), "/v1/responses", body);
+    EXPECT_EQ(r.status, param == "model" ? 404 : 400) << r.raw;
+    EXPECT_EQ(r.body["error"]["param"], param) << r.raw;
+  }
+  const Reply bad = post(server(), "/v1/responses", std::string("{\"input\": "));
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_EQ(get(server(), "/v1/responses").status, 405);
+  // A conversation longer than the context.
+  std::string longer;
+  for (int i = 0; i < 1200; ++i) longer += " And the LORD said";
+  const Reply too_long = post(server(), "/v1/responses", json{{"input", longer}});
+  EXPECT_EQ(too_long.status, 400) << too_long.raw;
+  EXPECT_EQ(too_long.body["error"]["param"], "input") << too_long.raw;
+}
+
 TEST_F(Http, MetricsCountWhatWasServed) {
   const json body = {{"prompt", kPrompt}, {"max_tokens", 5}, {"temperature", 0}, {"ignore_eos", true}};
   auto metric = [](const std::string& text, const std::string& name) {
@@ -1279,6 +1484,44 @@ TEST(HttpFlags, ReasoningParserAddsReasoningContent) {
     text += ch["choices"][0]["delta"].value("content", "");
   }
   EXPECT_EQ(text, m["content"]);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+// DeepSeek-R1's parser reads text as reasoning until </think>; the demo model never writes it,
+// so its whole reply is one reasoning item: the chat completion's reasoning_content.
+TEST(HttpFlags, ResponsesReasoningItems) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--reasoning-parser", "deepseek_r1"});
+  ASSERT_TRUE(s.wait_healthy());
+  const Reply chat = post(s, "/v1/chat/completions",
+                          json{{"messages", {{{"role", "user"}, {"content", "Tell me a fortune."}}}},
+                               {"max_tokens", 12}, {"temperature", 0}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  const json& message = chat.body["choices"][0]["message"];
+  ASSERT_TRUE(message["reasoning_content"].is_string()) << chat.raw;
+  const json body = {{"input", "Tell me a fortune."}, {"max_output_tokens", 12}, {"temperature", 0}};
+  const Reply r = post(s, "/v1/responses", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::string status = chat.body["choices"][0]["finish_reason"] == "length" ? "incomplete" : "completed";
+  EXPECT_EQ(r.body["status"], status);
+  ASSERT_EQ(r.body["output"].size(), 1u) << r.raw;
+  const json& item = r.body["output"][0];
+  EXPECT_EQ(item["type"], "reasoning");
+  EXPECT_EQ(item["id"].get<std::string>().rfind("rs_", 0), 0u);
+  EXPECT_EQ(item["status"], status);
+  EXPECT_EQ(item["content"][0]["type"], "reasoning_text");
+  EXPECT_EQ(item["content"][0]["text"], message["reasoning_content"]);
+  const int reasoning_tokens = r.body["usage"]["output_tokens_details"]["reasoning_tokens"];
+  EXPECT_GT(reasoning_tokens, 0);
+  EXPECT_LE(reasoning_tokens, r.body["usage"]["output_tokens"].get<int>());
+
+  const auto events = response_events(s, body);
+  ASSERT_FALSE(events.empty());
+  const json& last = events.back().data["response"];
+  EXPECT_EQ(last["output"], json::array({last["output"][0]}));
+  EXPECT_EQ(item_deltas(events)[last["output"][0]["id"]], message["reasoning_content"]);
+  for (const auto& e : events) EXPECT_NE(e.type, "response.output_text.delta");
   EXPECT_EQ(s.stop(), 0);
 }
 

@@ -276,6 +276,57 @@ test("a streamed tool call arrives in pieces that the client's stream helper put
   assert.ok(fragments > 1, `the arguments came in ${fragments} fragment(s)`);
 });
 
+test("responses.create: the chat completion of the same conversation, output_text included", async () => {
+  const chat = await client.chat.completions.create({
+    model: "tiny", max_tokens: 24, temperature: 0,
+    messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Tell me a fortune." }] });
+  const r = await client.responses.create({
+    model: "tiny", instructions: "Be brief.", input: "Tell me a fortune.", max_output_tokens: 24, temperature: 0 });
+  assert.match(r.id, /^resp_/);
+  assert.equal(r.object, "response");
+  assert.equal(r.output_text, chat.choices[0].message.content);  // the SDK's helper over the output items
+  assert.equal(r.status, chat.choices[0].finish_reason === "length" ? "incomplete" : "completed");
+  assert.equal(r.usage.input_tokens, chat.usage.prompt_tokens);
+  assert.equal(r.usage.output_tokens, chat.usage.completion_tokens);
+});
+
+test("responses.stream: the SDK's accumulator rebuilds the whole response from the events", async () => {
+  const body = { model: "tiny", input: [{ role: "user", content: "Tell me a fortune." }], max_output_tokens: 30, temperature: 0 };
+  const whole = await client.responses.create(body);
+  const stream = client.responses.stream(body);
+  let deltas = "";
+  const types = [];
+  stream.on("response.output_text.delta", (e) => { deltas += e.delta; });
+  stream.on("event", (e) => types.push(e.type));
+  const final = await stream.finalResponse();
+  assert.equal(final.output_text, whole.output_text);
+  assert.equal(deltas, whole.output_text);
+  assert.equal(types[0], "response.created");
+  assert.equal(types.at(-1), whole.status === "completed" ? "response.completed" : "response.incomplete");
+  assert.equal(final.usage.output_tokens, whole.usage.output_tokens);
+});
+
+test("responses: a forced function call, then its output in the next turn", async () => {
+  const tools = [{ type: "function", name: "get_weather", parameters: { type: "object" }, strict: false }];
+  const input = [{ role: "user", content: "Weather in Paris?" }];
+  const r = await client.responses.create({
+    model: "tiny", input, tools, tool_choice: { type: "function", name: "get_weather" }, max_output_tokens: 120,
+    seed: 1, logit_bias: { "92": 4 } });
+  assert.equal(r.status, "completed");
+  const call = r.output.find((o) => o.type === "function_call");
+  assert.ok(call, JSON.stringify(r.output));
+  assert.equal(call.name, "get_weather");
+  assert.match(call.call_id, /^call_/);
+  assert.equal(typeof JSON.parse(call.arguments), "object");
+  const next = await client.responses.create({
+    model: "tiny", tools, max_output_tokens: 8, temperature: 0,
+    input: [...input, ...r.output, { type: "function_call_output", call_id: call.call_id, output: "Sunny." }] });
+  assert.ok(next.usage.input_tokens > r.usage.input_tokens);
+  await assert.rejects(
+    client.responses.create({ model: "tiny", input: "x", previous_response_id: r.id }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "previous_response_id");
+});
+
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const t = await (await fetch(`${baseURL}/tokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();

@@ -1,0 +1,43 @@
+// POST /v1/responses (OpenAI's Responses API) read as a chat completion: `instructions` become
+// a system message, the `input` items the conversation (messages with text parts, earlier
+// function calls and their outputs), `tools` / `tool_choice` / `text.format` the chat request's
+// tools, tool choice and response_format, `max_output_tokens` its max_tokens. vLLM's sampling
+// extensions (top_k, seed, stop, chat_template_kwargs, ...) pass through. Errors name the
+// Responses field ('input[2].content', 'text.format.schema'). No response is stored, so
+// previous_response_id, conversation and background are refused, as are hosted tools
+// (web search, file search, ...) and non-text input (images, files, audio).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "server/protocol.h"
+
+namespace tllm {
+
+struct ResponsesRequest {
+  ChatRequest chat;  // the conversation and every generation setting
+  // Echoed in the response object (OpenAI's fields, as the request gave them).
+  std::optional<std::string> instructions;
+  std::optional<int> max_output_tokens;
+  RequestJson tools = RequestJson::array();        // the request's function tools
+  RequestJson tool_choice = "auto";
+  RequestJson text_format = {{"type", "text"}};    // text.format
+  RequestJson reasoning = {{"effort", nullptr}, {"summary", nullptr}};
+  RequestJson metadata = RequestJson::object();
+  bool parallel_tool_calls = true;
+  std::optional<std::string> user;
+  // Per-token logprobs in the output text (include "message.output_text.logprobs", or
+  // top_logprobs given): chat.logprobs says how many alternatives.
+  std::optional<int> top_logprobs;
+};
+
+ResponsesRequest parse_responses_request(const RequestJson& body);
+
+// The chat request's errors under the Responses API's names: param and the quoted field at
+// the start of the message ('max_tokens' -> 'max_output_tokens', 'messages' -> 'input',
+// 'response_format...' -> 'text.format').
+class ApiError;
+ApiError responses_error(const ApiError& chat_error);
+
+}  // namespace tllm

@@ -1,0 +1,122 @@
+// POST /v1/responses: OpenAI's Responses API over the chat machinery. The request becomes a
+// chat request (server/responses_request.h), rendered with the model's chat template and
+// generated as one choice; its text splits as a chat reply's does (reasoning with
+// --reasoning-parser, content, tool calls) into output items (server/responses_output.h),
+// whole or as events.
+#include <httplib.h>
+
+#include "server/client_connection.h"
+#include "server/errors.h"
+#include "server/responses_output.h"
+#include "server/responses_request.h"
+#include "server/serving.h"
+
+namespace tllm {
+namespace {
+
+struct ResponsesContext {
+  ResponsesRequest request;
+  ReasoningParser reasoning = ReasoningParser::None;
+  std::unique_ptr<ResponseWriter> writer;
+};
+
+// Usage; reasoning tokens counted by encoding the reasoning text again.
+ResponseUsage usage_of(const Generation& gen, const ServingTokenizer& tok, const std::optional<std::string>& reasoning) {
+  ResponseUsage u;
+  u.input_tokens = gen.prompt_tokens();
+  u.cached_tokens = gen.cached_tokens();
+  u.output_tokens = gen.completion_tokens();
+  if (reasoning && !reasoning->empty())
+    u.reasoning_tokens = std::min(u.output_tokens, static_cast<int>(tok.encode(*reasoning, false).size()));
+  return u;
+}
+
+}  // namespace
+
+void handle_responses(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  state.check_ready();
+  state.require_runner(false, "/v1/responses");
+  auto ctx = std::make_shared<ResponsesContext>();
+  ctx->request = parse_responses_request(parse_json_body(req.body));
+  const ChatRequest& r = ctx->request.chat;
+  state.check_model(r.model);
+  const LLMEngine& engine = state.engine->engine();
+  const ServingTokenizer& tok = state.require_tokenizer("responses");
+
+  PromptPlan plan;
+  try {
+    plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
+    truncate_prompt(plan.token_ids, r, engine.max_model_len());
+    plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
+                                       engine.max_model_len(), "input");
+  } catch (const ApiError& e) {
+    throw responses_error(e);
+  }
+  if (r.force_tool_call) {
+    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
+  } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
+    plan.params.output_format = strict_tool_call_format(r.tools);
+  }
+  ctx->reasoning = state.reasoning_parser;
+  LogprobStyle style;
+  style.table = &tok.table();
+  style.tokens_as_ids = r.return_tokens_as_token_ids;
+  const float temperature = plan.params.temperature, top_p = plan.params.top_p;
+  std::vector<PromptPlan> plans;
+  plans.push_back(std::move(plan));
+
+  std::string id = make_request_id("resp");
+  id[id.find('-')] = '_';  // OpenAI's "resp_<hex>"
+  auto gen = std::make_shared<Generation>(state, id, std::move(plans), 1);
+  ctx->writer = std::make_unique<ResponseWriter>(ctx->request, id, state.model_name, unix_time(), temperature, top_p,
+                                                 style);
+  auto conn = std::make_shared<ClientConnection>(req);
+  const bool tools = !r.tools.is_null();
+
+  if (!r.stream) {
+    respond_when_done(*gen, *conn, res, [&] {
+      const ChoiceState& c = gen->choices()[0];
+      const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
+      const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
+      std::vector<ResponseItem> items = response_items(parts);
+      ResponseWriter::Outcome o;
+      o.status = "completed";
+      if (c.finish_reason == FinishReason::Length) {
+        o.status = "incomplete";
+        o.incomplete_reason = "max_output_tokens";
+        items.back().incomplete = true;
+      }
+      o.usage = &usage;
+      std::string out;
+      ctx->writer->append_response(out, items, c.logprobs, o);
+      return out;
+    });
+    return;
+  }
+
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [ctx, gen, conn, tools, &tok](size_t, httplib::DataSink& sink) {
+        ResponseEventStream events(*ctx->writer);
+        ChatOutputStream splitter(ctx->reasoning, tools);
+        std::string initial;
+        events.start(initial);
+        auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
+          events.push(splitter.push(c.text, out.finished), out.new_logprobs, buf);
+        };
+        auto finish = [&](std::string& buf) {
+          const ChoiceState& c = gen->choices()[0];
+          std::optional<std::string> reasoning;
+          for (const ResponseItem& i : events.items())
+            if (i.kind == ResponseItem::Kind::Reasoning) reasoning = reasoning.value_or("") + i.text;
+          events.finish(c.finish_reason == FinishReason::Length, usage_of(*gen, tok, reasoning), buf);
+        };
+        auto on_error = [&](std::string& buf, const std::string& error) {
+          events.fail("The engine failed this request: " + error, buf);
+        };
+        return stream_generation(*gen, *conn, sink, std::move(initial), format, finish, on_error,
+                                 /*done_marker=*/false);
+      });
+}
+
+}  // namespace tllm

@@ -1,0 +1,303 @@
+// POST /v1/responses without a server: the request read as the chat request it stands for
+// (checked against parse_chat_request of the chat body written by hand), errors under the
+// Responses API's field names, and the streamed events against the whole response.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "server/chat_output.h"
+#include "server/errors.h"
+#include "server/responses_output.h"
+#include "server/responses_request.h"
+#include "sse_events.h"
+
+namespace tllm {
+namespace {
+
+using nlohmann::json;
+using testing::parse_sse_events;
+
+ResponsesRequest parse(const std::string& body) { return parse_responses_request(parse_json_body(body)); }
+ChatRequest chat(const std::string& body) { return parse_chat_request(parse_json_body(body)); }
+
+TEST(ResponsesRequest, InputItemsBecomeTheChatConversation) {
+  // A string input is one user message; instructions come first as the system message.
+  EXPECT_EQ(parse(R"({"input": "Hi", "instructions": "Be brief."})").chat.messages,
+            chat(R"({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]})").messages);
+
+  // Items: text parts joined, developer as system, an assistant turn whose function calls
+  // join its text, the calls' outputs as tool messages, a reasoning item on the next
+  // assistant turn.
+  const ResponsesRequest r = parse(R"({"input": [
+      {"role": "developer", "content": "Use tools."},
+      {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Weather in"},
+                                                       {"type": "input_text", "text": "Paris?"}]},
+      {"type": "reasoning", "id": "rs_1", "summary": [], "content": [{"type": "reasoning_text", "text": "Look it up."}]},
+      {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]},
+      {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
+      {"type": "function_call", "call_id": "call_2", "name": "now", "arguments": "{}"},
+      {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+      {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "noon"}]},
+      {"role": "user", "content": "Thanks."}]})");
+  const ChatRequest want = chat(R"({"messages": [
+      {"role": "system", "content": "Use tools."},
+      {"role": "user", "content": "Weather in\nParis?"},
+      {"role": "assistant", "content": "Checking.", "reasoning_content": "Look it up.", "tool_calls": [
+          {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+          {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+      {"role": "tool", "tool_call_id": "call_2", "content": "noon"},
+      {"role": "user", "content": "Thanks."}]})");
+  EXPECT_EQ(r.chat.messages, want.messages) << r.chat.messages.dump(1);
+
+  // A function call without a text before it is an assistant turn of its own.
+  EXPECT_EQ(parse(R"({"input": [{"role": "user", "content": "x"},
+      {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+      {"type": "function_call_output", "call_id": "c", "output": "1"}]})").chat.messages,
+            chat(R"({"messages": [{"role": "user", "content": "x"},
+      {"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+      {"role": "tool", "tool_call_id": "c", "content": "1"}]})").messages);
+}
+
+TEST(ResponsesRequest, SettingsBecomeTheChatRequests) {
+  const std::string tools_schema = R"({"type": "object", "properties": {"city": {"type": "string"}}})";
+  const ResponsesRequest r = parse(R"({"input": "x", "max_output_tokens": 7, "temperature": 0.5, "top_p": 0.9,
+      "tools": [{"type": "function", "name": "get_weather", "description": "d", "parameters": )" + tools_schema +
+                                   R"(, "strict": true}],
+      "tool_choice": {"type": "function", "name": "get_weather"}, "parallel_tool_calls": false,
+      "seed": 3, "top_k": 5, "stop": ["\n"], "metadata": {"k": "v"}, "user": "u", "store": true,
+      "include": ["message.output_text.logprobs"], "top_logprobs": 2, "reasoning": {"effort": "low"}})");
+  const ChatRequest want = chat(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 7,
+      "temperature": 0.5, "top_p": 0.9,
+      "tools": [{"type": "function", "function": {"name": "get_weather", "description": "d", "parameters": )" +
+                                tools_schema + R"(, "strict": true}}],
+      "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+      "seed": 3, "top_k": 5, "stop": ["\n"], "logprobs": true, "top_logprobs": 2})");
+  EXPECT_EQ(r.chat.max_tokens, want.max_tokens);
+  EXPECT_EQ(r.chat.temperature, want.temperature);
+  EXPECT_EQ(r.chat.top_p, want.top_p);
+  EXPECT_EQ(r.chat.tools, want.tools);
+  EXPECT_TRUE(r.chat.force_tool_call);
+  EXPECT_EQ(r.chat.forced_tool, "get_weather");
+  EXPECT_EQ(r.chat.seed, want.seed);
+  EXPECT_EQ(r.chat.top_k, want.top_k);
+  EXPECT_EQ(r.chat.stop, want.stop);
+  EXPECT_EQ(r.chat.logprobs, 2);
+  EXPECT_EQ(r.max_output_tokens, 7);
+  EXPECT_FALSE(r.parallel_tool_calls);
+  EXPECT_EQ(r.metadata, RequestJson::parse(R"({"k": "v"})"));
+  EXPECT_EQ(r.reasoning["effort"], "low");
+
+  // text.format json_schema is the chat response_format of that schema.
+  const ResponsesRequest s = parse(R"({"input": "x", "text": {"format": {"type": "json_schema", "name": "city",
+      "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}})");
+  EXPECT_EQ(s.chat.output_format_field, "response_format");
+  EXPECT_EQ(s.chat.output_format.size(), 1u);
+  EXPECT_EQ(parse(R"({"input": "x", "text": {"format": {"type": "json_object"}}})").chat.output_format.size(), 1u);
+  EXPECT_TRUE(parse(R"({"input": "x", "text": {"format": {"type": "text"}}})").chat.output_format.empty());
+  // tool_choice "none" drops the tools; no logprobs unless asked for.
+  const ResponsesRequest none = parse(R"({"input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": "none"})");
+  EXPECT_TRUE(none.chat.tools.is_null());
+  EXPECT_EQ(none.chat.logprobs, -1);
+}
+
+TEST(ResponsesRequest, MistakesAre400sNamingTheResponsesField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({})", "input"},
+      {R"({"input": []})", "input"},
+      {R"({"input": 3})", "input"},
+      {R"({"input": [1]})", "input"},
+      {R"({"input": [{"role": "robot", "content": "x"}]})", "input"},
+      {R"({"input": [{"role": "user"}]})", "input"},
+      {R"({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "http://x"}]}]})", "input"},
+      {R"({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]})", "input"},
+      {R"({"input": [{"type": "function_call_output", "call_id": "c"}]})", "input"},
+      {R"({"input": [{"type": "item_reference", "id": "msg_1"}]})", "input"},
+      {R"({"input": [{"type": "web_search_call"}]})", "input"},
+      {R"({"input": "x", "max_output_tokens": 0})", "max_output_tokens"},
+      {R"({"input": "x", "max_output_tokens": "5"})", "max_output_tokens"},
+      {R"({"input": "x", "previous_response_id": "resp_1"})", "previous_response_id"},
+      {R"({"input": "x", "conversation": "conv_1"})", "conversation"},
+      {R"({"input": "x", "background": true})", "background"},
+      {R"({"input": "x", "truncation": "auto"})", "truncation"},
+      {R"({"input": "x", "tools": [{"type": "web_search"}]})", "tools"},
+      {R"({"input": "x", "tools": [{"type": "function"}]})", "tools"},
+      {R"({"input": "x", "tools": [{"type": "function", "name": "f", "strict": 1}]})", "tools"},
+      {R"({"input": "x", "tool_choice": "required"})", "tool_choice"},
+      {R"({"input": "x", "tool_choice": {"type": "web_search"}})", "tool_choice"},
+      {R"({"input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "function", "name": "g"}})", "tool_choice"},
+      {R"({"input": "x", "text": {"format": {"type": "yaml"}}})", "text.format"},
+      {R"({"input": "x", "text": {"format": {"type": "json_schema", "name": "n"}}})", "text.format"},
+      {R"({"input": "x", "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "bogus"}}}})", "text.format"},
+      {R"({"input": "x", "text": {"verbosity": "loud"}})", "text.verbosity"},
+      {R"({"input": "x", "text": {"formats": {}}})", "text"},
+      {R"({"input": "x", "include": ["file_search_call.results"]})", "include"},
+      {R"({"input": "x", "top_logprobs": 21})", "top_logprobs"},
+      {R"({"input": "x", "temperature": 3})", "temperature"},
+      {R"({"input": "x", "metadata": {"k": 1}})", "metadata"},
+      {R"({"input": "x", "reasoning": {"depth": 1}})", "reasoning"},
+      {R"({"input": "x", "stream_options": {"include_usage": true}})", "stream_options"},
+      {R"({"input": "x", "messages": []})", "messages"},
+      {R"({"input": "x", "max_tokens": 5})", "max_tokens"},
+  };
+  for (const auto& [body, param] : cases) {
+    try {
+      parse(body);
+      ADD_FAILURE() << "accepted: " << body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400) << body;
+      EXPECT_EQ(e.param, param) << body << ": " << e.what();
+      // No chat field names, unless the request used them.
+      if (std::string(body).find("messages") == std::string::npos) {
+        EXPECT_EQ(std::string(e.what()).find("messages"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(std::string(e.what()).find("response_format"), std::string::npos) << e.what();
+    }
+  }
+  // The chat parser's messages, renamed.
+  try {
+    parse(R"({"input": "x", "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "bogus"}}}})");
+  } catch (const ApiError& e) {
+    EXPECT_NE(std::string(e.what()).find("text.format.schema.type"), std::string::npos) << e.what();
+  }
+  const ApiError renamed = responses_error(bad_request("'messages[2].content' must be a string", "messages"));
+  EXPECT_EQ(std::string(renamed.what()), "'input[2].content' must be a string");
+  EXPECT_EQ(renamed.param, "input");
+}
+
+// ---- events ---------------------------------------------------------------------------------
+
+TEST(ResponseEvents, StreamedItemsAreTheWholeResponsesItems) {
+  const std::string text =
+      "<think>Which city?\n</think>It is <b>sunny</b>. <tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+      "{\"city\": \"Paris\", \"days\": [1, 2]}}\n</tool_call>\n<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n"
+      "</tool_call>";
+  const ResponsesRequest request = parse(R"({"input": "x", "tools": [{"type": "function", "name": "get_weather"},
+                                                                     {"type": "function", "name": "now"}]})");
+  const ResponseWriter writer(request, "resp_1", "tiny", 1, 1.0f, 1.0f, LogprobStyle{});
+  const ChatMessageParts whole = split_chat_output(text, ReasoningParser::Qwen3, true);
+  const std::vector<ResponseItem> want = response_items(whole);
+  ASSERT_EQ(want.size(), 4u);  // reasoning, message, two calls
+
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    ResponseEventStream events(writer);
+    ChatOutputStream splitter(ReasoningParser::Qwen3, true);
+    std::string out;
+    events.start(out);
+    for (size_t cut = 0; cut < text.size();) {
+      cut = std::min(text.size(), cut + 1 + rng() % 9);
+      events.push(splitter.push(std::string_view(text).substr(0, cut), cut == text.size()), {}, out);
+    }
+    const ResponseUsage usage{10, 0, 40, 5};
+    events.finish(false, usage, out);
+
+    const auto ev = parse_sse_events(out);
+    ASSERT_GE(ev.size(), 3u);
+    std::map<std::string, std::string> deltas;  // item id -> its deltas
+    std::vector<std::string> added, done;
+    for (size_t i = 0; i < ev.size(); ++i) {
+      EXPECT_EQ(ev[i].data["type"], ev[i].type);
+      EXPECT_EQ(ev[i].data["sequence_number"], i);
+      const std::string& t = ev[i].type;
+      if (t.size() > 6 && t.compare(t.size() - 6, 6, ".delta") == 0)
+        deltas[ev[i].data["item_id"]] += ev[i].data["delta"].get<std::string>();
+      if (t == "response.output_item.added") {
+        EXPECT_EQ(ev[i].data["output_index"], added.size());
+        EXPECT_EQ(ev[i].data["item"]["status"], "in_progress");
+        added.push_back(ev[i].data["item"]["id"]);
+      }
+      if (t == "response.output_item.done") {
+        EXPECT_EQ(done.size() + 1, added.size()) << "an item closed before the next opened";
+        done.push_back(ev[i].data["item"]["id"]);
+      }
+    }
+    EXPECT_EQ(ev[0].type, "response.created");
+    EXPECT_EQ(ev[1].type, "response.in_progress");
+    EXPECT_EQ(ev.back().type, "response.completed");
+    EXPECT_EQ(added, done);
+    const json& resp = ev.back().data["response"];
+    EXPECT_EQ(resp["status"], "completed");
+    EXPECT_EQ(resp["usage"]["output_tokens_details"]["reasoning_tokens"], 5);
+    EXPECT_EQ(resp["usage"]["total_tokens"], 50);
+    const json& output = resp["output"];
+    ASSERT_EQ(output.size(), want.size()) << output.dump(1);
+    for (size_t i = 0; i < want.size(); ++i) {
+      const json& item = output[i];
+      EXPECT_EQ(item["id"], added[i]);
+      EXPECT_EQ(item["status"], "completed");
+      switch (want[i].kind) {
+        case ResponseItem::Kind::Reasoning:
+          EXPECT_EQ(item["type"], "reasoning");
+          EXPECT_EQ(item["content"][0]["text"], want[i].text);
+          EXPECT_EQ(deltas[added[i]], want[i].text);
+          break;
+        case ResponseItem::Kind::Message:
+          EXPECT_EQ(item["type"], "message");
+          EXPECT_EQ(item["content"][0]["text"], want[i].text);
+          EXPECT_EQ(deltas[added[i]], want[i].text);
+          break;
+        case ResponseItem::Kind::FunctionCall:
+          EXPECT_EQ(item["type"], "function_call");
+          EXPECT_EQ(item["name"], want[i].name);
+          EXPECT_EQ(item["call_id"].get<std::string>().rfind("call_", 0), 0u);
+          // The streamed arguments are the model's text; the whole reply's re-serialised.
+          EXPECT_EQ(json::parse(item["arguments"].get<std::string>()), json::parse(want[i].text));
+          EXPECT_EQ(deltas[added[i]], item["arguments"]);
+          break;
+      }
+    }
+  }
+}
+
+TEST(ResponseEvents, IncompleteAndFailedAndEmpty) {
+  const ResponsesRequest request = parse(R"({"input": "x"})");
+  const ResponseWriter writer(request, "resp_1", "tiny", 1, 0.0f, 1.0f, LogprobStyle{});
+  // Cut by max_output_tokens: the last item and the response are incomplete.
+  {
+    ResponseEventStream events(writer);
+    std::string out;
+    events.start(out);
+    ChatOutputStream::Delta d;
+    d.content = "Once upon";
+    events.push(d, {}, out);
+    events.finish(true, ResponseUsage{}, out);
+    const auto ev = parse_sse_events(out);
+    EXPECT_EQ(ev.back().type, "response.incomplete");
+    EXPECT_EQ(ev.back().data["response"]["status"], "incomplete");
+    EXPECT_EQ(ev.back().data["response"]["incomplete_details"]["reason"], "max_output_tokens");
+    EXPECT_EQ(ev.back().data["response"]["output"][0]["status"], "incomplete");
+    EXPECT_EQ(ev.back().data["response"]["output"][0]["content"][0]["text"], "Once upon");
+  }
+  // No text at all: one empty message, as the whole response has.
+  {
+    ResponseEventStream events(writer);
+    std::string out;
+    events.start(out);
+    events.finish(false, ResponseUsage{}, out);
+    const auto ev = parse_sse_events(out);
+    const json& output = ev.back().data["response"]["output"];
+    ASSERT_EQ(output.size(), 1u);
+    EXPECT_EQ(output[0]["content"][0]["text"], "");
+    EXPECT_EQ(response_items(split_chat_output("", ReasoningParser::None, false)).size(), 1u);
+  }
+  // An engine failure.
+  {
+    ResponseEventStream events(writer);
+    std::string out;
+    events.start(out);
+    events.fail("boom", out);
+    const auto ev = parse_sse_events(out);
+    EXPECT_EQ(ev.back().type, "response.failed");
+    EXPECT_EQ(ev.back().data["response"]["status"], "failed");
+    EXPECT_EQ(ev.back().data["response"]["error"]["message"], "boom");
+    EXPECT_EQ(ev.back().data["response"]["error"]["code"], "server_error");
+  }
+}
+
+}  // namespace
+}  // namespace tllm
