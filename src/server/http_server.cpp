@@ -234,6 +234,7 @@ int HttpServer::start() {
   add("POST", "/v1/completions", handle_completions);
   add("POST", "/v1/chat/completions", handle_chat_completions);
   add("POST", "/v1/responses", handle_responses);
+  add("GET", R"(/v1/responses/([^/]+))", handle_get_response);
   add("POST", "/v1/embeddings", handle_embeddings);
   for (const char* path : {"/score", "/v1/score"}) add("POST", path, handle_score);
   for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) add("POST", path, handle_rerank);

@@ -29,6 +29,7 @@ struct ServerOptions {
   bool enable_debug_endpoints = false;          // GET /debug/engine (EngineStats as JSON)
   std::string reasoning_parser;                 // "", "qwen3", "deepseek_r1" (server/chat_output.h)
   size_t max_body_bytes = 64u << 20;
+  size_t responses_store_size = 256;            // /v1/responses kept for previous_response_id (0: none)
 };
 
 class HttpServer {

@@ -65,12 +65,33 @@ std::vector<ResponseItem> response_items(const ChatMessageParts& parts) {
   return items;
 }
 
+RequestJson assistant_turn(const std::vector<ResponseItem>& items) {
+  RequestJson turn = {{"role", "assistant"}, {"content", ""}};
+  std::string content, reasoning;
+  RequestJson calls = RequestJson::array();
+  for (const ResponseItem& i : items) {
+    switch (i.kind) {
+      // Sanitized: a reply cut inside a character ends in invalid UTF-8.
+      case ResponseItem::Kind::Reasoning: reasoning += sanitize_utf8(i.text); break;
+      case ResponseItem::Kind::Message: content += sanitize_utf8(i.text); break;
+      case ResponseItem::Kind::FunctionCall:
+        calls.push_back({{"id", i.call_id}, {"type", "function"},
+                         {"function", {{"name", sanitize_utf8(i.name)}, {"arguments", sanitize_utf8(i.text)}}}});
+        break;
+    }
+  }
+  turn["content"] = content;
+  if (!reasoning.empty()) turn["reasoning_content"] = reasoning;
+  if (!calls.empty()) turn["tool_calls"] = std::move(calls);
+  return turn;
+}
+
 // ---- ResponseWriter ---------------------------------------------------------------------
 
 ResponseWriter::ResponseWriter(const ResponsesRequest& request, std::string id, std::string model,
-                               int64_t created_at, float temperature, float top_p, LogprobStyle style)
+                               int64_t created_at, float temperature, float top_p, LogprobStyle style, bool stored)
     : request_(request), id_(std::move(id)), model_(std::move(model)), created_at_(created_at),
-      temperature_(temperature), top_p_(top_p), style_(style) {}
+      temperature_(temperature), top_p_(top_p), style_(style), stored_(stored) {}
 
 void ResponseWriter::append_logprobs(std::string& out, const std::vector<TokenLogprob>& logprobs) const {
   out.push_back('[');
@@ -173,9 +194,13 @@ void ResponseWriter::append_response(std::string& out, const std::vector<Respons
   }
   out += "],\"parallel_tool_calls\":";
   out += request_.parallel_tool_calls ? "true" : "false";
-  out += ",\"previous_response_id\":null,\"reasoning\":";
+  out += ",\"previous_response_id\":";
+  append_optional(out, request_.previous_response_id);
+  out += ",\"reasoning\":";
   out += request_.reasoning.dump();
-  out += ",\"store\":false,\"temperature\":";
+  out += ",\"store\":";
+  out += stored_ ? "true" : "false";
+  out += ",\"temperature\":";
   append_float(out, temperature_);
   out += ",\"text\":{\"format\":";
   out += request_.text_format.dump();
@@ -339,7 +364,7 @@ void ResponseEventStream::push(const ChatOutputStream::Delta& d, const std::vect
   }
 }
 
-void ResponseEventStream::finish(bool incomplete, const ResponseUsage& usage, std::string& out) {
+std::string ResponseEventStream::finish(bool incomplete, const ResponseUsage& usage, std::string& out) {
   if (items_.empty()) open(ResponseItem::Kind::Message, out);  // a reply without text: its empty message
   if (incomplete && !items_.empty()) items_.back().incomplete = true;
   close(out);
@@ -347,9 +372,10 @@ void ResponseEventStream::finish(bool incomplete, const ResponseUsage& usage, st
   o.status = incomplete ? "incomplete" : "completed";
   o.incomplete_reason = "max_output_tokens";
   o.usage = &usage;
-  std::string fields = ",\"response\":";
-  writer_.append_response(fields, items_, logprobs_, o);
-  event(out, incomplete ? "response.incomplete" : "response.completed", fields);
+  std::string response;
+  writer_.append_response(response, items_, logprobs_, o);
+  event(out, incomplete ? "response.incomplete" : "response.completed", ",\"response\":" + response);
+  return response;
 }
 
 void ResponseEventStream::fail(const std::string& error, std::string& out) {

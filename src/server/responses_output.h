@@ -41,6 +41,9 @@ std::string response_item_id(const char* prefix);
 
 // The items of a whole reply (split by server/chat_output.h).
 std::vector<ResponseItem> response_items(const ChatMessageParts& parts);
+// The items as the assistant's chat turn (content, reasoning_content, tool_calls), as a
+// stored conversation continues it.
+RequestJson assistant_turn(const std::vector<ResponseItem>& items);
 
 struct ResponseUsage {
   int input_tokens = 0, cached_tokens = 0, output_tokens = 0, reasoning_tokens = 0;
@@ -49,8 +52,9 @@ struct ResponseUsage {
 // Writes response objects for one request.
 class ResponseWriter {
  public:
+  // stored: the response is kept (its "store" reads true).
   ResponseWriter(const ResponsesRequest& request, std::string id, std::string model, int64_t created_at,
-                 float temperature, float top_p, LogprobStyle style);
+                 float temperature, float top_p, LogprobStyle style, bool stored);
   const std::string& id() const { return id_; }
   bool logprobs() const { return request_.chat.logprobs >= 0; }
 
@@ -77,6 +81,7 @@ class ResponseWriter {
   int64_t created_at_;
   float temperature_, top_p_;
   LogprobStyle style_;
+  bool stored_;
 };
 
 // The events of a streamed response, from the chat output splitter's deltas.
@@ -87,8 +92,9 @@ class ResponseEventStream {
   void start(std::string& out);
   // One output's new text, split (reasoning, content, calls), and its new logprobs.
   void push(const ChatOutputStream::Delta& delta, const std::vector<TokenLogprob>& logprobs, std::string& out);
-  // Closes the open item and ends with response.completed / response.incomplete.
-  void finish(bool incomplete, const ResponseUsage& usage, std::string& out);
+  // Closes the open item and ends with response.completed / response.incomplete; returns
+  // that response object.
+  std::string finish(bool incomplete, const ResponseUsage& usage, std::string& out);
   // Ends with response.failed.
   void fail(const std::string& error, std::string& out);
   const std::vector<ResponseItem>& items() const { return items_; }

@@ -63,14 +63,11 @@ std::string reasoning_text(const json& item, const std::string& path) {
   return text;
 }
 
-// `input` (a string, or a list of items) after `instructions`, as chat messages.
-json conversation(const json& body) {
-  json messages = json::array();
-  if (auto instructions = get_string(body, "instructions"))
-    messages.push_back({{"role", "system"}, {"content", *instructions}});
+// `input` (a string, or a list of items) after the earlier turns, as chat messages.
+json conversation(const json& body, const json& history) {
+  json messages = history;
   const json* input = find(body, "input");
-  if (!input)
-    throw bad_request("'input' is required (this server stores no responses: send the whole conversation)", "input");
+  if (!input) throw bad_request("'input' is required", "input");
   if (input->is_string()) {
     messages.push_back({{"role", "user"}, {"content", input->get<std::string>()}});
     return messages;
@@ -125,8 +122,8 @@ json conversation(const json& body) {
     } else if (type == "reasoning") {
       reasoning = reasoning_text(item, path);
     } else if (type == "item_reference") {
-      throw bad_request("'" + path + "': item references are not supported (this server stores no responses; "
-                        "send the items themselves)", "input");
+      throw bad_request("'" + path + "': item references are not supported (send the items themselves, or "
+                        "continue a stored response with previous_response_id)", "input");
     } else {
       throw bad_request("'" + path + "': input item type '" + type +
                             "' is not supported (message, function_call, function_call_output and reasoning are)",
@@ -194,10 +191,9 @@ json chat_response_format(const json& text) {
   return {{"type", "json_schema"}, {"json_schema", std::move(js)}};
 }
 
-// Accepted, with nothing to do here: a stored response is never kept (store reads false in
-// the response), and the rest are OpenAI's routing, caching and moderation knobs.
+// Accepted, with nothing to do here: OpenAI's routing, caching and moderation knobs.
 const std::set<std::string>& accepted_fields() {
-  static const std::set<std::string> f = {"store", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+  static const std::set<std::string> f = {"service_tier", "prompt_cache_key", "prompt_cache_retention",
                                           "safety_identifier", "max_tool_calls", "moderation", "stream_options"};
   return f;
 }
@@ -236,19 +232,21 @@ ApiError responses_error(const ApiError& e) {
   return ApiError(e.status, message, e.type, param, e.code);
 }
 
-ResponsesRequest parse_responses_request(const json& body) {
+std::optional<std::string> previous_response_id(const json& body) { return get_string(body, "previous_response_id"); }
+
+ResponsesRequest parse_responses_request(const json& body, const json& history) {
   for (auto it = body.begin(); it != body.end(); ++it) {
     const std::string& k = it.key();
     static const std::set<std::string> own = {"input", "instructions", "max_output_tokens", "tools", "tool_choice",
                                               "parallel_tool_calls", "text", "top_logprobs", "include", "reasoning",
-                                              "metadata", "user", "truncation", "previous_response_id",
+                                              "metadata", "user", "truncation", "previous_response_id", "store",
                                               "conversation", "background", "prompt", "context_management"};
     if (!own.count(k) && !accepted_fields().count(k) && !passthrough_fields().count(k))
       throw bad_request("Unrecognized request argument supplied: " + k, k);
   }
-  reject_unsupported(body, "previous_response_id",
-                     " (no response is stored here: send the earlier turns in 'input', output items included)");
-  reject_unsupported(body, "conversation", " (no conversation is stored here: send it in 'input')");
+  previous_response_id(body);
+  reject_unsupported(body, "conversation", " (conversations are not stored here: send the turns in 'input', or "
+                                           "continue a stored response with previous_response_id)");
   reject_unsupported(body, "prompt", " (no prompt templates are stored here)");
   reject_unsupported(body, "context_management", "");
   if (get_bool(body, "background").value_or(false))
@@ -266,8 +264,14 @@ ResponsesRequest parse_responses_request(const json& body) {
   json chat = json::object();
   for (auto it = body.begin(); it != body.end(); ++it)
     if (passthrough_fields().count(it.key())) chat[it.key()] = it.value();
-  chat["messages"] = conversation(body);
+  r.conversation = conversation(body, history);
   r.instructions = get_string(body, "instructions");
+  json messages = json::array();
+  if (r.instructions) messages.push_back({{"role", "system"}, {"content", *r.instructions}});
+  for (const json& m : r.conversation) messages.push_back(m);
+  chat["messages"] = std::move(messages);
+  r.previous_response_id = previous_response_id(body);
+  r.store = get_bool(body, "store").value_or(true);
 
   r.max_output_tokens = get_int(body, "max_output_tokens");
   if (r.max_output_tokens) {
@@ -307,7 +311,6 @@ ResponsesRequest parse_responses_request(const json& body) {
     r.metadata = *m;
   }
   r.user = get_string(body, "user");
-  get_bool(body, "store");
 
   // Logprobs: asked for with include ["message.output_text.logprobs"] (OpenAI) or a
   // top_logprobs count.

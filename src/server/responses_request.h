@@ -1,22 +1,28 @@
 // POST /v1/responses (OpenAI's Responses API) read as a chat completion: `instructions` become
 // a system message, the `input` items the conversation (messages with text parts, earlier
-// function calls and their outputs), `tools` / `tool_choice` / `text.format` the chat request's
-// tools, tool choice and response_format, `max_output_tokens` its max_tokens. vLLM's sampling
-// extensions (top_k, seed, stop, chat_template_kwargs, ...) pass through. Errors name the
-// Responses field ('input[2].content', 'text.format.schema'). No response is stored, so
-// previous_response_id, conversation and background are refused, as are hosted tools
-// (web search, file search, ...) and non-text input (images, files, audio).
+// function calls and their outputs), after the stored conversation of previous_response_id;
+// `tools` / `tool_choice` / `text.format` the chat request's tools, tool choice and
+// response_format, `max_output_tokens` its max_tokens. vLLM's sampling extensions (top_k,
+// seed, stop, chat_template_kwargs, ...) pass through. Errors name the Responses field
+// ('input[2].content', 'text.format.schema'). Refused: conversation objects, background
+// responses, prompt templates, hosted tools (web search, file search, ...) and non-text input
+// (images, files, audio).
 #pragma once
 
 #include <optional>
 #include <string>
 
+#include "server/errors.h"
 #include "server/protocol.h"
 
 namespace tllm {
 
 struct ResponsesRequest {
   ChatRequest chat;  // the conversation and every generation setting
+  // The conversation without the instructions: the stored history, then the input.
+  RequestJson conversation = RequestJson::array();
+  bool store = true;
+  std::optional<std::string> previous_response_id;
   // Echoed in the response object (OpenAI's fields, as the request gave them).
   std::optional<std::string> instructions;
   std::optional<int> max_output_tokens;
@@ -32,12 +38,14 @@ struct ResponsesRequest {
   std::optional<int> top_logprobs;
 };
 
-ResponsesRequest parse_responses_request(const RequestJson& body);
+// history: the stored conversation that previous_response_id continues (empty when none).
+ResponsesRequest parse_responses_request(const RequestJson& body, const RequestJson& history = RequestJson::array());
+// The request's previous_response_id (a 400 when it is not a string).
+std::optional<std::string> previous_response_id(const RequestJson& body);
 
 // The chat request's errors under the Responses API's names: param and the quoted field at
 // the start of the message ('max_tokens' -> 'max_output_tokens', 'messages' -> 'input',
 // 'response_format...' -> 'text.format').
-class ApiError;
 ApiError responses_error(const ApiError& chat_error);
 
 }  // namespace tllm

@@ -18,6 +18,7 @@ ServingState::ServingState(ServerOptions opts)
       model_name(options.served_model_names.empty() ? options.model_dir : options.served_model_names[0]),
       reasoning_parser(reasoning_parser_from_name(options.reasoning_parser)),
       metrics(model_name),
+      responses(options.responses_store_size),
       start_time(unix_time()) {}
 
 void ServingState::check_ready() const {

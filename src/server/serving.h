@@ -14,6 +14,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/protocol.h"
+#include "server/response_store.h"
 #include "server/tokenization.h"
 
 namespace httplib {
@@ -34,7 +35,8 @@ struct ServingState {
   std::string model_name;  // the first served name
   ReasoningParser reasoning_parser = ReasoningParser::None;  // from options.reasoning_parser
   ServerMetrics metrics;
-  int64_t start_time = 0;  // unix seconds
+  ResponseStore responses;  // /v1/responses stored for previous_response_id
+  int64_t start_time = 0;   // unix seconds
 
   // Set once by set_engine(); read without a lock after `ready` is seen true.
   std::unique_ptr<AsyncEngine> engine;
@@ -166,5 +168,6 @@ void handle_embeddings(ServingState& state, const httplib::Request& req, httplib
 void handle_score(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_rerank(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_responses(ServingState& state, const httplib::Request& req, httplib::Response& res);
+void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace tllm

@@ -1,12 +1,14 @@
-// POST /v1/responses: OpenAI's Responses API over the chat machinery. The request becomes a
-// chat request (server/responses_request.h), rendered with the model's chat template and
-// generated as one choice; its text splits as a chat reply's does (reasoning with
-// --reasoning-parser, content, tool calls) into output items (server/responses_output.h),
-// whole or as events.
+// POST /v1/responses: OpenAI's Responses API over the chat machinery, and GET
+// /v1/responses/{id} of a stored one. The request becomes a chat request
+// (server/responses_request.h), after the stored conversation it continues, rendered with the
+// model's chat template and generated as one choice; its text splits as a chat reply's does
+// (reasoning with --reasoning-parser, content, tool calls) into output items
+// (server/responses_output.h), whole or as events.
 #include <httplib.h>
 
 #include "server/client_connection.h"
 #include "server/errors.h"
+#include "server/json_text.h"
 #include "server/responses_output.h"
 #include "server/responses_request.h"
 #include "server/serving.h"
@@ -37,7 +39,17 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   state.check_ready();
   state.require_runner(false, "/v1/responses");
   auto ctx = std::make_shared<ResponsesContext>();
-  ctx->request = parse_responses_request(parse_json_body(req.body));
+  const RequestJson body = parse_json_body(req.body);
+  RequestJson history = RequestJson::array();
+  if (const auto previous = previous_response_id(body)) {
+    const auto entry = state.responses.get(*previous);
+    if (!entry)
+      throw not_found("Previous response with id '" + sanitize_utf8(*previous) + "' not found" +
+                          (state.responses.capacity() == 0 ? " (this server stores none: --responses-store-size 0)" : ""),
+                      "previous_response_id");
+    history = entry->conversation;
+  }
+  ctx->request = parse_responses_request(body, history);
   const ChatRequest& r = ctx->request.chat;
   state.check_model(r.model);
   const LLMEngine& engine = state.engine->engine();
@@ -68,8 +80,16 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   std::string id = make_request_id("resp");
   id[id.find('-')] = '_';  // OpenAI's "resp_<hex>"
   auto gen = std::make_shared<Generation>(state, id, std::move(plans), 1);
+  const bool store = ctx->request.store && state.responses.capacity() > 0;
   ctx->writer = std::make_unique<ResponseWriter>(ctx->request, id, state.model_name, unix_time(), temperature, top_p,
-                                                 style);
+                                                 style, store);
+  // A finished response, kept for previous_response_id and GET /v1/responses/{id}.
+  auto keep = [&state, ctx, store](const std::vector<ResponseItem>& items, std::string response) {
+    if (!store) return;
+    ResponseStore::Entry e{ctx->request.conversation, std::move(response)};
+    e.conversation.push_back(assistant_turn(items));
+    state.responses.put(ctx->writer->id(), std::move(e));
+  };
   auto conn = std::make_shared<ClientConnection>(req);
   const bool tools = !r.tools.is_null();
 
@@ -89,6 +109,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
       o.usage = &usage;
       std::string out;
       ctx->writer->append_response(out, items, c.logprobs, o);
+      keep(items, out);
       return out;
     });
     return;
@@ -96,7 +117,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
 
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [ctx, gen, conn, tools, &tok](size_t, httplib::DataSink& sink) {
+      "text/event-stream", [ctx, gen, conn, tools, &tok, keep](size_t, httplib::DataSink& sink) {
         ResponseEventStream events(*ctx->writer);
         ChatOutputStream splitter(ctx->reasoning, tools);
         std::string initial;
@@ -109,7 +130,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
           std::optional<std::string> reasoning;
           for (const ResponseItem& i : events.items())
             if (i.kind == ResponseItem::Kind::Reasoning) reasoning = reasoning.value_or("") + i.text;
-          events.finish(c.finish_reason == FinishReason::Length, usage_of(*gen, tok, reasoning), buf);
+          keep(events.items(), events.finish(c.finish_reason == FinishReason::Length, usage_of(*gen, tok, reasoning), buf));
         };
         auto on_error = [&](std::string& buf, const std::string& error) {
           events.fail("The engine failed this request: " + error, buf);
@@ -117,6 +138,13 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
         return stream_generation(*gen, *conn, sink, std::move(initial), format, finish, on_error,
                                  /*done_marker=*/false);
       });
+}
+
+void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  const auto entry = state.responses.get(id);
+  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  res.set_content(entry->response, "application/json");
 }
 
 }  // namespace tllm

@@ -1209,10 +1209,64 @@ TEST_F(Http, ResponsesFunctionCalls) {
   EXPECT_GT(closed, 0) << "no forced call was closed within max_output_tokens";
 }
 
+// Stored responses: GET /v1/responses/{id} returns them, and previous_response_id continues
+// one as the chat completion of the whole conversation would.
+TEST_F(Http, ResponsesStoredAndContinued) {
+  const json first = {{"input", "Tell me a fortune."}, {"max_output_tokens", 12}, {"temperature", 0}};
+  const Reply r1 = post(server(), "/v1/responses", first);
+  ASSERT_EQ(r1.status, 200) << r1.raw;
+  EXPECT_EQ(r1.body["store"], true);
+  const std::string id = r1.body["id"];
+  const Reply got = get(server(), "/v1/responses/" + id);
+  ASSERT_EQ(got.status, 200) << got.raw;
+  EXPECT_EQ(got.body, r1.body);
+
+  json second = {{"input", "Another one."}, {"previous_response_id", id}, {"instructions", "Be brief."},
+                 {"max_output_tokens", 12}, {"temperature", 0}};
+  const Reply r2 = post(server(), "/v1/responses", second);
+  ASSERT_EQ(r2.status, 200) << r2.raw;
+  EXPECT_EQ(r2.body["previous_response_id"], id);
+  const json messages = {{{"role", "system"}, {"content", "Be brief."}},
+                         {{"role", "user"}, {"content", "Tell me a fortune."}},
+                         {{"role", "assistant"}, {"content", output_text(r1.body)}},
+                         {{"role", "user"}, {"content", "Another one."}}};
+  const Reply chat = post(server(), "/v1/chat/completions",
+                          json{{"messages", messages}, {"max_tokens", 12}, {"temperature", 0}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  EXPECT_EQ(output_text(r2.body), chat.body["choices"][0]["message"]["content"]);
+  EXPECT_EQ(r2.body["usage"]["input_tokens"], chat.body["usage"]["prompt_tokens"]);
+
+  // A streamed response is stored too, as its last event has it; and it continues further.
+  const auto events = response_events(server(), second);
+  ASSERT_FALSE(events.empty());
+  const json& streamed = events.back().data["response"];
+  EXPECT_EQ(output_text(streamed), output_text(r2.body));
+  const Reply got2 = get(server(), "/v1/responses/" + streamed["id"].get<std::string>());
+  ASSERT_EQ(got2.status, 200) << got2.raw;
+  EXPECT_EQ(got2.body, streamed);
+  const Reply third = post(server(), "/v1/responses",
+                           json{{"input", "And?"}, {"previous_response_id", streamed["id"]}, {"max_output_tokens", 2}});
+  ASSERT_EQ(third.status, 200) << third.raw;
+  EXPECT_GT(third.body["usage"]["input_tokens"].get<int>(), r2.body["usage"]["input_tokens"].get<int>());
+
+  // store false: not kept.
+  json unstored = first;
+  unstored["store"] = false;
+  const Reply r3 = post(server(), "/v1/responses", unstored);
+  ASSERT_EQ(r3.status, 200) << r3.raw;
+  EXPECT_EQ(r3.body["store"], false);
+  EXPECT_EQ(get(server(), "/v1/responses/" + r3.body["id"].get<std::string>()).status, 404);
+  const Reply orphan = post(server(), "/v1/responses",
+                            json{{"input", "x"}, {"previous_response_id", r3.body["id"]}});
+  EXPECT_EQ(orphan.status, 404) << orphan.raw;
+  EXPECT_EQ(orphan.body["error"]["param"], "previous_response_id");
+  EXPECT_EQ(get(server(), "/v1/responses/resp_unknown").status, 404);
+}
+
 TEST_F(Http, ResponsesClientErrors) {
   const std::pair<json, std::string> cases[] = {
       {json{{"input", json::array()}}, "input"},
-      {json{{"input", "x"}, {"previous_response_id", "resp_1"}}, "previous_response_id"},
+      {json{{"input", "x"}, {"previous_response_id", 7}}, "previous_response_id"},
       {json{{"input", "x"}, {"model", "other"}}, "model"},
       {json{{"input", "x"}, {"tools", {{{"type", "file_search"}}}}}, "tools"},
       {json{{"input", {{{"role", "user"}, {"content", {{{"type", "input_file"}, {"file_id", "f"}}}}}}}}, "input"},
@@ -1522,6 +1576,22 @@ TEST(HttpFlags, ResponsesReasoningItems) {
   EXPECT_EQ(last["output"], json::array({last["output"][0]}));
   EXPECT_EQ(item_deltas(events)[last["output"][0]["id"]], message["reasoning_content"]);
   for (const auto& e : events) EXPECT_NE(e.type, "response.output_text.delta");
+  EXPECT_EQ(s.stop(), 0);
+}
+
+// --responses-store-size bounds the stored responses: the least recently used goes first.
+TEST(HttpFlags, ResponsesStoreSizeBoundsWhatIsKept) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--responses-store-size", "1"});
+  ASSERT_TRUE(s.wait_healthy());
+  const json body = {{"input", "Tell me a fortune."}, {"max_output_tokens", 2}};
+  const Reply a = post(s, "/v1/responses", body);
+  const Reply b = post(s, "/v1/responses", body);
+  ASSERT_EQ(a.status, 200) << a.raw;
+  ASSERT_EQ(b.status, 200) << b.raw;
+  EXPECT_EQ(get(s, "/v1/responses/" + a.body["id"].get<std::string>()).status, 404);
+  EXPECT_EQ(get(s, "/v1/responses/" + b.body["id"].get<std::string>()).status, 200);
   EXPECT_EQ(s.stop(), 0);
 }
 

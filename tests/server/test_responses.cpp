@@ -11,6 +11,7 @@
 #include "server/chat_output.h"
 #include "server/errors.h"
 #include "server/responses_output.h"
+#include "server/response_store.h"
 #include "server/responses_request.h"
 #include "sse_events.h"
 
@@ -60,6 +61,69 @@ TEST(ResponsesRequest, InputItemsBecomeTheChatConversation) {
             chat(R"({"messages": [{"role": "user", "content": "x"},
       {"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
       {"role": "tool", "tool_call_id": "c", "content": "1"}]})").messages);
+}
+
+TEST(ResponsesRequest, AStoredConversationComesBeforeTheInput) {
+  // The history (what previous_response_id stored) follows the new instructions and precedes
+  // the input; the conversation kept for the next turn has no instructions.
+  const RequestJson history = RequestJson::parse(R"([{"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello."}])");
+  const ResponsesRequest r = parse_responses_request(
+      parse_json_body(R"({"input": "Again?", "instructions": "Be brief.", "previous_response_id": "resp_1"})"), history);
+  EXPECT_EQ(r.chat.messages, chat(R"({"messages": [{"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+      {"role": "user", "content": "Again?"}]})").messages);
+  EXPECT_EQ(r.conversation, RequestJson::parse(R"([{"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Again?"}])"));
+  EXPECT_EQ(r.previous_response_id, "resp_1");
+  EXPECT_TRUE(r.store);
+  EXPECT_FALSE(parse(R"({"input": "x", "store": false})").store);
+}
+
+// A reply's items as the assistant turn are what the same items sent back as input give.
+TEST(ResponsesRequest, AReplysItemsAreItsAssistantTurn) {
+  const ChatMessageParts parts = split_chat_output(
+      "<think>Hm.</think>Let me look. <tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>",
+      ReasoningParser::Qwen3, true);
+  const std::vector<ResponseItem> items = response_items(parts);
+  ASSERT_EQ(items.size(), 3u);
+  RequestJson input = RequestJson::array({{{"role", "user"}, {"content", "x"}}});
+  for (const ResponseItem& i : items) {
+    switch (i.kind) {
+      case ResponseItem::Kind::Reasoning:
+        input.push_back({{"type", "reasoning"}, {"id", i.id}, {"summary", RequestJson::array()},
+                         {"content", {{{"type", "reasoning_text"}, {"text", i.text}}}}});
+        break;
+      case ResponseItem::Kind::Message:
+        input.push_back({{"type", "message"}, {"role", "assistant"},
+                         {"content", {{{"type", "output_text"}, {"text", i.text}}}}});
+        break;
+      case ResponseItem::Kind::FunctionCall:
+        input.push_back({{"type", "function_call"}, {"call_id", i.call_id}, {"name", i.name}, {"arguments", i.text}});
+        break;
+    }
+  }
+  const ResponsesRequest sent_back = parse_responses_request(RequestJson{{"input", input}});
+  RequestJson stored = RequestJson::array({{{"role", "user"}, {"content", "x"}}});
+  stored.push_back(assistant_turn(items));
+  EXPECT_EQ(sent_back.conversation, stored) << sent_back.conversation.dump(1);
+}
+
+TEST(ResponseStore, KeepsTheMostRecentlyUsed) {
+  ResponseStore store(2);
+  store.put("a", {RequestJson::array(), "A"});
+  store.put("b", {RequestJson::array(), "B"});
+  ASSERT_TRUE(store.get("a"));  // now the most recent
+  store.put("c", {RequestJson::array(), "C"});
+  EXPECT_EQ(store.get("a")->response, "A");
+  EXPECT_EQ(store.get("b"), nullptr);
+  EXPECT_EQ(store.get("c")->response, "C");
+  store.put("c", {RequestJson::array(), "C2"});  // replaced, not duplicated
+  EXPECT_EQ(store.get("c")->response, "C2");
+  EXPECT_EQ(store.get("a")->response, "A");
+  ResponseStore none(0);
+  none.put("a", {RequestJson::array(), "A"});
+  EXPECT_EQ(none.get("a"), nullptr);
 }
 
 TEST(ResponsesRequest, SettingsBecomeTheChatRequests) {
@@ -119,7 +183,8 @@ TEST(ResponsesRequest, MistakesAre400sNamingTheResponsesField) {
       {R"({"input": [{"type": "web_search_call"}]})", "input"},
       {R"({"input": "x", "max_output_tokens": 0})", "max_output_tokens"},
       {R"({"input": "x", "max_output_tokens": "5"})", "max_output_tokens"},
-      {R"({"input": "x", "previous_response_id": "resp_1"})", "previous_response_id"},
+      {R"({"input": "x", "previous_response_id": 1})", "previous_response_id"},
+      {R"({"input": "x", "store": "yes"})", "store"},
       {R"({"input": "x", "conversation": "conv_1"})", "conversation"},
       {R"({"input": "x", "background": true})", "background"},
       {R"({"input": "x", "truncation": "auto"})", "truncation"},
@@ -177,7 +242,7 @@ TEST(ResponseEvents, StreamedItemsAreTheWholeResponsesItems) {
       "</tool_call>";
   const ResponsesRequest request = parse(R"({"input": "x", "tools": [{"type": "function", "name": "get_weather"},
                                                                      {"type": "function", "name": "now"}]})");
-  const ResponseWriter writer(request, "resp_1", "tiny", 1, 1.0f, 1.0f, LogprobStyle{});
+  const ResponseWriter writer(request, "resp_1", "tiny", 1, 1.0f, 1.0f, LogprobStyle{}, false);
   const ChatMessageParts whole = split_chat_output(text, ReasoningParser::Qwen3, true);
   const std::vector<ResponseItem> want = response_items(whole);
   ASSERT_EQ(want.size(), 4u);  // reasoning, message, two calls
@@ -256,7 +321,7 @@ TEST(ResponseEvents, StreamedItemsAreTheWholeResponsesItems) {
 
 TEST(ResponseEvents, IncompleteAndFailedAndEmpty) {
   const ResponsesRequest request = parse(R"({"input": "x"})");
-  const ResponseWriter writer(request, "resp_1", "tiny", 1, 0.0f, 1.0f, LogprobStyle{});
+  const ResponseWriter writer(request, "resp_1", "tiny", 1, 0.0f, 1.0f, LogprobStyle{}, false);
   // Cut by max_output_tokens: the last item and the response are incomplete.
   {
     ResponseEventStream events(writer);

@@ -306,7 +306,7 @@ test("responses.stream: the SDK's accumulator rebuilds the whole response from t
   assert.equal(final.usage.output_tokens, whole.usage.output_tokens);
 });
 
-test("responses: a forced function call, then its output in the next turn", async () => {
+test("responses: a forced function call, then its output in the next turn, sent whole or after previous_response_id", async () => {
   const tools = [{ type: "function", name: "get_weather", parameters: { type: "object" }, strict: false }];
   const input = [{ role: "user", content: "Weather in Paris?" }];
   const r = await client.responses.create({
@@ -322,9 +322,16 @@ test("responses: a forced function call, then its output in the next turn", asyn
     model: "tiny", tools, max_output_tokens: 8, temperature: 0,
     input: [...input, ...r.output, { type: "function_call_output", call_id: call.call_id, output: "Sunny." }] });
   assert.ok(next.usage.input_tokens > r.usage.input_tokens);
+  // The same turn continuing the stored response: the same prompt, so the same reply.
+  const continued = await client.responses.create({
+    model: "tiny", tools, max_output_tokens: 8, temperature: 0, previous_response_id: r.id,
+    input: [{ type: "function_call_output", call_id: call.call_id, output: "Sunny." }] });
+  assert.equal(continued.usage.input_tokens, next.usage.input_tokens);
+  assert.equal(continued.output_text, next.output_text);
+  assert.deepEqual(await client.responses.retrieve(r.id), r);
   await assert.rejects(
-    client.responses.create({ model: "tiny", input: "x", previous_response_id: r.id }),
-    (e) => e instanceof OpenAI.BadRequestError && e.param === "previous_response_id");
+    client.responses.create({ model: "tiny", input: "x", previous_response_id: "resp_unknown" }),
+    (e) => e instanceof OpenAI.NotFoundError);
 });
 
 test("/tokenize and /detokenize (vLLM shapes)", async () => {

@@ -1,0 +1,44 @@
+// The responses that POST /v1/responses stored (its `store`, true unless the request says
+// false): what previous_response_id continues and GET /v1/responses/{id} returns. In memory,
+// the last `capacity` stored (the least recently used dropped first), lost at exit; capacity 0
+// stores nothing. Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "server/protocol.h"
+
+namespace tllm {
+
+class ResponseStore {
+ public:
+  struct Entry {
+    // The conversation as chat messages, this response's output included as the last
+    // assistant turn; without the instructions (a continuation gives its own, as OpenAI's).
+    RequestJson conversation;
+    std::string response;  // the response object, as JSON text
+  };
+
+  explicit ResponseStore(size_t capacity) : capacity_(capacity) {}
+  size_t capacity() const { return capacity_; }
+  void put(const std::string& id, Entry entry);
+  // Null when the id is unknown (never stored, or dropped).
+  std::shared_ptr<const Entry> get(const std::string& id);
+
+ private:
+  size_t capacity_;
+  std::mutex mu_;
+  std::list<std::string> order_;  // most recently used first
+  struct Slot {
+    std::shared_ptr<const Entry> entry;
+    std::list<std::string>::iterator at;
+  };
+  std::unordered_map<std::string, Slot> slots_;
+};
+
+}  // namespace tllm
