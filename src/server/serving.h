@@ -84,6 +84,12 @@ struct PromptPlan {
   SamplingParams params;
 };
 
+// A chat request's prompt: rendered with the model's chat template, tokenized, truncated as
+// asked, with its sampling settings (a forced or strict tool call's output format included);
+// `prompt_param` names the conversation field in errors (serving_chat.cpp).
+PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
+                            const std::string& prompt_param);
+
 // Runs prompts x n choices through the AsyncEngine (ids "<id>-<choice>", seeds offset per
 // choice when the request has one), records metrics, and aborts every unfinished choice
 // when destroyed (a handler that returns early, a client that left).

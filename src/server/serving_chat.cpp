@@ -67,6 +67,21 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
 
 }  // namespace
 
+PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
+                            const std::string& prompt_param) {
+  PromptPlan plan;
+  plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
+  truncate_prompt(plan.token_ids, r, engine.max_model_len());
+  plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
+                                     engine.max_model_len(), prompt_param);
+  if (r.force_tool_call) {
+    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
+  } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
+    plan.params.output_format = strict_tool_call_format(r.tools);
+  }
+  return plan;
+}
+
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
   state.require_runner(false, "/v1/chat/completions");
@@ -77,16 +92,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
   const LLMEngine& engine = state.engine->engine();
   const ServingTokenizer& tok = state.require_tokenizer("chat completions");
 
-  PromptPlan plan;
-  plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
-  truncate_prompt(plan.token_ids, r, engine.max_model_len());
-  plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
-                                     engine.max_model_len(), "messages");
-  if (r.force_tool_call) {
-    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
-  } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
-    plan.params.output_format = strict_tool_call_format(r.tools);
-  }
+  PromptPlan plan = chat_prompt_plan(engine, tok, r, "messages");
   ctx->style.table = &tok.table();
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
   ctx->reasoning = state.reasoning_parser;

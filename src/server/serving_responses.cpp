@@ -57,17 +57,9 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
 
   PromptPlan plan;
   try {
-    plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
-    truncate_prompt(plan.token_ids, r, engine.max_model_len());
-    plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
-                                       engine.max_model_len(), "input");
+    plan = chat_prompt_plan(engine, tok, r, "input");
   } catch (const ApiError& e) {
     throw responses_error(e);
-  }
-  if (r.force_tool_call) {
-    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
-  } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
-    plan.params.output_format = strict_tool_call_format(r.tools);
   }
   ctx->reasoning = state.reasoning_parser;
   LogprobStyle style;
