@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "engine/grammar.h"
 #include "engine/json_schema.h"
 #include "engine/regex.h"
 #include "engine/speculative.h"
@@ -168,6 +169,7 @@ void SamplingOptions::add_to(CLI::App* cmd) {
                   "any object");
   cmd->add_option("--choice", choices, "the output is one of these texts (repeatable)");
   cmd->add_option("--regex", regex, "the output is text this regular expression matches whole");
+  cmd->add_option("--grammar", grammar, "the output is a sentence of this GBNF grammar (inline, or @FILE)");
 }
 
 SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
@@ -195,8 +197,8 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
   p.ignore_eos = ignore_eos;
   p.stop = stop;
   p.logprobs = logprobs;
-  TLLM_CHECK_ARG(int{!json_schema.empty()} + int{!choices.empty()} + int{!regex.empty()} <= 1,
-                 "give one of --json-schema, --choice and --regex");
+  TLLM_CHECK_ARG(int{!json_schema.empty()} + int{!choices.empty()} + int{!regex.empty()} + int{!grammar.empty()} <= 1,
+                 "give one of --json-schema, --choice, --regex and --grammar");
   if (!json_schema.empty()) {
     const bool from_file = json_schema[0] == '@';
     nlohmann::json schema;
@@ -219,6 +221,14 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
       p.output_format = {OutputPiece::matching(Regex::compile(regex))};
     } catch (const InvalidArgument& e) {
       TLLM_CHECK_ARG(false, "--regex: ", e.what());
+    }
+  }
+  if (!grammar.empty()) {
+    try {
+      const bool from_file = grammar[0] == '@';
+      p.output_format = {OutputPiece::sentence(Grammar::compile(from_file ? read_file(grammar.substr(1)) : grammar))};
+    } catch (const Error& e) {
+      TLLM_CHECK_ARG(false, "--grammar: ", e.what());
     }
   }
   return p;

@@ -44,6 +44,7 @@ struct SamplingOptions {
   std::string json_schema;          // structured output: a JSON Schema, or @FILE holding one
   std::vector<std::string> choices;  // structured output: one of these texts
   std::string regex;                 // structured output: text this regular expression matches
+  std::string grammar;               // structured output: a sentence of this GBNF grammar (inline or @FILE)
   void add_to(CLI::App* cmd);
   SamplingParams resolve(const GenerationConfig& gen) const;
 };

@@ -12,9 +12,11 @@ namespace tllm {
 
 namespace {
 
-// A piece that takes no text: nothing in it, or a regular expression that matches only "".
+// A piece that takes no text: nothing in it, or a regular expression or grammar that matches
+// only "".
 bool empty_piece(const OutputPiece& p) {
   if (p.regex) return p.regex->finished(p.regex->start());
+  if (p.grammar) return p.grammar->start().finished();
   return !p.json && p.one_of.empty() && p.literal.empty() && p.until.empty();
 }
 
@@ -36,6 +38,8 @@ void FormatPrefix::skip_empty_pieces() {
   json_.reset();
   if (piece_ < pieces_->size() && (*pieces_)[piece_].json) json_.emplace((*pieces_)[piece_].json.get());
   if (piece_ < pieces_->size() && (*pieces_)[piece_].regex) re_ = (*pieces_)[piece_].regex->start();
+  grammar_.reset();
+  if (piece_ < pieces_->size() && (*pieces_)[piece_].grammar) grammar_ = (*pieces_)[piece_].grammar->start();
 }
 
 void FormatPrefix::next_piece() {
@@ -50,6 +54,7 @@ void FormatPrefix::next_piece() {
 bool FormatPrefix::piece_may_end() const {
   const OutputPiece& p = (*pieces_)[piece_];
   if (p.regex) return p.regex->accepting(re_);
+  if (grammar_) return grammar_->complete();
   if (json_) return json_->complete();
   return std::find(p.one_of.begin(), p.one_of.end(), got_) != p.one_of.end();
 }
@@ -85,6 +90,11 @@ bool FormatPrefix::step(unsigned char c) {
     if (const int n = p.regex->next(re_, c); n != Regex::kDead) {
       re_ = n;
       if (p.regex->finished(n)) next_piece();
+      return true;
+    }
+  } else if (grammar_) {
+    if (grammar_->feed(c)) {
+      if (grammar_->finished()) next_piece();
       return true;
     }
   } else if (p.json) {
@@ -130,9 +140,10 @@ bool FormatPrefix::feed(std::string_view s) {
 std::string FormatPrefix::key(uint32_t horizon) const {
   std::string k;
   for (const OutputPiece& p : *pieces_) {
-    k += p.regex ? 'R' : p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
+    k += p.regex ? 'R' : p.grammar ? 'G' : p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
     if (p.json) k += p.json->fingerprint();
     if (p.regex) k += p.regex->pattern();
+    if (p.grammar) k += p.grammar->source();
     k += p.literal;
     k += p.until;
     for (const std::string& o : p.one_of) (k += o).push_back('\1');
@@ -140,6 +151,7 @@ std::string FormatPrefix::key(uint32_t horizon) const {
   }
   k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + std::to_string(re_) + ':' + got_ + '\0';
   if (json_) k += json_->key(horizon);
+  if (grammar_) k += grammar_->key();
   return k;
 }
 

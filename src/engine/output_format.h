@@ -1,6 +1,7 @@
 // Structured output: the text a request must produce, as a sequence of pieces, each a literal
 // text, one of several texts, a JSON value under a schema (engine/json_prefix.h), text a regular
-// expression matches (engine/regex.h), or free text up to a trigger. JSON mode is one object, response_format json_schema one value, guided_choice
+// expression matches (engine/regex.h), a sentence of a grammar (engine/grammar.h), or free text
+// up to a trigger. JSON mode is one object, response_format json_schema one value, guided_choice
 // one of several texts; a forced tool call is
 //   "<tool_call>\n" call "\n</tool_call>"
 // with `call` a JSON value of the union over the eligible tools of {"name": const, "arguments":
@@ -23,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/grammar.h"
 #include "engine/json_prefix.h"
 #include "engine/sampling_params.h"
 
@@ -59,6 +61,7 @@ class FormatPrefix {
   std::optional<JsonPrefix> json_;  // the current piece's, when it is a JSON value
   std::string got_;  // a one_of piece's bytes so far
   int re_ = 0;       // a regex piece's automaton state
+  std::optional<Grammar::State> grammar_;  // the current piece's, when it is a grammar
 };
 
 // The tokens that may come next, as whichever list is shorter: the allowed ids (most states of

@@ -10,11 +10,13 @@
 
 namespace tllm {
 
+class Grammar;
 class JsonSchema;
 class Regex;
 
 // One piece of a structured output (engine/output_format.h): a JSON value under a schema
-// (engine/json_schema.h), a literal text, one of several texts, or free text up to a trigger.
+// (engine/json_schema.h), a literal text, one of several texts, free text up to a trigger, text
+// a regular expression matches (engine/regex.h) or a sentence of a grammar (engine/grammar.h).
 struct OutputPiece {
   std::shared_ptr<const JsonSchema> json;  // set: a JSON value this schema allows
   std::string literal;
@@ -23,13 +25,15 @@ struct OutputPiece {
   // that starts with such a piece repeats: after its last piece the free text goes on.
   std::string until;
   std::shared_ptr<const Regex> regex;  // set: text this regular expression matches whole
+  std::shared_ptr<const Grammar> grammar;  // set: a sentence of this grammar
 
   static OutputPiece object();  // any JSON object (JSON mode)
-  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}, {}, {}}; }
-  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}, {}, {}}; }
-  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts), {}, {}}; }
-  static OutputPiece text_until(std::string trigger) { return {nullptr, {}, {}, std::move(trigger), {}}; }
-  static OutputPiece matching(std::shared_ptr<const Regex> re) { return {nullptr, {}, {}, {}, std::move(re)}; }
+  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}, {}, {}, {}}; }
+  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}, {}, {}, {}}; }
+  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts), {}, {}, {}}; }
+  static OutputPiece text_until(std::string trigger) { return {nullptr, {}, {}, std::move(trigger), {}, {}}; }
+  static OutputPiece matching(std::shared_ptr<const Regex> re) { return {nullptr, {}, {}, {}, std::move(re), {}}; }
+  static OutputPiece sentence(std::shared_ptr<const Grammar> g) { return {nullptr, {}, {}, {}, {}, std::move(g)}; }
 };
 
 struct SamplingParams {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "engine/grammar.h"
 #include "engine/json_schema.h"
 #include "engine/regex.h"
 #include "server/errors.h"
@@ -136,11 +137,20 @@ void parse_output_format(const json& body, GenerationRequest& r) {
       throw bad_request("'" + field + "': " + e.what(), field);
     }
   };
+  const auto grammar = [&](const json& v, const std::string& field) {
+    if (!v.is_string()) throw bad_request("'" + field + "' must be a string (a grammar in GBNF)", field);
+    try {
+      set(field, {OutputPiece::sentence(Grammar::compile(v.get<std::string>()))});
+    } catch (const InvalidArgument& e) {
+      throw bad_request("'" + field + "': " + e.what(), field);
+    }
+  };
   if (const json* g = find(body, "guided_json")) schema(*g, "guided_json", "guided_json");
   if (const json* g = find(body, "guided_choice")) choice(*g, "guided_choice");
   if (const json* g = find(body, "guided_regex")) regex(*g, "guided_regex");
-  for (const char* key : {"guided_grammar", "guided_whitespace_pattern", "structural_tag"})
-    reject_unsupported(body, key, " (structured output here takes JSON schemas, choices and regular expressions)");
+  if (const json* g = find(body, "guided_grammar")) grammar(*g, "guided_grammar");
+  for (const char* key : {"guided_whitespace_pattern", "structural_tag"})
+    reject_unsupported(body, key, " (structured output here takes JSON schemas, choices, regular expressions and grammars)");
   if (const json* so = find(body, "structured_outputs")) {
     if (!so->is_object()) throw bad_request("'structured_outputs' must be an object", "structured_outputs");
     for (auto it = so->begin(); it != so->end(); ++it) {
@@ -152,6 +162,8 @@ void parse_output_format(const json& body, GenerationRequest& r) {
         choice(*it, "structured_outputs");
       } else if (k == "regex") {
         regex(*it, "structured_outputs");
+      } else if (k == "grammar") {
+        grammar(*it, "structured_outputs");
       } else if (k == "json_object") {
         if (!it->is_boolean()) throw bad_request("'structured_outputs.json_object' must be a boolean", "structured_outputs");
         if (it->get<bool>()) set("structured_outputs", {object()});
@@ -161,8 +173,8 @@ void parse_output_format(const json& body, GenerationRequest& r) {
         // vLLM's backend switches: nothing to switch here (no fallback backend; properties
         // without additionalProperties already allow no other keys).
       } else {
-        throw bad_request("'structured_outputs." + k + "' is not supported by this server (json, choice, regex "
-                          "and json_object are)", "structured_outputs");
+        throw bad_request("'structured_outputs." + k + "' is not supported by this server (json, choice, regex, "
+                          "grammar and json_object are)", "structured_outputs");
       }
     }
   }

@@ -17,6 +17,7 @@
 #include "../engine/schema_oracle.h"
 #include "core/cpu_features.h"
 #include "engine/engine.h"
+#include "engine/grammar.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "goldens.h"
@@ -274,6 +275,21 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   const auto [text, finish] = text_and_finish(g.out);
   EXPECT_EQ(finish, "stop") << text;
   EXPECT_TRUE(std::regex_match(text, std::regex(pattern))) << text;
+  // --grammar, from a file: a sentence of the grammar when the run stopped; a grammar that
+  // cannot be compiled is a one-line error naming the line.
+  const std::string grammar = "root ::= (\"Yes\" | \"No\") \", \" word \" \" word \".\"\nword ::= [a-z]+\n";
+  const std::filesystem::path gfile = std::filesystem::temp_directory_path() / "tllm_cli_grammar.gbnf";
+  { std::ofstream(gfile) << grammar; }
+  const Result gr = run("generate --model " + model + " --prompt \"Is it good?\" --max-tokens 24 --seed 5 "
+                        "--kv-cache-memory 64MiB --json --grammar @" + gfile.string());
+  std::filesystem::remove(gfile);
+  ASSERT_EQ(gr.status, 0) << gr.out;
+  const auto [gtext, gfinish] = text_and_finish(gr.out);
+  EXPECT_EQ(gfinish, "stop") << gtext;
+  EXPECT_TRUE(tllm::Grammar::compile(grammar)->full_match(gtext)) << gtext;
+  const Result bad = run("generate --model " + model + " --prompt x --grammar 'root ::= \"a\"\nroot ::= \"b\"'");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("--grammar: grammar: line 2, column 1: rule 'root' is defined twice"), std::string::npos) << bad.out;
 }
 
 // tinyllm rag: index two documents with the demo model as the embedder, query with a chunk's

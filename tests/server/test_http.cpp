@@ -22,6 +22,7 @@
 #include "../engine/schema_oracle.h"
 #include "core/timer.h"
 #include "engine/engine.h"
+#include "engine/grammar.h"
 #include "engine/json_schema.h"
 #include "engine/regex.h"
 #include "server/sse_client.h"
@@ -444,6 +445,58 @@ TEST_F(Http, GuidedRegex) {
   EXPECT_NE(look.body["error"]["message"].get<std::string>().find("lookaround"), std::string::npos) << look.raw;
   EXPECT_EQ(error({{"guided_regex", 5}}).status, 400);
   EXPECT_EQ(error({{"guided_regex", "a"}, {"guided_choice", {"a"}}}).status, 400);
+}
+
+// vLLM's guided_grammar and structured_outputs.grammar (GBNF): every reply that stopped is a
+// sentence of the grammar, each the engine's own output under it; a grammar that cannot be
+// compiled is a 400 naming the field, the line and the column.
+TEST_F(Http, GuidedGrammar) {
+  const std::string grammar = R"g(
+      root    ::= subject " " verb " " object "."
+      subject ::= ("The" | "A") " " word
+      verb    ::= "said" | "saw" | "went unto"
+      object  ::= word (" " word){0,4}
+      word    ::= [a-z]+
+  )g";
+  const auto g = Grammar::compile(grammar);
+  int stopped = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SCOPED_TRACE(seed);
+    json body = {{"prompt", kPrompt}, {"max_tokens", 40}, {"seed", seed}, {"temperature", 1.0}, {"top_p", 1.0},
+                 {"top_k", -1}};
+    if (seed % 2 == 0) body["guided_grammar"] = grammar;
+    else body["structured_outputs"] = {{"grammar", grammar}};
+    const Reply r = post(server(), "/v1/completions", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const std::string text = r.body["choices"][0]["text"];
+    if (r.body["choices"][0]["finish_reason"] == "stop") {
+      ++stopped;
+      EXPECT_TRUE(g->full_match(text)) << text;
+    }
+    SamplingParams p;
+    p.output_format = {OutputPiece::sentence(g)};
+    p.seed = static_cast<uint64_t>(seed);
+    p.top_p = 1.0f;
+    p.max_tokens = 40;
+    EXPECT_EQ(text, direct(tok().encode(kPrompt, true), p).text);
+  }
+  EXPECT_GT(stopped, 0);
+  const auto error = [&](const json& extra) {
+    json body = {{"prompt", "Hi"}, {"max_tokens", 4}};
+    body.update(extra);
+    return post(server(), "/v1/completions", body);
+  };
+  const Reply left = error({{"guided_grammar", "root ::= list\nlist ::= list \",\" \"a\" | \"a\""}});
+  EXPECT_EQ(left.status, 400);
+  EXPECT_EQ(left.body["error"]["param"], "guided_grammar");
+  EXPECT_NE(left.body["error"]["message"].get<std::string>().find("line 2, column 1: rule 'list' is left-recursive"),
+            std::string::npos)
+      << left.raw;
+  const Reply undefined = error({{"structured_outputs", {{"grammar", "root ::= x"}}}});
+  EXPECT_EQ(undefined.status, 400);
+  EXPECT_EQ(undefined.body["error"]["param"], "structured_outputs");
+  EXPECT_EQ(error({{"guided_grammar", 5}}).status, 400);
+  EXPECT_EQ(error({{"guided_grammar", "root ::= \"a\""}, {"guided_regex", "a"}}).status, 400);
 }
 
 TEST_F(Http, CompletionPromptShapes) {

@@ -1,0 +1,593 @@
+#include "engine/grammar.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "core/error.h"
+
+namespace tllm {
+
+namespace {
+
+constexpr uint32_t kMaxCp = 0x10FFFF;
+
+using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
+
+// Sorted, merged, surrogates removed.
+Ranges normalize(Ranges r) {
+  std::sort(r.begin(), r.end());
+  Ranges merged;
+  for (const auto& [lo, hi] : r) {
+    if (!merged.empty() && lo <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, hi);
+    else merged.push_back({lo, hi});
+  }
+  Ranges out;
+  for (const auto& [lo, hi] : merged) {
+    if (hi < 0xD800 || lo > 0xDFFF) {
+      out.push_back({lo, hi});
+      continue;
+    }
+    if (lo < 0xD800) out.push_back({lo, 0xD7FF});
+    if (hi > 0xDFFF) out.push_back({0xE000, hi});
+  }
+  return out;
+}
+
+Ranges complement(const Ranges& r) {  // r normalized
+  Ranges out;
+  uint32_t next = 0;
+  for (const auto& [lo, hi] : r) {
+    if (lo > next) out.push_back({next, lo - 1});
+    next = hi + 1;
+  }
+  if (next <= kMaxCp) out.push_back({next, kMaxCp});
+  return normalize(out);
+}
+
+// A code point of the grammar's text, with where it is.
+struct Char {
+  uint32_t cp;
+  int line, col;
+};
+
+// Decodes UTF-8; invalid bytes are refused with their place.
+std::vector<Char> decode(std::string_view s) {
+  std::vector<Char> out;
+  int line = 1, col = 1;
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    uint32_t cp = b;
+    int n = 1;
+    if (b >= 0xF0 && b <= 0xF4) n = 4, cp = b & 0x07;
+    else if (b >= 0xE0) n = 3, cp = b & 0x0F;
+    else if (b >= 0xC2 && b < 0xE0) n = 2, cp = b & 0x1F;
+    else if (b >= 0x80) n = 0;
+    bool ok = n > 0 && i + static_cast<size_t>(n) <= s.size();
+    for (int k = 1; ok && k < n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
+      ok = (c & 0xC0) == 0x80;
+      cp = cp << 6 | (c & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (!ok || cp < kMin[n] || cp > kMaxCp || (cp >= 0xD800 && cp <= 0xDFFF))
+      throw InvalidArgument("grammar: line " + std::to_string(line) + ", column " + std::to_string(col) +
+                            ": the text is not valid UTF-8");
+    out.push_back({cp, line, col});
+    if (cp == '\n') ++line, col = 1;
+    else ++col;
+    i += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Parses GBNF into rules whose alternatives are sequences of items (a character class or a
+// rule), groups and quantifiers becoming rules of their own; then checks the rules and lays
+// them out as Grammar::elements_.
+class GrammarCompiler {
+ public:
+  explicit GrammarCompiler(std::string_view text) : text_(decode(text)) {}
+
+  std::shared_ptr<const Grammar> compile(std::string_view source) {
+    skip_space();
+    while (i_ < text_.size()) rule();
+    const auto root = ids_.find("root");
+    if (root == ids_.end() || !defined_[static_cast<size_t>(root->second)])
+      throw InvalidArgument("grammar: there is no 'root' rule (the output is one root)");
+    for (size_t r = 0; r < rules_.size(); ++r)
+      if (!defined_[r]) fail_at(used_at_[r], "rule '" + names_[r] + "' is not defined");
+    check_productive();
+    check_left_recursion();
+    auto g = std::make_shared<Grammar>();
+    g->source_ = std::string(source);
+    g->root_ = root->second;
+    g->classes_ = std::move(classes_);
+    g->rules_.resize(rules_.size());
+    for (size_t r = 0; r < rules_.size(); ++r) {
+      for (const auto& alt : rules_[r]) {
+        g->rules_[r].push_back(static_cast<int32_t>(g->elements_.size()));
+        for (const Item& it : alt)
+          g->elements_.push_back({it.rule >= 0 ? Grammar::Element::Ref : Grammar::Element::Chars,
+                                  it.rule >= 0 ? it.rule : it.cls});
+        g->elements_.push_back({Grammar::Element::End, 0});
+        if (g->elements_.size() > Grammar::kMaxElements)
+          throw InvalidArgument("grammar: too large (more than " + std::to_string(Grammar::kMaxElements) +
+                                " elements once repetitions are written out)");
+      }
+    }
+    return g;
+  }
+
+ private:
+  struct Item {
+    int rule = -1;  // a rule, or
+    int cls = -1;   // a character class
+  };
+  using Alt = std::vector<Item>;
+  struct Where {
+    int line = 0, col = 0;
+  };
+
+  [[noreturn]] void fail_at(Where w, const std::string& what) const {
+    throw InvalidArgument("grammar: line " + std::to_string(w.line) + ", column " + std::to_string(w.col) + ": " + what);
+  }
+  [[noreturn]] void fail(const std::string& what) const { fail_at(here(), what); }
+  Where here() const {
+    if (i_ < text_.size()) return {text_[i_].line, text_[i_].col};
+    if (text_.empty()) return {1, 1};
+    return {text_.back().line, text_.back().col + 1};
+  }
+  bool at(uint32_t c) const { return i_ < text_.size() && text_[i_].cp == c; }
+  static bool name_char(uint32_t c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  }
+  void skip_space() {
+    while (i_ < text_.size()) {
+      const uint32_t c = text_[i_].cp;
+      if (c == '#') {
+        while (i_ < text_.size() && text_[i_].cp != '\n') ++i_;
+      } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        ++i_;
+      } else {
+        break;
+      }
+    }
+  }
+  std::string name() {
+    std::string n;
+    while (i_ < text_.size() && name_char(text_[i_].cp)) n.push_back(static_cast<char>(text_[i_++].cp));
+    return n;
+  }
+  // Whether a `name ::=` starts here (the next rule), without moving.
+  bool rule_starts() {
+    const size_t save = i_;
+    const bool named = !name().empty();
+    skip_space();
+    const bool yes = named && i_ + 2 < text_.size() && text_[i_].cp == ':' && text_[i_ + 1].cp == ':' &&
+                     text_[i_ + 2].cp == '=';
+    i_ = save;
+    return yes;
+  }
+  int rule_id(const std::string& n, Where used) {
+    auto [it, fresh] = ids_.try_emplace(n, static_cast<int>(rules_.size()));
+    if (fresh) {
+      rules_.emplace_back();
+      names_.push_back(n);
+      defined_.push_back(false);
+      used_at_.push_back(used);
+    }
+    return it->second;
+  }
+  int new_rule(const std::string& what, std::vector<Alt> alts) {
+    rules_.push_back(std::move(alts));
+    names_.push_back(what);
+    defined_.push_back(true);
+    used_at_.push_back(here());
+    return static_cast<int>(rules_.size()) - 1;
+  }
+  int add_class(Ranges r) {
+    classes_.push_back(normalize(std::move(r)));
+    return static_cast<int>(classes_.size()) - 1;
+  }
+
+  void rule() {
+    const Where w = here();
+    const std::string n = name();
+    if (n.empty()) fail("expected a rule name");
+    skip_space();
+    if (!(at(':') && i_ + 2 < text_.size() && text_[i_ + 1].cp == ':' && text_[i_ + 2].cp == '='))
+      fail("expected '::=' after the rule name '" + n + "'");
+    i_ += 3;
+    const int id = rule_id(n, w);
+    if (defined_[static_cast<size_t>(id)]) fail_at(w, "rule '" + n + "' is defined twice");
+    defined_[static_cast<size_t>(id)] = true;
+    used_at_[static_cast<size_t>(id)] = w;  // a defined rule is named where it is defined
+    current_ = n;
+    rules_[static_cast<size_t>(id)] = alternatives();
+    if (i_ < text_.size() && at(')')) fail("unbalanced ')'");
+  }
+
+  std::vector<Alt> alternatives() {
+    std::vector<Alt> alts;
+    alts.push_back(sequence());
+    while (at('|')) {
+      ++i_;
+      alts.push_back(sequence());
+    }
+    return alts;
+  }
+
+  Alt sequence() {
+    Alt seq;
+    for (;;) {
+      skip_space();
+      if (i_ >= text_.size() || at('|') || at(')')) break;
+      if (rule_starts()) break;
+      std::vector<Item> items = primary();
+      skip_space();
+      if (at('*') || at('+') || at('?') || at('{')) items = quantified(std::move(items));
+      seq.insert(seq.end(), items.begin(), items.end());
+    }
+    return seq;
+  }
+
+  // One primary: a string (one item per character), a class, '.', a rule, or a group.
+  std::vector<Item> primary() {
+    const Where w = here();
+    const uint32_t c = text_[i_].cp;
+    if (c == '"' || c == '\'') {
+      ++i_;
+      std::vector<Item> items;
+      while (!at(c)) {
+        if (i_ >= text_.size() || text_[i_].cp == '\n') fail_at(w, "unterminated string");
+        const uint32_t ch = escaped();
+        items.push_back({-1, add_class({{ch, ch}})});
+      }
+      ++i_;
+      return items;
+    }
+    if (c == '[') return {{-1, char_class()}};
+    if (c == '.') {
+      ++i_;
+      return {{-1, add_class({{0, kMaxCp}})}};
+    }
+    if (c == '(') {
+      ++i_;
+      std::vector<Alt> alts = alternatives();
+      if (!at(')')) fail_at(w, "unclosed '('");
+      ++i_;
+      return {{new_rule(current_ + " (group)", std::move(alts)), -1}};
+    }
+    if (name_char(c)) {
+      const std::string n = name();
+      return {{rule_id(n, w), -1}};
+    }
+    fail("unexpected character '" + std::string(c < 0x80 ? std::string(1, static_cast<char>(c)) : "?") + "'");
+  }
+
+  // A character of a string or class: itself, or an escape.
+  uint32_t escaped() {
+    const Where w = here();
+    uint32_t c = text_[i_++].cp;
+    if (c != '\\') return c;
+    if (i_ >= text_.size()) fail_at(w, "an escape at the end of the text");
+    c = text_[i_++].cp;
+    auto hex = [&](int digits) {
+      uint32_t v = 0;
+      for (int k = 0; k < digits; ++k) {
+        if (i_ >= text_.size()) fail_at(w, "a short hexadecimal escape");
+        const uint32_t h = text_[i_++].cp;
+        const int d = h >= '0' && h <= '9' ? int(h - '0') : h >= 'a' && h <= 'f' ? int(h - 'a' + 10)
+                    : h >= 'A' && h <= 'F' ? int(h - 'A' + 10) : -1;
+        if (d < 0) fail_at(w, "a bad hexadecimal escape");
+        v = v * 16 + static_cast<uint32_t>(d);
+      }
+      if (v > kMaxCp || (v >= 0xD800 && v <= 0xDFFF)) fail_at(w, "an escape that is not a Unicode character");
+      return v;
+    };
+    switch (c) {
+      case 'n': return '\n';
+      case 'r': return '\r';
+      case 't': return '\t';
+      case '0': return 0;
+      case 'x': return hex(2);
+      case 'u': return hex(4);
+      case 'U': return hex(8);
+      case '\\': case '"': case '\'': case '[': case ']': case '-': case '^': case '/': return c;
+      default: fail_at(w, "unknown escape '\\" + std::string(c < 0x80 ? std::string(1, static_cast<char>(c)) : "?") + "'");
+    }
+  }
+
+  int char_class() {
+    const Where w = here();
+    ++i_;  // [
+    bool negated = false;
+    if (at('^')) negated = true, ++i_;
+    Ranges r;
+    while (!at(']')) {
+      if (i_ >= text_.size()) fail_at(w, "unterminated character class");
+      const uint32_t lo = escaped();
+      uint32_t hi = lo;
+      if (at('-') && i_ + 1 < text_.size() && text_[i_ + 1].cp != ']') {
+        ++i_;
+        hi = escaped();
+        if (hi < lo) fail_at(w, "a range whose end comes before its start");
+      }
+      r.push_back({lo, hi});
+    }
+    ++i_;
+    r = normalize(std::move(r));
+    if (negated) r = complement(r);
+    if (r.empty()) fail_at(w, "a character class that matches no character");
+    return add_class(std::move(r));
+  }
+
+  std::vector<Item> quantified(std::vector<Item> items) {
+    const Where w = here();
+    // The primary as one item (a string of several characters becomes a rule).
+    Item x = items.size() == 1 ? items[0] : Item{new_rule(current_ + " (string)", {items}), -1};
+    int lo = 0, hi = -1;  // hi -1: unbounded
+    const uint32_t q = text_[i_++].cp;
+    if (q == '+') lo = 1;
+    else if (q == '?') hi = 1;
+    else if (q == '{') {
+      auto number = [&] {
+        skip_space();
+        if (!(i_ < text_.size() && text_[i_].cp >= '0' && text_[i_].cp <= '9')) fail_at(w, "a bad repetition");
+        long v = 0;
+        while (i_ < text_.size() && text_[i_].cp >= '0' && text_[i_].cp <= '9') {
+          v = v * 10 + static_cast<long>(text_[i_++].cp - '0');
+          if (v > Grammar::kMaxRepeat) fail_at(w, "a repetition bound above " + std::to_string(Grammar::kMaxRepeat));
+        }
+        skip_space();
+        return static_cast<int>(v);
+      };
+      lo = number();
+      hi = lo;
+      if (at(',')) {
+        ++i_;
+        skip_space();
+        hi = at('}') ? -1 : number();
+      }
+      if (!at('}')) fail_at(w, "a bad repetition (expected {m}, {m,} or {m,n})");
+      ++i_;
+      if (hi >= 0 && hi < lo) fail_at(w, "a repetition {m,n} with n < m");
+    }
+    std::vector<Item> out(static_cast<size_t>(lo), x);
+    if (hi < 0) {
+      // x*: star ::= x star | (empty); its tail call keeps the parse stacks flat.
+      const int star = new_rule(current_ + " (repetition)", {});
+      rules_[static_cast<size_t>(star)] = {{x, Item{star, -1}}, {}};
+      out.push_back({star, -1});
+    } else if (hi > lo) {
+      // Up to hi - lo more: opt_k ::= x opt_{k-1} | (empty).
+      int opt = new_rule(current_ + " (repetition)", {{x}, {}});
+      for (int k = 1; k < hi - lo; ++k) opt = new_rule(current_ + " (repetition)", {{x, Item{opt, -1}}, {}});
+      out.push_back({opt, -1});
+    }
+    return out;
+  }
+
+  // Every rule can end (derive some text): else a prefix could have no completion.
+  void check_productive() {
+    std::vector<uint8_t> productive(rules_.size(), 0);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t r = 0; r < rules_.size(); ++r) {
+        if (productive[r]) continue;
+        for (const Alt& alt : rules_[r]) {
+          const bool all = std::all_of(alt.begin(), alt.end(), [&](const Item& it) {
+            return it.rule < 0 || productive[static_cast<size_t>(it.rule)];
+          });
+          if (all) {
+            productive[r] = 1;
+            changed = true;
+            break;
+          }
+        }
+      }
+    }
+    for (size_t r = 0; r < rules_.size(); ++r)
+      if (!productive[r])
+        fail_at(used_at_[r], "rule '" + names_[r] + "' can never end (every alternative refers to itself)");
+  }
+
+  // No rule may begin with itself (through rules that can be empty): the recognizer would
+  // expand it forever.
+  void check_left_recursion() {
+    const size_t n = rules_.size();
+    std::vector<uint8_t> nullable(n, 0);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t r = 0; r < n; ++r) {
+        if (nullable[r]) continue;
+        for (const Alt& alt : rules_[r]) {
+          if (std::all_of(alt.begin(), alt.end(),
+                          [&](const Item& it) { return it.rule >= 0 && nullable[static_cast<size_t>(it.rule)]; })) {
+            nullable[r] = 1;
+            changed = true;
+            break;
+          }
+        }
+      }
+    }
+    std::vector<std::vector<int>> first(n);  // rules that can come first in r
+    for (size_t r = 0; r < n; ++r)
+      for (const Alt& alt : rules_[r])
+        for (const Item& it : alt) {
+          if (it.rule < 0) break;
+          first[r].push_back(it.rule);
+          if (!nullable[static_cast<size_t>(it.rule)]) break;
+        }
+    std::vector<uint8_t> color(n, 0);  // 0 new, 1 on the path, 2 done
+    std::vector<std::pair<int, size_t>> path;
+    for (size_t s = 0; s < n; ++s) {
+      if (color[s]) continue;
+      path.push_back({static_cast<int>(s), 0});
+      color[s] = 1;
+      while (!path.empty()) {
+        auto& [r, k] = path.back();
+        if (k == first[static_cast<size_t>(r)].size()) {
+          color[static_cast<size_t>(r)] = 2;
+          path.pop_back();
+          continue;
+        }
+        const int next = first[static_cast<size_t>(r)][k++];
+        if (color[static_cast<size_t>(next)] == 1) {
+          // Name a rule the user wrote, if the cycle has one.
+          int named = next;
+          for (const auto& [q, unused] : path)
+            if (names_[static_cast<size_t>(q)].find(' ') == std::string::npos) named = q;
+          fail_at(used_at_[static_cast<size_t>(named)],
+                  "rule '" + names_[static_cast<size_t>(named)] +
+                      "' is left-recursive (it can begin with itself); write the repetition with * or +, "
+                      "e.g. list ::= item (\",\" item)*");
+        }
+        if (color[static_cast<size_t>(next)] == 0) {
+          color[static_cast<size_t>(next)] = 1;
+          path.push_back({next, 0});
+        }
+      }
+    }
+  }
+
+  std::vector<Char> text_;
+  size_t i_ = 0;
+  std::string current_;  // the rule being read
+  std::map<std::string, int> ids_;
+  std::vector<std::vector<Alt>> rules_;
+  std::vector<std::string> names_;
+  std::vector<bool> defined_;
+  std::vector<Where> used_at_;  // where a rule is defined (or first used, while it is not)
+  std::vector<Ranges> classes_;
+};
+
+std::shared_ptr<const Grammar> Grammar::compile(std::string_view text) {
+  return GrammarCompiler(text).compile(text);
+}
+
+// ---- the recognizer ------------------------------------------------------------------------
+
+bool Grammar::class_has(int cls, uint32_t cp) const {
+  const Ranges& r = classes_[static_cast<size_t>(cls)];
+  auto it = std::upper_bound(r.begin(), r.end(), std::make_pair(cp, kMaxCp + 1));
+  return it != r.begin() && std::prev(it)->second >= cp;
+}
+
+bool Grammar::class_meets(int cls, uint32_t lo, uint32_t hi) const {
+  for (const auto& [a, b] : classes_[static_cast<size_t>(cls)])
+    if (a <= hi && b >= lo) return true;
+  return false;
+}
+
+void Grammar::expand(State::Stack& s, std::vector<State::Stack>& out) const {
+  while (!s.empty()) {
+    const int32_t top = s.back();
+    const Element e = elements_[static_cast<size_t>(top)];
+    if (e.kind == Element::Chars) break;
+    s.pop_back();
+    if (e.kind == Element::End) continue;
+    // A reference: its alternatives, then what follows it (nothing pushed when that is the
+    // end of the caller's alternative: a tail call).
+    if (elements_[static_cast<size_t>(top) + 1].kind != Element::End) s.push_back(top + 1);
+    const std::vector<int32_t>& alts = rules_[static_cast<size_t>(e.arg)];
+    for (size_t a = 0; a < alts.size(); ++a) {
+      if (out.size() > 4 * kMaxStacks) return;
+      State::Stack t = s;
+      t.push_back(alts[a]);
+      expand(t, out);
+    }
+    return;
+  }
+  out.push_back(s);
+}
+
+Grammar::State Grammar::start() const {
+  State st;
+  st.g_ = this;
+  for (int32_t alt : rules_[static_cast<size_t>(root_)]) {
+    State::Stack s = {alt};
+    expand(s, st.stacks_);
+  }
+  std::sort(st.stacks_.begin(), st.stacks_.end());
+  st.stacks_.erase(std::unique(st.stacks_.begin(), st.stacks_.end()), st.stacks_.end());
+  if (st.stacks_.size() > kMaxStacks) st.stacks_.resize(kMaxStacks);
+  return st;
+}
+
+bool Grammar::State::feed(unsigned char c) {
+  static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  uint32_t partial = partial_;
+  int have = have_, need = need_;
+  if (need == 0) {
+    if (c < 0x80) need = 1, partial = c;
+    else if (c >= 0xC2 && c <= 0xDF) need = 2, partial = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) need = 3, partial = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) need = 4, partial = c & 0x07;
+    else return false;
+    have = 1;
+  } else {
+    if ((c & 0xC0) != 0x80) return false;
+    partial = partial << 6 | (c & 0x3F);
+    ++have;
+  }
+  if (have < need) {
+    // A partial character: taken while a class on top may hold a character beginning so.
+    const int rest = 6 * (need - have);
+    const uint32_t lo = std::max(partial << rest, kMin[need]);
+    const uint32_t hi = std::min(partial << rest | ((1u << rest) - 1), kMaxCp);
+    if (lo > hi) return false;
+    bool some = false;
+    for (const Stack& s : stacks_)
+      if (!s.empty() && g_->class_meets(g_->elements_[static_cast<size_t>(s.back())].arg, lo, hi)) {
+        some = true;
+        break;
+      }
+    if (!some) return false;
+    partial_ = partial, have_ = have, need_ = need;
+    return true;
+  }
+  const uint32_t cp = partial;
+  if (cp < kMin[need] || cp > kMaxCp || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+  std::vector<Stack> next;
+  for (const Stack& s : stacks_) {
+    if (s.empty() || !g_->class_has(g_->elements_[static_cast<size_t>(s.back())].arg, cp)) continue;
+    Stack t = s;
+    ++t.back();
+    g_->expand(t, next);
+  }
+  if (next.empty()) return false;
+  std::sort(next.begin(), next.end());
+  next.erase(std::unique(next.begin(), next.end()), next.end());
+  if (next.size() > kMaxStacks) next.resize(kMaxStacks);
+  stacks_ = std::move(next);
+  partial_ = 0, have_ = 0, need_ = 0;
+  return true;
+}
+
+bool Grammar::State::complete() const { return need_ == 0 && !stacks_.empty() && stacks_.front().empty(); }
+
+bool Grammar::State::finished() const { return complete() && stacks_.size() == 1; }
+
+std::string Grammar::State::key() const {
+  std::string k;
+  auto put = [&](uint32_t v) { k.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  put(partial_);
+  put(static_cast<uint32_t>(have_ << 8 | need_));
+  for (const Stack& s : stacks_) {
+    put(static_cast<uint32_t>(s.size()));
+    for (int32_t e : s) put(static_cast<uint32_t>(e));
+  }
+  return k;
+}
+
+bool Grammar::full_match(std::string_view text) const {
+  State s = start();
+  for (char c : text)
+    if (!s.feed(static_cast<unsigned char>(c))) return false;
+  return s.complete();
+}
+
+}  // namespace tllm

@@ -1,0 +1,87 @@
+// Context-free grammars for structured output (vLLM's guided_grammar and
+// structured_outputs.grammar), in the GBNF form that llama.cpp and xgrammar read:
+//
+//   root   ::= expr                      # the output is one `root`
+//   expr   ::= term (("+" | "-") term)*
+//   term   ::= [0-9]+ | "(" expr ")"
+//
+// Rules `name ::= alternatives`, a rule's body running until the next `name ::=`; sequences of
+// "strings" (escapes \n \r \t \\ \" \xHH \uHHHH \UHHHHHHHH), [classes] ([^...] negated, ranges,
+// the same escapes), `.` (any character), rule names and ( groups ); `|` between
+// alternatives; the quantifiers * + ? {m} {m,} {m,n}; # comments. Refused with the line and
+// column: undefined rules, no `root`, a rule that can never end, left recursion (write
+// `list ::= item ("," item)*`, not `list ::= list "," item | item`).
+//
+// Grammar::State follows an output byte by byte, as the set of parse stacks of a pushdown
+// recognizer (llama.cpp's approach): every rule can end, so a prefix it takes always has a
+// completion. Characters are Unicode code points matched as their UTF-8 bytes; a partial
+// character is taken while some character of a class can still begin with it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tllm {
+
+class Grammar {
+ public:
+  static constexpr size_t kMaxElements = 200000;  // compiled size, after which a grammar is refused
+  static constexpr int kMaxRepeat = 1000;         // the largest bound of {m,n}
+  static constexpr size_t kMaxStacks = 4096;      // parse stacks kept per position (the rest dropped)
+
+  // Throws InvalidArgument "grammar: line L, column C: what is wrong".
+  static std::shared_ptr<const Grammar> compile(std::string_view text);
+  const std::string& source() const { return source_; }
+
+  class State {
+   public:
+    // Takes byte c: false (the state unchanged) when no sentence begins with the bytes so far
+    // and c.
+    bool feed(unsigned char c);
+    // The bytes so far are a whole sentence.
+    bool complete() const;
+    // Complete, and nothing may follow.
+    bool finished() const;
+    // Equal keys: equal states (of one grammar).
+    std::string key() const;
+
+   private:
+    friend class Grammar;
+    using Stack = std::vector<int32_t>;  // element positions; back() is the next to match
+    const Grammar* g_ = nullptr;
+    std::vector<Stack> stacks_;          // sorted, distinct; each top a character class, or empty
+    uint32_t partial_ = 0;               // the code point's bits of a partial UTF-8 character
+    int have_ = 0, need_ = 0;            // its bytes read and its length (0: none pending)
+  };
+  State start() const;
+
+  // Whether all of `text` is a sentence.
+  bool full_match(std::string_view text) const;
+
+ private:
+  using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;  // inclusive, sorted, merged
+  struct Element {
+    enum Kind : uint8_t { End, Ref, Chars } kind = End;
+    int32_t arg = 0;  // Ref: the rule; Chars: the class
+  };
+  friend class GrammarCompiler;
+
+  // Pushes onto `out` every stack that `s` expands to: rule references replaced by their
+  // alternatives, finished alternatives popped, until a character class is on top (or the
+  // stack is empty: the sentence may end).
+  void expand(State::Stack& s, std::vector<State::Stack>& out) const;
+  bool class_has(int cls, uint32_t cp) const;
+  bool class_meets(int cls, uint32_t lo, uint32_t hi) const;  // a code point of [lo, hi] in it
+
+  std::string source_;
+  std::vector<Element> elements_;              // alternatives, each ending with End
+  std::vector<std::vector<int32_t>> rules_;    // per rule: where its alternatives start
+  std::vector<Ranges> classes_;
+  int root_ = 0;
+};
+
+}  // namespace tllm

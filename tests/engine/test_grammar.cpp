@@ -1,0 +1,293 @@
+// Grammars for structured output (engine/grammar.h). A grammar of a regular language against
+// the same language as a regular expression (engine/regex.h, whose automaton keeps only live
+// states, so it is the reference for live prefixes too) on every string up to a length;
+// recursive languages against hand-written recognizers; UTF-8 characters whole; mistakes
+// refused naming the line and column. Then the grammar as an output piece: the shipped tiny
+// model's outputs are sentences, and the filter takes exactly the tokens the format takes.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../server/test_util.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/grammar.h"
+#include "engine/output_format.h"
+#include "engine/regex.h"
+#include "filter_check.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tllm {
+namespace {
+
+std::vector<std::string> all_strings(const std::string& alphabet, size_t n) {
+  std::vector<std::string> out = {""};
+  for (size_t begin = 0, len = 0; len < n; ++len) {
+    const size_t end = out.size();
+    for (size_t i = begin; i < end; ++i)
+      for (char c : alphabet) out.push_back(out[i] + c);
+    begin = end;
+  }
+  return out;
+}
+
+// Whether the grammar takes every byte of s (s is a live prefix).
+bool takes(const Grammar& g, const std::string& s, Grammar::State* end = nullptr) {
+  Grammar::State st = g.start();
+  for (char c : s)
+    if (!st.feed(static_cast<unsigned char>(c))) return false;
+  if (end) *end = st;
+  return true;
+}
+
+bool regex_alive(const Regex& re, const std::string& s, int* end = nullptr) {
+  int st = re.start();
+  for (char c : s)
+    if ((st = re.next(st, static_cast<unsigned char>(c))) == Regex::kDead) return false;
+  if (end) *end = st;
+  return true;
+}
+
+struct RegularCase {
+  const char* grammar;
+  const char* regex;  // the same language
+  const char* alphabet;
+  size_t n;
+};
+
+TEST(Grammar, RegularLanguagesAsTheirRegex) {
+  const std::vector<RegularCase> cases = {
+      {R"(root ::= "a" | "b")", "a|b", "abc", 3},
+      {R"(root ::= ("ab")* "c")", "(ab)*c", "abc", 7},
+      {R"(root ::= [a-c]{2,4})", "[a-c]{2,4}", "abcd", 5},
+      {R"(root ::= "a"? "b"+ "c"*)", "a?b+c*", "abc", 5},
+      {"root ::= item (\",\" item)*\nitem ::= [0-9]+", "[0-9]+(,[0-9]+)*", "01,", 7},
+      {R"(root ::= [^ab] "c")", "[^ab]c", "abcd\n", 3},
+      {R"(root ::= . .)", "[\\s\\S]{2}", "ab\n", 3},
+      {R"(root ::= "x"{2,})", "x{2,}", "xy", 5},
+      {R"(root ::= ("a" | "ab") ("c" | "bcd"))", "(a|ab)(c|bcd)", "abcd", 5},
+      {R"(root ::= "a"{0} "b")", "b", "ab", 3},
+      {R"(root ::= ("" | "a") "b")", "(|a)b", "ab", 3},
+      {R"(root ::= ("ab" | "c"){1,3} "d"?)", "(ab|c){1,3}d?", "abcd", 6},
+      {"# greetings\nroot ::= greeting \" \" name  # then a name\ngreeting ::= \"hi\"\n         | \"yo\"\nname ::= [a-b]{1,2}",
+       "(hi|yo) [ab]{1,2}", "hiyo ab", 5},
+      {R"(root ::= "\x41\u0042\t" [\-\]] "\"")", "AB\\t[\\-\\]]\"", "AB\t-]\"", 6},
+  };
+  for (const RegularCase& c : cases) {
+    SCOPED_TRACE(c.grammar);
+    const auto g = Grammar::compile(c.grammar);
+    const auto re = Regex::compile(c.regex);
+    int matched = 0;
+    for (const std::string& s : all_strings(c.alphabet, c.n)) {
+      Grammar::State gs;
+      int rs = 0;
+      const bool live = regex_alive(*re, s, &rs);
+      ASSERT_EQ(takes(*g, s, &gs), live) << "\"" << s << "\"";
+      if (!live) continue;
+      ASSERT_EQ(gs.complete(), re->accepting(rs)) << "\"" << s << "\"";
+      ASSERT_EQ(gs.finished(), re->finished(rs)) << "\"" << s << "\"";
+      ASSERT_EQ(g->full_match(s), re->full_match(s)) << "\"" << s << "\"";
+      matched += re->accepting(rs);
+    }
+    EXPECT_GT(matched, 0);
+  }
+}
+
+// Balanced parentheses, and arithmetic: not regular. Full matches as a hand-written
+// recognizer; every live prefix has a completion (found by a search the grammar prunes).
+TEST(Grammar, RecursiveLanguages) {
+  const auto parens = Grammar::compile(R"g(root ::= "" | "(" root ")" root)g");
+  for (const std::string& s : all_strings("()", 12)) {
+    int depth = 0;
+    bool live = true;
+    for (char c : s) {
+      depth += c == '(' ? 1 : -1;
+      live &= depth >= 0;
+    }
+    Grammar::State st;
+    ASSERT_EQ(takes(*parens, s, &st), live) << s;
+    if (live) {
+      ASSERT_EQ(st.complete(), depth == 0) << s;
+    }
+  }
+
+  const auto arith = Grammar::compile(R"g(
+      root ::= expr
+      expr ::= term (("+" | "*") term)*
+      term ::= [0-9] | "(" expr ")"
+  )g");
+  // expr ::= term (op term)*, term ::= digit | ( expr ), by recursive descent.
+  std::function<bool(const std::string&, size_t&)> expr, term;
+  term = [&](const std::string& s, size_t& i) {
+    if (i < s.size() && s[i] >= '0' && s[i] <= '9') return ++i, true;
+    if (i < s.size() && s[i] == '(') {
+      ++i;
+      if (!expr(s, i) || i >= s.size() || s[i] != ')') return false;
+      return ++i, true;
+    }
+    return false;
+  };
+  expr = [&](const std::string& s, size_t& i) {
+    if (!term(s, i)) return false;
+    while (i < s.size() && (s[i] == '+' || s[i] == '*')) {
+      ++i;
+      if (!term(s, i)) return false;
+    }
+    return true;
+  };
+  std::function<bool(const Grammar::State&, int)> completes = [&](const Grammar::State& st, int budget) {
+    if (st.complete()) return true;
+    if (budget == 0) return false;
+    for (char c : std::string("1+*()")) {
+      Grammar::State next = st;
+      if (next.feed(static_cast<unsigned char>(c)) && completes(next, budget - 1)) return true;
+    }
+    return false;
+  };
+  int sentences = 0;
+  for (const std::string& s : all_strings("1+*()", 7)) {
+    size_t i = 0;
+    const bool want = expr(s, i) && i == s.size();
+    ASSERT_EQ(arith->full_match(s), want) << s;
+    sentences += want;
+    Grammar::State st;
+    if (takes(*arith, s, &st)) {
+      ASSERT_TRUE(completes(st, 8)) << "a live prefix without a completion: " << s;
+    }
+  }
+  EXPECT_GT(sentences, 50);
+}
+
+// Characters are code points: classes and '.' take whole UTF-8 sequences, a partial one while
+// some character of the class may begin with it, never invalid or surrogate encodings.
+TEST(Grammar, Utf8CharactersAreWhole) {
+  const auto greek = Grammar::compile(R"(root ::= [α-ω]+ "!")");  // U+03B1..U+03C9: CE B1 .. CF 89
+  EXPECT_TRUE(greek->full_match("αβω!"));
+  EXPECT_FALSE(greek->full_match("a!"));
+  EXPECT_FALSE(greek->full_match("αΩ!"));  // U+03A9, outside
+  for (unsigned char lead : {0xCE, 0xCF}) {
+    Grammar::State st = greek->start();
+    EXPECT_TRUE(st.feed(lead)) << int(lead);
+    EXPECT_FALSE(st.complete());
+    EXPECT_FALSE(st.feed('A'));  // not a continuation byte
+  }
+  for (unsigned char lead : {0xD0, 0xC0, 0x80, 0xFF}) EXPECT_FALSE(greek->start().feed(lead)) << int(lead);
+  Grammar::State st = greek->start();
+  EXPECT_TRUE(st.feed(0xCE));
+  EXPECT_FALSE(st.feed(0x90));  // U+0390, below alpha
+
+  const auto any = Grammar::compile(R"(root ::= . "x")");
+  EXPECT_TRUE(any->full_match("😀x"));
+  EXPECT_TRUE(any->full_match("\nx"));
+  EXPECT_FALSE(any->full_match("\xED\xA0\x80x"));  // an encoded surrogate
+  EXPECT_FALSE(any->full_match("\xC0\x80x"));      // overlong
+  EXPECT_FALSE(any->full_match("\xF4\x90\x80\x80x"));  // above U+10FFFF
+}
+
+TEST(Grammar, RefusesMistakesNamingTheLineAndColumn) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"(root ::= foo)", "line 1, column 10: rule 'foo' is not defined"},
+      {R"(start ::= "a")", "no 'root' rule"},
+      {R"(root ::= "a)", "line 1, column 10: unterminated string"},
+      {R"(root ::= [b-a])", "end comes before its start"},
+      {R"(root ::= root "a" | "b")", "'root' is left-recursive"},
+      {"list ::= list \",\" \"a\" | \"a\"\nroot ::= list", "'list' is left-recursive"},
+      {R"(root ::= x "a" | "b"  x ::= ""? root)", "left-recursive"},  // through a rule that can be empty
+      {R"(root ::= "a" root)", "can never end"},
+      {R"(root ::= "a"{3,2})", "n < m"},
+      {R"(root ::= "a"{1001})", "above 1000"},
+      {R"(root ::= "a"{2)", "a bad repetition"},
+      {R"(root ::= ("a")", "unclosed '('"},
+      {"root ::= \"a\"\nroot ::= \"b\"", "line 2, column 1: rule 'root' is defined twice"},
+      {R"(root = "a")", "expected '::='"},
+      {R"(root ::= "\q")", "unknown escape"},
+      {R"(root ::= [^\x00-\U0010FFFF])", "matches no character"},
+      {R"(root ::= "a" ))", "unbalanced ')'"},
+      {R"(root ::= "a" ; )", "unexpected character ';'"},
+      {"root ::= \"\xff\"", "not valid UTF-8"},
+      {R"(root ::= "\uD800")", "not a Unicode character"},
+      {"", "no 'root' rule"},
+  };
+  for (const auto& [text, want] : cases) {
+    try {
+      Grammar::compile(text);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << text << "\n  -> " << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("grammar: ", 0), 0u) << e.what();
+    }
+  }
+}
+
+TEST(Grammar, AsAnOutputPiece) {
+  const std::vector<OutputPiece> fmt = {OutputPiece::text("n="), OutputPiece::sentence(Grammar::compile("root ::= [0-9]+")),
+                                        OutputPiece::text(";"),
+                                        OutputPiece::sentence(Grammar::compile(R"(root ::= "ok" | "no")"))};
+  for (const char* ok : {"n=7;ok", "n=123;no"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_TRUE(p.feed(ok) && p.complete()) << ok;
+  }
+  for (const char* open : {"n=", "n=12", "n=12;o"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_TRUE(p.feed(open) && !p.complete()) << open;
+  }
+  for (const char* bad : {"n=;", "n=12;ok!", "n=x", "n=1;nok"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_FALSE(p.feed(bad)) << bad;
+  }
+  // Equal states, equal keys; different states, different keys.
+  FormatPrefix a(&fmt), b(&fmt), c(&fmt);
+  ASSERT_TRUE(a.feed("n=12") && b.feed("n=34") && c.feed("n=12;"));
+  EXPECT_EQ(a.key(), b.key());
+  EXPECT_NE(a.key(), c.key());
+  const std::vector<OutputPiece> empty = {OutputPiece::sentence(Grammar::compile(R"(root ::= "")")), OutputPiece::text("x")};
+  FormatPrefix e(&empty);
+  EXPECT_FALSE(e.complete());
+  EXPECT_TRUE(e.feed("x") && e.complete());
+}
+
+// The shipped tiny model under a grammar: every output that stopped is a sentence, one cut by
+// max_tokens a live prefix; the filter's tokens against a direct count.
+TEST(Grammar, TinyModelOutputsAreSentences) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  EngineConfig c;
+  c.model_dir = dir;
+  c.device = "cpu";
+  c.threads = 2;
+  c.kv_cache_memory = 64u << 20;
+  LLMEngine engine(c);
+  const Tokenizer& tok = *engine.tokenizer();
+  const auto g = Grammar::compile(R"(
+      root    ::= subject " " verb " " object "."
+      subject ::= ("The" | "A") " " word
+      verb    ::= "said" | "saw" | "went unto"
+      object  ::= word (" " word){0,4}
+      word    ::= [a-z]+
+  )");
+  const std::vector<OutputPiece> fmt = {OutputPiece::sentence(g)};
+  const std::vector<int32_t> prompt = tok.encode("And the LORD said unto Moses,", true);
+  int stopped = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    SamplingParams p;
+    p.output_format = fmt;
+    p.seed = seed;
+    p.temperature = seed == 0 ? 0.0f : 1.0f;
+    p.max_tokens = 48;
+    const auto out = engine.generate({prompt}, {p})[0];
+    SCOPED_TRACE(out.text);
+    if (out.finish_reason == FinishReason::Stop) {
+      ++stopped;
+      EXPECT_TRUE(g->full_match(out.text));
+    } else {
+      EXPECT_TRUE(takes(*g, out.text));
+    }
+  }
+  EXPECT_GT(stopped, 0);
+  testing::expect_filter_is_direct_count(tok, engine.vocab_size(), fmt,
+                                         {"", "The", "A man", "The king went", "The king said the"});
+}
+
+}  // namespace
+}  // namespace tllm
