@@ -2,7 +2,8 @@
 // every draw of a structured request. Feeds a JSON document token by token (as a model would
 // write it) through a fresh OutputFilter and times next() per token, for JSON mode, a JSON
 // schema, a forced tool call's format, a string of at least 4000 characters, a regular
-// expression (guided_regex) and a schema with string patterns. states: the
+// expression (guided_regex), a schema with string patterns, and grammars (guided_grammar):
+// the regular expression's language, and JSON. states: the
 // distinct recognizer states met; computed: the answers the filter computed (states whose
 // answers must differ; the rest came from its cache).
 //
@@ -16,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/grammar.h"
 #include "engine/json_schema.h"
 #include "engine/output_format.h"
 #include "engine/regex.h"
@@ -117,6 +119,21 @@ int main(int argc, char** argv) {
       "city": {"type": "string", "pattern": "^[A-Z][a-z]+$"},
       "since": {"type": "integer", "minimum": 1900, "maximum": 2100}},
       "required": ["email", "phone", "city", "since"], "propertyOrdering": ["email", "phone", "city", "since"]})");
+  // The contact line's regular expression as a grammar, and JSON as a grammar (as llama.cpp's
+  // json.gbnf writes it).
+  const std::string contact_gbnf = R"g(
+      root  ::= "Contact: " [a-z.]+ "@" [a-z]+ "." [a-z]{2,4} ", +" [0-9]{1,3} " (" [0-9]{3} ") " [0-9]{3} "-"
+                [0-9]{4} ", " [A-Z] [a-z]+ " " ("office" | "branch") " since " ("19" | "20") [0-9]{2} "."
+  )g";
+  const std::string json_gbnf = R"g(
+      root   ::= object
+      value  ::= object | array | string | number | ("true" | "false" | "null") ws
+      object ::= "{" ws (string ":" ws value ("," ws string ":" ws value)*)? "}" ws
+      array  ::= "[" ws (value ("," ws value)*)? "]" ws
+      string ::= "\"" ([^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))* "\"" ws
+      number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+      ws     ::= ([ \t\n] ws)?
+  )g";
   struct Case {
     std::string name;
     std::vector<tllm::OutputPiece> pieces;
@@ -139,6 +156,8 @@ int main(int argc, char** argv) {
        &long_text},
       {"regex", {tllm::OutputPiece::matching(tllm::Regex::compile(contact_re))}, &contact},
       {"schema + patterns", {tllm::OutputPiece::value(tllm::JsonSchema::compile(contact_schema))}, &contact_json},
+      {"grammar (regex's)", {tllm::OutputPiece::sentence(tllm::Grammar::compile(contact_gbnf))}, &contact},
+      {"grammar (JSON)", {tllm::OutputPiece::sentence(tllm::Grammar::compile(json_gbnf))}, &doc},
   };
   std::printf("vocabulary %d tokens\n", static_cast<int>(tok->vocab_size()));
   std::printf("%-20s %8s %8s %9s %14s %14s\n", "format", "tokens", "states", "computed", "first ms", "ms / token");

@@ -1,6 +1,7 @@
 #include "engine/grammar.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 
@@ -482,7 +483,27 @@ bool Grammar::class_meets(int cls, uint32_t lo, uint32_t hi) const {
   return false;
 }
 
-void Grammar::expand(State::Stack& s, std::vector<State::Stack>& out) const {
+// The stacks of one step, flat (each its elements), with their spans; thread-local scratch
+// reused across steps, so a step allocates nothing once warm.
+struct Grammar::Expansion {
+  std::vector<int32_t> data;
+  std::vector<std::pair<uint32_t, uint32_t>> spans;  // (offset, length) into data
+  std::deque<std::vector<int32_t>> scratch;           // expand()'s working stacks, by depth (a deque:
+                                                      // growing it keeps the deeper calls' references)
+  void clear() {
+    data.clear();
+    spans.clear();
+  }
+};
+
+Grammar::Expansion& Grammar::expansion_scratch() {
+  thread_local Expansion e;
+  e.clear();
+  if (e.scratch.empty()) e.scratch.resize(1);
+  return e;
+}
+
+void Grammar::expand(std::vector<int32_t>& s, size_t depth, Expansion& out) const {
   while (!s.empty()) {
     const int32_t top = s.back();
     const Element e = elements_[static_cast<size_t>(top)];
@@ -492,28 +513,47 @@ void Grammar::expand(State::Stack& s, std::vector<State::Stack>& out) const {
     // A reference: its alternatives, then what follows it (nothing pushed when that is the
     // end of the caller's alternative: a tail call).
     if (elements_[static_cast<size_t>(top) + 1].kind != Element::End) s.push_back(top + 1);
-    const std::vector<int32_t>& alts = rules_[static_cast<size_t>(e.arg)];
-    for (size_t a = 0; a < alts.size(); ++a) {
-      if (out.size() > 4 * kMaxStacks) return;
-      State::Stack t = s;
-      t.push_back(alts[a]);
-      expand(t, out);
+    if (out.scratch.size() <= depth) out.scratch.resize(depth + 1);
+    for (int32_t alt : rules_[static_cast<size_t>(e.arg)]) {
+      if (out.spans.size() > 4 * kMaxStacks) return;
+      std::vector<int32_t>& t = out.scratch[depth];
+      t.assign(s.begin(), s.end());
+      t.push_back(alt);
+      expand(t, depth + 1, out);
     }
     return;
   }
-  out.push_back(s);
+  out.spans.push_back({static_cast<uint32_t>(out.data.size()), static_cast<uint32_t>(s.size())});
+  out.data.insert(out.data.end(), s.begin(), s.end());
+}
+
+void Grammar::settle(Expansion& out, State& st) const {
+  const int32_t* d = out.data.data();
+  auto less = [d](const std::pair<uint32_t, uint32_t>& a, const std::pair<uint32_t, uint32_t>& b) {
+    return std::lexicographical_compare(d + a.first, d + a.first + a.second, d + b.first, d + b.first + b.second);
+  };
+  auto same = [d](const std::pair<uint32_t, uint32_t>& a, const std::pair<uint32_t, uint32_t>& b) {
+    return a.second == b.second && std::equal(d + a.first, d + a.first + a.second, d + b.first);
+  };
+  std::sort(out.spans.begin(), out.spans.end(), less);
+  out.spans.erase(std::unique(out.spans.begin(), out.spans.end(), same), out.spans.end());
+  if (out.spans.size() > kMaxStacks) out.spans.resize(kMaxStacks);
+  st.stacks_.clear();
+  for (const auto& [at, len] : out.spans) {
+    st.stacks_.push_back(static_cast<int32_t>(len));
+    for (uint32_t k = 0; k < len; ++k) st.stacks_.push_back(d[at + k]);
+  }
 }
 
 Grammar::State Grammar::start() const {
   State st;
   st.g_ = this;
+  Expansion& out = expansion_scratch();
   for (int32_t alt : rules_[static_cast<size_t>(root_)]) {
-    State::Stack s = {alt};
-    expand(s, st.stacks_);
+    std::vector<int32_t> s = {alt};
+    expand(s, 0, out);
   }
-  std::sort(st.stacks_.begin(), st.stacks_.end());
-  st.stacks_.erase(std::unique(st.stacks_.begin(), st.stacks_.end()), st.stacks_.end());
-  if (st.stacks_.size() > kMaxStacks) st.stacks_.resize(kMaxStacks);
+  settle(out, st);
   return st;
 }
 
@@ -533,6 +573,8 @@ bool Grammar::State::feed(unsigned char c) {
     partial = partial << 6 | (c & 0x3F);
     ++have;
   }
+  const int32_t* d = stacks_.begin();
+  const size_t n = stacks_.size();
   if (have < need) {
     // A partial character: taken while a class on top may hold a character beginning so.
     const int rest = 6 * (need - have);
@@ -540,34 +582,30 @@ bool Grammar::State::feed(unsigned char c) {
     const uint32_t hi = std::min(partial << rest | ((1u << rest) - 1), kMaxCp);
     if (lo > hi) return false;
     bool some = false;
-    for (const Stack& s : stacks_)
-      if (!s.empty() && g_->class_meets(g_->elements_[static_cast<size_t>(s.back())].arg, lo, hi)) {
-        some = true;
-        break;
-      }
+    for (size_t at = 0; at < n && !some; at += static_cast<size_t>(d[at]) + 1)
+      some = d[at] > 0 && g_->class_meets(g_->elements_[static_cast<size_t>(d[at + static_cast<size_t>(d[at])])].arg, lo, hi);
     if (!some) return false;
     partial_ = partial, have_ = have, need_ = need;
     return true;
   }
   const uint32_t cp = partial;
   if (cp < kMin[need] || cp > kMaxCp || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-  std::vector<Stack> next;
-  for (const Stack& s : stacks_) {
-    if (s.empty() || !g_->class_has(g_->elements_[static_cast<size_t>(s.back())].arg, cp)) continue;
-    Stack t = s;
+  Expansion& out = expansion_scratch();
+  for (size_t at = 0; at < n; at += static_cast<size_t>(d[at]) + 1) {
+    const size_t len = static_cast<size_t>(d[at]);
+    if (len == 0 || !g_->class_has(g_->elements_[static_cast<size_t>(d[at + len])].arg, cp)) continue;
+    std::vector<int32_t>& t = out.scratch[0];
+    t.assign(d + at + 1, d + at + 1 + len);
     ++t.back();
-    g_->expand(t, next);
+    g_->expand(t, 1, out);
   }
-  if (next.empty()) return false;
-  std::sort(next.begin(), next.end());
-  next.erase(std::unique(next.begin(), next.end()), next.end());
-  if (next.size() > kMaxStacks) next.resize(kMaxStacks);
-  stacks_ = std::move(next);
+  if (out.spans.empty()) return false;
+  g_->settle(out, *this);
   partial_ = 0, have_ = 0, need_ = 0;
   return true;
 }
 
-bool Grammar::State::complete() const { return need_ == 0 && !stacks_.empty() && stacks_.front().empty(); }
+bool Grammar::State::complete() const { return need_ == 0 && !stacks_.empty() && stacks_[0] == 0; }
 
 bool Grammar::State::finished() const { return complete() && stacks_.size() == 1; }
 
@@ -576,10 +614,7 @@ std::string Grammar::State::key() const {
   auto put = [&](uint32_t v) { k.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
   put(partial_);
   put(static_cast<uint32_t>(have_ << 8 | need_));
-  for (const Stack& s : stacks_) {
-    put(static_cast<uint32_t>(s.size()));
-    for (int32_t e : s) put(static_cast<uint32_t>(e));
-  }
+  for (int32_t v : stacks_) put(static_cast<uint32_t>(v));
   return k;
 }
 

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/small_vector.h"
+
 namespace tllm {
 
 class Grammar {
@@ -51,11 +53,14 @@ class Grammar {
 
    private:
     friend class Grammar;
-    using Stack = std::vector<int32_t>;  // element positions; back() is the next to match
     const Grammar* g_ = nullptr;
-    std::vector<Stack> stacks_;          // sorted, distinct; each top a character class, or empty
-    uint32_t partial_ = 0;               // the code point's bits of a partial UTF-8 character
-    int have_ = 0, need_ = 0;            // its bytes read and its length (0: none pending)
+    // The parse stacks, each as its length, then its element positions from the bottom (the
+    // top: the next to match, a character class); in lexicographic order, distinct. An empty
+    // stack (the sentence may end here) comes first. Inline: the state is copied per node of
+    // the vocabulary's trie.
+    SmallVector<int32_t, 40> stacks_;
+    uint32_t partial_ = 0;  // the code point's bits of a partial UTF-8 character
+    int have_ = 0, need_ = 0;  // its bytes read and its length (0: none pending)
   };
   State start() const;
 
@@ -70,10 +75,13 @@ class Grammar {
   };
   friend class GrammarCompiler;
 
-  // Pushes onto `out` every stack that `s` expands to: rule references replaced by their
-  // alternatives, finished alternatives popped, until a character class is on top (or the
-  // stack is empty: the sentence may end).
-  void expand(State::Stack& s, std::vector<State::Stack>& out) const;
+  struct Expansion;  // grammar.cpp: the stacks one step yields, before sorting
+  // Adds to `out` every stack that `s` (from s_begin on, element positions) expands to: rule
+  // references replaced by their alternatives, finished alternatives popped, until a
+  // character class is on top (or the stack is empty: the sentence may end).
+  void expand(std::vector<int32_t>& s, size_t depth, Expansion& out) const;
+  void settle(Expansion& out, State& st) const;  // out's stacks, sorted and distinct, into st
+  static Expansion& expansion_scratch();        // this thread's, cleared
   bool class_has(int cls, uint32_t cp) const;
   bool class_meets(int cls, uint32_t lo, uint32_t hi) const;  // a code point of [lo, hi] in it
 
