@@ -174,6 +174,7 @@ class GrammarCompiler {
   int rule_id(const std::string& n, Where used) {
     auto [it, fresh] = ids_.try_emplace(n, static_cast<int>(rules_.size()));
     if (fresh) {
+      check_rule_count();
       rules_.emplace_back();
       names_.push_back(n);
       defined_.push_back(false);
@@ -181,7 +182,12 @@ class GrammarCompiler {
     }
     return it->second;
   }
+  void check_rule_count() const {
+    if (rules_.size() >= Grammar::kMaxRules)
+      fail("too many rules (more than " + std::to_string(Grammar::kMaxRules) + ", groups and repetitions included)");
+  }
   int new_rule(const std::string& what, std::vector<Alt> alts) {
+    check_rule_count();
     rules_.push_back(std::move(alts));
     names_.push_back(what);
     defined_.push_back(true);
@@ -255,10 +261,12 @@ class GrammarCompiler {
       return {{-1, add_class({{0, kMaxCp}})}};
     }
     if (c == '(') {
+      if (++nesting_ > Grammar::kMaxNesting) fail("groups nested too deeply");
       ++i_;
       std::vector<Alt> alts = alternatives();
       if (!at(')')) fail_at(w, "unclosed '('");
       ++i_;
+      --nesting_;
       return {{new_rule(current_ + " (group)", std::move(alts)), -1}};
     }
     if (name_char(c)) {
@@ -457,6 +465,7 @@ class GrammarCompiler {
   std::vector<Char> text_;
   size_t i_ = 0;
   std::string current_;  // the rule being read
+  int nesting_ = 0;      // open groups
   std::map<std::string, int> ids_;
   std::vector<std::vector<Alt>> rules_;
   std::vector<std::string> names_;

@@ -34,6 +34,10 @@ class Grammar {
   static constexpr size_t kMaxElements = 200000;  // compiled size, after which a grammar is refused
   static constexpr int kMaxRepeat = 1000;         // the largest bound of {m,n}
   static constexpr size_t kMaxStacks = 4096;      // parse stacks kept per position (the rest dropped)
+  static constexpr size_t kMaxRules = 20000;      // rules, groups and repetitions included (bounds
+                                                  // the recognizer's recursion: no rule twice in a
+                                                  // leftmost chain without left recursion)
+  static constexpr int kMaxNesting = 200;         // groups inside groups
 
   // Throws InvalidArgument "grammar: line L, column C: what is wrong".
   static std::shared_ptr<const Grammar> compile(std::string_view text);
