@@ -1,7 +1,6 @@
 #include "engine/grammar.h"
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <optional>
 
@@ -492,13 +491,14 @@ bool Grammar::class_meets(int cls, uint32_t lo, uint32_t hi) const {
   return false;
 }
 
-// The stacks of one step, flat (each its elements), with their spans; thread-local scratch
-// reused across steps, so a step allocates nothing once warm.
+// The stacks of one step, flat (each its elements), with their spans, and expand()'s work
+// list; thread-local scratch reused across steps, so a step allocates nothing once warm.
 struct Grammar::Expansion {
   std::vector<int32_t> data;
-  std::vector<std::pair<uint32_t, uint32_t>> spans;  // (offset, length) into data
-  std::deque<std::vector<int32_t>> scratch;           // expand()'s working stacks, by depth (a deque:
-                                                      // growing it keeps the deeper calls' references)
+  std::vector<std::pair<uint32_t, uint32_t>> spans;    // (offset, length) into data
+  std::vector<int32_t> cur;                            // the stack being expanded
+  std::vector<int32_t> work;                           // stacks waiting, flat
+  std::vector<std::pair<uint32_t, uint32_t>> pending;  // their spans in work (last in, first out)
   void clear() {
     data.clear();
     spans.clear();
@@ -508,32 +508,42 @@ struct Grammar::Expansion {
 Grammar::Expansion& Grammar::expansion_scratch() {
   thread_local Expansion e;
   e.clear();
-  if (e.scratch.empty()) e.scratch.resize(1);
   return e;
 }
 
-void Grammar::expand(std::vector<int32_t>& s, size_t depth, Expansion& out) const {
-  while (!s.empty()) {
-    const int32_t top = s.back();
-    const Element e = elements_[static_cast<size_t>(top)];
-    if (e.kind == Element::Chars) break;
-    s.pop_back();
-    if (e.kind == Element::End) continue;
-    // A reference: its alternatives, then what follows it (nothing pushed when that is the
-    // end of the caller's alternative: a tail call).
-    if (elements_[static_cast<size_t>(top) + 1].kind != Element::End) s.push_back(top + 1);
-    if (out.scratch.size() <= depth) out.scratch.resize(depth + 1);
-    for (int32_t alt : rules_[static_cast<size_t>(e.arg)]) {
-      if (out.spans.size() > 4 * kMaxStacks) return;
-      std::vector<int32_t>& t = out.scratch[depth];
-      t.assign(s.begin(), s.end());
-      t.push_back(alt);
-      expand(t, depth + 1, out);
+void Grammar::expand(Expansion& out) const {
+  // Iterative, with a work list: a run of rules that can be empty would otherwise recurse
+  // once per rule in it.
+  out.work.clear();
+  out.pending.clear();
+  std::vector<int32_t>& cur = out.cur;
+  for (;;) {
+    while (!cur.empty()) {
+      const int32_t top = cur.back();
+      const Element e = elements_[static_cast<size_t>(top)];
+      if (e.kind == Element::Chars) break;
+      cur.pop_back();
+      if (e.kind == Element::End) continue;
+      // A reference: its alternatives, then what follows it (nothing pushed when that is the
+      // end of the caller's alternative: a tail call). The first alternative goes on here,
+      // the others wait.
+      if (elements_[static_cast<size_t>(top) + 1].kind != Element::End) cur.push_back(top + 1);
+      const std::vector<int32_t>& alts = rules_[static_cast<size_t>(e.arg)];
+      for (size_t a = alts.size(); a-- > 1;) {
+        out.pending.push_back({static_cast<uint32_t>(out.work.size()), static_cast<uint32_t>(cur.size() + 1)});
+        out.work.insert(out.work.end(), cur.begin(), cur.end());
+        out.work.push_back(alts[a]);
+      }
+      cur.push_back(alts[0]);
     }
-    return;
+    out.spans.push_back({static_cast<uint32_t>(out.data.size()), static_cast<uint32_t>(cur.size())});
+    out.data.insert(out.data.end(), cur.begin(), cur.end());
+    if (out.pending.empty() || out.spans.size() > 4 * kMaxStacks) return;
+    const auto [at, len] = out.pending.back();
+    out.pending.pop_back();
+    cur.assign(out.work.begin() + at, out.work.begin() + at + len);
+    out.work.resize(at);
   }
-  out.spans.push_back({static_cast<uint32_t>(out.data.size()), static_cast<uint32_t>(s.size())});
-  out.data.insert(out.data.end(), s.begin(), s.end());
 }
 
 void Grammar::settle(Expansion& out, State& st) const {
@@ -559,8 +569,8 @@ Grammar::State Grammar::start() const {
   st.g_ = this;
   Expansion& out = expansion_scratch();
   for (int32_t alt : rules_[static_cast<size_t>(root_)]) {
-    std::vector<int32_t> s = {alt};
-    expand(s, 0, out);
+    out.cur.assign(1, alt);
+    expand(out);
   }
   settle(out, st);
   return st;
@@ -603,10 +613,9 @@ bool Grammar::State::feed(unsigned char c) {
   for (size_t at = 0; at < n; at += static_cast<size_t>(d[at]) + 1) {
     const size_t len = static_cast<size_t>(d[at]);
     if (len == 0 || !g_->class_has(g_->elements_[static_cast<size_t>(d[at + len])].arg, cp)) continue;
-    std::vector<int32_t>& t = out.scratch[0];
-    t.assign(d + at + 1, d + at + 1 + len);
-    ++t.back();
-    g_->expand(t, 1, out);
+    out.cur.assign(d + at + 1, d + at + 1 + len);
+    ++out.cur.back();
+    g_->expand(out);
   }
   if (out.spans.empty()) return false;
   g_->settle(out, *this);

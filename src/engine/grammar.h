@@ -34,9 +34,7 @@ class Grammar {
   static constexpr size_t kMaxElements = 200000;  // compiled size, after which a grammar is refused
   static constexpr int kMaxRepeat = 1000;         // the largest bound of {m,n}
   static constexpr size_t kMaxStacks = 4096;      // parse stacks kept per position (the rest dropped)
-  static constexpr size_t kMaxRules = 20000;      // rules, groups and repetitions included (bounds
-                                                  // the recognizer's recursion: no rule twice in a
-                                                  // leftmost chain without left recursion)
+  static constexpr size_t kMaxRules = 20000;      // rules, groups and repetitions included
   static constexpr int kMaxNesting = 200;         // groups inside groups
 
   // Throws InvalidArgument "grammar: line L, column C: what is wrong".
@@ -80,10 +78,10 @@ class Grammar {
   friend class GrammarCompiler;
 
   struct Expansion;  // grammar.cpp: the stacks one step yields, before sorting
-  // Adds to `out` every stack that `s` (from s_begin on, element positions) expands to: rule
-  // references replaced by their alternatives, finished alternatives popped, until a
-  // character class is on top (or the stack is empty: the sentence may end).
-  void expand(std::vector<int32_t>& s, size_t depth, Expansion& out) const;
+  // Adds to `out` every stack that out.cur (element positions) expands to: rule references
+  // replaced by their alternatives, finished alternatives popped, until a character class is
+  // on top (or the stack is empty: the sentence may end).
+  void expand(Expansion& out) const;
   void settle(Expansion& out, State& st) const;  // out's stacks, sorted and distinct, into st
   static Expansion& expansion_scratch();        // this thread's, cleared
   bool class_has(int cls, uint32_t cp) const;

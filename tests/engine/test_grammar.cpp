@@ -161,6 +161,24 @@ TEST(Grammar, RecursiveLanguages) {
   EXPECT_GT(sentences, 50);
 }
 
+// A long run of rules that can be empty: the recognizer's expansion is a loop, not a
+// recursion per rule, and a state holds every place the next "a" may be.
+TEST(Grammar, LongRunsOfOptionalItems) {
+  for (int n : {30, 3000}) {
+    std::string text = "root ::=";
+    for (int i = 0; i < n; ++i) text += " x";
+    text += "\nx ::= \"a\"?";
+    const auto g = Grammar::compile(text);
+    EXPECT_TRUE(g->full_match(""));
+    EXPECT_TRUE(g->full_match("aaaaa"));
+    EXPECT_FALSE(g->full_match("ab"));
+    if (n == 30) {
+      EXPECT_TRUE(g->full_match(std::string(30, 'a')));
+      EXPECT_FALSE(g->full_match(std::string(31, 'a')));
+    }
+  }
+}
+
 // Characters are code points: classes and '.' take whole UTF-8 sequences, a partial one while
 // some character of the class may begin with it, never invalid or surrogate encodings.
 TEST(Grammar, Utf8CharactersAreWhole) {
