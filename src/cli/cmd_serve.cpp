@@ -117,8 +117,8 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--http-threads", s.http_threads, "HTTP worker threads (0: max(128, max-num-seqs + 64))")
       ->check(kNonNegativeInt);
   cmd->add_option("--responses-store-size", s.responses_store_size,
-                  "/v1/responses kept in memory for previous_response_id and GET /v1/responses/ID, the least "
-                  "recently used dropped first (0: store none)")
+                  "/v1/responses kept in memory (within 256 MiB of text) for previous_response_id and GET "
+                  "/v1/responses/ID, the least recently used dropped first (0: store none)")
       ->capture_default_str();
   cmd->add_flag("--enable-debug-endpoints", s.enable_debug_endpoints, "serve GET /debug/engine (engine stats)");
   cmd->add_option("--reasoning-parser", s.reasoning_parser,

@@ -4,20 +4,31 @@
 
 namespace tllm {
 
+size_t ResponseStore::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+void ResponseStore::drop(const std::string& id) {
+  auto it = slots_.find(id);
+  if (it == slots_.end()) return;
+  bytes_ -= it->second.bytes;
+  order_.erase(it->second.at);
+  slots_.erase(it);
+}
+
 void ResponseStore::put(const std::string& id, Entry entry) {
   if (capacity_ == 0) return;
+  // The text it keeps: the response and the conversation as JSON.
+  const size_t size = entry.response.size() + entry.conversation.dump().size();
+  if (size > max_bytes_) return;  // would push out everything else
   auto shared = std::make_shared<const Entry>(std::move(entry));
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = slots_.find(id); it != slots_.end()) {
-    order_.erase(it->second.at);
-    slots_.erase(it);
-  }
+  drop(id);
   order_.push_front(id);
-  slots_[id] = {std::move(shared), order_.begin()};
-  while (slots_.size() > capacity_) {
-    slots_.erase(order_.back());
-    order_.pop_back();
-  }
+  slots_[id] = {std::move(shared), order_.begin(), size};
+  bytes_ += size;
+  while (slots_.size() > capacity_ || bytes_ > max_bytes_) drop(order_.back());
 }
 
 std::shared_ptr<const ResponseStore::Entry> ResponseStore::get(const std::string& id) {

@@ -1,7 +1,7 @@
 // The responses that POST /v1/responses stored (its `store`, true unless the request says
 // false): what previous_response_id continues and GET /v1/responses/{id} returns. In memory,
-// the last `capacity` stored (the least recently used dropped first), lost at exit; capacity 0
-// stores nothing. Thread-safe.
+// at most `capacity` of them and `max_bytes` of their text (the least recently used dropped
+// first), lost at exit; capacity 0 stores nothing. Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -24,20 +24,26 @@ class ResponseStore {
     std::string response;  // the response object, as JSON text
   };
 
-  explicit ResponseStore(size_t capacity) : capacity_(capacity) {}
+  static constexpr size_t kDefaultMaxBytes = size_t{256} << 20;
+  explicit ResponseStore(size_t capacity, size_t max_bytes = kDefaultMaxBytes)
+      : capacity_(capacity), max_bytes_(max_bytes) {}
   size_t capacity() const { return capacity_; }
+  size_t bytes() const;  // the text kept now
   void put(const std::string& id, Entry entry);
   // Null when the id is unknown (never stored, or dropped).
   std::shared_ptr<const Entry> get(const std::string& id);
 
  private:
-  size_t capacity_;
-  std::mutex mu_;
+  size_t capacity_, max_bytes_;
+  size_t bytes_ = 0;
+  mutable std::mutex mu_;
   std::list<std::string> order_;  // most recently used first
   struct Slot {
     std::shared_ptr<const Entry> entry;
     std::list<std::string>::iterator at;
+    size_t bytes = 0;
   };
+  void drop(const std::string& id);  // mu_ held
   std::unordered_map<std::string, Slot> slots_;
 };
 

@@ -124,6 +124,21 @@ TEST(ResponseStore, KeepsTheMostRecentlyUsed) {
   ResponseStore none(0);
   none.put("a", {RequestJson::array(), "A"});
   EXPECT_EQ(none.get("a"), nullptr);
+
+  // And at most max_bytes of text: the response plus the conversation's JSON ("[]" here).
+  ResponseStore small(10, 100);
+  small.put("a", {RequestJson::array(), std::string(40, 'a')});
+  small.put("b", {RequestJson::array(), std::string(40, 'b')});
+  EXPECT_EQ(small.bytes(), 84u);
+  small.put("c", {RequestJson::array(), std::string(40, 'c')});  // 126 > 100: "a" goes
+  EXPECT_EQ(small.get("a"), nullptr);
+  EXPECT_NE(small.get("b"), nullptr);
+  EXPECT_EQ(small.bytes(), 84u);
+  small.put("huge", {RequestJson::array(), std::string(200, 'h')});  // larger than all: not kept
+  EXPECT_EQ(small.get("huge"), nullptr);
+  EXPECT_NE(small.get("c"), nullptr);
+  small.put("c", {RequestJson::array(), "C"});  // replaced: its old size leaves
+  EXPECT_EQ(small.bytes(), 42u + 3u);
 }
 
 TEST(ResponsesRequest, SettingsBecomeTheChatRequests) {
