@@ -2,7 +2,8 @@
 // Responses API) with its output items, and the server-sent events of a streamed one.
 //  - Output items, in the order the model wrote them: a "reasoning" item (with a reasoning
 //    parser, its text as reasoning_text content), a "message" item (one output_text part,
-//    with the per-token logprobs when asked for) and a "function_call" item per tool call.
+//    with, when asked for, the logprobs of every generated token, reasoning included: tokens
+//    do not split where the text does) and a "function_call" item per tool call.
 //    A reply with neither text nor calls still has its (empty) message.
 //  - Status: "completed"; "incomplete" with incomplete_details.reason "max_output_tokens" when
 //    the tokens ran out (the last item is then "incomplete" too); "failed" with an error when
