@@ -5,45 +5,15 @@
 #include <optional>
 
 #include "core/error.h"
+#include "engine/code_point_ranges.h"
 
 namespace tllm {
 
 namespace {
 
-constexpr uint32_t kMaxCp = 0x10FFFF;
+constexpr uint32_t kMaxCp = kMaxCodePoint;
 
-using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
-
-// Sorted, merged, surrogates removed.
-Ranges normalize(Ranges r) {
-  std::sort(r.begin(), r.end());
-  Ranges merged;
-  for (const auto& [lo, hi] : r) {
-    if (!merged.empty() && lo <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, hi);
-    else merged.push_back({lo, hi});
-  }
-  Ranges out;
-  for (const auto& [lo, hi] : merged) {
-    if (hi < 0xD800 || lo > 0xDFFF) {
-      out.push_back({lo, hi});
-      continue;
-    }
-    if (lo < 0xD800) out.push_back({lo, 0xD7FF});
-    if (hi > 0xDFFF) out.push_back({0xE000, hi});
-  }
-  return out;
-}
-
-Ranges complement(const Ranges& r) {  // r normalized
-  Ranges out;
-  uint32_t next = 0;
-  for (const auto& [lo, hi] : r) {
-    if (lo > next) out.push_back({next, lo - 1});
-    next = hi + 1;
-  }
-  if (next <= kMaxCp) out.push_back({next, kMaxCp});
-  return normalize(out);
-}
+using Ranges = CodePointRanges;
 
 // A code point of the grammar's text, with where it is.
 struct Char {
@@ -194,7 +164,7 @@ class GrammarCompiler {
     return static_cast<int>(rules_.size()) - 1;
   }
   int add_class(Ranges r) {
-    classes_.push_back(normalize(std::move(r)));
+    classes_.push_back(normalize_ranges(std::move(r)));
     return static_cast<int>(classes_.size()) - 1;
   }
 
@@ -326,8 +296,8 @@ class GrammarCompiler {
       r.push_back({lo, hi});
     }
     ++i_;
-    r = normalize(std::move(r));
-    if (negated) r = complement(r);
+    r = normalize_ranges(std::move(r));
+    if (negated) r = complement_ranges(r);
     if (r.empty()) fail_at(w, "a character class that matches no character");
     return add_class(std::move(r));
   }

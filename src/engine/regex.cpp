@@ -6,48 +6,18 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/code_point_ranges.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
 
 namespace {
 
-constexpr uint32_t kMaxCp = 0x10FFFF;
+constexpr uint32_t kMaxCp = kMaxCodePoint;
 constexpr int kMaxNfaStates = 400000;
 constexpr int kInf = -1;  // Node::max of an unbounded repeat
 
-using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;  // inclusive code point ranges
-
-// Sorted, merged, surrogates removed.
-Ranges normalize(Ranges r) {
-  std::sort(r.begin(), r.end());
-  Ranges out;
-  for (const auto& [lo, hi] : r) {
-    if (!out.empty() && lo <= out.back().second + 1) out.back().second = std::max(out.back().second, hi);
-    else out.push_back({lo, hi});
-  }
-  Ranges clean;
-  for (const auto& [lo, hi] : out) {
-    if (hi < 0xD800 || lo > 0xDFFF) {
-      clean.push_back({lo, hi});
-      continue;
-    }
-    if (lo < 0xD800) clean.push_back({lo, 0xD7FF});
-    if (hi > 0xDFFF) clean.push_back({0xE000, hi});
-  }
-  return clean;
-}
-
-Ranges complement(const Ranges& r) {  // r normalized
-  Ranges out;
-  uint32_t next = 0;
-  for (const auto& [lo, hi] : r) {
-    if (lo > next) out.push_back({next, lo - 1});
-    next = hi + 1;
-  }
-  if (next <= kMaxCp) out.push_back({next, kMaxCp});
-  return normalize(out);
-}
+using Ranges = CodePointRanges;
 
 struct Node {
   enum Kind { Set, Concat, Alt, Repeat, Empty } kind = Empty;
@@ -81,7 +51,7 @@ class Parser {
   static Node set_of(Ranges r) {
     Node n;
     n.kind = Node::Set;
-    n.ranges = normalize(std::move(r));
+    n.ranges = normalize_ranges(std::move(r));
     return n;
   }
   uint32_t next_cp() {
@@ -262,11 +232,11 @@ class Parser {
     auto one = [](uint32_t cp) { return Ranges{{cp, cp}}; };
     switch (c) {
       case 'd': return digit;
-      case 'D': return complement(normalize(digit));
+      case 'D': return complement_ranges(normalize_ranges(digit));
       case 'w': return word;
-      case 'W': return complement(normalize(word));
+      case 'W': return complement_ranges(normalize_ranges(word));
       case 's': return space;
-      case 'S': return complement(normalize(space));
+      case 'S': return complement_ranges(normalize_ranges(space));
       case 'n': return one('\n');
       case 'r': return one('\r');
       case 't': return one('\t');
@@ -352,8 +322,8 @@ class Parser {
       }
       r.insert(r.end(), item.begin(), item.end());
     }
-    Ranges n = normalize(std::move(r));
-    return negate ? complement(n) : n;
+    Ranges n = normalize_ranges(std::move(r));
+    return negate ? complement_ranges(n) : n;
   }
 
   std::string_view p_;

@@ -309,13 +309,7 @@ TEST(Grammar, AsAnOutputPiece) {
 // max_tokens a live prefix; the filter's tokens against a direct count.
 TEST(Grammar, TinyModelOutputsAreSentences) {
   TLLM_REQUIRE_TINY_MODEL(dir);
-  EngineConfig c;
-  c.model_dir = dir;
-  c.device = "cpu";
-  c.threads = 2;
-  c.kv_cache_memory = 64u << 20;
-  LLMEngine engine(c);
-  const Tokenizer& tok = *engine.tokenizer();
+  const auto engine = testing::tiny_cpu_engine(dir);
   const auto g = Grammar::compile(R"(
       root    ::= subject " " verb " " object "."
       subject ::= ("The" | "A") " " word
@@ -324,25 +318,15 @@ TEST(Grammar, TinyModelOutputsAreSentences) {
       word    ::= [a-z]+
   )");
   const std::vector<OutputPiece> fmt = {OutputPiece::sentence(g)};
-  const std::vector<int32_t> prompt = tok.encode("And the LORD said unto Moses,", true);
-  int stopped = 0;
-  for (uint64_t seed = 0; seed < 8; ++seed) {
-    SamplingParams p;
-    p.output_format = fmt;
-    p.seed = seed;
-    p.temperature = seed == 0 ? 0.0f : 1.0f;
-    p.max_tokens = 48;
-    const auto out = engine.generate({prompt}, {p})[0];
-    SCOPED_TRACE(out.text);
-    if (out.finish_reason == FinishReason::Stop) {
-      ++stopped;
-      EXPECT_TRUE(g->full_match(out.text));
+  const int stopped = testing::generate_under(*engine, fmt, [&](const std::string& text, bool whole) {
+    if (whole) {
+      EXPECT_TRUE(g->full_match(text));
     } else {
-      EXPECT_TRUE(takes(*g, out.text));
+      EXPECT_TRUE(takes(*g, text));
     }
-  }
+  });
   EXPECT_GT(stopped, 0);
-  testing::expect_filter_is_direct_count(tok, engine.vocab_size(), fmt,
+  testing::expect_filter_is_direct_count(*engine->tokenizer(), engine->vocab_size(), fmt,
                                          {"", "The", "A man", "The king went", "The king said the"});
 }
 
