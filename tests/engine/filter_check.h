@@ -35,6 +35,18 @@ inline void expect_filter_is_direct_count(const Tokenizer& tok, int vocab_size, 
   }
 }
 
+// Every string of length <= n over `alphabet` (the recognizers' exhaustive tests).
+inline std::vector<std::string> all_strings(const std::string& alphabet, size_t n) {
+  std::vector<std::string> out = {""};
+  for (size_t begin = 0, len = 0; len < n; ++len) {
+    const size_t end = out.size();
+    for (size_t i = begin; i < end; ++i)
+      for (char c : alphabet) out.push_back(out[i] + c);
+    begin = end;
+  }
+  return out;
+}
+
 // The tiny model in `dir` on the CPU.
 inline std::unique_ptr<LLMEngine> tiny_cpu_engine(const std::string& dir) {
   EngineConfig c;

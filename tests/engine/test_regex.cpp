@@ -23,17 +23,7 @@
 namespace tllm {
 namespace {
 
-// Every string of length <= n over `alphabet`.
-std::vector<std::string> all_strings(const std::string& alphabet, size_t n) {
-  std::vector<std::string> out = {""};
-  for (size_t begin = 0, len = 0; len < n; ++len) {
-    const size_t end = out.size();
-    for (size_t i = begin; i < end; ++i)
-      for (char c : alphabet) out.push_back(out[i] + c);
-    begin = end;
-  }
-  return out;
-}
+using testing::all_strings;
 
 bool alive(const Regex& re, const std::string& s) {
   int st = re.start();
