@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "engine/code_point_ranges.h"
+#include "tokenizer/unicode.h"
 
 namespace tllm {
 
@@ -604,6 +605,52 @@ std::string Grammar::State::key() const {
   put(static_cast<uint32_t>(have_ << 8 | need_));
   for (int32_t v : stacks_) put(static_cast<uint32_t>(v));
   return k;
+}
+
+bool Grammar::State::loops(CodePointRanges& out) const {
+  out.clear();
+  if (need_ != 0) return false;
+  // What a character does depends only on which classes on top hold it: cut the code points
+  // where that changes, and try one character per distinct set of classes.
+  std::vector<int32_t> tops;
+  const int32_t* d = stacks_.begin();
+  for (size_t at = 0; at < stacks_.size(); at += static_cast<size_t>(d[at]) + 1)
+    if (d[at] > 0) tops.push_back(g_->elements_[static_cast<size_t>(d[at + static_cast<size_t>(d[at])])].arg);
+  std::sort(tops.begin(), tops.end());
+  tops.erase(std::unique(tops.begin(), tops.end()), tops.end());
+  if (tops.empty() || tops.size() > 64) return false;
+  std::vector<uint32_t> cuts;
+  for (int32_t cls : tops)
+    for (const auto& [lo, hi] : g_->classes_[static_cast<size_t>(cls)]) {
+      cuts.push_back(lo);
+      cuts.push_back(hi + 1);
+    }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  if (cuts.size() > 4096) return false;
+  std::vector<std::pair<uint64_t, bool>> tried;  // class set -> whether its characters loop
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    const uint32_t lo = cuts[i], hi = cuts[i + 1] - 1;
+    uint64_t set = 0;
+    for (size_t k = 0; k < tops.size(); ++k)
+      if (g_->class_has(tops[k], lo)) set |= uint64_t{1} << k;
+    if (set == 0) continue;
+    auto it = std::find_if(tried.begin(), tried.end(), [&](const auto& t) { return t.first == set; });
+    if (it == tried.end()) {
+      std::string utf8;
+      tok::append_utf8(utf8, static_cast<char32_t>(lo));
+      State t = *this;
+      bool same = true;
+      for (size_t k = 0; k < utf8.size() && same; ++k) same = t.feed(static_cast<unsigned char>(utf8[k]));
+      same = same && t.stacks_.size() == stacks_.size() && std::equal(stacks_.begin(), stacks_.end(), t.stacks_.begin());
+      tried.push_back({set, same});
+      it = tried.end() - 1;
+    }
+    if (!it->second) continue;
+    if (!out.empty() && out.back().second + 1 == lo) out.back().second = hi;
+    else out.push_back({lo, hi});
+  }
+  return !out.empty();
 }
 
 bool Grammar::full_match(std::string_view text) const {

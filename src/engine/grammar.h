@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/small_vector.h"
+#include "engine/code_point_ranges.h"
 
 namespace tllm {
 
@@ -52,6 +53,9 @@ class Grammar {
     bool finished() const;
     // Equal keys: equal states (of one grammar).
     std::string key() const;
+    // The characters that leave this state as it is (a string's plain characters, say):
+    // false when there are none, or too many classes on top to tell.
+    bool loops(CodePointRanges& out) const;
 
    private:
     friend class Grammar;

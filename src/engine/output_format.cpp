@@ -192,6 +192,17 @@ OutputFilter::OutputFilter(const Tokenizer& tokenizer, int vocab_size)
     if (!plain_[static_cast<size_t>(id)]) rest_.push_back(id);
 }
 
+void OutputFilter::index_code_points() {
+  if (!cp_at_.empty()) return;
+  cp_at_.reserve(bytes_.size() + 1);
+  for (const std::string& b : bytes_) {
+    cp_at_.push_back(static_cast<uint32_t>(code_points_.size()));
+    if (tok::valid_utf8_prefix(b) != b.size()) continue;
+    for (size_t i = 0; i < b.size();) code_points_.push_back(static_cast<uint32_t>(tok::next_cp(b, i)));
+  }
+  cp_at_.push_back(static_cast<uint32_t>(code_points_.size()));
+}
+
 void OutputFilter::walk(const std::vector<int32_t>& sorted, size_t lo, size_t hi, size_t d, const FormatPrefix& s,
                         std::vector<uint8_t>& ok) const {
   size_t i = lo;
@@ -232,6 +243,23 @@ const TokenSet& OutputFilter::next(const FormatPrefix& state) {
         ok[static_cast<size_t>(id)] = s.feed(b);
       }
     }
+  } else if (state.grammar_loops(loops_)) {
+    // Tokens of whole characters that each leave the grammar's state as it is are taken;
+    // the rest walked as their own trie.
+    index_code_points();
+    others_.clear();
+    for (int32_t id : sorted_) {
+      const auto i = static_cast<size_t>(id);
+      bool loop = cp_at_[i] < cp_at_[i + 1];
+      for (uint32_t k = cp_at_[i]; loop && k < cp_at_[i + 1]; ++k) {
+        const uint32_t cp = code_points_[k];
+        const auto r = std::upper_bound(loops_.begin(), loops_.end(), std::make_pair(cp, kMaxCodePoint + 1));
+        loop = r != loops_.begin() && std::prev(r)->second >= cp;
+      }
+      if (loop) ok[i] = 1;
+      else others_.push_back(id);
+    }
+    walk(others_, 0, others_.size(), 0, state, ok);
   } else if (uint32_t room = 0; state.in_plain_string(&room)) {
     // Plain string text is taken while it fits; the rest (quotes, escapes, pieces of UTF-8
     // characters) walked as their own trie.

@@ -45,6 +45,8 @@ class FormatPrefix {
   // In free text with no part of its trigger written: any text without the trigger's first
   // byte (`first`) is taken and leaves the state as it is.
   bool in_free_text(unsigned char* first) const;
+  // In a grammar piece, the characters that leave the state as it is (Grammar::State::loops).
+  bool grammar_loops(CodePointRanges& out) const { return grammar_ && grammar_->loops(out); }
   // Equal keys: equal formats and states; with a horizon, states that take or refuse every
   // text of up to `horizon` bytes alike (JsonPrefix::key).
   std::string key(uint32_t horizon = JsonPrefix::kExactKey) const;
@@ -93,6 +95,13 @@ class OutputFilter {
   std::vector<uint32_t> plain_;  // characters of plain string text (see in_plain_string); 0: not plain
   std::vector<int32_t> sorted_;  // the drawable tokens, by their bytes
   std::vector<int32_t> rest_;    // those of them that are not plain string text, by their bytes
+  // Each token's characters (for grammar states that loop on some), filled on first use:
+  // token id's code points are code_points_[cp_at_[id], cp_at_[id + 1]); none when its
+  // bytes are not whole UTF-8 characters.
+  std::vector<uint32_t> code_points_, cp_at_;
+  void index_code_points();
+  CodePointRanges loops_;        // next()'s scratch
+  std::vector<int32_t> others_;  // next()'s scratch
   // Marks in ok the tokens of sorted[lo, hi) (which share their first d bytes, fed to s) that s
   // takes whole.
   void walk(const std::vector<int32_t>& sorted, size_t lo, size_t hi, size_t d, const FormatPrefix& s,
