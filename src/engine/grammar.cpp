@@ -205,6 +205,10 @@ class GrammarCompiler {
       std::vector<Item> items = primary();
       skip_space();
       if (at('*') || at('+') || at('?') || at('{')) items = quantified(std::move(items));
+      // Counted as read: repetitions written out could otherwise fill memory first.
+      if ((items_ += items.size()) > Grammar::kMaxElements)
+        fail("the grammar is too large (more than " + std::to_string(Grammar::kMaxElements) +
+             " elements once repetitions are written out)");
       seq.insert(seq.end(), items.begin(), items.end());
     }
     return seq;
@@ -436,6 +440,7 @@ class GrammarCompiler {
   size_t i_ = 0;
   std::string current_;  // the rule being read
   int nesting_ = 0;      // open groups
+  size_t items_ = 0;     // items read so far
   std::map<std::string, int> ids_;
   std::vector<std::vector<Alt>> rules_;
   std::vector<std::string> names_;

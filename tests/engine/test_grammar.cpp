@@ -225,6 +225,9 @@ TEST(Grammar, RefusesMistakesNamingTheLineAndColumn) {
   std::string many = "root ::=";
   for (int i = 0; i < 21; ++i) many += " \"c\"{0,1000}";  // a rule per optional repeat
   all.push_back({many, "too many rules"});
+  std::string big = "root ::=";
+  for (int i = 0; i < 300; ++i) big += " \"ab\"{1000}";  // 300,000 items written out
+  all.push_back({big, "too large"});
   for (const auto& [text, want] : all) {
     try {
       Grammar::compile(text);
