@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,12 @@ inline CodePointRanges complement_ranges(const CodePointRanges& r) {
   }
   if (next <= kMaxCodePoint) out.push_back({next, kMaxCodePoint});
   return normalize_ranges(out);
+}
+
+// Whether cp is in r (r normalized).
+inline bool ranges_contain(const CodePointRanges& r, uint32_t cp) {
+  const auto it = std::upper_bound(r.begin(), r.end(), std::make_pair(cp, kMaxCodePoint + 1));
+  return it != r.begin() && std::prev(it)->second >= cp;
 }
 
 }  // namespace tllm

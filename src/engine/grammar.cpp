@@ -12,43 +12,26 @@ namespace tllm {
 
 namespace {
 
-constexpr uint32_t kMaxCp = kMaxCodePoint;
-
-using Ranges = CodePointRanges;
-
 // A code point of the grammar's text, with where it is.
 struct Char {
   uint32_t cp;
   int line, col;
 };
 
-// Decodes UTF-8; invalid bytes are refused with their place.
+// Decodes UTF-8; the first invalid byte is refused with its place.
 std::vector<Char> decode(std::string_view s) {
   std::vector<Char> out;
+  const size_t valid = tok::valid_utf8_prefix(s);
   int line = 1, col = 1;
-  for (size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    uint32_t cp = b;
-    int n = 1;
-    if (b >= 0xF0 && b <= 0xF4) n = 4, cp = b & 0x07;
-    else if (b >= 0xE0) n = 3, cp = b & 0x0F;
-    else if (b >= 0xC2 && b < 0xE0) n = 2, cp = b & 0x1F;
-    else if (b >= 0x80) n = 0;
-    bool ok = n > 0 && i + static_cast<size_t>(n) <= s.size();
-    for (int k = 1; ok && k < n; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
-      ok = (c & 0xC0) == 0x80;
-      cp = cp << 6 | (c & 0x3F);
-    }
-    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (!ok || cp < kMin[n] || cp > kMaxCp || (cp >= 0xD800 && cp <= 0xDFFF))
-      throw InvalidArgument("grammar: line " + std::to_string(line) + ", column " + std::to_string(col) +
-                            ": the text is not valid UTF-8");
+  for (size_t i = 0; i < valid;) {
+    const uint32_t cp = static_cast<uint32_t>(tok::next_cp(s, i));
     out.push_back({cp, line, col});
     if (cp == '\n') ++line, col = 1;
     else ++col;
-    i += static_cast<size_t>(n);
   }
+  if (valid < s.size())
+    throw InvalidArgument("grammar: line " + std::to_string(line) + ", column " + std::to_string(col) +
+                          ": the text is not valid UTF-8");
   return out;
 }
 
@@ -164,7 +147,7 @@ class GrammarCompiler {
     used_at_.push_back(here());
     return static_cast<int>(rules_.size()) - 1;
   }
-  int add_class(Ranges r) {
+  int add_class(CodePointRanges r) {
     classes_.push_back(normalize_ranges(std::move(r)));
     return static_cast<int>(classes_.size()) - 1;
   }
@@ -232,7 +215,7 @@ class GrammarCompiler {
     if (c == '[') return {{-1, char_class()}};
     if (c == '.') {
       ++i_;
-      return {{-1, add_class({{0, kMaxCp}})}};
+      return {{-1, add_class({{0, kMaxCodePoint}})}};
     }
     if (c == '(') {
       if (++nesting_ > Grammar::kMaxNesting) fail("groups nested too deeply");
@@ -267,7 +250,7 @@ class GrammarCompiler {
         if (d < 0) fail_at(w, "a bad hexadecimal escape");
         v = v * 16 + static_cast<uint32_t>(d);
       }
-      if (v > kMaxCp || (v >= 0xD800 && v <= 0xDFFF)) fail_at(w, "an escape that is not a Unicode character");
+      if (v > kMaxCodePoint || (v >= 0xD800 && v <= 0xDFFF)) fail_at(w, "an escape that is not a Unicode character");
       return v;
     };
     switch (c) {
@@ -288,7 +271,7 @@ class GrammarCompiler {
     ++i_;  // [
     bool negated = false;
     if (at('^')) negated = true, ++i_;
-    Ranges r;
+    CodePointRanges r;
     while (!at(']')) {
       if (i_ >= text_.size()) fail_at(w, "unterminated character class");
       const uint32_t lo = escaped();
@@ -446,7 +429,7 @@ class GrammarCompiler {
   std::vector<std::string> names_;
   std::vector<bool> defined_;
   std::vector<Where> used_at_;  // where a rule is defined (or first used, while it is not)
-  std::vector<Ranges> classes_;
+  std::vector<CodePointRanges> classes_;
 };
 
 std::shared_ptr<const Grammar> Grammar::compile(std::string_view text) {
@@ -455,11 +438,7 @@ std::shared_ptr<const Grammar> Grammar::compile(std::string_view text) {
 
 // ---- the recognizer ------------------------------------------------------------------------
 
-bool Grammar::class_has(int cls, uint32_t cp) const {
-  const Ranges& r = classes_[static_cast<size_t>(cls)];
-  auto it = std::upper_bound(r.begin(), r.end(), std::make_pair(cp, kMaxCp + 1));
-  return it != r.begin() && std::prev(it)->second >= cp;
-}
+bool Grammar::class_has(int cls, uint32_t cp) const { return ranges_contain(classes_[static_cast<size_t>(cls)], cp); }
 
 bool Grammar::class_meets(int cls, uint32_t lo, uint32_t hi) const {
   for (const auto& [a, b] : classes_[static_cast<size_t>(cls)])
@@ -574,7 +553,7 @@ bool Grammar::State::feed(unsigned char c) {
     // A partial character: taken while a class on top may hold a character beginning so.
     const int rest = 6 * (need - have);
     const uint32_t lo = std::max(partial << rest, kMin[need]);
-    const uint32_t hi = std::min(partial << rest | ((1u << rest) - 1), kMaxCp);
+    const uint32_t hi = std::min(partial << rest | ((1u << rest) - 1), kMaxCodePoint);
     if (lo > hi) return false;
     bool some = false;
     for (size_t at = 0; at < n && !some; at += static_cast<size_t>(d[at]) + 1)
@@ -584,7 +563,7 @@ bool Grammar::State::feed(unsigned char c) {
     return true;
   }
   const uint32_t cp = partial;
-  if (cp < kMin[need] || cp > kMaxCp || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+  if (cp < kMin[need] || cp > kMaxCodePoint || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
   Expansion& out = expansion_scratch();
   for (size_t at = 0; at < n; at += static_cast<size_t>(d[at]) + 1) {
     const size_t len = static_cast<size_t>(d[at]);

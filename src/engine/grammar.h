@@ -74,7 +74,6 @@ class Grammar {
   bool full_match(std::string_view text) const;
 
  private:
-  using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;  // inclusive, sorted, merged
   struct Element {
     enum Kind : uint8_t { End, Ref, Chars } kind = End;
     int32_t arg = 0;  // Ref: the rule; Chars: the class
@@ -94,7 +93,7 @@ class Grammar {
   std::string source_;
   std::vector<Element> elements_;              // alternatives, each ending with End
   std::vector<std::vector<int32_t>> rules_;    // per rule: where its alternatives start
-  std::vector<Ranges> classes_;
+  std::vector<CodePointRanges> classes_;
   int root_ = 0;
 };
 

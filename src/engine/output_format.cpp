@@ -251,11 +251,7 @@ const TokenSet& OutputFilter::next(const FormatPrefix& state) {
     for (int32_t id : sorted_) {
       const auto i = static_cast<size_t>(id);
       bool loop = cp_at_[i] < cp_at_[i + 1];
-      for (uint32_t k = cp_at_[i]; loop && k < cp_at_[i + 1]; ++k) {
-        const uint32_t cp = code_points_[k];
-        const auto r = std::upper_bound(loops_.begin(), loops_.end(), std::make_pair(cp, kMaxCodePoint + 1));
-        loop = r != loops_.begin() && std::prev(r)->second >= cp;
-      }
+      for (uint32_t k = cp_at_[i]; loop && k < cp_at_[i + 1]; ++k) loop = ranges_contain(loops_, code_points_[k]);
       if (loop) ok[i] = 1;
       else others_.push_back(id);
     }

@@ -30,16 +30,6 @@ void append_optional(std::string& out, const std::optional<std::string>& s) {
   else out += "null";
 }
 
-}  // namespace
-
-std::string response_item_id(const char* prefix) {
-  std::string id = make_request_id(prefix);
-  id[id.find('-')] = '_';
-  return id;
-}
-
-namespace {
-
 // A new item with fresh ids.
 ResponseItem new_item(ResponseItem::Kind kind, std::string text = "", std::string name = "") {
   static const char* prefixes[] = {"rs", "msg", "fc"};
@@ -55,6 +45,12 @@ ResponseItem new_item(ResponseItem::Kind kind, std::string text = "", std::strin
 }
 
 }  // namespace
+
+std::string response_item_id(const char* prefix) {
+  std::string id = make_request_id(prefix);
+  id[id.find('-')] = '_';
+  return id;
+}
 
 std::vector<ResponseItem> response_items(const ChatMessageParts& parts) {
   std::vector<ResponseItem> items;
@@ -92,6 +88,14 @@ ResponseWriter::ResponseWriter(const ResponsesRequest& request, std::string id, 
                                int64_t created_at, float temperature, float top_p, LogprobStyle style, bool stored)
     : request_(request), id_(std::move(id)), model_(std::move(model)), created_at_(created_at),
       temperature_(temperature), top_p_(top_p), style_(style), stored_(stored) {}
+
+ResponseWriter::Outcome ResponseWriter::ended(bool incomplete, const ResponseUsage& usage) {
+  Outcome o;
+  o.status = incomplete ? "incomplete" : "completed";
+  if (incomplete) o.incomplete_reason = "max_output_tokens";
+  o.usage = &usage;
+  return o;
+}
 
 void ResponseWriter::append_logprobs(std::string& out, const std::vector<TokenLogprob>& logprobs) const {
   out.push_back('[');
@@ -366,14 +370,10 @@ void ResponseEventStream::push(const ChatOutputStream::Delta& d, const std::vect
 
 std::string ResponseEventStream::finish(bool incomplete, const ResponseUsage& usage, std::string& out) {
   if (items_.empty()) open(ResponseItem::Kind::Message, out);  // a reply without text: its empty message
-  if (incomplete && !items_.empty()) items_.back().incomplete = true;
+  items_.back().incomplete = incomplete;
   close(out);
-  ResponseWriter::Outcome o;
-  o.status = incomplete ? "incomplete" : "completed";
-  o.incomplete_reason = "max_output_tokens";
-  o.usage = &usage;
   std::string response;
-  writer_.append_response(response, items_, logprobs_, o);
+  writer_.append_response(response, items_, logprobs_, ResponseWriter::ended(incomplete, usage));
   event(out, incomplete ? "response.incomplete" : "response.completed", ",\"response\":" + response);
   return response;
 }

@@ -37,7 +37,7 @@ struct ResponseItem {
   bool incomplete = false;
 };
 
-// Random item ids: "<prefix>_<32 hex digits>".
+// Random response and item ids: "<prefix>_<32 hex digits>".
 std::string response_item_id(const char* prefix);
 
 // The items of a whole reply (split by server/chat_output.h).
@@ -65,6 +65,8 @@ class ResponseWriter {
     std::string error;                        // with "failed"
     const ResponseUsage* usage = nullptr;     // null: "usage": null
   };
+  // A finished response's: completed, or incomplete (the tokens ran out).
+  static Outcome ended(bool incomplete, const ResponseUsage& usage);
   // `logprobs` go into the message's output_text part (when the request asked for them).
   void append_response(std::string& out, const std::vector<ResponseItem>& items,
                        const std::vector<TokenLogprob>& logprobs, const Outcome& outcome) const;

@@ -69,8 +69,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   std::vector<PromptPlan> plans;
   plans.push_back(std::move(plan));
 
-  std::string id = make_request_id("resp");
-  id[id.find('-')] = '_';  // OpenAI's "resp_<hex>"
+  const std::string id = response_item_id("resp");  // OpenAI's "resp_<hex>"
   auto gen = std::make_shared<Generation>(state, id, std::move(plans), 1);
   const bool store = ctx->request.store && state.responses.capacity() > 0;
   ctx->writer = std::make_unique<ResponseWriter>(ctx->request, id, state.model_name, unix_time(), temperature, top_p,
@@ -91,16 +90,10 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
       const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
       const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
       std::vector<ResponseItem> items = response_items(parts);
-      ResponseWriter::Outcome o;
-      o.status = "completed";
-      if (c.finish_reason == FinishReason::Length) {
-        o.status = "incomplete";
-        o.incomplete_reason = "max_output_tokens";
-        items.back().incomplete = true;
-      }
-      o.usage = &usage;
+      const bool incomplete = c.finish_reason == FinishReason::Length;
+      items.back().incomplete = incomplete;
       std::string out;
-      ctx->writer->append_response(out, items, c.logprobs, o);
+      ctx->writer->append_response(out, items, c.logprobs, ResponseWriter::ended(incomplete, usage));
       keep(items, out);
       return out;
     });
