@@ -301,28 +301,7 @@ void parse_common(const json& body, GenerationRequest& r) {
 
 // Chat message content: a string, or text parts joined by newlines (as vLLM does).
 std::string message_text(const json& content, const std::string& path) {
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array())
-    throw bad_request("'" + path + "' must be a string or a list of content parts, got " +
-                          type_name(content), "messages");
-  std::string text;
-  bool first = true;
-  for (size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    const std::string pp = path + "[" + std::to_string(i) + "]";
-    if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
-      throw bad_request("'" + pp + "' must be an object with a 'type'", "messages");
-    const std::string type = part["type"].get<std::string>();
-    if (type != "text")
-      throw bad_request("'" + pp + "': content part type '" + type +
-                            "' is not supported (this server takes text only)", "messages");
-    if (!part.contains("text") || !part["text"].is_string())
-      throw bad_request("'" + pp + ".text' must be a string", "messages");
-    if (!first) text += '\n';
-    text += part["text"].get<std::string>();
-    first = false;
-  }
-  return text;
+  return content_parts_text(content, path, "messages", {{"text", "text"}}, " (this server takes text only)");
 }
 
 json normalize_messages(const json& messages) {

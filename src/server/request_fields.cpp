@@ -103,4 +103,28 @@ void check_known_fields(const RequestJson& body, const std::set<std::string>& kn
       throw bad_request("Unrecognized request argument supplied: " + it.key(), it.key());
 }
 
+std::string content_parts_text(const RequestJson& content, const std::string& path, const std::string& param,
+                               std::initializer_list<TextPart> fields, const char* taken) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array())
+    throw bad_request("'" + path + "' must be a string or a list of content parts, got " + type_name(content), param);
+  std::string text;
+  for (size_t i = 0; i < content.size(); ++i) {
+    const RequestJson& part = content[i];
+    const std::string pp = path + "[" + std::to_string(i) + "]";
+    const RequestJson* type = part.is_object() ? find(part, "type") : nullptr;
+    if (!type || !type->is_string()) throw bad_request("'" + pp + "' must be an object with a 'type'", param);
+    const std::string t = type->get<std::string>();
+    const char* field = nullptr;
+    for (const TextPart& f : fields)
+      if (t == f.type) field = f.field;
+    if (!field) throw bad_request("'" + pp + "': content part type '" + t + "' is not supported" + taken, param);
+    const RequestJson* value = find(part, field);
+    if (!value || !value->is_string()) throw bad_request("'" + pp + "." + field + "' must be a string", param);
+    if (i) text += '\n';
+    text += value->get<std::string>();
+  }
+  return text;
+}
+
 }  // namespace tllm::request_fields

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <set>
@@ -34,5 +35,16 @@ void check_range(const std::optional<double>& v, const std::string& key, double 
 void reject_unsupported(const RequestJson& body, const std::string& key, const char* why);
 // 400 "Unrecognized request argument supplied: <key>" for a key outside `known`.
 void check_known_fields(const RequestJson& body, const std::set<std::string>& known);
+
+// Message content as text: a string, or a list of parts {"type": t, ...} joined by newlines,
+// each of a type in `fields` (type -> the field holding its text); another type is refused as
+// not text, `taken` saying what is (" (this server takes text only)"). Errors name `path`
+// ('messages[2].content[1]') and `param`.
+struct TextPart {
+  const char* type;
+  const char* field;
+};
+std::string content_parts_text(const RequestJson& content, const std::string& path, const std::string& param,
+                               std::initializer_list<TextPart> fields, const char* taken);
 
 }  // namespace tllm::request_fields

@@ -15,26 +15,8 @@ using namespace request_fields;
 // Text of a content list: input_text / output_text parts (a refusal part's refusal), joined
 // by newlines as chat content parts are.
 std::string content_text(const json& content, const std::string& path) {
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array())
-    throw bad_request("'" + path + "' must be a string or a list of content parts, got " + type_name(content), "input");
-  std::string text;
-  for (size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    const std::string pp = path + "[" + std::to_string(i) + "]";
-    const json* type = part.is_object() ? find(part, "type") : nullptr;
-    if (!type || !type->is_string()) throw bad_request("'" + pp + "' must be an object with a 'type'", "input");
-    const std::string t = type->get<std::string>();
-    const char* field = t == "input_text" || t == "output_text" ? "text" : t == "refusal" ? "refusal" : nullptr;
-    if (!field)
-      throw bad_request("'" + pp + "': content part type '" + t +
-                            "' is not supported (this server takes text: input_text, output_text)", "input");
-    const json* value = find(part, field);
-    if (!value || !value->is_string()) throw bad_request("'" + pp + "." + field + "' must be a string", "input");
-    if (i) text += '\n';
-    text += value->get<std::string>();
-  }
-  return text;
+  return content_parts_text(content, path, "input", {{"input_text", "text"}, {"output_text", "text"}, {"refusal", "refusal"}},
+                            " (this server takes text: input_text, output_text)");
 }
 
 std::string required_string(const json& item, const char* key, const std::string& path,
