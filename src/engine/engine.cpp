@@ -665,7 +665,10 @@ void LLMEngine::Impl::record_prompt_logprobs(const Tensor& logits, int R, const 
     const int p = prompt_rows[r].position;
     const float* row = lp.data<float>() + static_cast<int64_t>(r) * V;
     const int32_t next = q.tokens[p + 1];
-    states.at(q.id).prompt_logprobs[p + 1] = TokenLogprob{next, row[next], top_n(row, V, q.params.prompt_logprobs)};
+    int32_t above = 0;
+    for (int64_t v = 0; v < V; ++v) above += row[v] > row[next];
+    states.at(q.id).prompt_logprobs[p + 1] =
+        TokenLogprob{next, row[next], top_n(row, V, q.params.prompt_logprobs), above + 1};
   }
 }
 

@@ -16,6 +16,8 @@ struct TokenLogprob {
   int32_t token = 0;
   float logprob = 0.0f;
   std::vector<std::pair<int32_t, float>> top;  // most likely first
+  // 1 + the number of tokens more likely than `token` (prompt logprobs only; 0: not computed).
+  int32_t rank = 0;
 };
 
 // One event of a request's stream. Events of one request arrive in order; the last one

@@ -1,5 +1,7 @@
 #include "server/logprobs.h"
 
+#include <algorithm>
+
 #include "server/json_text.h"
 
 namespace tllm {
@@ -114,6 +116,48 @@ void LegacyLogprobs::add_entry(int32_t token, const TokenLogprob* lp) {
   }
   append_item(top_logprobs_, item);
   ++count_;
+}
+
+void append_prompt_logprobs(std::string& out, const std::vector<std::optional<TokenLogprob>>& lps, int top_n,
+                            const LogprobStyle& style) {
+  out.push_back('[');
+  for (size_t i = 0; i < lps.size(); ++i) {
+    if (i) out.push_back(',');
+    if (!lps[i]) {
+      out += "null";
+      continue;
+    }
+    const TokenLogprob& lp = *lps[i];
+    auto entry = [&](int32_t id, float logprob, int32_t rank) {
+      out.push_back('"');
+      append_json_number(out, static_cast<int64_t>(id));
+      out += "\":{\"logprob\":";
+      append_json_number(out, static_cast<double>(logprob));
+      out += ",\"rank\":";
+      if (rank > 0) append_json_number(out, static_cast<int64_t>(rank));
+      else out += "null";
+      out += ",\"decoded_token\":";
+      append_json_string(out, style.token_text(id));
+      out.push_back('}');
+    };
+    out.push_back('{');
+    entry(lp.token, lp.logprob, lp.rank);
+    const size_t n = std::min(lp.top.size(), static_cast<size_t>(std::max(top_n, 0)));
+    for (size_t k = 0; k < n; ++k) {
+      if (lp.top[k].first == lp.token) continue;
+      out.push_back(',');
+      entry(lp.top[k].first, lp.top[k].second, static_cast<int32_t>(k + 1));
+    }
+    out.push_back('}');
+  }
+  out.push_back(']');
+}
+
+std::vector<std::optional<TokenLogprob>> with_top_n(const std::vector<std::optional<TokenLogprob>>& lps, int top_n) {
+  std::vector<std::optional<TokenLogprob>> out = lps;
+  for (auto& lp : out)
+    if (lp && lp->top.size() > static_cast<size_t>(std::max(top_n, 0))) lp->top.resize(std::max(top_n, 0));
+  return out;
 }
 
 void LegacyLogprobs::add_prompt(const std::vector<int32_t>& prompt_ids,

@@ -46,6 +46,15 @@ void append_chat_logprob(std::string& out, const TokenLogprob& lp, int top_n, co
 void append_chat_logprobs(std::string& out, const std::vector<TokenLogprob>& lps, int top_n,
                           const LogprobStyle& style);
 
+// vLLM's prompt_logprobs list: null for the first prompt token, then per token a dict from
+// token id (a string key) to {"logprob", "rank", "decoded_token"}: the prompt's own token first
+// (its rank in the vocabulary), then the top_n most likely (ranks 1..top_n), each id once.
+void append_prompt_logprobs(std::string& out, const std::vector<std::optional<TokenLogprob>>& lps, int top_n,
+                            const LogprobStyle& style);
+// The same list with at most top_n alternatives per entry (the engine computed one count for
+// two consumers: completions' echo and prompt_logprobs).
+std::vector<std::optional<TokenLogprob>> with_top_n(const std::vector<std::optional<TokenLogprob>>& lps, int top_n);
+
 // Accumulates legacy completions logprobs; append_json writes what was added since the
 // last clear(). text_offset keeps counting across clear() (streaming chunks).
 class LegacyLogprobs {

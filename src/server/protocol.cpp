@@ -44,7 +44,7 @@ const std::set<std::string>& common_fields() {
       "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
-      "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "logit_bias",
+      "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "prompt_logprobs", "logit_bias",
       "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens", "guided_json",
       "guided_choice", "guided_regex", "guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend",
       "structural_tag", "structured_outputs",
@@ -285,6 +285,13 @@ void parse_common(const json& body, GenerationRequest& r) {
       const double bias = std::clamp(it->get<double>(), -100.0, 100.0);
       r.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
     }
+  }
+  if (auto pl = get_int(body, "prompt_logprobs")) {
+    if (*pl < 0 || *pl > kMaxLogprobs)
+      throw bad_request("'prompt_logprobs' must be in [0, " + std::to_string(kMaxLogprobs) + "], got " +
+                            std::to_string(*pl), "prompt_logprobs");
+    if (r.stream) throw bad_request("'prompt_logprobs' is not available when 'stream' is true", "prompt_logprobs");
+    r.prompt_logprobs = *pl;
   }
   parse_output_format(body, r);
   if (auto t = get_integer(body, "truncate_prompt_tokens", -1)) {
@@ -716,6 +723,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.include_stop_str_in_output = r.include_stop_str_in_output;
   p.skip_special_tokens = r.skip_special_tokens;
   p.logprobs = r.logprobs;
+  p.prompt_logprobs = r.prompt_logprobs;
   return p;
 }
 

@@ -51,6 +51,9 @@ struct GenerationRequest {
   bool return_tokens_as_token_ids = false;
   // Per-token logprobs: -1 off, else the number of top alternatives (0..kMaxLogprobs).
   int logprobs = -1;
+  // vLLM's prompt_logprobs: -1 off, else each prompt token's logprob, rank and this many most
+  // likely alternatives (0..kMaxLogprobs); not with stream.
+  int prompt_logprobs = -1;
   // vLLM's truncate_prompt_tokens: keep the last k prompt tokens (-1: the context length).
   std::optional<int> truncate_prompt_tokens;
   // Structured output (response_format json_object / json_schema, guided_json, guided_choice,

@@ -284,8 +284,10 @@ void append_finish(std::string& out, const ChoiceState& c, const char* reason) {
   else out += "null";
 }
 
-void append_response_tail(std::string& out, const Generation& gen) {
-  out += "],\"usage\":";
+void append_response_tail(std::string& out, const Generation& gen, const std::string& fields) {
+  out += "]";
+  out += fields;
+  out += ",\"usage\":";
   append_usage(out, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());
   out += "}";
 }

@@ -156,7 +156,8 @@ void respond_when_done(Generation& gen, const ClientConnection& conn, httplib::R
 // given, replaces the engine's finish reason (chat's "tool_calls").
 void append_finish(std::string& out, const ChoiceState& c, const char* reason = nullptr);
 // `],"usage":{...}}`, closing a full response opened with append_response_head.
-void append_response_tail(std::string& out, const Generation& gen);
+// `fields` (",\"name\":value..." or "") go between the choices and the usage.
+void append_response_tail(std::string& out, const Generation& gen, const std::string& fields = "");
 
 // The final usage chunk of a stream (choices empty).
 void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Generation& gen);

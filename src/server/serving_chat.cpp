@@ -61,7 +61,14 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     append_finish(out, c, calls_finish(c, !parsed.calls.empty()));
     out += "}";
   }
-  append_response_tail(out, gen);
+  std::string fields;  // vLLM: one prompt_logprobs list for the response (the choices share the prompt)
+  if (ctx.request.prompt_logprobs >= 0) {
+    const ChoiceState& c0 = gen.choices().front();
+    fields = ",\"prompt_logprobs\":";
+    if (c0.prompt_logprobs) append_prompt_logprobs(fields, *c0.prompt_logprobs, ctx.request.prompt_logprobs, ctx.style);
+    else fields += "null";
+  }
+  append_response_tail(out, gen, fields);
   return out;
 }
 

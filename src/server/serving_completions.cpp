@@ -33,13 +33,19 @@ std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t
       LegacyLogprobs lp(ctx.style);
       if (ctx.request.echo)
         lp.add_prompt(gen.prompts()[c.prompt_index].token_ids,
-                      c.prompt_logprobs ? *c.prompt_logprobs : std::vector<std::optional<TokenLogprob>>{});
+                      c.prompt_logprobs ? with_top_n(*c.prompt_logprobs, ctx.request.logprobs)
+                                        : std::vector<std::optional<TokenLogprob>>{});
       for (const auto& t : c.logprobs) lp.add(t);
       lp.append_json(out);
     } else {
       out += "null";
     }
     append_finish(out, c);
+    if (ctx.request.prompt_logprobs >= 0) {
+      out += ",\"prompt_logprobs\":";
+      if (c.prompt_logprobs) append_prompt_logprobs(out, *c.prompt_logprobs, ctx.request.prompt_logprobs, ctx.style);
+      else out += "null";
+    }
     out += "}";
   }
   append_response_tail(out, gen);
@@ -78,7 +84,7 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
     plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                        engine.max_model_len(), "prompt");
     plan.params.detokenize = state.tokenizer != nullptr;
-    if (r.echo && r.logprobs >= 0) plan.params.prompt_logprobs = r.logprobs;
+    if (r.echo && r.logprobs >= 0) plan.params.prompt_logprobs = std::max(plan.params.prompt_logprobs, r.logprobs);
     ctx->echo_texts.push_back(std::move(echo));
     plans.push_back(std::move(plan));
   }

@@ -811,6 +811,73 @@ TEST_F(Http, CompletionLogprobsLegacyShapeWithEcho) {
     EXPECT_GE(lp["text_offset"][i].get<int>(), lp["text_offset"][i - 1].get<int>());
 }
 
+// vLLM's prompt_logprobs: the logprob of prompt token i given tokens < i, from the prefill.
+// Reference: the engine's own decode steps. Tokens it generated greedily, appended to the
+// prompt, must get in the prefill the logprobs, rank 1 and top alternatives they had when
+// drawn.
+TEST_F(Http, PromptLogprobsMatchTheDecodeSteps) {
+  const std::vector<int32_t> prompt = tok().encode(kPrompt, true);
+  const auto want = direct(prompt, greedy(5, 3));
+  std::vector<int32_t> full = prompt;
+  full.insert(full.end(), want.token_ids.begin(), want.token_ids.begin() + 4);
+  const Reply r = post(server(), "/v1/completions",
+                       json{{"prompt", full}, {"max_tokens", 1}, {"temperature", 0}, {"prompt_logprobs", 3},
+                            {"logprobs", 1}, {"echo", true}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& pl = r.body["choices"][0]["prompt_logprobs"];
+  ASSERT_EQ(pl.size(), full.size());
+  EXPECT_TRUE(pl[0].is_null());
+  for (size_t i = 1; i < full.size(); ++i) {
+    SCOPED_TRACE(i);
+    const json& e = pl[i];
+    const std::string key = std::to_string(full[i]);
+    ASSERT_TRUE(e.contains(key)) << e.dump();
+    const int rank = e[key]["rank"].get<int>();
+    EXPECT_GE(rank, 1);
+    EXPECT_EQ(e[key]["decoded_token"], tok().decode(std::vector<int32_t>{full[i]}, false));
+    // The three most likely (ranks 1..3, most likely first) plus the prompt token when it is not one of them.
+    EXPECT_EQ(e.size(), rank <= 3 ? 3u : 4u) << e.dump();
+    std::vector<std::pair<int, double>> by_rank;
+    for (auto it = e.begin(); it != e.end(); ++it)
+      if (it.key() != key || rank <= 3) by_rank.emplace_back(it.value()["rank"].get<int>(), it.value()["logprob"].get<double>());
+    std::sort(by_rank.begin(), by_rank.end());
+    ASSERT_EQ(by_rank.size(), 3u);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(by_rank[k].first, k + 1);
+    EXPECT_GE(by_rank[0].second, by_rank[1].second);
+    EXPECT_GE(by_rank[1].second, by_rank[2].second);
+    if (rank > 3) EXPECT_LE(e[key]["logprob"].get<double>(), by_rank[2].second);
+  }
+  for (size_t j = 0; j < 4; ++j) {
+    SCOPED_TRACE(j);
+    const json& e = pl[prompt.size() + j];
+    const auto& w = want.logprobs[j];
+    const json& mine = e[std::to_string(w.token)];
+    EXPECT_NEAR(mine["logprob"].get<double>(), w.logprob, 2e-4);
+    EXPECT_EQ(mine["rank"], 1);
+    for (size_t k = 0; k < 3; ++k) {
+      const std::string id = std::to_string(w.top[k].first);
+      ASSERT_TRUE(e.contains(id)) << e.dump();
+      EXPECT_NEAR(e[id]["logprob"].get<double>(), w.top[k].second, 2e-4);
+      EXPECT_EQ(e[id]["rank"], static_cast<int>(k + 1));
+    }
+  }
+  // The echo in the same response keeps its own count: one alternative (plus the prompt token).
+  const json& echo_top = r.body["choices"][0]["logprobs"]["top_logprobs"];
+  for (size_t i = 1; i < full.size(); ++i) EXPECT_LE(echo_top[i].size(), 2u) << i;
+
+  // Chat: one list at the top of the response, as long as the rendered prompt.
+  const Reply c = post(server(), "/v1/chat/completions",
+                       json{{"messages", json::array({{{"role", "user"}, {"content", "Name a virtue."}}})},
+                            {"max_tokens", 2}, {"prompt_logprobs", 0}});
+  ASSERT_EQ(c.status, 200) << c.raw;
+  ASSERT_EQ(c.body["prompt_logprobs"].size(), c.body["usage"]["prompt_tokens"].get<size_t>());
+  EXPECT_TRUE(c.body["prompt_logprobs"][0].is_null());
+  for (size_t i = 1; i < c.body["prompt_logprobs"].size(); ++i) EXPECT_EQ(c.body["prompt_logprobs"][i].size(), 1u);
+  // Without the field, no list.
+  const Reply plain = post(server(), "/v1/completions", json{{"prompt", kPrompt}, {"max_tokens", 1}});
+  EXPECT_FALSE(plain.body["choices"][0].contains("prompt_logprobs"));
+}
+
 TEST_F(Http, NChoicesUseOffsetSeeds) {
   const json body = {{"prompt", kPrompt}, {"max_tokens", 12}, {"temperature", 1.0}, {"seed", 7}, {"n", 3}};
   const Reply r = post(server(), "/v1/completions", body);

@@ -111,6 +111,13 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": 0}", "truncate_prompt_tokens"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": -2}", "truncate_prompt_tokens"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": \"5\"}", "truncate_prompt_tokens"},
+      // vLLM's prompt_logprobs: 0..20, not streamed
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": 21}", "prompt_logprobs"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": -1}", "prompt_logprobs"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": true}", "prompt_logprobs"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": 1, \"stream\": true}", "prompt_logprobs"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"prompt_logprobs\": 1, \"stream\": true}",
+       "prompt_logprobs"},
       // chat messages
       {Endpoint::Chat, "{}", "messages"},
       {Endpoint::Chat, "{\"messages\": []}", "messages"},
