@@ -450,6 +450,15 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
   if (!params.stop.empty() && params.detokenize)
     TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");
+  if (!params.allowed_token_ids.empty() && params.min_tokens > 0) {
+    // Before min_tokens the ids that end a sequence are banned: something else must be allowed.
+    std::vector<int32_t> ends = params.stop_token_ids;
+    if (!params.ignore_eos) ends.insert(ends.end(), I.eos_ids.begin(), I.eos_ids.end());
+    const bool other = std::any_of(params.allowed_token_ids.begin(), params.allowed_token_ids.end(),
+                                   [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) == ends.end(); });
+    TLLM_CHECK_ARG(other, "allowed_token_ids: every allowed token ends the sequence, but min_tokens is ",
+                   params.min_tokens);
+  }
 
   auto seq = std::make_unique<Sequence>();
   seq->id = id;
@@ -701,7 +710,8 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
     row.num_top_logprobs = std::max(0, p.logprobs);
     sb.rows.push_back(row);
     any_penalty |= p.has_penalties();
-    any_ban |= n_out < p.min_tokens || !p.output_format.empty();
+    any_ban |= n_out < p.min_tokens || !p.output_format.empty() || !p.allowed_token_ids.empty() ||
+               !p.bad_words_ids.empty();
     any_bias |= !p.logit_bias.empty();
   }
   if (any_penalty) {
@@ -743,13 +753,22 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
       }
       // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
       const bool may_end = q.num_output_tokens() + ahead[k] >= p.min_tokens && (!format || format->complete());
+      const std::vector<int32_t> bad =
+          bad_word_bans(p.bad_words_ids, q.tokens.data() + q.num_prompt_tokens, q.num_output_tokens(),
+                        ahead[k] > 0 ? drafts[k]->data() : nullptr, static_cast<size_t>(ahead[k]));
+      const auto is_bad = [&](int32_t t) { return std::find(bad.begin(), bad.end(), t) != bad.end(); };
+      const size_t row_begin = sb.banned_tokens.size();
       // The ids that end it: eos (unless ignored) and its stop ids.
       std::vector<int32_t> ends;
       if (!p.ignore_eos) ends.assign(eos_ids.begin(), eos_ids.end());
       ends.insert(ends.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
       ends.erase(std::remove_if(ends.begin(), ends.end(), [&](int32_t t) { return !in_vocab(t); }), ends.end());
       const auto is_end = [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); };
-      if (!format) {
+      if (!p.allowed_token_ids.empty()) {
+        sb.rows[k].allow_only = true;
+        for (int32_t t : p.allowed_token_ids)
+          if (in_vocab(t) && (may_end || !is_end(t))) sb.banned_tokens.push_back(t);
+      } else if (!format) {
         if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
       } else {
         // The filter never lets special tokens through; end ids are added here once they may come.
@@ -765,6 +784,16 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
           for (int32_t t : next.ids)
             if (in_vocab(t) && (!may_end || !is_end(t))) sb.banned_tokens.push_back(t);
           if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
+        }
+      }
+      if (!bad.empty()) {
+        if (!sb.rows[k].allow_only) {
+          sb.banned_tokens.insert(sb.banned_tokens.end(), bad.begin(), bad.end());
+        } else {
+          // Take the bad words' tokens out of the allowed list, unless nothing would be left.
+          const auto first = sb.banned_tokens.begin() + static_cast<std::ptrdiff_t>(row_begin);
+          const bool some_left = std::any_of(first, sb.banned_tokens.end(), [&](int32_t t) { return !is_bad(t); });
+          if (some_left) sb.banned_tokens.erase(std::remove_if(first, sb.banned_tokens.end(), is_bad), sb.banned_tokens.end());
         }
       }
       sb.banned_offsets.push_back(static_cast<int32_t>(sb.banned_tokens.size()));

@@ -39,6 +39,32 @@ void SamplingParams::validate(int vocab_size) const {
   for (int32_t id : stop_token_ids)
     TLLM_CHECK_ARG(id >= 0 && id < vocab_size, "stop_token_ids: token id ", id, " is outside the vocabulary [0, ",
                    vocab_size, ")");
+  for (int32_t id : allowed_token_ids)
+    TLLM_CHECK_ARG(id >= 0 && id < vocab_size, "allowed_token_ids: token id ", id,
+                   " is outside the vocabulary [0, ", vocab_size, ")");
+  TLLM_CHECK_ARG(allowed_token_ids.empty() || output_format.empty(),
+                 "allowed_token_ids cannot be combined with structured output");
+  for (const auto& w : bad_words_ids) {
+    TLLM_CHECK_ARG(!w.empty(), "bad_words: a word has no tokens");
+    for (int32_t id : w)
+      TLLM_CHECK_ARG(id >= 0 && id < vocab_size, "bad_words: token id ", id, " is outside the vocabulary [0, ",
+                     vocab_size, ")");
+  }
+}
+
+std::vector<int32_t> bad_word_bans(const std::vector<std::vector<int32_t>>& words, const int32_t* output,
+                                   size_t n_output, const int32_t* ahead, size_t n_ahead) {
+  std::vector<int32_t> bans;
+  const size_t n = n_output + n_ahead;
+  auto at = [&](size_t i) { return i < n_output ? output[i] : ahead[i - n_output]; };  // i < n
+  for (const auto& w : words) {
+    const size_t prefix = w.size() - 1;
+    if (prefix > n) continue;
+    bool match = true;
+    for (size_t j = 0; j < prefix && match; ++j) match = at(n - prefix + j) == w[j];
+    if (match && std::find(bans.begin(), bans.end(), w.back()) == bans.end()) bans.push_back(w.back());
+  }
+  return bans;
 }
 
 }  // namespace tllm

@@ -53,6 +53,13 @@ struct SamplingParams {
   // (token id, bias) added to the token's logit before penalties and temperature (OpenAI's
   // logit_bias; vLLM's order). Each id at most once.
   std::vector<std::pair<int32_t, float>> logit_bias;
+  // vLLM's allowed_token_ids: when not empty, the only tokens that may be drawn (eos and stop
+  // ids included only if listed). Not with output_format.
+  std::vector<int32_t> allowed_token_ids;
+  // vLLM's bad_words as token sequences: the last token of a sequence is banned wherever the
+  // output so far ends with the rest of it (a one-token sequence: always). They never empty the
+  // set an output_format or allowed_token_ids leaves: a step where they would ignores them.
+  std::vector<std::vector<int32_t>> bad_words_ids;
   bool include_stop_str_in_output = false;
   int logprobs = -1;         // >= 0: return the sampled token's logprob and this many top ones
   int prompt_logprobs = -1;  // >= 0: logprobs of every prompt token (echo in completions)
@@ -71,9 +78,20 @@ struct SamplingParams {
   }
   // Whether the next draw depends on the previous token on the host (penalties, JSON mode): an
   // async engine then resolves a step before it schedules the next.
-  bool needs_previous_token() const { return has_penalties() || !output_format.empty(); }
+  bool needs_previous_token() const {
+    if (has_penalties() || !output_format.empty()) return true;
+    for (const auto& w : bad_words_ids)
+      if (w.size() > 1) return true;
+    return false;
+  }
   // Throws InvalidArgument naming the field when a value is out of range.
   void validate(int vocab_size) const;
 };
+
+// The tokens `words` (SamplingParams::bad_words_ids) ban next, after the generated tokens
+// `output` followed by `ahead` (draft tokens not yet accepted): each word's last token where the
+// text ends with the rest of the word. Each id once, in order of the words.
+std::vector<int32_t> bad_word_bans(const std::vector<std::vector<int32_t>>& words, const int32_t* output,
+                                   size_t n_output, const int32_t* ahead, size_t n_ahead);
 
 }  // namespace tllm

@@ -45,6 +45,7 @@ const std::set<std::string>& common_fields() {
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
       "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "prompt_logprobs", "logit_bias",
+      "allowed_token_ids", "bad_words",
       "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens", "guided_json",
       "guided_choice", "guided_regex", "guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend",
       "structural_tag", "structured_outputs",
@@ -286,6 +287,21 @@ void parse_common(const json& body, GenerationRequest& r) {
       r.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
     }
   }
+  if (const json* a = find(body, "allowed_token_ids"); a && !a->is_null()) {
+    r.allowed_token_ids = token_id_list(*a, "allowed_token_ids");
+    if (r.allowed_token_ids.empty())
+      throw bad_request("'allowed_token_ids' must list at least one token id", "allowed_token_ids");
+  }
+  if (const json* bw = find(body, "bad_words"); bw && !bw->is_null()) {
+    if (!bw->is_array()) throw bad_request(std::string("'bad_words' must be a list of strings, got ") + type_name(*bw), "bad_words");
+    for (const json& w : *bw) {
+      if (!w.is_string()) throw bad_request("'bad_words' must be a list of strings", "bad_words");
+      std::string word = w.get<std::string>();
+      if (word.find_first_not_of(" \t\n\r") == std::string::npos)
+        throw bad_request("'bad_words' cannot contain an empty or blank word", "bad_words");
+      r.bad_words.push_back(std::move(word));
+    }
+  }
   if (auto pl = get_int(body, "prompt_logprobs")) {
     if (*pl < 0 || *pl > kMaxLogprobs)
       throw bad_request("'prompt_logprobs' must be in [0, " + std::to_string(kMaxLogprobs) + "], got " +
@@ -294,6 +310,8 @@ void parse_common(const json& body, GenerationRequest& r) {
     r.prompt_logprobs = *pl;
   }
   parse_output_format(body, r);
+  if (!r.allowed_token_ids.empty() && !r.output_format.empty())
+    throw bad_request("'allowed_token_ids' cannot be combined with '" + r.output_format_field + "'", "allowed_token_ids");
   if (auto t = get_integer(body, "truncate_prompt_tokens", -1)) {
     if (*t == 0)
       throw bad_request("'truncate_prompt_tokens' must be -1 (the context length) or at least 1, got 0",
@@ -719,6 +737,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.stop = r.stop;
   p.stop_token_ids = r.stop_token_ids;
   p.logit_bias = r.logit_bias;
+  p.allowed_token_ids = r.allowed_token_ids;
   p.output_format = r.output_format;
   p.include_stop_str_in_output = r.include_stop_str_in_output;
   p.skip_special_tokens = r.skip_special_tokens;

@@ -41,6 +41,8 @@ struct GenerationRequest {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;
   std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, bias in [-100, 100])
+  std::vector<int32_t> allowed_token_ids;  // vLLM: the only tokens that may be drawn (empty: any)
+  std::vector<std::string> bad_words;      // vLLM: words never generated (bad_word_sequences)
   int n = 1;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage

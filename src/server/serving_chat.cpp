@@ -81,6 +81,7 @@ PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok
   truncate_prompt(plan.token_ids, r, engine.max_model_len());
   plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                      engine.max_model_len(), prompt_param);
+  plan.params.bad_words_ids = tok.bad_word_sequences(r.bad_words);
   if (r.force_tool_call) {
     plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
   } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {

@@ -84,6 +84,7 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
     plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                        engine.max_model_len(), "prompt");
     plan.params.detokenize = state.tokenizer != nullptr;
+    if (!r.bad_words.empty()) plan.params.bad_words_ids = state.require_tokenizer("bad_words").bad_word_sequences(r.bad_words);
     if (r.echo && r.logprobs >= 0) plan.params.prompt_logprobs = std::max(plan.params.prompt_logprobs, r.logprobs);
     ctx->echo_texts.push_back(std::move(echo));
     plans.push_back(std::move(plan));

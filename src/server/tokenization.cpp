@@ -1,5 +1,7 @@
 #include "server/tokenization.h"
 
+#include <algorithm>
+
 #include "server/errors.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/token_bytes.h"
@@ -54,6 +56,24 @@ std::string ServingTokenizer::render_chat(const ChatRequest& r) const {
     text.resize(pos + last.size());
   }
   return text;
+}
+
+std::vector<std::vector<int32_t>> ServingTokenizer::bad_word_sequences(const std::vector<std::string>& words) const {
+  std::vector<std::vector<int32_t>> out;
+  for (const std::string& word : words) {
+    const std::string bare = word.substr(std::min(word.find_first_not_of(" \t\n\r"), word.size()));
+    std::vector<int32_t> alone = encode(bare, false);
+    if (alone.empty()) continue;
+    std::vector<int32_t> spaced = encode(" " + bare, false);
+    // vLLM also asks for as many tokens; a BPE vocabulary often has " word" as one token where
+    // "word" alone takes two, and that is the form a word takes inside a text.
+    const std::string first = spaced.empty() ? std::string() : decode({spaced.front()}, false);
+    const bool merged = first.find_first_not_of(" \t\n\r") != std::string::npos;
+    const bool distinct = merged && spaced.front() != alone.front();
+    out.push_back(std::move(alone));
+    if (distinct) out.push_back(std::move(spaced));
+  }
+  return out;
 }
 
 }  // namespace tllm

@@ -24,6 +24,11 @@ class ServingTokenizer {
   std::vector<int32_t> encode(const std::string& text, bool add_special_tokens) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const;
   std::string piece(int32_t id) const;  // vocab string as stored ("Ġthe"); "" if unknown
+  // vLLM's bad_words as token sequences (SamplingParams::bad_words_ids): each word, leading
+  // whitespace stripped, as it would start the text and, where the space merges into another
+  // first token, as it would follow a space (vLLM takes that form only when it has as many
+  // tokens, so "Moses" = M + oses would not ban " Moses").
+  std::vector<std::vector<int32_t>> bad_word_sequences(const std::vector<std::string>& words) const;
   // The chat prompt; 400 when the model has no template or the template raises.
   std::string render_chat(const ChatRequest& request) const;
   const TokenTable& table() const { return table_; }

@@ -64,16 +64,18 @@ std::vector<std::vector<int32_t>> prompts(LLMEngine& engine) { return ::tllm::te
 TEST(AsyncScheduling, MixedBatchGivesTheSynchronousResults) {
   TLLM_ASYNC_SKIP_WITHOUT_DEVICE();
   // Greedy, seeded sampling with top-p / top-k / min-p, log-probs, prompt log-probs, min_tokens,
-  // a penalised request (its steps fall back to synchronous ones), chunked prefill (16-token
+  // bad words, allowed token ids, a penalised request (its steps fall back to synchronous ones), chunked prefill (16-token
   // budget) and, in a second round, prompts that share a cached prefix.
   std::vector<SamplingParams> ps;
   ps.push_back(params(20));
   ps.back().logprobs = 3;
+  ps.back().bad_words_ids = {{259}, {11, 269}, {11, 307}, {342, 533}};  // two-token words need the previous token
   ps.push_back(params(25, 0.8f, 7));
   ps.back().top_p = 0.9f;
   ps.push_back(params(12, 1.0f, 11));
   ps.back().top_k = 20;
   ps.back().min_p = 0.05f;
+  for (int32_t t = 100; t < 600; ++t) ps.back().allowed_token_ids.push_back(t);
   ps.push_back(params(8));
   ps.back().prompt_logprobs = 2;
   ps.back().min_tokens = 4;

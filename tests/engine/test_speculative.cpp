@@ -65,8 +65,8 @@ void drain(LLMEngine& engine, const std::string& where) {
 
 // Greedy and seeded sampling (top-p, top-k + min-p), log-probs, prompt log-probs, min_tokens
 // with eos live, a stop string, a logit bias, max_tokens of 1 and 2 (no room for a draft, or one),
-// a penalised request and a JSON-mode one (both decode plainly beside the drafted ones), at
-// k = 1, 4 and 7.
+// a penalised request and a JSON-mode one (both decode plainly beside the drafted ones), allowed
+// token ids and bad words, at k = 1, 4 and 7.
 std::vector<SamplingParams> mixed_params() {
   std::vector<SamplingParams> ps;
   ps.push_back(params(40));
@@ -92,6 +92,12 @@ std::vector<SamplingParams> mixed_params() {
   ps.push_back(params(30));
   ps.back().output_format = {OutputPiece::object()};
   ps.back().ignore_eos = false;
+  // vLLM's allowed_token_ids and bad_words (two-token words: the ban depends on the drafts
+  // before the row).
+  ps.push_back(params(20, 0.8f, 9));
+  for (int32_t t = 200; t < 400; ++t) ps.back().allowed_token_ids.push_back(t);
+  ps.push_back(params(30));
+  ps.back().bad_words_ids = {{259}, {11, 269}, {11, 307}, {342, 533}};
   return ps;
 }
 

@@ -878,6 +878,71 @@ TEST_F(Http, PromptLogprobsMatchTheDecodeSteps) {
   EXPECT_FALSE(plain.body["choices"][0].contains("prompt_logprobs"));
 }
 
+// vLLM's bad_words and allowed_token_ids through the server: the words are tokenized as they
+// start a text and as they follow a space; the allowed ids give what logit_bias -100 on every
+// other id gives.
+TEST_F(Http, BadWordsAndAllowedTokenIds) {
+  const json base = {{"prompt", kPrompt}, {"max_tokens", 16}, {"temperature", 0}};
+  const Reply free_run = post(server(), "/v1/completions", base);
+  ASSERT_EQ(free_run.status, 200) << free_run.raw;
+  const std::string text = free_run.body["choices"][0]["text"];
+  json banned = base;
+  banned["bad_words"] = json::array({"the", "LORD"});
+  const Reply r = post(server(), "/v1/completions", banned);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  // Where `word` stands as a whole word in t (npos: nowhere).
+  auto word_at = [](const std::string& t, const std::string& word) {
+    for (size_t i = t.find(word); i != std::string::npos; i = t.find(word, i + 1)) {
+      const bool starts = i == 0 || !std::isalpha(static_cast<unsigned char>(t[i - 1]));
+      const bool ends = i + word.size() == t.size() || !std::isalpha(static_cast<unsigned char>(t[i + word.size()]));
+      if (starts && ends) return i;
+    }
+    return std::string::npos;
+  };
+  ASSERT_NE(word_at(text, "the"), std::string::npos) << text;
+  const std::string got = r.body["choices"][0]["text"];
+  EXPECT_EQ(word_at(got, "the"), std::string::npos) << got;
+  EXPECT_EQ(word_at(got, "LORD"), std::string::npos) << got;
+  const size_t first = std::min(word_at(text, "the"), word_at(text, "LORD"));
+  EXPECT_EQ(got.substr(0, first), text.substr(0, first)) << got;  // the same up to the first banned word
+  json chat = {{"messages", json::array({{{"role", "user"}, {"content", "Say the word the."}}})},
+               {"max_tokens", 12}, {"temperature", 0}, {"bad_words", json::array({"the"})}};
+  const Reply c = post(server(), "/v1/chat/completions", chat);
+  ASSERT_EQ(c.status, 200) << c.raw;
+  EXPECT_EQ(word_at(c.body["choices"][0]["message"]["content"].get<std::string>(), "the"), std::string::npos)
+      << c.raw;
+
+  // allowed_token_ids against logit_bias.
+  const std::vector<int32_t> free_ids = tok().encode(text, false);
+  std::set<int32_t> allowed(free_ids.begin(), free_ids.end());
+  for (int32_t t : {5, 50, 500}) allowed.insert(t);
+  json a = base;
+  a["allowed_token_ids"] = std::vector<int32_t>(allowed.begin(), allowed.end());
+  a["logprobs"] = 0;
+  a["return_tokens_as_token_ids"] = true;
+  json b = base;
+  json bias = json::object();
+  for (int32_t t = 0; t < tok().vocab_size(); ++t)
+    if (!allowed.count(t)) bias[std::to_string(t)] = -100;
+  b["logit_bias"] = bias;
+  const Reply ra = post(server(), "/v1/completions", a);
+  const Reply rb = post(server(), "/v1/completions", b);
+  ASSERT_EQ(ra.status, 200) << ra.raw;
+  ASSERT_EQ(rb.status, 200) << rb.raw;
+  EXPECT_EQ(ra.body["choices"][0]["text"], rb.body["choices"][0]["text"]);
+  for (const auto& t : ra.body["choices"][0]["logprobs"]["tokens"]) {
+    const int32_t id = std::stoi(t.get<std::string>().substr(std::string("token_id:").size()));
+    EXPECT_TRUE(allowed.count(id)) << id;
+  }
+  // A structured output and allowed ids together: a 400 naming the field.
+  json both = base;
+  both["allowed_token_ids"] = {5};
+  both["guided_choice"] = {"a", "b"};
+  const Reply e = post(server(), "/v1/completions", both);
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(e.body["error"]["param"], "allowed_token_ids");
+}
+
 TEST_F(Http, NChoicesUseOffsetSeeds) {
   const json body = {{"prompt", kPrompt}, {"max_tokens", 12}, {"temperature", 1.0}, {"seed", 7}, {"n", 3}};
   const Reply r = post(server(), "/v1/completions", body);

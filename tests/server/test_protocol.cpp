@@ -111,6 +111,16 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": 0}", "truncate_prompt_tokens"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": -2}", "truncate_prompt_tokens"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"truncate_prompt_tokens\": \"5\"}", "truncate_prompt_tokens"},
+      // vLLM's allowed_token_ids (a non-empty id list, not with structured output) and bad_words
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"allowed_token_ids\": []}", "allowed_token_ids"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"allowed_token_ids\": [1.5]}", "allowed_token_ids"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"allowed_token_ids\": 5}", "allowed_token_ids"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"allowed_token_ids\": [5], \"guided_regex\": \"a+\"}",
+       "allowed_token_ids"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": \"x\"}", "bad_words"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": [1]}", "bad_words"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": [\"\"]}", "bad_words"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": [\"  \"]}", "bad_words"},
       // vLLM's prompt_logprobs: 0..20, not streamed
       {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": 21}", "prompt_logprobs"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": -1}", "prompt_logprobs"},

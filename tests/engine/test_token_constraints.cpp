@@ -1,0 +1,139 @@
+// vLLM's allowed_token_ids and bad_words (SamplingParams::allowed_token_ids / bad_words_ids),
+// on the shipped demo model. References: the same requests through logit_bias (-100 on the
+// tokens the constraint removes), and the unconstrained run's own top alternatives.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "../server/test_util.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine_cases.h"
+
+namespace tllm {
+namespace {
+
+using ::tllm::testing::test_params;
+
+EngineConfig config() {
+  EngineConfig c;
+  c.model_dir = ::tllm::testing::tiny_model_dir();
+  c.device = "cpu";
+  c.threads = 2;
+  c.num_kv_blocks = 256;
+  return c;
+}
+
+std::vector<int32_t> bans(const std::vector<std::vector<int32_t>>& words, const std::vector<int32_t>& out,
+                          const std::vector<int32_t>& ahead = {}) {
+  return bad_word_bans(words, out.data(), out.size(), ahead.data(), ahead.size());
+}
+
+TEST(TokenConstraints, BadWordBansFollowTheEndOfTheOutput) {
+  const std::vector<std::vector<int32_t>> words = {{5}, {1, 2, 3}, {2, 7}, {2, 3}};
+  using V = std::vector<int32_t>;
+  EXPECT_EQ(bans(words, {}), (V{5}));                // only the one-token word before any output
+  EXPECT_EQ(bans(words, {9, 1, 2}), (V{5, 3, 7}));   // "1 2" and "2" end the output; 3 listed once
+  EXPECT_EQ(bans(words, {9, 1}, {2}), (V{5, 3, 7}));  // a draft token counts as output
+  EXPECT_EQ(bans(words, {}, {1, 2}), (V{5, 3, 7}));
+  EXPECT_EQ(bans(words, {1, 2, 4}), (V{5}));
+  EXPECT_EQ(bans(words, {2}), (V{5, 7, 3}));
+  EXPECT_EQ(bans({}, {1, 2}), V{});
+}
+
+TEST(TokenConstraints, AllowedTokenIdsAreLogitBiasOnEveryOtherToken) {
+  LLMEngine engine(config());
+  const auto prompts = ::tllm::testing::demo_prompts(engine);
+  // The allowed set: the unconstrained greedy output of the first prompt, less its third token,
+  // plus a few ids; the constrained run must leave that path at the third token.
+  const auto free_run = engine.generate({prompts[0]}, {test_params(12)})[0];
+  std::set<int32_t> allowed(free_run.token_ids.begin(), free_run.token_ids.end());
+  allowed.erase(free_run.token_ids[2]);
+  for (int32_t t : {7, 300, 1000, 2500}) allowed.insert(t);
+  ASSERT_FALSE(allowed.count(free_run.token_ids[2]));
+
+  std::vector<SamplingParams> constrained, biased;
+  for (float temperature : {0.0f, 0.9f}) {
+    SamplingParams a = test_params(16, temperature, 11);
+    a.allowed_token_ids.assign(allowed.begin(), allowed.end());
+    a.logprobs = 2;
+    SamplingParams b = test_params(16, temperature, 11);
+    b.logprobs = 2;
+    for (int32_t t = 0; t < engine.vocab_size(); ++t)
+      if (!allowed.count(t)) b.logit_bias.emplace_back(t, -100.0f);
+    constrained.push_back(a);
+    biased.push_back(b);
+  }
+  const std::vector<std::vector<int32_t>> ps = {prompts[0], prompts[0]};
+  const auto got = engine.generate(ps, constrained);
+  const auto want = engine.generate(ps, biased);
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].token_ids, want[i].token_ids);
+    EXPECT_EQ(got[i].text, want[i].text);
+    for (int32_t t : got[i].token_ids) EXPECT_TRUE(allowed.count(t)) << t;
+  }
+  EXPECT_EQ(std::vector<int32_t>(got[0].token_ids.begin(), got[0].token_ids.begin() + 2),
+            std::vector<int32_t>(free_run.token_ids.begin(), free_run.token_ids.begin() + 2));
+  EXPECT_NE(got[0].token_ids[2], free_run.token_ids[2]);
+}
+
+TEST(TokenConstraints, ABadWordMovesGreedyToTheRunnerUpWhereItWouldAppear) {
+  LLMEngine engine(config());
+  const auto prompts = ::tllm::testing::demo_prompts(engine);
+  for (size_t pi = 0; pi < 3; ++pi) {
+    SCOPED_TRACE(pi);
+    SamplingParams free_params = test_params(12);
+    free_params.logprobs = 2;
+    const auto free_run = engine.generate({prompts[pi]}, {free_params})[0];
+    const std::vector<int32_t>& t = free_run.token_ids;
+    // Ban the pair (t3, t4): the output follows the free run through t3, then takes the free
+    // run's second choice at step 4 (its first, t4, being banned there).
+    SamplingParams p = free_params;
+    p.bad_words_ids = {{t[3], t[4]}};
+    const auto got = engine.generate({prompts[pi]}, {p})[0];
+    ASSERT_GE(got.token_ids.size(), 5u);
+    EXPECT_EQ(std::vector<int32_t>(got.token_ids.begin(), got.token_ids.begin() + 4),
+              std::vector<int32_t>(t.begin(), t.begin() + 4));
+    ASSERT_EQ(free_run.logprobs[4].top[0].first, t[4]);
+    EXPECT_EQ(got.token_ids[4], free_run.logprobs[4].top[1].first);
+    // The pair never appears in the output.
+    for (size_t j = 0; j + 1 < got.token_ids.size(); ++j)
+      EXPECT_FALSE(got.token_ids[j] == t[3] && got.token_ids[j + 1] == t[4]) << j;
+
+    // A one-token bad word is gone everywhere: the same as logit_bias -100 on it.
+    SamplingParams one = test_params(12);
+    one.bad_words_ids = {{t[0]}, {t[2]}};
+    SamplingParams bias = test_params(12);
+    bias.logit_bias = {{t[0], -100.0f}, {t[2], -100.0f}};
+    const auto a = engine.generate({prompts[pi]}, {one})[0];
+    const auto b = engine.generate({prompts[pi]}, {bias})[0];
+    EXPECT_EQ(a.token_ids, b.token_ids);
+    EXPECT_EQ(std::count(a.token_ids.begin(), a.token_ids.end(), t[0]), 0);
+  }
+}
+
+TEST(TokenConstraints, ImpossibleCombinationsAreRefused) {
+  LLMEngine engine(config());
+  const auto prompts = ::tllm::testing::demo_prompts(engine);
+  const int32_t eos = engine.tokenizer()->eos_token_id().value();
+  SamplingParams p = test_params(8);
+  p.ignore_eos = false;
+  p.min_tokens = 2;
+  p.allowed_token_ids = {eos};  // nothing but the end before min_tokens
+  EXPECT_THROW(engine.add_request("a", prompts[0], p), InvalidArgument);
+  p.allowed_token_ids = {engine.vocab_size()};
+  EXPECT_THROW(engine.add_request("b", prompts[0], p), InvalidArgument);
+  p.allowed_token_ids = {5};
+  p.output_format = {OutputPiece::object()};
+  EXPECT_THROW(engine.add_request("c", prompts[0], p), InvalidArgument);
+  SamplingParams q = test_params(8);
+  q.bad_words_ids = {{}};
+  EXPECT_THROW(engine.add_request("d", prompts[0], q), InvalidArgument);
+  EXPECT_FALSE(engine.has_unfinished_requests());
+}
+
+}  // namespace
+}  // namespace tllm
