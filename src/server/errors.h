@@ -30,7 +30,13 @@ ApiError unauthorized();
 ApiError service_unavailable(const std::string& message, const std::string& code = "");
 ApiError internal_error(const std::string& message);
 
-// {"error": {...}} as compact JSON text.
+// {"error": {...}} as compact JSON text. A message longer than kMaxErrorMessageBytes (it can
+// quote a client's key, or a 20,000-deep schema path) keeps its start and end around a note of
+// what was left out; so does a param longer than kMaxErrorParamBytes.
+inline constexpr size_t kMaxErrorMessageBytes = 4096, kMaxErrorParamBytes = 256;
 std::string error_body(const ApiError& e);
+// text, or its first two thirds and last third of max_bytes around " ... [N bytes left out] ... ",
+// cut at UTF-8 character boundaries.
+std::string shorten_for_error(const std::string& text, size_t max_bytes);
 
 }  // namespace tllm

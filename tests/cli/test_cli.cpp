@@ -1,6 +1,7 @@
 // The tinyllm binary as users run it: generate with ids in/out on a checkpoint without a
 // tokenizer (greedy tokens and log-probs against the HF goldens), text in/out on the shipped
 // demo model, and clean one-line errors (exit status 1) for bad input.
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -133,7 +134,7 @@ TEST(Cli, ChatKeepsTheConversation) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
   const std::string input = "Hello, who are you?\nTell me a fortune.\n/system You are a preacher.\nWhat is love?\n" +
                             std::string(3000, 'x') + "\nAnd then?\n";
-  const fs::path in = fs::temp_directory_path() / "tinyllm_chat_in.txt";
+  const fs::path in = fs::temp_directory_path() / ("tinyllm_chat_in_" + std::to_string(::getpid()) + ".txt");
   std::ofstream(in) << input;
   const Result chat = run_stdout("chat --model " + model +
                                  " --temperature 0 --max-tokens 12 --max-model-len 512 --kv-cache-memory 64MiB < " +
@@ -246,7 +247,8 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
   const std::string schema = R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
       "year": {"type": "integer", "minimum": 900, "maximum": 1100}}, "required": ["name", "year"]})";
-  const std::filesystem::path file = std::filesystem::temp_directory_path() / "tllm_cli_schema.json";
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("tllm_cli_schema_" + std::to_string(::getpid()) + ".json");
   { std::ofstream(file) << schema; }
   int stopped = 0;
   for (int seed = 1; seed <= 4; ++seed) {
@@ -278,7 +280,8 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   // --grammar, from a file: a sentence of the grammar when the run stopped; a grammar that
   // cannot be compiled is a one-line error naming the line.
   const std::string grammar = "root ::= (\"Yes\" | \"No\") \", \" word \" \" word \".\"\nword ::= [a-z]+\n";
-  const std::filesystem::path gfile = std::filesystem::temp_directory_path() / "tllm_cli_grammar.gbnf";
+  const std::filesystem::path gfile =
+      std::filesystem::temp_directory_path() / ("tllm_cli_grammar_" + std::to_string(::getpid()) + ".gbnf");
   { std::ofstream(gfile) << grammar; }
   const Result gr = run("generate --model " + model + " --prompt \"Is it good?\" --max-tokens 24 --seed 5 "
                         "--kv-cache-memory 64MiB --json --grammar @" + gfile.string());
@@ -297,7 +300,8 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
 // errors for a foreign index file and a missing generator.
 TEST(Cli, RagIndexQueryAsk) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
-  const std::filesystem::path root = std::filesystem::temp_directory_path() / "tllm_cli_rag";
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("tllm_cli_rag_" + std::to_string(::getpid()));
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root / "docs");
   { std::ofstream(root / "docs" / "a.txt") << "The lighthouse keeper lit the lamp at dusk. Ships passed the strait.\n"; }
@@ -349,7 +353,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
   struct Bad {
     std::string args, expect;
   };
-  const fs::path tmp = fs::temp_directory_path() / "tinyllm_cli_bad";
+  const fs::path tmp = fs::temp_directory_path() / ("tinyllm_cli_bad_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   std::ofstream(tmp / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8}";
   const std::vector<Bad> bad = {

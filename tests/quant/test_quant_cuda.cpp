@@ -4,6 +4,7 @@
 // multiple of the 16-row panel, every group size, f16 and f32 scales, bias, bf16 and f32
 // out); the quantized embedding; and a quantized model on the GPU against the same model on
 // the CPU's exact f32 path; the decode GEMV's kernels, splits and fused epilogues.
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -561,7 +562,7 @@ TEST_F(QuantCuda, ModelMatchesCpuExactPath) {
   const char* env_src = std::getenv("TLLM_TEST_SOURCE_DIR");
   // head_dim 64 (the CUDA attention's smallest); untied, so the lm_head is quantized too.
   const fs::path src = fs::path(env_src ? env_src : TLLM_SOURCE_DIR) / "tests/data/models/qwen2_hd64";
-  const fs::path mlx = fs::temp_directory_path() / "tllm_quant_cuda_mlx4";
+  const fs::path mlx = fs::temp_directory_path() / ("tllm_quant_cuda_mlx4_" + std::to_string(::getpid()));
   write_mlx_checkpoint(src.string(), mlx.string(), 4, 32);
   std::mt19937_64 rng(27);
   std::vector<int32_t> prompt(12);

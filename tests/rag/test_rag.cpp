@@ -2,6 +2,7 @@
 // document's bytes; the vector index against a float64 brute-force ranking, through its file
 // and with damaged files; the pipeline on the shipped demo model as the embedder (last-token
 // pooling): a chunk's own text finds that chunk first.
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -118,7 +119,7 @@ TEST(RagIndex, SearchMatchesAFloat64RankingAndSurvivesItsFile) {
     raw.push_back(v);
     index.add(v, {"doc" + std::to_string(i % 7) + ".txt", uint64_t(i), uint64_t(i + 1), "chunk " + std::to_string(i)});
   }
-  const fs::path file = fs::temp_directory_path() / "tllm_test_rag.idx";
+  const fs::path file = fs::temp_directory_path() / ("tllm_test_rag_" + std::to_string(::getpid()) + ".idx");
   index.save(file.string());
   const VectorIndex loaded = VectorIndex::load(file.string());
   ASSERT_EQ(loaded.size(), index.size());
@@ -150,7 +151,7 @@ TEST(RagIndex, SearchMatchesAFloat64RankingAndSurvivesItsFile) {
   // Damaged files are refused naming what is wrong.
   std::ifstream in(file, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const fs::path bad = fs::temp_directory_path() / "tllm_test_rag_bad.idx";
+  const fs::path bad = fs::temp_directory_path() / ("tllm_test_rag_bad_" + std::to_string(::getpid()) + ".idx");
   auto load_bytes = [&](const std::string& b) {
     std::ofstream(bad, std::ios::binary) << b;
     return error_of([&] { VectorIndex::load(bad.string()); });
@@ -169,7 +170,7 @@ TEST(RagIndex, SearchMatchesAFloat64RankingAndSurvivesItsFile) {
 // cosine of 1 (the same tokens give the same vector); the checks on documents and dimensions.
 TEST(RagPipeline, AChunksOwnTextFindsItFirst) {
   TLLM_REQUIRE_TINY_MODEL(dir);
-  const fs::path root = fs::temp_directory_path() / "tllm_test_rag_docs";
+  const fs::path root = fs::temp_directory_path() / ("tllm_test_rag_docs_" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root / "sub");
   std::ofstream(root / "a.txt") << sample_document();

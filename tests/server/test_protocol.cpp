@@ -369,6 +369,20 @@ TEST(Protocol, ErrorBodyShape) {
   const auto e = nlohmann::json::parse(error_body(internal_error("x")));
   EXPECT_TRUE(e["error"]["param"].is_null());
   EXPECT_TRUE(e["error"]["code"].is_null());
+
+  // A message that quotes a huge key (or a 20,000-deep schema path) keeps its start and end.
+  std::string key;
+  for (int i = 0; i < 100000; ++i) key += (i % 3 == 0) ? "\xc3\xa9" : "k";  // "é" and ASCII, no cut inside a character
+  const std::string msg = "Unrecognized request argument supplied: " + key + " (end)";
+  const auto big = nlohmann::json::parse(error_body(bad_request(msg, key)));
+  const std::string m = big["error"]["message"];
+  EXPECT_LE(m.size(), kMaxErrorMessageBytes + 64);
+  EXPECT_EQ(m.rfind("Unrecognized request argument supplied: ", 0), 0u);
+  EXPECT_EQ(m.substr(m.size() - 6), " (end)");
+  EXPECT_NE(m.find(" bytes left out] ... "), std::string::npos);
+  EXPECT_EQ(m.find("\xef\xbf\xbd"), std::string::npos) << "a character was cut";  // no U+FFFD
+  EXPECT_LE(big["error"]["param"].get<std::string>().size(), kMaxErrorParamBytes + 64);
+  EXPECT_EQ(shorten_for_error("short", 10), "short");
 }
 
 }  // namespace
