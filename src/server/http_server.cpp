@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <thread>
 
 #include <httplib.h>
@@ -35,6 +36,8 @@ void send_error(httplib::Response& res, const ApiError& e) {
 }
 
 using RouteFn = void (*)(ServingState&, const httplib::Request&, httplib::Response&);
+
+constexpr const char* kResponsePath = R"(/v1/responses/([^/]+))";
 
 // What is wrong with how a request delimits its body (a 411 or a 400), if anything. Methods that
 // carry a body need Content-Length (decimal digits only) or chunked encoding.
@@ -163,18 +166,32 @@ int HttpServer::start() {
     // Runs before httplib reads a body. A body's length must be said: without Content-Length
     // or chunked encoding httplib would read until the client closes or the read timeout
     // (10 s) passes, and a malformed length (e.g. -5) read as a huge number, i.e. a 413.
-    if (const std::optional<ApiError> e = body_framing_error(req)) {
-      send_error(res, *e);
+    // A DELETE without either has no body (as fetch and the OpenAI clients send it): it is
+    // answered here, before httplib would wait for one.
+    const bool bodiless_delete =
+        req.method == "DELETE" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding");
+    if (!bodiless_delete) {
+      if (const std::optional<ApiError> e = body_framing_error(req)) {
+        send_error(res, *e);
+        st.metrics.count_http(res.status);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    // CORS preflights carry no credentials; only /v1 is guarded, as in vLLM.
+    const bool open = st.options.api_key.empty() || req.method == "OPTIONS" || req.path.rfind("/v1/", 0) != 0 ||
+                      req.get_header_value("Authorization") == "Bearer " + st.options.api_key;
+    if (!open) {
+      send_error(res, unauthorized());
       st.metrics.count_http(res.status);
       return httplib::Server::HandlerResponse::Handled;
     }
-    // CORS preflights carry no credentials; only /v1 is guarded, as in vLLM.
-    if (st.options.api_key.empty() || req.method == "OPTIONS" || req.path.rfind("/v1/", 0) != 0)
-      return httplib::Server::HandlerResponse::Unhandled;
-    if (req.get_header_value("Authorization") == "Bearer " + st.options.api_key)
-      return httplib::Server::HandlerResponse::Unhandled;
-    send_error(res, unauthorized());
-    st.metrics.count_http(res.status);
+    if (!bodiless_delete) return httplib::Server::HandlerResponse::Unhandled;
+    if (std::regex_match(req.path, std::regex(kResponsePath))) {
+      route(st, handle_delete_response)(req, res);
+    } else {
+      send_error(res, not_found("Route not found: DELETE " + req.path));
+      st.metrics.count_http(res.status);
+    }
     return httplib::Server::HandlerResponse::Handled;
   });
   srv.set_error_handler([this, &st](const httplib::Request& req, httplib::Response& res) {
@@ -213,18 +230,22 @@ int HttpServer::start() {
   // CORS as vLLM's defaults allow it (any origin), so browser clients can call the API.
   srv.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
   srv.Options(".*", [](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
     res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
     res.status = 204;
   });
-  // Each path takes one method; routes_ remembers which, for the 405 of the others.
+  // routes_ remembers each path's methods, for the 405 of the others.
   auto add = [&](const char* method, const std::string& path, RouteFn fn) {
-    if (std::string(method) == "GET") {
+    const std::string m = method;
+    if (m == "GET") {
       srv.Get(path, route(st, fn));
+    } else if (m == "DELETE") {
+      srv.Delete(path, route(st, fn));
     } else {
       srv.Post(path, route(st, fn));
     }
-    routes_[path] = std::string(method) + ", OPTIONS";
+    std::string& allowed = routes_[path];
+    allowed = allowed.empty() ? m + ", OPTIONS" : m + ", " + allowed;
   };
   add("GET", "/health", handle_health);
   add("GET", "/ping", handle_health);
@@ -234,7 +255,8 @@ int HttpServer::start() {
   add("POST", "/v1/completions", handle_completions);
   add("POST", "/v1/chat/completions", handle_chat_completions);
   add("POST", "/v1/responses", handle_responses);
-  add("GET", R"(/v1/responses/([^/]+))", handle_get_response);
+  add("GET", kResponsePath, handle_get_response);
+  add("DELETE", kResponsePath, handle_delete_response);
   add("POST", "/v1/embeddings", handle_embeddings);
   for (const char* path : {"/score", "/v1/score"}) add("POST", path, handle_score);
   for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) add("POST", path, handle_rerank);

@@ -31,6 +31,13 @@ void ResponseStore::put(const std::string& id, Entry entry) {
   while (slots_.size() > capacity_ || bytes_ > max_bytes_) drop(order_.back());
 }
 
+bool ResponseStore::erase(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!slots_.count(id)) return false;
+  drop(id);
+  return true;
+}
+
 std::shared_ptr<const ResponseStore::Entry> ResponseStore::get(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = slots_.find(id);

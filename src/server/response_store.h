@@ -32,6 +32,8 @@ class ResponseStore {
   void put(const std::string& id, Entry entry);
   // Null when the id is unknown (never stored, or dropped).
   std::shared_ptr<const Entry> get(const std::string& id);
+  // Forgets the response (DELETE /v1/responses/{id}); false when the id is unknown.
+  bool erase(const std::string& id);
 
  private:
   size_t capacity_, max_bytes_;

@@ -176,5 +176,8 @@ void handle_score(ServingState& state, const httplib::Request& req, httplib::Res
 void handle_rerank(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_responses(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res);
+// DELETE /v1/responses/{id}: the id from the path itself (a DELETE without a body is answered
+// before httplib routes it: http_server.cpp).
+void handle_delete_response(ServingState& state, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace tllm

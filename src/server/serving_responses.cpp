@@ -125,6 +125,17 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
       });
 }
 
+void handle_delete_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  const std::string prefix = "/v1/responses/";
+  const std::string id = req.path.size() > prefix.size() ? req.path.substr(prefix.size()) : std::string();
+  if (!state.responses.erase(id))
+    throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  std::string out = "{\"id\":";
+  append_json_string(out, id);
+  out += ",\"object\":\"response.deleted\",\"deleted\":true}";
+  res.set_content(out, "application/json");
+}
+
 void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
   const auto entry = state.responses.get(id);

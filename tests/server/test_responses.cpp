@@ -139,6 +139,13 @@ TEST(ResponseStore, KeepsTheMostRecentlyUsed) {
   EXPECT_NE(small.get("c"), nullptr);
   small.put("c", {RequestJson::array(), "C"});  // replaced: its old size leaves
   EXPECT_EQ(small.bytes(), 42u + 3u);
+  // Erased (DELETE /v1/responses/{id}): gone, its bytes with it; a second erase finds nothing.
+  EXPECT_TRUE(small.erase("b"));
+  EXPECT_EQ(small.get("b"), nullptr);
+  EXPECT_EQ(small.bytes(), 3u);
+  EXPECT_FALSE(small.erase("b"));
+  small.put("d", {RequestJson::array(), std::string(90, 'd')});  // the order list lost "b" too: no stale entry evicts
+  EXPECT_NE(small.get("d"), nullptr);
 }
 
 TEST(ResponsesRequest, SettingsBecomeTheChatRequests) {

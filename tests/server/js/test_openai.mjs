@@ -332,6 +332,12 @@ test("responses: a forced function call, then its output in the next turn, sent 
   await assert.rejects(
     client.responses.create({ model: "tiny", input: "x", previous_response_id: "resp_unknown" }),
     (e) => e instanceof OpenAI.NotFoundError);
+  // The client's DELETE carries no body (and no Content-Length); afterwards the response is gone.
+  await client.responses.delete(r.id);
+  await assert.rejects(client.responses.retrieve(r.id), (e) => e instanceof OpenAI.NotFoundError);
+  await assert.rejects(client.responses.delete(r.id), (e) => e instanceof OpenAI.NotFoundError);
+  const raw = await fetch(`${baseURL}/v1/responses/${continued.id}`, { method: "DELETE" });
+  assert.deepEqual(await raw.json(), { id: continued.id, object: "response.deleted", deleted: true });
 });
 
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
