@@ -162,7 +162,7 @@ int HttpServer::start() {
   srv.set_keep_alive_max_count(1000);
 
   ServingState& st = *state_;
-  srv.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+  srv.set_pre_routing_handler([this, &st](const httplib::Request& req, httplib::Response& res) {
     // Runs before httplib reads a body. A body's length must be said: without Content-Length
     // or chunked encoding httplib would read until the client closes or the read timeout
     // (10 s) passes, and a malformed length (e.g. -5) read as a huge number, i.e. a 413.
@@ -188,10 +188,17 @@ int HttpServer::start() {
     if (!bodiless_delete) return httplib::Server::HandlerResponse::Unhandled;
     if (std::regex_match(req.path, std::regex(kResponsePath))) {
       route(st, handle_delete_response)(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // What the error handler answers for a path without DELETE: 405 with its methods, or 404.
+    if (const auto allowed = routes_.find(req.path); allowed != routes_.end()) {
+      res.set_header("Allow", allowed->second);
+      send_error(res, ApiError(405, "Method Not Allowed: DELETE " + req.path + " (allowed: " + allowed->second + ")",
+                               "invalid_request_error"));
     } else {
       send_error(res, not_found("Route not found: DELETE " + req.path));
-      st.metrics.count_http(res.status);
     }
+    st.metrics.count_http(res.status);
     return httplib::Server::HandlerResponse::Handled;
   });
   srv.set_error_handler([this, &st](const httplib::Request& req, httplib::Response& res) {

@@ -1179,6 +1179,10 @@ TEST_F(Http, BodyFramingAndMethods) {
       {"POST /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}", 405, "allowed: GET",
        "Allow: GET, OPTIONS"},
       {"DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", 405, "DELETE /health", ""},
+      // A DELETE without a body (no Content-Length, as fetch sends it) is answered at once too.
+      {"DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "DELETE /health", "Allow: GET, OPTIONS"},
+      {"DELETE /v1/nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "Route not found: DELETE /v1/nothing", ""},
+      {"DELETE /v1/responses/resp_x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "'resp_x' not found", ""},
       {chunked, 200, "text_completion", ""},
       {head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 200, "text_completion", ""},
   };
