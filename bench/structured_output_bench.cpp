@@ -119,21 +119,12 @@ int main(int argc, char** argv) {
       "city": {"type": "string", "pattern": "^[A-Z][a-z]+$"},
       "since": {"type": "integer", "minimum": 1900, "maximum": 2100}},
       "required": ["email", "phone", "city", "since"], "propertyOrdering": ["email", "phone", "city", "since"]})");
-  // The contact line's regular expression as a grammar, and JSON as a grammar (as llama.cpp's
-  // json.gbnf writes it).
+  // The contact line's regular expression as a grammar, and JSON as a grammar (kJsonGbnf).
   const std::string contact_gbnf = R"g(
       root  ::= "Contact: " [a-z.]+ "@" [a-z]+ "." [a-z]{2,4} ", +" [0-9]{1,3} " (" [0-9]{3} ") " [0-9]{3} "-"
                 [0-9]{4} ", " [A-Z] [a-z]+ " " ("office" | "branch") " since " ("19" | "20") [0-9]{2} "."
   )g";
-  const std::string json_gbnf = R"g(
-      root   ::= object
-      value  ::= object | array | string | number | ("true" | "false" | "null") ws
-      object ::= "{" ws (string ":" ws value ("," ws string ":" ws value)*)? "}" ws
-      array  ::= "[" ws (value ("," ws value)*)? "]" ws
-      string ::= "\"" ([^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))* "\"" ws
-      number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-      ws     ::= ([ \t\n] ws)?
-  )g";
+  const std::string json_gbnf = tllm::kJsonGbnf;
   struct Case {
     std::string name;
     std::vector<tllm::OutputPiece> pieces;

@@ -97,4 +97,17 @@ class Grammar {
   int root_ = 0;
 };
 
+// JSON (any value of RFC 8259's grammar, with optional whitespace after tokens) as a GBNF
+// grammar, as llama.cpp's grammars/json.gbnf describes the language. The token filter's tests
+// and benchmark compare it with JSON mode.
+inline constexpr const char* kJsonGbnf = R"g(
+      root   ::= object
+      value  ::= object | array | string | number | ("true" | "false" | "null") ws
+      object ::= "{" ws (string ":" ws value ("," ws string ":" ws value)*)? "}" ws
+      array  ::= "[" ws (value ("," ws value)*)? "]" ws
+      string ::= "\"" ([^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))* "\"" ws
+      number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+      ws     ::= ([ \t\n] ws)?
+  )g";
+
 }  // namespace tllm
