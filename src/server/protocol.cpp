@@ -247,13 +247,14 @@ void parse_common(const json& body, GenerationRequest& r) {
           throw bad_request("'stream_options.include_usage' must be a boolean", "stream_options");
         r.include_usage = it->is_boolean() && it->get<bool>();
       } else if (it.key() == "continuous_usage_stats") {
-        if (!it->is_null() && !(it->is_boolean() && !it->get<bool>()))
-          throw bad_request("'stream_options.continuous_usage_stats' is not supported by this server",
-                            "stream_options");
+        if (!it->is_null() && !it->is_boolean())
+          throw bad_request("'stream_options.continuous_usage_stats' must be a boolean", "stream_options");
+        r.continuous_usage = it->is_boolean() && it->get<bool>();
       } else {
         throw bad_request("Unrecognized stream option: " + it.key(), "stream_options");
       }
     }
+    r.continuous_usage = r.continuous_usage && r.include_usage;  // as vLLM: only with include_usage
   }
 
   r.ignore_eos = get_bool(body, "ignore_eos").value_or(false);

@@ -46,6 +46,9 @@ struct GenerationRequest {
   int n = 1;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // vLLM's stream_options.continuous_usage_stats (with include_usage): every chunk carries its
+  // choice's usage so far.
+  bool continuous_usage = false;
   bool ignore_eos = false;
   int min_tokens = 0;
   bool skip_special_tokens = true;

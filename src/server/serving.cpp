@@ -292,6 +292,14 @@ void append_response_tail(std::string& out, const Generation& gen, const std::st
   out += "}";
 }
 
+std::string choice_usage(const GenerationRequest& r, const Generation& gen, const ChoiceState& c) {
+  std::string usage;
+  if (!r.continuous_usage) return usage;
+  append_usage(usage, static_cast<int>(gen.prompts()[c.prompt_index].token_ids.size()),
+               static_cast<int>(c.token_ids.size()), c.num_cached_tokens);
+  return usage;
+}
+
 void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Generation& gen) {
   std::string usage;
   append_usage(usage, gen.prompt_tokens(), gen.completion_tokens(), gen.cached_tokens());

@@ -161,6 +161,9 @@ void append_response_tail(std::string& out, const Generation& gen, const std::st
 
 // The final usage chunk of a stream (choices empty).
 void append_usage_chunk(std::string& out, const ChunkWriter& writer, const Generation& gen);
+// A streamed choice's usage so far (stream_options.continuous_usage_stats): its prompt, its
+// tokens, its cached prompt tokens; "" when the request did not ask for it.
+std::string choice_usage(const GenerationRequest& r, const Generation& gen, const ChoiceState& c);
 
 // Appends the usage object.
 void append_usage(std::string& out, int prompt_tokens, int completion_tokens, int cached_tokens);

@@ -127,7 +127,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           choice = "{\"index\":";
           append_json_number(choice, static_cast<int64_t>(c.index));
           choice += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}";
-          writer->append_choice_event(initial, choice);
+          writer->append_choice_event(initial, choice, choice_usage(r, *gen, c));
         }
         // Each choice's text through its splitter: reasoning, content, and tool calls as they come.
         std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null()));
@@ -161,7 +161,7 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
           else choice += "null";
           append_finish(choice, c, calls_finish(c, splitter.has_calls()));
           choice += "}";
-          writer->append_choice_event(buf, choice);
+          writer->append_choice_event(buf, choice, choice_usage(r, *gen, c));
         };
         auto finish = [&](std::string& buf) {
           if (r.include_usage) append_usage_chunk(buf, *writer, *gen);

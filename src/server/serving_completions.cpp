@@ -139,7 +139,7 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
           }
           append_finish(choice, c);
           choice += "}";
-          writer->append_choice_event(buf, choice);
+          writer->append_choice_event(buf, choice, choice_usage(r, *gen, c));
         };
         auto finish = [&](std::string& buf) {
           if (r.include_usage) append_usage_chunk(buf, *writer, *gen);

@@ -31,10 +31,15 @@ ChunkWriter::ChunkWriter(std::string_view id, std::string_view object, int64_t c
   append_response_head(prefix_, id, object, created, model);
 }
 
-void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_json) const {
+void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_json, std::string_view usage_json) const {
   out += prefix_;
   out += choice_json;
-  out += "]}\n\n";
+  out += "]";
+  if (!usage_json.empty()) {
+    out += ",\"usage\":";
+    out += usage_json;
+  }
+  out += "}\n\n";
 }
 
 void ChunkWriter::append_usage_event(std::string& out, std::string_view usage_json) const {

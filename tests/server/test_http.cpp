@@ -587,6 +587,36 @@ TEST_F(Http, StreamingEqualsNonStreaming) {
   sbody.erase("stream_options");
   const Stream s2 = stream(server(), "/v1/completions", sbody);
   for (const auto& ch : s2.chunks) EXPECT_FALSE(ch.contains("usage"));
+
+  // vLLM's continuous_usage_stats: every chunk carries the usage so far, the tokens it has
+  // streamed counted, ending at the final usage. For chat the role chunk counts 0 tokens.
+  for (const char* route : {"/v1/completions", "/v1/chat/completions"}) {
+    SCOPED_TRACE(route);
+    json cbody = std::string(route) == "/v1/completions"
+                     ? sbody
+                     : json{{"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})}, {"max_tokens", 12},
+                            {"temperature", 0}, {"ignore_eos", true}, {"stream", true}};
+    cbody["stream_options"] = {{"include_usage", true}, {"continuous_usage_stats", true}};
+    const Stream c = stream(server(), route, cbody);
+    ASSERT_TRUE(c.done);
+    ASSERT_GE(c.chunks.size(), 3u);
+    const json& final_usage = c.chunks.back()["usage"];
+    int last = -1;
+    for (size_t i = 0; i + 1 < c.chunks.size(); ++i) {
+      const json& ch = c.chunks[i];
+      ASSERT_TRUE(ch.contains("usage")) << ch.dump();
+      EXPECT_EQ(ch["usage"]["prompt_tokens"], final_usage["prompt_tokens"]);
+      const int done = ch["usage"]["completion_tokens"];
+      EXPECT_GE(done, last);
+      EXPECT_EQ(ch["usage"]["total_tokens"].get<int>(), final_usage["prompt_tokens"].get<int>() + done);
+      last = done;
+    }
+    EXPECT_EQ(last, final_usage["completion_tokens"].get<int>());
+    // Without include_usage it asks for nothing (as in vLLM).
+    cbody["stream_options"] = {{"continuous_usage_stats", true}};
+    const Stream off = stream(server(), route, cbody);
+    for (const auto& ch : off.chunks) EXPECT_FALSE(ch.contains("usage"));
+  }
 }
 
 // With tools in the request, output without <tool_call> blocks is plain content, streamed or

@@ -121,6 +121,8 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": [1]}", "bad_words"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": [\"\"]}", "bad_words"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"bad_words\": [\"  \"]}", "bad_words"},
+      {Endpoint::Completions,
+       "{\"prompt\": \"a\", \"stream\": true, \"stream_options\": {\"continuous_usage_stats\": 1}}", "stream_options"},
       // vLLM's prompt_logprobs: 0..20, not streamed
       {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": 21}", "prompt_logprobs"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"prompt_logprobs\": -1}", "prompt_logprobs"},
