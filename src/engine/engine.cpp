@@ -192,6 +192,13 @@ struct LLMEngine::Impl {
   std::unique_ptr<ChatTemplate> chat;
   GenerationConfig gen;
   std::set<int32_t> eos_ids;
+  // The ids that end a request's sequence: eos (unless ignored) and its stop ids.
+  std::vector<int32_t> end_ids(const SamplingParams& p) const {
+    std::vector<int32_t> ends;
+    if (!p.ignore_eos) ends.assign(eos_ids.begin(), eos_ids.end());
+    ends.insert(ends.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
+    return ends;
+  }
   int max_model_len = 0;
   int vocab = 0;
   std::unordered_map<std::string, RequestState> states;
@@ -452,8 +459,7 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
     TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");
   if (!params.allowed_token_ids.empty() && params.min_tokens > 0) {
     // Before min_tokens the ids that end a sequence are banned: something else must be allowed.
-    std::vector<int32_t> ends = params.stop_token_ids;
-    if (!params.ignore_eos) ends.insert(ends.end(), I.eos_ids.begin(), I.eos_ids.end());
+    const std::vector<int32_t> ends = I.end_ids(params);
     const bool other = std::any_of(params.allowed_token_ids.begin(), params.allowed_token_ids.end(),
                                    [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) == ends.end(); });
     TLLM_CHECK_ARG(other, "allowed_token_ids: every allowed token ends the sequence, but min_tokens is ",
@@ -758,10 +764,8 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
                         ahead[k] > 0 ? drafts[k]->data() : nullptr, static_cast<size_t>(ahead[k]));
       const auto is_bad = [&](int32_t t) { return std::find(bad.begin(), bad.end(), t) != bad.end(); };
       const size_t row_begin = sb.banned_tokens.size();
-      // The ids that end it: eos (unless ignored) and its stop ids.
-      std::vector<int32_t> ends;
-      if (!p.ignore_eos) ends.assign(eos_ids.begin(), eos_ids.end());
-      ends.insert(ends.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
+      // The ids that end it, in this row's vocabulary.
+      std::vector<int32_t> ends = end_ids(p);
       ends.erase(std::remove_if(ends.begin(), ends.end(), [&](int32_t t) { return !in_vocab(t); }), ends.end());
       const auto is_end = [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); };
       if (!p.allowed_token_ids.empty()) {

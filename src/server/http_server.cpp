@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -38,6 +39,20 @@ void send_error(httplib::Response& res, const ApiError& e) {
 using RouteFn = void (*)(ServingState&, const httplib::Request&, httplib::Response&);
 
 constexpr const char* kResponsePath = R"(/v1/responses/([^/]+))";
+
+// A request no route takes: 405 with the methods of its path when the path is known (as
+// FastAPI, i.e. vLLM, answers), else 404.
+void send_unrouted(const std::map<std::string, std::string>& routes, const httplib::Request& req,
+                   httplib::Response& res) {
+  const auto allowed = routes.find(req.path);
+  if (allowed == routes.end()) {
+    send_error(res, not_found("Route not found: " + req.method + " " + req.path));
+    return;
+  }
+  res.set_header("Allow", allowed->second);
+  send_error(res, ApiError(405, "Method Not Allowed: " + req.method + " " + req.path + " (allowed: " +
+                                    allowed->second + ")", "invalid_request_error"));
+}
 
 // What is wrong with how a request delimits its body (a 411 or a 400), if anything. Methods that
 // carry a body need Content-Length (decimal digits only) or chunked encoding.
@@ -186,31 +201,19 @@ int HttpServer::start() {
       return httplib::Server::HandlerResponse::Handled;
     }
     if (!bodiless_delete) return httplib::Server::HandlerResponse::Unhandled;
-    if (std::regex_match(req.path, std::regex(kResponsePath))) {
+    static const std::regex response_path(kResponsePath);
+    if (std::regex_match(req.path, response_path)) {
       route(st, handle_delete_response)(req, res);
       return httplib::Server::HandlerResponse::Handled;
     }
-    // What the error handler answers for a path without DELETE: 405 with its methods, or 404.
-    if (const auto allowed = routes_.find(req.path); allowed != routes_.end()) {
-      res.set_header("Allow", allowed->second);
-      send_error(res, ApiError(405, "Method Not Allowed: DELETE " + req.path + " (allowed: " + allowed->second + ")",
-                               "invalid_request_error"));
-    } else {
-      send_error(res, not_found("Route not found: DELETE " + req.path));
-    }
+    send_unrouted(routes_, req, res);
     st.metrics.count_http(res.status);
     return httplib::Server::HandlerResponse::Handled;
   });
   srv.set_error_handler([this, &st](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const auto allowed = routes_.find(req.path);
-    if (res.status == 404 && allowed != routes_.end()) {
-      // A known path with another method: 405 and the methods it takes, as FastAPI (vLLM) answers.
-      res.set_header("Allow", allowed->second);
-      send_error(res, ApiError(405, "Method Not Allowed: " + req.method + " " + req.path + " (allowed: " +
-                                        allowed->second + ")", "invalid_request_error"));
-    } else if (res.status == 404) {
-      send_error(res, not_found("Route not found: " + req.method + " " + req.path));
+    if (res.status == 404) {
+      send_unrouted(routes_, req, res);
     } else if (res.status == 413) {
       send_error(res, ApiError(413, "The request body is too large", "invalid_request_error"));
     } else if (res.status >= 400 && res.status < 500) {

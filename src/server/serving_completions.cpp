@@ -66,6 +66,10 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
   if (r.echo) state.require_tokenizer("echo");
 
   std::vector<PromptPlan> plans;
+  // The bad words' token sequences are the same for every prompt.
+  const std::vector<std::vector<int32_t>> bad_words =
+      r.bad_words.empty() ? std::vector<std::vector<int32_t>>{}
+                          : state.require_tokenizer("bad_words").bad_word_sequences(r.bad_words);
   for (const PromptInput& prompt : r.prompts) {
     PromptPlan plan;
     std::string echo;
@@ -84,7 +88,7 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
     plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                        engine.max_model_len(), "prompt");
     plan.params.detokenize = state.tokenizer != nullptr;
-    if (!r.bad_words.empty()) plan.params.bad_words_ids = state.require_tokenizer("bad_words").bad_word_sequences(r.bad_words);
+    plan.params.bad_words_ids = bad_words;
     if (r.echo && r.logprobs >= 0) plan.params.prompt_logprobs = std::max(plan.params.prompt_logprobs, r.logprobs);
     ctx->echo_texts.push_back(std::move(echo));
     plans.push_back(std::move(plan));
