@@ -130,21 +130,22 @@ void parse_output_format(const json& body, GenerationRequest& r) {
                         "{\"type\": \"json_schema\", \"json_schema\": {...}}", "response_format");
     }
   }
-  const auto regex = [&](const json& v, const std::string& field) {
-    if (!v.is_string()) throw bad_request("'" + field + "' must be a string (a regular expression)", field);
+  // A text form (a regular expression, a grammar) compiled into the output piece; its errors are
+  // 400s naming the field.
+  const auto text_form = [&](const json& v, const std::string& field, const char* what, auto piece_of) {
+    if (!v.is_string()) throw bad_request("'" + field + "' must be a string (" + what + ")", field);
     try {
-      set(field, {OutputPiece::matching(Regex::compile(v.get<std::string>()))});
+      set(field, {piece_of(v.get<std::string>())});
     } catch (const InvalidArgument& e) {
       throw bad_request("'" + field + "': " + e.what(), field);
     }
   };
+  const auto regex = [&](const json& v, const std::string& field) {
+    text_form(v, field, "a regular expression",
+              [](const std::string& t) { return OutputPiece::matching(Regex::compile(t)); });
+  };
   const auto grammar = [&](const json& v, const std::string& field) {
-    if (!v.is_string()) throw bad_request("'" + field + "' must be a string (a grammar in GBNF)", field);
-    try {
-      set(field, {OutputPiece::sentence(Grammar::compile(v.get<std::string>()))});
-    } catch (const InvalidArgument& e) {
-      throw bad_request("'" + field + "': " + e.what(), field);
-    }
+    text_form(v, field, "a grammar in GBNF", [](const std::string& t) { return OutputPiece::sentence(Grammar::compile(t)); });
   };
   if (const json* g = find(body, "guided_json")) schema(*g, "guided_json", "guided_json");
   if (const json* g = find(body, "guided_choice")) choice(*g, "guided_choice");
