@@ -28,10 +28,21 @@ uint64_t BlockManager::hash_block(uint64_t prev, const int32_t* tokens, int n) {
   return h;
 }
 
+uint64_t BlockManager::salt_hash(const std::string& salt) {
+  if (salt.empty()) return 0;
+  // FNV-1a over the salt's bytes, then hash_block's finaliser (an empty block after it).
+  uint64_t h = 0x5a17ull + salt.size();
+  for (const char c : salt) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return hash_block(h, nullptr, 0);
+}
+
 void BlockManager::compute_hashes(Sequence& seq, int full_blocks) const {
   while (static_cast<int>(seq.block_hashes.size()) < full_blocks) {
     const size_t i = seq.block_hashes.size();
-    const uint64_t prev = i == 0 ? 0 : seq.block_hashes[i - 1];
+    const uint64_t prev = i == 0 ? salt_hash(seq.params.cache_salt) : seq.block_hashes[i - 1];
     seq.block_hashes.push_back(hash_block(prev, seq.tokens.data() + i * block_size_, block_size_));
   }
 }

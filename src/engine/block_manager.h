@@ -2,10 +2,12 @@
 // list in LRU order, and prefix caching: every full block is keyed by a hash chained to
 // the hash of the block before it (so equal hashes mean equal prefixes), and blocks whose
 // last user finished stay cached until the pool needs them (evicted least recently used).
+// A request's cache_salt starts its chain, so only requests with the same salt share blocks.
 #pragma once
 
 #include <cstdint>
 #include <list>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -44,6 +46,8 @@ class BlockManager {
 
   // Chained hash of a full block of tokens following the block with hash `prev`.
   static uint64_t hash_block(uint64_t prev, const int32_t* tokens, int n);
+  // What the first block's hash chains to: 0 without a salt (SamplingParams::cache_salt).
+  static uint64_t salt_hash(const std::string& salt);
 
  private:
   struct Block {

@@ -69,6 +69,9 @@ struct SamplingParams {
   // mode (response_format json_object) is one object, json_schema one value under the schema;
   // engine/output_format.h has the rest.
   std::vector<OutputPiece> output_format;
+  // Not sampling: the prefix-cache namespace (vLLM's cache_salt). Blocks are shared only
+  // between requests with the same salt, so a tenant cannot probe another's prompts by timing.
+  std::string cache_salt;
   bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
 
   // Whether a repetition, presence or frequency penalty applies (the draw then needs the

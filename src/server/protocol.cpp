@@ -45,7 +45,7 @@ const std::set<std::string>& common_fields() {
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
       "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "prompt_logprobs", "logit_bias",
-      "allowed_token_ids", "bad_words",
+      "allowed_token_ids", "bad_words", "cache_salt",
       "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens", "guided_json",
       "guided_choice", "guided_regex", "guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend",
       "structural_tag", "structured_outputs",
@@ -259,6 +259,10 @@ void parse_common(const json& body, GenerationRequest& r) {
   }
 
   r.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
+  if (const auto salt = get_string(body, "cache_salt")) {
+    if (salt->empty()) throw bad_request("'cache_salt' must be a non-empty string when given", "cache_salt");
+    r.cache_salt = *salt;
+  }
   r.min_tokens = get_int(body, "min_tokens").value_or(0);
   if (r.min_tokens < 0)
     throw bad_request("'min_tokens' must be at least 0, got " + std::to_string(r.min_tokens), "min_tokens");
@@ -736,6 +740,7 @@ SamplingParams make_sampling_params(const GenerationRequest& r, const Generation
   p.max_tokens = max_tokens;
   p.min_tokens = std::min(r.min_tokens, max_tokens);
   p.ignore_eos = r.ignore_eos;
+  p.cache_salt = r.cache_salt;
   p.stop = r.stop;
   p.stop_token_ids = r.stop_token_ids;
   p.logit_bias = r.logit_bias;

@@ -50,6 +50,8 @@ struct GenerationRequest {
   // choice's usage so far.
   bool continuous_usage = false;
   bool ignore_eos = false;
+  // vLLM's cache_salt: only requests with the same salt share prefix-cache blocks ("" : none).
+  std::string cache_salt;
   int min_tokens = 0;
   bool skip_special_tokens = true;
   bool include_stop_str_in_output = false;

@@ -85,6 +85,42 @@ TEST(BlockManager, PrefixCacheHitsChainedPrefixesOnly) {
   EXPECT_EQ(bm.prefix_hits(), 0u + 8u + 0u + 4u);
 }
 
+// cache_salt: a salted prompt shares blocks only with prompts of the same salt, and neither
+// salted nor unsalted requests find the other's blocks.
+TEST(BlockManager, PrefixCacheIsSharedWithinOneSaltOnly) {
+  BlockManager bm(32, 4, true);
+  auto computed = [&](std::unique_ptr<Sequence> s) {
+    bm.acquire_cached_prefix(*s);
+    EXPECT_TRUE(bm.allocate(*s, s->num_tokens() - s->num_computed_tokens));
+    s->num_computed_tokens = s->num_tokens();
+    bm.commit_computed(*s);
+    return s;
+  };
+  auto salted = [](const std::string& id, const std::string& salt) {
+    auto s = make_seq(id, 9);
+    s->params.cache_salt = salt;
+    return s;
+  };
+  auto plain = computed(make_seq("plain", 9));
+  auto tenant_a = salted("a1", "tenant-a");
+  EXPECT_EQ(bm.acquire_cached_prefix(*tenant_a), 0);  // the unsalted blocks are not its
+  tenant_a->num_computed_tokens = 0;
+  bm.release(*tenant_a);
+  tenant_a = computed(salted("a1", "tenant-a"));
+  auto again = salted("a2", "tenant-a");
+  EXPECT_EQ(bm.acquire_cached_prefix(*again), 8);
+  EXPECT_EQ(again->block_table[0], tenant_a->block_table[0]);
+  auto other = salted("b", "tenant-b");
+  EXPECT_EQ(bm.acquire_cached_prefix(*other), 0);
+  auto prefix_salt = salted("c", "tenant-");  // a salt that is another's prefix is another salt
+  EXPECT_EQ(bm.acquire_cached_prefix(*prefix_salt), 0);
+  auto unsalted = make_seq("d", 9);
+  EXPECT_EQ(bm.acquire_cached_prefix(*unsalted), 8);
+  EXPECT_EQ(unsalted->block_table[0], plain->block_table[0]);
+  EXPECT_NE(BlockManager::salt_hash("x"), BlockManager::salt_hash("y"));
+  EXPECT_EQ(BlockManager::salt_hash(""), 0u);
+}
+
 TEST(BlockManager, CachedFreeBlocksAreReusedThenEvictedLru) {
   BlockManager bm(4, 2, true);
   auto a = make_seq("a", 4);
