@@ -39,12 +39,16 @@ void send_error(httplib::Response& res, const ApiError& e) {
 using RouteFn = void (*)(ServingState&, const httplib::Request&, httplib::Response&);
 
 constexpr const char* kResponsePath = R"(/v1/responses/([^/]+))";
+constexpr const char* kResponseInputItemsPath = R"(/v1/responses/([^/]+)/input_items)";
 
 // A request no route takes: 405 with the methods of its path when the path is known (as
-// FastAPI, i.e. vLLM, answers), else 404.
+// FastAPI, i.e. vLLM, answers), else 404. A path is known when it is a route's, or matches a
+// route's pattern (/v1/responses/{id}).
 void send_unrouted(const std::map<std::string, std::string>& routes, const httplib::Request& req,
                    httplib::Response& res) {
-  const auto allowed = routes.find(req.path);
+  auto allowed = routes.find(req.path);
+  for (auto it = routes.begin(); allowed == routes.end() && it != routes.end(); ++it)
+    if (it->first.find('(') != std::string::npos && std::regex_match(req.path, std::regex(it->first))) allowed = it;
   if (allowed == routes.end()) {
     send_error(res, not_found("Route not found: " + req.method + " " + req.path));
     return;
@@ -267,6 +271,8 @@ int HttpServer::start() {
   add("POST", "/v1/responses", handle_responses);
   add("GET", kResponsePath, handle_get_response);
   add("DELETE", kResponsePath, handle_delete_response);
+  add("GET", kResponseInputItemsPath, handle_response_input_items);
+  add("POST", R"(/v1/responses/([^/]+)/cancel)", handle_cancel_response);
   add("POST", "/v1/embeddings", handle_embeddings);
   for (const char* path : {"/score", "/v1/score"}) add("POST", path, handle_score);
   for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) add("POST", path, handle_rerank);
@@ -321,6 +327,7 @@ void HttpServer::stop() {
   state_->stopping.store(true);
   // End in-flight requests first (their streams get an abort), so handler threads finish.
   if (state_->engine) state_->engine->shutdown();
+  state_->background.shutdown();
   listener_->stop();
   if (thread_.joinable()) thread_.join();
   listener_.reset();

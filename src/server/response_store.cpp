@@ -19,8 +19,9 @@ void ResponseStore::drop(const std::string& id) {
 
 void ResponseStore::put(const std::string& id, Entry entry) {
   if (capacity_ == 0) return;
-  // The text it keeps: the response and the conversation as JSON.
-  const size_t size = entry.response.size() + entry.conversation.dump().size();
+  // The text it keeps: the response, the conversation and the input items as JSON.
+  const size_t size = entry.response.size() + entry.conversation.dump().size() +
+                      (entry.input_items.empty() ? 0 : entry.input_items.dump().size());
   if (size > max_bytes_) return;  // would push out everything else
   auto shared = std::make_shared<const Entry>(std::move(entry));
   std::lock_guard<std::mutex> lock(mu_);

@@ -1,5 +1,6 @@
 // The responses that POST /v1/responses stored (its `store`, true unless the request says
-// false): what previous_response_id continues and GET /v1/responses/{id} returns. In memory,
+// false): what previous_response_id continues, GET /v1/responses/{id} returns and
+// GET /v1/responses/{id}/input_items lists. In memory,
 // at most `capacity` of them and `max_bytes` of their text (the least recently used dropped
 // first), lost at exit; capacity 0 stores nothing. Thread-safe.
 #pragma once
@@ -22,6 +23,12 @@ class ResponseStore {
     // assistant turn; without the instructions (a continuation gives its own, as OpenAI's).
     RequestJson conversation;
     std::string response;  // the response object, as JSON text
+    // The items the model read (GET /v1/responses/{id}/input_items): the earlier responses'
+    // inputs and outputs that previous_response_id carried over, then this request's input.
+    RequestJson input_items = RequestJson::array();
+    // False while a background response runs: `response` is its queued / in_progress form
+    // and `conversation` lacks the reply, so nothing may continue it yet.
+    bool finished = true;
   };
 
   static constexpr size_t kDefaultMaxBytes = size_t{256} << 20;

@@ -161,7 +161,7 @@ void ResponseWriter::append_response(std::string& out, const std::vector<Respons
   append_json_number(out, created_at_);
   out += ",\"status\":";
   append_json_string(out, o.status);
-  out += ",\"background\":false,\"error\":";
+  out += request_.background ? ",\"background\":true,\"error\":" : ",\"background\":false,\"error\":";
   if (o.status == "failed") {
     out += "{\"code\":\"server_error\",\"message\":";
     append_json_string(out, o.error);

@@ -60,7 +60,8 @@ class ResponseWriter {
   bool logprobs() const { return request_.chat.logprobs >= 0; }
 
   struct Outcome {
-    std::string_view status = "in_progress";  // in_progress, completed, incomplete, failed
+    // queued, in_progress, completed, incomplete, failed, cancelled
+    std::string_view status = "in_progress";
     std::string_view incomplete_reason;       // with "incomplete"
     std::string error;                        // with "failed"
     const ResponseUsage* usage = nullptr;     // null: "usage": null

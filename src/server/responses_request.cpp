@@ -5,6 +5,7 @@
 
 #include "server/errors.h"
 #include "server/request_fields.h"
+#include "server/responses_output.h"
 
 namespace tllm {
 namespace {
@@ -115,6 +116,38 @@ json conversation(const json& body, const json& history) {
   return messages;
 }
 
+// `input` (already checked by conversation()) as item objects: every item keeps what it gave
+// and gains an id (OpenAI's prefix for its type) and a "completed" status where it has none; a
+// message's string content becomes one input_text (output_text for an assistant) part.
+json input_items(const json& body) {
+  const json& input = body.at("input");
+  if (input.is_string())
+    return json::array({{{"id", response_item_id("msg")},
+                         {"type", "message"},
+                         {"role", "user"},
+                         {"status", "completed"},
+                         {"content", json::array({{{"type", "input_text"}, {"text", input}}})}}});
+  json items = json::array();
+  for (const json& given : input) {
+    json item = given;
+    const std::string type = item.value("type", "message");
+    item["type"] = type;
+    if (!item.contains("id") || !item["id"].is_string()) {
+      const char* prefix = type == "message" ? "msg" : type == "function_call" ? "fc" : type == "reasoning" ? "rs" : "fco";
+      item["id"] = response_item_id(prefix);
+    }
+    if (type != "reasoning" && !item.contains("status")) item["status"] = "completed";
+    if (type == "message" && item["content"].is_string()) {
+      const bool assistant = item["role"] == "assistant";
+      json part = {{"type", assistant ? "output_text" : "input_text"}, {"text", item["content"]}};
+      if (assistant) part["annotations"] = json::array();
+      item["content"] = json::array({std::move(part)});
+    }
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
 // Function tools {type, name, description, parameters, strict} as chat tools.
 json chat_tools(const json& tools) {
   if (!tools.is_array()) throw bad_request("'tools' must be a list", "tools");
@@ -184,7 +217,7 @@ const std::set<std::string>& accepted_fields() {
 const std::set<std::string>& passthrough_fields() {
   static const std::set<std::string> f = {
       "model", "temperature", "top_p", "stream", "top_k", "min_p", "repetition_penalty", "presence_penalty",
-      "frequency_penalty", "seed", "stop", "stop_token_ids", "ignore_eos", "min_tokens", "logit_bias",
+      "frequency_penalty", "seed", "stop", "stop_token_ids", "ignore_eos", "min_tokens", "logit_bias", "cache_salt",
       "chat_template_kwargs", "skip_special_tokens", "include_stop_str_in_output", "request_id", "priority",
       "truncate_prompt_tokens", "structured_outputs", "return_tokens_as_token_ids"};
   return f;
@@ -231,8 +264,13 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
                                            "continue a stored response with previous_response_id)");
   reject_unsupported(body, "prompt", " (no prompt templates are stored here)");
   reject_unsupported(body, "context_management", "");
-  if (get_bool(body, "background").value_or(false))
-    throw bad_request("'background' is not supported by this server (responses are not stored to be polled)", "background");
+  if (get_bool(body, "background").value_or(false)) {
+    if (get_bool(body, "stream").value_or(false))
+      throw bad_request("'background' with 'stream' is not supported by this server (poll GET /v1/responses/{id} "
+                        "instead)", "background");
+    if (!get_bool(body, "store").value_or(true))
+      throw bad_request("'background' needs 'store': a background response is stored to be polled", "background");
+  }
   if (auto t = get_string(body, "truncation"); t && *t != "disabled")
     throw bad_request("'truncation' \"" + *t + "\" is not supported (only \"disabled\": a conversation longer than the "
                       "context is refused)", "truncation");
@@ -247,6 +285,7 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
   for (auto it = body.begin(); it != body.end(); ++it)
     if (passthrough_fields().count(it.key())) chat[it.key()] = it.value();
   r.conversation = conversation(body, history);
+  r.input_items = input_items(body);
   r.instructions = get_string(body, "instructions");
   json messages = json::array();
   if (r.instructions) messages.push_back({{"role", "system"}, {"content", *r.instructions}});
@@ -254,6 +293,7 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
   chat["messages"] = std::move(messages);
   r.previous_response_id = previous_response_id(body);
   r.store = get_bool(body, "store").value_or(true);
+  r.background = get_bool(body, "background").value_or(false);
 
   r.max_output_tokens = get_int(body, "max_output_tokens");
   if (r.max_output_tokens) {

@@ -5,7 +5,7 @@
 // response_format, `max_output_tokens` its max_tokens. vLLM's sampling extensions (top_k,
 // seed, stop, chat_template_kwargs, ...) pass through. Errors name the Responses field
 // ('input[2].content', 'text.format.schema'). Refused: conversation objects, background
-// responses, prompt templates, hosted tools (web search, file search, ...) and non-text input
+// responses that stream or are not stored, prompt templates, hosted tools (web search, file search, ...) and non-text input
 // (images, files, audio).
 #pragma once
 
@@ -21,7 +21,12 @@ struct ResponsesRequest {
   ChatRequest chat;  // the conversation and every generation setting
   // The conversation without the instructions: the stored history, then the input.
   RequestJson conversation = RequestJson::array();
+  // The request's `input` as OpenAI's item objects, each with an id and a status (a string
+  // input is one user message), as GET /v1/responses/{id}/input_items lists them.
+  RequestJson input_items = RequestJson::array();
   bool store = true;
+  // Generated after the reply (status "queued"), polled with GET /v1/responses/{id}.
+  bool background = false;
   std::optional<std::string> previous_response_id;
   // Echoed in the response object (OpenAI's fields, as the request gave them).
   std::optional<std::string> instructions;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/async_engine.h"
+#include "server/background_jobs.h"
 #include "server/chat_output.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -43,6 +44,9 @@ struct ServingState {
   std::unique_ptr<ServingTokenizer> tokenizer;  // null when the model has no tokenizer
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
+  // Background responses' generations. Declared after what they use (engine, responses), so
+  // the destructor joins them first.
+  BackgroundJobs background;
 
   // 503 while loading; 404 when `model` names another model.
   void check_ready() const;
@@ -179,6 +183,10 @@ void handle_score(ServingState& state, const httplib::Request& req, httplib::Res
 void handle_rerank(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_responses(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res);
+// GET /v1/responses/{id}/input_items: a page (limit, order, after, before) of the stored input items.
+void handle_response_input_items(ServingState& state, const httplib::Request& req, httplib::Response& res);
+// POST /v1/responses/{id}/cancel: ends a background response; its cancelled form.
+void handle_cancel_response(ServingState& state, const httplib::Request& req, httplib::Response& res);
 // DELETE /v1/responses/{id}: the id from the path itself (a DELETE without a body is answered
 // before httplib routes it: http_server.cpp).
 void handle_delete_response(ServingState& state, const httplib::Request& req, httplib::Response& res);

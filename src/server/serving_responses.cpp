@@ -1,9 +1,12 @@
-// POST /v1/responses: OpenAI's Responses API over the chat machinery, and GET
-// /v1/responses/{id} of a stored one. The request becomes a chat request
+// POST /v1/responses: OpenAI's Responses API over the chat machinery; GET and DELETE
+// /v1/responses/{id} of a stored one, and GET /v1/responses/{id}/input_items. The request becomes a chat request
 // (server/responses_request.h), after the stored conversation it continues, rendered with the
 // model's chat template and generated as one choice; its text splits as a chat reply's does
 // (reasoning with --reasoning-parser, content, tool calls) into output items
 // (server/responses_output.h), whole or as events.
+#include <algorithm>
+#include <optional>
+
 #include <httplib.h>
 
 #include "server/client_connection.h"
@@ -41,15 +44,24 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   auto ctx = std::make_shared<ResponsesContext>();
   const RequestJson body = parse_json_body(req.body);
   RequestJson history = RequestJson::array();
+  RequestJson items = RequestJson::array();  // what the model reads, as input items
   if (const auto previous = previous_response_id(body)) {
     const auto entry = state.responses.get(*previous);
     if (!entry)
       throw not_found("Previous response with id '" + sanitize_utf8(*previous) + "' not found" +
                           (state.responses.capacity() == 0 ? " (this server stores none: --responses-store-size 0)" : ""),
                       "previous_response_id");
+    if (!entry->finished)
+      throw bad_request("Previous response with id '" + sanitize_utf8(*previous) +
+                            "' is still in progress in the background: continue it once it has completed",
+                        "previous_response_id");
     history = entry->conversation;
+    items = entry->input_items;
+    const RequestJson response = RequestJson::parse(entry->response);
+    for (const RequestJson& item : response.at("output")) items.push_back(item);
   }
   ctx->request = parse_responses_request(body, history);
+  for (RequestJson& item : ctx->request.input_items) items.push_back(std::move(item));
   const ChatRequest& r = ctx->request.chat;
   state.check_model(r.model);
   const LLMEngine& engine = state.engine->engine();
@@ -70,19 +82,74 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   plans.push_back(std::move(plan));
 
   const std::string id = response_item_id("resp");  // OpenAI's "resp_<hex>"
-  auto gen = std::make_shared<Generation>(state, id, std::move(plans), 1);
   const bool store = ctx->request.store && state.responses.capacity() > 0;
+  if (ctx->request.background && !store)
+    throw bad_request("'background' needs a stored response, and this server stores none (--responses-store-size 0)",
+                      "background");
+  auto gen = std::make_shared<Generation>(state, id, std::move(plans), 1);
   ctx->writer = std::make_unique<ResponseWriter>(ctx->request, id, state.model_name, unix_time(), temperature, top_p,
                                                  style, store);
   // A finished response, kept for previous_response_id and GET /v1/responses/{id}.
-  auto keep = [&state, ctx, store](const std::vector<ResponseItem>& items, std::string response) {
+  auto keep = [&state, ctx, store, input = items](const std::vector<ResponseItem>& items, std::string response) {
     if (!store) return;
-    ResponseStore::Entry e{ctx->request.conversation, std::move(response)};
+    ResponseStore::Entry e{ctx->request.conversation, std::move(response), input};
     e.conversation.push_back(assistant_turn(items));
     state.responses.put(ctx->writer->id(), std::move(e));
   };
-  auto conn = std::make_shared<ClientConnection>(req);
   const bool tools = !r.tools.is_null();
+
+  if (ctx->request.background) {
+    // Answered at once with the queued response; a thread of its own generates it and
+    // stores each state (in_progress at the first token, then the end) for GET to poll.
+    auto snapshot = [&state, ctx, input = items](std::string_view status) {
+      std::string out;
+      ResponseWriter::Outcome o;
+      o.status = status;
+      ctx->writer->append_response(out, {}, {}, o);
+      state.responses.put(ctx->writer->id(), ResponseStore::Entry{ctx->request.conversation, out, input, false});
+      return out;
+    };
+    const std::string queued = snapshot("queued");
+    auto job = [&state, ctx, gen, keep, snapshot, tools, &tok](const std::atomic<bool>& cancelled) {
+      bool started = false;
+      while (!gen->done() && !cancelled.load()) {
+        if (gen->pump(0.05) && !started) {
+          started = true;
+          snapshot("in_progress");
+        }
+      }
+      const ChoiceState& c = gen->choices()[0];
+      const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
+      const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
+      std::vector<ResponseItem> items = response_items(parts);
+      std::string out;
+      if (!gen->done()) {  // cancelled: what was generated so far
+        gen->abort();
+        ResponseWriter::Outcome o;
+        o.status = "cancelled";
+        o.usage = &usage;
+        ctx->writer->append_response(out, items, c.logprobs, o);
+      } else if (const std::string err = gen->error(); !err.empty()) {
+        ResponseWriter::Outcome o;
+        o.status = "failed";
+        o.error = "The engine failed this request: " + err;
+        ctx->writer->append_response(out, {}, {}, o);
+      } else {
+        const bool incomplete = c.finish_reason == FinishReason::Length;
+        items.back().incomplete = incomplete;
+        ctx->writer->append_response(out, items, c.logprobs, ResponseWriter::ended(incomplete, usage));
+      }
+      keep(items, std::move(out));
+    };
+    if (!state.background.start(id, std::move(job))) {
+      state.responses.erase(id);
+      throw ApiError(503, "The server is shutting down", "server_error");
+    }
+    res.set_content(queued, "application/json");
+    return;
+  }
+
+  auto conn = std::make_shared<ClientConnection>(req);
 
   if (!r.stream) {
     respond_when_done(*gen, *conn, res, [&] {
@@ -128,6 +195,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
 void handle_delete_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   const std::string prefix = "/v1/responses/";
   const std::string id = req.path.size() > prefix.size() ? req.path.substr(prefix.size()) : std::string();
+  state.background.cancel(id);  // a running background response ends first (it would store itself again)
   if (!state.responses.erase(id))
     throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
   std::string out = "{\"id\":";
@@ -140,6 +208,82 @@ void handle_get_response(ServingState& state, const httplib::Request& req, httpl
   const std::string id = req.matches[1];
   const auto entry = state.responses.get(id);
   if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  res.set_content(entry->response, "application/json");
+}
+
+}  // namespace tllm
+
+namespace tllm {
+namespace {
+
+// A query parameter of a GET, when given once (a 400 when given twice).
+std::optional<std::string> query_param(const httplib::Request& req, const char* key) {
+  const size_t n = req.get_param_value_count(key);
+  if (n == 0) return std::nullopt;
+  if (n > 1) throw bad_request(std::string("Query parameter '") + key + "' is given more than once", key);
+  return req.get_param_value(key);
+}
+
+}  // namespace
+
+void handle_response_input_items(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  int limit = 20;
+  if (const auto v = query_param(req, "limit")) {
+    const bool digits = !v->empty() && v->size() <= 3 && v->find_first_not_of("0123456789") == std::string::npos;
+    limit = digits ? std::stoi(*v) : 0;
+    if (limit < 1 || limit > 100)
+      throw bad_request("'limit' must be an integer in [1, 100], got '" + sanitize_utf8(*v) + "'", "limit");
+  }
+  const std::string order = query_param(req, "order").value_or("desc");
+  if (order != "asc" && order != "desc")
+    throw bad_request("'order' must be \"asc\" or \"desc\", got '" + sanitize_utf8(order) + "'", "order");
+  const auto entry = state.responses.get(id);
+  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  std::vector<const RequestJson*> list;
+  for (const RequestJson& item : entry->input_items) list.push_back(&item);
+  if (order == "desc") std::reverse(list.begin(), list.end());
+  // after / before: a page starts past the item `after` names and ends before the one `before` names.
+  auto position = [&](const char* key) -> std::optional<size_t> {
+    const auto cursor = query_param(req, key);
+    if (!cursor) return std::nullopt;
+    for (size_t i = 0; i < list.size(); ++i)
+      if (list[i]->value("id", "") == *cursor) return i;
+    throw bad_request("'" + std::string(key) + "': no input item of response '" + sanitize_utf8(id) + "' has the id '" +
+                          sanitize_utf8(*cursor) + "'", key);
+  };
+  const auto after = position("after"), before = position("before");
+  const size_t begin = after ? *after + 1 : 0, end = before ? *before : list.size();
+  RequestJson data = RequestJson::array();
+  for (size_t i = begin; i < end && data.size() < static_cast<size_t>(limit); ++i) data.push_back(*list[i]);
+  const bool has_more = begin + data.size() < end;
+  RequestJson out = {{"object", "list"}, {"data", data}, {"first_id", nullptr}, {"last_id", nullptr}, {"has_more", has_more}};
+  if (!data.empty()) {
+    out["first_id"] = data.front().value("id", "");
+    out["last_id"] = data.back().value("id", "");
+  }
+  res.set_content(out.dump(-1, ' ', false, RequestJson::error_handler_t::replace), "application/json");
+}
+
+}  // namespace tllm
+
+namespace tllm {
+
+void handle_cancel_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!state.responses.get(id)) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  state.background.cancel(id);  // false when it is not running (any more)
+  const auto entry = state.responses.get(id);
+  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  const RequestJson response = RequestJson::parse(entry->response);
+  const std::string status = response.value("status", "");
+  // A cancelled response cancels again as itself (OpenAI's cancel is idempotent).
+  if (!response.value("background", false))
+    throw bad_request("Response '" + sanitize_utf8(id) + "' is not a background response: only those can be cancelled",
+                      "response_id");
+  if (status != "cancelled")
+    throw bad_request("Response '" + sanitize_utf8(id) + "' has already ended (status " + status +
+                          "): it cannot be cancelled", "response_id");
   res.set_content(entry->response, "application/json");
 }
 

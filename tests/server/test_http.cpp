@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -189,6 +190,42 @@ TEST_F(Http, CompletionMatchesTheEngine) {
   EXPECT_EQ(alias.body["choices"][0]["text"], want.text);
   const Reply none = post(server(), "/v1/completions", json{{"prompt", kPrompt}, {"max_tokens", 16}, {"temperature", 0}});
   EXPECT_EQ(none.body["choices"][0]["text"], want.text);
+}
+
+// vLLM's cache_salt: the prefix cache serves a prompt again within one salt only (and
+// unsalted prompts among themselves); the text is the same either way.
+TEST_F(Http, CacheSaltSeparatesThePrefixCache) {
+  const std::string prompt = std::string(kPrompt) + " cache salt " + std::to_string(std::random_device{}()) +
+                             " and then a few more words so that the prompt fills several blocks of the cache.";
+  auto run = [&](const std::optional<std::string>& salt, const std::string& route) {
+    json body = {{"max_tokens", 6}, {"temperature", 0}};
+    if (route == "/v1/completions") body["prompt"] = prompt;
+    else body["messages"] = {{{"role", "user"}, {"content", prompt}}};
+    if (salt) body["cache_salt"] = *salt;
+    const Reply r = post(server(), route, body);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    const json& c = r.body["choices"][0];
+    return std::make_pair(r.body["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(),
+                          route == "/v1/completions" ? c["text"].get<std::string>() : c["message"]["content"].get<std::string>());
+  };
+  for (const std::string route : {"/v1/completions", "/v1/chat/completions"}) {
+    SCOPED_TRACE(route);
+    const auto first = run("tenant-a", route);
+    EXPECT_EQ(first.first, 0);
+    const auto again = run("tenant-a", route);
+    EXPECT_GT(again.first, 0);
+    EXPECT_EQ(again.second, first.second);
+    const auto other = run("tenant-b", route);
+    EXPECT_EQ(other.first, 0);
+    EXPECT_EQ(other.second, first.second);
+    EXPECT_EQ(run(std::nullopt, route).first, 0);
+    EXPECT_GT(run(std::nullopt, route).first, 0);
+  }
+  for (const json& bad : {json(""), json(5)}) {
+    const Reply r = post(server(), "/v1/completions", json{{"prompt", "x"}, {"cache_salt", bad}});
+    EXPECT_EQ(r.status, 400) << r.raw;
+    EXPECT_EQ(r.body["error"]["param"], "cache_salt");
+  }
 }
 
 // logit_bias (OpenAI's {"token id": bias}) steers the draw as the engine does with the same
@@ -875,7 +912,9 @@ TEST_F(Http, PromptLogprobsMatchTheDecodeSteps) {
     for (int k = 0; k < 3; ++k) EXPECT_EQ(by_rank[k].first, k + 1);
     EXPECT_GE(by_rank[0].second, by_rank[1].second);
     EXPECT_GE(by_rank[1].second, by_rank[2].second);
-    if (rank > 3) EXPECT_LE(e[key]["logprob"].get<double>(), by_rank[2].second);
+    if (rank > 3) {
+      EXPECT_LE(e[key]["logprob"].get<double>(), by_rank[2].second);
+    }
   }
   for (size_t j = 0; j < 4; ++j) {
     SCOPED_TRACE(j);
@@ -1213,6 +1252,12 @@ TEST_F(Http, BodyFramingAndMethods) {
       {"DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "DELETE /health", "Allow: GET, OPTIONS"},
       {"DELETE /v1/nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "Route not found: DELETE /v1/nothing", ""},
       {"DELETE /v1/responses/resp_x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "'resp_x' not found", ""},
+      // Paths of pattern routes are known paths too: 405 with their methods.
+      {"PUT /v1/responses/resp_x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", 405,
+       "allowed: DELETE, GET", "Allow: DELETE, GET, OPTIONS"},
+      {"POST /v1/responses/resp_x/input_items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}", 405,
+       "allowed: GET", "Allow: GET, OPTIONS"},
+      {"GET /v1/responses/resp_x/outputs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "Route not found", ""},
       {chunked, 200, "text_completion", ""},
       {head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 200, "text_completion", ""},
   };
@@ -1468,6 +1513,61 @@ TEST_F(Http, ResponsesStoredAndContinued) {
   ASSERT_EQ(third.status, 200) << third.raw;
   EXPECT_GT(third.body["usage"]["input_tokens"].get<int>(), r2.body["usage"]["input_tokens"].get<int>());
 
+  // Input items: the first response's one message; the continuation's the whole conversation
+  // it read (the first input, the first output, its own input), newest first unless asc.
+  auto items = [&](const std::string& rid, const std::string& query) {
+    return get(server(), "/v1/responses/" + rid + "/input_items" + query);
+  };
+  const Reply i1 = items(id, "");
+  ASSERT_EQ(i1.status, 200) << i1.raw;
+  EXPECT_EQ(i1.body["object"], "list");
+  ASSERT_EQ(i1.body["data"].size(), 1u);
+  const json& m1 = i1.body["data"][0];
+  EXPECT_EQ(m1["type"], "message");
+  EXPECT_EQ(m1["role"], "user");
+  EXPECT_EQ(m1["status"], "completed");
+  EXPECT_EQ(m1["content"], json::parse(R"([{"type": "input_text", "text": "Tell me a fortune."}])"));
+  EXPECT_EQ(m1["id"].get<std::string>().rfind("msg_", 0), 0u) << m1;
+  EXPECT_EQ(i1.body["first_id"], m1["id"]);
+  EXPECT_EQ(i1.body["last_id"], m1["id"]);
+  EXPECT_EQ(i1.body["has_more"], false);
+  const std::string id2 = r2.body["id"];
+  const Reply asc = items(id2, "?order=asc");
+  ASSERT_EQ(asc.status, 200) << asc.raw;
+  json expected = json::array({m1});
+  for (const json& o : r1.body["output"]) expected.push_back(o);
+  ASSERT_EQ(asc.body["data"].size(), expected.size() + 1) << asc.raw;
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(asc.body["data"][i], expected[i]) << i;
+  const json& m2 = asc.body["data"].back();
+  EXPECT_EQ(m2["content"][0]["text"], "Another one.");
+  const Reply desc = items(id2, "");
+  ASSERT_EQ(desc.status, 200) << desc.raw;
+  json reversed = asc.body["data"];
+  std::reverse(reversed.begin(), reversed.end());
+  EXPECT_EQ(desc.body["data"], reversed);
+  // Pages: limit, then after the last item of a page, and before an item.
+  const Reply page1 = items(id2, "?order=asc&limit=1");
+  ASSERT_EQ(page1.status, 200) << page1.raw;
+  EXPECT_EQ(page1.body["data"], json::array({m1}));
+  EXPECT_EQ(page1.body["has_more"], true);
+  const Reply page2 = items(id2, "?order=asc&limit=100&after=" + m1["id"].get<std::string>());
+  ASSERT_EQ(page2.status, 200) << page2.raw;
+  EXPECT_EQ(page2.body["data"].size(), expected.size());
+  EXPECT_EQ(page2.body["data"][0], asc.body["data"][1]);
+  EXPECT_EQ(page2.body["has_more"], false);
+  const Reply page0 = items(id2, "?before=" + m1["id"].get<std::string>());  // desc: everything newer
+  ASSERT_EQ(page0.status, 200) << page0.raw;
+  EXPECT_EQ(page0.body["data"].size(), expected.size());
+  EXPECT_EQ(page0.body["data"][0], m2);
+  for (const auto& [query, param] : std::vector<std::pair<std::string, std::string>>{
+           {"?limit=0", "limit"}, {"?limit=101", "limit"}, {"?limit=x", "limit"}, {"?order=up", "order"},
+           {"?after=msg_unknown", "after"}, {"?limit=1&limit=2", "limit"}}) {
+    const Reply bad = items(id2, query);
+    EXPECT_EQ(bad.status, 400) << query << " " << bad.raw;
+    EXPECT_EQ(bad.body["error"]["param"], param) << query;
+  }
+  EXPECT_EQ(items("resp_unknown", "").status, 404);
+
   // store false: not kept.
   json unstored = first;
   unstored["store"] = false;
@@ -1480,6 +1580,87 @@ TEST_F(Http, ResponsesStoredAndContinued) {
   EXPECT_EQ(orphan.status, 404) << orphan.raw;
   EXPECT_EQ(orphan.body["error"]["param"], "previous_response_id");
   EXPECT_EQ(get(server(), "/v1/responses/resp_unknown").status, 404);
+}
+
+// Background responses: answered at once as queued, generated on the server's own thread,
+// polled with GET until they end with what the same request gives in the foreground;
+// cancelled while they run; refused where they cannot be kept.
+TEST_F(Http, ResponsesInTheBackground) {
+  const json fg = {{"input", "Tell me a fortune."}, {"max_output_tokens", 12}, {"temperature", 0}};
+  json bg = fg;
+  bg["background"] = true;
+  const Reply queued = post(server(), "/v1/responses", bg);
+  ASSERT_EQ(queued.status, 200) << queued.raw;
+  EXPECT_EQ(queued.body["status"], "queued");
+  EXPECT_EQ(queued.body["background"], true);
+  EXPECT_EQ(queued.body["output"], json::array());
+  EXPECT_TRUE(queued.body["usage"].is_null());
+  const std::string id = queued.body["id"];
+  auto poll = [&](const std::string& rid) {
+    Reply r;
+    for (int i = 0; i < 600; ++i) {  // up to 60 s
+      r = get(server(), "/v1/responses/" + rid);
+      if (r.status != 200 || (r.body["status"] != "queued" && r.body["status"] != "in_progress")) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return r;
+  };
+  const Reply done = poll(id);
+  ASSERT_EQ(done.status, 200) << done.raw;
+  EXPECT_EQ(done.body["status"], "completed") << done.raw;
+  const Reply ref = post(server(), "/v1/responses", fg);
+  ASSERT_EQ(ref.status, 200) << ref.raw;
+  EXPECT_EQ(ref.body["background"], false);
+  EXPECT_EQ(output_text(done.body), output_text(ref.body));
+  EXPECT_EQ(done.body["usage"]["output_tokens"], ref.body["usage"]["output_tokens"]);
+  EXPECT_EQ(get(server(), "/v1/responses/" + id + "/input_items").body["data"][0]["content"][0]["text"],
+            "Tell me a fortune.");
+  // Ended: it continues as a foreground response would, and cannot be cancelled.
+  const Reply next = post(server(), "/v1/responses",
+                          json{{"input", "Another one."}, {"previous_response_id", id}, {"max_output_tokens", 4}});
+  EXPECT_EQ(next.status, 200) << next.raw;
+  const Reply late = post(server(), "/v1/responses/" + id + "/cancel", json::object());
+  EXPECT_EQ(late.status, 400) << late.raw;
+  EXPECT_NE(late.raw.find("already ended (status completed)"), std::string::npos) << late.raw;
+  const Reply fg_cancel = post(server(), "/v1/responses/" + ref.body["id"].get<std::string>() + "/cancel", json::object());
+  EXPECT_EQ(fg_cancel.status, 400) << fg_cancel.raw;
+  EXPECT_NE(fg_cancel.raw.find("not a background response"), std::string::npos) << fg_cancel.raw;
+  EXPECT_EQ(post(server(), "/v1/responses/resp_unknown/cancel", json::object()).status, 404);
+
+  // Cancelled while it runs: the reply and every later GET say cancelled, with the tokens so far.
+  const int max_len = reference().max_model_len();
+  json longer = {{"input", "Tell me a story."}, {"max_output_tokens", max_len - 64}, {"ignore_eos", true},
+                 {"background", true}};
+  const Reply running = post(server(), "/v1/responses", longer);
+  ASSERT_EQ(running.status, 200) << running.raw;
+  const std::string rid = running.body["id"];
+  // Still running: a continuation must wait.
+  const Reply early = post(server(), "/v1/responses", json{{"input", "x"}, {"previous_response_id", rid}});
+  EXPECT_EQ(early.status, 400) << early.raw;
+  EXPECT_EQ(early.body["error"]["param"], "previous_response_id");
+  const Reply cancelled = post(server(), "/v1/responses/" + rid + "/cancel", json::object());
+  ASSERT_EQ(cancelled.status, 200) << cancelled.raw;
+  EXPECT_EQ(cancelled.body["status"], "cancelled");
+  EXPECT_LT(cancelled.body["usage"]["output_tokens"].get<int>(), max_len - 64);
+  EXPECT_EQ(get(server(), "/v1/responses/" + rid).body, cancelled.body);
+  EXPECT_EQ(post(server(), "/v1/responses/" + rid + "/cancel", json::object()).body, cancelled.body);
+  // Deleted while it runs: it ends, and is gone.
+  const Reply doomed = post(server(), "/v1/responses", longer);
+  ASSERT_EQ(doomed.status, 200) << doomed.raw;
+  auto c = server().client();
+  const auto del = c.Delete(("/v1/responses/" + doomed.body["id"].get<std::string>()).c_str());
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200) << del->body;
+  EXPECT_EQ(get(server(), "/v1/responses/" + doomed.body["id"].get<std::string>()).status, 404);
+
+  // Refused: streamed, or not stored.
+  for (const char* key : {"stream", "store"}) {
+    json bad = bg;
+    bad[key] = std::string(key) == "stream";
+    const Reply r = post(server(), "/v1/responses", bad);
+    EXPECT_EQ(r.status, 400) << key << " " << r.raw;
+    EXPECT_EQ(r.body["error"]["param"], "background") << key;
+  }
 }
 
 TEST_F(Http, ResponsesClientErrors) {

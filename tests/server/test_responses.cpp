@@ -3,11 +3,16 @@
 // Responses API's field names, and the streamed events against the whole response.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <random>
+#include <stdexcept>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "server/background_jobs.h"
 #include "server/chat_output.h"
 #include "server/errors.h"
 #include "server/responses_output.h"
@@ -61,6 +66,44 @@ TEST(ResponsesRequest, InputItemsBecomeTheChatConversation) {
             chat(R"({"messages": [{"role": "user", "content": "x"},
       {"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
       {"role": "tool", "tool_call_id": "c", "content": "1"}]})").messages);
+}
+
+// The input as GET /v1/responses/{id}/input_items lists it: every item as given, with an id
+// (kept where given) and a status; string contents as one text part.
+TEST(ResponsesRequest, InputItemsAsListed) {
+  const RequestJson one = parse(R"({"input": "Hi"})").input_items;
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0]["id"].get<std::string>().substr(0, 4), "msg_");
+  RequestJson want = RequestJson::parse(R"({"id": "", "type": "message", "role": "user", "status": "completed",
+      "content": [{"type": "input_text", "text": "Hi"}]})");
+  want["id"] = one[0]["id"];
+  EXPECT_EQ(one[0].dump(), want.dump());
+
+  const RequestJson items = parse(R"({"input": [
+      {"role": "developer", "content": "Use tools."},
+      {"type": "message", "id": "msg_given", "role": "user", "content": [{"type": "input_text", "text": "Go"}]},
+      {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "Hm."}]},
+      {"role": "assistant", "content": "Checking."},
+      {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}", "status": "in_progress"},
+      {"type": "function_call_output", "call_id": "call_1", "output": "1"}]})").input_items;
+  ASSERT_EQ(items.size(), 6u);
+  const char* prefixes[] = {"msg_", "msg_given", "rs_", "msg_", "fc_", "fco_"};
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(items[i]["id"].get<std::string>().rfind(prefixes[i], 0), 0u) << items[i];
+    EXPECT_EQ(items[i].contains("status"), i != 2) << items[i];
+  }
+  for (size_t i = 0; i < items.size(); ++i)
+    for (size_t j = i + 1; j < items.size(); ++j) EXPECT_NE(items[i]["id"], items[j]["id"]);
+  EXPECT_EQ(items[0]["type"], "message");
+  EXPECT_EQ(items[0]["role"], "developer");
+  EXPECT_EQ(items[0]["content"], RequestJson::parse(R"([{"type": "input_text", "text": "Use tools."}])"));
+  EXPECT_EQ(items[1]["content"], RequestJson::parse(R"([{"type": "input_text", "text": "Go"}])"));
+  EXPECT_EQ(items[2]["content"][0]["text"], "Hm.");
+  EXPECT_EQ(items[3]["content"], RequestJson::parse(R"([{"type": "output_text", "text": "Checking.", "annotations": []}])"));
+  EXPECT_EQ(items[4]["status"], "in_progress");
+  EXPECT_EQ(items[4]["name"], "f");
+  EXPECT_EQ(items[5]["output"], "1");
+  EXPECT_EQ(items[5]["status"], "completed");
 }
 
 TEST(ResponsesRequest, AStoredConversationComesBeforeTheInput) {
@@ -208,7 +251,9 @@ TEST(ResponsesRequest, MistakesAre400sNamingTheResponsesField) {
       {R"({"input": "x", "previous_response_id": 1})", "previous_response_id"},
       {R"({"input": "x", "store": "yes"})", "store"},
       {R"({"input": "x", "conversation": "conv_1"})", "conversation"},
-      {R"({"input": "x", "background": true})", "background"},
+      {R"({"input": "x", "background": true, "stream": true})", "background"},
+      {R"({"input": "x", "background": true, "store": false})", "background"},
+      {R"({"input": "x", "background": 1})", "background"},
       {R"({"input": "x", "truncation": "auto"})", "truncation"},
       {R"({"input": "x", "tools": [{"type": "web_search"}]})", "tools"},
       {R"({"input": "x", "tools": [{"type": "function"}]})", "tools"},
@@ -384,6 +429,42 @@ TEST(ResponseEvents, IncompleteAndFailedAndEmpty) {
     EXPECT_EQ(ev.back().data["response"]["error"]["message"], "boom");
     EXPECT_EQ(ev.back().data["response"]["error"]["code"], "server_error");
   }
+}
+
+
+// The background jobs of /v1/responses: cancel() sets the flag and returns once the job has
+// ended; shutdown() cancels and joins every job; nothing starts after it.
+TEST(BackgroundJobs, CancelWaitsForTheJobAndShutdownJoinsAll) {
+  BackgroundJobs jobs;
+  std::atomic<int> ended{0};
+  std::atomic<bool> entered{false};
+  auto spin = [&](const std::atomic<bool>& cancelled) {
+    entered = true;
+    while (!cancelled.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // cancel() must wait for this
+    ++ended;
+  };
+  ASSERT_TRUE(jobs.start("a", spin));
+  EXPECT_THROW(jobs.start("a", spin), Error);
+  while (!entered.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(jobs.running(), 1u);
+  EXPECT_TRUE(jobs.cancel("a"));
+  EXPECT_EQ(ended.load(), 1);
+  EXPECT_EQ(jobs.running(), 0u);
+  EXPECT_FALSE(jobs.cancel("a"));  // ended
+  EXPECT_FALSE(jobs.cancel("b"));  // never started
+  // A job that ends by itself, then the same id again; a job that throws is logged, not fatal.
+  ASSERT_TRUE(jobs.start("quick", [&](const std::atomic<bool>&) { ++ended; }));
+  ASSERT_TRUE(jobs.start("throws", [](const std::atomic<bool>&) { throw std::runtime_error("boom"); }));
+  while (jobs.running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(ended.load(), 2);
+  ASSERT_TRUE(jobs.start("quick", [&](const std::atomic<bool>&) { ++ended; }));
+  ASSERT_TRUE(jobs.start("x", spin));
+  ASSERT_TRUE(jobs.start("y", spin));
+  jobs.shutdown();
+  EXPECT_EQ(ended.load(), 5);
+  EXPECT_EQ(jobs.running(), 0u);
+  EXPECT_FALSE(jobs.start("z", spin));
 }
 
 }  // namespace

@@ -329,6 +329,18 @@ test("responses: a forced function call, then its output in the next turn, sent 
   assert.equal(continued.usage.input_tokens, next.usage.input_tokens);
   assert.equal(continued.output_text, next.output_text);
   assert.deepEqual(await client.responses.retrieve(r.id), r);
+  // The items the continuation read: the first input, the first output, then its own input.
+  const read = await client.responses.inputItems.list(continued.id, { order: "asc" });
+  assert.deepEqual(read.data.slice(1, 1 + r.output.length), r.output);
+  assert.equal(read.data[0].role, "user");
+  assert.deepEqual(read.data[0].content, [{ type: "input_text", text: "Weather in Paris?" }]);
+  const last = read.data[read.data.length - 1];
+  assert.equal(read.data.length, r.output.length + 2);
+  assert.equal(last.type, "function_call_output");
+  assert.equal(last.call_id, call.call_id);
+  assert.equal(last.output, "Sunny.");
+  await assert.rejects(
+    client.responses.inputItems.list(continued.id, { limit: 0 }), (e) => e instanceof OpenAI.BadRequestError);
   await assert.rejects(
     client.responses.create({ model: "tiny", input: "x", previous_response_id: "resp_unknown" }),
     (e) => e instanceof OpenAI.NotFoundError);
@@ -338,6 +350,31 @@ test("responses: a forced function call, then its output in the next turn, sent 
   await assert.rejects(client.responses.delete(r.id), (e) => e instanceof OpenAI.NotFoundError);
   const raw = await fetch(`${baseURL}/v1/responses/${continued.id}`, { method: "DELETE" });
   assert.deepEqual(await raw.json(), { id: continued.id, object: "response.deleted", deleted: true });
+});
+
+test("responses in the background: queued, polled with retrieve, cancelled with cancel", async () => {
+  const params = { model: "tiny", input: "Tell me a fortune.", max_output_tokens: 12, temperature: 0 };
+  const queued = await client.responses.create({ ...params, background: true });
+  assert.equal(queued.status, "queued");
+  assert.equal(queued.background, true);
+  let r = queued;
+  for (let i = 0; i < 600 && (r.status === "queued" || r.status === "in_progress"); i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    r = await client.responses.retrieve(queued.id);
+  }
+  assert.equal(r.status, "completed");
+  const fg = await client.responses.create(params);
+  assert.equal(r.output_text, fg.output_text);
+  const long = await client.responses.create({
+    model: "tiny", input: "Tell me a story.", max_output_tokens: 1900, ignore_eos: true, background: true });
+  const cancelled = await client.responses.cancel(long.id);
+  assert.equal(cancelled.status, "cancelled");
+  assert.ok(cancelled.usage.output_tokens < 1900);
+  const got = await client.responses.retrieve(long.id);  // the SDK adds output_text to retrieve's only
+  assert.equal(got.status, "cancelled");
+  assert.deepEqual(got.output, cancelled.output);
+  assert.deepEqual(got.usage, cancelled.usage);
+  await assert.rejects(client.responses.cancel(fg.id), (e) => e instanceof OpenAI.BadRequestError);
 });
 
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
