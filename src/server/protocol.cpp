@@ -45,7 +45,7 @@ const std::set<std::string>& common_fields() {
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
       "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "prompt_logprobs", "logit_bias",
-      "allowed_token_ids", "bad_words", "cache_salt",
+      "allowed_token_ids", "bad_words", "cache_salt", "use_beam_search", "length_penalty", "early_stopping",
       "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens", "guided_json",
       "guided_choice", "guided_regex", "guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend",
       "structural_tag", "structured_outputs",
@@ -259,6 +259,13 @@ void parse_common(const json& body, GenerationRequest& r) {
   }
 
   r.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
+  r.use_beam_search = get_bool(body, "use_beam_search").value_or(false);
+  if (const json* lp = find(body, "length_penalty")) {
+    if (!lp->is_number() || !std::isfinite(lp->get<double>()))
+      throw bad_request(std::string("'length_penalty' must be a finite number, got ") + type_name(*lp), "length_penalty");
+    r.length_penalty = lp->get<double>();
+  }
+  get_bool(body, "early_stopping");  // accepted and ignored, as vLLM's beam search does
   if (const auto salt = get_string(body, "cache_salt")) {
     if (salt->empty()) throw bad_request("'cache_salt' must be a non-empty string when given", "cache_salt");
     r.cache_salt = *salt;
@@ -503,6 +510,31 @@ std::vector<PromptInput> parse_prompt_inputs(const json& v, const std::string& p
   return out;
 }
 
+// use_beam_search runs a search of its own (server/beam_search.h): what it cannot honour is a
+// 400 naming the field, not silently dropped.
+static void check_beam_search(const GenerationRequest& r) {
+  if (!r.use_beam_search) return;
+  auto refuse = [](const std::string& field) {
+    throw bad_request("'" + field + "' cannot be combined with 'use_beam_search'", field);
+  };
+  if (r.stream) refuse("stream");
+  if (2 * r.n > kMaxLogprobs)
+    throw bad_request("'n' (the beam width with use_beam_search) must be at most " + std::to_string(kMaxLogprobs / 2) +
+                          ", got " + std::to_string(r.n), "n");
+  if (r.logprobs >= 0) refuse("logprobs");
+  if (r.prompt_logprobs >= 0) refuse("prompt_logprobs");
+  if (!r.output_format.empty()) refuse(r.output_format_field);
+  if (!r.stop.empty()) refuse("stop");
+  if (!r.stop_token_ids.empty()) refuse("stop_token_ids");
+  if (r.min_tokens > 0) refuse("min_tokens");
+  if (!r.logit_bias.empty()) refuse("logit_bias");
+  if (!r.allowed_token_ids.empty()) refuse("allowed_token_ids");
+  if (!r.bad_words.empty()) refuse("bad_words");
+  if (r.presence_penalty != 0.0) refuse("presence_penalty");
+  if (r.frequency_penalty != 0.0) refuse("frequency_penalty");
+  if (r.repetition_penalty && *r.repetition_penalty != 1.0) refuse("repetition_penalty");
+}
+
 CompletionRequest parse_completion_request(const json& body) {
   static const std::set<std::string> known = [] {
     auto k = common_fields();
@@ -526,6 +558,7 @@ CompletionRequest parse_completion_request(const json& body) {
   }
   r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
   reject_unsupported(body, "suffix", "");
+  check_beam_search(r);
   return r;
 }
 
@@ -554,6 +587,7 @@ ChatRequest parse_chat_request(const json& body) {
   if (top && *top > 0 && !logprobs)
     throw bad_request("when using 'top_logprobs', 'logprobs' must be set to true", "top_logprobs");
   r.logprobs = logprobs ? top.value_or(0) : -1;
+  check_beam_search(r);
   return r;
 }
 

@@ -52,6 +52,10 @@ struct GenerationRequest {
   bool ignore_eos = false;
   // vLLM's cache_salt: only requests with the same salt share prefix-cache blocks ("" : none).
   std::string cache_salt;
+  // vLLM's use_beam_search (server/beam_search.h): n is the beam width; the score divides the
+  // cumulative logprob by the length to the power length_penalty.
+  bool use_beam_search = false;
+  double length_penalty = 1.0;
   int min_tokens = 0;
   bool skip_special_tokens = true;
   bool include_stop_str_in_output = false;

@@ -99,6 +99,14 @@ Generation::Generation(ServingState& state, std::string id, std::vector<PromptPl
   }
 }
 
+Generation::Generation(ServingState& state, std::string id, std::vector<PromptPlan> prompts,
+                       std::vector<ChoiceState> finished)
+    : state_(state), id_(std::move(id)), prompts_(std::move(prompts)), choices_(std::move(finished)),
+      start_time_(now_seconds()) {
+  for (ChoiceState& c : choices_) c.finished = true;
+  finished_ = static_cast<int>(choices_.size());
+}
+
 Generation::~Generation() {
   if (stream_ && !done()) abort();
 }

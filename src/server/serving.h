@@ -101,6 +101,9 @@ class Generation {
  public:
   // Submits; throws ApiError (400 for InvalidArgument, 503 for a full queue).
   Generation(ServingState& state, std::string id, std::vector<PromptPlan> prompts, int n);
+  // Choices computed elsewhere (beam search), all finished: the response builders format them
+  // as a generation's; nothing is submitted.
+  Generation(ServingState& state, std::string id, std::vector<PromptPlan> prompts, std::vector<ChoiceState> finished);
   ~Generation();
 
   const std::string& id() const { return id_; }
@@ -137,6 +140,13 @@ class Generation {
 
 // Blocks until gen is done, aborting it (and returning false) when the client leaves.
 bool wait_for_completion(Generation& gen, const ClientConnection& conn);
+
+// use_beam_search (server/beam_search.h, serving_beam_search.cpp): each prompt's best n beams
+// as the finished choices of a Generation (index prompt x n + rank), searched through engine
+// requests of one token; null when the client left. Throws a 500 on an engine error.
+std::shared_ptr<Generation> beam_search_generation(ServingState& state, const std::string& id,
+                                                   std::vector<PromptPlan> plans, const GenerationRequest& r,
+                                                   const ClientConnection& conn);
 
 // Streams gen as server-sent events: first `initial`, then what format() appends for each
 // output (written at once, one write per batch of outputs), then finish()'s text and

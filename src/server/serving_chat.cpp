@@ -107,9 +107,18 @@ void handle_chat_completions(ServingState& state, const httplib::Request& req, h
   std::vector<PromptPlan> plans;
   plans.push_back(std::move(plan));
 
-  auto gen = std::make_shared<Generation>(state, make_request_id("chatcmpl"), std::move(plans), r.n);
   const int64_t created = unix_time();
   auto conn = std::make_shared<ClientConnection>(req);
+  if (r.use_beam_search) {
+    // A forced or strict tool call constrains the text, which the search does not.
+    if (!plans[0].params.output_format.empty())
+      throw bad_request("'tool_choice' forcing a call (or a strict tool) cannot be combined with 'use_beam_search'",
+                        "tool_choice");
+    const auto beams = beam_search_generation(state, make_request_id("chatcmpl"), std::move(plans), r, *conn);
+    if (beams) res.set_content(full_response(*ctx, *beams, created, state.model_name), "application/json");
+    return;
+  }
+  auto gen = std::make_shared<Generation>(state, make_request_id("chatcmpl"), std::move(plans), r.n);
 
   if (!r.stream) {
     respond_when_done(*gen, *conn, res, [&] { return full_response(*ctx, *gen, created, state.model_name); });

@@ -96,9 +96,14 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
   ctx->style.table = state.tokenizer ? &state.tokenizer->table() : nullptr;
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
 
-  auto gen = std::make_shared<Generation>(state, make_request_id("cmpl"), std::move(plans), r.n);
   const int64_t created = unix_time();
   auto conn = std::make_shared<ClientConnection>(req);
+  if (r.use_beam_search) {
+    const auto beams = beam_search_generation(state, make_request_id("cmpl"), std::move(plans), r, *conn);
+    if (beams) res.set_content(full_response(*ctx, *beams, created, state.model_name), "application/json");
+    return;
+  }
+  auto gen = std::make_shared<Generation>(state, make_request_id("cmpl"), std::move(plans), r.n);
 
   if (!r.stream) {
     respond_when_done(*gen, *conn, res, [&] { return full_response(*ctx, *gen, created, state.model_name); });
