@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -117,24 +118,46 @@ void handle_version(ServingState&, const httplib::Request&, httplib::Response& r
   res.set_content("{\"version\":\"0.1.0\"}", "application/json");
 }
 
-void handle_models(ServingState& state, const httplib::Request&, httplib::Response& res) {
-  state.check_ready();
+std::vector<std::string> served_names(const ServingState& state) {
   std::vector<std::string> names = state.options.served_model_names;
   if (names.empty()) names.push_back(state.model_name);
+  return names;
+}
+
+// One served name as OpenAI's model object (with vLLM's root and max_model_len).
+void append_model(std::string& out, const ServingState& state, const std::string& name) {
+  out += "{\"id\":";
+  append_json_string(out, name);
+  out += ",\"object\":\"model\",\"created\":";
+  append_json_number(out, state.start_time);
+  out += ",\"owned_by\":\"tinyllm\",\"root\":";
+  append_json_string(out, state.options.model_dir);
+  out += ",\"parent\":null,\"max_model_len\":";
+  append_json_number(out, static_cast<int64_t>(state.engine->engine().max_model_len()));
+  out += ",\"permission\":[]}";
+}
+
+void handle_models(ServingState& state, const httplib::Request&, httplib::Response& res) {
+  state.check_ready();
+  const std::vector<std::string> names = served_names(state);
   std::string out = "{\"object\":\"list\",\"data\":[";
   for (size_t i = 0; i < names.size(); ++i) {
     if (i) out.push_back(',');
-    out += "{\"id\":";
-    append_json_string(out, names[i]);
-    out += ",\"object\":\"model\",\"created\":";
-    append_json_number(out, state.start_time);
-    out += ",\"owned_by\":\"tinyllm\",\"root\":";
-    append_json_string(out, state.options.model_dir);
-    out += ",\"parent\":null,\"max_model_len\":";
-    append_json_number(out, static_cast<int64_t>(state.engine->engine().max_model_len()));
-    out += ",\"permission\":[]}";
+    append_model(out, state, names[i]);
   }
   out += "]}";
+  res.set_content(out, "application/json");
+}
+
+// GET /v1/models/{model} (OpenAI's retrieve): a served name, which may hold slashes.
+void handle_model(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  state.check_ready();
+  const std::string name = req.matches[1];
+  const std::vector<std::string> names = served_names(state);
+  if (std::find(names.begin(), names.end(), name) == names.end())
+    throw not_found("The model '" + sanitize_utf8(name) + "' does not exist", "model", "model_not_found");
+  std::string out;
+  append_model(out, state, name);
   res.set_content(out, "application/json");
 }
 
@@ -266,6 +289,7 @@ int HttpServer::start() {
   add("GET", "/version", handle_version);
   add("GET", "/metrics", handle_metrics);
   add("GET", "/v1/models", handle_models);
+  add("GET", R"(/v1/models/(.+))", handle_model);
   add("POST", "/v1/completions", handle_completions);
   add("POST", "/v1/chat/completions", handle_chat_completions);
   add("POST", "/v1/responses", handle_responses);

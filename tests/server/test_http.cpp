@@ -162,6 +162,15 @@ TEST_F(Http, HealthModelsVersion) {
   EXPECT_EQ(m.body["data"][1]["id"], "tiny-alias");
   EXPECT_EQ(m.body["data"][0]["object"], "model");
   EXPECT_EQ(m.body["data"][0]["max_model_len"], reference().max_model_len());
+  // One model by name (OpenAI's retrieve): the list's object; an unknown name is a 404.
+  for (int i = 0; i < 2; ++i) {
+    const Reply one = get(server(), "/v1/models/" + m.body["data"][i]["id"].get<std::string>());
+    ASSERT_EQ(one.status, 200) << one.raw;
+    EXPECT_EQ(one.body, m.body["data"][i]);
+  }
+  const Reply unknown = get(server(), "/v1/models/Qwen/Qwen2.5-7B");
+  EXPECT_EQ(unknown.status, 404) << unknown.raw;
+  EXPECT_EQ(unknown.body["error"]["code"], "model_not_found");
 }
 
 TEST_F(Http, CompletionMatchesTheEngine) {

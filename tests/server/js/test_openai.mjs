@@ -58,6 +58,8 @@ const counts = ({ prompt_tokens, completion_tokens, total_tokens }) => ({ prompt
 test("models.list", async () => {
   const models = await client.models.list();
   assert.deepEqual(models.data.map((m) => m.id), ["tiny"]);
+  assert.deepEqual(await client.models.retrieve("tiny"), models.data[0]);
+  await assert.rejects(client.models.retrieve("other"), (e) => e instanceof OpenAI.NotFoundError);
 });
 
 test("completions: text, usage, finish_reason", async () => {
