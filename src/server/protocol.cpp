@@ -234,8 +234,10 @@ void parse_common(const json& body, GenerationRequest& r) {
   if (auto n = get_int(body, "n")) r.n = *n;
   if (r.n < 1 || r.n > kMaxChoices)
     throw bad_request("'n' must be in [1, " + std::to_string(kMaxChoices) + "], got " + std::to_string(r.n), "n");
-  if (auto best_of = get_int(body, "best_of"); best_of && *best_of != r.n)
-    throw bad_request("'best_of' is not supported by this server (it must be absent or equal n)", "best_of");
+  r.best_of = get_int(body, "best_of").value_or(r.n);
+  if (r.best_of < r.n || r.best_of > kMaxChoices)
+    throw bad_request("'best_of' must be in [n, " + std::to_string(kMaxChoices) + "] (n = " + std::to_string(r.n) +
+                          "), got " + std::to_string(r.best_of), "best_of");
 
   r.stream = get_bool(body, "stream").value_or(false);
   if (const json* so = find(body, "stream_options")) {
@@ -518,6 +520,7 @@ static void check_beam_search(const GenerationRequest& r) {
     throw bad_request("'" + field + "' cannot be combined with 'use_beam_search'", field);
   };
   if (r.stream) refuse("stream");
+  if (r.best_of != r.n) refuse("best_of");
   if (2 * r.n > kMaxLogprobs)
     throw bad_request("'n' (the beam width with use_beam_search) must be at most " + std::to_string(kMaxLogprobs / 2) +
                           ", got " + std::to_string(r.n), "n");
@@ -558,6 +561,8 @@ CompletionRequest parse_completion_request(const json& body) {
   }
   r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
   reject_unsupported(body, "suffix", "");
+  if (r.best_of > r.n && r.stream)
+    throw bad_request("'best_of' greater than n cannot be streamed (the best are known only at the end)", "best_of");
   check_beam_search(r);
   return r;
 }
@@ -577,6 +582,7 @@ ChatRequest parse_chat_request(const json& body) {
 
   ChatRequest r;
   parse_common(body, r);
+  if (r.best_of != r.n) throw bad_request("'best_of' is a completions field: chat takes n choices only", "best_of");
   parse_chat_fields(body, r);
 
   const bool logprobs = get_bool(body, "logprobs").value_or(false);

@@ -44,6 +44,9 @@ struct GenerationRequest {
   std::vector<int32_t> allowed_token_ids;  // vLLM: the only tokens that may be drawn (empty: any)
   std::vector<std::string> bad_words;      // vLLM: words never generated (bad_word_sequences)
   int n = 1;
+  // OpenAI's best_of (completions): this many samples per prompt, of which the n with the
+  // highest mean logprob per token are returned; n when absent.
+  int best_of = 1;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   // vLLM's stream_options.continuous_usage_stats (with include_usage): every chunk carries its

@@ -1,5 +1,6 @@
 #include "server/serving.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -192,6 +193,34 @@ std::string Generation::error() const {
   for (const auto& c : choices_)
     if (!c.error.empty()) return c.error;
   return "";
+}
+
+std::shared_ptr<Generation> best_of_generation(ServingState& state, const std::string& id,
+                                               std::vector<PromptPlan> plans, const GenerationRequest& r,
+                                               const ClientConnection& conn) {
+  std::vector<PromptPlan> sampled = plans;
+  for (PromptPlan& p : sampled) p.params.logprobs = std::max(p.params.logprobs, 0);  // the ranking needs them
+  Generation all(state, id, std::move(sampled), r.best_of);
+  if (!wait_for_completion(all, conn)) return nullptr;
+  auto mean = [](const ChoiceState& c) {
+    double sum = 0.0;
+    for (const TokenLogprob& t : c.logprobs) sum += t.logprob;
+    return c.logprobs.empty() ? 0.0 : sum / static_cast<double>(c.logprobs.size());
+  };
+  std::vector<ChoiceState> chosen;
+  for (size_t p = 0; p < plans.size(); ++p) {
+    std::vector<ChoiceState> mine;
+    for (const ChoiceState& c : all.choices())
+      if (c.prompt_index == static_cast<int>(p)) mine.push_back(c);
+    std::stable_sort(mine.begin(), mine.end(), [&](const ChoiceState& a, const ChoiceState& b) { return mean(a) > mean(b); });
+    for (int i = 0; i < r.n && i < static_cast<int>(mine.size()); ++i) {
+      ChoiceState c = std::move(mine[static_cast<size_t>(i)]);
+      c.index = static_cast<int>(chosen.size());
+      if (r.logprobs < 0) c.logprobs.clear();
+      chosen.push_back(std::move(c));
+    }
+  }
+  return std::make_shared<Generation>(state, id, std::move(plans), std::move(chosen));
 }
 
 bool wait_for_completion(Generation& gen, const ClientConnection& conn) {

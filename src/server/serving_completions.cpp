@@ -103,6 +103,18 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
     if (beams) res.set_content(full_response(*ctx, *beams, created, state.model_name), "application/json");
     return;
   }
+  if (r.best_of > r.n) {
+    const auto best = best_of_generation(state, make_request_id("cmpl"), std::move(plans), r, *conn);
+    if (best) {
+      if (const std::string err = best->error(); !err.empty()) {
+        res.status = 500;
+        res.set_content(engine_error_body(err), "application/json");
+      } else {
+        res.set_content(full_response(*ctx, *best, created, state.model_name), "application/json");
+      }
+    }
+    return;
+  }
   auto gen = std::make_shared<Generation>(state, make_request_id("cmpl"), std::move(plans), r.n);
 
   if (!r.stream) {

@@ -202,6 +202,49 @@ TEST_F(Http, CompletionMatchesTheEngine) {
   EXPECT_EQ(none.body["choices"][0]["text"], want.text);
 }
 
+// OpenAI's best_of: of best_of seeded samples (the seeds of n = best_of choices), the n with
+// the highest mean logprob per token, best first; the engine's own samples are the reference.
+TEST_F(Http, BestOfKeepsTheMostLikelySamples) {
+  const int best_of = 5, n = 2, seed = 1234;
+  const std::vector<int32_t> prompt = tok().encode(kPrompt, true);
+  std::vector<std::pair<double, std::string>> samples;
+  for (int i = 0; i < best_of; ++i) {
+    SamplingParams p;
+    p.temperature = 1.0f;
+    p.max_tokens = 8;
+    p.logprobs = 0;
+    p.seed = static_cast<uint64_t>(seed + i);
+    const auto c = direct(prompt, p);
+    double sum = 0.0;
+    for (const auto& t : c.logprobs) sum += t.logprob;
+    samples.push_back({sum / static_cast<double>(c.logprobs.size()), c.text});
+  }
+  std::stable_sort(samples.begin(), samples.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const bool logprobs : {false, true}) {
+    // top_p / top_k given: the model's generation_config would otherwise narrow the draw.
+    json body = {{"prompt", kPrompt}, {"max_tokens", 8}, {"temperature", 1.0}, {"top_p", 1.0}, {"top_k", -1},
+                 {"seed", seed}, {"n", n}, {"best_of", best_of}};
+    if (logprobs) body["logprobs"] = 1;
+    const Reply r = post(server(), "/v1/completions", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    ASSERT_EQ(r.body["choices"].size(), static_cast<size_t>(n));
+    int tokens = 0;
+    for (int i = 0; i < n; ++i) {
+      const json& c = r.body["choices"][i];
+      EXPECT_EQ(c["index"], i);
+      EXPECT_EQ(c["text"], samples[static_cast<size_t>(i)].second) << i;
+      EXPECT_EQ(c["logprobs"].is_null(), !logprobs);
+      if (logprobs) {
+        double sum = 0.0;
+        for (const json& lp : c["logprobs"]["token_logprobs"]) sum += lp.get<double>();
+        EXPECT_NEAR(sum / c["logprobs"]["token_logprobs"].size(), samples[static_cast<size_t>(i)].first, 1e-4);
+        tokens += static_cast<int>(c["logprobs"]["tokens"].size());
+      }
+    }
+    if (logprobs) EXPECT_EQ(r.body["usage"]["completion_tokens"], tokens);
+  }
+}
+
 // vLLM's use_beam_search: the server's beams are what the search of server/beam_search.h
 // finds with the in-process engine's logprobs (completions, several prompts, and chat); width
 // 1 with ignore_eos is greedy decoding; what the search cannot honour is a 400.

@@ -73,7 +73,10 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\", \"n\": 0}", "n"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"n\": 129}", "n"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"n\": \"2\"}", "n"},
-      {Endpoint::Completions, "{\"prompt\": \"a\", \"n\": 2, \"best_of\": 3}", "best_of"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"n\": 2, \"best_of\": 1}", "best_of"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"best_of\": 129}", "best_of"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"best_of\": 2, \"stream\": true}", "best_of"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"best_of\": 2}", "best_of"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"min_tokens\": -1}", "min_tokens"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"max_tokens\": 4, \"min_tokens\": 5}", "min_tokens"},
       // logprobs (completions: an integer in [0, 20])
