@@ -73,6 +73,21 @@ test("completions: text, usage, finish_reason", async () => {
   assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + 12);
 });
 
+test("completions: best_of returns the n most likely of best_of samples, which n = best_of shows", async () => {
+  const params = { model: "tiny", prompt, max_tokens: 6, temperature: 1, top_p: 1, top_k: -1, seed: 3, logprobs: 0 };
+  const all = await client.completions.create({ ...params, n: 4 });
+  const mean = (c) => c.logprobs.token_logprobs.reduce((a, b) => a + b, 0) / c.logprobs.token_logprobs.length;
+  const ranked = [...all.choices].sort((a, b) => mean(b) - mean(a));
+  const best = await client.completions.create({ ...params, n: 2, best_of: 4 });
+  assert.deepEqual(best.choices.map((c) => c.text), ranked.slice(0, 2).map((c) => c.text));
+  await assert.rejects(client.completions.create({ ...params, n: 2, best_of: 4, stream: true }),
+                       (e) => e instanceof OpenAI.BadRequestError);
+  // vLLM's beam search through the client's extra fields: n beams, best first.
+  const beams = await client.completions.create({ model: "tiny", prompt, max_tokens: 6, n: 3, use_beam_search: true });
+  assert.equal(beams.choices.length, 3);
+  assert.equal(new Set(beams.choices.map((c) => c.text)).size, 3);
+});
+
 test("completions: streaming equals non-streaming, usage chunk last", async () => {
   const body = { model: "tiny", prompt, max_tokens: 20, temperature: 0, ignore_eos: true };
   const full = await client.completions.create(body);
