@@ -1,9 +1,10 @@
 // POST /v1/responses: OpenAI's Responses API over the chat machinery; GET and DELETE
-// /v1/responses/{id} of a stored one, and GET /v1/responses/{id}/input_items. The request becomes a chat request
+// /v1/responses/{id} of a stored one, GET /v1/responses/{id}/input_items, and POST
+// /v1/responses/{id}/cancel of a background one. The request becomes a chat request
 // (server/responses_request.h), after the stored conversation it continues, rendered with the
 // model's chat template and generated as one choice; its text splits as a chat reply's does
 // (reasoning with --reasoning-parser, content, tool calls) into output items
-// (server/responses_output.h), whole or as events.
+// (server/responses_output.h), whole, as events, or (background) stored for GET to poll.
 #include <algorithm>
 #include <optional>
 
@@ -34,6 +35,14 @@ ResponseUsage usage_of(const Generation& gen, const ServingTokenizer& tok, const
   if (reasoning && !reasoning->empty())
     u.reasoning_tokens = std::min(u.output_tokens, static_cast<int>(tok.encode(*reasoning, false).size()));
   return u;
+}
+
+// A query parameter of a GET, when given once (a 400 when given twice).
+std::optional<std::string> query_param(const httplib::Request& req, const char* key) {
+  const size_t n = req.get_param_value_count(key);
+  if (n == 0) return std::nullopt;
+  if (n > 1) throw bad_request(std::string("Query parameter '") + key + "' is given more than once", key);
+  return req.get_param_value(key);
 }
 
 }  // namespace
@@ -211,21 +220,6 @@ void handle_get_response(ServingState& state, const httplib::Request& req, httpl
   res.set_content(entry->response, "application/json");
 }
 
-}  // namespace tllm
-
-namespace tllm {
-namespace {
-
-// A query parameter of a GET, when given once (a 400 when given twice).
-std::optional<std::string> query_param(const httplib::Request& req, const char* key) {
-  const size_t n = req.get_param_value_count(key);
-  if (n == 0) return std::nullopt;
-  if (n > 1) throw bad_request(std::string("Query parameter '") + key + "' is given more than once", key);
-  return req.get_param_value(key);
-}
-
-}  // namespace
-
 void handle_response_input_items(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
   int limit = 20;
@@ -264,10 +258,6 @@ void handle_response_input_items(ServingState& state, const httplib::Request& re
   }
   res.set_content(out.dump(-1, ' ', false, RequestJson::error_handler_t::replace), "application/json");
 }
-
-}  // namespace tllm
-
-namespace tllm {
 
 void handle_cancel_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
