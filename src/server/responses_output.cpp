@@ -216,7 +216,7 @@ void ResponseWriter::append_response(std::string& out, const std::vector<Respons
   append_json_number(out, static_cast<int64_t>(request_.top_logprobs.value_or(0)));
   out += ",\"top_p\":";
   append_float(out, top_p_);
-  out += ",\"truncation\":\"disabled\",\"usage\":";
+  out += request_.truncate_auto ? ",\"truncation\":\"auto\",\"usage\":" : ",\"truncation\":\"disabled\",\"usage\":";
   if (const ResponseUsage* u = o.usage) {
     out += "{\"input_tokens\":";
     append_json_number(out, static_cast<int64_t>(u->input_tokens));

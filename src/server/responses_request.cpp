@@ -271,9 +271,8 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
     if (!get_bool(body, "store").value_or(true))
       throw bad_request("'background' needs 'store': a background response is stored to be polled", "background");
   }
-  if (auto t = get_string(body, "truncation"); t && *t != "disabled")
-    throw bad_request("'truncation' \"" + *t + "\" is not supported (only \"disabled\": a conversation longer than the "
-                      "context is refused)", "truncation");
+  if (auto t = get_string(body, "truncation"); t && *t != "disabled" && *t != "auto")
+    throw bad_request("'truncation' must be \"auto\" or \"disabled\", got \"" + *t + "\"", "truncation");
   if (const json* so = find(body, "stream_options")) {
     if (!so->is_object()) throw bad_request("'stream_options' must be an object", "stream_options");
     for (auto it = so->begin(); it != so->end(); ++it)
@@ -294,6 +293,7 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
   r.previous_response_id = previous_response_id(body);
   r.store = get_bool(body, "store").value_or(true);
   r.background = get_bool(body, "background").value_or(false);
+  r.truncate_auto = get_string(body, "truncation").value_or("disabled") == "auto";
 
   r.max_output_tokens = get_int(body, "max_output_tokens");
   if (r.max_output_tokens) {

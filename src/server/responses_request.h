@@ -5,8 +5,8 @@
 // response_format, `max_output_tokens` its max_tokens. vLLM's sampling extensions (top_k,
 // seed, stop, chat_template_kwargs, ...) pass through. Errors name the Responses field
 // ('input[2].content', 'text.format.schema'). Refused: conversation objects, background
-// responses that stream or are not stored, prompt templates, hosted tools (web search, file search, ...) and non-text input
-// (images, files, audio).
+// responses that stream or are not stored, prompt templates, hosted tools (web search, file
+// search, ...) and non-text input (images, files, audio).
 #pragma once
 
 #include <optional>
@@ -27,6 +27,9 @@ struct ResponsesRequest {
   bool store = true;
   // Generated after the reply (status "queued"), polled with GET /v1/responses/{id}.
   bool background = false;
+  // truncation "auto": a conversation longer than the context loses its oldest messages (after
+  // the instructions) until it fits; "disabled" (the default) refuses it.
+  bool truncate_auto = false;
   std::optional<std::string> previous_response_id;
   // Echoed in the response object (OpenAI's fields, as the request gave them).
   std::optional<std::string> instructions;

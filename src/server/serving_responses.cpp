@@ -37,6 +37,19 @@ ResponseUsage usage_of(const Generation& gen, const ServingTokenizer& tok, const
   return u;
 }
 
+// truncation "auto": drops the oldest messages (after the instructions' system message) while
+// the rendered conversation leaves no room for an output token; the last message always stays
+// (a prompt still too long is then refused as with "disabled").
+void fit_to_context(ChatRequest& chat, const LLMEngine& engine, const ServingTokenizer& tok, bool has_instructions) {
+  const size_t first = has_instructions ? 1 : 0;
+  auto too_long = [&] {
+    const std::string text = tok.render_chat(chat);
+    return static_cast<int>(tok.encode(text, chat.add_special_tokens).size()) >= engine.max_model_len();
+  };
+  while (chat.messages.size() > first + 1 && too_long())
+    chat.messages.erase(chat.messages.begin() + static_cast<std::ptrdiff_t>(first));
+}
+
 // A query parameter of a GET, when given once (a 400 when given twice).
 std::optional<std::string> query_param(const httplib::Request& req, const char* key) {
   const size_t n = req.get_param_value_count(key);
@@ -76,6 +89,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   const LLMEngine& engine = state.engine->engine();
   const ServingTokenizer& tok = state.require_tokenizer("responses");
 
+  if (ctx->request.truncate_auto) fit_to_context(ctx->request.chat, engine, tok, ctx->request.instructions.has_value());
   PromptPlan plan;
   try {
     plan = chat_prompt_plan(engine, tok, r, "input");

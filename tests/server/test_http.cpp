@@ -1796,6 +1796,44 @@ TEST_F(Http, ResponsesInTheBackground) {
   }
 }
 
+// truncation "auto": a conversation longer than the context loses its oldest messages until it
+// fits, and then answers as the chat completion of what is left; "disabled" refuses it.
+TEST_F(Http, ResponsesTruncationAutoDropsTheOldestMessages) {
+  auto repeat = [](int n) {
+    std::string t;
+    for (int i = 0; i < n; ++i) t += "And the LORD said unto Moses, ";
+    return t;
+  };
+  const json input = {{{"role", "user"}, {"content", repeat(200)}},
+                      {{"role", "assistant"}, {"content", repeat(120)}},
+                      {{"role", "user"}, {"content", "Tell me a fortune."}}};
+  const int max_len = reference().max_model_len();
+  const Reply whole = post(server(), "/tokenize", json{{"messages", input}});
+  ASSERT_EQ(whole.status, 200) << whole.raw;
+  ASSERT_GE(whole.body["count"].get<int>(), max_len) << "the conversation must not fit";
+  const json kept = json::array({input[1], input[2]});
+  const Reply rest = post(server(), "/tokenize", json{{"messages", kept}});
+  ASSERT_LT(rest.body["count"].get<int>(), max_len) << "its last two messages must fit";
+
+  json body = {{"input", input}, {"max_output_tokens", 6}, {"temperature", 0}, {"store", false}};
+  const Reply refused = post(server(), "/v1/responses", body);
+  EXPECT_EQ(refused.status, 400) << refused.raw;
+  EXPECT_EQ(refused.body["error"]["param"], "input");
+  body["truncation"] = "auto";
+  const Reply r = post(server(), "/v1/responses", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["truncation"], "auto");
+  const Reply chat = post(server(), "/v1/chat/completions",
+                          json{{"messages", kept}, {"max_tokens", 6}, {"temperature", 0}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  EXPECT_EQ(r.body["usage"]["input_tokens"], chat.body["usage"]["prompt_tokens"]);
+  EXPECT_EQ(output_text(r.body), chat.body["choices"][0]["message"]["content"]);
+  // A last message longer than the context alone is still refused.
+  body["input"] = repeat(400);
+  const Reply alone = post(server(), "/v1/responses", body);
+  EXPECT_EQ(alone.status, 400) << alone.raw;
+}
+
 TEST_F(Http, ResponsesClientErrors) {
   const std::pair<json, std::string> cases[] = {
       {json{{"input", json::array()}}, "input"},

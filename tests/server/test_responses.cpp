@@ -254,7 +254,7 @@ TEST(ResponsesRequest, MistakesAre400sNamingTheResponsesField) {
       {R"({"input": "x", "background": true, "stream": true})", "background"},
       {R"({"input": "x", "background": true, "store": false})", "background"},
       {R"({"input": "x", "background": 1})", "background"},
-      {R"({"input": "x", "truncation": "auto"})", "truncation"},
+      {R"({"input": "x", "truncation": "left"})", "truncation"},
       {R"({"input": "x", "tools": [{"type": "web_search"}]})", "tools"},
       {R"({"input": "x", "tools": [{"type": "function"}]})", "tools"},
       {R"({"input": "x", "tools": [{"type": "function", "name": "f", "strict": 1}]})", "tools"},
