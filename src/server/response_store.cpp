@@ -1,5 +1,7 @@
 #include "server/response_store.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace tllm {
@@ -29,7 +31,15 @@ void ResponseStore::put(const std::string& id, Entry entry) {
   order_.push_front(id);
   slots_[id] = {std::move(shared), order_.begin(), size};
   bytes_ += size;
-  while (slots_.size() > capacity_ || bytes_ > max_bytes_) drop(order_.back());
+  // The least recently used finished entry other than this one goes first; a background
+  // response still running is kept (its job stores it again when it ends), so the store may
+  // hold more until then.
+  while (slots_.size() > capacity_ || bytes_ > max_bytes_) {
+    const auto it = std::find_if(order_.rbegin(), std::prev(order_.rend()),
+                                 [&](const std::string& other) { return slots_.at(other).entry->finished; });
+    if (it == std::prev(order_.rend())) break;
+    drop(std::string(*it));  // a copy: drop() erases the list node
+  }
 }
 
 bool ResponseStore::erase(const std::string& id) {

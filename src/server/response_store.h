@@ -1,8 +1,8 @@
 // The responses that POST /v1/responses stored (its `store`, true unless the request says
 // false): what previous_response_id continues, GET /v1/responses/{id} returns and
-// GET /v1/responses/{id}/input_items lists. In memory,
-// at most `capacity` of them and `max_bytes` of their text (the least recently used dropped
-// first), lost at exit; capacity 0 stores nothing. Thread-safe.
+// GET /v1/responses/{id}/input_items lists. In memory, at most `capacity` of them and
+// `max_bytes` of their text (the least recently used finished one dropped first; a background
+// response still running is not dropped), lost at exit; capacity 0 stores nothing. Thread-safe.
 #pragma once
 
 #include <cstddef>

@@ -189,6 +189,27 @@ TEST(ResponseStore, KeepsTheMostRecentlyUsed) {
   EXPECT_FALSE(small.erase("b"));
   small.put("d", {RequestJson::array(), std::string(90, 'd')});  // the order list lost "b" too: no stale entry evicts
   EXPECT_NE(small.get("d"), nullptr);
+
+  // A background response still running is not dropped: the least recently used finished one
+  // goes instead, and while only running ones are left the store holds more than its capacity.
+  ResponseStore bg(2);
+  bg.put("run", {RequestJson::array(), "R", RequestJson::array(), false});
+  bg.put("a", {RequestJson::array(), "A"});
+  bg.put("b", {RequestJson::array(), "B"});  // "run" is the least recent, "a" goes
+  EXPECT_NE(bg.get("run"), nullptr);
+  EXPECT_EQ(bg.get("a"), nullptr);
+  EXPECT_NE(bg.get("b"), nullptr);
+  ResponseStore running(1);
+  running.put("r1", {RequestJson::array(), "1", RequestJson::array(), false});
+  running.put("r2", {RequestJson::array(), "2", RequestJson::array(), false});
+  EXPECT_NE(running.get("r1"), nullptr);
+  EXPECT_NE(running.get("r2"), nullptr);
+  running.put("r1", {RequestJson::array(), "1 done"});  // it ended: kept (the newest), may go next
+  EXPECT_EQ(running.get("r1")->response, "1 done");
+  running.put("f", {RequestJson::array(), "F"});
+  EXPECT_EQ(running.get("r1"), nullptr);
+  EXPECT_NE(running.get("r2"), nullptr);
+  EXPECT_NE(running.get("f"), nullptr);
 }
 
 TEST(ResponsesRequest, SettingsBecomeTheChatRequests) {
