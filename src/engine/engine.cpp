@@ -432,6 +432,7 @@ const Tokenizer* LLMEngine::tokenizer() const { return impl_->tokenizer.get(); }
 const ChatTemplate* LLMEngine::chat_template() const { return impl_->chat.get(); }
 int LLMEngine::max_model_len() const { return impl_->max_model_len; }
 int LLMEngine::vocab_size() const { return impl_->vocab; }
+std::vector<int32_t> LLMEngine::eos_token_ids() const { return {impl_->eos_ids.begin(), impl_->eos_ids.end()}; }
 std::string LLMEngine::backend_name() const { return impl_->backend->name(); }
 bool LLMEngine::has_unfinished_requests() const {
   return impl_->scheduler->has_unfinished() || !impl_->pending.empty() || impl_->in_flight != nullptr;

@@ -106,6 +106,8 @@ class LLMEngine {
   // within it always fits the cache).
   int max_model_len() const;
   int vocab_size() const;
+  // The ids that end a sequence unless ignore_eos: generation_config.json's and config.json's.
+  std::vector<int32_t> eos_token_ids() const;
   const EngineConfig& config() const { return config_; }
   std::string backend_name() const;
 

@@ -195,22 +195,17 @@ std::string Generation::error() const {
   return "";
 }
 
-std::shared_ptr<Generation> best_of_generation(ServingState& state, const std::string& id,
-                                               std::vector<PromptPlan> plans, const GenerationRequest& r,
-                                               const ClientConnection& conn) {
-  std::vector<PromptPlan> sampled = plans;
-  for (PromptPlan& p : sampled) p.params.logprobs = std::max(p.params.logprobs, 0);  // the ranking needs them
-  Generation all(state, id, std::move(sampled), r.best_of);
-  if (!wait_for_completion(all, conn)) return nullptr;
+std::shared_ptr<Generation> best_of_choices(ServingState& state, const Generation& samples,
+                                            const GenerationRequest& r) {
   auto mean = [](const ChoiceState& c) {
     double sum = 0.0;
     for (const TokenLogprob& t : c.logprobs) sum += t.logprob;
     return c.logprobs.empty() ? 0.0 : sum / static_cast<double>(c.logprobs.size());
   };
   std::vector<ChoiceState> chosen;
-  for (size_t p = 0; p < plans.size(); ++p) {
+  for (size_t p = 0; p < samples.prompts().size(); ++p) {
     std::vector<ChoiceState> mine;
-    for (const ChoiceState& c : all.choices())
+    for (const ChoiceState& c : samples.choices())
       if (c.prompt_index == static_cast<int>(p)) mine.push_back(c);
     std::stable_sort(mine.begin(), mine.end(), [&](const ChoiceState& a, const ChoiceState& b) { return mean(a) > mean(b); });
     for (int i = 0; i < r.n && i < static_cast<int>(mine.size()); ++i) {
@@ -220,7 +215,7 @@ std::shared_ptr<Generation> best_of_generation(ServingState& state, const std::s
       chosen.push_back(std::move(c));
     }
   }
-  return std::make_shared<Generation>(state, id, std::move(plans), std::move(chosen));
+  return std::make_shared<Generation>(state, samples.id(), samples.prompts(), std::move(chosen));
 }
 
 bool wait_for_completion(Generation& gen, const ClientConnection& conn) {

@@ -141,12 +141,11 @@ class Generation {
 // Blocks until gen is done, aborting it (and returning false) when the client leaves.
 bool wait_for_completion(Generation& gen, const ClientConnection& conn);
 
-// best_of > n (completions): best_of samples of each prompt, and of them the n with the
-// highest mean logprob per token as the finished choices of a Generation (best first; usage
-// counts those); null when the client left.
-std::shared_ptr<Generation> best_of_generation(ServingState& state, const std::string& id,
-                                               std::vector<PromptPlan> plans, const GenerationRequest& r,
-                                               const ClientConnection& conn);
+// best_of > n (completions): of the finished best_of samples of each prompt (generated with
+// their tokens' logprobs), the n with the highest mean logprob per token, as the finished
+// choices of a Generation (best first; usage counts those).
+std::shared_ptr<Generation> best_of_choices(ServingState& state, const Generation& samples,
+                                            const GenerationRequest& r);
 
 // use_beam_search (server/beam_search.h, serving_beam_search.cpp): each prompt's best n beams
 // as the finished choices of a Generation (index prompt x n + rank), searched through engine

@@ -17,10 +17,7 @@ struct ClientLeft {};
 std::shared_ptr<Generation> beam_search_generation(ServingState& state, const std::string& id,
                                                    std::vector<PromptPlan> plans, const GenerationRequest& r,
                                                    const ClientConnection& conn) {
-  const LLMEngine& engine = state.engine->engine();
-  std::vector<int32_t> eos;
-  for (int t : engine.generation_config().eos_token_ids) eos.push_back(t);
-  for (int t : engine.model_config().eos_token_ids) eos.push_back(t);
+  const std::vector<int32_t> eos = state.engine->engine().eos_token_ids();
   std::vector<ChoiceState> choices;
   int steps = 0;
   try {

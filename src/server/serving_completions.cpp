@@ -1,4 +1,6 @@
 // POST /v1/completions: prompts as text or token ids, n choices each, echo, legacy logprobs.
+#include <algorithm>
+
 #include <httplib.h>
 
 #include "server/client_connection.h"
@@ -104,15 +106,11 @@ void handle_completions(ServingState& state, const httplib::Request& req, httpli
     return;
   }
   if (r.best_of > r.n) {
-    const auto best = best_of_generation(state, make_request_id("cmpl"), std::move(plans), r, *conn);
-    if (best) {
-      if (const std::string err = best->error(); !err.empty()) {
-        res.status = 500;
-        res.set_content(engine_error_body(err), "application/json");
-      } else {
-        res.set_content(full_response(*ctx, *best, created, state.model_name), "application/json");
-      }
-    }
+    for (PromptPlan& p : plans) p.params.logprobs = std::max(p.params.logprobs, 0);  // the ranking needs them
+    Generation samples(state, make_request_id("cmpl"), std::move(plans), r.best_of);
+    respond_when_done(samples, *conn, res, [&] {
+      return full_response(*ctx, *best_of_choices(state, samples, r), created, state.model_name);
+    });
     return;
   }
   auto gen = std::make_shared<Generation>(state, make_request_id("cmpl"), std::move(plans), r.n);

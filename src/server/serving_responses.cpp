@@ -50,6 +50,13 @@ void fit_to_context(ChatRequest& chat, const LLMEngine& engine, const ServingTok
     chat.messages.erase(chat.messages.begin() + static_cast<std::ptrdiff_t>(first));
 }
 
+// The stored response `id` of a GET / cancel route, or a 404 naming it.
+std::shared_ptr<const ResponseStore::Entry> stored_response(ServingState& state, const std::string& id) {
+  auto entry = state.responses.get(id);
+  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  return entry;
+}
+
 // A query parameter of a GET, when given once (a 400 when given twice).
 std::optional<std::string> query_param(const httplib::Request& req, const char* key) {
   const size_t n = req.get_param_value_count(key);
@@ -228,10 +235,7 @@ void handle_delete_response(ServingState& state, const httplib::Request& req, ht
 }
 
 void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
-  const std::string id = req.matches[1];
-  const auto entry = state.responses.get(id);
-  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
-  res.set_content(entry->response, "application/json");
+  res.set_content(stored_response(state, req.matches[1])->response, "application/json");
 }
 
 void handle_response_input_items(ServingState& state, const httplib::Request& req, httplib::Response& res) {
@@ -246,8 +250,7 @@ void handle_response_input_items(ServingState& state, const httplib::Request& re
   const std::string order = query_param(req, "order").value_or("desc");
   if (order != "asc" && order != "desc")
     throw bad_request("'order' must be \"asc\" or \"desc\", got '" + sanitize_utf8(order) + "'", "order");
-  const auto entry = state.responses.get(id);
-  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  const auto entry = stored_response(state, id);
   std::vector<const RequestJson*> list;
   for (const RequestJson& item : entry->input_items) list.push_back(&item);
   if (order == "desc") std::reverse(list.begin(), list.end());
@@ -275,10 +278,8 @@ void handle_response_input_items(ServingState& state, const httplib::Request& re
 
 void handle_cancel_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
-  if (!state.responses.get(id)) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
-  state.background.cancel(id);  // false when it is not running (any more)
-  const auto entry = state.responses.get(id);
-  if (!entry) throw not_found("Response with id '" + sanitize_utf8(id) + "' not found", "response_id");
+  state.background.cancel(id);  // false when it is not running (any more), or unknown
+  const auto entry = stored_response(state, id);
   const RequestJson response = RequestJson::parse(entry->response);
   const std::string status = response.value("status", "");
   // A cancelled response cancels again as itself (OpenAI's cancel is idempotent).
