@@ -64,7 +64,10 @@ void run_serve(ServeArgs& a) {
       const EngineStats stats = engine->stats();
       const std::string backend = engine->backend_name();
       const int max_len = engine->max_model_len();
-      server.set_engine(std::make_unique<AsyncEngine>(std::move(engine), a.max_queue, a.disable_log_stats ? 0.0 : 10.0));
+      // Test hook: slow every engine step, so tests can hold a request running.
+      const char* pause = std::getenv("TINYLLM_DEBUG_STEP_PAUSE_S");
+      server.set_engine(std::make_unique<AsyncEngine>(std::move(engine), a.max_queue, a.disable_log_stats ? 0.0 : 10.0,
+                                                      pause ? std::atof(pause) : 0.0));
       loaded = true;
       std::printf("tinyllm serve: ready in %.1f s (%s, max_model_len %d, %d KV blocks of %d tokens)\n",
                   now_seconds() - t0, backend.c_str(), max_len, stats.num_kv_blocks, config.block_size);

@@ -94,8 +94,8 @@ bool RequestStream::done() const {
 
 // ---- AsyncEngine ------------------------------------------------------------------------
 
-AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue, double log_stats_interval)
-    : engine_(std::move(engine)), max_queue_(max_queue), log_stats_interval_(log_stats_interval) {
+AsyncEngine::AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue, double log_stats_interval, double step_pause)
+    : engine_(std::move(engine)), max_queue_(max_queue), log_stats_interval_(log_stats_interval), step_pause_(step_pause) {
   TLLM_CHECK_ARG(engine_, "AsyncEngine: no engine given");
   TLLM_CHECK_ARG(max_queue_ >= 1, "AsyncEngine: max_queue must be at least 1, got ", max_queue_);
   stats_ = engine_->stats();
@@ -282,6 +282,7 @@ void AsyncEngine::loop() {
       try {
         gap.begin_step(busy);
         outputs = engine_->step();
+        if (step_pause_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(step_pause_));  // as a slower step
         gap.end_step();
       } catch (const std::exception& e) {
         step_error = e.what();

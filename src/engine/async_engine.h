@@ -51,8 +51,11 @@ class RequestStream {
 class AsyncEngine {
  public:
   // Takes ownership; starts the loop thread. log_stats_interval > 0: a stats line (StatsLogger)
-  // at most that often, in seconds, while there is work.
-  AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue = 1024, double log_stats_interval = 0);
+  // at most that often, in seconds, while there is work. step_pause > 0 (a test hook, from
+  // `tinyllm serve`'s TINYLLM_DEBUG_STEP_PAUSE_S): the loop sleeps that long after each step,
+  // so that a test can hold a request running while it fills the queue behind it.
+  AsyncEngine(std::unique_ptr<LLMEngine> engine, int max_queue = 1024, double log_stats_interval = 0,
+              double step_pause = 0);
   ~AsyncEngine();
 
   // Validates and queues the request (throws InvalidArgument for client mistakes, and
@@ -94,6 +97,7 @@ class AsyncEngine {
   std::unique_ptr<LLMEngine> engine_;
   int max_queue_;
   double log_stats_interval_;
+  double step_pause_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   struct Pending {

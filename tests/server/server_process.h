@@ -1,10 +1,13 @@
 // Runs `tinyllm serve` as a child process on a free loopback port (--port 0; the port is
-// read from its first line of output) and stops it with SIGTERM.
+// read from its first line of output) and stops it with SIGTERM. The server is killed when the
+// test process dies (a failed assert aborts it): it would otherwise keep ctest's output pipe
+// open and ctest would wait out the test's whole timeout.
 #pragma once
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,9 +27,12 @@ class ServerProcess {
   ServerProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);  // the parent died before prctl
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);

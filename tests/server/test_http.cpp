@@ -2168,8 +2168,11 @@ TEST(HttpFlags, ResponsesStoreSizeBoundsWhatIsKept) {
 
 TEST(HttpFlags, FullQueueIs503) {
   TLLM_REQUIRE_TINY_MODEL(dir);
+  // Every step takes at least 20 ms, so the running request (1500 tokens: 30 s) is still
+  // running when the third arrives, however fast the machine (CI once finished it first).
   ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1", "--port", "0",
-                   "--max-num-seqs", "1", "--max-queue", "1", "--enable-debug-endpoints"});
+                   "--max-num-seqs", "1", "--max-queue", "1", "--enable-debug-endpoints"},
+                  {{"TINYLLM_DEBUG_STEP_PAUSE_S", "0.02"}});
   ASSERT_TRUE(s.wait_healthy());
   // One request runs (and streams until we hang up), one waits, the next is refused.
   std::atomic<bool> first_chunk{false}, hang_up{false};
@@ -2188,9 +2191,12 @@ TEST(HttpFlags, FullQueueIs503) {
   const double deadline = now_seconds() + 10;
   while (engine_state(s)["num_waiting"] != 1 && now_seconds() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const json state = engine_state(s);
+  EXPECT_EQ(state["num_running"], 1) << state.dump();
+  EXPECT_EQ(state["num_waiting"], 1) << state.dump();
   const Reply refused = post(s, "/v1/completions", json{{"prompt", "C"}, {"max_tokens", 3}});
   EXPECT_EQ(refused.status, 503) << refused.raw;
-  EXPECT_EQ(refused.body["error"]["type"], "server_error");
+  EXPECT_EQ(refused.body.value("/error/type"_json_pointer, ""), "server_error") << refused.raw;
   hang_up = true;
   running.join();
   waiter.join();
