@@ -21,10 +21,16 @@ void ResponseStore::drop(const std::string& id) {
 
 void ResponseStore::put(const std::string& id, Entry entry) {
   if (capacity_ == 0) return;
-  // The text it keeps: the response, the conversation and the input items as JSON.
+  // The text it keeps: the response, the conversation and the input items as JSON, and the
+  // events of a background response.
   const size_t size = entry.response.size() + entry.conversation.dump().size() +
-                      (entry.input_items.empty() ? 0 : entry.input_items.dump().size());
-  if (size > max_bytes_) return;  // would push out everything else
+                      (entry.input_items.empty() ? 0 : entry.input_items.dump().size()) +
+                      (entry.events ? entry.events->bytes() : 0);
+  if (size > max_bytes_) {  // would push out everything else; an earlier state of it goes too
+    std::lock_guard<std::mutex> lock(mu_);
+    drop(id);
+    return;
+  }
   auto shared = std::make_shared<const Entry>(std::move(entry));
   std::lock_guard<std::mutex> lock(mu_);
   drop(id);

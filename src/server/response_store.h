@@ -1,7 +1,7 @@
 // The responses that POST /v1/responses stored (its `store`, true unless the request says
 // false): what previous_response_id continues, GET /v1/responses/{id} returns and
 // GET /v1/responses/{id}/input_items lists. In memory, at most `capacity` of them and
-// `max_bytes` of their text (the least recently used finished one dropped first; a background
+// `max_bytes` of their text, a background response's events included (the least recently used finished one dropped first; a background
 // response still running is not dropped), lost at exit; capacity 0 stores nothing. Thread-safe.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "server/protocol.h"
+#include "server/response_event_log.h"
 
 namespace tllm {
 
@@ -29,6 +30,8 @@ class ResponseStore {
     // False while a background response runs: `response` is its queued / in_progress form
     // and `conversation` lacks the reply, so nothing may continue it yet.
     bool finished = true;
+    // A background response's events (GET /v1/responses/{id}?stream=true); null otherwise.
+    std::shared_ptr<const ResponseEventLog> events = nullptr;
   };
 
   static constexpr size_t kDefaultMaxBytes = size_t{256} << 20;

@@ -258,11 +258,20 @@ std::string ResponseEventStream::item_ref(const ResponseItem& item) const {
   return s;
 }
 
-void ResponseEventStream::start(std::string& out) {
+void ResponseEventStream::start(std::string& out, bool queued) {
+  ResponseWriter::Outcome o;
+  o.status = queued ? "queued" : "in_progress";
   std::string fields = ",\"response\":";
-  writer_.append_response(fields, {}, {}, {});
+  writer_.append_response(fields, {}, {}, o);
   event(out, "response.created", fields);
+  if (!queued) return in_progress(out);
   fields = ",\"response\":";
+  writer_.append_response(fields, {}, {}, o);
+  event(out, "response.queued", fields);
+}
+
+void ResponseEventStream::in_progress(std::string& out) {
+  std::string fields = ",\"response\":";
   writer_.append_response(fields, {}, {}, {});
   event(out, "response.in_progress", fields);
 }
@@ -378,13 +387,14 @@ std::string ResponseEventStream::finish(bool incomplete, const ResponseUsage& us
   return response;
 }
 
-void ResponseEventStream::fail(const std::string& error, std::string& out) {
+std::string ResponseEventStream::fail(const std::string& error, std::string& out) {
   ResponseWriter::Outcome o;
   o.status = "failed";
   o.error = error;
-  std::string fields = ",\"response\":";
-  writer_.append_response(fields, items_, logprobs_, o);
-  event(out, "response.failed", fields);
+  std::string response;
+  writer_.append_response(response, items_, logprobs_, o);
+  event(out, "response.failed", ",\"response\":" + response);
+  return response;
 }
 
 }  // namespace tllm

@@ -9,7 +9,8 @@
 //    the tokens ran out (the last item is then "incomplete" too); "failed" with an error when
 //    the engine failed the request.
 //  - Streaming: `event: <type>` + `data: {"type": <type>, "sequence_number": n, ...}` per
-//    event: response.created, response.in_progress, then per item output_item.added,
+//    event: response.created, response.in_progress (a background response: response.created
+//    and response.queued with status queued, response.in_progress at its first token), then per item output_item.added,
 //    content_part.added, the text deltas (output_text / reasoning_text /
 //    function_call_arguments), their .done events and output_item.done, and last
 //    response.completed / response.incomplete / response.failed with the whole response. No
@@ -92,15 +93,17 @@ class ResponseWriter {
 class ResponseEventStream {
  public:
   explicit ResponseEventStream(const ResponseWriter& writer) : writer_(writer) {}
-  // response.created and response.in_progress.
-  void start(std::string& out);
+  // response.created and response.in_progress; queued (a background response):
+  // response.created and response.queued, with in_progress() to follow when it starts.
+  void start(std::string& out, bool queued = false);
+  void in_progress(std::string& out);
   // One output's new text, split (reasoning, content, calls), and its new logprobs.
   void push(const ChatOutputStream::Delta& delta, const std::vector<TokenLogprob>& logprobs, std::string& out);
   // Closes the open item and ends with response.completed / response.incomplete; returns
   // that response object.
   std::string finish(bool incomplete, const ResponseUsage& usage, std::string& out);
-  // Ends with response.failed.
-  void fail(const std::string& error, std::string& out);
+  // Ends with response.failed; returns that response object.
+  std::string fail(const std::string& error, std::string& out);
   const std::vector<ResponseItem>& items() const { return items_; }
 
  private:

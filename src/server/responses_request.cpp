@@ -265,9 +265,6 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
   reject_unsupported(body, "prompt", " (no prompt templates are stored here)");
   reject_unsupported(body, "context_management", "");
   if (get_bool(body, "background").value_or(false)) {
-    if (get_bool(body, "stream").value_or(false))
-      throw bad_request("'background' with 'stream' is not supported by this server (poll GET /v1/responses/{id} "
-                        "instead)", "background");
     if (!get_bool(body, "store").value_or(true))
       throw bad_request("'background' needs 'store': a background response is stored to be polled", "background");
   }

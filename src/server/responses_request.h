@@ -5,7 +5,7 @@
 // response_format, `max_output_tokens` its max_tokens. vLLM's sampling extensions (top_k,
 // seed, stop, chat_template_kwargs, ...) pass through. Errors name the Responses field
 // ('input[2].content', 'text.format.schema'). Refused: conversation objects, background
-// responses that stream or are not stored, prompt templates, hosted tools (web search, file
+// responses that are not stored, prompt templates, hosted tools (web search, file
 // search, ...) and non-text input (images, files, audio).
 #pragma once
 

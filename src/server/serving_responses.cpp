@@ -4,7 +4,8 @@
 // (server/responses_request.h), after the stored conversation it continues, rendered with the
 // model's chat template and generated as one choice; its text splits as a chat reply's does
 // (reasoning with --reasoning-parser, content, tool calls) into output items
-// (server/responses_output.h), whole, as events, or (background) stored for GET to poll.
+// (server/responses_output.h), whole, as events, or (background) stored for GET to poll, its
+// events kept for GET ?stream=true to replay and follow (server/response_event_log.h).
 #include <algorithm>
 #include <optional>
 
@@ -13,6 +14,7 @@
 #include "server/client_connection.h"
 #include "server/errors.h"
 #include "server/json_text.h"
+#include "server/response_event_log.h"
 #include "server/responses_output.h"
 #include "server/responses_request.h"
 #include "server/serving.h"
@@ -63,6 +65,25 @@ std::optional<std::string> query_param(const httplib::Request& req, const char* 
   if (n == 0) return std::nullopt;
   if (n > 1) throw bad_request(std::string("Query parameter '") + key + "' is given more than once", key);
   return req.get_param_value(key);
+}
+
+// The events of a background response's log from index `next` on, as server-sent events,
+// until the log closes or the client leaves (the job runs on either way).
+void stream_event_log(httplib::Response& res, std::shared_ptr<const ResponseEventLog> log, size_t next,
+                      std::shared_ptr<ClientConnection> conn) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider("text/event-stream", [log, next, conn](size_t, httplib::DataSink& sink) mutable {
+    std::string buf;
+    for (;;) {
+      buf.clear();
+      const bool more = log->read(next, buf, 0.05);
+      if (!buf.empty() && !(conn->found() ? conn->write_chunk(buf) : sink.write(buf.data(), buf.size()))) return false;
+      if (!more) break;
+      if (buf.empty() && conn->closed()) return false;
+    }
+    sink.done();
+    return true;
+  });
 }
 
 }  // namespace
@@ -129,53 +150,88 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   const bool tools = !r.tools.is_null();
 
   if (ctx->request.background) {
-    // Answered at once with the queued response; a thread of its own generates it and
-    // stores each state (in_progress at the first token, then the end) for GET to poll.
-    auto snapshot = [&state, ctx, input = items](std::string_view status) {
+    // Answered at once with the queued response, or (stream) with the events of the log
+    // that a thread of its own writes as it generates. The thread stores each state
+    // (in_progress at the first token, then the end) for GET to poll.
+    auto log = std::make_shared<ResponseEventLog>();
+    auto events = std::make_shared<ResponseEventStream>(*ctx->writer);
+    std::string first;
+    events->start(first, /*queued=*/true);
+    log->append(first);
+    auto entry = [ctx, log, input = items](std::string response, bool finished) {
+      return ResponseStore::Entry{ctx->request.conversation, std::move(response), input, finished, log};
+    };
+    auto snapshot = [&state, ctx, entry](std::string_view status) {
       std::string out;
       ResponseWriter::Outcome o;
       o.status = status;
       ctx->writer->append_response(out, {}, {}, o);
-      state.responses.put(ctx->writer->id(), ResponseStore::Entry{ctx->request.conversation, out, input, false});
+      state.responses.put(ctx->writer->id(), entry(out, false));
       return out;
     };
     const std::string queued = snapshot("queued");
-    auto job = [&state, ctx, gen, keep, snapshot, tools, &tok](const std::atomic<bool>& cancelled) {
+    auto job = [&state, ctx, gen, log, events, entry, snapshot, tools, &tok](const std::atomic<bool>& cancelled) {
+      struct Closer {  // readers of the log stop, however the job ends
+        ResponseEventLog& log;
+        ~Closer() { log.close(); }
+      } closer{*log};
+      ChatOutputStream splitter(ctx->reasoning, tools);
       bool started = false;
-      while (!gen->done() && !cancelled.load()) {
-        if (gen->pump(0.05) && !started) {
-          started = true;
-          snapshot("in_progress");
-        }
+      std::string error, buf;
+      while (!gen->done() && !cancelled.load() && error.empty()) {
+        gen->pump(0.05, [&](ChoiceState& c, const RequestOutput& out) {
+          if (!out.error.empty()) {
+            if (error.empty()) error = out.error;
+            return;
+          }
+          if (!started) {
+            started = true;
+            snapshot("in_progress");
+            events->in_progress(buf);
+          }
+          events->push(splitter.push(c.text, out.finished), out.new_logprobs, buf);
+        });
+        if (!buf.empty()) log->append(buf);
+        buf.clear();
       }
-      const ChoiceState& c = gen->choices()[0];
-      const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
-      const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
-      std::vector<ResponseItem> items = response_items(parts);
+      if (error.empty()) error = gen->error();
+      std::vector<ResponseItem> items;
       std::string out;
-      if (!gen->done()) {  // cancelled: what was generated so far
+      if (!error.empty()) {
         gen->abort();
+        out = events->fail("The engine failed this request: " + error, buf);
+        items = events->items();
+      } else if (!gen->done()) {  // cancelled: what was generated so far, and no more events
+        gen->abort();
+        const ChoiceState& c = gen->choices()[0];
+        const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
+        const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
+        items = response_items(parts);
         ResponseWriter::Outcome o;
         o.status = "cancelled";
         o.usage = &usage;
         ctx->writer->append_response(out, items, c.logprobs, o);
-      } else if (const std::string err = gen->error(); !err.empty()) {
-        ResponseWriter::Outcome o;
-        o.status = "failed";
-        o.error = "The engine failed this request: " + err;
-        ctx->writer->append_response(out, {}, {}, o);
       } else {
-        const bool incomplete = c.finish_reason == FinishReason::Length;
-        items.back().incomplete = incomplete;
-        ctx->writer->append_response(out, items, c.logprobs, ResponseWriter::ended(incomplete, usage));
+        const ChoiceState& c = gen->choices()[0];
+        if (!started) events->in_progress(buf);
+        std::optional<std::string> reasoning;
+        for (const ResponseItem& i : events->items())
+          if (i.kind == ResponseItem::Kind::Reasoning) reasoning = reasoning.value_or("") + i.text;
+        out = events->finish(c.finish_reason == FinishReason::Length, usage_of(*gen, tok, reasoning), buf);
+        items = events->items();
       }
-      keep(items, std::move(out));
+      if (!buf.empty()) log->append(buf);
+      // Stored before the log closes: a reader that saw the last event GETs the final response.
+      ResponseStore::Entry e = entry(std::move(out), true);
+      e.conversation.push_back(assistant_turn(items));
+      state.responses.put(ctx->writer->id(), std::move(e));
     };
     if (!state.background.start(id, std::move(job))) {
       state.responses.erase(id);
       throw ApiError(503, "The server is shutting down", "server_error");
     }
-    res.set_content(queued, "application/json");
+    if (r.stream) stream_event_log(res, log, 0, std::make_shared<ClientConnection>(req));
+    else res.set_content(queued, "application/json");
     return;
   }
 
@@ -234,8 +290,33 @@ void handle_delete_response(ServingState& state, const httplib::Request& req, ht
   res.set_content(out, "application/json");
 }
 
+// GET /v1/responses/{id}: the stored response; with stream=true (a background response's),
+// its events after starting_after (from the first without), then the live ones until it ends.
 void handle_get_response(ServingState& state, const httplib::Request& req, httplib::Response& res) {
-  res.set_content(stored_response(state, req.matches[1])->response, "application/json");
+  const std::string id = req.matches[1];
+  const auto entry = stored_response(state, id);
+  const std::string stream = query_param(req, "stream").value_or("false");
+  if (stream != "true" && stream != "false")
+    throw bad_request("'stream' must be true or false, got '" + sanitize_utf8(stream) + "'", "stream");
+  const auto after = query_param(req, "starting_after");
+  if (stream == "false") {
+    if (after) throw bad_request("'starting_after' applies to stream=true only", "starting_after");
+    res.set_content(entry->response, "application/json");
+    return;
+  }
+  if (!entry->events)
+    throw bad_request("Response '" + sanitize_utf8(id) +
+                          "' was not created with \"background\": true: only background responses can be streamed",
+                      "stream");
+  size_t next = 0;
+  if (after) {
+    const bool digits = !after->empty() && after->size() <= 12 && after->find_first_not_of("0123456789") == std::string::npos;
+    if (!digits)
+      throw bad_request("'starting_after' must be a sequence number (an integer >= 0), got '" + sanitize_utf8(*after) + "'",
+                        "starting_after");
+    next = std::stoull(*after) + 1;
+  }
+  stream_event_log(res, entry->events, next, std::make_shared<ClientConnection>(req));
 }
 
 void handle_response_input_items(ServingState& state, const httplib::Request& req, httplib::Response& res) {

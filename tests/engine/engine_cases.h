@@ -113,7 +113,9 @@ inline void random_arrivals_and_aborts(LLMEngine& engine, uint32_t seed, const s
   for (const auto& [id, m] : max_tokens) {
     EXPECT_EQ(finals[id], 1) << where << ": " << id;
     EXPECT_LE(tokens[id], m) << where << ": " << id;
-    if (reason[id] == FinishReason::Length) EXPECT_EQ(tokens[id], m) << where << ": " << id;
+    if (reason[id] == FinishReason::Length) {
+      EXPECT_EQ(tokens[id], m) << where << ": " << id;
+    }
   }
 }
 

@@ -169,7 +169,9 @@ TEST(Speculative, PrefixCacheAndChunkedPrefill) {
     got[mode].push_back(engine.generate(longer, ps));
     EXPECT_GT(engine.stats().prefix_cache_hits, 0u) << mode;
     drain(engine, mode ? "spec" : "plain");
-    if (mode) EXPECT_GT(engine.stats().spec_num_accepted_tokens, 0u);
+    if (mode) {
+      EXPECT_GT(engine.stats().spec_num_accepted_tokens, 0u);
+    }
   }
   for (size_t r = 0; r < 2; ++r) expect_plain(got[0][r], got[1][r], "round " + std::to_string(r));
 }
@@ -334,8 +336,9 @@ TEST(Speculative, PenaltiesAndStructuredOutputTakeDraftsToo) {
       EXPECT_GT(s.spec_num_accepted_tokens, 0u) << where;
       drain(spec, where);
     }
-    if (kind == 1)
+    if (kind == 1) {
       for (const auto& c : want) EXPECT_EQ(c.text.substr(0, 1), "{") << c.text;
+    }
   }
 }
 

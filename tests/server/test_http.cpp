@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <regex>
@@ -241,7 +242,9 @@ TEST_F(Http, BestOfKeepsTheMostLikelySamples) {
         tokens += static_cast<int>(c["logprobs"]["tokens"].size());
       }
     }
-    if (logprobs) EXPECT_EQ(r.body["usage"]["completion_tokens"], tokens);
+    if (logprobs) {
+      EXPECT_EQ(r.body["usage"]["completion_tokens"], tokens);
+    }
   }
 }
 
@@ -1760,40 +1763,172 @@ TEST_F(Http, ResponsesInTheBackground) {
   EXPECT_NE(fg_cancel.raw.find("not a background response"), std::string::npos) << fg_cancel.raw;
   EXPECT_EQ(post(server(), "/v1/responses/resp_unknown/cancel", json::object()).status, 404);
 
-  // Cancelled while it runs: the reply and every later GET say cancelled, with the tokens so far.
-  const int max_len = reference().max_model_len();
-  json longer = {{"input", "Tell me a story."}, {"max_output_tokens", max_len - 64}, {"ignore_eos", true},
-                 {"background", true}};
-  const Reply running = post(server(), "/v1/responses", longer);
-  ASSERT_EQ(running.status, 200) << running.raw;
-  const std::string rid = running.body["id"];
+  // Refused where it cannot be kept.
+  json unstored = bg;
+  unstored["store"] = false;
+  const Reply r = post(server(), "/v1/responses", unstored);
+  EXPECT_EQ(r.status, 400) << r.raw;
+  EXPECT_EQ(r.body["error"]["param"], "background");
+}
+
+// Background responses that stream: POST with "stream" follows the events that the server's
+// own thread writes (response.created and response.queued first, then in_progress; sequence
+// numbers 0, 1, ...), with the foreground's text; GET ?stream=true replays them byte for
+// byte, from starting_after + 1 when given; a client that hangs up does not end the response,
+// and reads the rest later. Streaming a foreground response, or bad query values, are 400s.
+TEST_F(Http, ResponsesInTheBackgroundStream) {
+  const json bg = {{"input", "Tell me a fortune."}, {"max_output_tokens", 12}, {"temperature", 0},
+                   {"background", true}, {"stream", true}};
+  auto c = server().client();
+  const auto r = c.Post("/v1/responses", bg.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto events = testing::parse_sse_events(r->body);
+  ASSERT_GE(events.size(), 6u) << r->body;
+  EXPECT_EQ(events[0].type, "response.created");
+  EXPECT_EQ(events[0].data["response"]["status"], "queued");
+  EXPECT_EQ(events[1].type, "response.queued");
+  EXPECT_EQ(events[2].type, "response.in_progress");
+  EXPECT_EQ(events[2].data["response"]["status"], "in_progress");
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].data["sequence_number"], i) << events[i].type;
+  EXPECT_EQ(events.back().type, "response.completed");
+  const json final = events.back().data["response"];
+  const std::string id = final["id"];
+  std::string text;
+  for (const auto& e : events)
+    if (e.type == "response.output_text.delta") text += e.data["delta"].get<std::string>();
+  json fg = bg;
+  fg.erase("background");
+  fg.erase("stream");
+  const Reply ref = post(server(), "/v1/responses", fg);
+  ASSERT_EQ(ref.status, 200) << ref.raw;
+  EXPECT_FALSE(text.empty());
+  EXPECT_EQ(text, output_text(ref.body));
+  EXPECT_EQ(output_text(final), text);
+  EXPECT_EQ(final["usage"]["output_tokens"], ref.body["usage"]["output_tokens"]);
+  EXPECT_EQ(get(server(), "/v1/responses/" + id).body, final);
+  // Replayed: whole, after a sequence number, past the end.
+  EXPECT_EQ(get(server(), "/v1/responses/" + id + "?stream=true").raw, r->body);
+  const auto tail = testing::parse_sse_events(get(server(), "/v1/responses/" + id + "?stream=true&starting_after=3").raw);
+  ASSERT_EQ(tail.size(), events.size() - 4);
+  for (size_t i = 0; i < tail.size(); ++i) EXPECT_EQ(tail[i].data, events[i + 4].data);
+  const Reply past = get(server(), "/v1/responses/" + id + "?stream=true&starting_after=" + std::to_string(events.size() + 3));
+  EXPECT_EQ(past.status, 200);
+  EXPECT_EQ(past.raw, "");
+
+  // Hung up after six events: the response runs to its end, and the rest can be read later.
+  const json longer = {{"input", "Tell me a story."}, {"max_output_tokens", 200}, {"ignore_eos", true},
+                       {"temperature", 0}, {"background", true}, {"stream", true}};
+  SseClient sse(server().url());
+  std::string lid;
+  int seen = 0;
+  const SseResponse hung = sse.post("/v1/responses", longer.dump(), [&](std::string_view data) {
+    if (lid.empty()) lid = json::parse(data)["response"]["id"];
+    return ++seen < 6;
+  });
+  EXPECT_TRUE(hung.stopped);
+  ASSERT_FALSE(lid.empty());
+  Reply done;
+  for (int i = 0; i < 600; ++i) {  // up to 60 s
+    done = get(server(), "/v1/responses/" + lid);
+    if (done.body.value("status", "") != "queued" && done.body.value("status", "") != "in_progress") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(done.body["status"], "incomplete") << done.raw;
+  EXPECT_EQ(done.body["usage"]["output_tokens"], 200) << done.raw;
+  const auto rest = testing::parse_sse_events(get(server(), "/v1/responses/" + lid + "?stream=true&starting_after=5").raw);
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.front().data["sequence_number"], 6);
+  EXPECT_EQ(rest.back().type, "response.incomplete");
+  EXPECT_EQ(rest.back().data["response"], done.body);
+
+  // Refused: a foreground response's events (none are kept), bad query values.
+  const std::string fid = ref.body["id"];
+  for (const auto& [query, param] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/responses/" + fid + "?stream=true", "stream"},
+           {"/v1/responses/" + id + "?stream=yes", "stream"},
+           {"/v1/responses/" + id + "?stream=true&starting_after=-1", "starting_after"},
+           {"/v1/responses/" + id + "?stream=true&starting_after=x", "starting_after"},
+           {"/v1/responses/" + id + "?starting_after=2", "starting_after"}}) {
+    const Reply bad = get(server(), query);
+    EXPECT_EQ(bad.status, 400) << query << " " << bad.raw;
+    EXPECT_EQ(bad.body.value("/error/param"_json_pointer, ""), param) << query;
+  }
+}
+
+// A running background response, on a server whose steps take at least 5 ms (so that it is
+// still running whatever the machine): its POST stream hung up, GET ?stream=true follows its
+// events live until a cancel ends the stream; the cancelled reply, and every later GET, carry the tokens so far;
+// a continuation must wait for it; a DELETE ends it and it is gone.
+TEST(HttpBackground, FollowedLiveThenCancelledOrDeleted) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0"},
+                  {{"TINYLLM_DEBUG_STEP_PAUSE_S", "0.005"}});
+  ASSERT_TRUE(s.wait_healthy());
+  const int max_len = get(s, "/v1/models").body["data"][0]["max_model_len"];
+  const json longer = {{"input", "Tell me a story."}, {"max_output_tokens", max_len - 64}, {"ignore_eos", true},
+                       {"background", true}};
+  // Streamed, and hung up after four events: it runs on (the live reader below sees its tokens).
+  json streamed = longer;
+  streamed["stream"] = true;
+  SseClient sse(s.url());
+  std::string rid;
+  int seen = 0;
+  const SseResponse hung = sse.post("/v1/responses", streamed.dump(), [&](std::string_view data) {
+    if (rid.empty()) rid = json::parse(data)["response"]["id"];
+    return ++seen < 4;
+  });
+  EXPECT_TRUE(hung.stopped);
+  ASSERT_FALSE(rid.empty());
   // Still running: a continuation must wait.
-  const Reply early = post(server(), "/v1/responses", json{{"input", "x"}, {"previous_response_id", rid}});
+  const Reply early = post(s, "/v1/responses", json{{"input", "x"}, {"previous_response_id", rid}});
   EXPECT_EQ(early.status, 400) << early.raw;
   EXPECT_EQ(early.body["error"]["param"], "previous_response_id");
-  const Reply cancelled = post(server(), "/v1/responses/" + rid + "/cancel", json::object());
+  std::mutex mu;
+  std::string live;
+  std::thread reader([&] {
+    auto c = s.client();
+    c.Get(("/v1/responses/" + rid + "?stream=true&starting_after=0").c_str(), [&](const char* data, size_t n) {
+      std::lock_guard<std::mutex> lock(mu);
+      live.append(data, n);
+      return true;
+    });
+  });
+  auto deltas = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    size_t n = 0;
+    const std::string key = "event: response.output_text.delta\n";
+    for (size_t at = live.find(key); at != std::string::npos; at = live.find(key, at + 1)) ++n;
+    return n;
+  };
+  for (int i = 0; i < 6000 && deltas() < 40; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const Reply cancelled = post(s, "/v1/responses/" + rid + "/cancel", json::object());
+  reader.join();  // the stream ends with the job
   ASSERT_EQ(cancelled.status, 200) << cancelled.raw;
   EXPECT_EQ(cancelled.body["status"], "cancelled");
   EXPECT_LT(cancelled.body["usage"]["output_tokens"].get<int>(), max_len - 64);
-  EXPECT_EQ(get(server(), "/v1/responses/" + rid).body, cancelled.body);
-  EXPECT_EQ(post(server(), "/v1/responses/" + rid + "/cancel", json::object()).body, cancelled.body);
+  EXPECT_EQ(get(s, "/v1/responses/" + rid).body, cancelled.body);
+  EXPECT_EQ(post(s, "/v1/responses/" + rid + "/cancel", json::object()).body, cancelled.body);
+  const auto events = testing::parse_sse_events(live);
+  ASSERT_GE(events.size(), 40u);
+  std::string text;
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].data["sequence_number"], i + 1) << events[i].type;
+    if (events[i].type == "response.output_text.delta") text += events[i].data["delta"].get<std::string>();
+  }
+  EXPECT_EQ(events.front().type, "response.queued");
+  EXPECT_NE(events.back().type, "response.completed");
+  EXPECT_EQ(output_text(cancelled.body).substr(0, text.size()), text);
   // Deleted while it runs: it ends, and is gone.
-  const Reply doomed = post(server(), "/v1/responses", longer);
+  const Reply doomed = post(s, "/v1/responses", longer);
   ASSERT_EQ(doomed.status, 200) << doomed.raw;
-  auto c = server().client();
+  auto c = s.client();
   const auto del = c.Delete(("/v1/responses/" + doomed.body["id"].get<std::string>()).c_str());
   ASSERT_TRUE(del);
   EXPECT_EQ(del->status, 200) << del->body;
-  EXPECT_EQ(get(server(), "/v1/responses/" + doomed.body["id"].get<std::string>()).status, 404);
-
-  // Refused: streamed, or not stored.
-  for (const char* key : {"stream", "store"}) {
-    json bad = bg;
-    bad[key] = std::string(key) == "stream";
-    const Reply r = post(server(), "/v1/responses", bad);
-    EXPECT_EQ(r.status, 400) << key << " " << r.raw;
-    EXPECT_EQ(r.body["error"]["param"], "background") << key;
-  }
+  EXPECT_EQ(get(s, "/v1/responses/" + doomed.body["id"].get<std::string>()).status, 404);
+  EXPECT_EQ(s.stop(), 0);
 }
 
 // truncation "auto": a conversation longer than the context loses its oldest messages until it

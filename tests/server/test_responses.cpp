@@ -272,7 +272,7 @@ TEST(ResponsesRequest, MistakesAre400sNamingTheResponsesField) {
       {R"({"input": "x", "previous_response_id": 1})", "previous_response_id"},
       {R"({"input": "x", "store": "yes"})", "store"},
       {R"({"input": "x", "conversation": "conv_1"})", "conversation"},
-      {R"({"input": "x", "background": true, "stream": true})", "background"},
+      {R"({"input": "x", "background": true, "stream": true, "store": false})", "background"},
       {R"({"input": "x", "background": true, "store": false})", "background"},
       {R"({"input": "x", "background": 1})", "background"},
       {R"({"input": "x", "truncation": "left"})", "truncation"},

@@ -394,6 +394,31 @@ test("responses in the background: queued, polled with retrieve, cancelled with 
   await assert.rejects(client.responses.cancel(fg.id), (e) => e instanceof OpenAI.BadRequestError);
 });
 
+test("responses in the background, streamed: create's events, replayed by stream({ response_id }) and retrieve({ stream, starting_after })", async () => {
+  const params = { model: "tiny", input: "Tell me a fortune.", max_output_tokens: 20, temperature: 0 };
+  const fg = await client.responses.create(params);
+  const events = [];
+  for await (const e of await client.responses.create({ ...params, background: true, stream: true })) events.push(e);
+  assert.deepEqual(events.slice(0, 3).map((e) => e.type), ["response.created", "response.queued", "response.in_progress"]);
+  assert.equal(events[0].response.status, "queued");
+  assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+  assert.equal(events.at(-1).type, fg.status === "completed" ? "response.completed" : "response.incomplete");
+  const id = events[0].response.id;
+  // The SDK's helper reads every event (to build its snapshot) and emits those after starting_after.
+  const stream = client.responses.stream({ response_id: id, starting_after: 4 });
+  const emitted = [];
+  stream.on("event", (e) => emitted.push(e.sequence_number));
+  const final = await stream.finalResponse();
+  assert.equal(final.output_text, fg.output_text);
+  assert.equal(final.id, id);
+  assert.deepEqual(emitted, events.slice(5).map((e) => e.sequence_number));
+  // retrieve with stream and starting_after: the server sends only the later events.
+  const rest = [];
+  for await (const e of await client.responses.retrieve(id, { stream: true, starting_after: 4 })) rest.push(e);
+  assert.deepEqual(rest, events.slice(5));
+  await assert.rejects(client.responses.retrieve(fg.id, { stream: true }), (e) => e instanceof OpenAI.BadRequestError);
+});
+
 test("/tokenize and /detokenize (vLLM shapes)", async () => {
   const t = await (await fetch(`${baseURL}/tokenize`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) })).json();
