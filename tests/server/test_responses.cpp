@@ -16,6 +16,7 @@
 #include "server/chat_output.h"
 #include "server/errors.h"
 #include "server/responses_output.h"
+#include "server/response_event_log.h"
 #include "server/response_store.h"
 #include "server/responses_request.h"
 #include "sse_events.h"
@@ -189,6 +190,16 @@ TEST(ResponseStore, KeepsTheMostRecentlyUsed) {
   EXPECT_FALSE(small.erase("b"));
   small.put("d", {RequestJson::array(), std::string(90, 'd')});  // the order list lost "b" too: no stale entry evicts
   EXPECT_NE(small.get("d"), nullptr);
+  // A later state too large to keep drops the earlier one (a background response whose final
+  // form, with its events, outgrew the store must not stay "in_progress").
+  auto log = std::make_shared<ResponseEventLog>();
+  log.get()->append("event: x\ndata: {}\n\n");
+  small.put("d", {RequestJson::array(), std::string(20, 'd'), RequestJson::array(), false, log});
+  EXPECT_EQ(small.bytes(), 3u + 22u + log->bytes());  // "c" and "d"
+  log->append("event: y\ndata: {\"" + std::string(100, 'y') + "\":1}\n\n");
+  small.put("d", {RequestJson::array(), std::string(20, 'd'), RequestJson::array(), true, log});
+  EXPECT_EQ(small.get("d"), nullptr);
+  EXPECT_EQ(small.bytes(), 3u);
 
   // A background response still running is not dropped: the least recently used finished one
   // goes instead, and while only running ones are left the store holds more than its capacity.
@@ -486,6 +497,42 @@ TEST(BackgroundJobs, CancelWaitsForTheJobAndShutdownJoinsAll) {
   EXPECT_EQ(ended.load(), 5);
   EXPECT_EQ(jobs.running(), 0u);
   EXPECT_FALSE(jobs.start("z", spin));
+}
+
+// The background response's event log: events split at their blank lines, read from an index
+// (a reader waits for the next one), and the end after close().
+TEST(ResponseEventLog, ReadsFromAnIndexWaitsAndEnds) {
+  ResponseEventLog log;
+  log.append("event: a\ndata: {\"n\":0}\n\nevent: b\ndata: {\"n\":1}\n\n");
+  EXPECT_EQ(log.size(), 2u);
+  size_t next = 1;
+  std::string out;
+  EXPECT_TRUE(log.read(next, out, 0.0));
+  EXPECT_EQ(out, "event: b\ndata: {\"n\":1}\n\n");
+  EXPECT_EQ(next, 2u);
+  out.clear();
+  EXPECT_TRUE(log.read(next, out, 0.01));  // nothing yet: still open
+  EXPECT_EQ(out, "");
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log.append("event: c\ndata: {}\n\n");
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(log.read(next, out, 30.0));  // wakes at the append, not at the timeout
+  writer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(out, "event: c\ndata: {}\n\n");
+  EXPECT_EQ(next, 3u);
+  EXPECT_EQ(log.bytes(), 2 * std::string("event: a\ndata: {\"n\":0}\n\n").size() + out.size());
+  EXPECT_THROW(log.append("event: d\ndata: {}\n"), Error);  // no blank line
+  log.close();
+  EXPECT_TRUE(log.closed());
+  out.clear();
+  next = 0;
+  EXPECT_FALSE(log.read(next, out, 30.0));  // closed: everything at once, and the end
+  EXPECT_EQ(next, 3u);
+  EXPECT_EQ(log.size(), 3u);
+  EXPECT_THROW(log.append("event: e\ndata: {}\n\n"), Error);
 }
 
 }  // namespace
