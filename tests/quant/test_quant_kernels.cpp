@@ -5,15 +5,18 @@
 // the embedding. Many shapes: odd K, N not a multiple of the 16-row panel, every group size.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <random>
+#include <vector>
 
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/quant_ops.h"
+#include "kernels/quant_group_walk.h"
 #include "kernels/quant_layout.h"
 #include "kernels/reference/quant_reference.h"
 #include "quant_test_util.h"
@@ -313,6 +316,52 @@ TEST(QuantLayout, CudaTilesAreMmaFragments) {
           }
         }
   }
+}
+
+// The quantized MoE decode kernel's walk over a warp's k tiles (cuda/moe_quant.cu, panel_dot:
+// rings of 4 tiles, steps of 16) finds the same scale-segment ends and groups as the division
+// per step it replaced: a segment ends at (k + 16) % group_size == 0 or at the tile's end, and
+// takes group min(k / group_size, groups - 1). Every K, group size, tile width and warp range.
+TEST(QuantGroupWalk, MatchesTheDivisionsOfEveryStep) {
+  constexpr int kDepth = 4;
+  int checked = 0;
+  for (const int tile : {64, 128}) {
+    const int steps = tile / 16;
+    for (int K = 16; K <= 1024; K += 16) {
+      const int ktiles = (K + tile - 1) / tile;
+      std::vector<int> sizes = {K};
+      for (int gs = 16; gs < K; gs += 16) sizes.push_back(gs);
+      for (const int gs : sizes) {
+        const int groups = (K + gs - 1) / gs;
+        for (int uw = 1; uw <= 8; uw *= 2) {
+          for (int wk = 0; wk < uw; ++wk) {
+            const int tb = wk * ktiles / uw, te = (wk + 1) * ktiles / uw;
+            quant::GroupWalk walk(tb * tile, gs);
+            for (int kt0 = tb; kt0 < te; kt0 += kDepth) {
+              for (int s = 0; s < kDepth; ++s) {
+                const int kt = kt0 + s;
+                if (kt >= te) break;
+                for (int m = 0; m < steps; ++m) {
+                  const int k = kt * tile + 16 * m;
+                  const int want_group = groups == 1 ? 0 : std::min(k / gs, groups - 1);
+                  const bool want_end = (k + 16) % gs == 0 || m == steps - 1;
+                  const int step_group = walk.group;
+                  const bool end = walk.step() || m == steps - 1;
+                  ASSERT_EQ(end, want_end) << "tile " << tile << " K " << K << " gs " << gs << " k " << k;
+                  if (end) {
+                    ASSERT_EQ(groups == 1 ? 0 : std::min(step_group, groups - 1), want_group)
+                        << "tile " << tile << " K " << K << " gs " << gs << " k " << k;
+                    ++checked;
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100000);
 }
 
 }  // namespace

@@ -18,10 +18,12 @@
 // 8 NT at a time (NT = 1, 2 or 4 tiles of 8 tokens, from T); token columns past the expert's
 // count read its first pair's row and are never stored.
 // H200, Qwen3-30B-A3B int4 g128 tg b1 (runs 213-215): 18 + 12 us per layer for 12.6 + 6.3 MB
-// of codes (~5 us at the copy rate): latency-bound (docs/performance.md, "GPU, quantized
-// weights").
+// of codes (~5 us at the copy rate). ncu (run 223): issue-bound, not waiting on DRAM: ~500
+// instructions per k tile per warp at 1.6 IPC, of which ~180 were a `% group_size` at every
+// k step and a `/ group_size` at every segment end; a quant::GroupWalk counter replaces them.
 #include "kernels/cuda/moe_ops.h"
 #include "kernels/cuda/quant_common.cuh"
+#include "kernels/quant_group_walk.h"
 
 namespace tllm::cuda {
 namespace {
@@ -91,6 +93,7 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
     for (int i = 0; i < 4; ++i) acc[nt][i] = accx[nt][i] = 0.0f;
+  quant::GroupWalk walk(tb * TILE, w.group_size);  // the scale group of each step, without divisions
   for (int kt0 = tb; kt0 < te; kt0 += kDepth) {
 #pragma unroll
     for (int s = 0; s < kDepth; ++s) {
@@ -121,8 +124,9 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
           mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b0, b1);
         }
         // A scale segment ends at a group's end or the tile's (group_size is a multiple of 16).
-        if ((k + 16) % w.group_size == 0 || m == STEPS - 1) {
-          const int grp = w.groups == 1 ? 0 : min(k / w.group_size, w.groups - 1);
+        const int step_group = walk.group;
+        if (walk.step() || m == STEPS - 1) {
+          const int grp = w.groups == 1 ? 0 : min(step_group, w.groups - 1);
           const int i0 = grp * 16 + g;
           const float sg = staged(ss, w.scales_f16, i0), sh = staged(ss, w.scales_f16, i0 + 8);
           const float og = staged(so, w.scales_f16, i0) - C * sg;
