@@ -28,6 +28,8 @@ struct ServeArgs {
   ServerOptions server;
   int max_queue = 1024;
   bool disable_log_stats = false;
+  bool enable_auto_tool_choice = false;  // vLLM's flags, accepted (see register_serve_command)
+  std::string tool_call_parser = "hermes";
 };
 
 void run_serve(ServeArgs& a) {
@@ -102,7 +104,7 @@ void run_serve(ServeArgs& a) {
 void register_serve_command(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server");
-  args->engine.add_to(cmd);
+  args->engine.add_to(cmd, /*model_positional=*/true);
   ServerOptions& s = args->server;
   s.host = "0.0.0.0";
   cmd->add_option("--host", s.host, "address to listen on")->capture_default_str();
@@ -127,6 +129,19 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--reasoning-parser", s.reasoning_parser,
                   "split <think> reasoning into reasoning_content: qwen3 or deepseek_r1 (as vLLM)")
       ->check(CLI::IsMember({"qwen3", "deepseek_r1"}));
+  // vLLM's tool-call flags, for its command lines: tool calls are always parsed, in the Hermes
+  // format (<tool_call>{...}</tool_call>) that the Qwen templates write.
+  cmd->add_flag("--enable-auto-tool-choice", args->enable_auto_tool_choice,
+                "accepted for vLLM command lines: tool_choice \"auto\" always works here");
+  cmd->add_option("--tool-call-parser", args->tool_call_parser,
+                  "hermes (the only format parsed: <tool_call> JSON, as the Qwen templates write it)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            if (v == "hermes") return "";
+            return "\"" + v + "\" is not supported: tool calls are parsed in the Hermes format of the Qwen "
+                   "templates (<tool_call>{...}</tool_call>), --tool-call-parser hermes";
+          },
+          "hermes"));
   cmd->callback([args] { run_serve(*args); });
 }
 

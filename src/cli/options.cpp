@@ -39,9 +39,11 @@ const CLI::Validator kUint64(
     },
     "UINT64");
 
-void EngineOptions::add_to(CLI::App* cmd) {
+void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
   EngineConfig& c = config;
-  cmd->add_option("--model", c.model_dir, "model directory (config.json, *.safetensors, tokenizer.json)")->required();
+  cmd->add_option(model_positional ? "model,--model" : "--model", c.model_dir,
+                  "model directory (config.json, *.safetensors, tokenizer.json)")
+      ->required();
   cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", c.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
   cmd->add_option("--threads", c.threads, "CPU threads (0: all cores)")
@@ -96,10 +98,23 @@ void EngineOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--speculative-config", speculative_config,
                   "vLLM's JSON form: {\"model\": DIR, \"num_speculative_tokens\": K, \"disable_by_batch_size\": B}");
   cmd->add_option("--quant-group-size", c.quant_group_size, "int4 group size (32, 64, 128)")->capture_default_str();
+  cmd->add_option("--chat-template", c.chat_template,
+                  "a chat template file, or the template itself, in place of the model's (as vLLM)");
+  cmd->add_option("--generation-config", c.generation_config,
+                  "sampling defaults: auto (the model's generation_config.json), vllm (none: temperature 1), or a "
+                  "folder with a generation_config.json")
+      ->capture_default_str();
+  cmd->add_flag("--trust-remote-code", trust_remote_code,
+                "accepted for vLLM command lines; no effect (tinyllm runs no code from the model's files)");
+  cmd->add_option("--tensor-parallel-size", tensor_parallel_size,
+                  "GPUs per model (vLLM's flag): 1 only, tensor parallelism is not implemented")
+      ->capture_default_str();
 }
 
 EngineConfig EngineOptions::resolve() const {
   EngineConfig c = config;
+  TLLM_CHECK_ARG(tensor_parallel_size == 1, "--tensor-parallel-size ", tensor_parallel_size,
+                 ": tinyllm runs a model on one device (tensor parallelism is not implemented); use 1");
   if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
   if (pooling_normalize == "true" || pooling_normalize == "false") c.pooling_normalize = pooling_normalize == "true";
   if (task == "embed") {

@@ -17,7 +17,10 @@ struct EngineOptions {
   std::string speculative_config;  // vLLM's --speculative-config JSON
   std::string task;                // vLLM's --task: "embed" is --runner pooling
   std::string pooling_normalize;   // "auto", "true", "false"
-  void add_to(CLI::App* cmd);
+  bool trust_remote_code = false;  // vLLM's flag, accepted without effect
+  int tensor_parallel_size = 1;    // vLLM's flag: 1 only
+  // model_positional: `tinyllm serve MODEL` as `vllm serve MODEL` (--model works too).
+  void add_to(CLI::App* cmd, bool model_positional = false);
   EngineConfig resolve() const;  // parses the size strings
   // resolve() for a command that generates text: a pooling runner is refused naming `command`.
   EngineConfig resolve_for_generation(const char* command) const;

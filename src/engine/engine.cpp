@@ -277,7 +277,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   namespace fs = std::filesystem;
   TLLM_CHECK_ARG(fs::is_directory(c.model_dir), "model directory \"", c.model_dir, "\" does not exist");
   const ModelConfig mc = ModelConfig::load(c.model_dir);
-  I.gen = GenerationConfig::load(c.model_dir);
+  I.gen = GenerationConfig::load(c.model_dir, c.generation_config);
 
   if (c.device == "cpu") {
     I.backend = make_cpu_backend({c.threads});
@@ -410,8 +410,12 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
       auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
       has_template = j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
     }
-    if (has_template) I.chat = ChatTemplate::load(c.model_dir);
+    if (!c.chat_template.empty()) I.chat = ChatTemplate::load_override(c.model_dir, c.chat_template);
+    else if (has_template) I.chat = ChatTemplate::load(c.model_dir);
   }
+  TLLM_CHECK_ARG(c.chat_template.empty() || I.chat, "--chat-template needs the model's tokenizer (",
+                 c.skip_tokenizer_init ? "--skip-tokenizer-init is given" : "no tokenizer.json in the model directory",
+                 ")");
   for (int id : I.gen.eos_token_ids) I.eos_ids.insert(id);
   for (int id : mc.eos_token_ids) I.eos_ids.insert(id);
   I.counters.num_kv_blocks = static_cast<int>(num_blocks);

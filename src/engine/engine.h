@@ -71,6 +71,14 @@ struct EngineConfig {
   std::string runner = "generate";
   std::string pooling_type = "auto";
   std::optional<bool> pooling_normalize;  // unset: the model's files (modules.json), else true
+  // vLLM's --chat-template: a file, or the template itself (text with `{`, `}` or a newline);
+  // it replaces the model's. The special tokens still come from the model's tokenizer_config.json.
+  std::string chat_template;
+  // vLLM's --generation-config: "auto" (the model's generation_config.json gives the sampling
+  // defaults), "vllm" (none: temperature 1, no top-p / top-k / min-p, no repetition penalty,
+  // no token cap), or a folder whose generation_config.json gives them. The model's end ids
+  // stay in every case (a folder's are added).
+  std::string generation_config = "auto";
 };
 
 struct EngineStats {

@@ -344,4 +344,29 @@ GenerationConfig GenerationConfig::load(const std::string& model_dir) {
   return from_json_text(read_file(path), path);
 }
 
+GenerationConfig GenerationConfig::load(const std::string& model_dir, const std::string& source) {
+  GenerationConfig model = load(model_dir);
+  if (source == "auto") return model;
+  GenerationConfig out;
+  out.eos_token_ids = model.eos_token_ids;
+  out.bos_token_id = model.bos_token_id;
+  out.pad_token_id = model.pad_token_id;
+  if (source == "vllm") {
+    out.do_sample = true;  // vLLM's defaults sample (temperature 1), for `tinyllm generate` too
+    return out;
+  }
+  const std::string path = source + "/generation_config.json";
+  TLLM_CHECK_ARG(file_exists(path), "--generation-config \"", source,
+                 "\": expected \"auto\", \"vllm\" or a folder with a generation_config.json, and ", path,
+                 " does not exist");
+  GenerationConfig folder = from_json_text(read_file(path), path);
+  for (int id : folder.eos_token_ids)
+    if (std::find(out.eos_token_ids.begin(), out.eos_token_ids.end(), id) == out.eos_token_ids.end())
+      out.eos_token_ids.push_back(id);
+  folder.eos_token_ids = out.eos_token_ids;
+  folder.bos_token_id = folder.bos_token_id ? folder.bos_token_id : out.bos_token_id;
+  folder.pad_token_id = folder.pad_token_id ? folder.pad_token_id : out.pad_token_id;
+  return folder;
+}
+
 }  // namespace tllm

@@ -36,6 +36,31 @@ std::optional<std::string> token_text(const nlohmann::ordered_json& v) {
   return std::nullopt;
 }
 
+// dir's tokenizer_config.json (an empty object when there is none), its special tokens put
+// into `special`.
+nlohmann::ordered_json read_tokenizer_config(const std::string& dir, nlohmann::ordered_json& special) {
+  const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
+  nlohmann::ordered_json config = nlohmann::ordered_json::object();
+  if (!fs::exists(config_path)) return config;
+  try {
+    config = nlohmann::ordered_json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw InvalidArgument(config_path.string() + ": invalid JSON: " + e.what());
+  }
+  TLLM_CHECK_ARG(config.is_object(), config_path.string(), ": expected a JSON object");
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+    if (!config.contains(key)) continue;
+    if (auto t = token_text(config[key])) special[key] = *t;
+  }
+  if (config.contains("additional_special_tokens") && config["additional_special_tokens"].is_array()) {
+    nlohmann::ordered_json extra = nlohmann::ordered_json::array();
+    for (const auto& t : config["additional_special_tokens"])
+      if (auto s = token_text(t)) extra.push_back(*s);
+    special["additional_special_tokens"] = extra;
+  }
+  return config;
+}
+
 }  // namespace
 
 std::unique_ptr<ChatTemplate> ChatTemplate::load(const std::string& dir, const std::string& name) {
@@ -43,25 +68,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load(const std::string& dir, const s
   ct->requested_name_ = name;
   const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
   const fs::path jinja_path = fs::path(dir) / "chat_template.jinja";
-  nlohmann::ordered_json config = nlohmann::ordered_json::object();
-  if (fs::exists(config_path)) {
-    try {
-      config = nlohmann::ordered_json::parse(read_file(config_path));
-    } catch (const nlohmann::json::exception& e) {
-      throw InvalidArgument(config_path.string() + ": invalid JSON: " + e.what());
-    }
-    TLLM_CHECK_ARG(config.is_object(), config_path.string(), ": expected a JSON object");
-    for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
-      if (!config.contains(key)) continue;
-      if (auto t = token_text(config[key])) ct->special_tokens_[key] = *t;
-    }
-    if (config.contains("additional_special_tokens") && config["additional_special_tokens"].is_array()) {
-      nlohmann::ordered_json extra = nlohmann::ordered_json::array();
-      for (const auto& t : config["additional_special_tokens"])
-        if (auto s = token_text(t)) extra.push_back(*s);
-      ct->special_tokens_["additional_special_tokens"] = extra;
-    }
-  }
+  const nlohmann::ordered_json config = read_tokenizer_config(dir, ct->special_tokens_);
 
   if (fs::exists(jinja_path)) {
     ct->origin_ = jinja_path.string();
@@ -97,6 +104,24 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load(const std::string& dir, const s
       throw InvalidArgument("chat template '" + name + "' not found in " + dir + " (available: " + have + ")");
     }
   }
+  return ct;
+}
+
+std::unique_ptr<ChatTemplate> ChatTemplate::load_override(const std::string& dir, const std::string& source) {
+  std::unique_ptr<ChatTemplate> ct(new ChatTemplate());
+  read_tokenizer_config(dir, ct->special_tokens_);
+  std::error_code ec;
+  std::string text;
+  if (fs::is_regular_file(source, ec)) {
+    ct->origin_ = source;
+    text = read_file(source);
+  } else {
+    TLLM_CHECK_ARG(source.find_first_of("{}\n") != std::string::npos, "--chat-template \"", source,
+                   "\" is neither a file nor a template (a template holds '{', '}' or a newline)");
+    ct->origin_ = "--chat-template";
+    text = source;
+  }
+  ct->templates_.emplace_back("default", compile(std::move(text), ct->origin_));
   return ct;
 }
 

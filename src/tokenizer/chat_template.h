@@ -25,6 +25,10 @@ class ChatTemplate {
   // are passed and it exists, else "default", as transformers picks). Reads the special tokens
   // (a string or an {"content": ...} object) from tokenizer_config.json.
   static std::unique_ptr<ChatTemplate> load(const std::string& dir, const std::string& name = "");
+  // vLLM's --chat-template: `source` is a file, or the template itself when it holds `{`, `}` or
+  // a newline (anything else that is not a file is an error naming it); the special tokens come
+  // from dir's tokenizer_config.json, as with load().
+  static std::unique_ptr<ChatTemplate> load_override(const std::string& dir, const std::string& source);
   // An empty bos/eos leaves that variable undefined, as transformers does for a None token.
   static std::unique_ptr<ChatTemplate> from_string(std::string source, std::string bos_token = "",
                                                    std::string eos_token = "");

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -177,6 +178,68 @@ TEST(Cli, ChatKeepsTheConversation) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("error: This model's maximum context length is 512 tokens"), std::string::npos) << r.out;
   fs::remove(in);
+}
+
+// vLLM's --chat-template and --generation-config: `tinyllm chat` renders with the given
+// template (a file, or the template itself), as the in-process engine given the same template
+// does; "vllm" sampling defaults are temperature 1 without top-p / top-k (the demo model's
+// generation_config.json says 0.8 / 0.95 / 40), a folder's generation_config.json replaces the
+// model's; the engine reports what it was given.
+TEST(Cli, ChatTemplateAndGenerationConfigAsVllm) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const fs::path tmp = fs::temp_directory_path() / ("tinyllm_cli_tpl_" + std::to_string(::getpid()));
+  fs::create_directories(tmp / "greedy");
+  const std::string tpl = "{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}";
+  std::ofstream(tmp / "t.jinja") << tpl;
+  std::ofstream(tmp / "in.txt") << "Tell me a fortune.\n";
+  std::ofstream(tmp / "greedy" / "generation_config.json") << R"({"do_sample": false, "eos_token_id": 2})";
+  const std::string common = " --max-tokens 12 --kv-cache-memory 64MiB ";
+  const Result file = run_stdout("chat --model " + model + " --temperature 0 --chat-template " + (tmp / "t.jinja").string() +
+                                 common + "< " + (tmp / "in.txt").string());
+  const Result inline_tpl = run_stdout("chat --model " + model + " --temperature 0 --chat-template '" + tpl + "'" +
+                                       common + "< " + (tmp / "in.txt").string());
+  ASSERT_EQ(file.status, 0) << file.out;
+  ASSERT_EQ(inline_tpl.status, 0) << inline_tpl.out;
+  // What the engine generates for the prompt that template renders.
+  tllm::EngineConfig c;
+  c.model_dir = model;
+  c.threads = 2;
+  c.kv_cache_memory = 64u << 20;
+  c.chat_template = tpl;
+  tllm::LLMEngine engine(c);
+  const nlohmann::ordered_json messages = {{{"role", "user"}, {"content", "Tell me a fortune."}}};
+  const std::string rendered = engine.chat_template()->render(messages, nullptr, true);
+  EXPECT_EQ(rendered, "Q: Tell me a fortune.\nA:");
+  tllm::SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = 12;
+  const std::string want = engine.generate({engine.tokenizer()->encode(rendered, false)}, {sp})[0].text + "\n";
+  EXPECT_EQ(file.out, want);
+  EXPECT_EQ(inline_tpl.out, want);
+
+  // Sampling defaults: "vllm" is temperature 1 with no top-p / top-k; a folder's config replaces
+  // the model's (do_sample false: greedy); the model's end ids stay.
+  const std::string gen = "generate --model " + model + " --prompt 'Once upon a time' --seed 11" + common;
+  const Result vllm = run_stdout(gen + "--generation-config vllm");
+  const Result explicit_params = run_stdout(gen + "--temperature 1 --top-p 1 --top-k 0 --min-p 0");
+  ASSERT_EQ(vllm.status, 0) << vllm.out;
+  EXPECT_EQ(vllm.out, explicit_params.out);
+  const Result folder = run_stdout(gen + "--generation-config " + (tmp / "greedy").string());
+  const Result greedy = run_stdout(gen + "--temperature 0");
+  ASSERT_EQ(folder.status, 0) << folder.out;
+  EXPECT_EQ(folder.out, greedy.out);
+  const tllm::GenerationConfig own = tllm::GenerationConfig::load(model);
+  const tllm::GenerationConfig g = tllm::GenerationConfig::load(model, (tmp / "greedy").string());
+  EXPECT_FALSE(g.do_sample);
+  EXPECT_FALSE(g.temperature.has_value());
+  std::vector<int> ends = own.eos_token_ids;
+  if (std::find(ends.begin(), ends.end(), 2) == ends.end()) ends.push_back(2);
+  EXPECT_EQ(g.eos_token_ids, ends);
+  const tllm::GenerationConfig v = tllm::GenerationConfig::load(model, "vllm");
+  EXPECT_TRUE(v.do_sample);
+  EXPECT_FALSE(v.temperature || v.top_p || v.top_k || v.min_p || v.repetition_penalty || v.max_new_tokens);
+  EXPECT_EQ(v.eos_token_ids, own.eos_token_ids);
+  fs::remove_all(tmp);
 }
 
 // tinyllm embed: one JSON object per input with the pooling engine's vector (text and ids);
@@ -380,6 +443,12 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --speculative-config '{\"model\": \"d\", \"k\": 1}'",
        "--speculative-config: unknown field \"k\""},
       {"generate --model " + model + " --prompt hi --speculative-config '{\"model\": \"d\"}' --speculative-model d", "not both"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --chat-template /nonexistent/t.jinja",
+       "--chat-template \"/nonexistent/t.jinja\" is neither a file nor a template"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --chat-template '{% if %}'", "--chat-template"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --generation-config /nonexistent",
+       "/nonexistent/generation_config.json does not exist"},
+      {"serve " + model + " --tensor-parallel-size 2", "--tensor-parallel-size 2: tinyllm runs a model on one device"},
   };
   // Flag values CLI11 itself refuses (its exit status, one line naming the flag).
   const std::vector<Bad> refused = {
@@ -396,6 +465,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"serve --model " + model + " --port 99999", "--port: Value 99999 not in range 0 to 65535"},
       {"serve --model " + model + " --http-threads -1", "--http-threads: must be an integer >= 0"},
       {"serve --model " + model + " --reasoning-parser granite", "--reasoning-parser: granite not in {qwen3,deepseek_r1}"},
+      {"serve " + model + " --tool-call-parser pythonic", "--tool-call-parser: \"pythonic\" is not supported"},
       {"generate --model " + model + " --prompt hi --speculative-model d --num-speculative-tokens 17",
        "--num-speculative-tokens: Value 17 not in range 1 to 16"},
   };

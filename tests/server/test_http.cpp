@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -2337,6 +2338,40 @@ TEST(HttpFlags, FullQueueIs503) {
   waiter.join();
   EXPECT_EQ(waiting.status, 200) << waiting.raw;
   EXPECT_EQ(s.stop(), 0);
+}
+
+// A vLLM command line: the model as a positional argument, the tool-call flags (hermes),
+// --trust-remote-code, --tensor-parallel-size 1, --chat-template FILE and --generation-config
+// vllm. The server renders chats with that template (/tokenize, and a chat completion equals
+// the completion of the rendered text), and a request without sampling fields samples as one
+// with vLLM's defaults (temperature 1, top-p 1, no top-k), not the model's generation_config.
+TEST(HttpFlags, AVllmCommandLineServes) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::string tpl_path = ::testing::TempDir() + "tinyllm_http_tpl.jinja";
+  std::ofstream(tpl_path) << "{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}";
+  ServerProcess s({dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1",
+                   "--port", "0", "--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--trust-remote-code",
+                   "--tensor-parallel-size", "1", "--chat-template", tpl_path, "--generation-config", "vllm"});
+  ASSERT_TRUE(s.wait_healthy());
+  const json messages = json::array({{{"role", "user"}, {"content", "Tell me a fortune."}}});
+  const Reply tok = post(s, "/tokenize", json{{"messages", messages}, {"add_generation_prompt", true}});
+  ASSERT_EQ(tok.status, 200) << tok.raw;
+  const Reply plain = post(s, "/tokenize", json{{"prompt", "Q: Tell me a fortune.\nA:"}, {"add_special_tokens", false}});
+  EXPECT_EQ(tok.body["tokens"], plain.body["tokens"]) << tok.raw << "\n" << plain.raw;
+  const Reply chat = post(s, "/v1/chat/completions", json{{"messages", messages}, {"max_tokens", 10}, {"temperature", 0}});
+  const Reply completion = post(s, "/v1/completions", json{{"prompt", "Q: Tell me a fortune.\nA:"}, {"max_tokens", 10},
+                                                           {"temperature", 0}, {"add_special_tokens", false}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  ASSERT_EQ(completion.status, 200) << completion.raw;
+  EXPECT_EQ(chat.body["choices"][0]["message"]["content"], completion.body["choices"][0]["text"]);
+  const json seeded = {{"prompt", "Once upon a time"}, {"max_tokens", 16}, {"seed", 11}};
+  json vllm_defaults = seeded;
+  vllm_defaults.update({{"temperature", 1.0}, {"top_p", 1.0}, {"top_k", -1}, {"min_p", 0.0}});
+  const Reply a = post(s, "/v1/completions", seeded), b = post(s, "/v1/completions", vllm_defaults);
+  ASSERT_EQ(a.status, 200) << a.raw;
+  EXPECT_EQ(a.body["choices"][0]["text"], b.body["choices"][0]["text"]);
+  EXPECT_EQ(s.stop(), 0);
+  std::remove(tpl_path.c_str());
 }
 
 // A second server on a port in use exits with the bind error on stderr, before it prints the
