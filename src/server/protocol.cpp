@@ -573,12 +573,29 @@ ChatRequest parse_chat_request(const json& body) {
     k.insert({"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
               "parallel_tool_calls", "add_generation_prompt", "continue_final_message",
               "chat_template_kwargs", "chat_template", "reasoning_effort", "functions",
-              "function_call", "audio", "modalities", "prediction", "web_search_options"});
+              "function_call", "audio", "modalities", "prediction", "web_search_options",
+              // Accepted and ignored, as in the Responses API: OpenAI's cache routing,
+              // moderation and GPT-5 length hints.
+              "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "verbosity"});
     return k;
   }();
   check_known_fields(body, known);
-  for (const char* key : {"functions", "function_call", "audio", "modalities", "prediction", "web_search_options"})
+  for (const char* key : {"functions", "function_call", "audio", "prediction", "web_search_options"})
     reject_unsupported(body, key, "");
+  // modalities: text is what every reply is; anything else (audio) is refused.
+  if (const RequestJson* m = find(body, "modalities"); m && !m->is_null()) {
+    if (!m->is_array()) throw bad_request("'modalities' must be a list of strings", "modalities");
+    for (const RequestJson& x : *m)
+      if (!x.is_string() || x.get<std::string>() != "text")
+        throw bad_request("'modalities': this server writes text only, got " + x.dump(), "modalities");
+  }
+  for (const char* key : {"prompt_cache_key", "safety_identifier"}) get_string(body, key);  // type checks
+  if (const auto v = get_string(body, "prompt_cache_retention"); v && *v != "in-memory" && *v != "24h")
+    throw bad_request("'prompt_cache_retention' must be \"in-memory\" or \"24h\", got \"" + sanitize_utf8(*v) + "\"",
+                      "prompt_cache_retention");
+  if (const auto v = get_string(body, "verbosity"); v && *v != "low" && *v != "medium" && *v != "high")
+    throw bad_request("'verbosity' must be \"low\", \"medium\" or \"high\", got \"" + sanitize_utf8(*v) + "\"",
+                      "verbosity");
 
   ChatRequest r;
   parse_common(body, r);

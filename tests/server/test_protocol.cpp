@@ -180,6 +180,16 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"echo\": true}", "echo"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"prompt\": \"x\"}", "prompt"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"functions\": [{}]}", "functions"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"modalities\": [\"text\", \"audio\"]}",
+       "modalities"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"modalities\": \"text\"}", "modalities"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"verbosity\": \"loud\"}", "verbosity"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"prompt_cache_key\": 1}",
+       "prompt_cache_key"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"prompt_cache_retention\": \"1h\"}",
+       "prompt_cache_retention"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"safety_identifier\": []}",
+       "safety_identifier"},
       // /tokenize and /detokenize
       {Endpoint::Tokenize, "{}", "prompt"},
       {Endpoint::Tokenize, "{\"prompt\": 1}", "prompt"},
@@ -299,6 +309,11 @@ TEST(Protocol, ChatMessagesNormalized) {
           "tools": [{"type": "function", "function": {"name": "f"}}], "logprobs": true})"));
   EXPECT_TRUE(none.tools.is_null());
   EXPECT_EQ(none.logprobs, 0);
+  // OpenAI's newer chat fields with nothing to do here are accepted (the client may send them).
+  const auto hints = parse_chat_request(parse_json_body(
+      R"({"messages": [{"role": "user", "content": "x"}], "modalities": ["text"], "verbosity": "low",
+          "prompt_cache_key": "k", "prompt_cache_retention": "24h", "safety_identifier": "s"})"));
+  EXPECT_EQ(hints.messages.size(), 1u);
   const auto cont = parse_chat_request(parse_json_body(
       R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "Once"}],
           "continue_final_message": true, "add_generation_prompt": false})"));

@@ -148,6 +148,16 @@ test("chat: streaming with role first and include_usage", async () => {
   assert.deepEqual(counts(usage), counts(full.usage));
 });
 
+test("chat: OpenAI's cache, moderation and verbosity fields are accepted and change nothing", async () => {
+  const body = { model: "tiny", messages: [{ role: "user", content: "Tell me a fortune." }], max_tokens: 8, temperature: 0 };
+  const plain = await client.chat.completions.create(body);
+  const hinted = await client.chat.completions.create({
+    ...body, prompt_cache_key: "user-7", safety_identifier: "hash-7", verbosity: "low", modalities: ["text"] });
+  assert.equal(hinted.choices[0].message.content, plain.choices[0].message.content);
+  await assert.rejects(client.chat.completions.create({ ...body, modalities: ["text", "audio"] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "modalities");
+});
+
 test("n > 1 and stop strings", async () => {
   const r = await client.completions.create({ model: "tiny", prompt, max_tokens: 8, temperature: 1, seed: 3, n: 3 });
   assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
