@@ -252,6 +252,14 @@ struct LLMEngine::Impl {
   void cut_to_format(const Sequence& q, std::vector<int32_t>& drafts) const;
   std::vector<RequestOutput> step_speculative();
   std::vector<RequestOutput> step_pooling();
+  // The scheduler's next step, each sequence scheduled for the first time stamped.
+  SchedulerOutput schedule() {
+    SchedulerOutput so = scheduler->schedule();
+    const double now = now_seconds();
+    for (const auto& s : so.scheduled)
+      if (s.seq->scheduled_time == 0) s.seq->scheduled_time = now;
+    return so;
+  }
   // Async scheduling: schedule, forward and start the draw; placeholders for the drawn tokens.
   // Schedules, builds and launches a step (its forward, then its draw). `resolve_first`: a step
   // whose draw the host needs before this one's draw can be built (penalties, structured
@@ -477,6 +485,7 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   seq->tokens = std::move(prompt);
   seq->params = params;
   seq->seed = params.seed ? *params.seed : I.seed_rng();
+  seq->queued_time = now_seconds();
 
   RequestState st;
   if (I.tokenizer && params.detokenize)
@@ -509,6 +518,8 @@ void LLMEngine::abort_request(const std::string& id) {
   out.request_id = id;
   out.finished = true;
   out.finish_reason = FinishReason::Abort;
+  out.queued_time = q->queued_time;
+  out.scheduled_time = q->scheduled_time;
   out.num_prompt_tokens = q->num_prompt_tokens;
   out.num_cached_tokens = q->num_cached_tokens;
   int pending = 0;  // drawn tokens the host has not seen (async scheduling)
@@ -555,6 +566,8 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
 
   RequestOutput out;
   out.request_id = q.id;
+  out.queued_time = q.queued_time;
+  out.scheduled_time = q.scheduled_time;
   out.new_token_ids.push_back(token);
   if (p.logprobs >= 0) out.new_logprobs.push_back({token, sr.logprobs[row], sr.top_logprobs[row]});
   if (!st.sent_first && p.prompt_logprobs >= 0) out.prompt_logprobs = std::move(st.prompt_logprobs);
@@ -837,7 +850,7 @@ std::vector<RequestOutput> LLMEngine::step() {
   double t[StepTiming::kPhases + 1] = {I.timing.enabled() ? now_seconds() : 0.0};
   std::vector<RequestOutput> outputs = std::move(I.pending);
   I.pending.clear();
-  SchedulerOutput so = I.scheduler->schedule();
+  SchedulerOutput so = I.schedule();
   if (so.empty()) return outputs;
 
   ForwardBatch fb;
@@ -892,7 +905,7 @@ void LLMEngine::Impl::cut_to_format(const Sequence& q, std::vector<int32_t>& d) 
 std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   std::vector<RequestOutput> outputs = std::move(pending);
   pending.clear();
-  SchedulerOutput so = scheduler->schedule();
+  SchedulerOutput so = schedule();
   if (so.empty()) return outputs;
 
   std::vector<std::vector<int32_t>> drafts(so.scheduled.size());
@@ -981,7 +994,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
 std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
   std::vector<RequestOutput> outputs = std::move(pending);
   pending.clear();
-  SchedulerOutput so = scheduler->schedule();
+  SchedulerOutput so = schedule();
   // A preempted prompt is recomputed from its first token. (Prefill alone rarely preempts: a
   // running prompt takes the step's budget before any other is admitted.)
   for (const Sequence* q : so.preempted) pooler->drop(q->id);
@@ -1025,6 +1038,8 @@ std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
     Sequence& q = *so.scheduled[i].seq;
     RequestOutput out;
     out.request_id = q.id;
+    out.queued_time = q.queued_time;
+    out.scheduled_time = q.scheduled_time;
     out.embedding = pooler->finish(q.id, q.num_prompt_tokens);
     out.finished = true;
     out.finish_reason = FinishReason::Stop;
@@ -1061,7 +1076,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_async() {
 
 std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_ticket, Launched* resolve_first,
                                                                    std::vector<RequestOutput>& outputs) {
-  SchedulerOutput so = scheduler->schedule();
+  SchedulerOutput so = schedule();
   if (so.empty()) {
     if (resolve_first) resolve(*resolve_first, nullptr, outputs);
     return nullptr;

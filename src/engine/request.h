@@ -37,6 +37,8 @@ struct RequestOutput {
   int num_output_tokens = 0;  // so far
   std::string error;          // non-empty when the engine failed this request
   std::vector<float> embedding;  // a pooling model's output (the only event of its request)
+  // The sequence's queued_time / scheduled_time (engine/sequence.h; 0: not scheduled yet).
+  double queued_time = 0, scheduled_time = 0;
 };
 
 }  // namespace tllm

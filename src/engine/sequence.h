@@ -29,6 +29,10 @@ struct Sequence {
   SamplingParams params;
   uint64_t seed = 0;
   int num_preemptions = 0;
+  // now_seconds() when the engine took the request, and when it was first scheduled (0 until
+  // then): vLLM's QUEUED and SCHEDULED events, for the server's queue / prefill / decode /
+  // inference time metrics.
+  double queued_time = 0, scheduled_time = 0;
   // Async scheduling (engine.cpp): output tokens drawn but not yet seen by the host are
   // placeholders -1 - row (row of their draw); `hold` keeps the scheduler from running the
   // sequence again (it has all its tokens, or is finished and waits for an in-flight step).

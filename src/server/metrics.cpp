@@ -117,6 +117,14 @@ std::vector<double> request_latency_buckets() {
           30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 }
 
+std::vector<double> token_count_buckets(double max) {
+  std::vector<double> out;
+  for (double scale = 1; scale <= max; scale *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (m * scale <= max) out.push_back(m * scale);
+  return out;
+}
+
 ServerMetrics::ServerMetrics(std::string model_name)
     : model_name_(std::move(model_name)),
       labels_("model_name=\"" + escape_label(model_name_) + "\"") {}
@@ -188,6 +196,24 @@ std::string ServerMetrics::render(const EngineStats* stats) const {
   header(out, "vllm:e2e_request_latency_seconds", "histogram",
          "Histogram of e2e request latency in seconds.");
   e2e_request_latency.render(out, "vllm:e2e_request_latency_seconds", labels_);
+  const struct {
+    const Histogram& h;
+    const char *name, *help;
+  } per_request[] = {
+      {request_queue_time, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request."},
+      {request_prefill_time, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request."},
+      {request_decode_time, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request."},
+      {request_inference_time, "vllm:request_inference_time_seconds",
+       "Histogram of time spent in RUNNING phase for request."},
+      {request_prompt_tokens, "vllm:request_prompt_tokens", "Number of prefill tokens processed."},
+      {request_generation_tokens, "vllm:request_generation_tokens", "Number of generation tokens processed."},
+      {request_params_max_tokens, "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter."},
+      {request_params_n, "vllm:request_params_n", "Histogram of the n request parameter."},
+  };
+  for (const auto& m : per_request) {
+    header(out, m.name, "histogram", m.help);
+    m.h.render(out, m.name, labels_);
+  }
 
   header(out, "tinyllm:http_responses_total", "counter", "HTTP responses by status class.");
   static const char* classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};

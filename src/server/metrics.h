@@ -37,6 +37,10 @@ class Histogram {
 std::vector<double> ttft_buckets();
 std::vector<double> inter_token_latency_buckets();
 std::vector<double> request_latency_buckets();
+// vLLM's build_1_2_5_buckets: 1, 2, 5, 10, 20, 50, ... up to `max` (token counts). vLLM stops
+// at the model's context; these go to 10^6 (the server's metrics exist before the model loads),
+// so the buckets past the context just repeat the count.
+std::vector<double> token_count_buckets(double max = 1e6);
 
 class ServerMetrics {
  public:
@@ -45,6 +49,18 @@ class ServerMetrics {
   Histogram time_to_first_token{ttft_buckets()};
   Histogram inter_token_latency{inter_token_latency_buckets()};
   Histogram e2e_request_latency{request_latency_buckets()};
+  // Per finished request (choice), as vLLM's frontend records them from the engine's events:
+  // queue = queued -> first scheduled, prefill = scheduled -> first token, decode = first ->
+  // last token, inference = scheduled -> last token; its prompt and generated tokens and its
+  // max_tokens; and per request its n.
+  Histogram request_queue_time{request_latency_buckets()};
+  Histogram request_prefill_time{request_latency_buckets()};
+  Histogram request_decode_time{request_latency_buckets()};
+  Histogram request_inference_time{request_latency_buckets()};
+  Histogram request_prompt_tokens{token_count_buckets()};
+  Histogram request_generation_tokens{token_count_buckets()};
+  Histogram request_params_max_tokens{token_count_buckets()};
+  Histogram request_params_n{{1, 2, 5, 10, 20}};
 
   void count_finished(FinishReason reason);  // vllm:request_success_total{finished_reason}
   void count_http(int status);               // tinyllm:http_responses_total{status class}

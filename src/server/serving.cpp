@@ -124,6 +124,25 @@ void Generation::abort() {
   }
 }
 
+void Generation::observe_finished(const ChoiceState& c, double now) {
+  ServerMetrics& m = state_.metrics;
+  m.e2e_request_latency.observe(now - start_time_);
+  m.count_finished(c.error.empty() ? c.finish_reason : FinishReason::None);
+  if (c.scheduled_time > 0) {  // it ran (an abort or a refusal may come before that)
+    if (c.queued_time > 0) m.request_queue_time.observe(c.scheduled_time - c.queued_time);
+    const double last = c.started ? c.last_token_time : now;
+    m.request_inference_time.observe(std::max(0.0, last - c.scheduled_time));
+    if (c.started) {
+      m.request_prefill_time.observe(std::max(0.0, c.first_token_time - c.scheduled_time));
+      m.request_decode_time.observe(c.last_token_time - c.first_token_time);
+    }
+  }
+  m.request_prompt_tokens.observe(c.num_prompt_tokens);
+  m.request_generation_tokens.observe(static_cast<double>(c.token_ids.size()));
+  m.request_params_max_tokens.observe(prompts_[static_cast<size_t>(c.prompt_index)].params.max_tokens);
+  if (done()) m.request_params_n.observe(static_cast<double>(choices_.size() / std::max<size_t>(1, prompts_.size())));
+}
+
 bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
   buffer_.clear();
   if (!stream_->drain(buffer_, timeout_seconds)) return false;
@@ -139,6 +158,7 @@ bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
       if (!c.started) {
         state_.metrics.time_to_first_token.observe(now - start_time_);
         c.started = true;
+        c.first_token_time = now;
       } else {
         state_.metrics.inter_token_latency.observe((now - c.last_token_time) / out.new_token_ids.size());
       }
@@ -151,14 +171,15 @@ bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
     if (out.prompt_logprobs) c.prompt_logprobs = out.prompt_logprobs;
     if (out.num_prompt_tokens > 0) c.num_prompt_tokens = out.num_prompt_tokens;
     c.num_cached_tokens = std::max(c.num_cached_tokens, out.num_cached_tokens);
+    if (out.queued_time > 0) c.queued_time = out.queued_time;
+    if (out.scheduled_time > 0) c.scheduled_time = out.scheduled_time;
     if (out.finished) {
       c.finished = true;
       c.finish_reason = out.finish_reason;
       c.stop_reason = out.stop_reason;
       c.error = out.error;
       ++finished_;
-      state_.metrics.e2e_request_latency.observe(now - start_time_);
-      state_.metrics.count_finished(out.error.empty() ? out.finish_reason : FinishReason::None);
+      observe_finished(c, now);
     }
     if (on_output) on_output(c, out);
   }

@@ -79,7 +79,8 @@ struct ChoiceState {
   int num_cached_tokens = 0;
   bool finished = false;
   bool started = false;  // a token has arrived
-  double last_token_time = 0;
+  double first_token_time = 0, last_token_time = 0;
+  double queued_time = 0, scheduled_time = 0;  // the engine's (RequestOutput)
   std::vector<float> embedding;  // a pooling model's output
 };
 
@@ -132,6 +133,8 @@ class Generation {
   std::vector<PromptPlan> prompts_;
   std::vector<ChoiceState> choices_;
   std::vector<std::string> engine_ids_;
+  // The metrics of a choice that has just finished (and of the request, once all have).
+  void observe_finished(const ChoiceState& c, double now);
   std::shared_ptr<RequestStream> stream_;
   std::vector<RequestOutput> buffer_;
   double start_time_;

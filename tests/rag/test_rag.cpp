@@ -77,7 +77,9 @@ TEST(RagChunker, ChunksCoverTheTextInOrderWithinTheLimit) {
                    std::isspace(static_cast<unsigned char>(c.text.back())));
       if (i > 0) {
         EXPECT_GT(c.begin, chunks[i - 1].begin);
-        if (overlap == 0) EXPECT_GE(c.begin, chunks[i - 1].end);
+        if (overlap == 0) {
+          EXPECT_GE(c.begin, chunks[i - 1].end);
+        }
       }
       for (size_t b = c.begin; b < c.end; ++b) covered[b] = 1;
     }

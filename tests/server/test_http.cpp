@@ -2010,9 +2010,34 @@ TEST_F(Http, MetricsCountWhatWasServed) {
   const double gen0 = metric(before, "vllm:generation_tokens_total");
   const double ttft0 = metric(before, "vllm:time_to_first_token_seconds_count");
   ASSERT_GE(gen0, 0);
-  ASSERT_EQ(post(server(), "/v1/completions", body).status, 200);
+  const Reply served = post(server(), "/v1/completions", body);
+  ASSERT_EQ(served.status, 200);
   const auto m = get(server(), "/metrics");
   ASSERT_EQ(m.status, 200);
+  // The per-request histograms (vLLM's): one more observation each, of this request's values,
+  // and phases that fit inside its end-to-end time.
+  auto delta = [&](const std::string& name) { return metric(m.raw, name) - metric(before, name); };
+  for (const char* h : {"vllm:request_queue_time_seconds", "vllm:request_prefill_time_seconds",
+                        "vllm:request_decode_time_seconds", "vllm:request_inference_time_seconds",
+                        "vllm:request_prompt_tokens", "vllm:request_generation_tokens", "vllm:request_params_max_tokens",
+                        "vllm:request_params_n", "vllm:e2e_request_latency_seconds"})
+    EXPECT_EQ(delta(std::string(h) + "_count"), 1) << h;
+  EXPECT_EQ(delta("vllm:request_generation_tokens_sum"), 5);
+  EXPECT_EQ(delta("vllm:request_params_max_tokens_sum"), 5);
+  EXPECT_EQ(delta("vllm:request_params_n_sum"), 1);
+  EXPECT_EQ(delta("vllm:request_prompt_tokens_sum"), served.body["usage"]["prompt_tokens"].get<double>());
+  const double e2e = delta("vllm:e2e_request_latency_seconds_sum");
+  const double queue = delta("vllm:request_queue_time_seconds_sum");
+  const double inference = delta("vllm:request_inference_time_seconds_sum");
+  const double prefill = delta("vllm:request_prefill_time_seconds_sum");
+  const double decode = delta("vllm:request_decode_time_seconds_sum");
+  EXPECT_GE(queue, 0);
+  EXPECT_GT(decode, 0);  // four tokens after the first
+  EXPECT_NEAR(prefill + decode, inference, 1e-6);
+  EXPECT_LE(queue + inference, e2e + 1e-6);
+  EXPECT_LE(prefill, delta("vllm:time_to_first_token_seconds_sum") + 1e-6);
+  const std::string bucket = "vllm:request_generation_tokens_bucket{le=\"5.0\",model_name=\"tiny\"} ";
+  EXPECT_NE(m.raw.find(bucket), std::string::npos) << "vLLM's 1-2-5 token buckets";
   EXPECT_GE(metric(m.raw, "vllm:generation_tokens_total"), gen0 + 5);
   EXPECT_EQ(metric(m.raw, "vllm:time_to_first_token_seconds_count"), ttft0 + 1);
   EXPECT_GE(metric(m.raw, "vllm:prompt_tokens_total"), 1);
