@@ -30,9 +30,12 @@ struct ServeArgs {
   bool disable_log_stats = false;
   bool enable_auto_tool_choice = false;  // vLLM's flags, accepted (see register_serve_command)
   std::string tool_call_parser = "hermes";
+  bool disable_log_requests = false;  // vLLM's older default-restating flag
 };
 
 void run_serve(ServeArgs& a) {
+  TLLM_CHECK_ARG(!(a.disable_log_requests && a.server.log_requests),
+                 "give --enable-log-requests or --disable-log-requests, not both");
   const EngineConfig config = a.engine.resolve();
   // Absolute, so that /v1/models "root" means the same folder to a client elsewhere on this machine.
   a.server.model_dir = std::filesystem::absolute(config.model_dir).lexically_normal().string();
@@ -126,6 +129,13 @@ void register_serve_command(CLI::App& app) {
                   "/v1/responses/ID, the least recently used dropped first (0: store none)")
       ->capture_default_str();
   cmd->add_flag("--enable-debug-endpoints", s.enable_debug_endpoints, "serve GET /debug/engine (engine stats)");
+  cmd->add_flag("--enable-log-requests", s.log_requests,
+                "log each request as it reaches the engine: prompt, token ids and sampling settings (as vLLM)");
+  cmd->add_flag("--disable-log-requests", args->disable_log_requests,
+                "vLLM's older flag: requests are not logged unless --enable-log-requests");
+  cmd->add_option("--max-log-len", s.max_log_len,
+                  "--enable-log-requests: characters of the prompt and token ids shown (0: all)")
+      ->check(kNonNegativeInt);
   cmd->add_option("--reasoning-parser", s.reasoning_parser,
                   "split <think> reasoning into reasoning_content: qwen3 or deepseek_r1 (as vLLM)")
       ->check(CLI::IsMember({"qwen3", "deepseek_r1"}));

@@ -114,6 +114,18 @@ void handle_health(ServingState& state, const httplib::Request&, httplib::Respon
   res.status = 200;
 }
 
+// POST /invocations (SageMaker's route, as vLLM serves it): the body's shape picks the route:
+// "messages" a chat completion, "prompt" a completion, "input" embeddings.
+void handle_invocations(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  const RequestJson body = parse_json_body(req.body);
+  if (!body.is_object()) throw bad_request("The request body must be a JSON object");
+  if (body.contains("messages")) return handle_chat_completions(state, req, res);
+  if (body.contains("prompt")) return handle_completions(state, req, res);
+  if (body.contains("input")) return handle_embeddings(state, req, res);
+  throw bad_request("/invocations takes a chat completion (\"messages\"), a completion (\"prompt\") or an "
+                    "embeddings request (\"input\"), and this body has none of those fields");
+}
+
 void handle_version(ServingState&, const httplib::Request&, httplib::Response& res) {
   res.set_content("{\"version\":\"0.1.0\"}", "application/json");
 }
@@ -300,6 +312,7 @@ int HttpServer::start() {
   add("POST", "/v1/embeddings", handle_embeddings);
   for (const char* path : {"/score", "/v1/score"}) add("POST", path, handle_score);
   for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank"}) add("POST", path, handle_rerank);
+  add("POST", "/invocations", handle_invocations);
   add("POST", "/tokenize", handle_tokenize);
   add("POST", "/detokenize", handle_detokenize);
   if (options_.enable_debug_endpoints) add("GET", "/debug/engine", handle_debug_engine);

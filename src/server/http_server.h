@@ -30,6 +30,10 @@ struct ServerOptions {
   std::string reasoning_parser;                 // "", "qwen3", "deepseek_r1" (server/chat_output.h)
   size_t max_body_bytes = 64u << 20;
   size_t responses_store_size = 256;            // /v1/responses kept for previous_response_id (0: none)
+  // vLLM's --enable-log-requests: a log line per request as it reaches the engine (its
+  // prompt, cut to max_log_len characters and ids when > 0, and its sampling settings).
+  bool log_requests = false;
+  int max_log_len = 0;
 };
 
 class HttpServer {

@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 
+#include "core/logging.h"
 #include "core/timer.h"
 #include "server/client_connection.h"
 #include "server/errors.h"
@@ -91,6 +92,7 @@ Generation::Generation(ServingState& state, std::string id, std::vector<PromptPl
       subs.push_back({engine_ids_.back(), prompts_[p].token_ids, std::move(sp)});
     }
   }
+  if (state_.options.log_requests) log_request(n);
   try {
     stream_ = state_.engine->submit_many(id_, std::move(subs));
   } catch (const AsyncEngine::QueueFull& e) {
@@ -121,6 +123,31 @@ void Generation::abort() {
     choices_[i].finished = true;
     choices_[i].finish_reason = FinishReason::Abort;
     ++finished_;
+  }
+}
+
+void Generation::log_request(int n) const {
+  const int cap = state_.options.max_log_len;
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    const PromptPlan& plan = prompts_[p];
+    const size_t shown = cap > 0 ? std::min(plan.token_ids.size(), static_cast<size_t>(cap)) : plan.token_ids.size();
+    std::string ids = "[";
+    for (size_t i = 0; i < shown; ++i) ids += (i ? ", " : "") + std::to_string(plan.token_ids[i]);
+    ids += shown < plan.token_ids.size() ? ", ...]" : "]";
+    std::string text;
+    if (state_.tokenizer) {
+      text = state_.tokenizer->decode(std::vector<int32_t>(plan.token_ids.begin(), plan.token_ids.begin() + shown), false);
+      text = sanitize_utf8(text);
+      if (cap > 0 && text.size() > static_cast<size_t>(cap)) text = sanitize_utf8(text.substr(0, static_cast<size_t>(cap)));
+    }
+    const SamplingParams& sp = plan.params;
+    std::string quoted;
+    append_json_string(quoted, text);
+    TLLM_LOG(Info, "Received request ", id_, prompts_.size() > 1 ? " prompt " + std::to_string(p) : std::string(),
+             ": prompt: ", quoted, ", params: n=", n, ", temperature=", sp.temperature, ", top_p=", sp.top_p,
+             ", top_k=", sp.top_k, ", min_p=", sp.min_p, ", max_tokens=", sp.max_tokens,
+             ", seed=", sp.seed ? std::to_string(*sp.seed) : std::string("None"), ", stop=", sp.stop.size(),
+             " strings, prompt_token_ids (", plan.token_ids.size(), "): ", ids);
   }
 }
 

@@ -133,6 +133,8 @@ class Generation {
   std::vector<PromptPlan> prompts_;
   std::vector<ChoiceState> choices_;
   std::vector<std::string> engine_ids_;
+  // --enable-log-requests: one line per prompt (server/http_server.h, ServerOptions).
+  void log_request(int n) const;
   // The metrics of a choice that has just finished (and of the request, once all have).
   void observe_finished(const ChoiceState& c, double now);
   std::shared_ptr<RequestStream> stream_;

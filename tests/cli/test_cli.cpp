@@ -449,6 +449,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --generation-config /nonexistent",
        "/nonexistent/generation_config.json does not exist"},
       {"serve " + model + " --tensor-parallel-size 2", "--tensor-parallel-size 2: tinyllm runs a model on one device"},
+      {"serve " + model + " --enable-log-requests --disable-log-requests", "not both"},
   };
   // Flag values CLI11 itself refuses (its exit status, one line naming the flag).
   const std::vector<Bad> refused = {

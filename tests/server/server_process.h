@@ -24,7 +24,9 @@ namespace tllm::testing {
 
 class ServerProcess {
  public:
-  ServerProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  // merge_stderr: the server's stderr (its log) goes into output() too.
+  ServerProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+                bool merge_stderr = false) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
     const pid_t parent = getpid();
@@ -34,6 +36,7 @@ class ServerProcess {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(127);  // the parent died before prctl
       dup2(fds[1], 1);
+      if (merge_stderr) dup2(fds[1], 2);
       close(fds[0]);
       close(fds[1]);
       for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
@@ -98,6 +101,8 @@ class ServerProcess {
     return exit_status_;
   }
 
+  // What the server wrote (stdout, and stderr when merged); complete once stop() has returned.
+  const std::string& output() const { return output_; }
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   httplib::Client client(double timeout_s = 120) const {

@@ -1719,6 +1719,30 @@ TEST_F(Http, ResponsesStoredAndContinued) {
   EXPECT_EQ(get(server(), "/v1/responses/resp_unknown").status, 404);
 }
 
+// POST /invocations (SageMaker's route, as vLLM has it): "messages" is a chat completion,
+// "prompt" a completion, "input" embeddings (refused here: a generating model); anything else
+// is a 400.
+TEST_F(Http, InvocationsPicksTheRouteByTheBody) {
+  const json chat = {{"messages", {{{"role", "user"}, {"content", "Tell me a fortune."}}}}, {"max_tokens", 6},
+                     {"temperature", 0}};
+  const Reply a = post(server(), "/invocations", chat), b = post(server(), "/v1/chat/completions", chat);
+  ASSERT_EQ(a.status, 200) << a.raw;
+  EXPECT_EQ(a.body["object"], "chat.completion");
+  EXPECT_EQ(a.body["choices"][0]["message"]["content"], b.body["choices"][0]["message"]["content"]);
+  const json completion = {{"prompt", kPrompt}, {"max_tokens", 6}, {"temperature", 0}};
+  const Reply c = post(server(), "/invocations", completion), d = post(server(), "/v1/completions", completion);
+  ASSERT_EQ(c.status, 200) << c.raw;
+  EXPECT_EQ(c.body["object"], "text_completion");
+  EXPECT_EQ(c.body["choices"][0]["text"], d.body["choices"][0]["text"]);
+  const Reply e = post(server(), "/invocations", json{{"input", "hello"}});
+  EXPECT_EQ(e.status, 400) << e.raw;
+  EXPECT_EQ(e.raw, post(server(), "/v1/embeddings", json{{"input", "hello"}}).raw);
+  const Reply f = post(server(), "/invocations", json{{"text", "hello"}});
+  EXPECT_EQ(f.status, 400) << f.raw;
+  EXPECT_NE(f.raw.find("/invocations takes"), std::string::npos) << f.raw;
+  EXPECT_EQ(post(server(), "/invocations", std::string("[1]")).status, 400);
+}
+
 // Background responses: answered at once as queued, generated on the server's own thread,
 // polled with GET until they end with what the same request gives in the foreground;
 // cancelled while they run; refused where they cannot be kept.
@@ -2397,6 +2421,38 @@ TEST(HttpFlags, AVllmCommandLineServes) {
   EXPECT_EQ(a.body["choices"][0]["text"], b.body["choices"][0]["text"]);
   EXPECT_EQ(s.stop(), 0);
   std::remove(tpl_path.c_str());
+}
+
+// --enable-log-requests: a line per request with its prompt (cut to --max-log-len characters
+// and ids) and sampling settings; without the flag, none.
+TEST(HttpFlags, RequestsAreLoggedWhenAsked) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::vector<std::string> base = {"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory",
+                                         "64MiB", "--host", "127.0.0.1", "--port", "0"};
+  std::vector<std::string> args = base;
+  for (const char* a : {"--enable-log-requests", "--max-log-len", "8"}) args.push_back(a);
+  ServerProcess logged(args, {}, /*merge_stderr=*/true);
+  ASSERT_TRUE(logged.wait_healthy());
+  const Reply r = post(logged, "/v1/completions",
+                       json{{"prompt", "And the LORD said unto Moses, and Aaron"}, {"max_tokens", 3}, {"seed", 5}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::string id = r.body["id"];
+  EXPECT_EQ(logged.stop(), 0);
+  const std::string& out = logged.output();
+  const size_t at = out.find("Received request " + id + ": prompt: \"");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_NE(line.find("max_tokens=3"), std::string::npos) << line;
+  EXPECT_NE(line.find("seed=5"), std::string::npos) << line;
+  EXPECT_NE(line.find(", ...]"), std::string::npos) << line;  // more than 8 prompt ids
+  const size_t quote = line.find("prompt: \"") + 9;
+  EXPECT_LE(line.find('"', quote) - quote, 8u) << line;  // at most 8 characters of text
+
+  ServerProcess quiet(base, {}, /*merge_stderr=*/true);
+  ASSERT_TRUE(quiet.wait_healthy());
+  ASSERT_EQ(post(quiet, "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 2}}).status, 200);
+  EXPECT_EQ(quiet.stop(), 0);
+  EXPECT_EQ(quiet.output().find("Received request"), std::string::npos) << quiet.output();
 }
 
 // A second server on a port in use exits with the bind error on stderr, before it prints the
