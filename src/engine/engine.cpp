@@ -411,15 +411,18 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
 
   if (!c.skip_tokenizer_init && fs::exists(fs::path(c.model_dir) / "tokenizer.json")) {
     I.tokenizer = Tokenizer::load(c.model_dir);
-    bool has_template = fs::exists(fs::path(c.model_dir) / "chat_template.jinja");
-    const fs::path tc = fs::path(c.model_dir) / "tokenizer_config.json";
-    if (!has_template && fs::exists(tc)) {
-      std::ifstream f(tc);
-      auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
-      has_template = j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
+    if (!c.chat_template.empty()) {
+      I.chat = ChatTemplate::load_override(c.model_dir, c.chat_template);
+    } else {
+      bool has_template = fs::exists(fs::path(c.model_dir) / "chat_template.jinja");
+      const fs::path tc = fs::path(c.model_dir) / "tokenizer_config.json";
+      if (!has_template && fs::exists(tc)) {
+        std::ifstream f(tc);
+        auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+        has_template = j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
+      }
+      if (has_template) I.chat = ChatTemplate::load(c.model_dir);
     }
-    if (!c.chat_template.empty()) I.chat = ChatTemplate::load_override(c.model_dir, c.chat_template);
-    else if (has_template) I.chat = ChatTemplate::load(c.model_dir);
   }
   TLLM_CHECK_ARG(c.chat_template.empty() || I.chat, "--chat-template needs the model's tokenizer (",
                  c.skip_tokenizer_init ? "--skip-tokenizer-init is given" : "no tokenizer.json in the model directory",

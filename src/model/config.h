@@ -96,8 +96,9 @@ struct GenerationConfig {
   // Missing file -> defaults (empty eos list); malformed file -> error naming it.
   static GenerationConfig load(const std::string& model_dir);
   // vLLM's --generation-config: "auto" is load(model_dir); "vllm" keeps only the model's token
-  // ids (eos, bos, pad) and samples with vLLM's defaults (do_sample); a folder gives the sampling defaults from its generation_config.json
-  // (which must exist), its eos ids added to the model's.
+  // ids (eos, bos, pad) and samples with vLLM's defaults (do_sample); a folder gives the
+  // sampling defaults from its generation_config.json (which must exist), its eos ids added to
+  // the model's.
   static GenerationConfig load(const std::string& model_dir, const std::string& source);
 };
 

@@ -137,12 +137,11 @@ void Generation::log_request(int n) const {
     std::string text;
     if (state_.tokenizer) {
       text = state_.tokenizer->decode(std::vector<int32_t>(plan.token_ids.begin(), plan.token_ids.begin() + shown), false);
-      text = sanitize_utf8(text);
-      if (cap > 0 && text.size() > static_cast<size_t>(cap)) text = sanitize_utf8(text.substr(0, static_cast<size_t>(cap)));
+      if (cap > 0 && text.size() > static_cast<size_t>(cap)) text.resize(static_cast<size_t>(cap));
     }
     const SamplingParams& sp = plan.params;
     std::string quoted;
-    append_json_string(quoted, text);
+    append_json_string(quoted, text);  // a character cut in two becomes U+FFFD there
     TLLM_LOG(Info, "Received request ", id_, prompts_.size() > 1 ? " prompt " + std::to_string(p) : std::string(),
              ": prompt: ", quoted, ", params: n=", n, ", temperature=", sp.temperature, ", top_p=", sp.top_p,
              ", top_k=", sp.top_k, ", min_p=", sp.min_p, ", max_tokens=", sp.max_tokens,

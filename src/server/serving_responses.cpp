@@ -39,6 +39,16 @@ ResponseUsage usage_of(const Generation& gen, const ServingTokenizer& tok, const
   return u;
 }
 
+// Ends a streamed response with response.completed / response.incomplete and its usage (the
+// reasoning tokens counted from the streamed reasoning items); returns the response object.
+std::string finish_events(ResponseEventStream& events, const Generation& gen, const ServingTokenizer& tok,
+                          std::string& out) {
+  std::optional<std::string> reasoning;
+  for (const ResponseItem& i : events.items())
+    if (i.kind == ResponseItem::Kind::Reasoning) reasoning = reasoning.value_or("") + i.text;
+  return events.finish(gen.choices()[0].finish_reason == FinishReason::Length, usage_of(gen, tok, reasoning), out);
+}
+
 // truncation "auto": drops the oldest messages (after the instructions' system message) while
 // the rendered conversation leaves no room for an output token; the last message always stays
 // (a prompt still too long is then refused as with "disabled").
@@ -212,12 +222,8 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
         o.usage = &usage;
         ctx->writer->append_response(out, items, c.logprobs, o);
       } else {
-        const ChoiceState& c = gen->choices()[0];
         if (!started) events->in_progress(buf);
-        std::optional<std::string> reasoning;
-        for (const ResponseItem& i : events->items())
-          if (i.kind == ResponseItem::Kind::Reasoning) reasoning = reasoning.value_or("") + i.text;
-        out = events->finish(c.finish_reason == FinishReason::Length, usage_of(*gen, tok, reasoning), buf);
+        out = finish_events(*events, *gen, tok, buf);
         items = events->items();
       }
       if (!buf.empty()) log->append(buf);
@@ -264,11 +270,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
           events.push(splitter.push(c.text, out.finished), out.new_logprobs, buf);
         };
         auto finish = [&](std::string& buf) {
-          const ChoiceState& c = gen->choices()[0];
-          std::optional<std::string> reasoning;
-          for (const ResponseItem& i : events.items())
-            if (i.kind == ResponseItem::Kind::Reasoning) reasoning = reasoning.value_or("") + i.text;
-          keep(events.items(), events.finish(c.finish_reason == FinishReason::Length, usage_of(*gen, tok, reasoning), buf));
+          keep(events.items(), finish_events(events, *gen, tok, buf));
         };
         auto on_error = [&](std::string& buf, const std::string& error) {
           events.fail("The engine failed this request: " + error, buf);
