@@ -122,7 +122,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream() const { return stream_; }
   int num_sms() const { return num_sms_; }
   // Linear through cuBLASLt only / the skinny GEMM only (benchmarks and tests).
-  void linear_cublas(Tensor& out, const Tensor& x, const LinearWeight& w);
+  // leave_bias: see LtMatmul::run (returns whether the bias was left for the caller to add).
+  bool linear_cublas(Tensor& out, const Tensor& x, const LinearWeight& w, bool leave_bias = false);
   void linear_gemv(Tensor& out, const Tensor& x, const LinearWeight& w);
   // Quantized weights (kernels/cuda/quant_backend.cu); linear() forwards quantized weights to
   // linear_quantized. path: 0 auto, 1 skinny GEMM (T <= 16), 2 fused GEMM, 3 dequantize +

@@ -102,6 +102,12 @@ struct QkNormRopeParams {
                              // kernel; gemv_rope_kv_bf16 sets it per head width above 8 tokens)
   bool token_blocks = true;  // the rope kernel: one block per token where it can (false: a warp
                              // per head everywhere; TLLM_ROPE_TOKEN_BLOCKS=0, a measurement knob)
+  // The projection's bias [row_stride] (f32, or bf16 with bias_bf16), not yet added to qkv:
+  // the kernel adds it to every q, k and v element it reads, with add_bias's rounding
+  // (bf16(qkv + bias)), and writes the sums back, so qkv and the cache hold the bits of
+  // add_bias followed by this op. Null: qkv already holds the biased projection.
+  const void* bias = nullptr;
+  bool bias_bf16 = false;
 };
 void qk_norm_rope_kv_write(const QkNormRopeParams& p, cudaStream_t stream);
 #ifdef __CUDACC__

@@ -144,9 +144,9 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key, int T, int N, int K, DType od, in
   return plans_.emplace(key, p).first->second;
 }
 
-void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N,
-                   int K, cudaStream_t stream) {
-  if (T == 0 || N == 0) return;
+bool LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void* bias, DType bd, int T, int N,
+                   int K, cudaStream_t stream, bool leave_bias) {
+  if (T == 0 || N == 0) return false;
   TLLM_CHECK(od == DType::BF16 || od == DType::F32, "linear: output dtype ", dtype_name(od),
              " unsupported (bf16, f32)");
   const int bias_kind = bias ? (bd == DType::F32 ? 1 : bd == DType::BF16 ? 2 : -1) : 0;
@@ -167,13 +167,16 @@ void LtMatmul::run(void* out, DType od, const bf16* x, const bf16* w, const void
     else
       gemm_simt_kernel<bf16><<<grid, 256, 0, stream>>>(static_cast<bf16*>(out), x, w, bias, bias_kind, T, N, K);
     CUDA_CHECK_LAUNCH("gemm_simt");
-    return;
+    return false;
   }
   if (p.fused_bias)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   if (autotune_ && !p.tuned && T >= kTuneMinTokens && p.n_candidates > 1) tune(p, key, out, x, w, stream);
   matmul(p, p.algo, out, x, w, stream);
-  if (bias && !p.fused_bias) add_bias(out, od, bias, bd, T, N, stream);
+  if (!bias || p.fused_bias) return false;
+  if (leave_bias) return true;
+  add_bias(out, od, bias, bd, T, N, stream);
+  return false;
 }
 
 cublasStatus_t LtMatmul::launch(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x,

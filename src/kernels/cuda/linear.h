@@ -34,8 +34,12 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
 
-  void run(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias, DType bias_dtype,
-           int T, int N, int K, cudaStream_t stream);
+  // With leave_bias, a bias that would take a kernel of its own after the GEMM is not added
+  // (the caller's next kernel adds it: qk_norm_rope_kv_write's QkNormRopeParams::bias, with
+  // add_bias's arithmetic); returns whether the bias was left out. The fallback GEMM (no
+  // cuBLASLt algorithm) adds it in its f32 accumulator and returns false.
+  bool run(void* out, DType out_dtype, const bf16* x, const bf16* w, const void* bias, DType bias_dtype,
+           int T, int N, int K, cudaStream_t stream, bool leave_bias = false);
 
  private:
   static constexpr int kMaxCandidates = 16;  // heuristic results kept per plan

@@ -1,4 +1,5 @@
-// In place on qkv: per-head RMSNorm of q and k (Qwen3), RoPE of q and k, then k and v of
+// In place on qkv: the projection's bias where the GEMM left it out (prefill: it saves a
+// pass over qkv), per-head RMSNorm of q and k (Qwen3), RoPE of q and k, then k and v of
 // each token written to its cache slot. One warp per (token, head); the head goes through
 // a per-warp f32 buffer in shared memory so RoPE can pair any two dims (split-half or
 // interleaved, rotary_dim <= head_dim).
@@ -22,6 +23,23 @@ template <int VEC> struct VecOf;
 template <> struct VecOf<2> { using T = uint32_t; };
 template <> struct VecOf<4> { using T = uint2; };
 template <> struct VecOf<8> { using T = uint4; };
+
+// Element `col` of a q|k|v row plus the projection's bias (QkNormRopeParams::bias), rounded
+// to bf16 as add_bias rounds it.
+__device__ __forceinline__ bf16 with_bias(const QkNormRopeParams& p, bf16 v, int64_t col) {
+  const float b = p.bias_bf16 ? __bfloat162float(static_cast<const bf16*>(p.bias)[col])
+                              : static_cast<const float*>(p.bias)[col];
+  return __float2bfloat16_rn(__bfloat162float(v) + b);
+}
+
+// VEC elements of head h held by lane `lane` (dims [VEC lane, VEC lane + VEC)), biased in place.
+template <typename V, int VEC>
+__device__ __forceinline__ void add_bias_vec(const QkNormRopeParams& p, V& raw, int h, int lane) {
+  bf16* e = reinterpret_cast<bf16*>(&raw);
+  const int64_t col = static_cast<int64_t>(h) * p.head_dim + VEC * lane;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) e[j] = with_bias(p, e[j], col + j);
+}
 
 // VEC = 0: any head_dim, one element per lane and step; VEC > 0: head_dim == 32 VEC.
 template <typename W, int VEC>
@@ -50,6 +68,14 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormR
     cache_dst = cache + (slot * nkv + kvh) * D;
   }
   using V = typename VecOf<VEC == 0 ? 2 : VEC>::T;
+  if (is_v && p.bias) {  // v plus its bias, back to qkv and to the cache slot
+    for (int i = lane; i < D; i += 32) {
+      const bf16 v = with_bias(p, src[i], static_cast<int64_t>(head) * D + i);
+      src[i] = v;
+      if (cache_dst) cache_dst[i] = v;
+    }
+    return;
+  }
   if (is_v) {
     if (cache_dst) {
       if constexpr (VEC > 0) {
@@ -64,7 +90,8 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormR
   float* b = buf[warp];
   float ss = 0.0f;
   if constexpr (VEC > 0) {
-    const V raw = reinterpret_cast<const V*>(src)[lane];
+    V raw = reinterpret_cast<const V*>(src)[lane];
+    if (p.bias) add_bias_vec<V, VEC>(p, raw, head, lane);
     const bf16* e = reinterpret_cast<const bf16*>(&raw);
 #pragma unroll
     for (int j = 0; j < VEC; ++j) {
@@ -74,7 +101,7 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kernel(const QkNormR
     }
   } else {
     for (int i = lane; i < D; i += 32) {
-      const float v = __bfloat162float(src[i]);
+      const float v = __bfloat162float(p.bias ? with_bias(p, src[i], static_cast<int64_t>(head) * D + i) : src[i]);
       b[i] = v;
       ss += v * v;
     }
@@ -138,6 +165,13 @@ __global__ void __launch_bounds__(kWarps * 32) rope_token_kernel(const QkNormRop
     const int h = warp + k * kWarps;
     if (h < heads) raw[k] = reinterpret_cast<const V*>(row + static_cast<int64_t>(h) * D)[lane];
   }
+  if (p.bias) {
+#pragma unroll
+    for (int k = 0; k < kMaxHeadsPerWarp; ++k) {
+      const int h = warp + k * kWarps;
+      if (h < heads) add_bias_vec<V, VEC>(p, raw[k], h, lane);
+    }
+  }
   const int64_t slot = cache_slot(p, t);
   const bool second = lane >= 16;  // lanes 16-31 hold dims D/2..D-1
   const float* cs = p.cos_sin + static_cast<int64_t>(p.rope_rows[t]) * D + (VEC * lane) % half;
@@ -151,8 +185,9 @@ __global__ void __launch_bounds__(kWarps * 32) rope_token_kernel(const QkNormRop
   for (int k = 0; k < kMaxHeadsPerWarp; ++k) {
     const int h = warp + k * kWarps;  // the same for every lane of the warp
     if (h >= heads) break;
-    if (h >= nq + nkv) {  // v: to its cache slot only
+    if (h >= nq + nkv) {  // v: to its cache slot only (and back to qkv when the bias was added here)
       if (slot >= 0) reinterpret_cast<V*>(p.v_cache + (slot * nkv + (h - nq - nkv)) * D)[lane] = raw[k];
+      if (p.bias) reinterpret_cast<V*>(row + static_cast<int64_t>(h) * D)[lane] = raw[k];
       continue;
     }
     const bf16* e = reinterpret_cast<const bf16*>(&raw[k]);
