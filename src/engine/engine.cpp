@@ -255,6 +255,7 @@ struct LLMEngine::Impl {
   // The scheduler's next step, each sequence scheduled for the first time stamped.
   SchedulerOutput schedule() {
     SchedulerOutput so = scheduler->schedule();
+    if (!so.empty()) counters.count_step(so.num_batched_tokens);
     const double now = now_seconds();
     for (const auto& s : so.scheduled)
       if (s.seq->scheduled_time == 0) s.seq->scheduled_time = now;
@@ -572,6 +573,7 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   out.queued_time = q.queued_time;
   out.scheduled_time = q.scheduled_time;
   out.new_token_ids.push_back(token);
+  out.token_time = now_seconds();
   if (p.logprobs >= 0) out.new_logprobs.push_back({token, sr.logprobs[row], sr.top_logprobs[row]});
   if (!st.sent_first && p.prompt_logprobs >= 0) out.prompt_logprobs = std::move(st.prompt_logprobs);
   st.sent_first = true;

@@ -3,6 +3,8 @@
 // produced. Not thread-safe; AsyncEngine (async_engine.h) drives it from one thread.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +83,10 @@ struct EngineConfig {
   std::string generation_config = "auto";
 };
 
+// Upper bounds of the tokens-per-step buckets (vLLM's vllm:iteration_tokens_total).
+inline constexpr std::array<int, 13> kIterationTokenBounds = {1,   8,    16,   32,   64,   128,  256,
+                                                               512, 1024, 2048, 4096, 8192, 16384};
+
 struct EngineStats {
   int num_running = 0;
   int num_waiting = 0;
@@ -98,6 +104,18 @@ struct EngineStats {
   uint64_t spec_num_drafts = 0;
   uint64_t spec_num_draft_tokens = 0;
   uint64_t spec_num_accepted_tokens = 0;
+  // Tokens each engine step scheduled (prompt chunks and decode tokens together), counted per
+  // bucket of kIterationTokenBounds (not cumulative; the last entry: above the last bound).
+  std::array<uint64_t, kIterationTokenBounds.size() + 1> iteration_tokens{};
+  uint64_t iteration_tokens_sum = 0;
+  uint64_t num_steps = 0;
+  void count_step(int tokens) {
+    size_t b = 0;
+    while (b < kIterationTokenBounds.size() && tokens > kIterationTokenBounds[b]) ++b;
+    ++iteration_tokens[b];
+    iteration_tokens_sum += static_cast<uint64_t>(tokens);
+    ++num_steps;
+  }
 };
 
 class LLMEngine {

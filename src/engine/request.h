@@ -39,6 +39,10 @@ struct RequestOutput {
   std::vector<float> embedding;  // a pooling model's output (the only event of its request)
   // The sequence's queued_time / scheduled_time (engine/sequence.h; 0: not scheduled yet).
   double queued_time = 0, scheduled_time = 0;
+  // When the engine produced new_token_ids (now_seconds(); 0 when there are none). The server's
+  // token timings use it rather than the time it drained the event, so that tokens drained
+  // together still keep their spacing.
+  double token_time = 0;
 };
 
 }  // namespace tllm

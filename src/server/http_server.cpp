@@ -355,6 +355,7 @@ void HttpServer::set_engine(std::unique_ptr<AsyncEngine> engine) {
   const LLMEngine& e = engine->engine();
   if (e.tokenizer())
     state_->tokenizer = std::make_unique<ServingTokenizer>(*e.tokenizer(), e.chat_template(), e.vocab_size());
+  state_->metrics.set_cache_config(e.config(), engine->stats().num_kv_blocks);
   state_->engine = std::move(engine);
   state_->ready.store(true, std::memory_order_release);
 }

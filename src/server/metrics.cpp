@@ -85,10 +85,16 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
     sum = sum_;
     count = count_;
   }
+  render_histogram(out, name, labels, bounds_, counts, sum, count);
+}
+
+void render_histogram(std::string& out, const std::string& name, const std::string& labels,
+                      const std::vector<double>& bounds, const std::vector<uint64_t>& counts, double sum,
+                      uint64_t count) {
   uint64_t cumulative = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
+  for (size_t i = 0; i <= bounds.size(); ++i) {
     cumulative += counts[i];
-    const double le = i < bounds_.size() ? bounds_[i] : INFINITY;
+    const double le = i < bounds.size() ? bounds[i] : INFINITY;
     out += name;
     out += "_bucket{le=\"";
     out += prom_number(le);
@@ -128,6 +134,15 @@ std::vector<double> token_count_buckets(double max) {
 ServerMetrics::ServerMetrics(std::string model_name)
     : model_name_(std::move(model_name)),
       labels_("model_name=\"" + escape_label(model_name_) + "\"") {}
+
+void ServerMetrics::set_cache_config(const EngineConfig& c, int num_kv_blocks) {
+  // vLLM's labels are str() of CacheConfig's fields: Python's spelling of bools and floats.
+  auto label = [](const char* k, const std::string& v) { return std::string(",") + k + "=\"" + escape_label(v) + "\""; };
+  cache_labels_ = labels_ + label("block_size", std::to_string(c.block_size)) + label("cache_dtype", c.kv_cache_dtype) +
+                  label("enable_prefix_caching", c.enable_prefix_caching ? "True" : "False") +
+                  label("gpu_memory_utilization", prom_number(c.gpu_memory_utilization)) +
+                  label("num_gpu_blocks", std::to_string(num_kv_blocks)) + label("device", c.device);
+}
 
 void ServerMetrics::count_finished(FinishReason reason) {
   switch (reason) {
@@ -180,6 +195,16 @@ std::string ServerMetrics::render(const EngineStats* stats) const {
   sample(out, "vllm:prompt_tokens_total", labels_, double(s.prompt_tokens_total));
   header(out, "vllm:generation_tokens_total", "counter", "Number of generation tokens processed.");
   sample(out, "vllm:generation_tokens_total", labels_, double(s.generation_tokens_total));
+
+  if (stats) {
+    header(out, "vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
+    sample(out, "vllm:cache_config_info", cache_labels_, 1.0);
+  }
+  header(out, "vllm:iteration_tokens_total", "histogram", "Histogram of number of tokens per engine_step.");
+  render_histogram(out, "vllm:iteration_tokens_total", labels_,
+                   std::vector<double>(kIterationTokenBounds.begin(), kIterationTokenBounds.end()),
+                   std::vector<uint64_t>(s.iteration_tokens.begin(), s.iteration_tokens.end()),
+                   double(s.iteration_tokens_sum), s.num_steps);
 
   header(out, "vllm:request_success_total", "counter", "Count of successfully processed requests.");
   static const char* reasons[] = {"stop", "length", "abort", "error"};

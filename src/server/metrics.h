@@ -16,6 +16,13 @@
 
 namespace tllm {
 
+// Appends `<name>_bucket{le=...,labels}` (cumulative), `_count` and `_sum` lines (no HELP /
+// TYPE) for per-bucket counts (counts[i]: values <= bounds[i] and above the bound before; the
+// last entry: above every bound).
+void render_histogram(std::string& out, const std::string& name, const std::string& labels,
+                      const std::vector<double>& bounds, const std::vector<uint64_t>& counts, double sum,
+                      uint64_t count);
+
 class Histogram {
  public:
   explicit Histogram(std::vector<double> upper_bounds);
@@ -65,12 +72,17 @@ class ServerMetrics {
   void count_finished(FinishReason reason);  // vllm:request_success_total{finished_reason}
   void count_http(int status);               // tinyllm:http_responses_total{status class}
 
+  // vllm:cache_config_info's labels, from the loaded engine's configuration; set once, before
+  // the server reports ready (render reads it only with stats, i.e. once ready).
+  void set_cache_config(const EngineConfig& config, int num_kv_blocks);
+
   // The whole exposition, given the engine's stats (nullopt while the model loads).
   std::string render(const EngineStats* stats) const;
 
  private:
   std::string model_name_;
   std::string labels_;  // model_name="..."
+  std::string cache_labels_;  // vllm:cache_config_info's
   std::array<std::atomic<uint64_t>, 4> finished_{};  // stop, length, abort, error
   std::array<std::atomic<uint64_t>, 5> http_{};      // 1xx..5xx
 };

@@ -181,14 +181,17 @@ bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
     ChoiceState& c = choices_[index];
     if (c.finished) continue;
     if (!out.new_token_ids.empty()) {
+      // The engine's stamp: events drained in one batch keep their spacing. It is never
+      // before the request's start (the engine stamped it after accepting the request).
+      const double t = out.token_time > 0 ? std::max(out.token_time, start_time_) : now;
       if (!c.started) {
-        state_.metrics.time_to_first_token.observe(now - start_time_);
+        state_.metrics.time_to_first_token.observe(t - start_time_);
         c.started = true;
-        c.first_token_time = now;
+        c.first_token_time = t;
       } else {
-        state_.metrics.inter_token_latency.observe((now - c.last_token_time) / out.new_token_ids.size());
+        state_.metrics.inter_token_latency.observe(std::max(0.0, t - c.last_token_time) / out.new_token_ids.size());
       }
-      c.last_token_time = now;
+      c.last_token_time = t;
       c.token_ids.insert(c.token_ids.end(), out.new_token_ids.begin(), out.new_token_ids.end());
     }
     c.text += out.new_text;

@@ -202,6 +202,11 @@ TEST(Metrics, ExpositionHasVllmNamesAndValidLines) {
   s.prefix_cache_hits = 250;
   s.prompt_tokens_total = 1234;
   s.generation_tokens_total = 567;
+  for (int tokens : {1, 1, 1, 100, 20000}) s.count_step(tokens);
+  EngineConfig cfg;
+  cfg.block_size = 32;
+  cfg.enable_prefix_caching = false;
+  m.set_cache_config(cfg, 100);
   const std::string text = m.render(&s);
 
   // Prometheus text format 0.0.4: comments, or `name{labels} value`.
@@ -225,16 +230,33 @@ TEST(Metrics, ExpositionHasVllmNamesAndValidLines) {
   EXPECT_EQ(values["vllm:time_to_first_token_seconds_count" + L], "1.0");
   EXPECT_EQ(values["vllm:inter_token_latency_seconds_count" + L], "1.0");
   EXPECT_EQ(values["vllm:e2e_request_latency_seconds_count" + L], "1.0");
+  // Tokens per engine step in vLLM's buckets: three steps of 1, one of 100 (le 128), one above
+  // the last bound (16384).
+  const std::string LI = "model_name=\"tiny \\\"q\\\"\"}";
+  EXPECT_EQ(values["vllm:iteration_tokens_total_bucket{le=\"1.0\"," + LI], "3.0");
+  EXPECT_EQ(values["vllm:iteration_tokens_total_bucket{le=\"64.0\"," + LI], "3.0");
+  EXPECT_EQ(values["vllm:iteration_tokens_total_bucket{le=\"128.0\"," + LI], "4.0");
+  EXPECT_EQ(values["vllm:iteration_tokens_total_bucket{le=\"16384.0\"," + LI], "4.0");
+  EXPECT_EQ(values["vllm:iteration_tokens_total_bucket{le=\"+Inf\"," + LI], "5.0");
+  EXPECT_EQ(values["vllm:iteration_tokens_total_count" + L], "5.0");
+  EXPECT_EQ(values["vllm:iteration_tokens_total_sum" + L], "20103.0");
+  EXPECT_EQ(values["vllm:cache_config_info{model_name=\"tiny \\\"q\\\"\",block_size=\"32\",cache_dtype=\"auto\","
+                   "enable_prefix_caching=\"False\",gpu_memory_utilization=\"0.9\",num_gpu_blocks=\"100\","
+                   "device=\"cpu\"}"],
+            "1.0");
   for (const char* t : {"# TYPE vllm:num_requests_running gauge", "# TYPE vllm:kv_cache_usage_perc gauge",
                         "# TYPE vllm:prompt_tokens_total counter", "# TYPE vllm:generation_tokens_total counter",
                         "# TYPE vllm:prefix_cache_queries_total counter", "# TYPE vllm:prefix_cache_hits_total counter",
                         "# TYPE vllm:time_to_first_token_seconds histogram",
                         "# TYPE vllm:inter_token_latency_seconds histogram",
-                        "# TYPE vllm:e2e_request_latency_seconds histogram"})
+                        "# TYPE vllm:e2e_request_latency_seconds histogram",
+                        "# TYPE vllm:iteration_tokens_total histogram", "# TYPE vllm:cache_config_info gauge"})
     EXPECT_NE(text.find(t), std::string::npos) << t;
   // Loading (no engine yet): the same names, zeros.
   const std::string empty = m.render(nullptr);
   EXPECT_NE(empty.find("vllm:num_requests_running{model_name="), std::string::npos);
+  EXPECT_NE(empty.find("vllm:iteration_tokens_total_count{model_name="), std::string::npos);
+  EXPECT_EQ(empty.find("vllm:cache_config_info"), std::string::npos) << "no cache before the model loads";
 }
 
 }  // namespace

@@ -2031,6 +2031,11 @@ TEST_F(Http, MetricsCountWhatWasServed) {
     return -1.0;
   };
   const std::string before = get(server(), "/metrics").raw;
+  EXPECT_EQ(metric(before, "vllm:cache_config_info"), 1.0) << before;
+  EXPECT_NE(before.find("vllm:cache_config_info{model_name=\"tiny\",block_size=\"16\",cache_dtype=\"auto\","
+                        "enable_prefix_caching=\"True\""),
+            std::string::npos)
+      << before;
   const double gen0 = metric(before, "vllm:generation_tokens_total");
   const double ttft0 = metric(before, "vllm:time_to_first_token_seconds_count");
   ASSERT_GE(gen0, 0);
@@ -2049,6 +2054,10 @@ TEST_F(Http, MetricsCountWhatWasServed) {
   EXPECT_EQ(delta("vllm:request_generation_tokens_sum"), 5);
   EXPECT_EQ(delta("vllm:request_params_max_tokens_sum"), 5);
   EXPECT_EQ(delta("vllm:request_params_n_sum"), 1);
+  // Engine steps: the prompt's (one chunk), then one per later token; every token scheduled
+  // is counted in some step.
+  EXPECT_GE(delta("vllm:iteration_tokens_total_count"), 5);
+  EXPECT_GE(delta("vllm:iteration_tokens_total_sum"), served.body["usage"]["prompt_tokens"].get<double>() + 4);
   EXPECT_EQ(delta("vllm:request_prompt_tokens_sum"), served.body["usage"]["prompt_tokens"].get<double>());
   const double e2e = delta("vllm:e2e_request_latency_seconds_sum");
   const double queue = delta("vllm:request_queue_time_seconds_sum");
