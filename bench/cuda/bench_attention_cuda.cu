@@ -22,41 +22,13 @@
 
 using namespace tllm;
 using tllm::cuda::bf16;
+using tllm::bench::rand_bf16;
+using tllm::bench::to_host_f32;
 
 namespace {
 
-__global__ void fill_uniform_bf16(bf16* p, int64_t n, uint64_t seed, float scale) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    p[i] = __float2bfloat16((static_cast<float>(z >> 40) * (1.0f / 16777216.0f) - 0.5f) * scale);
-  }
-}
-
-// Filled on the backend's stream: it is a non-blocking stream, so a fill on the legacy
-// default stream is not ordered before the attention calls. That race (the first, generic
-// call reading a cached allocation's stale contents while the fill ran) is the likely cause
-// of the max|diff| 1.9 that the first H200 run showed on "attn 7B 8 prompts x 512" while
-// the float64-reference tests of the same layout pass.
-Tensor rand_bf16(cuda::CudaBackend& be, Shape s, uint64_t seed, float scale) {
-  Tensor t = be.empty(s, DType::BF16);
-  fill_uniform_bf16<<<1024, 256, 0, be.stream()>>>(t.data<bf16>(), t.numel(), seed, scale);
-  CUDA_CHECK_LAUNCH("fill");
-  return t;
-}
-
 double time_us(cudaStream_t s, const std::function<void()>& fn, int inner, int reps) {
   return tllm::bench::time_us(s, [&](int) { fn(); }, inner, reps, 2);
-}
-
-std::vector<float> to_host_f32(cuda::CudaBackend& be, const Tensor& t) {
-  Tensor h = be.download(t);
-  std::vector<float> f(static_cast<size_t>(h.numel()));
-  const bf16* p = h.data<bf16>();
-  for (size_t i = 0; i < f.size(); ++i) f[i] = __bfloat162float(p[i]);
-  return f;
 }
 
 struct Shape3 {
@@ -76,16 +48,7 @@ int main(int argc, char** argv) {
   cudaStream_t s = be.stream();
   std::printf("device: %s, %d SMs\n", be.name().c_str(), be.num_sms());
 
-  double peak = 0;
-  {
-    const int M = 8192;
-    Tensor x = rand_bf16(be, {M, M}, 1, 1.0f), y = be.empty({M, M}, DType::BF16);
-    LinearWeight w;
-    w.weight = rand_bf16(be, {M, M}, 2, 0.05f);
-    const double us = time_us(s, [&] { be.linear_cublas(y, x, w); }, 3, 9);
-    peak = 2.0 * M * double(M) * M / us / 1e6;
-    std::printf("CEILING cuBLASLt bf16 GEMM 8192^3: %.1f us, %.1f TFLOP/s\n", us, peak);
-  }
+  const double peak = bench::gemm_peak_tflops(be);
 
   using K = cuda::AttentionKernel;
   struct Variant {

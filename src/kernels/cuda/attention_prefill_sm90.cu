@@ -346,14 +346,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-__global__ void sm90a_probe_kernel(int* out) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  *out = 1;
-#else
-  *out = 0;
-#endif
-}
-
 bool env_disabled() {
   static const bool off = !env_switch_on("TLLM_ATTN_SM90");
   return off;
@@ -389,38 +381,7 @@ int tile_keys(const AttentionParams& p) {
 
 }  // namespace
 
-// Per device: 0 not probed yet, 1 no, 2 yes. The probe runs once per device, on a stream of
-// its own (prefill launches are never captured in graphs).
-bool prefill_sm90_available() {
-  if (env_disabled()) return false;
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> state[kMaxDevices] = {};
-  int dev = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices) return false;
-  const int known = state[dev].load(std::memory_order_acquire);
-  if (known != 0) return known == 2;
-  int major = 0, minor = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-  bool yes = false;
-  if (major == 9 && minor == 0) {
-    cudaStream_t s = nullptr;
-    int* flag = nullptr;
-    int host = 0;
-    CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));  // not cudaMallocAsync: not every setup has pools
-    sm90a_probe_kernel<<<1, 1, 0, s>>>(flag);
-    const cudaError_t launched = cudaGetLastError();  // no sm_90 code in this binary: refused
-    if (launched == cudaSuccess) CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, s));
-    CUDA_CHECK(cudaStreamSynchronize(s));
-    CUDA_CHECK(cudaFree(flag));
-    CUDA_CHECK(cudaStreamDestroy(s));
-    yes = launched == cudaSuccess && host == 1;
-  }
-  state[dev].store(yes ? 2 : 1, std::memory_order_release);
-  return yes;
-}
+bool prefill_sm90_available() { return !env_disabled() && sm90a_available(); }
 
 void launch_prefill_sm90(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
   TLLM_CHECK(a.p.head_dim == 64 || a.p.head_dim == 128,

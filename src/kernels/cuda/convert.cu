@@ -34,16 +34,6 @@ void dispatch_dst(void* dst, DType dd, const void* src, int64_t n, cudaStream_t 
 
 }  // namespace
 
-bool pdl_supported() {
-  static const bool ok = [] {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
-    return major >= 9;
-  }();
-  return ok;
-}
-
 void convert(void* dst, DType dd, const void* src, DType sd, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
   if (dd == sd) {

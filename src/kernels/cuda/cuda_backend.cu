@@ -139,6 +139,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : device_(opts.device) 
   fused_rope_ = env_switch_on("TLLM_FUSED_ROPE");
   rope_token_blocks_ = env_switch_on("TLLM_ROPE_TOKEN_BLOCKS");
   rope_release_early_ = env_switch_on("TLLM_ROPE_RELEASE_EARLY");
+  gemm_silu_sm90_on_ = env_flag("TLLM_GEMM_SILU");  // off: slower than cuBLASLt + silu_mul (runs 229-231)
+  gemm_silu_min_tokens_ = env_int("TLLM_GEMM_SILU_MIN_T", 256);
   lt_ = std::make_unique<LtMatmul>(opts.gemm_autotune && env_switch_on("TLLM_GEMM_TUNE"));
   ring_ = std::make_unique<PinnedRing>(16u << 20);
   for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&chunk_done_[i], cudaEventDisableTiming));
@@ -461,11 +463,11 @@ void CudaBackend::linear_rope_kv_write(Tensor& qkv, const Tensor& x, const Linea
     const bool bias_here = w.bias.defined() && w.quant == QuantScheme::None && !skinny(x, w) &&
                            (w.bias.dtype() == DType::F32 || w.bias.dtype() == DType::BF16) &&
                            w.bias.numel() == r.layout->row_stride();
-    if (bias_here && linear_cublas(qkv, x, w, /*leave_bias=*/true)) {
+    if (!bias_here) {
+      linear(qkv, x, w);
+    } else if (linear_cublas(qkv, x, w, /*leave_bias=*/true)) {  // false: the bias is in (fallback GEMM)
       p.bias = w.bias.raw();
       p.bias_bf16 = w.bias.dtype() == DType::BF16;
-    } else if (!bias_here) {
-      linear(qkv, x, w);
     }
     // Only without q/k norms: with them the early release measured slower (H200 run 113:
     // Qwen3-8B int4 475.1 -> 464.0; run 111: bf16 234.3 -> 233.2), without them faster (7B
@@ -667,6 +669,22 @@ void CudaBackend::linear_silu_mul(Tensor& act, const Tensor& x, const LinearWeig
       cuda::gemv_silu_bf16(act.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(),
                            w.bias.defined() ? w.bias.raw() : nullptr, w.bias.defined() ? w.bias.dtype() : DType::F32,
                            static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), num_sms_, stream_);
+      return;
+    }
+  }
+  // Prefill-sized batches on Hopper with TLLM_GEMM_SILU=1: the activation in the epilogue of
+  // our own wgmma GEMM, so gate|up never goes through DRAM (gemm_silu_sm90.cu); gate_up_out
+  // stays unwritten. Off by default: its main loop runs at ~77% of cuBLASLt's rate, which
+  // costs more than silu_mul's pass saves (H200 runs 229-231, docs/cuda-notes.md session 40).
+  if (gemm_silu_sm90_on_ && w.quant == QuantScheme::None && !w.bias.defined() && x.device() == Device::CUDA &&
+      x.dtype() == DType::BF16 && w.weight.ndim() == 2 && w.weight.dtype() == DType::BF16 &&
+      act.device() == Device::CUDA && act.dtype() == DType::BF16 && last_dim(x) == w.weight.dim(1)) {
+    const int64_t T = x.numel() / last_dim(x), N = w.weight.dim(0), K = w.weight.dim(1);
+    if (T >= gemm_silu_min_tokens_ && N % 2 == 0 && act.numel() == T * (N / 2) && T <= INT32_MAX && N <= INT32_MAX &&
+        cuda::gemm_silu_sm90_supported(static_cast<int>(T), static_cast<int>(N / 2), static_cast<int>(K), act.raw(),
+                                       x.raw(), w.weight.raw())) {
+      cuda::gemm_silu_sm90(act.data<bf16>(), x.data<bf16>(), w.weight.data<bf16>(), static_cast<int>(T),
+                           static_cast<int>(N / 2), static_cast<int>(K), num_sms_, stream_);
       return;
     }
   }

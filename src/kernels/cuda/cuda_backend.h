@@ -157,6 +157,9 @@ class CudaBackend final : public Backend {
   bool fused_rope_ = true;           // TLLM_FUSED_ROPE (read at construction)
   bool rope_token_blocks_ = true;    // TLLM_ROPE_TOKEN_BLOCKS: the rope kernel's block-per-token form
   bool rope_release_early_ = true;   // TLLM_ROPE_RELEASE_EARLY: RopeKvWrite::release_attention_early honoured
+  // TLLM_GEMM_SILU=1: linear_silu_mul through gemm_silu_sm90 (Hopper) from TLLM_GEMM_SILU_MIN_T tokens.
+  bool gemm_silu_sm90_on_ = false;
+  int gemm_silu_min_tokens_ = 256;
 
   int device_ = 0;
   int num_sms_ = 0;

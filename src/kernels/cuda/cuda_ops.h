@@ -43,6 +43,17 @@ void add_rms_norm(bf16* residual, const bf16* x, bf16* out, const void* weight,
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
 void silu_mul(bf16* out, const bf16* gate_up, int T, int I, cudaStream_t stream);
 
+// True when the current device is an sm_90 GPU and this binary holds sm_90a code for it (the
+// wgmma / TMA kernels); probed once per device with a one-thread kernel.
+bool sm90a_available();
+
+// Prefill's gate|up projection with the activation in its epilogue (gemm_silu_sm90.cu, TMA +
+// wgmma): act[T, I] = silu(bf16(x Wg^T)) * bf16(x Wu^T) for w = [Wg; Wu] [2I, K], no bias.
+// supported: an sm_90 device with sm_90a code in this build, even I, K % 8 == 0, x and w
+// 16-byte aligned, act 4-byte aligned.
+bool gemm_silu_sm90_supported(int T, int I, int K, const void* act, const void* x, const void* w);
+void gemm_silu_sm90(bf16* act, const bf16* x, const bf16* w, int T, int I, int K, int num_sms, cudaStream_t stream);
+
 // out[i, :] = x[indices[i], :] for rows of row_bytes bytes.
 void gather_rows(void* out, const void* x, const int32_t* indices, int n, int64_t x_rows,
                  int64_t row_bytes, cudaStream_t stream);

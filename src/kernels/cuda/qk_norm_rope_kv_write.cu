@@ -27,9 +27,10 @@ template <> struct VecOf<8> { using T = uint4; };
 // Element `col` of a q|k|v row plus the projection's bias (QkNormRopeParams::bias), rounded
 // to bf16 as add_bias rounds it.
 __device__ __forceinline__ bf16 with_bias(const QkNormRopeParams& p, bf16 v, int64_t col) {
-  const float b = p.bias_bf16 ? __bfloat162float(static_cast<const bf16*>(p.bias)[col])
-                              : static_cast<const float*>(p.bias)[col];
-  return __float2bfloat16_rn(__bfloat162float(v) + b);
+  // add_bias_kernel's arithmetic (linear.cu), so that qkv keeps the bits of linear + bias.
+  const float b = p.bias_bf16 ? to_f32<bf16>(static_cast<const bf16*>(p.bias)[col])
+                              : to_f32<float>(static_cast<const float*>(p.bias)[col]);
+  return from_f32<bf16>(to_f32<bf16>(v) + b);
 }
 
 // VEC elements of head h held by lane `lane` (dims [VEC lane, VEC lane + VEC)), biased in place.

@@ -128,6 +128,39 @@ TEST_F(CudaLinear, LinearSiluMulMatchesUnfused) {
     }
 }
 
+// Prefill's gate|up GEMM with the activation in its epilogue (gemm_silu_sm90.cu, Hopper): the
+// float reference within bf16 rounding, and the unfused path (cuBLASLt gate|up, then silu_mul)
+// within the flips of a bf16 rounding that a different summation order makes. Odd shapes: I
+// not a multiple of the 128-column tile (the gate rows then read into the up rows, masked),
+// K not a multiple of the 64-wide k step (zero-filled), T not a multiple of 128 rows, and a
+// grid with more tiles than SMs (persistent blocks, ring positions carried over tiles).
+TEST_F(CudaLinear, GemmSiluSm90MatchesReference) {
+  if (!cuda::sm90a_available()) GTEST_SKIP() << "no sm_90 device or no sm_90a code in this build";
+  std::mt19937_64 rng(16);
+  struct Case { int T, I, K; };
+  for (const Case c : {Case{1, 128, 64}, Case{33, 200, 72}, Case{130, 256, 136}, Case{257, 1000, 896},
+                       Case{300, 384, 1000}, Case{1100, 4864, 64}}) {
+    const std::string what = "T=" + std::to_string(c.T) + " I=" + std::to_string(c.I) + " K=" + std::to_string(c.K);
+    Tensor x = randn({c.T, c.K}, rng, DType::BF16, 2.0f);
+    LinearWeight hw;
+    LinearWeight dw = random_weight(be(), rng, 2 * c.I, c.K, false, hw);
+    Tensor dx = dev(x);
+    Tensor a1 = dev_poisoned({c.T, c.I}, DType::BF16), a2 = dev_poisoned({c.T, c.I}, DType::BF16);
+    Tensor gu = dev_poisoned({c.T, 2 * c.I}, DType::BF16);
+    ASSERT_TRUE(cuda::gemm_silu_sm90_supported(c.T, c.I, c.K, a1.raw(), dx.raw(), dw.weight.raw())) << what;
+    cuda::gemm_silu_sm90(a1.data<cuda::bf16>(), dx.data<cuda::bf16>(), dw.weight.data<cuda::bf16>(), c.T, c.I, c.K, be().num_sms(),
+                         be().stream());
+    be().linear_cublas(gu, dx, dw);
+    be().silu_mul(a2, gu);
+    Tensor gu_ref = Tensor::empty({c.T, 2 * c.I}, DType::F32), want = Tensor::empty({c.T, c.I}, DType::F32);
+    ref::linear(gu_ref, x, hw);
+    ref::silu_mul(want, gu_ref);
+    const Tensor got = host(a1);
+    EXPECT_LT(rel_err(got, want), 1e-2) << what;
+    EXPECT_LT(rel_err(got, as_f32(host(a2))), 5e-3) << what << ": against the unfused path";
+  }
+}
+
 TEST_F(CudaLinear, LinearResidualNormMatchesUnfused) {
   std::mt19937_64 rng(15);
   // (N = hidden, K): the norm needs N % 8 == 0.
