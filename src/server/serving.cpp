@@ -181,8 +181,8 @@ bool Generation::pump(double timeout_seconds, const OutputFn& on_output) {
     ChoiceState& c = choices_[index];
     if (c.finished) continue;
     if (!out.new_token_ids.empty()) {
-      // The engine's stamp: events drained in one batch keep their spacing. It is never
-      // before the request's start (the engine stamped it after accepting the request).
+      // The engine's stamp, so that events drained in one batch keep their spacing (clamped
+      // to the request's start, which the handler took just before submitting it).
       const double t = out.token_time > 0 ? std::max(out.token_time, start_time_) : now;
       if (!c.started) {
         state_.metrics.time_to_first_token.observe(t - start_time_);
