@@ -18,7 +18,6 @@
 // the block-table reads); a single producer warp (~600 instructions per tile).
 // 384 threads, 1 block per SM; at head_dim 128, 162 KB (64-key tiles) or 225 KB (128-key
 // tiles) of shared memory.
-#include <atomic>
 #include <cstdlib>
 #include <type_traits>
 

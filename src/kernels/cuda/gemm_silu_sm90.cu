@@ -260,6 +260,27 @@ CUtensorMap tensor_map(const bf16* base, int rows, int cols) {
   return m;
 }
 
+// A launch configuration of `clusters` clusters of `cl` blocks of the kernel (not copyable:
+// cfg points at attr).
+struct ClusterLaunch {
+  cudaLaunchAttribute attr{};
+  cudaLaunchConfig_t cfg{};
+  ClusterLaunch(int cl, int clusters, cudaStream_t stream) {
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = cl;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.gridDim = dim3(cl * clusters);
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = kSmemBytes;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+};
+
 template <int CL>
 void launch(const CUtensorMap& mx, const CUtensorMap& mw, GemmSiluParams p, int num_sms, cudaStream_t stream) {
   static int max_clusters = 0;  // co-resident clusters: 1 block per SM, pairs within a GPC
@@ -268,19 +289,9 @@ void launch(const CUtensorMap& mx, const CUtensorMap& mw, GemmSiluParams p, int 
         cudaFuncSetAttribute(gemm_silu_sm90_kernel<CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     max_clusters = num_sms / CL;
     if constexpr (CL > 1) {
-      cudaLaunchConfig_t cfg{};
-      cudaLaunchAttribute attr{};
-      attr.id = cudaLaunchAttributeClusterDimension;
-      attr.val.clusterDim.x = CL;
-      attr.val.clusterDim.y = 1;
-      attr.val.clusterDim.z = 1;
-      cfg.gridDim = dim3(CL * max_clusters);
-      cfg.blockDim = dim3(kThreads);
-      cfg.dynamicSmemBytes = kSmemBytes;
-      cfg.attrs = &attr;
-      cfg.numAttrs = 1;
+      const ClusterLaunch query(CL, max_clusters, nullptr);
       int n = 0;
-      CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, gemm_silu_sm90_kernel<CL>, &cfg));
+      CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, gemm_silu_sm90_kernel<CL>, &query.cfg));
       if (n > 0) max_clusters = std::min(max_clusters, n);
       const int forced = env_int("TLLM_GEMM_SILU_MAX_CLUSTERS", 0);
       TLLM_LOG(Info, "gemm_silu_sm90: ", n, " co-resident clusters of ", CL, " (occupancy query), ",
@@ -288,20 +299,8 @@ void launch(const CUtensorMap& mx, const CUtensorMap& mw, GemmSiluParams p, int 
       if (forced > 0) max_clusters = forced;
     }
   }
-  const int units = p.units_m * p.tiles_n;
-  cudaLaunchConfig_t cfg{};
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = CL;
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = 1;
-  cfg.gridDim = dim3(CL * std::min(units, max_clusters));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = kSmemBytes;
-  cfg.stream = stream;
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_silu_sm90_kernel<CL>, mx, mw, p));
+  const ClusterLaunch l(CL, std::min(p.units_m * p.tiles_n, max_clusters), stream);
+  CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, gemm_silu_sm90_kernel<CL>, mx, mw, p));
   CUDA_CHECK_LAUNCH("gemm_silu_sm90");
 }
 
