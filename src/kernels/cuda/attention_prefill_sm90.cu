@@ -6,13 +6,23 @@
 // head and runs 2 consumer warpgroups (64 rows each) and 1 producer warpgroup:
 //  - the producer streams K and V tiles (64 keys, 4 stages; or 128 keys, 3 stages, where a
 //    sequence has more than 1,024 keys) into a shared-memory ring with cp.async, in the
-//    128-byte swizzle wgmma reads (rows of 64 bf16, 16-byte chunks XOR row % 8), and signals
-//    a "full" mbarrier per stage; the consumers release a stage through an "empty" mbarrier
-//    once their MMAs on it have retired. No block-wide barrier inside the loop;
+//    128-byte swizzle wgmma reads (rows of 64 bf16, 16-byte chunks XOR row % 8). K and V of
+//    a stage have their own "full" and "empty" mbarriers: each producer thread's copies
+//    arrive on "full" when they land (cp.async.mbarrier.arrive, the thread does not wait),
+//    and the consumers release K once S = Q K^T has retired and V once P V has. So a tile is
+//    announced as soon as it is in shared memory, whatever the producer is waiting for, and
+//    K is refilled while P V still reads V (FlashAttention-3's paged-KV pipeline). No
+//    block-wide barrier inside the loop;
 //  - S = Q K^T and O += P V are wgmma.m64nNk16: Q, K, V read by the tensor cores from shared
 //    memory through descriptors, P from registers;
 //  - within a warpgroup the next tile's S = Q K^T is issued before the softmax of the current
-//    one, and O += P V right after it (FlashAttention-3's intra-warpgroup pipelining).
+//    one, and O += P V right after it (FlashAttention-3's intra-warpgroup pipelining);
+//  - the two warpgroups take turns at issuing their MMAs (FlashAttention-3's
+//    inter-warpgroup schedule), so that one's softmax runs while the other's MMAs hold the
+//    tensor cores; TLLM_ATTN_PINGPONG=0 turns it off (bench A/B).
+// Measured (H200, runs 234-235, 7B heads, one 4,096-token prompt): 393 us with the producer
+// announcing a tile only after refilling the next stage (both warpgroups then waited for it
+// at every step), 325 us with the announcement on landing, 308 us with the turns.
 // Measured slower and replaced (docs/cuda-notes.md, session 8): a block barrier per tile with
 // every thread loading; a TMA producer (16-row boxes, one per page piece, serialised behind
 // the block-table reads); a single producer warp (~600 instructions per tile).
@@ -31,8 +41,9 @@ namespace {
 constexpr int kConsumerThreads = 256;  // 2 warpgroups
 constexpr int kProducerThreads = 128;  // 1 warpgroup: 2 threads per key row of a tile
 constexpr int kThreads = kConsumerThreads + kProducerThreads;
-// Keys per tile BN: 64 (4-stage ring, 168 registers per thread) or 128 (3 stages; the
-// consumers take 232 registers and the producer 40 through setmaxnreg).
+// Keys per tile BN: 64 (4-stage ring) or 128 (3 stages). Either way the consumers take 232
+// registers and the producer 40 through setmaxnreg (at 168 each the D = 128, BN = 64 form
+// spilled once the softmax kept 4 chains per row).
 template <int BN> constexpr int stages() { return BN == 64 ? 4 : 3; }
 
 template <int D, int BN>
@@ -40,8 +51,9 @@ struct SmemLayout {
   static constexpr int kQBytes = kSm90BM * 2 * D;  // [D / 64 regions][BM rows][128 B]
   static constexpr int kTileBytes = BN * 2 * D;    // K or V of one tile, same form
   static constexpr int kStageBytes = 2 * kTileBytes;
-  static constexpr int kBarOffset = kQBytes + stages<BN>() * kStageBytes;  // full[S], empty[S]
-  static constexpr int kBytes = kBarOffset + 2 * stages<BN>() * 8 + 1024;  // + slack to align to 1024
+  // mbarriers: full_k[S], full_v[S], empty_k[S], empty_v[S]
+  static constexpr int kBarOffset = kQBytes + stages<BN>() * kStageBytes;
+  static constexpr int kBytes = kBarOffset + 4 * stages<BN>() * 8 + 1024;  // + slack to align to 1024
 };
 
 // Byte offset of (row r, 16-byte chunk c) in a [D / 64][ROWS][128 B] tile with the 128-byte
@@ -49,6 +61,18 @@ struct SmemLayout {
 template <int ROWS>
 __device__ __forceinline__ uint32_t sw128_offset(int r, int c) {
   return (c >> 3) * (ROWS * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+}
+
+// An arrive on mbarrier `bar` once every cp.async this thread issued before it has landed
+// (the count of arrivals the barrier expects includes it: .noinc). The thread goes on.
+__device__ __forceinline__ void cp_async_arrive_noinc(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
+}
+
+// Named barrier `id`: counts this warp's threads without waiting (bar.sync on the same id by
+// the other side completes it; `count` includes both sides).
+__device__ __forceinline__ void named_bar_arrive(int id, int count) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(count) : "memory");
 }
 
 template <int D>
@@ -59,12 +83,11 @@ __device__ __forceinline__ void pv_mma(float (&o)[D / 2], const uint32_t (&a)[4]
 
 template <int D, int BN>
 __global__ void __launch_bounds__(kThreads, 1)
-    attention_prefill_sm90_kernel(const __grid_constant__ KernelArgs args) {
+    attention_prefill_sm90_kernel(const __grid_constant__ KernelArgs args, bool pingpong) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
   static_assert(BN == 64 || BN == 128, "64 or 128 keys per tile");
   constexpr int BM = kSm90BM, S = stages<BN>();
-  constexpr int LAG = S - 2;  // tiles the producer issues before announcing one
   constexpr int CH = D / 8;    // 16-byte chunks per row
   constexpr int KS = D / 16;   // k-steps of S = Q K^T
   constexpr int PK = BN / 16;  // k-steps of O += P V
@@ -74,7 +97,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) & 1023)) & 1023);
   const uint32_t sbase = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const uint32_t full_bar = sbase + L::kBarOffset, empty_bar = full_bar + 8 * S;
+  const uint32_t full_k = sbase + L::kBarOffset, full_v = full_k + 8 * S;
+  const uint32_t empty_k = full_v + 8 * S, empty_v = empty_k + 8 * S;
 
   const AttentionParams& p = args.p;
   const PrefillTile pt = prefill_tile(args, BM);
@@ -87,11 +111,16 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (tid == kConsumerThreads) {
     for (int s = 0; s < S; ++s) {
-      mbar_init(full_bar + 8 * s, kProducerThreads);      // one arrive per producer thread
-      mbar_init(empty_bar + 8 * s, kConsumerThreads / 32);  // one arrive per consumer warp
+      mbar_init(full_k + 8 * s, kProducerThreads);  // one (asynchronous) arrive per producer thread
+      mbar_init(full_v + 8 * s, kProducerThreads);
+      mbar_init(empty_k + 8 * s, kConsumerThreads / 32);  // one arrive per consumer warp
+      mbar_init(empty_v + 8 * s, kConsumerThreads / 32);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
+  __syncthreads();  // the barriers are initialised; the producer starts at once
+  // The consumers load Q while the first K / V tiles are in flight; named barrier 3 (their
+  // 256 threads) tells them it is complete.
   if (tid < kConsumerThreads) {  // Q rows past rows_total: zeros
     constexpr int ROWS_PER_PASS = kConsumerThreads / CH;
     const int ch = tid % CH;
@@ -105,17 +134,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     cp_async_commit();
     cp_async_wait<0>();
     fence_proxy_async_shared();
+    named_bar_sync(3, kConsumerThreads);
   }
-  __syncthreads();
 
   // --- producer warpgroup ---------------------------------------------------------------
   // Thread t copies key rows t / 2 + 64 q of every K and V tile, the 16-byte chunks
   // 2k + t % 2 (two threads read a row's 32-byte sectors whole), with cp.async; keys past
-  // k_end are zero-filled (0 * V stays 0 whatever an unwritten cache slot holds). The next
-  // tile's cache slots are read while this tile's copies are issued. Tile j is announced on
-  // full[j % S] once its copies have landed, LAG tiles later.
+  // k_end are zero-filled (0 * V stays 0 whatever an unwritten cache slot holds). Order:
+  // K of tile j, then V of tile j - 1 (a step needs K_{j+1} before V_j). A stage's K (V) is
+  // refilled once every consumer warp has released it; each thread's copies then arrive on
+  // the stage's full barrier when they land. The next tile's cache slots are read while
+  // this tile's copies are issued.
   if (tid >= kConsumerThreads) {
-    if constexpr (BN == 128) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     constexpr int RPT = BN / 64;  // rows per thread
     const int t = tid - kConsumerThreads, r = t >> 1, half = t & 1;
     const int32_t* btab = p.block_tables + static_cast<int64_t>(b) * p.max_blocks_per_seq;
@@ -126,45 +157,41 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int key = k_begin + j * BN + r + 64 * q;
       return key < k_end ? btab[key / p.block_size] * p.block_size + key % p.block_size : -1;
     };
-    auto announce = [&](int j) {  // this thread's copies of tile j have landed
-      fence_proxy_async_shared();
-      mbar_arrive(full_bar + 8 * (j % S));
+    // Tile j's K (V) into its stage: wait for the stage, issue, arrive on full when landed.
+    auto load = [&](int j, const int (&sl)[RPT], const bf16* src, uint32_t empty, uint32_t full, int offset) {
+      const int st = j % S;
+      if (j >= S) mbar_wait(empty + 8 * st, ((j / S) - 1) & 1);
+      uint8_t* dst = smem + L::kQBytes + st * L::kStageBytes + offset;
+#pragma unroll
+      for (int q = 0; q < RPT; ++q) {
+        const int64_t off = sl[q] < 0 ? 0 : sl[q] * row_stride;
+        const int bytes = sl[q] < 0 ? 0 : 16;
+#pragma unroll
+        for (int k = 0; k < CH / 2; ++k)
+          cp_async16(dst + sw128_offset<BN>(r + 64 * q, 2 * k + half), src + off + 16 * k, bytes);
+      }
+      cp_async_arrive_noinc(full + 8 * st);
     };
-    int slot[RPT];
+    int slot[RPT], prev[RPT];
 #pragma unroll
     for (int q = 0; q < RPT; ++q) slot[q] = slot_of(0, q);
     for (int j = 0; j < n_tiles; ++j) {
-      const int st = j % S;
       int next[RPT];
 #pragma unroll
       for (int q = 0; q < RPT; ++q) next[q] = slot_of(j + 1, q);
-      if (j >= S) mbar_wait(empty_bar + 8 * st, ((j / S) - 1) & 1);
-      uint8_t* k_dst = smem + L::kQBytes + st * L::kStageBytes;
-      uint8_t* v_dst = k_dst + L::kTileBytes;
+      load(j, slot, k_src, empty_k, full_k, 0);
+      if (j > 0) load(j - 1, prev, v_src, empty_v, full_v, L::kTileBytes);
 #pragma unroll
       for (int q = 0; q < RPT; ++q) {
-        const int64_t off = slot[q] < 0 ? 0 : slot[q] * row_stride;
-        const int bytes = slot[q] < 0 ? 0 : 16;
-#pragma unroll
-        for (int k = 0; k < CH / 2; ++k) {
-          const uint32_t dst = sw128_offset<BN>(r + 64 * q, 2 * k + half);
-          cp_async16(k_dst + dst, k_src + off + 16 * k, bytes);
-          cp_async16(v_dst + dst, v_src + off + 16 * k, bytes);
-        }
+        prev[q] = slot[q];
+        slot[q] = next[q];
       }
-      cp_async_commit();
-      if (j >= LAG) {
-        cp_async_wait<LAG>();
-        announce(j - LAG);
-      }
-#pragma unroll
-      for (int q = 0; q < RPT; ++q) slot[q] = next[q];
     }
+    if (n_tiles > 0) load(n_tiles - 1, prev, v_src, empty_v, full_v, L::kTileBytes);
     cp_async_wait<0>();
-    for (int j = max(0, n_tiles - LAG); j < n_tiles; ++j) announce(j);
     return;
   }
-  if constexpr (BN == 128) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
 
   // --- consumer warpgroups ---------------------------------------------------------------
   // The warpgroup index is a template constant, so the descriptors of this warpgroup's Q rows
@@ -190,8 +217,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint64_t q_desc = wgmma_desc_sw128(sbase + wg * 64 * 128, 16, 1024);
     const uint64_t k_desc0 = wgmma_desc_sw128(sbase + L::kQBytes, 16, 1024);
     const uint64_t v_desc0 = wgmma_desc_sw128(sbase + L::kQBytes + L::kTileBytes, BN * 128, 1024);
-    auto qk = [&](float (&s)[SN], int j) {  // S = Q K_j^T, issued asynchronously
-      const uint64_t kd = k_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
+    auto qk = [&](float (&s)[SN], int st) {  // S = Q K^T on the K of stage st, issued asynchronously
+      const uint64_t kd = k_desc0 + static_cast<uint64_t>((st * L::kStageBytes) >> 4);
       wgmma_fence();
 #pragma unroll
       for (int ks = 0; ks < KS; ++ks) {
@@ -207,8 +234,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     float o[ON];
 #pragma unroll
     for (int i = 0; i < ON; ++i) o[i] = 0.0f;
-    auto pv = [&](const uint32_t (&pa)[PK][4], int j) {  // O += P_j V_j, issued asynchronously
-      const uint64_t vd = v_desc0 + static_cast<uint64_t>(((j % S) * L::kStageBytes) >> 4);
+    auto pv = [&](const uint32_t (&pa)[PK][4], int st) {  // O += P V on the V of stage st, issued asynchronously
+      const uint64_t vd = v_desc0 + static_cast<uint64_t>((st * L::kStageBytes) >> 4);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < PK; ++kk) pv_mma<D>(o, pa[kk], vd + kk * (16 * 128 >> 4));
@@ -231,15 +258,23 @@ __global__ void __launch_bounds__(kThreads, 1)
           if (!ok) s[i] = -INFINITY;
         }
       }
-      float mx[2] = {-INFINITY, -INFINITY};
+      // Row maxima and sums in 4 independent chains per row, joined at the end: with two
+      // consumer warps per scheduler, one chain of 32 dependent operations per row left the
+      // warps waiting on latencies (run 234's ncu: max and sum ~20% of the stall samples).
+      constexpr int NC = 4;
+      float mc[2][NC];
+#pragma unroll
+      for (int c = 0; c < NC; ++c) mc[0][c] = mc[1][c] = -INFINITY;
 #pragma unroll
       for (int i = 0; i < SN; i += 4) {
-        mx[0] = fmaxf(mx[0], fmaxf(s[i], s[i + 1]));
-        mx[1] = fmaxf(mx[1], fmaxf(s[i + 2], s[i + 3]));
+        const int c = (i >> 2) % NC;
+        mc[0][c] = fmaxf(mc[0][c], fmaxf(s[i], s[i + 1]));
+        mc[1][c] = fmaxf(mc[1][c], fmaxf(s[i + 2], s[i + 3]));
       }
-      float base[2];
+      float mx[2], base[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(fmaxf(mc[i][0], mc[i][1]), fmaxf(mc[i][2], mc[i][3]));
         mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
         mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
         const float m_new = fmaxf(m_r[i], mx[i] * sl2);  // -inf stays -inf (sl2 > 0)
@@ -247,15 +282,33 @@ __global__ void __launch_bounds__(kThreads, 1)
         corr[i] = fast_exp2(m_r[i] - base[i]);  // m_r = -inf -> 0
         m_r[i] = m_new;
       }
-      float rs[2] = {0.0f, 0.0f};
+      float rc[2][NC];
+#pragma unroll
+      for (int c = 0; c < NC; ++c) rc[0][c] = rc[1][c] = 0.0f;
 #pragma unroll
       for (int i = 0; i < SN; ++i) {
         const float pe = fast_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
         s[i] = pe;
-        rs[(i >> 1) & 1] += pe;
+        rc[(i >> 1) & 1][(i >> 2) % NC] += pe;
       }
-      l_r[0] = l_r[0] * corr[0] + rs[0];
-      l_r[1] = l_r[1] * corr[1] + rs[1];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) l_r[i] = l_r[i] * corr[i] + ((rc[i][0] + rc[i][1]) + (rc[i][2] + rc[i][3]));
+    };
+    // Ring positions (stage, phase) of the next K and V tile to consume: counters, not j % S
+    // (S = 3 is no power of two; the divisions cost ~30 instructions per step).
+    int k_st = 0, v_st = 0;
+    uint32_t k_ph = 0, v_ph = 0;
+    auto advance = [](int& st, uint32_t& ph) {
+      if (++st == S) {
+        st = 0;
+        ph ^= 1;
+      }
+    };
+    // The copies landed through the generic proxy, the MMAs read through the async proxy:
+    // a fence after the waits (one per step).
+    auto release = [&](uint32_t empty, int st) {  // this warp's MMAs on stage st's K (V) have retired
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty + 8 * st);
     };
     // P as bf16 A fragments: the C layout of two n8 column tiles is the A layout of one k16 step.
     auto pack_p = [&](const float (&s)[SN], uint32_t (&pa)[PK][4]) {
@@ -268,6 +321,20 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     };
 
+    // Ping-pong (unless TLLM_ATTN_PINGPONG=0): named barrier 1 is warpgroup 0's turn at issuing
+    // MMAs, 2 warpgroup 1's; a warpgroup waits for its turn (bar.sync, completed by the
+    // other's bar.arrive), issues, and passes the turn. Both have n_tiles + 1 issue points;
+    // warpgroup 1 opens with an arrive on barrier 1 and leaves out its last one, so every
+    // barrier phase has 128 waiting and 128 arriving threads.
+    const bool pp = pingpong && n_tiles > 0;
+    auto turn_wait = [&]() {
+      if (pp) named_bar_sync(1 + wg, kConsumerThreads);
+    };
+    auto turn_pass = [&](bool last) {
+      if (pp && !(wg == 1 && last)) named_bar_arrive(2 - wg, kConsumerThreads);
+    };
+    if (pp && wg == 1) named_bar_arrive(1, kConsumerThreads);
+
     // Every warpgroup runs the MMAs of every tile of the block, also where all of its rows
     // are masked (at most the block's last tile for the first warpgroup, and tiles of padding
     // rows): wgmma under a branch the compiler cannot prove uniform gets serialized, which
@@ -276,10 +343,15 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint32_t pa[PK][4];
     float corr[2] = {1.0f, 1.0f};  // O's rescale for the tile whose P is in pa
     if (n_tiles > 0) {
-      mbar_wait(full_bar, 0);
+      mbar_wait(full_k, 0);
+      fence_proxy_async_shared();
+      turn_wait();
       qk(s, 0);
+      turn_pass(false);
       wgmma_wait<0>();
       wgmma_fence_regs(s);
+      release(empty_k, 0);
+      advance(k_st, k_ph);
       softmax(s, 0, corr);
       pack_p(s, pa);
       corr[0] = corr[1] = 1.0f;  // O is still zero: nothing to rescale
@@ -290,31 +362,39 @@ __global__ void __launch_bounds__(kThreads, 1)
     // runs, just before P_j V_j is issued.
     auto step = [&](int j, auto next) {
       constexpr bool NEXT = decltype(next)::value;
-      if constexpr (NEXT) {
-        mbar_wait(full_bar + 8 * ((j + 1) % S), ((j + 1) / S) & 1);
-        qk(s, j + 1);  // s is free: tile j's P is in pa
-      }
+      auto rescale = [&]() {
 #pragma unroll
-      for (int i = 0; i < ON; i += 4) {
-        o[i] *= corr[0];
-        o[i + 1] *= corr[0];
-        o[i + 2] *= corr[1];
-        o[i + 3] *= corr[1];
-      }
-      pv(pa, j);
+        for (int i = 0; i < ON; i += 4) {
+          o[i] *= corr[0];
+          o[i + 1] *= corr[0];
+          o[i + 2] *= corr[1];
+          o[i + 3] *= corr[1];
+        }
+      };
+      if (pp) rescale();  // before the turn, so that the turn holds only MMA issues
+      if constexpr (NEXT) mbar_wait(full_k + 8 * k_st, k_ph);
+      mbar_wait(full_v + 8 * v_st, v_ph);
+      fence_proxy_async_shared();
+      turn_wait();
+      if constexpr (NEXT) qk(s, k_st);  // s is free: tile j's P is in pa
+      if (!pp) rescale();               // while S_{j+1} runs
+      pv(pa, v_st);
+      turn_pass(!NEXT);
       // Softmax of S_{j+1} while P_j V_j runs; P_{j+1} goes to pa only once P_j V_j has
       // retired: registers an in-flight wgmma reads are not written.
       if constexpr (NEXT) {
         wgmma_wait<1>();  // S_{j+1} done, P_j V_j may still run
         wgmma_fence_regs(s);
+        release(empty_k, k_st);
+        advance(k_st, k_ph);
         softmax(s, j + 1, corr);
       }
-      wgmma_wait<0>();  // P_j V_j done: stage j % S is free again
+      wgmma_wait<0>();  // P_j V_j done: V's stage is free again
       wgmma_fence_regs(o);
 #pragma unroll
       for (int kk = 0; kk < PK; ++kk) wgmma_fence_regs(pa[kk]);  // read until here: no reuse before
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty_bar + 8 * (j % S));
+      release(empty_v, v_st);
+      advance(v_st, v_ph);
       if constexpr (NEXT) pack_p(s, pa);
     };
     for (int j = 0; j + 1 < n_tiles; ++j) step(j, std::true_type{});
@@ -359,8 +439,9 @@ void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t strea
                                     smem));
     attr_set = true;
   }
+  static const bool pingpong = env_switch_on("TLLM_ATTN_PINGPONG");
   attention_prefill_sm90_kernel<D, BN>
-      <<<static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), kThreads, smem, stream>>>(a);
+      <<<static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), kThreads, smem, stream>>>(a, pingpong);
   CUDA_CHECK_LAUNCH("attention_prefill_sm90");
 }
 
