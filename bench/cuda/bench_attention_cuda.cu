@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   else std::printf("(no wgmma prefill kernel here: not sm_90, no sm_90a code, or TLLM_ATTN_SM90=0)\n");
   variants.push_back({"auto", K::kAuto});
   const Shape3 shapes[] = {{"7B", 28, 4, 128}, {"0.5B", 14, 2, 64}};
-  std::vector<int> lengths = {512, 4096, 16384};
+  std::vector<int> lengths = {256, 512, 4096, 16384};
   if (quick) lengths = {4096};
   const int bs = 16;
   std::vector<std::string> summary;
@@ -183,7 +183,13 @@ int main(int argc, char** argv) {
     for (int T : lengths) run_case(sh, "prompt T=" + std::to_string(T), {{T, T}});
     if (!quick) {
       run_case(sh, "chunk 512 on ctx 4096", {{512, 4096}});
+      run_case(sh, "chunk 256 on ctx 8192", {{256, 8192}});
+      run_case(sh, "chunk 2048 on ctx 16384", {{2048, 16384}});
       run_case(sh, "8 prompts x 512", std::vector<std::pair<int, int>>(8, {512, 512}));
+      // A serving step: a prompt chunk beside 16 decode rows at 4,096 keys.
+      std::vector<std::pair<int, int>> mixed(16, {1, 4096});
+      mixed.insert(mixed.begin(), {512, 512});
+      run_case(sh, "chunk 512 + 16 decodes", mixed);
     }
   }
   for (const std::string& l : summary) std::printf("%s\n", l.c_str());

@@ -876,10 +876,25 @@ bool attention_uses_split_keys(const AttentionParams& p) { return use_split_keys
 bool attention_prefill_sm90_available() { return attn::prefill_sm90_available(); }
 int attention_splits(const AttentionParams& p) { return choose_splits(p); }
 
+// The prefill kernels take launches with a sequence of >= kPrefillBM query rows whose grid
+// fills 3 waves without splitting the keys. Below that the generic kernel splits the keys,
+// except where the wgmma kernel runs: unsplit, from grids of a third of the SMs, it beat the
+// generic kernel with splits (H200, runs 234-235, bench_attention_cuda): 7B heads T = 256 /
+// 512 19 / 24 against 28 / 64 us, a 512-token chunk on 4,096 keys 104 against 296, a
+// 256-token chunk on 8,192 keys 198 against 295, a 512-token chunk beside 16 decode rows of
+// 4,096 keys 103 against 178. A block walks all of its keys alone, so a long cache behind few
+// query rows is where it loses: 0.5B heads (D 64, 2 kv heads) took 71 against 61 us for that
+// chunk with 16 decodes, and 136 against 73 for 256 tokens on 8,192 keys. Hence at most
+// 8,192 keys, and for D 64 at most 4 keys per query of the longest sequence.
 bool attention_uses_prefill_kernel(const AttentionParams& p) {
   if (!prefill_kernel_head_dim(p.head_dim) || p.n_kv_heads <= 0 || use_split_keys(p)) return false;
-  const int64_t rows = static_cast<int64_t>(p.max_seqlen_q) * (p.n_q_heads / p.n_kv_heads);
-  return rows >= kPrefillBM && choose_splits(p) == 1;
+  const int G = p.n_q_heads / p.n_kv_heads;
+  const int64_t rows = static_cast<int64_t>(p.max_seqlen_q) * G;
+  if (rows < kPrefillBM) return false;
+  if (choose_splits(p) == 1) return true;
+  const int64_t blocks = (static_cast<int64_t>(p.num_tokens) * G + kPrefillBM - 1) / kPrefillBM * p.n_kv_heads;
+  const bool short_cache = p.head_dim == 128 || p.max_seqlen_k <= 4 * static_cast<int64_t>(p.max_seqlen_q);
+  return prefill_sm90_available() && p.max_seqlen_k <= 8192 && short_cache && 3 * blocks >= std::max(p.num_sms, 1);
 }
 
 void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cudaStream_t stream) {
