@@ -768,25 +768,40 @@ int choose_splits(const AttentionParams& p) {
 
 size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
+// The workspace of a launch: the work list (tile_cu), then with splits > 1 the partials
+// (o_part, lse_part) that attention_combine_kernel merges; attention_workspace_bytes sizes it
+// for choose_splits(p), the most any launch takes. Returns the bytes used.
+size_t lay_out_workspace(const AttentionParams& p, int splits, KernelArgs& a) {
+  uint8_t* ws = reinterpret_cast<uint8_t*>(p.workspace);
+  a.tile_cu = reinterpret_cast<int*>(ws);
+  a.splits = splits;
+  size_t off = align256(sizeof(int) * (p.num_seqs + 1));
+  if (splits > 1) {
+    a.o_part = reinterpret_cast<float*>(ws + off);
+    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * p.head_dim);
+    a.lse_part = reinterpret_cast<float*>(ws + off);
+    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
+  }
+  TLLM_CHECK(off <= p.workspace_bytes, "attention: workspace too small (", p.workspace_bytes, " < ", off, ")");
+  return off;
+}
+
+template <int D>
+void launch_combine(const AttentionParams& p, const KernelArgs& a, cudaStream_t stream) {
+  launch_pdl(attention_combine_kernel<D>, dim3(p.num_tokens, p.n_q_heads), dim3(kCombineThreads), 0, stream, p.out,
+             a.o_part, a.lse_part, a.splits, p.num_tokens, p.n_q_heads);
+  CUDA_CHECK_LAUNCH("attention_combine");
+}
+
 template <int D, bool SPLIT_KEYS>
 void launch_d(const AttentionParams& p, cudaStream_t stream) {
   constexpr int BN = block_n<D, SPLIT_KEYS>();
   constexpr int BM = SPLIT_KEYS ? 16 : kBM;
   const int splits = choose_splits(p);
   const int G = p.n_q_heads / p.n_kv_heads;
-  uint8_t* ws = reinterpret_cast<uint8_t*>(p.workspace);
   KernelArgs a{};
   a.p = p;
-  a.tile_cu = reinterpret_cast<int*>(ws);
-  size_t off = align256(sizeof(int) * (p.num_seqs + 1));
-  if (splits > 1) {
-    a.o_part = reinterpret_cast<float*>(ws + off);
-    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * D);
-    a.lse_part = reinterpret_cast<float*>(ws + off);
-    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
-  }
-  TLLM_CHECK(off <= p.workspace_bytes, "attention: workspace too small (", p.workspace_bytes, " < ", off, ")");
-  a.splits = splits;
+  lay_out_workspace(p, splits, a);
   a.scale_log2 = p.scale * kLog2e;
   // TLLM_ATTN_EARLY_LOADS=0: every load after griddepcontrol.wait (A/B measurements).
   static const bool early_loads = env_switch_on("TLLM_ATTN_EARLY_LOADS");
@@ -811,11 +826,7 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
   launch_pdl(attention_kernel<D, BN, SPLIT_KEYS>, dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits),
              dim3(kThreads), smem, stream, a);
   CUDA_CHECK_LAUNCH("attention");
-  if (splits > 1) {
-    launch_pdl(attention_combine_kernel<D>, dim3(p.num_tokens, p.n_q_heads), dim3(kCombineThreads), 0, stream, p.out,
-               a.o_part, a.lse_part, splits, p.num_tokens, p.n_q_heads);
-    CUDA_CHECK_LAUNCH("attention_combine");
-  }
+  if (splits > 1) launch_combine<D>(p, a, stream);
 }
 
 template <int D>
@@ -824,8 +835,21 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
   else launch_d<D, false>(p, stream);
 }
 
-// The prefill kernels: mma.sync (attention_prefill_kernel<D, BN>) or, with sm90, the wgmma
-// kernel of attention_prefill_sm90.cu. Same 128-row work list.
+// Key splits of the wgmma prefill kernel (one block per SM): where its grid leaves SMs idle
+// and a sequence has >= 2,048 keys, as many parts as fill one wave, at most the generic
+// kernel's count (so attention_workspace_bytes covers them). Below 2,048 keys no split: the
+// blocks are short, and the combine kernel cost more than the parts saved (0.5B heads, one
+// 512-token prompt: 18 us whole, 24.5 in two parts; run 238).
+int sm90_splits(const AttentionParams& p) {
+  const int splits = choose_splits(p);
+  if (splits == 1 || p.max_seqlen_k < 2048) return 1;
+  const int64_t rows = static_cast<int64_t>(p.num_tokens) * (p.n_q_heads / p.n_kv_heads);
+  const int64_t blocks = std::max<int64_t>(1, (rows + kPrefillBM - 1) / kPrefillBM * p.n_kv_heads);
+  return static_cast<int>(std::clamp<int64_t>(std::max(p.num_sms, 1) / blocks, 1, splits));
+}
+
+// The prefill kernels: mma.sync (attention_prefill_kernel<D, BN>, unsplit) or, with sm90, the
+// wgmma kernel of attention_prefill_sm90.cu (split by sm90_splits). Same 128-row work list.
 template <int D, int BN>
 void launch_prefill(const AttentionParams& p, bool sm90, cudaStream_t stream) {
   static_assert(kPrefillBM == kSm90BM, "one work list for both prefill kernels");
@@ -833,18 +857,19 @@ void launch_prefill(const AttentionParams& p, bool sm90, cudaStream_t stream) {
   const int G = p.n_q_heads / p.n_kv_heads;
   KernelArgs a{};
   a.p = p;
-  a.tile_cu = reinterpret_cast<int*>(p.workspace);
-  a.splits = 1;
+  lay_out_workspace(p, sm90 ? sm90_splits(p) : 1, a);
   a.scale_log2 = p.scale * kLog2e;
   TLLM_CHECK(p.scale > 0.0f, "attention: the prefill kernel needs scale > 0, got ", p.scale);
-  TLLM_CHECK(sizeof(int) * (p.num_seqs + 1) <= p.workspace_bytes, "attention: workspace too small (",
-             p.workspace_bytes, " < ", sizeof(int) * (p.num_seqs + 1), ")");
   attention_prep_kernel<<<1, 32, 0, stream>>>(const_cast<int*>(a.tile_cu), p.cu_seqlens_q, p.num_seqs, G,
                                               kPrefillBM);
   CUDA_CHECK_LAUNCH("attention_prep");
   // Upper bound on the tiles (sum over sequences of ceil(rows / BM)); surplus blocks exit.
   const int64_t grid_x = (static_cast<int64_t>(p.num_tokens) * G + kPrefillBM - 1) / kPrefillBM + p.num_seqs;
-  if (sm90) return launch_prefill_sm90(a, grid_x, stream);
+  if (sm90) {
+    launch_prefill_sm90(a, grid_x, stream);
+    if (a.splits > 1) launch_combine<D>(p, a, stream);
+    return;
+  }
   static bool attr_set = false;
   if (!attr_set) {
     CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -876,25 +901,15 @@ bool attention_uses_split_keys(const AttentionParams& p) { return use_split_keys
 bool attention_prefill_sm90_available() { return attn::prefill_sm90_available(); }
 int attention_splits(const AttentionParams& p) { return choose_splits(p); }
 
-// The prefill kernels take launches with a sequence of >= kPrefillBM query rows whose grid
-// fills 3 waves without splitting the keys. Below that the generic kernel splits the keys,
-// except where the wgmma kernel runs: unsplit, from grids of a third of the SMs, it beat the
-// generic kernel with splits (H200, runs 234-235, bench_attention_cuda): 7B heads T = 256 /
-// 512 19 / 24 against 28 / 64 us, a 512-token chunk on 4,096 keys 104 against 296, a
-// 256-token chunk on 8,192 keys 198 against 295, a 512-token chunk beside 16 decode rows of
-// 4,096 keys 103 against 178. A block walks all of its keys alone, so a long cache behind few
-// query rows is where it loses: 0.5B heads (D 64, 2 kv heads) took 71 against 61 us for that
-// chunk with 16 decodes, and 136 against 73 for 256 tokens on 8,192 keys. Hence at most
-// 8,192 keys, and for D 64 at most 4 keys per query of the longest sequence.
+// The prefill kernels take launches with a sequence of >= kPrefillBM query rows. The mma.sync
+// one only where the grid fills 3 waves without splitting the keys (below that the generic
+// kernel splits them); the wgmma one at any grid, splitting the keys as the generic kernel
+// would where the grid is smaller. Measured against the generic kernel with splits (H200,
+// bench_attention_cuda, runs 234-238): docs/cuda-notes.md, session 41.
 bool attention_uses_prefill_kernel(const AttentionParams& p) {
   if (!prefill_kernel_head_dim(p.head_dim) || p.n_kv_heads <= 0 || use_split_keys(p)) return false;
-  const int G = p.n_q_heads / p.n_kv_heads;
-  const int64_t rows = static_cast<int64_t>(p.max_seqlen_q) * G;
-  if (rows < kPrefillBM) return false;
-  if (choose_splits(p) == 1) return true;
-  const int64_t blocks = (static_cast<int64_t>(p.num_tokens) * G + kPrefillBM - 1) / kPrefillBM * p.n_kv_heads;
-  const bool short_cache = p.head_dim == 128 || p.max_seqlen_k <= 4 * static_cast<int64_t>(p.max_seqlen_q);
-  return prefill_sm90_available() && p.max_seqlen_k <= 8192 && short_cache && 3 * blocks >= std::max(p.num_sms, 1);
+  const int64_t rows = static_cast<int64_t>(p.max_seqlen_q) * (p.n_q_heads / p.n_kv_heads);
+  return rows >= kPrefillBM && (choose_splits(p) == 1 || prefill_sm90_available());
 }
 
 void attention_with_kernel(const AttentionParams& p, AttentionKernel kernel, cudaStream_t stream) {

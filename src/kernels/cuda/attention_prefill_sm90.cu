@@ -104,7 +104,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   const PrefillTile pt = prefill_tile(args, BM);
   if (!pt.valid) return;
   const int b = pt.b, kvh = pt.kvh, G = pt.G, q_start = pt.q_start, row0 = pt.row0;
-  const int rows_total = pt.rows_total, ctx0 = pt.ctx0, k_begin = pt.k_begin, k_end = pt.k_end;
+  const int rows_total = pt.rows_total, ctx0 = pt.ctx0;
+  // Keys [k_begin, k_end) of this block: with splits > 1 (grid.y), partition blockIdx.y of
+  // the tile's keys, whole tiles each, as attention.cu's generic kernel cuts them.
+  int k_begin = pt.k_begin, k_end = pt.k_end;
+  const int split = static_cast<int>(blockIdx.y);
+  if (args.splits > 1) {
+    const int per = ((max(k_end - k_begin, 0) + args.splits - 1) / args.splits + BN - 1) / BN * BN;
+    k_begin = min(k_begin + split * per, k_end);
+    k_end = min(k_begin + per, k_end);
+  }
   const int window = p.sliding_window;
   const int n_tiles = k_end > k_begin ? (k_end - k_begin + BN - 1) / BN : 0;
   const int tid = threadIdx.x;
@@ -411,11 +420,20 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int tok = q_start + gr / G;
       const int h = kvh * G + gr % G;
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-      bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
+      if (args.splits == 1) {
+        bf16* dst = p.out + static_cast<int64_t>(tok) * p.n_q_heads * D + static_cast<int64_t>(h) * D;
 #pragma unroll
-      for (int d = 0; d < D / 8; ++d)
-        *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) =
-            pack_bf16x2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
+        for (int d = 0; d < D / 8; ++d)
+          *reinterpret_cast<uint32_t*>(dst + d * 8 + 2 * t4) =
+              pack_bf16x2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
+      } else {  // normalised f32 partials and log2-sum-exp, for attention.cu's combine kernel
+        const int64_t rowi = (static_cast<int64_t>(split) * p.num_tokens + tok) * p.n_q_heads + h;
+        float* dst = args.o_part + rowi * D;
+#pragma unroll
+        for (int d = 0; d < D / 8; ++d)
+          *reinterpret_cast<float2*>(dst + d * 8 + 2 * t4) = make_float2(o[4 * d + 2 * i] * inv, o[4 * d + 2 * i + 1] * inv);
+        if (t4 == 0) args.lse_part[rowi] = l > 0.0f ? m_r[i] + log2f(l) : -INFINITY;
+      }
     }
   };
   if (tid < 128) consume(std::integral_constant<int, 0>{});
@@ -441,7 +459,8 @@ void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t strea
   }
   static const bool pingpong = env_switch_on("TLLM_ATTN_PINGPONG");
   attention_prefill_sm90_kernel<D, BN>
-      <<<static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), kThreads, smem, stream>>>(a, pingpong);
+      <<<dim3(static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), static_cast<unsigned>(a.splits)), kThreads, smem,
+         stream>>>(a, pingpong);
   CUDA_CHECK_LAUNCH("attention_prefill_sm90");
 }
 
