@@ -12,8 +12,9 @@
 // merges.
 //
 // Prefill-heavy launches take a specialisation with 128-row tiles: on sm_90 the wgmma kernel
-// of attention_prefill_sm90.cu, elsewhere attention_prefill_kernel (below). The rest of this
-// header describes the generic kernel.
+// of attention_prefill_sm90.cu (which splits its keys the same way where its grid is small,
+// through the same combine kernel), elsewhere attention_prefill_kernel (below, unsplit: only
+// grids of 3 waves). The rest of this header describes the generic kernel.
 //
 // Per block: 4 warps x 16 rows; K and V tiles of BN keys arrive by cp.async (16 B, zero-fill
 // past the end) into double-buffered, XOR-swizzled shared memory; S = Q K^T and O += P V
