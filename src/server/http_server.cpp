@@ -115,13 +115,15 @@ void handle_health(ServingState& state, const httplib::Request&, httplib::Respon
 }
 
 // POST /invocations (SageMaker's route, as vLLM serves it): the body's shape picks the route:
-// "messages" a chat completion, "prompt" a completion, "input" embeddings.
+// "messages" a chat completion, "prompt" a completion, "input" embeddings. The body is parsed
+// once, here.
 void handle_invocations(ServingState& state, const httplib::Request& req, httplib::Response& res) {
+  state.check_ready();
   const RequestJson body = parse_json_body(req.body);
   if (!body.is_object()) throw bad_request("The request body must be a JSON object");
-  if (body.contains("messages")) return handle_chat_completions(state, req, res);
-  if (body.contains("prompt")) return handle_completions(state, req, res);
-  if (body.contains("input")) return handle_embeddings(state, req, res);
+  if (body.contains("messages")) return serve_chat_completions(state, req, res, body);
+  if (body.contains("prompt")) return serve_completions(state, req, res, body);
+  if (body.contains("input")) return serve_embeddings(state, req, res, body);
   throw bad_request("/invocations takes a chat completion (\"messages\"), a completion (\"prompt\") or an "
                     "embeddings request (\"input\"), and this body has none of those fields");
 }

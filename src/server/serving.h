@@ -197,6 +197,12 @@ void append_usage(std::string& out, int prompt_tokens, int completion_tokens, in
 // serving_responses.cpp).
 void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res);
+// The same three routes on a body already parsed, the server ready (POST /invocations picks
+// the route by the body).
+void serve_completions(ServingState& state, const httplib::Request& req, httplib::Response& res, const RequestJson& body);
+void serve_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res,
+                            const RequestJson& body);
+void serve_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res, const RequestJson& body);
 void handle_tokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_detokenize(ServingState& state, const httplib::Request& req, httplib::Response& res);
 void handle_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res);

@@ -92,9 +92,14 @@ PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok
 
 void handle_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
+  serve_chat_completions(state, req, res, parse_json_body(req.body));
+}
+
+void serve_chat_completions(ServingState& state, const httplib::Request& req, httplib::Response& res,
+                            const RequestJson& body) {
   state.require_runner(false, "/v1/chat/completions");
   auto ctx = std::make_shared<ChatContext>();
-  ctx->request = parse_chat_request(parse_json_body(req.body));
+  ctx->request = parse_chat_request(body);
   ChatRequest& r = ctx->request;
   state.check_model(r.model);
   const LLMEngine& engine = state.engine->engine();

@@ -58,9 +58,13 @@ std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t
 
 void handle_completions(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
+  serve_completions(state, req, res, parse_json_body(req.body));
+}
+
+void serve_completions(ServingState& state, const httplib::Request& req, httplib::Response& res, const RequestJson& body) {
   state.require_runner(false, "/v1/completions");
   auto ctx = std::make_shared<CompletionContext>();
-  ctx->request = parse_completion_request(parse_json_body(req.body));
+  ctx->request = parse_completion_request(body);
   CompletionRequest& r = ctx->request;
   state.check_model(r.model);
   const LLMEngine& engine = state.engine->engine();

@@ -49,8 +49,12 @@ void close_list_response(std::string& out, int64_t prompt_tokens) {
 
 void handle_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res) {
   state.check_ready();
+  serve_embeddings(state, req, res, parse_json_body(req.body));
+}
+
+void serve_embeddings(ServingState& state, const httplib::Request& req, httplib::Response& res, const RequestJson& body) {
   state.require_runner(true, "/v1/embeddings");
-  const EmbeddingRequest r = parse_embedding_request(parse_json_body(req.body));
+  const EmbeddingRequest r = parse_embedding_request(body);
   state.check_model(r.model);
   const LLMEngine& engine = state.engine->engine();
   const int hidden = engine.hidden_size();
