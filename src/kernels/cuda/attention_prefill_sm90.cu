@@ -20,6 +20,9 @@
 //  - the two warpgroups take turns at issuing their MMAs (FlashAttention-3's
 //    inter-warpgroup schedule), so that one's softmax runs while the other's MMAs hold the
 //    tensor cores; TLLM_ATTN_PINGPONG=0 turns it off (bench A/B).
+// With args.splits > 1 (grid.y, small grids: attention.cu's sm90_splits) a block takes one
+// part of its keys and writes normalised f32 partials and their log2-sum-exp, which
+// attention.cu's combine kernel merges.
 // Measured (H200, runs 234-235, 7B heads, one 4,096-token prompt): 393 us with the producer
 // announcing a tile only after refilling the next stage (both warpgroups then waited for it
 // at every step), 325 us with the announcement on landing, 308 us with the turns.
