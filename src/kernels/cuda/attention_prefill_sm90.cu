@@ -316,8 +316,6 @@ __global__ void __launch_bounds__(kThreads, 1)
         ph ^= 1;
       }
     };
-    // The copies landed through the generic proxy, the MMAs read through the async proxy:
-    // a fence after the waits (one per step).
     auto release = [&](uint32_t empty, int st) {  // this warp's MMAs on stage st's K (V) have retired
       __syncwarp();
       if (lane == 0) mbar_arrive(empty + 8 * st);
@@ -386,7 +384,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (pp) rescale();  // before the turn, so that the turn holds only MMA issues
       if constexpr (NEXT) mbar_wait(full_k + 8 * k_st, k_ph);
       mbar_wait(full_v + 8 * v_st, v_ph);
-      fence_proxy_async_shared();
+      fence_proxy_async_shared();  // the copies landed through the generic proxy, wgmma reads through the async one
       turn_wait();
       if constexpr (NEXT) qk(s, k_st);  // s is free: tile j's P is in pa
       if (!pp) rescale();               // while S_{j+1} runs
