@@ -49,6 +49,18 @@ run_bench() {
   run_log "$n rc=$? $(grep -E '^\| tg' "$RUN_DIR/$n.log" | cut -c1-70 | paste -sd' ')"
 }
 
+# run_prefill LABEL BINARY MODEL PROMPT [bench args]: BINARY (a tinyllm) bench on
+# bench/configs/MODEL (random weights), one prompt of PROMPT tokens, -r 3; prints the pp row.
+# Extra arguments go to the bench (e.g. --max-num-batched-tokens 512 for chunked prefill);
+# environment switches go in front of the call (TLLM_X=0 run_prefill ...).
+run_prefill() {
+  local n=$1 bin=$2 m=$3 t=$4
+  shift 4
+  timeout "${RUN_BENCH_TIMEOUT:-150}" "$bin" bench --model "bench/configs/$m" --load-format dummy --device cuda \
+    --max-model-len $((t + 64)) -p "$t" -n 1 -b 1 -r 3 "$@" > "$RUN_DIR/$n.log" 2>&1
+  run_log "$n rc=$? $(grep -E '^\| pp' "$RUN_DIR/$n.log" | cut -c1-100 | paste -sd' ')"
+}
+
 # run_gtest LABEL BINARY [args]: a gtest binary; prints its PASSED / FAILED lines.
 run_gtest() {
   local n=$1
