@@ -770,21 +770,33 @@ int choose_splits(const AttentionParams& p) {
 size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 // The workspace of a launch: the work list (tile_cu), then with splits > 1 the partials
-// (o_part, lse_part) that attention_combine_kernel merges; attention_workspace_bytes sizes it
-// for choose_splits(p), the most any launch takes. Returns the bytes used.
-size_t lay_out_workspace(const AttentionParams& p, int splits, KernelArgs& a) {
+// (o_part, lse_part) that attention_combine_kernel merges. Byte offsets of each part and the
+// end; attention_workspace_bytes sizes it for choose_splits(p), the most any launch takes.
+struct WorkspaceLayout {
+  size_t o_part = 0, lse_part = 0, end = 0;
+};
+WorkspaceLayout workspace_layout(const AttentionParams& p, int splits) {
+  WorkspaceLayout l;
+  l.end = align256(sizeof(int) * (p.num_seqs + 1));
+  if (splits > 1) {
+    l.o_part = l.end;
+    l.end += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * p.head_dim);
+    l.lse_part = l.end;
+    l.end += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
+  }
+  return l;
+}
+
+void lay_out_workspace(const AttentionParams& p, int splits, KernelArgs& a) {
+  const WorkspaceLayout l = workspace_layout(p, splits);
+  TLLM_CHECK(l.end <= p.workspace_bytes, "attention: workspace too small (", p.workspace_bytes, " < ", l.end, ")");
   uint8_t* ws = reinterpret_cast<uint8_t*>(p.workspace);
   a.tile_cu = reinterpret_cast<int*>(ws);
   a.splits = splits;
-  size_t off = align256(sizeof(int) * (p.num_seqs + 1));
   if (splits > 1) {
-    a.o_part = reinterpret_cast<float*>(ws + off);
-    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * p.head_dim);
-    a.lse_part = reinterpret_cast<float*>(ws + off);
-    off += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
+    a.o_part = reinterpret_cast<float*>(ws + l.o_part);
+    a.lse_part = reinterpret_cast<float*>(ws + l.lse_part);
   }
-  TLLM_CHECK(off <= p.workspace_bytes, "attention: workspace too small (", p.workspace_bytes, " < ", off, ")");
-  return off;
 }
 
 template <int D>
@@ -888,15 +900,7 @@ bool prefill_kernel_head_dim(int d) { return d == 64 || d == 128; }
 
 bool attention_supported_head_dim(int d) { return d == 32 || d == 64 || d == 128 || d == 256; }  // as CudaBackend::attention_head_dims
 
-size_t attention_workspace_bytes(const AttentionParams& p) {
-  const int splits = choose_splits(p);
-  size_t bytes = align256(sizeof(int) * (p.num_seqs + 1));
-  if (splits > 1) {
-    bytes += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads * p.head_dim);
-    bytes += align256(sizeof(float) * splits * static_cast<size_t>(p.num_tokens) * p.n_q_heads);
-  }
-  return bytes;
-}
+size_t attention_workspace_bytes(const AttentionParams& p) { return workspace_layout(p, choose_splits(p)).end; }
 
 bool attention_uses_split_keys(const AttentionParams& p) { return use_split_keys(p); }
 bool attention_prefill_sm90_available() { return attn::prefill_sm90_available(); }

@@ -348,20 +348,16 @@ TEST_F(CudaAttention, PrefillDispatchMatchesReference) {
   }
   // Grids below 3 waves take the wgmma kernel where it exists (its keys split where the grid
   // is below one wave), else the generic kernel with split keys.
-  struct Small {
-    int n_q, n_kv, D;
-    std::vector<Seq> seqs;
-  };
-  const std::vector<Small> small = {{28, 4, 128, {{256, 2048}}},            // 56 blocks: 2 parts
-                                    {28, 4, 128, {{512, 512}}},             // 112 blocks: whole
-                                    {28, 4, 128, {{300, 300}, {1, 700}}},   // a decode row beside
-                                    {14, 2, 64, {{512, 1024}}},
-                                    {28, 4, 128, {{64, 3000}, {40, 1000}}},  // 24 blocks: 5 parts
-                                    {14, 2, 64, {{160, 2500}}}};  // 18 blocks: 7 parts
-  for (const Small& c : small) {
+  const std::vector<Case> small = {{28, 4, 128, {{256, 2048}}, 0},            // 56 blocks: 2 parts
+                                   {28, 4, 128, {{512, 512}}, 0},             // 112 blocks: whole
+                                   {28, 4, 128, {{300, 300}, {1, 700}}, 0},   // a decode row beside
+                                   {14, 2, 64, {{512, 1024}}, 0},
+                                   {28, 4, 128, {{64, 3000}, {40, 1000}}, 0},  // 24 blocks: 5 parts
+                                   {14, 2, 64, {{160, 2500}}, 0}};             // 18 blocks: 7 parts
+  for (const Case& c : small) {
     const bool wgmma = cuda::attention_uses_prefill_kernel(routing_params(be(), c.n_q, c.n_kv, c.D, c.seqs));
     EXPECT_EQ(wgmma, cuda::attention_prefill_sm90_available()) << "case " << seed;
-    attention_case(*this, be(), seed++, c.n_q, c.n_kv, c.D, c.seqs, 16, 0, 1.2e-2,
+    attention_case(*this, be(), seed++, c.n_q, c.n_kv, c.D, c.seqs, 16, c.window, 1.2e-2,
                    {cuda::AttentionKernel::kAuto, cuda::AttentionKernel::kGeneric}, 5e-2);
   }
 
