@@ -182,7 +182,7 @@ std::shared_ptr<RequestStream> AsyncEngine::submit_many(const std::string& strea
   {
     std::lock_guard<std::mutex> lock(mu_);
     TLLM_CHECK(!stop_, "the engine is shutting down");
-    const int64_t waiting = static_cast<int64_t>(incoming_.size()) + waiting_in_engine_;
+    const int64_t waiting = num_waiting_locked();
     const int64_t k = static_cast<int64_t>(requests.size());
     if (waiting > 0 && waiting + k > max_queue_)
       throw QueueFull(detail::concat("the admission queue is full (", waiting, " requests waiting, limit ",
@@ -223,10 +223,14 @@ void AsyncEngine::abort(const std::string& request_id) {
   cv_.notify_one();
 }
 
+int AsyncEngine::num_waiting_locked() const {
+  return stats_.num_waiting + static_cast<int>(incoming_.size()) + admitting_;
+}
+
 EngineStats AsyncEngine::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   EngineStats s = stats_;
-  s.num_waiting += static_cast<int>(incoming_.size()) + admitting_;
+  s.num_waiting = num_waiting_locked();
   return s;
 }
 
@@ -298,7 +302,6 @@ void AsyncEngine::loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stats_ = st;
-      waiting_in_engine_ = st.num_waiting;
       admitting_ = 0;
       if (!step_error.empty()) {
         for (auto& [id, weak] : streams_) {
@@ -328,7 +331,6 @@ void AsyncEngine::loop() {
       const EngineStats after = engine_->stats();  // the failed requests were aborted
       std::lock_guard<std::mutex> lock(mu_);
       stats_ = after;
-      waiting_in_engine_ = after.num_waiting;
       post_locked(deliveries);  // their streams were unmapped above: nothing can come between
     }
     busy = engine_->has_unfinished_requests();

@@ -94,6 +94,9 @@ class AsyncEngine {
   // engine's outputs and of abort()'s final outputs is the order in which readers see them.
   void post_locked(std::vector<Delivery>& outputs);
   void check_submission(const Submission& s) const;
+  // Requests not yet running: queued for the loop, being added by it, or waiting in the
+  // engine as of its last step. Both the queue limit and stats() count this one number.
+  int num_waiting_locked() const;
   std::unique_ptr<LLMEngine> engine_;
   int max_queue_;
   double log_stats_interval_;
@@ -109,7 +112,6 @@ class AsyncEngine {
   std::vector<std::string> aborts_;
   std::map<std::string, std::weak_ptr<RequestStream>> streams_;
   EngineStats stats_;
-  int waiting_in_engine_ = 0;
   int admitting_ = 0;  // taken from incoming_ by the loop, not yet in stats_
   bool stop_ = false;
   std::mutex out_mu_;  // after mu_ when both are held

@@ -166,6 +166,32 @@ TEST(AsyncEngine, AdmissionQueueIsBounded) {
   EXPECT_EQ(collect(*again).back().finish_reason, FinishReason::Length);
 }
 
+// The limit also holds while the loop is adding the waiting request to the engine: from the
+// moment it takes the request off the queue until the step after publishes the engine's
+// counts. Each step here lasts at least 0.2 s, and the attempts span several steps, so they
+// land in that window too (CI once saw HTTP's FullQueueIs503 admit a third request there).
+TEST(AsyncEngine, QueueLimitHoldsWhileTheLoopAdmits) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  AsyncEngine async(std::make_unique<LLMEngine>(tiny_config(dir, /*max_num_seqs=*/1)), /*max_queue=*/1,
+                    /*log_stats_interval=*/0, /*step_pause=*/0.2);
+  auto running = async.submit("run", {1, 2, 3}, greedy(1500));
+  ASSERT_TRUE(wait_until([&] { return async.stats().num_running == 1; }));
+  auto waiting = async.submit("wait", {1, 2, 3}, greedy(3));
+  int accepted = 0, attempts = 0;
+  for (const double end = now_seconds() + 1.0; now_seconds() < end; ++attempts) {
+    try {
+      async.submit("over" + std::to_string(attempts), {1, 2, 3}, greedy(3));
+      ++accepted;
+    } catch (const AsyncEngine::QueueFull&) {
+    }
+    EXPECT_EQ(async.stats().num_waiting, 1 + accepted);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(accepted, 0) << "of " << attempts << " attempts";
+  async.abort("run");
+  EXPECT_EQ(collect(*waiting).back().finish_reason, FinishReason::Length);
+}
+
 TEST(AsyncEngine, StatsCountASubmittedRequestAtOnce) {
   // A request is running or waiting in stats() from the moment submit() returns, also before
   // the engine's next step has taken it in (/metrics and /debug/engine report stats()).
