@@ -1,5 +1,5 @@
 // config.json -> ModelConfig, following how transformers' Qwen2/Qwen3/Qwen2-MoE/Qwen3-MoE
-// config classes (4.5x and 5.x) read the same file:
+// and Llama config classes (4.5x and 5.x) read the same file:
 // - head_dim: given, else hidden_size / num_attention_heads; Qwen3 (dense) defaults to 128
 //   as Qwen3Config does.
 // - layer_types: given, else "sliding_attention" for layers i >= max_window_layers when
@@ -11,6 +11,10 @@
 //   yarn uses the given factor (5.x; 4.5x before PR #40320 replaced it by
 //   max_position_embeddings / original_max_position_embeddings whenever the latter was set);
 //   a missing yarn factor is that ratio. dynamic scales against max_position_embeddings.
+//   llama3 (Llama 3.1+) needs factor, low_freq_factor, high_freq_factor and
+//   original_max_position_embeddings, as transformers' validation does.
+// - Llama: attention_bias switches q/k/v/o biases (as Qwen3's); mlp_bias is refused (no
+//   released Llama-family checkpoint sets it); max_position_embeddings defaults to 2048.
 // Anything we cannot run (another architecture, activation, RoPE type) is an error listing
 // what is supported.
 #include "model/config.h"
@@ -33,6 +37,7 @@ const char* rope_type_name(RopeType t) {
     case RopeType::Linear: return "linear";
     case RopeType::Dynamic: return "dynamic";
     case RopeType::Yarn: return "yarn";
+    case RopeType::Llama3: return "llama3";
   }
   return "?";
 }
@@ -51,17 +56,20 @@ constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
 // transformers hard-codes per model class.
 struct Family {
   const char* model_type;
-  bool qwen3;  // q/k RMSNorm; attention_bias switches q/k/v/o biases
+  bool qk_norm;         // per-head RMSNorm of q and k (Qwen3)
+  bool attention_bias;  // attention_bias switches q/k/v/o biases (Qwen3, Llama); else Qwen2's rule
   bool moe;
   int default_head_dim;  // 0: hidden_size / num_attention_heads
+  int default_max_position_embeddings;
 };
 
 const std::map<std::string, Family>& registry() {
   static const std::map<std::string, Family> r = {
-      {"Qwen2ForCausalLM", {"qwen2", false, false, 0}},
-      {"Qwen3ForCausalLM", {"qwen3", true, false, 128}},
-      {"Qwen2MoeForCausalLM", {"qwen2_moe", false, true, 0}},
-      {"Qwen3MoeForCausalLM", {"qwen3_moe", true, true, 0}},
+      {"Qwen2ForCausalLM", {"qwen2", false, false, false, 0, 32768}},
+      {"Qwen3ForCausalLM", {"qwen3", true, true, false, 128, 32768}},
+      {"Qwen2MoeForCausalLM", {"qwen2_moe", false, false, true, 0, 32768}},
+      {"Qwen3MoeForCausalLM", {"qwen3_moe", true, true, true, 0, 32768}},
+      {"LlamaForCausalLM", {"llama", false, true, false, 0, 2048}},
   };
   return r;
 }
@@ -148,10 +156,29 @@ void parse_rope(const JsonFields& f, ModelConfig& c) {
     s.type = RopeType::Dynamic;
   } else if (type == "yarn") {
     s.type = RopeType::Yarn;
+  } else if (type == "llama3") {
+    s.type = RopeType::Llama3;
   } else {
-    r->fail(type_key, "unsupported RoPE type (supported: default, linear, dynamic, yarn)");
+    r->fail(type_key, "unsupported RoPE type (supported: default, linear, dynamic, yarn, llama3)");
   }
 
+  if (s.type == RopeType::Llama3) {
+    for (const char* key : {"factor", "low_freq_factor", "high_freq_factor"})
+      if (!r->has(key)) r->fail(key, "required for RoPE type llama3");
+    s.factor = positive_number(*r, "factor", 1.0);
+    s.low_freq_factor = positive_number(*r, "low_freq_factor", 1.0);
+    s.high_freq_factor = positive_number(*r, "high_freq_factor", 4.0);
+    if (s.high_freq_factor <= s.low_freq_factor)
+      r->fail("high_freq_factor", detail::concat("must exceed low_freq_factor = ", s.low_freq_factor));
+    if (auto o = r->get_int_in("original_max_position_embeddings", 1, kMaxInt)) {
+      s.original_max_position_embeddings = *o;
+    } else if (auto top = f.get_int_in("original_max_position_embeddings", 1, kMaxInt)) {
+      s.original_max_position_embeddings = *top;
+    } else {
+      r->fail("original_max_position_embeddings", "required for RoPE type llama3");
+    }
+    return;
+  }
   if (s.type != RopeType::Yarn) {
     if (!r->has("factor")) r->fail("factor", std::string("required for RoPE type ") + rope_type_name(s.type));
     s.factor = positive_number(*r, "factor", 1.0);
@@ -276,7 +303,8 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
                                                  c.head_dim, "; rotary embeddings need an even one"));
   }
 
-  c.max_position_embeddings = f.get_int_in("max_position_embeddings", 1, kMaxInt).value_or(32768);
+  c.max_position_embeddings =
+      f.get_int_in("max_position_embeddings", 1, kMaxInt).value_or(fam.default_max_position_embeddings);
   c.rms_norm_eps = positive_number(f, "rms_norm_eps", 1e-6);
   c.hidden_act = f.get_string("hidden_act").value_or("silu");
   if (c.hidden_act != "silu") f.fail("hidden_act", "unsupported activation (supported: silu)");
@@ -285,17 +313,18 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   if (auto b = f.get_int("bos_token_id")) c.bos_token_id = token_id(f, "bos_token_id", *b);
   c.eos_token_ids = token_ids(f, "eos_token_id");
 
-  if (fam.qwen3) {
+  c.qk_norm = fam.qk_norm;
+  if (fam.attention_bias) {
     const bool bias = f.get_bool("attention_bias").value_or(false);
     c.qkv_bias = bias;
     c.o_bias = bias;
-    c.qk_norm = true;
   } else {
     // Qwen2 hard-codes bias=True on q/k/v and none on o; Qwen2-MoE reads qkv_bias (default true).
     c.qkv_bias = fam.moe ? f.get_bool("qkv_bias").value_or(true) : true;
     c.o_bias = false;
-    c.qk_norm = false;
   }
+  if (c.model_type == "llama" && f.get_bool("mlp_bias").value_or(false))
+    f.fail("mlp_bias", "biases on the MLP projections are not supported (only false)");
 
   parse_rope(f, c);
   parse_layers(f, c);

@@ -12,15 +12,20 @@
 
 namespace tllm {
 
-enum class RopeType { Default, Linear, Dynamic, Yarn };
+enum class RopeType { Default, Linear, Dynamic, Yarn, Llama3 };
 const char* rope_type_name(RopeType t);
 
 struct RopeScaling {
   RopeType type = RopeType::Default;
   double factor = 1.0;
-  // yarn / dynamic: the context the model was trained with. For yarn this comes from
-  // rope_scaling.original_max_position_embeddings, else max_position_embeddings.
+  // yarn / llama3: the context the model was trained with. For yarn this comes from
+  // rope_scaling.original_max_position_embeddings, else max_position_embeddings; llama3
+  // requires it.
   int original_max_position_embeddings = 0;
+  // llama3: wavelengths shorter than original / high_freq_factor keep their frequency,
+  // longer than original / low_freq_factor are divided by factor, those between blend.
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
   // yarn
   double beta_fast = 32.0;
   double beta_slow = 1.0;
@@ -32,7 +37,7 @@ struct RopeScaling {
 
 struct ModelConfig {
   std::string architecture;  // architectures[0], e.g. "Qwen2ForCausalLM"
-  std::string model_type;    // "qwen2", "qwen3", "qwen2_moe", "qwen3_moe"
+  std::string model_type;    // "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "llama"
   int vocab_size = 0;
   int hidden_size = 0;
   int intermediate_size = 0;
@@ -45,8 +50,8 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;  // Qwen2: always true; Qwen3: attention_bias
-  bool o_bias = false;    // Qwen3: attention_bias
+  bool qkv_bias = false;  // Qwen2: always true; Qwen3 and Llama: attention_bias
+  bool o_bias = false;    // Qwen3 and Llama: attention_bias
   bool qk_norm = false;   // Qwen3: per-head RMSNorm of q and k before RoPE
   std::string hidden_act = "silu";
   DType dtype = DType::BF16;  // dtype / torch_dtype; the checkpoint's storage type

@@ -83,6 +83,31 @@ std::vector<float> yarn_inv_freq(double base, int dim, const RopeScaling& s, dou
   return inv;
 }
 
+// transformers' llama3 (`_compute_llama3_parameters`) over the default inv_freq, on the CPU
+// at init. `scalar / tensor` is torch's reciprocal-then-multiply; comparisons with a Python
+// float compare in f32.
+std::vector<float> llama3_inv_freq(double base, int dim, const RopeScaling& s) {
+  std::vector<float> inv = default_inv_freq(base, dim);
+  const double old_len = s.original_max_position_embeddings;
+  const float low_wavelen = static_cast<float>(old_len / s.low_freq_factor);
+  const float high_wavelen = static_cast<float>(old_len / s.high_freq_factor);
+  const float two_pi = static_cast<float>(2 * M_PI), old_f = static_cast<float>(old_len);
+  const float factor = static_cast<float>(s.factor), low = static_cast<float>(s.low_freq_factor);
+  const float span = static_cast<float>(s.high_freq_factor - s.low_freq_factor);
+  for (float& v : inv) {
+    const float wavelen = f32_mul(f32_div(1.0f, v), two_pi);
+    const float scaled = wavelen > low_wavelen ? f32_div(v, factor) : v;  // the long wavelengths
+    if (wavelen < high_wavelen || wavelen > low_wavelen) {
+      v = scaled;
+      continue;
+    }
+    // Between the two: (1 - smooth) * f / factor + smooth * f.
+    const float smooth = f32_div(f32_sub(f32_mul(f32_div(1.0f, wavelen), old_f), low), span);
+    v = f32_add(f32_div(f32_mul(f32_sub(1.0f, smooth), scaled), factor), f32_mul(smooth, scaled));
+  }
+  return inv;
+}
+
 }  // namespace
 
 struct RopeTable::DynamicCache {
@@ -128,6 +153,14 @@ RopeTable::RopeTable(const ModelConfig& cfg)
       TLLM_CHECK_ARG(cfg.rope_scaling.original_max_position_embeddings > 0,
                      "yarn needs original_max_position_embeddings > 0");
       inv_freq_ = yarn_inv_freq(rope_theta_, rotary_dim_, cfg.rope_scaling, &attention_factor);
+      break;
+    case RopeType::Llama3:
+      TLLM_CHECK_ARG(cfg.rope_scaling.original_max_position_embeddings > 0,
+                     "llama3 RoPE needs original_max_position_embeddings > 0");
+      TLLM_CHECK_ARG(cfg.rope_scaling.high_freq_factor > cfg.rope_scaling.low_freq_factor &&
+                         cfg.rope_scaling.low_freq_factor > 0,
+                     "llama3 RoPE needs 0 < low_freq_factor < high_freq_factor");
+      inv_freq_ = llama3_inv_freq(rope_theta_, rotary_dim_, cfg.rope_scaling);
       break;
   }
   // `cos * attention_scaling`: the Python float meets an f32 tensor, so it acts as an f32.

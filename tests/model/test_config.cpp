@@ -55,6 +55,22 @@ json moe_base(const char* arch) {
   return j;
 }
 
+// Llama-3.1-8B-Instruct's config.json as on the hub.
+json llama31_base() {
+  return json::parse(R"({
+    "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "hidden_act": "silu",
+    "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336,
+    "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+    "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+    "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+    "rope_theta": 500000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+    "transformers_version": "4.43.0.dev0", "use_cache": true, "vocab_size": 128256
+  })");
+}
+
 ModelConfig parse(const json& j) { return ModelConfig::from_json_text(j.dump(), "test/config.json"); }
 
 // Parses `j` with `key` set to `value` (or erased when value is the string "<erase>").
@@ -120,6 +136,67 @@ TEST(ModelConfig, Qwen3Fields) {
   EXPECT_FALSE(q2.o_bias);
   // Qwen2 with an explicit head_dim.
   EXPECT_EQ(parse_with(qwen2_base(), "head_dim", 32).head_dim, 32);
+}
+
+TEST(ModelConfig, LlamaFields) {
+  ModelConfig c = parse(llama31_base());
+  EXPECT_EQ(c.architecture, "LlamaForCausalLM");
+  EXPECT_EQ(c.model_type, "llama");
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.kv_groups(), 4);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_FALSE(c.qkv_bias);
+  EXPECT_FALSE(c.o_bias);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.is_moe());
+  EXPECT_DOUBLE_EQ(c.rms_norm_eps, 1e-5);
+  EXPECT_DOUBLE_EQ(c.rope_theta, 5e5);
+  EXPECT_EQ(c.max_position_embeddings, 131072);
+  EXPECT_EQ(c.rope_scaling.type, RopeType::Llama3);
+  EXPECT_DOUBLE_EQ(c.rope_scaling.factor, 8.0);
+  EXPECT_DOUBLE_EQ(c.rope_scaling.low_freq_factor, 1.0);
+  EXPECT_DOUBLE_EQ(c.rope_scaling.high_freq_factor, 4.0);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_EQ(c.bos_token_id, 128000);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int>{128001, 128008, 128009}));
+  EXPECT_EQ(c.layer_sliding_window, std::vector<int>(32, 0));
+  // attention_bias puts biases on q, k, v and o, as LlamaAttention does.
+  ModelConfig b = parse_with(llama31_base(), "attention_bias", true);
+  EXPECT_TRUE(b.qkv_bias);
+  EXPECT_TRUE(b.o_bias);
+  // LlamaConfig's defaults: 2048 positions, head_dim = hidden / heads, no RoPE scaling.
+  json bare = llama31_base();
+  for (const char* k : {"max_position_embeddings", "rope_scaling", "rope_theta", "attention_bias", "mlp_bias"})
+    bare.erase(k);
+  ModelConfig d = parse(bare);
+  EXPECT_EQ(d.max_position_embeddings, 2048);
+  EXPECT_EQ(d.rope_scaling.type, RopeType::Default);
+  EXPECT_DOUBLE_EQ(d.rope_theta, 1e4);
+  EXPECT_FALSE(d.qkv_bias);
+  // The 5.x spelling, and original_max_position_embeddings at the top level.
+  json v5 = llama31_base();
+  json params = v5["rope_scaling"];
+  params["rope_theta"] = 500000.0;
+  params.erase("original_max_position_embeddings");
+  v5.erase("rope_scaling");
+  v5["rope_parameters"] = params;
+  v5["original_max_position_embeddings"] = 8192;
+  ModelConfig n = parse(v5);
+  EXPECT_EQ(n.rope_scaling.type, RopeType::Llama3);
+  EXPECT_EQ(n.rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_DOUBLE_EQ(n.rope_theta, 5e5);
+  // Llama 3.2's 1B: tied embeddings, factor 32, head_dim 64.
+  json l32 = llama31_base();
+  l32["hidden_size"] = 2048;
+  l32["num_hidden_layers"] = 16;
+  l32["intermediate_size"] = 8192;
+  l32["head_dim"] = 64;
+  l32["tie_word_embeddings"] = true;
+  l32["rope_scaling"]["factor"] = 32.0;
+  ModelConfig t = parse(l32);
+  EXPECT_TRUE(t.tie_word_embeddings);
+  EXPECT_EQ(t.head_dim, 64);
+  EXPECT_DOUBLE_EQ(t.rope_scaling.factor, 32.0);
 }
 
 TEST(ModelConfig, DtypeAndTokenSpellings) {
@@ -347,8 +424,8 @@ TEST(ModelConfig, Errors) {
 
   err(with(q2, "architectures", "<erase>"), {"'architectures'", "Qwen2ForCausalLM"});
   err(with(q2, "architectures", json::array()), {"'architectures'"});
-  err(with(q2, "architectures", json::array({"LlamaForCausalLM"})),
-      {"'architectures'", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3MoeForCausalLM"});
+  err(with(q2, "architectures", json::array({"MistralForCausalLM"})),
+      {"'architectures'", "MistralForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3MoeForCausalLM"});
   err(with(q2, "architectures", "Qwen2ForCausalLM"), {"'architectures'", "list of strings"});
   err(with(q2, "model_type", "llama"), {"'model_type'", "llama", "qwen2"});
   err(with(q2, "vocab_size", "<erase>"), {"'vocab_size'", "required"});
@@ -378,9 +455,9 @@ TEST(ModelConfig, Errors) {
 
   // RoPE.
   err(with(q2, "rope_scaling", json{{"type", "longrope"}, {"factor", 2.0}}),
-      {"'rope_scaling.type' = \"longrope\"", "supported: default, linear, dynamic, yarn"});
+      {"'rope_scaling.type' = \"longrope\"", "supported: default, linear, dynamic, yarn, llama3"});
   err(with(q2, "rope_scaling", json{{"rope_type", "llama3"}, {"factor", 8.0}}),
-      {"'rope_scaling.rope_type' = \"llama3\"", "supported: default, linear, dynamic, yarn"});
+      {"'rope_scaling.low_freq_factor'", "required for RoPE type llama3"});
   err(with(q2, "rope_parameters", json{{"rope_type", "su"}}), {"'rope_parameters.rope_type' = \"su\""});
   err(with(q2, "rope_scaling", json{{"rope_type", "linear"}, {"type", "dynamic"}, {"factor", 2}}),
       {"'rope_scaling.type' = \"dynamic\"", "rope_type = \"linear\""});
@@ -404,6 +481,23 @@ TEST(ModelConfig, Errors) {
       {"'rope_scaling.attention_factor' = -1"});
   err(with(q2, "rope_scaling", json{{"type", "yarn"}, {"factor", 4}, {"truncate", "yes"}}),
       {"'rope_scaling.truncate'", "true or false"});
+
+  // Llama.
+  const json l3 = llama31_base();
+  json l3_rope = l3["rope_scaling"];
+  for (const char* k : {"factor", "high_freq_factor", "original_max_position_embeddings"}) {
+    json r = l3_rope;
+    r.erase(k);
+    err(with(l3, "rope_scaling", r), {std::string("'rope_scaling.") + k + "'", "required for RoPE type llama3"});
+  }
+  l3_rope["high_freq_factor"] = 1.0;
+  err(with(l3, "rope_scaling", l3_rope), {"'rope_scaling.high_freq_factor' = 1", "must exceed low_freq_factor = 1"});
+  l3_rope["high_freq_factor"] = 4.0;
+  l3_rope["low_freq_factor"] = 0;
+  err(with(l3, "rope_scaling", l3_rope), {"'rope_scaling.low_freq_factor' = 0", "positive"});
+  err(with(l3, "mlp_bias", true), {"'mlp_bias' = true", "not supported"});
+  err(with(l3, "model_type", "qwen2"), {"'model_type' = \"qwen2\"", "LlamaForCausalLM", "\"llama\""});
+  err(with(l3, "attention_bias", "no"), {"'attention_bias'", "true or false"});
 
   // Layers.
   json lt = with(q2, "num_hidden_layers", 2);
@@ -434,10 +528,12 @@ TEST(ModelConfig, Errors) {
 
 TEST(ModelConfig, SupportedArchitectures) {
   auto a = ModelConfig::supported_architectures();
-  EXPECT_EQ(a.size(), 4u);
-  for (const char* name : {"Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM"})
+  EXPECT_EQ(a.size(), 5u);
+  for (const char* name :
+       {"Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "LlamaForCausalLM"})
     EXPECT_NE(std::find(a.begin(), a.end(), name), a.end()) << name;
   EXPECT_STREQ(rope_type_name(RopeType::Yarn), "yarn");
+  EXPECT_STREQ(rope_type_name(RopeType::Llama3), "llama3");
   EXPECT_STREQ(rope_type_name(RopeType::Default), "default");
 }
 

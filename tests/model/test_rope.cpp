@@ -55,6 +55,21 @@ DoubleRope double_rope(const ModelConfig& c, int64_t seq_len) {
   for (int i = 0; i < d / 2; ++i) r.inv[i] = std::pow(base, -2.0 * i / d);
   if (s.type == RopeType::Linear)
     for (double& v : r.inv) v /= s.factor;
+  if (s.type == RopeType::Llama3) {
+    // Llama 3.1: frequencies whose wavelength exceeds the original context / low_freq_factor
+    // are divided by the factor, those shorter than context / high_freq_factor kept, and the
+    // ones between interpolated linearly in context / wavelength.
+    const double ctx = s.original_max_position_embeddings;
+    for (double& v : r.inv) {
+      const double wavelength = 2 * M_PI / v;
+      if (wavelength > ctx / s.low_freq_factor) {
+        v /= s.factor;
+      } else if (wavelength >= ctx / s.high_freq_factor) {
+        const double t = (ctx / wavelength - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        v = (1 - t) * v / s.factor + t * v;
+      }
+    }
+  }
   if (s.type == RopeType::Yarn) {
     // YaRN (arXiv 2309.00071) as in transformers: blend interpolated and extrapolated
     // frequencies with a linear ramp over the dimensions between the correction bounds.
@@ -117,6 +132,28 @@ std::vector<float> f32_inv_freq(const ModelConfig& c, int64_t seq_len) {
   }
   if (s.type == RopeType::Linear)
     for (float& v : inv) v = v / float(s.factor);
+  if (s.type == RopeType::Llama3) {
+    // torch: `2 * math.pi / inv_freq` is reciprocal(inv_freq) * 2pi, and so is ctx / wavelen.
+    const double ctx = s.original_max_position_embeddings;
+    const float low_wl = float(ctx / s.low_freq_factor), high_wl = float(ctx / s.high_freq_factor);
+    for (float& v : inv) {
+      tmp = 1.0f / v;
+      const float wl = tmp * float(2 * M_PI);
+      const float divided = wl > low_wl ? v / float(s.factor) : v;
+      if (!(wl < high_wl) && !(wl > low_wl)) {
+        tmp = 1.0f / wl;
+        tmp = tmp * float(ctx);
+        tmp = tmp - float(s.low_freq_factor);
+        const float t = tmp / float(s.high_freq_factor - s.low_freq_factor);
+        tmp = (1.0f - t) * divided;
+        const float a = tmp / float(s.factor);
+        tmp = t * divided;
+        v = a + tmp;
+      } else {
+        v = divided;
+      }
+    }
+  }
   if (s.type == RopeType::Yarn) {
     const double orig = s.original_max_position_embeddings;
     auto dim_for = [&](double rot) { return (d * std::log(orig / (rot * 2 * M_PI))) / (2 * std::log(base)); };
@@ -200,7 +237,9 @@ TEST(Rope, DefaultMatchesReferences) {
 TEST(Rope, InvFreqIsTheFloat32Recipe) {
   // inv_freq must be bit-identical to the f32 recipe: at position 40,000 an ulp matters.
   for (const json& rs : {json(nullptr), json{{"type", "linear"}, {"factor", 3.0}},
-                         json{{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}}}) {
+                         json{{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}},
+                         json{{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                              {"original_max_position_embeddings", 8192}}}) {
     for (double theta : {1e4, 5e5, 1e6}) {
       ModelConfig c = make_config(128, theta, 131072, rs);
       RopeTable t(c);
@@ -249,6 +288,44 @@ TEST(Rope, YarnMatchesReferencesBeyondOriginalContext) {
                            kPositions);
 }
 
+TEST(Rope, Llama3MatchesReferences) {
+  // Llama 3.1 / 3.2's rope_scaling, and one whose blend covers more of the frequencies.
+  const json llama31 = {{"rope_type", "llama3"},
+                        {"factor", 8.0},
+                        {"low_freq_factor", 1.0},
+                        {"high_freq_factor", 4.0},
+                        {"original_max_position_embeddings", 8192}};
+  ModelConfig c = make_config(128, 5e5, 131072, llama31);
+  check_against_references(c, kPositions);
+  json llama32 = llama31;
+  llama32["factor"] = 32.0;
+  check_against_references(make_config(64, 5e5, 131072, llama32), kPositions);
+  check_against_references(make_config(16, 1e4, 256,
+                                        json{{"rope_type", "llama3"},
+                                             {"factor", 4.0},
+                                             {"low_freq_factor", 0.5},
+                                             {"high_freq_factor", 8.0},
+                                             {"original_max_position_embeddings", 64}}),
+                           kPositions);
+  RopeTable t(c);
+  EXPECT_FALSE(t.depends_on_seq_len());
+  EXPECT_EQ(t.attention_scaling(), 1.0f);
+  // All three regimes occur: kept, divided by the factor, and blended.
+  const RopeTable plain(make_config(128, 5e5, 131072, nullptr));
+  const std::vector<float> scaled = t.inv_freq(), unscaled = plain.inv_freq();
+  int kept = 0, divided = 0, blended = 0;
+  for (size_t i = 0; i < scaled.size(); ++i) {
+    const float a = scaled[i], b = unscaled[i];
+    kept += a == b;
+    divided += a == b / 8.0f;
+    blended += a < b && a > b / 8.0f;
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(divided, 0);
+  EXPECT_GT(blended, 0);
+  EXPECT_EQ(kept + divided + blended, 64);
+}
+
 TEST(Rope, DynamicFollowsSequenceLength) {
   ModelConfig c = make_config(128, 1e4, 4096, json{{"type", "dynamic"}, {"factor", 2.0}});
   RopeTable t(c);
@@ -275,7 +352,9 @@ TEST(Rope, DynamicFollowsSequenceLength) {
 
 TEST(Rope, TableRowsEqualRows) {
   for (const json& rs : {json(nullptr), json{{"type", "linear"}, {"factor", 2.0}},
-                         json{{"type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}}}) {
+                         json{{"type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}},
+                         json{{"rope_type", "llama3"}, {"factor", 4.0}, {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}}) {
     RopeTable t(make_config(32, 1e4, 256, rs));
     Tensor tab = t.table(300);
     ASSERT_EQ(tab.dtype(), DType::F32);
