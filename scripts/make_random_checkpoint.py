@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Random-weight checkpoints of real Qwen shapes, in the exact hub layout (bf16 safetensors),
+"""Random-weight checkpoints of real Qwen (and Llama) shapes, in the exact hub layout (bf16 safetensors),
 for benchmarks. Needs only numpy (apt-get install python3-numpy).
 
     /usr/bin/python3 scripts/make_random_checkpoint.py qwen2.5-0.5b /tmp/qwen2.5-0.5b-random
@@ -26,7 +26,9 @@ def tensor_shapes(cfg):
     hd = cfg.get("head_dim") or H // nh
     arch = cfg["architectures"][0]
     qwen3 = arch.startswith("Qwen3")
-    bias = (not qwen3) or cfg.get("attention_bias", False)
+    llama = arch.startswith("Llama")
+    # Qwen2: q/k/v biases always; Qwen3 and Llama: q/k/v/o biases when attention_bias.
+    bias = (not qwen3 and not llama) or cfg.get("attention_bias", False)
     out = [("model.embed_tokens.weight", (V, H)), ("model.norm.weight", (H,))]
     if not cfg.get("tie_word_embeddings", False):
         out.append(("lm_head.weight", (V, H)))
@@ -38,7 +40,7 @@ def tensor_shapes(cfg):
                 (a + "v_proj.weight", (nkv * hd, H)), (a + "o_proj.weight", (H, nh * hd))]
         if bias:
             out += [(a + "q_proj.bias", (nh * hd,)), (a + "k_proj.bias", (nkv * hd,)), (a + "v_proj.bias", (nkv * hd,))]
-        if qwen3 and cfg.get("attention_bias", False):
+        if (qwen3 or llama) and cfg.get("attention_bias", False):
             out.append((a + "o_proj.bias", (H,)))
         if qwen3:
             out += [(a + "q_norm.weight", (hd,)), (a + "k_norm.weight", (hd,))]

@@ -88,6 +88,17 @@ def specs():
                 "float64"))
     out.append(("qwen3_moe_hd64", dict(moe3, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
                 head_dim=64, moe_intermediate_size=32, num_hidden_layers=2), [18, 40], 1, "float32"))
+    # Llama with Llama 3.1's RoPE scaling (factor 4 over an original context of 64, so the
+    # prompts reach every regime), no biases, untied; and with attention_bias (q/k/v/o
+    # biases), tied, head_dim 64 for the GPU bf16 parity tests.
+    llama = dict(base, architectures=["LlamaForCausalLM"], model_type="llama", attention_bias=False,
+                 mlp_bias=False, max_position_embeddings=256, rope_theta=10000.0,
+                 rope_scaling={"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0,
+                               "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+    out.append(("llama3_scaled", dict(llama, tie_word_embeddings=False), [90, 12], 1, "float64"))
+    out.append(("llama_bias_hd64", dict(llama, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
+                intermediate_size=192, num_hidden_layers=2, attention_bias=True, tie_word_embeddings=True),
+                [20, 70], 1, "float64"))
     return out
 
 

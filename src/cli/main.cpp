@@ -6,7 +6,7 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"tinyllm: LLM inference and serving for Qwen models (CPU and CUDA)"};
+  CLI::App app{"tinyllm: LLM inference and serving for Qwen and Llama models (CPU and CUDA)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tinyllm 0.1.0");
   tllm::register_generate_command(app);

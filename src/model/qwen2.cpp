@@ -1,4 +1,5 @@
-// Qwen2 / Qwen2.5 / Qwen3 decoder (dense; MoE layers plug in through MoeBlock).
+// Qwen2 / Qwen2.5 / Qwen3 / Llama decoder (dense; MoE layers plug in through MoeBlock).
+// Llama is this forward without q/k norms, with q/k/v/o biases only under attention_bias.
 //
 //   x = embed(tokens)
 //   h = norm(x)

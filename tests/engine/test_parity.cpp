@@ -6,13 +6,21 @@
 // a second time from the prefix cache. Every golden model runs: Qwen2 (tied/untied, bias,
 // MQA + yarn, dynamic, linear, sliding window, sharded), Qwen3 (head_dim != hidden/heads,
 // GQA 7, bias), Qwen2-MoE (shared expert, mlp_only_layers) and Qwen3-MoE.
+//
+// Llama: transformers' LlamaForCausalLM with attention_bias computes what Qwen2ForCausalLM
+// computes once o_proj has a bias of zero (Qwen2 is Llama with q/k/v biases), so a Qwen2
+// golden checkpoint rewritten in the Llama layout (config and a zero o_proj.bias per layer)
+// keeps its goldens exactly; the tests below run those.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <map>
 
 #include "engine/engine.h"
 #include "goldens.h"
+#include "io/safetensors.h"
 
 using namespace tllm;
 using namespace tllm::goldens;
@@ -45,9 +53,9 @@ void expect_top_match(const std::vector<std::pair<int32_t, double>>& ref,
   }
 }
 
-EngineConfig engine_config(const std::string& name, int block_size, int max_batched, bool prefix_caching) {
+EngineConfig engine_config_at(const fs::path& dir, int block_size, int max_batched, bool prefix_caching) {
   EngineConfig c;
-  c.model_dir = (models_dir() / name).string();
+  c.model_dir = dir.string();
   c.device = "cpu";
   c.dtype = "float32";
   c.threads = 2;
@@ -57,6 +65,52 @@ EngineConfig engine_config(const std::string& name, int block_size, int max_batc
   c.skip_tokenizer_init = true;
   c.enable_prefix_caching = prefix_caching;
   return c;
+}
+
+EngineConfig engine_config(const std::string& name, int block_size, int max_batched, bool prefix_caching) {
+  return engine_config_at(models_dir() / name, block_size, max_batched, prefix_caching);
+}
+
+// Golden model `name` (Qwen2) rewritten as a LlamaForCausalLM in a temporary folder. With
+// `attention_bias`: its tensors plus a zero o_proj.bias per layer (the same function, so
+// its goldens hold). Without: its q/k/v biases dropped (not the golden's function).
+// `qwen2_zero_bias`: instead the Qwen2 checkpoint itself with its q/k/v biases set to zero
+// (the function of the Llama copy without biases).
+enum class Rewrite { LlamaWithBias, LlamaNoBias, Qwen2ZeroBias };
+fs::path rewrite(const std::string& name, Rewrite how) {
+  const fs::path src = models_dir() / name;
+  const char* tag = how == Rewrite::LlamaWithBias ? "llama_bias" : how == Rewrite::LlamaNoBias ? "llama" : "qwen2_zero";
+  const fs::path dst = fs::path(::testing::TempDir()) / ("tllm_" + std::string(tag) + "_" + name);
+  fs::remove_all(dst);
+  fs::create_directories(dst);
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(src / "config.json"));
+  EXPECT_EQ(cfg["architectures"][0], "Qwen2ForCausalLM") << name;
+  EXPECT_FALSE(cfg.value("use_sliding_window", false)) << name;
+  if (how != Rewrite::Qwen2ZeroBias) {
+    cfg["architectures"] = {"LlamaForCausalLM"};
+    cfg["model_type"] = "llama";
+    cfg["attention_bias"] = how == Rewrite::LlamaWithBias;
+    cfg["mlp_bias"] = false;
+    for (const char* k : {"use_sliding_window", "sliding_window", "max_window_layers"}) cfg.erase(k);
+  }
+  std::ofstream(dst / "config.json") << cfg.dump(2);
+  const Checkpoint ck = Checkpoint::open(src.string());
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& n : ck.names()) {
+    const bool bias = n.size() > 5 && n.compare(n.size() - 5, 5, ".bias") == 0;
+    if (bias && how == Rewrite::LlamaNoBias) continue;
+    Tensor t = ck.get(n);
+    if (bias && how == Rewrite::Qwen2ZeroBias) t = Tensor::zeros(t.shape(), t.dtype());
+    tensors.emplace_back(n, t);
+  }
+  if (how == Rewrite::LlamaWithBias) {
+    const int64_t H = cfg["hidden_size"].get<int64_t>();
+    for (int l = 0; l < cfg["num_hidden_layers"].get<int>(); ++l)
+      tensors.emplace_back("model.layers." + std::to_string(l) + ".self_attn.o_proj.bias",
+                           Tensor::zeros({H}, DType::BF16));
+  }
+  write_safetensors((dst / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  return dst;
 }
 
 void check_completion(const Case& k, const LLMEngine::Completion& c, const std::string& where) {
@@ -135,6 +189,54 @@ TEST_P(Parity, PrefixCachingReusesBlocksWithSameResults) {
   check(second[0], name + " prefix caching, second run (" + std::to_string(second[0].num_cached_tokens) +
                        " cached tokens)");
 }
+// The Qwen2 goldens (bias, tied and untied embeddings, MQA with yarn) through the Llama
+// layout: every prompt alone, then all together in 7-token chunks.
+TEST(LlamaParity, Qwen2GoldensHoldInTheLlamaLayout) {
+  for (const std::string name : {"qwen2_untied", "qwen2_tied", "qwen2_mqa_yarn"}) {
+    const fs::path dir = rewrite(name, Rewrite::LlamaWithBias);
+    const std::vector<Case> cases = load_cases(name);
+    for (const Case& k : cases) {
+      LLMEngine engine(engine_config_at(dir, 16, 512, false));
+      ASSERT_EQ(engine.model_config().architecture, "LlamaForCausalLM");
+      ASSERT_TRUE(engine.model_config().o_bias);
+      auto out = engine.generate({k.prompt}, {greedy_params(k.greedy.size())});
+      check_completion(k, out[0], "llama layout of " + name + " alone");
+    }
+    LLMEngine engine(engine_config_at(dir, 4, 7, false));
+    std::vector<std::vector<int32_t>> prompts;
+    for (const Case& k : cases) prompts.push_back(k.prompt);
+    auto out = engine.generate(prompts, {greedy_params(cases[0].greedy.size())});
+    for (size_t i = 0; i < cases.size(); ++i)
+      check_completion(cases[i], out[i], "llama layout of " + name + " batched, prompt " + std::to_string(i));
+    fs::remove_all(dir);
+  }
+}
+
+// Without attention_bias a Llama checkpoint has no bias tensors; it computes what the Qwen2
+// model with zero q/k/v biases computes, token for token and log-prob for log-prob.
+TEST(LlamaParity, WithoutBiasesEqualsQwen2WithZeroBiases) {
+  const std::string name = "qwen2_untied";
+  const fs::path llama = rewrite(name, Rewrite::LlamaNoBias), qwen2 = rewrite(name, Rewrite::Qwen2ZeroBias);
+  const Case k = load_cases(name)[0];
+  LLMEngine a(engine_config_at(llama, 16, 512, false)), b(engine_config_at(qwen2, 16, 512, false));
+  EXPECT_FALSE(a.model_config().qkv_bias);
+  EXPECT_TRUE(b.model_config().qkv_bias);
+  const auto x = a.generate({k.prompt}, {greedy_params(24)})[0];
+  const auto y = b.generate({k.prompt}, {greedy_params(24)})[0];
+  EXPECT_EQ(x.token_ids, y.token_ids);
+  EXPECT_NE(x.token_ids, k.greedy);  // the biases matter: this is not the golden's function
+  ASSERT_EQ(x.logprobs.size(), y.logprobs.size());
+  for (size_t s = 0; s < x.logprobs.size(); ++s) {
+    ASSERT_EQ(x.logprobs[s].top.size(), y.logprobs[s].top.size());
+    for (size_t j = 0; j < x.logprobs[s].top.size(); ++j) {
+      EXPECT_EQ(x.logprobs[s].top[j].first, y.logprobs[s].top[j].first) << "step " << s;
+      EXPECT_EQ(x.logprobs[s].top[j].second, y.logprobs[s].top[j].second) << "step " << s;
+    }
+  }
+  fs::remove_all(llama);
+  fs::remove_all(qwen2);
+}
+
 INSTANTIATE_TEST_SUITE_P(HfGoldens, Parity,
                          ::testing::ValuesIn(model_names([](const nlohmann::json&) { return true; })),
                          [](const auto& info) { return info.param; });
