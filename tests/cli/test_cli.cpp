@@ -418,10 +418,10 @@ TEST(Cli, BadInputGivesOneLineErrors) {
   };
   const fs::path tmp = fs::temp_directory_path() / ("tinyllm_cli_bad_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
-  std::ofstream(tmp / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8}";
+  std::ofstream(tmp / "config.json") << "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_size\": 8}";
   const std::vector<Bad> bad = {
       {"generate --model /nonexistent/dir --prompt hi", "does not exist"},
-      {"generate --model " + tmp.string() + " --prompt-ids 1", "LlamaForCausalLM"},
+      {"generate --model " + tmp.string() + " --prompt-ids 1", "MistralForCausalLM"},
       {"generate --model " + model + " --prompt-ids 1,x,3", "not a token id"},
       {"generate --model " + model + " --prompt-ids 99999 --kv-cache-memory 64MiB", "outside the vocabulary"},
       {"generate --model " + model + " --prompt hi --temperature -1 --kv-cache-memory 64MiB", "temperature"},
