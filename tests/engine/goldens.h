@@ -16,7 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/tensor.h"
 #include "engine/sampling_params.h"
+#include "io/safetensors.h"
 
 namespace tllm::goldens {
 
@@ -91,6 +93,48 @@ std::vector<std::string> model_names(Keep keep) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+// Golden model `name` (Qwen2) rewritten as a LlamaForCausalLM in a temporary folder. With
+// `attention_bias`: its tensors plus a zero o_proj.bias per layer (the same function, so
+// its goldens hold). Without: its q/k/v biases dropped (not the golden's function).
+// `qwen2_zero_bias`: instead the Qwen2 checkpoint itself with its q/k/v biases set to zero
+// (the function of the Llama copy without biases).
+enum class Rewrite { LlamaWithBias, LlamaNoBias, Qwen2ZeroBias };
+inline fs::path rewrite(const std::string& name, Rewrite how) {
+  const fs::path src = models_dir() / name;
+  const char* tag = how == Rewrite::LlamaWithBias ? "llama_bias" : how == Rewrite::LlamaNoBias ? "llama" : "qwen2_zero";
+  const fs::path dst = fs::path(::testing::TempDir()) / ("tllm_" + std::string(tag) + "_" + name);
+  fs::remove_all(dst);
+  fs::create_directories(dst);
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(src / "config.json"));
+  EXPECT_EQ(cfg["architectures"][0], "Qwen2ForCausalLM") << name;
+  EXPECT_FALSE(cfg.value("use_sliding_window", false)) << name;
+  if (how != Rewrite::Qwen2ZeroBias) {
+    cfg["architectures"] = {"LlamaForCausalLM"};
+    cfg["model_type"] = "llama";
+    cfg["attention_bias"] = how == Rewrite::LlamaWithBias;
+    cfg["mlp_bias"] = false;
+    for (const char* k : {"use_sliding_window", "sliding_window", "max_window_layers"}) cfg.erase(k);
+  }
+  std::ofstream(dst / "config.json") << cfg.dump(2);
+  const Checkpoint ck = Checkpoint::open(src.string());
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& n : ck.names()) {
+    const bool bias = n.size() > 5 && n.compare(n.size() - 5, 5, ".bias") == 0;
+    if (bias && how == Rewrite::LlamaNoBias) continue;
+    Tensor t = ck.get(n);
+    if (bias && how == Rewrite::Qwen2ZeroBias) t = Tensor::zeros(t.shape(), t.dtype());
+    tensors.emplace_back(n, t);
+  }
+  if (how == Rewrite::LlamaWithBias) {
+    const int64_t H = cfg["hidden_size"].get<int64_t>();
+    for (int l = 0; l < cfg["num_hidden_layers"].get<int>(); ++l)
+      tensors.emplace_back("model.layers." + std::to_string(l) + ".self_attn.o_proj.bias",
+                           Tensor::zeros({H}, DType::BF16));
+  }
+  write_safetensors((dst / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  return dst;
 }
 
 }  // namespace tllm::goldens

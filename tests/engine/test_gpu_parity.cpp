@@ -53,9 +53,9 @@ Top to_top(const std::vector<std::pair<int32_t, float>>& v) {
   return t;
 }
 
-EngineConfig config(const std::string& name, const std::string& device) {
+EngineConfig config(const fs::path& dir, const std::string& device) {
   EngineConfig c;
-  c.model_dir = (models_dir() / name).string();
+  c.model_dir = dir.string();
   c.device = device;
   c.dtype = device == "cuda" ? "bfloat16" : "float32";
   c.num_kv_blocks = 512;
@@ -77,19 +77,14 @@ std::vector<std::string> gpu_models() {
   return names;
 }
 
-}  // namespace
-
-class GpuParity : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
-  const std::string name = GetParam();
-  if (name == "none") GTEST_SKIP() << "no golden model with head_dim 64/128 in " << models_dir();
+// The checkpoint in `dir` on the GPU against golden model `name`'s goldens and against
+// the CPU f32 path.
+void check_against_hf_and_cpu(const std::string& name, const fs::path& dir) {
   const std::vector<Case> cases = load_cases(name);
   std::vector<std::vector<int32_t>> prompts;
   for (const Case& k : cases) prompts.push_back(k.prompt);
-  LLMEngine gpu(config(name, "cuda"));
-  LLMEngine cpu(config(name, "cpu"));
+  LLMEngine gpu(config(dir, "cuda"));
+  LLMEngine cpu(config(dir, "cpu"));
   auto g = gpu.generate(prompts, {greedy_params(cases[0].greedy.size())});
   auto c = cpu.generate(prompts, {greedy_params(cases[0].greedy.size())});
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -125,6 +120,28 @@ TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
     EXPECT_LE(cp.mean, mean_tol) << where << ": mean log-prob error against the CPU f32 path";
     EXPECT_LE(cp.max, max_tol) << where << ": max log-prob error against the CPU f32 path";
   }
+}
+
+}  // namespace
+
+class GpuParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuParity, Bf16AgainstHfAndCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
+  const std::string name = GetParam();
+  if (name == "none") GTEST_SKIP() << "no golden model with head_dim 64/128 in " << models_dir();
+  check_against_hf_and_cpu(name, models_dir() / name);
+}
+
+// The Llama layout of the head_dim 64 Qwen2 golden (a zero o_proj bias added: the same
+// function, goldens.h's rewrite()), so the Llama path runs on the GPU against HF.
+TEST(GpuParity, LlamaLayoutOfTheQwen2Golden) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
+  const std::string name = "qwen2_hd64";
+  if (!fs::exists(models_dir() / name / "golden.json")) GTEST_SKIP() << "no " << name << " golden in " << models_dir();
+  const fs::path dir = rewrite(name, Rewrite::LlamaWithBias);
+  check_against_hf_and_cpu(name, dir);
+  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(HfGoldens, GpuParity, ::testing::ValuesIn(gpu_models()),
