@@ -28,8 +28,7 @@ struct ServeArgs {
   ServerOptions server;
   int max_queue = 1024;
   bool disable_log_stats = false;
-  bool enable_auto_tool_choice = false;  // vLLM's flags, accepted (see register_serve_command)
-  std::string tool_call_parser = "hermes";
+  bool enable_auto_tool_choice = false;  // vLLM's flag, accepted (see register_serve_command)
   bool disable_log_requests = false;  // vLLM's older default-restating flag
 };
 
@@ -139,19 +138,20 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--reasoning-parser", s.reasoning_parser,
                   "split <think> reasoning into reasoning_content: qwen3 or deepseek_r1 (as vLLM)")
       ->check(CLI::IsMember({"qwen3", "deepseek_r1"}));
-  // vLLM's tool-call flags, for its command lines: tool calls are always parsed, in the Hermes
-  // format (<tool_call>{...}</tool_call>) that the Qwen templates write.
+  // vLLM's tool-call flags, for its command lines: tool calls are always parsed (with tools in
+  // the request), in the format --tool-call-parser names.
   cmd->add_flag("--enable-auto-tool-choice", args->enable_auto_tool_choice,
                 "accepted for vLLM command lines: tool_choice \"auto\" always works here");
-  cmd->add_option("--tool-call-parser", args->tool_call_parser,
-                  "hermes (the only format parsed: <tool_call> JSON, as the Qwen templates write it)")
+  cmd->add_option("--tool-call-parser", s.tool_call_parser,
+                  "the format of the model's tool calls: hermes (<tool_call> JSON, as the Qwen templates "
+                  "write it; the default) or llama3_json (a reply of {\"name\": ..., \"parameters\": ...} "
+                  "objects, as the Llama 3.1 / 3.2 templates write it)")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {
-            if (v == "hermes") return "";
-            return "\"" + v + "\" is not supported: tool calls are parsed in the Hermes format of the Qwen "
-                   "templates (<tool_call>{...}</tool_call>), --tool-call-parser hermes";
+            if (v == "hermes" || v == "llama3_json") return "";
+            return "\"" + v + "\" is not supported (supported: hermes, llama3_json)";
           },
-          "hermes"));
+          "hermes|llama3_json"));
   cmd->callback([args] { run_serve(*args); });
 }
 

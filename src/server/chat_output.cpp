@@ -21,7 +21,8 @@ ReasoningParser reasoning_parser_from_name(const std::string& name) {
   return ReasoningParser::None;
 }
 
-ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reasoning, bool tools) {
+ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reasoning, bool tools,
+                                   ToolCallParser format) {
   ChatMessageParts parts;
   std::string_view content = text;
   const bool opened = text.substr(0, kThink.size()) == kThink;
@@ -32,7 +33,7 @@ ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reason
     content = end == std::string_view::npos ? std::string_view() : rest.substr(end + kEndThink.size());
   }
   if (tools) {
-    ParsedToolCalls p = parse_tool_calls(content);
+    ParsedToolCalls p = parse_tool_calls(content, format);
     parts.content = std::move(p.content);
     parts.calls = std::move(p.calls);
   } else {
@@ -68,6 +69,10 @@ ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finis
       return d;
     }
   }
+  if (tools_ && format_ == ToolCallParser::Llama3Json) {
+    push_llama3(text, finished, d);
+    return d;
+  }
   // Content: with tools, up to the first <tool_call> (or what may start one); then calls.
   if (first_tag_ == std::string_view::npos) {
     const std::string_view rest = text.substr(std::min(sent_, text.size()));
@@ -99,29 +104,8 @@ void ChatOutputStream::push_calls(std::string_view text, bool finished, Delta& d
     const size_t body_end = close != npos ? close
                             : finished    ? text.size()
                                           : block_ + text_before_tag(text.substr(block_), kToolCallClose);
-    const CallBodyScan scan = scan_call_body(text.substr(block_, body_end - block_));
-    if (!named_ && scan.name && !scan.bad) {
-      d.calls.push_back({calls_++, *scan.name, ""});
-      named_ = true;
-    }
-    if (named_) {
-      std::string fragment;
-      if (scan.args == CallBodyScan::Args::Raw) {
-        const size_t len = scan.args_end - scan.args_begin;
-        if (len > args_sent_) fragment = std::string(text.substr(block_ + scan.args_begin + args_sent_, len - args_sent_));
-        args_sent_ = std::max(args_sent_, len);
-      } else if (!args_whole_ && scan.args == CallBodyScan::Args::String && scan.args_complete) {
-        fragment = scan.args_string;  // a JSON string of arguments: its text, decoded
-        args_whole_ = true;
-      } else if (!args_whole_ && ends && scan.args != CallBodyScan::Args::String) {
-        fragment = "{}";  // none, or null, by the block's end: "{}", as the whole parse
-        args_whole_ = true;
-      }
-      if (!fragment.empty()) {
-        if (!d.calls.empty() && d.calls.back().index == calls_ - 1) d.calls.back().arguments += fragment;
-        else d.calls.push_back({calls_ - 1, std::nullopt, std::move(fragment)});
-      }
-    }
+    const std::string_view body = text.substr(block_, body_end - block_);
+    emit_call(body, scan_call_body(body), ends, d);
     if (!ends) break;
     sent_ = close != npos ? close + kToolCallClose.size() : text.size();
     block_ = npos;
@@ -131,6 +115,92 @@ void ChatOutputStream::push_calls(std::string_view text, bool finished, Delta& d
   // parse has it (or its calls, should the whole parse find some the scan did not).
   if (finished && calls_ == 0) {
     ParsedToolCalls p = parse_tool_calls(text.substr(first_tag_));
+    d.content += p.content;
+    for (ToolCall& c : p.calls) d.calls.push_back({calls_++, std::move(c.name), std::move(c.arguments)});
+    sent_ = text.size();
+  }
+}
+
+void ChatOutputStream::emit_call(std::string_view body, const CallBodyScan& scan, bool ends, Delta& d) {
+  if (!named_ && scan.name && !scan.bad) {
+    d.calls.push_back({calls_++, *scan.name, ""});
+    named_ = true;
+  }
+  if (!named_) return;
+  std::string fragment;
+  if (scan.args == CallBodyScan::Args::Raw) {
+    const size_t len = scan.args_end - scan.args_begin;
+    if (len > args_sent_) fragment = std::string(body.substr(scan.args_begin + args_sent_, len - args_sent_));
+    args_sent_ = std::max(args_sent_, len);
+  } else if (!args_whole_ && scan.args == CallBodyScan::Args::String && scan.args_complete) {
+    fragment = scan.args_string;  // a JSON string of arguments: its text, decoded
+    args_whole_ = true;
+  } else if (!args_whole_ && ends && scan.args != CallBodyScan::Args::String) {
+    fragment = "{}";  // none, or null, by the block's end: "{}", as the whole parse
+    args_whole_ = true;
+  }
+  if (!fragment.empty()) {
+    if (!d.calls.empty() && d.calls.back().index == calls_ - 1) d.calls.back().arguments += fragment;
+    else d.calls.push_back({calls_ - 1, std::nullopt, std::move(fragment)});
+  }
+}
+
+void ChatOutputStream::push_llama3(std::string_view text, bool finished, Delta& d) {
+  constexpr size_t npos = std::string_view::npos;
+  auto skip_space = [&](size_t i) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+    return i;
+  };
+  auto as_content = [&] {  // everything not sent yet is content from here on
+    plain_ = true;
+    d.content += std::string(text.substr(std::min(sent_, text.size())));
+    sent_ = text.size();
+  };
+  if (plain_) return as_content();
+  if (first_tag_ == npos) {
+    // Undecided: spaces, then the optional tag, then '{' makes the reply calls.
+    size_t i = skip_space(sent_);
+    std::string_view rest = text.substr(i);
+    if (rest.starts_with(kPythonTag)) {
+      i = skip_space(i + kPythonTag.size());
+      rest = text.substr(i);
+    } else if (!finished && !rest.empty() && kPythonTag.starts_with(rest)) {
+      return;  // may still become the tag
+    }
+    if (rest.empty() && !finished) return;  // spaces (and the tag) so far
+    if (rest.empty() || rest[0] != '{') return as_content();
+    first_tag_ = block_ = i;
+    named_ = args_whole_ = false;
+    args_sent_ = 0;
+  }
+  while (block_ != npos) {
+    const std::string_view body = text.substr(block_);
+    const CallBodyScan scan = scan_call_body(body, /*parameters_key=*/true);
+    // The first object is not a call (not an object of string keys, or one that ended without
+    // a name): the reply is content, as the whole parse has it.
+    if (calls_ == 0 && (scan.bad || (scan.end != npos && !scan.name))) return as_content();
+    const bool ends = scan.end != npos || finished;
+    emit_call(body, scan, ends, d);
+    if (scan.end == npos) break;  // more of this object to come (or the reply ended inside it)
+    // After a call: "; {" starts the next one; anything else ends the calls (the rest is dropped).
+    size_t j = skip_space(block_ + scan.end);
+    if (j == text.size() && !finished) break;  // wait for what follows
+    if (j < text.size() && text[j] == ';') {
+      j = skip_space(j + 1);
+      if (j == text.size() && !finished) break;
+      if (j < text.size() && text[j] == '{') {
+        block_ = j;
+        named_ = args_whole_ = false;
+        args_sent_ = 0;
+        continue;
+      }
+    }
+    block_ = npos;
+  }
+  // sent_ stays where the reply's content starts (nothing of it went out). No object named a
+  // function by the end: the whole parse decides (content, or its calls).
+  if (finished && calls_ == 0) {
+    ParsedToolCalls p = parse_llama3_json_calls(text.substr(std::min(sent_, text.size())));
     d.content += p.content;
     for (ToolCall& c : p.calls) d.calls.push_back({calls_++, std::move(c.name), std::move(c.arguments)});
     sent_ = text.size();

@@ -4,8 +4,8 @@
 //    enable_thinking false writes none); "deepseek_r1": the text starts in reasoning, <think>
 //    optional (DeepSeek-R1's template opens it in the prompt). Reasoning cut short by max_tokens
 //    stays reasoning.
-//  - with tools in the request, <tool_call> blocks in the content become tool_calls
-//    (server/tool_calls.h).
+//  - with tools in the request, <tool_call> blocks in the content (hermes), or a reply that is
+//    call objects (llama3_json), become tool_calls (server/tool_calls.h).
 // ChatOutputStream gives the same parts incrementally: what may still turn out to be a tag is
 // held back; a tool call goes out as soon as its name is complete, then its arguments as they
 // are written (server/tool_calls.h, ToolCallDelta). Where a reply's blocks are all calls the
@@ -33,11 +33,13 @@ struct ChatMessageParts {
   std::string content;
   std::vector<ToolCall> calls;
 };
-ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reasoning, bool tools);
+ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reasoning, bool tools,
+                                   ToolCallParser format = ToolCallParser::Hermes);
 
 class ChatOutputStream {
  public:
-  ChatOutputStream(ReasoningParser reasoning, bool tools) : parser_(reasoning), tools_(tools) {}
+  ChatOutputStream(ReasoningParser reasoning, bool tools, ToolCallParser format = ToolCallParser::Hermes)
+      : parser_(reasoning), tools_(tools), format_(format) {}
   struct Delta {
     std::string reasoning, content;
     std::vector<ToolCallDelta> calls;
@@ -50,9 +52,15 @@ class ChatOutputStream {
  private:
   enum class Phase { Undecided, Reasoning, Content };
   void push_calls(std::string_view text, bool finished, Delta& d);
+  void push_llama3(std::string_view text, bool finished, Delta& d);
+  // The deltas of the open call whose body (object) starts at body[0]: its name once complete,
+  // then its arguments as they grow; `ends`: the body is whole.
+  void emit_call(std::string_view body, const CallBodyScan& scan, bool ends, Delta& d);
 
   ReasoningParser parser_;
   bool tools_;
+  ToolCallParser format_;
+  bool plain_ = false;  // llama3_json: the reply is content
   Phase phase_ = Phase::Undecided;
   size_t sent_ = 0;  // bytes of the text sent or consumed as tags
   // Tool calls (content phase, after the first <tool_call>): the calls sent, the first tag's

@@ -28,6 +28,7 @@ struct ServerOptions {
   int http_threads = 0;                         // 0: enough for max_num_seqs streams + headroom
   bool enable_debug_endpoints = false;          // GET /debug/engine (EngineStats as JSON)
   std::string reasoning_parser;                 // "", "qwen3", "deepseek_r1" (server/chat_output.h)
+  std::string tool_call_parser = "hermes";      // "hermes", "llama3_json" (server/tool_calls.h)
   size_t max_body_bytes = 64u << 20;
   size_t responses_store_size = 256;            // /v1/responses kept for previous_response_id (0: none)
   // vLLM's --enable-log-requests: a log line per request as it reaches the engine (its

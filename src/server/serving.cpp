@@ -19,6 +19,7 @@ ServingState::ServingState(ServerOptions opts)
     : options(std::move(opts)),
       model_name(options.served_model_names.empty() ? options.model_dir : options.served_model_names[0]),
       reasoning_parser(reasoning_parser_from_name(options.reasoning_parser)),
+      tool_call_parser(tool_call_parser_from_name(options.tool_call_parser)),
       metrics(model_name),
       responses(options.responses_store_size),
       start_time(unix_time()) {}

@@ -35,6 +35,7 @@ struct ServingState {
   ServerOptions options;
   std::string model_name;  // the first served name
   ReasoningParser reasoning_parser = ReasoningParser::None;  // from options.reasoning_parser
+  ToolCallParser tool_call_parser = ToolCallParser::Hermes;  // from options.tool_call_parser
   ServerMetrics metrics;
   ResponseStore responses;  // /v1/responses stored for previous_response_id
   int64_t start_time = 0;   // unix seconds
@@ -93,7 +94,7 @@ struct PromptPlan {
 // asked, with its sampling settings (a forced or strict tool call's output format included);
 // `prompt_param` names the conversation field in errors (serving_chat.cpp).
 PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
-                            const std::string& prompt_param);
+                            const std::string& prompt_param, ToolCallParser format);
 
 // Runs prompts x n choices through the AsyncEngine (ids "<id>-<choice>", seeds offset per
 // choice when the request has one), records metrics, and aborts every unfinished choice

@@ -20,6 +20,7 @@ struct ChatContext {
   ChatRequest request;
   LogprobStyle style;
   ReasoningParser reasoning = ReasoningParser::None;
+  ToolCallParser tool_format = ToolCallParser::Hermes;
 };
 
 // The finish reason of a choice with tool calls: "tool_calls" when the model ended its turn
@@ -38,7 +39,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     out += "{\"index\":";
     append_json_number(out, static_cast<int64_t>(c.index));
     out += ",\"message\":{\"role\":\"assistant\",";
-    const ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, !ctx.request.tools.is_null());
+    const ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, !ctx.request.tools.is_null(), ctx.tool_format);
     if (ctx.reasoning != ReasoningParser::None) {
       out += "\"reasoning_content\":";
       if (parsed.reasoning) append_json_string(out, *parsed.reasoning);
@@ -75,7 +76,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
 }  // namespace
 
 PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
-                            const std::string& prompt_param) {
+                            const std::string& prompt_param, ToolCallParser format) {
   PromptPlan plan;
   plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
   truncate_prompt(plan.token_ids, r, engine.max_model_len());
@@ -83,8 +84,14 @@ PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok
                                      engine.max_model_len(), prompt_param);
   plan.params.bad_words_ids = tok.bad_word_sequences(r.bad_words);
   if (r.force_tool_call) {
-    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool);
+    plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool, format);
   } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
+    // With llama3_json a reply is a call or text from its first byte; the strict form (free
+    // text, then calls at a tag) has no tag to wait for.
+    if (format != ToolCallParser::Hermes)
+      throw bad_request("'strict' tools with tool_choice 'auto' are enforced with --tool-call-parser hermes only; "
+                        "use tool_choice 'required' or a named function, or drop 'strict'",
+                        "tools");
     plan.params.output_format = strict_tool_call_format(r.tools);
   }
   return plan;
@@ -105,10 +112,11 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
   const LLMEngine& engine = state.engine->engine();
   const ServingTokenizer& tok = state.require_tokenizer("chat completions");
 
-  PromptPlan plan = chat_prompt_plan(engine, tok, r, "messages");
+  PromptPlan plan = chat_prompt_plan(engine, tok, r, "messages", state.tool_call_parser);
   ctx->style.table = &tok.table();
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
   ctx->reasoning = state.reasoning_parser;
+  ctx->tool_format = state.tool_call_parser;
   std::vector<PromptPlan> plans;
   plans.push_back(std::move(plan));
 
@@ -144,7 +152,7 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
           writer->append_choice_event(initial, choice, choice_usage(r, *gen, c));
         }
         // Each choice's text through its splitter: reasoning, content, and tool calls as they come.
-        std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null()));
+        std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null(), ctx->tool_format));
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
           const bool with_logprobs = r.logprobs >= 0 && !out.new_logprobs.empty();
           ChatOutputStream& splitter = splitters[static_cast<size_t>(c.index)];

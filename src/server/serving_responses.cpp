@@ -25,6 +25,7 @@ namespace {
 struct ResponsesContext {
   ResponsesRequest request;
   ReasoningParser reasoning = ReasoningParser::None;
+  ToolCallParser tool_format = ToolCallParser::Hermes;
   std::unique_ptr<ResponseWriter> writer;
 };
 
@@ -130,11 +131,12 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   if (ctx->request.truncate_auto) fit_to_context(ctx->request.chat, engine, tok, ctx->request.instructions.has_value());
   PromptPlan plan;
   try {
-    plan = chat_prompt_plan(engine, tok, r, "input");
+    plan = chat_prompt_plan(engine, tok, r, "input", state.tool_call_parser);
   } catch (const ApiError& e) {
     throw responses_error(e);
   }
   ctx->reasoning = state.reasoning_parser;
+  ctx->tool_format = state.tool_call_parser;
   LogprobStyle style;
   style.table = &tok.table();
   style.tokens_as_ids = r.return_tokens_as_token_ids;
@@ -185,7 +187,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
         ResponseEventLog& log;
         ~Closer() { log.close(); }
       } closer{*log};
-      ChatOutputStream splitter(ctx->reasoning, tools);
+      ChatOutputStream splitter(ctx->reasoning, tools, ctx->tool_format);
       bool started = false;
       std::string error, buf;
       while (!gen->done() && !cancelled.load() && error.empty()) {
@@ -214,7 +216,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
       } else if (!gen->done()) {  // cancelled: what was generated so far, and no more events
         gen->abort();
         const ChoiceState& c = gen->choices()[0];
-        const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
+        const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools, ctx->tool_format);
         const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
         items = response_items(parts);
         ResponseWriter::Outcome o;
@@ -246,7 +248,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   if (!r.stream) {
     respond_when_done(*gen, *conn, res, [&] {
       const ChoiceState& c = gen->choices()[0];
-      const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools);
+      const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools, ctx->tool_format);
       const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
       std::vector<ResponseItem> items = response_items(parts);
       const bool incomplete = c.finish_reason == FinishReason::Length;
@@ -263,7 +265,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   res.set_chunked_content_provider(
       "text/event-stream", [ctx, gen, conn, tools, &tok, keep](size_t, httplib::DataSink& sink) {
         ResponseEventStream events(*ctx->writer);
-        ChatOutputStream splitter(ctx->reasoning, tools);
+        ChatOutputStream splitter(ctx->reasoning, tools, ctx->tool_format);
         std::string initial;
         events.start(initial);
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {

@@ -10,6 +10,31 @@
 
 namespace tllm {
 
+ToolCallParser tool_call_parser_from_name(const std::string& name) {
+  if (name == "hermes") return ToolCallParser::Hermes;
+  if (name == "llama3_json") return ToolCallParser::Llama3Json;
+  TLLM_CHECK_ARG(false, "unknown tool-call parser \"", name, "\" (supported: hermes, llama3_json)");
+  return ToolCallParser::Hermes;
+}
+
+namespace {
+
+// A call's arguments as the whole parse gives them: none or null "{}", a string its text, any
+// other value compact JSON.
+std::string call_arguments(const nlohmann::json& call, bool parameters_key) {
+  auto args = call.find("arguments");
+  if (args == call.end() && parameters_key) args = call.find("parameters");
+  return args == call.end() || args->is_null() ? "{}"
+         : args->is_string()                   ? args->get<std::string>()
+                                               : args->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+ParsedToolCalls parse_tool_calls(std::string_view text, ToolCallParser format) {
+  return format == ToolCallParser::Llama3Json ? parse_llama3_json_calls(text) : parse_tool_calls(text);
+}
+
 ParsedToolCalls parse_tool_calls(std::string_view text) {
   ParsedToolCalls out;
   size_t at = text.find(kToolCallOpen);
@@ -24,13 +49,7 @@ ParsedToolCalls parse_tool_calls(std::string_view text) {
     const std::string_view block = text.substr(body, close == std::string_view::npos ? text.npos : close - body);
     const nlohmann::json call = nlohmann::json::parse(block, nullptr, /*allow_exceptions=*/false);
     if (!call.is_object() || !call.contains("name") || !call["name"].is_string()) return {std::string(text), {}};
-    ToolCall tc;
-    tc.name = call["name"].get<std::string>();
-    const auto args = call.find("arguments");
-    tc.arguments = args == call.end() || args->is_null() ? "{}"
-                   : args->is_string()                   ? args->get<std::string>()
-                                                         : args->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    out.calls.push_back(std::move(tc));
+    out.calls.push_back({call["name"].get<std::string>(), call_arguments(call, false)});
     at = close == std::string_view::npos ? close : text.find(kToolCallOpen, close + kToolCallClose.size());
   }
   return out;
@@ -85,7 +104,28 @@ std::optional<std::string> decode_string(std::string_view token) {
 
 }  // namespace
 
-CallBodyScan scan_call_body(std::string_view body) {
+ParsedToolCalls parse_llama3_json_calls(std::string_view text) {
+  const ParsedToolCalls none{std::string(text), {}};
+  size_t i = skip_space(text, 0);
+  if (text.substr(i).starts_with(kPythonTag)) i = skip_space(text, i + kPythonTag.size());
+  if (i == text.size() || text[i] != '{') return none;
+  ParsedToolCalls out;
+  while (true) {
+    const size_t end = value_end(text, i);
+    if (end == std::string_view::npos) return none;  // cut short: not a call object
+    const nlohmann::json call = nlohmann::json::parse(text.substr(i, end - i), nullptr, /*allow_exceptions=*/false);
+    if (!call.is_object() || !call.contains("name") || !call["name"].is_string()) return none;
+    out.calls.push_back({call["name"].get<std::string>(), call_arguments(call, true)});
+    size_t j = skip_space(text, end);
+    if (j == text.size() || text[j] != ';') break;
+    j = skip_space(text, j + 1);
+    if (j == text.size() || text[j] != '{') break;
+    i = j;
+  }
+  return out;  // what follows the last call is dropped
+}
+
+CallBodyScan scan_call_body(std::string_view body, bool parameters_key) {
   CallBodyScan r;
   size_t i = skip_space(body, 0);
   if (i == body.size()) return r;
@@ -111,7 +151,7 @@ CallBodyScan scan_call_body(std::string_view body) {
     i = skip_space(body, i + 1);
     if (i == body.size()) return r;
     const size_t end = value_end(body, i);
-    if (*key == "arguments") {
+    if (*key == "arguments" || (parameters_key && *key == "parameters" && r.args == CallBodyScan::Args::None)) {
       r.args = body[i] == '"'   ? CallBodyScan::Args::String
                : body[i] == 'n' ? CallBodyScan::Args::Null  // only null starts with n
                                 : CallBodyScan::Args::Raw;
@@ -132,6 +172,7 @@ CallBodyScan scan_call_body(std::string_view body) {
     else if (i < body.size() && body[i] != '}') r.bad = true;
     if (r.bad) return r;
   }
+  if (i < body.size()) r.end = i + 1;  // the closing brace
   return r;
 }
 
@@ -154,11 +195,12 @@ bool strict(const nlohmann::ordered_json& function) {
 }
 
 // The call object of the eligible tools (all, or the one named): a union over them of
-// {"name": const, "arguments": schema}, the arguments' schema the tool's parameters (when
+// {"name": const, args_key: schema}, the arguments' schema the tool's parameters (when
 // `all_schemas` or the tool is strict) or any object (no parameters, keywords structured
-// output cannot enforce, or a tool that is not strict).
+// output cannot enforce, or a tool that is not strict). args_key: "arguments" (hermes) or
+// "parameters" (llama3_json).
 std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tools, const std::string& name,
-                                              bool all_schemas) {
+                                              bool all_schemas, const char* args_key = "arguments") {
   nlohmann::json calls = nlohmann::json::array();
   for (const nlohmann::ordered_json& t : tools) {
     const nlohmann::ordered_json& f = t["function"];
@@ -175,9 +217,9 @@ std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tool
     }
     // The name first, so that a streamed call can go out before its arguments are written.
     calls.push_back({{"type", "object"},
-                     {"properties", {{"name", {{"const", n}}}, {"arguments", std::move(args)}}},
-                     {"required", {"name", "arguments"}},
-                     {"propertyOrdering", {"name", "arguments"}},
+                     {"properties", {{"name", {{"const", n}}}, {args_key, std::move(args)}}},
+                     {"required", {"name", args_key}},
+                     {"propertyOrdering", {"name", args_key}},
                      {"additionalProperties", false}});
   }
   return JsonSchema::compile(calls.size() == 1 ? calls[0] : nlohmann::json{{"anyOf", calls}});
@@ -185,7 +227,9 @@ std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tool
 
 }  // namespace
 
-std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name) {
+std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name,
+                                                 ToolCallParser format) {
+  if (format == ToolCallParser::Llama3Json) return {OutputPiece::value(call_schema(tools, name, true, "parameters"))};
   return {OutputPiece::text("<tool_call>\n"), OutputPiece::value(call_schema(tools, name, true)),
           OutputPiece::text("\n</tool_call>")};
 }

@@ -1,9 +1,16 @@
-// Tool calls in a chat completion's output, in the Hermes format that Qwen2.5 / Qwen3 chat
-// templates teach the model (vLLM's "hermes" tool parser):
-//   text <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call> <tool_call>...</tool_call>
-// The content is the text before the first <tool_call>; each block is one call; the last block
-// may lack its closing tag (the output ended). When any block is not a JSON object with a
-// string "name", nothing is a call and the whole text stays content, as vLLM does.
+// Tool calls in a chat completion's output, in one of two formats (vLLM's --tool-call-parser):
+// - "hermes", what Qwen2.5 / Qwen3 chat templates teach the model:
+//     text <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call> <tool_call>...</tool_call>
+//   The content is the text before the first <tool_call>; each block is one call; the last
+//   block may lack its closing tag (the output ended).
+// - "llama3_json", what Llama 3.1 / 3.2 templates teach: the reply is the call itself,
+//     [<|python_tag|>]{"name": "f", "parameters": {...}}; {"name": "g", "parameters": {...}}
+//   ("arguments" is taken for "parameters" too). A reply that does not start with a call
+//   object (after spaces and the optional tag) is content; text after the last call is
+//   dropped, as vLLM's parser drops it. vLLM's non-streaming parser also finds a call after
+//   other text; here the reply must start with it, so that streamed and whole replies agree.
+// When any block (object) is not a JSON object with a string "name", nothing is a call and
+// the whole text stays content, as vLLM does.
 #pragma once
 
 #include <optional>
@@ -19,6 +26,11 @@ namespace tllm {
 
 inline constexpr std::string_view kToolCallOpen = "<tool_call>";
 inline constexpr std::string_view kToolCallClose = "</tool_call>";
+inline constexpr std::string_view kPythonTag = "<|python_tag|>";  // llama3_json's optional prefix
+
+enum class ToolCallParser { Hermes, Llama3Json };
+// "hermes", "llama3_json"; throws InvalidArgument naming the supported ones.
+ToolCallParser tool_call_parser_from_name(const std::string& name);
 
 struct ToolCall {
   std::string name;
@@ -30,7 +42,9 @@ struct ParsedToolCalls {
   std::vector<ToolCall> calls;
 };
 
-ParsedToolCalls parse_tool_calls(std::string_view text);
+ParsedToolCalls parse_tool_calls(std::string_view text);                         // hermes
+ParsedToolCalls parse_llama3_json_calls(std::string_view text);                  // llama3_json
+ParsedToolCalls parse_tool_calls(std::string_view text, ToolCallParser format);  // either
 
 // Streaming (OpenAI's delta.tool_calls): a call goes out as its first delta, with the name
 // (the id and type go with it) once the "name" string is complete, then fragments of its
@@ -42,8 +56,9 @@ struct ToolCallDelta {
   std::string arguments;            // the next fragment of the arguments text
 };
 
-// What has arrived of a <tool_call> block's body (the text after the tag): the object's name
-// once its string is complete, and the span of its "arguments" value so far.
+// What has arrived of a <tool_call> block's body (the text after the tag), or of a llama3_json
+// call object: the object's name once its string is complete, the span of its "arguments"
+// (or, with `parameters_key`, "parameters") value so far, and where the object ends.
 struct CallBodyScan {
   enum class Args { None, Null, String, Raw };  // Raw: an object, array, number or literal
   bool bad = false;                             // not the start of a JSON object with string keys
@@ -52,8 +67,9 @@ struct CallBodyScan {
   size_t args_begin = 0, args_end = 0;  // the value's text in the body
   bool args_complete = false;           // args_end is its end (else: what has arrived of it)
   std::string args_string;              // Args::String, complete: the decoded string
+  size_t end = std::string_view::npos;  // one past the object's closing brace, once it arrived
 };
-CallBodyScan scan_call_body(std::string_view body);
+CallBodyScan scan_call_body(std::string_view body, bool parameters_key = false);
 
 // Streaming: how many leading bytes of text can go out now: everything before `tag`, and before
 // a suffix that could still become it.
@@ -66,7 +82,9 @@ size_t tool_call_free_prefix(std::string_view text);
 // first, its arguments under the tool's parameters schema (engine/json_schema.h; a schema with
 // keywords it cannot enforce constrains them to a JSON object, with a warning in the log):
 //   <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
-std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name);
+// llama3_json: the call object alone, {"name": ..., "parameters": ...}.
+std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name,
+                                                 ToolCallParser format = ToolCallParser::Hermes);
 
 // Whether a tool sets "strict": true (OpenAI: its calls follow its parameters schema).
 bool has_strict_tool(const nlohmann::ordered_json& tools);

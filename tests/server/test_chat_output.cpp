@@ -3,6 +3,7 @@
 // cutting the text into pushes, and nothing that may still become a tag goes out early.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,48 @@
 
 namespace tllm {
 namespace {
+
+struct Streamed {
+  std::string reasoning, content;
+  std::vector<ToolCall> calls;  // the deltas put together by index
+};
+
+// Pushes `t` through `s` in pieces (trial 0: byte by byte; else 1-5 bytes at random) and puts
+// the deltas together; `between` checks what went out so far after each push but the last.
+Streamed stream(std::string_view t, ChatOutputStream s, int trial, std::mt19937& rng,
+                const std::function<void(const Streamed&)>& between = {}) {
+  Streamed out;
+  size_t at = 0;
+  while (true) {
+    at = trial == 0 ? at + 1 : std::min(t.size(), at + 1 + rng() % 5);
+    const bool finished = at >= t.size();
+    const auto d = s.push(t.substr(0, std::min(at, t.size())), finished);
+    out.reasoning += d.reasoning;
+    out.content += d.content;
+    for (const ToolCallDelta& c : d.calls) {
+      if (c.name) {
+        EXPECT_EQ(c.index, static_cast<int>(out.calls.size()));
+        out.calls.push_back({*c.name, ""});
+      }
+      if (c.index >= static_cast<int>(out.calls.size())) {
+        ADD_FAILURE() << "arguments of call " << c.index << " before its name";
+        return out;
+      }
+      out.calls[static_cast<size_t>(c.index)].arguments += c.arguments;
+    }
+    if (finished) return out;
+    if (between) between(out);
+  }
+}
+
+void expect_same_calls(const std::vector<ToolCall>& streamed, const std::vector<ToolCall>& whole) {
+  ASSERT_EQ(streamed.size(), whole.size());
+  for (size_t i = 0; i < streamed.size(); ++i) {
+    EXPECT_EQ(streamed[i].name, whole[i].name);
+    EXPECT_EQ(nlohmann::json::parse(streamed[i].arguments), nlohmann::json::parse(whole[i].arguments))
+        << streamed[i].arguments << " against " << whole[i].arguments;
+  }
+}
 
 TEST(ChatOutput, SplitsReasoningAsVllmsParsers) {
   const auto q = split_chat_output("<think>\nLet me see.\n</think>\n\nParis.", ReasoningParser::Qwen3, false);
@@ -65,32 +108,14 @@ TEST(ChatOutput, StreamedDeltasAddUpToTheWholeSplit) {
         for (int trial = 0; trial < 20; ++trial) {
           SCOPED_TRACE(t + " parser " + std::to_string(static_cast<int>(parser)) + " tools " + std::to_string(tools) +
                        " trial " + std::to_string(trial));
-          ChatOutputStream s(parser, tools);
-          std::string reasoning, content;
-          std::vector<ToolCall> calls;  // the deltas put together by index
-          size_t at = 0;
-          while (true) {
-            at = trial == 0 ? at + 1 : std::min(t.size(), at + 1 + rng() % 5);  // trial 0: byte by byte
-            const bool finished = at >= t.size();
-            const auto d = s.push(std::string_view(t).substr(0, std::min(at, t.size())), finished);
-            reasoning += d.reasoning;
-            content += d.content;
-            for (const ToolCallDelta& c : d.calls) {
-              if (c.name) {
-                ASSERT_EQ(c.index, static_cast<int>(calls.size()));
-                calls.push_back({*c.name, ""});
-              }
-              ASSERT_LT(c.index, static_cast<int>(calls.size()));
-              calls[static_cast<size_t>(c.index)].arguments += c.arguments;
-            }
-            if (finished) break;
-            // Nothing of a tag goes out before it is known not to be one (at the end a block that
-            // is not a call goes out as content).
-            EXPECT_EQ(reasoning.find("</think>"), std::string::npos);
+          // Nothing of a tag goes out before it is known not to be one (at the end a block that
+          // is not a call goes out as content).
+          const auto [reasoning, content, calls] = stream(t, ChatOutputStream(parser, tools), trial, rng, [&](const Streamed& so_far) {
+            EXPECT_EQ(so_far.reasoning.find("</think>"), std::string::npos);
             if (tools) {
-              EXPECT_EQ(content.find("<tool_call>"), std::string::npos);
+              EXPECT_EQ(so_far.content.find("<tool_call>"), std::string::npos);
             }
-          }
+          });
           EXPECT_EQ(reasoning, whole.reasoning.value_or(""));
           if (t.find("\"cut\"") == std::string::npos || !tools || parser == ReasoningParser::DeepSeekR1) {
             EXPECT_EQ(content, whole.content);
@@ -105,16 +130,93 @@ TEST(ChatOutput, StreamedDeltasAddUpToTheWholeSplit) {
             EXPECT_TRUE(whole.calls.empty());
             continue;
           }
-          ASSERT_EQ(calls.size(), whole.calls.size());
-          for (size_t i = 0; i < calls.size(); ++i) {
-            EXPECT_EQ(calls[i].name, whole.calls[i].name);
-            EXPECT_EQ(nlohmann::json::parse(calls[i].arguments), nlohmann::json::parse(whole.calls[i].arguments))
-                << calls[i].arguments << " against " << whole.calls[i].arguments;
-          }
+          expect_same_calls(calls, whole.calls);
         }
       }
     }
   }
+}
+
+// llama3_json: the reply is call objects (after spaces and an optional <|python_tag|>), ";"
+// between them, "parameters" or "arguments"; anything else is content. Streamed and whole agree.
+TEST(ChatOutput, Llama3JsonCallsWholeAndStreamed) {
+  struct Want {
+    std::string text;
+    std::vector<std::pair<std::string, std::string>> calls;  // name, arguments (compact JSON)
+    std::string content;                                      // when no calls
+  };
+  const std::vector<Want> cases = {
+      {R"({"name": "get_weather", "parameters": {"city": "Paris", "days": 3}})",
+       {{"get_weather", R"({"city":"Paris","days":3})"}}, ""},
+      {"  \n<|python_tag|>{\"name\": \"f\", \"arguments\": {\"s\": \"a}b{\\\"c\"}}", {{"f", R"({"s":"a}b{\"c"})"}}, ""},
+      {R"({"name": "a", "parameters": {}}; {"name": "b", "parameters": {"x": [1, {"y": null}]}})",
+       {{"a", "{}"}, {"b", R"({"x":[1,{"y":null}]})"}}, ""},
+      {R"({"name": "a", "parameters": {"k": 1}} and then some words)", {{"a", R"({"k":1})"}}, ""},
+      {R"({"name": "n"})", {{"n", "{}"}}, ""},
+      {R"({"name": "s", "parameters": "{\"k\": 2}"})", {{"s", R"({"k": 2})"}}, ""},
+      {"The weather is fine.", {}, "The weather is fine."},
+      {R"(Sure: {"name": "f", "parameters": {}})", {}, R"(Sure: {"name": "f", "parameters": {}})"},
+      {R"({"answer": 42})", {}, R"({"answer": 42})"},
+      {R"({"name": 7, "parameters": {}})", {}, R"({"name": 7, "parameters": {}})"},
+      {"{not json", {}, "{not json"},
+      {"<|python", {}, "<|python"},
+      {"", {}, ""},
+  };
+  std::mt19937 rng(5);
+  for (const Want& w : cases) {
+    SCOPED_TRACE(w.text);
+    const ChatMessageParts whole = split_chat_output(w.text, ReasoningParser::None, true, ToolCallParser::Llama3Json);
+    ASSERT_EQ(whole.calls.size(), w.calls.size());
+    for (size_t i = 0; i < w.calls.size(); ++i) {
+      EXPECT_EQ(whole.calls[i].name, w.calls[i].first);
+      EXPECT_EQ(nlohmann::json::parse(whole.calls[i].arguments), nlohmann::json::parse(w.calls[i].second));
+    }
+    EXPECT_EQ(whole.content, w.content);
+    // Without tools in the request the text is content, whatever it holds.
+    EXPECT_EQ(split_chat_output(w.text, ReasoningParser::None, false, ToolCallParser::Llama3Json).content, w.text);
+    for (int trial = 0; trial < 20; ++trial) {
+      ChatOutputStream s(ReasoningParser::None, true, ToolCallParser::Llama3Json);
+      const Streamed got = stream(w.text, s, trial, rng, [&](const Streamed& so_far) {
+        // A reply that turns out to be calls sends no content on the way.
+        if (!w.calls.empty()) {
+          EXPECT_EQ(so_far.content, "");
+        }
+      });
+      EXPECT_EQ(got.content, w.content) << "trial " << trial;
+      expect_same_calls(got.calls, whole.calls);
+    }
+  }
+  // With a reasoning parser, the calls follow the reasoning.
+  const std::string r = "<think>use f</think>\n{\"name\": \"f\", \"parameters\": {\"a\": 1}}";
+  const ChatMessageParts parts = split_chat_output(r, ReasoningParser::Qwen3, true, ToolCallParser::Llama3Json);
+  EXPECT_EQ(*parts.reasoning, "use f");
+  ASSERT_EQ(parts.calls.size(), 1u);
+  EXPECT_EQ(parts.calls[0].name, "f");
+  const Streamed sr = stream(r, ChatOutputStream(ReasoningParser::Qwen3, true, ToolCallParser::Llama3Json), 0, rng);
+  EXPECT_EQ(sr.reasoning, "use f");
+  expect_same_calls(sr.calls, parts.calls);
+}
+
+// A llama3_json call goes out as it is written: its name once the string closes, its
+// parameters as they come, before the object ends.
+TEST(ChatOutput, Llama3JsonCallsStreamAsTheyAreWritten) {
+  const std::string t = R"({"name": "get_weather", "parameters": {"city": "Paris", "days": 3}})";
+  ChatOutputStream s(ReasoningParser::None, true, ToolCallParser::Llama3Json);
+  std::string args;
+  size_t named_at = 0, first_args_at = 0;
+  for (size_t n = 1; n <= t.size(); ++n) {
+    const auto d = s.push(std::string_view(t).substr(0, n), n == t.size());
+    EXPECT_EQ(d.content, "");
+    for (const ToolCallDelta& c : d.calls) {
+      if (c.name) named_at = n;
+      if (!c.arguments.empty() && first_args_at == 0) first_args_at = n;
+      args += c.arguments;
+    }
+  }
+  EXPECT_EQ(named_at, t.find("\", \"parameters") + 1);
+  EXPECT_EQ(first_args_at, t.find("{\"city") + 1);
+  EXPECT_EQ(args, R"({"city": "Paris", "days": 3})");
+  EXPECT_TRUE(s.has_calls());
 }
 
 // A call goes out while the model writes it: the name once its string is complete, the
@@ -174,6 +276,9 @@ TEST(ChatOutput, ParserNames) {
   EXPECT_EQ(reasoning_parser_from_name("qwen3"), ReasoningParser::Qwen3);
   EXPECT_EQ(reasoning_parser_from_name("deepseek_r1"), ReasoningParser::DeepSeekR1);
   EXPECT_THROW(reasoning_parser_from_name("granite"), InvalidArgument);
+  EXPECT_EQ(tool_call_parser_from_name("hermes"), ToolCallParser::Hermes);
+  EXPECT_EQ(tool_call_parser_from_name("llama3_json"), ToolCallParser::Llama3Json);
+  EXPECT_THROW(tool_call_parser_from_name("pythonic"), InvalidArgument);
 }
 
 }  // namespace

@@ -2398,6 +2398,83 @@ TEST(HttpFlags, FullQueueIs503) {
   EXPECT_EQ(s.stop(), 0);
 }
 
+// --tool-call-parser llama3_json (vLLM's, for Llama 3.1 / 3.2): a forced call is the call
+// object itself, {"name": ..., "parameters": {...}}, and comes back as tool_calls, whole and
+// streamed (the same call); a reply that is not a call object stays content; strict tools
+// under tool_choice "auto" are refused (their form waits for Hermes' tag).
+TEST(HttpFlags, Llama3JsonToolCalls) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--tool-call-parser", "llama3_json"});
+  ASSERT_TRUE(s.wait_healthy());
+  const json weather = json::parse(R"({"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]}},
+      "required": ["city"]})");
+  const json tools = json::array({{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", weather}}}}});
+  // The tiny model pads JSON with whitespace: a nudge towards "}" and a few seeds, as in
+  // Http.ForcedToolCalls, so that some calls close within max_tokens.
+  const Reply brace = post(s, "/tokenize", json{{"prompt", "}"}, {"add_special_tokens", false}});
+  ASSERT_EQ(brace.status, 200) << brace.raw;
+  json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+               {"tools", tools},
+               {"tool_choice", "required"},
+               {"max_tokens", 150},
+               {"logit_bias", {{std::to_string(brace.body["tokens"][0].get<int>()), 4}}}};
+  int closed = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    body["seed"] = seed;
+    body.erase("stream");
+    const Reply r = post(s, "/v1/chat/completions", body);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const json& c = r.body["choices"][0];
+    if (c["finish_reason"] != "tool_calls") continue;  // cut by max_tokens inside the call
+    ++closed;
+    ASSERT_EQ(c["message"]["tool_calls"].size(), 1u) << r.raw;
+    EXPECT_TRUE(c["message"]["content"].is_null()) << r.raw;
+    const json& call = c["message"]["tool_calls"][0]["function"];
+    EXPECT_EQ(call["name"], "get_weather");
+    const json args = json::parse(call["arguments"].get<std::string>());
+    EXPECT_TRUE(args.is_object() && args.contains("city")) << args.dump();
+    body["stream"] = true;
+    const Stream st = stream(s, "/v1/chat/completions", body);
+    ASSERT_EQ(st.status, 200);
+    std::string name, arguments, content;
+    for (const json& ch : st.chunks) {
+      const json& delta = ch["choices"][0]["delta"];
+      if (delta.contains("content") && delta["content"].is_string()) content += delta["content"].get<std::string>();
+      if (!delta.contains("tool_calls")) continue;
+      for (const json& d : delta["tool_calls"]) {
+        if (d["function"].contains("name")) name = d["function"]["name"];
+        arguments += d["function"]["arguments"].get<std::string>();
+      }
+    }
+    EXPECT_EQ(content, "");
+    EXPECT_EQ(name, "get_weather");
+    EXPECT_EQ(json::parse(arguments), args) << arguments;
+    EXPECT_EQ(st.chunks.back()["choices"][0]["finish_reason"], "tool_calls");
+  }
+  EXPECT_GT(closed, 0) << "no forced call was closed within max_tokens";
+  // Tools offered, the model free: its prose stays content.
+  body.erase("stream");
+  body.erase("logit_bias");
+  body["tool_choice"] = "auto";
+  body["max_tokens"] = 8;
+  const Reply free = post(s, "/v1/chat/completions", body);
+  ASSERT_EQ(free.status, 200) << free.raw;
+  const json& m = free.body["choices"][0]["message"];
+  if (!m.contains("tool_calls") || m["tool_calls"].empty()) {
+    EXPECT_TRUE(m["content"].is_string()) << free.raw;
+  }
+  // A strict tool under "auto" has no form with this parser.
+  json strict_tools = tools;
+  strict_tools[0]["function"]["strict"] = true;
+  body["tools"] = strict_tools;
+  const Reply refused = post(s, "/v1/chat/completions", body);
+  EXPECT_EQ(refused.status, 400) << refused.raw;
+  EXPECT_EQ(refused.body["error"]["param"], "tools") << refused.raw;
+  EXPECT_EQ(s.stop(), 0);
+}
+
 // A vLLM command line: the model as a positional argument, the tool-call flags (hermes),
 // --trust-remote-code, --tensor-parallel-size 1, --chat-template FILE and --generation-config
 // vllm. The server renders chats with that template (/tokenize, and a chat completion equals
