@@ -5,6 +5,8 @@
 // weights without it).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -54,6 +56,42 @@ TEST(HostMemory, FreedHeapBlocksGoBackToTheSystem) {
   EXPECT_LT(after, before - freed_kb / 2) << "resident " << before << " kB before the release, " << after
                                           << " kB after; " << freed_kb << " kB were freed";
 #endif
+}
+
+// The smaps entry of the mapping that holds `p`: its "THPeligible" value (1: the kernel may
+// back it with huge pages), or -1 when the kernel does not say.
+int thp_eligible(const void* p) {
+  std::ifstream f("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(f, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      inside = addr >= lo && addr < hi;
+    } else if (inside && line.rfind("THPeligible:", 0) == 0) {
+      return std::stoi(line.substr(12));
+    }
+  }
+  return -1;
+}
+
+// Large host buffers ask for transparent huge pages (a decode step streams every weight; on
+// 4 KiB pages the prefetchers stop at each page boundary): the mapping that holds one is
+// eligible where the kernel's THP mode allows advice, and small buffers are left alone.
+TEST(HostMemory, LargeBuffersAskForHugePages) {
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string m;
+  std::getline(mode, m);
+  // Only the "madvise" mode shows the advice: "always" makes every mapping eligible, "never" none.
+  if (m.find("[madvise]") == std::string::npos) GTEST_SKIP() << "transparent huge pages are not in madvise mode: " << m;
+  void* big = aligned_host_alloc(size_t{16} << 20);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % (size_t{2} << 20), 0u) << "not on a 2 MiB boundary";
+  std::memset(big, 1, size_t{16} << 20);
+  const int eligible = thp_eligible(big);
+  aligned_host_free(big);
+  if (eligible < 0) GTEST_SKIP() << "this kernel's smaps has no THPeligible field";
+  EXPECT_EQ(eligible, 1);
 }
 
 }  // namespace
