@@ -481,6 +481,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     EXPECT_NE(r.out.find("error: "), std::string::npos) << b.args << "\n" << r.out;
     EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
   }
+  fs::remove_all(tmp);
 }
 
 // tinyllm bench on the shipped model, int4 on load: a pp and a tg row, each beside a limit
