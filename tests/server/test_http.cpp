@@ -2454,6 +2454,34 @@ TEST(HttpFlags, Llama3JsonToolCalls) {
     EXPECT_EQ(st.chunks.back()["choices"][0]["finish_reason"], "tool_calls");
   }
   EXPECT_GT(closed, 0) << "no forced call was closed within max_tokens";
+  // /v1/responses: the same form becomes a function_call item, whole and streamed.
+  const json rtools = json::array({{{"type", "function"}, {"name", "get_weather"}, {"parameters", weather}}});
+  int completed = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SCOPED_TRACE("responses, seed " + std::to_string(seed));
+    const json rbody = {{"input", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                        {"tools", rtools},
+                        {"tool_choice", {{"type", "function"}, {"name", "get_weather"}}},
+                        {"max_output_tokens", 150},
+                        {"seed", seed},
+                        {"logit_bias", body["logit_bias"]}};
+    const Reply r = post(s, "/v1/responses", rbody);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    if (r.body["status"] != "completed") continue;  // cut inside the call
+    ++completed;
+    ASSERT_EQ(r.body["output"].size(), 1u) << r.raw;
+    const json& item = r.body["output"][0];
+    EXPECT_EQ(item["type"], "function_call") << r.raw;
+    EXPECT_EQ(item["name"], "get_weather");
+    const json args = json::parse(item["arguments"].get<std::string>());
+    EXPECT_TRUE(args.is_object() && args.contains("city")) << args.dump();
+    const auto events = response_events(s, rbody);
+    const json& last = events.back().data["response"];
+    ASSERT_EQ(last["output"].size(), 1u);
+    EXPECT_EQ(last["output"][0]["type"], "function_call");
+    EXPECT_EQ(json::parse(last["output"][0]["arguments"].get<std::string>()), args);
+  }
+  EXPECT_GT(completed, 0) << "no forced responses call was closed within max_output_tokens";
   // Tools offered, the model free: its prose stays content.
   body.erase("stream");
   body.erase("logit_bias");
