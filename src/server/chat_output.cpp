@@ -94,10 +94,7 @@ void ChatOutputStream::push_calls(std::string_view text, bool finished, Delta& d
     if (block_ == npos) {
       const size_t open = text.find(kToolCallOpen, sent_);
       if (open == npos) break;  // text between or after blocks is not content (as the whole parse)
-      block_ = open + kToolCallOpen.size();
-      named_ = false;
-      args_sent_ = 0;
-      args_whole_ = false;
+      open_block(open + kToolCallOpen.size());
     }
     const size_t close = text.find(kToolCallClose, block_);
     const bool ends = close != npos || finished;
@@ -119,6 +116,12 @@ void ChatOutputStream::push_calls(std::string_view text, bool finished, Delta& d
     for (ToolCall& c : p.calls) d.calls.push_back({calls_++, std::move(c.name), std::move(c.arguments)});
     sent_ = text.size();
   }
+}
+
+void ChatOutputStream::open_block(size_t body) {
+  block_ = body;
+  named_ = args_whole_ = false;
+  args_sent_ = 0;
 }
 
 void ChatOutputStream::emit_call(std::string_view body, const CallBodyScan& scan, bool ends, Delta& d) {
@@ -147,10 +150,7 @@ void ChatOutputStream::emit_call(std::string_view body, const CallBodyScan& scan
 
 void ChatOutputStream::push_llama3(std::string_view text, bool finished, Delta& d) {
   constexpr size_t npos = std::string_view::npos;
-  auto skip_space = [&](size_t i) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
-    return i;
-  };
+  auto skip_space = [&](size_t i) { return skip_json_space(text, i); };
   auto as_content = [&] {  // everything not sent yet is content from here on
     plain_ = true;
     d.content += std::string(text.substr(std::min(sent_, text.size())));
@@ -169,9 +169,8 @@ void ChatOutputStream::push_llama3(std::string_view text, bool finished, Delta& 
     }
     if (rest.empty() && !finished) return;  // spaces (and the tag) so far
     if (rest.empty() || rest[0] != '{') return as_content();
-    first_tag_ = block_ = i;
-    named_ = args_whole_ = false;
-    args_sent_ = 0;
+    first_tag_ = i;
+    open_block(i);
   }
   while (block_ != npos) {
     const std::string_view body = text.substr(block_);
@@ -189,9 +188,7 @@ void ChatOutputStream::push_llama3(std::string_view text, bool finished, Delta& 
       j = skip_space(j + 1);
       if (j == text.size() && !finished) break;
       if (j < text.size() && text[j] == '{') {
-        block_ = j;
-        named_ = args_whole_ = false;
-        args_sent_ = 0;
+        open_block(j);
         continue;
       }
     }

@@ -56,6 +56,8 @@ class ChatOutputStream {
   // The deltas of the open call whose body (object) starts at body[0]: its name once complete,
   // then its arguments as they grow; `ends`: the body is whole.
   void emit_call(std::string_view body, const CallBodyScan& scan, bool ends, Delta& d);
+  // A call's body (object) starts at `body`: nothing of it has gone out yet.
+  void open_block(size_t body);
 
   ReasoningParser parser_;
   bool tools_;

@@ -56,12 +56,16 @@ ParsedToolCalls parse_tool_calls(std::string_view text) {
 }
 
 namespace {
-
 bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-size_t skip_space(std::string_view t, size_t i) {
-  while (i < t.size() && json_space(t[i])) ++i;
+}  // namespace
+
+size_t skip_json_space(std::string_view text, size_t i) {
+  while (i < text.size() && json_space(text[i])) ++i;
   return i;
 }
+
+namespace {
+
 // The end (one past the closing quote) of the JSON string starting at t[i] == '"', or npos
 // when it has not arrived whole.
 size_t string_end(std::string_view t, size_t i) {
@@ -106,8 +110,8 @@ std::optional<std::string> decode_string(std::string_view token) {
 
 ParsedToolCalls parse_llama3_json_calls(std::string_view text) {
   const ParsedToolCalls none{std::string(text), {}};
-  size_t i = skip_space(text, 0);
-  if (text.substr(i).starts_with(kPythonTag)) i = skip_space(text, i + kPythonTag.size());
+  size_t i = skip_json_space(text, 0);
+  if (text.substr(i).starts_with(kPythonTag)) i = skip_json_space(text, i + kPythonTag.size());
   if (i == text.size() || text[i] != '{') return none;
   ParsedToolCalls out;
   while (true) {
@@ -116,9 +120,9 @@ ParsedToolCalls parse_llama3_json_calls(std::string_view text) {
     const nlohmann::json call = nlohmann::json::parse(text.substr(i, end - i), nullptr, /*allow_exceptions=*/false);
     if (!call.is_object() || !call.contains("name") || !call["name"].is_string()) return none;
     out.calls.push_back({call["name"].get<std::string>(), call_arguments(call, true)});
-    size_t j = skip_space(text, end);
+    size_t j = skip_json_space(text, end);
     if (j == text.size() || text[j] != ';') break;
-    j = skip_space(text, j + 1);
+    j = skip_json_space(text, j + 1);
     if (j == text.size() || text[j] != '{') break;
     i = j;
   }
@@ -127,13 +131,13 @@ ParsedToolCalls parse_llama3_json_calls(std::string_view text) {
 
 CallBodyScan scan_call_body(std::string_view body, bool parameters_key) {
   CallBodyScan r;
-  size_t i = skip_space(body, 0);
+  size_t i = skip_json_space(body, 0);
   if (i == body.size()) return r;
   if (body[i] != '{') {
     r.bad = true;
     return r;
   }
-  i = skip_space(body, i + 1);
+  i = skip_json_space(body, i + 1);
   while (i < body.size() && body[i] != '}') {
     if (body[i] != '"') {
       r.bad = true;
@@ -142,13 +146,13 @@ CallBodyScan scan_call_body(std::string_view body, bool parameters_key) {
     const size_t key_end = string_end(body, i);
     if (key_end == std::string_view::npos) return r;
     const std::optional<std::string> key = decode_string(body.substr(i, key_end - i));
-    i = skip_space(body, key_end);
+    i = skip_json_space(body, key_end);
     if (i == body.size()) return r;
     if (!key || body[i] != ':') {
       r.bad = true;
       return r;
     }
-    i = skip_space(body, i + 1);
+    i = skip_json_space(body, i + 1);
     if (i == body.size()) return r;
     const size_t end = value_end(body, i);
     if (*key == "arguments" || (parameters_key && *key == "parameters" && r.args == CallBodyScan::Args::None)) {
@@ -167,8 +171,8 @@ CallBodyScan scan_call_body(std::string_view body, bool parameters_key) {
       r.name = decode_string(body.substr(i, end - i));
     }
     if (end == std::string_view::npos) return r;
-    i = skip_space(body, end);
-    if (i < body.size() && body[i] == ',') i = skip_space(body, i + 1);
+    i = skip_json_space(body, end);
+    if (i < body.size() && body[i] == ',') i = skip_json_space(body, i + 1);
     else if (i < body.size() && body[i] != '}') r.bad = true;
     if (r.bad) return r;
   }

@@ -70,6 +70,8 @@ struct CallBodyScan {
   size_t end = std::string_view::npos;  // one past the object's closing brace, once it arrived
 };
 CallBodyScan scan_call_body(std::string_view body, bool parameters_key = false);
+// The first index from i on that is not JSON whitespace (text.size() when there is none).
+size_t skip_json_space(std::string_view text, size_t i);
 
 // Streaming: how many leading bytes of text can go out now: everything before `tag`, and before
 // a suffix that could still become it.
