@@ -61,6 +61,14 @@ run_prefill() {
   run_log "$n rc=$? $(grep -E '^\| pp' "$RUN_DIR/$n.log" | cut -c1-100 | paste -sd' ')"
 }
 
+# run_attn_quick LABEL DIR: DIR/bench_attention_cuda --quick; prints its prefill_sm90 rows.
+# Environment switches go in front of the call (TLLM_ATTN_PINGPONG=1 run_attn_quick ...).
+run_attn_quick() {
+  local n=$1 dir=$2
+  timeout 60 "$dir/bench_attention_cuda" --quick > "$RUN_DIR/attn_$n.log" 2>&1
+  run_log "attn_$n rc=$? $(grep -E ' prefill_sm90 ' "$RUN_DIR/attn_$n.log" | cut -c1-80 | paste -sd' ')"
+}
+
 # run_gtest LABEL BINARY [args]: a gtest binary; prints its PASSED / FAILED lines.
 run_gtest() {
   local n=$1

@@ -17,35 +17,24 @@ RUN_TEST_TIMEOUT=150 run_gtest t_attn $N/test_kernels_cuda --gtest_filter='CudaA
 TLLM_ATTN_PINGPONG=1 RUN_TEST_TIMEOUT=120 run_gtest t_attn_pp $N/test_kernels_cuda \
   --gtest_filter='CudaAttention.Prefill*:CudaAttention.Mixed*:CudaAttention.SlidingWindow'
 grep -hE "^\[  FAILED|Failure" -A5 "$RUN_DIR"/t_*.log | head -30
-ba() {  # ba LABEL BIN [env]
-  local n=$1 b=$2; shift 2
-  env "$@" timeout 60 $b/bench_attention_cuda --quick > "$RUN_DIR/attn_$n.log" 2>&1
-  run_log "attn_$n rc=$? $(grep -E ' prefill_sm90 ' "$RUN_DIR/attn_$n.log" | cut -c1-80 | paste -sd' ')"
-}
 for round in 1 2; do
-  ba base_$round $A
-  ba new_$round $N
-  ba newpp_$round $N TLLM_ATTN_PINGPONG=1
-  ba new64_$round $N TLLM_ATTN_SM90_BN=64
+  run_attn_quick base_$round $A
+  run_attn_quick new_$round $N
+  TLLM_ATTN_PINGPONG=1 run_attn_quick newpp_$round $N
+  TLLM_ATTN_SM90_BN=64 run_attn_quick new64_$round $N
 done
 timeout 150 $N/bench_attention_cuda > "$RUN_DIR/attn_new_full.log" 2>&1
 run_log "attn_new_full rc=$? $(grep -c SUMMARY "$RUN_DIR/attn_new_full.log") summaries"
 grep SUMMARY "$RUN_DIR/attn_new_full.log"
-pp() {  # pp LABEL BIN MODEL PROMPT [env]
-  local n=$1 b=$2 m=$3 t=$4; shift 4
-  env "$@" timeout 150 $b/tinyllm bench --model bench/configs/$m --load-format dummy --device cuda \
-    --max-model-len $((t + 64)) -p $t -n 1 -b 1 -r 3 > "$RUN_DIR/$n.log" 2>&1
-  run_log "$n rc=$? $(grep -E '^\| pp' "$RUN_DIR/$n.log" | cut -c1-100 | paste -sd' ')"
-}
 for round in 1 2; do
-  pp 7b_base_$round $A qwen2.5-7b 4096
-  pp 7b_new_$round $N qwen2.5-7b 4096
-  pp 7b_newpp_$round $N qwen2.5-7b 4096 TLLM_ATTN_PINGPONG=1
-  pp 05b_base_$round $A qwen2.5-0.5b 4096
-  pp 05b_new_$round $N qwen2.5-0.5b 4096
+  run_prefill 7b_base_$round $A/tinyllm qwen2.5-7b 4096
+  run_prefill 7b_new_$round $N/tinyllm qwen2.5-7b 4096
+  TLLM_ATTN_PINGPONG=1 run_prefill 7b_newpp_$round $N/tinyllm qwen2.5-7b 4096
+  run_prefill 05b_base_$round $A/tinyllm qwen2.5-0.5b 4096
+  run_prefill 05b_new_$round $N/tinyllm qwen2.5-0.5b 4096
 done
-pp 7b16k_base $A qwen2.5-7b 16384
-pp 7b16k_new $N qwen2.5-7b 16384
+run_prefill 7b16k_base $A/tinyllm qwen2.5-7b 16384
+run_prefill 7b16k_new $N/tinyllm qwen2.5-7b 16384
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 run_log "ncu: $NCU"
 timeout 120 "$NCU" --set full --import-source no --kernel-name regex:attention_prefill_sm90 --launch-skip 1 --launch-count 1 \

@@ -18,44 +18,30 @@ TLLM_ATTN_PINGPONG=1 RUN_TEST_TIMEOUT=120 run_gtest t_attn_pp $N/test_kernels_cu
   --gtest_filter='CudaAttention.Prefill*:CudaAttention.Mixed*:CudaAttention.SlidingWindow'
 RUN_TEST_TIMEOUT=150 run_gtest t_engine $N/test_engine_gpu
 grep -hE "^\[  FAILED|Failure" -A5 "$RUN_DIR"/t_*.log | head -30
-ba() {  # ba LABEL BIN [env]
-  local n=$1 b=$2; shift 2
-  env "$@" timeout 60 $b/bench_attention_cuda --quick > "$RUN_DIR/attn_$n.log" 2>&1
-  run_log "attn_$n rc=$? $(grep -E ' prefill_sm90 ' "$RUN_DIR/attn_$n.log" | cut -c1-64 | paste -sd' ')"
-}
 for round in 1 2; do
-  ba base_$round $A
-  ba v1_$round $V1
-  ba v2_$round $N
-  ba v2pp_$round $N TLLM_ATTN_PINGPONG=1
+  run_attn_quick base_$round $A
+  run_attn_quick v1_$round $V1
+  run_attn_quick v2_$round $N
+  TLLM_ATTN_PINGPONG=1 run_attn_quick v2pp_$round $N
 done
 timeout 200 $N/bench_attention_cuda > "$RUN_DIR/attn_v2_full.log" 2>&1
 run_log "attn_v2_full rc=$?"
 grep SUMMARY "$RUN_DIR/attn_v2_full.log"
 TLLM_ATTN_SM90_BN=128 timeout 200 $N/bench_attention_cuda > "$RUN_DIR/attn_v2_full_bn128.log" 2>&1
 run_log "attn_v2_full_bn128 rc=$?"
-pp() {  # pp LABEL BIN MODEL PROMPT [env / extra bench args after --]
-  local n=$1 b=$2 m=$3 t=$4; shift 4
-  local envs=() extra=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
-  [ "${1:-}" = "--" ] && shift && extra=("$@")
-  env "${envs[@]}" timeout 150 $b/tinyllm bench --model bench/configs/$m --load-format dummy --device cuda \
-    --max-model-len $((t + 64)) -p $t -n 1 -b 1 -r 3 "${extra[@]}" > "$RUN_DIR/$n.log" 2>&1
-  run_log "$n rc=$? $(grep -E '^\| pp' "$RUN_DIR/$n.log" | cut -c1-100 | paste -sd' ')"
-}
 for round in 1 2; do
-  pp 7b_base_$round $A qwen2.5-7b 4096
-  pp 7b_v2_$round $N qwen2.5-7b 4096
-  pp 7b_v2pp_$round $N qwen2.5-7b 4096 TLLM_ATTN_PINGPONG=1
-  pp 05b_base_$round $A qwen2.5-0.5b 4096
-  pp 05b_v2_$round $N qwen2.5-0.5b 4096
-  pp 05b_v2pp_$round $N qwen2.5-0.5b 4096 TLLM_ATTN_PINGPONG=1
-  pp 05b_c1k_base_$round $A qwen2.5-0.5b 4096 -- --max-num-batched-tokens 1024
-  pp 05b_c1k_v2_$round $N qwen2.5-0.5b 4096 -- --max-num-batched-tokens 1024
+  run_prefill 7b_base_$round $A/tinyllm qwen2.5-7b 4096
+  run_prefill 7b_v2_$round $N/tinyllm qwen2.5-7b 4096
+  TLLM_ATTN_PINGPONG=1 run_prefill 7b_v2pp_$round $N/tinyllm qwen2.5-7b 4096
+  run_prefill 05b_base_$round $A/tinyllm qwen2.5-0.5b 4096
+  run_prefill 05b_v2_$round $N/tinyllm qwen2.5-0.5b 4096
+  TLLM_ATTN_PINGPONG=1 run_prefill 05b_v2pp_$round $N/tinyllm qwen2.5-0.5b 4096
+  run_prefill 05b_c1k_base_$round $A/tinyllm qwen2.5-0.5b 4096 --max-num-batched-tokens 1024
+  run_prefill 05b_c1k_v2_$round $N/tinyllm qwen2.5-0.5b 4096 --max-num-batched-tokens 1024
 done
-pp 7b16k_base $A qwen2.5-7b 16384
-pp 7b16k_v2 $N qwen2.5-7b 16384
-pp 7b16k_v2pp $N qwen2.5-7b 16384 TLLM_ATTN_PINGPONG=1
-pp 7b_c2k_base $A qwen2.5-7b 8192 -- --max-num-batched-tokens 2048
-pp 7b_c2k_v2 $N qwen2.5-7b 8192 -- --max-num-batched-tokens 2048
+run_prefill 7b16k_base $A/tinyllm qwen2.5-7b 16384
+run_prefill 7b16k_v2 $N/tinyllm qwen2.5-7b 16384
+TLLM_ATTN_PINGPONG=1 run_prefill 7b16k_v2pp $N/tinyllm qwen2.5-7b 16384
+run_prefill 7b_c2k_base $A/tinyllm qwen2.5-7b 8192 --max-num-batched-tokens 2048
+run_prefill 7b_c2k_v2 $N/tinyllm qwen2.5-7b 8192 --max-num-batched-tokens 2048
 run_done

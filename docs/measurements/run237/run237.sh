@@ -10,26 +10,15 @@ N=build/r237
 TLLM_ATTN_SKIP_RESCALE=1 RUN_TEST_TIMEOUT=120 run_gtest t_attn_skip $N/test_kernels_cuda \
   --gtest_filter='CudaAttention.Prefill*:CudaAttention.Mixed*:CudaAttention.SlidingWindow'
 grep -hE "^\[  FAILED|Failure" -A5 "$RUN_DIR"/t_*.log | head -30
-ba() {  # ba LABEL [env]
-  local n=$1; shift
-  env "$@" timeout 60 $N/bench_attention_cuda --quick > "$RUN_DIR/attn_$n.log" 2>&1
-  run_log "attn_$n rc=$? $(grep -E ' prefill_sm90 ' "$RUN_DIR/attn_$n.log" | cut -c1-64 | paste -sd' ')"
-}
 for round in 1 2 3; do
-  ba def_$round
-  ba skip_$round TLLM_ATTN_SKIP_RESCALE=1
+  run_attn_quick def_$round $N
+  TLLM_ATTN_SKIP_RESCALE=1 run_attn_quick skip_$round $N
 done
-pp() {  # pp LABEL MODEL PROMPT [env]
-  local n=$1 m=$2 t=$3; shift 3
-  env "$@" timeout 150 $N/tinyllm bench --model bench/configs/$m --load-format dummy --device cuda \
-    --max-model-len $((t + 64)) -p $t -n 1 -b 1 -r 3 > "$RUN_DIR/$n.log" 2>&1
-  run_log "$n rc=$? $(grep -E '^\| pp' "$RUN_DIR/$n.log" | cut -c1-100 | paste -sd' ')"
-}
 for round in 1 2; do
-  pp 7b_def_$round qwen2.5-7b 4096
-  pp 7b_skip_$round qwen2.5-7b 4096 TLLM_ATTN_SKIP_RESCALE=1
-  pp 05b_def_$round qwen2.5-0.5b 4096
-  pp 05b_skip_$round qwen2.5-0.5b 4096 TLLM_ATTN_SKIP_RESCALE=1
+  run_prefill 7b_def_$round $N/tinyllm qwen2.5-7b 4096
+  TLLM_ATTN_SKIP_RESCALE=1 run_prefill 7b_skip_$round $N/tinyllm qwen2.5-7b 4096
+  run_prefill 05b_def_$round $N/tinyllm qwen2.5-0.5b 4096
+  TLLM_ATTN_SKIP_RESCALE=1 run_prefill 05b_skip_$round $N/tinyllm qwen2.5-0.5b 4096
 done
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 timeout 120 "$NCU" --set full --import-source no --kernel-name regex:attention_prefill_sm90 --launch-skip 1 --launch-count 1 \

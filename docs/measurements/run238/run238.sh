@@ -16,18 +16,12 @@ grep -hE "^\[  FAILED|Failure" -A5 "$RUN_DIR"/t_*.log | head -30
 timeout 200 $N/bench_attention_cuda > "$RUN_DIR/attn_full.log" 2>&1
 run_log "attn_full rc=$?"
 grep SUMMARY "$RUN_DIR/attn_full.log"
-pp() {  # pp LABEL BIN MODEL PROMPT [extra bench args]
-  local n=$1 b=$2 m=$3 t=$4; shift 4
-  timeout 150 $b/tinyllm bench --model bench/configs/$m --load-format dummy --device cuda \
-    --max-model-len $((t + 64)) -p $t -n 1 -b 1 -r 3 "$@" > "$RUN_DIR/$n.log" 2>&1
-  run_log "$n rc=$? $(grep -E '^\| pp' "$RUN_DIR/$n.log" | cut -c1-100 | paste -sd' ')"
-}
-pp 05b_c512_old $O qwen2.5-0.5b 8192 --max-num-batched-tokens 512
-pp 05b_c512_new $N qwen2.5-0.5b 8192 --max-num-batched-tokens 512
-pp 7b_c512_old $O qwen2.5-7b 8192 --max-num-batched-tokens 512
-pp 7b_c512_new $N qwen2.5-7b 8192 --max-num-batched-tokens 512
-pp 05b_c2k_old $O qwen2.5-0.5b 16384 --max-num-batched-tokens 2048
-pp 05b_c2k_new $N qwen2.5-0.5b 16384 --max-num-batched-tokens 2048
-pp 7b_old $O qwen2.5-7b 4096
-pp 7b_new $N qwen2.5-7b 4096
+run_prefill 05b_c512_old $O/tinyllm qwen2.5-0.5b 8192 --max-num-batched-tokens 512
+run_prefill 05b_c512_new $N/tinyllm qwen2.5-0.5b 8192 --max-num-batched-tokens 512
+run_prefill 7b_c512_old $O/tinyllm qwen2.5-7b 8192 --max-num-batched-tokens 512
+run_prefill 7b_c512_new $N/tinyllm qwen2.5-7b 8192 --max-num-batched-tokens 512
+run_prefill 05b_c2k_old $O/tinyllm qwen2.5-0.5b 16384 --max-num-batched-tokens 2048
+run_prefill 05b_c2k_new $N/tinyllm qwen2.5-0.5b 16384 --max-num-batched-tokens 2048
+run_prefill 7b_old $O/tinyllm qwen2.5-7b 4096
+run_prefill 7b_new $N/tinyllm qwen2.5-7b 4096
 run_done
