@@ -99,7 +99,78 @@ def specs():
     out.append(("llama_bias_hd64", dict(llama, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
                 intermediate_size=192, num_hidden_layers=2, attention_bias=True, tie_word_embeddings=True),
                 [20, 70], 1, "float64"))
+    # FP8 checkpoints as Qwen publishes them (Qwen3-*-FP8: e4m3 weights in blocks, f32
+    # weight_scale_inv), made from a bf16 model by fp8_convert below; the goldens are HF on
+    # the dequantized weights. Dense untied Qwen3 and Qwen3-MoE (router kept in bf16).
+    out.append(("qwen3_fp8", dict(q3, hidden_size=128, num_attention_heads=2, num_key_value_heads=1, head_dim=64,
+                intermediate_size=192, num_hidden_layers=2, tie_word_embeddings=False), [15, 40], 1, "float64"))
+    out.append(("qwen3_moe_fp8", dict(moe3), [12, 30], 1, "float32"))
     return out
+
+
+# FP8 specs: name -> weight_block_size (must tile every matrix: HF's Fp8Dequantize requires it).
+FP8_BLOCKS = {"qwen3_fp8": [32, 32], "qwen3_moe_fp8": [16, 16]}
+
+
+def fp8_convert(d, cfg_dict, block, dense_dir):
+    """Rewrites the bf16 checkpoint in d as an FP8 one: every q/k/v/o/gate/up/down projection
+    (experts included) becomes float8_e4m3fn codes with one f32 scale per block of
+    block[0] x block[1] (amax / 448, as transformers' Fp8Quantize), stored as
+    <module>.weight_scale_inv; config.json gains the quantization_config of Qwen's FP8
+    checkpoints. dense_dir gets an f32 checkpoint of the dequantized weights (torch's own
+    float8 -> float32 conversion times the scales): the reference model."""
+    from safetensors.torch import load_file
+    sd = load_file(os.path.join(d, "model.safetensors"))
+    fp8, dense = {}, {}
+    bm, bn = block
+    for k, v in sd.items():
+        proj = any(k.endswith(f"{p}.weight") for p in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                         "up_proj", "down_proj"))
+        if not proj:
+            fp8[k] = v
+            dense[k] = v.float()
+            continue
+        w = v.float()
+        rows, cols = w.shape
+        blocks = w.reshape(rows // bm, bm, cols // bn, bn)
+        amax = blocks.abs().amax(dim=(1, 3))
+        scale = torch.where(amax > 0, amax / 448.0, torch.ones_like(amax))
+        expand = scale[:, None, :, None]
+        q = (blocks / expand).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+        fp8[k] = q.reshape(rows, cols).contiguous()
+        fp8[k[: -len("weight")] + "weight_scale_inv"] = scale.float().contiguous()
+        dense[k] = (q.float() * expand).reshape(rows, cols).contiguous()
+    save_file(fp8, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    os.makedirs(dense_dir, exist_ok=True)
+    save_file(dense, os.path.join(dense_dir, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(dense_dir, "config.json"), "w") as f:
+        json.dump(dict(cfg_dict, torch_dtype="float32"), f, indent=2)
+    q_cfg = dict(cfg_dict, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                                "weight_block_size": block})
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(q_cfg, f, indent=2)
+
+
+def hf_fp8_check(d, dense_ref, block, vocab):
+    """transformers' own loading of the FP8 checkpoint (FineGrainedFP8Config(dequantize=True))
+    against the reference built from torch's conversion: max |logit diff| on a probe, or the
+    error text when this transformers cannot do it."""
+    try:
+        from transformers import FineGrainedFP8Config
+        qc = FineGrainedFP8Config(weight_block_size=block, dequantize=True)
+        try:
+            m = AutoModelForCausalLM.from_pretrained(d, quantization_config=qc, dtype=torch.float32,
+                                                     attn_implementation="eager")
+        except TypeError:
+            m = AutoModelForCausalLM.from_pretrained(d, quantization_config=qc, torch_dtype=torch.float32,
+                                                     attn_implementation="eager")
+        probe = torch.randint(4, vocab, (1, 12), generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            a = m.float()(input_ids=probe).logits
+            b = dense_ref.float()(input_ids=probe).logits
+        return {"max_logit_diff": float((a - b).abs().max()), "max_logit": float(b.abs().max())}
+    except Exception as e:  # noqa: BLE001 - recorded, not fatal
+        return {"error": repr(e)[:400]}
 
 
 def randomize(model, seed):
@@ -272,13 +343,21 @@ def main():
             diff = float((a - b).abs().max())
             if diff > 1e-3:
                 raise RuntimeError(f"reloaded checkpoint differs from the built model: {diff}")
+            extra = {}
+            dense_dir = d
+            if name in FP8_BLOCKS:
+                dense_dir = os.path.join(out_root, "fp8_dense", name)
+                fp8_convert(d, cfg_dict, FP8_BLOCKS[name], dense_dir)
+                ref = load(dense_dir, dtype).eval()
+                extra["fp8_hf_check"] = hf_fp8_check(d, ref, FP8_BLOCKS[name], cfg_dict["vocab_size"])
+                print("fp8 hf check", name, extra["fp8_hf_check"], flush=True)
             ref = ref.to(dtype)
             cases = goldens(ref, prompts, cfg_dict["vocab_size"], idx)
             head_dim = cfg_dict.get("head_dim") or cfg_dict["hidden_size"] // cfg_dict["num_attention_heads"]
             if head_dim in (64, 128):
-                bf16_baseline(d, cases)
+                bf16_baseline(dense_dir, cases)
             with open(os.path.join(d, "golden.json"), "w") as f:
-                json.dump({"dtype": dt, "transformers": transformers.__version__, "cases": cases}, f)
+                json.dump(dict({"dtype": dt, "transformers": transformers.__version__, "cases": cases}, **extra), f)
             print("ok", name, [len(c["greedy"]) for c in cases], flush=True)
         except Exception as e:  # keep going: one bad spec must not lose the others
             import traceback

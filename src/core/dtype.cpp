@@ -1,5 +1,8 @@
 #include "core/dtype.h"
 
+#include <cmath>
+#include <limits>
+
 #include "core/error.h"
 
 namespace tllm {
@@ -9,7 +12,7 @@ size_t dtype_size(DType t) {
     case DType::F64: case DType::I64: return 8;
     case DType::F32: case DType::I32: case DType::U32: return 4;
     case DType::F16: case DType::BF16: case DType::I16: return 2;
-    case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    case DType::I8: case DType::U8: case DType::BOOL: case DType::F8E4M3: case DType::F8E5M2: return 1;
     case DType::I4: return 0;
   }
   TLLM_THROW("unknown dtype ", static_cast<int>(t));
@@ -34,6 +37,8 @@ const char* dtype_name(DType t) {
     case DType::U32: return "u32";
     case DType::BOOL: return "bool";
     case DType::I4: return "i4";
+    case DType::F8E4M3: return "f8e4m3";
+    case DType::F8E5M2: return "f8e5m2";
   }
   return "?";
 }
@@ -50,8 +55,10 @@ DType dtype_from_safetensors(std::string_view s) {
   if (s == "I64") return DType::I64;
   if (s == "U32") return DType::U32;
   if (s == "BOOL") return DType::BOOL;
+  if (s == "F8_E4M3") return DType::F8E4M3;
+  if (s == "F8_E5M2") return DType::F8E5M2;
   TLLM_THROW("unsupported safetensors dtype \"", s,
-             "\" (supported: F32, F16, BF16, F64, I8, U8, I16, I32, I64, U32, BOOL)");
+             "\" (supported: F32, F16, BF16, F64, I8, U8, I16, I32, I64, U32, BOOL, F8_E4M3, F8_E5M2)");
 }
 
 DType dtype_from_name(std::string_view s) {
@@ -64,6 +71,30 @@ DType dtype_from_name(std::string_view s) {
 
 bool dtype_is_float(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64;
+}
+
+// An FP8 code with `mbits` mantissa bits and exponent bias `bias` as f32 (exact: every code
+// is a float32 value). Normal: 2^(e - bias) * (1 + m / 2^mbits); subnormal (e = 0):
+// 2^(1 - bias) * m / 2^mbits. The callers handle the non-finite codes.
+static float fp8_value(uint8_t v, int mbits, int bias) {
+  const int e = (v & 0x7f) >> mbits;
+  const int m = v & ((1 << mbits) - 1);
+  const float mag = e == 0 ? std::ldexp(static_cast<float>(m), 1 - bias - mbits)
+                           : std::ldexp(static_cast<float>((1 << mbits) + m), e - bias - mbits);
+  return (v & 0x80) ? -mag : mag;
+}
+
+float fp8_e4m3_to_f32(uint8_t v) {
+  if ((v & 0x7f) == 0x7f) return std::numeric_limits<float>::quiet_NaN();
+  return fp8_value(v, 3, 7);
+}
+
+float fp8_e5m2_to_f32(uint8_t v) {
+  if ((v & 0x7c) == 0x7c) {
+    if (v & 0x03) return std::numeric_limits<float>::quiet_NaN();
+    return (v & 0x80) ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+  }
+  return fp8_value(v, 2, 15);
 }
 
 float f16_to_f32(uint16_t h) {

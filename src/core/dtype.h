@@ -22,6 +22,10 @@ enum class DType : uint8_t {
   BOOL,
   // Two 4-bit values per byte, low nibble first. Shapes count elements, not bytes.
   I4,
+  // 8-bit floats as safetensors stores them (torch's float8_e4m3fn / float8_e5m2): storage of
+  // FP8 checkpoints, decoded on load (fp8_to_f32), never computed in.
+  F8E4M3,
+  F8E5M2,
 };
 
 // Bytes per element; 0 for sub-byte types (use dtype_nbytes).
@@ -48,6 +52,15 @@ inline uint16_t f32_to_bf16(float f) {
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
+}
+
+// One FP8 code as f32, exactly. E4M3 ("fn": bias 7, no infinities, S.1111.111 = NaN, max
+// 448); E5M2 (bias 15, IEEE-like: exponent 31 holds infinities and NaNs).
+float fp8_e4m3_to_f32(uint8_t v);
+float fp8_e5m2_to_f32(uint8_t v);
+// Whether the code is a NaN or an infinity (not a finite weight).
+inline bool fp8_is_finite(DType t, uint8_t v) {
+  return t == DType::F8E4M3 ? (v & 0x7f) != 0x7f : (v & 0x7c) != 0x7c;
 }
 
 // IEEE binary16 <-> f32, exact (f32 -> f16 rounds to nearest even, handles subnormals).

@@ -27,7 +27,7 @@ namespace {
 // The limit HF's safetensors applies to the JSON header (MAX_HEADER_SIZE).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-const char* kSupportedDtypes = "F32, F16, BF16, F64, I8, U8, I16, I32, I64, U32, BOOL";
+const char* kSupportedDtypes = "F32, F16, BF16, F64, I8, U8, I16, I32, I64, U32, BOOL, F8_E4M3, F8_E5M2";
 
 const char* safetensors_dtype_name(DType t) {
   switch (t) {
@@ -42,6 +42,8 @@ const char* safetensors_dtype_name(DType t) {
     case DType::I64: return "I64";
     case DType::U32: return "U32";
     case DType::BOOL: return "BOOL";
+    case DType::F8E4M3: return "F8_E4M3";
+    case DType::F8E5M2: return "F8_E5M2";
     case DType::I4: break;
   }
   return nullptr;  // no safetensors spelling
@@ -49,7 +51,7 @@ const char* safetensors_dtype_name(DType t) {
 
 std::optional<DType> parse_dtype(const std::string& s) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::F64, DType::I8, DType::U8, DType::I16,
-                  DType::I32, DType::I64, DType::U32, DType::BOOL})
+                  DType::I32, DType::I64, DType::U32, DType::BOOL, DType::F8E4M3, DType::F8E5M2})
     if (s == safetensors_dtype_name(t)) return t;
   return std::nullopt;
 }

@@ -1,6 +1,7 @@
 #include "model/quant.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -91,6 +92,7 @@ const char* quant_format_name(QuantFormat f) {
     case QuantFormat::Mlx: return "mlx";
     case QuantFormat::Awq: return "awq";
     case QuantFormat::Gptq: return "gptq";
+    case QuantFormat::Fp8: return "fp8";
   }
   return "?";
 }
@@ -137,9 +139,29 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
         if (fmt == "gptq_v2") s.gptq_v2 = true;
         else if (fmt != "gptq")
           qc->fail("checkpoint_format", "GPTQ checkpoint format \"" + fmt + "\" is not supported (gptq, gptq_v2)");
+      } else if (method == "fp8") {
+        s.format = QuantFormat::Fp8;
+        s.fp8 = true;
+        s.bits = 8;
+        s.fp8_fmt = lower(qc->get_string("fmt").value_or("e4m3"));
+        if (s.fp8_fmt != "e4m3" && s.fp8_fmt != "e5m2")
+          qc->fail("fmt", "FP8 format \"" + s.fp8_fmt + "\" is not supported (e4m3, e5m2)");
+        const std::string act = lower(qc->get_string("activation_scheme").value_or("dynamic"));
+        if (act != "dynamic" && act != "static")
+          qc->fail("activation_scheme", "FP8 activation scheme \"" + act + "\" is not supported (dynamic, static)");
+        if (qc->has("weight_block_size") && !qc->raw()["weight_block_size"].is_null()) {
+          const nlohmann::json& b = qc->raw()["weight_block_size"];
+          if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
+              b[0].get<int64_t>() <= 0 || b[1].get<int64_t>() <= 0 || b[0].get<int64_t>() > (1 << 20) ||
+              b[1].get<int64_t>() > (1 << 20))
+            qc->fail("weight_block_size", "expected [rows, cols], two positive integers (e.g. [128, 128]), got " +
+                                              b.dump());
+          s.fp8_block_rows = static_cast<int>(b[0].get<int64_t>());
+          s.fp8_block_cols = static_cast<int>(b[1].get<int64_t>());
+        }
       } else {
         qc->fail("quant_method", "quantization method \"" + method +
-                                     "\" is not supported (awq, gptq, or MLX's \"quantization\" field)");
+                                     "\" is not supported (awq, gptq, fp8, or MLX's \"quantization\" field)");
       }
     } else if (mlx) {
       s.format = QuantFormat::Mlx;
@@ -170,7 +192,7 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
     }
   }
   if (!option.empty()) {
-    TLLM_CHECK_ARG(s.format == QuantFormat::None, s.source, " describes a pre-quantized (",
+    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8, s.source, " describes a pre-quantized (",
                    quant_format_name(s.format), ") checkpoint; --quantization ", option,
                    " applies to float checkpoints only (leave it out)");
     s.format = QuantFormat::OnLoad;
@@ -192,16 +214,25 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
 std::string QuantSpec::describe() const {
   std::string d = quant_format_name(format);
   if (format == QuantFormat::None) return d;
+  std::string fp8_src;
+  if (fp8) {
+    fp8_src = "fp8 " + fp8_fmt + (fp8_block_rows ? ", blocks " + std::to_string(fp8_block_rows) + "x" +
+                                                       std::to_string(fp8_block_cols)
+                                                 : ", one scale per matrix");
+    if (format == QuantFormat::Fp8) return fp8_src + ", dequantized on load";
+    fp8_src = " (from " + fp8_src + ")";
+  }
+  if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + fp8_src;
   d += " " + std::to_string(bits) + "-bit";
-  if (format == QuantFormat::OnLoad && bits == 8) return d + " per channel";
   d += group_size < 0 ? ", one group per row" : ", group " + std::to_string(group_size);
-  return d;
+  return d + fp8_src;
 }
 
 double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
   const double dense_bytes = static_cast<double>(dtype_size(dense));
   switch (spec.format) {
-    case QuantFormat::None: return dense_bytes;
+    case QuantFormat::None:
+    case QuantFormat::Fp8: return dense_bytes;  // dequantized on load
     case QuantFormat::OnLoad:
       // int8: one f16 scale and offset per row (negligible); int4: f16 pair per group.
       if (head || spec.bits == 8) return 1.0;
@@ -427,6 +458,51 @@ QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts) {
   return m;
 }
 
+Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
+                      const std::string& what, ThreadPool* pool) {
+  TLLM_CHECK(weight.dtype() == DType::F8E4M3 || weight.dtype() == DType::F8E5M2, what, ": weight has dtype ",
+             dtype_name(weight.dtype()), ", expected f8e4m3 or f8e5m2");
+  TLLM_CHECK(weight.ndim() == 2, what, ": FP8 weight of shape ", shape_str(weight.shape()), ", expected [rows, cols]");
+  const int64_t rows = weight.dim(0), cols = weight.dim(1);
+  if (block_rows <= 0 || block_cols <= 0) block_rows = rows, block_cols = cols;
+  const int64_t sr = (rows + block_rows - 1) / block_rows, sc = (cols + block_cols - 1) / block_cols;
+  TLLM_CHECK(dtype_is_float(scale.dtype()) && scale.dtype() != DType::F64, what, ": scale has dtype ",
+             dtype_name(scale.dtype()), ", expected f32, bf16 or f16");
+  const Shape want{sr, sc};
+  const bool one = sr * sc == 1 && scale.numel() == 1;  // [], [1] or [1, 1]
+  TLLM_CHECK(one || scale.shape() == want, what, ": scale has shape ", shape_str(scale.shape()),
+             ", expected ", shape_str(want), " (blocks of ", block_rows, " x ", block_cols, " over ",
+             shape_str(weight.shape()), ")");
+  std::vector<float> sf(static_cast<size_t>(sr * sc));
+  for (int64_t i = 0; i < sr * sc; ++i) {
+    sf[i] = float_at(scale, i);
+    TLLM_CHECK(std::isfinite(sf[i]), what, ": scale [", i / sc, ", ", i % sc, "] is ", sf[i]);
+  }
+  // The 256 code values once; a code that is NaN / infinite is reported with its place.
+  const DType t = weight.dtype();
+  float lut[256];
+  for (int c = 0; c < 256; ++c)
+    lut[c] = t == DType::F8E4M3 ? fp8_e4m3_to_f32(static_cast<uint8_t>(c)) : fp8_e5m2_to_f32(static_cast<uint8_t>(c));
+  Tensor out = Tensor::empty({rows, cols}, DType::F32);
+  const uint8_t* q = weight.data<uint8_t>();
+  float* o = out.data<float>();
+  std::atomic<int64_t> bad{-1};
+  parallel_rows(pool, rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* srow = sf.data() + (r / block_rows) * sc;
+      for (int64_t c = 0; c < cols; ++c) {
+        const uint8_t v = q[r * cols + c];
+        if (!fp8_is_finite(t, v)) bad = r * cols + c;
+        o[r * cols + c] = lut[v] * srow[c / block_cols];
+      }
+    }
+  });
+  if (bad >= 0)
+    TLLM_THROW(what, ": FP8 code 0x", std::hex, static_cast<int>(q[bad]), std::dec, " at [", bad / cols, ", ",
+               bad % cols, "] is not a finite number (", dtype_name(t), ")");
+  return out;
+}
+
 // --- loading ------------------------------------------------------------------------------
 
 QuantLoader::QuantLoader(QuantSpec spec) : spec_(std::move(spec)), pool_(std::make_unique<ThreadPool>(0)) {}
@@ -485,7 +561,7 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
 
 std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
                                                 const std::vector<int64_t>& rows, int64_t in_features) {
-  if (spec_.format == QuantFormat::None) return std::nullopt;
+  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8) return std::nullopt;  // dense
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   const Checkpoint* ck = w.checkpoint();
   if (!ck && lm_head && (spec_.format == QuantFormat::Awq || spec_.format == QuantFormat::Gptq))
@@ -546,6 +622,22 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
 std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::string& name, const Shape& shape) {
   const Checkpoint* ck = w.checkpoint();
   if (!ck || shape.size() != 2 || !ends_with(name, ".weight")) return std::nullopt;
+  if (spec_.fp8 && ck->has(name)) {
+    const TensorInfo& info = ck->info(name);
+    if (info.dtype != DType::F8E4M3 && info.dtype != DType::F8E5M2) return std::nullopt;
+    TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ", shape_str(shape),
+               ", got ", shape_str(info.shape));
+    const std::string module = module_of(name);
+    std::string scale = module + ".weight_scale_inv";
+    if (!ck->has(scale) && !spec_.fp8_block_rows && ck->has(module + ".weight_scale")) scale = module + ".weight_scale";
+    TLLM_CHECK(ck->has(scale), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
+               ".weight_scale_inv\" for the FP8 weight \"", name, "\"");
+    w.mark_used(name);
+    w.mark_used(scale);
+    if (ck->has(module + ".input_scale")) w.mark_used(module + ".input_scale");  // static activation scale
+    return dequantize_fp8(ck->get(name), ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
+                          ck->dir() + ": " + name, pool_.get());
+  }
   if (spec_.format != QuantFormat::Mlx && spec_.format != QuantFormat::Awq && spec_.format != QuantFormat::Gptq)
     return std::nullopt;
   const std::string module = module_of(name);
@@ -565,7 +657,7 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
 
 std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::string& name, int64_t vocab,
                                                    int64_t hidden) {
-  if (spec_.format == QuantFormat::None) return std::nullopt;
+  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8) return std::nullopt;
   const Checkpoint* ck = w.checkpoint();
   if (spec_.format == QuantFormat::OnLoad || (!ck && spec_.format == QuantFormat::Mlx)) {
     Tensor h = w.host(name, {vocab, hidden});

@@ -21,6 +21,16 @@
 //   zero point is the stored value + 1; "checkpoint_format": "gptq_v2" stores it as is),
 //   <m>.scales [groups, out], <m>.g_idx i32 [in] (must be k / group_size);
 //   W[n, k] = (q - z) * s.
+// - FP8, block-wise (quantization_config {"quant_method": "fp8", "fmt": "e4m3",
+//   "weight_block_size": [bm, bn], "activation_scheme": "dynamic"|"static"}; Qwen3-*-FP8,
+//   DeepSeek-V3 style): <m>.weight F8_E4M3 (or F8_E5M2) [out, in] and <m>.weight_scale_inv
+//   f32 [ceil(out / bm), ceil(in / bn)]; W[n, k] = f32(q[n, k]) * scale_inv[n / bm, k / bn]
+//   (transformers' Fp8Dequantize). Without weight_block_size one scale covers the matrix
+//   (<m>.weight_scale_inv or <m>.weight_scale, one element). A module is FP8 when its weight
+//   is stored as FP8 (modules_to_not_convert are stored in bf16). The weights are dequantized
+//   on load into the weight dtype (bf16: the rounding the checkpoint's source had; no FP8
+//   kernels yet), or quantized on from there with --quantization int8 / int4. Static
+//   activation scales (<m>.input_scale) are read past: activations stay in the compute dtype.
 // Everything else (desc_act true, AWQ GEMV/Marlin versions, other bit widths, MLX modes
 // other than affine) is rejected with an error naming the field and what is supported.
 //
@@ -44,7 +54,7 @@ class Checkpoint;
 class ThreadPool;
 class WeightLoader;
 
-enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq };
+enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq, Fp8 };
 const char* quant_format_name(QuantFormat f);
 
 struct QuantSpec {
@@ -55,9 +65,15 @@ struct QuantSpec {
   std::string source;    // config.json path, for messages
   // MLX per-module overrides: module -> (bits, group_size); bits 0 = not quantized.
   std::vector<std::pair<std::string, std::pair<int, int>>> mlx_overrides;
+  // An FP8 checkpoint (format Fp8, or OnLoad when --quantization requantizes it): its weight
+  // blocks, rows x cols (0 x 0: one block per matrix), and the fmt it names.
+  bool fp8 = false;
+  int fp8_block_rows = 0, fp8_block_cols = 0;
+  std::string fp8_fmt;
 
   // Reads <model_dir>/config.json and combines it with the --quantization option
-  // ("", "int8", "int4"). A pre-quantized checkpoint with an option set is an error.
+  // ("", "int8", "int4"). A pre-quantized checkpoint with an option set is an error, but for
+  // FP8, whose dequantized weights can be quantized on load like a bf16 checkpoint's.
   static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
   std::string describe() const;  // "awq 4-bit, group 128"
 };
@@ -76,8 +92,9 @@ class QuantLoader {
                                      const std::vector<int64_t>& rows, int64_t in_features);
   // The embedding table "<module>.weight" [vocab, hidden] quantized, or nullopt (dense).
   std::optional<LinearWeight> embedding(WeightLoader& w, const std::string& name, int64_t vocab, int64_t hidden);
-  // A weight the model reads as a dense tensor (a MoE router, say) that the checkpoint stores
-  // quantized: dequantized to f32 [rows, cols]; nullopt when it is not stored quantized.
+  // A weight the model reads as a dense tensor (a MoE router, say, or any FP8 weight) that the
+  // checkpoint stores quantized: dequantized to f32 [rows, cols]; nullopt when it is not
+  // stored quantized.
   std::optional<Tensor> dequantized(WeightLoader& w, const std::string& name, const Shape& shape);
 
  private:
@@ -110,6 +127,13 @@ QuantizedMatrix decode_awq(const Tensor& qweight, const Tensor& qzeros, const Te
                            int64_t cols, int group_size, const std::string& what);
 QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
                             int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what);
+
+// An FP8 weight [rows, cols] (F8_E4M3 or F8_E5M2) times its block scales (f32 / bf16 / f16,
+// [ceil(rows / block_rows), ceil(cols / block_cols)], or one element for one block) as f32,
+// each product rounded once as transformers' f32 multiply does. Non-finite codes and scales
+// are errors naming `what`.
+Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
+                      const std::string& what, ThreadPool* pool = nullptr);
 
 // MLX encoding of a QuantizedMatrix whose codes fit `bits` (for `tinyllm quantize`):
 // weight u32 [rows, cols * bits / 32], scales and biases [rows, groups] in `scale_dtype`.

@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_quantizable(const std::string& name, const TensorInfo& info, bool tied) {
-  if (info.shape.size() != 2 || !dtype_is_float(info.dtype)) return false;
+bool is_quantizable(const std::string& name, const Tensor& t, bool tied) {
+  if (t.ndim() != 2 || !dtype_is_float(t.dtype())) return false;
   if (tied && name == "lm_head.weight") return false;  // tied: the loader reads it as a float tensor
   static const char* kModules[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                    "down_proj", "embed_tokens", "lm_head"};
@@ -41,9 +41,13 @@ QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std
   const std::string cfg_path = model_dir + "/config.json";
   nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(read_file(cfg_path), nullptr, true);
   TLLM_CHECK_ARG(cfg.is_object(), cfg_path, ": not a JSON object");
-  TLLM_CHECK_ARG(!cfg.contains("quantization") && !cfg.contains("quantization_config"), cfg_path,
-                 " is already a quantized checkpoint; quantize a float (bf16/f16/f32) checkpoint");
+  // An FP8 checkpoint is quantized from its dequantized weights (model/quant.h); others that
+  // are already quantized are refused.
+  const QuantSpec src = QuantSpec::resolve(model_dir, "", group_size);
+  TLLM_CHECK_ARG(src.format == QuantFormat::Fp8 || (!cfg.contains("quantization") && !cfg.contains("quantization_config")),
+                 cfg_path, " is already a quantized checkpoint; quantize a float (bf16/f16/f32) or FP8 checkpoint");
   const bool tied = cfg.value("tie_word_embeddings", false);
+  auto is_fp8 = [](DType t) { return t == DType::F8E4M3 || t == DType::F8E5M2; };
 
   const Checkpoint ckpt = Checkpoint::open(model_dir);
   fs::create_directories(out_dir);
@@ -53,9 +57,25 @@ QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std
   for (const std::string& name : ckpt.names()) {
     const TensorInfo& info = ckpt.info(name);
     st.bytes_in += info.nbytes;
+    // FP8 block scales and static activation scales go with their weights.
+    if (src.fp8 && (name.ends_with(".weight_scale_inv") || name.ends_with(".weight_scale") ||
+                    name.ends_with(".input_scale")))
+      continue;
     Tensor t = ckpt.get(name);
+    if (is_fp8(info.dtype)) {
+      TLLM_CHECK_ARG(src.fp8, "quantize: tensor \"", name, "\" is stored as FP8 (", dtype_name(info.dtype), ") but ",
+                     cfg_path, " has no quantization_config with quant_method \"fp8\"");
+      const std::string module = name.substr(0, name.size() - 7);
+      const std::string scale = ckpt.has(module + ".weight_scale_inv") ? module + ".weight_scale_inv" : module + ".weight_scale";
+      TLLM_CHECK_ARG(name.ends_with(".weight") && ckpt.has(scale), "quantize: FP8 tensor \"", name,
+                     "\" has no ", module, ".weight_scale_inv");
+      const Tensor deq = dequantize_fp8(t, ckpt.get(scale), src.fp8_block_rows, src.fp8_block_cols,
+                                        model_dir + ": " + name, &pool);
+      t = Tensor::empty(deq.shape(), DType::BF16);  // the dtype of Qwen's FP8 checkpoints' other tensors
+      for (int64_t i = 0; i < deq.numel(); ++i) t.data<uint16_t>()[i] = f32_to_bf16(deq.data<float>()[i]);
+    }
     const int64_t cols = info.shape.size() == 2 ? info.shape[1] : 0;
-    if (!is_quantizable(name, info, tied) || cols % group_size != 0) {
+    if (!is_quantizable(name, t, tied) || cols % group_size != 0) {
       out.emplace_back(name, t);
       st.bytes_out += t.nbytes();
       ++st.copied;
@@ -85,6 +105,7 @@ QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std
                  group_size);
   write_safetensors(out_dir + "/model.safetensors", out, {{"format", "mlx"}});
 
+  cfg.erase("quantization_config");  // FP8's
   const nlohmann::ordered_json q = {{"group_size", group_size}, {"bits", bits}};
   cfg["quantization"] = q;
   cfg["quantization_config"] = q;

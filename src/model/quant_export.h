@@ -1,5 +1,5 @@
-// `tinyllm quantize`: a float checkpoint written back as an MLX-layout quantized checkpoint
-// (model/quant.h describes the layout) that the loader reads as it reads MLX's own.
+// `tinyllm quantize`: a float (or FP8) checkpoint written back as an MLX-layout quantized
+// checkpoint (model/quant.h describes the layout) that the loader reads as it reads MLX's own.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +19,9 @@ struct QuantizeExportStats {
 // 128) inputs, scales and biases in the checkpoint's float dtype; copies the other tensors;
 // writes config.json with "quantization": {"group_size", "bits"} (and the same object as
 // "quantization_config", as mlx-lm does), and copies the tokenizer files and
-// generation_config.json. out_dir is created; existing files in it are overwritten.
+// generation_config.json. An FP8 checkpoint's weights are dequantized first (to bf16, the
+// dtype of its other tensors) and its scales dropped. out_dir is created; existing files in
+// it are overwritten.
 QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std::string& out_dir, int bits,
                                          int group_size);
 

@@ -114,6 +114,9 @@ Tensor WeightLoader::host(const std::string& name, const Shape& shape) {
   const TensorInfo& info = ckpt_->info(name);
   TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ",
              shape_str(shape), ", got ", shape_str(info.shape));
+  TLLM_CHECK(info.dtype != DType::F8E4M3 && info.dtype != DType::F8E5M2, "tensor \"", name, "\" in ", info.file,
+             " is stored as FP8 (", dtype_name(info.dtype), ") but ", ckpt_->dir(),
+             "/config.json has no quantization_config with quant_method \"fp8\" (its block scales are needed)");
   TLLM_CHECK(dtype_is_float(info.dtype), "tensor \"", name, "\" in ", info.file,
              ": expected a float dtype (F32, BF16, F16), got ", dtype_name(info.dtype));
   used_.insert(name);

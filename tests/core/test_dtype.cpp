@@ -74,9 +74,70 @@ TEST(DType, ParsesNamesAndRejectsUnknown) {
   EXPECT_EQ(dtype_from_name("bfloat16"), DType::BF16);
   EXPECT_EQ(dtype_nbytes(DType::I4, 7), 4u);
   try {
-    dtype_from_safetensors("F8_E4M3");
+    dtype_from_safetensors("F8_E8M0");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("F8_E4M3"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("F8_E8M0"), std::string::npos);
   }
+  EXPECT_EQ(dtype_from_safetensors("F8_E4M3"), DType::F8E4M3);
+  EXPECT_EQ(dtype_from_safetensors("F8_E5M2"), DType::F8E5M2);
+  EXPECT_EQ(dtype_size(DType::F8E4M3), 1u);
+}
+
+// Every FP8 code against its float32 bit pattern built field by field (sign, exponent
+// rebiased to 127, mantissa shifted to the top of f32's), subnormals as m / 2^k, and the
+// values the formats' definitions name (torch.finfo: e4m3fn max 448, e5m2 max 57344).
+float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+float fp8_by_fields(uint8_t v, int mbits, int bias) {
+  const uint32_t sign = (v & 0x80u) << 24;
+  const uint32_t e = (v & 0x7fu) >> mbits, m = v & ((1u << mbits) - 1);
+  if (e == 0) {
+    const float mag = static_cast<float>(m) / static_cast<float>(1u << (mbits + bias - 1));
+    return (v & 0x80) ? -mag : mag;
+  }
+  return from_bits(sign | ((e - bias + 127) << 23) | (m << (23 - mbits)));
+}
+
+TEST(DType, Fp8CodesDecodeExactly) {
+  int e4m3_nan = 0, e5m2_nonfinite = 0;
+  for (int c = 0; c < 256; ++c) {
+    const uint8_t v = static_cast<uint8_t>(c);
+    const float a = fp8_e4m3_to_f32(v);
+    if ((v & 0x7f) == 0x7f) {
+      EXPECT_TRUE(std::isnan(a)) << c;
+      EXPECT_FALSE(fp8_is_finite(DType::F8E4M3, v));
+      ++e4m3_nan;
+    } else {
+      EXPECT_TRUE(fp8_is_finite(DType::F8E4M3, v));
+      const float want = fp8_by_fields(v, 3, 7);
+      EXPECT_EQ(0, std::memcmp(&a, &want, 4)) << "e4m3 code " << c << ": " << a << " vs " << want;
+    }
+    const float b = fp8_e5m2_to_f32(v);
+    if ((v & 0x7c) == 0x7c) {
+      EXPECT_FALSE(std::isfinite(b)) << c;
+      EXPECT_EQ(std::isinf(b), (v & 3) == 0) << c;
+      EXPECT_FALSE(fp8_is_finite(DType::F8E5M2, v));
+      ++e5m2_nonfinite;
+    } else {
+      EXPECT_TRUE(fp8_is_finite(DType::F8E5M2, v));
+      const float want = fp8_by_fields(v, 2, 15);
+      EXPECT_EQ(0, std::memcmp(&b, &want, 4)) << "e5m2 code " << c << ": " << b << " vs " << want;
+    }
+  }
+  EXPECT_EQ(e4m3_nan, 2);
+  EXPECT_EQ(e5m2_nonfinite, 8);
+  EXPECT_EQ(fp8_e4m3_to_f32(0x7e), 448.0f);
+  EXPECT_EQ(fp8_e4m3_to_f32(0xfe), -448.0f);
+  EXPECT_EQ(fp8_e4m3_to_f32(0x38), 1.0f);
+  EXPECT_EQ(fp8_e4m3_to_f32(0x08), 0.015625f);      // smallest normal, 2^-6
+  EXPECT_EQ(fp8_e4m3_to_f32(0x01), 0.001953125f);   // smallest subnormal, 2^-9
+  EXPECT_TRUE(std::signbit(fp8_e4m3_to_f32(0x80)));  // -0
+  EXPECT_EQ(fp8_e5m2_to_f32(0x7b), 57344.0f);
+  EXPECT_EQ(fp8_e5m2_to_f32(0x3c), 1.0f);
+  EXPECT_EQ(fp8_e5m2_to_f32(0x01), 1.0f / 65536.0f);  // 2^-16
+  EXPECT_EQ(fp8_e5m2_to_f32(0xfc), -std::numeric_limits<float>::infinity());
 }

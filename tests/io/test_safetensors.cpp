@@ -48,7 +48,7 @@ TEST_F(Safetensors, RoundTripEveryDtype) {
   std::vector<std::pair<std::string, Tensor>> ts;
   int seed = 0;
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::F64, DType::I8, DType::U8, DType::I16, DType::I32,
-                  DType::I64, DType::U32, DType::BOOL})
+                  DType::I64, DType::U32, DType::BOOL, DType::F8E4M3, DType::F8E5M2})
     ts.emplace_back(std::string("w.") + dtype_name(t), patterned({3, 5}, t, seed++));
   ts.emplace_back("scalar", patterned({}, DType::F32, 9));
   ts.emplace_back("empty", patterned({0, 4}, DType::BF16, 10));
@@ -208,8 +208,8 @@ TEST_F(Safetensors, CorruptionsNameFileAndTensor) {
        {"'a'", "\"data_offsets\" must be [begin, end]"}},
       {"negative offset", with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", std::string(8, 'x')),
        {"'a'", "\"data_offsets\""}},
-      {"unknown dtype", with_header(R"({"a":{"dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]}})", std::string(8, 'x')),
-       {"'a'", "unsupported dtype \"F8_E4M3\"", "supported: F32"}},
+      {"unknown dtype", with_header(R"({"a":{"dtype":"F8_E8M0","shape":[8],"data_offsets":[0,8]}})", std::string(8, 'x')),
+       {"'a'", "unsupported dtype \"F8_E8M0\"", "supported: F32"}},
       {"negative dimension", with_header(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", std::string(8, 'x')),
        {"'a'", "negative dimension -2"}},
       {"begin > end", with_header(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", std::string(8, 'x')),

@@ -297,9 +297,11 @@ TEST(QuantFormats, GptqDecodesBitExactly) {
 
 // ---- checkpoints -----------------------------------------------------------------------
 
-enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8 };
+enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, Fp8Block, Fp8Tensor };
 const char* fmt_name(Fmt f) {
   switch (f) {
+    case Fmt::Fp8Block: return "fp8_block";
+    case Fmt::Fp8Tensor: return "fp8_tensor";
     case Fmt::Mlx4: return "mlx4";
     case Fmt::Mlx8Mixed: return "mlx8_mixed";
     case Fmt::Awq: return "awq";
@@ -307,6 +309,49 @@ const char* fmt_name(Fmt f) {
     case Fmt::GptqAsym8: return "gptq_asym8";
   }
   return "?";
+}
+
+// FP8 encoding written here from the formats' definitions: the nearest finite code (the
+// first of two equally near), and the f32 value each code stands for.
+float fp8_value(DType t, uint8_t c) { return t == DType::F8E4M3 ? fp8_e4m3_to_f32(c) : fp8_e5m2_to_f32(c); }
+uint8_t fp8_nearest(DType t, float x) {
+  int best = 0;
+  float err = INFINITY;
+  for (int c = 0; c < 256; ++c) {
+    if (!fp8_is_finite(t, static_cast<uint8_t>(c))) continue;
+    const float e = std::fabs(fp8_value(t, static_cast<uint8_t>(c)) - x);
+    if (e < err) err = e, best = c;
+  }
+  return static_cast<uint8_t>(best);
+}
+
+// FP8 block quantization as transformers' Fp8Quantize does it (scale = amax / fp8 max per
+// block of br x bc, partial blocks at the edges; one block when br = 0), returning the FP8
+// weight, the scales [ceil(N / br), ceil(K / bc)] and the dequantized f32 weights.
+struct Fp8Packed {
+  Tensor weight, scale;
+  std::vector<float> deq;
+};
+Fp8Packed fp8_quantize(const std::vector<float>& w, int64_t N, int64_t K, DType t, int64_t br, int64_t bc) {
+  if (br == 0) br = N, bc = K;
+  const int64_t sr = (N + br - 1) / br, sc = (K + bc - 1) / bc;
+  const float fmax = t == DType::F8E4M3 ? 448.0f : 57344.0f;
+  Fp8Packed p{Tensor::empty({N, K}, t), Tensor::empty({sr, sc}, DType::F32), std::vector<float>(N * K)};
+  for (int64_t i = 0; i < sr; ++i)
+    for (int64_t j = 0; j < sc; ++j) {
+      float amax = 0;
+      for (int64_t r = i * br; r < std::min(N, (i + 1) * br); ++r)
+        for (int64_t c = j * bc; c < std::min(K, (j + 1) * bc); ++c) amax = std::max(amax, std::fabs(w[r * K + c]));
+      const float s = amax > 0 ? amax / fmax : 1.0f;
+      p.scale.data<float>()[i * sc + j] = s;
+      for (int64_t r = i * br; r < std::min(N, (i + 1) * br); ++r)
+        for (int64_t c = j * bc; c < std::min(K, (j + 1) * bc); ++c) {
+          const uint8_t q = fp8_nearest(t, w[r * K + c] / s);
+          p.weight.data<uint8_t>()[r * K + c] = q;
+          p.deq[r * K + c] = fp8_value(t, q) * s;
+        }
+    }
+  return p;
 }
 
 bool is_linear(const std::string& name) {
@@ -327,9 +372,27 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
   const Checkpoint ck = Checkpoint::open(src.string());
   std::vector<std::pair<std::string, Tensor>> qt, dt;
   const bool mlx = fmt == Fmt::Mlx4 || fmt == Fmt::Mlx8Mixed;
+  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor;
   for (const std::string& name : ck.names()) {
     const Tensor t = ck.get(name);
     const std::vector<float> w = as_f32(t);
+    if (fp8 && is_linear(name)) {
+      // Block-wise e4m3 with partial blocks at the edges (32 x 48 over 64- and 160-wide
+      // matrices); or e5m2 with one weight_scale per matrix and a static input_scale.
+      const bool block = fmt == Fmt::Fp8Block;
+      const Fp8Packed p = fp8_quantize(w, t.dim(0), t.dim(1), block ? DType::F8E4M3 : DType::F8E5M2, block ? 32 : 0,
+                                       block ? 48 : 0);
+      const std::string module = name.substr(0, name.size() - 7);
+      qt.emplace_back(name, p.weight);
+      if (block) {
+        qt.emplace_back(module + ".weight_scale_inv", p.scale);
+      } else {
+        qt.emplace_back(module + ".weight_scale", p.scale.view({}));
+        qt.emplace_back(module + ".input_scale", f32_tensor({0.5f}, {}));
+      }
+      dt.emplace_back(name, f32_tensor(p.deq, t.shape()));
+      continue;
+    }
     const bool embed_or_head = name == "model.embed_tokens.weight" || name == "lm_head.weight";
     bool quantize = is_linear(name) || (mlx && embed_or_head);
     int bits = 4, group = 32;
@@ -392,6 +455,14 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
     }
     cfg["quantization"] = q;
     cfg["quantization_config"] = q;
+  } else if (fp8) {
+    cfg["torch_dtype"] = "bfloat16";
+    if (fmt == Fmt::Fp8Block)
+      cfg["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"activation_scheme", "dynamic"},
+                                    {"weight_block_size", {32, 48}}};
+    else
+      cfg["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e5m2"}, {"activation_scheme", "static"},
+                                    {"modules_to_not_convert", {"lm_head"}}};
   } else if (fmt == Fmt::Awq) {
     cfg["torch_dtype"] = "float16";
     cfg["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 32},
@@ -450,8 +521,10 @@ TEST_P(QuantEndToEnd, SameLogitsAsTheDequantizedModel) {
   // Fast path (dtype bfloat16): activations rounded to int8 per block of 32.
   const Tensor fast = logits_of(qdir, DType::BF16, prompt);
   const auto [kl, top1] = kl_top1(dense, fast);
-  std::printf("[ %s/%s ] exact path max|diff| %.3g (max|logit| %.3g); int8-activation path KL %.3g, top-1 %.3f\n",
-              model.c_str(), fmt_name(fmt), max_diff(exact, dense), scale, kl, top1);
+  // (FP8 is dequantized on load: its fast path is bf16 weights and activations.)
+  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor;
+  std::printf("[ %s/%s ] exact path max|diff| %.3g (max|logit| %.3g); %s path KL %.3g, top-1 %.3f\n", model.c_str(),
+              fmt_name(fmt), max_diff(exact, dense), scale, fp8 ? "bf16" : "int8-activation", kl, top1);
   // The random test models are sharp (lm_head std 1 over 64 inputs: logits up to ~40), so
   // small activation errors show; the kernel tests bound this path tightly.
   EXPECT_LT(kl, 0.02) << fmt_name(fmt);
@@ -462,7 +535,9 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantEndToEnd,
                          ::testing::Values(E2ECase{"qwen2_untied", Fmt::Mlx4}, E2ECase{"qwen2_tied", Fmt::Mlx4},
                                            E2ECase{"qwen2_untied", Fmt::Mlx8Mixed}, E2ECase{"qwen2_untied", Fmt::Awq},
                                            E2ECase{"qwen2_tied", Fmt::Awq}, E2ECase{"qwen2_untied", Fmt::GptqSym4},
-                                           E2ECase{"qwen2_untied", Fmt::GptqAsym8}),
+                                           E2ECase{"qwen2_untied", Fmt::GptqAsym8},
+                                           E2ECase{"qwen2_untied", Fmt::Fp8Block}, E2ECase{"qwen2_tied", Fmt::Fp8Tensor},
+                                           E2ECase{"qwen3_moe", Fmt::Fp8Block}),
                          [](const auto& info) { return info.param.model + "_" + fmt_name(info.param.fmt); });
 
 // Quantize on load computes with exactly the weights its quantizer produces: an f32
@@ -617,6 +692,34 @@ TEST(QuantExport, MlxCheckpointReadsBack) {
   }
 }
 
+// `tinyllm quantize` of an FP8 checkpoint: its weights dequantized, rounded to bf16 and
+// quantized as a bf16 checkpoint's are; the scales are dropped and the result loads.
+TEST(QuantExport, Fp8CheckpointIsQuantizedFromItsDequantizedWeights) {
+  const auto [qdir, ddir] = build("qwen2_untied", Fmt::Fp8Block);
+  const fs::path out = scratch_dir() / "exported_from_fp8";
+  const QuantizeExportStats st = write_mlx_checkpoint(qdir.string(), out.string(), 8, 32);
+  EXPECT_EQ(st.quantized, 3 * 7 + 2);
+  const Checkpoint dense = Checkpoint::open(ddir.string());
+  const Checkpoint q = Checkpoint::open(out.string());
+  for (const std::string& n : q.names()) EXPECT_EQ(n.find("weight_scale"), std::string::npos) << n;
+  const std::string m = "model.layers.2.mlp.gate_proj";
+  std::vector<float> w = as_f32(dense.get(m + ".weight"));
+  for (float& v : w) v = bf16r(v);
+  const QuantizedMatrix want = quantize_affine(w.data(), 160, 64, 8, 32, DType::BF16);
+  const QuantizedMatrix got = decode_mlx(q.get(m + ".weight"), q.get(m + ".scales"), q.get(m + ".biases"), 160, 64,
+                                         8, 32, m);
+  ASSERT_EQ(0, std::memcmp(want.codes.raw(), got.codes.raw(), want.codes.nbytes()));
+  ASSERT_EQ(0, std::memcmp(want.scales.raw(), got.scales.raw(), want.scales.nbytes()));
+  std::ifstream f(out / "config.json");
+  const json cfg = json::parse(f);
+  EXPECT_EQ(cfg["quantization_config"]["bits"], 8);  // MLX's, not FP8's
+  EXPECT_FALSE(cfg["quantization_config"].contains("quant_method"));
+  const std::vector<int32_t> prompt = prompt_of(16, 384, 5);
+  const auto [kl, top1] = kl_top1(logits_of(ddir, DType::F32, prompt), logits_of(out, DType::F32, prompt));
+  std::printf("[ mlx 8-bit g32 from fp8 ] KL %.4g, top-1 %.3f\n", kl, top1);
+  EXPECT_LT(kl, 0.01);
+}
+
 // ---- errors ------------------------------------------------------------------------------
 
 fs::path with_config(const std::string& name, const std::function<void(json&)>& edit) {
@@ -649,6 +752,15 @@ TEST(QuantConfig, DetectsFormats) {
   EXPECT_EQ(mlx.format, QuantFormat::Mlx);
   EXPECT_EQ(mlx.bits, 8);
   EXPECT_EQ(mlx.mlx_overrides.size(), 3u);
+  const fs::path fp8 = build("qwen2_untied", Fmt::Fp8Block).first;
+  const QuantSpec f = QuantSpec::resolve(fp8.string(), "", 64);
+  EXPECT_EQ(f.format, QuantFormat::Fp8);
+  EXPECT_EQ(f.describe(), "fp8 e4m3, blocks 32x48, dequantized on load");
+  // --quantization on an FP8 checkpoint quantizes its dequantized weights.
+  EXPECT_EQ(QuantSpec::resolve(fp8.string(), "int4", 64).describe(),
+            "quantize-on-load 4-bit, group 64 (from fp8 e4m3, blocks 32x48)");
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_tied", Fmt::Fp8Tensor).first.string(), "int8", 64).describe(),
+            "quantize-on-load 8-bit per channel (from fp8 e5m2, one scale per matrix)");
 }
 
 TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
@@ -671,12 +783,96 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
                }),
                "", "affine");
   expect_error(with_config("gptq_ok", gptq), "int4", "pre-quantized");
+  auto fp8 = [](json& c) {
+    c["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"weight_block_size", {128, 128}}};
+  };
+  expect_error(with_config("fp8_fmt", [&](json& c) { fp8(c); c["quantization_config"]["fmt"] = "e3m4"; }), "",
+               "e4m3, e5m2");
+  expect_error(with_config("fp8_block1", [&](json& c) { fp8(c); c["quantization_config"]["weight_block_size"] = {128}; }),
+               "", "weight_block_size");
+  expect_error(with_config("fp8_block0", [&](json& c) { fp8(c); c["quantization_config"]["weight_block_size"] = {0, 128}; }),
+               "", "two positive integers");
+  expect_error(with_config("fp8_act", [&](json& c) { fp8(c); c["quantization_config"]["activation_scheme"] = "tensor"; }),
+               "", "dynamic, static");
   expect_error(models_dir() / "qwen2_untied", "int3", "int8, int4");
   try {
     QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "int4", 48);
     FAIL();
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("32, 64, 128"), std::string::npos);
+  }
+}
+
+// An FP8 checkpoint quantized on load (int8, int4) gives the logits of the same option on
+// an f32 checkpoint of its dequantized weights: the quantizers see the same f32 numbers.
+TEST(QuantOnLoad, FromFp8EqualsFromItsDequantizedWeights) {
+  const auto [qdir, ddir] = build("qwen2_untied", Fmt::Fp8Block);
+  const std::vector<int32_t> prompt = prompt_of(9, 384, 21);
+  for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}}) {
+    const Tensor want = logits_of(ddir, DType::F32, prompt, q, group);
+    const Tensor got = logits_of(qdir, DType::F32, prompt, q, group);
+    EXPECT_EQ(max_diff(got, want), 0.0) << q;
+  }
+}
+
+// Broken FP8 checkpoints: each error names the tensor and what is wrong.
+TEST(QuantConfig, BrokenFp8CheckpointsNameTheTensor) {
+  const auto [qdir, ddir] = build("qwen2_untied", Fmt::Fp8Block);
+  const Checkpoint ck = Checkpoint::open(qdir.string());
+  const std::string m = "model.layers.1.mlp.down_proj";
+  using Named = std::vector<std::pair<std::string, Tensor>>;
+  struct Case {
+    std::string name;
+    std::function<void(Named&, json&)> edit;
+    std::vector<std::string> needles;
+  };
+  const std::vector<Case> cases = {
+      {"scale_shape",
+       [&](Named& ts, json&) {
+         for (auto& [n, t] : ts)
+           if (n == m + ".weight_scale_inv") t = Tensor::zeros({2, 3}, DType::F32);
+       },
+       {m + ".weight", "[2, 3]", "[2, 4]", "32 x 48"}},
+      {"scale_missing",
+       [&](Named& ts, json&) { std::erase_if(ts, [&](const auto& p) { return p.first == m + ".weight_scale_inv"; }); },
+       {m + ".weight_scale_inv"}},
+      {"nan_code",
+       [&](Named& ts, json&) {
+         for (auto& [n, t] : ts)
+           if (n == m + ".weight") t.data<uint8_t>()[5 * t.dim(1) + 7] = 0x7f;
+       },
+       {m + ".weight", "0x7f", "[5, 7]", "not a finite number"}},
+      {"inf_scale",
+       [&](Named& ts, json&) {
+         for (auto& [n, t] : ts)
+           if (n == m + ".weight_scale_inv") t.data<float>()[1] = INFINITY;
+       },
+       {m + ".weight", "scale [0, 1]"}},
+      {"no_config", [&](Named&, json& c) { c.erase("quantization_config"); },
+       {"model.layers.0.self_attn.q_proj.weight", "stored as FP8", "quant_method \"fp8\""}},
+  };
+  for (const Case& c : cases) {
+    const fs::path bad = scratch_dir() / ("fp8_bad_" + c.name);
+    fs::create_directories(bad);
+    std::vector<std::pair<std::string, Tensor>> ts;
+    for (const std::string& n : ck.names()) {
+      const Tensor t = ck.get(n);
+      Tensor copy = Tensor::empty(t.shape(), t.dtype());
+      std::memcpy(copy.raw(), t.raw(), t.nbytes());
+      ts.emplace_back(n, copy);
+    }
+    std::ifstream f(qdir / "config.json");
+    json cfg = json::parse(f);
+    c.edit(ts, cfg);
+    write_safetensors((bad / "model.safetensors").string(), ts);
+    std::ofstream(bad / "config.json") << cfg.dump(2);
+    try {
+      logits_of(bad, DType::F32, {1, 2, 3});
+      ADD_FAILURE() << c.name << ": no error";
+    } catch (const Error& e) {
+      for (const std::string& needle : c.needles)
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << c.name << ": " << e.what();
+    }
   }
 }
 

@@ -16,9 +16,10 @@ run_init run239 "${LIMIT:-560}"
 N=build/r239
 G=$RUN_DIR/goldens
 mkdir -p "$G"
-timeout 150 python3 scripts/goldens/model_goldens.py "$G" llama3_scaled,llama_bias_hd64 > "$RUN_DIR/goldens.log" 2>&1
+timeout 150 python3 scripts/goldens/model_goldens.py "$G" llama3_scaled,llama_bias_hd64,qwen3_fp8,qwen3_moe_fp8 > "$RUN_DIR/goldens.log" 2>&1
 run_log "goldens rc=$? $(grep -E '^(ok|FAILED)' "$RUN_DIR/goldens.log" | paste -sd' ')"
-rm -f "$G/model_goldens.tar.gz"
+rm -rf "$G/model_goldens.tar.gz" "$G/fp8_dense"
+grep -h "^fp8 hf check" "$RUN_DIR/goldens.log"
 # The committed goldens plus the new ones, for the GPU parity tests.
 M=/tmp/run239_models
 rm -rf $M && mkdir -p $M && cp -r tests/data/models/* $M/ && cp -r "$G"/models/* $M/ 2>/dev/null
