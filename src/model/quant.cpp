@@ -93,11 +93,93 @@ const char* quant_format_name(QuantFormat f) {
     case QuantFormat::Awq: return "awq";
     case QuantFormat::Gptq: return "gptq";
     case QuantFormat::Fp8: return "fp8";
+    case QuantFormat::CompressedTensors: return "compressed-tensors";
   }
   return "?";
 }
 
 // --- config ------------------------------------------------------------------------------
+
+namespace {
+
+// quantization_config of a compressed-tensors checkpoint (quant.h): one weight scheme for
+// every config group, integer (pack-quantized / int-quantized) or float (FP8).
+void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
+  const std::string status = lower(qc.get_string("quantization_status").value_or("compressed"));
+  if (status != "compressed")
+    qc.fail("quantization_status", "compressed-tensors checkpoints must be saved compressed (\"compressed\"), not \"" +
+                                       status + "\"");
+  const std::string top_format = lower(qc.get_string("format").value_or(""));
+  const std::optional<JsonFields> groups = qc.get_object("config_groups");
+  if (!groups || groups->raw().empty()) qc.fail("config_groups", "compressed-tensors needs at least one config group");
+  std::string scheme;  // the first group's, to compare the others with
+  for (auto it = groups->raw().begin(); it != groups->raw().end(); ++it) {
+    const std::optional<JsonFields> g = groups->get_object(it.key());
+    if (!g) groups->fail(it.key(), "expected a config group object");
+    const std::optional<JsonFields> w = g->get_object("weights");
+    if (!w) continue;  // activations only
+    const std::string fmt = lower(g->get_string("format").value_or(top_format));
+    const std::string type = lower(w->get_string("type").value_or("int"));
+    const int bits = w->require_int_in("num_bits", 1, 64);
+    const std::string strategy = lower(w->get_string("strategy").value_or("tensor"));
+    const bool sym = w->get_bool("symmetric").value_or(true);
+    const std::string actorder = w->has("actorder") && w->raw()["actorder"].is_string()
+                                     ? lower(w->raw()["actorder"].get<std::string>())
+                                     : "";
+    const int group = strategy == "group" ? w->require_int_in("group_size", 1, 1 << 20) : 0;
+    if (type == "float") {
+      if (bits != 8) w->fail("num_bits", "float weights must be 8-bit (FP8)");
+      if (fmt != "float-quantized" && fmt != "naive-quantized")
+        g->fail("format", "float weights are supported in the \"float-quantized\" format, not \"" + fmt + "\"");
+      s.fp8 = true;
+      s.fp8_fmt = "e4m3";
+      if (strategy == "channel") {
+        s.fp8_block_rows = 1, s.fp8_block_cols = 0;
+      } else if (strategy == "tensor") {
+        s.fp8_block_rows = 0, s.fp8_block_cols = 0;
+      } else if (strategy == "block") {
+        const std::optional<std::vector<int64_t>> b = w->get_int_list("block_structure");
+        if (!b || b->size() != 2 || (*b)[0] <= 0 || (*b)[1] <= 0 || (*b)[0] > (1 << 20) || (*b)[1] > (1 << 20))
+          w->fail("block_structure", "expected [rows, cols], two positive integers");
+        s.fp8_block_rows = static_cast<int>((*b)[0]), s.fp8_block_cols = static_cast<int>((*b)[1]);
+      } else {
+        w->fail("strategy", "FP8 weight strategy \"" + strategy + "\" is not supported (channel, tensor, block)");
+      }
+    } else if (type == "int") {
+      if (fmt == "pack-quantized") {
+        if (bits != 4 && bits != 8) w->fail("num_bits", "pack-quantized weights must be 4- or 8-bit");
+        if (strategy != "group" && strategy != "channel")
+          w->fail("strategy", "int weight strategy \"" + strategy + "\" is not supported (group, channel)");
+        if (group && group % 32) w->fail("group_size", "the group size must be a multiple of 32");
+      } else if (fmt == "int-quantized" || fmt == "naive-quantized") {
+        if (bits != 8 || strategy != "channel" || !sym)
+          w->fail("num_bits", "int-quantized weights are supported as 8-bit symmetric per channel (W8A8's), not " +
+                                  std::to_string(bits) + "-bit " + strategy + (sym ? "" : " asymmetric"));
+      } else {
+        g->fail("format", "int weights are supported in the \"pack-quantized\" and \"int-quantized\" formats, not \"" +
+                              fmt + "\"");
+      }
+      if (actorder == "group" || actorder == "dynamic")
+        w->fail("actorder", "act-order \"" + actorder + "\" (permuted groups) is not supported");
+      s.format = QuantFormat::CompressedTensors;
+      s.bits = bits;
+      s.group_size = group ? group : -1;
+      s.ct_format = fmt;
+    } else {
+      w->fail("type", "weight type \"" + type + "\" is not supported (int, float)");
+    }
+    const std::string this_scheme = type + fmt + std::to_string(bits) + strategy + std::to_string(group) +
+                                    std::to_string(sym) + std::to_string(s.fp8_block_rows) + "x" +
+                                    std::to_string(s.fp8_block_cols);
+    if (scheme.empty()) scheme = this_scheme;
+    else if (scheme != this_scheme)
+      groups->fail(it.key(), "config groups with different weight schemes are not supported (one scheme per checkpoint)");
+  }
+  if (scheme.empty()) qc.fail("config_groups", "no config group quantizes weights");
+  if (s.format != QuantFormat::CompressedTensors) s.format = QuantFormat::Fp8, s.bits = 8;
+}
+
+}  // namespace
 
 QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& option, int group_size) {
   QuantSpec s;
@@ -159,9 +241,12 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
           s.fp8_block_rows = static_cast<int>(b[0].get<int64_t>());
           s.fp8_block_cols = static_cast<int>(b[1].get<int64_t>());
         }
+      } else if (method == "compressed-tensors") {
+        parse_compressed_tensors(*qc, s);
       } else {
         qc->fail("quant_method", "quantization method \"" + method +
-                                     "\" is not supported (awq, gptq, fp8, or MLX's \"quantization\" field)");
+                                     "\" is not supported (awq, gptq, fp8, compressed-tensors, or MLX's "
+                                     "\"quantization\" field)");
       }
     } else if (mlx) {
       s.format = QuantFormat::Mlx;
@@ -216,13 +301,16 @@ std::string QuantSpec::describe() const {
   if (format == QuantFormat::None) return d;
   std::string fp8_src;
   if (fp8) {
-    fp8_src = "fp8 " + fp8_fmt + (fp8_block_rows ? ", blocks " + std::to_string(fp8_block_rows) + "x" +
-                                                       std::to_string(fp8_block_cols)
-                                                 : ", one scale per matrix");
+    fp8_src = "fp8 " + fp8_fmt +
+              (fp8_block_rows == 1 && fp8_block_cols == 0 ? ", per-channel scales"
+               : fp8_block_rows                           ? ", blocks " + std::to_string(fp8_block_rows) + "x" +
+                                                                std::to_string(fp8_block_cols)
+                                                          : ", one scale per matrix");
     if (format == QuantFormat::Fp8) return fp8_src + ", dequantized on load";
     fp8_src = " (from " + fp8_src + ")";
   }
   if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + fp8_src;
+  if (format == QuantFormat::CompressedTensors) d += " " + ct_format;
   d += " " + std::to_string(bits) + "-bit";
   d += group_size < 0 ? ", one group per row" : ", group " + std::to_string(group_size);
   return d + fp8_src;
@@ -240,6 +328,7 @@ double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
     case QuantFormat::Mlx: return (spec.bits <= 4 ? 0.5 : 1.0) + 4.0 / spec.group_size;  // f16 when exact
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
+    case QuantFormat::CompressedTensors:
       if (head) return dense_bytes;
       // f16 scales, offsets -scale * zero usually need f32; one group per row: negligible.
       return (spec.bits <= 4 ? 0.5 : 1.0) + (spec.group_size > 0 ? 6.0 / spec.group_size : 0.0);
@@ -403,6 +492,71 @@ QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const T
   return m;
 }
 
+QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point,
+                                 const Tensor& g_idx, const Tensor& shape, int64_t rows, int64_t cols, int bits,
+                                 int group_size, const std::string& what) {
+  TLLM_CHECK(bits == 4 || bits == 8, what, ": pack-quantized ", bits, "-bit weights are not supported (4, 8)");
+  const int per = 32 / bits;
+  const int64_t gs = group_size < 0 ? cols : group_size;
+  TLLM_CHECK(cols % gs == 0, what, ": in_features ", cols, " is not a multiple of the group size ", gs);
+  const int64_t G = cols / gs, P = (cols + per - 1) / per;
+  expect(packed, what + ".weight_packed", {DType::I32, DType::U32}, {rows, P}, what);
+  expect(scale, what + ".weight_scale", {DType::F16, DType::BF16, DType::F32}, {rows, G}, what);
+  if (shape.defined()) {
+    TLLM_CHECK((shape.dtype() == DType::I32 || shape.dtype() == DType::I64) && shape.numel() == 2, what,
+               ": weight_shape must be two integers, got ", shape.str());
+    const int64_t r = shape.dtype() == DType::I32 ? shape.data<int32_t>()[0] : shape.data<int64_t>()[0];
+    const int64_t c = shape.dtype() == DType::I32 ? shape.data<int32_t>()[1] : shape.data<int64_t>()[1];
+    TLLM_CHECK(r == rows && c == cols, what, ": weight_shape is [", r, ", ", c, "], expected [", rows, ", ", cols, "]");
+  }
+  if (g_idx.defined()) {
+    expect(g_idx, what + ".weight_g_idx", {DType::I32, DType::I64}, {cols}, what);
+    for (int64_t k = 0; k < cols; ++k) {
+      const int64_t gi = g_idx.dtype() == DType::I32 ? g_idx.data<int32_t>()[k] : g_idx.data<int64_t>()[k];
+      TLLM_CHECK(gi == k / gs, what, ".weight_g_idx[", k, "] = ", gi, " but ", k / gs,
+                 " was expected: act-order checkpoints (permuted groups) are not supported");
+    }
+  }
+  const uint32_t mask = (1u << bits) - 1u;
+  if (zero_point.defined())
+    expect(zero_point, what + ".weight_zero_point", {DType::I32, DType::U32}, {(rows + per - 1) / per, G}, what);
+  QuantizedMatrix m = empty_matrix(rows, cols, bits, static_cast<int>(gs));
+  const uint32_t* pw = static_cast<const uint32_t*>(packed.raw());
+  uint8_t* q = m.codes.data<uint8_t>();
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t k = 0; k < cols; ++k)
+      q[n * cols + k] = static_cast<uint8_t>((pw[n * P + k / per] >> (bits * (k % per))) & mask);
+  // Codes and zero points are stored offset by 2^(bits-1): W = (q - z) * s with both offset.
+  const uint32_t* zp = zero_point.defined() ? static_cast<const uint32_t*>(zero_point.raw()) : nullptr;
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t g = 0; g < G; ++g) {
+      const float s = float_at(scale, n * G + g);
+      const float z = zp ? static_cast<float>((zp[(n / per) * G + g] >> (bits * (n % per))) & mask)
+                         : static_cast<float>(1u << (bits - 1));
+      m.scales.data<float>()[n * G + g] = s;
+      m.offsets.data<float>()[n * G + g] = -(s * z);  // exact for f16 / bf16 scales
+    }
+  return m;
+}
+
+QuantizedMatrix decode_ct_int8(const Tensor& weight, const Tensor& scale, int64_t rows, int64_t cols,
+                               const std::string& what) {
+  expect(weight, what + ".weight", {DType::I8}, {rows, cols}, what);
+  const Shape col{rows, 1}, flat{rows};
+  TLLM_CHECK(dtype_is_float(scale.dtype()) && scale.dtype() != DType::F64 && (scale.shape() == col || scale.shape() == flat),
+             what, ": weight_scale has shape ", shape_str(scale.shape()), " and dtype ", dtype_name(scale.dtype()),
+             ", expected [", rows, ", 1] f32, bf16 or f16 (per channel)");
+  QuantizedMatrix m = empty_matrix(rows, cols, 8, static_cast<int>(cols));
+  for (int64_t i = 0; i < rows * cols; ++i)
+    m.codes.data<uint8_t>()[i] = static_cast<uint8_t>(weight.data<int8_t>()[i] + 128);
+  for (int64_t n = 0; n < rows; ++n) {
+    const float s = float_at(scale, n);
+    m.scales.data<float>()[n] = s;
+    m.offsets.data<float>()[n] = -(s * 128.0f);  // W = (code - 128) * s
+  }
+  return m;
+}
+
 MlxTensors encode_mlx(const QuantizedMatrix& m, DType scale_dtype) {
   const int bits = m.bits;
   const int per = 32 / bits;
@@ -464,7 +618,8 @@ Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_r
              dtype_name(weight.dtype()), ", expected f8e4m3 or f8e5m2");
   TLLM_CHECK(weight.ndim() == 2, what, ": FP8 weight of shape ", shape_str(weight.shape()), ", expected [rows, cols]");
   const int64_t rows = weight.dim(0), cols = weight.dim(1);
-  if (block_rows <= 0 || block_cols <= 0) block_rows = rows, block_cols = cols;
+  if (block_rows <= 0) block_rows = rows;  // 0: the block spans the matrix that way
+  if (block_cols <= 0) block_cols = cols;
   const int64_t sr = (rows + block_rows - 1) / block_rows, sc = (cols + block_cols - 1) / block_cols;
   TLLM_CHECK(dtype_is_float(scale.dtype()) && scale.dtype() != DType::F64, what, ": scale has dtype ",
              dtype_name(scale.dtype()), ", expected f32, bf16 or f16");
@@ -523,6 +678,12 @@ std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& 
     case QuantFormat::Gptq:
       if (!ckpt.has(module + ".qweight")) return std::nullopt;
       return std::pair<int, int>{spec_.bits, spec_.group_size};
+    case QuantFormat::CompressedTensors:
+      if (ckpt.has(module + ".weight_packed")) return std::pair<int, int>{spec_.bits, spec_.group_size};
+      if (ckpt.has(module + ".weight") && ckpt.info(module + ".weight").dtype == DType::I8 &&
+          ckpt.has(module + ".weight_scale"))
+        return std::pair<int, int>{8, -1};  // int-quantized, per channel
+      return std::nullopt;                  // dense (or FP8, dequantized as a dense weight)
     default: return std::nullopt;
   }
 }
@@ -549,6 +710,14 @@ QuantizedMatrix QuantLoader::decode(WeightLoader& w, const std::string& module, 
     case QuantFormat::Gptq:
       return decode_gptq(get(".qweight"), get(".qzeros"), get(".scales"), get(".g_idx", false), rows, cols, bits, group,
                          spec_.gptq_v2, what);
+    case QuantFormat::CompressedTensors:
+      if (ck.has(module + ".input_scale")) get(".input_scale");  // static activation scales: read past
+      if (ck.has(module + ".input_zero_point")) get(".input_zero_point");
+      if (ck.has(module + ".weight_packed"))
+        return decode_ct_packed(get(".weight_packed"), get(".weight_scale"), get(".weight_zero_point", false),
+                                get(".weight_g_idx", false), get(".weight_shape", false), rows, cols, bits, group,
+                                what);
+      return decode_ct_int8(get(".weight"), get(".weight_scale"), rows, cols, what);
     default: TLLM_THROW("internal error: decode of ", quant_format_name(spec_.format));
   }
 }
@@ -564,7 +733,9 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
   if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8) return std::nullopt;  // dense
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   const Checkpoint* ck = w.checkpoint();
-  if (!ck && lm_head && (spec_.format == QuantFormat::Awq || spec_.format == QuantFormat::Gptq))
+  if (!ck && lm_head &&
+      (spec_.format == QuantFormat::Awq || spec_.format == QuantFormat::Gptq ||
+       spec_.format == QuantFormat::CompressedTensors))
     return std::nullopt;  // dummy weights of an AWQ / GPTQ model: their lm_head is dense
   if (spec_.format == QuantFormat::OnLoad || !ck) {
     // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks),
@@ -628,8 +799,10 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
     TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ", shape_str(shape),
                ", got ", shape_str(info.shape));
     const std::string module = module_of(name);
+    // weight_scale_inv (Qwen's / DeepSeek's FP8), weight_scale (compressed-tensors, vLLM's
+    // per-tensor FP8): both multiply.
     std::string scale = module + ".weight_scale_inv";
-    if (!ck->has(scale) && !spec_.fp8_block_rows && ck->has(module + ".weight_scale")) scale = module + ".weight_scale";
+    if (!ck->has(scale) && ck->has(module + ".weight_scale")) scale = module + ".weight_scale";
     TLLM_CHECK(ck->has(scale), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
                ".weight_scale_inv\" for the FP8 weight \"", name, "\"");
     w.mark_used(name);
@@ -638,7 +811,8 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
     return dequantize_fp8(ck->get(name), ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
                           ck->dir() + ": " + name, pool_.get());
   }
-  if (spec_.format != QuantFormat::Mlx && spec_.format != QuantFormat::Awq && spec_.format != QuantFormat::Gptq)
+  if (spec_.format != QuantFormat::Mlx && spec_.format != QuantFormat::Awq && spec_.format != QuantFormat::Gptq &&
+      spec_.format != QuantFormat::CompressedTensors)
     return std::nullopt;
   const std::string module = module_of(name);
   const std::optional<std::pair<int, int>> s = stored_scheme(*ck, module);

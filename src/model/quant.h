@@ -31,6 +31,20 @@
 //   on load into the weight dtype (bf16: the rounding the checkpoint's source had; no FP8
 //   kernels yet), or quantized on from there with --quantization int8 / int4. Static
 //   activation scales (<m>.input_scale) are read past: activations stay in the compute dtype.
+// - compressed-tensors (llm-compressor's checkpoints: quantization_config {"quant_method":
+//   "compressed-tensors", "format", "config_groups": {name: {"weights": {"type", "num_bits",
+//   "strategy", "group_size", "symmetric", "actorder", "block_structure"}, "format"?}},
+//   "ignore"}); the schemes of every group must agree. Integer weights:
+//   "pack-quantized" (W4A16 / W8A16): <m>.weight_packed i32 [out, in * bits / 32], value j of
+//   a word = input 32 / bits * word + j from the lowest bits up, stored as q + 2^(bits-1);
+//   <m>.weight_scale [out, in / group] ("channel": [out, 1]); asymmetric: <m>.weight_zero_point
+//   i32 [out * bits / 32, groups] packed along the output dimension the same way, also
+//   offset by 2^(bits-1); <m>.weight_shape i32 [2]; W = (q - z) * s. "int-quantized" /
+//   "naive-quantized" 8-bit per channel (W8A8 checkpoints): <m>.weight i8 [out, in] and
+//   <m>.weight_scale [out, 1], W = q * s (activations stay in the compute dtype). Float
+//   weights ("float-quantized", FP8 "channel" / "tensor" / "block"): <m>.weight F8_E4M3 and
+//   <m>.weight_scale, dequantized on load as FP8 above. Act-order (a weight_g_idx that is not
+//   k / group) is rejected.
 // Everything else (desc_act true, AWQ GEMV/Marlin versions, other bit widths, MLX modes
 // other than affine) is rejected with an error naming the field and what is supported.
 //
@@ -54,7 +68,7 @@ class Checkpoint;
 class ThreadPool;
 class WeightLoader;
 
-enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq, Fp8 };
+enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq, Fp8, CompressedTensors };
 const char* quant_format_name(QuantFormat f);
 
 struct QuantSpec {
@@ -67,9 +81,11 @@ struct QuantSpec {
   std::vector<std::pair<std::string, std::pair<int, int>>> mlx_overrides;
   // An FP8 checkpoint (format Fp8, or OnLoad when --quantization requantizes it): its weight
   // blocks, rows x cols (0 x 0: one block per matrix), and the fmt it names.
+  // A block dimension of 0 spans the matrix (per-channel scales: 1 x 0; one scale: 0 x 0).
   bool fp8 = false;
   int fp8_block_rows = 0, fp8_block_cols = 0;
   std::string fp8_fmt;
+  std::string ct_format;  // compressed-tensors: "pack-quantized" / "int-quantized" / ...
 
   // Reads <model_dir>/config.json and combines it with the --quantization option
   // ("", "int8", "int4"). A pre-quantized checkpoint with an option set is an error, but for
@@ -127,9 +143,17 @@ QuantizedMatrix decode_awq(const Tensor& qweight, const Tensor& qzeros, const Te
                            int64_t cols, int group_size, const std::string& what);
 QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
                             int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what);
+// compressed-tensors "pack-quantized" (zero_point undefined: symmetric; g_idx and shape may
+// be undefined) and 8-bit "int-quantized" weights.
+QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point,
+                                 const Tensor& g_idx, const Tensor& shape, int64_t rows, int64_t cols, int bits,
+                                 int group_size, const std::string& what);
+QuantizedMatrix decode_ct_int8(const Tensor& weight, const Tensor& scale, int64_t rows, int64_t cols,
+                               const std::string& what);
 
 // An FP8 weight [rows, cols] (F8_E4M3 or F8_E5M2) times its block scales (f32 / bf16 / f16,
-// [ceil(rows / block_rows), ceil(cols / block_cols)], or one element for one block) as f32,
+// [ceil(rows / block_rows), ceil(cols / block_cols)], a block dimension <= 0 spanning the
+// matrix; one element, of any rank, for one block) as f32,
 // each product rounded once as transformers' f32 multiply does. Non-finite codes and scales
 // are errors naming `what`.
 Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,

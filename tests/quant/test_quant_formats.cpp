@@ -295,11 +295,83 @@ TEST(QuantFormats, GptqDecodesBitExactly) {
       }
 }
 
+// compressed-tensors pack-quantized: weight_packed i32 [N, ceil(K / per)], input k in bits
+// [bits * (k % per), ...) of word k / per; zero points i32 [ceil(N / per), G] packed along
+// the outputs the same way; codes and zero points stored offset by 2^(bits-1), so with
+// q = signed code + offset and z likewise W = (q - z) * s.
+Tensor pack_ct_rows(const std::vector<uint32_t>& v, int64_t rows, int64_t cols, int bits) {  // along cols
+  const int per = 32 / bits;
+  const int64_t P = (cols + per - 1) / per;
+  Tensor w = Tensor::zeros({rows, P}, DType::I32);
+  uint32_t* d = static_cast<uint32_t*>(w.raw());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) d[r * P + c / per] |= v[r * cols + c] << (bits * (c % per));
+  return w;
+}
+Tensor pack_ct_zeros(const Packed& p) {  // along the outputs
+  const int per = 32 / p.bits;
+  Tensor w = Tensor::zeros({(p.N + per - 1) / per, p.G()}, DType::I32);
+  uint32_t* d = static_cast<uint32_t*>(w.raw());
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t g = 0; g < p.G(); ++g) d[(n / per) * p.G() + g] |= p.z[n * p.G() + g] << (p.bits * (n % per));
+  return w;
+}
+Tensor ct_shape(int64_t n, int64_t k) {
+  Tensor t = Tensor::empty({2}, DType::I32);
+  t.data<int32_t>()[0] = static_cast<int32_t>(n);
+  t.data<int32_t>()[1] = static_cast<int32_t>(k);
+  return t;
+}
+
+TEST(QuantFormats, CompressedTensorsDecodeBitExactly) {
+  std::mt19937_64 rng(17);
+  for (int bits : {4, 8})
+    for (int group : {32, 64, 0})  // 0: "channel", one group per row
+      for (bool sym : {true, false}) {
+        Packed p = random_packed(24, 128, bits, group ? group : 128, rng);
+        if (sym)
+          for (uint32_t& z : p.z) z = 1u << (bits - 1);
+        const Tensor scale = half_tensor(p.s, {p.N, p.G()}, DType::BF16);
+        Tensor gidx = Tensor::empty({p.K}, DType::I32);
+        for (int64_t k = 0; k < p.K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / p.group);
+        const std::string what = "ct " + std::to_string(bits) + "-bit group " + std::to_string(group) +
+                                 (sym ? " sym" : " asym");
+        const QuantizedMatrix m = decode_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale,
+                                                   sym ? Tensor() : pack_ct_zeros(p), gidx, ct_shape(p.N, p.K), p.N,
+                                                   p.K, bits, group ? group : -1, "test");
+        expect_bits_equal(dequant_zero(p), ref::dequantize(m), what);
+        // A wrong weight_shape and act-order g_idx are refused.
+        EXPECT_THROW(decode_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, Tensor(), Tensor(),
+                                      ct_shape(p.N, p.K + 8), p.N, p.K, bits, group ? group : -1, "test"),
+                     Error);
+        std::swap(gidx.data<int32_t>()[0], gidx.data<int32_t>()[p.K - 1]);
+        if (group)
+          EXPECT_THROW(decode_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, Tensor(), gidx, Tensor(), p.N, p.K,
+                                        bits, group, "test"),
+                       Error);
+      }
+  // int-quantized: i8 weights, one scale per row: W = q * s.
+  Tensor w = Tensor::empty({16, 96}, DType::I8);
+  std::uniform_int_distribution<int> code(-128, 127);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(code(rng));
+  std::vector<float> s(16), want(16 * 96);
+  for (int n = 0; n < 16; ++n) s[n] = bf16r(0.001f * static_cast<float>(n + 1) + 0.0003f);
+  for (int n = 0; n < 16; ++n)
+    for (int k = 0; k < 96; ++k) want[n * 96 + k] = static_cast<float>(w.data<int8_t>()[n * 96 + k]) * s[n];
+  expect_bits_equal(want, ref::dequantize(decode_ct_int8(w, half_tensor(s, {16, 1}, DType::BF16), 16, 96, "test")),
+                    "ct int8");
+}
+
 // ---- checkpoints -----------------------------------------------------------------------
 
-enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, Fp8Block, Fp8Tensor };
+enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, Fp8Block, Fp8Tensor, CtW4Sym, CtW8Asym, CtInt8, CtFp8 };
+bool is_ct(Fmt f) { return f == Fmt::CtW4Sym || f == Fmt::CtW8Asym || f == Fmt::CtInt8 || f == Fmt::CtFp8; }
 const char* fmt_name(Fmt f) {
   switch (f) {
+    case Fmt::CtW4Sym: return "ct_w4a16_sym";
+    case Fmt::CtW8Asym: return "ct_w8a16_asym_channel";
+    case Fmt::CtInt8: return "ct_w8a8_int8";
+    case Fmt::CtFp8: return "ct_fp8_channel";
     case Fmt::Fp8Block: return "fp8_block";
     case Fmt::Fp8Tensor: return "fp8_tensor";
     case Fmt::Mlx4: return "mlx4";
@@ -326,14 +398,15 @@ uint8_t fp8_nearest(DType t, float x) {
 }
 
 // FP8 block quantization as transformers' Fp8Quantize does it (scale = amax / fp8 max per
-// block of br x bc, partial blocks at the edges; one block when br = 0), returning the FP8
+// block of br x bc, partial blocks at the edges; a dimension 0 spans the matrix), returning the FP8
 // weight, the scales [ceil(N / br), ceil(K / bc)] and the dequantized f32 weights.
 struct Fp8Packed {
   Tensor weight, scale;
   std::vector<float> deq;
 };
 Fp8Packed fp8_quantize(const std::vector<float>& w, int64_t N, int64_t K, DType t, int64_t br, int64_t bc) {
-  if (br == 0) br = N, bc = K;
+  if (br == 0) br = N;  // 0: the block spans the matrix that way
+  if (bc == 0) bc = K;
   const int64_t sr = (N + br - 1) / br, sc = (K + bc - 1) / bc;
   const float fmax = t == DType::F8E4M3 ? 448.0f : 57344.0f;
   Fp8Packed p{Tensor::empty({N, K}, t), Tensor::empty({sr, sc}, DType::F32), std::vector<float>(N * K)};
@@ -376,6 +449,42 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
   for (const std::string& name : ck.names()) {
     const Tensor t = ck.get(name);
     const std::vector<float> w = as_f32(t);
+    if (is_ct(fmt) && is_linear(name)) {
+      // compressed-tensors as llm-compressor writes it.
+      const int64_t N = t.dim(0), K = t.dim(1);
+      const std::string module = name.substr(0, name.size() - 7);
+      if (fmt == Fmt::CtFp8) {  // FP8 per channel, bf16 scales [N, 1]
+        Fp8Packed p = fp8_quantize(w, N, K, DType::F8E4M3, 1, 0);
+        std::vector<float> sc(p.scale.data<float>(), p.scale.data<float>() + N);
+        for (float& v : sc) v = bf16r(v);
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t k = 0; k < K; ++k)
+            p.deq[n * K + k] = fp8_value(DType::F8E4M3, p.weight.data<uint8_t>()[n * K + k]) * sc[n];
+        qt.emplace_back(name, p.weight);
+        qt.emplace_back(module + ".weight_scale", half_tensor(sc, {N, 1}, DType::BF16));
+        dt.emplace_back(name, f32_tensor(p.deq, t.shape()));
+        continue;
+      }
+      if (fmt == Fmt::CtInt8) {  // int8 per channel, symmetric
+        Packed p = quantize_for(w, N, K, 8, static_cast<int>(K), false, true, DType::BF16);
+        Tensor q = Tensor::empty({N, K}, DType::I8);
+        for (int64_t i = 0; i < N * K; ++i) q.data<int8_t>()[i] = static_cast<int8_t>(static_cast<int>(p.q[i]) - 128);
+        qt.emplace_back(name, q);
+        qt.emplace_back(module + ".weight_scale", half_tensor(p.s, {N, 1}, DType::BF16));
+        qt.emplace_back(module + ".input_scale", f32_tensor({0.02f}, {1}));  // static W8A8 activations
+        dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
+        continue;
+      }
+      const bool w4 = fmt == Fmt::CtW4Sym;
+      const int bits = w4 ? 4 : 8, group = w4 ? 32 : static_cast<int>(K);
+      const Packed p = quantize_for(w, N, K, bits, group, false, w4, DType::BF16);
+      qt.emplace_back(module + ".weight_packed", pack_ct_rows(p.q, N, K, bits));
+      qt.emplace_back(module + ".weight_scale", half_tensor(p.s, {N, p.G()}, DType::BF16));
+      qt.emplace_back(module + ".weight_shape", ct_shape(N, K));
+      if (!w4) qt.emplace_back(module + ".weight_zero_point", pack_ct_zeros(p));
+      dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
+      continue;
+    }
     if (fp8 && is_linear(name)) {
       // Block-wise e4m3 with partial blocks at the edges (32 x 48 over 64- and 160-wide
       // matrices); or e5m2 with one weight_scale per matrix and a static input_scale.
@@ -455,6 +564,27 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
     }
     cfg["quantization"] = q;
     cfg["quantization_config"] = q;
+  } else if (is_ct(fmt)) {
+    cfg["torch_dtype"] = "bfloat16";
+    json weights = {{"num_bits", 4}, {"type", "int"}, {"symmetric", true}, {"strategy", "group"},
+                    {"group_size", 32}, {"actorder", nullptr}, {"dynamic", false}};
+    json acts = nullptr;
+    std::string format = "pack-quantized";
+    if (fmt == Fmt::CtW8Asym) {
+      weights = {{"num_bits", 8}, {"type", "int"}, {"symmetric", false}, {"strategy", "channel"}, {"group_size", nullptr}};
+    } else if (fmt == Fmt::CtInt8) {
+      format = "int-quantized";
+      weights = {{"num_bits", 8}, {"type", "int"}, {"symmetric", true}, {"strategy", "channel"}};
+      acts = {{"num_bits", 8}, {"type", "int"}, {"symmetric", true}, {"strategy", "tensor"}, {"dynamic", false}};
+    } else if (fmt == Fmt::CtFp8) {
+      format = "float-quantized";
+      weights = {{"num_bits", 8}, {"type", "float"}, {"symmetric", true}, {"strategy", "channel"}};
+      acts = {{"num_bits", 8}, {"type", "float"}, {"symmetric", true}, {"strategy", "token"}, {"dynamic", true}};
+    }
+    cfg["quantization_config"] = {
+        {"quant_method", "compressed-tensors"}, {"format", format}, {"quantization_status", "compressed"},
+        {"config_groups", {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", acts}}}}},
+        {"ignore", {"lm_head"}}};
   } else if (fp8) {
     cfg["torch_dtype"] = "bfloat16";
     if (fmt == Fmt::Fp8Block)
@@ -522,7 +652,7 @@ TEST_P(QuantEndToEnd, SameLogitsAsTheDequantizedModel) {
   const Tensor fast = logits_of(qdir, DType::BF16, prompt);
   const auto [kl, top1] = kl_top1(dense, fast);
   // (FP8 is dequantized on load: its fast path is bf16 weights and activations.)
-  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor;
+  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor || fmt == Fmt::CtFp8;
   std::printf("[ %s/%s ] exact path max|diff| %.3g (max|logit| %.3g); %s path KL %.3g, top-1 %.3f\n", model.c_str(),
               fmt_name(fmt), max_diff(exact, dense), scale, fp8 ? "bf16" : "int8-activation", kl, top1);
   // The random test models are sharp (lm_head std 1 over 64 inputs: logits up to ~40), so
@@ -537,7 +667,9 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantEndToEnd,
                                            E2ECase{"qwen2_tied", Fmt::Awq}, E2ECase{"qwen2_untied", Fmt::GptqSym4},
                                            E2ECase{"qwen2_untied", Fmt::GptqAsym8},
                                            E2ECase{"qwen2_untied", Fmt::Fp8Block}, E2ECase{"qwen2_tied", Fmt::Fp8Tensor},
-                                           E2ECase{"qwen3_moe", Fmt::Fp8Block}),
+                                           E2ECase{"qwen3_moe", Fmt::Fp8Block},
+                                           E2ECase{"qwen2_untied", Fmt::CtW4Sym}, E2ECase{"qwen2_tied", Fmt::CtW8Asym},
+                                           E2ECase{"qwen2_untied", Fmt::CtInt8}, E2ECase{"qwen3_moe", Fmt::CtFp8}),
                          [](const auto& info) { return info.param.model + "_" + fmt_name(info.param.fmt); });
 
 // Quantize on load computes with exactly the weights its quantizer produces: an f32
@@ -761,6 +893,16 @@ TEST(QuantConfig, DetectsFormats) {
             "quantize-on-load 4-bit, group 64 (from fp8 e4m3, blocks 32x48)");
   EXPECT_EQ(QuantSpec::resolve(build("qwen2_tied", Fmt::Fp8Tensor).first.string(), "int8", 64).describe(),
             "quantize-on-load 8-bit per channel (from fp8 e5m2, one scale per matrix)");
+  // compressed-tensors: integer schemes keep their kernels; FP8 goes the FP8 way.
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::CtW4Sym).first.string(), "", 64).describe(),
+            "compressed-tensors pack-quantized 4-bit, group 32");
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_tied", Fmt::CtW8Asym).first.string(), "", 64).describe(),
+            "compressed-tensors pack-quantized 8-bit, one group per row");
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::CtInt8).first.string(), "", 64).describe(),
+            "compressed-tensors int-quantized 8-bit, one group per row");
+  const QuantSpec ctf = QuantSpec::resolve(build("qwen3_moe", Fmt::CtFp8).first.string(), "", 64);
+  EXPECT_EQ(ctf.format, QuantFormat::Fp8);
+  EXPECT_EQ(ctf.describe(), "fp8 e4m3, per-channel scales, dequantized on load");
 }
 
 TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
@@ -794,6 +936,37 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
                "", "two positive integers");
   expect_error(with_config("fp8_act", [&](json& c) { fp8(c); c["quantization_config"]["activation_scheme"] = "tensor"; }),
                "", "dynamic, static");
+  auto ct = [](json& c) {
+    c["quantization_config"] = {
+        {"quant_method", "compressed-tensors"}, {"format", "pack-quantized"}, {"quantization_status", "compressed"},
+        {"config_groups",
+         {{"group_0",
+           {{"targets", {"Linear"}},
+            {"weights", {{"num_bits", 4}, {"type", "int"}, {"symmetric", true}, {"strategy", "group"}, {"group_size", 128}}}}}}}};
+  };
+  auto ctw = [](json& c) -> json& { return c["quantization_config"]["config_groups"]["group_0"]["weights"]; };
+  expect_error(with_config("ct_actorder", [&](json& c) { ct(c); ctw(c)["actorder"] = "group"; }), "", "act-order");
+  expect_error(with_config("ct_frozen", [&](json& c) { ct(c); c["quantization_config"]["quantization_status"] = "frozen"; }),
+               "", "not \"frozen\"");
+  expect_error(with_config("ct_w3", [&](json& c) { ct(c); ctw(c)["num_bits"] = 3; }), "", "4- or 8-bit");
+  expect_error(with_config("ct_tensor", [&](json& c) { ct(c); ctw(c)["strategy"] = "tensor"; }), "", "group, channel");
+  expect_error(with_config("ct_sparse", [&](json& c) { ct(c); c["quantization_config"]["format"] = "marlin-24"; }), "",
+               "pack-quantized");
+  expect_error(with_config("ct_fp4", [&](json& c) {
+                 ct(c);
+                 c["quantization_config"]["format"] = "float-quantized";
+                 ctw(c)["type"] = "float";
+                 ctw(c)["num_bits"] = 4;
+               }),
+               "", "8-bit (FP8)");
+  expect_error(with_config("ct_mixed", [&](json& c) {
+                 ct(c);
+                 json g = c["quantization_config"]["config_groups"]["group_0"];
+                 g["weights"]["num_bits"] = 8;
+                 c["quantization_config"]["config_groups"]["group_1"] = g;
+               }),
+               "", "different weight schemes");
+  expect_error(with_config("ct_w4a16_onload", ct), "int4", "pre-quantized");
   expect_error(models_dir() / "qwen2_untied", "int3", "int8, int4");
   try {
     QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "int4", 48);
