@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run 239 (prepared in session 42, which had no device time; run it first when a GPU is lent,
+# Run 239 (prepared in session 42, which had no device time, and extended in session 43 with
+# the FP8 goldens (qwen3_fp8, qwen3_moe_fp8: HF on the dequantized weights, and transformers'
+# own FP8 loading checked against them) and test_quant_cuda; run it first when a GPU is lent,
 # an H100 if offered: the open rows of issues #5 and #7 are H100 targets). In one call:
 #  1. HF goldens of the two Llama specs (scripts/goldens/model_goldens.py llama3_scaled,
 #     llama_bias_hd64): the llama3 RoPE against transformers itself. They come back in
@@ -24,6 +26,7 @@ grep -h "^fp8 hf check" "$RUN_DIR/goldens.log"
 M=/tmp/run239_models
 rm -rf $M && mkdir -p $M && cp -r tests/data/models/* $M/ && cp -r "$G"/models/* $M/ 2>/dev/null
 TLLM_GOLDEN_MODELS=$M RUN_TEST_TIMEOUT=200 run_gtest t_engine $N/test_engine_gpu
+RUN_TEST_TIMEOUT=120 run_gtest t_quant $N/test_quant_cuda
 grep -h "greedy steps equal" "$RUN_DIR/t_engine.log" | head -12
 grep -hE "^\[  FAILED|Failure" -A5 "$RUN_DIR"/t_*.log | head -30
 run_bench r239 qwen2.5-0.5b 05b_tg_b1 -b 1
