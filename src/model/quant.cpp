@@ -133,6 +133,7 @@ void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
         g->fail("format", "float weights are supported in the \"float-quantized\" format, not \"" + fmt + "\"");
       s.fp8 = true;
       s.fp8_fmt = "e4m3";
+      s.ct_format = fmt;
       if (strategy == "channel") {
         s.fp8_block_rows = 1, s.fp8_block_cols = 0;
       } else if (strategy == "tensor") {
@@ -276,6 +277,27 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
       }
     }
   }
+  // vLLM's --quantization also names the checkpoint's own method (awq, gptq, fp8, ...): that
+  // is a statement about the checkpoint, checked here and otherwise without effect.
+  const std::string opt = lower(option);
+  const std::vector<std::pair<std::string, QuantFormat>> kNamed = {
+      {"awq", QuantFormat::Awq},        {"awq_marlin", QuantFormat::Awq},
+      {"gptq", QuantFormat::Gptq},      {"gptq_marlin", QuantFormat::Gptq},
+      {"fp8", QuantFormat::Fp8},        {"compressed-tensors", QuantFormat::CompressedTensors},
+      {"mlx", QuantFormat::Mlx},        {"compressed_tensors", QuantFormat::CompressedTensors}};
+  for (const auto& [name, fmt] : kNamed) {
+    if (opt != name) continue;
+    const bool ct_fp8 = fmt == QuantFormat::CompressedTensors && s.format == QuantFormat::Fp8 && !s.ct_format.empty();
+    if (s.format == fmt || ct_fp8 || (fmt == QuantFormat::Fp8 && s.fp8)) return s;
+    if (fmt == QuantFormat::Fp8 && s.format == QuantFormat::None)
+      throw InvalidArgument("--quantization fp8: quantizing a float checkpoint to FP8 on load is not supported (no "
+                            "FP8 kernels); use int8 (per channel) or int4, or an FP8 checkpoint");
+    throw InvalidArgument("--quantization " + option + " names the checkpoint's quantization method, but " +
+                          s.source + " describes " +
+                          (s.format == QuantFormat::None ? std::string("an unquantized checkpoint")
+                                                         : std::string("a ") + quant_format_name(s.format) + " one") +
+                          " (leave --quantization out, or give int8 / int4 to quantize a float checkpoint on load)");
+  }
   if (!option.empty()) {
     TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8, s.source, " describes a pre-quantized (",
                    quant_format_name(s.format), ") checkpoint; --quantization ", option,
@@ -290,7 +312,9 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
                      " is not supported for int4 (32, 64, 128)");
       s.group_size = group_size;
     } else {
-      throw InvalidArgument("--quantization " + option + " is not supported (int8, int4)");
+      throw InvalidArgument("--quantization " + option +
+                            " is not supported (int8, int4 to quantize on load; or the checkpoint's own method: awq, "
+                            "gptq, fp8, compressed-tensors, mlx)");
     }
   }
   return s;

@@ -85,10 +85,12 @@ struct QuantSpec {
   bool fp8 = false;
   int fp8_block_rows = 0, fp8_block_cols = 0;
   std::string fp8_fmt;
-  std::string ct_format;  // compressed-tensors: "pack-quantized" / "int-quantized" / ...
+  std::string ct_format;  // compressed-tensors' "format" ("pack-quantized", "float-quantized", ...)
 
   // Reads <model_dir>/config.json and combines it with the --quantization option
-  // ("", "int8", "int4"). A pre-quantized checkpoint with an option set is an error, but for
+  // ("", "int8", "int4"; or, as vLLM's flag does, the checkpoint's own method: "awq",
+  // "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors", "mlx", which must match
+  // it and change nothing). A pre-quantized checkpoint with an option set is an error, but for
   // FP8, whose dequantized weights can be quantized on load like a bf16 checkpoint's.
   static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
   std::string describe() const;  // "awq 4-bit, group 128"

@@ -967,6 +967,14 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
                }),
                "", "different weight schemes");
   expect_error(with_config("ct_w4a16_onload", ct), "int4", "pre-quantized");
+  // vLLM's --quantization naming the checkpoint's method: accepted when it matches.
+  EXPECT_EQ(QuantSpec::resolve(with_config("ct_named", ct).string(), "compressed-tensors", 64).format,
+            QuantFormat::CompressedTensors);
+  EXPECT_EQ(QuantSpec::resolve(with_config("gptq_named", gptq).string(), "gptq_marlin", 64).format, QuantFormat::Gptq);
+  EXPECT_EQ(QuantSpec::resolve(with_config("fp8_named", fp8).string(), "fp8", 64).format, QuantFormat::Fp8);
+  expect_error(with_config("gptq_as_awq", gptq), "awq", "describes a gptq one");
+  expect_error(models_dir() / "qwen2_untied", "awq", "an unquantized checkpoint");
+  expect_error(models_dir() / "qwen2_untied", "fp8", "FP8 on load is not supported");
   expect_error(models_dir() / "qwen2_untied", "int3", "int8, int4");
   try {
     QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "int4", 48);
