@@ -3,7 +3,12 @@
 for benchmarks. Needs only numpy (apt-get install python3-numpy).
 
     /usr/bin/python3 scripts/make_random_checkpoint.py qwen2.5-0.5b /tmp/qwen2.5-0.5b-random
+    /usr/bin/python3 scripts/make_random_checkpoint.py --fp8 qwen2.5-0.5b /tmp/qwen2.5-0.5b-fp8
     /usr/bin/python3 scripts/make_random_checkpoint.py --list
+
+--fp8 writes the projections (q/k/v/o, gate/up/down, experts) as Qwen's FP8 checkpoints do:
+F8_E4M3 codes (the nearest e4m3 value of the same random weights) with an f32
+weight_scale_inv per 128 x 128 block, and config.json's quantization_config.
 
 The configs themselves live in bench/configs/<shape>/config.json (also usable with
 `tinyllm bench --load-format dummy`, which needs no weights at all).
@@ -72,13 +77,55 @@ def bf16_random(n, rng, scale, one_centered):
     return u.astype(np.uint16)
 
 
+PROJ = ("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight",
+        "up_proj.weight", "down_proj.weight")
+BLOCK = 128
+
+
+def e4m3_table():
+    """The finite float8_e4m3fn values (sign, 4-bit exponent with bias 7, 3-bit mantissa;
+    S.1111.111 is NaN), sorted, with their codes."""
+    vals, codes = [], []
+    for c in range(256):
+        e, m = (c >> 3) & 15, c & 7
+        if e == 15 and m == 7:
+            continue
+        v = m / 8.0 * 2.0 ** -6 if e == 0 else (1 + m / 8.0) * 2.0 ** (e - 7)
+        vals.append(-v if c & 0x80 else v)
+        codes.append(c)
+    order = np.argsort(np.array(vals), kind="stable")
+    return np.array(vals, dtype=np.float32)[order], np.array(codes, dtype=np.uint8)[order]
+
+
+def fp8_blocks(w, table):
+    """w [rows, cols] f32 -> (e4m3 codes [rows, cols] uint8, scales [ceil(rows/128), ceil(cols/128)] f32)."""
+    vals, codes = table
+    rows, cols = w.shape
+    sr, sc = -(-rows // BLOCK), -(-cols // BLOCK)
+    scale = np.ones((sr, sc), dtype=np.float32)
+    q = np.empty((rows, cols), dtype=np.uint8)
+    for i in range(sr):
+        for j in range(sc):
+            blk = w[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK]
+            amax = float(np.abs(blk).max())
+            s = np.float32(amax / 448.0) if amax > 0 else np.float32(1.0)
+            scale[i, j] = s
+            x = blk / s
+            k = np.clip(np.searchsorted(vals, x), 1, len(vals) - 1)
+            nearer_left = (x - vals[k - 1]) <= (vals[k] - x)
+            q[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK] = np.where(nearer_left, codes[k - 1], codes[k])
+    return q, scale
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "--list":
         print("\n".join(sorted(os.listdir(CONFIGS))))
         return
-    if len(sys.argv) != 3:
+    fp8 = len(sys.argv) >= 2 and sys.argv[1] == "--fp8"
+    args = sys.argv[2:] if fp8 else sys.argv[1:]
+    if len(args) != 2:
         sys.exit(__doc__)
-    shape, out_dir = sys.argv[1], sys.argv[2]
+    shape, out_dir = args
     src = os.path.join(CONFIGS, shape, "config.json")
     if not os.path.exists(src):
         sys.exit(f"unknown shape {shape}; known: {', '.join(sorted(os.listdir(CONFIGS)))}")
@@ -89,22 +136,47 @@ def main():
     if os.path.exists(gen):
         shutil.copy(gen, os.path.join(out_dir, "generation_config.json"))
     shapes = tensor_shapes(cfg)
+    if fp8:
+        cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                      "weight_block_size": [BLOCK, BLOCK]}
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        full = []
+        for name, shp in shapes:
+            if name.endswith(PROJ):
+                full.append((name, shp, "F8_E4M3"))
+                full.append((name[: -len("weight")] + "weight_scale_inv", (-(-shp[0] // BLOCK), -(-shp[1] // BLOCK)), "F32"))
+            else:
+                full.append((name, shp, "BF16"))
+    else:
+        full = [(name, shp, "BF16") for name, shp in shapes]
+    size = {"BF16": 2, "F32": 4, "F8_E4M3": 1}
     header, offset = {"__metadata__": {"format": "pt"}}, 0
-    for name, shp in shapes:
-        n = int(np.prod(shp)) * 2
-        header[name] = {"dtype": "BF16", "shape": list(shp), "data_offsets": [offset, offset + n]}
+    for name, shp, dt in full:
+        n = int(np.prod(shp)) * size[dt]
+        header[name] = {"dtype": dt, "shape": list(shp), "data_offsets": [offset, offset + n]}
         offset += n
     hjson = json.dumps(header, separators=(",", ":")).encode()
     hjson += b" " * ((8 - len(hjson) % 8) % 8)
     rng = np.random.default_rng(0)
+    table = e4m3_table() if fp8 else None
     with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
         f.write(struct.pack("<Q", len(hjson)))
         f.write(hjson)
-        for name, shp in shapes:
+        pending_scale = None
+        for name, shp, dt in full:
+            if dt == "F32":  # the scales of the FP8 weight just written
+                f.write(pending_scale.tobytes())
+                continue
             n = int(np.prod(shp))
             norm = name.endswith("norm.weight")
-            f.write(bf16_random(n, rng, 0.02, norm).tobytes())
-    print(f"wrote {out_dir}: {len(shapes)} tensors, {offset / 1e9:.2f} GB")
+            if dt == "F8_E4M3":
+                w = rng.standard_normal(n, dtype=np.float32).reshape(shp) * 0.02
+                q, pending_scale = fp8_blocks(w, table)
+                f.write(q.tobytes())
+            else:
+                f.write(bf16_random(n, rng, 0.02, norm).tobytes())
+    print(f"wrote {out_dir}: {len(full)} tensors, {offset / 1e9:.2f} GB")
 
 
 if __name__ == "__main__":

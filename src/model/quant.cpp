@@ -295,7 +295,8 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
     throw InvalidArgument("--quantization " + option + " names the checkpoint's quantization method, but " +
                           s.source + " describes " +
                           (s.format == QuantFormat::None ? std::string("an unquantized checkpoint")
-                                                         : std::string("a ") + quant_format_name(s.format) + " one") +
+                                                         : std::string("a checkpoint quantized with ") +
+                                                               quant_format_name(s.format)) +
                           " (leave --quantization out, or give int8 / int4 to quantize a float checkpoint on load)");
   }
   if (!option.empty()) {

@@ -972,7 +972,7 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
             QuantFormat::CompressedTensors);
   EXPECT_EQ(QuantSpec::resolve(with_config("gptq_named", gptq).string(), "gptq_marlin", 64).format, QuantFormat::Gptq);
   EXPECT_EQ(QuantSpec::resolve(with_config("fp8_named", fp8).string(), "fp8", 64).format, QuantFormat::Fp8);
-  expect_error(with_config("gptq_as_awq", gptq), "awq", "describes a gptq one");
+  expect_error(with_config("gptq_as_awq", gptq), "awq", "a checkpoint quantized with gptq");
   expect_error(models_dir() / "qwen2_untied", "awq", "an unquantized checkpoint");
   expect_error(models_dir() / "qwen2_untied", "fp8", "FP8 on load is not supported");
   expect_error(models_dir() / "qwen2_untied", "int3", "int8, int4");
