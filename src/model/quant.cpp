@@ -215,13 +215,13 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
         const int64_t g = qc->get_int("group_size").value_or(-1);
         if (g != -1 && (g <= 0 || g % 32)) qc->fail("group_size", "GPTQ group size must be -1 or a positive multiple of 32");
         s.group_size = static_cast<int>(g);
-        if (qc->get_bool("desc_act").value_or(false))
-          qc->fail("desc_act", "GPTQ with desc_act (act-order, permuted groups) is not supported; use a checkpoint "
-                               "quantized with desc_act false");
+        // Act-order (permuted groups) has no int kernels here: dequantized on load.
+        s.gptq_act_order = qc->get_bool("desc_act").value_or(false);
         const std::string fmt = lower(qc->get_string("checkpoint_format").value_or("gptq"));
         if (fmt == "gptq_v2") s.gptq_v2 = true;
         else if (fmt != "gptq")
           qc->fail("checkpoint_format", "GPTQ checkpoint format \"" + fmt + "\" is not supported (gptq, gptq_v2)");
+        s.gptq_bits = s.bits, s.gptq_group = s.group_size;
       } else if (method == "fp8") {
         s.format = QuantFormat::Fp8;
         s.fp8 = true;
@@ -300,7 +300,7 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
                           " (leave --quantization out, or give int8 / int4 to quantize a float checkpoint on load)");
   }
   if (!option.empty()) {
-    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8, s.source, " describes a pre-quantized (",
+    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8 || s.gptq_act_order, s.source, " describes a pre-quantized (",
                    quant_format_name(s.format), ") checkpoint; --quantization ", option,
                    " applies to float checkpoints only (leave it out)");
     s.format = QuantFormat::OnLoad;
@@ -334,6 +334,12 @@ std::string QuantSpec::describe() const {
     if (format == QuantFormat::Fp8) return fp8_src + ", dequantized on load";
     fp8_src = " (from " + fp8_src + ")";
   }
+  if (gptq_act_order) {
+    fp8_src = "gptq " + std::to_string(gptq_bits) + "-bit act-order" +
+              (gptq_group < 0 ? "" : ", group " + std::to_string(gptq_group));
+    if (format == QuantFormat::Gptq) return fp8_src + ", dequantized on load";
+    fp8_src = " (from " + fp8_src + ")";
+  }
   if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + fp8_src;
   if (format == QuantFormat::CompressedTensors) d += " " + ct_format;
   d += " " + std::to_string(bits) + "-bit";
@@ -354,7 +360,7 @@ double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
     case QuantFormat::CompressedTensors:
-      if (head) return dense_bytes;
+      if (head || spec.gptq_act_order) return dense_bytes;  // act-order: dequantized on load
       // f16 scales, offsets -scale * zero usually need f32; one group per row: negligible.
       return (spec.bits <= 4 ? 0.5 : 1.0) + (spec.group_size > 0 ? 6.0 / spec.group_size : 0.0);
   }
@@ -473,8 +479,12 @@ QuantizedMatrix decode_awq(const Tensor& qweight, const Tensor& qzeros, const Te
   return m;
 }
 
-QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
-                            int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
+namespace {
+
+// A GPTQ module's codes, with the scale and offset of each (row, group); group g is the
+// inputs k with g_idx[k] = g (k / group_size when not act-order). Shapes checked.
+QuantizedMatrix gptq_unpacked(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, int64_t rows,
+                              int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
   TLLM_CHECK(bits == 2 || bits == 4 || bits == 8, what, ": GPTQ ", bits, "-bit weights are not supported (2, 4, 8)");
   const int per = 32 / bits;
   const int64_t gs = group_size < 0 ? cols : group_size;
@@ -485,14 +495,6 @@ QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const T
   expect(qweight, what + ".qweight", {DType::I32, DType::U32}, {cols / per, rows}, what);
   expect(qzeros, what + ".qzeros", {DType::I32, DType::U32}, {G, rows / per}, what);
   expect(scales, what + ".scales", {DType::F16, DType::BF16, DType::F32}, {G, rows}, what);
-  if (g_idx.defined()) {
-    expect(g_idx, what + ".g_idx", {DType::I32, DType::I64}, {cols}, what);
-    for (int64_t k = 0; k < cols; ++k) {
-      const int64_t gi = g_idx.dtype() == DType::I32 ? g_idx.data<int32_t>()[k] : g_idx.data<int64_t>()[k];
-      TLLM_CHECK(gi == k / gs, what, ".g_idx[", k, "] = ", gi, " but ", k / gs,
-                 " was expected: act-order (desc_act) GPTQ checkpoints are not supported");
-    }
-  }
   QuantizedMatrix m = empty_matrix(rows, cols, kernel_bits(bits), static_cast<int>(gs));
   const uint32_t mask = (1u << bits) - 1u;
   const uint32_t* qw = static_cast<const uint32_t*>(qweight.raw());
@@ -515,6 +517,51 @@ QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const T
       }
     }
   return m;
+}
+
+int64_t g_idx_at(const Tensor& g_idx, int64_t k) {
+  return g_idx.dtype() == DType::I32 ? g_idx.data<int32_t>()[k] : g_idx.data<int64_t>()[k];
+}
+
+}  // namespace
+
+QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
+                            int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
+  QuantizedMatrix m = gptq_unpacked(qweight, qzeros, scales, rows, cols, bits, group_size, v2, what);
+  if (g_idx.defined()) {
+    expect(g_idx, what + ".g_idx", {DType::I32, DType::I64}, {cols}, what);
+    const int64_t gs = m.group_size;
+    for (int64_t k = 0; k < cols; ++k)
+      TLLM_CHECK(g_idx_at(g_idx, k) == k / gs, what, ".g_idx[", k, "] = ", g_idx_at(g_idx, k), " but ", k / gs,
+                 " was expected: act-order (desc_act) GPTQ weights have no int kernels here (the checkpoint's "
+                 "config.json must then say desc_act true, and they are dequantized on load)");
+  }
+  return m;
+}
+
+Tensor dequantize_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
+                       int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
+  const QuantizedMatrix m = gptq_unpacked(qweight, qzeros, scales, rows, cols, bits, group_size, v2, what);
+  const int64_t G = cols / m.group_size;
+  std::vector<int64_t> group(static_cast<size_t>(cols));
+  if (g_idx.defined()) {
+    expect(g_idx, what + ".g_idx", {DType::I32, DType::I64}, {cols}, what);
+    for (int64_t k = 0; k < cols; ++k) {
+      group[k] = g_idx_at(g_idx, k);
+      TLLM_CHECK(group[k] >= 0 && group[k] < G, what, ".g_idx[", k, "] = ", group[k], " is not a group (0..", G - 1,
+                 ")");
+    }
+  } else {
+    for (int64_t k = 0; k < cols; ++k) group[k] = k / m.group_size;
+  }
+  Tensor out = Tensor::empty({rows, cols}, DType::F32);
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t k = 0; k < cols; ++k) {
+      const int64_t i = n * G + group[k];
+      const float prod = m.scales.data<float>()[i] * static_cast<float>(m.codes.data<uint8_t>()[n * cols + k]);
+      out.data<float>()[n * cols + k] = prod + m.offsets.data<float>()[i];
+    }
+  return out;
 }
 
 QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point,
@@ -701,7 +748,7 @@ std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& 
     }
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
-      if (!ckpt.has(module + ".qweight")) return std::nullopt;
+      if (!ckpt.has(module + ".qweight") || spec_.gptq_act_order) return std::nullopt;  // act-order: dense
       return std::pair<int, int>{spec_.bits, spec_.group_size};
     case QuantFormat::CompressedTensors:
       if (ckpt.has(module + ".weight_packed")) return std::pair<int, int>{spec_.bits, spec_.group_size};
@@ -755,7 +802,9 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
 
 std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
                                                 const std::vector<int64_t>& rows, int64_t in_features) {
-  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8) return std::nullopt;  // dense
+  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8 ||
+      (spec_.format == QuantFormat::Gptq && spec_.gptq_act_order))
+    return std::nullopt;  // dense (FP8 and act-order GPTQ weights dequantized by WeightLoader::host)
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   const Checkpoint* ck = w.checkpoint();
   if (!ck && lm_head &&
@@ -818,6 +867,15 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
 std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::string& name, const Shape& shape) {
   const Checkpoint* ck = w.checkpoint();
   if (!ck || shape.size() != 2 || !ends_with(name, ".weight")) return std::nullopt;
+  if (spec_.gptq_act_order && ck->has(module_of(name) + ".qweight")) {
+    const std::string module = module_of(name);
+    auto get = [&](const std::string& suffix) {
+      w.mark_used(module + suffix);
+      return ck->has(module + suffix) ? ck->get(module + suffix) : Tensor();
+    };
+    return dequantize_gptq(get(".qweight"), get(".qzeros"), get(".scales"), get(".g_idx"), shape[0], shape[1],
+                           spec_.gptq_bits, spec_.gptq_group, spec_.gptq_v2, ck->dir() + ": " + module);
+  }
   if (spec_.fp8 && ck->has(name)) {
     const TensorInfo& info = ck->info(name);
     if (info.dtype != DType::F8E4M3 && info.dtype != DType::F8E5M2) return std::nullopt;

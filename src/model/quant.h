@@ -20,7 +20,9 @@
 //   [groups, out * bits / 32] packed along the output dimension and stored minus one (the
 //   zero point is the stored value + 1; "checkpoint_format": "gptq_v2" stores it as is),
 //   <m>.scales [groups, out], <m>.g_idx i32 [in] (must be k / group_size);
-//   W[n, k] = (q - z) * s.
+//   W[n, k] = (q - z) * s. With "desc_act": true (act-order) input k belongs to group
+//   g_idx[k]; no kernel here takes permuted groups, so such weights are dequantized on load
+//   into the weight dtype (or quantized on with --quantization int8 / int4).
 // - FP8, block-wise (quantization_config {"quant_method": "fp8", "fmt": "e4m3",
 //   "weight_block_size": [bm, bn], "activation_scheme": "dynamic"|"static"}; Qwen3-*-FP8,
 //   DeepSeek-V3 style): <m>.weight F8_E4M3 (or F8_E5M2) [out, in] and <m>.weight_scale_inv
@@ -45,7 +47,7 @@
 //   weights ("float-quantized", FP8 "channel" / "tensor" / "block"): <m>.weight F8_E4M3 and
 //   <m>.weight_scale, dequantized on load as FP8 above. Act-order (a weight_g_idx that is not
 //   k / group) is rejected.
-// Everything else (desc_act true, AWQ GEMV/Marlin versions, other bit widths, MLX modes
+// Everything else (AWQ GEMV/Marlin versions, other bit widths, MLX modes
 // other than affine) is rejected with an error naming the field and what is supported.
 //
 // Quantize on load (--quantization): "int8" is symmetric per output channel (W8A16, scale
@@ -76,6 +78,11 @@ struct QuantSpec {
   int bits = 0;          // OnLoad / AWQ / GPTQ / MLX default
   int group_size = 0;    // OnLoad int4, AWQ, GPTQ (-1: one group), MLX default
   bool gptq_v2 = false;  // GPTQ zeros stored without the -1
+  // GPTQ with desc_act true (groups permuted by g_idx): no int kernels take it, so its
+  // weights are dequantized on load (format Gptq), or quantized on from there (OnLoad);
+  // its own bit width and group size.
+  bool gptq_act_order = false;
+  int gptq_bits = 0, gptq_group = 0;
   std::string source;    // config.json path, for messages
   // MLX per-module overrides: module -> (bits, group_size); bits 0 = not quantized.
   std::vector<std::pair<std::string, std::pair<int, int>>> mlx_overrides;
@@ -145,6 +152,9 @@ QuantizedMatrix decode_awq(const Tensor& qweight, const Tensor& qzeros, const Te
                            int64_t cols, int group_size, const std::string& what);
 QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
                             int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what);
+// A GPTQ module dequantized to f32 [rows, cols], any g_idx (act-order) included.
+Tensor dequantize_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
+                       int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what);
 // compressed-tensors "pack-quantized" (zero_point undefined: symmetric; g_idx and shape may
 // be undefined) and 8-bit "int-quantized" weights.
 QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point,

@@ -285,12 +285,23 @@ TEST(QuantFormats, GptqDecodesBitExactly) {
         const QuantizedMatrix m = decode_gptq(pack_gptq_qweight(p), qz, half_tensor(t_scales(p), {p.G(), p.N}, DType::F16),
                                               gidx, p.N, p.K, bits, group, v2, "test");
         expect_bits_equal(dequant_zero(p), ref::dequantize(m), "gptq " + std::to_string(bits) + "-bit");
-        // Act-order g_idx is rejected.
+        // Act-order g_idx: no int kernel takes it (decode_gptq refuses), dequantize_gptq
+        // follows it; a group index out of range is an error.
         std::swap(gidx.data<int32_t>()[0], gidx.data<int32_t>()[p.K - 1]);
         if (group > 0) {
-          EXPECT_THROW(decode_gptq(pack_gptq_qweight(p), qz, half_tensor(t_scales(p), {p.G(), p.N}, DType::F16), gidx,
-                                   p.N, p.K, bits, group, v2, "test"),
-                       Error);
+          const Tensor sc = half_tensor(t_scales(p), {p.G(), p.N}, DType::F16);
+          EXPECT_THROW(decode_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"), Error);
+          std::vector<float> want(p.N * p.K);
+          for (int64_t n = 0; n < p.N; ++n)
+            for (int64_t k = 0; k < p.K; ++k) {
+              const int64_t gg = gidx.data<int32_t>()[k];
+              want[n * p.K + k] = (static_cast<float>(p.q[n * p.K + k]) - static_cast<float>(p.z[n * p.G() + gg])) *
+                                  f16r(p.s[n * p.G() + gg]);
+            }
+          expect_bits_equal(want, dequantize_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"),
+                            "gptq act-order " + std::to_string(bits) + "-bit");
+          gidx.data<int32_t>()[3] = static_cast<int32_t>(p.G());
+          EXPECT_THROW(dequantize_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"), Error);
         }
       }
 }
@@ -364,10 +375,11 @@ TEST(QuantFormats, CompressedTensorsDecodeBitExactly) {
 
 // ---- checkpoints -----------------------------------------------------------------------
 
-enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, Fp8Block, Fp8Tensor, CtW4Sym, CtW8Asym, CtInt8, CtFp8 };
+enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, GptqActOrder, Fp8Block, Fp8Tensor, CtW4Sym, CtW8Asym, CtInt8, CtFp8 };
 bool is_ct(Fmt f) { return f == Fmt::CtW4Sym || f == Fmt::CtW8Asym || f == Fmt::CtInt8 || f == Fmt::CtFp8; }
 const char* fmt_name(Fmt f) {
   switch (f) {
+    case Fmt::GptqActOrder: return "gptq_act_order";
     case Fmt::CtW4Sym: return "ct_w4a16_sym";
     case Fmt::CtW8Asym: return "ct_w8a16_asym_channel";
     case Fmt::CtInt8: return "ct_w8a8_int8";
@@ -545,8 +557,21 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
       qt.emplace_back(module + ".scales", half_tensor(t_scales(p), {p.G(), N}, DType::F16));
       Tensor gidx = Tensor::empty({K}, DType::I32);
       for (int64_t k = 0; k < K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / group);
+      if (fmt == Fmt::GptqActOrder) {
+        // Act-order: input k belongs to group g_idx[k], a permutation of the contiguous
+        // assignment (every group keeps `group` inputs), as GPTQ's desc_act writes it.
+        std::mt19937_64 rng(static_cast<uint64_t>(N * 131 + K));
+        std::shuffle(gidx.data<int32_t>(), gidx.data<int32_t>() + K, rng);
+      }
       qt.emplace_back(module + ".g_idx", gidx);
-      dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
+      std::vector<float> deq(N * K);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t g = gidx.data<int32_t>()[k];
+          deq[n * K + k] = (static_cast<float>(p.q[n * K + k]) - static_cast<float>(p.z[n * p.G() + g])) *
+                           p.s[n * p.G() + g];
+        }
+      dt.emplace_back(name, f32_tensor(deq, {N, K}));
     }
   }
   write_safetensors((qdir / "model.safetensors").string(), qt);
@@ -599,9 +624,10 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
                                   {"zero_point", true}, {"version", "gemm"}};
   } else {
     cfg["torch_dtype"] = "float16";
-    cfg["quantization_config"] = {{"quant_method", "gptq"}, {"bits", fmt == Fmt::GptqSym4 ? 4 : 8},
-                                  {"group_size", fmt == Fmt::GptqSym4 ? 32 : -1}, {"desc_act", false},
-                                  {"sym", fmt == Fmt::GptqSym4}, {"checkpoint_format", "gptq"}};
+    const bool four = fmt != Fmt::GptqAsym8;
+    cfg["quantization_config"] = {{"quant_method", "gptq"}, {"bits", four ? 4 : 8}, {"group_size", four ? 32 : -1},
+                                  {"desc_act", fmt == Fmt::GptqActOrder}, {"sym", fmt == Fmt::GptqSym4},
+                                  {"checkpoint_format", "gptq"}};
   }
   std::ofstream(qdir / "config.json") << cfg.dump(2);
   std::ofstream(ddir / "config.json") << dcfg.dump(2);
@@ -651,8 +677,9 @@ TEST_P(QuantEndToEnd, SameLogitsAsTheDequantizedModel) {
   // Fast path (dtype bfloat16): activations rounded to int8 per block of 32.
   const Tensor fast = logits_of(qdir, DType::BF16, prompt);
   const auto [kl, top1] = kl_top1(dense, fast);
-  // (FP8 is dequantized on load: its fast path is bf16 weights and activations.)
-  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor || fmt == Fmt::CtFp8;
+  // (FP8 and act-order GPTQ are dequantized on load: their fast path is bf16 weights and
+  // activations.)
+  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor || fmt == Fmt::CtFp8 || fmt == Fmt::GptqActOrder;
   std::printf("[ %s/%s ] exact path max|diff| %.3g (max|logit| %.3g); %s path KL %.3g, top-1 %.3f\n", model.c_str(),
               fmt_name(fmt), max_diff(exact, dense), scale, fp8 ? "bf16" : "int8-activation", kl, top1);
   // The random test models are sharp (lm_head std 1 over 64 inputs: logits up to ~40), so
@@ -666,6 +693,7 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantEndToEnd,
                                            E2ECase{"qwen2_untied", Fmt::Mlx8Mixed}, E2ECase{"qwen2_untied", Fmt::Awq},
                                            E2ECase{"qwen2_tied", Fmt::Awq}, E2ECase{"qwen2_untied", Fmt::GptqSym4},
                                            E2ECase{"qwen2_untied", Fmt::GptqAsym8},
+                                           E2ECase{"qwen2_untied", Fmt::GptqActOrder},
                                            E2ECase{"qwen2_untied", Fmt::Fp8Block}, E2ECase{"qwen2_tied", Fmt::Fp8Tensor},
                                            E2ECase{"qwen3_moe", Fmt::Fp8Block},
                                            E2ECase{"qwen2_untied", Fmt::CtW4Sym}, E2ECase{"qwen2_tied", Fmt::CtW8Asym},
@@ -909,8 +937,11 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
   auto gptq = [](json& c) {
     c["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 128}, {"desc_act", false}};
   };
-  expect_error(with_config("desc_act", [&](json& c) { gptq(c); c["quantization_config"]["desc_act"] = true; }), "",
-               "desc_act");
+  // Act-order GPTQ loads dequantized (QuantEndToEnd's gptq_act_order case).
+  EXPECT_TRUE(QuantSpec::resolve(with_config("desc_act", [&](json& c) { gptq(c); c["quantization_config"]["desc_act"] = true; })
+                                     .string(),
+                                 "", 64)
+                  .gptq_act_order);
   expect_error(with_config("gptq3", [&](json& c) { gptq(c); c["quantization_config"]["bits"] = 3; }), "", "2, 4 or 8");
   expect_error(with_config("awq_gemv", [](json& c) {
                  c["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}, {"version", "gemv"}};
@@ -987,13 +1018,19 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
 // An FP8 checkpoint quantized on load (int8, int4) gives the logits of the same option on
 // an f32 checkpoint of its dequantized weights: the quantizers see the same f32 numbers.
 TEST(QuantOnLoad, FromFp8EqualsFromItsDequantizedWeights) {
-  const auto [qdir, ddir] = build("qwen2_untied", Fmt::Fp8Block);
-  const std::vector<int32_t> prompt = prompt_of(9, 384, 21);
-  for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}}) {
-    const Tensor want = logits_of(ddir, DType::F32, prompt, q, group);
-    const Tensor got = logits_of(qdir, DType::F32, prompt, q, group);
-    EXPECT_EQ(max_diff(got, want), 0.0) << q;
+  for (Fmt fmt : {Fmt::Fp8Block, Fmt::GptqActOrder}) {  // (act-order GPTQ alike)
+    const auto [qdir, ddir] = build("qwen2_untied", fmt);
+    const std::vector<int32_t> prompt = prompt_of(9, 384, 21);
+    for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}}) {
+      const Tensor want = logits_of(ddir, DType::F32, prompt, q, group);
+      const Tensor got = logits_of(qdir, DType::F32, prompt, q, group);
+      EXPECT_EQ(max_diff(got, want), 0.0) << fmt_name(fmt) << " " << q;
+    }
   }
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::GptqActOrder).first.string(), "", 64).describe(),
+            "gptq 4-bit act-order, group 32, dequantized on load");
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::GptqActOrder).first.string(), "int4", 64).describe(),
+            "quantize-on-load 4-bit, group 64 (from gptq 4-bit act-order, group 32)");
 }
 
 // Broken FP8 checkpoints: each error names the tensor and what is wrong.
