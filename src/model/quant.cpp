@@ -160,12 +160,13 @@ void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
         g->fail("format", "int weights are supported in the \"pack-quantized\" and \"int-quantized\" formats, not \"" +
                               fmt + "\"");
       }
-      if (actorder == "group" || actorder == "dynamic")
-        w->fail("actorder", "act-order \"" + actorder + "\" (permuted groups) is not supported");
       s.format = QuantFormat::CompressedTensors;
       s.bits = bits;
       s.group_size = group ? group : -1;
       s.ct_format = fmt;
+      // Act-order with permuted groups (weight_g_idx): dequantized on load, as GPTQ's.
+      s.act_order = fmt == "pack-quantized" && (actorder == "group" || actorder == "dynamic");
+      s.act_order_bits = s.bits, s.act_order_group = s.group_size;
     } else {
       w->fail("type", "weight type \"" + type + "\" is not supported (int, float)");
     }
@@ -216,12 +217,12 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
         if (g != -1 && (g <= 0 || g % 32)) qc->fail("group_size", "GPTQ group size must be -1 or a positive multiple of 32");
         s.group_size = static_cast<int>(g);
         // Act-order (permuted groups) has no int kernels here: dequantized on load.
-        s.gptq_act_order = qc->get_bool("desc_act").value_or(false);
+        s.act_order = qc->get_bool("desc_act").value_or(false);
         const std::string fmt = lower(qc->get_string("checkpoint_format").value_or("gptq"));
         if (fmt == "gptq_v2") s.gptq_v2 = true;
         else if (fmt != "gptq")
           qc->fail("checkpoint_format", "GPTQ checkpoint format \"" + fmt + "\" is not supported (gptq, gptq_v2)");
-        s.gptq_bits = s.bits, s.gptq_group = s.group_size;
+        s.act_order_bits = s.bits, s.act_order_group = s.group_size;
       } else if (method == "fp8") {
         s.format = QuantFormat::Fp8;
         s.fp8 = true;
@@ -300,7 +301,7 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
                           " (leave --quantization out, or give int8 / int4 to quantize a float checkpoint on load)");
   }
   if (!option.empty()) {
-    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8 || s.gptq_act_order, s.source, " describes a pre-quantized (",
+    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8 || s.act_order, s.source, " describes a pre-quantized (",
                    quant_format_name(s.format), ") checkpoint; --quantization ", option,
                    " applies to float checkpoints only (leave it out)");
     s.format = QuantFormat::OnLoad;
@@ -334,10 +335,10 @@ std::string QuantSpec::describe() const {
     if (format == QuantFormat::Fp8) return fp8_src + ", dequantized on load";
     fp8_src = " (from " + fp8_src + ")";
   }
-  if (gptq_act_order) {
-    fp8_src = "gptq " + std::to_string(gptq_bits) + "-bit act-order" +
-              (gptq_group < 0 ? "" : ", group " + std::to_string(gptq_group));
-    if (format == QuantFormat::Gptq) return fp8_src + ", dequantized on load";
+  if (act_order) {
+    fp8_src = (ct_format.empty() ? "gptq " : "compressed-tensors ") + std::to_string(act_order_bits) + "-bit act-order" +
+              (act_order_group < 0 ? "" : ", group " + std::to_string(act_order_group));
+    if (format != QuantFormat::OnLoad) return fp8_src + ", dequantized on load";
     fp8_src = " (from " + fp8_src + ")";
   }
   if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + fp8_src;
@@ -360,7 +361,7 @@ double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
     case QuantFormat::CompressedTensors:
-      if (head || spec.gptq_act_order) return dense_bytes;  // act-order: dequantized on load
+      if (head || spec.act_order) return dense_bytes;  // act-order: dequantized on load
       // f16 scales, offsets -scale * zero usually need f32; one group per row: negligible.
       return (spec.bits <= 4 ? 0.5 : 1.0) + (spec.group_size > 0 ? 6.0 / spec.group_size : 0.0);
   }
@@ -539,34 +540,12 @@ QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const T
   return m;
 }
 
-Tensor dequantize_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
-                       int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
-  const QuantizedMatrix m = gptq_unpacked(qweight, qzeros, scales, rows, cols, bits, group_size, v2, what);
-  const int64_t G = cols / m.group_size;
-  std::vector<int64_t> group(static_cast<size_t>(cols));
-  if (g_idx.defined()) {
-    expect(g_idx, what + ".g_idx", {DType::I32, DType::I64}, {cols}, what);
-    for (int64_t k = 0; k < cols; ++k) {
-      group[k] = g_idx_at(g_idx, k);
-      TLLM_CHECK(group[k] >= 0 && group[k] < G, what, ".g_idx[", k, "] = ", group[k], " is not a group (0..", G - 1,
-                 ")");
-    }
-  } else {
-    for (int64_t k = 0; k < cols; ++k) group[k] = k / m.group_size;
-  }
-  Tensor out = Tensor::empty({rows, cols}, DType::F32);
-  for (int64_t n = 0; n < rows; ++n)
-    for (int64_t k = 0; k < cols; ++k) {
-      const int64_t i = n * G + group[k];
-      const float prod = m.scales.data<float>()[i] * static_cast<float>(m.codes.data<uint8_t>()[n * cols + k]);
-      out.data<float>()[n * cols + k] = prod + m.offsets.data<float>()[i];
-    }
-  return out;
-}
+namespace {
 
-QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point,
-                                 const Tensor& g_idx, const Tensor& shape, int64_t rows, int64_t cols, int bits,
-                                 int group_size, const std::string& what) {
+// A pack-quantized module's codes, with the scale and offset of each (row, group); shapes
+// checked (g_idx left to the callers).
+QuantizedMatrix ct_unpacked(const Tensor& packed, const Tensor& scale, const Tensor& zero_point, const Tensor& shape,
+                            int64_t rows, int64_t cols, int bits, int group_size, const std::string& what) {
   TLLM_CHECK(bits == 4 || bits == 8, what, ": pack-quantized ", bits, "-bit weights are not supported (4, 8)");
   const int per = 32 / bits;
   const int64_t gs = group_size < 0 ? cols : group_size;
@@ -580,14 +559,6 @@ QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, cons
     const int64_t r = shape.dtype() == DType::I32 ? shape.data<int32_t>()[0] : shape.data<int64_t>()[0];
     const int64_t c = shape.dtype() == DType::I32 ? shape.data<int32_t>()[1] : shape.data<int64_t>()[1];
     TLLM_CHECK(r == rows && c == cols, what, ": weight_shape is [", r, ", ", c, "], expected [", rows, ", ", cols, "]");
-  }
-  if (g_idx.defined()) {
-    expect(g_idx, what + ".weight_g_idx", {DType::I32, DType::I64}, {cols}, what);
-    for (int64_t k = 0; k < cols; ++k) {
-      const int64_t gi = g_idx.dtype() == DType::I32 ? g_idx.data<int32_t>()[k] : g_idx.data<int64_t>()[k];
-      TLLM_CHECK(gi == k / gs, what, ".weight_g_idx[", k, "] = ", gi, " but ", k / gs,
-                 " was expected: act-order checkpoints (permuted groups) are not supported");
-    }
   }
   const uint32_t mask = (1u << bits) - 1u;
   if (zero_point.defined())
@@ -609,6 +580,64 @@ QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, cons
       m.offsets.data<float>()[n * G + g] = -(s * z);  // exact for f16 / bf16 scales
     }
   return m;
+}
+
+// f32 [rows, cols] of a matrix whose input k belongs to group group[k].
+Tensor dequantize_grouped(const QuantizedMatrix& m, const std::vector<int64_t>& group) {
+  const int64_t G = m.cols / m.group_size;
+  Tensor out = Tensor::empty({m.rows, m.cols}, DType::F32);
+  for (int64_t n = 0; n < m.rows; ++n)
+    for (int64_t k = 0; k < m.cols; ++k) {
+      const int64_t i = n * G + group[k];
+      const float prod = m.scales.data<float>()[i] * static_cast<float>(m.codes.data<uint8_t>()[n * m.cols + k]);
+      out.data<float>()[n * m.cols + k] = prod + m.offsets.data<float>()[i];
+    }
+  return out;
+}
+
+// The group of every input: g_idx (checked to name groups 0..G-1), or k / group_size.
+std::vector<int64_t> groups_of(const Tensor& g_idx, int64_t cols, int64_t group_size, const std::string& name,
+                               const std::string& what) {
+  const int64_t G = cols / group_size;
+  std::vector<int64_t> group(static_cast<size_t>(cols));
+  if (!g_idx.defined()) {
+    for (int64_t k = 0; k < cols; ++k) group[k] = k / group_size;
+    return group;
+  }
+  expect(g_idx, what + "." + name, {DType::I32, DType::I64}, {cols}, what);
+  for (int64_t k = 0; k < cols; ++k) {
+    group[k] = g_idx_at(g_idx, k);
+    TLLM_CHECK(group[k] >= 0 && group[k] < G, what, ".", name, "[", k, "] = ", group[k], " is not a group (0..",
+               G - 1, ")");
+  }
+  return group;
+}
+
+}  // namespace
+
+Tensor dequantize_gptq(const Tensor& qweight, const Tensor& qzeros, const Tensor& scales, const Tensor& g_idx,
+                       int64_t rows, int64_t cols, int bits, int group_size, bool v2, const std::string& what) {
+  const QuantizedMatrix m = gptq_unpacked(qweight, qzeros, scales, rows, cols, bits, group_size, v2, what);
+  return dequantize_grouped(m, groups_of(g_idx, cols, m.group_size, "g_idx", what));
+}
+
+QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point,
+                                 const Tensor& g_idx, const Tensor& shape, int64_t rows, int64_t cols, int bits,
+                                 int group_size, const std::string& what) {
+  QuantizedMatrix m = ct_unpacked(packed, scale, zero_point, shape, rows, cols, bits, group_size, what);
+  const std::vector<int64_t> group = groups_of(g_idx, cols, m.group_size, "weight_g_idx", what);
+  for (int64_t k = 0; k < cols; ++k)
+    TLLM_CHECK(group[k] == k / m.group_size, what, ".weight_g_idx[", k, "] = ", group[k], " but ", k / m.group_size,
+               " was expected: act-order weights (permuted groups) have no int kernels here (the config must then "
+               "say actorder \"group\", and they are dequantized on load)");
+  return m;
+}
+
+Tensor dequantize_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point, const Tensor& g_idx,
+                            const Tensor& shape, int64_t rows, int64_t cols, int bits, int group_size,
+                            const std::string& what) {
+  const QuantizedMatrix m = ct_unpacked(packed, scale, zero_point, shape, rows, cols, bits, group_size, what);
+  return dequantize_grouped(m, groups_of(g_idx, cols, m.group_size, "weight_g_idx", what));
 }
 
 QuantizedMatrix decode_ct_int8(const Tensor& weight, const Tensor& scale, int64_t rows, int64_t cols,
@@ -748,10 +777,11 @@ std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& 
     }
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
-      if (!ckpt.has(module + ".qweight") || spec_.gptq_act_order) return std::nullopt;  // act-order: dense
+      if (!ckpt.has(module + ".qweight") || spec_.act_order) return std::nullopt;  // act-order: dense
       return std::pair<int, int>{spec_.bits, spec_.group_size};
     case QuantFormat::CompressedTensors:
-      if (ckpt.has(module + ".weight_packed")) return std::pair<int, int>{spec_.bits, spec_.group_size};
+      if (ckpt.has(module + ".weight_packed"))
+        return spec_.act_order ? std::nullopt : std::optional(std::pair<int, int>{spec_.bits, spec_.group_size});
       if (ckpt.has(module + ".weight") && ckpt.info(module + ".weight").dtype == DType::I8 &&
           ckpt.has(module + ".weight_scale"))
         return std::pair<int, int>{8, -1};  // int-quantized, per channel
@@ -803,7 +833,7 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
 std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
                                                 const std::vector<int64_t>& rows, int64_t in_features) {
   if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8 ||
-      (spec_.format == QuantFormat::Gptq && spec_.gptq_act_order))
+      ((spec_.format == QuantFormat::Gptq || spec_.format == QuantFormat::CompressedTensors) && spec_.act_order))
     return std::nullopt;  // dense (FP8 and act-order GPTQ weights dequantized by WeightLoader::host)
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   const Checkpoint* ck = w.checkpoint();
@@ -867,14 +897,20 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
 std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::string& name, const Shape& shape) {
   const Checkpoint* ck = w.checkpoint();
   if (!ck || shape.size() != 2 || !ends_with(name, ".weight")) return std::nullopt;
-  if (spec_.gptq_act_order && ck->has(module_of(name) + ".qweight")) {
+  if (spec_.act_order) {
     const std::string module = module_of(name);
     auto get = [&](const std::string& suffix) {
       w.mark_used(module + suffix);
       return ck->has(module + suffix) ? ck->get(module + suffix) : Tensor();
     };
-    return dequantize_gptq(get(".qweight"), get(".qzeros"), get(".scales"), get(".g_idx"), shape[0], shape[1],
-                           spec_.gptq_bits, spec_.gptq_group, spec_.gptq_v2, ck->dir() + ": " + module);
+    const std::string what = ck->dir() + ": " + module;
+    if (ck->has(module + ".qweight"))
+      return dequantize_gptq(get(".qweight"), get(".qzeros"), get(".scales"), get(".g_idx"), shape[0], shape[1],
+                             spec_.act_order_bits, spec_.act_order_group, spec_.gptq_v2, what);
+    if (ck->has(module + ".weight_packed"))
+      return dequantize_ct_packed(get(".weight_packed"), get(".weight_scale"), get(".weight_zero_point"),
+                                  get(".weight_g_idx"), get(".weight_shape"), shape[0], shape[1],
+                                  spec_.act_order_bits, spec_.act_order_group, what);
   }
   if (spec_.fp8 && ck->has(name)) {
     const TensorInfo& info = ck->info(name);

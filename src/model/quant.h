@@ -45,8 +45,8 @@
 //   "naive-quantized" 8-bit per channel (W8A8 checkpoints): <m>.weight i8 [out, in] and
 //   <m>.weight_scale [out, 1], W = q * s (activations stay in the compute dtype). Float
 //   weights ("float-quantized", FP8 "channel" / "tensor" / "block"): <m>.weight F8_E4M3 and
-//   <m>.weight_scale, dequantized on load as FP8 above. Act-order (a weight_g_idx that is not
-//   k / group) is rejected.
+//   <m>.weight_scale, dequantized on load as FP8 above. Act-order ("actorder": "group", a
+//   weight_g_idx that is not k / group) is dequantized on load, as GPTQ's.
 // Everything else (AWQ GEMV/Marlin versions, other bit widths, MLX modes
 // other than affine) is rejected with an error naming the field and what is supported.
 //
@@ -78,11 +78,12 @@ struct QuantSpec {
   int bits = 0;          // OnLoad / AWQ / GPTQ / MLX default
   int group_size = 0;    // OnLoad int4, AWQ, GPTQ (-1: one group), MLX default
   bool gptq_v2 = false;  // GPTQ zeros stored without the -1
-  // GPTQ with desc_act true (groups permuted by g_idx): no int kernels take it, so its
-  // weights are dequantized on load (format Gptq), or quantized on from there (OnLoad);
-  // its own bit width and group size.
-  bool gptq_act_order = false;
-  int gptq_bits = 0, gptq_group = 0;
+  // Act-order weights (GPTQ desc_act true, compressed-tensors actorder "group": groups
+  // permuted by g_idx): no int kernels take them, so they are dequantized on load (format
+  // Gptq / CompressedTensors), or quantized on from there (OnLoad); their own bit width and
+  // group size.
+  bool act_order = false;
+  int act_order_bits = 0, act_order_group = 0;
   std::string source;    // config.json path, for messages
   // MLX per-module overrides: module -> (bits, group_size); bits 0 = not quantized.
   std::vector<std::pair<std::string, std::pair<int, int>>> mlx_overrides;
@@ -162,6 +163,10 @@ QuantizedMatrix decode_ct_packed(const Tensor& packed, const Tensor& scale, cons
                                  int group_size, const std::string& what);
 QuantizedMatrix decode_ct_int8(const Tensor& weight, const Tensor& scale, int64_t rows, int64_t cols,
                                const std::string& what);
+// A pack-quantized module dequantized to f32 [rows, cols], any weight_g_idx (act-order).
+Tensor dequantize_ct_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero_point, const Tensor& g_idx,
+                            const Tensor& shape, int64_t rows, int64_t cols, int bits, int group_size,
+                            const std::string& what);
 
 // An FP8 weight [rows, cols] (F8_E4M3 or F8_E5M2) times its block scales (f32 / bf16 / f16,
 // [ceil(rows / block_rows), ceil(cols / block_cols)], a block dimension <= 0 spanning the

@@ -356,10 +356,23 @@ TEST(QuantFormats, CompressedTensorsDecodeBitExactly) {
                                       ct_shape(p.N, p.K + 8), p.N, p.K, bits, group ? group : -1, "test"),
                      Error);
         std::swap(gidx.data<int32_t>()[0], gidx.data<int32_t>()[p.K - 1]);
-        if (group)
-          EXPECT_THROW(decode_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, Tensor(), gidx, Tensor(), p.N, p.K,
-                                        bits, group, "test"),
+        if (group) {
+          const Tensor zp = sym ? Tensor() : pack_ct_zeros(p);
+          EXPECT_THROW(decode_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, zp, gidx, Tensor(), p.N, p.K, bits,
+                                        group, "test"),
                        Error);
+          // Act-order: dequantize_ct_packed follows weight_g_idx.
+          std::vector<float> want(p.N * p.K);
+          for (int64_t n = 0; n < p.N; ++n)
+            for (int64_t k = 0; k < p.K; ++k) {
+              const int64_t gg = gidx.data<int32_t>()[k];
+              want[n * p.K + k] = (static_cast<float>(p.q[n * p.K + k]) - static_cast<float>(p.z[n * p.G() + gg])) *
+                                  p.s[n * p.G() + gg];
+            }
+          expect_bits_equal(want, dequantize_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, zp, gidx, Tensor(),
+                                                       p.N, p.K, bits, group, "test"),
+                            what + " act-order");
+        }
       }
   // int-quantized: i8 weights, one scale per row: W = q * s.
   Tensor w = Tensor::empty({16, 96}, DType::I8);
@@ -375,12 +388,18 @@ TEST(QuantFormats, CompressedTensorsDecodeBitExactly) {
 
 // ---- checkpoints -----------------------------------------------------------------------
 
-enum class Fmt { Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, GptqActOrder, Fp8Block, Fp8Tensor, CtW4Sym, CtW8Asym, CtInt8, CtFp8 };
-bool is_ct(Fmt f) { return f == Fmt::CtW4Sym || f == Fmt::CtW8Asym || f == Fmt::CtInt8 || f == Fmt::CtFp8; }
+enum class Fmt {
+  Mlx4, Mlx8Mixed, Awq, GptqSym4, GptqAsym8, GptqActOrder, Fp8Block, Fp8Tensor, CtW4Sym, CtW4ActOrder, CtW8Asym, CtInt8,
+  CtFp8
+};
+bool is_ct(Fmt f) {
+  return f == Fmt::CtW4Sym || f == Fmt::CtW4ActOrder || f == Fmt::CtW8Asym || f == Fmt::CtInt8 || f == Fmt::CtFp8;
+}
 const char* fmt_name(Fmt f) {
   switch (f) {
-    case Fmt::GptqActOrder: return "gptq_act_order";
+    case Fmt::GptqActOrder: return "act_order";
     case Fmt::CtW4Sym: return "ct_w4a16_sym";
+    case Fmt::CtW4ActOrder: return "ct_w4a16_actorder";
     case Fmt::CtW8Asym: return "ct_w8a16_asym_channel";
     case Fmt::CtInt8: return "ct_w8a8_int8";
     case Fmt::CtFp8: return "ct_fp8_channel";
@@ -487,13 +506,30 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
         dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
         continue;
       }
-      const bool w4 = fmt == Fmt::CtW4Sym;
+      const bool w4 = fmt != Fmt::CtW8Asym;
       const int bits = w4 ? 4 : 8, group = w4 ? 32 : static_cast<int>(K);
       const Packed p = quantize_for(w, N, K, bits, group, false, w4, DType::BF16);
       qt.emplace_back(module + ".weight_packed", pack_ct_rows(p.q, N, K, bits));
       qt.emplace_back(module + ".weight_scale", half_tensor(p.s, {N, p.G()}, DType::BF16));
       qt.emplace_back(module + ".weight_shape", ct_shape(N, K));
       if (!w4) qt.emplace_back(module + ".weight_zero_point", pack_ct_zeros(p));
+      if (fmt == Fmt::CtW4ActOrder) {
+        // actorder "group": input k's scale is group weight_g_idx[k]'s, a permutation.
+        Tensor gidx = Tensor::empty({K}, DType::I32);
+        for (int64_t k = 0; k < K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / group);
+        std::mt19937_64 rng(static_cast<uint64_t>(N * 7 + K));
+        std::shuffle(gidx.data<int32_t>(), gidx.data<int32_t>() + K, rng);
+        qt.emplace_back(module + ".weight_g_idx", gidx);
+        std::vector<float> deq(N * K);
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t k = 0; k < K; ++k) {
+            const int64_t g = gidx.data<int32_t>()[k];
+            deq[n * K + k] = (static_cast<float>(p.q[n * K + k]) - static_cast<float>(p.z[n * p.G() + g])) *
+                             p.s[n * p.G() + g];
+          }
+        dt.emplace_back(name, f32_tensor(deq, {N, K}));
+        continue;
+      }
       dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
       continue;
     }
@@ -595,6 +631,7 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
                     {"group_size", 32}, {"actorder", nullptr}, {"dynamic", false}};
     json acts = nullptr;
     std::string format = "pack-quantized";
+    if (fmt == Fmt::CtW4ActOrder) weights["actorder"] = "group";
     if (fmt == Fmt::CtW8Asym) {
       weights = {{"num_bits", 8}, {"type", "int"}, {"symmetric", false}, {"strategy", "channel"}, {"group_size", nullptr}};
     } else if (fmt == Fmt::CtInt8) {
@@ -679,7 +716,8 @@ TEST_P(QuantEndToEnd, SameLogitsAsTheDequantizedModel) {
   const auto [kl, top1] = kl_top1(dense, fast);
   // (FP8 and act-order GPTQ are dequantized on load: their fast path is bf16 weights and
   // activations.)
-  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor || fmt == Fmt::CtFp8 || fmt == Fmt::GptqActOrder;
+  const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor || fmt == Fmt::CtFp8 || fmt == Fmt::GptqActOrder ||
+                   fmt == Fmt::CtW4ActOrder;
   std::printf("[ %s/%s ] exact path max|diff| %.3g (max|logit| %.3g); %s path KL %.3g, top-1 %.3f\n", model.c_str(),
               fmt_name(fmt), max_diff(exact, dense), scale, fp8 ? "bf16" : "int8-activation", kl, top1);
   // The random test models are sharp (lm_head std 1 over 64 inputs: logits up to ~40), so
@@ -696,7 +734,8 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantEndToEnd,
                                            E2ECase{"qwen2_untied", Fmt::GptqActOrder},
                                            E2ECase{"qwen2_untied", Fmt::Fp8Block}, E2ECase{"qwen2_tied", Fmt::Fp8Tensor},
                                            E2ECase{"qwen3_moe", Fmt::Fp8Block},
-                                           E2ECase{"qwen2_untied", Fmt::CtW4Sym}, E2ECase{"qwen2_tied", Fmt::CtW8Asym},
+                                           E2ECase{"qwen2_untied", Fmt::CtW4Sym},
+                                           E2ECase{"qwen2_untied", Fmt::CtW4ActOrder}, E2ECase{"qwen2_tied", Fmt::CtW8Asym},
                                            E2ECase{"qwen2_untied", Fmt::CtInt8}, E2ECase{"qwen3_moe", Fmt::CtFp8}),
                          [](const auto& info) { return info.param.model + "_" + fmt_name(info.param.fmt); });
 
@@ -937,11 +976,11 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
   auto gptq = [](json& c) {
     c["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 128}, {"desc_act", false}};
   };
-  // Act-order GPTQ loads dequantized (QuantEndToEnd's gptq_act_order case).
+  // Act-order GPTQ loads dequantized (QuantEndToEnd's act_order case).
   EXPECT_TRUE(QuantSpec::resolve(with_config("desc_act", [&](json& c) { gptq(c); c["quantization_config"]["desc_act"] = true; })
                                      .string(),
                                  "", 64)
-                  .gptq_act_order);
+                  .act_order);
   expect_error(with_config("gptq3", [&](json& c) { gptq(c); c["quantization_config"]["bits"] = 3; }), "", "2, 4 or 8");
   expect_error(with_config("awq_gemv", [](json& c) {
                  c["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}, {"version", "gemv"}};
@@ -976,7 +1015,9 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
             {"weights", {{"num_bits", 4}, {"type", "int"}, {"symmetric", true}, {"strategy", "group"}, {"group_size", 128}}}}}}}};
   };
   auto ctw = [](json& c) -> json& { return c["quantization_config"]["config_groups"]["group_0"]["weights"]; };
-  expect_error(with_config("ct_actorder", [&](json& c) { ct(c); ctw(c)["actorder"] = "group"; }), "", "act-order");
+  EXPECT_TRUE(
+      QuantSpec::resolve(with_config("ct_actorder", [&](json& c) { ct(c); ctw(c)["actorder"] = "group"; }).string(), "", 64)
+          .act_order);
   expect_error(with_config("ct_frozen", [&](json& c) { ct(c); c["quantization_config"]["quantization_status"] = "frozen"; }),
                "", "not \"frozen\"");
   expect_error(with_config("ct_w3", [&](json& c) { ct(c); ctw(c)["num_bits"] = 3; }), "", "4- or 8-bit");
@@ -1018,7 +1059,7 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
 // An FP8 checkpoint quantized on load (int8, int4) gives the logits of the same option on
 // an f32 checkpoint of its dequantized weights: the quantizers see the same f32 numbers.
 TEST(QuantOnLoad, FromFp8EqualsFromItsDequantizedWeights) {
-  for (Fmt fmt : {Fmt::Fp8Block, Fmt::GptqActOrder}) {  // (act-order GPTQ alike)
+  for (Fmt fmt : {Fmt::Fp8Block, Fmt::GptqActOrder, Fmt::CtW4ActOrder}) {  // (act-order alike)
     const auto [qdir, ddir] = build("qwen2_untied", fmt);
     const std::vector<int32_t> prompt = prompt_of(9, 384, 21);
     for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}}) {
@@ -1031,6 +1072,8 @@ TEST(QuantOnLoad, FromFp8EqualsFromItsDequantizedWeights) {
             "gptq 4-bit act-order, group 32, dequantized on load");
   EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::GptqActOrder).first.string(), "int4", 64).describe(),
             "quantize-on-load 4-bit, group 64 (from gptq 4-bit act-order, group 32)");
+  EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::CtW4ActOrder).first.string(), "", 64).describe(),
+            "compressed-tensors 4-bit act-order, group 32, dequantized on load");
 }
 
 // Broken FP8 checkpoints: each error names the tensor and what is wrong.
