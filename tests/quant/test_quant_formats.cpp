@@ -163,6 +163,28 @@ std::vector<float> dequant_zero(const Packed& p) {  // AWQ, GPTQ: (q - z) * s
   return w;
 }
 
+// (q - z) * s with input k in group g_idx[k] (act-order; k / group otherwise).
+std::vector<float> dequant_by_gidx(const Packed& p, const Tensor& gidx) {
+  std::vector<float> w(p.N * p.K);
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int64_t g = gidx.data<int32_t>()[k];
+      w[n * p.K + k] = (static_cast<float>(p.q[n * p.K + k]) - static_cast<float>(p.z[n * p.G() + g])) * p.s[n * p.G() + g];
+    }
+  return w;
+}
+// The contiguous groups k / group, shuffled with `seed` when act_order (every group keeps
+// `group` inputs, as act-order checkpoints assign them).
+Tensor g_idx_of(int64_t K, int group, bool act_order, uint64_t seed) {
+  Tensor gidx = Tensor::empty({K}, DType::I32);
+  for (int64_t k = 0; k < K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / group);
+  if (act_order) {
+    std::mt19937_64 rng(seed);
+    std::shuffle(gidx.data<int32_t>(), gidx.data<int32_t>() + K, rng);
+  }
+  return gidx;
+}
+
 // Quantizes a dense [N, K] weight with the given scheme (only to get realistic codes for the
 // end-to-end checkpoints; what is checked is the dequantization of whatever was stored).
 Packed quantize_for(const std::vector<float>& w, int64_t N, int64_t K, int bits, int group, bool mlx, bool sym,
@@ -291,14 +313,7 @@ TEST(QuantFormats, GptqDecodesBitExactly) {
         if (group > 0) {
           const Tensor sc = half_tensor(t_scales(p), {p.G(), p.N}, DType::F16);
           EXPECT_THROW(decode_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"), Error);
-          std::vector<float> want(p.N * p.K);
-          for (int64_t n = 0; n < p.N; ++n)
-            for (int64_t k = 0; k < p.K; ++k) {
-              const int64_t gg = gidx.data<int32_t>()[k];
-              want[n * p.K + k] = (static_cast<float>(p.q[n * p.K + k]) - static_cast<float>(p.z[n * p.G() + gg])) *
-                                  f16r(p.s[n * p.G() + gg]);
-            }
-          expect_bits_equal(want, dequantize_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"),
+          expect_bits_equal(dequant_by_gidx(p, gidx), dequantize_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"),
                             "gptq act-order " + std::to_string(bits) + "-bit");
           gidx.data<int32_t>()[3] = static_cast<int32_t>(p.G());
           EXPECT_THROW(dequantize_gptq(pack_gptq_qweight(p), qz, sc, gidx, p.N, p.K, bits, group, v2, "test"), Error);
@@ -362,14 +377,7 @@ TEST(QuantFormats, CompressedTensorsDecodeBitExactly) {
                                         group, "test"),
                        Error);
           // Act-order: dequantize_ct_packed follows weight_g_idx.
-          std::vector<float> want(p.N * p.K);
-          for (int64_t n = 0; n < p.N; ++n)
-            for (int64_t k = 0; k < p.K; ++k) {
-              const int64_t gg = gidx.data<int32_t>()[k];
-              want[n * p.K + k] = (static_cast<float>(p.q[n * p.K + k]) - static_cast<float>(p.z[n * p.G() + gg])) *
-                                  p.s[n * p.G() + gg];
-            }
-          expect_bits_equal(want, dequantize_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, zp, gidx, Tensor(),
+          expect_bits_equal(dequant_by_gidx(p, gidx), dequantize_ct_packed(pack_ct_rows(p.q, p.N, p.K, bits), scale, zp, gidx, Tensor(),
                                                        p.N, p.K, bits, group, "test"),
                             what + " act-order");
         }
@@ -513,21 +521,10 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
       qt.emplace_back(module + ".weight_scale", half_tensor(p.s, {N, p.G()}, DType::BF16));
       qt.emplace_back(module + ".weight_shape", ct_shape(N, K));
       if (!w4) qt.emplace_back(module + ".weight_zero_point", pack_ct_zeros(p));
-      if (fmt == Fmt::CtW4ActOrder) {
-        // actorder "group": input k's scale is group weight_g_idx[k]'s, a permutation.
-        Tensor gidx = Tensor::empty({K}, DType::I32);
-        for (int64_t k = 0; k < K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / group);
-        std::mt19937_64 rng(static_cast<uint64_t>(N * 7 + K));
-        std::shuffle(gidx.data<int32_t>(), gidx.data<int32_t>() + K, rng);
+      if (fmt == Fmt::CtW4ActOrder) {  // actorder "group": input k's group is weight_g_idx[k]
+        const Tensor gidx = g_idx_of(K, group, true, static_cast<uint64_t>(N * 7 + K));
         qt.emplace_back(module + ".weight_g_idx", gidx);
-        std::vector<float> deq(N * K);
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t k = 0; k < K; ++k) {
-            const int64_t g = gidx.data<int32_t>()[k];
-            deq[n * K + k] = (static_cast<float>(p.q[n * K + k]) - static_cast<float>(p.z[n * p.G() + g])) *
-                             p.s[n * p.G() + g];
-          }
-        dt.emplace_back(name, f32_tensor(deq, {N, K}));
+        dt.emplace_back(name, f32_tensor(dequant_by_gidx(p, gidx), {N, K}));
         continue;
       }
       dt.emplace_back(name, f32_tensor(dequant_zero(p), {N, K}));
@@ -591,23 +588,10 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
       qt.emplace_back(module + ".qweight", pack_gptq_qweight(p));
       qt.emplace_back(module + ".qzeros", pack_gptq_qzeros(p));
       qt.emplace_back(module + ".scales", half_tensor(t_scales(p), {p.G(), N}, DType::F16));
-      Tensor gidx = Tensor::empty({K}, DType::I32);
-      for (int64_t k = 0; k < K; ++k) gidx.data<int32_t>()[k] = static_cast<int32_t>(k / group);
-      if (fmt == Fmt::GptqActOrder) {
-        // Act-order: input k belongs to group g_idx[k], a permutation of the contiguous
-        // assignment (every group keeps `group` inputs), as GPTQ's desc_act writes it.
-        std::mt19937_64 rng(static_cast<uint64_t>(N * 131 + K));
-        std::shuffle(gidx.data<int32_t>(), gidx.data<int32_t>() + K, rng);
-      }
+      // Act-order: input k belongs to group g_idx[k], as GPTQ's desc_act writes it.
+      const Tensor gidx = g_idx_of(K, group, fmt == Fmt::GptqActOrder, static_cast<uint64_t>(N * 131 + K));
       qt.emplace_back(module + ".g_idx", gidx);
-      std::vector<float> deq(N * K);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t k = 0; k < K; ++k) {
-          const int64_t g = gidx.data<int32_t>()[k];
-          deq[n * K + k] = (static_cast<float>(p.q[n * K + k]) - static_cast<float>(p.z[n * p.G() + g])) *
-                           p.s[n * p.G() + g];
-        }
-      dt.emplace_back(name, f32_tensor(deq, {N, K}));
+      dt.emplace_back(name, f32_tensor(dequant_by_gidx(p, gidx), {N, K}));
     }
   }
   write_safetensors((qdir / "model.safetensors").string(), qt);
