@@ -105,7 +105,78 @@ def specs():
     out.append(("qwen3_fp8", dict(q3, hidden_size=128, num_attention_heads=2, num_key_value_heads=1, head_dim=64,
                 intermediate_size=192, num_hidden_layers=2, tie_word_embeddings=False), [15, 40], 1, "float64"))
     out.append(("qwen3_moe_fp8", dict(moe3), [12, 30], 1, "float32"))
+    # A compressed-tensors W4A16 checkpoint (llm-compressor's pack-quantized, symmetric,
+    # group 32), made by ct_convert; goldens are HF on the dequantized weights.
+    out.append(("qwen3_w4a16_ct", dict(q3, hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
+                head_dim=64, intermediate_size=192, num_hidden_layers=2, tie_word_embeddings=False), [14, 33], 1,
+                "float64"))
     return out
+
+
+CT_GROUP = {"qwen3_w4a16_ct": 32}
+
+
+def ct_convert(d, cfg_dict, group, dense_dir):
+    """Rewrites the bf16 checkpoint in d as compressed-tensors pack-quantized int4 (symmetric,
+    per group of `group` inputs): q = clamp(round(w / s), -8, 7) with s = bf16(amax / 7.5),
+    stored as q + 8, eight per int32 from the lowest bits along the inputs (weight_packed),
+    weight_scale [out, in / group] bf16, weight_shape; dense_dir gets the f32 checkpoint of
+    q * s (the reference model)."""
+    from safetensors.torch import load_file
+    sd = load_file(os.path.join(d, "model.safetensors"))
+    out, dense = {}, {}
+    for k, v in sd.items():
+        proj = any(k.endswith(f"{p}.weight") for p in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                         "up_proj", "down_proj"))
+        if not proj:
+            out[k] = v
+            dense[k] = v.float()
+            continue
+        w = v.float()
+        rows, cols = w.shape
+        g = w.reshape(rows, cols // group, group)
+        s = (g.abs().amax(dim=2) / 7.5).clamp(min=1e-8).to(torch.bfloat16)
+        q = torch.clamp(torch.round(g / s.float()[:, :, None]), -8, 7)
+        dense[k] = (q * s.float()[:, :, None]).reshape(rows, cols).contiguous()
+        u = (q.reshape(rows, cols) + 8).to(torch.int64)
+        packed = torch.zeros(rows, cols // 8, dtype=torch.int64)
+        for i in range(8):
+            packed |= u[:, i::8] << (4 * i)
+        m = k[: -len(".weight")]
+        out[m + ".weight_packed"] = (packed - ((packed >> 31) << 32)).to(torch.int32)  # the same 32 bits
+        out[m + ".weight_scale"] = s.contiguous()
+        out[m + ".weight_shape"] = torch.tensor([rows, cols], dtype=torch.int32)
+    save_file(out, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    os.makedirs(dense_dir, exist_ok=True)
+    save_file(dense, os.path.join(dense_dir, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(dense_dir, "config.json"), "w") as f:
+        json.dump(dict(cfg_dict, torch_dtype="float32"), f, indent=2)
+    weights = {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group", "group_size": group,
+               "actorder": None, "dynamic": False, "observer": "minmax"}
+    q_cfg = dict(cfg_dict, quantization_config={
+        "quant_method": "compressed-tensors", "format": "pack-quantized", "quantization_status": "compressed",
+        "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights, "input_activations": None,
+                                      "output_activations": None}},
+        "ignore": ["lm_head"], "kv_cache_scheme": None})
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(q_cfg, f, indent=2)
+
+
+def hf_load_check(d, dense_ref, vocab):
+    """transformers' own loading of a quantized checkpoint (its quantization_config as
+    written) against the dense reference: max |logit diff| on a probe, or the error text."""
+    try:
+        try:
+            m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager")
+        except TypeError:
+            m = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32, attn_implementation="eager")
+        probe = torch.randint(4, vocab, (1, 12), generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            a = m.float().cpu()(input_ids=probe).logits
+            b = dense_ref.float()(input_ids=probe).logits
+        return {"max_logit_diff": float((a - b).abs().max()), "max_logit": float(b.abs().max())}
+    except Exception as e:  # noqa: BLE001 - recorded, not fatal
+        return {"error": repr(e)[:400]}
 
 
 # FP8 specs: name -> weight_block_size (must tile every matrix: HF's Fp8Dequantize requires it).
@@ -351,6 +422,12 @@ def main():
                 ref = load(dense_dir, dtype).eval()
                 extra["fp8_hf_check"] = hf_fp8_check(d, ref, FP8_BLOCKS[name], cfg_dict["vocab_size"])
                 print("fp8 hf check", name, extra["fp8_hf_check"], flush=True)
+            if name in CT_GROUP:
+                dense_dir = os.path.join(out_root, "fp8_dense", name)
+                ct_convert(d, cfg_dict, CT_GROUP[name], dense_dir)
+                ref = load(dense_dir, dtype).eval()
+                extra["ct_hf_check"] = hf_load_check(d, ref, cfg_dict["vocab_size"])
+                print("ct hf check", name, extra["ct_hf_check"], flush=True)
             ref = ref.to(dtype)
             cases = goldens(ref, prompts, cfg_dict["vocab_size"], idx)
             head_dim = cfg_dict.get("head_dim") or cfg_dict["hidden_size"] // cfg_dict["num_attention_heads"]
