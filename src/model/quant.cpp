@@ -301,9 +301,10 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
                           " (leave --quantization out, or give int8 / int4 to quantize a float checkpoint on load)");
   }
   if (!option.empty()) {
-    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8 || s.act_order, s.source, " describes a pre-quantized (",
-                   quant_format_name(s.format), ") checkpoint; --quantization ", option,
-                   " applies to float checkpoints only (leave it out)");
+    // FP8 and act-order weights are dequantized on load, so they can be quantized on too.
+    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8 || s.act_order, s.source,
+                   " describes a pre-quantized (", quant_format_name(s.format), ") checkpoint; --quantization ", option,
+                   " applies to float, FP8 and act-order checkpoints only (leave it out)");
     s.format = QuantFormat::OnLoad;
     if (option == "int8") {
       s.bits = 8;
@@ -325,27 +326,26 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
 std::string QuantSpec::describe() const {
   std::string d = quant_format_name(format);
   if (format == QuantFormat::None) return d;
-  std::string fp8_src;
+  std::string from;
   if (fp8) {
-    fp8_src = "fp8 " + fp8_fmt +
-              (fp8_block_rows == 1 && fp8_block_cols == 0 ? ", per-channel scales"
-               : fp8_block_rows                           ? ", blocks " + std::to_string(fp8_block_rows) + "x" +
-                                                                std::to_string(fp8_block_cols)
-                                                          : ", one scale per matrix");
-    if (format == QuantFormat::Fp8) return fp8_src + ", dequantized on load";
-    fp8_src = " (from " + fp8_src + ")";
+    from = "fp8 " + fp8_fmt +
+           (fp8_block_rows == 1 && fp8_block_cols == 0 ? ", per-channel scales"
+            : fp8_block_rows ? ", blocks " + std::to_string(fp8_block_rows) + "x" + std::to_string(fp8_block_cols)
+                             : ", one scale per matrix");
+    if (format == QuantFormat::Fp8) return from + ", dequantized on load";
+    from = " (from " + from + ")";
   }
   if (act_order) {
-    fp8_src = (ct_format.empty() ? "gptq " : "compressed-tensors ") + std::to_string(act_order_bits) + "-bit act-order" +
-              (act_order_group < 0 ? "" : ", group " + std::to_string(act_order_group));
-    if (format != QuantFormat::OnLoad) return fp8_src + ", dequantized on load";
-    fp8_src = " (from " + fp8_src + ")";
+    from = (ct_format.empty() ? "gptq " : "compressed-tensors ") + std::to_string(act_order_bits) +
+           "-bit act-order" + (act_order_group < 0 ? "" : ", group " + std::to_string(act_order_group));
+    if (format != QuantFormat::OnLoad) return from + ", dequantized on load";
+    from = " (from " + from + ")";
   }
-  if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + fp8_src;
+  if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + from;
   if (format == QuantFormat::CompressedTensors) d += " " + ct_format;
   d += " " + std::to_string(bits) + "-bit";
   d += group_size < 0 ? ", one group per row" : ", group " + std::to_string(group_size);
-  return d + fp8_src;
+  return d + from;
 }
 
 double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
