@@ -38,6 +38,7 @@ DType dtype_from_safetensors(std::string_view s);
 // Parses user / config spellings: "float32", "bfloat16", "float16", "f32", "bf16", "f16".
 DType dtype_from_name(std::string_view s);
 bool dtype_is_float(DType t);
+inline bool dtype_is_fp8(DType t) { return t == DType::F8E4M3 || t == DType::F8E5M2; }
 
 // bf16 <-> f32. f32 -> bf16 rounds to nearest even; NaN stays NaN (quiet).
 inline float bf16_to_f32(uint16_t h) {

@@ -302,7 +302,7 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
   }
   if (!option.empty()) {
     // FP8 and act-order weights are dequantized on load, so they can be quantized on too.
-    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Fp8 || s.act_order, s.source,
+    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.dequantized_on_load(), s.source,
                    " describes a pre-quantized (", quant_format_name(s.format), ") checkpoint; --quantization ", option,
                    " applies to float, FP8 and act-order checkpoints only (leave it out)");
     s.format = QuantFormat::OnLoad;
@@ -350,9 +350,10 @@ std::string QuantSpec::describe() const {
 
 double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
   const double dense_bytes = static_cast<double>(dtype_size(dense));
+  if (spec.dequantized_on_load()) return dense_bytes;
   switch (spec.format) {
     case QuantFormat::None:
-    case QuantFormat::Fp8: return dense_bytes;  // dequantized on load
+    case QuantFormat::Fp8: return dense_bytes;
     case QuantFormat::OnLoad:
       // int8: one f16 scale and offset per row (negligible); int4: f16 pair per group.
       if (head || spec.bits == 8) return 1.0;
@@ -361,7 +362,7 @@ double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
     case QuantFormat::CompressedTensors:
-      if (head || spec.act_order) return dense_bytes;  // act-order: dequantized on load
+      if (head) return dense_bytes;
       // f16 scales, offsets -scale * zero usually need f32; one group per row: negligible.
       return (spec.bits <= 4 ? 0.5 : 1.0) + (spec.group_size > 0 ? 6.0 / spec.group_size : 0.0);
   }
@@ -520,8 +521,9 @@ QuantizedMatrix gptq_unpacked(const Tensor& qweight, const Tensor& qzeros, const
   return m;
 }
 
-int64_t g_idx_at(const Tensor& g_idx, int64_t k) {
-  return g_idx.dtype() == DType::I32 ? g_idx.data<int32_t>()[k] : g_idx.data<int64_t>()[k];
+// Element k of an i32 or i64 tensor.
+int64_t int_at(const Tensor& t, int64_t k) {
+  return t.dtype() == DType::I32 ? t.data<int32_t>()[k] : t.data<int64_t>()[k];
 }
 
 }  // namespace
@@ -533,7 +535,7 @@ QuantizedMatrix decode_gptq(const Tensor& qweight, const Tensor& qzeros, const T
     expect(g_idx, what + ".g_idx", {DType::I32, DType::I64}, {cols}, what);
     const int64_t gs = m.group_size;
     for (int64_t k = 0; k < cols; ++k)
-      TLLM_CHECK(g_idx_at(g_idx, k) == k / gs, what, ".g_idx[", k, "] = ", g_idx_at(g_idx, k), " but ", k / gs,
+      TLLM_CHECK(int_at(g_idx, k) == k / gs, what, ".g_idx[", k, "] = ", int_at(g_idx, k), " but ", k / gs,
                  " was expected: act-order (desc_act) GPTQ weights have no int kernels here (the checkpoint's "
                  "config.json must then say desc_act true, and they are dequantized on load)");
   }
@@ -556,8 +558,7 @@ QuantizedMatrix ct_unpacked(const Tensor& packed, const Tensor& scale, const Ten
   if (shape.defined()) {
     TLLM_CHECK((shape.dtype() == DType::I32 || shape.dtype() == DType::I64) && shape.numel() == 2, what,
                ": weight_shape must be two integers, got ", shape.str());
-    const int64_t r = shape.dtype() == DType::I32 ? shape.data<int32_t>()[0] : shape.data<int64_t>()[0];
-    const int64_t c = shape.dtype() == DType::I32 ? shape.data<int32_t>()[1] : shape.data<int64_t>()[1];
+    const int64_t r = int_at(shape, 0), c = int_at(shape, 1);
     TLLM_CHECK(r == rows && c == cols, what, ": weight_shape is [", r, ", ", c, "], expected [", rows, ", ", cols, "]");
   }
   const uint32_t mask = (1u << bits) - 1u;
@@ -584,7 +585,7 @@ QuantizedMatrix ct_unpacked(const Tensor& packed, const Tensor& scale, const Ten
 
 // f32 [rows, cols] of a matrix whose input k belongs to group group[k].
 Tensor dequantize_grouped(const QuantizedMatrix& m, const std::vector<int64_t>& group) {
-  const int64_t G = m.cols / m.group_size;
+  const int64_t G = m.groups();
   Tensor out = Tensor::empty({m.rows, m.cols}, DType::F32);
   for (int64_t n = 0; n < m.rows; ++n)
     for (int64_t k = 0; k < m.cols; ++k) {
@@ -606,7 +607,7 @@ std::vector<int64_t> groups_of(const Tensor& g_idx, int64_t cols, int64_t group_
   }
   expect(g_idx, what + "." + name, {DType::I32, DType::I64}, {cols}, what);
   for (int64_t k = 0; k < cols; ++k) {
-    group[k] = g_idx_at(g_idx, k);
+    group[k] = int_at(g_idx, k);
     TLLM_CHECK(group[k] >= 0 && group[k] < G, what, ".", name, "[", k, "] = ", group[k], " is not a group (0..",
                G - 1, ")");
   }
@@ -715,7 +716,7 @@ QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts) {
 
 Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
                       const std::string& what, ThreadPool* pool) {
-  TLLM_CHECK(weight.dtype() == DType::F8E4M3 || weight.dtype() == DType::F8E5M2, what, ": weight has dtype ",
+  TLLM_CHECK(dtype_is_fp8(weight.dtype()), what, ": weight has dtype ",
              dtype_name(weight.dtype()), ", expected f8e4m3 or f8e5m2");
   TLLM_CHECK(weight.ndim() == 2, what, ": FP8 weight of shape ", shape_str(weight.shape()), ", expected [rows, cols]");
   const int64_t rows = weight.dim(0), cols = weight.dim(1);
@@ -759,6 +760,12 @@ Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_r
   return out;
 }
 
+std::string fp8_scale_name(const Checkpoint& ckpt, const std::string& module) {
+  for (const char* suffix : {".weight_scale_inv", ".weight_scale"})
+    if (ckpt.has(module + suffix)) return module + suffix;
+  return "";
+}
+
 // --- loading ------------------------------------------------------------------------------
 
 QuantLoader::QuantLoader(QuantSpec spec) : spec_(std::move(spec)), pool_(std::make_unique<ThreadPool>(0)) {}
@@ -777,11 +784,10 @@ std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& 
     }
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
-      if (!ckpt.has(module + ".qweight") || spec_.act_order) return std::nullopt;  // act-order: dense
+      if (!ckpt.has(module + ".qweight")) return std::nullopt;
       return std::pair<int, int>{spec_.bits, spec_.group_size};
     case QuantFormat::CompressedTensors:
-      if (ckpt.has(module + ".weight_packed"))
-        return spec_.act_order ? std::nullopt : std::optional(std::pair<int, int>{spec_.bits, spec_.group_size});
+      if (ckpt.has(module + ".weight_packed")) return std::pair<int, int>{spec_.bits, spec_.group_size};
       if (ckpt.has(module + ".weight") && ckpt.info(module + ".weight").dtype == DType::I8 &&
           ckpt.has(module + ".weight_scale"))
         return std::pair<int, int>{8, -1};  // int-quantized, per channel
@@ -832,9 +838,8 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
 
 std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
                                                 const std::vector<int64_t>& rows, int64_t in_features) {
-  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8 ||
-      ((spec_.format == QuantFormat::Gptq || spec_.format == QuantFormat::CompressedTensors) && spec_.act_order))
-    return std::nullopt;  // dense (FP8 and act-order GPTQ weights dequantized by WeightLoader::host)
+  if (spec_.format == QuantFormat::None || spec_.dequantized_on_load())
+    return std::nullopt;  // dense (WeightLoader::host has dequantized() give the f32 weights)
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   const Checkpoint* ck = w.checkpoint();
   if (!ck && lm_head &&
@@ -914,15 +919,12 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
   }
   if (spec_.fp8 && ck->has(name)) {
     const TensorInfo& info = ck->info(name);
-    if (info.dtype != DType::F8E4M3 && info.dtype != DType::F8E5M2) return std::nullopt;
+    if (!dtype_is_fp8(info.dtype)) return std::nullopt;
     TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ", shape_str(shape),
                ", got ", shape_str(info.shape));
     const std::string module = module_of(name);
-    // weight_scale_inv (Qwen's / DeepSeek's FP8), weight_scale (compressed-tensors, vLLM's
-    // per-tensor FP8): both multiply.
-    std::string scale = module + ".weight_scale_inv";
-    if (!ck->has(scale) && ck->has(module + ".weight_scale")) scale = module + ".weight_scale";
-    TLLM_CHECK(ck->has(scale), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
+    const std::string scale = fp8_scale_name(*ck, module);
+    TLLM_CHECK(!scale.empty(), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
                ".weight_scale_inv\" for the FP8 weight \"", name, "\"");
     w.mark_used(name);
     w.mark_used(scale);
@@ -937,20 +939,14 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
   const std::optional<std::pair<int, int>> s = stored_scheme(*ck, module);
   if (!s) return std::nullopt;
   const QuantizedMatrix m = decode(w, module, shape[0], shape[1], s->first, s->second);
-  Tensor out = Tensor::empty(shape, DType::F32);
-  const int64_t G = m.groups();
-  for (int64_t r = 0; r < m.rows; ++r)
-    for (int64_t c = 0; c < m.cols; ++c) {
-      const int64_t g = m.group_of(c);
-      const float prod = m.scales.data<float>()[r * G + g] * static_cast<float>(m.codes.data<uint8_t>()[r * m.cols + c]);
-      out.data<float>()[r * m.cols + c] = prod + m.offsets.data<float>()[r * G + g];
-    }
-  return out;
+  std::vector<int64_t> group(static_cast<size_t>(m.cols));
+  for (int64_t c = 0; c < m.cols; ++c) group[c] = m.group_of(c);
+  return dequantize_grouped(m, group);
 }
 
 std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::string& name, int64_t vocab,
                                                    int64_t hidden) {
-  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8) return std::nullopt;
+  if (spec_.format == QuantFormat::None || spec_.dequantized_on_load()) return std::nullopt;
   const Checkpoint* ck = w.checkpoint();
   if (spec_.format == QuantFormat::OnLoad || (!ck && spec_.format == QuantFormat::Mlx)) {
     Tensor h = w.host(name, {vocab, hidden});

@@ -102,6 +102,11 @@ struct QuantSpec {
   // FP8, whose dequantized weights can be quantized on load like a bf16 checkpoint's.
   static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
   std::string describe() const;  // "awq 4-bit, group 128"
+  // The checkpoint's weights are dequantized on load and computed as dense ones (FP8, and
+  // act-order GPTQ / compressed-tensors without --quantization).
+  bool dequantized_on_load() const {
+    return format == QuantFormat::Fp8 || (act_order && format != QuantFormat::OnLoad);
+  }
 };
 
 // Loads the linears and embeddings of a model under a QuantSpec; WeightLoader calls it
@@ -175,6 +180,11 @@ Tensor dequantize_ct_packed(const Tensor& packed, const Tensor& scale, const Ten
 // are errors naming `what`.
 Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
                       const std::string& what, ThreadPool* pool = nullptr);
+
+// The scale tensor of FP8 weight <module>.weight: <module>.weight_scale_inv (Qwen's /
+// DeepSeek's FP8) or <module>.weight_scale (compressed-tensors, per-tensor FP8); both
+// multiply. "" when the checkpoint has neither.
+std::string fp8_scale_name(const Checkpoint& ckpt, const std::string& module);
 
 // MLX encoding of a QuantizedMatrix whose codes fit `bits` (for `tinyllm quantize`):
 // weight u32 [rows, cols * bits / 32], scales and biases [rows, groups] in `scale_dtype`.

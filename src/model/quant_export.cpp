@@ -47,7 +47,6 @@ QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std
   TLLM_CHECK_ARG(src.format == QuantFormat::Fp8 || (!cfg.contains("quantization") && !cfg.contains("quantization_config")),
                  cfg_path, " is already a quantized checkpoint; quantize a float (bf16/f16/f32) or FP8 checkpoint");
   const bool tied = cfg.value("tie_word_embeddings", false);
-  auto is_fp8 = [](DType t) { return t == DType::F8E4M3 || t == DType::F8E5M2; };
 
   const Checkpoint ckpt = Checkpoint::open(model_dir);
   fs::create_directories(out_dir);
@@ -62,12 +61,12 @@ QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std
                     name.ends_with(".input_scale")))
       continue;
     Tensor t = ckpt.get(name);
-    if (is_fp8(info.dtype)) {
+    if (dtype_is_fp8(info.dtype)) {
       TLLM_CHECK_ARG(src.fp8, "quantize: tensor \"", name, "\" is stored as FP8 (", dtype_name(info.dtype), ") but ",
                      cfg_path, " has no quantization_config with quant_method \"fp8\"");
       const std::string module = name.substr(0, name.size() - 7);
-      const std::string scale = ckpt.has(module + ".weight_scale_inv") ? module + ".weight_scale_inv" : module + ".weight_scale";
-      TLLM_CHECK_ARG(name.ends_with(".weight") && ckpt.has(scale), "quantize: FP8 tensor \"", name,
+      const std::string scale = fp8_scale_name(ckpt, module);
+      TLLM_CHECK_ARG(name.ends_with(".weight") && !scale.empty(), "quantize: FP8 tensor \"", name,
                      "\" has no ", module, ".weight_scale_inv");
       const Tensor deq = dequantize_fp8(t, ckpt.get(scale), src.fp8_block_rows, src.fp8_block_cols,
                                         model_dir + ": " + name, &pool);

@@ -114,7 +114,7 @@ Tensor WeightLoader::host(const std::string& name, const Shape& shape) {
   const TensorInfo& info = ckpt_->info(name);
   TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ",
              shape_str(shape), ", got ", shape_str(info.shape));
-  TLLM_CHECK(info.dtype != DType::F8E4M3 && info.dtype != DType::F8E5M2, "tensor \"", name, "\" in ", info.file,
+  TLLM_CHECK(!dtype_is_fp8(info.dtype), "tensor \"", name, "\" in ", info.file,
              " is stored as FP8 (", dtype_name(info.dtype), ") but ", ckpt_->dir(),
              "/config.json has no quantization_config with quant_method \"fp8\" (its block scales are needed)");
   TLLM_CHECK(dtype_is_float(info.dtype), "tensor \"", name, "\" in ", info.file,
