@@ -179,7 +179,8 @@ void run_bench(const BenchArgs& a) {
   const double layer_params = H * (q + 2 * kv) + q * H + mlp_params_read(top_k) / L;
   const double lm_params = V * H;
   // Quantized weights (model/quant.h): bytes per weight of the decoder linears and the lm_head.
-  const QuantSpec quant = QuantSpec::resolve(cfg.model_dir, cfg.quantization, cfg.quant_group_size);
+  QuantSpec quant = QuantSpec::resolve(cfg.model_dir, cfg.quantization, cfg.quant_group_size);
+  quant.fp8_kernels = cfg.device == "cuda";  // as the CUDA backend loads them (Backend::takes_fp8_weights)
   const double layer_bpw = quant_bytes_per_weight(quant, false, wdt), head_bpw = quant_bytes_per_weight(quant, true, wdt);
   const double decode_bytes = L * layer_params * layer_bpw + lm_params * head_bpw;  // embedding: one row, ignored
   // Weight bytes a decode step of `batch` sequences reads.

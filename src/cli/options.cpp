@@ -76,8 +76,9 @@ void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--quantization", c.quantization,
-                  "quantize on load: int8 or int4 (vLLM's names of a checkpoint's own method, awq / gptq / fp8 / "
-                  "compressed-tensors / mlx, are checked against it and change nothing)");
+                  "quantize on load: int8 or int4, or fp8 (e4m3 in 128x128 blocks; CUDA) on a float checkpoint "
+                  "(vLLM's names of a checkpoint's own method, awq / gptq / fp8 / compressed-tensors / mlx, are "
+                  "checked against it and change nothing)");
   cmd->add_option("--runner", c.runner, "generate, or pooling: an embedding model (POST /v1/embeddings)")
       ->check(CLI::IsMember({"generate", "pooling"}))
       ->capture_default_str();

@@ -1,6 +1,7 @@
 #include "core/dtype.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/error.h"
@@ -87,6 +88,25 @@ static float fp8_value(uint8_t v, int mbits, int bias) {
 float fp8_e4m3_to_f32(uint8_t v) {
   if ((v & 0x7f) == 0x7f) return std::numeric_limits<float>::quiet_NaN();
   return fp8_value(v, 3, 7);
+}
+
+uint8_t f32_to_fp8_e4m3(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return 0x7f;            // NaN
+  if (a >= 0x43e00000u) return sign | 0x7e;    // |x| >= 448 (and infinities): saturate
+  if (a < 0x3c800000u) {                       // below 2^-6: subnormal steps of 2^-9
+    float f;                                   // (8 steps reach 2^-6, which is code 0x08)
+    std::memcpy(&f, &a, 4);
+    return sign | static_cast<uint8_t>(std::nearbyint(f * 512.0f));
+  }
+  // Normal: keep 3 of f32's 23 mantissa bits, rounding to nearest even (a carry moves into the
+  // exponent), then rebias the exponent from 127 to 7.
+  const uint32_t r = (a + 0x7ffffu + ((a >> 20) & 1u)) >> 20;
+  const uint32_t code = r - ((127u - 7u) << 3);
+  return sign | static_cast<uint8_t>(code > 0x7e ? 0x7e : code);
 }
 
 float fp8_e5m2_to_f32(uint8_t v) {

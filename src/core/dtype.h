@@ -59,6 +59,9 @@ inline uint16_t f32_to_bf16(float f) {
 // 448); E5M2 (bias 15, IEEE-like: exponent 31 holds infinities and NaNs).
 float fp8_e4m3_to_f32(uint8_t v);
 float fp8_e5m2_to_f32(uint8_t v);
+// f32 -> the nearest e4m3 code, ties to the even code; beyond +-448 saturates to +-448 (as
+// torch's float8_e4m3fn casts after a clamp), NaN to 0x7f. For --quantization fp8.
+uint8_t f32_to_fp8_e4m3(float x);
 // Whether the code is a NaN or an infinity (not a finite weight).
 inline bool fp8_is_finite(DType t, uint8_t v) {
   return t == DType::F8E4M3 ? (v & 0x7f) != 0x7f : (v & 0x7c) != 0x7c;

@@ -34,13 +34,15 @@ namespace tllm {
 // AWQ and GPTQ map onto with offset = -scale * zero_point):
 //   W[n, k] = scales[n, k / group_size] * q[n, k] + zeros[n, k / group_size]
 // q is in [0, 15] for Int4Group and [0, 255] for Int8Group; Int8PerChannel is Int8Group with
-// one group per row (group_size == in_features). group_size is a multiple of 32 or covers the
+// one group per row (group_size == in_features). Fp8E4M3 holds FP8 e4m3 bytes instead of
+// integers, W[n, k] = scales[n, k / group_size] * e4m3(q[n, k]) with zeros all 0 (the FP8
+// checkpoints' block scales expanded per row; only backends with takes_fp8_weights() pack it). group_size is a multiple of 32 or covers the
 // whole row. The tensors are in the kernel layout of the backend that packed them
 // (Backend::pack_quantized, kernels/quant_layout.h), not in any checkpoint's layout: `weight`
 // is u8 [rows_padded, row_bytes] with rows_padded = out_features rounded up to 16, and
 // scales / zeros are f16 or f32 [rows_padded, groups]. Row ranges starting and ending on a
 // multiple of 16 slice correctly with slice_rows (stacked MoE experts).
-enum class QuantScheme : uint8_t { None, Int8PerChannel, Int4Group, Int8Group };
+enum class QuantScheme : uint8_t { None, Int8PerChannel, Int4Group, Int8Group, Fp8E4M3 };
 struct LinearWeight {
   Tensor weight;  // dense: [out_features, in_features] f32/bf16/f16; quantized: packed codes
   Tensor bias;    // [out_features] f32, or undefined
@@ -61,8 +63,10 @@ struct LinearWeight {
 // (model/quant.h) decode MLX / AWQ / GPTQ tensors or quantize dense ones into this, and
 // Backend::pack_quantized lays it out for its kernels.
 //   W[r, c] = scales[r, c / group_size] * codes[r, c] + offsets[r, c / group_size]
+// or, with fp8 set, W[r, c] = scales[r, c / group_size] * e4m3(codes[r, c]) (offsets 0).
 struct QuantizedMatrix {
-  int bits = 4;          // 4 (codes 0..15) or 8 (codes 0..255)
+  int bits = 4;          // 4 (codes 0..15) or 8 (codes 0..255, or e4m3 bytes)
+  bool fp8 = false;      // codes are FP8 e4m3 bytes (finite), bits 8
   int group_size = 0;    // multiple of 32, or >= cols (one group per row)
   int64_t rows = 0;      // out_features
   int64_t cols = 0;      // in_features
@@ -370,6 +374,9 @@ class Backend {
   // Lays a host QuantizedMatrix out in this backend's kernel layout (see LinearWeight) and
   // puts it on the device; linear() then takes the result like a dense weight.
   virtual LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations);
+  // Whether pack_quantized takes FP8 matrices (QuantizedMatrix::fp8) and linear() runs them
+  // as they are; otherwise the loader dequantizes FP8 checkpoints into the weight dtype.
+  virtual bool takes_fp8_weights() const { return false; }
   // embedding() for a quantized table [vocab, hidden] (a packed LinearWeight): dequantized rows.
   virtual void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens);
 

@@ -50,6 +50,7 @@ class ProfilingBackend final : public Backend {
   LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations) override {
     return inner_->pack_quantized(m, f32_activations);
   }
+  bool takes_fp8_weights() const override { return inner_->takes_fp8_weights(); }
   void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) override;
   void moe_route(Tensor& topk_ids, Tensor& topk_weights, const Tensor& router_logits, bool renormalize) override;
   void moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,

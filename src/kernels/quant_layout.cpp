@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <ios>
 
 #include "core/thread_pool.h"
 
@@ -56,12 +57,14 @@ int64_t sidx(int64_t groups, int64_t row, int64_t group) {
 }  // namespace
 
 QuantScheme scheme_of(const QuantizedMatrix& m) {
+  if (m.fp8) return QuantScheme::Fp8E4M3;
   if (m.bits == 4) return QuantScheme::Int4Group;
   return m.groups() == 1 ? QuantScheme::Int8PerChannel : QuantScheme::Int8Group;
 }
 
 void validate(const QuantizedMatrix& m, const std::string& what) {
   TLLM_CHECK(m.bits == 4 || m.bits == 8, what, ": ", m.bits, "-bit weights are not supported (4 or 8 bits)");
+  TLLM_CHECK(!m.fp8 || m.bits == 8, what, ": FP8 codes are 8 bits, not ", m.bits);
   TLLM_CHECK(m.rows > 0 && m.cols > 0, what, ": empty quantized matrix [", m.rows, ", ", m.cols, "]");
   TLLM_CHECK(m.group_size > 0 && (m.group_size % 32 == 0 || m.group_size >= m.cols), what, ": group size ",
              m.group_size, " is not supported (a multiple of 32, or one group per row of ", m.cols, ")");
@@ -85,6 +88,14 @@ void validate(const QuantizedMatrix& m, const std::string& what) {
     }
     for (; i < n; ++i) any |= c[i];
     TLLM_CHECK((any & 0xf0f0f0f0f0f0f0f0ull) == 0, what, ": 4-bit codes must be in [0, 15]");
+  }
+  if (m.fp8) {  // e4m3 has no infinities; 0x7f / 0xff are its NaNs
+    const uint8_t* c = m.codes.data<uint8_t>();
+    for (int64_t i = 0; i < m.codes.numel(); ++i)
+      TLLM_CHECK((c[i] & 0x7f) != 0x7f, what, ": FP8 code 0x", std::hex, static_cast<int>(c[i]), std::dec, " at [",
+                 i / m.cols, ", ", i % m.cols, "] is not a finite number");
+    for (int64_t i = 0; i < m.offsets.numel(); ++i)
+      TLLM_CHECK(m.offsets.data<float>()[i] == 0.0f, what, ": FP8 weights have no offsets");
   }
   for (const Tensor* t : {&m.scales, &m.offsets}) {
     const float* v = t->data<float>();
@@ -194,6 +205,7 @@ QuantizedMatrix unpack(const LinearWeight& w, Layout layout) {
   TLLM_CHECK(w.weight.device() == Device::CPU, "unpack: needs host tensors, got ", w.weight.str());
   QuantizedMatrix m;
   m.bits = w.quant_bits();
+  m.fp8 = w.quant == QuantScheme::Fp8E4M3;
   m.rows = w.out_features;
   m.cols = w.in_features;
   m.group_size = w.group_size;

@@ -290,9 +290,15 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
     if (opt != name) continue;
     const bool ct_fp8 = fmt == QuantFormat::CompressedTensors && s.format == QuantFormat::Fp8 && !s.ct_format.empty();
     if (s.format == fmt || ct_fp8 || (fmt == QuantFormat::Fp8 && s.fp8)) return s;
-    if (fmt == QuantFormat::Fp8 && s.format == QuantFormat::None)
-      throw InvalidArgument("--quantization fp8: quantizing a float checkpoint to FP8 on load is not supported (no "
-                            "FP8 kernels); use int8 (per channel) or int4, or an FP8 checkpoint");
+    if (fmt == QuantFormat::Fp8 && s.format == QuantFormat::None) {
+      // A float checkpoint quantized to e4m3 on load, in Qwen's FP8 layout (128 x 128 blocks).
+      s.format = QuantFormat::Fp8;
+      s.fp8 = s.fp8_on_load = true;
+      s.fp8_fmt = "e4m3";
+      s.fp8_block_rows = s.fp8_block_cols = 128;
+      s.bits = 8;
+      return s;
+    }
     throw InvalidArgument("--quantization " + option + " names the checkpoint's quantization method, but " +
                           s.source + " describes " +
                           (s.format == QuantFormat::None ? std::string("an unquantized checkpoint")
@@ -332,7 +338,9 @@ std::string QuantSpec::describe() const {
            (fp8_block_rows == 1 && fp8_block_cols == 0 ? ", per-channel scales"
             : fp8_block_rows ? ", blocks " + std::to_string(fp8_block_rows) + "x" + std::to_string(fp8_block_cols)
                              : ", one scale per matrix");
-    if (format == QuantFormat::Fp8) return from + ", dequantized on load";
+    if (format == QuantFormat::Fp8)
+      return (fp8_on_load ? "quantize-on-load " : "") + from +
+             (fp8_native() ? ", FP8 kernels (W8A16)" : ", dequantized on load");
     from = " (from " + from + ")";
   }
   if (act_order) {
@@ -352,8 +360,10 @@ double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
   const double dense_bytes = static_cast<double>(dtype_size(dense));
   if (spec.dequantized_on_load()) return dense_bytes;
   switch (spec.format) {
-    case QuantFormat::None:
-    case QuantFormat::Fp8: return dense_bytes;
+    case QuantFormat::None: return dense_bytes;
+    case QuantFormat::Fp8:  // e4m3 bytes and an f32 scale per row and block (Qwen keeps its lm_head dense)
+      if (head) return dense_bytes;
+      return 1.0 + (spec.fp8_block_cols > 0 ? 4.0 / spec.fp8_block_cols : 0.0);
     case QuantFormat::OnLoad:
       // int8: one f16 scale and offset per row (negligible); int4: f16 pair per group.
       if (head || spec.bits == 8) return 1.0;
@@ -698,11 +708,13 @@ QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts) {
   if (parts.size() == 1) return parts[0];
   int64_t rows = 0;
   for (const QuantizedMatrix& p : parts) {
-    TLLM_CHECK(p.cols == parts[0].cols && p.bits == parts[0].bits && p.group_size == parts[0].group_size,
+    TLLM_CHECK(p.cols == parts[0].cols && p.bits == parts[0].bits && p.fp8 == parts[0].fp8 &&
+                   p.group_size == parts[0].group_size,
                "stacking quantized matrices of different shapes or schemes");
     rows += p.rows;
   }
   QuantizedMatrix m = empty_matrix(rows, parts[0].cols, parts[0].bits, parts[0].group_size);
+  m.fp8 = parts[0].fp8;
   size_t oc = 0, os = 0;
   for (const QuantizedMatrix& p : parts) {
     std::memcpy(m.codes.data<uint8_t>() + oc, p.codes.raw(), p.codes.nbytes());
@@ -714,50 +726,127 @@ QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts) {
   return m;
 }
 
-Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
-                      const std::string& what, ThreadPool* pool) {
+namespace {
+
+// An FP8 weight's block scales, checked against its shape (dequantize_fp8 / decode_fp8).
+struct Fp8Blocks {
+  int64_t rows = 0, cols = 0, block_rows = 0, block_cols = 0, sc = 0;  // sc: blocks per row of blocks
+  std::vector<float> scale;                                              // [rows of blocks][sc]
+  float at(int64_t r, int64_t c) const { return scale[(r / block_rows) * sc + c / block_cols]; }
+};
+
+Fp8Blocks fp8_blocks(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
+                     const std::string& what) {
   TLLM_CHECK(dtype_is_fp8(weight.dtype()), what, ": weight has dtype ",
              dtype_name(weight.dtype()), ", expected f8e4m3 or f8e5m2");
   TLLM_CHECK(weight.ndim() == 2, what, ": FP8 weight of shape ", shape_str(weight.shape()), ", expected [rows, cols]");
-  const int64_t rows = weight.dim(0), cols = weight.dim(1);
-  if (block_rows <= 0) block_rows = rows;  // 0: the block spans the matrix that way
-  if (block_cols <= 0) block_cols = cols;
-  const int64_t sr = (rows + block_rows - 1) / block_rows, sc = (cols + block_cols - 1) / block_cols;
+  Fp8Blocks b;
+  b.rows = weight.dim(0), b.cols = weight.dim(1);
+  b.block_rows = block_rows <= 0 ? b.rows : block_rows;  // 0: the block spans the matrix that way
+  b.block_cols = block_cols <= 0 ? b.cols : block_cols;
+  const int64_t sr = (b.rows + b.block_rows - 1) / b.block_rows;
+  b.sc = (b.cols + b.block_cols - 1) / b.block_cols;
   TLLM_CHECK(dtype_is_float(scale.dtype()) && scale.dtype() != DType::F64, what, ": scale has dtype ",
              dtype_name(scale.dtype()), ", expected f32, bf16 or f16");
-  const Shape want{sr, sc};
-  const bool one = sr * sc == 1 && scale.numel() == 1;  // [], [1] or [1, 1]
+  const Shape want{sr, b.sc};
+  const bool one = sr * b.sc == 1 && scale.numel() == 1;  // [], [1] or [1, 1]
   TLLM_CHECK(one || scale.shape() == want, what, ": scale has shape ", shape_str(scale.shape()),
-             ", expected ", shape_str(want), " (blocks of ", block_rows, " x ", block_cols, " over ",
+             ", expected ", shape_str(want), " (blocks of ", b.block_rows, " x ", b.block_cols, " over ",
              shape_str(weight.shape()), ")");
-  std::vector<float> sf(static_cast<size_t>(sr * sc));
-  for (int64_t i = 0; i < sr * sc; ++i) {
-    sf[i] = float_at(scale, i);
-    TLLM_CHECK(std::isfinite(sf[i]), what, ": scale [", i / sc, ", ", i % sc, "] is ", sf[i]);
+  b.scale.resize(static_cast<size_t>(sr * b.sc));
+  for (int64_t i = 0; i < sr * b.sc; ++i) {
+    b.scale[i] = float_at(scale, i);
+    TLLM_CHECK(std::isfinite(b.scale[i]), what, ": scale [", i / b.sc, ", ", i % b.sc, "] is ", b.scale[i]);
   }
-  // The 256 code values once; a code that is NaN / infinite is reported with its place.
+  // A code that is NaN / infinite is reported with its place. Eight codes at a time: a byte
+  // whose non-finite bits (e4m3 0x7f, e5m2 0x7c) are all set carries into its top bit when 1 is
+  // added there (a model's worth of codes goes through this).
   const DType t = weight.dtype();
-  float lut[256];
+  const uint64_t mask = (t == DType::F8E4M3 ? 0x7f : 0x7c) * 0x0101010101010101ull;
+  const uint64_t low = (t == DType::F8E4M3 ? 0x01 : 0x04) * 0x0101010101010101ull;
+  const uint8_t* q = weight.data<uint8_t>();
+  const int64_t n = weight.numel();
+  for (int64_t i = 0; i < n; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, q + i, static_cast<size_t>(std::min<int64_t>(8, n - i)));
+    if ((((w & mask) + low) & 0x8080808080808080ull) == 0) continue;
+    for (int64_t j = i; j < std::min(i + 8, n); ++j)
+      if (!fp8_is_finite(t, q[j]))
+        TLLM_THROW(what, ": FP8 code 0x", std::hex, static_cast<int>(q[j]), std::dec, " at [", j / b.cols, ", ",
+                   j % b.cols, "] is not a finite number (", dtype_name(t), ")");
+  }
+  return b;
+}
+
+}  // namespace
+
+Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
+                      const std::string& what, ThreadPool* pool) {
+  const Fp8Blocks b = fp8_blocks(weight, scale, block_rows, block_cols, what);
+  const DType t = weight.dtype();
+  float lut[256];  // the 256 code values once
   for (int c = 0; c < 256; ++c)
     lut[c] = t == DType::F8E4M3 ? fp8_e4m3_to_f32(static_cast<uint8_t>(c)) : fp8_e5m2_to_f32(static_cast<uint8_t>(c));
-  Tensor out = Tensor::empty({rows, cols}, DType::F32);
+  const int64_t cols = b.cols;
+  Tensor out = Tensor::empty({b.rows, cols}, DType::F32);
   const uint8_t* q = weight.data<uint8_t>();
   float* o = out.data<float>();
-  std::atomic<int64_t> bad{-1};
-  parallel_rows(pool, rows, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* srow = sf.data() + (r / block_rows) * sc;
-      for (int64_t c = 0; c < cols; ++c) {
-        const uint8_t v = q[r * cols + c];
-        if (!fp8_is_finite(t, v)) bad = r * cols + c;
-        o[r * cols + c] = lut[v] * srow[c / block_cols];
-      }
-    }
+  parallel_rows(pool, b.rows, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r)
+      for (int64_t c = 0; c < cols; ++c) o[r * cols + c] = lut[q[r * cols + c]] * b.at(r, c);
   });
-  if (bad >= 0)
-    TLLM_THROW(what, ": FP8 code 0x", std::hex, static_cast<int>(q[bad]), std::dec, " at [", bad / cols, ", ",
-               bad % cols, "] is not a finite number (", dtype_name(t), ")");
   return out;
+}
+
+QuantizedMatrix quantize_fp8(const float* w, int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols,
+                             ThreadPool* pool) {
+  if (block_rows <= 0) block_rows = rows;
+  if (block_cols <= 0) block_cols = cols;
+  QuantizedMatrix m = empty_matrix(rows, cols, 8, static_cast<int>(block_cols));
+  m.fp8 = true;
+  const int64_t G = m.groups(), sr = (rows + block_rows - 1) / block_rows;
+  std::fill_n(m.offsets.data<float>(), m.offsets.numel(), 0.0f);
+  // Each row's largest |w| per group (in parallel over rows: a MoE expert has few row blocks),
+  // then each block's scale, then the codes.
+  std::vector<float> rmax(static_cast<size_t>(rows * G));
+  parallel_rows(pool, rows, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r)
+      for (int64_t g = 0; g < G; ++g) {
+        float mx = 0.0f;
+        for (int64_t c = g * block_cols; c < std::min(cols, (g + 1) * block_cols); ++c)
+          mx = std::max(mx, std::fabs(w[r * cols + c]));
+        TLLM_CHECK(std::isfinite(mx), "--quantization fp8: a weight in row ", r, " is not finite");
+        rmax[r * G + g] = mx;
+      }
+  });
+  for (int64_t b = 0; b < sr; ++b)
+    for (int64_t g = 0; g < G; ++g) {
+      float amax = 0.0f;
+      for (int64_t r = b * block_rows; r < std::min(rows, (b + 1) * block_rows); ++r) amax = std::max(amax, rmax[r * G + g]);
+      const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+      for (int64_t r = b * block_rows; r < std::min(rows, (b + 1) * block_rows); ++r) m.scales.data<float>()[r * G + g] = scale;
+    }
+  parallel_rows(pool, rows, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        m.codes.data<uint8_t>()[r * cols + c] = f32_to_fp8_e4m3(w[r * cols + c] / m.scales.data<float>()[r * G + c / block_cols]);
+  });
+  return m;
+}
+
+QuantizedMatrix decode_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
+                           const std::string& what) {
+  TLLM_CHECK(weight.dtype() == DType::F8E4M3, what, ": FP8 kernels take e4m3 weights, not ", dtype_name(weight.dtype()));
+  const Fp8Blocks b = fp8_blocks(weight, scale, block_rows, block_cols, what);
+  QuantizedMatrix m = empty_matrix(b.rows, b.cols, 8, static_cast<int>(b.block_cols));
+  m.fp8 = true;
+  std::memcpy(m.codes.raw(), weight.raw(), static_cast<size_t>(weight.nbytes()));
+  const int64_t G = m.groups();
+  float* s = m.scales.data<float>();
+  for (int64_t r = 0; r < b.rows; ++r)
+    for (int64_t g = 0; g < G; ++g) s[r * G + g] = b.at(r, g * b.block_cols);
+  std::fill_n(m.offsets.data<float>(), m.offsets.numel(), 0.0f);
+  return m;
 }
 
 std::string fp8_scale_name(const Checkpoint& ckpt, const std::string& module) {
@@ -836,8 +925,58 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
   return lw;
 }
 
+std::optional<LinearWeight> QuantLoader::fp8_linear(WeightLoader& w, const std::vector<std::string>& names,
+                                                    const std::vector<int64_t>& rows, int64_t in_features) {
+  const Checkpoint* ck = w.checkpoint();
+  const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
+  if (spec_.fp8_on_load || !ck) {
+    // --quantization fp8, or an FP8 model's dummy weights: the dense weights quantized here,
+    // one part at a time; the lm_head stays dense, as in Qwen's FP8 checkpoints (and vLLM's).
+    if (lm_head) return std::nullopt;
+    std::vector<QuantizedMatrix> parts;
+    for (size_t i = 0; i < names.size(); ++i) {
+      Tensor h = w.host(names[i], {rows[i], in_features});
+      Tensor f = h;
+      if (h.dtype() != DType::F32) {
+        f = Tensor::empty(h.shape(), DType::F32);
+        host_to_f32(h, f.data<float>(), pool_.get());
+      }
+      parts.push_back(quantize_fp8(f.data<float>(), rows[i], in_features, spec_.fp8_block_rows, spec_.fp8_block_cols,
+                                   pool_.get()));
+    }
+    return pack(w, stack_rows(parts));
+  }
+  for (const std::string& n : names)
+    if (!ck->has(n) || ck->info(n).dtype != DType::F8E4M3) return std::nullopt;  // dense, or dequantized parts
+  // The kernels' scale segments: a group of block_cols columns must divide or be a multiple
+  // of their 64-column tile (Qwen's 128 x 128 blocks; per-channel and per-tensor scales).
+  const int64_t group = spec_.fp8_block_cols <= 0 ? in_features : spec_.fp8_block_cols;
+  if (in_features % 8 != 0 || (group < in_features && group % 64 != 0 && group != 32)) {
+    TLLM_LOG(Info, "weights: ", names[0], " (FP8 blocks of ", group, " columns over ", in_features,
+             ") is dequantized: the FP8 kernels take blocks of 32 or a multiple of 64 columns");
+    return std::nullopt;
+  }
+  std::vector<QuantizedMatrix> parts;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string module = module_of(names[i]);
+    const std::string scale = fp8_scale_name(*ck, module);
+    TLLM_CHECK(!scale.empty(), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
+               ".weight_scale_inv\" for the FP8 weight \"", names[i], "\"");
+    const Tensor t = ck->get(names[i]);
+    TLLM_CHECK(t.shape() == Shape({rows[i], in_features}), "tensor \"", names[i], "\" in ", ck->info(names[i]).file,
+               ": expected shape ", shape_str(Shape{rows[i], in_features}), ", got ", shape_str(t.shape()));
+    w.mark_used(names[i]);
+    w.mark_used(scale);
+    if (ck->has(module + ".input_scale")) w.mark_used(module + ".input_scale");  // static activation scale
+    parts.push_back(decode_fp8(t, ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
+                               ck->dir() + ": " + names[i]));
+  }
+  return pack(w, stack_rows(parts));
+}
+
 std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
                                                 const std::vector<int64_t>& rows, int64_t in_features) {
+  if (spec_.fp8_native()) return fp8_linear(w, names, rows, in_features);
   if (spec_.format == QuantFormat::None || spec_.dequantized_on_load())
     return std::nullopt;  // dense (WeightLoader::host has dequantized() give the f32 weights)
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
@@ -946,7 +1085,8 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
 
 std::optional<LinearWeight> QuantLoader::embedding(WeightLoader& w, const std::string& name, int64_t vocab,
                                                    int64_t hidden) {
-  if (spec_.format == QuantFormat::None || spec_.dequantized_on_load()) return std::nullopt;
+  if (spec_.format == QuantFormat::None || spec_.format == QuantFormat::Fp8 || spec_.dequantized_on_load())
+    return std::nullopt;  // FP8: an embedding stored as FP8 is dequantized (WeightLoader::host)
   const Checkpoint* ck = w.checkpoint();
   if (spec_.format == QuantFormat::OnLoad || (!ck && spec_.format == QuantFormat::Mlx)) {
     Tensor h = w.host(name, {vocab, hidden});

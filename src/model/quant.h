@@ -91,9 +91,13 @@ struct QuantSpec {
   // blocks, rows x cols (0 x 0: one block per matrix), and the fmt it names.
   // A block dimension of 0 spans the matrix (per-channel scales: 1 x 0; one scale: 0 x 0).
   bool fp8 = false;
+  bool fp8_on_load = false;  // --quantization fp8 on a float checkpoint: e4m3 in 128 x 128 blocks
   int fp8_block_rows = 0, fp8_block_cols = 0;
   std::string fp8_fmt;
   std::string ct_format;  // compressed-tensors' "format" ("pack-quantized", "float-quantized", ...)
+  // The backend runs e4m3 weights as they are (Backend::takes_fp8_weights); set by the caller
+  // before loading. Then FP8 linears load as QuantScheme::Fp8E4M3 instead of dequantized.
+  bool fp8_kernels = false;
 
   // Reads <model_dir>/config.json and combines it with the --quantization option
   // ("", "int8", "int4"; or, as vLLM's flag does, the checkpoint's own method: "awq",
@@ -102,10 +106,13 @@ struct QuantSpec {
   // FP8, whose dequantized weights can be quantized on load like a bf16 checkpoint's.
   static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
   std::string describe() const;  // "awq 4-bit, group 128"
-  // The checkpoint's weights are dequantized on load and computed as dense ones (FP8, and
-  // act-order GPTQ / compressed-tensors without --quantization).
+  // FP8 e4m3 linears are loaded as FP8 weights (the backend's W8A16 FP8 kernels); e5m2 and
+  // FP8 without fp8_kernels are dequantized.
+  bool fp8_native() const { return format == QuantFormat::Fp8 && fp8_kernels && fp8_fmt == "e4m3"; }
+  // The checkpoint's weights are dequantized on load and computed as dense ones (FP8 where not
+  // fp8_native, and act-order GPTQ / compressed-tensors without --quantization).
   bool dequantized_on_load() const {
-    return format == QuantFormat::Fp8 || (act_order && format != QuantFormat::OnLoad);
+    return (format == QuantFormat::Fp8 && !fp8_native()) || (act_order && format != QuantFormat::OnLoad);
   }
 };
 
@@ -134,6 +141,10 @@ class QuantLoader {
   QuantizedMatrix decode(WeightLoader& w, const std::string& module, int64_t rows, int64_t cols, int bits,
                          int group);
   LinearWeight pack(WeightLoader& w, const QuantizedMatrix& m);
+  // fp8_native: the FP8 weights `names` as one Fp8E4M3 weight, or nullopt (dense: a part not
+  // stored as e4m3, or blocks the kernels do not take).
+  std::optional<LinearWeight> fp8_linear(WeightLoader& w, const std::vector<std::string>& names,
+                                         const std::vector<int64_t>& rows, int64_t in_features);
 
   QuantSpec spec_;
   std::unique_ptr<ThreadPool> pool_;
@@ -180,6 +191,18 @@ Tensor dequantize_ct_packed(const Tensor& packed, const Tensor& scale, const Ten
 // are errors naming `what`.
 Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
                       const std::string& what, ThreadPool* pool = nullptr);
+
+// Dense f32 [rows, cols] -> e4m3 per block of block_rows x block_cols (<= 0: the matrix):
+// scale = the block's largest |w| / 448, code = the nearest e4m3 of w / scale (ties to even).
+QuantizedMatrix quantize_fp8(const float* w, int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols,
+                             ThreadPool* pool = nullptr);
+
+// An e4m3 weight [rows, cols] and its block scales (as dequantize_fp8 takes them) as a
+// QuantizedMatrix with fp8 set: the codes as stored, each block's scale repeated for its rows
+// in groups of block_cols columns (the whole row when block_cols <= 0), offsets 0. Errors as
+// dequantize_fp8's.
+QuantizedMatrix decode_fp8(const Tensor& weight, const Tensor& scale, int64_t block_rows, int64_t block_cols,
+                           const std::string& what);
 
 // The scale tensor of FP8 weight <module>.weight: <module>.weight_scale_inv (Qwen's /
 // DeepSeek's FP8) or <module>.weight_scale (compressed-tensors, per-tensor FP8); both

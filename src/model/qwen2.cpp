@@ -244,7 +244,10 @@ class Qwen2Model final : public CausalLM {
     std::optional<Checkpoint> ckpt;
     if (!opts.dummy_weights) ckpt = Checkpoint::open(dir);
     WeightLoader w(ckpt ? &*ckpt : nullptr, backend_, opts.weight_dtype);
-    const QuantSpec quant = QuantSpec::resolve(dir, opts.quantization, opts.quant_group_size);
+    QuantSpec quant = QuantSpec::resolve(dir, opts.quantization, opts.quant_group_size);
+    quant.fp8_kernels = backend_.takes_fp8_weights();
+    TLLM_CHECK_ARG(!quant.fp8_on_load || quant.fp8_kernels, "--quantization fp8: the ", backend_.name(),
+                   " backend has no FP8 kernels; use int8 (per channel) or int4 there");
     if (quant.format != QuantFormat::None) {
       TLLM_LOG(Info, "weights: ", quant.describe());
       w.set_quantization(std::make_shared<QuantLoader>(quant));

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -140,4 +141,43 @@ TEST(DType, Fp8CodesDecodeExactly) {
   EXPECT_EQ(fp8_e5m2_to_f32(0x3c), 1.0f);
   EXPECT_EQ(fp8_e5m2_to_f32(0x01), 1.0f / 65536.0f);  // 2^-16
   EXPECT_EQ(fp8_e5m2_to_f32(0xfc), -std::numeric_limits<float>::infinity());
+}
+
+// f32 -> e4m3 (--quantization fp8): every code's own value encodes to it; any value to a
+// code no farther from it than every other finite code (brute force over all 254), halfway
+// values to the code with an even mantissa; beyond 448 saturates, NaN is 0x7f.
+TEST(DType, Fp8E4M3EncodesToTheNearestCode) {
+  for (int c = 0; c < 256; ++c) {
+    const uint8_t v = static_cast<uint8_t>(c);
+    if ((v & 0x7f) == 0x7f) continue;
+    EXPECT_EQ(f32_to_fp8_e4m3(fp8_e4m3_to_f32(v)), v) << c;
+  }
+  auto nearest_err = [](float x) {
+    float best = INFINITY;
+    for (int c = 0; c < 256; ++c)
+      if ((c & 0x7f) != 0x7f) best = std::min(best, std::fabs(fp8_e4m3_to_f32(static_cast<uint8_t>(c)) - x));
+    return best;
+  };
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> mant(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> ex(-12, 9);
+  for (int i = 0; i < 20000; ++i) {
+    const float x = std::ldexp(mant(rng), ex(rng));
+    const uint8_t q = f32_to_fp8_e4m3(x);
+    ASSERT_NE(q & 0x7f, 0x7f) << x;
+    const float xc = std::clamp(x, -448.0f, 448.0f);  // saturating: beyond 448 is 448
+    ASSERT_EQ(std::fabs(fp8_e4m3_to_f32(q) - xc), nearest_err(xc)) << x << " -> code " << static_cast<int>(q);
+  }
+  for (int c = 0; c < 0x7e; ++c) {  // midpoints between neighbours: the even code
+    const float a = fp8_e4m3_to_f32(static_cast<uint8_t>(c)), b = fp8_e4m3_to_f32(static_cast<uint8_t>(c + 1));
+    const uint8_t q = f32_to_fp8_e4m3((a + b) / 2);
+    EXPECT_EQ(q, c % 2 == 0 ? c : c + 1) << "between codes " << c << " and " << c + 1;
+    EXPECT_EQ(f32_to_fp8_e4m3(-(a + b) / 2), q | 0x80) << c;
+  }
+  EXPECT_EQ(f32_to_fp8_e4m3(460.0f), 0x7e);
+  EXPECT_EQ(f32_to_fp8_e4m3(1e9f), 0x7e);
+  EXPECT_EQ(f32_to_fp8_e4m3(-INFINITY), 0xfe);
+  EXPECT_EQ(f32_to_fp8_e4m3(std::nanf("")), 0x7f);
+  EXPECT_EQ(f32_to_fp8_e4m3(-0.0f), 0x80);
+  EXPECT_EQ(f32_to_fp8_e4m3(1e-30f), 0x00);
 }

@@ -11,8 +11,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/quant_ops.h"
 #include "kernels/cuda/cuda_test_util.h"
@@ -21,7 +25,9 @@
 #include "kernels/reference/reference.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/quant.h"
 #include "model/quant_export.h"
+#include "model/weights.h"
 #include "quant_model_util.h"
 #include "quant_test_util.h"
 
@@ -43,16 +49,28 @@ Tensor randn_bf16_as_f32(const Shape& s, std::mt19937_64& rng, float std = 1.0f)
 struct Case {
   int64_t N, K;
   int bits, group;  // group 0: one group per row
+  bool fp8 = false;  // e4m3 codes (bits 8): QuantizedMatrix::fp8
 };
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (int bits : {4, 8})
+  for (int kind : {4, 8, 0})  // 0: FP8
     for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{
              {1, 128}, {16, 64}, {17, 200}, {40, 256}, {100, 384}, {33, 1000}, {300, 512}, {1000, 896}})
       for (int group : {32, 64, 128, 0})
-        if (group <= K) v.push_back({N, K, bits, group});
+        if (group <= K) v.push_back({N, K, kind ? kind : 8, group, kind == 0});
   return v;
+}
+
+// The case's random matrix: integer codes, or FP8 bytes of every finite value.
+QuantizedMatrix matrix_of(const Case& c, bool f16, std::mt19937_64& rng) {
+  const int group = c.group ? c.group : static_cast<int>(c.K);
+  return c.fp8 ? test::random_fp8(c.N, c.K, group, f16, rng) : test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
+}
+
+std::string case_name(const Case& c) {
+  return detail::concat("N=", c.N, " K=", c.K, c.fp8 ? " fp8" : " bits=", c.fp8 ? "" : std::to_string(c.bits),
+                        " group=", c.group);
 }
 
 // got / want f32 [T, N]; |got - want| <= rel * sum_k |x w| + 1e-3 elementwise.
@@ -68,8 +86,7 @@ void expect_close(const Tensor& got, const Tensor& want, const Tensor& absw, dou
 
 // path: 1 skinny, 2 fused GEMM, 3 dequantize + cuBLASLt.
 void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int path, bool f16, bool bias, DType out_dt) {
-  const int group = c.group ? c.group : static_cast<int>(c.K);
-  const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
+  const QuantizedMatrix m = matrix_of(c, f16, rng);
   LinearWeight w = be.pack_quantized(m, false);
   Tensor hb;
   if (bias) {
@@ -87,9 +104,7 @@ void run(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int 
   // Dequantize + cuBLASLt: the weights rounded to bf16 (2^-9 relative). bf16 out: 2^-9.
   double rel = path == 3 ? 8e-3 : 1e-4;
   if (out_dt == DType::BF16) rel += 8e-3;
-  expect_close(got, want, absw, rel,
-               detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T, " path=", path,
-                              " f16 scales=", f16));
+  expect_close(got, want, absw, rel, detail::concat(case_name(c), " T=", T, " path=", path, " f16 scales=", f16));
 }
 
 // The decode kernel called directly with each split of its block: 1, 2, 4 or 8 panels per
@@ -116,6 +131,7 @@ cuda::QuantGemmParams gemv_params(const Case& c, const LinearWeight& w) {
   const int group = c.group ? c.group : static_cast<int>(c.K);
   cuda::QuantGemmParams p;
   p.bits = c.bits;
+  p.fp8 = c.fp8;
   p.N = static_cast<int>(c.N);
   p.K = static_cast<int>(c.K);
   p.groups = static_cast<int>((c.K + group - 1) / group);
@@ -143,8 +159,7 @@ cuda::QuantGemmParams decode_params(const Case& c, const LinearWeight& w, const 
 
 void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, int T, int panels_per_block, bool f16,
                     bool bias, GemvKernel kernel = GemvKernel::Auto) {
-  const int group = c.group ? c.group : static_cast<int>(c.K);
-  const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, f16, rng);
+  const QuantizedMatrix m = matrix_of(c, f16, rng);
   const LinearWeight w = be.pack_quantized(m, false);
   Tensor hb, db;
   if (bias) {
@@ -170,8 +185,7 @@ void run_gemv_split(cuda::CudaBackend& be, std::mt19937_64& rng, const Case& c, 
   Tensor want, absw;
   ref::quant_linear(want, x, m, hb, &absw);
   expect_close(got, want, absw, 1e-4,
-               detail::concat("N=", c.N, " K=", c.K, " bits=", c.bits, " group=", group, " T=", T,
-                              " panels/block=", panels_per_block, " f16 scales=", f16,
+               detail::concat(case_name(c), " T=", T, " panels/block=", panels_per_block, " f16 scales=", f16,
                               " kernel=", kernel_name(kernel)));
 }
 
@@ -188,7 +202,8 @@ TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
   std::mt19937_64 rng(28);
   const std::vector<Case> shapes = {{40, 3584, 4, 128},  {72, 1928, 4, 32}, {33, 1928, 4, 64},  {130, 4352, 4, 256},
                                     {50, 3584, 8, 0},    {24, 1000, 8, 32}, {40, 2000, 8, 128}, {145, 2048, 8, 64},
-                                    {17, 7168, 4, 0},    {8, 256, 4, 32}};
+                                    {17, 7168, 4, 0},    {8, 256, 4, 32},     {40, 2000, 8, 128, true},
+                                    {145, 2048, 8, 32, true}, {50, 3584, 8, 0, true}};
   for (const Case& c : shapes)
     for (int pb : {1, 2, 4, 8}) {
       for (int T : {1, 3, 8, 16}) run_gemv_split(be(), rng, c, T, pb, (c.N + pb) % 2 == 0, T == 3);
@@ -205,9 +220,9 @@ TEST_F(QuantCuda, SkinnyGemmEveryBlockSplit) {
 // both code widths alike.
 TEST_F(QuantCuda, StagedKernelTakesXOfAnyMagnitude) {
   std::mt19937_64 rng(31);
-  for (const Case& c : std::vector<Case>{{64, 3584, 4, 128}, {64, 3584, 8, 0}, {48, 1000, 4, 32}, {48, 1000, 8, 64}}) {
-    const int group = c.group ? c.group : static_cast<int>(c.K);
-    const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, true, rng);
+  for (const Case& c : std::vector<Case>{{64, 3584, 4, 128}, {64, 3584, 8, 0}, {48, 1000, 4, 32}, {48, 1000, 8, 64},
+                                          {64, 3584, 8, 128, true}, {48, 1000, 8, 0, true}}) {
+    const QuantizedMatrix m = matrix_of(c, true, rng);
     const LinearWeight w = be().pack_quantized(m, false);
     for (int form = 0; form < 7; ++form) {
       Tensor x = randn_bf16_as_f32({1, c.K}, rng);
@@ -237,8 +252,8 @@ TEST_F(QuantCuda, StagedKernelTakesXOfAnyMagnitude) {
           const float g = got.data<float>()[i], r = want.data<float>()[i];
           ASSERT_TRUE(std::isfinite(g)) << "form " << form << " kernel " << kernel_name(k) << " row " << i;
           ASSERT_LE(std::fabs(g - r), 1e-4 * absw.data<float>()[i])
-              << "form " << form << " kernel " << kernel_name(k) << " N=" << c.N << " K=" << c.K << " bits=" << c.bits
-              << " row " << i << " got " << g << " want " << r;
+              << "form " << form << " kernel " << kernel_name(k) << " " << case_name(c) << " row " << i << " got " << g
+              << " want " << r;
         }
       }
     }
@@ -293,16 +308,15 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
     p.gemv_kernel = ch.kernel;
   };
   const std::vector<Case> silu_cases = {
-      {1024, 896, 4, 128}, {48, 1000, 4, 32}, {528, 2048, 8, 0}, {18944, 3584, 4, 128}};
+      {1024, 896, 4, 128}, {48, 1000, 4, 32}, {528, 2048, 8, 0}, {18944, 3584, 4, 128}, {528, 2048, 8, 128, true}};
   for (const Case& c : silu_cases) {
     const int64_t I = c.N, N = 2 * I;  // c.N: the intermediate size
-    const Case gu{N, c.K, c.bits, c.group};
-    const int group = c.group ? c.group : static_cast<int>(c.K);
-    const QuantizedMatrix m = test::random_quantized(N, c.K, c.bits, group, I % 2 == 0, rng);
+    const Case gu{N, c.K, c.bits, c.group, c.fp8};
+    const QuantizedMatrix m = matrix_of(gu, I % 2 == 0, rng);
     LinearWeight w = be().pack_quantized(m, false);
     if (I == 48) w.bias = be().upload(randn_bf16_as_f32({N}, rng), DType::F32);
     for (int T : {1, 3, 8}) {
-      const std::string what = detail::concat("silu I=", I, " K=", c.K, " bits=", c.bits, " T=", T);
+      const std::string what = detail::concat("silu I=", I, " ", case_name(c), " T=", T);
       Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
       cuda::QuantGemmParams base = decode_params(gu, w, dx, T);
       auto unfused = [&](cuda::QuantGemmParams p) {  // quant_gemv + silu_mul with p's kernel and split
@@ -334,15 +348,14 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
   }
   Tensor counter = be().upload(Tensor::zeros({1}, DType::I32), DType::I32);
   const std::vector<Case> norm_cases = {
-      {896, 4864, 4, 64}, {3584, 3584, 4, 128}, {104, 136, 8, 0}, {3584, 18944, 8, 0}};
+      {896, 4864, 4, 64}, {3584, 3584, 4, 128}, {104, 136, 8, 0}, {3584, 18944, 8, 0}, {896, 4864, 8, 128, true}};
   for (const Case& c : norm_cases) {
-    const int group = c.group ? c.group : static_cast<int>(c.K);
-    const QuantizedMatrix m = test::random_quantized(c.N, c.K, c.bits, group, true, rng);
+    const QuantizedMatrix m = matrix_of(c, true, rng);
     LinearWeight w = be().pack_quantized(m, false);
     if (c.N == 104) w.bias = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
     const Tensor nw = be().upload(randn_bf16_as_f32({c.N}, rng), DType::F32);
     for (int T : {1, 2, 4}) {
-      const std::string what = detail::concat("norm N=", c.N, " K=", c.K, " bits=", c.bits, " T=", T);
+      const std::string what = detail::concat("norm ", case_name(c), " T=", T);
       Tensor dx = be().upload(randn_bf16_as_f32({T, c.K}, rng), DType::BF16);
       const Tensor res = randn_bf16_as_f32({T, c.N}, rng);
       cuda::QuantGemmParams base = decode_params(c, w, dx, T);
@@ -399,17 +412,18 @@ TEST_F(QuantCuda, FusedEpiloguesGiveTheUnfusedBits) {
 TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
   struct RCase {
     int n_q, n_kv, D, K, bits, group;
+    bool fp8 = false;
   };
   const std::vector<RCase> rcases = {{14, 2, 64, 896, 4, 64},   {28, 4, 128, 3584, 4, 128}, {28, 4, 128, 3584, 8, 0},
-                                     {3, 1, 32, 72, 4, 0},      {2, 1, 256, 520, 8, 32},    {5, 5, 96, 136, 4, 0}};
+                                     {3, 1, 32, 72, 4, 0},      {2, 1, 256, 520, 8, 32},    {5, 5, 96, 136, 4, 0},
+                                     {32, 8, 128, 4096, 8, 128, true}};
   std::mt19937_64 rng(32);
   const int rows = 40, num_blocks = 5, block_size = 16;
   for (const RCase& c : rcases) {
     const QKVLayout L{c.n_q, c.n_kv, c.D};
     const int N = static_cast<int>(L.row_stride());
-    const Case lc{N, c.K, c.bits, c.group};
-    const int group = c.group ? c.group : c.K;
-    const QuantizedMatrix m = test::random_quantized(N, c.K, c.bits, group, c.D == 32, rng);
+    const Case lc{N, c.K, c.bits, c.group, c.fp8};
+    const QuantizedMatrix m = matrix_of(lc, c.D == 32, rng);
     LinearWeight w = be().pack_quantized(m, false);
     Tensor hb;
     if (c.D != 256) {
@@ -417,8 +431,7 @@ TEST_F(QuantCuda, RopeEpilogueGivesTheUnfusedBits) {
       w.bias = be().upload(hb, DType::F32);
     }
     for (int T : {1, 2, 3, 8, 9}) {
-      const std::string what = detail::concat("heads ", c.n_q, "/", c.n_kv, " D=", c.D, " K=", c.K, " bits=", c.bits,
-                                              " T=", T);
+      const std::string what = detail::concat("heads ", c.n_q, "/", c.n_kv, " D=", c.D, " ", case_name(lc), " T=", T);
       const bool i64 = T != 2;
       const Tensor x = randn_bf16_as_f32({T, c.K}, rng);
       const Tensor cos_sin = test::cos_sin_table(rows, c.D, 10000.0);
@@ -510,16 +523,19 @@ TEST_F(QuantCuda, DequantizeCublasMatchesReference) {
 
 TEST_F(QuantCuda, Bf16OutputAndAutoPath) {
   std::mt19937_64 rng(24);
-  for (int T : {1, 12, 40, 600})
+  for (int T : {1, 12, 40, 600}) {
     for (int bits : {4, 8}) run(be(), rng, {96, 512, bits, 64}, T, 0, true, true, DType::BF16);
+    run(be(), rng, {96, 512, 8, 128, true}, T, 0, false, true, DType::BF16);
+  }
 }
 
 TEST_F(QuantCuda, EmbeddingRowsAreDequantized) {
   std::mt19937_64 rng(25);
   // K = 200: one block per token; 4,352: 9 blocks of 512 columns, the last one partial.
   for (int K : {200, 4352})
-    for (int bits : {4, 8}) {
-      const QuantizedMatrix m = test::random_quantized(70, K, bits, 32, bits == 4, rng);
+    for (int bits : {4, 8, 0}) {  // 0: FP8
+      const QuantizedMatrix m = bits ? test::random_quantized(70, K, bits, 32, bits == 4, rng)
+                                     : test::random_fp8(70, K, 32, false, rng);
       LinearWeight w = be().pack_quantized(m, false);
       const Tensor deq = ref::dequantize(m);
       const std::vector<int32_t> ids = {0, 69, 17, 17, 33};
@@ -636,6 +652,96 @@ TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
                         decode_logits(be(), src, DType::BF16, q, group, prompt, fed));
     std::printf("[ decode, gpu vs cpu f32, %s g%d ] KL %.3g\n", q.c_str(), group, d);
     EXPECT_LT(d, 4 * base + 5e-3) << q << " g" << group;
+  }
+}
+
+// FP8 twins of a bf16 test model: <tmp>/..._fp8 with its linears (experts included) in e4m3
+// blocks of br x bc, as Qwen's FP8 checkpoints store them, and <tmp>/..._fp8_deq with the
+// same weights dequantized to f32.
+std::pair<fs::path, fs::path> fp8_twins(const fs::path& src, int br, int bc) {
+  const std::string tag = "tllm_" + src.filename().string() + "_fp8_" + std::to_string(::getpid());
+  const fs::path qdir = fs::temp_directory_path() / tag, ddir = fs::temp_directory_path() / (tag + "_deq");
+  fs::create_directories(qdir);
+  fs::create_directories(ddir);
+  const Checkpoint ck = Checkpoint::open(src.string());
+  std::vector<std::pair<std::string, Tensor>> qt, dt;
+  for (const std::string& name : ck.names()) {
+    const Tensor t = ck.get(name);
+    std::vector<float> w = test::f32_values(t);
+    Tensor f = Tensor::empty(t.shape(), DType::F32);
+    if (t.ndim() != 2 || name.find("_proj.weight") == std::string::npos) {  // not a linear: as it is
+      std::copy(w.begin(), w.end(), f.data<float>());
+      qt.emplace_back(name, t);
+      dt.emplace_back(name, f);
+      continue;
+    }
+    const test::Fp8Packed p = test::fp8_quantize(w, t.dim(0), t.dim(1), DType::F8E4M3, br, bc);
+    std::copy(p.deq.begin(), p.deq.end(), f.data<float>());
+    qt.emplace_back(name, p.weight);
+    qt.emplace_back(name.substr(0, name.size() - 7) + ".weight_scale_inv", p.scale);
+    dt.emplace_back(name, f);
+  }
+  write_safetensors((qdir / "model.safetensors").string(), qt);
+  write_safetensors((ddir / "model.safetensors").string(), dt);
+  std::ifstream in(src / "config.json");
+  nlohmann::json cfg = nlohmann::json::parse(in);
+  cfg["torch_dtype"] = "float32";
+  std::ofstream(ddir / "config.json") << cfg.dump(2);
+  cfg["torch_dtype"] = "bfloat16";
+  cfg["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"activation_scheme", "dynamic"},
+                                {"weight_block_size", {br, bc}}};
+  std::ofstream(qdir / "config.json") << cfg.dump(2);
+  return {qdir, ddir};
+}
+
+// FP8 checkpoints on the GPU run as e4m3 weights (QuantScheme::Fp8E4M3: the loader no longer
+// dequantizes them), and give the logits of their dequantized twin on the CPU's f32 path as
+// closely as that twin itself does in bf16 on the GPU: prefill (quant_gemm / dequantize +
+// cuBLASLt) and decode steps (quant_gemv with its fused epilogues, the MoE decode kernels),
+// a dense model and a MoE one, blocks of 32 x 64 and of 128 x 128 (one block per matrix here).
+TEST_F(QuantCuda, Fp8ModelsMatchTheirDequantizedTwins) {
+  const char* env_src = std::getenv("TLLM_TEST_SOURCE_DIR");
+  const fs::path models = fs::path(env_src ? env_src : TLLM_SOURCE_DIR) / "tests/data/models";
+  auto cpu = make_cpu_backend({2});
+  std::mt19937_64 rng(33);
+  std::vector<int32_t> prompt(12), fed(6);
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 384);
+  for (int32_t& t : fed) t = static_cast<int32_t>(rng() % 384);
+  struct F {
+    const char* model;
+    int br, bc;
+  };
+  // qwen2_hd64 at 128 x 128 also runs from the bf16 model with --quantization fp8, which
+  // must quantize as the twins' independent packer (test::fp8_quantize) does.
+  for (const F& c : {F{"qwen2_hd64", 32, 64}, F{"qwen3_moe_hd64", 128, 128}, F{"qwen2_hd64", 128, 128}}) {
+    const auto [qdir, ddir] = fp8_twins(models / c.model, c.br, c.bc);
+    const bool on_load = c.br == 128 && std::string(c.model) == "qwen2_hd64";
+    {  // the loader keeps the e4m3 bytes on this backend
+      const Checkpoint ck = Checkpoint::open(qdir.string());
+      WeightLoader w(&ck, be(), DType::BF16);
+      QuantSpec spec = QuantSpec::resolve(qdir.string(), "", 64);
+      spec.fp8_kernels = be().takes_fp8_weights();
+      ASSERT_TRUE(spec.fp8_native()) << spec.describe();
+      w.set_quantization(std::make_shared<QuantLoader>(spec));
+      const std::string q = "model.layers.0.self_attn.q_proj.weight";
+      const Shape& s = ck.info(q).shape;
+      EXPECT_EQ(w.linear({q}, {s[0]}, s[1]).quant, QuantScheme::Fp8E4M3) << c.model;
+    }
+    const std::string what = detail::concat(c.model, " fp8 ", c.br, "x", c.bc, on_load ? " on load" : "");
+    const double base = kl(logits(*cpu, ddir, DType::F32, "", 64, prompt), logits(be(), ddir, DType::BF16, "", 64, prompt));
+    const fs::path run_dir = on_load ? models / c.model : qdir;
+    const std::string q = on_load ? "fp8" : "";
+    const double d = kl(logits(*cpu, ddir, DType::F32, "", 64, prompt), logits(be(), run_dir, DType::BF16, q, 64, prompt));
+    const double dbase = kl(decode_logits(*cpu, ddir, DType::F32, "", 64, prompt, fed),
+                            decode_logits(be(), ddir, DType::BF16, "", 64, prompt, fed));
+    const double dd = kl(decode_logits(*cpu, ddir, DType::F32, "", 64, prompt, fed),
+                         decode_logits(be(), run_dir, DType::BF16, q, 64, prompt, fed));
+    std::printf("[ %s ] prefill KL %.3g (bf16 twin %.3g), decode KL %.3g (bf16 twin %.3g)\n", what.c_str(), d, base,
+                dd, dbase);
+    EXPECT_LT(d, 4 * base + 5e-3) << what;
+    EXPECT_LT(dd, 4 * dbase + 5e-3) << what;
+    fs::remove_all(qdir);
+    fs::remove_all(ddir);
   }
 }
 

@@ -29,6 +29,7 @@
 #include "model/quant.h"
 #include "model/quant_export.h"
 #include "quant_model_util.h"
+#include "quant_test_util.h"
 
 namespace tllm {
 namespace {
@@ -70,14 +71,6 @@ Tensor half_tensor(const std::vector<float>& v, const Shape& s, DType dt) {
   for (size_t i = 0; i < v.size(); ++i)
     t.data<uint16_t>()[i] = dt == DType::BF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
   return t;
-}
-std::vector<float> as_f32(const Tensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < v.size(); ++i)
-    v[i] = t.dtype() == DType::F32    ? t.data<float>()[i]
-           : t.dtype() == DType::BF16 ? bf16_to_f32(t.data<uint16_t>()[i])
-                                      : f16_to_f32(t.data<uint16_t>()[i]);
-  return v;
 }
 
 // ---- packers, from the formats' descriptions -------------------------------------------
@@ -260,8 +253,8 @@ TEST(QuantFormats, MlxDecodesBitExactly) {
         Tensor sc = sdt == DType::F32 ? f32_tensor(p.s, {p.N, p.G()}) : half_tensor(p.s, {p.N, p.G()}, sdt);
         Tensor bi = sdt == DType::F32 ? f32_tensor(p.b, {p.N, p.G()}) : half_tensor(p.b, {p.N, p.G()}, sdt);
         Packed exact = p;  // what the stored (rounded) scales give
-        exact.s = as_f32(sc);
-        exact.b = as_f32(bi);
+        exact.s = test::f32_values(sc);
+        exact.b = test::f32_values(bi);
         const QuantizedMatrix m = decode_mlx(pack_mlx_weight(p), sc, bi, p.N, p.K, bits, group, "test");
         expect_bits_equal(dequant_mlx(exact), ref::dequantize(m), "mlx " + std::to_string(bits) + "-bit");
       }
@@ -422,49 +415,9 @@ const char* fmt_name(Fmt f) {
   return "?";
 }
 
-// FP8 encoding written here from the formats' definitions: the nearest finite code (the
-// first of two equally near), and the f32 value each code stands for.
-float fp8_value(DType t, uint8_t c) { return t == DType::F8E4M3 ? fp8_e4m3_to_f32(c) : fp8_e5m2_to_f32(c); }
-uint8_t fp8_nearest(DType t, float x) {
-  int best = 0;
-  float err = INFINITY;
-  for (int c = 0; c < 256; ++c) {
-    if (!fp8_is_finite(t, static_cast<uint8_t>(c))) continue;
-    const float e = std::fabs(fp8_value(t, static_cast<uint8_t>(c)) - x);
-    if (e < err) err = e, best = c;
-  }
-  return static_cast<uint8_t>(best);
-}
-
-// FP8 block quantization as transformers' Fp8Quantize does it (scale = amax / fp8 max per
-// block of br x bc, partial blocks at the edges; a dimension 0 spans the matrix), returning the FP8
-// weight, the scales [ceil(N / br), ceil(K / bc)] and the dequantized f32 weights.
-struct Fp8Packed {
-  Tensor weight, scale;
-  std::vector<float> deq;
-};
-Fp8Packed fp8_quantize(const std::vector<float>& w, int64_t N, int64_t K, DType t, int64_t br, int64_t bc) {
-  if (br == 0) br = N;  // 0: the block spans the matrix that way
-  if (bc == 0) bc = K;
-  const int64_t sr = (N + br - 1) / br, sc = (K + bc - 1) / bc;
-  const float fmax = t == DType::F8E4M3 ? 448.0f : 57344.0f;
-  Fp8Packed p{Tensor::empty({N, K}, t), Tensor::empty({sr, sc}, DType::F32), std::vector<float>(N * K)};
-  for (int64_t i = 0; i < sr; ++i)
-    for (int64_t j = 0; j < sc; ++j) {
-      float amax = 0;
-      for (int64_t r = i * br; r < std::min(N, (i + 1) * br); ++r)
-        for (int64_t c = j * bc; c < std::min(K, (j + 1) * bc); ++c) amax = std::max(amax, std::fabs(w[r * K + c]));
-      const float s = amax > 0 ? amax / fmax : 1.0f;
-      p.scale.data<float>()[i * sc + j] = s;
-      for (int64_t r = i * br; r < std::min(N, (i + 1) * br); ++r)
-        for (int64_t c = j * bc; c < std::min(K, (j + 1) * bc); ++c) {
-          const uint8_t q = fp8_nearest(t, w[r * K + c] / s);
-          p.weight.data<uint8_t>()[r * K + c] = q;
-          p.deq[r * K + c] = fp8_value(t, q) * s;
-        }
-    }
-  return p;
-}
+using test::Fp8Packed;
+using test::fp8_quantize;
+using test::fp8_value;
 
 bool is_linear(const std::string& name) {
   for (const char* m : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
@@ -487,7 +440,7 @@ std::pair<fs::path, fs::path> build(const std::string& model, Fmt fmt) {
   const bool fp8 = fmt == Fmt::Fp8Block || fmt == Fmt::Fp8Tensor;
   for (const std::string& name : ck.names()) {
     const Tensor t = ck.get(name);
-    const std::vector<float> w = as_f32(t);
+    const std::vector<float> w = test::f32_values(t);
     if (is_ct(fmt) && is_linear(name)) {
       // compressed-tensors as llm-compressor writes it.
       const int64_t N = t.dim(0), K = t.dim(1);
@@ -798,7 +751,7 @@ TEST(QuantOnLoad, MatchesItsDequantizedWeights) {
       std::vector<std::pair<std::string, Tensor>> dt;
       for (const std::string& name : ck.names()) {
         const Tensor t = ck.get(name);
-        const std::vector<float> w = as_f32(t);
+        const std::vector<float> w = test::f32_values(t);
         const bool head = name == "model.embed_tokens.weight" || name == "lm_head.weight";
         if (!is_linear(name) && !head) {
           dt.emplace_back(name, f32_tensor(w, t.shape()));
@@ -858,7 +811,7 @@ TEST(QuantExport, MlxCheckpointReadsBack) {
     const Checkpoint q = Checkpoint::open(out.string());
     const std::string m = "model.layers.0.mlp.down_proj";
     const Tensor w = src.get(m + ".weight");
-    const std::vector<float> wf = as_f32(w);
+    const std::vector<float> wf = test::f32_values(w);
     const QuantizedMatrix want = quantize_affine(wf.data(), w.dim(0), w.dim(1), bits, 32, DType::BF16);
     const QuantizedMatrix got = decode_mlx(q.get(m + ".weight"), q.get(m + ".scales"), q.get(m + ".biases"), w.dim(0),
                                            w.dim(1), bits, 32, m);
@@ -886,7 +839,7 @@ TEST(QuantExport, Fp8CheckpointIsQuantizedFromItsDequantizedWeights) {
   const Checkpoint q = Checkpoint::open(out.string());
   for (const std::string& n : q.names()) EXPECT_EQ(n.find("weight_scale"), std::string::npos) << n;
   const std::string m = "model.layers.2.mlp.gate_proj";
-  std::vector<float> w = as_f32(dense.get(m + ".weight"));
+  std::vector<float> w = test::f32_values(dense.get(m + ".weight"));
   for (float& v : w) v = bf16r(v);
   const QuantizedMatrix want = quantize_affine(w.data(), 160, 64, 8, 32, DType::BF16);
   const QuantizedMatrix got = decode_mlx(q.get(m + ".weight"), q.get(m + ".scales"), q.get(m + ".biases"), 160, 64,
@@ -939,6 +892,16 @@ TEST(QuantConfig, DetectsFormats) {
   const QuantSpec f = QuantSpec::resolve(fp8.string(), "", 64);
   EXPECT_EQ(f.format, QuantFormat::Fp8);
   EXPECT_EQ(f.describe(), "fp8 e4m3, blocks 32x48, dequantized on load");
+  // A backend with FP8 kernels (CUDA) loads e4m3 as it is; e5m2 stays dequantized there too.
+  QuantSpec fk = f;
+  fk.fp8_kernels = true;
+  EXPECT_TRUE(fk.fp8_native() && !fk.dequantized_on_load());
+  EXPECT_EQ(fk.describe(), "fp8 e4m3, blocks 32x48, FP8 kernels (W8A16)");
+  EXPECT_DOUBLE_EQ(quant_bytes_per_weight(fk, false, DType::BF16), 1.0 + 4.0 / 48);
+  EXPECT_DOUBLE_EQ(quant_bytes_per_weight(fk, true, DType::BF16), 2.0);
+  QuantSpec f5 = QuantSpec::resolve(build("qwen2_tied", Fmt::Fp8Tensor).first.string(), "", 64);
+  f5.fp8_kernels = true;
+  EXPECT_TRUE(!f5.fp8_native() && f5.dequantized_on_load());
   // --quantization on an FP8 checkpoint quantizes its dequantized weights.
   EXPECT_EQ(QuantSpec::resolve(fp8.string(), "int4", 64).describe(),
             "quantize-on-load 4-bit, group 64 (from fp8 e4m3, blocks 32x48)");
@@ -1030,7 +993,20 @@ TEST(QuantConfig, RejectsUnsupportedWithClearErrors) {
   EXPECT_EQ(QuantSpec::resolve(with_config("fp8_named", fp8).string(), "fp8", 64).format, QuantFormat::Fp8);
   expect_error(with_config("gptq_as_awq", gptq), "awq", "a checkpoint quantized with gptq");
   expect_error(models_dir() / "qwen2_untied", "awq", "an unquantized checkpoint");
-  expect_error(models_dir() / "qwen2_untied", "fp8", "FP8 on load is not supported");
+  // --quantization fp8 on a float checkpoint: e4m3 in 128 x 128 blocks on load, where the
+  // backend has FP8 kernels; the CPU backend refuses it by name.
+  const QuantSpec onl = QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "fp8", 64);
+  EXPECT_TRUE(onl.format == QuantFormat::Fp8 && onl.fp8_on_load && onl.fp8_block_rows == 128 &&
+              onl.fp8_block_cols == 128 && onl.fp8_fmt == "e4m3");
+  QuantSpec onk = onl;
+  onk.fp8_kernels = true;
+  EXPECT_EQ(onk.describe(), "quantize-on-load fp8 e4m3, blocks 128x128, FP8 kernels (W8A16)");
+  try {
+    logits_of(models_dir() / "qwen2_untied", DType::F32, {1, 2, 3}, "fp8");
+    ADD_FAILURE() << "--quantization fp8 ran on the CPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no FP8 kernels"), std::string::npos) << e.what();
+  }
   expect_error(models_dir() / "qwen2_untied", "int3", "int8, int4");
   try {
     QuantSpec::resolve((models_dir() / "qwen2_untied").string(), "int4", 48);
@@ -1058,6 +1034,74 @@ TEST(QuantOnLoad, FromFp8EqualsFromItsDequantizedWeights) {
             "quantize-on-load 4-bit, group 64 (from gptq 4-bit act-order, group 32)");
   EXPECT_EQ(QuantSpec::resolve(build("qwen2_untied", Fmt::CtW4ActOrder).first.string(), "", 64).describe(),
             "compressed-tensors 4-bit act-order, group 32, dequantized on load");
+}
+
+// decode_fp8 (the FP8 kernels' form of an e4m3 weight) keeps the bytes and repeats each
+// block's scale over its rows and block columns, so that it dequantizes to exactly what
+// dequantize_fp8 gives: partial edge blocks, 128 x 128, per-channel and per-tensor scales.
+TEST(QuantFormats, Fp8DecodeGivesTheDequantizedWeights) {
+  std::mt19937_64 rng(41);
+  struct B {
+    int64_t N, K, br, bc;
+  };
+  for (const B& b : {B{70, 200, 32, 48}, B{256, 384, 128, 128}, B{40, 96, 1, 0}, B{33, 64, 0, 0}}) {
+    Tensor w = Tensor::empty({b.N, b.K}, DType::F8E4M3);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      uint8_t c = static_cast<uint8_t>(rng());
+      w.data<uint8_t>()[i] = (c & 0x7f) == 0x7f ? c ^ 1 : c;
+    }
+    const int64_t br = b.br ? b.br : b.N, bc = b.bc ? b.bc : b.K;
+    const int64_t sr = (b.N + br - 1) / br, sc = (b.K + bc - 1) / bc;
+    Tensor s = sr * sc == 1 ? Tensor::empty({}, DType::F32) : Tensor::empty({sr, sc}, DType::F32);
+    std::uniform_real_distribution<float> sd(1e-4f, 1e-2f);
+    for (int64_t i = 0; i < s.numel(); ++i) s.data<float>()[i] = sd(rng);
+    const std::string what = detail::concat(b.N, "x", b.K, " blocks ", b.br, "x", b.bc);
+    const QuantizedMatrix m = decode_fp8(w, s, b.br, b.bc, what);
+    EXPECT_TRUE(m.fp8 && m.bits == 8) << what;
+    EXPECT_EQ(m.groups(), sc) << what;
+    EXPECT_EQ(std::memcmp(m.codes.raw(), w.raw(), w.nbytes()), 0) << what;
+    const Tensor deq = dequantize_fp8(w, s, b.br, b.bc, what);
+    expect_bits_equal(test::f32_values(ref::dequantize(m)), deq, what);
+  }
+  // e5m2 stays dequantized: decode_fp8 takes e4m3 only, and says so.
+  try {
+    decode_fp8(Tensor::zeros({16, 64}, DType::F8E5M2), Tensor::zeros({}, DType::F32), 0, 0, "w5");
+    ADD_FAILURE() << "e5m2 decoded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("e4m3"), std::string::npos) << e.what();
+  }
+}
+
+// quantize_fp8 (--quantization fp8): per block of 128 x 128 (partial at the edges) the scale
+// is the block's largest |w| / 448 and each code the nearest e4m3 of w / scale, so the
+// dequantized weights are within e4m3's half step of w: 2^-4 relative, 2^-10 scale absolute
+// in the subnormal range; an all-zero block gets scale 1.
+TEST(QuantFormats, Fp8QuantizeKeepsEachWeightWithinHalfAStep) {
+  std::mt19937_64 rng(43);
+  const int64_t N = 300, K = 200;
+  std::vector<float> w(N * K);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  for (float& v : w) v = nd(rng);
+  for (int64_t r = 128; r < 256; ++r)
+    for (int64_t c = 0; c < 128; ++c) w[r * K + c] = 0.0f;  // one all-zero block
+  w[5 * K + 7] = 3.0f;                                       // an outlier sets its block's scale
+  const QuantizedMatrix m = quantize_fp8(w.data(), N, K, 128, 128);
+  ASSERT_TRUE(m.fp8 && m.bits == 8 && m.group_size == 128 && m.groups() == 2);
+  const Tensor deq = ref::dequantize(m);
+  for (int64_t r = 0; r < N; ++r)
+    for (int64_t g = 0; g < 2; ++g) {
+      float amax = 0;
+      for (int64_t rr = r / 128 * 128; rr < std::min(N, r / 128 * 128 + 128); ++rr)
+        for (int64_t c = g * 128; c < std::min(K, g * 128 + 128); ++c) amax = std::max(amax, std::fabs(w[rr * K + c]));
+      const float s = m.scales.data<float>()[r * 2 + g];
+      ASSERT_EQ(s, amax > 0 ? amax / 448.0f : 1.0f) << r << " " << g;
+      for (int64_t c = g * 128; c < std::min(K, g * 128 + 128); ++c) {
+        ASSERT_EQ(m.codes.data<uint8_t>()[r * K + c], f32_to_fp8_e4m3(w[r * K + c] / s)) << r << " " << c;
+        ASSERT_LE(std::fabs(deq.data<float>()[r * K + c] - w[r * K + c]),
+                  std::fabs(w[r * K + c]) / 16 + s / 1024 * 1.0001f)
+            << r << " " << c;
+      }
+    }
 }
 
 // Broken FP8 checkpoints: each error names the tensor and what is wrong.
@@ -1174,7 +1218,7 @@ TEST(QuantExport, MoeModelAndQuantizedRouter) {
   for (const std::string& n : ck.names()) {
     Tensor t = ck.get(n);
     if (n == router + ".weight") {
-      const std::vector<float> w = as_f32(t);
+      const std::vector<float> w = test::f32_values(t);
       rm = quantize_affine(w.data(), t.dim(0), t.dim(1), 8, 32, DType::BF16);
       const MlxTensors e = encode_mlx(rm, DType::BF16);
       ts.emplace_back(router + ".weight", e.weight);

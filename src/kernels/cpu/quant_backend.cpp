@@ -7,6 +7,7 @@
 namespace tllm {
 
 LinearWeight CpuBackend::pack_quantized(const QuantizedMatrix& m, bool f32_activations) {
+  TLLM_CHECK(!m.fp8, "pack_quantized: the CPU backend has no FP8 kernels (FP8 checkpoints are dequantized on load)");
   LinearWeight w = quant::pack(m, quant::Layout::Cpu, &pool_);
   w.f32_activations = f32_activations;
   return w;

@@ -129,6 +129,8 @@ class CudaBackend final : public Backend {
   // linear_quantized. path: 0 auto, 1 skinny GEMM (T <= 16), 2 fused GEMM, 3 dequantize +
   // cuBLASLt (tests and benchmarks force one).
   LinearWeight pack_quantized(const QuantizedMatrix& m, bool f32_activations) override;
+  // FP8 e4m3 weights run in the quantized kernels as bytes (W8A16, any sm_80+ card).
+  bool takes_fp8_weights() const override { return true; }
   void embedding_quantized(Tensor& out, const LinearWeight& table, const Tensor& tokens) override;
   void linear_quantized(Tensor& out, const Tensor& x, const LinearWeight& w, int path = 0);
   // Decode batches of a quantized weight through quant_gemv with its epilogue fused: rn null,

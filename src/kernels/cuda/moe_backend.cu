@@ -64,6 +64,7 @@ MoeQuantWeight quant_weight(const LinearWeight& lw) {
   m.offsets = g.offsets;
   m.scales_f16 = g.scales_f16;
   m.bits = g.bits;
+  m.fp8 = g.fp8;
   m.K = g.K;
   m.ktiles = g.ktiles;
   m.groups = g.groups;

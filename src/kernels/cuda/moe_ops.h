@@ -102,6 +102,7 @@ struct MoeQuantWeight {
   const void* offsets = nullptr;
   bool scales_f16 = false;
   int bits = 4;
+  bool fp8 = false;  // e4m3 bytes (bits 8): no offsets
   int K = 0, ktiles = 0, groups = 1;
   int group_size = 0;  // K when groups == 1
 };

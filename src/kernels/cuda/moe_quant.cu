@@ -72,7 +72,8 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
                                           const uint32_t* (&xr)[NT], const unsigned char* ss,
                                           const unsigned char* so, Stage stage, Ready ready, float (&tot)[NT][4]) {
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16;
-  constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
+  constexpr float C = code_bias(BITS, false);
+  constexpr bool FP8 = is_fp8(BITS);  // no offsets: no x sums
   const int lane = threadIdx.x & 31, g = lane >> 2;
   const uint8_t* wp = w.codes + panel * w.ktiles * 1024 + 16 * lane;
   uint4 ring[kDepth][2];
@@ -121,7 +122,7 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
             load_x_step(xr[nt], k, w.K, tail, b0, b1);
           }
           mma_codes<BITS>(acc[nt], lo, hi, m, b0, b1);
-          mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b0, b1);
+          if constexpr (!FP8) mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b0, b1);
         }
         // A scale segment ends at a group's end or the tile's (group_size is a multiple of 16).
         const int step_group = walk.group;
@@ -129,13 +130,14 @@ __device__ __forceinline__ void panel_dot(const MoeQuantWeight& w, int64_t panel
           const int grp = w.groups == 1 ? 0 : min(step_group, w.groups - 1);
           const int i0 = grp * 16 + g;
           const float sg = staged(ss, w.scales_f16, i0), sh = staged(ss, w.scales_f16, i0 + 8);
-          const float og = staged(so, w.scales_f16, i0) - C * sg;
-          const float oh = staged(so, w.scales_f16, i0 + 8) - C * sh;
+          const float og = FP8 ? 0.0f : staged(so, w.scales_f16, i0) - C * sg;
+          const float oh = FP8 ? 0.0f : staged(so, w.scales_f16, i0 + 8) - C * sh;
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
-              tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i] + (i < 2 ? og : oh) * accx[nt][i];
+              if constexpr (FP8) tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i];
+              else tot[nt][i] += (i < 2 ? sg : sh) * acc[nt][i] + (i < 2 ? og : oh) * accx[nt][i];
               acc[nt][i] = accx[nt][i] = 0.0f;
             }
         }
@@ -272,7 +274,11 @@ void launch(const MoeQuantExpertParams& p, int nt, cudaStream_t stream) {
     if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     kernel<<<grid, kWarps * 32, smem, stream>>>(p, uw);
   };
-  if (w.bits == 4) {
+  if (w.fp8) {
+    if (nt == 1) go(moe_quant_gemv_kernel<kE4M3, 1, SILU>);
+    else if (nt == 2) go(moe_quant_gemv_kernel<kE4M3, 2, SILU>);
+    else go(moe_quant_gemv_kernel<kE4M3, 4, SILU>);
+  } else if (w.bits == 4) {
     if (nt == 1) go(moe_quant_gemv_kernel<4, 1, SILU>);
     else if (nt == 2) go(moe_quant_gemv_kernel<4, 2, SILU>);
     else go(moe_quant_gemv_kernel<4, 4, SILU>);

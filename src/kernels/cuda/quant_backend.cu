@@ -69,6 +69,7 @@ QuantGemmParams quant_params(const LinearWeight& w) {
   p.scales = w.scales.raw();
   p.offsets = w.zeros.raw();
   p.scales_f16 = w.scales.dtype() == DType::F16;
+  p.fp8 = w.quant == QuantScheme::Fp8E4M3;
   return p;
 }
 

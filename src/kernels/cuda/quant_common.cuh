@@ -14,6 +14,12 @@
 
 namespace tllm::cuda::qk {
 
+// The kernels' BITS template parameter: 4 or 8 for unsigned integer codes, kE4M3 for FP8 e4m3
+// bytes (8 bits a code in the 8-bit layout; W = scale x e4m3(q), no offset term, so C = 0 and
+// no x sums are needed).
+constexpr int kE4M3 = 0xE4;
+__host__ __device__ constexpr bool is_fp8(int B) { return B == kE4M3; }
+
 constexpr uint32_t kMagicLo = 0x43004300u;  // bf16x2 (128, 128): | q gives 128 + q for q < 16
 constexpr uint32_t kMagicHi = 0x45004500u;  // bf16x2 (2048, 2048): | h gives 2048 + 16 h
 constexpr uint32_t kOnes = 0x3f803f80u;     // bf16x2 (1, 1)
@@ -59,6 +65,36 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int w) {
   return w == 0 ? v.x : w == 1 ? v.y : w == 2 ? v.z : v.w;
 }
 
+// Two e4m3 bytes of w (bytes I and J; I and J are 0-3) as exact bf16x2 (byte I low) / f16x2.
+// bf16: the byte's sign and magnitude bits placed at the top of each half give the value
+// times 2^-120 (bf16's exponent bias 127 against e4m3's 7; subnormal codes land on bf16
+// subnormals and scale the same way), and one bf16x2 multiply by 2^120 restores it exactly.
+// f16: the same at the f16 positions times 2^8, or the sm_89 conversion instruction.
+template <int I, int J>
+__device__ __forceinline__ uint32_t e4m3x2_bf16(uint32_t w) {
+  const uint32_t u = prmt<0x0404 | (I << 4) | (J << 12)>(w, 0u);  // byte I at bits 8-15, J at 24-31
+  const uint32_t v = (u & 0x80008000u) | ((u >> 4) & 0x07f007f0u);
+  uint32_t r;  // fma with -0: the exact product (sm_80 has no bf16x2 mul)
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(v), "r"(0x7b807b80u), "r"(0x80008000u));
+  return r;
+}
+
+template <int I, int J>
+__device__ __forceinline__ uint32_t e4m3x2_f16(uint32_t w) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const uint32_t u = prmt<0x4400 | I | (J << 4)>(w, 0u);  // bytes I, J as the low 16 bits
+  uint32_t r;
+  asm("{ .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %1;\n cvt.rn.f16x2.e4m3x2 %0, lo; }" : "=r"(r) : "r"(u));
+  return r;
+#else
+  const uint32_t u = prmt<0x0404 | (I << 4) | (J << 12)>(w, 0u);
+  const uint32_t v = (u & 0x80008000u) | ((u >> 1) & 0x3f803f80u);
+  uint32_t r;
+  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(v), "r"(0x5c005c00u));
+  return r;
+#endif
+}
+
 // acc += (codes of k step m + C) x b. lo / hi: the lane's 16 bytes of rows g / g + 8.
 template <int BITS>
 __device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
@@ -70,6 +106,9 @@ __device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, cons
     } else {
       mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<4>(wl, kMagicLo), nib<4>(wh, kMagicLo), b0, b1);
     }
+  } else if constexpr (is_fp8(BITS)) {  // bytes 0, 2: columns 2c, 2c + 1; bytes 1, 3: 2c + 8, 2c + 9
+    const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
+    mma16816(acc, e4m3x2_bf16<0, 2>(wl), e4m3x2_bf16<0, 2>(wh), e4m3x2_bf16<1, 3>(wl), e4m3x2_bf16<1, 3>(wh), b0, b1);
   } else {
     const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
     mma16816(acc, nib<0>(wl, kMagicLo), nib<0>(wh, kMagicLo), nib<8>(wl, kMagicLo), nib<8>(wh, kMagicLo), b0, b1);
@@ -84,11 +123,30 @@ __device__ __forceinline__ void mma_codes(float (&acc)[4], const uint4& lo, cons
 // x-staged decode kernel takes it with x staged as f16. (The 4-bit form saves less: the high
 // nibble of a byte is 1024 + 16 q by masking alone against x / 16, 5 instead of 7 operations
 // per word; measured level to 0.5% slower end to end, H200 runs 137-139, not kept.)
+// FP8 (kE4M3): the bytes as their f16 values, C = 0.
+template <int BITS = 8>
 __device__ __forceinline__ void mma_codes_f16(float (&acc)[4], const uint4& lo, const uint4& hi, int m, uint32_t b0,
                                               uint32_t b1) {
   const uint32_t wl = word_of(lo, m), wh = word_of(hi, m);
-  mma16816<true>(acc, prmt<0x4240>(wl, kF16Bytes), prmt<0x4240>(wh, kF16Bytes), prmt<0x4341>(wl, kF16Bytes),
-               prmt<0x4341>(wh, kF16Bytes), b0, b1);
+  if constexpr (is_fp8(BITS)) {
+    mma16816<true>(acc, e4m3x2_f16<0, 2>(wl), e4m3x2_f16<0, 2>(wh), e4m3x2_f16<1, 3>(wl), e4m3x2_f16<1, 3>(wh), b0,
+                   b1);
+  } else {
+    mma16816<true>(acc, prmt<0x4240>(wl, kF16Bytes), prmt<0x4240>(wh, kF16Bytes), prmt<0x4341>(wl, kF16Bytes),
+                   prmt<0x4341>(wh, kF16Bytes), b0, b1);
+  }
+}
+
+// The constant C of the codes' MMA operands (q + C; f16: the x-staged 8-bit form).
+__host__ __device__ constexpr float code_bias(int BITS, bool f16) {
+  return is_fp8(BITS) ? 0.0f : f16 ? 1024.0f : BITS == 4 ? 128.0f : 2176.0f;
+}
+
+// An e4m3 byte as f32 (finite codes; dequantization and embedding rows).
+__device__ __forceinline__ float e4m3_to_f32(uint32_t b) {
+  const int e = (b >> 3) & 15, mant = b & 7;
+  const float mag = e ? ldexpf(static_cast<float>(8 + mant), e - 10) : ldexpf(static_cast<float>(mant), -9);
+  return b & 0x80 ? -mag : mag;
 }
 
 template <bool F16S>
@@ -139,7 +197,13 @@ void dispatch(const QuantGemmParams& p, F&& f) {
   using I2 = std::integral_constant<int, 2>;
   using I4 = std::integral_constant<int, 4>;
   using I8 = std::integral_constant<int, 8>;
-  if (p.bits == 4) {
+  using E = std::integral_constant<int, kE4M3>;
+  TLLM_CHECK(!p.fp8 || p.bits == 8, "quantized linear: FP8 codes are 8 bits, not ", p.bits);
+  if (p.fp8) {
+    if (segm == 2) by_scale(E{}, I2{});
+    else if (segm == 4) by_scale(E{}, I4{});
+    else TLLM_THROW("quantized linear: unsupported segment of ", segm * 16, " columns");
+  } else if (p.bits == 4) {
     if (segm == 2) by_scale(I4{}, I2{});
     else if (segm == 4) by_scale(I4{}, I4{});
     else if (segm == 8) by_scale(I4{}, I8{});

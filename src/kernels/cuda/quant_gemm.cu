@@ -41,7 +41,8 @@ template <int BITS, int SEGM, bool F16S, typename OutT>
 __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__ QuantGemmParams p) {
   using S = GemmSmem<BITS>;
   constexpr int TILE = S::TILE, XS = S::XS, STEPS = TILE / 16, SEG = SEGM * 16, NSEG = TILE / SEG;
-  constexpr float C = BITS == 4 ? 128.0f : 2176.0f;
+  constexpr float C = code_bias(BITS, false);
+  constexpr bool FP8 = is_fp8(BITS);
   __shared__ __align__(16) unsigned char smem[S::BYTES];
   unsigned char* codes_s = smem;                                     // [2][4][1024]
   bf16* xs = reinterpret_cast<bf16*>(smem + S::CODES);               // [2][64][XS]
@@ -91,8 +92,8 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
-    // X[t][s]: sum of the stage's activations of token t over segment s.
-    for (int q = tid; q < 64 * NSEG; q += 128) {
+    // X[t][s]: sum of the stage's activations of token t over segment s (FP8: no offsets).
+    for (int q = tid; q < (FP8 ? 0 : 64 * NSEG); q += 128) {
       const int t = q / NSEG, s = q % NSEG;
       const bf16* row = xs + (st * 64 + t) * XS + s * SEG;
       float sum = 0.0f;
@@ -143,13 +144,15 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
             const int64_t si = (static_cast<int64_t>(panel) * p.groups + grp) * 16 + g;
             sg = load_scale<F16S>(p.scales, si);
             sh = load_scale<F16S>(p.scales, si + 8);
-            og = load_scale<F16S>(p.offsets, si) - C * sg;
-            oh = load_scale<F16S>(p.offsets, si + 8) - C * sh;
+            if constexpr (!FP8) {
+              og = load_scale<F16S>(p.offsets, si) - C * sg;
+              oh = load_scale<F16S>(p.offsets, si + 8) - C * sh;
+            }
           }
 #pragma unroll
           for (int nt = 0; nt < 4; ++nt) {
             const int t = 32 * wc + 8 * nt + 2 * c;
-            const float x0 = xsum[t * NSEG + s], x1 = xsum[(t + 1) * NSEG + s];
+            const float x0 = FP8 ? 0.0f : xsum[t * NSEG + s], x1 = FP8 ? 0.0f : xsum[(t + 1) * NSEG + s];
             tot[pi][nt][0] += sg * acc[pi][nt][0] + og * x0;
             tot[pi][nt][1] += sg * acc[pi][nt][1] + og * x1;
             tot[pi][nt][2] += sh * acc[pi][nt][2] + oh * x0;
@@ -204,8 +207,9 @@ template <int BITS, bool F16S>
 __device__ __forceinline__ float dequant_at(const QuantGemmParams& p, int row, int k) {
   const int grp = p.groups == 1 ? 0 : k / p.group_size;
   const int64_t si = (static_cast<int64_t>(row >> 4) * p.groups + grp) * 16 + (row & 15);
-  return load_scale<F16S>(p.scales, si) * static_cast<float>(code_at<BITS>(p.codes, p.ktiles, row, k)) +
-         load_scale<F16S>(p.offsets, si);
+  const int q = code_at<BITS>(p.codes, p.ktiles, row, k);
+  if constexpr (is_fp8(BITS)) return load_scale<F16S>(p.scales, si) * e4m3_to_f32(q);
+  return load_scale<F16S>(p.scales, si) * static_cast<float>(q) + load_scale<F16S>(p.offsets, si);
 }
 
 // One thread per pair of columns.
@@ -264,7 +268,10 @@ void quant_dequantize(const QuantGemmParams& p, bf16* w, cudaStream_t stream) {
   check_params(p, "quant_dequantize");
   const int64_t n = static_cast<int64_t>(p.N) * (p.K / 2);
   const int blocks = static_cast<int>((n + 255) / 256);
-  if (p.bits == 4) {
+  if (p.fp8) {
+    if (p.scales_f16) quant_dequant_kernel<kE4M3, true><<<blocks, 256, 0, stream>>>(p, w);
+    else quant_dequant_kernel<kE4M3, false><<<blocks, 256, 0, stream>>>(p, w);
+  } else if (p.bits == 4) {
     if (p.scales_f16) quant_dequant_kernel<4, true><<<blocks, 256, 0, stream>>>(p, w);
     else quant_dequant_kernel<4, false><<<blocks, 256, 0, stream>>>(p, w);
   } else {
@@ -288,7 +295,10 @@ void quant_embedding(const QuantGemmParams& p, const int32_t* tokens, int T, voi
     else
       quant_embedding_kernel<B, F, float><<<grid, 256, 0, stream>>>(p, tokens, static_cast<float*>(out), chunk);
   };
-  if (p.bits == 4) {
+  if (p.fp8) {
+    if (p.scales_f16) go(std::integral_constant<int, kE4M3>{}, std::true_type{});
+    else go(std::integral_constant<int, kE4M3>{}, std::false_type{});
+  } else if (p.bits == 4) {
     if (p.scales_f16) go(std::integral_constant<int, 4>{}, std::true_type{});
     else go(std::integral_constant<int, 4>{}, std::false_type{});
   } else {

@@ -94,7 +94,7 @@ __host__ __device__ inline int staged_groups(int tiles, int tile, int group_size
 // step m), padded so that the four c rows of a tile start in different banks; then the sums
 // of x over each scale segment (segment s: columns [16 SEGM s, 16 SEGM (s + 1))).
 // 8-bit codes stage x as f16 (x 2^-E per segment): each segment's 2^E follows the sums.
-__host__ __device__ constexpr bool x_staged_f16(int bits) { return bits == 8; }
+__host__ __device__ constexpr bool x_staged_f16(int bits) { return bits != 4; }
 __host__ __device__ constexpr int x_lane_words(int bits) { return bits == 4 ? 20 : 12; }
 inline size_t x_stage_bytes(int bits, int ktiles, int segm) {
   const int segments = ktiles * (k_tile(bits) / 16 / segm);
@@ -129,14 +129,14 @@ __device__ __forceinline__ float smem_scale(const unsigned char* base, int i) {
 template <int BITS, int NT, int SEGM, bool F16S, typename OutT, int XSB>
 __global__ void __launch_bounds__(kWarps * 32, XSB ? XSB : kBlocksL1)
     quant_gemv_kernel(const __grid_constant__ QuantGemmParams p, int pb, int gpw) {
-  constexpr bool XSM = XSB > 0, F16X = XSM && x_staged_f16(BITS);
-  static_assert(XSB == 0 || XSB == kBlocksXs || (XSB == kBlocksXsDeep && BITS == 8), "staged kernel residency");
+  constexpr bool XSM = XSB > 0, F16X = XSM && x_staged_f16(BITS), FP8 = is_fp8(BITS);
+  static_assert(XSB == 0 || XSB == kBlocksXs || (XSB == kBlocksXsDeep && BITS != 4), "staged kernel residency");
   constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16, NS = STEPS / SEGM;
   constexpr int CW = x_lane_words(BITS);  // XSM: words per lane c and tile (padded)
   static_assert(!XSM || NT == 1, "x in shared memory: one token");
   constexpr int DEPTH = XSB == kBlocksXs ? kDepthXs : XSB == kBlocksXsDeep ? kDepthXsDeep : kDepthL1;
   constexpr int SS = F16S ? 2 : 4;      // bytes per scale
-  constexpr float C = F16X ? 1024.0f : BITS == 4 ? 128.0f : 2176.0f;
+  constexpr float C = code_bias(BITS, F16X);
   static_assert(STEPS % SEGM == 0, "a segment divides the tile");
 
   extern __shared__ __align__(16) unsigned char smem[];
@@ -207,7 +207,7 @@ __global__ void __launch_bounds__(kWarps * 32, XSB ? XSB : kBlocksL1)
     const int64_t off = (static_cast<int64_t>(panel) * p.groups + grp0) * 16 * SS;
     const unsigned char* gs = static_cast<const unsigned char*>(p.scales) + off;
     const unsigned char* go = static_cast<const unsigned char*>(p.offsets) + off;
-    for (int i = lane; i < 2 * chunks; i += 32) {
+    for (int i = lane; i < (FP8 ? 1 : 2) * chunks; i += 32) {  // FP8: no offsets
       const bool second = i >= chunks;
       const int j = second ? i - chunks : i;
       cp_async16((second ? st_offsets : st_scales) + 16 * j, (second ? go : gs) + 16 * j, 16);
@@ -355,9 +355,9 @@ __global__ void __launch_bounds__(kWarps * 32, XSB ? XSB : kBlocksL1)
     for (int m = 0; m < STEPS; ++m) {
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        if constexpr (F16X) mma_codes_f16(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
+        if constexpr (F16X) mma_codes_f16<BITS>(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
         else mma_codes<BITS>(acc[nt], lo, hi, m, b[m][nt][0], b[m][nt][1]);
-        if constexpr (!XSM) mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
+        if constexpr (!XSM && !FP8) mma16816(accx[nt], kOnes, kOnes, kOnes, kOnes, b[m][nt][0], b[m][nt][1]);
       }
       if ((m + 1) % SEGM == 0) {
         // Group of this segment; a segment past K (last tile) has zero sums, its group is
@@ -367,16 +367,17 @@ __global__ void __launch_bounds__(kWarps * 32, XSB ? XSB : kBlocksL1)
           grp = min(p.group_size <= TILE ? kt * NS + m / SEGM : kt * TILE / p.group_size, p.groups - 1);
         const int i0 = (grp - grp0) * 16 + g;
         const float sg = smem_scale<F16S>(st_scales, i0), sh = smem_scale<F16S>(st_scales, i0 + 8);
-        const float og = smem_scale<F16S>(st_offsets, i0) - C * sg;
-        const float oh = smem_scale<F16S>(st_offsets, i0 + 8) - C * sh;
-        const float xsv = XSM ? xsum[kt * NS + m / SEGM] : 0.0f;  // T = 1: every column is token 0
+        [[maybe_unused]] const float og = FP8 ? 0.0f : smem_scale<F16S>(st_offsets, i0) - C * sg;
+        [[maybe_unused]] const float oh = FP8 ? 0.0f : smem_scale<F16S>(st_offsets, i0 + 8) - C * sh;
+        [[maybe_unused]] const float xsv = XSM && !FP8 ? xsum[kt * NS + m / SEGM] : 0.0f;  // T = 1: every column is token 0
         const float xsc = F16X ? xscl[kt * NS + m / SEGM] : 1.0f;  // 2^E: x was staged as x 2^-E
         const float sgx = sg * xsc, shx = sh * xsc;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            tot[nt][i] += (i < 2 ? sgx : shx) * acc[nt][i] + (i < 2 ? og : oh) * (XSM ? xsv : accx[nt][i]);
+            if constexpr (FP8) tot[nt][i] += (i < 2 ? sgx : shx) * acc[nt][i];
+            else tot[nt][i] += (i < 2 ? sgx : shx) * acc[nt][i] + (i < 2 ? og : oh) * (XSM ? xsv : accx[nt][i]);
             acc[nt][i] = accx[nt][i] = 0.0f;
           }
       }
@@ -643,7 +644,7 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
     if (p.T > 8) {
       launch(quant_gemv_kernel<B, 2, S, F, OutT, 0>);
     } else if (kernel == QuantGemmParams::GemvKernel::XStagedDeep) {
-      if constexpr (B == 8) launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXsDeep>);
+      if constexpr (B != 4) launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXsDeep>);
       else TLLM_THROW("quant_gemv: the deep x-staged kernel takes 8-bit codes");  // plan_gemv never picks it
     } else if (kernel == QuantGemmParams::GemvKernel::XStaged) {
       launch(quant_gemv_kernel<B, 1, S, F, OutT, kBlocksXs>);

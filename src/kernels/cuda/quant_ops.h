@@ -1,6 +1,9 @@
 // Quantized-weight kernels of the CUDA backend (W4A16 / W8A16; weights in the CUDA layout of
 // kernels/quant_layout.h, activations bf16, f32 accumulation).
 //
+// FP8 weights (QuantScheme::Fp8E4M3, p.fp8) are e4m3 bytes in the 8-bit layout; they become
+// exact bf16 (or f16) operands of their own value (quant_common.cuh, e4m3x2_bf16), C = 0 and
+// no offset term.
 // The codes go into mma.m16n8k16 as exact bf16 integers: a 4-bit code q becomes 128 + q
 // (0x4300 | q), an 8-bit code q = 16 h + l two operands 128 + l and 2048 + 16 h, so that an
 // MMA over a 16-wide k step sums (q + C) x with C = 128 or 2176. Per segment of k (a group,
@@ -40,6 +43,7 @@ struct QuantGemmParams {
   const void* offsets = nullptr;
   bool scales_f16 = false;
   int bits = 4;
+  bool fp8 = false;                // codes are e4m3 bytes (bits 8): W = scale x e4m3(q), offsets unused
   int N = 0;                       // out_features
   int K = 0;                       // in_features (multiple of 8)
   int groups = 1;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dtype.h"
+
 namespace tllm::ref {
 
 Tensor dequantize(const QuantizedMatrix& m) {
@@ -12,8 +14,9 @@ Tensor dequantize(const QuantizedMatrix& m) {
     for (int64_t c = 0; c < m.cols; ++c) {
       const int64_t g = m.group_of(c);
       const float s = m.scales.data<float>()[r * G + g], o = m.offsets.data<float>()[r * G + g];
-      const float prod = s * static_cast<float>(m.codes.data<uint8_t>()[r * m.cols + c]);
-      w.data<float>()[r * m.cols + c] = prod + o;
+      const uint8_t q = m.codes.data<uint8_t>()[r * m.cols + c];
+      const float prod = s * (m.fp8 ? fp8_e4m3_to_f32(q) : static_cast<float>(q));
+      w.data<float>()[r * m.cols + c] = m.fp8 ? prod : prod + o;  // FP8: no offset (keeps -0)
     }
   return w;
 }

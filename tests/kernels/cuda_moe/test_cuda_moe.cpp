@@ -156,14 +156,18 @@ class MoeCuda : public ::testing::Test {
     return w;
   }
 
-  // Quantized experts (int8 / int4, group `group`, f16 or f32 scales; the shared expert too):
-  // dev packed by the backend, host the dequantized f32 weights the reference runs on.
+  // Quantized experts (int8 / int4, or FP8 e4m3 for bits 0; group `group`, f16 or f32 scales;
+  // the shared expert too): dev packed by the backend, host the dequantized f32 weights the
+  // reference runs on.
   HostExperts quant_experts(int bits, int group, bool f16, int E, int H, int I, int S, std::mt19937_64& rng) {
     HostExperts w;
     test::quantized_experts(
         *be_, E, H, I, S, false,
-        [&](int64_t rows, int64_t cols) { return test::random_quantized(rows, cols, bits, group, f16, rng); }, w.dev,
-        w.host);
+        [&](int64_t rows, int64_t cols) {
+          return bits ? test::random_quantized(rows, cols, bits, group, f16, rng)
+                      : test::random_fp8(rows, cols, group, f16, rng);
+        },
+        w.dev, w.host);
     if (S > 0) {
       w.host.shared_gate = randn({H}, rng, 1.0f / std::sqrt(float(H)));
       w.dev.shared_gate = dev(w.host.shared_gate, DType::F32);
@@ -281,10 +285,14 @@ TEST_F(MoeCuda, QuantizedExpertsMatchTheDequantizedReference) {
       {8, 0, true, 1, 8, 2, 64, 48, 0},       {8, 32, false, 8, 16, 4, 208, 80, 32},
       {8, 64, true, 40, 8, 8, 128, 64, 0},    {4, 32, true, 64, 8, 8, 128, 64, 0},
       {4, 64, true, 65, 16, 4, 128, 96, 0},   {8, 0, false, 200, 16, 2, 208, 80, 48},
+      // FP8 (bits 0): e4m3 experts through the same decode kernels and the dequantized GEMM.
+      {0, 128, false, 1, 8, 2, 256, 176, 0},  {0, 64, true, 9, 16, 4, 208, 80, 32},
+      {0, 0, false, 40, 8, 8, 128, 64, 0},    {0, 32, false, 200, 16, 2, 128, 96, 48},
   };
   for (const Case& c : cases) {
     const int group = c.group ? c.group : 1 << 20;  // 0: one group per row
-    SCOPED_TRACE(testing::Message() << "int" << c.bits << " group " << c.group << (c.f16 ? " f16" : " f32")
+    SCOPED_TRACE(testing::Message() << (c.bits ? "int" + std::to_string(c.bits) : std::string("fp8")) << " group "
+                                    << c.group << (c.f16 ? " f16" : " f32")
                                     << " T=" << c.T << " E=" << c.E << " k=" << c.k << " H=" << c.H << " I=" << c.I
                                     << " S=" << c.S);
     HostExperts w = quant_experts(c.bits, group, c.f16, c.E, c.H, c.I, c.S, rng);
@@ -306,8 +314,8 @@ TEST_F(MoeCuda, QuantizedExpertsAtRealLayerSizes) {
   std::mt19937_64 rng(13);
   // Qwen3-30B-A3B's expert shapes (H 2048, I 768, top-8; 32 of its 128 experts) in int4 g128
   // and int8, at a decode batch and a prefill chunk; the reference on sampled rows.
-  for (int bits : {4, 8}) {
-    HostExperts w = quant_experts(bits, 128, true, 32, 2048, 768, 0, rng);
+  for (int bits : {4, 8, 0}) {  // 0: FP8 (Qwen3-30B-A3B-FP8's 128 x 128 blocks)
+    HostExperts w = quant_experts(bits, 128, bits != 0, 32, 2048, 768, 0, rng);
     be().moe_reserve(256, 8, w.dev);
     for (int T : {1, 12, 100}) {
       SCOPED_TRACE(testing::Message() << "int" << bits << " T=" << T);
