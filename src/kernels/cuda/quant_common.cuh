@@ -142,11 +142,11 @@ __host__ __device__ constexpr float code_bias(int BITS, bool f16) {
   return is_fp8(BITS) ? 0.0f : f16 ? 1024.0f : BITS == 4 ? 128.0f : 2176.0f;
 }
 
-// An e4m3 byte as f32 (finite codes; dequantization and embedding rows).
+// An e4m3 byte as f32 (finite codes; dequantization and embedding rows): its bits moved into
+// f32's fields give the value times 2^-120 (subnormal codes as f32 subnormals; these kernels
+// are built without flush-to-zero), times 2^120 exactly.
 __device__ __forceinline__ float e4m3_to_f32(uint32_t b) {
-  const int e = (b >> 3) & 15, mant = b & 7;
-  const float mag = e ? ldexpf(static_cast<float>(8 + mant), e - 10) : ldexpf(static_cast<float>(mant), -9);
-  return b & 0x80 ? -mag : mag;
+  return __uint_as_float(((b & 0x80u) << 24) | ((b & 0x7fu) << 20)) * 0x1p120f;
 }
 
 template <bool F16S>

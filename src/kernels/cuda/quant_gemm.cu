@@ -212,15 +212,62 @@ __device__ __forceinline__ float dequant_at(const QuantGemmParams& p, int row, i
   return load_scale<F16S>(p.scales, si) * static_cast<float>(q) + load_scale<F16S>(p.offsets, si);
 }
 
-// One thread per pair of columns.
+// A warp per 16-row panel and k tile (8 tiles per block): lane L reads its 2 x 16 bytes of
+// the tile as the decode kernels do (rows L / 4 and L / 4 + 8) and writes each pair of
+// adjacent columns as one bf16x2 (prefill runs this over every weight of a layer, so it is a
+// stream: one coalesced 1 KB read and 2-4 KB of writes per tile). A 16-column k step lies in
+// one scale group (groups are multiples of 32 columns, or the row).
 template <int BITS, bool F16S>
-__global__ void quant_dequant_kernel(const __grid_constant__ QuantGemmParams p, bf16* __restrict__ w) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int half_k = p.K >> 1;
-  if (i >= static_cast<int64_t>(p.N) * half_k) return;
-  const int row = static_cast<int>(i / half_k), k = static_cast<int>(i % half_k) * 2;
-  const float w0 = dequant_at<BITS, F16S>(p, row, k), w1 = dequant_at<BITS, F16S>(p, row, k + 1);
-  reinterpret_cast<uint32_t*>(w)[i] = pack_bf16x2(w0, w1);
+__global__ void __launch_bounds__(256) quant_dequant_kernel(const __grid_constant__ QuantGemmParams p,
+                                                            bf16* __restrict__ w) {
+  constexpr int TILE = BITS == 4 ? 128 : 64, STEPS = TILE / 16;
+  const int64_t tile = static_cast<int64_t>(blockIdx.x) * 8 + (threadIdx.x >> 5);
+  const int npanels = (p.N + 15) / 16;
+  if (tile >= static_cast<int64_t>(npanels) * p.ktiles) return;
+  const int panel = static_cast<int>(tile / p.ktiles), kt = static_cast<int>(tile % p.ktiles);
+  const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+  const uint4* src = reinterpret_cast<const uint4*>(p.codes + tile * 1024) + lane;
+  const uint4 lo = __ldg(src), hi = __ldg(src + 32);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = panel * 16 + g + 8 * h;
+    if (row >= p.N) continue;
+    const uint4& v = h ? hi : lo;
+    bf16* out = w + static_cast<int64_t>(row) * p.K;
+#pragma unroll
+    for (int m = 0; m < STEPS; ++m) {
+      const int k0 = kt * TILE + 16 * m;  // the step's first column
+      if (k0 >= p.K) break;
+      const int grp = p.groups == 1 ? 0 : min(k0 / p.group_size, p.groups - 1);
+      const int64_t si = (static_cast<int64_t>(panel) * p.groups + grp) * 16 + g + 8 * h;
+      const float sc = load_scale<F16S>(p.scales, si);
+      const float of = is_fp8(BITS) ? 0.0f : load_scale<F16S>(p.offsets, si);
+      // Codes of columns 2c, 2c + 1 (pair 0) and 2c + 8, 2c + 9 (pair 1) of this step.
+      const uint32_t wd = word_of(v, BITS == 4 ? m >> 1 : m);
+      uint32_t q[2][2];
+#pragma unroll
+      for (int pr = 0; pr < 2; ++pr)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          if constexpr (BITS == 4) q[pr][e] = (wd >> (16 * e + 4 * ((m & 1) * 2 + pr))) & 15;
+          else q[pr][e] = (wd >> (8 * (pr + 2 * e))) & 255;
+        }
+#pragma unroll
+      for (int pr = 0; pr < 2; ++pr) {
+        const int k = k0 + 8 * pr + 2 * c;
+        if (k >= p.K) continue;  // K % 8 == 0: k < K covers k + 1
+        float v0, v1;
+        if constexpr (is_fp8(BITS)) {
+          v0 = sc * e4m3_to_f32(q[pr][0]);
+          v1 = sc * e4m3_to_f32(q[pr][1]);
+        } else {
+          v0 = sc * static_cast<float>(q[pr][0]) + of;
+          v1 = sc * static_cast<float>(q[pr][1]) + of;
+        }
+        *reinterpret_cast<uint32_t*>(out + k) = pack_bf16x2(v0, v1);
+      }
+    }
+  }
 }
 
 // Block (t, j) writes columns [j chunk, (j + 1) chunk) of token t's row (chunk 512). One
@@ -266,8 +313,8 @@ void quant_gemm(const QuantGemmParams& p, cudaStream_t stream) {
 
 void quant_dequantize(const QuantGemmParams& p, bf16* w, cudaStream_t stream) {
   check_params(p, "quant_dequantize");
-  const int64_t n = static_cast<int64_t>(p.N) * (p.K / 2);
-  const int blocks = static_cast<int>((n + 255) / 256);
+  const int64_t tiles = static_cast<int64_t>((p.N + 15) / 16) * p.ktiles;
+  const int blocks = static_cast<int>((tiles + 7) / 8);
   if (p.fp8) {
     if (p.scales_f16) quant_dequant_kernel<kE4M3, true><<<blocks, 256, 0, stream>>>(p, w);
     else quant_dequant_kernel<kE4M3, false><<<blocks, 256, 0, stream>>>(p, w);
