@@ -1,7 +1,6 @@
 #include "model/quant.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -792,8 +791,10 @@ Tensor dequantize_fp8(const Tensor& weight, const Tensor& scale, int64_t block_r
   const uint8_t* q = weight.data<uint8_t>();
   float* o = out.data<float>();
   parallel_rows(pool, b.rows, [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r)
-      for (int64_t c = 0; c < cols; ++c) o[r * cols + c] = lut[q[r * cols + c]] * b.at(r, c);
+    for (int64_t r = rb; r < re; ++r) {
+      const float* srow = b.scale.data() + (r / b.block_rows) * b.sc;
+      for (int64_t c = 0; c < cols; ++c) o[r * cols + c] = lut[q[r * cols + c]] * srow[c / b.block_cols];
+    }
   });
   return out;
 }
@@ -856,6 +857,31 @@ std::string fp8_scale_name(const Checkpoint& ckpt, const std::string& module) {
 }
 
 // --- loading ------------------------------------------------------------------------------
+
+namespace {
+
+// The dense weights `names` quantized by `quantize` (f32 [rows, cols] -> QuantizedMatrix) one
+// part at a time and stacked: the int quantizers work row by row, so the codes are those of
+// the concatenated matrix (FP8 blocks are each part's own, as an FP8 checkpoint stores each
+// module), and only one part's dense and f32 copies are alive at once (a Qwen3-30B-A3B layer
+// fuses 256 expert matrices: 2.4 GB of transients otherwise).
+template <typename Quantize>
+QuantizedMatrix quantize_parts(WeightLoader& w, const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                               int64_t in_features, ThreadPool* pool, Quantize&& quantize) {
+  std::vector<QuantizedMatrix> parts;
+  for (size_t i = 0; i < names.size(); ++i) {
+    Tensor h = w.host(names[i], {rows[i], in_features});
+    Tensor f = h;
+    if (h.dtype() != DType::F32) {
+      f = Tensor::empty(h.shape(), DType::F32);
+      host_to_f32(h, f.data<float>(), pool);
+    }
+    parts.push_back(quantize(f.data<float>(), rows[i], in_features));
+  }
+  return stack_rows(parts);
+}
+
+}  // namespace
 
 QuantLoader::QuantLoader(QuantSpec spec) : spec_(std::move(spec)), pool_(std::make_unique<ThreadPool>(0)) {}
 QuantLoader::~QuantLoader() = default;
@@ -933,18 +959,9 @@ std::optional<LinearWeight> QuantLoader::fp8_linear(WeightLoader& w, const std::
     // --quantization fp8, or an FP8 model's dummy weights: the dense weights quantized here,
     // one part at a time; the lm_head stays dense, as in Qwen's FP8 checkpoints (and vLLM's).
     if (lm_head) return std::nullopt;
-    std::vector<QuantizedMatrix> parts;
-    for (size_t i = 0; i < names.size(); ++i) {
-      Tensor h = w.host(names[i], {rows[i], in_features});
-      Tensor f = h;
-      if (h.dtype() != DType::F32) {
-        f = Tensor::empty(h.shape(), DType::F32);
-        host_to_f32(h, f.data<float>(), pool_.get());
-      }
-      parts.push_back(quantize_fp8(f.data<float>(), rows[i], in_features, spec_.fp8_block_rows, spec_.fp8_block_cols,
-                                   pool_.get()));
-    }
-    return pack(w, stack_rows(parts));
+    return pack(w, quantize_parts(w, names, rows, in_features, pool_.get(), [&](const float* f, int64_t r, int64_t c) {
+                  return quantize_fp8(f, r, c, spec_.fp8_block_rows, spec_.fp8_block_cols, pool_.get());
+                }));
   }
   for (const std::string& n : names)
     if (!ck->has(n) || ck->info(n).dtype != DType::F8E4M3) return std::nullopt;  // dense, or dequantized parts
@@ -986,26 +1003,14 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
        spec_.format == QuantFormat::CompressedTensors))
     return std::nullopt;  // dummy weights of an AWQ / GPTQ model: their lm_head is dense
   if (spec_.format == QuantFormat::OnLoad || !ck) {
-    // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks),
-    // one part at a time: the quantizers work row by row, so the codes are those of the
-    // concatenated matrix, and only one part's dense and f32 copies are alive at once (a
-    // Qwen3-30B-A3B layer fuses 256 expert matrices: 2.4 GB of transients otherwise).
+    // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks).
     const int bits = lm_head ? 8 : kernel_bits(spec_.bits);
     const int group = spec_.group_size < 0 ? static_cast<int>(in_features) : spec_.group_size;
     const bool per_channel = bits == 8 && (lm_head || spec_.format == QuantFormat::OnLoad);
-    std::vector<QuantizedMatrix> parts;
-    for (size_t i = 0; i < names.size(); ++i) {
-      Tensor h = w.host(names[i], {rows[i], in_features});
-      Tensor f = h;
-      if (h.dtype() != DType::F32) {
-        f = Tensor::empty(h.shape(), DType::F32);
-        host_to_f32(h, f.data<float>(), pool_.get());
-      }
-      parts.push_back(per_channel
-                          ? quantize_int8_per_channel(f.data<float>(), rows[i], in_features, pool_.get())
-                          : quantize_affine(f.data<float>(), rows[i], in_features, bits, group, DType::F16, pool_.get()));
-    }
-    return pack(w, stack_rows(parts));
+    return pack(w, quantize_parts(w, names, rows, in_features, pool_.get(), [&](const float* f, int64_t r, int64_t c) {
+                  return per_channel ? quantize_int8_per_channel(f, r, c, pool_.get())
+                                     : quantize_affine(f, r, c, bits, group, DType::F16, pool_.get());
+                }));
   }
   // Pre-quantized: every part stored with one scheme (or all dense).
   std::vector<std::optional<std::pair<int, int>>> schemes;

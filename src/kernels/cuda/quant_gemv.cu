@@ -60,6 +60,9 @@
 //   347.6 -> 356.5, 1.5B int8 847.6 -> 859.2. The 4-bit f16 form (the high nibble 1024 + 16 q
 //   by masking alone, against x / 16) saves 2 of 7 operations per word and measured level to
 //   -0.5% (runs 137-139): 4-bit codes keep the bf16 kernels.
+// - FP8 weights (BITS = kE4M3) run as 8-bit codes whose bytes convert to their own f16 / bf16
+//   values (quant_common.cuh): no offsets to stage, no x sums, C = 0. 7B tg b1 362.1 tok/s
+//   (67% of its roofline) against int8's 392.2 (65%), H200 run 241.
 #include <algorithm>
 
 #include "kernels/cuda/cuda_common.cuh"
