@@ -829,8 +829,11 @@ QuantizedMatrix quantize_fp8(const float* w, int64_t rows, int64_t cols, int64_t
     }
   parallel_rows(pool, rows, [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        m.codes.data<uint8_t>()[r * cols + c] = f32_to_fp8_e4m3(w[r * cols + c] / m.scales.data<float>()[r * G + c / block_cols]);
+      for (int64_t g = 0; g < G; ++g) {
+        const float s = m.scales.data<float>()[r * G + g];
+        uint8_t* q = m.codes.data<uint8_t>() + r * cols;
+        for (int64_t c = g * block_cols; c < std::min(cols, (g + 1) * block_cols); ++c) q[c] = f32_to_fp8_e4m3(w[r * cols + c] / s);
+      }
   });
   return m;
 }
