@@ -148,11 +148,13 @@ void run_bench(const BenchArgs& a) {
   const DType wdt = mc_probe.dtype == DType::F32 && cfg.device == "cuda" ? DType::BF16
                     : cfg.dtype == "auto" ? mc_probe.dtype : dtype_from_name(cfg.dtype);
   double bw = 0, peak = 0;
+  bool fp8_kernels = false;  // as the engine's backend will load FP8 weights
   {
     std::unique_ptr<Backend> probe =
         cfg.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({cfg.threads});
     bw = measure_bandwidth(*probe, cfg.threads);
     peak = measure_matmul_peak(*probe, wdt);
+    fp8_kernels = probe->takes_fp8_weights();
   }
   LLMEngine engine(cfg);
   const ModelConfig& mc = engine.model_config();
@@ -180,7 +182,7 @@ void run_bench(const BenchArgs& a) {
   const double lm_params = V * H;
   // Quantized weights (model/quant.h): bytes per weight of the decoder linears and the lm_head.
   QuantSpec quant = QuantSpec::resolve(cfg.model_dir, cfg.quantization, cfg.quant_group_size);
-  quant.fp8_kernels = cfg.device == "cuda";  // as the CUDA backend loads them (Backend::takes_fp8_weights)
+  quant.fp8_kernels = fp8_kernels;
   const double layer_bpw = quant_bytes_per_weight(quant, false, wdt), head_bpw = quant_bytes_per_weight(quant, true, wdt);
   const double decode_bytes = L * layer_params * layer_bpw + lm_params * head_bpw;  // embedding: one row, ignored
   // Weight bytes a decode step of `batch` sequences reads.

@@ -884,6 +884,23 @@ QuantizedMatrix quantize_parts(WeightLoader& w, const std::vector<std::string>& 
   return stack_rows(parts);
 }
 
+// The scale tensor of the FP8 weight `name`, once the weight's shape is checked against
+// `shape` and the scale is found (Qwen's weight_scale_inv or weight_scale); the weight, its
+// scale and any static input_scale are marked used.
+std::string claim_fp8_weight(WeightLoader& w, const Checkpoint& ck, const std::string& name, const Shape& shape) {
+  const TensorInfo& info = ck.info(name);
+  TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ", shape_str(shape),
+             ", got ", shape_str(info.shape));
+  const std::string module = module_of(name);
+  const std::string scale = fp8_scale_name(ck, module);
+  TLLM_CHECK(!scale.empty(), "checkpoint ", ck.dir(), " (fp8) has no tensor \"", module,
+             ".weight_scale_inv\" for the FP8 weight \"", name, "\"");
+  w.mark_used(name);
+  w.mark_used(scale);
+  if (ck.has(module + ".input_scale")) w.mark_used(module + ".input_scale");  // static activation scale
+  return scale;
+}
+
 }  // namespace
 
 QuantLoader::QuantLoader(QuantSpec spec) : spec_(std::move(spec)), pool_(std::make_unique<ThreadPool>(0)) {}
@@ -978,17 +995,8 @@ std::optional<LinearWeight> QuantLoader::fp8_linear(WeightLoader& w, const std::
   }
   std::vector<QuantizedMatrix> parts;
   for (size_t i = 0; i < names.size(); ++i) {
-    const std::string module = module_of(names[i]);
-    const std::string scale = fp8_scale_name(*ck, module);
-    TLLM_CHECK(!scale.empty(), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
-               ".weight_scale_inv\" for the FP8 weight \"", names[i], "\"");
-    const Tensor t = ck->get(names[i]);
-    TLLM_CHECK(t.shape() == Shape({rows[i], in_features}), "tensor \"", names[i], "\" in ", ck->info(names[i]).file,
-               ": expected shape ", shape_str(Shape{rows[i], in_features}), ", got ", shape_str(t.shape()));
-    w.mark_used(names[i]);
-    w.mark_used(scale);
-    if (ck->has(module + ".input_scale")) w.mark_used(module + ".input_scale");  // static activation scale
-    parts.push_back(decode_fp8(t, ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
+    const std::string scale = claim_fp8_weight(w, *ck, names[i], {rows[i], in_features});
+    parts.push_back(decode_fp8(ck->get(names[i]), ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
                                ck->dir() + ": " + names[i]));
   }
   return pack(w, stack_rows(parts));
@@ -1067,15 +1075,7 @@ std::optional<Tensor> QuantLoader::dequantized(WeightLoader& w, const std::strin
   if (spec_.fp8 && ck->has(name)) {
     const TensorInfo& info = ck->info(name);
     if (!dtype_is_fp8(info.dtype)) return std::nullopt;
-    TLLM_CHECK(info.shape == shape, "tensor \"", name, "\" in ", info.file, ": expected shape ", shape_str(shape),
-               ", got ", shape_str(info.shape));
-    const std::string module = module_of(name);
-    const std::string scale = fp8_scale_name(*ck, module);
-    TLLM_CHECK(!scale.empty(), "checkpoint ", ck->dir(), " (fp8) has no tensor \"", module,
-               ".weight_scale_inv\" for the FP8 weight \"", name, "\"");
-    w.mark_used(name);
-    w.mark_used(scale);
-    if (ck->has(module + ".input_scale")) w.mark_used(module + ".input_scale");  // static activation scale
+    const std::string scale = claim_fp8_weight(w, *ck, name, shape);
     return dequantize_fp8(ck->get(name), ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
                           ck->dir() + ": " + name, pool_.get());
   }
