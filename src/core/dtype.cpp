@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -90,23 +91,19 @@ float fp8_e4m3_to_f32(uint8_t v) {
   return fp8_value(v, 3, 7);
 }
 
-uint8_t f32_to_fp8_e4m3(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80);
-  const uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return 0x7f;            // NaN
-  if (a >= 0x43e00000u) return sign | 0x7e;    // |x| >= 448 (and infinities): saturate
-  if (a < 0x3c800000u) {                       // below 2^-6: subnormal steps of 2^-9
-    float f;                                   // (8 steps reach 2^-6, which is code 0x08)
-    std::memcpy(&f, &a, 4);
-    return sign | static_cast<uint8_t>(std::nearbyint(f * 512.0f));
+int64_t fp8_first_non_finite(DType t, const uint8_t* codes, int64_t n) {
+  // A byte whose non-finite bits (e4m3 0x7f, e5m2 0x7c) are all set carries into its top bit
+  // when 1 is added at the lowest of them; no other byte does, and no carry leaves a byte.
+  const uint64_t mask = (t == DType::F8E4M3 ? 0x7f : 0x7c) * 0x0101010101010101ull;
+  const uint64_t low = (t == DType::F8E4M3 ? 0x01 : 0x04) * 0x0101010101010101ull;
+  for (int64_t i = 0; i < n; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, codes + i, static_cast<size_t>(std::min<int64_t>(8, n - i)));
+    if ((((w & mask) + low) & 0x8080808080808080ull) == 0) continue;
+    for (int64_t j = i; j < std::min(i + 8, n); ++j)
+      if (!fp8_is_finite(t, codes[j])) return j;
   }
-  // Normal: keep 3 of f32's 23 mantissa bits, rounding to nearest even (a carry moves into the
-  // exponent), then rebias the exponent from 127 to 7.
-  const uint32_t r = (a + 0x7ffffu + ((a >> 20) & 1u)) >> 20;
-  const uint32_t code = r - ((127u - 7u) << 3);
-  return sign | static_cast<uint8_t>(code > 0x7e ? 0x7e : code);
+  return -1;
 }
 
 float fp8_e5m2_to_f32(uint8_t v) {

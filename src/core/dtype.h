@@ -1,6 +1,8 @@
 // Element types and the scalar conversions between them.
 #pragma once
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -60,12 +62,28 @@ inline uint16_t f32_to_bf16(float f) {
 float fp8_e4m3_to_f32(uint8_t v);
 float fp8_e5m2_to_f32(uint8_t v);
 // f32 -> the nearest e4m3 code, ties to the even code; beyond +-448 saturates to +-448 (as
-// torch's float8_e4m3fn casts after a clamp), NaN to 0x7f. For --quantization fp8.
-uint8_t f32_to_fp8_e4m3(float x);
+// torch's float8_e4m3fn casts after a clamp), NaN to 0x7f. For --quantization fp8, which
+// runs it over every weight of a model (inline, so that its loop is not a call per weight).
+inline uint8_t f32_to_fp8_e4m3(float x) {
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return 0x7f;          // NaN
+  if (a >= 0x43e00000u) return sign | 0x7e;  // |x| >= 448 (and infinities): saturate
+  if (a < 0x3c800000u)                       // below 2^-6: subnormal steps of 2^-9 (8 of them
+    return sign | static_cast<uint8_t>(std::nearbyint(std::bit_cast<float>(a) * 512.0f));  // reach code 0x08)
+  // Normal: keep 3 of f32's 23 mantissa bits, rounding to nearest even (a carry moves into the
+  // exponent), then rebias the exponent from 127 to 7.
+  const uint32_t code = ((a + 0x7ffffu + ((a >> 20) & 1u)) >> 20) - ((127u - 7u) << 3);
+  return sign | static_cast<uint8_t>(code > 0x7e ? 0x7e : code);
+}
 // Whether the code is a NaN or an infinity (not a finite weight).
 inline bool fp8_is_finite(DType t, uint8_t v) {
   return t == DType::F8E4M3 ? (v & 0x7f) != 0x7f : (v & 0x7c) != 0x7c;
 }
+// The index of the first of n codes of FP8 type t that is not finite, or -1. Loading an FP8
+// model checks each of its codes: this takes them eight at a time.
+int64_t fp8_first_non_finite(DType t, const uint8_t* codes, int64_t n);
 
 // IEEE binary16 <-> f32, exact (f32 -> f16 rounds to nearest even, handles subnormals).
 float f16_to_f32(uint16_t h);

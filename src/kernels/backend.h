@@ -35,7 +35,7 @@ namespace tllm {
 //   W[n, k] = scales[n, k / group_size] * q[n, k] + zeros[n, k / group_size]
 // q is in [0, 15] for Int4Group and [0, 255] for Int8Group; Int8PerChannel is Int8Group with
 // one group per row (group_size == in_features). Fp8E4M3 holds FP8 e4m3 bytes instead of
-// integers, W[n, k] = scales[n, k / group_size] * e4m3(q[n, k]) with zeros all 0 (the FP8
+// integers, W[n, k] = scales[n, k / group_size] * e4m3(q[n, k]) and no zeros tensor (the FP8
 // checkpoints' block scales expanded per row; only backends with takes_fp8_weights() pack it). group_size is a multiple of 32 or covers the
 // whole row. The tensors are in the kernel layout of the backend that packed them
 // (Backend::pack_quantized, kernels/quant_layout.h), not in any checkpoint's layout: `weight`

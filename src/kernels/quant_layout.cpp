@@ -91,9 +91,9 @@ void validate(const QuantizedMatrix& m, const std::string& what) {
   }
   if (m.fp8) {  // e4m3 has no infinities; 0x7f / 0xff are its NaNs
     const uint8_t* c = m.codes.data<uint8_t>();
-    for (int64_t i = 0; i < m.codes.numel(); ++i)
-      TLLM_CHECK((c[i] & 0x7f) != 0x7f, what, ": FP8 code 0x", std::hex, static_cast<int>(c[i]), std::dec, " at [",
-                 i / m.cols, ", ", i % m.cols, "] is not a finite number");
+    const int64_t i = fp8_first_non_finite(DType::F8E4M3, c, m.codes.numel());
+    TLLM_CHECK(i < 0, what, ": FP8 code 0x", std::hex, static_cast<int>(c[i < 0 ? 0 : i]), std::dec, " at [",
+               i / m.cols, ", ", i % m.cols, "] is not a finite number");
     for (int64_t i = 0; i < m.offsets.numel(); ++i)
       TLLM_CHECK(m.offsets.data<float>()[i] == 0.0f, what, ": FP8 weights have no offsets");
   }
@@ -123,11 +123,13 @@ LinearWeight pack(const QuantizedMatrix& m, Layout layout, ThreadPool* pool) {
   w.out_features = N;
   w.in_features = K;
   w.weight = Tensor::empty({Np, rb}, DType::U8);
+  // FP8 weights have no offsets: no zeros tensor (the kernels never read one).
+  const bool offsets = !m.fp8;
   const bool f16 = all_f16(m.scales.data<float>(), m.scales.numel()) &&
-                   all_f16(m.offsets.data<float>(), m.offsets.numel());
+                   (!offsets || all_f16(m.offsets.data<float>(), m.offsets.numel()));
   const DType sdt = f16 ? DType::F16 : DType::F32;
   w.scales = Tensor::empty({Np, G}, sdt);
-  w.zeros = Tensor::empty({Np, G}, sdt);
+  if (offsets) w.zeros = Tensor::empty({Np, G}, sdt);
 
   const uint8_t* codes = m.codes.data<uint8_t>();
   const float* sc = m.scales.data<float>();
@@ -187,10 +189,10 @@ LinearWeight pack(const QuantizedMatrix& m, Layout layout, ThreadPool* pool) {
           const float s = row < N ? sc[row * G + g] : 0.0f, o = row < N ? of[row * G + g] : 0.0f;
           if (f16) {
             w.scales.data<uint16_t>()[i] = f32_to_f16(s);
-            w.zeros.data<uint16_t>()[i] = f32_to_f16(o);
+            if (offsets) w.zeros.data<uint16_t>()[i] = f32_to_f16(o);
           } else {
             w.scales.data<float>()[i] = s;
-            w.zeros.data<float>()[i] = o;
+            if (offsets) w.zeros.data<float>()[i] = o;
           }
         }
     }
@@ -239,6 +241,7 @@ float packed_scale(const LinearWeight& w, int64_t row, int64_t group) {
 }
 
 float packed_offset(const LinearWeight& w, int64_t row, int64_t group) {
+  if (!w.zeros.defined()) return 0.0f;  // FP8: no offsets
   return load_scale(w.zeros, sidx(w.zeros.dim(1), row, group));
 }
 

@@ -757,23 +757,10 @@ Fp8Blocks fp8_blocks(const Tensor& weight, const Tensor& scale, int64_t block_ro
     b.scale[i] = float_at(scale, i);
     TLLM_CHECK(std::isfinite(b.scale[i]), what, ": scale [", i / b.sc, ", ", i % b.sc, "] is ", b.scale[i]);
   }
-  // A code that is NaN / infinite is reported with its place. Eight codes at a time: a byte
-  // whose non-finite bits (e4m3 0x7f, e5m2 0x7c) are all set carries into its top bit when 1 is
-  // added there (a model's worth of codes goes through this).
-  const DType t = weight.dtype();
-  const uint64_t mask = (t == DType::F8E4M3 ? 0x7f : 0x7c) * 0x0101010101010101ull;
-  const uint64_t low = (t == DType::F8E4M3 ? 0x01 : 0x04) * 0x0101010101010101ull;
-  const uint8_t* q = weight.data<uint8_t>();
-  const int64_t n = weight.numel();
-  for (int64_t i = 0; i < n; i += 8) {
-    uint64_t w = 0;
-    std::memcpy(&w, q + i, static_cast<size_t>(std::min<int64_t>(8, n - i)));
-    if ((((w & mask) + low) & 0x8080808080808080ull) == 0) continue;
-    for (int64_t j = i; j < std::min(i + 8, n); ++j)
-      if (!fp8_is_finite(t, q[j]))
-        TLLM_THROW(what, ": FP8 code 0x", std::hex, static_cast<int>(q[j]), std::dec, " at [", j / b.cols, ", ",
-                   j % b.cols, "] is not a finite number (", dtype_name(t), ")");
-  }
+  // A code that is NaN / infinite is reported with its place.
+  const int64_t j = fp8_first_non_finite(weight.dtype(), weight.data<uint8_t>(), weight.numel());
+  TLLM_CHECK(j < 0, what, ": FP8 code 0x", std::hex, static_cast<int>(weight.data<uint8_t>()[j < 0 ? 0 : j]), std::dec,
+             " at [", j / b.cols, ", ", j % b.cols, "] is not a finite number (", dtype_name(weight.dtype()), ")");
   return b;
 }
 
@@ -967,7 +954,7 @@ QuantizedMatrix QuantLoader::decode(WeightLoader& w, const std::string& module, 
 
 LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
   LinearWeight lw = w.backend().pack_quantized(m, w.weight_dtype() == DType::F32);
-  w.add_uploaded_bytes(lw.weight.nbytes() + lw.scales.nbytes() + lw.zeros.nbytes());
+  w.add_uploaded_bytes(lw.weight.nbytes() + lw.scales.nbytes() + (lw.zeros.defined() ? lw.zeros.nbytes() : 0));
   return lw;
 }
 

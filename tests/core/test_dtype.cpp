@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -180,4 +181,37 @@ TEST(DType, Fp8E4M3EncodesToTheNearestCode) {
   EXPECT_EQ(f32_to_fp8_e4m3(std::nanf("")), 0x7f);
   EXPECT_EQ(f32_to_fp8_e4m3(-0.0f), 0x80);
   EXPECT_EQ(f32_to_fp8_e4m3(1e-30f), 0x00);
+}
+
+TEST(DType, Fp8ScanFindsTheFirstNonFiniteCode) {
+  // Against a byte-by-byte scan: every byte value at every place of the first words (each
+  // lane of the 8-byte steps and the tail), and random buffers with codes planted at random.
+  for (const DType t : {DType::F8E4M3, DType::F8E5M2}) {
+    auto reference = [&](const std::vector<uint8_t>& c) -> int64_t {
+      for (size_t i = 0; i < c.size(); ++i)
+        if (!fp8_is_finite(t, c[i])) return static_cast<int64_t>(i);
+      return -1;
+    };
+    for (int n : {0, 1, 7, 8, 9, 21}) {
+      std::vector<uint8_t> c(static_cast<size_t>(n), 0x3c);
+      ASSERT_EQ(fp8_first_non_finite(t, c.data(), n), -1) << dtype_name(t) << " n " << n;
+      for (int at = 0; at < n; ++at)
+        for (int v = 0; v < 256; ++v) {
+          c[at] = static_cast<uint8_t>(v);
+          ASSERT_EQ(fp8_first_non_finite(t, c.data(), n), reference(c)) << dtype_name(t) << " n " << n << " code " << v
+                                                                         << " at " << at;
+          c[at] = 0x3c;
+        }
+    }
+    std::mt19937_64 rng(11);
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<uint8_t> c(1 + rng() % 3000);
+      for (auto& v : c) {
+        v = static_cast<uint8_t>(rng());
+        if (!fp8_is_finite(t, v)) v &= 0x0f;  // finite everywhere, then a few planted at random
+      }
+      for (int k = static_cast<int>(rng() % 3); k > 0; --k) c[rng() % c.size()] = t == DType::F8E4M3 ? 0xff : 0x7c;
+      ASSERT_EQ(fp8_first_non_finite(t, c.data(), static_cast<int64_t>(c.size())), reference(c)) << trial;
+    }
+  }
 }

@@ -140,7 +140,7 @@ cuda::QuantGemmParams gemv_params(const Case& c, const LinearWeight& w) {
   if (w.weight.defined()) {
     p.codes = static_cast<const uint8_t*>(w.weight.raw());
     p.scales = w.scales.raw();
-    p.offsets = w.zeros.raw();
+    p.offsets = w.zeros.defined() ? w.zeros.raw() : nullptr;  // FP8: none
     p.scales_f16 = w.scales.dtype() == DType::F16;
   }
   return p;
@@ -725,7 +725,9 @@ TEST_F(QuantCuda, Fp8ModelsMatchTheirDequantizedTwins) {
       w.set_quantization(std::make_shared<QuantLoader>(spec));
       const std::string q = "model.layers.0.self_attn.q_proj.weight";
       const Shape& s = ck.info(q).shape;
-      EXPECT_EQ(w.linear({q}, {s[0]}, s[1]).quant, QuantScheme::Fp8E4M3) << c.model;
+      const LinearWeight lw = w.linear({q}, {s[0]}, s[1]);
+      EXPECT_EQ(lw.quant, QuantScheme::Fp8E4M3) << c.model;
+      EXPECT_FALSE(lw.zeros.defined()) << c.model << ": FP8 weights carry no offsets";
     }
     const std::string what = detail::concat(c.model, " fp8 ", c.br, "x", c.bc, on_load ? " on load" : "");
     const double base = kl(logits(*cpu, ddir, DType::F32, "", 64, prompt), logits(be(), ddir, DType::BF16, "", 64, prompt));

@@ -24,6 +24,7 @@
 namespace tllm {
 namespace {
 
+using test::random_fp8;
 using test::random_quantized;
 
 struct Shape3 {
@@ -267,6 +268,37 @@ TEST(QuantCpu, BackendLinearAndRowSlices) {
 }  // namespace tllm
 
 namespace tllm {
+// FP8 weights pack without an offsets tensor (no kernel reads one), round-trip their codes
+// and scales, and a NaN code (e4m3 0x7f / 0xff) is refused with its place.
+TEST(QuantLayout, Fp8PacksWithoutOffsetsAndRefusesNaNCodes) {
+  std::mt19937_64 rng(4);
+  for (const Shape3& s : {Shape3{16, 64, 8, 64}, Shape3{37, 200, 8, 200}, Shape3{48, 320, 8, 32}}) {
+    QuantizedMatrix m = random_fp8(s.N, s.K, s.group, false, rng);
+    const LinearWeight w = quant::pack(m, quant::Layout::Cuda);
+    EXPECT_EQ(w.quant, QuantScheme::Fp8E4M3);
+    EXPECT_FALSE(w.zeros.defined()) << s.N << "x" << s.K;
+    const QuantizedMatrix u = quant::unpack(w, quant::Layout::Cuda);
+    ASSERT_TRUE(u.fp8);
+    ASSERT_EQ(0, std::memcmp(u.codes.raw(), m.codes.raw(), m.codes.nbytes())) << s.N << "x" << s.K;
+    ASSERT_EQ(0, std::memcmp(u.scales.raw(), m.scales.raw(), m.scales.nbytes()));
+    for (int64_t i = 0; i < u.offsets.numel(); ++i) ASSERT_EQ(u.offsets.data<float>()[i], 0.0f);
+    for (const uint8_t nan : {uint8_t{0x7f}, uint8_t{0xff}}) {
+      const int64_t r = s.N - 1, c = s.K - 3;
+      const uint8_t keep = m.codes.data<uint8_t>()[r * s.K + c];
+      m.codes.data<uint8_t>()[r * s.K + c] = nan;
+      try {
+        quant::pack(m, quant::Layout::Cuda);
+        ADD_FAILURE() << "a NaN code packed";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(detail::concat("at [", r, ", ", c, "] is not a finite number")),
+                  std::string::npos)
+            << e.what();
+      }
+      m.codes.data<uint8_t>()[r * s.K + c] = keep;
+    }
+  }
+}
+
 namespace {
 
 // The CUDA kernels read the codes of a (panel, tile) as mma.m16n8k16 A fragments without

@@ -188,7 +188,7 @@ __global__ void __launch_bounds__(kWarps * 32, NT == 4 ? 1 : 2)
     for (int i = threadIdx.x; i < np * 2 * per; i += kWarps * 32) {
       const int q = i / (2 * per), kind = (i / per) % 2, off = 16 * (i % per);
       const int qh = SILU ? q / per_block : 0, qj = blockIdx.x * per_block + q % per_block;
-      if (qj >= n_out) continue;
+      if (qj >= n_out || (is_fp8(BITS) && kind)) continue;  // FP8: no offsets
       const int64_t pnl = SILU ? (int64_t{e} * 2 * p.I + qh * p.I) / 16 + qj : int64_t{e} * n_out + qj;
       const unsigned char* src = static_cast<const unsigned char*>(kind ? w.offsets : w.scales) + pnl * psb + off;
       cp_async16(stage + (2 * q + kind) * psb + off, src);

@@ -67,7 +67,7 @@ QuantGemmParams quant_params(const LinearWeight& w) {
   p.ktiles = (p.K + tile - 1) / tile;
   p.codes = static_cast<const uint8_t*>(w.weight.raw());
   p.scales = w.scales.raw();
-  p.offsets = w.zeros.raw();
+  p.offsets = w.zeros.defined() ? w.zeros.raw() : nullptr;  // FP8: none
   p.scales_f16 = w.scales.dtype() == DType::F16;
   p.fp8 = w.quant == QuantScheme::Fp8E4M3;
   return p;
@@ -75,8 +75,9 @@ QuantGemmParams quant_params(const LinearWeight& w) {
 
 void check_quant_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(w.quant != QuantScheme::None, op, ": weight is not quantized");
+  const bool fp8 = w.quant == QuantScheme::Fp8E4M3;  // no offsets
   for (const Tensor* t : {&w.weight, &w.scales, &w.zeros})
-    TLLM_CHECK(t->defined() && t->device() == Device::CUDA, op,
+    TLLM_CHECK((fp8 && t == &w.zeros) ? !t->defined() : t->defined() && t->device() == Device::CUDA, op,
                ": quantized weight tensors must be on the GPU (pack with the CUDA backend)");
   const int bits = w.quant_bits();
   const int64_t N = w.out_features, K = w.in_features;
@@ -84,9 +85,11 @@ void check_quant_packed(const LinearWeight& w, const char* op) {
   TLLM_CHECK(w.weight.dtype() == DType::U8 && w.weight.ndim() == 2 && w.weight.dim(1) == rb &&
                  w.weight.dim(0) >= quant::padded_rows(N),
              op, ": codes ", w.weight.str(), " are not in the CUDA layout for [", N, ", ", K, "] ", bits, "-bit");
-  TLLM_CHECK((w.scales.dtype() == DType::F16 || w.scales.dtype() == DType::F32) && w.zeros.dtype() == w.scales.dtype() &&
-                 w.scales.ndim() == 2 && w.zeros.shape() == w.scales.shape() && w.scales.dim(0) >= quant::padded_rows(N),
-             op, ": scales ", w.scales.str(), " / offsets ", w.zeros.str(), " do not match the weight");
+  TLLM_CHECK((w.scales.dtype() == DType::F16 || w.scales.dtype() == DType::F32) &&
+                 (fp8 || (w.zeros.dtype() == w.scales.dtype() && w.zeros.shape() == w.scales.shape())) &&
+                 w.scales.ndim() == 2 && w.scales.dim(0) >= quant::padded_rows(N),
+             op, ": scales ", w.scales.str(), " / offsets ", fp8 ? std::string("(none: FP8)") : w.zeros.str(),
+             " do not match the weight");
   TLLM_CHECK(N < (1ll << 31) && K < (1ll << 31), op, ": shape too large");
 }
 
@@ -98,7 +101,7 @@ LinearWeight CudaBackend::pack_quantized(const QuantizedMatrix& m, bool) {
   LinearWeight d = h;
   d.weight = upload(h.weight, h.weight.dtype());
   d.scales = upload(h.scales, h.scales.dtype());
-  d.zeros = upload(h.zeros, h.zeros.dtype());
+  if (h.zeros.defined()) d.zeros = upload(h.zeros, h.zeros.dtype());  // FP8: none
   synchronize();  // the host tensors go away with h
   // Size the prefill scratch now, before the KV cache is sized from the free memory.
   const size_t bytes = static_cast<size_t>(quant::padded_rows(m.rows)) * static_cast<size_t>(m.cols) * 2;
