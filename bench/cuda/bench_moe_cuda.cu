@@ -11,8 +11,10 @@
 // measured first (read + write of a 1 GiB device-to-device copy). Then, for the shapes
 // without a shared expert, the fused path's three kernels alone and chained (bench_kernels).
 // Usage: bench_moe_cuda [--quick]   (--quick: 8 layers per shape, fewer reps)
+//        bench_moe_cuda --quant-prefill [--quick]   (bench_quant_prefill below)
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -245,10 +247,109 @@ void bench_kernels(cuda::CudaBackend& be, const ModelShape& m, std::vector<Layer
   }
 }
 
+// Random quantized codes for a [rows, cols] weight, packed by the backend: FP8 (e4m3, NaN codes
+// moved to their neighbour; per-row scales in blocks of 128 columns), int4 g128 or int8 per
+// channel (scales and offsets), as a checkpoint's would be after loading. Timing only.
+LinearWeight random_quantized(cuda::CudaBackend& be, int64_t rows, int64_t cols, const std::string& scheme,
+                              uint64_t seed) {
+  QuantizedMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.fp8 = scheme == "fp8";
+  m.bits = scheme == "int4" ? 4 : 8;
+  m.group_size = scheme == "int8" ? static_cast<int>(cols) : 128;
+  const int64_t G = m.groups();
+  m.codes = Tensor::empty({rows, cols}, DType::U8);
+  m.scales = Tensor::empty({rows, G}, DType::F32);
+  m.offsets = Tensor::empty({rows, G}, DType::F32);
+  uint8_t* c = m.codes.data<uint8_t>();
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (int64_t i = 0; i < rows * cols; i += 8) {
+    z ^= z << 13, z ^= z >> 7, z ^= z << 17;
+    uint64_t v = z;
+    if (m.bits == 4) v &= 0x0f0f0f0f0f0f0f0full;
+    std::memcpy(c + i, &v, static_cast<size_t>(std::min<int64_t>(8, rows * cols - i)));
+  }
+  if (m.fp8)
+    for (int64_t i = 0; i < rows * cols; ++i)
+      if ((c[i] & 0x7f) == 0x7f) c[i] ^= 1;
+  for (int64_t i = 0; i < rows * G; ++i) {
+    m.scales.data<float>()[i] = m.fp8 ? 1e-4f : 2e-3f;
+    m.offsets.data<float>()[i] = m.fp8 ? 0.0f : -m.scales.data<float>()[i] * (m.bits == 4 ? 8.0f : 128.0f);
+  }
+  return be.pack_quantized(m, false);
+}
+
+// --quant-prefill: Backend::moe_experts at the Qwen3-30B-A3B layer shape (128 experts of 2048 x
+// 768, top-8) for prefill-sized batches, bf16 experts against quantized ones (FP8, int4 g128,
+// int8) on each quantized path (TLLM_MOE_QUANT=decode: the decode kernels, which read the active
+// experts' codes in one pass per 32 of an expert's pairs, up to T = 512; fused: the grouped
+// GEMM over the codes; dequant, from T = 512: every expert to bf16, then the bf16 grouped GEMM). TFLOP/s counts the routed pairs'
+// multiply-adds (2 x 3 x H x I per pair) against the cuBLASLt bf16 ceiling; weights GB/s the
+// routed experts' codes (or bf16 weights) over the time.
+void bench_quant_prefill(cuda::CudaBackend& be, bool quick) {
+  const int E = 128, k = 8, H = 2048, I = 768;
+  const double peak = tllm::bench::gemm_peak_tflops(be);
+  cudaStream_t s = be.stream();
+  std::printf("\nMoE experts, prefill, Qwen3-30B-A3B layer (E %d, top-%d, H %d, I %d)\n", E, k, H, I);
+  std::printf("   %-6s %-8s %6s %10s %9s %7s %14s\n", "scheme", "path", "T", "us", "TFLOP/s", "% peak",
+              "weights GB/s");
+  for (const std::string scheme : {"bf16", "fp8", "int4", "int8"}) {
+    MoeExperts w;
+    w.num_experts = E;
+    w.hidden = H;
+    w.inter = I;
+    if (scheme == "bf16") {
+      w.gate_up = linear_weight(be, int64_t{E} * 2 * I, H, 11);
+      w.down = linear_weight(be, int64_t{E} * H, I, 12);
+    } else {
+      w.gate_up = random_quantized(be, int64_t{E} * 2 * I, H, scheme, 11);
+      w.down = random_quantized(be, int64_t{E} * H, I, scheme, 12);
+    }
+    setenv("TLLM_MOE_QUANT", "dequant", 1);  // reserve the bf16 copy too
+    be.moe_reserve(8192, k, w);
+    for (int T : {1, 8, 16, 32, 64, 128, 256, 512, 2048, 8192}) {
+      if (quick && T > 2048) continue;
+      Tensor x = random_tensor(be, {T, H}, DType::BF16, 21, 1.0f), out = be.empty({T, H}, DType::BF16);
+      Tensor logits = random_tensor(be, {T, E}, DType::F32, 22, 2.0f);
+      Tensor ids = be.empty({T, k}, DType::I32), wts = be.empty({T, k}, DType::F32);
+      be.moe_route(ids, wts, logits, true);
+      const double flops = 2.0 * T * k * 3.0 * H * I;
+      // The routed experts' weights (codes only), each read once.
+      const Tensor ids_h = be.download(ids);
+      const std::set<int32_t> routed(ids_h.data<int32_t>(), ids_h.data<int32_t>() + ids_h.numel());
+      const double wbytes =
+          3.0 * static_cast<double>(routed.size()) * H * I * (scheme == "bf16" ? 2.0 : scheme == "int4" ? 0.5 : 1.0);
+      for (const char* path : {"decode", "fused", "dequant"}) {
+        if (scheme == "bf16" && std::strcmp(path, "fused") != 0) continue;
+        if (std::strcmp(path, "decode") == 0 && T > 512) continue;
+        if (std::strcmp(path, "dequant") == 0 && T < 512) continue;
+        setenv("TLLM_MOE_QUANT", path, 1);
+        const double us = tllm::bench::time_us(s, [&](int) { be.moe_experts(out, x, ids, wts, w); }, 1,
+                                               quick ? 5 : 15, 2);
+        const double tf = flops / us / 1e6;
+        std::printf("   %-6s %-8s %6d %10.1f %9.1f %6.1f%% %14.1f\n", scheme.c_str(), scheme == "bf16" ? "-" : path, T,
+                    us, tf, 100.0 * tf / peak, wbytes / us / 1e3);
+      }
+    }
+    unsetenv("TLLM_MOE_QUANT");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (argc > 1 && std::strcmp(argv[1], "--quant-prefill") == 0) {
+    if (!cuda_available()) {
+      std::printf("no CUDA device: nothing to benchmark\n");
+      return 0;
+    }
+    cuda::CudaBackend be(CudaBackendOptions{});
+    std::printf("device: %s\n", be.name().c_str());
+    bench_quant_prefill(be, argc > 2 && std::strcmp(argv[2], "--quick") == 0);
+    return 0;
+  }
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to benchmark\n");
     return 0;

@@ -2,6 +2,8 @@
 // sequence of moe_ops.h. Scratch comes from one grow-only buffer of the backend that
 // moe_reserve() sizes at load, so a forward neither allocates nor synchronises.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
@@ -55,6 +57,26 @@ void check_expert_weight(const LinearWeight& lw, int64_t rows, int64_t cols, con
 }
 
 bool quantized(const MoeExperts& w) { return w.gate_up.quant != QuantScheme::None; }
+
+// Which kernels take quantized experts for a batch of T tokens routed top-k over E experts:
+//   Decode   T <= kMoeQuantGemvMaxTokens: moe_quant.cu, only the active experts' codes;
+//   Fused    the grouped GEMM over the codes (quant_gemm's kernel over moe_align's tiles)
+//            while an expert averages fewer than kMoeDequantPairs pairs;
+//   Dequant  longer batches: every expert to bf16 once, then the bf16 grouped GEMM (the
+//            dense linear's rule, kDequantTokens in quant_backend.cu).
+// TLLM_MOE_QUANT=decode|fused|dequant forces one at any T (tests, benchmarks).
+enum class MoeQuantPath { Decode, Fused, Dequant };
+constexpr int64_t kMoeDequantPairs = 512;
+MoeQuantPath moe_quant_path(int64_t T, int64_t k, int E) {
+  if (const char* e = std::getenv("TLLM_MOE_QUANT"); e && *e && std::strcmp(e, "auto") != 0) {
+    if (std::strcmp(e, "decode") == 0) return MoeQuantPath::Decode;
+    if (std::strcmp(e, "fused") == 0) return MoeQuantPath::Fused;
+    if (std::strcmp(e, "dequant") == 0) return MoeQuantPath::Dequant;
+    TLLM_THROW("TLLM_MOE_QUANT=", e, " is not supported (auto, decode, fused, dequant)");
+  }
+  if (T <= kMoeQuantGemvMaxTokens) return MoeQuantPath::Decode;
+  return T * k < kMoeDequantPairs * E ? MoeQuantPath::Fused : MoeQuantPath::Dequant;
+}
 
 MoeQuantWeight quant_weight(const LinearWeight& lw) {
   const QuantGemmParams g = quant_params(lw);
@@ -203,7 +225,8 @@ void CudaBackend::moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {
     check_capturable("moe_reserve");
     moe_scratch(moe_ws_, moe_ws_bytes_, bytes, stream_);
   }
-  if (quantized(w) && max_tokens > kMoeQuantGemvMaxTokens) {
+  // The bf16 copy of the experts only where a batch of max_tokens can take the dequantizing path.
+  if (quantized(w) && moe_quant_path(max_tokens, std::max(1, top_k), w.num_experts) == MoeQuantPath::Dequant) {
     const size_t dq = dequant_bytes(w);
     if (dq > moe_dequant_bytes_) {
       check_capturable("moe_reserve");
@@ -304,9 +327,11 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
   if (!quantized(w)) {
     if (T <= kMoeGemvMaxTokens) moe_experts_decode(p, stream_);
     else moe_experts_prefill(p, stream_);
-  } else if (T <= kMoeQuantGemvMaxTokens) {  // only the active experts' codes
+  } else if (const MoeQuantPath path = moe_quant_path(T, k, w.num_experts); path == MoeQuantPath::Decode) {
     moe_quant_experts_decode(quant_experts_params(w, p.x, p.act, p.y, p.T, p.k, p.meta), stream_);
-  } else {  // prefill: every expert to bf16 once, then the grouped GEMM
+  } else if (path == MoeQuantPath::Fused) {
+    moe_quant_experts_prefill(quant_experts_params(w, p.x, p.act, p.y, p.T, p.k, p.meta), stream_);
+  } else {  // every expert to bf16 once, then the bf16 grouped GEMM
     const size_t dq = dequant_bytes(w);
     if (dq > moe_dequant_bytes_) {
       check_capturable("moe_experts growing its dequantization scratch (moe_reserve did not cover this batch)");

@@ -5,6 +5,7 @@
 // [16 L, 16 L + 16) (rows L / 4) and [512 + 16 L, ...) (rows L / 4 + 8).
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/moe_ops.h"
 #include "kernels/cuda/quant_common.cuh"
 #include "kernels/cuda/quant_ops.h"
 
@@ -22,57 +23,113 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) 
 
 // ---------------------------------------------------------------------------------------
 // GEMM: block = 64 rows (4 panels) x 64 tokens, 4 warps as 2 (rows) x 2 (tokens), each warp
-// 2 panels x 4 token tiles of 8. Per k tile: cp.async of the codes (4 KiB) and of x
-// (64 tokens x tile) into the other stage, X sums of the current stage, then the MMAs.
+// 2 panels x 4 token tiles of 8. k tiles go through a ring of STAGES shared-memory stages
+// (cp.async of the codes, 4 KiB, and of x, 64 tokens x tile), STAGES - 1 of them in flight
+// while one is used: X sums of the stage, then the MMAs. Two stages (44 KB for int4): 3
+// (int4) and 4 (8-bit) measured level on the H200 (run 246: 7B pp128 / tg b32 and the MoE
+// grouped form within 1%).
 template <int BITS>
 struct GemmSmem {
   static constexpr int TILE = BITS == 4 ? 128 : 64;
+  static constexpr int STAGES = 2;
   static constexpr int XS = TILE + 8;  // bf16 row stride: ldmatrix rows hit distinct banks
   static constexpr int NSEG_MAX = TILE / 32;
-  static constexpr int CODES = 2 * 4 * 1024;
-  static constexpr int X = 2 * 64 * XS * 2;
+  static constexpr int CODES_STAGE = 4 * 1024;
+  static constexpr int X_STAGE = 64 * XS;  // bf16 elements
+  static constexpr int CODES = STAGES * CODES_STAGE;
+  static constexpr int X = STAGES * X_STAGE * 2;
   static constexpr int XSUM = 64 * NSEG_MAX * 4;
   static constexpr int OUT = 64 * 65 * 4;  // epilogue tile, aliases X
   static_assert(OUT <= X, "epilogue tile must fit the activation stages");
   static constexpr int BYTES = CODES + X + XSUM;
 };
 
-template <int BITS, int SEGM, bool F16S, typename OutT>
-__global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__ QuantGemmParams p) {
+// Whose rows a block multiplies (the grouped MoE forms take their tile from moe_align's list,
+// QuantMoeTiles):
+//   Dense     out [T, N] = x w^T; block (n, t): weight rows [64 n, 64 n + 64), tokens
+//             [64 t, 64 t + 64).
+//   MoeGated  act [P, I] = silu(x gate_e^T) * (x up_e^T) for tile y's positions (<= 64 pairs of
+//             expert e; x rows gathered by token): block (f, y) takes gate rows [32 f, 32 f + 32)
+//             of expert e (panels 0, 1 of the block) and the matching up rows (panels 2, 3).
+//   MoeDown   y [P, H] = act down_e^T for tile y's positions: rows [64 n, 64 n + 64) of
+//             expert e's H.
+enum class GemmRows { Dense, MoeGated, MoeDown };
+
+template <int BITS, int SEGM, bool F16S, typename OutT, GemmRows ROWS = GemmRows::Dense>
+__global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__ QuantGemmParams p,
+                                                         const __grid_constant__ QuantMoeTiles mt) {
   using S = GemmSmem<BITS>;
+  constexpr bool MOE = ROWS != GemmRows::Dense;
   constexpr int TILE = S::TILE, XS = S::XS, STEPS = TILE / 16, SEG = SEGM * 16, NSEG = TILE / SEG;
   constexpr float C = code_bias(BITS, false);
   constexpr bool FP8 = is_fp8(BITS);
+  constexpr int STAGES = S::STAGES;
   __shared__ __align__(16) unsigned char smem[S::BYTES];
-  unsigned char* codes_s = smem;                                     // [2][4][1024]
-  bf16* xs = reinterpret_cast<bf16*>(smem + S::CODES);               // [2][64][XS]
+  unsigned char* codes_s = smem;                                     // [STAGES][4][1024]
+  bf16* xs = reinterpret_cast<bf16*>(smem + S::CODES);               // [STAGES][64][XS]
   float* xsum = reinterpret_cast<float*>(smem + S::CODES + S::X);    // [64][NSEG]
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, c = lane & 3;
   const int wr = warp >> 1, wc = warp & 1;
-  const int npanels = (p.N + 15) / 16;
-  const int panel0 = blockIdx.x * 4, tok0 = blockIdx.y * 64;
+  // The block's four panels (-1: past the weight) and the x row of each of its 64 token
+  // columns (-1: none; zeros enter the MMAs and the column is not stored).
+  __shared__ int panel_s[4];
+  __shared__ int xrow_s[64];
+  int expert = 0, pos0 = 0, ncols = 0;  // MoE: the tile's expert, first position and pair count
+  if constexpr (MOE) {
+    const int tile = blockIdx.y;
+    if (tile >= mt.counts[1]) return;  // past the routed tiles (the grid is a capacity)
+    expert = mt.tile_expert[tile];
+    pos0 = mt.tile_start[tile];
+    ncols = min(64, mt.offsets[expert + 1] - pos0);
+  } else {
+    pos0 = blockIdx.y * 64;
+    ncols = min(64, p.T - pos0);
+  }
+  if (tid < 4) {
+    int panel;
+    if constexpr (ROWS == GemmRows::Dense) {
+      panel = blockIdx.x * 4 + tid;
+      if (panel >= (p.N + 15) / 16) panel = -1;
+    } else if constexpr (ROWS == GemmRows::MoeGated) {
+      const int j = blockIdx.x * 2 + (tid & 1), ip = mt.I / 16;  // feature panel; panels per I
+      panel = j < ip ? expert * 2 * ip + (tid >> 1) * ip + j : -1;
+    } else {
+      const int j = blockIdx.x * 4 + tid, hp = p.N / 16;
+      panel = j < hp ? expert * hp + j : -1;
+    }
+    panel_s[tid] = panel;
+  }
+  if (tid < 64) {
+    int row = -1;
+    if (tid < ncols) {
+      if constexpr (ROWS == GemmRows::MoeGated) row = mt.sorted_pair[pos0 + tid] / mt.top_k;
+      else row = pos0 + tid;
+    }
+    xrow_s[tid] = row;
+  }
+  __syncthreads();
 
   auto load_stage = [&](int kt, int st) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int q = tid + i * 128;
       const int pi = q >> 6, j = q & 63;
-      const int panel = panel0 + pi;
-      const bool ok = panel < npanels;
+      const int panel = panel_s[pi];
+      const bool ok = panel >= 0;
       const uint8_t* src = p.codes + ((static_cast<int64_t>(ok ? panel : 0) * p.ktiles + kt) * 1024 + j * 16);
-      cp_async16(codes_s + st * 4096 + pi * 1024 + j * 16, src, ok ? 16 : 0);
+      cp_async16(codes_s + st * S::CODES_STAGE + pi * 1024 + j * 16, src, ok ? 16 : 0);
     }
     constexpr int CH = TILE / 8;  // 16-byte chunks per token row
 #pragma unroll
     for (int i = 0; i < 64 * CH / 128; ++i) {
       const int q = tid + i * 128;
       const int t = q / CH, cc = q % CH;
-      const int tok = tok0 + t, k = kt * TILE + cc * 8;
-      const bool ok = tok < p.T && k < p.K;
-      const bf16* src = ok ? p.x + static_cast<int64_t>(tok) * p.K + k : p.x;
-      cp_async16(xs + (st * 64 + t) * XS + cc * 8, src, ok ? 16 : 0);
+      const int row = xrow_s[t], k = kt * TILE + cc * 8;
+      const bool ok = row >= 0 && k < p.K;
+      const bf16* src = ok ? p.x + static_cast<int64_t>(row) * p.K + k : p.x;
+      cp_async16(xs + st * S::X_STAGE + t * XS + cc * 8, src, ok ? 16 : 0);
     }
   };
 
@@ -84,18 +141,29 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
 #pragma unroll
       for (int i = 0; i < 4; ++i) tot[a][b][i] = acc[a][b][i] = 0.0f;
 
-  load_stage(0, 0);
-  cp_async_commit();
+  // A warp whose 32 token columns hold none of the block's tokens skips its MMAs (a MoE tile
+  // often holds a few pairs, a dense tail fewer than 64 tokens). Per token tile of 8 it costs
+  // more than it saves: the codes' operands are then rebuilt for every tile (run 245: 7B int4
+  // pp128 -31%).
+  const bool idle = 32 * wc >= ncols;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < p.ktiles) load_stage(s, s);
+    cp_async_commit();  // always: the wait below counts one group per k tile
+  }
   for (int kt = 0; kt < p.ktiles; ++kt) {
-    const int st = kt & 1;
-    if (kt + 1 < p.ktiles) load_stage(kt + 1, st ^ 1);
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
+    const int st = kt % STAGES;
+    cp_async_wait<STAGES - 2>();  // k tile kt has landed (this thread's copies) ...
+    __syncthreads();              // ... everyone's, and everyone is done with k tile kt - 1
+    {
+      const int nk = kt + STAGES - 1;  // into the stage k tile kt - 1 used
+      if (nk < p.ktiles) load_stage(nk, nk % STAGES);
+      cp_async_commit();
+    }
     // X[t][s]: sum of the stage's activations of token t over segment s (FP8: no offsets).
     for (int q = tid; q < (FP8 ? 0 : 64 * NSEG); q += 128) {
       const int t = q / NSEG, s = q % NSEG;
-      const bf16* row = xs + (st * 64 + t) * XS + s * SEG;
+      const bf16* row = xs + st * S::X_STAGE + t * XS + s * SEG;
       float sum = 0.0f;
 #pragma unroll
       for (int k = 0; k < SEG; k += 8) {
@@ -106,11 +174,12 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
       }
       xsum[t * NSEG + s] = sum;
     }
-    __syncthreads();
+    if constexpr (!FP8) __syncthreads();
+    if (idle) continue;
     uint4 lo[2], hi[2];
 #pragma unroll
     for (int pi = 0; pi < 2; ++pi) {
-      const unsigned char* base = codes_s + st * 4096 + (2 * wr + pi) * 1024 + lane * 16;
+      const unsigned char* base = codes_s + st * S::CODES_STAGE + (2 * wr + pi) * 1024 + lane * 16;
       lo[pi] = *reinterpret_cast<const uint4*>(base);
       hi[pi] = *reinterpret_cast<const uint4*>(base + 512);
     }
@@ -122,7 +191,7 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
         const int mi = lane >> 3;
         const int t = 32 * wc + 8 * (j + (mi >> 1)) + (lane & 7);
         uint32_t r[4];
-        ldmatrix_x4(r, xs + (st * 64 + t) * XS + 16 * m + 8 * (mi & 1));
+        ldmatrix_x4(r, xs + st * S::X_STAGE + t * XS + 16 * m + 8 * (mi & 1));
         b[j][0] = r[0];
         b[j][1] = r[1];
         b[j + 1][0] = r[2];
@@ -138,9 +207,9 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
         const int grp = p.groups == 1 ? 0 : min(kseg / p.group_size, p.groups - 1);
 #pragma unroll
         for (int pi = 0; pi < 2; ++pi) {
-          const int panel = panel0 + 2 * wr + pi;
+          const int panel = panel_s[2 * wr + pi];
           float sg = 0.0f, sh = 0.0f, og = 0.0f, oh = 0.0f;
-          if (panel < npanels) {
+          if (panel >= 0) {
             const int64_t si = (static_cast<int64_t>(panel) * p.groups + grp) * 16 + g;
             sg = load_scale<F16S>(p.scales, si);
             sh = load_scale<F16S>(p.scales, si + 8);
@@ -163,8 +232,8 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
         }
       }
     }
-    __syncthreads();
   }
+  __syncthreads();  // every warp is done with the stages the epilogue tile aliases
 
   float* ot = reinterpret_cast<float*>(smem + S::CODES);  // [64 rows][65]
 #pragma unroll
@@ -179,10 +248,21 @@ __global__ void __launch_bounds__(128) quant_gemm_kernel(const __grid_constant__
     }
   __syncthreads();
   OutT* out = static_cast<OutT*>(p.out);
-  for (int i = tid; i < 64 * 64; i += 128) {
-    const int t = i >> 6, row = i & 63;
-    const int n = panel0 * 16 + row, tok = tok0 + t;
-    if (n < p.N && tok < p.T) store_val<OutT>(out + static_cast<int64_t>(tok) * p.N + n, ot[row * 65 + t] + bias_at(p, n));
+  if constexpr (ROWS == GemmRows::MoeGated) {  // act [P, I]: rows 0-31 gate, 32-63 up
+    for (int i = tid; i < 32 * 64; i += 128) {
+      const int t = i >> 5, f = i & 31, n = blockIdx.x * 32 + f;
+      if (n < mt.I && t < ncols) {
+        const float gate = ot[f * 65 + t];
+        store_val<OutT>(out + static_cast<int64_t>(pos0 + t) * mt.I + n, silu_f32(gate) * ot[(32 + f) * 65 + t]);
+      }
+    }
+  } else {
+    for (int i = tid; i < 64 * 64; i += 128) {
+      const int t = i >> 6, row = i & 63;
+      const int n = blockIdx.x * 64 + row;
+      if (n < p.N && t < ncols)
+        store_val<OutT>(out + static_cast<int64_t>(pos0 + t) * p.N + n, ot[row * 65 + t] + (MOE ? 0.0f : bias_at(p, n)));
+    }
   }
 }
 
@@ -306,9 +386,63 @@ void quant_gemm(const QuantGemmParams& p, cudaStream_t stream) {
     using OutT = std::remove_pointer_t<decltype(out_tag)>;
     const dim3 grid((p.N + 63) / 64, (p.T + 63) / 64);
     quant_gemm_kernel<decltype(bits)::value, decltype(segm)::value, decltype(f16)::value, OutT>
-        <<<grid, 128, 0, stream>>>(p);
+        <<<grid, 128, 0, stream>>>(p, QuantMoeTiles{});
   });
   CUDA_CHECK_LAUNCH("quant_gemm");
+}
+
+// The weight fields of quant_gemm's parameters for one stacked expert weight.
+QuantGemmParams expert_params(const MoeQuantWeight& w, int N, const bf16* x, int T, bf16* out) {
+  QuantGemmParams q;
+  q.codes = w.codes;
+  q.scales = w.scales;
+  q.offsets = w.offsets;
+  q.scales_f16 = w.scales_f16;
+  q.bits = w.bits;
+  q.fp8 = w.fp8;
+  q.K = w.K;
+  q.ktiles = w.ktiles;
+  q.groups = w.groups;
+  q.group_size = w.group_size;
+  q.N = N;
+  q.x = x;
+  q.T = T;
+  q.out = out;
+  q.out_dtype = DType::BF16;
+  return q;
+}
+
+static_assert(kMoeTileRows == 64, "a grouped quant_gemm block takes one moe_align tile of 64 positions");
+
+void moe_quant_experts_prefill(const MoeQuantExpertParams& p, cudaStream_t stream) {
+  const int max_tiles = p.meta.max_tiles;
+  TLLM_CHECK(max_tiles >= 1 && max_tiles <= 65535, "moe quantized prefill: ", max_tiles,
+             " tiles exceed the grid limit");
+  TLLM_CHECK(p.I % 16 == 0 && p.H % 16 == 0, "moe quantized prefill: H ", p.H, " and I ", p.I,
+             " must be multiples of 16");
+  QuantMoeTiles mt;
+  mt.offsets = p.meta.offsets;
+  mt.tile_expert = p.meta.tile_expert;
+  mt.tile_start = p.meta.tile_start;
+  mt.counts = p.meta.counts;
+  mt.sorted_pair = p.meta.sorted_pair;
+  mt.top_k = p.k;
+  mt.I = p.I;
+  // gate|up: x [T, H] gathered by token -> act [P, I]; down: act -> y [P, H], both by position.
+  const QuantGemmParams gu = expert_params(p.gate_up, p.E * 2 * p.I, p.x, p.T, p.act);
+  const QuantGemmParams dn = expert_params(p.down, p.H, p.act, p.T * p.k, p.y);
+  check_params(gu, "moe quantized prefill (gate|up)");
+  check_params(dn, "moe quantized prefill (down)");
+  dispatch(gu, [&](auto bits, auto segm, auto f16, auto*) {
+    quant_gemm_kernel<decltype(bits)::value, decltype(segm)::value, decltype(f16)::value, bf16, GemmRows::MoeGated>
+        <<<dim3((p.I + 31) / 32, max_tiles), 128, 0, stream>>>(gu, mt);
+  });
+  CUDA_CHECK_LAUNCH("moe quantized prefill (gate|up)");
+  dispatch(dn, [&](auto bits, auto segm, auto f16, auto*) {
+    quant_gemm_kernel<decltype(bits)::value, decltype(segm)::value, decltype(f16)::value, bf16, GemmRows::MoeDown>
+        <<<dim3((p.H + 63) / 64, max_tiles), 128, 0, stream>>>(dn, mt);
+  });
+  CUDA_CHECK_LAUNCH("moe quantized prefill (down)");
 }
 
 void quant_dequantize(const QuantGemmParams& p, bf16* w, cudaStream_t stream) {

@@ -104,6 +104,17 @@ bool quant_gemv_norm_supported(int T, int N);
 // head_dim, split-half, no q/k norms; the caller checks those).
 bool quant_gemv_rope_supported(int T, int n_q_heads, int n_kv_heads, int head_dim);
 void quant_gemm(const QuantGemmParams& p, cudaStream_t stream);
+// The grouped MoE forms of quant_gemm (moe_quant_experts_prefill, moe_ops.h) take their
+// blocks from moe_align's tile list (MoeMeta): tile y is <= 64 positions of one expert.
+struct QuantMoeTiles {
+  const int32_t* offsets = nullptr;      // [E + 1]
+  const int32_t* tile_expert = nullptr;  // [max_tiles]
+  const int32_t* tile_start = nullptr;   // [max_tiles]
+  const int32_t* counts = nullptr;       // [2]: counts[1] tiles are routed
+  const int32_t* sorted_pair = nullptr;  // [P] position -> pair (token = pair / top_k)
+  int top_k = 1;
+  int I = 0;  // the experts' intermediate size (gate|up rows per expert: 2 I)
+};
 // The weight fields of QuantGemmParams for a quantized weight packed by CudaBackend, and the
 // check that it is one (CUDA tensors in the CUDA layout; throws naming `op`).
 QuantGemmParams quant_params(const LinearWeight& w);

@@ -202,6 +202,22 @@ class MoeCuda : public ::testing::Test {
 struct Routing {
   Tensor ids, weights;  // host
 };
+
+// f() once, or for a batch above the quantized decode path (T > 16) once per path of
+// quantized experts (TLLM_MOE_QUANT forces each; by default such a batch takes the grouped
+// GEMM over the codes, or for long batches the dequantized experts): the decode kernels (more
+// passes of an expert's tokens), the grouped GEMM over the codes, and the experts dequantized
+// to bf16 with the bf16 grouped GEMM.
+template <typename F>
+void for_each_prefill_path(int T, F&& f) {
+  if (T <= 16) return f();  // kMoeQuantGemvMaxTokens (kernels/cuda/moe_ops.h)
+  for (const char* path : {"decode", "fused", "dequant"}) {
+    SCOPED_TRACE(path);
+    setenv("TLLM_MOE_QUANT", path, 1);
+    f();
+  }
+  unsetenv("TLLM_MOE_QUANT");
+}
 Routing route_host(const Tensor& logits, int k, bool renorm) {
   Routing r{Tensor::empty({logits.dim(0), k}, DType::I32), Tensor::empty({logits.dim(0), k}, DType::F32)};
   ref::moe_route(r.ids, r.weights, logits, renorm);
@@ -271,9 +287,11 @@ TEST_F(MoeCuda, ExpertsMatchReferenceOnBothPaths) {
 TEST_F(MoeCuda, QuantizedExpertsMatchTheDequantizedReference) {
   std::mt19937_64 rng(12);
   // int4 / int8 codes, group sizes 32 / 64 / 128 / one group per row, f16 and f32 scales;
-  // T <= 64: the quantized decode kernels (NT = 1, 2, 4; several passes of one expert's
-  // tokens at T = 33..64), T > 64: the experts dequantized to bf16 and the grouped GEMM. K
-  // tails: H = 208 and I = 80 are not multiples of the 128- (int4) or 64-column (int8) tiles.
+  // T <= 16: the quantized decode kernels (NT = 1, 2); T > 16: every path
+  // (for_each_prefill_path), the decode kernels with NT = 4 and several passes of one expert's
+  // tokens among them. K tails: H = 208 and I = 80 are not multiples of the 128- (int4) or
+  // 64-column (int8) tiles; I = 80 and H = 208 leave the last column blocks of the grouped GEMM
+  // partial.
   struct Case {
     int bits, group;
     bool f16;
@@ -285,7 +303,7 @@ TEST_F(MoeCuda, QuantizedExpertsMatchTheDequantizedReference) {
       {8, 0, true, 1, 8, 2, 64, 48, 0},       {8, 32, false, 8, 16, 4, 208, 80, 32},
       {8, 64, true, 40, 8, 8, 128, 64, 0},    {4, 32, true, 64, 8, 8, 128, 64, 0},
       {4, 64, true, 65, 16, 4, 128, 96, 0},   {8, 0, false, 200, 16, 2, 208, 80, 48},
-      // FP8 (bits 0): e4m3 experts through the same decode kernels and the dequantized GEMM.
+      // FP8 (bits 0): e4m3 experts through the same kernels.
       {0, 128, false, 1, 8, 2, 256, 176, 0},  {0, 64, true, 9, 16, 4, 208, 80, 32},
       {0, 0, false, 40, 8, 8, 128, 64, 0},    {0, 32, false, 200, 16, 2, 128, 96, 48},
   };
@@ -299,15 +317,19 @@ TEST_F(MoeCuda, QuantizedExpertsMatchTheDequantizedReference) {
     be().moe_reserve(256, c.k, w.dev);
     Tensor x = randn({c.T, c.H}, rng, 0.5f);
     Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.T % 2 == 1);
-    EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3);
+    for_each_prefill_path(c.T, [&] { EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3); });
   }
   // Repeated ids: 16 pairs of T = 2 tokens on one expert (two passes of the NT = 1 kernel),
-  // ids outside [0, E) contributing nothing.
-  HostExperts w = quant_experts(4, 32, true, 6, 64, 32, 0, rng);
-  Tensor x = randn({2, 64}, rng);
-  Tensor ids = Tensor::empty({2, 8}, DType::I32), wts = randn({2, 8}, rng, 0.2f, 0.3f);
-  for (int i = 0; i < 16; ++i) ids.data<int32_t>()[i] = (i % 11 == 5) ? -1 : (i % 13 == 7) ? 6 : 3;
-  EXPECT_LT(check_experts(w, x, ids, wts), 8e-3) << "repeated ids";
+  // ids outside [0, E) contributing nothing; then at T = 70 (prefill), where one expert's
+  // positions span several 64-position tiles and hold the same token more than once.
+  for (int T : {2, 70}) {
+    HostExperts w = quant_experts(4, 32, true, 6, 64, 32, 0, rng);
+    Tensor x = randn({T, 64}, rng);
+    Tensor ids = Tensor::empty({T, 8}, DType::I32), wts = randn({T, 8}, rng, 0.2f, 0.3f);
+    for (int i = 0; i < T * 8; ++i) ids.data<int32_t>()[i] = (i % 11 == 5) ? -1 : (i % 13 == 7) ? 6 : (i % 3 == 0) ? 3 : i % 6;
+    be().moe_reserve(256, 8, w.dev);
+    for_each_prefill_path(T, [&] { EXPECT_LT(check_experts(w, x, ids, wts), 8e-3) << "repeated ids, T=" << T; });
+  }
 }
 
 TEST_F(MoeCuda, QuantizedExpertsAtRealLayerSizes) {
@@ -317,11 +339,11 @@ TEST_F(MoeCuda, QuantizedExpertsAtRealLayerSizes) {
   for (int bits : {4, 8, 0}) {  // 0: FP8 (Qwen3-30B-A3B-FP8's 128 x 128 blocks)
     HostExperts w = quant_experts(bits, 128, bits != 0, 32, 2048, 768, 0, rng);
     be().moe_reserve(256, 8, w.dev);
-    for (int T : {1, 12, 100}) {
+    for (int T : {1, 12, 100, 300}) {
       SCOPED_TRACE(testing::Message() << "int" << bits << " T=" << T);
       Tensor x = randn({T, 2048}, rng, 0.5f);
       Routing r = route_host(randn({T, 32}, rng, 2.0f), 8, true);
-      EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(T)), 8e-3);
+      for_each_prefill_path(T, [&] { EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(T)), 8e-3); });
     }
   }
 }
@@ -514,8 +536,8 @@ TEST_F(MoeBlockCuda, FusedBlockMatchesReference) {
 TEST_F(MoeBlockCuda, FusedRouterWithQuantizedExperts) {
   std::mt19937_64 rng(14);
   // Quantized experts behind the fused router (T <= 16: router, the quantized decode kernels,
-  // moe_combine) and the three-op sequence (T = 17, 70: the quantized decode kernels, then the
-  // dequantize + grouped GEMM path), with and without a quantized shared expert.
+  // moe_combine) and the three-op sequence (T = 17, 70: the grouped GEMM over the codes), with
+  // and without a quantized shared expert.
   struct Case {
     int bits, group, E, k, H, I, S;
   };
@@ -776,9 +798,8 @@ TEST_F(MoeCuda, TestModelsFollowTheGoldensInBf16) {
 TEST_F(MoeCuda, QuantizedTestModelAgreesWithTheCpu) {
   // The Qwen3-MoE test model quantized on load (every linear and the experts; int8, and int4
   // in groups of 32) on the GPU (bf16 activations) against the same codes on the CPU with f32
-  // activations: the golden prompts and a 100-token one (its prefill takes the experts'
-  // dequantize + grouped GEMM path, the others and the decode steps the quantized decode
-  // kernels).
+  // activations: the golden prompts (18 and 40 tokens) and a 100-token one (their prefills take
+  // the grouped GEMM over the codes, the decode steps the quantized decode kernels).
   const fs::path dir = source_dir() / "tests/data/models/qwen3_moe_hd64";
   std::ifstream f(dir / "golden.json");
   ASSERT_TRUE(f.good()) << dir;
