@@ -1,5 +1,5 @@
 // The sparse MoE block alone (Backend::moe_block: router, top-k, experts, combine, shared
-// expert) at the Qwen3-30B-A3B and Qwen1.5-MoE-A2.7B layer shapes, bf16, T = 1, 8, 32.
+// expert) at the Qwen3-30B-A3B and Qwen1.5-MoE-A2.7B layer shapes, bf16, T = 1, 2, 4, 8, 12, 16, 24, 32 (--quick: 1, 8, 32).
 // Every layer has its own random weights (as many layers as the model, so a step streams
 // from HBM, not L2) and its own input rows. Measured per shape and T:
 //   call      one moe_block after another, layer by layer (median of CUDA event timings)
@@ -10,8 +10,11 @@
 // run produced), the shared expert, x and out; GB/s and % of the device copy bandwidth
 // measured first (read + write of a 1 GiB device-to-device copy). Then, for the shapes
 // without a shared expert, the fused path's three kernels alone and chained (bench_kernels).
+// With TLLM_MOE_GEMM=mma|wgmma the 3-op sequence's experts take that grouped GEMM at every T
+// and moe_block takes no fused path.
 // Usage: bench_moe_cuda [--quick]   (--quick: 8 layers per shape, fewer reps)
-//        bench_moe_cuda --quant-prefill [--quick]   (bench_quant_prefill below)
+//        bench_moe_cuda --quant-prefill [--quick] [--scheme bf16|fp8|int4|int8] [--tokens T]
+//          (bench_quant_prefill below; --scheme / --tokens: that row only, e.g. for a trace)
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -24,6 +27,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/moe_ops.h"
 #include "bench_timing.h"
 
@@ -118,7 +122,8 @@ void bench_shape(cuda::CudaBackend& be, const ModelShape& m, bool quick, double 
   }
   be.synchronize();
 
-  for (int T : {1, 8, 32}) {
+  for (int T : {1, 2, 4, 8, 12, 16, 24, 32}) {
+    if (quick && T != 1 && T != 8 && T != 32) continue;
     auto block = [&](int l, bool fused) {
       Layer& y = layers[l];
       Tensor x = y.x.slice_rows(0, T), out = y.out.slice_rows(0, T), lg = y.logits.slice_rows(0, T);
@@ -284,17 +289,18 @@ LinearWeight random_quantized(cuda::CudaBackend& be, int64_t rows, int64_t cols,
 // 768, top-8) for prefill-sized batches, bf16 experts against quantized ones (FP8, int4 g128,
 // int8) on each quantized path (TLLM_MOE_QUANT=decode: the decode kernels, which read the active
 // experts' codes in one pass per 32 of an expert's pairs, up to T = 512; fused: the grouped
-// GEMM over the codes; dequant, from T = 512: every expert to bf16, then the bf16 grouped GEMM). TFLOP/s counts the routed pairs'
+// GEMM over the codes; dequant, from T = 128: every expert to bf16, then the bf16 grouped GEMM, each kernel of it). TFLOP/s counts the routed pairs'
 // multiply-adds (2 x 3 x H x I per pair) against the cuBLASLt bf16 ceiling; weights GB/s the
 // routed experts' codes (or bf16 weights) over the time.
-void bench_quant_prefill(cuda::CudaBackend& be, bool quick) {
+void bench_quant_prefill(cuda::CudaBackend& be, bool quick, const std::string& only_scheme, int only_T) {
   const int E = 128, k = 8, H = 2048, I = 768;
   const double peak = tllm::bench::gemm_peak_tflops(be);
   cudaStream_t s = be.stream();
   std::printf("\nMoE experts, prefill, Qwen3-30B-A3B layer (E %d, top-%d, H %d, I %d)\n", E, k, H, I);
-  std::printf("   %-6s %-8s %6s %10s %9s %7s %14s\n", "scheme", "path", "T", "us", "TFLOP/s", "% peak",
+  std::printf("   %-6s %-14s %6s %10s %9s %7s %14s\n", "scheme", "path", "T", "us", "TFLOP/s", "% peak",
               "weights GB/s");
   for (const std::string scheme : {"bf16", "fp8", "int4", "int8"}) {
+    if (!only_scheme.empty() && scheme != only_scheme) continue;
     MoeExperts w;
     w.num_experts = E;
     w.hidden = H;
@@ -308,8 +314,9 @@ void bench_quant_prefill(cuda::CudaBackend& be, bool quick) {
     }
     setenv("TLLM_MOE_QUANT", "dequant", 1);  // reserve the bf16 copy too
     be.moe_reserve(8192, k, w);
-    for (int T : {1, 8, 16, 32, 64, 128, 256, 512, 2048, 8192}) {
+    for (int T : {1, 2, 4, 8, 12, 16, 24, 32, 64, 128, 256, 512, 2048, 4096, 8192}) {
       if (quick && T > 2048) continue;
+      if (only_T > 0 && T != only_T) continue;
       Tensor x = random_tensor(be, {T, H}, DType::BF16, 21, 1.0f), out = be.empty({T, H}, DType::BF16);
       Tensor logits = random_tensor(be, {T, E}, DType::F32, 22, 2.0f);
       Tensor ids = be.empty({T, k}, DType::I32), wts = be.empty({T, k}, DType::F32);
@@ -320,16 +327,29 @@ void bench_quant_prefill(cuda::CudaBackend& be, bool quick) {
       const std::set<int32_t> routed(ids_h.data<int32_t>(), ids_h.data<int32_t>() + ids_h.numel());
       const double wbytes =
           3.0 * static_cast<double>(routed.size()) * H * I * (scheme == "bf16" ? 2.0 : scheme == "int4" ? 0.5 : 1.0);
+      // bf16 experts, and the dequantizing path's bf16 copy: each grouped GEMM (TLLM_MOE_GEMM)
+      // above the decode kernels' T.
       for (const char* path : {"decode", "fused", "dequant"}) {
         if (scheme == "bf16" && std::strcmp(path, "fused") != 0) continue;
         if (std::strcmp(path, "decode") == 0 && T > 512) continue;
-        if (std::strcmp(path, "dequant") == 0 && T < 512) continue;
-        setenv("TLLM_MOE_QUANT", path, 1);
-        const double us = tllm::bench::time_us(s, [&](int) { be.moe_experts(out, x, ids, wts, w); }, 1,
-                                               quick ? 5 : 15, 2);
-        const double tf = flops / us / 1e6;
-        std::printf("   %-6s %-8s %6d %10.1f %9.1f %6.1f%% %14.1f\n", scheme.c_str(), scheme == "bf16" ? "-" : path, T,
-                    us, tf, 100.0 * tf / peak, wbytes / us / 1e3);
+        if (std::strcmp(path, "dequant") == 0 && T < 128) continue;
+        const bool bf16_gemm = scheme == "bf16" || std::strcmp(path, "dequant") == 0;
+        // bf16: auto (the decode kernels up to kMoeGemvMaxTokens, then the default GEMM), and
+        // each grouped GEMM forced at every T.
+        for (const char* kernel : {"auto", "mma", "wgmma"}) {
+          if (std::strcmp(kernel, "auto") == 0 && scheme != "bf16") continue;
+          if (std::strcmp(kernel, "auto") != 0 && !bf16_gemm && std::strcmp(kernel, "mma") != 0) continue;
+          if (std::strcmp(kernel, "wgmma") == 0 && !cuda::sm90a_available()) continue;
+          setenv("TLLM_MOE_QUANT", path, 1);
+          setenv("TLLM_MOE_GEMM", kernel, 1);
+          const double us = tllm::bench::time_us(s, [&](int) { be.moe_experts(out, x, ids, wts, w); }, 1,
+                                                 quick ? 5 : 15, 2);
+          const double tf = flops / us / 1e6;
+          const std::string label = scheme == "bf16" ? kernel : bf16_gemm ? std::string(path) + "+" + kernel : path;
+          std::printf("   %-6s %-14s %6d %10.1f %9.1f %6.1f%% %14.1f\n", scheme.c_str(), label.c_str(), T, us, tf,
+                      100.0 * tf / peak, wbytes / us / 1e3);
+        }
+        unsetenv("TLLM_MOE_GEMM");
       }
     }
     unsetenv("TLLM_MOE_QUANT");
@@ -347,7 +367,19 @@ int main(int argc, char** argv) {
     }
     cuda::CudaBackend be(CudaBackendOptions{});
     std::printf("device: %s\n", be.name().c_str());
-    bench_quant_prefill(be, argc > 2 && std::strcmp(argv[2], "--quick") == 0);
+    bool q = false;
+    std::string scheme;
+    int tokens = 0;
+    for (int i = 2; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--quick") == 0) q = true;
+      else if (std::strcmp(argv[i], "--scheme") == 0 && i + 1 < argc) scheme = argv[++i];
+      else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) tokens = std::atoi(argv[++i]);
+      else {
+        std::fprintf(stderr, "bench_moe_cuda --quant-prefill: unknown argument %s\n", argv[i]);
+        return 2;
+      }
+    }
+    bench_quant_prefill(be, q, scheme, tokens);
     return 0;
   }
   if (!cuda_available()) {

@@ -30,14 +30,12 @@
 // backend takes it only with TLLM_GEMM_SILU=1. What it lacks against cuBLASLt: the epilogue
 // overlapped with the next tile's MMAs (both consumer warpgroups store at once), and a
 // multicast that pays.
-#include <cuda.h>
-#include <cudaTypedefs.h>
-
 #include "core/env.h"
 #include "core/logging.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
-#include "kernels/cuda/wgmma.cuh"
+#include "kernels/cuda/tma.cuh"
+#include "kernels/cuda/wgmma_ring.cuh"
 
 namespace tllm::cuda {
 namespace {
@@ -53,16 +51,6 @@ struct GemmSiluParams {
   int T, I, K;
   int units_m, tiles_n, group_m;  // units_m: row tiles / CL (a cluster's blocks take CL row tiles)
 };
-
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int c0, int c1, uint32_t bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
-          dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
-      : "memory");
-#endif
-}
 
 // The same copy written into the shared memory of every block of the cluster in `mask` (same
 // offset), completing on each one's mbarrier at `bar`'s offset.
@@ -138,21 +126,8 @@ __device__ __forceinline__ void consume(const GemmSiluParams& p, uint32_t ring, 
   for (int u = blockIdx.x / CL; u < units; u += gridDim.x / CL) {
     int m0, n0;
     tile_origin<CL>(p, u, rank, m0, n0);
-    for (int kb = 0; kb < nk; ++kb, ++it) {
-      const int s = it % kStages;
-      mbar_wait(full + 8 * s, (it / kStages) & 1);
-      const uint32_t a = ring + s * kStageBytes + WG * 64 * 128, b = ring + s * kStageBytes + kABytes;
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk)
-        wgmma_m64n256k16_ss(acc, wgmma_desc_sw128(a + 32 * kk, 16, 1024), wgmma_desc_sw128(b + 32 * kk, 16, 1024),
-                            kb > 0 || kk > 0);
-      wgmma_commit();
-      wgmma_wait<1>();  // the previous k step's MMAs have retired: its stage is free
-      if (kb > 0 && lane == 0) release_stage<CL>(empty + 8 * ((it - 1) % kStages));
-    }
-    wgmma_wait<0>();
-    if (lane == 0) release_stage<CL>(empty + 8 * ((it - 1) % kStages));
+    wgmma_ring_n256<kStages, kStageBytes>(acc, ring, full, WG * 64 * 128, kABytes, nk, it,
+                                          [&](int s) { release_stage<CL>(empty + 8 * s); });
 
     // Accumulator 4i + e: row g + 8 (e >> 1) of the warp's 16, column 8i + 2 t4 + (e & 1).
     const int g = lane / 4, t4 = lane % 4;
@@ -233,33 +208,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q));
-    TLLM_CHECK(q == cudaDriverEntryPointSuccess && f != nullptr,
-               "gemm_silu_sm90: the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// A row-major bf16 matrix [rows, cols] read in [128 rows x 64 cols] boxes, 128-byte swizzle.
-CUtensorMap tensor_map(const bf16* base, int rows, int cols) {
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(cols) * 2};
-  const cuuint32_t box[2] = {kBK, 128}, elem[2] = {1, 1};
-  const CUresult r = tensor_map_encoder()(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(base), dims,
-                                          strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  TLLM_CHECK(r == CUDA_SUCCESS, "gemm_silu_sm90: cuTensorMapEncodeTiled failed (", static_cast<int>(r), ") for [",
-             rows, ", ", cols, "]");
-  return m;
-}
-
 // A launch configuration of `clusters` clusters of `cl` blocks of the kernel (not copyable:
 // cfg points at attr).
 struct ClusterLaunch {
@@ -333,7 +281,7 @@ void gemm_silu_sm90(bf16* out, const bf16* x, const bf16* w, int T, int I, int K
   p.units_m = ceil_div(ceil_div(T, kBM), cluster);
   p.tiles_n = ceil_div(I, kBN);
   p.group_m = std::max(1, group_m / cluster);  // group_m counts row tiles
-  const CUtensorMap mx = tensor_map(x, T, K), mw = tensor_map(w, 2 * I, K);
+  const CUtensorMap mx = tma_map_bf16(x, T, K, kBM, "gemm_silu_sm90"), mw = tma_map_bf16(w, 2 * I, K, kBN, "gemm_silu_sm90");
   if (cluster == 2) launch<2>(mx, mw, p, num_sms, stream);
   else launch<1>(mx, mw, p, num_sms, stream);
 }

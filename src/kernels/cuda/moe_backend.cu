@@ -58,16 +58,37 @@ void check_expert_weight(const LinearWeight& lw, int64_t rows, int64_t cols, con
 
 bool quantized(const MoeExperts& w) { return w.gate_up.quant != QuantScheme::None; }
 
+// Whether the sm_90a grouped GEMM (moe_gemm_sm90.cu) can take these experts' bf16 GEMMs (the
+// scratch and checked weights are 16-byte aligned).
+bool sm90_gemm(const MoeExperts& w) { return w.hidden >= 64 && w.inter >= 64 && moe_gemm_sm90_init(); }
+
+// The most tokens for which bf16 experts take the decode kernels (and moe_block its fused
+// path) rather than a grouped GEMM (moe_ops.h).
+int bf16_decode_max_tokens(const MoeExperts& w) {
+  switch (moe_gemm_forced()) {
+    case MoeGemmKernel::Mma:
+    case MoeGemmKernel::Wgmma: return 0;
+    case MoeGemmKernel::Decode: return kMoeGemvMaxTokens;
+    case MoeGemmKernel::Auto: break;
+  }
+  return sm90_gemm(w) ? kMoeSm90DecodeMaxTokens : kMoeGemvMaxTokens;
+}
+
 // Which kernels take quantized experts for a batch of T tokens routed top-k over E experts:
 //   Decode   T <= kMoeQuantGemvMaxTokens: moe_quant.cu, only the active experts' codes;
 //   Fused    the grouped GEMM over the codes (quant_gemm's kernel over moe_align's tiles)
 //            while an expert averages fewer than kMoeDequantPairs pairs;
 //   Dequant  longer batches: every expert to bf16 once, then the bf16 grouped GEMM (the
-//            dense linear's rule, kDequantTokens in quant_backend.cu).
+//            dense linear's rule, kDequantTokens in quant_backend.cu), from kMoeDequantPairs
+//            pairs per expert on average, or kMoeDequantPairsSm90 where the bf16 GEMM is the
+//            sm_90a one (a 30B-A3B layer at T = 4,096, H200 run 248: fused against dequantized
+//            + wgmma fp8 2,455 / 2,376 us, int4 2,656 / 2,431, int8 3,169 / 2,228; at T = 2,048
+//            fused wins by 8-50%).
 // TLLM_MOE_QUANT=decode|fused|dequant forces one at any T (tests, benchmarks).
 enum class MoeQuantPath { Decode, Fused, Dequant };
-constexpr int64_t kMoeDequantPairs = 512;
-MoeQuantPath moe_quant_path(int64_t T, int64_t k, int E) {
+constexpr int64_t kMoeDequantPairs = 512, kMoeDequantPairsSm90 = 256;
+MoeQuantPath moe_quant_path(int64_t T, int64_t k, const MoeExperts& w) {
+  const int E = w.num_experts;
   if (const char* e = std::getenv("TLLM_MOE_QUANT"); e && *e && std::strcmp(e, "auto") != 0) {
     if (std::strcmp(e, "decode") == 0) return MoeQuantPath::Decode;
     if (std::strcmp(e, "fused") == 0) return MoeQuantPath::Fused;
@@ -75,7 +96,8 @@ MoeQuantPath moe_quant_path(int64_t T, int64_t k, int E) {
     TLLM_THROW("TLLM_MOE_QUANT=", e, " is not supported (auto, decode, fused, dequant)");
   }
   if (T <= kMoeQuantGemvMaxTokens) return MoeQuantPath::Decode;
-  return T * k < kMoeDequantPairs * E ? MoeQuantPath::Fused : MoeQuantPath::Dequant;
+  return T * k < (sm90_gemm(w) ? kMoeDequantPairsSm90 : kMoeDequantPairs) * E ? MoeQuantPath::Fused
+                                                                               : MoeQuantPath::Dequant;
 }
 
 MoeQuantWeight quant_weight(const LinearWeight& lw) {
@@ -226,7 +248,7 @@ void CudaBackend::moe_reserve(int max_tokens, int top_k, const MoeExperts& w) {
     moe_scratch(moe_ws_, moe_ws_bytes_, bytes, stream_);
   }
   // The bf16 copy of the experts only where a batch of max_tokens can take the dequantizing path.
-  if (quantized(w) && moe_quant_path(max_tokens, std::max(1, top_k), w.num_experts) == MoeQuantPath::Dequant) {
+  if (quantized(w) && moe_quant_path(max_tokens, std::max(1, top_k), w) == MoeQuantPath::Dequant) {
     const size_t dq = dequant_bytes(w);
     if (dq > moe_dequant_bytes_) {
       check_capturable("moe_reserve");
@@ -244,6 +266,7 @@ void CudaBackend::moe_block(Tensor& out, const Tensor& x, const LinearWeight& ro
   // The fused router (GEMV, top-k and the grouping in one kernel) for a small batch with a
   // bf16 router; then the fused expert kernels (bf16) or the quantized ones and moe_combine.
   const bool fused = moe_fused_supported(static_cast<int>(T), static_cast<int>(E), static_cast<int>(k)) &&
+                     (quantized(w) || T <= bf16_decode_max_tokens(w)) &&
                      router.quant == QuantScheme::None && router.weight.defined() &&
                      router.weight.dtype() == DType::BF16 && router.weight.device() == Device::CUDA &&
                      router.weight.ndim() == 2 && router.weight.dim(0) == E && router.weight.dim(1) == w.hidden &&
@@ -325,9 +348,9 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
 
   cuda::moe_align(topk_ids.data<int32_t>(), P, w.num_experts, p.meta, stream_);
   if (!quantized(w)) {
-    if (T <= kMoeGemvMaxTokens) moe_experts_decode(p, stream_);
+    if (T <= bf16_decode_max_tokens(w)) moe_experts_decode(p, stream_);
     else moe_experts_prefill(p, stream_);
-  } else if (const MoeQuantPath path = moe_quant_path(T, k, w.num_experts); path == MoeQuantPath::Decode) {
+  } else if (const MoeQuantPath path = moe_quant_path(T, k, w); path == MoeQuantPath::Decode) {
     moe_quant_experts_decode(quant_experts_params(w, p.x, p.act, p.y, p.T, p.k, p.meta), stream_);
   } else if (path == MoeQuantPath::Fused) {
     moe_quant_experts_prefill(quant_experts_params(w, p.x, p.act, p.y, p.T, p.k, p.meta), stream_);

@@ -9,7 +9,10 @@
 //                    pass of its own); out = act[pos, f] = silu(gate) * up for f in the
 //                    block's 64 features.
 //   down:            A rows are act[pos]; out = y[pos, n] for the block's 128 columns.
-// All index maps are in moe_gemm_layout.h (host-tested).
+// All index maps are in moe_gemm_layout.h (host-tested). On Hopper moe_gemm_sm90.cu (TMA +
+// wgmma) takes the calls instead where it supports them (take_sm90 below).
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -177,11 +180,45 @@ void moe_gemm_init() {
   std::call_once(g_gemm_init, [] {
     CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
+    moe_gemm_sm90_init();
   });
 }
 
+MoeGemmKernel moe_gemm_forced() {
+  const char* e = std::getenv("TLLM_MOE_GEMM");
+  if (!e || !*e || std::strcmp(e, "auto") == 0) return MoeGemmKernel::Auto;
+  if (std::strcmp(e, "mma") == 0) return MoeGemmKernel::Mma;
+  if (std::strcmp(e, "decode") == 0) return MoeGemmKernel::Decode;
+  TLLM_CHECK(std::strcmp(e, "wgmma") == 0, "TLLM_MOE_GEMM=", e, " is not supported (auto, decode, mma, wgmma)");
+  return MoeGemmKernel::Wgmma;
+}
+
+namespace {
+// Whether this call takes the sm_90a kernels (moe_ops.h: TLLM_MOE_GEMM, else where supported).
+bool take_sm90(const MoeExpertParams& p) {
+  switch (moe_gemm_forced()) {
+    case MoeGemmKernel::Mma: return false;
+    case MoeGemmKernel::Wgmma:
+      TLLM_CHECK(moe_gemm_sm90_supported(p), "TLLM_MOE_GEMM=wgmma: the sm_90a grouped GEMM does not take this call (",
+                 "it needs an sm_90 device with sm_90a code in this build, H = ", p.H, " and I = ", p.I,
+                 " multiples of 8 and >= 64)");
+      return true;
+    case MoeGemmKernel::Auto:
+    case MoeGemmKernel::Decode: break;
+  }
+  return moe_gemm_sm90_supported(p);
+}
+}  // namespace
+
 void moe_experts_prefill(const MoeExpertParams& p, cudaStream_t stream) {
   moe_gemm_init();
+  if (take_sm90(p)) {
+    int dev = 0, sms = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    moe_experts_prefill_sm90(p, sms, stream);
+    return;
+  }
   const int max_tiles = p.meta.max_tiles;
   TLLM_CHECK(max_tiles >= 1 && max_tiles <= 65535, "moe prefill: ", max_tiles, " tiles exceed the grid limit");
   GemmParams g{};

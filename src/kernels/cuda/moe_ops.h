@@ -89,8 +89,26 @@ struct MoeExpertParams {
 // decode: T <= kMoeGemvMaxTokens; otherwise the grouped GEMM.
 void moe_experts_decode(const MoeExpertParams& p, cudaStream_t stream);
 void moe_experts_prefill(const MoeExpertParams& p, cudaStream_t stream);
-// Sets the shared-memory limits of the GEMM kernels (once; call before graph capture).
+// Sets the shared-memory limits of the GEMM kernels and probes for the sm_90a one (once; call
+// before graph capture).
 void moe_gemm_init();
+
+// The grouped GEMMs on Hopper (moe_gemm_sm90.cu: TMA + wgmma, 128 positions of one expert per
+// unit, x gathered into expert order in the y scratch first), where supported (an sm_90
+// device with sm_90a code in this build, H and I multiples of 8 and >= 64, 16-byte aligned
+// buffers). There bf16 experts take the decode kernels and the fused decode block only up to
+// kMoeSm90DecodeMaxTokens tokens and these GEMMs above (H200 run 250, one 30B-A3B block in a
+// graph: T = 8 fused 159 us against 169; T = 12 311 against 210, T = 32 457 against 300).
+// TLLM_MOE_GEMM=mma|wgmma forces a grouped GEMM (wgmma where unsupported is an error) for
+// bf16 experts at any T (no decode kernels, no fused block), and for the dequantized copy of
+// quantized ones; TLLM_MOE_GEMM=decode keeps the decode kernels and the fused block up to
+// their own limits (kMoeGemvMaxTokens, kMoeFusedMaxTokens) on Hopper too (tests).
+constexpr int kMoeSm90DecodeMaxTokens = 8;
+enum class MoeGemmKernel { Auto, Mma, Wgmma, Decode };
+MoeGemmKernel moe_gemm_forced();
+bool moe_gemm_sm90_init();
+bool moe_gemm_sm90_supported(const MoeExpertParams& p);
+void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_t stream);
 
 // --- quantized experts (int8 / int4 codes in the CUDA layout of kernels/quant_layout.h) ---
 // T up to which the quantized decode path runs; above it the grouped GEMM over the codes is

@@ -21,6 +21,7 @@
 
 #include "engine/engine.h"
 #include "kernels/backend.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/reference/moe_reference.h"
 #include "kernels/reference/quant_reference.h"
 #include "quant/quant_test_util.h"
@@ -74,6 +75,26 @@ std::vector<int64_t> sampled_rows(int64_t T) {
   if (T > 1) rows.push_back(T - 1);
   return rows;
 }
+
+// Sets an environment variable for a scope, restoring what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_) setenv(name_, old_.c_str(), 1);
+    else unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
 
 double value(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
@@ -218,6 +239,17 @@ void for_each_prefill_path(int T, F&& f) {
   }
   unsetenv("TLLM_MOE_QUANT");
 }
+// f() once per choice of kernels for bf16 experts (TLLM_MOE_GEMM, moe_ops.h): the decode
+// kernels up to 32 tokens (decode), the mma.sync grouped GEMM at every T (mma), and the
+// default (auto: on Hopper the sm_90a grouped GEMM above 8 tokens).
+template <typename F>
+void for_each_bf16_path(F&& f) {
+  for (const char* kernel : {"decode", "mma", "auto"}) {
+    SCOPED_TRACE(kernel);
+    ScopedEnv env("TLLM_MOE_GEMM", kernel);
+    f();
+  }
+}
 Routing route_host(const Tensor& logits, int k, bool renorm) {
   Routing r{Tensor::empty({logits.dim(0), k}, DType::I32), Tensor::empty({logits.dim(0), k}, DType::F32)};
   ref::moe_route(r.ids, r.weights, logits, renorm);
@@ -266,8 +298,10 @@ struct ExpertCase {
 
 TEST_F(MoeCuda, ExpertsMatchReferenceOnBothPaths) {
   std::mt19937_64 rng(2);
-  // T <= 32: decode path (NT = 1, 2, 4); T > 32: grouped GEMM (partial tiles, partial column
-  // blocks when I % 64 or H % 128 != 0, K tails when H or I % 32 != 0).
+  // Every bf16 path (for_each_bf16_path): the decode kernels (NT = 1, 2, 4) up to T = 32, the
+  // mma.sync grouped GEMM (partial tiles, partial column blocks when I % 64 or H % 128 != 0,
+  // K tails when H or I % 32 != 0), and the default choice (on Hopper the sm_90a GEMM above
+  // T = 8 where H, I >= 64).
   const std::vector<ExpertCase> cases = {
       {1, 8, 2, 64, 48, 0},     {2, 8, 2, 64, 48, 96},   {5, 60, 4, 128, 176, 256}, {8, 128, 8, 256, 96, 0},
       {9, 16, 4, 72, 40, 0},    {16, 8, 8, 64, 48, 32},  {17, 60, 4, 136, 88, 0},   {32, 128, 8, 128, 64, 0},
@@ -280,7 +314,7 @@ TEST_F(MoeCuda, ExpertsMatchReferenceOnBothPaths) {
     HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
     Tensor x = randn({c.T, c.H}, rng);
     Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.T % 2 == 1);
-    EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3);
+    for_each_bf16_path([&] { EXPECT_LT(check_experts(w, x, r.ids, r.weights), 8e-3); });
   }
 }
 
@@ -352,7 +386,7 @@ TEST_F(MoeCuda, ExpertsAtRealLayerSizes) {
   std::mt19937_64 rng(3);
   // Qwen3-30B-A3B (H 2048, I 768, 128 experts, top-8) and Qwen1.5-MoE-A2.7B (H 2048, I 1408,
   // 60 experts, top-4, shared expert 5632) at decode (NT = 1, 4 of the grouped GEMV) and
-  // prefill batch sizes; one weight set per layer, the reference on sampled rows only (the
+  // prefill batch sizes, on every bf16 path; one weight set per layer, the reference on sampled rows only (the
   // full double reference took 125 s on the H200 host).
   struct Layer {
     int E, k, H, I, S;
@@ -364,8 +398,81 @@ TEST_F(MoeCuda, ExpertsAtRealLayerSizes) {
       SCOPED_TRACE(testing::Message() << "T=" << T << " E=" << c.E << " k=" << c.k << " I=" << c.I << " S=" << c.S);
       Tensor x = randn({T, c.H}, rng);
       Routing r = route_host(randn({T, c.E}, rng, 2.0f), c.k, c.S == 0);
-      EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(T)), 8e-3);
+      for_each_bf16_path([&] { EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(T)), 8e-3); });
     }
+  }
+}
+
+// The sm_90a grouped GEMM (moe_gemm_sm90.cu, TMA + wgmma) forced by TLLM_MOE_GEMM=wgmma (at
+// T = 20 in place of the decode kernels): against the double reference (every row, or sampled rows at the real layer sizes) and on
+// every row against the mma.sync kernel (TLLM_MOE_GEMM=mma). Its units are 128 positions of
+// one expert over moe_align's 64-position tiles, so the cases have experts with 1 to ~600
+// positions (several units, the last one partial, a unit's rows running on into the next
+// expert's or past the routed pairs), partial column blocks (I % 128, H % 256 != 0), K tails
+// (H, I % 64 != 0), ids outside [0, E) and repeated ids, a shared expert, and the Qwen3-30B-A3B
+// and Qwen1.5-MoE-A2.7B layer shapes. Then the clear error where it cannot run (H < 64).
+TEST_F(MoeCuda, Sm90GroupedGemmMatchesTheReferenceAndTheMmaKernel) {
+  if (!cuda::sm90a_available()) GTEST_SKIP() << "no sm_90 device or no sm_90a code in this build";
+  std::mt19937_64 rng(21);
+  auto run = [&](const HostExperts& w, const Tensor& x, const Tensor& ids, const Tensor& wts, bool sampled) {
+    const int64_t T = x.dim(0);
+    setenv("TLLM_MOE_GEMM", "wgmma", 1);
+    EXPECT_LT(check_experts(w, x, ids, wts, sampled ? sampled_rows(T) : std::vector<int64_t>{}), 8e-3);
+    Tensor xd = dev(x, DType::BF16), a = dev_nan({T, w.host.hidden}, DType::BF16);
+    Tensor b = dev_nan({T, w.host.hidden}, DType::BF16);
+    Tensor ids_d = be().upload(ids, DType::I32), wts_d = dev(wts, DType::F32);
+    be().moe_experts(a, xd, ids_d, wts_d, w.dev);
+    setenv("TLLM_MOE_GEMM", "mma", 1);
+    be().moe_experts(b, xd, ids_d, wts_d, w.dev);
+    unsetenv("TLLM_MOE_GEMM");
+    EXPECT_LT(rel_err(be().download(a), be().download(b)), 5e-3) << "wgmma against mma, every row";
+  };
+  const std::vector<ExpertCase> cases = {
+      {20, 8, 2, 64, 64, 0},       {33, 8, 2, 64, 64, 0},      {70, 2, 2, 64, 64, 0},      {300, 8, 4, 200, 136, 0},
+      {513, 4, 2, 72, 264, 96},    {257, 60, 4, 136, 88, 0},   {1000, 16, 8, 128, 128, 0},
+  };
+  for (const ExpertCase& c : cases) {
+    SCOPED_TRACE(testing::Message() << "T=" << c.T << " E=" << c.E << " k=" << c.k << " H=" << c.H << " I=" << c.I
+                                    << " S=" << c.S);
+    HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
+    be().moe_reserve(c.T, c.k, w.dev);
+    Tensor x = randn({c.T, c.H}, rng);
+    Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.T % 2 == 1);
+    run(w, x, r.ids, r.weights, false);
+  }
+  {  // repeated ids and ids outside [0, E): most pairs on expert 3 (several units), some on 6 (= E)
+    const int T = 150;
+    HostExperts w = experts(6, 64, 96, 0, rng);
+    Tensor x = randn({T, 64}, rng);
+    Tensor ids = Tensor::empty({T, 8}, DType::I32), wts = randn({T, 8}, rng, 0.2f, 0.3f);
+    for (int i = 0; i < T * 8; ++i) ids.data<int32_t>()[i] = (i % 11 == 5) ? -1 : (i % 13 == 7) ? 6 : (i % 3 == 0) ? 3 : i % 6;
+    be().moe_reserve(T, 8, w.dev);
+    run(w, x, ids, wts, false);
+  }
+  struct Layer {
+    int E, k, H, I, S, T;
+  };
+  for (const Layer& c : std::vector<Layer>{{128, 8, 2048, 768, 0, 600}, {60, 4, 2048, 1408, 5632, 300}}) {
+    SCOPED_TRACE(testing::Message() << "T=" << c.T << " E=" << c.E << " k=" << c.k << " I=" << c.I << " S=" << c.S);
+    HostExperts w = experts(c.E, c.H, c.I, c.S, rng);
+    be().moe_reserve(c.T, c.k, w.dev);
+    Tensor x = randn({c.T, c.H}, rng);
+    Routing r = route_host(randn({c.T, c.E}, rng, 2.0f), c.k, c.S == 0);
+    run(w, x, r.ids, r.weights, true);
+  }
+  {  // where it cannot run: a clear error naming the sizes, not a wrong answer
+    HostExperts w = experts(8, 48, 64, 0, rng);
+    Tensor x = dev(randn({40, 48}, rng), DType::BF16), out = be().empty({40, 48}, DType::BF16);
+    Routing r = route_host(randn({40, 8}, rng, 2.0f), 2, false);
+    Tensor ids = be().upload(r.ids, DType::I32), wts = dev(r.weights, DType::F32);
+    setenv("TLLM_MOE_GEMM", "wgmma", 1);
+    try {
+      be().moe_experts(out, x, ids, wts, w.dev);
+      ADD_FAILURE() << "TLLM_MOE_GEMM=wgmma with H = 48 ran";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("H = 48"), std::string::npos) << e.what();
+    }
+    unsetenv("TLLM_MOE_GEMM");
   }
 }
 
@@ -505,6 +612,8 @@ class MoeBlockCuda : public MoeCuda {
 
 TEST_F(MoeBlockCuda, FusedBlockMatchesReference) {
   std::mt19937_64 rng(11);
+  // The fused block up to its own limit (16 tokens), also where the sm_90a GEMM takes T > 8.
+  ScopedEnv decode("TLLM_MOE_GEMM", "decode");
   // (E, k, H, I, S): small shapes with K tails (H, I not multiples of 32, H not of 16), few
   // and many experts, k up to 16, the shared expert; T = 1, 2, 8, 16 on the fused path and
   // 17, 40 through the fallback of the same call.
@@ -660,6 +769,8 @@ TEST_F(MoeBlockCuda, FusedRouterMatchesMoeRouteBitForBitWithTiesAndNaN) {
 
 TEST_F(MoeBlockCuda, FusedAgreesWithUnfusedAndIsDeterministic) {
   std::mt19937_64 rng(14);
+  // The fused block up to its own limit (16 tokens), also where the sm_90a GEMM takes T > 8.
+  ScopedEnv decode("TLLM_MOE_GEMM", "decode");
   const int E = 64, H = 256, I = 128, k = 8;
   HostExperts w = experts(E, H, I, 192, rng);
   Tensor router_h = randn({E, H}, rng, 1.0f / std::sqrt(float(H)));
@@ -679,6 +790,8 @@ TEST_F(MoeBlockCuda, FusedAgreesWithUnfusedAndIsDeterministic) {
 
 TEST_F(MoeBlockCuda, CapturedGraphOfSeveralBlocksReplays) {
   std::mt19937_64 rng(15);
+  // The fused block up to its own limit (16 tokens), also where the sm_90a GEMM takes T > 8.
+  ScopedEnv decode("TLLM_MOE_GEMM", "decode");
   // Three blocks in one graph (as layers of a decode step), sharing the scratch and the
   // router's done counter; replays over new inputs must match the reference each time.
   const int E = 32, H = 128, I = 64, k = 4, S = 96;
