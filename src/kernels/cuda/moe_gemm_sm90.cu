@@ -10,10 +10,10 @@
 //    the y scratch, which the down GEMM overwrites later), so every operand tile is a plain 2-D
 //    box for the TMA unit: rows [start, start + 128) of x_sorted (gate|up) or of act (down),
 //    and 2 x 128 rows of the expert's weights;
-//  - a unit is 128 positions of one expert (two of moe_align's 64-position tiles: the tile
-//    whose offset within its expert is a multiple of 128 leads, the next one is skipped) times
-//    one column block. Rows past the expert's positions belong to the next expert or lie past
-//    the matrix (zeros): they are computed and not stored;
+//  - a unit is 128 positions of one expert (two of moe_align's 64-position tiles, listed by
+//    moe_align as meta.unit_tile) times one column block. Rows past the expert's positions
+//    belong to the next expert or lie past the matrix (zeros): they are computed and not
+//    stored;
 //  - a unit with at most 64 positions (an expert's last) runs warpgroup 1 without MMAs;
 //  - a persistent grid (one 384-thread block per SM) walks the units tile-major, so the units
 //    in flight share their experts' weight columns in L2;
@@ -54,37 +54,34 @@ struct Sm90GemmParams {
   const int32_t* offsets;   // [E + 1]
   const int32_t* tile_expert;
   const int32_t* tile_start;
-  const int32_t* counts;    // [1]: moe_align's tiles
+  const int32_t* unit_tile;
+  const int32_t* counts;    // counts[2]: moe_align's units
 };
 
-// Unit u of the walk (tile-major): false when its tile is past the list or not the first of a
-// 128-position unit of its expert.
-__device__ __forceinline__ bool unit_origin(const Sm90GemmParams& p, int n_tiles, int u, int& expert, int& start,
-                                            int& rows, int& n0) {
-  const int tile = u / p.tiles_n;
-  if (tile >= n_tiles) return false;
+// Unit u of the walk (units in expert order, column blocks fastest): its expert, first
+// position, positions (<= 128) and first output column.
+__device__ __forceinline__ void unit_origin(const Sm90GemmParams& p, int u, int& expert, int& start, int& rows,
+                                            int& n0) {
+  const int unit = u / p.tiles_n, tile = p.unit_tile[unit];
   expert = p.tile_expert[tile];
   start = p.tile_start[tile];
-  const int first = p.offsets[expert];
-  if ((start - first) % kBM != 0) return false;
   rows = min(kBM, p.offsets[expert + 1] - start);
-  n0 = (u - tile * p.tiles_n) * p.cols_per_unit;
-  return true;
+  n0 = (u - unit * p.tiles_n) * p.cols_per_unit;
 }
 
 __device__ __forceinline__ float silu_precise(float g) { return g / (1.0f + expf(-g)); }
 
 template <bool GATED, int WG>
-__device__ __forceinline__ void consume(const Sm90GemmParams& p, int n_tiles, uint32_t ring, uint32_t full,
+__device__ __forceinline__ void consume(const Sm90GemmParams& p, int n_units, uint32_t ring, uint32_t full,
                                         uint32_t empty) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   float acc[128];
   const int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4;
-  const int units = n_tiles * p.tiles_n, nk = (p.K + kBK - 1) / kBK;
+  const int units = n_units * p.tiles_n, nk = (p.K + kBK - 1) / kBK;
   int it = 0;  // k steps consumed by this block over all its units: the ring position
   for (int u = blockIdx.x; u < units; u += gridDim.x) {
     int e, start, rows, n0;
-    if (!unit_origin(p, n_tiles, u, e, start, rows, n0)) continue;
+    unit_origin(p, u, e, start, rows, n0);
     if (WG * 64 >= rows) {
       // No rows of this warpgroup (an expert's last unit of <= 64 positions): no MMAs, so the
       // other warpgroup has the tensor cores to itself. Each stage is still waited for, so
@@ -140,16 +137,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
-  const int n_tiles = p.counts[1];
+  const int n_units = p.counts[2];
 
   if (tid < 128) {  // producer warpgroup: one thread issues every copy
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (tid == 0) {
-      const int units = n_tiles * p.tiles_n, nk = (p.K + kBK - 1) / kBK;
+      const int units = n_units * p.tiles_n, nk = (p.K + kBK - 1) / kBK;
       int it = 0;
       for (int u = blockIdx.x; u < units; u += gridDim.x) {
         int e, start, rows, n0;
-        if (!unit_origin(p, n_tiles, u, e, start, rows, n0)) continue;
+        unit_origin(p, u, e, start, rows, n0);
         const int wrow = e * p.expert_rows + n0;
         for (int kb = 0; kb < nk; ++kb, ++it) {
           const int s = it % kStages;
@@ -165,8 +162,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     __syncwarp();
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    if (tid < 256) consume<GATED, 0>(p, n_tiles, ring, full, empty);
-    else consume<GATED, 1>(p, n_tiles, ring, full, empty);
+    if (tid < 256) consume<GATED, 0>(p, n_units, ring, full, empty);
+    else consume<GATED, 1>(p, n_units, ring, full, empty);
   }
 #else
   __trap();  // launched only where sm90a_available()
@@ -187,9 +184,9 @@ __global__ void gather_sorted_kernel(bf16* __restrict__ out, const bf16* __restr
 }
 
 template <bool GATED>
-void launch(const CUtensorMap& ma, const CUtensorMap& mw, const Sm90GemmParams& p, int max_tiles, int num_sms,
+void launch(const CUtensorMap& ma, const CUtensorMap& mw, const Sm90GemmParams& p, int max_units, int num_sms,
             cudaStream_t stream) {
-  const int grid = std::max(1, std::min(num_sms, max_tiles * p.tiles_n));
+  const int grid = std::max(1, std::min(num_sms, max_units * p.tiles_n));
   moe_gemm_sm90_kernel<GATED><<<grid, kThreads, kSmemBytes, stream>>>(ma, mw, p);
   CUDA_CHECK_LAUNCH(GATED ? "moe_gemm_sm90 gate_up" : "moe_gemm_sm90 down");
 }
@@ -222,7 +219,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   TLLM_CHECK(moe_gemm_sm90_supported(p), "moe_gemm_sm90: unsupported call (needs sm_90a code and device, H = ", p.H,
              " and I = ", p.I, " multiples of 8 and >= 64, 16-byte aligned buffers)");
   const int64_t P = static_cast<int64_t>(p.T) * p.k;
-  const int max_tiles = p.meta.max_tiles;
+  const int max_units = moe_max_units(P, p.E);
   // x in expert order, into the y scratch (the down GEMM writes y only after gate|up read it).
   constexpr int kGatherRows = 8;
   gather_sorted_kernel<<<ceil_div(P, kGatherRows), 32 * kGatherRows, 0, stream>>>(p.y, p.x, p.meta.sorted_pair,
@@ -233,6 +230,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   g.offsets = p.meta.offsets;
   g.tile_expert = p.meta.tile_expert;
   g.tile_start = p.meta.tile_start;
+  g.unit_tile = p.meta.unit_tile;
   g.counts = p.meta.counts;
 
   g.out = p.act;
@@ -244,7 +242,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   g.tiles_n = ceil_div(p.I, g.cols_per_unit);
   launch<true>(tma_map_bf16(p.y, P, p.H, kBM, "moe_gemm_sm90"),
                tma_map_bf16(p.gate_up, static_cast<int64_t>(p.E) * 2 * p.I, p.H, kWRows / 2, "moe_gemm_sm90"), g,
-               max_tiles, num_sms, stream);
+               max_units, num_sms, stream);
 
   g.out = p.y;
   g.N = p.H;
@@ -254,7 +252,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   g.cols_per_unit = kWRows;
   g.tiles_n = ceil_div(p.H, g.cols_per_unit);
   launch<false>(tma_map_bf16(p.act, P, p.I, kBM, "moe_gemm_sm90"),
-                tma_map_bf16(p.down, static_cast<int64_t>(p.E) * p.H, p.I, kWRows / 2, "moe_gemm_sm90"), g, max_tiles,
+                tma_map_bf16(p.down, static_cast<int64_t>(p.E) * p.H, p.I, kWRows / 2, "moe_gemm_sm90"), g, max_units,
                 num_sms, stream);
 }
 

@@ -60,13 +60,18 @@ struct MoeMeta {
   int32_t* active = nullptr;       // [E] experts with >= 1 pair, ascending; count in counts[0]
   int32_t* tile_expert = nullptr;  // [max_tiles] expert of tile i
   int32_t* tile_start = nullptr;   // [max_tiles] first position of tile i (<= BM rows, same expert)
-  int32_t* counts = nullptr;       // [2] n_active, n_tiles
+  int32_t* unit_tile = nullptr;    // [max_units] the tiles that start a 2 BM-row unit of their expert
+                                   // (its first, third, ... tile): moe_gemm_sm90's work list
+  int32_t* counts = nullptr;       // [3] n_active, n_tiles, n_units
   int32_t* sorted_pair = nullptr;  // [P] position -> pair index (pair = t * k + j)
   int32_t* pair_pos = nullptr;     // [P] pair -> position, -1 when its id is outside [0, E)
   int max_tiles = 0;
 };
 inline int moe_max_tiles(int64_t P, int E) {
   return static_cast<int>((P + kMoeTileRows - 1) / kMoeTileRows + (P < E ? P : E));
+}
+inline int moe_max_units(int64_t P, int E) {
+  return static_cast<int>((P + 2 * kMoeTileRows - 1) / (2 * kMoeTileRows) + (P < E ? P : E));
 }
 // Bytes for the metadata of P pairs over E experts, and the views into `base` (256-aligned).
 size_t moe_meta_bytes(int64_t P, int E);

@@ -306,7 +306,8 @@ __global__ void __maxnreg__(kRouterMaxRegs) moe_router_topk_kernel(const __grid_
     if (lane == 31) {
       p.meta.offsets[E] = incl & 0xffff;
       p.meta.counts[0] = incl >> 16;
-      p.meta.counts[1] = 0;  // no GEMM tiles on this path
+      p.meta.counts[1] = 0;  // no GEMM tiles or units on this path
+      p.meta.counts[2] = 0;
     }
   } else if (q < P) {
     float w = s_pair_w[q];
@@ -332,7 +333,7 @@ __global__ void __maxnreg__(kRouterMaxRegs) moe_router_topk_kernel(const __grid_
 
 #undef TLLM_MOE_ROUTER_CLUSTER
 
-// One block: counting sort of the pairs by expert plus the tile and active-expert lists.
+// One block: counting sort of the pairs by expert plus the tile, unit and active-expert lists.
 constexpr int kAlignThreads = 1024;
 
 __global__ void __launch_bounds__(kAlignThreads)
@@ -342,6 +343,7 @@ __global__ void __launch_bounds__(kAlignThreads)
   int* off = cnt + E;          // [E+1]
   int* tile_off = off + E + 1; // [E]
   int* act_off = tile_off + E; // [E]
+  int* unit_off = act_off + E; // [E]
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   for (int e = tid; e < E; e += kAlignThreads) cnt[e] = 0;
   __syncthreads();
@@ -351,37 +353,42 @@ __global__ void __launch_bounds__(kAlignThreads)
   }
   __syncthreads();
   if (warp == 0) {
-    int run_c = 0, run_t = 0, run_a = 0;
+    int run_c = 0, run_t = 0, run_a = 0, run_u = 0;
     for (int base = 0; base < E; base += 32) {
       const int e = base + lane;
       const int c = e < E ? cnt[e] : 0;
       const int tl = (c + kMoeTileRows - 1) / kMoeTileRows;
+      const int ul = (tl + 1) / 2;
       const int a = c > 0 ? 1 : 0;
-      int ic = c, it = tl, ia = a;  // inclusive warp scans
+      int ic = c, it = tl, ia = a, iu = ul;  // inclusive warp scans
 #pragma unroll
       for (int o = 1; o < 32; o <<= 1) {
         const int yc = __shfl_up_sync(kFull, ic, o), yt = __shfl_up_sync(kFull, it, o),
-                  ya = __shfl_up_sync(kFull, ia, o);
+                  ya = __shfl_up_sync(kFull, ia, o), yu = __shfl_up_sync(kFull, iu, o);
         if (lane >= o) {
           ic += yc;
           it += yt;
           ia += ya;
+          iu += yu;
         }
       }
       if (e < E) {
         off[e] = run_c + ic - c;
         tile_off[e] = run_t + it - tl;
         act_off[e] = run_a + ia - a;
+        unit_off[e] = run_u + iu - ul;
       }
       run_c += __shfl_sync(kFull, ic, 31);
       run_t += __shfl_sync(kFull, it, 31);
       run_a += __shfl_sync(kFull, ia, 31);
+      run_u += __shfl_sync(kFull, iu, 31);
     }
     if (lane == 0) {
       off[E] = run_c;
       meta.offsets[E] = run_c;
       meta.counts[0] = run_a;
       meta.counts[1] = run_t;
+      meta.counts[2] = run_u;
     }
   }
   __syncthreads();
@@ -393,6 +400,7 @@ __global__ void __launch_bounds__(kAlignThreads)
     for (int j = 0, ti = tile_off[e]; j * kMoeTileRows < c; ++j, ++ti) {
       meta.tile_expert[ti] = e;
       meta.tile_start[ti] = off[e] + j * kMoeTileRows;
+      if (j % 2 == 0) meta.unit_tile[unit_off[e] + j / 2] = ti;
     }
   }
   for (int p = tid; p < P; p += kAlignThreads) {  // the same p as above: this thread's own ranks
@@ -493,8 +501,8 @@ void moe_router_topk(const MoeDecodeParams& p, cudaStream_t stream) {
 
 size_t moe_meta_bytes(int64_t P, int E) {
   const int64_t tiles = moe_max_tiles(P, E);
-  return align256((E + 1) * 4) + align256(E * 4) + 2 * align256(tiles * 4) + align256(2 * 4) +
-         2 * align256(P * 4);
+  return align256((E + 1) * 4) + align256(E * 4) + 2 * align256(tiles * 4) + align256(moe_max_units(P, E) * 4) +
+         align256(3 * 4) + 2 * align256(P * 4);
 }
 
 MoeMeta moe_meta_layout(void* base, int64_t P, int E) {
@@ -510,7 +518,8 @@ MoeMeta moe_meta_layout(void* base, int64_t P, int E) {
   m.active = take(E * 4);
   m.tile_expert = take(static_cast<size_t>(m.max_tiles) * 4);
   m.tile_start = take(static_cast<size_t>(m.max_tiles) * 4);
-  m.counts = take(2 * 4);
+  m.unit_tile = take(static_cast<size_t>(moe_max_units(P, E)) * 4);
+  m.counts = take(3 * 4);
   m.sorted_pair = take(P * 4);
   m.pair_pos = take(P * 4);
   return m;
@@ -519,7 +528,7 @@ MoeMeta moe_meta_layout(void* base, int64_t P, int E) {
 void moe_align(const int32_t* ids, int64_t P, int E, const MoeMeta& meta, cudaStream_t stream) {
   TLLM_CHECK(E >= 1 && E <= kMoeMaxExperts, "moe_align: ", E, " experts (supported 1..", kMoeMaxExperts, ")");
   TLLM_CHECK(P >= 0 && P < (int64_t{1} << 30), "moe_align: ", P, " pairs");
-  const size_t smem = static_cast<size_t>(4 * E + 1) * sizeof(int);
+  const size_t smem = static_cast<size_t>(5 * E + 1) * sizeof(int);
   moe_align_kernel<<<1, kAlignThreads, smem, stream>>>(ids, static_cast<int>(P), E, meta);
   CUDA_CHECK_LAUNCH("moe_align");
 }
