@@ -14,20 +14,18 @@
 //    moe_align as meta.unit_tile) times one column block. Rows past the expert's positions
 //    belong to the next expert or lie past the matrix (zeros): they are computed and not
 //    stored;
-//  - a unit with at most 64 positions (an expert's last) runs warpgroup 1 without MMAs;
-//  - a persistent grid (one 384-thread block per SM) walks the units tile-major, so the units
-//    in flight share their experts' weight columns in L2;
+//  - a persistent grid (one 384-thread block per SM) takes the units round robin, in expert
+//    order with the column blocks fastest, so the units in flight share their experts' weight
+//    rows and x rows in L2;
 //  - warpgroup 0's first thread is the producer: per 64-wide k step one A box [128 x 64] and
 //    two weight boxes [128 x 64] into a 4-stage ring (48 KB a stage, 128-byte swizzle), on the
 //    stage's "full" mbarrier; warpgroups 1 and 2 own 64 rows each and all 256 weight rows,
-//    one wgmma.m64n256k16 per 16-wide k step, releasing a stage once its MMAs retired;
+//    one wgmma.m64n256k16 per 16-wide k step, releasing a stage once its MMAs retired; in a
+//    unit of at most 64 positions (an expert's last) warpgroup 2 issues no MMAs;
 //  - gate|up: the weight rows are the expert's gate rows n0.. and up rows I + n0.., so a thread
 //    holds gate column c and its up column (accumulators 4i + e and 4(i + 16) + e) and stores
 //    silu(gate) * up (moe_gemm.cu's arithmetic) for 128 features; down: rows n0..n0 + 255 of
 //    the expert's [H, I] block, 256 output columns.
-#include <cstdlib>
-#include <cstring>
-
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/moe_ops.h"
