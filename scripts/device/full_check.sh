@@ -63,9 +63,9 @@ fi
 if has moe; then
   T="$P/tinyllm"
   timeout 300 $T bench --model bench/configs/qwen3-30b-a3b --load-format dummy --device cuda \
-    -p 4096 -n 64 -b 1,32,128 -r 2 --max-model-len 8192 > "$OUT/bench_30b_a3b.log" 2>&1
+    -p 4096 -n 64 -b 1,8,16,32,128 -r 2 --max-model-len 8192 > "$OUT/bench_30b_a3b.log" 2>&1
   timeout 150 $T bench --model bench/configs/qwen1.5-moe-a2.7b --load-format dummy --device cuda \
-    -p 4096 -n 64 -b 1,32 -r 2 --max-model-len 8192 > "$OUT/bench_a27b.log" 2>&1
+    -p 4096 -n 64 -b 1,8,16,32,128 -r 2 --max-model-len 8192 > "$OUT/bench_a27b.log" 2>&1
   cat "$OUT/bench_30b_a3b.log" "$OUT/bench_a27b.log" | grep -vE "^\[tinyllm info" | tail -24
 fi
 
