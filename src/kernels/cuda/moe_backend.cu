@@ -345,6 +345,7 @@ void CudaBackend::moe_experts(Tensor& out, const Tensor& x, const Tensor& topk_i
   p.E = w.num_experts;
   p.H = static_cast<int>(H);
   p.I = static_cast<int>(I);
+  p.num_sms = num_sms_;
 
   cuda::moe_align(topk_ids.data<int32_t>(), P, w.num_experts, p.meta, stream_);
   if (!quantized(w)) {

@@ -213,10 +213,7 @@ bool take_sm90(const MoeExpertParams& p) {
 void moe_experts_prefill(const MoeExpertParams& p, cudaStream_t stream) {
   moe_gemm_init();
   if (take_sm90(p)) {
-    int dev = 0, sms = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    moe_experts_prefill_sm90(p, sms, stream);
+    moe_experts_prefill_sm90(p, stream);
     return;
   }
   const int max_tiles = p.meta.max_tiles;

@@ -49,21 +49,17 @@ struct Sm90GemmParams {
   int second_box;           // row of the second weight box relative to the first: I or 128
   int cols_per_unit;        // output columns per unit: 128 (gate|up) or 256 (down)
   int tiles_n;              // column blocks
-  const int32_t* offsets;   // [E + 1]
-  const int32_t* tile_expert;
-  const int32_t* tile_start;
-  const int32_t* unit_tile;
-  const int32_t* counts;    // counts[2]: moe_align's units
+  MoeMeta meta;             // moe_align's grouping: the unit list (unit_tile, counts[2]) and its tiles
 };
 
 // Unit u of the walk (units in expert order, column blocks fastest): its expert, first
 // position, positions (<= 128) and first output column.
 __device__ __forceinline__ void unit_origin(const Sm90GemmParams& p, int u, int& expert, int& start, int& rows,
                                             int& n0) {
-  const int unit = u / p.tiles_n, tile = p.unit_tile[unit];
-  expert = p.tile_expert[tile];
-  start = p.tile_start[tile];
-  rows = min(kBM, p.offsets[expert + 1] - start);
+  const int unit = u / p.tiles_n, tile = p.meta.unit_tile[unit];
+  expert = p.meta.tile_expert[tile];
+  start = p.meta.tile_start[tile];
+  rows = min(kBM, p.meta.offsets[expert + 1] - start);
   n0 = (u - unit * p.tiles_n) * p.cols_per_unit;
 }
 
@@ -135,7 +131,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
-  const int n_units = p.counts[2];
+  const int n_units = p.meta.counts[2];
 
   if (tid < 128) {  // producer warpgroup: one thread issues every copy
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
@@ -213,7 +209,7 @@ bool moe_gemm_sm90_supported(const MoeExpertParams& p) {
          moe_gemm_sm90_init();
 }
 
-void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_t stream) {
+void moe_experts_prefill_sm90(const MoeExpertParams& p, cudaStream_t stream) {
   TLLM_CHECK(moe_gemm_sm90_supported(p), "moe_gemm_sm90: unsupported call (needs sm_90a code and device, H = ", p.H,
              " and I = ", p.I, " multiples of 8 and >= 64, 16-byte aligned buffers)");
   const int64_t P = static_cast<int64_t>(p.T) * p.k;
@@ -225,11 +221,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   CUDA_CHECK_LAUNCH("moe_gemm_sm90 gather");
 
   Sm90GemmParams g{};
-  g.offsets = p.meta.offsets;
-  g.tile_expert = p.meta.tile_expert;
-  g.tile_start = p.meta.tile_start;
-  g.unit_tile = p.meta.unit_tile;
-  g.counts = p.meta.counts;
+  g.meta = p.meta;
 
   g.out = p.act;
   g.N = p.I;
@@ -240,7 +232,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   g.tiles_n = ceil_div(p.I, g.cols_per_unit);
   launch<true>(tma_map_bf16(p.y, P, p.H, kBM, "moe_gemm_sm90"),
                tma_map_bf16(p.gate_up, static_cast<int64_t>(p.E) * 2 * p.I, p.H, kWRows / 2, "moe_gemm_sm90"), g,
-               max_units, num_sms, stream);
+               max_units, p.num_sms, stream);
 
   g.out = p.y;
   g.N = p.H;
@@ -251,7 +243,7 @@ void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_
   g.tiles_n = ceil_div(p.H, g.cols_per_unit);
   launch<false>(tma_map_bf16(p.act, P, p.I, kBM, "moe_gemm_sm90"),
                 tma_map_bf16(p.down, static_cast<int64_t>(p.E) * p.H, p.I, kWRows / 2, "moe_gemm_sm90"), g, max_units,
-                num_sms, stream);
+                p.num_sms, stream);
 }
 
 }  // namespace tllm::cuda

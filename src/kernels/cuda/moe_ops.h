@@ -88,6 +88,7 @@ struct MoeExpertParams {
   bf16* act = nullptr;            // [P, I] scratch, by position
   bf16* y = nullptr;              // [P, H] scratch, by position
   int T = 0, k = 0, E = 0, H = 0, I = 0;
+  int num_sms = 0;  // the device's (the sm_90a GEMM's persistent grid)
   MoeMeta meta;
 };
 // act = silu(x gate_e^T) * (x up_e^T) and y = act down_e^T for every routed pair.
@@ -113,7 +114,7 @@ enum class MoeGemmKernel { Auto, Mma, Wgmma, Decode };
 MoeGemmKernel moe_gemm_forced();
 bool moe_gemm_sm90_init();
 bool moe_gemm_sm90_supported(const MoeExpertParams& p);
-void moe_experts_prefill_sm90(const MoeExpertParams& p, int num_sms, cudaStream_t stream);
+void moe_experts_prefill_sm90(const MoeExpertParams& p, cudaStream_t stream);
 
 // --- quantized experts (int8 / int4 codes in the CUDA layout of kernels/quant_layout.h) ---
 // T up to which the quantized decode path runs; above it the grouped GEMM over the codes is
