@@ -234,10 +234,9 @@ void for_each_prefill_path(int T, F&& f) {
   if (T <= 16) return f();  // kMoeQuantGemvMaxTokens (kernels/cuda/moe_ops.h)
   for (const char* path : {"decode", "fused", "dequant"}) {
     SCOPED_TRACE(path);
-    setenv("TLLM_MOE_QUANT", path, 1);
+    ScopedEnv env("TLLM_MOE_QUANT", path);
     f();
   }
-  unsetenv("TLLM_MOE_QUANT");
 }
 // f() once per choice of kernels for bf16 experts (TLLM_MOE_GEMM, moe_ops.h): the decode
 // kernels up to 32 tokens (decode), the mma.sync grouped GEMM at every T (mma), and the
@@ -416,15 +415,18 @@ TEST_F(MoeCuda, Sm90GroupedGemmMatchesTheReferenceAndTheMmaKernel) {
   std::mt19937_64 rng(21);
   auto run = [&](const HostExperts& w, const Tensor& x, const Tensor& ids, const Tensor& wts, bool sampled) {
     const int64_t T = x.dim(0);
-    setenv("TLLM_MOE_GEMM", "wgmma", 1);
-    EXPECT_LT(check_experts(w, x, ids, wts, sampled ? sampled_rows(T) : std::vector<int64_t>{}), 8e-3);
     Tensor xd = dev(x, DType::BF16), a = dev_nan({T, w.host.hidden}, DType::BF16);
     Tensor b = dev_nan({T, w.host.hidden}, DType::BF16);
     Tensor ids_d = be().upload(ids, DType::I32), wts_d = dev(wts, DType::F32);
-    be().moe_experts(a, xd, ids_d, wts_d, w.dev);
-    setenv("TLLM_MOE_GEMM", "mma", 1);
-    be().moe_experts(b, xd, ids_d, wts_d, w.dev);
-    unsetenv("TLLM_MOE_GEMM");
+    {
+      ScopedEnv env("TLLM_MOE_GEMM", "wgmma");
+      EXPECT_LT(check_experts(w, x, ids, wts, sampled ? sampled_rows(T) : std::vector<int64_t>{}), 8e-3);
+      be().moe_experts(a, xd, ids_d, wts_d, w.dev);
+    }
+    {
+      ScopedEnv env("TLLM_MOE_GEMM", "mma");
+      be().moe_experts(b, xd, ids_d, wts_d, w.dev);
+    }
     EXPECT_LT(rel_err(be().download(a), be().download(b)), 5e-3) << "wgmma against mma, every row";
   };
   const std::vector<ExpertCase> cases = {
@@ -465,14 +467,13 @@ TEST_F(MoeCuda, Sm90GroupedGemmMatchesTheReferenceAndTheMmaKernel) {
     Tensor x = dev(randn({40, 48}, rng), DType::BF16), out = be().empty({40, 48}, DType::BF16);
     Routing r = route_host(randn({40, 8}, rng, 2.0f), 2, false);
     Tensor ids = be().upload(r.ids, DType::I32), wts = dev(r.weights, DType::F32);
-    setenv("TLLM_MOE_GEMM", "wgmma", 1);
+    ScopedEnv env("TLLM_MOE_GEMM", "wgmma");
     try {
       be().moe_experts(out, x, ids, wts, w.dev);
       ADD_FAILURE() << "TLLM_MOE_GEMM=wgmma with H = 48 ran";
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find("H = 48"), std::string::npos) << e.what();
     }
-    unsetenv("TLLM_MOE_GEMM");
   }
 }
 
