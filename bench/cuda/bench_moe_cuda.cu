@@ -333,19 +333,22 @@ void bench_quant_prefill(cuda::CudaBackend& be, bool quick, const std::string& o
         if (scheme == "bf16" && std::strcmp(path, "fused") != 0) continue;
         if (std::strcmp(path, "decode") == 0 && T > 512) continue;
         if (std::strcmp(path, "dequant") == 0 && T < 128) continue;
-        const bool bf16_gemm = scheme == "bf16" || std::strcmp(path, "dequant") == 0;
-        // bf16: auto (the decode kernels up to kMoeGemvMaxTokens, then the default GEMM), and
-        // each grouped GEMM forced at every T.
-        for (const char* kernel : {"auto", "mma", "wgmma"}) {
-          if (std::strcmp(kernel, "auto") == 0 && scheme != "bf16") continue;
-          if (std::strcmp(kernel, "auto") != 0 && !bf16_gemm && std::strcmp(kernel, "mma") != 0) continue;
+        // TLLM_MOE_GEMM for each row: bf16 experts auto (the decode kernels up to their limit,
+        // then the default GEMM) and each grouped GEMM forced at every T; the dequantized copy
+        // each grouped GEMM; the codes' own kernels the default.
+        std::vector<const char*> kernels = {"auto"};
+        if (scheme == "bf16") kernels = {"auto", "mma", "wgmma"};
+        else if (std::strcmp(path, "dequant") == 0) kernels = {"mma", "wgmma"};
+        for (const char* kernel : kernels) {
           if (std::strcmp(kernel, "wgmma") == 0 && !cuda::sm90a_available()) continue;
           setenv("TLLM_MOE_QUANT", path, 1);
           setenv("TLLM_MOE_GEMM", kernel, 1);
           const double us = tllm::bench::time_us(s, [&](int) { be.moe_experts(out, x, ids, wts, w); }, 1,
                                                  quick ? 5 : 15, 2);
           const double tf = flops / us / 1e6;
-          const std::string label = scheme == "bf16" ? kernel : bf16_gemm ? std::string(path) + "+" + kernel : path;
+          const std::string label = scheme == "bf16"                        ? std::string(kernel)
+                                    : std::strcmp(path, "dequant") == 0 ? std::string(path) + "+" + kernel
+                                                                        : std::string(path);
           std::printf("   %-6s %-14s %6d %10.1f %9.1f %6.1f%% %14.1f\n", scheme.c_str(), label.c_str(), T, us, tf,
                       100.0 * tf / peak, wbytes / us / 1e3);
         }
