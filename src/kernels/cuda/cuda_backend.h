@@ -207,7 +207,7 @@ class CudaBackend final : public Backend {
     std::vector<StackLayerPtrs> host;
     StackLayerPtrs* table = nullptr;
     size_t capacity = 0;
-    std::tuple<int64_t, int64_t, int, int, int, int, int, int> shape_checked{-1, -1, -1, -1, -1, -1, -1, -1};
+    std::vector<int64_t> shape_checked;  // the shape (and quantized dims) last checked
     bool shape_ok = false;
     bool declined = false, announced = false;  // logged once each
     unsigned long long* timing = nullptr;       // TLLM_STACK_TIMING: the kernel's phase stamps

@@ -54,8 +54,18 @@
 //
 // Activations written by one block and read by another go through L2 (ld.cg / st), never
 // L1, and only across a grid barrier (release/acquire at gpu scope).
+//
+// Quantized stacks (StackQuantDims, template parameter WB = 4, 8 or kStackFp8): the four
+// projections run as stackq::qgemv_tile (decoder_stack_qgemv.cuh: the codes as MMA operands,
+// the input as bf16 in fragment order beside the f32 one, scales staged by cp.async); a block
+// then owns whole 16-row panels of every projection (split), the router stays the bf16 GEMV.
+// Same phases, barriers and roundings. H200, Qwen3-30B-A3B int4 g128 tg b1 (run 255): 328.6
+// tok/s op by op -> 391.2, phases qkv 7.6, attention 8.8, o 6.0, router 3.6, gate|up 15.6,
+// down 9.5 us per layer (the bf16 stack's: 8.1, 8.8, 6.3, 3.1, 20.8, 12.0): each phase is
+// still mostly its barrier and dependent round trips, not its bytes.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/decoder_stack.h"
+#include "kernels/cuda/decoder_stack_qgemv.cuh"
 #include "kernels/cuda/moe_route_common.cuh"
 
 namespace tllm::cuda {
@@ -192,13 +202,19 @@ struct XVec {
   }
 };
 
-// dst[0, n) = f32(src) (n % 8 == 0), read through L2.
-__device__ __forceinline__ void load_vec(const XVec& dst, const bf16* src, int n) {
+// dst[0, n) = f32(src) (n % 8 == 0), read through L2; in a quantized phase (xq.w) also the
+// quantized GEMV's input: n / xq.seg_len segments in fragment order, zero-padded.
+__device__ __forceinline__ void load_vec(const XVec& dst, const stackq::XB& xq, const bf16* src, int n) {
   for (int i = threadIdx.x; i < n / 8; i += kThreads) {
     float f[8];
     bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(src) + i), f);
     dst.set8(i, f);
+    if (xq.w) {
+      const int seg = 8 * i / xq.seg_len;
+      stackq::xb_store8(xq, seg, 8 * i - seg * xq.seg_len, f);
+    }
   }
+  if (xq.w) stackq::xb_pad(xq, n / xq.seg_len, kThreads);
   __syncthreads();
 }
 
@@ -213,8 +229,8 @@ __device__ __forceinline__ void prefetch_l2(const float* w, int n) {
 }
 
 // dst = bf16-rounded rms_norm(x) * w as f32 (the formula of rms_norm_row.cuh).
-__device__ __forceinline__ void norm_vec(const XVec& dst, const bf16* x, const float* __restrict__ w, int n, float eps,
-                                         float* red) {
+__device__ __forceinline__ void norm_vec(const XVec& dst, const stackq::XB& xq, const bf16* x,
+                                         const float* __restrict__ w, int n, float eps, float* red) {
   float ss = 0.0f;
   for (int i = threadIdx.x; i < n / 8; i += kThreads) {
     float f[8];
@@ -230,7 +246,9 @@ __device__ __forceinline__ void norm_vec(const XVec& dst, const bf16* x, const f
 #pragma unroll
     for (int e = 0; e < 8; ++e) f[e] = round_bf16(f[e] * inv * w[8 * i + e]);
     dst.set8(i, f);
+    if (xq.w) stackq::xb_store8(xq, 0, 8 * i, f);
   }
+  if (xq.w) stackq::xb_pad(xq, 1, kThreads);
   __syncthreads();
 }
 
@@ -615,24 +633,66 @@ __host__ __device__ inline int vec_area(int H, int I, int n_q, int D, const MoeD
   const int a = act_len(I, moe);
   return ((v > a ? v : a) + 7) / 8 * 8;
 }
-// Floats of the shared-memory area that holds the GEMV input vector or, during attention,
-// the warps' value tiles; and of the GEMV partial sums (part).
-__host__ __device__ inline int xs_area(int H, int I, int n_q, int D, const MoeDims& moe) {
-  const int v = vec_area(H, I, n_q, D, moe), tiles = kAttnWarps * 32 * D / 2;
-  return v > tiles ? v : tiles;
-}
-__host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int G) {
-  auto units = [&](int N, int K) { return ((N + G - 1) / G) * ((K / 8 + kUnitVecs - 1) / kUnitVecs); };  // as gemv_tile
-  const int Q = n_q * D, NQKV = Q + 2 * n_kv * D;
-  const int a = units(NQKV, H), b = units(H, Q), c = 2 * units(I, H), d = units(H, I);
-  const int e = 2 * units(moe.k * moe.I, H), f = moe.k * units(H, moe.I);
-  const int m1 = a > b ? a : b, m2 = c > d ? c : d, m3 = e > f ? e : f;
-  const int m = m1 > m2 ? m1 : m2;
-  return ((m > m3 ? m : m3) + 3) / 4 * 4;
+__host__ __device__ inline int imax(int a, int b) { return a > b ? a : b; }
+__host__ __device__ inline int cdiv(int a, int b) { return (a + b - 1) / b; }
+__host__ __device__ inline int q_tile(int bits) { return bits == 4 ? 128 : 64; }
+
+// Elements of a quantized stack's GEMV input (bf16, fragment order, segments padded to the k
+// tile) in its longest phase; 0 for bf16 weights.
+__host__ __device__ inline int xb_elems(int I, const MoeDims& moe, const StackQuantDims& q) {
+  if (q.bits == 16) return 0;
+  const int T = q_tile(q.bits);
+  int m = imax(imax(q.qkv.ktiles, q.o.ktiles), q.gate_up.ktiles) * T;
+  if (I > 0) m = imax(m, q.down.ktiles * T);
+  if (moe.E > 0) m = imax(m, moe.k * q.edown.ktiles * T);
+  return m;
 }
 
-// Floats of the block's own residual rows.
-__host__ __device__ inline int xown_area(int H, int G) { return ((H + G - 1) / G + 3) / 4 * 4; }
+// Floats of the shared-memory area that holds the GEMV input vector (f32; a quantized stack's
+// bf16 copy right after it) or, during attention, the warps' value tiles; and of the GEMV
+// partial sums (part).
+__host__ __device__ inline int xs_area(int H, int I, int n_q, int D, const MoeDims& moe, const StackQuantDims& q) {
+  const int v = vec_area(H, I, n_q, D, moe) + cdiv(xb_elems(I, moe, q), 8) * 4, tiles = kAttnWarps * 32 * D / 2;
+  return v > tiles ? v : tiles;
+}
+__host__ __device__ inline int part_area(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe,
+                                         const StackQuantDims& q, int G) {
+  auto units = [&](int N, int K) { return ((N + G - 1) / G) * ((K / 8 + kUnitVecs - 1) / kUnitVecs); };  // as gemv_tile
+  const int Q = n_q * D, NQKV = Q + 2 * n_kv * D;
+  int m = 0;
+  if (q.bits == 16) {
+    m = imax(imax(units(NQKV, H), units(H, Q)), imax(2 * units(I, H), units(H, I)));
+    m = imax(m, imax(2 * units(moe.k * moe.I, H), moe.k * units(H, moe.I)));
+  } else {  // the router's bf16 units, and 16 floats a (panel, k tile) unit of qgemv_tile
+    auto panels = [&](int N) { return cdiv(N / 16, G); };
+    m = imax(units(moe.E, H), 16 * imax(panels(NQKV) * q.qkv.ktiles, panels(H) * q.o.ktiles));
+    if (I > 0) m = imax(m, 16 * imax(2 * panels(I) * q.gate_up.ktiles, panels(H) * q.down.ktiles));
+    if (moe.E > 0)
+      m = imax(m, 16 * imax(2 * panels(moe.k * moe.I) * q.gate_up.ktiles, panels(H) * moe.k * q.edown.ktiles));
+  }
+  return (m + 3) / 4 * 4;
+}
+
+// Bytes of a quantized stack's staged scales and offsets: the block's panels of the phase with
+// the most (2 panel_scale_bytes a panel); 0 for bf16 weights.
+__host__ __device__ inline int stage_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe,
+                                           const StackQuantDims& q, int G) {
+  if (q.bits == 16) return 0;
+  const bool f = q.scales_f16;
+  auto panels = [&](int N) { return cdiv(N / 16, G); };
+  auto psb = [&](const StackQuantK& k) { return 2 * stackq::panel_scale_bytes(k, f); };
+  const int NQKV = (n_q + 2 * n_kv) * D;
+  int m = imax(panels(NQKV) * psb(q.qkv), panels(H) * psb(q.o));
+  if (I > 0) m = imax(m, imax(2 * panels(I) * psb(q.gate_up), panels(H) * psb(q.down)));
+  if (moe.E > 0) m = imax(m, imax(2 * panels(moe.k * moe.I) * psb(q.gate_up), panels(H) * moe.k * psb(q.edown)));
+  return m;
+}
+
+// Floats of the block's own residual rows (a quantized stack splits whole 16-row panels).
+__host__ __device__ inline int xown_area(int H, int G, const StackQuantDims& q) {
+  const int rows = q.bits == 16 ? cdiv(H, G) : 16 * cdiv(H / 16, G);
+  return (rows + 3) / 4 * 4;
+}
 
 __device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
   if (p.timing && blockIdx.x == 0 && threadIdx.x == 0) {
@@ -643,8 +703,11 @@ __device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
   ++k;
 }
 
-template <int D, bool kTrace>
+// WB: the weights' bits: 16 (bf16 projections, gemv_tile) or a quantized stack's 4, 8 or
+// kStackFp8 (the four projections through stackq::qgemv_tile; the router stays bf16).
+template <int D, bool kTrace, int WB>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ DecoderStackParams p) {
+  constexpr bool kQuant = WB != 16;
   extern __shared__ __align__(16) float smem[];
   __shared__ float red[32];
   __shared__ Route route;
@@ -654,15 +717,20 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   __shared__ float cs_s[D];
   __shared__ int bt_s[kTableCopy];
   const MoeDims& moe = p.moe;
+  const StackQuantDims& qd = p.quant;
   const Scratch sc = carve(p.workspace, p.I, p.n_q, p.n_kv, D, moe, gridDim.x);
   const int H = p.H, I = p.I, Q = p.n_q * D, NQKV = Q + 2 * p.n_kv * D;
   const int warp = threadIdx.x >> 5;
-  const int area = xs_area(H, I, p.n_q, D, moe);
-  const XVec xs{reinterpret_cast<float4*>(smem), vec_area(H, I, p.n_q, D, moe) / 8};  // GEMV input vector
+  const int area = xs_area(H, I, p.n_q, D, moe, qd);
+  const int va = vec_area(H, I, p.n_q, D, moe);
+  const XVec xs{reinterpret_cast<float4*>(smem), va / 8};  // GEMV input vector
+  uint32_t* xbw = kQuant ? reinterpret_cast<uint32_t*>(smem + va) : nullptr;  // its bf16 copy (quantized)
   bf16* vt = reinterpret_cast<bf16*>(smem) + warp * 32 * D;            // attention: this warp's value tile
   float* wbuf = smem + area + (warp % kAttnWarps) * 3 * D;             // attention: q, k, v of the head
   float* part = smem + area + kAttnWarps * 3 * D;                      // GEMV partial sums
-  float* xown = part + part_area(H, I, p.n_q, p.n_kv, D, moe, gridDim.x);  // x[h0, h1): only this block updates them
+  // x[h0, h1): only this block updates them
+  float* xown = part + part_area(H, I, p.n_q, p.n_kv, D, moe, qd, gridDim.x);
+  unsigned char* stage = reinterpret_cast<unsigned char*>(xown + xown_area(H, gridDim.x, qd));  // quantized: scales
   unsigned target = 0;
   int timer = 0;
   stamp(p, timer);
@@ -693,12 +761,23 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     arrive();
     wait();
   };
+  // The block's rows of a projection: an even split of the rows, or of whole 16-row panels
+  // in a quantized stack.
+  auto split = [&](int N, int& r0, int& r1) {
+    if constexpr (kQuant) {
+      block_rows(N / 16, r0, r1);
+      r0 *= 16;
+      r1 *= 16;
+    } else {
+      block_rows(N, r0, r1);
+    }
+  };
   int q0, q1, h0, h1, f0, f1, m0, m1, e0, e1;
-  block_rows(NQKV, q0, q1);
-  block_rows(H, h0, h1);
-  block_rows(I, f0, f1);
-  block_rows(moe.k * moe.I, m0, m1);  // MoE: features j Im + f of the k chosen experts
-  block_rows(moe.E, e0, e1);          // MoE: router rows
+  split(NQKV, q0, q1);
+  split(H, h0, h1);
+  split(I, f0, f1);
+  split(moe.k * moe.I, m0, m1);  // MoE: features j Im + f of the k chosen experts
+  block_rows(moe.E, e0, e1);     // MoE: router rows (bf16)
   const int F = f1 - f0, M = m1 - m0, k = moe.k, Im = moe.I;
   const int n_keys = p.seq_lens_k[0];  // keys after this step, the token's own last
   int S, chunk;
@@ -715,6 +794,25 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     }
   };
   auto vec = [](int) { return 0; };  // every row's input starts at vector 0
+  auto seg0 = [](int) { return 0; };  // every panel's input is segment 0
+  // The quantized GEMV's input for a projection of input width K (qk), segments of K each.
+  auto xq = [&](int K, const StackQuantK& qk) { return stackq::XB{xbw, K, qk.ktiles * q_tile(WB)}; };
+  // A projection phase: rows [0, R) of the bf16 GEMV (row_ptr(i): row i's weights, x_of(i):
+  // its input vector) or the R / 16 panels of the quantized one (panel_of(i), seg_of(i)).
+  auto project = [&](int R, int K, const StackQuantK& qk, auto row_ptr, auto x_of, auto panel_of, auto seg_of,
+                     auto arr, auto pre, auto epi) {
+    if constexpr (kQuant) {
+      stackq::qgemv_tile<WB, kWarps>(R / 16, qk, qd.scales_f16, panel_of, seg_of, xq(K, qk), part, stage, arr, pre,
+                                     epi, ev);
+    } else {
+      gemv_tile(R, K, row_ptr, x_of, xs, part, arr, pre, epi, ev);
+    }
+  };
+  // Panel gp of a quantized projection.
+  auto qpanel = [&](const StackQuantPtrs& w, const StackQuantK& qk, int64_t gp) {
+    return stackq::panel_at(w, gp, qk.ktiles, stackq::panel_scale_bytes(qk, qd.scales_f16));
+  };
+  const stackq::XB no_xb{};
   for (int i = threadIdx.x; i < D; i += kThreads) cs_s[i] = p.cos_sin[static_cast<int64_t>(p.rope_rows[0]) * D + i];
   for (int i = threadIdx.x; i < min(kTableCopy, (n_keys + p.block_size - 1) / p.block_size); i += kThreads)
     bt_s[i] = p.block_tables[i];  // read after the first grid barrier (bar.sync there)
@@ -724,8 +822,9 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     const StackLayerPtrs& L = p.layers[l];
     tracing = kTrace && (l == p.trace_layer || l == p.trace_layer + 1);
     // 1. qkv = norm(x) Wqkv + b
-    gemv_tile(
-        q1 - q0, H, [&](int i) { return L.w_qkv + static_cast<int64_t>(q0 + i) * H; }, vec, xs, part,
+    project(
+        q1 - q0, H, qd.qkv, [&](int i) { return L.w_qkv + static_cast<int64_t>(q0 + i) * H; }, vec,
+        [&](int i) { return qpanel(L.q_qkv, qd.qkv, q0 / 16 + i); }, seg0,
         [&] {
           if (l > 0) arrive();
         },
@@ -733,7 +832,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           prefetch_l2(L.input_norm, H);
           if (L.b_qkv) prefetch_l2(L.b_qkv + q0, q1 - q0);
           if (l > 0) wait();
-          norm_vec(xs, p.x, L.input_norm, H, p.eps, red);
+          norm_vec(xs, kQuant ? xq(H, qd.qkv) : no_xb, p.x, L.input_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
           for (int i = threadIdx.x; i < q1 - q0; i += kThreads) {
@@ -741,7 +840,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
             const float a = row_sum(i);
             sc.qkv[n] = __float2bfloat16_rn(L.b_qkv ? a + L.b_qkv[n] : a);
           }
-        }, ev);
+        });
     sync();
     // 2. attention, units (head, split)
     {
@@ -755,47 +854,53 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     }
     ev();
     // 3. x += attn Wo + b
-    gemv_tile(
-        h1 - h0, Q, [&](int i) { return L.w_o + static_cast<int64_t>(h0 + i) * Q; }, vec, xs, part, arrive,
+    project(
+        h1 - h0, Q, qd.o, [&](int i) { return L.w_o + static_cast<int64_t>(h0 + i) * Q; }, vec,
+        [&](int i) { return qpanel(L.q_o, qd.o, h0 / 16 + i); }, seg0, arrive,
         [&] {
           wait();
-          load_vec(xs, sc.attn, Q);
+          load_vec(xs, kQuant ? xq(Q, qd.o) : no_xb, sc.attn, Q);
         },
-        [&](auto row_sum) { add_residual(row_sum, L.b_o); }, ev);
+        [&](auto row_sum) { add_residual(row_sum, L.b_o); });
     if (!L.w_router) {
       // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
-      gemv_tile(
-          2 * F, H,
-          [&](int i) { return L.w_gate_up + static_cast<int64_t>(i < F ? f0 + i : I + f0 + (i - F)) * H; }, vec, xs,
-          part, arrive,
+      project(
+          2 * F, H, qd.gate_up,
+          [&](int i) { return L.w_gate_up + static_cast<int64_t>(i < F ? f0 + i : I + f0 + (i - F)) * H; }, vec,
+          [&](int i) {
+            const int fp = F / 16;
+            return qpanel(L.q_gate_up, qd.gate_up, i < fp ? f0 / 16 + i : (I + f0) / 16 + (i - fp));
+          },
+          seg0, arrive,
           [&] {
             prefetch_l2(L.post_norm, H);
             wait();
             stamp(p, timer);  // no router phase
-            norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
+            norm_vec(xs, kQuant ? xq(H, qd.gate_up) : no_xb, p.x, L.post_norm, H, p.eps, red);
           },
           [&](auto row_sum) {
             for (int i = threadIdx.x; i < F; i += kThreads)
               sc.act[f0 + i] = __float2bfloat16_rn(silu_f32(round_bf16(row_sum(i))) * round_bf16(row_sum(F + i)));
-          }, ev);
+          });
       // 5. x += act Wd
-      gemv_tile(
-          h1 - h0, I, [&](int i) { return L.w_down + static_cast<int64_t>(h0 + i) * I; }, vec, xs, part, arrive,
+      project(
+          h1 - h0, I, qd.down, [&](int i) { return L.w_down + static_cast<int64_t>(h0 + i) * I; }, vec,
+          [&](int i) { return qpanel(L.q_down, qd.down, h0 / 16 + i); }, seg0, arrive,
           [&] {
             wait();
-            load_vec(xs, sc.act, I);
+            load_vec(xs, kQuant ? xq(I, qd.down) : no_xb, sc.act, I);
           },
-          [&](auto row_sum) { add_residual(row_sum, nullptr); }, ev);
+          [&](auto row_sum) { add_residual(row_sum, nullptr); });
       continue;
     }
-    // MoE 4. h = norm(x) (kept in xs for 5); the block's rows of the router logits, rounded
-    // to bf16 as the op-by-op path stores them
+    // MoE 4. h = norm(x) (kept in xs, and a quantized stack's bf16 copy, for 5); the block's
+    // rows of the router logits (a bf16 GEMV), rounded to bf16 as the op-by-op path stores them
     gemv_tile(
         e1 - e0, H, [&](int i) { return L.w_router + static_cast<int64_t>(e0 + i) * H; }, vec, xs, part, arrive,
         [&] {
           prefetch_l2(L.post_norm, H);
           wait();
-          norm_vec(xs, p.x, L.post_norm, H, p.eps, red);
+          norm_vec(xs, kQuant ? xq(H, qd.gate_up) : no_xb, p.x, L.post_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
           for (int i = threadIdx.x; i < e1 - e0; i += kThreads) sc.logits[e0 + i] = round_bf16(row_sum(i));
@@ -806,8 +911,13 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
       const int f = m0 + (i < M ? i : i - M), j = f / Im, ff = f - j * Im;
       return L.w_gate_up + (static_cast<int64_t>(route.id[j]) * 2 * Im + ff + (i < M ? 0 : Im)) * H;
     };
-    gemv_tile(
-        2 * M, H, expert_row, vec, xs, part,
+    auto expert_panel = [&](int i) {  // panel i of the block's gate panels, then its up panels (Im % 16 == 0)
+      const int mp = M / 16, f = m0 + 16 * (i < mp ? i : i - mp), j = f / Im, ff = f - j * Im;
+      const int64_t row = static_cast<int64_t>(route.id[j]) * 2 * Im + ff + (i < mp ? 0 : Im);
+      return qpanel(L.q_gate_up, qd.gate_up, row / 16);
+    };
+    project(
+        2 * M, H, qd.gate_up, expert_row, vec, expert_panel, seg0,
         [&] {
           sync();
           route_token(sc.logits, moe, route);
@@ -818,53 +928,75 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
             const float g = row_sum(i), u = row_sum(M + i);
             sc.act[m0 + i] = __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);  // as moe_gemv.cu
           }
-        }, ev);
-    // MoE 6. x += sum_j w_j bf16(act_j Wd_e) for the block's rows: row i = (row h0 + i / k, slot i % k)
-    gemv_tile(
-        (h1 - h0) * k, Im,
+        });
+    // MoE 6. x += sum_j w_j bf16(act_j Wd_e) for the block's rows. bf16: row i = (row h0 +
+    // i / k, slot i % k); quantized: panel i = (panel i / k of the block's rows, slot i % k),
+    // input segment i % k.
+    auto slot_row = [&](int r, int j) { return kQuant ? ((r >> 4) * k + j) * 16 + (r & 15) : r * k + j; };
+    project(
+        (h1 - h0) * k, Im, qd.edown,
         [&](int i) {
           const int r = i / k, j = i - r * k;
           return L.w_down + (static_cast<int64_t>(route.id[j]) * H + h0 + r) * Im;
         },
-        [&](int i) { return (i % k) * (Im / 8); }, xs, part, arrive,
+        [&](int i) { return (i % k) * (Im / 8); },
+        [&](int i) {
+          const int rp = i / k, j = i - rp * k;
+          return qpanel(L.q_down, qd.edown, (static_cast<int64_t>(route.id[j]) * H + h0) / 16 + rp);
+        },
+        [&](int i) { return i % k; }, arrive,
         [&] {
           wait();
-          load_vec(xs, sc.act, k * Im);
+          load_vec(xs, kQuant ? xq(Im, qd.edown) : no_xb, sc.act, k * Im);
         },
         [&](auto row_sum) {
           add_residual(
               [&](int r) {
                 float acc = 0.0f;
-                for (int j = 0; j < k; ++j) acc += round_bf16(row_sum(r * k + j)) * route.w[j];
+                for (int j = 0; j < k; ++j) acc += round_bf16(row_sum(slot_row(r, j))) * route.w[j];
                 return acc;
               },
               nullptr);
-        }, ev);
+        });
   }
   sync();
   if (blockIdx.x == 0) {
-    norm_vec(xs, p.x, p.final_norm, H, p.eps, red);
+    norm_vec(xs, no_xb, p.x, p.final_norm, H, p.eps, red);
     for (int i = threadIdx.x; i < H; i += kThreads) p.h[i] = __float2bfloat16_rn(xs.get(i));
   }
   grid_exit(sc.sync, sc.sync + 1 + p.n_q);
 }
 
-size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
-  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D, moe)) + static_cast<size_t>(kAttnWarps) * 3 * D +
-                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, moe, num_sms)) + xown_area(H, num_sms));
+size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, const StackQuantDims& q, int num_sms) {
+  return sizeof(float) * (static_cast<size_t>(xs_area(H, I, n_q, D, moe, q)) + static_cast<size_t>(kAttnWarps) * 3 * D +
+                          static_cast<size_t>(part_area(H, I, n_q, n_kv, D, moe, q, num_sms)) +
+                          xown_area(H, num_sms, q)) +
+         static_cast<size_t>(stage_bytes(H, I, n_q, n_kv, D, moe, q, num_sms));
 }
 
-// Sets the kernel's dynamic shared memory limit on the current device; true when one block
-// of it fits an SM.
-template <int D, bool kTrace>
-bool configure(size_t smem) {
-  if (cudaFuncSetAttribute(decoder_stack_kernel<D, kTrace>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(smem)) != cudaSuccess) {
+using StackKernel = void (*)(DecoderStackParams);
+
+// The kernel for head dim D and weight bits (the traced build: bf16 weights only).
+StackKernel kernel_for(int D, int bits, bool trace) {
+  if (bits == 16) {
+    if (D == 64) return trace ? decoder_stack_kernel<64, true, 16> : decoder_stack_kernel<64, false, 16>;
+    return trace ? decoder_stack_kernel<128, true, 16> : decoder_stack_kernel<128, false, 16>;
+  }
+  if (bits == 4) return D == 64 ? decoder_stack_kernel<64, false, 4> : decoder_stack_kernel<128, false, 4>;
+  if (bits == 8) return D == 64 ? decoder_stack_kernel<64, false, 8> : decoder_stack_kernel<128, false, 8>;
+  return D == 64 ? decoder_stack_kernel<64, false, kStackFp8> : decoder_stack_kernel<128, false, kStackFp8>;
+}
+
+// Sets a kernel's dynamic shared memory limit on the current device; true when one block of
+// it fits an SM.
+bool configure(StackKernel kernel, size_t smem) {
+  const void* f = reinterpret_cast<const void*>(kernel);
+  if (cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
   int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<D, kTrace>, kThreads, smem) != cudaSuccess) {
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f, kThreads, smem) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
@@ -880,7 +1012,8 @@ bool cooperative_device() {
 
 }  // namespace
 
-bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
+bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, const StackQuantDims& quant,
+                             int num_sms) {
   if (D != 64 && D != 128) return false;
   if (H <= 0 || I < 0 || n_q <= 0 || n_kv <= 0 || n_q % n_kv != 0) return false;
   if (H % 8 != 0 || I % 8 != 0) return false;
@@ -889,12 +1022,25 @@ bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDi
     return false;
   if (I == 0 && moe.E == 0) return false;
   if (static_cast<int64_t>(moe.k) * moe.I > (1 << 24)) return false;
+  const int b = quant.bits;
+  if (b != 16 && b != 4 && b != 8 && b != kStackFp8) return false;
+  if (b != 16) {  // whole 16-row panels everywhere, tiles that cover each input width
+    if (H % 16 != 0 || I % 16 != 0 || (moe.E > 0 && moe.I % 16 != 0)) return false;
+    const int T = q_tile(b);
+    auto fits = [&](const StackQuantK& q, int K) {
+      return K <= 0 || (q.ktiles == cdiv(K, T) && q.groups >= 1 && q.group_size >= 16 &&
+                        (q.groups == 1 || (q.group_size % 16 == 0 && q.groups == cdiv(K, q.group_size))));
+    };
+    if (!fits(quant.qkv, H) || !fits(quant.o, n_q * D) || !fits(quant.gate_up, H) || !fits(quant.down, I) ||
+        !fits(quant.edown, moe.E > 0 ? moe.I : 0))
+      return false;
+  }
   if (!cooperative_device()) return false;
   if (num_sms <= 0) return false;
-  const size_t smem = smem_bytes(H, I, n_q, n_kv, D, moe, num_sms);
+  const size_t smem = smem_bytes(H, I, n_q, n_kv, D, moe, quant, num_sms);
   if (smem > 200 * 1024) return false;
-  return D == 64 ? configure<64, false>(smem) && configure<64, true>(smem)
-                 : configure<128, false>(smem) && configure<128, true>(smem);
+  if (!configure(kernel_for(D, b, false), smem)) return false;
+  return b != 16 || configure(kernel_for(D, b, true), smem);
 }
 
 size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
@@ -907,17 +1053,14 @@ bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(num_sms);
   cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, p.moe, num_sms);
+  cfg.dynamicSmemBytes = smem_bytes(p.H, p.I, p.n_q, p.n_kv, p.D, p.moe, p.quant, num_sms);
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;
   attr[0].val.cooperative = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  const bool tr = p.trace != nullptr;
-  const cudaError_t err =
-      p.D == 64 ? cudaLaunchKernelEx(&cfg, tr ? decoder_stack_kernel<64, true> : decoder_stack_kernel<64, false>, p)
-                : cudaLaunchKernelEx(&cfg, tr ? decoder_stack_kernel<128, true> : decoder_stack_kernel<128, false>, p);
+  const cudaError_t err = cudaLaunchKernelEx(&cfg, kernel_for(p.D, p.quant.bits, p.trace && p.quant.bits == 16), p);
   if (err == cudaErrorCooperativeLaunchTooLarge) {  // fewer SMs free than the device has (MPS, another context)
     cudaGetLastError();
     return false;

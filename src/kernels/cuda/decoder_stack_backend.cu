@@ -1,17 +1,24 @@
 // CudaBackend::decoder_stack: decides whether a DecoderStack can run as the one persistent
-// kernel of decoder_stack.cu (bf16 weights, dense or sparse-MoE MLPs without a shared
-// expert, one token of one sequence, full-width split-half RoPE, no sliding window) and
-// launches it. The per-layer pointer table lives on the device and is re-uploaded only when
+// kernel of decoder_stack.cu (bf16 weights, or every projection quantized alike: int4 /
+// int8 / FP8 codes in the CUDA layout with a bf16 router; dense or sparse-MoE MLPs without a
+// shared expert, one token of one sequence, full-width split-half RoPE, no sliding window)
+// and launches it. The per-layer pointer table lives on the device and is re-uploaded only when
 // the layers or the KV cache change (never inside a graph capture: there the op declines
 // and the layers run op by op).
 //
 // Used by default for models whose layers read at most kAutoLayerBytes of weights per token
-// (a MoE layer: attention, router and k experts): measured on an H200 (tg128 batch 1), the
+// as bf16 (a MoE layer: attention, router and k experts; a quantized layer counts its
+// parameters at 2 bytes too, so the same models take it): measured on an H200 (tg128 batch 1), the
 // kernel gains over the op-by-op graph at the Qwen2.5-0.5B shape (30 MB per layer: 1,238 ->
 // 1,351 tok/s, run 71), at 1.5B (88 MB: 607 -> 712) and at Qwen3-30B-A3B (113 MB with 8 of
 // 128 experts: 300 -> 331), but not at 7B (466 MB: 228 against 237, run 52; 235-240 against
 // 237 in runs 75-78 of session 10: level), where each op-by-op GEMV is large enough to
 // stream near the copy rate and the kernel's phase boundaries cost as much as the launches.
+// Quantized stacks: by default only for models with MoE layers. H200, tg128 batch 1, the stack
+// kernel against op by op in one call (run 255): Qwen3-30B-A3B int4 g128 328.6 -> 391.2 tok/s,
+// int8 307.2 -> 357.1; but Qwen2.5-0.5B int4 g64 1,661 -> 1,421 and 1.5B 965 -> 870: a dense
+// layer's narrow projections (H / 16 = 56 panels at 0.5B) leave most blocks without work
+// when a block owns whole 16-row panels.
 // TLLM_DECODER_STACK=0 turns the path off, =1 on for any size. TLLM_STACK_TIMING=1 (with
 // --enforce-eager: not inside graphs) times the kernel's phases with block 0's globaltimer
 // after each grid barrier and logs the mean per layer every 256 calls. TLLM_STACK_TRACE=FILE
@@ -27,6 +34,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/decoder_stack.h"
+#include "kernels/quant_layout.h"
 #include "core/logging.h"
 
 namespace tllm::cuda {
@@ -44,6 +52,58 @@ bool dense(const LinearWeight* w, int64_t rows, int64_t cols, bool bias_ok) {
   if (w->weight.ndim() != 2 || w->weight.dim(0) != rows || w->weight.dim(1) != cols) return false;
   if (!w->bias.defined()) return true;
   return bias_ok && on_device(w->bias, DType::F32, false) && w->bias.numel() == rows;
+}
+
+// A quantized stack's weights: every projection's scheme and scale dtype, and the k-tiling
+// and groups of each input width (qkv, o, gate_up, down, edown of StackQuantDims), the same
+// in every layer. `q` starts at bits 0 (unknown): the first weight sets the scheme.
+struct QuantCheck {
+  QuantCheck() { q.bits = 0; }
+  StackQuantDims q;
+  bool seen[5] = {};
+};
+
+// A quantized weight [rows, cols] in the CUDA layout (kernels/quant_layout.h) of the stack's
+// scheme, with its k-tiling equal to the other layers' (slot: which projection), an f32 bias
+// of rows or none (bias_ok: a bias allowed).
+bool quantized(const LinearWeight* w, int64_t rows, int64_t cols, bool bias_ok, QuantCheck& qc, int slot) {
+  if (!w || w->quant == QuantScheme::None || w->out_features != rows || w->in_features != cols) return false;
+  const bool fp8 = w->quant == QuantScheme::Fp8E4M3;
+  const int bits = fp8 ? kStackFp8 : w->quant_bits();
+  if (!on_device(w->weight, DType::U8) || w->weight.ndim() != 2 ||
+      w->weight.dim(1) != quant::row_bytes(quant::Layout::Cuda, w->quant_bits(), cols) ||
+      w->weight.dim(0) < quant::padded_rows(rows))
+    return false;
+  const DType sd = w->scales.defined() ? w->scales.dtype() : DType::F32;
+  if (!on_device(w->scales, sd) || (sd != DType::F16 && sd != DType::F32) || w->scales.ndim() != 2 ||
+      w->scales.dim(0) < quant::padded_rows(rows))
+    return false;
+  if (fp8 ? w->zeros.defined() : !(on_device(w->zeros, sd) && w->zeros.shape() == w->scales.shape())) return false;
+  if (qc.q.bits == 0) {
+    qc.q.bits = bits;
+    qc.q.scales_f16 = sd == DType::F16;
+  } else if (qc.q.bits != bits || qc.q.scales_f16 != (sd == DType::F16)) {
+    return false;
+  }
+  StackQuantK k;
+  k.groups = static_cast<int>(w->scales.dim(1));
+  k.group_size = w->group_size >= cols || k.groups == 1 ? static_cast<int>(cols) : w->group_size;
+  k.ktiles = static_cast<int>(quant::padded_cols(quant::Layout::Cuda, w->quant_bits(), cols) /
+                              quant::cuda_k_tile(w->quant_bits()));
+  StackQuantK* dims[5] = {&qc.q.qkv, &qc.q.o, &qc.q.gate_up, &qc.q.down, &qc.q.edown};
+  StackQuantK& d = *dims[slot];
+  if (!qc.seen[slot]) {
+    d = k;
+    qc.seen[slot] = true;
+  } else if (d.ktiles != k.ktiles || d.groups != k.groups || d.group_size != k.group_size) {
+    return false;
+  }
+  if (!w->bias.defined()) return true;
+  return bias_ok && on_device(w->bias, DType::F32, false) && w->bias.numel() == rows;
+}
+
+StackQuantPtrs quant_ptrs(const LinearWeight& w) {
+  return {static_cast<const uint8_t*>(w.weight.raw()), w.scales.raw(), w.zeros.defined() ? w.zeros.raw() : nullptr};
 }
 
 bool f32_vec(const Tensor* t, int64_t n, bool optional) {
@@ -67,7 +127,7 @@ void mlp_dims(const DecoderStack& s, int64_t& I, MoeDims& moe) {
       moe.I = static_cast<int>(std::min<int64_t>(L.experts->inter, 1 << 30));
       moe.renormalize = L.renormalize;
     } else if (!L.router && L.gate_up && I == 0 && L.gate_up->weight.ndim() == 2) {
-      I = L.gate_up->weight.dim(0) / 2;
+      I = L.gate_up->quant != QuantScheme::None ? L.gate_up->out_features / 2 : L.gate_up->weight.dim(0) / 2;
     }
   }
 }
@@ -84,22 +144,27 @@ int64_t max_layer_bytes(const DecoderStack& s, int64_t H, int64_t I, const MoeDi
   return m;
 }
 
-// Why the kernel cannot run this MoE layer (nullptr: it can).
-const char* check_moe(const DecoderStackLayer& L, int64_t H, const MoeDims& moe) {
+// Why the kernel cannot run this MoE layer (nullptr: it can); qc: the quantized stack's
+// check (null: bf16 weights).
+const char* check_moe(const DecoderStackLayer& L, int64_t H, const MoeDims& moe, QuantCheck* qc) {
   const MoeExperts& x = *L.experts;
   if (x.shared_inter > 0) return "a MoE layer with a shared expert (Qwen2-MoE)";
   if (x.num_experts != moe.E || L.top_k != moe.k || x.inter != moe.I || L.renormalize != moe.renormalize ||
       x.hidden != H)
     return "MoE layers of different shapes";
-  if (!dense(L.router, moe.E, H, false) || !dense(&x.gate_up, int64_t{moe.E} * 2 * moe.I, H, false) ||
-      !dense(&x.down, int64_t{moe.E} * H, moe.I, false))
-    return "MoE weights not dense bf16 (quantized, or another dtype or shape)";
+  if (!dense(L.router, moe.E, H, false)) return "a MoE router not dense bf16";
+  const int64_t gu = int64_t{moe.E} * 2 * moe.I, dn = int64_t{moe.E} * H;
+  if (qc ? !quantized(&x.gate_up, gu, H, false, *qc, 2) || !quantized(&x.down, dn, moe.I, false, *qc, 4)
+         : !dense(&x.gate_up, gu, H, false) || !dense(&x.down, dn, moe.I, false))
+    return qc ? "MoE experts not quantized like the other projections"
+              : "MoE weights not dense bf16 (quantized, or another dtype or shape)";
   return nullptr;
 }
 
-// Why the kernel cannot run this stack (nullptr: it can); fills the layer table.
+// Why the kernel cannot run this stack (nullptr: it can); fills the layer table and, for
+// quantized projections (those of the first layer decide), the quantized dims `quant`.
 const char* build_table(const DecoderStack& s, int64_t H, int64_t I, const MoeDims& moe,
-                        std::vector<StackLayerPtrs>& t, int64_t& num_slots) {
+                        std::vector<StackLayerPtrs>& t, int64_t& num_slots, StackQuantDims& quant) {
   const QKVLayout& lay = s.layout;
   const int D = lay.head_dim, n_q = lay.n_q_heads, n_kv = lay.n_kv_heads;
   const int64_t Q = int64_t{n_q} * D, KV = int64_t{n_kv} * D;
@@ -114,16 +179,21 @@ const char* build_table(const DecoderStack& s, int64_t H, int64_t I, const MoeDi
   if (!f32_vec(s.final_norm, H, false)) return "final norm weight not f32 [H]";
   t.assign(s.layers.size(), StackLayerPtrs{});
   num_slots = -1;
+  QuantCheck qcheck;
+  QuantCheck* qc = s.layers[0].qkv->quant != QuantScheme::None ? &qcheck : nullptr;
+  const char* mixed = "weights neither all dense bf16 nor all quantized alike (scheme, scale dtype, group size)";
   for (size_t l = 0; l < s.layers.size(); ++l) {
     const DecoderStackLayer& L = s.layers[l];
     if (L.sliding_window != 0) return "sliding-window attention";
-    if (!dense(L.qkv, Q + 2 * KV, H, true) || !dense(L.o, H, Q, true))
-      return "weights not dense bf16 (quantized, or another dtype or shape)";
+    if (qc ? !quantized(L.qkv, Q + 2 * KV, H, true, *qc, 0) || !quantized(L.o, H, Q, true, *qc, 1)
+           : !dense(L.qkv, Q + 2 * KV, H, true) || !dense(L.o, H, Q, true))
+      return qc ? mixed : "weights not dense bf16 (quantized, or another dtype or shape)";
     if (L.router || L.experts) {
       if (!L.router || !L.experts) return "a MoE layer without its router or experts";
-      if (const char* why = check_moe(L, H, moe)) return why;
-    } else if (!dense(L.gate_up, 2 * I, H, false) || !dense(L.down, H, I, false)) {
-      return "weights not dense bf16 (quantized, or another dtype or shape)";
+      if (const char* why = check_moe(L, H, moe, qc)) return why;
+    } else if (qc ? !quantized(L.gate_up, 2 * I, H, false, *qc, 2) || !quantized(L.down, H, I, false, *qc, 3)
+                  : !dense(L.gate_up, 2 * I, H, false) || !dense(L.down, H, I, false)) {
+      return qc ? mixed : "weights not dense bf16 (quantized, or another dtype or shape)";
     }
     if (!f32_vec(L.input_norm, H, false) || !f32_vec(L.post_norm, H, false) || !f32_vec(L.q_norm, D, true) ||
         !f32_vec(L.k_norm, D, true))
@@ -137,18 +207,22 @@ const char* build_table(const DecoderStack& s, int64_t H, int64_t I, const MoeDi
       return "KV caches of different sizes";
     num_slots = slots;
     StackLayerPtrs& p = t[l];
-    p.w_qkv = L.qkv->weight.data<bf16>();
-    p.b_qkv = L.qkv->bias.defined() ? L.qkv->bias.data<float>() : nullptr;
-    p.w_o = L.o->weight.data<bf16>();
-    p.b_o = L.o->bias.defined() ? L.o->bias.data<float>() : nullptr;
-    if (L.router) {
-      p.w_router = L.router->weight.data<bf16>();
-      p.w_gate_up = L.experts->gate_up.weight.data<bf16>();
-      p.w_down = L.experts->down.weight.data<bf16>();
+    const LinearWeight& gate_up = L.router ? L.experts->gate_up : *L.gate_up;
+    const LinearWeight& down = L.router ? L.experts->down : *L.down;
+    if (L.router) p.w_router = L.router->weight.data<bf16>();
+    if (qc) {
+      p.q_qkv = quant_ptrs(*L.qkv);
+      p.q_o = quant_ptrs(*L.o);
+      p.q_gate_up = quant_ptrs(gate_up);
+      p.q_down = quant_ptrs(down);
     } else {
-      p.w_gate_up = L.gate_up->weight.data<bf16>();
-      p.w_down = L.down->weight.data<bf16>();
+      p.w_qkv = L.qkv->weight.data<bf16>();
+      p.w_o = L.o->weight.data<bf16>();
+      p.w_gate_up = gate_up.weight.data<bf16>();
+      p.w_down = down.weight.data<bf16>();
     }
+    p.b_qkv = L.qkv->bias.defined() ? L.qkv->bias.data<float>() : nullptr;
+    p.b_o = L.o->bias.defined() ? L.o->bias.data<float>() : nullptr;
     p.input_norm = L.input_norm->data<float>();
     p.post_norm = L.post_norm->data<float>();
     p.q_norm = f32_or_null(L.q_norm);
@@ -156,6 +230,7 @@ const char* build_table(const DecoderStack& s, int64_t H, int64_t I, const MoeDi
     p.k_cache = const_cast<bf16*>(L.k_cache->data<bf16>());
     p.v_cache = const_cast<bf16*>(L.v_cache->data<bf16>());
   }
+  quant = qc ? qc->q : StackQuantDims{};
   return nullptr;
 }
 
@@ -233,27 +308,36 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   if (s.h->numel() != H) return false;
   // One table per model (speculative decoding runs two on one backend), keyed by its first weight.
   StackTable& st = stack_tables_[L0.qkv->weight.raw()];
-  const auto shape = std::make_tuple(H, I, n_q, n_kv, D, moe.E, moe.k, moe.I);
-  if (st.shape_checked != shape) {
-    st.shape_checked = shape;
-    st.shape_ok = H < (1 << 30) && I < (1 << 30) &&
-                  decoder_stack_supported(static_cast<int>(H), static_cast<int>(I), n_q, n_kv, D, moe, num_sms_);
-    if (!st.shape_ok)
-      TLLM_LOG(Info, "decoder stack kernel: not used for this model (shape H=", H, " I=", I, " heads ", n_q, "/",
-               n_kv, " head_dim ", D, " experts ", moe.E, " top-", moe.k, " of I=", moe.I,
-               " unsupported on this device)");
-  }
-  if (!st.shape_ok) return false;
   std::vector<StackLayerPtrs> t;
   int64_t num_slots = -1;
+  StackQuantDims quant;
   const char* why = stack_enabled_ == 1 && max_layer_bytes(s, H, I, moe) > kAutoLayerBytes
                         ? "layers above 128 MB, where the op-by-op kernels are faster; TLLM_DECODER_STACK=1 forces it"
-                        : build_table(s, H, I, moe, t, num_slots);
+                        : build_table(s, H, I, moe, t, num_slots, quant);
+  if (!why && stack_enabled_ == 1 && quant.bits != 16 && moe.E == 0)
+    why = "quantized dense layers, where the op-by-op kernels are faster; TLLM_DECODER_STACK=1 forces it";
   if (why) {
     if (!st.declined) TLLM_LOG(Info, "decoder stack kernel: not used for this model (", why, ")");
     st.declined = true;
     return false;
   }
+  const std::vector<int64_t> shape = {H, I, n_q, n_kv, D, moe.E, moe.k, moe.I, quant.bits, quant.scales_f16,
+                                      quant.qkv.ktiles, quant.qkv.groups, quant.qkv.group_size,
+                                      quant.o.ktiles, quant.o.groups, quant.o.group_size,
+                                      quant.gate_up.ktiles, quant.gate_up.groups, quant.gate_up.group_size,
+                                      quant.down.ktiles, quant.down.groups, quant.down.group_size,
+                                      quant.edown.ktiles, quant.edown.groups, quant.edown.group_size};
+  if (st.shape_checked != shape) {
+    st.shape_checked = shape;
+    st.shape_ok = H < (1 << 30) && I < (1 << 30) &&
+                  decoder_stack_supported(static_cast<int>(H), static_cast<int>(I), n_q, n_kv, D, moe, quant, num_sms_);
+    if (!st.shape_ok)
+      TLLM_LOG(Info, "decoder stack kernel: not used for this model (shape H=", H, " I=", I, " heads ", n_q, "/",
+               n_kv, " head_dim ", D, " experts ", moe.E, " top-", moe.k, " of I=", moe.I,
+               quant.bits == 16 ? std::string() : " with " + std::to_string(quant.bits) + "-bit codes",
+               " unsupported on this device)");
+  }
+  if (!st.shape_ok) return false;
   // The device copy of the table, refreshed when it changed: in stream order, so the launch
   // below reads it; never inside a capture (the graph would keep reading whatever the table
   // holds at replay).
@@ -288,6 +372,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
   p.H = static_cast<int>(H);
   p.I = static_cast<int>(I);
   p.moe = moe;
+  p.quant = quant;
   p.n_q = n_q;
   p.n_kv = n_kv;
   p.D = D;
@@ -319,7 +404,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     }
     p.timing = st.timing;
   }
-  if (timed && !stack_trace_path_.empty()) {
+  if (timed && !stack_trace_path_.empty() && quant.bits == 16) {  // the traced build: bf16 weights only
     const size_t n = static_cast<size_t>(kStackTraceSlots) * num_sms_;
     if (!st.trace) CUDA_CHECK(cudaMalloc(&st.trace, n * sizeof(unsigned long long)));
     CUDA_CHECK(cudaMemsetAsync(st.trace, 0, n * sizeof(unsigned long long), stream_));
