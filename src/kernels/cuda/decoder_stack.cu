@@ -795,7 +795,8 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   };
   auto vec = [](int) { return 0; };  // every row's input starts at vector 0
   auto seg0 = [](int) { return 0; };  // every panel's input is segment 0
-  // The quantized GEMV's input for a projection of input width K (qk), segments of K each.
+  // The quantized GEMV's input for a projection of input width K (qk), segments of K each
+  // (none in a bf16 stack: xbw is null there).
   auto xq = [&](int K, const StackQuantK& qk) { return stackq::XB{xbw, K, qk.ktiles * q_tile(WB)}; };
   // A projection phase: rows [0, R) of the bf16 GEMV (row_ptr(i): row i's weights, x_of(i):
   // its input vector) or the R / 16 panels of the quantized one (panel_of(i), seg_of(i)).
@@ -812,7 +813,6 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   auto qpanel = [&](const StackQuantPtrs& w, const StackQuantK& qk, int64_t gp) {
     return stackq::panel_at(w, gp, qk.ktiles, stackq::panel_scale_bytes(qk, qd.scales_f16));
   };
-  const stackq::XB no_xb{};
   for (int i = threadIdx.x; i < D; i += kThreads) cs_s[i] = p.cos_sin[static_cast<int64_t>(p.rope_rows[0]) * D + i];
   for (int i = threadIdx.x; i < min(kTableCopy, (n_keys + p.block_size - 1) / p.block_size); i += kThreads)
     bt_s[i] = p.block_tables[i];  // read after the first grid barrier (bar.sync there)
@@ -832,7 +832,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           prefetch_l2(L.input_norm, H);
           if (L.b_qkv) prefetch_l2(L.b_qkv + q0, q1 - q0);
           if (l > 0) wait();
-          norm_vec(xs, kQuant ? xq(H, qd.qkv) : no_xb, p.x, L.input_norm, H, p.eps, red);
+          norm_vec(xs, xq(H, qd.qkv), p.x, L.input_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
           for (int i = threadIdx.x; i < q1 - q0; i += kThreads) {
@@ -859,7 +859,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
         [&](int i) { return qpanel(L.q_o, qd.o, h0 / 16 + i); }, seg0, arrive,
         [&] {
           wait();
-          load_vec(xs, kQuant ? xq(Q, qd.o) : no_xb, sc.attn, Q);
+          load_vec(xs, xq(Q, qd.o), sc.attn, Q);
         },
         [&](auto row_sum) { add_residual(row_sum, L.b_o); });
     if (!L.w_router) {
@@ -876,7 +876,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
             prefetch_l2(L.post_norm, H);
             wait();
             stamp(p, timer);  // no router phase
-            norm_vec(xs, kQuant ? xq(H, qd.gate_up) : no_xb, p.x, L.post_norm, H, p.eps, red);
+            norm_vec(xs, xq(H, qd.gate_up), p.x, L.post_norm, H, p.eps, red);
           },
           [&](auto row_sum) {
             for (int i = threadIdx.x; i < F; i += kThreads)
@@ -888,7 +888,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           [&](int i) { return qpanel(L.q_down, qd.down, h0 / 16 + i); }, seg0, arrive,
           [&] {
             wait();
-            load_vec(xs, kQuant ? xq(I, qd.down) : no_xb, sc.act, I);
+            load_vec(xs, xq(I, qd.down), sc.act, I);
           },
           [&](auto row_sum) { add_residual(row_sum, nullptr); });
       continue;
@@ -900,7 +900,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
         [&] {
           prefetch_l2(L.post_norm, H);
           wait();
-          norm_vec(xs, kQuant ? xq(H, qd.gate_up) : no_xb, p.x, L.post_norm, H, p.eps, red);
+          norm_vec(xs, xq(H, qd.gate_up), p.x, L.post_norm, H, p.eps, red);
         },
         [&](auto row_sum) {
           for (int i = threadIdx.x; i < e1 - e0; i += kThreads) sc.logits[e0 + i] = round_bf16(row_sum(i));
@@ -947,7 +947,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
         [&](int i) { return i % k; }, arrive,
         [&] {
           wait();
-          load_vec(xs, kQuant ? xq(Im, qd.edown) : no_xb, sc.act, k * Im);
+          load_vec(xs, xq(Im, qd.edown), sc.act, k * Im);
         },
         [&](auto row_sum) {
           add_residual(
@@ -961,7 +961,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   }
   sync();
   if (blockIdx.x == 0) {
-    norm_vec(xs, no_xb, p.x, p.final_norm, H, p.eps, red);
+    norm_vec(xs, stackq::XB{}, p.x, p.final_norm, H, p.eps, red);
     for (int i = threadIdx.x; i < H; i += kThreads) p.h[i] = __float2bfloat16_rn(xs.get(i));
   }
   grid_exit(sc.sync, sc.sync + 1 + p.n_q);

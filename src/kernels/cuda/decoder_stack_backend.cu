@@ -34,6 +34,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/decoder_stack.h"
+#include "kernels/cuda/quant_ops.h"
 #include "kernels/quant_layout.h"
 #include "core/logging.h"
 
@@ -85,11 +86,11 @@ bool quantized(const LinearWeight* w, int64_t rows, int64_t cols, bool bias_ok, 
   } else if (qc.q.bits != bits || qc.q.scales_f16 != (sd == DType::F16)) {
     return false;
   }
+  const QuantGemmParams g = quant_params(*w);  // the k-tiling and groups the quantized kernels take
   StackQuantK k;
-  k.groups = static_cast<int>(w->scales.dim(1));
-  k.group_size = w->group_size >= cols || k.groups == 1 ? static_cast<int>(cols) : w->group_size;
-  k.ktiles = static_cast<int>(quant::padded_cols(quant::Layout::Cuda, w->quant_bits(), cols) /
-                              quant::cuda_k_tile(w->quant_bits()));
+  k.ktiles = g.ktiles;
+  k.groups = g.groups;
+  k.group_size = g.group_size;
   StackQuantK* dims[5] = {&qc.q.qkv, &qc.q.o, &qc.q.gate_up, &qc.q.down, &qc.q.edown};
   StackQuantK& d = *dims[slot];
   if (!qc.seen[slot]) {

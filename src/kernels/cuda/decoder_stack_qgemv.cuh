@@ -62,11 +62,6 @@ __device__ __forceinline__ void xb_pad(const XB& xb, int segs, int threads) {
   }
 }
 
-// Scale or offset i of a staged panel ([groups][16] of f16 or f32).
-__device__ __forceinline__ float staged(const unsigned char* base, bool f16, int i) {
-  return f16 ? __half2float(reinterpret_cast<const __half*>(base)[i]) : reinterpret_cast<const float*>(base)[i];
-}
-
 // One panel of a quantized projection: its codes, scales and offsets.
 struct Panel {
   const uint8_t* codes;

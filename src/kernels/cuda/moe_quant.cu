@@ -33,11 +33,6 @@ using namespace qk;
 constexpr int kWarps = 8;
 constexpr int kDepth = 4;  // k tiles of codes in flight per lane (a register ring)
 
-// Scale or offset i of a panel's [groups][16] block, staged in shared memory.
-__device__ __forceinline__ float staged(const unsigned char* base, bool f16, int i) {
-  return f16 ? __half2float(reinterpret_cast<const __half*>(base)[i]) : reinterpret_cast<const float*>(base)[i];
-}
-
 // Bytes of one panel's scales (or offsets): [groups][16] of 2 or 4 bytes.
 __host__ __device__ inline int panel_scale_bytes(const MoeQuantWeight& w) {
   return w.groups * 16 * (w.scales_f16 ? 2 : 4);

@@ -137,6 +137,12 @@ __device__ __forceinline__ void mma_codes_f16(float (&acc)[4], const uint4& lo, 
   }
 }
 
+// Scale or offset i of a panel's [groups][16] block of f16 or f32, staged in shared memory
+// (the quantized MoE decode kernels, the decoder stack's quantized GEMV).
+__device__ __forceinline__ float staged(const unsigned char* base, bool f16, int i) {
+  return f16 ? __half2float(reinterpret_cast<const __half*>(base)[i]) : reinterpret_cast<const float*>(base)[i];
+}
+
 // The constant C of the codes' MMA operands (q + C; f16: the x-staged 8-bit form).
 __host__ __device__ constexpr float code_bias(int BITS, bool f16) {
   return is_fp8(BITS) ? 0.0f : f16 ? 1024.0f : BITS == 4 ? 128.0f : 2176.0f;
