@@ -118,6 +118,10 @@ class CudaBackend final : public Backend {
   // Forces that path on (any layer size) or off (tests, benchmarks); otherwise
   // TLLM_DECODER_STACK decides at first use (unset: on for layers up to 128 MB).
   void set_decoder_stack(bool enabled) { stack_enabled_ = enabled ? 2 : 0; }
+  // Back to the default rule (TLLM_DECODER_STACK, read again at the next call).
+  void set_decoder_stack_auto() { stack_enabled_ = -1; }
+  // How many calls launched that kernel on this backend (a graph capture counts once; tests).
+  int64_t decoder_stack_launches() const { return stack_launches_; }
 
   cudaStream_t stream() const { return stream_; }
   int num_sms() const { return num_sms_; }
@@ -222,6 +226,7 @@ class CudaBackend final : public Backend {
   DeviceWorkspace stack_ws_;
   int stack_enabled_ = -1;  // 0 off, 1 by layer size, 2 forced on; -1: TLLM_DECODER_STACK not read yet
   int stack_timing_ = -1;   // TLLM_STACK_TIMING (read at first use)
+  int64_t stack_launches_ = 0;
   std::string stack_trace_path_;  // TLLM_STACK_TRACE (eager steps only)
   void dump_trace(StackTable& st, int layer);
   unsigned int* norm_counter_ = nullptr;  // the fused GEMV + residual-norm's grid counter (0 at rest)

@@ -317,6 +317,11 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
                         : build_table(s, H, I, moe, t, num_slots, quant);
   if (!why && stack_enabled_ == 1 && quant.bits != 16 && moe.E == 0)
     why = "quantized dense layers, where the op-by-op kernels are faster; TLLM_DECODER_STACK=1 forces it";
+  // 8-bit integer codes: a Qwen3-MoE test model (H 128, experts of I 32, int8 per channel)
+  // gave wrong logits through the stack in the engine (H200 run 258; the kernel-level tests
+  // pass), so int8 stacks run op by op until that is understood; forcing still runs them.
+  if (!why && stack_enabled_ == 1 && quant.bits == 8)
+    why = "int8 codes (a wrong result under investigation); TLLM_DECODER_STACK=1 forces it";
   if (why) {
     if (!st.declined) TLLM_LOG(Info, "decoder stack kernel: not used for this model (", why, ")");
     st.declined = true;
@@ -418,6 +423,7 @@ bool CudaBackend::decoder_stack(const DecoderStack& s) {
     st.shape_ok = false;
     return false;
   }
+  ++stack_launches_;
   if (p.timing) log_timing(st, stamps);
   if (p.trace) dump_trace(st, p.trace_layer);
   return true;
