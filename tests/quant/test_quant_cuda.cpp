@@ -636,13 +636,23 @@ Tensor decode_logits(Backend& be, const fs::path& dir, DType wdt, const std::str
   return out;
 }
 
-TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
+// A test model's decode case: a 12-token prompt, then 6 fed tokens (random ids below 384).
+struct DecodeCase {
+  fs::path src;
+  std::vector<int32_t> prompt, fed;
+};
+DecodeCase decode_case(const char* model, uint64_t seed) {
   const char* env_src = std::getenv("TLLM_TEST_SOURCE_DIR");
-  const fs::path src = fs::path(env_src ? env_src : TLLM_SOURCE_DIR) / "tests/data/models/qwen2_hd64";
-  std::mt19937_64 rng(32);
-  std::vector<int32_t> prompt(12), fed(6);
-  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 384);
-  for (int32_t& t : fed) t = static_cast<int32_t>(rng() % 384);
+  DecodeCase c{fs::path(env_src ? env_src : TLLM_SOURCE_DIR) / "tests/data/models" / model, std::vector<int32_t>(12),
+               std::vector<int32_t>(6)};
+  std::mt19937_64 rng(seed);
+  for (int32_t& t : c.prompt) t = static_cast<int32_t>(rng() % 384);
+  for (int32_t& t : c.fed) t = static_cast<int32_t>(rng() % 384);
+  return c;
+}
+
+TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
+  const auto [src, prompt, fed] = decode_case("qwen2_hd64", 32);
   auto cpu = make_cpu_backend({2});
   const double base = kl(decode_logits(*cpu, src, DType::F32, "", 64, prompt, fed),
                          decode_logits(be(), src, DType::BF16, "", 64, prompt, fed));
@@ -657,16 +667,11 @@ TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
 
 // Quantized MoE decode (Qwen3-MoE, int4 / int8 experts and projections) through the
 // persistent decoder-stack kernel, which the default rule takes for int4 MoE models (int8
-// runs op by op): the decode steps (graphs) take it, and its logits are those of the op-by-op kernels on the same GPU (same
-// weights, same bf16 roundings, different sum orders) and of the CPU's exact f32 path as
-// closely as the dense model's bf16 GPU logits are.
+// runs op by op): the decode steps (graphs) take it, and its logits are those of the
+// op-by-op kernels on the same GPU (same weights, same bf16 roundings, different sum orders)
+// and of the CPU's exact f32 path as closely as the dense model's bf16 GPU logits are.
 TEST_F(QuantCuda, MoeDecodeStepsThroughTheStackKernel) {
-  const char* env_src = std::getenv("TLLM_TEST_SOURCE_DIR");
-  const fs::path src = fs::path(env_src ? env_src : TLLM_SOURCE_DIR) / "tests/data/models/qwen3_moe_hd64";
-  std::mt19937_64 rng(34);
-  std::vector<int32_t> prompt(12), fed(6);
-  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 384);
-  for (int32_t& t : fed) t = static_cast<int32_t>(rng() % 384);
+  const auto [src, prompt, fed] = decode_case("qwen3_moe_hd64", 34);
   auto cpu = make_cpu_backend({2});
   const double base = kl(decode_logits(*cpu, src, DType::F32, "", 64, prompt, fed),
                          decode_logits(be(), src, DType::BF16, "", 64, prompt, fed));
