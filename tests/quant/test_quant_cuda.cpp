@@ -680,7 +680,7 @@ TEST_F(QuantCuda, MoeDecodeStepsThroughTheStackKernel) {
     const Tensor want = decode_logits(*cpu, src, DType::F32, q, group, prompt, fed);
     be().set_decoder_stack(false);
     const Tensor ops = decode_logits(be(), src, DType::BF16, q, group, prompt, fed);
-    be().set_decoder_stack_auto();  // the default rule: on for quantized MoE models
+    be().set_decoder_stack_auto();  // the default rule: on for int4 MoE models, off for int8
     const int64_t before = be().decoder_stack_launches();
     const Tensor stack = decode_logits(be(), src, DType::BF16, q, group, prompt, fed);
     // Decode steps run as CUDA graphs: the kernel is launched by the eager steps and the

@@ -10,10 +10,11 @@
 // ~100 instructions a tile (int4): 4 lop3 and 2 MMAs per 16-wide k step.
 //
 // Units are (16-row panel, k tile) of the block's panels; each warp takes a contiguous range
-// of them with 1 tile in flight and the next requested before the current math. (2 + 2, as
+// of them with 1 tile in flight and the next requested before the current math (2 + 2, as
 // gemv_tile, made the 128-register kernel spill 140 / 1,004 bytes (stores / loads); 1 + 1
-// spills 36 / 164, and Qwen3-30B-A3B int4 g128 tg b1 went 388 -> 438 tok/s, H200 run 258); a unit's two row sums per lane land in part[unit][16] and a row sums its
-// panel's units in order (deterministic). The input vector is in shared memory as bf16 in
+// spills 36 / 164, and Qwen3-30B-A3B int4 g128 tg b1 went 388 -> 438 tok/s, H200 run 258).
+// A unit's two row sums per lane land in part[unit][16] and a row sums its panel's units in
+// order (deterministic). The input vector is in shared memory as bf16 in
 // fragment order (XB: lane c of a 16-wide step reads x[2c, 2c + 1] and x[2c + 8, 2c + 9] as
 // one 8-byte piece, two steps as one 16-byte load); the block's panels' scales and offsets
 // are copied into shared memory by cp.async before the barrier wait, beside the first code
