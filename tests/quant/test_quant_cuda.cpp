@@ -666,33 +666,38 @@ TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
 }
 
 // Quantized MoE decode (Qwen3-MoE, int4 / int8 experts and projections) through the
-// persistent decoder-stack kernel, which the default rule takes for int4 MoE models (int8
-// runs op by op): the decode steps (graphs) take it, and its logits are those of the
-// op-by-op kernels on the same GPU (same weights, same bf16 roundings, different sum orders)
-// and of the CPU's exact f32 path as closely as the dense model's bf16 GPU logits are.
+// persistent decoder-stack kernel, which the default rule takes for int4 MoE models (int8 runs
+// op by op: decoder_stack_backend.cu): the decode steps (graphs) take it, and for each of 4
+// prompts its logits are those of the op-by-op kernels on the same GPU (same weights,
+// same bf16 roundings, different sum orders) and of the CPU's exact f32 path as closely as
+// the dense model's bf16 GPU logits are.
 TEST_F(QuantCuda, MoeDecodeStepsThroughTheStackKernel) {
-  const auto [src, prompt, fed] = decode_case("qwen3_moe_hd64", 34);
   auto cpu = make_cpu_backend({2});
-  const double base = kl(decode_logits(*cpu, src, DType::F32, "", 64, prompt, fed),
-                         decode_logits(be(), src, DType::BF16, "", 64, prompt, fed));
+  std::vector<DecodeCase> cases;
+  for (uint64_t seed = 34; seed < 38; ++seed) cases.push_back(decode_case("qwen3_moe_hd64", seed));
+  const double base = kl(decode_logits(*cpu, cases[0].src, DType::F32, "", 64, cases[0].prompt, cases[0].fed),
+                         decode_logits(be(), cases[0].src, DType::BF16, "", 64, cases[0].prompt, cases[0].fed));
   std::printf("[ moe decode, gpu bf16 vs cpu f32, dense ] KL %.3g\n", base);
   for (const auto& [q, group] : std::vector<std::pair<std::string, int>>{{"int8", 64}, {"int4", 32}, {"int4", 64}}) {
-    const Tensor want = decode_logits(*cpu, src, DType::F32, q, group, prompt, fed);
-    be().set_decoder_stack(false);
-    const Tensor ops = decode_logits(be(), src, DType::BF16, q, group, prompt, fed);
-    be().set_decoder_stack_auto();  // the default rule: on for int4 MoE models, off for int8
-    const int64_t before = be().decoder_stack_launches();
-    const Tensor stack = decode_logits(be(), src, DType::BF16, q, group, prompt, fed);
-    // Decode steps run as CUDA graphs: the kernel is launched by the eager steps and the
-    // capture, then replayed. int8 stacks are declined by default (decoder_stack_backend.cu).
-    EXPECT_EQ(be().decoder_stack_launches() > before, q != "int8")
-        << q << " g" << group << ": " << be().decoder_stack_launches() - before << " stack launches";
-    const auto [d_ops, agree_ops] = test::kl_top1(ops, stack);
-    const double d_cpu = kl(want, stack);
-    std::printf("[ moe decode, %s g%d ] stack vs op by op: KL %.3g, top-1 %.2f; stack vs cpu f32: KL %.3g\n",
-                q.c_str(), group, d_ops, agree_ops, d_cpu);
-    EXPECT_LT(d_ops, 2 * base + 5e-3) << q << " g" << group;
-    EXPECT_LT(d_cpu, 4 * base + 5e-3) << q << " g" << group;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const DecodeCase& c = cases[i];
+      const Tensor want = decode_logits(*cpu, c.src, DType::F32, q, group, c.prompt, c.fed);
+      be().set_decoder_stack(false);
+      const Tensor ops = decode_logits(be(), c.src, DType::BF16, q, group, c.prompt, c.fed);
+      be().set_decoder_stack_auto();
+      const int64_t before = be().decoder_stack_launches();
+      const Tensor stack = decode_logits(be(), c.src, DType::BF16, q, group, c.prompt, c.fed);
+      // Decode steps run as CUDA graphs: the kernel is launched by the eager steps and the
+      // capture, then replayed.
+      EXPECT_EQ(be().decoder_stack_launches() > before, q != "int8")
+          << q << " g" << group << " prompt " << i << ": " << be().decoder_stack_launches() - before << " stack launches";
+      const auto [d_ops, agree_ops] = test::kl_top1(ops, stack);
+      const double d_cpu = kl(want, stack);
+      std::printf("[ moe decode, %s g%d, prompt %d ] stack vs op by op: KL %.3g, top-1 %.2f; stack vs cpu f32: KL %.3g\n",
+                  q.c_str(), group, static_cast<int>(i), d_ops, agree_ops, d_cpu);
+      EXPECT_LT(d_ops, 2 * base + 5e-3) << q << " g" << group << " prompt " << i;
+      EXPECT_LT(d_cpu, 4 * base + 5e-3) << q << " g" << group << " prompt " << i;
+    }
   }
 }
 

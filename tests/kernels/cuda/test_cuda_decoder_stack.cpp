@@ -21,6 +21,7 @@ namespace tllm::test {
 namespace {
 
 struct StackShape;
+QuantizedMatrix symmetric_int8(int64_t rows, int64_t cols, std::mt19937_64& rng);
 
 // The weights of a test stack: bf16 (bits 16), or every projection quantized alike (bits 4 or
 // 8, or kFp8: e4m3 codes; group size, f16 or f32 scales); the router stays bf16.
@@ -29,10 +30,12 @@ struct StackWeights {
   int bits = 16;
   int group = 0;  // >= the row: one group per row
   bool f16 = true;
+  bool symmetric = false;  // int8 per row as --quantization int8 makes it: |w| max / 127, codes q + 128
   std::string str() const {
     if (bits == 16) return "bf16";
     return (bits == kFp8 ? std::string("fp8") : "int" + std::to_string(bits)) + " group " +
-           (group >= (1 << 20) ? std::string("row") : std::to_string(group)) + (f16 ? " f16" : " f32") + " scales";
+           (group >= (1 << 20) ? std::string("row") : std::to_string(group)) + (f16 ? " f16" : " f32") + " scales" +
+           (symmetric ? " symmetric" : "");
   }
 };
 
@@ -42,10 +45,12 @@ class CudaDecoderStack : public CudaTest {
   // returns how many positions routed a near tie (not compared beyond it) of how many.
   std::pair<int, int> check_stack(const StackShape& sh, const StackWeights& wq, const std::vector<int>& positions,
                                   std::mt19937_64& rng);
+  void check_quantized_shapes(bool with_int8_bug);
   // A random quantized weight [rows, cols] packed by the backend: codes uniform, each group's
   // weights centred (offset about -scale (2^bits - 1) / 2; FP8: random finite e4m3 codes), the
   // whole scaled to an RMS of 1 / sqrt(cols).
   LinearWeight quantized_linear(int64_t rows, int64_t cols, const StackWeights& wq, std::mt19937_64& rng) {
+    if (wq.symmetric) return be().pack_quantized(symmetric_int8(rows, cols, rng), false);
     QuantizedMatrix m = wq.bits == kFp8 ? random_fp8(rows, cols, wq.group, wq.f16, rng)
                                         : random_quantized(rows, cols, wq.bits, wq.group, wq.f16, rng);
     float* sc = m.scales.data<float>();
@@ -71,6 +76,32 @@ class CudaDecoderStack : public CudaTest {
   }
 };
 
+// Random normal weights (RMS 1 / sqrt(cols)) quantized as --quantization int8 does
+// (model/quant.cpp): per row s = f16(max |w| / 127), code round(w / s) + 128, offset -128 s.
+QuantizedMatrix symmetric_int8(int64_t rows, int64_t cols, std::mt19937_64& rng) {
+  const Tensor w = randn({rows, cols}, rng, DType::F32, 1.0f / std::sqrt(static_cast<float>(cols)));
+  QuantizedMatrix m;
+  m.bits = 8;
+  m.group_size = static_cast<int>(cols);
+  m.rows = rows;
+  m.cols = cols;
+  m.codes = Tensor::empty({rows, cols}, DType::U8);
+  m.scales = Tensor::empty({rows, 1}, DType::F32);
+  m.offsets = Tensor::empty({rows, 1}, DType::F32);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = w.data<float>() + r * cols;
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
+    const float sc = f16_to_f32(f32_to_f16(amax / 127.0f));
+    for (int64_t c = 0; c < cols; ++c)
+      m.codes.data<uint8_t>()[r * cols + c] =
+          static_cast<uint8_t>(static_cast<int>(std::nearbyint(std::clamp(x[c] / sc, -127.0f, 127.0f))) + 128);
+    m.scales.data<float>()[r] = sc;
+    m.offsets.data<float>()[r] = -128.0f * sc;
+  }
+  return m;
+}
+
 struct StackShape {
   int H, I, n_q, n_kv, D, layers;
   bool qkv_bias, o_bias, qk_norm;
@@ -89,16 +120,18 @@ struct StackShape {
 // Token positions of each case: 0, within the first attention split, across splits, the last.
 const std::vector<int> kPositions = {0, 1, 37, 255, 256, 700, 2500, 4199};
 
-// Whether the k-th and (k+1)-th largest of the router logits (bf16 values) are within two
-// bf16 steps: a top-k choice that the last bit of h can flip.
-bool near_tie(const Tensor& logits, int k) {
+// The gap between the k-th and (k+1)-th largest of the router logits (bf16 values) in bf16
+// steps of the k-th (infinite with k experts or fewer). Within two steps the routing is a
+// near tie: a top-k choice that the last bit of h can flip.
+double tie_gap(const Tensor& logits, int k) {
   std::vector<double> v(logits.numel());
   for (size_t i = 0; i < v.size(); ++i) v[i] = value_at(logits, static_cast<int64_t>(i));
-  if (k >= static_cast<int>(v.size())) return false;
+  if (k >= static_cast<int>(v.size())) return INFINITY;
   std::sort(v.begin(), v.end(), std::greater<>());
   const double step = std::ldexp(1.0, std::ilogb(std::max(std::fabs(v[k - 1]), 1e-30)) - 7);  // bf16: 8 bits
-  return v[k - 1] - v[k] <= 2 * step;
+  return (v[k - 1] - v[k]) / step;
 }
+bool near_tie(const Tensor& logits, int k) { return tie_gap(logits, k) <= 2; }
 
 struct Model {
   std::vector<Tensor> input_norm, post_norm, q_norm, k_norm;
@@ -162,22 +195,29 @@ TEST_F(CudaDecoderStack, MatchesOpByOpLayers) {
 }
 
 // The quantized stack (stackq::qgemv_tile) against the same quantized layers op by op
-// (quant_gemv, the quantized MoE kernels): int4 at groups 32 / 64 / 128, int8 per row and at
-// group 64, FP8 at group 128, f16 and f32 scales; input widths that are not whole k tiles
-// (320, 544, 192) and partial last groups.
-TEST_F(CudaDecoderStack, QuantizedMatchesOpByOpLayers) {
+// (quant_gemv, the quantized MoE kernels): int4 at groups 32 / 64 / 128, int8 per row (random
+// codes and offsets, and --quantization int8's symmetric codes) and at group 64, FP8 at
+// group 128, f16 and f32 scales; input widths that are not whole k tiles (320, 544, 192, and
+// the Qwen3-MoE test model's experts of I 32: half an 8-bit k tile) and partial last groups.
+// with_int8_bug: the int8 schemes on the Qwen3-MoE test model's shape too, where the stack is
+// wrong (below).
+void CudaDecoderStack::check_quantized_shapes(bool with_int8_bug) {
   const std::vector<StackShape> shapes = {
       {256, 512, 4, 2, 64, 2, true, false, false},   // Qwen2-like: qkv bias
       {320, 544, 5, 1, 64, 2, false, true, true},    // Qwen3-like, K tails: H 320, I 544
       {512, 0, 8, 2, 128, 2, false, false, true, 64, 8, 192, true},  // Qwen3-MoE-like, experts' I 192
       {256, 512, 4, 2, 64, 3, true, false, false, 16, 4, 128, false},  // dense and MoE layers
+      {128, 0, 2, 1, 64, 2, false, false, true, 8, 3, 32, true},  // tests/data/models/qwen3_moe_hd64
   };
-  const std::vector<StackWeights> schemes = {{4, 64, true}, {4, 128, false}, {4, 32, true},
-                                             {8, 1 << 20, true}, {8, 64, false}, {kFp8, 128, true}};
+  const std::vector<StackWeights> schemes = {{4, 64, true},      {4, 128, false},        {4, 32, true},
+                                             {8, 1 << 20, true}, {8, 1 << 20, true, true}, {8, 64, false},
+                                             {kFp8, 128, true}};
   std::mt19937_64 rng(2027);
-  for (const StackShape& sh : shapes) {
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    const StackShape& sh = shapes[s];
     int ties = 0, positions = 0;  // over every scheme of the shape
     for (const StackWeights& wq : schemes) {
+      if (!with_int8_bug && s + 1 == shapes.size() && wq.bits == 8) continue;
       const auto [t, n] = check_stack(sh, wq, kPositions, rng);
       ties += t;
       positions += n;
@@ -185,6 +225,15 @@ TEST_F(CudaDecoderStack, QuantizedMatchesOpByOpLayers) {
     EXPECT_LE(2 * ties, positions) << sh.str() << ": " << ties << " of " << positions << " positions route near ties";
   }
 }
+
+TEST_F(CudaDecoderStack, QuantizedMatchesOpByOpLayers) { check_quantized_shapes(false); }
+
+// A known bug, kept as its reproduction: int8 codes (random, per row, f16 scales) on the
+// Qwen3-MoE test model's shape (H 128, 8 experts of I 32, top-3) give x 4.5% off the op-by-op
+// layers at position 1 of 8 (H200 runs 262-263), with both layers' routing far from a tie
+// (13 and 65 bf16 steps) and both layers' cache slots right; the default rule therefore runs
+// int8 stacks op by op (decoder_stack_backend.cu). Run with --gtest_also_run_disabled_tests.
+TEST_F(CudaDecoderStack, DISABLED_Int8OnTheQwen3MoeTestShape) { check_quantized_shapes(true); }
 
 std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const StackWeights& wq,
                                                   const std::vector<int>& pos_list, std::mt19937_64& rng) {
@@ -280,6 +329,7 @@ std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const St
     const float eps = 1e-6f, scale = 1.0f / std::sqrt(static_cast<float>(D));
     be().rms_norm(h, x, m.input_norm[0], eps);
     int tie_layer = sh.layers;  // the first MoE layer whose routing is a near tie
+    std::string gaps;           // each MoE layer's routing gap in bf16 steps (for failure messages)
     for (int l = 0; l < sh.layers; ++l) {
       const Tensor& next = l + 1 < sh.layers ? m.input_norm[l + 1] : m.final_norm;
       be().linear(qkv, h, m.qkv[l]);
@@ -290,7 +340,9 @@ std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const St
       if (sh.moe_layer(l)) {
         be().moe_block(mlp, h, m.router[l], m.experts[l], logits, ids, wts, sh.renormalize);
         be().add_rms_norm(x, mlp, h, next, eps);
-        if (tie_layer == sh.layers && near_tie(host(logits), sh.k)) tie_layer = l;
+        const Tensor lg = host(logits);
+        if (tie_layer == sh.layers && near_tie(lg, sh.k)) tie_layer = l;
+        gaps += " " + std::to_string(l) + ":" + std::to_string(tie_gap(lg, sh.k));
       } else {
         be().linear_silu_mul(act, h, m.gate_up[l], gu);
         be().linear_residual_norm(mlp, act, m.down[l], {&x, &h, &next, eps});
@@ -332,7 +384,7 @@ std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const St
       std::printf("note: %s: layer %d routes a near tie; x, h and later layers' caches not compared\n",
                   where.c_str(), tie_layer);
     } else {
-      EXPECT_LT(rel_err(got_x[0], want_x), 2e-2) << where << ": residual x";
+      EXPECT_LT(rel_err(got_x[0], want_x), 2e-2) << where << ": residual x (routing gaps, bf16 steps:" << gaps << ")";
       EXPECT_LT(rel_err(got_h[0], want_h), 2e-2) << where << ": final norm h";
     }
     for (int l = 0; l < sh.layers; ++l) {
