@@ -20,6 +20,12 @@ DENSE = (["qkv.A", "qkv.W"] + [f"qkv.{e}" for e in G] + ["attn.A", "attn.W", "at
 MOE = (["qkv.A", "qkv.W"] + [f"qkv.{e}" for e in G] + ["attn.A", "attn.W", "attn.D", "o.A", "o.W"] +
        [f"o.{e}" for e in G] + ["router.A", "router.W"] + [f"router.{e}" for e in G] +
        ["gu.A", "gu.W", "gu.route", "gu.E", "gu.S", "gu.X", "down.A", "down.W"] + [f"down.{e}" for e in G])
+# Run 260's traced build with two more events in the MoE gate|up phase: after the routing
+# (rt) and after the first tiles and the scales were requested (iss).
+MOE_ROUTE = (["qkv.A", "qkv.W"] + [f"qkv.{e}" for e in G] + ["attn.A", "attn.W", "attn.D", "o.A", "o.W"] +
+             [f"o.{e}" for e in G] + ["router.A", "router.W"] + [f"router.{e}" for e in G] +
+             ["gu.A", "gu.W", "gu.rt", "gu.iss", "gu.route", "gu.E", "gu.S", "gu.X", "down.A", "down.W"] +
+             [f"down.{e}" for e in G])
 # Traces of session 10's runs 75-76 (before S and X existed): input ready, loop done.
 DENSE_V1 = ["qkv.A", "qkv.W", "qkv.P", "qkv.E", "attn.A", "attn.W", "attn.D", "o.A", "o.W", "o.P", "o.E",
             "gu.A", "gu.W", "gu.P", "gu.E", "down.A", "down.W", "down.P", "down.E"]
@@ -28,7 +34,7 @@ MOE_V1 = ["qkv.A", "qkv.W", "qkv.P", "qkv.E", "attn.A", "attn.W", "attn.D", "o.A
           "down.A", "down.W", "down.P", "down.E"]
 # Events of two traced layers (the second layer's last phase ends at the next layer's first
 # arrival, which is not traced) -> labels of one layer.
-LAYOUTS = {2 * len(x): x for x in (DENSE, MOE, DENSE_V1, MOE_V1)}
+LAYOUTS = {2 * len(x): x for x in (DENSE, MOE, DENSE_V1, MOE_V1, MOE_ROUTE)}
 
 
 def main():
