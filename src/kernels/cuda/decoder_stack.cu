@@ -709,11 +709,8 @@ __host__ __device__ inline int xown_area(int H, int G, const StackQuantDims& q) 
 __device__ __forceinline__ void copy_layer_ptrs(StackLayerPtrs* dst, const StackLayerPtrs* src) {
   static_assert(sizeof(StackLayerPtrs) % 8 == 0, "8-byte pieces");
   constexpr int kPieces = sizeof(StackLayerPtrs) / 8;
-  if (threadIdx.x < kPieces) {
-    const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(reinterpret_cast<uint64_t*>(dst) + threadIdx.x));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(a), "l"(reinterpret_cast<const uint64_t*>(src) + threadIdx.x)
-                 : "memory");
-  }
+  if (threadIdx.x < kPieces)
+    cp_async8(reinterpret_cast<uint64_t*>(dst) + threadIdx.x, reinterpret_cast<const uint64_t*>(src) + threadIdx.x);
 }
 
 __device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
