@@ -15,6 +15,7 @@
 #include <numeric>
 
 #include "cuda_test_util.h"
+#include "model/quant.h"
 #include "quant/quant_test_util.h"
 
 namespace tllm::test {
@@ -30,7 +31,7 @@ struct StackWeights {
   int bits = 16;
   int group = 0;  // >= the row: one group per row
   bool f16 = true;
-  bool symmetric = false;  // int8 per row as --quantization int8 makes it: |w| max / 127, codes q + 128
+  bool symmetric = false;  // int8 per row as --quantization int8 makes it (symmetric_int8)
   std::string str() const {
     if (bits == 16) return "bf16";
     return (bits == kFp8 ? std::string("fp8") : "int" + std::to_string(bits)) + " group " +
@@ -77,29 +78,10 @@ class CudaDecoderStack : public CudaTest {
 };
 
 // Random normal weights (RMS 1 / sqrt(cols)) quantized as --quantization int8 does
-// (model/quant.cpp): per row s = f16(max |w| / 127), code round(w / s) + 128, offset -128 s.
+// (model/quant.cpp: per row max |w| / 127 as f16, codes q + 128, offset -128 s).
 QuantizedMatrix symmetric_int8(int64_t rows, int64_t cols, std::mt19937_64& rng) {
   const Tensor w = randn({rows, cols}, rng, DType::F32, 1.0f / std::sqrt(static_cast<float>(cols)));
-  QuantizedMatrix m;
-  m.bits = 8;
-  m.group_size = static_cast<int>(cols);
-  m.rows = rows;
-  m.cols = cols;
-  m.codes = Tensor::empty({rows, cols}, DType::U8);
-  m.scales = Tensor::empty({rows, 1}, DType::F32);
-  m.offsets = Tensor::empty({rows, 1}, DType::F32);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = w.data<float>() + r * cols;
-    float amax = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
-    const float sc = f16_to_f32(f32_to_f16(amax / 127.0f));
-    for (int64_t c = 0; c < cols; ++c)
-      m.codes.data<uint8_t>()[r * cols + c] =
-          static_cast<uint8_t>(static_cast<int>(std::nearbyint(std::clamp(x[c] / sc, -127.0f, 127.0f))) + 128);
-    m.scales.data<float>()[r] = sc;
-    m.offsets.data<float>()[r] = -128.0f * sc;
-  }
-  return m;
+  return quantize_int8_per_channel(w.data<float>(), rows, cols);
 }
 
 struct StackShape {
