@@ -55,10 +55,11 @@ std::string reply(LLMEngine& engine, const nlohmann::ordered_json& messages, con
 }
 
 void run_chat(const ChatArgs& a) {
+  check_utf8_text(a.system, "--system");  // what needs no model, before the load
+  a.sampling.check_before_load();
   LLMEngine engine(a.engine.resolve_for_generation("chat"));
   TLLM_CHECK_ARG(engine.tokenizer() != nullptr, "chat needs the model's tokenizer (tokenizer.json)");
   TLLM_CHECK_ARG(engine.chat_template() != nullptr, "chat: the model has no chat template");
-  check_utf8_text(a.system, "--system");
   SamplingParams params = a.sampling.resolve(engine.generation_config());
   std::string system = a.system;
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();

@@ -29,6 +29,10 @@ struct GenerateArgs {
 
 void run_generate(const GenerateArgs& a) {
   TLLM_CHECK_ARG(!a.prompts.empty() || !a.prompt_ids.empty(), "give --prompt TEXT or --prompt-ids 1,2,3");
+  // What needs no model is checked before the load.
+  for (const std::string& text : a.prompts) check_utf8_text(text, "--prompt");
+  for (const std::string& ids : a.prompt_ids) parse_id_list(ids);
+  a.sampling.check_before_load();
   const double t_load = now_seconds();
   LLMEngine engine(a.engine.resolve_for_generation("generate"));
   const double load_s = now_seconds() - t_load;
@@ -37,7 +41,6 @@ void run_generate(const GenerateArgs& a) {
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string& text : a.prompts) {
     TLLM_CHECK_ARG(tok != nullptr, "--prompt needs a tokenizer; this model has none (use --prompt-ids)");
-    check_utf8_text(text, "--prompt");
     std::string rendered = text;
     if (a.chat) {
       TLLM_CHECK_ARG(engine.chat_template() != nullptr, "--chat: the model has no chat template");

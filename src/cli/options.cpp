@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <system_error>
 
 #include "core/error.h"
@@ -250,6 +251,10 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
     }
   }
   return p;
+}
+
+void SamplingOptions::check_before_load() const {
+  resolve(GenerationConfig{}).validate(std::numeric_limits<int>::max());
 }
 
 std::vector<int32_t> parse_id_list(const std::string& text) {

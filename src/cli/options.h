@@ -50,6 +50,10 @@ struct SamplingOptions {
   std::string grammar;               // structured output: a sentence of this GBNF grammar (inline or @FILE)
   void add_to(CLI::App* cmd);
   SamplingParams resolve(const GenerationConfig& gen) const;
+  // The checks that need no model (the values given, the output format), so that a wrong
+  // flag fails before a load that takes minutes for a large model; the engine checks the
+  // vocabulary-bound ones (logit_bias, stop_token_ids) again once it is loaded.
+  void check_before_load() const;
 };
 
 // Comma-separated ids "1,2,3" -> vector; throws naming the bad item.

@@ -421,6 +421,12 @@ TEST(Cli, BadInputGivesOneLineErrors) {
   std::ofstream(tmp / "config.json") << "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_size\": 8}";
   const std::vector<Bad> bad = {
       {"generate --model /nonexistent/dir --prompt hi", "does not exist"},
+      // What needs no model fails before the load: these name the flag, not the missing model.
+      {"generate --model /nonexistent/dir --prompt hi --temperature -1", "temperature must be a finite number >= 0"},
+      {"generate --model /nonexistent/dir --prompt \"$(printf 'ab\\200c')\"", "--prompt is not valid UTF-8"},
+      {"generate --model /nonexistent/dir --prompt-ids 1,x", "\"x\" is not a token id"},
+      {"generate --model /nonexistent/dir --prompt hi --regex '[a'", "--regex: regex: missing ']'"},
+      {"chat --model /nonexistent/dir --top-p 2", "top_p must be in (0, 1], got 2"},
       {"generate --model " + tmp.string() + " --prompt-ids 1", "MistralForCausalLM"},
       {"generate --model " + model + " --prompt-ids 1,x,3", "not a token id"},
       {"generate --model " + model + " --prompt-ids 99999 --kv-cache-memory 64MiB", "outside the vocabulary"},
