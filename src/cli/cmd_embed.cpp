@@ -28,13 +28,15 @@ struct EmbedArgs {
 
 void run_embed(const EmbedArgs& a) {
   TLLM_CHECK_ARG(!a.inputs.empty() || !a.input_ids.empty(), "give --input TEXT or --input-ids 1,2,3");
+  // What needs no model is checked before the load.
+  for (const std::string& text : a.inputs) check_utf8_text(text, "--input");
+  for (const std::string& ids : a.input_ids) parse_id_list(ids);
   EngineConfig config = a.engine.resolve();
   config.runner = "pooling";
   LLMEngine engine(config);
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string& text : a.inputs) {
     TLLM_CHECK_ARG(engine.tokenizer() != nullptr, "--input needs a tokenizer; this model has none (use --input-ids)");
-    check_utf8_text(text, "--input");
     prompts.push_back(engine.tokenizer()->encode(text, /*add_special_tokens=*/true));
     TLLM_CHECK_ARG(!prompts.back().empty(), "--input \"", text, "\" has no tokens");
   }

@@ -427,6 +427,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model /nonexistent/dir --prompt-ids 1,x", "\"x\" is not a token id"},
       {"generate --model /nonexistent/dir --prompt hi --regex '[a'", "--regex: regex: missing ']'"},
       {"chat --model /nonexistent/dir --top-p 2", "top_p must be in (0, 1], got 2"},
+      {"embed --model /nonexistent/dir --input \"$(printf 'x\\377')\"", "--input is not valid UTF-8"},
       {"generate --model " + tmp.string() + " --prompt-ids 1", "MistralForCausalLM"},
       {"generate --model " + model + " --prompt-ids 1,x,3", "not a token id"},
       {"generate --model " + model + " --prompt-ids 99999 --kv-cache-memory 64MiB", "outside the vocabulary"},
