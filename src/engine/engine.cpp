@@ -318,6 +318,9 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   }
   TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
   TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
+  // Checked on every device (a CPU run ignores it): 1.5 is a typo, not a setting.
+  TLLM_CHECK_ARG(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0,
+                 "gpu_memory_utilization must be in (0, 1], got ", c.gpu_memory_utilization);
 
   const int model_len = derived_max_model_len(mc);
   I.max_model_len = c.max_model_len > 0 ? c.max_model_len : model_len;

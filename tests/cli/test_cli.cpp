@@ -434,6 +434,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --temperature -1 --kv-cache-memory 64MiB", "temperature"},
       {"generate --model " + model + " --prompt hi --max-tokens 5000 --kv-cache-memory 64MiB", "maximum context length"},
       {"generate --model " + model + " --prompt hi --device tpu", "unknown device"},
+      {"generate --model " + model + " --prompt hi --gpu-memory-utilization 1.5 --kv-cache-memory 64MiB",
+       "gpu_memory_utilization must be in (0, 1], got 1.5"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
       // Invalid UTF-8 (a lone continuation byte after "ab"; a truncated 3-byte sequence):
       // refused naming the byte, as the server refuses such a body, not encoded as U+FFFD.
