@@ -40,6 +40,7 @@ void run_serve(ServeArgs& a) {
   a.server.model_dir = std::filesystem::absolute(config.model_dir).lexically_normal().string();
   if (a.server.http_threads <= 0) a.server.http_threads = std::max(128, config.max_num_seqs + 64);
   TLLM_CHECK_ARG(a.max_queue >= 1, "--max-queue must be at least 1, got ", a.max_queue);
+  config.check();  // what needs no model fails here, not after the server listens
 
   // Every thread started from here on inherits this mask; the main thread takes the
   // signals with sigwait, so no handler runs inside a request.

@@ -281,46 +281,48 @@ struct LLMEngine::Impl {
                        std::vector<RequestOutput>& outputs, int index = -1);
 };
 
+void EngineConfig::check() const {
+  TLLM_CHECK_ARG(std::filesystem::is_directory(model_dir), "model directory \"", model_dir, "\" does not exist");
+  TLLM_CHECK_ARG(device == "cpu" || device == "cuda", "unknown device \"", device, "\" (supported: cpu, cuda)");
+  TLLM_CHECK_ARG(async_scheduling == "auto" || async_scheduling == "on" || async_scheduling == "off",
+                 "async_scheduling must be auto, on or off, got \"", async_scheduling, "\"");
+  TLLM_CHECK_ARG(runner == "generate" || runner == "pooling", "runner must be generate or pooling, got \"", runner,
+                 "\"");
+  if (runner == "pooling") {
+    TLLM_CHECK_ARG(!speculative.enabled(), "a pooling model has no decode to speculate on");
+    TLLM_CHECK_ARG(async_scheduling != "on", "a pooling model runs no draws to overlap: drop --async-scheduling on");
+  }
+  if (speculative.enabled())
+    TLLM_CHECK_ARG(async_scheduling != "on",
+                   "speculative decoding runs its steps synchronously: drop --async-scheduling on (or use auto)");
+  TLLM_CHECK_ARG(block_size >= 1 && block_size <= 256, "block size must be in [1, 256], got ", block_size);
+  TLLM_CHECK_ARG(max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", max_num_seqs);
+  // Checked on every device (a CPU run ignores it): 1.5 is a typo, not a setting.
+  TLLM_CHECK_ARG(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0,
+                 "gpu_memory_utilization must be in (0, 1], got ", gpu_memory_utilization);
+}
+
 LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique<Impl>()) {
   Impl& I = *impl_;
   namespace fs = std::filesystem;
-  TLLM_CHECK_ARG(fs::is_directory(c.model_dir), "model directory \"", c.model_dir, "\" does not exist");
+  c.check();
   const ModelConfig mc = ModelConfig::load(c.model_dir);
   I.gen = GenerationConfig::load(c.model_dir, c.generation_config);
 
-  if (c.device == "cpu") {
-    I.backend = make_cpu_backend({c.threads});
-  } else if (c.device == "cuda") {
-    I.backend = make_cuda_backend({});
-  } else {
-    TLLM_CHECK_ARG(false, "unknown device \"", c.device, "\" (supported: cpu, cuda)");
-  }
+  I.backend = c.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({c.threads});
   if (env_flag("TLLM_PROFILE"))
     I.backend = std::make_unique<ProfilingBackend>(std::move(I.backend));
-  TLLM_CHECK_ARG(c.async_scheduling == "auto" || c.async_scheduling == "on" || c.async_scheduling == "off",
-                 "async_scheduling must be auto, on or off, got \"", c.async_scheduling, "\"");
   I.async = c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling());
-  TLLM_CHECK_ARG(c.runner == "generate" || c.runner == "pooling", "runner must be generate or pooling, got \"",
-                 c.runner, "\"");
   const bool pooling = c.runner == "pooling";
   std::optional<PoolingConfig> pool;
   if (pooling) {
     pool = PoolingConfig::resolve(c.model_dir, c.pooling_type, c.pooling_normalize);
-    TLLM_CHECK_ARG(!c.speculative.enabled(), "a pooling model has no decode to speculate on");
-    TLLM_CHECK_ARG(c.async_scheduling != "on", "a pooling model runs no draws to overlap: drop --async-scheduling on");
     I.async = false;
   }
   if (c.speculative.enabled()) {
     check_speculative_config(config_.speculative);  // the defaults filled in
-    TLLM_CHECK_ARG(c.async_scheduling != "on",
-                   "speculative decoding runs its steps synchronously: drop --async-scheduling on (or use auto)");
     I.async = false;
   }
-  TLLM_CHECK_ARG(c.block_size >= 1 && c.block_size <= 256, "block size must be in [1, 256], got ", c.block_size);
-  TLLM_CHECK_ARG(c.max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", c.max_num_seqs);
-  // Checked on every device (a CPU run ignores it): 1.5 is a typo, not a setting.
-  TLLM_CHECK_ARG(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0,
-                 "gpu_memory_utilization must be in (0, 1], got ", c.gpu_memory_utilization);
 
   const int model_len = derived_max_model_len(mc);
   I.max_model_len = c.max_model_len > 0 ? c.max_model_len : model_len;

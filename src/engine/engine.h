@@ -81,6 +81,11 @@ struct EngineConfig {
   // no token cap), or a folder whose generation_config.json gives them. The model's end ids
   // stay in every case (a folder's are added).
   std::string generation_config = "auto";
+
+  // The checks that need no model: the model directory exists, the named choices (device,
+  // runner, async scheduling) and the numeric settings are valid, the features combine.
+  // LLMEngine's constructor runs them first; `serve` runs them before it listens.
+  void check() const;
 };
 
 // Upper bounds of the tokens-per-step buckets (vLLM's vllm:iteration_tokens_total).

@@ -479,6 +479,14 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --speculative-model d --num-speculative-tokens 17",
        "--num-speculative-tokens: Value 17 not in range 1 to 16"},
   };
+  // Engine settings that need no model fail before the server listens (they failed after,
+  // as "could not load the model", with the port already taken).
+  {
+    const Result r = run("serve --model " + model + " --max-num-seqs 0 --port 0");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("error: max_num_seqs must be >= 1, got 0"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("listening"), std::string::npos) << r.out;
+  }
   for (const Bad& b : refused) {
     const Result r = run(b.args);
     EXPECT_NE(r.status, 0) << b.args << "\n" << r.out;
