@@ -479,13 +479,18 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --speculative-model d --num-speculative-tokens 17",
        "--num-speculative-tokens: Value 17 not in range 1 to 16"},
   };
-  // Engine settings that need no model fail before the server listens (they failed after,
-  // as "could not load the model", with the port already taken).
-  {
-    const Result r = run("serve --model " + model + " --max-num-seqs 0 --port 0");
-    EXPECT_EQ(r.status, 1) << r.out;
-    EXPECT_NE(r.out.find("error: max_num_seqs must be >= 1, got 0"), std::string::npos) << r.out;
-    EXPECT_EQ(r.out.find("listening"), std::string::npos) << r.out;
+  // Engine settings that need no model, the model directory among them, fail before the
+  // server listens (they failed after, as "could not load the model", with the port taken).
+  const std::vector<Bad> before_listening = {
+      {"serve --model " + model + " --max-num-seqs 0 --port 0", "error: max_num_seqs must be >= 1, got 0"},
+      {"serve --model /nonexistent/model --device cpu --host 127.0.0.1 --port 0",
+       "error: model directory \"/nonexistent/model\" does not exist"},
+  };
+  for (const Bad& b : before_listening) {
+    const Result r = run(b.args);
+    EXPECT_EQ(r.status, 1) << b.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("listening"), std::string::npos) << b.args << "\n" << r.out;
   }
   for (const Bad& b : refused) {
     const Result r = run(b.args);
