@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,7 +32,8 @@ void run_embed(const EmbedArgs& a) {
   TLLM_CHECK_ARG(!a.inputs.empty() || !a.input_ids.empty(), "give --input TEXT or --input-ids 1,2,3");
   // What needs no model is checked before the load.
   for (const std::string& text : a.inputs) check_utf8_text(text, "--input");
-  for (const std::string& ids : a.input_ids) parse_id_list(ids);
+  std::vector<std::vector<int32_t>> id_inputs;
+  for (const std::string& ids : a.input_ids) id_inputs.push_back(parse_id_list(ids));
   EngineConfig config = a.engine.resolve();
   config.runner = "pooling";
   LLMEngine engine(config);
@@ -40,7 +43,7 @@ void run_embed(const EmbedArgs& a) {
     prompts.push_back(engine.tokenizer()->encode(text, /*add_special_tokens=*/true));
     TLLM_CHECK_ARG(!prompts.back().empty(), "--input \"", text, "\" has no tokens");
   }
-  for (const std::string& ids : a.input_ids) prompts.push_back(parse_id_list(ids));
+  for (std::vector<int32_t>& ids : id_inputs) prompts.push_back(std::move(ids));
   TLLM_CHECK_ARG(a.dimensions >= 0 && a.dimensions <= engine.hidden_size(), "--dimensions must be in [1, ",
                  engine.hidden_size(), "] (the model's embedding size), got ", a.dimensions);
   std::vector<std::vector<float>> vecs = engine.embed(prompts);

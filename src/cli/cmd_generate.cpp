@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,7 +33,8 @@ void run_generate(const GenerateArgs& a) {
   TLLM_CHECK_ARG(!a.prompts.empty() || !a.prompt_ids.empty(), "give --prompt TEXT or --prompt-ids 1,2,3");
   // What needs no model is checked before the load.
   for (const std::string& text : a.prompts) check_utf8_text(text, "--prompt");
-  for (const std::string& ids : a.prompt_ids) parse_id_list(ids);
+  std::vector<std::vector<int32_t>> id_prompts;
+  for (const std::string& ids : a.prompt_ids) id_prompts.push_back(parse_id_list(ids));
   a.sampling.check_before_load();
   const double t_load = now_seconds();
   LLMEngine engine(a.engine.resolve_for_generation("generate"));
@@ -50,7 +53,7 @@ void run_generate(const GenerateArgs& a) {
     }
     prompts.push_back(tok->encode(rendered, /*add_special_tokens=*/!a.chat));
   }
-  for (const std::string& ids : a.prompt_ids) prompts.push_back(parse_id_list(ids));
+  for (std::vector<int32_t>& ids : id_prompts) prompts.push_back(std::move(ids));
 
   SamplingParams params = a.sampling.resolve(engine.generation_config());
   params.detokenize = tok != nullptr;
