@@ -52,10 +52,10 @@ class CudaDecoderStack : public CudaTest {
   // weights centred (offset about -scale (2^bits - 1) / 2; FP8: random finite e4m3 codes), the
   // whole scaled to an RMS of 1 / sqrt(cols).
   LinearWeight quantized_linear(int64_t rows, int64_t cols, const StackWeights& wq, std::mt19937_64& rng,
-                                Tensor* deq = nullptr) {
+                                QuantizedMatrix* kept = nullptr) {
     if (wq.symmetric) {
       const QuantizedMatrix m = symmetric_int8(rows, cols, rng);
-      if (deq) *deq = ref::dequantize(m);
+      if (kept) *kept = m;
       return be().pack_quantized(m, false);
     }
     QuantizedMatrix m = wq.bits == kFp8 ? random_fp8(rows, cols, wq.group, wq.f16, rng)
@@ -79,7 +79,7 @@ class CudaDecoderStack : public CudaTest {
         of[i] = f16_to_f32(f32_to_f16(of[i]));
       }
     }
-    if (deq) *deq = ref::dequantize(m);
+    if (kept) *kept = m;
     return be().pack_quantized(m, false);
   }
 };
@@ -235,13 +235,13 @@ std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const St
     w.in_features = cols;
     return w;
   };
-  // A quantized projection's dequantized weights (host f32), keyed by its packed codes: the
-  // bf16 twin that diagnose() runs beside it.
-  std::map<const void*, Tensor> deq;
+  // A quantized projection's codes, scales and offsets on the host, keyed by its packed codes:
+  // diagnose() dequantizes them (its bf16 twin, its f64 expert outputs) when x disagrees.
+  std::map<const void*, QuantizedMatrix> kept;
   auto linear = [&](int64_t rows, int64_t cols, bool bias) {  // a projection: bf16 or quantized (wq)
-    Tensor d;
-    LinearWeight w = wq.bits == 16 ? dense(rows, cols) : quantized_linear(rows, cols, wq, rng, &d);
-    if (d.defined()) deq[w.weight.raw()] = d;
+    QuantizedMatrix q;
+    LinearWeight w = wq.bits == 16 ? dense(rows, cols) : quantized_linear(rows, cols, wq, rng, &q);
+    if (wq.bits != 16) kept[w.weight.raw()] = std::move(q);
     if (bias) w.bias = up(randn({rows}, rng, DType::F32, 0.1f), DType::F32);
     return w;
   };
@@ -294,11 +294,14 @@ std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const St
   auto diagnose = [&](const AttentionMeta& meta, const Tensor& rope_rows, const Tensor& slots, const Tensor& x0,
                       const Tensor& got_x) {
     const float eps = 1e-6f, scale = 1.0f / std::sqrt(static_cast<float>(D));
+    auto dense_of = [&](const LinearWeight& w) {  // host f32: dequantized, or the bf16 weights
+      auto it = kept.find(w.weight.raw());
+      return it == kept.end() ? host(w.weight) : ref::dequantize(it->second);
+    };
     auto twin_of = [&](const LinearWeight& w) {
-      auto it = deq.find(w.weight.raw());
-      if (it == deq.end()) return w;
+      if (!kept.count(w.weight.raw())) return w;
       LinearWeight t;
-      t.weight = up(it->second, DType::BF16);
+      t.weight = up(dense_of(w), DType::BF16);
       t.bias = w.bias;
       t.out_features = w.out_features;
       t.in_features = w.in_features;
@@ -387,10 +390,7 @@ std::pair<int, int> CudaDecoderStack::check_stack(const StackShape& sh, const St
         // Every expert's output on the op-by-op h (f64 from the dequantized weights), and the
         // least-squares weights that sum them into the stack's and op by op's MLP output.
         const Tensor hm = oq.h_mlp;
-        const Tensor& wgu = deq.count(m.experts[l].gate_up.weight.raw()) ? deq[m.experts[l].gate_up.weight.raw()]
-                                                                           : host(m.experts[l].gate_up.weight);
-        const Tensor& wdn = deq.count(m.experts[l].down.weight.raw()) ? deq[m.experts[l].down.weight.raw()]
-                                                                        : host(m.experts[l].down.weight);
+        const Tensor wgu = dense_of(m.experts[l].gate_up), wdn = dense_of(m.experts[l].down);
         const int E = sh.E, Im = sh.Im;
         std::vector<std::vector<double>> y(E, std::vector<double>(H, 0.0));
         for (int e = 0; e < E; ++e) {
