@@ -18,7 +18,9 @@
 // kernel against op by op in one call (run 255): Qwen3-30B-A3B int4 g128 328.6 -> 391.2 tok/s,
 // int8 307.2 -> 357.1; but Qwen2.5-0.5B int4 g64 1,661 -> 1,421 and 1.5B 965 -> 870: a dense
 // layer's narrow projections (H / 16 = 56 panels at 0.5B) leave most blocks without work
-// when a block owns whole 16-row panels. (Sessions 48-49 declined int8 stacks for a wrong
+// when a block owns whole 16-row panels; Qwen2.5-7B int4 g128 557.2 -> 460.4 (run 272: 224 panels
+// of o and down over 132 blocks, and every phase boundary against 4 MB-68 MB GEMVs that stream
+// near the copy rate op by op). (Sessions 48-49 declined int8 stacks for a wrong
 // result on the Qwen3-MoE test model; runs 264-266 traced it to a router near tie that the
 // test's tie rule missed, not a kernel fault. Run 267: Qwen3-30B-A3B int8 309.3 / 305.5 op by
 // op -> 414.0 / 418.4 tok/s.)
