@@ -83,19 +83,30 @@ void run_chat(const ChatArgs& a) {
       continue;
     }
     if (line.rfind("/system", 0) == 0 && (line.size() == 7 || line[7] == ' ')) {
-      system = line.size() > 8 ? line.substr(8) : "";
+      const std::string next = line.size() > 8 ? line.substr(8) : "";
+      if (!next.empty()) {
+        try {
+          check_utf8_text(next, "the system prompt");
+        } catch (const InvalidArgument& e) {
+          std::fprintf(stderr, "error: %s (the system prompt is unchanged)\n", e.what());
+          continue;
+        }
+      }
+      system = next;
       reset();
       std::fprintf(stderr, "[system prompt %s; history cleared]\n", system.empty() ? "removed" : "set");
       continue;
     }
+    const size_t before = messages.size();
     try {
       check_utf8_text(line, "the message");
       messages.push_back({{"role", "user"}, {"content", line}});
       const std::string text = reply(engine, messages, params, turn);
       messages.push_back({{"role", "assistant"}, {"content", text}});
     } catch (const InvalidArgument& e) {
-      // Too long for the context, or bad UTF-8: the message is dropped, the history kept.
-      messages.erase(messages.end() - 1);
+      // Too long for the context, or bad UTF-8: this turn's message is dropped (if it was
+      // added at all), the history kept.
+      while (messages.size() > before) messages.erase(messages.end() - 1);
       std::fprintf(stderr, "error: %s (/reset starts over)\n", e.what());
     }
   }

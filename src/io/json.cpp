@@ -93,9 +93,40 @@ json parse_json(std::string_view text, const std::string& source) {
 
 json read_json_file(const std::string& path) { return parse_json(read_file(path), path); }
 
+namespace {
+
+// Appends v as compact JSON to out until out holds more than kMax bytes. Containers go
+// element by element and stop at depth 8, so that neither the size nor the nesting of a
+// user's file matters (dump() recursed through every level: a header of 100,000 nested
+// arrays overflowed the stack while an error message was being written).
+void brief_into(const json& v, std::string& out, size_t kMax, int depth) {
+  if (out.size() > kMax) return;
+  if (!v.is_structured()) {
+    out += v.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+    return;
+  }
+  const bool obj = v.is_object();
+  out += obj ? '{' : '[';
+  if (depth >= 8 && !v.empty()) {
+    out += "...";
+  } else {
+    bool first = true;
+    for (auto it = v.begin(); it != v.end() && out.size() <= kMax; ++it) {
+      if (!first) out += ',';
+      first = false;
+      if (obj) out += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace) + ':';
+      brief_into(*it, out, kMax, depth + 1);
+    }
+  }
+  out += obj ? '}' : ']';
+}
+
+}  // namespace
+
 std::string json_brief(const json& v) {
-  std::string s = v.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
   constexpr size_t kMax = 120;
+  std::string s;
+  brief_into(v, s, kMax, 0);
   if (s.size() > kMax) s = s.substr(0, kMax) + "...";
   return s;
 }

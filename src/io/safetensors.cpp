@@ -281,9 +281,24 @@ Checkpoint Checkpoint::open(const std::string& dir) {
   } else if (file_exists(single_path)) {
     ck.files_.push_back(SafetensorsFile::open(single_path));
   } else {
-    std::vector<std::string> found;
+    std::vector<std::string> found, unreadable;
     for (const auto& e : fs::directory_iterator(root, ec)) {
-      if (e.path().extension() == ".safetensors" && file_exists(e.path().string())) found.push_back(e.path().string());
+      if (e.path().extension() != ".safetensors") continue;
+      (file_exists(e.path().string()) ? found : unreadable).push_back(e.path().string());
+    }
+    // A weights file that is there but no file (an interrupted download leaves a dangling
+    // link in the HF cache) is named, not taken for an absent one.
+    if (found.empty() && !unreadable.empty()) {
+      std::sort(unreadable.begin(), unreadable.end());
+      const std::string& p = unreadable.front();
+      std::error_code e2;
+      const fs::file_status st = fs::status(p, e2);
+      std::string what = "is not a regular file";
+      if (fs::is_directory(st)) what = "is a directory";
+      else if (e2 == std::errc::no_such_file_or_directory) what = "is a symbolic link to nothing (an interrupted download?)";
+      else if (e2 == std::errc::too_many_symbolic_link_levels) what = "is a loop of symbolic links";
+      else if (e2) what += " (" + e2.message() + ")";
+      TLLM_CHECK_ARG(false, "no readable safetensors weights in ", dir, ": ", p, " ", what);
     }
     TLLM_CHECK_ARG(!found.empty(), "no safetensors weights in ", dir,
                    ": looked for model.safetensors.index.json, model.safetensors and *.safetensors");

@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "model/config.h"
 #include "model/quant.h"
 
 namespace tllm {
@@ -39,14 +40,32 @@ QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std
   TLLM_CHECK_ARG(group_size == 32 || group_size == 64 || group_size == 128, "quantize: --group-size ", group_size,
                  " is not supported (32, 64, 128)");
   const std::string cfg_path = model_dir + "/config.json";
+  // The model's own checks first (they name the field), so that a broken config.json is not
+  // copied into the output; the ordered copy keeps its keys in order for the rewrite.
+  const ModelConfig mc = ModelConfig::load(model_dir);
   nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(read_file(cfg_path), nullptr, true);
   TLLM_CHECK_ARG(cfg.is_object(), cfg_path, ": not a JSON object");
+  std::error_code ec;
+  TLLM_CHECK_ARG(!fs::exists(out_dir, ec) || !fs::equivalent(model_dir, out_dir, ec), "quantize: --out ", out_dir,
+                 " is the model directory; the quantized checkpoint would replace the float weights it is made from");
+  TLLM_CHECK_ARG(!fs::exists(out_dir, ec) || fs::is_directory(out_dir, ec), "quantize: --out ", out_dir,
+                 " exists and is not a directory");
+  // Weights of another checkpoint in out_dir would be read beside (or instead of) the new
+  // model.safetensors: a shard index wins over it. Overwriting an earlier export is fine.
+  if (fs::is_directory(out_dir, ec))
+    for (const auto& e : fs::directory_iterator(out_dir, ec)) {
+      const std::string f = e.path().filename().string();
+      TLLM_CHECK_ARG(f == "model.safetensors" || (e.path().extension() != ".safetensors" &&
+                                                  f != "model.safetensors.index.json"),
+                     "quantize: --out ", out_dir, " holds weights of another checkpoint (", f,
+                     "); give an empty or new directory");
+    }
   // An FP8 checkpoint is quantized from its dequantized weights (model/quant.h); others that
   // are already quantized are refused.
   const QuantSpec src = QuantSpec::resolve(model_dir, "", group_size);
   TLLM_CHECK_ARG(src.format == QuantFormat::Fp8 || (!cfg.contains("quantization") && !cfg.contains("quantization_config")),
                  cfg_path, " is already a quantized checkpoint; quantize a float (bf16/f16/f32) or FP8 checkpoint");
-  const bool tied = cfg.value("tie_word_embeddings", false);
+  const bool tied = mc.tie_word_embeddings;
 
   const Checkpoint ckpt = Checkpoint::open(model_dir);
   fs::create_directories(out_dir);

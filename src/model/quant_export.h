@@ -20,8 +20,10 @@ struct QuantizeExportStats {
 // writes config.json with "quantization": {"group_size", "bits"} (and the same object as
 // "quantization_config", as mlx-lm does), and copies the tokenizer files and
 // generation_config.json. An FP8 checkpoint's weights are dequantized first (to bf16, the
-// dtype of its other tensors) and its scales dropped. out_dir is created; existing files in
-// it are overwritten.
+// dtype of its other tensors) and its scales dropped. config.json is checked as the loader
+// checks it before anything is written. out_dir is created; existing files in it are
+// overwritten, but an out_dir that is model_dir or holds other weight files (shards, an index)
+// is refused.
 QuantizeExportStats write_mlx_checkpoint(const std::string& model_dir, const std::string& out_dir, int bits,
                                          int group_size);
 

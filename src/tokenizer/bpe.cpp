@@ -219,6 +219,13 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const json& j, BpeTables tables) {
                    " out of range");
     max_id = std::max(max_id, id);
   }
+  // The id table has max_id + 1 rows: one stray id of 2^31 - 2 asked for 2^31 strings. Real
+  // vocabularies are dense; allow holes, not a table many times the size of the vocabulary.
+  const int64_t id_limit = 2 * static_cast<int64_t>(tables.vocab.size()) + 1024;
+  if (max_id >= id_limit)
+    for (const auto& [token, id] : tables.vocab)
+      TLLM_CHECK_ARG(id < id_limit, "tokenizer.json: model.vocab['", token, "'] has id ", id, ", but the vocabulary has ",
+                     tables.vocab.size(), " entries (ids must stay below ", id_limit, ")");
   m->id_to_token_.resize(static_cast<size_t>(max_id + 1));
   m->has_id_.assign(static_cast<size_t>(max_id + 1), false);
   for (auto& [token, id64] : tables.vocab) {

@@ -5,20 +5,13 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "tokenizer/files.h"
 
 namespace tllm {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  TLLM_CHECK(f, "cannot open ", p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Compiles one template, prefixing syntax errors with where it came from.
 std::unique_ptr<jinja::Template> compile(std::string source, const std::string& origin) {
@@ -41,9 +34,9 @@ std::optional<std::string> token_text(const nlohmann::ordered_json& v) {
 nlohmann::ordered_json read_tokenizer_config(const std::string& dir, nlohmann::ordered_json& special) {
   const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
-  if (!fs::exists(config_path)) return config;
+  if (!tok::path_present(config_path.string())) return config;
   try {
-    config = nlohmann::ordered_json::parse(read_file(config_path));
+    config = nlohmann::ordered_json::parse(tok::read_text_file(config_path.string()));
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(config_path.string() + ": invalid JSON: " + e.what());
   }
@@ -70,9 +63,9 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load(const std::string& dir, const s
   const fs::path jinja_path = fs::path(dir) / "chat_template.jinja";
   const nlohmann::ordered_json config = read_tokenizer_config(dir, ct->special_tokens_);
 
-  if (fs::exists(jinja_path)) {
+  if (tok::path_present(jinja_path.string())) {
     ct->origin_ = jinja_path.string();
-    ct->templates_.emplace_back("default", compile(read_file(jinja_path), ct->origin_));
+    ct->templates_.emplace_back("default", compile(tok::read_text_file(jinja_path.string()), ct->origin_));
   } else {
     TLLM_CHECK_ARG(fs::exists(config_path), "no chat template in ", dir,
                    ": neither chat_template.jinja nor tokenizer_config.json exists");
@@ -114,7 +107,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load_override(const std::string& dir
   std::string text;
   if (fs::is_regular_file(source, ec)) {
     ct->origin_ = source;
-    text = read_file(source);
+    text = tok::read_text_file(source);
   } else {
     TLLM_CHECK_ARG(source.find_first_of("{}\n") != std::string::npos, "--chat-template \"", source,
                    "\" is neither a file nor a template (a template holds '{', '}' or a newline)");

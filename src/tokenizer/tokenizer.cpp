@@ -8,6 +8,7 @@
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/decoders.h"
+#include "tokenizer/files.h"
 #include "tokenizer/json_util.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processors.h"
@@ -50,16 +51,6 @@ struct Tokenizer::Impl {
 };
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  TLLM_CHECK_ARG(in.good(), "tokenizer: cannot open ", path);
-  std::string s(static_cast<size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  in.read(s.data(), static_cast<std::streamsize>(s.size()));
-  TLLM_CHECK_ARG(in.good() || in.eof(), "tokenizer: cannot read ", path);
-  return s;
-}
 
 // tokenizer_config.json stores special tokens as "text" or {"content": "text", ...}.
 std::string config_token(const json& cfg, const char* key) {
@@ -127,9 +118,9 @@ Tokenizer::~Tokenizer() = default;
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
   std::string tok_path = dir + "/tokenizer.json";
   std::string cfg_path = dir + "/tokenizer_config.json";
-  std::string tok_text = read_file(tok_path);
+  std::string tok_text = tok::read_text_file(tok_path);
   std::string cfg_text;
-  if (std::ifstream(cfg_path).good()) cfg_text = read_file(cfg_path);
+  if (tok::path_present(cfg_path)) cfg_text = tok::read_text_file(cfg_path);
   try {
     return from_json_text(tok_text, cfg_text);
   } catch (const InvalidArgument& e) {
@@ -193,6 +184,10 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
       impl->added.push_back(std::move(t));
     }
   }
+  // As for model.vocab: ids may leave holes, but not make the id space many times the tokens.
+  const int64_t tokens = static_cast<int64_t>(impl->model->vocab_count() + impl->added.size());
+  TLLM_CHECK_ARG(max_id < 2 * tokens + 1024, "tokenizer.json: an added token has id ", max_id, ", but there are ",
+                 tokens, " tokens (ids must stay below ", 2 * tokens + 1024, ")");
   impl->vocab_size = max_id + 1;
 
   // Matchers: HF lists special tokens first, then the others, each in file order.
@@ -226,7 +221,11 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
     impl->bos = config_token(cfg, "bos_token");
     impl->eos = config_token(cfg, "eos_token");
     impl->pad = config_token(cfg, "pad_token");
-    std::string cls = cfg.value("tokenizer_class", std::string());
+    std::string cls;  // null or absent: no class named
+    if (auto it = cfg.find("tokenizer_class"); it != cfg.end() && !it->is_null()) {
+      TLLM_CHECK_ARG(it->is_string(), "tokenizer_config.json: tokenizer_class must be a string, got ", it->dump());
+      cls = it->get<std::string>();
+    }
     static const char* kLlamaLike[] = {"LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer",
                                        "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"};
     if (std::find(std::begin(kLlamaLike), std::end(kLlamaLike), cls) != std::end(kLlamaLike)) {

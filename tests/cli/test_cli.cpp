@@ -20,6 +20,7 @@
 #include "core/cpu_features.h"
 #include "engine/engine.h"
 #include "engine/grammar.h"
+#include "io/safetensors.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "goldens.h"
@@ -129,11 +130,13 @@ TEST(Cli, GenerateTextOnTheShippedModel) {
 
 // tinyllm chat: lines in, replies out (stdout holds only the replies, one per line); each turn
 // is the engine's greedy reply to the whole conversation so far rendered with the model's chat
-// template; /system sets a system prompt and starts over; an over-long message is refused
-// with an error and the conversation goes on.
+// template; /system sets a system prompt and starts over; an over-long message, or one that is
+// not UTF-8, is refused with an error and the conversation goes on. (A bad first line used to
+// erase from the empty history: a segfault; later, it erased the assistant's last reply.)
 TEST(Cli, ChatKeepsTheConversation) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
-  const std::string input = "Hello, who are you?\nTell me a fortune.\n/system You are a preacher.\nWhat is love?\n" +
+  const std::string input = "\xff\nHello, who are you?\nTell me a fortune.\n\xff\xfe\n/system \xff\n"
+                            "/system You are a preacher.\nWhat is love?\n" +
                             std::string(3000, 'x') + "\nAnd then?\n";
   const fs::path in = fs::temp_directory_path() / ("tinyllm_chat_in_" + std::to_string(::getpid()) + ".txt");
   std::ofstream(in) << input;
@@ -177,6 +180,8 @@ TEST(Cli, ChatKeepsTheConversation) {
                        in.string());
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("error: This model's maximum context length is 512 tokens"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: the message is not valid UTF-8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: the system prompt is not valid UTF-8"), std::string::npos) << r.out;
   fs::remove(in);
 }
 
@@ -509,6 +514,33 @@ TEST(Cli, BadInputGivesOneLineErrors) {
 // tinyllm bench on the shipped model, int4 on load: a pp and a tg row, each beside a limit
 // measured in the same run; the tg row's limit is bytes per step over a bandwidth no lower
 // than the start-up reading (on the CPU the higher of it and a reading after the row).
+// tinyllm quantize loads what it wrote before it reports success: a float checkpoint that
+// lacks a tensor used to give exit 0 and an output that `generate` refused.
+TEST(Cli, QuantizeChecksThatItsOutputLoads) {
+  const fs::path tmp = fs::temp_directory_path() / ("tinyllm_quantize_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  const fs::path src = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  fs::create_directories(tmp / "in");
+  for (const char* f : {"config.json", "tokenizer.json", "tokenizer_config.json"})
+    if (fs::exists(src / f)) fs::copy_file(src / f, tmp / "in" / f);
+  const tllm::Checkpoint ck = tllm::Checkpoint::open(src.string());
+  const std::string dropped = "model.layers.1.self_attn.o_proj.weight";
+  std::vector<std::pair<std::string, tllm::Tensor>> kept;
+  for (const std::string& n : ck.names())
+    if (n != dropped) kept.emplace_back(n, ck.get(n));
+  ASSERT_EQ(kept.size() + 1, ck.names().size());
+  tllm::write_safetensors((tmp / "in" / "model.safetensors").string(), kept, {});
+
+  const Result bad = run("quantize --model " + (tmp / "in").string() + " --out " + (tmp / "out").string());
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("does not load"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find(dropped), std::string::npos) << bad.out;
+  const Result good = run("quantize --model " + src.string() + " --out " + (tmp / "good").string());
+  EXPECT_EQ(good.status, 0) << good.out;
+  EXPECT_NE(good.out.find("weights quantized to 4 bits"), std::string::npos) << good.out;
+  fs::remove_all(tmp);
+}
+
 TEST(Cli, BenchRowsCarryTheirLimits) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
   const Result r = run("bench --model " + model + " -p 16 -n 8 -r 1 --json --quantization int4 --quant-group-size 32");

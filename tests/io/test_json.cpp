@@ -14,6 +14,19 @@ TEST(Json, ParseErrorsNameTheSource) {
   expect_error_with([] { read_json_file("/nonexistent/dir/config.json"); }, {"/nonexistent/dir/config.json"});
 }
 
+// An error message quotes at most ~120 characters of a value, however deep: 100,000 nested
+// arrays as a config.json used to overflow the stack while the message was written.
+TEST(Json, ErrorsQuoteDeepValuesBriefly) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  expect_error_with([&] { JsonFields f(parse_json(deep, "deep.json"), "deep.json"); },
+                    {"deep.json", "must be a JSON object", "[[[[[[[[[...]]]]]]]]]"});
+  EXPECT_EQ(json_brief(parse_json(R"({"a": [1, {"b": "c"}], "d": null})", "x.json")), R"({"a":[1,{"b":"c"}],"d":null})");
+  std::string many = "[1";
+  for (int i = 0; i < 5000; ++i) many += ",1";
+  const std::string brief = json_brief(parse_json(many + "]", "x.json"));
+  EXPECT_EQ(brief.size(), 123u);
+}
+
 TEST(Json, DuplicateKeysAreErrorsAtAnyDepth) {
   expect_error_with([] { parse_json(R"({"a": 1, "a": 2})", "f.json"); }, {"f.json", "duplicate key \"a\"", "top level"});
   expect_error_with([] { parse_json(R"({"x": {"b": 1, "c": [ {"k": 1, "k": 2} ]}})", "f.json"); },

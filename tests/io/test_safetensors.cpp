@@ -326,6 +326,18 @@ TEST_F(Safetensors, CheckpointLayouts) {
                     {dir_, "model.safetensors.index.json", "model.safetensors", "*.safetensors"});
   expect_error_with([&] { Checkpoint::open(path("no_such_dir")); }, {path("no_such_dir"), "not a directory"});
 
+  // A weights file that is there but unreadable is named, not reported as absent: a dangling
+  // link (an interrupted download in the HF cache), a loop of links, a directory.
+  std::filesystem::create_symlink(path("gone.bin"), path("model.safetensors"));
+  expect_error_with([&] { Checkpoint::open(dir_); }, {path("model.safetensors"), "symbolic link to nothing"});
+  std::filesystem::remove(path("model.safetensors"));
+  std::filesystem::create_symlink(path("model.safetensors"), path("model.safetensors"));
+  expect_error_with([&] { Checkpoint::open(dir_); }, {path("model.safetensors"), "loop of symbolic links"});
+  std::filesystem::remove(path("model.safetensors"));
+  std::filesystem::create_directory(path("model.safetensors"));
+  expect_error_with([&] { Checkpoint::open(dir_); }, {path("model.safetensors"), "is a directory"});
+  std::filesystem::remove(path("model.safetensors"));
+
   // No index and no model.safetensors: every *.safetensors file.
   write_safetensors(path("x.safetensors"), {{"x", patterned({3}, DType::U8)}});
   write_safetensors(path("y.safetensors"), {{"y", patterned({3}, DType::U8)}});

@@ -828,6 +828,47 @@ TEST(QuantExport, MlxCheckpointReadsBack) {
   }
 }
 
+// What `tinyllm quantize` must refuse before it writes anything: an --out that is the model
+// directory (it overwrote the float weights, then failed), an --out holding another
+// checkpoint's shards (their index was read instead of the new weights), a config.json the
+// loader refuses (it was copied into the output). Each error names what is wrong.
+TEST(QuantExport, RefusesOutputsThatWouldDestroyOrShadowWeights) {
+  const auto expect_refused = [](const fs::path& model, const fs::path& out, const std::string& want) {
+    try {
+      write_mlx_checkpoint(model.string(), out.string(), 4, 32);
+      ADD_FAILURE() << "accepted " << model << " -> " << out;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  const fs::path model = scratch_dir() / "refuse_src";
+  fs::remove_all(model);
+  fs::copy(models_dir() / "qwen2_untied", model, fs::copy_options::recursive);
+  const auto bytes_before = fs::file_size(model / "model.safetensors");
+  expect_refused(model, model, "is the model directory");
+  EXPECT_EQ(fs::file_size(model / "model.safetensors"), bytes_before);
+  EXPECT_FALSE(fs::exists(model / "config.json") && json::parse(std::ifstream(model / "config.json")).contains("quantization"));
+
+  const fs::path shards = scratch_dir() / "refuse_shards";
+  fs::remove_all(shards);
+  fs::create_directories(shards);
+  std::ofstream(shards / "model.safetensors.index.json") << "{}";
+  expect_refused(model, shards, "holds weights of another checkpoint (model.safetensors.index.json)");
+  fs::remove(shards / "model.safetensors.index.json");
+  std::ofstream(shards / "model-00001-of-00002.safetensors") << "x";
+  expect_refused(model, shards, "holds weights of another checkpoint (model-00001-of-00002.safetensors)");
+
+  json cfg = json::parse(std::ifstream(model / "config.json"));
+  cfg["num_key_value_heads"] = 3;
+  std::ofstream(model / "config.json") << cfg.dump();
+  const fs::path fresh = scratch_dir() / "refuse_fresh";
+  fs::remove_all(fresh);
+  expect_refused(model, fresh, "num_key_value_heads");
+  EXPECT_FALSE(fs::exists(fresh));
+  fs::remove_all(model);
+  fs::remove_all(shards);
+}
+
 // `tinyllm quantize` of an FP8 checkpoint: its weights dequantized, rounded to bf16 and
 // quantized as a bf16 checkpoint's are; the scales are dropped and the result loads.
 TEST(QuantExport, Fp8CheckpointIsQuantizedFromItsDequantizedWeights) {

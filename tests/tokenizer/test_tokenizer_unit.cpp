@@ -2,6 +2,10 @@
 // split characters, special-token metadata, and clear errors for malformed tokenizer.json.
 // Expected values come from HF `tokenizers` 0.23.2 (noted per test) or the Unicode standard.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -20,6 +24,7 @@ namespace tllm {
 namespace {
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 std::unique_ptr<Tokenizer> load_asset(const std::string& name) {
   auto dir = test::tokenizer_folder(name, "real");
@@ -246,7 +251,53 @@ TEST(MalformedTokenizerJson, ErrorsNameTheProblem) {
   e = error_of(j.dump());
   EXPECT_NE(e.find("model.vocab is empty"), std::string::npos) << e;
 
+  // One stray id used to size the id table (2^31 - 2: std::bad_alloc; 5e7: 1.7 GB).
+  j = minimal();
+  j["model"]["vocab"]["zz"] = 2147483646;
+  e = error_of(j.dump());
+  EXPECT_NE(e.find("model.vocab['zz'] has id 2147483646, but the vocabulary has"), std::string::npos) << e;
+  j = minimal();
+  j["added_tokens"] = json::parse(R"([{"id": 50000000, "content": "<x>", "special": true}])");
+  e = error_of(j.dump());
+  EXPECT_NE(e.find("an added token has id 50000000"), std::string::npos) << e;
+
   EXPECT_THROW(Tokenizer::load("/nonexistent/tokenizer/dir"), InvalidArgument);
+}
+
+// Files that are there but wrong: a directory where tokenizer.json or tokenizer_config.json
+// should be (an ifstream opens one; its size read -1: std::bad_alloc), a tokenizer_class that
+// is not a string (a raw nlohmann type error).
+TEST(MalformedTokenizerJson, FilesAndConfigFieldsAreNamed) {
+  const fs::path dir = fs::temp_directory_path() / ("tok_files_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "tokenizer.json");
+  std::string e;
+  try {
+    Tokenizer::load(dir.string());
+  } catch (const InvalidArgument& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("tokenizer.json: not a regular file (a directory)"), std::string::npos) << e;
+  fs::remove(dir / "tokenizer.json");
+  std::ofstream(dir / "tokenizer.json") << minimal().dump();
+  fs::create_directories(dir / "tokenizer_config.json");
+  e.clear();
+  try {
+    Tokenizer::load(dir.string());
+  } catch (const InvalidArgument& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("tokenizer_config.json: not a regular file (a directory)"), std::string::npos) << e;
+  fs::remove(dir / "tokenizer_config.json");
+  e.clear();
+  try {
+    Tokenizer::from_json_text(minimal().dump(), R"({"tokenizer_class": 7})");
+  } catch (const InvalidArgument& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("tokenizer_config.json: tokenizer_class must be a string, got 7"), std::string::npos) << e;
+  EXPECT_NO_THROW(Tokenizer::from_json_text(minimal().dump(), R"({"tokenizer_class": null})"));
+  fs::remove_all(dir);
 }
 
 // The pieces of Oniguruma syntax that PCRE2 reads differently are rewritten.
