@@ -199,6 +199,18 @@ struct LLMEngine::Impl {
     ends.insert(ends.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
     return ends;
   }
+  // A structured output that is complete and lets no other token through (a choice spelled
+  // out): it ends now, before min_tokens and with ignore_eos too, since nothing else may come.
+  // (Before, min_tokens banned the end ids the format left, the row had no token at all, and
+  // the draw's stand-in id broke the format: a crash of the server.)
+  bool format_closed(const SamplingParams& p, const FormatPrefix& f) const {
+    if (!f.complete()) return false;
+    const TokenSet& next = output_filter->next(f);
+    if (!next.allowed) return false;
+    const std::vector<int32_t> ends = end_ids(p);
+    return std::all_of(next.ids.begin(), next.ids.end(),
+                       [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); });
+  }
   int max_model_len = 0;
   int vocab = 0;
   std::unordered_map<std::string, RequestState> states;
@@ -486,6 +498,14 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
                                    [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) == ends.end(); });
     TLLM_CHECK_ARG(other, "allowed_token_ids: every allowed token ends the sequence, but min_tokens is ",
                    params.min_tokens);
+  } else if (params.min_tokens > 0 && static_cast<int64_t>(params.stop_token_ids.size() + I.eos_ids.size()) >= I.vocab) {
+    // The same when the end ids are the whole vocabulary (stop_token_ids listing every id).
+    std::vector<int32_t> ends = I.end_ids(params);
+    std::sort(ends.begin(), ends.end());
+    ends.erase(std::unique(ends.begin(), ends.end()), ends.end());
+    const auto in = std::count_if(ends.begin(), ends.end(), [&](int32_t t) { return t >= 0 && t < I.vocab; });
+    TLLM_CHECK_ARG(in < I.vocab, "stop_token_ids: every token of the vocabulary ends the sequence, but min_tokens is ",
+                   params.min_tokens);
   }
 
   auto seq = std::make_unique<Sequence>();
@@ -586,8 +606,9 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   FinishReason reason = FinishReason::None;
   std::optional<std::string> stop_reason;
   bool stopped_by_string = false;
-  const bool past_min = n_out >= p.min_tokens;
-  if (past_min && !p.ignore_eos && eos_ids.count(token)) {
+  const bool closed = st.format && format_closed(p, *st.format);
+  const bool past_min = n_out >= p.min_tokens || closed;
+  if (past_min && (!p.ignore_eos || closed) && eos_ids.count(token)) {
     reason = FinishReason::Stop;
   } else if (past_min && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end()) {
     reason = FinishReason::Stop;
@@ -786,7 +807,9 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
         format = &*after;
       }
       // Nothing may end the sequence before min_tokens, nor a structured one before it is complete.
-      const bool may_end = q.num_output_tokens() + ahead[k] >= p.min_tokens && (!format || format->complete());
+      bool may_end = q.num_output_tokens() + ahead[k] >= p.min_tokens && (!format || format->complete());
+      const bool closed = format && format_closed(p, *format);
+      may_end |= closed;
       const std::vector<int32_t> bad =
           bad_word_bans(p.bad_words_ids, q.tokens.data() + q.num_prompt_tokens, q.num_output_tokens(),
                         ahead[k] > 0 ? drafts[k]->data() : nullptr, static_cast<size_t>(ahead[k]));
@@ -794,6 +817,7 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
       const size_t row_begin = sb.banned_tokens.size();
       // The ids that end it, in this row's vocabulary.
       std::vector<int32_t> ends = end_ids(p);
+      if (closed) ends.insert(ends.end(), eos_ids.begin(), eos_ids.end());
       ends.erase(std::remove_if(ends.begin(), ends.end(), [&](int32_t t) { return !in_vocab(t); }), ends.end());
       const auto is_end = [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); };
       if (!p.allowed_token_ids.empty()) {

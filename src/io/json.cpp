@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -33,7 +34,29 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int json_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 json parse_json(std::string_view text, const std::string& source) {
+  const int depth = json_depth(text);
+  TLLM_CHECK_ARG(depth <= kMaxJsonDepth, source, ": invalid JSON: arrays and objects nest ", depth,
+                 " levels deep (at most ", kMaxJsonDepth, ")");
   // nlohmann stops at a NUL byte as if the input ended there; JSON allows none.
   const size_t nul = text.find('\0');
   TLLM_CHECK_ARG(nul == std::string_view::npos, source, ": invalid JSON: NUL byte at offset ", nul);

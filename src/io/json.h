@@ -22,7 +22,14 @@ namespace tllm {
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);  // a regular file (or a link to one)
 
-// Parses `text`; `source` (usually the path) names it in errors. Duplicate keys are errors.
+// The deepest nesting of arrays and objects in JSON text (brackets inside strings do not
+// count; the text need not be valid). Copies, comparisons and dumps of a parsed value recurse
+// once per level, so inputs deeper than kMaxJsonDepth are refused before they are parsed.
+int json_depth(std::string_view text);
+inline constexpr int kMaxJsonDepth = 512;
+
+// Parses `text`; `source` (usually the path) names it in errors. Duplicate keys are errors,
+// and so is nesting deeper than kMaxJsonDepth.
 nlohmann::json parse_json(std::string_view text, const std::string& source);
 nlohmann::json read_json_file(const std::string& path);
 

@@ -9,6 +9,7 @@
 #include "engine/grammar.h"
 #include "engine/json_schema.h"
 #include "engine/regex.h"
+#include "io/json.h"
 #include "server/errors.h"
 #include "server/json_text.h"
 #include "server/request_fields.h"
@@ -469,6 +470,12 @@ void parse_chat_fields(const json& body, ChatRequest& r) {
 
 json parse_json_body(const std::string& body) {
   // nlohmann checks UTF-8 inside strings only; a stray byte outside one is a syntax error.
+  // A value nested 100,000 levels deep parses, but copying it (chat_template_kwargs, tool
+  // parameters, schemas) recursed once per level and overflowed the stack: the server died.
+  const int depth = json_depth(body);
+  if (depth > kMaxJsonDepth)
+    throw bad_request("The request body nests arrays and objects " + std::to_string(depth) + " levels deep (at most " +
+                      std::to_string(kMaxJsonDepth) + ")");
   json j;
   try {
     j = json::parse(body);

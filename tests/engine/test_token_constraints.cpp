@@ -132,7 +132,38 @@ TEST(TokenConstraints, ImpossibleCombinationsAreRefused) {
   SamplingParams q = test_params(8);
   q.bad_words_ids = {{}};
   EXPECT_THROW(engine.add_request("d", prompts[0], q), InvalidArgument);
-  EXPECT_FALSE(engine.has_unfinished_requests());
+  SamplingParams r = test_params(8);
+  r.min_tokens = 2;
+  for (int32_t t = 0; t < engine.vocab_size(); ++t) r.stop_token_ids.push_back(t);  // every id ends it
+  EXPECT_THROW(engine.add_request("e", prompts[0], r), InvalidArgument);
+  r.stop_token_ids.pop_back();  // one id left that does not
+  EXPECT_NO_THROW(engine.add_request("f", prompts[0], r));
+  engine.abort_request("f");
+  while (engine.has_unfinished_requests()) engine.step();
+}
+
+// A structured output that is complete and takes nothing more ends at once, min_tokens and
+// ignore_eos notwithstanding: min_tokens banned the end ids the choice left, the draw had no
+// token to take, and its stand-in id (-1) went into the output (the server then crashed on
+// the next request). The ids must be the choice's text, then an end id.
+TEST(TokenConstraints, AClosedChoiceEndsBeforeMinTokens) {
+  LLMEngine engine(config());
+  const auto prompts = ::tllm::testing::demo_prompts(engine);
+  const std::set<int32_t> eos = {engine.tokenizer()->eos_token_id().value()};
+  for (bool ignore_eos : {false, true}) {
+    SamplingParams p = test_params(10);
+    p.ignore_eos = ignore_eos;
+    p.min_tokens = 5;
+    p.output_format = {OutputPiece::any_of({"yes", "no"})};
+    const LLMEngine::Completion out = engine.generate({prompts[0]}, {p})[0];
+    ASSERT_FALSE(out.token_ids.empty());
+    for (int32_t t : out.token_ids) EXPECT_TRUE(t >= 0 && t < engine.vocab_size()) << t;
+    std::vector<int32_t> text(out.token_ids.begin(), out.token_ids.end() - 1);
+    const std::string s = engine.tokenizer()->decode(text);
+    EXPECT_TRUE(s == "yes" || s == "no") << s << " ignore_eos " << ignore_eos;
+    EXPECT_TRUE(engine.tokenizer()->eos_token_id() == out.token_ids.back()) << out.token_ids.back();
+    EXPECT_EQ(out.finish_reason, FinishReason::Stop);
+  }
 }
 
 }  // namespace

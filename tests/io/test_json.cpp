@@ -17,9 +17,14 @@ TEST(Json, ParseErrorsNameTheSource) {
 // An error message quotes at most ~120 characters of a value, however deep: 100,000 nested
 // arrays as a config.json used to overflow the stack while the message was written.
 TEST(Json, ErrorsQuoteDeepValuesBriefly) {
-  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  expect_error_with([&] { JsonFields f(parse_json(deep, "deep.json"), "deep.json"); },
-                    {"deep.json", "must be a JSON object", "[[[[[[[[[...]]]]]]]]]"});
+  nlohmann::json deep = nlohmann::json::array();
+  for (int i = 0; i < 100000; ++i) deep = nlohmann::json::array({std::move(deep)});
+  expect_error_with([&] { JsonFields f(deep, "deep.json"); }, {"deep.json", "must be a JSON object", "[[[[[[[[[...]]]]]]]]]"});
+  // Text nested that deep is refused before it is parsed (its copies would recurse as deep).
+  expect_error_with([] { parse_json(std::string(100000, '[') + std::string(100000, ']'), "d.json"); },
+                    {"d.json", "nest 100000 levels deep"});
+  EXPECT_EQ(json_depth(R"({"a": ["[[[", {"b": "\"{{"}], "c": {}})"), 3);
+  EXPECT_NO_THROW(parse_json(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']'), "ok.json"));
   EXPECT_EQ(json_brief(parse_json(R"({"a": [1, {"b": "c"}], "d": null})", "x.json")), R"({"a":[1,{"b":"c"}],"d":null})");
   std::string many = "[1";
   for (int i = 0; i < 5000; ++i) many += ",1";

@@ -549,6 +549,17 @@ TEST_F(Http, JsonSchemaAndChoices) {
       EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
     }
   }
+  // A choice ends once spelled out, min_tokens or not (min_tokens banned the only ids left: a
+  // draw of nothing, and the server's next request crashed it).
+  for (int seed = 0; seed < 2; ++seed) {
+    const Reply r = post(server(), "/v1/completions",
+                         {{"prompt", "Is the sky blue?"}, {"max_tokens", 10}, {"min_tokens", 5}, {"seed", seed},
+                          {"guided_choice", choices}});
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const std::string text = r.body["choices"][0]["text"];
+    EXPECT_NE(std::find(choices.begin(), choices.end(), text), choices.end()) << text;
+    EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+  }
 
   const auto error = [&](const json& extra) {
     json body = {{"messages", messages}};

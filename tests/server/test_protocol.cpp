@@ -37,6 +37,8 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\xff\"}", ""},      // invalid UTF-8 in a string
       {Endpoint::Completions, "{\"prompt\": \"a\"}\xc3", ""},      // and outside one
       {Endpoint::Completions, "{\"prompt\": \"\xed\xa0\x80\"}", ""},  // a UTF-16 surrogate
+      // 100,000 nested arrays (copying the parsed value overflowed the server's stack)
+      {Endpoint::Chat, "{\"chat_template_kwargs\": {\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}}", ""},
       // prompt
       {Endpoint::Completions, "{}", "prompt"},
       {Endpoint::Completions, "{\"prompt\": null}", "prompt"},
