@@ -184,6 +184,11 @@ std::shared_ptr<RequestStream> AsyncEngine::submit_many(const std::string& strea
     TLLM_CHECK(!stop_, "the engine is shutting down");
     const int64_t waiting = num_waiting_locked();
     const int64_t k = static_cast<int64_t>(requests.size());
+    // One submission larger than the whole queue was admitted while the queue was empty: 1,000
+    // prompts x n = 128 queued 128,000 sequences, and every later request met a full queue for
+    // minutes. It is refused whole instead, as a request to split.
+    TLLM_CHECK_ARG(k <= max_queue_, "this request asks for ", k, " sequences (its prompts times n), more than the ",
+                   max_queue_, " the engine queues (--max-queue); send it in parts");
     if (waiting > 0 && waiting + k > max_queue_)
       throw QueueFull(detail::concat("the admission queue is full (", waiting, " requests waiting, limit ",
                                      max_queue_, "); retry later"));

@@ -68,7 +68,8 @@ class AsyncEngine {
     SamplingParams params;
   };
   // Queues all of them or none (same checks as submit, QueueFull when they do not all
-  // fit); their outputs share one stream, whose id() is stream_id.
+  // fit, InvalidArgument when they are more than max_queue); their outputs share one
+  // stream, whose id() is stream_id.
   std::shared_ptr<RequestStream> submit_many(const std::string& stream_id,
                                              std::vector<Submission> requests);
   // Thread-safe; the stream then ends with finish_reason abort (delivered at once; the

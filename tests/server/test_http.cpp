@@ -2379,6 +2379,12 @@ TEST(HttpFlags, FullQueueIs503) {
                    "--max-num-seqs", "1", "--max-queue", "1", "--enable-debug-endpoints"},
                   {{"TINYLLM_DEBUG_STEP_PAUSE_S", "0.02"}});
   ASSERT_TRUE(s.wait_healthy());
+  // More sequences in one request (prompts x n) than the queue holds: refused whole, queue
+  // empty or not (it used to be admitted into an empty queue, however large).
+  const Reply too_many = post(s, "/v1/completions", json{{"prompt", {"A", "B"}}, {"max_tokens", 1}});
+  EXPECT_EQ(too_many.status, 400) << too_many.raw;
+  EXPECT_NE(too_many.raw.find("asks for 2 sequences"), std::string::npos) << too_many.raw;
+  EXPECT_EQ(post(s, "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 1}, {"n", 2}}).status, 400);
   // One request runs (and streams until we hang up), one waits, the next is refused.
   std::atomic<bool> first_chunk{false}, hang_up{false};
   std::thread running([&] {
