@@ -72,7 +72,7 @@ namespace {
 // A ForwardBatch of the draft: sequences added one by one, each with its new tokens.
 class DraftBatch {
  public:
-  DraftBatch(int block_size, int max_blocks) : bs_(block_size) {
+  DraftBatch(int block_size, int max_blocks, int vocab) : bs_(block_size), vocab_(vocab) {
     fb_.max_blocks_per_seq = std::max(1, max_blocks);
     fb_.cu_seqlens_q.push_back(0);
   }
@@ -80,7 +80,11 @@ class DraftBatch {
   void add(const Sequence& q, int first, const int32_t* tokens, int count, bool logits) {
     for (int i = 0; i < count; ++i) {
       const int t = first + i;
-      fb_.tokens.push_back(tokens[i]);
+      // An id the target drew beyond a smaller draft vocabulary (Qwen2.5's 0.5B has 151,936
+      // ids, its 7B 152,064) has no embedding row in the draft: the draft reads id 0 there.
+      // That only makes its drafts worse; verification keeps the output the target's. (It
+      // stopped the engine mid-request with "token id outside the vocabulary".)
+      fb_.tokens.push_back(tokens[i] < vocab_ ? tokens[i] : 0);
       fb_.positions.push_back(t);
       fb_.slot_mapping.push_back(q.slot(t, bs_));
     }
@@ -96,6 +100,7 @@ class DraftBatch {
 
  private:
   int bs_;
+  int vocab_;
   ForwardBatch fb_;
 };
 
@@ -110,7 +115,7 @@ std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<
 
   // First forward: every item's cache caught up to its last token, within the token budget;
   // the ones that got there draw their first draft.
-  DraftBatch first(kv_.block_size, max_blocks);
+  DraftBatch first(kv_.block_size, max_blocks, vocab);
   std::vector<size_t> drawing;  // items that draw, in the order of their logits rows
   int budget = max_batched_;
   for (size_t i = 0; i < items.size() && budget > 0; ++i) {
@@ -148,7 +153,7 @@ std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<
     }
     drawing = std::move(still);
     if (drawing.empty()) break;
-    DraftBatch next(kv_.block_size, max_blocks);
+    DraftBatch next(kv_.block_size, max_blocks, vocab);
     for (size_t i : drawing) {
       const Sequence& q = *items[i].seq;
       next.add(q, q.num_tokens() + step, &drafts[i].back(), 1, true);

@@ -256,6 +256,30 @@ TEST(Speculative, EveryArchitectureOfTheTestCheckpoints) {
   }
 }
 
+// A draft with a smaller vocabulary than the target's (as Qwen2.5-0.5B's 151,936 ids beside
+// 7B's 152,064): the target's tokens beyond it reach the draft as id 0, and the outputs stay the
+// plain decodes. Here the demo model (4,096 ids) takes a random 384-id test checkpoint as its
+// draft; its greedy outputs hold ids >= 384, which stopped the engine mid-request before.
+TEST(Speculative, ADraftWithASmallerVocabularyReadsTheTargetsTokens) {
+  REQUIRE_DEMO_MODELS();
+  const std::string draft = std::string(TLLM_SOURCE_DIR) + "/tests/data/models/qwen3_hd128";
+  LLMEngine plain(config(0));
+  const auto p = prompts(plain);
+  const std::vector<SamplingParams> ps = {params(24), params(24, 0.8f, 3)};
+  const std::vector<std::vector<int32_t>> two = {p[0], p[1]};
+  const auto want = plain.generate(two, ps);
+  bool beyond = false;
+  for (const auto& c : want)
+    for (int32_t t : c.token_ids) beyond |= t >= 384;
+  ASSERT_TRUE(beyond) << "no output id beyond the draft's vocabulary: the case is not exercised";
+  EngineConfig c = config(3, 64, 2048, draft);
+  c.max_model_len = 512;  // the draft's context
+  LLMEngine spec(c);
+  expect_plain(want, spec.generate(two, ps), "384-id draft");
+  EXPECT_GT(spec.stats().spec_num_drafts, 0u);
+  drain(spec, "384-id draft");
+}
+
 TEST(Speculative, NgramLookupTakesTheLatestLongestMatch) {
   NgramProposer p(/*num_tokens=*/3, /*min_n=*/1, /*max_n=*/3);
   using V = std::vector<int32_t>;
