@@ -136,6 +136,17 @@ void run_bench(const BenchArgs& a) {
   TLLM_CHECK_ARG(!cfg.speculative.enabled(), "bench measures plain decoding; measure speculative decoding with "
                                              "generate or throughput on a model and its draft (bench/speculative.sh)");
   cfg.enable_prefix_caching = false;  // random prompts; keep every run honest
+  // Every row's numbers are checked before any work: a bad value gave a table of nan / inf /
+  // negative rates, or an engine error after the earlier rows had run.
+  const auto check_all = [](const std::vector<int>& v, int lo, const char* flag) {
+    TLLM_CHECK_ARG(!v.empty(), flag, " needs at least one value");
+    for (int x : v) TLLM_CHECK_ARG(x >= lo, flag, " values must be >= ", lo, ", got ", x);
+  };
+  check_all(a.prompt_lens, 1, "-p/--n-prompt");
+  check_all(a.gen_lens, 1, "-n/--n-gen");
+  check_all(a.depths, 0, "-d/--depth");
+  check_all(a.batches, 1, "-b/--batch");
+  TLLM_CHECK_ARG(a.repetitions >= 1, "-r/--repetitions must be >= 1, got ", a.repetitions);
   int max_p = 1;
   for (int p : a.prompt_lens) max_p = std::max(max_p, p);
   for (int d : a.depths) max_p = std::max(max_p, d);
@@ -158,6 +169,14 @@ void run_bench(const BenchArgs& a) {
   }
   LLMEngine engine(cfg);
   const ModelConfig& mc = engine.model_config();
+  const int ctx = engine.max_model_len();
+  for (int P : a.prompt_lens)
+    TLLM_CHECK_ARG(P + 1 <= ctx, "-p ", P, ": a pp row of ", P, " tokens (and one generated) exceeds max_model_len ",
+                   ctx);
+  for (int D : a.depths)
+    for (int N : a.gen_lens)
+      TLLM_CHECK_ARG(std::max(1, D) + N + 1 <= ctx, "-d ", D, " -n ", N, ": a tg row's context of ", std::max(1, D) + N + 1,
+                     " tokens exceeds max_model_len ", ctx);
 
   // Bytes and FLOPs of the model, counted from its shapes.
   const double H = mc.hidden_size, I = mc.intermediate_size, V = mc.vocab_size, L = mc.num_layers;

@@ -29,11 +29,12 @@ void run_throughput(const ThroughputArgs& a) {
   TLLM_CHECK_ARG(a.iters >= 1, "--iters must be at least 1");
   TLLM_CHECK_ARG(a.min_input_len >= 1 && a.min_input_len <= a.max_input_len, "need 1 <= --min-input-len <= --max-input-len");
   TLLM_CHECK_ARG(a.min_output_len >= 1 && a.min_output_len <= a.max_output_len, "need 1 <= --min-output-len <= --max-output-len");
+  TLLM_CHECK_ARG(a.max_token_id >= 0, "--max-token-id must be >= 0, got ", a.max_token_id);
   LLMEngine engine(a.engine.resolve_for_generation("throughput"));
   const int max_len = engine.max_model_len();
   TLLM_CHECK_ARG(a.max_input_len < max_len, "--max-input-len ", a.max_input_len, " leaves no room in the context of ",
                  max_len, " tokens");
-  const int32_t id_limit = std::min(a.max_token_id + 1, engine.vocab_size());
+  const int32_t id_limit = std::min(a.max_token_id, engine.vocab_size() - 1) + 1;
 
   std::mt19937_64 rng(a.seed);
   std::vector<std::vector<int32_t>> prompts(a.num_seqs);
@@ -88,7 +89,7 @@ void register_throughput_command(CLI::App& app) {
   cmd->add_option("--max-output-len", a.max_output_len)->capture_default_str();
   cmd->add_option("--max-token-id", a.max_token_id, "random prompt ids in [0, this]")->capture_default_str();
   cmd->add_option("--temperature", a.temperature)->capture_default_str();
-  cmd->add_option("--seed", a.seed)->capture_default_str();
+  cmd->add_option("--seed", a.seed)->capture_default_str()->check(kUint64);
   cmd->add_option("--iters", a.iters, "run the workload this many times (the first one warms up)")->capture_default_str();
   cmd->callback([args] { run_throughput(*args); });
 }

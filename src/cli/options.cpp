@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -148,9 +149,12 @@ size_t parse_byte_size(const std::string& text, const std::string& flag) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
   TLLM_CHECK_ARG(i > 0, flag, ": \"", text, "\" is not a size (e.g. 2GiB, 512MiB, 1000000)");
+  const std::string number = text.substr(0, i);
+  TLLM_CHECK_ARG(std::count(number.begin(), number.end(), '.') <= 1 && number != ".", flag, ": \"", text,
+                 "\" is not a size (e.g. 2GiB, 512MiB, 1000000)");
   double v = 0;
   try {
-    v = std::stod(text.substr(0, i));
+    v = std::stod(number);
   } catch (...) {
     TLLM_CHECK_ARG(false, flag, ": \"", text, "\" is not a size");
   }
@@ -166,7 +170,11 @@ size_t parse_byte_size(const std::string& text, const std::string& flag) {
   else if (unit == "gib") mult = 1024.0 * 1024 * 1024;
   else TLLM_CHECK_ARG(false, flag, ": unknown size unit \"", unit, "\" (use B, KiB, MiB, GiB, KB, MB, GB)");
   TLLM_CHECK_ARG(std::isfinite(v) && v > 0, flag, ": size must be positive, got \"", text, "\"");
-  return static_cast<size_t>(v * mult);
+  const double bytes = v * mult;
+  // Below a byte it would become 0, which the engine reads as "the default".
+  TLLM_CHECK_ARG(bytes >= 1, flag, ": \"", text, "\" is less than one byte");
+  TLLM_CHECK_ARG(bytes < 0x1p63, flag, ": \"", text, "\" is more bytes than any machine has");
+  return static_cast<size_t>(bytes);
 }
 
 void SamplingOptions::add_to(CLI::App* cmd) {

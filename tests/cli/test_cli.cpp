@@ -442,6 +442,11 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --gpu-memory-utilization 1.5 --kv-cache-memory 64MiB",
        "gpu_memory_utilization must be in (0, 1], got 1.5"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 1.5.5GiB", "\"1.5.5GiB\" is not a size"},
+      {"bench --model " + model + " -p 0", "-p/--n-prompt values must be >= 1, got 0"},
+      {"bench --model " + model + " -r 0", "-r/--repetitions must be >= 1, got 0"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 0.5", "\"0.5\" is less than one byte"},
+      {"generate --model " + model + " --prompt hi --kv-cache-memory 99999999999GiB", "more bytes than any machine"},
       // Invalid UTF-8 (a lone continuation byte after "ab"; a truncated 3-byte sequence):
       // refused naming the byte, as the server refuses such a body, not encoded as U+FFFD.
       {"generate --model " + model + " --prompt \"$(printf 'ab\\200c')\" --kv-cache-memory 64MiB",
