@@ -45,6 +45,7 @@ EngineConfig embedder_config(const RagArgs& a) {
 }
 
 void run_index(const RagArgs& a) {
+  check_utf8_text(a.document_prefix, "--document-prefix");
   const std::vector<std::string> docs = collect_documents(a.inputs);
   LLMEngine embedder(embedder_config(a));
   IndexOptions o;
@@ -61,6 +62,7 @@ void run_index(const RagArgs& a) {
 
 void run_query(const RagArgs& a) {
   check_utf8_text(a.query, "--query");
+  check_utf8_text(a.query_prefix, "--query-prefix");
   const VectorIndex index = VectorIndex::load(a.index);
   LLMEngine embedder(embedder_config(a));
   const auto hits = retrieve(embedder, index, a.query, a.passages, a.query_prefix);
@@ -75,6 +77,7 @@ void run_query(const RagArgs& a) {
 
 void run_ask(const RagArgs& a) {
   check_utf8_text(a.query, "--query");
+  check_utf8_text(a.query_prefix, "--query-prefix");
   TLLM_CHECK_ARG(!a.generator.empty(), "rag ask needs --generator DIR (the model that answers)");
   const VectorIndex index = VectorIndex::load(a.index);
   std::vector<VectorIndex::Hit> hits;
@@ -129,7 +132,7 @@ void register_rag_command(CLI::App& app) {
     auto* cmd = rag->add_subcommand("query", "The chunks nearest to a query, one JSON line each");
     common(cmd, *a);
     cmd->add_option("--query", a->query, "the question")->required();
-    cmd->add_option("--passages", a->passages, "how many chunks")->check(CLI::PositiveNumber);
+    cmd->add_option("--passages", a->passages, "how many chunks")->check(CLI::Range(1, 1 << 20));
     cmd->add_option("--query-prefix", a->query_prefix, "text put before the query when it is embedded");
     cmd->callback([a] { run_query(*a); });
   }
@@ -140,7 +143,7 @@ void register_rag_command(CLI::App& app) {
     a->sampling.add_to(cmd);
     cmd->add_option("--query", a->query, "the question")->required();
     cmd->add_option("--generator", a->generator, "the model that answers (a generating checkpoint)")->required();
-    cmd->add_option("--passages", a->passages, "how many chunks go into the prompt")->check(CLI::PositiveNumber);
+    cmd->add_option("--passages", a->passages, "how many chunks go into the prompt")->check(CLI::Range(1, 1 << 20));
     cmd->add_option("--query-prefix", a->query_prefix, "text put before the query when it is embedded");
     cmd->callback([a] { run_ask(*a); });
   }

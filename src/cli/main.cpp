@@ -23,7 +23,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A flag's value or the command line itself is wrong: the same one-line "error: ..." as
+    // every other refusal, and exit status 2 (usage), as argparse and vLLM's CLI give.
+    std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", e.what());
+    return 2;
   } catch (const tllm::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
@@ -90,8 +91,10 @@ std::vector<VectorIndex::Hit> VectorIndex::search(std::span<const float> q, int 
 }
 
 void VectorIndex::save(const std::string& path) const {
+  std::error_code ec;
+  TLLM_CHECK_ARG(!std::filesystem::is_directory(path, ec), "cannot write the index to ", path, ": it is a directory");
   const std::string tmp = path + ".tmp";
-  {
+  try {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     TLLM_CHECK_ARG(f.good(), "cannot write ", tmp);
     f.write(kMagic, sizeof kMagic);
@@ -109,8 +112,12 @@ void VectorIndex::save(const std::string& path) const {
     put(f, static_cast<uint64_t>(s.size()));
     f.write(s.data(), static_cast<std::streamsize>(s.size()));
     TLLM_CHECK_ARG(f.good(), "writing ", tmp, " failed (disk full?)");
+    f.close();
+    TLLM_CHECK_ARG(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot move ", tmp, " to ", path);
+  } catch (...) {
+    std::filesystem::remove(tmp, ec);  // no half-written file left beside the index
+    throw;
   }
-  TLLM_CHECK_ARG(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot move ", tmp, " to ", path);
 }
 
 VectorIndex VectorIndex::load(const std::string& path) {

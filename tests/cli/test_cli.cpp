@@ -395,6 +395,13 @@ TEST(Cli, RagIndexQueryAsk) {
   const Result bad = run("rag query --model " + model + " --index " + (root / "not.idx").string() + " --query x");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.out.find("not a tinyllm RAG index"), std::string::npos) << bad.out;
+  // An index path that is a directory: refused, and no "<path>.tmp" left behind.
+  std::filesystem::create_directories(root / "dir.idx");
+  const Result into_dir = run("rag index --model " + model + " --kv-cache-memory 64MiB --input " +
+                              (root / "docs").string() + " --index " + (root / "dir.idx").string());
+  EXPECT_EQ(into_dir.status, 1) << into_dir.out;
+  EXPECT_NE(into_dir.out.find("it is a directory"), std::string::npos) << into_dir.out;
+  EXPECT_FALSE(std::filesystem::exists(root / "dir.idx.tmp"));
   const Result no_gen = run("rag ask --model " + model + " --index " + index + " --query x");
   EXPECT_NE(no_gen.status, 0);
   EXPECT_NE(no_gen.out.find("--generator"), std::string::npos) << no_gen.out;
@@ -444,6 +451,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 1.5.5GiB", "\"1.5.5GiB\" is not a size"},
       {"bench --model " + model + " -p 0", "-p/--n-prompt values must be >= 1, got 0"},
+      {"rag index --model /nonexistent/dir --input /nonexistent --index /tmp/x --document-prefix \"$(printf 'x\\377')\"",
+       "--document-prefix is not valid UTF-8"},
       {"bench --model " + model + " -r 0", "-r/--repetitions must be >= 1, got 0"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 0.5", "\"0.5\" is less than one byte"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 99999999999GiB", "more bytes than any machine"},
@@ -512,6 +521,16 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     EXPECT_EQ(r.status, 1) << b.args << "\n" << r.out;
     EXPECT_NE(r.out.find("error: "), std::string::npos) << b.args << "\n" << r.out;
     EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
+  }
+  // What the command-line parser refuses (a flag's validator, an unknown flag): the same
+  // "error: " line, exit status 2 (usage), as argparse gives.
+  for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"rag query --model " + model + " --index /tmp/x --query q --passages 0", "--passages: Value 0 not in range 1"},
+           {"generate --model " + model + " --seed -1", "--seed: must be an integer in [0, 18446744073709551615]"},
+           {"generate --model " + model + " --no-such-flag", "The following argument was not expected: --no-such-flag"}}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.rfind("error: " + expect, 0), 0u) << args << "\n" << r.out;
   }
   fs::remove_all(tmp);
 }
