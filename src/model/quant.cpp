@@ -163,6 +163,7 @@ void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
       s.bits = bits;
       s.group_size = group ? group : -1;
       s.ct_format = fmt;
+      s.ct_symmetric = sym;
       // Act-order with permuted groups (weight_g_idx): dequantized on load, as GPTQ's.
       s.act_order = fmt == "pack-quantized" && (actorder == "group" || actorder == "dynamic");
       s.act_order_bits = s.bits, s.act_order_group = s.group_size;
@@ -182,6 +183,24 @@ void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
 
 }  // namespace
 
+void QuantSpec::check_stored_in(const Checkpoint& ckpt) const {
+  std::vector<const char*> marks;  // tensor name endings that only stored-quantized weights have
+  switch (format) {
+    case QuantFormat::Awq:
+    case QuantFormat::Gptq: marks = {".qweight"}; break;
+    case QuantFormat::Mlx: marks = {".scales"}; break;
+    case QuantFormat::CompressedTensors: marks = {".weight_packed", ".weight_scale"}; break;
+    case QuantFormat::Fp8: marks = {".weight_scale_inv", ".weight_scale"}; break;
+    default: return;  // float checkpoints, quantized on load or not
+  }
+  for (const std::string& n : ckpt.names())
+    for (const char* m : marks)
+      if (n.ends_with(m)) return;
+  TLLM_CHECK_ARG(false, source, " declares ", describe(), " weights, but ", ckpt.dir(),
+                 " stores none (no tensor named *", marks.front(),
+                 "): its weights are float; without the quantization config they load as such");
+}
+
 QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& option, int group_size) {
   QuantSpec s;
   s.source = model_dir + "/config.json";
@@ -190,6 +209,11 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
     JsonFields f(root, s.source);
     const std::optional<JsonFields> qc = f.get_object("quantization_config");
     const std::optional<JsonFields> mlx = f.get_object("quantization");
+    // MLX writes its "quantization" object a second time as quantization_config, without a
+    // method; any other quantization_config must name one (transformers refuses it too).
+    if (qc && !qc->has("quant_method") && !mlx)
+      qc->fail("quant_method", "is missing: name the method that quantized the weights (awq, gptq, fp8, "
+                               "compressed-tensors)");
     if (qc && qc->has("quant_method")) {
       const std::string method = lower(qc->require_string("quant_method"));
       if (method == "awq") {
@@ -944,7 +968,9 @@ QuantizedMatrix QuantLoader::decode(WeightLoader& w, const std::string& module, 
       if (ck.has(module + ".input_scale")) get(".input_scale");  // static activation scales: read past
       if (ck.has(module + ".input_zero_point")) get(".input_zero_point");
       if (ck.has(module + ".weight_packed"))
-        return decode_ct_packed(get(".weight_packed"), get(".weight_scale"), get(".weight_zero_point", false),
+        // Asymmetric weights without their zero points would decode around the midpoint,
+        // silently wrong: the tensor is required then (get names it when absent).
+        return decode_ct_packed(get(".weight_packed"), get(".weight_scale"), get(".weight_zero_point", !spec_.ct_symmetric),
                                 get(".weight_g_idx", false), get(".weight_shape", false), rows, cols, bits, group,
                                 what);
       return decode_ct_int8(get(".weight"), get(".weight_scale"), rows, cols, what);

@@ -95,6 +95,7 @@ struct QuantSpec {
   int fp8_block_rows = 0, fp8_block_cols = 0;
   std::string fp8_fmt;
   std::string ct_format;  // compressed-tensors' "format" ("pack-quantized", "float-quantized", ...)
+  bool ct_symmetric = true;  // compressed-tensors' "symmetric": false needs <m>.weight_zero_point
   // The backend runs e4m3 weights as they are (Backend::takes_fp8_weights); set by the caller
   // before loading. Then FP8 linears load as QuantScheme::Fp8E4M3 instead of dequantized.
   bool fp8_kernels = false;
@@ -106,6 +107,10 @@ struct QuantSpec {
   // FP8, whose dequantized weights can be quantized on load like a bf16 checkpoint's.
   static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
   std::string describe() const;  // "awq 4-bit, group 128"
+  // A pre-quantized format whose checkpoint holds no stored-quantized weight at all (an AWQ
+  // config over bf16 weights, say) is an error; the weights would load as float under a
+  // quantized name.
+  void check_stored_in(const Checkpoint& ckpt) const;
   // FP8 e4m3 linears are loaded as FP8 weights (the backend's W8A16 FP8 kernels); e5m2 and
   // FP8 without fp8_kernels are dequantized.
   bool fp8_native() const { return format == QuantFormat::Fp8 && fp8_kernels && fp8_fmt == "e4m3"; }

@@ -248,6 +248,7 @@ class Qwen2Model final : public CausalLM {
     quant.fp8_kernels = backend_.takes_fp8_weights();
     TLLM_CHECK_ARG(!quant.fp8_on_load || quant.fp8_kernels, "--quantization fp8: the ", backend_.name(),
                    " backend has no FP8 kernels; use int8 (per channel) or int4 there");
+    if (ckpt) quant.check_stored_in(*ckpt);
     if (quant.format != QuantFormat::None) {
       TLLM_LOG(Info, "weights: ", quant.describe());
       w.set_quantization(std::make_shared<QuantLoader>(quant));

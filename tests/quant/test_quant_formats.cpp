@@ -1206,6 +1206,45 @@ TEST(QuantConfig, BrokenFp8CheckpointsNameTheTensor) {
   }
 }
 
+// A config that promises quantized weights the checkpoint does not hold: an AWQ / GPTQ
+// quantization_config over float weights loaded them as float under the AWQ name; an
+// asymmetric compressed-tensors checkpoint without its zero points decoded them around the
+// midpoint (wrong weights, no error); a quantization_config without a method was ignored.
+TEST(QuantConfig, ConfigsThatPromiseWhatTheWeightsLack) {
+  for (const char* method : {"awq", "gptq"}) {
+    const fs::path dir = with_config(std::string("float_") + method, [&](json& c) {
+      c["quantization_config"] = {{"quant_method", method}, {"bits", 4}, {"group_size", 128}};
+    });
+    fs::copy_file(models_dir() / "qwen2_untied" / "model.safetensors", dir / "model.safetensors",
+                  fs::copy_options::overwrite_existing);
+    try {
+      logits_of(dir, DType::F32, {1, 2, 3});
+      ADD_FAILURE() << method << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("stores none (no tensor named *.qweight)"), std::string::npos) << e.what();
+    }
+  }
+  expect_error(with_config("no_method", [](json& c) { c["quantization_config"] = {{"bits", 4}}; }), "",
+               "'quantization_config.quant_method': is missing");
+
+  const auto [qdir, ddir] = build("qwen2_untied", Fmt::CtW8Asym);
+  const fs::path bad = scratch_dir() / "ct_asym_no_zero_points";
+  fs::create_directories(bad);
+  fs::copy_file(qdir / "config.json", bad / "config.json", fs::copy_options::overwrite_existing);
+  const Checkpoint ck = Checkpoint::open(qdir.string());
+  std::vector<std::pair<std::string, Tensor>> ts;
+  for (const std::string& n : ck.names())
+    if (!n.ends_with(".weight_zero_point")) ts.emplace_back(n, ck.get(n));
+  ASSERT_LT(ts.size(), ck.names().size()) << "the asymmetric checkpoint has no zero points to remove";
+  write_safetensors((bad / "model.safetensors").string(), ts);
+  try {
+    logits_of(bad, DType::F32, {1, 2, 3});
+    ADD_FAILURE() << "asymmetric without zero points: no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(".weight_zero_point\""), std::string::npos) << e.what();
+  }
+}
+
 // A tensor of the wrong shape in a pre-quantized checkpoint is reported by name.
 TEST(QuantConfig, WrongTensorShapeNamesTheTensor) {
   const auto [qdir, ddir] = build("qwen2_untied", Fmt::Awq);
