@@ -82,6 +82,9 @@ void parse_output_format(const json& body, GenerationRequest& r) {
     }
   const auto object = [&] { return OutputPiece::value(JsonSchema::any_object(any_whitespace)); };
   const auto set = [&](const std::string& field, std::vector<OutputPiece> format) {
+    if (r.output_format_field == field)  // two keys of structured_outputs
+      throw bad_request("'" + field + "' holds more than one constraint (json, choice, regex, grammar, json_object); "
+                        "give one", field);
     if (!r.output_format_field.empty())
       throw bad_request("'" + field + "' and '" + r.output_format_field + "' both constrain the output; give one", field);
     r.output_format_field = field;
@@ -589,6 +592,9 @@ ChatRequest parse_chat_request(const json& body) {
   check_known_fields(body, known);
   for (const char* key : {"functions", "function_call", "audio", "prediction", "web_search_options"})
     reject_unsupported(body, key, "");
+  // Accepted and not acted on, but typed as OpenAI types them.
+  get_bool(body, "parallel_tool_calls");
+  get_string(body, "reasoning_effort");
   // modalities: text is what every reply is; anything else (audio) is refused.
   if (const RequestJson* m = find(body, "modalities"); m && !m->is_null()) {
     if (!m->is_array()) throw bad_request("'modalities' must be a list of strings", "modalities");

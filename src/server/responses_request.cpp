@@ -321,6 +321,9 @@ ResponsesRequest parse_responses_request(const json& body, const json& history) 
     for (auto it = reasoning->begin(); it != reasoning->end(); ++it)
       if (it.key() != "effort" && it.key() != "summary" && it.key() != "generate_summary")
         throw bad_request("Unrecognized request argument supplied: reasoning." + it.key(), "reasoning");
+    for (const char* key : {"effort", "summary", "generate_summary"})
+      if (const json* v = find(*reasoning, key); v && !v->is_string())
+        throw bad_request(std::string("'reasoning.") + key + "' must be a string, got " + type_name(*v), "reasoning");
     for (auto it = reasoning->begin(); it != reasoning->end(); ++it) r.reasoning[it.key()] = it.value();
   }
   if (const json* m = find(body, "metadata")) {

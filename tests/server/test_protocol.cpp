@@ -79,6 +79,12 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Completions, "{\"prompt\": \"a\", \"best_of\": 129}", "best_of"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"best_of\": 2, \"stream\": true}", "best_of"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"best_of\": 2}", "best_of"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"parallel_tool_calls\": \"x\"}",
+       "parallel_tool_calls"},
+      {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"reasoning_effort\": 5}",
+       "reasoning_effort"},
+      {Endpoint::Completions, "{\"prompt\": \"a\", \"structured_outputs\": {\"regex\": \"a\", \"choice\": [\"a\"]}}",
+       "structured_outputs"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"min_tokens\": -1}", "min_tokens"},
       {Endpoint::Completions, "{\"prompt\": \"a\", \"max_tokens\": 4, \"min_tokens\": 5}", "min_tokens"},
       // logprobs (completions: an integer in [0, 20])
