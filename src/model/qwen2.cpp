@@ -345,7 +345,16 @@ class Qwen2Model final : public CausalLM {
         S.down = &L.down;
       }
     }
-    if (!rope_.depends_on_seq_len()) rope_table_ = backend_.upload(rope_.table(max_model_len_), DType::F32);
+    if (!rope_.depends_on_seq_len()) {
+      // A row of cos / sin per position up to max_model_len, in host memory and on the device
+      // (vLLM's cos_sin_cache is the same): a max_position_embeddings of 2^31 - 1 asked for
+      // 512 GiB, and the out-of-memory error named neither the field nor the flag.
+      const double gib = static_cast<double>(max_model_len_) * rope_.rotary_dim() * 4 / (1u << 30);
+      TLLM_CHECK_ARG(gib <= 4, "max_model_len ", max_model_len_, cfg_.max_position_embeddings == max_model_len_
+                                   ? " (max_position_embeddings in config.json)" : "",
+                     " needs a RoPE table of ", gib, " GiB; pass a smaller --max-model-len");
+      rope_table_ = backend_.upload(rope_.table(max_model_len_), DType::F32);
+    }
   }
 
   // Dynamic NTK RoPE: a cos/sin row per token, computed for its sequence's length in

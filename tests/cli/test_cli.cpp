@@ -431,7 +431,18 @@ TEST(Cli, BadInputGivesOneLineErrors) {
   const fs::path tmp = fs::temp_directory_path() / ("tinyllm_cli_bad_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   std::ofstream(tmp / "config.json") << "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_size\": 8}";
+  // The demo model with max_position_embeddings 2^31 - 1: its RoPE table would take 512 GiB.
+  fs::create_directories(tmp / "long");
+  for (const char* f : {"model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(fs::path(model) / f, tmp / "long" / f);
+  {
+    nlohmann::json cfg = nlohmann::json::parse(std::ifstream(fs::path(model) / "config.json"));
+    cfg["max_position_embeddings"] = 2147483647;
+    std::ofstream(tmp / "long" / "config.json") << cfg.dump();
+  }
   const std::vector<Bad> bad = {
+      {"generate --model " + (tmp / "long").string() + " --prompt hi",
+       "max_model_len 2147483647 (max_position_embeddings in config.json) needs a RoPE table of 512 GiB"},
       {"generate --model /nonexistent/dir --prompt hi", "does not exist"},
       // What needs no model fails before the load: these name the flag, not the missing model.
       {"generate --model /nonexistent/dir --prompt hi --temperature -1", "temperature must be a finite number >= 0"},
