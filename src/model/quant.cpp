@@ -920,7 +920,15 @@ QuantLoader::~QuantLoader() = default;
 std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& ckpt, const std::string& module) const {
   switch (spec_.format) {
     case QuantFormat::Mlx: {
-      if (!ckpt.has(module + ".scales")) return std::nullopt;
+      if (!ckpt.has(module + ".scales")) {
+        // Codes packed in uint32 (or the biases of a quantized module) without the scales: a
+        // quantized module that lost a tensor, not a float one.
+        const bool packed = ckpt.has(module + ".weight") && ckpt.info(module + ".weight").dtype == DType::U32;
+        TLLM_CHECK_ARG(!packed && !ckpt.has(module + ".biases") , ckpt.dir(), ": ", module,
+                       packed ? ".weight holds packed codes (uint32)" : ".biases is there", " but ", module,
+                       ".scales is missing");
+        return std::nullopt;
+      }
       std::pair<int, int> s{spec_.bits, spec_.group_size};
       for (const auto& [key, v] : spec_.mlx_overrides)
         if (key == module) s = v;
@@ -1046,9 +1054,12 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
   }
   if (!any) return std::nullopt;
   std::vector<QuantizedMatrix> parts;
+  const size_t quantized_part = static_cast<size_t>(
+      std::find_if(schemes.begin(), schemes.end(), [](const auto& sc) { return sc.has_value(); }) - schemes.begin());
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string module = module_of(names[i]);
-    TLLM_CHECK(schemes[i].has_value(), ck->dir(), ": ", module, " is stored unquantized but ", module_of(names[0]),
+    TLLM_CHECK(schemes[i].has_value(), ck->dir(), ": ", module, " is stored unquantized but ",
+               module_of(names[quantized_part]),
                " is quantized; they are fused into one weight and must share their format");
     parts.push_back(decode(w, module, rows[i], in_features, schemes[i]->first, schemes[i]->second));
   }

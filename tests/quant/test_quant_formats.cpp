@@ -1243,6 +1243,29 @@ TEST(QuantConfig, ConfigsThatPromiseWhatTheWeightsLack) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(".weight_zero_point\""), std::string::npos) << e.what();
   }
+
+  // An MLX module without its scales: named as such, not as a float weight of the wrong shape
+  // (o_proj) or as "q_proj is stored unquantized but q_proj is quantized" (the first of q|k|v).
+  const fs::path mlx = build("qwen2_untied", Fmt::Mlx4).first;
+  const Checkpoint mck = Checkpoint::open(mlx.string());
+  for (const std::string m : {"model.layers.1.self_attn.o_proj", "model.layers.0.self_attn.q_proj"}) {
+    const fs::path cut = scratch_dir() / ("mlx_no_scales_" + m.substr(m.rfind('.') + 1));
+    fs::create_directories(cut);
+    fs::copy_file(mlx / "config.json", cut / "config.json", fs::copy_options::overwrite_existing);
+    std::vector<std::pair<std::string, Tensor>> kept;
+    for (const std::string& n : mck.names())
+      if (n != m + ".scales") kept.emplace_back(n, mck.get(n));
+    ASSERT_EQ(kept.size() + 1, mck.names().size()) << m;
+    write_safetensors((cut / "model.safetensors").string(), kept);
+    try {
+      logits_of(cut, DType::F32, {1, 2, 3});
+      ADD_FAILURE() << m << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(m + ".weight holds packed codes (uint32) but " + m + ".scales is missing"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 // A tensor of the wrong shape in a pre-quantized checkpoint is reported by name.
