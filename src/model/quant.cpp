@@ -184,6 +184,7 @@ void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
 }  // namespace
 
 void QuantSpec::check_stored_in(const Checkpoint& ckpt) const {
+  if (fp8_on_load) return;  // --quantization fp8 of a float checkpoint: format Fp8, nothing stored
   std::vector<const char*> marks;  // tensor name endings that only stored-quantized weights have
   switch (format) {
     case QuantFormat::Awq:
