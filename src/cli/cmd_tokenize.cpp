@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "io/json.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -29,11 +30,7 @@ void run_tokenize(const TokenizeArgs& a) {
   TLLM_CHECK_ARG(a.has_text != !a.file.empty(), "give either TEXT or --file FILE");
   std::string text = a.text;
   if (!a.file.empty()) {
-    std::ifstream in(a.file, std::ios::binary);
-    TLLM_CHECK_ARG(in.good(), "cannot open --file ", a.file);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    text = read_file(a.file);  // names the path; a directory is refused (it read as empty text)
   }
   check_utf8_text(text, a.file.empty() ? std::string("TEXT") : "--file " + a.file);
   auto tok = Tokenizer::load(a.model);

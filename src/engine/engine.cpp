@@ -294,7 +294,11 @@ struct LLMEngine::Impl {
 };
 
 void EngineConfig::check() const {
-  TLLM_CHECK_ARG(std::filesystem::is_directory(model_dir), "model directory \"", model_dir, "\" does not exist");
+  std::error_code ec;
+  TLLM_CHECK_ARG(std::filesystem::is_directory(model_dir, ec), "model directory \"", model_dir, "\" ",
+                 std::filesystem::exists(model_dir, ec) ? "is not a directory (give the folder with config.json)"
+                 : ec ? "cannot be read: " + ec.message()
+                      : std::string("does not exist"));
   TLLM_CHECK_ARG(device == "cpu" || device == "cuda", "unknown device \"", device, "\" (supported: cpu, cuda)");
   TLLM_CHECK_ARG(async_scheduling == "auto" || async_scheduling == "on" || async_scheduling == "off",
                  "async_scheduling must be auto, on or off, got \"", async_scheduling, "\"");

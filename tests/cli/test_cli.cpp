@@ -462,6 +462,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 1.5.5GiB", "\"1.5.5GiB\" is not a size"},
       {"bench --model " + model + " -p 0", "-p/--n-prompt values must be >= 1, got 0"},
+      {"tokenize --model " + model + " --file " + tmp.string(), "it is a directory"},
+      {"generate --model " + model + "/config.json --prompt hi", "is not a directory (give the folder with config.json)"},
       {"rag index --model /nonexistent/dir --input /nonexistent --index /tmp/x --document-prefix \"$(printf 'x\\377')\"",
        "--document-prefix is not valid UTF-8"},
       {"bench --model " + model + " -r 0", "-r/--repetitions must be >= 1, got 0"},
