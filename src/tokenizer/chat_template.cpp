@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/json.h"
 #include "tokenizer/files.h"
 
 namespace tllm {
@@ -36,7 +37,7 @@ nlohmann::ordered_json read_tokenizer_config(const std::string& dir, nlohmann::o
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
   if (!tok::path_present(config_path.string())) return config;
   try {
-    config = nlohmann::ordered_json::parse(tok::read_text_file(config_path.string()));
+    config = nlohmann::ordered_json::parse(read_file(config_path.string()));
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(config_path.string() + ": invalid JSON: " + e.what());
   }
@@ -65,7 +66,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load(const std::string& dir, const s
 
   if (tok::path_present(jinja_path.string())) {
     ct->origin_ = jinja_path.string();
-    ct->templates_.emplace_back("default", compile(tok::read_text_file(jinja_path.string()), ct->origin_));
+    ct->templates_.emplace_back("default", compile(read_file(jinja_path.string()), ct->origin_));
   } else {
     TLLM_CHECK_ARG(fs::exists(config_path), "no chat template in ", dir,
                    ": neither chat_template.jinja nor tokenizer_config.json exists");
@@ -107,7 +108,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load_override(const std::string& dir
   std::string text;
   if (fs::is_regular_file(source, ec)) {
     ct->origin_ = source;
-    text = tok::read_text_file(source);
+    text = read_file(source);
   } else {
     TLLM_CHECK_ARG(source.find_first_of("{}\n") != std::string::npos, "--chat-template \"", source,
                    "\" is neither a file nor a template (a template holds '{', '}' or a newline)");

@@ -1,14 +1,10 @@
-// Reading the tokenizer's files (tokenizer.json, tokenizer_config.json, chat_template.jinja):
-// errors name the path and say what is wrong with it, since these are user input.
+// Finding the tokenizer's files (tokenizer.json, tokenizer_config.json, chat_template.jinja);
+// they are read with io's read_file, whose errors name the path and what is wrong with it.
 #pragma once
 
 #include <string>
 
 namespace tllm::tok {
-
-// The whole file. Throws InvalidArgument when the path does not exist, is not a regular file
-// (a directory, say: an ifstream opens one and reports a size of -1), or cannot be read.
-std::string read_text_file(const std::string& path);
 
 // Whether something is at `path` (a broken symlink counts, so that reading it fails loudly
 // instead of the file being taken as absent).

@@ -8,6 +8,7 @@
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/decoders.h"
+#include "io/json.h"
 #include "tokenizer/files.h"
 #include "tokenizer/json_util.h"
 #include "tokenizer/normalizers.h"
@@ -118,9 +119,9 @@ Tokenizer::~Tokenizer() = default;
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
   std::string tok_path = dir + "/tokenizer.json";
   std::string cfg_path = dir + "/tokenizer_config.json";
-  std::string tok_text = tok::read_text_file(tok_path);
+  std::string tok_text = read_file(tok_path);
   std::string cfg_text;
-  if (tok::path_present(cfg_path)) cfg_text = tok::read_text_file(cfg_path);
+  if (tok::path_present(cfg_path)) cfg_text = read_file(cfg_path);
   try {
     return from_json_text(tok_text, cfg_text);
   } catch (const InvalidArgument& e) {
