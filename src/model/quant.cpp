@@ -925,7 +925,7 @@ std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& 
         // Codes packed in uint32 (or the biases of a quantized module) without the scales: a
         // quantized module that lost a tensor, not a float one.
         const bool packed = ckpt.has(module + ".weight") && ckpt.info(module + ".weight").dtype == DType::U32;
-        TLLM_CHECK_ARG(!packed && !ckpt.has(module + ".biases") , ckpt.dir(), ": ", module,
+        TLLM_CHECK_ARG(!packed && !ckpt.has(module + ".biases"), ckpt.dir(), ": ", module,
                        packed ? ".weight holds packed codes (uint32)" : ".biases is there", " but ", module,
                        ".scales is missing");
         return std::nullopt;
