@@ -347,7 +347,8 @@ GenerationConfig GenerationConfig::from_json_text(const std::string& text, const
   if (auto v = f.get_int("pad_token_id")) g.pad_token_id = token_id(f, "pad_token_id", *v);
   g.do_sample = f.get_bool("do_sample").value_or(false);
   if (auto v = f.get_number("temperature")) {
-    if (!std::isfinite(*v) || *v < 0) f.fail("temperature", "must be >= 0");
+    // Stored as a float: 1e308 would become inf and fail later without the file's name.
+    if (!std::isfinite(*v) || *v < 0 || *v > 1e30) f.fail("temperature", "must be in [0, 1e30]");
     g.temperature = *v;
   }
   if (auto v = f.get_number("top_p")) {
@@ -360,7 +361,7 @@ GenerationConfig GenerationConfig::from_json_text(const std::string& text, const
     g.min_p = *v;
   }
   if (auto v = f.get_number("repetition_penalty")) {
-    if (!std::isfinite(*v) || *v <= 0) f.fail("repetition_penalty", "must be a positive number");
+    if (!std::isfinite(*v) || *v <= 0 || *v > 1e30) f.fail("repetition_penalty", "must be in (0, 1e30]");
     g.repetition_penalty = *v;
   }
   if (auto v = f.get_int_in("max_new_tokens", 1, kMaxInt)) g.max_new_tokens = *v;

@@ -589,12 +589,13 @@ TEST(GenerationConfig, Errors) {
   err(R"({"eos_token_id": [2, -1]})", {"'eos_token_id'", "[0, 2^31)"});
   err(R"({"bos_token_id": 1.5})", {"'bos_token_id' = 1.5"});
   err(R"({"do_sample": "yes"})", {"'do_sample'", "true or false"});
-  err(R"({"temperature": -0.1})", {"'temperature' = -0.1", ">= 0"});
+  err(R"({"temperature": -0.1})", {"'temperature' = -0.1", "[0, 1e30]"});
+  err(R"({"temperature": 1e308})", {"'temperature' = 1e+308", "[0, 1e30]"});  // inf as a float
   err(R"({"top_p": 0})", {"'top_p' = 0", "(0, 1]"});
   err(R"({"top_p": 1.5})", {"'top_p' = 1.5"});
   err(R"({"top_k": -1})", {"'top_k' = -1"});
   err(R"({"min_p": 2})", {"'min_p' = 2", "[0, 1]"});
-  err(R"({"repetition_penalty": 0})", {"'repetition_penalty' = 0", "positive"});
+  err(R"({"repetition_penalty": 0})", {"'repetition_penalty' = 0", "(0, 1e30]"});
   err(R"({"max_new_tokens": 0})", {"'max_new_tokens' = 0"});
   err(R"({"top_k": 5,)", {"invalid JSON"});
 
