@@ -262,6 +262,10 @@ SamplingParams SamplingOptions::resolve(const GenerationConfig& gen) const {
 }
 
 void SamplingOptions::check_before_load() const {
+  // Texts that are matched against the output's bytes: invalid UTF-8 could never match (and
+  // a --choice was printed back as raw bytes).
+  for (const std::string& s : stop) check_utf8_text(s, "--stop");
+  for (const std::string& c : choices) check_utf8_text(c, "--choice");
   resolve(GenerationConfig{}).validate(std::numeric_limits<int>::max());
 }
 

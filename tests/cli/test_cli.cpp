@@ -448,6 +448,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model /nonexistent/dir --prompt hi --temperature -1", "temperature must be a finite number >= 0"},
       {"generate --model /nonexistent/dir --prompt \"$(printf 'ab\\200c')\"", "--prompt is not valid UTF-8"},
       {"generate --model /nonexistent/dir --prompt-ids 1,x", "\"x\" is not a token id"},
+      {"generate --model /nonexistent/dir --prompt hi --choice \"$(printf 'y\\377')\"", "--choice is not valid UTF-8"},
+      {"generate --model /nonexistent/dir --prompt hi --stop \"$(printf '\\377')\"", "--stop is not valid UTF-8"},
       {"generate --model /nonexistent/dir --prompt hi --regex '[a'", "--regex: regex: missing ']'"},
       {"chat --model /nonexistent/dir --top-p 2", "top_p must be in (0, 1], got 2"},
       {"embed --model /nonexistent/dir --input \"$(printf 'x\\377')\"", "--input is not valid UTF-8"},
