@@ -36,6 +36,7 @@ void run_generate(const GenerateArgs& a) {
   std::vector<std::vector<int32_t>> id_prompts;
   for (const std::string& ids : a.prompt_ids) id_prompts.push_back(parse_id_list(ids));
   a.sampling.check_before_load();
+  TLLM_CHECK_ARG(a.json || a.sampling.logprobs < 0, "--logprobs are printed with --json; add --json");
   const double t_load = now_seconds();
   LLMEngine engine(a.engine.resolve_for_generation("generate"));
   const double load_s = now_seconds() - t_load;
@@ -88,10 +89,12 @@ void run_generate(const GenerateArgs& a) {
           std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         }
       }
-      texts[i] += o.new_text;
-      if (stream_text) {
-        std::cout << o.new_text << std::flush;
-      }
+      // Without a tokenizer there is no text: the ids are the output (they printed as nothing).
+      std::string piece = o.new_text;
+      if (!tok)
+        for (int32_t id : o.new_token_ids) piece += (texts[i].empty() && piece.empty() ? "" : " ") + std::to_string(id);
+      texts[i] += piece;
+      if (stream_text) std::cout << piece << std::flush;
       if (o.finished) reasons[i] = finish_reason_name(o.finish_reason);
     }
   }

@@ -98,6 +98,14 @@ TEST(Cli, GenerateIdsJsonMatchesGoldens) {
   }
   EXPECT_EQ(step, k.greedy.size());
   EXPECT_TRUE(summary);
+  // Text mode on a model without a tokenizer prints the ids (it printed an empty line).
+  const Result text = run_stdout("generate --model " + (models_dir() / "qwen2_untied").string() + " --prompt-ids " +
+                                 ids_arg(k.prompt) + " --dtype float32 --temperature 0 --ignore-eos --max-tokens " +
+                                 std::to_string(k.greedy.size()) + " --kv-cache-memory 64MiB");
+  ASSERT_EQ(text.status, 0) << text.out;
+  std::string want;
+  for (int32_t t : k.greedy) want += (want.empty() ? "" : " ") + std::to_string(t);
+  EXPECT_EQ(text.out, want + "\n");
 }
 
 TEST(Cli, GenerateTextOnTheShippedModel) {
@@ -449,6 +457,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model /nonexistent/dir --prompt \"$(printf 'ab\\200c')\"", "--prompt is not valid UTF-8"},
       {"generate --model /nonexistent/dir --prompt-ids 1,x", "\"x\" is not a token id"},
       {"generate --model /nonexistent/dir --prompt hi --choice \"$(printf 'y\\377')\"", "--choice is not valid UTF-8"},
+      {"generate --model /nonexistent/dir --prompt hi --logprobs 2", "--logprobs are printed with --json"},
       {"generate --model /nonexistent/dir --prompt hi --stop \"$(printf '\\377')\"", "--stop is not valid UTF-8"},
       {"generate --model /nonexistent/dir --prompt hi --regex '[a'", "--regex: regex: missing ']'"},
       {"chat --model /nonexistent/dir --top-p 2", "top_p must be in (0, 1], got 2"},
