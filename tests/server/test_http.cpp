@@ -1264,8 +1264,10 @@ TEST_F(Http, ClientErrors) {
     std::string message_has;
   };
   const std::string too_long = json{{"prompt", std::vector<int32_t>(max_len + 5, 1)}}.dump();
-  // 50,000 levels under a field the template sees (it crashed the server: recursion).
+  // 50,000 levels under a field the template sees (it crashed the server: recursion): refused
+  // for the whole body, before parsing; 300 levels pass that and meet the messages' own limit.
   const std::string deep = std::string(50000, '[') + std::string(50000, ']');
+  const std::string deep300 = std::string(300, '[') + std::string(300, ']');
   const std::vector<Case> cases = {
       {"/v1/completions", "{\"prompt\": ", 400, "", "JSON"},
       {"/v1/completions", "{\"prompt\": \"\xff\xfe\"}", 400, "", "UTF-8"},
@@ -1292,6 +1294,8 @@ TEST_F(Http, ClientErrors) {
       {"/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", std::string(max_len * 2, 'a')}}}}}.dump(),
        400, "messages", "maximum context length"},
       {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\", \"extra\": " + deep + "}]}",
+       400, "", "nests arrays and objects 50003 levels deep (at most 512)"},
+      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\", \"extra\": " + deep300 + "}]}",
        400, "messages", "nested more than 256 levels"},
       {"/tokenize", "{\"prompt\": 3}", 400, "prompt", ""},
       {"/detokenize", json{{"tokens", {vocab}}}.dump(), 400, "tokens", ""},
