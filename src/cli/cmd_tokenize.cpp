@@ -1,8 +1,6 @@
 // tinyllm tokenize --model DIR [--add-special-tokens] [--json] (TEXT | --file FILE)
 // Prints the ids space-separated, or with --json {"ids": [...], "pieces": [...]}.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>

@@ -432,8 +432,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   I.scheduler = std::make_unique<Scheduler>(sc, *I.blocks);
 
   // Anything at that path (a broken link too) is loaded, so that its error names it.
-  std::error_code tok_ec;
-  if (!c.skip_tokenizer_init && fs::exists(fs::symlink_status(fs::path(c.model_dir) / "tokenizer.json", tok_ec))) {
+  if (!c.skip_tokenizer_init && path_present((fs::path(c.model_dir) / "tokenizer.json").string())) {
     I.tokenizer = Tokenizer::load(c.model_dir);
     if (!c.chat_template.empty()) {
       I.chat = ChatTemplate::load_override(c.model_dir, c.chat_template);

@@ -21,6 +21,9 @@ namespace tllm {
 // Whole file as bytes; throws naming the path (and the OS error) when it cannot be read.
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);  // a regular file (or a link to one)
+// Whether anything is at `path`, a broken link too: a file the caller reads when present, so
+// that a broken one fails loudly (read_file names it) instead of being taken as absent.
+bool path_present(const std::string& path);
 
 // The deepest nesting of arrays and objects in JSON text (brackets inside strings do not
 // count; the text need not be valid). Copies, comparisons and dumps of a parsed value recurse

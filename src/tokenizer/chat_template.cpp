@@ -1,12 +1,9 @@
 #include "tokenizer/chat_template.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 #include "io/json.h"
-#include "tokenizer/files.h"
 
 namespace tllm {
 
@@ -35,7 +32,7 @@ std::optional<std::string> token_text(const nlohmann::ordered_json& v) {
 nlohmann::ordered_json read_tokenizer_config(const std::string& dir, nlohmann::ordered_json& special) {
   const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
-  if (!tok::path_present(config_path.string())) return config;
+  if (!path_present(config_path.string())) return config;
   try {
     config = nlohmann::ordered_json::parse(read_file(config_path.string()));
   } catch (const nlohmann::json::exception& e) {
@@ -64,11 +61,11 @@ std::unique_ptr<ChatTemplate> ChatTemplate::load(const std::string& dir, const s
   const fs::path jinja_path = fs::path(dir) / "chat_template.jinja";
   const nlohmann::ordered_json config = read_tokenizer_config(dir, ct->special_tokens_);
 
-  if (tok::path_present(jinja_path.string())) {
+  if (path_present(jinja_path.string())) {
     ct->origin_ = jinja_path.string();
     ct->templates_.emplace_back("default", compile(read_file(jinja_path.string()), ct->origin_));
   } else {
-    TLLM_CHECK_ARG(fs::exists(config_path), "no chat template in ", dir,
+    TLLM_CHECK_ARG(path_present(config_path.string()), "no chat template in ", dir,
                    ": neither chat_template.jinja nor tokenizer_config.json exists");
     TLLM_CHECK_ARG(config.contains("chat_template") && !config["chat_template"].is_null(), config_path.string(),
                    " has no \"chat_template\" (and there is no chat_template.jinja)");

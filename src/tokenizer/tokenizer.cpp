@@ -1,15 +1,12 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/decoders.h"
 #include "io/json.h"
-#include "tokenizer/files.h"
 #include "tokenizer/json_util.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processors.h"
@@ -121,7 +118,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
   std::string cfg_path = dir + "/tokenizer_config.json";
   std::string tok_text = read_file(tok_path);
   std::string cfg_text;
-  if (tok::path_present(cfg_path)) cfg_text = read_file(cfg_path);
+  if (path_present(cfg_path)) cfg_text = read_file(cfg_path);
   try {
     return from_json_text(tok_text, cfg_text);
   } catch (const InvalidArgument& e) {
@@ -222,11 +219,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
     impl->bos = config_token(cfg, "bos_token");
     impl->eos = config_token(cfg, "eos_token");
     impl->pad = config_token(cfg, "pad_token");
-    std::string cls;  // null or absent: no class named
-    if (auto it = cfg.find("tokenizer_class"); it != cfg.end() && !it->is_null()) {
-      TLLM_CHECK_ARG(it->is_string(), "tokenizer_config.json: tokenizer_class must be a string, got ", it->dump());
-      cls = it->get<std::string>();
-    }
+    const std::string cls = tok::get_string_or(cfg, "tokenizer_class", "", "tokenizer_config.json");
     static const char* kLlamaLike[] = {"LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer",
                                        "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"};
     if (std::find(std::begin(kLlamaLike), std::end(kLlamaLike), cls) != std::end(kLlamaLike)) {

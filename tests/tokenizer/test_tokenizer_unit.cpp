@@ -295,7 +295,7 @@ TEST(MalformedTokenizerJson, FilesAndConfigFieldsAreNamed) {
   } catch (const InvalidArgument& x) {
     e = x.what();
   }
-  EXPECT_NE(e.find("tokenizer_config.json: tokenizer_class must be a string, got 7"), std::string::npos) << e;
+  EXPECT_NE(e.find("tokenizer_config.json.tokenizer_class must be a string, got number"), std::string::npos) << e;
   EXPECT_NO_THROW(Tokenizer::from_json_text(minimal().dump(), R"({"tokenizer_class": null})"));
   fs::remove_all(dir);
 }
