@@ -122,7 +122,7 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--max-queue", args->max_queue, "requests waiting beyond this get HTTP 503")
       ->check(kNonNegativeInt)
       ->capture_default_str();
-  cmd->add_option("--http-threads", s.http_threads, "HTTP worker threads (0: max(128, max-num-seqs + 64))")
+  cmd->add_option("--http-threads", s.http_threads, "HTTP connection threads kept ready (0: max(128, max-num-seqs + 64)); more start when all are busy, up to max(4x, 1024)")
       ->check(kNonNegativeInt);
   cmd->add_option("--responses-store-size", s.responses_store_size,
                   "/v1/responses kept in memory (within 256 MiB of text) for previous_response_id and GET "

@@ -20,6 +20,7 @@
 #include "server/errors.h"
 #include "server/json_text.h"
 #include "server/serving.h"
+#include "server/worker_pool.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tllm {
@@ -31,6 +32,9 @@ struct HttpServer::Listener : httplib::Server {
 };
 
 namespace {
+
+constexpr size_t kMinThreadCap = 1024;
+constexpr const char* kFormType = "application/x-www-form-urlencoded";  // connection threads the pool may grow to, at least
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
@@ -211,8 +215,11 @@ int HttpServer::start() {
   // A client that disconnects mid-write must cost an EPIPE, not the process.
   signal(SIGPIPE, SIG_IGN);
   Listener& srv = *listener_;
-  const int threads = options_.http_threads > 0 ? options_.http_threads : 128;
-  srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // Connections beyond the threads kept ready get threads of their own (worker_pool.h), so
+  // /health still answers with every kept thread held by a stream or an idle keep-alive client.
+  const size_t threads = static_cast<size_t>(options_.http_threads > 0 ? options_.http_threads : 128);
+  const size_t max_threads = std::max<size_t>(4 * threads, kMinThreadCap);
+  srv.new_task_queue = [threads, max_threads] { return new WorkerPool(threads, max_threads); };
   srv.set_tcp_nodelay(true);
   srv.set_payload_max_length(options_.max_body_bytes);
   srv.set_keep_alive_max_count(1000);
@@ -255,8 +262,16 @@ int HttpServer::start() {
     if (!res.body.empty()) return;
     if (res.status == 404) {
       send_unrouted(routes_, req, res);
+    } else if (res.status == 413 && req.get_header_value("Content-Type").rfind(kFormType, 0) == 0) {
+      // httplib refuses form bodies over 8 KiB whatever the payload limit: say so, since it
+      // is what `curl -d @request.json` sends without -H.
+      send_error(res, ApiError(413, std::string("A body sent as ") + kFormType + " is limited to 8 KiB; send the JSON "
+                                        "with \"Content-Type: application/json\" (curl: -H \"Content-Type: application/json\")",
+                               "invalid_request_error"));
     } else if (res.status == 413) {
-      send_error(res, ApiError(413, "The request body is too large", "invalid_request_error"));
+      send_error(res, ApiError(413, "The request body is too large (the limit is " +
+                                        std::to_string(st.options.max_body_bytes) + " bytes)",
+                               "invalid_request_error"));
     } else if (res.status >= 400 && res.status < 500) {
       send_error(res, ApiError(res.status, "Bad request: " + req.method + " " + req.path, "invalid_request_error"));
     } else {

@@ -3,9 +3,9 @@
 //
 // Routes: GET /health, /ping, /version, /metrics, /v1/models; POST /v1/completions,
 // /v1/chat/completions, /tokenize, /detokenize; GET /debug/engine when enabled.
-// cpp-httplib's thread pool runs one connection per thread; the engine loop runs on
-// AsyncEngine's own thread. Another method on one of these paths is a 405; a body without
-// Content-Length (or chunked encoding) a 411.
+// cpp-httplib runs one connection per thread (a pool that grows under load: worker_pool.h);
+// the engine loop runs on AsyncEngine's own thread. Another method on one of these paths is a
+// 405; a body without Content-Length (or chunked encoding) a 411.
 #pragma once
 
 #include <map>
@@ -25,7 +25,9 @@ struct ServerOptions {
   std::vector<std::string> served_model_names;  // empty: the model directory as given
   std::string model_dir;
   std::string api_key;                          // non-empty: /v1/* need "Authorization: Bearer <key>"
-  int http_threads = 0;                         // 0: enough for max_num_seqs streams + headroom
+  // Connection threads kept ready (0: 128); more start when every one is busy, up to
+  // max(4x this, 1024), and end after 30 s idle (server/worker_pool.h).
+  int http_threads = 0;
   bool enable_debug_endpoints = false;          // GET /debug/engine (EngineStats as JSON)
   std::string reasoning_parser;                 // "", "qwen3", "deepseek_r1" (server/chat_output.h)
   std::string tool_call_parser = "hermes";      // "hermes", "llama3_json" (server/tool_calls.h)

@@ -1391,6 +1391,9 @@ TEST_F(Http, BodyFramingAndMethods) {
   const std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n" + s.substr(0, s.find('|')) + "\r\n" +
                               body.substr(0, cut) + "\r\n" + s.substr(s.find('|') + 1) + "\r\n" + body.substr(cut) +
                               "\r\n0\r\n\r\n";
+  const std::string form_head =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n";
+  const std::string big = json{{"prompt", std::string(10000, ' ') + kPrompt}, {"max_tokens", 1}}.dump();
   const std::vector<Case> cases = {
       {head + "\r\n" + body, 411, "Length Required", ""},
       {head + "Content-Length: -5\r\n\r\n", 400, "Invalid Content-Length \\\"-5\\\"", ""},
@@ -1412,6 +1415,12 @@ TEST_F(Http, BodyFramingAndMethods) {
       {"GET /v1/responses/resp_x/outputs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "Route not found", ""},
       {chunked, 200, "text_completion", ""},
       {head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 200, "text_completion", ""},
+      // What `curl -d` sends without -H: read as JSON; past httplib's 8 KiB form limit, a
+      // 413 that says what to send (it said only "too large", far below --max-body).
+      {form_head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 200, "text_completion", ""},
+      {form_head + "Content-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big, 413,
+       "limited to 8 KiB; send the JSON with \\\"Content-Type: application/json\\\"", ""},
+      {head + "Content-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big, 200, "text_completion", ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.request.substr(0, 200));
@@ -2619,6 +2628,50 @@ TEST(HttpFlags, HealthIs503WhileLoading) {
   EXPECT_EQ(get(s, "/metrics").status, 200);
   EXPECT_TRUE(s.wait_healthy());
   EXPECT_EQ(post(s, "/v1/completions", json{{"prompt", "A"}, {"max_tokens", 2}}).status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+// Connections held open past --http-threads (idle keep-alive clients, slow senders, streams)
+// do not starve /health: with 2 kept threads and 6 clients that sent half a request head,
+// /health answers while all 6 are still open (with a fixed pool it waited for httplib's 5 s
+// read timeout to close them, two at a time). Then the 6 finish their requests.
+TEST(HttpFlags, HealthAnswersWithEveryKeptThreadHeld) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "64MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--http-threads", "2"});
+  ASSERT_TRUE(s.wait_healthy());
+  std::vector<int> held;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(s.port()));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const std::string half = "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_EQ(send(fd, half.data(), half.size(), 0), static_cast<ssize_t>(half.size()));
+    held.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // accepted, each on a thread
+  const Reply h = to_reply(s.client(30).Get("/health"));
+  EXPECT_EQ(h.status, 200);
+  char c = 0;
+  for (int fd : held) {
+    errno = 0;
+    EXPECT_EQ(recv(fd, &c, 1, MSG_DONTWAIT), -1) << "a held connection was answered or closed before /health";
+    EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+  }
+  for (int fd : held) {
+    ASSERT_EQ(send(fd, "Connection: close\r\n\r\n", 23, 0), 23);
+    std::string got;
+    char buf[1024];
+    for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+    EXPECT_NE(got.find("\"version\""), std::string::npos) << got;
+    close(fd);
+  }
   EXPECT_EQ(s.stop(), 0);
 }
 
