@@ -57,6 +57,8 @@ std::string reply(LLMEngine& engine, const nlohmann::ordered_json& messages, con
 void run_chat(const ChatArgs& a) {
   check_utf8_text(a.system, "--system");  // what needs no model, before the load
   a.sampling.check_before_load();
+  TLLM_CHECK_ARG(a.sampling.logprobs < 0, "chat does not print log-probs; use generate --json --logprobs N, or the "
+                 "server's chat completions with \"logprobs\": true");
   LLMEngine engine(a.engine.resolve_for_generation("chat"));
   TLLM_CHECK_ARG(engine.tokenizer() != nullptr, "chat needs the model's tokenizer (tokenizer.json)");
   TLLM_CHECK_ARG(engine.chat_template() != nullptr, "chat: the model has no chat template");
@@ -116,7 +118,7 @@ void run_chat(const ChatArgs& a) {
 
 void register_chat_command(CLI::App& app) {
   auto args = std::make_shared<ChatArgs>();
-  auto* cmd = app.add_subcommand("chat", "Talk with a model on the terminal (its chat template, streamed replies)");
+  auto* cmd = app.add_subcommand("chat", "talk with a model on the terminal (its chat template, streamed replies)");
   args->sampling.max_tokens = 512;
   args->engine.add_to(cmd);
   args->sampling.add_to(cmd);

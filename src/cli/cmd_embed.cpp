@@ -71,7 +71,7 @@ void run_embed(const EmbedArgs& a) {
 
 void register_embed_command(CLI::App& app) {
   auto args = std::make_shared<EmbedArgs>();
-  auto* cmd = app.add_subcommand("embed", "Vectors of an embedding model (the pooling runner) for texts or token ids");
+  auto* cmd = app.add_subcommand("embed", "vectors of an embedding model (the pooling runner) for texts or token ids");
   args->engine.add_to(cmd);
   cmd->add_option("--input", args->inputs, "a text to embed (repeatable)");
   cmd->add_option("--input-ids", args->input_ids, "token ids to embed, e.g. 1,2,3 (repeatable)");

@@ -110,7 +110,7 @@ void run_ask(const RagArgs& a) {
 }  // namespace
 
 void register_rag_command(CLI::App& app) {
-  auto* rag = app.add_subcommand("rag", "Retrieval-augmented generation over local text files");
+  auto* rag = app.add_subcommand("rag", "retrieval-augmented generation over local text files");
   rag->require_subcommand(1);
   auto common = [](CLI::App* cmd, RagArgs& a) {
     a.engine.add_to(cmd);
@@ -118,7 +118,7 @@ void register_rag_command(CLI::App& app) {
   };
   {
     auto a = std::make_shared<RagArgs>();
-    auto* cmd = rag->add_subcommand("index", "Chunk text files, embed the chunks with --model, write the index");
+    auto* cmd = rag->add_subcommand("index", "chunk text files, embed the chunks with --model, write the index");
     common(cmd, *a);
     cmd->add_option("--input", a->inputs, "a text file, or a directory searched for .txt/.md/.rst files (repeatable)")
         ->required();
@@ -129,7 +129,7 @@ void register_rag_command(CLI::App& app) {
   }
   {
     auto a = std::make_shared<RagArgs>();
-    auto* cmd = rag->add_subcommand("query", "The chunks nearest to a query, one JSON line each");
+    auto* cmd = rag->add_subcommand("query", "the chunks nearest to a query, one JSON line each");
     common(cmd, *a);
     cmd->add_option("--query", a->query, "the question")->required();
     cmd->add_option("--passages", a->passages, "how many chunks")->check(CLI::Range(1, 1 << 20));
@@ -138,7 +138,7 @@ void register_rag_command(CLI::App& app) {
   }
   {
     auto a = std::make_shared<RagArgs>();
-    auto* cmd = rag->add_subcommand("ask", "Answer a question with --generator, given the nearest chunks");
+    auto* cmd = rag->add_subcommand("ask", "answer a question with --generator, given the nearest chunks");
     common(cmd, *a);
     a->sampling.add_to(cmd);
     cmd->add_option("--query", a->query, "the question")->required();

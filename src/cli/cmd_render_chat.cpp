@@ -70,7 +70,7 @@ void run_render_chat(const RenderChatArgs& a) {
 
 void register_render_chat_command(CLI::App& app) {
   auto args = std::make_shared<RenderChatArgs>();
-  CLI::App* cmd = app.add_subcommand("render-chat", "Render a model's chat template over messages (as HF apply_chat_template)");
+  CLI::App* cmd = app.add_subcommand("render-chat", "render a model's chat template over messages (as HF apply_chat_template)");
   cmd->add_option("--model", args->model, "folder holding tokenizer_config.json (or chat_template.jinja)")->required();
   cmd->add_option("--messages", args->messages_file, "JSON file: a list of messages, or {\"messages\": [...], \"tools\": [...]}")
       ->required();

@@ -50,7 +50,7 @@ void run_tokenize(const TokenizeArgs& a) {
 
 void register_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
-  CLI::App* cmd = app.add_subcommand("tokenize", "Encode text with a model's tokenizer.json and print the ids");
+  CLI::App* cmd = app.add_subcommand("tokenize", "encode text with a model's tokenizer.json and print the ids");
   cmd->add_option("--model", args->model, "folder holding tokenizer.json (+ tokenizer_config.json)")->required();
   cmd->add_flag("--add-special-tokens", args->add_special_tokens,
                 "apply the post-processor / add_bos_token (as HF add_special_tokens=True)");

@@ -1,6 +1,7 @@
 // tinyllm: one binary, several subcommands (see commands.h).
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -24,6 +25,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // `tinyllm` or `tinyllm rag` alone: the commands there are, not only that one is missing.
+    CLI::App* at = &app;
+    while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+    if (at->get_subcommands().empty() && std::string_view(e.what()).find("subcommand is required") != std::string_view::npos) {
+      std::fprintf(stderr, "%s\nerror: name a command (above)\n", at->help().c_str());
+      return 2;
+    }
     // A flag's value or the command line itself is wrong: the same one-line "error: ..." as
     // every other refusal, and exit status 2 (usage), as argparse and vLLM's CLI give.
     std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", e.what());

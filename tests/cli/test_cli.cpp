@@ -461,6 +461,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model /nonexistent/dir --prompt hi --stop \"$(printf '\\377')\"", "--stop is not valid UTF-8"},
       {"generate --model /nonexistent/dir --prompt hi --regex '[a'", "--regex: regex: missing ']'"},
       {"chat --model /nonexistent/dir --top-p 2", "top_p must be in (0, 1], got 2"},
+      {"chat --model /nonexistent/dir --logprobs 2", "chat does not print log-probs"},
       {"embed --model /nonexistent/dir --input \"$(printf 'x\\377')\"", "--input is not valid UTF-8"},
       {"generate --model " + tmp.string() + " --prompt-ids 1", "MistralForCausalLM"},
       {"generate --model " + model + " --prompt-ids 1,x,3", "not a token id"},
@@ -555,6 +556,14 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     const Result r = run(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
     EXPECT_EQ(r.out.rfind("error: " + expect, 0), 0u) << args << "\n" << r.out;
+  }
+  // No command: the commands there are, then the error (it said only "A subcommand is required").
+  for (const auto& [args, commands] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"", {"generate", "chat", "serve", "bench", "quantize"}}, {"rag", {"index", "query", "ask"}}}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    for (const std::string& c : commands) EXPECT_NE(r.out.find("\n  " + c + " "), std::string::npos) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find("error: name a command"), std::string::npos) << args << "\n" << r.out;
   }
   fs::remove_all(tmp);
 }
