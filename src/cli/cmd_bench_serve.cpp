@@ -5,6 +5,7 @@
 // connection. Prints vLLM's result table; --result-file writes the numbers as JSON.
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -139,6 +140,8 @@ void run_bench_serve(const BenchServeArgs& a) {
   TLLM_CHECK_ARG(a.random_input_len >= 1 && a.random_output_len >= 1, "--random-input-len and --random-output-len must be >= 1");
   TLLM_CHECK_ARG(a.random_range_ratio >= 0.0 && a.random_range_ratio < 1.0, "--random-range-ratio must be in [0, 1)");
   TLLM_CHECK_ARG(a.request_rate > 0.0, "--request-rate must be positive (inf: send all at once)");
+  TLLM_CHECK_ARG(std::isfinite(a.temperature) && a.temperature >= 0.0, "--temperature must be a finite number >= 0, got ",
+                 a.temperature);
   std::string base_url = a.base_url.empty() ? "http://" + a.host + ":" + std::to_string(a.port) : a.base_url;
   {
     std::string host;
@@ -197,8 +200,11 @@ void run_bench_serve(const BenchServeArgs& a) {
   const int slots = a.max_concurrency > 0 ? a.max_concurrency : a.num_prompts;
   std::counting_semaphore<> in_flight(slots);
   std::vector<RequestResult> results(a.num_prompts);
-  std::vector<std::thread> threads;
-  threads.reserve(a.num_prompts);
+  // A thread per request, detached so that a finished one gives its stack back at once (10,000
+  // joinable threads kept 10,000 stacks until the end); the last one out wakes the main thread.
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  int running = 0;
   std::exponential_distribution<double> gap(std::isinf(a.request_rate) ? 1.0 : a.request_rate);
   const double t_start = now_seconds();
   double next_arrival = t_start;
@@ -209,12 +215,25 @@ void run_bench_serve(const BenchServeArgs& a) {
       next_arrival += gap(rng);
     }
     in_flight.acquire();
-    threads.emplace_back([&, i] {
-      results[i] = run_request(base_url, a.api_key, bodies[i], prompt_lens[i]);
+    {
+      std::lock_guard<std::mutex> lock(done_mu);
+      ++running;
+    }
+    std::thread([&, i] {
+      try {
+        results[i] = run_request(base_url, a.api_key, bodies[i], prompt_lens[i]);
+      } catch (const std::exception& e) {
+        results[i].error = e.what();
+      }
       in_flight.release();
-    });
+      std::lock_guard<std::mutex> lock(done_mu);  // held to the end: nothing is touched after it
+      if (--running == 0) done_cv.notify_all();
+    }).detach();
   }
-  for (auto& t : threads) t.join();
+  {
+    std::unique_lock<std::mutex> lock(done_mu);
+    done_cv.wait(lock, [&] { return running == 0; });
+  }
   const double duration = now_seconds() - t_start;
 
   int completed = 0;

@@ -17,9 +17,14 @@ class Error : public std::runtime_error {
 
 // A mistake in what a user gave us (config value, request field, file content).
 // The server maps it to HTTP 400 instead of 500.
+// param: the request field it is about, where one is (the "param" of the server's 400 body).
 class InvalidArgument : public Error {
  public:
-  explicit InvalidArgument(const std::string& what) : Error(what) {}
+  explicit InvalidArgument(const std::string& what, std::string param = {}) : Error(what), param_(std::move(param)) {}
+  const std::string& param() const { return param_; }
+
+ private:
+  std::string param_;
 };
 
 namespace detail {
@@ -44,6 +49,13 @@ std::string concat(Args&&... args) {
   do {                                                                               \
     if (!(cond)) [[unlikely]]                                                        \
       throw ::tllm::InvalidArgument(::tllm::detail::concat(__VA_ARGS__));            \
+  } while (0)
+
+// TLLM_CHECK_ARG about one request field, named first: TLLM_CHECK_FIELD(x > 0, "top_p", "top_p must ...").
+#define TLLM_CHECK_FIELD(cond, field, ...)                                           \
+  do {                                                                               \
+    if (!(cond)) [[unlikely]]                                                        \
+      throw ::tllm::InvalidArgument(::tllm::detail::concat(__VA_ARGS__), field);     \
   } while (0)
 
 #define TLLM_THROW(...) throw ::tllm::Error(::tllm::detail::concat(__VA_ARGS__))

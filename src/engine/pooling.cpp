@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "core/error.h"
 #include "io/json.h"
@@ -22,12 +23,32 @@ PoolingConfig PoolingConfig::resolve(const std::string& model_dir, const std::st
   namespace fs = std::filesystem;
   PoolingConfig c;
   const fs::path pooling = fs::path(model_dir) / "1_Pooling" / "config.json";
-  if (fs::exists(pooling)) {
+  if (fs::exists(pooling) && requested == "auto") {
+    // sentence-transformers' modes. It concatenates the vectors of every mode that is on, and
+    // pools max / mean_sqrt_len / weightedmean, which this engine does not: those are refused
+    // rather than served as another pooling. None on: the last token (as vLLM, the decoder's own).
     const nlohmann::json j = read_json_file(pooling.string());
     const JsonFields f(j, pooling.string());
-    if (f.get_bool("pooling_mode_lasttoken").value_or(false)) c.type = PoolingType::Last;
-    else if (f.get_bool("pooling_mode_mean_tokens").value_or(false)) c.type = PoolingType::Mean;
-    else if (f.get_bool("pooling_mode_cls_token").value_or(false)) c.type = PoolingType::Cls;
+    struct Mode {
+      const char* key;
+      std::optional<PoolingType> type;
+    };
+    const Mode modes[] = {{"pooling_mode_lasttoken", PoolingType::Last},
+                          {"pooling_mode_mean_tokens", PoolingType::Mean},
+                          {"pooling_mode_cls_token", PoolingType::Cls},
+                          {"pooling_mode_max_tokens", std::nullopt},
+                          {"pooling_mode_mean_sqrt_len_tokens", std::nullopt},
+                          {"pooling_mode_weightedmean_tokens", std::nullopt}};
+    std::string on;
+    for (const Mode& m : modes) {
+      if (!f.get_bool(m.key).value_or(false)) continue;
+      TLLM_CHECK_ARG(on.empty(), pooling.string(), " turns on both ", on, " and ", m.key,
+                     " (sentence-transformers concatenates them); this engine pools one way: pass --pooling-type");
+      TLLM_CHECK_ARG(m.type.has_value(), pooling.string(), ": ", m.key,
+                     " is not supported (last token, mean and cls are); pass --pooling-type to pool another way");
+      on = m.key;
+      c.type = *m.type;
+    }
   }
   const fs::path modules = fs::path(model_dir) / "modules.json";
   if (fs::exists(modules)) {

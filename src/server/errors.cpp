@@ -38,7 +38,7 @@ std::string shorten_for_error(const std::string& text, size_t max_bytes) {
 
 std::string error_body(const ApiError& e) {
   using json = nlohmann::ordered_json;  // keys in OpenAI's order
-  json err = {{"message", shorten_for_error(e.what(), kMaxErrorMessageBytes)},
+  json err = {{"message", shorten_for_error(e.message, kMaxErrorMessageBytes)},
               {"type", e.type},
               {"param", e.param.empty() ? json() : json(shorten_for_error(e.param, kMaxErrorParamBytes))},
               {"code", e.code.empty() ? json() : json(e.code)}};

@@ -13,10 +13,11 @@ class ApiError : public Error {
  public:
   ApiError(int status, std::string message, std::string type, std::string param = "",
            std::string code = "")
-      : Error(message), status(status), type(std::move(type)), param(std::move(param)),
-        code(std::move(code)) {}
+      : Error(message), status(status), message(std::move(message)), type(std::move(type)),
+        param(std::move(param)), code(std::move(code)) {}
 
   int status;
+  std::string message;  // whole: what() ends at a NUL that a quoted client value can hold
   std::string type;   // "invalid_request_error", "server_error", ...
   std::string param;  // the request field at fault ("" -> null)
   std::string code;   // machine-readable code ("" -> null)

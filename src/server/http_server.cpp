@@ -93,7 +93,7 @@ httplib::Server::Handler route(ServingState& state, RouteFn fn) {
     } catch (const ApiError& e) {
       send_error(res, e);
     } catch (const InvalidArgument& e) {
-      send_error(res, bad_request(e.what()));
+      send_error(res, bad_request(e.what(), e.param()));
     } catch (const nlohmann::json::exception& e) {
       // Only request data reaches nlohmann here: a shape we did not anticipate is still
       // the client's mistake.

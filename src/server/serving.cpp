@@ -99,7 +99,7 @@ Generation::Generation(ServingState& state, std::string id, std::vector<PromptPl
   } catch (const AsyncEngine::QueueFull& e) {
     throw service_unavailable(std::string("The server is overloaded: ") + e.what(), "queue_full");
   } catch (const InvalidArgument& e) {
-    throw bad_request(e.what());
+    throw bad_request(e.what(), e.param());
   }
 }
 

@@ -166,6 +166,25 @@ TEST(Pooling, SentenceTransformersFilesAndRefusals) {
   EXPECT_EQ(PoolingConfig::resolve(tmp.string(), "cls", false).type, PoolingType::Cls);
   EXPECT_FALSE(PoolingConfig::resolve(tmp.string(), "cls", false).normalize);
   EXPECT_THROW(PoolingConfig::resolve(tmp.string(), "max"), InvalidArgument);
+  // Modes this engine does not pool are refused, not served as the last token; so are two
+  // modes at once (sentence-transformers concatenates them). --pooling-type overrides either.
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"pooling_mode_max_tokens": true, "pooling_mode_lasttoken": false})", "pooling_mode_max_tokens is not supported"},
+      {R"({"pooling_mode_weightedmean_tokens": true})", "pooling_mode_weightedmean_tokens is not supported"},
+      {R"({"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true})",
+       "turns on both pooling_mode_mean_tokens and pooling_mode_cls_token"}};
+  for (const auto& [file, message] : refused) {
+    std::ofstream(tmp / "1_Pooling" / "config.json") << file;
+    try {
+      PoolingConfig::resolve(tmp.string(), "auto");
+      ADD_FAILURE() << file << " was accepted";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(PoolingConfig::resolve(tmp.string(), "mean").type, PoolingType::Mean);
+  }
+  std::ofstream(tmp / "1_Pooling" / "config.json") << R"({"pooling_mode_cls_token": false})";
+  EXPECT_EQ(PoolingConfig::resolve(tmp.string(), "auto").type, PoolingType::Last);
   fs::remove_all(tmp);
 
   EngineConfig e = pooling_config(dir);

@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -1285,9 +1287,12 @@ TEST_F(Http, ClientErrors) {
       {"/v1/completions", "{\"prompt\": \"x\", \"bogus\": 1}", 400, "bogus", "bogus"},
       {"/v1/completions", json{{"prompt", {1, 2, vocab}}}.dump(), 400, "prompt", std::to_string(vocab)},
       {"/v1/completions", json{{"prompt", {1, -3}}}.dump(), 400, "prompt", "-3"},
-      {"/v1/completions", json{{"prompt", "x"}, {"stop_token_ids", {vocab + 1}}}.dump(), 400, "", ""},
+      {"/v1/completions", json{{"prompt", "x"}, {"stop_token_ids", {vocab + 1}}}.dump(), 400, "stop_token_ids", "outside the vocabulary"},
+      {"/v1/completions", json{{"prompt", "x"}, {"allowed_token_ids", {-1}}}.dump(), 400, "allowed_token_ids", "-1"},
       {"/v1/completions", too_long, 400, "prompt", std::to_string(max_len + 5)},
       {"/v1/completions", json{{"prompt", "x"}, {"model", "gpt-9"}}.dump(), 404, "model", "gpt-9"},
+      // A NUL in a quoted value cut the message there.
+      {"/v1/completions", "{\"prompt\": \"x\", \"model\": \"gp\\u0000t\"}", 404, "model", std::string("gp\0t` does not exist", 19)},
       {"/v1/chat/completions", "{\"messages\": []}", 400, "messages", ""},
       {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"top_logprobs\": 30, "
                                "\"logprobs\": true}", 400, "top_logprobs", ""},
@@ -1304,8 +1309,8 @@ TEST_F(Http, ClientErrors) {
       {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"-3\": 1}}", 400, "logit_bias", "not a token id"},
       {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"5\": \"high\"}}", 400, "logit_bias", "number"},
       {"/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"logit_bias", {{std::to_string(vocab), 1}}}}.dump(),
-       400, "", "outside the vocabulary"},
-      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"1\": 1, \"01\": 2}}", 400, "", "token id 1 is listed twice"},
+       400, "logit_bias", "outside the vocabulary"},
+      {"/v1/completions", "{\"prompt\": \"x\", \"logit_bias\": {\"1\": 1, \"01\": 2}}", 400, "logit_bias", "token id 1 is listed twice"},
       {"/v1/nothing-here", "{}", 404, "", ""},
   };
   for (const Case& c : cases) {
@@ -2672,6 +2677,52 @@ TEST(HttpFlags, HealthAnswersWithEveryKeptThreadHeld) {
     EXPECT_NE(got.find("\"version\""), std::string::npos) << got;
     close(fd);
   }
+  EXPECT_EQ(s.stop(), 0);
+}
+
+// tinyllm bench-serve against the real server: every request completes with exactly the
+// lengths it asked for (ids in, ignore_eos out), the server counts the same tokens in
+// /metrics, and the result file holds the table's numbers. Bad flags fail before any request.
+TEST(HttpFlags, BenchServeDrivesTheServer) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "64MiB", "--host",
+                   "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(s.wait_healthy());
+  const std::string result = ::testing::TempDir() + "tllm_bench_serve_" + std::to_string(getpid()) + ".json";
+  auto bench = [&](const std::string& flags, std::string& out) {
+    const std::string cmd = std::string(TLLM_CLI_BINARY) + " bench-serve --port " + std::to_string(s.port()) + " " +
+                            flags + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    for (size_t n; p && (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
+    const int status = p ? pclose(p) : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  std::string out;
+  ASSERT_EQ(bench("--num-prompts 7 --random-input-len 9 --random-output-len 5 --max-concurrency 3 --seed 4 "
+                  "--result-file " + result, out), 0) << out;
+  EXPECT_NE(out.find("Successful requests:                    7"), std::string::npos) << out;
+  const json r = json::parse(std::ifstream(result));
+  EXPECT_EQ(r["completed"], 7);
+  EXPECT_EQ(r["total_input_tokens"], 63);
+  EXPECT_EQ(r["total_output_tokens"], 35);
+  EXPECT_EQ(r["model"], dir);
+  EXPECT_GT(r["duration"].get<double>(), 0.0);
+  EXPECT_GT(r["mean_ttft_ms"].get<double>(), 0.0);
+  EXPECT_LE(r["median_ttft_ms"].get<double>(), r["p99_ttft_ms"].get<double>());
+  const std::string metrics = get(s, "/metrics").raw;
+  EXPECT_NE(metrics.find("vllm:prompt_tokens_total{model_name=\"" + dir + "\"} 63"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("vllm:generation_tokens_total{model_name=\"" + dir + "\"} 35"), std::string::npos) << metrics;
+  std::remove(result.c_str());
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--temperature nan", "--temperature must be a finite number >= 0"},
+           {"--num-prompts 0", "--num-prompts must be at least 1"},
+           {"--random-range-ratio 1", "--random-range-ratio must be in [0, 1)"}}) {
+    out.clear();
+    EXPECT_EQ(bench(flags, out), 1) << flags << "\n" << out;
+    EXPECT_NE(out.find("error: " + message), std::string::npos) << flags << "\n" << out;
+  }
+  EXPECT_NE(get(s, "/metrics").raw.find("generation_tokens_total{model_name=\"" + dir + "\"} 35"), std::string::npos);
   EXPECT_EQ(s.stop(), 0);
 }
 
