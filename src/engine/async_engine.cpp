@@ -147,21 +147,7 @@ void AsyncEngine::deliver_loop() {
 
 void AsyncEngine::check_submission(const Submission& s) const {
   TLLM_CHECK_ARG(!s.request_id.empty(), "request id must not be empty");
-  TLLM_CHECK_ARG(!s.prompt.empty(), "request ", s.request_id, ": the prompt is empty");
-  const int vocab = engine_->vocab_size();
-  for (size_t i = 0; i < s.prompt.size(); ++i)
-    TLLM_CHECK_ARG(s.prompt[i] >= 0 && s.prompt[i] < vocab, "request ", s.request_id,
-                   ": prompt token id ", s.prompt[i], " at position ", i,
-                   " is out of vocabulary (size ", vocab, ")");
-  const int max_len = engine_->max_model_len();
-  const int64_t prompt_len = static_cast<int64_t>(s.prompt.size());
-  TLLM_CHECK_ARG(prompt_len < max_len, "request ", s.request_id, ": the prompt has ", prompt_len,
-                 " tokens but the model's context is ", max_len,
-                 " tokens (at least one must be left to generate)");
-  TLLM_CHECK_ARG(prompt_len + s.params.max_tokens <= max_len, "request ", s.request_id,
-                 ": prompt (", prompt_len, " tokens) plus max_tokens (", s.params.max_tokens,
-                 ") exceeds the model's context of ", max_len, " tokens");
-  s.params.validate(vocab);
+  engine_->check_request(s.request_id, s.prompt, s.params);
 }
 
 std::shared_ptr<RequestStream> AsyncEngine::submit(const std::string& request_id,

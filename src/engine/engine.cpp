@@ -476,8 +476,9 @@ bool LLMEngine::has_unfinished_requests() const {
   return impl_->scheduler->has_unfinished() || !impl_->pending.empty() || impl_->in_flight != nullptr;
 }
 
-void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, const SamplingParams& params) {
-  Impl& I = *impl_;
+void LLMEngine::check_request(const std::string& id, const std::vector<int32_t>& prompt,
+                              const SamplingParams& params) const {
+  const Impl& I = *impl_;
   TLLM_CHECK_ARG(!prompt.empty(), "request ", id, ": the prompt is empty");
   params.validate(I.vocab);
   for (int32_t t : prompt)
@@ -493,7 +494,6 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
                    " tokens. However, you requested ", total, " tokens (", prompt.size(), " in the prompt, ",
                    params.max_tokens, " for the completion). Please reduce the prompt or max_tokens.");
   }
-  TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
   if (!params.stop.empty() && params.detokenize)
     TLLM_CHECK_ARG(I.tokenizer != nullptr, "stop strings need a tokenizer, and this model has none");
   if (!params.allowed_token_ids.empty() && params.min_tokens > 0) {
@@ -501,17 +501,27 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
     const std::vector<int32_t> ends = I.end_ids(params);
     const bool other = std::any_of(params.allowed_token_ids.begin(), params.allowed_token_ids.end(),
                                    [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) == ends.end(); });
-    TLLM_CHECK_ARG(other, "allowed_token_ids: every allowed token ends the sequence, but min_tokens is ",
-                   params.min_tokens);
+    TLLM_CHECK_FIELD(other, "allowed_token_ids", "allowed_token_ids: every allowed token ends the sequence, but "
+                     "min_tokens is ", params.min_tokens);
   } else if (params.min_tokens > 0 && static_cast<int64_t>(params.stop_token_ids.size() + I.eos_ids.size()) >= I.vocab) {
     // The same when the end ids are the whole vocabulary (stop_token_ids listing every id).
     std::vector<int32_t> ends = I.end_ids(params);
     std::sort(ends.begin(), ends.end());
     ends.erase(std::unique(ends.begin(), ends.end()), ends.end());
     const auto in = std::count_if(ends.begin(), ends.end(), [&](int32_t t) { return t >= 0 && t < I.vocab; });
-    TLLM_CHECK_ARG(in < I.vocab, "stop_token_ids: every token of the vocabulary ends the sequence, but min_tokens is ",
-                   params.min_tokens);
+    TLLM_CHECK_FIELD(in < I.vocab, "stop_token_ids",
+                     "stop_token_ids: every token of the vocabulary ends the sequence, but min_tokens is ",
+                     params.min_tokens);
   }
+  if (!params.output_format.empty())
+    TLLM_CHECK_ARG(I.tokenizer != nullptr, "request ", id,
+                   ": structured output (JSON mode, forced tool calls) needs the model's tokenizer, and it has none");
+}
+
+void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, const SamplingParams& params) {
+  Impl& I = *impl_;
+  check_request(id, prompt, params);
+  TLLM_CHECK_ARG(!I.states.count(id), "duplicate request id \"", id, "\"");
 
   auto seq = std::make_unique<Sequence>();
   seq->id = id;
@@ -534,8 +544,6 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
     st.prompt_logprobs.assign(seq->num_prompt_tokens, std::nullopt);
   }
   if (!params.output_format.empty()) {
-    TLLM_CHECK_ARG(I.tokenizer != nullptr, "request ", id,
-                   ": structured output (JSON mode, forced tool calls) needs the model's tokenizer, and it has none");
     if (!I.output_filter) I.output_filter = std::make_unique<OutputFilter>(*I.tokenizer, I.vocab);
     st.format.emplace(&seq->params.output_format);  // the Sequence keeps its params at one address
   }

@@ -143,9 +143,14 @@ class LLMEngine {
   std::string backend_name() const;
 
   // Queues a request. Throws InvalidArgument (prompt empty, too long for max_model_len with
-  // both counts in the message, token id out of vocabulary, bad sampling values).
+  // both counts in the message, token id out of vocabulary, bad sampling values, a duplicate id).
   void add_request(const std::string& request_id, std::vector<int32_t> prompt,
                    const SamplingParams& params);
+  // What add_request refuses that does not depend on the requests already queued; reads
+  // only what is fixed at construction, so another thread may call it (AsyncEngine checks a
+  // submission on the caller's thread, so a refusal is the caller's 400).
+  void check_request(const std::string& request_id, const std::vector<int32_t>& prompt,
+                     const SamplingParams& params) const;
   // Frees the request's KV blocks at once; its final output (finish_reason abort) is
   // returned by the next step(). Unknown ids are ignored.
   void abort_request(const std::string& request_id);

@@ -225,6 +225,12 @@ TEST(AsyncEngine, BadSubmissionsThrowOnTheCaller) {
   SamplingParams bad = greedy(2);
   bad.top_p = 0.0f;
   EXPECT_THROW(async.submit("e5", {1}, bad), InvalidArgument);
+  // What add_request refuses by the engine's own rules too (it came back as the loop's error,
+  // the server's 500): end ids that leave no token before min_tokens.
+  SamplingParams ends = greedy(4);
+  ends.min_tokens = 2;
+  for (int i = 0; i < vocab; ++i) ends.stop_token_ids.push_back(i);
+  EXPECT_THROW(async.submit("e6", {1}, ends), InvalidArgument);
   auto ok = async.submit("dup", {1, 2}, greedy(50));
   EXPECT_THROW(async.submit("dup", {1, 2}, greedy(2)), InvalidArgument);
   std::vector<AsyncEngine::Submission> twice = {{"x", {1}, greedy(1)}, {"x", {1}, greedy(1)}};
@@ -246,7 +252,7 @@ TEST(AsyncEngine, ARequestLargerThanTheCacheThrowsOnTheCaller) {
     async.submit("big", std::vector<int32_t>(block + 1, 1), greedy(block));
     ADD_FAILURE() << "a request of 3 blocks was taken by a cache of 2";
   } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("exceeds the model's context of 32 tokens"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("This model's maximum context length is 32 tokens. However, you requested 33 tokens"), std::string::npos) << e.what();
   }
   const auto out = collect(*async.submit("fits", std::vector<int32_t>(block, 1), greedy(block)));
   ASSERT_FALSE(out.empty());

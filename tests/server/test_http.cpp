@@ -1270,6 +1270,8 @@ TEST_F(Http, ClientErrors) {
   // for the whole body, before parsing; 300 levels pass that and meet the messages' own limit.
   const std::string deep = std::string(50000, '[') + std::string(50000, ']');
   const std::string deep300 = std::string(300, '[') + std::string(300, ']');
+  std::vector<int32_t> every_id(static_cast<size_t>(vocab));
+  for (int i = 0; i < vocab; ++i) every_id[static_cast<size_t>(i)] = i;
   const std::vector<Case> cases = {
       {"/v1/completions", "{\"prompt\": ", 400, "", "JSON"},
       {"/v1/completions", "{\"prompt\": \"\xff\xfe\"}", 400, "", "UTF-8"},
@@ -1289,6 +1291,8 @@ TEST_F(Http, ClientErrors) {
       {"/v1/completions", json{{"prompt", {1, -3}}}.dump(), 400, "prompt", "-3"},
       {"/v1/completions", json{{"prompt", "x"}, {"stop_token_ids", {vocab + 1}}}.dump(), 400, "stop_token_ids", "outside the vocabulary"},
       {"/v1/completions", json{{"prompt", "x"}, {"allowed_token_ids", {-1}}}.dump(), 400, "allowed_token_ids", "-1"},
+      {"/v1/completions", json{{"prompt", "x"}, {"min_tokens", 1}, {"stop_token_ids", every_id}}.dump(), 400,
+       "stop_token_ids", "every token of the vocabulary ends the sequence"},
       {"/v1/completions", too_long, 400, "prompt", std::to_string(max_len + 5)},
       {"/v1/completions", json{{"prompt", "x"}, {"model", "gpt-9"}}.dump(), 404, "model", "gpt-9"},
       // A NUL in a quoted value cut the message there.
