@@ -33,6 +33,42 @@ std::string ServingTokenizer::piece(int32_t id) const {
 
 std::string ServingTokenizer::token_bytes(int32_t id) const { return tllm::token_bytes(tokenizer_, id); }
 
+namespace {
+
+bool py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// continue_final_message as transformers' apply_chat_template does it (vLLM renders through
+// it): the prompt ends right after the last message's text, so the model continues that text
+// (the end-of-turn marker the template wrote is dropped). The text is the content, or the last
+// text part of a list. It is found by its stripped form (templates that trim it, as Llama 3's
+// does, still match), and the cut keeps trailing whitespace only where the template kept the
+// whole text as given.
+void cut_after_final_message(std::string& text, const RequestJson& content) {
+  std::string last;
+  bool found = content.is_string();
+  if (found) last = content.get<std::string>();
+  if (content.is_array())
+    for (auto it = content.rbegin(); it != content.rend() && !found; ++it)
+      if (it->is_object() && it->contains("text") && (*it)["text"].is_string()) {
+        last = (*it)["text"].get<std::string>();
+        found = true;
+      }
+  if (!found)
+    throw bad_request("continue_final_message: the final message has no text to continue", "continue_final_message");
+  size_t b = 0, e = last.size();
+  while (b < e && py_space(last[b])) ++b;
+  while (e > b && py_space(last[e - 1])) --e;
+  const std::string stripped = last.substr(b, e - b);
+  const size_t pos = text.rfind(stripped);
+  if (pos == std::string::npos)
+    throw bad_request("continue_final_message: the final message's content does not appear in the rendered "
+                      "prompt", "continue_final_message");
+  const bool kept = b == 0 && text.compare(pos, last.size(), last) == 0;  // transformers' test, as it is
+  text.resize(pos + (kept ? last.size() : stripped.size()));
+}
+
+}  // namespace
+
 std::string ServingTokenizer::render_chat(const ChatRequest& r) const {
   if (!chat_)
     throw bad_request("This model has no chat template (tokenizer_config.json has no chat_template); "
@@ -44,17 +80,7 @@ std::string ServingTokenizer::render_chat(const ChatRequest& r) const {
     // raise_exception() in a template reports a conversation the template does not accept.
     throw bad_request(std::string("The chat template could not render these messages: ") + e.what(), "messages");
   }
-  if (r.continue_final_message) {
-    // End the prompt right after the last message's text so the model continues it
-    // (dropping the end-of-turn marker the template wrote), as vLLM does.
-    const RequestJson& content = r.messages.back()["content"];
-    const std::string last = content.is_string() ? content.get<std::string>() : "";
-    const size_t pos = last.empty() ? std::string::npos : text.rfind(last);
-    if (pos == std::string::npos)
-      throw bad_request("continue_final_message: the final message's content does not appear in the rendered "
-                        "prompt", "continue_final_message");
-    text.resize(pos + last.size());
-  }
+  if (r.continue_final_message) cut_after_final_message(text, r.messages.back()["content"]);
   return text;
 }
 

@@ -49,6 +49,29 @@ TEST(ServingTokenizer, ChatRendering) {
   r.continue_final_message = true;
   EXPECT_EQ(st.render_chat(r), full.substr(0, full.rfind("Hello th") + 8));
 
+  // As transformers: the text is found stripped, so a template that trims it (Llama 3's does)
+  // still continues it; trailing whitespace stays only where the template kept the text whole;
+  // a list content continues its last text part.
+  const auto trims = ChatTemplate::from_string(
+      "{% for m in messages %}<{{ m.role }}>{{ m.content|trim if m.content is string else m.content[-1].text }}"
+      "</{{ m.role }}>{% endfor %}");
+  ServingTokenizer trimming(*tok, trims.get(), 4096);
+  r.messages = RequestJson::parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": " Hello "}])");
+  EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Hello");
+  r.messages = RequestJson::parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}])");
+  EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Hello");
+  r.messages = RequestJson::parse(
+      R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": [{"type": "text", "text": "Well, "}]}])");
+  EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Well, ");
+  r.messages = RequestJson::parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Bye"}])");
+  const auto other = ChatTemplate::from_string("{% for m in messages %}[{{ m.role }}]{% endfor %}");
+  try {
+    ServingTokenizer(*tok, other.get(), 4096).render_chat(r);
+    FAIL() << "a final message the template leaves out was continued";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.param, "continue_final_message");
+  }
+
   ServingTokenizer no_template(*tok, nullptr, 4096);
   try {
     no_template.render_chat(r);
