@@ -19,6 +19,11 @@ MSGS = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "yo", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
         {"role": "user", "content": "bye"}]
 
+# Long operator chains, below the parser's 500-level limit (each link counts as a level).
+CHAIN_CONCAT = "{{ " + " ~ ".join(["'a'"] * 400) + " }}"
+CHAIN_AND = "{{ " + " and ".join(["1"] * 300) + " }}"
+CHAIN_NOT = "{{ " + "not " * 400 + "0 }}"
+
 CASES = [
     # whitespace control, trim_blocks, lstrip_blocks
     ("trim_blocks", "{% if true %}\nA\n{% endif %}\nB", {}),
@@ -158,6 +163,70 @@ CASES = [
     ("err_unpack", "{% for a, b in [[1, 2, 3]] %}{% endfor %}", {}),
     ("err_range_too_big", "{{ range(1000000) | length }}", {}),
     ("err_set_attr_non_namespace", "{% set d = {} %}{% set d.x = 1 %}", {}),
+    # integer edges: INT64_MIN // -1 and % -1 (the CPU traps), format of INT64_MIN, huge ** exponents
+    ("int_min_mod_minus_one", "{{ (-9223372036854775807 - 1) % -1 }}|{{ 7 % -1 }}", {}),
+    ("format_int_min", "{{ '{:d}'.format(-9223372036854775807 - 1) }}|{{ '{:,d}'.format(-9223372036854775807 - 1) }}|"
+     "{{ '{:d}'.format(x) }}|{{ '{:x}'.format(-9223372036854775807 - 1) }}|{{ '{:b}'.format(-5) }}|{{ '{:o}'.format(-8) }}",
+     {"x": -9223372036854775808}),
+    ("pow_huge_exponents", "{{ 1 ** 9223372036854775807 }}|{{ 0 ** 9223372036854775807 }}|{{ (-1) ** 999999999999 }}|"
+     "{{ (-1) ** 999999999998 }}|{{ 2 ** 62 }}|{{ (-2) ** 63 }}|{{ 3 ** 39 }}|{{ 7 ** 0 }}|{{ 0 ** 0 }}", {}),
+    ("err_pow_zero_negative", "{{ 0 ** -1 }}", {}),
+    ("err_pow_float_overflow", "{{ 2.0 ** 10000 }}", {}),
+    # slices with steps and bounds at the int64 limits
+    ("slice_huge_steps", "{{ 'abc'[2::9223372036854775807] }}|{{ [1, 2, 3][2::9223372036854775807] }}|"
+     "{{ [1, 2, 3][::-9223372036854775807 - 1] }}|{{ 'abcdef'[-9223372036854775807 - 1:9223372036854775807:3] }}|"
+     "{{ [1, 2, 3, 4][9223372036854775807:-9223372036854775807 - 1:-2] }}|{{ 'abc'[9223372036854775807:] }}", {}),
+    # literals and names out of range
+    ("float_literal_out_of_range", "{{ 1e400 }}|{{ -1e400 }}|{{ 1e-400 }}", {}),
+    ("map_attribute_huge_index", "{{ messages|map(attribute='99999999999999999999')|map('default', 'u')|list }}|"
+     "{{ (messages|map(attribute='99999999999999999999')|first) is defined }}", {"messages": MSGS}),
+    ("err_format_huge_field_number", "{{ '{99999999999999999999999}'.format(1) }}", {}),
+    ("err_format_huge_index", "{{ '{0[99999999999999999999]}'.format([1]) }}", {}),
+    ("int_filter_edges", "{{ 'nan'|int }}|{{ '-9223372036854775808'|int }}|{{ '9223372036854775807'|int }}|"
+     "{{ '-0x8000000000000000'|int(base=16) }}|{{ 'inf'|int }}|{{ '1e400'|int(7) }}", {}),
+    # % and format are not cut at 511 characters; widths count characters; Python's int conversions
+    ("percent_long_results", "{{ ('%600s' % 'x')|length }}|{{ ('%.600f' % 1.0)|length }}|{{ ('{:.600f}'.format(1.0))|length }}|"
+     "{{ ('{:>600}'.format('é'))|length }}|{{ ('{:.600e}'.format(1.0))|length }}", {}),
+    ("percent_int_conversions", "{{ '%x' % -255 }}|{{ '%#x' % 255 }}|{{ '%#o' % 8 }}|{{ '%X' % 255 }}|{{ '%05d' % -42 }}|"
+     "{{ '%-5d|' % 42 }}|{{ '%+d' % 5 }}|{{ '% d' % 5 }}|{{ '%.3d' % 5 }}|{{ '%d' % 1e20 }}|{{ '%d' % -3.7 }}|"
+     "{{ '%d' % -0.5 }}|{{ '%i' % true }}|{{ '%d' % (-9223372036854775807 - 1) }}", {}),
+    ("percent_str_conversions", "[{{ '%5s' % 'é' }}][{{ '%-4s' % 'é' }}][{{ '%.2s' % 'héllo' }}][{{ '%5r' % 'a' }}]"
+     "[{{ '%c' % 233 }}][{{ '%c' % 'x' }}][{{ '%3c' % 65 }}][{{ '%05s' % 'a' }}][{{ '%#5x' % 255 }}]"
+     "[{{ '%08.3f' % -3.14159 }}][{{ '%-8.2e|' % 12345.678 }}]", {}),
+    ("err_percent_c_too_large", "{{ '%c' % 1114112 }}", {}),
+    ("err_percent_c_negative", "{{ '%c' % -1 }}", {}),
+    ("err_percent_c_long_string", "{{ '%c' % 'ab' }}", {}),
+    ("round_extreme_digits", "{{ 1.5|round(-400) }}|{{ (-1.5)|round(-400) }}|{{ 1e300|round(300) }}", {}),
+    # values that contain themselves (namespaces are mutable in transformers' sandbox)
+    ("namespace_cycle_repr", "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}|{{ ns.me.me.me is defined }}|"
+     "{{ ns == ns.me }}|{{ [ns, ns] }}", {}),
+    ("namespace_list_cycle", "{% set ns = namespace(x=0) %}{% set ns.x = [ns] %}{{ ns.x }}|{{ ns.x == ns.x }}|"
+     "{{ ns.x == [ns] }}|{{ ns.x|length }}|{{ ns }}", {}),
+    # values nested deeper than Python's recursion limit (jinja2: RecursionError)
+    ("err_deep_value_repr", "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+     "{{ ns.x }}", {}),
+    ("err_deep_dict_repr", "{% set ns = namespace(x=1) %}{% for i in range(5000) %}{% set ns.x = {'k': ns.x} %}{% endfor %}"
+     "{{ ns.x|string|length }}", {}),
+    ("err_deep_value_equal", "{% set ns = namespace(x=1, y=1) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}"
+     "{% set ns.y = [ns.y] %}{% endfor %}{{ ns.x == ns.y }}", {}),
+    ("err_deep_value_less", "{% set ns = namespace(x=1, y=1) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}"
+     "{% set ns.y = [ns.y] %}{% endfor %}{{ ns.x < ns.y }}", {}),
+    ("err_deep_value_tojson", "{% set ns = namespace(x=1) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+     "{{ ns.x|tojson }}", {}),
+    ("deep_value_shallow_uses", "{% set ns = namespace(x=1) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+     "{{ ns.x|length }}|{{ ns.x == ns.x }}|{{ ns.x[0][0][0] is sequence }}{% set ns.x = 0 %}|{{ ns.x }}", {}),
+    # long operator chains (the parser counts each link against its 500-level limit)
+    ("chain_concat_400", CHAIN_CONCAT, {}),
+    ("chain_and_300", CHAIN_AND, {}),
+    ("chain_not_400", CHAIN_NOT, {}),
+    # macros: extra positional arguments need `varargs` in the body; parameter names are unique
+    ("err_macro_too_many_args", "{% macro a(x) %}{{ x }}{% endmacro %}{{ a(1, 2) }}", {}),
+    ("err_macro_no_params_one_arg", "{% macro a() %}{% endmacro %}{{ a(1) }}", {}),
+    ("err_caller_too_many_args", "{% macro m() %}{{ caller(1, 2) }}{% endmacro %}{% call(x) m() %}{{ x }}{% endcall %}", {}),
+    ("err_macro_duplicate_param", "{% macro f(a, a) %}{% endmacro %}", {}),
+    ("macro_varargs_catch_extra", "{% macro a(x) %}{{ x }}{{ varargs }}{% endmacro %}{{ a(1, 2) }}|"
+     "{% macro outer() %}{% macro inner() %}{{ varargs }}{% endmacro %}{{ inner(1) }}{% endmacro %}{{ outer(5) }}|"
+     "{% macro m() %}{{ caller(1, 2) }}{% endmacro %}{% call(x) m() %}{{ x }}{{ varargs }}{% endcall %}", {}),
 ]
 
 

@@ -219,12 +219,16 @@ struct MacroStmt : Stmt {
   MacroStmt() : Stmt(StmtKind::Macro) {}
   std::string name;
   std::vector<MacroParam> params;
+  // The body reads `varargs`: extra positional arguments go there. Otherwise they are an
+  // error, as jinja2 decides at compile time ("takes not more than N argument(s)").
+  bool catch_varargs = false;
   Body body;
 };
 
 struct CallBlockStmt : Stmt {
   CallBlockStmt() : Stmt(StmtKind::CallBlock) {}
   std::vector<MacroParam> caller_params;
+  bool catch_varargs = false;  // as MacroStmt's, for caller(...)
   std::unique_ptr<CallExpr> call;
   Body body;
 };

@@ -47,5 +47,8 @@ int64_t to_int_arg(const Value& v, std::string_view what);  // int or bool, else
 std::string python_title(std::string_view s);                // str.title()
 std::string python_capitalize(std::string_view s);           // str.capitalize()
 std::string python_strip(std::string_view s, const Value* chars, bool left, bool right);
+// snprintf into a string sized from its return value (no fixed buffer to cut the result at);
+// TemplateFault when snprintf fails (a width beyond INT_MAX).
+std::string c_format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace tllm::jinja

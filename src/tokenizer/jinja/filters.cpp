@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <unordered_map>
 
 #include "tokenizer/jinja/builtins.h"
@@ -41,7 +42,22 @@ Value attr_path(Interpreter& in, const Value& item, const std::string& path) {
     size_t dot = path.find('.', start);
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    cur = in.getitem(cur, digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    if (digits) {
+      int64_t index = 0;
+      bool fits = true;
+      for (char c : part)
+        if (__builtin_mul_overflow(index, 10, &index) || __builtin_add_overflow(index, c - '0', &index)) fits = false;
+      if (fits) {
+        cur = in.getitem(cur, Value(index));
+      } else {
+        // Python looks up the big int and finds nothing: no list is that long, and no key of
+        // ours (at most 64-bit) equals it. Undefined, as jinja2 gives; on Undefined, its error.
+        if (cur.is_undefined()) throw_undefined(cur);
+        cur = Value::undefined("'" + std::string(cur.type_name()) + " object' has no attribute " + part);
+      }
+    } else {
+      cur = in.getitem(cur, Value(part));
+    }
     if (dot == std::string::npos) return cur;
     start = dot + 1;
   }
@@ -76,7 +92,8 @@ std::optional<double> parse_python_float(std::string s) {
   return v;
 }
 
-std::optional<int64_t> parse_python_int(std::string s, int base) {
+// *overflow is set when s is an integer that does not fit in int64.
+std::optional<int64_t> parse_python_int(std::string s, int base, bool* overflow) {
   s = python_strip(s, nullptr, true, true);
   if (s.empty()) return std::nullopt;
   bool neg = false;
@@ -101,13 +118,20 @@ std::optional<int64_t> parse_python_int(std::string s, int base) {
   }
   if (rest.empty() || rest.front() == '_' || rest.back() == '_' || rest.find("__") != std::string::npos) return std::nullopt;
   rest.erase(std::remove(rest.begin(), rest.end(), '_'), rest.end());
+  // Accumulated negatively, so that "-9223372036854775808" (INT64_MIN, whose magnitude does not
+  // fit) parses too.
   int64_t v = 0;
+  bool wrapped = false;
   for (char c : rest) {
     int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c >= 'a' && c <= 'z') ? c - 'a' + 10 : 99;
     if (d >= base) return std::nullopt;
-    if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v)) return std::nullopt;
+    if (__builtin_mul_overflow(v, base, &v) || __builtin_sub_overflow(v, d, &v)) wrapped = true;
   }
-  return neg ? -v : v;
+  if (wrapped || (!neg && v == std::numeric_limits<int64_t>::min())) {
+    *overflow = true;
+    return std::nullopt;
+  }
+  return neg ? v : -v;
 }
 
 std::string html_escape(const std::string& s) {
@@ -127,14 +151,13 @@ std::string html_escape(const std::string& s) {
 
 double python_round(double v, int64_t ndigits) {
   if (!std::isfinite(v)) return v;
+  if (ndigits < -308) return v * 0.0;  // 10**-ndigits overflows; Python gives a signed zero
   if (ndigits < 0) {
     double p = std::pow(10.0, static_cast<double>(-ndigits));
     return std::nearbyint(v / p) * p;
   }
   // glibc's printf rounds the exact binary value half-to-even, as Python's round() does.
-  char buf[512];
-  std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::min<int64_t>(ndigits, 300)), v);
-  return std::strtod(buf, nullptr);
+  return std::strtod(c_format("%.*f", static_cast<int>(std::min<int64_t>(ndigits, 300)), v).c_str(), nullptr);
 }
 
 // ---- filters ----
@@ -148,7 +171,11 @@ Value f_tojson(Interpreter&, const Value& v, Args& args) {
   if (a.has(1) && !a.get(1)->is_none()) {
     const Value& ind = *a.get(1);
     if (ind.is_string()) o.indent = ind.as_string();
-    else o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, to_int_arg(ind, "indent"))), ' ');
+    else {
+      int64_t n = std::max<int64_t>(0, to_int_arg(ind, "indent"));
+      check_string_size(static_cast<uint64_t>(n), "tojson indent");
+      o.indent = std::string(static_cast<size_t>(n), ' ');
+    }
   }
   if (a.has(2) && !a.get(2)->is_none()) {
     const Value& sep = *a.get(2);
@@ -169,12 +196,18 @@ Value f_trim(Interpreter&, const Value& v, Args& args) {
 Value f_join(Interpreter& in, const Value& v, Args& args) {
   ArgReader a(args, "join", {"d", "attribute"});
   std::string sep = a.has(0) ? a.get(0)->str() : "";
-  std::string out;
-  bool first = true;
+  std::vector<std::string> items;
+  uint64_t total = 0;
   for (const auto& x : iterate(v)) {
-    if (!first) out += sep;
-    first = false;
-    out += (a.has(1) && !a.get(1)->is_none() ? attribute_getter(in, x, *a.get(1)) : x).str();
+    items.push_back((a.has(1) && !a.get(1)->is_none() ? attribute_getter(in, x, *a.get(1)) : x).str());
+    total += items.back().size() + (items.size() > 1 ? sep.size() : 0);
+  }
+  check_string_size(total, "join");  // before building it: a long separator multiplies
+  std::string out;
+  out.reserve(total);
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (k) out += sep;
+    out += items[k];
   }
   return Value(std::move(out));
 }
@@ -273,6 +306,17 @@ Value f_list(Interpreter&, const Value& v, Args& args) {
 
 Value f_string(Interpreter&, const Value& v, Args& args) { return no_args(args, "string", Value(v.str())); }
 
+// trunc(x) when it fits in int64 (a plain cast of one that does not is undefined behaviour).
+std::optional<int64_t> float_to_int(double x) {
+  double t = std::trunc(x);
+  if (!(t >= -9223372036854775808.0 && t < 9223372036854775808.0)) return std::nullopt;
+  return static_cast<int64_t>(t);
+}
+
+// Python gives an exact big int for any finite float or digit string; ours are 64-bit. A float
+// that does not fit is an error (jinja2 too raises OverflowError for inf); a string that does
+// not fit gets the default, as jinja2 gives for a string it cannot convert ("abc", "inf", "1e400").
+
 Value f_int(Interpreter&, const Value& v, Args& args) {
   ArgReader a(args, "int", {"default", "base"});
   Value dflt = a.value_or(0, Value(0));
@@ -280,12 +324,19 @@ Value f_int(Interpreter&, const Value& v, Args& args) {
   switch (v.kind()) {
     case Kind::Int: return v;
     case Kind::Bool: return Value(static_cast<int64_t>(v.as_bool()));
-    case Kind::Float:
-      if (!std::isfinite(v.as_float())) throw TemplateFault("cannot convert float infinity or NaN to integer");
-      return Value(static_cast<int64_t>(std::trunc(v.as_float())));
+    case Kind::Float: {
+      double x = v.as_float();
+      if (std::isnan(x)) return dflt;  // jinja2: int(nan) is a ValueError, which gives the default
+      if (std::isinf(x)) throw TemplateFault("cannot convert float infinity to integer");
+      if (auto i = float_to_int(x)) return Value(*i);
+      throw TemplateFault("integer overflow: " + py_float_repr(x) + " does not fit in a 64-bit integer");
+    }
     case Kind::String: {
-      if (auto i = parse_python_int(v.as_string(), base)) return Value(*i);
-      if (auto f = parse_python_float(v.as_string()); f && std::isfinite(*f)) return Value(static_cast<int64_t>(std::trunc(*f)));
+      bool overflow = false;
+      if (auto i = parse_python_int(v.as_string(), base, &overflow)) return Value(*i);
+      if (overflow) return dflt;  // not via float: "-9223372036854775809" would round to INT64_MIN
+      if (auto f = parse_python_float(v.as_string()))
+        if (auto i = float_to_int(*f)) return Value(*i);
       return dflt;
     }
     default: return dflt;
@@ -310,7 +361,10 @@ Value f_float(Interpreter&, const Value& v, Args& args) {
 Value f_abs(Interpreter&, const Value& v, Args& args) {
   ArgReader(args, "abs", {});
   if (v.is_float()) return Value(std::fabs(v.as_float()));
-  if (v.is_int()) return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
+  if (v.is_int()) {
+    if (v.as_int() == std::numeric_limits<int64_t>::min()) throw TemplateFault("integer overflow in abs");
+    return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
+  }
   if (v.is_bool()) return Value(static_cast<int64_t>(v.as_bool()));
   throw TemplateFault(std::string("bad operand type for abs(): '") + v.type_name() + "'");
 }
@@ -423,7 +477,12 @@ Value f_sum(Interpreter& in, const Value& v, Args& args) {
       throw TemplateFault(std::string("unsupported operand type(s) for +: '") + total.type_name() + "' and '" +
                           term.type_name() + "'");
     if (total.is_float() || term.is_float()) total = Value(total.to_double() + term.to_double());
-    else total = Value(int_value(total) + int_value(term));
+    else {
+      int64_t sum;
+      if (__builtin_add_overflow(int_value(total), int_value(term), &sum))
+        throw TemplateFault("integer overflow in sum");
+      total = Value(sum);
+    }
   }
   return total;
 }
@@ -476,8 +535,10 @@ Value f_batch(Interpreter&, const Value& v, Args& args) {
     }
   }
   if (!cur.empty()) {
-    if (a.has(1) && !a.get(1)->is_none())
+    if (a.has(1) && !a.get(1)->is_none()) {
+      check_list_size(static_cast<uint64_t>(n), "batch");  // the fill would build a list of n items
       while (static_cast<int64_t>(cur.size()) < n) cur.push_back(*a.get(1));
+    }
     out.push_back(Value::list(std::move(cur)));
   }
   return Value::list(std::move(out));
@@ -487,14 +548,20 @@ Value f_indent(Interpreter& in, const Value& v, Args& args) {
   ArgReader a(args, "indent", {"width", "first", "blank"});
   std::string ind;
   Value width = a.value_or(0, Value(4));
-  if (width.is_string()) ind = width.as_string();
-  else ind = std::string(static_cast<size_t>(std::max<int64_t>(0, to_int_arg(width, "indent width"))), ' ');
+  if (width.is_string()) {
+    ind = width.as_string();
+  } else {
+    int64_t n = std::max<int64_t>(0, to_int_arg(width, "indent width"));
+    check_string_size(static_cast<uint64_t>(n), "indent");
+    ind = std::string(static_cast<size_t>(n), ' ');
+  }
   bool first = a.has(1) && a.get(1)->truthy();
   bool blank = a.has(2) && a.get(2)->truthy();
   // jinja2 appends "\n" before splitlines() so a trailing newline survives as an empty line.
   Args none;
   Value lines_v = in.call(bound_method(Value(v.str() + "\n"), "splitlines"), none);
   List& lines = lines_v.items();
+  check_string_size(static_cast<uint64_t>(lines.size()) * ind.size() + v.str().size(), "indent");
   std::string out;
   if (blank) {
     for (size_t k = 0; k < lines.size(); ++k) {

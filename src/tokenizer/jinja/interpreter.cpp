@@ -1,8 +1,13 @@
 #include "tokenizer/jinja/interpreter.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <new>
+#include <optional>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "tokenizer/jinja/builtins.h"
@@ -48,6 +53,52 @@ List iterate(const Value& v) {
   }
 }
 
+void check_string_size(uint64_t bytes, const char* what) {
+  if (bytes > kMaxResultBytes)
+    throw TemplateFault(std::string(what) + " result is too large (more than " +
+                        std::to_string(kMaxResultBytes >> 20) + " MiB)");
+}
+
+void check_list_size(uint64_t items, const char* what) {
+  if (items > kMaxResultBytes / sizeof(Value))
+    throw TemplateFault(std::string(what) + " result is too large (more than " +
+                        std::to_string(kMaxResultBytes / sizeof(Value)) + " items)");
+}
+
+namespace {
+
+// A width or precision of a format spec. Capped at the result-size cap: a larger one could only
+// build an absurd string, and beyond INT_MAX snprintf fails outright.
+size_t spec_number(std::string_view s, size_t& i) {
+  uint64_t n = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+    n = n * 10 + static_cast<uint64_t>(s[i++] - '0');
+    if (n > kMaxResultBytes) throw TemplateFault("format width or precision is too large");
+  }
+  return static_cast<size_t>(n);
+}
+
+// Pads to `width` code points (Python counts characters, not UTF-8 bytes).
+std::string pad_field(std::string body, size_t width, bool left_align) {
+  size_t len = utf8::length(body);
+  if (len >= width) return body;
+  return left_align ? body + std::string(width - len, ' ') : std::string(width - len, ' ') + body;
+}
+
+// The digits of |n| in `base` (2..16), without the sign; no negation, so INT64_MIN is fine.
+std::string magnitude_digits(int64_t n, int base, bool upper) {
+  uint64_t u = n < 0 ? uint64_t{0} - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  do {
+    out.insert(out.begin(), digits[u % static_cast<uint64_t>(base)]);
+    u /= static_cast<uint64_t>(base);
+  } while (u);
+  return out;
+}
+
+}  // namespace
+
 std::string percent_format(const std::string& fmt, const Value& args) {
   List values = args.is_tuple() ? args.items() : List{args};
   size_t next = 0;
@@ -62,38 +113,56 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       continue;
     }
     size_t j = i + 1;
-    std::string spec = "%";
-    while (j < fmt.size() && std::string_view("-+ #0").find(fmt[j]) != std::string_view::npos) spec += fmt[j++];
-    while (j < fmt.size() && (std::isdigit(static_cast<unsigned char>(fmt[j])) || fmt[j] == '.')) spec += fmt[j++];
+    std::string flags;
+    while (j < fmt.size() && std::string_view("-+ #0").find(fmt[j]) != std::string_view::npos) flags += fmt[j++];
+    const size_t width = spec_number(fmt, j);
+    std::optional<size_t> precision;
+    if (j < fmt.size() && fmt[j] == '.') precision = spec_number(fmt, ++j);
     if (j >= fmt.size()) throw TemplateFault("incomplete format");
-    char conv = fmt[j];
-    char buf[512];
+    const char conv = fmt[j];
+    auto flag = [&](char f) { return flags.find(f) != std::string::npos; };
+    const bool left = flag('-');
     switch (conv) {
       case '%': out += '%'; break;
-      case 's': {
-        std::string s = take().str();
-        std::snprintf(buf, sizeof(buf), (spec + "s").c_str(), s.c_str());
-        out += spec == "%" ? s : std::string(buf);
-        break;
-      }
-      case 'r': out += take().repr(); break;
-      case 'd':
-      case 'i': {
+      case 's':
+      case 'r': {
         const Value& v = take();
-        if (!v.is_number()) throw TemplateFault(std::string("%d format: a real number is required, not ") + v.type_name());
-        long long n = v.is_float() ? static_cast<long long>(std::trunc(v.as_float())) : static_cast<long long>(v.to_double());
-        if (v.is_int()) n = v.as_int();
-        std::snprintf(buf, sizeof(buf), (spec + "lld").c_str(), n);
-        out += buf;
+        std::string s = conv == 's' ? v.str() : v.repr();
+        if (precision) s.resize(utf8::byte_offset(s, *precision));
+        out += pad_field(std::move(s), width, left);
         break;
       }
+      case 'd':
+      case 'i':
       case 'x':
       case 'X':
       case 'o': {
+        // Formatted by hand rather than by printf: Python prints a negative %x as -ff (not two's
+        // complement), and %d of a float as its exact integer value, however large.
         const Value& v = take();
-        if (!v.is_int()) throw TemplateFault(std::string("%") + conv + " format: an integer is required");
-        std::snprintf(buf, sizeof(buf), (spec + "ll" + conv).c_str(), static_cast<long long>(v.as_int()));
-        out += buf;
+        const bool decimal = conv == 'd' || conv == 'i';
+        if (decimal ? !v.is_number() : !(v.is_int() || v.is_bool()))
+          throw TemplateFault(std::string("%") + conv + " format: " + (decimal ? "a real number" : "an integer") +
+                              " is required, not " + v.type_name());
+        bool neg;
+        std::string digits;
+        if (v.is_float()) {
+          double d = v.as_float();
+          if (std::isnan(d)) throw TemplateFault("cannot convert float NaN to integer");
+          if (std::isinf(d)) throw TemplateFault("cannot convert float infinity to integer");
+          neg = d <= -1.0;
+          digits = c_format("%.0f", std::fabs(std::trunc(d)));  // glibc prints the exact value
+        } else {
+          int64_t n = v.is_bool() ? static_cast<int64_t>(v.as_bool()) : v.as_int();
+          neg = n < 0;
+          digits = magnitude_digits(n, decimal ? 10 : conv == 'o' ? 8 : 16, conv == 'X');
+        }
+        if (precision && digits.size() < *precision) digits.insert(0, *precision - digits.size(), '0');
+        std::string prefix = neg ? "-" : flag('+') ? "+" : flag(' ') ? " " : "";
+        if (flag('#') && !decimal) prefix += conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X";
+        if (flag('0') && !left && prefix.size() + digits.size() < width)
+          digits.insert(0, width - prefix.size() - digits.size(), '0');
+        out += pad_field(prefix + digits, width, left);
         break;
       }
       case 'f':
@@ -104,23 +173,83 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       case 'G': {
         const Value& v = take();
         if (!v.is_number()) throw TemplateFault(std::string("must be real number, not ") + v.type_name());
-        std::snprintf(buf, sizeof(buf), (spec + conv).c_str(), v.to_double());
-        out += buf;
+        // width and precision are capped by spec_number, so they fit snprintf's int.
+        std::string spec = "%" + flags + "*.*" + conv;
+        out += c_format(spec.c_str(), static_cast<int>(width), static_cast<int>(precision.value_or(6)), v.to_double());
         break;
       }
       case 'c': {
         const Value& v = take();
-        if (v.is_int()) utf8::append(out, static_cast<char32_t>(v.as_int()));
-        else out += v.str();
+        std::string ch;
+        if (v.is_int() || v.is_bool()) {
+          int64_t cp = v.is_bool() ? static_cast<int64_t>(v.as_bool()) : v.as_int();
+          if (cp < 0 || cp > 0x10FFFF) throw TemplateFault("%c arg not in range(0x110000)");
+          utf8::append(ch, static_cast<char32_t>(cp));
+        } else if (v.is_string() && utf8::length(v.as_string()) == 1) {
+          ch = v.as_string();
+        } else {
+          throw TemplateFault(std::string("%c requires an int or a unicode character, not ") + v.type_name());
+        }
+        out += pad_field(std::move(ch), width, left);
         break;
       }
       default: throw TemplateFault(std::string("unsupported format character '") + conv + "'");
     }
+    check_string_size(out.size(), "%-format");
     i = j;
   }
   if (next < values.size() && args.is_tuple())
     throw TemplateFault("not all arguments converted during string formatting");
   return out;
+}
+
+namespace {
+
+// The render-depth budget (Interpreter::render_depth_): one unit per eval() and exec() frame,
+// kMacroCallWeight per macro call (its own frames: call, std::function, the binding lambda,
+// capture, exec_body). Measured with -fstack-usage: a unit costs ~370 bytes of stack at -O2 and
+// ~1.3 KiB at -O0, a macro call's own frames ~700 bytes at -O2 and ~1.9 KiB at -O0. So the
+// budget is ~1.1 MiB optimized and ~4 MiB unoptimized, inside an 8 MiB thread stack (a server
+// worker's, the CLI's main thread) with value recursion (kMaxValueDepth) on top. Templates use a
+// few dozen units, a 200-deep macro recursion under 2,000; the parser's 500 nesting limit times
+// that recursion could otherwise need ~100,000.
+constexpr int kMaxRenderDepth = 3000;
+constexpr int kMacroCallWeight = 4;
+
+// Messages for C++ exceptions that are not the interpreter's own (they reach here only from
+// a bug or from memory running out), so they still become "template error at L:C: ...".
+std::string describe_exception(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of memory while rendering";
+  if (dynamic_cast<const std::length_error*>(&e)) return "a result is too large";
+  return std::string("internal error: ") + e.what();
+}
+
+}  // namespace
+
+struct Interpreter::DepthScope {
+  DepthScope(Interpreter& in, int weight) : in_(in), weight_(weight) {
+    if (in_.render_depth_ + weight_ > kMaxRenderDepth)
+      throw TemplateFault("template nests too deeply while rendering (expressions, blocks and macro calls add up to "
+                          "more than " + std::to_string(kMaxRenderDepth) + " levels)");
+    in_.render_depth_ += weight_;
+  }
+  ~DepthScope() { in_.render_depth_ -= weight_; }
+  DepthScope(const DepthScope&) = delete;
+  DepthScope& operator=(const DepthScope&) = delete;
+
+ private:
+  Interpreter& in_;
+  int weight_;
+};
+
+void Interpreter::emit(std::string_view text) {
+  // Counted over the whole render, text captured by macros and set blocks included: that bounds
+  // every output buffer, and also the work of a template that builds and discards text forever.
+  emitted_ += text.size();
+  if (emitted_ > kMaxResultBytes)
+    throw TemplateFault("the template's output is too large (more than " + std::to_string(kMaxResultBytes >> 20) +
+                        " MiB written, counting text captured by macros and set blocks)");
+  out_->append(text);
 }
 
 void Interpreter::fail(uint32_t offset, const std::string& msg) const {
@@ -157,12 +286,13 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, const ScopePtr& scope
 
 Interpreter::Flow Interpreter::exec(const Stmt& s, const ScopePtr& scope) {
   try {
+    DepthScope depth(*this, 1);
     switch (s.kind) {
-      case StmtKind::Text: *out_ += static_cast<const TextStmt&>(s).text; break;
+      case StmtKind::Text: emit(static_cast<const TextStmt&>(s).text); break;
       case StmtKind::Output: {
         Value v = eval(*static_cast<const OutputStmt&>(s).expr, scope);
-        if (v.is_string()) *out_ += v.as_string();
-        else *out_ += v.str();
+        if (v.is_string()) emit(v.as_string());
+        else emit(v.str());
         break;
       }
       case StmtKind::If: {
@@ -189,15 +319,15 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, const ScopePtr& scope) {
       }
       case StmtKind::Macro: {
         const auto& n = static_cast<const MacroStmt&>(s);
-        scope->set(n.name, make_macro(&n.params, &n.body, n.name, scope));
+        scope->set(n.name, make_macro(&n.params, &n.body, n.name, n.catch_varargs, scope));
         break;
       }
       case StmtKind::CallBlock: {
         const auto& n = static_cast<const CallBlockStmt&>(s);
         Value callee = eval(*n.call->callee, scope);
         Args args = eval_args(n.call->args, scope);
-        args.kw.emplace_back("caller", make_macro(&n.caller_params, &n.body, "caller", scope));
-        *out_ += call(callee, args).str();
+        args.kw.emplace_back("caller", make_macro(&n.caller_params, &n.body, "caller", n.catch_varargs, scope));
+        emit(call(callee, args).str());
         break;
       }
       case StmtKind::FilterBlock: {
@@ -207,7 +337,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, const ScopePtr& scope) {
           Args args = eval_args(f->args, scope);
           v = apply_filter(f->name, v, args);
         }
-        *out_ += v.str();
+        emit(v.str());
         break;
       }
       case StmtKind::With: {
@@ -226,6 +356,8 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, const ScopePtr& scope) {
     throw;
   } catch (const std::runtime_error& e) {
     fail(s.offset, e.what());
+  } catch (const std::exception& e) {
+    fail(s.offset, describe_exception(e));
   }
   return Flow::Normal;
 }
@@ -305,14 +437,18 @@ void Interpreter::exec_for(const ForStmt& s, const ScopePtr& scope) {
 }
 
 Value Interpreter::make_macro(const std::vector<MacroParam>* params, const Body* body, const std::string& name,
-                              const ScopePtr& closure) {
+                              bool catch_varargs, const ScopePtr& closure) {
   auto c = std::make_shared<Callable>();
   c->name = name;
   // The scope holds the macro and the macro needs the scope: capture it weakly and keep it alive
   // for the render in closures_, so the pair is not a reference cycle.
   closures_.push_back(closure);
   std::weak_ptr<Scope> weak_closure = closure;
-  c->fn = [this, params, body, name, weak_closure](Args& args) -> Value {
+  c->fn = [this, params, body, name, catch_varargs, weak_closure](Args& args) -> Value {
+    if (args.pos.size() > params->size() && !catch_varargs)
+      throw TemplateFault("macro '" + name + "' takes not more than " + std::to_string(params->size()) +
+                          " argument(s)");
+    DepthScope depth(*this, kMacroCallWeight);
     auto local = std::make_shared<Scope>(weak_closure.lock());
     std::vector<bool> bound(params->size(), false);
     List varargs;
@@ -375,11 +511,14 @@ Args Interpreter::eval_args(const CallArgs& a, const ScopePtr& scope) {
 
 Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
   try {
+    DepthScope depth(*this, 1);
     return eval_inner(e, scope);
   } catch (const Error&) {
     throw;
   } catch (const std::runtime_error& ex) {
     fail(e.offset, ex.what());
+  } catch (const std::exception& ex) {
+    fail(e.offset, describe_exception(ex));
   }
 }
 
@@ -455,7 +594,10 @@ Value Interpreter::eval_inner(const Expr& e, const ScopePtr& scope) {
       if (!v.is_number()) throw TemplateFault("bad operand type for unary " + n.op + ": '" + v.type_name() + "'");
       if (n.op == "+") return v.is_bool() ? Value(static_cast<int64_t>(v.as_bool())) : v;
       if (v.is_float()) return Value(-v.as_float());
-      return Value(-(v.is_bool() ? static_cast<int64_t>(v.as_bool()) : v.as_int()));
+      int64_t out;
+      if (__builtin_sub_overflow(int64_t{0}, v.is_bool() ? int64_t{v.as_bool()} : v.as_int(), &out))
+        throw TemplateFault("integer overflow in unary -");
+      return Value(out);
     }
     case ExprKind::Binary: {
       const auto& n = static_cast<const BinaryExpr&>(e);
@@ -583,7 +725,10 @@ namespace {
 
 int64_t int_of(const Value& v) { return v.is_bool() ? static_cast<int64_t>(v.as_bool()) : v.as_int(); }
 
+// Python's a // b for b != 0. INT64_MIN // -1 is 2^63, which does not fit (and traps in the
+// CPU's divide): an overflow error, as + - * give.
 int64_t floor_div(int64_t a, int64_t b) {
+  if (a == std::numeric_limits<int64_t>::min() && b == -1) throw TemplateFault("integer overflow in //");
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
@@ -599,17 +744,37 @@ double py_fmod(double a, double b) {
   throw TemplateFault("unsupported operand type(s) for " + op + ": '" + l.type_name() + "' and '" + r.type_name() + "'");
 }
 
+// Python's int ** int for e >= 0, by squaring (63 steps at most, where a loop of e
+// multiplications never ends for the bases 0, 1 and -1, which never overflow).
+int64_t int_pow(int64_t base, int64_t e) {
+  int64_t out = 1;
+  while (true) {
+    if ((e & 1) && __builtin_mul_overflow(out, base, &out)) throw TemplateFault("integer overflow in **");
+    e >>= 1;
+    if (e == 0) return out;
+    // Squaring only while bits remain keeps base^(2^k) <= |result|: no overflow unless the result overflows.
+    if (__builtin_mul_overflow(base, base, &base)) throw TemplateFault("integer overflow in **");
+  }
+}
+
 Value repeat(const Value& seq, int64_t n) {
   size_t unit = seq.is_string() ? seq.as_string().size() : seq.items().size();
   if (n > 0 && unit > 0 && static_cast<uint64_t>(n) > (size_t{1} << 28) / unit)
     throw TemplateFault("repetition result is too large");
+  if (!seq.is_string() && n > 0) check_list_size(static_cast<uint64_t>(n) * unit, "repetition");
+  // An empty sequence or n <= 0 gives an empty result at once (a loop of n empty appends never ends).
+  const size_t count = n > 0 && unit > 0 ? static_cast<size_t>(n) : 0;
   if (seq.is_string()) {
+    // By doubling: a few memcpys instead of one append per copy ('x' * 200000000).
     std::string out;
-    for (int64_t k = 0; k < n; ++k) out += seq.as_string();
+    out.reserve(unit * count);
+    if (count > 0) out = seq.as_string();
+    while (out.size() < unit * count) out.append(out, 0, std::min(out.size(), unit * count - out.size()));
     return Value(std::move(out));
   }
   List out;
-  for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.items().begin(), seq.items().end());
+  out.reserve(unit * count);
+  for (size_t k = 0; k < count; ++k) out.insert(out.end(), seq.items().begin(), seq.items().end());
   return seq.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
 }
 
@@ -617,7 +782,11 @@ Value repeat(const Value& seq, int64_t n) {
 
 Value Interpreter::binary(const std::string& op, const Value& l, const Value& r) {
   if (op == "~") {
-    return Value(l.str() + r.str());
+    std::string ls, rs;  // str() of non-strings; strings are not copied before the size check
+    const std::string& a = l.is_string() ? l.as_string() : (ls = l.str());
+    const std::string& b = r.is_string() ? r.as_string() : (rs = r.str());
+    check_string_size(a.size() + b.size(), "~");
+    return Value(a + b);
   }
   if (l.is_undefined()) throw_undefined(l);
   if (r.is_undefined()) throw_undefined(r);
@@ -630,8 +799,12 @@ Value Interpreter::binary(const std::string& op, const Value& l, const Value& r)
       return Value(out);
     }
     if (nums) return Value(l.to_double() + r.to_double());
-    if (l.is_string() && r.is_string()) return Value(l.as_string() + r.as_string());
+    if (l.is_string() && r.is_string()) {
+      check_string_size(l.as_string().size() + r.as_string().size(), "+");
+      return Value(l.as_string() + r.as_string());
+    }
     if (l.kind() == r.kind() && l.is_sequence()) {
+      check_list_size(l.items().size() + r.items().size(), "+");
       List out = l.items();
       out.insert(out.end(), r.items().begin(), r.items().end());
       return l.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
@@ -677,19 +850,20 @@ Value Interpreter::binary(const std::string& op, const Value& l, const Value& r)
     if (r.to_double() == 0) throw TemplateFault("integer division or modulo by zero");
     if (ints) {
       int64_t a = int_of(l), b = int_of(r);
+      if (b == -1) return Value(int64_t{0});  // INT64_MIN % -1 would trap; x % -1 is always 0
       return Value(a - floor_div(a, b) * b);
     }
     return Value(py_fmod(l.to_double(), r.to_double()));
   }
   if (op == "**") {
     if (!nums) unsupported("** or pow()", l, r);
-    if (ints && int_of(r) >= 0) {
-      int64_t base = int_of(l), e = int_of(r), out = 1;
-      for (int64_t k = 0; k < e; ++k)
-        if (__builtin_mul_overflow(out, base, &out)) throw TemplateFault("integer overflow in **");
-      return Value(out);
-    }
-    return Value(std::pow(l.to_double(), r.to_double()));
+    if (ints && int_of(r) >= 0) return Value(int_pow(int_of(l), int_of(r)));
+    double base = l.to_double(), e = r.to_double();
+    if (base == 0 && e < 0) throw TemplateFault("0.0 cannot be raised to a negative power");
+    double out = std::pow(base, e);
+    if (std::isinf(out) && std::isfinite(base) && std::isfinite(e))
+      throw TemplateFault("(34, 'Numerical result out of range')");  // Python's OverflowError
+    return Value(out);
   }
   throw TemplateFault("unknown operator " + op);
 }
@@ -731,6 +905,8 @@ bool Interpreter::compare(const std::string& op, const Value& l, const Value& r)
     if (op == ">") return py_less(r, l);
     if (op == "<=") return py_less(l, r) || py_equal(l, r);
     if (op == ">=") return py_less(r, l) || py_equal(l, r);
+  } catch (const TemplateFault&) {
+    throw;  // not a type mismatch: too deep a value
   } catch (const std::runtime_error&) {
     throw order_error();
   }

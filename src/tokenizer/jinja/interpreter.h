@@ -7,9 +7,11 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -23,6 +25,19 @@ class TemplateFault : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Every string or list a render builds, and the rendered output itself, is capped at 256 MiB
+// (lists at 256 MiB of Values), so a template cannot run the host out of memory or spin for
+// minutes filling a buffer; the same cap as `*` repetition. Prompts are far smaller.
+constexpr uint64_t kMaxResultBytes = uint64_t{1} << 28;
+// Throws "<what> result is too large" when `bytes` (or `items` Values) exceed the cap.
+void check_string_size(uint64_t bytes, const char* what);
+void check_list_size(uint64_t items, const char* what);
+
+// Values nest through lists, dicts and namespaces; repr, ==, <, and tojson recurse through them.
+// Deeper values (only a template loop can build them: JSON input stops at 256) are an error, as
+// Python's RecursionError, instead of a stack overflow.
+constexpr int kMaxValueDepth = 1000;
 
 struct RenderOptions {
   // "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS" pins strftime_now(); when unset, the environment
@@ -62,7 +77,7 @@ class Interpreter {
   void exec_for(const ForStmt& s, const ScopePtr& scope);
   void assign(const Target& t, Value v, const ScopePtr& scope, uint32_t offset);
   Value make_macro(const std::vector<MacroParam>* params, const Body* body, const std::string& name,
-                   const ScopePtr& closure);
+                   bool catch_varargs, const ScopePtr& closure);
   std::string capture(const Body& body, const ScopePtr& scope);
 
   Value eval(const Expr& e, const ScopePtr& scope);
@@ -76,8 +91,16 @@ class Interpreter {
   const std::string& source_;
   const RenderOptions& opts_;
   std::string* out_ = nullptr;
+  void emit(std::string_view text);  // appends to *out_, within kMaxResultBytes for the render
+  uint64_t emitted_ = 0;
+
   int loop_depth_ = 0;
   int call_depth_ = 0;  // macro recursion, bounded like Python's recursion limit
+  // Nesting of eval/exec frames across macro calls. The parser bounds one template's nesting at
+  // 500, but macro recursion (200 deep) multiplies it; this one budget keeps the whole render's
+  // stack well inside the 8 MiB of a server worker thread. See kMaxRenderDepth.
+  int render_depth_ = 0;
+  struct DepthScope;
   std::vector<ScopePtr> closures_;  // scopes that define macros, alive until the render ends
 };
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "tokenizer/jinja/interpreter.h"
 #include "tokenizer/jinja/utf8.h"
 
 namespace tllm::jinja {
@@ -65,13 +66,27 @@ struct Dumper {
   const JsonDumpOptions& o;
   std::string item_sep, key_sep;
   std::string out;
+  std::vector<const void*> active;  // containers being written: json.dumps' check_circular
 
   void newline(int level) {
+    check_string_size(out.size() + 1 + static_cast<uint64_t>(level) * o.indent->size(), "tojson");
     out += '\n';
     for (int k = 0; k < level; ++k) out += *o.indent;
   }
 
+  // Enters a list or dict: Python's "Circular reference detected" for one that contains itself,
+  // and RecursionError's message for one nested too deep to write without overflowing the stack.
+  void enter(const void* container) {
+    if (std::find(active.begin(), active.end(), container) != active.end())
+      throw TemplateFault("Circular reference detected");
+    if (static_cast<int>(active.size()) >= kMaxValueDepth)
+      throw TemplateFault("maximum recursion depth exceeded while encoding a JSON object (values nest more than " +
+                          std::to_string(kMaxValueDepth) + " levels deep)");
+    active.push_back(container);
+  }
+
   void dump(const Value& v, int level) {
+    check_string_size(out.size(), "tojson");
     switch (v.kind()) {
       case Kind::None: out += "null"; return;
       case Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
@@ -85,6 +100,7 @@ struct Dumper {
           out += "[]";
           return;
         }
+        enter(&xs);
         out += '[';
         if (o.indent) newline(level + 1);
         for (size_t k = 0; k < xs.size(); ++k) {
@@ -96,6 +112,7 @@ struct Dumper {
         }
         if (o.indent) newline(level);
         out += ']';
+        active.pop_back();
         return;
       }
       case Kind::Dict: {
@@ -104,6 +121,7 @@ struct Dumper {
           out += "{}";
           return;
         }
+        enter(&d);
         std::vector<const std::pair<Value, Value>*> entries;
         for (const auto& e : d.entries) entries.push_back(&e);
         if (o.sort_keys)
@@ -124,6 +142,7 @@ struct Dumper {
         }
         if (o.indent) newline(level);
         out += '}';
+        active.pop_back();
         return;
       }
       default:
@@ -135,7 +154,7 @@ struct Dumper {
 }  // namespace
 
 std::string json_dump(const Value& v, const JsonDumpOptions& opts) {
-  Dumper d{opts, opts.item_separator.value_or(opts.indent ? "," : ", "), opts.key_separator.value_or(": "), {}};
+  Dumper d{opts, opts.item_separator.value_or(opts.indent ? "," : ", "), opts.key_separator.value_or(": "), {}, {}};
   d.dump(v, 0);
   return std::move(d.out);
 }

@@ -245,7 +245,11 @@ void Lexer::lex_tag(bool is_block, std::vector<Token>& out) {
         for (size_t k = start; k < p; ++k)
           if (src_[k] != '_') text += src_[k];
         if (text.empty()) fail(at, "invalid integer literal");
-        out.push_back({Tok::Int, std::to_string(std::stoll(text, nullptr, base)), at});
+        int64_t v = 0;
+        for (char d : text)
+          if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, hex_value(d), &v))
+            fail(at, "integer literal " + src_.substr(pos_, p - pos_) + " is out of range (integers are 64-bit)");
+        out.push_back({Tok::Int, std::to_string(v), at});
         pos_ = p;
         continue;
       }

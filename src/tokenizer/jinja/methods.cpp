@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
+#include <limits>
 #include <unordered_map>
 
 #include "tokenizer/jinja/builtins.h"
@@ -28,6 +30,22 @@ ArgReader::ArgReader(const Args& args, std::string_view fn, std::initializer_lis
     if (vals_[k]) throw TemplateFault(std::string(fn) + "() got multiple values for argument '" + key + "'");
     vals_[k] = &v;
   }
+}
+
+std::string c_format(const char* fmt, ...) {
+  va_list ap, again;
+  va_start(ap, fmt);
+  va_copy(again, ap);
+  int n = std::vsnprintf(nullptr, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    va_end(again);
+    throw TemplateFault("format result is too large");
+  }
+  std::string out(static_cast<size_t>(n), '\0');
+  std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+  va_end(again);
+  return out;
 }
 
 int64_t to_int_arg(const Value& v, std::string_view what) {
@@ -177,8 +195,17 @@ std::string format_spec(const Value& v, const std::string& spec) {
     }
     ++i;
   }
-  size_t width = 0;
-  while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) width = width * 10 + (spec[i++] - '0');
+  // Width and precision are capped at the result-size cap (Python: "Too many decimal digits in
+  // format string" past sys.maxsize, MemoryError below it), so they cannot overflow or exhaust memory.
+  auto number = [&]() {
+    uint64_t n = 0;
+    while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) {
+      n = n * 10 + static_cast<uint64_t>(spec[i++] - '0');
+      if (n > kMaxResultBytes) throw TemplateFault("format width or precision is too large");
+    }
+    return n;
+  };
+  size_t width = static_cast<size_t>(number());
   bool comma = false;
   if (i < spec.size() && spec[i] == ',') {
     comma = true;
@@ -187,13 +214,11 @@ std::string format_spec(const Value& v, const std::string& spec) {
   int precision = -1;
   if (i < spec.size() && spec[i] == '.') {
     ++i;
-    precision = 0;
-    while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) precision = precision * 10 + (spec[i++] - '0');
+    precision = static_cast<int>(number());
   }
   char type = i < spec.size() ? spec[i++] : 0;
   if (i != spec.size()) throw TemplateFault("invalid format specifier '" + spec + "'");
   std::string body;
-  char buf[512];
   bool numeric = v.is_number();
   if (!type) {
     if (v.is_float() && precision >= 0) type = 'g';
@@ -214,7 +239,8 @@ std::string format_spec(const Value& v, const std::string& spec) {
         if (v.is_float()) throw TemplateFault("Unknown format code 'd' for object of type 'float'");
         int64_t n = v.is_bool() ? v.as_bool() : v.as_int();
         neg = n < 0;
-        body = std::to_string(neg ? -n : n);
+        // The magnitude in uint64_t: negating INT64_MIN as an int64_t is undefined behaviour.
+        body = std::to_string(neg ? uint64_t{0} - static_cast<uint64_t>(n) : static_cast<uint64_t>(n));
         if (comma) {
           std::string grouped;
           for (size_t k = 0; k < body.size(); ++k) {
@@ -230,7 +256,7 @@ std::string format_spec(const Value& v, const std::string& spec) {
       case 'b': {
         int64_t n = to_int_arg(v, "format");
         neg = n < 0;
-        uint64_t u = neg ? static_cast<uint64_t>(-n) : static_cast<uint64_t>(n);
+        uint64_t u = neg ? uint64_t{0} - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
         int base = type == 'x' ? 16 : type == 'o' ? 8 : 2;
         do {
           body.insert(body.begin(), "0123456789abcdef"[u % base]);
@@ -240,16 +266,14 @@ std::string format_spec(const Value& v, const std::string& spec) {
       }
       case '%':
         neg = d < 0;
-        std::snprintf(buf, sizeof(buf), "%.*f%%", precision < 0 ? 6 : precision, std::fabs(d) * 100);
-        body = buf;
+        body = c_format("%.*f%%", precision < 0 ? 6 : precision, std::fabs(d) * 100);
         break;
       default: {
         if (std::string_view("fFeEgG").find(type) == std::string_view::npos)
           throw TemplateFault(std::string("Unknown format code '") + type + "'");
         neg = std::signbit(d);
-        std::string f = std::string("%.*") + type;
-        std::snprintf(buf, sizeof(buf), f.c_str(), precision < 0 ? 6 : precision, std::fabs(d));
-        body = buf;
+        const char f[] = {'%', '.', '*', type, '\0'};
+        body = c_format(f, precision < 0 ? 6 : precision, std::fabs(d));
       }
     }
     if (neg) body = "-" + body;
@@ -268,6 +292,18 @@ std::string format_spec(const Value& v, const std::string& spec) {
     }
     default: return std::string(pad, fill) + body;
   }
+}
+
+// A field number of str.format ("{12}", "{0[3]}"), all digits. Python parses it into a
+// Py_ssize_t and fails beyond that.
+size_t field_number(const std::string& digits) {
+  uint64_t n = 0;
+  for (char d : digits) {
+    if (n > (static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) - 9) / 10)
+      throw TemplateFault("Too many decimal digits in format string");
+    n = n * 10 + static_cast<uint64_t>(d - '0');
+  }
+  return static_cast<size_t>(n);
 }
 
 Value str_format(const Value& self, Args& args) {
@@ -313,7 +349,7 @@ Value str_format(const Value& self, Args& args) {
       if (auto_index >= args.pos.size()) throw TemplateFault("Replacement index " + std::to_string(auto_index) + " out of range for positional args tuple");
       v = args.pos[auto_index++];
     } else if (std::all_of(head.begin(), head.end(), [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
-      size_t k = std::stoul(head);
+      size_t k = field_number(head);
       if (k >= args.pos.size()) throw TemplateFault("Replacement index " + head + " out of range for positional args tuple");
       v = args.pos[k];
     } else {
@@ -336,11 +372,11 @@ Value str_format(const Value& self, Args& args) {
         std::string key = field.substr(p + 1, q - p - 1);
         bool numeric = !key.empty() && std::all_of(key.begin(), key.end(), [](char d) { return std::isdigit(static_cast<unsigned char>(d)); });
         if (v.is_sequence() && numeric) {
-          size_t k = std::stoul(key);
+          size_t k = field_number(key);
           if (k >= v.items().size()) throw TemplateFault("list index out of range");
           v = v.items()[k];
         } else if (v.is_dict()) {
-          const Value* x = numeric ? v.dict_ref().find(Value(static_cast<int64_t>(std::stoll(key))))
+          const Value* x = numeric ? v.dict_ref().find(Value(static_cast<int64_t>(field_number(key))))
                                    : v.dict_ref().find(std::string_view(key));
           if (!x) throw TemplateFault("KeyError: '" + key + "'");
           v = *x;
@@ -354,6 +390,7 @@ Value str_format(const Value& self, Args& args) {
     else if (conv == "s") v = Value(v.str());
     else if (!conv.empty()) throw TemplateFault("Unknown conversion specifier " + conv);
     out += format_spec(v, spec);
+    check_string_size(out.size(), "format");
   }
   return Value(std::move(out));
 }
@@ -390,6 +427,7 @@ Value pad(const Value& self, Args& args, const char* name, char how) {
   int64_t len = static_cast<int64_t>(utf8::length(s));
   if (width <= len) return self;
   int64_t total = width - len;
+  check_string_size(static_cast<uint64_t>(total) * fill.size() + s.size(), name);
   auto rep = [&](int64_t n) {
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += fill;
@@ -454,6 +492,7 @@ const std::unordered_map<std::string, Method>& str_methods() {
            int64_t done = 0;
            for (size_t k = 0; k <= cps.size(); ++k) {
              if (count < 0 || done < count) {
+               check_string_size(out.size() + to.size(), "replace");
                out += to;
                ++done;
              }
@@ -461,6 +500,12 @@ const std::unordered_map<std::string, Method>& str_methods() {
            }
            return Value(std::move(out));
          }
+         // The result's size first, so a huge one fails before it is built.
+         uint64_t matches = 0;
+         for (size_t p = x.find(from); p != std::string::npos && (count < 0 || matches < static_cast<uint64_t>(count));
+              p = x.find(from, p + from.size()))
+           ++matches;
+         check_string_size(x.size() - matches * from.size() + matches * to.size(), "replace");
          size_t pos = 0;
          int64_t done = 0;
          while (count < 0 || done < count) {
@@ -498,14 +543,20 @@ const std::unordered_map<std::string, Method>& str_methods() {
       {"join", [](const Value& s, Args& a) {
          ArgReader r(a, "join", {"iterable"});
          if (!r.has(0)) throw TemplateFault("join() takes exactly one argument");
-         std::string out;
-         bool first = true;
-         for (const auto& x : iterate(*r.get(0))) {
+         List items = iterate(*r.get(0));
+         uint64_t total = 0;
+         for (const auto& x : items) {
            if (!x.is_string())
              throw TemplateFault(std::string("sequence item: expected str instance, ") + x.type_name() + " found");
-           if (!first) out += s.as_string();
-           first = false;
-           out += x.as_string();
+           total += x.as_string().size();
+         }
+         if (!items.empty()) total += (items.size() - 1) * s.as_string().size();
+         check_string_size(total, "join");  // before building it: a long separator multiplies
+         std::string out;
+         out.reserve(total);
+         for (size_t k = 0; k < items.size(); ++k) {
+           if (k) out += s.as_string();
+           out += items[k].as_string();
          }
          return Value(std::move(out));
        }},
@@ -541,6 +592,7 @@ const std::unordered_map<std::string, Method>& str_methods() {
          std::string x = s.as_string();
          int64_t len = static_cast<int64_t>(utf8::length(x));
          if (width <= len) return s;
+         check_string_size(static_cast<uint64_t>(width - len) + x.size(), "zfill");
          size_t signlen = (!x.empty() && (x[0] == '+' || x[0] == '-')) ? 1 : 0;
          return Value(x.substr(0, signlen) + std::string(width - len, '0') + x.substr(signlen));
        }},
@@ -634,6 +686,7 @@ const std::unordered_map<std::string, Method>& list_methods() {
          ArgReader a(args, "extend", {"iterable"});
          if (!a.has(0)) throw TemplateFault("extend() takes exactly one argument (0 given)");
          List more = iterate(*a.get(0));
+         check_list_size(self.items().size() + more.size(), "extend");
          self.items().insert(self.items().end(), more.begin(), more.end());
          return Value::none();
        }},
@@ -790,11 +843,15 @@ Value slice_value(const Value& obj, std::optional<int64_t> start, std::optional<
   };
   int64_t b = adjust(start, step < 0 ? n - 1 : 0);
   int64_t e = adjust(stop, step < 0 ? -1 : n);
+  // b and e lie in [-1, n]. Counting the items first, in unsigned arithmetic, keeps `i += step`
+  // from overflowing (and wrapping to a negative index) for steps near INT64_MAX or INT64_MIN.
+  uint64_t span = step > 0 ? (b < e ? static_cast<uint64_t>(e - b) : 0) : (b > e ? static_cast<uint64_t>(b - e) : 0);
+  uint64_t ustep = step > 0 ? static_cast<uint64_t>(step) : uint64_t{0} - static_cast<uint64_t>(step);
+  uint64_t count = span == 0 ? 0 : (span - 1) / ustep + 1;
   std::vector<int64_t> idx;
-  if (step > 0)
-    for (int64_t i = b; i < e; i += step) idx.push_back(i);
-  else
-    for (int64_t i = b; i > e; i += step) idx.push_back(i);
+  idx.reserve(count);
+  for (uint64_t k = 0; k < count; ++k)
+    idx.push_back(step > 0 ? b + static_cast<int64_t>(k * ustep) : b - static_cast<int64_t>(k * ustep));
   if (obj.is_string()) {
     std::string out;
     for (int64_t i : idx) utf8::append(out, cps[static_cast<size_t>(i)]);

@@ -1,6 +1,7 @@
 #include "tokenizer/jinja/parser.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <initializer_list>
 #include <string_view>
 
@@ -25,14 +26,34 @@ class Parser {
   size_t i_ = 0;
   int depth_ = 0;  // nesting of blocks and sub-expressions, bounded so bad input cannot overflow the stack
 
+  // The limit bounds the depth of the syntax tree, which the interpreter walks by recursion.
   static constexpr int kMaxDepth = 500;
+  void enter_level() {
+    if (++depth_ > kMaxDepth)
+      fail("template nests blocks or expressions more than 500 deep (each link of a chain like a ~ b ~ c, "
+           "x|f|g or a.b.c counts as a level)");
+  }
   struct DepthGuard {
     Parser& p;
-    explicit DepthGuard(Parser& parser) : p(parser) {
-      if (++p.depth_ > kMaxDepth) p.fail("template nests blocks or expressions more than 500 deep");
-    }
+    explicit DepthGuard(Parser& parser) : p(parser) { p.enter_level(); }
     ~DepthGuard() { --p.depth_; }
   };
+  // A left-associative chain (a ~ b ~ c, a and b and c, x|f|g, a.b[0]()) nests its tree one
+  // level per link, though the parser loops over it: each link counts as a level until the
+  // chain ends, or 40,000 terms would overflow the interpreter's stack at render time.
+  struct ChainGuard {
+    Parser& p;
+    int links = 0;
+    explicit ChainGuard(Parser& parser) : p(parser) {}
+    void link() {
+      p.enter_level();
+      ++links;
+    }
+    ~ChainGuard() { p.depth_ -= links; }
+  };
+
+  // Flags of the macros and call blocks being parsed: set when their body reads `varargs`.
+  std::vector<bool*> varargs_readers_;
 
   const Token& cur() const { return toks_[i_]; }
   const Token& peek(size_t k = 1) const { return toks_[std::min(i_ + k, toks_.size() - 1)]; }
@@ -274,7 +295,10 @@ class Parser {
       if (!params.empty()) expect_op(",");
       if (is_op(")")) break;
       MacroParam p;
+      const uint32_t name_at = cur().offset;
       p.name = expect_name();
+      for (const auto& q : params)
+        if (q.name == p.name) fail_at(name_at, "duplicate argument '" + p.name + "' in macro signature");
       if (skip_op("=")) p.default_value = parse_expression(true);
       else if (!params.empty() && params.back().default_value)
         fail("non-default argument '" + p.name + "' follows default argument");
@@ -290,7 +314,9 @@ class Parser {
     s->params = parse_signature();
     expect_block_end();
     std::string which;
+    varargs_readers_.push_back(&s->catch_varargs);
     s->body = subparse({"endmacro"}, &which);
+    varargs_readers_.pop_back();
     if (cur().type == Tok::Name) next();  // {% endmacro name %}
     expect_block_end();
     return s;
@@ -304,7 +330,9 @@ class Parser {
     s->call.reset(static_cast<CallExpr*>(e.release()));
     expect_block_end();
     std::string which;
+    varargs_readers_.push_back(&s->catch_varargs);
     s->body = subparse({"endcall"}, &which);
+    varargs_readers_.pop_back();
     expect_block_end();
     return s;
   }
@@ -336,6 +364,15 @@ class Parser {
   }
 
   // ---- expressions ----
+
+  // The lexer gives decimal digits (it converts 0x/0o/0b literals, checking their range).
+  int64_t int_literal(const Token& t) const {
+    int64_t v = 0;
+    for (char c : t.value)
+      if (c < '0' || c > '9' || __builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v))
+        fail_at(t.offset, "integer literal " + t.value + " is out of range (integers are 64-bit)");
+    return v;
+  }
 
   // A comma-separated list becomes a tuple ({{ a, b }}, for x in a, b).
   ExprPtr parse_tuple(bool with_condexpr, bool explicit_parens, std::initializer_list<std::string_view> extra_end) {
@@ -369,7 +406,9 @@ class Parser {
 
   ExprPtr parse_condexpr() {
     ExprPtr e = parse_or();
+    ChainGuard chain(*this);  // its links also bound `a if c else b if d else ...`, which recurses
     while (is_name("if")) {
+      chain.link();
       const uint32_t at = cur().offset;
       next();
       auto c = make<CondExpr>(at);
@@ -385,7 +424,9 @@ class Parser {
   // Left-associative `a or b or c` / `a and b and c`.
   ExprPtr parse_logic(ExprKind kind, std::string_view word, ExprPtr (Parser::*operand)()) {
     ExprPtr left = (this->*operand)();
+    ChainGuard chain(*this);
     while (is_name(word)) {
+      chain.link();
       next();
       auto n = std::make_unique<LogicExpr>(kind);
       n->offset = left->offset;
@@ -400,6 +441,7 @@ class Parser {
 
   ExprPtr parse_not() {
     if (is_name("not")) {
+      DepthGuard guard(*this);
       auto n = make<UnaryExpr>(cur().offset);
       next();
       n->op = "not";
@@ -449,7 +491,9 @@ class Parser {
 
   ExprPtr parse_math1() {
     ExprPtr left = parse_concat();
+    ChainGuard chain(*this);
     while (is_op("+") || is_op("-")) {
+      chain.link();
       std::string op = cur().value;
       next();
       left = binary(op, std::move(left), parse_concat());
@@ -459,13 +503,20 @@ class Parser {
 
   ExprPtr parse_concat() {
     ExprPtr left = parse_math2();
-    while (skip_op("~")) left = binary("~", std::move(left), parse_math2());
+    ChainGuard chain(*this);
+    while (is_op("~")) {
+      chain.link();
+      next();
+      left = binary("~", std::move(left), parse_math2());
+    }
     return left;
   }
 
   ExprPtr parse_math2() {
     ExprPtr left = parse_pow();
+    ChainGuard chain(*this);
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      chain.link();
       std::string op = cur().value;
       next();
       left = binary(op, std::move(left), parse_pow());
@@ -475,7 +526,12 @@ class Parser {
 
   ExprPtr parse_pow() {
     ExprPtr left = parse_unary(true);
-    while (skip_op("**")) left = binary("**", std::move(left), parse_unary(true));
+    ChainGuard chain(*this);
+    while (is_op("**")) {
+      chain.link();
+      next();
+      left = binary("**", std::move(left), parse_unary(true));
+    }
     return left;
   }
 
@@ -508,6 +564,8 @@ class Parser {
         else {
           auto n = make<NameExpr>(at);
           n->name = t.value;
+          if (n->name == "varargs")  // jinja2 marks every enclosing macro, nested ones included
+            for (bool* reads : varargs_readers_) *reads = true;
           next();
           return n;
         }
@@ -526,17 +584,15 @@ class Parser {
       }
       case Tok::Int: {
         auto lit = make<LiteralExpr>(at);
-        try {
-          lit->value = Value(static_cast<int64_t>(std::stoll(t.value)));
-        } catch (const std::exception&) {
-          fail("integer literal " + t.value + " is out of range");
-        }
+        lit->value = Value(int_literal(t));
         next();
         return lit;
       }
       case Tok::Float: {
         auto lit = make<LiteralExpr>(at);
-        lit->value = Value(std::stod(t.value));
+        // strtod, not stod: 1e400 is inf and 1e-400 is 0.0, as Python's float literals are,
+        // where stod throws out_of_range.
+        lit->value = Value(std::strtod(t.value.c_str(), nullptr));
         next();
         return lit;
       }
@@ -579,7 +635,9 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
+    ChainGuard chain(*this);
     while (true) {
+      if (is_op(".") || is_op("[") || is_op("(")) chain.link();
       if (is_op(".") || is_op("[")) node = parse_subscript(std::move(node));
       else if (is_op("(")) node = parse_call(std::move(node));
       else return node;
@@ -587,7 +645,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_expr(ExprPtr node) {
+    ChainGuard chain(*this);
     while (true) {
+      if (is_op("|") || is_name("is") || is_op("(")) chain.link();
       if (is_op("|")) {
         next();
         node = parse_filter_call(std::move(node));
@@ -616,7 +676,7 @@ class Parser {
         auto g = make<GetItemExpr>(at);
         g->object = std::move(object);
         auto lit = make<LiteralExpr>(cur().offset);
-        lit->value = Value(static_cast<int64_t>(std::stoll(cur().value)));
+        lit->value = Value(int_literal(cur()));
         g->index = std::move(lit);
         next();
         return g;

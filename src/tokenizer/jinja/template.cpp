@@ -1,6 +1,8 @@
 #include "tokenizer/jinja/template.h"
 
 #include <limits>
+#include <new>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "tokenizer/jinja/builtins.h"
@@ -8,7 +10,17 @@
 
 namespace tllm::jinja {
 
-Template::Template(std::string source) { body_ = parse_template(source, &source_); }
+Template::Template(std::string source) {
+  try {
+    body_ = parse_template(source, &source_);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Only a bug or memory running out gets here; still a tllm::Error naming the template.
+    throw Error(std::string("template syntax error: ") +
+                (dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory while parsing" : e.what()));
+  }
+}
 
 std::string Template::render(const Value& context, const RenderOptions& opts) const {
   if (!context.is_dict()) throw InvalidArgument("template context must be a dict of variables");
@@ -20,7 +32,18 @@ std::string Template::render(const Value& context, const RenderOptions& opts) co
     top->set(k.as_string(), v);
   }
   Interpreter interp(source_, opts);
-  return interp.render(body_, top);
+  try {
+    return interp.render(body_, top);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The interpreter turns exceptions into "template error at L:C" where a statement or
+    // expression is running; anything else (std::out_of_range, std::bad_alloc from a bug or
+    // memory running out) must still reach the caller as a tllm::Error, not as a bare "stoll"
+    // that the server would answer with a 500.
+    throw Error(std::string("template error: ") +
+                (dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory while rendering" : e.what()));
+  }
 }
 
 namespace {

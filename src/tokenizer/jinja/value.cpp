@@ -1,13 +1,47 @@
 #include "tokenizer/jinja/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
+#include "tokenizer/jinja/interpreter.h"
 #include "tokenizer/jinja/utf8.h"
 
 namespace tllm::jinja {
+
+void Value::release_container() noexcept {
+  // Dropping the last reference to a list nested 100,000 deep (a template loop can build one)
+  // would free it by recursion, one level per frame, and overflow the stack. Instead, a
+  // container whose last reference goes away while another is being freed is queued, and the
+  // outermost release frees the queue in a loop, so the recursion is never more than two deep.
+  thread_local std::vector<std::shared_ptr<void>> pending;
+  thread_local bool draining = false;
+  std::shared_ptr<void> last;
+  if (auto* l = std::get_if<ListPtr>(&data_)) {
+    if (*l && l->use_count() == 1 && !(*l)->empty()) last = std::move(*l);
+  } else if (auto* d = std::get_if<DictPtr>(&data_)) {
+    if (*d && d->use_count() == 1 && (*d)->size() > 0) last = std::move(*d);
+  }
+  if (!last) return;
+  if (draining) {
+    try {
+      pending.push_back(std::move(last));
+    } catch (...) {
+      // Out of memory for the queue: `last` frees by plain recursion instead.
+    }
+    return;
+  }
+  draining = true;
+  last.reset();
+  while (!pending.empty()) {
+    std::shared_ptr<void> next = std::move(pending.back());
+    pending.pop_back();
+    next.reset();
+  }
+  draining = false;
+}
 
 Value Value::undefined(std::string hint) {
   Value v(Kind::Undefined);
@@ -169,6 +203,70 @@ std::string Value::str() const {
   }
 }
 
+namespace {
+
+[[noreturn]] void too_deep(const char* doing) {
+  throw TemplateFault(std::string("maximum recursion depth exceeded ") + doing + " (values nest more than " +
+                      std::to_string(kMaxValueDepth) + " levels deep)");
+}
+
+// repr with Python's guard against cycles (Py_ReprEnter): a list or dict already being printed
+// further up prints as [...] / {...}. `active` holds the containers being printed.
+void repr_into(const Value& v, std::string& out, std::vector<const void*>& active) {
+  switch (v.kind()) {
+    case Kind::List:
+    case Kind::Tuple: {
+      bool tup = v.kind() == Kind::Tuple;
+      const List& xs = v.items();
+      if (std::find(active.begin(), active.end(), &xs) != active.end()) {
+        out += tup ? "(...)" : "[...]";
+        return;
+      }
+      if (static_cast<int>(active.size()) >= kMaxValueDepth) too_deep("while getting the repr of an object");
+      active.push_back(&xs);
+      out += tup ? "(" : "[";
+      for (size_t k = 0; k < xs.size(); ++k) {
+        if (k) out += ", ";
+        repr_into(xs[k], out, active);
+        check_string_size(out.size(), "repr");
+      }
+      if (tup && xs.size() == 1) out += ",";
+      out += tup ? ")" : "]";
+      active.pop_back();
+      return;
+    }
+    case Kind::Dict:
+    case Kind::Namespace: {
+      const Dict& d = v.dict_ref();
+      const bool ns = v.kind() == Kind::Namespace;
+      if (ns) out += "<Namespace ";
+      if (std::find(active.begin(), active.end(), &d) != active.end()) {
+        out += "{...}";
+      } else {
+        if (static_cast<int>(active.size()) >= kMaxValueDepth) too_deep("while getting the repr of an object");
+        active.push_back(&d);
+        out += "{";
+        bool first = true;
+        for (const auto& [k, x] : d.entries) {
+          if (!first) out += ", ";
+          first = false;
+          repr_into(k, out, active);
+          out += ": ";
+          repr_into(x, out, active);
+          check_string_size(out.size(), "repr");
+        }
+        out += "}";
+        active.pop_back();
+      }
+      if (ns) out += ">";
+      return;
+    }
+    default: out += v.repr();
+  }
+}
+
+}  // namespace
+
 std::string Value::repr() const {
   switch (kind_) {
     case Kind::Undefined: return "";
@@ -178,29 +276,13 @@ std::string Value::repr() const {
     case Kind::Float: return py_float_repr(as_float());
     case Kind::String: return py_str_repr(as_string());
     case Kind::List:
-    case Kind::Tuple: {
-      bool tup = kind_ == Kind::Tuple;
-      std::string out = tup ? "(" : "[";
-      const List& xs = items();
-      for (size_t k = 0; k < xs.size(); ++k) {
-        if (k) out += ", ";
-        out += xs[k].repr();
-      }
-      if (tup && xs.size() == 1) out += ",";
-      out += tup ? ")" : "]";
-      return out;
-    }
+    case Kind::Tuple:
     case Kind::Dict:
     case Kind::Namespace: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [k, v] : dict_ref().entries) {
-        if (!first) out += ", ";
-        first = false;
-        out += k.repr() + ": " + v.repr();
-      }
-      out += "}";
-      return kind_ == Kind::Namespace ? "<Namespace " + out + ">" : out;
+      std::string out;
+      std::vector<const void*> active;
+      repr_into(*this, out, active);
+      return out;
     }
     case Kind::Callable: return "<function " + fn().name + ">";
   }
@@ -240,7 +322,9 @@ bool Dict::erase(const Value& key) {
   return false;
 }
 
-bool py_equal(const Value& a, const Value& b) {
+namespace {
+
+bool equal_at(const Value& a, const Value& b, int depth) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.to_double() == b.to_double();
     int64_t x = a.is_bool() ? a.as_bool() : a.as_int();
@@ -256,18 +340,32 @@ bool py_equal(const Value& a, const Value& b) {
     case Kind::Tuple: {
       const List& x = a.items();
       const List& y = b.items();
+      if (&x == &y) return true;  // Python compares items by identity first: a == a holds even if a contains a
       if (x.size() != y.size()) return false;
+      if (depth >= kMaxValueDepth) too_deep("in comparison");
       for (size_t k = 0; k < x.size(); ++k)
-        if (!py_equal(x[k], y[k])) return false;
+        if (!equal_at(x[k], y[k], depth + 1)) return false;
       return true;
     }
     case Kind::Dict: {
       const Dict& x = a.dict_ref();
       const Dict& y = b.dict_ref();
+      if (&x == &y) return true;
       if (x.size() != y.size()) return false;
+      if (depth >= kMaxValueDepth) too_deep("in comparison");
       for (const auto& [k, v] : x.entries) {
-        const Value* w = y.find(k);
-        if (!w || !py_equal(v, *w)) return false;
+        // Dict::find, with the depth carried on: keys may be containers too.
+        const Value* w = nullptr;
+        if (k.is_string()) {
+          w = y.find(std::string_view(k.as_string()));
+        } else {
+          for (const auto& e : y.entries)
+            if (equal_at(e.first, k, depth + 1)) {
+              w = &e.second;
+              break;
+            }
+        }
+        if (!w || !equal_at(v, *w, depth + 1)) return false;
       }
       return true;
     }
@@ -277,7 +375,7 @@ bool py_equal(const Value& a, const Value& b) {
   }
 }
 
-bool py_less(const Value& a, const Value& b) {
+bool less_at(const Value& a, const Value& b, int depth) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.to_double() < b.to_double();
     int64_t x = a.is_bool() ? a.as_bool() : a.as_int();
@@ -288,14 +386,21 @@ bool py_less(const Value& a, const Value& b) {
   if (a.kind() == b.kind() && a.is_sequence()) {
     const List& x = a.items();
     const List& y = b.items();
+    if (depth >= kMaxValueDepth) too_deep("in comparison");
     for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
-      if (py_equal(x[k], y[k])) continue;
-      return py_less(x[k], y[k]);
+      if (equal_at(x[k], y[k], depth + 1)) continue;
+      return less_at(x[k], y[k], depth + 1);
     }
     return x.size() < y.size();
   }
   throw std::runtime_error(std::string("'<' not supported between instances of '") + a.type_name() +
                            "' and '" + b.type_name() + "'");
 }
+
+}  // namespace
+
+bool py_equal(const Value& a, const Value& b) { return equal_at(a, b, 0); }
+
+bool py_less(const Value& a, const Value& b) { return less_at(a, b, 0); }
 
 }  // namespace tllm::jinja

@@ -59,6 +59,15 @@ class Value {
   static Value namespace_(DictPtr d);
   static Value callable(CallablePtr c);
 
+  // Frees nested lists and dicts without recursing once per level (see value.cpp).
+  ~Value() {
+    if (kind_ >= Kind::List && kind_ <= Kind::Namespace) release_container();
+  }
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::Undefined; }
   bool is_none() const { return kind_ == Kind::None; }
@@ -89,11 +98,12 @@ class Value {
   // Python semantics.
   bool truthy() const;
   std::string str() const;   // str(x); Undefined -> ""
-  std::string repr() const;  // repr(x), as lists and dicts print their items
+  std::string repr() const;  // repr(x), as lists and dicts print their items; [...] / {...} for a cycle
   const char* type_name() const;  // Python's type name: 'str', 'int', 'NoneType', 'dict', ...
 
  private:
   explicit Value(Kind k) : kind_(k) {}
+  void release_container() noexcept;
   Kind kind_;
   std::variant<std::monostate, bool, int64_t, double, StrPtr, ListPtr, DictPtr, CallablePtr> data_;
 };
@@ -121,7 +131,9 @@ struct Callable {
   std::function<Value(Args&)> fn;
 };
 
-// Python ==, and <, which throws a TypeError-like message for unorderable types.
+// Python ==, and <, which throws a TypeError-like message for unorderable types. Both throw
+// TemplateFault "maximum recursion depth exceeded" for values nested over kMaxValueDepth
+// (as Python raises RecursionError comparing two self-containing lists).
 bool py_equal(const Value& a, const Value& b);
 bool py_less(const Value& a, const Value& b);  // throws std::runtime_error on mixed types
 
