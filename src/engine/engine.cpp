@@ -594,6 +594,23 @@ EngineStats LLMEngine::stats() const {
 void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr,
                                       int row, std::vector<RequestOutput>& outputs, int index) {
   const SamplingParams& p = q.params;
+  if (token < 0 || token >= vocab) {
+    // The draw had no token to give: every one was banned (a structured output that no token
+    // can continue, as a grammar whose kept parses all dead-end might leave). This request
+    // ends with an error; the others in the batch go on.
+    RequestOutput out;
+    out.request_id = q.id;
+    out.queued_time = q.queued_time;
+    out.scheduled_time = q.scheduled_time;
+    out.num_prompt_tokens = q.num_prompt_tokens;
+    out.num_cached_tokens = q.num_cached_tokens;
+    out.num_output_tokens = (index >= 0 ? index : q.num_tokens()) - q.num_prompt_tokens;
+    out.finished = true;
+    out.error = "no token may come next: the sampling constraints (structured output, allowed or banned tokens) "
+                "exclude the whole vocabulary here";
+    outputs.push_back(std::move(out));
+    return;
+  }
   if (index >= 0) {
     q.tokens[index] = token;
   } else {

@@ -446,6 +446,11 @@ bool Grammar::class_meets(int cls, uint32_t lo, uint32_t hi) const {
   return false;
 }
 
+// Stacks one step may expand to, and their elements, before it stops (settle() keeps
+// kMaxStacks of them, kMaxStackData elements).
+constexpr size_t kMaxExpanded = 4096;
+constexpr size_t kMaxExpandedData = 16384;
+
 // The stacks of one step, flat (each its elements), with their spans, and expand()'s work
 // list; thread-local scratch reused across steps, so a step allocates nothing once warm.
 struct Grammar::Expansion {
@@ -493,7 +498,10 @@ void Grammar::expand(Expansion& out) const {
     }
     out.spans.push_back({static_cast<uint32_t>(out.data.size()), static_cast<uint32_t>(cur.size())});
     out.data.insert(out.data.end(), cur.begin(), cur.end());
-    if (out.pending.empty() || out.spans.size() > 4 * kMaxStacks) return;
+    // Enough to choose the kept ones from (settle()): an ambiguous rule could expand to
+    // exponentially many. Not as few as are kept: a long run of optional items expands to one
+    // stack per item before the empty one (the sentence may end) comes.
+    if (out.pending.empty() || out.spans.size() > kMaxExpanded || out.data.size() > kMaxExpandedData) return;
     const auto [at, len] = out.pending.back();
     out.pending.pop_back();
     cur.assign(out.work.begin() + at, out.work.begin() + at + len);
@@ -512,6 +520,10 @@ void Grammar::settle(Expansion& out, State& st) const {
   std::sort(out.spans.begin(), out.spans.end(), less);
   out.spans.erase(std::unique(out.spans.begin(), out.spans.end(), same), out.spans.end());
   if (out.spans.size() > kMaxStacks) out.spans.resize(kMaxStacks);
+  size_t keep = 0, data = 0;
+  while (keep < out.spans.size() && (keep == 0 || data + out.spans[keep].second <= kMaxStackData))
+    data += out.spans[keep++].second;
+  out.spans.resize(keep);
   st.stacks_.clear();
   for (const auto& [at, len] : out.spans) {
     st.stacks_.push_back(static_cast<int32_t>(len));

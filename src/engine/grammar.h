@@ -34,7 +34,14 @@ class Grammar {
  public:
   static constexpr size_t kMaxElements = 200000;  // compiled size, after which a grammar is refused
   static constexpr int kMaxRepeat = 1000;         // the largest bound of {m,n}
-  static constexpr size_t kMaxStacks = 4096;      // parse stacks kept per position (the rest dropped)
+  // Parse stacks kept per position, and their elements in all (the rest dropped, the first
+  // stack always kept). The token filter copies and feeds a state once per node of the
+  // vocabulary's trie, so a step costs about that many stacks times the trie: an ambiguous
+  // grammar (p ::= [a-z] p [0-9] | [a-z] p "." | "" keeps 2^n stacks after n letters) must not
+  // make each token's mask cost minutes on the engine's one thread. Dropping stacks keeps the
+  // output a sentence (each stack left has a completion); it only narrows what may come.
+  static constexpr size_t kMaxStacks = 32;
+  static constexpr size_t kMaxStackData = 1024;
   static constexpr size_t kMaxRules = 20000;      // rules, groups and repetitions included
   static constexpr int kMaxNesting = 200;         // groups inside groups
 

@@ -48,10 +48,33 @@ bool has_bounds(const json& s) {
   return false;
 }
 
-int64_t clamp_to_int64(double x) {
-  if (x <= -9.2e18) return std::numeric_limits<int64_t>::min();
-  if (x >= 9.2e18) return std::numeric_limits<int64_t>::max();
-  return static_cast<int64_t>(x);
+// The first (lower) or last admitted integer of an integer bound, exactly: whole numbers as
+// the request wrote them (read through a double, 9007199254740993 would become ...992), a
+// decimal rounded toward the inside. A decimal above 2^53 has lost its units, and a bound
+// whose inside lies beyond int64 cannot be met by the int64 range the recognizer bounds:
+// both refused, as clamping them produced integers that break the bound.
+__int128 integer_end(const json& v, bool lower, bool exclusive, const std::string& path, const char* key) {
+  const auto outside = [&] {
+    TLLM_CHECK_ARG(false, path, ": '", key, "' ", v.dump(),
+                   " is outside the integers this engine can bound (whole numbers within 64 bits, decimals up to "
+                   "2^53)");
+  };
+  __int128 x;
+  if (v.is_number_unsigned()) {
+    x = v.get<uint64_t>();
+    if (exclusive) x += lower ? 1 : -1;
+  } else if (v.is_number_integer()) {
+    x = v.get<int64_t>();
+    if (exclusive) x += lower ? 1 : -1;
+  } else {
+    const double d = v.get<double>();
+    if (!(std::fabs(d) <= 9007199254740992.0)) outside();
+    const double e = lower ? (exclusive ? std::floor(d) + 1 : std::ceil(d))
+                           : (exclusive ? std::ceil(d) - 1 : std::floor(d));
+    x = static_cast<__int128>(e);
+  }
+  if (lower ? x > std::numeric_limits<int64_t>::max() : x < std::numeric_limits<int64_t>::min()) outside();
+  return x;
 }
 
 // A string schema's "pattern" as an automaton over the whole string: JSON Schema searches the
@@ -101,6 +124,13 @@ std::shared_ptr<const Regex> pattern_of(const json& s, const std::string& path) 
 // exclusiveMinimum / exclusiveMaximum turn minimum / maximum exclusive).
 struct NumberBounds {
   std::optional<double> minimum, maximum, exclusive_minimum, exclusive_maximum;
+  // The same as written, for integers(): which key, and whether a draft 4 flag made it exclusive.
+  struct Raw {
+    const json* value = nullptr;
+    const char* key = "";
+    bool exclusive = false;
+  };
+  Raw lows[2], highs[2];
 
   NumberBounds(const json& s, const std::string& path) {
     const auto number = [&](const char* key) -> std::optional<double> {
@@ -118,19 +148,29 @@ struct NumberBounds {
     if (maximum && flag("exclusiveMaximum")) exclusive_maximum = std::min(*maximum, exclusive_maximum.value_or(*maximum));
     if (flag("exclusiveMinimum")) minimum.reset();
     if (flag("exclusiveMaximum")) maximum.reset();
+    const auto raw = [&](const char* key, bool exclusive) {
+      auto it = s.find(key);
+      return it == s.end() || it->is_boolean() ? Raw{} : Raw{&*it, key, exclusive};
+    };
+    lows[0] = raw("minimum", flag("exclusiveMinimum"));
+    lows[1] = raw("exclusiveMinimum", true);
+    highs[0] = raw("maximum", flag("exclusiveMaximum"));
+    highs[1] = raw("exclusiveMaximum", true);
   }
   bool admits(double x) const {
     return !(minimum && x < *minimum) && !(maximum && x > *maximum) && !(exclusive_minimum && x <= *exclusive_minimum) &&
            !(exclusive_maximum && x >= *exclusive_maximum);
   }
-  // The integers [lo, hi] admitted.
-  void integers(int64_t& lo, int64_t& hi) const {
-    lo = std::numeric_limits<int64_t>::min();
-    hi = std::numeric_limits<int64_t>::max();
-    if (minimum) lo = std::max(lo, clamp_to_int64(std::ceil(*minimum)));
-    if (exclusive_minimum) lo = std::max(lo, clamp_to_int64(std::floor(*exclusive_minimum) + 1));
-    if (maximum) hi = std::min(hi, clamp_to_int64(std::floor(*maximum)));
-    if (exclusive_maximum) hi = std::min(hi, clamp_to_int64(std::ceil(*exclusive_maximum) - 1));
+  // The integers [lo, hi] admitted, from the bounds as written (integer_end() refuses those
+  // it cannot take exactly).
+  void integers(int64_t& lo, int64_t& hi, const std::string& path) const {
+    __int128 l = std::numeric_limits<int64_t>::min(), h = std::numeric_limits<int64_t>::max();
+    for (const Raw& r : lows)
+      if (r.value) l = std::max(l, integer_end(*r.value, true, r.exclusive, path, r.key));
+    for (const Raw& r : highs)
+      if (r.value) h = std::min(h, integer_end(*r.value, false, r.exclusive, path, r.key));
+    lo = static_cast<int64_t>(l);  // integer_end() keeps a lower end at most, an upper at least, int64's
+    hi = static_cast<int64_t>(h);
   }
 };
 
@@ -331,18 +371,50 @@ class SchemaCompiler {
       if (v.is_number_float()) return "number";
       return "integer";
     };
+    // The keywords beside them drop the values that break them; those about what is inside an
+    // array or object would need the values validated against subschemas: refused, never ignored.
+    for (const char* k : {"properties", "additionalProperties", "items", "prefixItems", "additionalItems"})
+      TLLM_CHECK_ARG(!s.contains(k), path, ": '", k,
+                     "' beside 'enum' / 'const' is not supported (list only the values that satisfy it)");
+    const NumberBounds bounds(s, path);
+    const uint32_t min_length = count_of(s, "minLength", path, 0);
+    const uint32_t max_length = count_of(s, "maxLength", path, JsonSchema::kUnbounded);
+    const uint32_t min_items = count_of(s, "minItems", path, 0);
+    const uint32_t max_items = count_of(s, "maxItems", path, JsonSchema::kUnbounded);
+    const std::shared_ptr<const Regex> pattern = s.contains("pattern") ? pattern_of(s, path) : nullptr;
+    const json* required = nullptr;
+    if (auto r = s.find("required"); r != s.end()) {
+      TLLM_CHECK_ARG(r->is_array(), path, ".required must be a list of property names");
+      required = &*r;
+    }
+    const auto satisfies = [&](const json& v) {
+      if (v.is_number()) return bounds.admits(v.get<double>());
+      if (v.is_string()) {
+        const std::string& text = v.get_ref<const std::string&>();
+        uint32_t chars = 0;  // code points: UTF-8 lead bytes
+        for (unsigned char c : text) chars += (c & 0xC0) != 0x80;
+        return chars >= min_length && chars <= max_length && (!pattern || pattern->full_match(text));
+      }
+      if (v.is_array()) return v.size() >= min_items && v.size() <= max_items;
+      if (v.is_object() && required) {
+        for (const json& k : *required)
+          if (!k.is_string() || !v.contains(k.get<std::string>())) return false;
+      }
+      return true;
+    };
     Node& node = at(n);
     node.kind = Kind::Literals;
-    const NumberBounds bounds(s, path);  // they drop the numbers outside them
     for (const json& v : values) {
       const std::string t = type_of(v);
       const bool typed = types.empty() || std::count(types.begin(), types.end(), t) ||
                          (t == "integer" && std::count(types.begin(), types.end(), "number"));
-      if (typed && (!v.is_number() || bounds.admits(v.get<double>()))) node.texts.push_back(v.dump());
+      if (typed && satisfies(v)) node.texts.push_back(v.dump());
     }
     std::sort(node.texts.begin(), node.texts.end());
     node.texts.erase(std::unique(node.texts.begin(), node.texts.end()), node.texts.end());
-    TLLM_CHECK_ARG(!node.texts.empty(), path, ": no value of 'enum' / 'const' has the schema's type (and lies within its bounds)");
+    TLLM_CHECK_ARG(!node.texts.empty(), path,
+                   ": no value of 'enum' / 'const' satisfies the schema's other keywords (its type, bounds, lengths, "
+                   "pattern, item counts, required properties)");
   }
 
   static uint32_t count_of(const json& s, const char* key, const std::string& path, uint32_t dflt) {
@@ -366,7 +438,7 @@ class SchemaCompiler {
       at(n).kind = Kind::Integer;
       if (has_bounds(s)) {
         at(n).bounded = true;
-        NumberBounds(s, path).integers(at(n).min_value, at(n).max_value);
+        NumberBounds(s, path).integers(at(n).min_value, at(n).max_value, path);
       }
     } else if (type == "string") {
       at(n).kind = Kind::String;

@@ -6,8 +6,10 @@
 // no other keys when "properties" is given, any keys otherwise, as xgrammar's strict mode and
 // OpenAI's structured outputs), items / prefixItems / minItems / maxItems, minLength /
 // maxLength (characters), pattern (ECMAScript as engine/regex.h takes it; not with min/maxLength),
-// minimum / maximum / exclusiveMinimum / exclusiveMaximum on integers,
-// enum, const, anyOf, oneOf (taken as anyOf), allOf of one schema, nullable, $ref to "#",
+// minimum / maximum / exclusiveMinimum / exclusiveMaximum on integers (exactly: a bound that
+// int64 or a double's whole numbers cannot hold is refused), enum and const (their values
+// filtered by the type, bounds, lengths, pattern, item counts and required beside them;
+// properties / items beside them refused), anyOf, oneOf (taken as anyOf), allOf of one schema, nullable, $ref to "#",
 // "#/$defs/..." and "#/definitions/..." (recursion included), and Gemini's propertyOrdering
 // (the declared properties in the order they must come; without it any order).
 // Annotations are ignored (title, description, default, examples, format, ...); keywords that

@@ -15,6 +15,10 @@ namespace {
 
 constexpr uint32_t kMaxCp = kMaxCodePoint;
 constexpr int kMaxNfaStates = 400000;
+// NFA states the subset construction may visit in all (each DFA state's closure and moves):
+// nested counted repeats such as (.{1,99}){1,99} make every DFA state a set of tens of
+// thousands of NFA states, minutes and gigabytes of work before kMaxStates would say no.
+constexpr size_t kMaxSubsetWork = 8000000;
 constexpr int kInf = -1;  // Node::max of an unbounded repeat
 
 using Ranges = CodePointRanges;
@@ -24,6 +28,7 @@ struct Node {
   Ranges ranges;          // Set
   std::vector<int> kids;  // Concat, Alt; Repeat: one
   int min = 0, max = 0;   // Repeat (max kInf: unbounded)
+  bool dollar = false;    // some branch of it ends with '$': nothing may follow it
 };
 
 // Recursive descent over the pattern's code points.
@@ -44,6 +49,8 @@ class Parser {
     throw InvalidArgument("regex: " + what + " at offset " + std::to_string(i_) + " of the pattern");
   }
   bool peek_is(char c) const { return i_ < p_.size() && p_[i_] == c; }
+  Node& node(int k) { return (*nodes_)[static_cast<size_t>(k)]; }
+  static constexpr const char* kDollarInside = "'$' before the end of the pattern is not supported";
   int add(Node n) {
     nodes_->push_back(std::move(n));
     return static_cast<int>(nodes_->size()) - 1;
@@ -69,27 +76,42 @@ class Parser {
     if (alts.size() == 1) return alts[0];
     Node n;
     n.kind = Node::Alt;
+    for (int k : alts) n.dollar |= node(k).dollar;
     n.kids = std::move(alts);
     return add(std::move(n));
   }
 
+  // '$' is taken only where nothing can follow it: at the end of a branch, of a group that ends
+  // its branch and so on outward. The automaton has no anchors (a match is whole anyway), so
+  // text after one, as in (a$)b or (a$)+, would be allowed where Python's re matches nothing.
   int concatenation(int depth) {
     Node n;
     n.kind = Node::Concat;
+    bool dollar = false;
     while (i_ < p_.size() && p_[i_] != '|' && p_[i_] != ')') {
-      if (p_[i_] == '$') {  // only as the pattern's (or a branch's) end
+      if (dollar || (!n.kids.empty() && node(n.kids.back()).dollar)) fail(kDollarInside);
+      if (p_[i_] == '$') {
         ++i_;
-        if (i_ < p_.size() && p_[i_] != '|' && p_[i_] != ')') fail("'$' before the end of the pattern is not supported");
+        dollar = true;
         continue;
       }
       n.kids.push_back(repeat(depth));
     }
-    if (n.kids.size() == 1) return n.kids[0];
-    if (n.kids.empty()) return add(Node{});
-    return add(std::move(n));
+    int r;
+    if (n.kids.size() == 1) {
+      r = n.kids[0];
+    } else if (n.kids.empty()) {
+      r = add(Node{});
+    } else {
+      n.dollar = node(n.kids.back()).dollar;
+      r = add(std::move(n));
+    }
+    node(r).dollar |= dollar;
+    return r;
   }
 
-  // {n}, {n,}, {n,m} at i_ (on '{'); false (i_ unchanged) when it is not one (a literal '{').
+  // {n}, {n,}, {n,m}, {,m} (Python's {0,m}) at i_ (on '{'); false (i_ unchanged) when it is not
+  // one (a literal '{', as `{`, `{}` and `{,x}` are in Python).
   bool bounds(int& lo, int& hi) {
     size_t j = i_ + 1;
     auto number = [&](int& v) {
@@ -102,7 +124,10 @@ class Parser {
       v = static_cast<int>(std::min<long long>(x, 1 << 30));
       return j > s;
     };
-    if (!number(lo)) return false;
+    if (!number(lo)) {
+      if (j >= p_.size() || p_[j] != ',') return false;
+      lo = 0;  // {,m} / {,}
+    }
     hi = lo;
     if (j < p_.size() && p_[j] == ',') {
       ++j;
@@ -137,6 +162,8 @@ class Parser {
         break;
       }
       if (quantified) fail("multiple repeat");
+      // (a$)? may stop after its '$'; more copies would put text after one.
+      if (node(atom_node).dollar && hi != 1) fail(kDollarInside);
       quantified = true;
       if (i_ < p_.size() && (p_[i_] == '?' || p_[i_] == '+')) ++i_;  // lazy / possessive: same matches
       Node n;
@@ -144,6 +171,7 @@ class Parser {
       n.kids = {atom_node};
       n.min = lo;
       n.max = hi;
+      n.dollar = node(atom_node).dollar;
       atom_node = add(std::move(n));
     }
     return atom_node;
@@ -533,6 +561,12 @@ std::shared_ptr<const Regex> Regex::compile(std::string_view pattern) {
   // Subset construction: a DFA state is the sorted epsilon closure of NFA states.
   std::vector<uint8_t> mark(nfa.size(), 0);
   std::vector<int> stack;
+  size_t work = 0;  // NFA states visited so far (kMaxSubsetWork)
+  auto spend = [&](size_t n) {
+    work += n;
+    TLLM_CHECK_ARG(work <= kMaxSubsetWork, "regex: the pattern needs too much work to compile (more than ",
+                   kMaxSubsetWork, " automaton steps; nested or overlapping repeats; simplify it)");
+  };
   auto closure = [&](std::vector<int>& set) {
     stack.clear();
     std::vector<int> seeds;
@@ -550,6 +584,7 @@ std::shared_ptr<const Regex> Regex::compile(std::string_view pattern) {
         }
     }
     for (int s : set) mark[static_cast<size_t>(s)] = 0;
+    spend(set.size());
     std::sort(set.begin(), set.end());
   };
   std::map<std::vector<int>, int> ids;
@@ -574,6 +609,7 @@ std::shared_ptr<const Regex> Regex::compile(std::string_view pattern) {
       const NState& x = nfa[static_cast<size_t>(s)];
       if (x.to < 0) continue;
       for (size_t c = class_of[x.lo]; c <= class_of[x.hi]; ++c) by_class[c].push_back(x.to);
+      spend(static_cast<size_t>(class_of[x.hi] - class_of[x.lo]) + 1);
     }
     trans.resize((d + 1) * C, kDead);
     for (size_t c = 0; c < C; ++c) {

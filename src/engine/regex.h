@@ -8,9 +8,10 @@
 // newline); classes `[a-z_]`, `[^...]` with ranges and escapes; \d \D \w \W \s \S (ASCII
 // classes, as xgrammar's); escapes \n \r \t \f \v \0, \xHH, \uHHHH, \u{H...}, and \ before any
 // punctuation; groups `( )`, `(?: )`, `(?P<name> )` / `(?<name> )`; alternation `|`;
-// quantifiers * + ? {n} {n,} {n,m} (a lazy or possessive suffix ? / + is accepted: it changes
-// what a search finds, not what a full match allows); `^` at the start and `$` at the end
-// (the match is whole anyway). Refused by name: backreferences, lookaround, \b \B \A \Z,
+// quantifiers * + ? {n} {n,} {n,m} {,m} (Python's {0,m}; a lazy or possessive suffix ? / + is
+// accepted: it changes what a search finds, not what a full match allows); `^` at the start
+// and `$` where nothing can follow it (the end, of the pattern or of a branch or group that
+// ends it; the match is whole anyway). Refused by name: backreferences, lookaround, \b \B \A \Z,
 // inline flags. Characters are Unicode code points (surrogates excluded), matched as their
 // UTF-8 bytes.
 #pragma once
@@ -30,7 +31,8 @@ class Regex {
   static constexpr int kDead = -1;
 
   // Throws InvalidArgument naming the offset and what is wrong (unsupported syntax, a pattern
-  // no text matches, one too large).
+  // no text matches, one too large: more than kMaxStates states, or more work than a bound on
+  // the states' NFA sets, which nested counted repeats reach long before, counted as it goes).
   static std::shared_ptr<const Regex> compile(std::string_view pattern);
 
   int start() const { return 0; }

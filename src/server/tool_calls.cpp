@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/logging.h"
 #include "engine/json_schema.h"
 #include "server/json_text.h"
 #include "server/serving.h"
@@ -198,26 +197,58 @@ bool strict(const nlohmann::ordered_json& function) {
   return it != function.end() && it->is_boolean() && it->get<bool>();
 }
 
+// A tool's parameters document moved under the call object's "$defs" as `def`: its $refs
+// ("#", "#/$defs/X", "#/definitions/X") pointed into it, and now must point to where it went,
+// or they would name the call object ("#") or nothing. Literal values (const, enum, default,
+// examples) are data, not schemas, and keep their "$ref" keys as written.
+void rebase_refs(nlohmann::json& s, const std::string& def) {
+  if (s.is_array()) {
+    for (nlohmann::json& v : s) rebase_refs(v, def);
+    return;
+  }
+  if (!s.is_object()) return;
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "const" || key == "enum" || key == "default" || key == "examples") continue;
+    if (key == "$ref" && it->is_string()) {
+      const std::string target = it->get<std::string>();
+      if (target == "#") *it = "#/$defs/" + def;
+      else if (target.rfind("#/", 0) == 0) *it = "#/$defs/" + def + target.substr(1);
+      continue;
+    }
+    rebase_refs(*it, def);
+  }
+}
+
 // The call object of the eligible tools (all, or the one named): a union over them of
 // {"name": const, args_key: schema}, the arguments' schema the tool's parameters (when
-// `all_schemas` or the tool is strict) or any object (no parameters, keywords structured
-// output cannot enforce, or a tool that is not strict). args_key: "arguments" (hermes) or
-// "parameters" (llama3_json).
+// `all_schemas` or the tool is strict) or any object (no parameters, or a tool that is not
+// strict). Parameters that are enforced but that structured output cannot compile are the
+// request's mistake (400 naming the tool), not a silent "any object": the client asked for
+// calls that follow them. args_key: "arguments" (hermes) or "parameters" (llama3_json).
 std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tools, const std::string& name,
                                               bool all_schemas, const char* args_key = "arguments") {
   nlohmann::json calls = nlohmann::json::array();
-  for (const nlohmann::ordered_json& t : tools) {
-    const nlohmann::ordered_json& f = t["function"];
+  nlohmann::json defs = nlohmann::json::object();  // the enforced parameters documents, by tool
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const nlohmann::ordered_json& f = tools[i]["function"];
     const std::string n = f["name"].get<std::string>();
     if (!name.empty() && n != name) continue;
     nlohmann::json args = {{"type", "object"}};
-    if (auto p = f.find("parameters"); (all_schemas || strict(f)) && p != f.end() && p->is_object() && !p->empty()) {
+    const auto p = f.find("parameters");
+    if ((all_schemas || strict(f)) && p != f.end() && !(p->is_object() && p->empty())) {
+      const std::string field = "tools[" + std::to_string(i) + "].function.parameters";
+      nlohmann::json params(*p);
       try {
-        JsonSchema::compile(nlohmann::json(*p));
-        args = nlohmann::json(*p);
+        // As its own document first: the errors are the ones guided_json gives for it.
+        JsonSchema::compile(params);
       } catch (const InvalidArgument& e) {
-        TLLM_LOG(Warn, "tool '", n, "': its arguments are constrained to a JSON object only: ", e.what());
+        throw InvalidArgument("'" + field + "' cannot be enforced on the call's arguments: " + e.what(), "tools");
       }
+      const std::string def = "tool" + std::to_string(i);
+      rebase_refs(params, def);
+      defs[def] = std::move(params);
+      args = {{"$ref", "#/$defs/" + def}};
     }
     // The name first, so that a streamed call can go out before its arguments are written.
     calls.push_back({{"type", "object"},
@@ -226,7 +257,9 @@ std::shared_ptr<const JsonSchema> call_schema(const nlohmann::ordered_json& tool
                      {"propertyOrdering", {"name", args_key}},
                      {"additionalProperties", false}});
   }
-  return JsonSchema::compile(calls.size() == 1 ? calls[0] : nlohmann::json{{"anyOf", calls}});
+  nlohmann::json call = calls.size() == 1 ? std::move(calls[0]) : nlohmann::json{{"anyOf", std::move(calls)}};
+  if (!defs.empty()) call["$defs"] = std::move(defs);
+  return JsonSchema::compile(call);
 }
 
 }  // namespace

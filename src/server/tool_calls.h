@@ -81,8 +81,9 @@ size_t tool_call_free_prefix(std::string_view text);
 
 // The structured output of a forced call (tool_choice "required", name empty: the name is one
 // of the tools'; a named function: that name), the model writing the call object, its name
-// first, its arguments under the tool's parameters schema (engine/json_schema.h; a schema with
-// keywords it cannot enforce constrains them to a JSON object, with a warning in the log):
+// first, its arguments under the tool's parameters schema (engine/json_schema.h; its $refs
+// resolve within the parameters, as under guided_json; one it cannot enforce is refused,
+// InvalidArgument naming tools[i].function.parameters):
 //   <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
 // llama3_json: the call object alone, {"name": ..., "parameters": ...}.
 std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& tools, const std::string& name,
@@ -91,8 +92,8 @@ std::vector<OutputPiece> forced_tool_call_format(const nlohmann::ordered_json& t
 // Whether a tool sets "strict": true (OpenAI: its calls follow its parameters schema).
 bool has_strict_tool(const nlohmann::ordered_json& tools);
 // tool_choice "auto" with strict tools: free text, and once the model writes "<tool_call>" the
-// call as above (strict tools' arguments under their schemas, the others' any object), then
-// free text again (more calls may follow).
+// call as above (strict tools' arguments under their schemas, refused as above when they cannot
+// be enforced; the others' any object), then free text again (more calls may follow).
 std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& tools);
 
 // Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function") of a whole reply.

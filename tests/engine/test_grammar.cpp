@@ -6,6 +6,7 @@
 // model's outputs are sentences, and the filter takes exactly the tokens the format takes.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 #include <random>
 #include <string>
@@ -168,6 +169,59 @@ TEST(Grammar, LongRunsOfOptionalItems) {
       EXPECT_FALSE(g->full_match(std::string(31, 'a')));
     }
   }
+}
+
+// An ambiguous grammar: after n letters, p ::= [a-z ] p [0-9] | [a-z ] p [A-Z] | [a-z ] p "." | ""
+// has 3^n parse stacks (one per sequence of pending closers). They were kept up to 4096, and
+// the token filter copies and feeds a state per node of the vocabulary's trie: a mask cost
+// seconds per token on the tiny model (minutes on a 150k vocabulary), stalling the engine.
+// Now a state holds at most kMaxStacks stacks and kMaxStackData elements, so a feed is cheap
+// whatever came before, and what is kept still leads to sentences.
+TEST(Grammar, AmbiguousGrammarsKeepFewStacks) {
+  const auto g = Grammar::compile("root ::= p\np ::= [a-z ] p [0-9] | [a-z ] p [A-Z] | [a-z ] p \".\" | \"\"");
+  std::string text;
+  for (int i = 0; i < 6; ++i) text += "the pirates sail the seven seas ";
+  const auto t0 = std::chrono::steady_clock::now();
+  Grammar::State st;
+  ASSERT_TRUE(takes(*g, text, &st));
+  // Each stack is its length and elements: the key is a few words more than their total.
+  EXPECT_LE(st.key().size(), 4 * (Grammar::kMaxStackData + Grammar::kMaxStacks + 2));
+  int taken = 0;
+  for (int i = 0; i < 5000; ++i) {  // about a mask's worth of trie nodes on the tiny model
+    Grammar::State t = st;
+    taken += t.feed(static_cast<unsigned char>("ab "[i % 3]));  // a letter goes on, whatever was dropped
+  }
+  EXPECT_EQ(taken, 5000);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  // What is kept still ends in sentences: close what the text opened, with whichever closer
+  // is taken.
+  std::string closed = text;
+  for (size_t i = 0; i < text.size() && !st.complete(); ++i) {
+    bool fed = false;
+    for (char c : std::string("9Z.")) {
+      if (st.feed(static_cast<unsigned char>(c))) {
+        closed += c;
+        fed = true;
+        break;
+      }
+    }
+    ASSERT_TRUE(fed) << closed;
+  }
+  EXPECT_EQ(closed.size(), 2 * text.size());
+  EXPECT_TRUE(g->full_match(closed));
+  EXPECT_TRUE(g->full_match("abZ9") && g->full_match("abc.Z9") && !g->full_match("ab9"));
+  // A whole mask over the tiny model's vocabulary after that text (seconds per token before),
+  // and the filter still takes exactly what the state takes.
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const auto engine = testing::tiny_cpu_engine(dir);
+  const std::vector<OutputPiece> fmt = {OutputPiece::sentence(g)};
+  OutputFilter filter(*engine->tokenizer(), engine->vocab_size());
+  FormatPrefix format(&fmt);
+  ASSERT_TRUE(format.feed(text));
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(filter.next(format).ids.empty());
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 0.5);
+  testing::expect_filter_is_direct_count(*engine->tokenizer(), engine->vocab_size(), fmt, {"the pirates "});
 }
 
 // Characters are code points: classes and '.' take whole UTF-8 sequences, a partial one while

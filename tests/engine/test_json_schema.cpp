@@ -485,6 +485,83 @@ TEST(JsonSchema, CompileErrorsNameTheKeyword) {
   EXPECT_NE(error(deep.c_str()).find("nests more than"), std::string::npos);
 }
 
+// Whether the schema takes all of doc as a whole value.
+bool whole(const json& schema, const std::string& doc) {
+  JsonPrefix p = prefix_of(schema);
+  return p.feed(doc) && p.complete();
+}
+
+std::string compile_error(const json& schema) {
+  try {
+    JsonSchema::compile(schema);
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+  return "compiled";
+}
+
+// Integer bounds are taken exactly or refused: read through a double and clamped to int64,
+// minimum 1e300 gave 9223372036854775807, maximum -1e300 gave -9223372036854775808, and
+// minimum = maximum = 9007199254740993 gave ...992, each outside its bounds.
+TEST(JsonSchema, IntegerBoundsAreExactOrRefused) {
+  for (const char* s : {R"({"type": "integer", "minimum": 1e300})", R"({"type": "integer", "minimum": 9.3e18})",
+                        R"({"type": "integer", "maximum": -1e300})",
+                        R"({"type": "integer", "exclusiveMaximum": -1e19})",
+                        R"({"type": "integer", "minimum": 10000000000000000000})",
+                        R"({"type": "integer", "exclusiveMinimum": 9223372036854775807})",
+                        R"({"type": "integer", "minimum": 9007199254740994.0})"}) {
+    const std::string e = compile_error(json::parse(s));
+    EXPECT_NE(e.find("is outside the integers this engine can bound"), std::string::npos) << s << ": " << e;
+  }
+  EXPECT_NE(compile_error(json::parse(R"({"type": "integer", "minimum": 1e300})"))
+                .find("schema: 'minimum' 1e+300 is outside"),
+            std::string::npos);
+  const json exact = json::parse(R"({"type": "integer", "minimum": 9007199254740993, "maximum": 9007199254740993})");
+  EXPECT_TRUE(whole(exact, "9007199254740993"));
+  EXPECT_FALSE(whole(exact, "9007199254740992"));
+  EXPECT_FALSE(whole(exact, "9007199254740994"));
+  const json top = json::parse(R"({"type": "integer", "exclusiveMinimum": 9223372036854775806})");
+  EXPECT_TRUE(whole(top, "9223372036854775807"));
+  EXPECT_FALSE(whole(top, "9223372036854775806"));
+  // Beyond int64 on the outer side is no bound at all here; decimals up to 2^53 round inward.
+  EXPECT_TRUE(whole(json::parse(R"({"type": "integer", "maximum": 10000000000000000000})"), "9223372036854775807"));
+  EXPECT_TRUE(whole(json::parse(R"({"type": "integer", "minimum": -1e15, "exclusiveMaximum": 2.0})"), "1"));
+  EXPECT_FALSE(whole(json::parse(R"({"type": "integer", "minimum": -1e15, "exclusiveMaximum": 2.0})"), "2"));
+  EXPECT_TRUE(whole(json::parse(R"({"type": "integer", "minimum": 2.5, "maximum": 3.5})"), "3"));
+  EXPECT_FALSE(whole(json::parse(R"({"type": "integer", "minimum": 2.5, "maximum": 3.5})"), "2"));
+}
+
+// enum / const beside other keywords: the values that break those are dropped (they were
+// produced: "bbbb" under maxLength 2, "xyz" under pattern ^a), none left is refused, and the
+// keywords about what is inside an array or object, which the values are not checked against,
+// are refused.
+TEST(JsonSchema, EnumValuesMeetTheOtherKeywords) {
+  const json len = json::parse(R"({"type": "string", "enum": ["bbbb", "b", "\u00e9\u00e9"], "maxLength": 2})");
+  EXPECT_FALSE(whole(len, "\"bbbb\""));
+  EXPECT_TRUE(whole(len, "\"b\""));
+  EXPECT_TRUE(whole(len, "\"\u00e9\u00e9\""));  // two characters, four bytes
+  EXPECT_FALSE(whole(json::parse(R"({"enum": ["a", "abc"], "minLength": 2})"), "\"a\""));
+  EXPECT_TRUE(whole(json::parse(R"({"enum": ["a", "abc", 1], "minLength": 2})"), "1"));  // lengths are of strings
+  const json pat = json::parse(R"({"type": "string", "enum": ["xyz", "abc"], "pattern": "^a"})");
+  EXPECT_FALSE(whole(pat, "\"xyz\""));
+  EXPECT_TRUE(whole(pat, "\"abc\""));
+  const json arr = json::parse(R"({"enum": [[1], [1, 2, 3], "x"], "minItems": 2})");
+  EXPECT_FALSE(whole(arr, "[1]"));
+  EXPECT_TRUE(whole(arr, "[1,2,3]"));
+  const json obj = json::parse(R"({"enum": [{"a": 1}, {"b": 2}], "required": ["b"]})");
+  EXPECT_FALSE(whole(obj, "{\"a\":1}"));
+  EXPECT_TRUE(whole(obj, "{\"b\":2}"));
+  for (const char* none : {R"({"type": "string", "enum": ["bbbb"], "maxLength": 2})",
+                           R"({"const": "xyz", "pattern": "^a"})"})
+    EXPECT_NE(compile_error(json::parse(none)).find("no value of 'enum' / 'const' satisfies"), std::string::npos)
+        << none;
+  EXPECT_NE(compile_error(json::parse(R"({"enum": [{"a": 1}], "properties": {"a": {"type": "string"}}})"))
+                .find("'properties' beside 'enum' / 'const' is not supported"),
+            std::string::npos);
+  EXPECT_NE(compile_error(json::parse(R"({"enum": [[1]], "items": {"type": "string"}})")).find("'items' beside"),
+            std::string::npos);
+}
+
 // The filter's plain-string shortcut respects maxLength; a choice that a longer one extends may
 // end or go on.
 TEST(FormatPrefix, ChoicesThatExtendEachOther) {

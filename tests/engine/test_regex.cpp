@@ -7,6 +7,7 @@
 // by token the filter takes exactly the tokens whose bytes the format takes.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <regex>
 #include <string>
 #include <vector>
@@ -163,9 +164,61 @@ TEST(Regex, RefusesWhatItCannotDoNamingTheOffset) {
   for (const auto& [p, want] : cases) EXPECT_NE(error(p).find(want), std::string::npos) << p << ": " << error(p);
   for (const char* ok : {"^a$", "(?P<year>\\d{4})-(?<m>\\d\\d)", "a{,}", "{", "a{1", "]", "[]a]", "a|", "a+?", "a++"})
     EXPECT_EQ(error(ok), "accepted") << ok;
-  EXPECT_TRUE(Regex::compile("a{,}")->full_match("a{,}"));  // not a quantifier: literal text
   EXPECT_TRUE(Regex::compile("[]a]+")->full_match("]a]"));
   EXPECT_TRUE(Regex::compile("a|")->full_match(""));
+}
+
+// Where Python's re reads a pattern otherwise than std::regex: {,m} is {0,m} ({,} is {0,}),
+// while {}, {,x} stay literal text; '$' only where nothing can follow it, as no text matches
+// (a$)b or takes two copies of (a$)+ (the automaton has no anchors, it would allow them).
+TEST(Regex, ReadsBoundsAndDollarAsPython) {
+  const auto upto5 = Regex::compile("a{,5}");
+  for (int n = 0; n <= 5; ++n) EXPECT_TRUE(upto5->full_match(std::string(static_cast<size_t>(n), 'a'))) << n;
+  EXPECT_FALSE(upto5->full_match("aaaaaa"));
+  EXPECT_FALSE(upto5->full_match("a{,5}"));
+  EXPECT_TRUE(Regex::compile("a{,}")->full_match(""));
+  EXPECT_TRUE(Regex::compile("a{,}")->full_match("aaaaaaa"));
+  EXPECT_TRUE(Regex::compile("x{,2}y")->full_match("xxy"));
+  EXPECT_TRUE(Regex::compile("a{}")->full_match("a{}"));
+  EXPECT_TRUE(Regex::compile("a{,x}")->full_match("a{,x}"));
+  for (const char* bad : {"(a$)b", "(a$)+", "(a$)*", "(a$|b)c", "(a$)?b", "((a)$)b", "a$$", "(?:a$){2}"}) {
+    try {
+      Regex::compile(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("'$' before the end"), std::string::npos) << bad << ": " << e.what();
+    }
+  }
+  // Where nothing follows, '$' is the end of the match it always was.
+  for (const auto& [p, text] : std::vector<std::pair<const char*, const char*>>{
+           {"(a$)", "a"}, {"a$|b", "b"}, {"(a$|b)", "a"}, {"((a)$)", "a"}, {"(a$)?", ""}, {"x(a|b$)", "xb"}})
+    EXPECT_TRUE(Regex::compile(p)->full_match(text)) << p;
+}
+
+// Nested counted repeats make each automaton state a set of tens of thousands of NFA states:
+// the subset construction counts its work and stops at kMaxSubsetWork, fast and small, long
+// before kMaxStates would (it took minutes and gigabytes). What the probe found fast stays fast.
+TEST(Regex, NestedCountedRepeatsAreRefusedFast) {
+  for (const char* p : {"(.{1,99}){1,99}", "(a{0,150}){0,150}"}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      Regex::compile(p);
+      ADD_FAILURE() << p << " accepted";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("too much work to compile (more than 8000000"), std::string::npos)
+          << p << ": " << e.what();
+    }
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0) << p;
+  }
+  std::string branches;
+  for (int i = 0; i < 5000; ++i) branches += (i ? "|w" : "w") + std::to_string(i);
+  for (const std::string& p : {std::string("(a*)*b"), std::string("(a|a)*c"), std::string("(x+x+)+y"),
+                               std::string("(a|aa){1,200}"), std::string("(.{1,20}){1,20}"), branches}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_NO_THROW(Regex::compile(p)) << p.substr(0, 40);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0) << p.substr(0, 40);
+  }
+  EXPECT_TRUE(Regex::compile("(a|aa){1,200}")->full_match(std::string(300, 'a')));
 }
 
 // As an output piece: the piece ends where the automaton finishes, or (when it may go on) at

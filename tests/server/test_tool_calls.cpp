@@ -3,8 +3,14 @@
 // arguments as a JSON text, no calls at all when a block is not a call; the streaming hold-back.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+#include "engine/output_format.h"
 #include "server/tool_calls.h"
 
 namespace tllm {
@@ -115,6 +121,98 @@ TEST(ToolCalls, TheScanOfAPartialBody) {
   EXPECT_EQ(str.args_string, "{\"a\": 1}");
   EXPECT_EQ(*str.name, "f");
   EXPECT_EQ(scan_call_body("{\"name\": \"f\", \"arguments\": nu").args, CallBodyScan::Args::Null);
+}
+
+// Whether the whole of `text` is an output the format allows.
+bool format_takes(const std::vector<OutputPiece>& fmt, const std::string& text) {
+  FormatPrefix p(&fmt);
+  return p.feed(text) && p.complete();
+}
+
+std::string call_text(const std::string& name, const std::string& args) {
+  return "<tool_call>\n{\"name\": \"" + name + "\", \"arguments\": " + args + "}\n</tool_call>";
+}
+
+// Parameters with $defs / definitions / "#" refs, as pydantic writes them, constrain the
+// arguments as guided_json does with the same schema: they were embedded in the call object,
+// where "#/$defs/Item" named nothing (a 400 about schema.properties.arguments...) and "#"
+// named the call object (arguments {"next": {"name": "f", "arguments": ...}}).
+TEST(ToolCalls, ParameterRefsResolveWithinTheParameters) {
+  const auto tools = nlohmann::ordered_json::parse(R"([
+    {"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+      "properties": {"item": {"$ref": "#/$defs/Item"}}, "required": ["item"],
+      "$defs": {"Item": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
+                         "additionalProperties": false}}}}},
+    {"type": "function", "function": {"name": "g", "parameters": {"type": "object",
+      "properties": {"v": {"type": "integer"}, "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}},
+      "required": ["v", "next"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "h", "strict": true, "parameters": {"type": "object",
+      "properties": {"p": {"$ref": "#/definitions/P"}}, "required": ["p"], "additionalProperties": false,
+      "definitions": {"P": {"type": "string", "maxLength": 3}}}}}])");
+  for (const std::string& forced : {std::string(), std::string("f"), std::string("g"), std::string("h")}) {
+    SCOPED_TRACE(forced);
+    const std::vector<OutputPiece> fmt = forced_tool_call_format(tools, forced);
+    if (forced.empty() || forced == "f") {
+      EXPECT_TRUE(format_takes(fmt, call_text("f", R"({"item": {"n": 5}})")));
+      EXPECT_FALSE(format_takes(fmt, call_text("f", R"({"item": {"n": "x"}})")));
+      EXPECT_FALSE(format_takes(fmt, call_text("f", R"({"item": {"m": 1}})")));
+    }
+    if (forced.empty() || forced == "g") {
+      EXPECT_TRUE(format_takes(fmt, call_text("g", R"({"v": 1, "next": {"v": 2, "next": null}})")));
+      EXPECT_FALSE(
+          format_takes(fmt, call_text("g", R"({"v": 1, "next": {"name": "g", "arguments": {"v": 2, "next": null}}})")));
+    }
+    if (forced.empty() || forced == "h") {
+      EXPECT_TRUE(format_takes(fmt, call_text("h", R"({"p": "abc"})")));
+      EXPECT_FALSE(format_takes(fmt, call_text("h", R"({"p": "abcd"})")));
+    }
+  }
+  // A strict tool under tool_choice "auto": the same schemas after the free text.
+  const std::vector<OutputPiece> strict = strict_tool_call_format(tools);
+  EXPECT_TRUE(format_takes(strict, "Let me see. " + call_text("h", R"({"p": "ab"})")));
+  EXPECT_FALSE(format_takes(strict, "Let me see. " + call_text("h", R"({"p": "abcd"})")));
+  EXPECT_TRUE(format_takes(strict, "Let me see. " + call_text("g", R"({"anything": [1]})")));  // g is not strict
+}
+
+// Parameters structured output cannot enforce, on a tool whose calls must follow them (a
+// forced call, a strict tool): a 400 naming the tool's parameters, not arguments relaxed to any
+// object with only a line in the server's log.
+TEST(ToolCalls, UnenforceableParametersOfAForcedCallAreRefused) {
+  const auto tools_with = [](const std::string& params, bool is_strict) {
+    return nlohmann::ordered_json::parse(
+        R"([{"type": "function", "function": {"name": "ok", "parameters": {"type": "object"}}},
+            {"type": "function", "function": {"name": "bad", "strict": )" +
+        std::string(is_strict ? "true" : "false") + R"(, "parameters": )" + params + "}}]");
+  };
+  const auto refusal = [](const std::function<void()>& build) {
+    try {
+      build();
+    } catch (const InvalidArgument& e) {
+      EXPECT_EQ(e.param(), "tools");
+      return std::string(e.what());
+    }
+    return std::string("built");
+  };
+  for (const char* params : {R"({"not": {}})", "false", R"({"type": "foo"})", "5", R"({"$ref": "#"})",
+                             R"({"type": "integer", "minimum": 1e300})"}) {
+    SCOPED_TRACE(params);
+    const auto tools = tools_with(params, false);
+    for (const char* forced : {"", "bad"}) {
+      const std::string e = refusal([&] { forced_tool_call_format(tools, forced); });
+      EXPECT_NE(e.find("'tools[1].function.parameters' cannot be enforced"), std::string::npos) << e;
+    }
+    EXPECT_EQ(refusal([&] { forced_tool_call_format(tools, "ok"); }), "built");  // not the tool called
+    EXPECT_EQ(refusal([&] { strict_tool_call_format(tools); }), "built");        // neither forced nor strict
+    const std::string e = refusal([&] { strict_tool_call_format(tools_with(params, true)); });
+    EXPECT_NE(e.find("'tools[1].function.parameters' cannot be enforced"), std::string::npos) << e;
+  }
+  // No parameters, or {}: a call without constraints on its arguments object.
+  const auto none = nlohmann::ordered_json::parse(R"([
+      {"type": "function", "function": {"name": "a"}},
+      {"type": "function", "function": {"name": "b", "parameters": {}}}])");
+  const std::vector<OutputPiece> fmt = forced_tool_call_format(none, "");
+  EXPECT_TRUE(format_takes(fmt, call_text("a", R"({"x": 1})")));
+  EXPECT_TRUE(format_takes(fmt, call_text("b", "{}")));
 }
 
 }  // namespace
