@@ -64,6 +64,7 @@ void run_generate(const GenerateArgs& a) {
   std::vector<std::string> texts(prompts.size());
   std::vector<int> generated(prompts.size(), 0);
   std::vector<std::string> reasons(prompts.size());
+  std::string failure;  // the first request that ended with an error (its output so far is printed)
   const double t0 = now_seconds();
   double t_first = 0;
   int total = 0;
@@ -96,6 +97,8 @@ void run_generate(const GenerateArgs& a) {
       texts[i] += piece;
       if (stream_text) std::cout << piece << std::flush;
       if (o.finished) reasons[i] = finish_reason_name(o.finish_reason);
+      if (o.finished && !o.error.empty() && failure.empty())
+        failure = "request " + o.request_id + " failed: " + o.error;
     }
   }
   const double t_end = now_seconds();
@@ -120,6 +123,7 @@ void run_generate(const GenerateArgs& a) {
       s["spec_num_accepted_tokens"] = stats.spec_num_accepted_tokens;
     }
     std::cout << nlohmann::ordered_json{{"summary", s}}.dump() << "\n";
+    TLLM_CHECK(failure.empty(), failure);
     return;
   }
   if (stream_text) {
@@ -138,6 +142,7 @@ void run_generate(const GenerateArgs& a) {
                  static_cast<unsigned long long>(stats.spec_num_draft_tokens),
                  100.0 * stats.spec_num_accepted_tokens / std::max<uint64_t>(1, stats.spec_num_draft_tokens),
                  1.0 + double(stats.spec_num_accepted_tokens) / stats.spec_num_drafts);
+  TLLM_CHECK(failure.empty(), failure);
 }
 
 }  // namespace

@@ -53,6 +53,23 @@ struct RequestState {
   std::vector<std::optional<TokenLogprob>> prompt_logprobs;
   bool sent_first = false;
   std::optional<FormatPrefix> format;  // structured output: the output so far, as the recognizer saw it
+  // The time the token filter spent on this request's masks, and how many (counted in the
+  // const batch-building pass, hence mutable). The engine loop waits for every mask, so a
+  // request whose masks are slow (an ambiguous grammar over a 150k vocabulary: ~1 s each)
+  // slows every other request: past the budget it ends with an error (MaskBudget).
+  mutable double mask_seconds = 0;
+  mutable int masks = 0;
+};
+
+// When a request's structured output has cost too much: over `total` seconds of masks in all
+// and over `mean` seconds per mask (so a long, cheap generation never trips it).
+// TLLM_MASK_BUDGET_MS and TLLM_MASK_MEAN_LIMIT_MS set them (tests use 0).
+struct MaskBudget {
+  double total = env_int("TLLM_MASK_BUDGET_MS", 2000) / 1e3;
+  double mean = env_int("TLLM_MASK_MEAN_LIMIT_MS", 100) / 1e3;
+  bool spent(const RequestState& st) const {
+    return st.masks > 0 && st.mask_seconds >= total && st.mask_seconds >= mean * st.masks;
+  }
 };
 
 // Largest prefix length of `s` that ends on a UTF-8 character boundary and is <= n.
@@ -244,6 +261,7 @@ struct LLMEngine::Impl {
   int max_batched = 0;
   // Structured output's token filter, made on the first such request (its cache fills as it runs).
   mutable std::unique_ptr<OutputFilter> output_filter;
+  MaskBudget mask_budget;
   std::set<const Sequence*> zombies;  // finished or aborted while an in-flight step holds them
 
   // The flat batch of a schedule: tokens (placeholders become feed rows of draw `ticket`),
@@ -594,10 +612,12 @@ EngineStats LLMEngine::stats() const {
 void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr,
                                       int row, std::vector<RequestOutput>& outputs, int index) {
   const SamplingParams& p = q.params;
-  if (token < 0 || token >= vocab) {
+  const bool over_budget = st.format && mask_budget.spent(st);
+  if (token < 0 || token >= vocab || over_budget) {
     // The draw had no token to give: every one was banned (a structured output that no token
-    // can continue, as a grammar whose kept parses all dead-end might leave). This request
-    // ends with an error; the others in the batch go on.
+    // can continue, as a grammar whose kept parses all dead-end might leave); or the request's
+    // structured output costs the engine loop too much. This request ends with an error; the
+    // others in the batch go on.
     RequestOutput out;
     out.request_id = q.id;
     out.queued_time = q.queued_time;
@@ -606,8 +626,13 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
     out.num_cached_tokens = q.num_cached_tokens;
     out.num_output_tokens = (index >= 0 ? index : q.num_tokens()) - q.num_prompt_tokens;
     out.finished = true;
-    out.error = "no token may come next: the sampling constraints (structured output, allowed or banned tokens) "
-                "exclude the whole vocabulary here";
+    out.error = over_budget
+                    ? detail::concat("structured output stopped: its token masks took ", st.mask_seconds, " s for ",
+                                     st.masks, " tokens (the limit is ", mask_budget.mean * 1e3,
+                                     " ms per token past ", mask_budget.total, " s); the grammar or schema is too "
+                                     "ambiguous to follow at this vocabulary's size")
+                    : "no token may come next: the sampling constraints (structured output, allowed or banned "
+                      "tokens) exclude the whole vocabulary here";
     outputs.push_back(std::move(out));
     return;
   }
@@ -858,7 +883,11 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
         if (!may_end) sb.banned_tokens.insert(sb.banned_tokens.end(), ends.begin(), ends.end());
       } else {
         // The filter never lets special tokens through; end ids are added here once they may come.
+        const RequestState& st = states.at(q.id);
+        const double t0 = now_seconds();
         const TokenSet& next = output_filter->next(*format);
+        st.mask_seconds += now_seconds() - t0;
+        ++st.masks;
         if (next.allowed) {
           sb.rows[k].allow_only = true;
           for (int32_t t : next.ids)

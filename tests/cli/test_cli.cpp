@@ -371,6 +371,28 @@ TEST(Cli, GenerateFollowsAJsonSchemaOrAChoice) {
   EXPECT_NE(bad.out.find("--grammar: grammar: line 2, column 1: rule 'root' is defined twice"), std::string::npos) << bad.out;
 }
 
+// A structured output whose masks cost the engine loop too much ends its request with an error
+// naming why (the engine waits for every mask, so one ambiguous grammar over a 150k vocabulary
+// slowed every request ~1 s per token). The budget is set to nothing through the environment
+// here; by default the same run completes. `generate` exits 1 on a request's error (it used
+// to print what came and exit 0).
+TEST(Cli, AStructuredOutputOverItsMaskBudgetEndsWithAnError) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const std::filesystem::path gfile =
+      std::filesystem::temp_directory_path() / ("tllm_cli_ambiguous_" + std::to_string(::getpid()) + ".gbnf");
+  { std::ofstream(gfile) << "root ::= p\np ::= [a-z ] p [0-9] | [a-z ] p [A-Z] | [a-z ] p \".\" | \"\"\n"; }
+  const std::string args = "generate --model " + model + " --prompt The --max-tokens 12 --ignore-eos --temperature 1 "
+                           "--seed 5 --kv-cache-memory 64MiB --grammar @" + gfile.string();
+  const Result over = run(args, "TLLM_MASK_BUDGET_MS=0 TLLM_MASK_MEAN_LIMIT_MS=0");
+  EXPECT_EQ(over.status, 1) << over.out;
+  EXPECT_NE(over.out.find("error: request 0 failed: structured output stopped: its token masks took"),
+            std::string::npos) << over.out;
+  const Result within = run(args);
+  EXPECT_EQ(within.status, 0) << within.out;
+  EXPECT_NE(within.out.find("12 tokens in"), std::string::npos) << within.out;
+  std::filesystem::remove(gfile);
+}
+
 // tinyllm rag: index two documents with the demo model as the embedder, query with a chunk's
 // exact text (it comes first, at cosine 1), ask the demo model with the passages; one-line
 // errors for a foreign index file and a missing generator.
