@@ -612,18 +612,18 @@ EngineStats LLMEngine::stats() const {
 void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t token, const SampleResult& sr,
                                       int row, std::vector<RequestOutput>& outputs, int index) {
   const SamplingParams& p = q.params;
+  RequestOutput out;
+  out.request_id = q.id;
+  out.queued_time = q.queued_time;
+  out.scheduled_time = q.scheduled_time;
+  out.num_prompt_tokens = q.num_prompt_tokens;
+  out.num_cached_tokens = q.num_cached_tokens;
   const bool over_budget = st.format && mask_budget.spent(st);
   if (token < 0 || token >= vocab || over_budget) {
     // The draw had no token to give: every one was banned (a structured output that no token
     // can continue, as a grammar whose kept parses all dead-end might leave); or the request's
     // structured output costs the engine loop too much. This request ends with an error; the
     // others in the batch go on.
-    RequestOutput out;
-    out.request_id = q.id;
-    out.queued_time = q.queued_time;
-    out.scheduled_time = q.scheduled_time;
-    out.num_prompt_tokens = q.num_prompt_tokens;
-    out.num_cached_tokens = q.num_cached_tokens;
     out.num_output_tokens = (index >= 0 ? index : q.num_tokens()) - q.num_prompt_tokens;
     out.finished = true;
     out.error = over_budget
@@ -648,10 +648,6 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   if (st.format) st.format->feed(output_filter->bytes(token));
   const int n_out = index + 1 - q.num_prompt_tokens;
 
-  RequestOutput out;
-  out.request_id = q.id;
-  out.queued_time = q.queued_time;
-  out.scheduled_time = q.scheduled_time;
   out.new_token_ids.push_back(token);
   out.token_time = now_seconds();
   if (p.logprobs >= 0) out.new_logprobs.push_back({token, sr.logprobs[row], sr.top_logprobs[row]});
@@ -703,8 +699,6 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
       st.held.erase(0, cut);
     }
   }
-  out.num_prompt_tokens = q.num_prompt_tokens;
-  out.num_cached_tokens = q.num_cached_tokens;
   out.num_output_tokens = n_out;
   if (reason != FinishReason::None) {
     out.finished = true;
