@@ -50,5 +50,9 @@ std::string python_strip(std::string_view s, const Value* chars, bool left, bool
 // snprintf into a string sized from its return value (no fixed buffer to cut the result at);
 // TemplateFault when snprintf fails (a width beyond INT_MAX).
 std::string c_format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// The width or precision of a format spec (% formatting and str.format) at s[i], advancing i.
+// Capped at the result-size cap: a larger one could only build an absurd string, and beyond
+// INT_MAX snprintf fails outright.
+size_t spec_number(std::string_view s, size_t& i);
 
 }  // namespace tllm::jinja

@@ -65,10 +65,6 @@ void check_list_size(uint64_t items, const char* what) {
                         std::to_string(kMaxResultBytes / sizeof(Value)) + " items)");
 }
 
-namespace {
-
-// A width or precision of a format spec. Capped at the result-size cap: a larger one could only
-// build an absurd string, and beyond INT_MAX snprintf fails outright.
 size_t spec_number(std::string_view s, size_t& i) {
   uint64_t n = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
@@ -77,6 +73,8 @@ size_t spec_number(std::string_view s, size_t& i) {
   }
   return static_cast<size_t>(n);
 }
+
+namespace {
 
 // Pads to `width` code points (Python counts characters, not UTF-8 bytes).
 std::string pad_field(std::string body, size_t width, bool left_align) {

@@ -197,15 +197,7 @@ std::string format_spec(const Value& v, const std::string& spec) {
   }
   // Width and precision are capped at the result-size cap (Python: "Too many decimal digits in
   // format string" past sys.maxsize, MemoryError below it), so they cannot overflow or exhaust memory.
-  auto number = [&]() {
-    uint64_t n = 0;
-    while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) {
-      n = n * 10 + static_cast<uint64_t>(spec[i++] - '0');
-      if (n > kMaxResultBytes) throw TemplateFault("format width or precision is too large");
-    }
-    return n;
-  };
-  size_t width = static_cast<size_t>(number());
+  size_t width = spec_number(spec, i);
   bool comma = false;
   if (i < spec.size() && spec[i] == ',') {
     comma = true;
@@ -214,7 +206,7 @@ std::string format_spec(const Value& v, const std::string& spec) {
   int precision = -1;
   if (i < spec.size() && spec[i] == '.') {
     ++i;
-    precision = static_cast<int>(number());
+    precision = static_cast<int>(spec_number(spec, i));
   }
   char type = i < spec.size() ? spec[i++] : 0;
   if (i != spec.size()) throw TemplateFault("invalid format specifier '" + spec + "'");
