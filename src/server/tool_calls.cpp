@@ -200,8 +200,10 @@ bool strict(const nlohmann::ordered_json& function) {
 // A tool's parameters document moved under the call object's "$defs" as `def`: its $refs
 // ("#", "#/$defs/X", "#/definitions/X") pointed into it, and now must point to where it went,
 // or they would name the call object ("#") or nothing. Literal values (const, enum, default,
-// examples) are data, not schemas, and keep their "$ref" keys as written.
-void rebase_refs(nlohmann::json& s, const std::string& def) {
+// examples) are data, not schemas, and keep their "$ref" keys as written. `names`: s maps names
+// to schemas (properties, $defs, ...), so a key there is a name, not a keyword: a property
+// called "enum" is a schema like any other.
+void rebase_refs(nlohmann::json& s, const std::string& def, bool names = false) {
   if (s.is_array()) {
     for (nlohmann::json& v : s) rebase_refs(v, def);
     return;
@@ -209,7 +211,16 @@ void rebase_refs(nlohmann::json& s, const std::string& def) {
   if (!s.is_object()) return;
   for (auto it = s.begin(); it != s.end(); ++it) {
     const std::string& key = it.key();
+    if (names) {
+      rebase_refs(*it, def);
+      continue;
+    }
     if (key == "const" || key == "enum" || key == "default" || key == "examples") continue;
+    if (key == "properties" || key == "patternProperties" || key == "$defs" || key == "definitions" ||
+        key == "dependentSchemas") {
+      rebase_refs(*it, def, /*names=*/true);
+      continue;
+    }
     if (key == "$ref" && it->is_string()) {
       const std::string target = it->get<std::string>();
       if (target == "#") *it = "#/$defs/" + def;

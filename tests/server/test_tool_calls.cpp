@@ -148,8 +148,12 @@ TEST(ToolCalls, ParameterRefsResolveWithinTheParameters) {
       "required": ["v", "next"], "additionalProperties": false}}},
     {"type": "function", "function": {"name": "h", "strict": true, "parameters": {"type": "object",
       "properties": {"p": {"$ref": "#/definitions/P"}}, "required": ["p"], "additionalProperties": false,
-      "definitions": {"P": {"type": "string", "maxLength": 3}}}}}])");
-  for (const std::string& forced : {std::string(), std::string("f"), std::string("g"), std::string("h")}) {
+      "definitions": {"P": {"type": "string", "maxLength": 3}}}}},
+    {"type": "function", "function": {"name": "k", "parameters": {"type": "object",
+      "properties": {"enum": {"$ref": "#/$defs/E"}}, "required": ["enum"], "additionalProperties": false,
+      "$defs": {"E": {"type": "integer", "maximum": 9}}}}}])");
+  for (const std::string& forced :
+       {std::string(), std::string("f"), std::string("g"), std::string("h"), std::string("k")}) {
     SCOPED_TRACE(forced);
     const std::vector<OutputPiece> fmt = forced_tool_call_format(tools, forced);
     if (forced.empty() || forced == "f") {
@@ -165,6 +169,10 @@ TEST(ToolCalls, ParameterRefsResolveWithinTheParameters) {
     if (forced.empty() || forced == "h") {
       EXPECT_TRUE(format_takes(fmt, call_text("h", R"({"p": "abc"})")));
       EXPECT_FALSE(format_takes(fmt, call_text("h", R"({"p": "abcd"})")));
+    }
+    if (forced.empty() || forced == "k") {  // a property named like a keyword is still a schema
+      EXPECT_TRUE(format_takes(fmt, call_text("k", R"({"enum": 7})")));
+      EXPECT_FALSE(format_takes(fmt, call_text("k", R"({"enum": 12})")));
     }
   }
   // A strict tool under tool_choice "auto": the same schemas after the free text.
