@@ -4,6 +4,7 @@
 
 #include "server/errors.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/jinja/builtins.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,8 +36,6 @@ std::string ServingTokenizer::token_bytes(int32_t id) const { return tllm::token
 
 namespace {
 
-bool py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
 // continue_final_message as transformers' apply_chat_template does it (vLLM renders through
 // it): the prompt ends right after the last message's text, so the model continues that text
 // (the end-of-turn marker the template wrote is dropped). The text is the content, or the last
@@ -55,15 +54,14 @@ void cut_after_final_message(std::string& text, const RequestJson& content) {
       }
   if (!found)
     throw bad_request("continue_final_message: the final message has no text to continue", "continue_final_message");
-  size_t b = 0, e = last.size();
-  while (b < e && py_space(last[b])) ++b;
-  while (e > b && py_space(last[e - 1])) --e;
-  const std::string stripped = last.substr(b, e - b);
+  // Python's str.strip() (Unicode whitespace), as the template's own |trim strips it.
+  const std::string stripped = jinja::python_strip(last, nullptr, true, true);
+  const bool leading = jinja::python_strip(last, nullptr, true, false).size() != last.size();
   const size_t pos = text.rfind(stripped);
   if (pos == std::string::npos)
     throw bad_request("continue_final_message: the final message's content does not appear in the rendered "
                       "prompt", "continue_final_message");
-  const bool kept = b == 0 && text.compare(pos, last.size(), last) == 0;  // transformers' test, as it is
+  const bool kept = !leading && text.compare(pos, last.size(), last) == 0;  // transformers' test, as it is
   text.resize(pos + (kept ? last.size() : stripped.size()));
 }
 

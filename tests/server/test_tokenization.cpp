@@ -60,6 +60,10 @@ TEST(ServingTokenizer, ChatRendering) {
   EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Hello");
   r.messages = RequestJson::parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}])");
   EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Hello");
+  // Python strips Unicode whitespace too (a no-break space here), as the template's |trim does.
+  r.messages = RequestJson::parse(
+      R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello\u00a0"}])");
+  EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Hello");
   r.messages = RequestJson::parse(
       R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": [{"type": "text", "text": "Well, "}]}])");
   EXPECT_EQ(trimming.render_chat(r), "<user>Hi</user><assistant>Well, ");
