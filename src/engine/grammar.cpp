@@ -326,6 +326,7 @@ class GrammarCompiler {
       // x*: star ::= x star | (empty); its tail call keeps the parse stacks flat.
       const int star = new_rule(current_ + " (repetition)", {});
       rules_[static_cast<size_t>(star)] = {{x, Item{star, -1}}, {}};
+      used_at_[static_cast<size_t>(star)] = w;  // errors point at the quantifier
       out.push_back({star, -1});
     } else if (hi > lo) {
       // Up to hi - lo more: opt_k ::= x opt_{k-1} | (empty).
@@ -402,6 +403,16 @@ class GrammarCompiler {
         }
         const int next = first[static_cast<size_t>(r)][k++];
         if (color[static_cast<size_t>(next)] == 1) {
+          // x* is star ::= x star | (empty); with x able to match nothing, star begins with
+          // itself. Name that mistake rather than a recursion the user did not write.
+          const std::string& nm = names_[static_cast<size_t>(next)];
+          constexpr std::string_view kRep = " (repetition)";
+          if (next == r && nm.size() > kRep.size() && nm.compare(nm.size() - kRep.size(), kRep.size(), kRep) == 0)
+            fail_at(used_at_[static_cast<size_t>(next)],
+                    "rule '" + nm.substr(0, nm.size() - kRep.size()) +
+                        "' repeats (with *, + or {m,}) something that can match the empty text, so the "
+                        "repetition could go on without reading anything; make the repeated part non-empty, "
+                        "e.g. \"a\"* instead of (\"\" | \"a\")*");
           // Name a rule the user wrote, if the cycle has one.
           int named = next;
           for (const auto& [q, unused] : path)

@@ -259,6 +259,11 @@ TEST(Grammar, RefusesMistakesNamingTheLineAndColumn) {
       {R"(root ::= root "a" | "b")", "'root' is left-recursive"},
       {"list ::= list \",\" \"a\" | \"a\"\nroot ::= list", "'list' is left-recursive"},
       {R"(root ::= x "a" | "b"  x ::= ""? root)", "left-recursive"},  // through a rule that can be empty
+      // A repetition of something that can be empty: named as such, not as a left recursion.
+      {R"(root ::= ("" | "a")*)", "line 1, column 20: rule 'root' repeats (with *, + or {m,}) something that can match the empty text"},
+      {R"(root ::= "b" x+  x ::= "a"?)", "rule 'root' repeats"},
+      {R"(root ::= x{2,}  x ::= "a"* "b"?)", "rule 'root' repeats"},
+      {R"(root ::= item*  item ::= root? "a")", "left-recursive"},  // a real recursion through a repetition
       {R"(root ::= "a" root)", "can never end"},
       {R"(root ::= "a"{3,2})", "n < m"},
       {R"(root ::= "a"{1001})", "above 1000"},
