@@ -655,7 +655,7 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   st.sent_first = true;
 
   FinishReason reason = FinishReason::None;
-  std::optional<std::string> stop_reason;
+  std::optional<std::variant<std::string, int32_t>> stop_reason;
   bool stopped_by_string = false;
   const bool closed = st.format && format_closed(p, *st.format);
   const bool past_min = n_out >= p.min_tokens || closed;
@@ -663,7 +663,7 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
     reason = FinishReason::Stop;
   } else if (past_min && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end()) {
     reason = FinishReason::Stop;
-    stop_reason = std::to_string(token);
+    stop_reason = token;
   } else if (st.detok) {
     st.held += st.detok->push(token);
     if (past_min && !p.stop.empty()) {
@@ -828,6 +828,7 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
         for (int j = 0; j < ahead[k]; ++j) ++counts[(*drafts[k])[j]];
         for (int32_t t : st.prompt_unique) counts.emplace(t, 0);
         for (auto& [t, c] : counts) {
+          if (!in_vocab(t)) continue;  // a draft's smaller vocabulary has no logit for it
           sb.penalty_tokens.push_back(t);
           sb.penalty_counts.push_back(c);
         }
@@ -859,9 +860,10 @@ SampleBatch LLMEngine::Impl::sample_rows(const std::vector<const Sequence*>& seq
       bool may_end = q.num_output_tokens() + ahead[k] >= p.min_tokens && (!format || format->complete());
       const bool closed = format && format_closed(p, *format);
       may_end |= closed;
-      const std::vector<int32_t> bad =
+      std::vector<int32_t> bad =
           bad_word_bans(p.bad_words_ids, q.tokens.data() + q.num_prompt_tokens, q.num_output_tokens(),
                         ahead[k] > 0 ? drafts[k]->data() : nullptr, static_cast<size_t>(ahead[k]));
+      bad.erase(std::remove_if(bad.begin(), bad.end(), [&](int32_t t) { return !in_vocab(t); }), bad.end());
       const auto is_bad = [&](int32_t t) { return std::find(bad.begin(), bad.end(), t) != bad.end(); };
       const size_t row_begin = sb.banned_tokens.size();
       // The ids that end it, in this row's vocabulary.

@@ -104,6 +104,12 @@ class DraftBatch {
   ForwardBatch fb_;
 };
 
+// The draft draws with the target's parameters (sample_rows keeps every id list within the
+// draft's vocabulary), but returns no log-probs: nobody reads them.
+void drop_logprobs(SampleBatch& sb) {
+  for (SamplingRow& r : sb.rows) r.num_top_logprobs = 0;
+}
+
 }  // namespace
 
 std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<Item>& items, const SampleRowsFn& rows,
@@ -143,7 +149,9 @@ std::vector<std::vector<int32_t>> DraftModelProposer::propose(const std::vector<
     for (size_t i : drawing) seqs.push_back(items[i].seq), before.push_back(&drafts[i]);
     ahead.assign(drawing.size(), step);
     const int R = static_cast<int>(drawing.size());
-    SampleResult sr = model_->backend().sample(logits.slice_rows(0, R), rows(seqs, ahead, before, vocab));
+    SampleBatch sb = rows(seqs, ahead, before, vocab);
+    drop_logprobs(sb);
+    SampleResult sr = model_->backend().sample(logits.slice_rows(0, R), sb);
     std::vector<size_t> still;
     for (int r = 0; r < R; ++r) {
       const size_t i = drawing[r];

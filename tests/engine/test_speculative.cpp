@@ -280,6 +280,38 @@ TEST(Speculative, ADraftWithASmallerVocabularyReadsTheTargetsTokens) {
   drain(spec, "384-id draft");
 }
 
+// The same 384-id draft under penalties and bans: the prompt's and output's ids beyond the
+// draft's vocabulary are left out of the draft's draws (the sampler refused them: "penalty token
+// id 2382 outside the vocabulary [0, 384)" stopped the engine at the first draft).
+TEST(Speculative, ADraftWithASmallerVocabularyTakesPenaltiesAndBans) {
+  REQUIRE_DEMO_MODELS();
+  const std::string draft = std::string(TLLM_SOURCE_DIR) + "/tests/data/models/qwen3_hd128";
+  LLMEngine plain(config(0));
+  const auto p = prompts(plain);
+  std::vector<SamplingParams> ps = {params(24), params(24, 0.8f, 3), params(24, 0.9f, 5), params(24)};
+  ps[0].repetition_penalty = 1.3f;
+  ps[1].presence_penalty = 0.5f;
+  ps[1].frequency_penalty = 0.3f;
+  ps[1].logprobs = 2;
+  ps[2].repetition_penalty = 1.1f;
+  ps[2].bad_words_ids = {{2382}, {3000, 11}, {5}};
+  ps[3].bad_words_ids = {{1000}, {4000}, {259}};
+  std::vector<std::vector<int32_t>> q;
+  bool beyond = false;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    q.push_back(p[i % p.size()]);
+    for (int32_t t : q.back()) beyond |= t >= 384;
+  }
+  ASSERT_TRUE(beyond) << "no prompt id beyond the draft's vocabulary: the case is not exercised";
+  const auto want = plain.generate(q, ps);
+  EngineConfig c = config(3, 64, 2048, draft);
+  c.max_model_len = 512;  // the draft's context
+  LLMEngine spec(c);
+  expect_plain(want, spec.generate(q, ps), "384-id draft, penalties");
+  EXPECT_GT(spec.stats().spec_num_drafts, 0u);
+  drain(spec, "384-id draft, penalties");
+}
+
 TEST(Speculative, NgramLookupTakesTheLatestLongestMatch) {
   NgramProposer p(/*num_tokens=*/3, /*min_n=*/1, /*max_n=*/3);
   using V = std::vector<int32_t>;
