@@ -82,7 +82,11 @@ void run_ask(const RagArgs& a) {
   const VectorIndex index = VectorIndex::load(a.index);
   std::vector<VectorIndex::Hit> hits;
   {  // the embedding model is released before the generator loads
-    LLMEngine embedder(embedder_config(a));
+    // Speculative decoding (a draft model, or n-gram lookup, which suits answers that quote
+    // their passages) is the generator's: the embedder only prefills.
+    EngineConfig ec = embedder_config(a);
+    ec.speculative = SpeculativeConfig{};
+    LLMEngine embedder(ec);
     hits = retrieve(embedder, index, a.query, a.passages, a.query_prefix);
   }
   RagArgs g = a;

@@ -99,21 +99,44 @@ class Chunker {
     split_chars(u, out);
   }
 
-  // A single word: the longest prefixes of whole characters that fit, one after another.
+  // A single word: the longest prefixes of whole characters that fit, one after another. Each
+  // is found by galloping from its first character (windows of 1, 2, 4, ... characters) and
+  // then bisecting the last window, so a piece costs tokenizations of about its own length: a
+  // search over the whole rest of the word for every piece made a long word (a base64 blob, a
+  // minified line) quadratic, minutes for a few hundred kilobytes.
   void split_chars(Span u, std::vector<Span>& out) const {
     if (count(u) <= o_.max_tokens) return out.push_back(u);
+    const auto fits = [&](size_t begin, size_t end) { return count({begin, end}) <= o_.max_tokens; };
     size_t s = u.begin;
+    std::vector<size_t> ends;  // character ends after s, as far as the search has looked
     while (s < u.end) {
-      std::vector<size_t> ends;  // character ends after s
-      for (size_t i = s; i < u.end;) {
-        i += static_cast<size_t>(tok::utf8_len(static_cast<unsigned char>(t_[i])));
-        ends.push_back(std::min(i, u.end));
+      ends.clear();
+      const auto reach = [&](size_t n) {  // ends[0 .. n) where the unit has that many characters
+        size_t i = ends.empty() ? s : ends.back();
+        while (ends.size() < n && i < u.end) {
+          i = std::min(u.end, i + static_cast<size_t>(tok::utf8_len(static_cast<unsigned char>(t_[i]))));
+          ends.push_back(i);
+        }
+      };
+      reach(1);
+      size_t lo = 0, hi = 0;  // ends[lo] fits (the first always does); ends[hi] does not, or hi is past the last
+      for (size_t step = 1;; step *= 2) {
+        reach(lo + step + 1);
+        const size_t probe = std::min(lo + step, ends.size() - 1);
+        if (probe == lo) {
+          hi = lo + 1;
+          break;
+        }
+        if (!fits(s, ends[probe])) {
+          hi = probe;
+          break;
+        }
+        lo = probe;
       }
-      size_t lo = 0, hi = ends.size() - 1;  // the last end that fits (the first always does)
-      while (lo < hi) {
-        const size_t mid = (lo + hi + 1) / 2;
-        if (count({s, ends[mid]}) <= o_.max_tokens) lo = mid;
-        else hi = mid - 1;
+      while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (fits(s, ends[mid])) lo = mid;
+        else hi = mid;
       }
       out.push_back({s, ends[lo]});
       s = ends[lo];

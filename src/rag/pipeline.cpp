@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "engine/engine.h"
+#include "engine/pooling.h"
 #include "io/json.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -44,6 +45,18 @@ std::string context_block(const VectorIndex& index, const std::vector<VectorInde
   return c;
 }
 
+// The embedder's pooling ("last", "mean" or "cls"), as the engine resolved it from its config.
+std::string pooling_of(const LLMEngine& e) {
+  const EngineConfig& c = e.config();
+  return pooling_type_name(PoolingConfig::resolve(c.model_dir, c.pooling_type, c.pooling_normalize).type);
+}
+
+// A string field of the index's metadata, or `fallback` when it has none (or another type).
+std::string meta_string(const VectorIndex& index, const char* key, const std::string& fallback) {
+  const auto it = index.meta().find(key);
+  return it != index.meta().end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
 }  // namespace
 
 std::vector<std::string> collect_documents(const std::vector<std::string>& inputs) {
@@ -79,7 +92,8 @@ VectorIndex build_index(LLMEngine& embedder, const std::vector<std::string>& doc
   nlohmann::json meta = {{"model", opts.model},
                          {"chunk_tokens", opts.chunk.max_tokens},
                          {"chunk_overlap", opts.chunk.overlap_tokens},
-                         {"document_prefix", opts.document_prefix}};
+                         {"document_prefix", opts.document_prefix},
+                         {"pooling", pooling_of(embedder)}};
   VectorIndex index(embedder.hidden_size(), meta);
   constexpr size_t kBatch = 64;  // chunks embedded per engine call
   std::vector<std::vector<int32_t>> prompts;
@@ -108,11 +122,17 @@ std::vector<VectorIndex::Hit> retrieve(LLMEngine& embedder, const VectorIndex& i
                                        int k, const std::string& query_prefix) {
   TLLM_CHECK_ARG(embedder.pooling(), "retrieval needs an embedding model (the pooling runner)");
   TLLM_CHECK_ARG(embedder.hidden_size() == index.dim(), "the index holds vectors of ", index.dim(),
-                 " values (built with ", index.meta().value("model", std::string("?")), ") but this model's have ",
+                 " values (built with ", meta_string(index, "model", "?"), ") but this model's have ",
                  embedder.hidden_size(), ": query with the model that built it");
+  // Vectors pooled another way than the index's rank by nothing meaningful (an index written
+  // before the pooling was recorded is taken as it is).
+  const std::string built = meta_string(index, "pooling", ""), now = pooling_of(embedder);
+  TLLM_CHECK_ARG(built.empty() || built == now, "the index was built with ", built,
+                 " pooling but this embedding model pools ", now, ": query with --pooling-type ", built);
   TLLM_CHECK_ARG(tok::valid_utf8_prefix(query) == query.size(), "the query is not valid UTF-8");
   const std::vector<int32_t> ids = encode(embedder, query_prefix + query);
-  TLLM_CHECK_ARG(static_cast<int>(ids.size()) < embedder.max_model_len(), "the query's ", ids.size(),
+  TLLM_CHECK_ARG(!ids.empty(), "the query is empty: there is nothing to search for");
+  TLLM_CHECK_ARG(static_cast<int>(ids.size()) <= embedder.max_model_len(), "the query's ", ids.size(),
                  " tokens do not fit the embedding model's ", embedder.max_model_len(), "-token context");
   const std::vector<std::vector<float>> v = embedder.embed({ids});
   return index.search(v[0], k);

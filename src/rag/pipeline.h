@@ -32,7 +32,8 @@ VectorIndex build_index(LLMEngine& embedder, const std::vector<std::string>& doc
 
 // The k chunks nearest to `query` (with query_prefix before it, e.g. Qwen3-Embedding's
 // "Instruct: ...\nQuery: "), best first. Throws when the embedder's vectors have another
-// dimension than the index's.
+// dimension than the index's, or are pooled another way (the index's metadata records the
+// pooling it was built with).
 std::vector<VectorIndex::Hit> retrieve(LLMEngine& embedder, const VectorIndex& index, const std::string& query,
                                        int k, const std::string& query_prefix = "");
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/error.h"
 
@@ -101,14 +102,18 @@ void VectorIndex::save(const std::string& path) const {
     put(f, kVersion);
     put(f, static_cast<uint32_t>(dim_));
     put(f, static_cast<uint64_t>(entries_.size()));
-    const std::string meta = meta_.dump();
+    // Paths are bytes: a document or model path that is not UTF-8 (a Latin-1 file name) is
+    // kept with U+FFFD in place of its bad bytes (JSON holds UTF-8 only; dump() threw, after
+    // every chunk had been embedded).
+    constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+    const std::string meta = meta_.dump(-1, ' ', false, kReplace);
     put(f, static_cast<uint64_t>(meta.size()));
     f.write(meta.data(), static_cast<std::streamsize>(meta.size()));
     f.write(reinterpret_cast<const char*>(vectors_.data()), static_cast<std::streamsize>(vectors_.size() * sizeof(float)));
     nlohmann::json store = nlohmann::json::array();
     for (const IndexEntry& e : entries_)
       store.push_back({{"source", e.source}, {"begin", e.begin}, {"end", e.end}, {"text", e.text}});
-    const std::string s = store.dump();
+    const std::string s = store.dump(-1, ' ', false, kReplace);
     put(f, static_cast<uint64_t>(s.size()));
     f.write(s.data(), static_cast<std::streamsize>(s.size()));
     TLLM_CHECK_ARG(f.good(), "writing ", tmp, " failed (disk full?)");
@@ -132,19 +137,34 @@ VectorIndex VectorIndex::load(const std::string& path) {
   const uint32_t dim = r.get<uint32_t>("the header");
   const uint64_t count = r.get<uint64_t>("the header");
   TLLM_CHECK_ARG(dim > 0 && dim <= (1u << 20), path, ": dimension ", dim, " out of range");
-  VectorIndex index(static_cast<int>(dim), r.json("metadata"));
+  nlohmann::json meta = r.json("metadata");
+  TLLM_CHECK_ARG(meta.is_object(), path, ": its metadata is not a JSON object");
+  VectorIndex index(static_cast<int>(dim), std::move(meta));
   TLLM_CHECK_ARG(count <= (uint64_t{1} << 40) / dim, path, ": ", count, " vectors is not a plausible count");
   const char* v = r.take(count * dim * sizeof(float), "the vectors");
   index.vectors_.resize(count * dim);
   std::memcpy(index.vectors_.data(), v, count * dim * sizeof(float));
+  // add() stored them with unit length: anything else (NaN, which no ranking can order, or a
+  // scale that would put scores beyond [-1, 1]) is damage.
+  for (uint64_t i = 0; i < count; ++i) {
+    double n = 0;
+    for (uint32_t j = 0; j < dim; ++j) n += double(index.vectors_[i * dim + j]) * index.vectors_[i * dim + j];
+    TLLM_CHECK_ARG(std::isfinite(n) && std::abs(n - 1.0) < 1e-3, path, ": vector ", i,
+                   std::isfinite(n) ? " does not have unit length" : " is not finite", " (a damaged file)");
+  }
   const nlohmann::json store = r.json("document store");
   TLLM_CHECK_ARG(store.is_array() && store.size() == count, path, ": the document store holds ",
                  store.is_array() ? store.size() : 0, " entries for ", count, " vectors");
   for (const nlohmann::json& e : store) {
-    TLLM_CHECK_ARG(e.is_object() && e.contains("text") && e["text"].is_string() && e.contains("source") &&
-                       e["source"].is_string() && e.value("begin", uint64_t{0}) <= e.value("end", uint64_t{0}),
-                   path, ": a document store entry is malformed: ", e.dump().substr(0, 200));
-    index.entries_.push_back({e["source"], e.value("begin", uint64_t{0}), e.value("end", uint64_t{0}), e["text"]});
+    const auto offset = [&](const char* key) {
+      const auto it = e.find(key);
+      return it == e.end() || !it->is_number_unsigned() ? std::optional<uint64_t>() : it->get<uint64_t>();
+    };
+    const bool ok = e.is_object() && e.contains("text") && e["text"].is_string() && e.contains("source") &&
+                    e["source"].is_string() && offset("begin") && offset("end") && *offset("begin") <= *offset("end");
+    TLLM_CHECK_ARG(ok, path, ": a document store entry is malformed (it needs \"source\" and \"text\" strings and "
+                             "byte offsets \"begin\" <= \"end\"): ", e.dump().substr(0, 200));
+    index.entries_.push_back({e["source"], *offset("begin"), *offset("end"), e["text"]});
   }
   TLLM_CHECK_ARG(r.at_end(), path, ": bytes after the document store (a damaged or foreign file)");
   return index;

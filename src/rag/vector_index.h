@@ -5,8 +5,8 @@
 //
 // File (little-endian): "TLLMRAG1", u32 version, u32 dim, u64 count, u64 meta bytes, meta JSON
 // ({"model": ..., "chunk": {...}}), count x dim f32 vectors, u64 store bytes, store JSON (an
-// array of {"source", "begin", "end", "text"}). load() checks every size against the file's and
-// says what is wrong.
+// array of {"source", "begin", "end", "text"}). load() checks every size against the file's, the
+// vectors' unit length and the entries' fields, and says what is wrong.
 #pragma once
 
 #include <cstdint>

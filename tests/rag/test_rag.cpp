@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -32,6 +34,8 @@ std::string error_of(const std::function<void()>& f) {
     f();
   } catch (const Error& e) {
     return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not a tinyllm error: ") + e.what();
   }
   return "no error";
 }
@@ -107,6 +111,36 @@ TEST(RagChunker, RefusesBadOptionsAndText) {
             std::string::npos);
 }
 
+// A document that is one long word (a base64 blob, a minified line): its pieces are found by
+// galloping from each piece's start, not by searching the whole rest of the word for every
+// piece (quadratic: ~40 s of tokenizing for these 600 KB before, well under a second now).
+TEST(RagChunker, ALongWordIsCutInLinearTime) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const auto tok = Tokenizer::load(dir);
+  std::mt19937 rng(5);
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string word;
+  while (word.size() < 600000) word += rng() % 50 ? std::string(1, alphabet[rng() % alphabet.size()]) : "\xC3\xA9";
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<Chunk> chunks = chunk_text(word, *tok, {64, 0});
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_FALSE(chunks.empty());
+  size_t at = 0;
+  for (const Chunk& c : chunks) {
+    ASSERT_EQ(c.begin, at);  // back to back, whole characters
+    ASSERT_EQ(tok::valid_utf8_prefix(c.text), c.text.size());
+    ASSERT_LE(c.tokens, 64);
+    at = c.end;
+  }
+  EXPECT_EQ(at, word.size());
+  // Each piece is the longest that fits: one more character would not.
+  for (size_t i = 0; i + 1 < chunks.size() && i < 50; ++i) {
+    const size_t next = chunks[i].end + static_cast<size_t>(tok::utf8_len(static_cast<unsigned char>(word[chunks[i].end])));
+    EXPECT_GT(tok->encode(word.substr(chunks[i].begin, next - chunks[i].begin)).size(), 64u) << i;
+  }
+  EXPECT_LT(s, 10.0) << chunks.size() << " pieces";
+}
+
 // Top-k of random vectors against a float64 ranking by cosine; the file round trip gives the
 // same answers bit for bit.
 TEST(RagIndex, SearchMatchesAFloat64RankingAndSurvivesItsFile) {
@@ -168,6 +202,83 @@ TEST(RagIndex, SearchMatchesAFloat64RankingAndSurvivesItsFile) {
   fs::remove(bad);
 }
 
+// An index file whose sizes are right but whose contents are damaged: a vector that is NaN (no
+// ranking can order it: it was loaded and came out as "score": null, and sorting with it is
+// undefined) or not of unit length, a document store entry whose offsets are not byte offsets
+// (a string threw nlohmann's own "type must be number", naming no file; -1 wrapped to 2^64 - 1),
+// metadata that is not an object. Each is refused naming the file and what is wrong.
+TEST(RagIndex, DamagedContentsAreRefusedByName) {
+  const int dim = 4;
+  VectorIndex index(dim, {{"model", "m"}});
+  index.add(std::vector<float>{1, 2, 3, 4}, {"a.txt", 0, 5, "alpha"});
+  index.add(std::vector<float>{4, 3, 2, 1}, {"b.txt", 2, 9, "beta"});
+  const fs::path file = fs::temp_directory_path() / ("tllm_test_rag_dmg_" + std::to_string(::getpid()) + ".idx");
+  index.save(file.string());
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  uint64_t meta_len = 0;
+  std::memcpy(&meta_len, bytes.data() + 24, 8);
+  const size_t vectors = 32 + meta_len, store = vectors + 2 * dim * sizeof(float);
+  uint64_t store_len = 0;
+  std::memcpy(&store_len, bytes.data() + store, 8);
+  const nlohmann::json entries = nlohmann::json::parse(bytes.substr(store + 8, store_len));
+  ASSERT_EQ(entries.size(), 2u);
+  const auto with_vector_value = [&](size_t at, float x) {
+    std::string b = bytes;
+    std::memcpy(b.data() + vectors + at * sizeof(float), &x, sizeof x);
+    return b;
+  };
+  const auto with_store = [&](const nlohmann::json& st) {
+    const std::string js = st.dump();
+    const uint64_t n = js.size();
+    return bytes.substr(0, store) + std::string(reinterpret_cast<const char*>(&n), 8) + js;
+  };
+  const auto with_meta = [&](const std::string& m) {
+    const uint64_t n = m.size();
+    return bytes.substr(0, 24) + std::string(reinterpret_cast<const char*>(&n), 8) + m + bytes.substr(vectors);
+  };
+  const auto error_loading = [&](const std::string& b) {
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << b;
+    return error_of([&] { VectorIndex::load(file.string()); });
+  };
+  EXPECT_EQ(error_loading(bytes), "no error");
+  EXPECT_EQ(error_loading(with_store(entries)), "no error");  // the patching itself keeps a good file good
+  const std::string name = file.string() + ": ";
+  EXPECT_EQ(error_loading(with_vector_value(1, std::nanf(""))), name + "vector 0 is not finite (a damaged file)");
+  EXPECT_EQ(error_loading(with_vector_value(5, 3.0f)), name + "vector 1 does not have unit length (a damaged file)");
+  for (const nlohmann::json& begin : {nlohmann::json("x"), nlohmann::json(-1), nlohmann::json(1.5), nlohmann::json(nullptr)}) {
+    nlohmann::json st = entries;
+    st[1]["begin"] = begin;
+    EXPECT_NE(error_loading(with_store(st)).find(name + "a document store entry is malformed"), std::string::npos)
+        << begin.dump() << ": " << error_loading(with_store(st));
+  }
+  nlohmann::json st = entries;
+  st[0].erase("end");
+  EXPECT_NE(error_loading(with_store(st)).find("a document store entry is malformed"), std::string::npos);
+  st = entries;
+  st[0]["begin"] = 7;  // after its end
+  EXPECT_NE(error_loading(with_store(st)).find("a document store entry is malformed"), std::string::npos);
+  EXPECT_EQ(error_loading(with_meta("[1, 2]")), name + "its metadata is not a JSON object");
+  EXPECT_EQ(error_loading(with_meta("{\"model\": 5}")), "no error");  // a field of another type is no damage
+  fs::remove(file);
+}
+
+// Paths are bytes, JSON is UTF-8: a document (or model) path that is not UTF-8 is saved with
+// U+FFFD for its bad bytes (saving threw nlohmann's "invalid UTF-8 byte", after the embedding).
+TEST(RagIndex, ANonUtf8PathIsSavedReplaced) {
+  VectorIndex index(3, {{"model", "/models/caf\xE9"}});
+  index.add(std::vector<float>{1, 0, 0}, {"docs/bad\xFFname.txt", 0, 4, "text"});
+  const fs::path file = fs::temp_directory_path() / ("tllm_test_rag_utf8_" + std::to_string(::getpid()) + ".idx");
+  EXPECT_EQ(error_of([&] { index.save(file.string()); }), "no error");
+  const VectorIndex loaded = VectorIndex::load(file.string());
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded.entry(0).source, "docs/bad\xEF\xBF\xBDname.txt");
+  EXPECT_EQ(loaded.entry(0).text, "text");
+  EXPECT_EQ(loaded.meta()["model"], "/models/caf\xEF\xBF\xBD");
+  fs::remove(file);
+}
+
 // The demo model as the embedder: every chunk's own text retrieves that chunk first, with a
 // cosine of 1 (the same tokens give the same vector); the checks on documents and dimensions.
 TEST(RagPipeline, AChunksOwnTextFindsItFirst) {
@@ -208,12 +319,72 @@ TEST(RagPipeline, AChunksOwnTextFindsItFirst) {
   VectorIndex other(7, {{"model", "x"}});
   other.add(std::vector<float>(7, 1.0f), {"x", 0, 1, "x"});
   EXPECT_NE(error_of([&] { retrieve(embedder, other, "q", 1); }).find("holds vectors of 7 values"), std::string::npos);
+  // Metadata naming its model with another type (a foreign or damaged file): the same error.
+  VectorIndex odd(7, {{"model", 5}});
+  odd.add(std::vector<float>(7, 1.0f), {"x", 0, 1, "x"});
+  EXPECT_NE(error_of([&] { retrieve(embedder, odd, "q", 1); }).find("holds vectors of 7 values (built with ?)"),
+            std::string::npos)
+      << error_of([&] { retrieve(embedder, odd, "q", 1); });
   EXPECT_NE(error_of([&] { collect_documents({(root / "missing").string()}); }).find("no such file"), std::string::npos);
   fs::create_directories(root / "empty");
   EXPECT_NE(error_of([&] { collect_documents({(root / "empty").string()}); }).find("holds no text files"),
             std::string::npos);
   o.chunk = {4000, 0};
   EXPECT_NE(error_of([&] { build_index(embedder, docs, o); }).find("do not fit the embedding model"), std::string::npos);
+  fs::remove_all(root);
+}
+
+// The index records the pooling that made its vectors ("pooling" in its metadata); a query
+// embedded another way (an index built with --pooling-type mean, queried without it) is refused
+// by name instead of ranked by vectors that are not comparable. A query may fill the embedding
+// model's whole context, as any pooling request may (one token less was refused).
+TEST(RagPipeline, TheIndexRecordsItsPoolingAndAQueryMayFillTheContext) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const fs::path root = fs::temp_directory_path() / ("tllm_test_rag_pool_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  std::ofstream(root / "b.md") << "Mix flour, water and salt. Knead the dough for ten minutes.\n"
+                                  "Let it rise for two hours, then bake it in a hot oven.\n";
+  const auto engine = [&](const std::string& pooling) {
+    EngineConfig c;
+    c.model_dir = dir;
+    c.threads = 2;
+    c.kv_cache_memory = 16u << 20;
+    c.max_model_len = 48;
+    c.runner = "pooling";
+    c.pooling_type = pooling;
+    return std::make_unique<LLMEngine>(c);
+  };
+  auto mean = engine("mean"), last = engine("auto");
+  IndexOptions o;
+  o.chunk = {16, 0};
+  const VectorIndex index = build_index(*mean, {(root / "b.md").string()}, o);
+  EXPECT_EQ(index.meta()["pooling"], "mean");
+  EXPECT_EQ(build_index(*last, {(root / "b.md").string()}, o).meta()["pooling"], "last");
+  const std::string text = index.entry(0).text;
+  const auto hits = retrieve(*mean, index, text, 1);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, 0u);
+  EXPECT_NEAR(hits[0].score, 1.0f, 1e-4f);
+  EXPECT_EQ(error_of([&] { retrieve(*last, index, text, 1); }),
+            "the index was built with mean pooling but this embedding model pools last: query with --pooling-type mean");
+  // An index without the record (written before it was kept) is taken as it is.
+  VectorIndex old(index.dim(), {{"model", "m"}});
+  old.add(std::vector<float>(static_cast<size_t>(index.dim()), 1.0f), {"x", 0, 1, "x"});
+  EXPECT_EQ(retrieve(*last, old, text, 1).size(), 1u);
+  // A query of exactly max_model_len (48) tokens, then one of 49.
+  std::string q = text;
+  const Tokenizer& tok = *mean->tokenizer();
+  while (tok.encode(q, true).size() < 48) q += " dough";
+  while (tok.encode(q, true).size() > 48) q.pop_back();
+  ASSERT_EQ(tok.encode(q, true).size(), 48u);
+  EXPECT_EQ(error_of([&] { retrieve(*mean, index, q, 1); }), "no error");
+  q += " dough";
+  ASSERT_GT(tok.encode(q, true).size(), 48u);
+  EXPECT_NE(error_of([&] { retrieve(*mean, index, q, 1); }).find("do not fit the embedding model's 48-token context"),
+            std::string::npos);
+  // An empty query is said to be one (it reached the engine as "request gen-0-0: the prompt is empty").
+  EXPECT_EQ(error_of([&] { retrieve(*mean, index, "", 1); }), "the query is empty: there is nothing to search for");
   fs::remove_all(root);
 }
 
