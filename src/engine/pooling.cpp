@@ -22,7 +22,35 @@ PoolingConfig PoolingConfig::resolve(const std::string& model_dir, const std::st
                                      std::optional<bool> normalize) {
   namespace fs = std::filesystem;
   PoolingConfig c;
-  const fs::path pooling = fs::path(model_dir) / "1_Pooling" / "config.json";
+  // modules.json: the sentence-transformers pipeline after the transformer. Its Pooling module
+  // names the folder of its config (1_Pooling as a rule; vLLM reads the path from here too), a
+  // Normalize module turns the normalisation on, and a Dense module (a projection of the pooled
+  // vector) is refused: its weights are not applied here, so the vectors would be another
+  // model's, of another size, with no sign of it.
+  const fs::path modules = fs::path(model_dir) / "modules.json";
+  fs::path pooling = fs::path(model_dir) / "1_Pooling" / "config.json";
+  if (fs::exists(modules)) {
+    const nlohmann::json j = read_json_file(modules.string());
+    bool found = false;
+    if (j.is_array())
+      for (const auto& m : j) {
+        if (!m.is_object()) continue;
+        const auto text = [&](const char* key) {
+          const auto it = m.find(key);
+          return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
+        };
+        const std::string type = text("type"), path = text("path");
+        if (type == "sentence_transformers.models.Normalize") found = true;
+        if (type == "sentence_transformers.models.Pooling" && !path.empty())
+          pooling = fs::path(model_dir) / path / "config.json";
+        TLLM_CHECK_ARG(type != "sentence_transformers.models.Dense", modules.string(), ": the module ",
+                       path.empty() ? text("name") : path,
+                       " (sentence_transformers.models.Dense) projects the pooled vector, which this engine does not "
+                       "do: its vectors would not be the model's (take the module out of modules.json to serve the "
+                       "unprojected ones)");
+      }
+    c.normalize = found;
+  }
   if (fs::exists(pooling) && requested == "auto") {
     // sentence-transformers' modes. It concatenates the vectors of every mode that is on, and
     // pools max / mean_sqrt_len / weightedmean, which this engine does not: those are refused
@@ -49,15 +77,6 @@ PoolingConfig PoolingConfig::resolve(const std::string& model_dir, const std::st
       on = m.key;
       c.type = *m.type;
     }
-  }
-  const fs::path modules = fs::path(model_dir) / "modules.json";
-  if (fs::exists(modules)) {
-    const nlohmann::json j = read_json_file(modules.string());
-    bool found = false;
-    if (j.is_array())
-      for (const auto& m : j)
-        if (m.is_object() && m.value("type", "") == "sentence_transformers.models.Normalize") found = true;
-    c.normalize = found;
   }
   if (requested == "last") c.type = PoolingType::Last;
   else if (requested == "mean") c.type = PoolingType::Mean;

@@ -3,7 +3,9 @@
 // last token's (LAST: decoder embedding models such as Qwen3-Embedding), their mean (MEAN) or
 // the first token's (CLS), L2-normalised unless the model says otherwise. The type and the
 // normalisation come from the sentence-transformers files beside the checkpoint
-// (1_Pooling/config.json, modules.json) as vLLM reads them, else LAST and normalised.
+// (modules.json and the Pooling module's folder it names, 1_Pooling as a rule) as vLLM reads
+// them, else LAST and normalised; a Dense module in modules.json (a projection this engine does
+// not apply) is refused.
 #pragma once
 
 #include <cstdint>

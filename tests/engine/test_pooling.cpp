@@ -206,5 +206,62 @@ TEST(Pooling, SentenceTransformersFilesAndRefusals) {
   EXPECT_THROW(pool.embed({std::vector<int32_t>(17, 7)}), InvalidArgument);
 }
 
+// modules.json as vLLM reads it: the Pooling module's config lives where its "path" says (not
+// always 1_Pooling), and a Dense module (a projection of the pooled vector, whose weights this
+// engine does not apply) is refused rather than served as the model's vectors. The pooling the
+// files pick is the one the engine pools: mean from a 2_Pooling folder, against the average of
+// every prefix's last-token vector.
+TEST(Pooling, ModulesJsonNamesThePoolingFolderAndDenseIsRefused) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const fs::path tmp = fs::temp_directory_path() / ("tllm_pool_modules_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp / "2_Pooling");
+  for (const auto& e : fs::directory_iterator(dir)) fs::copy_file(e.path(), tmp / e.path().filename());
+  std::ofstream(tmp / "2_Pooling" / "config.json") << R"({"pooling_mode_mean_tokens": true})";
+  std::ofstream(tmp / "modules.json")
+      << R"([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+             {"idx": 1, "name": "1", "path": "1_Dropout", "type": "sentence_transformers.models.Dropout"},
+             {"idx": 2, "name": "2", "path": "2_Pooling", "type": "sentence_transformers.models.Pooling"},
+             {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}])";
+  const PoolingConfig c = PoolingConfig::resolve(tmp.string(), "auto");
+  EXPECT_EQ(c.type, PoolingType::Mean);
+  EXPECT_TRUE(c.normalize);
+  LLMEngine files(pooling_config(tmp.string())), last(pooling_config(dir, "last", false));
+  const std::vector<int32_t> p = last.tokenizer()->encode("And God said, Let there be light.");
+  std::vector<std::vector<int32_t>> prefixes;
+  for (size_t n = 1; n <= p.size(); ++n) prefixes.emplace_back(p.begin(), p.begin() + static_cast<long>(n));
+  const auto each = last.embed(prefixes);
+  std::vector<float> avg(each[0].size(), 0.0f);
+  for (size_t i = 0; i < avg.size(); ++i) {
+    double a = 0;
+    for (const auto& v : each) a += v[i];
+    avg[i] = static_cast<float>(a / static_cast<double>(each.size()));
+  }
+  l2_normalize(avg);
+  const auto got = files.embed({p})[0];
+  ASSERT_EQ(got.size(), avg.size());
+  EXPECT_NEAR(norm(got), 1.0, 1e-5);
+  for (size_t i = 0; i < avg.size(); ++i) EXPECT_NEAR(got[i], avg[i], 1e-4) << i;
+
+  std::ofstream(tmp / "modules.json")
+      << R"([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+             {"idx": 1, "name": "1", "path": "2_Pooling", "type": "sentence_transformers.models.Pooling"},
+             {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+             {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}])";
+  for (const char* type : {"auto", "last"}) {
+    try {
+      PoolingConfig::resolve(tmp.string(), type);
+      ADD_FAILURE() << "a Dense module was accepted";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("the module 2_Dense (sentence_transformers.models.Dense) projects the pooled "
+                                           "vector"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_THROW(LLMEngine x(pooling_config(tmp.string())), InvalidArgument);
+  fs::remove_all(tmp);
+}
+
 }  // namespace
 }  // namespace tllm
