@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace tllm {
@@ -31,7 +32,8 @@ struct RequestOutput {
   std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
   bool finished = false;
   FinishReason finish_reason = FinishReason::None;
-  std::optional<std::string> stop_reason;  // the stop string or stop token id that ended it
+  // The stop string or stop token id that ended it (vLLM's stop_reason: a string or a number).
+  std::optional<std::variant<std::string, int32_t>> stop_reason;
   int num_prompt_tokens = 0;
   int num_cached_tokens = 0;  // prompt tokens served from the prefix cache
   int num_output_tokens = 0;  // so far

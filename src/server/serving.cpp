@@ -363,8 +363,9 @@ void append_finish(std::string& out, const ChoiceState& c, const char* reason) {
   if (c.finished) append_json_string(out, reason ? reason : finish_reason_name(c.finish_reason));
   else out += "null";
   out += ",\"stop_reason\":";
-  if (c.finished && c.stop_reason) append_json_string(out, *c.stop_reason);
-  else out += "null";
+  if (!c.finished || !c.stop_reason) out += "null";
+  else if (const int32_t* id = std::get_if<int32_t>(&*c.stop_reason)) out += std::to_string(*id);  // as vLLM: a number
+  else append_json_string(out, std::get<std::string>(*c.stop_reason));
 }
 
 void append_response_tail(std::string& out, const Generation& gen, const std::string& fields) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,7 @@ struct ChoiceState {
   std::vector<TokenLogprob> logprobs;
   std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
   FinishReason finish_reason = FinishReason::None;
-  std::optional<std::string> stop_reason;
+  std::optional<std::variant<std::string, int32_t>> stop_reason;  // a stop string or a stop token id
   std::string error;
   int num_prompt_tokens = 0;
   int num_cached_tokens = 0;

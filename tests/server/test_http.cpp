@@ -1224,6 +1224,23 @@ TEST_F(Http, StopStrings) {
   std::string text;
   for (const auto& ch : s.chunks) text += ch["choices"][0]["text"].get<std::string>();
   EXPECT_EQ(text, full.substr(0, at));
+
+  // A stop token id: stop_reason is that id as a JSON number (vLLM's type), and the output
+  // ends with its first occurrence.
+  SamplingParams sp = greedy(40);
+  sp.ignore_eos = true;
+  const auto want = direct(tok().encode(kPrompt, true), sp);
+  ASSERT_GE(want.token_ids.size(), 6u);
+  const int id = want.token_ids[5];
+  const size_t first = static_cast<size_t>(std::find(want.token_ids.begin(), want.token_ids.end(), id) - want.token_ids.begin());
+  json by_id = base;
+  by_id["stop_token_ids"] = json::array({id});
+  r = post(server(), "/v1/completions", by_id);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+  ASSERT_TRUE(r.body["choices"][0]["stop_reason"].is_number_integer()) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["stop_reason"].get<int>(), id);
+  EXPECT_EQ(r.body["usage"]["completion_tokens"].get<size_t>(), first + 1) << r.raw;
 }
 
 TEST_F(Http, EmbeddingsNeedAnEmbeddingModel) {
