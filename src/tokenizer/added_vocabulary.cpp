@@ -72,6 +72,10 @@ void AddedTokenMatcher::split(std::string_view text, std::vector<TextSplit>& out
   size_t start_offset = 0;
   size_t pos = 0;
   const size_t n = text.size();
+  // The last rstrip scan: from rstrip_from the whitespace runs to rstrip_to. A later scan that
+  // starts inside that run ends at the same place (this keeps a run of whitespace tokens with
+  // rstrip linear, not quadratic).
+  size_t rstrip_from = 1, rstrip_to = 0;
   while (pos < n) {
     // Leftmost position where some pattern matches, then its longest pattern.
     size_t len = 0;
@@ -93,8 +97,10 @@ void AddedTokenMatcher::split(std::string_view text, std::vector<TextSplit>& out
       if (!start_space || !stop_space) continue;
     }
     if (t.lstrip) {
+      // HF scans back to the first non-whitespace character, then keeps out of the previous
+      // match (max with start_offset); stopping the scan at start_offset gives the same start.
       size_t s = start;
-      while (s > 0) {
+      while (s > start_offset) {
         size_t j = s;
         if (!is_whitespace(prev_cp(text, j))) break;
         s = j;
@@ -102,12 +108,22 @@ void AddedTokenMatcher::split(std::string_view text, std::vector<TextSplit>& out
       start = std::max(s, start_offset);
     }
     if (t.rstrip) {
-      while (stop < n) {
-        size_t j = stop;
-        if (!is_whitespace(next_cp(text, j))) break;
-        stop = j;
+      if (rstrip_from <= stop && stop <= rstrip_to) {
+        stop = rstrip_to;
+      } else {
+        rstrip_from = stop;
+        while (stop < n) {
+          size_t j = stop;
+          if (!is_whitespace(next_cp(text, j))) break;
+          stop = j;
+        }
+        rstrip_to = stop;
       }
     }
+    // A match inside the whitespace that the previous token's rstrip took: HF drops the empty
+    // split (start == stop) and panics on start > stop ("AddedVocabulary bad split"); both
+    // leave the token out.
+    if (start >= stop) continue;
     if (start_offset < start) out.push_back({start_offset, start, -1});
     out.push_back({start, stop, t.id});
     start_offset = stop;

@@ -1,11 +1,23 @@
 #include "tokenizer/post_processors.h"
 
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <sstream>
 
 namespace tllm::tok {
 
 namespace {
+
+// A token id of the file: a non-negative integer that fits int32 (HF reads a u32 and refuses
+// the file otherwise; get<int32_t>() would wrap 2^32 + 5 to 5, a different token).
+int32_t token_id(const json& id, const std::string& where) {
+  TLLM_CHECK_ARG(id.is_number_integer(), "tokenizer.json: ", where, " must hold integer token ids, got ", id.dump());
+  const bool fits = id.is_number_unsigned() ? id.get<uint64_t>() < static_cast<uint64_t>(INT32_MAX)
+                                            : id.get<int64_t>() >= 0 && id.get<int64_t>() < INT32_MAX;
+  TLLM_CHECK_ARG(fits, "tokenizer.json: ", where, ": ", id.dump(), " is not a token id (0 .. ", INT32_MAX - 1, ")");
+  return static_cast<int32_t>(id.get<int64_t>());
+}
 
 // Ids before and after the sequence.
 class Template final : public PostProcessor {
@@ -48,11 +60,7 @@ std::unique_ptr<PostProcessor> make_template(const json& j, const std::string& w
       TLLM_CHECK_ARG(ids.is_array(), "tokenizer.json: ", where, ".special_tokens.", it.key(),
                      ".ids must be an array");
       std::vector<int32_t> v;
-      for (const json& id : ids) {
-        TLLM_CHECK_ARG(id.is_number_integer(), "tokenizer.json: ", where, ".special_tokens.", it.key(),
-                       ".ids must hold integers");
-        v.push_back(id.get<int32_t>());
-      }
+      for (const json& id : ids) v.push_back(token_id(id, where + ".special_tokens." + it.key() + ".ids"));
       specials[it.key()] = std::move(v);
     }
   }
@@ -103,7 +111,7 @@ int32_t token_pair_id(const json& j, const char* key, const std::string& where) 
   const json& p = field(j, key, where);
   TLLM_CHECK_ARG(p.is_array() && p.size() == 2 && p[1].is_number_integer(), "tokenizer.json: ", where, ".",
                  key, " must be [token, id]");
-  return p[1].get<int32_t>();
+  return token_id(p[1], where + "." + key);
 }
 
 }  // namespace

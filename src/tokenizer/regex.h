@@ -30,20 +30,26 @@ class Regex {
   // Finds the next match at or after start; returns false if none. subject must be valid UTF-8.
   bool find(std::string_view subject, size_t start, size_t* mstart, size_t* mend) const;
 
-  // Calls f(begin, end) for successive non-overlapping matches, advancing one character
-  // past an empty match as Oniguruma's iterator does.
+  // Calls f(begin, end) for successive non-overlapping matches as the onig crate's find_iter
+  // (HF's SysRegex) yields them: an empty match that ends where the previous match ended is
+  // skipped (so "e?" in "er" gives "e" and the empty match at the end, not one between
+  // "e" and "r"), and the search then resumes one character further on.
   template <typename F>
   void for_each_match(std::string_view subject, F&& f) const {
     size_t pos = 0, b = 0, e = 0;
+    bool matched = false;
+    size_t last_end = 0;
     while (pos <= subject.size() && find(subject, pos, &b, &e)) {
-      f(b, e);
-      if (e > b) {
-        pos = e;
-      } else {
-        if (e >= subject.size()) break;
-        pos = e + 1;
+      if (e == b && matched && e == last_end) {
+        if (pos >= subject.size()) break;
+        ++pos;
         while (pos < subject.size() && (static_cast<unsigned char>(subject[pos]) & 0xC0) == 0x80) ++pos;
+        continue;
       }
+      f(b, e);
+      matched = true;
+      last_end = e;
+      pos = e;
     }
   }
 

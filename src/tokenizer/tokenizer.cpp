@@ -12,6 +12,7 @@
 #include "tokenizer/post_processors.h"
 #include "tokenizer/pre_tokenizers.h"
 #include "tokenizer/scratch.h"
+#include "tokenizer/token_bytes.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
@@ -342,19 +343,73 @@ bool ends_with_replacement(const std::string& s) {
 
 }  // namespace
 
+std::string IncrementalDetokenizer::decode_window(size_t begin, size_t end) const {
+  return tok_.decode(std::span<const int32_t>(ids_.data() + begin, end - begin), skip_special_);
+}
+
+// decode(window) normally starts with prefix_text_ (the text of the window's emitted ids). It
+// does not when decoding is not monotonic: ByteFallback turns a whole run of byte tokens into
+// U+FFFD while the run is not valid UTF-8 (an emitted "\n" from <0x0A> included; for good once
+// a byte can no longer be completed), and BPEDecoder writes the end-of-word suffix of the last
+// token differently. Emitted text cannot be taken back, so the window restarts one id before
+// the unemitted ids, else at them (as vLLM resets its decode stream), instead of holding
+// everything that follows forever. Returns the text of the window, which then starts with
+// prefix_text_.
+std::string IncrementalDetokenizer::rewindow(std::string text) {
+  while (text.compare(0, prefix_text_.size(), prefix_text_) != 0) {
+    prefix_offset_ = prefix_offset_ + 1 < read_offset_ ? read_offset_ - 1 : read_offset_;
+    prefix_text_ = decode_window(prefix_offset_, read_offset_);
+    text = decode_window(prefix_offset_, ids_.size());
+  }
+  return text;
+}
+
+// True when the bytes of the window end in a character cut short (a lead byte and fewer
+// continuation bytes than it announces), which a later id may complete. A text that ends in
+// U+FFFD otherwise ends in a real U+FFFD or in bytes that no id can mend: final. (Holding every
+// text that ends in U+FFFD, as vLLM does, re-decodes an ever longer window while the model
+// writes U+FFFD, quadratic, with nothing streamed.) The last 3 bytes decide; token_bytes gives
+// the raw bytes of byte-level and byte-fallback pieces.
+bool IncrementalDetokenizer::ends_incomplete() const {
+  std::string tail;
+  for (size_t k = ids_.size(); k > prefix_offset_ && tail.size() < 3;) {
+    const int32_t id = ids_[--k];
+    if (skip_special_ && tok_.is_special(id)) continue;
+    tail.insert(0, token_bytes(tok_, id));
+  }
+  const size_t n = tail.size();
+  for (size_t i = n > 3 ? n - 3 : 0; i < n; ++i) {
+    tok::Utf8Lead lead;
+    if (!tok::utf8_lead(static_cast<unsigned char>(tail[i]), lead)) continue;
+    if (n - i > static_cast<size_t>(lead.continuation)) continue;  // complete (or broken) already
+    bool prefix_ok = true;
+    for (size_t j = i + 1; j < n; ++j) {
+      const auto c = static_cast<unsigned char>(tail[j]);
+      const unsigned char lo = j == i + 1 ? lead.lo : 0x80, hi = j == i + 1 ? lead.hi : 0xBF;
+      prefix_ok = prefix_ok && c >= lo && c <= hi;
+    }
+    if (prefix_ok) return true;
+  }
+  return false;
+}
+
 std::string IncrementalDetokenizer::push(int32_t id) {
   ids_.push_back(id);
-  std::span<const int32_t> window(ids_.data() + prefix_offset_, ids_.size() - prefix_offset_);
-  std::string text = tok_.decode(window, skip_special_);
-  if (text.size() <= prefix_text_.size() || ends_with_replacement(text) ||
-      text.compare(0, prefix_text_.size(), prefix_text_) != 0) {
-    return "";  // nothing final yet
-  }
+  std::string text = decode_window(prefix_offset_, ids_.size());
+  // With ByteFallback the whole run of byte tokens reads as U+FFFD while a character is cut
+  // short, emitted bytes included: hold it all then.
+  if (ends_with_replacement(text) && ends_incomplete()) return "";
+  text = rewindow(std::move(text));
+  if (text.size() <= prefix_text_.size()) return "";  // nothing new yet
+  return advance(ids_.size(), text);
+}
+
+// Emits text (the decode of ids[prefix_offset_, end)) beyond prefix_text_ and moves the window.
+std::string IncrementalDetokenizer::advance(size_t end, const std::string& text) {
   std::string delta = text.substr(prefix_text_.size());
   prefix_offset_ = read_offset_;
-  read_offset_ = ids_.size();
-  prefix_text_ = tok_.decode(
-      std::span<const int32_t>(ids_.data() + prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
+  read_offset_ = end;
+  prefix_text_ = decode_window(prefix_offset_, read_offset_);
   // Keep the id buffer short: what lies before the window is never decoded again.
   if (prefix_offset_ > 4096) {
     ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_offset_));
@@ -365,12 +420,8 @@ std::string IncrementalDetokenizer::push(int32_t id) {
 }
 
 std::string IncrementalDetokenizer::flush() {
-  std::span<const int32_t> window(ids_.data() + prefix_offset_, ids_.size() - prefix_offset_);
-  std::string text = tok_.decode(window, skip_special_);
-  std::string delta;
-  if (text.size() >= prefix_text_.size() && text.compare(0, prefix_text_.size(), prefix_text_) == 0) {
-    delta = text.substr(prefix_text_.size());
-  }
+  std::string text = rewindow(decode_window(prefix_offset_, ids_.size()));
+  std::string delta = text.substr(prefix_text_.size());
   ids_.clear();
   prefix_offset_ = read_offset_ = 0;
   prefix_text_.clear();

@@ -70,11 +70,16 @@ class Tokenizer {
 
 // Streaming detokenizer: push ids one at a time; returns the text that became final
 // (complete UTF-8 characters only). The concatenation of all pushes + flush() equals
-// decode(all ids). After flush() the detokenizer starts a new, empty stream.
+// decode(all ids) whenever decoding is monotonic (decoding more ids only appends text), which
+// byte-level tokenizers always are. After flush() the detokenizer starts a new, empty stream.
 //
 // It decodes a short window of ids each time (the ids since the last emitted boundary plus
-// the new one) and emits what the window's text gained, holding text back while it ends in
-// U+FFFD (an incomplete character), as vLLM's incremental detokenization does.
+// the new one) and emits what the window's text gained, as vLLM's incremental detokenization
+// does, holding text back while its bytes end in a character cut short (vLLM holds any text
+// that ends in U+FFFD, which stalls a stream of real U+FFFD characters). Where decoding
+// is not monotonic (ByteFallback replaces a whole run of byte tokens by U+FFFD once one byte
+// is invalid, already emitted ones included), emitted text stays as it was and the stream
+// goes on from the ids not yet emitted; no text is dropped.
 class IncrementalDetokenizer {
  public:
   IncrementalDetokenizer(const Tokenizer& tok, bool skip_special_tokens = false);
@@ -82,6 +87,11 @@ class IncrementalDetokenizer {
   std::string flush();
 
  private:
+  std::string decode_window(size_t begin, size_t end) const;
+  std::string rewindow(std::string text);
+  bool ends_incomplete() const;
+  std::string advance(size_t end, const std::string& text);
+
   const Tokenizer& tok_;
   bool skip_special_;
   std::vector<int32_t> ids_;

@@ -1,0 +1,200 @@
+// Corners found by probing the tokenizer against HF `tokenizers` 0.23.2: regexes that match the
+// empty string, added tokens that are whitespace with lstrip/rstrip, the bytes a token adds
+// mid-text for byte-fallback (Llama-2-style) vocabularies, streaming when decoding is not
+// monotonic or ends in U+FFFD for a long time, and token ids of the post-processor.
+// probe_goldens.json is written by scripts/goldens/tokenizer_probe_goldens.js (HF's own Rust
+// library through its Node binding); the other expectations are stated per test.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "tokenizer/token_bytes.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer_test_util.h"
+
+namespace tllm {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json synthetic(const std::string& name) {
+  return json::parse(test::slurp(test::tokenizer_data_dir() / "synthetic" / name / "tokenizer.json"));
+}
+
+// The cases of probe_goldens.json: the base tokenizer.json with the case's fields replaced and
+// its added tokens appended (ids after the largest one, as the script numbers them).
+TEST(ProbeGoldens, EncodeMatchesHF) {
+  const json golden = json::parse(test::slurp(test::source_dir() / "tests" / "tokenizer" / "probe_goldens.json"));
+  const json base = json::parse(test::slurp(test::source_dir() / golden["meta"]["base"].get<std::string>()));
+  ASSERT_GE(golden["cases"].size(), 6u);
+  for (const json& c : golden["cases"]) {
+    json j = base;
+    for (auto it = c["patch"].begin(); it != c["patch"].end(); ++it) j[it.key()] = it.value();
+    int64_t next = 0;
+    for (auto it = j["model"]["vocab"].begin(); it != j["model"]["vocab"].end(); ++it)
+      next = std::max(next, it.value().get<int64_t>() + 1);
+    for (const json& a : j["added_tokens"]) next = std::max(next, a["id"].get<int64_t>() + 1);
+    for (json a : c["added"]) {
+      a["id"] = next++;
+      j["added_tokens"].push_back(a);
+    }
+    auto tok = Tokenizer::from_json_text(j.dump(), "");
+    for (size_t i = 0; i < c["texts"].size(); ++i) {
+      const std::string text = c["texts"][i];
+      EXPECT_EQ(tok->encode(text), c["ids"][i].get<std::vector<int32_t>>())
+          << c["name"].get<std::string>() << ": " << json(text).dump();
+    }
+  }
+}
+
+// gpt2_bytelevel with two added tokens appended: "\t" (lstrip + rstrip) and "<n>" (lstrip).
+std::unique_ptr<Tokenizer> whitespace_strip_tokenizer(int32_t* tab_id) {
+  json j = synthetic("gpt2_bytelevel");
+  const int32_t tab = 660;  // after the file's largest id, 659
+  j["added_tokens"].push_back({{"id", tab}, {"content", "\t"}, {"single_word", false}, {"lstrip", true},
+                               {"rstrip", true}, {"normalized", false}, {"special", true}});
+  j["added_tokens"].push_back({{"id", tab + 1}, {"content", "<n>"}, {"single_word", false}, {"lstrip", true},
+                               {"rstrip", false}, {"normalized", false}, {"special", true}});
+  *tab_id = tab;
+  return Tokenizer::from_json_text(j.dump(), "");
+}
+
+// HF: the first "\t" of " \t \t ..." takes all the whitespace around it (lstrip back to 0,
+// rstrip to the end); every later "\t" falls inside it and gives an empty split, which HF
+// drops. One token, as probe_goldens.json shows for " \t \t \t". Scanning the rest of the run
+// again for every later match made this quadratic (a 160 kB run took 43 s).
+TEST(AddedTokens, WhitespaceRunOfStripTokensIsOneTokenInLinearTime) {
+  int32_t tab = -1;
+  auto tok = whitespace_strip_tokenizer(&tab);
+  std::string run;
+  for (int i = 0; i < 100000; ++i) run += " \t";
+  EXPECT_EQ(tok->encode(run), std::vector<int32_t>{tab});
+  EXPECT_EQ(tok->encode("a" + run + "b"), (std::vector<int32_t>{tok->encode("a")[0], tab, tok->encode("b")[0]}));
+}
+
+// Concatenating token_bytes over the ids of a text gives the text: the independent reference
+// is the text itself (with the leading space the tokenizer adds: Llama-2's Prepend "▁"
+// normalizer, GPT-2's add_prefix_space).
+TEST(TokenBytes, ConcatenationOverEncodedTextIsTheText) {
+  const std::string text = "The quick brown fox, the lazy dog \xE2\x82\xAC 100 \xE4\xBD\xA0\xE5\xA5\xBD\n!";
+  for (const char* name : {"spm_byte_fallback", "gpt2_bytelevel"}) {
+    auto tok = Tokenizer::from_json_text(synthetic(name).dump(), "");
+    std::string joined;
+    for (int32_t id : tok->encode(text)) joined += token_bytes(*tok, id);
+    EXPECT_EQ(joined, " " + text) << name;
+  }
+}
+
+// Llama-2-style vocabulary: "▁x" adds " x" mid-text (its decode alone drops the space at the
+// start of a text), "<0xHH>" adds byte HH even where that is no whole character.
+TEST(TokenBytes, ByteFallbackVocabulary) {
+  auto tok = Tokenizer::from_json_text(synthetic("spm_byte_fallback").dump(), "");
+  auto bytes = [&](const char* piece) { return token_bytes(*tok, *tok->piece_to_id(piece)); };
+  EXPECT_EQ(bytes("\u2581"), " ");
+  EXPECT_EQ(bytes("\u2581the"), " the");
+  EXPECT_EQ(bytes("h"), "h");
+  EXPECT_EQ(bytes("<0x20>"), " ");
+  EXPECT_EQ(bytes("<0x0A>"), "\n");
+  EXPECT_EQ(bytes("<0xE4>"), "\xE4");
+  EXPECT_EQ(bytes("<0xBD>"), "\xBD");
+}
+
+// ByteFallback turns a whole run of byte tokens into one U+FFFD per byte once the run is not
+// valid UTF-8, so a "\n" from <0x0A> that was already streamed becomes U+FFFD in decode(all).
+// The stream cannot take it back; it must go on with the text after it (it used to emit
+// nothing more, ever). Each emitted part is HF's decode of its ids.
+TEST(IncrementalDetokenizer, ByteFallbackRunThatTurnsInvalidKeepsStreaming) {
+  auto tok = Tokenizer::from_json_text(synthetic("spm_byte_fallback").dump(), "");
+  std::vector<int32_t> rest = {*tok->piece_to_id("<0xB0>")};
+  for (int32_t id : tok->encode("the quick brown fox jumps over the lazy dog")) rest.push_back(id);
+  const int32_t newline = *tok->piece_to_id("<0x0A>");
+  IncrementalDetokenizer d(*tok);
+  std::string out = d.push(newline);
+  EXPECT_EQ(out, "\n");
+  for (int32_t id : rest) out += d.push(id);
+  out += d.flush();
+  EXPECT_EQ(out, "\n" + tok->decode(rest));
+  EXPECT_EQ(tok->decode(rest), "\uFFFD the quick brown fox jumps over the lazy dog");
+}
+
+// A byte-level vocabulary of the 256 byte characters plus "ï¿½" (U+FFFD's bytes EF BF BD).
+std::unique_ptr<Tokenizer> replacement_char_tokenizer() {
+  json vocab = json::object();
+  int32_t n = 0;
+  char32_t next = 256;  // GPT-2's byte -> character table
+  for (int b = 0; b < 256; ++b) {
+    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    char32_t cp = printable ? static_cast<char32_t>(b) : next++;
+    std::string s;
+    if (cp < 0x80) {
+      s += static_cast<char>(cp);
+    } else {
+      s += static_cast<char>(0xC0 | (cp >> 6));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    vocab[s] = n++;
+  }
+  vocab["\u00EF\u00BF"] = n++;
+  vocab["\u00EF\u00BF\u00BD"] = n++;
+  json j = {{"model",
+             {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"\u00EF \u00BF", "\u00EF\u00BF \u00BD"}}}},
+            {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+            {"decoder", {{"type", "ByteLevel"}}}};
+  return Tokenizer::from_json_text(j.dump(), "");
+}
+
+// The model writing U+FFFD itself, many times: the text ends in U+FFFD after every id, yet no
+// character is cut short. The stream used to hold all of it until flush() and re-decode the
+// growing window on every id (quadratic); it streams now, holds only what is cut short (the
+// three bytes of 你 one by one, the lone lead byte at the end), and still equals decode(all).
+TEST(IncrementalDetokenizer, RunOfReplacementCharactersStreams) {
+  auto tok = replacement_char_tokenizer();
+  const std::vector<int32_t> fffd = tok->encode("\uFFFD");
+  ASSERT_EQ(fffd.size(), 1u);
+  const std::vector<int32_t> ni = tok->encode("\xE4\xBD\xA0");  // 你 as three byte tokens
+  ASSERT_EQ(ni.size(), 3u);
+  std::vector<int32_t> ids(3000, fffd[0]);
+  ids.insert(ids.end(), ni.begin(), ni.end());
+  ids.insert(ids.end(), 20, fffd[0]);
+  ids.push_back(ni[0]);  // a cut-off character at the end
+  IncrementalDetokenizer d(*tok);
+  std::string streamed;
+  size_t pushes_with_text = 0;
+  for (int32_t id : ids) {
+    std::string piece = d.push(id);
+    pushes_with_text += !piece.empty();
+    streamed += piece;
+  }
+  EXPECT_EQ(streamed.size(), 3000u * 3 + 3 + 20 * 3);
+  EXPECT_EQ(pushes_with_text, 3000u + 1 + 20);
+  streamed += d.flush();
+  EXPECT_EQ(streamed, tok->decode(ids));
+}
+
+// HF reads post-processor ids as u32 and refuses the file otherwise; get<int32_t>() used to wrap
+// 2^32 + 5 to 5, another token, without a word.
+TEST(MalformedTokenizerJson, PostProcessorIdsMustBeTokenIds) {
+  for (const json& bad : {json(4294967301ull), json(-1), json(2147483647)}) {
+    json j = synthetic("gpt2_bytelevel");
+    j["post_processor"]["special_tokens"]["<|endoftext|>"]["ids"] = {bad};
+    try {
+      Tokenizer::from_json_text(j.dump(), "");
+      ADD_FAILURE() << "accepted id " << bad.dump();
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a token id"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("special_tokens.<|endoftext|>.ids"), std::string::npos) << e.what();
+    }
+  }
+  json j = synthetic("gpt2_bytelevel");
+  j["post_processor"] = {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}}, {"cls", {"<s>", 4294967296ull}}};
+  EXPECT_THROW(Tokenizer::from_json_text(j.dump(), ""), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace tllm
