@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <span>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -550,8 +551,12 @@ void LLMEngine::add_request(const std::string& id, std::vector<int32_t> prompt, 
   seq->queued_time = now_seconds();
 
   RequestState st;
-  if (I.tokenizer && params.detokenize)
+  if (I.tokenizer && params.detokenize) {
     st.detok = std::make_unique<IncrementalDetokenizer>(*I.tokenizer, params.skip_special_tokens);
+    // The stream continues the prompt (a SentencePiece decoder keeps the first word's space).
+    const size_t n = seq->tokens.size(), k = std::min<size_t>(n, 5);
+    st.detok->prime(std::span<const int32_t>(seq->tokens).subspan(n - k));
+  }
   for (const std::string& s : params.stop) st.max_stop_len = std::max(st.max_stop_len, s.size());
   if (params.repetition_penalty != 1.0f) {
     st.prompt_unique = seq->tokens;

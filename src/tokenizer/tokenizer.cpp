@@ -393,6 +393,17 @@ bool IncrementalDetokenizer::ends_incomplete() const {
   return false;
 }
 
+void IncrementalDetokenizer::prime(std::span<const int32_t> context) {
+  TLLM_CHECK(ids_.empty(), "IncrementalDetokenizer::prime: the stream has begun");
+  if (context.empty()) return;
+  std::string text = tok_.decode(context, skip_special_);
+  if (ends_with_replacement(text)) return;
+  ids_.assign(context.begin(), context.end());
+  prefix_offset_ = 0;
+  read_offset_ = ids_.size();
+  prefix_text_ = std::move(text);
+}
+
 std::string IncrementalDetokenizer::push(int32_t id) {
   ids_.push_back(id);
   std::string text = decode_window(prefix_offset_, ids_.size());

@@ -83,6 +83,12 @@ class Tokenizer {
 class IncrementalDetokenizer {
  public:
   IncrementalDetokenizer(const Tokenizer& tok, bool skip_special_tokens = false);
+  // Starts the stream after `context` (the end of the prompt; never emitted), as vLLM's
+  // detokenizer starts from the prompt's last tokens: a SentencePiece-style decoder (Metaspace,
+  // Strip) drops the leading space of the first token it decodes, which is only right for the
+  // first token of a text, not for the first one generated after a prompt. A context whose
+  // text ends inside a character is not taken (the stream then starts empty, as before).
+  void prime(std::span<const int32_t> context);
   std::string push(int32_t id);
   std::string flush();
 

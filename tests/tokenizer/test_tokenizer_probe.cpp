@@ -196,5 +196,43 @@ TEST(MalformedTokenizerJson, PostProcessorIdsMustBeTokenIds) {
   EXPECT_THROW(Tokenizer::from_json_text(j.dump(), ""), InvalidArgument);
 }
 
+// A SentencePiece-style decoder (Llama 2's: Replace ▁, ByteFallback, Fuse, Strip one leading
+// space) drops the leading space of the first token it decodes. Primed with the
+// end of the prompt, the stream keeps the space of the first generated word (decode(prompt +
+// output) minus decode(prompt), as vLLM streams it); unprimed it would read "brown fox".
+TEST(IncrementalDetokenizer, PrimedWithThePromptKeepsTheFirstSpace) {
+  auto tok = Tokenizer::from_json_text(synthetic("spm_byte_fallback").dump(), "");
+  const std::vector<int32_t> prompt = tok->encode("the quick"), all = tok->encode("the quick brown fox");
+  ASSERT_GT(all.size(), prompt.size());
+  ASSERT_TRUE(std::equal(prompt.begin(), prompt.end(), all.begin()));
+  const std::vector<int32_t> out(all.begin() + static_cast<std::ptrdiff_t>(prompt.size()), all.end());
+  const std::string want = tok->decode(all).substr(tok->decode(prompt).size());
+  EXPECT_EQ(want, " brown fox");
+  for (size_t k : {size_t{1}, size_t{2}, prompt.size()}) {
+    IncrementalDetokenizer d(*tok);
+    d.prime(std::span<const int32_t>(prompt).subspan(prompt.size() - std::min(k, prompt.size())));
+    std::string streamed;
+    for (int32_t id : out) streamed += d.push(id);
+    streamed += d.flush();
+    EXPECT_EQ(streamed, want) << k << " context ids";
+  }
+  IncrementalDetokenizer unprimed(*tok);
+  std::string plain;
+  for (int32_t id : out) plain += unprimed.push(id);
+  plain += unprimed.flush();
+  EXPECT_EQ(plain, "brown fox");  // what the first generated token lost
+  // A context that ends inside a character is not taken: the stream starts empty.
+  auto bl = Tokenizer::from_json_text(synthetic("gpt2_bytelevel").dump(), "");
+  const std::vector<int32_t> ni = bl->encode("\xE4\xBD\xA0");
+  if (ni.size() >= 2) {
+    IncrementalDetokenizer d(*bl);
+    d.prime(std::span<const int32_t>(ni).first(1));
+    std::string s;
+    for (size_t i = 1; i < ni.size(); ++i) s += d.push(ni[i]);
+    s += d.flush();
+    EXPECT_EQ(s, bl->decode(std::span<const int32_t>(ni).subspan(1)));
+  }
+}
+
 }  // namespace
 }  // namespace tllm
