@@ -9,7 +9,7 @@
 //   - the whole decode step's weight stream: 28 layers x {qkv, o_proj, gate_up, down} +
 //     lm_head captured in one CUDA graph (PDL between the kernels, as the engine runs it).
 // Bytes counted per kernel: packed codes (padded to 16 rows and the k tile) + scales and
-// offsets (f16) + x + out. Usage: bench_quant_cuda [--quick | --profile]
+// offsets (f16) + x + out. Usage: bench_quant_cuda [--quick | --profile | --sweep-n]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -167,6 +167,61 @@ void profile_once(cuda::CudaBackend& be, const Tensor& x, Tensor& y) {
   }
 }
 
+// --sweep-n: the T = 1 kernel of o_proj / down (x from L1, one panel per block) at the 7B
+// K's over N = 132 .. 288 panels, int4 g128. Does a 224-block grid (1.7 blocks per SM: 92 SMs
+// run two blocks, 40 one) take as long as 264 blocks (two on every SM)? Then the SMs with two
+// blocks set its time, not the bytes, and an even split of the k tiles over the SMs would pay.
+void sweep_n(cuda::CudaBackend& be, const Tensor& x, Tensor& y) {
+  const Scheme sc = {"int4_g128", 4, 128};
+  cudaStream_t s = be.stream();
+  for (int K : {18944, 3584})
+    for (int panels : {66, 132, 176, 198, 224, 240, 264, 288, 330, 396}) {
+      const int N = panels * 16;
+      const double one = make_weight(be, N, K, sc, false, 1).bytes;
+      const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / one)));
+      std::vector<QWeight> ws;
+      for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, N, K, sc, false, 100 + c));
+      const double us = time_us(s, [&](int i) {
+        cuda::QuantGemmParams p = ws[i % copies].p;
+        p.x = x.data<bf16>();
+        p.T = 1;
+        p.out = y.raw();
+        p.out_dtype = DType::BF16;
+        p.gemv_panels_per_block = 1;
+        p.gemv_kernel = cuda::QuantGemmParams::GemvKernel::XFromL1;
+        cuda::quant_gemv(p, s);
+      });
+      report(fmt("sweep_int4_g128 pb1 %d panels", panels), fmt("T1 %dx%d", N, K), us, one + 2.0 * (K + N));
+    }
+  // The 7B o_proj / down / q|k|v shapes through each T = 1 kernel of 4-bit codes: x from L1,
+  // x staged (3 blocks per SM, 3 tiles in flight per lane). (Run 279 also had the deep staged
+  // kernel take 4-bit codes: down 14.7 -> 13.5 us alone, o_proj 5.3 -> 5.9, the engine's 7B
+  // int4 step 3% slower; docs/measurements/run277/deep4.diff.)
+  using Kernel = cuda::QuantGemmParams::GemvKernel;
+  for (const Lin& l : kLayer) {
+    if (std::string(l.name) == "gate_up") continue;
+    const double one = make_weight(be, l.N, l.K, sc, l.bias, 1).bytes;
+    const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / one)));
+    std::vector<QWeight> ws;
+    for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, l.N, l.K, sc, l.bias, 100 + c));
+    for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged})
+      for (int pb : {1, 2}) {
+        const double us = time_us(s, [&](int i) {
+          cuda::QuantGemmParams p = ws[i % copies].p;
+          p.x = x.data<bf16>();
+          p.T = 1;
+          p.out = y.raw();
+          p.out_dtype = DType::BF16;
+          p.gemv_panels_per_block = pb;
+          p.gemv_kernel = kernel;
+          cuda::quant_gemv(p, s);
+        });
+        const char* tag = kernel == Kernel::XStaged ? "xs" : kernel == Kernel::XStagedDeep ? "xs2" : "l1";
+        report(fmt("kernels_int4_g128 %s %s pb%d", l.name, tag, pb), fmt("T1 %dx%d", l.N, l.K), us, one + 2.0 * (l.K + l.N));
+      }
+  }
+}
+
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool profile = argc > 1 && std::strcmp(argv[1], "--profile") == 0;
@@ -190,6 +245,10 @@ int main(int argc, char** argv) {
   Tensor x = rand_bf16(be, {16, 18944}, 7), y = be.empty({16, 152064}, DType::BF16);
   if (profile) {
     profile_once(be, x, y);
+    return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "--sweep-n") == 0) {
+    sweep_n(be, x, y);
     return 0;
   }
 
@@ -226,7 +285,7 @@ int main(int argc, char** argv) {
         report(fmt("qgemv_%s_%s auto(pb%d%s)", wsc.name, l.name, ch.panels_per_block, tag(ch.kernel)), shape,
                run(0, Kernel::Auto), bytes);
         if (T == 1 && !quick)
-          for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged, Kernel::XStagedDeep}) {
+          for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged}) {
             if (kernel == Kernel::XStagedDeep && wsc.bits != 8) continue;  // 8-bit codes only
             for (int pb : {1, 2, 4, 8})
               report(fmt("qgemv_%s_%s pb%d%s", wsc.name, l.name, pb, tag(kernel)), shape, run(pb, kernel), bytes);
