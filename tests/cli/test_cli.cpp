@@ -23,40 +23,14 @@
 #include "io/safetensors.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "cli_run.h"
 #include "goldens.h"
 
 namespace fs = std::filesystem;
 using namespace tllm::goldens;
+using namespace tllm::cli_test;
 
 namespace {
-
-struct Result {
-  int status = -1;
-  std::string out;  // what the command wrote (run: stdout and stderr together)
-};
-
-// A shell command's exit status and standard output.
-Result run_shell(const std::string& cmd) {
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-// tinyllm ARGS with stdout and stderr together.
-Result run(const std::string& args, const std::string& env = "") {
-  return run_shell(env + (env.empty() ? "" : " ") + std::string(TLLM_CLI_BINARY) + " " + args + " 2>&1");
-}
-
-// tinyllm ARGS, stdout only (stderr dropped).
-Result run_stdout(const std::string& args) {
-  return run_shell(std::string(TLLM_CLI_BINARY) + " " + args + " 2>/dev/null");
-}
 
 std::string ids_arg(const std::vector<int32_t>& ids) {
   std::string s;

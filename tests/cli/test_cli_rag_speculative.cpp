@@ -6,37 +6,17 @@
 #include <unistd.h>
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "cli_run.h"
+
 namespace fs = std::filesystem;
 
-namespace {
-
-struct Result {
-  int status = -1;
-  std::string out;
-};
-
-// tinyllm ARGS: exit status and stdout (with stderr when asked, else stderr dropped).
-Result run(const std::string& args, bool with_stderr = false) {
-  Result r;
-  const std::string cmd = std::string(TLLM_CLI_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-}  // namespace
+using namespace tllm::cli_test;
 
 TEST(CliRag, AskTakesSpeculativeDecodingForItsGenerator) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
@@ -50,24 +30,22 @@ TEST(CliRag, AskTakesSpeculativeDecodingForItsGenerator) {
   const std::string index = (root / "x.idx").string();
   const std::string common = "--model " + model + " --kv-cache-memory 64MiB --threads 2 ";
   const Result built = run("rag index " + common + "--input " + (root / "a.txt").string() + " --index " + index +
-                               " --chunk-tokens 16 --chunk-overlap 0",
-                           true);
+                               " --chunk-tokens 16 --chunk-overlap 0");
   ASSERT_EQ(built.status, 0) << built.out;
   const std::string ask = "rag ask " + common + "--index " + index + " --generator " + model +
                           " --query \"What did God say?\" --temperature 0 --max-tokens 40 --ignore-eos ";
-  const Result plain = run(ask);
+  const Result plain = run_stdout(ask);
   ASSERT_EQ(plain.status, 0) << plain.out;
   ASSERT_NE(plain.out.find("Sources:\n[1] "), std::string::npos) << plain.out;
   for (const std::string& spec : std::vector<std::string>{"--speculative-model \"[ngram]\" --num-speculative-tokens 4",
                                  "--speculative-config '{\"method\": \"ngram\", \"prompt_lookup_max\": 3}'",
                                  "--speculative-model " + draft + " --num-speculative-tokens 3"}) {
-    const Result r = run(ask + spec);
-    EXPECT_EQ(r.status, 0) << spec << ": " << run(ask + spec, true).out;
+    const Result r = run_stdout(ask + spec);
+    EXPECT_EQ(r.status, 0) << spec << ": " << run(ask + spec).out;
     EXPECT_EQ(r.out, plain.out) << spec;
   }
   // Index and query have no decode: speculative flags there are still refused by name.
-  const Result q = run("rag query " + common + "--index " + index + " --query light --speculative-model \"[ngram]\"",
-                       true);
+  const Result q = run("rag query " + common + "--index " + index + " --query light --speculative-model \"[ngram]\"");
   EXPECT_EQ(q.status, 1);
   EXPECT_NE(q.out.find("no decode to speculate on"), std::string::npos) << q.out;
   fs::remove_all(root);
@@ -79,12 +57,12 @@ TEST(CliEmbed, InputIdsOutsideTheVocabularyNameTheOption) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
   if (!fs::exists(model)) GTEST_SKIP() << "the demo model is not in models/";
   const std::string base = "embed --model " + model + " --kv-cache-memory 64MiB --threads 2 ";
-  const Result bad = run(base + "--input-ids 1,2,4096", true);
+  const Result bad = run(base + "--input-ids 1,2,4096");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.out.find("error: --input-ids: token id 4096 is outside the model's vocabulary [0, 4096)"),
             std::string::npos)
       << bad.out;
-  const Result ok = run(base + "--input-ids 1,2,4095");
+  const Result ok = run_stdout(base + "--input-ids 1,2,4095");
   EXPECT_EQ(ok.status, 0);
   EXPECT_NE(ok.out.find("\"tokens\":3"), std::string::npos) << ok.out;
 }
