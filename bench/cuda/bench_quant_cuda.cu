@@ -167,58 +167,60 @@ void profile_once(cuda::CudaBackend& be, const Tensor& x, Tensor& y) {
   }
 }
 
+// Copies of one N x K weight, more than L2 holds, for the timed launches to rotate through.
+struct Rotation {
+  std::vector<QWeight> ws;
+  double bytes = 0;  // what one launch reads: codes, scales, offsets, x and out
+};
+Rotation rotation(cuda::CudaBackend& be, int N, int K, const Scheme& sc, bool bias) {
+  Rotation r;
+  const double one = make_weight(be, N, K, sc, bias, 1).bytes;
+  const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / one)));
+  for (int c = 0; c < copies; ++c) r.ws.push_back(make_weight(be, N, K, sc, bias, 100 + c));
+  r.bytes = one + 2.0 * (K + N);
+  return r;
+}
+// us of one T = 1 launch through `kernel` with pb panels per block.
+double time_t1(cudaStream_t s, const Rotation& r, const Tensor& x, Tensor& y, int pb,
+               cuda::QuantGemmParams::GemvKernel kernel) {
+  return time_us(s, [&](int i) {
+    cuda::QuantGemmParams p = r.ws[i % r.ws.size()].p;
+    p.x = x.data<bf16>();
+    p.T = 1;
+    p.out = y.raw();
+    p.out_dtype = DType::BF16;
+    p.gemv_panels_per_block = pb;
+    p.gemv_kernel = kernel;
+    cuda::quant_gemv(p, s);
+  });
+}
+
 // --sweep-n: the T = 1 kernel of o_proj / down (x from L1, one panel per block) at the 7B
-// K's over N = 132 .. 288 panels, int4 g128. Does a 224-block grid (1.7 blocks per SM: 92 SMs
+// K's over N = 66 .. 396 panels, int4 g128. Does a 224-block grid (1.7 blocks per SM: 92 SMs
 // run two blocks, 40 one) take as long as 264 blocks (two on every SM)? Then the SMs with two
 // blocks set its time, not the bytes, and an even split of the k tiles over the SMs would pay.
+// (Run 278: neither; a block's own chain sets it. docs/cuda-notes.md, session 53.)
 void sweep_n(cuda::CudaBackend& be, const Tensor& x, Tensor& y) {
+  using Kernel = cuda::QuantGemmParams::GemvKernel;
   const Scheme sc = {"int4_g128", 4, 128};
   cudaStream_t s = be.stream();
   for (int K : {18944, 3584})
     for (int panels : {66, 132, 176, 198, 224, 240, 264, 288, 330, 396}) {
-      const int N = panels * 16;
-      const double one = make_weight(be, N, K, sc, false, 1).bytes;
-      const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / one)));
-      std::vector<QWeight> ws;
-      for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, N, K, sc, false, 100 + c));
-      const double us = time_us(s, [&](int i) {
-        cuda::QuantGemmParams p = ws[i % copies].p;
-        p.x = x.data<bf16>();
-        p.T = 1;
-        p.out = y.raw();
-        p.out_dtype = DType::BF16;
-        p.gemv_panels_per_block = 1;
-        p.gemv_kernel = cuda::QuantGemmParams::GemvKernel::XFromL1;
-        cuda::quant_gemv(p, s);
-      });
-      report(fmt("sweep_int4_g128 pb1 %d panels", panels), fmt("T1 %dx%d", N, K), us, one + 2.0 * (K + N));
+      const Rotation r = rotation(be, panels * 16, K, sc, false);
+      report(fmt("sweep_int4_g128 pb1 %d panels", panels), fmt("T1 %dx%d", panels * 16, K),
+             time_t1(s, r, x, y, 1, Kernel::XFromL1), r.bytes);
     }
   // The 7B o_proj / down / q|k|v shapes through each T = 1 kernel of 4-bit codes: x from L1,
   // x staged (3 blocks per SM, 3 tiles in flight per lane). (Run 279 also had the deep staged
   // kernel take 4-bit codes: down 14.7 -> 13.5 us alone, o_proj 5.3 -> 5.9, the engine's 7B
   // int4 step 3% slower; docs/measurements/run277/deep4.diff.)
-  using Kernel = cuda::QuantGemmParams::GemvKernel;
   for (const Lin& l : kLayer) {
     if (std::string(l.name) == "gate_up") continue;
-    const double one = make_weight(be, l.N, l.K, sc, l.bias, 1).bytes;
-    const int copies = std::max(1, static_cast<int>(std::ceil(300e6 / one)));
-    std::vector<QWeight> ws;
-    for (int c = 0; c < copies; ++c) ws.push_back(make_weight(be, l.N, l.K, sc, l.bias, 100 + c));
+    const Rotation r = rotation(be, l.N, l.K, sc, l.bias);
     for (Kernel kernel : {Kernel::XFromL1, Kernel::XStaged})
-      for (int pb : {1, 2}) {
-        const double us = time_us(s, [&](int i) {
-          cuda::QuantGemmParams p = ws[i % copies].p;
-          p.x = x.data<bf16>();
-          p.T = 1;
-          p.out = y.raw();
-          p.out_dtype = DType::BF16;
-          p.gemv_panels_per_block = pb;
-          p.gemv_kernel = kernel;
-          cuda::quant_gemv(p, s);
-        });
-        const char* tag = kernel == Kernel::XStaged ? "xs" : kernel == Kernel::XStagedDeep ? "xs2" : "l1";
-        report(fmt("kernels_int4_g128 %s %s pb%d", l.name, tag, pb), fmt("T1 %dx%d", l.N, l.K), us, one + 2.0 * (l.K + l.N));
-      }
+      for (int pb : {1, 2})
+        report(fmt("kernels_int4_g128 %s %s pb%d", l.name, kernel == Kernel::XStaged ? "xs" : "l1", pb),
+               fmt("T1 %dx%d", l.N, l.K), time_t1(s, r, x, y, pb, kernel), r.bytes);
   }
 }
 
