@@ -43,10 +43,8 @@ void run_embed(const EmbedArgs& a) {
     prompts.push_back(engine.tokenizer()->encode(text, /*add_special_tokens=*/true));
     TLLM_CHECK_ARG(!prompts.back().empty(), "--input \"", text, "\" has no tokens");
   }
-  const int vocab = engine.vocab_size();
   for (std::vector<int32_t>& ids : id_inputs) {
-    for (int32_t t : ids)  // named here: the engine's message names an internal request id
-      TLLM_CHECK_ARG(t < vocab, "--input-ids: token id ", t, " is outside the model's vocabulary [0, ", vocab, ")");
+    check_ids_in_vocab(ids, engine.vocab_size(), "--input-ids");
     prompts.push_back(std::move(ids));
   }
   TLLM_CHECK_ARG(a.dimensions >= 0 && a.dimensions <= engine.hidden_size(), "--dimensions must be in [1, ",

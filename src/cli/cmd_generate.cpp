@@ -54,7 +54,10 @@ void run_generate(const GenerateArgs& a) {
     }
     prompts.push_back(tok->encode(rendered, /*add_special_tokens=*/!a.chat));
   }
-  for (std::vector<int32_t>& ids : id_prompts) prompts.push_back(std::move(ids));
+  for (std::vector<int32_t>& ids : id_prompts) {
+    check_ids_in_vocab(ids, engine.vocab_size(), "--prompt-ids");
+    prompts.push_back(std::move(ids));
+  }
 
   SamplingParams params = a.sampling.resolve(engine.generation_config());
   params.detokenize = tok != nullptr;

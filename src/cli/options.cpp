@@ -269,6 +269,11 @@ void SamplingOptions::check_before_load() const {
   resolve(GenerationConfig{}).validate(std::numeric_limits<int>::max());
 }
 
+void check_ids_in_vocab(const std::vector<int32_t>& ids, int vocab, const char* option) {
+  for (int32_t t : ids)
+    TLLM_CHECK_ARG(t >= 0 && t < vocab, option, ": token id ", t, " is outside the model's vocabulary [0, ", vocab, ")");
+}
+
 std::vector<int32_t> parse_id_list(const std::string& text) {
   std::vector<int32_t> ids;
   size_t i = 0;

@@ -58,6 +58,9 @@ struct SamplingOptions {
 
 // Comma-separated ids "1,2,3" -> vector; throws naming the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text);
+// Throws naming `option` when an id is outside [0, vocab) (the engine's message would name
+// its internal request instead).
+void check_ids_in_vocab(const std::vector<int32_t>& ids, int vocab, const char* option);
 
 // Throws naming `what` and the byte offset where text stops being valid UTF-8 (the server
 // refuses such a body with a 400; the CLI refuses it the same way instead of encoding U+FFFD).
