@@ -43,6 +43,13 @@ ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reason
 }
 
 ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finished) {
+  Delta d = push_all(text, finished);
+  if (max_calls_ >= 0)
+    std::erase_if(d.calls, [&](const ToolCallDelta& c) { return c.index >= max_calls_; });
+  return d;
+}
+
+ChatOutputStream::Delta ChatOutputStream::push_all(std::string_view text, bool finished) {
   Delta d;
   if (phase_ == Phase::Undecided) {
     if (parser_ == ReasoningParser::None) {
@@ -88,6 +95,10 @@ ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finis
   return d;
 }
 
+void keep_first_calls(ChatMessageParts& parts, size_t n) {
+  if (parts.calls.size() > n) parts.calls.resize(n);
+}
+
 void ChatOutputStream::push_calls(std::string_view text, bool finished, Delta& d) {
   constexpr size_t npos = std::string_view::npos;
   while (true) {
@@ -131,7 +142,11 @@ void ChatOutputStream::emit_call(std::string_view body, const CallBodyScan& scan
   }
   if (!named_) return;
   std::string fragment;
-  if (scan.args == CallBodyScan::Args::Raw) {
+  // A number or literal goes out once whole (what has arrived of it may still turn out not to
+  // be one: "t" of "text"); an object or array as it is written.
+  const bool container = scan.args == CallBodyScan::Args::Raw && scan.args_end > scan.args_begin &&
+                         (body[scan.args_begin] == '{' || body[scan.args_begin] == '[');
+  if (scan.args == CallBodyScan::Args::Raw && (container || scan.args_complete)) {
     const size_t len = scan.args_end - scan.args_begin;
     if (len > args_sent_) fragment = std::string(body.substr(scan.args_begin + args_sent_, len - args_sent_));
     args_sent_ = std::max(args_sent_, len);

@@ -48,9 +48,13 @@ class ChatOutputStream {
   Delta push(std::string_view text, bool finished);
   // Whether a tool call has gone out (the finish reason is then "tool_calls").
   bool has_calls() const { return calls_ > 0; }
+  // At most `n` calls go out (the Responses API's parallel_tool_calls false: 1); the deltas of
+  // later ones are dropped, as keep_first_calls drops them from a whole reply.
+  void limit_calls(int n) { max_calls_ = n; }
 
  private:
   enum class Phase { Undecided, Reasoning, Content };
+  Delta push_all(std::string_view text, bool finished);  // push, before limit_calls
   void push_calls(std::string_view text, bool finished, Delta& d);
   void push_llama3(std::string_view text, bool finished, Delta& d);
   // The deltas of the open call whose body (object) starts at body[0]: its name once complete,
@@ -74,6 +78,10 @@ class ChatOutputStream {
   bool named_ = false;
   size_t args_sent_ = 0;
   bool args_whole_ = false;
+  int max_calls_ = -1;  // no limit
 };
+
+// Keeps the first `n` calls of a whole reply (parallel_tool_calls false: 1).
+void keep_first_calls(ChatMessageParts& parts, size_t n);
 
 }  // namespace tllm

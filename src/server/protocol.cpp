@@ -592,8 +592,7 @@ ChatRequest parse_chat_request(const json& body) {
   check_known_fields(body, known);
   for (const char* key : {"functions", "function_call", "audio", "prediction", "web_search_options"})
     reject_unsupported(body, key, "");
-  // Accepted and not acted on, but typed as OpenAI types them.
-  get_bool(body, "parallel_tool_calls");
+  // Accepted and not acted on, but typed as OpenAI types it.
   get_string(body, "reasoning_effort");
   // modalities: text is what every reply is; anything else (audio) is refused.
   if (const RequestJson* m = find(body, "modalities"); m && !m->is_null()) {
@@ -614,6 +613,7 @@ ChatRequest parse_chat_request(const json& body) {
   parse_common(body, r);
   if (r.best_of != r.n) throw bad_request("'best_of' is a completions field: chat takes n choices only", "best_of");
   parse_chat_fields(body, r);
+  r.parallel_tool_calls = get_bool(body, "parallel_tool_calls").value_or(true);
 
   const bool logprobs = get_bool(body, "logprobs").value_or(false);
   const auto top = get_int(body, "top_logprobs");

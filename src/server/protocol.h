@@ -90,6 +90,7 @@ struct ChatRequest : GenerationRequest {
   RequestJson tools;     // null, or the request's tools array (dropped when tool_choice is "none")
   bool force_tool_call = false;  // tool_choice "required" or a named function
   std::string forced_tool;       // the named function ("" with "required")
+  bool parallel_tool_calls = true;  // false: at most one call per reply (OpenAI's)
   bool add_generation_prompt = true;
   bool continue_final_message = false;
   RequestJson chat_template_kwargs = RequestJson::object();

@@ -1,5 +1,6 @@
 #include "server/responses_request.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -99,6 +100,19 @@ json conversation(const json& body, const json& history) {
       m["tool_calls"].push_back(std::move(call));
     } else if (type == "function_call_output") {
       const std::string call_id = required_string(item, "call_id", path);
+      // As OpenAI: the output of a call that no earlier function_call (in this input or the
+      // stored conversation it continues) made is refused, not shown to the model as a result
+      // of nothing.
+      const bool known = std::any_of(messages.begin(), messages.end(), [&](const json& m) {
+        const json* calls = find(m, "tool_calls");
+        return calls && calls->is_array() && std::any_of(calls->begin(), calls->end(), [&](const json& c) {
+                 return c.is_object() && c.contains("id") && c["id"] == call_id;
+               });
+      });
+      if (!known)
+        throw bad_request("'" + path + ".call_id': no tool call found for function call output with call_id '" +
+                              call_id + "' (no earlier function_call item has it)",
+                          "input");
       const json* output = find(item, "output");
       if (!output) throw bad_request("'" + path + ".output' is required", "input");
       messages.push_back({{"role", "tool"}, {"tool_call_id", call_id}, {"content", content_text(*output, path + ".output")}});

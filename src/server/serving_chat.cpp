@@ -39,7 +39,8 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     out += "{\"index\":";
     append_json_number(out, static_cast<int64_t>(c.index));
     out += ",\"message\":{\"role\":\"assistant\",";
-    const ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, !ctx.request.tools.is_null(), ctx.tool_format);
+    ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, !ctx.request.tools.is_null(), ctx.tool_format);
+    if (!ctx.request.parallel_tool_calls) keep_first_calls(parsed, 1);
     if (ctx.reasoning != ReasoningParser::None) {
       out += "\"reasoning_content\":";
       if (parsed.reasoning) append_json_string(out, *parsed.reasoning);
@@ -153,6 +154,8 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
         }
         // Each choice's text through its splitter: reasoning, content, and tool calls as they come.
         std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null(), ctx->tool_format));
+        if (!r.parallel_tool_calls)
+          for (ChatOutputStream& s : splitters) s.limit_calls(1);
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
           const bool with_logprobs = r.logprobs >= 0 && !out.new_logprobs.empty();
           ChatOutputStream& splitter = splitters[static_cast<size_t>(c.index)];

@@ -188,6 +188,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
         ~Closer() { log.close(); }
       } closer{*log};
       ChatOutputStream splitter(ctx->reasoning, tools, ctx->tool_format);
+      if (!ctx->request.parallel_tool_calls) splitter.limit_calls(1);
       bool started = false;
       std::string error, buf;
       while (!gen->done() && !cancelled.load() && error.empty()) {
@@ -216,7 +217,8 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
       } else if (!gen->done()) {  // cancelled: what was generated so far, and no more events
         gen->abort();
         const ChoiceState& c = gen->choices()[0];
-        const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools, ctx->tool_format);
+        ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools, ctx->tool_format);
+        if (!ctx->request.parallel_tool_calls) keep_first_calls(parts, 1);
         const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
         items = response_items(parts);
         ResponseWriter::Outcome o;
@@ -248,7 +250,8 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   if (!r.stream) {
     respond_when_done(*gen, *conn, res, [&] {
       const ChoiceState& c = gen->choices()[0];
-      const ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools, ctx->tool_format);
+      ChatMessageParts parts = split_chat_output(c.text, ctx->reasoning, tools, ctx->tool_format);
+      if (!ctx->request.parallel_tool_calls) keep_first_calls(parts, 1);
       const ResponseUsage usage = usage_of(*gen, tok, parts.reasoning);
       std::vector<ResponseItem> items = response_items(parts);
       const bool incomplete = c.finish_reason == FinishReason::Length;
@@ -266,6 +269,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
       "text/event-stream", [ctx, gen, conn, tools, &tok, keep](size_t, httplib::DataSink& sink) {
         ResponseEventStream events(*ctx->writer);
         ChatOutputStream splitter(ctx->reasoning, tools, ctx->tool_format);
+        if (!ctx->request.parallel_tool_calls) splitter.limit_calls(1);
         std::string initial;
         events.start(initial);
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {

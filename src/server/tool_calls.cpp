@@ -45,7 +45,10 @@ ParsedToolCalls parse_tool_calls(std::string_view text) {
   while (at != std::string_view::npos) {
     const size_t body = at + kToolCallOpen.size();
     const size_t close = text.find(kToolCallClose, body);
-    const std::string_view block = text.substr(body, close == std::string_view::npos ? text.npos : close - body);
+    std::string_view block = text.substr(body, close == std::string_view::npos ? text.npos : close - body);
+    // The last block, unclosed: a reply cut inside its closing tag ("...}\n</tool_") is a call,
+    // as the stream (which holds back what may become the tag) has it.
+    if (close == std::string_view::npos) block = block.substr(0, text_before_tag(block, kToolCallClose));
     const nlohmann::json call = nlohmann::json::parse(block, nullptr, /*allow_exceptions=*/false);
     if (!call.is_object() || !call.contains("name") || !call["name"].is_string()) return {std::string(text), {}};
     out.calls.push_back({call["name"].get<std::string>(), call_arguments(call, false)});
@@ -98,6 +101,18 @@ size_t value_end(std::string_view t, size_t i) {
   for (size_t j = i; j < t.size(); ++j)
     if (t[j] == ',' || t[j] == '}' || t[j] == ']' || json_space(t[j])) return j;
   return std::string_view::npos;
+}
+// Whether `token`, the text of a value that is not a string, object or array, is a JSON number or
+// literal (`complete`), or may still become one as more arrives. A value that cannot (a tag, a
+// word, nothing before the next ',' or '}') makes the body bad, so that it never goes out as a
+// call's arguments.
+bool scalar_ok(std::string_view token, bool complete) {
+  if (token.empty()) return !complete;
+  for (std::string_view literal : {"true", "false", "null"})
+    if (literal.starts_with(token.substr(0, 1))) return complete ? token == literal : literal.starts_with(token);
+  if (token[0] != '-' && (token[0] < '0' || token[0] > '9')) return false;
+  if (complete) return nlohmann::json::parse(token, nullptr, /*allow_exceptions=*/false).is_number();
+  return token.find_first_not_of("0123456789+-.eE") == std::string_view::npos;
 }
 std::optional<std::string> decode_string(std::string_view token) {
   const nlohmann::json v = nlohmann::json::parse(token, nullptr, /*allow_exceptions=*/false);
@@ -154,6 +169,11 @@ CallBodyScan scan_call_body(std::string_view body, bool parameters_key) {
     i = skip_json_space(body, i + 1);
     if (i == body.size()) return r;
     const size_t end = value_end(body, i);
+    if (body[i] != '"' && body[i] != '{' && body[i] != '[' &&
+        !scalar_ok(body.substr(i, end == std::string_view::npos ? body.npos : end - i), end != std::string_view::npos)) {
+      r.bad = true;
+      return r;
+    }
     if (*key == "arguments" || (parameters_key && *key == "parameters" && r.args == CallBodyScan::Args::None)) {
       r.args = body[i] == '"'   ? CallBodyScan::Args::String
                : body[i] == 'n' ? CallBodyScan::Args::Null  // only null starts with n

@@ -2,7 +2,7 @@
 // - "hermes", what Qwen2.5 / Qwen3 chat templates teach the model:
 //     text <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call> <tool_call>...</tool_call>
 //   The content is the text before the first <tool_call>; each block is one call; the last
-//   block may lack its closing tag (the output ended).
+//   block may lack its closing tag, or end in part of it (the output ended).
 // - "llama3_json", what Llama 3.1 / 3.2 templates teach: the reply is the call itself,
 //     [<|python_tag|>]{"name": "f", "parameters": {...}}; {"name": "g", "parameters": {...}}
 //   ("arguments" is taken for "parameters" too). A reply that does not start with a call
@@ -49,7 +49,9 @@ ParsedToolCalls parse_tool_calls(std::string_view text, ToolCallParser format); 
 // Streaming (OpenAI's delta.tool_calls): a call goes out as its first delta, with the name
 // (the id and type go with it) once the "name" string is complete, then fragments of its
 // arguments' JSON text as the model writes them (concatenated, the arguments value as written;
-// a string-valued "arguments" goes out decoded once complete; none or null: "{}").
+// a number or literal goes out once whole; a string-valued "arguments" goes out decoded once
+// complete; none or null: "{}"). A value that cannot be JSON (a word, a tag, nothing) is never
+// sent as arguments: the scan calls the body bad.
 struct ToolCallDelta {
   int index = 0;
   std::optional<std::string> name;  // set on the call's first delta

@@ -271,6 +271,94 @@ TEST(ChatOutput, StreamedCallsStayOnceSent) {
   EXPECT_FALSE(none.has_calls());
 }
 
+// A call whose arguments cannot be JSON: the whole reply is content (vLLM); the stream, whose
+// earlier call (or this call's name) already went out, never sends the bad value as arguments
+// (it sent "<tool_", "text", "t" + "{}" or "" before): every streamed call's arguments are JSON.
+// Where the whole reply has calls, the stream has the same, for every way of cutting the text.
+TEST(ChatOutput, StreamedArgumentsAreJsonWhenTheValueIsNot) {
+  const std::vector<std::pair<std::string, ToolCallParser>> texts = {
+      {"x<tool_call>{\"name\": \"g\"}</tool_call><tool_call>\n{\"name\": \"f\", \"arguments\": text }\n</tool_call>",
+       ToolCallParser::Hermes},
+      {"<tool_call>\n{\"name\": \"f\", \"arguments\": <tool_}\n</tool_call>", ToolCallParser::Hermes},
+      {"<tool_call>\n{\"name\": \"f\", \"arguments\": \n}\n</tool_call>", ToolCallParser::Hermes},
+      {"{\"name\": \"f\"}; {\"name\": \"g\", \"arguments\": hi }", ToolCallParser::Llama3Json},
+      {"{\"name\": \"f\", \"parameters\": , }hi ", ToolCallParser::Llama3Json},
+      {"{\"name\": \"f\", \"parameters\": <|python_tag|>}", ToolCallParser::Llama3Json},
+      // Numbers and literals whole: the same calls as the whole parse.
+      {"<tool_call>{\"name\": \"n\", \"arguments\": -1.5e-3}</tool_call><tool_call>{\"name\": \"t\", \"arguments\": true}"
+       "</tool_call>",
+       ToolCallParser::Hermes},
+      {"{\"name\": \"n\", \"parameters\": 12}; {\"name\": \"t\", \"parameters\": false}", ToolCallParser::Llama3Json},
+  };
+  std::mt19937 rng(5);
+  for (const auto& [t, format] : texts) {
+    const ChatMessageParts whole = split_chat_output(t, ReasoningParser::None, true, format);
+    for (int trial = 0; trial < 20; ++trial) {
+      SCOPED_TRACE(t + " trial " + std::to_string(trial));
+      const Streamed s = stream(t, ChatOutputStream(ReasoningParser::None, true, format), trial, rng);
+      for (const ToolCall& c : s.calls)
+        EXPECT_FALSE(nlohmann::json::parse(c.arguments, nullptr, false).is_discarded()) << c.name << ": " << c.arguments;
+      if (!whole.calls.empty()) {
+        EXPECT_EQ(s.content, whole.content);
+        expect_same_calls(s.calls, whole.calls);
+      } else {
+        EXPECT_EQ(whole.content, t);
+      }
+    }
+  }
+}
+
+// A reply cut inside the closing tag (max_tokens, a stop string): the whole reply has the call,
+// as the stream had it (it was content, "<tool_call>...</tool_" as text, while the stream sent
+// the call).
+TEST(ChatOutput, AReplyCutInTheClosingTagHasItsCall) {
+  const std::string call = "Sure.<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n";
+  std::mt19937 rng(9);
+  for (const char* cut : {"<", "</", "</tool_", "</tool_call"}) {
+    const std::string t = call + cut;
+    SCOPED_TRACE(t);
+    const ChatMessageParts whole = split_chat_output(t, ReasoningParser::None, true);
+    EXPECT_EQ(whole.content, "Sure.");
+    ASSERT_EQ(whole.calls.size(), 1u);
+    EXPECT_EQ(whole.calls[0].name, "f");
+    EXPECT_EQ(whole.calls[0].arguments, R"({"a":1})");
+    for (int trial = 0; trial < 10; ++trial) {
+      const Streamed s = stream(t, ChatOutputStream(ReasoningParser::None, true), trial, rng);
+      EXPECT_EQ(s.content, whole.content);
+      expect_same_calls(s.calls, whole.calls);
+    }
+  }
+  // Not a prefix of the tag: still not a call, as before.
+  EXPECT_TRUE(split_chat_output(call + "</tool_x", ReasoningParser::None, true).calls.empty());
+}
+
+// parallel_tool_calls false (Responses API): one call at most, streamed or whole, in either
+// format; the first call is the whole reply's first.
+TEST(ChatOutput, LimitedCallsKeepTheFirst) {
+  const std::vector<std::pair<std::string, ToolCallParser>> texts = {
+      {"a<tool_call>{\"name\": \"f\", \"arguments\": {\"x\": 1}}</tool_call>\n<tool_call>{\"name\": \"g\", "
+       "\"arguments\": {}}</tool_call><tool_call>{\"name\": \"h\"}",
+       ToolCallParser::Hermes},
+      {"{\"name\": \"f\", \"parameters\": {\"x\": 1}}; {\"name\": \"g\", \"parameters\": {}}", ToolCallParser::Llama3Json},
+  };
+  std::mt19937 rng(7);
+  for (const auto& [t, format] : texts) {
+    ChatMessageParts whole = split_chat_output(t, ReasoningParser::None, true, format);
+    ASSERT_GE(whole.calls.size(), 2u);
+    keep_first_calls(whole, 1);
+    ASSERT_EQ(whole.calls.size(), 1u);
+    EXPECT_EQ(whole.calls[0].name, "f");
+    for (int trial = 0; trial < 10; ++trial) {
+      SCOPED_TRACE(t + " trial " + std::to_string(trial));
+      ChatOutputStream s(ReasoningParser::None, true, format);
+      s.limit_calls(1);
+      const Streamed out = stream(t, s, trial, rng);
+      EXPECT_EQ(out.content, whole.content);
+      expect_same_calls(out.calls, whole.calls);
+    }
+  }
+}
+
 TEST(ChatOutput, ParserNames) {
   EXPECT_EQ(reasoning_parser_from_name(""), ReasoningParser::None);
   EXPECT_EQ(reasoning_parser_from_name("qwen3"), ReasoningParser::Qwen3);

@@ -311,6 +311,10 @@ TEST(Protocol, ChatMessagesNormalized) {
   EXPECT_EQ(r.logprobs, 4);
   EXPECT_TRUE(r.add_generation_prompt);
   EXPECT_EQ(r.chat_template_kwargs["enable_thinking"], false);
+  EXPECT_TRUE(r.parallel_tool_calls);  // OpenAI's default
+  const auto one_call = parse_chat_request(
+      parse_json_body(R"({"messages": [{"role": "user", "content": "x"}], "parallel_tool_calls": false})"));
+  EXPECT_FALSE(one_call.parallel_tool_calls);
 
   const auto none = parse_chat_request(parse_json_body(
       R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "none",

@@ -124,6 +124,41 @@ TEST(ResponsesRequest, AStoredConversationComesBeforeTheInput) {
   EXPECT_FALSE(parse(R"({"input": "x", "store": false})").store);
 }
 
+// A function_call_output answers a function_call made before it, in this input or in the stored
+// conversation it continues; one of an unknown call_id is a 400 naming it (OpenAI: "No tool call
+// found for function call output with call_id ..."), not a tool result of nothing rendered
+// into the prompt.
+TEST(ResponsesRequest, AFunctionCallOutputNeedsItsCall) {
+  const auto refusal = [](const std::string& body, const RequestJson& history) -> std::string {
+    try {
+      parse_responses_request(parse_json_body(body), history);
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400);
+      EXPECT_EQ(e.param, "input");
+      return e.what();
+    }
+    return "accepted";
+  };
+  const RequestJson none = RequestJson::array();
+  const std::string e = refusal(R"({"input": [{"type": "function_call_output", "call_id": "call_9", "output": "x"}]})", none);
+  EXPECT_NE(e.find("'input[0].call_id'"), std::string::npos) << e;
+  EXPECT_NE(e.find("call_9"), std::string::npos) << e;
+  // The output before its call, or of another call, is refused too.
+  EXPECT_NE(refusal(R"({"input": [{"role": "user", "content": "x"},
+      {"type": "function_call_output", "call_id": "c", "output": "1"},
+      {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}]})", none), "accepted");
+  EXPECT_NE(refusal(R"({"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+      {"type": "function_call_output", "call_id": "d", "output": "1"}]})", none), "accepted");
+  // The call in the stored conversation (previous_response_id): its output is taken.
+  const RequestJson history = RequestJson::parse(R"([{"role": "user", "content": "Weather?"},
+      {"role": "assistant", "content": "", "tool_calls": [{"id": "call_7", "type": "function",
+          "function": {"name": "get_weather", "arguments": "{}"}}]}])");
+  EXPECT_EQ(refusal(R"({"input": [{"type": "function_call_output", "call_id": "call_7", "output": "Sunny."}]})", history),
+            "accepted");
+  EXPECT_NE(refusal(R"({"input": [{"type": "function_call_output", "call_id": "call_8", "output": "Sunny."}]})", history),
+            "accepted");
+}
+
 // A reply's items as the assistant turn are what the same items sent back as input give.
 TEST(ResponsesRequest, AReplysItemsAreItsAssistantTurn) {
   const ChatMessageParts parts = split_chat_output(

@@ -123,6 +123,28 @@ TEST(ToolCalls, TheScanOfAPartialBody) {
   EXPECT_EQ(scan_call_body("{\"name\": \"f\", \"arguments\": nu").args, CallBodyScan::Args::Null);
 }
 
+// A value that cannot be JSON (a tag, a word, nothing before the next ',' or '}') makes the body
+// bad, so that a stream never sends it as a call's arguments: it went out as "<tool_", "text"
+// or "" (invalid JSON arguments) where the whole reply was content. A number or literal still
+// arriving is fine.
+TEST(ToolCalls, TheScanRefusesValuesThatCannotBeJson) {
+  for (const char* body : {"{\"name\": \"f\", \"arguments\": <tool_}", "{\"name\": \"f\", \"arguments\": text }",
+                           "{\"name\": \"f\", \"arguments\": \n}", "{\"name\": \"f\", \"arguments\": , }",
+                           "{\"name\": \"f\", \"arguments\": ;}", "{\"name\": \"f\", \"arguments\": tru }",
+                           "{\"name\": \"f\", \"arguments\": 1x2}", "{\"name\": \"f\", \"arguments\": nulll}",
+                           "{\"name\": \"f\", \"arguments\": -}", "{\"name\": \"f\", \"parameters\": te"}) {
+    SCOPED_TRACE(body);
+    EXPECT_TRUE(scan_call_body(body, true).bad);
+  }
+  for (const char* body : {"{\"name\": \"f\", \"arguments\": tr", "{\"name\": \"f\", \"arguments\": -1.5e",
+                           "{\"name\": \"f\", \"arguments\": 12}", "{\"name\": \"f\", \"arguments\": null}",
+                           "{\"name\": \"f\", \"arguments\": false, \"x\": -0.5}", "{\"name\": \"f\", \"arguments\": "}) {
+    SCOPED_TRACE(body);
+    EXPECT_FALSE(scan_call_body(body).bad);
+  }
+  EXPECT_EQ(scan_call_body("{\"name\": \"f\", \"arguments\": 12}").args, CallBodyScan::Args::Raw);
+}
+
 // Whether the whole of `text` is an output the format allows.
 bool format_takes(const std::vector<OutputPiece>& fmt, const std::string& text) {
   FormatPrefix p(&fmt);
