@@ -386,6 +386,12 @@ json normalize_messages(const json& messages) {
       for (const json& c : calls) {
         if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
           throw bad_request("'" + param + ".tool_calls' entries must have a 'function' object", "messages");
+        const std::string at = param + ".tool_calls[" + std::to_string(ncalls.size()) + "].function";
+        const json& f = c["function"];
+        if (!f.contains("name") || !f["name"].is_string())
+          throw bad_request("'" + at + ".name' must be a string", "messages");
+        if (!f.contains("arguments") || !(f["arguments"].is_string() || f["arguments"].is_object()))
+          throw bad_request("'" + at + ".arguments' must be a JSON string (or an object)", "messages");
         json nc = c;
         json& fn = nc["function"];
         // Templates (Qwen's among them) print arguments with tojson and expect an object;
@@ -415,8 +421,10 @@ json parse_tools(const json& body) {
     if (!t.is_object() || !t.contains("type") || t["type"] != "function")
       throw bad_request("'" + p + ".type' must be \"function\"", "tools");
     if (!t.contains("function") || !t["function"].is_object() || !t["function"].contains("name") ||
-        !t["function"]["name"].is_string())
-      throw bad_request("'" + p + ".function.name' must be a string", "tools");
+        !t["function"]["name"].is_string() || t["function"]["name"].get_ref<const std::string&>().empty())
+      throw bad_request("'" + p + ".function.name' must be a non-empty string", "tools");
+    if (auto ps = t["function"].find("parameters"); ps != t["function"].end() && !ps->is_null() && !ps->is_object())
+      throw bad_request("'" + p + ".function.parameters' must be a JSON Schema object", "tools");
     if (auto s = t["function"].find("strict"); s != t["function"].end() && !s->is_null() && !s->is_boolean())
       throw bad_request("'" + p + ".function.strict' must be a boolean", "tools");
   }

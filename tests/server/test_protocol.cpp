@@ -156,6 +156,11 @@ const std::vector<BadCase>& bad_cases() {
        "messages"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\"}]}]}", "messages"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"assistant\", \"content\": null, \"tool_calls\": 3}]}", "messages"},
+      // an earlier call's name and arguments (OpenAI's: strings; an object is taken too)
+      {Endpoint::Chat, R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+          "function": {"name": 5, "arguments": "{}"}}]}]})", "messages"},
+      {Endpoint::Chat, R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+          "function": {"name": "f"}}]}]})", "messages"},
       // chat logprobs (a bool, plus top_logprobs in [0, 20])
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"logprobs\": 1}", "logprobs"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"top_logprobs\": 3}", "top_logprobs"},
@@ -173,6 +178,10 @@ const std::vector<BadCase>& bad_cases() {
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": [{\"type\": \"x\"}]}", "tools"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": [{\"type\": \"function\"}]}",
        "tools"},
+      {Endpoint::Chat, R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "f", "parameters": "str"}}]})", "tools"},
+      {Endpoint::Chat, R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": ""}}]})", "tools"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\"}",
        "tool_choice"},
       {Endpoint::Chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"chat_template_kwargs\": []}",
