@@ -441,7 +441,7 @@ void parse_chat_fields(const json& body, ChatRequest& r) {
     const json* fn = tc->is_object() ? find(*tc, "function") : nullptr;
     const json* name = fn && fn->is_object() ? find(*fn, "name") : nullptr;
     if (tc->is_string() && *tc == "none") {
-      r.tools = json();
+      r.tool_choice_none = true;
     } else if (tc->is_string() && *tc == "required") {
       r.force_tool_call = true;
     } else if (name && name->is_string()) {

@@ -87,9 +87,11 @@ struct CompletionRequest : GenerationRequest {
 
 struct ChatRequest : GenerationRequest {
   RequestJson messages;  // normalized: content is a string (text parts joined), roles checked
-  RequestJson tools;     // null, or the request's tools array (dropped when tool_choice is "none")
-  bool force_tool_call = false;  // tool_choice "required" or a named function
-  std::string forced_tool;       // the named function ("" with "required")
+  RequestJson tools;     // null, or the request's tools array (shown to the template)
+  bool tool_choice_none = false;  // tool_choice "none": tools shown, no call parsed (OpenAI's, vLLM's default)
+  bool force_tool_call = false;   // tool_choice "required" or a named function
+  std::string forced_tool;        // the named function ("" with "required")
+  bool parses_tool_calls() const { return !tools.is_null() && !tool_choice_none; }
   bool parallel_tool_calls = true;  // false: at most one call per reply (OpenAI's)
   bool add_generation_prompt = true;
   bool continue_final_message = false;

@@ -39,7 +39,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     out += "{\"index\":";
     append_json_number(out, static_cast<int64_t>(c.index));
     out += ",\"message\":{\"role\":\"assistant\",";
-    ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, !ctx.request.tools.is_null(), ctx.tool_format);
+    ChatMessageParts parsed = split_chat_output(c.text, ctx.reasoning, ctx.request.parses_tool_calls(), ctx.tool_format);
     if (!ctx.request.parallel_tool_calls) keep_first_calls(parsed, 1);
     if (ctx.reasoning != ReasoningParser::None) {
       out += "\"reasoning_content\":";
@@ -86,7 +86,7 @@ PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok
   plan.params.bad_words_ids = tok.bad_word_sequences(r.bad_words);
   if (r.force_tool_call) {
     plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool, format);
-  } else if (plan.params.output_format.empty() && has_strict_tool(r.tools)) {
+  } else if (plan.params.output_format.empty() && r.parses_tool_calls() && has_strict_tool(r.tools)) {
     // With llama3_json a reply is a call or text from its first byte; the strict form (free
     // text, then calls at a tag) has no tag to wait for.
     if (format != ToolCallParser::Hermes)
@@ -153,7 +153,7 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
           writer->append_choice_event(initial, choice, choice_usage(r, *gen, c));
         }
         // Each choice's text through its splitter: reasoning, content, and tool calls as they come.
-        std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, !r.tools.is_null(), ctx->tool_format));
+        std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, r.parses_tool_calls(), ctx->tool_format));
         if (!r.parallel_tool_calls)
           for (ChatOutputStream& s : splitters) s.limit_calls(1);
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {

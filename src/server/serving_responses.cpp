@@ -159,7 +159,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
     e.conversation.push_back(assistant_turn(items));
     state.responses.put(ctx->writer->id(), std::move(e));
   };
-  const bool tools = !r.tools.is_null();
+  const bool tools = r.parses_tool_calls();
 
   if (ctx->request.background) {
     // Answered at once with the queued response, or (stream) with the events of the log

@@ -328,7 +328,10 @@ TEST(Protocol, ChatMessagesNormalized) {
   const auto none = parse_chat_request(parse_json_body(
       R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "none",
           "tools": [{"type": "function", "function": {"name": "f"}}], "logprobs": true})"));
-  EXPECT_TRUE(none.tools.is_null());
+  // tool_choice "none": the tools stay in the prompt (OpenAI's, vLLM's default), no call is parsed.
+  EXPECT_FALSE(none.tools.is_null());
+  EXPECT_FALSE(none.parses_tool_calls());
+  EXPECT_TRUE(r.parses_tool_calls());
   EXPECT_EQ(none.logprobs, 0);
   // OpenAI's newer chat fields with nothing to do here are accepted (the client may send them).
   const auto hints = parse_chat_request(parse_json_body(

@@ -294,9 +294,10 @@ TEST(ResponsesRequest, SettingsBecomeTheChatRequests) {
   EXPECT_EQ(s.chat.output_format.size(), 1u);
   EXPECT_EQ(parse(R"({"input": "x", "text": {"format": {"type": "json_object"}}})").chat.output_format.size(), 1u);
   EXPECT_TRUE(parse(R"({"input": "x", "text": {"format": {"type": "text"}}})").chat.output_format.empty());
-  // tool_choice "none" drops the tools; no logprobs unless asked for.
+  // tool_choice "none" keeps the tools in the prompt and parses no call; no logprobs unless asked for.
   const ResponsesRequest none = parse(R"({"input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": "none"})");
-  EXPECT_TRUE(none.chat.tools.is_null());
+  EXPECT_FALSE(none.chat.tools.is_null());
+  EXPECT_FALSE(none.chat.parses_tool_calls());
   EXPECT_EQ(none.chat.logprobs, -1);
 }
 
