@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run 280 (session 53): the engine-side changes of the session on the GPU (the detokenizer
+# Run 280 (session 53, run 04:25): the engine-side changes of the session on the GPU (the detokenizer
 # primed with the prompt's last ids, penalty / bad-word ids kept within a draft's vocabulary,
 # stop_reason of a stop id as a number): test_engine_gpu (HF goldens, speculative decoding,
 # async scheduling), test_quant_cuda and test_moe_cuda (model-level decode steps).
