@@ -175,10 +175,11 @@ OutputFilter::OutputFilter(const Tokenizer& tokenizer, int vocab_size)
       never_(static_cast<size_t>(vocab_size), 1),
       plain_(static_cast<size_t>(vocab_size), 0) {
   const int known = std::min(vocab_size, static_cast<int>(tokenizer.vocab_size()));
+  const TokenBytes bytes_of(tokenizer);
   for (int32_t id = 0; id < known; ++id) {
     if (tokenizer.is_special(id)) continue;
     std::string& b = bytes_[static_cast<size_t>(id)];
-    b = token_bytes(tokenizer, id);
+    b = bytes_of(id);
     if (b.empty()) continue;
     never_[static_cast<size_t>(id)] = 0;
     plain_[static_cast<size_t>(id)] = plain_chars(b);

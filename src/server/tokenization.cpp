@@ -5,7 +5,6 @@
 #include "server/errors.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja/builtins.h"
-#include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tllm {
@@ -13,6 +12,7 @@ namespace tllm {
 ServingTokenizer::ServingTokenizer(const Tokenizer& tokenizer, const ChatTemplate* chat, int model_vocab_size)
     : tokenizer_(tokenizer),
       chat_(chat),
+      bytes_of_(tokenizer),
       table_(std::max(model_vocab_size, static_cast<int>(tokenizer.vocab_size())),
              [this](int32_t id) { return token_bytes(id); }) {}
 
@@ -32,7 +32,7 @@ std::string ServingTokenizer::piece(int32_t id) const {
   }
 }
 
-std::string ServingTokenizer::token_bytes(int32_t id) const { return tllm::token_bytes(tokenizer_, id); }
+std::string ServingTokenizer::token_bytes(int32_t id) const { return bytes_of_(id); }
 
 namespace {
 

@@ -9,6 +9,7 @@
 
 #include "server/logprobs.h"
 #include "server/protocol.h"
+#include "tokenizer/token_bytes.h"
 
 namespace tllm {
 
@@ -33,13 +34,13 @@ class ServingTokenizer {
   std::string render_chat(const ChatRequest& request) const;
   const TokenTable& table() const { return table_; }
 
-  // Raw bytes of one token: for byte-level BPE the bytes its vocab string stands for
-  // (a partial UTF-8 character stays partial), else its decoded text.
+  // Raw bytes of one token (tokenizer/token_bytes.h: a partial UTF-8 character stays partial).
   std::string token_bytes(int32_t id) const;
 
  private:
   const Tokenizer& tokenizer_;
   const ChatTemplate* chat_;
+  TokenBytes bytes_of_;  // before table_, which reads through it
   TokenTable table_;
 };
 

@@ -44,13 +44,17 @@ int fallback_byte(const std::string& piece) {
 
 }  // namespace
 
-std::string token_bytes(const Tokenizer& tokenizer, int32_t id) {
+TokenBytes::TokenBytes(const Tokenizer& tokenizer) : tokenizer_(tokenizer), anchor_(anchor(tokenizer)) {}
+
+std::string token_bytes(const Tokenizer& tokenizer, int32_t id) { return TokenBytes(tokenizer)(id); }
+
+std::string TokenBytes::operator()(int32_t id) const {
+  const Tokenizer& tokenizer = tokenizer_;
   std::string text;
-  const auto a = anchor(tokenizer);
-  if (a) {
-    text = decode_ids(tokenizer, {a->first, id});
-    text = text.compare(0, a->second.size(), a->second) == 0 ? text.substr(a->second.size())
-                                                              : decode_ids(tokenizer, {id});
+  if (anchor_) {
+    text = decode_ids(tokenizer, {anchor_->first, id});
+    text = text.compare(0, anchor_->second.size(), anchor_->second) == 0 ? text.substr(anchor_->second.size())
+                                                                         : decode_ids(tokenizer, {id});
   } else {
     text = decode_ids(tokenizer, {id});
   }

@@ -9,12 +9,26 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace tllm {
 
 class Tokenizer;
 
+// token_bytes of many ids of one tokenizer: the anchor is looked up once.
+class TokenBytes {
+ public:
+  explicit TokenBytes(const Tokenizer& tokenizer);
+  std::string operator()(int32_t id) const;
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::optional<std::pair<int32_t, std::string>> anchor_;  // its id and its own text
+};
+
+// One id: TokenBytes(tokenizer)(id).
 std::string token_bytes(const Tokenizer& tokenizer, int32_t id);
 
 }  // namespace tllm
