@@ -12,7 +12,6 @@
 #include "tokenizer/post_processors.h"
 #include "tokenizer/pre_tokenizers.h"
 #include "tokenizer/scratch.h"
-#include "tokenizer/token_bytes.h"
 #include "tokenizer/unicode.h"
 
 namespace tllm {
@@ -333,7 +332,7 @@ std::string Tokenizer::eos_token() const { return impl_->eos; }
 // ---------------------------------------------------------------------------------------
 
 IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tok, bool skip_special_tokens)
-    : tok_(tok), skip_special_(skip_special_tokens) {}
+    : tok_(tok), skip_special_(skip_special_tokens), bytes_of_(tok) {}
 
 namespace {
 
@@ -375,7 +374,7 @@ bool IncrementalDetokenizer::ends_incomplete() const {
   for (size_t k = ids_.size(); k > prefix_offset_ && tail.size() < 3;) {
     const int32_t id = ids_[--k];
     if (skip_special_ && tok_.is_special(id)) continue;
-    tail.insert(0, token_bytes(tok_, id));
+    tail.insert(0, bytes_of_(id));
   }
   const size_t n = tail.size();
   for (size_t i = n > 3 ? n - 3 : 0; i < n; ++i) {

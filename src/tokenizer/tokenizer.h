@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/token_bytes.h"
+
 namespace tllm {
 
 class Tokenizer {
@@ -100,6 +102,7 @@ class IncrementalDetokenizer {
 
   const Tokenizer& tok_;
   bool skip_special_;
+  TokenBytes bytes_of_;  // raw bytes of an id, for ends_incomplete
   std::vector<int32_t> ids_;
   size_t prefix_offset_ = 0;  // window start
   size_t read_offset_ = 0;    // ids before this are already emitted
