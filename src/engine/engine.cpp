@@ -1219,6 +1219,10 @@ void LLMEngine::Impl::resolve(Launched& L, const Launched* next, std::vector<Req
 
 bool LLMEngine::pooling() const { return impl_->pooler != nullptr; }
 bool LLMEngine::pooling_normalizes() const { return impl_->pooler && impl_->pooler->config().normalize; }
+std::string LLMEngine::pooling_type() const {
+  TLLM_CHECK_ARG(impl_->pooler != nullptr, "pooling_type: not a pooling engine");
+  return pooling_type_name(impl_->pooler->config().type);
+}
 int LLMEngine::hidden_size() const { return impl_->model->config().hidden_size; }
 
 std::vector<std::vector<float>> LLMEngine::embed(const std::vector<std::vector<int32_t>>& prompts) {

@@ -173,8 +173,10 @@ class LLMEngine {
   // A pooling engine (runner "pooling"): the vector of every prompt, in order.
   std::vector<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& prompts);
   bool pooling() const;
-  // A pooling engine's: whether its vectors are L2-normalised, and their length.
+  // A pooling engine's: whether its vectors are L2-normalised, how it pools ("last", "mean"
+  // or "cls", as resolved from the model's files and the config), and their length.
   bool pooling_normalizes() const;
+  std::string pooling_type() const;
   int hidden_size() const;
 
  private:

@@ -6,7 +6,6 @@
 
 #include "core/error.h"
 #include "engine/engine.h"
-#include "engine/pooling.h"
 #include "io/json.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -43,12 +42,6 @@ std::string context_block(const VectorIndex& index, const std::vector<VectorInde
     c += "[" + std::to_string(i + 1) + "] (" + e.source + ")\n" + e.text + "\n\n";
   }
   return c;
-}
-
-// The embedder's pooling ("last", "mean" or "cls"), as the engine resolved it from its config.
-std::string pooling_of(const LLMEngine& e) {
-  const EngineConfig& c = e.config();
-  return pooling_type_name(PoolingConfig::resolve(c.model_dir, c.pooling_type, c.pooling_normalize).type);
 }
 
 // A string field of the index's metadata, or `fallback` when it has none (or another type).
@@ -93,7 +86,7 @@ VectorIndex build_index(LLMEngine& embedder, const std::vector<std::string>& doc
                          {"chunk_tokens", opts.chunk.max_tokens},
                          {"chunk_overlap", opts.chunk.overlap_tokens},
                          {"document_prefix", opts.document_prefix},
-                         {"pooling", pooling_of(embedder)}};
+                         {"pooling", embedder.pooling_type()}};
   VectorIndex index(embedder.hidden_size(), meta);
   constexpr size_t kBatch = 64;  // chunks embedded per engine call
   std::vector<std::vector<int32_t>> prompts;
@@ -126,7 +119,7 @@ std::vector<VectorIndex::Hit> retrieve(LLMEngine& embedder, const VectorIndex& i
                  embedder.hidden_size(), ": query with the model that built it");
   // Vectors pooled another way than the index's rank by nothing meaningful (an index written
   // before the pooling was recorded is taken as it is).
-  const std::string built = meta_string(index, "pooling", ""), now = pooling_of(embedder);
+  const std::string built = meta_string(index, "pooling", ""), now = embedder.pooling_type();
   TLLM_CHECK_ARG(built.empty() || built == now, "the index was built with ", built,
                  " pooling but this embedding model pools ", now, ": query with --pooling-type ", built);
   TLLM_CHECK_ARG(tok::valid_utf8_prefix(query) == query.size(), "the query is not valid UTF-8");
