@@ -3,7 +3,8 @@
 // write it) through a fresh OutputFilter and times next() per token, for JSON mode, a JSON
 // schema, a forced tool call's format, a string of at least 4000 characters, a regular
 // expression (guided_regex), a schema with string patterns, and grammars (guided_grammar):
-// the regular expression's language, and JSON. states: the
+// the regular expression's language, and JSON; a chat reply's choices (reasoning, then the
+// schema's answer or tool calls; the answer or calls alone). states: the
 // distinct recognizer states met; computed: the answers the filter computed (states whose
 // answers must differ; the rest came from its cache).
 //
@@ -125,6 +126,23 @@ int main(int argc, char** argv) {
                 [0-9]{4} ", " [A-Z] [a-z]+ " " ("office" | "branch") " since " ("19" | "20") [0-9]{2} "."
   )g";
   const std::string json_gbnf = tllm::kJsonGbnf;
+  // A chat reply under --reasoning-parser qwen3 with tools and a response_format: reasoning,
+  // then the schema's answer or tool calls (server: format_after_reasoning, format_or_tool_calls),
+  // the choices built here as the server builds them.
+  using Pieces = std::vector<tllm::OutputPiece>;
+  const Pieces calls = {tllm::OutputPiece::one_of_formats(
+      {{tllm::OutputPiece::text("<tool_call>\n"), tllm::OutputPiece::object(), tllm::OutputPiece::text("\n</tool_call>"),
+        tllm::OutputPiece::any_of({"", "\n"})}},
+      /*repeat=*/true)};
+  const Pieces reply = {tllm::OutputPiece::one_of_formats(
+      {{tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}, calls})};
+  const Pieces reasoned = {tllm::OutputPiece::one_of_formats(
+      {{tllm::OutputPiece::text("<think>"), tllm::OutputPiece::text_through("</think>"),
+        tllm::OutputPiece::any_of({"", "\n", "\n\n"}), tllm::OutputPiece::one_of_formats({reply})},
+       reply})};
+  const std::string thought =
+      "<think>\nThe user asks for a record of Ada Lovelace; I know her dates and her work, so no tool is needed.\n"
+      "</think>\n\n" + doc;
   struct Case {
     std::string name;
     std::vector<tllm::OutputPiece> pieces;
@@ -149,6 +167,8 @@ int main(int argc, char** argv) {
       {"schema + patterns", {tllm::OutputPiece::value(tllm::JsonSchema::compile(contact_schema))}, &contact_json},
       {"grammar (regex's)", {tllm::OutputPiece::sentence(tllm::Grammar::compile(contact_gbnf))}, &contact},
       {"grammar (JSON)", {tllm::OutputPiece::sentence(tllm::Grammar::compile(json_gbnf))}, &doc},
+      {"think, schema|calls", reasoned, &thought},
+      {"schema|calls", reply, &doc},
   };
   std::printf("vocabulary %d tokens\n", static_cast<int>(tok->vocab_size()));
   std::printf("%-20s %8s %8s %9s %14s %14s\n", "format", "tokens", "states", "computed", "first ms", "ms / token");

@@ -17,7 +17,34 @@ namespace {
 bool empty_piece(const OutputPiece& p) {
   if (p.regex) return p.regex->finished(p.regex->start());
   if (p.grammar) return p.grammar->start().finished();
+  if (p.either)
+    return std::all_of(p.either->begin(), p.either->end(), [](const std::vector<OutputPiece>& f) {
+      return std::all_of(f.begin(), f.end(), empty_piece);
+    });
   return !p.json && p.one_of.empty() && p.literal.empty() && p.until.empty();
+}
+
+// What a format is, for FormatPrefix::key (equal texts: equal formats).
+void describe(const std::vector<OutputPiece>& pieces, std::string& k) {
+  for (const OutputPiece& p : pieces) {
+    k += p.regex ? 'R' : p.grammar ? 'G' : p.json ? 'J' : p.either ? 'E' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
+    if (p.json) k += p.json->fingerprint();
+    if (p.regex) k += p.regex->pattern();
+    if (p.grammar) k += p.grammar->source();
+    k += p.literal;
+    k += p.until;
+    if (p.once) k += '1';
+    for (const std::string& o : p.one_of) (k += o).push_back('\1');
+    if (p.either) {
+      k += p.repeat ? "*(" : "(";
+      for (const std::vector<OutputPiece>& f : *p.either) {
+        describe(f, k);
+        k.push_back('\2');
+      }
+      k.push_back(')');
+    }
+    k.push_back('\0');
+  }
 }
 
 // The longest prefix of `trigger` that ends `text` (a KMP step, done plainly: triggers are short).
@@ -40,6 +67,9 @@ void FormatPrefix::skip_empty_pieces() {
   if (piece_ < pieces_->size() && (*pieces_)[piece_].regex) re_ = (*pieces_)[piece_].regex->start();
   grammar_.reset();
   if (piece_ < pieces_->size() && (*pieces_)[piece_].grammar) grammar_ = (*pieces_)[piece_].grammar->start();
+  branches_.clear();
+  if (piece_ < pieces_->size() && (*pieces_)[piece_].either)
+    for (const std::vector<OutputPiece>& f : *(*pieces_)[piece_].either) branches_.emplace_back(&f);
 }
 
 void FormatPrefix::next_piece() {
@@ -56,20 +86,46 @@ bool FormatPrefix::piece_may_end() const {
   if (p.regex) return p.regex->accepting(re_);
   if (grammar_) return grammar_->complete();
   if (json_) return json_->complete();
+  if (p.either) return std::any_of(branches_.begin(), branches_.end(), [](const FormatPrefix& b) { return b.complete(); });
   return std::find(p.one_of.begin(), p.one_of.end(), got_) != p.one_of.end();
 }
 
-bool FormatPrefix::repeats() const { return !pieces_->empty() && !(*pieces_)[0].until.empty(); }
+bool FormatPrefix::repeats() const {
+  return !pieces_->empty() && !(*pieces_)[0].until.empty() && !(*pieces_)[0].once;
+}
+
+const FormatPrefix* FormatPrefix::only_branch() const {
+  if (piece_ == pieces_->size() || !(*pieces_)[piece_].either || branches_.size() != 1) return nullptr;
+  return &branches_[0];
+}
 
 bool FormatPrefix::in_free_text(unsigned char* first) const {
-  if (piece_ == pieces_->size() || (*pieces_)[piece_].until.empty() || pos_ != 0) return false;
+  if (piece_ == pieces_->size()) return false;
+  // In a choice of formats, one format's free text is text the choice takes too: the filter
+  // simulates the rest (tokens with the trigger's first byte) against the whole choice.
+  if ((*pieces_)[piece_].either) {
+    for (const FormatPrefix& b : branches_)
+      if (b.in_free_text(first)) return true;
+    return false;
+  }
+  if ((*pieces_)[piece_].until.empty() || pos_ != 0) return false;
   *first = static_cast<unsigned char>((*pieces_)[piece_].until[0]);
   return true;
 }
 
+bool FormatPrefix::grammar_loops(CodePointRanges& out) const {
+  if (piece_ < pieces_->size() && (*pieces_)[piece_].either) {
+    for (const FormatPrefix& b : branches_)
+      if (b.grammar_loops(out)) return true;
+    return false;
+  }
+  return grammar_ && grammar_->loops(out);
+}
+
 bool FormatPrefix::complete() const {
   if (piece_ == pieces_->size()) return true;
-  if (!(*pieces_)[piece_].until.empty()) return true;  // free text may end anywhere
+  // Free text may end anywhere, except where its trigger must come (once).
+  if (!(*pieces_)[piece_].until.empty() && !(*pieces_)[piece_].once) return true;
   for (size_t i = piece_ + 1; i < pieces_->size(); ++i)
     if (!empty_piece((*pieces_)[i])) return false;
   // A number, or a choice that a longer one extends, may end here or go on.
@@ -102,6 +158,8 @@ bool FormatPrefix::step(unsigned char c) {
       if (json_->closed()) next_piece();
       return true;
     }
+  } else if (p.either) {
+    if (step_branches(p, c)) return true;
   } else if (!p.one_of.empty()) {
     got_.push_back(static_cast<char>(c));
     bool exact = false, longer = false;
@@ -129,7 +187,33 @@ bool FormatPrefix::step(unsigned char c) {
   return step(c);
 }
 
-bool FormatPrefix::in_plain_string(uint32_t* room) const { return json_ && json_->in_plain_string(room); }
+// Every live format that takes c goes on; with `repeat`, a format that has ended may also be
+// followed by a new one that c begins. A format that takes c keeps the choice open even where
+// the choice could end and c begin the next piece (choices end their formats).
+bool FormatPrefix::step_branches(const OutputPiece& p, unsigned char c) {
+  std::vector<FormatPrefix> next;
+  bool again = false;
+  for (const FormatPrefix& b : branches_) {
+    again |= p.repeat && b.complete();
+    FormatPrefix t = b;
+    if (t.step(c) && next.size() < kMaxBranches) next.push_back(std::move(t));
+  }
+  if (again)
+    for (const std::vector<OutputPiece>& f : *p.either) {
+      FormatPrefix t(&f);
+      if (t.step(c) && next.size() < kMaxBranches) next.push_back(std::move(t));
+    }
+  if (next.empty()) return false;
+  branches_ = std::move(next);
+  return true;
+}
+
+// Plain string text is taken whole without simulation; in a choice that holds only where one
+// format is live (another might take text that this one refuses).
+bool FormatPrefix::in_plain_string(uint32_t* room) const {
+  if (const FormatPrefix* b = only_branch()) return b->in_plain_string(room);
+  return json_ && json_->in_plain_string(room);
+}
 
 bool FormatPrefix::feed(std::string_view s) {
   for (char c : s)
@@ -139,20 +223,23 @@ bool FormatPrefix::feed(std::string_view s) {
 
 std::string FormatPrefix::key(uint32_t horizon) const {
   std::string k;
-  for (const OutputPiece& p : *pieces_) {
-    k += p.regex ? 'R' : p.grammar ? 'G' : p.json ? 'J' : !p.until.empty() ? 'U' : p.one_of.empty() ? 'L' : 'A';
-    if (p.json) k += p.json->fingerprint();
-    if (p.regex) k += p.regex->pattern();
-    if (p.grammar) k += p.grammar->source();
-    k += p.literal;
-    k += p.until;
-    for (const std::string& o : p.one_of) (k += o).push_back('\1');
-    k.push_back('\0');
-  }
+  describe(*pieces_, k);
+  state_key(horizon, k);
+  return k;
+}
+
+void FormatPrefix::state_key(uint32_t horizon, std::string& k) const {
   k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + std::to_string(re_) + ':' + got_ + '\0';
   if (json_) k += json_->key(horizon);
   if (grammar_) k += grammar_->key();
-  return k;
+  if (!branches_.empty()) {
+    const std::vector<OutputPiece>* first = (*pieces_)[piece_].either->data();
+    for (const FormatPrefix& b : branches_) {
+      k += '[' + std::to_string(b.pieces_ - first) + ':';  // which format
+      b.state_key(horizon, k);
+      k += ']';
+    }
+  }
 }
 
 namespace {

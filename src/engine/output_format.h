@@ -1,8 +1,9 @@
 // Structured output: the text a request must produce, as a sequence of pieces, each a literal
 // text, one of several texts, a JSON value under a schema (engine/json_prefix.h), text a regular
-// expression matches (engine/regex.h), a sentence of a grammar (engine/grammar.h), or free text
-// up to a trigger. JSON mode is one object, response_format json_schema one value, guided_choice
-// one of several texts; a forced tool call is
+// expression matches (engine/regex.h), a sentence of a grammar (engine/grammar.h), free text
+// up to a trigger, or one of several formats (a reply that is a JSON value or tool calls;
+// reasoning up to "</think>", then the format). JSON mode is one object, response_format
+// json_schema one value, guided_choice one of several texts; a forced tool call is
 //   "<tool_call>\n" call "\n</tool_call>"
 // with `call` a JSON value of the union over the eligible tools of {"name": const, "arguments":
 // the tool's parameters}; with strict tools under tool_choice "auto" the same call follows free
@@ -43,10 +44,11 @@ class FormatPrefix {
   // In a JSON string value, between characters, `room` more allowed (JsonPrefix::in_plain_string).
   bool in_plain_string(uint32_t* room) const;
   // In free text with no part of its trigger written: any text without the trigger's first
-  // byte (`first`) is taken and leaves the state as it is.
+  // byte (`first`) is taken (and leaves the state as it is, outside a choice of formats).
   bool in_free_text(unsigned char* first) const;
-  // In a grammar piece, the characters that leave the state as it is (Grammar::State::loops).
-  bool grammar_loops(CodePointRanges& out) const { return grammar_ && grammar_->loops(out); }
+  // In a grammar piece, the characters that are taken (and leave the state as it is, outside a
+  // choice of formats: Grammar::State::loops).
+  bool grammar_loops(CodePointRanges& out) const;
   // Equal keys: equal formats and states; with a horizon, states that take or refuse every
   // text of up to `horizon` bytes alike (JsonPrefix::key).
   std::string key(uint32_t horizon = JsonPrefix::kExactKey) const;
@@ -57,6 +59,8 @@ class FormatPrefix {
   void skip_empty_pieces();
   bool piece_may_end() const;  // the current piece is whole (more may still extend it)
   bool repeats() const;        // the format starts with free text, and goes back to it at its end
+  bool step_branches(const OutputPiece& p, unsigned char c);  // step() in a choice of formats
+  void state_key(uint32_t horizon, std::string& k) const;    // key() without the format
 
   const std::vector<OutputPiece>* pieces_;
   size_t piece_ = 0, pos_ = 0;
@@ -64,6 +68,11 @@ class FormatPrefix {
   std::string got_;  // a one_of piece's bytes so far
   int re_ = 0;       // a regex piece's automaton state
   std::optional<Grammar::State> grammar_;  // the current piece's, when it is a grammar
+  // The current piece's live formats, when it is a choice of formats (OutputPiece::either); a
+  // repeated choice's formats that end start it again. At most kMaxBranches.
+  std::vector<FormatPrefix> branches_;
+  static constexpr size_t kMaxBranches = 16;
+  const FormatPrefix* only_branch() const;  // the one live format whose shortcuts hold for the choice
 };
 
 // The tokens that may come next, as whichever list is shorter: the allowed ids (most states of

@@ -26,14 +26,33 @@ struct OutputPiece {
   std::string until;
   std::shared_ptr<const Regex> regex;  // set: text this regular expression matches whole
   std::shared_ptr<const Grammar> grammar;  // set: a sentence of this grammar
+  // Set: the text of one of these formats (each a sequence of pieces); with `repeat`, one or
+  // more of them in a row. (A reply that is a JSON value or tool calls; reasoning, then a format.)
+  std::shared_ptr<const std::vector<std::vector<OutputPiece>>> either;
+  bool repeat = false;
+  // With `until`: the trigger must come (the piece cannot end before it) and the format does
+  // not go back to this piece after its last.
+  bool once = false;
 
   static OutputPiece object();  // any JSON object (JSON mode)
-  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { return {std::move(schema), {}, {}, {}, {}, {}}; }
-  static OutputPiece text(std::string s) { return {nullptr, std::move(s), {}, {}, {}, {}}; }
-  static OutputPiece any_of(std::vector<std::string> texts) { return {nullptr, {}, std::move(texts), {}, {}, {}}; }
-  static OutputPiece text_until(std::string trigger) { return {nullptr, {}, {}, std::move(trigger), {}, {}}; }
-  static OutputPiece matching(std::shared_ptr<const Regex> re) { return {nullptr, {}, {}, {}, std::move(re), {}}; }
-  static OutputPiece sentence(std::shared_ptr<const Grammar> g) { return {nullptr, {}, {}, {}, {}, std::move(g)}; }
+  static OutputPiece value(std::shared_ptr<const JsonSchema> schema) { OutputPiece p; p.json = std::move(schema); return p; }
+  static OutputPiece text(std::string s) { OutputPiece p; p.literal = std::move(s); return p; }
+  static OutputPiece any_of(std::vector<std::string> texts) { OutputPiece p; p.one_of = std::move(texts); return p; }
+  static OutputPiece text_until(std::string trigger) { OutputPiece p; p.until = std::move(trigger); return p; }
+  static OutputPiece matching(std::shared_ptr<const Regex> re) { OutputPiece p; p.regex = std::move(re); return p; }
+  static OutputPiece sentence(std::shared_ptr<const Grammar> g) { OutputPiece p; p.grammar = std::move(g); return p; }
+  // Any text, then `trigger`, once (reasoning up to "</think>").
+  static OutputPiece text_through(std::string trigger) {
+    OutputPiece p = text_until(std::move(trigger));
+    p.once = true;
+    return p;
+  }
+  static OutputPiece one_of_formats(std::vector<std::vector<OutputPiece>> formats, bool repeat = false) {
+    OutputPiece p;
+    p.either = std::make_shared<const std::vector<std::vector<OutputPiece>>>(std::move(formats));
+    p.repeat = repeat;
+    return p;
+  }
 };
 
 struct SamplingParams {

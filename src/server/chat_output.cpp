@@ -42,6 +42,21 @@ ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reason
   return parts;
 }
 
+std::vector<OutputPiece> format_after_reasoning(std::vector<OutputPiece> format, ReasoningParser reasoning) {
+  if (reasoning == ReasoningParser::None || format.empty()) return format;
+  std::vector<OutputPiece> thought;
+  if (reasoning == ReasoningParser::Qwen3) thought.push_back(OutputPiece::text(std::string(kThink)));
+  thought.push_back(OutputPiece::text_through(std::string(kEndThink)));
+  thought.push_back(OutputPiece::any_of({"", "\n", "\n\n"}));
+  // Kept whole as a choice of one: a format that starts with free text repeats by itself.
+  thought.push_back(OutputPiece::one_of_formats({format}));
+  if (reasoning == ReasoningParser::DeepSeekR1) return thought;
+  std::vector<std::vector<OutputPiece>> either;
+  either.push_back(std::move(thought));
+  either.push_back(std::move(format));
+  return {OutputPiece::one_of_formats(std::move(either))};
+}
+
 ChatOutputStream::Delta ChatOutputStream::push(std::string_view text, bool finished) {
   Delta d = push_all(text, finished);
   if (max_calls_ >= 0)

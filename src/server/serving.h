@@ -94,8 +94,10 @@ struct PromptPlan {
 // A chat request's prompt: rendered with the model's chat template, tokenized, truncated as
 // asked, with its sampling settings (a forced or strict tool call's output format included);
 // `prompt_param` names the conversation field in errors (serving_chat.cpp).
+// With tool_choice "auto" and a structured output, the reply is that or tool calls; under a
+// reasoning parser the structured output starts after the reasoning (chat_output.h).
 PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
-                            const std::string& prompt_param, ToolCallParser format);
+                            const std::string& prompt_param, ToolCallParser format, ReasoningParser reasoning);
 
 // Runs prompts x n choices through the AsyncEngine (ids "<id>-<choice>", seeds offset per
 // choice when the request has one), records metrics, and aborts every unfinished choice

@@ -77,7 +77,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
 }  // namespace
 
 PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
-                            const std::string& prompt_param, ToolCallParser format) {
+                            const std::string& prompt_param, ToolCallParser format, ReasoningParser reasoning) {
   PromptPlan plan;
   plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
   truncate_prompt(plan.token_ids, r, engine.max_model_len());
@@ -86,6 +86,8 @@ PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok
   plan.params.bad_words_ids = tok.bad_word_sequences(r.bad_words);
   if (r.force_tool_call) {
     plan.params.output_format = forced_tool_call_format(r.tools, r.forced_tool, format);
+  } else if (!plan.params.output_format.empty() && r.parses_tool_calls()) {
+    plan.params.output_format = format_or_tool_calls(std::move(plan.params.output_format), r.tools, format);
   } else if (plan.params.output_format.empty() && r.parses_tool_calls() && has_strict_tool(r.tools)) {
     // With llama3_json a reply is a call or text from its first byte; the strict form (free
     // text, then calls at a tag) has no tag to wait for.
@@ -95,6 +97,7 @@ PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok
                         "tools");
     plan.params.output_format = strict_tool_call_format(r.tools);
   }
+  plan.params.output_format = format_after_reasoning(std::move(plan.params.output_format), reasoning);
   return plan;
 }
 
@@ -113,7 +116,7 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
   const LLMEngine& engine = state.engine->engine();
   const ServingTokenizer& tok = state.require_tokenizer("chat completions");
 
-  PromptPlan plan = chat_prompt_plan(engine, tok, r, "messages", state.tool_call_parser);
+  PromptPlan plan = chat_prompt_plan(engine, tok, r, "messages", state.tool_call_parser, state.reasoning_parser);
   ctx->style.table = &tok.table();
   ctx->style.tokens_as_ids = r.return_tokens_as_token_ids;
   ctx->reasoning = state.reasoning_parser;

@@ -131,7 +131,7 @@ void handle_responses(ServingState& state, const httplib::Request& req, httplib:
   if (ctx->request.truncate_auto) fit_to_context(ctx->request.chat, engine, tok, ctx->request.instructions.has_value());
   PromptPlan plan;
   try {
-    plan = chat_prompt_plan(engine, tok, r, "input", state.tool_call_parser);
+    plan = chat_prompt_plan(engine, tok, r, "input", state.tool_call_parser, state.reasoning_parser);
   } catch (const ApiError& e) {
     throw responses_error(e);
   }

@@ -314,6 +314,23 @@ std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& t
           OutputPiece::value(call_schema(tools, "", false)), OutputPiece::text("\n</tool_call>")};
 }
 
+std::vector<OutputPiece> format_or_tool_calls(std::vector<OutputPiece> format, const nlohmann::ordered_json& tools,
+                                              ToolCallParser parser) {
+  std::vector<OutputPiece> call;
+  if (parser == ToolCallParser::Llama3Json) {
+    call = {OutputPiece::value(call_schema(tools, "", false, "parameters")), OutputPiece::any_of({"", "; "})};
+  } else {
+    call = {OutputPiece::text("<tool_call>\n"), OutputPiece::value(call_schema(tools, "", false)),
+            OutputPiece::text("\n</tool_call>"), OutputPiece::any_of({"", "\n"})};
+  }
+  std::vector<std::vector<OutputPiece>> calls;
+  calls.push_back(std::move(call));
+  std::vector<std::vector<OutputPiece>> reply;
+  reply.push_back(std::move(format));
+  reply.push_back({OutputPiece::one_of_formats(std::move(calls), /*repeat=*/true)});
+  return {OutputPiece::one_of_formats(std::move(reply))};
+}
+
 namespace {
 
 // One entry of "tool_calls": its index (streamed), then with the name (a whole call or a

@@ -97,6 +97,12 @@ bool has_strict_tool(const nlohmann::ordered_json& tools);
 // call as above (strict tools' arguments under their schemas, refused as above when they cannot
 // be enforced; the others' any object), then free text again (more calls may follow).
 std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& tools);
+// tool_choice "auto" with a structured output (response_format, guided_*): the reply follows
+// `format`, or it is tool calls (OpenAI: the model may call a tool or answer in the format):
+// hermes blocks as above, one or more, a newline between them; llama3_json call objects, "; "
+// between them. Strict tools' arguments follow their schemas, the others' any object.
+std::vector<OutputPiece> format_or_tool_calls(std::vector<OutputPiece> format, const nlohmann::ordered_json& tools,
+                                              ToolCallParser parser);
 
 // Appends `"tool_calls":[...]` (ids "chatcmpl-tool-<hex>", type "function") of a whole reply.
 void append_tool_calls(std::string& out, const std::vector<ToolCall>& calls);

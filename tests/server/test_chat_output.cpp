@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "engine/output_format.h"
 #include "server/chat_output.h"
 
 namespace tllm {
@@ -54,6 +55,44 @@ void expect_same_calls(const std::vector<ToolCall>& streamed, const std::vector<
     EXPECT_EQ(nlohmann::json::parse(streamed[i].arguments), nlohmann::json::parse(whole[i].arguments))
         << streamed[i].arguments << " against " << whole[i].arguments;
   }
+}
+
+// A structured output under a reasoning parser starts after the reasoning, as vLLM's does:
+// every whole reply splits into reasoning and content whose text (its newlines after
+// </think> aside) is whole for the format; without a parser or a format nothing changes.
+TEST(ChatOutput, AFormatStartsAfterTheReasoning) {
+  const std::vector<OutputPiece> answer = {OutputPiece::any_of({"Yes.", "No."})};
+  const auto whole = [](const std::vector<OutputPiece>& fmt, const std::string& text) {
+    FormatPrefix p(&fmt);
+    return p.feed(text) && p.complete();
+  };
+  const std::vector<OutputPiece> q = format_after_reasoning(answer, ReasoningParser::Qwen3);
+  for (const std::string reply : {"Yes.", "<think>\nHmm, < or >? </think>\n\nNo.", "<think></think>Yes.", "<think>a</think>\nNo."}) {
+    SCOPED_TRACE(reply);
+    ASSERT_TRUE(whole(q, reply));
+    const ChatMessageParts parts = split_chat_output(reply, ReasoningParser::Qwen3, false);
+    std::string content = parts.content;
+    content.erase(0, content.find_first_not_of('\n'));
+    EXPECT_TRUE(whole(answer, content)) << parts.content;
+    EXPECT_EQ(parts.reasoning.has_value(), reply[0] == '<');
+  }
+  for (const char* bad : {"<think>Yes.", "<think>x</think>Maybe.", "<think>x</think>\n\n\nYes.", "Hmm. Yes.", "Yes.<think>"}) {
+    FormatPrefix p(&q);
+    EXPECT_FALSE(p.feed(bad) && p.complete()) << bad;
+  }
+  // DeepSeek-R1: the reply starts in reasoning (its <think> is text), which must end.
+  const std::vector<OutputPiece> r1 = format_after_reasoning(answer, ReasoningParser::DeepSeekR1);
+  EXPECT_TRUE(whole(r1, "Let me think.</think>\n\nYes."));
+  EXPECT_TRUE(whole(r1, "<think>\nLet me think.</think>No."));
+  EXPECT_FALSE(whole(r1, "Yes."));
+  EXPECT_FALSE(whole(r1, "Let me think."));
+  const ChatMessageParts parts = split_chat_output("<think>\nLet me think.</think>No.", ReasoningParser::DeepSeekR1, false);
+  EXPECT_EQ(parts.content, "No.");
+  // Nothing to wrap.
+  EXPECT_TRUE(format_after_reasoning({}, ReasoningParser::Qwen3).empty());
+  const std::vector<OutputPiece> plain = format_after_reasoning(answer, ReasoningParser::None);
+  EXPECT_TRUE(whole(plain, "Yes."));
+  EXPECT_FALSE(whole(plain, "<think>x</think>Yes."));
 }
 
 TEST(ChatOutput, SplitsReasoningAsVllmsParsers) {

@@ -416,6 +416,43 @@ TEST_F(Http, LogitBiasSteersTheDraw) {
   }
 }
 
+// response_format with tools under tool_choice "auto": the model may call a tool or answer in
+// the format, as OpenAI's API allows (before, the format alone was enforced and no call could
+// come). A bias toward "<" makes the draw take the call; toward "{" the answer.
+TEST_F(Http, ResponseFormatWithToolsMayCallATool) {
+  const auto lt = tok().piece_to_id("<"), brace = tok().piece_to_id("{");
+  ASSERT_TRUE(lt && brace);
+  const json tools = json::parse(R"([{"type": "function", "function": {"name": "get_weather", "strict": true,
+      "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 5}},
+                     "required": ["city"], "additionalProperties": false}}}])");
+  const json format = json::parse(R"({"type": "json_schema", "json_schema": {"name": "answer", "schema":
+      {"type": "object", "properties": {"forecast": {"type": "string", "maxLength": 4}}, "required": ["forecast"],
+       "additionalProperties": false}}})");
+  json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}}, {"max_tokens", 200},
+               {"temperature", 0}, {"tools", tools}, {"response_format", format},
+               {"logit_bias", {{std::to_string(*lt), 100}}}, {"stop", {"</tool_call>"}}};
+  const Reply call = post(server(), "/v1/chat/completions", body);
+  ASSERT_EQ(call.status, 200) << call.raw;
+  const json& m = call.body["choices"][0]["message"];
+  ASSERT_TRUE(m.contains("tool_calls")) << call.raw;
+  ASSERT_EQ(m["tool_calls"].size(), 1u) << call.raw;
+  EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "get_weather");
+  const json args = json::parse(m["tool_calls"][0]["function"]["arguments"].get<std::string>());
+  EXPECT_LE(args["city"].get<std::string>().size(), 5u) << args;
+  EXPECT_EQ(call.body["choices"][0]["finish_reason"], "tool_calls");
+
+  body["logit_bias"] = {{std::to_string(*brace), 100}};
+  body.erase("stop");
+  const Reply answer = post(server(), "/v1/chat/completions", body);
+  ASSERT_EQ(answer.status, 200) << answer.raw;
+  const json& a = answer.body["choices"][0]["message"];
+  EXPECT_TRUE(!a.contains("tool_calls") || a["tool_calls"].empty()) << answer.raw;
+  const json content = json::parse(a["content"].get<std::string>());
+  EXPECT_EQ(content.size(), 1u);
+  EXPECT_LE(content["forecast"].get<std::string>().size(), 4u);
+  EXPECT_EQ(answer.body["choices"][0]["finish_reason"], "stop");
+}
+
 // truncate_prompt_tokens (vLLM): the model sees the last k prompt tokens; -1 keeps the context
 // length; the echo and usage say what was kept.
 TEST_F(Http, TruncatePromptTokensKeepsTheEnd) {
@@ -2353,6 +2390,38 @@ TEST(HttpFlags, ReasoningParserAddsReasoningContent) {
     text += ch["choices"][0]["delta"].value("content", "");
   }
   EXPECT_EQ(text, m["content"]);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+// Under a reasoning parser a response_format applies after the reasoning, as vLLM's does: the
+// reply may open <think> (before, the format held from the first token and "<" could not be
+// drawn). The demo model never closes it, so its reply is reasoning up to max_tokens; toward
+// "{" it answers in the format with no reasoning.
+TEST(HttpFlags, ResponseFormatStartsAfterTheReasoning) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  ServerProcess s({"--model", dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host",
+                   "127.0.0.1", "--port", "0", "--reasoning-parser", "qwen3"});
+  ASSERT_TRUE(s.wait_healthy());
+  const Reply ids = post(s, "/tokenize", json{{"prompt", "<{"}, {"add_special_tokens", false}});
+  ASSERT_EQ(ids.status, 200) << ids.raw;
+  ASSERT_EQ(ids.body["tokens"].size(), 2u) << ids.raw;
+  json body = {{"messages", {{{"role", "user"}, {"content", "Tell me a fortune."}}}}, {"max_tokens", 12},
+               {"temperature", 0}, {"response_format", {{"type", "json_object"}}},
+               {"logit_bias", {{std::to_string(ids.body["tokens"][0].get<int>()), 100}}}};
+  const Reply thinking = post(s, "/v1/chat/completions", body);
+  ASSERT_EQ(thinking.status, 200) << thinking.raw;
+  const json& m = thinking.body["choices"][0]["message"];
+  ASSERT_TRUE(m["reasoning_content"].is_string()) << thinking.raw;
+  EXPECT_FALSE(m["reasoning_content"].get<std::string>().empty());
+  EXPECT_EQ(thinking.body["choices"][0]["finish_reason"], "length");
+
+  body["logit_bias"] = {{std::to_string(ids.body["tokens"][1].get<int>()), 100}};
+  body["max_tokens"] = 40;
+  const Reply answer = post(s, "/v1/chat/completions", body);
+  ASSERT_EQ(answer.status, 200) << answer.raw;
+  const json& a = answer.body["choices"][0]["message"];
+  EXPECT_TRUE(a["reasoning_content"].is_null()) << answer.raw;
+  EXPECT_EQ(a["content"].get<std::string>()[0], '{') << answer.raw;
   EXPECT_EQ(s.stop(), 0);
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "engine/json_schema.h"
 #include "engine/output_format.h"
 #include "server/tool_calls.h"
 
@@ -202,6 +203,53 @@ TEST(ToolCalls, ParameterRefsResolveWithinTheParameters) {
   EXPECT_TRUE(format_takes(strict, "Let me see. " + call_text("h", R"({"p": "ab"})")));
   EXPECT_FALSE(format_takes(strict, "Let me see. " + call_text("h", R"({"p": "abcd"})")));
   EXPECT_TRUE(format_takes(strict, "Let me see. " + call_text("g", R"({"anything": [1]})")));  // g is not strict
+}
+
+// tool_choice "auto" with a response_format: the reply is the format's JSON, or calls (one or
+// more; strict tools' arguments under their schemas, the others' any object), never text; and
+// what the parser reads from a whole reply is that answer as content, or those calls.
+TEST(ToolCalls, AnAnswerInTheFormatOrCalls) {
+  const auto tools = nlohmann::ordered_json::parse(R"([
+    {"type": "function", "function": {"name": "h", "strict": true, "parameters": {"type": "object",
+      "properties": {"p": {"type": "string", "maxLength": 3}}, "required": ["p"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "g", "parameters": {"type": "object",
+      "properties": {"v": {"type": "integer"}}}}}])");
+  const auto answer = JsonSchema::compile(nlohmann::json::parse(
+      R"({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false})"));
+  const std::vector<OutputPiece> fmt = format_or_tool_calls({OutputPiece::value(answer)}, tools, ToolCallParser::Hermes);
+  EXPECT_TRUE(format_takes(fmt, R"({"city": "Paris"})"));
+  EXPECT_TRUE(format_takes(fmt, call_text("h", R"({"p": "ab"})")));
+  EXPECT_TRUE(format_takes(fmt, call_text("h", R"({"p": "ab"})") + "\n" + call_text("g", R"({"w": [1]})") + "\n"));
+  EXPECT_TRUE(format_takes(fmt, call_text("g", R"({"v": "not enforced"})")));
+  for (const std::string& bad : {std::string("Sure! ") + R"({"city": "Paris"})", std::string(R"({"town": "Paris"})"),
+                                call_text("h", R"({"p": "abcd"})"), call_text("f", "{}"),
+                                R"({"city": "Paris"})" + call_text("g", "{}"), call_text("g", "{}") + R"({"city": "x"})",
+                                call_text("g", "{}") + " and text"}) {
+    FormatPrefix p(&fmt);
+    EXPECT_FALSE(p.feed(bad) && p.complete()) << bad;
+  }
+  for (const std::string& reply : {std::string(R"({"city": "Paris"})"), call_text("h", R"({"p": "ab"})") + "\n" + call_text("g", "{}")}) {
+    ASSERT_TRUE(format_takes(fmt, reply));
+    const ParsedToolCalls parsed = parse_tool_calls(reply);
+    if (reply[0] == '{') {
+      EXPECT_EQ(parsed.content, reply);
+      EXPECT_TRUE(parsed.calls.empty());
+    } else {
+      EXPECT_EQ(parsed.content, "");
+      ASSERT_EQ(parsed.calls.size(), 2u);
+      EXPECT_EQ(parsed.calls[0].name, "h");
+      EXPECT_EQ(parsed.calls[1].name, "g");
+    }
+  }
+  // llama3_json: the reply is the answer or call objects, "; " between them.
+  const std::vector<OutputPiece> l3 = format_or_tool_calls({OutputPiece::value(answer)}, tools, ToolCallParser::Llama3Json);
+  EXPECT_TRUE(format_takes(l3, R"({"city": "Paris"})"));
+  const std::string two = R"({"name": "h", "parameters": {"p": "ab"}}; {"name": "g", "parameters": {}})";
+  EXPECT_TRUE(format_takes(l3, two));
+  EXPECT_FALSE(format_takes(l3, R"({"name": "h", "parameters": {"p": "abcd"}})"));
+  const ParsedToolCalls parsed = parse_llama3_json_calls(two);
+  ASSERT_EQ(parsed.calls.size(), 2u);
+  EXPECT_EQ(parsed.calls[1].name, "g");
 }
 
 // Parameters structured output cannot enforce, on a tool whose calls must follow them (a
