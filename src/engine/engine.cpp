@@ -1134,7 +1134,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
     out.request_id = q.id;
     out.queued_time = q.queued_time;
     out.scheduled_time = q.scheduled_time;
-    out.embedding = pooler->finish(q.id, q.num_prompt_tokens);
+    out.embedding = pooler->finish(q.id, q.num_prompt_tokens, q.params.normalize);
     out.finished = true;
     out.finish_reason = FinishReason::Stop;
     out.num_prompt_tokens = q.num_prompt_tokens;

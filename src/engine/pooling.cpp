@@ -116,7 +116,7 @@ void Pooler::add(const std::string& id, int first, const float* rows, int count)
   }
 }
 
-std::vector<float> Pooler::finish(const std::string& id, int num_tokens) {
+std::vector<float> Pooler::finish(const std::string& id, int num_tokens, std::optional<bool> normalize) {
   auto it = acc_.find(id);
   TLLM_CHECK(it != acc_.end(), "pooling: no rows for request ", id);
   Acc a = std::move(it->second);
@@ -129,7 +129,7 @@ std::vector<float> Pooler::finish(const std::string& id, int num_tokens) {
     TLLM_CHECK(!a.last.empty(), "pooling: the ", pooling_type_name(cfg_.type), " row of request ", id, " is missing");
     v = std::move(a.last);
   }
-  if (cfg_.normalize) l2_normalize(v);
+  if (normalize.value_or(cfg_.normalize)) l2_normalize(v);
   return v;
 }
 

@@ -42,9 +42,9 @@ class Pooler {
   // Rows [first, first + count) of sequence `id`'s prompt, row r at rows + r * hidden
   // (position first + r).
   void add(const std::string& id, int first, const float* rows, int count);
-  // The pooled, normalised vector of `id` once its whole prompt (`num_tokens`) has been added;
-  // forgets the sequence.
-  std::vector<float> finish(const std::string& id, int num_tokens);
+  // The pooled vector of `id` once its whole prompt (`num_tokens`) has been added, normalised
+  // as `normalize` says (unset: as the config); forgets the sequence.
+  std::vector<float> finish(const std::string& id, int num_tokens, std::optional<bool> normalize = std::nullopt);
   void drop(const std::string& id) { acc_.erase(id); }
   const PoolingConfig& config() const { return cfg_; }
 

@@ -92,6 +92,9 @@ struct SamplingParams {
   // between requests with the same salt, so a tenant cannot probe another's prompts by timing.
   std::string cache_salt;
   bool detokenize = true;    // false: ids only (no tokenizer, or the client wants ids)
+  // Pooling requests: L2-normalise the vector (true) or not (false); unset: as the model's
+  // files say (vLLM's PoolingParams.normalize).
+  std::optional<bool> normalize;
 
   // Whether a repetition, presence or frequency penalty applies (the draw then needs the
   // output token counts so far).

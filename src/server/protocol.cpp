@@ -682,7 +682,7 @@ std::optional<int> truncation_of(const json& body) {
 
 EmbeddingRequest parse_embedding_request(const json& body) {
   static const std::set<std::string> known = {"model", "input", "encoding_format", "dimensions", "user",
-                                              "truncate_prompt_tokens", "add_special_tokens"};
+                                              "truncate_prompt_tokens", "add_special_tokens", "normalize"};
   check_known_fields(body, known);
   EmbeddingRequest r;
   r.model = get_string(body, "model");
@@ -701,6 +701,7 @@ EmbeddingRequest parse_embedding_request(const json& body) {
     throw bad_request("'dimensions' must be at least 1, got " + std::to_string(*r.dimensions), "dimensions");
   r.truncate_prompt_tokens = truncation_of(body);
   r.add_special_tokens = get_bool(body, "add_special_tokens").value_or(true);
+  r.normalize = get_bool(body, "normalize");
   get_string(body, "user");  // accepted (OpenAI's), unused
   return r;
 }

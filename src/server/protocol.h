@@ -116,6 +116,7 @@ struct EmbeddingRequest {
   std::optional<int> dimensions;           // keep the first n, renormalised (Matryoshka models)
   std::optional<int> truncate_prompt_tokens;
   bool add_special_tokens = true;
+  std::optional<bool> normalize;  // vLLM's: L2-normalise (true) or not (false); unset: as the model
 };
 
 // POST /score, /v1/score (vLLM's score API on an embedding model: cosine similarity): text_1

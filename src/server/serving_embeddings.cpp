@@ -1,6 +1,7 @@
 // POST /v1/embeddings: OpenAI's embeddings API on a pooling model (--runner pooling): one
 // vector per input (text or token ids), as floats or base64 of little-endian f32, optionally
-// cut to its first `dimensions` values and renormalised (Matryoshka-trained models).
+// cut to its first `dimensions` values and renormalised (Matryoshka-trained models); vLLM's
+// `normalize` asks for the vector L2-normalised or raw, whatever the model's files say.
 #include <httplib.h>
 
 #include <cstring>
@@ -74,6 +75,7 @@ void serve_embeddings(ServingState& state, const httplib::Request& req, httplib:
     keep_last_tokens(plan.token_ids, r.truncate_prompt_tokens, engine.max_model_len());
     if (plan.token_ids.empty()) throw bad_request("an input has no tokens", "input");
     plan.params.detokenize = false;
+    plan.params.normalize = r.normalize;
     plans.push_back(std::move(plan));
   }
   Generation gen(state, make_request_id("embd"), std::move(plans), 1);
@@ -86,7 +88,7 @@ void serve_embeddings(ServingState& state, const httplib::Request& req, httplib:
       const ChoiceState& c = gen.choices()[i];
       const std::vector<float> v =
           shorten(c.embedding, r.dimensions ? static_cast<size_t>(*r.dimensions) : c.embedding.size(),
-                  engine.pooling_normalizes());
+                  r.normalize.value_or(engine.pooling_normalizes()));
       if (i) out += ',';
       out += "{\"index\":";
       append_json_number(out, static_cast<int64_t>(i));

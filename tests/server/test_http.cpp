@@ -2927,11 +2927,35 @@ TEST(HttpFlags, EmbeddingsServeThePoolingModel) {
     EXPECT_NEAR(x, want[2][k] / std::sqrt(n), 1e-6) << k;
   }
 
+  // vLLM's normalize: false gives the pooled vector as it is (the engine with the model's
+  // normalisation off), cut to `dimensions` without renormalising; true the normalised one.
+  EngineConfig raw_config = c;
+  raw_config.kv_cache_memory = 32u << 20;
+  raw_config.pooling_normalize = false;
+  const auto raw = LLMEngine(raw_config).embed({ids});
+  double raw_norm = 0;
+  for (float x : raw[0]) raw_norm += static_cast<double>(x) * x;
+  EXPECT_GT(std::abs(std::sqrt(raw_norm) - 1.0), 0.1);  // the two are told apart
+  for (const json& extra : {json{{"normalize", false}}, json{{"normalize", false}, {"dimensions", 16}},
+                            json{{"normalize", true}}}) {
+    SCOPED_TRACE(extra.dump());
+    json body = {{"input", ids}};
+    body.update(extra);
+    const Reply e = post(s, "/v1/embeddings", body);
+    ASSERT_EQ(e.status, 200) << e.raw;
+    const auto v = e.body["data"][0]["embedding"].get<std::vector<float>>();
+    const std::vector<float>& ref_v = extra["normalize"] ? want[2] : raw[0];
+    ASSERT_EQ(v.size(), extra.contains("dimensions") ? 16u : ref_v.size());
+    for (size_t k = 0; k < v.size(); ++k)  // as above: a batch of one, where the reference ran three
+      EXPECT_NEAR(v[k], ref_v[k], 1e-6 * std::max(1.0f, std::abs(ref_v[k]))) << k;
+  }
+
   const auto error = [&](const std::string& path, const json& body) {
     const Reply e = post(s, path, body);
     EXPECT_EQ(e.status, 400) << e.raw;
     return e.body["error"]["message"].get<std::string>();
   };
+  EXPECT_NE(error("/v1/embeddings", json{{"input", "x"}, {"normalize", "yes"}}).find("'normalize'"), std::string::npos);
   EXPECT_NE(error("/v1/embeddings", json{{"input", "x"}, {"dimensions", 257}}).find("exceeds the model's embedding size of 256"),
             std::string::npos);
   EXPECT_NE(error("/v1/embeddings", json{{"input", json::array()}}).find("'input' must not be empty"), std::string::npos);
