@@ -159,7 +159,11 @@ bool FormatPrefix::step(unsigned char c) {
       return true;
     }
   } else if (p.either) {
-    if (step_branches(p, c)) return true;
+    bool could_end = false;  // as piece_may_end() before c (the branches may have changed)
+    if (step_branches(p, c, &could_end)) return true;
+    if (!could_end) return false;
+    next_piece();
+    return step(c);
   } else if (!p.one_of.empty()) {
     got_.push_back(static_cast<char>(c));
     bool exact = false, longer = false;
@@ -189,12 +193,21 @@ bool FormatPrefix::step(unsigned char c) {
 
 // Every live format that takes c goes on; with `repeat`, a format that has ended may also be
 // followed by a new one that c begins. A format that takes c keeps the choice open even where
-// the choice could end and c begin the next piece (choices end their formats).
-bool FormatPrefix::step_branches(const OutputPiece& p, unsigned char c) {
+// the choice could end and c begin the next piece (choices end their formats). On false the
+// branches are unspecified; *could_end says whether one had ended before c.
+bool FormatPrefix::step_branches(const OutputPiece& p, unsigned char c, bool* could_end) {
+  if (branches_.size() == 1 && !p.repeat) {
+    // One live format, most of a choice's life: stepped in place (the filter copies a state
+    // per trie node; a copy per step of the branch as well doubled the cost).
+    *could_end = branches_[0].complete();
+    return branches_[0].step(c);
+  }
   std::vector<FormatPrefix> next;
   bool again = false;
   for (const FormatPrefix& b : branches_) {
-    again |= p.repeat && b.complete();
+    const bool ended = b.complete();
+    *could_end |= ended;
+    again |= p.repeat && ended;
     FormatPrefix t = b;
     if (t.step(c) && next.size() < kMaxBranches) next.push_back(std::move(t));
   }

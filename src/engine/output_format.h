@@ -59,7 +59,7 @@ class FormatPrefix {
   void skip_empty_pieces();
   bool piece_may_end() const;  // the current piece is whole (more may still extend it)
   bool repeats() const;        // the format starts with free text, and goes back to it at its end
-  bool step_branches(const OutputPiece& p, unsigned char c);  // step() in a choice of formats
+  bool step_branches(const OutputPiece& p, unsigned char c, bool* could_end);  // step() in a choice
   void state_key(uint32_t horizon, std::string& k) const;    // key() without the format
 
   const std::vector<OutputPiece>* pieces_;
