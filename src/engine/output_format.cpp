@@ -24,6 +24,22 @@ bool empty_piece(const OutputPiece& p) {
   return !p.json && p.one_of.empty() && p.literal.empty() && p.until.empty();
 }
 
+// A piece that may take no text, so that the output may end before it: empty, a choice with
+// "", a regex or grammar whose start may end, free text that may end anywhere, a choice of
+// formats one of which may take none.
+bool nullable_piece(const OutputPiece& p) {
+  if (p.regex) return p.regex->accepting(p.regex->start());
+  if (p.grammar) return p.grammar->start().complete();
+  if (p.json) return false;
+  if (p.either)
+    return std::any_of(p.either->begin(), p.either->end(), [](const std::vector<OutputPiece>& f) {
+      return std::all_of(f.begin(), f.end(), nullable_piece);
+    });
+  if (!p.until.empty()) return !p.once;
+  if (!p.one_of.empty()) return std::find(p.one_of.begin(), p.one_of.end(), "") != p.one_of.end();
+  return p.literal.empty();
+}
+
 // What a format is, for FormatPrefix::key (equal texts: equal formats).
 void describe(const std::vector<OutputPiece>& pieces, std::string& k) {
   for (const OutputPiece& p : pieces) {
@@ -94,19 +110,21 @@ bool FormatPrefix::repeats() const {
   return !pieces_->empty() && !(*pieces_)[0].until.empty() && !(*pieces_)[0].once;
 }
 
+// The filter's shortcuts (in_free_text, grammar_loops, in_plain_string) hold for a choice only
+// where one format is live and no other can start (not repeated): then every byte steps that
+// format alone, as the shortcut assumes. Where several are live, one's shortcut would take
+// tokens another refuses, or a format the cap (kMaxBranches) drops; the filter walks instead.
 const FormatPrefix* FormatPrefix::only_branch() const {
-  if (piece_ == pieces_->size() || !(*pieces_)[piece_].either || branches_.size() != 1) return nullptr;
+  if (piece_ == pieces_->size() || !(*pieces_)[piece_].either || (*pieces_)[piece_].repeat || branches_.size() != 1)
+    return nullptr;
   return &branches_[0];
 }
 
 bool FormatPrefix::in_free_text(unsigned char* first) const {
   if (piece_ == pieces_->size()) return false;
-  // In a choice of formats, one format's free text is text the choice takes too: the filter
-  // simulates the rest (tokens with the trigger's first byte) against the whole choice.
   if ((*pieces_)[piece_].either) {
-    for (const FormatPrefix& b : branches_)
-      if (b.in_free_text(first)) return true;
-    return false;
+    const FormatPrefix* b = only_branch();
+    return b && b->in_free_text(first);
   }
   if ((*pieces_)[piece_].until.empty() || pos_ != 0) return false;
   *first = static_cast<unsigned char>((*pieces_)[piece_].until[0]);
@@ -115,9 +133,8 @@ bool FormatPrefix::in_free_text(unsigned char* first) const {
 
 bool FormatPrefix::grammar_loops(CodePointRanges& out) const {
   if (piece_ < pieces_->size() && (*pieces_)[piece_].either) {
-    for (const FormatPrefix& b : branches_)
-      if (b.grammar_loops(out)) return true;
-    return false;
+    const FormatPrefix* b = only_branch();
+    return b && b->grammar_loops(out);
   }
   return grammar_ && grammar_->loops(out);
 }
@@ -127,7 +144,7 @@ bool FormatPrefix::complete() const {
   // Free text may end anywhere, except where its trigger must come (once).
   if (!(*pieces_)[piece_].until.empty() && !(*pieces_)[piece_].once) return true;
   for (size_t i = piece_ + 1; i < pieces_->size(); ++i)
-    if (!empty_piece((*pieces_)[i])) return false;
+    if (!nullable_piece((*pieces_)[i])) return false;
   // A number, or a choice that a longer one extends, may end here or go on.
   return piece_may_end();
 }
@@ -202,19 +219,31 @@ bool FormatPrefix::step_branches(const OutputPiece& p, unsigned char c, bool* co
     *could_end = branches_[0].complete();
     return branches_[0].step(c);
   }
+  // Formats in the same state are one (a repeated format that restarts beside itself would
+  // otherwise double at every byte); past kMaxBranches distinct ones the later are dropped.
   std::vector<FormatPrefix> next;
+  std::vector<std::string> keys;
+  const auto keep = [&](FormatPrefix&& t) {
+    std::string k;
+    t.state_key(JsonPrefix::kExactKey, k);
+    k += ':' + std::to_string(t.pieces_ - p.either->data());
+    if (next.size() < kMaxBranches && std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      keys.push_back(std::move(k));
+      next.push_back(std::move(t));
+    }
+  };
   bool again = false;
   for (const FormatPrefix& b : branches_) {
     const bool ended = b.complete();
     *could_end |= ended;
     again |= p.repeat && ended;
     FormatPrefix t = b;
-    if (t.step(c) && next.size() < kMaxBranches) next.push_back(std::move(t));
+    if (t.step(c)) keep(std::move(t));
   }
   if (again)
     for (const std::vector<OutputPiece>& f : *p.either) {
       FormatPrefix t(&f);
-      if (t.step(c) && next.size() < kMaxBranches) next.push_back(std::move(t));
+      if (t.step(c)) keep(std::move(t));
     }
   if (next.empty()) return false;
   branches_ = std::move(next);

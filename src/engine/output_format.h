@@ -35,6 +35,8 @@ class Tokenizer;
 
 class FormatPrefix {
  public:
+  // Distinct live formats a choice of formats keeps (the later ones past it are dropped).
+  static constexpr size_t kMaxBranches = 16;
   // pieces must outlive the prefix (the request's SamplingParams hold them).
   explicit FormatPrefix(const std::vector<OutputPiece>* pieces);
   // Feeds s; false (state unspecified) at the first byte refused.
@@ -69,9 +71,9 @@ class FormatPrefix {
   int re_ = 0;       // a regex piece's automaton state
   std::optional<Grammar::State> grammar_;  // the current piece's, when it is a grammar
   // The current piece's live formats, when it is a choice of formats (OutputPiece::either); a
-  // repeated choice's formats that end start it again. At most kMaxBranches.
+  // repeated choice's formats that end start it again. Formats in one state are kept once, at
+  // most kMaxBranches of them (the server's choices have two or three).
   std::vector<FormatPrefix> branches_;
-  static constexpr size_t kMaxBranches = 16;
   const FormatPrefix* only_branch() const;  // the one live format whose shortcuts hold for the choice
 };
 

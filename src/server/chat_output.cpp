@@ -47,9 +47,11 @@ std::vector<OutputPiece> format_after_reasoning(std::vector<OutputPiece> format,
   std::vector<OutputPiece> thought;
   if (reasoning == ReasoningParser::Qwen3) thought.push_back(OutputPiece::text(std::string(kThink)));
   thought.push_back(OutputPiece::text_through(std::string(kEndThink)));
-  thought.push_back(OutputPiece::any_of({"", "\n", "\n\n"}));
-  // Kept whole as a choice of one: a format that starts with free text repeats by itself.
-  thought.push_back(OutputPiece::one_of_formats({format}));
+  // The format, or one or two newlines and then it (all followed at once: a format that starts
+  // with a newline keeps it); nested whole, since a format that starts with free text repeats.
+  const OutputPiece whole = OutputPiece::one_of_formats({format});
+  thought.push_back(OutputPiece::one_of_formats(
+      {format, {OutputPiece::text("\n"), whole}, {OutputPiece::text("\n\n"), whole}}));
   if (reasoning == ReasoningParser::DeepSeekR1) return thought;
   std::vector<std::vector<OutputPiece>> either;
   either.push_back(std::move(thought));

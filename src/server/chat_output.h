@@ -39,8 +39,10 @@ ChatMessageParts split_chat_output(std::string_view text, ReasoningParser reason
 // A structured output (response_format, guided_*, tool calls) under a reasoning parser applies
 // to the content, after the reasoning, as vLLM's does: "qwen3" takes "<think>reasoning</think>"
 // first or no reasoning, "deepseek_r1" reasoning up to "</think>" (its "<think>" optional, as
-// text). Up to two newlines may come between "</think>" and the format. The reasoning itself is
-// free text. Without a parser, or with no format, `format` as it is.
+// text). One or two newlines may come between "</think>" and the format, as Qwen3 writes them;
+// they stay at the start of the content, as vLLM's parsers keep them (a JSON reader skips them;
+// a guided_choice client compares the stripped text). The reasoning itself is free text.
+// Without a parser, or with no format, `format` as it is.
 std::vector<OutputPiece> format_after_reasoning(std::vector<OutputPiece> format, ReasoningParser reasoning);
 
 class ChatOutputStream {

@@ -316,18 +316,19 @@ std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& t
 
 std::vector<OutputPiece> format_or_tool_calls(std::vector<OutputPiece> format, const nlohmann::ordered_json& tools,
                                               ToolCallParser parser) {
-  std::vector<OutputPiece> call;
+  std::vector<OutputPiece> calls;
   if (parser == ToolCallParser::Llama3Json) {
-    call = {OutputPiece::value(call_schema(tools, "", false, "parameters")), OutputPiece::any_of({"", "; "})};
+    // A call, then ("; " call) zero or more times: the parser reads a next call only after "; ".
+    const OutputPiece call = OutputPiece::value(call_schema(tools, "", false, "parameters"));
+    calls = {call, OutputPiece::one_of_formats({{}, {OutputPiece::text("; "), call}}, /*repeat=*/true)};
   } else {
-    call = {OutputPiece::text("<tool_call>\n"), OutputPiece::value(call_schema(tools, "", false)),
-            OutputPiece::text("\n</tool_call>"), OutputPiece::any_of({"", "\n"})};
+    calls = {OutputPiece::one_of_formats({{OutputPiece::text("<tool_call>\n"), OutputPiece::value(call_schema(tools, "", false)),
+                                           OutputPiece::text("\n</tool_call>"), OutputPiece::any_of({"", "\n"})}},
+                                         /*repeat=*/true)};
   }
-  std::vector<std::vector<OutputPiece>> calls;
-  calls.push_back(std::move(call));
   std::vector<std::vector<OutputPiece>> reply;
   reply.push_back(std::move(format));
-  reply.push_back({OutputPiece::one_of_formats(std::move(calls), /*repeat=*/true)});
+  reply.push_back(std::move(calls));
   return {OutputPiece::one_of_formats(std::move(reply))};
 }
 

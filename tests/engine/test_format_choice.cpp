@@ -12,6 +12,7 @@
 #include "../server/test_util.h"
 #include "engine/json_schema.h"
 #include "engine/output_format.h"
+#include "engine/regex.h"
 #include "filter_check.h"
 
 namespace tllm {
@@ -90,6 +91,43 @@ TEST(FormatChoice, TextThroughATriggerComesOnce) {
   const std::vector<OutputPiece> loops = {OutputPiece::text_until("</r>"), OutputPiece::value(small_object())};
   EXPECT_TRUE(whole(loops, "thinking"));
   EXPECT_TRUE(whole(loops, "x</r>{\"a\": 1} more"));
+}
+
+// The output may end where every piece after the current one may take no text (a choice with
+// "", a regex or grammar that may match "", a choice of formats one of which may), not only
+// where they take none.
+TEST(FormatChoice, PiecesThatMayBeEmptyLetTheOutputEnd) {
+  const std::vector<OutputPiece> fmt = {OutputPiece::text("a"), OutputPiece::any_of({"", "b"}),
+                                        OutputPiece::matching(Regex::compile("c*")),
+                                        OutputPiece::one_of_formats({{OutputPiece::text("d")}, {}})};
+  for (const char* ok : {"a", "ab", "abc", "acc", "ad", "abccd"}) EXPECT_TRUE(whole(fmt, ok)) << ok;
+  EXPECT_FALSE(whole(fmt, ""));
+  EXPECT_FALSE(takes(fmt, "ada"));
+  const std::vector<OutputPiece> then = {OutputPiece::text("a"), OutputPiece::any_of({"", "b"}), OutputPiece::text("c")};
+  EXPECT_FALSE(whole(then, "a"));
+  EXPECT_FALSE(whole(then, "ab"));
+  EXPECT_TRUE(whole(then, "ac"));
+}
+
+// A repeated format that restarts beside itself (free text) stays one state, not a copy per
+// byte; past kMaxBranches distinct formats the later ones are dropped, and the filter agrees
+// with the recognizer there (no shortcut where several formats are live).
+TEST(FormatChoice, FormatsInOneStateAreKeptOnce) {
+  const std::vector<OutputPiece> text = {OutputPiece::one_of_formats({{OutputPiece::text_until("<")}}, true)};
+  FormatPrefix a(&text), b(&text);
+  ASSERT_TRUE(a.feed(std::string(10, 'x')));
+  ASSERT_TRUE(b.feed(std::string(80, 'x')));
+  EXPECT_EQ(a.key(), b.key());
+
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const auto engine = testing::tiny_cpu_engine(dir);
+  std::vector<std::vector<OutputPiece>> wide;
+  for (char c = 'b'; c <= 'q'; ++c) wide.push_back({OutputPiece::text(std::string("a") + c)});
+  wide.push_back({OutputPiece::text_until("zz")});
+  ASSERT_GT(wide.size(), FormatPrefix::kMaxBranches);
+  const std::vector<OutputPiece> fmt = {OutputPiece::one_of_formats(wide)};
+  EXPECT_TRUE(takes(fmt, "ab"));
+  testing::expect_filter_is_direct_count(*engine->tokenizer(), engine->vocab_size(), fmt, {"", "a"});
 }
 
 // Choices inside choices (reasoning, then an answer or tool calls), against every string over

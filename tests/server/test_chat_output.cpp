@@ -88,6 +88,15 @@ TEST(ChatOutput, AFormatStartsAfterTheReasoning) {
   EXPECT_FALSE(whole(r1, "Let me think."));
   const ChatMessageParts parts = split_chat_output("<think>\nLet me think.</think>No.", ReasoningParser::DeepSeekR1, false);
   EXPECT_EQ(parts.content, "No.");
+  // A format that starts with a newline keeps it; one that may be empty may end at </think>.
+  const std::vector<OutputPiece> nl = format_after_reasoning({OutputPiece::any_of({"\nyes", "no"})}, ReasoningParser::Qwen3);
+  for (const char* ok : {"<think>r</think>\nyes", "<think>r</think>\n\nyes", "<think>r</think>no", "<think>r</think>\nno"})
+    EXPECT_TRUE(whole(nl, ok)) << ok;
+  EXPECT_FALSE(whole(nl, "<think>r</think>\n\n\n\nyes"));
+  const std::vector<OutputPiece> maybe = format_after_reasoning({OutputPiece::any_of({"", "yes"})}, ReasoningParser::Qwen3);
+  for (const char* ok : {"<think>x</think>", "<think>x</think>\n", "<think>x</think>\n\n", "<think>x</think>yes", ""})
+    EXPECT_TRUE(whole(maybe, ok)) << ok;
+  EXPECT_FALSE(whole(maybe, "<think>x"));
   // Nothing to wrap.
   EXPECT_TRUE(format_after_reasoning({}, ReasoningParser::Qwen3).empty());
   const std::vector<OutputPiece> plain = format_after_reasoning(answer, ReasoningParser::None);

@@ -247,6 +247,10 @@ TEST(ToolCalls, AnAnswerInTheFormatOrCalls) {
   const std::string two = R"({"name": "h", "parameters": {"p": "ab"}}; {"name": "g", "parameters": {}})";
   EXPECT_TRUE(format_takes(l3, two));
   EXPECT_FALSE(format_takes(l3, R"({"name": "h", "parameters": {"p": "abcd"}})"));
+  // Calls back to back, or a "; " after the last, are not what the parser reads as calls.
+  FormatPrefix back_to_back(&l3);
+  EXPECT_FALSE(back_to_back.feed(R"({"name": "g", "parameters": {}}{"name": "g", "parameters": {}})"));
+  EXPECT_FALSE(format_takes(l3, R"({"name": "g", "parameters": {}}; )"));
   const ParsedToolCalls parsed = parse_llama3_json_calls(two);
   ASSERT_EQ(parsed.calls.size(), 2u);
   EXPECT_EQ(parsed.calls[1].name, "g");
