@@ -100,7 +100,9 @@ std::vector<OutputPiece> strict_tool_call_format(const nlohmann::ordered_json& t
 // tool_choice "auto" with a structured output (response_format, guided_*): the reply follows
 // `format`, or it is tool calls (OpenAI: the model may call a tool or answer in the format):
 // hermes blocks as above, one or more, a newline between them; llama3_json call objects, "; "
-// between them. Strict tools' arguments follow their schemas, the others' any object.
+// between them. Strict tools' arguments follow their schemas, the others' any object. (With
+// llama3_json an answer object shaped like a call, {"name": <a tool>, "parameters": {...}},
+// reads as a call: that parser cannot tell them apart.)
 std::vector<OutputPiece> format_or_tool_calls(std::vector<OutputPiece> format, const nlohmann::ordered_json& tools,
                                               ToolCallParser parser);
 
