@@ -656,7 +656,10 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
   out.new_token_ids.push_back(token);
   out.token_time = now_seconds();
   if (p.logprobs >= 0) out.new_logprobs.push_back({token, sr.logprobs[row], sr.top_logprobs[row]});
-  if (!st.sent_first && p.prompt_logprobs >= 0) out.prompt_logprobs = std::move(st.prompt_logprobs);
+  if (!st.sent_first && p.prompt_logprobs >= 0) {
+    out.prompt_logprobs = std::move(st.prompt_logprobs);
+    q.prompt_logprobs_sent = true;
+  }
   st.sent_first = true;
 
   FinishReason reason = FinishReason::None;

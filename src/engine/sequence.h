@@ -45,8 +45,11 @@ struct Sequence {
   }
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
   // Prompt logprobs need logits at every prompt position, so those requests skip the
-  // prefix cache (cached positions produce no logits).
-  bool wants_prompt_logprobs() const { return params.prompt_logprobs >= 0; }
+  // prefix cache (cached positions produce no logits) until they have gone out with the first
+  // output; a sequence preempted after that recomputes its prompt without them (their table
+  // was handed over: writing it again crashed the server).
+  bool prompt_logprobs_sent = false;
+  bool wants_prompt_logprobs() const { return params.prompt_logprobs >= 0 && !prompt_logprobs_sent; }
 };
 
 }  // namespace tllm
