@@ -22,6 +22,8 @@
 #include "engine/json_schema.h"
 #include "engine/output_format.h"
 #include "engine/regex.h"
+#include "server/chat_output.h"
+#include "server/tool_calls.h"
 #include "tokenizer/token_bytes.h"
 #include "tokenizer/tokenizer.h"
 
@@ -126,20 +128,14 @@ int main(int argc, char** argv) {
                 [0-9]{4} ", " [A-Z] [a-z]+ " " ("office" | "branch") " since " ("19" | "20") [0-9]{2} "."
   )g";
   const std::string json_gbnf = tllm::kJsonGbnf;
-  // A chat reply under --reasoning-parser qwen3 with tools and a response_format: reasoning,
-  // then the schema's answer or tool calls (server: format_after_reasoning, format_or_tool_calls),
-  // the choices built here as the server builds them.
-  using Pieces = std::vector<tllm::OutputPiece>;
-  const Pieces calls = {tllm::OutputPiece::one_of_formats(
-      {{tllm::OutputPiece::text("<tool_call>\n"), tllm::OutputPiece::object(), tllm::OutputPiece::text("\n</tool_call>"),
-        tllm::OutputPiece::any_of({"", "\n"})}},
-      /*repeat=*/true)};
-  const Pieces reply = {tllm::OutputPiece::one_of_formats(
-      {{tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}, calls})};
-  const Pieces reasoned = {tllm::OutputPiece::one_of_formats(
-      {{tllm::OutputPiece::text("<think>"), tllm::OutputPiece::text_through("</think>"),
-        tllm::OutputPiece::any_of({"", "\n", "\n\n"}), tllm::OutputPiece::one_of_formats({reply})},
-       reply})};
+  // A chat reply under --reasoning-parser qwen3 with a tool and a response_format, as the
+  // server builds its format: reasoning, then the schema's answer or tool calls.
+  const auto tools = nlohmann::ordered_json::parse(
+      R"([{"type": "function", "function": {"name": "record", "parameters": {"type": "object"}}}])");
+  const std::vector<tllm::OutputPiece> reply = tllm::format_or_tool_calls(
+      {tllm::OutputPiece::value(tllm::JsonSchema::compile(nlohmann::json::parse(kSchema)))}, tools,
+      tllm::ToolCallParser::Hermes);
+  const std::vector<tllm::OutputPiece> reasoned = tllm::format_after_reasoning(reply, tllm::ReasoningParser::Qwen3);
   const std::string thought =
       "<think>\nThe user asks for a record of Ada Lovelace; I know her dates and her work, so no tool is needed.\n"
       "</think>\n\n" + doc;

@@ -121,21 +121,14 @@ const FormatPrefix* FormatPrefix::only_branch() const {
 }
 
 bool FormatPrefix::in_free_text(unsigned char* first) const {
-  if (piece_ == pieces_->size()) return false;
-  if ((*pieces_)[piece_].either) {
-    const FormatPrefix* b = only_branch();
-    return b && b->in_free_text(first);
-  }
-  if ((*pieces_)[piece_].until.empty() || pos_ != 0) return false;
+  if (const FormatPrefix* b = only_branch()) return b->in_free_text(first);
+  if (piece_ == pieces_->size() || (*pieces_)[piece_].until.empty() || pos_ != 0) return false;
   *first = static_cast<unsigned char>((*pieces_)[piece_].until[0]);
   return true;
 }
 
 bool FormatPrefix::grammar_loops(CodePointRanges& out) const {
-  if (piece_ < pieces_->size() && (*pieces_)[piece_].either) {
-    const FormatPrefix* b = only_branch();
-    return b && b->grammar_loops(out);
-  }
+  if (const FormatPrefix* b = only_branch()) return b->grammar_loops(out);
   return grammar_ && grammar_->loops(out);
 }
 
@@ -225,8 +218,7 @@ bool FormatPrefix::step_branches(const OutputPiece& p, unsigned char c, bool* co
   std::vector<std::string> keys;
   const auto keep = [&](FormatPrefix&& t) {
     std::string k;
-    t.state_key(JsonPrefix::kExactKey, k);
-    k += ':' + std::to_string(t.pieces_ - p.either->data());
+    t.branch_key(p, JsonPrefix::kExactKey, k);
     if (next.size() < kMaxBranches && std::find(keys.begin(), keys.end(), k) == keys.end()) {
       keys.push_back(std::move(k));
       next.push_back(std::move(t));
@@ -250,8 +242,6 @@ bool FormatPrefix::step_branches(const OutputPiece& p, unsigned char c, bool* co
   return true;
 }
 
-// Plain string text is taken whole without simulation; in a choice that holds only where one
-// format is live (another might take text that this one refuses).
 bool FormatPrefix::in_plain_string(uint32_t* room) const {
   if (const FormatPrefix* b = only_branch()) return b->in_plain_string(room);
   return json_ && json_->in_plain_string(room);
@@ -274,14 +264,13 @@ void FormatPrefix::state_key(uint32_t horizon, std::string& k) const {
   k += std::to_string(piece_) + ':' + std::to_string(pos_) + ':' + std::to_string(re_) + ':' + got_ + '\0';
   if (json_) k += json_->key(horizon);
   if (grammar_) k += grammar_->key();
-  if (!branches_.empty()) {
-    const std::vector<OutputPiece>* first = (*pieces_)[piece_].either->data();
-    for (const FormatPrefix& b : branches_) {
-      k += '[' + std::to_string(b.pieces_ - first) + ':';  // which format
-      b.state_key(horizon, k);
-      k += ']';
-    }
-  }
+  for (const FormatPrefix& b : branches_) b.branch_key((*pieces_)[piece_], horizon, k);
+}
+
+void FormatPrefix::branch_key(const OutputPiece& choice, uint32_t horizon, std::string& k) const {
+  k += '[' + std::to_string(pieces_ - choice.either->data()) + ':';  // which of the choice's formats
+  state_key(horizon, k);
+  k += ']';
 }
 
 namespace {

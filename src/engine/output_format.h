@@ -46,10 +46,9 @@ class FormatPrefix {
   // In a JSON string value, between characters, `room` more allowed (JsonPrefix::in_plain_string).
   bool in_plain_string(uint32_t* room) const;
   // In free text with no part of its trigger written: any text without the trigger's first
-  // byte (`first`) is taken (and leaves the state as it is, outside a choice of formats).
+  // byte (`first`) is taken and leaves the state as it is.
   bool in_free_text(unsigned char* first) const;
-  // In a grammar piece, the characters that are taken (and leave the state as it is, outside a
-  // choice of formats: Grammar::State::loops).
+  // In a grammar piece, the characters that leave the state as it is (Grammar::State::loops).
   bool grammar_loops(CodePointRanges& out) const;
   // Equal keys: equal formats and states; with a horizon, states that take or refuse every
   // text of up to `horizon` bytes alike (JsonPrefix::key).
@@ -63,6 +62,8 @@ class FormatPrefix {
   bool repeats() const;        // the format starts with free text, and goes back to it at its end
   bool step_branches(const OutputPiece& p, unsigned char c, bool* could_end);  // step() in a choice
   void state_key(uint32_t horizon, std::string& k) const;    // key() without the format
+  // state_key() of this format of `choice`, with which of its formats it follows.
+  void branch_key(const OutputPiece& choice, uint32_t horizon, std::string& k) const;
 
   const std::vector<OutputPiece>* pieces_;
   size_t piece_ = 0, pos_ = 0;
