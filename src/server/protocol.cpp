@@ -45,7 +45,7 @@ const std::set<std::string>& common_fields() {
       "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
       "presence_penalty", "frequency_penalty", "seed", "stop", "stop_token_ids", "n", "stream",
       "stream_options", "ignore_eos", "min_tokens", "skip_special_tokens",
-      "include_stop_str_in_output", "return_tokens_as_token_ids", "logprobs", "prompt_logprobs", "logit_bias",
+      "include_stop_str_in_output", "return_tokens_as_token_ids", "return_token_ids", "logprobs", "prompt_logprobs", "logit_bias",
       "allowed_token_ids", "bad_words", "cache_salt", "use_beam_search", "length_penalty", "early_stopping",
       "best_of", "response_format", "add_special_tokens", "truncate_prompt_tokens", "guided_json",
       "guided_choice", "guided_regex", "guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend",
@@ -285,6 +285,7 @@ void parse_common(const json& body, GenerationRequest& r) {
   r.skip_special_tokens = get_bool(body, "skip_special_tokens").value_or(true);
   r.include_stop_str_in_output = get_bool(body, "include_stop_str_in_output").value_or(false);
   r.return_tokens_as_token_ids = get_bool(body, "return_tokens_as_token_ids").value_or(false);
+  r.return_token_ids = get_bool(body, "return_token_ids").value_or(false);
 
   if (const json* lb = find(body, "logit_bias")) {
     // {"token id": bias}: ids as decimal strings (JSON keys), biases clamped to [-100, 100] as

@@ -63,6 +63,9 @@ struct GenerationRequest {
   bool skip_special_tokens = true;
   bool include_stop_str_in_output = false;
   bool return_tokens_as_token_ids = false;
+  // vLLM's return_token_ids: the prompt's and each choice's generated token ids beside the
+  // text (streamed: the prompt's in the first chunk, each chunk's new ids in it).
+  bool return_token_ids = false;
   // Per-token logprobs: -1 off, else the number of top alternatives (0..kMaxLogprobs).
   int logprobs = -1;
   // vLLM's prompt_logprobs: -1 off, else each prompt token's logprob, rank and this many most

@@ -368,6 +368,17 @@ void append_finish(std::string& out, const ChoiceState& c, const char* reason) {
   else append_json_string(out, std::get<std::string>(*c.stop_reason));
 }
 
+void append_token_ids(std::string& out, std::string_view name, const int32_t* ids, size_t n) {
+  out += ",\"";
+  out += name;
+  out += "\":[";
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out.push_back(',');
+    out += std::to_string(ids[i]);
+  }
+  out.push_back(']');
+}
+
 void append_response_tail(std::string& out, const Generation& gen, const std::string& fields) {
   out += "]";
   out += fields;

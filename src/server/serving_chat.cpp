@@ -61,6 +61,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     if (ctx.request.logprobs >= 0) append_chat_logprobs(out, c.logprobs, ctx.request.logprobs, ctx.style);
     else out += "null";
     append_finish(out, c, calls_finish(c, !parsed.calls.empty()));
+    if (ctx.request.return_token_ids) append_token_ids(out, "token_ids", c.token_ids);
     out += "}";
   }
   std::string fields;  // vLLM: one prompt_logprobs list for the response (the choices share the prompt)
@@ -70,6 +71,7 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
     if (c0.prompt_logprobs) append_prompt_logprobs(fields, *c0.prompt_logprobs, ctx.request.prompt_logprobs, ctx.style);
     else fields += "null";
   }
+  if (ctx.request.return_token_ids) append_token_ids(fields, "prompt_token_ids", gen.prompts().front().token_ids);
   append_response_tail(out, gen, fields);
   return out;
 }
@@ -148,13 +150,16 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
       "text/event-stream", [ctx, gen, conn, writer](size_t, httplib::DataSink& sink) {
         const ChatRequest& r = ctx->request;
         // The role comes first, in a chunk of its own per choice, before any token.
-        std::string initial, choice;
+        // return_token_ids: the prompt's ids ride on the role chunks (vLLM: the first chunk, top level).
+        std::string initial, choice, prompt_ids;
+        if (r.return_token_ids) append_token_ids(prompt_ids, "prompt_token_ids", gen->prompts().front().token_ids);
         for (const ChoiceState& c : gen->choices()) {
           choice = "{\"index\":";
           append_json_number(choice, static_cast<int64_t>(c.index));
           choice += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}";
-          writer->append_choice_event(initial, choice, choice_usage(r, *gen, c));
+          writer->append_choice_event(initial, choice, choice_usage(r, *gen, c), prompt_ids);
         }
+        std::vector<size_t> ids_sent(gen->choices().size(), 0);  // return_token_ids: ids streamed per choice
         // Each choice's text through its splitter: reasoning, content, and tool calls as they come.
         std::vector<ChatOutputStream> splitters(gen->choices().size(), ChatOutputStream(ctx->reasoning, r.parses_tool_calls(), ctx->tool_format));
         if (!r.parallel_tool_calls)
@@ -188,6 +193,11 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
           if (with_logprobs) append_chat_logprobs(choice, out.new_logprobs, r.logprobs, ctx->style);
           else choice += "null";
           append_finish(choice, c, calls_finish(c, splitter.has_calls()));
+          if (r.return_token_ids) {
+            const size_t from = ids_sent[static_cast<size_t>(c.index)];
+            append_token_ids(choice, "token_ids", c.token_ids.data() + from, c.token_ids.size() - from);
+            ids_sent[static_cast<size_t>(c.index)] = c.token_ids.size();
+          }
           choice += "}";
           writer->append_choice_event(buf, choice, choice_usage(r, *gen, c));
         };

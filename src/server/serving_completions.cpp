@@ -43,6 +43,10 @@ std::string full_response(const CompletionContext& ctx, Generation& gen, int64_t
       out += "null";
     }
     append_finish(out, c);
+    if (ctx.request.return_token_ids) {
+      append_token_ids(out, "token_ids", c.token_ids);
+      append_token_ids(out, "prompt_token_ids", gen.prompts()[c.prompt_index].token_ids);
+    }
     if (ctx.request.prompt_logprobs >= 0) {
       out += ",\"prompt_logprobs\":";
       if (c.prompt_logprobs) append_prompt_logprobs(out, *c.prompt_logprobs, ctx.request.prompt_logprobs, ctx.style);
@@ -131,6 +135,9 @@ void serve_completions(ServingState& state, const httplib::Request& req, httplib
         const CompletionRequest& r = ctx->request;
         std::vector<LegacyLogprobs> lps(gen->choices().size(), LegacyLogprobs(ctx->style));
         std::vector<char> sent_echo(gen->choices().size(), 0);
+        // return_token_ids: the ids each choice has streamed (held-back text holds them back too).
+        std::vector<size_t> ids_sent(gen->choices().size(), 0);
+        std::vector<char> sent_prompt_ids(gen->choices().size(), 0);
         std::string choice;
         auto format = [&](ChoiceState& c, const RequestOutput& out, std::string& buf) {
           std::string text;
@@ -161,6 +168,15 @@ void serve_completions(ServingState& state, const httplib::Request& req, httplib
             choice += "null";
           }
           append_finish(choice, c);
+          if (r.return_token_ids) {
+            const size_t from = ids_sent[c.index];
+            append_token_ids(choice, "token_ids", c.token_ids.data() + from, c.token_ids.size() - from);
+            ids_sent[c.index] = c.token_ids.size();
+            if (!sent_prompt_ids[c.index]) {  // vLLM: in the choice's first chunk
+              sent_prompt_ids[c.index] = 1;
+              append_token_ids(choice, "prompt_token_ids", gen->prompts()[c.prompt_index].token_ids);
+            }
+          }
           choice += "}";
           writer->append_choice_event(buf, choice, choice_usage(r, *gen, c));
         };

@@ -31,7 +31,8 @@ ChunkWriter::ChunkWriter(std::string_view id, std::string_view object, int64_t c
   append_response_head(prefix_, id, object, created, model);
 }
 
-void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_json, std::string_view usage_json) const {
+void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_json, std::string_view usage_json,
+                                      std::string_view fields) const {
   out += prefix_;
   out += choice_json;
   out += "]";
@@ -39,6 +40,7 @@ void ChunkWriter::append_choice_event(std::string& out, std::string_view choice_
     out += ",\"usage\":";
     out += usage_json;
   }
+  out += fields;
   out += "}\n\n";
 }
 

@@ -24,8 +24,10 @@ class ChunkWriter {
   // object: "chat.completion.chunk" or "text_completion".
   ChunkWriter(std::string_view id, std::string_view object, int64_t created, std::string_view model);
   // Appends one SSE event whose body is {<prefix>,"choices":[<choice_json>]}, with
-  // ,"usage":<usage_json> after the choices when usage_json is not empty.
-  void append_choice_event(std::string& out, std::string_view choice_json, std::string_view usage_json = {}) const;
+  // ,"usage":<usage_json> after the choices when usage_json is not empty, then `fields`
+  // (",\"name\":value..." or empty: top-level fields such as chat's prompt_token_ids).
+  void append_choice_event(std::string& out, std::string_view choice_json, std::string_view usage_json = {},
+                           std::string_view fields = {}) const;
   // Appends the final usage event: {<prefix>,"choices":[],"usage":<usage_json>}.
   void append_usage_event(std::string& out, std::string_view usage_json) const;
   // Appends an error event ({"error": {...}}) for failures after the stream started.

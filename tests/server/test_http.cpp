@@ -843,6 +843,113 @@ TEST_F(Http, StreamingEqualsNonStreaming) {
   }
 }
 
+// vLLM's return_token_ids: the prompt's ids and each choice's generated ids beside the text,
+// against the tokenizer and the engine driven directly; streamed, the chunks' ids add up to
+// the whole response's and the prompt's come once (completions: in each choice's first chunk;
+// chat: at the top of the role chunks). A stop string holds text back, so some chunks wait.
+TEST_F(Http, ReturnTokenIds) {
+  const std::string other = "Blessed are the meek:";
+  const std::vector<int32_t> text_ids = tok().encode(kPrompt, true), given = tok().encode(other, true);
+  const auto want_text = direct(text_ids, greedy(12));
+  const auto want_given = direct(given, greedy(12));
+  json body = {{"prompt", json::array({kPrompt, other})}, {"max_tokens", 12}, {"temperature", 0}, {"n", 2},
+               {"return_token_ids", true}};
+  const Reply full = post(server(), "/v1/completions", body);
+  ASSERT_EQ(full.status, 200) << full.raw;
+  ASSERT_EQ(full.body["choices"].size(), 4u);
+  for (const json& c : full.body["choices"]) {
+    const bool first = c["index"].get<int>() < 2;
+    EXPECT_EQ(c["prompt_token_ids"], json(first ? text_ids : given)) << c.dump();
+    EXPECT_EQ(c["token_ids"], json((first ? want_text : want_given).token_ids)) << c.dump();
+    EXPECT_EQ(c["text"], (first ? want_text : want_given).text);
+  }
+  body["stream"] = true;
+  // Held-back text (up to the longest stop string's length - 1 characters): the chunks that
+  // wait carry their ids later.
+  body["stop"] = json::array({"the", std::string(40, 'z')});
+  const Reply stopped = post(server(), "/v1/completions", json{{"prompt", json::array({kPrompt, other})},
+                                                               {"max_tokens", 12}, {"temperature", 0}, {"n", 2},
+                                                               {"stop", body["stop"]}, {"return_token_ids", true}});
+  ASSERT_EQ(stopped.status, 200) << stopped.raw;
+  const Stream s = stream(server(), "/v1/completions", body);
+  ASSERT_EQ(s.status, 200);
+  ASSERT_TRUE(s.done);
+  std::map<int, json> ids, prompt_ids;
+  std::map<int, std::string> text;
+  size_t most = 0;  // the most ids one chunk carried
+  for (const json& ch : s.chunks) {
+    for (const json& c : ch["choices"]) {
+      const int i = c["index"];
+      ASSERT_TRUE(c.contains("token_ids")) << c.dump();
+      for (const json& t : c["token_ids"]) ids[i].push_back(t);
+      most = std::max(most, c["token_ids"].size());
+      text[i] += c["text"].get<std::string>();
+      if (c.contains("prompt_token_ids")) {
+        EXPECT_FALSE(prompt_ids.count(i)) << "prompt_token_ids twice for choice " << i;
+        EXPECT_TRUE(ids[i].size() == c["token_ids"].size()) << "prompt_token_ids after the choice's first chunk";
+        prompt_ids[i] = c["prompt_token_ids"];
+      }
+    }
+  }
+  EXPECT_GT(most, 1u) << "no chunk waited for held-back text";
+  for (const json& c : stopped.body["choices"]) {
+    const int i = c["index"];
+    SCOPED_TRACE(i);
+    EXPECT_EQ(ids[i], c["token_ids"]);
+    EXPECT_EQ(prompt_ids[i], c["prompt_token_ids"]);
+    EXPECT_EQ(text[i], c["text"]);
+  }
+
+  // A prompt of token ids comes back as given.
+  const std::vector<int32_t> ids_prompt = {5, 17, 301, 42};
+  const Reply by_ids = post(server(), "/v1/completions", json{{"prompt", ids_prompt}, {"max_tokens", 6}, {"temperature", 0},
+                                                              {"return_token_ids", true}});
+  ASSERT_EQ(by_ids.status, 200) << by_ids.raw;
+  EXPECT_EQ(by_ids.body["choices"][0]["prompt_token_ids"], json(ids_prompt));
+  EXPECT_EQ(by_ids.body["choices"][0]["token_ids"], json(direct(ids_prompt, greedy(6)).token_ids));
+
+  // Chat: prompt_token_ids at the top (what /tokenize gives for the messages), token_ids per choice.
+  const json messages = json::array({{{"role", "user"}, {"content", "Tell me a fortune."}}});
+  const Reply t = post(server(), "/tokenize", json{{"messages", messages}});
+  ASSERT_EQ(t.status, 200) << t.raw;
+  const std::vector<int32_t> chat_ids = t.body["tokens"];
+  const auto want_chat = direct(chat_ids, greedy(14));
+  json cbody = {{"messages", messages}, {"max_tokens", 14}, {"temperature", 0}, {"n", 2}, {"return_token_ids", true}};
+  const Reply chat = post(server(), "/v1/chat/completions", cbody);
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  EXPECT_EQ(chat.body["prompt_token_ids"], json(chat_ids));
+  for (const json& c : chat.body["choices"]) {
+    EXPECT_EQ(c["token_ids"], json(want_chat.token_ids)) << c.dump();
+    EXPECT_FALSE(c.contains("prompt_token_ids"));
+  }
+  cbody["stream"] = true;
+  const Stream cs = stream(server(), "/v1/chat/completions", cbody);
+  ASSERT_TRUE(cs.done);
+  std::map<int, json> cids;
+  int with_prompt = 0;
+  for (const json& ch : cs.chunks) {
+    if (ch.contains("prompt_token_ids")) {
+      ++with_prompt;
+      EXPECT_EQ(ch["prompt_token_ids"], json(chat_ids));
+      EXPECT_EQ(ch["choices"][0]["delta"]["role"], "assistant") << "prompt_token_ids only on the role chunks";
+    }
+    for (const json& c : ch["choices"])
+      if (c.contains("token_ids"))
+        for (const json& id : c["token_ids"]) cids[c["index"].get<int>()].push_back(id);
+  }
+  EXPECT_EQ(with_prompt, 2);
+  EXPECT_EQ(cids[0], json(want_chat.token_ids));
+  EXPECT_EQ(cids[1], json(want_chat.token_ids));
+
+  // Off by default; a non-boolean is a 400 naming the field.
+  const Reply plain = post(server(), "/v1/chat/completions", json{{"messages", messages}, {"max_tokens", 2}});
+  EXPECT_FALSE(plain.body.contains("prompt_token_ids"));
+  EXPECT_FALSE(plain.body["choices"][0].contains("token_ids"));
+  const Reply bad = post(server(), "/v1/completions", json{{"prompt", kPrompt}, {"return_token_ids", "yes"}});
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_EQ(bad.body["error"]["param"], "return_token_ids") << bad.raw;
+}
+
 // With tools in the request, output without <tool_call> blocks is plain content, streamed or
 // not: biased towards '<' so that the stream's hold-back of what may start a tag is exercised
 // (server/tool_calls.h has the parser's own tests; no model here writes tool calls).
