@@ -724,7 +724,11 @@ __device__ __forceinline__ void stamp(const DecoderStackParams& p, int& k) {
 
 // WB: the weights' bits: 16 (bf16 projections, gemv_tile) or a quantized stack's 4, 8 or
 // kStackFp8 (the four projections through stackq::qgemv_tile; the router stays bf16).
-template <int D, bool kTrace, int WB>
+// kMoe: the kernel has the sparse MoE phases. A dense model's bf16 kernel leaves them out: with
+// them (session 49's route_token and the quantized stack's code), ptxas spilled the bf16 D = 64
+// kernel (0 -> 20 / 48 bytes), and Qwen2.5-0.5B tg b1 had lost ~3% since b7f3a68 (H100 run
+// 281: the kernel 597 -> 616 us per step).
+template <int D, bool kTrace, int WB, bool kMoe>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ DecoderStackParams p) {
   constexpr bool kQuant = WB != 16;
   extern __shared__ __align__(16) float smem[];
@@ -741,8 +745,10 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   // routing. H200 run 262, tg b1: Qwen3-30B-A3B int4 g128 438.4 -> 453.1 tok/s (with the
   // faster route_token), Qwen2.5-0.5B bf16 1,491.5 -> 1,517. The bf16 kernel of 128-wide heads
   // keeps reading p.layers: with the copy ptxas spills it (0 -> 20 bytes) and Qwen3-30B-A3B
-  // bf16 ran 342.3 -> 337.7.
-  constexpr bool kSharedPtrs = kQuant || D == 64;
+  // bf16 ran 342.3 -> 337.7. So do the dense bf16 kernels (no spills either way): H100 run
+  // 282, tg b1, 0.5B 1,402.9 with the copy against 1,431.1 without; 1.5B 669.6 against 662.8
+  // with the copy at D = 128.
+  constexpr bool kSharedPtrs = kQuant || (D == 64 && kMoe);
   __shared__ __align__(16) StackLayerPtrs lp[kSharedPtrs ? 2 : 1];
   const MoeDims& moe = p.moe;
   const StackQuantDims& qd = p.quant;
@@ -897,7 +903,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
           load_vec(xs, xq(Q, qd.o), sc.attn, Q);
         },
         [&](auto row_sum) { add_residual(row_sum, L.b_o); });
-    if (!L.w_router) {
+    if (!kMoe || !L.w_router) {
       // 4. act = silu(norm(x) Wg) * norm(x) Wu: the block's gate rows, then the matching up rows
       project(
           2 * F, H, qd.gate_up,
@@ -1011,15 +1017,17 @@ size_t smem_bytes(int H, int I, int n_q, int n_kv, int D, const MoeDims& moe, co
 
 using StackKernel = void (*)(DecoderStackParams);
 
-// The kernel for head dim D and weight bits (the traced build: bf16 weights only).
-StackKernel kernel_for(int D, int bits, bool trace) {
+// The kernel for head dim D and weight bits (the traced build: bf16 weights only); moe: the
+// model has sparse MoE layers (the bf16 kernels of dense models leave those phases out).
+StackKernel kernel_for(int D, int bits, bool trace, bool moe) {
   if (bits == 16) {
-    if (D == 64) return trace ? decoder_stack_kernel<64, true, 16> : decoder_stack_kernel<64, false, 16>;
-    return trace ? decoder_stack_kernel<128, true, 16> : decoder_stack_kernel<128, false, 16>;
+    if (trace) return D == 64 ? decoder_stack_kernel<64, true, 16, true> : decoder_stack_kernel<128, true, 16, true>;
+    if (!moe) return D == 64 ? decoder_stack_kernel<64, false, 16, false> : decoder_stack_kernel<128, false, 16, false>;
+    return D == 64 ? decoder_stack_kernel<64, false, 16, true> : decoder_stack_kernel<128, false, 16, true>;
   }
-  if (bits == 4) return D == 64 ? decoder_stack_kernel<64, false, 4> : decoder_stack_kernel<128, false, 4>;
-  if (bits == 8) return D == 64 ? decoder_stack_kernel<64, false, 8> : decoder_stack_kernel<128, false, 8>;
-  return D == 64 ? decoder_stack_kernel<64, false, kStackFp8> : decoder_stack_kernel<128, false, kStackFp8>;
+  if (bits == 4) return D == 64 ? decoder_stack_kernel<64, false, 4, true> : decoder_stack_kernel<128, false, 4, true>;
+  if (bits == 8) return D == 64 ? decoder_stack_kernel<64, false, 8, true> : decoder_stack_kernel<128, false, 8, true>;
+  return D == 64 ? decoder_stack_kernel<64, false, kStackFp8, true> : decoder_stack_kernel<128, false, kStackFp8, true>;
 }
 
 // Sets a kernel's dynamic shared memory limit on the current device; true when one block of
@@ -1074,8 +1082,8 @@ bool decoder_stack_supported(int H, int I, int n_q, int n_kv, int D, const MoeDi
   if (num_sms <= 0) return false;
   const size_t smem = smem_bytes(H, I, n_q, n_kv, D, moe, quant, num_sms);
   if (smem > 200 * 1024) return false;
-  if (!configure(kernel_for(D, b, false), smem)) return false;
-  return b != 16 || configure(kernel_for(D, b, true), smem);
+  if (!configure(kernel_for(D, b, false, moe.E > 0), smem)) return false;
+  return b != 16 || configure(kernel_for(D, b, true, moe.E > 0), smem);
 }
 
 size_t decoder_stack_workspace_bytes(int I, int n_q, int n_kv, int D, const MoeDims& moe, int num_sms) {
@@ -1095,7 +1103,7 @@ bool decoder_stack(const DecoderStackParams& p, int num_sms, cudaStream_t stream
   attr[0].val.cooperative = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  const cudaError_t err = cudaLaunchKernelEx(&cfg, kernel_for(p.D, p.quant.bits, p.trace && p.quant.bits == 16), p);
+  const cudaError_t err = cudaLaunchKernelEx(&cfg, kernel_for(p.D, p.quant.bits, p.trace && p.quant.bits == 16, p.moe.E > 0), p);
   if (err == cudaErrorCooperativeLaunchTooLarge) {  // fewer SMs free than the device has (MPS, another context)
     cudaGetLastError();
     return false;
