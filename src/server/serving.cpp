@@ -368,13 +368,13 @@ void append_finish(std::string& out, const ChoiceState& c, const char* reason) {
   else append_json_string(out, std::get<std::string>(*c.stop_reason));
 }
 
-void append_token_ids(std::string& out, std::string_view name, const int32_t* ids, size_t n) {
+void append_token_ids(std::string& out, std::string_view name, std::span<const int32_t> ids) {
   out += ",\"";
   out += name;
   out += "\":[";
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < ids.size(); ++i) {
     if (i) out.push_back(',');
-    out += std::to_string(ids[i]);
+    append_json_number(out, static_cast<int64_t>(ids[i]));
   }
   out.push_back(']');
 }

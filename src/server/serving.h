@@ -6,8 +6,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <variant>
+#include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "engine/async_engine.h"
@@ -185,10 +186,7 @@ void respond_when_done(Generation& gen, const ClientConnection& conn, httplib::R
 // given, replaces the engine's finish reason (chat's "tool_calls").
 void append_finish(std::string& out, const ChoiceState& c, const char* reason = nullptr);
 // `,"<name>":[ids...]` (vLLM's return_token_ids fields: prompt_token_ids, token_ids).
-void append_token_ids(std::string& out, std::string_view name, const int32_t* ids, size_t n);
-inline void append_token_ids(std::string& out, std::string_view name, const std::vector<int32_t>& ids) {
-  append_token_ids(out, name, ids.data(), ids.size());
-}
+void append_token_ids(std::string& out, std::string_view name, std::span<const int32_t> ids);
 // `],"usage":{...}}`, closing a full response opened with append_response_head.
 // `fields` (",\"name\":value..." or "") go between the choices and the usage.
 void append_response_tail(std::string& out, const Generation& gen, const std::string& fields = "");

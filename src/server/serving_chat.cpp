@@ -195,7 +195,7 @@ void serve_chat_completions(ServingState& state, const httplib::Request& req, ht
           append_finish(choice, c, calls_finish(c, splitter.has_calls()));
           if (r.return_token_ids) {
             const size_t from = ids_sent[static_cast<size_t>(c.index)];
-            append_token_ids(choice, "token_ids", c.token_ids.data() + from, c.token_ids.size() - from);
+            append_token_ids(choice, "token_ids", std::span(c.token_ids).subspan(from));
             ids_sent[static_cast<size_t>(c.index)] = c.token_ids.size();
           }
           choice += "}";

@@ -170,7 +170,7 @@ void serve_completions(ServingState& state, const httplib::Request& req, httplib
           append_finish(choice, c);
           if (r.return_token_ids) {
             const size_t from = ids_sent[c.index];
-            append_token_ids(choice, "token_ids", c.token_ids.data() + from, c.token_ids.size() - from);
+            append_token_ids(choice, "token_ids", std::span(c.token_ids).subspan(from));
             ids_sent[c.index] = c.token_ids.size();
             if (!sent_prompt_ids[c.index]) {  // vLLM: in the choice's first chunk
               sent_prompt_ids[c.index] = 1;
