@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run 286 (session 56): (1) the landed stack kernels (c05ca39, never run: run284.sh) in this
+# Run 286 (session 56): (1) the landed stack kernels (c05ca39, never run on a GPU) in this
 # build (r286 = HEAD + the x-ring GEMV, off by default): the stack kernel's tests, the engine
 # goldens, 0.5B tg b1 against r281 (57936e6); (2) the x-ring quantized decode GEMV
 # (each tile's x copied into a per-warp shared-memory ring when its codes are requested, 4
