@@ -289,11 +289,15 @@ TEST_F(QuantCuda, SkinnyGemmLargeGridsTakeTheStagedKernel) {
 }
 
 // Scales and offsets staged in more than 48 KB of shared memory (f32 scales, groups of 32,
-// K = 25600: 100 groups per warp) take the opt-in launch path.
+// K = 25600: 100 groups per warp) take the opt-in launch path; so does a launch whose
+// dynamic memory is under 48 KB but not with the kernel's static arrays beside it (the
+// x-staged kernel at K = 9,344, f16 scales in groups of 32, one panel per block: 49,104
+// bytes).
 TEST_F(QuantCuda, SkinnyGemmLargeStagedScales) {
   std::mt19937_64 rng(29);
   for (int T : {1, 16}) run_gemv_split(be(), rng, {40, 25600, 4, 32}, T, 1, false, true);
   run_gemv_split(be(), rng, {24, 25600, 8, 32}, 9, 0, false, false);
+  run_gemv_split(be(), rng, {40, 9344, 4, 32}, 1, 1, true, false, GemvKernel::XStaged);
 }
 
 // The decode GEMV's fused epilogues give exactly the bits of the unfused ops run with the same
