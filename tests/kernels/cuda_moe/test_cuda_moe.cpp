@@ -379,6 +379,14 @@ TEST_F(MoeCuda, QuantizedExpertsAtRealLayerSizes) {
       for_each_prefill_path(T, [&] { EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(T)), 8e-3); });
     }
   }
+  // int4 in groups of 32 at T = 24 (the decode kernels' 32-column form, whose partials take
+  // 16.9 KB of static shared memory): the gate|up launch stages 32 KB of scales, under 48 KB
+  // alone but not beside the static arrays, so it needs the opt-in too.
+  HostExperts w = quant_experts(4, 32, true, 32, 2048, 768, 0, rng);
+  be().moe_reserve(256, 8, w.dev);
+  Tensor x = randn({24, 2048}, rng, 0.5f);
+  Routing r = route_host(randn({24, 32}, rng, 2.0f), 8, true);
+  for_each_prefill_path(24, [&] { EXPECT_LT(check_experts(w, x, r.ids, r.weights, sampled_rows(24)), 8e-3) << "int4 g32 T=24"; });
 }
 
 TEST_F(MoeCuda, ExpertsAtRealLayerSizes) {
