@@ -75,6 +75,8 @@ class BpeModel {
   }
   int32_t max_id() const { return static_cast<int32_t>(id_to_token_.size()) - 1; }
   size_t vocab_count() const { return vocab_.size(); }
+  bool has_unk() const { return unk_id_ >= 0; }
+  bool fuses_unk() const { return unk_id_ >= 0 && fuse_unk_; }  // one id for a whole run of unknown characters
 
  private:
   BpeModel() = default;

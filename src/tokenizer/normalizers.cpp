@@ -34,6 +34,9 @@ class UnicodeNormalizer final : public Normalizer {
     if (ascii || (form_ == NormForm::NFC && is_nfc_fast(s))) return;
     s = normalize_form(s, form_);
   }
+  // NFC composes at most 3 bytes into 1: a Hangul L + V + T jamo run (9 bytes) is one
+  // syllable (3); Latin / Greek letters with marks and the singletons shrink less.
+  int max_shrink() const override { return form_ == NormForm::NFC ? 3 : 0; }
 
  private:
   NormForm form_;
@@ -106,6 +109,7 @@ class Prepend final : public Normalizer {
   void apply(std::string& s, bool*) const override {
     if (!s.empty()) s.insert(0, p_);
   }
+  int max_shrink() const override { return 1; }
 
  private:
   std::string p_;
@@ -117,6 +121,7 @@ class Append final : public Normalizer {
   void apply(std::string& s, bool*) const override {
     if (!s.empty()) s += a_;
   }
+  int max_shrink() const override { return 1; }
 
  private:
   std::string a_;
@@ -131,6 +136,7 @@ class ByteLevelNormalizer final : public Normalizer {
     for (unsigned char b : s) out += t.byte_to_utf8[b];
     s = std::move(out);
   }
+  int max_shrink() const override { return 1; }
 };
 
 class SequenceNormalizer final : public Normalizer {
@@ -139,6 +145,11 @@ class SequenceNormalizer final : public Normalizer {
       : items_(std::move(items)) {}
   void apply(std::string& s, bool* dropped_leading) const override {
     for (const auto& n : items_) n->apply(s, dropped_leading);
+  }
+  int max_shrink() const override {
+    int f = 1;
+    for (const auto& n : items_) f *= n->max_shrink();
+    return f;
   }
 
  private:

@@ -18,6 +18,9 @@ class Normalizer {
   // removed (HF then no longer maps the result to original offset 0, which Metaspace's
   // prepend_scheme "first" looks at).
   virtual void apply(std::string& s, bool* dropped_leading) const = 0;
+  // An upper bound on the input bytes behind one byte of apply()'s output, or 0 where none is
+  // known (Strip, Replace, Lowercase, the compatibility forms: they may remove or fold text).
+  virtual int max_shrink() const { return 0; }
 };
 
 // Builds the normalizer described by j (null allowed: returns nullptr). where names the field.

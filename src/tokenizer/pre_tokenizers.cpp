@@ -180,6 +180,7 @@ class Split final : public PreTokenizer {
       trim_scratch(segs);
     });
   }
+  bool keeps_all_text() const override { return behavior_ != Behavior::Removed; }
 
  private:
   std::string literal_;
@@ -201,6 +202,7 @@ class CharSplit final : public PreTokenizer {
       trim_scratch(segs);
     });
   }
+  bool keeps_all_text() const override { return behavior_ != Behavior::Removed; }
 
  private:
   Pred pred_;
@@ -253,6 +255,7 @@ class Metaspace final : public PreTokenizer {
       : replacement_(replacement), prepend_(prepend), split_(split) {
     append_utf8(rep_, replacement);
   }
+  bool keeps_all_text() const override { return true; }  // spaces become the replacement
   void apply(std::vector<Piece>& pieces, PieceArena& arena) const override {
     for_each_piece(pieces, [&](const Piece& p, std::vector<Piece>& out) {
       std::string s;
@@ -300,6 +303,7 @@ class ByteLevel final : public PreTokenizer {
     }
   }
   void set_map_bytes(bool on) { map_bytes_ = on; }
+  bool keeps_all_text() const override { return true; }
 
   void apply(std::vector<Piece>& pieces, PieceArena& arena) const override {
     for_each_piece(pieces, [&](const Piece& p, std::vector<Piece>& out) {
@@ -349,6 +353,11 @@ class SequencePreTokenizer final : public PreTokenizer {
       : items_(std::move(items)) {}
   void apply(std::vector<Piece>& pieces, PieceArena& arena) const override {
     for (const auto& p : items_) p->apply(pieces, arena);
+  }
+  bool keeps_all_text() const override {
+    for (const auto& p : items_)
+      if (!p->keeps_all_text()) return false;
+    return true;
   }
   std::vector<std::unique_ptr<PreTokenizer>>& items() { return items_; }
 

@@ -29,6 +29,9 @@ class PreTokenizer {
   virtual ~PreTokenizer() = default;
   // Replaces pieces with their split (and possibly rewritten) form.
   virtual void apply(std::vector<Piece>& pieces, PieceArena& arena) const = 0;
+  // Whether every byte of the input stays in some piece (no Removed behaviour, no
+  // whitespace dropped): then the pieces' tokens cover the whole input.
+  virtual bool keeps_all_text() const { return false; }
 };
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& where);

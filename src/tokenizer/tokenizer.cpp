@@ -33,6 +33,7 @@ struct Tokenizer::Impl {
   tok::AddedTokenMatcher raw_matcher;   // normalized == false
   tok::AddedTokenMatcher norm_matcher;  // normalized == true, matched on normalized text
   int32_t vocab_size = 0;
+  size_t max_input_bytes = 0;  // Tokenizer::max_input_bytes_per_token
 
   std::string bos, eos, pad;
 
@@ -46,6 +47,7 @@ struct Tokenizer::Impl {
 
   void encode_text(std::string_view run, bool at_origin, std::vector<int32_t>& ids) const;
   void encode_normalized(std::string_view text, bool at_origin, std::vector<int32_t>& ids) const;
+  size_t input_bytes_bound() const;
 };
 
 namespace {
@@ -108,6 +110,34 @@ void Tokenizer::Impl::encode_text(std::string_view run, bool at_origin, std::vec
       encode_normalized(text.substr(s.b, s.e - s.b), at_origin && s.b == 0, ids);
     }
   }
+}
+
+// Tokenizer::max_input_bytes_per_token. A token's vocabulary entry covers at most its own
+// bytes of normalized text (byte-level entries: one character per input byte, so their
+// character count; other entries their UTF-8 length, which only overcounts a Metaspace
+// replacement or a "<0xXX>" fallback); the normalizer's shrink factor turns that into input
+// bytes. An unfused unknown token stands for one character (4 bytes at most).
+size_t Tokenizer::Impl::input_bytes_bound() const {
+  const Impl& t = *this;
+  const int shrink = t.normalizer ? t.normalizer->max_shrink() : 1;
+  if (shrink <= 0 || (t.pre_tokenizer && !t.pre_tokenizer->keeps_all_text()) || t.model->fuses_unk()) return 0;
+  size_t longest = t.model->has_unk() ? 4 : 1;
+  for (int32_t id = 0; id <= t.model->max_id(); ++id) {
+    const std::string* piece = t.model->id_to_token(id);
+    if (!piece) continue;
+    size_t n = piece->size();
+    if (t.byte_mode) n = static_cast<size_t>(std::count_if(piece->begin(), piece->end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // characters: one per input byte
+    }));
+    longest = std::max(longest, n);
+  }
+  for (const tok::AddedToken& a : t.added) {
+    if (a.lstrip || a.rstrip) return 0;  // takes any run of whitespace beside it
+    std::string matched = a.content;  // normalized ones are matched as normalized (NFC may lengthen them)
+    if (a.normalized && t.normalizer) t.normalizer->apply(matched, nullptr);
+    longest = std::max({longest, a.content.size(), matched.size()});
+  }
+  return longest * static_cast<size_t>(shrink);
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -187,6 +217,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
   TLLM_CHECK_ARG(max_id < 2 * tokens + 1024, "tokenizer.json: an added token has id ", max_id, ", but there are ",
                  tokens, " tokens (ids must stay below ", 2 * tokens + 1024, ")");
   impl->vocab_size = max_id + 1;
+  impl->max_input_bytes = impl->input_bytes_bound();
 
   // Matchers: HF lists special tokens first, then the others, each in file order.
   std::vector<const tok::AddedToken*> raw, norm;
@@ -311,6 +342,7 @@ std::string Tokenizer::id_to_piece(int32_t id) const {
 std::optional<int32_t> Tokenizer::piece_to_id(std::string_view piece) const { return impl_->find_id(piece); }
 
 int32_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
+size_t Tokenizer::max_input_bytes_per_token() const { return impl_->max_input_bytes; }
 
 bool Tokenizer::is_special(int32_t id) const {
   auto it = impl_->added_by_id.find(id);

@@ -56,6 +56,13 @@ class Tokenizer {
   std::string id_to_piece(int32_t id) const;  // vocab string as stored (e.g. "Ġthe"); throws if unknown
   std::optional<int32_t> piece_to_id(std::string_view piece) const;
   int32_t vocab_size() const;  // max id + 1 over vocab and added tokens
+  // An upper bound on the bytes of encode()'s input that one token stands for, or 0 where the
+  // tokenizer allows none (a normalizer or pre-tokenizer that may drop text, an unknown-token
+  // id fused over a run, an added token that strips the whitespace beside it). Byte-level BPE
+  // (Qwen, Llama-3, DeepSeek-V3): the longest vocabulary entry (128 bytes), times 3 under NFC.
+  // A text of n bytes encodes to at least n / bound tokens: the server refuses a prompt that
+  // cannot fit the context before spending seconds tokenizing it.
+  size_t max_input_bytes_per_token() const;
   bool is_special(int32_t id) const;
   std::optional<int32_t> bos_token_id() const;
   std::optional<int32_t> eos_token_id() const;

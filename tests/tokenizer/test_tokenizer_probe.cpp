@@ -78,6 +78,81 @@ TEST(AddedTokens, WhitespaceRunOfStripTokensIsOneTokenInLinearTime) {
   EXPECT_EQ(tok->encode("a" + run + "b"), (std::vector<int32_t>{tok->encode("a")[0], tab, tok->encode("b")[0]}));
 }
 
+// Tokenizer::max_input_bytes_per_token: no text encodes to fewer than bytes / bound tokens.
+// Texts built to need few tokens per byte: long runs of one character (the vocabularies'
+// longest entries are runs of spaces, dashes, '='), Hangul jamo that NFC composes three
+// characters (9 bytes) into one syllable (3), a letter with combining marks, added tokens
+// back to back. Byte-level tokenizers (the real Qwen / Llama-3 / DeepSeek-V3 ones where
+// fetched, the demo model's, GPT-2's synthetic one) and Metaspace with an unfused unk token
+// get a bound, with no normalizer or NFC; those that may drop or fold text get none.
+TEST(InputBytesBound, NoTextEncodesToFewerTokens) {
+  std::vector<std::pair<std::string, std::unique_ptr<Tokenizer>>> toks;
+  toks.emplace_back("split_contiguous", Tokenizer::from_json_text(synthetic("split_contiguous").dump(), ""));
+  // Without their NFKD / NFKC and the added tokens that strip whitespace, then under NFC.
+  for (const char* name : {"gpt2_bytelevel", "metaspace_unk"})
+    for (const json& norm : {json(nullptr), json{{"type", "NFC"}}}) {
+      json j = synthetic(name);
+      j["normalizer"] = norm;
+      json kept = json::array();
+      for (const json& a : j["added_tokens"])
+        if (!a["lstrip"].get<bool>() && !a["rstrip"].get<bool>()) kept.push_back(a);
+      j["added_tokens"] = kept;
+      toks.emplace_back(std::string(name) + (norm.is_null() ? "" : " + NFC"), Tokenizer::from_json_text(j.dump(), ""));
+    }
+  for (const char* name : {"qwen3", "llama3", "deepseek_v3"}) {
+    const fs::path dir = test::tokenizer_folder(name, "real");
+    if (!dir.empty()) toks.emplace_back(name, Tokenizer::from_json_text(test::slurp(dir / "tokenizer.json"), ""));
+  }
+  const fs::path demo = test::tokenizer_folder("demo", "demo");
+  if (!demo.empty()) toks.emplace_back("demo", Tokenizer::from_json_text(test::slurp(demo / "tokenizer.json"), ""));
+  ASSERT_GE(toks.size(), 5u);
+  std::vector<std::string> texts;
+  for (const char* unit : {" ", "\n", "-", "=", "a", "\t", "  \n", "\xE3\x80\x80"})
+    texts.push_back([&] { std::string t; for (int i = 0; i < 20000; ++i) t += unit; return t; }());
+  std::string jamo, marks, added;
+  for (int i = 0; i < 3000; ++i) jamo += "\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8";  // U+1100 U+1161 U+11A8
+  for (int i = 0; i < 3000; ++i) marks += "e\xCC\x81\xCC\xA3";  // e + acute + dot below
+  for (int i = 0; i < 2000; ++i) added += "<|im_start|><|endoftext|>";
+  texts.push_back(jamo);
+  texts.push_back(marks);
+  texts.push_back(added);
+  for (const auto& [name, tok] : toks) {
+    const size_t bound = tok->max_input_bytes_per_token();
+    EXPECT_GT(bound, 0u) << name;
+    EXPECT_LE(bound, 3u * 1024u) << name;
+    if (bound == 0) continue;
+    for (const std::string& t : texts) {
+      const size_t n = tok->encode(t, false).size();
+      EXPECT_GE(n * bound, t.size()) << name << ": " << t.size() << " bytes in " << n << " tokens, bound " << bound
+                                     << ", text starting " << json(t.substr(0, 12)).dump();
+    }
+  }
+}
+
+TEST(InputBytesBound, NoneWhereTextMayVanish) {
+  // An added token that strips the whitespace beside it (" \t" x 100,000 is one token, above),
+  // on a tokenizer that has a bound without it.
+  json lstrip = synthetic("gpt2_bytelevel");
+  lstrip["normalizer"] = nullptr;
+  EXPECT_GT(Tokenizer::from_json_text(lstrip.dump(), "")->max_input_bytes_per_token(), 0u);
+  lstrip["added_tokens"].push_back({{"id", 660}, {"content", "<n>"}, {"single_word", false}, {"lstrip", true},
+                                    {"rstrip", false}, {"normalized", false}, {"special", true}});
+  EXPECT_EQ(Tokenizer::from_json_text(lstrip.dump(), "")->max_input_bytes_per_token(), 0u);
+  // Pre-tokenizers that remove text; NFKD / NFKC (gpt2_bytelevel, metaspace_unk as stored);
+  // Replace and a fused unk token (spm_byte_fallback).
+  for (const char* name : {"whitespace", "whitespace_split", "split_removed", "split_invert_removed", "gpt2_bytelevel",
+                           "metaspace_unk", "spm_byte_fallback"})
+    EXPECT_EQ(Tokenizer::from_json_text(synthetic(name).dump(), "")->max_input_bytes_per_token(), 0u) << name;
+  json strip = synthetic("gpt2_bytelevel");
+  strip["normalizer"] = {{"type", "Strip"}, {"strip_left", true}, {"strip_right", true}};
+  EXPECT_EQ(Tokenizer::from_json_text(strip.dump(), "")->max_input_bytes_per_token(), 0u);
+  json nfc = synthetic("gpt2_bytelevel");
+  nfc["normalizer"] = nullptr;
+  const size_t plain = Tokenizer::from_json_text(nfc.dump(), "")->max_input_bytes_per_token();
+  nfc["normalizer"] = {{"type", "NFC"}};
+  EXPECT_EQ(Tokenizer::from_json_text(nfc.dump(), "")->max_input_bytes_per_token(), 3 * plain);
+}
+
 // Concatenating token_bytes over the ids of a text gives the text: the independent reference
 // is the text itself (with the leading space the tokenizer adds: Llama-2's Prepend "▁"
 // normalizer, GPT-2's add_prefix_space).
