@@ -794,6 +794,19 @@ void check_prompt_length(int prompt_len, int max_model_len, const std::string& p
                       param);
 }
 
+void check_text_fits(size_t text_bytes, size_t bytes_per_token, int max_tokens, int max_model_len,
+                     const std::string& param) {
+  if (bytes_per_token == 0) return;
+  const size_t fewest = (text_bytes + bytes_per_token - 1) / bytes_per_token;
+  if (fewest <= static_cast<size_t>(std::max(max_tokens, 0))) return;
+  throw bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
+                        " tokens. However, your request has at least " + std::to_string(fewest) + " input tokens (" +
+                        std::to_string(text_bytes) + " bytes of text; no token of this tokenizer stands for more than " +
+                        std::to_string(bytes_per_token) + " bytes), and at most " + std::to_string(max_tokens) +
+                        " fit. Please reduce the length of the input.",
+                    param);
+}
+
 SamplingParams make_sampling_params(const GenerationRequest& r, const GenerationConfig& defaults,
                                     int prompt_len, int max_model_len, const std::string& prompt_param) {
   check_prompt_length(prompt_len, max_model_len, prompt_param);

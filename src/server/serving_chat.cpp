@@ -81,7 +81,11 @@ std::string full_response(const ChatContext& ctx, Generation& gen, int64_t creat
 PromptPlan chat_prompt_plan(const LLMEngine& engine, const ServingTokenizer& tok, const ChatRequest& r,
                             const std::string& prompt_param, ToolCallParser format, ReasoningParser reasoning) {
   PromptPlan plan;
-  plan.token_ids = tok.encode(tok.render_chat(r), r.add_special_tokens);
+  const std::string text = tok.render_chat(r);
+  if (!r.truncate_prompt_tokens)
+    check_text_fits(text.size(), tok.max_input_bytes_per_token(), engine.max_model_len() - 1, engine.max_model_len(),
+                    prompt_param);
+  plan.token_ids = tok.encode(text, r.add_special_tokens);
   truncate_prompt(plan.token_ids, r, engine.max_model_len());
   plan.params = make_sampling_params(r, engine.generation_config(), static_cast<int>(plan.token_ids.size()),
                                      engine.max_model_len(), prompt_param);

@@ -84,7 +84,11 @@ void serve_completions(ServingState& state, const httplib::Request& req, httplib
     PromptPlan plan;
     std::string echo;
     if (const auto* text = std::get_if<std::string>(&prompt)) {
-      plan.token_ids = state.require_tokenizer("text prompts").encode(*text, r.add_special_tokens);
+      const ServingTokenizer& tok = state.require_tokenizer("text prompts");
+      if (!r.truncate_prompt_tokens)
+        check_text_fits(text->size(), tok.max_input_bytes_per_token(), engine.max_model_len() - 1, engine.max_model_len(),
+                        "prompt");
+      plan.token_ids = tok.encode(*text, r.add_special_tokens);
       echo = *text;
     } else {
       plan.token_ids = std::get<std::vector<int32_t>>(prompt);

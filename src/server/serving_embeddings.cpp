@@ -67,7 +67,11 @@ void serve_embeddings(ServingState& state, const httplib::Request& req, httplib:
   for (const PromptInput& input : r.inputs) {
     PromptPlan plan;
     if (const auto* text = std::get_if<std::string>(&input)) {
-      plan.token_ids = state.require_tokenizer("text inputs").encode(*text, r.add_special_tokens);
+      const ServingTokenizer& tok = state.require_tokenizer("text inputs");
+      if (!r.truncate_prompt_tokens)
+        check_text_fits(text->size(), tok.max_input_bytes_per_token(), engine.max_model_len(), engine.max_model_len(),
+                        "input");
+      plan.token_ids = tok.encode(*text, r.add_special_tokens);
     } else {
       plan.token_ids = std::get<std::vector<int32_t>>(input);
       check_token_ids(plan.token_ids, engine.vocab_size(), "input");

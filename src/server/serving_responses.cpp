@@ -55,8 +55,11 @@ std::string finish_events(ResponseEventStream& events, const Generation& gen, co
 // (a prompt still too long is then refused as with "disabled").
 void fit_to_context(ChatRequest& chat, const LLMEngine& engine, const ServingTokenizer& tok, bool has_instructions) {
   const size_t first = has_instructions ? 1 : 0;
+  const size_t bound = tok.max_input_bytes_per_token();
   auto too_long = [&] {
     const std::string text = tok.render_chat(chat);
+    if (bound && (text.size() + bound - 1) / bound >= static_cast<size_t>(engine.max_model_len()))
+      return true;  // too long at the fewest tokens it can encode to: no need to tokenize it
     return static_cast<int>(tok.encode(text, chat.add_special_tokens).size()) >= engine.max_model_len();
   };
   while (chat.messages.size() > first + 1 && too_long())

@@ -20,6 +20,8 @@ std::vector<int32_t> ServingTokenizer::encode(const std::string& text, bool add_
   return tokenizer_.encode(text, add_special_tokens);
 }
 
+size_t ServingTokenizer::max_input_bytes_per_token() const { return tokenizer_.max_input_bytes_per_token(); }
+
 std::string ServingTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
   return tokenizer_.decode(ids, skip_special_tokens);
 }

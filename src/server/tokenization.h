@@ -23,6 +23,7 @@ class ServingTokenizer {
   ServingTokenizer(const Tokenizer& tokenizer, const ChatTemplate* chat, int model_vocab_size);
 
   std::vector<int32_t> encode(const std::string& text, bool add_special_tokens) const;
+  size_t max_input_bytes_per_token() const;  // Tokenizer::max_input_bytes_per_token
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const;
   std::string piece(int32_t id) const;  // vocab string as stored ("Ġthe"); "" if unknown
   // vLLM's bad_words as token sequences (SamplingParams::bad_words_ids): each word, leading

@@ -495,6 +495,46 @@ TEST_F(Http, TruncatePromptTokensKeepsTheEnd) {
   EXPECT_EQ(chat.body["usage"]["prompt_tokens"], 4);
 }
 
+// A text prompt longer than the context can be at the fewest tokens the tokenizer allows
+// (bytes / Tokenizer::max_input_bytes_per_token) is refused before it is tokenized, naming
+// that count; with truncate_prompt_tokens the same text is tokenized and its end kept.
+TEST_F(Http, PromptsThatCannotFitAreRefusedBeforeTokenizing) {
+  const int max_len = reference().max_model_len();
+  const size_t bound = tok().max_input_bytes_per_token();
+  ASSERT_GT(bound, 0u);  // byte-level BPE under NFC
+  std::string text;
+  while (text.size() <= bound * static_cast<size_t>(max_len)) text += kPrompt;
+  const std::string fewest = std::to_string((text.size() + bound - 1) / bound);
+  for (const auto& [route, body] : {std::pair<const char*, json>{"/v1/completions", json{{"prompt", text}, {"max_tokens", 2}}},
+                                    {"/v1/chat/completions",
+                                     json{{"messages", {{{"role", "user"}, {"content", text}}}}, {"max_tokens", 2}}}}) {
+    const Reply r = post(server(), route, body);
+    EXPECT_EQ(r.status, 400) << route << " " << r.raw.substr(0, 400);
+    const std::string msg = r.body["error"]["message"];
+    EXPECT_NE(msg.find("maximum context length is " + std::to_string(max_len)), std::string::npos) << msg;
+    if (std::string(route) == "/v1/completions")  // chat counts the rendered template too
+      EXPECT_NE(msg.find("at least " + fewest + " input tokens"), std::string::npos) << msg;
+    else
+      EXPECT_NE(msg.find("at least "), std::string::npos) << msg;
+    EXPECT_EQ(r.body["error"]["param"], std::string(route) == "/v1/completions" ? "prompt" : "messages");
+  }
+  // Below the bound's reach: tokenized, then refused with the exact count.
+  const std::vector<int32_t> ids = tok().encode(kPrompt, false);
+  std::string shorter;
+  while (static_cast<int>(shorter.size() / kPrompt.size() * ids.size()) < max_len + 8) shorter += kPrompt;
+  ASSERT_LT(shorter.size(), bound * static_cast<size_t>(max_len - 1));
+  const Reply exact = post(server(), "/v1/completions", json{{"prompt", shorter}, {"max_tokens", 2}});
+  EXPECT_EQ(exact.status, 400) << exact.raw.substr(0, 400);
+  EXPECT_NE(exact.body["error"]["message"].get<std::string>().find("your request has " +
+                                                                    std::to_string(tok().encode(shorter, true).size())),
+            std::string::npos)
+      << exact.raw.substr(0, 400);
+  const Reply kept = post(server(), "/v1/completions",
+                          json{{"prompt", text}, {"max_tokens", 2}, {"truncate_prompt_tokens", 8}});
+  ASSERT_EQ(kept.status, 200) << kept.raw.substr(0, 400);
+  EXPECT_EQ(kept.body["usage"]["prompt_tokens"], 8);
+}
+
 // response_format json_object: the content is a JSON object or, cut by max_tokens, a prefix of
 // one (nlohmann fails only at its end), the same as the engine's JSON mode gives; json_schema
 // is refused by name.
@@ -2182,6 +2222,16 @@ TEST_F(Http, ResponsesTruncationAutoDropsTheOldestMessages) {
   ASSERT_EQ(chat.status, 200) << chat.raw;
   EXPECT_EQ(r.body["usage"]["input_tokens"], chat.body["usage"]["prompt_tokens"]);
   EXPECT_EQ(output_text(r.body), chat.body["choices"][0]["message"]["content"]);
+  // An oldest message too long even at its fewest tokens (Tokenizer::max_input_bytes_per_token)
+  // goes the same way, without the conversation holding it being tokenized.
+  const size_t bound = tok().max_input_bytes_per_token();
+  std::string huge;
+  while (huge.size() <= bound * static_cast<size_t>(max_len)) huge += repeat(100);
+  body["input"] = json::array({{{"role", "user"}, {"content", huge}}, input[1], input[2]});
+  const Reply dropped = post(server(), "/v1/responses", body);
+  ASSERT_EQ(dropped.status, 200) << dropped.raw.substr(0, 400);
+  EXPECT_EQ(dropped.body["usage"]["input_tokens"], chat.body["usage"]["prompt_tokens"]);
+  EXPECT_EQ(output_text(dropped.body), chat.body["choices"][0]["message"]["content"]);
   // A last message longer than the context alone is still refused.
   body["input"] = repeat(400);
   const Reply alone = post(server(), "/v1/responses", body);
