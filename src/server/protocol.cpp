@@ -794,10 +794,13 @@ void check_prompt_length(int prompt_len, int max_model_len, const std::string& p
                       param);
 }
 
+size_t fewest_tokens(size_t text_bytes, size_t bytes_per_token) {
+  return bytes_per_token ? (text_bytes + bytes_per_token - 1) / bytes_per_token : 0;
+}
+
 void check_text_fits(size_t text_bytes, size_t bytes_per_token, int max_tokens, int max_model_len,
                      const std::string& param) {
-  if (bytes_per_token == 0) return;
-  const size_t fewest = (text_bytes + bytes_per_token - 1) / bytes_per_token;
+  const size_t fewest = fewest_tokens(text_bytes, bytes_per_token);
   if (fewest <= static_cast<size_t>(std::max(max_tokens, 0))) return;
   throw bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
                         " tokens. However, your request has at least " + std::to_string(fewest) + " input tokens (" +

@@ -175,10 +175,12 @@ void keep_last_tokens(std::vector<int32_t>& ids, std::optional<int> k, int max_m
 void check_token_ids(const std::vector<int32_t>& ids, int vocab_size, const std::string& param);
 // 400 unless the prompt leaves room to generate (prompt_len < max_model_len).
 void check_prompt_length(int prompt_len, int max_model_len, const std::string& param);
-// Before tokenizing `text_bytes` of prompt text: 400 when even the fewest tokens it can encode
-// to (text_bytes / bytes_per_token, Tokenizer::max_input_bytes_per_token; 0: no bound known)
-// exceed max_tokens (max_model_len - 1 for a generation, max_model_len for pooling). A
-// 35 MB completion prompt was a 400 after 7.6 s (~6 s of it tokenizing; 2 cores, 2026-12-05);
+// The fewest tokens `text_bytes` of text can encode to, given Tokenizer::max_input_bytes_per_token
+// (0: no bound known, and 0 returned).
+size_t fewest_tokens(size_t text_bytes, size_t bytes_per_token);
+// Before tokenizing `text_bytes` of prompt text: 400 when even its fewest_tokens exceed
+// max_tokens (max_model_len - 1 for a generation, max_model_len for pooling). A 35 MB
+// completion prompt was a 400 after 7.6 s (~6 s of it tokenizing; 2 cores, 2026-12-05);
 // with this check after 1.1 s (receiving and parsing the JSON).
 void check_text_fits(size_t text_bytes, size_t bytes_per_token, int max_tokens, int max_model_len,
                      const std::string& param);

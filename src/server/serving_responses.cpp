@@ -58,7 +58,7 @@ void fit_to_context(ChatRequest& chat, const LLMEngine& engine, const ServingTok
   const size_t bound = tok.max_input_bytes_per_token();
   auto too_long = [&] {
     const std::string text = tok.render_chat(chat);
-    if (bound && (text.size() + bound - 1) / bound >= static_cast<size_t>(engine.max_model_len()))
+    if (fewest_tokens(text.size(), bound) >= static_cast<size_t>(engine.max_model_len()))
       return true;  // too long at the fewest tokens it can encode to: no need to tokenize it
     return static_cast<int>(tok.encode(text, chat.add_special_tokens).size()) >= engine.max_model_len();
   };

@@ -47,7 +47,7 @@ struct Tokenizer::Impl {
 
   void encode_text(std::string_view run, bool at_origin, std::vector<int32_t>& ids) const;
   void encode_normalized(std::string_view text, bool at_origin, std::vector<int32_t>& ids) const;
-  size_t input_bytes_bound() const;
+  size_t input_bytes_bound(const std::vector<std::string>& normalized_patterns) const;
 };
 
 namespace {
@@ -116,8 +116,10 @@ void Tokenizer::Impl::encode_text(std::string_view run, bool at_origin, std::vec
 // bytes of normalized text (byte-level entries: one character per input byte, so their
 // character count; other entries their UTF-8 length, which only overcounts a Metaspace
 // replacement or a "<0xXX>" fallback); the normalizer's shrink factor turns that into input
-// bytes. An unfused unknown token stands for one character (4 bytes at most).
-size_t Tokenizer::Impl::input_bytes_bound() const {
+// bytes. An unfused unknown token stands for one character (4 bytes at most). Added tokens:
+// their contents, and the normalized ones as the matcher takes them (normalized_patterns:
+// NFC may lengthen them).
+size_t Tokenizer::Impl::input_bytes_bound(const std::vector<std::string>& normalized_patterns) const {
   const Impl& t = *this;
   const int shrink = t.normalizer ? t.normalizer->max_shrink() : 1;
   if (shrink <= 0 || (t.pre_tokenizer && !t.pre_tokenizer->keeps_all_text()) || t.model->fuses_unk()) return 0;
@@ -133,10 +135,9 @@ size_t Tokenizer::Impl::input_bytes_bound() const {
   }
   for (const tok::AddedToken& a : t.added) {
     if (a.lstrip || a.rstrip) return 0;  // takes any run of whitespace beside it
-    std::string matched = a.content;  // normalized ones are matched as normalized (NFC may lengthen them)
-    if (a.normalized && t.normalizer) t.normalizer->apply(matched, nullptr);
-    longest = std::max({longest, a.content.size(), matched.size()});
+    longest = std::max(longest, a.content.size());
   }
+  for (const std::string& p : normalized_patterns) longest = std::max(longest, p.size());
   return longest * static_cast<size_t>(shrink);
 }
 
@@ -217,7 +218,6 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
   TLLM_CHECK_ARG(max_id < 2 * tokens + 1024, "tokenizer.json: an added token has id ", max_id, ", but there are ",
                  tokens, " tokens (ids must stay below ", 2 * tokens + 1024, ")");
   impl->vocab_size = max_id + 1;
-  impl->max_input_bytes = impl->input_bytes_bound();
 
   // Matchers: HF lists special tokens first, then the others, each in file order.
   std::vector<const tok::AddedToken*> raw, norm;
@@ -236,6 +236,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenize
       }
     }
   }
+  impl->max_input_bytes = impl->input_bytes_bound(norm_pat);
   impl->raw_matcher.build(raw, raw_pat);
   impl->norm_matcher.build(norm, norm_pat);
 
