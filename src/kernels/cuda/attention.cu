@@ -829,12 +829,7 @@ void launch_d(const AttentionParams& p, cudaStream_t stream) {
   constexpr size_t smem = smem_bytes<D, SPLIT_KEYS>();
   static_assert(!SPLIT_KEYS || smem - 16 * D * sizeof(bf16) >= (kWarps * 16 * D + 2 * kWarps * 16) * sizeof(float),
                 "the split-keys merge reuses the K/V buffers");
-  static bool attr_set = false;  // per instantiation; the limit is a property of the function
-  if (!attr_set) {
-    CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D, BN, SPLIT_KEYS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(smem)));
-    attr_set = true;
-  }
+  allow_dynamic_smem(attention_kernel<D, BN, SPLIT_KEYS>, smem);
   // PDL launches: in a decode graph each starts while its predecessor drains.
   launch_pdl(attention_kernel<D, BN, SPLIT_KEYS>, dim3(static_cast<unsigned>(grid_x), p.n_kv_heads, splits),
              dim3(kThreads), smem, stream, a);
@@ -883,12 +878,7 @@ void launch_prefill(const AttentionParams& p, bool sm90, cudaStream_t stream) {
     if (a.splits > 1) launch_combine<D>(p, a, stream);
     return;
   }
-  static bool attr_set = false;
-  if (!attr_set) {
-    CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(smem)));
-    attr_set = true;
-  }
+  allow_dynamic_smem(attention_prefill_kernel<D, BN>, smem);
   attention_prefill_kernel<D, BN>
       <<<static_cast<unsigned>(grid_x * p.n_kv_heads), kPrefillThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH("attention_prefill");

@@ -452,12 +452,7 @@ bool env_disabled() {
 template <int D, int BN>
 void launch_d(const KernelArgs& a, int64_t tiles_upper_bound, cudaStream_t stream) {
   constexpr int smem = SmemLayout<D, BN>::kBytes;
-  static bool attr_set = false;  // per instantiation; the limit is a property of the function
-  if (!attr_set) {
-    CUDA_CHECK(cudaFuncSetAttribute(attention_prefill_sm90_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    smem));
-    attr_set = true;
-  }
+  allow_dynamic_smem(attention_prefill_sm90_kernel<D, BN>, smem);
   static const bool pingpong = env_switch_on("TLLM_ATTN_PINGPONG");
   attention_prefill_sm90_kernel<D, BN>
       <<<dim3(static_cast<unsigned>(tiles_upper_bound * a.p.n_kv_heads), static_cast<unsigned>(a.splits)), kThreads, smem,

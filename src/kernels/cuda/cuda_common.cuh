@@ -144,6 +144,18 @@ __device__ __forceinline__ void pdl_wait() {
 // True when the current device supports PDL launches (compute capability >= 9.0).
 bool pdl_supported();
 
+// Lets `kernel` launch on the current device with `dynamic_bytes` of dynamic shared memory.
+// A launch whose dynamic memory exceeds the function's limit fails with an invalid argument;
+// the limit starts at 48 KB less the kernel's static shared memory, which the driver knows
+// (cudaFuncGetAttributes) and a launcher's own count can miss (session 57: quant_gemv and
+// moe_quant each skipped the opt-in just under 48 KB). Raises the limit where needed; the
+// limits are remembered per device and kernel, so a launch costs one lookup.
+void allow_dynamic_smem(const void* kernel, size_t dynamic_bytes);
+template <typename... KArgs>
+void allow_dynamic_smem(void (*kernel)(KArgs...), size_t dynamic_bytes) {
+  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), dynamic_bytes);
+}
+
 // Launches kernel<<<grid, block, smem, stream>>>(args...) with the PDL attribute where the
 // device supports it and, when cluster > 0, in thread block clusters of `cluster` blocks
 // along x (sm_90+; grid.x a multiple of it). The kernel must call pdl_wait() in every thread

@@ -1,6 +1,9 @@
 // What the current device can run: PDL launches (sm_90+) and this binary's sm_90a kernels
-// (wgmma / TMA), each probed once.
+// (wgmma / TMA), each probed once; the dynamic shared memory a kernel may launch with.
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -57,6 +60,24 @@ bool sm90a_available() {
   }
   state[dev].store(yes ? 2 : 1, std::memory_order_release);
   return yes;
+}
+
+void allow_dynamic_smem(const void* kernel, size_t dynamic_bytes) {
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  static std::mutex mu;
+  static std::map<std::pair<int, const void*>, size_t> limits;  // (device, kernel) -> its limit now
+  const std::lock_guard<std::mutex> lock(mu);
+  auto it = limits.find({dev, kernel});
+  if (it == limits.end()) {
+    cudaFuncAttributes a{};
+    CUDA_CHECK(cudaFuncGetAttributes(&a, kernel));
+    it = limits.emplace(std::make_pair(dev, kernel), static_cast<size_t>(a.maxDynamicSharedSizeBytes)).first;
+  }
+  if (dynamic_bytes <= it->second) return;
+  TLLM_CHECK(dynamic_bytes <= static_cast<size_t>(INT32_MAX), "dynamic shared memory of ", dynamic_bytes, " bytes");
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes)));
+  it->second = dynamic_bytes;
 }
 
 }  // namespace tllm::cuda

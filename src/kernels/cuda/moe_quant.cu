@@ -265,12 +265,8 @@ void launch(const MoeQuantExpertParams& p, int nt, cudaStream_t stream) {
   const dim3 grid((n_out + per_block - 1) / per_block, static_cast<unsigned>(experts));
   const size_t smem = static_cast<size_t>(SILU ? 2 : 1) * per_block * 2 * panel_scale_bytes(w);
   TLLM_CHECK(smem <= 160 * 1024, "moe_quant: ", w.groups, " scale groups per row are too many for shared memory");
-  // The opt-in counts the kernel's static partials (red: 4.6 KB at nt = 1, 16.9 KB at 4) too:
-  // int4 g32 gate|up at H = 2048, nt = 4, stages 32 KB, and failed to launch without it.
-  const size_t static_smem = sizeof(float) * kWarps * 16 * (nt * 8 + 1);
   auto go = [&](auto kernel) {
-    if (smem + static_smem > 48 * 1024)
-      CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    allow_dynamic_smem(kernel, smem);
     kernel<<<grid, kWarps * 32, smem, stream>>>(p, uw);
   };
   if (w.fp8) {

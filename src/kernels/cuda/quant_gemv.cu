@@ -638,11 +638,7 @@ void quant_gemv(const QuantGemmParams& p, cudaStream_t stream) {
   dispatch(p, [&](auto bits, auto segm, auto f16, auto* out_tag) {
     using OutT = std::remove_pointer_t<decltype(out_tag)>;
     auto launch = [&](auto kernel) {
-      // Past 48 KB of dynamic plus static shared memory (the kernel's own ~1.7 KB) a launch
-      // needs the opt-in (4-bit K = 9,344 in groups of 32, one panel per block: 49,104
-      // bytes of dynamic memory failed without it).
-      if (smem + 4096 > 48 * 1024)
-        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      allow_dynamic_smem(kernel, smem);
       launch_pdl(kernel, dim3(gemv_blocks(p, pb)), dim3(kWarps * 32), smem, stream, p, pb, gpw);
     };
     constexpr int B = decltype(bits)::value, S = decltype(segm)::value;
