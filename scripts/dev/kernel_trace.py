@@ -2,6 +2,7 @@
 """Reads the kernel timeline that bench/cuda/kernel_trace.cpp writes and says where a step's time goes.
 
   kernel_trace.py TRACE.csv [--step REGEX] [--min-kernels N] [--top N]
+  kernel_trace.py TRACE.csv --eager [--max-gap US]
 
 Kernels launched from CUDA graphs are cut into steps: a step is a run of graph kernels
 between kernels launched outside graphs (a decode step's graph, then its sampling
@@ -14,6 +15,13 @@ kernel name. Last, the chain between one step's graph and the next: the kernels 
 (lines with grid "copy") outside graphs, each with its median lead (start - previous end)
 and duration, which is where the GPU waits for sampling, the token's copy to the host and the
 next step's metadata.
+
+--eager reads a timeline without graphs (a prefill, launched kernel by kernel): the trace is
+cut into windows where the GPU idles longer than --max-gap us (between two requests: the
+host prepares the next batch), and for the last window that spans at least half as long as
+the longest (the bench's last timed prefill: its warm-up, with the GEMM autotuner, is the
+longest) every kernel name's total, count and median duration are printed, with the
+window's span and the sum of the gaps between its items (kernel boundaries, copies).
 """
 import argparse
 import collections
@@ -114,13 +122,68 @@ def between_steps(rows, min_kernels=3):
             "next_lead": med(c[2] - last_end(c) for c in keep), "total": med(c[2] - c[0] for c in keep)}
 
 
+def eager_windows(rows, max_gap_us=100.0):
+    """rows (read_trace with copies) cut where the next item starts more than max_gap_us
+    after the latest end so far; each window a list of (start, end, grid, block, name)."""
+    windows, cur, last_end = [], [], None
+    for k in rows:
+        if cur and k[0] - last_end > max_gap_us * 1e3:
+            windows.append(cur)
+            cur = []
+        last_end = k[1] if not cur else max(last_end, k[1])
+        cur.append(k[:5])
+    if cur:
+        windows.append(cur)
+    return windows
+
+
+def eager_summary(window):
+    """Per name (grid / block  name; a template's arguments dropped): [total us, count,
+    median us]; the span and the summed gaps (start - latest end before it, where > 0)."""
+    by = collections.defaultdict(list)
+    for k in window:
+        base = re.sub(r"<.*", "", k[4]).removeprefix("void ")
+        base = re.sub(r"^(\w+::|\(anonymous namespace\)::)+", "", base)
+        by[f"{base} {k[2]}"].append((k[1] - k[0]) / 1e3)
+    gaps, last_end = 0.0, window[0][1]
+    for k in window[1:]:
+        gaps += max(0, k[0] - last_end) / 1e3
+        last_end = max(last_end, k[1])
+    kernels = {n: [sum(d), len(d), statistics.median(d)] for n, d in by.items()}
+    return {"span": (max(k[1] for k in window) - window[0][0]) / 1e3, "gaps": gaps, "items": len(window),
+            "kernels": kernels}
+
+
+def last_long_window(windows):
+    """The last window spanning at least half as long as the longest."""
+    span = lambda w: max(k[1] for k in w) - w[0][0]
+    longest = max(span(w) for w in windows)
+    return [w for w in windows if 2 * span(w) >= longest][-1]
+
+
+def main_eager(path, max_gap_us):
+    windows = eager_windows(read_trace(path, copies=True), max_gap_us)
+    w = last_long_window(windows)
+    r = eager_summary(w)
+    print(f"{len(windows)} windows; the last long one has {len(w)} items")
+    print(f"span {r['span']:.1f} us, gaps between items {r['gaps']:.1f} us")
+    print(f"{'total us':>10} {'count':>5} {'median us':>9}  name grid")
+    for name, (tot, n, med) in sorted(r["kernels"].items(), key=lambda kv: -kv[1][0]):
+        print(f"{tot:10.1f} {n:5d} {med:9.1f}  {name}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("trace")
     ap.add_argument("--step", default="", help="also cut at kernels matching this regex over 'GRID / BLOCK  NAME'")
     ap.add_argument("--min-kernels", type=int, default=3)
     ap.add_argument("--top", type=int, default=400, help="positions printed at most")
+    ap.add_argument("--eager", action="store_true", help="a timeline without graphs (a prefill): see above")
+    ap.add_argument("--max-gap", type=float, default=100.0, help="--eager: idle us that end a window")
     a = ap.parse_args()
+    if a.eager:
+        main_eager(a.trace, a.max_gap)
+        return
 
     rows = read_trace(a.trace)
     if not any(k[5] for k in rows):

@@ -101,5 +101,56 @@ class KernelTraceTest(unittest.TestCase):
         self.assertIn("34.0  total", out)  # the marginals add up to the span
 
 
+class EagerWindowTest(unittest.TestCase):
+    """--eager: a warm-up prefill (long), a timed prefill, then a short decode step, each
+    after the GPU idled 500 us; the timed prefill is the last window spanning at least half
+    the longest."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "t.csv")
+
+        def prefill(t0, gemm_us):
+            return [
+                (t0, t0 + 2 * US, 0, "copy", "HtoD", "memcpy 64 B"),
+                (t0 + 3 * US, t0 + (3 + gemm_us) * US, 0, "2x66x1", "384x1x1", "nvjet_gemm"),
+                # the norm starts 1 us before the GEMM ends (PDL): no gap
+                (t0 + (2 + gemm_us) * US, t0 + (12 + gemm_us) * US, 0, "4096x1x1", "256x1x1",
+                 "void tllm::cuda::(anonymous namespace)::rms_norm<float; true>(float const*)"),
+                (t0 + (14 + gemm_us) * US, t0 + (14 + 2 * gemm_us) * US, 0, "2x66x1", "384x1x1", "nvjet_gemm"),
+                (t0 + (15 + 2 * gemm_us) * US, t0 + (35 + 2 * gemm_us) * US, 0, "4096x1x1", "256x1x1",
+                 "void tllm::cuda::(anonymous namespace)::rms_norm<float; false>(float const*)"),
+            ]
+
+        kernels = prefill(0, 300)  # ends at 635 us
+        kernels += prefill(1200 * US, 200)  # 1,200 .. 1,635
+        kernels += [(2200 * US, 2210 * US, 7, "224x1x1", "256x1x1", "gemv")]
+        write_trace(self.path, kernels)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def test_windows_and_totals(self):
+        windows = kernel_trace.eager_windows(kernel_trace.read_trace(self.path, copies=True), 100.0)
+        self.assertEqual([len(w) for w in windows], [5, 5, 1])
+        w = kernel_trace.last_long_window(windows)
+        self.assertEqual(w[0][0], 1200 * US)
+        r = kernel_trace.eager_summary(w)
+        self.assertAlmostEqual(r["span"], 435.0)
+        # 1 us before the first GEMM, 2 before the second, 1 before the second norm; none
+        # before the first norm, which started while the GEMM ran
+        self.assertAlmostEqual(r["gaps"], 4.0)
+        k = r["kernels"]
+        self.assertEqual(k["nvjet_gemm 2x66x1"][:2], [400.0, 2])
+        self.assertEqual(k["rms_norm 4096x1x1"][:2], [30.0, 2])  # the two instantiations under one name
+        self.assertAlmostEqual(k["rms_norm 4096x1x1"][2], 15.0)
+
+    def test_command_line(self):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "dev", "kernel_trace.py"), self.path, "--eager"],
+                             check=True, capture_output=True, text=True).stdout
+        self.assertIn("3 windows; the last long one has 5 items", out)
+        self.assertIn("span 435.0 us, gaps between items 4.0 us", out)
+
+
 if __name__ == "__main__":
     unittest.main()
