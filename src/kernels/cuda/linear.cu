@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "core/env.h"
 #include "core/logging.h"
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -81,6 +82,10 @@ void add_bias(void* out, DType od, const void* bias, DType bd, int T, int N, cud
 }
 
 LtMatmul::LtMatmul(bool autotune) : autotune_(autotune) {
+  no_workspace_min_t_ = env_int("TLLM_GEMM_NO_WORKSPACE_MIN_T", 0);
+  TLLM_CHECK_ARG(no_workspace_min_t_ >= 0 && (no_workspace_min_t_ & (no_workspace_min_t_ - 1)) == 0,
+                 "environment variable TLLM_GEMM_NO_WORKSPACE_MIN_T=", no_workspace_min_t_,
+                 ": expected 0 (off) or a power of two (the autotuner shares choices within power-of-two token buckets)");
   CUBLAS_CHECK(cublasLtCreate(&handle_));
   CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
 }
@@ -113,10 +118,11 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key, int T, int N, int K, DType od, in
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, K, N, K));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, K, T, K));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, out_t, N, T, N));
+  p.workspace = no_workspace_min_t_ > 0 && T >= no_workspace_min_t_ ? 0 : workspace_bytes_;
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                    &workspace_bytes_, sizeof(workspace_bytes_)));
+                                                    &p.workspace, sizeof(p.workspace)));
   const uint32_t al = static_cast<uint32_t>(align);
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
@@ -183,7 +189,7 @@ cublasStatus_t LtMatmul::launch(const Plan& p, const cublasLtMatmulAlgo_t& algo,
                                 const bf16* w, cudaStream_t stream) {
   const float alpha = 1.0f, beta = 0.0f;
   return cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace_,
-                        workspace_bytes_, stream);
+                        p.workspace, stream);
 }
 
 void LtMatmul::matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, void* out, const bf16* x, const bf16* w,
@@ -202,7 +208,7 @@ void LtMatmul::tune(Plan& p, const Key& key, void* out, const bf16* x, const bf1
   if (auto it = tuned_.find(bucket); it != tuned_.end()) {
     cublasLtMatmulHeuristicResult_t chk{};
     if (cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &it->second, &chk) == CUBLAS_STATUS_SUCCESS &&
-        chk.workspaceSize <= workspace_bytes_)
+        chk.workspaceSize <= p.workspace)
       p.algo = it->second;
     return;
   }

@@ -13,6 +13,15 @@
 // 25-32): down 848 -> 754 us, o_proj 154 -> 137 us at 4,096 tokens on most cards, the other
 // 7B shapes keep the first choice; the 7B prefill of 4,096 tokens +0.7% on average, which
 // algorithm wins differs between cards (docs/cuda-notes.md, session 5).
+//
+// Workspace: with TLLM_GEMM_NO_WORKSPACE_MIN_T=N (a power of two, so that a tuning bucket
+// holds one choice) GEMMs of at least N tokens ask for algorithms without one; 0 (the
+// default) keeps the 32 MB workspace for all. With it, cuBLASLt's choices for a 7B prefill
+// are dynamically scheduled kernels, each behind a 4-byte memset (1 us plus ~1.5 us of gap
+// on each side, 112 per 4,096-token prefill); without one, statically scheduled kernels and
+// no memsets ran the prefill's GEMMs 0.7 ms faster at the H100's power cap: 7B pp4096 +0.9%,
+// 0.5B level (run 300, every GEMM without a workspace). Off until measured at other shapes
+// and chunk sizes (docs/cuda-notes.md, session 58).
 #pragma once
 
 #include <cublasLt.h>
@@ -49,6 +58,7 @@ class LtMatmul {
     cublasLtMatmulAlgo_t algo{};
     cublasLtMatmulAlgo_t candidates[kMaxCandidates]{};  // heuristic order; [0] is algo before tuning
     int n_candidates = 0;
+    size_t workspace = 0;  // bytes its algorithms may use: workspace_bytes_ or 0
     bool fused_bias = false;
     bool ok = false;
     bool tuned = false;
@@ -72,6 +82,7 @@ class LtMatmul {
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 32u << 20;
+  int no_workspace_min_t_ = 0;  // TLLM_GEMM_NO_WORKSPACE_MIN_T; 0: never
   std::mutex mu_;
   std::map<Key, Plan> plans_;
   bool autotune_ = true;

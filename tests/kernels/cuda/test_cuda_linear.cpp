@@ -84,13 +84,14 @@ LinearWeight random_weight(cuda::CudaBackend& be, std::mt19937_64& rng, int N, i
 // Prefill-sized GEMMs go through the autotuner (kernels/cuda/linear.h): the first call of a
 // token bucket times cuBLASLt's candidates, later calls of the bucket reuse the winner. Every
 // call matches the float reference, and a repeated call gives the same bits (the algorithm
-// stays fixed once chosen), including for a second T of the same bucket.
+// stays fixed once chosen), including for a second T of the same bucket (1,024 and 1,100 too:
+// with TLLM_GEMM_NO_WORKSPACE_MIN_T=1024 their plans take algorithms without a workspace).
 TEST_F(CudaLinear, AutotunedGemmMatchesReferenceAndRepeats) {
   std::mt19937_64 rng(13);
   for (auto [N, K] : std::vector<std::pair<int, int>>{{520, 896}, {264, 1544}}) {
-    for (int T : {256, 300, 512}) {
+    for (int T : {256, 300, 512, 1024, 1100}) {
       LinearWeight hw;
-      LinearWeight dw = random_weight(be(), rng, N, K, T == 300, hw);
+      LinearWeight dw = random_weight(be(), rng, N, K, T == 300 || T == 1100, hw);
       Tensor x = randn({T, K}, rng, DType::BF16);
       Tensor dx = be().upload(x, DType::BF16);
       Tensor a = dev_poisoned({T, N}, DType::BF16), b = dev_poisoned({T, N}, DType::BF16);
