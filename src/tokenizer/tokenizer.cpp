@@ -120,20 +120,19 @@ void Tokenizer::Impl::encode_text(std::string_view run, bool at_origin, std::vec
 // their contents, and the normalized ones as the matcher takes them (normalized_patterns:
 // NFC may lengthen them).
 size_t Tokenizer::Impl::input_bytes_bound(const std::vector<std::string>& normalized_patterns) const {
-  const Impl& t = *this;
-  const int shrink = t.normalizer ? t.normalizer->max_shrink() : 1;
-  if (shrink <= 0 || (t.pre_tokenizer && !t.pre_tokenizer->keeps_all_text()) || t.model->fuses_unk()) return 0;
-  size_t longest = t.model->has_unk() ? 4 : 1;
-  for (int32_t id = 0; id <= t.model->max_id(); ++id) {
-    const std::string* piece = t.model->id_to_token(id);
+  const int shrink = normalizer ? normalizer->max_shrink() : 1;
+  if (shrink <= 0 || (pre_tokenizer && !pre_tokenizer->keeps_all_text()) || model->fuses_unk()) return 0;
+  size_t longest = model->has_unk() ? 4 : 1;
+  for (int32_t id = 0; id <= model->max_id(); ++id) {
+    const std::string* piece = model->id_to_token(id);
     if (!piece) continue;
     size_t n = piece->size();
-    if (t.byte_mode) n = static_cast<size_t>(std::count_if(piece->begin(), piece->end(), [](char c) {
+    if (byte_mode) n = static_cast<size_t>(std::count_if(piece->begin(), piece->end(), [](char c) {
       return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // characters: one per input byte
     }));
     longest = std::max(longest, n);
   }
-  for (const tok::AddedToken& a : t.added) {
+  for (const tok::AddedToken& a : added) {
     if (a.lstrip || a.rstrip) return 0;  // takes any run of whitespace beside it
     longest = std::max(longest, a.content.size());
   }
