@@ -3,7 +3,7 @@
 # The CUDA backend is built too when the CUDA toolkit is present (/usr/local/cuda/bin/nvcc).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(build-essential cmake ninja-build ccache pkg-config git
+pkgs=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
       nlohmann-json3-dev libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
       libpcre2-dev libutf8proc-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-numpy)

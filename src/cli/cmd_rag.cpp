@@ -92,6 +92,7 @@ void run_ask(const RagArgs& a) {
   RagArgs g = a;
   g.engine.config.model_dir = a.generator;
   g.engine.task.clear();
+  g.engine.revision.clear();  // --revision is the embedder's (--model)
   g.engine.config.runner = "generate";
   LLMEngine gen(g.engine.resolve_for_generation("rag ask"));
   TLLM_CHECK_ARG(gen.tokenizer() != nullptr, "the generator has no tokenizer (tokenizer.json)");

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/hub.h"
 #include "tokenizer/chat_template.h"
 
 namespace tllm {
@@ -60,7 +61,9 @@ void run_render_chat(const RenderChatArgs& a) {
     }
     TLLM_CHECK_ARG(kwargs.is_object(), "--kwargs must be a JSON object, e.g. '{\"enable_thinking\": false}'");
   }
-  auto tpl = ChatTemplate::load(a.model, a.template_name);
+  HubOptions hub;
+  hub.files = HubFiles::Tokenizer;
+  auto tpl = ChatTemplate::load(resolve_model(a.model, hub).dir, a.template_name);
   std::string text = tpl->render(messages, tools, !a.no_generation_prompt, kwargs);
   std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
   std::cout.flush();

@@ -36,6 +36,9 @@ void run_serve(ServeArgs& a) {
   TLLM_CHECK_ARG(!(a.disable_log_requests && a.server.log_requests),
                  "give --enable-log-requests or --disable-log-requests, not both");
   const EngineConfig config = a.engine.resolve();
+  // A hub repository id is the model's name in the API, as vLLM names it; "root" is its snapshot.
+  if (a.server.served_model_names.empty() && config.model_dir != a.engine.config.model_dir)
+    a.server.served_model_names.push_back(a.engine.config.model_dir);
   // Absolute, so that /v1/models "root" means the same folder to a client elsewhere on this machine.
   a.server.model_dir = std::filesystem::absolute(config.model_dir).lexically_normal().string();
   if (a.server.http_threads <= 0) a.server.http_threads = std::max(128, config.max_num_seqs + 64);
@@ -118,7 +121,7 @@ void register_serve_command(CLI::App& app) {
   cmd->add_flag("--disable-log-stats", args->disable_log_stats,
                 "no stats line (throughput, requests, KV cache, drafts) every 10 s while serving");
   cmd->add_option("--served-model-name", s.served_model_names,
-                  "model name(s) in the API (default: the --model path); the first is reported");
+                  "model name(s) in the API (default: the --model path or hub repository id); the first is reported");
   cmd->add_option("--max-queue", args->max_queue, "requests waiting beyond this get HTTP 503")
       ->check(kNonNegativeInt)
       ->capture_default_str();

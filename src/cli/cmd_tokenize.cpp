@@ -7,8 +7,9 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "io/json.h"
 #include "core/error.h"
+#include "io/hub.h"
+#include "io/json.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tllm {
@@ -31,7 +32,9 @@ void run_tokenize(const TokenizeArgs& a) {
     text = read_file(a.file);  // names the path; a directory is refused (it read as empty text)
   }
   check_utf8_text(text, a.file.empty() ? std::string("TEXT") : "--file " + a.file);
-  auto tok = Tokenizer::load(a.model);
+  HubOptions hub;
+  hub.files = HubFiles::Tokenizer;
+  auto tok = Tokenizer::load(resolve_model(a.model, hub).dir);
   std::vector<int32_t> ids = tok->encode(text, a.add_special_tokens);
   if (a.json) {
     nlohmann::json out;

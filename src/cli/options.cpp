@@ -14,6 +14,7 @@
 #include "engine/json_schema.h"
 #include "engine/regex.h"
 #include "engine/speculative.h"
+#include "io/hub.h"
 #include "io/json.h"
 #include "tokenizer/unicode.h"
 
@@ -44,8 +45,14 @@ const CLI::Validator kUint64(
 void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
   EngineConfig& c = config;
   cmd->add_option(model_positional ? "model,--model" : "--model", c.model_dir,
-                  "model directory (config.json, *.safetensors, tokenizer.json)")
+                  "model directory (config.json, *.safetensors, tokenizer.json), or a Hugging Face hub "
+                  "repository id (e.g. Qwen/Qwen2.5-0.5B-Instruct: its snapshot in the HF cache, downloaded "
+                  "where missing)")
       ->required();
+  cmd->add_option("--revision", revision, "hub revision of --model: a branch, tag or commit (default main)");
+  cmd->add_option("--download-dir", download_dir,
+                  "hub cache folder for repository ids (default $HF_HUB_CACHE, else $HF_HOME/hub, else "
+                  "~/.cache/huggingface/hub)");
   cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", c.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
   cmd->add_option("--threads", c.threads, "CPU threads (0: all cores)")
@@ -117,6 +124,12 @@ void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
 }
 
 EngineConfig EngineOptions::resolve() const {
+  EngineConfig c = resolve_flags();
+  resolve_models(c);
+  return c;
+}
+
+EngineConfig EngineOptions::resolve_flags() const {
   EngineConfig c = config;
   TLLM_CHECK_ARG(tensor_parallel_size == 1, "--tensor-parallel-size ", tensor_parallel_size,
                  ": tinyllm runs a model on one device (tensor parallelism is not implemented); use 1");
@@ -138,10 +151,24 @@ EngineConfig EngineOptions::resolve() const {
   return c;
 }
 
+// Last, once every flag has been checked: a download may take minutes.
+void EngineOptions::resolve_models(EngineConfig& c) const {
+  HubOptions hub;
+  hub.cache_dir = download_dir;
+  if (c.load_format == "dummy") hub.files = HubFiles::NoWeights;  // random weights: config and tokenizer only
+  if (!c.speculative.model_dir.empty()) c.speculative.model_dir = resolve_model(c.speculative.model_dir, hub).dir;
+  if (!revision.empty()) hub.revision = revision;  // --revision is the target's; a draft takes its main branch
+  const ResolvedModel model = resolve_model(c.model_dir, hub);
+  TLLM_CHECK_ARG(model.from_hub || revision.empty(), "--revision ", revision,
+                 " applies to a hub repository id, and --model ", c.model_dir, " is a local path");
+  c.model_dir = model.dir;
+}
+
 EngineConfig EngineOptions::resolve_for_generation(const char* command) const {
-  EngineConfig c = resolve();
+  EngineConfig c = resolve_flags();
   TLLM_CHECK_ARG(c.runner == "generate", command, " generates text, and --runner pooling (--task embed) makes an "
                                                   "embedding model: serve it (POST /v1/embeddings) or use `tinyllm embed`");
+  resolve_models(c);
   return c;
 }
 

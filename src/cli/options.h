@@ -19,11 +19,19 @@ struct EngineOptions {
   std::string pooling_normalize;   // "auto", "true", "false"
   bool trust_remote_code = false;  // vLLM's flag, accepted without effect
   int tensor_parallel_size = 1;    // vLLM's flag: 1 only
+  std::string revision;            // hub revision of --model (vLLM's --revision; "": main)
+  std::string download_dir;        // hub cache folder (vLLM's --download-dir; "": the HF cache)
   // model_positional: `tinyllm serve MODEL` as `vllm serve MODEL` (--model works too).
   void add_to(CLI::App* cmd, bool model_positional = false);
-  EngineConfig resolve() const;  // parses the size strings
+  // Parses the size strings, and resolves --model / the draft model names that are hub
+  // repository ids (io/hub.h) to their snapshot folders, downloading what is missing.
+  EngineConfig resolve() const;
   // resolve() for a command that generates text: a pooling runner is refused naming `command`.
   EngineConfig resolve_for_generation(const char* command) const;
+
+ private:
+  EngineConfig resolve_flags() const;         // everything but the hub
+  void resolve_models(EngineConfig& c) const;  // hub repository ids -> snapshot folders
 };
 
 // "2GiB", "1.5G", "512MiB", "1000000" -> bytes; throws InvalidArgument naming the flag.

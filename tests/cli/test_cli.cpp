@@ -24,6 +24,7 @@
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "cli_run.h"
+#include "fake_hub.h"
 #include "goldens.h"
 
 namespace fs = std::filesystem;
@@ -108,6 +109,55 @@ TEST(Cli, GenerateTextOnTheShippedModel) {
   ASSERT_NE(line, std::string::npos) << c.out;
   EXPECT_EQ(text(c.out.substr(line + 1)), text(ta)) << c.out;
   EXPECT_NE(c.out.find(" drafts accepted ("), std::string::npos) << c.out;
+}
+
+// A hub repository id as --model (vLLM's `--model Qwen/...`): the demo model served by a hub
+// on loopback (tests/io/fake_hub.h) is downloaded into --download-dir and generates what the
+// local folder generates; then it loads from the cache with HF_HUB_OFFLINE=1, tokenize reads
+// the same cache, and a wrong revision or a --revision on a local folder is a one-line error.
+TEST(Cli, HubRepositoryIdsAsModels) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  tllm::testing::FakeHub hub;
+  hub.add_repo("tinyllm-test/demo", "89abcdef0123456789abcdef0123456789abcdef", tllm::testing::repo_files_of(model));
+  hub.start();
+  const fs::path cache = fs::temp_directory_path() / ("tinyllm_cli_hub_" + std::to_string(::getpid()));
+  const std::string env = "HF_ENDPOINT=" + hub.endpoint() + " HF_TOKEN=";
+  const std::string gen = " --prompt \"And the LORD said unto Moses,\" --max-tokens 24 --seed 7 --kv-cache-memory 64MiB";
+  const Result local = run_stdout("generate --model " + model + gen);
+  ASSERT_EQ(local.status, 0) << local.out;
+  const Result fetched = run_shell(env + " " + TLLM_CLI_BINARY + " generate --model tinyllm-test/demo --download-dir " +
+                                   cache.string() + gen + " 2>/dev/null");
+  ASSERT_EQ(fetched.status, 0) << fetched.out;
+  EXPECT_EQ(fetched.out, local.out);
+  EXPECT_GT(local.out.size(), 20u);
+  const std::string snapshot = (cache / "models--tinyllm-test--demo/snapshots/89abcdef0123456789abcdef0123456789abcdef").string();
+  EXPECT_TRUE(fs::is_symlink(fs::path(snapshot) / "model.safetensors"));
+  hub.stop();
+  const std::string offline = "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache.string();
+  const Result cached = run_shell(offline + " " + TLLM_CLI_BINARY + " generate --model tinyllm-test/demo" + gen + " 2>/dev/null");
+  ASSERT_EQ(cached.status, 0) << cached.out;
+  EXPECT_EQ(cached.out, local.out);
+  const Result tok_local = run_stdout("tokenize --model " + model + " \"In the beginning\"");
+  const Result tok_hub = run_shell(offline + " " + TLLM_CLI_BINARY + " tokenize --model tinyllm-test/demo \"In the beginning\"");
+  ASSERT_EQ(tok_hub.status, 0) << tok_hub.out;
+  EXPECT_EQ(tok_hub.out, tok_local.out);
+  const Result missing = run("generate --model tinyllm-test/other --prompt hi", offline);
+  EXPECT_EQ(missing.status, 1) << missing.out;
+  EXPECT_NE(missing.out.find("error: tinyllm-test/other: no such local folder, and HF_HUB_OFFLINE is set"), std::string::npos)
+      << missing.out;
+  const Result local_rev = run("generate --model " + model + " --revision v2 --prompt hi");
+  EXPECT_EQ(local_rev.status, 1) << local_rev.out;
+  EXPECT_NE(local_rev.out.find("--revision v2 applies to a hub repository id"), std::string::npos) << local_rev.out;
+  tllm::testing::FakeHub hub2;
+  hub2.add_repo("tinyllm-test/demo", "89abcdef0123456789abcdef0123456789abcdef", tllm::testing::repo_files_of(model));
+  hub2.start();
+  const Result bad_rev = run("generate --model tinyllm-test/demo --revision v9 --download-dir " + (cache / "other").string() +
+                                 " --prompt hi",
+                             "HF_ENDPOINT=" + hub2.endpoint());
+  EXPECT_EQ(bad_rev.status, 1) << bad_rev.out;
+  EXPECT_NE(bad_rev.out.find("answered HTTP 404 for revision \"v9\": Invalid rev id: v9"), std::string::npos) << bad_rev.out;
+  std::error_code ec;
+  fs::remove_all(cache, ec);
 }
 
 // tinyllm chat: lines in, replies out (stdout holds only the replies, one per line); each turn

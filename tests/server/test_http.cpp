@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../engine/schema_oracle.h"
+#include "../io/fake_hub.h"
 #include "core/timer.h"
 #include "engine/engine.h"
 #include "engine/grammar.h"
@@ -2521,6 +2523,33 @@ TEST(HttpFlags, ApiKeyGuardsV1Only) {
   EXPECT_EQ(pre->status, 204);
   EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
   EXPECT_EQ(s.stop(), 0);
+}
+
+// `tinyllm serve REPO_ID` (as `vllm serve Qwen/...`): the model comes from the hub (one on
+// loopback, tests/io/fake_hub.h) and the API names it by its repository id; "root" is the
+// snapshot folder in the cache.
+TEST(HttpFlags, AHubRepositoryIdIsTheServedName) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  testing::FakeHub hub;
+  const std::string commit = "fedcba9876543210fedcba9876543210fedcba98";
+  hub.add_repo("tinyllm-test/demo", commit, testing::repo_files_of(dir));
+  hub.start();
+  const std::string cache = ::testing::TempDir() + "tinyllm_serve_hub_" + std::to_string(::getpid());
+  ServerProcess s({"tinyllm-test/demo", "--download-dir", cache, "--device", "cpu", "--threads", kThreads,
+                   "--kv-cache-memory", "256MiB", "--host", "127.0.0.1", "--port", "0"},
+                  {{"HF_ENDPOINT", hub.endpoint()}, {"HF_TOKEN", ""}});
+  ASSERT_TRUE(s.wait_healthy());
+  const Reply m = get(s, "/v1/models");
+  ASSERT_EQ(m.status, 200) << m.raw;
+  ASSERT_EQ(m.body["data"].size(), 1u) << m.raw;
+  EXPECT_EQ(m.body["data"][0]["id"], "tinyllm-test/demo");
+  EXPECT_EQ(m.body["data"][0]["root"], cache + "/models--tinyllm-test--demo/snapshots/" + commit);
+  const Reply r = post(s, "/v1/completions", json{{"model", "tinyllm-test/demo"}, {"prompt", kPrompt}, {"max_tokens", 4}});
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["model"], "tinyllm-test/demo");
+  EXPECT_EQ(s.stop(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(cache, ec);
 }
 
 // --reasoning-parser qwen3: replies carry reasoning_content (null: the demo model writes no
