@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/timer.h"
 #include "io/hub.h"
@@ -49,7 +50,7 @@ void check_loads(const std::string& dir) {
 
 void run_quantize(const QuantizeArgs& a) {
   const double t0 = now_seconds();
-  const QuantizeExportStats st = write_mlx_checkpoint(resolve_model(a.model, HubOptions{}).dir, a.out, a.bits, a.group_size);
+  const QuantizeExportStats st = write_mlx_checkpoint(resolve_model_arg(a.model, HubOptions{}).dir, a.out, a.bits, a.group_size);
   check_loads(a.out);
   std::printf("wrote %s: %d weights quantized to %d bits (group %d), %d tensors copied; %.1f MiB -> %.1f MiB in %.1f s\n",
               a.out.c_str(), st.quantized, a.bits, a.group_size, st.copied, st.bytes_in / 1048576.0,

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "io/hub.h"
 #include "tokenizer/chat_template.h"
@@ -63,7 +64,7 @@ void run_render_chat(const RenderChatArgs& a) {
   }
   HubOptions hub;
   hub.files = HubFiles::Tokenizer;
-  auto tpl = ChatTemplate::load(resolve_model(a.model, hub).dir, a.template_name);
+  auto tpl = ChatTemplate::load(resolve_model_arg(a.model, hub).dir, a.template_name);
   std::string text = tpl->render(messages, tools, !a.no_generation_prompt, kwargs);
   std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
   std::cout.flush();
@@ -74,7 +75,7 @@ void run_render_chat(const RenderChatArgs& a) {
 void register_render_chat_command(CLI::App& app) {
   auto args = std::make_shared<RenderChatArgs>();
   CLI::App* cmd = app.add_subcommand("render-chat", "render a model's chat template over messages (as HF apply_chat_template)");
-  cmd->add_option("--model", args->model, "folder holding tokenizer_config.json (or chat_template.jinja)")->required();
+  cmd->add_option("--model", args->model, "folder holding tokenizer_config.json (or chat_template.jinja), a hub repository id or a .gguf file")->required();
   cmd->add_option("--messages", args->messages_file, "JSON file: a list of messages, or {\"messages\": [...], \"tools\": [...]}")
       ->required();
   cmd->add_option("--tools", args->tools_file, "JSON file with a list of OpenAI function tools");

@@ -34,7 +34,7 @@ void run_tokenize(const TokenizeArgs& a) {
   check_utf8_text(text, a.file.empty() ? std::string("TEXT") : "--file " + a.file);
   HubOptions hub;
   hub.files = HubFiles::Tokenizer;
-  auto tok = Tokenizer::load(resolve_model(a.model, hub).dir);
+  auto tok = Tokenizer::load(resolve_model_arg(a.model, hub).dir);
   std::vector<int32_t> ids = tok->encode(text, a.add_special_tokens);
   if (a.json) {
     nlohmann::json out;
@@ -54,7 +54,7 @@ void run_tokenize(const TokenizeArgs& a) {
 void register_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand("tokenize", "encode text with a model's tokenizer.json and print the ids");
-  cmd->add_option("--model", args->model, "folder holding tokenizer.json (+ tokenizer_config.json)")->required();
+  cmd->add_option("--model", args->model, "folder holding tokenizer.json (+ tokenizer_config.json), a hub repository id or a .gguf file")->required();
   cmd->add_flag("--add-special-tokens", args->add_special_tokens,
                 "apply the post-processor / add_bos_token (as HF add_special_tokens=True)");
   cmd->add_flag("--json", args->json, "print {\"ids\": [...], \"pieces\": [...]}");

@@ -14,6 +14,7 @@
 #include "engine/json_schema.h"
 #include "engine/regex.h"
 #include "engine/speculative.h"
+#include "io/gguf_model.h"
 #include "io/hub.h"
 #include "io/json.h"
 #include "tokenizer/unicode.h"
@@ -45,9 +46,9 @@ const CLI::Validator kUint64(
 void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
   EngineConfig& c = config;
   cmd->add_option(model_positional ? "model,--model" : "--model", c.model_dir,
-                  "model directory (config.json, *.safetensors, tokenizer.json), or a Hugging Face hub "
-                  "repository id (e.g. Qwen/Qwen2.5-0.5B-Instruct: its snapshot in the HF cache, downloaded "
-                  "where missing)")
+                  "model directory (config.json, *.safetensors, tokenizer.json), a Hugging Face hub repository id "
+                  "(e.g. Qwen/Qwen2.5-0.5B-Instruct: its snapshot in the HF cache, downloaded where missing), or a "
+                  "llama.cpp .gguf file")
       ->required();
   cmd->add_option("--revision", revision, "hub revision of --model: a branch, tag or commit (default main)");
   cmd->add_option("--download-dir", download_dir,
@@ -156,12 +157,17 @@ void EngineOptions::resolve_models(EngineConfig& c) const {
   HubOptions hub;
   hub.cache_dir = download_dir;
   if (c.load_format == "dummy") hub.files = HubFiles::NoWeights;  // random weights: config and tokenizer only
-  if (!c.speculative.model_dir.empty()) c.speculative.model_dir = resolve_model(c.speculative.model_dir, hub).dir;
+  if (!c.speculative.model_dir.empty()) c.speculative.model_dir = resolve_model_arg(c.speculative.model_dir, hub).dir;
   if (!revision.empty()) hub.revision = revision;  // --revision is the target's; a draft takes its main branch
-  const ResolvedModel model = resolve_model(c.model_dir, hub);
+  const ResolvedModel model = resolve_model_arg(c.model_dir, hub);
   TLLM_CHECK_ARG(model.from_hub || revision.empty(), "--revision ", revision,
                  " applies to a hub repository id, and --model ", c.model_dir, " is a local path");
   c.model_dir = model.dir;
+}
+
+ResolvedModel resolve_model_arg(const std::string& model, const HubOptions& hub) {
+  if (is_gguf_file(model)) return {materialize_gguf(model), false};
+  return resolve_model(model, hub);
 }
 
 EngineConfig EngineOptions::resolve_for_generation(const char* command) const {

@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "engine/sampling_params.h"
+#include "io/hub.h"
 
 namespace tllm {
 
@@ -33,6 +34,10 @@ struct EngineOptions {
   EngineConfig resolve_flags() const;         // everything but the hub
   void resolve_models(EngineConfig& c) const;  // hub repository ids -> snapshot folders
 };
+
+// A --model argument as a folder: a GGUF file's folder (io/gguf_model.h), a hub repository's
+// snapshot (io/hub.h), or the path itself.
+ResolvedModel resolve_model_arg(const std::string& model, const HubOptions& hub);
 
 // "2GiB", "1.5G", "512MiB", "1000000" -> bytes; throws InvalidArgument naming the flag.
 size_t parse_byte_size(const std::string& text, const std::string& flag);

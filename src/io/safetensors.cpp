@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/gguf.h"
 #include "io/json.h"
 
 namespace tllm {
@@ -280,6 +281,9 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     }
   } else if (file_exists(single_path)) {
     ck.files_.push_back(SafetensorsFile::open(single_path));
+  } else if (file_exists((root / "gguf_tensors.json").string())) {
+    ck.open_gguf((root / "gguf_tensors.json").string());
+    return ck;
   } else {
     std::vector<std::string> found, unreadable;
     for (const auto& e : fs::directory_iterator(root, ec)) {
@@ -316,7 +320,38 @@ Checkpoint Checkpoint::open(const std::string& dir) {
   return ck;
 }
 
+void Checkpoint::open_gguf(const std::string& map_path) {
+  const json m = read_json_file(map_path);
+  TLLM_CHECK_ARG(m.is_object() && m.contains("gguf") && m["gguf"].is_string() && m.contains("tensors") &&
+                     m["tensors"].is_object(),
+                 map_path, ": expected {\"gguf\": FILE, \"tensors\": {...}}");
+  const std::string file = m["gguf"].get<std::string>();
+  TLLM_CHECK_ARG(safe_relative_name(file), map_path, ": \"gguf\" names ", file, ", not a file of ", dir_);
+  gguf_ = GgufFile::open((fs::path(dir_) / file).string());
+  for (const auto& [hf, entry] : m["tensors"].items()) {
+    TLLM_CHECK_ARG(entry.is_object() && entry.contains("name") && entry["name"].is_string(), map_path, ": entry \"",
+                   hf, "\" has no GGUF name");
+    GgufTensor t;
+    t.gguf_name = entry["name"].get<std::string>();
+    t.permute_heads = entry.value("permute_heads", int64_t{0});
+    const GgufTensorInfo& gi = gguf_->tensor(t.gguf_name);
+    t.info.name = hf;
+    t.info.shape = Shape(gi.shape.begin(), gi.shape.end());
+    t.info.dtype = gi.type == 1 ? DType::F16 : gi.type == 30 ? DType::BF16 : DType::F32;
+    t.info.nbytes = dtype_nbytes(t.info.dtype, shape_numel(t.info.shape));
+    t.info.file = gguf_->path();
+    t.info.offset = gi.offset;
+    if (t.permute_heads > 0) {
+      const int64_t rows = t.info.shape[0];
+      TLLM_CHECK_ARG(rows % (2 * t.permute_heads) == 0, gguf_->path(), ": tensor ", t.gguf_name, " has ", rows,
+                     " rows, not ", t.permute_heads, " heads of an even size");
+    }
+    gguf_tensors_.emplace(hf, std::move(t));
+  }
+}
+
 const TensorInfo& Checkpoint::info(const std::string& name) const {
+  if (auto g = gguf_tensors_.find(name); g != gguf_tensors_.end()) return g->second.info;
   auto it = where_.find(name);
   TLLM_CHECK_ARG(it != where_.end(), "tensor '", name, "' not found in checkpoint ", dir_, " (", where_.size(),
                  " tensors in ", files_.size(), " file", files_.size() == 1 ? "" : "s", ")");
@@ -325,13 +360,31 @@ const TensorInfo& Checkpoint::info(const std::string& name) const {
 
 Tensor Checkpoint::get(const std::string& name) const {
   info(name);  // error naming the checkpoint when absent
+  if (auto g = gguf_tensors_.find(name); g != gguf_tensors_.end()) {
+    Tensor t = gguf_->tensor_floats(g->second.gguf_name);
+    const int64_t heads = g->second.permute_heads;
+    if (heads == 0) return t;
+    // llama.cpp's converter stores row i of each head's first half at 2i and of its second
+    // half at 2i + 1 (its rotary pairs neighbours); HF's order pairs i with i + half.
+    const int64_t rows = t.dim(0), cols = t.numel() / rows, head = rows / heads, half = head / 2;
+    const size_t row_bytes = dtype_nbytes(t.dtype(), cols);
+    Tensor out = Tensor::empty(t.shape(), t.dtype());
+    const auto* src = static_cast<const char*>(t.raw());
+    auto* dst = static_cast<char*>(out.raw());
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < half; ++i)
+        for (int64_t s = 0; s < 2; ++s)
+          std::memcpy(dst + (h * head + s * half + i) * row_bytes, src + (h * head + 2 * i + s) * row_bytes, row_bytes);
+    return out;
+  }
   return where_.at(name)->get(name);
 }
 
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;
-  out.reserve(where_.size());
+  out.reserve(where_.size() + gguf_tensors_.size());
   for (const auto& [name, f] : where_) out.push_back(name);
+  for (const auto& [name, t] : gguf_tensors_) out.push_back(name);
   return out;
 }
 

@@ -15,6 +15,8 @@
 
 namespace tllm {
 
+class GgufFile;
+
 struct TensorInfo {
   std::string name;
   DType dtype = DType::F32;
@@ -52,20 +54,33 @@ class SafetensorsFile {
 // All weights of a checkpoint directory: model.safetensors, or the shards named by
 // model.safetensors.index.json (every shard listed must exist and hold the tensors the
 // index assigns to it), or any *.safetensors files when there is neither.
+//
+// A folder made from a GGUF file (io/gguf_model.h) has no safetensors but gguf_tensors.json:
+// its tensors are the GGUF file's under their HF names, as floats (quantized blocks decoded
+// to f32 by get(); info() reports that dtype).
 class Checkpoint {
  public:
   static Checkpoint open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
-  bool has(const std::string& name) const { return where_.count(name) != 0; }
+  bool has(const std::string& name) const { return where_.count(name) != 0 || gguf_tensors_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const;  // error lists the checkpoint dir
   Tensor get(const std::string& name) const;
   std::vector<std::string> names() const;
 
  private:
+  struct GgufTensor {
+    std::string gguf_name;
+    int64_t permute_heads = 0;  // Llama q / k: rows of each head interleaved by llama.cpp's converter
+    TensorInfo info;
+  };
+  void open_gguf(const std::string& map_path);
+
   std::string dir_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::map<std::string, const SafetensorsFile*> where_;
+  std::shared_ptr<GgufFile> gguf_;
+  std::map<std::string, GgufTensor> gguf_tensors_;
 };
 
 // Writes tensors (host, any dtype) to a .safetensors file; used by tests and `quantize`.

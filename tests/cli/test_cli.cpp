@@ -160,6 +160,41 @@ TEST(Cli, HubRepositoryIdsAsModels) {
   fs::remove_all(cache, ec);
 }
 
+// A llama.cpp GGUF file as --model: the demo model written as GGUF (f16, as llama.cpp's
+// converter writes it; scripts/gguf/write_gguf.py) decodes greedily what the folder decodes,
+// and a file cut short is a one-line error naming it.
+TEST(Cli, GgufFilesAsModels) {
+  const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  const fs::path tmp = fs::temp_directory_path() / ("tinyllm_cli_gguf_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const std::string gguf = (tmp / "demo-f16.gguf").string();
+  ASSERT_EQ(run_shell(python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " + model + " " + gguf +
+                      " --type f16").status,
+            0);
+  const std::string env = "XDG_CACHE_HOME=" + (tmp / "cache").string();
+  const std::string gen = " --prompt \"And the LORD said unto Moses,\" --max-tokens 24 --temperature 0 --kv-cache-memory 64MiB";
+  const Result local = run_stdout("generate --model " + model + gen);
+  ASSERT_EQ(local.status, 0) << local.out;
+  const Result file = run_shell(env + " " + TLLM_CLI_BINARY + " generate --model " + gguf + gen + " 2>/dev/null");
+  ASSERT_EQ(file.status, 0) << file.out;
+  EXPECT_EQ(file.out, local.out);
+  EXPECT_GT(local.out.size(), 20u);
+  std::string bytes;
+  {
+    std::ifstream in(gguf, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string cut = (tmp / "cut.gguf").string();
+  std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  const Result bad = run("generate --model " + cut + " --prompt hi", env);
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("error: " + cut + ": tensor \""), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("lies past the end of the file"), std::string::npos) << bad.out;
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+}
+
 // tinyllm chat: lines in, replies out (stdout holds only the replies, one per line); each turn
 // is the engine's greedy reply to the whole conversation so far rendered with the model's chat
 // template; /system sets a system prompt and starts over; an over-long message, or one that is

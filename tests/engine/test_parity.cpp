@@ -14,9 +14,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 
 #include "engine/engine.h"
+#include "io/gguf_model.h"
 #include "goldens.h"
 
 using namespace tllm;
@@ -191,6 +194,33 @@ TEST(LlamaParity, WithoutBiasesEqualsQwen2WithZeroBiases) {
   }
   fs::remove_all(llama);
   fs::remove_all(qwen2);
+}
+
+// GGUF: golden checkpoints written as llama.cpp lays them out (scripts/gguf/write_gguf.py,
+// f32: llama.cpp's names and shapes, Llama's q / k rows in its rotary order, Llama 3.1's
+// scaling as rope_freqs) load through io/gguf_model.h and reproduce the goldens: the config,
+// the tensor map, the row order and the llama3 scaling all come back from the file.
+TEST(GgufParity, GoldenCheckpointsAsGgufFiles) {
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const fs::path tmp = fs::path(::testing::TempDir()) / "tllm_gguf_parity";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  for (const std::string name : {"qwen2_untied", "qwen2_tied", "qwen3_hd128", "llama3_scaled", "llama_bias_hd64"}) {
+    const fs::path file = tmp / (name + ".gguf");
+    const std::string cmd = python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " +
+                            (models_dir() / name).string() + " " + file.string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const fs::path dir = materialize_gguf(file.string(), (tmp / "cache").string());
+    const std::vector<Case> cases = load_cases(name);
+    LLMEngine engine(engine_config_at(dir, 16, 512, false));
+    EXPECT_EQ(engine.model_config().architecture,
+              nlohmann::json::parse(std::ifstream(models_dir() / name / "config.json"))["architectures"][0]);
+    for (const Case& k : cases) {
+      auto out = engine.generate({k.prompt}, {greedy_params(k.greedy.size())});
+      check_completion(k, out[0], name + " from GGUF");
+    }
+  }
+  fs::remove_all(tmp);
 }
 
 INSTANTIATE_TEST_SUITE_P(HfGoldens, Parity,

@@ -1,0 +1,429 @@
+#include "io/gguf.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+#define TLLM_THROW_ARG(...) throw ::tllm::InvalidArgument(::tllm::detail::concat(__VA_ARGS__))
+
+namespace tllm {
+namespace {
+
+// ggml type ids (ggml.h).
+enum : uint32_t {
+  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ8_1 = 9,
+  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15, kBF16 = 30,
+};
+
+struct TypeTraits {
+  int block;        // elements per block
+  int block_bytes;  // bytes per block; 0: not decoded here
+};
+
+TypeTraits traits(uint32_t t) {
+  switch (t) {
+    case kF32: return {1, 4};
+    case kF16: return {1, 2};
+    case kBF16: return {1, 2};
+    case kQ4_0: return {32, 18};
+    case kQ4_1: return {32, 20};
+    case kQ5_0: return {32, 22};
+    case kQ5_1: return {32, 24};
+    case kQ8_0: return {32, 34};
+    case kQ4_K: return {256, 144};
+    case kQ5_K: return {256, 176};
+    case kQ6_K: return {256, 210};
+    default: return {1, 0};
+  }
+}
+
+float h2f(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// Reads the header with bounds checks; every error names the file and byte offset.
+struct Cursor {
+  const uint8_t* p;
+  size_t size, at = 0;
+  const std::string& path;
+  void need(size_t n) const {
+    TLLM_CHECK_ARG(n <= size && at <= size - n, path, ": GGUF header truncated at byte ", at, " (the file has ", size,
+                   ")");
+  }
+  template <typename T>
+  T read() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, p + at, sizeof(T));
+    at += sizeof(T);
+    return v;
+  }
+  std::string str() {
+    const uint64_t n = read<uint64_t>();
+    TLLM_CHECK_ARG(n < (1u << 30), path, ": a GGUF string at byte ", at - 8, " claims ", n, " bytes");
+    need(n);
+    std::string s(reinterpret_cast<const char*>(p + at), n);
+    at += n;
+    return s;
+  }
+};
+
+enum : uint32_t { kU8, kI8, kU16, kI16, kU32, kI32, kF32v, kBool, kString, kArray, kU64, kI64, kF64 };
+
+GgufValue read_value(Cursor& c, uint32_t type, const std::string& key, int depth) {
+  GgufValue out;
+  switch (type) {
+    case kU8: out.v = static_cast<uint64_t>(c.read<uint8_t>()); break;
+    case kI8: out.v = static_cast<int64_t>(c.read<int8_t>()); break;
+    case kU16: out.v = static_cast<uint64_t>(c.read<uint16_t>()); break;
+    case kI16: out.v = static_cast<int64_t>(c.read<int16_t>()); break;
+    case kU32: out.v = static_cast<uint64_t>(c.read<uint32_t>()); break;
+    case kI32: out.v = static_cast<int64_t>(c.read<int32_t>()); break;
+    case kU64: out.v = c.read<uint64_t>(); break;
+    case kI64: out.v = c.read<int64_t>(); break;
+    case kF32v: out.v = static_cast<double>(c.read<float>()); break;
+    case kF64: out.v = c.read<double>(); break;
+    case kBool: out.v = c.read<uint8_t>() != 0; break;
+    case kString: out.v = c.str(); break;
+    case kArray: {
+      TLLM_CHECK_ARG(depth == 0, c.path, ": metadata \"", key, "\" nests arrays, which tinyllm does not read");
+      const uint32_t et = c.read<uint32_t>();
+      const uint64_t n = c.read<uint64_t>();
+      TLLM_CHECK_ARG(n <= c.size, c.path, ": metadata \"", key, "\" claims ", n, " elements");
+      GgufValue::Array a;
+      if (et == kString) {
+        std::vector<std::string> v;
+        v.reserve(n);
+        for (uint64_t i = 0; i < n; ++i) v.push_back(c.str());
+        a = std::move(v);
+      } else if (et == kF32v || et == kF64) {
+        std::vector<double> v(n);
+        for (uint64_t i = 0; i < n; ++i) v[i] = std::get<double>(read_value(c, et, key, 1).v);
+        a = std::move(v);
+      } else if (et == kBool) {
+        std::vector<bool> v(n);
+        for (uint64_t i = 0; i < n; ++i) v[i] = c.read<uint8_t>() != 0;
+        a = std::move(v);
+      } else if (et == kU8 || et == kU16 || et == kU32 || et == kU64) {
+        std::vector<uint64_t> v(n);
+        for (uint64_t i = 0; i < n; ++i) v[i] = std::get<uint64_t>(read_value(c, et, key, 1).v);
+        a = std::move(v);
+      } else if (et == kI8 || et == kI16 || et == kI32 || et == kI64) {
+        std::vector<int64_t> v(n);
+        for (uint64_t i = 0; i < n; ++i) v[i] = std::get<int64_t>(read_value(c, et, key, 1).v);
+        a = std::move(v);
+      } else {
+        TLLM_THROW_ARG(c.path, ": metadata \"", key, "\" is an array of unknown type ", et);
+      }
+      out.v = std::move(a);
+      break;
+    }
+    default:
+      TLLM_CHECK_ARG(false, c.path, ": metadata \"", key, "\" has unknown value type ", type);
+  }
+  return out;
+}
+
+// The K-quants' packed 6-bit scale and min of sub-block j (ggml's get_scale_min_k4).
+void scale_min_k4(int j, const uint8_t* q, int& sc, int& m) {
+  if (j < 4) {
+    sc = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+}  // namespace
+
+std::string ggml_type_name(uint32_t type) {
+  static const std::map<uint32_t, const char*> names = {
+      {0, "f32"},    {1, "f16"},      {2, "q4_0"},     {3, "q4_1"},    {6, "q5_0"},    {7, "q5_1"},
+      {8, "q8_0"},   {9, "q8_1"},     {10, "q2_K"},    {11, "q3_K"},   {12, "q4_K"},   {13, "q5_K"},
+      {14, "q6_K"},  {15, "q8_K"},    {16, "iq2_xxs"}, {17, "iq2_xs"}, {18, "iq3_xxs"}, {19, "iq1_s"},
+      {20, "iq4_nl"}, {21, "iq3_s"},  {22, "iq2_s"},   {23, "iq4_xs"}, {24, "i8"},     {25, "i16"},
+      {26, "i32"},   {27, "i64"},     {28, "f64"},     {29, "iq1_m"},  {30, "bf16"},   {34, "tq1_0"},
+      {35, "tq2_0"}};
+  auto it = names.find(type);
+  return it != names.end() ? it->second : "type " + std::to_string(type);
+}
+
+uint64_t ggml_row_bytes(uint32_t type, int64_t n) {
+  const TypeTraits t = traits(type);
+  if (t.block_bytes == 0 || n % t.block != 0) return 0;
+  return static_cast<uint64_t>(n / t.block) * static_cast<uint64_t>(t.block_bytes);
+}
+
+void ggml_dequantize(uint32_t type, const uint8_t* src, float* y, int64_t n) {
+  const TypeTraits t = traits(type);
+  TLLM_ASSERT(t.block_bytes > 0 && n % t.block == 0);
+  const int64_t blocks = n / t.block;
+  for (int64_t b = 0; b < blocks; ++b, src += t.block_bytes, y += t.block) {
+    const uint8_t* x = src;
+    switch (type) {
+      case kQ4_0: {  // f16 d; 16 bytes: element j in the low nibble of byte j, j + 16 in the high
+        const float d = h2f(x);
+        for (int j = 0; j < 16; ++j) {
+          y[j] = static_cast<float>((x[2 + j] & 0xF) - 8) * d;
+          y[j + 16] = static_cast<float>((x[2 + j] >> 4) - 8) * d;
+        }
+        break;
+      }
+      case kQ4_1: {  // f16 d, f16 m: q * d + m
+        const float d = h2f(x), m = h2f(x + 2);
+        for (int j = 0; j < 16; ++j) {
+          y[j] = static_cast<float>(x[4 + j] & 0xF) * d + m;
+          y[j + 16] = static_cast<float>(x[4 + j] >> 4) * d + m;
+        }
+        break;
+      }
+      case kQ5_0:
+      case kQ5_1: {  // f16 d [, f16 m]; u32 fifth bits; 16 bytes of low nibbles
+        const bool one = type == kQ5_1;
+        const float d = h2f(x), m = one ? h2f(x + 2) : 0.f;
+        const uint8_t* hp = x + (one ? 4 : 2);
+        uint32_t qh;
+        std::memcpy(&qh, hp, 4);
+        const uint8_t* qs = hp + 4;
+        for (int j = 0; j < 16; ++j) {
+          const int h0 = ((qh >> j) << 4) & 0x10, h1 = (qh >> (j + 12)) & 0x10;
+          const int q0 = (qs[j] & 0xF) | h0, q1 = (qs[j] >> 4) | h1;
+          y[j] = one ? static_cast<float>(q0) * d + m : static_cast<float>(q0 - 16) * d;
+          y[j + 16] = one ? static_cast<float>(q1) * d + m : static_cast<float>(q1 - 16) * d;
+        }
+        break;
+      }
+      case kQ8_0: {
+        const float d = h2f(x);
+        for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<int8_t>(x[2 + j])) * d;
+        break;
+      }
+      case kQ4_K:
+      case kQ5_K: {  // f16 d, f16 dmin, 12 bytes of 6-bit scales / mins [, 32 bytes of fifth bits], 128 bytes
+        const bool five = type == kQ5_K;
+        const float d = h2f(x), dmin = h2f(x + 2);
+        const uint8_t* scales = x + 4;
+        const uint8_t* qh = x + 16;
+        const uint8_t* q = x + (five ? 48 : 16);
+        float* out = y;
+        uint8_t u1 = 1, u2 = 2;
+        for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32, u1 <<= 2, u2 <<= 2) {
+          int sc, m;
+          scale_min_k4(is, scales, sc, m);
+          const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+          scale_min_k4(is + 1, scales, sc, m);
+          const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
+          for (int l = 0; l < 32; ++l) {
+            const int hi = five && (qh[l] & u1) ? 16 : 0;
+            *out++ = d1 * static_cast<float>((q[l] & 0xF) + hi) - m1;
+          }
+          for (int l = 0; l < 32; ++l) {
+            const int hi = five && (qh[l] & u2) ? 16 : 0;
+            *out++ = d2 * static_cast<float>((q[l] >> 4) + hi) - m2;
+          }
+        }
+        break;
+      }
+      case kQ6_K: {  // 128 bytes low 4 bits, 64 bytes high 2 bits, 16 int8 scales, f16 d
+        const uint8_t* ql = x;
+        const uint8_t* qh = x + 128;
+        const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+        const float d = h2f(x + 208);
+        float* out = y;
+        for (int n0 = 0; n0 < 256; n0 += 128, ql += 64, qh += 32, sc += 8, out += 128) {
+          for (int l = 0; l < 32; ++l) {
+            const int is = l / 16;
+            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            out[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
+            out[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+            out[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+            out[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+          }
+        }
+        break;
+      }
+      default:
+        TLLM_ASSERT(false);
+    }
+  }
+}
+
+std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  TLLM_CHECK_ARG(fd >= 0, path, ": cannot open (", std::strerror(errno), ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    TLLM_THROW_ARG(path, ": not a regular file");
+  }
+  std::shared_ptr<GgufFile> f(new GgufFile());
+  f->path_ = path;
+  f->map_size_ = static_cast<size_t>(st.st_size);
+  if (f->map_size_ > 0) {
+    void* m = ::mmap(nullptr, f->map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    TLLM_CHECK_ARG(m != MAP_FAILED, path, ": cannot map (", std::strerror(errno), ")");
+    f->map_ = m;
+  } else {
+    ::close(fd);
+  }
+  f->self_ = f;
+  const auto* base = static_cast<const uint8_t*>(f->map_);
+  Cursor c{base, f->map_size_, 0, f->path_};
+  const uint32_t magic = c.read<uint32_t>();
+  TLLM_CHECK_ARG(magic == 0x46554747u, path, ": not a GGUF file (no \"GGUF\" magic)");
+  f->version_ = c.read<uint32_t>();
+  TLLM_CHECK_ARG(f->version_ == 2 || f->version_ == 3, path, ": GGUF version ", f->version_,
+                 " is not supported (supported: 2, 3)");
+  const uint64_t n_tensors = c.read<uint64_t>(), n_kv = c.read<uint64_t>();
+  TLLM_CHECK_ARG(n_tensors <= f->map_size_ && n_kv <= f->map_size_, path, ": GGUF header claims ", n_tensors,
+                 " tensors and ", n_kv, " metadata entries");
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    std::string key = c.str();
+    const uint32_t type = c.read<uint32_t>();
+    GgufValue v = read_value(c, type, key, 0);
+    TLLM_CHECK_ARG(f->metadata_.emplace(key, std::move(v)).second, path, ": metadata \"", key, "\" appears twice");
+  }
+  uint64_t alignment = 32;
+  if (f->has("general.alignment")) {
+    const int64_t a = f->get_int("general.alignment");
+    TLLM_CHECK_ARG(a > 0 && a <= 65536 && (a & (a - 1)) == 0, path, ": general.alignment ", a,
+                   " is not a power of two up to 65536");
+    alignment = static_cast<uint64_t>(a);
+  }
+  std::vector<GgufTensorInfo> infos;
+  for (uint64_t i = 0; i < n_tensors; ++i) {
+    GgufTensorInfo t;
+    t.name = c.str();
+    const uint32_t nd = c.read<uint32_t>();
+    TLLM_CHECK_ARG(nd >= 1 && nd <= 4, path, ": tensor \"", t.name, "\" has ", nd, " dimensions (1 to 4 allowed)");
+    std::vector<int64_t> ne(nd);
+    int64_t numel = 1;
+    for (uint32_t d = 0; d < nd; ++d) {
+      const uint64_t v = c.read<uint64_t>();
+      TLLM_CHECK_ARG(v > 0 && v < (uint64_t{1} << 40), path, ": tensor \"", t.name, "\" has dimension ", v);
+      ne[d] = static_cast<int64_t>(v);
+      TLLM_CHECK_ARG(numel <= std::numeric_limits<int64_t>::max() / ne[d], path, ": tensor \"", t.name,
+                     "\" is too large");
+      numel *= ne[d];
+    }
+    TLLM_CHECK_ARG(numel <= (int64_t{1} << 48), path, ": tensor \"", t.name, "\" claims ", numel, " elements");
+    t.shape.assign(ne.rbegin(), ne.rend());
+    t.type = c.read<uint32_t>();
+    t.offset = c.read<uint64_t>();
+    TLLM_CHECK_ARG(t.offset % alignment == 0, path, ": tensor \"", t.name, "\" at offset ", t.offset,
+                   " is not aligned to ", alignment);
+    t.nbytes = ggml_row_bytes(t.type, ne[0]) * static_cast<uint64_t>(numel / ne[0]);
+    TLLM_CHECK_ARG(t.nbytes > 0, path, ": tensor \"", t.name, "\" is of type ", ggml_type_name(t.type),
+                   traits(t.type).block_bytes ? " with rows of " + std::to_string(ne[0]) + " elements, not whole blocks"
+                                              : std::string(", which tinyllm does not read (supported: f32, f16, bf16, "
+                                                            "q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K)"));
+    infos.push_back(std::move(t));
+  }
+  const uint64_t data_start = (c.at + alignment - 1) / alignment * alignment;
+  TLLM_CHECK_ARG(data_start <= f->map_size_ || infos.empty(), path, ": GGUF data block starts past the end of the file");
+  f->data_ = base + data_start;
+  const uint64_t data_size = f->map_size_ - std::min<uint64_t>(data_start, f->map_size_);
+  for (GgufTensorInfo& t : infos) {
+    TLLM_CHECK_ARG(t.offset <= data_size && t.nbytes <= data_size - t.offset, path, ": tensor \"", t.name,
+                   "\" (", t.nbytes, " bytes at ", t.offset, ") lies past the end of the file (the data block holds ",
+                   data_size, " bytes); the file is truncated or not GGUF");
+    const std::string name = t.name;
+    TLLM_CHECK_ARG(f->tensors_.emplace(name, std::move(t)).second, path, ": tensor \"", name, "\" appears twice");
+  }
+  return f;
+}
+
+GgufFile::~GgufFile() {
+  if (map_) ::munmap(map_, map_size_);
+}
+
+namespace {
+const GgufValue& find_value(const std::map<std::string, GgufValue>& m, const std::string& key, const std::string& path) {
+  auto it = m.find(key);
+  TLLM_CHECK_ARG(it != m.end(), path, ": GGUF metadata has no \"", key, "\"");
+  return it->second;
+}
+}  // namespace
+
+std::string GgufFile::get_string(const std::string& key) const {
+  const GgufValue& v = find_value(metadata_, key, path_);
+  TLLM_CHECK_ARG(std::holds_alternative<std::string>(v.v), path_, ": GGUF metadata \"", key, "\" is not a string");
+  return std::get<std::string>(v.v);
+}
+
+int64_t GgufFile::get_int(const std::string& key) const {
+  const GgufValue& v = find_value(metadata_, key, path_);
+  if (std::holds_alternative<int64_t>(v.v)) return std::get<int64_t>(v.v);
+  TLLM_CHECK_ARG(std::holds_alternative<uint64_t>(v.v) &&
+                     std::get<uint64_t>(v.v) <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+                 path_, ": GGUF metadata \"", key, "\" is not an integer");
+  return static_cast<int64_t>(std::get<uint64_t>(v.v));
+}
+
+double GgufFile::get_float(const std::string& key) const {
+  const GgufValue& v = find_value(metadata_, key, path_);
+  if (std::holds_alternative<double>(v.v)) return std::get<double>(v.v);
+  return static_cast<double>(get_int(key));
+}
+
+bool GgufFile::get_bool(const std::string& key) const {
+  const GgufValue& v = find_value(metadata_, key, path_);
+  TLLM_CHECK_ARG(std::holds_alternative<bool>(v.v), path_, ": GGUF metadata \"", key, "\" is not a bool");
+  return std::get<bool>(v.v);
+}
+
+std::vector<std::string> GgufFile::get_strings(const std::string& key) const {
+  const GgufValue& v = find_value(metadata_, key, path_);
+  const auto* a = std::get_if<GgufValue::Array>(&v.v);
+  TLLM_CHECK_ARG(a && std::holds_alternative<std::vector<std::string>>(*a), path_, ": GGUF metadata \"", key,
+                 "\" is not an array of strings");
+  return std::get<std::vector<std::string>>(*a);
+}
+
+std::vector<int64_t> GgufFile::get_ints(const std::string& key) const {
+  const GgufValue& v = find_value(metadata_, key, path_);
+  const auto* a = std::get_if<GgufValue::Array>(&v.v);
+  TLLM_CHECK_ARG(a, path_, ": GGUF metadata \"", key, "\" is not an array");
+  if (const auto* i = std::get_if<std::vector<int64_t>>(a)) return *i;
+  const auto* u = std::get_if<std::vector<uint64_t>>(a);
+  TLLM_CHECK_ARG(u, path_, ": GGUF metadata \"", key, "\" is not an array of integers");
+  return std::vector<int64_t>(u->begin(), u->end());
+}
+
+const GgufTensorInfo& GgufFile::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  TLLM_CHECK_ARG(it != tensors_.end(), path_, ": no tensor \"", name, "\"");
+  return it->second;
+}
+
+Tensor GgufFile::tensor_floats(const std::string& name) const {
+  const GgufTensorInfo& t = tensor(name);
+  const uint8_t* p = data_ + t.offset;
+  Shape shape(t.shape.begin(), t.shape.end());
+  if (t.type == kF32 || t.type == kF16 || t.type == kBF16) {
+    std::shared_ptr<GgufFile> keep = self_.lock();
+    TLLM_ASSERT(keep != nullptr);
+    const DType dt = t.type == kF32 ? DType::F32 : t.type == kF16 ? DType::F16 : DType::BF16;
+    return Tensor::wrap(const_cast<uint8_t*>(p), shape, dt, Device::CPU, std::move(keep));
+  }
+  Tensor out = Tensor::empty(shape, DType::F32);
+  ggml_dequantize(t.type, p, out.data<float>(), out.numel());
+  return out;
+}
+
+}  // namespace tllm

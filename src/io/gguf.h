@@ -1,0 +1,84 @@
+// GGUF files (llama.cpp's format, versions 2 and 3), memory-mapped: the metadata key/values,
+// the tensor directory, and each tensor as floats. F32 / F16 / BF16 tensors are views into the
+// mapping; block-quantized ones (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) are decoded
+// to f32 on request, following ggml's block layouts. Other types are refused by name.
+//
+// Layout: "GGUF", u32 version, u64 tensor count, u64 key/value count; the key/values (string
+// key, u32 type, value; arrays as u32 element type + u64 count + elements); the tensor infos
+// (string name, u32 n_dims, u64 ne[n_dims] innermost first, u32 ggml type, u64 offset); then,
+// aligned to general.alignment (32), the data block the offsets point into.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tllm {
+
+struct GgufTensorInfo {
+  std::string name;
+  uint32_t type = 0;            // ggml type id
+  std::vector<int64_t> shape;   // row-major (outermost first): ne reversed
+  uint64_t offset = 0;          // into the data block
+  uint64_t nbytes = 0;
+};
+
+// A metadata value. Arrays hold their elements as the widest type of their kind.
+struct GgufValue {
+  using Array = std::variant<std::vector<int64_t>, std::vector<uint64_t>, std::vector<double>,
+                             std::vector<std::string>, std::vector<bool>>;
+  std::variant<int64_t, uint64_t, double, bool, std::string, Array> v;
+};
+
+class GgufFile {
+ public:
+  // Throws InvalidArgument naming the file and what is wrong (magic, version, a truncated
+  // header, a tensor outside the file or of an unknown type).
+  static std::shared_ptr<GgufFile> open(const std::string& path);
+  ~GgufFile();
+
+  const std::string& path() const { return path_; }
+  uint32_t version() const { return version_; }
+  const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
+  const std::map<std::string, GgufTensorInfo>& tensors() const { return tensors_; }
+  bool has(const std::string& key) const { return metadata_.count(key) != 0; }
+  bool has_tensor(const std::string& name) const { return tensors_.count(name) != 0; }
+
+  // Typed metadata; throw naming the key when absent or of another kind.
+  std::string get_string(const std::string& key) const;
+  int64_t get_int(const std::string& key) const;  // any integer type
+  double get_float(const std::string& key) const;  // f32, f64 or an integer
+  bool get_bool(const std::string& key) const;
+  std::vector<std::string> get_strings(const std::string& key) const;
+  std::vector<int64_t> get_ints(const std::string& key) const;
+
+  const GgufTensorInfo& tensor(const std::string& name) const;  // throws naming the file
+  // The tensor as floats: a view (F32, F16, BF16) or a decoded f32 host tensor.
+  Tensor tensor_floats(const std::string& name) const;
+
+ private:
+  GgufFile() = default;
+  std::string path_;
+  uint32_t version_ = 0;
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+  const uint8_t* data_ = nullptr;
+  std::map<std::string, GgufValue> metadata_;
+  std::map<std::string, GgufTensorInfo> tensors_;
+  std::weak_ptr<GgufFile> self_;
+};
+
+// ggml's name of a type id ("q4_K", "bf16"), or "type N".
+std::string ggml_type_name(uint32_t type);
+// Bytes of `n` elements of a ggml type (n a multiple of its block), or 0 for a type this
+// reader does not decode.
+uint64_t ggml_row_bytes(uint32_t type, int64_t n);
+// Decodes `n` elements (a whole number of blocks) of a block-quantized type into dst.
+void ggml_dequantize(uint32_t type, const uint8_t* src, float* dst, int64_t n);
+
+}  // namespace tllm
