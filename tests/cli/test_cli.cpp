@@ -180,6 +180,21 @@ TEST(Cli, GgufFilesAsModels) {
   ASSERT_EQ(file.status, 0) << file.out;
   EXPECT_EQ(file.out, local.out);
   EXPECT_GT(local.out.size(), 20u);
+  // A q8_0 file: quantized again on load as int8 (its width), or kept in bf16 with
+  // --quantization none; both write text.
+  const std::string q8 = (tmp / "demo-q8_0.gguf").string();
+  ASSERT_EQ(run_shell(python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " + model + " " + q8 +
+                      " --type q8_0").status,
+            0);
+  const Result as_int8 = run("generate --model " + q8 + gen, env);
+  ASSERT_EQ(as_int8.status, 0) << as_int8.out;
+  EXPECT_NE(as_int8.out.find("gguf: its 8-bit weights are quantized again on load as int8"), std::string::npos)
+      << as_int8.out;
+  EXPECT_NE(as_int8.out.find("of weights (int8)"), std::string::npos) << as_int8.out;
+  const Result as_bf16 = run("generate --model " + q8 + gen + " --quantization none", env);
+  ASSERT_EQ(as_bf16.status, 0) << as_bf16.out;
+  EXPECT_EQ(as_bf16.out.find("quantized again"), std::string::npos) << as_bf16.out;
+  EXPECT_NE(as_bf16.out.find("of weights (bf16)"), std::string::npos) << as_bf16.out;
   std::string bytes;
   {
     std::ifstream in(gguf, std::ios::binary);
