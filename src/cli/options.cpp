@@ -181,6 +181,7 @@ void EngineOptions::resolve_models(EngineConfig& c) const {
 
 ResolvedModel resolve_model_arg(const std::string& model, const HubOptions& hub) {
   if (is_gguf_file(model)) return {materialize_gguf(model), false, true};
+  if (const auto ref = parse_hub_gguf_ref(model)) return {materialize_gguf(resolve_hub_gguf(*ref, hub)), true, true};
   return resolve_model(model, hub);
 }
 

@@ -398,29 +398,80 @@ bool safe_repo_path(const std::string& p) {
   return true;
 }
 
-fs::path download_snapshot(const std::string& repo, const HubOptions& o, const fs::path& cache) {
-  const fs::path repo_dir = cache / hub_repo_folder(repo);
-  HubClient client(o, repo);
-  const RepoListing listing = client.list(o.revision);
+// The .gguf files a repository lists, for hints.
+std::vector<std::string> gguf_files(const RepoListing& listing) {
+  std::vector<std::string> out;
+  for (const RepoFile& f : listing.files)
+    if (f.path.ends_with(".gguf")) out.push_back(f.path);
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The files of `listing` a command reads, checked for what it needs.
+std::vector<RepoFile> select_files(const std::string& repo, const HubOptions& o, const RepoListing& listing) {
   std::vector<RepoFile> wanted;
   bool config = false, tokenizer = false;
   for (const RepoFile& f : listing.files) {
     if (!hub_wants_file(f.path, o.files)) continue;
-    TLLM_CHECK(safe_repo_path(f.path) && safe_etag(f.etag()), repo, ": the hub lists a file \"", f.path,
-               "\" with blob \"", f.etag(), "\", which cannot be stored safely");
     config |= f.path == "config.json";
     tokenizer |= f.path == "tokenizer.json" || f.path == "tokenizer_config.json";
     wanted.push_back(f);
   }
   if (o.files != HubFiles::Tokenizer) {
-    TLLM_CHECK_ARG(config, repo, " (revision ", o.revision, ") has no config.json: not a transformers checkpoint");
+    const std::vector<std::string> ggufs = gguf_files(listing);
+    const std::string hint = ggufs.empty() ? std::string()
+                                           : "; it holds GGUF files (" + ggufs.front() +
+                                                 (ggufs.size() > 1 ? ", ..." : "") + "): name one as " + repo +
+                                                 ":QUANT (e.g. " + repo + ":Q4_K_M) or " + repo + "/FILE.gguf";
+    TLLM_CHECK_ARG(config, repo, " (revision ", o.revision, ") has no config.json: not a transformers checkpoint",
+                   hint);
     bool weights = false;  // listed, whether or not this command reads them
     for (const RepoFile& f : listing.files) weights |= hub_wants_file(f.path, HubFiles::Model) && f.path.ends_with(".safetensors");
     TLLM_CHECK_ARG(weights, repo, " (revision ", o.revision,
-                   ") has no .safetensors weights; tinyllm reads safetensors only (not .bin, .gguf or ONNX)");
+                   ") has no .safetensors weights; tinyllm reads safetensors only (not .bin or ONNX)", hint);
   } else {
     TLLM_CHECK_ARG(tokenizer, repo, " (revision ", o.revision, ") has no tokenizer.json or tokenizer_config.json");
   }
+  return wanted;
+}
+
+// The one GGUF file `ref` names: by path, or the single model file (not a projector) whose
+// name holds the quantization tag, case-insensitively.
+RepoFile select_gguf(const HubGgufRef& ref, const HubOptions& o, const RepoListing& listing) {
+  std::vector<const RepoFile*> hits;
+  for (const RepoFile& f : listing.files) {
+    if (!f.path.ends_with(".gguf")) continue;
+    const std::string name = lower(fs::path(f.path).filename().string());
+    if (!ref.file.empty() ? f.path == ref.file
+                          : name.find(lower(ref.quant)) != std::string::npos && !name.starts_with("mmproj"))
+      hits.push_back(&f);
+  }
+  std::string listed;
+  for (const std::string& g : gguf_files(listing)) listed += (listed.empty() ? "" : ", ") + g;
+  if (listed.empty()) listed = "none";
+  const std::string what = ref.file.empty() ? "quantization \"" + ref.quant + "\"" : "\"" + ref.file + "\"";
+  TLLM_CHECK_ARG(!hits.empty(), ref.repo, " (revision ", o.revision, ") has no GGUF file for ", what,
+                 " (its GGUF files: ", listed, ")");
+  for (const RepoFile* f : hits)
+    TLLM_CHECK_ARG(f->path.find("-of-") == std::string::npos, ref.repo, ": ", f->path,
+                   " is one part of a split GGUF, which tinyllm does not read (merge the parts with llama.cpp's "
+                   "gguf-split --merge and give the file)");
+  TLLM_CHECK_ARG(hits.size() == 1, ref.repo, ": ", what, " matches several files (", hits[0]->path, ", ",
+                 hits[1]->path, "); name one as ", ref.repo, "/FILE.gguf");
+  return *hits[0];
+}
+
+// Fetches `wanted` into the snapshot of `listing`'s commit; returns the snapshot folder.
+fs::path fetch_snapshot(const std::string& repo, const HubOptions& o, const fs::path& cache, HubClient& client,
+                        const RepoListing& listing, const std::vector<RepoFile>& wanted) {
+  const fs::path repo_dir = cache / hub_repo_folder(repo);
+  for (const RepoFile& f : wanted)
+    TLLM_CHECK(safe_repo_path(f.path) && safe_etag(f.etag()), repo, ": the hub lists a file \"", f.path,
+               "\" with blob \"", f.etag(), "\", which cannot be stored safely");
   const fs::path snap = repo_dir / "snapshots" / listing.commit;
   uint64_t total = 0, missing = 0;
   std::vector<const RepoFile*> to_fetch;
@@ -469,6 +520,12 @@ fs::path download_snapshot(const std::string& repo, const HubOptions& o, const f
     fs::rename(tmp, ref);
   }
   return snap;
+}
+
+fs::path download_snapshot(const std::string& repo, const HubOptions& o, const fs::path& cache) {
+  HubClient client(o, repo);
+  const RepoListing listing = client.list(o.revision);
+  return fetch_snapshot(repo, o, cache, client, listing, select_files(repo, o, listing));
 }
 
 }  // namespace
@@ -533,6 +590,69 @@ std::string git_blob_id_file_hex(const std::string& path) {
   std::string header = "blob " + std::to_string(fs::file_size(path));
   header.push_back('\0');
   return digest_file(path, EVP_sha1(), header);
+}
+
+std::optional<HubGgufRef> parse_hub_gguf_ref(const std::string& s) {
+  std::error_code ec;
+  if (s.empty() || fs::exists(fs::symlink_status(s, ec))) return std::nullopt;
+  const size_t colon = s.find(':');
+  if (colon != std::string::npos) {
+    HubGgufRef r{s.substr(0, colon), s.substr(colon + 1), ""};
+    const bool tag_ok = !r.quant.empty() && r.quant.size() <= 64 && std::all_of(r.quant.begin(), r.quant.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    if (r.repo.find('/') != std::string::npos && is_hub_repo_id(r.repo) && tag_ok) return r;
+    return std::nullopt;
+  }
+  if (!s.ends_with(".gguf")) return std::nullopt;
+  const size_t first = s.find('/'), second = first == std::string::npos ? first : s.find('/', first + 1);
+  if (second == std::string::npos) return std::nullopt;
+  HubGgufRef r{s.substr(0, second), "", s.substr(second + 1)};
+  if (!is_hub_repo_id(r.repo) || !safe_repo_path(r.file)) return std::nullopt;
+  return r;
+}
+
+std::string resolve_hub_gguf(const HubGgufRef& ref, const HubOptions& opts) {
+  const HubOptions o = opts.with_environment();
+  const fs::path cache = hub_cache_dir(o);
+  const fs::path repo_dir = cache / hub_repo_folder(ref.repo);
+  const std::string what = ref.file.empty() ? ref.repo + ":" + ref.quant : ref.repo + "/" + ref.file;
+  // The cache: the revision's snapshot, holding the file named or one matching the tag.
+  auto cached = [&]() -> std::optional<fs::path> {
+    const auto commit = cached_commit(repo_dir, o.revision);
+    if (!commit) return std::nullopt;
+    const fs::path snap = repo_dir / "snapshots" / *commit;
+    std::error_code ec;
+    if (!ref.file.empty()) return fs::exists(snap / ref.file, ec) ? std::optional<fs::path>(snap / ref.file) : std::nullopt;
+    std::optional<fs::path> hit;
+    for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      const std::string name = lower(it->path().filename().string());
+      if (name.ends_with(".gguf") && name.find(lower(ref.quant)) != std::string::npos && !name.starts_with("mmproj") &&
+          fs::exists(it->path(), ec)) {
+        if (hit) return std::nullopt;  // ambiguous: ask the hub
+        hit = it->path();
+      }
+    }
+    return hit;
+  }();
+  if (o.offline) {
+    TLLM_CHECK_ARG(cached, what, ": HF_HUB_OFFLINE is set and the hub cache (", cache.string(),
+                   ") holds no such file for revision \"", o.revision, "\"");
+    return cached->string();
+  }
+  try {
+    HubClient client(o, ref.repo);
+    const RepoListing listing = client.list(o.revision);
+    const RepoFile file = select_gguf(ref, o, listing);
+    return (fetch_snapshot(ref.repo, o, cache, client, listing, {file}) / file.path).string();
+  } catch (const InvalidArgument&) {
+    throw;
+  } catch (const Error& e) {
+    if (!cached) TLLM_THROW(what, ": ", e.what());
+    TLLM_LOG(Warn, "hub: ", e.what(), "; using the cached file ", cached->string());
+    return cached->string();
+  }
 }
 
 ResolvedModel resolve_model(const std::string& model, const HubOptions& opts) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,18 @@ struct ResolvedModel {
 // Throws tllm::Error naming the repository, revision and cause (HTTP status, network error,
 // a size or hash mismatch) where neither the hub nor the cache provides one.
 ResolvedModel resolve_model(const std::string& model, const HubOptions& opts);
+
+// One GGUF file of a hub repository, as llama.cpp's -hf names it: "ns/name:QUANT" (the one
+// .gguf whose file name holds QUANT, case-insensitively, e.g. Q4_K_M; projector files and
+// split files excluded) or "ns/name/FILE.gguf" (a path in the repository).
+struct HubGgufRef {
+  std::string repo, quant, file;
+};
+// The reference `s` spells, if it spells one (and is not a local path).
+std::optional<HubGgufRef> parse_hub_gguf_ref(const std::string& s);
+// The file's path in the hub cache's snapshot, fetched where missing (only that file); the
+// cache alone offline or where the hub cannot be reached, as resolve_model.
+std::string resolve_hub_gguf(const HubGgufRef& ref, const HubOptions& opts);
 
 // huggingface_hub's rule for repository ids: "name" or "namespace/name", each part of
 // letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 96

@@ -148,9 +148,28 @@ TEST(Cli, HubRepositoryIdsAsModels) {
   const Result local_rev = run("generate --model " + model + " --revision v2 --prompt hi");
   EXPECT_EQ(local_rev.status, 1) << local_rev.out;
   EXPECT_NE(local_rev.out.find("--revision v2 applies to a hub repository id"), std::string::npos) << local_rev.out;
+  // A GGUF repository, llama.cpp's -hf form: REPO:QUANT fetches that one file.
+  const fs::path ggufs = cache / "gguf-repo";
+  fs::create_directories(ggufs);
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  ASSERT_EQ(run_shell(python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " + model + " " +
+                      (ggufs / "demo-q8_0.gguf").string() + " --type q8_0").status,
+            0);
   tllm::testing::FakeHub hub2;
   hub2.add_repo("tinyllm-test/demo", "89abcdef0123456789abcdef0123456789abcdef", tllm::testing::repo_files_of(model));
+  hub2.add_repo("tinyllm-test/demo-GGUF", "89abcdef0123456789abcdef0123456789abcdef",
+                tllm::testing::repo_files_of(ggufs.string()));
   hub2.start();
+  const std::string greedy = " --prompt \"And the LORD said unto Moses,\" --max-tokens 16 --temperature 0 --kv-cache-memory 64MiB";
+  const std::string gguf_env = "XDG_CACHE_HOME=" + (cache / "xdg").string() + " HF_ENDPOINT=" + hub2.endpoint();
+  const Result from_file = run_shell(gguf_env + " " + TLLM_CLI_BINARY + " generate --model " +
+                                     (ggufs / "demo-q8_0.gguf").string() + greedy + " 2>/dev/null");
+  const Result from_repo = run_shell(gguf_env + " " + TLLM_CLI_BINARY + " generate --model tinyllm-test/demo-GGUF:Q8_0 --download-dir " +
+                                     (cache / "gguf-cache").string() + greedy + " 2>/dev/null");
+  ASSERT_EQ(from_file.status, 0) << from_file.out;
+  ASSERT_EQ(from_repo.status, 0) << from_repo.out;
+  EXPECT_EQ(from_repo.out, from_file.out);
+  EXPECT_GT(from_file.out.size(), 10u);
   const Result bad_rev = run("generate --model tinyllm-test/demo --revision v9 --download-dir " + (cache / "other").string() +
                                  " --prompt hi",
                              "HF_ENDPOINT=" + hub2.endpoint());

@@ -43,7 +43,7 @@ inline std::string shell_word(const std::string& cmd) {
   return out.substr(0, out.find_first_of(" \n"));
 }
 
-// Every regular file of `dir` as a repository file; *.safetensors are LFS files.
+// Every regular file of `dir` as a repository file; *.safetensors and *.gguf are LFS files.
 inline std::vector<HubRepoFile> repo_files_of(const std::string& dir) {
   std::vector<HubRepoFile> files;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -52,7 +52,7 @@ inline std::vector<HubRepoFile> repo_files_of(const std::string& dir) {
     f.path = e.path().filename().string();
     std::ifstream in(e.path(), std::ios::binary);
     f.bytes = std::make_shared<const std::string>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    f.lfs = f.path.ends_with(".safetensors");
+    f.lfs = f.path.ends_with(".safetensors") || f.path.ends_with(".gguf");
     f.sha256 = shell_word("sha256sum '" + e.path().string() + "'");
     f.blob_id = shell_word("git hash-object '" + e.path().string() + "'");
     files.push_back(std::move(f));

@@ -238,6 +238,70 @@ TEST_F(HubTest, CorruptDownloadsAreRefusedAndNotKept) {
   }
 }
 
+TEST(HubIds, GgufReferences) {
+  auto ref = parse_hub_gguf_ref("Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M");
+  ASSERT_TRUE(ref);
+  EXPECT_EQ(ref->repo, "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
+  EXPECT_EQ(ref->quant, "Q4_K_M");
+  ref = parse_hub_gguf_ref("Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf");
+  ASSERT_TRUE(ref);
+  EXPECT_EQ(ref->repo, "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
+  EXPECT_EQ(ref->file, "qwen2.5-0.5b-instruct-q8_0.gguf");
+  EXPECT_FALSE(parse_hub_gguf_ref("Qwen/Qwen2.5-0.5B-Instruct"));
+  EXPECT_FALSE(parse_hub_gguf_ref("model.gguf"));
+  EXPECT_FALSE(parse_hub_gguf_ref("/abs/dir/model.gguf"));
+  EXPECT_FALSE(parse_hub_gguf_ref("a/b/../c.gguf"));
+  EXPECT_FALSE(parse_hub_gguf_ref("gpt2:Q4_0"));       // a namespace is required
+  EXPECT_FALSE(parse_hub_gguf_ref("a/b:Q4 K"));        // not a tag
+  EXPECT_FALSE(parse_hub_gguf_ref("C:/models/x.gguf"));
+}
+
+// One GGUF file of a repository of several (llama.cpp's -hf form): only that file is fetched,
+// into the same cache layout; a tag that matches none or several, or a split file, is named.
+TEST_F(HubTest, FetchesOneGgufFileOfARepository) {
+  fs::create_directories(path("ggufs"));
+  testing::write_bytes(path("ggufs/demo-q8_0.gguf"), "GGUF q8_0 bytes");
+  testing::write_bytes(path("ggufs/demo-f16.gguf"), "GGUF f16 bytes, longer");
+  testing::write_bytes(path("ggufs/mmproj-demo-q8_0.gguf"), "a projector");
+  testing::write_bytes(path("ggufs/big-q4_0-00001-of-00002.gguf"), "part one");
+  hub_.add_repo("tinyllm-test/demo-GGUF", kCommit, testing::repo_files_of(path("ggufs")));
+  const std::string file = resolve_hub_gguf({"tinyllm-test/demo-GGUF", "Q8_0", ""}, opts_);
+  EXPECT_EQ(file, path(std::string("hub/models--tinyllm-test--demo-GGUF/snapshots/") + kCommit + "/demo-q8_0.gguf"));
+  EXPECT_EQ(read_bytes(file), "GGUF q8_0 bytes");
+  EXPECT_EQ(hub_.seen().cdn_auth.size(), 1u);  // the one file
+  EXPECT_FALSE(fs::exists(fs::path(file).parent_path() / "demo-f16.gguf"));
+  EXPECT_EQ(resolve_hub_gguf({"tinyllm-test/demo-GGUF", "", "demo-f16.gguf"}, opts_),
+            (fs::path(file).parent_path() / "demo-f16.gguf").string());
+  HubOptions offline = opts_;
+  offline.offline = true;
+  EXPECT_EQ(resolve_hub_gguf({"tinyllm-test/demo-GGUF", "q8_0", ""}, offline), file);
+  auto message = [&](const HubGgufRef& r) {
+    try {
+      resolve_hub_gguf(r, opts_);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string m = message({"tinyllm-test/demo-GGUF", "Q3_K_S", ""});
+  EXPECT_NE(m.find("has no GGUF file for quantization \"Q3_K_S\""), std::string::npos) << m;
+  EXPECT_NE(m.find("demo-f16.gguf"), std::string::npos) << m;
+  m = message({"tinyllm-test/demo-GGUF", "demo", ""});
+  EXPECT_NE(m.find("matches several files"), std::string::npos) << m;
+  m = message({"tinyllm-test/demo-GGUF", "q4_0", ""});
+  EXPECT_NE(m.find("one part of a split GGUF"), std::string::npos) << m;
+  // The repository as a checkpoint: no config.json, and a hint at the GGUF form.
+  m = [&] {
+    try {
+      resolve_model("tinyllm-test/demo-GGUF", opts_);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  EXPECT_NE(m.find("name one as tinyllm-test/demo-GGUF:QUANT"), std::string::npos) << m;
+}
+
 TEST(HubHashes, MatchCoreutilsAndGit) {
   const std::string f = kDemo + "/config.json";
   EXPECT_EQ(sha256_file_hex(f), testing::shell_word("sha256sum '" + f + "'"));
