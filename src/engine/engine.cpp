@@ -106,9 +106,12 @@ int derived_max_model_len(const ModelConfig& mc) {
   return static_cast<int>(len);
 }
 
+// The CUDA kernels take bf16 weights (bf16 activations, f32 accumulation): an f16 or f32
+// checkpoint is converted to bf16 there, as transformers casts to its compute dtype
+// (EngineConfig::check refuses another --dtype on CUDA).
 DType resolve_weight_dtype(const std::string& requested, DType checkpoint, const std::string& device) {
   if (requested == "auto") {
-    if (device == "cuda" && checkpoint == DType::F32) return DType::BF16;
+    if (device == "cuda") return DType::BF16;
     return checkpoint;
   }
   return dtype_from_name(requested);
@@ -319,6 +322,9 @@ void EngineConfig::check() const {
                  : ec ? "cannot be read: " + ec.message()
                       : std::string("does not exist"));
   TLLM_CHECK_ARG(device == "cpu" || device == "cuda", "unknown device \"", device, "\" (supported: cpu, cuda)");
+  TLLM_CHECK_ARG(device != "cuda" || dtype == "auto" || dtype == "bfloat16", "--dtype ", dtype,
+                 ": the CUDA backend computes in bfloat16; use auto or bfloat16 (float16 and float32 checkpoints "
+                 "are converted to it)");
   TLLM_CHECK_ARG(async_scheduling == "auto" || async_scheduling == "on" || async_scheduling == "off",
                  "async_scheduling must be auto, on or off, got \"", async_scheduling, "\"");
   TLLM_CHECK_ARG(runner == "generate" || runner == "pooling", "runner must be generate or pooling, got \"", runner,

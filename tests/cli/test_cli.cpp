@@ -587,6 +587,9 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --device tpu", "unknown device"},
       {"generate --model " + model + " --prompt hi --gpu-memory-utilization 1.5 --kv-cache-memory 64MiB",
        "gpu_memory_utilization must be in (0, 1], got 1.5"},
+      // Checked before any device is opened: the CUDA kernels take bf16 weights.
+      {"generate --model " + model + " --prompt hi --device cuda --dtype float16",
+       "--dtype float16: the CUDA backend computes in bfloat16"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 1.5.5GiB", "\"1.5.5GiB\" is not a size"},
       {"bench --model " + model + " -p 0", "-p/--n-prompt values must be >= 1, got 0"},
