@@ -152,7 +152,8 @@ INSTANTIATE_TEST_SUITE_P(HfGoldens, GpuParity, ::testing::ValuesIn(gpu_models())
 
 // A float16 checkpoint (most AWQ / GPTQ releases and older models are) with --dtype auto: the
 // CUDA kernels take bf16, so its weights are converted on upload. Golden model qwen2_hd64
-// written in float16 (its bf16 values are exact there) holds the goldens as the bf16 one does.
+// written in float16 (its bf16 values are exact there, but for a few below f16's normal range)
+// holds the goldens as the bf16 one does.
 // (Before session 59 auto kept f16 on CUDA and the first linear refused the weights.)
 TEST(GpuParityF16, Float16CheckpointWithAutoDtype) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
@@ -175,7 +176,8 @@ TEST(GpuParityF16, Float16CheckpointWithAutoDtype) {
       for (int64_t i = 0; i < t.numel(); ++i) {
         const float v = bf16_to_f32(t.data<uint16_t>()[i]);
         h.data<uint16_t>()[i] = f32_to_f16(v);
-        ASSERT_EQ(f16_to_f32(h.data<uint16_t>()[i]), v) << n << "[" << i << "] is not exact in float16";
+        // Exact but for values below float16's normal range (a few ~1e-6 weights round there).
+        ASSERT_LE(std::fabs(f16_to_f32(h.data<uint16_t>()[i]) - v), 3e-8f + std::fabs(v) * 1e-7f) << n << "[" << i << "]";
       }
     } else {
       std::memcpy(h.raw(), t.raw(), t.nbytes());

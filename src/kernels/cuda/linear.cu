@@ -82,7 +82,7 @@ void add_bias(void* out, DType od, const void* bias, DType bd, int T, int N, cud
 }
 
 LtMatmul::LtMatmul(bool autotune) : autotune_(autotune) {
-  no_workspace_min_t_ = env_int("TLLM_GEMM_NO_WORKSPACE_MIN_T", 0);
+  no_workspace_min_t_ = env_int("TLLM_GEMM_NO_WORKSPACE_MIN_T", 1024);
   TLLM_CHECK_ARG(no_workspace_min_t_ >= 0 && (no_workspace_min_t_ & (no_workspace_min_t_ - 1)) == 0,
                  "environment variable TLLM_GEMM_NO_WORKSPACE_MIN_T=", no_workspace_min_t_,
                  ": expected 0 (off) or a power of two (the autotuner shares choices within power-of-two token buckets)");

@@ -14,14 +14,14 @@
 // 7B shapes keep the first choice; the 7B prefill of 4,096 tokens +0.7% on average, which
 // algorithm wins differs between cards (docs/cuda-notes.md, session 5).
 //
-// Workspace: with TLLM_GEMM_NO_WORKSPACE_MIN_T=N (a power of two, so that a tuning bucket
-// holds one choice) GEMMs of at least N tokens ask for algorithms without one; 0 (the
-// default) keeps the 32 MB workspace for all. With it, cuBLASLt's choices for a 7B prefill
-// are dynamically scheduled kernels, each behind a 4-byte memset (1 us plus ~1.5 us of gap
-// on each side, 112 per 4,096-token prefill); without one, statically scheduled kernels and
-// no memsets ran the prefill's GEMMs 0.7 ms faster at the H100's power cap: 7B pp4096 +0.9%,
-// 0.5B level (run 300, every GEMM without a workspace). Off until measured at other shapes
-// and chunk sizes (docs/cuda-notes.md, session 58).
+// Workspace: GEMMs of at least TLLM_GEMM_NO_WORKSPACE_MIN_T tokens (1,024 by default; a
+// power of two, so that a tuning bucket holds one choice; 0: never) ask for algorithms
+// without one; smaller ones keep the 32 MB workspace (split-K and the like). With it,
+// cuBLASLt's choices for a 7B prefill are dynamically scheduled kernels, each behind a 4-byte
+// memset (1 us plus ~1.5 us of gap on each side, 112 per 4,096-token prefill); without one,
+// statically scheduled kernels and no memsets: H100, pp4096, 7B +1.2-1.4%, Qwen3-8B +0.6%,
+// Llama-3.1-8B +1.5%, 1.5B and 7B in 1,024-token chunks level (runs 300-303,
+// docs/cuda-notes.md sessions 58-59).
 #pragma once
 
 #include <cublasLt.h>
@@ -82,7 +82,7 @@ class LtMatmul {
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 32u << 20;
-  int no_workspace_min_t_ = 0;  // TLLM_GEMM_NO_WORKSPACE_MIN_T; 0: never
+  int no_workspace_min_t_ = 1024;  // TLLM_GEMM_NO_WORKSPACE_MIN_T; 0: never
   std::mutex mu_;
   std::map<Key, Plan> plans_;
   bool autotune_ = true;
