@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -69,7 +70,10 @@ class FakeHub {
   int start() {
     routes();
     port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });  // the bound socket queues connections until then
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // Until it listens, stop() finds nothing to stop and the listener it then starts is never
+    // told to end (a test that makes no request hung in its destructor).
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return port_;
   }
   void stop() {

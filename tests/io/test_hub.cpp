@@ -117,14 +117,16 @@ TEST_F(HubTest, DownloadsASnapshotInTheHfCacheLayout) {
 
 TEST_F(HubTest, CachedSnapshotServesOfflineAndWhenTheHubIsDown) {
   const std::string dir = resolve_model(kRepo, opts_).dir;
-  const int after_download = hub_.seen().requests;
+  // Counted as the handlers start (the server's logger runs after the answer is sent).
+  const size_t lists = hub_.seen().api_auth.size(), fetches = hub_.seen().cdn_auth.size();
   HubOptions offline = opts_;
   offline.offline = true;
   EXPECT_EQ(resolve_model(kRepo, offline).dir, dir);
-  EXPECT_EQ(hub_.seen().requests, after_download);  // offline asks nothing
+  EXPECT_EQ(hub_.seen().api_auth.size(), lists);  // offline asks nothing
   // Online again: one file list, no file fetched (every blob is there).
   EXPECT_EQ(resolve_model(kRepo, opts_).dir, dir);
-  EXPECT_EQ(hub_.seen().requests, after_download + 1);
+  EXPECT_EQ(hub_.seen().api_auth.size(), lists + 1);
+  EXPECT_EQ(hub_.seen().cdn_auth.size(), fetches);
   hub_.stop();
   EXPECT_EQ(resolve_model(kRepo, opts_).dir, dir);  // unreachable: the cache, with a warning
   // Offline without a cached snapshot: an error naming the cache.
