@@ -411,6 +411,11 @@ const GgufTensorInfo& GgufFile::tensor(const std::string& name) const {
   return it->second;
 }
 
+DType GgufFile::float_dtype(const std::string& name) const {
+  const uint32_t type = tensor(name).type;
+  return type == kF16 ? DType::F16 : type == kBF16 ? DType::BF16 : DType::F32;  // blocks decode to f32
+}
+
 Tensor GgufFile::tensor_floats(const std::string& name) const {
   const GgufTensorInfo& t = tensor(name);
   const uint8_t* p = data_ + t.offset;
@@ -418,8 +423,7 @@ Tensor GgufFile::tensor_floats(const std::string& name) const {
   if (t.type == kF32 || t.type == kF16 || t.type == kBF16) {
     std::shared_ptr<GgufFile> keep = self_.lock();
     TLLM_ASSERT(keep != nullptr);
-    const DType dt = t.type == kF32 ? DType::F32 : t.type == kF16 ? DType::F16 : DType::BF16;
-    return Tensor::wrap(const_cast<uint8_t*>(p), shape, dt, Device::CPU, std::move(keep));
+    return Tensor::wrap(const_cast<uint8_t*>(p), shape, float_dtype(name), Device::CPU, std::move(keep));
   }
   Tensor out = Tensor::empty(shape, DType::F32);
   ggml_dequantize(t.type, p, out.data<float>(), out.numel());

@@ -58,8 +58,10 @@ class GgufFile {
   std::vector<int64_t> get_ints(const std::string& key) const;
 
   const GgufTensorInfo& tensor(const std::string& name) const;  // throws naming the file
-  // The tensor as floats: a view (F32, F16, BF16) or a decoded f32 host tensor.
+  // The tensor as floats: a view (F32, F16, BF16) or a decoded f32 host tensor; float_dtype
+  // says which dtype that is without reading it.
   Tensor tensor_floats(const std::string& name) const;
+  DType float_dtype(const std::string& name) const;
 
  private:
   GgufFile() = default;

@@ -14,6 +14,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -37,9 +38,13 @@ std::string env_or(const char* name, const std::string& fallback = {}) {
   return v && *v ? std::string(v) : fallback;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 bool env_true(const char* name) {
-  std::string v = env_or(name);
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string v = lower(env_or(name));
   return v == "1" || v == "on" || v == "yes" || v == "true";
 }
 
@@ -406,11 +411,6 @@ std::vector<std::string> gguf_files(const RepoListing& listing) {
   return out;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // The files of `listing` a command reads, checked for what it needs.
 std::vector<RepoFile> select_files(const std::string& repo, const HubOptions& o, const RepoListing& listing) {
   std::vector<RepoFile> wanted;
@@ -528,6 +528,30 @@ fs::path download_snapshot(const std::string& repo, const HubOptions& o, const f
   return fetch_snapshot(repo, o, cache, client, listing, select_files(repo, o, listing));
 }
 
+// What `fetch` gets from the hub, or `cached` where the hub cannot answer (a warning), or
+// only `cached` offline. A repository the hub answered for but tinyllm cannot read
+// (InvalidArgument) is an error whatever the cache holds; without a cache, other errors are
+// thrown after `miss_prefix`.
+fs::path fetch_or_cached(const HubOptions& o, const fs::path& cache, const std::optional<fs::path>& cached,
+                         const std::string& offline_miss, const std::string& miss_prefix, const char* kind,
+                         const std::function<fs::path()>& fetch) {
+  if (o.offline) {
+    TLLM_CHECK_ARG(cached, offline_miss);
+    return *cached;
+  }
+  try {
+    return fetch();
+  } catch (const InvalidArgument&) {
+    throw;
+  } catch (const Error& e) {
+    if (!cached) TLLM_THROW(miss_prefix, e.what());
+    TLLM_LOG(Warn, "hub: ", e.what(), "; using the cached ", kind, " ", cached->string());
+    return *cached;
+  } catch (const fs::filesystem_error& e) {
+    TLLM_THROW(miss_prefix, "the hub cache (", cache.string(), "): ", e.what());
+  }
+}
+
 }  // namespace
 
 HubOptions HubOptions::with_environment() const {
@@ -636,23 +660,14 @@ std::string resolve_hub_gguf(const HubGgufRef& ref, const HubOptions& opts) {
     }
     return hit;
   }();
-  if (o.offline) {
-    TLLM_CHECK_ARG(cached, what, ": HF_HUB_OFFLINE is set and the hub cache (", cache.string(),
-                   ") holds no such file for revision \"", o.revision, "\"");
-    return cached->string();
-  }
-  try {
-    HubClient client(o, ref.repo);
-    const RepoListing listing = client.list(o.revision);
-    const RepoFile file = select_gguf(ref, o, listing);
-    return (fetch_snapshot(ref.repo, o, cache, client, listing, {file}) / file.path).string();
-  } catch (const InvalidArgument&) {
-    throw;
-  } catch (const Error& e) {
-    if (!cached) TLLM_THROW(what, ": ", e.what());
-    TLLM_LOG(Warn, "hub: ", e.what(), "; using the cached file ", cached->string());
-    return cached->string();
-  }
+  const std::string offline_miss = what + ": HF_HUB_OFFLINE is set and the hub cache (" + cache.string() +
+                                   ") holds no such file for revision \"" + o.revision + "\"";
+  return fetch_or_cached(o, cache, cached, offline_miss, what + ": ", "file", [&] {
+           HubClient client(o, ref.repo);
+           const RepoListing listing = client.list(o.revision);
+           const RepoFile file = select_gguf(ref, o, listing);
+           return fetch_snapshot(ref.repo, o, cache, client, listing, {file}) / file.path;
+         }).string();
 }
 
 ResolvedModel resolve_model(const std::string& model, const HubOptions& opts) {
@@ -662,22 +677,13 @@ ResolvedModel resolve_model(const std::string& model, const HubOptions& opts) {
   const fs::path cache = hub_cache_dir(o);
   const fs::path repo_dir = cache / hub_repo_folder(model);
   const std::optional<fs::path> cached = cached_snapshot(repo_dir, o.revision, o.files);
-  if (o.offline) {
-    TLLM_CHECK_ARG(cached, model, ": no such local folder, and HF_HUB_OFFLINE is set while the hub cache (",
-                   cache.string(), ") holds no snapshot of its revision \"", o.revision, "\"");
-    return {cached->string(), true};
-  }
-  try {
-    return {download_snapshot(model, o, cache).string(), true};
-  } catch (const InvalidArgument&) {
-    throw;  // the repository is there but not a checkpoint tinyllm reads
-  } catch (const Error& e) {
-    if (!cached) TLLM_THROW("no such local folder \"", model, "\"; as a hub repository: ", e.what());
-    TLLM_LOG(Warn, "hub: ", e.what(), "; using the cached snapshot ", cached->string());
-    return {cached->string(), true};
-  } catch (const fs::filesystem_error& e) {
-    TLLM_THROW(model, ": the hub cache (", cache.string(), "): ", e.what());
-  }
+  const std::string offline_miss = model + ": no such local folder, and HF_HUB_OFFLINE is set while the hub cache (" +
+                                   cache.string() + ") holds no snapshot of its revision \"" + o.revision + "\"";
+  const std::string miss = "no such local folder \"" + model + "\"; as a hub repository: ";
+  return {fetch_or_cached(o, cache, cached, offline_miss, miss, "snapshot",
+                          [&] { return download_snapshot(model, o, cache); })
+              .string(),
+          true};
 }
 
 }  // namespace tllm

@@ -337,7 +337,7 @@ void Checkpoint::open_gguf(const std::string& map_path) {
     const GgufTensorInfo& gi = gguf_->tensor(t.gguf_name);
     t.info.name = hf;
     t.info.shape = Shape(gi.shape.begin(), gi.shape.end());
-    t.info.dtype = gi.type == 1 ? DType::F16 : gi.type == 30 ? DType::BF16 : DType::F32;
+    t.info.dtype = gguf_->float_dtype(t.gguf_name);
     t.info.nbytes = dtype_nbytes(t.info.dtype, shape_numel(t.info.shape));
     t.info.file = gguf_->path();
     t.info.offset = gi.offset;
