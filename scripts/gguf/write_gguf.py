@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Test GGUF files for tinyllm's GGUF reader (tests/io/test_gguf.cpp, tests/engine/test_gguf_parity.cpp).
 
-    write_gguf.py model CHECKPOINT_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q6_K]
+    write_gguf.py model CHECKPOINT_DIR OUT.gguf [--type f32|f16|bf16|q4_0|..|q6_K|mixed] [--decoded]
         A hub-layout Qwen2 / Qwen3 / Llama checkpoint as llama.cpp's converter lays it out:
         its tensor names, row-major shapes stored innermost first, Llama's q / k rows of each
         head interleaved (the converter's rotary order), Llama 3.1's rope scaling as the
         rope_freqs tensor, and the tokenizer (tokenizer.json) as tokenizer.ggml.* metadata
-        when the checkpoint has one. Norms and biases stay f32.
+        when the checkpoint has one. Norms and biases stay f32. --decoded: the same file with
+        each block-quantized weight stored as the f32 values its blocks stand for (its twin).
         --random-blocks KIND: 2-D weights as random blocks of a quantized type instead (for
         comparing block decoding with llama.cpp: docs/measurements/gguf-2026-12-05/).
     write_gguf.py blocks OUT.gguf OUT_EXPECTED.f32 [--seed N]
@@ -112,17 +113,6 @@ def encode_float(x, kind):
     if kind == "bf16":  # round to nearest even
         u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
         return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2").tobytes()
-    if kind == "q6_K":
-        return encode_q6_K(x)
-    if kind == "q8_0":
-        b = x.astype(np.float32).reshape(-1, 32)
-        d = (np.abs(b).max(axis=1) / 127).astype(np.float16)
-        df = d.astype(np.float32)
-        q = np.where(df[:, None] > 0, np.rint(b / np.where(df > 0, df, 1)[:, None]), 0).clip(-127, 127).astype(np.int8)
-        out = np.zeros((b.shape[0], 34), np.uint8)
-        out[:, :2] = d.view(np.uint8).reshape(-1, 2)
-        out[:, 2:] = q.view(np.uint8)
-        return out.tobytes()
     raise ValueError(kind)
 
 
@@ -231,7 +221,11 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1):
         if arch == "llama" and (".q_proj." in hf or ".k_proj." in hf):
             x = interleave_rotary(x, heads if ".q_proj." in hf else kv_heads)
         t = kind if x.ndim == 2 else "f32"
-        if (t == "q8_0" and x.shape[-1] % 32) or (t == "q6_K" and x.shape[-1] % 256):
+        if t == "mixed":  # as llama.cpp's Q4_K_M leans: q6_K for v, down and the output
+            t = "q6_K" if any(p in hf for p in (".v_proj.", ".down_proj.", "lm_head.")) else "q4_K"
+        if t.endswith("K") and x.shape[-1] % 256:  # llama.cpp's fallbacks for rows of other lengths
+            t = {"q4_K": "q5_0", "q5_K": "q5_1", "q6_K": "q8_0"}[t]
+        if t[0] == "q" and x.shape[-1] % 32:
             t = "f32"
         if random_blocks and x.ndim == 2 and x.shape[-1] % 256 == 0:
             # Scales a model's activations survive: weights of a few tenths at most.
@@ -240,6 +234,13 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1):
                 w.tensor(names[hf], x.shape, GT["f32"], vals.astype("<f4").tobytes())
             else:
                 w.tensor(names[hf], x.shape, GT[random_blocks], raw.tobytes())
+            continue
+        if t[0] == "q":
+            raw, vals = encode_blocks(x, t)
+            if decoded:  # the floats the blocks stand for, as f32
+                w.tensor(names[hf], x.shape, GT["f32"], vals.astype("<f4").tobytes())
+            else:
+                w.tensor(names[hf], x.shape, GT[t], raw)
             continue
         w.tensor(names[hf], x.shape, GT[t], encode_float(x, t))
     w.write(out)
@@ -286,8 +287,62 @@ def encode_q6_K(x):
     step = df[:, None] * sc.astype(np.float32)
     q = np.where(step[:, :, None] > 0, np.rint(sub / np.where(step > 0, step, 1)[:, :, None]), 0)
     q = (q.clip(-32, 31) + 32).astype(np.uint8).reshape(-1, 256)
-    raw, _ = pack_q6_K(d, sc, q)
-    return raw.tobytes()
+    raw, vals = pack_q6_K(d, sc, q)
+    return raw.tobytes(), vals
+
+
+def pack_simple(kind, d, m, q):
+    """q4_0 / q4_1 / q5_0 / q5_1 / q8_0 blocks from f16 d [n], f16 m [n] (the _1 kinds) and codes
+    q [n, 32] (q8_0: int8; else unsigned): (bytes [n, block bytes], floats [n, 32])."""
+    n = q.shape[0]
+    df, mf = f(d)[:, None], f(m)[:, None]
+    if kind == "q8_0":
+        q = q.astype(np.int8)
+        return np.concatenate([d.view(np.uint8).reshape(n, 2), q.view(np.uint8)], 1), f(q) * df
+    five = kind.startswith("q5")
+    q = q.astype(np.uint8)
+    nib = (q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)
+    parts = [d.view(np.uint8).reshape(n, 2)]
+    if kind.endswith("_1"):
+        parts.append(m.view(np.uint8).reshape(n, 2))
+    if five:  # bit 4 of element j is bit j of a little-endian u32
+        bits = (q >> 4).astype(np.uint64)
+        qh = (bits << np.arange(32, dtype=np.uint64)).sum(axis=1).astype("<u4")
+        parts.append(qh.view(np.uint8).reshape(n, 4))
+    parts.append(nib)
+    offset = 16 if kind == "q5_0" else 8 if kind == "q4_0" else 0
+    vals = (f(q) - offset) * df + (mf if kind.endswith("_1") else 0)
+    return np.concatenate(parts, 1), f(vals)
+
+
+def pack_k(kind, d, dmin, sc, mn, q):
+    """q4_K / q5_K blocks from f16 d, dmin [n], 6-bit scales and mins [n, 8] and codes [n, 256]."""
+    n = q.shape[0]
+    five = kind == "q5_K"
+    packed = np.zeros((n, 12), np.uint8)  # the inverse of get_scale_min_k4
+    packed[:, 0:4] = (sc[:, 0:4] & 63) | ((sc[:, 4:8] >> 4) << 6)
+    packed[:, 4:8] = (mn[:, 0:4] & 63) | ((mn[:, 4:8] >> 4) << 6)
+    packed[:, 8:12] = (sc[:, 4:8] & 15) | ((mn[:, 4:8] & 15) << 4)
+    q = q.astype(np.uint8)
+    # 4 chunks of 64 values: 32 low nibbles then 32 high nibbles of the same 32 bytes.
+    qs = np.zeros((n, 128), np.uint8)
+    qh = np.zeros((n, 32), np.uint8)
+    vals = np.zeros((n, 256), np.float32)
+    df, dmf = f(d), f(dmin)
+    for c in range(4):
+        lo, hi = q[:, c * 64: c * 64 + 32], q[:, c * 64 + 32: c * 64 + 64]
+        qs[:, c * 32: c * 32 + 32] = (lo & 15) | ((hi & 15) << 4)
+        qh |= ((lo >> 4) << (2 * c)).astype(np.uint8) | ((hi >> 4) << (2 * c + 1)).astype(np.uint8)
+        for half, part in ((0, lo), (1, hi)):
+            j = 2 * c + half
+            dj = f(df * f(sc[:, j]))[:, None]
+            mj = f(dmf * f(mn[:, j]))[:, None]
+            vals[:, c * 64 + 32 * half: c * 64 + 32 * half + 32] = f(dj * f(part)) - mj
+    parts = [d.view(np.uint8).reshape(n, 2), dmin.view(np.uint8).reshape(n, 2), packed]
+    if five:
+        parts.append(qh)
+    parts.append(qs)
+    return np.concatenate(parts, 1), vals
 
 
 def make_blocks(kind, n, rng, scale=1.0):
@@ -295,59 +350,65 @@ def make_blocks(kind, n, rng, scale=1.0):
     if kind in ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0"):
         d = h(rng.uniform(-0.05, 0.05, n) * scale)
         m = h(rng.uniform(-0.5, 0.5, n) * scale)
-        df, mf = f(d)[:, None], f(m)[:, None]
         if kind == "q8_0":
-            q = rng.integers(-128, 128, (n, 32)).astype(np.int8)
-            return np.concatenate([d.view(np.uint8).reshape(n, 2), q.view(np.uint8)], 1), f(q) * df
-        five = kind.startswith("q5")
-        q = rng.integers(0, 32 if five else 16, (n, 32)).astype(np.uint8)
-        nib = (q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)
-        parts = [d.view(np.uint8).reshape(n, 2)]
-        if kind.endswith("_1"):
-            parts.append(m.view(np.uint8).reshape(n, 2))
-        if five:  # bit 4 of element j is bit j of a little-endian u32
-            bits = (q >> 4).astype(np.uint64)
-            qh = (bits << np.arange(32, dtype=np.uint64)).sum(axis=1).astype("<u4")
-            parts.append(qh.view(np.uint8).reshape(n, 4))
-        parts.append(nib)
-        offset = 16 if kind == "q5_0" else 8 if kind == "q4_0" else 0
-        vals = (f(q) - offset) * df + (mf if kind.endswith("_1") else 0)
-        return np.concatenate(parts, 1), f(vals)
+            return pack_simple(kind, d, m, rng.integers(-128, 128, (n, 32)))
+        return pack_simple(kind, d, m, rng.integers(0, 32 if kind.startswith("q5") else 16, (n, 32)))
     if kind in ("q4_K", "q5_K"):
-        five = kind == "q5_K"
         d, dmin = h(rng.uniform(0, 0.01, n) * scale), h(rng.uniform(0, 0.01, n) * scale)
         sc = rng.integers(0, 64, (n, 8))
         mn = rng.integers(0, 64, (n, 8))
-        packed = np.zeros((n, 12), np.uint8)  # the inverse of get_scale_min_k4
-        packed[:, 0:4] = (sc[:, 0:4] & 63) | ((sc[:, 4:8] >> 4) << 6)
-        packed[:, 4:8] = (mn[:, 0:4] & 63) | ((mn[:, 4:8] >> 4) << 6)
-        packed[:, 8:12] = (sc[:, 4:8] & 15) | ((mn[:, 4:8] & 15) << 4)
-        q = rng.integers(0, 32 if five else 16, (n, 256)).astype(np.uint8)
-        # 4 chunks of 64 values: 32 low nibbles then 32 high nibbles of the same 32 bytes.
-        qs = np.zeros((n, 128), np.uint8)
-        qh = np.zeros((n, 32), np.uint8)
-        vals = np.zeros((n, 256), np.float32)
-        df, dmf = f(d), f(dmin)
-        for c in range(4):
-            lo, hi = q[:, c * 64: c * 64 + 32], q[:, c * 64 + 32: c * 64 + 64]
-            qs[:, c * 32: c * 32 + 32] = (lo & 15) | ((hi & 15) << 4)
-            qh |= ((lo >> 4) << (2 * c)).astype(np.uint8) | ((hi >> 4) << (2 * c + 1)).astype(np.uint8)
-            for half, part in ((0, lo), (1, hi)):
-                j = 2 * c + half
-                dj = f(df * f(sc[:, j]))[:, None]
-                mj = f(dmf * f(mn[:, j]))[:, None]
-                vals[:, c * 64 + 32 * half: c * 64 + 32 * half + 32] = f(dj * f(part)) - mj
-        parts = [d.view(np.uint8).reshape(n, 2), dmin.view(np.uint8).reshape(n, 2), packed]
-        if five:
-            parts.append(qh)
-        parts.append(qs)
-        return np.concatenate(parts, 1), vals
+        q = rng.integers(0, 32 if kind == "q5_K" else 16, (n, 256))
+        return pack_k(kind, d, dmin, sc, mn, q)
     if kind == "q6_K":
         d = h(rng.uniform(0, 0.002, n) * scale)
         scales = rng.integers(-128, 128, (n, 16)).astype(np.int8)
         q = rng.integers(0, 64, (n, 256)).astype(np.uint8)
         return pack_q6_K(d, scales, q)
     raise ValueError(kind)
+
+
+def safe_div(a, b):
+    return np.where(b != 0, a / np.where(b != 0, b, 1), 0)
+
+
+def encode_blocks(x, kind):
+    """Float rows (a multiple of the block) as `kind`, with plain encoders (not ggml's search):
+    (bytes, the floats the blocks stand for, in x's shape)."""
+    if kind == "q6_K":
+        raw, vals = encode_q6_K(x)
+        return raw, vals.reshape(x.shape)
+    per = 256 if kind.endswith("K") else 32
+    b = x.astype(np.float32).reshape(-1, per)
+    n = b.shape[0]
+    if kind == "q8_0":
+        d = h(np.abs(b).max(axis=1) / 127)
+        q = np.rint(safe_div(b, f(d)[:, None])).clip(-127, 127)
+        raw, vals = pack_simple(kind, d, h(np.zeros(n)), q)
+    elif kind in ("q4_0", "q5_0"):  # d from the value of largest magnitude, sign included
+        top = 8 if kind == "q4_0" else 16
+        big = b[np.arange(n), np.abs(b).argmax(axis=1)]
+        d = h(big / -top)
+        q = np.rint(safe_div(b, f(d)[:, None]) + top).clip(0, 2 * top - 1)
+        raw, vals = pack_simple(kind, d, h(np.zeros(n)), q)
+    elif kind in ("q4_1", "q5_1"):
+        levels = 15 if kind == "q4_1" else 31
+        lo, hi = b.min(axis=1), b.max(axis=1)
+        d, m = h((hi - lo) / levels), h(lo)
+        q = np.rint(safe_div(b - f(m)[:, None], f(d)[:, None])).clip(0, levels)
+        raw, vals = pack_simple(kind, d, m, q)
+    else:  # q4_K / q5_K: per 32 values a 6-bit scale and min of the block's d and dmin
+        levels = 15 if kind == "q4_K" else 31
+        sub = b.reshape(n, 8, 32)
+        lo = np.minimum(sub.min(axis=2), 0)
+        step, mins = (sub.max(axis=2) - lo) / levels, -lo
+        d, dmin = h(step.max(axis=1) / 63), h(mins.max(axis=1) / 63)
+        sc = np.rint(safe_div(step, f(d)[:, None])).clip(0, 63).astype(np.int64)
+        mn = np.rint(safe_div(mins, f(dmin)[:, None])).clip(0, 63).astype(np.int64)
+        s_eff = f(f(d)[:, None] * f(sc))
+        m_eff = f(f(dmin)[:, None] * f(mn))
+        q = np.rint(safe_div(sub + m_eff[:, :, None], s_eff[:, :, None])).clip(0, levels).reshape(n, 256)
+        raw, vals = pack_k(kind, d, dmin, sc, mn, q)
+    return raw.tobytes(), vals.reshape(x.shape)
 
 
 def write_blocks(out, expected, seed):
@@ -371,11 +432,15 @@ def main():
     m = sub.add_parser("model")
     m.add_argument("checkpoint")
     m.add_argument("out")
-    m.add_argument("--type", default="f32", choices=["f32", "f16", "bf16", "q8_0", "q6_K"])
+    m.add_argument("--type", default="f32", choices=sorted(GT) + ["mixed"],
+                   help="2-D weights in this type (block types through plain encoders, not llama.cpp's; rows "
+                        "the K-quants cannot take fall back as llama.cpp's do); mixed: q4_K, with v, down and "
+                        "the output in q6_K")
     m.add_argument("--random-blocks", choices=sorted(k for k in GT if k[0] == "q"),
                    help="2-D tensors with rows of 256k values become random blocks of this type (a model "
                         "that checks block decoding against another engine, not one that writes text)")
-    m.add_argument("--decoded", action="store_true", help="with --random-blocks: the same weights stored as f32")
+    m.add_argument("--decoded", action="store_true",
+                   help="the floats the blocks of --type or --random-blocks stand for, stored as f32")
     b = sub.add_parser("blocks")
     b.add_argument("out")
     b.add_argument("expected")

@@ -89,8 +89,8 @@ void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
   cmd->add_option("--quantization", c.quantization,
                   "quantize on load: int8 or int4, or fp8 (e4m3 in 128x128 blocks; CUDA) on a float checkpoint "
                   "(vLLM's names of a checkpoint's own method, awq / gptq / fp8 / compressed-tensors / mlx, are "
-                  "checked against it and change nothing); none: no quantization on load (a GGUF file's "
-                  "quantized weights are otherwise quantized again to their width: int4 in groups of 32, or int8)");
+                  "checked against it and change nothing); none: nothing quantized on load (a GGUF file's blocks "
+                  "decoded to the weight dtype; by default they run as stored)");
   cmd->add_option("--runner", c.runner, "generate, or pooling: an embedding model (POST /v1/embeddings)")
       ->check(CLI::IsMember({"generate", "pooling"}))
       ->capture_default_str();
@@ -165,23 +165,11 @@ void EngineOptions::resolve_models(EngineConfig& c) const {
   TLLM_CHECK_ARG(model.from_hub || revision.empty(), "--revision ", revision,
                  " applies to a hub repository id, and --model ", c.model_dir, " is a local path");
   c.model_dir = model.dir;
-  // A GGUF's quantized weights are decoded to floats on load: quantized again to the width
-  // they had (int4 in groups of 32, as their blocks, or int8) unless --quantization names one.
-  if (model.from_gguf && c.quantization.empty() && c.load_format != "dummy") {
-    if (const int bits = gguf_weight_bits(model.dir)) {
-      c.quantization = bits == 4 ? "int4" : "int8";
-      if (bits == 4 && c.quant_group_size == EngineConfig{}.quant_group_size) c.quant_group_size = 32;
-      TLLM_LOG(Info, "gguf: its ", bits, "-bit weights are quantized again on load as ", c.quantization,
-               bits == 4 ? ", group " + std::to_string(c.quant_group_size) : std::string(),
-               " (--quantization none keeps them in the weight dtype)");
-    }
-  }
-  if (c.quantization == "none") c.quantization.clear();
 }
 
 ResolvedModel resolve_model_arg(const std::string& model, const HubOptions& hub) {
-  if (is_gguf_file(model)) return {materialize_gguf(model), false, true};
-  if (const auto ref = parse_hub_gguf_ref(model)) return {materialize_gguf(resolve_hub_gguf(*ref, hub)), true, true};
+  if (is_gguf_file(model)) return {materialize_gguf(model), false};
+  if (const auto ref = parse_hub_gguf_ref(model)) return {materialize_gguf(resolve_hub_gguf(*ref, hub)), true};
   return resolve_model(model, hub);
 }
 

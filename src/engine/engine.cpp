@@ -482,7 +482,8 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   std::snprintf(took, sizeof(took), "%.1f", load_s);
   TLLM_LOG(Info, "loaded ", mc.architecture, " from ", c.model_dir, " on ", I.backend->name(), " in ", took,
            " s: ", I.model->weight_bytes() >> 20, " MiB of weights (",
-           mo.quantization.empty() ? dtype_name(mo.weight_dtype) : mo.quantization.c_str(), "), KV cache ",
+           mo.quantization.empty() || mo.quantization == "none" ? dtype_name(mo.weight_dtype) : mo.quantization.c_str(),
+           "), KV cache ",
            num_blocks, " blocks x ", c.block_size, " tokens (", (num_blocks * per_block) >> 20, " MiB ",
            dtype_name(kv_dtype), ")");
 }

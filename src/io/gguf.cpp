@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -165,76 +167,140 @@ uint64_t ggml_row_bytes(uint32_t type, int64_t n) {
   return static_cast<uint64_t>(n / t.block) * static_cast<uint64_t>(t.block_bytes);
 }
 
-void ggml_dequantize(uint32_t type, const uint8_t* src, float* y, int64_t n) {
+int ggml_affine_bits(uint32_t type) {
+  switch (type) {
+    case kQ4_0: case kQ4_1: case kQ4_K: return 4;
+    case kQ5_0: case kQ5_1: case kQ5_K: return 5;
+    case kQ8_0: return 8;
+    default: return 0;
+  }
+}
+
+void ggml_affine_groups(uint32_t type, const uint8_t* src, int64_t n, uint8_t* q, float* scales, float* offsets) {
   const TypeTraits t = traits(type);
-  TLLM_ASSERT(t.block_bytes > 0 && n % t.block == 0);
+  TLLM_ASSERT(ggml_affine_bits(type) != 0 && n % t.block == 0);
   const int64_t blocks = n / t.block;
-  for (int64_t b = 0; b < blocks; ++b, src += t.block_bytes, y += t.block) {
+  for (int64_t b = 0; b < blocks; ++b, src += t.block_bytes, q += t.block) {
     const uint8_t* x = src;
+    float* sc = scales + b * (t.block / 32);
+    float* of = offsets + b * (t.block / 32);
     switch (type) {
-      case kQ4_0: {  // f16 d; 16 bytes: element j in the low nibble of byte j, j + 16 in the high
-        const float d = h2f(x);
-        for (int j = 0; j < 16; ++j) {
-          y[j] = static_cast<float>((x[2 + j] & 0xF) - 8) * d;
-          y[j + 16] = static_cast<float>((x[2 + j] >> 4) - 8) * d;
-        }
-        break;
-      }
+      case kQ4_0:    // f16 d; 16 bytes: element j in the low nibble of byte j, j + 16 in the high
       case kQ4_1: {  // f16 d, f16 m: q * d + m
-        const float d = h2f(x), m = h2f(x + 2);
+        const bool one = type == kQ4_1;
+        const float d = h2f(x);
+        sc[0] = d;
+        of[0] = one ? h2f(x + 2) : -8.0f * d;
+        const uint8_t* qs = x + (one ? 4 : 2);
         for (int j = 0; j < 16; ++j) {
-          y[j] = static_cast<float>(x[4 + j] & 0xF) * d + m;
-          y[j + 16] = static_cast<float>(x[4 + j] >> 4) * d + m;
+          q[j] = qs[j] & 0xF;
+          q[j + 16] = qs[j] >> 4;
         }
         break;
       }
       case kQ5_0:
       case kQ5_1: {  // f16 d [, f16 m]; u32 fifth bits; 16 bytes of low nibbles
         const bool one = type == kQ5_1;
-        const float d = h2f(x), m = one ? h2f(x + 2) : 0.f;
+        const float d = h2f(x);
+        sc[0] = d;
+        of[0] = one ? h2f(x + 2) : -16.0f * d;
         const uint8_t* hp = x + (one ? 4 : 2);
         uint32_t qh;
         std::memcpy(&qh, hp, 4);
         const uint8_t* qs = hp + 4;
         for (int j = 0; j < 16; ++j) {
-          const int h0 = ((qh >> j) << 4) & 0x10, h1 = (qh >> (j + 12)) & 0x10;
-          const int q0 = (qs[j] & 0xF) | h0, q1 = (qs[j] >> 4) | h1;
-          y[j] = one ? static_cast<float>(q0) * d + m : static_cast<float>(q0 - 16) * d;
-          y[j + 16] = one ? static_cast<float>(q1) * d + m : static_cast<float>(q1 - 16) * d;
+          q[j] = static_cast<uint8_t>((qs[j] & 0xF) | (((qh >> j) << 4) & 0x10));
+          q[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10));
         }
         break;
       }
-      case kQ8_0: {
+      case kQ8_0: {  // f16 d; 32 int8: the code q + 128 and the offset -128 d (both exact)
         const float d = h2f(x);
-        for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<int8_t>(x[2 + j])) * d;
+        sc[0] = d;
+        of[0] = -128.0f * d;
+        for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>(static_cast<int8_t>(x[2 + j]) + 128);
         break;
       }
       case kQ4_K:
       case kQ5_K: {  // f16 d, f16 dmin, 12 bytes of 6-bit scales / mins [, 32 bytes of fifth bits], 128 bytes
         const bool five = type == kQ5_K;
         const float d = h2f(x), dmin = h2f(x + 2);
-        const uint8_t* scales = x + 4;
+        const uint8_t* packed = x + 4;
         const uint8_t* qh = x + 16;
-        const uint8_t* q = x + (five ? 48 : 16);
-        float* out = y;
+        const uint8_t* qs = x + (five ? 48 : 16);
+        uint8_t* out = q;
         uint8_t u1 = 1, u2 = 2;
-        for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32, u1 <<= 2, u2 <<= 2) {
-          int sc, m;
-          scale_min_k4(is, scales, sc, m);
-          const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-          scale_min_k4(is + 1, scales, sc, m);
-          const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
-          for (int l = 0; l < 32; ++l) {
-            const int hi = five && (qh[l] & u1) ? 16 : 0;
-            *out++ = d1 * static_cast<float>((q[l] & 0xF) + hi) - m1;
+        // Chunks of 64: 32 low nibbles (sub-block 2c), then the same bytes' high nibbles (2c + 1).
+        for (int c = 0; c < 4; ++c, qs += 32, u1 <<= 2, u2 <<= 2) {
+          for (int half = 0; half < 2; ++half) {
+            int s, m;
+            scale_min_k4(2 * c + half, packed, s, m);
+            sc[2 * c + half] = d * static_cast<float>(s);
+            of[2 * c + half] = -(dmin * static_cast<float>(m));
           }
-          for (int l = 0; l < 32; ++l) {
-            const int hi = five && (qh[l] & u2) ? 16 : 0;
-            *out++ = d2 * static_cast<float>((q[l] >> 4) + hi) - m2;
-          }
+          for (int l = 0; l < 32; ++l) *out++ = static_cast<uint8_t>((qs[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0));
+          for (int l = 0; l < 32; ++l) *out++ = static_cast<uint8_t>((qs[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0));
         }
         break;
       }
+      default:
+        TLLM_ASSERT(false);
+    }
+  }
+}
+
+void ggml_q6_K_groups(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* offsets) {
+  const TypeTraits t = traits(kQ6_K);
+  TLLM_ASSERT(n % t.block == 0);
+  for (int64_t b = 0; b < n / t.block; ++b, src += t.block_bytes, codes += t.block, scales += 8, offsets += 8) {
+    // 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales (one per 16 values), f16 d.
+    // Value e of each half of 128 is l + 32 k (l < 32): its low bits in nibble k / 2 of
+    // byte l + 32 (k % 2), its high bits at bit 2 k of byte l.
+    const uint8_t* ql = src;
+    const uint8_t* qh = src + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(src + 192);
+    const float d = h2f(src + 208);
+    int q[256];
+    for (int half = 0; half < 2; ++half)
+      for (int l = 0; l < 32; ++l)
+        for (int k = 0; k < 4; ++k) {
+          const uint8_t lo = ql[64 * half + l + 32 * (k % 2)];
+          q[128 * half + l + 32 * k] = (((k < 2 ? lo : lo >> 4) & 0xF) | (((qh[32 * half + l] >> (2 * k)) & 3) << 4)) - 32;
+        }
+    for (int g = 0; g < 8; ++g) {
+      const int a = sc[2 * g], c = sc[2 * g + 1];
+      const int big = std::abs(a) >= std::abs(c) ? a : c;
+      scales[g] = d * static_cast<float>(big) * 0.25f;  // exact: an f16 times an int8, over 4
+      offsets[g] = -128.0f * scales[g];
+      for (int j = 0; j < 32; ++j) {
+        const int s = j < 16 ? a : c;
+        // 4 q s / big: 4 q on the larger half; the other half rounded to that grid.
+        const int v = big == 0 ? 0 : static_cast<int>(std::lround(4.0 * q[32 * g + j] * s / big));
+        codes[32 * g + j] = static_cast<uint8_t>(std::clamp(v + 128, 0, 255));
+      }
+    }
+  }
+}
+
+void ggml_dequantize(uint32_t type, const uint8_t* src, float* y, int64_t n) {
+  const TypeTraits t = traits(type);
+  TLLM_ASSERT(t.block_bytes > 0 && n % t.block == 0);
+  const int64_t blocks = n / t.block;
+  if (ggml_affine_bits(type) != 0) {
+    // code * scale + offset is ggml's own arithmetic: (q - 8) * d and q * d + m are exact in
+    // f32 either way, and the K-quants' d * sc * q - dmin * m rounds once, in the same place.
+    uint8_t q[256];
+    float sc[8], of[8];
+    for (int64_t b = 0; b < blocks; ++b, src += t.block_bytes, y += t.block) {
+      ggml_affine_groups(type, src, t.block, q, sc, of);
+      for (int j = 0; j < t.block; ++j) y[j] = static_cast<float>(q[j]) * sc[j / 32] + of[j / 32];
+    }
+    return;
+  }
+  TLLM_ASSERT(type == kQ6_K);
+  for (int64_t b = 0; b < blocks; ++b, src += t.block_bytes, y += t.block) {
+    const uint8_t* x = src;
+    switch (type) {
       case kQ6_K: {  // 128 bytes low 4 bits, 64 bytes high 2 bits, 16 int8 scales, f16 d
         const uint8_t* ql = x;
         const uint8_t* qh = x + 128;

@@ -62,6 +62,8 @@ class GgufFile {
   // says which dtype that is without reading it.
   Tensor tensor_floats(const std::string& name) const;
   DType float_dtype(const std::string& name) const;
+  // The tensor's bytes as stored (its blocks, for a quantized type).
+  const uint8_t* tensor_bytes(const std::string& name) const { return data_ + tensor(name).offset; }
 
  private:
   GgufFile() = default;
@@ -82,5 +84,23 @@ std::string ggml_type_name(uint32_t type);
 uint64_t ggml_row_bytes(uint32_t type, int64_t n);
 // Decodes `n` elements (a whole number of blocks) of a block-quantized type into dst.
 void ggml_dequantize(uint32_t type, const uint8_t* src, float* dst, int64_t n);
+
+// The block types whose elements are an unsigned integer code times a scale plus an offset
+// per group of 32 consecutive elements (q4_0, q4_1, q4_K: 4-bit codes; q5_0, q5_1, q5_K: 5;
+// q8_0: 8, the int8 stored plus 128): their code width, or 0 (q6_K's scales change every 16
+// elements; float types).
+int ggml_affine_bits(uint32_t type);
+// Decodes `n` elements of such a type into one code per element (codes[n]) and a scale and an
+// offset per group of 32 (scales / offsets [n / 32]), so that element i is
+// codes[i] * scales[i / 32] + offsets[i / 32]: the scale and offset are exact f32 values
+// (an f16, or a K-quant's f16 times its 6-bit integer), and that sum is ggml's own value.
+void ggml_affine_groups(uint32_t type, const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* offsets);
+// q6_K blocks (a 6-bit q in [-32, 31] times d times an int8 scale per 16 values) as 8-bit
+// codes in groups of 32 in the same form: per group, the scale is d times the larger of its two
+// int8 scales over 4, so that half's values are exact (code 128 + 4 q) and the other half's,
+// 4 q s / s_larger, are rounded to that grid: exact where that is an integer, else within 1/8
+// of the larger half's step (a code that would be 256, only where the two scales are of
+// opposite signs and equal size, is 255).
+void ggml_q6_K_groups(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* offsets);
 
 }  // namespace tllm

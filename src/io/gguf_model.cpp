@@ -302,22 +302,6 @@ void make_tokenizer(const GgufFile& g, const std::string& path, int64_t context,
   write_json(out / "generation_config.json", gen);
 }
 
-// 4, 8 or 0 by the elements of the q / k / v / o / gate / up / down weights.
-int linear_bits(const GgufFile& g, const json& tensor_map) {
-  int64_t by[3] = {0, 0, 0};  // float, 4-bit, 5- to 8-bit
-  for (const auto& [hf, entry] : tensor_map.items()) {
-    if (!hf.ends_with("proj.weight")) continue;
-    const GgufTensorInfo& t = g.tensor(entry["name"].get<std::string>());
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    const std::string type = ggml_type_name(t.type);
-    by[type.starts_with("q4") ? 1 : type.starts_with("q") ? 2 : 0] += n;
-  }
-  if (by[1] >= by[0] && by[1] >= by[2] && by[1] > 0) return 4;
-  if (by[2] >= by[0] && by[2] > 0) return 8;
-  return 0;
-}
-
 std::string default_cache_root() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/tinyllm/gguf";
   const char* home = std::getenv("HOME");
@@ -325,13 +309,6 @@ std::string default_cache_root() {
 }
 
 }  // namespace
-
-int gguf_weight_bits(const std::string& folder) {
-  const fs::path p = fs::path(folder) / "gguf_tensors.json";
-  std::ifstream in(p);
-  const json j = json::parse(in, nullptr, false);
-  return j.is_object() && j.contains("weight_bits") && j["weight_bits"].is_number_integer() ? j["weight_bits"].get<int>() : 0;
-}
 
 bool is_gguf_file(const std::string& path) {
   std::error_code ec;
@@ -373,7 +350,7 @@ std::string materialize_gguf(const std::string& gguf_path, const std::string& ca
     else
       TLLM_LOG(Warn, "gguf: ", path, " holds no tokenizer (tokenizer.ggml.*): token ids only");
     write_json(tmp / "gguf_tensors.json",
-               {{"gguf", "model.gguf"}, {"tensors", tensor_map}, {"weight_bits", linear_bits(*g, tensor_map)}});
+               {{"gguf", "model.gguf"}, {"tensors", tensor_map}});
     fs::create_symlink(src, tmp / "model.gguf");
     fs::rename(tmp, dir, ec);
     if (ec && !fs::exists(dir / "gguf_tensors.json")) throw fs::filesystem_error("rename", tmp, dir, ec);

@@ -21,11 +21,6 @@
 
 namespace tllm {
 
-// The bits the folder's linear weights are stored at in the file, by most elements: 4 (q4_0,
-// q4_1, q4_K), 8 (q5_0 .. q8_0, q5_K, q6_K: they fit 8-bit codes) or 0 (float). The CLI
-// quantizes a GGUF's weights on load to that width unless --quantization says otherwise.
-int gguf_weight_bits(const std::string& folder);
-
 // True where `path` names a regular file that starts with the GGUF magic.
 bool is_gguf_file(const std::string& path);
 

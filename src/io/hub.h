@@ -44,7 +44,6 @@ struct HubOptions {
 struct ResolvedModel {
   std::string dir;        // the folder to load
   bool from_hub = false;  // true where `dir` is a hub snapshot
-  bool from_gguf = false; // true where `dir` was made from a GGUF file (io/gguf_model.h)
 };
 
 // `model` itself where a file or folder of that name exists (the loaders report what is wrong

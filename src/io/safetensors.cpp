@@ -320,6 +320,15 @@ Checkpoint Checkpoint::open(const std::string& dir) {
   return ck;
 }
 
+// The stored row of row r of a GGUF tensor: llama.cpp's converter stores row i of each of a
+// Llama q / k weight's `heads` heads' first half at 2i and of its second half at 2i + 1 (its
+// rotary pairs neighbours); HF's order pairs i with i + half. heads 0: the same row.
+static int64_t gguf_stored_row(int64_t r, int64_t rows, int64_t heads) {
+  if (heads == 0) return r;
+  const int64_t head = rows / heads, half = head / 2, in = r % head;
+  return r - in + 2 * (in % half) + in / half;
+}
+
 void Checkpoint::open_gguf(const std::string& map_path) {
   const json m = read_json_file(map_path);
   TLLM_CHECK_ARG(m.is_object() && m.contains("gguf") && m["gguf"].is_string() && m.contains("tensors") &&
@@ -364,20 +373,40 @@ Tensor Checkpoint::get(const std::string& name) const {
     Tensor t = gguf_->tensor_floats(g->second.gguf_name);
     const int64_t heads = g->second.permute_heads;
     if (heads == 0) return t;
-    // llama.cpp's converter stores row i of each head's first half at 2i and of its second
-    // half at 2i + 1 (its rotary pairs neighbours); HF's order pairs i with i + half.
-    const int64_t rows = t.dim(0), cols = t.numel() / rows, head = rows / heads, half = head / 2;
+        const int64_t rows = t.dim(0), cols = t.numel() / rows;
     const size_t row_bytes = dtype_nbytes(t.dtype(), cols);
     Tensor out = Tensor::empty(t.shape(), t.dtype());
     const auto* src = static_cast<const char*>(t.raw());
     auto* dst = static_cast<char*>(out.raw());
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t i = 0; i < half; ++i)
-        for (int64_t s = 0; s < 2; ++s)
-          std::memcpy(dst + (h * head + s * half + i) * row_bytes, src + (h * head + 2 * i + s) * row_bytes, row_bytes);
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + r * row_bytes, src + gguf_stored_row(r, rows, heads) * row_bytes, row_bytes);
     return out;
   }
   return where_.at(name)->get(name);
+}
+
+std::optional<uint32_t> Checkpoint::gguf_type(const std::string& name) const {
+  info(name);  // error naming the checkpoint when absent
+  auto g = gguf_tensors_.find(name);
+  if (g == gguf_tensors_.end()) return std::nullopt;
+  return gguf_->tensor(g->second.gguf_name).type;
+}
+
+std::optional<Checkpoint::GgufRows> Checkpoint::gguf_rows(const std::string& name) const {
+  info(name);  // error naming the checkpoint when absent
+  auto g = gguf_tensors_.find(name);
+  if (g == gguf_tensors_.end()) return std::nullopt;
+  const GgufTensorInfo& gi = gguf_->tensor(g->second.gguf_name);
+  GgufRows out;
+  out.type = gi.type;
+  out.rows = gi.shape.empty() ? 1 : gi.shape[0];
+  out.cols = out.rows == 0 ? 0 : static_cast<int64_t>(shape_numel(Shape(gi.shape.begin(), gi.shape.end()))) / out.rows;
+  const uint64_t row_bytes = out.rows == 0 ? 0 : gi.nbytes / static_cast<uint64_t>(out.rows);
+  const uint8_t* base = gguf_->tensor_bytes(g->second.gguf_name);
+  out.row.resize(static_cast<size_t>(out.rows));
+  for (int64_t r = 0; r < out.rows; ++r)
+    out.row[r] = base + gguf_stored_row(r, out.rows, g->second.permute_heads) * row_bytes;
+  return out;
 }
 
 std::vector<std::string> Checkpoint::names() const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,18 @@ class Checkpoint {
   const TensorInfo& info(const std::string& name) const;  // error lists the checkpoint dir
   Tensor get(const std::string& name) const;
   std::vector<std::string> names() const;
+
+  // A tensor of a GGUF file as stored: its ggml type (io/gguf.h) and each row's bytes (its
+  // blocks) in the checkpoint's row order (llama.cpp's q / k row order undone); nullopt for a
+  // safetensors tensor.
+  struct GgufRows {
+    uint32_t type = 0;
+    int64_t rows = 0, cols = 0;
+    std::vector<const uint8_t*> row;
+  };
+  std::optional<GgufRows> gguf_rows(const std::string& name) const;
+  // Just the ggml type of a GGUF tensor; nullopt for a safetensors one.
+  std::optional<uint32_t> gguf_type(const std::string& name) const;
 
  private:
   struct GgufTensor {

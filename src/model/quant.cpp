@@ -6,6 +6,7 @@
 
 #include "core/logging.h"
 #include "core/thread_pool.h"
+#include "io/gguf.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
@@ -93,6 +94,7 @@ const char* quant_format_name(QuantFormat f) {
     case QuantFormat::Gptq: return "gptq";
     case QuantFormat::Fp8: return "fp8";
     case QuantFormat::CompressedTensors: return "compressed-tensors";
+    case QuantFormat::Gguf: return "gguf";
   }
   return "?";
 }
@@ -179,6 +181,66 @@ void parse_compressed_tensors(const JsonFields& qc, QuantSpec& s) {
   }
   if (scheme.empty()) qc.fail("config_groups", "no config group quantizes weights");
   if (s.format != QuantFormat::CompressedTensors) s.format = QuantFormat::Fp8, s.bits = 8;
+}
+
+}  // namespace
+
+namespace {
+
+// The module a GGUF weight runs in: q / k / v and gate / up are fused into one weight.
+std::string fused_module(std::string name) {
+  for (const auto& [part, fused] : {std::pair<const char*, const char*>{".q_proj.", ".qkv."}, {".k_proj.", ".qkv."},
+                                    {".v_proj.", ".qkv."}, {".gate_proj.", ".gate_up."}, {".up_proj.", ".gate_up."}})
+    if (const size_t at = name.find(part); at != std::string::npos) return name.replace(at, std::strlen(part), fused);
+  return name;
+}
+
+bool ggml_quantized(uint32_t type) { return ggml_type_name(type).starts_with("q"); }
+
+// A GGUF folder: the block types of its matrices and the bytes per weight the kernels read
+// (decoder layers, lm_head) under format Gguf. False when no matrix is block-quantized.
+bool scan_gguf(const std::string& dir, QuantSpec& s) {
+  const Checkpoint ck = Checkpoint::open(dir);
+  std::map<std::string, int> types;
+  struct Fused {
+    double params = 0;
+    bool quantized = false, wide = false, f32_scales = false;
+  };
+  std::map<std::string, Fused> fused;
+  for (const std::string& n : ck.names()) {
+    const std::optional<uint32_t> t = ck.gguf_type(n);
+    if (!t || !n.ends_with(".weight") || ck.info(n).shape.size() != 2) continue;
+    ++types[ggml_type_name(*t)];
+    Fused& f = fused[fused_module(n)];
+    f.params += static_cast<double>(shape_numel(ck.info(n).shape));
+    if (!ggml_quantized(*t)) continue;
+    f.quantized = true;
+    f.wide = f.wide || ggml_affine_bits(*t) != 4;
+    f.f32_scales = f.f32_scales || ggml_type_name(*t).ends_with("_K");
+  }
+  bool any = false;
+  for (const auto& [type, n] : types) any = any || type.starts_with("q");
+  if (!any) return false;
+  for (const auto& [type, n] : types)
+    s.gguf_types += (s.gguf_types.empty() ? "" : ", ") + type + " (" + std::to_string(n) + ")";
+  // Float matrices fused with quantized ones and every part of a fused weight of mixed widths
+  // run at 8 bits; a float matrix alone stays dense (bf16 counted here).
+  auto bpw = [](const Fused& f) {
+    return !f.quantized ? 2.0 : (f.wide ? 1.0 : 0.5) + (f.f32_scales ? 8.0 : 4.0) / 32;
+  };
+  double layer_params = 0, layer_bytes = 0;
+  for (const auto& [name, f] : fused)
+    if (name.find(".layers.") != std::string::npos) layer_params += f.params, layer_bytes += f.params * bpw(f);
+  s.gguf_layer_bpw = layer_params > 0 ? layer_bytes / layer_params : 0;
+  const auto head = fused.count("lm_head.weight") ? fused.find("lm_head.weight") : fused.find("model.embed_tokens.weight");
+  s.gguf_head_bpw = head != fused.end() ? bpw(head->second) : 0;
+  // The width most of the layers' weights take.
+  double narrow = 0;
+  for (const auto& [name, f] : fused)
+    if (name.find(".layers.") != std::string::npos && f.quantized && !f.wide) narrow += f.params;
+  s.bits = narrow * 2 >= layer_params ? 4 : 8;
+  s.group_size = 32;
+  return true;
 }
 
 }  // namespace
@@ -302,14 +364,25 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
       }
     }
   }
+  const std::string opt = lower(option);
+  // A folder made from a GGUF file: its blocks as they are, unless --quantization says none
+  // (decoded to floats) or int8 / int4 (the decoded weights quantized again).
+  if (s.format == QuantFormat::None && file_exists(model_dir + "/gguf_tensors.json") && scan_gguf(model_dir, s)) {
+    s.format = QuantFormat::Gguf;
+    s.source = model_dir + "/gguf_tensors.json";
+  }
+  if (opt == "none") {
+    if (s.format == QuantFormat::Gguf) s.format = QuantFormat::None;
+    return s;
+  }
   // vLLM's --quantization also names the checkpoint's own method (awq, gptq, fp8, ...): that
   // is a statement about the checkpoint, checked here and otherwise without effect.
-  const std::string opt = lower(option);
   const std::vector<std::pair<std::string, QuantFormat>> kNamed = {
       {"awq", QuantFormat::Awq},        {"awq_marlin", QuantFormat::Awq},
       {"gptq", QuantFormat::Gptq},      {"gptq_marlin", QuantFormat::Gptq},
       {"fp8", QuantFormat::Fp8},        {"compressed-tensors", QuantFormat::CompressedTensors},
-      {"mlx", QuantFormat::Mlx},        {"compressed_tensors", QuantFormat::CompressedTensors}};
+      {"mlx", QuantFormat::Mlx},        {"compressed_tensors", QuantFormat::CompressedTensors},
+      {"gguf", QuantFormat::Gguf}};
   for (const auto& [name, fmt] : kNamed) {
     if (opt != name) continue;
     const bool ct_fp8 = fmt == QuantFormat::CompressedTensors && s.format == QuantFormat::Fp8 && !s.ct_format.empty();
@@ -332,9 +405,10 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
   }
   if (!option.empty()) {
     // FP8 and act-order weights are dequantized on load, so they can be quantized on too.
-    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.dequantized_on_load(), s.source,
-                   " describes a pre-quantized (", quant_format_name(s.format), ") checkpoint; --quantization ", option,
-                   " applies to float, FP8 and act-order checkpoints only (leave it out)");
+    TLLM_CHECK_ARG(s.format == QuantFormat::None || s.format == QuantFormat::Gguf || s.dequantized_on_load(),
+                   s.source, " describes a pre-quantized (", quant_format_name(s.format),
+                   ") checkpoint; --quantization ", option,
+                   " applies to float, FP8, GGUF and act-order checkpoints only (leave it out)");
     s.format = QuantFormat::OnLoad;
     if (option == "int8") {
       s.bits = 8;
@@ -346,8 +420,8 @@ QuantSpec QuantSpec::resolve(const std::string& model_dir, const std::string& op
       s.group_size = group_size;
     } else {
       throw InvalidArgument("--quantization " + option +
-                            " is not supported (int8, int4 to quantize on load; or the checkpoint's own method: awq, "
-                            "gptq, fp8, compressed-tensors, mlx)");
+                            " is not supported (int8, int4 to quantize on load; none; or the checkpoint's own "
+                            "method: awq, gptq, fp8, compressed-tensors, mlx, gguf)");
     }
   }
   return s;
@@ -373,6 +447,7 @@ std::string QuantSpec::describe() const {
     if (format != QuantFormat::OnLoad) return from + ", dequantized on load";
     from = " (from " + from + ")";
   }
+  if (format == QuantFormat::Gguf) return "gguf blocks as stored: " + gguf_types + "; codes in groups of 32";
   if (format == QuantFormat::OnLoad && bits == 8) return d + " 8-bit per channel" + from;
   if (format == QuantFormat::CompressedTensors) d += " " + ct_format;
   d += " " + std::to_string(bits) + "-bit";
@@ -393,6 +468,7 @@ double quant_bytes_per_weight(const QuantSpec& spec, bool head, DType dense) {
       if (head || spec.bits == 8) return 1.0;
       return 0.5 + 4.0 / spec.group_size;
     case QuantFormat::Mlx: return (spec.bits <= 4 ? 0.5 : 1.0) + 4.0 / spec.group_size;  // f16 when exact
+    case QuantFormat::Gguf: return head ? spec.gguf_head_bpw : spec.gguf_layer_bpw;
     case QuantFormat::Awq:
     case QuantFormat::Gptq:
     case QuantFormat::CompressedTensors:
@@ -454,6 +530,35 @@ QuantizedMatrix quantize_affine(const float* w, int64_t rows, int64_t cols, int 
         m.scales.data<float>()[r * G + g] = s;
         m.offsets.data<float>()[r * G + g] = o;
       }
+  });
+  return m;
+}
+
+QuantizedMatrix decode_gguf(const Checkpoint& ck, const std::string& name, int64_t rows, int64_t cols,
+                            ThreadPool* pool) {
+  const std::optional<Checkpoint::GgufRows> g = ck.gguf_rows(name);
+  TLLM_CHECK(g.has_value(), ck.dir(), ": ", name, " is not a GGUF tensor");
+  TLLM_CHECK_ARG(g->rows == rows && g->cols == cols, ck.dir(), ": GGUF tensor ", name, " is [", g->rows, ", ", g->cols,
+                 "], the model expects [", rows, ", ", cols, "]");
+  const int bits = ggml_affine_bits(g->type);
+  const bool q6k = ggml_type_name(g->type) == "q6_K";
+  if ((bits == 0 && !q6k) || cols % 32 != 0) {
+    // Floats fused with quantized weights: 8-bit codes.
+    const Tensor h = ck.get(name);
+    Tensor f = Tensor::empty(h.shape(), DType::F32);
+    host_to_f32(h, f.data<float>(), pool);
+    return quantize_affine(f.data<float>(), rows, cols, 8, 32, DType::F16, pool);
+  }
+  QuantizedMatrix m = empty_matrix(rows, cols, bits == 4 ? 4 : 8, 32);
+  const int64_t G = cols / 32;
+  parallel_rows(pool, rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      uint8_t* q = m.codes.data<uint8_t>() + r * cols;
+      float* sc = m.scales.data<float>() + r * G;
+      float* of = m.offsets.data<float>() + r * G;
+      if (q6k) ggml_q6_K_groups(g->row[r], cols, q, sc, of);
+      else ggml_affine_groups(g->type, g->row[r], cols, q, sc, of);
+    }
   });
   return m;
 }
@@ -947,6 +1052,13 @@ std::optional<std::pair<int, int>> QuantLoader::stored_scheme(const Checkpoint& 
           ckpt.has(module + ".weight_scale"))
         return std::pair<int, int>{8, -1};  // int-quantized, per channel
       return std::nullopt;                  // dense (or FP8, dequantized as a dense weight)
+    case QuantFormat::Gguf: {
+      const std::string name = module + ".weight";
+      if (!ckpt.has(name)) return std::nullopt;
+      const std::optional<uint32_t> t = ckpt.gguf_type(name);
+      if (!t || !ggml_quantized(*t)) return std::nullopt;
+      return std::pair<int, int>{ggml_affine_bits(*t) == 4 ? 4 : 8, 32};
+    }
     default: return std::nullopt;
   }
 }
@@ -983,6 +1095,12 @@ QuantizedMatrix QuantLoader::decode(WeightLoader& w, const std::string& module, 
                                 get(".weight_g_idx", false), get(".weight_shape", false), rows, cols, bits, group,
                                 what);
       return decode_ct_int8(get(".weight"), get(".weight_scale"), rows, cols, what);
+    case QuantFormat::Gguf: {
+      w.mark_used(module + ".weight");
+      QuantizedMatrix m = decode_gguf(ck, module + ".weight", rows, cols, pool_.get());
+      m.bits = std::max(m.bits, bits);  // 4-bit codes of a part fused with wider ones
+      return m;
+    }
     default: TLLM_THROW("internal error: decode of ", quant_format_name(spec_.format));
   }
 }
@@ -1054,6 +1172,9 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
     all_same = all_same && schemes.back() == schemes.front();
   }
   if (!any) return std::nullopt;
+  if (spec_.format == QuantFormat::Gguf)  // float parts beside quantized ones: 8-bit codes (decode_gguf)
+    for (auto& sc : schemes)
+      if (!sc) sc = std::pair<int, int>{8, 32};
   std::vector<QuantizedMatrix> parts;
   const size_t quantized_part = static_cast<size_t>(
       std::find_if(schemes.begin(), schemes.end(), [](const auto& sc) { return sc.has_value(); }) - schemes.begin());

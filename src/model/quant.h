@@ -47,6 +47,15 @@
 //   weights ("float-quantized", FP8 "channel" / "tensor" / "block"): <m>.weight F8_E4M3 and
 //   <m>.weight_scale, dequantized on load as FP8 above. Act-order ("actorder": "group", a
 //   weight_g_idx that is not k / group) is dequantized on load, as GPTQ's.
+// - GGUF (a folder made from a llama.cpp file, io/gguf_model.h): each weight's blocks as
+//   stored. q4_0 / q4_1 / q4_K become 4-bit codes and q5_0 / q5_1 / q5_K / q8_0 8-bit codes,
+//   each with an f32 scale and offset per group of 32 that give ggml's own values
+//   (ggml_affine_groups): the same weights, not quantized again. q6_K (a scale per 16 values)
+//   becomes 8-bit codes in groups of 32 whose larger-scale half is exact and whose other half
+//   is rounded to 1/4 of that half's step (ggml_q6_K_groups); a float weight fused with
+//   quantized ones (q|k|v, gate|up) is quantized as 8-bit codes; fused parts of different
+//   widths run at 8 bits. --quantization none decodes every block to the weight dtype; int8 / int4
+//   quantize the decoded weights on load.
 // Everything else (AWQ GEMV/Marlin versions, other bit widths, MLX modes
 // other than affine) is rejected with an error naming the field and what is supported.
 //
@@ -70,7 +79,7 @@ class Checkpoint;
 class ThreadPool;
 class WeightLoader;
 
-enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq, Fp8, CompressedTensors };
+enum class QuantFormat : uint8_t { None, OnLoad, Mlx, Awq, Gptq, Fp8, CompressedTensors, Gguf };
 const char* quant_format_name(QuantFormat f);
 
 struct QuantSpec {
@@ -96,15 +105,21 @@ struct QuantSpec {
   std::string fp8_fmt;
   std::string ct_format;  // compressed-tensors' "format" ("pack-quantized", "float-quantized", ...)
   bool ct_symmetric = true;  // compressed-tensors' "symmetric": false needs <m>.weight_zero_point
+  // A GGUF folder: its weights' block types ("q4_K (168), q6_K (29)") and, for the roofline,
+  // the bytes per weight the kernels read in the decoder layers and in the lm_head (format
+  // Gguf; 0 when not one).
+  std::string gguf_types;
+  double gguf_layer_bpw = 0, gguf_head_bpw = 0;
   // The backend runs e4m3 weights as they are (Backend::takes_fp8_weights); set by the caller
   // before loading. Then FP8 linears load as QuantScheme::Fp8E4M3 instead of dequantized.
   bool fp8_kernels = false;
 
   // Reads <model_dir>/config.json and combines it with the --quantization option
   // ("", "int8", "int4"; or, as vLLM's flag does, the checkpoint's own method: "awq",
-  // "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors", "mlx", which must match
-  // it and change nothing). A pre-quantized checkpoint with an option set is an error, but for
-  // FP8, whose dequantized weights can be quantized on load like a bf16 checkpoint's.
+  // "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors", "mlx", "gguf", which must
+  // match it and change nothing; "none": nothing quantized on load, and a GGUF's blocks
+  // decoded to floats). A pre-quantized checkpoint with an option set is an error, but for
+  // FP8 and GGUF, whose decoded weights can be quantized on load like a bf16 checkpoint's.
   static QuantSpec resolve(const std::string& model_dir, const std::string& option, int group_size);
   std::string describe() const;  // "awq 4-bit, group 128"
   // A pre-quantized format whose checkpoint holds no stored-quantized weight at all (an AWQ
@@ -167,6 +182,12 @@ QuantizedMatrix quantize_int8_per_channel(const float* w, int64_t rows, int64_t 
 QuantizedMatrix quantize_affine(const float* w, int64_t rows, int64_t cols, int bits, int group_size,
                                 DType scale_dtype = DType::F16, ThreadPool* pool = nullptr);
 
+// A GGUF weight (Checkpoint::gguf_rows) as codes in groups of 32: the blocks' own codes,
+// scales and offsets for q4_0 / q4_1 / q5_0 / q5_1 / q8_0 / q4_K / q5_K (5-bit codes as 8-bit
+// ones); q6_K as 8-bit codes with each group's larger-scale half exact (ggml_q6_K_groups);
+// float weights (fused with quantized ones) quantized as 8-bit codes.
+QuantizedMatrix decode_gguf(const Checkpoint& ck, const std::string& name, int64_t rows, int64_t cols,
+                            ThreadPool* pool = nullptr);
 // Decoders of one module's tensors (host tensors as stored) into a QuantizedMatrix.
 QuantizedMatrix decode_mlx(const Tensor& weight, const Tensor& scales, const Tensor& biases, int64_t rows,
                            int64_t cols, int bits, int group_size, const std::string& what);

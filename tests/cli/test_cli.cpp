@@ -199,21 +199,30 @@ TEST(Cli, GgufFilesAsModels) {
   ASSERT_EQ(file.status, 0) << file.out;
   EXPECT_EQ(file.out, local.out);
   EXPECT_GT(local.out.size(), 20u);
-  // A q8_0 file: quantized again on load as int8 (its width), or kept in bf16 with
-  // --quantization none; both write text.
-  const std::string q8 = (tmp / "demo-q8_0.gguf").string();
-  ASSERT_EQ(run_shell(python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " + model + " " + q8 +
-                      " --type q8_0").status,
-            0);
-  const Result as_int8 = run("generate --model " + q8 + gen, env);
-  ASSERT_EQ(as_int8.status, 0) << as_int8.out;
-  EXPECT_NE(as_int8.out.find("gguf: its 8-bit weights are quantized again on load as int8"), std::string::npos)
-      << as_int8.out;
-  EXPECT_NE(as_int8.out.find("of weights (int8)"), std::string::npos) << as_int8.out;
-  const Result as_bf16 = run("generate --model " + q8 + gen + " --quantization none", env);
+  // A q4_K / q6_K file (as llama.cpp's Q4_K_M mixes them): its blocks run as stored; with
+  // --quantization none decoded to bf16, with int4 quantized again; each writes text, and in
+  // f32 the blocks as stored write the text of the file's decoded twin.
+  const std::string mixed = (tmp / "demo-mixed.gguf").string(), twin = (tmp / "demo-mixed-decoded.gguf").string();
+  for (const auto& [out, extra] : {std::pair<std::string, std::string>{mixed, ""}, {twin, " --decoded"}})
+    ASSERT_EQ(run_shell(python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " + model + " " + out +
+                        " --type mixed" + extra).status,
+              0);
+  const Result stored = run("generate --model " + mixed + gen, env);
+  ASSERT_EQ(stored.status, 0) << stored.out;
+  EXPECT_NE(stored.out.find("weights: gguf blocks as stored: q4_K (31), q6_K (12)"), std::string::npos) << stored.out;
+  const Result as_bf16 = run("generate --model " + mixed + gen + " --quantization none", env);
   ASSERT_EQ(as_bf16.status, 0) << as_bf16.out;
-  EXPECT_EQ(as_bf16.out.find("quantized again"), std::string::npos) << as_bf16.out;
+  EXPECT_EQ(as_bf16.out.find("gguf blocks"), std::string::npos) << as_bf16.out;
   EXPECT_NE(as_bf16.out.find("of weights (bf16)"), std::string::npos) << as_bf16.out;
+  const Result as_int4 = run("generate --model " + mixed + gen + " --quantization int4", env);
+  ASSERT_EQ(as_int4.status, 0) << as_int4.out;
+  EXPECT_NE(as_int4.out.find("of weights (int4)"), std::string::npos) << as_int4.out;
+  const std::string f32 = gen + " --dtype float32 2>/dev/null";
+  const Result stored_f32 = run_shell(env + " " + TLLM_CLI_BINARY + " generate --model " + mixed + f32);
+  const Result twin_f32 = run_shell(env + " " + TLLM_CLI_BINARY + " generate --model " + twin + f32);
+  ASSERT_EQ(stored_f32.status, 0) << stored_f32.out;
+  EXPECT_EQ(stored_f32.out, twin_f32.out);
+  EXPECT_GT(stored_f32.out.size(), 20u);
   std::string bytes;
   {
     std::ifstream in(gguf, std::ios::binary);

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/gguf_model.h"
 #include "io/safetensors.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/quant_ops.h"
@@ -668,6 +669,46 @@ TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
     std::printf("[ decode, gpu vs cpu f32, %s g%d ] KL %.3g\n", q.c_str(), group, d);
     EXPECT_LT(d, 4 * base + 5e-3) << q << " g" << group;
   }
+}
+
+// GGUF files run as stored (model/quant.h, format Gguf): q4_0 (f16 scales), q5_K (5-bit codes
+// as 8-bit ones, f32 scales) and q4_K with v / down in q6_K (4- and 8-bit parts fused into 8-bit
+// q|k|v), the demo model's tied embedding quantized too. Prefill and decode steps on the GPU
+// against the CPU's exact path on the same codes, as closely as the dense model's bf16 GPU
+// logits are.
+TEST_F(QuantCuda, GgufBlocksMatchCpuExactPath) {
+  const char* env_src = std::getenv("TLLM_TEST_SOURCE_DIR");
+  const fs::path root = env_src ? env_src : TLLM_SOURCE_DIR;
+  const fs::path demo = root / "models/tiny-qwen2-demo";
+  const fs::path tmp = fs::temp_directory_path() / ("tllm_quant_cuda_gguf_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::mt19937_64 rng(41);
+  std::vector<int32_t> prompt(12), fed(6);
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 4096);
+  for (int32_t& t : fed) t = static_cast<int32_t>(rng() % 4096);
+  auto cpu = make_cpu_backend({2});
+  const double base = kl(logits(*cpu, demo, DType::F32, "", 64, prompt), logits(be(), demo, DType::BF16, "", 64, prompt));
+  const double base_decode = kl(decode_logits(*cpu, demo, DType::F32, "", 64, prompt, fed),
+                                decode_logits(be(), demo, DType::BF16, "", 64, prompt, fed));
+  std::printf("[ gguf: the dense demo model, gpu bf16 vs cpu f32 ] prefill KL %.3g, decode KL %.3g\n", base,
+              base_decode);
+  for (const std::string type : {"q4_0", "q5_K", "mixed"}) {
+    const fs::path file = tmp / (type + ".gguf");
+    const std::string cmd = python + " " + (root / "scripts/gguf/write_gguf.py").string() + " model " + demo.string() +
+                            " " + file.string() + " --type " + type;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const fs::path dir = materialize_gguf(file.string(), (tmp / "cache").string());
+    ASSERT_EQ(QuantSpec::resolve(dir.string(), "", 64).format, QuantFormat::Gguf) << type;
+    const double d = kl(logits(*cpu, dir, DType::F32, "", 64, prompt), logits(be(), dir, DType::BF16, "", 64, prompt));
+    const double dd = kl(decode_logits(*cpu, dir, DType::F32, "", 64, prompt, fed),
+                         decode_logits(be(), dir, DType::BF16, "", 64, prompt, fed));
+    std::printf("[ gguf %s, gpu vs cpu f32 ] prefill KL %.3g, decode KL %.3g\n", type.c_str(), d, dd);
+    EXPECT_LT(d, 4 * base + 5e-3) << type;
+    EXPECT_LT(dd, 4 * base_decode + 5e-3) << type;
+  }
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
 }
 
 // Rows [0, n) of a host [n, V] tensor but row r.
