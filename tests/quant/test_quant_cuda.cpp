@@ -682,7 +682,11 @@ TEST_F(QuantCuda, GgufBlocksMatchCpuExactPath) {
   const fs::path demo = root / "models/tiny-qwen2-demo";
   const fs::path tmp = fs::temp_directory_path() / ("tllm_quant_cuda_gguf_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
-  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  // The script needs NumPy: Debian's python3 has it here, the device machine's PyTorch one there.
+  std::string python;
+  for (const char* p : {"python3", "/usr/bin/python3"})
+    if (python.empty() && std::system((std::string(p) + " -c 'import numpy' 2>/dev/null").c_str()) == 0) python = p;
+  ASSERT_FALSE(python.empty()) << "no python3 with NumPy for scripts/gguf/write_gguf.py";
   std::mt19937_64 rng(41);
   std::vector<int32_t> prompt(12), fed(6);
   for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % 4096);
