@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test GGUF files for tinyllm's GGUF reader (tests/io/test_gguf.cpp, tests/engine/test_gguf_parity.cpp).
 
-    write_gguf.py model CHECKPOINT_DIR OUT.gguf [--type f32|f16|bf16|q4_0|..|q6_K|mixed] [--decoded]
+    write_gguf.py model CHECKPOINT_DIR OUT.gguf [--type f32|f16|bf16|q4_0|..|q6_K|mixed] [--decoded] [--split N]
         A hub-layout Qwen2 / Qwen3 / Llama checkpoint as llama.cpp's converter lays it out:
         its tensor names, row-major shapes stored innermost first, Llama's q / k rows of each
         head interleaved (the converter's rotary order), Llama 3.1's rope scaling as the
@@ -59,13 +59,27 @@ class Writer:
             return head + struct.pack("<%d%s" % (len(value), fmt[etype]), *value)
         return struct.pack("<" + fmt[vtype], value)
 
-    def write(self, path, alignment=32):
-        out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(self.tensors), len(self.kv)))
-        for key, vtype, value, etype in self.kv:
+    def write(self, path, alignment=32, split=1):
+        """One file, or with split > 1 llama.cpp's gguf-split layout: PATH's stem + -0000K-of-0000N.gguf,
+        the first part with all the metadata, every part with split.no / split.count (u16) and
+        split.tensors.count (i32), the tensors dealt out in order."""
+        if split <= 1:
+            return self._write(path, self.kv, self.tensors, alignment)
+        stem = path[:-5] if path.endswith(".gguf") else path
+        per = (len(self.tensors) + split - 1) // split
+        for i in range(split):
+            kv = (self.kv if i == 0 else []) + [("split.no", U16, i, None), ("split.count", U16, split, None),
+                                                ("split.tensors.count", I32, len(self.tensors), None)]
+            self._write("%s-%05d-of-%05d.gguf" % (stem, i + 1, split), kv, self.tensors[i * per:(i + 1) * per],
+                        alignment)
+
+    def _write(self, path, kvs, tensors, alignment):
+        out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)))
+        for key, vtype, value, etype in kvs:
             out += self._s(key) + struct.pack("<I", vtype) + self._value(vtype, value, etype)
         offset = 0
         placed = []
-        for name, shape, gtype, data in self.tensors:
+        for name, shape, gtype, data in tensors:
             out += self._s(name) + struct.pack("<I", len(shape))
             out += b"".join(struct.pack("<Q", d) for d in reversed(shape))  # ne[0] innermost
             out += struct.pack("<IQ", gtype, offset)
@@ -177,7 +191,7 @@ def add_tokenizer(w, folder, cfg):
         w.add("tokenizer.chat_template", STR, tc["chat_template"])
 
 
-def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1):
+def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, split=1):
     rng = np.random.default_rng(seed)
     cfg = json.load(open(os.path.join(folder, "config.json")))
     arch = cfg["model_type"]
@@ -243,7 +257,7 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1):
                 w.tensor(names[hf], x.shape, GT[t], raw)
             continue
         w.tensor(names[hf], x.shape, GT[t], encode_float(x, t))
-    w.write(out)
+    w.write(out, split=split)
 
 
 # ---- quantized blocks ---------------------------------------------------------------
@@ -441,13 +455,15 @@ def main():
                         "that checks block decoding against another engine, not one that writes text)")
     m.add_argument("--decoded", action="store_true",
                    help="the floats the blocks of --type or --random-blocks stand for, stored as f32")
+    m.add_argument("--split", type=int, default=1,
+                   help="write N parts as llama.cpp's gguf-split does (OUT's stem + -0000K-of-0000N.gguf)")
     b = sub.add_parser("blocks")
     b.add_argument("out")
     b.add_argument("expected")
     b.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     if a.cmd == "model":
-        write_model(a.checkpoint, a.out, a.type, a.random_blocks, a.decoded)
+        write_model(a.checkpoint, a.out, a.type, a.random_blocks, a.decoded, split=a.split)
     else:
         write_blocks(a.out, a.expected, a.seed)
 

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <limits>
 
 #include "core/dtype.h"
@@ -17,6 +19,7 @@
 #define TLLM_THROW_ARG(...) throw ::tllm::InvalidArgument(::tllm::detail::concat(__VA_ARGS__))
 
 namespace tllm {
+namespace fs = std::filesystem;
 namespace {
 
 // ggml type ids (ggml.h).
@@ -328,7 +331,7 @@ void ggml_dequantize(uint32_t type, const uint8_t* src, float* y, int64_t n) {
   }
 }
 
-std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
+void GgufFile::read_part(const std::string& path, bool first) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   TLLM_CHECK_ARG(fd >= 0, path, ": cannot open (", std::strerror(errno), ")");
   struct stat st {};
@@ -336,45 +339,57 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     ::close(fd);
     TLLM_THROW_ARG(path, ": not a regular file");
   }
-  std::shared_ptr<GgufFile> f(new GgufFile());
-  f->path_ = path;
-  f->map_size_ = static_cast<size_t>(st.st_size);
-  if (f->map_size_ > 0) {
-    void* m = ::mmap(nullptr, f->map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  Part& part = parts_.emplace_back();
+  const int index = static_cast<int>(parts_.size()) - 1;
+  part.path = path;
+  part.map_size = static_cast<size_t>(st.st_size);
+  if (part.map_size > 0) {
+    void* m = ::mmap(nullptr, part.map_size, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
     TLLM_CHECK_ARG(m != MAP_FAILED, path, ": cannot map (", std::strerror(errno), ")");
-    f->map_ = m;
+    part.map = m;
   } else {
     ::close(fd);
   }
-  f->self_ = f;
-  const auto* base = static_cast<const uint8_t*>(f->map_);
-  Cursor c{base, f->map_size_, 0, f->path_};
+  const auto* base = static_cast<const uint8_t*>(part.map);
+  Cursor c{base, part.map_size, 0, path};
   const uint32_t magic = c.read<uint32_t>();
   TLLM_CHECK_ARG(magic == 0x46554747u, path, ": not a GGUF file (no \"GGUF\" magic)");
-  f->version_ = c.read<uint32_t>();
-  TLLM_CHECK_ARG(f->version_ == 2 || f->version_ == 3, path, ": GGUF version ", f->version_,
-                 " is not supported (supported: 2, 3)");
+  const uint32_t version = c.read<uint32_t>();
+  TLLM_CHECK_ARG(version == 2 || version == 3, path, ": GGUF version ", version, " is not supported (supported: 2, 3)");
+  if (first) version_ = version;
   const uint64_t n_tensors = c.read<uint64_t>(), n_kv = c.read<uint64_t>();
-  TLLM_CHECK_ARG(n_tensors <= f->map_size_ && n_kv <= f->map_size_, path, ": GGUF header claims ", n_tensors,
+  TLLM_CHECK_ARG(n_tensors <= part.map_size && n_kv <= part.map_size, path, ": GGUF header claims ", n_tensors,
                  " tensors and ", n_kv, " metadata entries");
+  // Later parts of a split file carry only the split.* keys; they are checked, not kept.
+  std::map<std::string, GgufValue> kv;
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = c.str();
     const uint32_t type = c.read<uint32_t>();
     GgufValue v = read_value(c, type, key, 0);
-    TLLM_CHECK_ARG(f->metadata_.emplace(key, std::move(v)).second, path, ": metadata \"", key, "\" appears twice");
+    TLLM_CHECK_ARG(kv.emplace(key, std::move(v)).second, path, ": metadata \"", key, "\" appears twice");
   }
+  auto int_of = [&](const std::string& key) -> std::optional<int64_t> {
+    auto it = kv.find(key);
+    if (it == kv.end()) return std::nullopt;
+    if (const auto* i = std::get_if<int64_t>(&it->second.v)) return *i;
+    if (const auto* u = std::get_if<uint64_t>(&it->second.v)) return static_cast<int64_t>(*u);
+    TLLM_THROW_ARG(path, ": GGUF metadata \"", key, "\" is not an integer");
+  };
   uint64_t alignment = 32;
-  if (f->has("general.alignment")) {
-    const int64_t a = f->get_int("general.alignment");
-    TLLM_CHECK_ARG(a > 0 && a <= 65536 && (a & (a - 1)) == 0, path, ": general.alignment ", a,
+  if (const auto a = int_of("general.alignment")) {
+    TLLM_CHECK_ARG(*a > 0 && *a <= 65536 && (*a & (*a - 1)) == 0, path, ": general.alignment ", *a,
                    " is not a power of two up to 65536");
-    alignment = static_cast<uint64_t>(a);
+    alignment = static_cast<uint64_t>(*a);
   }
+  part.split_no = int_of("split.no").value_or(0);
+  part.split_count = int_of("split.count").value_or(1);
+  if (first) metadata_ = std::move(kv);
   std::vector<GgufTensorInfo> infos;
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo t;
     t.name = c.str();
+    t.part = index;
     const uint32_t nd = c.read<uint32_t>();
     TLLM_CHECK_ARG(nd >= 1 && nd <= 4, path, ": tensor \"", t.name, "\" has ", nd, " dimensions (1 to 4 allowed)");
     std::vector<int64_t> ne(nd);
@@ -401,21 +416,85 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     infos.push_back(std::move(t));
   }
   const uint64_t data_start = (c.at + alignment - 1) / alignment * alignment;
-  TLLM_CHECK_ARG(data_start <= f->map_size_ || infos.empty(), path, ": GGUF data block starts past the end of the file");
-  f->data_ = base + data_start;
-  const uint64_t data_size = f->map_size_ - std::min<uint64_t>(data_start, f->map_size_);
+  TLLM_CHECK_ARG(data_start <= part.map_size || infos.empty(), path, ": GGUF data block starts past the end of the file");
+  part.data = base + std::min<uint64_t>(data_start, part.map_size);
+  const uint64_t data_size = part.map_size - std::min<uint64_t>(data_start, part.map_size);
   for (GgufTensorInfo& t : infos) {
     TLLM_CHECK_ARG(t.offset <= data_size && t.nbytes <= data_size - t.offset, path, ": tensor \"", t.name,
                    "\" (", t.nbytes, " bytes at ", t.offset, ") lies past the end of the file (the data block holds ",
                    data_size, " bytes); the file is truncated or not GGUF");
     const std::string name = t.name;
-    TLLM_CHECK_ARG(f->tensors_.emplace(name, std::move(t)).second, path, ": tensor \"", name, "\" appears twice");
+    TLLM_CHECK_ARG(tensors_.emplace(name, std::move(t)).second, path, ": tensor \"", name, "\" appears twice",
+                   parts_.size() > 1 ? " (in two parts of the split file)" : "");
+  }
+}
+
+std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
+  std::shared_ptr<GgufFile> f(new GgufFile());
+  f->path_ = path;
+  f->self_ = f;
+  f->read_part(path, true);
+  const int64_t count = f->parts_[0].split_count, no = f->parts_[0].split_no;
+  if (count <= 1) return f;
+  // A split file (llama.cpp's gguf-split): PREFIX-00001-of-0000N.gguf holds the metadata, and
+  // each part its share of the tensors. The parts are found beside the real file, through
+  // any link (a model folder's model.gguf).
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  const fs::path at = ec ? fs::path(path) : real;
+  const std::optional<GgufSplitName> name = parse_gguf_split_name(at.filename().string());
+  TLLM_CHECK_ARG(count <= 9999 && no >= 0 && no < count, path, ": split.no ", no, " and split.count ", count,
+                 " do not describe a part of a split file");
+  TLLM_CHECK_ARG(name && name->count == count, path, ": part of a split GGUF of ", count,
+                 " parts whose name does not follow llama.cpp's ",
+                 gguf_split_name("PREFIX", 1, static_cast<int>(count)), " (", at.filename().string(), ")");
+  TLLM_CHECK_ARG(no == 0 && name->part == 1, path, ": part ", no + 1, " of a split GGUF of ", count,
+                 " parts; give its first part, ", gguf_split_name(name->prefix, 1, static_cast<int>(count)));
+  for (int i = 2; i <= count; ++i) {
+    const fs::path p = at.parent_path() / gguf_split_name(name->prefix, i, static_cast<int>(count));
+    TLLM_CHECK_ARG(fs::exists(p, ec), path, ": part ", i, " of the split GGUF's ", count, " is missing (", p.string(),
+                   ")");
+    f->read_part(p.string(), false);
+    const Part& got = f->parts_.back();
+    TLLM_CHECK_ARG(got.split_no == i - 1 && got.split_count == count, p.string(), ": split.no ", got.split_no,
+                   " and split.count ", got.split_count, " where part ", i, " of ", count, " was expected");
+  }
+  if (f->has("split.tensors.count")) {
+    const int64_t n = f->get_int("split.tensors.count");
+    TLLM_CHECK_ARG(n == static_cast<int64_t>(f->tensors_.size()), path, ": split.tensors.count is ", n, ", but the ",
+                   count, " parts hold ", f->tensors_.size(), " tensors");
   }
   return f;
 }
 
 GgufFile::~GgufFile() {
-  if (map_) ::munmap(map_, map_size_);
+  for (const Part& p : parts_)
+    if (p.map) ::munmap(p.map, p.map_size);
+}
+
+std::optional<GgufSplitName> parse_gguf_split_name(const std::string& filename) {
+  // PREFIX-NNNNN-of-MMMMM.gguf
+  const std::string tail = "-00000-of-00000.gguf";
+  if (filename.size() <= tail.size()) return std::nullopt;
+  const std::string t = filename.substr(filename.size() - tail.size());
+  auto digits = [&](size_t from) {
+    int v = 0;
+    for (size_t i = from; i < from + 5; ++i) {
+      if (t[i] < '0' || t[i] > '9') return -1;
+      v = v * 10 + (t[i] - '0');
+    }
+    return v;
+  };
+  if (t[0] != '-' || t.compare(6, 4, "-of-") != 0 || t.compare(15, 5, ".gguf") != 0) return std::nullopt;
+  const int part = digits(1), count = digits(10);
+  if (part < 1 || count < 1 || part > count) return std::nullopt;
+  return GgufSplitName{filename.substr(0, filename.size() - tail.size()), part, count};
+}
+
+std::string gguf_split_name(const std::string& prefix, int part, int count) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "-%05d-of-%05d.gguf", part, count);
+  return prefix + buf;
 }
 
 namespace {
@@ -484,7 +563,7 @@ DType GgufFile::float_dtype(const std::string& name) const {
 
 Tensor GgufFile::tensor_floats(const std::string& name) const {
   const GgufTensorInfo& t = tensor(name);
-  const uint8_t* p = data_ + t.offset;
+  const uint8_t* p = parts_[t.part].data + t.offset;
   Shape shape(t.shape.begin(), t.shape.end());
   if (t.type == kF32 || t.type == kF16 || t.type == kBF16) {
     std::shared_ptr<GgufFile> keep = self_.lock();

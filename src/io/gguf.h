@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -24,9 +25,18 @@ struct GgufTensorInfo {
   std::string name;
   uint32_t type = 0;            // ggml type id
   std::vector<int64_t> shape;   // row-major (outermost first): ne reversed
-  uint64_t offset = 0;          // into the data block
+  uint64_t offset = 0;          // into the data block of its part
   uint64_t nbytes = 0;
+  int part = 0;                 // the file of a split GGUF that holds it (0: the first)
 };
+
+// llama.cpp's names of split GGUF files: PREFIX-00001-of-00003.gguf is part 1 of 3.
+struct GgufSplitName {
+  std::string prefix;
+  int part = 0, count = 0;
+};
+std::optional<GgufSplitName> parse_gguf_split_name(const std::string& filename);
+std::string gguf_split_name(const std::string& prefix, int part, int count);
 
 // A metadata value. Arrays hold their elements as the widest type of their kind.
 struct GgufValue {
@@ -38,7 +48,9 @@ struct GgufValue {
 class GgufFile {
  public:
   // Throws InvalidArgument naming the file and what is wrong (magic, version, a truncated
-  // header, a tensor outside the file or of an unknown type).
+  // header, a tensor outside the file or of an unknown type). The first part of a split file
+  // (llama.cpp's gguf-split: split.count > 1, parts named PREFIX-0000K-of-0000N.gguf beside it)
+  // opens all its parts as one file; a later part, or a missing one, is an error naming it.
   static std::shared_ptr<GgufFile> open(const std::string& path);
   ~GgufFile();
 
@@ -63,15 +75,26 @@ class GgufFile {
   Tensor tensor_floats(const std::string& name) const;
   DType float_dtype(const std::string& name) const;
   // The tensor's bytes as stored (its blocks, for a quantized type).
-  const uint8_t* tensor_bytes(const std::string& name) const { return data_ + tensor(name).offset; }
+  const uint8_t* tensor_bytes(const std::string& name) const {
+    const GgufTensorInfo& t = tensor(name);
+    return parts_[t.part].data + t.offset;
+  }
+  int parts() const { return static_cast<int>(parts_.size()); }
 
  private:
+  struct Part {
+    std::string path;
+    void* map = nullptr;
+    size_t map_size = 0;
+    const uint8_t* data = nullptr;  // its data block
+    int64_t split_no = 0, split_count = 1;
+  };
   GgufFile() = default;
+  // Maps one file and reads its header: the metadata of the first part, the tensors of each.
+  void read_part(const std::string& path, bool first);
   std::string path_;
   uint32_t version_ = 0;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
-  const uint8_t* data_ = nullptr;
+  std::vector<Part> parts_;
   std::map<std::string, GgufValue> metadata_;
   std::map<std::string, GgufTensorInfo> tensors_;
   std::weak_ptr<GgufFile> self_;

@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "io/gguf.h"
 #include "io/json.h"
 
 namespace tllm {
@@ -441,7 +442,27 @@ std::vector<RepoFile> select_files(const std::string& repo, const HubOptions& o,
 
 // The one GGUF file `ref` names: by path, or the single model file (not a projector) whose
 // name holds the quantization tag, case-insensitively.
-RepoFile select_gguf(const HubGgufRef& ref, const HubOptions& o, const RepoListing& listing) {
+// What a GGUF file belongs to: itself, or for a part of a split file the set of its parts
+// (folder, prefix, count).
+std::string gguf_set_of(const std::string& path) {
+  const fs::path p(path);
+  const std::optional<GgufSplitName> n = parse_gguf_split_name(p.filename().string());
+  return n ? (p.parent_path() / n->prefix).string() + "|" + std::to_string(n->count) : path;
+}
+
+// The paths of a split file's parts (first first), given one of them; the path alone otherwise.
+std::vector<std::string> gguf_parts_of(const std::string& path) {
+  const fs::path p(path);
+  const std::optional<GgufSplitName> n = parse_gguf_split_name(p.filename().string());
+  if (!n) return {path};
+  std::vector<std::string> out;
+  for (int i = 1; i <= n->count; ++i) out.push_back((p.parent_path() / gguf_split_name(n->prefix, i, n->count)).string());
+  return out;
+}
+
+// The files a GGUF reference takes from the listing: one file, or every part of a split file
+// (its first part first, which the reference must name or whose name must hold the tag).
+std::vector<RepoFile> select_gguf(const HubGgufRef& ref, const HubOptions& o, const RepoListing& listing) {
   std::vector<const RepoFile*> hits;
   for (const RepoFile& f : listing.files) {
     if (!f.path.ends_with(".gguf")) continue;
@@ -456,13 +477,25 @@ RepoFile select_gguf(const HubGgufRef& ref, const HubOptions& o, const RepoListi
   const std::string what = ref.file.empty() ? "quantization \"" + ref.quant + "\"" : "\"" + ref.file + "\"";
   TLLM_CHECK_ARG(!hits.empty(), ref.repo, " (revision ", o.revision, ") has no GGUF file for ", what,
                  " (its GGUF files: ", listed, ")");
+  // The parts of one split file are one hit.
+  std::vector<const RepoFile*> sets;
   for (const RepoFile* f : hits)
-    TLLM_CHECK_ARG(f->path.find("-of-") == std::string::npos, ref.repo, ": ", f->path,
-                   " is one part of a split GGUF, which tinyllm does not read (merge the parts with llama.cpp's "
-                   "gguf-split --merge and give the file)");
-  TLLM_CHECK_ARG(hits.size() == 1, ref.repo, ": ", what, " matches several files (", hits[0]->path, ", ",
-                 hits[1]->path, "); name one as ", ref.repo, "/FILE.gguf");
-  return *hits[0];
+    if (std::none_of(sets.begin(), sets.end(), [&](const RepoFile* g) { return gguf_set_of(g->path) == gguf_set_of(f->path); }))
+      sets.push_back(f);
+  TLLM_CHECK_ARG(sets.size() == 1, ref.repo, ": ", what, " matches several files (", sets[0]->path, ", ", sets[1]->path,
+                 "); name one as ", ref.repo, "/FILE.gguf");
+  const std::vector<std::string> parts = gguf_parts_of(sets[0]->path);
+  if (parts.size() > 1 && !ref.file.empty())
+    TLLM_CHECK_ARG(ref.file == parts[0], ref.repo, ": ", ref.file, " is one part of a split GGUF; name its first part, ",
+                   parts[0]);
+  std::vector<RepoFile> out;
+  for (const std::string& part : parts) {
+    auto it = std::find_if(listing.files.begin(), listing.files.end(), [&](const RepoFile& f) { return f.path == part; });
+    TLLM_CHECK_ARG(it != listing.files.end(), ref.repo, " (revision ", o.revision, "): ", parts[0], " is part 1 of ",
+                   parts.size(), ", but the repository has no ", part);
+    out.push_back(*it);
+  }
+  return out;
 }
 
 // Fetches `wanted` into the snapshot of `listing`'s commit; returns the snapshot folder.
@@ -647,26 +680,33 @@ std::string resolve_hub_gguf(const HubGgufRef& ref, const HubOptions& opts) {
     if (!commit) return std::nullopt;
     const fs::path snap = repo_dir / "snapshots" / *commit;
     std::error_code ec;
-    if (!ref.file.empty()) return fs::exists(snap / ref.file, ec) ? std::optional<fs::path>(snap / ref.file) : std::nullopt;
+    // A file (every part of a split one) that is there.
+    auto whole = [&](const fs::path& p) -> std::optional<fs::path> {
+      const std::vector<std::string> parts = gguf_parts_of(p.string());
+      for (const std::string& part : parts)
+        if (!fs::exists(part, ec)) return std::nullopt;
+      return fs::path(parts[0]);
+    };
+    if (!ref.file.empty()) return whole(snap / ref.file);
     std::optional<fs::path> hit;
     for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
       const std::string name = lower(it->path().filename().string());
       if (name.ends_with(".gguf") && name.find(lower(ref.quant)) != std::string::npos && !name.starts_with("mmproj") &&
           fs::exists(it->path(), ec)) {
-        if (hit) return std::nullopt;  // ambiguous: ask the hub
+        if (hit && gguf_set_of(hit->string()) != gguf_set_of(it->path().string())) return std::nullopt;  // ambiguous: ask the hub
         hit = it->path();
       }
     }
-    return hit;
+    return hit ? whole(*hit) : std::nullopt;
   }();
   const std::string offline_miss = what + ": HF_HUB_OFFLINE is set and the hub cache (" + cache.string() +
                                    ") holds no such file for revision \"" + o.revision + "\"";
   return fetch_or_cached(o, cache, cached, offline_miss, what + ": ", "file", [&] {
            HubClient client(o, ref.repo);
            const RepoListing listing = client.list(o.revision);
-           const RepoFile file = select_gguf(ref, o, listing);
-           return fetch_snapshot(ref.repo, o, cache, client, listing, {file}) / file.path;
+           const std::vector<RepoFile> files = select_gguf(ref, o, listing);
+           return fetch_snapshot(ref.repo, o, cache, client, listing, files) / files[0].path;
          }).string();
 }
 

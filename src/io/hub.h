@@ -53,15 +53,17 @@ struct ResolvedModel {
 ResolvedModel resolve_model(const std::string& model, const HubOptions& opts);
 
 // One GGUF file of a hub repository, as llama.cpp's -hf names it: "ns/name:QUANT" (the one
-// .gguf whose file name holds QUANT, case-insensitively, e.g. Q4_K_M; projector files and
-// split files excluded) or "ns/name/FILE.gguf" (a path in the repository).
+// .gguf whose file name holds QUANT, case-insensitively, e.g. Q4_K_M; projector files
+// excluded; the parts of a split file, PREFIX-0000K-of-0000N.gguf, count as one) or
+// "ns/name/FILE.gguf" (a path in the repository; of a split file, its first part).
 struct HubGgufRef {
   std::string repo, quant, file;
 };
 // The reference `s` spells, if it spells one (and is not a local path).
 std::optional<HubGgufRef> parse_hub_gguf_ref(const std::string& s);
-// The file's path in the hub cache's snapshot, fetched where missing (only that file); the
-// cache alone offline or where the hub cannot be reached, as resolve_model.
+// The file's path in the hub cache's snapshot (a split file's first part), fetched where
+// missing (only that file, or every part of a split one); the cache alone offline or where
+// the hub cannot be reached, as resolve_model.
 std::string resolve_hub_gguf(const HubGgufRef& ref, const HubOptions& opts);
 
 // huggingface_hub's rule for repository ids: "name" or "namespace/name", each part of

@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <functional>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -72,6 +74,58 @@ TEST_F(Gguf, BlockDecodersMatchTheLayouts) {
   }
   EXPECT_EQ(types, 8);
   EXPECT_EQ(at * 4, expected.size());
+}
+
+// A split file (llama.cpp's gguf-split layout, write_gguf.py --split): its first part opens
+// every part as one file with the single file's tensors, byte for byte, also through a model
+// folder's link; a later part or a missing one is an error naming the part.
+TEST_F(Gguf, SplitFilesReadAsOne) {
+  const std::string demo = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
+  ASSERT_EQ(write_gguf("model " + demo + " " + path("one.gguf") + " --type q4_K"), 0);
+  ASSERT_EQ(write_gguf("model " + demo + " " + path("s.gguf") + " --type q4_K --split 3"), 0);
+  const auto one = GgufFile::open(path("one.gguf"));
+  const auto split = GgufFile::open(path("s-00001-of-00003.gguf"));
+  EXPECT_EQ(one->parts(), 1);
+  EXPECT_EQ(split->parts(), 3);
+  ASSERT_EQ(split->tensors().size(), one->tensors().size());
+  std::set<int> parts;
+  for (const auto& [name, info] : one->tensors()) {
+    ASSERT_TRUE(split->has_tensor(name)) << name;
+    const GgufTensorInfo& s = split->tensor(name);
+    parts.insert(s.part);
+    ASSERT_EQ(s.nbytes, info.nbytes) << name;
+    EXPECT_EQ(std::memcmp(split->tensor_bytes(name), one->tensor_bytes(name), info.nbytes), 0) << name;
+  }
+  EXPECT_EQ(parts, (std::set<int>{0, 1, 2}));
+  EXPECT_EQ(split->get_string("general.architecture"), "qwen2");
+  // Through the model folder (model.gguf links to the first part).
+  const std::string dir = materialize_gguf(path("s-00001-of-00003.gguf"), path("cache"));
+  const Checkpoint ck = Checkpoint::open(dir);
+  const Tensor a = ck.get("model.layers.1.mlp.down_proj.weight");
+  const Tensor b = one->tensor_floats("blk.1.ffn_down.weight");
+  ASSERT_EQ(a.numel(), b.numel());
+  EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0);
+  EXPECT_NE(error_of([&] { GgufFile::open(path("s-00002-of-00003.gguf")); })
+                .find("part 2 of a split GGUF of 3 parts; give its first part, s-00001-of-00003.gguf"),
+            std::string::npos);
+  fs::rename(path("s-00003-of-00003.gguf"), path("elsewhere.gguf"));
+  const std::string missing = error_of([&] { GgufFile::open(path("s-00001-of-00003.gguf")); });
+  EXPECT_NE(missing.find("part 3 of the split GGUF's 3 is missing (" + path("s-00003-of-00003.gguf") + ")"),
+            std::string::npos)
+      << missing;
+  // A part renamed out of llama.cpp's pattern cannot find its siblings.
+  fs::rename(path("s-00001-of-00003.gguf"), path("renamed.gguf"));
+  const std::string renamed = error_of([&] { GgufFile::open(path("renamed.gguf")); });
+  EXPECT_NE(renamed.find("whose name does not follow llama.cpp's PREFIX-00001-of-00003.gguf"), std::string::npos)
+      << renamed;
+  EXPECT_FALSE(parse_gguf_split_name("a-00001-of-0003.gguf"));
+  EXPECT_FALSE(parse_gguf_split_name("a-00004-of-00003.gguf"));
+  const auto n = parse_gguf_split_name("qwen2.5-7b-instruct-q4_k_m-00002-of-00002.gguf");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->prefix, "qwen2.5-7b-instruct-q4_k_m");
+  EXPECT_EQ(n->part, 2);
+  EXPECT_EQ(n->count, 2);
+  EXPECT_EQ(gguf_split_name(n->prefix, 1, 2), "qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf");
 }
 
 TEST_F(Gguf, BadFilesAreNamed) {

@@ -259,13 +259,16 @@ TEST(HubIds, GgufReferences) {
 }
 
 // One GGUF file of a repository of several (llama.cpp's -hf form): only that file is fetched,
-// into the same cache layout; a tag that matches none or several, or a split file, is named.
+// into the same cache layout, or every part of a split file; a tag that matches none or
+// several, a split file with a part missing, or a later part named, is an error naming it.
 TEST_F(HubTest, FetchesOneGgufFileOfARepository) {
   fs::create_directories(path("ggufs"));
   testing::write_bytes(path("ggufs/demo-q8_0.gguf"), "GGUF q8_0 bytes");
   testing::write_bytes(path("ggufs/demo-f16.gguf"), "GGUF f16 bytes, longer");
   testing::write_bytes(path("ggufs/mmproj-demo-q8_0.gguf"), "a projector");
   testing::write_bytes(path("ggufs/big-q4_0-00001-of-00002.gguf"), "part one");
+  testing::write_bytes(path("ggufs/split-q5_0-00001-of-00002.gguf"), "split part one");
+  testing::write_bytes(path("ggufs/split-q5_0-00002-of-00002.gguf"), "split part two");
   hub_.add_repo("tinyllm-test/demo-GGUF", kCommit, testing::repo_files_of(path("ggufs")));
   const std::string file = resolve_hub_gguf({"tinyllm-test/demo-GGUF", "Q8_0", ""}, opts_);
   EXPECT_EQ(file, path(std::string("hub/models--tinyllm-test--demo-GGUF/snapshots/") + kCommit + "/demo-q8_0.gguf"));
@@ -291,7 +294,23 @@ TEST_F(HubTest, FetchesOneGgufFileOfARepository) {
   m = message({"tinyllm-test/demo-GGUF", "demo", ""});
   EXPECT_NE(m.find("matches several files"), std::string::npos) << m;
   m = message({"tinyllm-test/demo-GGUF", "q4_0", ""});
-  EXPECT_NE(m.find("one part of a split GGUF"), std::string::npos) << m;
+  EXPECT_NE(m.find("big-q4_0-00001-of-00002.gguf is part 1 of 2, but the repository has no "
+                   "big-q4_0-00002-of-00002.gguf"),
+            std::string::npos)
+      << m;
+  m = message({"tinyllm-test/demo-GGUF", "", "split-q5_0-00002-of-00002.gguf"});
+  EXPECT_NE(m.find("is one part of a split GGUF; name its first part, split-q5_0-00001-of-00002.gguf"),
+            std::string::npos)
+      << m;
+  // A split file: both parts fetched, the first part's path returned (the cache answers
+  // offline).
+  const size_t fetched = hub_.seen().cdn_auth.size();
+  const std::string split = resolve_hub_gguf({"tinyllm-test/demo-GGUF", "Q5_0", ""}, opts_);
+  EXPECT_EQ(split, (fs::path(file).parent_path() / "split-q5_0-00001-of-00002.gguf").string());
+  EXPECT_EQ(read_bytes(fs::path(file).parent_path() / "split-q5_0-00002-of-00002.gguf"), "split part two");
+  EXPECT_EQ(hub_.seen().cdn_auth.size(), fetched + 2);
+  EXPECT_EQ(resolve_hub_gguf({"tinyllm-test/demo-GGUF", "q5_0", ""}, offline), split);
+  EXPECT_EQ(resolve_hub_gguf({"tinyllm-test/demo-GGUF", "", "split-q5_0-00001-of-00002.gguf"}, offline), split);
   // The repository as a checkpoint: no config.json, and a hint at the GGUF form.
   m = [&] {
     try {
