@@ -194,8 +194,9 @@ def add_tokenizer(w, folder, cfg):
 def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, split=1):
     rng = np.random.default_rng(seed)
     cfg = json.load(open(os.path.join(folder, "config.json")))
-    arch = cfg["model_type"]
-    assert arch in ("qwen2", "qwen3", "llama"), arch
+    model_type = cfg["model_type"]
+    arch = {"qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe"}.get(model_type, model_type)
+    assert arch in ("qwen2", "qwen3", "llama", "qwen2moe", "qwen3moe"), arch
     st = read_safetensors(folder)
     heads, kv_heads = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
@@ -208,6 +209,12 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, sp
                    ("attention.key_length", head_dim), ("attention.value_length", head_dim),
                    ("rope.dimension_count", head_dim)):
         w.add(f"{arch}.{key}", U32, v)
+    if arch.endswith("moe"):  # llama.cpp's qwen2moe / qwen3moe keys
+        w.add(f"{arch}.expert_count", U32, cfg["num_experts"])
+        w.add(f"{arch}.expert_used_count", U32, cfg["num_experts_per_tok"])
+        w.add(f"{arch}.expert_feed_forward_length", U32, cfg["moe_intermediate_size"])
+        if cfg.get("shared_expert_intermediate_size"):
+            w.add(f"{arch}.expert_shared_feed_forward_length", U32, cfg["shared_expert_intermediate_size"])
     w.add(f"{arch}.rope.freq_base", F32V, float(cfg.get("rope_theta", 10000.0)))
     w.add(f"{arch}.attention.layer_norm_rms_epsilon", F32V, float(cfg["rms_norm_eps"]))
     add_tokenizer(w, folder, cfg)
@@ -224,9 +231,25 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, sp
     for p, g in (("q_proj", "attn_q"), ("k_proj", "attn_k"), ("v_proj", "attn_v"), ("o_proj", "attn_output")):
         for s in ("weight", "bias"):
             per_layer[f"self_attn.{p}.{s}"] = f"{g}.{s}"
+    per_layer.update({"mlp.gate.weight": "ffn_gate_inp.weight",
+                      "mlp.shared_expert.gate_proj.weight": "ffn_gate_shexp.weight",
+                      "mlp.shared_expert.up_proj.weight": "ffn_up_shexp.weight",
+                      "mlp.shared_expert.down_proj.weight": "ffn_down_shexp.weight",
+                      "mlp.shared_expert_gate.weight": "ffn_gate_inp_shexp.weight"})
     for l in range(cfg["num_hidden_layers"]):
         for hf, g in per_layer.items():
             names[f"model.layers.{l}.{hf}"] = f"blk.{l}.{g}"
+    # Experts stacked per layer as llama.cpp's converter does: [E, rows, cols] as ffn_*_exps.
+    for l in range(cfg["num_hidden_layers"]):
+        for part in ("gate", "up", "down"):
+            keys = [f"model.layers.{l}.mlp.experts.{e}.{part}_proj.weight" for e in range(cfg.get("num_experts", 0))]
+            if keys and all(k in st for k in keys):
+                hf = f"model.layers.{l}.mlp.experts.{part}_proj.weight"
+                st[hf] = np.stack([st.pop(k) for k in keys])
+                names[hf] = f"blk.{l}.ffn_{part}_exps.weight"
+        sg = f"model.layers.{l}.mlp.shared_expert_gate.weight"
+        if sg in st:
+            st[sg] = st[sg].reshape(-1)  # [1, hidden] -> [hidden]
     if cfg.get("tie_word_embeddings"):
         st.pop("lm_head.weight", None)
     for hf, x in sorted(st.items()):
@@ -234,7 +257,7 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, sp
             sys.exit(f"{hf}: no GGUF name")
         if arch == "llama" and (".q_proj." in hf or ".k_proj." in hf):
             x = interleave_rotary(x, heads if ".q_proj." in hf else kv_heads)
-        t = kind if x.ndim == 2 else "f32"
+        t = kind if x.ndim >= 2 and not hf.endswith(".mlp.gate.weight") else "f32"  # llama.cpp keeps routers f32
         if t == "mixed":  # as llama.cpp's Q4_K_M leans: q6_K for v, down and the output
             t = "q6_K" if any(p in hf for p in (".v_proj.", ".down_proj.", "lm_head.")) else "q4_K"
         if t.endswith("K") and x.shape[-1] % 256:  # llama.cpp's fallbacks for rows of other lengths

@@ -563,15 +563,27 @@ DType GgufFile::float_dtype(const std::string& name) const {
 
 Tensor GgufFile::tensor_floats(const std::string& name) const {
   const GgufTensorInfo& t = tensor(name);
-  const uint8_t* p = parts_[t.part].data + t.offset;
-  Shape shape(t.shape.begin(), t.shape.end());
-  if (t.type == kF32 || t.type == kF16 || t.type == kBF16) {
+  return floats_at(parts_[t.part].data + t.offset, Shape(t.shape.begin(), t.shape.end()), t.type);
+}
+
+Tensor GgufFile::tensor_floats(const std::string& name, int64_t slice) const {
+  const GgufTensorInfo& t = tensor(name);
+  TLLM_CHECK_ARG(t.shape.size() >= 2 && slice >= 0 && slice < t.shape[0], path_, ": tensor \"", name, "\" has no slice ",
+                 slice);
+  const uint64_t bytes = t.nbytes / static_cast<uint64_t>(t.shape[0]);
+  return floats_at(parts_[t.part].data + t.offset + static_cast<uint64_t>(slice) * bytes,
+                   Shape(t.shape.begin() + 1, t.shape.end()), t.type);
+}
+
+Tensor GgufFile::floats_at(const uint8_t* p, const Shape& shape, uint32_t type) const {
+  if (type == kF32 || type == kF16 || type == kBF16) {
     std::shared_ptr<GgufFile> keep = self_.lock();
     TLLM_ASSERT(keep != nullptr);
-    return Tensor::wrap(const_cast<uint8_t*>(p), shape, float_dtype(name), Device::CPU, std::move(keep));
+    return Tensor::wrap(const_cast<uint8_t*>(p), shape, type == kF16 ? DType::F16 : type == kBF16 ? DType::BF16 : DType::F32,
+                        Device::CPU, std::move(keep));
   }
   Tensor out = Tensor::empty(shape, DType::F32);
-  ggml_dequantize(t.type, p, out.data<float>(), out.numel());
+  ggml_dequantize(type, p, out.data<float>(), out.numel());
   return out;
 }
 

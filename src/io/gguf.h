@@ -73,6 +73,9 @@ class GgufFile {
   // The tensor as floats: a view (F32, F16, BF16) or a decoded f32 host tensor; float_dtype
   // says which dtype that is without reading it.
   Tensor tensor_floats(const std::string& name) const;
+  // Slice `slice` of the outermost dimension ([E, rows, cols] -> [rows, cols]: one expert of a
+  // stacked tensor), the same way.
+  Tensor tensor_floats(const std::string& name, int64_t slice) const;
   DType float_dtype(const std::string& name) const;
   // The tensor's bytes as stored (its blocks, for a quantized type).
   const uint8_t* tensor_bytes(const std::string& name) const {
@@ -92,6 +95,7 @@ class GgufFile {
   GgufFile() = default;
   // Maps one file and reads its header: the metadata of the first part, the tensors of each.
   void read_part(const std::string& path, bool first);
+  Tensor floats_at(const uint8_t* p, const Shape& shape, uint32_t type) const;
   std::string path_;
   uint32_t version_ = 0;
   std::vector<Part> parts_;

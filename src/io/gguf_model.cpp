@@ -125,12 +125,18 @@ json make_config(const GgufFile& g, const std::string& path, const std::string& 
   const double theta = g.has(k + "rope.freq_base") ? g.get_float(k + "rope.freq_base") : 10000.0;
 
   static const std::map<std::string, std::pair<const char*, const char*>> names = {
-      {"qwen2", {"Qwen2ForCausalLM", "qwen2"}}, {"qwen3", {"Qwen3ForCausalLM", "qwen3"}}, {"llama", {"LlamaForCausalLM", "llama"}}};
+      {"qwen2", {"Qwen2ForCausalLM", "qwen2"}},
+      {"qwen3", {"Qwen3ForCausalLM", "qwen3"}},
+      {"llama", {"LlamaForCausalLM", "llama"}},
+      {"qwen2moe", {"Qwen2MoeForCausalLM", "qwen2_moe"}},
+      {"qwen3moe", {"Qwen3MoeForCausalLM", "qwen3_moe"}}};
+  const bool moe = arch == "qwen2moe" || arch == "qwen3moe";
   json c = {{"architectures", {names.at(arch).first}},
             {"model_type", names.at(arch).second},
             {"vocab_size", embd.shape[0]},
             {"hidden_size", hidden},
-            {"intermediate_size", g.get_int(k + "feed_forward_length")},
+            {"intermediate_size", moe ? int_or(g, k + "feed_forward_length", g.get_int(k + "expert_feed_forward_length"))
+                                      : g.get_int(k + "feed_forward_length")},
             {"num_hidden_layers", layers},
             {"num_attention_heads", heads},
             {"num_key_value_heads", kv_heads},
@@ -142,7 +148,26 @@ json make_config(const GgufFile& g, const std::string& path, const std::string& 
             {"tie_word_embeddings", !g.has_tensor("output.weight")}};
   const uint32_t et = embd.type;
   c["torch_dtype"] = et == 0 ? "float32" : et == 1 ? "float16" : "bfloat16";
-  if (arch != "qwen2") c["attention_bias"] = g.has_tensor("blk.0.attn_q.bias");
+  if (arch != "qwen2" && arch != "qwen2moe") c["attention_bias"] = g.has_tensor("blk.0.attn_q.bias");
+  // Mixture of experts: every layer whose blocks hold stacked experts (ffn_*_exps, [E, rows,
+  // cols]) is sparse, the others dense (HF's mlp_only_layers); llama.cpp's qwen3moe
+  // renormalizes the top-k weights, its qwen2moe does not.
+  std::vector<int64_t> dense_layers;
+  if (moe) {
+    const int64_t experts = g.get_int(k + "expert_count"), used = g.get_int(k + "expert_used_count");
+    TLLM_CHECK_ARG(experts > 0 && experts <= 4096 && used > 0 && used <= experts, path, ": ", k, "expert_count ",
+                   experts, " and expert_used_count ", used, " do not describe a mixture of experts");
+    c["num_experts"] = experts;
+    c["num_experts_per_tok"] = used;
+    c["moe_intermediate_size"] = g.get_int(k + "expert_feed_forward_length");
+    c["norm_topk_prob"] = arch == "qwen3moe";
+    c["decoder_sparse_step"] = 1;
+    if (arch == "qwen2moe")
+      c["shared_expert_intermediate_size"] = int_or(g, k + "expert_shared_feed_forward_length", 0);
+    for (int64_t l = 0; l < layers; ++l)
+      if (!g.has_tensor("blk." + std::to_string(l) + ".ffn_gate_exps.weight")) dense_layers.push_back(l);
+    c["mlp_only_layers"] = dense_layers;
+  }
   if (g.has_tensor("rope_freqs.weight")) {
     TLLM_CHECK_ARG(arch == "llama", path, ": rope_freqs.weight in a ", arch, " model");
     c["rope_scaling"] = llama3_scaling(g, path, static_cast<int>(head_dim), theta);
@@ -162,6 +187,10 @@ json make_config(const GgufFile& g, const std::string& path, const std::string& 
   // HF name -> GGUF name (and the heads whose q / k rows llama.cpp's converter reordered).
   auto map = [&](const std::string& hf, const std::string& gg, int64_t permute = 0) {
     tensor_map[hf] = {{"name", gg}, {"permute_heads", permute}};
+  };
+  // Expert e of a stacked [E, rows, cols] tensor as a [rows, cols] one.
+  auto map_slice = [&](const std::string& hf, const std::string& gg, int64_t e) {
+    tensor_map[hf] = {{"name", gg}, {"slice", e}};
   };
   map("model.embed_tokens.weight", "token_embd.weight");
   map("model.norm.weight", "output_norm.weight");
@@ -183,8 +212,25 @@ json make_config(const GgufFile& g, const std::string& path, const std::string& 
     map(p + "mlp.gate_proj.weight", b + "ffn_gate.weight");
     map(p + "mlp.up_proj.weight", b + "ffn_up.weight");
     map(p + "mlp.down_proj.weight", b + "ffn_down.weight");
+    if (moe && g.has_tensor(b + "ffn_gate_exps.weight")) {
+      const int64_t experts = c["num_experts"].get<int64_t>();
+      map(p + "mlp.gate.weight", b + "ffn_gate_inp.weight");
+      for (const char* part : {"gate", "up", "down"}) {
+        const std::string gg = b + "ffn_" + part + "_exps.weight";
+        TLLM_CHECK_ARG(g.has_tensor(gg) && g.tensor(gg).shape.size() == 3 && g.tensor(gg).shape[0] == experts, path,
+                       ": ", gg, " is not [", experts, ", rows, cols] (the layer's stacked experts)");
+        for (int64_t e = 0; e < experts; ++e)
+          map_slice(p + "mlp.experts." + std::to_string(e) + "." + part + "_proj.weight", gg, e);
+      }
+      map(p + "mlp.shared_expert.gate_proj.weight", b + "ffn_gate_shexp.weight");
+      map(p + "mlp.shared_expert.up_proj.weight", b + "ffn_up_shexp.weight");
+      map(p + "mlp.shared_expert.down_proj.weight", b + "ffn_down_shexp.weight");
+      map(p + "mlp.shared_expert_gate.weight", b + "ffn_gate_inp_shexp.weight");
+      if (g.has_tensor(b + "ffn_gate_inp_shexp.weight"))  // [hidden] in the file, [1, hidden] in HF's
+        tensor_map[p + "mlp.shared_expert_gate.weight"]["shape"] = {1, hidden};
+    }
   }
-  // Keep only what the file holds; everything it holds must be mapped (MoE experts are not).
+  // Keep only what the file holds; everything it holds must be mapped.
   std::set<std::string> mapped;
   for (auto it = tensor_map.begin(); it != tensor_map.end();) {
     const std::string gg = (*it)["name"];
@@ -336,8 +382,9 @@ std::string materialize_gguf(const std::string& gguf_path, const std::string& ca
   const std::shared_ptr<GgufFile> g = GgufFile::open(src.string());
   const std::string path = src.string();
   const std::string arch = g->get_string("general.architecture");
-  TLLM_CHECK_ARG(arch == "qwen2" || arch == "qwen3" || arch == "llama", path, ": general.architecture \"", arch,
-                 "\" is not supported from GGUF (supported: qwen2, qwen3, llama)");
+  TLLM_CHECK_ARG(arch == "qwen2" || arch == "qwen3" || arch == "llama" || arch == "qwen2moe" || arch == "qwen3moe",
+                 path, ": general.architecture \"", arch,
+                 "\" is not supported from GGUF (supported: qwen2, qwen3, llama, qwen2moe, qwen3moe)");
   const fs::path tmp = root / (dir.filename().string() + ".tmp" + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp);

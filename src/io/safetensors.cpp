@@ -343,9 +343,23 @@ void Checkpoint::open_gguf(const std::string& map_path) {
     GgufTensor t;
     t.gguf_name = entry["name"].get<std::string>();
     t.permute_heads = entry.value("permute_heads", int64_t{0});
+    t.slice = entry.value("slice", int64_t{-1});
     const GgufTensorInfo& gi = gguf_->tensor(t.gguf_name);
     t.info.name = hf;
     t.info.shape = Shape(gi.shape.begin(), gi.shape.end());
+    if (t.slice >= 0) {
+      TLLM_CHECK_ARG(gi.shape.size() == 3 && t.slice < gi.shape[0] && t.permute_heads == 0, map_path, ": \"", hf,
+                     "\" takes slice ", t.slice, " of ", t.gguf_name, ", which is not a stack of that many matrices");
+      t.info.shape = Shape(gi.shape.begin() + 1, gi.shape.end());
+    }
+    if (entry.contains("shape")) {
+      TLLM_CHECK_ARG(entry["shape"].is_array(), map_path, ": \"", hf, "\" has a shape that is not a list");
+      const Shape shape = entry["shape"].get<std::vector<int64_t>>();
+      TLLM_CHECK_ARG(shape_numel(shape) == shape_numel(t.info.shape), map_path, ": \"", hf, "\" as ",
+                     shape_str(shape), " is not the ", shape_numel(t.info.shape), " elements of ", t.gguf_name);
+      t.info.shape = shape;
+      t.reshaped = true;
+    }
     t.info.dtype = gguf_->float_dtype(t.gguf_name);
     t.info.nbytes = dtype_nbytes(t.info.dtype, shape_numel(t.info.shape));
     t.info.file = gguf_->path();
@@ -370,7 +384,9 @@ const TensorInfo& Checkpoint::info(const std::string& name) const {
 Tensor Checkpoint::get(const std::string& name) const {
   info(name);  // error naming the checkpoint when absent
   if (auto g = gguf_tensors_.find(name); g != gguf_tensors_.end()) {
-    Tensor t = gguf_->tensor_floats(g->second.gguf_name);
+    Tensor t = g->second.slice >= 0 ? gguf_->tensor_floats(g->second.gguf_name, g->second.slice)
+                                    : gguf_->tensor_floats(g->second.gguf_name);
+    if (g->second.reshaped) t = t.view(g->second.info.shape);
     const int64_t heads = g->second.permute_heads;
     if (heads == 0) return t;
         const int64_t rows = t.dim(0), cols = t.numel() / rows;
@@ -397,12 +413,14 @@ std::optional<Checkpoint::GgufRows> Checkpoint::gguf_rows(const std::string& nam
   auto g = gguf_tensors_.find(name);
   if (g == gguf_tensors_.end()) return std::nullopt;
   const GgufTensorInfo& gi = gguf_->tensor(g->second.gguf_name);
+  const Shape& shape = g->second.info.shape;
   GgufRows out;
   out.type = gi.type;
-  out.rows = gi.shape.empty() ? 1 : gi.shape[0];
-  out.cols = out.rows == 0 ? 0 : static_cast<int64_t>(shape_numel(Shape(gi.shape.begin(), gi.shape.end()))) / out.rows;
-  const uint64_t row_bytes = out.rows == 0 ? 0 : gi.nbytes / static_cast<uint64_t>(out.rows);
+  out.rows = shape.empty() ? 1 : shape[0];
+  out.cols = out.rows == 0 ? 0 : static_cast<int64_t>(shape_numel(shape)) / out.rows;
+  const uint64_t row_bytes = ggml_row_bytes(gi.type, out.cols);
   const uint8_t* base = gguf_->tensor_bytes(g->second.gguf_name);
+  if (g->second.slice >= 0) base += static_cast<uint64_t>(g->second.slice) * static_cast<uint64_t>(out.rows) * row_bytes;
   out.row.resize(static_cast<size_t>(out.rows));
   for (int64_t r = 0; r < out.rows; ++r)
     out.row[r] = base + gguf_stored_row(r, out.rows, g->second.permute_heads) * row_bytes;

@@ -58,7 +58,8 @@ class SafetensorsFile {
 //
 // A folder made from a GGUF file (io/gguf_model.h) has no safetensors but gguf_tensors.json:
 // its tensors are the GGUF file's under their HF names, as floats (quantized blocks decoded
-// to f32 by get(); info() reports that dtype).
+// to f32 by get(); info() reports that dtype); an entry may name one slice of a stacked
+// tensor ({"slice": e}: MoE experts) or give the HF shape of the same elements ({"shape"}).
 class Checkpoint {
  public:
   static Checkpoint open(const std::string& dir);
@@ -85,6 +86,8 @@ class Checkpoint {
   struct GgufTensor {
     std::string gguf_name;
     int64_t permute_heads = 0;  // Llama q / k: rows of each head interleaved by llama.cpp's converter
+    int64_t slice = -1;         // >= 0: this slice of a stacked [E, rows, cols] tensor (an expert)
+    bool reshaped = false;      // info.shape is the map's "shape" (the same elements)
     TensorInfo info;
   };
   void open_gguf(const std::string& map_path);

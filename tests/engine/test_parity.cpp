@@ -205,7 +205,8 @@ TEST(GgufParity, GoldenCheckpointsAsGgufFiles) {
   const fs::path tmp = fs::path(::testing::TempDir()) / "tllm_gguf_parity";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  for (const std::string name : {"qwen2_untied", "qwen2_tied", "qwen3_hd128", "llama3_scaled", "llama_bias_hd64"}) {
+  for (const std::string name : {"qwen2_untied", "qwen2_tied", "qwen3_hd128", "llama3_scaled", "llama_bias_hd64",
+                                 "qwen3_moe", "qwen2_moe"}) {
     const fs::path file = tmp / (name + ".gguf");
     const std::string cmd = python + " " + TLLM_SOURCE_DIR + "/scripts/gguf/write_gguf.py model " +
                             (models_dir() / name).string() + " " + file.string();
