@@ -2,6 +2,7 @@
 // prefill on a backend, random prompts, KL divergence and top-1 agreement of logits.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -55,6 +56,19 @@ inline std::vector<int32_t> random_prompt(int n, int vocab, uint64_t seed) {
   std::vector<int32_t> p(n);
   for (int32_t& t : p) t = static_cast<int32_t>(rng() % vocab);
   return p;
+}
+
+// Largest |value| of a host f32 tensor, and largest |a - b| of two of the same size.
+inline double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data<float>()[i])));
+  return m;
+}
+inline double max_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    m = std::max(m, std::fabs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
+  return m;
 }
 
 // KL(softmax(ref) || softmax(got)) averaged over rows, and the fraction of rows whose argmax agrees.

@@ -35,6 +35,8 @@ namespace tllm {
 namespace {
 
 namespace fs = std::filesystem;
+using test::max_abs;
+using test::max_diff;
 using json = nlohmann::ordered_json;
 
 fs::path models_dir() { return fs::path(TLLM_SOURCE_DIR) / "tests/data/models"; }
@@ -617,17 +619,6 @@ Tensor logits_of(const fs::path& dir, DType weight_dtype, const std::vector<int3
 
 std::vector<int32_t> prompt_of(int n, int vocab, uint64_t seed) { return test::random_prompt(n, vocab, seed); }
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data<float>()[i])));
-  return m;
-}
-double max_diff(const Tensor& a, const Tensor& b) {
-  double m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    m = std::max(m, std::fabs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
-  return m;
-}
 
 using test::kl_top1;
 

@@ -26,6 +26,8 @@ namespace tllm {
 namespace {
 
 namespace fs = std::filesystem;
+using test::max_abs;
+using test::max_diff;
 
 std::string python() { return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
 
@@ -51,17 +53,6 @@ class GgufQuant : public ::testing::Test {
   fs::path dir_;
 };
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data<float>()[i])));
-  return m;
-}
-double max_diff(const Tensor& a, const Tensor& b) {
-  double m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    m = std::max(m, std::fabs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
-  return m;
-}
 
 Tensor logits_of(const fs::path& dir, DType wdt, const std::vector<int32_t>& prompt, const std::string& q = "") {
   auto be = make_cpu_backend({2});
