@@ -389,7 +389,7 @@ Tensor Checkpoint::get(const std::string& name) const {
     if (g->second.reshaped) t = t.view(g->second.info.shape);
     const int64_t heads = g->second.permute_heads;
     if (heads == 0) return t;
-        const int64_t rows = t.dim(0), cols = t.numel() / rows;
+    const int64_t rows = t.dim(0), cols = t.numel() / rows;
     const size_t row_bytes = dtype_nbytes(t.dtype(), cols);
     Tensor out = Tensor::empty(t.shape(), t.dtype());
     const auto* src = static_cast<const char*>(t.raw());
