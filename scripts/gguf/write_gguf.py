@@ -266,20 +266,17 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, sp
             t = "f32"
         if random_blocks and x.ndim == 2 and x.shape[-1] % 256 == 0:
             # Scales a model's activations survive: weights of a few tenths at most.
-            raw, vals = make_blocks(random_blocks, x.size // (256 if random_blocks.endswith("K") else 32), rng, 0.05)
-            if decoded:  # the same weights as f32, decoded here
-                w.tensor(names[hf], x.shape, GT["f32"], vals.astype("<f4").tobytes())
-            else:
-                w.tensor(names[hf], x.shape, GT[random_blocks], raw.tobytes())
-            continue
-        if t[0] == "q":
+            t = random_blocks
+            raw, vals = make_blocks(t, x.size // (256 if t.endswith("K") else 32), rng, 0.05)
+        elif t[0] == "q":
             raw, vals = encode_blocks(x, t)
-            if decoded:  # the floats the blocks stand for, as f32
-                w.tensor(names[hf], x.shape, GT["f32"], vals.astype("<f4").tobytes())
-            else:
-                w.tensor(names[hf], x.shape, GT[t], raw)
+        else:
+            w.tensor(names[hf], x.shape, GT[t], encode_float(x, t))
             continue
-        w.tensor(names[hf], x.shape, GT[t], encode_float(x, t))
+        if decoded:  # the floats the blocks stand for, as f32
+            w.tensor(names[hf], x.shape, GT["f32"], vals.astype("<f4").tobytes())
+        else:
+            w.tensor(names[hf], x.shape, GT[t], bytes(raw))
     w.write(out, split=split)
 
 

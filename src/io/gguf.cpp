@@ -252,24 +252,35 @@ void ggml_affine_groups(uint32_t type, const uint8_t* src, int64_t n, uint8_t* q
   }
 }
 
+namespace {
+
+// One q6_K block: 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales (one per 16
+// values), f16 d. Value l + 32 k (l < 32) of each half of 128 has its low bits in nibble
+// k / 2 of byte l + 32 (k % 2), its high bits at bit 2 k of byte l. q: the signed values
+// (q - 32), sc: the scales, d: the block scale.
+void q6_K_unpack(const uint8_t* x, int (&q)[256], const int8_t*& sc, float& d) {
+  const uint8_t* ql = x;
+  const uint8_t* qh = x + 128;
+  sc = reinterpret_cast<const int8_t*>(x + 192);
+  d = h2f(x + 208);
+  for (int half = 0; half < 2; ++half)
+    for (int l = 0; l < 32; ++l)
+      for (int k = 0; k < 4; ++k) {
+        const uint8_t lo = ql[64 * half + l + 32 * (k % 2)];
+        q[128 * half + l + 32 * k] = (((k < 2 ? lo : lo >> 4) & 0xF) | (((qh[32 * half + l] >> (2 * k)) & 3) << 4)) - 32;
+      }
+}
+
+}  // namespace
+
 void ggml_q6_K_groups(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* offsets) {
   const TypeTraits t = traits(kQ6_K);
   TLLM_ASSERT(n % t.block == 0);
   for (int64_t b = 0; b < n / t.block; ++b, src += t.block_bytes, codes += t.block, scales += 8, offsets += 8) {
-    // 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales (one per 16 values), f16 d.
-    // Value e of each half of 128 is l + 32 k (l < 32): its low bits in nibble k / 2 of
-    // byte l + 32 (k % 2), its high bits at bit 2 k of byte l.
-    const uint8_t* ql = src;
-    const uint8_t* qh = src + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(src + 192);
-    const float d = h2f(src + 208);
     int q[256];
-    for (int half = 0; half < 2; ++half)
-      for (int l = 0; l < 32; ++l)
-        for (int k = 0; k < 4; ++k) {
-          const uint8_t lo = ql[64 * half + l + 32 * (k % 2)];
-          q[128 * half + l + 32 * k] = (((k < 2 ? lo : lo >> 4) & 0xF) | (((qh[32 * half + l] >> (2 * k)) & 3) << 4)) - 32;
-        }
+    const int8_t* sc;
+    float d;
+    q6_K_unpack(src, q, sc, d);
     for (int g = 0; g < 8; ++g) {
       const int a = sc[2 * g], c = sc[2 * g + 1];
       const int big = std::abs(a) >= std::abs(c) ? a : c;
@@ -302,32 +313,11 @@ void ggml_dequantize(uint32_t type, const uint8_t* src, float* y, int64_t n) {
   }
   TLLM_ASSERT(type == kQ6_K);
   for (int64_t b = 0; b < blocks; ++b, src += t.block_bytes, y += t.block) {
-    const uint8_t* x = src;
-    switch (type) {
-      case kQ6_K: {  // 128 bytes low 4 bits, 64 bytes high 2 bits, 16 int8 scales, f16 d
-        const uint8_t* ql = x;
-        const uint8_t* qh = x + 128;
-        const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
-        const float d = h2f(x + 208);
-        float* out = y;
-        for (int n0 = 0; n0 < 256; n0 += 128, ql += 64, qh += 32, sc += 8, out += 128) {
-          for (int l = 0; l < 32; ++l) {
-            const int is = l / 16;
-            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-            out[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
-            out[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
-            out[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
-            out[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
-          }
-        }
-        break;
-      }
-      default:
-        TLLM_ASSERT(false);
-    }
+    int q[256];
+    const int8_t* sc;
+    float d;
+    q6_K_unpack(src, q, sc, d);
+    for (int e = 0; e < 256; ++e) y[e] = d * static_cast<float>(sc[e / 16]) * static_cast<float>(q[e]);
   }
 }
 

@@ -440,17 +440,8 @@ std::vector<RepoFile> select_files(const std::string& repo, const HubOptions& o,
   return wanted;
 }
 
-// The one GGUF file `ref` names: by path, or the single model file (not a projector) whose
-// name holds the quantization tag, case-insensitively.
-// What a GGUF file belongs to: itself, or for a part of a split file the set of its parts
-// (folder, prefix, count).
-std::string gguf_set_of(const std::string& path) {
-  const fs::path p(path);
-  const std::optional<GgufSplitName> n = parse_gguf_split_name(p.filename().string());
-  return n ? (p.parent_path() / n->prefix).string() + "|" + std::to_string(n->count) : path;
-}
-
-// The paths of a split file's parts (first first), given one of them; the path alone otherwise.
+// The paths of a split file's parts (first first), given one of them; the path alone
+// otherwise. The first names the file a part belongs to.
 std::vector<std::string> gguf_parts_of(const std::string& path) {
   const fs::path p(path);
   const std::optional<GgufSplitName> n = parse_gguf_split_name(p.filename().string());
@@ -460,8 +451,9 @@ std::vector<std::string> gguf_parts_of(const std::string& path) {
   return out;
 }
 
-// The files a GGUF reference takes from the listing: one file, or every part of a split file
-// (its first part first, which the reference must name or whose name must hold the tag).
+// The files a GGUF reference takes from the listing: the file it names by path, or the single
+// model file (not a projector) whose name holds the quantization tag, case-insensitively; of a
+// split file every part, its first part first (a path must name that part).
 std::vector<RepoFile> select_gguf(const HubGgufRef& ref, const HubOptions& o, const RepoListing& listing) {
   std::vector<const RepoFile*> hits;
   for (const RepoFile& f : listing.files) {
@@ -480,7 +472,8 @@ std::vector<RepoFile> select_gguf(const HubGgufRef& ref, const HubOptions& o, co
   // The parts of one split file are one hit.
   std::vector<const RepoFile*> sets;
   for (const RepoFile* f : hits)
-    if (std::none_of(sets.begin(), sets.end(), [&](const RepoFile* g) { return gguf_set_of(g->path) == gguf_set_of(f->path); }))
+    if (std::none_of(sets.begin(), sets.end(),
+                     [&](const RepoFile* g) { return gguf_parts_of(g->path)[0] == gguf_parts_of(f->path)[0]; }))
       sets.push_back(f);
   TLLM_CHECK_ARG(sets.size() == 1, ref.repo, ": ", what, " matches several files (", sets[0]->path, ", ", sets[1]->path,
                  "); name one as ", ref.repo, "/FILE.gguf");
@@ -694,7 +687,8 @@ std::string resolve_hub_gguf(const HubGgufRef& ref, const HubOptions& opts) {
       const std::string name = lower(it->path().filename().string());
       if (name.ends_with(".gguf") && name.find(lower(ref.quant)) != std::string::npos && !name.starts_with("mmproj") &&
           fs::exists(it->path(), ec)) {
-        if (hit && gguf_set_of(hit->string()) != gguf_set_of(it->path().string())) return std::nullopt;  // ambiguous: ask the hub
+        if (hit && gguf_parts_of(hit->string())[0] != gguf_parts_of(it->path().string())[0])
+          return std::nullopt;  // ambiguous: ask the hub
         hit = it->path();
       }
     }

@@ -1095,12 +1095,9 @@ QuantizedMatrix QuantLoader::decode(WeightLoader& w, const std::string& module, 
                                 get(".weight_g_idx", false), get(".weight_shape", false), rows, cols, bits, group,
                                 what);
       return decode_ct_int8(get(".weight"), get(".weight_scale"), rows, cols, what);
-    case QuantFormat::Gguf: {
+    case QuantFormat::Gguf:  // its own width; linear() widens parts fused with wider ones
       w.mark_used(module + ".weight");
-      QuantizedMatrix m = decode_gguf(ck, module + ".weight", rows, cols, pool_.get());
-      m.bits = std::max(m.bits, bits);  // 4-bit codes of a part fused with wider ones
-      return m;
-    }
+      return decode_gguf(ck, module + ".weight", rows, cols, pool_.get());
     default: TLLM_THROW("internal error: decode of ", quant_format_name(spec_.format));
   }
 }
