@@ -212,6 +212,12 @@ void run_bench(const BenchArgs& a) {
   const double kv_elem = cfg.kv_cache_dtype == "auto" ? (cfg.device == "cuda" ? 2.0 : 4.0)
                                                       : static_cast<double>(dtype_size(dtype_from_name(cfg.kv_cache_dtype)));
   const double kv_bytes_per_token = 2.0 * L * kv * kv_elem;
+  // Tensor parallelism: each device reads its 1/tp of the layers and of the KV cache, and rank
+  // 0 the whole lm_head besides (the other ranks compute no logits), so the slowest device
+  // reads this per decode step; the prefill's limit is tp devices' matmul peak.
+  const double tp = cfg.tensor_parallel_size;
+  auto device_step_bytes = [&](double step_bytes, double lm_bytes) { return (step_bytes - lm_bytes) / tp + lm_bytes; };
+  peak *= tp;
   const double params_total =
       L * (H * (q + 2 * kv) + q * H) + mlp_params_read(E) + lm_params + (mc.tie_word_embeddings ? 0 : V * H);
 
@@ -222,6 +228,9 @@ void run_bench(const BenchArgs& a) {
               engine.backend_name().c_str());
   std::printf("limits measured now: bandwidth %.1f GB/s, matmul peak %.1f %s\n\n", bw / 1e9,
               cfg.device == "cuda" ? peak / 1e12 : peak / 1e9, cfg.device == "cuda" ? "TFLOP/s" : "GFLOP/s");
+  if (tp > 1)
+    std::printf("tensor parallel %d: the bandwidth of one device (each reads its share), the matmul peak of all %d\n\n",
+                cfg.tensor_parallel_size, cfg.tensor_parallel_size);
   std::printf("| test | batch | depth | t/s | limit t/s | %% of limit | note |\n|---|---|---|---|---|---|---|\n");
 
   std::mt19937 rng(42);
@@ -308,10 +317,11 @@ void run_bench(const BenchArgs& a) {
           }
         }
         const double avg_ctx = std::max(1, depth) + N / 2.0;
-        const double step_bytes = step_weight_bytes(B) + B * avg_ctx * kv_bytes_per_token;
+        const double step_bytes =
+            device_step_bytes(step_weight_bytes(B) + B * avg_ctx * kv_bytes_per_token, lm_params * head_bpw);
         const double limit = B * row_bw / step_bytes;
         std::ostringstream note;
-        note << "roofline " << step_bytes / 1e6 << " MB/step";
+        note << "roofline " << step_bytes / 1e6 << " MB/step" << (tp > 1 ? " on GPU 0" : "");
         if (row_bw != bw) {
           char gbs[32];
           std::snprintf(gbs, sizeof(gbs), "%.1f", row_bw / 1e9);

@@ -121,8 +121,9 @@ void EngineOptions::add_to(CLI::App* cmd, bool model_positional) {
       ->capture_default_str();
   cmd->add_flag("--trust-remote-code", trust_remote_code,
                 "accepted for vLLM command lines; no effect (tinyllm runs no code from the model's files)");
-  cmd->add_option("--tensor-parallel-size", tensor_parallel_size,
-                  "GPUs per model (vLLM's flag): 1 only, tensor parallelism is not implemented")
+  cmd->add_option("--tensor-parallel-size", config.tensor_parallel_size,
+                  "devices per model (vLLM's flag): the layers split over GPUs 0..N-1 (with --device cuda) or N groups "
+                  "of the CPU threads; float checkpoints")
       ->capture_default_str();
 }
 
@@ -134,8 +135,6 @@ EngineConfig EngineOptions::resolve() const {
 
 EngineConfig EngineOptions::resolve_flags() const {
   EngineConfig c = config;
-  TLLM_CHECK_ARG(tensor_parallel_size == 1, "--tensor-parallel-size ", tensor_parallel_size,
-                 ": tinyllm runs a model on one device (tensor parallelism is not implemented); use 1");
   if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
   if (pooling_normalize == "true" || pooling_normalize == "false") c.pooling_normalize = pooling_normalize == "true";
   if (task == "embed") {

@@ -19,7 +19,6 @@ struct EngineOptions {
   std::string task;                // vLLM's --task: "embed" is --runner pooling
   std::string pooling_normalize;   // "auto", "true", "false"
   bool trust_remote_code = false;  // vLLM's flag, accepted without effect
-  int tensor_parallel_size = 1;    // vLLM's flag: 1 only
   std::string revision;            // hub revision of --model (vLLM's --revision; "": main)
   std::string download_dir;        // hub cache folder (vLLM's --download-dir; "": the HF cache)
   // model_positional: `tinyllm serve MODEL` as `vllm serve MODEL` (--model works too).

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <thread>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <random>
 #include <set>
 #include <span>
+#include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +17,7 @@
 #include "core/env.h"
 #include "core/logging.h"
 #include "core/timer.h"
+#include "dist/tensor_parallel.h"
 #include "engine/block_manager.h"
 #include "engine/output_format.h"
 #include "engine/pooling.h"
@@ -336,6 +339,14 @@ void EngineConfig::check() const {
   if (speculative.enabled())
     TLLM_CHECK_ARG(async_scheduling != "on",
                    "speculative decoding runs its steps synchronously: drop --async-scheduling on (or use auto)");
+  TLLM_CHECK_ARG(tensor_parallel_size >= 1, "tensor parallel size must be >= 1, got ", tensor_parallel_size);
+  if (tensor_parallel_size > 1) {
+    // The ranks other than 0 embed the tokens themselves: they need them on the host.
+    TLLM_CHECK_ARG(async_scheduling != "on", "async scheduling keeps sampled tokens on GPU 0, where the other ",
+                   "tensor-parallel ranks cannot read them: drop --async-scheduling on (or use auto)");
+    TLLM_CHECK_ARG(!env_flag("TLLM_PROFILE"), "TLLM_PROFILE does not profile tensor-parallel ranks; unset it or use "
+                   "--tensor-parallel-size 1");
+  }
   TLLM_CHECK_ARG(block_size >= 1 && block_size <= 256, "block size must be in [1, 256], got ", block_size);
   TLLM_CHECK_ARG(max_num_seqs >= 1, "max_num_seqs must be >= 1, got ", max_num_seqs);
   // Checked on every device (a CPU run ignores it): 1.5 is a typo, not a setting.
@@ -350,10 +361,16 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   const ModelConfig mc = ModelConfig::load(c.model_dir);
   I.gen = GenerationConfig::load(c.model_dir, c.generation_config);
 
-  I.backend = c.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({c.threads});
+  const int tp = c.tensor_parallel_size;
+  // CPU ranks share the threads (each rank's backend has its own pool).
+  const int rank_threads = tp == 1 ? c.threads
+                                   : std::max(1, (c.threads > 0 ? c.threads
+                                                                : static_cast<int>(std::thread::hardware_concurrency())) / tp);
+  I.backend = c.device == "cuda" ? make_cuda_backend({}) : make_cpu_backend({rank_threads});
   if (env_flag("TLLM_PROFILE"))
     I.backend = std::make_unique<ProfilingBackend>(std::move(I.backend));
-  I.async = c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling());
+  I.async = tp == 1 &&
+            (c.async_scheduling == "on" || (c.async_scheduling == "auto" && I.backend->defers_sampling()));
   const bool pooling = c.runner == "pooling";
   std::optional<PoolingConfig> pool;
   if (pooling) {
@@ -385,7 +402,16 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   mo.cuda_graphs = !c.enforce_eager;
   mo.pooling = pooling;
   const double load_t0 = now_seconds();
-  I.model = load_model(c.model_dir, mc, *I.backend, mo);
+  if (tp > 1) {
+    const std::string device = c.device;
+    I.model = load_tensor_parallel(c.model_dir, mc, *I.backend, mo, tp, [device, rank_threads](int rank) {
+      return device == "cuda" ? make_cuda_backend({rank}) : make_cpu_backend({rank_threads});
+    });
+    TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks (", c.device == "cuda" ? "GPUs 0.." : "CPU thread groups, ",
+             c.device == "cuda" ? std::to_string(tp - 1) : std::to_string(rank_threads) + " threads each", ")");
+  } else {
+    I.model = load_model(c.model_dir, mc, *I.backend, mo);
+  }
   I.vocab = mc.vocab_size;
   I.max_batched = max_batched;
   std::unique_ptr<CausalLM> draft;
@@ -396,7 +422,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;
   if (c.kv_cache_dtype != "auto") kv_dtype = dtype_from_name(c.kv_cache_dtype);
   // A draft model's cache has the target's blocks (one block table addresses both).
-  const size_t per_block = KVCache::bytes_per_block(mc, c.block_size, kv_dtype) +
+  const size_t per_block = I.model->kv_bytes_per_block(c.block_size, kv_dtype) +
                            (draft ? KVCache::bytes_per_block(draft->config(), c.block_size, kv_dtype) : 0);
   const int64_t blocks_per_seq = (I.max_model_len + c.block_size - 1) / c.block_size;
   const int64_t max_useful = static_cast<int64_t>(c.max_num_seqs) * blocks_per_seq + 1;
@@ -428,7 +454,7 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
              " tokens; raise ", more, " or --num-kv-blocks for longer contexts");
     I.max_model_len = static_cast<int>(fits);
   }
-  I.kv = KVCache::allocate(*I.backend, mc, static_cast<int>(num_blocks), c.block_size, kv_dtype);
+  I.kv = I.model->allocate_kv_cache(static_cast<int>(num_blocks), c.block_size, kv_dtype);
   const SpeculativeConfig& spec = config_.speculative;
   if (draft) {
     KVCache dkv = KVCache::allocate(*I.backend, draft->config(), static_cast<int>(num_blocks), c.block_size, kv_dtype);

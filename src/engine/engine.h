@@ -42,7 +42,10 @@ struct EngineConfig {
   std::string model_dir;
   std::string device = "cpu";      // "cpu" | "cuda"
   std::string dtype = "auto";      // auto | float32 | bfloat16 | float16
-  int threads = 0;                 // CPU threads (0: all cores)
+  int threads = 0;                 // CPU threads (0: all cores), shared by the tensor-parallel ranks
+  // vLLM's --tensor-parallel-size: the model's layers split over this many devices (GPUs
+  // 0..n-1 with cuda; on the CPU, groups of the threads), dist/tensor_parallel.h.
+  int tensor_parallel_size = 1;
   int max_model_len = 0;           // 0: the model's max_position_embeddings
   int max_num_seqs = 256;
   int max_num_batched_tokens = 0;  // 0: 2048 on CUDA, 512 on CPU

@@ -399,4 +399,30 @@ GenerationConfig GenerationConfig::load(const std::string& model_dir, const std:
   return folder;
 }
 
+ModelConfig ModelConfig::shard(int n) const {
+  TLLM_CHECK_ARG(n >= 1, "tensor parallel size must be >= 1, got ", n);
+  ModelConfig c = *this;
+  if (n == 1) return c;
+  auto divide = [&](int v, const char* field) {
+    TLLM_CHECK_ARG(v % n == 0, architecture, ": ", field, " ", v, " is not divisible by the tensor parallel size ", n);
+    return v / n;
+  };
+  c.num_heads = divide(num_heads, "num_attention_heads");
+  if (num_kv_heads % n == 0) {
+    c.num_kv_heads = num_kv_heads / n;
+  } else {
+    TLLM_CHECK_ARG(n % num_kv_heads == 0, architecture, ": num_key_value_heads ", num_kv_heads,
+                   " neither divides nor is a multiple of the tensor parallel size ", n);
+    c.num_kv_heads = 1;
+  }
+  bool dense_mlp = !is_moe();
+  for (int l = 0; l < num_layers && !dense_mlp; ++l) dense_mlp = !layer_is_moe(l);
+  if (dense_mlp) c.intermediate_size = divide(intermediate_size, "intermediate_size");
+  if (is_moe()) {
+    c.moe_intermediate_size = divide(moe_intermediate_size, "moe_intermediate_size");
+    c.shared_expert_intermediate_size = divide(shared_expert_intermediate_size, "shared_expert_intermediate_size");
+  }
+  return c;
+}
+
 }  // namespace tllm

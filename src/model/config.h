@@ -77,6 +77,11 @@ struct ModelConfig {
   // True when layer `l` uses the sparse MoE block (HF: not in mlp_only_layers and
   // num_experts > 0 and (l + 1) % decoder_sparse_step == 0).
   bool layer_is_moe(int l) const;
+  // One rank's share under tensor parallelism over n devices (dist/tensor_parallel.h): the
+  // attention heads and the MLPs' inner sizes divided by n; the KV heads divided by n, or,
+  // where there are fewer KV heads than ranks, one per rank (each kept by n / num_kv_heads
+  // ranks, as vLLM replicates them). Throws naming the field that does not divide.
+  ModelConfig shard(int n) const;
 
   // Parses config.json text; `source` names the file in error messages.
   static ModelConfig from_json_text(const std::string& text, const std::string& source);

@@ -13,6 +13,7 @@
 namespace tllm {
 
 class Backend;
+class Collective;
 
 struct ModelLoadOptions {
   DType weight_dtype = DType::BF16;  // dense weights on the device (f32, bf16 or f16)
@@ -26,6 +27,10 @@ struct ModelLoadOptions {
   // Pooling (embedding) model: no lm_head is loaded and forward() returns the final-normed
   // hidden states of the requested rows instead of logits.
   bool pooling = false;
+  // Tensor parallelism (dist/tensor_parallel.h): this model is rank `collective->rank()` of
+  // `collective->size()`, loaded with the config shard_config() gives for that size; null: the
+  // whole model on one backend.
+  Collective* collective = nullptr;
 };
 
 class CausalLM {
@@ -39,6 +44,15 @@ class CausalLM {
   virtual Tensor forward(const ForwardBatch& batch, KVCache& kv) = 0;
   // Bytes of weights resident on the device (for the bench roofline and memory sizing).
   virtual size_t weight_bytes() const = 0;
+  // The KV cache forward() runs against: bytes of one block on each device, and the cache
+  // itself. A tensor-parallel model keeps one cache per rank, each with its share of the KV
+  // heads, and hands back a KVCache that only names the blocks' count, size and dtype.
+  virtual size_t kv_bytes_per_block(int block_size, DType dtype) const {
+    return KVCache::bytes_per_block(config(), block_size, dtype);
+  }
+  virtual KVCache allocate_kv_cache(int num_blocks, int block_size, DType dtype) {
+    return KVCache::allocate(backend(), config(), num_blocks, block_size, dtype);
+  }
 };
 
 // Loads `dir` (config.json + safetensors) onto `backend`, validating every weight's name,

@@ -57,14 +57,18 @@ class SparseMoeBlock final : public MoeBlock {
       down_names.push_back(p + "down_proj.weight");
       down_rows.push_back(H);
     }
-    experts_.gate_up = w.linear(gate_up_names, gate_up_rows, H);
-    experts_.down = w.linear(down_names, down_rows, I);
+    // Tensor parallelism: every expert's inner rows (gate, up) and columns (down) are split
+    // over the ranks (cfg is the rank's shard: I and S are its shares); the router is whole.
+    const int rank = w.tp_rank(), ranks = w.tp_size();
+    experts_.gate_up = w.linear(gate_up_names, gate_up_rows, H, {}, WeightSlice::rows_of(gate_up_rows, rank, ranks));
+    experts_.down = w.linear(down_names, down_rows, I, {}, WeightSlice::cols_of(I, rank, ranks));
 
     if (S > 0) {
       const std::string p = prefix + "shared_expert.";
       experts_.shared_inter = S;
-      experts_.shared_gate_up = w.linear({p + "gate_proj.weight", p + "up_proj.weight"}, {S, S}, H);
-      experts_.shared_down = w.linear({p + "down_proj.weight"}, {H}, S);
+      experts_.shared_gate_up = w.linear({p + "gate_proj.weight", p + "up_proj.weight"}, {S, S}, H, {},
+                                         WeightSlice::rows_of({S, S}, rank, ranks));
+      experts_.shared_down = w.linear({p + "down_proj.weight"}, {H}, S, {}, WeightSlice::cols_of(S, rank, ranks));
       experts_.shared_gate = w.tensor(prefix + "shared_expert_gate.weight", {1, H}, DType::F32).view({H});
     }
 

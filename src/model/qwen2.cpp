@@ -10,6 +10,12 @@
 // Each projection that ends a sub-layer carries the residual update after it (the backend
 // may fuse the two). A one-token step of one sequence may run all layers as one
 // Backend::decoder_stack call (the same math; CUDA: one persistent kernel).
+//
+// Tensor parallelism (ModelLoadOptions::collective; dist/tensor_parallel.h runs the ranks):
+// each rank holds its share of the heads (q|k|v rows, o columns) and of the MLP's inner
+// dimension (gate|up rows, down columns), so the o and down projections give partial sums,
+// added over the ranks (all_reduce_sum) before the residual update. The embedding, norms and
+// the residual stream are whole on every rank; rank 0 alone computes the logits.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -20,6 +26,7 @@
 #include "core/env.h"
 #include "core/logging.h"
 #include "kernels/backend.h"
+#include "kernels/collective.h"
 #include "model/device_batch.h"
 #include "model/model.h"
 #include "model/moe.h"
@@ -51,8 +58,14 @@ struct Workspace {
 
 class Qwen2Model final : public CausalLM {
  public:
-  Qwen2Model(const std::string& dir, ModelConfig cfg, Backend& backend, const ModelLoadOptions& opts)
-      : cfg_(std::move(cfg)), backend_(backend), rope_(cfg_) {
+  Qwen2Model(const std::string& dir, const ModelConfig& cfg, Backend& backend, const ModelLoadOptions& opts)
+      : collective_(opts.collective),
+        ranks_(collective_ ? collective_->size() : 1),
+        rank_(collective_ ? collective_->rank() : 0),
+        full_kv_heads_(cfg.num_kv_heads),
+        cfg_(cfg.shard(ranks_)),
+        backend_(backend),
+        rope_(cfg_) {
     max_model_len_ = opts.max_model_len > 0 ? opts.max_model_len : cfg_.max_position_embeddings;
     layout_ = QKVLayout{cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim};
     pooling_ = opts.pooling;
@@ -104,7 +117,8 @@ class Qwen2Model final : public CausalLM {
     if (embed_.quant == QuantScheme::None) backend_.embedding(x, embed_.weight, d.tokens);
     else backend_.embedding_quantized(x, embed_, d.tokens);
     // One token of one sequence: the backend may run every layer as one fused call.
-    const bool fused = T == 1 && d.meta.num_seqs == 1 && backend_.decoder_stack(decoder_stack(x, h, cos_sin, kv));
+    const bool fused = T == 1 && d.meta.num_seqs == 1 && !collective_ &&
+                       backend_.decoder_stack(decoder_stack(x, h, cos_sin, kv));
     if (!fused) {
       backend_.rms_norm(h, x, layers_[0].input_norm, eps);
       for (int l = 0; l < cfg_.num_layers; ++l) {
@@ -114,16 +128,18 @@ class Qwen2Model final : public CausalLM {
                                       {&layout_, &L.q_norm, &L.k_norm, eps, &rope_spec_, &cos_sin, &d.rope_rows,
                                        &d.slot_mapping, &kv.k[l], &kv.v[l], release_attention_early_});
         backend_.attention(attn, qkv, layout_, kv.k[l], kv.v[l], d.meta, scale, L.sliding_window);
-        backend_.linear_residual_norm(o, attn, L.o, {&x, &h, &L.post_norm, eps});  // x += o; h = norm(x)
+        residual_projection(o, attn, L.o, x, h, L.post_norm, eps);  // x += attn Wo; h = norm(x)
         if (L.moe) {
           L.moe->forward(mlp_out, h);
+          if (collective_) collective_->all_reduce_sum(mlp_out);
           backend_.add_rms_norm(x, mlp_out, h, next_norm, eps);
         } else {
-          backend_.linear_silu_mul(act, h, L.gate_up, gate_up);                           // act = silu(h Wg) * h Wu
-          backend_.linear_residual_norm(mlp_out, act, L.down, {&x, &h, &next_norm, eps});  // x += act Wd; h = norm(x)
+          backend_.linear_silu_mul(act, h, L.gate_up, gate_up);               // act = silu(h Wg) * h Wu
+          residual_projection(mlp_out, act, L.down, x, h, next_norm, eps);  // x += act Wd; h = norm(x)
         }
       }
     }
+    if (rank_ != 0) return {};  // rank 0 computes the logits
 
     Tensor last_h = n_logits <= ws_.last_h.dim(0) ? ws_.last_h.slice_rows(0, n_logits)
                                                    : backend_.empty({n_logits, cfg_.hidden_size}, act_dtype_);
@@ -133,6 +149,18 @@ class Qwen2Model final : public CausalLM {
                                                    : backend_.empty({n_logits, cfg_.vocab_size}, DType::F32);
     backend_.linear(logits, last_h, lm_head_);
     return logits;
+  }
+
+  // out = in W (summed over the ranks); x += out; h = norm(x).
+  void residual_projection(Tensor& out, const Tensor& in, const LinearWeight& w, Tensor& x, Tensor& h,
+                           const Tensor& norm, float eps) {
+    if (!collective_) {
+      backend_.linear_residual_norm(out, in, w, {&x, &h, &norm, eps});
+      return;
+    }
+    backend_.linear(out, in, w);
+    collective_->all_reduce_sum(out);
+    backend_.add_rms_norm(x, out, h, norm, eps);
   }
 
   float attention_scale() const { return 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim)); }
@@ -232,36 +260,50 @@ class Qwen2Model final : public CausalLM {
       std::unique_ptr<CapturedGraph> g = backend_.capture([&] { run(Tp, R, kv); });
       if (!g) {
         use_graphs_ = false;
-        return run(Tp, R, kv).slice_rows(0, R_real);
+        Tensor out = run(Tp, R, kv);
+        return rank_ != 0 ? out : out.slice_rows(0, R_real);
       }
       it = graphs_.emplace(key, std::move(g)).first;
     }
     it->second->replay();
-    return ws_.logits.slice_rows(0, R_real);
+    return rank_ != 0 ? Tensor() : ws_.logits.slice_rows(0, R_real);
   }
 
   void load_weights(const std::string& dir, const ModelLoadOptions& opts) {
     std::optional<Checkpoint> ckpt;
     if (!opts.dummy_weights) ckpt = Checkpoint::open(dir);
     WeightLoader w(ckpt ? &*ckpt : nullptr, backend_, opts.weight_dtype);
+    w.set_tensor_parallel(rank_, ranks_);
     QuantSpec quant = QuantSpec::resolve(dir, opts.quantization, opts.quant_group_size);
     quant.fp8_kernels = backend_.takes_fp8_weights();
     TLLM_CHECK_ARG(!quant.fp8_on_load || quant.fp8_kernels, "--quantization fp8: the ", backend_.name(),
                    " backend has no FP8 kernels; use int8 (per channel) or int4 there");
     if (ckpt) quant.check_stored_in(*ckpt);
     if (quant.format != QuantFormat::None) {
+      TLLM_CHECK_ARG(ranks_ == 1, "tensor parallelism takes float checkpoints (bf16, f16, f32) only for now, and ",
+                     dir, " loads quantized (", quant.describe(), "); run it on one device");
       TLLM_LOG(Info, "weights: ", quant.describe());
       w.set_quantization(std::make_shared<QuantLoader>(quant));
     }
     const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
-    const int64_t q = cfg_.q_size(), kvs = cfg_.kv_size();
+    const int64_t q = cfg_.q_size(), kvs = cfg_.kv_size();  // this rank's share
+    // Tensor parallelism: the rows of q, k and v and the columns of o this rank loads (its
+    // heads; with fewer KV heads than ranks, the one KV head its q heads read), and the
+    // MLP's rows of gate and up and columns of down.
+    const int64_t D = cfg_.head_dim, kv_full = int64_t{full_kv_heads_} * D;
+    const int64_t kv0 = full_kv_heads_ % ranks_ == 0 ? rank_ * kvs : rank_ / (ranks_ / full_kv_heads_) * D;
+    WeightSlice qkv_slice, o_slice = WeightSlice::cols_of(q, rank_, ranks_);
+    if (ranks_ > 1) qkv_slice = {{rank_ * q, kv0, kv0}, {q * ranks_, kv_full, kv_full}};
+    const WeightSlice gate_up_slice = WeightSlice::rows_of({I, I}, rank_, ranks_);
+    const WeightSlice down_slice = WeightSlice::cols_of(I, rank_, ranks_);
     // Checkpoints saved from the bare decoder (transformers' Qwen3Model, as Qwen3-Embedding's
     // are) name their tensors without the "model." prefix.
     const std::string root = w.has("embed_tokens.weight") && !w.has("model.embed_tokens.weight") ? "" : "model.";
     embed_ = w.embedding(root + "embed_tokens.weight", V, H);
     final_norm_ = w.tensor(root + "norm.weight", {H}, DType::F32);
-    if (pooling_) {
-      if (w.has("lm_head.weight")) w.mark_used("lm_head.weight");  // a pooling model computes no logits
+    if (pooling_ || (rank_ != 0 && !cfg_.tie_word_embeddings)) {
+      // A pooling model, and tensor-parallel ranks other than 0, compute no logits.
+      if (w.has("lm_head.weight")) w.mark_used("lm_head.weight");
     } else if (cfg_.tie_word_embeddings) {
       lm_head_ = embed_;
       if (w.has("lm_head.weight")) w.host("lm_head.weight", {V, H});  // present but unused (tied)
@@ -277,9 +319,13 @@ class Qwen2Model final : public CausalLM {
       const std::string a = p + "self_attn.";
       std::vector<std::string> qkv_bias;
       if (cfg_.qkv_bias) qkv_bias = {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"};
-      L.qkv = w.linear({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"}, {q, kvs, kvs}, H, qkv_bias);
-      L.o = w.linear({a + "o_proj.weight"}, {H}, q,
-                     cfg_.o_bias ? std::vector<std::string>{a + "o_proj.bias"} : std::vector<std::string>{});
+      L.qkv = w.linear({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"}, {q, kvs, kvs}, H, qkv_bias,
+                       qkv_slice);
+      // o's bias is added once: on rank 0, beside its partial sum.
+      std::vector<std::string> o_bias;
+      if (cfg_.o_bias && rank_ == 0) o_bias = {a + "o_proj.bias"};
+      else if (cfg_.o_bias && w.has(a + "o_proj.bias")) w.mark_used(a + "o_proj.bias");
+      L.o = w.linear({a + "o_proj.weight"}, {H}, q, o_bias, o_slice);
       if (cfg_.qk_norm) {
         L.q_norm = w.tensor(a + "q_norm.weight", {cfg_.head_dim}, DType::F32);
         L.k_norm = w.tensor(a + "k_norm.weight", {cfg_.head_dim}, DType::F32);
@@ -288,8 +334,8 @@ class Qwen2Model final : public CausalLM {
         L.moe = MoeBlock::load(w, cfg_, p + "mlp.", opts.max_num_tokens);
       } else {
         const std::string m = p + "mlp.";
-        L.gate_up = w.linear({m + "gate_proj.weight", m + "up_proj.weight"}, {I, I}, H);
-        L.down = w.linear({m + "down_proj.weight"}, {H}, I);
+        L.gate_up = w.linear({m + "gate_proj.weight", m + "up_proj.weight"}, {I, I}, H, {}, gate_up_slice);
+        L.down = w.linear({m + "down_proj.weight"}, {H}, I, {}, down_slice);
       }
       L.sliding_window = cfg_.layer_sliding_window.empty() ? 0 : cfg_.layer_sliding_window[l];
       release_free_host_memory();  // the layer's transients (host copies, f32 before quantizing)
@@ -321,7 +367,7 @@ class Qwen2Model final : public CausalLM {
     ws_.act = backend_.empty({T, I_mlp}, act_dtype_);
     ws_.mlp_out = backend_.empty({T, H}, act_dtype_);
     ws_.last_h = backend_.empty({max_seqs, H}, act_dtype_);
-    if (!pooling_) ws_.logits = backend_.empty({max_seqs, cfg_.vocab_size}, DType::F32);
+    if (!pooling_ && rank_ == 0) ws_.logits = backend_.empty({max_seqs, cfg_.vocab_size}, DType::F32);
     rope_spec_.rotary_dim = rope_.rotary_dim();
     rope_spec_.interleaved = false;
     stack_.final_norm = &final_norm_;
@@ -370,7 +416,10 @@ class Qwen2Model final : public CausalLM {
     return rows;
   }
 
-  ModelConfig cfg_;
+  Collective* collective_;  // null: one device
+  int ranks_, rank_;
+  int full_kv_heads_;  // the checkpoint's KV heads (cfg_ holds this rank's)
+  ModelConfig cfg_;  // this rank's shard (ModelConfig::shard)
   Backend& backend_;
   RopeTable rope_;
   RopeSpec rope_spec_;

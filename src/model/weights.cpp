@@ -153,22 +153,66 @@ Tensor concat_rows(const std::vector<Tensor>& parts) {
   return out;
 }
 
+WeightSlice WeightSlice::rows_of(const std::vector<int64_t>& local_rows, int rank, int n) {
+  WeightSlice s;
+  if (n == 1) return s;
+  for (int64_t r : local_rows) {
+    s.row0.push_back(r * rank);
+    s.full_rows.push_back(r * n);
+  }
+  return s;
+}
+
+WeightSlice WeightSlice::cols_of(int64_t local_cols, int rank, int n) {
+  WeightSlice s;
+  if (n == 1) return s;
+  s.col0 = local_cols * rank;
+  s.full_cols = local_cols * n;
+  return s;
+}
+
+namespace {
+// Rows [r0, r0 + nr) and columns [c0, c0 + nc) of a host tensor [rows, cols] (or [rows]):
+// a view when every column is kept, else a copy.
+Tensor host_block(const Tensor& t, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+  const int64_t cols = t.ndim() == 1 ? 1 : t.dim(1);
+  if (c0 == 0 && nc == cols) return t.slice_rows(r0, r0 + nr);
+  Tensor out = Tensor::empty({nr, nc}, t.dtype());
+  const size_t es = dtype_size(t.dtype());
+  const char* src = static_cast<const char*>(t.raw());
+  char* dst = static_cast<char*>(out.raw());
+  for (int64_t r = 0; r < nr; ++r)
+    std::memcpy(dst + static_cast<size_t>(r * nc) * es, src + static_cast<size_t>((r0 + r) * cols + c0) * es,
+                static_cast<size_t>(nc) * es);
+  return out;
+}
+}  // namespace
+
 LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
-                                  int64_t in_features, const std::vector<std::string>& bias_names) {
+                                  int64_t in_features, const std::vector<std::string>& bias_names,
+                                  const WeightSlice& slice) {
   TLLM_ASSERT(names.size() == rows.size());
+  TLLM_ASSERT(slice.row0.empty() || (slice.row0.size() == names.size() && slice.full_rows.size() == names.size()));
+  // The checkpoint's shape of part i and where this load's block starts in it.
+  auto full_rows = [&](size_t i) { return slice.row0.empty() ? rows[i] : slice.full_rows[i]; };
+  auto row0 = [&](size_t i) { return slice.row0.empty() ? int64_t{0} : slice.row0[i]; };
+  const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
   LinearWeight w;
   w.in_features = in_features;
+  TLLM_CHECK_ARG(slice.whole() || !quant_, "tensor parallelism takes float checkpoints (bf16, f16, f32) only for ",
+                 "now: ", names[0], " would load quantized; run quantized models on one device");
   std::optional<LinearWeight> q = quant_ ? quant_->linear(*this, names, rows, in_features) : std::nullopt;
   if (q) {
     w = std::move(*q);
   } else {
     Tensor h;
     for (size_t i = 0; i < names.size(); ++i) w.out_features += rows[i];
-    if (!ckpt_ && names.size() > 1) {
+    if (!ckpt_ && names.size() > 1 && slice.whole()) {
       h = dummy_rows(names, rows, in_features);  // no per-part tensors and no stacking copy
     } else {
       std::vector<Tensor> parts;
-      for (size_t i = 0; i < names.size(); ++i) parts.push_back(host(names[i], {rows[i], in_features}));
+      for (size_t i = 0; i < names.size(); ++i)
+        parts.push_back(host_block(host(names[i], {full_rows(i), full_cols}), row0(i), rows[i], slice.col0, in_features));
       h = parts.size() == 1 ? parts[0] : concat_rows(parts);
     }
     w.weight = backend_.upload(h, weight_dtype_);
@@ -177,7 +221,8 @@ LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const s
   if (!bias_names.empty()) {
     TLLM_ASSERT(bias_names.size() == names.size());
     std::vector<Tensor> bparts;
-    for (size_t i = 0; i < bias_names.size(); ++i) bparts.push_back(host(bias_names[i], {rows[i]}));
+    for (size_t i = 0; i < bias_names.size(); ++i)
+      bparts.push_back(host(bias_names[i], {full_rows(i)}).slice_rows(row0(i), row0(i) + rows[i]));
     Tensor hb = bparts.size() == 1 ? bparts[0] : concat_rows(bparts);
     w.bias = backend_.upload(hb, DType::F32);
     uploaded_bytes_ += w.bias.nbytes();

@@ -16,6 +16,21 @@ namespace tllm {
 class QuantLoader;
 class ThreadPool;
 
+// The part of each checkpoint tensor of a linear that one tensor-parallel rank loads
+// (dist/tensor_parallel.h): rows [row0[i], row0[i] + rows[i]) of part i, whose checkpoint
+// tensor has full_rows[i] rows, and columns [col0, col0 + in_features) of full_cols. A
+// default WeightSlice is the whole tensors.
+struct WeightSlice {
+  std::vector<int64_t> row0, full_rows;  // empty: every row
+  int64_t col0 = 0, full_cols = 0;       // full_cols 0: every column
+  bool whole() const { return row0.empty() && full_cols == 0; }
+  // Rank `rank` of `n`: an even share of every part's rows (local_rows[i] of local_rows[i] * n);
+  // n = 1: the whole tensors (so cols_of too).
+  static WeightSlice rows_of(const std::vector<int64_t>& local_rows, int rank, int n);
+  // Rank `rank` of `n`: an even share of the columns (local_cols of local_cols * n).
+  static WeightSlice cols_of(int64_t local_cols, int rank, int n);
+};
+
 // The dummy-weight fill: dst[0, n) cut from `pool` in chunks starting at `offset` (advanced
 // past each chunk by its length plus 7919, so tensors do not repeat each other), the copies
 // spread over `threads` (null: this thread). The bytes do not depend on the thread count.
@@ -37,9 +52,11 @@ class WeightLoader {
   // A float tensor of exactly `shape`, uploaded in `dtype` (norms and biases use F32).
   Tensor tensor(const std::string& name, const Shape& shape, DType dtype);
   // Rows of several [n_i, in] tensors stacked into one [sum n_i, in] weight (q|k|v,
-  // gate|up), uploaded in the weight dtype; biases likewise when bias names are given.
+  // gate|up), uploaded in the weight dtype; biases likewise when bias names are given. With a
+  // slice, rows[i] and in_features are the sizes of the part loaded, not of the checkpoint's.
   LinearWeight linear(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
-                      int64_t in_features, const std::vector<std::string>& bias_names = {});
+                      int64_t in_features, const std::vector<std::string>& bias_names = {},
+                      const WeightSlice& slice = {});
   // Host view of a float tensor after the same checks (for weights that need reshaping).
   Tensor host(const std::string& name, const Shape& shape);
   // Names in the checkpoint that no call asked for.
@@ -47,6 +64,14 @@ class WeightLoader {
   size_t uploaded_bytes() const { return uploaded_bytes_; }
   DType weight_dtype() const { return weight_dtype_; }
   Backend& backend() { return backend_; }
+  // Tensor parallelism: this loader loads rank `rank` of `size` (the slices are the caller's;
+  // MoeBlock::load reads these to shard its experts).
+  void set_tensor_parallel(int rank, int size) {
+    tp_rank_ = rank;
+    tp_size_ = size;
+  }
+  int tp_rank() const { return tp_rank_; }
+  int tp_size() const { return tp_size_; }
 
   // Quantized weights (model/quant.h): with a QuantLoader set, linear() and embedding() load
   // quantized weights where the checkpoint stores them so or the quantization option asks.
@@ -71,6 +96,7 @@ class WeightLoader {
   std::set<std::string> used_;
   size_t uploaded_bytes_ = 0;
   std::shared_ptr<QuantLoader> quant_;
+  int tp_rank_ = 0, tp_size_ = 1;
 };
 
 // Host tensor [sum rows, cols] of `parts` stacked along the first dim, in the dtype the

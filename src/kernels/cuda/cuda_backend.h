@@ -124,6 +124,7 @@ class CudaBackend final : public Backend {
   int64_t decoder_stack_launches() const { return stack_launches_; }
 
   cudaStream_t stream() const { return stream_; }
+  int device_index() const { return device_; }
   int num_sms() const { return num_sms_; }
   // Linear through cuBLASLt only / the skinny GEMM only (benchmarks and tests).
   // leave_bias: see LtMatmul::run (returns whether the bias was left for the caller to add).
