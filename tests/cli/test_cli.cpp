@@ -629,7 +629,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --chat-template '{% if %}'", "--chat-template"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 64MiB --generation-config /nonexistent",
        "/nonexistent/generation_config.json does not exist"},
-      {"serve " + model + " --tensor-parallel-size 2", "--tensor-parallel-size 2: tinyllm runs a model on one device"},
+      {"serve " + model + " --tensor-parallel-size 3 --kv-cache-memory 64MiB",
+       "num_attention_heads 4 is not divisible by the tensor parallel size 3"},
       {"serve " + model + " --enable-log-requests --disable-log-requests", "not both"},
   };
   // Flag values CLI11 itself refuses (its exit status, one line naming the flag).

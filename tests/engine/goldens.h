@@ -16,7 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "core/tensor.h"
+#include "engine/engine.h"
 #include "engine/sampling_params.h"
 #include "io/safetensors.h"
 
@@ -79,6 +82,54 @@ inline std::vector<Case> load_cases(const std::string& name) {
     cases.push_back(std::move(k));
   }
   return cases;
+}
+
+// The CPU f32 path against the float64 goldens.
+inline constexpr double kCpuTol = 1e-4;
+
+// Every token in either top-20 list agrees within kCpuTol; a token missing from the other
+// list is allowed only at the boundary (within kCpuTol of the other list's 20th value).
+inline void expect_top_match(const std::vector<std::pair<int32_t, double>>& ref,
+                      const std::vector<std::pair<int32_t, float>>& got, const std::string& where) {
+  ASSERT_EQ(got.size(), ref.size()) << where;
+  std::map<int32_t, double> g, r;
+  for (auto& [id, lp] : got) g[id] = lp;
+  for (auto& [id, lp] : ref) r[id] = lp;
+  const double ref_last = ref.back().second, got_last = got.back().second;
+  for (auto& [id, lp] : ref) {
+    auto it = g.find(id);
+    if (it == g.end()) {
+      EXPECT_LE(lp, got_last + kCpuTol) << where << ": token " << id << " (" << lp << ") missing from our top list";
+    } else {
+      EXPECT_NEAR(it->second, lp, kCpuTol) << where << ": token " << id;
+    }
+  }
+  for (auto& [id, lp] : got) {
+    if (!r.count(id)) {
+      EXPECT_LE(lp, ref_last + kCpuTol) << where << ": extra token " << id << " (" << lp << ")";
+    }
+  }
+}
+
+// A greedy completion with log-probs (greedy_params) against golden case k: the same tokens,
+// every top-20 list within kCpuTol, prompt positions included.
+inline void check_completion(const Case& k, const LLMEngine::Completion& c, const std::string& where) {
+  ASSERT_EQ(c.token_ids, k.greedy) << where << ": greedy tokens differ";
+  ASSERT_EQ(c.logprobs.size(), k.steps.size()) << where;
+  for (size_t s = 0; s < k.steps.size(); ++s) {
+    expect_top_match(k.steps[s], c.logprobs[s].top, where + " step " + std::to_string(s));
+    EXPECT_EQ(c.logprobs[s].token, k.greedy[s]);
+  }
+  ASSERT_TRUE(c.prompt_logprobs.has_value()) << where;
+  const auto& pl = *c.prompt_logprobs;
+  ASSERT_EQ(pl.size(), k.prompt.size()) << where;
+  EXPECT_FALSE(pl[0].has_value());
+  for (size_t j = 1; j < k.prompt.size(); ++j) {
+    ASSERT_TRUE(pl[j].has_value()) << where << " prompt position " << j;
+    EXPECT_EQ(pl[j]->token, k.prompt[j]);
+    expect_top_match(k.prompt_top[j - 1], pl[j]->top, where + " prompt position " + std::to_string(j - 1));
+  }
+  expect_top_match(k.prompt_top.back(), c.logprobs[0].top, where + " last prompt position");
 }
 
 // Names of the golden models (sorted); `keep(config_json)` filters them.

@@ -2815,8 +2815,8 @@ TEST(HttpFlags, Llama3JsonToolCalls) {
 }
 
 // A vLLM command line: the model as a positional argument, the tool-call flags (hermes),
-// --trust-remote-code, --tensor-parallel-size 1, --chat-template FILE and --generation-config
-// vllm. The server renders chats with that template (/tokenize, and a chat completion equals
+// --trust-remote-code, --tensor-parallel-size 2 (two CPU ranks), --chat-template FILE and
+// --generation-config vllm. The server renders chats with that template (/tokenize, and a chat completion equals
 // the completion of the rendered text), and a request without sampling fields samples as one
 // with vLLM's defaults (temperature 1, top-p 1, no top-k), not the model's generation_config.
 TEST(HttpFlags, AVllmCommandLineServes) {
@@ -2825,7 +2825,7 @@ TEST(HttpFlags, AVllmCommandLineServes) {
   std::ofstream(tpl_path) << "{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}";
   ServerProcess s({dir, "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "256MiB", "--host", "127.0.0.1",
                    "--port", "0", "--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--trust-remote-code",
-                   "--tensor-parallel-size", "1", "--chat-template", tpl_path, "--generation-config", "vllm"});
+                   "--tensor-parallel-size", "2", "--chat-template", tpl_path, "--generation-config", "vllm"});
   ASSERT_TRUE(s.wait_healthy());
   const json messages = json::array({{{"role", "user"}, {"content", "Tell me a fortune."}}});
   const Reply tok = post(s, "/tokenize", json{{"messages", messages}, {"add_generation_prompt", true}});
