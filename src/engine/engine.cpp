@@ -407,8 +407,8 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
     I.model = load_tensor_parallel(c.model_dir, mc, *I.backend, mo, tp, [device, rank_threads](int rank) {
       return device == "cuda" ? make_cuda_backend({rank}) : make_cpu_backend({rank_threads});
     });
-    TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks (", c.device == "cuda" ? "GPUs 0.." : "CPU thread groups, ",
-             c.device == "cuda" ? std::to_string(tp - 1) : std::to_string(rank_threads) + " threads each", ")");
+    if (c.device == "cuda") TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks on GPUs 0-", tp - 1);
+    else TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks of ", rank_threads, " CPU thread", rank_threads > 1 ? "s" : "");
   } else {
     I.model = load_model(c.model_dir, mc, *I.backend, mo);
   }

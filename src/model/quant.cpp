@@ -832,6 +832,28 @@ MlxTensors encode_mlx(const QuantizedMatrix& m, DType scale_dtype) {
   return t;
 }
 
+QuantizedMatrix slice_matrix(const QuantizedMatrix& m, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
+                             const std::string& what) {
+  if (r0 == 0 && nr == m.rows && c0 == 0 && nc == m.cols) return m;
+  TLLM_ASSERT(r0 >= 0 && r0 + nr <= m.rows && c0 >= 0 && c0 + nc <= m.cols);
+  const bool per_row = m.groups() == 1;  // one scale per row: any columns keep it
+  TLLM_CHECK_ARG(per_row || (c0 % m.group_size == 0 && nc % m.group_size == 0), what, ": the ", nc,
+                 " columns of one tensor-parallel rank are not whole groups of ", m.group_size,
+                 "; use a tensor parallel size that splits them into whole groups");
+  QuantizedMatrix out = empty_matrix(nr, nc, m.bits, per_row ? static_cast<int>(nc) : m.group_size);
+  out.fp8 = m.fp8;
+  const int64_t g0 = per_row ? 0 : c0 / m.group_size, ng = out.groups();
+  for (int64_t r = 0; r < nr; ++r) {
+    std::memcpy(out.codes.data<uint8_t>() + r * nc, m.codes.data<uint8_t>() + (r0 + r) * m.cols + c0,
+                static_cast<size_t>(nc));
+    std::memcpy(out.scales.data<float>() + r * ng, m.scales.data<float>() + (r0 + r) * m.groups() + g0,
+                static_cast<size_t>(ng) * sizeof(float));
+    std::memcpy(out.offsets.data<float>() + r * ng, m.offsets.data<float>() + (r0 + r) * m.groups() + g0,
+                static_cast<size_t>(ng) * sizeof(float));
+  }
+  return out;
+}
+
 QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts) {
   TLLM_ASSERT(!parts.empty());
   if (parts.size() == 1) return parts[0];
@@ -987,9 +1009,20 @@ namespace {
 // fuses 256 expert matrices: 2.4 GB of transients otherwise).
 template <typename Quantize>
 QuantizedMatrix quantize_parts(WeightLoader& w, const std::vector<std::string>& names, const std::vector<int64_t>& rows,
-                               int64_t in_features, ThreadPool* pool, Quantize&& quantize) {
+                               int64_t in_features, const WeightSlice& slice, ThreadPool* pool, Quantize&& quantize) {
   std::vector<QuantizedMatrix> parts;
   for (size_t i = 0; i < names.size(); ++i) {
+    // Tensor parallelism: the whole tensor is quantized, then this rank's block is kept (the
+    // codes and groups of every rank are those of one device).
+    if (!slice.whole()) {
+      const int64_t full_rows = slice.row0.empty() ? rows[i] : slice.full_rows[i];
+      const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
+      WeightSlice whole;
+      const QuantizedMatrix q = quantize_parts(w, {names[i]}, {full_rows}, full_cols, whole, pool, quantize);
+      parts.push_back(slice_matrix(q, slice.row0.empty() ? 0 : slice.row0[i], rows[i], slice.col0, in_features,
+                                   names[i]));
+      continue;
+    }
     Tensor h = w.host(names[i], {rows[i], in_features});
     Tensor f = h;
     if (h.dtype() != DType::F32) {
@@ -1109,39 +1142,50 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
 }
 
 std::optional<LinearWeight> QuantLoader::fp8_linear(WeightLoader& w, const std::vector<std::string>& names,
-                                                    const std::vector<int64_t>& rows, int64_t in_features) {
+                                                    const std::vector<int64_t>& rows, int64_t in_features,
+                                                    const WeightSlice& slice) {
+  auto full_rows = [&](size_t i) { return slice.row0.empty() ? rows[i] : slice.full_rows[i]; };
+  const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
   const Checkpoint* ck = w.checkpoint();
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   if (spec_.fp8_on_load || !ck) {
     // --quantization fp8, or an FP8 model's dummy weights: the dense weights quantized here,
     // one part at a time; the lm_head stays dense, as in Qwen's FP8 checkpoints (and vLLM's).
     if (lm_head) return std::nullopt;
-    return pack(w, quantize_parts(w, names, rows, in_features, pool_.get(), [&](const float* f, int64_t r, int64_t c) {
-                  return quantize_fp8(f, r, c, spec_.fp8_block_rows, spec_.fp8_block_cols, pool_.get());
-                }));
+    return pack(w, quantize_parts(w, names, rows, in_features, slice, pool_.get(),
+                                  [&](const float* f, int64_t r, int64_t c) {
+                                    return quantize_fp8(f, r, c, spec_.fp8_block_rows, spec_.fp8_block_cols, pool_.get());
+                                  }));
   }
   for (const std::string& n : names)
     if (!ck->has(n) || ck->info(n).dtype != DType::F8E4M3) return std::nullopt;  // dense, or dequantized parts
   // The kernels' scale segments: a group of block_cols columns must divide or be a multiple
   // of their 64-column tile (Qwen's 128 x 128 blocks; per-channel and per-tensor scales).
-  const int64_t group = spec_.fp8_block_cols <= 0 ? in_features : spec_.fp8_block_cols;
-  if (in_features % 8 != 0 || (group < in_features && group % 64 != 0 && group != 32)) {
+  const int64_t group = spec_.fp8_block_cols <= 0 ? full_cols : spec_.fp8_block_cols;
+  if (in_features % 8 != 0 || (group < full_cols && group % 64 != 0 && group != 32)) {
     TLLM_LOG(Info, "weights: ", names[0], " (FP8 blocks of ", group, " columns over ", in_features,
              ") is dequantized: the FP8 kernels take blocks of 32 or a multiple of 64 columns");
     return std::nullopt;
   }
+  if (group < full_cols && (slice.col0 % group != 0 || in_features % group != 0)) {
+    TLLM_LOG(Info, "weights: ", names[0], " (FP8 blocks of ", group, " columns) is dequantized: a tensor-parallel ",
+             "rank's ", in_features, " columns are not whole blocks");
+    return std::nullopt;
+  }
   std::vector<QuantizedMatrix> parts;
   for (size_t i = 0; i < names.size(); ++i) {
-    const std::string scale = claim_fp8_weight(w, *ck, names[i], {rows[i], in_features});
-    parts.push_back(decode_fp8(ck->get(names[i]), ck->get(scale), spec_.fp8_block_rows, spec_.fp8_block_cols,
-                               ck->dir() + ": " + names[i]));
+    const std::string scale = claim_fp8_weight(w, *ck, names[i], {full_rows(i), full_cols});
+    parts.push_back(slice_matrix(decode_fp8(ck->get(names[i]), ck->get(scale), spec_.fp8_block_rows,
+                                            spec_.fp8_block_cols, ck->dir() + ": " + names[i]),
+                                 slice.row0.empty() ? 0 : slice.row0[i], rows[i], slice.col0, in_features, names[i]));
   }
   return pack(w, stack_rows(parts));
 }
 
 std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vector<std::string>& names,
-                                                const std::vector<int64_t>& rows, int64_t in_features) {
-  if (spec_.fp8_native()) return fp8_linear(w, names, rows, in_features);
+                                                const std::vector<int64_t>& rows, int64_t in_features,
+                                                const WeightSlice& slice) {
+  if (spec_.fp8_native()) return fp8_linear(w, names, rows, in_features, slice);
   if (spec_.format == QuantFormat::None || spec_.dequantized_on_load())
     return std::nullopt;  // dense (WeightLoader::host has dequantized() give the f32 weights)
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
@@ -1153,12 +1197,13 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
   if (spec_.format == QuantFormat::OnLoad || !ck) {
     // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks).
     const int bits = lm_head ? 8 : kernel_bits(spec_.bits);
-    const int group = spec_.group_size < 0 ? static_cast<int>(in_features) : spec_.group_size;
+    const int64_t cols = slice.full_cols ? slice.full_cols : in_features;  // the checkpoint's (TP: all ranks')
+    const int group = spec_.group_size < 0 ? static_cast<int>(cols) : spec_.group_size;
     const bool per_channel = bits == 8 && (lm_head || spec_.format == QuantFormat::OnLoad);
-    return pack(w, quantize_parts(w, names, rows, in_features, pool_.get(), [&](const float* f, int64_t r, int64_t c) {
-                  return per_channel ? quantize_int8_per_channel(f, r, c, pool_.get())
-                                     : quantize_affine(f, r, c, bits, group, DType::F16, pool_.get());
-                }));
+    return pack(w, quantize_parts(w, names, rows, in_features, slice, pool_.get(), [&](const float* f, int64_t r, int64_t c) {
+                                    return per_channel ? quantize_int8_per_channel(f, r, c, pool_.get())
+                                                       : quantize_affine(f, r, c, bits, group, DType::F16, pool_.get());
+                                  }));
   }
   // Pre-quantized: every part stored with one scheme (or all dense).
   std::vector<std::optional<std::pair<int, int>>> schemes;
@@ -1180,7 +1225,11 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
     TLLM_CHECK(schemes[i].has_value(), ck->dir(), ": ", module, " is stored unquantized but ",
                module_of(names[quantized_part]),
                " is quantized; they are fused into one weight and must share their format");
-    parts.push_back(decode(w, module, rows[i], in_features, schemes[i]->first, schemes[i]->second));
+    // Tensor parallelism: the whole tensor decoded, then this rank's block kept.
+    const int64_t full_rows = slice.row0.empty() ? rows[i] : slice.full_rows[i];
+    const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
+    parts.push_back(slice_matrix(decode(w, module, full_rows, full_cols, schemes[i]->first, schemes[i]->second),
+                                 slice.row0.empty() ? 0 : slice.row0[i], rows[i], slice.col0, in_features, module));
   }
   if (!all_same) {
     // Different bit widths or groups (MLX mixed recipes): widen to the common kernel scheme

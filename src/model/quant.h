@@ -72,6 +72,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "model/weights.h"
 
 namespace tllm {
 
@@ -145,9 +146,12 @@ class QuantLoader {
   const QuantSpec& spec() const { return spec_; }
 
   // The weights `names` ("<module>.weight") stacked by rows, quantized when the scheme
-  // covers them; nullopt when they are to be loaded dense.
+  // covers them; nullopt when they are to be loaded dense. With a slice (tensor
+  // parallelism), rows and in_features are the rank's block of each tensor: the whole tensor
+  // is decoded or quantized and the block kept (its columns must be whole groups).
   std::optional<LinearWeight> linear(WeightLoader& w, const std::vector<std::string>& names,
-                                     const std::vector<int64_t>& rows, int64_t in_features);
+                                     const std::vector<int64_t>& rows, int64_t in_features,
+                                     const WeightSlice& slice = {});
   // The embedding table "<module>.weight" [vocab, hidden] quantized, or nullopt (dense).
   std::optional<LinearWeight> embedding(WeightLoader& w, const std::string& name, int64_t vocab, int64_t hidden);
   // A weight the model reads as a dense tensor (a MoE router, say, or any FP8 weight) that the
@@ -164,7 +168,8 @@ class QuantLoader {
   // fp8_native: the FP8 weights `names` as one Fp8E4M3 weight, or nullopt (dense: a part not
   // stored as e4m3, or blocks the kernels do not take).
   std::optional<LinearWeight> fp8_linear(WeightLoader& w, const std::vector<std::string>& names,
-                                         const std::vector<int64_t>& rows, int64_t in_features);
+                                         const std::vector<int64_t>& rows, int64_t in_features,
+                                         const WeightSlice& slice);
 
   QuantSpec spec_;
   std::unique_ptr<ThreadPool> pool_;
@@ -244,5 +249,9 @@ MlxTensors encode_mlx(const QuantizedMatrix& m, DType scale_dtype);
 
 // Stacks matrices of equal cols, bits and group size by rows.
 QuantizedMatrix stack_rows(const std::vector<QuantizedMatrix>& parts);
+// Rows [r0, r0 + nr) and columns [c0, c0 + nc) of m (a tensor-parallel rank's block); the
+// columns must be whole groups unless m has one group per row. `what` names m in the error.
+QuantizedMatrix slice_matrix(const QuantizedMatrix& m, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
+                             const std::string& what);
 
 }  // namespace tllm

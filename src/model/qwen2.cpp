@@ -280,8 +280,6 @@ class Qwen2Model final : public CausalLM {
                    " backend has no FP8 kernels; use int8 (per channel) or int4 there");
     if (ckpt) quant.check_stored_in(*ckpt);
     if (quant.format != QuantFormat::None) {
-      TLLM_CHECK_ARG(ranks_ == 1, "tensor parallelism takes float checkpoints (bf16, f16, f32) only for now, and ",
-                     dir, " loads quantized (", quant.describe(), "); run it on one device");
       TLLM_LOG(Info, "weights: ", quant.describe());
       w.set_quantization(std::make_shared<QuantLoader>(quant));
     }

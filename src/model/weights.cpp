@@ -199,9 +199,7 @@ LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const s
   const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
   LinearWeight w;
   w.in_features = in_features;
-  TLLM_CHECK_ARG(slice.whole() || !quant_, "tensor parallelism takes float checkpoints (bf16, f16, f32) only for ",
-                 "now: ", names[0], " would load quantized; run quantized models on one device");
-  std::optional<LinearWeight> q = quant_ ? quant_->linear(*this, names, rows, in_features) : std::nullopt;
+  std::optional<LinearWeight> q = quant_ ? quant_->linear(*this, names, rows, in_features, slice) : std::nullopt;
   if (q) {
     w = std::move(*q);
   } else {

@@ -127,7 +127,11 @@ TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
 }
 
 // Dense (Qwen2 with q/k/v biases and one KV head kept by both GPUs, Qwen3 with q/k norms,
-// Llama with an o bias added once) and MoE (experts split); head dims the CUDA kernels take.
+// Llama with an o bias added once), MoE (experts split), and quantized checkpoints: W4A16
+// compressed-tensors (each GPU's block of the codes through the quantized kernels) and FP8
+// (blocks of 128 columns that a rank's 96 do not fill: dequantized); head dims the CUDA
+// kernels take.
 INSTANTIATE_TEST_SUITE_P(HfGoldens, GpuTensorParallel,
-                         ::testing::Values("qwen2_hd64", "qwen3_hd128", "llama_bias_hd64", "qwen3_moe_hd64"),
+                         ::testing::Values("qwen2_hd64", "qwen3_hd128", "llama_bias_hd64", "qwen3_moe_hd64",
+                                           "qwen3_w4a16_ct", "qwen3_fp8"),
                          [](const auto& info) { return info.param; });

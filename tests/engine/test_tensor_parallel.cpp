@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 
 #include "engine/engine.h"
 #include "goldens.h"
@@ -34,7 +36,6 @@ EngineConfig tp_config(const fs::path& dir, int tp, int max_batched = 512) {
 // Float golden models whose heads split over `tp` ranks.
 std::vector<std::string> splittable(int tp) {
   return model_names([tp](const nlohmann::json& c) {
-    if (c.contains("quantization_config")) return false;
     const int heads = c["num_attention_heads"].get<int>();
     const int kv = c.value("num_key_value_heads", heads);
     const int inter = c.contains("moe_intermediate_size") ? c["moe_intermediate_size"].get<int>()
@@ -86,6 +87,39 @@ TEST(TensorParallel, FourRanksReproduceTheGoldens) {
   }
 }
 
+// Weights quantized on load: each rank keeps its block of the one-device model's codes, so
+// two ranks give what one device gives, up to the order of the sums (f32: within 1e-4).
+TEST(TensorParallel, QuantizedOnLoadSplitsTheOneDeviceCodes) {
+  for (const auto& [name, quantization, group] :
+       std::vector<std::tuple<std::string, std::string, int>>{{"qwen3_hd128", "int4", 32}, {"qwen2_tied", "int8", 64},
+                                                              {"qwen3_moe", "int8", 64}}) {
+    const Case k = load_cases(name)[0];
+    std::vector<LLMEngine::Completion> out;
+    for (int tp : {1, 2}) {
+      EngineConfig c = tp_config(models_dir() / name, tp);
+      c.quantization = quantization;
+      c.quant_group_size = group;
+      LLMEngine engine(c);
+      out.push_back(engine.generate({k.prompt}, {greedy_params(k.greedy.size())})[0]);
+    }
+    const std::string where = name + " " + quantization + " g" + std::to_string(group);
+    ASSERT_EQ(out[1].token_ids, out[0].token_ids) << where;
+    ASSERT_EQ(out[1].logprobs.size(), out[0].logprobs.size()) << where;
+    for (size_t s = 0; s < out[0].logprobs.size(); ++s) {
+      Top one;
+      for (auto& [id, lp] : out[0].logprobs[s].top) one.emplace_back(id, lp);
+      expect_top_match(one, out[1].logprobs[s].top, where + " step " + std::to_string(s));
+    }
+    // Quantized, the model is not the golden's float one (its log-probs move).
+    double moved = 0;
+    for (size_t s = 0; s < k.steps.size(); ++s)
+      for (const auto& [id, lp] : out[0].logprobs[s].top)
+        for (const auto& [rid, rlp] : k.steps[s])
+          if (rid == id) moved = std::max(moved, std::fabs(lp - rlp));
+    EXPECT_GT(moved, 1e-3) << where;
+  }
+}
+
 // What cannot be split is refused when the engine starts, naming the reason.
 TEST(TensorParallel, RefusesWhatItCannotSplit) {
   auto refused = [](const EngineConfig& c, const std::string& what) {
@@ -99,11 +133,10 @@ TEST(TensorParallel, RefusesWhatItCannotSplit) {
   const fs::path m = models_dir();
   refused(tp_config(m / "qwen3_gqa7_bias", 2), "num_attention_heads 7 is not divisible by the tensor parallel size 2");
   refused(tp_config(m / "qwen3_gqa7_bias", 7), "intermediate_size 160 is not divisible by the tensor parallel size 7");
-  refused(tp_config(m / "qwen3_w4a16_ct", 2), "tensor parallelism takes float checkpoints");
-  refused(tp_config(m / "qwen3_fp8", 2), "tensor parallelism takes float checkpoints");
-  EngineConfig q = tp_config(m / "qwen2_tied", 2);
-  q.quantization = "int8";
-  refused(q, "tensor parallelism takes float checkpoints");
+  EngineConfig q = tp_config(m / "qwen3_hd128", 2);  // down: 96 of 192 columns per rank
+  q.quantization = "int4";
+  q.quant_group_size = 64;
+  refused(q, "down_proj.weight: the 96 columns of one tensor-parallel rank are not whole groups of 64");
   EngineConfig a = tp_config(m / "qwen2_tied", 2);
   a.async_scheduling = "on";
   refused(a, "drop --async-scheduling on");
