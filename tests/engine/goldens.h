@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -108,6 +109,15 @@ inline void expect_top_match(const std::vector<std::pair<int32_t, double>>& ref,
     if (!r.count(id)) {
       EXPECT_LE(lp, ref_last + kCpuTol) << where << ": extra token " << id << " (" << lp << ")";
     }
+  }
+}
+
+// |log-prob error| of the reference's 5 most likely tokens (1.0 when missing from ours).
+inline void add_errors(const Top& ref, const std::vector<std::pair<int32_t, float>>& got, std::vector<double>& errs) {
+  std::map<int32_t, float> g(got.begin(), got.end());
+  for (size_t i = 0; i < std::min<size_t>(5, ref.size()); ++i) {
+    auto it = g.find(ref[i].first);
+    errs.push_back(it == g.end() ? 1.0 : std::fabs(it->second - ref[i].second));
   }
 }
 

@@ -28,15 +28,6 @@ namespace {
 
 constexpr double kTol = 0.05;
 
-// |log-prob error| of the reference's 5 most likely tokens (1.0 when missing from ours).
-void add_errors(const Top& ref, const std::vector<std::pair<int32_t, float>>& got, std::vector<double>& errs) {
-  std::map<int32_t, float> g(got.begin(), got.end());
-  for (size_t i = 0; i < std::min<size_t>(5, ref.size()); ++i) {
-    auto it = g.find(ref[i].first);
-    errs.push_back(it == g.end() ? 1.0 : std::fabs(it->second - ref[i].second));
-  }
-}
-
 struct ErrStats {
   double mean = 0, max = 0;
 };
