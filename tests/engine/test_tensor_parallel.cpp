@@ -11,7 +11,9 @@
 #include <cmath>
 #include <tuple>
 
+#include "../server/test_util.h"
 #include "engine/engine.h"
+#include "engine_cases.h"
 #include "goldens.h"
 #include "model/config.h"
 
@@ -170,4 +172,45 @@ TEST(TensorParallel, ShardConfigNamesTheFieldThatDoesNotDivide) {
   EXPECT_EQ(six.num_heads, 2);
   EXPECT_EQ(six.num_kv_heads, 1);
   EXPECT_EQ(six.intermediate_size, 16);
+}
+
+// The shipped demo model over 2 ranks gives what one device gives: greedy and sampled (the
+// draws see logits equal up to the order of the sums), with its draft model speculating
+// (drafted on rank 0's backend, verified over both ranks), and as a pooling model.
+TEST(TensorParallel, DemoModelSampledSpeculatedAndPooled) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  auto config = [&](int tp) {
+    EngineConfig c;
+    c.model_dir = dir;
+    c.threads = 2;
+    c.tensor_parallel_size = tp;
+    c.num_kv_blocks = 512;
+    return c;
+  };
+  std::vector<SamplingParams> params = {::tllm::testing::test_params(24), ::tllm::testing::test_params(24, 0.8f, 7)};
+  for (SamplingParams& p : params) p.logprobs = 5;
+  for (const SamplingParams& p : params) {
+    LLMEngine one(config(1)), two(config(2));
+    const auto prompts = ::tllm::testing::demo_prompts(one);
+    const auto a = one.generate(prompts, {p});
+    const std::string what = p.temperature > 0 ? "sampled" : "greedy";
+    ::tllm::testing::expect_same_outputs(a, two.generate(prompts, {p}), what + ", 1 and 2 ranks", 1e-4);
+    if (::tllm::testing::tiny_draft_dir().empty()) continue;
+    EngineConfig c = config(2);
+    c.speculative.model_dir = ::tllm::testing::tiny_draft_dir();
+    c.speculative.num_tokens = 3;
+    LLMEngine spec(c);
+    ::tllm::testing::expect_same_outputs(a, spec.generate(prompts, {p}), what + ", 2 ranks with the draft", 1e-4);
+    EXPECT_GT(spec.stats().spec_num_accepted_tokens, 0u) << what;
+  }
+  std::vector<std::vector<float>> vecs;
+  for (int tp : {1, 2}) {
+    EngineConfig c = config(tp);
+    c.runner = "pooling";
+    c.dtype = "float32";
+    LLMEngine pool(c);
+    for (auto& v : pool.embed({{5, 17, 200, 33, 81, 9}})) vecs.push_back(v);
+  }
+  ASSERT_EQ(vecs[0].size(), vecs[1].size());
+  for (size_t i = 0; i < vecs[0].size(); ++i) EXPECT_NEAR(vecs[0][i], vecs[1][i], 1e-5) << "pooled vector, " << i;
 }
