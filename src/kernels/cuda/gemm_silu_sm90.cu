@@ -231,7 +231,13 @@ struct ClusterLaunch {
 
 template <int CL>
 void launch(const CUtensorMap& mx, const CUtensorMap& mw, GemmSiluParams p, int num_sms, cudaStream_t stream) {
-  static int max_clusters = 0;  // co-resident clusters: 1 block per SM, pairs within a GPC
+  // Per device (a kernel's shared-memory limit belongs to the device's context; tensor-parallel
+  // ranks launch on several GPUs): co-resident clusters, 1 block per SM, pairs within a GPC.
+  static int max_clusters_of[64] = {};
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  TLLM_CHECK(dev < 64, "cuda device ", dev, ": gemm_silu_sm90 keeps its launch shape for devices 0-63");
+  int& max_clusters = max_clusters_of[dev];
   if (max_clusters == 0) {
     CUDA_CHECK(
         cudaFuncSetAttribute(gemm_silu_sm90_kernel<CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));

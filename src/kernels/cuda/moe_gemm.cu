@@ -172,16 +172,14 @@ __global__ void __launch_bounds__(THREADS) moe_gemm_kernel(const __grid_constant
       }
 }
 
-std::once_flag g_gemm_init;
-
 }  // namespace
 
+// Per device (allow_dynamic_smem remembers each (device, kernel)): a kernel's shared-memory
+// limit belongs to the device's context, and tensor-parallel ranks launch on several GPUs.
 void moe_gemm_init() {
-  std::call_once(g_gemm_init, [] {
-    CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
-    CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
-    moe_gemm_sm90_init();
-  });
+  allow_dynamic_smem(reinterpret_cast<const void*>(moe_gemm_kernel<true>), SMEM_BYTES);
+  allow_dynamic_smem(reinterpret_cast<const void*>(moe_gemm_kernel<false>), SMEM_BYTES);
+  moe_gemm_sm90_init();
 }
 
 MoeGemmKernel moe_gemm_forced() {

@@ -188,16 +188,13 @@ void launch(const CUtensorMap& ma, const CUtensorMap& mw, const Sm90GemmParams& 
 }  // namespace
 
 bool moe_gemm_sm90_init() {
-  static const bool ok = [] {
-    if (!sm90a_available()) return false;
-    CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_sm90_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    kSmemBytes));
-    CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_sm90_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    kSmemBytes));
-    tma_init();  // the driver's tensor-map encoder, looked up outside any graph capture
-    return true;
-  }();
-  return ok;
+  // Per device (sm90a_available and allow_dynamic_smem keep their answers per device):
+  // tensor-parallel ranks launch on several GPUs.
+  if (!sm90a_available()) return false;
+  allow_dynamic_smem(reinterpret_cast<const void*>(moe_gemm_sm90_kernel<true>), kSmemBytes);
+  allow_dynamic_smem(reinterpret_cast<const void*>(moe_gemm_sm90_kernel<false>), kSmemBytes);
+  static const bool tma = (tma_init(), true);  // the driver's tensor-map encoder, looked up outside any capture
+  return tma;
 }
 
 bool moe_gemm_sm90_supported(const MoeExpertParams& p) {
