@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "kernels/backend.h"
 
 namespace tllm {
 
@@ -46,10 +47,26 @@ class HostRank final : public HostCollective {
   int rank() const override { return rank_; }
   int size() const override { return g_->n; }
   void abort() override { g_->abort(); }
+  void bind(Backend& backend) override { backend_ = &backend; }
 
   void all_reduce_sum(Tensor& t) override {
-    TLLM_CHECK(t.dtype() == DType::F32 && t.device() == Device::CPU, "host all_reduce_sum takes f32 host tensors, got ",
-               t.str());
+    Tensor staged;  // a device tensor's f32 copy in host memory
+    Tensor* mine = &t;
+    if (t.device() != Device::CPU) {
+      TLLM_CHECK(backend_, "host all_reduce_sum of device tensor ", t.str(), ": no backend bound to rank ", rank_);
+      staged = backend_->download(t);
+      mine = &staged;
+    }
+    TLLM_CHECK(mine->dtype() == DType::F32, "host all_reduce_sum takes f32 host tensors, got ", t.str());
+    reduce(*mine);
+    if (staged.defined()) {
+      Tensor up = backend_->upload(staged, t.dtype());
+      backend_->copy(t, up);
+    }
+  }
+
+ private:
+  void reduce(Tensor& t) {
     g_->tensors[rank_] = &t;
     g_->barrier();  // every rank's tensor is posted
     const int n = g_->n;
@@ -66,9 +83,9 @@ class HostRank final : public HostCollective {
     g_->barrier();  // every slice is summed before any rank reads its tensor or posts the next
   }
 
- private:
   std::shared_ptr<Group> g_;
   int rank_;
+  Backend* backend_ = nullptr;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "dist/tensor_parallel.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -14,6 +15,11 @@
 namespace tllm {
 
 namespace {
+
+std::string env_text(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
 
 // A thread that runs one job at a time for its rank (the CUDA device of a rank is current on
 // its thread only).
@@ -79,9 +85,31 @@ class TensorParallelLM final : public CausalLM {
       : cfg_(cfg), rank0_(rank0), n_(n) {
     (void)cfg.shard(n);  // the config's own errors first, before any device is touched
     const bool cuda = rank0.device() == Device::CUDA;
-    if (cuda) {
-      std::vector<int> devices;
-      for (int r = 0; r < n; ++r) devices.push_back(r);
+    // GPUs: rank r on GPU r, or TLLM_TP_DEVICES (a device per rank, rank 0's first: "0,0"
+    // puts two ranks on GPU 0, for tests); the sums through NCCL, or through host memory
+    // with TLLM_TP_COLLECTIVE=host (no NCCL needed; no CUDA graphs then).
+    std::vector<int> devices;
+    for (int r = 0; r < n; ++r) devices.push_back(r);
+    if (const std::string d = env_text("TLLM_TP_DEVICES"); cuda && !d.empty()) {
+      devices.clear();
+      for (size_t b = 0; b <= d.size();) {
+        const size_t e = std::min(d.find(',', b), d.size());
+        const std::string one = d.substr(b, e - b);
+        TLLM_CHECK_ARG(!one.empty() && one.find_first_not_of("0123456789") == std::string::npos && one.size() < 4,
+                       "TLLM_TP_DEVICES=", d, ": \"", one, "\" is not a GPU number");
+        devices.push_back(std::stoi(one));
+        b = e + 1;
+      }
+      TLLM_CHECK_ARG(static_cast<int>(devices.size()) == n && devices[0] == 0, "TLLM_TP_DEVICES=", d,
+                     ": name a GPU for each of the ", n, " ranks, rank 0's (GPU 0) first");
+    }
+    const std::string kind = env_text("TLLM_TP_COLLECTIVE");
+    TLLM_CHECK_ARG(kind.empty() || kind == "nccl" || kind == "host", "TLLM_TP_COLLECTIVE=", kind,
+                   ": nccl (GPUs) or host");
+    const bool staged = cuda && kind == "host";
+    ModelLoadOptions rank_opts = opts;
+    if (staged) rank_opts.cuda_graphs = false;  // the host sums synchronise
+    if (cuda && !staged) {
       collectives_ = make_nccl_collectives(devices);
     } else {
       for (auto& c : make_host_collectives(n)) {
@@ -97,14 +125,15 @@ class TensorParallelLM final : public CausalLM {
       Backend* b = &rank0;
       if (r > 0) {
         try {
-          backends_[r] = make_backend(r);
+          backends_[r] = make_backend(devices[r]);
         } catch (const std::exception& e) {
           TLLM_THROW("tensor parallel size ", n, ": rank ", r, ": ", e.what());
         }
         b = backends_[r].get();
       }
-      if (cuda) bind_nccl_backend(*collectives_[r], *b);
-      ModelLoadOptions o = opts;
+      if (cuda && !staged) bind_nccl_backend(*collectives_[r], *b);
+      if (!host_.empty()) host_[r]->bind(*b);
+      ModelLoadOptions o = rank_opts;
       o.collective = collectives_[r].get();
       models_[r] = load_model(dir, cfg, *b, o);
     });

@@ -19,8 +19,10 @@
 
 namespace tllm {
 
-// Makes rank r's backend (r >= 1) on the rank's own thread: the CUDA device current there.
-using RankBackendFactory = std::function<std::unique_ptr<Backend>(int rank)>;
+// Makes the backend of a rank >= 1 on the rank's own thread (so its CUDA device is current
+// there): for GPU `device` (rank r's is r unless TLLM_TP_DEVICES says otherwise; CPU ranks
+// ignore it).
+using RankBackendFactory = std::function<std::unique_ptr<Backend>(int device)>;
 
 // `cfg` is the whole model's config; rank 0 runs on `rank0` (a CUDA backend on device 0, or a
 // CPU backend), ranks 1..n-1 on backends from `make_backend`. Throws naming the config field

@@ -404,8 +404,8 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   const double load_t0 = now_seconds();
   if (tp > 1) {
     const std::string device = c.device;
-    I.model = load_tensor_parallel(c.model_dir, mc, *I.backend, mo, tp, [device, rank_threads](int rank) {
-      return device == "cuda" ? make_cuda_backend({rank}) : make_cpu_backend({rank_threads});
+    I.model = load_tensor_parallel(c.model_dir, mc, *I.backend, mo, tp, [device, rank_threads](int gpu) {
+      return device == "cuda" ? make_cuda_backend({gpu}) : make_cpu_backend({rank_threads});
     });
     if (c.device == "cuda") TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks on GPUs 0-", tp - 1);
     else TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks of ", rank_threads, " CPU thread", rank_threads > 1 ? "s" : "");

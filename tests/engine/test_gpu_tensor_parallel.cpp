@@ -2,8 +2,8 @@
 // against HF's goldens with the bf16 tolerance of test_gpu_parity.cpp (relative to HF's own
 // bf16 error), against the CPU f32 path on the same checkpoint, and against one GPU: the
 // greedy tokens equal while the reference has a clear winner. Decode steps run through CUDA
-// graphs with the all-reduces captured in them, and again eagerly. Skips with a message where
-// fewer than two GPUs (or no NCCL) are present.
+// graphs with the all-reduces captured in them, and again eagerly; that test skips with a
+// message below two GPUs. Two ranks on one GPU summed through host memory run wherever a GPU is.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -46,27 +46,19 @@ EngineConfig config(const fs::path& dir, const std::string& device, int tp, bool
   return c;
 }
 
-}  // namespace
-
-class GpuTensorParallel : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
-  const int gpus = visible_gpus();
-  if (gpus < 2) GTEST_SKIP() << "tensor parallelism needs 2 GPUs, " << gpus << " visible";
-  const std::string name = GetParam();
+// Golden model `name` over the tensor-parallel engines `tp_configs` (each named) against HF,
+// the CPU f32 path and one GPU.
+void check_tensor_parallel(const std::string& name, const std::vector<std::pair<std::string, EngineConfig>>& tp_configs) {
   const std::vector<Case> cases = load_cases(name);
   std::vector<std::vector<int32_t>> prompts;
   for (const Case& k : cases) prompts.push_back(k.prompt);
   const SamplingParams sp = greedy_params(cases[0].greedy.size());
-  std::vector<LLMEngine::Completion> tp2, tp2_eager, one, cpu;
-  {
-    LLMEngine e(config(models_dir() / name, "cuda", 2));
-    tp2 = e.generate(prompts, {sp});
+  std::vector<std::vector<LLMEngine::Completion>> runs;
+  for (const auto& [label, c] : tp_configs) {
+    LLMEngine e(c);
+    runs.push_back(e.generate(prompts, {sp}));
   }
-  {
-    LLMEngine e(config(models_dir() / name, "cuda", 2, true));
-    tp2_eager = e.generate(prompts, {sp});
-  }
+  std::vector<LLMEngine::Completion> one, cpu;
   {
     LLMEngine e(config(models_dir() / name, "cuda", 1));
     one = e.generate(prompts, {sp});
@@ -82,9 +74,9 @@ TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
     const double mean_tol = has_base ? 1.5 * k.hf_bf16_mean + 0.01 : 0.05;
     const double max_tol = has_base ? 2.0 * k.hf_bf16_max + 0.05 : 0.05;
     const double gap_needed = has_base ? std::max(0.05, 2.0 * k.hf_bf16_max) : 0.05;
-    for (const auto* run : {&tp2, &tp2_eager}) {
-      const LLMEngine::Completion& g = (*run)[i];
-      const char* kind = run == &tp2 ? "graphs" : "eager";
+    for (size_t run = 0; run < runs.size(); ++run) {
+      const LLMEngine::Completion& g = runs[run][i];
+      const std::string& kind = tp_configs[run].first;
       std::vector<double> vs_hf, vs_cpu;
       for (size_t j = 1; j < k.prompt.size(); ++j) {
         add_errors(k.prompt_top[j - 1], (*g.prompt_logprobs)[j]->top, vs_hf);
@@ -106,15 +98,40 @@ TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
       for (double v : vs_cpu) cm += v, cx = std::max(cx, v);
       hm /= std::max<size_t>(1, vs_hf.size());
       cm /= std::max<size_t>(1, vs_cpu.size());
-      std::printf("%s (2 GPUs, %s): %zu/%zu greedy steps equal; |err| vs HF mean %.4f max %.4f (HF bf16: mean %.4f "
-                  "max %.4f); vs CPU f32 mean %.4f max %.4f\n",
-                  where.c_str(), kind, agreed, k.greedy.size(), hm, hx, k.hf_bf16_mean, k.hf_bf16_max, cm, cx);
+      std::printf("%s (%s): %zu/%zu greedy steps equal; |err| vs HF mean %.4f max %.4f (HF bf16: mean %.4f max %.4f); "
+                  "vs CPU f32 mean %.4f max %.4f\n",
+                  where.c_str(), kind.c_str(), agreed, k.greedy.size(), hm, hx, k.hf_bf16_mean, k.hf_bf16_max, cm, cx);
       EXPECT_LE(hm, mean_tol) << where << " (" << kind << ")";
       EXPECT_LE(hx, max_tol) << where << " (" << kind << ")";
       EXPECT_LE(cm, mean_tol) << where << " (" << kind << ")";
       EXPECT_LE(cx, max_tol) << where << " (" << kind << ")";
     }
   }
+}
+
+}  // namespace
+
+class GpuTensorParallel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
+  const int gpus = visible_gpus();
+  if (gpus < 2) GTEST_SKIP() << "tensor parallelism needs 2 GPUs, " << gpus << " visible";
+  const std::string name = GetParam();
+  check_tensor_parallel(name, {{"2 GPUs, graphs", config(models_dir() / name, "cuda", 2)},
+                               {"2 GPUs, eager", config(models_dir() / name, "cuda", 2, true)}});
+}
+
+// Two ranks on one GPU, summed through host memory (TLLM_TP_DEVICES=0,0, TLLM_TP_COLLECTIVE=
+// host): the sharded forward on the CUDA kernels, each rank on its own thread and stream,
+// checked wherever one GPU is (NCCL and graphs need the test above).
+TEST_P(GpuTensorParallel, TwoRanksOnOneGpuThroughHostMemory) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
+  const std::string name = GetParam();
+  setenv("TLLM_TP_DEVICES", "0,0", 1);
+  setenv("TLLM_TP_COLLECTIVE", "host", 1);
+  check_tensor_parallel(name, {{"2 ranks on GPU 0", config(models_dir() / name, "cuda", 2)}});
+  unsetenv("TLLM_TP_DEVICES");
+  unsetenv("TLLM_TP_COLLECTIVE");
 }
 
 // Dense (Qwen2 with q/k/v biases and one KV head kept by both GPUs, Qwen3 with q/k norms,
