@@ -212,10 +212,11 @@ void run_bench(const BenchArgs& a) {
   const double kv_elem = cfg.kv_cache_dtype == "auto" ? (cfg.device == "cuda" ? 2.0 : 4.0)
                                                       : static_cast<double>(dtype_size(dtype_from_name(cfg.kv_cache_dtype)));
   const double kv_bytes_per_token = 2.0 * L * kv * kv_elem;
-  // Tensor parallelism: each device reads its 1/tp of the layers and of the KV cache, and rank
-  // 0 the whole lm_head besides (the other ranks compute no logits), so the slowest device
-  // reads this per decode step; the prefill's limit is tp devices' matmul peak.
-  const double tp = cfg.tensor_parallel_size;
+  // Tensor parallelism over GPUs: each GPU reads its 1/tp of the layers and of the KV cache,
+  // and GPU 0 the whole lm_head besides (the other ranks compute no logits), so the slowest GPU
+  // reads this per decode step; the prefill's limit is tp GPUs' matmul peak. CPU ranks share
+  // one machine's memory and cores: its limits stay those of the whole model.
+  const double tp = cfg.device == "cuda" ? cfg.tensor_parallel_size : 1;
   auto device_step_bytes = [&](double step_bytes, double lm_bytes) { return (step_bytes - lm_bytes) / tp + lm_bytes; };
   peak *= tp;
   const double params_total =
@@ -229,7 +230,7 @@ void run_bench(const BenchArgs& a) {
   std::printf("limits measured now: bandwidth %.1f GB/s, matmul peak %.1f %s\n\n", bw / 1e9,
               cfg.device == "cuda" ? peak / 1e12 : peak / 1e9, cfg.device == "cuda" ? "TFLOP/s" : "GFLOP/s");
   if (tp > 1)
-    std::printf("tensor parallel %d: the bandwidth of one device (each reads its share), the matmul peak of all %d\n\n",
+    std::printf("tensor parallel %d: the bandwidth of one GPU (each reads its share), the matmul peak of all %d\n\n",
                 cfg.tensor_parallel_size, cfg.tensor_parallel_size);
   std::printf("| test | batch | depth | t/s | limit t/s | %% of limit | note |\n|---|---|---|---|---|---|---|\n");
 
