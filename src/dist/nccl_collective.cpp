@@ -92,6 +92,15 @@ std::vector<std::unique_ptr<Collective>> make_nccl_collectives(const std::vector
   return out;
 }
 
+int visible_gpu_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
 void bind_nccl_backend(Collective& c, Backend& backend) {
   auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
   TLLM_CHECK(cuda, "tensor parallelism over GPUs: rank ", c.rank(), " runs on ", backend.name(),
@@ -113,6 +122,7 @@ namespace tllm {
 std::vector<std::unique_ptr<Collective>> make_nccl_collectives(const std::vector<int>&) {
   TLLM_THROW("this tinyllm was built without CUDA; tensor parallelism over GPUs needs a CUDA build");
 }
+int visible_gpu_count() { return 0; }
 void bind_nccl_backend(Collective&, Backend&) { TLLM_THROW("built without CUDA"); }
 }  // namespace tllm
 

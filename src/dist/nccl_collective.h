@@ -16,6 +16,8 @@ class Backend;
 // (capturable into its CUDA graphs), in the tensor's dtype (f32, bf16 or f16), as vLLM's
 // all-reduce does.
 std::vector<std::unique_ptr<Collective>> make_nccl_collectives(const std::vector<int>& devices);
+// GPUs visible to this process (0 without CUDA or a GPU).
+int visible_gpu_count();
 // Attaches rank r's backend (its stream) once it exists; before that all_reduce_sum throws.
 void bind_nccl_backend(Collective& c, Backend& backend);
 

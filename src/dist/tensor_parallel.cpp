@@ -103,6 +103,12 @@ class TensorParallelLM final : public CausalLM {
       TLLM_CHECK_ARG(static_cast<int>(devices.size()) == n && devices[0] == 0, "TLLM_TP_DEVICES=", d,
                      ": name a GPU for each of the ", n, " ranks, rank 0's (GPU 0) first");
     }
+    if (cuda) {
+      const int visible = visible_gpu_count();
+      for (int d : devices)
+        TLLM_CHECK_ARG(d < visible, "tensor parallel size ", n, " needs GPU ", d, ", but ", visible, " GPU",
+                       visible == 1 ? " is" : "s are", " visible");
+    }
     const std::string kind = env_text("TLLM_TP_COLLECTIVE");
     TLLM_CHECK_ARG(kind.empty() || kind == "nccl" || kind == "host", "TLLM_TP_COLLECTIVE=", kind,
                    ": nccl (GPUs) or host");

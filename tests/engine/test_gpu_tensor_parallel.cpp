@@ -115,8 +115,18 @@ class GpuTensorParallel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
   const int gpus = visible_gpus();
-  if (gpus < 2) GTEST_SKIP() << "tensor parallelism needs 2 GPUs, " << gpus << " visible";
   const std::string name = GetParam();
+  if (gpus == 1) {  // the refusal, before any GPU or NCCL is touched
+    try {
+      LLMEngine e(config(models_dir() / name, "cuda", 2));
+      ADD_FAILURE() << "2 ranks accepted on 1 GPU";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("tensor parallel size 2 needs GPU 1, but 1 GPU is visible"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  if (gpus < 2) GTEST_SKIP() << "tensor parallelism needs 2 GPUs, " << gpus << " visible";
   check_tensor_parallel(name, {{"2 GPUs, graphs", config(models_dir() / name, "cuda", 2)},
                                {"2 GPUs, eager", config(models_dir() / name, "cuda", 2, true)}});
 }
