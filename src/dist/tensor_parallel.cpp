@@ -1,6 +1,5 @@
 #include "dist/tensor_parallel.h"
 
-#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -8,10 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/env.h"
 #include "core/error.h"
 #include "dist/host_collective.h"
-#include "dist/cuda_collective.h"
+#include "dist/nccl_collective.h"
 #include "kernels/backend.h"
 
 namespace tllm {
@@ -111,19 +109,14 @@ class TensorParallelLM final : public CausalLM {
         TLLM_CHECK_ARG(d < visible, "tensor parallel size ", n, " needs GPU ", d, ", but ", visible, " GPU",
                        visible == 1 ? " is" : "s are", " visible");
     }
-    // The sums: NCCL, with messages of up to TLLM_TP_P2P_KB KiB through our p2p kernel
-    // (kernels/cuda/all_reduce_p2p.h; 0, the default, until measured on two GPUs); "p2p": the
-    // p2p kernel for every message (no NCCL); "host": through host memory.
     const std::string kind = env_text("TLLM_TP_COLLECTIVE");
-    TLLM_CHECK_ARG(kind.empty() || kind == "nccl" || kind == "p2p" || kind == "host", "TLLM_TP_COLLECTIVE=", kind,
-                   ": nccl (GPUs), p2p (GPUs) or host");
+    TLLM_CHECK_ARG(kind.empty() || kind == "nccl" || kind == "host", "TLLM_TP_COLLECTIVE=", kind,
+                   ": nccl (GPUs) or host");
     const bool staged = cuda && kind == "host";
     ModelLoadOptions rank_opts = opts;
     if (staged) rank_opts.cuda_graphs = false;  // the host sums synchronise
     if (cuda && !staged) {
-      const size_t largest = static_cast<size_t>(std::max(1, opts.max_num_tokens)) * cfg.hidden_size * sizeof(float);
-      const size_t p2p = kind == "p2p" ? largest : static_cast<size_t>(std::max(0, env_int("TLLM_TP_P2P_KB", 0))) << 10;
-      collectives_ = make_cuda_collectives(devices, kind != "p2p", p2p);
+      collectives_ = make_nccl_collectives(devices);
     } else {
       for (auto& c : make_host_collectives(n)) {
         host_.push_back(c.get());
@@ -144,7 +137,7 @@ class TensorParallelLM final : public CausalLM {
         }
         b = backends_[r].get();
       }
-      if (cuda && !staged) bind_cuda_backend(*collectives_[r], *b);
+      if (cuda && !staged) bind_nccl_backend(*collectives_[r], *b);
       if (!host_.empty()) host_[r]->bind(*b);
       ModelLoadOptions o = rank_opts;
       o.collective = collectives_[r].get();

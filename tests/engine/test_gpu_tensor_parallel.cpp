@@ -131,20 +131,6 @@ TEST_P(GpuTensorParallel, TwoGpusAgainstHfTheCpuAndOneGpu) {
                                {"2 GPUs, eager", config(models_dir() / name, "cuda", 2, true)}});
 }
 
-// Two ranks on one GPU summed by the p2p all-reduce kernel (TLLM_TP_COLLECTIVE=p2p: every
-// message, no NCCL), with CUDA graphs (the kernel and its device-side epoch replayed) and
-// eagerly: the kernel that TLLM_TP_P2P_KB puts beside NCCL for small messages on 2 GPUs.
-TEST_P(GpuTensorParallel, TwoRanksOnOneGpuThroughTheP2pKernel) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU available";
-  const std::string name = GetParam();
-  setenv("TLLM_TP_DEVICES", "0,0", 1);
-  setenv("TLLM_TP_COLLECTIVE", "p2p", 1);
-  check_tensor_parallel(name, {{"2 ranks on GPU 0, p2p, graphs", config(models_dir() / name, "cuda", 2)},
-                               {"2 ranks on GPU 0, p2p, eager", config(models_dir() / name, "cuda", 2, true)}});
-  unsetenv("TLLM_TP_DEVICES");
-  unsetenv("TLLM_TP_COLLECTIVE");
-}
-
 // Two ranks on one GPU, summed through host memory (TLLM_TP_DEVICES=0,0, TLLM_TP_COLLECTIVE=
 // host): the sharded forward on the CUDA kernels, each rank on its own thread and stream,
 // checked wherever one GPU is (NCCL and graphs need the test above).

@@ -15,16 +15,10 @@ run_log "nccl: $nccl"
 nvidia-smi topo -m > "$RUN_DIR/topo.txt" 2>&1
 B=build/r307
 RUN_TEST_TIMEOUT=200 run_gtest tp $B/test_engine_gpu --gtest_filter='*GpuTensorParallel*'
-TLLM_TP_P2P_KB=64 RUN_TEST_TIMEOUT=100 run_gtest tp_p2p $B/test_engine_gpu --gtest_filter='*TwoGpusAgainstHf*'
 for tp in 1 2; do
   timeout 120 $B/tinyllm bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
     --max-model-len 4096 -p 512 -n 128 -b 1 -r 3 --tensor-parallel-size $tp > "$RUN_DIR/7b_tp$tp.log" 2>&1
   run_log "7b tp$tp rc=$? $(grep -E '^\| (pp|tg)' "$RUN_DIR/7b_tp$tp.log" | cut -c1-90 | paste -sd' ')"
-done
-for kb in 64 0; do  # decode's all-reduces through the p2p kernel (64 KiB and less) or NCCL
-  TLLM_TP_P2P_KB=$kb timeout 120 $B/tinyllm bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \
-    --max-model-len 4096 -p 16 -n 128 -b 1 -r 3 --tensor-parallel-size 2 > "$RUN_DIR/7b_tp2_p2p$kb.log" 2>&1
-  run_log "7b tp2 p2p ${kb}KB rc=$? $(grep -E '^\| tg' "$RUN_DIR/7b_tp2_p2p$kb.log" | cut -c1-90)"
 done
 for tp in 2 1; do
   timeout 100 $B/tinyllm bench --model bench/configs/qwen2.5-7b --load-format dummy --device cuda \

@@ -1,4 +1,4 @@
-#include "dist/cuda_collective.h"
+#include "dist/nccl_collective.h"
 
 #ifdef TLLM_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -8,7 +8,6 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "kernels/cuda/all_reduce_p2p.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace tllm {
@@ -53,22 +52,16 @@ struct Comms {
   }
 };
 
-class CudaRank final : public Collective {
+class NcclRank final : public Collective {
  public:
-  CudaRank(std::shared_ptr<Comms> comms, std::unique_ptr<cuda::P2pAllReduce> p2p, int rank, int size)
-      : comms_(std::move(comms)), p2p_(std::move(p2p)), rank_(rank), size_(size) {}
+  NcclRank(std::shared_ptr<Comms> comms, int rank) : comms_(std::move(comms)), rank_(rank) {}
   int rank() const override { return rank_; }
-  int size() const override { return size_; }
+  int size() const override { return static_cast<int>(comms_->comms.size()); }
   void bind(cuda::CudaBackend& b) { stream_ = b.stream(); }
 
   void all_reduce_sum(Tensor& t) override {
-    TLLM_CHECK(stream_, "CUDA rank ", rank_, " has no backend bound");
-    TLLM_CHECK(t.device() == Device::CUDA, "CUDA all_reduce_sum takes device tensors, got ", t.str());
-    if (p2p_ && p2p_->fits(t)) {  // the same choice on every rank: it depends on the message alone
-      p2p_->run(t, stream_);
-      return;
-    }
-    TLLM_CHECK(comms_, "all_reduce_sum of ", t.str(), ": larger than the p2p buffers, and no NCCL");
+    TLLM_CHECK(stream_, "NCCL rank ", rank_, " has no backend bound");
+    TLLM_CHECK(t.device() == Device::CUDA, "NCCL all_reduce_sum takes device tensors, got ", t.str());
     ncclDataType_t type = ncclFloat32;
     switch (t.dtype()) {
       case DType::F32: type = ncclFloat32; break;
@@ -82,29 +75,20 @@ class CudaRank final : public Collective {
   }
 
  private:
-  std::shared_ptr<Comms> comms_;  // null: p2p only
-  std::unique_ptr<cuda::P2pAllReduce> p2p_;
-  int rank_, size_;
+  std::shared_ptr<Comms> comms_;
+  int rank_;
   cudaStream_t stream_ = nullptr;
 };
 
 }  // namespace
 
-std::vector<std::unique_ptr<Collective>> make_cuda_collectives(const std::vector<int>& devices, bool nccl,
-                                                               size_t p2p_bytes) {
-  const int n = static_cast<int>(devices.size());
-  std::shared_ptr<Comms> comms;
-  if (nccl) {
-    const Nccl& lib = Nccl::get();
-    comms = std::make_shared<Comms>();
-    comms->comms.resize(devices.size(), nullptr);
-    lib.check(lib.comm_init_all(comms->comms.data(), n, devices.data()), "CommInitAll");
-  }
-  std::vector<std::unique_ptr<cuda::P2pAllReduce>> p2p;
-  if (p2p_bytes > 0) p2p = cuda::P2pAllReduce::create(devices, p2p_bytes);
+std::vector<std::unique_ptr<Collective>> make_nccl_collectives(const std::vector<int>& devices) {
+  const Nccl& n = Nccl::get();
+  auto comms = std::make_shared<Comms>();
+  comms->comms.resize(devices.size(), nullptr);
+  n.check(n.comm_init_all(comms->comms.data(), static_cast<int>(devices.size()), devices.data()), "CommInitAll");
   std::vector<std::unique_ptr<Collective>> out;
-  for (int r = 0; r < n; ++r)
-    out.push_back(std::make_unique<CudaRank>(comms, p2p.empty() ? nullptr : std::move(p2p[r]), r, n));
+  for (size_t r = 0; r < devices.size(); ++r) out.push_back(std::make_unique<NcclRank>(comms, static_cast<int>(r)));
   return out;
 }
 
@@ -117,11 +101,11 @@ int visible_gpu_count() {
   return n;
 }
 
-void bind_cuda_backend(Collective& c, Backend& backend) {
+void bind_nccl_backend(Collective& c, Backend& backend) {
   auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
   TLLM_CHECK(cuda, "tensor parallelism over GPUs: rank ", c.rank(), " runs on ", backend.name(),
              ", not a CUDA backend (TLLM_PROFILE is not supported with tensor parallelism)");
-  auto* rank = dynamic_cast<CudaRank*>(&c);
+  auto* rank = dynamic_cast<NcclRank*>(&c);
   TLLM_ASSERT(rank);
   const cudaError_t err = cudaSetDevice(cuda->device_index());  // the rank's thread drives its GPU
   TLLM_CHECK(err == cudaSuccess, "cudaSetDevice(", cuda->device_index(), "): ", cudaGetErrorString(err));
@@ -135,11 +119,11 @@ void bind_cuda_backend(Collective& c, Backend& backend) {
 #include "core/error.h"
 
 namespace tllm {
-std::vector<std::unique_ptr<Collective>> make_cuda_collectives(const std::vector<int>&, bool, size_t) {
+std::vector<std::unique_ptr<Collective>> make_nccl_collectives(const std::vector<int>&) {
   TLLM_THROW("this tinyllm was built without CUDA; tensor parallelism over GPUs needs a CUDA build");
 }
 int visible_gpu_count() { return 0; }
-void bind_cuda_backend(Collective&, Backend&) { TLLM_THROW("built without CUDA"); }
+void bind_nccl_backend(Collective&, Backend&) { TLLM_THROW("built without CUDA"); }
 }  // namespace tllm
 
 #endif
