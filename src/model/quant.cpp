@@ -1015,12 +1015,9 @@ QuantizedMatrix quantize_parts(WeightLoader& w, const std::vector<std::string>& 
     // Tensor parallelism: the whole tensor is quantized, then this rank's block is kept (the
     // codes and groups of every rank are those of one device).
     if (!slice.whole()) {
-      const int64_t full_rows = slice.row0.empty() ? rows[i] : slice.full_rows[i];
-      const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
-      WeightSlice whole;
-      const QuantizedMatrix q = quantize_parts(w, {names[i]}, {full_rows}, full_cols, whole, pool, quantize);
-      parts.push_back(slice_matrix(q, slice.row0.empty() ? 0 : slice.row0[i], rows[i], slice.col0, in_features,
-                                   names[i]));
+      const QuantizedMatrix q = quantize_parts(w, {names[i]}, {slice.rows_in_checkpoint(i, rows[i])},
+                                               slice.cols_in_checkpoint(in_features), WeightSlice{}, pool, quantize);
+      parts.push_back(slice_matrix(q, slice.row_start(i), rows[i], slice.col0, in_features, names[i]));
       continue;
     }
     Tensor h = w.host(names[i], {rows[i], in_features});
@@ -1144,8 +1141,7 @@ LinearWeight QuantLoader::pack(WeightLoader& w, const QuantizedMatrix& m) {
 std::optional<LinearWeight> QuantLoader::fp8_linear(WeightLoader& w, const std::vector<std::string>& names,
                                                     const std::vector<int64_t>& rows, int64_t in_features,
                                                     const WeightSlice& slice) {
-  auto full_rows = [&](size_t i) { return slice.row0.empty() ? rows[i] : slice.full_rows[i]; };
-  const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
+  const int64_t full_cols = slice.cols_in_checkpoint(in_features);
   const Checkpoint* ck = w.checkpoint();
   const bool lm_head = names.size() == 1 && names[0] == "lm_head.weight";
   if (spec_.fp8_on_load || !ck) {
@@ -1174,10 +1170,10 @@ std::optional<LinearWeight> QuantLoader::fp8_linear(WeightLoader& w, const std::
   }
   std::vector<QuantizedMatrix> parts;
   for (size_t i = 0; i < names.size(); ++i) {
-    const std::string scale = claim_fp8_weight(w, *ck, names[i], {full_rows(i), full_cols});
+    const std::string scale = claim_fp8_weight(w, *ck, names[i], {slice.rows_in_checkpoint(i, rows[i]), full_cols});
     parts.push_back(slice_matrix(decode_fp8(ck->get(names[i]), ck->get(scale), spec_.fp8_block_rows,
                                             spec_.fp8_block_cols, ck->dir() + ": " + names[i]),
-                                 slice.row0.empty() ? 0 : slice.row0[i], rows[i], slice.col0, in_features, names[i]));
+                                 slice.row_start(i), rows[i], slice.col0, in_features, names[i]));
   }
   return pack(w, stack_rows(parts));
 }
@@ -1197,7 +1193,7 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
   if (spec_.format == QuantFormat::OnLoad || !ck) {
     // Quantize the dense weights (also pre-quantized formats with dummy weights: benchmarks).
     const int bits = lm_head ? 8 : kernel_bits(spec_.bits);
-    const int64_t cols = slice.full_cols ? slice.full_cols : in_features;  // the checkpoint's (TP: all ranks')
+    const int64_t cols = slice.cols_in_checkpoint(in_features);  // the checkpoint's (TP: all ranks')
     const int group = spec_.group_size < 0 ? static_cast<int>(cols) : spec_.group_size;
     const bool per_channel = bits == 8 && (lm_head || spec_.format == QuantFormat::OnLoad);
     return pack(w, quantize_parts(w, names, rows, in_features, slice, pool_.get(), [&](const float* f, int64_t r, int64_t c) {
@@ -1226,10 +1222,9 @@ std::optional<LinearWeight> QuantLoader::linear(WeightLoader& w, const std::vect
                module_of(names[quantized_part]),
                " is quantized; they are fused into one weight and must share their format");
     // Tensor parallelism: the whole tensor decoded, then this rank's block kept.
-    const int64_t full_rows = slice.row0.empty() ? rows[i] : slice.full_rows[i];
-    const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
-    parts.push_back(slice_matrix(decode(w, module, full_rows, full_cols, schemes[i]->first, schemes[i]->second),
-                                 slice.row0.empty() ? 0 : slice.row0[i], rows[i], slice.col0, in_features, module));
+    parts.push_back(slice_matrix(decode(w, module, slice.rows_in_checkpoint(i, rows[i]),
+                                        slice.cols_in_checkpoint(in_features), schemes[i]->first, schemes[i]->second),
+                                 slice.row_start(i), rows[i], slice.col0, in_features, module));
   }
   if (!all_same) {
     // Different bit widths or groups (MLX mixed recipes): widen to the common kernel scheme

@@ -194,9 +194,9 @@ LinearWeight WeightLoader::linear(const std::vector<std::string>& names, const s
   TLLM_ASSERT(names.size() == rows.size());
   TLLM_ASSERT(slice.row0.empty() || (slice.row0.size() == names.size() && slice.full_rows.size() == names.size()));
   // The checkpoint's shape of part i and where this load's block starts in it.
-  auto full_rows = [&](size_t i) { return slice.row0.empty() ? rows[i] : slice.full_rows[i]; };
-  auto row0 = [&](size_t i) { return slice.row0.empty() ? int64_t{0} : slice.row0[i]; };
-  const int64_t full_cols = slice.full_cols ? slice.full_cols : in_features;
+  auto full_rows = [&](size_t i) { return slice.rows_in_checkpoint(i, rows[i]); };
+  auto row0 = [&](size_t i) { return slice.row_start(i); };
+  const int64_t full_cols = slice.cols_in_checkpoint(in_features);
   LinearWeight w;
   w.in_features = in_features;
   std::optional<LinearWeight> q = quant_ ? quant_->linear(*this, names, rows, in_features, slice) : std::nullopt;

@@ -24,6 +24,11 @@ struct WeightSlice {
   std::vector<int64_t> row0, full_rows;  // empty: every row
   int64_t col0 = 0, full_cols = 0;       // full_cols 0: every column
   bool whole() const { return row0.empty() && full_cols == 0; }
+  // The checkpoint's rows of part i (the rank loads `local_rows` of them, from row_start(i)),
+  // and its columns (the rank loads `local_cols`, from col0).
+  int64_t rows_in_checkpoint(size_t i, int64_t local_rows) const { return row0.empty() ? local_rows : full_rows[i]; }
+  int64_t row_start(size_t i) const { return row0.empty() ? 0 : row0[i]; }
+  int64_t cols_in_checkpoint(int64_t local_cols) const { return full_cols ? full_cols : local_cols; }
   // Rank `rank` of `n`: an even share of every part's rows (local_rows[i] of local_rows[i] * n);
   // n = 1: the whole tensors (so cols_of too).
   static WeightSlice rows_of(const std::vector<int64_t>& local_rows, int rank, int n);
