@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
-#include "core/error.h"
+#include "tokenizer/unicode.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tinyllm: LLM inference and serving for Qwen and Llama models (CPU and CUDA)"};
@@ -34,13 +34,10 @@ int main(int argc, char** argv) {
     }
     // A flag's value or the command line itself is wrong: the same one-line "error: ..." as
     // every other refusal, and exit status 2 (usage), as argparse and vLLM's CLI give.
-    std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", e.what());
+    std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", tllm::tok::utf8_lossy(e.what()).c_str());
     return 2;
-  } catch (const tllm::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+  } catch (const std::exception& e) {  // tllm::Error and the rest; a message may quote input bytes
+    std::fprintf(stderr, "error: %s\n", tllm::tok::utf8_lossy(e.what()).c_str());
     return 1;
   }
   return 0;

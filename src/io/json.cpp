@@ -114,9 +114,25 @@ json parse_json(std::string_view text, const std::string& source) {
   try {
     return json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const json::exception& e) {
-    TLLM_CHECK_ARG(false, source, ": invalid JSON: ", e.what());
+    TLLM_CHECK_ARG(false, source, ": invalid JSON: ", json_error_text(e));
   }
   return json();
+}
+
+std::string json_error_text(const std::exception& e) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : std::string_view(e.what())) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x80) {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 15];
+    }
+  }
+  return out;
 }
 
 json read_json_file(const std::string& path) { return parse_json(read_file(path), path); }

@@ -36,6 +36,11 @@ inline constexpr int kMaxJsonDepth = 512;
 nlohmann::json parse_json(std::string_view text, const std::string& source);
 nlohmann::json read_json_file(const std::string& path);
 
+// A nlohmann parse error's text with every byte outside ASCII written as \xNN: its "last
+// read" excerpt quotes the input's bytes and can end inside a UTF-8 sequence, which would make
+// the error message itself invalid UTF-8.
+std::string json_error_text(const std::exception& e);
+
 // Short, single-line rendering of a value for error messages (long values are cut).
 std::string json_brief(const nlohmann::json& v);
 

@@ -36,7 +36,7 @@ nlohmann::ordered_json read_tokenizer_config(const std::string& dir, nlohmann::o
   try {
     config = nlohmann::ordered_json::parse(read_file(config_path.string()));
   } catch (const nlohmann::json::exception& e) {
-    throw InvalidArgument(config_path.string() + ": invalid JSON: " + e.what());
+    throw InvalidArgument(config_path.string() + ": invalid JSON: " + json_error_text(e));
   }
   TLLM_CHECK_ARG(config.is_object(), config_path.string(), ": expected a JSON object");
   for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {

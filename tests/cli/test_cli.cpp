@@ -572,7 +572,13 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     cfg["max_position_embeddings"] = 2147483647;
     std::ofstream(tmp / "long" / "config.json") << cfg.dump();
   }
+  // A config.json that is not JSON, its bad literal the two-byte "\xc3\xbf": the parser's
+  // message quotes the byte it stopped at, a lone UTF-8 lead byte, which the error line used to
+  // print as it was (invalid UTF-8 on stderr).
+  fs::create_directories(tmp / "notjson");
+  std::ofstream(tmp / "notjson" / "config.json") << "{\"hidden_size\": \xc3\xbf}";
   const std::vector<Bad> bad = {
+      {"generate --model " + (tmp / "notjson").string() + " --prompt hi", "config.json: invalid JSON: "},
       {"generate --model " + (tmp / "long").string() + " --prompt hi",
        "max_model_len 2147483647 (max_position_embeddings in config.json) needs a RoPE table of 512 GiB"},
       {"generate --model /nonexistent/dir --prompt hi", "does not exist"},
@@ -669,6 +675,12 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     const Result r = run(b.args);
     EXPECT_NE(r.status, 0) << b.args << "\n" << r.out;
     EXPECT_NE(r.out.find(b.expect), std::string::npos) << b.args << "\n" << r.out;
+  }
+  {
+    const Result r = run(bad[0].args);
+    EXPECT_NE(r.out.find("\\xc3'"), std::string::npos) << r.out;  // the byte, written out
+    EXPECT_EQ(std::count_if(r.out.begin(), r.out.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }), 0)
+        << r.out;
   }
   for (const Bad& b : bad) {
     const Result r = run(b.args);

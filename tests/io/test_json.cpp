@@ -14,6 +14,19 @@ TEST(Json, ParseErrorsNameTheSource) {
   expect_error_with([] { read_json_file("/nonexistent/dir/config.json"); }, {"/nonexistent/dir/config.json"});
 }
 
+// The parser's message quotes the byte it stopped at; a UTF-8 lead byte alone there would make
+// the message invalid UTF-8, so bytes outside ASCII are written as \xNN.
+TEST(Json, ParseErrorsQuoteBytesOutsideAsciiEscaped) {
+  try {
+    parse_json("{\"a\": \xc3\xbf}", "cfg.json");
+    FAIL() << "parsed";
+  } catch (const std::exception& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("\\xc3'"), std::string::npos) << m;
+    for (const char c : m) EXPECT_LT(static_cast<unsigned char>(c), 0x80) << m;
+  }
+}
+
 // An error message quotes at most ~120 characters of a value, however deep: 100,000 nested
 // arrays as a config.json used to overflow the stack while the message was written.
 TEST(Json, ErrorsQuoteDeepValuesBriefly) {
