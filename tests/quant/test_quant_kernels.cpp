@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -197,6 +198,42 @@ TEST(QuantCpu, ExtremeCodesAndActivationsAreExact) {
         if (HasFatalFailure()) return;
       }
     }
+}
+
+// A block of activations with an infinity or a NaN has no int8 rounding: every output of that
+// token is NaN on every instruction set (as the f32 product would be), and the other tokens of
+// the call are untouched. (The rounding used to convert NaN to int32's INT_MIN and sum it with
+// overflow: undefined behaviour, found by UBSan on a GGUF whose tensor offset was corrupted.)
+TEST(QuantCpu, NonFiniteActivationsGiveNaNOnEveryIsa) {
+  ThreadPool pool(2);
+  cpu::Scratch scratch;
+  const int64_t N = 40, K = 200, T = 4;  // K: a partial last block of 8
+  for (int bits : {8, 4}) {
+    std::mt19937_64 rng(bits);
+    const QuantizedMatrix m = random_quantized(N, K, bits, 32, false, rng);
+    const LinearWeight w = quant::pack(m, quant::Layout::Cpu);
+    Tensor x = randn({T, K}, rng);
+    x.data<float>()[1 * K + 40] = std::numeric_limits<float>::quiet_NaN();
+    x.data<float>()[2 * K + 199] = std::numeric_limits<float>::infinity();  // in the partial block
+    x.data<float>()[3 * K + 0] = -std::numeric_limits<float>::infinity();
+    Tensor finite = Tensor::empty({1, K}, DType::F32);  // token 0 alone
+    std::memcpy(finite.raw(), x.raw(), K * sizeof(float));
+    Tensor ref, absref;
+    ref::quant_linear(ref, ref::round_activations_int8(finite), m, Tensor(), &absref);
+    for (cpu::Isa isa : isas())
+      for (int variant : {0, 1, 2}) {
+        if (isa != cpu::Isa::Avx512 && variant > 0) continue;
+        Tensor out = Tensor::empty({T, N}, DType::F32);
+        cpu::Exec ex{pool, isa, scratch};
+        cpu::quant_linear(out.data<float>(), x.data<float>(), T, w, nullptr, ex, variant != 2, variant == 0);
+        const std::string where = detail::concat("bits ", bits, " isa ", cpu::isa_name(isa), " variant ", variant);
+        for (int64_t n = 0; n < N; ++n) {
+          ASSERT_NEAR(out.data<float>()[n], ref.data<float>()[n], 2e-6f * absref.data<float>()[n] + 1e-5f)
+              << where << " n=" << n;
+          for (int64_t t = 1; t < T; ++t) ASSERT_TRUE(std::isnan(out.data<float>()[t * N + n])) << where << " t=" << t;
+        }
+      }
+  }
 }
 
 TEST(QuantCpu, ExactPathMatchesDequantizeThenMatmul) {

@@ -79,7 +79,15 @@ void quant_prepare_acts(const float* x, int64_t K, int64_t kp, int8_t* xq, float
   for (int64_t j = 0; j < kp / 32; ++j) {
     const int64_t k0 = j * 32, k1 = std::min(K, k0 + 32);
     float amax = 0.0f;
-    for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(x[k]));
+    bool finite = true;
+    for (int64_t k = k0; k < k1; ++k) {
+      amax = std::max(amax, std::fabs(x[k]));
+      finite = finite && std::isfinite(x[k]);
+    }
+    if (!finite) {
+      poison_block(xq + k0, d + j, bsum + j);
+      continue;
+    }
     const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
     d[j] = amax / 127.0f;
     int32_t s = 0;

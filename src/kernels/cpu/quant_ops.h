@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -55,9 +56,19 @@ struct QuantTask {
   int64_t N = 0;
 };
 
+// A block of 32 activations holding an infinity or a NaN has no int8 form: its xq and bsum
+// are 0 and its d NaN, so every output that reads it is NaN, as the f32 product would be.
+// (Rounding such a block converted NaN to int32's "indefinite" INT_MIN, whose sum overflowed:
+// undefined behaviour, and outputs that were numbers.)
+inline void poison_block(int8_t* xq, float* d, int32_t* bsum) {
+  for (int k = 0; k < 32; ++k) xq[k] = 0;
+  *d = std::numeric_limits<float>::quiet_NaN();
+  *bsum = 0;
+}
+
 #define TLLM_CPU_QUANT_KERNELS                                                                    \
   /* xq[kp] = round(x * 127 / max|x|) per block of 32 (zero beyond K), d[kp / 32] = max / 127,  \
-     bsum[kp / 32] = sum of the block's xq */                                                    \
+     bsum[kp / 32] = sum of the block's xq; a block with a non-finite x: poison_block */         \
   void quant_prepare_acts(const float* x, int64_t K, int64_t kp, int8_t* xq, float* d, int32_t* bsum); \
   /* fast path: output rows of panels [p_begin, p_end) for every token */                        \
   void quant_panels(const QuantTask& t, int64_t p_begin, int64_t p_end);                        \

@@ -139,6 +139,15 @@ void quant_prepare_acts(const float* x, int64_t K, int64_t kp, int8_t* xq, float
     const int64_t n = std::clamp<int64_t>(K - k0, 0, 32);
     std::memcpy(buf, x + k0, static_cast<size_t>(n) * sizeof(float));
     for (int64_t k = n; k < 32; ++k) buf[k] = 0.0f;
+    int nonfinite = 0;  // x - x is 0 for a finite x, NaN for an infinity or a NaN
+    for (int q = 0; q < 4; ++q) {
+      const __m256 v = _mm256_load_ps(buf + 8 * q);
+      nonfinite |= _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+    }
+    if (nonfinite) {
+      poison_block(xq + k0, d + j, bsum + j);
+      continue;
+    }
     __m256 m = _mm256_setzero_ps();
     for (int q = 0; q < 4; ++q) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_load_ps(buf + 8 * q)));
     __m128 m2 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));

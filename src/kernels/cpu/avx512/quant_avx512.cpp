@@ -302,6 +302,13 @@ void quant_prepare_acts(const float* x, int64_t K, int64_t kp, int8_t* xq, float
     const __mmask16 m1 = static_cast<__mmask16>(n >= 32 ? 0xffffu : n <= 16 ? 0u : (1u << (n - 16)) - 1u);
     const __m512 a = _mm512_maskz_loadu_ps(m0, x + k0);
     const __m512 b = _mm512_maskz_loadu_ps(m1, x + k0 + 16);
+    // x - x is 0 for a finite x, NaN for an infinity or a NaN.
+    const __m512 zero = _mm512_setzero_ps();
+    if (_mm512_cmp_ps_mask(_mm512_sub_ps(a, a), zero, _CMP_NEQ_UQ) |
+        _mm512_cmp_ps_mask(_mm512_sub_ps(b, b), zero, _CMP_NEQ_UQ)) {
+      poison_block(xq + k0, d + j, bsum + j);
+      continue;
+    }
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
     const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
     d[j] = amax / 127.0f;
