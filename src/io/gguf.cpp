@@ -409,10 +409,24 @@ void GgufFile::read_part(const std::string& path, bool first) {
   TLLM_CHECK_ARG(data_start <= part.map_size || infos.empty(), path, ": GGUF data block starts past the end of the file");
   part.data = base + std::min<uint64_t>(data_start, part.map_size);
   const uint64_t data_size = part.map_size - std::min<uint64_t>(data_start, part.map_size);
-  for (GgufTensorInfo& t : infos) {
+  for (const GgufTensorInfo& t : infos)
     TLLM_CHECK_ARG(t.offset <= data_size && t.nbytes <= data_size - t.offset, path, ": tensor \"", t.name,
                    "\" (", t.nbytes, " bytes at ", t.offset, ") lies past the end of the file (the data block holds ",
                    data_size, " bytes); the file is truncated or not GGUF");
+  // Two tensors on the same bytes mean a corrupt header (llama.cpp's writer lays them out one
+  // after another); reading them would give one tensor the other's values, silently.
+  std::vector<const GgufTensorInfo*> by_offset;
+  for (const GgufTensorInfo& t : infos) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const GgufTensorInfo& a = *by_offset[i - 1];
+    const GgufTensorInfo& b = *by_offset[i];
+    TLLM_CHECK_ARG(a.offset + a.nbytes <= b.offset, path, ": tensors \"", a.name, "\" (bytes [", a.offset, ", ",
+                   a.offset + a.nbytes, ")) and \"", b.name, "\" (bytes [", b.offset, ", ", b.offset + b.nbytes,
+                   ")) overlap in the data block; the file is corrupt");
+  }
+  for (GgufTensorInfo& t : infos) {
     const std::string name = t.name;
     TLLM_CHECK_ARG(tensors_.emplace(name, std::move(t)).second, path, ": tensor \"", name, "\" appears twice",
                    parts_.size() > 1 ? " (in two parts of the split file)" : "");

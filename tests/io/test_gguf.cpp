@@ -150,6 +150,18 @@ TEST_F(Gguf, BadFilesAreNamed) {
   write_bytes(path("q2.gguf"), q2);
   EXPECT_NE(error_of([&] { GgufFile::open(path("q2.gguf")); }).find("type q2_K, which tinyllm does not read"),
             std::string::npos);
+  // A tensor whose offset points into another tensor's bytes (q4_1 moved onto q4_0's block).
+  std::string overlap = whole;
+  auto offset_at = [&](const std::string& name) {
+    const size_t n = overlap.find(name);
+    return n + name.size() + 4 + 2 * 8 + 4;  // name, n_dims, ne[2], type
+  };
+  ASSERT_NE(overlap.find("t_q4_1"), std::string::npos);
+  overlap.replace(offset_at("t_q4_1"), 8, overlap.substr(offset_at("t_q4_0"), 8));
+  write_bytes(path("overlap.gguf"), overlap);
+  const std::string o = error_of([&] { GgufFile::open(path("overlap.gguf")); });
+  EXPECT_NE(o.find("overlap in the data block"), std::string::npos) << o;
+  EXPECT_NE(o.find("t_q4_1"), std::string::npos) << o;
   EXPECT_FALSE(is_gguf_file(path("not.gguf")));
   EXPECT_TRUE(is_gguf_file(path("b.gguf")));
   EXPECT_FALSE(is_gguf_file(path("missing.gguf")));
