@@ -96,6 +96,29 @@ TEST_P(Sampling, GreedyLongRowsSkipNaNAndPickLowestId) {
   }
 }
 
+// Sampled rows (temperature > 0, with and without top-k / top-p / min-p) whose logits hold no
+// finite value (a model whose weights overflowed: all NaN, all -inf, or both) draw token 0 as
+// greedy does; one finite logit among NaNs is drawn. (The draw returned -1 there, and the
+// sampler read the logit before the row: found by ASan on a checkpoint with a NaN final norm.)
+TEST_P(Sampling, SampledRowsWithoutAFiniteLogitDrawWhatGreedyDraws) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (int V : {7, 1000}) {
+    std::vector<float> all_nan(V, nan), all_ninf(V, -inf), mixed(V, nan), one(V, nan);
+    for (int i = 0; i < V; i += 2) mixed[i] = -inf;
+    one[V - 2] = 0.5f;
+    for (int keep = 0; keep < 4; ++keep) {
+      SamplingRow row;
+      row.temperature = 1.0f;
+      row.seed = 11;
+      if (keep == 1) row.top_k = 3;
+      if (keep == 2) row.top_p = 0.5f;
+      if (keep == 3) row.min_p = 0.2f;
+      const SampleResult r = be->sample(logits_of({all_nan, all_ninf, mixed, one}), batch_of({row, row, row, row}));
+      EXPECT_EQ(r.tokens, (std::vector<int32_t>{0, 0, 0, V - 2})) << "V=" << V << " keep " << keep;
+    }
+  }
+}
+
 TEST_P(Sampling, KeepSetsMatchNaiveReference) {
   std::mt19937_64 rng(11);
   int checked = 0;

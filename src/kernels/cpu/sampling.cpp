@@ -269,7 +269,8 @@ int32_t draw(const float* w, int64_t V, const SamplingRow& row, const KeepSet& k
   } else {
     for (int32_t i : cand) visit(i);
   }
-  return best;
+  // No weight above -inf (the row's logits were all NaN or -inf): greedy's choice, token 0.
+  return best >= 0 ? best : argmax_lowest(w, V, ex);
 }
 
 // The n largest raw logits, most likely first, ties by lower id.

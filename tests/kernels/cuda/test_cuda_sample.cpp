@@ -2,6 +2,7 @@
 // seeded draws must pick the same tokens; log-probs agree to f32 precision.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "kernels/cuda/cuda_test_util.h"
@@ -290,6 +291,39 @@ TEST_F(CudaSample, DeferredDrawsFeedDeviceTokens) {
   const int t3 = be().sample_deferred(dl, batch), t4 = be().sample_deferred(dl, batch);
   EXPECT_EQ(be().collect_sample(t3).tokens, want.tokens);
   EXPECT_EQ(be().collect_sample(t4).tokens, want.tokens);
+}
+
+// Rows whose logits hold no finite value (all NaN, all -inf, both), greedy and sampled with
+// each keep rule, and the row with one finite logit among NaNs: the CPU backend's tokens
+// (token 0, and the finite one), at a vocabulary of a vector, of a few blocks and Qwen's.
+TEST_F(CudaSample, RowsWithoutAFiniteLogitDrawWhatTheCpuDraws) {
+  auto cpu = make_cpu_backend();
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (int V : {7, 1000, 151936}) {
+    Tensor logits = Tensor::empty({4, V}, DType::F32);
+    float* d = logits.data<float>();
+    for (int i = 0; i < V; ++i) {
+      d[i] = nan;
+      d[V + i] = -inf;
+      d[2 * V + i] = i % 2 ? nan : -inf;
+      d[3 * V + i] = nan;
+    }
+    d[3 * V + V - 2] = 0.5f;
+    for (int mode = 0; mode < 5; ++mode) {
+      SamplingRow row;
+      row.temperature = mode == 0 ? 0.0f : 1.0f;
+      row.seed = 5;
+      if (mode == 2) row.top_k = 3;
+      if (mode == 3) row.top_p = 0.5f;
+      if (mode == 4) row.min_p = 0.2f;
+      SampleBatch batch;
+      batch.rows.assign(4, row);
+      const SampleResult want = cpu->sample(logits, batch);
+      ASSERT_EQ(want.tokens, (std::vector<int32_t>{0, 0, 0, V - 2})) << "V=" << V << " mode " << mode;
+      const SampleResult got = be().sample(dev(logits), batch);
+      EXPECT_EQ(got.tokens, want.tokens) << "V=" << V << " mode " << mode;
+    }
+  }
 }
 
 TEST_F(CudaSample, RejectsBadBatches) {
