@@ -235,6 +235,21 @@ struct LLMEngine::Impl {
     return std::all_of(next.ids.begin(), next.ids.end(),
                        [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); });
   }
+  // Both backends draw id 0 for a row that has no token to give: every id excluded by its
+  // lists, or logits without a finite value (a model whose weights overflowed). Where the row's
+  // lists refuse id 0, the draw becomes -1 and process_sampled ends that request with an error,
+  // instead of emitting a token its constraints (allowed_token_ids, structured output, bans)
+  // forbid. Only id 0 needs the check, so it costs nothing on other draws.
+  static void refuse_stand_ins(SampleResult& sr, const SampleBatch& sb) {
+    if (sb.banned_offsets.empty()) return;
+    for (size_t r = 0; r < sr.tokens.size(); ++r) {
+      if (sr.tokens[r] != 0) continue;
+      const auto b = sb.banned_tokens.begin() + sb.banned_offsets[r];
+      const auto e = sb.banned_tokens.begin() + sb.banned_offsets[r + 1];
+      const bool listed = std::find(b, e, 0) != e;
+      if (listed != sb.rows[r].allow_only) sr.tokens[r] = -1;
+    }
+  }
   int max_model_len = 0;
   int vocab = 0;
   std::unordered_map<std::string, RequestState> states;
@@ -250,6 +265,7 @@ struct LLMEngine::Impl {
     std::vector<int> sampling;     // so.scheduled index of each drawn row
     std::vector<int> token_index;  // per row: the index of its placeholder in the sequence's tokens
     int ticket = -1;
+    SampleBatch batch;             // what the deferred draw was given (refuse_stand_ins)
     bool references(const Sequence* q) const {
       for (const ScheduledSequence& s : so.scheduled)
         if (s.seq == q) return true;
@@ -670,7 +686,8 @@ void LLMEngine::Impl::process_sampled(Sequence& q, RequestState& st, int32_t tok
                                      " ms per token past ", mask_budget.total, " s); the grammar or schema is too "
                                      "ambiguous to follow at this vocabulary's size")
                     : "no token may come next: the sampling constraints (structured output, allowed or banned "
-                      "tokens) exclude the whole vocabulary here";
+                      "tokens) exclude the whole vocabulary here, or the model's logits have no finite value "
+                      "(NaN or -inf everywhere: its weights or activations overflow)";
     outputs.push_back(std::move(out));
     return;
   }
@@ -997,7 +1014,9 @@ std::vector<RequestOutput> LLMEngine::step() {
   I.record_prompt_logprobs(logits, R, prompt_rows);
   if (R == 0) return outputs;
 
-  SampleResult sr = I.backend->sample(logits.slice_rows(0, R), I.build_sample_batch(so, sampling));
+  const SampleBatch batch = I.build_sample_batch(so, sampling);
+  SampleResult sr = I.backend->sample(logits.slice_rows(0, R), batch);
+  Impl::refuse_stand_ins(sr, batch);
   if (I.timing.enabled()) t[3] = now_seconds();
 
   for (int r = 0; r < R; ++r) {
@@ -1079,7 +1098,9 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   std::vector<const Sequence*> rows;
   std::vector<const std::vector<int32_t>*> before;
   for (int i : sampling) rows.push_back(so.scheduled[i].seq), before.push_back(&drafts[i]);
-  const SampleResult sr = backend->sample(logits.slice_rows(0, R), sample_rows(rows, ahead, before, vocab));
+  const SampleBatch batch = sample_rows(rows, ahead, before, vocab);
+  SampleResult sr = backend->sample(logits.slice_rows(0, R), batch);
+  refuse_stand_ins(sr, batch);
 
   for (int r0 = 0; r0 < R;) {
     const size_t i = static_cast<size_t>(sampling[r0]);
@@ -1222,7 +1243,8 @@ std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_tick
   // Sequences it finishes that this step holds wait as zombies (their rows are drawn and dropped).
   if (resolve_first) resolve(*resolve_first, L.get(), outputs);
   if (R > 0) {
-    L->ticket = backend->sample_deferred(logits.slice_rows(0, R), build_sample_batch(L->so, L->sampling));
+    L->batch = build_sample_batch(L->so, L->sampling);
+    L->ticket = backend->sample_deferred(logits.slice_rows(0, R), L->batch);
     for (int r = 0; r < R; ++r) {
       Sequence& q = *L->so.scheduled[L->sampling[r]].seq;
       q.tokens.push_back(-1 - r);
@@ -1236,6 +1258,7 @@ std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_tick
 
 void LLMEngine::Impl::resolve(Launched& L, const Launched* next, std::vector<RequestOutput>& outputs) {
   SampleResult sr = backend->collect_sample(L.ticket);
+  refuse_stand_ins(sr, L.batch);
   for (size_t r = 0; r < L.sampling.size(); ++r) {
     Sequence& q = *L.so.scheduled[L.sampling[r]].seq;
     if (zombies.count(&q)) continue;  // aborted: its output was sent

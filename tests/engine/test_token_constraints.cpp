@@ -2,14 +2,20 @@
 // on the shipped demo model. References: the same requests through logit_bias (-100 on the
 // tokens the constraint removes), and the unconstrained run's own top alternatives.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
 #include <set>
 #include <vector>
 
 #include "../server/test_util.h"
 #include "core/error.h"
 #include "engine/engine.h"
+#include "io/safetensors.h"
 #include "engine_cases.h"
 
 namespace tllm {
@@ -164,6 +170,63 @@ TEST(TokenConstraints, AClosedChoiceEndsBeforeMinTokens) {
     EXPECT_TRUE(engine.tokenizer()->eos_token_id() == out.token_ids.back()) << out.token_ids.back();
     EXPECT_EQ(out.finish_reason, FinishReason::Stop);
   }
+}
+
+// A model whose logits are NaN everywhere (the demo model with a NaN final norm: what weights
+// that overflow give): a request with allowed_token_ids or a structured output ends with an
+// error naming the cause, on the synchronous and the pipelined engine, instead of the stand-in
+// id 0 that the backends draw when no token has a finite weight, which its constraints refuse
+// (it emitted "!!!!" for a choice of "yes" / "no"). An unconstrained request still runs.
+TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnError) {
+  namespace fs = std::filesystem;
+  const fs::path src = ::tllm::testing::tiny_model_dir();
+  const fs::path dir = fs::temp_directory_path() / ("tinyllm_nan_model_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const auto& f : fs::directory_iterator(src))
+    if (f.path().filename() != "model.safetensors")
+      fs::copy_file(f.path(), dir / f.path().filename(), fs::copy_options::overwrite_existing);
+  {
+    const Checkpoint ck = Checkpoint::open(src.string());
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const std::string& n : ck.names()) {
+      Tensor t = ck.get(n);
+      if (n == "model.norm.weight") {
+        Tensor f = Tensor::empty(t.shape(), DType::F32);
+        for (int64_t i = 0; i < f.numel(); ++i) f.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+        t = f;
+      }
+      tensors.emplace_back(n, t);
+    }
+    write_safetensors((dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  }
+  for (const char* async : {"off", "on"}) {
+    EngineConfig c = config();
+    c.model_dir = dir.string();
+    c.async_scheduling = async;
+    LLMEngine engine(c);
+    SamplingParams allowed = test_params(4, 0.8f, 3), choice = test_params(4, 0.0f), free = test_params(4, 0.8f, 3);
+    allowed.allowed_token_ids = {5, 6, 7};
+    choice.output_format = {OutputPiece::any_of({"yes", "no"})};
+    engine.add_request("allowed", {1, 2, 3}, allowed);
+    engine.add_request("choice", {1, 2, 3}, choice);
+    engine.add_request("free", {1, 2, 3}, free);
+    std::map<std::string, RequestOutput> last;
+    std::map<std::string, std::vector<int32_t>> tokens;
+    while (engine.has_unfinished_requests())
+      for (RequestOutput& o : engine.step()) {
+        tokens[o.request_id].insert(tokens[o.request_id].end(), o.new_token_ids.begin(), o.new_token_ids.end());
+        last[o.request_id] = o;
+      }
+    for (const char* id : {"allowed", "choice"}) {
+      EXPECT_TRUE(last[id].finished) << async << " " << id;
+      EXPECT_NE(last[id].error.find("the model's logits have no finite value"), std::string::npos)
+          << async << " " << id << ": " << last[id].error;
+      for (int32_t t : tokens[id]) EXPECT_TRUE(t >= 5 && t <= 7 && std::string(id) == "allowed") << async << " " << id << " drew " << t;
+    }
+    EXPECT_TRUE(last["free"].error.empty()) << async << ": " << last["free"].error;
+    EXPECT_EQ(tokens["free"].size(), 4u) << async;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
