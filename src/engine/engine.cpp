@@ -2,6 +2,7 @@
 
 #include <thread>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -1194,6 +1195,13 @@ std::vector<RequestOutput> LLMEngine::Impl::step_pooling() {
     out.embedding = pooler->finish(q.id, q.num_prompt_tokens, q.params.normalize);
     out.finished = true;
     out.finish_reason = FinishReason::Stop;
+    if (!std::all_of(out.embedding.begin(), out.embedding.end(), [](float v) { return std::isfinite(v); })) {
+      // A vector with NaN or inf in it (weights or activations that overflow) ranks and scores
+      // nothing: the request fails, naming why (the server's JSON would write -9999 for them).
+      out.embedding.clear();
+      out.error = "the model's pooled vector has values that are not finite (NaN or inf): its weights or "
+                  "activations overflow";
+    }
     out.num_prompt_tokens = q.num_prompt_tokens;
     out.num_cached_tokens = q.num_cached_tokens;
     outputs.push_back(std::move(out));
@@ -1287,7 +1295,10 @@ int LLMEngine::hidden_size() const { return impl_->model->config().hidden_size; 
 std::vector<std::vector<float>> LLMEngine::embed(const std::vector<std::vector<int32_t>>& prompts) {
   TLLM_CHECK_ARG(pooling(), "embed: this engine generates (runner \"generate\"); start it with runner \"pooling\"");
   std::vector<std::vector<float>> out;
-  for (Completion& c : generate(prompts, {SamplingParams{}})) out.push_back(std::move(c.embedding));
+  for (Completion& c : generate(prompts, {SamplingParams{}})) {
+    if (!c.error.empty()) throw Error("embed: " + c.error);
+    out.push_back(std::move(c.embedding));
+  }
   return out;
 }
 
@@ -1315,6 +1326,7 @@ std::vector<LLMEngine::Completion> LLMEngine::generate(const std::vector<std::ve
       if (o.prompt_logprobs) c.prompt_logprobs = std::move(o.prompt_logprobs);
       c.num_cached_tokens = o.num_cached_tokens;
       if (!o.embedding.empty()) c.embedding = std::move(o.embedding);
+      if (!o.error.empty()) c.error = o.error;
       if (o.finished) {
         c.finish_reason = o.finish_reason;
         ++done;

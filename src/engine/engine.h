@@ -170,6 +170,7 @@ class LLMEngine {
     FinishReason finish_reason = FinishReason::None;
     int num_cached_tokens = 0;
     std::vector<float> embedding;  // a pooling engine's vector
+    std::string error;             // non-empty when the engine failed the request (RequestOutput::error)
   };
   std::vector<Completion> generate(const std::vector<std::vector<int32_t>>& prompts,
                                    const std::vector<SamplingParams>& params);

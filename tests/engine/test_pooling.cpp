@@ -14,6 +14,7 @@
 #include "engine/pooling.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "nan_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tllm {
@@ -116,6 +117,30 @@ TEST(Pooling, MeanAndClsFromEveryPrefixesLastToken) {
 
 // The random-weight checkpoint with its tensors renamed as transformers' Qwen3Model saves them
 // (no "model." prefix, no lm_head): the same vectors as the original.
+// A pooled vector with NaN in it (a model whose weights overflow): the request fails naming
+// why, and embed() throws it, for every pooling type, normalised or not. (The server wrote
+// such a vector's values as -9999.0, and scores of 0.)
+TEST(Pooling, VectorsThatAreNotFiniteFailTheRequest) {
+  const fs::path dir = ::tllm::testing::write_nan_norm_model(::tllm::testing::tiny_model_dir(), "tinyllm_nan_pool");
+  for (const char* type : {"last", "mean", "cls"})
+    for (bool normalize : {true, false}) {
+      LLMEngine engine(pooling_config(dir.string(), type, normalize));
+      try {
+        engine.embed({{1, 2, 3}});
+        ADD_FAILURE() << type << " " << normalize << ": embedded";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not finite (NaN or inf)"), std::string::npos) << e.what();
+      }
+      engine.add_request("r", {4, 5}, SamplingParams{});
+      RequestOutput last;
+      while (engine.has_unfinished_requests())
+        for (RequestOutput& o : engine.step()) last = o;
+      EXPECT_TRUE(last.finished && last.embedding.empty()) << type;
+      EXPECT_NE(last.error.find("pooled vector has values that are not finite"), std::string::npos) << last.error;
+    }
+  fs::remove_all(dir);
+}
+
 TEST(Pooling, BareDecoderCheckpointsLoad) {
   const fs::path src = fs::path(TLLM_SOURCE_DIR) / "tests" / "data" / "models" / "qwen2_untied";
   const fs::path dst = fs::temp_directory_path() / ("tllm_bare_" + std::to_string(::getpid()));

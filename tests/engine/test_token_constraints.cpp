@@ -2,12 +2,9 @@
 // on the shipped demo model. References: the same requests through logit_bias (-100 on the
 // tokens the constraint removes), and the unconstrained run's own top alternatives.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
-#include <limits>
 #include <map>
 #include <set>
 #include <vector>
@@ -15,8 +12,8 @@
 #include "../server/test_util.h"
 #include "core/error.h"
 #include "engine/engine.h"
-#include "io/safetensors.h"
 #include "engine_cases.h"
+#include "nan_model.h"
 
 namespace tllm {
 namespace {
@@ -178,27 +175,8 @@ TEST(TokenConstraints, AClosedChoiceEndsBeforeMinTokens) {
 // id 0 that the backends draw when no token has a finite weight, which its constraints refuse
 // (it emitted "!!!!" for a choice of "yes" / "no"). An unconstrained request still runs.
 TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnError) {
-  namespace fs = std::filesystem;
-  const fs::path src = ::tllm::testing::tiny_model_dir();
-  const fs::path dir = fs::temp_directory_path() / ("tinyllm_nan_model_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  for (const auto& f : fs::directory_iterator(src))
-    if (f.path().filename() != "model.safetensors")
-      fs::copy_file(f.path(), dir / f.path().filename(), fs::copy_options::overwrite_existing);
-  {
-    const Checkpoint ck = Checkpoint::open(src.string());
-    std::vector<std::pair<std::string, Tensor>> tensors;
-    for (const std::string& n : ck.names()) {
-      Tensor t = ck.get(n);
-      if (n == "model.norm.weight") {
-        Tensor f = Tensor::empty(t.shape(), DType::F32);
-        for (int64_t i = 0; i < f.numel(); ++i) f.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
-        t = f;
-      }
-      tensors.emplace_back(n, t);
-    }
-    write_safetensors((dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  }
+  const std::filesystem::path dir =
+      ::tllm::testing::write_nan_norm_model(::tllm::testing::tiny_model_dir(), "tinyllm_nan_model");
   for (const char* async : {"off", "on"}) {
     EngineConfig c = config();
     c.model_dir = dir.string();
@@ -226,7 +204,7 @@ TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnErro
     EXPECT_TRUE(last["free"].error.empty()) << async << ": " << last["free"].error;
     EXPECT_EQ(tokens["free"].size(), 4u) << async;
   }
-  fs::remove_all(dir);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
