@@ -44,7 +44,7 @@ void DeviceBatch::upload(const ForwardBatch& b, const std::vector<float>& rope_r
   size_t off = 0;
   std::vector<std::pair<size_t, size_t>> spans;  // (offset, bytes) of each array, in order
   auto put = [&](const void* data, size_t bytes) {
-    std::memcpy(staging_.data() + off, data, bytes);
+    if (bytes) std::memcpy(staging_.data() + off, data, bytes);  // an empty vector's data() may be null
     spans.emplace_back(off, bytes);
     off += align8(bytes);
   };
