@@ -2,6 +2,7 @@
 // server/beam_search.h, each step one Generation of one greedy token per live beam (2 x width
 // logprobs), its beams' prompts the request's prompt plus their tokens.
 #include <algorithm>
+#include <cmath>
 
 #include "server/beam_search.h"
 #include "server/errors.h"
@@ -51,6 +52,12 @@ std::shared_ptr<Generation> beam_search_generation(ServingState& state, const st
         std::vector<std::vector<std::pair<int32_t, float>>> next;
         for (const ChoiceState& c : g.choices())
           next.push_back(c.logprobs.empty() ? std::vector<std::pair<int32_t, float>>{} : c.logprobs[0].top);
+        // No candidate, or NaN log-probs (NaN logits: a model whose weights overflow) would end
+        // the search with no beam at all (a response without choices) or rank beams by NaN.
+        for (const auto& cands : next)
+          if (cands.empty() || std::any_of(cands.begin(), cands.end(), [](const auto& c) { return std::isnan(c.second); }))
+            throw internal_error("beam search: the model's log-probs are not finite (NaN): its weights or activations "
+                                 "overflow");
         return next;
       };
       const std::vector<Beam> best = beam_search(static_cast<int>(plan.token_ids.size()), bp, eos, step);

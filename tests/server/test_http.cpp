@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../engine/nan_model.h"
 #include "../engine/schema_oracle.h"
 #include "../io/fake_hub.h"
 #include "core/timer.h"
@@ -2523,6 +2524,49 @@ TEST(HttpFlags, ApiKeyGuardsV1Only) {
   EXPECT_EQ(pre->status, 204);
   EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
   EXPECT_EQ(s.stop(), 0);
+}
+
+// A model whose logits are NaN (what weights that overflow give) over HTTP: greedy and sampled
+// completions still answer (id 0, as vLLM's greedy would); a request its constraints cannot
+// follow, a beam search and the pooling endpoints fail with a 500 naming the cause, instead of
+// a yes/no choice answered "!!!!", a beam search without choices, or vectors of -9999.0.
+TEST(HttpFlags, AModelWithNaNLogitsFailsWhatItCannotHonour) {
+  TLLM_REQUIRE_TINY_MODEL(dir);
+  const std::filesystem::path nan = testing::write_nan_norm_model(dir, "tinyllm_http_nan");
+  {
+    ServerProcess s({"--model", nan.string(), "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "64MiB",
+                     "--host", "127.0.0.1", "--port", "0"});
+    ASSERT_TRUE(s.wait_healthy());
+    for (const json& free : {json{{"prompt", "A"}, {"max_tokens", 3}, {"temperature", 0}},
+                             json{{"prompt", "A"}, {"max_tokens", 3}, {"temperature", 1}, {"top_p", 0.5}}}) {
+      const Reply r = post(s, "/v1/completions", free);
+      EXPECT_EQ(r.status, 200) << r.raw;
+    }
+    const json failing[] = {
+        {{"prompt", "A"}, {"max_tokens", 3}, {"guided_choice", {"yes", "no"}}},
+        {{"prompt", "A"}, {"max_tokens", 3}, {"temperature", 1}, {"allowed_token_ids", {5, 6}}},
+        {{"prompt", "A"}, {"max_tokens", 3}, {"use_beam_search", true}, {"n", 2}},
+    };
+    for (const json& body : failing) {
+      const Reply r = post(s, "/v1/completions", body);
+      EXPECT_EQ(r.status, 500) << body.dump() << " " << r.raw;
+      EXPECT_NE(r.body["error"]["message"].get<std::string>().find(" finite "), std::string::npos) << r.raw;
+    }
+    EXPECT_EQ(s.stop(), 0);
+  }
+  {
+    ServerProcess s({"--model", nan.string(), "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "64MiB",
+                     "--host", "127.0.0.1", "--port", "0", "--runner", "pooling"});
+    ASSERT_TRUE(s.wait_healthy());
+    for (const auto& [path, body] : {std::pair<std::string, json>{"/v1/embeddings", {{"input", "A"}}},
+                                     {"/v1/score", {{"text_1", "a"}, {"text_2", "b"}}}}) {
+      const Reply r = post(s, path, body);
+      EXPECT_EQ(r.status, 500) << path << " " << r.raw;
+      EXPECT_NE(r.raw.find("not finite (NaN or inf)"), std::string::npos) << r.raw;
+    }
+    EXPECT_EQ(s.stop(), 0);
+  }
+  std::filesystem::remove_all(nan);
 }
 
 // `tinyllm serve REPO_ID` (as `vllm serve Qwen/...`): the model comes from the hub (one on
