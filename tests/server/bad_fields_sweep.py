@@ -19,11 +19,10 @@ the server's state. Exit status 0 when all of that holds; each violation is prin
 """
 import http.client
 import json
-import re
-import subprocess
 import sys
-import threading
 import time
+
+import loopback_server
 
 VALUES = [0, -1, 1, 2, 10**12, -10**12, 2**63, 1.5, -0.5, 1e300, "x", "", None, [], [1], [[]], {}, {"a": 1},
           True, False, "\ud800", [None], ["a"], [-1], [10**9]]
@@ -66,34 +65,7 @@ requests = 0
 
 
 def start_server(binary, model):
-    p = subprocess.Popen([binary, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0",
-                          "--max-model-len", "512", "--kv-cache-memory", "64MiB"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    port = None
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        line = p.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://[^:]+:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        p.kill()
-        sys.exit("the server did not start")
-    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()  # drain its log
-    for _ in range(600):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                return p, port
-        except OSError:
-            pass
-        time.sleep(0.1)
-    p.kill()
-    sys.exit("the server never became healthy")
+    return loopback_server.start(binary, ["--model", model, "--max-model-len", "512", "--kv-cache-memory", "64MiB"])
 
 
 def body_ok(path, status, ctype, data):

@@ -22,10 +22,11 @@ import http.client
 import json
 import random
 import re
-import subprocess
 import sys
 import threading
 import time
+
+import loopback_server
 
 FAILS = []
 
@@ -36,34 +37,8 @@ def fail(msg):
 
 
 def start_server(binary, model, device, mode):
-    p = subprocess.Popen([binary, "serve", "--model", model, "--device", device, "--host", "127.0.0.1", "--port", "0",
-                          "--async-scheduling", mode, "--max-num-seqs", "32", "--served-model-name", "m"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    port = None
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        line = p.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://[^:]+:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        p.kill()
-        sys.exit(f"server ({mode}) did not start")
-    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()  # drain its log
-    for _ in range(600):  # loading
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                return p, port
-        except OSError:
-            pass
-        time.sleep(0.1)
-    p.kill()
-    sys.exit(f"server ({mode}) never became healthy")
+    return loopback_server.start(binary, ["--model", model, "--device", device, "--async-scheduling", mode,
+                                          "--max-num-seqs", "32", "--served-model-name", "m"], f"server ({mode})")
 
 
 def post(port, path, body, raw=None):
