@@ -199,7 +199,7 @@ TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnErro
       EXPECT_TRUE(last[id].finished) << async << " " << id;
       EXPECT_NE(last[id].error.find("the model's logits have no finite value"), std::string::npos)
           << async << " " << id << ": " << last[id].error;
-      for (int32_t t : tokens[id]) EXPECT_TRUE(t >= 5 && t <= 7 && std::string(id) == "allowed") << async << " " << id << " drew " << t;
+      EXPECT_TRUE(tokens[id].empty()) << async << " " << id << ": every logit is NaN, so its first draw fails";
     }
     EXPECT_TRUE(last["free"].error.empty()) << async << ": " << last["free"].error;
     EXPECT_EQ(tokens["free"].size(), 4u) << async;
