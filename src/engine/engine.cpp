@@ -241,6 +241,21 @@ struct LLMEngine::Impl {
   // lists refuse id 0, the draw becomes -1 and process_sampled ends that request with an error,
   // instead of emitting a token its constraints (allowed_token_ids, structured output, bans)
   // forbid. Only id 0 needs the check, so it costs nothing on other draws.
+  // After every draw: rows whose logits had no usable value are counted (and the first one
+  // logged: an unconstrained request still gets the stand-in id 0, as greedy decoding anywhere
+  // would), and a stand-in that the row's allow / ban list refuses becomes -1 (the request
+  // then ends with an error).
+  void check_draw(SampleResult& sr, const SampleBatch& sb) {
+    uint64_t bad = 0;
+    for (float lp : sr.logprobs) bad += std::isnan(lp) ? 1 : 0;
+    if (bad && !counters.nonfinite_logit_rows)
+      TLLM_LOG(Warn, "the model's logits have no usable value (NaN, or no finite logit) in ", bad, " of ",
+               sr.logprobs.size(), " rows of this step; what it generates from them is not meaningful (",
+               "weights or activations that overflow do this, e.g. a float16 checkpoint: try --dtype bfloat16 "
+               "or float32). Later rows like these are counted, not logged.");
+    counters.nonfinite_logit_rows += bad;
+    refuse_stand_ins(sr, sb);
+  }
   static void refuse_stand_ins(SampleResult& sr, const SampleBatch& sb) {
     if (sb.banned_offsets.empty()) return;
     for (size_t r = 0; r < sr.tokens.size(); ++r) {
@@ -345,6 +360,20 @@ void EngineConfig::check() const {
   TLLM_CHECK_ARG(device != "cuda" || dtype == "auto" || dtype == "bfloat16", "--dtype ", dtype,
                  ": the CUDA backend computes in bfloat16; use auto or bfloat16 (float16 and float32 checkpoints "
                  "are converted to it)");
+  if (kv_cache_dtype != "auto") {
+    // vLLM's fp8 spellings are named: a user coming from there should learn they are not here.
+    TLLM_CHECK_ARG(kv_cache_dtype.rfind("fp8", 0) != 0, "--kv-cache-dtype ", kv_cache_dtype,
+                   ": fp8 KV caches are not supported (auto, float32, bfloat16 or float16)");
+    DType kv = DType::F32;
+    try {
+      kv = dtype_from_name(kv_cache_dtype);
+    } catch (const Error&) {
+      TLLM_CHECK_ARG(false, "--kv-cache-dtype must be auto, float32, bfloat16 or float16, got \"", kv_cache_dtype,
+                     "\"");
+    }
+    TLLM_CHECK_ARG(device != "cuda" || kv == DType::BF16, "--kv-cache-dtype ", kv_cache_dtype,
+                   ": the CUDA backend keeps its KV cache in bfloat16; use auto or bfloat16");
+  }
   TLLM_CHECK_ARG(async_scheduling == "auto" || async_scheduling == "on" || async_scheduling == "off",
                  "async_scheduling must be auto, on or off, got \"", async_scheduling, "\"");
   TLLM_CHECK_ARG(runner == "generate" || runner == "pooling", "runner must be generate or pooling, got \"", runner,
@@ -1017,7 +1046,7 @@ std::vector<RequestOutput> LLMEngine::step() {
 
   const SampleBatch batch = I.build_sample_batch(so, sampling);
   SampleResult sr = I.backend->sample(logits.slice_rows(0, R), batch);
-  Impl::refuse_stand_ins(sr, batch);
+  I.check_draw(sr, batch);
   if (I.timing.enabled()) t[3] = now_seconds();
 
   for (int r = 0; r < R; ++r) {
@@ -1101,7 +1130,7 @@ std::vector<RequestOutput> LLMEngine::Impl::step_speculative() {
   for (int i : sampling) rows.push_back(so.scheduled[i].seq), before.push_back(&drafts[i]);
   const SampleBatch batch = sample_rows(rows, ahead, before, vocab);
   SampleResult sr = backend->sample(logits.slice_rows(0, R), batch);
-  refuse_stand_ins(sr, batch);
+  check_draw(sr, batch);
 
   for (int r0 = 0; r0 < R;) {
     const size_t i = static_cast<size_t>(sampling[r0]);
@@ -1266,7 +1295,7 @@ std::unique_ptr<LLMEngine::Impl::Launched> LLMEngine::Impl::launch(int feed_tick
 
 void LLMEngine::Impl::resolve(Launched& L, const Launched* next, std::vector<RequestOutput>& outputs) {
   SampleResult sr = backend->collect_sample(L.ticket);
-  refuse_stand_ins(sr, L.batch);
+  check_draw(sr, L.batch);
   for (size_t r = 0; r < L.sampling.size(); ++r) {
     Sequence& q = *L.so.scheduled[L.sampling[r]].seq;
     if (zombies.count(&q)) continue;  // aborted: its output was sent

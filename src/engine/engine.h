@@ -107,6 +107,9 @@ struct EngineStats {
   uint64_t prompt_tokens_total = 0;
   uint64_t generation_tokens_total = 0;
   uint64_t num_preemptions = 0;
+  // Draws from a logits row with no usable value (NaN, or no finite logit: the drawn token's raw
+  // log-prob is NaN), as weights or activations that overflow give; the first is also logged.
+  uint64_t nonfinite_logit_rows = 0;
   // Speculative decoding: verification steps of a sequence with drafts, drafts verified, and
   // of those the ones kept (vLLM's spec_decode num_drafts / num_draft_tokens / num_accepted_tokens).
   uint64_t spec_num_drafts = 0;

@@ -199,7 +199,8 @@ void handle_debug_engine(ServingState& state, const httplib::Request&, httplib::
                               {"prefix_cache_hits", s.prefix_cache_hits},
                               {"prompt_tokens_total", s.prompt_tokens_total},
                               {"generation_tokens_total", s.generation_tokens_total},
-                              {"num_preemptions", s.num_preemptions}};
+                              {"num_preemptions", s.num_preemptions},
+                              {"nonfinite_logit_rows", s.nonfinite_logit_rows}};
   res.set_content(j.dump(), "application/json");
 }
 

@@ -184,6 +184,9 @@ std::string ServerMetrics::render(const EngineStats* stats) const {
   sample(out, "vllm:prefix_cache_hits_total", labels_, double(s.prefix_cache_hits));
   header(out, "vllm:num_preemptions_total", "counter", "Cumulative number of preemption from the engine.");
   sample(out, "vllm:num_preemptions_total", labels_, double(s.num_preemptions));
+  header(out, "tinyllm:nonfinite_logit_rows_total", "counter",
+         "Tokens drawn from a logits row with no usable value (NaN or no finite logit): the model overflows.");
+  sample(out, "tinyllm:nonfinite_logit_rows_total", labels_, double(s.nonfinite_logit_rows));
   header(out, "vllm:spec_decode_num_drafts_total", "counter",
          "Number of spec decoding drafts (verification steps of a sequence with drafted tokens).");
   sample(out, "vllm:spec_decode_num_drafts_total", labels_, double(s.spec_num_drafts));

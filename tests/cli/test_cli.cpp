@@ -605,6 +605,10 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       // Checked before any device is opened: the CUDA kernels take bf16 weights.
       {"generate --model " + model + " --prompt hi --device cuda --dtype float16",
        "--dtype float16: the CUDA backend computes in bfloat16"},
+      {"generate --model " + model + " --prompt hi --device cuda --kv-cache-dtype float16",
+       "--kv-cache-dtype float16: the CUDA backend keeps its KV cache in bfloat16"},
+      {"generate --model " + model + " --prompt hi --kv-cache-dtype fp8_e4m3", "fp8 KV caches are not supported"},
+      {"generate --model " + model + " --prompt hi --kv-cache-dtype float8", "--kv-cache-dtype must be auto, float32, bfloat16 or float16, got \"float8\""},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 3XB", "unknown size unit"},
       {"generate --model " + model + " --prompt hi --kv-cache-memory 1.5.5GiB", "\"1.5.5GiB\" is not a size"},
       {"bench --model " + model + " -p 0", "-p/--n-prompt values must be >= 1, got 0"},

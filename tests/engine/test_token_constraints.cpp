@@ -203,6 +203,17 @@ TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnErro
     }
     EXPECT_TRUE(last["free"].error.empty()) << async << ": " << last["free"].error;
     EXPECT_EQ(tokens["free"].size(), 4u) << async;
+    // Every draw (the free request's 4, the others' failed first) came from a NaN row; the
+    // pipelined engine had also launched the failed requests' second draw.
+    if (std::string(async) == "off") EXPECT_EQ(engine.stats().nonfinite_logit_rows, 6u);
+    else EXPECT_EQ(engine.stats().nonfinite_logit_rows, 8u);
+  }
+  {  // the same prompts on the model itself: no row is counted
+    EngineConfig c = config();
+    LLMEngine engine(c);
+    engine.add_request("free", {1, 2, 3}, test_params(4, 0.8f, 3));
+    while (engine.has_unfinished_requests()) engine.step();
+    EXPECT_EQ(engine.stats().nonfinite_logit_rows, 0u);
   }
   std::filesystem::remove_all(dir);
 }

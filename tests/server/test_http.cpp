@@ -2535,7 +2535,8 @@ TEST(HttpFlags, AModelWithNaNLogitsFailsWhatItCannotHonour) {
   const std::filesystem::path nan = testing::write_nan_norm_model(dir, "tinyllm_http_nan");
   {
     ServerProcess s({"--model", nan.string(), "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "64MiB",
-                     "--host", "127.0.0.1", "--port", "0"});
+                     "--host", "127.0.0.1", "--port", "0"},
+                    {}, /*merge_stderr=*/true);
     ASSERT_TRUE(s.wait_healthy());
     for (const json& free : {json{{"prompt", "A"}, {"max_tokens", 3}, {"temperature", 0}},
                              json{{"prompt", "A"}, {"max_tokens", 3}, {"temperature", 1}, {"top_p", 0.5}}}) {
@@ -2552,7 +2553,18 @@ TEST(HttpFlags, AModelWithNaNLogitsFailsWhatItCannotHonour) {
       EXPECT_EQ(r.status, 500) << body.dump() << " " << r.raw;
       EXPECT_NE(r.body["error"]["message"].get<std::string>().find(" finite "), std::string::npos) << r.raw;
     }
+    // Every draw above came from a NaN row: /metrics counts them (at least the 6 tokens of the
+    // two free completions), and the log says so once, at the first.
+    const std::string metrics = get(s, "/metrics").raw;
+    const std::string key = "tinyllm:nonfinite_logit_rows_total{model_name=\"" + nan.string() + "\"} ";
+    const size_t at = metrics.find(key);
+    ASSERT_NE(at, std::string::npos) << metrics;
+    EXPECT_GE(std::stod(metrics.substr(at + key.size())), 6.0) << metrics.substr(at, 120);
     EXPECT_EQ(s.stop(), 0);
+    const std::string warning = "the model's logits have no usable value";
+    const size_t first = s.output().find(warning);
+    EXPECT_NE(first, std::string::npos) << s.output();
+    EXPECT_EQ(s.output().find(warning, first + 1), std::string::npos) << s.output();
   }
   {
     ServerProcess s({"--model", nan.string(), "--device", "cpu", "--threads", kThreads, "--kv-cache-memory", "64MiB",
