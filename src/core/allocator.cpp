@@ -1,7 +1,11 @@
 #include "core/allocator.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <string>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -16,6 +20,66 @@ namespace tllm {
 
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
+namespace {
+
+std::string gib(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
+  return buf;
+}
+
+// The first line of a file as a number of bytes; nullopt-like SIZE_MAX where it is missing or
+// not a number ("max": no limit).
+size_t read_bytes(const char* path) {
+  std::ifstream f(path);
+  std::string v;
+  if (!(f >> v) || v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+    return std::numeric_limits<size_t>::max();
+  return static_cast<size_t>(std::stoull(v));
+}
+
+}  // namespace
+
+size_t host_memory_available() {
+  constexpr size_t kUnknown = std::numeric_limits<size_t>::max();
+  size_t avail = kUnknown;
+#if defined(__linux__)
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  size_t kib = 0;
+  while (meminfo >> key >> kib) {
+    std::getline(meminfo, unit);
+    if (key == "MemAvailable:") {
+      avail = kib * 1024;
+      break;
+    }
+  }
+  // The memory limit of this process's cgroup: v2 ("0::PATH": memory.max / memory.current)
+  // or v1 ("N:memory:PATH": memory.limit_in_bytes / memory.usage_in_bytes; "max" or a
+  // near-2^63 value where there is none). Inside a cgroup namespace PATH is "/".
+  auto limit_left = [&](const std::string& dir, const char* max_file, const char* used_file) {
+    const size_t limit = read_bytes((dir + max_file).c_str()), used = read_bytes((dir + used_file).c_str());
+    if (limit != kUnknown && used != kUnknown && limit < (size_t{1} << 62))
+      avail = std::min(avail, limit > used ? limit - used : 0);
+  };
+  std::ifstream cg("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(cg, line)) {
+    if (line.rfind("0::", 0) == 0) {
+      limit_left("/sys/fs/cgroup" + line.substr(3), "/memory.max", "/memory.current");
+    } else if (const size_t at = line.find(":memory:"); at != std::string::npos) {
+      limit_left("/sys/fs/cgroup/memory" + line.substr(at + 8), "/memory.limit_in_bytes", "/memory.usage_in_bytes");
+    }
+  }
+#endif
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  if (avail != kUnknown) avail += mallinfo2().fordblks;  // freed blocks malloc reuses first
+#endif
+  // Test hook: a machine with this many bytes available.
+  if (const char* cap = std::getenv("TLLM_DEBUG_HOST_MEMORY")) avail = std::min<size_t>(avail, std::strtoull(cap, nullptr, 10));
+  return avail;
+}
+
 void* aligned_host_alloc(size_t bytes, size_t alignment) {
   // Large buffers (weights, the CPU KV cache, big workspaces) on 2 MiB pages where the kernel
   // gives them on request (transparent huge pages in "madvise" mode, the Debian default): a
@@ -27,8 +91,15 @@ void* aligned_host_alloc(size_t bytes, size_t alignment) {
   if (huge) alignment = std::max(alignment, kHugePage);
   size_t rounded = (bytes + alignment - 1) / alignment * alignment;
   if (rounded == 0) rounded = alignment;
+  if (huge) {
+    const size_t usable = host_memory_usable();
+    if (rounded > usable)
+      throw HostOutOfMemory(detail::concat("out of host memory: ", gib(rounded), " requested, ", gib(usable),
+                                           " available (MemAvailable or the cgroup's limit, less ",
+                                           kHostMemoryReserve >> 20, " MiB kept free)"));
+  }
   void* p = std::aligned_alloc(alignment, rounded);
-  TLLM_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
+  if (p == nullptr) throw HostOutOfMemory(detail::concat("out of host memory: allocating ", bytes, " bytes failed"));
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (huge) madvise(p, rounded, MADV_HUGEPAGE);
 #endif

@@ -27,6 +27,12 @@ class InvalidArgument : public Error {
   std::string param_;
 };
 
+// A host allocation larger than the memory the machine has available (core/allocator.h).
+class HostOutOfMemory : public Error {
+ public:
+  explicit HostOutOfMemory(const std::string& what) : Error(what) {}
+};
+
 namespace detail {
 template <typename... Args>
 std::string concat(Args&&... args) {

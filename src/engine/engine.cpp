@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/allocator.h"
 #include "core/env.h"
 #include "core/logging.h"
 #include "core/timer.h"
@@ -448,21 +449,34 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   mo.cuda_graphs = !c.enforce_eager;
   mo.pooling = pooling;
   const double load_t0 = now_seconds();
-  if (tp > 1) {
-    const std::string device = c.device;
-    I.model = load_tensor_parallel(c.model_dir, mc, *I.backend, mo, tp, [device, rank_threads](int gpu) {
-      return device == "cuda" ? make_cuda_backend({gpu}) : make_cpu_backend({rank_threads});
-    });
-    if (c.device == "cuda") TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks on GPUs 0-", tp - 1);
-    else TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks of ", rank_threads, " CPU thread", rank_threads > 1 ? "s" : "");
-  } else {
-    I.model = load_model(c.model_dir, mc, *I.backend, mo);
-  }
-  I.vocab = mc.vocab_size;
-  I.max_batched = max_batched;
+  // Weights the machine cannot hold (a float32 copy of a bf16 checkpoint, dummy weights, a
+  // model larger than the memory): the allocator refuses them (core/allocator.h) and the
+  // error says what to change, instead of the kernel's OOM killer ending the process.
+  auto weights_do_not_fit = [&](const HostOutOfMemory& e) {
+    return InvalidArgument(detail::concat(
+        e.what(), " while loading the weights of ", c.model_dir, " as ", dtype_name(mo.weight_dtype),
+        mo.quantization.empty() || mo.quantization == "none" ? "" : " (" + mo.quantization + ")",
+        ": use --dtype bfloat16 (half the bytes of float32), --quantization int8 or int4, or a smaller model"));
+  };
   std::unique_ptr<CausalLM> draft;
-  if (c.speculative.enabled() && !config_.speculative.ngram())
-    draft = load_draft(config_, mc, mo, I.max_model_len, *I.backend);
+  try {
+    if (tp > 1) {
+      const std::string device = c.device;
+      I.model = load_tensor_parallel(c.model_dir, mc, *I.backend, mo, tp, [device, rank_threads](int gpu) {
+        return device == "cuda" ? make_cuda_backend({gpu}) : make_cpu_backend({rank_threads});
+      });
+      if (c.device == "cuda") TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks on GPUs 0-", tp - 1);
+      else TLLM_LOG(Info, "tensor parallelism: ", tp, " ranks of ", rank_threads, " CPU thread", rank_threads > 1 ? "s" : "");
+    } else {
+      I.model = load_model(c.model_dir, mc, *I.backend, mo);
+    }
+    I.vocab = mc.vocab_size;
+    I.max_batched = max_batched;
+    if (c.speculative.enabled() && !config_.speculative.ngram())
+      draft = load_draft(config_, mc, mo, I.max_model_len, *I.backend);
+  } catch (const HostOutOfMemory& e) {
+    throw weights_do_not_fit(e);
+  }
   const double load_s = now_seconds() - load_t0;
 
   DType kv_dtype = c.device == "cuda" ? DType::BF16 : DType::F32;
@@ -483,7 +497,20 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
                    c.gpu_memory_utilization);
     num_blocks = std::min<int64_t>(static_cast<int64_t>(budget / per_block), max_useful);
   } else {
-    const size_t bytes = c.kv_cache_memory ? c.kv_cache_memory : (size_t{2} << 30);
+    // Pages of the cache are touched as sequences fill it, so a cache the machine cannot hold
+    // would be granted and end the process mid-serving: the default takes at most half of what
+    // is available after the weights, and a larger --kv-cache-memory is refused.
+    const size_t avail = host_memory_usable();
+    size_t bytes = size_t{2} << 30;
+    if (c.kv_cache_memory) {
+      TLLM_CHECK_ARG(c.kv_cache_memory <= avail, "--kv-cache-memory ", c.kv_cache_memory >> 20, " MiB is more than the ",
+                     avail >> 20, " MiB of memory available after the weights; lower it");
+      bytes = c.kv_cache_memory;
+    } else if (bytes > avail / 2) {
+      bytes = avail / 2;
+      TLLM_LOG(Warn, "KV cache: ", bytes >> 20, " MiB (half of the ", avail >> 20,
+               " MiB of memory available after the weights) instead of the default 2048 MiB");
+    }
     num_blocks = std::min<int64_t>(static_cast<int64_t>(bytes / per_block), max_useful);
   }
   TLLM_CHECK_ARG(num_blocks >= 1, "the KV cache budget holds no block of ", per_block, " bytes");

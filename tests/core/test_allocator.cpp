@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "core/error.h"
 
 namespace tllm {
 namespace {
@@ -92,6 +94,49 @@ TEST(HostMemory, LargeBuffersAskForHugePages) {
   aligned_host_free(big);
   if (eligible < 0) GTEST_SKIP() << "this kernel's smaps has no THPeligible field";
   EXPECT_EQ(eligible, 1);
+}
+
+// MemAvailable of /proc/meminfo in bytes, or 0.
+size_t meminfo_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  std::string unit;
+  while (f >> key >> kib) {
+    std::getline(f, unit);
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+// A request larger than the machine can hold is refused naming both sizes, before the kernel
+// (which grants it: overcommit) would kill the process once its pages are touched; smaller
+// ones are served. Against the kernel's own MemAvailable, then under the test hook's cap.
+TEST(HostMemory, AllocationsTheMachineCannotHoldAreRefused) {
+  const size_t meminfo = meminfo_available();
+  if (meminfo == 0) GTEST_SKIP() << "no MemAvailable in /proc/meminfo";
+  const size_t avail = host_memory_available();
+  EXPECT_GT(avail, 0u);
+  // At most MemAvailable (a cgroup limit can lower it) plus the C library's free blocks,
+  // and other processes move MemAvailable meanwhile: a loose upper bound.
+  EXPECT_LE(avail, meminfo + meminfo / 10 + (size_t{256} << 20));
+  try {
+    aligned_host_alloc(meminfo * 2);
+    ADD_FAILURE() << "twice the available memory was granted";
+  } catch (const HostOutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("out of host memory: "), std::string::npos) << e.what();
+  }
+  ::setenv("TLLM_DEBUG_HOST_MEMORY", std::to_string(size_t{768} << 20).c_str(), 1);
+  EXPECT_EQ(host_memory_available(), size_t{768} << 20);
+  EXPECT_EQ(host_memory_usable(), (size_t{768} << 20) - kHostMemoryReserve);
+  try {
+    aligned_host_alloc(size_t{1} << 30);
+    ADD_FAILURE() << "1 GiB was granted with 768 MiB available";
+  } catch (const HostOutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("1.00 GiB requested, 0.50 GiB available"), std::string::npos) << e.what();
+  }
+  aligned_host_free(aligned_host_alloc(size_t{256} << 20));  // within what is usable
+  ::unsetenv("TLLM_DEBUG_HOST_MEMORY");
 }
 
 }  // namespace

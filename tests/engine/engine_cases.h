@@ -25,6 +25,22 @@ inline SamplingParams test_params(int max_tokens, float temperature = 0.0f, uint
   return p;
 }
 
+// Steps `engine` until no request is unfinished: each request's emitted tokens and its last output.
+struct RunOutputs {
+  std::map<std::string, std::vector<int32_t>> tokens;
+  std::map<std::string, RequestOutput> last;
+};
+inline RunOutputs run_to_completion(LLMEngine& engine) {
+  RunOutputs r;
+  while (engine.has_unfinished_requests())
+    for (RequestOutput& o : engine.step()) {
+      std::vector<int32_t>& t = r.tokens[o.request_id];
+      t.insert(t.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+      r.last[o.request_id] = o;
+    }
+  return r;
+}
+
 inline std::vector<std::vector<int32_t>> demo_prompts(LLMEngine& engine) {
   const Tokenizer& tok = *engine.tokenizer();
   std::vector<std::vector<int32_t>> p;

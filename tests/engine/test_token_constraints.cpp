@@ -188,13 +188,7 @@ TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnErro
     engine.add_request("allowed", {1, 2, 3}, allowed);
     engine.add_request("choice", {1, 2, 3}, choice);
     engine.add_request("free", {1, 2, 3}, free);
-    std::map<std::string, RequestOutput> last;
-    std::map<std::string, std::vector<int32_t>> tokens;
-    while (engine.has_unfinished_requests())
-      for (RequestOutput& o : engine.step()) {
-        tokens[o.request_id].insert(tokens[o.request_id].end(), o.new_token_ids.begin(), o.new_token_ids.end());
-        last[o.request_id] = o;
-      }
+    auto [tokens, last] = ::tllm::testing::run_to_completion(engine);
     for (const char* id : {"allowed", "choice"}) {
       EXPECT_TRUE(last[id].finished) << async << " " << id;
       EXPECT_NE(last[id].error.find("the model's logits have no finite value"), std::string::npos)
@@ -205,8 +199,7 @@ TEST(TokenConstraints, LogitsWithoutAFiniteValueEndConstrainedRequestsWithAnErro
     EXPECT_EQ(tokens["free"].size(), 4u) << async;
     // Every draw (the free request's 4, the others' failed first) came from a NaN row; the
     // pipelined engine had also launched the failed requests' second draw.
-    if (std::string(async) == "off") EXPECT_EQ(engine.stats().nonfinite_logit_rows, 6u);
-    else EXPECT_EQ(engine.stats().nonfinite_logit_rows, 8u);
+    EXPECT_EQ(engine.stats().nonfinite_logit_rows, std::string(async) == "off" ? 6u : 8u);
   }
   {  // the same prompts on the model itself: no row is counted
     EngineConfig c = config();

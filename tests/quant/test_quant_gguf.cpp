@@ -116,8 +116,9 @@ TEST_F(GgufQuant, AffineGroupsAreTheBlocksValues) {
     }
     EXPECT_EQ(bad, 0) << type;
     const float fixed = type == "q4_0" ? -8.f : type == "q5_0" ? -16.f : type == "q8_0" ? -128.f : 0.f;
-    if (fixed != 0)
+    if (fixed != 0) {
       for (int64_t k = 0; k < n / 32; ++k) ASSERT_EQ(of[k], fixed * sc[k]) << type << " group " << k;
+    }
   }
   EXPECT_EQ(affine, 7);
 }
@@ -164,7 +165,9 @@ TEST_P(GgufTwins, SameLogitsAsTheDecodedTwin) {
   // On the sharp random MoE models a token whose router scores tie closely goes to other
   // experts once the experts' inputs are rounded to int8 (KL 0.04-0.4 over 13 rows, one of
   // them off); the exact path above is what checks the experts' blocks there.
-  if (c.model.find("moe") == std::string::npos) EXPECT_LT(kl_fast, 0.02) << c.type;
+  if (c.model.find("moe") == std::string::npos) {
+    EXPECT_LT(kl_fast, 0.02) << c.type;
+  }
   EXPECT_GE(top1_fast, 0.8) << c.type;
 }
 
