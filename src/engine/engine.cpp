@@ -237,11 +237,6 @@ struct LLMEngine::Impl {
     return std::all_of(next.ids.begin(), next.ids.end(),
                        [&](int32_t t) { return std::find(ends.begin(), ends.end(), t) != ends.end(); });
   }
-  // Both backends draw id 0 for a row that has no token to give: every id excluded by its
-  // lists, or logits without a finite value (a model whose weights overflowed). Where the row's
-  // lists refuse id 0, the draw becomes -1 and process_sampled ends that request with an error,
-  // instead of emitting a token its constraints (allowed_token_ids, structured output, bans)
-  // forbid. Only id 0 needs the check, so it costs nothing on other draws.
   // After every draw: rows whose logits had no usable value are counted (and the first one
   // logged: an unconstrained request still gets the stand-in id 0, as greedy decoding anywhere
   // would), and a stand-in that the row's allow / ban list refuses becomes -1 (the request
@@ -257,6 +252,11 @@ struct LLMEngine::Impl {
     counters.nonfinite_logit_rows += bad;
     refuse_stand_ins(sr, sb);
   }
+  // Both backends draw id 0 for a row that has no token to give: every id excluded by its
+  // lists, or logits without a finite value (a model whose weights overflowed). Where the row's
+  // lists refuse id 0, the draw becomes -1 and process_sampled ends that request with an error,
+  // instead of emitting a token its constraints (allowed_token_ids, structured output, bans)
+  // forbid. Only id 0 needs the check, so it costs nothing on other draws.
   static void refuse_stand_ins(SampleResult& sr, const SampleBatch& sb) {
     if (sb.banned_offsets.empty()) return;
     for (size_t r = 0; r < sr.tokens.size(); ++r) {
