@@ -4,7 +4,7 @@ mutation was harmless) or 1 (an error line), within 60 s, without a sanitizer re
 developer's check, not a ctest (thousands of processes); run it on a sanitizer build
 (scripts/dev/sanitize.sh builds one and runs it).
 
-  fuzz_loaders.py TINYLLM [--only config|safetensors|gguf] [--seed N] [--gguf-cases N]
+  fuzz_loaders.py TINYLLM [--only config|safetensors|gguf|tokenizer] [--seed N] [--gguf-cases N]
 
 - config:      every config.json field of the demo model set to each of 15 wrong values
                (0, -1, huge, float, string, null, [], {}, NaN, ...), each field deleted, and
@@ -14,7 +14,13 @@ developer's check, not a ctest (thousands of processes); run it on a sanitizer b
 - gguf:        the demo model written as a Q4_K_M-like GGUF (scripts/gguf/write_gguf.py
                --type mixed, needs NumPy), then truncated, then every integer field of its
                header (counts, string lengths, value types, dimensions, tensor types and
-               offsets) set to edge values, then random bytes of the header flipped.
+               offsets) set to edge values, then random bytes of the header flipped;
+- tokenizer:   every field of tokenizer.json outside the vocabulary and merges (the model's
+               settings, normalizer, pre-tokenizer, decoder, post-processor, added tokens)
+               set to the wrong values and deleted; vocabulary entries and merges of the
+               wrong kind; pre-tokenizer regexes that are invalid or pathological; every
+               tokenizer_config.json field (special tokens, chat template, lengths) set to
+               the wrong values, run with --chat so that the template renders.
 Prints one line per run that broke the rules and a count at the end; exit status 1 if any did.
 """
 import argparse
@@ -38,11 +44,11 @@ class Runner:
         self.binary, self.work, self.runs, self.bad = binary, work, 0, 0
         self.env = dict(os.environ, HOME=os.path.join(work, "home"))  # the GGUF folder cache
 
-    def run(self, model, name):
+    def run(self, model, name, extra=(), prompt="Hello"):
         self.runs += 1
         try:
-            p = subprocess.run([self.binary, "generate", "--model", model, "--prompt", "Hello", "--max-tokens", "2",
-                                "--temperature", "0", "--kv-cache-memory", "64MiB"],
+            p = subprocess.run([self.binary, "generate", "--model", model, "--prompt", prompt, "--max-tokens", "2",
+                                "--temperature", "0", "--kv-cache-memory", "64MiB", *extra],
                                capture_output=True, timeout=60, env=self.env)
             rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
@@ -55,19 +61,24 @@ class Runner:
             if sanitizer:
                 print(err[:4000], flush=True)
 
-    def folder(self, config_text=None, safetensors=None):
+    def folder(self, config_text=None, safetensors=None, texts=None):
+        """The demo model's folder with config.json, model.safetensors or other files (texts:
+        {name: text}) replaced."""
         d = os.path.join(self.work, "m")
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
-        replaced = {"config.json"} if config_text is not None else set()
+        texts = dict(texts or {})
+        if config_text is not None:
+            texts["config.json"] = config_text
+        replaced = set(texts)
         if safetensors is not None:
             replaced.add("model.safetensors")
         for f in os.listdir(DEMO):
             if f not in replaced:
                 os.symlink(os.path.join(DEMO, f), os.path.join(d, f))
-        if config_text is not None:
-            with open(os.path.join(d, "config.json"), "w", encoding="utf-8", errors="surrogatepass") as fh:
-                fh.write(config_text)
+        for name, text in texts.items():
+            with open(os.path.join(d, name), "w", encoding="utf-8", errors="surrogatepass") as fh:
+                fh.write(text)
         if safetensors is not None:
             with open(os.path.join(d, "model.safetensors"), "wb") as fh:
                 fh.write(safetensors)
@@ -191,10 +202,86 @@ def fuzz_gguf(r, rng, cases):
         run(bytes(b), f"gguf header bytes flipped ({i})")
 
 
+def json_paths(node, path=()):
+    """Every path to a value inside node (keys and list indices), parents before children."""
+    out = [path] if path else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += json_paths(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:3]):
+            out += json_paths(v, path + (i,))
+    return out
+
+
+def with_value(doc, path, value, delete=False):
+    d = json.loads(json.dumps(doc))
+    node = d
+    for k in path[:-1]:
+        node = node[k]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return d
+
+
+def fuzz_tokenizer(r):
+    tok = json.load(open(os.path.join(DEMO, "tokenizer.json")))
+    cfg = json.load(open(os.path.join(DEMO, "tokenizer_config.json")))
+    # "Hello" alone would not reach the digits, apostrophes, newlines or the added tokens.
+    prompt = "Hello, it's 2024!\n  <|im_start|>x\u00e9\u4e2d\U0001F600"
+
+    def run_tok(t, name):
+        r.run(r.folder(texts={"tokenizer.json": json.dumps(t) if not isinstance(t, str) else t}), name, prompt=prompt)
+    for path in json_paths(tok):
+        if path[:2] in (("model", "vocab"), ("model", "merges")):
+            continue
+        for v in WRONG:
+            run_tok(with_value(tok, path, v), f"tokenizer.json {'.'.join(map(str, path))}={json.dumps(v)}")
+        if not isinstance(path[-1], int):
+            run_tok(with_value(tok, path, None, delete=True), f"tokenizer.json without {'.'.join(map(str, path))}")
+    vocab = tok["model"]["vocab"]
+    first = next(iter(vocab))
+    for name, v in [("id -1", -1), ("id 2^31", 2**31), ("id 1e12", 10**12), ("id 1.5", 1.5), ("id str", "3"),
+                    ("id null", None), ("duplicate id", vocab[first] + 1), ("id past the end", len(vocab) + 50)]:
+        run_tok(with_value(tok, ("model", "vocab", first), v), f"tokenizer.json vocab {name}")
+    run_tok(with_value(tok, ("model", "vocab"), {}), "tokenizer.json empty vocab")
+    run_tok(with_value(tok, ("model", "vocab"), []), "tokenizer.json vocab a list")
+    for m in ["a", "", ["a"], ["a", "b", "c"], [1, 2], "zz qq", "\u0120 \u0120", None, ["\u0120t", "\u0120t"]]:
+        run_tok(with_value(tok, ("model", "merges", 0), m), f"tokenizer.json merge {json.dumps(m)}")
+    run_tok(with_value(tok, ("model", "merges"), []), "tokenizer.json no merges")
+    run_tok(with_value(tok, ("model", "merges"), tok["model"]["merges"] * 2), "tokenizer.json merges twice")
+    for rx in ["(", "[", "\\p{Zzz}", "(?<=a)b", "a{99999999}", "(a+)+$", "", "\\", "(?i", "[^\\s\\S]", "x*",
+               "(?:)", "\\b"]:
+        run_tok(with_value(tok, ("pre_tokenizer", "pretokenizers", 0, "pattern", "Regex"), rx),
+                f"tokenizer.json pre-tokenizer regex {rx!r}")
+    added = tok["added_tokens"]
+    for name, patch in [("id -1", {"id": -1}), ("id huge", {"id": 10**9}), ("empty content", {"content": ""}),
+                        ("content of a vocabulary token", {"content": first}), ("special 3", {"special": 3}),
+                        ("no id", None)]:
+        a = json.loads(json.dumps(added))
+        if patch is None:
+            del a[0]["id"]
+        else:
+            a[0].update(patch)
+        run_tok(with_value(tok, ("added_tokens",), a), f"tokenizer.json added token {name}")
+    run_tok(with_value(tok, ("added_tokens",), added + added), "tokenizer.json added tokens twice")
+    for text in ["", "{", "[]", "null", "\xff\xfe"]:
+        run_tok(text, f"tokenizer.json text {text!r}")
+    for path in json_paths(cfg):
+        for v in WRONG:
+            r.run(r.folder(texts={"tokenizer_config.json": json.dumps(with_value(cfg, path, v))}),
+                  f"tokenizer_config.json {'.'.join(map(str, path))}={json.dumps(v)}", extra=("--chat",), prompt=prompt)
+        if not isinstance(path[-1], int):
+            r.run(r.folder(texts={"tokenizer_config.json": json.dumps(with_value(cfg, path, None, delete=True))}),
+                  f"tokenizer_config.json without {'.'.join(map(str, path))}", extra=("--chat",), prompt=prompt)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binary")
-    ap.add_argument("--only", choices=["config", "safetensors", "gguf"])
+    ap.add_argument("--only", choices=["config", "safetensors", "gguf", "tokenizer"])
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--gguf-cases", type=int, default=150, help="header fields mutated (and half as many flips)")
     a = ap.parse_args()
@@ -206,6 +293,8 @@ def main():
             fuzz_safetensors(r)
         if a.only in (None, "gguf"):
             fuzz_gguf(r, random.Random(a.seed), a.gguf_cases)
+        if a.only in (None, "tokenizer"):
+            fuzz_tokenizer(r)
         print(f"{r.runs} runs, {r.bad} broke the rules", flush=True)
         return 1 if r.bad else 0
 
