@@ -76,7 +76,8 @@ size_t host_memory_available() {
   if (avail != kUnknown) avail += mallinfo2().fordblks;  // freed blocks malloc reuses first
 #endif
   // Test hook: a machine with this many bytes available.
-  if (const char* cap = std::getenv("TLLM_DEBUG_HOST_MEMORY")) avail = std::min<size_t>(avail, std::strtoull(cap, nullptr, 10));
+  if (const char* cap = std::getenv("TINYLLM_DEBUG_HOST_MEMORY"))
+    avail = std::min<size_t>(avail, std::strtoull(cap, nullptr, 10));
   return avail;
 }
 

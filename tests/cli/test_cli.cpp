@@ -555,7 +555,7 @@ TEST(Cli, StepTimingCountsTheSamplingSteps) {
   EXPECT_EQ(quiet.out.find("[step timing]"), std::string::npos) << quiet.out;
 }
 
-// Memory the machine does not have (TLLM_DEBUG_HOST_MEMORY: a machine with that much
+// Memory the machine does not have (TINYLLM_DEBUG_HOST_MEMORY: a machine with that much
 // available) is refused with an error saying what to change, where the kernel would grant it
 // and kill the process with SIGKILL once the pages are touched (a 7B model in float32 on this
 // 24 GB machine did): weights, an explicit --kv-cache-memory; the default cache shrinks.
@@ -563,16 +563,16 @@ TEST(Cli, MemoryTheMachineLacksIsRefusedNotKilled) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
   const std::string small = std::string(TLLM_SOURCE_DIR) + "/bench/configs/qwen2.5-0.5b";
   Result r = run("generate --load-format dummy --model " + small + " --dtype float32 --prompt-ids 1,2 --max-tokens 1",
-                 "TLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{300} << 20));
+                 "TINYLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{300} << 20));
   EXPECT_EQ(r.status, 1) << r.out;
   for (const char* part : {"error: out of host memory: ", " while loading the weights of ", " as f32: use --dtype bfloat16"})
     EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
   r = run("generate --model " + model + " --prompt hi --max-tokens 2 --kv-cache-memory 1GiB",
-          "TLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{700} << 20));
+          "TINYLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{700} << 20));
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("error: --kv-cache-memory 1024 MiB is more than the "), std::string::npos) << r.out;
   r = run("generate --model " + model + " --prompt hi --max-tokens 2",
-          "TLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{1200} << 20));
+          "TINYLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{1200} << 20));
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("KV cache: 472 MiB (half of the 944 MiB of memory available after the weights)"),
             std::string::npos)

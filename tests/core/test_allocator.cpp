@@ -126,7 +126,7 @@ TEST(HostMemory, AllocationsTheMachineCannotHoldAreRefused) {
   } catch (const HostOutOfMemory& e) {
     EXPECT_NE(std::string(e.what()).find("out of host memory: "), std::string::npos) << e.what();
   }
-  ::setenv("TLLM_DEBUG_HOST_MEMORY", std::to_string(size_t{768} << 20).c_str(), 1);
+  ::setenv("TINYLLM_DEBUG_HOST_MEMORY", std::to_string(size_t{768} << 20).c_str(), 1);
   EXPECT_EQ(host_memory_available(), size_t{768} << 20);
   EXPECT_EQ(host_memory_usable(), (size_t{768} << 20) - kHostMemoryReserve);
   try {
@@ -136,7 +136,7 @@ TEST(HostMemory, AllocationsTheMachineCannotHoldAreRefused) {
     EXPECT_NE(std::string(e.what()).find("1.00 GiB requested, 0.50 GiB available"), std::string::npos) << e.what();
   }
   aligned_host_free(aligned_host_alloc(size_t{256} << 20));  // within what is usable
-  ::unsetenv("TLLM_DEBUG_HOST_MEMORY");
+  ::unsetenv("TINYLLM_DEBUG_HOST_MEMORY");
 }
 
 }  // namespace
