@@ -1,6 +1,7 @@
 #include "core/allocator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -98,6 +99,19 @@ void* aligned_host_alloc(size_t bytes, size_t alignment) {
       throw HostOutOfMemory(detail::concat("out of host memory: ", gib(rounded), " requested, ", gib(usable),
                                            " available (MemAvailable or the cgroup's limit, less ",
                                            kHostMemoryReserve >> 20, " MiB kept free)"));
+  } else if (bytes >= (size_t{64} << 10)) {
+    // Smaller buffers add up too (a MoE model's experts are 1-6 MiB each): after every 64 MiB
+    // of them the memory left is read, and with less than half the reserve left the request
+    // is refused. The count is the process's, as malloc's own bookkeeping is.
+    static std::atomic<size_t> since_check{0};
+    constexpr size_t kEvery = size_t{64} << 20;
+    if (since_check.fetch_add(rounded, std::memory_order_relaxed) + rounded >= kEvery) {
+      since_check.store(0, std::memory_order_relaxed);
+      const size_t avail = host_memory_available();
+      if (avail < kHostMemoryReserve / 2)
+        throw HostOutOfMemory(detail::concat("out of host memory: ", gib(avail),
+                                             " left (MemAvailable or the cgroup's limit)"));
+    }
   }
   void* p = std::aligned_alloc(alignment, rounded);
   if (p == nullptr) throw HostOutOfMemory(detail::concat("out of host memory: allocating ", bytes, " bytes failed"));

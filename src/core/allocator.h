@@ -24,7 +24,8 @@ Allocator& host_allocator();
 // Large requests (>= 8 MiB: weights, the KV cache, big workspaces) are first checked against
 // host_memory_available(): one the machine cannot hold throws HostOutOfMemory naming both
 // sizes, where the kernel would otherwise grant it (overcommit) and kill the process with
-// SIGKILL once its pages are touched.
+// SIGKILL once its pages are touched. Smaller ones (from 64 KiB) are counted, and every
+// 64 MiB of them the memory left is checked the same way.
 void* aligned_host_alloc(size_t bytes, size_t alignment = 64);
 void aligned_host_free(void* p);
 

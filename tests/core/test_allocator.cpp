@@ -136,6 +136,22 @@ TEST(HostMemory, AllocationsTheMachineCannotHoldAreRefused) {
     EXPECT_NE(std::string(e.what()).find("1.00 GiB requested, 0.50 GiB available"), std::string::npos) << e.what();
   }
   aligned_host_free(aligned_host_alloc(size_t{256} << 20));  // within what is usable
+  // Smaller buffers are counted: with 100 MiB available (less than half the reserve), 65
+  // blocks of 1 MiB cross a 64-MiB check and are refused, where each alone would be granted.
+  ::setenv("TINYLLM_DEBUG_HOST_MEMORY", std::to_string(size_t{100} << 20).c_str(), 1);
+  std::vector<void*> blocks;
+  bool refused = false;
+  for (int i = 0; i < 65 && !refused; ++i) {
+    try {
+      blocks.push_back(aligned_host_alloc(size_t{1} << 20));
+    } catch (const HostOutOfMemory& e) {
+      refused = true;
+      EXPECT_NE(std::string(e.what()).find("out of host memory: 0.10 GiB left"), std::string::npos)
+          << e.what();
+    }
+  }
+  for (void* p : blocks) aligned_host_free(p);
+  EXPECT_TRUE(refused) << "65 MiB of 1-MiB blocks with 100 MiB available";
   ::unsetenv("TINYLLM_DEBUG_HOST_MEMORY");
 }
 
