@@ -126,33 +126,40 @@ TEST(HostMemory, AllocationsTheMachineCannotHoldAreRefused) {
   } catch (const HostOutOfMemory& e) {
     EXPECT_NE(std::string(e.what()).find("out of host memory: "), std::string::npos) << e.what();
   }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  // The test hook: this process alone on a machine of 768 MiB, of which it holds a little.
   ::setenv("TINYLLM_DEBUG_HOST_MEMORY", std::to_string(size_t{768} << 20).c_str(), 1);
-  EXPECT_EQ(host_memory_available(), size_t{768} << 20);
-  EXPECT_EQ(host_memory_usable(), (size_t{768} << 20) - kHostMemoryReserve);
+  const size_t start = host_memory_available();
+  EXPECT_LE(start, size_t{768} << 20);
+  EXPECT_GT(start, size_t{700} << 20);
   try {
     aligned_host_alloc(size_t{1} << 30);
     ADD_FAILURE() << "1 GiB was granted with 768 MiB available";
   } catch (const HostOutOfMemory& e) {
-    EXPECT_NE(std::string(e.what()).find("1.00 GiB requested, 0.50 GiB available"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("1.00 GiB requested, 0."), std::string::npos) << e.what();
   }
-  aligned_host_free(aligned_host_alloc(size_t{256} << 20));  // within what is usable
-  // Smaller buffers are counted: with 100 MiB available (less than half the reserve), 65
-  // blocks of 1 MiB cross a 64-MiB check and are refused, where each alone would be granted.
-  ::setenv("TINYLLM_DEBUG_HOST_MEMORY", std::to_string(size_t{100} << 20).c_str(), 1);
+  void* held = aligned_host_alloc(size_t{256} << 20);  // within what is usable
+  EXPECT_LE(host_memory_available(), start - (size_t{256} << 20)) << "what the process holds is gone";
+  // Smaller buffers are counted: with the 256 MiB held and ~500 MiB more in blocks of 1 MiB,
+  // fewer than 128 MiB are left and a 64-MiB check refuses the next block, where each block
+  // alone would be granted.
   std::vector<void*> blocks;
   bool refused = false;
-  for (int i = 0; i < 65 && !refused; ++i) {
+  for (int i = 0; i < 700 && !refused; ++i) {
     try {
       blocks.push_back(aligned_host_alloc(size_t{1} << 20));
     } catch (const HostOutOfMemory& e) {
       refused = true;
-      EXPECT_NE(std::string(e.what()).find("out of host memory: 0.10 GiB left"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find(" left (MemAvailable or the cgroup's limit)"), std::string::npos)
           << e.what();
     }
   }
+  EXPECT_TRUE(refused) << blocks.size() << " blocks of 1 MiB on a 768-MiB machine";
+  EXPECT_GE(blocks.size(), 380u) << "refused with more than 128 MiB left";
   for (void* p : blocks) aligned_host_free(p);
-  EXPECT_TRUE(refused) << "65 MiB of 1-MiB blocks with 100 MiB available";
+  aligned_host_free(held);
   ::unsetenv("TINYLLM_DEBUG_HOST_MEMORY");
+#endif
 }
 
 }  // namespace
