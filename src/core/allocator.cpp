@@ -104,9 +104,10 @@ void* aligned_host_alloc(size_t bytes, size_t alignment) {
                                            " available (MemAvailable or the cgroup's limit, less ",
                                            kHostMemoryReserve >> 20, " MiB kept free)"));
   } else if (bytes >= (size_t{64} << 10)) {
-    // Smaller buffers add up too (a MoE model's experts are 1-6 MiB each): after every 64 MiB
-    // of them the memory left is read, and with less than half the reserve left the request
-    // is refused. The count is the process's, as malloc's own bookkeeping is.
+    // Smaller buffers add up too (norms, biases, a small model's layers, the transients of a
+    // load): after every 64 MiB of them the memory left is read, and with less than half the
+    // reserve left the request is refused. The count is the process's, as malloc's own
+    // bookkeeping is.
     static std::atomic<size_t> since_check{0};
     constexpr size_t kEvery = size_t{64} << 20;
     if (since_check.fetch_add(rounded, std::memory_order_relaxed) + rounded >= kEvery) {
