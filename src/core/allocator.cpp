@@ -39,6 +39,16 @@ size_t read_bytes(const char* path) {
   return static_cast<size_t>(std::stoull(v));
 }
 
+// The value of `key` in a cgroup's memory.stat (bytes), or 0.
+size_t stat_bytes(const std::string& path, const char* key) {
+  std::ifstream f(path);
+  std::string k;
+  size_t v = 0;
+  while (f >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
 }  // namespace
 
 size_t host_memory_available() {
@@ -57,19 +67,23 @@ size_t host_memory_available() {
   }
   // The memory limit of this process's cgroup: v2 ("0::PATH": memory.max / memory.current)
   // or v1 ("N:memory:PATH": memory.limit_in_bytes / memory.usage_in_bytes; "max" or a
-  // near-2^63 value where there is none). Inside a cgroup namespace PATH is "/".
-  auto limit_left = [&](const std::string& dir, const char* max_file, const char* used_file) {
-    const size_t limit = read_bytes((dir + max_file).c_str()), used = read_bytes((dir + used_file).c_str());
-    if (limit != kUnknown && used != kUnknown && limit < (size_t{1} << 62))
-      avail = std::min(avail, limit > used ? limit - used : 0);
+  // near-2^63 value where there is none). Inside a cgroup namespace PATH is "/". The usage
+  // counts the page cache; its inactive file pages are reclaimed first, so they are not
+  // counted as used (as `docker stats` computes it).
+  auto limit_left = [&](const std::string& dir, const char* max_file, const char* used_file, const char* inactive) {
+    const size_t limit = read_bytes((dir + max_file).c_str()), usage = read_bytes((dir + used_file).c_str());
+    if (limit == kUnknown || usage == kUnknown || limit >= (size_t{1} << 62)) return;
+    const size_t cache = stat_bytes(dir + "/memory.stat", inactive), used = usage > cache ? usage - cache : 0;
+    avail = std::min(avail, limit > used ? limit - used : 0);
   };
   std::ifstream cg("/proc/self/cgroup");
   std::string line;
   while (std::getline(cg, line)) {
     if (line.rfind("0::", 0) == 0) {
-      limit_left("/sys/fs/cgroup" + line.substr(3), "/memory.max", "/memory.current");
+      limit_left("/sys/fs/cgroup" + line.substr(3), "/memory.max", "/memory.current", "inactive_file");
     } else if (const size_t at = line.find(":memory:"); at != std::string::npos) {
-      limit_left("/sys/fs/cgroup/memory" + line.substr(at + 8), "/memory.limit_in_bytes", "/memory.usage_in_bytes");
+      limit_left("/sys/fs/cgroup/memory" + line.substr(at + 8), "/memory.limit_in_bytes", "/memory.usage_in_bytes",
+                 "total_inactive_file");
     }
   }
 #endif
