@@ -449,15 +449,6 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
   mo.cuda_graphs = !c.enforce_eager;
   mo.pooling = pooling;
   const double load_t0 = now_seconds();
-  // Weights the machine cannot hold (a float32 copy of a bf16 checkpoint, dummy weights, a
-  // model larger than the memory): the allocator refuses them (core/allocator.h) and the
-  // error says what to change, instead of the kernel's OOM killer ending the process.
-  auto weights_do_not_fit = [&](const HostOutOfMemory& e) {
-    return InvalidArgument(detail::concat(
-        e.what(), " while loading the weights of ", c.model_dir, " as ", dtype_name(mo.weight_dtype),
-        mo.quantization.empty() || mo.quantization == "none" ? "" : " (" + mo.quantization + ")",
-        ": use --dtype bfloat16 (half the bytes of float32), --quantization int8 or int4, or a smaller model"));
-  };
   std::unique_ptr<CausalLM> draft;
   try {
     if (tp > 1) {
@@ -475,7 +466,13 @@ LLMEngine::LLMEngine(const EngineConfig& c) : config_(c), impl_(std::make_unique
     if (c.speculative.enabled() && !config_.speculative.ngram())
       draft = load_draft(config_, mc, mo, I.max_model_len, *I.backend);
   } catch (const HostOutOfMemory& e) {
-    throw weights_do_not_fit(e);
+    // Weights the machine cannot hold (a float32 copy of a bf16 checkpoint, dummy weights, a
+    // model larger than the memory): the allocator refused them (core/allocator.h), and the
+    // error says what to change, instead of the kernel's OOM killer ending the process.
+    throw InvalidArgument(detail::concat(
+        e.what(), " while loading the weights of ", c.model_dir, " as ", dtype_name(mo.weight_dtype),
+        mo.quantization.empty() || mo.quantization == "none" ? "" : " (" + mo.quantization + ")",
+        ": use --dtype bfloat16 (half the bytes of float32), --quantization int8 or int4, or a smaller model"));
   }
   const double load_s = now_seconds() - load_t0;
 

@@ -40,13 +40,9 @@ TEST(GpuNanModel, FreeRequestsRunConstrainedOnesFailAndEveryDrawIsCounted) {
     LLMEngine engine(c);
     {  // one request alone: the batch-1 decode path (the decoder-stack kernel where it runs)
       engine.add_request("alone", {1, 2, 3}, params(5, 0.0f));
-      std::vector<int32_t> tokens;
-      while (engine.has_unfinished_requests())
-        for (const RequestOutput& o : engine.step()) {
-          tokens.insert(tokens.end(), o.new_token_ids.begin(), o.new_token_ids.end());
-          EXPECT_TRUE(o.error.empty()) << o.error;
-        }
-      EXPECT_EQ(tokens, std::vector<int32_t>(5, 0)) << "no finite logit: greedy's stand-in, id 0";
+      auto [tokens, last] = ::tllm::testing::run_to_completion(engine);
+      EXPECT_TRUE(last["alone"].finished && last["alone"].error.empty()) << last["alone"].error;
+      EXPECT_EQ(tokens["alone"], std::vector<int32_t>(5, 0)) << "no finite logit: greedy's stand-in, id 0";
       EXPECT_EQ(engine.stats().nonfinite_logit_rows, 5u);
     }
     const uint64_t before = engine.stats().nonfinite_logit_rows;
