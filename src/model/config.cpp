@@ -48,6 +48,22 @@ bool ModelConfig::layer_is_moe(int l) const {
   return (l + 1) % decoder_sparse_step == 0;
 }
 
+int64_t ModelConfig::matrix_elements(bool logits) const {
+  const int64_t H = hidden_size, V = vocab_size;
+  int64_t n = V * H;  // the embedding
+  if (logits && !tie_word_embeddings) n += V * H;
+  for (int l = 0; l < num_layers; ++l) {
+    n += H * (int64_t{q_size()} + 2 * int64_t{kv_size()}) + int64_t{q_size()} * H;
+    if (layer_is_moe(l)) {
+      n += int64_t{num_experts} * (3 * H * moe_intermediate_size + H);  // experts and the router's rows
+      if (shared_expert_intermediate_size > 0) n += 3 * H * shared_expert_intermediate_size;
+    } else {
+      n += 3 * H * intermediate_size;
+    }
+  }
+  return n;
+}
+
 namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int>::max();

@@ -82,6 +82,11 @@ struct ModelConfig {
   // where there are fewer KV heads than ranks, one per rank (each kept by n / num_kv_heads
   // ranks, as vLLM replicates them). Throws naming the field that does not divide.
   ModelConfig shard(int n) const;
+  // Elements of every matrix a model of this config keeps on its device: the embedding, the
+  // lm_head (when `logits` and not tied), each layer's q|k|v, o and MLP or experts, router
+  // and shared expert. Vectors (norms, biases, the shared expert's gate: well under 1%) are
+  // left out, so bytes counted from it are a lower bound on the weights' bytes.
+  int64_t matrix_elements(bool logits) const;
 
   // Parses config.json text; `source` names the file in error messages.
   static ModelConfig from_json_text(const std::string& text, const std::string& source);

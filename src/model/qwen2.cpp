@@ -18,6 +18,7 @@
 // the residual stream are whole on every rank; rank 0 alone computes the logits.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -269,6 +270,31 @@ class Qwen2Model final : public CausalLM {
     return rank_ != 0 ? Tensor() : ws_.logits.slice_rows(0, R_real);
   }
 
+  // Before anything is uploaded: weights the device cannot hold fail now, naming what they
+  // need, instead of after loading what fits (18 s for a 72B shape on an 80 GB card). The
+  // need is a lower bound: the matrices alone (ModelConfig::matrix_elements), each element at
+  // the fewest bytes its format keeps (4-bit codes for any quantized format; 2-bit codes run
+  // on the 4-bit kernels), so a model this refuses could not have loaded.
+  void check_weights_fit(const std::string& dir, const QuantSpec& quant, const ModelLoadOptions& opts) {
+    const auto [free_b, total_b] = backend_.memory_info();
+    if (total_b == 0) return;  // host memory: the allocator checks each large buffer (core/allocator.h)
+    const bool logits = !pooling_ && (rank_ == 0 || cfg_.tie_word_embeddings);
+    const int64_t elements = cfg_.matrix_elements(logits);
+    const bool quantized = quant.format != QuantFormat::None;
+    const double need = static_cast<double>(elements) * (quantized ? 0.5 : static_cast<double>(dtype_size(opts.weight_dtype)));
+    if (need <= static_cast<double>(free_b)) return;
+    char sizes[160];
+    std::snprintf(sizes, sizeof(sizes), "at least %.1f GiB (%.2f billion matrix elements as %s), and %.1f GiB of its %.1f GiB",
+                  need / 1073741824.0, static_cast<double>(elements) / 1e9,
+                  quantized ? "4-bit codes" : dtype_name(opts.weight_dtype), static_cast<double>(free_b) / 1073741824.0,
+                  static_cast<double>(total_b) / 1073741824.0);
+    throw InvalidArgument(detail::concat(
+        "the weights of ", dir, ranks_ > 1 ? " (rank " + std::to_string(rank_) + "'s share)" : std::string(),
+        " do not fit on ", backend_.name(), ": they need ", sizes, " are free; ",
+        quantized ? "use --tensor-parallel-size or a smaller model"
+                  : "use --quantization int4 (or int8), --tensor-parallel-size or a smaller model"));
+  }
+
   void load_weights(const std::string& dir, const ModelLoadOptions& opts) {
     std::optional<Checkpoint> ckpt;
     if (!opts.dummy_weights) ckpt = Checkpoint::open(dir);
@@ -279,6 +305,7 @@ class Qwen2Model final : public CausalLM {
     TLLM_CHECK_ARG(!quant.fp8_on_load || quant.fp8_kernels, "--quantization fp8: the ", backend_.name(),
                    " backend has no FP8 kernels; use int8 (per channel) or int4 there");
     if (ckpt) quant.check_stored_in(*ckpt);
+    check_weights_fit(dir, quant, opts);
     if (quant.format != QuantFormat::None) {
       TLLM_LOG(Info, "weights: ", quant.describe());
       w.set_quantization(std::make_shared<QuantLoader>(quant));
