@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test GGUF files for tinyllm's GGUF reader (tests/io/test_gguf.cpp, tests/engine/test_gguf_parity.cpp).
 
-    write_gguf.py model CHECKPOINT_DIR OUT.gguf [--type f32|f16|bf16|q4_0|..|q6_K|mixed] [--decoded] [--split N]
+    write_gguf.py model CHECKPOINT_DIR OUT.gguf [--type f32|f16|bf16|q4_0|..|q6_K|mixed|mixed3] [--decoded] [--split N]
         A hub-layout Qwen2 / Qwen3 / Llama checkpoint as llama.cpp's converter lays it out:
         its tensor names, row-major shapes stored innermost first, Llama's q / k rows of each
         head interleaved (the converter's rotary order), Llama 3.1's rope scaling as the
@@ -11,7 +11,8 @@
         --random-blocks KIND: 2-D weights as random blocks of a quantized type instead (for
         comparing block decoding with llama.cpp: docs/measurements/gguf-2026-12-05/).
     write_gguf.py blocks OUT.gguf OUT_EXPECTED.f32 [--seed N]
-        One tensor per block-quantized type (q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K)
+        One tensor per block-quantized type (q4_0, q4_1, q5_0, q5_1, q8_0, q3_K, q4_K, q5_K, q6_K,
+        iq4_nl, iq4_xs)
         of random blocks with tame scales, and the floats they stand for, decoded here from
         ggml's block layouts (all tensors in name order, little-endian f32).
 
@@ -28,7 +29,9 @@ import numpy as np
 # Metadata value types and the ggml tensor types used here.
 U8, I8, U16, I16, U32, I32, F32V, BOOL, STR, ARR, U64, I64, F64 = range(13)
 GT = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8,
-      "q4_K": 12, "q5_K": 13, "q6_K": 14, "bf16": 30}
+      "q3_K": 11, "q4_K": 12, "q5_K": 13, "q6_K": 14, "iq4_nl": 20, "iq4_xs": 23, "bf16": 30}
+# The values of iq4_nl's and iq4_xs's 4-bit indices (ggml's kvalues_iq4nl).
+IQ4_VALUES = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.float32)
 
 
 class Writer:
@@ -260,15 +263,18 @@ def write_model(folder, out, kind, random_blocks=None, decoded=False, seed=1, sp
         t = kind if x.ndim >= 2 and not hf.endswith(".mlp.gate.weight") else "f32"  # llama.cpp keeps routers f32
         if t == "mixed":  # as llama.cpp's Q4_K_M leans: q6_K for v, down and the output
             t = "q6_K" if any(p in hf for p in (".v_proj.", ".down_proj.", "lm_head.")) else "q4_K"
-        if t.endswith("K") and x.shape[-1] % 256:  # llama.cpp's fallbacks for rows of other lengths
-            t = {"q4_K": "q5_0", "q5_K": "q5_1", "q6_K": "q8_0"}[t]
-        if t[0] == "q" and x.shape[-1] % 32:
+        if t == "mixed3":  # as llama.cpp's Q3_K_M leans: q4_K for v, o and down, q6_K for the output
+            t = "q6_K" if "lm_head." in hf else "q4_K" if any(
+                p in hf for p in (".v_proj.", ".o_proj.", ".down_proj.")) else "q3_K"
+        if (t.endswith("K") or t == "iq4_xs") and x.shape[-1] % 256:  # llama.cpp's fallbacks for other rows
+            t = {"q3_K": "iq4_nl", "iq4_xs": "iq4_nl", "q4_K": "q5_0", "q5_K": "q5_1", "q6_K": "q8_0"}[t]
+        if t[0] in "qi" and x.shape[-1] % 32:
             t = "f32"
         if random_blocks and x.ndim == 2 and x.shape[-1] % 256 == 0:
             # Scales a model's activations survive: weights of a few tenths at most.
             t = random_blocks
-            raw, vals = make_blocks(t, x.size // (256 if t.endswith("K") else 32), rng, 0.05)
-        elif t[0] == "q":
+            raw, vals = make_blocks(t, x.size // block_of(t), rng, 0.05)
+        elif t[0] in "qi":
             raw, vals = encode_blocks(x, t)
         else:
             w.tensor(names[hf], x.shape, GT[t], encode_float(x, t))
@@ -322,6 +328,94 @@ def encode_q6_K(x):
     q = np.where(step[:, :, None] > 0, np.rint(sub / np.where(step > 0, step, 1)[:, :, None]), 0)
     q = (q.clip(-32, 31) + 32).astype(np.uint8).reshape(-1, 256)
     raw, vals = pack_q6_K(d, sc, q)
+    return raw.tobytes(), vals
+
+
+def pack_q3_K(d, scales, q):
+    """Q3_K blocks from f16 d [n], 6-bit scales [n, 16] (the stored value, s - 32 applied when
+    decoding) and 3-bit codes q [n, 256] (the value is q - 4): (bytes, floats). Element
+    128 n + 32 j + l: low bit pair j of byte 32 n + l of qs, third bit 4 n + j of byte l of hmask,
+    scale of sub-block 8 n + 2 j + l // 16."""
+    count = q.shape[0]
+    hmask = np.zeros((count, 32), np.uint8)
+    qs = np.zeros((count, 64), np.uint8)
+    vals = np.zeros((count, 256), np.float32)
+    q = q.astype(np.uint8)
+    df = f(d)
+    for n in range(2):
+        for j in range(4):
+            part = q[:, 128 * n + 32 * j: 128 * n + 32 * j + 32]
+            qs[:, 32 * n: 32 * n + 32] |= ((part & 3) << (2 * j)).astype(np.uint8)
+            hmask |= (((part >> 2) & 1) << (4 * n + j)).astype(np.uint8)
+            for half in range(2):
+                sc = scales[:, 8 * n + 2 * j + half].astype(np.int64) - 32
+                cols = slice(128 * n + 32 * j + 16 * half, 128 * n + 32 * j + 16 * half + 16)
+                vals[:, cols] = f(df * f(sc))[:, None] * f(f(part[:, 16 * half: 16 * half + 16]) - 4)
+    sc = scales.astype(np.uint8)
+    packed = np.zeros((count, 12), np.uint8)  # the inverse of ggml's unpacking of the 16 scales
+    packed[:, 0:8] = (sc[:, 0:8] & 15) | ((sc[:, 8:16] & 15) << 4)
+    for j in range(16):
+        packed[:, 8 + j % 4] |= ((sc[:, j] >> 4) << (2 * (j // 4))).astype(np.uint8)
+    return np.concatenate([hmask, qs, packed, d.view(np.uint8).reshape(count, 2)], 1), vals
+
+
+def encode_q3_K(x):
+    """Float rows (length a multiple of 256) as Q3_K: a plain max-abs encoder, not ggml's search."""
+    b = x.astype(np.float32).reshape(-1, 256)
+    sub = b.reshape(-1, 16, 16)
+    s = np.abs(sub).max(axis=2) / 4  # the step of each 16: values in [-4, 3] steps
+    d = (s.max(axis=1) / 31).astype(np.float16)
+    df = d.astype(np.float32)
+    sc = np.where(df[:, None] > 0, np.rint(s / np.where(df > 0, df, 1)[:, None]), 0).clip(-32, 31)
+    step = df[:, None] * sc.astype(np.float32)
+    q = np.where(step[:, :, None] > 0, np.rint(sub / np.where(step > 0, step, 1)[:, :, None]), 0)
+    q = (q.clip(-4, 3) + 4).astype(np.uint8).reshape(-1, 256)
+    raw, vals = pack_q3_K(d, (sc + 32).astype(np.int64), q)
+    return raw.tobytes(), vals
+
+
+def pack_iq4(kind, d, ls, idx):
+    """iq4_nl blocks (32 values) from f16 d [n] and indices [n, 32], or iq4_xs blocks (256) from
+    f16 d [n], 6-bit group scales ls [n, 8] (the value is d (ls - 32)) and indices [n, 256]:
+    (bytes, floats). Group g's bytes hold index j in the low nibble of byte j, j + 16 in the high."""
+    count = idx.shape[0]
+    groups = idx.shape[1] // 32
+    idx = idx.astype(np.uint8).reshape(count, groups, 32)
+    qs = (idx[:, :, :16] | (idx[:, :, 16:] << 4)).reshape(count, 16 * groups)
+    df = f(d)
+    if kind == "iq4_nl":
+        vals = df[:, None] * IQ4_VALUES[idx.reshape(count, 32)]
+        return np.concatenate([d.view(np.uint8).reshape(count, 2), qs], 1), f(vals)
+    ls = ls.astype(np.int64)
+    high = np.zeros(count, np.uint16)
+    for g in range(8):
+        high |= (((ls[:, g] >> 4) & 3) << (2 * g)).astype(np.uint16)
+    low = ((ls[:, 0::2] & 15) | ((ls[:, 1::2] & 15) << 4)).astype(np.uint8)
+    dl = f(df[:, None] * f(ls - 32))
+    vals = (dl[:, :, None] * IQ4_VALUES[idx]).reshape(count, 256)
+    raw = np.concatenate([d.view(np.uint8).reshape(count, 2), high.astype("<u2").view(np.uint8).reshape(count, 2),
+                          low, qs], 1)
+    return raw, f(vals)
+
+
+def encode_iq4(x, kind):
+    """Float rows as iq4_nl / iq4_xs: a scale from each group's largest magnitude and the nearest
+    table value per element (a plain encoder, not ggml's search)."""
+    per = 32 if kind == "iq4_nl" else 256
+    b = x.astype(np.float32).reshape(-1, per)
+    sub = b.reshape(b.shape[0], -1, 32)
+    s = np.abs(sub).max(axis=2) / 127
+    if kind == "iq4_nl":
+        d = h(s[:, 0])
+        ls = None
+        step = f(d)[:, None]
+    else:
+        d = h(s.max(axis=1) / 31)
+        ls = (np.rint(safe_div(s, f(d)[:, None])).clip(0, 31) + 32).astype(np.int64)
+        step = f(f(d)[:, None] * f(ls - 32))
+    ratio = safe_div(sub, step[:, :, None])
+    idx = np.abs(ratio[..., None] - IQ4_VALUES).argmin(axis=-1).reshape(b.shape[0], per)
+    raw, vals = pack_iq4(kind, d, ls, idx)
     return raw.tobytes(), vals
 
 
@@ -393,12 +487,24 @@ def make_blocks(kind, n, rng, scale=1.0):
         mn = rng.integers(0, 64, (n, 8))
         q = rng.integers(0, 32 if kind == "q5_K" else 16, (n, 256))
         return pack_k(kind, d, dmin, sc, mn, q)
+    if kind == "iq4_nl":
+        return pack_iq4(kind, h(rng.uniform(-0.01, 0.01, n) * scale), None, rng.integers(0, 16, (n, 32)))
+    if kind == "iq4_xs":
+        return pack_iq4(kind, h(rng.uniform(-0.001, 0.001, n) * scale), rng.integers(0, 64, (n, 8)),
+                        rng.integers(0, 16, (n, 256)))
+    if kind == "q3_K":
+        d = h(rng.uniform(-0.01, 0.01, n) * scale)
+        return pack_q3_K(d, rng.integers(0, 64, (n, 16)), rng.integers(0, 8, (n, 256)))
     if kind == "q6_K":
         d = h(rng.uniform(0, 0.002, n) * scale)
         scales = rng.integers(-128, 128, (n, 16)).astype(np.int8)
         q = rng.integers(0, 64, (n, 256)).astype(np.uint8)
         return pack_q6_K(d, scales, q)
     raise ValueError(kind)
+
+
+def block_of(kind):
+    return 256 if kind.endswith("K") or kind == "iq4_xs" else 32
 
 
 def safe_div(a, b):
@@ -408,8 +514,11 @@ def safe_div(a, b):
 def encode_blocks(x, kind):
     """Float rows (a multiple of the block) as `kind`, with plain encoders (not ggml's search):
     (bytes, the floats the blocks stand for, in x's shape)."""
-    if kind == "q6_K":
-        raw, vals = encode_q6_K(x)
+    if kind in ("q3_K", "q6_K"):
+        raw, vals = (encode_q3_K if kind == "q3_K" else encode_q6_K)(x)
+        return raw, vals.reshape(x.shape)
+    if kind.startswith("iq4"):
+        raw, vals = encode_iq4(x, kind)
         return raw, vals.reshape(x.shape)
     per = 256 if kind.endswith("K") else 32
     b = x.astype(np.float32).reshape(-1, per)
@@ -450,8 +559,8 @@ def write_blocks(out, expected, seed):
     w = Writer()
     w.add("general.architecture", STR, "blocks")
     floats = []
-    for kind in sorted(("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_K", "q5_K", "q6_K")):
-        per = 256 if kind.endswith("K") else 32
+    for kind in sorted(("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs")):
+        per = block_of(kind)
         rows, cols = 3, 2 * 256
         raw, vals = make_blocks(kind, rows * cols // per, rng)
         w.tensor("t_" + kind, (rows, cols), GT[kind], raw.tobytes())
@@ -466,11 +575,11 @@ def main():
     m = sub.add_parser("model")
     m.add_argument("checkpoint")
     m.add_argument("out")
-    m.add_argument("--type", default="f32", choices=sorted(GT) + ["mixed"],
+    m.add_argument("--type", default="f32", choices=sorted(GT) + ["mixed", "mixed3"],
                    help="2-D weights in this type (block types through plain encoders, not llama.cpp's; rows "
                         "the K-quants cannot take fall back as llama.cpp's do); mixed: q4_K, with v, down and "
-                        "the output in q6_K")
-    m.add_argument("--random-blocks", choices=sorted(k for k in GT if k[0] == "q"),
+                        "the output in q6_K; mixed3: q3_K, with v, o and down in q4_K and the output in q6_K")
+    m.add_argument("--random-blocks", choices=sorted(k for k in GT if k[0] in "qi"),
                    help="2-D tensors with rows of 256k values become random blocks of this type (a model "
                         "that checks block decoding against another engine, not one that writes text)")
     m.add_argument("--decoded", action="store_true",

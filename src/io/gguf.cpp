@@ -25,8 +25,12 @@ namespace {
 // ggml type ids (ggml.h).
 enum : uint32_t {
   kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ8_1 = 9,
-  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15, kBF16 = 30,
+  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15, kIQ4_NL = 20, kIQ4_XS = 23,
+  kBF16 = 30,
 };
+
+// The 16 values a 4-bit index of iq4_nl and iq4_xs stands for (ggml's kvalues_iq4nl).
+constexpr int kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 struct TypeTraits {
   int block;        // elements per block
@@ -43,6 +47,9 @@ TypeTraits traits(uint32_t t) {
     case kQ5_0: return {32, 22};
     case kQ5_1: return {32, 24};
     case kQ8_0: return {32, 34};
+    case kIQ4_NL: return {32, 18};
+    case kIQ4_XS: return {256, 136};
+    case kQ3_K: return {256, 110};
     case kQ4_K: return {256, 144};
     case kQ5_K: return {256, 176};
     case kQ6_K: return {256, 210};
@@ -150,6 +157,14 @@ void scale_min_k4(int j, const uint8_t* q, int& sc, int& m) {
   }
 }
 
+// q3_K's packed 6-bit scale of sub-block j (of 16): its low 4 bits in the nibbles of bytes 0-7
+// (j < 8: low nibble of byte j; else the high nibble of byte j - 8), its high 2 bits in the
+// bit pairs of bytes 8-11 (pair j / 4 of byte 8 + j % 4).
+int scale_q3_K(int j, const uint8_t* s) {
+  const int low = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+  return low | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+}
+
 }  // namespace
 
 std::string ggml_type_name(uint32_t type) {
@@ -174,7 +189,7 @@ int ggml_affine_bits(uint32_t type) {
   switch (type) {
     case kQ4_0: case kQ4_1: case kQ4_K: return 4;
     case kQ5_0: case kQ5_1: case kQ5_K: return 5;
-    case kQ8_0: return 8;
+    case kQ8_0: case kQ3_K: case kIQ4_NL: case kIQ4_XS: return 8;
     default: return 0;
   }
 }
@@ -222,6 +237,49 @@ void ggml_affine_groups(uint32_t type, const uint8_t* src, int64_t n, uint8_t* q
         sc[0] = d;
         of[0] = -128.0f * d;
         for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>(static_cast<int8_t>(x[2 + j]) + 128);
+        break;
+      }
+      case kIQ4_NL:    // f16 d; 16 bytes of indices: element j in the low nibble of byte j, j + 16 in the high
+      case kIQ4_XS: {  // f16 d, u16 high scale bits, 4 bytes of low scale nibbles, 8 x 16 bytes of indices
+        // Element j of group g is d_g times the table's value at its index, d_g = d (iq4_nl)
+        // or d (s_g - 32) with s_g 6 bits (iq4_xs): code = value + 127 in [0, 240], scale d_g,
+        // offset -127 d_g.
+        const bool xs = type == kIQ4_XS;
+        const float d = h2f(x);
+        uint16_t high = 0;
+        if (xs) std::memcpy(&high, x + 2, 2);
+        for (int g = 0; g < t.block / 32; ++g) {
+          const int s = xs ? ((x[4 + g / 2] >> (4 * (g % 2))) & 0xF) | (((high >> (2 * g)) & 3) << 4) : 32;
+          sc[g] = xs ? d * static_cast<float>(s - 32) : d;
+          of[g] = -127.0f * sc[g];
+          const uint8_t* idx = x + (xs ? 8 + 16 * g : 2);
+          for (int j = 0; j < 16; ++j) {
+            q[32 * g + j] = static_cast<uint8_t>(kIq4Values[idx[j] & 0xF] + 127);
+            q[32 * g + j + 16] = static_cast<uint8_t>(kIq4Values[idx[j] >> 4] + 127);
+          }
+        }
+        break;
+      }
+      case kQ3_K: {  // 32 bytes of third bits, 64 of low bit pairs, 12 of 6-bit scales, f16 d
+        // Element e = 128 n + 32 j + l is d (s - 32) (p - 4 + 4 h): p the bit pair j of byte
+        // 32 n + l of the pairs, h bit 4 n + j of byte l of the third bits, s the scale of
+        // sub-block 8 n + 2 j + l / 16. The integer (s - 32)(p - 4 + 4 h) lies in [-124, 128],
+        // so code = it + 127 fits 8 bits with scale d and offset -127 d: exact, as ggml's
+        // f32 product d (s - 32) times the integer is.
+        const uint8_t* hm = x;
+        const uint8_t* qs = x + 32;
+        const uint8_t* packed = x + 96;
+        const float d = h2f(x + 108);
+        for (int g = 0; g < 8; ++g) {
+          sc[g] = d;
+          of[g] = -127.0f * d;
+        }
+        for (int e = 0; e < 256; ++e) {
+          const int n = e / 128, j = e % 128 / 32, l = e % 32;
+          const int p = (qs[32 * n + l] >> (2 * j)) & 3, high = (hm[l] >> (4 * n + j)) & 1;
+          const int v = (scale_q3_K(8 * n + 2 * j + l / 16, packed) - 32) * (p - 4 + 4 * high);
+          q[e] = static_cast<uint8_t>(v + 127);
+        }
         break;
       }
       case kQ4_K:
@@ -402,7 +460,7 @@ void GgufFile::read_part(const std::string& path, bool first) {
     TLLM_CHECK_ARG(t.nbytes > 0, path, ": tensor \"", t.name, "\" is of type ", ggml_type_name(t.type),
                    traits(t.type).block_bytes ? " with rows of " + std::to_string(ne[0]) + " elements, not whole blocks"
                                               : std::string(", which tinyllm does not read (supported: f32, f16, bf16, "
-                                                            "q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K)"));
+                                                            "q4_0, q4_1, q5_0, q5_1, q8_0, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs)"));
     infos.push_back(std::move(t));
   }
   const uint64_t data_start = (c.at + alignment - 1) / alignment * alignment;

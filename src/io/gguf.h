@@ -114,8 +114,10 @@ void ggml_dequantize(uint32_t type, const uint8_t* src, float* dst, int64_t n);
 
 // The block types whose elements are an unsigned integer code times a scale plus an offset
 // per group of 32 consecutive elements (q4_0, q4_1, q4_K: 4-bit codes; q5_0, q5_1, q5_K: 5;
-// q8_0: 8, the int8 stored plus 128): their code width, or 0 (q6_K's scales change every 16
-// elements; float types).
+// q8_0: 8, the int8 stored plus 128; q3_K: 8, its 3-bit value times its 6-bit scale per 16
+// elements plus 127, all groups scaled by the block's d; iq4_nl, iq4_xs: 8, the value of the
+// non-linear table an index stands for plus 127): their code width, or 0 (q6_K's scales change
+// every 16 elements; float types).
 int ggml_affine_bits(uint32_t type);
 // Decodes `n` elements of such a type into one code per element (codes[n]) and a scale and an
 // offset per group of 32 (scales / offsets [n / 32]), so that element i is

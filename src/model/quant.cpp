@@ -195,7 +195,11 @@ std::string fused_module(std::string name) {
   return name;
 }
 
-bool ggml_quantized(uint32_t type) { return ggml_type_name(type).starts_with("q"); }
+// Block-quantized (q4_0 .. q6_K, iq4_nl, iq4_xs), not a float type.
+bool ggml_quantized(uint32_t type) {
+  const std::string name = ggml_type_name(type);
+  return name.starts_with("q") || name.starts_with("iq");
+}
 
 // A GGUF folder: the block types of its matrices and the bytes per weight the kernels read
 // (decoder layers, lm_head) under format Gguf. False when no matrix is block-quantized.
@@ -219,7 +223,7 @@ bool scan_gguf(const std::string& dir, QuantSpec& s) {
     f.f32_scales = f.f32_scales || ggml_type_name(*t).ends_with("_K");
   }
   bool any = false;
-  for (const auto& [type, n] : types) any = any || type.starts_with("q");
+  for (const auto& [type, n] : types) any = any || type.starts_with("q") || type.starts_with("iq");
   if (!any) return false;
   for (const auto& [type, n] : types)
     s.gguf_types += (s.gguf_types.empty() ? "" : ", ") + type + " (" + std::to_string(n) + ")";

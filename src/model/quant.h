@@ -48,8 +48,8 @@
 //   <m>.weight_scale, dequantized on load as FP8 above. Act-order ("actorder": "group", a
 //   weight_g_idx that is not k / group) is dequantized on load, as GPTQ's.
 // - GGUF (a folder made from a llama.cpp file, io/gguf_model.h): each weight's blocks as
-//   stored. q4_0 / q4_1 / q4_K become 4-bit codes and q5_0 / q5_1 / q5_K / q8_0 8-bit codes,
-//   each with an f32 scale and offset per group of 32 that give ggml's own values
+//   stored. q4_0 / q4_1 / q4_K become 4-bit codes and q5_0 / q5_1 / q5_K / q8_0 / q3_K / iq4_nl
+//   / iq4_xs 8-bit codes, each with an f32 scale and offset per group of 32 that give ggml's own values
 //   (ggml_affine_groups): the same weights, not quantized again. q6_K (a scale per 16 values)
 //   becomes 8-bit codes in groups of 32 whose larger-scale half is exact and whose other half
 //   is rounded to 1/4 of that half's step (ggml_q6_K_groups); a float weight fused with

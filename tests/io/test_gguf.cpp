@@ -72,7 +72,7 @@ TEST_F(Gguf, BlockDecodersMatchTheLayouts) {
     at += t.numel();
     ++types;
   }
-  EXPECT_EQ(types, 8);
+  EXPECT_EQ(types, 11);
   EXPECT_EQ(at * 4, expected.size());
 }
 

@@ -672,8 +672,9 @@ TEST_F(QuantCuda, DecodeStepsMatchCpuExactPath) {
 }
 
 // GGUF files run as stored (model/quant.h, format Gguf): q4_0 (f16 scales), q5_K (5-bit codes
-// as 8-bit ones, f32 scales) and q4_K with v / down in q6_K (4- and 8-bit parts fused into 8-bit
-// q|k|v), the demo model's tied embedding quantized too. Prefill and decode steps on the GPU
+// as 8-bit ones, f32 scales), q4_K with v / down in q6_K (4- and 8-bit parts fused into 8-bit
+// q|k|v), q3_K with v / o / down in q4_K (q3_K's values as 8-bit codes) and iq4_xs (its table's
+// values as 8-bit codes), the demo model's tied embedding quantized too. Prefill and decode steps on the GPU
 // against the CPU's exact path on the same codes, as closely as the dense model's bf16 GPU
 // logits are.
 TEST_F(QuantCuda, GgufBlocksMatchCpuExactPath) {
@@ -697,7 +698,7 @@ TEST_F(QuantCuda, GgufBlocksMatchCpuExactPath) {
                                 decode_logits(be(), demo, DType::BF16, "", 64, prompt, fed));
   std::printf("[ gguf: the dense demo model, gpu bf16 vs cpu f32 ] prefill KL %.3g, decode KL %.3g\n", base,
               base_decode);
-  for (const std::string type : {"q4_0", "q5_K", "mixed"}) {
+  for (const std::string type : {"q4_0", "q5_K", "mixed", "mixed3", "iq4_xs"}) {
     const fs::path file = tmp / (type + ".gguf");
     const std::string cmd = python + " " + (root / "scripts/gguf/write_gguf.py").string() + " model " + demo.string() +
                             " " + file.string() + " --type " + type;

@@ -115,12 +115,16 @@ TEST_F(GgufQuant, AffineGroupsAreTheBlocksValues) {
         ADD_FAILURE() << type << "[" << i << "]: " << v << " != " << want.data<float>()[i];
     }
     EXPECT_EQ(bad, 0) << type;
-    const float fixed = type == "q4_0" ? -8.f : type == "q5_0" ? -16.f : type == "q8_0" ? -128.f : 0.f;
+    const float fixed = type == "q4_0"   ? -8.f
+                        : type == "q5_0" ? -16.f
+                        : type == "q8_0" ? -128.f
+                        : type == "q3_K" || type.starts_with("iq4") ? -127.f
+                                                                    : 0.f;
     if (fixed != 0) {
       for (int64_t k = 0; k < n / 32; ++k) ASSERT_EQ(of[k], fixed * sc[k]) << type << " group " << k;
     }
   }
-  EXPECT_EQ(affine, 7);
+  EXPECT_EQ(affine, 10);
 }
 
 struct TwinCase {
@@ -177,12 +181,19 @@ INSTANTIATE_TEST_SUITE_P(
                       TwinCase{"models/tiny-qwen2-demo", "q5_0", true}, TwinCase{"models/tiny-qwen2-demo", "q5_1", true},
                       TwinCase{"models/tiny-qwen2-demo", "q8_0", true}, TwinCase{"models/tiny-qwen2-demo", "q4_K", true},
                       TwinCase{"models/tiny-qwen2-demo", "q5_K", true},
+                      // 8-bit codes that give the blocks' values exactly: q3_K's 3-bit value
+                      // times its scale per 16, iq4_nl's and iq4_xs's table values.
+                      TwinCase{"models/tiny-qwen2-demo", "q3_K", true},
+                      TwinCase{"models/tiny-qwen2-demo", "iq4_nl", true},
+                      TwinCase{"models/tiny-qwen2-demo", "iq4_xs", true},
+                      TwinCase{"models/tiny-qwen2-demo", "mixed3", true},
                       TwinCase{"models/tiny-qwen2-demo", "q6_K", false},
                       TwinCase{"models/tiny-qwen2-demo", "mixed", false},
                       // Llama's q / k rows in llama.cpp's rotary order (undone row by row);
                       // 128-wide rows: the K-quants fall back to q5_0 / q5_1 / q8_0.
                       TwinCase{"tests/data/models/llama_bias_hd64", "q4_0", true},
                       TwinCase{"tests/data/models/llama_bias_hd64", "q4_K", true},
+                      TwinCase{"tests/data/models/llama_bias_hd64", "q3_K", true},  // iq4_nl rows
                       TwinCase{"tests/data/models/qwen3_hd128", "q5_K", true},
                       // Mixtures of experts: each expert a slice of the layer's stacked
                       // [E, rows, cols] blocks (qwen2_moe's 48-wide expert down stays f32).
