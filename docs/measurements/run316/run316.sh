@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run 316 (session 64, H100): weights larger than the GPU refused before loading (5779e02):
 # test_engine_gpu with GpuWeightsFit (and every other engine test, whose loads now pass the
-# check first), test_quant_cuda and test_moe_cuda (quantized and MoE loads through it), the
+# check first), test_quant_cuda (quantized loads through it; GGUF q3_K / iq4_xs on CUDA, 0723eb6)
+# and test_moe_cuda, the
 # CLI on shapes too large for the card with the seconds each took, and the two short rows.
 # Pack build/r316: tinyllm, test_engine_gpu, test_quant_cuda, test_moe_cuda.
 set -u
