@@ -12,6 +12,11 @@ log-probs, so the two engines' top lists compare directly (session 59's script c
 llama.cpp's logit gaps with our log-probs themselves, which differ by the top token's
 log-prob: its large "worst" figures for flat distributions were that, not a decoding error). Run from the repository root, with
 node-llama-cpp in ./.peer (see ../shared/peers/cpu/README.md).
+
+Arguments (session 64): `TYPE ... [--as-f32 TYPE ...]` runs those cases instead: the demo
+weights in each TYPE, random blocks of each TYPE but the mixes, and random blocks of each
+--as-f32 TYPE stored as the f32 values they stand for (llama.cpp then computes without
+rounding its activations to 8 bits).
 """
 import json
 import os
@@ -31,6 +36,12 @@ worst_all = 0.0
 CASES = [("demo weights as " + k, ["--type", k]) for k in
          ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_K", "q5_K", "q6_K", "mixed"]]
 CASES += [(k, ["--random-blocks", k]) for k in ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_K", "q5_K", "q6_K"]]
+if len(sys.argv) > 1:
+    cut = sys.argv.index("--as-f32") if "--as-f32" in sys.argv else len(sys.argv)
+    types, as_f32 = sys.argv[1:cut], sys.argv[cut + 1:]
+    CASES = [("demo weights as " + k, ["--type", k]) for k in types]
+    CASES += [(k, ["--random-blocks", k]) for k in types if not k.startswith("mixed")]
+    CASES += [(k + " as f32", ["--random-blocks", k, "--decoded"]) for k in as_f32]
 for kind, args in CASES:
     gguf = os.path.join(env["XDG_CACHE_HOME"], kind.replace(" ", "_") + ".gguf")
     subprocess.run(["/usr/bin/python3", "scripts/gguf/write_gguf.py", "model", "models/tiny-qwen2-demo", gguf] + args,
