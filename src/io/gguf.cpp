@@ -460,7 +460,9 @@ void GgufFile::read_part(const std::string& path, bool first) {
     TLLM_CHECK_ARG(t.nbytes > 0, path, ": tensor \"", t.name, "\" is of type ", ggml_type_name(t.type),
                    traits(t.type).block_bytes ? " with rows of " + std::to_string(ne[0]) + " elements, not whole blocks"
                                               : std::string(", which tinyllm does not read (supported: f32, f16, bf16, "
-                                                            "q4_0, q4_1, q5_0, q5_1, q8_0, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs)"));
+                                                            "q4_0, q4_1, q5_0, q5_1, q8_0, q3_K, q4_K, q5_K, q6_K, iq4_nl, "
+                                                            "iq4_xs; a Q3_K_M, IQ4_XS, Q4_K_M or larger file of "
+                                                            "the same model loads)"));
     infos.push_back(std::move(t));
   }
   const uint64_t data_start = (c.at + alignment - 1) / alignment * alignment;
