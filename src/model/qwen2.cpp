@@ -271,26 +271,40 @@ class Qwen2Model final : public CausalLM {
   }
 
   // Before anything is uploaded: weights the device cannot hold fail now, naming what they
-  // need, instead of after loading what fits (18 s for a 72B shape on an 80 GB card). The
-  // need is a lower bound: the matrices alone (ModelConfig::matrix_elements), each element at
-  // the fewest bytes its format keeps (4-bit codes for any quantized format; 2-bit codes run
-  // on the 4-bit kernels), so a model this refuses could not have loaded.
-  void check_weights_fit(const std::string& dir, const QuantSpec& quant, const ModelLoadOptions& opts) {
+  // need, instead of after loading what fits (18 s for a 72B shape on an 80 GB card; on the
+  // host, 41 s of filling this 24 GB machine for a 7B shape in float32). The need is a lower
+  // bound: the matrices alone (ModelConfig::matrix_elements), each element at the fewest bytes
+  // its format keeps (4-bit codes for any quantized format; 2-bit codes run on the 4-bit
+  // kernels), so a model this refuses could not have loaded. On the host, weights read in place
+  // from the checkpoint's mapped files (`in_place`: stored in the weights' dtype) take no memory
+  // of their own, so only converted, quantized or dummy weights are checked here; the allocator
+  // checks every large buffer anyway (core/allocator.h).
+  void check_weights_fit(const std::string& dir, const QuantSpec& quant, const ModelLoadOptions& opts, bool in_place) {
     const auto [free_b, total_b] = backend_.memory_info();
-    if (total_b == 0) return;  // host memory: the allocator checks each large buffer (core/allocator.h)
+    const bool host = total_b == 0;
+    const bool quantized = quant.format != QuantFormat::None;
+    if (host && in_place && !quantized) return;
+    const size_t avail = host ? host_memory_usable() : free_b;
     const bool logits = !pooling_ && (rank_ == 0 || cfg_.tie_word_embeddings);
     const int64_t elements = cfg_.matrix_elements(logits);
-    const bool quantized = quant.format != QuantFormat::None;
     const double need = static_cast<double>(elements) * (quantized ? 0.5 : static_cast<double>(dtype_size(opts.weight_dtype)));
-    if (need <= static_cast<double>(free_b)) return;
+    if (need <= static_cast<double>(avail)) return;
     char sizes[160];
-    std::snprintf(sizes, sizeof(sizes), "at least %.1f GiB (%.2f billion matrix elements as %s), and %.1f GiB of its %.1f GiB",
+    std::snprintf(sizes, sizeof(sizes), "at least %.1f GiB (%.2f billion matrix elements as %s), and %.1f GiB",
                   need / 1073741824.0, static_cast<double>(elements) / 1e9,
-                  quantized ? "4-bit codes" : dtype_name(opts.weight_dtype), static_cast<double>(free_b) / 1073741824.0,
-                  static_cast<double>(total_b) / 1073741824.0);
+                  quantized ? "4-bit codes" : dtype_name(opts.weight_dtype), static_cast<double>(avail) / 1073741824.0);
+    const std::string share = ranks_ > 1 ? " (rank " + std::to_string(rank_) + "'s share)" : std::string();
+    if (host)
+      throw InvalidArgument(detail::concat(
+          "out of host memory: the weights of ", dir, share, " need ", sizes,
+          " are available (MemAvailable or the cgroup's limit, less 256 MiB kept free); use ",
+          opts.weight_dtype == DType::F32 && !quantized ? "--dtype bfloat16 (half the bytes of float32), " : "",
+          quantized ? "a smaller model" : "--quantization int8 or int4, or a smaller model"));
+    char of_total[48];
+    std::snprintf(of_total, sizeof(of_total), " of its %.1f GiB", static_cast<double>(total_b) / 1073741824.0);
     throw InvalidArgument(detail::concat(
-        "the weights of ", dir, ranks_ > 1 ? " (rank " + std::to_string(rank_) + "'s share)" : std::string(),
-        " do not fit on ", backend_.name(), ": they need ", sizes, " are free; ",
+        "the weights of ", dir, share, " do not fit on ", backend_.name(), ": they need ", sizes, of_total,
+        " are free; ",
         quantized ? "use --tensor-parallel-size or a smaller model"
                   : "use --quantization int4 (or int8), --tensor-parallel-size or a smaller model"));
   }
@@ -305,7 +319,6 @@ class Qwen2Model final : public CausalLM {
     TLLM_CHECK_ARG(!quant.fp8_on_load || quant.fp8_kernels, "--quantization fp8: the ", backend_.name(),
                    " backend has no FP8 kernels; use int8 (per channel) or int4 there");
     if (ckpt) quant.check_stored_in(*ckpt);
-    check_weights_fit(dir, quant, opts);
     if (quant.format != QuantFormat::None) {
       TLLM_LOG(Info, "weights: ", quant.describe());
       w.set_quantization(std::make_shared<QuantLoader>(quant));
@@ -324,7 +337,9 @@ class Qwen2Model final : public CausalLM {
     // Checkpoints saved from the bare decoder (transformers' Qwen3Model, as Qwen3-Embedding's
     // are) name their tensors without the "model." prefix.
     const std::string root = w.has("embed_tokens.weight") && !w.has("model.embed_tokens.weight") ? "" : "model.";
-    embed_ = w.embedding(root + "embed_tokens.weight", V, H);
+    const std::string embed_name = root + "embed_tokens.weight";
+    check_weights_fit(dir, quant, opts, ckpt && ckpt->has(embed_name) && ckpt->info(embed_name).dtype == opts.weight_dtype);
+    embed_ = w.embedding(embed_name, V, H);
     final_norm_ = w.tensor(root + "norm.weight", {H}, DType::F32);
     if (pooling_ || (rank_ != 0 && !cfg_.tie_word_embeddings)) {
       // A pooling model, and tensor-parallel ranks other than 0, compute no logits.

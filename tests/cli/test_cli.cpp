@@ -558,15 +558,26 @@ TEST(Cli, StepTimingCountsTheSamplingSteps) {
 // Memory the machine does not have (TINYLLM_DEBUG_HOST_MEMORY: a machine with that much
 // available) is refused with an error saying what to change, where the kernel would grant it
 // and kill the process with SIGKILL once the pages are touched (a 7B model in float32 on this
-// 24 GB machine did): weights, an explicit --kv-cache-memory; the default cache shrinks.
+// 24 GB machine did): weights (converted or quantized ones before any is loaded: the model's
+// lower bound, qwen2.cpp check_weights_fit), an explicit --kv-cache-memory; the default cache
+// shrinks.
 TEST(Cli, MemoryTheMachineLacksIsRefusedNotKilled) {
   const std::string model = std::string(TLLM_SOURCE_DIR) + "/models/tiny-qwen2-demo";
   const std::string small = std::string(TLLM_SOURCE_DIR) + "/bench/configs/qwen2.5-0.5b";
   Result r = run("generate --load-format dummy --model " + small + " --dtype float32 --prompt-ids 1,2 --max-tokens 1",
                  "TINYLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{300} << 20));
   EXPECT_EQ(r.status, 1) << r.out;
-  for (const char* part : {"error: out of host memory: ", " while loading the weights of ", " as f32: use --dtype bfloat16"})
+  for (const char* part : {"error: out of host memory: the weights of ", " need at least 1.8 GiB (0.49 billion matrix "
+                           "elements as f32), and 0.", "use --dtype bfloat16 (half the bytes of float32), --quantization"})
     EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  // int4 needs at least half a byte per element: 0.23 GiB, more than a 300 MiB machine has
+  // beside its 256 MiB reserve.
+  r = run("generate --load-format dummy --model " + small + " --quantization int4 --prompt-ids 1,2 --max-tokens 1",
+          "TINYLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{300} << 20));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("need at least 0.2 GiB (0.49 billion matrix elements as 4-bit codes)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("; use a smaller model"), std::string::npos) << r.out;
   r = run("generate --model " + model + " --prompt hi --max-tokens 2 --kv-cache-memory 1GiB",
           "TINYLLM_DEBUG_HOST_MEMORY=" + std::to_string(size_t{700} << 20));
   EXPECT_EQ(r.status, 1) << r.out;
