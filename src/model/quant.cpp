@@ -211,6 +211,7 @@ bool scan_gguf(const std::string& dir, QuantSpec& s) {
     bool quantized = false, wide = false, f32_scales = false;
   };
   std::map<std::string, Fused> fused;
+  bool any = false;
   for (const std::string& n : ck.names()) {
     const std::optional<uint32_t> t = ck.gguf_type(n);
     if (!t || !n.ends_with(".weight") || ck.info(n).shape.size() != 2) continue;
@@ -218,12 +219,10 @@ bool scan_gguf(const std::string& dir, QuantSpec& s) {
     Fused& f = fused[fused_module(n)];
     f.params += static_cast<double>(shape_numel(ck.info(n).shape));
     if (!ggml_quantized(*t)) continue;
-    f.quantized = true;
+    any = f.quantized = true;
     f.wide = f.wide || ggml_affine_bits(*t) != 4;
     f.f32_scales = f.f32_scales || ggml_type_name(*t).ends_with("_K");
   }
-  bool any = false;
-  for (const auto& [type, n] : types) any = any || type.starts_with("q") || type.starts_with("iq");
   if (!any) return false;
   for (const auto& [type, n] : types)
     s.gguf_types += (s.gguf_types.empty() ? "" : ", ") + type + " (" + std::to_string(n) + ")";

@@ -297,7 +297,7 @@ class Qwen2Model final : public CausalLM {
     if (host)
       throw InvalidArgument(detail::concat(
           "out of host memory: the weights of ", dir, share, " need ", sizes,
-          " are available (MemAvailable or the cgroup's limit, less 256 MiB kept free); use ",
+          " are available (MemAvailable or the cgroup's limit, less ", kHostMemoryReserve >> 20, " MiB kept free); use ",
           opts.weight_dtype == DType::F32 && !quantized ? "--dtype bfloat16 (half the bytes of float32), " : "",
           quantized ? "a smaller model" : "--quantization int8 or int4, or a smaller model"));
     char of_total[48];
