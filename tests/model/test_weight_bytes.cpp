@@ -1,5 +1,5 @@
-// ModelConfig::matrix_elements, the count a GPU load checks against the free memory before it
-// uploads anything (qwen2.cpp check_weights_fit): against the bytes the loader actually
+// ModelConfig::matrix_elements, the count a load checks against the GPU's free memory (or the
+// host's) before it loads anything (qwen2.cpp check_weights_fit): against the bytes the loader actually
 // uploads for every test checkpoint. In bf16 those bytes are exactly 2 per matrix element
 // plus 4 per vector element (norms, biases, the shared expert's gate, kept in f32), the
 // vectors counted here from the config by hand; quantized, at least half a byte per element.
@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "../quant/quant_model_util.h"
 #include "kernels/backend.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -32,13 +33,7 @@ int64_t vector_elements(const ModelConfig& c) {
 
 std::unique_ptr<CausalLM> load(Backend& be, const std::string& name, const std::string& quantization = "",
                                bool pooling = false) {
-  ModelLoadOptions o;
-  o.weight_dtype = DType::BF16;
-  o.max_num_tokens = 16;
-  o.max_num_seqs = 2;
-  o.quantization = quantization;
-  o.pooling = pooling;
-  return load_model((kModels / name).string(), be, o);
+  return test::load_test_model(be, kModels / name, DType::BF16, quantization, 64, pooling);
 }
 
 TEST(WeightBytes, Bf16WeightsAreTwoBytesPerMatrixElementPlusTheVectors) {

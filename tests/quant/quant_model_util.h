@@ -17,15 +17,17 @@
 
 namespace tllm::test {
 
-// The small test models of these tests loaded on `be` (64 tokens, 4 sequences per step).
+// The small test models of these tests loaded on `be` (64 tokens, 4 sequences per step); a
+// pooling model computes no logits and loads no lm_head.
 inline std::unique_ptr<CausalLM> load_test_model(Backend& be, const std::filesystem::path& dir, DType weight_dtype,
-                                                 const std::string& quantization, int group) {
+                                                 const std::string& quantization, int group, bool pooling = false) {
   ModelLoadOptions o;
   o.weight_dtype = weight_dtype;
   o.max_num_tokens = 64;
   o.max_num_seqs = 4;
   o.quantization = quantization;
   o.quant_group_size = group;
+  o.pooling = pooling;
   return load_model(dir.string(), be, o);
 }
 
