@@ -316,18 +316,25 @@ def pack_q6_K(d, scales, q):
     return np.concatenate([ql, qh, scales.view(np.uint8), d.view(np.uint8).reshape(n, 2)], 1), vals
 
 
-def encode_q6_K(x):
-    """Float rows (length a multiple of 256) as Q6_K: a plain max-abs encoder, not ggml's search."""
+def encode_16(x, s_div, sc_lo, sc_hi, q_lo, q_hi):
+    """Float rows (length a multiple of 256) in the form of the K-quants with an integer scale per
+    16 values and no mins (q3_K, q6_K): f16 d per 256 values, scales in [sc_lo, sc_hi] per 16
+    (each 16's largest magnitude over s_div, in steps of d) and codes q - q_lo for q in [q_lo,
+    q_hi]: (d [n], scales [n, 16], codes [n, 256]). A plain max-abs encoder, not ggml's search."""
     b = x.astype(np.float32).reshape(-1, 256)
     sub = b.reshape(-1, 16, 16)
-    s = np.abs(sub).max(axis=2) / 31
-    d = (s.max(axis=1) / 127).astype(np.float16)
+    s = np.abs(sub).max(axis=2) / s_div
+    d = (s.max(axis=1) / sc_hi).astype(np.float16)
     df = d.astype(np.float32)
-    sc = np.where(df[:, None] > 0, np.rint(s / np.where(df > 0, df, 1)[:, None]), 0).clip(-128, 127).astype(np.int8)
+    sc = np.where(df[:, None] > 0, np.rint(s / np.where(df > 0, df, 1)[:, None]), 0).clip(sc_lo, sc_hi)
     step = df[:, None] * sc.astype(np.float32)
     q = np.where(step[:, :, None] > 0, np.rint(sub / np.where(step > 0, step, 1)[:, :, None]), 0)
-    q = (q.clip(-32, 31) + 32).astype(np.uint8).reshape(-1, 256)
-    raw, vals = pack_q6_K(d, sc, q)
+    return d, sc.astype(np.int64), (q.clip(q_lo, q_hi) - q_lo).astype(np.uint8).reshape(-1, 256)
+
+
+def encode_q6_K(x):
+    d, sc, q = encode_16(x, 31, -128, 127, -32, 31)
+    raw, vals = pack_q6_K(d, sc.astype(np.int8), q)
     return raw.tobytes(), vals
 
 
@@ -360,17 +367,8 @@ def pack_q3_K(d, scales, q):
 
 
 def encode_q3_K(x):
-    """Float rows (length a multiple of 256) as Q3_K: a plain max-abs encoder, not ggml's search."""
-    b = x.astype(np.float32).reshape(-1, 256)
-    sub = b.reshape(-1, 16, 16)
-    s = np.abs(sub).max(axis=2) / 4  # the step of each 16: values in [-4, 3] steps
-    d = (s.max(axis=1) / 31).astype(np.float16)
-    df = d.astype(np.float32)
-    sc = np.where(df[:, None] > 0, np.rint(s / np.where(df > 0, df, 1)[:, None]), 0).clip(-32, 31)
-    step = df[:, None] * sc.astype(np.float32)
-    q = np.where(step[:, :, None] > 0, np.rint(sub / np.where(step > 0, step, 1)[:, :, None]), 0)
-    q = (q.clip(-4, 3) + 4).astype(np.uint8).reshape(-1, 256)
-    raw, vals = pack_q3_K(d, (sc + 32).astype(np.int64), q)
+    d, sc, q = encode_16(x, 4, -32, 31, -4, 3)  # the step of each 16: values in [-4, 3] steps
+    raw, vals = pack_q3_K(d, sc + 32, q)
     return raw.tobytes(), vals
 
 
